@@ -1,0 +1,53 @@
+# tsskit — the two commands a new machine needs are `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+GOTEST_TIMEOUT ?= 30m
+
+.PHONY: all deps run build test test-go lint vet fmt-check bench fuzz fixtures clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	$(GO) build ./...
+
+# The dev stack (coordinator, router, server parties, admin app) arrives with
+# the services; until then `make run` shows the engine at work: an in-process
+# 2-of-3 keygen and a signature, with progress.
+run: deps
+	$(GO) run ./cmd/tsskit demo
+
+test: deps lint test-go
+
+lint: fmt-check vet
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+# Every Go test, including the fuzz targets' seed corpora.
+test-go:
+	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -json ./... | $(GO) run ./scripts/testsummary
+
+# Benchmarks print figures for this machine; docs/benchmarks.md records them.
+bench: deps
+	scripts/bench.sh
+
+# Run each fuzz target for FUZZTIME (seed corpora already run in `make test`).
+FUZZTIME ?= 60s
+fuzz: deps
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./party/seal
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./party/share
+
+# Regenerate the committed test pre-parameters with the project's generator.
+fixtures: deps
+	$(GO) test -count=1 -timeout 30m -run '^TestWriteFixture$$' ./party/preparams -update-fixture -v
+
+clean:
+	rm -rf bin bench-out

@@ -1,0 +1,283 @@
+package party
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"sync"
+
+	"github.com/bnb-chain/tss-lib/v2/tss"
+
+	"github.com/rwadurian/tsskit/party/roster"
+	"github.com/rwadurian/tsskit/party/seal"
+)
+
+// msgKind is what the engine knows about one tss-lib message type: its round
+// and whether it must be a broadcast. Incoming envelopes whose round or
+// routing disagree with their content are refused before tss-lib sees them
+// (tss-lib would store such a message and then wait forever).
+type msgKind struct {
+	round     int
+	broadcast bool
+}
+
+// runner drives one tss-lib party: a sender goroutine seals and sends what
+// tss-lib emits, the calling goroutine opens incoming envelopes and feeds
+// them to tss-lib. It is shared by keygen and signing.
+type runner struct {
+	phase  string
+	rounds int
+	kinds  map[reflect.Type]msgKind
+	sess   *Session
+	roster *roster.Roster
+	ch     *seal.Channel
+	tr     Transport
+	party  tss.Party
+	out    chan tss.Message
+
+	mu       sync.Mutex // guards progress (sender goroutine and loop both update it)
+	progress Progress
+	// accepted remembers, per sender and message type, the hash of the
+	// payload tss-lib took: a second, different message of the same type
+	// from the same sender is equivocation, an equal one a harmless resend.
+	accepted map[string][sha256.Size]byte
+}
+
+func newRunner(s *Session, r *roster.Roster, phase string, rounds int, kinds map[reflect.Type]msgKind) (*runner, error) {
+	ch, err := seal.NewChannel(s.ID, s.Self, s.Keys, s.PublicKeys)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidParams, Err: err}
+	}
+	return &runner{
+		phase:  phase,
+		rounds: rounds,
+		kinds:  kinds,
+		sess:   s,
+		roster: r,
+		ch:     ch,
+		// tss-lib writes to out while it holds its party lock; a buffer of a
+		// few rounds' worth keeps it from waiting on the network.
+		out:      make(chan tss.Message, 4*r.Len()*r.Len()),
+		progress: Progress{Phase: phase, Rounds: rounds},
+		accepted: make(map[string][sha256.Size]byte),
+	}, nil
+}
+
+func kindOf(kinds map[reflect.Type]msgKind, content tss.MessageContent) (msgKind, bool) {
+	k, ok := kinds[reflect.TypeOf(content)]
+	return k, ok
+}
+
+// run starts the party and serves it until end yields its result.
+func run[T any](ctx context.Context, rn *runner, tr Transport, end <-chan T) (T, error) {
+	var zero T
+	rn.tr = tr
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	sendCtx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+
+	sendErr := make(chan error, 1)
+	drain := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case msg := <-rn.out:
+				if err := rn.send(sendCtx, msg); err != nil {
+					sendErr <- err
+					return
+				}
+			case <-drain:
+				// The party finished: what it emitted last (signing's round
+				// 9 broadcast) may still be queued and the others need it.
+				for {
+					select {
+					case msg := <-rn.out:
+						if err := rn.send(sendCtx, msg); err != nil {
+							sendErr <- err
+							return
+						}
+					default:
+						return
+					}
+				}
+			case <-sendCtx.Done():
+				return
+			}
+		}
+	}()
+	finish := func() error {
+		close(drain)
+		wg.Wait()
+		select {
+		case err := <-sendErr:
+			return err
+		default:
+			return nil
+		}
+	}
+
+	if terr := rn.party.Start(); terr != nil {
+		stopSending()
+		wg.Wait()
+		return zero, rn.protocolError(terr)
+	}
+	for {
+		select {
+		case res := <-end:
+			if err := finish(); err != nil {
+				return zero, err
+			}
+			rn.update(func(p *Progress) { p.Round, p.Done = rn.rounds, true })
+			return res, nil
+		case err := <-sendErr:
+			return zero, err
+		case env, ok := <-tr.Incoming():
+			if !ok {
+				return zero, &Error{Code: CodeTransport, Round: rn.round(), Err: errors.New("incoming stream closed")}
+			}
+			if err := rn.receive(env); err != nil {
+				return zero, err
+			}
+		case <-ctx.Done():
+			return zero, rn.deadlineError(ctx.Err())
+		}
+	}
+}
+
+func (rn *runner) round() int {
+	rn.mu.Lock()
+	defer rn.mu.Unlock()
+	return rn.progress.Round
+}
+
+// update changes the progress under the lock and reports it when the round
+// changed or the session finished.
+func (rn *runner) update(f func(*Progress)) {
+	rn.mu.Lock()
+	before := rn.progress
+	f(&rn.progress)
+	now := rn.progress
+	rn.mu.Unlock()
+	if rn.sess.Progress != nil && (now.Round != before.Round || now.Done != before.Done) {
+		rn.sess.Progress(now)
+	}
+}
+
+func (rn *runner) send(ctx context.Context, msg tss.Message) error {
+	wire, routing, err := msg.WireBytes()
+	if err != nil {
+		return &Error{Code: CodeProtocol, Round: rn.round(), Err: fmt.Errorf("encode outgoing message: %w", err)}
+	}
+	kind, ok := rn.kinds[reflect.TypeOf(msg.(tss.ParsedMessage).Content())]
+	if !ok {
+		return &Error{Code: CodeProtocol, Err: fmt.Errorf("unexpected outgoing message type %s", msg.Type())}
+	}
+	var to []string
+	if routing.IsBroadcast || len(routing.To) == 0 {
+		to = []string{""}
+	} else {
+		for _, p := range routing.To {
+			to = append(to, p.Id)
+		}
+	}
+	for _, id := range to {
+		env, err := rn.ch.Seal(id, uint32(kind.round), wire)
+		if err != nil {
+			return &Error{Code: CodeProtocol, Round: kind.round, Err: err}
+		}
+		if err := rn.tr.Send(ctx, env); err != nil {
+			if ctx.Err() != nil {
+				return rn.deadlineError(ctx.Err())
+			}
+			return &Error{Code: CodeTransport, Round: kind.round, Err: err}
+		}
+		rn.update(func(p *Progress) {
+			p.MessagesSent++
+			p.BytesSent += int64(len(env.Payload))
+			p.Round = max(p.Round, kind.round)
+		})
+	}
+	return nil
+}
+
+func (rn *runner) receive(env *seal.Envelope) error {
+	payload, err := rn.ch.Open(env)
+	if err != nil {
+		if seal.Benign(err) {
+			return nil
+		}
+		return &Error{Code: CodeSeal, Round: int(env.Round), Culprits: []string{env.From}, Err: err}
+	}
+	from := env.From
+	blame := func(format string, a ...any) error {
+		return &Error{Code: CodeProtocol, Round: int(env.Round), Culprits: []string{from}, Err: fmt.Errorf(format, a...)}
+	}
+	msg, err := tss.ParseWireMessage(payload, rn.roster.PartyID(from), env.IsBroadcast())
+	if err != nil {
+		return blame("undecodable %s message: %v", rn.phase, err)
+	}
+	kind, ok := kindOf(rn.kinds, msg.Content())
+	if !ok {
+		return blame("message type %s does not belong to %s", msg.Type(), rn.phase)
+	}
+	if kind.round != int(env.Round) || kind.broadcast != env.IsBroadcast() {
+		return blame("%s sent as round %d broadcast=%t; it belongs to round %d broadcast=%t",
+			msg.Type(), env.Round, env.IsBroadcast(), kind.round, kind.broadcast)
+	}
+	slot := from + "\x00" + msg.Type()
+	sum := sha256.Sum256(payload)
+	if prev, seen := rn.accepted[slot]; seen {
+		if prev == sum {
+			return nil
+		}
+		return &Error{Code: CodeSeal, Round: kind.round, Culprits: []string{from},
+			Err: fmt.Errorf("%w: a second, different %s", seal.ErrEquivocation, msg.Type())}
+	}
+	rn.accepted[slot] = sum
+	rn.update(func(p *Progress) {
+		p.MessagesRecv++
+		p.BytesReceived += int64(len(env.Payload))
+	})
+	if _, terr := rn.party.Update(msg); terr != nil {
+		return rn.protocolError(terr)
+	}
+	return nil
+}
+
+// protocolError maps a tss-lib error, keeping its culprits as party ids.
+func (rn *runner) protocolError(terr *tss.Error) error {
+	e := &Error{Code: CodeProtocol, Round: terr.Round(), Err: terr}
+	for _, c := range terr.Culprits() {
+		if c != nil {
+			e.Culprits = append(e.Culprits, c.Id)
+		}
+	}
+	sort.Strings(e.Culprits)
+	return e
+}
+
+// deadlineError names the parties tss-lib is still waiting for: when a
+// party is down, that is the one an operator must look at.
+func (rn *runner) deadlineError(cause error) error {
+	e := &Error{Code: CodeTimeout, Round: rn.round(), Err: cause}
+	if errors.Is(cause, context.Canceled) {
+		e.Code = CodeCanceled
+	}
+	for _, p := range rn.party.WaitingFor() {
+		if p.Id != rn.sess.Self {
+			e.Culprits = append(e.Culprits, p.Id)
+		}
+	}
+	sort.Strings(e.Culprits)
+	return e
+}

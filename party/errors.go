@@ -1,0 +1,73 @@
+package party
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Code classifies a failed session.
+type Code string
+
+const (
+	CodeInvalidParams Code = "invalid_params" // bad session parameters, keys, roster, share or digest
+	CodeProtocol      Code = "protocol"       // tss-lib refused a message or a proof (culprits named when tss-lib knows them)
+	CodeSeal          Code = "seal"           // a forged, tampered, undecryptable or equivocating envelope (culprit = its claimed sender)
+	CodeTimeout       Code = "timeout"        // the deadline passed (culprits = the parties still waited for)
+	CodeCanceled      Code = "canceled"       // the caller cancelled
+	CodeTransport     Code = "transport"      // sending failed or the incoming stream ended
+	CodeVerify        Code = "verify"         // the result failed its final independent check
+)
+
+// Error is the typed error of every engine failure. Culprits are party ids.
+type Error struct {
+	Code     Code
+	Round    int      // protocol round the failure belongs to, 0 if unknown
+	Culprits []string // parties to blame, sorted; empty if unknown
+	Err      error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "party: %s", e.Code)
+	if e.Round > 0 {
+		fmt.Fprintf(&b, " in round %d", e.Round)
+	}
+	if len(e.Culprits) > 0 {
+		fmt.Fprintf(&b, " (culprits: %s)", strings.Join(e.Culprits, ", "))
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches the sentinel of the same code: errors.Is(err, party.ErrTimeout).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Err == nil && t.Culprits == nil && t.Round == 0 && t.Code == e.Code
+}
+
+// Sentinels for errors.Is.
+var (
+	ErrInvalidParams = &Error{Code: CodeInvalidParams}
+	ErrProtocol      = &Error{Code: CodeProtocol}
+	ErrSeal          = &Error{Code: CodeSeal}
+	ErrTimeout       = &Error{Code: CodeTimeout}
+	ErrCanceled      = &Error{Code: CodeCanceled}
+	ErrTransport     = &Error{Code: CodeTransport}
+	ErrVerify        = &Error{Code: CodeVerify}
+)
+
+func invalid(format string, a ...any) *Error {
+	return &Error{Code: CodeInvalidParams, Err: fmt.Errorf(format, a...)}
+}
+
+// AsError returns err's *Error, if it has one.
+func AsError(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

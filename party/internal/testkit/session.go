@@ -1,0 +1,165 @@
+package testkit
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+
+	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/memnet"
+	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/seal"
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+// preParamsJSON holds pre-parameters made by package preparams (one set per
+// test party), so tests need not search for safe primes each run. Regenerate
+// with: go test ./party/preparams -run TestWriteFixture -update-fixture
+//
+//go:embed preparams.json
+var preParamsJSON []byte
+
+var (
+	fixtureOnce sync.Once
+	fixture     []*keygen.LocalPreParams
+	fixtureErr  error
+)
+
+// PreParams returns fixture set i (0..FixtureCount-1). Each test party must
+// get its own set: two parties with the same NTilde fail keygen round 2.
+func PreParams(i int) (*keygen.LocalPreParams, error) {
+	fixtureOnce.Do(func() {
+		var raw []json.RawMessage
+		if fixtureErr = json.Unmarshal(preParamsJSON, &raw); fixtureErr != nil {
+			return
+		}
+		for _, r := range raw {
+			pp, err := preparams.Unmarshal(r)
+			if err != nil {
+				fixtureErr = err
+				return
+			}
+			fixture = append(fixture, pp)
+		}
+	})
+	if fixtureErr != nil {
+		return nil, fixtureErr
+	}
+	if i < 0 || i >= len(fixture) {
+		return nil, fmt.Errorf("testkit: no pre-params fixture %d (have %d)", i, len(fixture))
+	}
+	pp := *fixture[i]
+	return &pp, nil
+}
+
+// Party is one member of an in-process session.
+type Party struct {
+	ID   string
+	Keys *seal.Keys
+}
+
+// NewParties makes session keys for ids and the published-keys map.
+func NewParties(ids []string) ([]Party, map[string]seal.PublicKeys, error) {
+	ps := make([]Party, len(ids))
+	pubs := make(map[string]seal.PublicKeys, len(ids))
+	for i, id := range ids {
+		k, err := seal.GenerateKeys()
+		if err != nil {
+			return nil, nil, err
+		}
+		ps[i] = Party{ID: id, Keys: k}
+		pubs[id] = k.Public()
+	}
+	return ps, pubs, nil
+}
+
+// Outcome is one party's result of a session run by this package.
+type Outcome[T any] struct {
+	ID     string
+	Result T
+	Err    error
+}
+
+// RunKeygen runs keygen among ids over net (a new one when nil), party i
+// using fixture pre-params i. When one party fails, the others are
+// cancelled, as the coordinator fails the whole session.
+func RunKeygen(ctx context.Context, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]Outcome[*party.KeygenResult], error) {
+	ps, pubs, err := NewParties(ids)
+	if err != nil {
+		return nil, err
+	}
+	if net == nil {
+		net = memnet.NewNet(ids...)
+		defer net.Close()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]Outcome[*party.KeygenResult], len(ids))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		pp, err := PreParams(i)
+		if err != nil {
+			return nil, err
+		}
+		req := party.KeygenRequest{
+			Session: party.Session{ID: sessionID, Parties: ids, Self: p.ID, SignersNeeded: signersNeeded,
+				Keys: p.Keys, PublicKeys: pubs},
+			WalletID:  walletID,
+			PreParams: pp,
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			res, err := party.Keygen(ctx, req, net.Transport(req.Self))
+			if err != nil {
+				cancel()
+			}
+			out[i] = Outcome[*party.KeygenResult]{ID: req.Self, Result: res, Err: err}
+		}(i)
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// RunSign runs signing of digest by the holders of shares over net (a new
+// one when nil).
+func RunSign(ctx context.Context, sessionID string, shares []*share.Record, digest []byte, net *memnet.Net) ([]Outcome[*party.Signature], error) {
+	ids := make([]string, len(shares))
+	for i, s := range shares {
+		ids[i] = s.PartyID
+	}
+	ps, pubs, err := NewParties(ids)
+	if err != nil {
+		return nil, err
+	}
+	if net == nil {
+		net = memnet.NewNet(ids...)
+		defer net.Close()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]Outcome[*party.Signature], len(ids))
+	var wg sync.WaitGroup
+	for i, p := range ps {
+		req := party.SignRequest{
+			Session: party.Session{ID: sessionID, Parties: ids, Self: p.ID, Keys: p.Keys, PublicKeys: pubs},
+			Share:   shares[i],
+			Digest:  digest,
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			sig, err := party.Sign(ctx, req, net.Transport(req.Self))
+			if err != nil {
+				cancel()
+			}
+			out[i] = Outcome[*party.Signature]{ID: req.Self, Result: sig, Err: err}
+		}(i)
+	}
+	wg.Wait()
+	return out, nil
+}

@@ -1,0 +1,79 @@
+package party
+
+import (
+	"context"
+	"reflect"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+var keygenKinds = map[reflect.Type]msgKind{
+	reflect.TypeOf(&keygen.KGRound1Message{}):  {1, true},  // commitment, Paillier key, NTilde, DLN proofs
+	reflect.TypeOf(&keygen.KGRound2Message1{}): {2, false}, // the VSS share for one party: secret, sealed
+	reflect.TypeOf(&keygen.KGRound2Message2{}): {2, true},  // de-commitment, mod proof
+	reflect.TypeOf(&keygen.KGRound3Message{}):  {3, true},  // Paillier proof
+}
+
+// KeygenRequest is one party's part of a keygen session.
+type KeygenRequest struct {
+	Session
+	WalletID  string
+	PreParams *keygen.LocalPreParams // this party's own, never another party's
+}
+
+// KeygenResult is what a party keeps and reports after keygen.
+type KeygenResult struct {
+	Share     *share.Record // secret: encrypt before storing
+	PublicKey []byte        // 33-byte compressed SEC1, equal at every party
+	Address   string        // Ethereum address of the wallet key
+}
+
+// PublicKeyHex is the compressed public key in hex.
+func (r *KeygenResult) PublicKeyHex() string { return r.Share.PublicKeyHex() }
+
+// Keygen runs distributed key generation for this party. It needs this
+// party's pre-parameters (package preparams); it never generates them, since
+// that would call tss-lib's safe-prime search, which is slow and deadlocks
+// under GOOS=js.
+func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult, error) {
+	r, err := req.Session.validate()
+	if err != nil {
+		return nil, err
+	}
+	if req.SignersNeeded < 2 || req.SignersNeeded > r.Len() {
+		return nil, invalid("signers needed %d; want 2..%d", req.SignersNeeded, r.Len())
+	}
+	if req.WalletID == "" || len(req.WalletID) > 128 {
+		return nil, invalid("wallet id must be 1..128 bytes")
+	}
+	if req.PreParams == nil || !req.PreParams.ValidateWithProof() {
+		return nil, invalid("missing or incomplete pre-parameters")
+	}
+	rn, err := newRunner(&req.Session, r, PhaseKeygen, keygenRounds, keygenKinds)
+	if err != nil {
+		return nil, err
+	}
+	end := make(chan *keygen.LocalPartySaveData, 1)
+	rn.party = keygen.NewLocalParty(params(r, req.Self, req.SignersNeeded-1), rn.out, end, *req.PreParams)
+	save, err := run(ctx, rn, tr, end)
+	if err != nil {
+		return nil, err
+	}
+	pub := compressPoint(save.ECDSAPub.X(), save.ECDSAPub.Y())
+	rec := &share.Record{
+		WalletID:  req.WalletID,
+		PartyID:   req.Self,
+		Threshold: req.SignersNeeded,
+		Parties:   r.IDs(),
+		PublicKey: pub,
+		SaveData:  save,
+	}
+	// The record's own consistency checks double as the final check of the
+	// keygen output: x_i·G must be this party's public share, and so on.
+	if err := rec.Validate(); err != nil {
+		return nil, &Error{Code: CodeVerify, Round: keygenRounds, Err: err}
+	}
+	return &KeygenResult{Share: rec, PublicKey: pub, Address: rec.Address()}, nil
+}

@@ -1,0 +1,108 @@
+// Package party is tsskit's protocol engine: it runs tss-lib v2 ECDSA
+// (secp256k1) keygen and signing for ONE local party over an abstract
+// transport. The same code runs natively in server parties and in wasm in
+// the browser, so it never opens a socket, a file or a database, and it
+// never starts work that needs more than Go's cooperative scheduler.
+//
+// A session is: the session id, the roster of party ids (any order; tss-lib
+// sees them sorted by SHA-256(party_id), see package roster), this party's
+// id, the policy as "signers needed" (2 for 2-of-3; tss-lib's threshold is
+// that minus one), this party's session keys and every party's published
+// session public keys (package seal). Every message leaves sealed and
+// signed, and every incoming envelope is checked before tss-lib sees it.
+//
+// Failures are *Error values with a Code and, where known, the culprits.
+package party
+
+import (
+	"context"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/tss"
+	golog "github.com/ipfs/go-log"
+
+	"github.com/rwadurian/tsskit/party/roster"
+	"github.com/rwadurian/tsskit/party/seal"
+)
+
+func init() {
+	// tss-lib logs every round at info level through go-log, including
+	// message dumps at debug; keep only its errors.
+	_ = golog.SetLogLevel("tss-lib", "error")
+}
+
+// Transport carries sealed envelopes. Send must not block for long (queue or
+// publish); Incoming delivers envelopes for this party (broadcasts and
+// messages addressed to it; anything else is ignored) and is closed when the
+// stream ends for good.
+type Transport interface {
+	Send(ctx context.Context, env *seal.Envelope) error
+	Incoming() <-chan *seal.Envelope
+}
+
+// Session is what every party of one session agrees on, plus its own keys.
+type Session struct {
+	ID            string
+	Parties       []string // every party of this session (for signing: the signers)
+	Self          string
+	SignersNeeded int                        // t+1; 2 ≤ SignersNeeded ≤ len(Parties) for keygen
+	Keys          *seal.Keys                 // this party's session keys
+	PublicKeys    map[string]seal.PublicKeys // every party's published keys, self included
+	Progress      func(Progress)             // optional; called from the engine's goroutine
+}
+
+// Progress reports where a session is. Round counts tss-lib rounds; the last
+// round (keygen 4, signing 10) is local: it verifies and finishes.
+type Progress struct {
+	Phase         string // "keygen" or "sign"
+	Round, Rounds int
+	Done          bool
+	MessagesSent  int
+	MessagesRecv  int
+	BytesSent     int64 // envelope payload bytes
+	BytesReceived int64
+}
+
+const (
+	PhaseKeygen = "keygen"
+	PhaseSign   = "sign"
+
+	keygenRounds = 4
+	signRounds   = 10
+
+	// DefaultTimeout applies when the context has no deadline, so that a
+	// party that never answers ends the session instead of hanging it.
+	DefaultTimeout = 5 * time.Minute
+)
+
+// validate checks the session and returns its roster.
+func (s *Session) validate() (*roster.Roster, error) {
+	if s.ID == "" || len(s.ID) > seal.MaxIDLen {
+		return nil, invalid("session id must be 1..%d bytes", seal.MaxIDLen)
+	}
+	r, err := roster.New(s.Parties)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidParams, Err: err}
+	}
+	if !r.Contains(s.Self) {
+		return nil, invalid("own party %q is not in the session", s.Self)
+	}
+	if s.Keys == nil {
+		return nil, invalid("no session keys")
+	}
+	if len(s.PublicKeys) != r.Len() {
+		return nil, invalid("%d parties but %d published key sets", r.Len(), len(s.PublicKeys))
+	}
+	for _, id := range s.Parties {
+		if _, ok := s.PublicKeys[id]; !ok {
+			return nil, invalid("no published keys for party %q", id)
+		}
+	}
+	return r, nil
+}
+
+// params builds tss-lib parameters for self in r with tss-lib threshold t.
+func params(r *roster.Roster, self string, t int) *tss.Parameters {
+	ids := r.PartyIDs()
+	return tss.NewParameters(tss.S256(), tss.NewPeerContext(ids), r.PartyID(self), len(ids), t)
+}
