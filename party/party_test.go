@@ -438,3 +438,36 @@ func TestInvalidRequests(t *testing.T) {
 		})
 	}
 }
+
+// A router that silently drops one party's messages: the session ends at
+// its deadline, and the error names the party whose messages never came.
+func TestDroppedMessagesEndInDeadlineNamingSender(t *testing.T) {
+	shares := wallet2of3(t)[:2]
+	mute, victim := shares[0].PartyID, shares[1].PartyID
+	net := memnet.NewNet(mute, victim)
+	defer net.Close()
+	net.Hook = func(to string, env *seal.Envelope) []*seal.Envelope {
+		if env.From == mute && env.Round >= 2 {
+			return nil
+		}
+		return []*seal.Envelope{env}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	outs, err := testkit.RunSign(ctx, "sign-drop", shares, digestOf("d"), net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range outs {
+		if o.ID != victim {
+			continue
+		}
+		e, ok := party.AsError(o.Err)
+		if !ok || !errors.Is(o.Err, party.ErrTimeout) {
+			t.Fatalf("got %v, want a timeout", o.Err)
+		}
+		if !slices.Equal(e.Culprits, []string{mute}) || e.Round < 2 {
+			t.Fatalf("culprits %v round %d, want [%s] in round ≥ 2", e.Culprits, e.Round, mute)
+		}
+	}
+}

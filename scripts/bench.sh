@@ -17,3 +17,18 @@ run safeprime  -bench 'BenchmarkSafePrime1024' -benchtime 8x  -count 1 ./party/p
 run preparams  -bench 'BenchmarkGenerate'      -benchtime 3x  -count 1 ./party/preparams
 run engine     -bench .                        -benchtime 3x  -count 1 -timeout 30m ./party
 echo "raw output in $out/"
+
+# One table from this run: tsskit beside tss-lib's own generator where there is one.
+awk '
+  /^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name); ns[name]=$3
+                 for (i=5; i<NF; i+=2) extra[name, $(i+1)]=$i }
+  function s(x) { return sprintf("%.2f s", x/1e9) }
+  END {
+    printf "\n| figure | tsskit | tss-lib baseline | ratio |\n|---|---|---|---|\n"
+    printf "| one 1024-bit safe prime (mean) | %s | %s | %.1fx faster |\n", s(ns["BenchmarkSafePrime1024"]), s(ns["BenchmarkSafePrime1024TSSLib"]), ns["BenchmarkSafePrime1024TSSLib"]/ns["BenchmarkSafePrime1024"]
+    printf "| full pre-params (mean) | %s | %s | %.1fx faster |\n", s(ns["BenchmarkGenerate"]), s(ns["BenchmarkGenerateTSSLib"]), ns["BenchmarkGenerateTSSLib"]/ns["BenchmarkGenerate"]
+    printf "| 2-of-3 keygen, pre-params ready | %s | | |\n", s(ns["BenchmarkKeygen2of3"])
+    printf "| 2-party sign | %s | | |\n", s(ns["BenchmarkSign2of3"])
+    printf "| wire per keygen | %d envelopes, %d KB | | |\n", extra["BenchmarkKeygen2of3","envelopes/op"], extra["BenchmarkKeygen2of3","wire-B/op"]/1000
+    printf "| wire per sign | %d envelopes, %d KB | | |\n", extra["BenchmarkSign2of3","envelopes/op"], extra["BenchmarkSign2of3","wire-B/op"]/1000
+  }' "$out"/safeprime.txt "$out"/preparams.txt "$out"/engine.txt | tee "$out/table.md"
