@@ -20,13 +20,11 @@ func BenchmarkKeygen2of3(b *testing.B) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		outs, err := testkit.RunKeygen(ctx, fmt.Sprint("bench-kg-", i), "bench-wallet", ids3, 2, net)
 		cancel()
+		if err == nil {
+			err = memnet.Err(outs)
+		}
 		if err != nil {
 			b.Fatal(err)
-		}
-		for _, o := range outs {
-			if o.Err != nil {
-				b.Fatal(o.Err)
-			}
 		}
 		wire = net.Stats()
 		net.Close()
@@ -49,13 +47,11 @@ func BenchmarkSign2of3(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		net := memnet.NewNet(shares[0].PartyID, shares[1].PartyID)
 		res, err := testkit.RunSign(ctx, fmt.Sprint("bench-sign-", i), shares, digest, net)
+		if err == nil {
+			err = memnet.Err(res)
+		}
 		if err != nil {
 			b.Fatal(err)
-		}
-		for _, o := range res {
-			if o.Err != nil {
-				b.Fatal(o.Err)
-			}
 		}
 		wire = net.Stats()
 		net.Close()

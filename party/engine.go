@@ -89,11 +89,17 @@ func run[T any](ctx context.Context, rn *runner, tr Transport, end <-chan T) (T,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		forward := func(msg tss.Message) bool {
+			if err := rn.send(sendCtx, msg); err != nil {
+				sendErr <- err
+				return false
+			}
+			return true
+		}
 		for {
 			select {
 			case msg := <-rn.out:
-				if err := rn.send(sendCtx, msg); err != nil {
-					sendErr <- err
+				if !forward(msg) {
 					return
 				}
 			case <-drain:
@@ -102,8 +108,7 @@ func run[T any](ctx context.Context, rn *runner, tr Transport, end <-chan T) (T,
 				for {
 					select {
 					case msg := <-rn.out:
-						if err := rn.send(sendCtx, msg); err != nil {
-							sendErr <- err
+						if !forward(msg) {
 							return
 						}
 					default:

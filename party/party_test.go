@@ -113,7 +113,7 @@ func verifyIndependently(t *testing.T, sig *party.Signature, digest, compressed 
 	}
 }
 
-func signAll(t *testing.T, session string, shares []*share.Record, digest []byte, net *memnet.Net) []testkit.Outcome[*party.Signature] {
+func signAll(t *testing.T, session string, shares []*share.Record, digest []byte, net *memnet.Net) []memnet.Outcome[*party.Signature] {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -309,30 +309,21 @@ func TestCancel(t *testing.T) {
 
 func TestProgress(t *testing.T) {
 	shares := wallet2of3(t)[1:]
-	ids := []string{shares[0].PartyID, shares[1].PartyID}
-	ps, pubs, _ := testkit.NewParties(ids)
-	net := memnet.NewNet(ids...)
-	defer net.Close()
-	var mu sync.Mutex
-	var events []party.Progress
+	var events []party.Progress // only party 0 reports; the engine calls it from one goroutine
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i := range ids {
-		req := party.SignRequest{
-			Session: party.Session{ID: "sign-progress", Parties: ids, Self: ids[i], Keys: ps[i].Keys, PublicKeys: pubs},
-			Share:   shares[i], Digest: digestOf("p"),
-		}
-		if i == 0 {
-			req.Progress = func(p party.Progress) { mu.Lock(); events = append(events, p); mu.Unlock() }
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); _, errs[i] = party.Sign(ctx, req, net.Transport(ids[i])) }()
+	outs, err := memnet.RunSession(ctx, nil, "sign-progress", []string{shares[0].PartyID, shares[1].PartyID}, 0,
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
+			if i == 0 {
+				s.Progress = func(p party.Progress) { events = append(events, p) }
+			}
+			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digestOf("p")}, tr)
+		})
+	if err == nil {
+		err = memnet.Err(outs)
 	}
-	wg.Wait()
-	if errs[0] != nil || errs[1] != nil {
-		t.Fatal(errs)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if len(events) < 3 {
 		t.Fatalf("only %d progress events", len(events))

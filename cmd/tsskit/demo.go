@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/preparams"
-	"github.com/rwadurian/tsskit/party/seal"
 )
 
 // runDemo shows the engine end to end in one process: every party finds its
@@ -79,42 +77,23 @@ func runDemo(ctx context.Context, args []string) error {
 	return nil
 }
 
-// runParties runs one session among ids over a fresh in-memory router,
-// printing each party's round progress.
+// runParties runs one session among ids in this process, printing each
+// party's round progress.
 func runParties(ctx context.Context, session string, ids []string, run func(context.Context, party.Session, party.Transport, int) error) error {
-	net := memnet.NewNet(ids...)
-	defer net.Close()
-	pubs := make(map[string]seal.PublicKeys, len(ids))
-	keys := make([]*seal.Keys, len(ids))
-	for i, id := range ids {
-		k, err := seal.GenerateKeys()
-		if err != nil {
-			return err
-		}
-		keys[i], pubs[id] = k, k.Public()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var mu sync.Mutex
-	errs := make([]error, len(ids))
-	var wg sync.WaitGroup
-	for i, id := range ids {
-		s := party.Session{ID: session, Parties: ids, Self: id, SignersNeeded: 2, Keys: keys[i], PublicKeys: pubs,
-			Progress: func(p party.Progress) {
+	outs, err := memnet.RunSession(ctx, nil, session, ids, 2,
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) (struct{}, error) {
+			s.Progress = func(p party.Progress) {
 				mu.Lock()
 				defer mu.Unlock()
-				fmt.Printf("  %-12s %s round %d/%d  sent %d msgs (%d KB)\n", id, p.Phase, p.Round, p.Rounds, p.MessagesSent, p.BytesSent/1024)
-			}}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = run(ctx, s, net.Transport(id), i); errs[i] != nil {
-				cancel()
+				fmt.Printf("  %-12s %s round %d/%d  sent %d msgs (%d KB)\n", s.Self, p.Phase, p.Round, p.Rounds, p.MessagesSent, p.BytesSent/1024)
 			}
-		}()
+			return struct{}{}, run(ctx, s, tr, i)
+		})
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return memnet.Err(outs)
 }
 
 func newID() string {

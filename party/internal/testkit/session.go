@@ -77,89 +77,32 @@ func NewParties(ids []string) ([]Party, map[string]seal.PublicKeys, error) {
 	return ps, pubs, nil
 }
 
-// Outcome is one party's result of a session run by this package.
-type Outcome[T any] struct {
-	ID     string
-	Result T
-	Err    error
-}
-
 // RunKeygen runs keygen among ids over net (a new one when nil), party i
-// using fixture pre-params i. When one party fails, the others are
-// cancelled, as the coordinator fails the whole session.
-func RunKeygen(ctx context.Context, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]Outcome[*party.KeygenResult], error) {
-	ps, pubs, err := NewParties(ids)
-	if err != nil {
-		return nil, err
-	}
-	if net == nil {
-		net = memnet.NewNet(ids...)
-		defer net.Close()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := make([]Outcome[*party.KeygenResult], len(ids))
-	var wg sync.WaitGroup
-	for i, p := range ps {
+// using fixture pre-params i.
+func RunKeygen(ctx context.Context, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]memnet.Outcome[*party.KeygenResult], error) {
+	pps := make([]*keygen.LocalPreParams, len(ids))
+	for i := range ids {
 		pp, err := PreParams(i)
 		if err != nil {
 			return nil, err
 		}
-		req := party.KeygenRequest{
-			Session: party.Session{ID: sessionID, Parties: ids, Self: p.ID, SignersNeeded: signersNeeded,
-				Keys: p.Keys, PublicKeys: pubs},
-			WalletID:  walletID,
-			PreParams: pp,
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			res, err := party.Keygen(ctx, req, net.Transport(req.Self))
-			if err != nil {
-				cancel()
-			}
-			out[i] = Outcome[*party.KeygenResult]{ID: req.Self, Result: res, Err: err}
-		}(i)
+		pps[i] = pp
 	}
-	wg.Wait()
-	return out, nil
+	return memnet.RunSession(ctx, net, sessionID, ids, signersNeeded,
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.KeygenResult, error) {
+			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: walletID, PreParams: pps[i]}, tr)
+		})
 }
 
 // RunSign runs signing of digest by the holders of shares over net (a new
 // one when nil).
-func RunSign(ctx context.Context, sessionID string, shares []*share.Record, digest []byte, net *memnet.Net) ([]Outcome[*party.Signature], error) {
+func RunSign(ctx context.Context, sessionID string, shares []*share.Record, digest []byte, net *memnet.Net) ([]memnet.Outcome[*party.Signature], error) {
 	ids := make([]string, len(shares))
 	for i, s := range shares {
 		ids[i] = s.PartyID
 	}
-	ps, pubs, err := NewParties(ids)
-	if err != nil {
-		return nil, err
-	}
-	if net == nil {
-		net = memnet.NewNet(ids...)
-		defer net.Close()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	out := make([]Outcome[*party.Signature], len(ids))
-	var wg sync.WaitGroup
-	for i, p := range ps {
-		req := party.SignRequest{
-			Session: party.Session{ID: sessionID, Parties: ids, Self: p.ID, Keys: p.Keys, PublicKeys: pubs},
-			Share:   shares[i],
-			Digest:  digest,
-		}
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			sig, err := party.Sign(ctx, req, net.Transport(req.Self))
-			if err != nil {
-				cancel()
-			}
-			out[i] = Outcome[*party.Signature]{ID: req.Self, Result: sig, Err: err}
-		}(i)
-	}
-	wg.Wait()
-	return out, nil
+	return memnet.RunSession(ctx, net, sessionID, ids, 0,
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
+			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digest}, tr)
+		})
 }

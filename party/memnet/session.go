@@ -1,0 +1,70 @@
+package memnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/seal"
+)
+
+// Outcome is one party's result of a session run by RunSession.
+type Outcome[T any] struct {
+	ID     string
+	Result T
+	Err    error
+}
+
+// RunSession runs one session among ids in this process over net (a new
+// network when nil). It makes every party's session keys, then calls run for
+// each party in its own goroutine with that party's Session (which run may
+// complete, e.g. with Progress) and Transport. When one party fails, the
+// others are cancelled, as a coordinator fails the whole session.
+func RunSession[T any](ctx context.Context, net *Net, sessionID string, ids []string, signersNeeded int,
+	run func(ctx context.Context, s party.Session, tr party.Transport, i int) (T, error)) ([]Outcome[T], error) {
+	pubs := make(map[string]seal.PublicKeys, len(ids))
+	keys := make([]*seal.Keys, len(ids))
+	for i, id := range ids {
+		k, err := seal.GenerateKeys()
+		if err != nil {
+			return nil, err
+		}
+		keys[i], pubs[id] = k, k.Public()
+	}
+	if net == nil {
+		net = NewNet(ids...)
+		defer net.Close()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]Outcome[T], len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		s := party.Session{ID: sessionID, Parties: ids, Self: id, SignersNeeded: signersNeeded, Keys: keys[i], PublicKeys: pubs}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := run(ctx, s, net.Transport(id), i)
+			if err != nil {
+				cancel()
+			}
+			out[i] = Outcome[T]{ID: id, Result: res, Err: err}
+		}()
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// Err joins the parties' errors, each prefixed with its party id; nil when
+// every party succeeded.
+func Err[T any](outs []Outcome[T]) error {
+	var errs []error
+	for _, o := range outs {
+		if o.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", o.ID, o.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
