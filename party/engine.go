@@ -253,6 +253,19 @@ func (rn *runner) receive(env *seal.Envelope) error {
 		p.MessagesRecv++
 		p.BytesReceived += int64(len(env.Payload))
 	})
+	return rn.feed(msg, from)
+}
+
+// feed hands one message to tss-lib. A panic inside tss-lib while it
+// processes a peer's message must not take down a server that runs many
+// sessions: it fails this session and blames the message's sender.
+func (rn *runner) feed(msg tss.ParsedMessage, from string) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &Error{Code: CodeProtocol, Round: rn.round(), Culprits: []string{from},
+				Err: fmt.Errorf("tss-lib panicked on a %s message: %v", msg.Type(), p)}
+		}
+	}()
 	if _, terr := rn.party.Update(msg); terr != nil {
 		return rn.protocolError(terr)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"golang.org/x/crypto/sha3"
@@ -460,5 +461,46 @@ func TestDroppedMessagesEndInDeadlineNamingSender(t *testing.T) {
 		if !slices.Equal(e.Culprits, []string{mute}) || e.Round < 2 {
 			t.Fatalf("culprits %v round %d, want [%s] in round ≥ 2", e.Culprits, e.Round, mute)
 		}
+	}
+}
+
+// A party whose round-1 data breaks tss-lib's rules (here h1 = h2, which
+// would void its range proofs): the honest parties fail with a protocol
+// error in which tss-lib names it.
+func TestProtocolErrorNamesCulprit(t *testing.T) {
+	bad := ids3[0]
+	pps := make([]*keygen.LocalPreParams, len(ids3))
+	for i := range ids3 {
+		pp, err := testkit.PreParams(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pps[i] = pp
+	}
+	pps[0].H2i = pps[0].H1i
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	outs, err := memnet.RunSession(ctx, nil, "kg-culprit", ids3, 2,
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.KeygenResult, error) {
+			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: "w", PreParams: pps[i]}, tr)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blamed := 0
+	for _, o := range outs {
+		e, ok := party.AsError(o.Err)
+		if !ok {
+			t.Fatalf("%s: got %v, want a typed error", o.ID, o.Err)
+		}
+		if e.Code == party.CodeProtocol {
+			if !slices.Equal(e.Culprits, []string{bad}) {
+				t.Fatalf("%s: culprits %v, want [%s]", o.ID, e.Culprits, bad)
+			}
+			blamed++
+		}
+	}
+	if blamed == 0 {
+		t.Fatalf("no party blamed %s: %v", bad, memnet.Err(outs))
 	}
 }
