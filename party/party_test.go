@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"golang.org/x/crypto/sha3"
@@ -266,7 +265,7 @@ func TestMissingPartyEndsInDeadlineNamingIt(t *testing.T) {
 	shares := wallet2of3(t)
 	present, absent := shares[0], shares[2]
 	ids := []string{present.PartyID, absent.PartyID}
-	ps, pubs, err := testkit.NewParties(ids)
+	keys, pubs, err := memnet.NewKeys(ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +275,7 @@ func TestMissingPartyEndsInDeadlineNamingIt(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = party.Sign(ctx, party.SignRequest{
-		Session: party.Session{ID: "sign-missing", Parties: ids, Self: present.PartyID, Keys: ps[0].Keys, PublicKeys: pubs},
+		Session: party.Session{ID: "sign-missing", Parties: ids, Self: present.PartyID, Keys: keys[0], PublicKeys: pubs},
 		Share:   present, Digest: digestOf("m"),
 	}, net.Transport(present.PartyID))
 	e, ok := party.AsError(err)
@@ -294,13 +293,13 @@ func TestMissingPartyEndsInDeadlineNamingIt(t *testing.T) {
 func TestCancel(t *testing.T) {
 	shares := wallet2of3(t)
 	ids := []string{shares[0].PartyID, shares[1].PartyID}
-	ps, pubs, _ := testkit.NewParties(ids)
+	keys, pubs, _ := memnet.NewKeys(ids)
 	net := memnet.NewNet(ids...)
 	defer net.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	_, err := party.Sign(ctx, party.SignRequest{
-		Session: party.Session{ID: "sign-cancel", Parties: ids, Self: ids[0], Keys: ps[0].Keys, PublicKeys: pubs},
+		Session: party.Session{ID: "sign-cancel", Parties: ids, Self: ids[0], Keys: keys[0], PublicKeys: pubs},
 		Share:   shares[0], Digest: digestOf("c"),
 	}, net.Transport(ids[0]))
 	if !errors.Is(err, party.ErrCanceled) || !errors.Is(err, context.Canceled) {
@@ -343,9 +342,9 @@ func TestProgress(t *testing.T) {
 func TestInvalidRequests(t *testing.T) {
 	shares := wallet2of3(t)
 	ids := []string{shares[0].PartyID, shares[1].PartyID}
-	ps, pubs, _ := testkit.NewParties(ids)
+	keys, pubs, _ := memnet.NewKeys(ids)
 	base := party.SignRequest{
-		Session: party.Session{ID: "sign-bad", Parties: ids, Self: ids[0], Keys: ps[0].Keys, PublicKeys: pubs},
+		Session: party.Session{ID: "sign-bad", Parties: ids, Self: ids[0], Keys: keys[0], PublicKeys: pubs},
 		Share:   shares[0], Digest: digestOf("x"),
 	}
 	pp, err := testkit.PreParams(0)
@@ -469,13 +468,9 @@ func TestDroppedMessagesEndInDeadlineNamingSender(t *testing.T) {
 // error in which tss-lib names it.
 func TestProtocolErrorNamesCulprit(t *testing.T) {
 	bad := ids3[0]
-	pps := make([]*keygen.LocalPreParams, len(ids3))
-	for i := range ids3 {
-		pp, err := testkit.PreParams(i)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pps[i] = pp
+	pps, err := testkit.PreParamsSet(len(ids3))
+	if err != nil {
+		t.Fatal(err)
 	}
 	pps[0].H2i = pps[0].H1i
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

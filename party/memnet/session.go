@@ -17,6 +17,21 @@ type Outcome[T any] struct {
 	Err    error
 }
 
+// NewKeys makes fresh session keys for each of ids, and the map of their
+// published halves that the coordinator would distribute.
+func NewKeys(ids []string) ([]*seal.Keys, map[string]seal.PublicKeys, error) {
+	keys := make([]*seal.Keys, len(ids))
+	pubs := make(map[string]seal.PublicKeys, len(ids))
+	for i, id := range ids {
+		k, err := seal.GenerateKeys()
+		if err != nil {
+			return nil, nil, err
+		}
+		keys[i], pubs[id] = k, k.Public()
+	}
+	return keys, pubs, nil
+}
+
 // RunSession runs one session among ids in this process over net (a new
 // network when nil). It makes every party's session keys, then calls run for
 // each party in its own goroutine with that party's Session (which run may
@@ -24,14 +39,9 @@ type Outcome[T any] struct {
 // others are cancelled, as a coordinator fails the whole session.
 func RunSession[T any](ctx context.Context, net *Net, sessionID string, ids []string, signersNeeded int,
 	run func(ctx context.Context, s party.Session, tr party.Transport, i int) (T, error)) ([]Outcome[T], error) {
-	pubs := make(map[string]seal.PublicKeys, len(ids))
-	keys := make([]*seal.Keys, len(ids))
-	for i, id := range ids {
-		k, err := seal.GenerateKeys()
-		if err != nil {
-			return nil, err
-		}
-		keys[i], pubs[id] = k, k.Public()
+	keys, pubs, err := NewKeys(ids)
+	if err != nil {
+		return nil, err
 	}
 	if net == nil {
 		net = NewNet(ids...)

@@ -12,7 +12,6 @@ import (
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/preparams"
-	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 )
 
@@ -56,37 +55,25 @@ func PreParams(i int) (*keygen.LocalPreParams, error) {
 	return &pp, nil
 }
 
-// Party is one member of an in-process session.
-type Party struct {
-	ID   string
-	Keys *seal.Keys
-}
-
-// NewParties makes session keys for ids and the published-keys map.
-func NewParties(ids []string) ([]Party, map[string]seal.PublicKeys, error) {
-	ps := make([]Party, len(ids))
-	pubs := make(map[string]seal.PublicKeys, len(ids))
-	for i, id := range ids {
-		k, err := seal.GenerateKeys()
-		if err != nil {
-			return nil, nil, err
-		}
-		ps[i] = Party{ID: id, Keys: k}
-		pubs[id] = k.Public()
-	}
-	return ps, pubs, nil
-}
-
-// RunKeygen runs keygen among ids over net (a new one when nil), party i
-// using fixture pre-params i.
-func RunKeygen(ctx context.Context, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]memnet.Outcome[*party.KeygenResult], error) {
-	pps := make([]*keygen.LocalPreParams, len(ids))
-	for i := range ids {
+// PreParamsSet returns fixture sets 0..n-1, one per party of a session.
+func PreParamsSet(n int) ([]*keygen.LocalPreParams, error) {
+	pps := make([]*keygen.LocalPreParams, n)
+	for i := range pps {
 		pp, err := PreParams(i)
 		if err != nil {
 			return nil, err
 		}
 		pps[i] = pp
+	}
+	return pps, nil
+}
+
+// RunKeygen runs keygen among ids over net (a new one when nil), party i
+// using fixture pre-params i.
+func RunKeygen(ctx context.Context, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]memnet.Outcome[*party.KeygenResult], error) {
+	pps, err := PreParamsSet(len(ids))
+	if err != nil {
+		return nil, err
 	}
 	return memnet.RunSession(ctx, net, sessionID, ids, signersNeeded,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.KeygenResult, error) {
