@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 GOTEST_TIMEOUT ?= 30m
 
-.PHONY: all deps run build test test-go lint vet fmt-check bench fuzz fixtures clean
+.PHONY: all deps run build test test-go lint vet fmt-check proto proto-check bench fuzz fixtures clean
 
 all: build
 
@@ -22,7 +22,17 @@ run: deps
 
 test: deps lint test-go
 
-lint: fmt-check vet
+lint: fmt-check vet proto-check
+
+# Regenerate Go and TypeScript from proto/ (buf and protoc-gen-es from npm,
+# the Go plugins at the versions go.mod and buf.gen.yaml pin).
+proto: deps
+	cd proto && npx buf lint && npx buf generate
+
+# CI: the committed generated code must be what `make proto` writes.
+proto-check: proto
+	@if ! git diff --quiet -- proto/gen sdk-ts/src/gen || [ -n "$$(git ls-files --others --exclude-standard -- proto/gen sdk-ts/src/gen)" ]; then \
+	  echo "generated code is stale: run 'make proto' and commit the result"; git status --short -- proto/gen sdk-ts/src/gen; exit 1; fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rwadurian/tsskit/party/internal/testkit"
+	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/share"
 )

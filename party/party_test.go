@@ -15,8 +15,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"golang.org/x/crypto/sha3"
 
+	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/party"
-	"github.com/rwadurian/tsskit/party/internal/testkit"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"

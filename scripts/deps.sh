@@ -18,3 +18,22 @@ fi
 
 echo "deps: go modules"
 go mod download
+
+# Node packages (buf and protoc-gen-es for `make proto`; the SDK and the
+# admin app later). npm ci only when the lock file changed since the last one.
+need_node=20
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "deps: Node.js $need_node or newer with npm is required" >&2
+  exit 1
+fi
+have_node=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$have_node" -lt "$need_node" ]; then
+  echo "deps: Node.js $need_node or newer is required, found $(node --version)" >&2
+  exit 1
+fi
+stamp=node_modules/.tsskit-lock
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  echo "deps: npm ci"
+  npm ci --no-audit --no-fund
+  cp package-lock.json "$stamp"
+fi

@@ -1,15 +1,21 @@
 // Command tsskit is tsskit's one binary. Subcommands:
 //
-//	tsskit demo      run a 2-of-3 keygen and a signature among three parties
-//	                 in this process, with fresh pre-parameters and progress
-//	tsskit version   print the version
+//	tsskit dev          everything in one process on embedded defaults
+//	tsskit router       the message router
+//	tsskit coordinator  sessions, wallets, pool, account REST API
+//	tsskit serverparty  a server party (and optionally the server-party API)
+//	tsskit party        a CLI party: keygen and sign from a desktop
+//	tsskit token        mint an admin token
+//	tsskit demo         2-of-3 keygen and signing among in-process parties
+//	tsskit version      print the version
 //
-// The services (dev, router, coordinator, serverparty, party, token,
-// rotate-key) join this binary as they are built.
+// Each command's -h lists its flags and the environment it reads.
 package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,8 +28,17 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: tsskit <command> [flags]
 
 commands:
-  demo       2-of-3 keygen and signing among three in-process parties
-  version    print the version
+  dev          everything in one process (router, coordinator, account API,
+               server parties, server-party API) on embedded defaults
+  router       the message router (gRPC + gRPC-Web, :8082)
+  coordinator  sessions, wallets, server-party pool (:8081), account API (:4000)
+  serverparty  a server party; with --api-addr also the server-party API (:8083)
+  party        a CLI party: "tsskit party keygen" / "tsskit party sign"
+  token        mint an admin token for gRPC / gRPC-Web clients
+  demo         2-of-3 keygen and signing among three in-process parties
+  version      print the version
+
+"tsskit <command> -h" shows a command's flags and environment.
 `)
 }
 
@@ -38,6 +53,18 @@ func main() {
 	switch os.Args[1] {
 	case "demo":
 		err = runDemo(ctx, os.Args[2:])
+	case "dev":
+		err = runDev(ctx, os.Args[2:])
+	case "router":
+		err = runRouter(ctx, os.Args[2:])
+	case "coordinator":
+		err = runCoordinator(ctx, os.Args[2:])
+	case "serverparty":
+		err = runServerParty(ctx, os.Args[2:])
+	case "party":
+		err = runParty(ctx, os.Args[2:])
+	case "token":
+		err = runToken(ctx, os.Args[2:])
 	case "version", "--version":
 		fmt.Println("tsskit", version)
 	case "help", "-h", "--help":
@@ -47,8 +74,15 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tsskit:", err)
+		var ce *configError
+		if errors.As(err, &ce) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }

@@ -19,7 +19,7 @@ var updateFixture = flag.Bool("update-fixture", false, "regenerate the shared pr
 
 // fixturePath is the shared fixture of ready pre-parameters, used by the
 // tests of other packages to avoid generating primes.
-var fixturePath = filepath.Join("..", "internal", "testkit", "preparams.json")
+var fixturePath = filepath.Join("..", "..", "internal", "testkit", "preparams.json")
 
 const fixtureSets = 5
 

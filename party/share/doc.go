@@ -3,6 +3,11 @@
 // context. A record is secret (it holds the party's key share and Paillier
 // key); this package does not encrypt, callers seal the encoding.
 //
+// Protect and Unprotect are the one exception: they seal a record under a
+// password in the backup format "tsskit.share.backup" (PBKDF2-HMAC-SHA256 and
+// AES-256-GCM as Web Crypto does them; see BackupFormat). Their password
+// errors, ErrWrongPassword and ErrEmptyPassword, are not *Error values.
+//
 // # Format
 //
 // A record is a single JSON object of at most MaxRecordSize bytes with

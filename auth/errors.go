@@ -1,0 +1,59 @@
+package auth
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies why a token, secret or claim check was refused.
+type Code string
+
+const (
+	CodeMalformed     Code = "malformed"      // not a token this package would mint: encoding, header, claims, size
+	CodeSignature     Code = "bad_signature"  // MAC does not match: forged, tampered or signed with another secret
+	CodeExpired       Code = "expired"        // now >= exp
+	CodeWeakSecret    Code = "weak_secret"    // secret shorter than 32 bytes
+	CodeMissingSecret Code = "missing_secret" // no secret configured
+	CodeWrongKind     Code = "wrong_kind"     // valid token of another kind than required
+	CodeForbidden     Code = "forbidden"      // valid party token for another session or party
+)
+
+// Error is the typed error of this package. Its message never contains a
+// token or a secret.
+type Error struct {
+	Code Code
+	Err  error
+}
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return "auth: " + string(e.Code)
+	}
+	return fmt.Sprintf("auth: %s: %v", e.Code, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is matches the sentinel of the same code, so callers can write
+// errors.Is(err, auth.ErrExpired).
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Err == nil && t.Code == e.Code
+}
+
+// Sentinels, one per code, for errors.Is.
+var (
+	ErrMalformed     = &Error{Code: CodeMalformed}
+	ErrSignature     = &Error{Code: CodeSignature}
+	ErrExpired       = &Error{Code: CodeExpired}
+	ErrWeakSecret    = &Error{Code: CodeWeakSecret}
+	ErrMissingSecret = &Error{Code: CodeMissingSecret}
+	ErrWrongKind     = &Error{Code: CodeWrongKind}
+	ErrForbidden     = &Error{Code: CodeForbidden}
+)
+
+func newErr(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+func malformed(msg string) *Error { return &Error{Code: CodeMalformed, Err: errors.New(msg)} }

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/serverparty/vault"
+)
+
+const envHelpCommon = `  JWT_SECRET_KEY   shared secret of all services: signs party, service and admin tokens (required)
+  TSSKIT_ORIGINS   comma-separated browser origins allowed to use gRPC-Web ("*" for any; default none)
+  TSSKIT_LOG_FORMAT  "json" for JSON logs (default text)`
+
+func runRouter(ctx context.Context, args []string) error {
+	fs := newFlags("router", "The message router: gRPC and gRPC-Web on one port, /health on the same port.", envHelpCommon)
+	addr := fs.String("addr", ":8082", "listen address")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkBackends(); err != nil {
+		return err
+	}
+	signer, err := signerFromEnv()
+	if err != nil {
+		return err
+	}
+	st := newStack(newLogger(os.Stderr))
+	if _, err := st.addRouter(*addr, signer, serve.ParseOrigins(os.Getenv(envOrigins))); err != nil {
+		return err
+	}
+	return st.run(ctx)
+}
+
+func runCoordinator(ctx context.Context, args []string) error {
+	fs := newFlags("coordinator", "The coordinator: sessions, wallets and the server-party pool over gRPC and gRPC-Web, and the account REST API.",
+		envHelpCommon+`
+  MPC_API_KEY      X-API-Key of the account REST API (required)
+  ALLOWED_IPS      IPs/CIDRs allowed to call the account REST API (required)
+  DATABASE_URL     must be empty: the store is SQLite in --data-dir`)
+	addr := fs.String("addr", ":8081", "gRPC / gRPC-Web listen address")
+	apiAddr := fs.String("api-addr", ":4000", "account REST API listen address")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	partyAPI := fs.String("party-api", "http://127.0.0.1:8083", "server-party API URL (runs account users' parties)")
+	dataDir := fs.String("data-dir", filepath.Join(".data", "coordinator"), "where the SQLite store lives")
+	hbTimeout := fs.Duration("heartbeat-timeout", 15*time.Second, "a server party silent this long is not picked")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkBackends(); err != nil {
+		return err
+	}
+	signer, err := signerFromEnv()
+	if err != nil {
+		return err
+	}
+	key, err := apiKeyFromEnv()
+	if err != nil {
+		return err
+	}
+	allow, err := allowlistFromEnv(false)
+	if err != nil {
+		return err
+	}
+	st := newStack(newLogger(os.Stderr))
+	if _, err := st.addCoordinator(ctx, coordOpts{
+		addr: *addr, apiAddr: *apiAddr, routerAddr: *routerAddr, partyAPI: *partyAPI, dataDir: *dataDir,
+		signer: signer, apiKey: key, allow: allow, origins: serve.ParseOrigins(os.Getenv(envOrigins)), heartbeatTimeout: *hbTimeout,
+	}); err != nil {
+		return err
+	}
+	return st.run(ctx)
+}
+
+func runServerParty(ctx context.Context, args []string) error {
+	fs := newFlags("serverparty", "A server party: registers with the coordinator, runs assigned sessions, keeps shares encrypted at rest; optionally serves the server-party API.",
+		envHelpCommon+`
+  CRYPTO_MASTER_KEY  64 hex chars: encrypts shares and pre-params at rest (required)
+  MPC_API_KEY        X-API-Key of the server-party API (required with --api-addr)
+  ALLOWED_IPS        IPs/CIDRs allowed to call the server-party API (required with --api-addr)`)
+	partyID := fs.String("party-id", "", "party id (default: kept in --data-dir, made on first start)")
+	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	apiAddr := fs.String("api-addr", "", `server-party API listen address (e.g. ":8083"; empty: no API)`)
+	dataDir := fs.String("data-dir", filepath.Join(".data", "serverparty"), "where the vault and the party id live")
+	pool := fs.Int("preparams-pool", 2, "pre-parameter sets kept ready (-1: none)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	signer, err := signerFromEnv()
+	if err != nil {
+		return err
+	}
+	mk, err := vault.ParseMasterKey(os.Getenv(envMasterKey))
+	if err != nil {
+		return configErrorf("%v", err)
+	}
+	o := partyOpts{partyID: *partyID, coordAddr: *coordAddr, routerAddr: *routerAddr, apiAddr: *apiAddr, dataDir: *dataDir,
+		signer: signer, masterKey: mk, pool: *pool}
+	if *apiAddr != "" {
+		if o.apiKey, err = apiKeyFromEnv(); err != nil {
+			return err
+		}
+		if o.allow, err = allowlistFromEnv(false); err != nil {
+			return err
+		}
+	}
+	st := newStack(newLogger(os.Stderr))
+	_, run, err := st.addServerParty(o)
+	if err != nil {
+		return err
+	}
+	return st.run(ctx, run)
+}
+
+func runToken(_ context.Context, args []string) error {
+	fs := newFlags("token", "Mint an admin token (HS256 JWT) for clients that create sessions over gRPC / gRPC-Web.",
+		"  JWT_SECRET_KEY   the services' shared secret (required)")
+	subject := fs.String("subject", "admin", "who the token is for")
+	ttl := fs.Duration("ttl", 12*time.Hour, "validity")
+	asJSON := fs.Bool("json", false, "print {token, expires_at} as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	signer, err := signerFromEnv()
+	if err != nil {
+		return err
+	}
+	tok, err := signer.MintAdmin(*subject, *ttl)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return json.NewEncoder(os.Stdout).Encode(map[string]any{"token": tok, "expires_at": time.Now().Add(*ttl).UTC().Format(time.RFC3339)})
+	}
+	fmt.Println(tok)
+	return nil
+}
+
+// devSecrets are the secrets dev mode makes when the environment has none.
+// They are kept in the data dir so a restarted dev stack can read its
+// vaults again.
+type devSecrets struct {
+	JWTSecret string `json:"jwt_secret_key"`
+	APIKey    string `json:"mpc_api_key"`
+	MasterKey string `json:"crypto_master_key"`
+}
+
+func loadDevSecrets(dir string) (*devSecrets, []string, error) {
+	path := filepath.Join(dir, "dev-secrets.json")
+	var s devSecrets
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	}
+	var made []string
+	fill := func(env string, field *string, gen func() (string, error)) error {
+		if v := os.Getenv(env); v != "" {
+			*field = v
+			return nil
+		}
+		if *field != "" {
+			return nil
+		}
+		v, err := gen()
+		if err != nil {
+			return err
+		}
+		*field = v
+		made = append(made, env)
+		return nil
+	}
+	if err := fill(envJWTSecret, &s.JWTSecret, randomHex32); err != nil {
+		return nil, nil, err
+	}
+	if err := fill(envAPIKey, &s.APIKey, randomHex32); err != nil {
+		return nil, nil, err
+	}
+	if err := fill(envMasterKey, &s.MasterKey, vault.GenerateMasterKey); err != nil {
+		return nil, nil, err
+	}
+	if len(made) > 0 {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, nil, err
+		}
+		b, _ := json.MarshalIndent(s, "", "  ")
+		if err := os.WriteFile(path, append(b, '\n'), 0o600); err != nil {
+			return nil, nil, err
+		}
+	}
+	return &s, made, nil
+}
+
+func randomHex32() (string, error) {
+	k, err := vault.GenerateMasterKey() // 32 random bytes as hex
+	return k, err
+}
+
+var _ = auth.KindAdmin

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/httpx"
+)
+
+// Environment variables (names from the seed system).
+const (
+	envMasterKey  = "CRYPTO_MASTER_KEY"
+	envAPIKey     = "MPC_API_KEY"
+	envAllowedIPs = "ALLOWED_IPS"
+	envJWTSecret  = "JWT_SECRET_KEY"
+	envDatabase   = "DATABASE_URL"
+	envRedis      = "REDIS_URL"
+	envOrigins    = "TSSKIT_ORIGINS"
+	envLogFormat  = "TSSKIT_LOG_FORMAT"
+)
+
+// newLogger logs to stderr, text by default, JSON with TSSKIT_LOG_FORMAT=json.
+func newLogger(w io.Writer) *slog.Logger {
+	if strings.EqualFold(os.Getenv(envLogFormat), "json") {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// configError is a refusal to start, with what to do about it.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+func configErrorf(format string, a ...any) error { return &configError{fmt.Sprintf(format, a...)} }
+
+// signerFromEnv reads JWT_SECRET_KEY.
+func signerFromEnv() (*auth.Signer, error) {
+	raw := os.Getenv(envJWTSecret)
+	secret, err := auth.ParseSecret(raw)
+	if err != nil {
+		if errors.Is(err, auth.ErrMissingSecret) {
+			return nil, configErrorf("%s is not set: every service needs the same secret (at least 32 bytes; e.g. 64 hex chars from `openssl rand -hex 32`)", envJWTSecret)
+		}
+		return nil, configErrorf("%s: %v", envJWTSecret, err)
+	}
+	return auth.NewSigner(secret)
+}
+
+// apiKeyFromEnv reads MPC_API_KEY.
+func apiKeyFromEnv() (string, error) {
+	k := os.Getenv(envAPIKey)
+	if k == "" {
+		return "", configErrorf("%s is not set: the REST APIs need an API key", envAPIKey)
+	}
+	if len(k) < 16 {
+		return "", configErrorf("%s is too short: use at least 16 characters", envAPIKey)
+	}
+	return k, nil
+}
+
+// allowlistFromEnv reads ALLOWED_IPS; empty is refused outside dev mode.
+func allowlistFromEnv(dev bool) (*auth.Allowlist, error) {
+	v := os.Getenv(envAllowedIPs)
+	if strings.TrimSpace(v) == "" {
+		if dev {
+			return nil, nil
+		}
+		return nil, configErrorf("%s is not set: list the IPs or CIDRs allowed to call the REST API (e.g. 10.0.0.0/8,127.0.0.1)", envAllowedIPs)
+	}
+	a, err := auth.ParseAllowlist(v)
+	if err != nil {
+		return nil, configErrorf("%s: %v", envAllowedIPs, err)
+	}
+	return a, nil
+}
+
+// checkBackends refuses backends this build does not have yet, rather than
+// silently using another.
+func checkBackends() error {
+	if os.Getenv(envDatabase) != "" {
+		return configErrorf("%s is set, but this build stores data only in SQLite; unset it to use the SQLite file in --data-dir", envDatabase)
+	}
+	if os.Getenv(envRedis) != "" {
+		return configErrorf("%s is set, but this build has only the in-memory bus; unset it", envRedis)
+	}
+	return nil
+}
+
+// dial opens a gRPC client connection ("host:port" or "http://host:port").
+func dial(target string) (*grpc.ClientConn, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
+	t = strings.TrimSuffix(t, "/")
+	if _, _, err := net.SplitHostPort(t); err != nil {
+		return nil, configErrorf("address %q: want host:port", target)
+	}
+	return grpc.NewClient(t, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20), grpc.MaxCallSendMsgSize(8<<20)))
+}
+
+// healthHandler serves GET /health from f and 404s everything else.
+func healthHandler(f func(ctx context.Context) (int, map[string]any)) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		code, body := f(r.Context())
+		httpx.WriteJSON(w, code, body)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	return mux
+}
+
+// newFlags makes a flag set whose -h prints the command's help with the
+// environment it reads.
+func newFlags(name, summary, env string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: tsskit %s [flags]\n\n%s\n\nflags:\n", name, summary)
+		fs.PrintDefaults()
+		if env != "" {
+			fmt.Fprintf(fs.Output(), "\nenvironment:\n%s\n", env)
+		}
+	}
+	return fs
+}
+
+const graceTime = 10 * time.Second

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/serverparty/vault"
+)
+
+// runDev runs the whole stack in one process on embedded defaults: router,
+// coordinator with its account API, server parties and the server-party
+// API; SQLite in the data dir, the memory bus.
+func runDev(ctx context.Context, args []string) error {
+	fs := newFlags("dev", "Everything in one process, for development: router, coordinator, account API, server parties, server-party API.",
+		`  JWT_SECRET_KEY, MPC_API_KEY, CRYPTO_MASTER_KEY  used when set; otherwise made once and kept in <data-dir>/dev-secrets.json
+  ALLOWED_IPS      REST allowlist (default: any)
+  TSSKIT_ORIGINS   gRPC-Web origins (default: any)`)
+	dataDir := fs.String("data-dir", filepath.Join(".data", "dev"), "state: SQLite store, vaults, dev secrets")
+	coordAddr := fs.String("coordinator-addr", ":8081", "coordinator gRPC / gRPC-Web")
+	routerAddr := fs.String("router-addr", ":8082", "router gRPC / gRPC-Web")
+	apiAddr := fs.String("api-addr", ":4000", "account REST API")
+	partyAPIAddr := fs.String("party-api-addr", ":8083", "server-party API")
+	parties := fs.Int("server-parties", 3, "server parties to run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *parties < 2 || *parties > 16 {
+		return configErrorf("--server-parties must be 2..16")
+	}
+	if err := checkBackends(); err != nil {
+		return err
+	}
+	secrets, made, err := loadDevSecrets(*dataDir)
+	if err != nil {
+		return err
+	}
+	secret, err := auth.ParseSecret(secrets.JWTSecret)
+	if err != nil {
+		return configErrorf("%s: %v", envJWTSecret, err)
+	}
+	signer, err := auth.NewSigner(secret)
+	if err != nil {
+		return err
+	}
+	mk, err := vault.ParseMasterKey(secrets.MasterKey)
+	if err != nil {
+		return configErrorf("%v", err)
+	}
+	allow, err := allowlistFromEnv(true)
+	if err != nil {
+		return err
+	}
+	origins := serve.Origins{"*"}
+	if v := os.Getenv(envOrigins); v != "" {
+		origins = serve.ParseOrigins(v)
+	}
+
+	log := newLogger(os.Stderr)
+	st := newStack(log)
+	if _, err := st.addRouter(*routerAddr, signer, origins); err != nil {
+		return err
+	}
+	if _, err := st.addCoordinator(ctx, coordOpts{
+		addr: *coordAddr, apiAddr: *apiAddr, routerAddr: loopback(*routerAddr), partyAPI: "http://" + loopback(*partyAPIAddr),
+		dataDir: *dataDir, signer: signer, apiKey: secrets.APIKey, allow: allow, origins: origins,
+	}); err != nil {
+		return err
+	}
+	var runs []func(context.Context)
+	for i := 1; i <= *parties; i++ {
+		o := partyOpts{
+			partyID: fmt.Sprintf("server-%d", i), coordAddr: loopback(*coordAddr), routerAddr: loopback(*routerAddr),
+			dataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), signer: signer, masterKey: mk, pool: 2,
+		}
+		if i == 1 {
+			o.apiAddr, o.apiKey, o.allow = *partyAPIAddr, secrets.APIKey, allow
+		}
+		_, run, err := st.addServerParty(o)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, run)
+	}
+	admin, err := signer.MintAdmin("dev-admin", 12*time.Hour)
+	if err != nil {
+		return err
+	}
+	printDevBanner(secrets, made, *dataDir, admin, *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr)
+	return st.run(ctx, runs...)
+}
+
+func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router, api, partyAPI string) {
+	var b strings.Builder
+	line := strings.Repeat("=", 72)
+	fmt.Fprintf(&b, "%s\n tsskit DEVELOPMENT MODE: not for real funds. Secrets are local to %s\n%s\n", line, dataDir, line)
+	if len(made) > 0 {
+		fmt.Fprintf(&b, " generated now (shown once, kept in %s):\n", filepath.Join(dataDir, "dev-secrets.json"))
+		for _, env := range made {
+			v := map[string]string{envJWTSecret: s.JWTSecret, envAPIKey: s.APIKey, envMasterKey: s.MasterKey}[env]
+			fmt.Fprintf(&b, "   %s=%s\n", env, v)
+		}
+	} else {
+		fmt.Fprintf(&b, " secrets: from the environment or %s\n", filepath.Join(dataDir, "dev-secrets.json"))
+	}
+	fmt.Fprintf(&b, " account API     http://%s  (X-API-Key: $MPC_API_KEY)\n", loopback(api))
+	fmt.Fprintf(&b, " coordinator     http://%s  (gRPC, gRPC-Web)\n", loopback(coord))
+	fmt.Fprintf(&b, " router          http://%s  (gRPC, gRPC-Web)\n", loopback(router))
+	fmt.Fprintf(&b, " server-party API http://%s\n", loopback(partyAPI))
+	fmt.Fprintf(&b, " admin token (12h): %s\n%s\n", admin, line)
+	fmt.Fprint(os.Stderr, b.String())
+}
+
+// loopback turns a listen address (":8081") into one to dial.
+func loopback(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

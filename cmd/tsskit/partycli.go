@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+const (
+	envToken    = "TSSKIT_TOKEN"
+	envPassword = "TSSKIT_SHARE_PASSWORD"
+)
+
+const partyEnvHelp = `  TSSKIT_TOKEN           admin token (see "tsskit token"), instead of --token
+  TSSKIT_SHARE_PASSWORD  the share file's password, instead of --password-file`
+
+// runParty is the CLI party: it joins sessions like the browser does and
+// keeps its share in a password-protected file (the backup format the
+// browser and the account API use).
+func runParty(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, `usage: tsskit party <keygen|sign> [flags]
+
+  keygen  create a wallet with server parties; this party's share goes to --out
+  sign    sign a 32-byte digest with the wallet of --share and server parties
+
+"tsskit party keygen -h" and "tsskit party sign -h" list the flags.
+`)
+		if len(args) == 0 {
+			return configErrorf("party: keygen or sign?")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "keygen":
+		return partyKeygen(ctx, args[1:])
+	case "sign":
+		return partySign(ctx, args[1:])
+	}
+	return configErrorf("party: unknown command %q (keygen or sign)", args[0])
+}
+
+type partyConn struct {
+	coord  tsskitv1.CoordinatorServiceClient
+	conn   participant.Conn
+	admin  grpc.CallOption
+	closer func()
+}
+
+func connect(coordAddr, routerAddr, token string) (*partyConn, error) {
+	if token == "" {
+		token = os.Getenv(envToken)
+	}
+	if token == "" {
+		return nil, configErrorf("an admin token is needed: --token or %s (see \"tsskit token\")", envToken)
+	}
+	cc, err := dial(coordAddr)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := dial(routerAddr)
+	if err != nil {
+		cc.Close()
+		return nil, err
+	}
+	return &partyConn{
+		coord: tsskitv1.NewCoordinatorServiceClient(cc), conn: participant.Conn{Coordinator: cc, Router: rc},
+		admin: grpc.PerRPCCredentials(serve.Bearer(token)), closer: func() { cc.Close(); rc.Close() },
+	}, nil
+}
+
+func readPassword(file string) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		pw := []byte(strings.TrimRight(string(b), "\r\n"))
+		if len(pw) == 0 {
+			return nil, configErrorf("password file %s is empty", file)
+		}
+		return pw, nil
+	}
+	if v := os.Getenv(envPassword); v != "" {
+		return []byte(v), nil
+	}
+	return nil, configErrorf("a share password is needed: --password-file or %s", envPassword)
+}
+
+// progressPrinter prints session events and engine rounds to w.
+func progressPrinter(w io.Writer, self string) (func(*tsskitv1.SessionEvent), func(party.Progress)) {
+	onEvent := func(ev *tsskitv1.SessionEvent) {
+		switch e := ev.Event.(type) {
+		case *tsskitv1.SessionEvent_Waiting_:
+			if len(e.Waiting.Missing) > 0 {
+				fmt.Fprintf(w, "waiting for %s to join\n", strings.Join(e.Waiting.Missing, ", "))
+			}
+		case *tsskitv1.SessionEvent_Ready_:
+			fmt.Fprintf(w, "all %d parties joined; running\n", len(e.Ready.Roster))
+		case *tsskitv1.SessionEvent_Progress_:
+			if e.Progress.PartyId != self {
+				fmt.Fprintf(w, "  %s: round %d/%d\n", e.Progress.PartyId, e.Progress.Round, e.Progress.Rounds)
+			}
+		case *tsskitv1.SessionEvent_Failed_:
+			fmt.Fprintf(w, "session failed: %s\n", e.Failed.Reason)
+		}
+	}
+	last := -1
+	onProgress := func(p party.Progress) {
+		if p.Round != last {
+			last = p.Round
+			fmt.Fprintf(w, "  %s (this party): %s round %d/%d\n", self, p.Phase, p.Round, p.Rounds)
+		}
+	}
+	return onEvent, onProgress
+}
+
+func partyKeygen(ctx context.Context, args []string) error {
+	fs := newFlags("party keygen", "Create a wallet: this CLI party plus server parties from the pool. The share is written, encrypted with a password, to --out.", partyEnvHelp)
+	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	token := fs.String("token", "", "admin token")
+	partyID := fs.String("party-id", "", `this party's id (default "cli-" and 8 random hex digits)`)
+	name := fs.String("name", "", "wallet name")
+	signers := fs.Int("signers", 2, "signers needed")
+	parties := fs.Int("parties", 3, "parties in all, this one included")
+	out := fs.String("out", "", "share file to write (must not exist)")
+	pwFile := fs.String("password-file", "", "file holding the share password")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return configErrorf("--out is required")
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return configErrorf("%s exists: a share file is never overwritten", *out)
+	}
+	pw, err := readPassword(*pwFile)
+	if err != nil {
+		return err
+	}
+	defer clear(pw)
+	if *partyID == "" {
+		var r [4]byte
+		rand.Read(r[:])
+		*partyID = "cli-" + hex.EncodeToString(r[:])
+	}
+	pc, err := connect(*coordAddr, *routerAddr, *token)
+	if err != nil {
+		return err
+	}
+	defer pc.closer()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	w := os.Stderr
+	fmt.Fprintf(w, "pre-parameters: searching safe primes...\n")
+	start := time.Now()
+	pre, err := preparams.Generate(ctx, &preparams.Options{Progress: func(p preparams.Progress) {
+		if p.PrimesFound > 0 {
+			fmt.Fprintf(w, "\r  safe primes %d/%d", p.PrimesFound, p.PrimesNeeded)
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("pre-parameters: %w", err)
+	}
+	fmt.Fprintf(w, "\n  ready in %s\n", time.Since(start).Round(time.Millisecond))
+
+	resp, err := pc.coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{
+		Name: *name, SignersNeeded: uint32(*signers), Parties: uint32(*parties), ClientPartyIds: []string{*partyID},
+	}, pc.admin)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	fmt.Fprintf(w, "session %s: %d-of-%d among %s\n", resp.SessionId, *signers, *parties, strings.Join(resp.Parties, ", "))
+	onEvent, onProgress := progressPrinter(w, *partyID)
+	job := participant.Job{SessionID: resp.SessionId, PartyID: *partyID, Token: resp.Tokens[0].Token, Event: onEvent, Progress: onProgress}
+	save := func(r *share.Record) error {
+		b, err := share.Protect(r, pw, nil)
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	res, err := participant.Keygen(ctx, pc.conn, job, pre, save)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "wallet %s created; share written to %s\n", res.Share.WalletID, *out)
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"wallet_id": res.Share.WalletID, "party_id": *partyID, "public_key": hex.EncodeToString(res.PublicKey),
+		"address": res.Address, "parties": res.Share.Parties, "threshold": res.Share.Threshold, "share_file": *out,
+	})
+}
+
+func partySign(ctx context.Context, args []string) error {
+	fs := newFlags("party sign", "Sign a 32-byte digest with this CLI party's share and server parties.", partyEnvHelp)
+	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	token := fs.String("token", "", "admin token")
+	shareFile := fs.String("share", "", "share file (from keygen, or an account's user_share decoded)")
+	pwFile := fs.String("password-file", "", "file holding the share password")
+	digestHex := fs.String("digest", "", "the 32-byte digest, 64 hex chars")
+	message := fs.String("message", "", "sign SHA-256 of this text instead of --digest")
+	servers := fs.String("server-parties", "", "comma-separated server holders to sign with (default: the coordinator picks)")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var digest []byte
+	switch {
+	case *digestHex != "" && *message != "":
+		return configErrorf("--digest or --message, not both")
+	case *digestHex != "":
+		d, err := hex.DecodeString(strings.TrimPrefix(*digestHex, "0x"))
+		if err != nil || len(d) != 32 {
+			return configErrorf("--digest must be 64 hex chars")
+		}
+		digest = d
+	case *message != "":
+		h := sha256.Sum256([]byte(*message))
+		digest = h[:]
+	default:
+		return configErrorf("--digest or --message is required")
+	}
+	if *shareFile == "" {
+		return configErrorf("--share is required")
+	}
+	data, err := os.ReadFile(*shareFile)
+	if err != nil {
+		return err
+	}
+	pw, err := readPassword(*pwFile)
+	if err != nil {
+		return err
+	}
+	rec, err := share.Unprotect(data, pw)
+	clear(pw)
+	if err != nil {
+		if errors.Is(err, share.ErrWrongPassword) {
+			return fmt.Errorf("%s: wrong password or corrupted file", *shareFile)
+		}
+		return fmt.Errorf("%s: %w", *shareFile, err)
+	}
+	pc, err := connect(*coordAddr, *routerAddr, *token)
+	if err != nil {
+		return err
+	}
+	defer pc.closer()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	var serverIDs []string
+	if *servers != "" {
+		for _, s := range strings.Split(*servers, ",") {
+			serverIDs = append(serverIDs, strings.TrimSpace(s))
+		}
+	}
+	resp, err := pc.coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{
+		WalletId: rec.WalletID, Digest: digest, ClientPartyIds: []string{rec.PartyID}, ServerPartyIds: serverIDs,
+	}, pc.admin)
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	w := os.Stderr
+	fmt.Fprintf(w, "session %s: signing with %s\n", resp.SessionId, strings.Join(resp.Parties, ", "))
+	onEvent, onProgress := progressPrinter(w, rec.PartyID)
+	job := participant.Job{SessionID: resp.SessionId, PartyID: rec.PartyID, Token: resp.Tokens[0].Token, Event: onEvent, Progress: onProgress}
+	sig, err := participant.Sign(ctx, pc.conn, job, rec, func(d []byte) error {
+		if string(d) != string(digest) {
+			return errors.New("the session signs another digest than asked")
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "signed\n")
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"wallet_id": rec.WalletID, "digest": hex.EncodeToString(digest), "r": sig.RHex(), "s": sig.SHex(), "v": sig.V,
+		"signature": sig.SignatureHex(), "der": hex.EncodeToString(sig.DER), "public_key": rec.PublicKeyHex(), "address": rec.Address(),
+	})
+}

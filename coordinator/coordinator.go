@@ -1,0 +1,617 @@
+// Package coordinator runs tsskit sessions and keeps wallets. It never sees
+// a key share or a protocol message: it creates sessions, assigns server
+// parties from the pool, hands out per-(session, party) tokens, collects
+// every party's session public keys into the roster, relays progress, and
+// accepts a result only when it checks out — a keygen when every party
+// reports the same public key, a signature when it verifies under the
+// wallet's key.
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/roster"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// RouterControl opens and closes session streams on the router.
+type RouterControl interface {
+	Open(ctx context.Context, session string, parties []string, expires time.Time) error
+	Close(ctx context.Context, session, reason string) error
+}
+
+// Config configures a Coordinator. Zero durations take the defaults.
+type Config struct {
+	Signer *auth.Signer
+	Store  store.Store
+	Router RouterControl
+	Log    *slog.Logger
+
+	JoinTimeout       time.Duration // all parties must join within this (default 2m)
+	RunTimeout        time.Duration // and finish within this after ready (default 10m)
+	HeartbeatInterval time.Duration // what server parties are told (default 5s)
+	HeartbeatTimeout  time.Duration // silent longer than this: not picked (default 15s)
+	Linger            time.Duration // finished sessions stay watchable this long (default 10m)
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.JoinTimeout, 2*time.Minute)
+	def(&c.RunTimeout, 10*time.Minute)
+	def(&c.HeartbeatInterval, 5*time.Second)
+	def(&c.HeartbeatTimeout, 15*time.Second)
+	def(&c.Linger, 10*time.Minute)
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Coordinator is the service state. Create it with New, register its gRPC
+// services, serve its account API, and Stop it on shutdown.
+type Coordinator struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	pool  *pool
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	users    map[string]bool // account user ids with a keygen in flight
+	stopping chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New returns a coordinator. Sessions left unfinished by a previous run are
+// marked failed: their parties are gone with it.
+func New(ctx context.Context, cfg Config) (*Coordinator, error) {
+	cfg.defaults()
+	if cfg.Signer == nil || cfg.Store == nil || cfg.Router == nil {
+		return nil, errors.New("coordinator: Signer, Store and Router are required")
+	}
+	n, err := cfg.Store.FailUnfinished(ctx, "coordinator restarted", time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	if n > 0 {
+		cfg.Log.Warn("sessions left unfinished by the previous run were failed", "count", n)
+	}
+	return &Coordinator{
+		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout),
+		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}),
+	}, nil
+}
+
+// Register adds the coordinator and pool services to a gRPC server.
+func (c *Coordinator) Register(gs *grpc.Server) {
+	tsskitv1.RegisterCoordinatorServiceServer(gs, &coordService{c: c})
+	tsskitv1.RegisterPoolServiceServer(gs, &poolService{c: c})
+}
+
+// Stop fails every running session ("coordinator shutting down"), ends the
+// pool's streams and waits for the session records to be written.
+func (c *Coordinator) Stop() {
+	c.mu.Lock()
+	select {
+	case <-c.stopping:
+		c.mu.Unlock()
+		return
+	default:
+	}
+	close(c.stopping)
+	var live []*session
+	for _, s := range c.sessions {
+		if !s.state.Final() {
+			live = append(live, s)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range live {
+		c.fail(s, "shutdown", "coordinator shutting down", nil)
+	}
+	c.wg.Wait()
+}
+
+// HealthyParties lists the server parties that can be picked now.
+func (c *Coordinator) HealthyParties() []string { return c.pool.healthy() }
+
+// session is a live session. Fields are guarded by Coordinator.mu.
+type session struct {
+	id        string
+	kind      store.SessionKind
+	walletID  string
+	name      string
+	userID    string
+	signers   int
+	parties   []string
+	kinds     map[string]store.HolderKind
+	servers   []string
+	userParty string // account API keygen: the party the server-party API runs
+	claimed   bool
+	digest    []byte
+	wallet    *store.Wallet // sign sessions
+
+	keys    map[string]*tsskitv1.PartyKeys
+	pubkeys map[string][]byte
+	sigs    map[string]*tsskitv1.Signature
+	rounds  map[string]uint32
+
+	state   store.SessionState
+	events  []*tsskitv1.SessionEvent
+	wake    chan struct{}
+	done    chan struct{}
+	created time.Time
+	expires time.Time
+	timer   *time.Timer
+
+	// persist writes run in the background; pseq orders them so a late
+	// "running" write never overwrites "failed".
+	pseq   uint64
+	pmu    sync.Mutex
+	pwrote uint64
+}
+
+func (s *session) finalEvent() *tsskitv1.SessionEvent {
+	if !s.state.Final() || len(s.events) == 0 {
+		return nil
+	}
+	return s.events[len(s.events)-1]
+}
+
+func (s *session) missing() (joined, missing []string) {
+	for _, p := range s.parties {
+		if _, ok := s.keys[p]; ok {
+			joined = append(joined, p)
+		} else {
+			missing = append(missing, p)
+		}
+	}
+	return joined, missing
+}
+
+// keygenSpec is a keygen request, from gRPC or the account API.
+type keygenSpec struct {
+	name, userID string
+	signers, n   int
+	clients      []string
+	withUser     bool // add a user party for the server-party API to run
+}
+
+// signSpec is a signing request.
+type signSpec struct {
+	walletID string
+	digest   []byte
+	clients  []string
+	servers  []string
+}
+
+// created is what a new session's creator gets.
+type created struct {
+	s      *session
+	tokens map[string]string // client party -> token
+}
+
+func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*created, error) {
+	if spec.n < 2 || spec.n > 16 {
+		return nil, status.Error(codes.InvalidArgument, "parties must be 2..16")
+	}
+	if spec.signers < 2 || spec.signers > spec.n {
+		return nil, status.Errorf(codes.InvalidArgument, "signers_needed must be 2..%d", spec.n)
+	}
+	if len(spec.name) > 200 || len(spec.userID) > 128 {
+		return nil, status.Error(codes.InvalidArgument, "name or user_id too long")
+	}
+	if err := checkParties(spec.clients); err != nil {
+		return nil, err
+	}
+	nServers := spec.n - len(spec.clients)
+	if spec.withUser {
+		nServers--
+	}
+	if nServers < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "%d client parties for %d parties", len(spec.clients), spec.n)
+	}
+	servers, err := c.pool.pick(nServers, nil)
+	if err != nil {
+		return nil, err
+	}
+	s := c.newSession(store.SessionKeygen, uuid.NewString())
+	s.name, s.userID, s.signers = spec.name, spec.userID, spec.signers
+	for _, p := range spec.clients {
+		s.add(p, store.HolderClient)
+	}
+	if spec.withUser {
+		s.userParty = "user-" + uuid.NewString()
+		s.add(s.userParty, store.HolderUser)
+	}
+	for _, p := range servers {
+		if s.kinds[p] != "" {
+			c.pool.release(servers)
+			return nil, status.Errorf(codes.InvalidArgument, "client party %q has the id of a server party", p)
+		}
+		s.add(p, store.HolderServer)
+	}
+	s.servers = servers
+	return c.start(ctx, s, spec.clients)
+}
+
+func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, error) {
+	if len(spec.digest) != 32 {
+		return nil, status.Errorf(codes.InvalidArgument, "digest must be 32 bytes, got %d", len(spec.digest))
+	}
+	if err := checkParties(append(slices.Clone(spec.clients), spec.servers...)); err != nil {
+		return nil, err
+	}
+	w, err := c.store.GetWallet(ctx, spec.walletID)
+	if err != nil {
+		return nil, storeStatus(err, "wallet")
+	}
+	kindOf := map[string]store.HolderKind{}
+	var serverHolders []string
+	for _, h := range w.Holders {
+		kindOf[h.PartyID] = h.Kind
+		if h.Kind == store.HolderServer {
+			serverHolders = append(serverHolders, h.PartyID)
+		}
+	}
+	for _, p := range spec.clients {
+		if k := kindOf[p]; k == "" || k == store.HolderServer {
+			return nil, status.Errorf(codes.PermissionDenied, "%q holds no client share of this wallet", p)
+		}
+	}
+	need := w.SignersNeeded - len(spec.clients)
+	if need < 0 {
+		return nil, status.Errorf(codes.InvalidArgument, "%d client parties, the wallet needs %d signers", len(spec.clients), w.SignersNeeded)
+	}
+	among := serverHolders
+	if len(spec.servers) > 0 {
+		if len(spec.servers) != need {
+			return nil, status.Errorf(codes.InvalidArgument, "%d server parties named, %d needed", len(spec.servers), need)
+		}
+		for _, p := range spec.servers {
+			if kindOf[p] != store.HolderServer {
+				return nil, status.Errorf(codes.InvalidArgument, "%q is not a server holder of this wallet", p)
+			}
+		}
+		among = spec.servers
+	}
+	servers, err := c.pool.pick(need, among)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
+	}
+	s := c.newSession(store.SessionSign, w.ID)
+	s.wallet, s.signers, s.digest = w, w.SignersNeeded, slices.Clone(spec.digest)
+	for _, p := range spec.clients {
+		s.add(p, kindOf[p])
+	}
+	for _, p := range servers {
+		s.add(p, store.HolderServer)
+	}
+	s.servers = servers
+	return c.start(ctx, s, spec.clients)
+}
+
+func checkParties(ids []string) error {
+	seen := map[string]bool{}
+	for _, p := range ids {
+		if err := roster.CheckID(p); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if seen[p] {
+			return status.Errorf(codes.InvalidArgument, "party %q named twice", p)
+		}
+		seen[p] = true
+	}
+	return nil
+}
+
+func (c *Coordinator) newSession(kind store.SessionKind, walletID string) *session {
+	now := time.Now()
+	return &session{
+		id: uuid.NewString(), kind: kind, walletID: walletID, kinds: map[string]store.HolderKind{},
+		keys: map[string]*tsskitv1.PartyKeys{}, pubkeys: map[string][]byte{}, sigs: map[string]*tsskitv1.Signature{},
+		rounds: map[string]uint32{}, state: store.StateWaiting, wake: make(chan struct{}), done: make(chan struct{}),
+		created: now, expires: now.Add(c.cfg.JoinTimeout + c.cfg.RunTimeout + time.Minute),
+	}
+}
+
+func (s *session) add(p string, k store.HolderKind) {
+	s.parties = append(s.parties, p)
+	s.kinds[p] = k
+}
+
+// start records the session, opens its router stream, hands server parties
+// their assignments and starts the join clock.
+func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (*created, error) {
+	select {
+	case <-c.stopping:
+		c.pool.release(s.servers)
+		return nil, status.Error(codes.Unavailable, "coordinator shutting down")
+	default:
+	}
+	tokens := map[string]string{}
+	for _, p := range clients {
+		tok, err := c.cfg.Signer.MintParty(s.id, p, time.Until(s.expires))
+		if err != nil {
+			c.pool.release(s.servers)
+			return nil, status.Error(codes.Internal, "mint token")
+		}
+		tokens[p] = tok
+	}
+	if err := c.cfg.Router.Open(ctx, s.id, s.parties, s.expires); err != nil {
+		c.pool.release(s.servers)
+		return nil, status.Errorf(codes.Unavailable, "router: %v", err)
+	}
+	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: store.StateWaiting, Digest: s.digest, CreatedAt: s.created}
+	if err := c.store.CreateSession(ctx, rec); err != nil {
+		c.pool.release(s.servers)
+		_ = c.cfg.Router.Close(context.WithoutCancel(ctx), s.id, "not started")
+		return nil, storeStatus(err, "session")
+	}
+	c.mu.Lock()
+	c.sessions[s.id] = s
+	joined, missing := s.missing()
+	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
+	s.timer = time.AfterFunc(c.cfg.JoinTimeout, func() { c.joinTimeout(s) })
+	c.mu.Unlock()
+	c.log.Info("session created", "session", s.id, "kind", s.kind, "wallet", s.walletID, "parties", s.parties)
+
+	kind := protoKind(s.kind)
+	for _, p := range s.servers {
+		tok, err := c.cfg.Signer.MintParty(s.id, p, time.Until(s.expires))
+		if err == nil && c.pool.send(p, &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID}) {
+			continue
+		}
+		c.fail(s, "unavailable", fmt.Sprintf("server party %s could not be reached", p), []string{p})
+		return nil, status.Errorf(codes.Unavailable, "server party %s could not be reached", p)
+	}
+	return &created{s: s, tokens: tokens}, nil
+}
+
+func (c *Coordinator) emitLocked(s *session, ev *tsskitv1.SessionEvent) {
+	ev.SessionId = s.id
+	ev.Seq = uint64(len(s.events) + 1)
+	ev.AtUnixMs = time.Now().UnixMilli()
+	s.events = append(s.events, ev)
+	close(s.wake)
+	s.wake = make(chan struct{})
+}
+
+func (c *Coordinator) joinTimeout(s *session) {
+	c.mu.Lock()
+	if s.state != store.StateWaiting {
+		c.mu.Unlock()
+		return
+	}
+	_, missing := s.missing()
+	c.mu.Unlock()
+	c.fail(s, "timeout", fmt.Sprintf("timed out waiting for %v to join", missing), missing)
+}
+
+func (c *Coordinator) runTimeout(s *session) {
+	c.mu.Lock()
+	if s.state != store.StateRunning {
+		c.mu.Unlock()
+		return
+	}
+	var silent []string
+	for _, p := range s.parties {
+		if _, ok := s.pubkeys[p]; ok {
+			continue
+		}
+		if _, ok := s.sigs[p]; ok {
+			continue
+		}
+		silent = append(silent, p)
+	}
+	c.mu.Unlock()
+	c.fail(s, "timeout", fmt.Sprintf("timed out waiting for a result from %v", silent), silent)
+}
+
+// session returns a live (or lingering) session.
+func (c *Coordinator) session(id string) (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.sessions[id]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "unknown session")
+	}
+	return s, nil
+}
+
+func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
+	if k == nil || len(k.X25519) != 32 || len(k.Ed25519) != 32 {
+		return status.Error(codes.InvalidArgument, "keys: x25519 and ed25519 must be 32 bytes each")
+	}
+	s, err := c.session(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.kinds[k.PartyId] == "" {
+		return status.Error(codes.PermissionDenied, "not a party of this session")
+	}
+	if old, ok := s.keys[k.PartyId]; ok {
+		if bytes.Equal(old.X25519, k.X25519) && bytes.Equal(old.Ed25519, k.Ed25519) {
+			return nil // a retried join
+		}
+		return status.Error(codes.AlreadyExists, "already joined with other keys")
+	}
+	if s.state != store.StateWaiting {
+		return status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
+	}
+	s.keys[k.PartyId] = &tsskitv1.PartyKeys{PartyId: k.PartyId, X25519: slices.Clone(k.X25519), Ed25519: slices.Clone(k.Ed25519)}
+	joined, missing := s.missing()
+	if len(missing) > 0 {
+		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
+		return nil
+	}
+	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest}
+	for _, p := range s.parties {
+		ready.Roster = append(ready.Roster, s.keys[p])
+	}
+	s.state = store.StateRunning
+	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Ready_{Ready: ready}})
+	s.timer.Stop()
+	s.timer = time.AfterFunc(c.cfg.RunTimeout, func() { c.runTimeout(s) })
+	c.persist(s, nil)
+	return nil
+}
+
+func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
+	s, err := c.session(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.kinds[partyID] == "" {
+		return status.Error(codes.PermissionDenied, "not a party of this session")
+	}
+	if s.state != store.StateRunning || round <= s.rounds[partyID] {
+		return nil
+	}
+	s.rounds[partyID] = round
+	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Progress_{Progress: &tsskitv1.SessionEvent_Progress{PartyId: partyID, Round: round, Rounds: rounds}}})
+	return nil
+}
+
+func (c *Coordinator) claimUserParty(id string) (string, string, error) {
+	s, err := c.session(id)
+	if err != nil {
+		return "", "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.userParty == "" {
+		return "", "", status.Error(codes.FailedPrecondition, "session has no user party")
+	}
+	if s.claimed {
+		return "", "", status.Error(codes.AlreadyExists, "user party already claimed")
+	}
+	if s.state != store.StateWaiting {
+		return "", "", status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
+	}
+	tok, err := c.cfg.Signer.MintParty(s.id, s.userParty, time.Until(s.expires))
+	if err != nil {
+		return "", "", status.Error(codes.Internal, "mint token")
+	}
+	s.claimed = true
+	return s.userParty, tok, nil
+}
+
+// fail ends a session as failed, once.
+func (c *Coordinator) fail(s *session, code, reason string, culprits []string) {
+	c.mu.Lock()
+	if s.state.Final() {
+		c.mu.Unlock()
+		return
+	}
+	s.state = store.StateFailed
+	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: code, Reason: reason, Culprits: culprits}}})
+	c.finishLocked(s)
+	c.persist(s, &store.Session{Reason: reason, Culprits: culprits})
+	c.mu.Unlock()
+	c.log.Warn("session failed", "session", s.id, "kind", s.kind, "code", code, "reason", reason, "culprits", culprits)
+}
+
+// finishLocked releases what a final session holds.
+func (c *Coordinator) finishLocked(s *session) {
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	close(s.done)
+	c.pool.release(s.servers)
+	if s.userID != "" {
+		delete(c.users, s.userID)
+	}
+	time.AfterFunc(c.cfg.Linger, func() {
+		c.mu.Lock()
+		delete(c.sessions, s.id)
+		c.mu.Unlock()
+	})
+}
+
+// persist writes the session's state (and closes its router stream when it
+// is final) in the background; Stop waits for these writes.
+func (c *Coordinator) persist(s *session, extra *store.Session) {
+	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: s.state, Digest: s.digest, CreatedAt: s.created}
+	if extra != nil {
+		rec.Reason, rec.Culprits, rec.Signature = extra.Reason, extra.Culprits, extra.Signature
+	}
+	if rec.State.Final() {
+		rec.FinishedAt = time.Now()
+	}
+	s.pseq++
+	seq := s.pseq
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		s.pmu.Lock()
+		defer s.pmu.Unlock()
+		if seq < s.pwrote {
+			return // a later state is already written
+		}
+		s.pwrote = seq
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.store.UpdateSession(ctx, rec); err != nil {
+			c.log.Error("store session", "session", s.id, "err", err)
+		}
+		if rec.State.Final() {
+			if err := c.cfg.Router.Close(ctx, s.id, string(rec.State)); err != nil {
+				c.log.Warn("close router session", "session", s.id, "err", err)
+			}
+		}
+	}()
+}
+
+// wait blocks until the session is final or ctx ends and returns its final
+// event.
+func (c *Coordinator) wait(ctx context.Context, s *session) (*tsskitv1.SessionEvent, error) {
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s.finalEvent(), nil
+}
+
+func protoKind(k store.SessionKind) tsskitv1.SessionKind {
+	if k == store.SessionSign {
+		return tsskitv1.SessionKind_SESSION_KIND_SIGN
+	}
+	return tsskitv1.SessionKind_SESSION_KIND_KEYGEN
+}
+
+func storeStatus(err error, what string) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return status.Errorf(codes.NotFound, "%s not found", what)
+	case errors.Is(err, store.ErrExists):
+		return status.Errorf(codes.AlreadyExists, "%s already exists", what)
+	case errors.Is(err, store.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	return status.Errorf(codes.Unavailable, "store: %v", err)
+}

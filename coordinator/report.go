@@ -1,0 +1,190 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"golang.org/x/crypto/sha3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/coordinator/store"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// report takes one party's result. A keygen completes when every party has
+// reported the same public key; a signing when every signer has reported a
+// signature that verifies under the wallet key. Anything else fails the
+// session, naming the party.
+func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequest) error {
+	s, err := c.session(req.SessionId)
+	if err != nil {
+		return err
+	}
+	p := req.PartyId
+	c.mu.Lock()
+	if s.kinds[p] == "" {
+		c.mu.Unlock()
+		return status.Error(codes.PermissionDenied, "not a party of this session")
+	}
+	_, isFailure := req.Result.(*tsskitv1.ReportResultRequest_Failure_)
+	if s.state != store.StateRunning && (!isFailure || s.state.Final()) {
+		st := s.state
+		c.mu.Unlock()
+		return status.Errorf(codes.FailedPrecondition, "session is %s", st)
+	}
+	switch r := req.Result.(type) {
+	case *tsskitv1.ReportResultRequest_Failure_:
+		// A party may give up before the session is ready (it cannot take
+		// part, e.g. it lacks the share) as well as during it.
+		c.mu.Unlock()
+		f := r.Failure
+		culprits := slices.DeleteFunc(slices.Clone(f.Culprits), func(x string) bool { return s.kinds[x] == "" })
+		code := f.Code
+		if code == "" {
+			code = "error"
+		}
+		c.fail(s, code, fmt.Sprintf("%s: %s", p, truncate(f.Reason, 500)), culprits)
+		return nil
+
+	case *tsskitv1.ReportResultRequest_PublicKey:
+		defer c.mu.Unlock()
+		if s.kind != store.SessionKeygen {
+			return status.Error(codes.InvalidArgument, "a signing session reports a signature")
+		}
+		if _, err := secp256k1.ParsePubKey(r.PublicKey); err != nil || len(r.PublicKey) != 33 {
+			return status.Error(codes.InvalidArgument, "public_key must be a 33-byte compressed secp256k1 point")
+		}
+		if old, ok := s.pubkeys[p]; ok {
+			if bytes.Equal(old, r.PublicKey) {
+				return nil
+			}
+			return status.Error(codes.AlreadyExists, "already reported another key")
+		}
+		s.pubkeys[p] = slices.Clone(r.PublicKey)
+		if len(s.pubkeys) < len(s.parties) {
+			return nil
+		}
+		c.completeKeygenLocked(ctx, s)
+		return nil
+
+	case *tsskitv1.ReportResultRequest_Signature:
+		defer c.mu.Unlock()
+		if s.kind != store.SessionSign {
+			return status.Error(codes.InvalidArgument, "a keygen session reports a public key")
+		}
+		if err := verify(s.wallet.PublicKey, s.digest, r.Signature); err != nil {
+			c.failLocked(s, "verify", fmt.Sprintf("signature reported by %s does not verify: %v", p, err), []string{p})
+			return status.Errorf(codes.InvalidArgument, "signature does not verify: %v", err)
+		}
+		if _, ok := s.sigs[p]; ok {
+			return nil
+		}
+		s.sigs[p] = r.Signature
+		if len(s.sigs) < len(s.parties) {
+			return nil
+		}
+		// Every signer's signature verified; tss-lib gives them all the same
+		// one, and any of them is as good as another.
+		sig := s.sigs[s.parties[0]]
+		s.state = store.StateCompleted
+		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Completed_{Completed: &tsskitv1.SessionEvent_Completed{
+			WalletId: s.walletID, PublicKey: s.wallet.PublicKey, Address: s.wallet.Address, Signature: sig,
+		}}})
+		c.finishLocked(s)
+		c.persist(s, &store.Session{Signature: append(slices.Clone(sig.R), sig.S...)})
+		c.log.Info("session completed", "session", s.id, "kind", s.kind, "wallet", s.walletID)
+		return nil
+	}
+	c.mu.Unlock()
+	return status.Error(codes.InvalidArgument, "no result")
+}
+
+func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {
+	first := s.pubkeys[s.parties[0]]
+	for _, p := range s.parties {
+		if !bytes.Equal(s.pubkeys[p], first) {
+			c.failLocked(s, "disagreement", "parties reported different public keys", nil)
+			return
+		}
+	}
+	w := &store.Wallet{
+		ID: s.walletID, Name: s.name, UserID: s.userID, SignersNeeded: s.signers,
+		PublicKey: first, Address: Address(first), CreatedAt: time.Now(),
+	}
+	for _, p := range s.parties {
+		w.Holders = append(w.Holders, store.Holder{PartyID: p, Kind: s.kinds[p]})
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := c.store.CreateWallet(wctx, w); err != nil {
+		c.failLocked(s, "store", "record wallet: "+err.Error(), nil)
+		return
+	}
+	s.state = store.StateCompleted
+	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Completed_{Completed: &tsskitv1.SessionEvent_Completed{
+		WalletId: w.ID, PublicKey: w.PublicKey, Address: w.Address,
+	}}})
+	c.finishLocked(s)
+	c.persist(s, nil)
+	c.log.Info("session completed", "session", s.id, "kind", s.kind, "wallet", w.ID, "address", w.Address)
+}
+
+// failLocked is fail with c.mu held.
+func (c *Coordinator) failLocked(s *session, code, reason string, culprits []string) {
+	c.mu.Unlock()
+	c.fail(s, code, reason, culprits)
+	c.mu.Lock()
+}
+
+// verify checks an ECDSA signature (low S, DER consistent) over digest.
+func verify(pubKey, digest []byte, sig *tsskitv1.Signature) error {
+	if sig == nil || len(sig.R) != 32 || len(sig.S) != 32 {
+		return fmt.Errorf("r and s must be 32 bytes")
+	}
+	pub, err := secp256k1.ParsePubKey(pubKey)
+	if err != nil {
+		return err
+	}
+	var r, sc secp256k1.ModNScalar
+	if r.SetByteSlice(sig.R) || sc.SetByteSlice(sig.S) || r.IsZero() || sc.IsZero() {
+		return fmt.Errorf("r or s out of range")
+	}
+	if sc.IsOverHalfOrder() {
+		return fmt.Errorf("s is not low")
+	}
+	e := ecdsa.NewSignature(&r, &sc)
+	if !e.Verify(digest, pub) {
+		return fmt.Errorf("bad signature")
+	}
+	if len(sig.Der) > 0 && !bytes.Equal(sig.Der, e.Serialize()) {
+		return fmt.Errorf("der does not encode (r, s)")
+	}
+	if sig.V > 3 {
+		return fmt.Errorf("recovery id %d", sig.V)
+	}
+	return nil
+}
+
+// Address is the Ethereum address of a compressed secp256k1 key.
+func Address(compressed []byte) string {
+	pub, err := secp256k1.ParsePubKey(compressed)
+	if err != nil {
+		return ""
+	}
+	h := sha3.NewLegacyKeccak256()
+	h.Write(pub.SerializeUncompressed()[1:])
+	return fmt.Sprintf("0x%x", h.Sum(nil)[12:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,225 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/internal/serve"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// coordService implements tsskit.v1.CoordinatorService.
+type coordService struct {
+	tsskitv1.UnimplementedCoordinatorServiceServer
+	c *Coordinator
+}
+
+func (s *coordService) CreateKeygenSession(ctx context.Context, req *tsskitv1.CreateKeygenSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
+	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+		return nil, err
+	}
+	if req.Parties > 16 || req.SignersNeeded > 16 {
+		return nil, status.Error(codes.InvalidArgument, "at most 16 parties")
+	}
+	cr, err := s.c.createKeygen(ctx, keygenSpec{
+		name: req.Name, userID: req.UserId, signers: int(req.SignersNeeded), n: int(req.Parties), clients: req.ClientPartyIds,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return createdProto(cr), nil
+}
+
+func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.CreateSignSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
+	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+		return nil, err
+	}
+	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, clients: req.ClientPartyIds, servers: req.ServerPartyIds})
+	if err != nil {
+		return nil, err
+	}
+	return createdProto(cr), nil
+}
+
+func createdProto(cr *created) *tsskitv1.CreateSessionResponse {
+	r := &tsskitv1.CreateSessionResponse{
+		SessionId: cr.s.id, Kind: protoKind(cr.s.kind), WalletId: cr.s.walletID,
+		Parties: cr.s.parties, ExpiresAtUnixMs: cr.s.expires.UnixMilli(),
+	}
+	for _, p := range cr.s.parties {
+		if tok, ok := cr.tokens[p]; ok {
+			r.Tokens = append(r.Tokens, &tsskitv1.PartyToken{PartyId: p, Token: tok})
+		}
+	}
+	return r
+}
+
+func (s *coordService) GetWallet(ctx context.Context, req *tsskitv1.GetWalletRequest) (*tsskitv1.GetWalletResponse, error) {
+	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+		return nil, err
+	}
+	w, err := s.c.store.GetWallet(ctx, req.WalletId)
+	if err != nil {
+		return nil, storeStatus(err, "wallet")
+	}
+	return &tsskitv1.GetWalletResponse{Wallet: walletProto(w)}, nil
+}
+
+func (s *coordService) ListWallets(ctx context.Context, req *tsskitv1.ListWalletsRequest) (*tsskitv1.ListWalletsResponse, error) {
+	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+		return nil, err
+	}
+	size := int(req.PageSize)
+	if size <= 0 || size > 1000 {
+		size = 100
+	}
+	ws, err := s.c.store.ListWallets(ctx, store.WalletFilter{UserID: req.UserId, Limit: size + 1, After: req.PageToken})
+	if err != nil {
+		return nil, storeStatus(err, "wallets")
+	}
+	resp := &tsskitv1.ListWalletsResponse{}
+	if len(ws) > size {
+		ws = ws[:size]
+		resp.NextPageToken = ws[size-1].ID
+	}
+	for _, w := range ws {
+		resp.Wallets = append(resp.Wallets, walletProto(w))
+	}
+	return resp, nil
+}
+
+func (s *coordService) GetSession(ctx context.Context, req *tsskitv1.GetSessionRequest) (*tsskitv1.GetSessionResponse, error) {
+	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+		return nil, err
+	}
+	rec, err := s.c.store.GetSession(ctx, req.SessionId)
+	if err != nil {
+		return nil, storeStatus(err, "session")
+	}
+	out := &tsskitv1.Session{
+		SessionId: rec.ID, Kind: protoKind(rec.Kind), WalletId: rec.WalletID, Parties: rec.Parties,
+		State: protoState(rec.State), Reason: rec.Reason, Culprits: rec.Culprits, CreatedAtUnixMs: rec.CreatedAt.UnixMilli(),
+	}
+	if !rec.FinishedAt.IsZero() {
+		out.FinishedAtUnixMs = rec.FinishedAt.UnixMilli()
+	}
+	return &tsskitv1.GetSessionResponse{Session: out}, nil
+}
+
+func (s *coordService) Join(ctx context.Context, req *tsskitv1.JoinRequest) (*tsskitv1.JoinResponse, error) {
+	if req.Keys == nil {
+		return nil, status.Error(codes.InvalidArgument, "no keys")
+	}
+	if _, err := serve.PartyClaims(ctx, req.SessionId, req.Keys.PartyId); err != nil {
+		return nil, err
+	}
+	if err := s.c.join(req.SessionId, req.Keys); err != nil {
+		return nil, err
+	}
+	return &tsskitv1.JoinResponse{}, nil
+}
+
+func (s *coordService) ReportProgress(ctx context.Context, req *tsskitv1.ReportProgressRequest) (*tsskitv1.ReportProgressResponse, error) {
+	if _, err := serve.PartyClaims(ctx, req.SessionId, req.PartyId); err != nil {
+		return nil, err
+	}
+	if err := s.c.progress(req.SessionId, req.PartyId, req.Round, req.Rounds); err != nil {
+		return nil, err
+	}
+	return &tsskitv1.ReportProgressResponse{}, nil
+}
+
+func (s *coordService) ReportResult(ctx context.Context, req *tsskitv1.ReportResultRequest) (*tsskitv1.ReportResultResponse, error) {
+	if _, err := serve.PartyClaims(ctx, req.SessionId, req.PartyId); err != nil {
+		return nil, err
+	}
+	if err := s.c.report(ctx, req); err != nil {
+		return nil, err
+	}
+	return &tsskitv1.ReportResultResponse{}, nil
+}
+
+// WatchSession takes an admin token or a party token of the session.
+func (s *coordService) WatchSession(req *tsskitv1.WatchSessionRequest, stream grpc.ServerStreamingServer[tsskitv1.SessionEvent]) error {
+	ctx := stream.Context()
+	cl, ok := auth.FromContext(ctx)
+	if !ok {
+		return status.Error(codes.Unauthenticated, "no verified token")
+	}
+	if cl.Require(auth.KindAdmin) != nil && (cl.Require(auth.KindParty) != nil || cl.Session != req.SessionId) {
+		return status.Error(codes.PermissionDenied, "token is for another session")
+	}
+	sess, err := s.c.session(req.SessionId)
+	if err != nil {
+		return err
+	}
+	for next := 0; ; {
+		s.c.mu.Lock()
+		evs := sess.events[next:]
+		wake := sess.wake
+		final := sess.state.Final()
+		s.c.mu.Unlock()
+		for _, ev := range evs {
+			if err := stream.Send(ev); err != nil {
+				return err
+			}
+		}
+		next += len(evs)
+		if final {
+			return nil
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-s.c.stopping:
+			// Stop fails live sessions first; send that, then end.
+			select {
+			case <-sess.done:
+				continue
+			case <-ctx.Done():
+				return status.FromContextError(ctx.Err()).Err()
+			}
+		}
+	}
+}
+
+func walletProto(w *store.Wallet) *tsskitv1.Wallet {
+	out := &tsskitv1.Wallet{
+		WalletId: w.ID, Name: w.Name, UserId: w.UserID, SignersNeeded: uint32(w.SignersNeeded),
+		PublicKey: w.PublicKey, Address: w.Address, CreatedAtUnixMs: w.CreatedAt.UnixMilli(),
+	}
+	for _, h := range w.Holders {
+		k := tsskitv1.HolderKind_HOLDER_KIND_SERVER
+		switch h.Kind {
+		case store.HolderClient:
+			k = tsskitv1.HolderKind_HOLDER_KIND_CLIENT
+		case store.HolderUser:
+			k = tsskitv1.HolderKind_HOLDER_KIND_USER
+		}
+		out.Holders = append(out.Holders, &tsskitv1.Holder{PartyId: h.PartyID, Kind: k})
+	}
+	return out
+}
+
+func protoState(s store.SessionState) tsskitv1.SessionState {
+	switch s {
+	case store.StateWaiting:
+		return tsskitv1.SessionState_SESSION_STATE_WAITING
+	case store.StateRunning:
+		return tsskitv1.SessionState_SESSION_STATE_RUNNING
+	case store.StateCompleted:
+		return tsskitv1.SessionState_SESSION_STATE_COMPLETED
+	case store.StateFailed:
+		return tsskitv1.SessionState_SESSION_STATE_FAILED
+	}
+	return tsskitv1.SessionState_SESSION_STATE_UNSPECIFIED
+}
+
+var _ = errors.New

@@ -1,0 +1,123 @@
+package store
+
+// The SQL every backend runs. It is kept portable between SQLite and
+// PostgreSQL so that a pgx backend can reuse this file unchanged:
+//   - types: TEXT, INTEGER, BIGINT only (no BLOB/BYTEA, no AUTOINCREMENT /
+//     SERIAL, no DATETIME); bytes are hex TEXT, times BIGINT unix ms;
+//   - placeholders are $1, $2, ... (modernc.org/sqlite binds $N by position
+//     just as PostgreSQL does); a parameter used twice keeps its number;
+//   - no engine-specific functions, upserts or RETURNING;
+//   - every statement stands alone (no multi-statement strings), so a
+//     driver that prepares statements can run them one by one.
+
+// migration is one step of the schema. Versions start at 1 and increase by
+// one; a step is never edited once released, only followed by a new one.
+type migration struct {
+	version    int
+	statements []string
+}
+
+const qCreateMigrations = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER NOT NULL PRIMARY KEY,
+	applied_at BIGINT  NOT NULL
+)`
+
+const (
+	qSchemaVersion   = `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`
+	qRecordMigration = `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`
+)
+
+var migrations = []migration{
+	{version: 1, statements: []string{
+		`CREATE TABLE wallets (
+			id             TEXT    NOT NULL PRIMARY KEY,
+			name           TEXT    NOT NULL,
+			user_id        TEXT    NOT NULL, -- '' when the wallet has no account user
+			signers_needed INTEGER NOT NULL CHECK (signers_needed >= 2),
+			public_key     TEXT    NOT NULL, -- hex of the 33-byte compressed SEC1 key
+			address        TEXT    NOT NULL, -- 0x + 40 hex
+			created_at     BIGINT  NOT NULL  -- unix ms
+		)`,
+		// One wallet per account user id; wallets without one are exempt.
+		`CREATE UNIQUE INDEX wallets_user_id ON wallets (user_id) WHERE user_id <> ''`,
+		`CREATE INDEX wallets_created ON wallets (created_at, id)`,
+		`CREATE TABLE wallet_holders (
+			wallet_id TEXT    NOT NULL REFERENCES wallets (id) ON DELETE CASCADE,
+			position  INTEGER NOT NULL, -- 0-based index in Wallet.Holders
+			party_id  TEXT    NOT NULL,
+			kind      TEXT    NOT NULL CHECK (kind IN ('server', 'client', 'user')),
+			PRIMARY KEY (wallet_id, position),
+			UNIQUE (wallet_id, party_id)
+		)`,
+		`CREATE INDEX wallet_holders_party ON wallet_holders (party_id)`,
+		`CREATE TABLE sessions (
+			id          TEXT   NOT NULL PRIMARY KEY,
+			kind        TEXT   NOT NULL CHECK (kind IN ('keygen', 'sign')),
+			wallet_id   TEXT   NOT NULL, -- no foreign key: a keygen names the wallet it will create
+			parties     TEXT   NOT NULL, -- JSON array of party ids
+			state       TEXT   NOT NULL CHECK (state IN ('waiting', 'running', 'completed', 'failed')),
+			reason      TEXT   NOT NULL,
+			culprits    TEXT   NOT NULL, -- JSON array of party ids
+			digest      TEXT   NOT NULL, -- hex, '' for keygen
+			signature   TEXT   NOT NULL, -- hex of r||s, '' until a sign session completes
+			created_at  BIGINT NOT NULL, -- unix ms
+			finished_at BIGINT           -- unix ms, NULL until completed or failed
+		)`,
+		`CREATE INDEX sessions_state ON sessions (state)`,
+		`CREATE INDEX sessions_wallet ON sessions (wallet_id, created_at)`,
+	}},
+}
+
+// Wallets.
+const (
+	qInsertWallet = `INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	qInsertHolder = `INSERT INTO wallet_holders (wallet_id, position, party_id, kind)
+		VALUES ($1, $2, $3, $4)`
+	qWalletExists = `SELECT COUNT(*) FROM wallets WHERE id = $1`
+
+	// The wallet queries return one row per holder, in holder order:
+	// walletColumns then h.party_id, h.kind.
+	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at`
+
+	qGetWallet = `SELECT ` + walletColumns + `, h.party_id, h.kind
+		FROM wallets w JOIN wallet_holders h ON h.wallet_id = w.id
+		WHERE w.id = $1
+		ORDER BY h.position`
+	qWalletByUser = `SELECT ` + walletColumns + `, h.party_id, h.kind
+		FROM wallets w JOIN wallet_holders h ON h.wallet_id = w.id
+		WHERE w.user_id = $1 AND w.user_id <> ''
+		ORDER BY h.position`
+
+	// qWalletCursor finds the (created_at, id) position of ListWallets' After.
+	qWalletCursor = `SELECT created_at FROM wallets WHERE id = $1`
+	// qListWallets pages in the inner query and joins holders outside it,
+	// so LIMIT counts wallets, not holders.
+	//   $1 user id or '' for all; $2 cursor id or '' for the first page;
+	//   $3 the cursor's created_at (0 when $2 is ''); $4 the page size.
+	qListWallets = `SELECT ` + walletColumns + `, h.party_id, h.kind
+		FROM (
+			SELECT id, name, user_id, signers_needed, public_key, address, created_at
+			FROM wallets
+			WHERE (user_id = $1 OR $1 = '')
+			  AND ($2 = '' OR created_at > $3 OR (created_at = $3 AND id > $2))
+			ORDER BY created_at, id
+			LIMIT $4
+		) w JOIN wallet_holders h ON h.wallet_id = w.id
+		ORDER BY w.created_at, w.id, h.position`
+)
+
+// Sessions.
+const (
+	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at`
+
+	qInsertSession = `INSERT INTO sessions (` + sessionColumns + `)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	qUpdateSession = `UPDATE sessions
+		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6
+		WHERE id = $1`
+	qGetSession     = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`
+	qFailUnfinished = `UPDATE sessions
+		SET state = 'failed', reason = $1, finished_at = $2
+		WHERE state IN ('waiting', 'running')`
+)

@@ -1,0 +1,243 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/coordinator/store/storetest"
+)
+
+func openFile(t *testing.T, path string) *store.SQLite {
+	t.Helper()
+	s, err := store.OpenSQLite(path)
+	if err != nil {
+		t.Fatalf("OpenSQLite(%s): %v", path, err)
+	}
+	return s
+}
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openFile(t, filepath.Join(t.TempDir(), "coordinator.db"))
+	})
+}
+
+func TestSQLiteMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return openFile(t, store.MemoryPath)
+	})
+}
+
+func testWallet() *store.Wallet {
+	return &store.Wallet{
+		ID:            "0b6c1d7e-3c2a-4f5e-9a1b-2c3d4e5f6a7b",
+		Name:          "reopen",
+		UserID:        "user-42",
+		SignersNeeded: 2,
+		Holders: []store.Holder{
+			{PartyID: "user-42", Kind: store.HolderUser},
+			{PartyID: "server-b", Kind: store.HolderServer},
+			{PartyID: "server-a", Kind: store.HolderServer},
+		},
+		PublicKey: append([]byte{0x03}, bytes.Repeat([]byte{0x5a}, 32)...),
+		Address:   "0x52908400098527886E0F7030069857D2E4169EE7",
+		CreatedAt: time.Date(2025, 1, 2, 3, 4, 5, 6_000_000, time.UTC),
+	}
+}
+
+func checkMode(t *testing.T, path string, want os.FileMode) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fi.Mode().Perm(); got != want {
+		t.Errorf("%s: mode %#o, want %#o", path, got, want)
+	}
+}
+
+func TestSQLiteReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "state", "coordinator")
+	path := filepath.Join(dir, "store.db")
+	s := openFile(t, path)
+	checkMode(t, path, 0o600)
+	checkMode(t, dir, 0o700)
+	checkMode(t, filepath.Dir(dir), 0o700)
+
+	w := testWallet()
+	if err := s.CreateWallet(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	sess := &store.Session{
+		ID: "sess-1", Kind: store.SessionSign, WalletID: w.ID, Parties: []string{"user-42", "server-a"},
+		State: store.StateRunning, Digest: bytes.Repeat([]byte{7}, 32), CreatedAt: w.CreatedAt,
+	}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	// SQLite gives the WAL and shared-memory files the database's mode.
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Stat(path + suffix); err == nil {
+			checkMode(t, path+suffix, 0o600)
+		} else {
+			t.Errorf("%s%s: %v (expected while open in WAL mode)", path, suffix, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopen: the data is there, the migrations are not run again, and a
+	// session left running by the previous process can be failed.
+	s = openFile(t, path)
+	defer s.Close()
+	checkMode(t, path, 0o600)
+	got, err := s.GetWallet(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != w.Name || got.UserID != w.UserID || !slices.Equal(got.Holders, w.Holders) ||
+		!bytes.Equal(got.PublicKey, w.PublicKey) || got.Address != w.Address || !got.CreatedAt.Equal(w.CreatedAt) {
+		t.Errorf("after reopen: %+v, want %+v", got, w)
+	}
+	if err := s.CreateWallet(ctx, testWallet()); !errors.Is(err, store.ErrExists) {
+		t.Errorf("CreateWallet(same wallet) after reopen = %v, want ErrExists", err)
+	}
+	n, err := s.FailUnfinished(ctx, "coordinator restarted", time.Now())
+	if err != nil || n != 1 {
+		t.Errorf("FailUnfinished after reopen = %d, %v; want 1", n, err)
+	}
+	gs, err := s.GetSession(ctx, "sess-1")
+	if err != nil || gs.State != store.StateFailed || !bytes.Equal(gs.Digest, sess.Digest) {
+		t.Errorf("session after reopen = %+v, %v", gs, err)
+	}
+	var versions, max int
+	if err := store.DBOf(s).QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&versions, &max); err != nil {
+		t.Fatal(err)
+	}
+	if versions != store.LatestSchemaVersion() || max != store.LatestSchemaVersion() {
+		t.Errorf("schema_migrations: %d rows, max %d; want %d, %d", versions, max, store.LatestSchemaVersion(), store.LatestSchemaVersion())
+	}
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	s := openFile(t, filepath.Join(t.TempDir(), "db"))
+	defer s.Close()
+	db := store.DBOf(s)
+	if n := db.Stats().MaxOpenConnections; n != 1 {
+		t.Errorf("MaxOpenConnections = %d, want 1", n)
+	}
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal",
+		"busy_timeout": "5000",
+		"foreign_keys": "1",
+		"synchronous":  "1", // NORMAL
+	} {
+		var got string
+		if err := db.QueryRow("PRAGMA " + pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+	// Foreign keys are enforced: no holder without its wallet.
+	_, err := db.Exec(`INSERT INTO wallet_holders (wallet_id, position, party_id, kind) VALUES ($1, $2, $3, $4)`,
+		"no-such-wallet", 0, "p", "server")
+	if err == nil {
+		t.Error("inserting a holder of a missing wallet succeeded")
+	}
+	// The CHECK constraints back up validation.
+	_, err = db.Exec(`INSERT INTO sessions (id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at)
+		VALUES ('s', 'keygen', 'w', '[]', 'paused', '', '[]', '', '', 0)`)
+	if err == nil {
+		t.Error("inserting a session in an unknown state succeeded")
+	}
+}
+
+func TestSQLiteNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s := openFile(t, path)
+	if _, err := store.DBOf(s).Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)`, store.LatestSchemaVersion()+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := store.OpenSQLite(path); err == nil {
+		s.Close()
+		t.Fatal("OpenSQLite of a database from a newer program succeeded")
+	} else if !strings.Contains(err.Error(), "newer") {
+		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
+func TestSQLiteBadPath(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"", "file:" + filepath.Join(dir, "db"), filepath.Join(dir, "a?b")} {
+		if s, err := store.OpenSQLite(p); err == nil {
+			s.Close()
+			t.Errorf("OpenSQLite(%q) succeeded", p)
+		}
+	}
+	// A parent that is a file.
+	f := filepath.Join(dir, "file")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := store.OpenSQLite(filepath.Join(f, "db")); err == nil {
+		s.Close()
+		t.Error("OpenSQLite under a regular file succeeded")
+	}
+	// A file that is not a database.
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte("not a database "), 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := store.OpenSQLite(junk); err == nil {
+		s.Close()
+		t.Error("OpenSQLite of a junk file succeeded")
+	}
+}
+
+// TestPortableSQL keeps queries.go runnable on PostgreSQL as well.
+func TestPortableSQL(t *testing.T) {
+	forbidden := []string{
+		"?", ";", "AUTOINCREMENT", "BLOB", "BYTEA", "SERIAL", "DATETIME", "TIMESTAMP", "BOOLEAN",
+		"INSERT OR", "REPLACE", "ON CONFLICT", "RETURNING", "PRAGMA", "ROWID",
+		"STRFTIME", "JULIANDAY", "DATE(", "NOW(", "IFNULL", "GLOB", "ILIKE", "::",
+	}
+	placeholder := regexp.MustCompile(`\$(\d+)`)
+	for name, q := range store.SQLText() {
+		upper := strings.ToUpper(q)
+		for _, f := range forbidden {
+			if strings.Contains(upper, f) {
+				t.Errorf("%s contains %q", name, f)
+			}
+		}
+		// $1..$n, each number used at least once.
+		seen := map[int]bool{}
+		max := 0
+		for _, m := range placeholder.FindAllStringSubmatch(q, -1) {
+			n, _ := strconv.Atoi(m[1])
+			seen[n] = true
+			if n > max {
+				max = n
+			}
+		}
+		for n := 1; n <= max; n++ {
+			if !seen[n] {
+				t.Errorf("%s uses $%d but not $%d", name, max, n)
+			}
+		}
+	}
+}

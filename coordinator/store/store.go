@@ -1,0 +1,309 @@
+// Package store is the coordinator's persistence layer: wallets (keys that
+// exist: public key, address, who holds shares) and the durable record of
+// keygen and signing sessions. Live session state stays in memory; the store
+// keeps what must survive a restart.
+//
+// Store is the interface every backend implements. SQLite (OpenSQLite) is the
+// default; the SQL it runs (queries.go) is written to run unchanged on
+// PostgreSQL, and package storetest is the conformance suite every backend
+// must pass.
+//
+// Encoding decisions, identical for every backend:
+//   - timestamps are BIGINT unix milliseconds, read back in UTC; a value with
+//     finer precision is truncated to the millisecond before it is written,
+//     and the caller's struct is updated to what was stored;
+//   - byte fields (public key, digest, signature) are lowercase hex in TEXT
+//     columns, so the DDL is the same for SQLite and PostgreSQL (no BLOB vs
+//     BYTEA) and the rows are readable from either shell;
+//   - lists of party ids (parties, culprits) are JSON arrays in TEXT columns;
+//     holders, which are queried and ordered, are rows of wallet_holders with
+//     a position column;
+//   - empty byte fields and empty lists read back as nil.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors. Backends wrap them with detail; test with errors.Is.
+var (
+	// ErrNotFound: no such wallet or session.
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists: a wallet or session with that id exists, or (wallets) the
+	// user id already has a wallet.
+	ErrExists = errors.New("store: already exists")
+	// ErrInvalid: the input was refused before it reached the database.
+	ErrInvalid = errors.New("store: invalid input")
+)
+
+// HolderKind says what kind of party holds a share.
+type HolderKind string
+
+const (
+	HolderServer HolderKind = "server" // a server party run by the operator
+	HolderClient HolderKind = "client" // a client application's party
+	HolderUser   HolderKind = "user"   // the user's browser
+)
+
+func (k HolderKind) valid() bool {
+	return k == HolderServer || k == HolderClient || k == HolderUser
+}
+
+// Holder is one party holding a share of a wallet key.
+type Holder struct {
+	PartyID string
+	Kind    HolderKind
+}
+
+// Wallet is a key that exists: its public key, who holds shares.
+type Wallet struct {
+	ID            string    // UUID
+	Name          string    // free text; may be empty
+	UserID        string    // account API user id; may be empty; at most one wallet per non-empty user id
+	SignersNeeded int       // e.g. 2 for 2-of-3
+	Holders       []Holder  // every party holding a share, len = n, order preserved
+	PublicKey     []byte    // 33-byte compressed SEC1
+	Address       string    // 0x + 40 hex
+	CreatedAt     time.Time // UTC, millisecond precision; CreateWallet sets it when zero
+}
+
+// SessionKind is what a session does.
+type SessionKind string
+
+const (
+	SessionKeygen SessionKind = "keygen"
+	SessionSign   SessionKind = "sign"
+)
+
+func (k SessionKind) valid() bool { return k == SessionKeygen || k == SessionSign }
+
+// SessionState is where a session is. Completed and failed are final.
+type SessionState string
+
+const (
+	StateWaiting   SessionState = "waiting"
+	StateRunning   SessionState = "running"
+	StateCompleted SessionState = "completed"
+	StateFailed    SessionState = "failed"
+)
+
+func (s SessionState) valid() bool {
+	return s == StateWaiting || s == StateRunning || s == StateCompleted || s == StateFailed
+}
+
+// Final reports whether the state is completed or failed.
+func (s SessionState) Final() bool { return s == StateCompleted || s == StateFailed }
+
+// Session is the durable record of a session (live state is in memory).
+type Session struct {
+	ID         string
+	Kind       SessionKind
+	WalletID   string // keygen: the wallet id it will create; sign: the wallet
+	Parties    []string
+	State      SessionState
+	Reason     string   // failed: why
+	Culprits   []string // failed: the parties blamed, if known
+	Digest     []byte   // sign: the 32-byte digest signed
+	Signature  []byte   // sign, completed: 64 bytes r||s
+	CreatedAt  time.Time
+	FinishedAt time.Time // zero until completed/failed
+}
+
+// WalletFilter selects and pages wallets, ordered by (CreatedAt, ID).
+type WalletFilter struct {
+	UserID string // only this user's wallet; "" for all
+	Limit  int    // 0 means DefaultLimit; capped at MaxLimit; negative is invalid
+	After  string // cursor: the ID of the last wallet of the previous page
+}
+
+// Page sizes for ListWallets.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// Store is the coordinator's persistence. Every method is safe for
+// concurrent use.
+type Store interface {
+	// CreateWallet stores a new wallet and its holders atomically. ErrExists
+	// when the id is taken, or when UserID is not empty and that user already
+	// has a wallet (one account per user id). ErrInvalid for bad input.
+	CreateWallet(ctx context.Context, w *Wallet) error
+	// GetWallet returns the wallet or ErrNotFound.
+	GetWallet(ctx context.Context, id string) (*Wallet, error)
+	// WalletByUser returns the user's wallet or ErrNotFound (also for "").
+	WalletByUser(ctx context.Context, userID string) (*Wallet, error)
+	// ListWallets returns up to f.Limit wallets after f.After, ordered by
+	// (CreatedAt, ID). An After that names no wallet is ErrNotFound.
+	ListWallets(ctx context.Context, f WalletFilter) ([]*Wallet, error)
+
+	// CreateSession stores a new session. ErrExists when the id is taken.
+	CreateSession(ctx context.Context, s *Session) error
+	// UpdateSession writes State, Reason, Culprits, Signature and
+	// FinishedAt (set to now when the state is final and it is zero); the
+	// other fields are fixed at creation. ErrNotFound when no such session.
+	UpdateSession(ctx context.Context, s *Session) error
+	// GetSession returns the session or ErrNotFound.
+	GetSession(ctx context.Context, id string) (*Session, error)
+	// FailUnfinished marks every waiting or running session failed with
+	// reason and FinishedAt = at, and returns how many it changed. Called
+	// on startup and shutdown: live state does not survive the process.
+	FailUnfinished(ctx context.Context, reason string, at time.Time) (int, error)
+
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Limits on input sizes.
+const (
+	MinHolders   = 2
+	MaxHolders   = 16
+	MaxIDLen     = 128  // wallet, session, party and user ids
+	MaxNameLen   = 256  // wallet name
+	MaxReasonLen = 4096 // session failure reason
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func checkID(what, id string) error {
+	if id == "" {
+		return invalid("%s is empty", what)
+	}
+	if len(id) > MaxIDLen {
+		return invalid("%s is longer than %d bytes", what, MaxIDLen)
+	}
+	return nil
+}
+
+// validateWallet checks a wallet before CreateWallet writes it.
+func validateWallet(w *Wallet) error {
+	if w == nil {
+		return invalid("wallet is nil")
+	}
+	if err := checkID("wallet id", w.ID); err != nil {
+		return err
+	}
+	if len(w.Name) > MaxNameLen {
+		return invalid("wallet %q: name is longer than %d bytes", w.ID, MaxNameLen)
+	}
+	if len(w.UserID) > MaxIDLen {
+		return invalid("wallet %q: user id is longer than %d bytes", w.ID, MaxIDLen)
+	}
+	n := len(w.Holders)
+	if n < MinHolders || n > MaxHolders {
+		return invalid("wallet %q: %d holders, want %d to %d", w.ID, n, MinHolders, MaxHolders)
+	}
+	seen := make(map[string]bool, n)
+	for i, h := range w.Holders {
+		if err := checkID(fmt.Sprintf("wallet %q: holder %d: party id", w.ID, i), h.PartyID); err != nil {
+			return err
+		}
+		if seen[h.PartyID] {
+			return invalid("wallet %q: holder %q appears twice", w.ID, h.PartyID)
+		}
+		seen[h.PartyID] = true
+		if !h.Kind.valid() {
+			return invalid("wallet %q: holder %q: kind %q, want server, client or user", w.ID, h.PartyID, h.Kind)
+		}
+	}
+	if w.SignersNeeded < 2 || w.SignersNeeded > n {
+		return invalid("wallet %q: signers needed %d, want 2 to %d (the number of holders)", w.ID, w.SignersNeeded, n)
+	}
+	if len(w.PublicKey) != 33 || (w.PublicKey[0] != 0x02 && w.PublicKey[0] != 0x03) {
+		return invalid("wallet %q: public key is not 33-byte compressed SEC1 (%d bytes)", w.ID, len(w.PublicKey))
+	}
+	if !validAddress(w.Address) {
+		return invalid("wallet %q: address %q is not 0x and 40 hex digits", w.ID, w.Address)
+	}
+	return nil
+}
+
+func validAddress(a string) bool {
+	if len(a) != 42 || a[0] != '0' || (a[1] != 'x' && a[1] != 'X') {
+		return false
+	}
+	for _, c := range a[2:] {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkParties(what string, ids []string) error {
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if err := checkID(what, id); err != nil {
+			return err
+		}
+		if seen[id] {
+			return invalid("%s %q appears twice", what, id)
+		}
+		seen[id] = true
+	}
+	return nil
+}
+
+// validateSession checks a session before CreateSession writes it.
+func validateSession(s *Session) error {
+	if s == nil {
+		return invalid("session is nil")
+	}
+	if err := checkID("session id", s.ID); err != nil {
+		return err
+	}
+	if !s.Kind.valid() {
+		return invalid("session %q: kind %q, want keygen or sign", s.ID, s.Kind)
+	}
+	if err := checkID("session wallet id", s.WalletID); err != nil {
+		return err
+	}
+	if len(s.Parties) < MinHolders || len(s.Parties) > MaxHolders {
+		return invalid("session %q: %d parties, want %d to %d", s.ID, len(s.Parties), MinHolders, MaxHolders)
+	}
+	if err := checkParties("session party", s.Parties); err != nil {
+		return err
+	}
+	switch s.Kind {
+	case SessionSign:
+		if len(s.Digest) != 32 {
+			return invalid("session %q: digest is %d bytes, want 32", s.ID, len(s.Digest))
+		}
+	case SessionKeygen:
+		if len(s.Digest) != 0 || len(s.Signature) != 0 {
+			return invalid("session %q: a keygen session has no digest or signature", s.ID)
+		}
+	}
+	return validateUpdate(s)
+}
+
+// validateUpdate checks the fields UpdateSession writes.
+func validateUpdate(s *Session) error {
+	if s == nil {
+		return invalid("session is nil")
+	}
+	if err := checkID("session id", s.ID); err != nil {
+		return err
+	}
+	if !s.State.valid() {
+		return invalid("session %q: state %q, want waiting, running, completed or failed", s.ID, s.State)
+	}
+	if len(s.Reason) > MaxReasonLen {
+		return invalid("session %q: reason is longer than %d bytes", s.ID, MaxReasonLen)
+	}
+	if len(s.Culprits) > MaxHolders {
+		return invalid("session %q: %d culprits, want at most %d", s.ID, len(s.Culprits), MaxHolders)
+	}
+	if err := checkParties("session culprit", s.Culprits); err != nil {
+		return err
+	}
+	if len(s.Signature) != 0 && len(s.Signature) != 64 {
+		return invalid("session %q: signature is %d bytes, want 64 (r||s)", s.ID, len(s.Signature))
+	}
+	return nil
+}

@@ -1,0 +1,1013 @@
+// Package storetest is the conformance suite for store.Store backends. A
+// backend's test calls Run with a function that opens a fresh, empty store:
+//
+//	func TestSQLite(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) store.Store {
+//			s, err := store.OpenSQLite(filepath.Join(t.TempDir(), "db.sqlite"))
+//			if err != nil {
+//				t.Fatal(err)
+//			}
+//			return s
+//		})
+//	}
+//
+// open is called once per subtest, from that subtest; Run closes the store
+// when the subtest ends (Close must therefore tolerate a second call), so
+// open need not register any cleanup of its own for the store.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rwadurian/tsskit/coordinator/store"
+)
+
+// Run runs every conformance subtest against stores made by open.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"CreateGetWallet", testCreateGetWallet},
+		{"CreateWalletSetsCreatedAt", testCreateWalletSetsCreatedAt},
+		{"WalletExists", testWalletExists},
+		{"UserUnique", testUserUnique},
+		{"WalletByUser", testWalletByUser},
+		{"WalletNotFound", testWalletNotFound},
+		{"HolderOrder", testHolderOrder},
+		{"WalletValidation", testWalletValidation},
+		{"ListWalletsPages", testListWalletsPages},
+		{"ListWalletsLimits", testListWalletsLimits},
+		{"TimestampRoundTrip", testTimestampRoundTrip},
+		{"CreateGetSession", testCreateGetSession},
+		{"SessionExists", testSessionExists},
+		{"SessionNotFound", testSessionNotFound},
+		{"UpdateSession", testUpdateSession},
+		{"SessionValidation", testSessionValidation},
+		{"FailUnfinished", testFailUnfinished},
+		{"ConcurrentCreateWallet", testConcurrentCreateWallet},
+		{"ContextCanceled", testContextCanceled},
+		{"PingClose", testPingClose},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			if s == nil {
+				t.Fatal("open returned a nil store")
+			}
+			t.Cleanup(func() { _ = s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var ctx = context.Background()
+
+// base is a fixed, millisecond-aligned UTC time the tests count from.
+var base = time.Date(2025, 3, 14, 15, 9, 26, 535_000_000, time.UTC)
+
+// pubKey is a syntactically valid compressed key derived from seed.
+func pubKey(seed string) []byte {
+	h := sha256.Sum256([]byte(seed))
+	return append([]byte{0x02 + h[0]&1}, h[:]...)
+}
+
+func address(seed string) string {
+	h := sha256.Sum256([]byte("addr:" + seed))
+	return "0x" + hex.EncodeToString(h[:20])
+}
+
+// wallet is a valid 2-of-3 wallet.
+func wallet(id, user string, created time.Time) *store.Wallet {
+	return &store.Wallet{
+		ID:            id,
+		Name:          "wallet " + id,
+		UserID:        user,
+		SignersNeeded: 2,
+		Holders: []store.Holder{
+			{PartyID: "server-1", Kind: store.HolderServer},
+			{PartyID: "client-" + id, Kind: store.HolderClient},
+			{PartyID: "user-" + id, Kind: store.HolderUser},
+		},
+		PublicKey: pubKey(id),
+		Address:   address(id),
+		CreatedAt: created,
+	}
+}
+
+func clone(w *store.Wallet) *store.Wallet {
+	c := *w
+	c.Holders = slices.Clone(w.Holders)
+	c.PublicKey = bytes.Clone(w.PublicKey)
+	return &c
+}
+
+func mustCreate(t *testing.T, s store.Store, w *store.Wallet) {
+	t.Helper()
+	if err := s.CreateWallet(ctx, w); err != nil {
+		t.Fatalf("CreateWallet(%q): %v", w.ID, err)
+	}
+}
+
+func mustGet(t *testing.T, s store.Store, id string) *store.Wallet {
+	t.Helper()
+	w, err := s.GetWallet(ctx, id)
+	if err != nil {
+		t.Fatalf("GetWallet(%q): %v", id, err)
+	}
+	return w
+}
+
+// walletDiff describes how got differs from want ("" when equal).
+func walletDiff(got, want *store.Wallet) string {
+	if got == nil || want == nil {
+		if got == want {
+			return ""
+		}
+		return fmt.Sprintf("got %v, want %v", got, want)
+	}
+	var d []string
+	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s: got %v, want %v", field, g, w)) }
+	if got.ID != want.ID {
+		add("ID", got.ID, want.ID)
+	}
+	if got.Name != want.Name {
+		add("Name", got.Name, want.Name)
+	}
+	if got.UserID != want.UserID {
+		add("UserID", got.UserID, want.UserID)
+	}
+	if got.SignersNeeded != want.SignersNeeded {
+		add("SignersNeeded", got.SignersNeeded, want.SignersNeeded)
+	}
+	if !slices.Equal(got.Holders, want.Holders) {
+		add("Holders", got.Holders, want.Holders)
+	}
+	if !bytes.Equal(got.PublicKey, want.PublicKey) {
+		add("PublicKey", hex.EncodeToString(got.PublicKey), hex.EncodeToString(want.PublicKey))
+	}
+	if got.Address != want.Address {
+		add("Address", got.Address, want.Address)
+	}
+	if !got.CreatedAt.Equal(want.CreatedAt) {
+		add("CreatedAt", got.CreatedAt, want.CreatedAt)
+	}
+	if got.CreatedAt.Location() != time.UTC {
+		add("CreatedAt.Location", got.CreatedAt.Location(), time.UTC)
+	}
+	return strings.Join(d, "; ")
+}
+
+func ids(ws []*store.Wallet) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.ID
+	}
+	return out
+}
+
+func testCreateGetWallet(t *testing.T, s store.Store) {
+	w := wallet("5b0e8a8e-8d1c-4c52-9d53-1f7a9d9f0a01", "user-1", base)
+	want := clone(w)
+	mustCreate(t, s, w)
+	if d := walletDiff(w, want); d != "" {
+		t.Errorf("CreateWallet changed an aligned wallet: %s", d)
+	}
+	got := mustGet(t, s, w.ID)
+	if d := walletDiff(got, want); d != "" {
+		t.Errorf("GetWallet: %s", d)
+	}
+	// The result is the caller's to change.
+	got.Holders[0].PartyID = "changed"
+	got.PublicKey[1] ^= 0xff
+	if d := walletDiff(mustGet(t, s, w.ID), want); d != "" {
+		t.Errorf("GetWallet after changing an earlier result: %s", d)
+	}
+	// A wallet without a user and with an empty name.
+	w2 := wallet("w2", "", base.Add(time.Second))
+	w2.Name = ""
+	want2 := clone(w2)
+	mustCreate(t, s, w2)
+	if d := walletDiff(mustGet(t, s, "w2"), want2); d != "" {
+		t.Errorf("GetWallet(w2): %s", d)
+	}
+}
+
+func testCreateWalletSetsCreatedAt(t *testing.T, s store.Store) {
+	before := time.Now().Add(-time.Millisecond)
+	w := wallet("w", "", time.Time{})
+	mustCreate(t, s, w)
+	after := time.Now().Add(time.Millisecond)
+	if w.CreatedAt.Before(before) || w.CreatedAt.After(after) {
+		t.Fatalf("CreatedAt = %v, want between %v and %v", w.CreatedAt, before, after)
+	}
+	if w.CreatedAt.Location() != time.UTC || !w.CreatedAt.Equal(w.CreatedAt.Truncate(time.Millisecond)) {
+		t.Errorf("CreatedAt = %v, want UTC, whole milliseconds", w.CreatedAt)
+	}
+	if got := mustGet(t, s, "w"); !got.CreatedAt.Equal(w.CreatedAt) {
+		t.Errorf("stored CreatedAt = %v, CreateWallet reported %v", got.CreatedAt, w.CreatedAt)
+	}
+}
+
+func testWalletExists(t *testing.T, s store.Store) {
+	w := wallet("w", "u1", base)
+	want := clone(w)
+	mustCreate(t, s, w)
+	dup := wallet("w", "u2", base.Add(time.Hour))
+	dup.Holders = []store.Holder{{PartyID: "a", Kind: store.HolderServer}, {PartyID: "b", Kind: store.HolderUser}}
+	if err := s.CreateWallet(ctx, dup); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateWallet(duplicate id) = %v, want ErrExists", err)
+	}
+	if d := walletDiff(mustGet(t, s, "w"), want); d != "" {
+		t.Errorf("the refused duplicate changed the wallet: %s", d)
+	}
+	// The refused wallet's user id stays free.
+	mustCreate(t, s, wallet("w3", "u2", base))
+}
+
+func testUserUnique(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w1", "alice", base))
+	err := s.CreateWallet(ctx, wallet("w2", "alice", base))
+	if !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateWallet(second wallet of alice) = %v, want ErrExists", err)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		t.Errorf("error %v matches more than ErrExists", err)
+	}
+	if _, err := s.GetWallet(ctx, "w2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetWallet(refused w2) = %v, want ErrNotFound (nothing half-written)", err)
+	}
+	// The refused wallet's holders left nothing behind either: the same
+	// id can be created for another user.
+	mustCreate(t, s, wallet("w2", "bob", base))
+	// Any number of wallets may have no user id.
+	for i := range 3 {
+		mustCreate(t, s, wallet(fmt.Sprintf("nouser-%d", i), "", base))
+	}
+	// User ids are compared exactly.
+	mustCreate(t, s, wallet("w4", "Alice", base))
+	mustCreate(t, s, wallet("w5", "alice ", base))
+}
+
+func testWalletByUser(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("anon", "", base))
+	w := wallet("w1", "alice", base)
+	want := clone(w)
+	mustCreate(t, s, w)
+	mustCreate(t, s, wallet("w2", "bob", base))
+	got, err := s.WalletByUser(ctx, "alice")
+	if err != nil {
+		t.Fatalf("WalletByUser(alice): %v", err)
+	}
+	if d := walletDiff(got, want); d != "" {
+		t.Errorf("WalletByUser(alice): %s", d)
+	}
+	for _, u := range []string{"carol", "", "ALICE"} {
+		if w, err := s.WalletByUser(ctx, u); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("WalletByUser(%q) = %v, %v; want ErrNotFound", u, w, err)
+		}
+	}
+}
+
+func testWalletNotFound(t *testing.T, s store.Store) {
+	for _, id := range []string{"nope", ""} {
+		if w, err := s.GetWallet(ctx, id); !errors.Is(err, store.ErrNotFound) || w != nil {
+			t.Errorf("GetWallet(%q) on an empty store = %v, %v; want nil, ErrNotFound", id, w, err)
+		}
+	}
+	mustCreate(t, s, wallet("w", "", base))
+	if _, err := s.GetWallet(ctx, "W"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetWallet(W) = %v, want ErrNotFound (ids are case-sensitive)", err)
+	}
+}
+
+func testHolderOrder(t *testing.T, s store.Store) {
+	// Not sorted by any key: the order is the caller's and must survive.
+	kinds := []store.HolderKind{store.HolderUser, store.HolderServer, store.HolderClient}
+	var holders []store.Holder
+	for i := range store.MaxHolders {
+		holders = append(holders, store.Holder{
+			PartyID: fmt.Sprintf("p-%02d", (i*7+5)%store.MaxHolders),
+			Kind:    kinds[i%len(kinds)],
+		})
+	}
+	w := wallet("big", "", base)
+	w.Holders, w.SignersNeeded = holders, 11
+	want := clone(w)
+	mustCreate(t, s, w)
+
+	w2 := wallet("small", "", base)
+	w2.Holders = []store.Holder{{PartyID: "z", Kind: store.HolderUser}, {PartyID: "a", Kind: store.HolderServer}}
+	want2 := clone(w2)
+	mustCreate(t, s, w2)
+
+	for _, want := range []*store.Wallet{want, want2} {
+		if d := walletDiff(mustGet(t, s, want.ID), want); d != "" {
+			t.Errorf("GetWallet(%s): %s", want.ID, d)
+		}
+	}
+	list, err := s.ListWallets(ctx, store.WalletFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("ListWallets: %v, want 2 wallets", ids(list))
+	}
+	for _, got := range list {
+		w := want
+		if got.ID == want2.ID {
+			w = want2
+		}
+		if d := walletDiff(got, w); d != "" {
+			t.Errorf("ListWallets, %s: %s", got.ID, d)
+		}
+	}
+}
+
+func testWalletValidation(t *testing.T, s store.Store) {
+	holders := func(n int) []store.Holder {
+		var hs []store.Holder
+		for i := range n {
+			hs = append(hs, store.Holder{PartyID: fmt.Sprintf("p%d", i), Kind: store.HolderServer})
+		}
+		return hs
+	}
+	cases := []struct {
+		name   string
+		change func(w *store.Wallet)
+	}{
+		{"empty id", func(w *store.Wallet) { w.ID = "" }},
+		{"long id", func(w *store.Wallet) { w.ID = strings.Repeat("x", 1000) }},
+		{"no holders", func(w *store.Wallet) { w.Holders = nil }},
+		{"one holder", func(w *store.Wallet) { w.Holders = holders(1); w.SignersNeeded = 1 }},
+		{"17 holders", func(w *store.Wallet) { w.Holders = holders(17) }},
+		{"duplicate holder", func(w *store.Wallet) { w.Holders[2].PartyID = w.Holders[0].PartyID }},
+		{"empty party id", func(w *store.Wallet) { w.Holders[1].PartyID = "" }},
+		{"unknown holder kind", func(w *store.Wallet) { w.Holders[1].Kind = "robot" }},
+		{"empty holder kind", func(w *store.Wallet) { w.Holders[1].Kind = "" }},
+		{"signers 0", func(w *store.Wallet) { w.SignersNeeded = 0 }},
+		{"signers 1", func(w *store.Wallet) { w.SignersNeeded = 1 }},
+		{"signers > holders", func(w *store.Wallet) { w.SignersNeeded = 4 }},
+		{"no public key", func(w *store.Wallet) { w.PublicKey = nil }},
+		{"32-byte key", func(w *store.Wallet) { w.PublicKey = w.PublicKey[:32] }},
+		{"65-byte key", func(w *store.Wallet) { w.PublicKey = append([]byte{4}, make([]byte, 64)...) }},
+		{"33 bytes, not compressed", func(w *store.Wallet) { w.PublicKey[0] = 0x04 }},
+		{"no address", func(w *store.Wallet) { w.Address = "" }},
+		{"short address", func(w *store.Wallet) { w.Address = w.Address[:41] }},
+		{"address without 0x", func(w *store.Wallet) { w.Address = "00" + w.Address[2:] }},
+		{"address not hex", func(w *store.Wallet) { w.Address = w.Address[:41] + "g" }},
+	}
+	for _, c := range cases {
+		w := wallet("w", "u", base)
+		c.change(w)
+		if err := s.CreateWallet(ctx, w); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: CreateWallet = %v, want ErrInvalid", c.name, err)
+		}
+	}
+	if err := s.CreateWallet(ctx, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("CreateWallet(nil) = %v, want ErrInvalid", err)
+	}
+	if list, err := s.ListWallets(ctx, store.WalletFilter{}); err != nil || len(list) != 0 {
+		t.Errorf("after refused wallets, ListWallets = %v, %v; want none", ids(list), err)
+	}
+	// The edges that are valid.
+	ok := wallet("n-of-n", "u", base)
+	ok.Holders, ok.SignersNeeded = holders(2), 2
+	ok.PublicKey[0] = 0x03
+	ok.Address = "0xAbCdEf" + ok.Address[8:]
+	mustCreate(t, s, ok)
+	ok16 := wallet("16", "", base)
+	ok16.Holders, ok16.SignersNeeded = holders(16), 16
+	mustCreate(t, s, ok16)
+}
+
+func testListWalletsPages(t *testing.T, s store.Store) {
+	if list, err := s.ListWallets(ctx, store.WalletFilter{}); err != nil || len(list) != 0 {
+		t.Fatalf("ListWallets on an empty store = %v, %v; want none", ids(list), err)
+	}
+	// Inserted out of order; c, a and e share a timestamp, so id breaks the tie.
+	type spec struct {
+		id, user string
+		at       time.Duration
+	}
+	specs := []spec{
+		{"d", "", 3 * time.Second}, {"c", "u-c", time.Second}, {"f", "", 4 * time.Second},
+		{"a", "", time.Second}, {"b", "u-b", 0}, {"e", "", time.Second}, {"g", "", -time.Hour},
+	}
+	for _, sp := range specs {
+		mustCreate(t, s, wallet(sp.id, sp.user, base.Add(sp.at)))
+	}
+	want := []string{"g", "b", "a", "c", "e", "d", "f"}
+
+	all, err := s.ListWallets(ctx, store.WalletFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(all); !slices.Equal(got, want) {
+		t.Fatalf("ListWallets = %v, want %v", got, want)
+	}
+	for _, w := range all {
+		if len(w.Holders) != 3 {
+			t.Errorf("ListWallets: %s has %d holders, want 3", w.ID, len(w.Holders))
+		}
+	}
+	for limit := 1; limit <= len(want)+1; limit++ {
+		var got []string
+		after := ""
+		for pages := 0; ; pages++ {
+			if pages > len(want)+1 {
+				t.Fatalf("limit %d: paging does not end: %v", limit, got)
+			}
+			page, err := s.ListWallets(ctx, store.WalletFilter{Limit: limit, After: after})
+			if err != nil {
+				t.Fatalf("limit %d, after %q: %v", limit, after, err)
+			}
+			if len(page) > limit {
+				t.Fatalf("limit %d, after %q: %d wallets", limit, after, len(page))
+			}
+			if len(page) == 0 {
+				break
+			}
+			got = append(got, ids(page)...)
+			after = page[len(page)-1].ID
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("paging with limit %d: %v, want %v", limit, got, want)
+		}
+	}
+	// After the last wallet: nothing.
+	if page, err := s.ListWallets(ctx, store.WalletFilter{After: "f"}); err != nil || len(page) != 0 {
+		t.Errorf("ListWallets(after last) = %v, %v; want none", ids(page), err)
+	}
+	// Filter by user.
+	page, err := s.ListWallets(ctx, store.WalletFilter{UserID: "u-c"})
+	if err != nil || !slices.Equal(ids(page), []string{"c"}) {
+		t.Errorf("ListWallets(user u-c) = %v, %v; want [c]", ids(page), err)
+	}
+	page, err = s.ListWallets(ctx, store.WalletFilter{UserID: "u-c", After: "b"})
+	if err != nil || !slices.Equal(ids(page), []string{"c"}) {
+		t.Errorf("ListWallets(user u-c, after b) = %v, %v; want [c]", ids(page), err)
+	}
+	page, err = s.ListWallets(ctx, store.WalletFilter{UserID: "u-c", After: "c"})
+	if err != nil || len(page) != 0 {
+		t.Errorf("ListWallets(user u-c, after c) = %v, %v; want none", ids(page), err)
+	}
+	page, err = s.ListWallets(ctx, store.WalletFilter{UserID: "nobody"})
+	if err != nil || len(page) != 0 {
+		t.Errorf("ListWallets(user nobody) = %v, %v; want none", ids(page), err)
+	}
+	// A cursor that names no wallet.
+	if page, err := s.ListWallets(ctx, store.WalletFilter{After: "zzz"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("ListWallets(after unknown) = %v, %v; want ErrNotFound", ids(page), err)
+	}
+	if _, err := s.ListWallets(ctx, store.WalletFilter{Limit: -1}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ListWallets(limit -1) = %v, want ErrInvalid", err)
+	}
+}
+
+func testListWalletsLimits(t *testing.T, s store.Store) {
+	n := store.DefaultLimit + 5
+	var want []string
+	for i := range n {
+		id := fmt.Sprintf("w-%04d", i)
+		// Ten wallets per millisecond: the id orders within one.
+		mustCreate(t, s, wallet(id, "", base.Add(time.Duration(i/10)*time.Millisecond)))
+		want = append(want, id)
+	}
+	page, err := s.ListWallets(ctx, store.WalletFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(page); !slices.Equal(got, want[:store.DefaultLimit]) {
+		t.Errorf("ListWallets(limit 0) returned %d wallets %v..., want the first %d", len(got), got[:min(3, len(got))], store.DefaultLimit)
+	}
+	page, err = s.ListWallets(ctx, store.WalletFilter{After: page[len(page)-1].ID})
+	if err != nil || !slices.Equal(ids(page), want[store.DefaultLimit:]) {
+		t.Errorf("second default page = %v, %v; want %v", ids(page), err, want[store.DefaultLimit:])
+	}
+	page, err = s.ListWallets(ctx, store.WalletFilter{Limit: store.MaxLimit * 10})
+	if err != nil || !slices.Equal(ids(page), want) {
+		t.Errorf("ListWallets(limit %d) = %d wallets, %v; want all %d", store.MaxLimit*10, len(page), err, n)
+	}
+}
+
+func testTimestampRoundTrip(t *testing.T, s store.Store) {
+	zone := time.FixedZone("UTC+5:30", 5*3600+1800)
+	times := []time.Time{
+		time.Date(2025, 6, 1, 12, 0, 0, 123_456_789, zone),
+		time.Date(2025, 6, 1, 12, 0, 0, 999_999_999, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 1_000_000, time.UTC),
+		time.Date(2262, 1, 1, 0, 0, 0, 7_000_000, time.UTC),
+		time.Date(1969, 7, 20, 20, 17, 40, 500_600_700, time.UTC), // before the epoch
+		time.Now(), // with a monotonic reading
+	}
+	for i, at := range times {
+		want := at.Truncate(time.Millisecond)
+		id := fmt.Sprintf("w%d", i)
+		w := wallet(id, "", at)
+		mustCreate(t, s, w)
+		if !w.CreatedAt.Equal(want) || w.CreatedAt.Location() != time.UTC {
+			t.Errorf("%v: CreateWallet set CreatedAt to %v, want %v in UTC", at, w.CreatedAt, want)
+		}
+		got := mustGet(t, s, id)
+		if !got.CreatedAt.Equal(want) || got.CreatedAt.Location() != time.UTC {
+			t.Errorf("%v: wallet read back as %v, want %v in UTC", at, got.CreatedAt, want.UTC())
+		}
+
+		sess := keygen(fmt.Sprintf("s%d", i), id)
+		sess.CreatedAt = at
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		sess.State, sess.FinishedAt = store.StateCompleted, at.Add(1500*time.Microsecond)
+		if err := s.UpdateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		gs, err := s.GetSession(ctx, sess.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFin := at.Add(1500 * time.Microsecond).Truncate(time.Millisecond)
+		if !gs.CreatedAt.Equal(want) || gs.CreatedAt.Location() != time.UTC {
+			t.Errorf("%v: session CreatedAt read back as %v, want %v in UTC", at, gs.CreatedAt, want)
+		}
+		if !gs.FinishedAt.Equal(wantFin) || gs.FinishedAt.Location() != time.UTC {
+			t.Errorf("%v: session FinishedAt read back as %v, want %v in UTC", at, gs.FinishedAt, wantFin)
+		}
+		if !sess.CreatedAt.Equal(want) || !sess.FinishedAt.Equal(wantFin) {
+			t.Errorf("%v: the session struct holds %v / %v, want what was stored: %v / %v",
+				at, sess.CreatedAt, sess.FinishedAt, want, wantFin)
+		}
+	}
+}
+
+func keygen(id, walletID string) *store.Session {
+	return &store.Session{
+		ID:        id,
+		Kind:      store.SessionKeygen,
+		WalletID:  walletID,
+		Parties:   []string{"server-1", "client-" + walletID, "user-" + walletID},
+		State:     store.StateWaiting,
+		CreatedAt: base,
+	}
+}
+
+func sign(id, walletID string) *store.Session {
+	d := sha256.Sum256([]byte(id))
+	return &store.Session{
+		ID:        id,
+		Kind:      store.SessionSign,
+		WalletID:  walletID,
+		Parties:   []string{"user-" + walletID, "server-1"},
+		State:     store.StateRunning,
+		Digest:    d[:],
+		CreatedAt: base.Add(time.Minute),
+	}
+}
+
+func cloneSession(s *store.Session) *store.Session {
+	c := *s
+	c.Parties = slices.Clone(s.Parties)
+	c.Culprits = slices.Clone(s.Culprits)
+	c.Digest = bytes.Clone(s.Digest)
+	c.Signature = bytes.Clone(s.Signature)
+	return &c
+}
+
+// sessionDiff describes how got differs from want ("" when equal); nil
+// and empty slices are equal.
+func sessionDiff(got, want *store.Session) string {
+	if got == nil || want == nil {
+		if got == want {
+			return ""
+		}
+		return fmt.Sprintf("got %v, want %v", got, want)
+	}
+	var d []string
+	add := func(field string, g, w any) { d = append(d, fmt.Sprintf("%s: got %v, want %v", field, g, w)) }
+	if got.ID != want.ID {
+		add("ID", got.ID, want.ID)
+	}
+	if got.Kind != want.Kind {
+		add("Kind", got.Kind, want.Kind)
+	}
+	if got.WalletID != want.WalletID {
+		add("WalletID", got.WalletID, want.WalletID)
+	}
+	if !slices.Equal(got.Parties, want.Parties) {
+		add("Parties", got.Parties, want.Parties)
+	}
+	if got.State != want.State {
+		add("State", got.State, want.State)
+	}
+	if got.Reason != want.Reason {
+		add("Reason", got.Reason, want.Reason)
+	}
+	if !slices.Equal(got.Culprits, want.Culprits) {
+		add("Culprits", got.Culprits, want.Culprits)
+	}
+	if !bytes.Equal(got.Digest, want.Digest) {
+		add("Digest", hex.EncodeToString(got.Digest), hex.EncodeToString(want.Digest))
+	}
+	if !bytes.Equal(got.Signature, want.Signature) {
+		add("Signature", hex.EncodeToString(got.Signature), hex.EncodeToString(want.Signature))
+	}
+	if !got.CreatedAt.Equal(want.CreatedAt) {
+		add("CreatedAt", got.CreatedAt, want.CreatedAt)
+	}
+	if !got.FinishedAt.Equal(want.FinishedAt) {
+		add("FinishedAt", got.FinishedAt, want.FinishedAt)
+	}
+	return strings.Join(d, "; ")
+}
+
+func mustGetSession(t *testing.T, s store.Store, id string) *store.Session {
+	t.Helper()
+	sess, err := s.GetSession(ctx, id)
+	if err != nil {
+		t.Fatalf("GetSession(%q): %v", id, err)
+	}
+	return sess
+}
+
+func testCreateGetSession(t *testing.T, s store.Store) {
+	// A keygen names a wallet that does not exist yet.
+	kg := keygen("kg-1", "future-wallet")
+	sg := sign("sg-1", "w")
+	for _, sess := range []*store.Session{kg, sg} {
+		want := cloneSession(sess)
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatalf("CreateSession(%s): %v", sess.ID, err)
+		}
+		got := mustGetSession(t, s, sess.ID)
+		if d := sessionDiff(got, want); d != "" {
+			t.Errorf("GetSession(%s): %s", sess.ID, d)
+		}
+		if !got.FinishedAt.IsZero() {
+			t.Errorf("GetSession(%s): FinishedAt = %v, want zero", sess.ID, got.FinishedAt)
+		}
+		if len(got.Culprits) != 0 || len(got.Signature) != 0 || got.Reason != "" {
+			t.Errorf("GetSession(%s): culprits %v, signature %x, reason %q; want none", sess.ID, got.Culprits, got.Signature, got.Reason)
+		}
+	}
+	if got := mustGetSession(t, s, "kg-1"); len(got.Digest) != 0 {
+		t.Errorf("keygen digest = %x, want none", got.Digest)
+	}
+	// CreatedAt defaults to now.
+	before := time.Now().Add(-time.Millisecond)
+	sess := sign("sg-2", "w")
+	sess.CreatedAt = time.Time{}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	got := mustGetSession(t, s, "sg-2")
+	if got.CreatedAt.Before(before) || got.CreatedAt.After(time.Now().Add(time.Millisecond)) || !got.CreatedAt.Equal(sess.CreatedAt) {
+		t.Errorf("CreatedAt = %v (struct %v), want about now", got.CreatedAt, sess.CreatedAt)
+	}
+}
+
+func testSessionExists(t *testing.T, s store.Store) {
+	sess := keygen("s", "w")
+	want := cloneSession(sess)
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, sign("s", "other")); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("CreateSession(duplicate) = %v, want ErrExists", err)
+	}
+	if d := sessionDiff(mustGetSession(t, s, "s"), want); d != "" {
+		t.Errorf("the refused duplicate changed the session: %s", d)
+	}
+	// Sessions and wallets are separate name spaces, and many sessions may
+	// name one wallet.
+	mustCreate(t, s, wallet("s", "", base))
+	for i := range 3 {
+		if err := s.CreateSession(ctx, sign(fmt.Sprintf("sign-%d", i), "s")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testSessionNotFound(t *testing.T, s store.Store) {
+	if sess, err := s.GetSession(ctx, "nope"); !errors.Is(err, store.ErrNotFound) || sess != nil {
+		t.Errorf("GetSession(nope) = %v, %v; want nil, ErrNotFound", sess, err)
+	}
+	upd := sign("nope", "w")
+	upd.State = store.StateFailed
+	if err := s.UpdateSession(ctx, upd); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateSession(nope) = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetSession(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("UpdateSession(nope) created it: GetSession = %v", err)
+	}
+}
+
+func testUpdateSession(t *testing.T, s store.Store) {
+	sess := sign("s", "w")
+	sess.State = store.StateWaiting
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	want := cloneSession(sess)
+
+	// waiting -> running: FinishedAt stays zero.
+	upd := cloneSession(sess)
+	upd.State = store.StateRunning
+	if err := s.UpdateSession(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	want.State = store.StateRunning
+	if d := sessionDiff(mustGetSession(t, s, "s"), want); d != "" {
+		t.Errorf("after running: %s", d)
+	}
+
+	// running -> completed with a signature; FinishedAt given.
+	upd = cloneSession(want)
+	upd.State = store.StateCompleted
+	upd.Signature = bytes.Repeat([]byte{0xab}, 64)
+	upd.FinishedAt = base.Add(2 * time.Minute)
+	// The fixed fields are not written by UpdateSession.
+	upd.Kind, upd.WalletID, upd.Parties = store.SessionKeygen, "other", []string{"x", "y"}
+	upd.Digest, upd.CreatedAt = nil, base.Add(time.Hour)
+	if err := s.UpdateSession(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	want.State, want.Signature, want.FinishedAt = store.StateCompleted, upd.Signature, base.Add(2*time.Minute)
+	if d := sessionDiff(mustGetSession(t, s, "s"), want); d != "" {
+		t.Errorf("after completed: %s", d)
+	}
+
+	// A failure with culprits; FinishedAt zero becomes now.
+	kg := keygen("kg", "w2")
+	kg.State = store.StateRunning
+	if err := s.CreateSession(ctx, kg); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Millisecond)
+	fail := cloneSession(kg)
+	fail.State, fail.Reason, fail.Culprits = store.StateFailed, "party user-w2 sent a bad share", []string{"user-w2"}
+	if err := s.UpdateSession(ctx, fail); err != nil {
+		t.Fatal(err)
+	}
+	got := mustGetSession(t, s, "kg")
+	if got.FinishedAt.Before(before) || got.FinishedAt.After(time.Now().Add(time.Millisecond)) {
+		t.Errorf("FinishedAt = %v, want about now", got.FinishedAt)
+	}
+	if !got.FinishedAt.Equal(fail.FinishedAt) {
+		t.Errorf("stored FinishedAt %v, UpdateSession reported %v", got.FinishedAt, fail.FinishedAt)
+	}
+	wantKG := cloneSession(kg)
+	wantKG.State, wantKG.Reason, wantKG.Culprits, wantKG.FinishedAt = store.StateFailed, fail.Reason, fail.Culprits, got.FinishedAt
+	if d := sessionDiff(got, wantKG); d != "" {
+		t.Errorf("after failed: %s", d)
+	}
+
+	// Culprits can be cleared again, and reasons may hold any text.
+	fail.Culprits, fail.Reason = nil, "it's \"quoted\", has ; and -- and unicode ✓\nnewline"
+	if err := s.UpdateSession(ctx, fail); err != nil {
+		t.Fatal(err)
+	}
+	got = mustGetSession(t, s, "kg")
+	if len(got.Culprits) != 0 || got.Reason != fail.Reason {
+		t.Errorf("after clearing culprits: culprits %v, reason %q", got.Culprits, got.Reason)
+	}
+
+	// Invalid updates change nothing.
+	for name, change := range map[string]func(*store.Session){
+		"unknown state":      func(s *store.Session) { s.State = "done" },
+		"63-byte signature":  func(s *store.Session) { s.Signature = make([]byte, 63) },
+		"duplicate culprits": func(s *store.Session) { s.Culprits = []string{"a", "a"} },
+		"empty id":           func(s *store.Session) { s.ID = "" },
+	} {
+		bad := cloneSession(want)
+		change(bad)
+		if err := s.UpdateSession(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("UpdateSession(%s) = %v, want ErrInvalid", name, err)
+		}
+	}
+	if err := s.UpdateSession(ctx, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("UpdateSession(nil) = %v, want ErrInvalid", err)
+	}
+	if d := sessionDiff(mustGetSession(t, s, "s"), want); d != "" {
+		t.Errorf("after refused updates: %s", d)
+	}
+}
+
+func testSessionValidation(t *testing.T, s store.Store) {
+	sign := func(id string) *store.Session { return sign(id, "w") }
+	cases := []struct {
+		name   string
+		mk     func(id string) *store.Session
+		change func(s *store.Session)
+	}{
+		{"empty id", sign, func(s *store.Session) { s.ID = "" }},
+		{"long id", sign, func(s *store.Session) { s.ID = strings.Repeat("s", 1000) }},
+		{"unknown kind", sign, func(s *store.Session) { s.Kind = "reshare" }},
+		{"unknown state", sign, func(s *store.Session) { s.State = "" }},
+		{"no wallet", sign, func(s *store.Session) { s.WalletID = "" }},
+		{"one party", sign, func(s *store.Session) { s.Parties = s.Parties[:1] }},
+		{"duplicate party", sign, func(s *store.Session) { s.Parties[1] = s.Parties[0] }},
+		{"empty party", sign, func(s *store.Session) { s.Parties[1] = "" }},
+		{"sign without digest", sign, func(s *store.Session) { s.Digest = nil }},
+		{"sign with 31-byte digest", sign, func(s *store.Session) { s.Digest = s.Digest[:31] }},
+		{"keygen with digest", kg, func(s *store.Session) { s.Digest = make([]byte, 32) }},
+		{"keygen with signature", kg, func(s *store.Session) { s.Signature = make([]byte, 64) }},
+		{"short signature", sign, func(s *store.Session) { s.Signature = make([]byte, 32) }},
+	}
+	for _, c := range cases {
+		sess := c.mk("s")
+		c.change(sess)
+		if err := s.CreateSession(ctx, sess); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: CreateSession = %v, want ErrInvalid", c.name, err)
+		}
+	}
+	if err := s.CreateSession(ctx, nil); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("CreateSession(nil) = %v, want ErrInvalid", err)
+	}
+	if _, err := s.GetSession(ctx, "s"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused session was stored: GetSession = %v", err)
+	}
+}
+
+func kg(id string) *store.Session { return keygen(id, "w") }
+
+func testFailUnfinished(t *testing.T, s store.Store) {
+	if n, err := s.FailUnfinished(ctx, "restart", base); err != nil || n != 0 {
+		t.Fatalf("FailUnfinished on an empty store = %d, %v; want 0", n, err)
+	}
+	mk := func(id string, state store.SessionState, reason string) *store.Session {
+		sess := sign(id, "w")
+		sess.State, sess.Reason = state, reason
+		if state == store.StateCompleted {
+			sess.Signature = bytes.Repeat([]byte{1}, 64)
+		}
+		if state.Final() {
+			sess.FinishedAt = base.Add(time.Hour)
+		}
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatal(err)
+		}
+		return cloneSession(sess)
+	}
+	waiting := []*store.Session{mk("w1", store.StateWaiting, ""), mk("w2", store.StateWaiting, "")}
+	running := []*store.Session{mk("r1", store.StateRunning, "")}
+	done := []*store.Session{mk("c1", store.StateCompleted, ""), mk("f1", store.StateFailed, "timeout")}
+
+	at := time.Date(2030, 1, 2, 3, 4, 5, 678_901_234, time.FixedZone("CET", 3600))
+	n, err := s.FailUnfinished(ctx, "coordinator restarted", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 {
+		t.Errorf("FailUnfinished = %d, want 3", n)
+	}
+	for _, want := range append(waiting, running...) {
+		want.State, want.Reason, want.FinishedAt = store.StateFailed, "coordinator restarted", at.Truncate(time.Millisecond)
+		if d := sessionDiff(mustGetSession(t, s, want.ID), want); d != "" {
+			t.Errorf("%s: %s", want.ID, d)
+		}
+	}
+	for _, want := range done {
+		if d := sessionDiff(mustGetSession(t, s, want.ID), want); d != "" {
+			t.Errorf("%s (already final) changed: %s", want.ID, d)
+		}
+	}
+	if n, err := s.FailUnfinished(ctx, "again", at.Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("second FailUnfinished = %d, %v; want 0", n, err)
+	}
+	if got := mustGetSession(t, s, "w1"); got.Reason != "coordinator restarted" {
+		t.Errorf("second FailUnfinished changed reason to %q", got.Reason)
+	}
+}
+
+func testConcurrentCreateWallet(t *testing.T, s store.Store) {
+	const (
+		goroutines = 8
+		perG       = 10
+	)
+	type result struct {
+		key string
+		err error
+	}
+	results := make(chan result, goroutines*perG*3)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for i := range perG {
+				// The same id (and user) from every goroutine: one wins.
+				w := wallet(fmt.Sprintf("same-id-%d", i), fmt.Sprintf("id-user-%d", i), time.Time{})
+				results <- result{"id-" + w.ID, s.CreateWallet(ctx, w)}
+				// Different ids, the same user: one wins.
+				w = wallet(fmt.Sprintf("g%d-user-%d", g, i), fmt.Sprintf("shared-user-%d", i), time.Time{})
+				results <- result{"user-" + w.UserID, s.CreateWallet(ctx, w)}
+				// Nothing shared: all win.
+				w = wallet(fmt.Sprintf("g%d-own-%d", g, i), "", time.Time{})
+				results <- result{"own-" + w.ID, s.CreateWallet(ctx, w)}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(results)
+
+	wins := map[string]int{}
+	for r := range results {
+		switch {
+		case r.err == nil:
+			wins[r.key]++
+		case errors.Is(r.err, store.ErrExists):
+		default:
+			t.Errorf("%s: %v (only ErrExists is allowed)", r.key, r.err)
+		}
+	}
+	var keys []string
+	for i := range perG {
+		keys = append(keys, fmt.Sprintf("id-same-id-%d", i), fmt.Sprintf("user-shared-user-%d", i))
+		for g := range goroutines {
+			keys = append(keys, fmt.Sprintf("own-g%d-own-%d", g, i))
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if wins[k] != 1 {
+			t.Errorf("%s: created %d times, want once", k, wins[k])
+		}
+	}
+	list, err := s.ListWallets(ctx, store.WalletFilter{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := perG*2 + goroutines*perG; len(list) != want {
+		t.Errorf("%d wallets stored, want %d", len(list), want)
+	}
+	for _, w := range list {
+		if len(w.Holders) != 3 {
+			t.Errorf("%s has %d holders, want 3", w.ID, len(w.Holders))
+		}
+	}
+	for i := range perG {
+		w, err := s.WalletByUser(ctx, fmt.Sprintf("shared-user-%d", i))
+		if err != nil {
+			t.Errorf("WalletByUser(shared-user-%d): %v", i, err)
+		} else if !strings.HasSuffix(w.ID, fmt.Sprintf("-user-%d", i)) {
+			t.Errorf("WalletByUser(shared-user-%d) = %s", i, w.ID)
+		}
+	}
+}
+
+func testContextCanceled(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "u", base))
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	checks := map[string]error{}
+	_, checks["GetWallet"] = s.GetWallet(cctx, "w")
+	_, checks["WalletByUser"] = s.WalletByUser(cctx, "u")
+	_, checks["ListWallets"] = s.ListWallets(cctx, store.WalletFilter{})
+	checks["CreateWallet"] = s.CreateWallet(cctx, wallet("w2", "", base))
+	checks["CreateSession"] = s.CreateSession(cctx, kg("s"))
+	_, checks["GetSession"] = s.GetSession(cctx, "s")
+	checks["UpdateSession"] = s.UpdateSession(cctx, kg("s"))
+	_, checks["FailUnfinished"] = s.FailUnfinished(cctx, "x", base)
+	checks["Ping"] = s.Ping(cctx)
+	for name, err := range checks {
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%s with a canceled context = %v, want context.Canceled", name, err)
+		}
+	}
+	if _, err := s.GetWallet(ctx, "w2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateWallet with a canceled context stored the wallet: %v", err)
+	}
+	if _, err := s.GetSession(ctx, "s"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("CreateSession with a canceled context stored the session: %v", err)
+	}
+}
+
+func testPingClose(t *testing.T, s store.Store) {
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("Ping after Close = nil, want an error")
+	}
+	if _, err := s.GetWallet(ctx, "w"); err == nil || errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetWallet after Close = %v, want an error other than ErrNotFound", err)
+	}
+}

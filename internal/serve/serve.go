@@ -1,0 +1,127 @@
+// Package serve is what every tsskit service does the same way on its one
+// port: native gRPC over cleartext HTTP/2, gRPC-Web for browsers (through
+// improbable-eng/grpc-web's wrapper, with an origin allowlist), plain HTTP
+// routes such as /health, and a graceful shutdown.
+package serve
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/improbable-eng/grpc-web/go/grpcweb"
+	"google.golang.org/grpc"
+)
+
+// Origins is a CORS origin allowlist for gRPC-Web. "*" allows every origin
+// (development only); an empty list allows none, so a browser on another
+// origin cannot call the service.
+type Origins []string
+
+// ParseOrigins splits a comma-separated list ("http://localhost:5173, https://admin.example").
+func ParseOrigins(s string) Origins {
+	var out Origins
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(o), "/")); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// Allows reports whether a browser origin may call.
+func (o Origins) Allows(origin string) bool {
+	for _, a := range o {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// Handler multiplexes one port: gRPC-Web requests and their CORS preflights
+// go to the wrapper, HTTP/2 requests with content-type application/grpc go to
+// gs, and everything else to routes.
+func Handler(gs *grpc.Server, origins Origins, routes http.Handler) http.Handler {
+	web := grpcweb.WrapServer(gs,
+		grpcweb.WithOriginFunc(origins.Allows),
+		grpcweb.WithAllowedRequestHeaders([]string{"authorization", "x-user-agent", "grpc-timeout"}),
+	)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case web.IsGrpcWebRequest(r) || web.IsAcceptableGrpcCorsRequest(r):
+			web.ServeHTTP(w, r)
+		case r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc"):
+			gs.ServeHTTP(w, r)
+		default:
+			routes.ServeHTTP(w, r)
+		}
+	})
+}
+
+// Server is one listening port.
+type Server struct {
+	http *http.Server
+	ln   net.Listener
+	log  *slog.Logger
+	name string
+}
+
+// Listen binds addr (":0" picks a free port; Addr says which).
+func Listen(name, addr string, h http.Handler, log *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	hs := &http.Server{
+		Handler:           h,
+		Protocols:         &protos,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return &Server{http: hs, ln: ln, log: log, name: name}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down: new connections are refused
+// and open requests get up to grace to finish (long-lived streams are ended
+// by the service itself before that, see Service.Stop in each package).
+func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
+	s.log.Info("listening", "service", s.name, "addr", s.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = s.http.Close()
+	}
+	<-errc
+	return err
+}
+
+// NewGRPC makes a gRPC server with the project's limits and interceptors.
+func NewGRPC(maxMsg int, unary grpc.UnaryServerInterceptor, stream grpc.StreamServerInterceptor) *grpc.Server {
+	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg)}
+	if unary != nil {
+		opts = append(opts, grpc.ChainUnaryInterceptor(unary))
+	}
+	if stream != nil {
+		opts = append(opts, grpc.ChainStreamInterceptor(stream))
+	}
+	return grpc.NewServer(opts...)
+}

@@ -1,0 +1,113 @@
+package serverparty
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/httpx"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+// APIConfig configures the server-party API.
+type APIConfig struct {
+	APIKey  string          // X-API-Key (MPC_API_KEY)
+	Allow   *auth.Allowlist // ALLOWED_IPS; nil allows all (development only)
+	Timeout time.Duration   // per request (default 3m)
+}
+
+// API returns the server-party API handler (/health, /api/v1/shares/generate).
+func (p *Party) API(cfg APIConfig) http.Handler {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 3 * time.Minute
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		st, code := "ok", http.StatusOK
+		if !p.Online() {
+			st, code = "degraded", http.StatusServiceUnavailable
+		}
+		httpx.WriteJSON(w, code, map[string]any{"status": st, "components": p.Health()})
+	})
+	mux.HandleFunc("POST /api/v1/shares/generate", func(w http.ResponseWriter, r *http.Request) { p.generate(w, r, cfg) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	return auth.Guard(cfg.APIKey, cfg.Allow, []string{"/health"}, httpx.WriteError, mux)
+}
+
+// Health describes the party for /health.
+func (p *Party) Health() map[string]any {
+	reg := "registered"
+	if !p.Online() {
+		reg = "connecting"
+	}
+	return map[string]any{
+		"party_id": p.cfg.PartyID, "coordinator": reg,
+		"preparams_ready": p.PreParamsReady(), "sessions_running": p.Running(), "vault_key_id": p.cfg.Vault.KeyID(),
+	}
+}
+
+func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) {
+	var req struct {
+		SessionID     string  `json:"session_id"`
+		SharePassword *string `json:"share_password"`
+	}
+	if err := httpx.Decode(w, r, &req); err != nil {
+		httpx.Write(w, err)
+		return
+	}
+	req.SessionID = strings.TrimSpace(req.SessionID)
+	if req.SessionID == "" || len(req.SessionID) > 128 {
+		httpx.WriteError(w, 400, "invalid_argument", "session_id is required")
+		return
+	}
+	if req.SharePassword != nil && *req.SharePassword == "" {
+		httpx.WriteError(w, 400, "invalid_argument", "share_password must not be empty when given")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), cfg.Timeout)
+	defer cancel()
+	us, err := p.RunUserParty(ctx, req.SessionID)
+	if err != nil {
+		var se *participant.SessionError
+		switch {
+		case ctx.Err() != nil:
+			httpx.WriteError(w, 504, "deadline_exceeded", "keygen did not finish in time")
+		case asSessionError(err, &se):
+			httpx.WriteError(w, 502, "session_failed", se.Reason)
+		default:
+			if _, ok := status.FromError(err); ok {
+				httpx.Write(w, err)
+			} else {
+				httpx.WriteError(w, 502, "session_failed", err.Error())
+			}
+		}
+		return
+	}
+	var blob []byte
+	encrypted := req.SharePassword != nil
+	if encrypted {
+		pw := []byte(*req.SharePassword)
+		blob, err = share.Protect(us.Record, pw, nil)
+		clear(pw)
+	} else {
+		blob, err = share.Encode(us.Record)
+	}
+	if err != nil {
+		httpx.WriteError(w, 500, "internal", "encode share")
+		return
+	}
+	httpx.WriteJSON(w, 200, map[string]any{
+		"session_id": req.SessionID, "party_id": us.PartyID, "wallet_id": us.Record.WalletID,
+		"public_key": hex.EncodeToString(us.Record.PublicKey), "address": us.Address,
+		"user_share": base64.StdEncoding.EncodeToString(blob), "encrypted": encrypted,
+	})
+}

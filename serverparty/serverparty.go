@@ -1,0 +1,331 @@
+// Package serverparty is the native server party: it registers with the
+// coordinator's pool, heart-beats, runs the sessions it is assigned (keygen
+// and signing, through package participant), keeps its shares encrypted at
+// rest (package vault) and keeps a pool of ready pre-parameters so a keygen
+// never waits for safe primes. It also serves the server-party API, which
+// runs the user's party for the account API and hands its share back.
+package serverparty
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/roster"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/serverparty/vault"
+)
+
+// Config configures a server party.
+type Config struct {
+	PartyID     string
+	Coordinator grpc.ClientConnInterface
+	Router      grpc.ClientConnInterface
+	Signer      *auth.Signer // mints this party's service tokens (JWT_SECRET_KEY)
+	Vault       *vault.Vault
+	PoolTarget  int // pre-params kept ready (default 2; 0 keeps none: -1)
+	// GenConcurrency is how many safe-prime searches a pre-params
+	// generation runs at once (default 1, so a background refill leaves
+	// the other cores to running sessions).
+	GenConcurrency int
+	Version        string
+	Log            *slog.Logger
+}
+
+// Party is a running server party.
+type Party struct {
+	cfg     Config
+	log     *slog.Logger
+	conn    participant.Conn
+	pool    tsskitv1.PoolServiceClient
+	coord   tsskitv1.CoordinatorServiceClient
+	running atomic.Int32
+	refill  chan struct{}
+	wg      sync.WaitGroup
+	genMu   sync.Mutex // one generation at a time
+	online  atomic.Bool
+}
+
+// New checks cfg and returns a party; Run starts it.
+func New(cfg Config) (*Party, error) {
+	if err := roster.CheckID(cfg.PartyID); err != nil {
+		return nil, fmt.Errorf("serverparty: party id: %w", err)
+	}
+	if cfg.Coordinator == nil || cfg.Router == nil || cfg.Signer == nil || cfg.Vault == nil {
+		return nil, errors.New("serverparty: Coordinator, Router, Signer and Vault are required")
+	}
+	if cfg.PoolTarget == 0 {
+		cfg.PoolTarget = 2
+	}
+	if cfg.GenConcurrency <= 0 {
+		cfg.GenConcurrency = 1
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Party{
+		cfg: cfg, log: cfg.Log.With("party", cfg.PartyID),
+		conn:   participant.Conn{Coordinator: cfg.Coordinator, Router: cfg.Router},
+		pool:   tsskitv1.NewPoolServiceClient(cfg.Coordinator),
+		coord:  tsskitv1.NewCoordinatorServiceClient(cfg.Coordinator),
+		refill: make(chan struct{}, 1),
+	}, nil
+}
+
+// ID is the party id.
+func (p *Party) ID() string { return p.cfg.PartyID }
+
+// Online reports whether the party is registered with the coordinator now.
+func (p *Party) Online() bool { return p.online.Load() }
+
+// Running is the number of sessions in progress.
+func (p *Party) Running() int { return int(p.running.Load()) }
+
+// PreParamsReady is the number of pre-params in the pool.
+func (p *Party) PreParamsReady() int { return p.cfg.Vault.CountPreParams() }
+
+func (p *Party) creds() grpc.CallOption {
+	tok, err := p.cfg.Signer.MintService(p.cfg.PartyID, 10*time.Minute)
+	if err != nil {
+		// The signer was checked at start; a failure here is a bug.
+		panic("serverparty: mint service token: " + err.Error())
+	}
+	return grpc.PerRPCCredentials(serve.Bearer(tok))
+}
+
+// Run registers with the coordinator (again after every break), runs
+// assigned sessions and refills the pre-params pool until ctx ends. Sessions
+// in progress then fail with a reason and Run returns when they have.
+func (p *Party) Run(ctx context.Context) error {
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.fillPool(ctx) }()
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := p.serveAssignments(ctx)
+		p.online.Store(false)
+		if ctx.Err() != nil {
+			break
+		}
+		p.log.Warn("coordinator stream ended; registering again", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		if err == nil {
+			backoff = 100 * time.Millisecond
+		}
+	}
+	p.wg.Wait()
+	return nil
+}
+
+func (p *Party) serveAssignments(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := p.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version}, p.creds())
+	if err != nil {
+		return err
+	}
+	// The stream is open once the first heartbeat is answered.
+	if err := p.heartbeat(sctx); err != nil {
+		return err
+	}
+	p.online.Store(true)
+	p.log.Info("registered with the coordinator")
+	go p.heartbeats(sctx, cancel)
+	for {
+		a, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		p.wg.Add(1)
+		go func() { defer p.wg.Done(); p.handle(ctx, a) }()
+	}
+}
+
+func (p *Party) heartbeat(ctx context.Context) error {
+	var err error
+	for range 50 { // the Register call may not have reached the coordinator yet
+		_, err = p.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
+			PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()), RunningSessions: uint32(p.Running()),
+		}, p.creds())
+		if status.Code(err) != codes.NotFound {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (p *Party) heartbeats(ctx context.Context, broken context.CancelFunc) {
+	interval := 5 * time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+		resp, err := p.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
+			PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()), RunningSessions: uint32(p.Running()),
+		}, p.creds())
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("heartbeat failed", "err", err)
+			}
+			if status.Code(err) == codes.NotFound {
+				broken() // the coordinator forgot us: register again
+				return
+			}
+			continue
+		}
+		if ms := resp.IntervalMs; ms >= 100 {
+			interval = time.Duration(ms) * time.Millisecond
+		}
+	}
+}
+
+func (p *Party) handle(ctx context.Context, a *tsskitv1.Assignment) {
+	p.running.Add(1)
+	defer p.running.Add(-1)
+	log := p.log.With("session", a.SessionId, "kind", a.Kind)
+	job := participant.Job{SessionID: a.SessionId, PartyID: a.PartyId, Token: a.Token, Log: log}
+	start := time.Now()
+	switch a.Kind {
+	case tsskitv1.SessionKind_SESSION_KIND_KEYGEN:
+		pre, err := p.TakePreParams(ctx)
+		if err != nil {
+			p.refuse(ctx, a, "preparams", err)
+			return
+		}
+		out, err := participant.Keygen(ctx, p.conn, job, pre, p.cfg.Vault.PutShare)
+		if err != nil {
+			log.Warn("keygen failed", "err", err)
+			return
+		}
+		log.Info("keygen done", "wallet", out.Share.WalletID, "address", out.Address, "took", time.Since(start).Round(time.Millisecond))
+	case tsskitv1.SessionKind_SESSION_KIND_SIGN:
+		rec, err := p.cfg.Vault.GetShare(a.WalletId, a.PartyId)
+		if err != nil {
+			p.refuse(ctx, a, "no_share", err)
+			return
+		}
+		if _, err := participant.Sign(ctx, p.conn, job, rec, nil); err != nil {
+			log.Warn("signing failed", "err", err)
+			return
+		}
+		log.Info("signing done", "wallet", a.WalletId, "took", time.Since(start).Round(time.Millisecond))
+	default:
+		p.refuse(ctx, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
+	}
+}
+
+// refuse tells the coordinator this party cannot take its seat, so the
+// session fails now with the reason instead of timing out.
+func (p *Party) refuse(ctx context.Context, a *tsskitv1.Assignment, code string, err error) {
+	p.log.Warn("cannot take part", "session", a.SessionId, "code", code, "err", err)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, _ = p.coord.ReportResult(rctx, &tsskitv1.ReportResultRequest{
+		SessionId: a.SessionId, PartyId: a.PartyId,
+		Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: code, Reason: err.Error()}},
+	}, grpc.PerRPCCredentials(serve.Bearer(a.Token)))
+}
+
+// TakePreParams takes ready pre-params from the pool, or makes a set now if
+// the pool is empty.
+func (p *Party) TakePreParams(ctx context.Context) (*keygen.LocalPreParams, error) {
+	defer p.kickRefill()
+	pre, err := p.cfg.Vault.TakePreParams()
+	if err == nil {
+		return pre, nil
+	}
+	if !errors.Is(err, vault.ErrEmpty) {
+		return nil, err
+	}
+	p.log.Info("pre-params pool empty: generating for this session")
+	return preparams.Generate(ctx, &preparams.Options{Concurrency: 0})
+}
+
+func (p *Party) kickRefill() {
+	select {
+	case p.refill <- struct{}{}:
+	default:
+	}
+}
+
+// fillPool keeps PoolTarget pre-params ready.
+func (p *Party) fillPool(ctx context.Context) {
+	if p.cfg.PoolTarget < 0 {
+		return
+	}
+	for {
+		for ctx.Err() == nil && p.cfg.Vault.CountPreParams() < p.cfg.PoolTarget {
+			start := time.Now()
+			pre, err := preparams.Generate(ctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency})
+			if err != nil {
+				if ctx.Err() == nil {
+					p.log.Error("pre-params generation failed", "err", err)
+				}
+				break
+			}
+			if _, err := p.cfg.Vault.PutPreParams(pre); err != nil {
+				p.log.Error("store pre-params", "err", err)
+				break
+			}
+			p.log.Info("pre-params ready", "pool", p.cfg.Vault.CountPreParams(), "took", time.Since(start).Round(time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.refill:
+		case <-time.After(time.Minute):
+		}
+	}
+}
+
+// UserShare is a user party's result from the server-party API.
+type UserShare struct {
+	PartyID string
+	Record  *share.Record
+	Address string
+}
+
+// RunUserParty claims the user party of an account keygen session and runs
+// it here; the share is returned, not stored.
+func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare, error) {
+	claim, err := p.pool.ClaimUserParty(ctx, &tsskitv1.ClaimUserPartyRequest{SessionId: sessionID}, p.creds())
+	if err != nil {
+		return nil, err
+	}
+	p.running.Add(1)
+	defer p.running.Add(-1)
+	pre, err := p.TakePreParams(ctx)
+	if err != nil {
+		return nil, err
+	}
+	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId)}
+	out, err := participant.Keygen(ctx, p.conn, job, pre, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &UserShare{PartyID: claim.PartyId, Record: out.Share, Address: out.Address}, nil
+}

@@ -1,0 +1,217 @@
+package vault
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+const (
+	// FileFormat is the "format" tag of every vault file.
+	FileFormat = "tsskit.vault"
+	// FileVersion is the file format version this package writes and reads.
+	FileVersion = 1
+
+	kindShare     = "share"
+	kindPreParams = "preparams"
+
+	// maxFileSize bounds a file read: a share record of share.MaxRecordSize
+	// in base64, plus the header.
+	maxFileSize = share.MaxRecordSize/3*4 + 64<<10
+
+	tempPrefix = ".tmp-"
+)
+
+// fileV1 is a vault file. The header (everything but nonce and ciphertext)
+// is plaintext and not secret; the ciphertext is AES-256-GCM of the
+// plaintext under the key with id KeyID.
+type fileV1 struct {
+	Format     string `json:"format"`
+	Version    int    `json:"version"`
+	Kind       string `json:"kind"`
+	WalletID   string `json:"wallet_id,omitempty"`
+	PartyID    string `json:"party_id,omitempty"`
+	KeyID      string `json:"key_id"`
+	Nonce      []byte `json:"nonce"`      // base64
+	Ciphertext []byte `json:"ciphertext"` // base64
+}
+
+// shareAAD is the associated data of a share file: it binds the ciphertext
+// to its wallet and party, so a file copied to another wallet or party does
+// not decrypt.
+func shareAAD(walletID, partyID string) []byte { return []byte(walletID + "|" + partyID) }
+
+// preParamsAAD binds a pre-parameters file to its entry id.
+func preParamsAAD(id string) []byte { return []byte("preparams|" + id) }
+
+// sealFile encrypts plaintext under key into a file with the given header.
+func sealFile(key *MasterKey, kind, walletID, partyID string, plaintext, aad []byte) ([]byte, error) {
+	nonce, ct, err := key.seal(plaintext, aad)
+	if err != nil {
+		return nil, newErr(ErrIO, "", "encrypting", err)
+	}
+	b, err := json.Marshal(fileV1{
+		Format:     FileFormat,
+		Version:    FileVersion,
+		Kind:       kind,
+		WalletID:   walletID,
+		PartyID:    partyID,
+		KeyID:      key.ID(),
+		Nonce:      nonce,
+		Ciphertext: ct,
+	})
+	if err != nil {
+		return nil, newErr(ErrIO, "", "encoding the file", err)
+	}
+	return b, nil
+}
+
+// readVaultFile reads and parses the file at path. A missing file is
+// returned as is (errors.Is(err, fs.ErrNotExist)); anything unparseable is
+// ErrCorrupt.
+func readVaultFile(path, kind string) (*fileV1, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, ioErr(path, err)
+	}
+	if len(b) > maxFileSize {
+		return nil, corrupt(path, fmt.Sprintf("larger than %d bytes", maxFileSize))
+	}
+	return parseFile(path, kind, b)
+}
+
+// parseFile parses a file of the given kind. Its errors quote nothing from
+// the file but the header fields they are about.
+func parseFile(path, kind string, b []byte) (*fileV1, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var f fileV1
+	if err := dec.Decode(&f); err != nil {
+		return nil, corrupt(path, "not a vault file (want a JSON object with the fields of format "+FileFormat+")")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, corrupt(path, "data after the JSON object")
+	}
+	switch {
+	case f.Format != FileFormat:
+		return nil, corrupt(path, fmt.Sprintf("format is not %q", FileFormat))
+	case f.Version != FileVersion:
+		return nil, corrupt(path, fmt.Sprintf("version %d; this build reads version %d", f.Version, FileVersion))
+	case f.Kind != kind:
+		return nil, corrupt(path, fmt.Sprintf("kind %q; want %q", f.Kind, kind))
+	case !isLowerHex(f.KeyID, keyIDLen):
+		return nil, corrupt(path, fmt.Sprintf("key_id is not %d lowercase hex characters", keyIDLen))
+	case len(f.Nonce) != 12:
+		return nil, corrupt(path, fmt.Sprintf("nonce has %d bytes; want 12", len(f.Nonce)))
+	case len(f.Ciphertext) < 16:
+		return nil, corrupt(path, "ciphertext shorter than the GCM tag")
+	}
+	if kind == kindShare {
+		if checkIDs(f.WalletID, f.PartyID) != nil {
+			return nil, corrupt(path, "wallet_id or party_id is not a valid id")
+		}
+	} else if f.WalletID != "" || f.PartyID != "" {
+		return nil, corrupt(path, "a pre-parameters file has wallet_id or party_id")
+	}
+	return &f, nil
+}
+
+// open decrypts f under key. A file under another key id is ErrWrongKey
+// (nothing is tried); one that fails authentication is ErrCorrupt.
+func (f *fileV1) open(path string, key *MasterKey, aad []byte) ([]byte, error) {
+	if f.KeyID != key.ID() {
+		return nil, wrongKey(path, f.KeyID, key.ID())
+	}
+	pt, ok := key.open(f.Nonce, f.Ciphertext, aad)
+	if !ok {
+		return nil, corrupt(path, "authentication failed: the file was modified, or moved from another wallet, party or entry")
+	}
+	return pt, nil
+}
+
+// writeAtomic writes data to dir/name through a temporary file in dir
+// (mode 0600, fsynced), then renames it into place (replace) or links it
+// there, which fails if name exists (!replace: ErrExists), and fsyncs dir.
+// Readers see the old file or the new one, never a part.
+func writeAtomic(dir, name string, data []byte, replace bool) (err error) {
+	final := filepath.Join(dir, name)
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return ioErr(dir, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if err != nil {
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(0o600); err != nil {
+		return ioErr(tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return ioErr(tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return ioErr(tmp, err)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return ioErr(tmp, err)
+	}
+	if replace {
+		if err := os.Rename(tmp, final); err != nil {
+			return ioErr(final, err)
+		}
+	} else {
+		if err := os.Link(tmp, final); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return newErr(ErrExists, final, "", nil)
+			}
+			return ioErr(final, err)
+		}
+		os.Remove(tmp) // the data is at final now
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes renames, links and removals in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return ioErr(dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return ioErr(dir, err)
+	}
+	return nil
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
