@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -221,5 +220,3 @@ func protoState(s store.SessionState) tsskitv1.SessionState {
 	}
 	return tsskitv1.SessionState_SESSION_STATE_UNSPECIFIED
 }
-
-var _ = errors.New

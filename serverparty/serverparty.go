@@ -142,12 +142,13 @@ func (p *Party) serveAssignments(ctx context.Context) error {
 		return err
 	}
 	// The stream is open once the first heartbeat is answered.
-	if err := p.heartbeat(sctx); err != nil {
+	interval, err := p.heartbeat(sctx)
+	if err != nil {
 		return err
 	}
 	p.online.Store(true)
-	p.log.Info("registered with the coordinator")
-	go p.heartbeats(sctx, cancel)
+	p.log.Info("registered with the coordinator", "heartbeat", interval)
+	go p.heartbeats(sctx, cancel, interval)
 	for {
 		a, err := stream.Recv()
 		if err != nil {
@@ -158,26 +159,31 @@ func (p *Party) serveAssignments(ctx context.Context) error {
 	}
 }
 
-func (p *Party) heartbeat(ctx context.Context) error {
+// heartbeat sends the first heartbeat and returns the interval the
+// coordinator asks for.
+func (p *Party) heartbeat(ctx context.Context) (time.Duration, error) {
 	var err error
 	for range 50 { // the Register call may not have reached the coordinator yet
-		_, err = p.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
+		var resp *tsskitv1.HeartbeatResponse
+		resp, err = p.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
 			PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()), RunningSessions: uint32(p.Running()),
 		}, p.creds())
+		if err == nil {
+			return max(time.Duration(resp.IntervalMs)*time.Millisecond, 100*time.Millisecond), nil
+		}
 		if status.Code(err) != codes.NotFound {
-			return err
+			return 0, err
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return err
+	return 0, err
 }
 
-func (p *Party) heartbeats(ctx context.Context, broken context.CancelFunc) {
-	interval := 5 * time.Second
+func (p *Party) heartbeats(ctx context.Context, broken context.CancelFunc, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():

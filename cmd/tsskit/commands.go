@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
@@ -31,11 +31,11 @@ func runRouter(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st := newStack(newLogger(os.Stderr))
-	if _, err := st.addRouter(*addr, signer, serve.ParseOrigins(os.Getenv(envOrigins))); err != nil {
+	st := stack.New(newLogger(os.Stderr))
+	if _, err := st.AddRouter(*addr, signer, serve.ParseOrigins(os.Getenv(envOrigins))); err != nil {
 		return err
 	}
-	return st.run(ctx)
+	return st.Run(ctx)
 }
 
 func runCoordinator(ctx context.Context, args []string) error {
@@ -68,14 +68,14 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st := newStack(newLogger(os.Stderr))
-	if _, err := st.addCoordinator(ctx, coordOpts{
-		addr: *addr, apiAddr: *apiAddr, routerAddr: *routerAddr, partyAPI: *partyAPI, dataDir: *dataDir,
-		signer: signer, apiKey: key, allow: allow, origins: serve.ParseOrigins(os.Getenv(envOrigins)), heartbeatTimeout: *hbTimeout,
+	st := stack.New(newLogger(os.Stderr))
+	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
+		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
+		Signer: signer, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
 	}); err != nil {
 		return err
 	}
-	return st.run(ctx)
+	return st.Run(ctx)
 }
 
 func runServerParty(ctx context.Context, args []string) error {
@@ -101,22 +101,22 @@ func runServerParty(ctx context.Context, args []string) error {
 	if err != nil {
 		return configErrorf("%v", err)
 	}
-	o := partyOpts{partyID: *partyID, coordAddr: *coordAddr, routerAddr: *routerAddr, apiAddr: *apiAddr, dataDir: *dataDir,
-		signer: signer, masterKey: mk, pool: *pool}
+	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
+		Signer: signer, MasterKey: mk, Pool: *pool, Version: version}
 	if *apiAddr != "" {
-		if o.apiKey, err = apiKeyFromEnv(); err != nil {
+		if o.APIKey, err = apiKeyFromEnv(); err != nil {
 			return err
 		}
-		if o.allow, err = allowlistFromEnv(false); err != nil {
+		if o.Allow, err = allowlistFromEnv(false); err != nil {
 			return err
 		}
 	}
-	st := newStack(newLogger(os.Stderr))
-	_, run, err := st.addServerParty(o)
+	st := stack.New(newLogger(os.Stderr))
+	_, run, err := st.AddServerParty(o)
 	if err != nil {
 		return err
 	}
-	return st.run(ctx, run)
+	return st.Run(ctx, run)
 }
 
 func runToken(_ context.Context, args []string) error {
@@ -204,5 +204,3 @@ func randomHex32() (string, error) {
 	k, err := vault.GenerateMasterKey() // 32 random bytes as hex
 	return k, err
 }
-
-var _ = auth.KindAdmin

@@ -1,23 +1,15 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
-	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/rwadurian/tsskit/auth"
-	"github.com/rwadurian/tsskit/internal/httpx"
 )
 
 // Environment variables (names from the seed system).
@@ -100,30 +92,6 @@ func checkBackends() error {
 	return nil
 }
 
-// dial opens a gRPC client connection ("host:port" or "http://host:port").
-func dial(target string) (*grpc.ClientConn, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
-	t = strings.TrimSuffix(t, "/")
-	if _, _, err := net.SplitHostPort(t); err != nil {
-		return nil, configErrorf("address %q: want host:port", target)
-	}
-	return grpc.NewClient(t, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20), grpc.MaxCallSendMsgSize(8<<20)))
-}
-
-// healthHandler serves GET /health from f and 404s everything else.
-func healthHandler(f func(ctx context.Context) (int, map[string]any)) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		code, body := f(r.Context())
-		httpx.WriteJSON(w, code, body)
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
-	})
-	return mux
-}
-
 // newFlags makes a flag set whose -h prints the command's help with the
 // environment it reads.
 func newFlags(name, summary, env string) *flag.FlagSet {
@@ -137,5 +105,3 @@ func newFlags(name, summary, env string) *flag.FlagSet {
 	}
 	return fs
 }
-
-const graceTime = 10 * time.Second

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
@@ -63,26 +64,26 @@ func runDev(ctx context.Context, args []string) error {
 	}
 
 	log := newLogger(os.Stderr)
-	st := newStack(log)
-	if _, err := st.addRouter(*routerAddr, signer, origins); err != nil {
+	st := stack.New(log)
+	if _, err := st.AddRouter(*routerAddr, signer, origins); err != nil {
 		return err
 	}
-	if _, err := st.addCoordinator(ctx, coordOpts{
-		addr: *coordAddr, apiAddr: *apiAddr, routerAddr: loopback(*routerAddr), partyAPI: "http://" + loopback(*partyAPIAddr),
-		dataDir: *dataDir, signer: signer, apiKey: secrets.APIKey, allow: allow, origins: origins,
+	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
+		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
+		DataDir: *dataDir, Signer: signer, APIKey: secrets.APIKey, Allow: allow, Origins: origins,
 	}); err != nil {
 		return err
 	}
 	var runs []func(context.Context)
 	for i := 1; i <= *parties; i++ {
-		o := partyOpts{
-			partyID: fmt.Sprintf("server-%d", i), coordAddr: loopback(*coordAddr), routerAddr: loopback(*routerAddr),
-			dataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), signer: signer, masterKey: mk, pool: 2,
+		o := stack.PartyOpts{
+			PartyID: fmt.Sprintf("server-%d", i), CoordAddr: loopback(*coordAddr), RouterAddr: loopback(*routerAddr),
+			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), Signer: signer, MasterKey: mk, Pool: 2, Version: version,
 		}
 		if i == 1 {
-			o.apiAddr, o.apiKey, o.allow = *partyAPIAddr, secrets.APIKey, allow
+			o.APIAddr, o.APIKey, o.Allow = *partyAPIAddr, secrets.APIKey, allow
 		}
-		_, run, err := st.addServerParty(o)
+		_, run, err := st.AddServerParty(o)
 		if err != nil {
 			return err
 		}
@@ -93,7 +94,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	printDevBanner(secrets, made, *dataDir, admin, *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr)
-	return st.run(ctx, runs...)
+	return st.Run(ctx, runs...)
 }
 
 func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router, api, partyAPI string) {

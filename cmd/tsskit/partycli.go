@@ -71,11 +71,11 @@ func connect(coordAddr, routerAddr, token string) (*partyConn, error) {
 	if token == "" {
 		return nil, configErrorf("an admin token is needed: --token or %s (see \"tsskit token\")", envToken)
 	}
-	cc, err := dial(coordAddr)
+	cc, err := serve.Dial(coordAddr)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := dial(routerAddr)
+	rc, err := serve.Dial(routerAddr)
 	if err != nil {
 		cc.Close()
 		return nil, err

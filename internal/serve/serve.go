@@ -7,6 +7,7 @@ package serve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/improbable-eng/grpc-web/go/grpcweb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Origins is a CORS origin allowlist for gRPC-Web. "*" allows every origin
@@ -125,3 +127,17 @@ func NewGRPC(maxMsg int, unary grpc.UnaryServerInterceptor, stream grpc.StreamSe
 	}
 	return grpc.NewServer(opts...)
 }
+
+// Dial opens a gRPC client connection ("host:port" or "http://host:port").
+func Dial(target string) (*grpc.ClientConn, error) {
+	t := strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
+	t = strings.TrimSuffix(t, "/")
+	if _, _, err := net.SplitHostPort(t); err != nil {
+		return nil, fmt.Errorf("address %q: want host:port", target)
+	}
+	return grpc.NewClient(t, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20), grpc.MaxCallSendMsgSize(8<<20)))
+}
+
+// Name is the service name the server was made with.
+func (s *Server) Name() string { return s.name }

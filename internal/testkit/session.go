@@ -28,6 +28,9 @@ var (
 	fixtureErr  error
 )
 
+// FixtureCount is the number of committed pre-params sets.
+const FixtureCount = 5
+
 // PreParams returns fixture set i (0..FixtureCount-1). Each test party must
 // get its own set: two parties with the same NTilde fail keygen round 2.
 func PreParams(i int) (*keygen.LocalPreParams, error) {

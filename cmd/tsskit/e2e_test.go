@@ -1,0 +1,437 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+)
+
+// The tests in this file run the real binary as separate processes on
+// loopback: tsskit router, tsskit coordinator and three tsskit serverparty,
+// configured only through flags and the environment, as an operator would.
+
+var binPath string
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if binPath != "" {
+		return binPath
+	}
+	if testing.Short() {
+		t.Skip("process tests build and run the binary")
+	}
+	dir, err := os.MkdirTemp("", "tsskit-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "tsskit")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	binPath = out
+	return out
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *logBuffer
+	done chan error
+}
+
+type cluster struct {
+	t        *testing.T
+	bin      string
+	env      []string
+	secrets  []string
+	procs    []*proc
+	router   string
+	coord    string
+	api      string
+	partyAPI string
+	dir      string
+	parties  []string
+}
+
+func (c *cluster) start(name string, args ...string) *proc {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	buf := &logBuffer{}
+	cmd.Stdout, cmd.Stderr = buf, buf
+	if err := cmd.Start(); err != nil {
+		c.t.Fatal(err)
+	}
+	p := &proc{name: name, cmd: cmd, log: buf, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	c.procs = append(c.procs, p)
+	return p
+}
+
+// logBuffer collects a process's stdout and stderr.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(b)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (c *cluster) dump() {
+	for _, p := range c.procs {
+		c.t.Logf("---- %s ----\n%s", p.name, tail(p.log.String(), 4000))
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// stop sends SIGTERM to every process and requires a clean exit.
+func (c *cluster) stop() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		p := c.procs[i]
+		if p.cmd.ProcessState != nil {
+			continue
+		}
+		p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err := <-p.done:
+			if err != nil {
+				c.t.Errorf("%s exited with %v after SIGTERM", p.name, err)
+			}
+		case <-time.After(30 * time.Second):
+			p.cmd.Process.Kill()
+			c.t.Errorf("%s did not stop within 30s of SIGTERM", p.name)
+		}
+	}
+}
+
+func startCluster(t *testing.T) *cluster {
+	bin := buildBinary(t)
+	c := &cluster{t: t, bin: bin, dir: t.TempDir()}
+	jwt := "e2e-jwt-secret-" + strings.Repeat("j", 40)
+	apiKey := "e2e-api-key-" + strings.Repeat("k", 20)
+	master := strings.Repeat("ab", 32)
+	c.secrets = []string{jwt, apiKey, master}
+	c.env = []string{"JWT_SECRET_KEY=" + jwt, "MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL="}
+	c.router, c.coord, c.api, c.partyAPI = freePort(t), freePort(t), freePort(t), freePort(t)
+	c.start("router", "router", "--addr", c.router)
+	c.start("coordinator", "coordinator", "--addr", c.coord, "--api-addr", c.api, "--router", c.router,
+		"--party-api", "http://"+c.partyAPI, "--data-dir", filepath.Join(c.dir, "coordinator"))
+	for i := 1; i <= 3; i++ {
+		args := []string{"serverparty", "--coordinator", c.coord, "--router", c.router, "--preparams-pool", "1",
+			"--data-dir", filepath.Join(c.dir, fmt.Sprintf("sp%d", i))}
+		if i == 1 {
+			args = append(args, "--api-addr", c.partyAPI)
+		}
+		c.start(fmt.Sprintf("serverparty-%d", i), args...)
+	}
+	t.Cleanup(func() {
+		c.stop()
+		if t.Failed() {
+			c.dump()
+		}
+	})
+	// Ready: /health answers 200 with three healthy parties.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := c.rest("GET", "/health", "")
+		if code == 200 {
+			pool := body["components"].(map[string]any)["pool"].(map[string]any)
+			if pool["healthy"].(float64) == 3 {
+				for _, p := range pool["parties"].([]any) {
+					c.parties = append(c.parties, p.(string))
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not ready: %d %v", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return c
+}
+
+func (c *cluster) rest(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, "http://"+c.api+path, strings.NewReader(body))
+	req.Header.Set("X-API-Key", c.secrets[1])
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	if err != nil {
+		return 0, map[string]any{"transport_error": err.Error()}
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// cli runs a tsskit command and returns its stdout JSON.
+func (c *cluster) cli(env []string, args ...string) map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = append(append(os.Environ(), c.env...), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		c.t.Fatalf("tsskit %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 3000))
+	}
+	var out map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		c.t.Fatalf("tsskit %s: stdout is not JSON: %q", args[0], stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "round") {
+		c.t.Fatalf("tsskit %s printed no progress:\n%s", strings.Join(args, " "), stderr.String())
+	}
+	return out
+}
+
+func verifyHex(t *testing.T, pubHex, digestHex, derHex string) {
+	t.Helper()
+	pub, err := secp256k1.ParsePubKey(hexb(pubHex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := ecdsa.ParseDERSignature(hexb(derHex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sig.Verify(hexb(digestHex), pub) {
+		t.Fatal("signature does not verify")
+	}
+}
+
+func hexb(s string) []byte { b, _ := hex.DecodeString(s); return b }
+
+// TestProcessesAccountAPIAndCLIParty: REST keygen and signing among
+// separate processes; every two-party subset of the account's wallet signs
+// (the user's share through the CLI party); then a CLI party makes a
+// co-managed wallet with two server parties and signs with it. Every
+// signature is checked with decred's ECDSA.
+func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
+	c := startCluster(t)
+	code, acct := c.rest("POST", "/api/v1/accounts", `{"user_id":"e2e-user","share_password":"share pw 1"}`)
+	if code != 201 {
+		t.Fatalf("create account: %d %v", code, acct)
+	}
+	id, pub := acct["account_id"].(string), acct["public_key"].(string)
+	d := sha256.Sum256([]byte("e2e rest"))
+	code, sig := c.rest("POST", "/api/v1/accounts/"+id+"/sign", `{"message":"`+hex.EncodeToString(d[:])+`"}`)
+	if code != 200 {
+		t.Fatalf("sign: %d %v", code, sig)
+	}
+	verifyHex(t, pub, hex.EncodeToString(d[:]), sig["der"].(string))
+
+	// The account's server holders, from the CLI party's point of view.
+	blob, _ := base64.StdEncoding.DecodeString(acct["user_share"].(string))
+	shareFile := filepath.Join(c.dir, "user.share")
+	os.WriteFile(shareFile, blob, 0o600)
+	pwEnv := []string{"TSSKIT_SHARE_PASSWORD=share pw 1"}
+	tok := strings.TrimSpace(c.run("token", "--subject", "e2e"))
+	pwEnv = append(pwEnv, "TSSKIT_TOKEN="+tok)
+	holders := map[string]bool{}
+	for _, p := range c.parties {
+		holders[p] = true
+	}
+	signedWith := 0
+	for _, srv := range c.parties {
+		out, err := c.tryCLI(pwEnv, "party", "sign", "--coordinator", c.coord, "--router", c.router,
+			"--share", shareFile, "--message", "subset "+srv, "--server-parties", srv)
+		if err != nil {
+			// The one server party that does not hold this wallet is refused.
+			if !strings.Contains(err.Error(), "not a server holder") {
+				t.Fatalf("sign with %s: %v", srv, err)
+			}
+			continue
+		}
+		signedWith++
+		h := sha256.Sum256([]byte("subset " + srv))
+		if out["digest"] != hex.EncodeToString(h[:]) || out["public_key"] != pub {
+			t.Fatalf("cli sign: %v", out)
+		}
+		verifyHex(t, pub, out["digest"].(string), out["der"].(string))
+	}
+	if signedWith != 2 {
+		t.Fatalf("the user's share signed with %d server holders, want 2", signedWith)
+	}
+
+	// A CLI party and two server parties: a co-managed wallet.
+	walletFile := filepath.Join(c.dir, "cli.share")
+	kg := c.cli(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw"), "party", "keygen", "--coordinator", c.coord, "--router", c.router,
+		"--name", "desk", "--out", walletFile, "--party-id", "cli-e2e")
+	if kg["party_id"] != "cli-e2e" || len(kg["parties"].([]any)) != 3 {
+		t.Fatalf("cli keygen: %v", kg)
+	}
+	st, err := os.Stat(walletFile)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("share file: %v %v", st, err)
+	}
+	out := c.cli(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
+		"--share", walletFile, "--message", "co-managed")
+	if out["public_key"] != kg["public_key"] {
+		t.Fatalf("signed with %v, wallet %v", out["public_key"], kg["public_key"])
+	}
+	verifyHex(t, kg["public_key"].(string), out["digest"].(string), out["der"].(string))
+
+	// A wrong password is refused before anything is sent.
+	if _, err := c.tryCLI(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=nope"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
+		"--share", walletFile, "--message", "x"); err == nil || !strings.Contains(err.Error(), "wrong password") {
+		t.Fatalf("wrong password: %v", err)
+	}
+
+	// Nothing secret reached a log.
+	c.stop()
+	for _, p := range c.procs {
+		for _, s := range append(c.secrets, "share pw 1", "cli pw") {
+			if strings.Contains(p.log.String(), s) {
+				t.Errorf("%s logged a secret", p.name)
+			}
+		}
+	}
+}
+
+func (c *cluster) run(args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(os.Environ(), c.env...)
+	out, err := cmd.Output()
+	if err != nil {
+		c.t.Fatalf("tsskit %s: %v", args[0], err)
+	}
+	return string(out)
+}
+
+func (c *cluster) tryCLI(env []string, args ...string) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = append(append(os.Environ(), c.env...), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("%v: %s", err, tail(stderr.String(), 2000))
+	}
+	var out map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TestConfigRefusals: a service with missing or malformed configuration
+// refuses to start, says why, and exits with status 2.
+func TestConfigRefusals(t *testing.T) {
+	bin := buildBinary(t)
+	good := []string{"JWT_SECRET_KEY=" + strings.Repeat("s", 40), "MPC_API_KEY=" + strings.Repeat("k", 20), "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + strings.Repeat("ab", 32)}
+	without := func(name string, extra ...string) []string {
+		var out []string
+		for _, e := range good {
+			if !strings.HasPrefix(e, name+"=") {
+				out = append(out, e)
+			}
+		}
+		return append(out, extra...)
+	}
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"serverparty without master key", without("CRYPTO_MASTER_KEY"), []string{"serverparty", "--data-dir", dir}, "CRYPTO_MASTER_KEY is not set"},
+		{"serverparty with a short master key", without("CRYPTO_MASTER_KEY", "CRYPTO_MASTER_KEY=abcd"), []string{"serverparty", "--data-dir", dir}, "CRYPTO_MASTER_KEY"},
+		{"router without jwt secret", without("JWT_SECRET_KEY"), []string{"router", "--addr", "127.0.0.1:0"}, "JWT_SECRET_KEY is not set"},
+		{"coordinator without allowlist", without("ALLOWED_IPS"), []string{"coordinator", "--data-dir", dir}, "ALLOWED_IPS is not set"},
+		{"coordinator with a bad allowlist", without("ALLOWED_IPS", "ALLOWED_IPS=10.0.0.0/99"), []string{"coordinator", "--data-dir", dir}, "ALLOWED_IPS"},
+		{"coordinator without api key", without("MPC_API_KEY"), []string{"coordinator", "--data-dir", dir}, "MPC_API_KEY is not set"},
+		{"coordinator with DATABASE_URL", append(good, "DATABASE_URL=postgres://x"), []string{"coordinator", "--data-dir", dir}, "DATABASE_URL"},
+		{"party sign without a share", good, []string{"party", "sign", "--message", "x"}, "--share is required"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(bin, c.args...)
+			cmd.Env = append(cleanEnv(), c.env...)
+			out, err := cmd.CombinedOutput()
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+				t.Fatalf("exit %v, output %q; want status 2 and %q", err, out, c.want)
+			}
+			for _, e := range c.env {
+				name, v, _ := strings.Cut(e, "=")
+				if name == "ALLOWED_IPS" {
+					continue // not a secret, and naming the bad entry helps
+				}
+				if len(v) > 8 && strings.Contains(string(out), v) {
+					t.Fatalf("output echoes a secret: %q", out)
+				}
+			}
+		})
+	}
+}
+
+// cleanEnv is the environment without tsskit's variables.
+func cleanEnv() []string {
+	var out []string
+	for _, e := range os.Environ() {
+		switch strings.SplitN(e, "=", 2)[0] {
+		case "JWT_SECRET_KEY", "MPC_API_KEY", "ALLOWED_IPS", "CRYPTO_MASTER_KEY", "DATABASE_URL", "REDIS_URL":
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}

@@ -1,0 +1,300 @@
+package coordinator_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/rwadurian/tsskit/coordinator"
+	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+type apiClient struct {
+	t      *testing.T
+	base   string
+	key    string
+	client *http.Client
+}
+
+func (c *apiClient) do(method, path, key, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	cl := c.client
+	if cl == nil {
+		cl = quorumtest.HTTPClient
+	}
+	resp, err := cl.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		c.t.Fatalf("%s %s: status %d, body not JSON: %q", method, path, resp.StatusCode, raw)
+	}
+	if strings.Contains(string(raw), c.key) {
+		c.t.Fatalf("%s %s: response contains the API key", method, path)
+	}
+	return resp.StatusCode, out
+}
+
+// verifySig checks an account API signature with decred's ECDSA, not
+// through tsskit code.
+func verifySig(t *testing.T, pubHex, digestHex string, sig map[string]any) {
+	t.Helper()
+	pub, err := hex.DecodeString(pubHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := secp256k1.ParsePubKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := hex.DecodeString(sig["der"].(string))
+	parsed, err := ecdsa.ParseDERSignature(der)
+	if err != nil {
+		t.Fatalf("der: %v", err)
+	}
+	digest, _ := hex.DecodeString(digestHex)
+	if !parsed.Verify(digest, pk) {
+		t.Fatal("signature does not verify")
+	}
+	rs := sig["signature"].(string)
+	if rs != sig["r"].(string)+sig["s"].(string) || len(rs) != 128 {
+		t.Fatalf("signature %q is not r||s", rs)
+	}
+	var s secp256k1.ModNScalar
+	sb, _ := hex.DecodeString(sig["s"].(string))
+	s.SetByteSlice(sb)
+	if s.IsOverHalfOrder() {
+		t.Fatal("s is not low")
+	}
+	if v := sig["v"].(float64); v != 0 && v != 1 {
+		t.Fatalf("v = %v", v)
+	}
+	// v recovers the key: compact form is 27+v || r || s.
+	compact := append([]byte{27 + byte(sig["v"].(float64))}, append(hexBytes(sig["r"].(string)), hexBytes(sig["s"].(string))...)...)
+	rec, _, err := ecdsa.RecoverCompact(compact, digest)
+	if err != nil || !rec.IsEqual(pk) {
+		t.Fatalf("v does not recover the key: %v", err)
+	}
+}
+
+func hexBytes(s string) []byte { b, _ := hex.DecodeString(s); return b }
+
+func digestOf(s string) string {
+	var d [32]byte
+	copy(d[:], s)
+	return hex.EncodeToString(d[:])
+}
+
+// TestAccountAPI runs the seed contract end to end in one process: an
+// account keygen whose user share comes back encrypted, REST signing, every
+// two-party subset signing, and every error row leaving state unchanged.
+func TestAccountAPI(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{})
+	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
+	ctx := context.Background()
+
+	code, body := api.do("GET", "/health", "", "")
+	if code != 200 || body["status"] != "ok" {
+		t.Fatalf("health: %d %v", code, body)
+	}
+
+	code, acct := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"alice","share_password":"hunter2 hunter2"}`)
+	if code != 201 {
+		t.Fatalf("create account: %d %v", code, acct)
+	}
+	id := acct["account_id"].(string)
+	pubHex := acct["public_key"].(string)
+	if len(pubHex) != 66 || acct["threshold"].(float64) != 2 || acct["parties"].(float64) != 3 || acct["user_id"] != "alice" {
+		t.Fatalf("account: %v", acct)
+	}
+	if want := coordinator.Address(hexBytes(pubHex)); acct["address"] != want || len(want) != 42 {
+		t.Fatalf("address %v, want %s", acct["address"], want)
+	}
+	blob, err := base64.StdEncoding.DecodeString(acct["user_share"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := share.Unprotect(blob, []byte("wrong password")); err == nil {
+		t.Fatal("user share opened with a wrong password")
+	}
+	userRec, err := share.Unprotect(blob, []byte("hunter2 hunter2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if userRec.WalletID != id || userRec.PublicKeyHex() != pubHex || !strings.HasPrefix(userRec.PartyID, "user-") {
+		t.Fatalf("user share: wallet %s party %s", userRec.WalletID, userRec.PartyID)
+	}
+	// No server party keeps the user's share.
+	for _, p := range q.Parties {
+		if p.ID() == userRec.PartyID {
+			t.Fatal("user party is a server party")
+		}
+	}
+
+	// The wallet's holders: two server parties and the user.
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	w, err := coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: id}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	for _, h := range w.Wallet.Holders {
+		if h.Kind == tsskitv1.HolderKind_HOLDER_KIND_SERVER {
+			servers = append(servers, h.PartyId)
+		}
+	}
+	if len(servers) != 2 || len(w.Wallet.Holders) != 3 {
+		t.Fatalf("holders %v", w.Wallet.Holders)
+	}
+
+	// {server, server}: the account API.
+	d := digestOf("pay bob 1")
+	code, sig := api.do("POST", "/api/v1/accounts/"+id+"/sign", q.APIKey, `{"message":"`+d+`"}`)
+	if code != 200 {
+		t.Fatalf("sign: %d %v", code, sig)
+	}
+	verifySig(t, pubHex, d, sig)
+
+	// {user, server A} and {user, server B}: the user's share in a client party.
+	conn := q.Conn(t)
+	for i, srv := range servers {
+		dg := hexBytes(digestOf(fmt.Sprintf("subset %d", i)))
+		resp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{
+			WalletId: id, Digest: dg, ClientPartyIds: []string{userRec.PartyID}, ServerPartyIds: []string{srv},
+		}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := participant.Sign(ctx, conn, participant.Job{SessionID: resp.SessionId, PartyID: userRec.PartyID, Token: resp.Tokens[0].Token}, userRec, nil)
+		if err != nil {
+			t.Fatalf("sign with %s: %v", srv, err)
+		}
+		verifySig(t, pubHex, hex.EncodeToString(dg), map[string]any{
+			"r": s.RHex(), "s": s.SHex(), "v": float64(s.V), "signature": s.SignatureHex(), "der": hex.EncodeToString(s.DER),
+		})
+	}
+
+	code, got := api.do("GET", "/api/v1/accounts/"+id, q.APIKey, "")
+	if code != 200 || got["public_key"] != pubHex || got["user_share"] != nil {
+		t.Fatalf("get: %d %v", code, got)
+	}
+
+	// Error rows: each returns its code and changes nothing.
+	before := walletCount(t, q)
+	cases := []struct {
+		name, method, path, key, body string
+		status                        int
+		code                          string
+	}{
+		{"no key", "POST", "/api/v1/accounts", "", `{"user_id":"bob"}`, 401, "unauthorized"},
+		{"bad key", "POST", "/api/v1/accounts", "not-the-key-at-all", `{"user_id":"bob"}`, 401, "unauthorized"},
+		{"bad json", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":`, 400, "invalid_json"},
+		{"wrong type", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":7}`, 400, "invalid_json"},
+		{"no user", "POST", "/api/v1/accounts", q.APIKey, `{}`, 400, "invalid_argument"},
+		{"existing user", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":"alice"}`, 409, "conflict"},
+		{"sign bad json", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, `[`, 400, "invalid_json"},
+		{"sign bad hex", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, `{"message":"zz"}`, 400, "invalid_argument"},
+		{"sign short digest", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, `{"message":"` + d[:62] + `"}`, 400, "invalid_argument"},
+		{"sign long digest", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, `{"message":"` + d + `00"}`, 400, "invalid_argument"},
+		{"sign unknown account", "POST", "/api/v1/accounts/00000000-0000-4000-8000-000000000000/sign", q.APIKey, `{"message":"` + d + `"}`, 404, "not_found"},
+		{"get unknown account", "GET", "/api/v1/accounts/nope", q.APIKey, ``, 404, "not_found"},
+		{"oversized body", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "too_large"},
+		{"no such endpoint", "GET", "/api/v1/nothing", q.APIKey, ``, 404, "not_found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
+			code, body := api.do(c.method, c.path, c.key, c.body)
+			e, _ := body["error"].(map[string]any)
+			if code != c.status || e == nil || e["code"] != c.code || e["message"] == "" {
+				t.Fatalf("got %d %v, want %d %s", code, body, c.status, c.code)
+			}
+		})
+	}
+	if after := walletCount(t, q); after != before {
+		t.Fatalf("wallets %d -> %d after refused requests", before, after)
+	}
+}
+
+func walletCount(t *testing.T, q *quorumtest.Quorum) int {
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	resp, err := coord.ListWallets(context.Background(), &tsskitv1.ListWalletsRequest{PageSize: 1000}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(resp.Wallets)
+}
+
+// TestAccountAPIAllowlist: a caller outside ALLOWED_IPS gets 403 whatever
+// its key; /health stays open.
+func TestAccountAPIAllowlist(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{AllowedIPs: "127.0.0.1", ServerParties: 2})
+	from := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: time.Minute}
+	}
+	other := &apiClient{t: t, base: q.APIURL, key: q.APIKey, client: from("127.0.0.2")}
+	code, body := other.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"mallory"}`)
+	if code != 403 || body["error"].(map[string]any)["code"] != "forbidden_ip" {
+		t.Fatalf("outside the allowlist: %d %v", code, body)
+	}
+	if code, _ := other.do("GET", "/health", "", ""); code != 200 {
+		t.Fatalf("health from outside: %d", code)
+	}
+	local := &apiClient{t: t, base: q.APIURL, key: q.APIKey, client: from("127.0.0.1")}
+	if code, body := local.do("GET", "/api/v1/accounts/nope", q.APIKey, ""); code != 404 {
+		t.Fatalf("inside the allowlist: %d %v", code, body)
+	}
+	// The server-party API has the same guard.
+	sp := &apiClient{t: t, base: q.PartyAPIURL, key: q.APIKey, client: from("127.0.0.2")}
+	if code, _ := sp.do("POST", "/api/v1/shares/generate", q.APIKey, `{"session_id":"x"}`); code != 403 {
+		t.Fatalf("server-party API outside the allowlist: %d", code)
+	}
+	sp.client = from("127.0.0.1")
+	if code, _ := sp.do("POST", "/api/v1/shares/generate", "wrong-key-wrong-key", `{"session_id":"x"}`); code != 401 {
+		t.Fatalf("server-party API with a bad key: %d", code)
+	}
+	if code, body := sp.do("POST", "/api/v1/shares/generate", q.APIKey, `{"session_id":"no-such-session"}`); code != 404 {
+		t.Fatalf("server-party API, unknown session: %d %v", code, body)
+	}
+}
+
+// TestAccountAPIDeadline: a keygen that cannot finish in the request's time
+// answers 504, and the session fails so no half-made account remains.
+func TestAccountAPIDeadline(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{APITimeout: 300 * time.Millisecond, ServerParties: 2})
+	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
+	code, body := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"carol"}`)
+	if code != 504 || body["error"].(map[string]any)["code"] != "deadline_exceeded" {
+		t.Fatalf("%d %v", code, body)
+	}
+	time.Sleep(time.Second)
+	if n := walletCount(t, q); n != 0 {
+		t.Fatalf("%d wallets after a timed-out keygen", n)
+	}
+}

@@ -1,0 +1,309 @@
+package coordinator_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/seal"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+func wantCode(t *testing.T, err error, c codes.Code) {
+	t.Helper()
+	if status.Code(err) != c {
+		t.Fatalf("got %v, want %v", err, c)
+	}
+}
+
+// TestCoManagedWallet: a client party (as the browser or the CLI party
+// will be) and two server parties make a wallet through the coordinator,
+// then sign with the client and each server holder. Session events arrive
+// in order and the coordinator records who holds shares.
+func TestCoManagedWallet(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{})
+	ctx := context.Background()
+	conn := q.Conn(t)
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	const me = "browser-7f3a"
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{
+		Name: "treasury", SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me},
+	}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Tokens) != 1 || resp.Tokens[0].PartyId != me || len(resp.Parties) != 3 {
+		t.Fatalf("create: %v", resp)
+	}
+	pre, err := testkit.PreParams(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var kinds []string
+	job := participant.Job{SessionID: resp.SessionId, PartyID: me, Token: resp.Tokens[0].Token, Event: func(ev *tsskitv1.SessionEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev.Event.(type) {
+		case *tsskitv1.SessionEvent_Waiting_:
+			kinds = append(kinds, "waiting")
+		case *tsskitv1.SessionEvent_Ready_:
+			kinds = append(kinds, "ready")
+		case *tsskitv1.SessionEvent_Progress_:
+			kinds = append(kinds, "progress")
+		case *tsskitv1.SessionEvent_Completed_:
+			kinds = append(kinds, "completed")
+		case *tsskitv1.SessionEvent_Failed_:
+			kinds = append(kinds, "failed")
+		}
+	}}
+	var saved *share.Record
+	out, err := participant.Keygen(ctx, conn, job, pre, func(r *share.Record) error { saved = r; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved == nil || saved.WalletID != resp.WalletId {
+		t.Fatal("share not saved before the report")
+	}
+	mu.Lock()
+	if kinds[0] != "waiting" || kinds[len(kinds)-1] != "completed" || !contains(kinds, "ready") || !contains(kinds, "progress") {
+		t.Fatalf("events %v", kinds)
+	}
+	mu.Unlock()
+
+	w, err := coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: resp.WalletId}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var servers []string
+	for _, h := range w.Wallet.Holders {
+		switch h.Kind {
+		case tsskitv1.HolderKind_HOLDER_KIND_CLIENT:
+			if h.PartyId != me {
+				t.Fatalf("client holder %s", h.PartyId)
+			}
+		case tsskitv1.HolderKind_HOLDER_KIND_SERVER:
+			servers = append(servers, h.PartyId)
+		default:
+			t.Fatalf("holder kind %v", h.Kind)
+		}
+	}
+	if len(servers) != 2 || w.Wallet.Name != "treasury" || string(w.Wallet.PublicKey) != string(out.PublicKey) {
+		t.Fatalf("wallet %v", w.Wallet)
+	}
+	pub, err := secp256k1.ParsePubKey(out.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Sign with the client and each server holder in turn, then with the
+	// coordinator's pick.
+	for _, pick := range [][]string{{servers[0]}, {servers[1]}, nil} {
+		digest := sha256.Sum256([]byte("co-managed " + time.Now().String()))
+		sresp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{
+			WalletId: resp.WalletId, Digest: digest[:], ClientPartyIds: []string{me}, ServerPartyIds: pick,
+		}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pick != nil && !contains(sresp.Parties, pick[0]) {
+			t.Fatalf("asked for %s, got %v", pick[0], sresp.Parties)
+		}
+		sig, err := participant.Sign(ctx, conn, participant.Job{SessionID: sresp.SessionId, PartyID: me, Token: sresp.Tokens[0].Token}, saved, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := ecdsa.ParseDERSignature(sig.DER)
+		if err != nil || !parsed.Verify(digest[:], pub) {
+			t.Fatalf("signature with %v does not verify (%v)", pick, err)
+		}
+	}
+	t.Run("refusals", func(t *testing.T) { testRefusals(t, q, resp.WalletId, me, servers) })
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+// testRefusals: forged and misdirected tokens, bad requests, and a forged
+// signature report, each refused with its code.
+func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, servers []string) {
+	ctx := context.Background()
+	conn := q.Conn(t)
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	admin := q.Admin(t)
+	digest := sha256.Sum256([]byte("refusals"))
+
+	_, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:31], ClientPartyIds: []string{me}}, admin)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: "nope", Digest: digest[:], ClientPartyIds: []string{me}}, admin)
+	wantCode(t, err, codes.NotFound)
+	_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:], ClientPartyIds: []string{"stranger"}}, admin)
+	wantCode(t, err, codes.PermissionDenied)
+	_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:], ClientPartyIds: []string{me}, ServerPartyIds: []string{"server-9"}}, admin)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3}) // no token
+	wantCode(t, err, codes.Unauthenticated)
+	_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 4, Parties: 3}, admin)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 5}, admin) // 5 servers, 3 in the pool
+	wantCode(t, err, codes.Unavailable)
+
+	sresp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:], ClientPartyIds: []string{me}}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := grpc.PerRPCCredentials(serve.Bearer(sresp.Tokens[0].Token))
+	keys, _ := seal.GenerateKeys()
+	pk := keys.Public()
+	join := &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: pk.X25519, Ed25519: pk.Ed25519}}
+
+	forged, _ := q.Signer.MintParty(sresp.SessionId, me, time.Minute)
+	forged = forged[:len(forged)-4] + "AAAA"
+	_, err = coord.Join(ctx, join, grpc.PerRPCCredentials(serve.Bearer(forged)))
+	wantCode(t, err, codes.Unauthenticated)
+	other, _ := q.Signer.MintParty("another-session", me, time.Minute)
+	_, err = coord.Join(ctx, join, grpc.PerRPCCredentials(serve.Bearer(other)))
+	wantCode(t, err, codes.PermissionDenied)
+	asServer, _ := q.Signer.MintParty(sresp.SessionId, servers[0], time.Minute)
+	_, err = coord.Join(ctx, join, grpc.PerRPCCredentials(serve.Bearer(asServer)))
+	wantCode(t, err, codes.PermissionDenied)
+	_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3}, tok)
+	wantCode(t, err, codes.PermissionDenied)
+	bad := &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: pk.X25519[:31], Ed25519: pk.Ed25519}}
+	_, err = coord.Join(ctx, bad, tok)
+	wantCode(t, err, codes.InvalidArgument)
+
+	// Join for real, wait until ready, then report a forged signature: the
+	// coordinator refuses it and fails the session naming the reporter.
+	watch, err := coord.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: sresp.SessionId}, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := coord.Join(ctx, join, tok); err != nil {
+		t.Fatal(err)
+	}
+	_, err = coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: pk.Ed25519, Ed25519: pk.X25519}}, tok)
+	wantCode(t, err, codes.AlreadyExists)
+	for {
+		ev, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetReady() != nil {
+			break
+		}
+	}
+	fake := &tsskitv1.Signature{R: make([]byte, 32), S: make([]byte, 32)}
+	fake.R[31], fake.S[31] = 1, 1
+	_, err = coord.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: sresp.SessionId, PartyId: me,
+		Result: &tsskitv1.ReportResultRequest_Signature{Signature: fake}}, tok)
+	wantCode(t, err, codes.InvalidArgument)
+	var failed *tsskitv1.SessionEvent_Failed
+	for failed == nil {
+		ev, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed = ev.GetFailed()
+	}
+	if failed.Code != "verify" || len(failed.Culprits) != 1 || failed.Culprits[0] != me {
+		t.Fatalf("failed: %v", failed)
+	}
+	_, err = coord.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: sresp.SessionId, PartyId: me,
+		Result: &tsskitv1.ReportResultRequest_Signature{Signature: fake}}, tok)
+	wantCode(t, err, codes.FailedPrecondition)
+	got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sresp.SessionId}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for got.Session.State != tsskitv1.SessionState_SESSION_STATE_FAILED && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		got, _ = coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sresp.SessionId}, admin)
+	}
+	if got.Session.State != tsskitv1.SessionState_SESSION_STATE_FAILED || got.Session.Reason == "" {
+		t.Fatalf("stored session %v", got.Session)
+	}
+}
+
+// TestSilentPartyNotPicked: a party registered but no longer heart-beating
+// drops out of the pool and is never assigned.
+func TestSilentPartyNotPicked(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2, HeartbeatTimeout: 400 * time.Millisecond, HeartbeatInterval: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	conn := q.Conn(t)
+	pool := tsskitv1.NewPoolServiceClient(conn.Coordinator)
+	svcTok, _ := q.Signer.MintService("test", time.Minute)
+	svc := grpc.PerRPCCredentials(serve.Bearer(svcTok))
+
+	// Only a service token may register.
+	adminStream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-x"}, q.Admin(t))
+	if err == nil {
+		_, err = adminStream.Recv()
+	}
+	wantCode(t, err, codes.PermissionDenied)
+
+	stream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-silent"}, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assigned := make(chan *tsskitv1.Assignment, 4)
+	go func() {
+		for {
+			a, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			assigned <- a
+		}
+	}()
+	q.WaitHealthy(t, 3)
+	time.Sleep(700 * time.Millisecond) // past the heartbeat timeout
+	if h := q.Coordinator.HealthyParties(); len(h) != 2 || contains(h, "server-silent") {
+		t.Fatalf("healthy: %v", h)
+	}
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3}, q.Admin(t))
+	wantCode(t, err, codes.Unavailable)
+	for range 5 {
+		resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{"c"}}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contains(resp.Parties, "server-silent") {
+			t.Fatalf("silent party picked: %v", resp.Parties)
+		}
+	}
+	select {
+	case a := <-assigned:
+		t.Fatalf("silent party got %v", a)
+	default:
+	}
+	// A heartbeat brings it back.
+	if _, err := pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{PartyId: "server-silent"}, svc); err != nil {
+		t.Fatal(err)
+	}
+	if !contains(q.Coordinator.HealthyParties(), "server-silent") {
+		t.Fatal("heartbeat did not restore the party")
+	}
+}

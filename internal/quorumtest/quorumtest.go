@@ -1,0 +1,208 @@
+// Package quorumtest starts a whole tsskit quorum in the test's process —
+// router, coordinator with its account API, server parties and the
+// server-party API — on loopback ports with real gRPC and HTTP, so tests of
+// the services exercise what runs in production. Server parties' pools are
+// seeded with the committed fixture pre-parameters; when those run out a
+// party makes fresh ones with the real generator.
+package quorumtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/coordinator"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/stack"
+	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/serverparty"
+	"github.com/rwadurian/tsskit/serverparty/vault"
+)
+
+// Options shape a quorum; zero values take defaults.
+type Options struct {
+	ServerParties     int    // default 3
+	AllowedIPs        string // account/server-party API allowlist (default: any)
+	APITimeout        time.Duration
+	HeartbeatTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	Verbose           bool // log to stderr
+}
+
+// Quorum is a running stack.
+type Quorum struct {
+	Signer      *auth.Signer
+	APIKey      string
+	CoordAddr   string
+	RouterAddr  string
+	APIURL      string // account API base URL
+	PartyAPIURL string
+	Coordinator *coordinator.Coordinator
+	Parties     []*serverparty.Party
+	DataDir     string
+	conns       []*grpc.ClientConn
+}
+
+// Start runs a quorum until the test ends and waits until every server
+// party is in the coordinator's pool.
+func Start(t testing.TB, o Options) *Quorum {
+	t.Helper()
+	if o.ServerParties == 0 {
+		o.ServerParties = 3
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	signer, err := auth.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkHex, err := vault.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, _ := vault.ParseMasterKey(mkHex)
+	key := make([]byte, 16)
+	rand.Read(key)
+	allow, err := auth.ParseAllowlist(o.AllowedIPs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir()}
+	log := slog.New(slog.DiscardHandler)
+	if o.Verbose {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	st := stack.New(log)
+	if _, err := st.AddRouter("127.0.0.1:0", signer, serve.Origins{"*"}); err != nil {
+		t.Fatal(err)
+	}
+	q.RouterAddr = st.Addr("router")
+	partyAPI := FreeAddr(t)
+	q.Coordinator, err = st.AddCoordinator(context.Background(), stack.CoordOpts{
+		Addr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: "http://" + partyAPI,
+		DataDir: q.DataDir, Signer: signer, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
+		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.CoordAddr = st.Addr("coordinator")
+	q.APIURL = "http://" + st.Addr("account-api")
+	q.PartyAPIURL = "http://" + partyAPI
+	var runs []func(context.Context)
+	for i := range o.ServerParties {
+		dir := filepath.Join(q.DataDir, fmt.Sprintf("server-%d", i+1))
+		seed(t, dir, mk, i, o.ServerParties)
+		po := stack.PartyOpts{
+			PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.CoordAddr, RouterAddr: q.RouterAddr,
+			DataDir: dir, Signer: signer, MasterKey: mk, Pool: -1,
+		}
+		if i == 0 {
+			po.APIAddr, po.APIKey, po.Allow = partyAPI, q.APIKey, allow
+		}
+		p, run, err := st.AddServerParty(po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.Parties = append(q.Parties, p)
+		runs = append(runs, run)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx, runs...) }()
+	t.Cleanup(func() {
+		for _, c := range q.conns {
+			c.Close()
+		}
+		cancel()
+		<-done
+	})
+	q.WaitHealthy(t, o.ServerParties)
+	return q
+}
+
+// seed puts fixture pre-params into party i's vault: distinct sets for
+// distinct parties, and a second set for the party that also runs the
+// account API's user party.
+func seed(t testing.TB, dir string, mk *vault.MasterKey, i, n int) {
+	v, err := vault.Open(filepath.Join(dir, "vault"), mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sets := []int{i}
+	if i == 0 && n < testkit.FixtureCount {
+		sets = append(sets, n) // the user party's
+	}
+	for _, s := range sets {
+		if s >= testkit.FixtureCount {
+			continue
+		}
+		pp, err := testkit.PreParams(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.PutPreParams(pp); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// WaitHealthy waits until n server parties are in the pool.
+func (q *Quorum) WaitHealthy(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for len(q.Coordinator.HealthyParties()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d server parties healthy", len(q.Coordinator.HealthyParties()), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Conn dials the coordinator and the router.
+func (q *Quorum) Conn(t testing.TB) participant.Conn {
+	cc, err := serve.Dial(q.CoordAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := serve.Dial(q.RouterAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.conns = append(q.conns, cc, rc)
+	return participant.Conn{Coordinator: cc, Router: rc}
+}
+
+// Admin is an admin token call option.
+func (q *Quorum) Admin(t testing.TB) grpc.CallOption {
+	tok, err := q.Signer.MintAdmin("test", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return grpc.PerRPCCredentials(serve.Bearer(tok))
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// HTTPClient is a client with a timeout fit for keygen.
+var HTTPClient = &http.Client{Timeout: 5 * time.Minute}

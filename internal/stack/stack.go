@@ -1,0 +1,272 @@
+// Package stack wires tsskit services together on ports: what `tsskit dev`,
+// `tsskit router|coordinator|serverparty` and the process-level tests share.
+package stack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/coordinator"
+	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/internal/httpx"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/router"
+	"github.com/rwadurian/tsskit/serverparty"
+	"github.com/rwadurian/tsskit/serverparty/vault"
+)
+
+// Stack is a set of running parts that stop in reverse order of start.
+type Stack struct {
+	log     *slog.Logger
+	servers []*serve.Server
+	stops   []func()
+	wg      sync.WaitGroup
+	errc    chan error
+	cancel  context.CancelFunc
+}
+
+// New returns an empty stack.
+func New(log *slog.Logger) *Stack { return &Stack{log: log, errc: make(chan error, 16)} }
+
+// Listen binds a port now (so a bad address fails at start) and serves it
+// from run.
+func (s *Stack) Listen(name, addr string, h http.Handler) (*serve.Server, error) {
+	srv, err := serve.Listen(name, addr, h, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen %s: %w", name, addr, err)
+	}
+	s.servers = append(s.servers, srv)
+	return srv, nil
+}
+
+func (s *Stack) OnStop(f func()) { s.stops = append(s.stops, f) }
+
+// Run serves every port until ctx ends or one fails, then stops everything:
+// services first (they fail running sessions with a reason), then ports.
+func (s *Stack) Run(ctx context.Context, background ...func(context.Context)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srvCtx, stopServers := context.WithCancel(context.Background())
+	defer stopServers()
+	for _, srv := range s.servers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := srv.Serve(srvCtx, GraceTime); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.errc <- err
+			}
+		}()
+	}
+	var bg sync.WaitGroup
+	for _, f := range background {
+		bg.Add(1)
+		go func() { defer bg.Done(); f(ctx) }()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down")
+	case err = <-s.errc:
+		s.log.Error("a port failed; shutting down", "err", err)
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(GraceTime):
+		s.log.Warn("background work did not stop in time")
+	}
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+	stopServers()
+	s.wg.Wait()
+	return err
+}
+
+// AddRouter starts a router with the memory bus.
+func (s *Stack) AddRouter(addr string, signer *auth.Signer, origins serve.Origins) (*router.MemoryBus, error) {
+	bus := router.NewMemoryBus()
+	unary, streamI := serve.Authenticate(signer)
+	gs := serve.NewGRPC(router.DefaultLimits.MaxEnvelope+64<<10, unary, streamI)
+	svc := router.New(bus, router.DefaultLimits, s.log.With("service", "router"))
+	svc.Register(gs)
+	health := HealthHandler(func(context.Context) (int, map[string]any) {
+		n, b := bus.Stats()
+		return 200, map[string]any{"status": "ok", "components": map[string]any{"bus": "memory", "sessions": n, "bytes": b}}
+	})
+	if _, err := s.Listen("router", addr, serve.Handler(gs, origins, health)); err != nil {
+		return nil, err
+	}
+	s.OnStop(func() { svc.Stop(); gs.Stop() })
+	return bus, nil
+}
+
+// CoordOpts configure a coordinator.
+type CoordOpts struct {
+	Addr, APIAddr, RouterAddr, PartyAPI, DataDir string
+	Signer                                       *auth.Signer
+	APIKey                                       string
+	Allow                                        *auth.Allowlist
+	Origins                                      serve.Origins
+	HeartbeatTimeout, HeartbeatInterval          time.Duration
+	APITimeout                                   time.Duration
+}
+
+// AddCoordinator starts the coordinator (gRPC + gRPC-Web on addr) and the
+// account API on apiAddr.
+func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.Coordinator, error) {
+	dbPath := filepath.Join(o.DataDir, "coordinator.db")
+	st, err := store.OpenSQLite(dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: open store: %w", err)
+	}
+	rc, err := serve.Dial(o.RouterAddr)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	log := s.log.With("service", "coordinator")
+	c, err := coordinator.New(ctx, coordinator.Config{
+		Signer: o.Signer, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Signer), Log: log,
+		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
+	})
+	if err != nil {
+		st.Close()
+		rc.Close()
+		return nil, err
+	}
+	unary, streamI := serve.Authenticate(o.Signer)
+	gs := serve.NewGRPC(4<<20, unary, streamI)
+	c.Register(gs)
+	if _, err := s.Listen("coordinator", o.Addr, serve.Handler(gs, o.Origins, HealthHandler(c.Health))); err != nil {
+		return nil, err
+	}
+	api := c.AccountAPI(coordinator.AccountConfig{APIKey: o.APIKey, Allow: o.Allow, PartyAPIURL: o.PartyAPI, PartyAPIKey: o.APIKey, Timeout: o.APITimeout})
+	if _, err := s.Listen("account-api", o.APIAddr, api); err != nil {
+		return nil, err
+	}
+	s.OnStop(func() {
+		c.Stop()
+		gs.Stop()
+		rc.Close()
+		if err := st.Close(); err != nil {
+			log.Error("close store", "err", err)
+		}
+	})
+	log.Info("coordinator ready", "store", dbPath)
+	return c, nil
+}
+
+// PartyOpts configure a server party.
+type PartyOpts struct {
+	PartyID, CoordAddr, RouterAddr, APIAddr, DataDir string
+	Signer                                           *auth.Signer
+	MasterKey                                        *vault.MasterKey
+	APIKey                                           string
+	Allow                                            *auth.Allowlist
+	Pool                                             int
+	Version                                          string
+}
+
+// AddServerParty starts a server party; with apiAddr it also serves the
+// server-party API. It returns the party's Run.
+func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Context), error) {
+	if o.PartyID == "" {
+		id, err := StablePartyID(o.DataDir)
+		if err != nil {
+			return nil, nil, err
+		}
+		o.PartyID = id
+	}
+	v, err := vault.Open(filepath.Join(o.DataDir, "vault"), o.MasterKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("serverparty: %w", err)
+	}
+	cc, err := serve.Dial(o.CoordAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := serve.Dial(o.RouterAddr)
+	if err != nil {
+		cc.Close()
+		return nil, nil, err
+	}
+	log := s.log.With("service", "serverparty")
+	p, err := serverparty.New(serverparty.Config{
+		PartyID: o.PartyID, Coordinator: cc, Router: rc, Signer: o.Signer, Vault: v,
+		PoolTarget: o.Pool, Version: o.Version, Log: log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.APIAddr != "" {
+		if _, err := s.Listen("serverparty-api", o.APIAddr, p.API(serverparty.APIConfig{APIKey: o.APIKey, Allow: o.Allow})); err != nil {
+			return nil, nil, err
+		}
+	}
+	s.OnStop(func() { cc.Close(); rc.Close() })
+	log.Info("server party ready", "party", o.PartyID, "vault", v.Dir(), "key_id", v.KeyID(), "preparams_ready", v.CountPreParams())
+	return p, func(ctx context.Context) { _ = p.Run(ctx) }, nil
+}
+
+// StablePartyID is the party id kept in dataDir/party-id, made on first use
+// ("server-" and 8 random hex digits), so a restarted server party is the
+// same party and finds its shares.
+func StablePartyID(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "party-id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	var r [4]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return "", err
+	}
+	id := "server-" + hex.EncodeToString(r[:])
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// HealthHandler serves GET /health from f and 404s everything else.
+func HealthHandler(f func(ctx context.Context) (int, map[string]any)) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		code, body := f(r.Context())
+		httpx.WriteJSON(w, code, body)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
+	})
+	return mux
+}
+
+// GraceTime is how long open requests get at shutdown.
+const GraceTime = 10 * time.Second
+
+// Addr is the bound address of the last port named name ("router",
+// "coordinator", "account-api", "serverparty-api"), or "".
+func (s *Stack) Addr(name string) string {
+	for i := len(s.servers) - 1; i >= 0; i-- {
+		if s.servers[i].Name() == name {
+			return s.servers[i].Addr()
+		}
+	}
+	return ""
+}
