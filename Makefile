@@ -14,11 +14,11 @@ deps:
 build: deps
 	$(GO) build ./...
 
-# The dev stack (coordinator, router, server parties, admin app) arrives with
-# the services; until then `make run` shows the engine at work: an in-process
-# 2-of-3 keygen and a signature, with progress.
+# The dev stack in one process: router, coordinator with the account API,
+# three server parties and the server-party API, on embedded defaults (the
+# admin web app joins it with the SDK). Ready when :4000/health answers 200.
 run: deps
-	$(GO) run ./cmd/tsskit demo
+	$(GO) run ./cmd/tsskit dev
 
 test: deps lint test-go
 

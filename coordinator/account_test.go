@@ -298,3 +298,5 @@ func TestAccountAPIDeadline(t *testing.T) {
 		t.Fatalf("%d wallets after a timed-out keygen", n)
 	}
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -22,7 +22,7 @@ import (
 
 // rig is a router on a loopback port, reached over real gRPC.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	signer *auth.Signer
 	bus    *router.MemoryBus
 	svc    *router.Service
@@ -33,7 +33,7 @@ type rig struct {
 	done   chan struct{}
 }
 
-func newRig(t *testing.T, limits router.Limits, streamHook grpc.StreamServerInterceptor) *rig {
+func newRig(t testing.TB, limits router.Limits, streamHook grpc.StreamServerInterceptor) *rig {
 	t.Helper()
 	secret := make([]byte, 32)
 	rand.Read(secret)

@@ -16,6 +16,10 @@ run() { # name, go test args...
 run safeprime  -bench 'BenchmarkSafePrime1024' -benchtime 8x  -count 1 ./party/preparams
 run preparams  -bench 'BenchmarkGenerate'      -benchtime 3x  -count 1 ./party/preparams
 run engine     -bench .                        -benchtime 3x  -count 1 -timeout 30m ./party
+# The services: the account API end to end in one process over loopback,
+# and the router alone.
+run account    -bench 'BenchmarkAccount'       -benchtime 3x  -count 1 -timeout 30m ./coordinator
+run router     -bench 'BenchmarkRouter'        -benchtime 20000x -count 1 ./router
 echo "raw output in $out/"
 
 # One table from this run: tsskit beside tss-lib's own generator where there is one.
@@ -31,4 +35,9 @@ awk '
     printf "| 2-party sign | %s | | |\n", s(ns["BenchmarkSign2of3"])
     printf "| wire per keygen | %d envelopes, %d KB | | |\n", extra["BenchmarkKeygen2of3","envelopes/op"], extra["BenchmarkKeygen2of3","wire-B/op"]/1000
     printf "| wire per sign | %d envelopes, %d KB | | |\n", extra["BenchmarkSign2of3","envelopes/op"], extra["BenchmarkSign2of3","wire-B/op"]/1000
-  }' "$out"/safeprime.txt "$out"/preparams.txt "$out"/engine.txt | tee "$out/table.md"
+    printf "| REST account keygen, pooled pre-params | %s | cold pools: %s | %.1fx faster |\n", s(ns["BenchmarkAccountKeygen/pooled"]), s(ns["BenchmarkAccountKeygen/cold"]), ns["BenchmarkAccountKeygen/cold"]/ns["BenchmarkAccountKeygen/pooled"]
+    printf "| REST account sign | %s | | |\n", s(ns["BenchmarkAccountSign"])
+    r1="BenchmarkRouter/publishers=1"; r8="BenchmarkRouter/publishers=8"
+    printf "| router, 1 publisher | %d env/s, p50 %.2f ms, p99 %.2f ms | | |\n", extra[r1,"envelopes/s"], extra[r1,"p50-ms"], extra[r1,"p99-ms"]
+    printf "| router, 8 publishers | %d env/s, p50 %.2f ms, p99 %.2f ms | 1 publisher | %.1fx the throughput |\n", extra[r8,"envelopes/s"], extra[r8,"p50-ms"], extra[r8,"p99-ms"], extra[r8,"envelopes/s"]/extra[r1,"envelopes/s"]
+  }' "$out"/safeprime.txt "$out"/preparams.txt "$out"/engine.txt "$out"/account.txt "$out"/router.txt | tee "$out/table.md"

@@ -39,6 +39,7 @@ type Options struct {
 	HeartbeatTimeout  time.Duration
 	HeartbeatInterval time.Duration
 	Verbose           bool // log to stderr
+	NoSeed            bool // leave the pre-params pools empty: parties generate on demand
 }
 
 // Quorum is a running stack.
@@ -53,6 +54,7 @@ type Quorum struct {
 	Parties     []*serverparty.Party
 	DataDir     string
 	conns       []*grpc.ClientConn
+	masterKey   *vault.MasterKey
 }
 
 // Start runs a quorum until the test ends and waits until every server
@@ -79,7 +81,7 @@ func Start(t testing.TB, o Options) *Quorum {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir()}
+	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk}
 	log := slog.New(slog.DiscardHandler)
 	if o.Verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -103,8 +105,10 @@ func Start(t testing.TB, o Options) *Quorum {
 	q.PartyAPIURL = "http://" + partyAPI
 	var runs []func(context.Context)
 	for i := range o.ServerParties {
-		dir := filepath.Join(q.DataDir, fmt.Sprintf("server-%d", i+1))
-		seed(t, dir, mk, i, o.ServerParties)
+		dir := q.partyDir(i)
+		if !o.NoSeed {
+			seed(t, dir, mk, i, o.ServerParties)
+		}
 		po := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.CoordAddr, RouterAddr: q.RouterAddr,
 			DataDir: dir, Signer: signer, MasterKey: mk, Pool: -1,
@@ -156,6 +160,18 @@ func seed(t testing.TB, dir string, mk *vault.MasterKey, i, n int) {
 		if _, err := v.PutPreParams(pp); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func (q *Quorum) partyDir(i int) string {
+	return filepath.Join(q.DataDir, fmt.Sprintf("server-%d", i+1))
+}
+
+// Reseed puts the fixture pre-params back into every server party's pool
+// (benchmarks of keygen with a warm pool reuse them run after run).
+func (q *Quorum) Reseed(t testing.TB) {
+	for i := range q.Parties {
+		seed(t, q.partyDir(i), q.masterKey, i, len(q.Parties))
 	}
 }
 

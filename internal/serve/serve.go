@@ -51,7 +51,7 @@ func (o Origins) Allows(origin string) bool {
 func Handler(gs *grpc.Server, origins Origins, routes http.Handler) http.Handler {
 	web := grpcweb.WrapServer(gs,
 		grpcweb.WithOriginFunc(origins.Allows),
-		grpcweb.WithAllowedRequestHeaders([]string{"authorization", "x-user-agent", "grpc-timeout"}),
+		grpcweb.WithAllowedRequestHeaders([]string{"authorization", "content-type", "x-grpc-web", "x-user-agent", "grpc-timeout"}),
 	)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDevMode: `tsskit dev` needs no configuration, says it is a
+// development mode, prints the secrets it made once (and keeps them, so a
+// restart can read its vaults), is ready when /health answers 200 on every
+// port, and stops cleanly on SIGTERM.
+func TestDevMode(t *testing.T) {
+	bin := buildBinary(t)
+	dir := filepath.Join(t.TempDir(), "dev")
+	run := func() string {
+		coord, router, api, partyAPI := freePort(t), freePort(t), freePort(t), freePort(t)
+		cmd := exec.Command(bin, "dev", "--data-dir", dir, "--coordinator-addr", coord, "--router-addr", router,
+			"--api-addr", api, "--party-api-addr", partyAPI)
+		cmd.Env = cleanEnv()
+		buf := &logBuffer{}
+		cmd.Stdout, cmd.Stderr = buf, buf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		defer func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("dev exited with %v after SIGTERM\n%s", err, tail(buf.String(), 3000))
+				}
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Error("dev did not stop within 30s of SIGTERM")
+			}
+		}()
+		deadline := time.Now().Add(60 * time.Second)
+		for _, addr := range []string{api, coord, router, partyAPI} {
+			for {
+				resp, err := http.Get("http://" + addr + "/health")
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode == 200 {
+						break
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s/health not 200: %v\n%s", addr, err, tail(buf.String(), 3000))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		return buf.String()
+	}
+	first := run()
+	if !strings.Contains(first, "DEVELOPMENT MODE") || !strings.Contains(first, "generated now") || !strings.Contains(first, "MPC_API_KEY=") {
+		t.Fatalf("first start banner:\n%s", tail(first, 3000))
+	}
+	if st, err := os.Stat(filepath.Join(dir, "dev-secrets.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("dev secrets file: %v %v", st, err)
+	}
+	second := run()
+	if !strings.Contains(second, "DEVELOPMENT MODE") || strings.Contains(second, "generated now") {
+		t.Fatalf("second start banner:\n%s", tail(second, 3000))
+	}
+}
