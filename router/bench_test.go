@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/rwadurian/tsskit/auth"
-	"github.com/rwadurian/tsskit/router"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/router"
 )
 
 // BenchmarkRouter measures the router over loopback gRPC: publishers send

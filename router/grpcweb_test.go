@@ -11,8 +11,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/rwadurian/tsskit/router"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/router"
 )
 
 // grpcWebCall makes a unary gRPC-Web call the way a browser does (HTTP/1.1

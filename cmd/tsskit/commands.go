@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/serverparty/vault"
@@ -20,14 +22,8 @@ const envHelpCommon = `  JWT_SECRET_KEY   shared secret of all services: signs p
 
 func runRouter(ctx context.Context, args []string) error {
 	fs := newFlags("router", "The message router: gRPC and gRPC-Web on one port, /health on the same port.", envHelpCommon)
-	addr := fs.String("addr", ":8082", "listen address")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := checkBackends(); err != nil {
-		return err
-	}
-	signer, err := signerFromEnv()
+	addr := fs.String("addr", ":8082", "listen address (the router keeps no state: no --data-dir)")
+	signer, err := parseService(fs, args)
 	if err != nil {
 		return err
 	}
@@ -50,13 +46,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 	partyAPI := fs.String("party-api", "http://127.0.0.1:8083", "server-party API URL (runs account users' parties)")
 	dataDir := fs.String("data-dir", filepath.Join(".data", "coordinator"), "where the SQLite store lives")
 	hbTimeout := fs.Duration("heartbeat-timeout", 15*time.Second, "a server party silent this long is not picked")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := checkBackends(); err != nil {
-		return err
-	}
-	signer, err := signerFromEnv()
+	signer, err := parseService(fs, args)
 	if err != nil {
 		return err
 	}
@@ -117,6 +107,17 @@ func runServerParty(ctx context.Context, args []string) error {
 		return err
 	}
 	return st.Run(ctx, run)
+}
+
+// parseService parses a service's flags and reads what every service needs.
+func parseService(fs *flag.FlagSet, args []string) (*auth.Signer, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if err := checkBackends(); err != nil {
+		return nil, err
+	}
+	return signerFromEnv()
 }
 
 func runToken(_ context.Context, args []string) error {

@@ -217,24 +217,16 @@ func (c *cluster) rest(method, path, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-// cli runs a tsskit command and returns its stdout JSON.
+// cli runs a tsskit command that must succeed and show progress, and
+// returns its stdout JSON.
 func (c *cluster) cli(env []string, args ...string) map[string]any {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, args...)
-	cmd.Env = append(append(os.Environ(), c.env...), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		c.t.Fatalf("tsskit %s: %v\n%s", strings.Join(args, " "), err, tail(stderr.String(), 3000))
+	out, stderr, err := c.exec(env, args...)
+	if err != nil {
+		c.t.Fatalf("tsskit %s: %v", strings.Join(args, " "), err)
 	}
-	var out map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		c.t.Fatalf("tsskit %s: stdout is not JSON: %q", args[0], stdout.String())
-	}
-	if !strings.Contains(stderr.String(), "round") {
-		c.t.Fatalf("tsskit %s printed no progress:\n%s", strings.Join(args, " "), stderr.String())
+	if !strings.Contains(stderr, "round") {
+		c.t.Fatalf("tsskit %s printed no progress:\n%s", strings.Join(args, " "), stderr)
 	}
 	return out
 }
@@ -355,6 +347,13 @@ func (c *cluster) run(args ...string) string {
 }
 
 func (c *cluster) tryCLI(env []string, args ...string) (map[string]any, error) {
+	out, _, err := c.exec(env, args...)
+	return out, err
+}
+
+// exec runs the binary with the cluster's environment plus env and parses
+// its stdout as JSON.
+func (c *cluster) exec(env []string, args ...string) (map[string]any, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, c.bin, args...)
@@ -362,13 +361,13 @@ func (c *cluster) tryCLI(env []string, args ...string) (map[string]any, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%v: %s", err, tail(stderr.String(), 2000))
+		return nil, stderr.String(), fmt.Errorf("%v: %s", err, tail(stderr.String(), 2000))
 	}
 	var out map[string]any
 	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
-		return nil, err
+		return nil, stderr.String(), fmt.Errorf("stdout is not JSON: %q", stdout.String())
 	}
-	return out, nil
+	return out, stderr.String(), nil
 }
 
 // TestConfigRefusals: a service with missing or malformed configuration
