@@ -133,7 +133,7 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 	a.c.users[req.UserID] = true
 	a.c.mu.Unlock()
 
-	cr, err := a.c.createKeygen(ctx, keygenSpec{name: "account " + req.UserID, userID: req.UserID, signers: 2, n: 3, withUser: true})
+	cr, err := a.c.createKeygen(ctx, keygenSpec{name: "account " + req.UserID, userID: req.UserID, signers: 2, n: 3, withUser: true, reserved: true})
 	if err != nil {
 		a.c.mu.Lock()
 		delete(a.c.users, req.UserID)

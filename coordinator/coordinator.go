@@ -76,6 +76,7 @@ type Coordinator struct {
 	sessions map[string]*session
 	users    map[string]bool // account user ids with a keygen in flight
 	stopping chan struct{}
+	stopped  chan struct{} // closed when Stop has finished
 	wg       sync.WaitGroup
 }
 
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	}
 	return &Coordinator{
 		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout),
-		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}),
+		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}), stopped: make(chan struct{}),
 	}, nil
 }
 
@@ -106,16 +107,19 @@ func (c *Coordinator) Register(gs *grpc.Server) {
 }
 
 // Stop fails every running session ("coordinator shutting down"), ends the
-// pool's streams and waits for the session records to be written.
+// pool's streams and waits for the session records to be written. Every
+// call returns only when that is done.
 func (c *Coordinator) Stop() {
 	c.mu.Lock()
 	select {
 	case <-c.stopping:
 		c.mu.Unlock()
+		<-c.stopped
 		return
 	default:
 	}
 	close(c.stopping)
+	defer close(c.stopped)
 	var live []*session
 	for _, s := range c.sessions {
 		if !s.state.Final() {
@@ -145,6 +149,7 @@ type session struct {
 	servers   []string
 	userParty string // account API keygen: the party the server-party API runs
 	claimed   bool
+	reserved  bool // the account API reserved userID in Coordinator.users
 	digest    []byte
 	wallet    *store.Wallet // sign sessions
 
@@ -192,6 +197,7 @@ type keygenSpec struct {
 	signers, n   int
 	clients      []string
 	withUser     bool // add a user party for the server-party API to run
+	reserved     bool // userID is reserved in Coordinator.users until the session ends
 }
 
 // signSpec is a signing request.
@@ -233,7 +239,7 @@ func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*creat
 		return nil, err
 	}
 	s := c.newSession(store.SessionKeygen, uuid.NewString())
-	s.name, s.userID, s.signers = spec.name, spec.userID, spec.signers
+	s.name, s.userID, s.signers, s.reserved = spec.name, spec.userID, spec.signers, spec.reserved
 	for _, p := range spec.clients {
 		s.add(p, store.HolderClient)
 	}
@@ -540,7 +546,7 @@ func (c *Coordinator) finishLocked(s *session) {
 	}
 	close(s.done)
 	c.pool.release(s.servers)
-	if s.userID != "" {
+	if s.reserved {
 		delete(c.users, s.userID)
 	}
 	time.AfterFunc(c.cfg.Linger, func() {

@@ -307,3 +307,42 @@ func TestSilentPartyNotPicked(t *testing.T) {
 		t.Fatal("heartbeat did not restore the party")
 	}
 }
+
+// TestShutdownFailsSessions: stopping the coordinator fails a running
+// session with a reason that watchers see and the store keeps.
+func TestShutdownFailsSessions(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2})
+	ctx := context.Background()
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{"never-joins"}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := coord.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: resp.SessionId}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := watch.Recv(); err != nil || ev.GetWaiting() == nil {
+		t.Fatalf("first event %v %v", ev, err)
+	}
+	go q.Coordinator.Stop()
+	var failed *tsskitv1.SessionEvent_Failed
+	for failed == nil {
+		ev, err := watch.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed = ev.GetFailed()
+	}
+	if failed.Reason != "coordinator shutting down" {
+		t.Fatalf("failed: %v", failed)
+	}
+	q.Coordinator.Stop() // returns when the records are written
+	got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: resp.SessionId}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Session.State != tsskitv1.SessionState_SESSION_STATE_FAILED || got.Session.Reason != "coordinator shutting down" {
+		t.Fatalf("stored: %v", got.Session)
+	}
+}
