@@ -117,27 +117,8 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
-	if _, err := a.c.store.WalletByUser(ctx, req.UserID); err == nil {
-		httpx.WriteError(w, 409, "conflict", "user already has an account")
-		return
-	} else if !errors.Is(err, store.ErrNotFound) {
-		httpx.Write(w, storeStatus(err, "account"))
-		return
-	}
-	a.c.mu.Lock()
-	if a.c.users[req.UserID] {
-		a.c.mu.Unlock()
-		httpx.WriteError(w, 409, "conflict", "an account for this user is being created")
-		return
-	}
-	a.c.users[req.UserID] = true
-	a.c.mu.Unlock()
-
-	cr, err := a.c.createKeygen(ctx, keygenSpec{name: "account " + req.UserID, userID: req.UserID, signers: 2, n: 3, withUser: true, reserved: true})
+	cr, err := a.c.createKeygen(ctx, keygenSpec{name: "account " + req.UserID, userID: req.UserID, signers: 2, n: 3, withUser: true})
 	if err != nil {
-		a.c.mu.Lock()
-		delete(a.c.users, req.UserID)
-		a.c.mu.Unlock()
 		httpx.Write(w, err)
 		return
 	}
@@ -157,15 +138,16 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, 504, "deadline_exceeded", "keygen did not finish in time")
 		return
 	}
+	if f := final.GetFailed(); f != nil {
+		cancel() // the user party's request has nothing left to wait for
+		httpx.WriteError(w, 502, "session_failed", f.Reason)
+		return
+	}
 	var sr shareResult
 	select {
 	case sr = <-sharec:
 	case <-ctx.Done():
 		httpx.WriteError(w, 504, "deadline_exceeded", "the user share did not arrive in time")
-		return
-	}
-	if f := final.GetFailed(); f != nil {
-		httpx.WriteError(w, 502, "session_failed", f.Reason)
 		return
 	}
 	if sr.err != nil {
@@ -217,6 +199,9 @@ func (a *accountAPI) generateUserShare(ctx context.Context, sessionID string, pa
 
 func (a *accountAPI) get(w http.ResponseWriter, r *http.Request) {
 	wl, err := a.c.store.GetWallet(r.Context(), r.PathValue("id"))
+	if err == nil && !hasUserHolder(wl) {
+		err = store.ErrNotFound // a co-managed wallet, not an account
+	}
 	if err != nil {
 		httpx.Write(w, storeStatus(err, "account"))
 		return
@@ -247,6 +232,16 @@ func (a *accountAPI) sign(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
+	// The account API signs for accounts only; a co-managed wallet made
+	// over gRPC is not an account and signs with its client.
+	if wl, err := a.c.store.GetWallet(ctx, r.PathValue("id")); err != nil || wl.UserID == "" || !hasUserHolder(wl) {
+		if err == nil || errors.Is(err, store.ErrNotFound) {
+			httpx.WriteError(w, 404, "not_found", "account not found")
+		} else {
+			httpx.Write(w, storeStatus(err, "account"))
+		}
+		return
+	}
 	cr, err := a.c.createSign(ctx, signSpec{walletID: r.PathValue("id"), digest: digest})
 	if err != nil {
 		httpx.Write(w, err)
@@ -263,6 +258,15 @@ func (a *accountAPI) sign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, 200, signatureJSON(final.GetCompleted().Signature))
+}
+
+func hasUserHolder(w *store.Wallet) bool {
+	for _, h := range w.Holders {
+		if h.Kind == store.HolderUser {
+			return true
+		}
+	}
+	return false
 }
 
 func signatureJSON(s *tsskitv1.Signature) map[string]any {

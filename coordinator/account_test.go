@@ -149,10 +149,17 @@ func TestAccountAPI(t *testing.T) {
 	if userRec.WalletID != id || userRec.PublicKeyHex() != pubHex || !strings.HasPrefix(userRec.PartyID, "user-") {
 		t.Fatalf("user share: wallet %s party %s", userRec.WalletID, userRec.PartyID)
 	}
-	// No server party keeps the user's share.
+	// No server party keeps the user's share, and the party that ran the
+	// user's party (server-1, which serves the server-party API) holds no
+	// other share of the account.
 	for _, p := range q.Parties {
 		if p.ID() == userRec.PartyID {
 			t.Fatal("user party is a server party")
+		}
+	}
+	for _, h := range userRec.Parties {
+		if h == "server-1" {
+			t.Fatalf("the server-party API's own party holds a share of the account: %v", userRec.Parties)
 		}
 	}
 
@@ -287,7 +294,7 @@ func TestAccountAPIAllowlist(t *testing.T) {
 // TestAccountAPIDeadline: a keygen that cannot finish in the request's time
 // answers 504, and the session fails so no half-made account remains.
 func TestAccountAPIDeadline(t *testing.T) {
-	q := quorumtest.Start(t, quorumtest.Options{APITimeout: 300 * time.Millisecond, ServerParties: 2})
+	q := quorumtest.Start(t, quorumtest.Options{APITimeout: 300 * time.Millisecond})
 	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
 	code, body := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"carol"}`)
 	if code != 504 || body["error"].(map[string]any)["code"] != "deadline_exceeded" {

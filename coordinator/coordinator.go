@@ -138,20 +138,21 @@ func (c *Coordinator) HealthyParties() []string { return c.pool.healthy() }
 
 // session is a live session. Fields are guarded by Coordinator.mu.
 type session struct {
-	id        string
-	kind      store.SessionKind
-	walletID  string
-	name      string
-	userID    string
-	signers   int
-	parties   []string
-	kinds     map[string]store.HolderKind
-	servers   []string
-	userParty string // account API keygen: the party the server-party API runs
-	claimed   bool
-	reserved  bool // the account API reserved userID in Coordinator.users
-	digest    []byte
-	wallet    *store.Wallet // sign sessions
+	id         string
+	kind       store.SessionKind
+	walletID   string
+	name       string
+	userID     string
+	signers    int
+	parties    []string
+	kinds      map[string]store.HolderKind
+	servers    []string
+	userParty  string // account API keygen: the party the server-party API runs
+	claimed    bool
+	reserved   bool // userID is reserved in Coordinator.users until the session ends
+	registered bool // in Coordinator.sessions; its end releases what it holds
+	digest     []byte
+	wallet     *store.Wallet // sign sessions
 
 	keys    map[string]*tsskitv1.PartyKeys
 	pubkeys map[string][]byte
@@ -197,7 +198,6 @@ type keygenSpec struct {
 	signers, n   int
 	clients      []string
 	withUser     bool // add a user party for the server-party API to run
-	reserved     bool // userID is reserved in Coordinator.users until the session ends
 }
 
 // signSpec is a signing request.
@@ -234,12 +234,27 @@ func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*creat
 	if nServers < 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "%d client parties for %d parties", len(spec.clients), spec.n)
 	}
-	servers, err := c.pool.pick(nServers, nil)
+	if spec.userID != "" {
+		if err := c.reserveUser(ctx, spec.userID); err != nil {
+			return nil, err
+		}
+	}
+	release := func() {
+		if spec.userID != "" {
+			c.mu.Lock()
+			delete(c.users, spec.userID)
+			c.mu.Unlock()
+		}
+	}
+	// A party that runs account users' parties is never also a server
+	// holder of an account: one process would see two of its shares.
+	servers, err := c.pool.pick(nServers, pickRule{notUserAPI: spec.withUser})
 	if err != nil {
+		release()
 		return nil, err
 	}
 	s := c.newSession(store.SessionKeygen, uuid.NewString())
-	s.name, s.userID, s.signers, s.reserved = spec.name, spec.userID, spec.signers, spec.reserved
+	s.name, s.userID, s.signers, s.reserved = spec.name, spec.userID, spec.signers, spec.userID != ""
 	for _, p := range spec.clients {
 		s.add(p, store.HolderClient)
 	}
@@ -250,12 +265,40 @@ func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*creat
 	for _, p := range servers {
 		if s.kinds[p] != "" {
 			c.pool.release(servers)
+			release()
 			return nil, status.Errorf(codes.InvalidArgument, "client party %q has the id of a server party", p)
 		}
 		s.add(p, store.HolderServer)
 	}
 	s.servers = servers
-	return c.start(ctx, s, spec.clients)
+	cr, err := c.start(ctx, s, spec.clients)
+	if err != nil && !s.registered {
+		release()
+	}
+	return cr, err
+}
+
+// reserveUser holds userID for one keygen at a time and refuses a user id
+// that already has a wallet (one account per user).
+func (c *Coordinator) reserveUser(ctx context.Context, userID string) error {
+	c.mu.Lock()
+	if c.users[userID] {
+		c.mu.Unlock()
+		return status.Error(codes.AlreadyExists, "an account for this user is being created")
+	}
+	c.users[userID] = true
+	c.mu.Unlock()
+	_, err := c.store.WalletByUser(ctx, userID)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		c.mu.Lock()
+		delete(c.users, userID)
+		c.mu.Unlock()
+		if err == nil {
+			return status.Error(codes.AlreadyExists, "user already has an account")
+		}
+		return storeStatus(err, "account")
+	}
+	return nil
 }
 
 func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, error) {
@@ -277,10 +320,19 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 			serverHolders = append(serverHolders, h.PartyID)
 		}
 	}
+	clientHeld := false
+	for _, h := range w.Holders {
+		clientHeld = clientHeld || h.Kind == store.HolderClient
+	}
 	for _, p := range spec.clients {
 		if k := kindOf[p]; k == "" || k == store.HolderServer {
 			return nil, status.Errorf(codes.PermissionDenied, "%q holds no client share of this wallet", p)
 		}
+	}
+	// A co-managed wallet signs only with one of its clients: server
+	// parties alone never reach the threshold on the operator's word.
+	if clientHeld && len(spec.clients) == 0 {
+		return nil, status.Error(codes.PermissionDenied, "a co-managed wallet signs with one of its client parties")
 	}
 	need := w.SignersNeeded - len(spec.clients)
 	if need < 0 {
@@ -298,7 +350,10 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 		}
 		among = spec.servers
 	}
-	servers, err := c.pool.pick(need, among)
+	if need > 0 && len(among) == 0 {
+		return nil, status.Error(codes.FailedPrecondition, "the wallet has no server holders to complete the signers")
+	}
+	servers, err := c.pool.pick(need, pickRule{among: among, restrict: true})
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
 	}
@@ -372,7 +427,16 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 		return nil, storeStatus(err, "session")
 	}
 	c.mu.Lock()
+	select {
+	case <-c.stopping:
+		c.mu.Unlock()
+		c.pool.release(s.servers)
+		_ = c.cfg.Router.Close(context.WithoutCancel(ctx), s.id, "coordinator shutting down")
+		return nil, status.Error(codes.Unavailable, "coordinator shutting down")
+	default:
+	}
 	c.sessions[s.id] = s
+	s.registered = true
 	joined, missing := s.missing()
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
 	s.timer = time.AfterFunc(c.cfg.JoinTimeout, func() { c.joinTimeout(s) })
@@ -408,7 +472,7 @@ func (c *Coordinator) joinTimeout(s *session) {
 	}
 	_, missing := s.missing()
 	c.mu.Unlock()
-	c.fail(s, "timeout", fmt.Sprintf("timed out waiting for %v to join", missing), missing)
+	c.failIn(s, store.StateWaiting, "timeout", fmt.Sprintf("timed out waiting for %v to join", missing), missing)
 }
 
 func (c *Coordinator) runTimeout(s *session) {
@@ -428,7 +492,7 @@ func (c *Coordinator) runTimeout(s *session) {
 		silent = append(silent, p)
 	}
 	c.mu.Unlock()
-	c.fail(s, "timeout", fmt.Sprintf("timed out waiting for a result from %v", silent), silent)
+	c.failIn(s, store.StateRunning, "timeout", fmt.Sprintf("timed out waiting for a result from %v", silent), silent)
 }
 
 // session returns a live (or lingering) session.
@@ -492,6 +556,13 @@ func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
 	if s.kinds[partyID] == "" {
 		return status.Error(codes.PermissionDenied, "not a party of this session")
 	}
+	max := uint32(keygenRounds)
+	if s.kind == store.SessionSign {
+		max = signRounds
+	}
+	if round == 0 || round > max || rounds != max {
+		return status.Errorf(codes.InvalidArgument, "round %d of %d: this session has %d rounds", round, rounds, max)
+	}
 	if s.state != store.StateRunning || round <= s.rounds[partyID] {
 		return nil
 	}
@@ -500,13 +571,16 @@ func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
 	return nil
 }
 
-func (c *Coordinator) claimUserParty(id string) (string, string, error) {
+func (c *Coordinator) claimUserParty(id, caller string) (string, string, error) {
 	s, err := c.session(id)
 	if err != nil {
 		return "", "", err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if s.kinds[caller] != "" {
+		return "", "", status.Error(codes.PermissionDenied, "a party of this session cannot also run its user party")
+	}
 	if s.userParty == "" {
 		return "", "", status.Error(codes.FailedPrecondition, "session has no user party")
 	}
@@ -526,8 +600,22 @@ func (c *Coordinator) claimUserParty(id string) (string, string, error) {
 
 // fail ends a session as failed, once.
 func (c *Coordinator) fail(s *session, code, reason string, culprits []string) {
+	c.failIn(s, "", code, reason, culprits)
+}
+
+// failID fails a live session by id, if there is one.
+func (c *Coordinator) failID(id, code, reason string, culprits []string) {
+	if s, err := c.session(id); err == nil {
+		c.fail(s, code, reason, culprits)
+	}
+}
+
+// failIn fails s if it is still in state want ("" = any unfinished state):
+// a timeout that lost a race with progress must not fail a session that
+// moved on.
+func (c *Coordinator) failIn(s *session, want store.SessionState, code, reason string, culprits []string) {
 	c.mu.Lock()
-	if s.state.Final() {
+	if s.state.Final() || (want != "" && s.state != want) {
 		c.mu.Unlock()
 		return
 	}
@@ -602,6 +690,12 @@ func (c *Coordinator) wait(ctx context.Context, s *session) (*tsskitv1.SessionEv
 	defer c.mu.Unlock()
 	return s.finalEvent(), nil
 }
+
+// Rounds of each protocol, as the engine counts them (party.Progress).
+const (
+	keygenRounds = 4
+	signRounds   = 10
+)
 
 func protoKind(k store.SessionKind) tsskitv1.SessionKind {
 	if k == store.SessionSign {

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -28,8 +29,10 @@ type pool struct {
 
 type member struct {
 	id        string
+	userAPI   bool // runs account users' parties (RegisterRequest.runs_user_parties)
 	assign    chan *tsskitv1.Assignment
 	gone      chan struct{} // closed when a newer registration replaces this one
+	done      chan struct{} // closed when its Register stream ends
 	lastBeat  time.Time
 	preparams uint32
 	running   uint32
@@ -63,16 +66,27 @@ func (p *pool) isHealthy(id string) bool {
 	return ok && p.healthyLocked(m)
 }
 
-// pick chooses n healthy parties, among `among` if it is not nil, preferring
-// the least busy and breaking ties at random so load spreads.
-func (p *pool) pick(n int, among []string) ([]string, error) {
+// pickRule narrows the parties pick may choose.
+type pickRule struct {
+	among      []string // only these (nil: any, unless restrict)
+	restrict   bool     // among applies even when empty
+	notUserAPI bool     // skip parties that run account users' parties
+}
+
+// pick chooses n healthy parties by rule, preferring the least busy and
+// breaking ties at random so load spreads.
+func (p *pool) pick(n int, rule pickRule) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var cands []*member
 	for id, m := range p.members {
-		if p.healthyLocked(m) && (among == nil || slices.Contains(among, id)) {
-			cands = append(cands, m)
+		if !p.healthyLocked(m) || (rule.notUserAPI && m.userAPI) {
+			continue
 		}
+		if (rule.restrict || rule.among != nil) && !slices.Contains(rule.among, id) {
+			continue
+		}
+		cands = append(cands, m)
 	}
 	if len(cands) < n {
 		return nil, status.Errorf(codes.Unavailable, "need %d healthy server parties, %d available", n, len(cands))
@@ -111,6 +125,8 @@ func (p *pool) send(id string, a *tsskitv1.Assignment) bool {
 		return true
 	case <-m.gone:
 		return false
+	case <-m.done:
+		return false
 	case <-time.After(5 * time.Second):
 		return false
 	}
@@ -123,33 +139,46 @@ type poolService struct {
 }
 
 func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.ServerStreamingServer[tsskitv1.Assignment]) error {
-	if _, err := serve.Claims(stream.Context(), auth.KindService); err != nil {
+	if err := s.selfClaims(stream.Context(), req.PartyId); err != nil {
 		return err
 	}
 	if err := roster.CheckID(req.PartyId); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	p := s.c.pool
-	m := &member{id: req.PartyId, assign: make(chan *tsskitv1.Assignment, 16), gone: make(chan struct{}), lastBeat: p.now()}
+	m := &member{id: req.PartyId, userAPI: req.RunsUserParties, assign: make(chan *tsskitv1.Assignment, 16),
+		gone: make(chan struct{}), done: make(chan struct{}), lastBeat: p.now()}
 	p.mu.Lock()
 	if old, ok := p.members[req.PartyId]; ok {
 		close(old.gone)
 	}
 	p.members[req.PartyId] = m
 	p.mu.Unlock()
-	s.c.log.Info("server party registered", "party", req.PartyId, "version", req.Version)
+	s.c.log.Info("server party registered", "party", req.PartyId, "version", req.Version, "user_api", req.RunsUserParties)
 	defer func() {
+		close(m.done)
 		p.mu.Lock()
 		if p.members[req.PartyId] == m {
 			delete(p.members, req.PartyId)
 		}
 		p.mu.Unlock()
+		// Assignments queued but never sent: their sessions cannot start.
+		for {
+			select {
+			case a := <-m.assign:
+				s.c.failID(a.SessionId, "unavailable", fmt.Sprintf("server party %s left before taking its seat", req.PartyId), []string{req.PartyId})
+				continue
+			default:
+			}
+			break
+		}
 		s.c.log.Info("server party left", "party", req.PartyId)
 	}()
 	for {
 		select {
 		case a := <-m.assign:
 			if err := stream.Send(a); err != nil {
+				s.c.failID(a.SessionId, "unavailable", fmt.Sprintf("server party %s could not be reached", req.PartyId), []string{req.PartyId})
 				return err
 			}
 		case <-m.gone:
@@ -162,8 +191,22 @@ func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.Server
 	}
 }
 
+// selfClaims requires a service token whose subject is the party itself:
+// one server party cannot register, heart-beat or take assignments as
+// another.
+func (s *poolService) selfClaims(ctx context.Context, partyID string) error {
+	cl, err := serve.Claims(ctx, auth.KindService)
+	if err != nil {
+		return err
+	}
+	if cl.Subject != partyID {
+		return status.Error(codes.PermissionDenied, "service token is for another party")
+	}
+	return nil
+}
+
 func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequest) (*tsskitv1.HeartbeatResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindService); err != nil {
+	if err := s.selfClaims(ctx, req.PartyId); err != nil {
 		return nil, err
 	}
 	p := s.c.pool
@@ -182,10 +225,11 @@ func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequ
 }
 
 func (s *poolService) ClaimUserParty(ctx context.Context, req *tsskitv1.ClaimUserPartyRequest) (*tsskitv1.ClaimUserPartyResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindService); err != nil {
+	cl, err := serve.Claims(ctx, auth.KindService)
+	if err != nil {
 		return nil, err
 	}
-	id, tok, err := s.c.claimUserParty(req.SessionId)
+	id, tok, err := s.c.claimUserParty(req.SessionId, cl.Subject)
 	if err != nil {
 		return nil, err
 	}

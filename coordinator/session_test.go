@@ -166,6 +166,14 @@ func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, serve
 	wantCode(t, err, codes.InvalidArgument)
 	_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 5}, admin) // 5 servers, 3 in the pool
 	wantCode(t, err, codes.Unavailable)
+	// Server parties alone never sign a co-managed wallet.
+	_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:]}, admin)
+	wantCode(t, err, codes.PermissionDenied)
+	// Nor does the account API, which signs accounts only.
+	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
+	if code, body := api.do("POST", "/api/v1/accounts/"+walletID+"/sign", q.APIKey, `{"message":"`+digestOf("x")+`"}`); code != 404 {
+		t.Fatalf("account API sign of a co-managed wallet: %d %v", code, body)
+	}
 
 	sresp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:], ClientPartyIds: []string{me}}, admin)
 	if err != nil {
@@ -212,6 +220,10 @@ func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, serve
 			break
 		}
 	}
+	// Progress past the protocol's rounds is refused (it would only grow
+	// the session's event log).
+	_, err = coord.ReportProgress(ctx, &tsskitv1.ReportProgressRequest{SessionId: sresp.SessionId, PartyId: me, Round: 99, Rounds: 10}, tok)
+	wantCode(t, err, codes.InvalidArgument)
 	fake := &tsskitv1.Signature{R: make([]byte, 32), S: make([]byte, 32)}
 	fake.R[31], fake.S[31] = 1, 1
 	_, err = coord.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: sresp.SessionId, PartyId: me,
@@ -253,11 +265,21 @@ func TestSilentPartyNotPicked(t *testing.T) {
 	defer cancel()
 	conn := q.Conn(t)
 	pool := tsskitv1.NewPoolServiceClient(conn.Coordinator)
-	svcTok, _ := q.Signer.MintService("test", time.Minute)
+	svcTok, _ := q.Signer.MintService("server-silent", time.Minute)
 	svc := grpc.PerRPCCredentials(serve.Bearer(svcTok))
 
+	// A service token registers only the party it names.
+	otherTok, _ := q.Signer.MintService("server-1", time.Minute)
+	stolen, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-silent"}, grpc.PerRPCCredentials(serve.Bearer(otherTok)))
+	if err == nil {
+		_, err = stolen.Recv()
+	}
+	wantCode(t, err, codes.PermissionDenied)
+	_, err = pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{PartyId: "server-2"}, svc)
+	wantCode(t, err, codes.PermissionDenied)
+
 	// Only a service token may register.
-	adminStream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-x"}, q.Admin(t))
+	adminStream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-silent"}, q.Admin(t))
 	if err == nil {
 		_, err = adminStream.Recv()
 	}

@@ -65,6 +65,7 @@ var (
 	ErrSessionClosed  = errors.New("router: session closed")
 	ErrConflict       = errors.New("router: a different envelope with this sender_seq exists")
 	ErrSessionFull    = errors.New("router: session limit reached")
+	ErrBusFull        = errors.New("router: the router holds as much as it may; try later")
 )
 
 // ClosedError carries the reason a session was closed.
@@ -77,6 +78,10 @@ func (e *ClosedError) Is(target error) bool { return target == ErrSessionClosed 
 type MemoryBus struct {
 	mu       sync.Mutex
 	sessions map[string]*memStream
+	// MaxBytes caps the envelope bytes of all sessions together, so many
+	// sessions cannot add up to more memory than the process has (0: no cap).
+	MaxBytes int64
+	total    int64
 	// closed sessions are remembered until they expire, so that late callers
 	// hear "closed" and not "unknown".
 	closed map[string]closedInfo
@@ -101,9 +106,12 @@ type senderKey struct {
 	seq  uint64
 }
 
-// NewMemoryBus returns an empty in-memory bus.
+// DefaultMaxBytes is the memory bus's default cap on all sessions' bytes.
+const DefaultMaxBytes = 1 << 30
+
+// NewMemoryBus returns an empty in-memory bus capped at DefaultMaxBytes.
 func NewMemoryBus() *MemoryBus {
-	return &MemoryBus{sessions: map[string]*memStream{}, closed: map[string]closedInfo{}, now: time.Now}
+	return &MemoryBus{sessions: map[string]*memStream{}, closed: map[string]closedInfo{}, now: time.Now, MaxBytes: DefaultMaxBytes}
 }
 
 func (b *MemoryBus) Open(_ context.Context, s SessionInfo) error {
@@ -162,6 +170,10 @@ func (b *MemoryBus) Append(_ context.Context, session string, e Entry) (uint64, 
 	if len(st.entries)+1 > st.info.MaxEnvelopes || st.bytes+int64(len(e.Data)) > st.info.MaxBytes {
 		return 0, ErrSessionFull
 	}
+	if b.MaxBytes > 0 && b.total+int64(len(e.Data)) > b.MaxBytes {
+		return 0, ErrBusFull
+	}
+	b.total += int64(len(e.Data))
 	e.Seq = uint64(len(st.entries) + 1)
 	e.Data = bytes.Clone(e.Data)
 	st.entries = append(st.entries, e)
@@ -217,6 +229,7 @@ func (b *MemoryBus) Close(_ context.Context, session, reason string) error {
 func (b *MemoryBus) closeLocked(session, reason string) {
 	st := b.sessions[session]
 	delete(b.sessions, session)
+	b.total -= st.bytes
 	close(st.wake) // wake readers; they find the session closed
 	b.closed[session] = closedInfo{reason: reason, expires: st.info.Expires.Add(time.Hour)}
 }

@@ -138,6 +138,12 @@ func (t *Transport) stream(ctx context.Context, failingSince *time.Time, backoff
 	if err != nil {
 		return err
 	}
+	// The router sends headers as soon as the subscription is accepted.
+	if _, err := st.Header(); err != nil {
+		return err
+	}
+	*failingSince = time.Time{}
+	*backoff = 50 * time.Millisecond
 	for {
 		env, err := st.Recv()
 		if err != nil {

@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -139,5 +140,56 @@ func TestResumeAfterRouterRestart(t *testing.T) {
 		if tr.Resumes() < 1 {
 			t.Fatalf("party %d never resumed", i)
 		}
+	}
+}
+
+// TestTransportSurvivesRepeatedOutages: two router restarts separated by a
+// quiet spell longer than the retry limit; the subscription resumes after
+// each, because a re-established stream resets the retry clock.
+func TestTransportSurvivesRepeatedOutages(t *testing.T) {
+	r := newRig(t, router.DefaultLimits, nil)
+	r.open("outages", "a", "b")
+	tok, _ := r.signer.MintParty("outages", "b", time.Hour)
+	tr := router.NewTransport(context.Background(), r.cc, "outages", "b", tok)
+	tr.RetryLimit = time.Second
+	defer tr.Close()
+	for i := range 2 {
+		r.restart(router.DefaultLimits)
+		time.Sleep(1500 * time.Millisecond)
+		if _, err := r.publish(env("outages", "a", "", uint64(i+1), "after restart")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e, ok := <-tr.Incoming():
+			if !ok {
+				t.Fatalf("transport gave up after restart %d: %v", i+1, tr.Err())
+			}
+			if e.SenderSeq != uint64(i+1) {
+				t.Fatalf("got sender_seq %d", e.SenderSeq)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("nothing after restart %d", i+1)
+		}
+	}
+}
+
+func TestMemoryBusTotalCap(t *testing.T) {
+	b := router.NewMemoryBus()
+	b.MaxBytes = 100
+	ctx := context.Background()
+	for _, s := range []string{"s1", "s2"} {
+		if err := b.Open(ctx, router.SessionInfo{ID: s, Parties: []string{"a", "b"}, Expires: time.Now().Add(time.Minute), MaxBytes: 1 << 20, MaxEnvelopes: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Append(ctx, "s1", router.Entry{From: "a", SenderSeq: 1, Data: make([]byte, 60)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, "s2", router.Entry{From: "a", SenderSeq: 1, Data: make([]byte, 60)}); !errors.Is(err, router.ErrBusFull) {
+		t.Fatalf("over the total cap: %v", err)
+	}
+	b.Close(ctx, "s1", "done")
+	if _, err := b.Append(ctx, "s2", router.Entry{From: "a", SenderSeq: 1, Data: make([]byte, 60)}); err != nil {
+		t.Fatalf("after closing s1: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -169,6 +170,11 @@ func (s *Service) Subscribe(req *tsskitv1.SubscribeRequest, stream grpc.ServerSt
 	if !info.HasParty(req.PartyId) {
 		return status.Error(codes.PermissionDenied, "not a party of this session")
 	}
+	// Headers now, before any envelope: the client learns the stream is up
+	// (and resets its retry clock) even when nothing is published for a while.
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -226,7 +232,7 @@ func busStatus(err error) error {
 		return status.Error(codes.NotFound, "unknown session")
 	case errors.Is(err, ErrConflict):
 		return status.Error(codes.AlreadyExists, err.Error())
-	case errors.Is(err, ErrSessionFull):
+	case errors.Is(err, ErrSessionFull), errors.Is(err, ErrBusFull):
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()

@@ -42,8 +42,12 @@ type Config struct {
 	// generation runs at once (default 1, so a background refill leaves
 	// the other cores to running sessions).
 	GenConcurrency int
-	Version        string
-	Log            *slog.Logger
+	// UserAPI: this party also serves the server-party API (runs account
+	// users' parties); the coordinator then never makes it a server holder
+	// of an account.
+	UserAPI bool
+	Version string
+	Log     *slog.Logger
 }
 
 // Party is a running server party.
@@ -116,7 +120,9 @@ func (p *Party) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := p.serveAssignments(ctx)
-		p.online.Store(false)
+		if p.online.Swap(false) {
+			backoff = 100 * time.Millisecond // it was registered: a fresh break
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -126,9 +132,6 @@ func (p *Party) Run(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
-		if err == nil {
-			backoff = 100 * time.Millisecond
-		}
 	}
 	p.wg.Wait()
 	return nil
@@ -137,7 +140,7 @@ func (p *Party) Run(ctx context.Context) error {
 func (p *Party) serveAssignments(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := p.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version}, p.creds())
+	stream, err := p.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version, RunsUserParties: p.cfg.UserAPI}, p.creds())
 	if err != nil {
 		return err
 	}
@@ -326,6 +329,7 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare,
 	defer p.running.Add(-1)
 	pre, err := p.TakePreParams(ctx)
 	if err != nil {
+		p.refuse(ctx, &tsskitv1.Assignment{SessionId: sessionID, PartyId: claim.PartyId, Token: claim.Token}, "preparams", err)
 		return nil, err
 	}
 	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId)}

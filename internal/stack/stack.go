@@ -207,7 +207,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 	log := s.log.With("service", "serverparty")
 	p, err := serverparty.New(serverparty.Config{
 		PartyID: o.PartyID, Coordinator: cc, Router: rc, Signer: o.Signer, Vault: v,
-		PoolTarget: o.Pool, Version: o.Version, Log: log,
+		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "",
 	})
 	if err != nil {
 		return nil, nil, err

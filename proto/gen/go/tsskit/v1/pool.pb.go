@@ -22,11 +22,16 @@ const (
 )
 
 type RegisterRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must be the subject of the caller's service token.
+	PartyId string `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	// This party also serves the server-party API, which runs account users'
+	// parties: it is not picked as a server holder of an account keygen, so
+	// no single process sees two of its shares.
+	RunsUserParties bool `protobuf:"varint,3,opt,name=runs_user_parties,json=runsUserParties,proto3" json:"runs_user_parties,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RegisterRequest) Reset() {
@@ -71,6 +76,13 @@ func (x *RegisterRequest) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *RegisterRequest) GetRunsUserParties() bool {
+	if x != nil {
+		return x.RunsUserParties
+	}
+	return false
 }
 
 type Assignment struct {
@@ -353,10 +365,11 @@ var File_tsskit_v1_pool_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\n" +
-	"\x14tsskit/v1/pool.proto\x12\ttsskit.v1\x1a\x16tsskit/v1/common.proto\"F\n" +
+	"\x14tsskit/v1/pool.proto\x12\ttsskit.v1\x1a\x16tsskit/v1/common.proto\"r\n" +
 	"\x0fRegisterRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\tR\aversion\"\xa5\x01\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\x12*\n" +
+	"\x11runs_user_parties\x18\x03 \x01(\bR\x0frunsUserParties\"\xa5\x01\n" +
 	"\n" +
 	"Assignment\x12\x1d\n" +
 	"\n" +

@@ -12,13 +12,15 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/pool.proto.
  */
 export const file_tsskit_v1_pool: GenFile = /*@__PURE__*/
-  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIjQKD1JlZ2lzdGVyUmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJInoKCkFzc2lnbm1lbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYudHNza2l0LnYxLlNlc3Npb25LaW5kEhAKCHBhcnR5X2lkGAMgASgJEg0KBXRva2VuGAQgASgJEhEKCXdhbGxldF9pZBgFIAEoCSJXChBIZWFydGJlYXRSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJEhcKD3ByZXBhcmFtc19yZWFkeRgCIAEoDRIYChBydW5uaW5nX3Nlc3Npb25zGAMgASgNIigKEUhlYXJ0YmVhdFJlc3BvbnNlEhMKC2ludGVydmFsX21zGAEgASgNIisKFUNsYWltVXNlclBhcnR5UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjkKFkNsYWltVXNlclBhcnR5UmVzcG9uc2USEAoIcGFydHlfaWQYASABKAkSDQoFdG9rZW4YAiABKAky7QEKC1Bvb2xTZXJ2aWNlEj8KCFJlZ2lzdGVyEhoudHNza2l0LnYxLlJlZ2lzdGVyUmVxdWVzdBoVLnRzc2tpdC52MS5Bc3NpZ25tZW50MAESRgoJSGVhcnRiZWF0EhsudHNza2l0LnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC50c3NraXQudjEuSGVhcnRiZWF0UmVzcG9uc2USVQoOQ2xhaW1Vc2VyUGFydHkSIC50c3NraXQudjEuQ2xhaW1Vc2VyUGFydHlSZXF1ZXN0GiEudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVzcG9uc2VCnAEKDWNvbS50c3NraXQudjFCCVBvb2xQcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw", [file_tsskit_v1_common]);
+  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIk8KD1JlZ2lzdGVyUmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhkKEXJ1bnNfdXNlcl9wYXJ0aWVzGAMgASgIInoKCkFzc2lnbm1lbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYudHNza2l0LnYxLlNlc3Npb25LaW5kEhAKCHBhcnR5X2lkGAMgASgJEg0KBXRva2VuGAQgASgJEhEKCXdhbGxldF9pZBgFIAEoCSJXChBIZWFydGJlYXRSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJEhcKD3ByZXBhcmFtc19yZWFkeRgCIAEoDRIYChBydW5uaW5nX3Nlc3Npb25zGAMgASgNIigKEUhlYXJ0YmVhdFJlc3BvbnNlEhMKC2ludGVydmFsX21zGAEgASgNIisKFUNsYWltVXNlclBhcnR5UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjkKFkNsYWltVXNlclBhcnR5UmVzcG9uc2USEAoIcGFydHlfaWQYASABKAkSDQoFdG9rZW4YAiABKAky7QEKC1Bvb2xTZXJ2aWNlEj8KCFJlZ2lzdGVyEhoudHNza2l0LnYxLlJlZ2lzdGVyUmVxdWVzdBoVLnRzc2tpdC52MS5Bc3NpZ25tZW50MAESRgoJSGVhcnRiZWF0EhsudHNza2l0LnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC50c3NraXQudjEuSGVhcnRiZWF0UmVzcG9uc2USVQoOQ2xhaW1Vc2VyUGFydHkSIC50c3NraXQudjEuQ2xhaW1Vc2VyUGFydHlSZXF1ZXN0GiEudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVzcG9uc2VCnAEKDWNvbS50c3NraXQudjFCCVBvb2xQcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.RegisterRequest
  */
 export type RegisterRequest = Message<"tsskit.v1.RegisterRequest"> & {
   /**
+   * Must be the subject of the caller's service token.
+   *
    * @generated from field: string party_id = 1;
    */
   partyId: string;
@@ -27,6 +29,15 @@ export type RegisterRequest = Message<"tsskit.v1.RegisterRequest"> & {
    * @generated from field: string version = 2;
    */
   version: string;
+
+  /**
+   * This party also serves the server-party API, which runs account users'
+   * parties: it is not picked as a server holder of an account keygen, so
+   * no single process sees two of its shares.
+   *
+   * @generated from field: bool runs_user_parties = 3;
+   */
+  runsUserParties: boolean;
 };
 
 /**
