@@ -12,6 +12,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
+	"github.com/rwadurian/tsskit/internal/webstatic"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
@@ -29,6 +30,8 @@ func runDev(ctx context.Context, args []string) error {
 	apiAddr := fs.String("api-addr", ":4000", "account REST API")
 	partyAPIAddr := fs.String("party-api-addr", ":8083", "server-party API")
 	parties := fs.Int("server-parties", 3, "server parties to run")
+	webAddr := fs.String("web-addr", ":8080", `serves --web-dir to browsers (empty: off)`)
+	webDir := fs.String("web-dir", "public", "browser build: tss.wasm, wasm_exec.js, tss-worker.js (make wasm)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -74,6 +77,14 @@ func runDev(ctx context.Context, args []string) error {
 	}); err != nil {
 		return err
 	}
+	if *webAddr != "" {
+		if _, err := os.Stat(filepath.Join(*webDir, "tss.wasm")); err != nil {
+			log.Warn("no tss.wasm in the web dir: run 'make wasm'", "dir", *webDir)
+		}
+		if _, err := st.Listen("web", *webAddr, webstatic.Handler(os.DirFS(*webDir))); err != nil {
+			return err
+		}
+	}
 	var runs []func(context.Context)
 	for i := 1; i <= *parties; i++ {
 		o := stack.PartyOpts{
@@ -93,11 +104,11 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	printDevBanner(secrets, made, *dataDir, admin, *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr)
+	printDevBanner(secrets, made, *dataDir, admin, *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr)
 	return st.Run(ctx, runs...)
 }
 
-func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router, api, partyAPI string) {
+func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router, api, partyAPI, web string) {
 	var b strings.Builder
 	line := strings.Repeat("=", 72)
 	fmt.Fprintf(&b, "%s\n tsskit DEVELOPMENT MODE: not for real funds. Secrets are local to %s\n%s\n", line, dataDir, line)
@@ -114,6 +125,9 @@ func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router,
 	fmt.Fprintf(&b, " coordinator     http://%s  (gRPC, gRPC-Web)\n", loopback(coord))
 	fmt.Fprintf(&b, " router          http://%s  (gRPC, gRPC-Web)\n", loopback(router))
 	fmt.Fprintf(&b, " server-party API http://%s\n", loopback(partyAPI))
+	if web != "" {
+		fmt.Fprintf(&b, " browser files   http://%s  (tss.wasm, tss-worker.js)\n", loopback(web))
+	}
 	fmt.Fprintf(&b, " admin token (12h): %s\n%s\n", admin, line)
 	fmt.Fprint(os.Stderr, b.String())
 }

@@ -19,9 +19,9 @@ func TestDevMode(t *testing.T) {
 	bin := buildBinary(t)
 	dir := filepath.Join(t.TempDir(), "dev")
 	run := func() string {
-		coord, router, api, partyAPI := freePort(t), freePort(t), freePort(t), freePort(t)
+		coord, router, api, partyAPI, web := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 		cmd := exec.Command(bin, "dev", "--data-dir", dir, "--coordinator-addr", coord, "--router-addr", router,
-			"--api-addr", api, "--party-api-addr", partyAPI)
+			"--api-addr", api, "--party-api-addr", partyAPI, "--web-addr", web, "--web-dir", t.TempDir())
 		cmd.Env = cleanEnv()
 		buf := &logBuffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf

@@ -1,0 +1,94 @@
+// The browser end of the e2e test: this page is ONE party. It makes its own
+// pre-parameters on two workers in parallel, creates a 2-of-3 keygen with
+// two native server parties through the coordinator (gRPC-Web), runs its
+// seat in a worker with envelopes over the router (gRPC-Web), then signs
+// with one server party. The Node side checks the results independently.
+import { create } from "@bufbuild/protobuf";
+import { ConnectError } from "@connectrpc/connect";
+
+import { connectClients, generatePreParams, keygenSeat, signSeat, TssWorker } from "../../src/index.js";
+import type { SessionEvent } from "../../src/gen/tsskit/v1/coordinator_pb.js";
+
+interface Config {
+  coordinatorUrl: string;
+  routerUrl: string;
+  adminToken: string;
+  digestHex: string;
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
+const status = (s: string) => {
+  document.getElementById("status")!.textContent = s;
+};
+
+async function run(cfg: Config) {
+  const t0 = performance.now();
+  const clients = connectClients(cfg);
+  const admin = { headers: { authorization: `Bearer ${cfg.adminToken}` } };
+  const workers = [new TssWorker("/tss-worker.js"), new TssWorker("/tss-worker.js")];
+  const version = await workers[0]!.ready;
+  await workers[1]!.ready;
+
+  status("pre-parameters");
+  const p0 = performance.now();
+  let primes = 0;
+  const preParams = await generatePreParams(workers, { onPrime: (n) => (primes = n) });
+  await workers[0]!.validatePreParams(preParams);
+  const preParamsMs = performance.now() - p0;
+
+  // A unary call that must fail: its typed status has to reach the browser.
+  let unaryCode = "";
+  try {
+    await clients.coordinator.getWallet({ walletId: "no-such-wallet" }, admin);
+  } catch (e) {
+    unaryCode = ConnectError.from(e).code.toString();
+  }
+  let deniedCode = "";
+  try {
+    await clients.coordinator.createKeygenSession({ signersNeeded: 2, parties: 3 }, { headers: { authorization: "Bearer forged.token.x" } });
+  } catch (e) {
+    deniedCode = ConnectError.from(e).code.toString();
+  }
+
+  status("keygen");
+  const partyId = "browser-" + crypto.randomUUID();
+  const created = await clients.coordinator.createKeygenSession({ name: "e2e", signersNeeded: 2, parties: 3, clientPartyIds: [partyId] }, admin);
+  const events: string[] = [];
+  let completedKey = new Uint8Array();
+  const onEvent = (e: SessionEvent) => {
+    events.push(e.event.case ?? "");
+    if (e.event.case === "completed") completedKey = e.event.value.publicKey;
+  };
+  const rounds: number[] = [];
+  const k0 = performance.now();
+  const kg = await keygenSeat(clients, workers[0]!, {
+    sessionId: created.sessionId, partyId, token: created.tokens[0]!.token, onEvent,
+    onProgress: (p) => rounds.push(p.round),
+  }, preParams);
+  const keygenMs = performance.now() - k0;
+  const wallet = await clients.coordinator.getWallet({ walletId: kg.walletId }, admin);
+
+  status("sign");
+  const server = wallet.wallet!.holders.find((h) => h.partyId !== partyId)!.partyId;
+  const digest = unhex(cfg.digestHex);
+  const signCreated = await clients.coordinator.createSignSession({ walletId: kg.walletId, digest, clientPartyIds: [partyId], serverPartyIds: [server] }, admin);
+  const s0 = performance.now();
+  const sig = await signSeat(clients, workers[1]!, { sessionId: signCreated.sessionId, partyId, token: signCreated.tokens[0]!.token }, kg.share);
+  const signMs = performance.now() - s0;
+  workers.forEach((w) => w.terminate());
+  status("done");
+  return {
+    version, primes, preParamsMs, keygenMs, signMs, totalMs: performance.now() - t0,
+    unaryCode, deniedCode, events, rounds,
+    partyId, walletId: kg.walletId, address: kg.address,
+    publicKey: hex(kg.publicKey), completedKey: hex(completedKey), storedKey: hex(wallet.wallet!.publicKey),
+    holders: wallet.wallet!.holders.map((h) => h.partyId),
+    signers: signCreated.parties,
+    r: hex(sig.r), s: hex(sig.s), v: sig.v, der: hex(sig.der), shareBytes: kg.share.length,
+  };
+}
+
+(window as any).runE2E = run;
+status("ready");
+void create;

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"crypto/sha256"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/seal"
+)
+
+// bus wires Runs together the way the SDK and the router do: each Run's
+// outgoing protobuf envelopes are delivered to their recipients.
+type bus struct {
+	mu   sync.Mutex
+	runs map[string]*Run
+	sent int
+}
+
+func (b *bus) out(from string) func([]byte) {
+	return func(data []byte) {
+		env, err := seal.UnmarshalProto(data)
+		if err != nil {
+			panic(err)
+		}
+		b.mu.Lock()
+		b.sent++
+		var to []*Run
+		for id, r := range b.runs {
+			if id != from && (env.To == "" || env.To == id) {
+				to = append(to, r)
+			}
+		}
+		b.mu.Unlock()
+		for _, r := range to {
+			if err := r.Deliver(data); err != nil {
+				panic(err)
+			}
+		}
+	}
+}
+
+func newSession(t *testing.T, ids []string) (map[string]string, map[string]seal.PublicKeys) {
+	keyIDs := map[string]string{}
+	pubs := map[string]seal.PublicKeys{}
+	for _, id := range ids {
+		kid, pub, err := keys.create()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyIDs[id], pubs[id] = kid, pub
+	}
+	t.Cleanup(func() {
+		for _, k := range keyIDs {
+			keys.release(k)
+		}
+	})
+	return keyIDs, pubs
+}
+
+// TestBridgeKeygenSign runs a 2-of-3 keygen and a 2-party signing through
+// the bridge the JS boundary uses (protobuf envelopes in and out, share
+// records as bytes), with fixture pre-parameters, and verifies the
+// signature with decred's ECDSA. Under GOOS=js it runs in the browser.
+func TestBridgeKeygenSign(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("under GOOS=js, TestJSKeygenSign runs this keygen through the JS API")
+	}
+	ids := []string{"browser-1", "server-1", "server-2"}
+	keyIDs, pubs := newSession(t, ids)
+	b := &bus{runs: map[string]*Run{}}
+	type out struct {
+		o   *KeygenOutput
+		err error
+	}
+	results := make(chan out, len(ids))
+	var rounds sync.Map
+	b.mu.Lock()
+	for i, id := range ids {
+		pp, err := testkit.PreParams(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ppb, _ := preparams.Marshal(pp)
+		r, err := StartKeygen(KeygenParams{
+			SessionParams: SessionParams{SessionID: "bridge-keygen", Self: id, Parties: ids, SignersNeeded: 2, KeysID: keyIDs[id], PublicKeys: pubs},
+			WalletID:      "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11", PreParams: ppb,
+		}, b.out(id), func(p party.Progress) { rounds.Store(id, p.Round) }, func(o *KeygenOutput, err error) { results <- out{o, err} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.runs[id] = r
+	}
+	b.mu.Unlock()
+	shares := map[string][]byte{}
+	var pub []byte
+	for range ids {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			info, err := InspectShare(r.o.Share)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shares[info.PartyID] = r.o.Share
+			if pub == nil {
+				pub = r.o.PublicKey
+			} else if string(pub) != string(r.o.PublicKey) {
+				t.Fatal("parties disagree on the public key")
+			}
+			if info.Address != r.o.Address || len(r.o.Address) != 42 {
+				t.Fatalf("address %q vs %q", info.Address, r.o.Address)
+			}
+		case <-time.After(10 * time.Minute):
+			t.Fatal("keygen did not finish")
+		}
+	}
+	if r, _ := rounds.Load("browser-1"); r.(int) != 4 {
+		t.Fatalf("browser progress ended at round %v", r)
+	}
+
+	// Sign with the browser and server-2.
+	signers := []string{"browser-1", "server-2"}
+	skIDs, spubs := newSession(t, signers)
+	digest := sha256.Sum256([]byte("bridge"))
+	sb := &bus{runs: map[string]*Run{}}
+	type sres struct {
+		s   *party.Signature
+		err error
+	}
+	sigs := make(chan sres, 2)
+	sb.mu.Lock()
+	for _, id := range signers {
+		r, err := StartSign(SignParams{
+			SessionParams: SessionParams{SessionID: "bridge-sign", Self: id, Parties: signers, KeysID: skIDs[id], PublicKeys: spubs},
+			Share:         shares[id], Digest: digest[:],
+		}, sb.out(id), nil, func(s *party.Signature, err error) { sigs <- sres{s, err} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.runs[id] = r
+	}
+	sb.mu.Unlock()
+	pk, err := secp256k1.ParsePubKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range signers {
+		r := <-sigs
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		parsed, err := ecdsa.ParseDERSignature(r.s.DER)
+		if err != nil || !parsed.Verify(digest[:], pk) {
+			t.Fatalf("signature does not verify: %v", err)
+		}
+	}
+}
+
+func TestBridgeRejects(t *testing.T) {
+	ids := []string{"a", "b"}
+	keyIDs, pubs := newSession(t, ids)
+	nop := func([]byte) {}
+	if _, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, SignersNeeded: 2, KeysID: "nope", PublicKeys: pubs}},
+		nop, nil, func(*KeygenOutput, error) {}); toError(err).Code != "invalid_argument" {
+		t.Fatalf("unknown keys: %v", err)
+	}
+	if _, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, SignersNeeded: 2, KeysID: keyIDs["a"], PublicKeys: pubs}, PreParams: []byte("{}")},
+		nop, nil, func(*KeygenOutput, error) {}); toError(err).Code != "invalid_argument" {
+		t.Fatalf("bad pre-params: %v", err)
+	}
+	if _, err := StartSign(SignParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, KeysID: keyIDs["a"], PublicKeys: pubs}, Share: []byte("{")},
+		nop, nil, func(*party.Signature, error) {}); toError(err).Code != "share_invalid" {
+		t.Fatalf("bad share: %v", err)
+	}
+	// A run with invalid parameters fails through its callback with the engine's code.
+	done := make(chan error, 1)
+	pp, _ := testkit.PreParams(0)
+	ppb, _ := preparams.Marshal(pp)
+	_, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, SignersNeeded: 3, KeysID: keyIDs["a"], PublicKeys: pubs}, WalletID: "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11", PreParams: ppb},
+		nop, nil, func(_ *KeygenOutput, err error) { done <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := toError(<-done); e.Code != "invalid_params" {
+		t.Fatalf("signers > parties: %v", e)
+	}
+	// Cancel ends a run with "canceled".
+	r, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s2", Self: "a", Parties: ids, SignersNeeded: 2, KeysID: keyIDs["a"], PublicKeys: pubs}, WalletID: "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11", PreParams: ppb},
+		nop, nil, func(_ *KeygenOutput, err error) { done <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Cancel()
+	if e := toError(<-done); e.Code != "canceled" {
+		t.Fatalf("cancel: %v", e)
+	}
+	if err := r.Deliver([]byte{0xff}); toError(err).Code != "seal_malformed" {
+		t.Fatalf("malformed envelope: %v", err)
+	}
+	if _, err := AssemblePreParams([][]byte{{7}}); toError(err).Code != "invalid_preparams" {
+		t.Fatalf("assemble: %v", err)
+	}
+	if err := ValidatePreParams([]byte("not json")); toError(err).Code != "invalid_argument" {
+		t.Fatalf("validate: %v", err)
+	}
+	if e := toError(errors.New("boom")); e.Code != "internal" {
+		t.Fatalf("plain error: %v", e)
+	}
+}

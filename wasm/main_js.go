@@ -1,0 +1,471 @@
+//go:build js
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"syscall/js"
+	"time"
+
+	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/seal"
+)
+
+func main() {
+	js.Global().Set("tsskit", api())
+	select {} // serve calls until the worker is terminated
+}
+
+// api is the one global object; tsskit.d.ts describes it.
+func api() js.Value {
+	obj := js.Global().Get("Object").New()
+	set := func(name string, f func(args []js.Value) any) {
+		obj.Set(name, js.FuncOf(func(_ js.Value, args []js.Value) (ret any) {
+			defer func() {
+				if r := recover(); r != nil {
+					ret = throw(&Error{Code: "panic", Message: fmt.Sprint(r)})
+				}
+			}()
+			return f(args)
+		}))
+	}
+	set("version", func([]js.Value) any {
+		o := js.Global().Get("Object").New()
+		o.Set("version", version)
+		o.Set("go", runtime.Version())
+		o.Set("tssLib", tssLibVersion())
+		return o
+	})
+	set("createSessionKeys", func([]js.Value) any {
+		id, pub, err := keys.create()
+		if err != nil {
+			return throw(toError(err))
+		}
+		o := js.Global().Get("Object").New()
+		o.Set("keysId", id)
+		o.Set("x25519", bytesToJS(pub.X25519))
+		o.Set("ed25519", bytesToJS(pub.Ed25519))
+		return o
+	})
+	set("releaseSessionKeys", func(args []js.Value) any {
+		id, err := argString(args, 0, "keysId")
+		if err != nil {
+			return throw(err)
+		}
+		keys.release(id)
+		return js.Undefined()
+	})
+	set("keygen", func(args []js.Value) any {
+		p, cb, err := keygenArgs(args)
+		if err != nil {
+			return throw(err)
+		}
+		return startRun(cb, func(out func([]byte), progress func(party.Progress), resolve func(any), reject func(error)) (*Run, error) {
+			return StartKeygen(p, out, progress, func(o *KeygenOutput, err error) {
+				if err != nil {
+					reject(err)
+					return
+				}
+				r := js.Global().Get("Object").New()
+				r.Set("share", bytesToJS(o.Share))
+				r.Set("publicKey", bytesToJS(o.PublicKey))
+				r.Set("address", o.Address)
+				resolve(r)
+			})
+		})
+	})
+	set("sign", func(args []js.Value) any {
+		p, cb, err := signArgs(args)
+		if err != nil {
+			return throw(err)
+		}
+		return startRun(cb, func(out func([]byte), progress func(party.Progress), resolve func(any), reject func(error)) (*Run, error) {
+			return StartSign(p, out, progress, func(s *party.Signature, err error) {
+				if err != nil {
+					reject(err)
+					return
+				}
+				r := js.Global().Get("Object").New()
+				r.Set("r", bytesToJS(s.R))
+				r.Set("s", bytesToJS(s.S))
+				r.Set("v", int(s.V))
+				r.Set("signature", bytesToJS(s.Signature))
+				r.Set("der", bytesToJS(s.DER))
+				resolve(r)
+			})
+		})
+	})
+	set("safePrime", func(args []js.Value) any {
+		// An optional AbortSignal cancels the search.
+		ctx, cancel := context.WithCancel(context.Background())
+		if len(args) > 0 && args[0].Type() == js.TypeObject {
+			if sig := args[0].Get("signal"); sig.Type() == js.TypeObject {
+				if sig.Get("aborted").Bool() {
+					cancel()
+				}
+				var onAbort js.Func
+				onAbort = js.FuncOf(func(js.Value, []js.Value) any { cancel(); onAbort.Release(); return nil })
+				sig.Call("addEventListener", "abort", onAbort)
+			}
+		}
+		return promise(func() (any, error) {
+			defer cancel()
+			// Sleeping hands control back to the JS event loop, which
+			// delivers an abort; a millisecond every few candidates costs
+			// under 1% of the search.
+			p, err := SafePrime(ctx, func() { time.Sleep(time.Millisecond) })
+			if err != nil {
+				return nil, err
+			}
+			return bytesToJS(p), nil
+		})
+	})
+	set("assemblePreParams", func(args []js.Value) any {
+		if len(args) < 1 || !isArray(args[0]) {
+			return throw(argErr("assemblePreParams(primes: Uint8Array[])"))
+		}
+		var primes [][]byte
+		for i := range args[0].Length() {
+			b, err := bytesFromJS(args[0].Index(i), fmt.Sprintf("primes[%d]", i))
+			if err != nil {
+				return throw(err)
+			}
+			primes = append(primes, b)
+		}
+		return promise(func() (any, error) {
+			b, err := AssemblePreParams(primes)
+			if err != nil {
+				return nil, err
+			}
+			return bytesToJS(b), nil
+		})
+	})
+	set("validatePreParams", func(args []js.Value) any {
+		b, err := argBytes(args, 0, "preParams")
+		if err != nil {
+			return throw(err)
+		}
+		return promise(func() (any, error) { return js.Undefined(), ValidatePreParams(b) })
+	})
+	set("inspectShare", func(args []js.Value) any {
+		b, err := argBytes(args, 0, "share")
+		if err != nil {
+			return throw(err)
+		}
+		info, err := InspectShare(b)
+		if err != nil {
+			return throw(toError(err))
+		}
+		o := js.Global().Get("Object").New()
+		o.Set("walletId", info.WalletID)
+		o.Set("partyId", info.PartyID)
+		o.Set("threshold", info.Threshold)
+		o.Set("parties", stringsToJS(info.Parties))
+		o.Set("publicKey", bytesToJS(info.PublicKey))
+		o.Set("address", info.Address)
+		return o
+	})
+	return obj
+}
+
+// callbacks are the JS functions a run reports to.
+type callbacks struct {
+	onEnvelope js.Value
+	onProgress js.Value // may be undefined
+}
+
+type starter func(out func([]byte), progress func(party.Progress), resolve func(any), reject func(error)) (*Run, error)
+
+// startRun starts a session and returns {result: Promise, deliver, cancel}.
+func startRun(cb callbacks, start starter) any {
+	var run *Run
+	var deliver, cancel js.Func
+	var startErr error
+	result := newPromise(func(resolve func(any), reject func(error)) {
+		out := func(b []byte) { safeCall(cb.onEnvelope, bytesToJS(b)) }
+		progress := func(p party.Progress) {
+			if cb.onProgress.Type() != js.TypeFunction {
+				return
+			}
+			o := js.Global().Get("Object").New()
+			o.Set("phase", p.Phase)
+			o.Set("round", p.Round)
+			o.Set("rounds", p.Rounds)
+			o.Set("done", p.Done)
+			o.Set("messagesSent", p.MessagesSent)
+			o.Set("messagesReceived", p.MessagesRecv)
+			o.Set("bytesSent", p.BytesSent)
+			o.Set("bytesReceived", p.BytesReceived)
+			safeCall(cb.onProgress, o)
+		}
+		finish := func() { deliver.Release(); cancel.Release() }
+		run, startErr = start(out, progress, func(v any) { resolve(v); finish() }, func(err error) { reject(err); finish() })
+	})
+	if startErr != nil {
+		return throw(toError(startErr))
+	}
+	deliver = js.FuncOf(func(_ js.Value, args []js.Value) (ret any) {
+		defer func() {
+			if r := recover(); r != nil {
+				ret = throw(&Error{Code: "panic", Message: fmt.Sprint(r)})
+			}
+		}()
+		b, err := argBytes(args, 0, "envelope")
+		if err != nil {
+			return throw(err)
+		}
+		if err := run.Deliver(b); err != nil {
+			return throw(toError(err))
+		}
+		return js.Undefined()
+	})
+	cancel = js.FuncOf(func(js.Value, []js.Value) any { run.Cancel(); return js.Undefined() })
+	o := js.Global().Get("Object").New()
+	o.Set("result", result)
+	o.Set("deliver", deliver)
+	o.Set("cancel", cancel)
+	return o
+}
+
+// safeCall calls a JS callback; an exception in it must not kill the run.
+func safeCall(f js.Value, args ...any) {
+	defer func() { _ = recover() }()
+	if f.Type() == js.TypeFunction {
+		f.Invoke(args...)
+	}
+}
+
+// promise runs f on a goroutine and settles a Promise with its outcome.
+func promise(f func() (any, error)) js.Value {
+	return newPromise(func(resolve func(any), reject func(error)) {
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					reject(&Error{Code: "panic", Message: fmt.Sprintf("%v\n%s", r, debug.Stack())})
+				}
+			}()
+			v, err := f()
+			if err != nil {
+				reject(err)
+				return
+			}
+			resolve(v)
+		}()
+	})
+}
+
+// newPromise makes a Promise; body runs synchronously inside the executor
+// and gets Go-typed resolve and reject.
+func newPromise(body func(resolve func(any), reject func(error))) js.Value {
+	var executor js.Func
+	executor = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		res, rej := args[0], args[1]
+		body(func(v any) { res.Invoke(v) }, func(err error) { rej.Invoke(jsError(toError(err))) })
+		executor.Release()
+		return nil
+	})
+	return js.Global().Get("Promise").New(executor)
+}
+
+// jsError makes a JS Error carrying code and culprits.
+func jsError(e *Error) js.Value {
+	v := js.Global().Get("Error").New(e.Message)
+	v.Set("name", "TsskitError")
+	v.Set("code", e.Code)
+	v.Set("culprits", stringsToJS(e.Culprits))
+	return v
+}
+
+// throw is how a synchronous method fails: Go cannot raise a JS exception
+// from a js.Func, so the method returns {error: TsskitError} instead of its
+// value, and the worker's unwrap() throws it (see tsskit.d.ts).
+func throw(err error) any {
+	e := toError(err)
+	o := js.Global().Get("Object").New()
+	o.Set("error", jsError(e))
+	return o
+}
+
+func bytesToJS(b []byte) js.Value {
+	a := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(a, b)
+	return a
+}
+
+func bytesFromJS(v js.Value, what string) ([]byte, error) {
+	if v.Type() != js.TypeObject || !v.InstanceOf(js.Global().Get("Uint8Array")) {
+		return nil, argErr("%s must be a Uint8Array", what)
+	}
+	b := make([]byte, v.Length())
+	js.CopyBytesToGo(b, v)
+	return b, nil
+}
+
+func stringsToJS(s []string) js.Value {
+	a := js.Global().Get("Array").New(len(s))
+	for i, x := range s {
+		a.SetIndex(i, x)
+	}
+	return a
+}
+
+func isArray(v js.Value) bool { return js.Global().Get("Array").Call("isArray", v).Bool() }
+
+func argBytes(args []js.Value, i int, what string) ([]byte, error) {
+	if len(args) <= i {
+		return nil, argErr("missing %s", what)
+	}
+	return bytesFromJS(args[i], what)
+}
+
+func argString(args []js.Value, i int, what string) (string, error) {
+	if len(args) <= i || args[i].Type() != js.TypeString {
+		return "", argErr("%s must be a string", what)
+	}
+	return args[i].String(), nil
+}
+
+// field readers for parameter objects.
+type fields struct {
+	v   js.Value
+	err error
+}
+
+func (f *fields) str(name string) string {
+	x := f.v.Get(name)
+	if f.err == nil && x.Type() != js.TypeString {
+		f.err = argErr("%s must be a string", name)
+	}
+	if x.Type() != js.TypeString {
+		return ""
+	}
+	return x.String()
+}
+
+func (f *fields) int(name string, optional bool) int {
+	x := f.v.Get(name)
+	if optional && x.IsUndefined() {
+		return 0
+	}
+	if f.err == nil && (x.Type() != js.TypeNumber || x.Float() != float64(x.Int())) {
+		f.err = argErr("%s must be an integer", name)
+	}
+	if x.Type() != js.TypeNumber {
+		return 0
+	}
+	return x.Int()
+}
+
+func (f *fields) bytes(name string) []byte {
+	b, err := bytesFromJS(f.v.Get(name), name)
+	if f.err == nil && err != nil {
+		f.err = err
+	}
+	return b
+}
+
+func (f *fields) strings(name string) []string {
+	x := f.v.Get(name)
+	if !isArray(x) {
+		if f.err == nil {
+			f.err = argErr("%s must be an array of strings", name)
+		}
+		return nil
+	}
+	out := make([]string, x.Length())
+	for i := range out {
+		e := x.Index(i)
+		if e.Type() != js.TypeString {
+			if f.err == nil {
+				f.err = argErr("%s[%d] must be a string", name, i)
+			}
+			continue
+		}
+		out[i] = e.String()
+	}
+	return out
+}
+
+// publicKeys reads {partyId: {x25519, ed25519}}.
+func (f *fields) publicKeys(name string) map[string]seal.PublicKeys {
+	x := f.v.Get(name)
+	if x.Type() != js.TypeObject {
+		if f.err == nil {
+			f.err = argErr("%s must be an object of {x25519, ed25519} by party id", name)
+		}
+		return nil
+	}
+	ks := js.Global().Get("Object").Call("keys", x)
+	out := map[string]seal.PublicKeys{}
+	for i := range ks.Length() {
+		id := ks.Index(i).String()
+		pk := &fields{v: x.Get(id)}
+		if pk.v.Type() != js.TypeObject {
+			if f.err == nil {
+				f.err = argErr("%s[%q] must be {x25519, ed25519}", name, id)
+			}
+			continue
+		}
+		k := seal.PublicKeys{X25519: pk.bytes("x25519"), Ed25519: pk.bytes("ed25519")}
+		if f.err == nil && pk.err != nil {
+			f.err = argErr("%s[%q]: %s", name, id, pk.err.(*Error).Message)
+		}
+		out[id] = k
+	}
+	return out
+}
+
+func sessionArgs(f *fields) SessionParams {
+	return SessionParams{
+		SessionID: f.str("sessionId"), Self: f.str("self"), Parties: f.strings("parties"),
+		KeysID: f.str("keysId"), PublicKeys: f.publicKeys("publicKeys"),
+	}
+}
+
+func readCallbacks(args []js.Value) (callbacks, error) {
+	if len(args) < 2 || args[1].Type() != js.TypeObject || args[1].Get("onEnvelope").Type() != js.TypeFunction {
+		return callbacks{}, argErr("second argument must be {onEnvelope(envelope: Uint8Array), onProgress?(p)}")
+	}
+	return callbacks{onEnvelope: args[1].Get("onEnvelope"), onProgress: args[1].Get("onProgress")}, nil
+}
+
+func keygenArgs(args []js.Value) (KeygenParams, callbacks, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return KeygenParams{}, callbacks{}, argErr("keygen(params, callbacks): params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := KeygenParams{SessionParams: sessionArgs(f), WalletID: f.str("walletId"), PreParams: f.bytes("preParams")}
+	p.SignersNeeded = f.int("signersNeeded", false)
+	if f.err != nil {
+		return p, callbacks{}, f.err
+	}
+	cb, err := readCallbacks(args)
+	return p, cb, err
+}
+
+func signArgs(args []js.Value) (SignParams, callbacks, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return SignParams{}, callbacks{}, argErr("sign(params, callbacks): params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := SignParams{SessionParams: sessionArgs(f), Share: f.bytes("share"), Digest: f.bytes("digest")}
+	if f.err != nil {
+		return p, callbacks{}, f.err
+	}
+	cb, err := readCallbacks(args)
+	return p, cb, err
+}
+
+func tssLibVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/bnb-chain/tss-lib/v2" {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
