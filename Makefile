@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 GOTEST_TIMEOUT ?= 30m
 
-.PHONY: all deps run build wasm test test-go test-wasm test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean
+.PHONY: all deps run build wasm test test-go test-wasm test-sdk test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean
 
 all: build
 
@@ -33,7 +33,7 @@ wasm: deps
 	cp wasm/tsskit.d.ts public/tsskit.d.ts
 	$(GO) run ./scripts/precompress public/tss.wasm public/wasm_exec.js public/tss-worker.js
 
-test: deps lint test-go test-wasm test-browser
+test: deps lint test-go test-wasm test-sdk test-browser
 
 lint: fmt-check vet proto-check
 
@@ -67,6 +67,13 @@ test-wasm: deps
 	@scripts/wasm-tools.sh
 	PATH="$(CURDIR)/.tools/bin:$$PATH" GOOS=js GOARCH=wasm $(GO) test -count=1 -short -timeout $(GOTEST_TIMEOUT) -json $(WASM_PKGS) | $(GO) run ./scripts/testsummary
 
+# The TypeScript SDK: type check, unit tests (Vitest; fake-indexeddb only
+# here), and the library build (tsup: ESM + declarations).
+test-sdk: deps
+	npm run --silent -w sdk-ts typecheck
+	npm run --silent -w sdk-ts test -- --reporter=dot
+	npm run --silent -w sdk-ts build >/dev/null
+
 # A page in headless Chromium is one party of a 2-of-3 keygen and a signing
 # with the server parties of 'tsskit dev', over gRPC-Web (sdk-ts/test/browser).
 test-browser: deps wasm
@@ -74,7 +81,9 @@ test-browser: deps wasm
 	@mkdir -p bin public/e2e
 	$(GO) build -o bin/tsskit ./cmd/tsskit
 	npx esbuild sdk-ts/test/browser/e2e-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/e2e.js
+	npx esbuild sdk-ts/test/browser/sdk-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/sdk.js
 	cp sdk-ts/test/browser/index.html public/e2e/index.html
+	cp sdk-ts/test/browser/sdk.html public/e2e/sdk.html
 	TSSKIT_BIN="$(CURDIR)/bin/tsskit" TSSKIT_WEB_DIR="$(CURDIR)/public" node --test sdk-ts/test/browser/
 
 # Benchmarks print figures for this machine; docs/benchmarks.md records them.
@@ -92,4 +101,4 @@ fixtures: deps
 	$(GO) test -count=1 -timeout 30m -run '^TestWriteFixture$$' ./party/preparams -update-fixture -v
 
 clean:
-	rm -rf bin bench-out public .tools
+	rm -rf bin bench-out public .tools sdk-ts/dist

@@ -20,6 +20,16 @@ run engine     -bench .                        -benchtime 3x  -count 1 -timeout 
 # and the router alone.
 run account    -bench 'BenchmarkAccount'       -benchtime 3x  -count 1 -timeout 30m ./coordinator
 run router     -bench 'BenchmarkRouter'        -benchtime 20000x -count 1 ./router
+# The browser: build what the browser test builds, then measure in Chromium.
+echo "== browser"
+make -s wasm >/dev/null
+scripts/wasm-tools.sh
+mkdir -p bin public/e2e
+go build -o bin/tsskit ./cmd/tsskit
+npx esbuild sdk-ts/test/browser/e2e-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/e2e.js
+npx esbuild sdk-ts/test/browser/sdk-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/sdk.js
+cp sdk-ts/test/browser/index.html sdk-ts/test/browser/sdk.html public/e2e/
+TSSKIT_BIN="$PWD/bin/tsskit" TSSKIT_WEB_DIR="$PWD/public" node sdk-ts/bench/browser.mjs | tee "$out/browser.txt"
 echo "raw output in $out/"
 
 # One table from this run: tsskit beside tss-lib's own generator where there is one.
@@ -41,3 +51,8 @@ awk '
     printf "| router, 1 publisher | %d env/s, p50 %.2f ms, p99 %.2f ms | | |\n", extra[r1,"envelopes/s"], extra[r1,"p50-ms"], extra[r1,"p99-ms"]
     printf "| router, 8 publishers | %d env/s, p50 %.2f ms, p99 %.2f ms | 1 publisher | %.1fx the throughput |\n", extra[r8,"envelopes/s"], extra[r8,"p50-ms"], extra[r8,"p99-ms"], extra[r8,"envelopes/s"]/extra[r1,"envelopes/s"]
   }' "$out"/safeprime.txt "$out"/preparams.txt "$out"/engine.txt "$out"/account.txt "$out"/router.txt | tee "$out/table.md"
+# Browser vs native, one safe prime each, this run.
+native=$(awk '/^BenchmarkSafePrime1024-/ {print $3/1e6}' "$out"/safeprime.txt)
+browser=$(awk '/^BROWSER_PRIME_MS/ {print $2}' "$out"/browser.txt)
+awk -v n="$native" -v b="$browser" 'BEGIN { printf "| one safe prime: Chromium wasm vs native | %.2f s vs %.2f s | %.1fx slower in the browser |\n", b/1000, n/1000, b/n }' | tee -a "$out/table.md"
+grep '^|' "$out"/browser.txt | grep -v BROWSER_PRIME >> "$out/table.md"

@@ -1,7 +1,10 @@
-/** An error from tss.wasm, the worker or a session, with a code to switch on. */
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** An error from tss.wasm, the worker, a service or a session, with a code to switch on. */
 export class TsskitError extends Error {
-  override readonly name = "TsskitError";
+  override name = "TsskitError";
   readonly code: string;
+  /** Party ids blamed for the failure, where known. */
   readonly culprits: string[];
   constructor(code: string, message: string, culprits: string[] = []) {
     super(message);
@@ -10,10 +13,36 @@ export class TsskitError extends Error {
   }
   static from(e: unknown): TsskitError {
     if (e instanceof TsskitError) return e;
+    if (e instanceof ConnectError) return RpcError.fromConnect(e);
     if (e && typeof e === "object" && "code" in e && "message" in e) {
       const o = e as { code: unknown; message: unknown; culprits?: unknown };
       return new TsskitError(String(o.code), String(o.message), Array.isArray(o.culprits) ? o.culprits.map(String) : []);
     }
-    return new TsskitError("internal", String(e));
+    if (e instanceof Error && e.name === "AbortError") return new TsskitError("canceled", e.message || "canceled");
+    return new TsskitError("internal", e instanceof Error ? e.message : String(e));
   }
+}
+
+/**
+ * A call to the coordinator or the router failed with a gRPC status. code
+ * is the status in snake case ("permission_denied", "not_found", ...);
+ * rpcCode is connect's Code.
+ */
+export class RpcError extends TsskitError {
+  override name = "RpcError";
+  readonly rpcCode: Code;
+  constructor(rpcCode: Code, message: string) {
+    super(codeName(rpcCode), message);
+    this.rpcCode = rpcCode;
+  }
+  static fromConnect(e: ConnectError): RpcError {
+    return new RpcError(e.code, e.rawMessage);
+  }
+}
+
+/** codeName turns connect's Code into the snake-case gRPC name. */
+export function codeName(c: Code): string {
+  const name = Code[c] as string | undefined; // e.g. "PermissionDenied"
+  if (!name) return "unknown";
+  return name.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase();
 }

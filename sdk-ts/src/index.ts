@@ -1,5 +1,17 @@
-export { TsskitError } from "./errors.js";
+export { TsskitError, RpcError, codeName } from "./errors.js";
+export { TssClient } from "./tss-client.js";
+export type { TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus } from "./tss-client.js";
+export type { ClientProgress, Phase } from "./progress.js";
+export { progressMapper } from "./progress.js";
+export { loadTss, workerScriptUrl } from "./tss-wasm-loader.js";
+export type { LoaderOptions, TssPool } from "./tss-wasm-loader.js";
 export { TssWorker, generatePreParams } from "./worker-client.js";
 export type * from "./worker-client.js";
 export { connectClients, keygenSeat, signSeat } from "./session.js";
 export type { Clients, Endpoints, Seat, KeygenOutcome } from "./session.js";
+export { ShareStorage, ShareExistsError, ShareNotFoundError, ShareChangedError } from "./share-storage.js";
+export type { StoredWallet, ShareStorageOptions } from "./share-storage.js";
+export {
+  WrongPasswordError, CorruptRecordError, BackupFormatError, EmptyPasswordError,
+  protect, unprotect, parseBackup, inspectRecord, BACKUP_FORMAT, MIN_ITERATIONS, MAX_ITERATIONS,
+} from "./backup.js";

@@ -139,7 +139,13 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
     // router is unavailable (Publish is idempotent).
     let outbox = Promise.resolve();
     let lastRound = -1;
-    const { run, report } = start(
+    const reportFailure = (err: TsskitError) =>
+      clients.coordinator
+        .reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } }, { headers })
+        .catch(() => {});
+    let started: ReturnType<Starter<T>>;
+    try {
+      started = start(
       { sessionId: seat.sessionId, self: seat.partyId, parties: r.roster.map((k) => k.partyId), keysId: keys.keysId, publicKeys },
       r,
       {
@@ -160,6 +166,14 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
         },
       },
     );
+    } catch (e) {
+      // This party cannot take part (a refused digest, bad parameters):
+      // say so, so the session fails now instead of timing out.
+      const err = TsskitError.from(e);
+      await reportFailure(err);
+      throw err;
+    }
+    const { run, report } = started;
     abort.signal.addEventListener("abort", () => run.cancel(), { once: true });
     end.then((e) => e && abort.abort(e));
     const subscribing = subscribe(clients, seat, call, abort.signal, (env) => run.deliver(toBinary(EnvelopeSchema, env)));
@@ -171,9 +185,7 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
       const err = TsskitError.from(e);
       const reason = abort.signal.reason;
       if (reason instanceof TsskitError) throw reason; // the session failed elsewhere first
-      await clients.coordinator
-        .reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } }, { headers })
-        .catch(() => {});
+      await reportFailure(err);
       throw err;
     }
     await outbox;

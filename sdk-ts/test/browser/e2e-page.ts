@@ -55,7 +55,7 @@ async function run(cfg: Config) {
   const partyId = "browser-" + crypto.randomUUID();
   const created = await clients.coordinator.createKeygenSession({ name: "e2e", signersNeeded: 2, parties: 3, clientPartyIds: [partyId] }, admin);
   const events: string[] = [];
-  let completedKey = new Uint8Array();
+  let completedKey: Uint8Array = new Uint8Array();
   const onEvent = (e: SessionEvent) => {
     events.push(e.event.case ?? "");
     if (e.event.case === "completed") completedKey = e.event.value.publicKey;
@@ -68,6 +68,13 @@ async function run(cfg: Config) {
   }, preParams);
   const keygenMs = performance.now() - k0;
   const wallet = await clients.coordinator.getWallet({ walletId: kg.walletId }, admin);
+  // A party token may not create sessions: PermissionDenied, typed.
+  let partyDeniedCode = "";
+  try {
+    await clients.coordinator.createKeygenSession({ signersNeeded: 2, parties: 3 }, { headers: { authorization: `Bearer ${created.tokens[0]!.token}` } });
+  } catch (e) {
+    partyDeniedCode = ConnectError.from(e).code.toString();
+  }
 
   status("sign");
   const server = wallet.wallet!.holders.find((h) => h.partyId !== partyId)!.partyId;
@@ -80,7 +87,7 @@ async function run(cfg: Config) {
   status("done");
   return {
     version, primes, preParamsMs, keygenMs, signMs, totalMs: performance.now() - t0,
-    unaryCode, deniedCode, events, rounds,
+    unaryCode, deniedCode, partyDeniedCode, events, rounds,
     partyId, walletId: kg.walletId, address: kg.address,
     publicKey: hex(kg.publicKey), completedKey: hex(completedKey), storedKey: hex(wallet.wallet!.publicKey),
     holders: wallet.wallet!.holders.map((h) => h.partyId),
@@ -89,6 +96,21 @@ async function run(cfg: Config) {
   };
 }
 
+// benchPrimes: n safe primes, one after another, in one worker.
+async function benchPrimes(n: number) {
+  const w = new TssWorker("/tss-worker.js");
+  await w.ready;
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await w.safePrime();
+    ms.push(performance.now() - t);
+  }
+  w.terminate();
+  return ms;
+}
+
 (window as any).runE2E = run;
+(window as any).benchPrimes = benchPrimes;
 status("ready");
 void create;

@@ -91,6 +91,7 @@ test("a browser party makes and uses a 2-of-3 wallet with two server parties", {
     // Typed status codes of unary calls reach the browser through gRPC-Web.
     assert.equal(res.unaryCode, "5", "GetWallet of an unknown wallet: NotFound"); // Code.NotFound
     assert.equal(res.deniedCode, "16", "a forged token: Unauthenticated"); // Code.Unauthenticated
+    assert.equal(res.partyDeniedCode, "7", "a party token creating a session: PermissionDenied"); // Code.PermissionDenied
 
     // Every party reported the same key: the coordinator completed with it
     // and stored it; it is the browser's.

@@ -1,0 +1,79 @@
+// Browser benchmarks in headless Chromium: one 1024-bit safe prime (mean of
+// several, one worker), the browser party's pre-params (two workers), keygen
+// (one browser party + two server parties of tsskit dev, over gRPC-Web)
+// and sign, and tss.wasm's sizes. Prints a Markdown table.
+// Needs what `make test-browser` builds: TSSKIT_BIN, TSSKIT_WEB_DIR.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { chromium } from "playwright-core";
+
+const bin = process.env.TSSKIT_BIN;
+const webDir = process.env.TSSKIT_WEB_DIR;
+const primes = Number(process.env.PRIMES || 8);
+const runs = Number(process.env.RUNS || 3);
+
+const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
+
+const dataDir = mkdtempSync(join(tmpdir(), "tsskit-bench-"));
+const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
+const env = { ...process.env, JWT_SECRET_KEY: "bench-jwt-secret-" + "y".repeat(32), MPC_API_KEY: "bench-api-key-0123456789", CRYPTO_MASTER_KEY: "ef".repeat(32), ALLOWED_IPS: "" };
+const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
+  "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env, stdio: "ignore" });
+let browser;
+try {
+  for (const deadline = Date.now() + 60_000; ;) {
+    try { const r = await fetch(`http://127.0.0.1:${api}/health`); if (r.ok && (await r.json()).components.pool.healthy >= 3) break; } catch {}
+    if (Date.now() > deadline) throw new Error("dev stack not ready");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // Let the server parties fill their pre-params pools first, so the keygen
+  // figures are the browser's and the protocol's, not the servers' primes.
+  await new Promise((r) => setTimeout(r, 15_000));
+  const adminToken = execFileSync(bin, ["token"], { env }).toString().trim();
+  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  const page = await browser.newPage();
+  await page.goto(`http://127.0.0.1:${web}/e2e/index.html`);
+  await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
+  const primeMs = await page.evaluate((n) => window.benchPrimes(n), primes);
+  const results = [];
+  for (let i = 0; i < runs; i++) {
+    const digest = createHash("sha256").update(`bench ${i}`).digest("hex");
+    results.push(await page.evaluate((cfg) => window.runE2E(cfg), { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, adminToken, digestHex: digest }));
+  }
+  // The SDK as an app uses it: load, createWallet (cold pre-params), sign.
+  const sdk = await browser.newPage();
+  const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token: adminToken, workers: 2 };
+  const sdkRuns = [];
+  for (let i = 0; i < runs; i++) {
+    await sdk.goto(`http://127.0.0.1:${web}/e2e/sdk.html`);
+    await sdk.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
+    const opened = await sdk.evaluate((c) => window.sdk.open(c), cfg);
+    const w = await sdk.evaluate((n) => window.sdk.createWallet(n, "bench password 0123456789"), `bench ${i}`);
+    const digest = createHash("sha256").update(`sdk bench ${i}`).digest("hex");
+    const s = await sdk.evaluate(([id, d]) => window.sdk.sign(id, "bench password 0123456789", d), [w.walletId, digest]);
+    sdkRuns.push({ load: opened.loadMs, create: w.ms, sign: s.ms });
+  }
+  const size = (f) => statSync(join(webDir, f)).size / 1e6;
+  console.log(`\n| browser figure (headless Chromium) | value |\n|---|---|`);
+  console.log(`| one 1024-bit safe prime, one worker (mean of ${primes}) | ${sec(mean(primeMs))} (min ${sec(Math.min(...primeMs))}, max ${sec(Math.max(...primeMs))}) |`);
+  console.log(`| browser pre-params, 2 workers (mean of ${runs}) | ${sec(mean(results.map((r) => r.preParamsMs)))} |`);
+  console.log(`| 2-of-3 keygen, browser + 2 server parties (mean of ${runs}) | ${sec(mean(results.map((r) => r.keygenMs)))} |`);
+  console.log(`| 2-party sign, browser + 1 server party (mean of ${runs}) | ${sec(mean(results.map((r) => r.signMs)))} |`);
+  console.log(`| SDK: wasm load, 2 workers (TssClient.create, mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.load)))} |`);
+  console.log(`| SDK: createWallet, cold pre-params, share encrypted and stored (mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.create)))} |`);
+  console.log(`| SDK: sign, share decrypted (PBKDF2 600k) (mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.sign)))} |`);
+  console.log(`| tss.wasm raw / gzip -9 / brotli -q 11 | ${size("tss.wasm").toFixed(1)} / ${size("tss.wasm.gz").toFixed(1)} / ${size("tss.wasm.br").toFixed(1)} MB |`);
+  console.log(`BROWSER_PRIME_MS ${mean(primeMs).toFixed(0)}`);
+} finally {
+  await browser?.close();
+  dev.kill("SIGTERM");
+  await new Promise((r) => dev.once("exit", r));
+  rmSync(dataDir, { recursive: true, force: true });
+}

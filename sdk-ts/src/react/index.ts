@@ -1,0 +1,196 @@
+// React hooks for @tsskit/sdk (React is a peer dependency, not bundled).
+import { useCallback, useEffect, useRef, useState } from "react";
+
+import { TsskitError } from "../errors.js";
+import type { ClientProgress } from "../progress.js";
+import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "../share-storage.js";
+import { TssClient, type CreateWalletOptions, type SignOptions, type SignatureHex, type TssClientConfig, type Wallet } from "../tss-client.js";
+
+export type ClientStatus = "loading" | "ready" | "busy" | "error" | "closed";
+
+export interface UseTSSClient {
+  client: TssClient | null;
+  status: ClientStatus;
+  /** Progress of the load or of the running call. */
+  progress: ClientProgress | null;
+  error: TsskitError | null;
+  createWallet(opts: Omit<CreateWalletOptions, "onProgress">): Promise<Wallet>;
+  sign(opts: Omit<SignOptions, "onProgress">): Promise<SignatureHex>;
+}
+
+/** Factory used to make the client; tests replace it. */
+export type ClientFactory = (cfg: TssClientConfig) => Promise<TssClient>;
+
+/**
+ * useTSSClient creates a TssClient for config (once per distinct URL set and
+ * token), closes it on unmount, and tracks status, progress and the last
+ * error of createWallet and sign.
+ */
+export function useTSSClient(config: TssClientConfig, factory: ClientFactory = TssClient.create): UseTSSClient {
+  const [client, setClient] = useState<TssClient | null>(null);
+  const [status, setStatus] = useState<ClientStatus>("loading");
+  const [progress, setProgress] = useState<ClientProgress | null>(null);
+  const [error, setError] = useState<TsskitError | null>(null);
+  const key = [config.coordinatorUrl, config.routerUrl, config.wasmUrl, config.workerUrl ?? "", config.token].join("\n");
+  const cfgRef = useRef(config);
+  cfgRef.current = config;
+
+  useEffect(() => {
+    let alive = true;
+    let made: TssClient | null = null;
+    setStatus("loading");
+    setError(null);
+    factory({ ...cfgRef.current, onLoadProgress: (p) => alive && setProgress(p) })
+      .then((c) => {
+        made = c;
+        if (!alive) return c.close();
+        setClient(c);
+        setStatus("ready");
+        setProgress(null);
+      })
+      .catch((e) => {
+        if (!alive) return;
+        setError(TsskitError.from(e));
+        setStatus("error");
+      });
+    return () => {
+      alive = false;
+      made?.close();
+      setClient(null);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key]);
+
+  const busy = useCallback(
+    async <T,>(f: (c: TssClient, onProgress: (p: ClientProgress) => void) => Promise<T>): Promise<T> => {
+      if (!client) throw new TsskitError("not_ready", "the TSS client is not ready");
+      setStatus("busy");
+      setError(null);
+      setProgress(null);
+      try {
+        const out = await f(client, setProgress);
+        setStatus("ready");
+        return out;
+      } catch (e) {
+        const err = TsskitError.from(e);
+        setError(err);
+        setStatus("ready"); // the client still works; the error says what failed
+        throw err;
+      }
+    },
+    [client],
+  );
+
+  return {
+    client,
+    status,
+    progress,
+    error,
+    createWallet: useCallback(
+      (opts: Omit<CreateWalletOptions, "onProgress">) => busy((c, onProgress) => c.createWallet({ ...opts, onProgress })),
+      [busy],
+    ),
+    sign: useCallback((opts: Omit<SignOptions, "onProgress">) => busy((c, onProgress) => c.sign({ ...opts, onProgress })), [busy]),
+  };
+}
+
+export interface UseShareStorage {
+  wallets: StoredWallet[];
+  /** Wallet ids whose stored record cannot be read. */
+  corrupt: string[];
+  loading: boolean;
+  error: TsskitError | null;
+  refresh(): Promise<void>;
+  exportBackup(walletId: string, password: string): Promise<Blob>;
+  importBackup(file: Blob | string, password: string): Promise<StoredWallet>;
+  /** Removes the share; asking the user to confirm is the app's job. */
+  remove(walletId: string): Promise<void>;
+}
+
+/**
+ * useShareStorage lists the shares kept in this browser and exports,
+ * imports and removes them. It uses client's storage when given one, and
+ * otherwise opens the storage itself (no network needed).
+ */
+export function useShareStorage(opts: { client?: TssClient | null; storage?: ShareStorageOptions } = {}): UseShareStorage {
+  const [own, setOwn] = useState<ShareStorage | null>(null);
+  const [wallets, setWallets] = useState<StoredWallet[]>([]);
+  const [corrupt, setCorrupt] = useState<string[]>([]);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<TsskitError | null>(null);
+  const useOwn = !opts.client;
+  const optsRef = useRef(opts.storage);
+  optsRef.current = opts.storage;
+
+  useEffect(() => {
+    if (!useOwn) return;
+    let alive = true;
+    let made: ShareStorage | null = null;
+    ShareStorage.open(optsRef.current)
+      .then((s) => {
+        made = s;
+        if (alive) setOwn(s);
+        else s.close();
+      })
+      .catch((e) => alive && setError(TsskitError.from(e)));
+    return () => {
+      alive = false;
+      made?.close();
+      setOwn(null);
+    };
+  }, [useOwn]);
+
+  const storage = opts.client ? opts.client.storage : own;
+
+  const refresh = useCallback(async () => {
+    if (!storage) return;
+    setLoading(true);
+    try {
+      const l = await storage.list();
+      setWallets(l.wallets);
+      setCorrupt(l.corrupt);
+      setError(null);
+    } catch (e) {
+      setError(TsskitError.from(e));
+    } finally {
+      setLoading(false);
+    }
+  }, [storage]);
+
+  useEffect(() => {
+    void refresh();
+  }, [refresh]);
+
+  const guard = useCallback(
+    async <T,>(f: (s: ShareStorage) => Promise<T>, after = false): Promise<T> => {
+      if (!storage) throw new TsskitError("not_ready", "the share storage is not open yet");
+      try {
+        const out = await f(storage);
+        if (after) await refresh();
+        return out;
+      } catch (e) {
+        const err = TsskitError.from(e);
+        setError(err);
+        throw err;
+      }
+    },
+    [storage, refresh],
+  );
+
+  return {
+    wallets,
+    corrupt,
+    loading,
+    error,
+    refresh,
+    exportBackup: useCallback(
+      (id: string, pw: string) => guard(async (s) => new Blob([await s.exportBackup(id, pw)], { type: "application/json" })),
+      [guard],
+    ),
+    importBackup: useCallback(
+      (f: Blob | string, pw: string) => guard(async (s) => s.importBackup(typeof f === "string" ? f : await f.text(), pw), true),
+      [guard],
+    ),
+    remove: useCallback((id: string) => guard((s) => s.remove(id), true), [guard]),
+  };
+}

@@ -1,0 +1,595 @@
+/**
+ * The browser's key shares, one per wallet, encrypted under the user's
+ * password in IndexedDB.
+ *
+ * Each share is kept as a password backup (see backup.ts, the format the Go
+ * CLI reads): the salt, iteration count, nonce and format version are
+ * stored beside the ciphertext, and the additional authenticated data
+ * binds the ciphertext to wallet_id|party_id|version. The wallet's public
+ * fields (ids, roster, threshold, public key, address) are stored in clear
+ * text beside it so wallets can be listed without the password; get
+ * checks them against the decrypted record.
+ *
+ * A stored value (object store "shares", key path "walletId") is
+ *
+ *     { version: 1, walletId, partyId, name, publicKey, address, threshold,
+ *       parties, createdAt, backup: { format, version, wallet_id, party_id,
+ *       kdf, iterations, salt, cipher, nonce, ciphertext }, checksum }
+ *
+ * where backup holds the fields of the backup text, in its order, and
+ * checksum is the hex SHA-256 of the other fields. The checksum is not a
+ * MAC (whoever can write the database can recompute it; the GCM tag is what
+ * authenticates): it tells a damaged record (CorruptRecordError) from a
+ * wrong password (WrongPasswordError), which AES-GCM alone cannot.
+ *
+ * Records of an older version are upgraded when read by the functions in
+ * `migrations`, and written back upgraded once a password has opened them.
+ * A record of a newer version than this SDK knows is reported corrupt and
+ * left as it is.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { type DBSchema, type IDBPDatabase, wrap } from "idb";
+
+import {
+  BackupFormatError,
+  CorruptRecordError,
+  MAX_ITERATIONS,
+  MIN_ITERATIONS,
+  addressOf,
+  checkPassword,
+  inspectRecord,
+  openBackup,
+  parseBackup,
+  protect,
+  serializeBackup,
+  type BackupHeader,
+  type ShareRecordInfo,
+} from "./backup.js";
+
+/** A wallet whose share this browser holds: the public part of a stored record. */
+export interface StoredWallet {
+  walletId: string;
+  partyId: string;
+  /** A label for the user; "" unless given. */
+  name: string;
+  /** Compressed SEC1, lowercase hex. */
+  publicKey: string;
+  /** "0x" and 40 lowercase hex digits. */
+  address: string;
+  threshold: number;
+  parties: string[];
+  /** When the share was stored, in milliseconds since the epoch. */
+  createdAt: number;
+}
+
+/** put or importBackup was given a share of a wallet that already has one. */
+export class ShareExistsError extends Error {
+  override readonly name = "ShareExistsError";
+  readonly walletId: string;
+  constructor(walletId: string) {
+    super(`a share of wallet ${JSON.stringify(walletId)} is already stored; remove it first`);
+    this.walletId = walletId;
+  }
+}
+
+/** No share of this wallet is stored. */
+export class ShareNotFoundError extends Error {
+  override readonly name = "ShareNotFoundError";
+  readonly walletId: string;
+  constructor(walletId: string) {
+    super(`no share of wallet ${JSON.stringify(walletId)} is stored`);
+    this.walletId = walletId;
+  }
+}
+
+/** The record changed while an operation was under way; nothing was written. */
+export class ShareChangedError extends Error {
+  override readonly name = "ShareChangedError";
+  readonly walletId: string;
+  constructor(walletId: string) {
+    super(`the share of wallet ${JSON.stringify(walletId)} changed meanwhile; nothing was written, try again`);
+    this.walletId = walletId;
+  }
+}
+
+export interface ShareStorageOptions {
+  /** The IndexedDB database name; default "tsskit". */
+  dbName?: string;
+  /** PBKDF2 iterations for new encryptions; default and least MIN_ITERATIONS. */
+  iterations?: number;
+  /** The IndexedDB factory; default globalThis.indexedDB. */
+  indexedDB?: IDBFactory;
+  /** Ask the browser not to evict the database (navigator.storage.persist()); default true. */
+  persist?: boolean;
+}
+
+/** The version of stored records this SDK writes. */
+export const STORED_RECORD_VERSION = 1;
+const DB_VERSION = 1;
+const STORE = "shares";
+const MAX_NAME_LENGTH = 256;
+
+interface Schema extends DBSchema {
+  shares: { key: string; value: unknown };
+}
+
+/** The fields of a backup text, in its order: what a stored record holds under "backup". */
+interface BackupFields {
+  format: string;
+  version: number;
+  wallet_id: string;
+  party_id: string;
+  kdf: string;
+  iterations: number;
+  salt: string;
+  cipher: string;
+  nonce: string;
+  ciphertext: string;
+}
+
+/** A stored record of the current version. */
+interface StoredRecordV1 extends StoredWallet {
+  version: 1;
+  backup: BackupFields;
+  checksum: string;
+}
+
+/**
+ * Upgrades of stored records, by the version they upgrade from. Each takes
+ * a record of its version, already known to be a non-null object, and
+ * returns one of the next version (checked afterwards as any record is);
+ * it throws when the record cannot be upgraded.
+ *
+ * Version 0 never shipped: it is the layout before the address and the
+ * checksum were stored, kept to exercise the mechanism.
+ */
+export const migrations: Record<number, (old: Record<string, unknown>) => Record<string, unknown>> = {
+  0: (old) => {
+    const publicKey = typeof old.publicKey === "string" ? old.publicKey : "";
+    const address = addressOf(publicKey);
+    if (address === undefined) throw new Error("publicKey: want a compressed secp256k1 point in lowercase hex");
+    const next: Record<string, unknown> = {
+      version: 1,
+      walletId: old.walletId,
+      partyId: old.partyId,
+      name: old.name ?? "",
+      publicKey,
+      address,
+      threshold: old.threshold,
+      parties: old.parties,
+      createdAt: old.createdAt,
+      backup: old.backup,
+    };
+    next.checksum = checksum(next as unknown as Omit<StoredRecordV1, "checksum">);
+    return next;
+  },
+};
+
+/** A record read from the database: checked, upgraded if it was old. */
+interface Loaded {
+  record: StoredRecordV1;
+  /** The value as stored, for detecting a concurrent change. */
+  raw: unknown;
+  migrated: boolean;
+}
+
+export class ShareStorage {
+  /** The result of navigator.storage.persist(); undefined where unavailable or not asked. */
+  readonly persisted: boolean | undefined;
+  readonly #db: IDBPDatabase<Schema>;
+  readonly #iterations: number;
+
+  private constructor(db: IDBPDatabase<Schema>, iterations: number, persisted: boolean | undefined) {
+    this.#db = db;
+    this.#iterations = iterations;
+    this.persisted = persisted;
+  }
+
+  /** Opens (creating if needed) the share database. */
+  static async open(opts: ShareStorageOptions = {}): Promise<ShareStorage> {
+    const iterations = opts.iterations ?? MIN_ITERATIONS;
+    if (!Number.isSafeInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
+      throw new RangeError(`iterations: ${iterations}; want an integer in ${MIN_ITERATIONS}..${MAX_ITERATIONS}`);
+    }
+    const factory = opts.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+    if (!factory) throw new Error("share storage: IndexedDB is not available here");
+    const request = factory.open(opts.dbName ?? "tsskit", DB_VERSION);
+    request.addEventListener("upgradeneeded", () => {
+      const db = request.result;
+      if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: "walletId" });
+    });
+    const db = (await wrap(request)) as unknown as IDBPDatabase<Schema>;
+    // Let another tab upgrade the database rather than block it.
+    db.addEventListener("versionchange", () => db.close());
+
+    let persisted: boolean | undefined;
+    const storage = (globalThis as { navigator?: { storage?: StorageManager } }).navigator?.storage;
+    if (opts.persist !== false && typeof storage?.persist === "function") {
+      try {
+        persisted = await storage.persist();
+      } catch {
+        persisted = undefined;
+      }
+    }
+    return new ShareStorage(db, iterations, persisted);
+  }
+
+  /**
+   * Encrypts share (the record the wasm engine returned from keygen) under
+   * password and stores it. Refuses to replace a stored share of the same
+   * wallet (ShareExistsError).
+   */
+  async put(share: Uint8Array, password: string, meta: { name?: string } = {}): Promise<StoredWallet> {
+    const name = checkName(meta.name);
+    const info = inspectRecord(share);
+    // Refuse an existing wallet before spending a key derivation; #add
+    // checks again, atomically.
+    await this.#refuseExisting(info.walletId);
+    const text = await protect(share, password, { iterations: this.#iterations });
+    return this.#add(parseBackup(text), name, info);
+  }
+
+  /**
+   * Decrypts and returns the stored share record. WrongPasswordError leaves
+   * the record as it was; a damaged record is CorruptRecordError.
+   */
+  async get(walletId: string, password: string): Promise<Uint8Array> {
+    const loaded = await this.#load(walletId);
+    return this.#decrypt(loaded, password);
+  }
+
+  /** The public fields of a stored wallet, without the password. */
+  async info(walletId: string): Promise<StoredWallet> {
+    return publicPart((await this.#load(walletId)).record);
+  }
+
+  /**
+   * All stored wallets, oldest first, and the ids of records that cannot be
+   * read (damaged, or written by a newer SDK); those do not hide the others.
+   */
+  async list(): Promise<{ wallets: StoredWallet[]; corrupt: string[] }> {
+    const tx = this.#db.transaction(STORE, "readonly");
+    const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll(), tx.done]);
+    const wallets: StoredWallet[] = [];
+    const corrupt: string[] = [];
+    keys.forEach((key, i) => {
+      try {
+        wallets.push(publicPart(readRecord(values[i], String(key)).record));
+      } catch {
+        corrupt.push(String(key));
+      }
+    });
+    wallets.sort((a, b) => a.createdAt - b.createdAt || (a.walletId < b.walletId ? -1 : 1));
+    return { wallets, corrupt };
+  }
+
+  /** Deletes the share of a wallet, readable or not. */
+  async remove(walletId: string): Promise<void> {
+    checkWalletIdArg(walletId);
+    const tx = this.#db.transaction(STORE, "readwrite");
+    const done = settled(tx.done);
+    const key = await tx.store.getKey(walletId);
+    if (key !== undefined) await tx.store.delete(walletId);
+    await done;
+    if (key === undefined) throw new ShareNotFoundError(walletId);
+  }
+
+  /**
+   * Re-encrypts a stored share under a new password, with a fresh salt and
+   * nonce. The record is replaced in one transaction, and only if it did
+   * not change since it was decrypted (else ShareChangedError).
+   */
+  async changePassword(walletId: string, oldPassword: string, newPassword: string): Promise<void> {
+    checkPassword(newPassword); // before the old password costs a key derivation
+    const loaded = await this.#load(walletId);
+    const plain = await this.#decrypt(loaded, oldPassword, false);
+    let text: string;
+    try {
+      text = await protect(plain, newPassword, { iterations: this.#iterations });
+    } finally {
+      plain.fill(0);
+    }
+    const old = loaded.record;
+    const record = makeRecord(parseBackup(text), {
+      name: old.name,
+      createdAt: old.createdAt,
+      threshold: old.threshold,
+      parties: old.parties,
+      publicKey: old.publicKey,
+      address: old.address,
+    });
+    // One transaction: read, compare, write.
+    const tx = this.#db.transaction(STORE, "readwrite");
+    const done = settled(tx.done);
+    const current = await tx.store.get(walletId);
+    const same = current !== undefined && sameValue(current, loaded.raw);
+    if (same) await tx.store.put(record);
+    await done;
+    if (current === undefined) throw new ShareNotFoundError(walletId);
+    if (!same) throw new ShareChangedError(walletId);
+  }
+
+  /**
+   * The password backup of a stored share, for the user to keep; the Go CLI
+   * reads it. The password is checked first (WrongPasswordError).
+   */
+  async exportBackup(walletId: string, password: string): Promise<string> {
+    const loaded = await this.#load(walletId);
+    (await this.#decrypt(loaded, password)).fill(0);
+    return serializeBackup(backupHeader(loaded.record.backup));
+  }
+
+  /**
+   * Stores the share of a password backup (made by exportBackup or the Go
+   * CLI) as it is, after checking that it decrypts with password. Refuses
+   * to replace a stored share of the same wallet (ShareExistsError).
+   */
+  async importBackup(text: string, password: string, meta: { name?: string } = {}): Promise<StoredWallet> {
+    const name = checkName(meta.name);
+    const header = parseBackup(text);
+    await this.#refuseExisting(header.walletId);
+    const { plaintext, info } = await openBackup(text, password);
+    plaintext.fill(0);
+    return this.#add(header, name, info);
+  }
+
+  /** The stored IndexedDB value as it is, or undefined. For tests and diagnostics. */
+  async raw(walletId: string): Promise<unknown> {
+    checkWalletIdArg(walletId);
+    return this.#db.get(STORE, walletId);
+  }
+
+  /** Closes the database connection. */
+  close(): void {
+    this.#db.close();
+  }
+
+  // -------------------------------------------------------------------------
+
+  async #refuseExisting(walletId: string): Promise<void> {
+    if ((await this.#db.getKey(STORE, walletId)) !== undefined) throw new ShareExistsError(walletId);
+  }
+
+  /** Adds the record of a checked backup header; ShareExistsError if its wallet has one. */
+  async #add(header: BackupHeader, name: string, info: ShareRecordInfo): Promise<StoredWallet> {
+    const record = makeRecord(header, {
+      name,
+      createdAt: Date.now(),
+      threshold: info.threshold,
+      parties: info.parties,
+      publicKey: info.publicKey,
+      address: info.address,
+    });
+    const tx = this.#db.transaction(STORE, "readwrite");
+    try {
+      await Promise.all([tx.store.add(record), tx.done]);
+    } catch (e) {
+      if (e instanceof DOMException && e.name === "ConstraintError") throw new ShareExistsError(header.walletId);
+      throw e;
+    }
+    return publicPart(record);
+  }
+
+  async #load(walletId: string): Promise<Loaded> {
+    checkWalletIdArg(walletId);
+    const raw = await this.#db.get(STORE, walletId);
+    if (raw === undefined) throw new ShareNotFoundError(walletId);
+    return readRecord(raw, walletId);
+  }
+
+  /**
+   * Decrypts a loaded record and checks it against the clear-text fields.
+   * Writes an upgraded record back, unless told not to.
+   */
+  async #decrypt(loaded: Loaded, password: string, writeBack = true): Promise<Uint8Array<ArrayBuffer>> {
+    const r = loaded.record;
+    let opened: Awaited<ReturnType<typeof openBackup>>;
+    try {
+      opened = await openBackup(serializeBackup(backupHeader(r.backup)), password);
+    } catch (e) {
+      if (e instanceof BackupFormatError) {
+        throw new CorruptRecordError(`the share of wallet ${JSON.stringify(r.walletId)} is damaged: ${e.message}`, r.walletId, {
+          cause: e,
+        });
+      }
+      throw e; // WrongPasswordError, EmptyPasswordError
+    }
+    const { plaintext, info } = opened;
+    if (
+      info.partyId !== r.partyId ||
+      info.publicKey !== r.publicKey ||
+      info.threshold !== r.threshold ||
+      !sameValue(info.parties, r.parties)
+    ) {
+      plaintext.fill(0);
+      throw new CorruptRecordError(
+        `the share of wallet ${JSON.stringify(r.walletId)} is damaged: its clear-text fields do not match the encrypted record`,
+        r.walletId,
+      );
+    }
+    if (loaded.migrated && writeBack) await this.#writeBack(loaded);
+    return plaintext;
+  }
+
+  /** Replaces an old record by its upgrade, if it is still stored unchanged. Best effort. */
+  async #writeBack(loaded: Loaded): Promise<void> {
+    try {
+      const tx = this.#db.transaction(STORE, "readwrite");
+      const done = settled(tx.done);
+      const current = await tx.store.get(loaded.record.walletId);
+      if (current !== undefined && sameValue(current, loaded.raw)) await tx.store.put(loaded.record);
+      await done;
+    } catch {
+      // The upgrade is made again at the next read.
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+/**
+ * A transaction's done promise, marked handled: if a request fails first,
+ * the caller's await of that request throws and the transaction's own
+ * rejection must not surface as unhandled.
+ */
+function settled(done: Promise<void>): Promise<void> {
+  done.catch(() => {});
+  return done;
+}
+
+function checkWalletIdArg(walletId: string): void {
+  if (typeof walletId !== "string" || walletId === "") throw new TypeError("walletId: want a non-empty string");
+}
+
+function checkName(name: string | undefined): string {
+  if (name === undefined) return "";
+  if (typeof name !== "string") throw new TypeError("name: want a string");
+  if (name.length > MAX_NAME_LENGTH) throw new RangeError(`name: ${name.length} characters; want at most ${MAX_NAME_LENGTH}`);
+  return name;
+}
+
+function makeRecord(
+  h: BackupHeader,
+  m: Pick<StoredWallet, "name" | "createdAt" | "threshold" | "parties" | "publicKey" | "address">,
+): StoredRecordV1 {
+  const text = serializeBackup(h);
+  const backup = JSON.parse(text) as BackupFields;
+  const record: Omit<StoredRecordV1, "checksum"> = {
+    version: STORED_RECORD_VERSION,
+    walletId: h.walletId,
+    partyId: h.partyId,
+    name: m.name,
+    publicKey: m.publicKey,
+    address: m.address,
+    threshold: m.threshold,
+    parties: [...m.parties],
+    createdAt: m.createdAt,
+    backup,
+  };
+  return { ...record, checksum: checksum(record) };
+}
+
+/** The hex SHA-256 of a record's fields other than its checksum, in a fixed order. */
+function checksum(r: Omit<StoredRecordV1, "checksum">): string {
+  const b = r.backup;
+  const fields = [
+    r.version,
+    r.walletId,
+    r.partyId,
+    r.name,
+    r.publicKey,
+    r.address,
+    r.threshold,
+    r.parties,
+    r.createdAt,
+    b && typeof b === "object"
+      ? [b.format, b.version, b.wallet_id, b.party_id, b.kdf, b.iterations, b.salt, b.cipher, b.nonce, b.ciphertext]
+      : b,
+  ];
+  return bytesToHex(sha256(new TextEncoder().encode(JSON.stringify(fields))));
+}
+
+function backupHeader(b: BackupFields): BackupHeader {
+  // Stored fields were checked by readRecord; parse them again as a backup
+  // text so the header is the one openBackup reads.
+  return parseBackup(JSON.stringify(b));
+}
+
+function publicPart(r: StoredRecordV1): StoredWallet {
+  return {
+    walletId: r.walletId,
+    partyId: r.partyId,
+    name: r.name,
+    publicKey: r.publicKey,
+    address: r.address,
+    threshold: r.threshold,
+    parties: [...r.parties],
+    createdAt: r.createdAt,
+  };
+}
+
+/** Structural equality of values read from IndexedDB (JSON-like data). */
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * Checks a stored value and upgrades it to the current version; throws
+ * CorruptRecordError for anything else.
+ */
+function readRecord(raw: unknown, walletId: string): Loaded {
+  const corrupt = (msg: string, cause?: unknown) =>
+    new CorruptRecordError(
+      `the share of wallet ${JSON.stringify(walletId)} is damaged: ${msg}`,
+      walletId,
+      cause === undefined ? undefined : { cause },
+    );
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw corrupt("not an object");
+  let value = raw as Record<string, unknown>;
+  const stored = value.version;
+  if (typeof stored !== "number" || !Number.isSafeInteger(stored) || stored < 0) {
+    throw corrupt("no record version");
+  }
+  let version: number = stored;
+  if (version > STORED_RECORD_VERSION) {
+    throw new CorruptRecordError(
+      `the share of wallet ${JSON.stringify(walletId)} has record version ${version}, written by a newer SDK ` +
+        `(this one reads up to version ${STORED_RECORD_VERSION}); update the app to open it`,
+      walletId,
+    );
+  }
+  const migrated = version < STORED_RECORD_VERSION;
+  while (version < STORED_RECORD_VERSION) {
+    const up = migrations[version];
+    if (!up) throw corrupt(`record version ${version} cannot be upgraded`);
+    try {
+      value = up(value);
+    } catch (e) {
+      throw corrupt(`cannot upgrade it from record version ${version}: ${(e as Error).message}`, e);
+    }
+    const next: unknown = value.version;
+    if (typeof next !== "number" || next <= version) throw corrupt(`the upgrade from version ${version} failed`);
+    version = next;
+  }
+
+  const v = value;
+  const str = (k: string) => {
+    if (typeof v[k] !== "string") throw corrupt(`${k}: want a string`);
+    return v[k] as string;
+  };
+  if (str("walletId") !== walletId) throw corrupt("walletId: not the record's key");
+  str("partyId");
+  str("name");
+  if (!/^0[23][0-9a-f]{64}$/.test(str("publicKey"))) throw corrupt("publicKey: want 33 bytes in lowercase hex");
+  if (addressOf(v.publicKey as string) !== str("address")) throw corrupt("address: not the address of publicKey");
+  if (typeof v.threshold !== "number" || !Number.isSafeInteger(v.threshold)) throw corrupt("threshold: want an integer");
+  if (!Array.isArray(v.parties) || !v.parties.every((p) => typeof p === "string")) {
+    throw corrupt("parties: want an array of strings");
+  }
+  if (typeof v.createdAt !== "number" || !Number.isFinite(v.createdAt)) throw corrupt("createdAt: want a number");
+  if (v.backup === null || typeof v.backup !== "object" || Array.isArray(v.backup)) throw corrupt("backup: want an object");
+  let header: BackupHeader;
+  try {
+    header = parseBackup(JSON.stringify(v.backup));
+  } catch (e) {
+    throw corrupt(`backup: ${(e as Error).message}`, e);
+  }
+  if (header.walletId !== walletId || header.partyId !== v.partyId) {
+    throw corrupt("backup: not of the wallet and party of the record");
+  }
+  const record = {
+    version: STORED_RECORD_VERSION,
+    walletId,
+    partyId: v.partyId as string,
+    name: v.name as string,
+    publicKey: v.publicKey as string,
+    address: v.address as string,
+    threshold: v.threshold,
+    parties: [...(v.parties as string[])],
+    createdAt: v.createdAt,
+    backup: JSON.parse(serializeBackup(header)) as BackupFields,
+  } satisfies Omit<StoredRecordV1, "checksum">;
+  if (v.checksum !== checksum(record)) throw corrupt("checksum mismatch");
+  return { record: { ...record, checksum: v.checksum }, raw, migrated };
+}

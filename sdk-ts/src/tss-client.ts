@@ -1,0 +1,238 @@
+// TssClient: the high-level API. The browser is one party of each wallet;
+// its share is encrypted under the user's password before it is stored,
+// and decrypted only in memory to sign.
+import { TsskitError } from "./errors.js";
+import { progressMapper, type ClientProgress } from "./progress.js";
+import { connectClients, keygenSeat, signSeat, type Clients } from "./session.js";
+import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
+import { loadTss, type TssPool } from "./tss-wasm-loader.js";
+import { generatePreParams } from "./worker-client.js";
+
+export interface TssClientConfig {
+  /** gRPC-Web base URL of the coordinator. */
+  coordinatorUrl: string;
+  /** gRPC-Web base URL of the router. */
+  routerUrl: string;
+  /** URL of tss.wasm (tss-worker.js and wasm_exec.js beside it). */
+  wasmUrl: string;
+  /** URL of tss-worker.js when it is not beside tss.wasm. */
+  workerUrl?: string;
+  /** Admin token for creating sessions (see `tsskit token`). */
+  token: string;
+  /** Workers for the parallel safe-prime search. */
+  workers?: number;
+  storage?: ShareStorageOptions;
+  onLoadProgress?(p: ClientProgress): void;
+}
+
+export interface CreateWalletOptions {
+  name: string;
+  /** Encrypts this browser's share at rest. */
+  password: string;
+  /** Signers needed (default 2). */
+  threshold?: number;
+  /** Parties in all, this browser included (default 3). */
+  parties?: number;
+  onProgress?(p: ClientProgress): void;
+  signal?: AbortSignal;
+}
+
+export interface Wallet {
+  walletId: string;
+  /** Compressed SEC1, hex. */
+  publicKey: string;
+  /** "0x" + 40 hex. */
+  address: string;
+  threshold: number;
+  parties: number;
+}
+
+export interface SignOptions {
+  walletId: string;
+  password: string;
+  /** The 32-byte digest to sign. */
+  message: Uint8Array;
+  onProgress?(p: ClientProgress): void;
+  signal?: AbortSignal;
+}
+
+export interface SignatureHex {
+  r: string;
+  s: string;
+  v: number;
+  /** r || s, 128 hex. */
+  signature: string;
+  der: string;
+}
+
+export type ServerStatus = "ok" | "unknown" | "unreachable";
+
+export interface WalletListing extends StoredWallet {
+  /** What the coordinator says of this wallet: "ok" (known, same key), "unknown", or "unreachable". */
+  server: ServerStatus;
+}
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+
+export class TssClient {
+  private closed = false;
+  private constructor(
+    private readonly cfg: TssClientConfig,
+    private readonly pool: TssPool,
+    private readonly clients: Clients,
+    readonly storage: ShareStorage,
+  ) {}
+
+  /** Loads tss.wasm in workers (shared per page), opens the share storage and connects. */
+  static async create(cfg: TssClientConfig): Promise<TssClient> {
+    if (!cfg.token) throw new TsskitError("invalid_argument", "token is required");
+    const load = progressMapper("keygen", cfg.onLoadProgress);
+    const pool = await loadTss({
+      wasmUrl: cfg.wasmUrl, workerUrl: cfg.workerUrl, workers: cfg.workers,
+      onProgress: (n, total) => load.phase("loading", total ? n / total : 1),
+    });
+    try {
+      const storage = await ShareStorage.open(cfg.storage);
+      return new TssClient(cfg, pool, connectClients(cfg), storage);
+    } catch (e) {
+      pool.release();
+      throw TsskitError.from(e);
+    }
+  }
+
+  /** tss.wasm's version. */
+  get version() {
+    return this.pool.version;
+  }
+
+  private get admin() {
+    return { headers: { authorization: `Bearer ${this.cfg.token}` } };
+  }
+
+  private live() {
+    if (this.closed) throw new TsskitError("closed", "TssClient is closed");
+  }
+
+  /**
+   * Creates a co-managed wallet: this browser and server parties from the
+   * pool. The share is stored encrypted under password before the browser
+   * reports its result, so a wallet the coordinator records always has its
+   * browser share.
+   */
+  async createWallet(opts: CreateWalletOptions): Promise<Wallet> {
+    this.live();
+    const threshold = opts.threshold ?? 2;
+    const parties = opts.parties ?? 3;
+    if (!opts.password) throw new TsskitError("invalid_argument", "a password is required to protect the share");
+    const prog = progressMapper("keygen", opts.onProgress);
+    prog.phase("loading", 1);
+    try {
+      let found = 0;
+      prog.phase("preparams", 0);
+      const preParams = await generatePreParams(this.pool.workers, {
+        signal: opts.signal,
+        onPrime: (n) => prog.phase("preparams", Math.min(1, (found = n) / 4)),
+      });
+      void found;
+      prog.phase("joining", 0);
+      const partyId = "browser-" + crypto.randomUUID();
+      const created = await this.clients.coordinator.createKeygenSession(
+        { name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] },
+        { ...this.admin, signal: opts.signal },
+      );
+      const token = created.tokens.find((t) => t.partyId === partyId)?.token;
+      if (!token) throw new TsskitError("protocol", "the coordinator gave no token for this party");
+      const out = await keygenSeat(
+        this.clients, this.pool.workers[0]!,
+        { sessionId: created.sessionId, partyId, token, signal: opts.signal, onProgress: (p) => prog.engine(p) },
+        preParams,
+        async (r) => {
+          prog.phase("saving", 0);
+          await this.storage.put(r.share, opts.password, { name: opts.name });
+          r.share.fill(0);
+        },
+      );
+      prog.phase("done", 1);
+      return { walletId: out.walletId, publicKey: hex(out.publicKey), address: out.address, threshold, parties };
+    } catch (e) {
+      throw TsskitError.from(e);
+    }
+  }
+
+  /** Signs a 32-byte digest with this browser's share and server holders. */
+  async sign(opts: SignOptions): Promise<SignatureHex> {
+    this.live();
+    if (!(opts.message instanceof Uint8Array) || opts.message.length !== 32) {
+      throw new TsskitError("invalid_argument", "message must be a 32-byte digest (Uint8Array)");
+    }
+    const prog = progressMapper("sign", opts.onProgress);
+    prog.phase("loading", 1);
+    // A wrong password fails here, before any session exists.
+    const share = await this.storage.get(opts.walletId, opts.password);
+    try {
+      const info = await this.storage.info(opts.walletId);
+      prog.phase("joining", 0);
+      const created = await this.clients.coordinator.createSignSession(
+        { walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId] },
+        { ...this.admin, signal: opts.signal },
+      );
+      const token = created.tokens.find((t) => t.partyId === info.partyId)?.token;
+      if (!token) throw new TsskitError("protocol", "the coordinator gave no token for this party");
+      const digest = opts.message;
+      const sig = await signSeat(
+        this.clients, this.pool.workers[0]!,
+        { sessionId: created.sessionId, partyId: info.partyId, token, signal: opts.signal, onProgress: (p) => prog.engine(p) },
+        share,
+        (d) => {
+          if (d.length !== digest.length || d.some((x, i) => x !== digest[i])) {
+            throw new TsskitError("protocol", "the session signs another digest than asked");
+          }
+        },
+      );
+      prog.phase("done", 1);
+      return { r: hex(sig.r), s: hex(sig.s), v: sig.v, signature: hex(sig.signature), der: hex(sig.der) };
+    } catch (e) {
+      throw TsskitError.from(e);
+    } finally {
+      share.fill(0);
+    }
+  }
+
+  /** Wallets with a share in this browser, and what the coordinator says of each. */
+  async listWallets(): Promise<WalletListing[]> {
+    this.live();
+    const { wallets } = await this.storage.list();
+    return Promise.all(
+      wallets.map(async (w): Promise<WalletListing> => {
+        try {
+          const got = await this.clients.coordinator.getWallet({ walletId: w.walletId }, this.admin);
+          return { ...w, server: got.wallet && hex(got.wallet.publicKey) === w.publicKey ? "ok" : "unknown" };
+        } catch (e) {
+          return { ...w, server: TsskitError.from(e).code === "not_found" ? "unknown" : "unreachable" };
+        }
+      }),
+    );
+  }
+
+  /** The wallet's share as a password-protected backup file (the CLI party reads it). */
+  async exportBackup(walletId: string, password: string): Promise<Blob> {
+    this.live();
+    const text = await this.storage.exportBackup(walletId, password);
+    return new Blob([text], { type: "application/json" });
+  }
+
+  /** Imports a backup file (from exportBackup, the CLI party or the account API). */
+  async importBackup(file: Blob | string, password: string): Promise<StoredWallet> {
+    this.live();
+    const text = typeof file === "string" ? file : await file.text();
+    return this.storage.importBackup(text, password);
+  }
+
+  /** Releases the workers (when no other client uses them) and the storage. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pool.release();
+    this.storage.close();
+  }
+}

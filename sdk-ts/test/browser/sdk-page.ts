@@ -1,0 +1,84 @@
+// The SDK's browser test page: TssClient as an app uses it. The Node side
+// (sdk.test.mjs) drives it step by step, reloading the page in between so
+// nothing survives but IndexedDB.
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+
+import { TssClient, type ClientProgress, type TssClientConfig } from "../../src/index.js";
+
+const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
+
+let client: TssClient | null = null;
+const progress: ClientProgress[] = [];
+
+async function open(cfg: TssClientConfig) {
+  const t0 = performance.now();
+  client = await TssClient.create({ ...cfg, onLoadProgress: (p) => progress.push(p) });
+  return { loadMs: performance.now() - t0, persisted: client.storage.persisted ?? null, version: client.version };
+}
+
+async function createWallet(name: string, password: string) {
+  const t0 = performance.now();
+  const w = await client!.createWallet({ name, password, onProgress: (p) => progress.push(p) });
+  return { ...w, ms: performance.now() - t0 };
+}
+
+async function sign(walletId: string, password: string, digestHex: string) {
+  const digest = unhex(digestHex);
+  const t0 = performance.now();
+  const sig = await client!.sign({ walletId, password, message: digest, onProgress: (p) => progress.push(p) });
+  const ms = performance.now() - t0;
+  const info = await client!.storage.info(walletId);
+  // Checked here too, with @noble/curves, against the stored public key.
+  const ok = secp256k1.verify(unhex(sig.signature), digest, unhex(info.publicKey), { prehash: false, lowS: true, format: "compact" });
+  return { ...sig, ms, verifiedInPage: ok };
+}
+
+async function tryError(f: () => Promise<unknown>) {
+  try {
+    await f();
+    return null;
+  } catch (e) {
+    const err = e as { name?: string; code?: string; message?: string };
+    return { name: err.name, code: err.code, message: err.message };
+  }
+}
+
+/** The stored IndexedDB value, read without the SDK. */
+function rawRecord(walletId: string): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open("tsskit");
+    req.onerror = () => reject(req.error);
+    req.onsuccess = () => {
+      const db = req.result;
+      const get = db.transaction("shares").objectStore("shares").get(walletId);
+      get.onsuccess = () => {
+        db.close();
+        resolve(get.result);
+      };
+      get.onerror = () => reject(get.error);
+    };
+  });
+}
+
+function clearStorage(): Promise<void> {
+  client?.close();
+  client = null;
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.deleteDatabase("tsskit");
+    req.onsuccess = () => resolve();
+    req.onerror = () => reject(req.error);
+    req.onblocked = () => resolve();
+  });
+}
+
+Object.assign(window, {
+  sdk: {
+    open, createWallet, sign, rawRecord, clearStorage,
+    wrongPassword: (walletId: string, digestHex: string) => tryError(() => client!.sign({ walletId, password: "not the password", message: unhex(digestHex) })),
+    exportBackup: async (walletId: string, password: string) => (await client!.exportBackup(walletId, password)).text(),
+    importBackup: (text: string, password: string) => client!.importBackup(text, password),
+    list: () => client!.listWallets(),
+    progress: () => progress,
+  },
+});
+document.getElementById("status")!.textContent = "ready";

@@ -1,0 +1,76 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+import { describe, expect, it } from "vitest";
+
+import { codeName, RpcError, TsskitError } from "../../src/errors.js";
+import { progressMapper, type ClientProgress } from "../../src/progress.js";
+
+describe("progressMapper", () => {
+  it("walks a keygen through its phases with a fraction that never goes back", () => {
+    const seen: ClientProgress[] = [];
+    const m = progressMapper("keygen", (p) => seen.push(p));
+    m.phase("loading", 1);
+    for (let i = 1; i <= 4; i++) m.phase("preparams", i / 4);
+    m.phase("joining", 0);
+    for (let r = 1; r <= 4; r++) m.engine({ phase: "keygen", round: r, rounds: 4, done: false, messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0 });
+    m.engine({ phase: "keygen", round: 2, rounds: 4, done: false, messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0 }); // late, out of order
+    m.phase("saving", 0);
+    m.phase("done", 1);
+    const fractions = seen.map((p) => p.fraction);
+    expect(fractions).toEqual([...fractions].sort((a, b) => a - b));
+    expect(fractions.at(-1)).toBe(1);
+    expect(fractions[0]).toBeGreaterThan(0);
+    const rounds = seen.filter((p) => p.phase === "keygen").map((p) => `${p.round}/${p.rounds}`);
+    expect(rounds.slice(0, 4)).toEqual(["1/4", "2/4", "3/4", "4/4"]);
+    expect(seen.find((p) => p.phase === "keygen")!.fraction).toBeGreaterThanOrEqual(0.5);
+  });
+
+  it("maps signing rounds into the signing phase", () => {
+    const seen: ClientProgress[] = [];
+    const m = progressMapper("sign", (p) => seen.push(p));
+    m.engine({ phase: "sign", round: 10, rounds: 10, done: true, messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0 });
+    expect(seen[0]).toMatchObject({ phase: "signing", round: 10, rounds: 10 });
+    expect(seen[0]!.fraction).toBeGreaterThan(0.9);
+  });
+
+  it("clamps out-of-range input", () => {
+    const seen: ClientProgress[] = [];
+    const m = progressMapper("keygen", (p) => seen.push(p));
+    m.phase("preparams", 7);
+    m.phase("preparams", -3);
+    expect(seen.map((p) => p.fraction)).toEqual([0.45, 0.45]);
+  });
+});
+
+describe("errors", () => {
+  it("names every gRPC code in snake case", () => {
+    expect(codeName(Code.PermissionDenied)).toBe("permission_denied");
+    expect(codeName(Code.NotFound)).toBe("not_found");
+    expect(codeName(Code.Unauthenticated)).toBe("unauthenticated");
+    expect(codeName(Code.DeadlineExceeded)).toBe("deadline_exceeded");
+    expect(codeName(Code.ResourceExhausted)).toBe("resource_exhausted");
+    expect(codeName(999 as Code)).toBe("unknown");
+  });
+
+  it("keeps the status of a ConnectError", () => {
+    const e = TsskitError.from(new ConnectError("token is for another session", Code.PermissionDenied));
+    expect(e).toBeInstanceOf(RpcError);
+    expect(e.code).toBe("permission_denied");
+    expect((e as RpcError).rpcCode).toBe(Code.PermissionDenied);
+    expect(e.message).toBe("token is for another session");
+  });
+
+  it("keeps a worker error's code and culprits", () => {
+    const e = TsskitError.from({ name: "TsskitError", code: "protocol", message: "bad proof", culprits: ["server-2"] });
+    expect(e.code).toBe("protocol");
+    expect(e.culprits).toEqual(["server-2"]);
+  });
+
+  it("turns aborts and anything else into codes", () => {
+    const abort = new Error("stopped");
+    abort.name = "AbortError";
+    expect(TsskitError.from(abort).code).toBe("canceled");
+    expect(TsskitError.from("weird").code).toBe("internal");
+    const same = new TsskitError("x", "y");
+    expect(TsskitError.from(same)).toBe(same);
+  });
+});

@@ -1,0 +1,97 @@
+// @vitest-environment jsdom
+import "fake-indexeddb/auto";
+import { act, renderHook, waitFor } from "@testing-library/react";
+import { describe, expect, it, vi } from "vitest";
+
+import { TsskitError } from "../../src/errors.js";
+import { useShareStorage, useTSSClient } from "../../src/react/index.js";
+import type { TssClient, TssClientConfig } from "../../src/tss-client.js";
+
+const cfg: TssClientConfig = { coordinatorUrl: "http://c", routerUrl: "http://r", wasmUrl: "http://w/tss.wasm", token: "t" };
+
+function fakeClient(over: Partial<Record<string, unknown>> = {}) {
+  return {
+    close: vi.fn(),
+    createWallet: vi.fn(async (o: { onProgress?: (p: unknown) => void }) => {
+      o.onProgress?.({ phase: "keygen", round: 2, rounds: 4, fraction: 0.6 });
+      return { walletId: "w1", publicKey: "02aa", address: "0x00", threshold: 2, parties: 3 };
+    }),
+    sign: vi.fn(async () => {
+      throw new TsskitError("protocol", "server-2 cheated", ["server-2"]);
+    }),
+    storage: {
+      list: vi.fn(async () => ({ wallets: [{ walletId: "w1" }], corrupt: ["bad"] })),
+      remove: vi.fn(async () => {}),
+      exportBackup: vi.fn(async () => "{}"),
+      importBackup: vi.fn(async () => ({ walletId: "w2" })),
+    },
+    ...over,
+  } as unknown as TssClient;
+}
+
+describe("useTSSClient", () => {
+  it("loads, runs calls with progress, reports errors and closes on unmount", async () => {
+    const client = fakeClient();
+    const factory = vi.fn(async (c: TssClientConfig) => {
+      c.onLoadProgress?.({ phase: "loading", fraction: 0.05 });
+      return client;
+    });
+    const { result, unmount } = renderHook(() => useTSSClient(cfg, factory));
+    expect(result.current.status).toBe("loading");
+    await waitFor(() => expect(result.current.status).toBe("ready"));
+    expect(factory).toHaveBeenCalledTimes(1);
+
+    let wallet: unknown;
+    await act(async () => {
+      wallet = await result.current.createWallet({ name: "n", password: "p" });
+    });
+    expect(wallet).toMatchObject({ walletId: "w1" });
+    expect(result.current.progress).toMatchObject({ phase: "keygen", round: 2 });
+    expect(result.current.status).toBe("ready");
+
+    await act(async () => {
+      await expect(result.current.sign({ walletId: "w1", password: "p", message: new Uint8Array(32) })).rejects.toThrow("server-2 cheated");
+    });
+    expect(result.current.error?.code).toBe("protocol");
+    expect(result.current.error?.culprits).toEqual(["server-2"]);
+    expect(result.current.status).toBe("ready");
+
+    unmount();
+    expect(client.close).toHaveBeenCalled();
+  });
+
+  it("reports a load failure", async () => {
+    const { result } = renderHook(() => useTSSClient(cfg, async () => Promise.reject(new TsskitError("worker", "no wasm"))));
+    await waitFor(() => expect(result.current.status).toBe("error"));
+    expect(result.current.error?.code).toBe("worker");
+    await expect(result.current.createWallet({ name: "n", password: "p" })).rejects.toMatchObject({ code: "not_ready" });
+  });
+});
+
+describe("useShareStorage", () => {
+  it("lists, imports, exports and removes through the client's storage", async () => {
+    const client = fakeClient();
+    const { result } = renderHook(() => useShareStorage({ client }));
+    await waitFor(() => expect(result.current.wallets).toHaveLength(1));
+    expect(result.current.corrupt).toEqual(["bad"]);
+    await act(async () => {
+      await result.current.importBackup("{}", "pw");
+      await result.current.remove("w1");
+    });
+    expect(client.storage.importBackup).toHaveBeenCalledWith("{}", "pw");
+    expect(client.storage.remove).toHaveBeenCalledWith("w1");
+    expect((client.storage.list as ReturnType<typeof vi.fn>).mock.calls.length).toBeGreaterThanOrEqual(3);
+    let blob: Blob | undefined;
+    await act(async () => {
+      blob = await result.current.exportBackup("w1", "pw");
+    });
+    expect(blob?.type).toBe("application/json");
+  });
+
+  it("opens its own storage without a client", async () => {
+    const { result } = renderHook(() => useShareStorage({ storage: { dbName: "hooks-test", persist: false } }));
+    await waitFor(() => expect(result.current.loading).toBe(false));
+    await waitFor(() => expect(result.current.error).toBeNull());
+    expect(result.current.wallets).toEqual([]);
+  });
+});
