@@ -33,7 +33,15 @@ wasm: deps
 	cp wasm/tsskit.d.ts public/tsskit.d.ts
 	$(GO) run ./scripts/precompress public/tss.wasm public/wasm_exec.js public/tss-worker.js
 
-test: deps lint test-go test-wasm test-sdk test-browser
+# Every suite records its counts in $(COUNTS); the last line of `make test`
+# adds them up: "N passed, N failed, N skipped".
+COUNTS ?= $(CURDIR)/.test-counts
+export TSSKIT_COUNTS := $(COUNTS)
+
+test: deps
+	@rm -rf "$(COUNTS)"
+	$(MAKE) --no-print-directory lint test-go test-wasm test-sdk test-browser
+	@$(GO) run ./scripts/testsummary -total "$(COUNTS)"
 
 lint: fmt-check vet proto-check
 
@@ -65,13 +73,15 @@ test-go:
 WASM_PKGS = ./party/seal ./party/roster ./party/preparams ./wasm
 test-wasm: deps
 	@scripts/wasm-tools.sh
-	PATH="$(CURDIR)/.tools/bin:$$PATH" GOOS=js GOARCH=wasm $(GO) test -count=1 -short -timeout $(GOTEST_TIMEOUT) -json $(WASM_PKGS) | $(GO) run ./scripts/testsummary
+	PATH="$(CURDIR)/.tools/bin:$$PATH" GOOS=js GOARCH=wasm $(GO) test -count=1 -short -timeout $(GOTEST_TIMEOUT) -json $(WASM_PKGS) | $(GO) run ./scripts/testsummary -name wasm
 
 # The TypeScript SDK: type check, unit tests (Vitest; fake-indexeddb only
 # here), and the library build (tsup: ESM + declarations).
 test-sdk: deps
 	npm run --silent -w sdk-ts typecheck
-	npm run --silent -w sdk-ts test -- --reporter=dot
+	@mkdir -p "$(COUNTS)"
+	npm run --silent -w sdk-ts test -- --reporter=dot --reporter=json --outputFile.json="$(COUNTS)/vitest.json"
+	@node scripts/counts.mjs vitest "$(COUNTS)/vitest.json"
 	npm run --silent -w sdk-ts build >/dev/null
 
 # A page in headless Chromium is one party of a 2-of-3 keygen and a signing
@@ -84,7 +94,11 @@ test-browser: deps wasm
 	npx esbuild sdk-ts/test/browser/sdk-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/sdk.js
 	cp sdk-ts/test/browser/index.html public/e2e/index.html
 	cp sdk-ts/test/browser/sdk.html public/e2e/sdk.html
-	TSSKIT_BIN="$(CURDIR)/bin/tsskit" TSSKIT_WEB_DIR="$(CURDIR)/public" node --test sdk-ts/test/browser/
+	@mkdir -p "$(COUNTS)"
+	TSSKIT_BIN="$(CURDIR)/bin/tsskit" TSSKIT_WEB_DIR="$(CURDIR)/public" node --test \
+	  --test-reporter=spec --test-reporter-destination=stdout \
+	  --test-reporter=tap --test-reporter-destination="$(COUNTS)/browser.tap" sdk-ts/test/browser/
+	@node scripts/counts.mjs browser "$(COUNTS)/browser.tap"
 
 # Benchmarks print figures for this machine; docs/benchmarks.md records them.
 bench: deps

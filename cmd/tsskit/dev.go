@@ -3,13 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	iofs "io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/httpx"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/internal/webstatic"
@@ -25,13 +28,13 @@ func runDev(ctx context.Context, args []string) error {
   ALLOWED_IPS      REST allowlist (default: any)
   TSSKIT_ORIGINS   gRPC-Web origins (default: any)`)
 	dataDir := fs.String("data-dir", filepath.Join(".data", "dev"), "state: SQLite store, vaults, dev secrets")
-	coordAddr := fs.String("coordinator-addr", ":8081", "coordinator gRPC / gRPC-Web")
-	routerAddr := fs.String("router-addr", ":8082", "router gRPC / gRPC-Web")
-	apiAddr := fs.String("api-addr", ":4000", "account REST API")
-	partyAPIAddr := fs.String("party-api-addr", ":8083", "server-party API")
+	coordAddr := fs.String("coordinator-addr", "127.0.0.1:8081", "coordinator gRPC / gRPC-Web")
+	routerAddr := fs.String("router-addr", "127.0.0.1:8082", "router gRPC / gRPC-Web")
+	apiAddr := fs.String("api-addr", "127.0.0.1:4000", "account REST API")
+	partyAPIAddr := fs.String("party-api-addr", "127.0.0.1:8083", "server-party API")
 	parties := fs.Int("server-parties", 3, "server parties to run")
-	webAddr := fs.String("web-addr", ":8080", `serves --web-dir to browsers (empty: off)`)
-	webDir := fs.String("web-dir", "public", "browser build: tss.wasm, wasm_exec.js, tss-worker.js (make wasm)")
+	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
+	webDir := fs.String("web-dir", "examples/admin-web/dist,public", "comma-separated directories served in order: the admin app, then tss.wasm & co (make wasm)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -78,10 +81,24 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	if *webAddr != "" {
-		if _, err := os.Stat(filepath.Join(*webDir, "tss.wasm")); err != nil {
-			log.Warn("no tss.wasm in the web dir: run 'make wasm'", "dir", *webDir)
+		var roots []iofs.FS
+		haveWasm := false
+		for _, d := range strings.Split(*webDir, ",") {
+			if d = strings.TrimSpace(d); d == "" {
+				continue
+			}
+			roots = append(roots, os.DirFS(d))
+			if _, err := os.Stat(filepath.Join(d, "tss.wasm")); err == nil {
+				haveWasm = true
+			}
 		}
-		if _, err := st.Listen("web", *webAddr, webstatic.Handler(os.DirFS(*webDir))); err != nil {
+		if !haveWasm {
+			log.Warn("no tss.wasm in the web dirs: run 'make wasm'", "dirs", *webDir)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /config.json", devConfig(signer, *coordAddr, *routerAddr))
+		mux.Handle("/", webstatic.Handler(roots...))
+		if _, err := st.Listen("web", *webAddr, mux); err != nil {
 			return err
 		}
 	}
@@ -130,6 +147,38 @@ func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router,
 	}
 	fmt.Fprintf(&b, " admin token (12h): %s\n%s\n", admin, line)
 	fmt.Fprint(os.Stderr, b.String())
+}
+
+// devConfig tells the admin app where the services are and hands it a
+// development admin token — only in dev mode, where everything listens on
+// loopback by default. The services' host is the one the page was loaded
+// from, so the app works at localhost and 127.0.0.1 alike.
+func devConfig(signer *auth.Signer, coordAddr, routerAddr string) http.Handler {
+	port := func(addr string) string {
+		_, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return addr
+		}
+		return p
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(r.Host); err == nil {
+			host = h
+		}
+		tok, err := signer.MintAdmin("dev-admin-web", 12*time.Hour)
+		if err != nil {
+			httpx.WriteError(w, 500, "internal", "mint token")
+			return
+		}
+		httpx.WriteJSON(w, 200, map[string]any{
+			"coordinatorUrl": "http://" + net.JoinHostPort(host, port(coordAddr)),
+			"routerUrl":      "http://" + net.JoinHostPort(host, port(routerAddr)),
+			"wasmUrl":        "/tss.wasm",
+			"token":          tok,
+			"dev":            true,
+		})
+	})
 }
 
 // loopback turns a listen address (":8081") into one to dial.

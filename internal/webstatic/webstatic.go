@@ -17,17 +17,38 @@ import (
 	"strings"
 )
 
-// Handler serves files from root. Directory listings are off; "/" serves
-// index.html when there is one.
-func Handler(root fs.FS) http.Handler {
-	return &handler{root: root}
+// Handler serves files from roots, the first root that has a name winning
+// (e.g. the admin app's build, then public/ with tss.wasm). Directory
+// listings are off; "/" serves index.html when there is one.
+func Handler(roots ...fs.FS) http.Handler {
+	return &handler{roots: roots}
 }
 
 type handler struct {
-	root fs.FS
+	roots []fs.FS
+	root  fs.FS
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+	if name == "" {
+		name = "index.html"
+	}
+	for _, root := range h.roots {
+		if st, err := fs.Stat(root, name); err == nil && (!st.IsDir() || fileExists(root, path.Join(name, "index.html"))) {
+			(&handler{root: root}).serve(w, r)
+			return
+		}
+	}
+	http.NotFound(w, r)
+}
+
+func fileExists(root fs.FS, name string) bool {
+	st, err := fs.Stat(root, name)
+	return err == nil && !st.IsDir()
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

@@ -80,3 +80,17 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("POST: %d", post.Code)
 	}
 }
+
+func TestHandlerRoots(t *testing.T) {
+	now := time.Now()
+	app := fstest.MapFS{"index.html": {Data: []byte("app"), ModTime: now}, "assets/a.js": {Data: []byte("a"), ModTime: now}}
+	pub := fstest.MapFS{"index.html": {Data: []byte("public"), ModTime: now}, "tss.wasm": {Data: []byte("wasm"), ModTime: now}}
+	h := webstatic.Handler(app, pub)
+	for path, want := range map[string]string{"/": "app", "/assets/a.js": "a", "/tss.wasm": "wasm"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 || rec.Body.String() != want {
+			t.Errorf("%s: %d %q, want %q", path, rec.Code, rec.Body.String(), want)
+		}
+	}
+}

@@ -1,6 +1,10 @@
 // Command testsummary reads `go test -json` on stdin, prints each package's
 // result and the output of every failed test, and ends with one line
 // "N passed, N failed, N skipped". It exits 1 if anything failed.
+//
+// With TSSKIT_COUNTS=<dir> it also records the counts in <dir>/<-name>.txt,
+// and `testsummary -total <dir>` adds up every record there (Go, wasm,
+// Vitest, the browser tests) into the one closing line of `make test`.
 package main
 
 import (
@@ -8,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -21,6 +26,13 @@ type event struct {
 }
 
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "-total" {
+		os.Exit(total(os.Args[2]))
+	}
+	name := "go"
+	if len(os.Args) == 3 && os.Args[1] == "-name" {
+		name = os.Args[2]
+	}
 	var passed, failed, skipped int
 	output := map[string][]string{} // package/test → lines, kept until the test ends
 	buildFailed := false
@@ -73,7 +85,43 @@ func main() {
 		failed++
 	}
 	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	record(name, passed, failed, skipped)
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// record writes the counts for -total when TSSKIT_COUNTS names a directory.
+func record(name string, passed, failed, skipped int) {
+	dir := os.Getenv("TSSKIT_COUNTS")
+	if dir == "" {
+		return
+	}
+	_ = os.MkdirAll(dir, 0o755)
+	_ = os.WriteFile(filepath.Join(dir, name+".txt"), fmt.Appendf(nil, "%d %d %d\n", passed, failed, skipped), 0o644)
+}
+
+// total adds up the records in dir and prints the closing line.
+func total(dir string) int {
+	var p, f, s int
+	files, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
+	var parts []string
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		var a, b2, c int
+		if _, err := fmt.Sscan(string(b), &a, &b2, &c); err != nil {
+			continue
+		}
+		p, f, s = p+a, f+b2, s+c
+		parts = append(parts, fmt.Sprintf("%s %d", strings.TrimSuffix(filepath.Base(file), ".txt"), a+b2+c))
+	}
+	fmt.Printf("all suites (%s)\n", strings.Join(parts, ", "))
+	fmt.Printf("%d passed, %d failed, %d skipped\n", p, f, s)
+	if f > 0 {
+		return 1
+	}
+	return 0
 }

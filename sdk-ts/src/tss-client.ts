@@ -126,6 +126,7 @@ export class TssClient {
     if (!opts.password) throw new TsskitError("invalid_argument", "a password is required to protect the share");
     const prog = progressMapper("keygen", opts.onProgress);
     prog.phase("loading", 1);
+    let saved: string | null = null;
     try {
       let found = 0;
       prog.phase("preparams", 0);
@@ -148,13 +149,18 @@ export class TssClient {
         preParams,
         async (r) => {
           prog.phase("saving", 0);
+          if (opts.signal?.aborted) throw new TsskitError("canceled", "canceled");
           await this.storage.put(r.share, opts.password, { name: opts.name });
+          saved = r.walletId;
           r.share.fill(0);
         },
       );
       prog.phase("done", 1);
       return { walletId: out.walletId, publicKey: hex(out.publicKey), address: out.address, threshold, parties };
     } catch (e) {
+      // The wallet never completed (canceled, or it failed after this
+      // party saved its share): keep nothing half-made.
+      if (saved) await this.storage.remove(saved).catch(() => {});
       throw TsskitError.from(e);
     }
   }
