@@ -15,3 +15,5 @@ export {
   WrongPasswordError, CorruptRecordError, BackupFormatError, EmptyPasswordError,
   protect, unprotect, parseBackup, inspectRecord, BACKUP_FORMAT, MIN_ITERATIONS, MAX_ITERATIONS,
 } from "./backup.js";
+export { PreParamsPool, PreParamsPoolClosedError, PreParamsEntryDroppedError } from "./preparams-pool.js";
+export type { PreParamsPoolOptions } from "./preparams-pool.js";

@@ -5,6 +5,7 @@ import { TsskitError } from "./errors.js";
 import { progressMapper, type ClientProgress } from "./progress.js";
 import { connectClients, keygenSeat, signSeat, type Clients } from "./session.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
+import { PreParamsPool } from "./preparams-pool.js";
 import { loadTss, type TssPool } from "./tss-wasm-loader.js";
 import { generatePreParams } from "./worker-client.js";
 
@@ -22,6 +23,12 @@ export interface TssClientConfig {
   /** Workers for the parallel safe-prime search. */
   workers?: number;
   storage?: ShareStorageOptions;
+  /**
+   * Pre-parameter sets kept ready in the background (IndexedDB, encrypted
+   * under a non-extractable key), so createWallet need not search safe
+   * primes first. Default 2; 0 turns the pool off.
+   */
+  preParamsPool?: number;
   onLoadProgress?(p: ClientProgress): void;
 }
 
@@ -81,6 +88,8 @@ export class TssClient {
     private readonly pool: TssPool,
     private readonly clients: Clients,
     readonly storage: ShareStorage,
+    /** The background pre-params pool (null when turned off). */
+    readonly preParams: PreParamsPool | null,
   ) {}
 
   /** Loads tss.wasm in workers (shared per page), opens the share storage and connects. */
@@ -93,7 +102,17 @@ export class TssClient {
     });
     try {
       const storage = await ShareStorage.open(cfg.storage);
-      return new TssClient(cfg, pool, connectClients(cfg), storage);
+      const size = cfg.preParamsPool ?? 2;
+      let pp: PreParamsPool | null = null;
+      if (size > 0) {
+        pp = await PreParamsPool.open({
+          size,
+          make: (signal) => generatePreParams(pool.workers, { signal }),
+          validate: (pre) => pool.workers[0]!.validatePreParams(pre),
+        });
+        pp.fill();
+      }
+      return new TssClient(cfg, pool, connectClients(cfg), storage, pp);
     } catch (e) {
       pool.release();
       throw TsskitError.from(e);
@@ -127,14 +146,17 @@ export class TssClient {
     const prog = progressMapper("keygen", opts.onProgress);
     prog.phase("loading", 1);
     let saved: string | null = null;
+    // The background pool pauses while this keygen needs the workers.
+    const resume = this.preParams?.pause();
     try {
-      let found = 0;
       prog.phase("preparams", 0);
-      const preParams = await generatePreParams(this.pool.workers, {
-        signal: opts.signal,
-        onPrime: (n) => prog.phase("preparams", Math.min(1, (found = n) / 4)),
-      });
-      void found;
+      const preParams =
+        (await this.preParams?.take()) ??
+        (await generatePreParams(this.pool.workers, {
+          signal: opts.signal,
+          onPrime: (n) => prog.phase("preparams", Math.min(1, n / 4)),
+        }));
+      prog.phase("preparams", 1);
       prog.phase("joining", 0);
       const partyId = "browser-" + crypto.randomUUID();
       const created = await this.clients.coordinator.createKeygenSession(
@@ -162,6 +184,8 @@ export class TssClient {
       // party saved its share): keep nothing half-made.
       if (saved) await this.storage.remove(saved).catch(() => {});
       throw TsskitError.from(e);
+    } finally {
+      resume?.();
     }
   }
 
@@ -175,6 +199,7 @@ export class TssClient {
     prog.phase("loading", 1);
     // A wrong password fails here, before any session exists.
     const share = await this.storage.get(opts.walletId, opts.password);
+    const resume = this.preParams?.pause();
     try {
       const info = await this.storage.info(opts.walletId);
       prog.phase("joining", 0);
@@ -201,6 +226,7 @@ export class TssClient {
       throw TsskitError.from(e);
     } finally {
       share.fill(0);
+      resume?.();
     }
   }
 
@@ -238,6 +264,7 @@ export class TssClient {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    void this.preParams?.close();
     this.pool.release();
     this.storage.close();
   }

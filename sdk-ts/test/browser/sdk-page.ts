@@ -78,6 +78,7 @@ Object.assign(window, {
     exportBackup: async (walletId: string, password: string) => (await client!.exportBackup(walletId, password)).text(),
     importBackup: (text: string, password: string) => client!.importBackup(text, password),
     list: () => client!.listWallets(),
+    poolCount: async () => (client?.preParams ? client.preParams.count() : -1),
     progress: () => progress,
   },
 });

@@ -138,6 +138,20 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
     const sig2 = await page.evaluate(([id, p, d]) => window.sdk.sign(id, p, d), [wallet.walletId, password, digest2]);
     assert.ok(sig2.verifiedInPage);
     assert.ok(secp256k1.verify(Buffer.from(sig2.signature, "hex"), Buffer.from(digest2, "hex"), Buffer.from(wallet.publicKey, "hex"), { prehash: false, lowS: true, format: "compact" }));
+
+    // The background pool fills while the page is idle; the next wallet
+    // takes a ready set instead of searching for primes.
+    for (const deadline = Date.now() + 120_000; ;) {
+      if ((await page.evaluate(() => window.sdk.poolCount())) >= 1) break;
+      if (Date.now() > deadline) throw new Error("the pre-params pool never filled");
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const before = await page.evaluate(() => window.sdk.poolCount());
+    const warm = await page.evaluate(([p]) => window.sdk.createWallet("warm wallet", p), [password]);
+    const after = await page.evaluate(() => window.sdk.poolCount());
+    t.diagnostic(`createWallet with a pooled pre-params set: ${(warm.ms / 1000).toFixed(1)} s (cold was ${(wallet.ms / 1000).toFixed(1)} s)`);
+    assert.ok(after < before || after === 0, `a pooled set was used (${before} -> ${after})`);
+    assert.notEqual(warm.walletId, wallet.walletId);
   } catch (e) {
     console.error("---- tsskit dev log ----\n" + log.slice(-6000));
     throw e;
