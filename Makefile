@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 GOTEST_TIMEOUT ?= 30m
 
-.PHONY: all deps run build wasm test test-go test-wasm test-sdk test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean
+.PHONY: all deps run build wasm web test-admin-web test test-go test-wasm test-sdk test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean
 
 all: build
 
@@ -15,10 +15,15 @@ build: deps
 	$(GO) build ./...
 
 # The dev stack in one process: router, coordinator with the account API,
-# three server parties and the server-party API, on embedded defaults (the
-# admin web app joins it with the SDK). Ready when :4000/health answers 200.
-run: deps wasm
+# three server parties, the server-party API, and the admin web app with
+# tss.wasm on http://localhost:8080, on embedded defaults. Ready when
+# :4000/health answers 200.
+run: deps wasm web
 	$(GO) run ./cmd/tsskit dev
+
+# The admin web app (examples/admin-web, React + Vite) into its dist/.
+web: deps
+	npm run --silent -w examples/admin-web build
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
@@ -40,7 +45,7 @@ export TSSKIT_COUNTS := $(COUNTS)
 
 test: deps
 	@rm -rf "$(COUNTS)"
-	$(MAKE) --no-print-directory lint test-go test-wasm test-sdk test-browser
+	$(MAKE) --no-print-directory lint test-go test-wasm test-sdk test-browser test-admin-web
 	@$(GO) run ./scripts/testsummary -total "$(COUNTS)"
 
 lint: fmt-check vet proto-check
@@ -99,6 +104,18 @@ test-browser: deps wasm
 	  --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination="$(COUNTS)/browser.tap" sdk-ts/test/browser/
 	@node scripts/counts.mjs browser "$(COUNTS)/browser.tap"
+
+# The admin app in headless Chromium against the dev stack that make run
+# starts: create, list, reload, sign, wrong password, backup into a fresh
+# profile, cancel. Screenshots land in test-artifacts/admin-web/.
+test-admin-web: deps wasm web
+	@scripts/wasm-tools.sh
+	@mkdir -p bin "$(COUNTS)"
+	$(GO) build -o bin/tsskit ./cmd/tsskit
+	TSSKIT_BIN="$(CURDIR)/bin/tsskit" TSSKIT_REPO="$(CURDIR)" node --test \
+	  --test-reporter=spec --test-reporter-destination=stdout \
+	  --test-reporter=tap --test-reporter-destination="$(COUNTS)/admin-web.tap" examples/admin-web/test/
+	@node scripts/counts.mjs admin-web "$(COUNTS)/admin-web.tap"
 
 # Benchmarks print figures for this machine; docs/benchmarks.md records them.
 bench: deps

@@ -19,9 +19,21 @@ export class TsskitError extends Error {
       return new TsskitError(String(o.code), String(o.message), Array.isArray(o.culprits) ? o.culprits.map(String) : []);
     }
     if (e instanceof Error && e.name === "AbortError") return new TsskitError("canceled", e.message || "canceled");
+    // The storage's own errors keep a code that says what they are.
+    if (e instanceof Error && e.name in storageCodes) return new TsskitError(storageCodes[e.name]!, e.message);
     return new TsskitError("internal", e instanceof Error ? e.message : String(e));
   }
 }
+
+const storageCodes: Record<string, string> = {
+  WrongPasswordError: "wrong_password",
+  CorruptRecordError: "corrupt_record",
+  BackupFormatError: "invalid_backup",
+  EmptyPasswordError: "invalid_argument",
+  ShareExistsError: "share_exists",
+  ShareNotFoundError: "share_not_found",
+  ShareChangedError: "share_changed",
+};
 
 /**
  * A call to the coordinator or the router failed with a gRPC status. code

@@ -176,12 +176,19 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
     const { run, report } = started;
     abort.signal.addEventListener("abort", () => run.cancel(), { once: true });
     end.then((e) => e && abort.abort(e));
-    const subscribing = subscribe(clients, seat, call, abort.signal, (env) => run.deliver(toBinary(EnvelopeSchema, env)));
+    // A subscription that fails for good ends the run, unless the engine is
+    // already done (the router closes a session once it completes).
+    let engineDone = false;
+    const subscribing = subscribe(clients, seat, call, abort.signal, (env) => run.deliver(toBinary(EnvelopeSchema, env))).catch((e) => {
+      if (!engineDone && !abort.signal.aborted) abort.abort(TsskitError.from(e));
+    });
 
     let result: T;
     try {
       result = await run.result;
+      engineDone = true;
     } catch (e) {
+      engineDone = true;
       const err = TsskitError.from(e);
       const reason = abort.signal.reason;
       if (reason instanceof TsskitError) throw reason; // the session failed elsewhere first

@@ -149,6 +149,15 @@ export class TssClient {
     // The background pool pauses while this keygen needs the workers.
     const resume = this.preParams?.pause();
     try {
+      // The session first: "not enough server parties" is known at once,
+      // and the servers join while this party prepares.
+      const partyId = "browser-" + crypto.randomUUID();
+      const created = await this.clients.coordinator.createKeygenSession(
+        { name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] },
+        { ...this.admin, signal: opts.signal },
+      );
+      const token = created.tokens.find((t) => t.partyId === partyId)?.token;
+      if (!token) throw new TsskitError("protocol", "the coordinator gave no token for this party");
       prog.phase("preparams", 0);
       const preParams =
         (await this.preParams?.take()) ??
@@ -158,13 +167,6 @@ export class TssClient {
         }));
       prog.phase("preparams", 1);
       prog.phase("joining", 0);
-      const partyId = "browser-" + crypto.randomUUID();
-      const created = await this.clients.coordinator.createKeygenSession(
-        { name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] },
-        { ...this.admin, signal: opts.signal },
-      );
-      const token = created.tokens.find((t) => t.partyId === partyId)?.token;
-      if (!token) throw new TsskitError("protocol", "the coordinator gave no token for this party");
       const out = await keygenSeat(
         this.clients, this.pool.workers[0]!,
         { sessionId: created.sessionId, partyId, token, signal: opts.signal, onProgress: (p) => prog.engine(p) },
@@ -180,9 +182,21 @@ export class TssClient {
       prog.phase("done", 1);
       return { walletId: out.walletId, publicKey: hex(out.publicKey), address: out.address, threshold, parties };
     } catch (e) {
-      // The wallet never completed (canceled, or it failed after this
-      // party saved its share): keep nothing half-made.
-      if (saved) await this.storage.remove(saved).catch(() => {});
+      if (saved) {
+        // This party saved its share and maybe reported. If the coordinator
+        // recorded the wallet anyway (a cancel that came too late), the
+        // wallet exists and its share must stay; otherwise keep nothing
+        // half-made.
+        const recorded = await this.clients.coordinator
+          .getWallet({ walletId: saved }, this.admin)
+          .then((w) => w.wallet ?? null)
+          .catch(() => null);
+        if (recorded) {
+          prog.phase("done", 1);
+          return { walletId: saved, publicKey: hex(recorded.publicKey), address: recorded.address, threshold, parties };
+        }
+        await this.storage.remove(saved).catch(() => {});
+      }
       throw TsskitError.from(e);
     } finally {
       resume?.();
@@ -254,10 +268,10 @@ export class TssClient {
   }
 
   /** Imports a backup file (from exportBackup, the CLI party or the account API). */
-  async importBackup(file: Blob | string, password: string): Promise<StoredWallet> {
+  async importBackup(file: Blob | string, password: string, meta?: { name?: string }): Promise<StoredWallet> {
     this.live();
     const text = typeof file === "string" ? file : await file.text();
-    return this.storage.importBackup(text, password);
+    return this.storage.importBackup(text, password, meta);
   }
 
   /** Releases the workers (when no other client uses them) and the storage. */

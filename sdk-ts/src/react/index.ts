@@ -72,10 +72,9 @@ export function useTSSClient(config: TssClientConfig, factory: ClientFactory = T
         setStatus("ready");
         return out;
       } catch (e) {
-        const err = TsskitError.from(e);
-        setError(err);
+        setError(TsskitError.from(e));
         setStatus("ready"); // the client still works; the error says what failed
-        throw err;
+        throw e; // as thrown: WrongPasswordError & co keep their class
       }
     },
     [client],
@@ -102,7 +101,7 @@ export interface UseShareStorage {
   error: TsskitError | null;
   refresh(): Promise<void>;
   exportBackup(walletId: string, password: string): Promise<Blob>;
-  importBackup(file: Blob | string, password: string): Promise<StoredWallet>;
+  importBackup(file: Blob | string, password: string, meta?: { name?: string }): Promise<StoredWallet>;
   /** Removes the share; asking the user to confirm is the app's job. */
   remove(walletId: string): Promise<void>;
 }
@@ -169,9 +168,8 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
         if (after) await refresh();
         return out;
       } catch (e) {
-        const err = TsskitError.from(e);
-        setError(err);
-        throw err;
+        setError(TsskitError.from(e));
+        throw e; // as thrown: WrongPasswordError & co keep their class
       }
     },
     [storage, refresh],
@@ -188,7 +186,8 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
       [guard],
     ),
     importBackup: useCallback(
-      (f: Blob | string, pw: string) => guard(async (s) => s.importBackup(typeof f === "string" ? f : await f.text(), pw), true),
+      (f: Blob | string, pw: string, meta?: { name?: string }) =>
+        guard(async (s) => s.importBackup(typeof f === "string" ? f : await f.text(), pw, meta), true),
       [guard],
     ),
     remove: useCallback((id: string) => guard((s) => s.remove(id), true), [guard]),

@@ -65,6 +65,13 @@ describe("errors", () => {
     expect(e.culprits).toEqual(["server-2"]);
   });
 
+  it("gives the storage's errors their own codes", async () => {
+    const { WrongPasswordError, CorruptRecordError, BackupFormatError } = await import("../../src/backup.js");
+    expect(TsskitError.from(new WrongPasswordError()).code).toBe("wrong_password");
+    expect(TsskitError.from(new CorruptRecordError("damaged", "w1")).code).toBe("corrupt_record");
+    expect(TsskitError.from(new BackupFormatError("not a backup")).code).toBe("invalid_backup");
+  });
+
   it("turns aborts and anything else into codes", () => {
     const abort = new Error("stopped");
     abort.name = "AbortError";

@@ -1,0 +1,184 @@
+import { useCallback, useRef, useState } from "react";
+
+import { BackupSection, type BackupSectionHandle } from "./components/BackupSection";
+import { CoManagedWalletSection } from "./components/CoManagedWalletSection";
+import { CreateWalletModal } from "./components/CreateWalletModal";
+import { SignSection } from "./components/SignSection";
+import type { AppConfig } from "./config";
+import { explain } from "./lib/errors";
+import { useCoManagedWalletService } from "./services/coManagedWalletService";
+
+interface Notice {
+  tone: "ok" | "info" | "bad";
+  text: string;
+}
+
+export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(): void }) {
+  const service = useCoManagedWalletService(config);
+  const [creating, setCreating] = useState(false);
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const [signWallet, setSignWallet] = useState("");
+  const [exportWallet, setExportWallet] = useState("");
+  const signRef = useRef<HTMLSelectElement>(null);
+  const backupRef = useRef<BackupSectionHandle>(null);
+
+  const { engine } = service;
+  const busy = engine.status === "busy";
+
+  const remove = useCallback(
+    async (walletId: string, label: string) => {
+      const ok = window.confirm(
+        `Remove ${label} from this browser?\n\nOnly this browser's share is deleted. Without a backup file of it, this wallet may no longer be able to sign.`,
+      );
+      if (!ok) return;
+      try {
+        await service.remove(walletId);
+        setNotice({ tone: "info", text: `Removed ${label} from this browser.` });
+      } catch (e) {
+        setNotice({ tone: "bad", text: explain(e) });
+      }
+    },
+    [service],
+  );
+
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="app-header">
+        <div className="brand">
+          <span className="logo" aria-hidden="true" />
+          <div>
+            <h1 className="app-name">tsskit admin</h1>
+            <p className="muted small">Threshold-ECDSA co-managed wallets</p>
+          </div>
+        </div>
+        <div className="session">
+          {config.dev ? (
+            <p className="pill pill-dev" data-testid="dev-token">
+              <span aria-hidden="true">⚙ </span>Development token from tsskit dev
+            </p>
+          ) : (
+            <button type="button" className="secondary small" onClick={onSignOut}>
+              Sign out
+            </button>
+          )}
+          <EngineStatus service={service} />
+        </div>
+      </header>
+
+      <main id="main" className="content" tabIndex={-1}>
+        {config.dev && (
+          <p className="dev-banner">
+            Connected to a <strong>tsskit dev</strong> stack (coordinator <code>{config.coordinatorUrl}</code>). The web server
+            gave this page a development admin token automatically. Not for real funds.
+          </p>
+        )}
+        <div className="notice-area" role="status" aria-live="polite">
+          {notice && (
+            <div className={`notice notice-${notice.tone}`} data-testid="notice">
+              <p>{notice.text}</p>
+              <button type="button" className="icon-button" onClick={() => setNotice(null)} aria-label="Dismiss message">
+                <span aria-hidden="true">×</span>
+              </button>
+            </div>
+          )}
+        </div>
+        {engine.status === "error" && (
+          <div className="error-box" role="alert" data-testid="engine-error">
+            <span className="error-icon" aria-hidden="true">!</span>
+            <p>
+              The signing engine could not start: {explain(engine.error)} Check that this server serves <code>{config.wasmUrl}</code>{" "}
+              (run <code>make wasm</code>), then reload the page.
+            </p>
+          </div>
+        )}
+        {service.coordinator === "unreachable" && (
+          <div className="error-box" role="alert">
+            <span className="error-icon" aria-hidden="true">!</span>
+            <p>
+              The coordinator at <code>{config.coordinatorUrl}</code> does not answer. Your shares are safe in this browser; signing
+              needs the coordinator and the server parties.
+            </p>
+          </div>
+        )}
+
+        <CoManagedWalletSection
+          wallets={service.wallets}
+          corrupt={service.corrupt}
+          loading={service.loading}
+          busy={busy}
+          onCreate={() => {
+            setNotice(null);
+            setCreating(true);
+          }}
+          onImport={() => backupRef.current?.focusImport()}
+          onSign={(id) => {
+            setSignWallet(id);
+            signRef.current?.scrollIntoView({ block: "center" });
+            signRef.current?.focus();
+          }}
+          onExport={(id) => {
+            setExportWallet(id);
+            backupRef.current?.focusExport();
+          }}
+          onRemove={remove}
+        />
+        <SignSection ref={signRef} service={service} walletId={signWallet} onWalletChange={setSignWallet} />
+        <BackupSection
+          ref={backupRef}
+          service={service}
+          walletId={exportWallet}
+          onWalletChange={setExportWallet}
+          onImported={(label) => setNotice({ tone: "ok", text: `Imported ${label}. It is listed under Co-managed wallets.` })}
+        />
+      </main>
+      <footer className="app-footer muted small">
+        Shares stay in this browser (IndexedDB), encrypted with your password. Keygen and signing run in Web Workers (tss.wasm).
+      </footer>
+
+      {creating && (
+        <CreateWalletModal
+          service={service}
+          onClose={() => setCreating(false)}
+          onCancelRequested={() => {
+            setCreating(false);
+            setNotice({ tone: "info", text: "Canceling wallet creation… The current step finishes first; nothing will be kept." });
+          }}
+          onCanceled={() => {
+            setCreating(false);
+            setNotice({ tone: "info", text: "Wallet creation canceled. Nothing was saved." });
+          }}
+          onCreated={(w, lateCancel) =>
+            setNotice(
+              lateCancel
+                ? { tone: "info", text: `The wallet was finished before the cancel took effect: ${w.address}. It is listed below.` }
+                : { tone: "ok", text: `Created wallet ${w.address}.` }
+            )
+          }
+        />
+      )}
+    </>
+  );
+}
+
+function EngineStatus({ service }: { service: ReturnType<typeof useCoManagedWalletService> }) {
+  const { status, progress, version } = service.engine;
+  const text =
+    status === "loading"
+      ? `Loading the signing engine… ${progress ? Math.round(progress.fraction * 100) + "%" : ""}`
+      : status === "ready"
+        ? "Signing engine ready"
+        : status === "busy"
+          ? "Signing engine working…"
+          : status === "error"
+            ? "Signing engine failed to load"
+            : "Signing engine closed";
+  return (
+    <p className={`pill pill-${status}`} data-testid="engine-status" data-status={status} title={version ? `tss.wasm ${version}` : undefined}>
+      <span className="dot" aria-hidden="true" />
+      {text}
+    </p>
+  );
+}

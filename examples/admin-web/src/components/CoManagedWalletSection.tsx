@@ -1,0 +1,161 @@
+import type { CoManagedWallet } from "../services/coManagedWalletService";
+import { shorten } from "../lib/hex";
+import { CopyButton } from "./CopyButton";
+
+const serverText: Record<CoManagedWallet["server"], { text: string; tone: string; title: string }> = {
+  ok: { text: "Active on server", tone: "ok", title: "The coordinator knows this wallet, with the same public key." },
+  unknown: { text: "Unknown to server", tone: "warn", title: "The coordinator has no record of this wallet (another tsskit deployment, or its data was reset)." },
+  unreachable: { text: "Server unreachable", tone: "bad", title: "The coordinator could not be asked about this wallet." },
+  checking: { text: "Checking…", tone: "muted", title: "Asking the coordinator about this wallet." },
+};
+
+export function CoManagedWalletSection(props: {
+  wallets: CoManagedWallet[];
+  corrupt: string[];
+  loading: boolean;
+  busy: boolean;
+  onCreate(): void;
+  onImport(): void;
+  onSign(walletId: string): void;
+  onExport(walletId: string): void;
+  onRemove(walletId: string, label: string): void;
+}) {
+  const { wallets, corrupt } = props;
+  const empty = wallets.length === 0 && corrupt.length === 0;
+  return (
+    <section className="card" aria-labelledby="wallets-title" data-testid="wallet-section">
+      <div className="section-head">
+        <div>
+          <h2 id="wallets-title">Co-managed wallets</h2>
+          <p className="muted">Wallets this browser holds a share of.</p>
+        </div>
+        <div className="actions">
+          <button type="button" className="primary" onClick={props.onCreate} disabled={props.busy} data-testid="create-wallet">
+            Create wallet
+          </button>
+          <button type="button" className="secondary" onClick={props.onImport}>
+            Import backup
+          </button>
+        </div>
+      </div>
+
+      {empty && !props.loading && (
+        <div className="empty" data-testid="empty-state">
+          <h3>No co-managed wallets in this browser yet</h3>
+          <p>
+            A <strong>co-managed wallet</strong> is an Ethereum-style (secp256k1) account whose private key never exists in one
+            place. Threshold ECDSA splits it into <em>shares</em>: this browser keeps one, encrypted with a password you choose,
+            and tsskit's server parties keep the others.
+          </p>
+          <p>
+            Signing needs a set number of shares working together — for a <strong>2-of-3</strong> wallet, this browser and one
+            server party. The shares sign without ever being put together, so no single machine can recreate the key.
+          </p>
+          <p>
+            <button type="button" className="primary" onClick={props.onCreate} disabled={props.busy}>
+              Create your first wallet
+            </button>
+          </p>
+        </div>
+      )}
+
+      {wallets.length > 0 && (
+        <ul className="wallet-list" aria-label="Wallets">
+          {wallets.map((w) => {
+            const label = w.name || "Imported wallet " + w.walletId.slice(0, 8);
+            const st = serverText[w.server];
+            return (
+              <li key={w.walletId}>
+                <article
+                  className="wallet"
+                  aria-labelledby={`w-${w.walletId}`}
+                  data-testid="wallet-card"
+                  data-wallet-id={w.walletId}
+                  data-address={w.address}
+                  data-public-key={w.publicKey}
+                  data-server={w.server}
+                >
+                  <header className="wallet-head">
+                    <h3 id={`w-${w.walletId}`}>{label}</h3>
+                    <span className="badge" title="Signers needed of all parties">
+                      <span className="visually-hidden">Policy: </span>
+                      {w.policy}
+                    </span>
+                    <span className={`badge badge-${st.tone}`} title={st.title} data-testid="server-status">
+                      <span className="dot" aria-hidden="true" />
+                      {st.text}
+                    </span>
+                  </header>
+                  <dl className="facts">
+                    <div>
+                      <dt>Address</dt>
+                      <dd className="with-copy">
+                        <code className="mono" data-testid="wallet-address">
+                          {w.address}
+                        </code>
+                        <CopyButton value={w.address} label="address" />
+                      </dd>
+                    </div>
+                    <div>
+                      <dt>Public key</dt>
+                      <dd className="with-copy">
+                        <code className="mono" title={w.publicKey}>
+                          {shorten(w.publicKey, 12, 8)}
+                        </code>
+                        <CopyButton value={w.publicKey} label="public key" />
+                      </dd>
+                    </div>
+                    <div>
+                      <dt>Policy</dt>
+                      <dd>
+                        {w.threshold} of {w.parties.length} shares sign; this browser holds one
+                      </dd>
+                    </div>
+                    <div>
+                      <dt>Created</dt>
+                      <dd>
+                        <time dateTime={new Date(w.createdAt).toISOString()}>{new Date(w.createdAt).toLocaleString()}</time>
+                      </dd>
+                    </div>
+                  </dl>
+                  <div className="actions">
+                    <button type="button" className="secondary" onClick={() => props.onSign(w.walletId)} disabled={props.busy}>
+                      Sign<span className="visually-hidden"> with {label}</span>
+                    </button>
+                    <button type="button" className="secondary" onClick={() => props.onExport(w.walletId)}>
+                      Export backup<span className="visually-hidden"> of {label}</span>
+                    </button>
+                    <button type="button" className="danger-link" onClick={() => props.onRemove(w.walletId, label)} disabled={props.busy}>
+                      Remove<span className="visually-hidden"> {label} from this browser</span>
+                    </button>
+                  </div>
+                </article>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+
+      {corrupt.length > 0 && (
+        <ul className="wallet-list" aria-label="Damaged shares">
+          {corrupt.map((id) => (
+            <li key={id}>
+              <article className="wallet wallet-corrupt" data-testid="corrupt-card">
+                <h3>Damaged share</h3>
+                <p>
+                  The stored share of wallet <code className="mono">{id}</code> cannot be read: it is damaged, or was written by a
+                  newer version of this app. Import the wallet again from its backup file, or remove this entry.
+                </p>
+                <div className="actions">
+                  <button type="button" className="danger-link" onClick={() => props.onRemove(id, "the damaged share " + id.slice(0, 8))}>
+                    Remove<span className="visually-hidden"> the damaged share</span>
+                  </button>
+                </div>
+              </article>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,70 @@
+// Where the services are and the admin token. `tsskit dev` serves
+// /config.json (with a development token); anywhere else the user fills in
+// a form, kept in sessionStorage for this tab only.
+export interface AppConfig {
+  coordinatorUrl: string;
+  routerUrl: string;
+  wasmUrl: string;
+  token: string;
+  /** The token came from `tsskit dev`. */
+  dev: boolean;
+}
+
+const KEY = "tsskit-admin-config";
+
+export type ConfigLoad = { kind: "served"; config: AppConfig } | { kind: "form"; saved: AppConfig | null; note?: string };
+
+export async function loadConfig(): Promise<ConfigLoad> {
+  const saved = readSaved();
+  let res: Response;
+  try {
+    res = await fetch("/config.json", { cache: "no-store", headers: { accept: "application/json" } });
+  } catch {
+    return { kind: "form", saved, note: "Could not reach the web server for /config.json." };
+  }
+  if (res.status === 404) return { kind: "form", saved };
+  if (!res.ok) return { kind: "form", saved, note: `/config.json answered ${res.status}.` };
+  try {
+    const c = (await res.json()) as Partial<AppConfig>;
+    if (typeof c.coordinatorUrl !== "string" || typeof c.routerUrl !== "string") throw new Error("incomplete");
+    return {
+      kind: "served",
+      config: {
+        coordinatorUrl: c.coordinatorUrl,
+        routerUrl: c.routerUrl,
+        wasmUrl: typeof c.wasmUrl === "string" && c.wasmUrl ? c.wasmUrl : "/tss.wasm",
+        token: typeof c.token === "string" ? c.token : "",
+        dev: c.dev === true,
+      },
+    };
+  } catch {
+    return { kind: "form", saved, note: "/config.json is not a tsskit configuration." };
+  }
+}
+
+function readSaved(): AppConfig | null {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(KEY) ?? "null") as AppConfig | null;
+    return v && typeof v.token === "string" && typeof v.coordinatorUrl === "string" ? { ...v, dev: false } : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveConfig(c: AppConfig): void {
+  sessionStorage.setItem(KEY, JSON.stringify(c));
+}
+
+export function forgetConfig(): void {
+  sessionStorage.removeItem(KEY);
+}
+
+/** "" when the URL is fine, else what is wrong with it. */
+export function checkUrl(s: string): string {
+  try {
+    const u = new URL(s, location.href);
+    return u.protocol === "http:" || u.protocol === "https:" ? "" : "Use an http:// or https:// address.";
+  } catch {
+    return "This is not a valid address.";
+  }
+}

@@ -1,0 +1,369 @@
+// The admin web app in headless Chromium against `tsskit dev` (a separate
+// process serving the built app, tss.wasm and /config.json): create a 2-of-3
+// wallet through the modal, see it listed, reload, sign a digest and a text
+// (each signature verified here with @noble/curves against the public key
+// the page shows), a wrong password, export the backup and import it in a
+// fresh browser profile, sign again, and cancel keygens midway.
+//
+//   TSSKIT_BIN=bin/tsskit TSSKIT_REPO=$PWD node --test examples/admin-web/test/
+//
+// Screenshots of each step go to test-artifacts/admin-web/; with
+// TSSKIT_UPDATE_SCREENSHOTS=1 the README's are copied to
+// examples/admin-web/screenshots/.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { chromium } from "playwright-core";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { keccak_256 } from "@noble/hashes/sha3.js";
+
+const bin = process.env.TSSKIT_BIN && resolve(process.env.TSSKIT_BIN);
+const repo = process.env.TSSKIT_REPO && resolve(process.env.TSSKIT_REPO);
+const update = process.env.TSSKIT_UPDATE_SCREENSHOTS === "1";
+
+const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
+
+const verify = (sigHex, digestHex, pubHex) =>
+  secp256k1.verify(Buffer.from(sigHex, "hex"), Buffer.from(digestHex, "hex"), Buffer.from(pubHex, "hex"), { prehash: false, lowS: true, format: "compact" });
+
+test("admin web app: create, list, reload, sign, wrong password, backup to a fresh profile, cancel", { timeout: 600_000 }, async (t) => {
+  assert.ok(bin && repo, "TSSKIT_BIN and TSSKIT_REPO must be set");
+  const dist = join(repo, "examples/admin-web/dist");
+  assert.ok(existsSync(join(dist, "index.html")), "build the app first: npm run -w examples/admin-web build");
+  assert.ok(existsSync(join(repo, "public/tss.wasm")), "build tss.wasm first: make wasm");
+  const shots = join(repo, "test-artifacts/admin-web");
+  mkdirSync(shots, { recursive: true });
+  for (const f of readdirSync(shots)) if (f.startsWith("failure-")) rmSync(join(shots, f));
+  const dataDir = mkdtempSync(join(tmpdir(), "tsskit-admin-web-"));
+  const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
+  const env = { ...process.env, JWT_SECRET_KEY: "admin-web-e2e-jwt-secret-" + "z".repeat(32), MPC_API_KEY: "admin-web-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "" };
+  const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
+    "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`,
+    "--web-dir", `${dist},${join(repo, "public")}`], { env });
+  let log = "";
+  dev.stderr.on("data", (d) => (log += d));
+  let browser;
+  const pageErrors = [];
+  t.after(async () => {
+    await browser?.close();
+    dev.kill("SIGTERM");
+    await new Promise((r) => dev.exitCode !== null ? r() : dev.once("exit", r));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const t0 = Date.now();
+  const step = (what) => t.diagnostic(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
+  try {
+    for (const deadline = Date.now() + 60_000; ;) {
+      try { const r = await fetch(`http://127.0.0.1:${api}/health`); if (r.ok && (await r.json()).components.pool.healthy >= 3) break; } catch {}
+      if (Date.now() > deadline) throw new Error("dev stack not ready");
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    step("dev stack ready");
+    const app = `http://127.0.0.1:${web}/`;
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    const newPage = async (ctx) => {
+      const page = await ctx.newPage();
+      page.on("pageerror", (e) => pageErrors.push(String(e)));
+      page.on("console", (m) => m.type() === "error" && !/Failed to load resource/.test(m.text()) && pageErrors.push("console: " + m.text()));
+      return page;
+    };
+    // page may be a Page or a Locator (a screenshot of one element).
+    const shot = async (page, name, opts = {}) => {
+      const file = join(shots, name);
+      await page.screenshot({ path: file, ...opts });
+      if (update && ["04-created.png", "05-wallet-list.png", "06-signed.png", "09-phone.png"].includes(name)) {
+        mkdirSync(join(repo, "examples/admin-web/screenshots"), { recursive: true });
+        copyFileSync(file, join(repo, "examples/admin-web/screenshots", name));
+      }
+    };
+    const open = async (page) => {
+      await page.goto(app);
+      await page.getByTestId("engine-status").and(page.locator('[data-status="ready"]')).waitFor({ timeout: 60_000 });
+    };
+    const cards = (page) => page.getByTestId("wallet-card");
+    const storedCount = (page) => page.evaluate(() => new Promise((res, rej) => {
+      const req = indexedDB.open("tsskit");
+      req.onerror = () => rej(req.error);
+      req.onsuccess = () => { const db = req.result; const c = db.transaction("shares").objectStore("shares").count(); c.onsuccess = () => { db.close(); res(c.result); }; c.onerror = () => rej(c.error); };
+    }));
+    const password = "plum ferry canyon 42 lantern";
+
+    // ---- 1. The empty app, with the dev token noted on screen.
+    const ctxA = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await newPage(ctxA);
+    await open(page);
+    await page.getByTestId("empty-state").waitFor();
+    assert.match(await page.getByTestId("dev-token").textContent(), /Development token from tsskit dev/);
+    await shot(page, "01-empty.png");
+    step("app loaded, engine ready");
+
+    // Keyboard: the modal takes focus, Escape closes it and focus comes back.
+    await page.getByTestId("create-wallet").focus();
+    await page.keyboard.press("Enter");
+    await page.getByRole("dialog").waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), "wallet-name");
+    await page.keyboard.press("Escape");
+    await page.getByRole("dialog").waitFor({ state: "detached" });
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), "create-wallet");
+
+    // ---- 2. Create a 2-of-3 wallet through the modal.
+    await page.getByTestId("create-wallet").click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Wallet name").pressSequentially("Treasury");
+    assert.equal(await dialog.getByTestId("threshold").inputValue(), "2");
+    assert.equal(await dialog.getByTestId("parties").inputValue(), "3");
+    await dialog.getByTestId("password").pressSequentially(password);
+    await dialog.getByTestId("password-confirm").pressSequentially(password);
+    await shot(page, "02-create-modal.png");
+    await dialog.getByTestId("create-submit").click();
+    const created0 = Date.now();
+    await dialog.locator('[data-testid="progress"][data-phase="keygen"]').waitFor({ timeout: 90_000 });
+    // The page stays responsive while the workers run the protocol.
+    const lag = await page.evaluate(() => new Promise((r) => { const s = performance.now(); setTimeout(() => r(performance.now() - s), 0); }));
+    assert.ok(lag < 250, `main thread blocked for ${lag} ms during keygen`);
+    await page.waitForFunction(() => /round [2-9]/.test(document.querySelector('[data-testid="progress-text"]')?.textContent ?? ""), null, { timeout: 60_000 });
+    await shot(page, "03-keygen-progress.png");
+    step("keygen under way: " + (await dialog.getByTestId("progress-text").textContent()));
+    const created = dialog.getByTestId("created");
+    await created.waitFor({ timeout: 120_000 });
+    step(`wallet created in ${((Date.now() - created0) / 1000).toFixed(1)} s`);
+    const address = await created.getAttribute("data-address");
+    const walletId = await created.getAttribute("data-wallet-id");
+    const publicKey = await created.getAttribute("data-public-key");
+    assert.match(address, /^0x[0-9a-f]{40}$/);
+    assert.match(publicKey, /^0[23][0-9a-f]{64}$/);
+    assert.equal(await dialog.getByTestId("created-address").textContent(), address);
+    // The prompt to download the encrypted backup.
+    const [download] = await Promise.all([page.waitForEvent("download"), dialog.getByTestId("download-backup").click()]);
+    const backupFile = join(dataDir, download.suggestedFilename());
+    await download.saveAs(backupFile);
+    const backupText = readFileSync(backupFile, "utf8");
+    assert.equal(JSON.parse(backupText).format, "tsskit.share.backup");
+    assert.equal(JSON.parse(backupText).wallet_id, walletId);
+    await dialog.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    await shot(page, "04-created.png");
+    await dialog.getByTestId("created-close").click();
+    await dialog.waitFor({ state: "detached" });
+
+    // ---- 3. Listed, with what the coordinator says.
+    const card = page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`);
+    await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-server="ok"]`).waitFor({ timeout: 15_000 });
+    assert.equal(await cards(page).count(), 1);
+    assert.equal(await card.getAttribute("data-address"), address);
+    assert.equal(await card.getAttribute("data-public-key"), publicKey);
+    assert.match(await card.textContent(), /Treasury/);
+    assert.match(await card.textContent(), /2-of-3/);
+    assert.match(await card.getByTestId("server-status").textContent(), /Active on server/);
+    await shot(page, "05-wallet-list.png");
+
+    // ---- 4. Reload (only IndexedDB survives) and sign a raw digest.
+    await open(page);
+    await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`).waitFor();
+    assert.equal(await cards(page).count(), 1);
+    const shownKey = await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`).getAttribute("data-public-key");
+    assert.equal(shownKey, publicKey);
+    const sign = page.getByTestId("sign-section");
+    const signOnce = async (pg, { mode, input, pw }) => {
+      const s = pg.getByTestId("sign-section");
+      await s.getByTestId(`mode-${mode}`).check();
+      if (mode === "raw") await s.getByTestId("sign-digest-input").fill(input);
+      else await s.getByTestId("sign-text-input").fill(input);
+      await s.getByTestId("sign-password").fill(pw);
+      await s.getByTestId("sign-submit").click();
+    };
+    const digest = createHash("sha256").update("admin-web e2e: pay 1 ETH to bob").digest("hex");
+    await sign.getByTestId("sign-wallet").selectOption(walletId);
+    const sign0 = Date.now();
+    await signOnce(page, { mode: "raw", input: digest, pw: password });
+    await sign.getByTestId("signature").waitFor({ timeout: 60_000 });
+    step(`signed a raw digest in ${((Date.now() - sign0) / 1000).toFixed(1)} s`);
+    const sigR = await sign.getByTestId("sig-r").textContent();
+    const sigS = await sign.getByTestId("sig-s").textContent();
+    const sigV = await sign.getByTestId("sig-v").textContent();
+    const sig = await sign.getByTestId("sig-signature").textContent();
+    assert.equal(await sign.getByTestId("sig-digest").textContent(), digest);
+    assert.equal(sig, sigR + sigS);
+    assert.match(sigV, /^[0-3]$/);
+    assert.match(await sign.getByTestId("signature").textContent(), /signed the raw digest, as given/);
+    assert.ok(verify(sig, digest, shownKey), "the displayed signature verifies under the listed public key");
+    await shot(sign, "06-signed.png");
+
+    // A text, hashed with Keccak-256 (Ethereum-style, no prefix): the page says so.
+    const text = "hello from the admin app";
+    const kDigest = Buffer.from(keccak_256(new TextEncoder().encode(text))).toString("hex");
+    await sign.getByTestId("mode-keccak256").check();
+    await sign.getByTestId("sign-text-input").fill(text);
+    assert.equal(await sign.getByTestId("digest-preview").textContent(), "0x" + kDigest);
+    await signOnce(page, { mode: "keccak256", input: text, pw: password });
+    await sign.locator(`[data-testid="signature"][data-digest="${kDigest}"]`).waitFor({ timeout: 60_000 });
+    assert.match(await sign.getByTestId("signature").textContent(), /signed the Keccak-256 hash of the text/);
+    assert.ok(verify(await sign.getByTestId("sig-signature").textContent(), kDigest, shownKey), "keccak-256 text signature verifies");
+    step("signed a Keccak-256 text");
+
+    // ---- 5. Wrong password: a clear message, no signature.
+    await signOnce(page, { mode: "raw", input: digest, pw: "not the password at all" });
+    await sign.getByTestId("sign-error").waitFor({ timeout: 30_000 });
+    assert.equal((await sign.getByTestId("sign-error").locator("p").textContent()).trim(), "Wrong password.");
+    assert.equal(await sign.getByTestId("signature").count(), 0);
+    await sign.getByTestId("sign-error").scrollIntoViewIfNeeded();
+    await shot(page, "07-wrong-password.png");
+
+    // Export from the Backup section: wrong password, then the right one.
+    const backup = page.getByTestId("backup-section");
+    await backup.getByTestId("export-wallet").selectOption(walletId);
+    await backup.getByTestId("export-password").fill("wrong wrong wrong");
+    await backup.getByTestId("export-submit").click();
+    await backup.getByTestId("export-error").filter({ hasText: "Wrong password." }).waitFor({ timeout: 30_000 });
+    await backup.getByTestId("export-password").fill(password);
+    const [download2] = await Promise.all([page.waitForEvent("download"), backup.getByTestId("export-submit").click()]);
+    const backupFile2 = join(dataDir, "section-" + download2.suggestedFilename());
+    await download2.saveAs(backupFile2);
+    assert.equal(JSON.parse(readFileSync(backupFile2, "utf8")).wallet_id, walletId);
+    step("wrong password and export checked");
+
+    // ---- 6. A fresh browser profile: import the backup, sign again.
+    const ctxB = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const pageB = await newPage(ctxB);
+    await open(pageB);
+    await pageB.getByTestId("empty-state").waitFor();
+    const importB = pageB.getByTestId("backup-section");
+    const corruptFile = join(dataDir, "not-a-backup.json");
+    writeFileSync(corruptFile, backupText.slice(0, Math.floor(backupText.length / 2))); // a truncated download
+    await importB.getByTestId("import-file").setInputFiles(corruptFile);
+    await importB.getByTestId("import-password").fill(password);
+    await importB.getByTestId("import-submit").click();
+    await importB.getByTestId("import-error").filter({ hasText: "That file is not a tsskit backup (or it is damaged)." }).waitFor({ timeout: 30_000 });
+    await importB.getByTestId("import-file").setInputFiles(backupFile);
+    await importB.getByTestId("import-password").fill("certainly not it");
+    await importB.getByTestId("import-submit").click();
+    await importB.getByTestId("import-error").filter({ hasText: "Wrong password." }).waitFor({ timeout: 30_000 });
+    await importB.getByTestId("import-password").fill(password);
+    await importB.getByTestId("import-submit").click();
+    await importB.getByTestId("import-done").waitFor({ timeout: 30_000 });
+    const cardB = pageB.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`);
+    await cardB.waitFor();
+    assert.equal(await cardB.getAttribute("data-address"), address);
+    await pageB.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-server="ok"]`).waitFor({ timeout: 15_000 });
+    await pageB.evaluate(() => window.scrollTo(0, 0));
+    await shot(pageB, "08-imported.png");
+    step("imported in a fresh profile");
+    const digest2 = createHash("sha256").update("after import, from another profile").digest("hex");
+    const signB = pageB.getByTestId("sign-section");
+    await signOnce(pageB, { mode: "raw", input: digest2, pw: password });
+    await signB.getByTestId("signature").waitFor({ timeout: 60_000 });
+    const sig2 = await signB.getByTestId("sig-signature").textContent();
+    assert.ok(verify(sig2, digest2, await cardB.getAttribute("data-public-key")), "signature after import verifies");
+    step("signed after import");
+
+    // Without /config.json (not tsskit dev): a form for the services and the admin token.
+    const ctxC = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const pageC = await newPage(ctxC);
+    await pageC.route("**/config.json", (r) => r.fulfill({ status: 404, body: "not found" }));
+    await pageC.goto(app);
+    const login = pageC.getByTestId("login-form");
+    await login.getByLabel("Coordinator URL").fill(`http://127.0.0.1:${coord}`);
+    await login.getByLabel("Router URL").fill(`http://127.0.0.1:${router}`);
+    await login.getByRole("button", { name: "Continue" }).click();
+    await login.getByText("Paste an admin token.").waitFor();
+    await login.getByTestId("login-token").fill(execFileSync(bin, ["token"], { env }).toString().trim());
+    await login.getByRole("button", { name: "Continue" }).click();
+    await pageC.locator('[data-testid="engine-status"][data-status="ready"]').waitFor({ timeout: 60_000 });
+    await pageC.getByTestId("empty-state").waitFor();
+    assert.equal(await pageC.getByTestId("dev-token").count(), 0);
+    await pageC.getByRole("button", { name: "Sign out" }).waitFor();
+    await ctxC.close();
+    step("sign-in form without /config.json");
+
+    // ---- 7. Phone width.
+    await pageB.getByRole("button", { name: "Dismiss message" }).click();
+    await pageB.setViewportSize({ width: 375, height: 740 });
+    await pageB.evaluate(() => window.scrollTo(0, 0));
+    const overflow = await pageB.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `the page scrolls sideways at 375 px (${overflow} px)`);
+    await shot(pageB, "09-phone.png");
+    await ctxB.close();
+
+    // ---- 8. Cancel mid-keygen leaves no wallet.
+    const startKeygen = async (pg, name) => {
+      await pg.getByTestId("create-wallet").click();
+      const d = pg.getByRole("dialog");
+      await d.getByLabel("Wallet name").fill(name);
+      await d.getByTestId("password").fill(password);
+      await d.getByTestId("password-confirm").fill(password);
+      await d.getByTestId("create-submit").click();
+      return d;
+    };
+    const cancelWhen = async (pg, d, phase) => {
+      await d.locator(`[data-testid="progress"][data-phase="${phase}"]`).waitFor({ timeout: 90_000 });
+      const c0 = Date.now();
+      await d.getByTestId("create-cancel").click();
+      await d.waitFor({ state: "detached", timeout: 5_000 }); // the modal closes at once
+      await pg.getByTestId("notice").filter({ hasText: "Wallet creation canceled. Nothing was saved." }).waitFor({ timeout: 60_000 });
+      step(`canceled during ${phase}: stopped ${Date.now() - c0} ms after the click`);
+      assert.equal(await pg.getByTestId("engine-status").getAttribute("data-status"), "ready");
+    };
+    // During pre-params: in a fresh profile, whose background pre-params
+    // pool (the SDK's) has no set ready yet, so the keygen searches primes.
+    {
+      const ctxD = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const pageD = await newPage(ctxD);
+      await open(pageD);
+      await pageD.getByTestId("empty-state").waitFor();
+      const d = await startKeygen(pageD, "Canceled early");
+      await cancelWhen(pageD, d, "preparams");
+      await pageD.getByTestId("empty-state").waitFor();
+      await pageD.evaluate(() => window.scrollTo(0, 0));
+      await shot(pageD, "10-canceled.png");
+      await open(pageD);
+      await pageD.getByTestId("empty-state").waitFor();
+      assert.equal(await cards(pageD).count(), 0, "canceling during pre-params left a wallet");
+      assert.equal(await storedCount(pageD), 0, "canceling during pre-params left a share in IndexedDB");
+      await ctxD.close();
+    }
+    // During the keygen rounds, next to an existing wallet.
+    {
+      const d = await startKeygen(page, "Canceled in the rounds");
+      await cancelWhen(page, d, "keygen");
+      assert.equal(await cards(page).count(), 1, "canceling during the rounds left a wallet listed");
+    }
+    // More server parties than are online: a clear message, nothing kept.
+    {
+      await page.getByTestId("create-wallet").click();
+      const d = page.getByRole("dialog");
+      await d.getByLabel("Wallet name").fill("Too many parties");
+      await d.getByTestId("parties").selectOption("5");
+      await d.getByTestId("password").fill(password);
+      await d.getByTestId("password-confirm").fill(password);
+      await d.getByTestId("create-submit").click();
+      const err = d.getByTestId("create-error");
+      await err.waitFor({ timeout: 90_000 });
+      assert.equal((await err.locator("p").textContent()).trim(), "Not enough server parties are online right now. Try again in a minute.");
+      await shot(page, "11-unavailable.png");
+      await page.keyboard.press("Escape");
+      await d.waitFor({ state: "detached" });
+      assert.equal(await cards(page).count(), 1);
+      step("2-of-5 with 3 server parties: unavailable");
+    }
+    // Nothing arrives later either: reload, and look in IndexedDB itself.
+    await new Promise((r) => setTimeout(r, 2000));
+    await open(page);
+    await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`).waitFor();
+    assert.equal(await cards(page).count(), 1, "after reload, only the first wallet is listed");
+    assert.equal(await storedCount(page), 1, "IndexedDB holds only the first wallet's share");
+    await ctxA.close();
+
+    assert.deepEqual(pageErrors, [], "no page errors");
+    step("done");
+  } catch (e) {
+    let i = 0;
+    for (const ctx of browser?.contexts() ?? []) for (const p of ctx.pages()) await p.screenshot({ path: join(shots, `failure-${++i}.png`) }).catch(() => {});
+    console.error("---- tsskit dev log ----\n" + log.slice(-6000));
+    throw e;
+  }
+});
