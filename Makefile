@@ -21,8 +21,11 @@ build: deps
 run: deps wasm web
 	$(GO) run ./cmd/tsskit dev
 
-# The admin web app (examples/admin-web, React + Vite) into its dist/.
+# The SDK (sdk-ts/dist: ESM + declarations) and the admin web app
+# (examples/admin-web, React + Vite, which builds against the SDK's source)
+# into its dist/.
 web: deps
+	npm run --silent -w sdk-ts build >/dev/null
 	npm run --silent -w examples/admin-web build
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)

@@ -148,6 +148,7 @@ export class TssClient {
     let saved: string | null = null;
     // The background pool pauses while this keygen needs the workers.
     const resume = this.preParams?.pause();
+    let stopNow: (() => void) | undefined;
     try {
       // The session first: "not enough server parties" is known at once,
       // and the servers join while this party prepares.
@@ -167,8 +168,15 @@ export class TssClient {
         }));
       prog.phase("preparams", 1);
       prog.phase("joining", 0);
+      // A cancel during the rounds stops the worker at once (it would read
+      // the cancel only after the round it is computing).
+      const worker = this.pool.workers[0]!;
+      stopNow = () => {
+        if (this.pool.workers[0] === worker) void this.pool.replace(0).catch(() => {});
+      };
+      opts.signal?.addEventListener("abort", stopNow, { once: true });
       const out = await keygenSeat(
-        this.clients, this.pool.workers[0]!,
+        this.clients, worker,
         { sessionId: created.sessionId, partyId, token, signal: opts.signal, onProgress: (p) => prog.engine(p) },
         preParams,
         async (r) => {
@@ -199,6 +207,7 @@ export class TssClient {
       }
       throw TsskitError.from(e);
     } finally {
+      if (stopNow) opts.signal?.removeEventListener("abort", stopNow);
       resume?.();
     }
   }

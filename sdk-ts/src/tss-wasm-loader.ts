@@ -18,6 +18,12 @@ export interface LoaderOptions {
 export interface TssPool {
   workers: TssWorker[];
   version: { version: string; go: string; tssLib: string };
+  /**
+   * Terminates workers[i] and puts a fresh one in its place: the way to stop
+   * a keygen at once, since a worker reads a cancel message only between
+   * protocol rounds. Whatever else ran in that worker fails with "canceled".
+   */
+  replace(i: number): Promise<void>;
   /** Give the pool back; the last release terminates the workers. */
   release(): void;
 }
@@ -93,6 +99,14 @@ export async function loadTss(opts: LoaderOptions): Promise<TssPool> {
   return {
     workers: p.workers,
     version: p.version,
+    async replace(i: number) {
+      const old = p.workers[i];
+      if (!old) return;
+      const fresh = new TssWorker(url);
+      p.workers[i] = fresh;
+      old.terminate();
+      await fresh.ready;
+    },
     release() {
       if (released) return;
       released = true;

@@ -78,7 +78,7 @@ describe("useShareStorage", () => {
       await result.current.importBackup("{}", "pw");
       await result.current.remove("w1");
     });
-    expect(client.storage.importBackup).toHaveBeenCalledWith("{}", "pw");
+    expect(client.storage.importBackup).toHaveBeenCalledWith("{}", "pw", undefined);
     expect(client.storage.remove).toHaveBeenCalledWith("w1");
     expect((client.storage.list as ReturnType<typeof vi.fn>).mock.calls.length).toBeGreaterThanOrEqual(3);
     let blob: Blob | undefined;
