@@ -368,3 +368,45 @@ func TestShutdownFailsSessions(t *testing.T) {
 		t.Fatalf("stored: %v", got.Session)
 	}
 }
+
+// TestSeatSurvivesCoordinatorStreamCut: the client party's connection to
+// the coordinator is cut mid-session (its WatchSession stream breaks); the
+// seat reopens the stream, skips the events it has seen, and the keygen
+// completes.
+func TestSeatSurvivesCoordinatorStreamCut(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{})
+	ctx := context.Background()
+	proxy, cuts := quorumtest.CuttingProxy(t, q.CoordAddr, 600)
+	cc, err := serve.Dial(proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	conn := participant.Conn{Coordinator: cc, Router: q.Conn(t).Router}
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	const me = "browser-cut"
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ := testkit.PreParams(4)
+	var mu sync.Mutex
+	completed := 0
+	out, err := participant.Keygen(ctx, conn, participant.Job{SessionID: resp.SessionId, PartyID: me, Token: resp.Tokens[0].Token,
+		Event: func(ev *tsskitv1.SessionEvent) {
+			if ev.GetCompleted() != nil {
+				mu.Lock()
+				completed++
+				mu.Unlock()
+			}
+		}}, pre, nil)
+	if err != nil {
+		t.Fatalf("keygen after a cut: %v", err)
+	}
+	if cuts() != 1 {
+		t.Fatalf("%d cuts", cuts())
+	}
+	if completed != 1 || len(out.PublicKey) != 33 {
+		t.Fatalf("completed events %d", completed)
+	}
+}

@@ -162,16 +162,37 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 	engineCtx, stopEngine := context.WithCancelCause(ctx)
 	defer stopEngine(nil)
 	go func() {
+		// The stream replays the session's events from the first, so after a
+		// break it is opened again and what was seen is skipped.
+		var seen uint64
+		var failingSince time.Time
 		for {
 			ev, err := watch.Recv()
 			if err != nil {
+				retry := errors.Is(err, io.EOF) || watchRetryable(err)
 				if errors.Is(err, io.EOF) {
 					err = errors.New("session event stream ended without a result")
+				}
+				if ctx.Err() == nil && retry && (failingSince.IsZero() || time.Since(failingSince) < time.Minute) {
+					if failingSince.IsZero() {
+						failingSince = time.Now()
+					}
+					time.Sleep(200 * time.Millisecond)
+					if w, werr := coord.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: j.SessionID}, creds); werr == nil {
+						watch = w
+						log.Info("session events: stream reopened", "session", j.SessionID)
+					}
+					continue
 				}
 				stopEngine(err)
 				endc <- err
 				return
 			}
+			failingSince = time.Time{}
+			if ev.Seq <= seen {
+				continue
+			}
+			seen = ev.Seq
 			if j.Event != nil {
 				j.Event(ev)
 			}
@@ -240,6 +261,15 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// watchRetryable: the coordinator or the network is away for a moment.
+func watchRetryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.Unknown, codes.Internal, codes.Aborted:
+		return true
+	}
+	return false
 }
 
 // failure describes an engine error for the coordinator.

@@ -11,11 +11,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,3 +224,65 @@ func FreeAddr(t testing.TB) string {
 
 // HTTPClient is a client with a timeout fit for keygen.
 var HTTPClient = &http.Client{Timeout: 5 * time.Minute}
+
+// CuttingProxy forwards loopback TCP to target and, once, after cutAfter
+// bytes have come back from target, cuts every open connection: streams
+// over it break as on a flaky network. It returns its address and the
+// number of cuts made so far.
+func CuttingProxy(t testing.TB, target string, cutAfter int64) (string, func() int) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	var down int64
+	cuts := 0
+	cutAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		conns = nil
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, up)
+			mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 {
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							break
+						}
+						mu.Lock()
+						down += int64(n)
+						if cuts == 0 && down > cutAfter {
+							cuts++
+							cutAll()
+						}
+						mu.Unlock()
+					}
+					if err != nil {
+						break
+					}
+				}
+				c.Close()
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); mu.Lock(); cutAll(); mu.Unlock() })
+	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return cuts }
+}
