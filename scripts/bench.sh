@@ -29,7 +29,7 @@ go build -o bin/tsskit ./cmd/tsskit
 npx esbuild sdk-ts/test/browser/e2e-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/e2e.js
 npx esbuild sdk-ts/test/browser/sdk-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/sdk.js
 cp sdk-ts/test/browser/index.html sdk-ts/test/browser/sdk.html public/e2e/
-TSSKIT_BIN="$PWD/bin/tsskit" TSSKIT_WEB_DIR="$PWD/public" node sdk-ts/bench/browser.mjs | tee "$out/browser.txt"
+TSSKIT_BIN="$PWD/bin/tsskit" TSSKIT_WEB_DIR="$PWD/public" BENCH_OUT="$out" node sdk-ts/bench/browser.mjs | tee "$out/browser.txt"
 echo "raw output in $out/"
 
 # One table from this run: tsskit beside tss-lib's own generator where there is one.
@@ -56,3 +56,6 @@ native=$(awk '/^BenchmarkSafePrime1024-/ {print $3/1e6}' "$out"/safeprime.txt)
 browser=$(awk '/^BROWSER_PRIME_MS/ {print $2}' "$out"/browser.txt)
 awk -v n="$native" -v b="$browser" 'BEGIN { printf "| one safe prime: Chromium wasm vs native | %.2f s vs %.2f s | %.1fx slower in the browser |\n", b/1000, n/1000, b/n }' | tee -a "$out/table.md"
 grep '^|' "$out"/browser.txt | grep -v BROWSER_PRIME >> "$out/table.md"
+# The browser side by side (baseline vs tsskit), also in browser.json.
+echo
+cat "$out/browser-side-by-side.md"

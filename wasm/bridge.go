@@ -242,6 +242,48 @@ func SafePrime(ctx context.Context, yield func()) ([]byte, error) {
 	return p.Bytes(), nil
 }
 
+// SafePrimeNaive is the baseline the benchmarks compare SafePrime with: a
+// safe prime found the plain way, as tss-lib does it — random candidates,
+// trial division by the primes up to 53, then math/big's ProbablyPrime on
+// q and 2q+1. It is never used to make pre-parameters.
+func SafePrimeNaive(ctx context.Context, yield func()) ([]byte, error) {
+	const bits = preparams.SafePrimeBits
+	small := []uint64{3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53}
+	q, p := new(big.Int), new(big.Int)
+	buf := make([]byte, (bits-1+7)/8)
+	for n := 0; ; n++ {
+		if n%8 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if yield != nil {
+				yield()
+			}
+		}
+		if _, err := rand.Read(buf); err != nil {
+			return nil, err
+		}
+		buf[0] &= 0x7f // 1023 bits at most
+		q.SetBytes(buf)
+		q.SetBit(q, bits-2, 1).SetBit(q, bits-3, 1).SetBit(q, 0, 1) // 1023 bits, top two set, odd
+		ok := true
+		for _, s := range small {
+			r := new(big.Int).Mod(q, new(big.Int).SetUint64(s)).Uint64()
+			if r == 0 || (2*r+1)%s == 0 { // s divides q or 2q+1
+				ok = false
+				break
+			}
+		}
+		if !ok || !q.ProbablyPrime(20) {
+			continue
+		}
+		p.Lsh(q, 1).Add(p, big.NewInt(1))
+		if p.ProbablyPrime(20) {
+			return p.Bytes(), nil
+		}
+	}
+}
+
 // AssemblePreParams builds pre-parameters from safe primes found by
 // SafePrime (in any number of workers).
 func AssemblePreParams(primes [][]byte) ([]byte, error) {

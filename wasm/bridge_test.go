@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/sha256"
 	"errors"
+	"math/big"
 	"runtime"
 	"sync"
 	"testing"
@@ -216,5 +217,20 @@ func TestBridgeRejects(t *testing.T) {
 	}
 	if e := toError(errors.New("boom")); e.Code != "internal" {
 		t.Fatalf("plain error: %v", e)
+	}
+}
+
+func TestSafePrimeNaive(t *testing.T) {
+	if testing.Short() && runtime.GOOS == "js" {
+		t.Skip("tens of seconds in wasm; the benchmarks run it")
+	}
+	b, err := SafePrimeNaive(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := new(big.Int).SetBytes(b)
+	q := new(big.Int).Rsh(p, 1)
+	if p.BitLen() != preparams.SafePrimeBits || !p.ProbablyPrime(20) || !q.ProbablyPrime(20) {
+		t.Fatalf("not a %d-bit safe prime", preparams.SafePrimeBits)
 	}
 }

@@ -123,6 +123,18 @@ func api() js.Value {
 			return bytesToJS(p), nil
 		})
 	})
+	// safePrimeNaive: the benchmarks' baseline (math/big, tss-lib style).
+	set("safePrimeNaive", func(args []js.Value) any {
+		ctx, cancel := context.WithCancel(context.Background())
+		return promise(func() (any, error) {
+			defer cancel()
+			p, err := SafePrimeNaive(ctx, func() { time.Sleep(time.Millisecond) })
+			if err != nil {
+				return nil, err
+			}
+			return bytesToJS(p), nil
+		})
+	})
 	set("assemblePreParams", func(args []js.Value) any {
 		if len(args) < 1 || !isArray(args[0]) {
 			return throw(argErr("assemblePreParams(primes: Uint8Array[])"))

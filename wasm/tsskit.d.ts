@@ -118,6 +118,8 @@ export interface Tsskit {
   safePrime(options?: { signal?: AbortSignal }): Promise<Uint8Array>;
   /** Pre-parameters from ≥ 4 safe primes; rejects with need_more_primes when one more is needed. */
   assemblePreParams(primes: Uint8Array[]): Promise<Uint8Array>;
+  /** Benchmarks only: one safe prime the plain way (math/big, tss-lib style), to compare with safePrime. */
+  safePrimeNaive(): Promise<Uint8Array>;
   validatePreParams(preParams: Uint8Array): Promise<void>;
   inspectShare(share: Uint8Array): ShareInfo | Failure;
 }

@@ -8,6 +8,7 @@
 //       keygen {params} | sign {params}          (long-running "runs")
 //       deliver {runId, envelope} | cancel {runId}
 //       safePrime | abort {target}               (abort a safePrime by id)
+//       safePrimeNaive                           (the benchmarks' math/big baseline)
 //       assemblePreParams {primes} | validatePreParams {preParams} | inspectShare {share}
 // Worker -> page:
 //   {event: "ready", version} once the wasm runs; {event: "fatal", error} if it cannot start
@@ -84,6 +85,8 @@ function handle(m) {
       aborts.set(id, ac);
       return reply(id, tsskit.safePrime({ signal: ac.signal }).finally(() => aborts.delete(id)));
     }
+    case 'safePrimeNaive':
+      return reply(id, tsskit.safePrimeNaive());
     case 'abort': {
       const ac = aborts.get(m.target);
       if (ac) ac.abort();

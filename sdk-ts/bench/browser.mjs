@@ -4,7 +4,7 @@
 // and sign, and tss.wasm's sizes. Prints a Markdown table.
 // Needs what `make test-browser` builds: TSSKIT_BIN, TSSKIT_WEB_DIR.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +15,8 @@ const bin = process.env.TSSKIT_BIN;
 const webDir = process.env.TSSKIT_WEB_DIR;
 const primes = Number(process.env.PRIMES || 8);
 const runs = Number(process.env.RUNS || 3);
+const naivePrimes = Number(process.env.NAIVE_PRIMES || 3);
+const outDir = process.env.BENCH_OUT || "bench-out";
 
 const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -60,6 +62,17 @@ try {
     const s = await sdk.evaluate(([id, d]) => window.sdk.sign(id, "bench password 0123456789", d), [w.walletId, digest]);
     sdkRuns.push({ load: opened.loadMs, create: w.ms, sign: s.ms });
   }
+  // Warm: wait for the background pool, then one more wallet.
+  for (const deadline = Date.now() + 180_000; (await sdk.evaluate(() => window.sdk.poolCount())) < 1; ) {
+    if (Date.now() > deadline) throw new Error("pre-params pool never filled");
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const warm = await sdk.evaluate(() => window.sdk.createWallet("bench warm", "bench password 0123456789"));
+
+  // Baselines: the plain math/big safe-prime search (tss-lib's way), and
+  // our search on one worker, one prime after another.
+  const naiveMs = await page.evaluate((n) => window.benchNaivePrimes(n), naivePrimes);
+  const seqMs = await page.evaluate(() => window.benchPreParams(1, 2));
   const size = (f) => statSync(join(webDir, f)).size / 1e6;
   console.log(`\n| browser figure (headless Chromium) | value |\n|---|---|`);
   console.log(`| one 1024-bit safe prime, one worker (mean of ${primes}) | ${sec(mean(primeMs))} (min ${sec(Math.min(...primeMs))}, max ${sec(Math.max(...primeMs))}) |`);
@@ -71,6 +84,25 @@ try {
   console.log(`| SDK: sign, share decrypted (PBKDF2 600k) (mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.sign)))} |`);
   console.log(`| tss.wasm raw / gzip -9 / brotli -q 11 | ${size("tss.wasm").toFixed(1)} / ${size("tss.wasm.gz").toFixed(1)} / ${size("tss.wasm.br").toFixed(1)} MB |`);
   console.log(`BROWSER_PRIME_MS ${mean(primeMs).toFixed(0)}`);
+
+  // Side by side, this run: baseline vs tsskit.
+  const keygenMs = mean(results.map((r) => r.keygenMs));
+  const naiveCold = 4.2 * mean(naiveMs) + keygenMs; // ~4.2 primes a set (5% need a fifth), one after another, then keygen
+  const rows = [
+    { figure: "one safe prime in wasm (mean)", baseline: mean(naiveMs), baselineLabel: `math/big, tss-lib style (${naivePrimes} runs, ${sec(Math.min(...naiveMs))}–${sec(Math.max(...naiveMs))})`, tsskit: mean(primeMs), tsskitLabel: `sieved search (${primes} runs, ${sec(Math.min(...primeMs))}–${sec(Math.max(...primeMs))})` },
+    { figure: "browser pre-params", baseline: mean(seqMs), baselineLabel: "our search, one worker, sequential (2 runs)", tsskit: mean(results.map((r) => r.preParamsMs)), tsskitLabel: `2 workers in parallel (${runs} runs)` },
+    { figure: "browser party keygen, cold", baseline: naiveCold, baselineLabel: "naive: 4.2 × math/big prime + keygen, sequential", tsskit: mean(sdkRuns.map((r) => r.create)), tsskitLabel: `createWallet cold (${runs} runs)` },
+    { figure: "browser party keygen, warm", baseline: naiveCold, baselineLabel: "naive, as above", tsskit: warm.ms, tsskitLabel: "createWallet with a pooled set (1 run)" },
+  ];
+  const table = ["| figure | baseline | tsskit | ratio |", "|---|---|---|---|",
+    ...rows.map((r) => `| ${r.figure} | ${sec(r.baseline)} (${r.baselineLabel}) | ${sec(r.tsskit)} (${r.tsskitLabel}) | ${(r.tsskit / r.baseline).toFixed(2)}× |`),
+    `| browser sign (browser + 1 server party) | | ${sec(mean(results.map((r) => r.signMs)))} | |`,
+    `| tss.wasm raw / gzip -9 / brotli -q 11 | | ${size("tss.wasm").toFixed(1)} / ${size("tss.wasm.gz").toFixed(1)} / ${size("tss.wasm.br").toFixed(1)} MB | |`,
+  ].join("\n");
+  console.log("\n" + table);
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, "browser-side-by-side.md"), table + "\n");
+  writeFileSync(join(outDir, "browser.json"), JSON.stringify({ primeMs, naiveMs, seqMs, results, sdkRuns, warmMs: warm.ms, rows }, null, 2) + "\n");
 } finally {
   await browser?.close();
   dev.kill("SIGTERM");

@@ -137,6 +137,10 @@ export class TssWorker {
     signal?.addEventListener("abort", () => this.worker.postMessage({ op: "abort", target: id }), { once: true });
     return promise;
   }
+  /** Benchmarks only: one safe prime the plain way (math/big, tss-lib style). */
+  safePrimeNaive(): Promise<Uint8Array> {
+    return this.request<Uint8Array>("safePrimeNaive").promise;
+  }
   assemblePreParams(primes: Uint8Array[]): Promise<Uint8Array> {
     return this.request<Uint8Array>("assemblePreParams", { primes }).promise;
   }

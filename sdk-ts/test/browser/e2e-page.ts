@@ -110,7 +110,37 @@ async function benchPrimes(n: number) {
   return ms;
 }
 
+// benchNaivePrimes: n safe primes the plain way (math/big), one worker.
+async function benchNaivePrimes(n: number) {
+  const w = new TssWorker("/tss-worker.js");
+  await w.ready;
+  const ms: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await w.safePrimeNaive();
+    ms.push(performance.now() - t);
+  }
+  w.terminate();
+  return ms;
+}
+
+// benchPreParams: full pre-params with our search on `workers` workers.
+async function benchPreParams(workers: number, runs: number) {
+  const ws = Array.from({ length: workers }, () => new TssWorker("/tss-worker.js"));
+  await Promise.all(ws.map((w) => w.ready));
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await generatePreParams(ws);
+    ms.push(performance.now() - t);
+  }
+  ws.forEach((w) => w.terminate());
+  return ms;
+}
+
 (window as any).runE2E = run;
+(window as any).benchNaivePrimes = benchNaivePrimes;
+(window as any).benchPreParams = benchPreParams;
 (window as any).benchPrimes = benchPrimes;
 status("ready");
 void create;
