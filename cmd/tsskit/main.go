@@ -6,6 +6,7 @@
 //	tsskit serverparty  a server party (and optionally the server-party API)
 //	tsskit party        a CLI party: keygen and sign from a desktop
 //	tsskit token        mint an admin token
+//	tsskit rotate-key   re-encrypt a server party's vault under a new key
 //	tsskit demo         2-of-3 keygen and signing among in-process parties
 //	tsskit version      print the version
 //
@@ -35,6 +36,7 @@ commands:
   serverparty  a server party; with --api-addr also the server-party API (:8083)
   party        a CLI party: "tsskit party keygen" / "tsskit party sign"
   token        mint an admin token for gRPC / gRPC-Web clients
+  rotate-key   re-encrypt a server party's vault under a new master key
   demo         2-of-3 keygen and signing among three in-process parties
   version      print the version
 
@@ -65,6 +67,8 @@ func main() {
 		err = runParty(ctx, os.Args[2:])
 	case "token":
 		err = runToken(ctx, os.Args[2:])
+	case "rotate-key":
+		err = runRotateKey(ctx, os.Args[2:])
 	case "version", "--version":
 		fmt.Println("tsskit", version)
 	case "help", "-h", "--help":
