@@ -16,7 +16,6 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
-	"github.com/rwadurian/tsskit/coordinator"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/share"
@@ -132,7 +131,7 @@ func TestAccountAPI(t *testing.T) {
 	if len(pubHex) != 66 || acct["threshold"].(float64) != 2 || acct["parties"].(float64) != 3 || acct["user_id"] != "alice" {
 		t.Fatalf("account: %v", acct)
 	}
-	if want := coordinator.Address(hexBytes(pubHex)); acct["address"] != want || len(want) != 42 {
+	if want := share.Address(hexBytes(pubHex)); acct["address"] != want || len(want) != 42 {
 		t.Fatalf("address %v, want %s", acct["address"], want)
 	}
 	blob, err := base64.StdEncoding.DecodeString(acct["user_share"].(string))

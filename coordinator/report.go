@@ -9,11 +9,11 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
-	"golang.org/x/crypto/sha3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
@@ -115,7 +115,7 @@ func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {
 	}
 	w := &store.Wallet{
 		ID: s.walletID, Name: s.name, UserID: s.userID, SignersNeeded: s.signers,
-		PublicKey: first, Address: Address(first), CreatedAt: time.Now(),
+		PublicKey: first, Address: share.Address(first), CreatedAt: time.Now(),
 	}
 	for _, p := range s.parties {
 		w.Holders = append(w.Holders, store.Holder{PartyID: p, Kind: s.kinds[p]})
@@ -169,17 +169,6 @@ func verify(pubKey, digest []byte, sig *tsskitv1.Signature) error {
 		return fmt.Errorf("recovery id %d", sig.V)
 	}
 	return nil
-}
-
-// Address is the Ethereum address of a compressed secp256k1 key.
-func Address(compressed []byte) string {
-	pub, err := secp256k1.ParsePubKey(compressed)
-	if err != nil {
-		return ""
-	}
-	h := sha3.NewLegacyKeccak256()
-	h.Write(pub.SerializeUncompressed()[1:])
-	return fmt.Sprintf("0x%x", h.Sum(nil)[12:])
 }
 
 func truncate(s string, n int) string {

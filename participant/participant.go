@@ -169,7 +169,7 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 		for {
 			ev, err := watch.Recv()
 			if err != nil {
-				retry := errors.Is(err, io.EOF) || watchRetryable(err)
+				retry := errors.Is(err, io.EOF) || router.Retryable(err)
 				if errors.Is(err, io.EOF) {
 					err = errors.New("session event stream ended without a result")
 				}
@@ -261,15 +261,6 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// watchRetryable: the coordinator or the network is away for a moment.
-func watchRetryable(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.Unknown, codes.Internal, codes.Aborted:
-		return true
-	}
-	return false
 }
 
 // failure describes an engine error for the coordinator.

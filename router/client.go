@@ -109,7 +109,7 @@ func (t *Transport) subscribe(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		if !retryable(err) {
+		if !Retryable(err) {
 			t.setErr(err)
 			return
 		}
@@ -172,9 +172,10 @@ func (t *Transport) setErr(err error) {
 	t.mu.Unlock()
 }
 
-// retryable: the router or the network is away; anything else (refused,
+// Retryable reports whether a gRPC error means the service or the network
+// is away for a moment (worth another try); anything else (refused,
 // unknown session, closed) is final.
-func retryable(err error) bool {
+func Retryable(err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.Unknown, codes.Internal, codes.Aborted:
 		return true
@@ -188,7 +189,7 @@ func retry(ctx context.Context, limit time.Duration, f func() error) error {
 	backoff := 50 * time.Millisecond
 	for {
 		err := f()
-		if err == nil || !retryable(err) || time.Since(start) > limit || ctx.Err() != nil {
+		if err == nil || !Retryable(err) || time.Since(start) > limit || ctx.Err() != nil {
 			return err
 		}
 		select {

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rwadurian/tsskit/internal/quorumtest"
 )
 
 // TestDevMode: `tsskit dev` needs no configuration, says it is a
@@ -19,7 +21,7 @@ func TestDevMode(t *testing.T) {
 	bin := buildBinary(t)
 	dir := filepath.Join(t.TempDir(), "dev")
 	run := func() string {
-		coord, router, api, partyAPI, web := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+		coord, router, api, partyAPI, web := quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
 		cmd := exec.Command(bin, "dev", "--data-dir", dir, "--coordinator-addr", coord, "--router-addr", router,
 			"--api-addr", api, "--party-api-addr", partyAPI, "--web-addr", web, "--web-dir", t.TempDir())
 		cmd.Env = cleanEnv()

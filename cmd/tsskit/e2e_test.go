@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+
+	"github.com/rwadurian/tsskit/internal/quorumtest"
 )
 
 // The tests in this file run the real binary as separate processes on
@@ -57,15 +58,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
 	os.Exit(code)
-}
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 type proc struct {
@@ -163,7 +155,7 @@ func startCluster(t *testing.T) *cluster {
 	master := strings.Repeat("ab", 32)
 	c.secrets = []string{jwt, apiKey, master}
 	c.env = []string{"JWT_SECRET_KEY=" + jwt, "MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL="}
-	c.router, c.coord, c.api, c.partyAPI = freePort(t), freePort(t), freePort(t), freePort(t)
+	c.router, c.coord, c.api, c.partyAPI = quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
 	c.start("router", "router", "--addr", c.router)
 	c.start("coordinator", "coordinator", "--addr", c.coord, "--api-addr", c.api, "--router", c.router,
 		"--party-api", "http://"+c.partyAPI, "--data-dir", filepath.Join(c.dir, "coordinator"))

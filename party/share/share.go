@@ -49,12 +49,17 @@ type Record struct {
 // PublicKeyHex returns the wallet public key as lowercase hex.
 func (r *Record) PublicKeyHex() string { return hex.EncodeToString(r.PublicKey) }
 
-// Address returns the wallet's Ethereum address: "0x" and the last 20 bytes
-// of Keccak-256 of the uncompressed point X||Y, in lowercase hex (no EIP-55
-// checksum). It returns "" if PublicKey is not a secp256k1 point, which
+// Address returns the wallet's Ethereum address (see package-level
+// Address). It returns "" if PublicKey is not a secp256k1 point, which
 // cannot happen for a record that passed Validate.
-func (r *Record) Address() string {
-	pub, err := secp256k1.ParsePubKey(r.PublicKey)
+func (r *Record) Address() string { return Address(r.PublicKey) }
+
+// Address returns the Ethereum address of a secp256k1 public key (SEC1,
+// compressed or not): "0x" and the last 20 bytes of Keccak-256 of the
+// uncompressed point X||Y, in lowercase hex (no EIP-55 checksum), or "" if
+// the bytes are not a point on the curve.
+func Address(publicKey []byte) string {
+	pub, err := secp256k1.ParsePubKey(publicKey)
 	if err != nil {
 		return ""
 	}

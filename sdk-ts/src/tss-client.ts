@@ -1,6 +1,8 @@
 // TssClient: the high-level API. The browser is one party of each wallet;
 // its share is encrypted under the user's password before it is stored,
 // and decrypted only in memory to sign.
+import { bytesToHex } from "@noble/hashes/utils.js";
+
 import { TsskitError } from "./errors.js";
 import { progressMapper, type ClientProgress } from "./progress.js";
 import { connectClients, keygenSeat, signSeat, type Clients } from "./session.js";
@@ -79,7 +81,6 @@ export interface WalletListing extends StoredWallet {
   server: ServerStatus;
 }
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 
 export class TssClient {
   private closed = false;
@@ -188,7 +189,7 @@ export class TssClient {
         },
       );
       prog.phase("done", 1);
-      return { walletId: out.walletId, publicKey: hex(out.publicKey), address: out.address, threshold, parties };
+      return { walletId: out.walletId, publicKey: bytesToHex(out.publicKey), address: out.address, threshold, parties };
     } catch (e) {
       if (saved) {
         // This party saved its share and maybe reported. If the coordinator
@@ -201,7 +202,7 @@ export class TssClient {
           .catch(() => null);
         if (recorded) {
           prog.phase("done", 1);
-          return { walletId: saved, publicKey: hex(recorded.publicKey), address: recorded.address, threshold, parties };
+          return { walletId: saved, publicKey: bytesToHex(recorded.publicKey), address: recorded.address, threshold, parties };
         }
         await this.storage.remove(saved).catch(() => {});
       }
@@ -244,7 +245,7 @@ export class TssClient {
         },
       );
       prog.phase("done", 1);
-      return { r: hex(sig.r), s: hex(sig.s), v: sig.v, signature: hex(sig.signature), der: hex(sig.der) };
+      return { r: bytesToHex(sig.r), s: bytesToHex(sig.s), v: sig.v, signature: bytesToHex(sig.signature), der: bytesToHex(sig.der) };
     } catch (e) {
       throw TsskitError.from(e);
     } finally {
@@ -261,7 +262,7 @@ export class TssClient {
       wallets.map(async (w): Promise<WalletListing> => {
         try {
           const got = await this.clients.coordinator.getWallet({ walletId: w.walletId }, this.admin);
-          return { ...w, server: got.wallet && hex(got.wallet.publicKey) === w.publicKey ? "ok" : "unknown" };
+          return { ...w, server: got.wallet && bytesToHex(got.wallet.publicKey) === w.publicKey ? "ok" : "unknown" };
         } catch (e) {
           return { ...w, server: TsskitError.from(e).code === "not_found" ? "unknown" : "unreachable" };
         }
