@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 GOTEST_TIMEOUT ?= 30m
 
-.PHONY: all deps run build wasm web test-admin-web test test-go test-wasm test-sdk test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean
+.PHONY: all deps run build wasm web test-admin-web test test-go test-wasm test-sdk test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean services load
 
 all: build
 
@@ -70,8 +70,13 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# PostgreSQL and Redis for the backend tests: started (installed if need
+# be) when they do not answer.
+services:
+	@scripts/services.sh
+
 # Every Go test, including the fuzz targets' seed corpora.
-test-go:
+test-go: services
 	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -json ./... | $(GO) run ./scripts/testsummary
 
 # Go tests compiled to wasm, run in headless Chromium (wasmbrowsertest as
