@@ -9,26 +9,36 @@ import (
 )
 
 // Bus stores each session's envelope stream and wakes readers. The memory
-// bus keeps streams for the session's life in one process; a Redis Streams
-// bus (XADD with explicit ids, XREAD BLOCK) fits the same contract and lets
-// router replicas share streams.
+// bus (MemoryBus) keeps streams for the session's life in one process; the
+// Redis Streams bus (RedisBus) lets router replicas share streams. Both
+// pass the conformance suite in router/bustest.
+//
+// A session past its Expires is closed with reason "session expired" (a
+// Read waiting then wakes); a closed session is remembered, as a
+// *ClosedError with its reason (errors.Is ErrSessionClosed), until an hour
+// past its expiry, and is unknown after that. Errors other than the ones
+// below (storage unreachable) are the bus's own; the Service reports them
+// as Unavailable, which clients retry.
 type Bus interface {
 	// Open makes a session known, with its limits. Opening an open session
-	// again is a no-op.
+	// again is a no-op; opening a closed one returns its *ClosedError.
 	Open(ctx context.Context, s SessionInfo) error
 	// Info returns an open session's info: ErrUnknownSession if it was never
-	// opened (or expired), ErrSessionClosed if it was closed.
+	// opened (or is long gone), ErrSessionClosed if it was closed or expired.
 	Info(ctx context.Context, session string) (SessionInfo, error)
-	// Append stores e at the end of the stream and returns its seq (from 1).
-	// An entry with the same (From, SenderSeq) already stored makes Append
-	// return that entry's seq if Data is identical (a retried publish) and
-	// ErrConflict if not (an equivocation attempt). Limits: ErrSessionFull.
+	// Append stores e at the end of the stream and returns its seq: 1, 2, 3…
+	// with no gaps. An entry with the same (From, SenderSeq) already stored
+	// makes Append return that entry's seq if Data is identical (a retried
+	// publish) and ErrConflict if not (an equivocation attempt). Limits:
+	// ErrSessionFull for the session's, ErrBusFull for the bus's.
 	Append(ctx context.Context, session string, e Entry) (uint64, error)
 	// Read returns up to max entries with seq > after, in order, waiting
-	// until there is at least one, the session closes (ErrSessionClosed) or
-	// ctx ends.
+	// until there is at least one, the session closes or expires
+	// (ErrSessionClosed) or ctx ends (ctx.Err()).
 	Read(ctx context.Context, session string, after uint64, max int) ([]Entry, error)
 	// Close ends a session: readers get ErrSessionClosed, entries are freed.
+	// Closing a closed session is a no-op (the first reason stays); an
+	// unknown one, ErrUnknownSession.
 	Close(ctx context.Context, session, reason string) error
 }
 

@@ -104,7 +104,7 @@ func (s *Service) OpenSession(ctx context.Context, req *tsskitv1.OpenSessionRequ
 		MaxBytes: s.limits.MaxSessionBytes, MaxEnvelopes: s.limits.MaxSessionEnvs,
 	})
 	if err != nil {
-		return nil, busStatus(err)
+		return nil, s.busStatus(err)
 	}
 	s.log.Info("session opened", "session", req.SessionId, "parties", len(req.Parties))
 	return &tsskitv1.OpenSessionResponse{}, nil
@@ -115,7 +115,7 @@ func (s *Service) CloseSession(ctx context.Context, req *tsskitv1.CloseSessionRe
 		return nil, err
 	}
 	if err := s.bus.Close(ctx, req.SessionId, req.Reason); err != nil {
-		return nil, busStatus(err)
+		return nil, s.busStatus(err)
 	}
 	s.log.Info("session closed", "session", req.SessionId, "reason", req.Reason)
 	return &tsskitv1.CloseSessionResponse{}, nil
@@ -137,7 +137,7 @@ func (s *Service) Publish(ctx context.Context, req *tsskitv1.PublishRequest) (*t
 	}
 	info, err := s.bus.Info(ctx, env.SessionId)
 	if err != nil {
-		return nil, busStatus(err)
+		return nil, s.busStatus(err)
 	}
 	if !info.HasParty(env.From) {
 		return nil, status.Error(codes.PermissionDenied, "sender is not a party of this session")
@@ -153,7 +153,7 @@ func (s *Service) Publish(ctx context.Context, req *tsskitv1.PublishRequest) (*t
 	}
 	seq, err := s.bus.Append(ctx, env.SessionId, Entry{From: env.From, To: env.To, SenderSeq: env.SenderSeq, Data: data})
 	if err != nil {
-		return nil, busStatus(err)
+		return nil, s.busStatus(err)
 	}
 	return &tsskitv1.PublishResponse{Seq: seq}, nil
 }
@@ -165,7 +165,7 @@ func (s *Service) Subscribe(req *tsskitv1.SubscribeRequest, stream grpc.ServerSt
 	}
 	info, err := s.bus.Info(ctx, req.SessionId)
 	if err != nil {
-		return busStatus(err)
+		return s.busStatus(err)
 	}
 	if !info.HasParty(req.PartyId) {
 		return status.Error(codes.PermissionDenied, "not a party of this session")
@@ -196,7 +196,7 @@ func (s *Service) Subscribe(req *tsskitv1.SubscribeRequest, stream grpc.ServerSt
 			if ctx.Err() != nil {
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			return busStatus(err)
+			return s.busStatus(err)
 		}
 		for _, e := range entries {
 			after = e.Seq
@@ -222,8 +222,10 @@ func checkID(what, id string) error {
 	return nil
 }
 
-// busStatus maps bus errors to gRPC codes.
-func busStatus(err error) error {
+// busStatus maps bus errors to gRPC codes; anything else is the bus failing
+// (Redis unreachable): Unavailable, which clients retry, its cause logged
+// here rather than sent to them.
+func (s *Service) busStatus(err error) error {
 	var closed *ClosedError
 	switch {
 	case errors.As(err, &closed):
@@ -237,5 +239,6 @@ func busStatus(err error) error {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return status.FromContextError(err).Err()
 	}
-	return status.Error(codes.Unavailable, "bus: "+err.Error())
+	s.log.Warn("bus unavailable", "err", err)
+	return status.Error(codes.Unavailable, "router storage unavailable")
 }

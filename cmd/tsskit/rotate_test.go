@@ -39,7 +39,7 @@ func TestRotateKey(t *testing.T) {
 		t.Fatalf("bad new key: %v %q", err, out)
 	}
 	out, err := run(newHex)
-	if err != nil || !strings.Contains(out, "rewrote 2 files") {
+	if err != nil || !strings.Contains(out, "rewrote 2 records") {
 		t.Fatalf("rotate: %v %q", err, out)
 	}
 	if strings.Contains(out, oldHex) || strings.Contains(out, newHex) {

@@ -27,6 +27,9 @@ func SQLText() map[string]string {
 		"qUpdateSession":    qUpdateSession,
 		"qGetSession":       qGetSession,
 		"qFailUnfinished":   qFailUnfinished,
+
+		"qFailUnfinishedOwned": qFailUnfinishedOwned,
+		"qFailStale":           qFailStale,
 	}
 	for _, mg := range migrations {
 		for i, q := range mg.statements {
@@ -37,3 +40,29 @@ func SQLText() map[string]string {
 }
 
 func LatestSchemaVersion() int { return migrations[len(migrations)-1].version }
+
+// MigrateTo brings an empty database to schema version, through exec, the
+// way a program that knew no later migration would have: for tests of
+// upgrading a database made by an older release.
+func MigrateTo(version int, exec func(query string, args ...any) error) error {
+	if err := exec(qCreateMigrations); err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if m.version > version {
+			break
+		}
+		for _, q := range m.statements {
+			if err := exec(q); err != nil {
+				return err
+			}
+		}
+		if err := exec(qRecordMigration, m.version, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MigrationLock is the key of the PostgreSQL migration lock.
+const MigrationLock = pgMigrationLock

@@ -1,7 +1,8 @@
 package store
 
 // The SQL every backend runs. It is kept portable between SQLite and
-// PostgreSQL so that a pgx backend can reuse this file unchanged:
+// PostgreSQL so that both backends (sqlite.go, postgres.go) run this file
+// unchanged:
 //   - types: TEXT, INTEGER, BIGINT only (no BLOB/BYTEA, no AUTOINCREMENT /
 //     SERIAL, no DATETIME); bytes are hex TEXT, times BIGINT unix ms;
 //   - placeholders are $1, $2, ... (modernc.org/sqlite binds $N by position
@@ -66,6 +67,15 @@ var migrations = []migration{
 		`CREATE INDEX sessions_state ON sessions (state)`,
 		`CREATE INDEX sessions_wallet ON sessions (wallet_id, created_at)`,
 	}},
+	// Replicas: who runs a live session and where to reach it. Rows from
+	// before have no owner ('').
+	{version: 2, statements: []string{
+		`ALTER TABLE sessions ADD COLUMN owner TEXT NOT NULL DEFAULT ''`,      // the coordinator instance
+		`ALTER TABLE sessions ADD COLUMN owner_addr TEXT NOT NULL DEFAULT ''`, // its address for other replicas
+		// The live sessions only (a few at any time, however many have
+		// ended), by owner for FailUnfinishedOwned and by age for FailStale.
+		`CREATE INDEX sessions_live ON sessions (owner, created_at) WHERE state IN ('waiting', 'running')`,
+	}},
 }
 
 // Wallets.
@@ -109,10 +119,10 @@ const (
 
 // Sessions.
 const (
-	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at`
+	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr`
 
 	qInsertSession = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 	qUpdateSession = `UPDATE sessions
 		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6
 		WHERE id = $1`
@@ -120,4 +130,12 @@ const (
 	qFailUnfinished = `UPDATE sessions
 		SET state = 'failed', reason = $1, finished_at = $2
 		WHERE state IN ('waiting', 'running')`
+	// The state condition is written as in the sessions_live index, so
+	// that both engines see the index applies.
+	qFailUnfinishedOwned = `UPDATE sessions
+		SET state = 'failed', reason = $2, finished_at = $3
+		WHERE owner = $1 AND state IN ('waiting', 'running')`
+	qFailStale = `UPDATE sessions
+		SET state = 'failed', reason = $2, finished_at = $3
+		WHERE created_at < $1 AND state IN ('waiting', 'running')`
 )

@@ -126,22 +126,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := tx.QueryRowContext(ctx, qSchemaVersion).Scan(&have); err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	latest := migrations[len(migrations)-1].version
-	if have > latest {
-		return fmt.Errorf("schema version %d is newer than this program knows (%d)", have, latest)
-	}
-	for _, m := range migrations {
-		if m.version <= have {
-			continue
-		}
-		for i, q := range m.statements {
-			if _, err := tx.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("migration %d, statement %d: %w", m.version, i+1, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, qRecordMigration, m.version, millis(time.Now())); err != nil {
-			return fmt.Errorf("migration %d: %w", m.version, err)
-		}
+	err = applyMigrations(have, func(q string, args ...any) error {
+		_, err := tx.ExecContext(ctx, q, args...)
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -171,8 +161,7 @@ func (s *SQLite) CreateWallet(ctx context.Context, w *Wallet) error {
 		return fmt.Errorf("store: create wallet %q: %w", w.ID, err)
 	}
 	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, qInsertWallet,
-		w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created))
+	_, err = tx.ExecContext(ctx, qInsertWallet, walletArgs(w, created)...)
 	if isUnique(err) {
 		tx.Rollback() // release the connection before existsError queries
 		return s.existsError(ctx, w)
@@ -181,7 +170,7 @@ func (s *SQLite) CreateWallet(ctx context.Context, w *Wallet) error {
 		return fmt.Errorf("store: create wallet %q: %w", w.ID, err)
 	}
 	for i, h := range w.Holders {
-		if _, err := tx.ExecContext(ctx, qInsertHolder, w.ID, i, h.PartyID, string(h.Kind)); err != nil {
+		if _, err := tx.ExecContext(ctx, qInsertHolder, holderArgs(w, i)...); err != nil {
 			return fmt.Errorf("store: create wallet %q: holder %q: %w", w.ID, h.PartyID, err)
 		}
 	}
@@ -259,160 +248,104 @@ func (s *SQLite) queryWallets(ctx context.Context, query string, args ...any) ([
 		return nil, err
 	}
 	defer rows.Close()
-	var out []*Wallet
-	var cur *Wallet
-	for rows.Next() {
-		var (
-			w                Wallet
-			pub, party, kind string
-			created          int64
-		)
-		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &party, &kind); err != nil {
-			return nil, err
-		}
-		if cur == nil || cur.ID != w.ID {
-			if w.PublicKey, err = decodeBytes("wallets.public_key", pub); err != nil {
-				return nil, err
-			}
-			w.CreatedAt = fromMillis(created)
-			cur = &w
-			out = append(out, cur)
-		}
-		cur.Holders = append(cur.Holders, Holder{PartyID: party, Kind: HolderKind(kind)})
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// finishedAt is the finished_at column for s (nil for NULL), after setting
-// s.FinishedAt to now when the state is final and it is zero.
-func finishedAt(s *Session) any {
-	if s.FinishedAt.IsZero() {
-		if !s.State.Final() {
-			return nil
-		}
-		s.FinishedAt = time.Now()
-	}
-	s.FinishedAt = storedTime(s.FinishedAt)
-	return millis(s.FinishedAt)
+	return scanWallets(rows)
 }
 
 // CreateSession implements Store. On success s.CreatedAt (set to now when
 // zero) and s.FinishedAt are what was stored.
 func (s *SQLite) CreateSession(ctx context.Context, sess *Session) error {
-	if err := validateSession(sess); err != nil {
-		return err
-	}
-	parties, err := encodeList(sess.Parties)
+	wr, err := insertSessionArgs(sess)
 	if err != nil {
 		return err
 	}
-	culprits, err := encodeList(sess.Culprits)
-	if err != nil {
-		return err
-	}
-	created := sess.CreatedAt
-	if created.IsZero() {
-		created = time.Now()
-	}
-	created = storedTime(created)
-	saved := sess.FinishedAt
-	finished := finishedAt(sess)
-	_, err = s.db.ExecContext(ctx, qInsertSession,
-		sess.ID, string(sess.Kind), sess.WalletID, parties, string(sess.State), sess.Reason, culprits,
-		encodeBytes(sess.Digest), encodeBytes(sess.Signature), millis(created), finished)
+	_, err = s.db.ExecContext(ctx, qInsertSession, wr.args...)
 	if isUnique(err) {
-		sess.FinishedAt = saved
 		return fmt.Errorf("%w: session %q", ErrExists, sess.ID)
 	}
 	if err != nil {
-		sess.FinishedAt = saved
 		return fmt.Errorf("store: create session %q: %w", sess.ID, err)
 	}
-	sess.CreatedAt = created
+	sess.CreatedAt, sess.FinishedAt = wr.created, wr.finished
 	return nil
 }
 
 // UpdateSession implements Store. On success s.FinishedAt is what was
 // stored.
 func (s *SQLite) UpdateSession(ctx context.Context, sess *Session) error {
-	if err := validateUpdate(sess); err != nil {
-		return err
-	}
-	culprits, err := encodeList(sess.Culprits)
+	wr, err := updateSessionArgs(sess)
 	if err != nil {
 		return err
 	}
-	saved := sess.FinishedAt
-	res, err := s.db.ExecContext(ctx, qUpdateSession,
-		sess.ID, string(sess.State), sess.Reason, culprits, encodeBytes(sess.Signature), finishedAt(sess))
+	res, err := s.db.ExecContext(ctx, qUpdateSession, wr.args...)
 	if err == nil {
 		var n int64
 		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			sess.FinishedAt = saved
 			return fmt.Errorf("%w: session %q", ErrNotFound, sess.ID)
 		}
 	}
 	if err != nil {
-		sess.FinishedAt = saved
 		return fmt.Errorf("store: update session %q: %w", sess.ID, err)
 	}
+	sess.FinishedAt = wr.finished
 	return nil
 }
 
 // GetSession implements Store.
 func (s *SQLite) GetSession(ctx context.Context, id string) (*Session, error) {
-	var (
-		sess                                              Session
-		kind, state, parties, culprits, digest, signature string
-		created                                           int64
-		finished                                          sql.NullInt64
-	)
-	err := s.db.QueryRowContext(ctx, qGetSession, id).Scan(&sess.ID, &kind, &sess.WalletID, &parties, &state,
-		&sess.Reason, &culprits, &digest, &signature, &created, &finished)
+	sess, err := scanSession(s.db.QueryRowContext(ctx, qGetSession, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: session %q", ErrNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: get session %q: %w", id, err)
 	}
-	sess.Kind, sess.State = SessionKind(kind), SessionState(state)
-	sess.CreatedAt = fromMillis(created)
-	if finished.Valid {
-		sess.FinishedAt = fromMillis(finished.Int64)
-	}
-	if sess.Parties, err = decodeList("sessions.parties", parties); err != nil {
-		return nil, err
-	}
-	if sess.Culprits, err = decodeList("sessions.culprits", culprits); err != nil {
-		return nil, err
-	}
-	if sess.Digest, err = decodeBytes("sessions.digest", digest); err != nil {
-		return nil, err
-	}
-	if sess.Signature, err = decodeBytes("sessions.signature", signature); err != nil {
-		return nil, err
-	}
-	return &sess, nil
+	return sess, nil
 }
 
 // FailUnfinished implements Store. A zero at means now.
 func (s *SQLite) FailUnfinished(ctx context.Context, reason string, at time.Time) (int, error) {
-	if len(reason) > MaxReasonLen {
-		return 0, invalid("reason is longer than %d bytes", MaxReasonLen)
-	}
-	if at.IsZero() {
-		at = time.Now()
-	}
-	res, err := s.db.ExecContext(ctx, qFailUnfinished, reason, millis(at))
+	reason, ms, err := failArgs(reason, at)
 	if err != nil {
-		return 0, fmt.Errorf("store: fail unfinished sessions: %w", err)
+		return 0, err
+	}
+	return s.fail(ctx, "fail unfinished sessions", qFailUnfinished, reason, ms)
+}
+
+// FailUnfinishedOwned implements Store. A zero at means now.
+func (s *SQLite) FailUnfinishedOwned(ctx context.Context, owner, reason string, at time.Time) (int, error) {
+	if err := checkOwner(owner); err != nil {
+		return 0, err
+	}
+	reason, ms, err := failArgs(reason, at)
+	if err != nil {
+		return 0, err
+	}
+	return s.fail(ctx, fmt.Sprintf("fail unfinished sessions of %q", owner), qFailUnfinishedOwned, owner, reason, ms)
+}
+
+// FailStale implements Store. A zero at means now.
+func (s *SQLite) FailStale(ctx context.Context, createdBefore time.Time, reason string, at time.Time) (int, error) {
+	cutoff, err := staleCutoff(createdBefore)
+	if err != nil {
+		return 0, err
+	}
+	reason, ms, err := failArgs(reason, at)
+	if err != nil {
+		return 0, err
+	}
+	return s.fail(ctx, "fail stale sessions", qFailStale, cutoff, reason, ms)
+}
+
+// fail runs one of the FailUnfinished family and counts the sessions it
+// changed.
+func (s *SQLite) fail(ctx context.Context, what, query string, args ...any) (int, error) {
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: %s: %w", what, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("store: fail unfinished sessions: %w", err)
+		return 0, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return int(n), nil
 }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"path/filepath"
@@ -178,6 +179,59 @@ func TestSQLiteNewerSchema(t *testing.T) {
 		t.Fatal("OpenSQLite of a database from a newer program succeeded")
 	} else if !strings.Contains(err.Error(), "newer") {
 		t.Errorf("error %q does not say the schema is newer", err)
+	}
+}
+
+func TestSQLiteMigrateFromV1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testMigrateFromV1(t, func(q string, args ...any) error {
+		_, err := db.Exec(q, args...)
+		return err
+	}, func() store.Store {
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openFile(t, path)
+	})
+	s := openFile(t, path)
+	defer s.Close()
+	var versions, max int
+	if err := store.DBOf(s).QueryRow(`SELECT COUNT(*), MAX(version) FROM schema_migrations`).Scan(&versions, &max); err != nil {
+		t.Fatal(err)
+	}
+	if versions != store.LatestSchemaVersion() || max != store.LatestSchemaVersion() {
+		t.Errorf("schema_migrations: %d rows, max %d; want %d, %d", versions, max, store.LatestSchemaVersion(), store.LatestSchemaVersion())
+	}
+}
+
+// The owner lookup of FailUnfinishedOwned uses the index of live
+// sessions (FailStale is served as well by the index on state).
+func TestSQLiteLiveIndex(t *testing.T) {
+	s := openFile(t, store.MemoryPath)
+	defer s.Close()
+	rows, err := store.DBOf(s).Query("EXPLAIN QUERY PLAN "+store.SQLText()["qFailUnfinishedOwned"], "owner", "reason", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(plan, "\n"), "USING INDEX sessions_live") {
+		t.Errorf("FailUnfinishedOwned plan %q does not use sessions_live", plan)
 	}
 }
 

@@ -3,10 +3,19 @@
 // keygen and signing sessions. Live session state stays in memory; the store
 // keeps what must survive a restart.
 //
-// Store is the interface every backend implements. SQLite (OpenSQLite) is the
-// default; the SQL it runs (queries.go) is written to run unchanged on
-// PostgreSQL, and package storetest is the conformance suite every backend
+// Store is the interface every backend implements, with two backends:
+// SQLite (OpenSQLite), the default for a single coordinator, and PostgreSQL
+// (OpenPostgres, given the deployment's DATABASE_URL), for replicas sharing
+// one database. Both run the same SQL (queries.go) and the same migrations;
+// on PostgreSQL, processes starting at once take turns to migrate under an
+// advisory lock. Package storetest is the conformance suite every backend
 // must pass.
+//
+// Each session records its owner: the coordinator instance that runs it
+// and the address other replicas reach that instance at. A restarting
+// replica fails only its own unfinished sessions (FailUnfinishedOwned);
+// the sessions of a replica that never comes back are failed by age
+// (FailStale).
 //
 // Encoding decisions, identical for every backend:
 //   - timestamps are BIGINT unix milliseconds, read back in UTC; a value with
@@ -110,6 +119,8 @@ type Session struct {
 	Signature  []byte   // sign, completed: 64 bytes r||s
 	CreatedAt  time.Time
 	FinishedAt time.Time // zero until completed/failed
+	Owner      string    // the coordinator instance running it; may be empty
+	OwnerAddr  string    // the address other replicas reach Owner at; may be empty
 }
 
 // WalletFilter selects and pages wallets, ordered by (CreatedAt, ID).
@@ -141,6 +152,7 @@ type Store interface {
 	ListWallets(ctx context.Context, f WalletFilter) ([]*Wallet, error)
 
 	// CreateSession stores a new session. ErrExists when the id is taken.
+	// Owner and OwnerAddr are fixed at creation, like Kind and Parties.
 	CreateSession(ctx context.Context, s *Session) error
 	// UpdateSession writes State, Reason, Culprits, Signature and
 	// FinishedAt (set to now when the state is final and it is zero); the
@@ -152,6 +164,16 @@ type Store interface {
 	// reason and FinishedAt = at, and returns how many it changed. Called
 	// on startup and shutdown: live state does not survive the process.
 	FailUnfinished(ctx context.Context, reason string, at time.Time) (int, error)
+	// FailUnfinishedOwned is FailUnfinished for the sessions of one owner
+	// (compared exactly; "" selects the sessions created without one): a
+	// restarted replica fails its own sessions, never another replica's.
+	FailUnfinishedOwned(ctx context.Context, owner, reason string, at time.Time) (int, error)
+	// FailStale is FailUnfinished for the sessions created before
+	// createdBefore, whoever owns them: the sessions of a replica that
+	// stopped for good. A session is stale when its CreatedAt as stored
+	// (what GetSession returns) is before createdBefore; a zero
+	// createdBefore is ErrInvalid.
+	FailStale(ctx context.Context, createdBefore time.Time, reason string, at time.Time) (int, error)
 
 	Ping(ctx context.Context) error
 	Close() error
@@ -164,6 +186,7 @@ const (
 	MaxIDLen     = 128  // wallet, session, party and user ids
 	MaxNameLen   = 256  // wallet name
 	MaxReasonLen = 4096 // session failure reason
+	MaxAddrLen   = 256  // session owner address
 )
 
 func invalid(format string, args ...any) error {
@@ -269,6 +292,12 @@ func validateSession(s *Session) error {
 	if err := checkParties("session party", s.Parties); err != nil {
 		return err
 	}
+	if len(s.Owner) > MaxIDLen {
+		return invalid("session %q: owner is longer than %d bytes", s.ID, MaxIDLen)
+	}
+	if len(s.OwnerAddr) > MaxAddrLen {
+		return invalid("session %q: owner address is longer than %d bytes", s.ID, MaxAddrLen)
+	}
 	switch s.Kind {
 	case SessionSign:
 		if len(s.Digest) != 32 {
@@ -306,4 +335,35 @@ func validateUpdate(s *Session) error {
 		return invalid("session %q: signature is %d bytes, want 64 (r||s)", s.ID, len(s.Signature))
 	}
 	return nil
+}
+
+// checkOwner checks the owner FailUnfinishedOwned selects.
+func checkOwner(owner string) error {
+	if len(owner) > MaxIDLen {
+		return invalid("owner is longer than %d bytes", MaxIDLen)
+	}
+	return nil
+}
+
+// checkReason checks the reason of the FailUnfinished family.
+func checkReason(reason string) error {
+	if len(reason) > MaxReasonLen {
+		return invalid("reason is longer than %d bytes", MaxReasonLen)
+	}
+	return nil
+}
+
+// staleCutoff is the created_at bound of FailStale: the sessions with
+// created_at < the result are exactly those whose stored CreatedAt is
+// before createdBefore. Stored times are whole milliseconds, so a cutoff
+// inside a millisecond takes that millisecond in.
+func staleCutoff(createdBefore time.Time) (int64, error) {
+	if createdBefore.IsZero() {
+		return 0, invalid("stale cutoff is the zero time")
+	}
+	ms := millis(createdBefore)
+	if fromMillis(ms).Before(createdBefore) {
+		ms++
+	}
+	return ms, nil
 }

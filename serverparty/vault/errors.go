@@ -17,28 +17,29 @@ var (
 	// ErrExists: a share for that wallet and party is already stored; a
 	// key share is never replaced.
 	ErrExists = errors.New("vault: already exists")
-	// ErrWrongKey: the file is encrypted under another master key; see
+	// ErrWrongKey: the record is encrypted under another master key; see
 	// Error.FileKeyID and Error.VaultKeyID.
 	ErrWrongKey = errors.New("vault: encrypted under another master key")
-	// ErrCorrupt: the file does not parse, fails authentication (tampered,
-	// or moved from another wallet, party or entry), or its plaintext does
-	// not decode.
+	// ErrCorrupt: the record (a file, or a row's) does not parse, fails
+	// authentication (tampered, or moved from another wallet, party or
+	// entry), or its plaintext does not decode.
 	ErrCorrupt = errors.New("vault: corrupt file")
 	// ErrEmpty: the pre-parameters pool has no entry.
 	ErrEmpty = errors.New("vault: no pre-parameters in the pool")
-	// ErrIO: the file system failed.
+	// ErrIO: the file system or the database failed.
 	ErrIO = errors.New("vault: i/o error")
 )
 
 // Error is the error type of this package. Messages never contain key
-// bytes or plaintext.
+// bytes, plaintext or a database password.
 type Error struct {
 	// Kind is one of the sentinels above.
 	Kind error
-	// Path is the file concerned, if any.
+	// Path is the file or table row concerned, if any, or the database
+	// (never with a password).
 	Path string
 	// FileKeyID and VaultKeyID are set with ErrWrongKey: the key id the
-	// file was written under and the id of the key in use.
+	// record was written under and the id of the key in use.
 	FileKeyID, VaultKeyID string
 	// Msg says what was wrong or expected.
 	Msg string

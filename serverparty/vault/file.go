@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -22,16 +19,16 @@ const (
 	kindShare     = "share"
 	kindPreParams = "preparams"
 
-	// maxFileSize bounds a file read: a share record of share.MaxRecordSize
-	// in base64, plus the header.
+	// maxFileSize bounds a record read, from a file or a row: a share
+	// record of share.MaxRecordSize in base64, plus the header.
 	maxFileSize = share.MaxRecordSize/3*4 + 64<<10
-
-	tempPrefix = ".tmp-"
 )
 
-// fileV1 is a vault file. The header (everything but nonce and ciphertext)
-// is plaintext and not secret; the ciphertext is AES-256-GCM of the
-// plaintext under the key with id KeyID.
+// fileV1 is a vault file, the record of a share or a pre-parameters entry
+// in either backend: a file of its own, or the record column of a row. The
+// header (everything but nonce and ciphertext) is plaintext and not secret;
+// the ciphertext is AES-256-GCM of the plaintext under the key with id
+// KeyID.
 type fileV1 struct {
 	Format     string `json:"format"`
 	Version    int    `json:"version"`
@@ -73,23 +70,13 @@ func sealFile(key *MasterKey, kind, walletID, partyID string, plaintext, aad []b
 	return b, nil
 }
 
-// readVaultFile reads and parses the file at path. A missing file is
-// returned as is (errors.Is(err, fs.ErrNotExist)); anything unparseable is
-// ErrCorrupt.
-func readVaultFile(path, kind string) (*fileV1, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return nil, ioErr(path, err)
-	}
+// parseRecord parses a record of the given kind as a backend read it,
+// bounded in size. Its errors, ErrCorrupt, name the record by where.
+func parseRecord(where, kind string, b []byte) (*fileV1, error) {
 	if len(b) > maxFileSize {
-		return nil, corrupt(path, fmt.Sprintf("larger than %d bytes", maxFileSize))
+		return nil, corrupt(where, fmt.Sprintf("larger than %d bytes", maxFileSize))
 	}
-	return parseFile(path, kind, b)
+	return parseFile(where, kind, b)
 }
 
 // parseFile parses a file of the given kind. Its errors quote nothing from
@@ -139,68 +126,6 @@ func (f *fileV1) open(path string, key *MasterKey, aad []byte) ([]byte, error) {
 		return nil, corrupt(path, "authentication failed: the file was modified, or moved from another wallet, party or entry")
 	}
 	return pt, nil
-}
-
-// writeAtomic writes data to dir/name through a temporary file in dir
-// (mode 0600, fsynced), then renames it into place (replace) or links it
-// there, which fails if name exists (!replace: ErrExists), and fsyncs dir.
-// Readers see the old file or the new one, never a part.
-func writeAtomic(dir, name string, data []byte, replace bool) (err error) {
-	final := filepath.Join(dir, name)
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
-	if err != nil {
-		return ioErr(dir, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return ioErr(tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return ioErr(tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return ioErr(tmp, err)
-	}
-	err = f.Close()
-	f = nil
-	if err != nil {
-		return ioErr(tmp, err)
-	}
-	if replace {
-		if err := os.Rename(tmp, final); err != nil {
-			return ioErr(final, err)
-		}
-	} else {
-		if err := os.Link(tmp, final); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return newErr(ErrExists, final, "", nil)
-			}
-			return ioErr(final, err)
-		}
-		os.Remove(tmp) // the data is at final now
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes renames, links and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return ioErr(dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return ioErr(dir, err)
-	}
-	return nil
 }
 
 func isLowerHex(s string, n int) bool {

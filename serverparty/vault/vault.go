@@ -1,8 +1,32 @@
 // Package vault is a server party's storage at rest: its key shares and a
-// pool of ready pre-parameters, each in its own file, encrypted with
-// AES-256-GCM under the master key CRYPTO_MASTER_KEY.
+// pool of ready pre-parameters, each encrypted with AES-256-GCM under the
+// master key CRYPTO_MASTER_KEY. A vault is kept in a directory (Open) or in
+// PostgreSQL (OpenPostgres). Both backends store the same records,
+// encrypted the same way, and behave the same: everything below but the
+// layout holds for either.
 //
-// # Layout
+// # Records
+//
+// Every share and every pre-parameters entry is one record, a JSON object,
+// the vault file:
+//
+//	{"format":"tsskit.vault","version":1,"kind":"share",
+//	 "wallet_id":"…","party_id":"…",          (kind "share" only)
+//	 "key_id":"<16 hex>","nonce":"<base64>","ciphertext":"<base64>"}
+//
+// The plaintext of a share record is its share.Encode record, that of a
+// pre-parameters entry the preparams.Marshal encoding. The nonce is 96
+// random bits, fresh for every write. The associated data is
+// wallet_id + "|" + party_id for a share and "preparams|" + id for a
+// pre-parameters entry, so a record copied to another wallet, party or
+// entry does not decrypt (ErrCorrupt). A decrypted share must moreover
+// carry the wallet and party ids it was read for. key_id is MasterKey.ID of
+// the key the record was written under: a record under another key is
+// reported as ErrWrongKey with both ids, without trying to decrypt it, and
+// Rotate uses it to re-encrypt a vault under a new key, resuming after an
+// interruption.
+//
+// # Directory
 //
 //	dir/                      0700
 //	  shares/                 0700
@@ -16,52 +40,53 @@
 // since 1970, strictly increasing per process), which orders the pool, and
 // the entry id (32 random hex characters).
 //
-// # Files
-//
-// Every file is one JSON object:
-//
-//	{"format":"tsskit.vault","version":1,"kind":"share",
-//	 "wallet_id":"…","party_id":"…",          (kind "share" only)
-//	 "key_id":"<16 hex>","nonce":"<base64>","ciphertext":"<base64>"}
-//
-// The plaintext of a share file is its share.Encode record, that of a
-// pre-parameters file the preparams.Marshal encoding. The nonce is 96
-// random bits, fresh for every write. The associated data is
-// wallet_id + "|" + party_id for a share and "preparams|" + id for a
-// pre-parameters entry, so a file copied to another wallet, party or entry
-// does not decrypt (ErrCorrupt). A decrypted share must moreover carry the
-// wallet and party ids it was read for. key_id is MasterKey.ID of the key
-// the file was written under: a file under another key is reported as
-// ErrWrongKey with both ids, without trying to decrypt it, and Rotate uses
-// it to re-encrypt a vault under a new key, resuming after an interruption.
-//
 // Files are written atomically: a temporary file in the same directory,
 // fsynced, then renamed (or, for a new file, hard-linked, so that an
 // existing share is never replaced), then the directory is fsynced.
 //
+// # PostgreSQL
+//
+// In a database, which may be the coordinator's, a vault belongs to one
+// server party, its owner: it holds the owner's shares (party_id = owner)
+// and the owner's pre-parameters pool, so several server parties can share
+// the database, each with its own master key; Rotate rewrites the owner's
+// rows only, each in a transaction of its own. The tables are created and
+// migrated at open, in a transaction holding an advisory lock, so parties
+// opening one database at once are safe; their versions are kept in
+// vault_schema_migrations:
+//
+//	vault_shares             (wallet_id, party_id) primary key, record
+//	vault_preparams          id primary key, owner, seq (the pool order), record
+//	vault_preparams_corrupt  entries set aside by TakePreParams, with the reason
+//
+// record is the vault file above, byte for byte. A share row is only ever
+// inserted, never replaced (a second PutShare is ErrExists), and changed
+// only by Rotate.
+//
 // # Concurrency
 //
-// A Vault is safe for concurrent use. TakePreParams claims an entry by
-// renaming it before reading it, so even two processes sharing a directory
-// never hand out the same entry; an entry claimed by a process that then
-// crashed is left as a ".take-" file and never handed out.
+// A Vault is safe for concurrent use, and several processes may share a
+// directory or a database: no pre-parameters entry is ever handed out
+// twice. TakePreParams claims an entry before reading it: in a directory
+// by renaming it, so that an entry claimed by a process that then crashed
+// is left as a ".take-" file and never handed out; in PostgreSQL by
+// deleting its row in a transaction (SELECT … FOR UPDATE SKIP LOCKED) that
+// commits only once the entry has decrypted, and is handed out only after
+// the commit, so that the entry of a process that crashed before it is
+// back in the pool. Commits are synchronous (synchronous_commit = on,
+// unless the URL sets it), as files are fsynced.
 package vault
 
 import (
+	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -71,33 +96,77 @@ import (
 	"github.com/rwadurian/tsskit/party/share"
 )
 
-const (
-	sharesDir    = "shares"
-	preParamsDir = "preparams"
-
-	fileExt      = ".json"
-	claimPrefix  = ".take-"
-	corruptExt   = ".corrupt"
-	shareNameLen = 2*sha256.Size + len(fileExt)
-	seqDigits    = 20
-	entryIDLen   = 32 // hex characters
-	ppNameLen    = seqDigits + 1 + entryIDLen + len(fileExt)
-	shareNameTag = "tsskit vault share file v1"
-)
-
-// Vault is a directory of encrypted key shares and pre-parameters.
+// Vault is a server party's encrypted key shares and pre-parameters, in a
+// directory or in PostgreSQL.
 type Vault struct {
-	dir string
+	store backend
+	// owner is the party whose shares a PostgreSQL vault holds, "" for a
+	// directory, which holds any party's.
+	owner string
 
 	// takeMu serialises TakePreParams and Rotate.
 	takeMu sync.Mutex
 	// mu guards key: Rotate holds it exclusively, everything else shared.
 	mu  sync.RWMutex
 	key *MasterKey
-
-	seqMu   sync.Mutex
-	lastSeq int64
 }
+
+// backend is where a Vault keeps its records. It stores and finds vault
+// files and checks that each is where its header says; it never sees a
+// key or a plaintext. Errors are *Error, but for a missing share
+// (fs.ErrNotExist) and errGone.
+type backend interface {
+	// dir is the vault's directory, "" if it is not in one.
+	dir() string
+	// location names the store for logs: the directory, or the database
+	// without its password.
+	location() string
+	// putShare adds the record of the share of (walletID, partyID); if one
+	// is stored already, it changes nothing and returns ErrExists.
+	putShare(walletID, partyID string, rec []byte) error
+	// getShare returns the record of the share of (walletID, partyID) and
+	// where it is, to name it in errors; fs.ErrNotExist if there is none.
+	getShare(walletID, partyID string) (rec []byte, where string, err error)
+	hasShare(walletID, partyID string) bool
+	// shares returns every share of the vault, parsed; one whose header
+	// names another wallet or party than it is stored under is ErrCorrupt.
+	shares() ([]*stored, error)
+	putPreParams(id string, rec []byte) error
+	// takePreParams claims the oldest entry of the pool, so that no other
+	// caller or process can, and passes it to use. If use returns nil, the
+	// entry is gone for good; if ErrCorrupt, it is set aside, out of the
+	// pool, and the error, saying where, returned; if another error, the
+	// entry goes back to the pool. An empty pool is ErrEmpty.
+	takePreParams(use func(rec []byte, where, id string) error) error
+	// countPreParams is the number of entries in the pool, 0 on errors.
+	countPreParams() int
+	// preParams returns every entry of the pool, parsed, oldest first.
+	preParams() ([]*stored, error)
+	// replace stores rec in place of the record r was read from, unless a
+	// pre-parameters entry was taken meanwhile (errGone).
+	replace(r *stored, rec []byte) error
+	close() error
+}
+
+// stored is a record as a backend read it.
+type stored struct {
+	f     *fileV1
+	where string // names the record in errors: a path, or a table row
+	id    string // a pre-parameters entry's id
+	name  string // fileStore: the file name
+	raw   []byte // pgStore: the record as read, compared by replace
+}
+
+// aad is the associated data of r.
+func (r *stored) aad() []byte {
+	if r.f.Kind == kindShare {
+		return shareAAD(r.f.WalletID, r.f.PartyID)
+	}
+	return preParamsAAD(r.id)
+}
+
+// errGone is replace's report of an entry taken meanwhile.
+var errGone = errors.New("vault: entry gone")
 
 // ShareRef describes a stored share from its plaintext header.
 type ShareRef struct {
@@ -117,45 +186,49 @@ func Open(dir string, key *MasterKey) (*Vault, error) {
 	if dir == "" {
 		return nil, newErr(ErrInvalid, "", "no directory", nil)
 	}
-	v := &Vault{dir: dir, key: key}
-	for _, d := range []string{dir, v.sharesPath(), v.preParamsPath()} {
-		if err := makeDir(d); err != nil {
-			return nil, err
-		}
-	}
-	names, err := v.preParamsNames()
+	s, err := openFileStore(dir)
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range names {
-		if seq, _, ok := parsePreParamsName(name); ok && seq > v.lastSeq {
-			v.lastSeq = seq
-		}
-	}
-	return v, nil
+	return &Vault{store: s, key: key}, nil
 }
 
-func makeDir(d string) error {
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return ioErr(d, err)
+// OpenPostgres opens the vault of the server party owner in the PostgreSQL
+// database at url (a postgres:// URL or key=value string, as DATABASE_URL)
+// under key, creating or migrating its tables. ctx bounds connecting and
+// migrating; each later operation has a deadline of its own.
+//
+// The vault holds the shares of party owner and owner's pre-parameters
+// pool; PutShare and GetShare refuse other party ids (ErrInvalid). Call
+// Close to release its connections.
+//
+// Errors never quote the URL or its password: Location names the database
+// without it.
+func OpenPostgres(ctx context.Context, url, owner string, key *MasterKey) (*Vault, error) {
+	if key == nil {
+		return nil, newErr(ErrInvalid, "", "no master key", nil)
 	}
-	fi, err := os.Stat(d)
+	if err := roster.CheckID(owner); err != nil {
+		return nil, newErr(ErrInvalid, "", "owner: party id", err)
+	}
+	s, err := openPGStore(ctx, url, owner)
 	if err != nil {
-		return ioErr(d, err)
+		return nil, err
 	}
-	if !fi.IsDir() {
-		return newErr(ErrIO, d, "not a directory", nil)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(d, 0o700); err != nil {
-			return ioErr(d, err)
-		}
-	}
-	return nil
+	return &Vault{store: s, owner: owner, key: key}, nil
 }
 
-// Dir returns the vault's directory.
-func (v *Vault) Dir() string { return v.dir }
+// Close releases the database connections of a PostgreSQL vault; a
+// directory's has nothing to release. The Vault is not used afterwards.
+func (v *Vault) Close() error { return v.store.close() }
+
+// Dir returns the vault's directory, "" for a vault in PostgreSQL.
+func (v *Vault) Dir() string { return v.store.dir() }
+
+// Location names the vault for logs and messages: its directory, or
+// postgres://user@host:port/database for one in PostgreSQL, never with a
+// password.
+func (v *Vault) Location() string { return v.store.location() }
 
 // KeyID returns the id of the master key in use.
 func (v *Vault) KeyID() string {
@@ -163,9 +236,6 @@ func (v *Vault) KeyID() string {
 	defer v.mu.RUnlock()
 	return v.key.ID()
 }
-
-func (v *Vault) sharesPath() string    { return filepath.Join(v.dir, sharesDir) }
-func (v *Vault) preParamsPath() string { return filepath.Join(v.dir, preParamsDir) }
 
 // checkIDs applies the share package's rules for wallet and party ids.
 func checkIDs(walletID, partyID string) error {
@@ -183,20 +253,13 @@ func checkIDs(walletID, partyID string) error {
 	return nil
 }
 
-// shareFileName is the file name of the share of (walletID, partyID): a
-// SHA-256 of both ids, each length-prefixed so that no two pairs collide.
-func shareFileName(walletID, partyID string) string {
-	h := sha256.New()
-	h.Write([]byte(shareNameTag))
-	for _, s := range []string{walletID, partyID} {
-		h.Write(binary.BigEndian.AppendUint32(nil, uint32(len(s))))
-		h.Write([]byte(s))
+// checkOwner refuses, in a PostgreSQL vault, the shares of other parties
+// than its owner.
+func (v *Vault) checkOwner(partyID string) error {
+	if v.owner != "" && partyID != v.owner {
+		return newErr(ErrInvalid, "", fmt.Sprintf("party id %q: this vault holds the shares of party %q", partyID, v.owner), nil)
 	}
-	return hex.EncodeToString(h.Sum(nil)) + fileExt
-}
-
-func isShareFileName(name string) bool {
-	return len(name) == shareNameLen && strings.HasSuffix(name, fileExt) && isLowerHex(name[:2*sha256.Size], 2*sha256.Size)
+	return nil
 }
 
 // PutShare encrypts and stores r, which must pass r.Validate. It refuses
@@ -211,64 +274,60 @@ func (v *Vault) PutShare(r *share.Record) error {
 		return newErr(ErrInvalid, "", "share record", err)
 	}
 	defer clear(pt)
+	if err := v.checkOwner(r.PartyID); err != nil {
+		return err
+	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	name := shareFileName(r.WalletID, r.PartyID)
-	path := filepath.Join(v.sharesPath(), name)
-	exists := func() error {
-		return newErr(ErrExists, path, fmt.Sprintf("a share of wallet %q for party %q is already stored; key shares are never replaced", r.WalletID, r.PartyID), nil)
-	}
-	if _, err := os.Lstat(path); err == nil {
-		return exists()
-	}
 	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, pt, shareAAD(r.WalletID, r.PartyID))
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(v.sharesPath(), name, b, false); err != nil {
-		if errors.Is(err, ErrExists) {
-			return exists()
-		}
-		return err
+	err = v.store.putShare(r.WalletID, r.PartyID, b)
+	if e, ok := errors.AsType[*Error](err); ok && e.Kind == ErrExists {
+		e.Msg = fmt.Sprintf("a share of wallet %q for party %q is already stored; key shares are never replaced", r.WalletID, r.PartyID)
 	}
-	return nil
+	return err
 }
 
 // GetShare reads and decrypts the share of walletID for partyID. It
-// returns ErrNotFound if there is none, ErrWrongKey if the file is
-// encrypted under another master key, and ErrCorrupt if it was modified or
-// belongs to another wallet or party.
+// returns ErrNotFound if there is none, ErrWrongKey if it is encrypted
+// under another master key, and ErrCorrupt if it was modified or belongs
+// to another wallet or party.
 func (v *Vault) GetShare(walletID, partyID string) (*share.Record, error) {
 	if err := checkIDs(walletID, partyID); err != nil {
 		return nil, err
 	}
+	if err := v.checkOwner(partyID); err != nil {
+		return nil, err
+	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	path := filepath.Join(v.sharesPath(), shareFileName(walletID, partyID))
-	f, err := readVaultFile(path, kindShare)
+	b, where, err := v.store.getShare(walletID, partyID)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, newErr(ErrNotFound, "", fmt.Sprintf("no share of wallet %q for party %q", walletID, partyID), nil)
 	}
 	if err != nil {
-		if _, ok := errors.AsType[*Error](err); !ok {
-			err = ioErr(path, err)
-		}
+		return nil, err
+	}
+	f, err := parseRecord(where, kindShare, b)
+	if err != nil {
 		return nil, err
 	}
 	if f.WalletID != walletID || f.PartyID != partyID {
-		return nil, corrupt(path, fmt.Sprintf("holds the share of wallet %q for party %q, not of wallet %q for party %q", f.WalletID, f.PartyID, walletID, partyID))
+		return nil, corrupt(where, fmt.Sprintf("holds the share of wallet %q for party %q, not of wallet %q for party %q", f.WalletID, f.PartyID, walletID, partyID))
 	}
-	pt, err := f.open(path, v.key, shareAAD(walletID, partyID))
+	pt, err := f.open(where, v.key, shareAAD(walletID, partyID))
 	if err != nil {
 		return nil, err
 	}
 	defer clear(pt)
 	r, err := share.Decode(pt) // its errors quote no secrets
 	if err != nil {
-		return nil, newErr(ErrCorrupt, path, "the decrypted share record does not decode", err)
+		return nil, newErr(ErrCorrupt, where, "the decrypted share record does not decode", err)
 	}
 	if r.WalletID != walletID || r.PartyID != partyID {
-		return nil, corrupt(path, "the decrypted record belongs to another wallet or party")
+		return nil, corrupt(where, "the decrypted record belongs to another wallet or party")
 	}
 	return r, nil
 }
@@ -276,32 +335,23 @@ func (v *Vault) GetShare(walletID, partyID string) (*share.Record, error) {
 // HasShare reports whether a share of walletID for partyID is stored. It
 // does not decrypt it.
 func (v *Vault) HasShare(walletID, partyID string) bool {
-	if checkIDs(walletID, partyID) != nil {
+	if checkIDs(walletID, partyID) != nil || v.checkOwner(partyID) != nil {
 		return false
 	}
-	fi, err := os.Lstat(filepath.Join(v.sharesPath(), shareFileName(walletID, partyID)))
-	return err == nil && fi.Mode().IsRegular()
+	return v.store.hasShare(walletID, partyID)
 }
 
 // ListShares lists the stored shares, sorted by wallet and party id, from
-// the plaintext headers: nothing is decrypted. A file whose header does
-// not parse or whose name does not match its ids is ErrCorrupt.
+// the plaintext headers: nothing is decrypted. A record whose header does
+// not parse or does not match where it is stored is ErrCorrupt.
 func (v *Vault) ListShares() ([]ShareRef, error) {
-	names, err := readNames(v.sharesPath(), isShareFileName)
+	shares, err := v.store.shares()
 	if err != nil {
 		return nil, err
 	}
-	refs := make([]ShareRef, 0, len(names))
-	for _, name := range names {
-		path := filepath.Join(v.sharesPath(), name)
-		f, err := v.readShareHeader(path, name)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		refs = append(refs, ShareRef{WalletID: f.WalletID, PartyID: f.PartyID, KeyID: f.KeyID})
+	refs := make([]ShareRef, 0, len(shares))
+	for _, s := range shares {
+		refs = append(refs, ShareRef{WalletID: s.f.WalletID, PartyID: s.f.PartyID, KeyID: s.f.KeyID})
 	}
 	slices.SortFunc(refs, func(a, b ShareRef) int {
 		if c := strings.Compare(a.WalletID, b.WalletID); c != 0 {
@@ -310,82 +360,6 @@ func (v *Vault) ListShares() ([]ShareRef, error) {
 		return strings.Compare(a.PartyID, b.PartyID)
 	})
 	return refs, nil
-}
-
-// readShareHeader reads the share file name and checks that its name
-// matches the ids in its header.
-func (v *Vault) readShareHeader(path, name string) (*fileV1, error) {
-	f, err := readVaultFile(path, kindShare)
-	if err != nil {
-		if _, ok := errors.AsType[*Error](err); !ok && !errors.Is(err, fs.ErrNotExist) {
-			err = ioErr(path, err)
-		}
-		return nil, err
-	}
-	if shareFileName(f.WalletID, f.PartyID) != name {
-		return nil, corrupt(path, fmt.Sprintf("the file name does not match its wallet %q and party %q", f.WalletID, f.PartyID))
-	}
-	return f, nil
-}
-
-// readNames lists the names in dir that keep accepts, sorted.
-func readNames(dir string, keep func(string) bool) ([]string, error) {
-	entries, err := os.ReadDir(dir) // sorted by name
-	if err != nil {
-		return nil, ioErr(dir, err)
-	}
-	var names []string
-	for _, e := range entries {
-		if e.Type().IsRegular() && keep(e.Name()) {
-			names = append(names, e.Name())
-		}
-	}
-	return names, nil
-}
-
-// Pre-parameters pool.
-
-func preParamsName(seq int64, id string) string {
-	return fmt.Sprintf("%0*d-%s%s", seqDigits, seq, id, fileExt)
-}
-
-func parsePreParamsName(name string) (seq int64, id string, ok bool) {
-	if len(name) != ppNameLen || name[seqDigits] != '-' || !strings.HasSuffix(name, fileExt) {
-		return 0, "", false
-	}
-	digits := name[:seqDigits]
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
-			return 0, "", false
-		}
-	}
-	seq, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil {
-		return 0, "", false
-	}
-	id = name[seqDigits+1 : seqDigits+1+entryIDLen]
-	if !isLowerHex(id, entryIDLen) {
-		return 0, "", false
-	}
-	return seq, id, true
-}
-
-func isPreParamsName(name string) bool {
-	_, _, ok := parsePreParamsName(name)
-	return ok
-}
-
-func (v *Vault) preParamsNames() ([]string, error) {
-	return readNames(v.preParamsPath(), isPreParamsName)
-}
-
-// nextSeq returns a sequence number above every earlier one of this Vault.
-func (v *Vault) nextSeq() int64 {
-	v.seqMu.Lock()
-	defer v.seqMu.Unlock()
-	seq := max(time.Now().UnixNano(), v.lastSeq+1)
-	v.lastSeq = seq
-	return seq
 }
 
 // PutPreParams validates pp (preparams.Validate, about 0.1 s), encrypts it
@@ -410,7 +384,7 @@ func (v *Vault) PutPreParams(pp *keygen.LocalPreParams) (id string, err error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeAtomic(v.preParamsPath(), preParamsName(v.nextSeq(), id), b, false); err != nil {
+	if err := v.store.putPreParams(id, b); err != nil {
 		return "", err
 	}
 	return id, nil
@@ -420,77 +394,35 @@ func (v *Vault) PutPreParams(pp *keygen.LocalPreParams) (id string, err error) {
 // returns ErrEmpty if the pool is empty. No entry is ever returned twice,
 // whatever the number of callers and processes.
 //
-// An entry is claimed (renamed) before it is read. One that fails
-// authentication or validation is renamed to "<name>.corrupt", kept for
-// inspection, and reported as ErrCorrupt; the next call goes on with the
-// following entry. One under another master key is put back and reported
-// as ErrWrongKey.
+// An entry is claimed before it is read. One that fails authentication or
+// validation is set aside, kept for inspection (a directory renames it to
+// "<name>.corrupt", PostgreSQL moves it to vault_preparams_corrupt), and
+// reported as ErrCorrupt; the next call goes on with the following entry.
+// One under another master key is put back and reported as ErrWrongKey.
 func (v *Vault) TakePreParams() (*keygen.LocalPreParams, error) {
 	v.takeMu.Lock()
 	defer v.takeMu.Unlock()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	dir := v.preParamsPath()
-	names, err := v.preParamsNames()
+	var pp *keygen.LocalPreParams
+	err := v.store.takePreParams(func(rec []byte, where, id string) error {
+		var err error
+		pp, err = v.openPreParams(rec, where, id)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range names {
-		_, id, _ := parsePreParamsName(name)
-		path := filepath.Join(dir, name)
-		claimed := filepath.Join(dir, claimPrefix+name)
-		if err := os.Rename(path, claimed); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // another process took it
-			}
-			return nil, ioErr(path, err)
-		}
-		// Make the claim durable before handing anything out, so that a
-		// crash cannot bring the entry back.
-		if err := syncDir(dir); err != nil {
-			return nil, err
-		}
-		pp, err := v.openPreParams(claimed, path, id)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				// Wrong key or i/o error: the entry may be fine, put it back.
-				if rerr := os.Rename(claimed, path); rerr != nil {
-					return nil, ioErr(claimed, rerr)
-				}
-				return nil, err
-			}
-			aside := path + corruptExt
-			if rerr := os.Rename(claimed, aside); rerr != nil {
-				return nil, ioErr(claimed, rerr)
-			}
-			if e, ok := errors.AsType[*Error](err); ok {
-				e.Msg += "; moved aside to " + aside
-			}
-			return nil, err
-		}
-		if err := os.Remove(claimed); err != nil {
-			return nil, ioErr(claimed, err)
-		}
-		if err := syncDir(dir); err != nil {
-			return nil, err
-		}
-		return pp, nil
-	}
-	return nil, newErr(ErrEmpty, dir, "", nil)
+	return pp, nil
 }
 
-// openPreParams reads, decrypts and decodes the claimed entry id; errors
-// name the entry by its pool path.
-func (v *Vault) openPreParams(claimed, path, id string) (*keygen.LocalPreParams, error) {
-	f, err := readVaultFile(claimed, kindPreParams)
+// openPreParams parses, decrypts and decodes the record of entry id.
+func (v *Vault) openPreParams(rec []byte, where, id string) (*keygen.LocalPreParams, error) {
+	f, err := parseRecord(where, kindPreParams, rec)
 	if err != nil {
-		if e, ok := errors.AsType[*Error](err); ok {
-			e.Path = path
-			return nil, e
-		}
-		return nil, ioErr(path, err)
+		return nil, err
 	}
-	pt, err := f.open(path, v.key, preParamsAAD(id))
+	pt, err := f.open(where, v.key, preParamsAAD(id))
 	if err != nil {
 		return nil, err
 	}
@@ -498,30 +430,25 @@ func (v *Vault) openPreParams(claimed, path, id string) (*keygen.LocalPreParams,
 	pp, err := preparams.Unmarshal(pt)
 	if err != nil {
 		// Unmarshal's decoding errors may quote numbers of the plaintext.
-		return nil, corrupt(path, "the decrypted pre-parameters do not decode or fail validation")
+		return nil, corrupt(where, "the decrypted pre-parameters do not decode or fail validation")
 	}
 	return pp, nil
 }
 
-// CountPreParams returns the number of entries in the pool, 0 if the
-// directory cannot be read.
-func (v *Vault) CountPreParams() int {
-	names, err := v.preParamsNames()
-	if err != nil {
-		return 0
-	}
-	return len(names)
-}
+// CountPreParams returns the number of entries in the pool, 0 if it cannot
+// be read.
+func (v *Vault) CountPreParams() int { return v.store.countPreParams() }
 
 // Rotate re-encrypts every share and pre-parameters entry under newKey,
-// each file atomically, and returns the number of files rewritten; from
-// then on the Vault uses newKey.
+// each record atomically, and returns the number of records rewritten;
+// from then on the Vault uses newKey. In PostgreSQL these are the owner's
+// shares and pool; each row is rewritten in a transaction of its own.
 //
-// Every file is first checked to decrypt under the current key (or, left
-// by an interrupted Rotate, under newKey) before any is rewritten, so a
-// corrupt file or one under a third key stops Rotate with nothing changed.
-// Should a write fail midway, the Vault keeps its key; the files already
-// under newKey are skipped when Rotate is called again.
+// Every record is first checked to decrypt under the current key (or,
+// left by an interrupted Rotate, under newKey) before any is rewritten, so
+// a corrupt record or one under a third key stops Rotate with nothing
+// changed. Should a write fail midway, the Vault keeps its key; the records
+// already under newKey are skipped when Rotate is called again.
 func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 	if newKey == nil {
 		return 0, newErr(ErrInvalid, "", "no new master key", nil)
@@ -531,74 +458,45 @@ func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 
-	type job struct {
-		path, name string
-		f          *fileV1
-		aad        []byte
-		kind       string
-	}
-	var jobs []job
-	shareNames, err := readNames(v.sharesPath(), isShareFileName)
+	all, err := v.store.shares()
 	if err != nil {
 		return 0, err
 	}
-	for _, name := range shareNames {
-		path := filepath.Join(v.sharesPath(), name)
-		f, err := v.readShareHeader(path, name)
-		if err != nil {
-			return 0, err
-		}
-		jobs = append(jobs, job{path, name, f, shareAAD(f.WalletID, f.PartyID), kindShare})
-	}
-	ppNames, err := v.preParamsNames()
+	pool, err := v.store.preParams()
 	if err != nil {
 		return 0, err
 	}
-	for _, name := range ppNames {
-		path := filepath.Join(v.preParamsPath(), name)
-		_, id, _ := parsePreParamsName(name)
-		f, err := readVaultFile(path, kindPreParams)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // taken by another process
-		}
-		if err != nil {
-			if _, ok := errors.AsType[*Error](err); !ok {
-				err = ioErr(path, err)
-			}
-			return 0, err
-		}
-		jobs = append(jobs, job{path, name, f, preParamsAAD(id), kindPreParams})
-	}
+	all = append(all, pool...)
 
 	// Check that everything decrypts before changing anything.
-	todo := jobs[:0]
-	for _, j := range jobs {
+	var todo []*stored
+	for _, r := range all {
 		key := v.key
-		if j.f.KeyID == newKey.ID() {
+		if r.f.KeyID == newKey.ID() {
 			key = newKey
 		}
-		pt, err := j.f.open(j.path, key, j.aad)
+		pt, err := r.f.open(r.where, key, r.aad())
 		if err != nil {
 			return 0, err
 		}
 		clear(pt)
 		if key != newKey {
-			todo = append(todo, j)
+			todo = append(todo, r)
 		}
 	}
 
 	n := 0
-	for _, j := range todo {
-		pt, err := j.f.open(j.path, v.key, j.aad)
+	for _, r := range todo {
+		pt, err := r.f.open(r.where, v.key, r.aad())
 		if err != nil {
 			return n, err
 		}
-		b, err := sealFile(newKey, j.kind, j.f.WalletID, j.f.PartyID, pt, j.aad)
+		b, err := sealFile(newKey, r.f.Kind, r.f.WalletID, r.f.PartyID, pt, r.aad())
 		clear(pt)
 		if err != nil {
 			return n, err
 		}
-		if err := rewrite(j.path, j.name, j.kind, b); err != nil {
+		if err := v.store.replace(r, b); err != nil {
 			if err == errGone {
 				continue // a pre-parameters entry taken meanwhile
 			}
@@ -608,33 +506,4 @@ func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 	}
 	v.key = newKey
 	return n, nil
-}
-
-var errGone = errors.New("vault: entry gone")
-
-// rewrite replaces the file at path (named name) by data. A share is
-// replaced by a rename. A pre-parameters entry is first claimed, as
-// TakePreParams does, and then written anew, so that an entry another
-// process takes meanwhile is not brought back: if it is gone, rewrite
-// returns errGone.
-func rewrite(path, name, kind string, data []byte) error {
-	dir := filepath.Dir(path)
-	if kind == kindShare {
-		return writeAtomic(dir, name, data, true)
-	}
-	claimed := filepath.Join(dir, claimPrefix+name)
-	if err := os.Rename(path, claimed); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return errGone
-		}
-		return ioErr(path, err)
-	}
-	if err := writeAtomic(dir, name, data, false); err != nil {
-		os.Rename(claimed, path) // best effort: put the old entry back
-		return err
-	}
-	if err := os.Remove(claimed); err != nil {
-		return ioErr(claimed, err)
-	}
-	return syncDir(dir)
 }

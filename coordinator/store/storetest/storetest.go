@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateSession", testUpdateSession},
 		{"SessionValidation", testSessionValidation},
 		{"FailUnfinished", testFailUnfinished},
+		{"SessionOwner", testSessionOwner},
+		{"FailUnfinishedOwned", testFailUnfinishedOwned},
+		{"FailStale", testFailStale},
 		{"ConcurrentCreateWallet", testConcurrentCreateWallet},
 		{"ContextCanceled", testContextCanceled},
 		{"PingClose", testPingClose},
@@ -629,6 +632,12 @@ func sessionDiff(got, want *store.Session) string {
 	if !got.FinishedAt.Equal(want.FinishedAt) {
 		add("FinishedAt", got.FinishedAt, want.FinishedAt)
 	}
+	if got.Owner != want.Owner {
+		add("Owner", got.Owner, want.Owner)
+	}
+	if got.OwnerAddr != want.OwnerAddr {
+		add("OwnerAddr", got.OwnerAddr, want.OwnerAddr)
+	}
 	return strings.Join(d, "; ")
 }
 
@@ -824,6 +833,8 @@ func testSessionValidation(t *testing.T, s store.Store) {
 		{"keygen with digest", kg, func(s *store.Session) { s.Digest = make([]byte, 32) }},
 		{"keygen with signature", kg, func(s *store.Session) { s.Signature = make([]byte, 64) }},
 		{"short signature", sign, func(s *store.Session) { s.Signature = make([]byte, 32) }},
+		{"long owner", sign, func(s *store.Session) { s.Owner = strings.Repeat("o", store.MaxIDLen+1) }},
+		{"long owner address", kg, func(s *store.Session) { s.OwnerAddr = strings.Repeat("a", store.MaxAddrLen+1) }},
 	}
 	for _, c := range cases {
 		sess := c.mk("s")
@@ -888,6 +899,211 @@ func testFailUnfinished(t *testing.T, s store.Store) {
 	}
 	if got := mustGetSession(t, s, "w1"); got.Reason != "coordinator restarted" {
 		t.Errorf("second FailUnfinished changed reason to %q", got.Reason)
+	}
+}
+
+func testSessionOwner(t *testing.T, s store.Store) {
+	owned := sign("owned", "w")
+	owned.Owner, owned.OwnerAddr = "coordinator-1", "coordinator-1.internal:4000"
+	none := keygen("none", "w2") // no owner: a single coordinator
+	edge := sign("edge", "w")
+	edge.Owner, edge.OwnerAddr = strings.Repeat("o", store.MaxIDLen), strings.Repeat("a", store.MaxAddrLen)
+	odd := kg("odd")
+	odd.Owner, odd.OwnerAddr = "replica ✓ 'quoted'", "[2001:db8::1]:4000"
+	for _, sess := range []*store.Session{owned, none, edge, odd} {
+		want := cloneSession(sess)
+		if err := s.CreateSession(ctx, sess); err != nil {
+			t.Fatalf("CreateSession(%s): %v", sess.ID, err)
+		}
+		if d := sessionDiff(mustGetSession(t, s, sess.ID), want); d != "" {
+			t.Errorf("GetSession(%s): %s", sess.ID, d)
+		}
+	}
+	if got := mustGetSession(t, s, "none"); got.Owner != "" || got.OwnerAddr != "" {
+		t.Errorf("a session created without an owner reads back owner %q at %q", got.Owner, got.OwnerAddr)
+	}
+
+	// The owner is fixed at creation: UpdateSession does not write it.
+	want := cloneSession(owned)
+	upd := cloneSession(owned)
+	upd.State, upd.Signature, upd.FinishedAt = store.StateCompleted, bytes.Repeat([]byte{2}, 64), base.Add(time.Hour)
+	upd.Owner, upd.OwnerAddr = "coordinator-2", "coordinator-2.internal:4000"
+	if err := s.UpdateSession(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	want.State, want.Signature, want.FinishedAt = upd.State, upd.Signature, upd.FinishedAt
+	if d := sessionDiff(mustGetSession(t, s, "owned"), want); d != "" {
+		t.Errorf("after UpdateSession with another owner: %s", d)
+	}
+	// UpdateSession ignores the owner altogether, even one that
+	// CreateSession would refuse.
+	upd.Owner = strings.Repeat("o", store.MaxIDLen+1)
+	if err := s.UpdateSession(ctx, upd); err != nil {
+		t.Errorf("UpdateSession with an over-long owner it does not write = %v, want nil", err)
+	}
+}
+
+// mkSession creates a session of owner in state, created at created.
+func mkSession(t *testing.T, s store.Store, id, owner string, state store.SessionState, created time.Time) *store.Session {
+	t.Helper()
+	sess := sign(id, "w")
+	sess.Owner, sess.OwnerAddr, sess.State, sess.CreatedAt = owner, owner+":4000", state, created
+	if state == store.StateCompleted {
+		sess.Signature = bytes.Repeat([]byte{1}, 64)
+	}
+	if state == store.StateFailed {
+		sess.Reason = "timeout"
+	}
+	if state.Final() {
+		sess.FinishedAt = created.Add(time.Minute)
+	}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatalf("CreateSession(%s): %v", id, err)
+	}
+	return cloneSession(sess)
+}
+
+// checkFailed checks that the sessions in failed were failed with reason
+// at at, and that those in same are as they were.
+func checkFailed(t *testing.T, s store.Store, step string, failed, same []*store.Session, reason string, at time.Time) {
+	t.Helper()
+	for _, want := range failed {
+		want.State, want.Reason, want.FinishedAt = store.StateFailed, reason, at.Truncate(time.Millisecond)
+		if d := sessionDiff(mustGetSession(t, s, want.ID), want); d != "" {
+			t.Errorf("%s: %s, which should have failed: %s", step, want.ID, d)
+		}
+	}
+	for _, want := range same {
+		if d := sessionDiff(mustGetSession(t, s, want.ID), want); d != "" {
+			t.Errorf("%s: %s changed: %s", step, want.ID, d)
+		}
+	}
+}
+
+func testFailUnfinishedOwned(t *testing.T, s store.Store) {
+	if n, err := s.FailUnfinishedOwned(ctx, "a", "restart", base); err != nil || n != 0 {
+		t.Fatalf("FailUnfinishedOwned on an empty store = %d, %v; want 0", n, err)
+	}
+	mk := func(id, owner string, state store.SessionState) *store.Session {
+		return mkSession(t, s, id, owner, state, base)
+	}
+	aLive := []*store.Session{mk("a-wait", "a", store.StateWaiting), mk("a-run", "a", store.StateRunning)}
+	aDone := []*store.Session{mk("a-done", "a", store.StateCompleted), mk("a-failed", "a", store.StateFailed)}
+	bLive := []*store.Session{mk("b-run", "b", store.StateRunning), mk("b-wait", "b", store.StateWaiting)}
+	// Owners are compared exactly.
+	near := []*store.Session{mk("A-run", "A", store.StateRunning), mk("a_-run", "a ", store.StateRunning)}
+	ownerless := []*store.Session{mk("none-run", "", store.StateRunning)}
+
+	at := time.Date(2030, 1, 2, 3, 4, 5, 678_901_234, time.FixedZone("CET", 3600))
+	n, err := s.FailUnfinishedOwned(ctx, "a", "coordinator a restarted", at)
+	if err != nil || n != len(aLive) {
+		t.Errorf("FailUnfinishedOwned(a) = %d, %v; want %d", n, err, len(aLive))
+	}
+	same := slices.Concat(aDone, bLive, near, ownerless)
+	checkFailed(t, s, "FailUnfinishedOwned(a)", aLive, same, "coordinator a restarted", at)
+	if n, err := s.FailUnfinishedOwned(ctx, "a", "again", at.Add(time.Hour)); err != nil || n != 0 {
+		t.Errorf("second FailUnfinishedOwned(a) = %d, %v; want 0", n, err)
+	}
+	checkFailed(t, s, "second FailUnfinishedOwned(a)", nil, slices.Concat(aLive, same), "", at)
+	if n, err := s.FailUnfinishedOwned(ctx, "nobody", "x", at); err != nil || n != 0 {
+		t.Errorf("FailUnfinishedOwned(nobody) = %d, %v; want 0", n, err)
+	}
+
+	// "" is the sessions created without an owner.
+	n, err = s.FailUnfinishedOwned(ctx, "", "restarted", at)
+	if err != nil || n != len(ownerless) {
+		t.Errorf("FailUnfinishedOwned(\"\") = %d, %v; want %d", n, err, len(ownerless))
+	}
+	checkFailed(t, s, "FailUnfinishedOwned(\"\")", ownerless, slices.Concat(bLive, near), "restarted", at)
+
+	// Bad input changes nothing.
+	if _, err := s.FailUnfinishedOwned(ctx, strings.Repeat("b", store.MaxIDLen+1), "x", at); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("FailUnfinishedOwned(over-long owner) = %v, want ErrInvalid", err)
+	}
+	if _, err := s.FailUnfinishedOwned(ctx, "b", strings.Repeat("r", store.MaxReasonLen+1), at); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("FailUnfinishedOwned(over-long reason) = %v, want ErrInvalid", err)
+	}
+	checkFailed(t, s, "refused FailUnfinishedOwned", nil, bLive, "", at)
+
+	// A zero at is now.
+	before := time.Now().Add(-time.Millisecond)
+	if n, err := s.FailUnfinishedOwned(ctx, "b", "b restarted", time.Time{}); err != nil || n != len(bLive) {
+		t.Errorf("FailUnfinishedOwned(b) = %d, %v; want %d", n, err, len(bLive))
+	}
+	after := time.Now().Add(time.Millisecond)
+	for _, sess := range bLive {
+		got := mustGetSession(t, s, sess.ID)
+		if got.State != store.StateFailed || got.FinishedAt.Before(before) || got.FinishedAt.After(after) {
+			t.Errorf("%s: state %s, FinishedAt %v; want failed about now", sess.ID, got.State, got.FinishedAt)
+		}
+	}
+}
+
+func testFailStale(t *testing.T, s store.Store) {
+	if n, err := s.FailStale(ctx, base, "stale", base); err != nil || n != 0 {
+		t.Fatalf("FailStale on an empty store = %d, %v; want 0", n, err)
+	}
+	old := []*store.Session{
+		mkSession(t, s, "old-a", "a", store.StateRunning, base.Add(-2*time.Hour)),
+		mkSession(t, s, "old-b", "b", store.StateWaiting, base.Add(-time.Hour)),
+		mkSession(t, s, "old-none", "", store.StateRunning, base.Add(-time.Millisecond)),
+	}
+	oldDone := []*store.Session{
+		mkSession(t, s, "old-done", "a", store.StateCompleted, base.Add(-time.Hour)),
+		mkSession(t, s, "old-failed", "b", store.StateFailed, base.Add(-time.Hour)),
+	}
+	edge := mkSession(t, s, "edge", "c", store.StateRunning, base) // created at the cutoff: not before it
+	young := []*store.Session{
+		mkSession(t, s, "young-a", "a", store.StateRunning, base.Add(time.Hour)),
+		mkSession(t, s, "young-b", "b", store.StateWaiting, base.Add(time.Millisecond)),
+	}
+
+	at := time.Date(2030, 1, 2, 3, 4, 5, 678_901_234, time.UTC)
+	n, err := s.FailStale(ctx, base, "its coordinator is gone", at)
+	if err != nil || n != len(old) {
+		t.Errorf("FailStale(base) = %d, %v; want %d", n, err, len(old))
+	}
+	checkFailed(t, s, "FailStale(base)", old, slices.Concat(oldDone, []*store.Session{edge}, young), "its coordinator is gone", at)
+
+	// A cutoff inside a millisecond: the session stored at the start of
+	// it was created before the cutoff.
+	n, err = s.FailStale(ctx, base.Add(time.Nanosecond), "gone", at)
+	if err != nil || n != 1 {
+		t.Errorf("FailStale(base+1ns) = %d, %v; want 1 (edge)", n, err)
+	}
+	checkFailed(t, s, "FailStale(base+1ns)", []*store.Session{edge}, young, "gone", at)
+
+	// The same before the epoch, where unix milliseconds are negative.
+	moon := time.Date(1969, 7, 20, 20, 17, 40, 500_600_700, time.UTC)
+	landed := mkSession(t, s, "moon", "", store.StateRunning, moon)
+	if n, err := s.FailStale(ctx, moon.Truncate(time.Millisecond), "x", at); err != nil || n != 0 {
+		t.Errorf("FailStale(moon, whole ms) = %d, %v; want 0", n, err)
+	}
+	if n, err := s.FailStale(ctx, moon, "x", at); err != nil || n != 1 {
+		t.Errorf("FailStale(moon) = %d, %v; want 1", n, err)
+	}
+	checkFailed(t, s, "FailStale(moon)", []*store.Session{landed}, young, "x", at)
+
+	// Bad input changes nothing.
+	if _, err := s.FailStale(ctx, time.Time{}, "x", at); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("FailStale(zero cutoff) = %v, want ErrInvalid", err)
+	}
+	if _, err := s.FailStale(ctx, base.Add(100*time.Hour), strings.Repeat("r", store.MaxReasonLen+1), at); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("FailStale(over-long reason) = %v, want ErrInvalid", err)
+	}
+	checkFailed(t, s, "refused FailStale", nil, young, "", at)
+
+	// A zero at is now; whoever the owner.
+	before := time.Now().Add(-time.Millisecond)
+	if n, err := s.FailStale(ctx, base.Add(100*time.Hour), "stale", time.Time{}); err != nil || n != len(young) {
+		t.Errorf("FailStale(everything) = %d, %v; want %d", n, err, len(young))
+	}
+	after := time.Now().Add(time.Millisecond)
+	for _, sess := range young {
+		got := mustGetSession(t, s, sess.ID)
+		if got.State != store.StateFailed || got.FinishedAt.Before(before) || got.FinishedAt.After(after) {
+			t.Errorf("%s: state %s, FinishedAt %v; want failed about now", sess.ID, got.State, got.FinishedAt)
+		}
 	}
 }
 
@@ -983,6 +1199,8 @@ func testContextCanceled(t *testing.T, s store.Store) {
 	_, checks["GetSession"] = s.GetSession(cctx, "s")
 	checks["UpdateSession"] = s.UpdateSession(cctx, kg("s"))
 	_, checks["FailUnfinished"] = s.FailUnfinished(cctx, "x", base)
+	_, checks["FailUnfinishedOwned"] = s.FailUnfinishedOwned(cctx, "o", "x", base)
+	_, checks["FailStale"] = s.FailStale(cctx, base, "x", base)
 	checks["Ping"] = s.Ping(cctx)
 	for name, err := range checks {
 		if !errors.Is(err, context.Canceled) {

@@ -1,0 +1,203 @@
+package store
+
+import (
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// What the backends share besides the SQL: the arguments of the writing
+// statements and the decoding of rows. database/sql (SQLite) and pgx
+// (PostgreSQL) rows both satisfy the small interfaces below.
+
+// scanner is one row: *sql.Row, *sql.Rows, pgx.Row, pgx.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+// rowIter is a result set: *sql.Rows, pgx.Rows. The caller closes it.
+type rowIter interface {
+	scanner
+	Next() bool
+	Err() error
+}
+
+// walletArgs are the qInsertWallet arguments for w, created at created.
+func walletArgs(w *Wallet, created time.Time) []any {
+	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created)}
+}
+
+// holderArgs are the qInsertHolder arguments for holder i of w.
+func holderArgs(w *Wallet, i int) []any {
+	h := w.Holders[i]
+	return []any{w.ID, i, h.PartyID, string(h.Kind)}
+}
+
+// scanWallets reads rows of walletColumns, party_id, kind: one row per
+// holder, grouped by wallet, holders in order.
+func scanWallets(rows rowIter) ([]*Wallet, error) {
+	var out []*Wallet
+	var cur *Wallet
+	for rows.Next() {
+		var (
+			w                Wallet
+			pub, party, kind string
+			created          int64
+		)
+		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &party, &kind); err != nil {
+			return nil, err
+		}
+		if cur == nil || cur.ID != w.ID {
+			var err error
+			if w.PublicKey, err = decodeBytes("wallets.public_key", pub); err != nil {
+				return nil, err
+			}
+			w.CreatedAt = fromMillis(created)
+			cur = &w
+			out = append(out, cur)
+		}
+		cur.Holders = append(cur.Holders, Holder{PartyID: party, Kind: HolderKind(kind)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// finishedColumn is the finished_at column for s (nil for NULL) and the
+// FinishedAt it stands for: s.FinishedAt, or now when the state is final
+// and it is zero, as stored. s is not changed; the caller sets
+// s.FinishedAt once the write succeeded.
+func finishedColumn(s *Session) (any, time.Time) {
+	fin := s.FinishedAt
+	if fin.IsZero() {
+		if !s.State.Final() {
+			return nil, time.Time{}
+		}
+		fin = time.Now()
+	}
+	fin = storedTime(fin)
+	return millis(fin), fin
+}
+
+// sessionWrite is what CreateSession or UpdateSession writes: the
+// statement's arguments, and the CreatedAt (creation only) and FinishedAt
+// they store, for the caller to put in the session on success.
+type sessionWrite struct {
+	args              []any
+	created, finished time.Time
+}
+
+// insertSessionArgs validates s and prepares qInsertSession. A zero
+// CreatedAt is now.
+func insertSessionArgs(s *Session) (sessionWrite, error) {
+	if err := validateSession(s); err != nil {
+		return sessionWrite{}, err
+	}
+	parties, err := encodeList(s.Parties)
+	if err != nil {
+		return sessionWrite{}, err
+	}
+	culprits, err := encodeList(s.Culprits)
+	if err != nil {
+		return sessionWrite{}, err
+	}
+	created := s.CreatedAt
+	if created.IsZero() {
+		created = time.Now()
+	}
+	created = storedTime(created)
+	fin, finished := finishedColumn(s)
+	return sessionWrite{
+		args: []any{s.ID, string(s.Kind), s.WalletID, parties, string(s.State), s.Reason, culprits,
+			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr},
+		created:  created,
+		finished: finished,
+	}, nil
+}
+
+// updateSessionArgs validates s and prepares qUpdateSession.
+func updateSessionArgs(s *Session) (sessionWrite, error) {
+	if err := validateUpdate(s); err != nil {
+		return sessionWrite{}, err
+	}
+	culprits, err := encodeList(s.Culprits)
+	if err != nil {
+		return sessionWrite{}, err
+	}
+	fin, finished := finishedColumn(s)
+	return sessionWrite{
+		args:     []any{s.ID, string(s.State), s.Reason, culprits, encodeBytes(s.Signature), fin},
+		finished: finished,
+	}, nil
+}
+
+// scanSession reads one row of sessionColumns. The Scan error is returned
+// as it is, so that the caller can recognise its driver's "no rows".
+func scanSession(row scanner) (*Session, error) {
+	var (
+		sess                                              Session
+		kind, state, parties, culprits, digest, signature string
+		created                                           int64
+		finished                                          sql.NullInt64
+	)
+	err := row.Scan(&sess.ID, &kind, &sess.WalletID, &parties, &state, &sess.Reason, &culprits,
+		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr)
+	if err != nil {
+		return nil, err
+	}
+	sess.Kind, sess.State = SessionKind(kind), SessionState(state)
+	sess.CreatedAt = fromMillis(created)
+	if finished.Valid {
+		sess.FinishedAt = fromMillis(finished.Int64)
+	}
+	if sess.Parties, err = decodeList("sessions.parties", parties); err != nil {
+		return nil, err
+	}
+	if sess.Culprits, err = decodeList("sessions.culprits", culprits); err != nil {
+		return nil, err
+	}
+	if sess.Digest, err = decodeBytes("sessions.digest", digest); err != nil {
+		return nil, err
+	}
+	if sess.Signature, err = decodeBytes("sessions.signature", signature); err != nil {
+		return nil, err
+	}
+	return &sess, nil
+}
+
+// failArgs checks and prepares the arguments shared by the
+// FailUnfinished family: the reason and finished_at (a zero at is now).
+func failArgs(reason string, at time.Time) (string, int64, error) {
+	if err := checkReason(reason); err != nil {
+		return "", 0, err
+	}
+	if at.IsZero() {
+		at = time.Now()
+	}
+	return reason, millis(at), nil
+}
+
+// applyMigrations runs, through exec, the migrations after version have
+// and records each in schema_migrations; the caller provides the
+// transaction. A database newer than this program is refused.
+func applyMigrations(have int, exec func(query string, args ...any) error) error {
+	latest := migrations[len(migrations)-1].version
+	if have > latest {
+		return fmt.Errorf("schema version %d is newer than this program knows (%d)", have, latest)
+	}
+	for _, m := range migrations {
+		if m.version <= have {
+			continue
+		}
+		for i, q := range m.statements {
+			if err := exec(q); err != nil {
+				return fmt.Errorf("migration %d, statement %d: %w", m.version, i+1, err)
+			}
+		}
+		if err := exec(qRecordMigration, m.version, millis(time.Now())); err != nil {
+			return fmt.Errorf("migration %d: %w", m.version, err)
+		}
+	}
+	return nil
+}
