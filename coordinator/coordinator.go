@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -41,11 +42,30 @@ type Config struct {
 	Router RouterControl
 	Log    *slog.Logger
 
-	JoinTimeout       time.Duration // all parties must join within this (default 2m)
-	RunTimeout        time.Duration // and finish within this after ready (default 10m)
+	JoinTimeout time.Duration // all parties must join within this (default 2m)
+	// StallTimeout: a running session in which no party reached a new
+	// round for this long has stalled and fails, naming who it waits on
+	// (default 3m). A slow session that keeps progressing is never failed
+	// for being slow, only at RunTimeout.
+	StallTimeout      time.Duration
+	RunTimeout        time.Duration // hard cap on a running session (default 30m)
 	HeartbeatInterval time.Duration // what server parties are told (default 5s)
-	HeartbeatTimeout  time.Duration // silent longer than this: not picked (default 15s)
-	Linger            time.Duration // finished sessions stay watchable this long (default 10m)
+	// HeartbeatTimeout: a server party silent this long is not picked, and
+	// one whose registration ended and did not come back within it fails
+	// the live sessions it holds a seat in (default 15s).
+	HeartbeatTimeout time.Duration
+	Linger           time.Duration // finished sessions stay watchable this long (default 10m)
+
+	// Replicas. Instance names this coordinator in the sessions it owns
+	// (default: AdvertiseAddr, else the host name); it must be stable
+	// across restarts, so a restarted replica fails exactly its own
+	// unfinished sessions. AdvertiseAddr is the gRPC address other
+	// replicas reach this one at; with it set, a call for a session owned
+	// by another replica is forwarded there. SweepInterval: how often
+	// sessions of a replica that never came back are failed (default 1m).
+	Instance      string
+	AdvertiseAddr string
+	SweepInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -55,14 +75,30 @@ func (c *Config) defaults() {
 		}
 	}
 	def(&c.JoinTimeout, 2*time.Minute)
-	def(&c.RunTimeout, 10*time.Minute)
-	def(&c.HeartbeatInterval, 5*time.Second)
+	def(&c.StallTimeout, 3*time.Minute)
+	def(&c.RunTimeout, 30*time.Minute)
+	def(&c.SweepInterval, time.Minute)
 	def(&c.HeartbeatTimeout, 15*time.Second)
+	// A party must beat a few times within the timeout, or it flaps.
+	def(&c.HeartbeatInterval, min(5*time.Second, c.HeartbeatTimeout/3))
 	def(&c.Linger, 10*time.Minute)
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
+	if c.Instance == "" {
+		c.Instance = c.AdvertiseAddr
+	}
+	if c.Instance == "" {
+		c.Instance, _ = os.Hostname()
+	}
+	if c.Instance == "" {
+		c.Instance = "coordinator"
+	}
 }
+
+// maxLife is the longest a session can live: joining, running, and a
+// minute for the last reports.
+func (c *Config) maxLife() time.Duration { return c.JoinTimeout + c.RunTimeout + time.Minute }
 
 // Coordinator is the service state. Create it with New, register its gRPC
 // services, serve its account API, and Stop it on shutdown.
@@ -78,32 +114,66 @@ type Coordinator struct {
 	stopping chan struct{}
 	stopped  chan struct{} // closed when Stop has finished
 	wg       sync.WaitGroup
+
+	peers peers // connections to other replicas, for forwarding
 }
 
-// New returns a coordinator. Sessions left unfinished by a previous run are
-// marked failed: their parties are gone with it.
+// New returns a coordinator. Sessions this instance left unfinished in a
+// previous run are marked failed ("coordinator restarted"): their live
+// state is gone with it. Sessions of other replicas are theirs; those of a
+// replica gone for longer than a session can live are failed by the sweep.
 func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	cfg.defaults()
 	if cfg.Signer == nil || cfg.Store == nil || cfg.Router == nil {
 		return nil, errors.New("coordinator: Signer, Store and Router are required")
 	}
-	n, err := cfg.Store.FailUnfinished(ctx, "coordinator restarted", time.Now())
+	n, err := cfg.Store.FailUnfinishedOwned(ctx, cfg.Instance, "coordinator restarted", time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	if n > 0 {
-		cfg.Log.Warn("sessions left unfinished by the previous run were failed", "count", n)
+		cfg.Log.Warn("sessions left unfinished by the previous run were failed", "count", n, "instance", cfg.Instance)
 	}
-	return &Coordinator{
+	c := &Coordinator{
 		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout),
 		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}), stopped: make(chan struct{}),
-	}, nil
+		peers: peers{conns: map[string]*grpc.ClientConn{}},
+	}
+	c.sweep(ctx)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		t := time.NewTicker(cfg.SweepInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stopping:
+				return
+			case <-t.C:
+				c.sweep(context.Background())
+			}
+		}
+	}()
+	return c, nil
+}
+
+// sweep fails sessions older than any session can live that are still
+// unfinished: their coordinator died and never came back.
+func (c *Coordinator) sweep(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n, err := c.store.FailStale(ctx, time.Now().Add(-c.cfg.maxLife()-time.Minute), "its coordinator stopped and did not come back", time.Now())
+	if err != nil {
+		c.log.Warn("sweep stale sessions", "err", err)
+	} else if n > 0 {
+		c.log.Warn("stale sessions of a vanished coordinator were failed", "count", n)
+	}
 }
 
 // Register adds the coordinator and pool services to a gRPC server.
 func (c *Coordinator) Register(gs *grpc.Server) {
-	tsskitv1.RegisterCoordinatorServiceServer(gs, &coordService{c: c})
-	tsskitv1.RegisterPoolServiceServer(gs, &poolService{c: c})
+	tsskitv1.RegisterCoordinatorServiceServer(gs, &forwardingCoord{coordService: &coordService{c: c}})
+	tsskitv1.RegisterPoolServiceServer(gs, &forwardingPool{poolService: &poolService{c: c}})
 }
 
 // Stop fails every running session ("coordinator shutting down"), ends the
@@ -131,10 +201,14 @@ func (c *Coordinator) Stop() {
 		c.fail(s, "shutdown", "coordinator shutting down", nil)
 	}
 	c.wg.Wait()
+	c.peers.close()
 }
 
 // HealthyParties lists the server parties that can be picked now.
 func (c *Coordinator) HealthyParties() []string { return c.pool.healthy() }
+
+// Instance is the name this replica records as the owner of its sessions.
+func (c *Coordinator) Instance() string { return c.cfg.Instance }
 
 // session is a live session. Fields are guarded by Coordinator.mu.
 type session struct {
@@ -165,7 +239,10 @@ type session struct {
 	done    chan struct{}
 	created time.Time
 	expires time.Time
-	timer   *time.Timer
+	timer   *time.Timer // join timeout, then stall timeout
+	capT    *time.Timer // RunTimeout
+	moved   time.Time   // the last time a party reached a new round
+	watch   map[string]int
 
 	// persist writes run in the background; pseq orders them so a late
 	// "running" write never overwrites "failed".
@@ -389,7 +466,7 @@ func (c *Coordinator) newSession(kind store.SessionKind, walletID string) *sessi
 		id: uuid.NewString(), kind: kind, walletID: walletID, kinds: map[string]store.HolderKind{},
 		keys: map[string]*tsskitv1.PartyKeys{}, pubkeys: map[string][]byte{}, sigs: map[string]*tsskitv1.Signature{},
 		rounds: map[string]uint32{}, state: store.StateWaiting, wake: make(chan struct{}), done: make(chan struct{}),
-		created: now, expires: now.Add(c.cfg.JoinTimeout + c.cfg.RunTimeout + time.Minute),
+		created: now, expires: now.Add(c.cfg.maxLife()), watch: map[string]int{},
 	}
 }
 
@@ -420,7 +497,8 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 		c.pool.release(s.servers)
 		return nil, status.Errorf(codes.Unavailable, "router: %v", err)
 	}
-	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: store.StateWaiting, Digest: s.digest, CreatedAt: s.created}
+	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: store.StateWaiting, Digest: s.digest, CreatedAt: s.created,
+		Owner: c.cfg.Instance, OwnerAddr: c.cfg.AdvertiseAddr}
 	if err := c.store.CreateSession(ctx, rec); err != nil {
 		c.pool.release(s.servers)
 		_ = c.cfg.Router.Close(context.WithoutCancel(ctx), s.id, "not started")
@@ -475,24 +553,104 @@ func (c *Coordinator) joinTimeout(s *session) {
 	c.failIn(s, store.StateWaiting, "timeout", fmt.Sprintf("timed out waiting for %v to join", missing), missing)
 }
 
+// runTimeout is the hard cap on a running session.
 func (c *Coordinator) runTimeout(s *session) {
 	c.mu.Lock()
 	if s.state != store.StateRunning {
 		c.mu.Unlock()
 		return
 	}
-	var silent []string
+	silent := s.unreportedLocked()
+	c.mu.Unlock()
+	c.failIn(s, store.StateRunning, "timeout", fmt.Sprintf("not finished within %s; waiting for a result from %v", c.cfg.RunTimeout, silent), silent)
+}
+
+// stallCheck runs StallTimeout after the last progress: if no party has
+// moved since, the session has stalled and fails, naming the parties it
+// waits on; if one has, it checks again StallTimeout after that.
+func (c *Coordinator) stallCheck(s *session) {
+	c.mu.Lock()
+	if s.state != store.StateRunning {
+		c.mu.Unlock()
+		return
+	}
+	if idle := time.Since(s.moved); idle < c.cfg.StallTimeout {
+		s.timer = time.AfterFunc(c.cfg.StallTimeout-idle, func() { c.stallCheck(s) })
+		c.mu.Unlock()
+		return
+	}
+	culprits, why := c.stalledOnLocked(s)
+	c.mu.Unlock()
+	c.failIn(s, store.StateRunning, "stalled", fmt.Sprintf("no progress for %s; waiting on %v (%s)", c.cfg.StallTimeout, culprits, why), culprits)
+}
+
+// unreportedLocked lists the parties that have not reported a result.
+func (s *session) unreportedLocked() []string {
+	var out []string
 	for _, p := range s.parties {
-		if _, ok := s.pubkeys[p]; ok {
+		_, k := s.pubkeys[p]
+		_, g := s.sigs[p]
+		if !k && !g {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// stalledOnLocked names the parties a stalled session waits on: those
+// that are gone (a server party not registered and heart-beating, a client
+// party with no open watch on this coordinator), else those furthest
+// behind in rounds, else every party without a result.
+func (c *Coordinator) stalledOnLocked(s *session) ([]string, string) {
+	pending := s.unreportedLocked()
+	var gone []string
+	for _, p := range pending {
+		if s.kinds[p] == store.HolderServer {
+			if !c.pool.isHealthy(p) {
+				gone = append(gone, p)
+			}
+		} else if s.watch[p] == 0 {
+			gone = append(gone, p)
+		}
+	}
+	if len(gone) > 0 {
+		return gone, "disconnected"
+	}
+	low := uint32(1 << 31)
+	for _, p := range pending {
+		low = min(low, s.rounds[p])
+	}
+	var behind []string
+	for _, p := range pending {
+		if s.rounds[p] == low {
+			behind = append(behind, p)
+		}
+	}
+	if len(behind) < len(pending) {
+		return behind, fmt.Sprintf("behind, at round %d", low)
+	}
+	return pending, "no party reached a new round"
+}
+
+// partyLost fails the live sessions in which server party id holds a seat
+// and has not reported, once its registration ended and it did not come
+// back within the heartbeat timeout: its sessions cannot finish.
+func (c *Coordinator) partyLost(id string) {
+	if c.pool.isHealthy(id) {
+		return
+	}
+	c.mu.Lock()
+	var hit []*session
+	for _, s := range c.sessions {
+		if s.state.Final() || !slices.Contains(s.servers, id) || !slices.Contains(s.unreportedLocked(), id) {
 			continue
 		}
-		if _, ok := s.sigs[p]; ok {
-			continue
-		}
-		silent = append(silent, p)
+		hit = append(hit, s)
 	}
 	c.mu.Unlock()
-	c.failIn(s, store.StateRunning, "timeout", fmt.Sprintf("timed out waiting for a result from %v", silent), silent)
+	for _, s := range hit {
+		c.fail(s, "party_lost", fmt.Sprintf("server party %s disconnected and did not come back within %s", id, c.cfg.HeartbeatTimeout), []string{id})
+	}
 }
 
 // session returns a live (or lingering) session.
@@ -541,7 +699,9 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	s.state = store.StateRunning
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Ready_{Ready: ready}})
 	s.timer.Stop()
-	s.timer = time.AfterFunc(c.cfg.RunTimeout, func() { c.runTimeout(s) })
+	s.moved = time.Now()
+	s.timer = time.AfterFunc(c.cfg.StallTimeout, func() { c.stallCheck(s) })
+	s.capT = time.AfterFunc(c.cfg.RunTimeout, func() { c.runTimeout(s) })
 	c.persist(s, nil)
 	return nil
 }
@@ -567,6 +727,7 @@ func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
 		return nil
 	}
 	s.rounds[partyID] = round
+	s.moved = time.Now()
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Progress_{Progress: &tsskitv1.SessionEvent_Progress{PartyId: partyID, Round: round, Rounds: rounds}}})
 	return nil
 }
@@ -624,6 +785,7 @@ func (c *Coordinator) failIn(s *session, want store.SessionState, code, reason s
 	c.finishLocked(s)
 	c.persist(s, &store.Session{Reason: reason, Culprits: culprits})
 	c.mu.Unlock()
+	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateFailed, reason)
 	c.log.Warn("session failed", "session", s.id, "kind", s.kind, "code", code, "reason", reason, "culprits", culprits)
 }
 
@@ -631,6 +793,9 @@ func (c *Coordinator) failIn(s *session, want store.SessionState, code, reason s
 func (c *Coordinator) finishLocked(s *session) {
 	if s.timer != nil {
 		s.timer.Stop()
+	}
+	if s.capT != nil {
+		s.capT.Stop()
 	}
 	close(s.done)
 	c.pool.release(s.servers)

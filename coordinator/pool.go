@@ -59,6 +59,20 @@ func (p *pool) healthy() []string {
 	return ids
 }
 
+// preparamsReady is each healthy party's ready pre-params, as its last
+// heartbeat said.
+func (p *pool) preparamsReady() map[string]uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]uint32{}
+	for id, m := range p.members {
+		if p.healthyLocked(m) {
+			out[id] = m.preparams
+		}
+	}
+	return out
+}
+
 func (p *pool) isHealthy(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -173,6 +187,13 @@ func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.Server
 			break
 		}
 		s.c.log.Info("server party left", "party", req.PartyId)
+		// Its sessions cannot finish without it, unless it comes back.
+		select {
+		case <-s.c.stopping:
+		case <-m.gone:
+		default:
+			time.AfterFunc(s.c.cfg.HeartbeatTimeout, func() { s.c.partyLost(req.PartyId) })
+		}
 	}()
 	for {
 		select {

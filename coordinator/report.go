@@ -42,9 +42,14 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 	case *tsskitv1.ReportResultRequest_Failure_:
 		// A party may give up before the session is ready (it cannot take
 		// part, e.g. it lacks the share) as well as during it.
-		c.mu.Unlock()
 		f := r.Failure
 		culprits := slices.DeleteFunc(slices.Clone(f.Culprits), func(x string) bool { return s.kinds[x] == "" })
+		if s.state == store.StateWaiting {
+			// Before the protocol runs no party can have seen another
+			// misbehave: a refusal blames only the party refusing.
+			culprits = []string{p}
+		}
+		c.mu.Unlock()
 		code := f.Code
 		if code == "" {
 			code = "error"
@@ -67,6 +72,7 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 			return status.Error(codes.AlreadyExists, "already reported another key")
 		}
 		s.pubkeys[p] = slices.Clone(r.PublicKey)
+		s.moved = time.Now()
 		if len(s.pubkeys) < len(s.parties) {
 			return nil
 		}
@@ -86,6 +92,7 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 			return nil
 		}
 		s.sigs[p] = r.Signature
+		s.moved = time.Now()
 		if len(s.sigs) < len(s.parties) {
 			return nil
 		}
@@ -99,6 +106,7 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		c.finishLocked(s)
 		c.persist(s, &store.Session{Signature: append(slices.Clone(sig.R), sig.S...)})
 		c.log.Info("session completed", "session", s.id, "kind", s.kind, "wallet", s.walletID)
+		c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateCompleted, "")
 		return nil
 	}
 	c.mu.Unlock()
@@ -133,6 +141,7 @@ func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {
 	c.finishLocked(s)
 	c.persist(s, nil)
 	c.log.Info("session completed", "session", s.id, "kind", s.kind, "wallet", w.ID, "address", w.Address)
+	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateCompleted, "")
 }
 
 // failLocked is fail with c.mu held.

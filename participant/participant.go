@@ -44,7 +44,9 @@ type Job struct {
 	// Event, if set, sees every session event (waiting, ready, progress of
 	// every party, completed, failed).
 	Event func(*tsskitv1.SessionEvent)
-	Log   *slog.Logger
+	// Log, if set, gets the seat's lines; give it the session's context
+	// (the seat adds only its party id, as "seat").
+	Log *slog.Logger
 }
 
 // SessionError is a session that the coordinator failed (or that failed
@@ -153,7 +155,7 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 	}}, creds); err != nil {
 		return fmt.Errorf("join session: %w", err)
 	}
-	log.Info("joined", "session", j.SessionID, "party", j.PartyID)
+	log.Info("joined", "seat", j.PartyID)
 
 	// Events are read by one goroutine for the whole seat: ready starts the
 	// engine, failed cancels it, completed ends the seat.
@@ -180,7 +182,7 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 					time.Sleep(200 * time.Millisecond)
 					if w, werr := coord.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: j.SessionID}, creds); werr == nil {
 						watch = w
-						log.Info("session events: stream reopened", "session", j.SessionID)
+						log.Info("session events: stream reopened")
 					}
 					continue
 				}
@@ -247,7 +249,7 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer rcancel()
 		if _, err := coord.ReportResult(rctx, report, creds); err != nil && status.Code(err) != codes.FailedPrecondition {
-			log.Warn("report failure", "session", j.SessionID, "err", err)
+			log.Warn("report failure", "err", err)
 		}
 		return runErr
 	}

@@ -34,10 +34,14 @@ import (
 type Config struct {
 	PartyID     string
 	Coordinator grpc.ClientConnInterface
-	Router      grpc.ClientConnInterface
-	Signer      *auth.Signer // mints this party's service tokens (JWT_SECRET_KEY)
-	Vault       *vault.Vault
-	PoolTarget  int // pre-params kept ready (default 2; 0 keeps none: -1)
+	// Coordinators: replicas of the coordinator beside Coordinator. The
+	// party registers with each (every replica picks parties from its own
+	// pool) and runs an assignment through the replica that sent it.
+	Coordinators []grpc.ClientConnInterface
+	Router       grpc.ClientConnInterface
+	Signer       *auth.Signer // mints this party's service tokens (JWT_SECRET_KEY)
+	Vault        *vault.Vault
+	PoolTarget   int // pre-params kept ready (default 2; 0 keeps none: -1)
 	// GenConcurrency is how many safe-prime searches a pre-params
 	// generation runs at once (default 1, so a background refill leaves
 	// the other cores to running sessions).
@@ -54,14 +58,19 @@ type Config struct {
 type Party struct {
 	cfg     Config
 	log     *slog.Logger
-	conn    participant.Conn
-	pool    tsskitv1.PoolServiceClient
-	coord   tsskitv1.CoordinatorServiceClient
+	links   []*link // one per coordinator replica
 	running atomic.Int32
 	refill  chan struct{}
 	wg      sync.WaitGroup
 	genMu   sync.Mutex // one generation at a time
-	online  atomic.Bool
+}
+
+// link is the party's registration with one coordinator replica.
+type link struct {
+	conn   participant.Conn
+	pool   tsskitv1.PoolServiceClient
+	coord  tsskitv1.CoordinatorServiceClient
+	online atomic.Bool
 }
 
 // New checks cfg and returns a party; Run starts it.
@@ -69,7 +78,11 @@ func New(cfg Config) (*Party, error) {
 	if err := roster.CheckID(cfg.PartyID); err != nil {
 		return nil, fmt.Errorf("serverparty: party id: %w", err)
 	}
-	if cfg.Coordinator == nil || cfg.Router == nil || cfg.Signer == nil || cfg.Vault == nil {
+	coords := cfg.Coordinators
+	if cfg.Coordinator != nil {
+		coords = append([]grpc.ClientConnInterface{cfg.Coordinator}, coords...)
+	}
+	if len(coords) == 0 || cfg.Router == nil || cfg.Signer == nil || cfg.Vault == nil {
 		return nil, errors.New("serverparty: Coordinator, Router, Signer and Vault are required")
 	}
 	if cfg.PoolTarget == 0 {
@@ -81,20 +94,28 @@ func New(cfg Config) (*Party, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Party{
-		cfg: cfg, log: cfg.Log.With("party", cfg.PartyID),
-		conn:   participant.Conn{Coordinator: cfg.Coordinator, Router: cfg.Router},
-		pool:   tsskitv1.NewPoolServiceClient(cfg.Coordinator),
-		coord:  tsskitv1.NewCoordinatorServiceClient(cfg.Coordinator),
-		refill: make(chan struct{}, 1),
-	}, nil
+	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1)}
+	for _, cc := range coords {
+		p.links = append(p.links, &link{
+			conn: participant.Conn{Coordinator: cc, Router: cfg.Router},
+			pool: tsskitv1.NewPoolServiceClient(cc), coord: tsskitv1.NewCoordinatorServiceClient(cc),
+		})
+	}
+	return p, nil
 }
 
 // ID is the party id.
 func (p *Party) ID() string { return p.cfg.PartyID }
 
-// Online reports whether the party is registered with the coordinator now.
-func (p *Party) Online() bool { return p.online.Load() }
+// Online reports whether the party is registered with a coordinator now.
+func (p *Party) Online() bool {
+	for _, l := range p.links {
+		if l.online.Load() {
+			return true
+		}
+	}
+	return false
+}
 
 // Running is the number of sessions in progress.
 func (p *Party) Running() int { return int(p.running.Load()) }
@@ -111,16 +132,26 @@ func (p *Party) creds() grpc.CallOption {
 	return grpc.PerRPCCredentials(serve.Bearer(tok))
 }
 
-// Run registers with the coordinator (again after every break), runs
-// assigned sessions and refills the pre-params pool until ctx ends. Sessions
-// in progress then fail with a reason and Run returns when they have.
+// Run registers with every coordinator replica (again after every break),
+// runs assigned sessions and refills the pre-params pool until ctx ends.
+// Sessions in progress then fail with a reason and Run returns when they
+// have.
 func (p *Party) Run(ctx context.Context) error {
-	p.wg.Add(1)
+	p.wg.Add(1 + len(p.links))
 	go func() { defer p.wg.Done(); p.fillPool(ctx) }()
+	for _, l := range p.links {
+		go func() { defer p.wg.Done(); p.register(ctx, l) }()
+	}
+	p.wg.Wait()
+	return nil
+}
+
+// register keeps the party registered with one replica until ctx ends.
+func (p *Party) register(ctx context.Context, l *link) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := p.serveAssignments(ctx)
-		if p.online.Swap(false) {
+		err := p.serveAssignments(ctx, l)
+		if l.online.Swap(false) {
 			backoff = 100 * time.Millisecond // it was registered: a fresh break
 		}
 		if ctx.Err() != nil {
@@ -133,42 +164,40 @@ func (p *Party) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, 5*time.Second)
 	}
-	p.wg.Wait()
-	return nil
 }
 
-func (p *Party) serveAssignments(ctx context.Context) error {
+func (p *Party) serveAssignments(ctx context.Context, l *link) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := p.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version, RunsUserParties: p.cfg.UserAPI}, p.creds())
+	stream, err := l.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version, RunsUserParties: p.cfg.UserAPI}, p.creds())
 	if err != nil {
 		return err
 	}
 	// The stream is open once the first heartbeat is answered.
-	interval, err := p.heartbeat(sctx)
+	interval, err := p.heartbeat(sctx, l)
 	if err != nil {
 		return err
 	}
-	p.online.Store(true)
+	l.online.Store(true)
 	p.log.Info("registered with the coordinator", "heartbeat", interval)
-	go p.heartbeats(sctx, cancel, interval)
+	go p.heartbeats(sctx, l, cancel, interval)
 	for {
 		a, err := stream.Recv()
 		if err != nil {
 			return err
 		}
 		p.wg.Add(1)
-		go func() { defer p.wg.Done(); p.handle(ctx, a) }()
+		go func() { defer p.wg.Done(); p.handle(ctx, l, a) }()
 	}
 }
 
 // heartbeat sends the first heartbeat and returns the interval the
 // coordinator asks for.
-func (p *Party) heartbeat(ctx context.Context) (time.Duration, error) {
+func (p *Party) heartbeat(ctx context.Context, l *link) (time.Duration, error) {
 	var err error
 	for range 50 { // the Register call may not have reached the coordinator yet
 		var resp *tsskitv1.HeartbeatResponse
-		resp, err = p.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
+		resp, err = l.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
 			PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()), RunningSessions: uint32(p.Running()),
 		}, p.creds())
 		if err == nil {
@@ -186,14 +215,14 @@ func (p *Party) heartbeat(ctx context.Context) (time.Duration, error) {
 	return 0, err
 }
 
-func (p *Party) heartbeats(ctx context.Context, broken context.CancelFunc, interval time.Duration) {
+func (p *Party) heartbeats(ctx context.Context, l *link, broken context.CancelFunc, interval time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
 		}
-		resp, err := p.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
+		resp, err := l.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
 			PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()), RunningSessions: uint32(p.Running()),
 		}, p.creds())
 		if err != nil {
@@ -212,7 +241,7 @@ func (p *Party) heartbeats(ctx context.Context, broken context.CancelFunc, inter
 	}
 }
 
-func (p *Party) handle(ctx context.Context, a *tsskitv1.Assignment) {
+func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	p.running.Add(1)
 	defer p.running.Add(-1)
 	log := p.log.With("session", a.SessionId, "kind", a.Kind)
@@ -222,10 +251,10 @@ func (p *Party) handle(ctx context.Context, a *tsskitv1.Assignment) {
 	case tsskitv1.SessionKind_SESSION_KIND_KEYGEN:
 		pre, err := p.TakePreParams(ctx)
 		if err != nil {
-			p.refuse(ctx, a, "preparams", err)
+			p.refuse(ctx, l, a, "preparams", err)
 			return
 		}
-		out, err := participant.Keygen(ctx, p.conn, job, pre, p.cfg.Vault.PutShare)
+		out, err := participant.Keygen(ctx, l.conn, job, pre, p.cfg.Vault.PutShare)
 		if err != nil {
 			log.Warn("keygen failed", "err", err)
 			return
@@ -234,26 +263,44 @@ func (p *Party) handle(ctx context.Context, a *tsskitv1.Assignment) {
 	case tsskitv1.SessionKind_SESSION_KIND_SIGN:
 		rec, err := p.cfg.Vault.GetShare(a.WalletId, a.PartyId)
 		if err != nil {
-			p.refuse(ctx, a, "no_share", err)
+			code, public := vaultRefusal(err)
+			p.log.Warn("cannot read the share", "session", a.SessionId, "wallet", a.WalletId, "err", err)
+			p.refuse(ctx, l, a, code, errors.New(public))
 			return
 		}
-		if _, err := participant.Sign(ctx, p.conn, job, rec, nil); err != nil {
+		if _, err := participant.Sign(ctx, l.conn, job, rec, nil); err != nil {
 			log.Warn("signing failed", "err", err)
 			return
 		}
 		log.Info("signing done", "wallet", a.WalletId, "took", time.Since(start).Round(time.Millisecond))
 	default:
-		p.refuse(ctx, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
+		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
 	}
+}
+
+// vaultRefusal is the code and the reason a session's other parties and
+// callers see when the share cannot be read: what is wrong, never where
+// (file paths, database rows) or the underlying error's text; the full
+// error is logged here.
+func vaultRefusal(err error) (code, reason string) {
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		return "no_share", "this party holds no share of the wallet"
+	case errors.Is(err, vault.ErrCorrupt):
+		return "share_corrupt", "the stored share is corrupt (see the server party's log)"
+	case errors.Is(err, vault.ErrWrongKey):
+		return "wrong_key", "the stored share is encrypted under another master key (see the server party's log)"
+	}
+	return "vault", "the share could not be read (see the server party's log)"
 }
 
 // refuse tells the coordinator this party cannot take its seat, so the
 // session fails now with the reason instead of timing out.
-func (p *Party) refuse(ctx context.Context, a *tsskitv1.Assignment, code string, err error) {
+func (p *Party) refuse(ctx context.Context, l *link, a *tsskitv1.Assignment, code string, err error) {
 	p.log.Warn("cannot take part", "session", a.SessionId, "code", code, "err", err)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_, _ = p.coord.ReportResult(rctx, &tsskitv1.ReportResultRequest{
+	_, _ = l.coord.ReportResult(rctx, &tsskitv1.ReportResultRequest{
 		SessionId: a.SessionId, PartyId: a.PartyId,
 		Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: code, Reason: err.Error()}},
 	}, grpc.PerRPCCredentials(serve.Bearer(a.Token)))
@@ -321,7 +368,17 @@ type UserShare struct {
 // RunUserParty claims the user party of an account keygen session and runs
 // it here; the share is returned, not stored.
 func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare, error) {
-	claim, err := p.pool.ClaimUserParty(ctx, &tsskitv1.ClaimUserPartyRequest{SessionId: sessionID}, p.creds())
+	// Any replica serves the claim (it forwards to the session's owner);
+	// the first that answers is used for the whole session.
+	var claim *tsskitv1.ClaimUserPartyResponse
+	var l *link
+	var err error
+	for _, l = range p.links {
+		claim, err = l.pool.ClaimUserParty(ctx, &tsskitv1.ClaimUserPartyRequest{SessionId: sessionID}, p.creds())
+		if status.Code(err) != codes.Unavailable {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -329,11 +386,11 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare,
 	defer p.running.Add(-1)
 	pre, err := p.TakePreParams(ctx)
 	if err != nil {
-		p.refuse(ctx, &tsskitv1.Assignment{SessionId: sessionID, PartyId: claim.PartyId, Token: claim.Token}, "preparams", err)
+		p.refuse(ctx, l, &tsskitv1.Assignment{SessionId: sessionID, PartyId: claim.PartyId, Token: claim.Token}, "preparams", err)
 		return nil, err
 	}
 	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId)}
-	out, err := participant.Keygen(ctx, p.conn, job, pre, nil)
+	out, err := participant.Keygen(ctx, l.conn, job, pre, nil)
 	if err != nil {
 		return nil, err
 	}

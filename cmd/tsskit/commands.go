@@ -21,14 +21,15 @@ const envHelpCommon = `  JWT_SECRET_KEY   shared secret of all services: signs p
   TSSKIT_LOG_FORMAT  "json" for JSON logs (default text)`
 
 func runRouter(ctx context.Context, args []string) error {
-	fs := newFlags("router", "The message router: gRPC and gRPC-Web on one port, /health on the same port.", envHelpCommon)
-	addr := fs.String("addr", ":8082", "listen address (the router keeps no state: no --data-dir)")
+	fs := newFlags("router", "The message router: gRPC and gRPC-Web on one port, /health on the same port.", envHelpCommon+`
+  REDIS_URL        Redis for session streams, shared by router replicas (e.g. redis://10.0.0.5:6379/0); empty: in memory, one router`)
+	addr := fs.String("addr", ":8082", "listen address (the router keeps no state on disk: no --data-dir)")
 	signer, err := parseService(fs, args)
 	if err != nil {
 		return err
 	}
 	st := stack.New(newLogger(os.Stderr))
-	if _, err := st.AddRouter(*addr, signer, serve.ParseOrigins(os.Getenv(envOrigins))); err != nil {
+	if _, err := st.AddRouterOn(*addr, signer, serve.ParseOrigins(os.Getenv(envOrigins)), os.Getenv(envRedis)); err != nil {
 		return err
 	}
 	return st.Run(ctx)
@@ -39,10 +40,17 @@ func runCoordinator(ctx context.Context, args []string) error {
 		envHelpCommon+`
   MPC_API_KEY      X-API-Key of the account REST API (required)
   ALLOWED_IPS      IPs/CIDRs allowed to call the account REST API (required)
-  DATABASE_URL     must be empty: the store is SQLite in --data-dir`)
+  TRUSTED_PROXIES  IPs/CIDRs of reverse proxies whose X-Forwarded-For names the client (default: none)
+  RATE_LIMIT       account REST API requests per API key and client, e.g. "10/s,burst=20" (the default) or "off"
+  DATABASE_URL     PostgreSQL for wallets and sessions, shared by coordinator replicas
+                   (e.g. postgres://tsskit@10.0.0.5/tsskit); empty: SQLite in --data-dir`)
 	addr := fs.String("addr", ":8081", "gRPC / gRPC-Web listen address")
 	apiAddr := fs.String("api-addr", ":4000", "account REST API listen address")
-	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address, or replicas' addresses comma-separated")
+	advertise := fs.String("advertise", "", "gRPC address other coordinator replicas reach this one at (replicas: required)")
+	instance := fs.String("instance", "", "this replica's stable name, owner of its sessions (default: --advertise, else the host name)")
+	joinTimeout := fs.Duration("join-timeout", 2*time.Minute, "every party must join a session within this")
+	stallTimeout := fs.Duration("stall-timeout", 3*time.Minute, "a running session with no party reaching a new round for this long fails")
 	partyAPI := fs.String("party-api", "http://127.0.0.1:8083", "server-party API URL (runs account users' parties)")
 	dataDir := fs.String("data-dir", filepath.Join(".data", "coordinator"), "where the SQLite store lives")
 	hbTimeout := fs.Duration("heartbeat-timeout", 15*time.Second, "a server party silent this long is not picked")
@@ -58,10 +66,21 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := trustedProxiesFromEnv()
+	if err != nil {
+		return err
+	}
+	limit, err := rateLimitFromEnv()
+	if err != nil {
+		return err
+	}
 	st := stack.New(newLogger(os.Stderr))
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
+		TrustedProxies: proxies, RateLimit: &limit,
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
 		Signer: signer, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
+		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise,
+		JoinTimeout: *joinTimeout, StallTimeout: *stallTimeout,
 	}); err != nil {
 		return err
 	}
@@ -73,10 +92,11 @@ func runServerParty(ctx context.Context, args []string) error {
 		envHelpCommon+`
   CRYPTO_MASTER_KEY  64 hex chars: encrypts shares and pre-params at rest (required)
   MPC_API_KEY        X-API-Key of the server-party API (required with --api-addr)
-  ALLOWED_IPS        IPs/CIDRs allowed to call the server-party API (required with --api-addr)`)
+  ALLOWED_IPS        IPs/CIDRs allowed to call the server-party API (required with --api-addr)
+  DATABASE_URL       PostgreSQL for shares and pre-params (encrypted as in the file vault); empty: files in --data-dir`)
 	partyID := fs.String("party-id", "", "party id (default: kept in --data-dir, made on first start)")
-	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address")
-	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address; replicas comma-separated (the party registers with each)")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address, or replicas' addresses comma-separated")
 	apiAddr := fs.String("api-addr", "", `server-party API listen address (e.g. ":8083"; empty: no API)`)
 	dataDir := fs.String("data-dir", filepath.Join(".data", "serverparty"), "where the vault and the party id live")
 	pool := fs.Int("preparams-pool", 2, "pre-parameter sets kept ready (-1: none)")
@@ -92,7 +112,7 @@ func runServerParty(ctx context.Context, args []string) error {
 		return configErrorf("%v", err)
 	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
-		Signer: signer, MasterKey: mk, Pool: *pool, Version: version}
+		Signer: signer, MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase)}
 	if *apiAddr != "" {
 		if o.APIKey, err = apiKeyFromEnv(); err != nil {
 			return err
@@ -112,9 +132,6 @@ func runServerParty(ctx context.Context, args []string) error {
 // parseService parses a service's flags and reads what every service needs.
 func parseService(fs *flag.FlagSet, args []string) (*auth.Signer, error) {
 	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if err := checkBackends(); err != nil {
 		return nil, err
 	}
 	return signerFromEnv()

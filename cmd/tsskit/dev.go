@@ -33,6 +33,7 @@ func runDev(ctx context.Context, args []string) error {
 	apiAddr := fs.String("api-addr", "127.0.0.1:4000", "account REST API")
 	partyAPIAddr := fs.String("party-api-addr", "127.0.0.1:8083", "server-party API")
 	parties := fs.Int("server-parties", 3, "server parties to run")
+	poolSize := fs.Int("preparams-pool", 2, "pre-parameter sets each server party keeps ready (-1: none)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	webDir := fs.String("web-dir", "examples/admin-web/dist,public", "comma-separated directories served in order: the admin app, then tss.wasm & co (make wasm)")
 	if err := fs.Parse(args); err != nil {
@@ -40,9 +41,6 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	if *parties < 2 || *parties > 16 {
 		return configErrorf("--server-parties must be 2..16")
-	}
-	if err := checkBackends(); err != nil {
-		return err
 	}
 	secrets, made, err := loadDevSecrets(*dataDir)
 	if err != nil {
@@ -64,6 +62,14 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	proxies, err := trustedProxiesFromEnv()
+	if err != nil {
+		return err
+	}
+	limit, err := rateLimitFromEnv()
+	if err != nil {
+		return err
+	}
 	origins := serve.Origins{"*"}
 	if v := os.Getenv(envOrigins); v != "" {
 		origins = serve.ParseOrigins(v)
@@ -71,12 +77,14 @@ func runDev(ctx context.Context, args []string) error {
 
 	log := newLogger(os.Stderr)
 	st := stack.New(log)
-	if _, err := st.AddRouter(*routerAddr, signer, origins); err != nil {
+	dbURL, redisURL := os.Getenv(envDatabase), os.Getenv(envRedis)
+	if _, err := st.AddRouterOn(*routerAddr, signer, origins, redisURL); err != nil {
 		return err
 	}
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
-		DataDir: *dataDir, Signer: signer, APIKey: secrets.APIKey, Allow: allow, Origins: origins,
+		DataDir: *dataDir, Signer: signer, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
+		TrustedProxies: proxies, RateLimit: &limit,
 	}); err != nil {
 		return err
 	}
@@ -106,7 +114,8 @@ func runDev(ctx context.Context, args []string) error {
 	for i := 1; i <= *parties; i++ {
 		o := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i), CoordAddr: loopback(*coordAddr), RouterAddr: loopback(*routerAddr),
-			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), Signer: signer, MasterKey: mk, Pool: 2, Version: version,
+			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), Signer: signer, MasterKey: mk, Pool: *poolSize, Version: version,
+			DatabaseURL: dbURL,
 		}
 		if i == 1 {
 			o.APIAddr, o.APIKey, o.Allow = *partyAPIAddr, secrets.APIKey, allow

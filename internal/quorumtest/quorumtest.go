@@ -40,6 +40,7 @@ type Options struct {
 	APITimeout        time.Duration
 	HeartbeatTimeout  time.Duration
 	HeartbeatInterval time.Duration
+	StallTimeout      time.Duration
 	Verbose           bool // log to stderr
 	NoSeed            bool // leave the pre-params pools empty: parties generate on demand
 }
@@ -98,6 +99,7 @@ func Start(t testing.TB, o Options) *Quorum {
 		Addr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: "http://" + partyAPI,
 		DataDir: q.DataDir, Signer: signer, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
+		StallTimeout: o.StallTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)

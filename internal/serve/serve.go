@@ -17,6 +17,8 @@ import (
 	"github.com/improbable-eng/grpc-web/go/grpcweb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 )
 
 // Origins is a CORS origin allowlist for gRPC-Web. "*" allows every origin
@@ -128,15 +130,33 @@ func NewGRPC(maxMsg int, unary grpc.UnaryServerInterceptor, stream grpc.StreamSe
 	return grpc.NewServer(opts...)
 }
 
-// Dial opens a gRPC client connection ("host:port" or "http://host:port").
+// Dial opens a gRPC client connection to one address ("host:port" or
+// "http://host:port") or to replicas of one service, comma-separated
+// ("10.0.0.1:8082,10.0.0.2:8082"). With several, the connection uses one at
+// a time and moves to another when it fails (gRPC's pick_first over the
+// list), so calls that fail with Unavailable and are retried reach a live
+// replica: a router's Transport resumes its stream there.
 func Dial(target string) (*grpc.ClientConn, error) {
-	t := strings.TrimPrefix(strings.TrimPrefix(target, "http://"), "https://")
-	t = strings.TrimSuffix(t, "/")
-	if _, _, err := net.SplitHostPort(t); err != nil {
-		return nil, fmt.Errorf("address %q: want host:port", target)
+	var addrs []resolver.Address
+	for _, part := range strings.Split(target, ",") {
+		t := strings.TrimSpace(part)
+		t = strings.TrimPrefix(strings.TrimPrefix(t, "http://"), "https://")
+		t = strings.TrimSuffix(t, "/")
+		if _, _, err := net.SplitHostPort(t); err != nil {
+			return nil, fmt.Errorf("address %q: want host:port (or a comma-separated list of them)", strings.TrimSpace(part))
+		}
+		addrs = append(addrs, resolver.Address{Addr: t})
 	}
-	return grpc.NewClient(t, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20), grpc.MaxCallSendMsgSize(8<<20)))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20), grpc.MaxCallSendMsgSize(8<<20))}
+	if len(addrs) == 1 {
+		return grpc.NewClient(addrs[0].Addr, opts...)
+	}
+	// A private resolver per connection: the list is fixed at dial time.
+	r := manual.NewBuilderWithScheme("tsskit-replicas")
+	r.InitialState(resolver.State{Addresses: addrs})
+	opts = append(opts, grpc.WithResolvers(r))
+	return grpc.NewClient(r.Scheme()+":///replicas", opts...)
 }
 
 // Name is the service name the server was made with.

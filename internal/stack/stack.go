@@ -10,11 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator"
@@ -98,15 +102,53 @@ func (s *Stack) Run(ctx context.Context, background ...func(context.Context)) er
 
 // AddRouter starts a router with the memory bus.
 func (s *Stack) AddRouter(addr string, signer *auth.Signer, origins serve.Origins) (*router.MemoryBus, error) {
-	bus := router.NewMemoryBus()
+	bus, err := s.AddRouterOn(addr, signer, origins, "")
+	if err != nil {
+		return nil, err
+	}
+	return bus.(*router.MemoryBus), nil
+}
+
+// RedisPrefix starts every key tsskit keeps in Redis.
+const RedisPrefix = "tsskit:"
+
+// AddRouterOn starts a router on the Redis bus at redisURL (shared by
+// router replicas), or on the memory bus when redisURL is empty.
+func (s *Stack) AddRouterOn(addr string, signer *auth.Signer, origins serve.Origins, redisURL string) (router.Bus, error) {
+	var bus router.Bus
+	var health http.Handler
+	if redisURL == "" {
+		mem := router.NewMemoryBus()
+		bus = mem
+		health = HealthHandler(func(context.Context) (int, map[string]any) {
+			n, b := mem.Stats()
+			return 200, map[string]any{"status": "ok", "components": map[string]any{"bus": "memory", "sessions": n, "bytes": b}}
+		})
+	} else {
+		opt, err := redis.ParseURL(redisURL)
+		if err != nil {
+			return nil, fmt.Errorf("router: REDIS_URL: %s", redactErr(err, redisURL))
+		}
+		rc := redis.NewClient(opt)
+		s.OnStop(func() { rc.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = rc.Ping(ctx).Err()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("router: redis: %s", redactErr(err, redisURL))
+		}
+		bus = router.NewRedisBus(rc, RedisPrefix)
+		health = HealthHandler(func(ctx context.Context) (int, map[string]any) {
+			if err := rc.Ping(ctx).Err(); err != nil {
+				return 503, map[string]any{"status": "unavailable", "components": map[string]any{"bus": "redis", "error": redactErr(err, redisURL)}}
+			}
+			return 200, map[string]any{"status": "ok", "components": map[string]any{"bus": "redis"}}
+		})
+	}
 	unary, streamI := serve.Authenticate(signer)
 	gs := serve.NewGRPC(router.DefaultLimits.MaxEnvelope+64<<10, unary, streamI)
 	svc := router.New(bus, router.DefaultLimits, s.log.With("service", "router"))
 	svc.Register(gs)
-	health := HealthHandler(func(context.Context) (int, map[string]any) {
-		n, b := bus.Stats()
-		return 200, map[string]any{"status": "ok", "components": map[string]any{"bus": "memory", "sessions": n, "bytes": b}}
-	})
 	if _, err := s.Listen("router", addr, serve.Handler(gs, origins, health)); err != nil {
 		return nil, err
 	}
@@ -114,24 +156,54 @@ func (s *Stack) AddRouter(addr string, signer *auth.Signer, origins serve.Origin
 	return bus, nil
 }
 
+// redactErr is err's text with the password of url, if any, masked.
+func redactErr(err error, rawURL string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(rawURL); perr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
+}
+
 // CoordOpts configure a coordinator.
 type CoordOpts struct {
 	Addr, APIAddr, RouterAddr, PartyAPI, DataDir string
-	Signer                                       *auth.Signer
-	APIKey                                       string
-	Allow                                        *auth.Allowlist
-	Origins                                      serve.Origins
-	HeartbeatTimeout, HeartbeatInterval          time.Duration
-	APITimeout                                   time.Duration
+	// DatabaseURL: the store on PostgreSQL (shared by replicas); empty:
+	// SQLite in DataDir.
+	DatabaseURL string
+	// Instance and AdvertiseAddr: see coordinator.Config.
+	Instance, AdvertiseAddr             string
+	JoinTimeout, StallTimeout           time.Duration
+	Signer                              *auth.Signer
+	APIKey                              string
+	Allow                               *auth.Allowlist
+	TrustedProxies                      *auth.Allowlist // X-Forwarded-For is honoured from these
+	RateLimit                           *auth.RateLimit // per API key and client; nil: the default
+	Origins                             serve.Origins
+	HeartbeatTimeout, HeartbeatInterval time.Duration
+	APITimeout                          time.Duration
 }
 
 // AddCoordinator starts the coordinator (gRPC + gRPC-Web on addr) and the
 // account API on apiAddr.
 func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.Coordinator, error) {
-	dbPath := filepath.Join(o.DataDir, "coordinator.db")
-	st, err := store.OpenSQLite(dbPath)
-	if err != nil {
-		return nil, fmt.Errorf("coordinator: open store: %w", err)
+	var st store.Store
+	where := "postgres"
+	if o.DatabaseURL != "" {
+		pg, err := store.OpenPostgres(ctx, o.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: open store: %s", redactErr(err, o.DatabaseURL))
+		}
+		st = pg
+	} else {
+		where = filepath.Join(o.DataDir, "coordinator.db")
+		lite, err := store.OpenSQLite(where)
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: open store: %w", err)
+		}
+		st = lite
 	}
 	rc, err := serve.Dial(o.RouterAddr)
 	if err != nil {
@@ -142,6 +214,7 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 	c, err := coordinator.New(ctx, coordinator.Config{
 		Signer: o.Signer, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Signer), Log: log,
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
+		Instance: o.Instance, AdvertiseAddr: o.AdvertiseAddr, JoinTimeout: o.JoinTimeout, StallTimeout: o.StallTimeout,
 	})
 	if err != nil {
 		st.Close()
@@ -154,7 +227,8 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 	if _, err := s.Listen("coordinator", o.Addr, serve.Handler(gs, o.Origins, HealthHandler(c.Health))); err != nil {
 		return nil, err
 	}
-	api := c.AccountAPI(coordinator.AccountConfig{APIKey: o.APIKey, Allow: o.Allow, PartyAPIURL: o.PartyAPI, PartyAPIKey: o.APIKey, Timeout: o.APITimeout})
+	api := c.AccountAPI(coordinator.AccountConfig{APIKey: o.APIKey, Allow: o.Allow, TrustedProxies: o.TrustedProxies, RateLimit: o.RateLimit,
+		PartyAPIURL: o.PartyAPI, PartyAPIKey: o.APIKey, Timeout: o.APITimeout})
 	if _, err := s.Listen("account-api", o.APIAddr, api); err != nil {
 		return nil, err
 	}
@@ -166,7 +240,7 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 			log.Error("close store", "err", err)
 		}
 	})
-	log.Info("coordinator ready", "store", dbPath)
+	log.Info("coordinator ready", "store", where, "instance", c.Instance())
 	return c, nil
 }
 
@@ -179,6 +253,9 @@ type PartyOpts struct {
 	Allow                                            *auth.Allowlist
 	Pool                                             int
 	Version                                          string
+	// DatabaseURL: shares and pre-params in PostgreSQL (encrypted as in
+	// the file vault); empty: the file vault in DataDir.
+	DatabaseURL string
 }
 
 // AddServerParty starts a server party; with apiAddr it also serves the
@@ -191,22 +268,44 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		}
 		o.PartyID = id
 	}
-	v, err := vault.Open(filepath.Join(o.DataDir, "vault"), o.MasterKey)
-	if err != nil {
+	var v *vault.Vault
+	var err error
+	if o.DatabaseURL != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		v, err = vault.OpenPostgres(ctx, o.DatabaseURL, o.PartyID, o.MasterKey)
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("serverparty: %s", redactErr(err, o.DatabaseURL))
+		}
+	} else if v, err = vault.Open(filepath.Join(o.DataDir, "vault"), o.MasterKey); err != nil {
 		return nil, nil, fmt.Errorf("serverparty: %w", err)
 	}
-	cc, err := serve.Dial(o.CoordAddr)
-	if err != nil {
-		return nil, nil, err
+	// One connection per coordinator replica: the party registers with
+	// each of them.
+	var coords []grpc.ClientConnInterface
+	var conns []*grpc.ClientConn
+	closeAll := func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	for _, a := range strings.Split(o.CoordAddr, ",") {
+		cc, err := serve.Dial(strings.TrimSpace(a))
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		conns = append(conns, cc)
+		coords = append(coords, cc)
 	}
 	rc, err := serve.Dial(o.RouterAddr)
 	if err != nil {
-		cc.Close()
+		closeAll()
 		return nil, nil, err
 	}
 	log := s.log.With("service", "serverparty")
 	p, err := serverparty.New(serverparty.Config{
-		PartyID: o.PartyID, Coordinator: cc, Router: rc, Signer: o.Signer, Vault: v,
+		PartyID: o.PartyID, Coordinators: coords, Router: rc, Signer: o.Signer, Vault: v,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "",
 	})
 	if err != nil {
@@ -217,8 +316,8 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 			return nil, nil, err
 		}
 	}
-	s.OnStop(func() { cc.Close(); rc.Close() })
-	log.Info("server party ready", "party", o.PartyID, "vault", v.Dir(), "key_id", v.KeyID(), "preparams_ready", v.CountPreParams())
+	s.OnStop(func() { closeAll(); rc.Close() })
+	log.Info("server party ready", "party", o.PartyID, "vault", v.Location(), "key_id", v.KeyID(), "preparams_ready", v.CountPreParams())
 	return p, func(ctx context.Context) { _ = p.Run(ctx) }, nil
 }
 
