@@ -5,17 +5,25 @@ import (
 	"fmt"
 )
 
-// Code classifies why a token, secret or claim check was refused.
+// Code classifies why a token, secret, claim or client address check was
+// refused.
 type Code string
 
 const (
-	CodeMalformed     Code = "malformed"      // not a token this package would mint: encoding, header, claims, size
-	CodeSignature     Code = "bad_signature"  // MAC does not match: forged, tampered or signed with another secret
-	CodeExpired       Code = "expired"        // now >= exp
-	CodeWeakSecret    Code = "weak_secret"    // secret shorter than 32 bytes
-	CodeMissingSecret Code = "missing_secret" // no secret configured
-	CodeWrongKind     Code = "wrong_kind"     // valid token of another kind than required
-	CodeForbidden     Code = "forbidden"      // valid party token for another session or party
+	CodeMalformed     Code = "malformed"       // not a token this package would mint: encoding, header, claims, size
+	CodeAlgorithm     Code = "unsupported_alg" // header alg is not HS256: "none", HS512, RS256 (algorithm confusion), …
+	CodeSignature     Code = "bad_signature"   // MAC does not match: forged, tampered or signed with another secret
+	CodeIssuer        Code = "wrong_issuer"    // iss is not "tsskit"
+	CodeAudience      Code = "wrong_audience"  // aud is present and is not "tsskit"
+	CodeExpired       Code = "expired"         // now >= exp
+	CodeNotYetValid   Code = "not_yet_valid"   // nbf or iat more than the allowed clock skew in the future
+	CodeWeakSecret    Code = "weak_secret"     // secret shorter than 32 bytes
+	CodeMissingSecret Code = "missing_secret"  // no secret configured
+	CodeWrongKind     Code = "wrong_kind"      // valid token of another kind than required
+	CodeForbidden     Code = "forbidden"       // valid party token for another session or party
+
+	CodeNoClientIP      Code = "no_client_ip"      // the connection's peer address is not an IP address
+	CodeBadForwardedFor Code = "bad_forwarded_for" // a trusted proxy sent an X-Forwarded-For that does not parse
 )
 
 // Error is the typed error of this package. Its message never contains a
@@ -44,12 +52,19 @@ func (e *Error) Is(target error) bool {
 // Sentinels, one per code, for errors.Is.
 var (
 	ErrMalformed     = &Error{Code: CodeMalformed}
+	ErrAlgorithm     = &Error{Code: CodeAlgorithm}
 	ErrSignature     = &Error{Code: CodeSignature}
+	ErrIssuer        = &Error{Code: CodeIssuer}
+	ErrAudience      = &Error{Code: CodeAudience}
 	ErrExpired       = &Error{Code: CodeExpired}
+	ErrNotYetValid   = &Error{Code: CodeNotYetValid}
 	ErrWeakSecret    = &Error{Code: CodeWeakSecret}
 	ErrMissingSecret = &Error{Code: CodeMissingSecret}
 	ErrWrongKind     = &Error{Code: CodeWrongKind}
 	ErrForbidden     = &Error{Code: CodeForbidden}
+
+	ErrNoClientIP      = &Error{Code: CodeNoClientIP}
+	ErrBadForwardedFor = &Error{Code: CodeBadForwardedFor}
 )
 
 func newErr(code Code, format string, args ...any) *Error {

@@ -26,9 +26,17 @@ const (
 
 const (
 	issuer       = "tsskit"
+	audience     = "tsskit"         // the "aud" Mint writes and Verify accepts
 	minSecretLen = 32               // bytes, the HMAC-SHA256 output size (RFC 7518 §3.2)
 	maxTokenLen  = 4096             // bytes; longer tokens are refused before decoding
-	maxFutureIat = 60 * time.Second // how far iat/nbf may lie in the future
+	maxFutureIat = 60 * time.Second // leeway: how far iat/nbf may lie in the future (clock skew)
+)
+
+// Issuer and Audience are the "iss" and "aud" of every token Mint writes.
+// Verify requires iss == Issuer and, when aud is present, aud == Audience.
+const (
+	Issuer   = issuer
+	Audience = audience
 )
 
 // headerB64 is the only header Mint writes: {"alg":"HS256","typ":"JWT"}.
@@ -47,7 +55,8 @@ type Claims struct {
 	Expires  time.Time // "exp" (unix seconds), required
 }
 
-// Signer mints and verifies HS256 JWTs (RFC 7519) with issuer "tsskit".
+// Signer mints and verifies HS256 JWTs (RFC 7519) with issuer and audience
+// "tsskit".
 // Create it with NewSigner; the zero Signer refuses to mint and verify.
 type Signer struct {
 	key []byte
@@ -134,6 +143,7 @@ func (s *Signer) mac(signingInput string) []byte {
 // payload is the wire form of Claims, in the order Mint writes them.
 type payload struct {
 	Iss string `json:"iss"`
+	Aud string `json:"aud"`
 	Knd string `json:"knd"`
 	Sub string `json:"sub"`
 	Sid string `json:"sid,omitempty"`
@@ -166,7 +176,7 @@ func (s *Signer) Mint(c Claims) (string, error) {
 	if !utf8.ValidString(c.Subject) || !utf8.ValidString(c.Session) {
 		return "", malformed("claims: subject or session is not valid UTF-8")
 	}
-	p, err := json.Marshal(payload{Iss: issuer, Knd: c.Kind, Sub: c.Subject, Sid: c.Session, Iat: iat, Exp: exp})
+	p, err := json.Marshal(payload{Iss: issuer, Aud: audience, Knd: c.Kind, Sub: c.Subject, Sid: c.Session, Iat: iat, Exp: exp})
 	if err != nil {
 		return "", malformed("claims: " + err.Error())
 	}
@@ -225,9 +235,13 @@ func (s *Signer) MintAdmin(subject string, ttl time.Duration) (string, error) {
 }
 
 // Verify checks token and returns its claims. See the package documentation
-// for the exact rules. Errors are ErrMalformed, ErrSignature or ErrExpired
-// (ErrMissingSecret/ErrWeakSecret for an unusable Signer); checks run in that
-// order, so a forged token is ErrSignature even if it is also expired.
+// for the exact rules. Errors, in the order the checks run: ErrMalformed (size,
+// encoding, header members), ErrAlgorithm (alg other than HS256),
+// ErrSignature, then on the verified payload ErrMalformed (claims),
+// ErrIssuer, ErrAudience, ErrNotYetValid and ErrExpired
+// (ErrMissingSecret/ErrWeakSecret for an unusable Signer). So a forged token
+// is ErrSignature even if it is also expired, and nothing in an unverified
+// payload is looked at.
 func (s *Signer) Verify(token string) (*Claims, error) {
 	if err := s.ready(); err != nil {
 		return nil, err
@@ -240,7 +254,9 @@ func (s *Signer) Verify(token string) (*Claims, error) {
 	if !ok1 || !ok2 || strings.Contains(sig, ".") {
 		return nil, malformed("token is not three dot-separated segments")
 	}
-	if !isB64URL(h) || !isB64URL(p) || !isB64URL(sig) {
+	// The header first: a token for another algorithm ("none" with its
+	// empty signature included) is ErrAlgorithm whatever the rest holds.
+	if !isB64URL(h) {
 		return nil, malformed("token segment is not unpadded base64url")
 	}
 	hdr, err := b64.DecodeString(h)
@@ -249,6 +265,9 @@ func (s *Signer) Verify(token string) (*Claims, error) {
 	}
 	if err := checkHeader(hdr); err != nil {
 		return nil, err
+	}
+	if !isB64URL(p) || !isB64URL(sig) {
+		return nil, malformed("token segment is not unpadded base64url")
 	}
 	gotMAC, err := b64.DecodeString(sig)
 	if err != nil {
@@ -268,10 +287,10 @@ func (s *Signer) Verify(token string) (*Claims, error) {
 	now := s.now()
 	limit := now.Add(maxFutureIat)
 	if c.IssuedAt.After(limit) {
-		return nil, malformed("iat is in the future")
+		return nil, &Error{Code: CodeNotYetValid, Err: errors.New("iat is in the future")}
 	}
 	if nbf.After(limit) {
-		return nil, malformed("nbf is in the future")
+		return nil, &Error{Code: CodeNotYetValid, Err: errors.New("nbf is in the future")}
 	}
 	if !now.Before(c.Expires) {
 		return nil, &Error{Code: CodeExpired, Err: errors.New("token expired")}
@@ -310,7 +329,7 @@ func checkHeader(b []byte) error {
 		if len(alg) > 16 || !printable(alg) {
 			alg = "?"
 		}
-		return newErr(CodeMalformed, "header: alg %q not accepted, only HS256", alg)
+		return newErr(CodeAlgorithm, "header: alg %q not accepted, only HS256", alg)
 	}
 	typ, err := stringMember(m, "typ")
 	if err != nil {
@@ -344,7 +363,7 @@ func parseClaims(b []byte) (*Claims, time.Time, error) {
 	}
 	for k := range m {
 		switch k {
-		case "iss", "knd", "sub", "sid", "iat", "nbf", "exp":
+		case "iss", "aud", "knd", "sub", "sid", "iat", "nbf", "exp":
 		default:
 			if len(k) > 16 || !printable(k) {
 				k = "?"
@@ -357,7 +376,19 @@ func parseClaims(b []byte) (*Claims, time.Time, error) {
 		return nil, nbf, malformed("payload: " + err.Error())
 	}
 	if iss != issuer {
-		return nil, nbf, malformed("payload: wrong issuer")
+		return nil, nbf, &Error{Code: CodeIssuer, Err: errors.New("payload: wrong issuer")}
+	}
+	// aud is optional so that tokens minted before Mint wrote it stay valid
+	// until they expire; when present it must be exactly "tsskit" (a JSON
+	// string: Mint never writes the array form).
+	if _, ok := m["aud"]; ok {
+		aud, err := stringMember(m, "aud")
+		if err != nil {
+			return nil, nbf, malformed("payload: " + err.Error())
+		}
+		if aud != audience {
+			return nil, nbf, &Error{Code: CodeAudience, Err: errors.New("payload: wrong audience")}
+		}
 	}
 	c := &Claims{}
 	if c.Kind, err = stringMember(m, "knd"); err != nil {
@@ -390,6 +421,9 @@ func parseClaims(b []byte) (*Claims, time.Time, error) {
 	}
 	if !c.IssuedAt.IsZero() && !c.Expires.After(c.IssuedAt) {
 		return nil, nbf, malformed("payload: exp not after iat")
+	}
+	if !nbf.IsZero() && !c.Expires.After(nbf) {
+		return nil, nbf, malformed("payload: exp not after nbf")
 	}
 	return c, nbf, nil
 }
@@ -426,6 +460,13 @@ func dateMember(m map[string]json.RawMessage, name string, required bool) (time.
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
 		return time.Time{}, newErr(CodeMalformed, "payload: %q is not an integer NumericDate", name)
+	}
+	// Beyond this time.Unix overflows and the time compares as long past:
+	// an iat or nbf there would pass the future checks, an exp would pass
+	// the exp-after-iat check.
+	const maxNumericDate = 1<<63 - 1 - 62135596800
+	if n > maxNumericDate {
+		return time.Time{}, newErr(CodeMalformed, "payload: %q is out of range", name)
 	}
 	return time.Unix(n, 0), nil
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
 	"testing"
 	"time"
@@ -108,7 +110,7 @@ func TestMintHeader(t *testing.T) {
 		t.Fatalf("header = %s", h)
 	}
 	p, _ := enc.DecodeString(strings.Split(tok, ".")[1])
-	want := fmt.Sprintf(`{"iss":"tsskit","knd":"service","sub":"router","iat":%d,"exp":%d}`, t0.Unix(), t0.Unix()+60)
+	want := fmt.Sprintf(`{"iss":"tsskit","aud":"tsskit","knd":"service","sub":"router","iat":%d,"exp":%d}`, t0.Unix(), t0.Unix()+60)
 	if string(p) != want {
 		t.Fatalf("payload = %s, want %s", p, want)
 	}
@@ -151,12 +153,12 @@ func TestVerifyRejects(t *testing.T) {
 		{"tampered signature", parts[0] + "." + parts[1] + "." + flip(parts[2]), auth.ErrSignature},
 		{"truncated signature", parts[0] + "." + parts[1] + "." + parts[2][:20], auth.ErrSignature},
 		{"wrong secret", handToken(otherSecret, goodHeader, payloadAt(t0, "")), auth.ErrSignature},
-		{"alg none unsigned", enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".", auth.ErrMalformed},
-		{"alg none signed", handToken(testSecret, `{"alg":"none","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrMalformed},
-		{"alg None", handToken(testSecret, `{"alg":"None","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrMalformed},
-		{"alg HS512", handToken(testSecret, `{"alg":"HS512","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrMalformed},
-		{"alg RS256", handToken(testSecret, `{"alg":"RS256","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrMalformed},
-		{"alg hs256", handToken(testSecret, `{"alg":"hs256","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrMalformed},
+		{"alg none unsigned", enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".", auth.ErrAlgorithm},
+		{"alg none signed", handToken(testSecret, `{"alg":"none","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrAlgorithm},
+		{"alg None", handToken(testSecret, `{"alg":"None","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrAlgorithm},
+		{"alg HS512", handToken(testSecret, `{"alg":"HS512","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrAlgorithm},
+		{"alg RS256", handToken(testSecret, `{"alg":"RS256","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrAlgorithm},
+		{"alg hs256", handToken(testSecret, `{"alg":"hs256","typ":"JWT"}`, payloadAt(t0, "")), auth.ErrAlgorithm},
 		{"alg missing", handToken(testSecret, `{"typ":"JWT"}`, payloadAt(t0, "")), auth.ErrMalformed},
 		{"typ missing", handToken(testSecret, `{"alg":"HS256"}`, payloadAt(t0, "")), auth.ErrMalformed},
 		{"typ other", handToken(testSecret, `{"alg":"HS256","typ":"JOSE"}`, payloadAt(t0, "")), auth.ErrMalformed},
@@ -173,7 +175,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"bad base64 length", parts[0] + "A." + parts[1] + "." + parts[2], auth.ErrMalformed},
 		{"5 KB token", handToken(testSecret, goodHeader, bigPayload), auth.ErrMalformed},
 		{"5 KB garbage", strings.Repeat("A", 5*1024), auth.ErrMalformed},
-		{"wrong issuer", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"tsskit"`, `"other"`, 1)), auth.ErrMalformed},
+		{"wrong issuer", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"tsskit"`, `"other"`, 1)), auth.ErrIssuer},
 		{"missing issuer", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"iss":"tsskit",`, ``, 1)), auth.ErrMalformed},
 		{"missing exp", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","knd":"service","sub":"c","iat":%d}`, t0.Unix())), auth.ErrMalformed},
 		{"null exp", handToken(testSecret, goodHeader, `{"iss":"tsskit","knd":"service","sub":"c","exp":null}`), auth.ErrMalformed},
@@ -182,8 +184,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"exp before iat", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","knd":"service","sub":"c","iat":%d,"exp":%d}`, t0.Unix()+30, t0.Unix()+20)), auth.ErrMalformed},
 		{"expired", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","knd":"service","sub":"c","iat":%d,"exp":%d}`, t0.Unix()-60, t0.Unix()-1)), auth.ErrExpired},
 		{"exp == now", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","knd":"service","sub":"c","iat":%d,"exp":%d}`, t0.Unix()-60, t0.Unix())), auth.ErrExpired},
-		{"iat 61s ahead", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","knd":"service","sub":"c","iat":%d,"exp":%d}`, t0.Unix()+61, t0.Unix()+120)), auth.ErrMalformed},
-		{"nbf 61s ahead", handToken(testSecret, goodHeader, payloadAt(t0, fmt.Sprintf(`,"nbf":%d`, t0.Unix()+61))), auth.ErrMalformed},
+		{"iat 61s ahead", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","knd":"service","sub":"c","iat":%d,"exp":%d}`, t0.Unix()+61, t0.Unix()+120)), auth.ErrNotYetValid},
+		{"nbf 61s ahead", handToken(testSecret, goodHeader, payloadAt(t0, fmt.Sprintf(`,"nbf":%d`, t0.Unix()+61))), auth.ErrNotYetValid},
 		{"unknown kind", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"service"`, `"root"`, 1)), auth.ErrMalformed},
 		{"missing kind", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"knd":"service",`, ``, 1)), auth.ErrMalformed},
 		{"missing subject", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"sub":"coordinator",`, ``, 1)), auth.ErrMalformed},
@@ -191,7 +193,13 @@ func TestVerifyRejects(t *testing.T) {
 		{"party without session", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"service"`, `"party"`, 1)), auth.ErrMalformed},
 		{"party empty session", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, `,"sid":""`), `"service"`, `"party"`, 1)), auth.ErrMalformed},
 		{"service with session", handToken(testSecret, goodHeader, payloadAt(t0, `,"sid":"s1"`)), auth.ErrMalformed},
-		{"unknown claim", handToken(testSecret, goodHeader, payloadAt(t0, `,"aud":"router"`)), auth.ErrMalformed},
+		{"unknown claim", handToken(testSecret, goodHeader, payloadAt(t0, `,"jti":"1"`)), auth.ErrMalformed},
+		{"wrong audience", handToken(testSecret, goodHeader, payloadAt(t0, `,"aud":"router"`)), auth.ErrAudience},
+		{"empty audience", handToken(testSecret, goodHeader, payloadAt(t0, `,"aud":""`)), auth.ErrAudience},
+		{"audience array", handToken(testSecret, goodHeader, payloadAt(t0, `,"aud":["tsskit"]`)), auth.ErrMalformed},
+		{"audience wrong case", handToken(testSecret, goodHeader, payloadAt(t0, `,"aud":"TSSKIT"`)), auth.ErrAudience},
+		{"duplicate audience", handToken(testSecret, goodHeader, payloadAt(t0, `,"aud":"tsskit","aud":"x"`)), auth.ErrMalformed},
+		{"nbf not before exp", handToken(testSecret, goodHeader, payloadAt(t0, fmt.Sprintf(`,"nbf":%d`, t0.Unix()+3600))), auth.ErrMalformed},
 		{"claim wrong case", handToken(testSecret, goodHeader, payloadAt(t0, `,"EXP":1`)), auth.ErrMalformed},
 		{"duplicate claim", handToken(testSecret, goodHeader, payloadAt(t0, `,"knd":"admin"`)), auth.ErrMalformed},
 		{"sub not string", handToken(testSecret, goodHeader, strings.Replace(payloadAt(t0, ""), `"coordinator"`, `7`, 1)), auth.ErrMalformed},
@@ -246,7 +254,7 @@ func TestExpiryWithNowOverride(t *testing.T) {
 		want error
 	}{
 		{-60 * time.Second, nil}, // iat 60s in the future: tolerated
-		{-61 * time.Second, auth.ErrMalformed},
+		{-61 * time.Second, auth.ErrNotYetValid},
 		{0, nil},
 		{9*time.Second + 999*time.Millisecond, nil},
 		{10 * time.Second, auth.ErrExpired},
@@ -430,5 +438,107 @@ func TestErrorIs(t *testing.T) {
 	}
 	if got := auth.ErrExpired.Error(); got != "auth: expired" {
 		t.Fatalf("sentinel message %q", got)
+	}
+}
+
+// TestVerifyClaimChecks: each way a token can be wrong is refused with its
+// own typed error, and only that one; tokens Mint makes (and made before
+// "aud" was added) pass. "need" is the kind the caller requires
+// (Claims.Require), empty to stop after Verify.
+func TestVerifyClaimChecks(t *testing.T) {
+	s := newSigner(t, testSecret, t0)
+	mint := func(f func() (string, error)) string {
+		tok, err := f()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	admin := mint(func() (string, error) { return s.MintAdmin("alice", time.Hour) })
+	party := mint(func() (string, error) { return s.MintParty("sess-1", "server-1", time.Hour) })
+	service := mint(func() (string, error) { return s.MintService("coordinator", time.Hour) })
+	parts := strings.Split(admin, ".")
+	claims := func(extra string) string { // an admin payload, iat t0, exp t0+1h
+		return fmt.Sprintf(`{"iss":"tsskit","aud":"tsskit","knd":"admin","sub":"alice","iat":%d,"exp":%d%s}`, t0.Unix(), t0.Unix()+3600, extra)
+	}
+	hdr := func(alg string) string { return `{"alg":"` + alg + `","typ":"JWT"}` }
+	// handMAC signs header.payload with another hash under key.
+	handMAC := func(h func() hash.Hash, key []byte, header, payload string) string {
+		input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+		m := hmac.New(h, key)
+		m.Write([]byte(input))
+		return input + "." + enc.EncodeToString(m.Sum(nil))
+	}
+	// The classic confusion: an RS256 token "signed" with HMAC keyed by the
+	// verifier's public key, which an attacker knows.
+	rsaPub := []byte("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----\n")
+	otherAdmin := enc.EncodeToString([]byte(fmt.Sprintf(`{"iss":"tsskit","aud":"tsskit","knd":"admin","sub":"mallory","iat":%d,"exp":%d}`, t0.Unix(), t0.Unix()+3600)))
+
+	tests := []struct {
+		name  string
+		token string
+		need  string
+		want  error
+	}{
+		{"admin token as admin", admin, auth.KindAdmin, nil},
+		{"party token as party", party, auth.KindParty, nil},
+		{"service token as service", service, auth.KindService, nil},
+		{"token without aud (minted before aud)", handToken(testSecret, goodHeader, strings.Replace(claims(""), `"aud":"tsskit",`, "", 1)), auth.KindAdmin, nil},
+		{"nbf in the past", handToken(testSecret, goodHeader, claims(fmt.Sprintf(`,"nbf":%d`, t0.Unix()-10))), auth.KindAdmin, nil},
+		{"nbf 60s ahead: within leeway", handToken(testSecret, goodHeader, claims(fmt.Sprintf(`,"nbf":%d`, t0.Unix()+60))), auth.KindAdmin, nil},
+
+		{"forged: other secret", handToken(otherSecret, goodHeader, claims("")), "", auth.ErrSignature},
+		{"forged: payload swapped", parts[0] + "." + otherAdmin + "." + parts[2], "", auth.ErrSignature},
+		{"forged: no signature bytes", parts[0] + "." + parts[1] + ".AAAA", "", auth.ErrSignature},
+		{"forged: HMAC-SHA512 under HS256 header", handMAC(sha512.New, testSecret, goodHeader, claims("")), "", auth.ErrSignature},
+		{"expired", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","aud":"tsskit","knd":"admin","sub":"a","iat":%d,"exp":%d}`, t0.Unix()-7200, t0.Unix()-3600)), "", auth.ErrExpired},
+		{"expired this second", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","aud":"tsskit","knd":"admin","sub":"a","iat":%d,"exp":%d}`, t0.Unix()-60, t0.Unix())), "", auth.ErrExpired},
+		{"not yet valid: nbf 61s ahead", handToken(testSecret, goodHeader, claims(fmt.Sprintf(`,"nbf":%d`, t0.Unix()+61))), "", auth.ErrNotYetValid},
+		{"not yet valid: iat 10m ahead", handToken(testSecret, goodHeader, fmt.Sprintf(`{"iss":"tsskit","aud":"tsskit","knd":"admin","sub":"a","iat":%d,"exp":%d}`, t0.Unix()+600, t0.Unix()+3600)), "", auth.ErrNotYetValid},
+		{"wrong kind: party as admin", party, auth.KindAdmin, auth.ErrWrongKind},
+		{"wrong kind: service as admin", service, auth.KindAdmin, auth.ErrWrongKind},
+		{"wrong kind: admin as service", admin, auth.KindService, auth.ErrWrongKind},
+		{"wrong kind: admin as party", admin, auth.KindParty, auth.ErrWrongKind},
+		{"wrong audience", handToken(testSecret, goodHeader, strings.Replace(claims(""), `"aud":"tsskit"`, `"aud":"router"`, 1)), "", auth.ErrAudience},
+		{"wrong audience: other system", handToken(testSecret, goodHeader, strings.Replace(claims(""), `"aud":"tsskit"`, `"aud":"https://api.example.com"`, 1)), "", auth.ErrAudience},
+		{"wrong issuer", handToken(testSecret, goodHeader, strings.Replace(claims(""), `"iss":"tsskit"`, `"iss":"tsskit2"`, 1)), "", auth.ErrIssuer},
+		{"alg none, no signature", enc.EncodeToString([]byte(hdr("none"))) + "." + enc.EncodeToString([]byte(claims(""))) + ".", "", auth.ErrAlgorithm},
+		{"alg none, signature kept", enc.EncodeToString([]byte(hdr("none"))) + "." + parts[1] + "." + parts[2], "", auth.ErrAlgorithm},
+		{"alg NONE", handToken(testSecret, hdr("NONE"), claims("")), "", auth.ErrAlgorithm},
+		{"alg empty", handToken(testSecret, hdr(""), claims("")), "", auth.ErrAlgorithm},
+		{"alg confusion: RS256 with HMAC under the public key", handMAC(sha256.New, rsaPub, hdr("RS256"), claims("")), "", auth.ErrAlgorithm},
+		{"alg confusion: RS256 with HMAC under the secret", handToken(testSecret, hdr("RS256"), claims("")), "", auth.ErrAlgorithm},
+		{"alg confusion: ES256", handToken(testSecret, hdr("ES256"), claims("")), "", auth.ErrAlgorithm},
+		{"alg confusion: HS512 under the secret", handMAC(sha512.New, testSecret, hdr("HS512"), claims("")), "", auth.ErrAlgorithm},
+		{"alg confusion: HS384", handToken(testSecret, hdr("HS384"), claims("")), "", auth.ErrAlgorithm},
+		{"alg not a string", handToken(testSecret, `{"alg":["HS256"],"typ":"JWT"}`, claims("")), "", auth.ErrMalformed},
+	}
+	all := []error{auth.ErrMalformed, auth.ErrAlgorithm, auth.ErrSignature, auth.ErrIssuer, auth.ErrAudience,
+		auth.ErrExpired, auth.ErrNotYetValid, auth.ErrWrongKind, auth.ErrForbidden, auth.ErrWeakSecret, auth.ErrMissingSecret}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := s.Verify(tt.token)
+			if err == nil && tt.need != "" {
+				err = c.Require(tt.need)
+			}
+			if tt.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ae *auth.Error
+			if !errors.As(err, &ae) {
+				t.Fatalf("error %T %v is not *auth.Error", err, err)
+			}
+			for _, e := range all {
+				if errors.Is(err, e) != (e == tt.want) {
+					t.Fatalf("error %v: errors.Is(%v) = %v", err, e, !(e == tt.want))
+				}
+			}
+			if strings.Contains(err.Error(), tt.token) || strings.Contains(err.Error(), string(testSecret)) {
+				t.Fatalf("error message contains the token or the secret: %v", err)
+			}
+		})
 	}
 }

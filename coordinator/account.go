@@ -7,9 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
@@ -20,11 +24,17 @@ import (
 // AccountConfig configures the account REST API (the seed system's
 // server-to-server contract).
 type AccountConfig struct {
-	APIKey      string          // X-API-Key (MPC_API_KEY)
-	Allow       *auth.Allowlist // ALLOWED_IPS; nil allows all (development only)
-	PartyAPIURL string          // server-party API that runs the user's party
-	PartyAPIKey string          // its X-API-Key
-	Timeout     time.Duration   // per request (default 3m)
+	APIKey string          // X-API-Key (MPC_API_KEY)
+	Allow  *auth.Allowlist // ALLOWED_IPS; nil allows all (development only)
+	// TrustedProxies (TRUSTED_PROXIES): reverse proxies whose
+	// X-Forwarded-For names the client (auth.ClientIP); nil trusts none.
+	TrustedProxies *auth.Allowlist
+	// RateLimit (RATE_LIMIT) per (API key, client address); nil takes
+	// auth.DefaultRateLimit, a zero RateLimit does not limit.
+	RateLimit   *auth.RateLimit
+	PartyAPIURL string        // server-party API that runs the user's party
+	PartyAPIKey string        // its X-API-Key
+	Timeout     time.Duration // per request (default 3m)
 	Client      *http.Client
 }
 
@@ -36,7 +46,11 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: cfg.Timeout + 10*time.Second}
 	}
-	a := &accountAPI{c: c, cfg: cfg}
+	limit := auth.DefaultRateLimit
+	if cfg.RateLimit != nil {
+		limit = *cfg.RateLimit
+	}
+	a := &accountAPI{c: c, cfg: cfg, refusals: newRefusalLog()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", a.health)
 	mux.HandleFunc("POST /api/v1/accounts", a.create)
@@ -45,12 +59,63 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	return auth.Guard(cfg.APIKey, cfg.Allow, []string{"/health"}, httpx.WriteError, mux)
+	return auth.NewGuard(auth.GuardConfig{
+		APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: []string{"/health"},
+		RateLimit: limit, WriteError: httpx.WriteError,
+		Refused: func(r *http.Request, rf auth.Refusal) { a.auditRefused(r, rf.Caller, rf.Status, rf.Code) },
+	}, mux)
 }
 
 type accountAPI struct {
-	c   *Coordinator
-	cfg AccountConfig
+	c        *Coordinator
+	cfg      AccountConfig
+	refusals *refusalLog
+}
+
+// auditRefused writes a request.refused record, thinned by a.refusals.
+func (a *accountAPI) auditRefused(r *http.Request, c auth.Caller, httpStatus int, code string) {
+	ok, suppressed := a.refusals.take(c.IP, code)
+	if !ok {
+		return
+	}
+	a.c.audit(r.Context(), auditRefused, restRefusal(r, c, httpStatus, code, suppressed)...)
+}
+
+// refuse answers a request the handler refuses (bad input, conflict, …) and
+// records it: the code, never the message or the body.
+func (a *accountAPI) refuse(w http.ResponseWriter, r *http.Request, httpStatus int, code, msg string) {
+	c, _ := auth.CallerFromContext(r.Context())
+	a.auditRefused(r, c, httpStatus, code)
+	httpx.WriteError(w, httpStatus, code, msg)
+}
+
+// refuseErr is refuse for an error, answered as httpx.Write does.
+func (a *accountAPI) refuseErr(w http.ResponseWriter, r *http.Request, err error) {
+	code, st := errorCode(err)
+	c, _ := auth.CallerFromContext(r.Context())
+	a.auditRefused(r, c, st, code)
+	httpx.Write(w, err)
+}
+
+// errorCode is the REST code and status httpx.Write answers err with.
+func errorCode(err error) (string, int) {
+	var he *httpx.Error
+	if errors.As(err, &he) {
+		return he.Code, he.Status
+	}
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
+		e := httpx.FromGRPC(st.Code())
+		return e.Code, e.Status
+	}
+	return "internal", http.StatusInternalServerError
+}
+
+// requested writes a keygen.requested or sign.requested record for a
+// session the account API created.
+func (a *accountAPI) requested(r *http.Request, event string, s *session, userID string, extra ...slog.Attr) {
+	c, _ := auth.CallerFromContext(r.Context())
+	attrs := append(restWho(c), slog.String("user_id", userID), slog.String("wallet_id", s.walletID), slog.String("session_id", s.id))
+	a.c.audit(r.Context(), event, append(attrs, extra...)...)
 }
 
 // Health reports each component; 503 when the store does not answer.
@@ -75,9 +140,10 @@ func (c *Coordinator) Health(ctx context.Context) (int, map[string]any) {
 		"status": st,
 		"components": map[string]any{
 			"store":    storeState,
-			"pool":     map[string]any{"healthy": len(healthy), "parties": healthy},
+			"pool":     map[string]any{"healthy": len(healthy), "parties": healthy, "preparams_ready": c.pool.preparamsReady()},
 			"sessions": map[string]any{"running": live},
 		},
+		"instance": c.cfg.Instance,
 	}
 }
 
@@ -103,26 +169,27 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 		SharePassword *string `json:"share_password"`
 	}
 	if err := httpx.Decode(w, r, &req); err != nil {
-		httpx.Write(w, err)
+		a.refuseErr(w, r, err)
 		return
 	}
 	req.UserID = strings.TrimSpace(req.UserID)
 	if req.UserID == "" || len(req.UserID) > 128 {
-		httpx.WriteError(w, 400, "invalid_argument", "user_id must be 1..128 characters")
+		a.refuse(w, r, 400, "invalid_argument", "user_id must be 1..128 characters")
 		return
 	}
 	if req.SharePassword != nil && *req.SharePassword == "" {
-		httpx.WriteError(w, 400, "invalid_argument", "share_password must not be empty when given")
+		a.refuse(w, r, 400, "invalid_argument", "share_password must not be empty when given")
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
 	cr, err := a.c.createKeygen(ctx, keygenSpec{name: "account " + req.UserID, userID: req.UserID, signers: 2, n: 3, withUser: true})
 	if err != nil {
-		httpx.Write(w, err)
+		a.refuseErr(w, r, err)
 		return
 	}
 	s := cr.s
+	a.requested(r, auditKeygenRequested, s, req.UserID, slog.Int("parties", 3), slog.Int("signers", 2))
 	type shareResult struct {
 		share string
 		err   error
@@ -217,36 +284,38 @@ func (a *accountAPI) sign(w http.ResponseWriter, r *http.Request) {
 		Message string `json:"message"`
 	}
 	if err := httpx.Decode(w, r, &req); err != nil {
-		httpx.Write(w, err)
+		a.refuseErr(w, r, err)
 		return
 	}
 	msg := strings.TrimPrefix(strings.TrimPrefix(req.Message, "0x"), "0X")
 	digest, err := hex.DecodeString(msg)
 	if err != nil {
-		httpx.WriteError(w, 400, "invalid_argument", "message must be hex")
+		a.refuse(w, r, 400, "invalid_argument", "message must be hex")
 		return
 	}
 	if len(digest) != 32 {
-		httpx.WriteError(w, 400, "invalid_argument", fmt.Sprintf("message must be a 32-byte digest (64 hex chars), got %d bytes", len(digest)))
+		a.refuse(w, r, 400, "invalid_argument", fmt.Sprintf("message must be a 32-byte digest (64 hex chars), got %d bytes", len(digest)))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
 	// The account API signs for accounts only; a co-managed wallet made
 	// over gRPC is not an account and signs with its client.
-	if wl, err := a.c.store.GetWallet(ctx, r.PathValue("id")); err != nil || wl.UserID == "" || !hasUserHolder(wl) {
+	wl, err := a.c.store.GetWallet(ctx, r.PathValue("id"))
+	if err != nil || wl.UserID == "" || !hasUserHolder(wl) {
 		if err == nil || errors.Is(err, store.ErrNotFound) {
-			httpx.WriteError(w, 404, "not_found", "account not found")
+			a.refuse(w, r, 404, "not_found", "account not found")
 		} else {
-			httpx.Write(w, storeStatus(err, "account"))
+			a.refuseErr(w, r, storeStatus(err, "account"))
 		}
 		return
 	}
 	cr, err := a.c.createSign(ctx, signSpec{walletID: r.PathValue("id"), digest: digest})
 	if err != nil {
-		httpx.Write(w, err)
+		a.refuseErr(w, r, err)
 		return
 	}
+	a.requested(r, auditSignRequested, cr.s, wl.UserID, slog.String("digest", hex.EncodeToString(digest)))
 	final, err := a.c.wait(ctx, cr.s)
 	if err != nil {
 		a.c.fail(cr.s, "timeout", "account API request deadline passed", nil)

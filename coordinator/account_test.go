@@ -1,25 +1,41 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/coordinator"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/stack"
+	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
 type apiClient struct {
@@ -306,3 +322,361 @@ func TestAccountAPIDeadline(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// loggedQuorum is a quorum like quorumtest's whose services all log JSON
+// into one buffer.
+type loggedQuorum struct {
+	signer      *auth.Signer
+	apiKey      string
+	coord       *coordinator.Coordinator
+	coordAddr   string
+	partyAPIURL string
+	log         *syncBuffer
+}
+
+func startLoggedQuorum(t *testing.T) *loggedQuorum {
+	t.Helper()
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	signer, err := auth.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkHex, err := vault.GenerateMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk, _ := vault.ParseMasterKey(mkHex)
+	key := make([]byte, 16)
+	rand.Read(key)
+	q := &loggedQuorum{signer: signer, apiKey: hex.EncodeToString(key), log: &syncBuffer{}}
+	st := stack.New(slog.New(slog.NewJSONHandler(q.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if _, err := st.AddRouter("127.0.0.1:0", signer, serve.Origins{"*"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	partyAPI := quorumtest.FreeAddr(t)
+	q.partyAPIURL = "http://" + partyAPI
+	q.coord, err = st.AddCoordinator(context.Background(), stack.CoordOpts{
+		Addr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RouterAddr: st.Addr("router"), PartyAPI: q.partyAPIURL,
+		DataDir: dir, Signer: signer, APIKey: q.apiKey, Origins: serve.Origins{"*"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.coordAddr = st.Addr("coordinator")
+	var runs []func(context.Context)
+	for i := range 3 {
+		pdir := filepath.Join(dir, fmt.Sprintf("server-%d", i+1))
+		v, err := vault.Open(filepath.Join(pdir, "vault"), mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sets := []int{i}
+		if i == 0 {
+			sets = append(sets, 3) // the user party's
+		}
+		for _, s := range sets {
+			pp, err := testkit.PreParams(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.PutPreParams(pp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		po := stack.PartyOpts{PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.coordAddr, RouterAddr: st.Addr("router"),
+			DataDir: pdir, Signer: signer, MasterKey: mk, Pool: -1}
+		if i == 0 {
+			po.APIAddr, po.APIKey = partyAPI, q.apiKey
+		}
+		_, run, err := st.AddServerParty(po)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, run)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = st.Run(ctx, runs...) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(20 * time.Second)
+	for len(q.coord.HealthyParties()) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("server parties not healthy")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return q
+}
+
+// auditRecords returns the audit records of a JSON log.
+func auditRecords(t *testing.T, log string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(log, "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["audit"] == true {
+			if m["msg"] != "audit" {
+				t.Fatalf("audit record with message %v", m["msg"])
+			}
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// findAudit returns the one audit record of event whose fields include
+// want; it fails if there is not exactly one.
+func findAudit(t *testing.T, recs []map[string]any, event string, want map[string]any) map[string]any {
+	t.Helper()
+	var hits []map[string]any
+next:
+	for _, r := range recs {
+		if r["event"] != event {
+			continue
+		}
+		for k, v := range want {
+			if r[k] != v {
+				continue next
+			}
+		}
+		hits = append(hits, r)
+	}
+	if len(hits) != 1 {
+		t.Fatalf("%d %s records with %v; audit records:\n%v", len(hits), event, want, recs)
+	}
+	return hits[0]
+}
+
+// TestAccountAPIAudit: REST behind a trusted proxy and gRPC write one audit
+// record per created session and per refused request, with who asked from
+// where, and no key, token, password or body in any record.
+func TestAccountAPIAudit(t *testing.T) {
+	q := startLoggedQuorum(t)
+	allow, _ := auth.ParseAllowlist("203.0.113.0/24")
+	proxies, _ := auth.ParseAllowlist("127.0.0.1")
+	api := httptest.NewServer(q.coord.AccountAPI(coordinator.AccountConfig{
+		APIKey: q.apiKey, Allow: allow, TrustedProxies: proxies, PartyAPIURL: q.partyAPIURL, PartyAPIKey: q.apiKey,
+	}))
+	defer api.Close()
+	call := func(method, path, key, xff, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, api.URL+path, strings.NewReader(body))
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := quorumtest.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	const password = "audit pw 7f3e9"
+	keyID := auth.KeyID(q.apiKey)
+
+	code, acct := call("POST", "/api/v1/accounts", q.apiKey, "198.51.100.9, 203.0.113.7", `{"user_id":"audit-user","share_password":"`+password+`"}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, acct)
+	}
+	id := acct["account_id"].(string)
+	d := digestOf("audit sign")
+	if code, sig := call("POST", "/api/v1/accounts/"+id+"/sign", q.apiKey, "203.0.113.8", `{"message":"0x`+d+`"}`); code != 200 {
+		t.Fatalf("sign: %d %v", code, sig)
+	}
+
+	// Refusals.
+	const wrongKey = "wrong-key-0123456789abcdef"
+	refusals := []struct {
+		name, method, path, key, xff, body string
+		status                             int
+		code                               string
+		who, ip                            string
+	}{
+		{"the proxy itself is not allowed", "GET", "/api/v1/accounts/" + id, q.apiKey, "", "", 403, "forbidden_ip", keyID, "127.0.0.1"},
+		{"malformed header from the proxy", "GET", "/api/v1/accounts/" + id, q.apiKey, "203.0.113.7:443", "", 400, "bad_forwarded_for", keyID, "127.0.0.1"},
+		{"wrong key", "POST", "/api/v1/accounts", wrongKey, "203.0.113.20", `{"user_id":"mallory"}`, 401, "unauthorized", auth.WhoInvalidKey, "203.0.113.20"},
+		{"no key", "POST", "/api/v1/accounts", "", "203.0.113.21", `{"user_id":"mallory"}`, 401, "unauthorized", auth.WhoAnonymous, "203.0.113.21"},
+		{"bad json", "POST", "/api/v1/accounts", q.apiKey, "203.0.113.22", `{"user_id":"secret-in-body`, 400, "invalid_json", keyID, "203.0.113.22"},
+		{"existing user", "POST", "/api/v1/accounts", q.apiKey, "203.0.113.23", `{"user_id":"audit-user","share_password":"other pw 123"}`, 409, "conflict", keyID, "203.0.113.23"},
+		{"bad digest", "POST", "/api/v1/accounts/" + id + "/sign", q.apiKey, "203.0.113.24", `{"message":"zz-secret-in-body"}`, 400, "invalid_argument", keyID, "203.0.113.24"},
+		{"unknown account", "POST", "/api/v1/accounts/nope/sign", q.apiKey, "203.0.113.25", `{"message":"` + d + `"}`, 404, "not_found", keyID, "203.0.113.25"},
+	}
+	for _, r := range refusals {
+		code, body := call(r.method, r.path, r.key, r.xff, r.body)
+		e, _ := body["error"].(map[string]any)
+		if code != r.status || e == nil || e["code"] != r.code {
+			t.Fatalf("%s: %d %v, want %d %s", r.name, code, body, r.status, r.code)
+		}
+	}
+
+	// gRPC: a party token may not create sessions; an admin signs with the
+	// account's two server holders.
+	conn, err := serve.Dial(q.coordAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	coord := tsskitv1.NewCoordinatorServiceClient(conn)
+	partyTok, _ := q.signer.MintParty("some-session", "server-9", time.Minute)
+	_, err = coord.CreateKeygenSession(context.Background(), &tsskitv1.CreateKeygenSessionRequest{Name: "x", SignersNeeded: 2, Parties: 3},
+		grpc.PerRPCCredentials(serve.Bearer(partyTok)))
+	if status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("keygen with a party token: %v", err)
+	}
+	adminTok, _ := q.signer.MintAdmin("audit-admin", time.Minute)
+	admin := grpc.PerRPCCredentials(serve.Bearer(adminTok))
+	gd := hexBytes(digestOf("audit grpc"))
+	sresp, err := coord.CreateSignSession(context.Background(), &tsskitv1.CreateSignSessionRequest{WalletId: id, Digest: gd}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch, err := coord.WatchSession(context.Background(), &tsskitv1.WatchSessionRequest{SessionId: sresp.SessionId}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := watch.Recv()
+		if err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		if ev.GetCompleted() != nil {
+			break
+		}
+		if f := ev.GetFailed(); f != nil {
+			t.Fatalf("grpc sign failed: %v", f)
+		}
+	}
+	if _, err := coord.CreateSignSession(context.Background(), &tsskitv1.CreateSignSessionRequest{WalletId: id, Digest: gd[:5]}, admin); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("short digest: %v", err)
+	}
+
+	log := q.log.String()
+	recs := auditRecords(t, log)
+	kg := findAudit(t, recs, "keygen.requested", map[string]any{"via": "rest"})
+	for k, v := range map[string]any{"who": keyID, "ip": "203.0.113.7", "peer": "127.0.0.1", "user_id": "audit-user",
+		"wallet_id": id, "parties": float64(3), "signers": float64(2), "level": "INFO"} {
+		if kg[k] != v {
+			t.Fatalf("keygen.requested %s = %v, want %v: %v", k, kg[k], v, kg)
+		}
+	}
+	if s, _ := kg["session_id"].(string); len(s) != 36 {
+		t.Fatalf("keygen.requested without a session id: %v", kg)
+	}
+	sg := findAudit(t, recs, "sign.requested", map[string]any{"via": "rest"})
+	for k, v := range map[string]any{"who": keyID, "ip": "203.0.113.8", "user_id": "audit-user", "wallet_id": id, "digest": d} {
+		if sg[k] != v {
+			t.Fatalf("sign.requested %s = %v, want %v: %v", k, sg[k], v, sg)
+		}
+	}
+	gs := findAudit(t, recs, "sign.requested", map[string]any{"via": "grpc"})
+	for k, v := range map[string]any{"who": "admin:audit-admin", "ip": "127.0.0.1", "user_id": "audit-user", "wallet_id": id,
+		"session_id": sresp.SessionId, "digest": hex.EncodeToString(gd)} {
+		if gs[k] != v {
+			t.Fatalf("grpc sign.requested %s = %v, want %v: %v", k, gs[k], v, gs)
+		}
+	}
+	for _, r := range refusals {
+		findAudit(t, recs, "request.refused", map[string]any{"via": "rest", "reason": r.code, "who": r.who, "ip": r.ip, "status": float64(r.status)})
+	}
+	findAudit(t, recs, "request.refused", map[string]any{"via": "grpc", "op": "keygen", "who": "party:server-9", "reason": "forbidden", "grpc_code": "PermissionDenied"})
+	findAudit(t, recs, "request.refused", map[string]any{"via": "grpc", "op": "sign", "who": "admin:audit-admin", "reason": "invalid_argument"})
+
+	for _, secret := range []string{q.apiKey, wrongKey, password, "other pw 123", adminTok, partyTok, "secret-in-body", acct["user_share"].(string)} {
+		if strings.Contains(log, secret) {
+			t.Fatalf("the log contains a secret or request body content (%.6s…)", secret)
+		}
+	}
+	if strings.Contains(log, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9") {
+		t.Fatal("the log contains a token")
+	}
+}
+
+// TestAccountAPIRateLimit: over the limit the account API answers 429 with
+// Retry-After and a JSON error, and writes an audit record.
+func TestAccountAPIRateLimit(t *testing.T) {
+	q := startLoggedQuorum(t)
+	api := httptest.NewServer(q.coord.AccountAPI(coordinator.AccountConfig{
+		APIKey: q.apiKey, RateLimit: &auth.RateLimit{PerSecond: 0.5, Burst: 2}, PartyAPIURL: q.partyAPIURL, PartyAPIKey: q.apiKey,
+	}))
+	defer api.Close()
+	get := func(path string) *http.Response {
+		req, _ := http.NewRequest("GET", api.URL+path, nil)
+		req.Header.Set("X-API-Key", q.apiKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for i := range 2 {
+		resp := get("/api/v1/accounts/nope")
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Fatalf("request %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := get("/api/v1/accounts/nope")
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || body.Error.Code != "rate_limited" || body.Error.Message == "" {
+		t.Fatalf("over the limit: %d %+v", resp.StatusCode, body)
+	}
+	if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 2 {
+		t.Fatalf("Retry-After %q", resp.Header.Get("Retry-After"))
+	}
+	if resp := get("/health"); resp.StatusCode != 200 {
+		t.Fatalf("health limited: %d", resp.StatusCode)
+	}
+	findAudit(t, auditRecords(t, q.log.String()), "request.refused", map[string]any{"reason": "rate_limited", "status": float64(429),
+		"who": auth.KeyID(q.apiKey), "ip": "127.0.0.1", "op": "get_account"})
+
+	// A zero RateLimit does not limit.
+	off := httptest.NewServer(q.coord.AccountAPI(coordinator.AccountConfig{APIKey: q.apiKey, RateLimit: &auth.RateLimit{}}))
+	defer off.Close()
+	for i := range 50 {
+		req, _ := http.NewRequest("GET", off.URL+"/api/v1/accounts/nope", nil)
+		req.Header.Set("X-API-Key", q.apiKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 {
+			t.Fatalf("unlimited API, request %d: %d", i+1, resp.StatusCode)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"encoding/hex"
+	"log/slog"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,30 +21,58 @@ type coordService struct {
 	c *Coordinator
 }
 
+// CreateKeygenSession and CreateSignSession write audit records (audit.go):
+// keygen.requested / sign.requested for a created session, request.refused
+// for a refusal past authentication (a call without a valid token is
+// refused by the interceptor before it gets here).
 func (s *coordService) CreateKeygenSession(ctx context.Context, req *tsskitv1.CreateKeygenSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
 	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+		s.c.auditGRPCRefused(ctx, "keygen", err)
 		return nil, err
 	}
 	if req.Parties > 16 || req.SignersNeeded > 16 {
-		return nil, status.Error(codes.InvalidArgument, "at most 16 parties")
+		err := status.Error(codes.InvalidArgument, "at most 16 parties")
+		s.c.auditGRPCRefused(ctx, "keygen", err)
+		return nil, err
 	}
 	cr, err := s.c.createKeygen(ctx, keygenSpec{
 		name: req.Name, userID: req.UserId, signers: int(req.SignersNeeded), n: int(req.Parties), clients: req.ClientPartyIds,
 	})
 	if err != nil {
+		s.c.auditGRPCRefused(ctx, "keygen", err)
 		return nil, err
 	}
+	attrs := append(grpcWho(ctx),
+		slog.String("user_id", req.UserId), slog.String("wallet_id", cr.s.walletID), slog.String("session_id", cr.s.id),
+		slog.Int("parties", int(req.Parties)), slog.Int("signers", int(req.SignersNeeded)))
+	if len(req.ClientPartyIds) > 0 {
+		attrs = append(attrs, slog.Any("clients", req.ClientPartyIds))
+	}
+	s.c.audit(ctx, auditKeygenRequested, attrs...)
 	return createdProto(cr), nil
 }
 
 func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.CreateSignSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
 	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+		s.c.auditGRPCRefused(ctx, "sign", err)
 		return nil, err
 	}
 	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, clients: req.ClientPartyIds, servers: req.ServerPartyIds})
 	if err != nil {
+		s.c.auditGRPCRefused(ctx, "sign", err)
 		return nil, err
 	}
+	userID := ""
+	if cr.s.wallet != nil {
+		userID = cr.s.wallet.UserID
+	}
+	attrs := append(grpcWho(ctx),
+		slog.String("user_id", userID), slog.String("wallet_id", cr.s.walletID), slog.String("session_id", cr.s.id),
+		slog.String("digest", hex.EncodeToString(req.Digest)))
+	if len(req.ClientPartyIds) > 0 {
+		attrs = append(attrs, slog.Any("clients", req.ClientPartyIds))
+	}
+	s.c.audit(ctx, auditSignRequested, attrs...)
 	return createdProto(cr), nil
 }
 

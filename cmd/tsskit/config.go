@@ -22,6 +22,13 @@ const (
 	envRedis      = "REDIS_URL"
 	envOrigins    = "TSSKIT_ORIGINS"
 	envLogFormat  = "TSSKIT_LOG_FORMAT"
+
+	// Reverse proxies whose X-Forwarded-For names the REST client (IPs and
+	// CIDRs as in ALLOWED_IPS; empty: trust none).
+	envTrustedProxies = "TRUSTED_PROXIES"
+	// REST rate limit per (API key, client address): "10/s,burst=20",
+	// "300/m", "0" to disable; empty: auth.DefaultRateLimit.
+	envRateLimit = "RATE_LIMIT"
 )
 
 // newLogger logs to stderr, text by default, JSON with TSSKIT_LOG_FORMAT=json.
@@ -80,16 +87,34 @@ func allowlistFromEnv(dev bool) (*auth.Allowlist, error) {
 	return a, nil
 }
 
-// checkBackends refuses backends this build does not have yet, rather than
-// silently using another.
-func checkBackends() error {
-	if os.Getenv(envDatabase) != "" {
-		return configErrorf("%s is set, but this build stores data only in SQLite; unset it to use the SQLite file in --data-dir", envDatabase)
+// trustedProxiesFromEnv reads TRUSTED_PROXIES: the reverse proxies in front
+// of the REST APIs whose X-Forwarded-For is believed (auth.ClientIP). Empty
+// or unset trusts no one (nil), so the TCP peer is the client; a malformed
+// entry is refused, naming it.
+func trustedProxiesFromEnv() (*auth.Allowlist, error) {
+	v := os.Getenv(envTrustedProxies)
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
 	}
-	if os.Getenv(envRedis) != "" {
-		return configErrorf("%s is set, but this build has only the in-memory bus; unset it", envRedis)
+	a, err := auth.ParseAllowlist(v)
+	if err != nil {
+		return nil, configErrorf("%s: %v", envTrustedProxies, err)
 	}
-	return nil
+	return a, nil
+}
+
+// rateLimitFromEnv reads RATE_LIMIT (auth.ParseRateLimit): unset or empty is
+// auth.DefaultRateLimit (10/s, burst 20), "0" or "off" disables limiting.
+func rateLimitFromEnv() (auth.RateLimit, error) {
+	v := os.Getenv(envRateLimit)
+	if strings.TrimSpace(v) == "" {
+		return auth.DefaultRateLimit, nil
+	}
+	l, err := auth.ParseRateLimit(v)
+	if err != nil {
+		return auth.RateLimit{}, configErrorf("%s: %v", envRateLimit, err)
+	}
+	return l, nil
 }
 
 // newFlags makes a flag set whose -h prints the command's help with the
