@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 
@@ -281,6 +282,9 @@ func (rn *runner) protocolError(terr *tss.Error) error {
 		}
 	}
 	sort.Strings(e.Culprits)
+	// tss-lib blames once per failed check: one party failing two proofs
+	// is named once.
+	e.Culprits = slices.Compact(e.Culprits)
 	return e
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -88,6 +89,9 @@ func FromGRPC(c codes.Code) *Error {
 func Decode(w http.ResponseWriter, r *http.Request, v any) error {
 	body := http.MaxBytesReader(w, r.Body, MaxBody)
 	dec := json.NewDecoder(body)
+	// A misspelt field is an error, not silently ignored: ignoring
+	// "sharePassword" would hand a share back unencrypted.
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -111,6 +115,8 @@ func jsonMsg(err error) string {
 		return fmt.Sprintf("field %q must be %s", te.Field, te.Type)
 	case errors.Is(err, io.EOF):
 		return "empty body"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return "malformed"
 }

@@ -132,6 +132,10 @@ func (e *Envelope) checkSizes() error {
 		return malformed(fmt.Sprintf("recipient id longer than %d bytes", MaxIDLen))
 	case len(e.Payload) > MaxPayload:
 		return newError(CodeTooLarge, e.From, e.SenderSeq, fmt.Errorf("payload of %d bytes exceeds %d", len(e.Payload), MaxPayload))
+	case len(e.Signature) > 64:
+		// The binary decoder's bound; without it here, MarshalBinary and
+		// UnmarshalProto accept envelopes that UnmarshalEnvelope refuses.
+		return malformed("signature longer than 64 bytes")
 	}
 	return nil
 }
