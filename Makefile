@@ -129,11 +129,18 @@ test-admin-web: deps wasm web
 bench: deps
 	scripts/bench.sh
 
-# Run each fuzz target for FUZZTIME (seed corpora already run in `make test`).
-FUZZTIME ?= 60s
+# Run every fuzz target (each `func Fuzz...` in the tree, found by the
+# script) for FUZZTIME, one after another; seed corpora already run in
+# `make test`. FUZZ_ONLY=regexp narrows the set.
+FUZZTIME ?= 30s
 fuzz: deps
-	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./party/seal
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./party/share
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+# Load on loopback: LOAD_KEYGENS concurrent REST keygens, then LOAD_SIGNS
+# signs, on the embedded backends and on PostgreSQL + Redis (LOAD_BACKENDS);
+# every signature is verified; tables in bench-out/load*.md.
+load: deps services
+	scripts/load.sh
 
 # Regenerate the committed test pre-parameters with the project's generator.
 fixtures: deps

@@ -112,6 +112,11 @@ func (s *Stack) AddRouter(addr string, signer *auth.Signer, origins serve.Origin
 // RedisPrefix starts every key tsskit keeps in Redis.
 const RedisPrefix = "tsskit:"
 
+// RedisReadPool is the default pool of the router's blocking-read client:
+// one connection per Subscribe stream waiting at once (REDIS_URL's
+// pool_size sets both pools instead).
+const RedisReadPool = 1024
+
 // AddRouterOn starts a router on the Redis bus at redisURL (shared by
 // router replicas), or on the memory bus when redisURL is empty.
 func (s *Stack) AddRouterOn(addr string, signer *auth.Signer, origins serve.Origins, redisURL string) (router.Bus, error) {
@@ -137,7 +142,17 @@ func (s *Stack) AddRouterOn(addr string, signer *auth.Signer, origins serve.Orig
 		if err != nil {
 			return nil, fmt.Errorf("router: redis: %s", redactErr(err, redisURL))
 		}
-		bus = router.NewRedisBus(rc, RedisPrefix)
+		// Subscribers wait in XREAD BLOCK, one pooled connection each:
+		// they get a client of their own, with a pool as large as the
+		// streams a router may serve at once, so publishes never queue
+		// behind them.
+		ropt := *opt
+		if !strings.Contains(redisURL, "pool_size=") {
+			ropt.PoolSize = max(opt.PoolSize, RedisReadPool)
+		}
+		readers := redis.NewClient(&ropt)
+		s.OnStop(func() { readers.Close() })
+		bus = router.NewRedisBus(rc, RedisPrefix).WithReadClient(readers)
 		health = HealthHandler(func(ctx context.Context) (int, map[string]any) {
 			if err := rc.Ping(ctx).Err(); err != nil {
 				return 503, map[string]any{"status": "unavailable", "components": map[string]any{"bus": "redis", "error": redactErr(err, redisURL)}}
