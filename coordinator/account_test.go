@@ -1,9 +1,7 @@
 package coordinator_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -13,10 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,12 +26,9 @@ import (
 	"github.com/rwadurian/tsskit/coordinator"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/internal/serve"
-	"github.com/rwadurian/tsskit/internal/stack"
-	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
-	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
 type apiClient struct {
@@ -323,109 +316,17 @@ func TestAccountAPIDeadline(t *testing.T) {
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// loggedQuorum is a quorum like quorumtest's whose services all log JSON
-// into one buffer.
+// loggedQuorum is a quorum whose services all log JSON into one buffer.
 type loggedQuorum struct {
-	signer      *auth.Signer
-	apiKey      string
-	coord       *coordinator.Coordinator
-	coordAddr   string
-	partyAPIURL string
-	log         *syncBuffer
+	*quorumtest.Quorum
+	log *quorumtest.LogBuffer
 }
 
 func startLoggedQuorum(t *testing.T) *loggedQuorum {
 	t.Helper()
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	signer, err := auth.NewSigner(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mkHex, err := vault.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, _ := vault.ParseMasterKey(mkHex)
-	key := make([]byte, 16)
-	rand.Read(key)
-	q := &loggedQuorum{signer: signer, apiKey: hex.EncodeToString(key), log: &syncBuffer{}}
-	st := stack.New(slog.New(slog.NewJSONHandler(q.log, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if _, err := st.AddRouter("127.0.0.1:0", signer, serve.Origins{"*"}); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	partyAPI := quorumtest.FreeAddr(t)
-	q.partyAPIURL = "http://" + partyAPI
-	q.coord, err = st.AddCoordinator(context.Background(), stack.CoordOpts{
-		Addr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RouterAddr: st.Addr("router"), PartyAPI: q.partyAPIURL,
-		DataDir: dir, Signer: signer, APIKey: q.apiKey, Origins: serve.Origins{"*"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q.coordAddr = st.Addr("coordinator")
-	var runs []func(context.Context)
-	for i := range 3 {
-		pdir := filepath.Join(dir, fmt.Sprintf("server-%d", i+1))
-		v, err := vault.Open(filepath.Join(pdir, "vault"), mk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sets := []int{i}
-		if i == 0 {
-			sets = append(sets, 3) // the user party's
-		}
-		for _, s := range sets {
-			pp, err := testkit.PreParams(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := v.PutPreParams(pp); err != nil {
-				t.Fatal(err)
-			}
-		}
-		po := stack.PartyOpts{PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.coordAddr, RouterAddr: st.Addr("router"),
-			DataDir: pdir, Signer: signer, MasterKey: mk, Pool: -1}
-		if i == 0 {
-			po.APIAddr, po.APIKey = partyAPI, q.apiKey
-		}
-		_, run, err := st.AddServerParty(po)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = append(runs, run)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = st.Run(ctx, runs...) }()
-	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.Now().Add(20 * time.Second)
-	for len(q.coord.HealthyParties()) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("server parties not healthy")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return q
+	buf := &quorumtest.LogBuffer{}
+	q := quorumtest.Start(t, quorumtest.Options{Logger: slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	return &loggedQuorum{Quorum: q, log: buf}
 }
 
 // auditRecords returns the audit records of a JSON log.
@@ -480,8 +381,8 @@ func TestAccountAPIAudit(t *testing.T) {
 	q := startLoggedQuorum(t)
 	allow, _ := auth.ParseAllowlist("203.0.113.0/24")
 	proxies, _ := auth.ParseAllowlist("127.0.0.1")
-	api := httptest.NewServer(q.coord.AccountAPI(coordinator.AccountConfig{
-		APIKey: q.apiKey, Allow: allow, TrustedProxies: proxies, PartyAPIURL: q.partyAPIURL, PartyAPIKey: q.apiKey,
+	api := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{
+		APIKey: q.APIKey, Allow: allow, TrustedProxies: proxies, PartyAPIURL: q.PartyAPIURL, PartyAPIKey: q.APIKey,
 	}))
 	defer api.Close()
 	call := func(method, path, key, xff, body string) (int, map[string]any) {
@@ -503,15 +404,15 @@ func TestAccountAPIAudit(t *testing.T) {
 		return resp.StatusCode, out
 	}
 	const password = "audit pw 7f3e9"
-	keyID := auth.KeyID(q.apiKey)
+	keyID := auth.KeyID(q.APIKey)
 
-	code, acct := call("POST", "/api/v1/accounts", q.apiKey, "198.51.100.9, 203.0.113.7", `{"user_id":"audit-user","share_password":"`+password+`"}`)
+	code, acct := call("POST", "/api/v1/accounts", q.APIKey, "198.51.100.9, 203.0.113.7", `{"user_id":"audit-user","share_password":"`+password+`"}`)
 	if code != 201 {
 		t.Fatalf("create: %d %v", code, acct)
 	}
 	id := acct["account_id"].(string)
 	d := digestOf("audit sign")
-	if code, sig := call("POST", "/api/v1/accounts/"+id+"/sign", q.apiKey, "203.0.113.8", `{"message":"0x`+d+`"}`); code != 200 {
+	if code, sig := call("POST", "/api/v1/accounts/"+id+"/sign", q.APIKey, "203.0.113.8", `{"message":"0x`+d+`"}`); code != 200 {
 		t.Fatalf("sign: %d %v", code, sig)
 	}
 
@@ -523,14 +424,14 @@ func TestAccountAPIAudit(t *testing.T) {
 		code                               string
 		who, ip                            string
 	}{
-		{"the proxy itself is not allowed", "GET", "/api/v1/accounts/" + id, q.apiKey, "", "", 403, "forbidden_ip", keyID, "127.0.0.1"},
-		{"malformed header from the proxy", "GET", "/api/v1/accounts/" + id, q.apiKey, "203.0.113.7:443", "", 400, "bad_forwarded_for", keyID, "127.0.0.1"},
+		{"the proxy itself is not allowed", "GET", "/api/v1/accounts/" + id, q.APIKey, "", "", 403, "forbidden_ip", keyID, "127.0.0.1"},
+		{"malformed header from the proxy", "GET", "/api/v1/accounts/" + id, q.APIKey, "203.0.113.7:443", "", 400, "bad_forwarded_for", keyID, "127.0.0.1"},
 		{"wrong key", "POST", "/api/v1/accounts", wrongKey, "203.0.113.20", `{"user_id":"mallory"}`, 401, "unauthorized", auth.WhoInvalidKey, "203.0.113.20"},
 		{"no key", "POST", "/api/v1/accounts", "", "203.0.113.21", `{"user_id":"mallory"}`, 401, "unauthorized", auth.WhoAnonymous, "203.0.113.21"},
-		{"bad json", "POST", "/api/v1/accounts", q.apiKey, "203.0.113.22", `{"user_id":"secret-in-body`, 400, "invalid_json", keyID, "203.0.113.22"},
-		{"existing user", "POST", "/api/v1/accounts", q.apiKey, "203.0.113.23", `{"user_id":"audit-user","share_password":"other pw 123"}`, 409, "conflict", keyID, "203.0.113.23"},
-		{"bad digest", "POST", "/api/v1/accounts/" + id + "/sign", q.apiKey, "203.0.113.24", `{"message":"zz-secret-in-body"}`, 400, "invalid_argument", keyID, "203.0.113.24"},
-		{"unknown account", "POST", "/api/v1/accounts/nope/sign", q.apiKey, "203.0.113.25", `{"message":"` + d + `"}`, 404, "not_found", keyID, "203.0.113.25"},
+		{"bad json", "POST", "/api/v1/accounts", q.APIKey, "203.0.113.22", `{"user_id":"secret-in-body`, 400, "invalid_json", keyID, "203.0.113.22"},
+		{"existing user", "POST", "/api/v1/accounts", q.APIKey, "203.0.113.23", `{"user_id":"audit-user","share_password":"other pw 123"}`, 409, "conflict", keyID, "203.0.113.23"},
+		{"bad digest", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, "203.0.113.24", `{"message":"zz-secret-in-body"}`, 400, "invalid_argument", keyID, "203.0.113.24"},
+		{"unknown account", "POST", "/api/v1/accounts/nope/sign", q.APIKey, "203.0.113.25", `{"message":"` + d + `"}`, 404, "not_found", keyID, "203.0.113.25"},
 	}
 	for _, r := range refusals {
 		code, body := call(r.method, r.path, r.key, r.xff, r.body)
@@ -542,19 +443,19 @@ func TestAccountAPIAudit(t *testing.T) {
 
 	// gRPC: a party token may not create sessions; an admin signs with the
 	// account's two server holders.
-	conn, err := serve.Dial(q.coordAddr)
+	conn, err := serve.Dial(q.CoordAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	coord := tsskitv1.NewCoordinatorServiceClient(conn)
-	partyTok, _ := q.signer.MintParty("some-session", "server-9", time.Minute)
+	partyTok, _ := q.Signer.MintParty("some-session", "server-9", time.Minute)
 	_, err = coord.CreateKeygenSession(context.Background(), &tsskitv1.CreateKeygenSessionRequest{Name: "x", SignersNeeded: 2, Parties: 3},
 		grpc.PerRPCCredentials(serve.Bearer(partyTok)))
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("keygen with a party token: %v", err)
 	}
-	adminTok, _ := q.signer.MintAdmin("audit-admin", time.Minute)
+	adminTok, _ := q.Signer.MintAdmin("audit-admin", time.Minute)
 	admin := grpc.PerRPCCredentials(serve.Bearer(adminTok))
 	gd := hexBytes(digestOf("audit grpc"))
 	sresp, err := coord.CreateSignSession(context.Background(), &tsskitv1.CreateSignSessionRequest{WalletId: id, Digest: gd}, admin)
@@ -612,7 +513,7 @@ func TestAccountAPIAudit(t *testing.T) {
 	findAudit(t, recs, "request.refused", map[string]any{"via": "grpc", "op": "keygen", "who": "party:server-9", "reason": "forbidden", "grpc_code": "PermissionDenied"})
 	findAudit(t, recs, "request.refused", map[string]any{"via": "grpc", "op": "sign", "who": "admin:audit-admin", "reason": "invalid_argument"})
 
-	for _, secret := range []string{q.apiKey, wrongKey, password, "other pw 123", adminTok, partyTok, "secret-in-body", acct["user_share"].(string)} {
+	for _, secret := range []string{q.APIKey, wrongKey, password, "other pw 123", adminTok, partyTok, "secret-in-body", acct["user_share"].(string)} {
 		if strings.Contains(log, secret) {
 			t.Fatalf("the log contains a secret or request body content (%.6s…)", secret)
 		}
@@ -626,13 +527,13 @@ func TestAccountAPIAudit(t *testing.T) {
 // Retry-After and a JSON error, and writes an audit record.
 func TestAccountAPIRateLimit(t *testing.T) {
 	q := startLoggedQuorum(t)
-	api := httptest.NewServer(q.coord.AccountAPI(coordinator.AccountConfig{
-		APIKey: q.apiKey, RateLimit: &auth.RateLimit{PerSecond: 0.5, Burst: 2}, PartyAPIURL: q.partyAPIURL, PartyAPIKey: q.apiKey,
+	api := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{
+		APIKey: q.APIKey, RateLimit: &auth.RateLimit{PerSecond: 0.5, Burst: 2}, PartyAPIURL: q.PartyAPIURL, PartyAPIKey: q.APIKey,
 	}))
 	defer api.Close()
 	get := func(path string) *http.Response {
 		req, _ := http.NewRequest("GET", api.URL+path, nil)
-		req.Header.Set("X-API-Key", q.apiKey)
+		req.Header.Set("X-API-Key", q.APIKey)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -662,14 +563,14 @@ func TestAccountAPIRateLimit(t *testing.T) {
 		t.Fatalf("health limited: %d", resp.StatusCode)
 	}
 	findAudit(t, auditRecords(t, q.log.String()), "request.refused", map[string]any{"reason": "rate_limited", "status": float64(429),
-		"who": auth.KeyID(q.apiKey), "ip": "127.0.0.1", "op": "get_account"})
+		"who": auth.KeyID(q.APIKey), "ip": "127.0.0.1", "op": "get_account"})
 
 	// A zero RateLimit does not limit.
-	off := httptest.NewServer(q.coord.AccountAPI(coordinator.AccountConfig{APIKey: q.apiKey, RateLimit: &auth.RateLimit{}}))
+	off := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{APIKey: q.APIKey, RateLimit: &auth.RateLimit{}}))
 	defer off.Close()
 	for i := range 50 {
 		req, _ := http.NewRequest("GET", off.URL+"/api/v1/accounts/nope", nil)
-		req.Header.Set("X-API-Key", q.apiKey)
+		req.Header.Set("X-API-Key", q.APIKey)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

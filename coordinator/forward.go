@@ -127,6 +127,29 @@ type forwardingCoord struct {
 	*coordService
 }
 
+// forward serves a unary call for a session: here when it is live here,
+// by the owner when it is live elsewhere, and with ended when it is over.
+func forward[Resp any](ctx context.Context, c *Coordinator, sessionID string, here func() (Resp, error),
+	ended func(*store.Session) (Resp, error), owner func(context.Context, *grpc.ClientConn) (Resp, error)) (Resp, error) {
+	var zero Resp
+	w, err := c.locate(ctx, sessionID)
+	switch {
+	case err != nil:
+		return zero, err
+	case w == nil:
+		return here()
+	case w.peer == nil:
+		return ended(w.rec)
+	}
+	return owner(c.outgoing(ctx), w.peer)
+}
+
+// refuseEnded answers a call that would change a finished session.
+func refuseEnded[Resp any](rec *store.Session) (Resp, error) {
+	var zero Resp
+	return zero, finishedErr(rec)
+}
+
 func (f *forwardingCoord) Join(ctx context.Context, req *tsskitv1.JoinRequest) (*tsskitv1.JoinResponse, error) {
 	if req.Keys == nil {
 		return nil, status.Error(codes.InvalidArgument, "no keys")
@@ -134,48 +157,35 @@ func (f *forwardingCoord) Join(ctx context.Context, req *tsskitv1.JoinRequest) (
 	if _, err := serve.PartyClaims(ctx, req.SessionId, req.Keys.PartyId); err != nil {
 		return nil, err
 	}
-	w, err := f.c.locate(ctx, req.SessionId)
-	switch {
-	case err != nil:
-		return nil, err
-	case w == nil:
-		return f.coordService.Join(ctx, req)
-	case w.peer == nil:
-		return nil, finishedErr(w.rec)
-	}
-	return tsskitv1.NewCoordinatorServiceClient(w.peer).Join(f.c.outgoing(ctx), req)
+	return forward(ctx, f.c, req.SessionId, func() (*tsskitv1.JoinResponse, error) { return f.coordService.Join(ctx, req) },
+		refuseEnded[*tsskitv1.JoinResponse],
+		func(out context.Context, cc *grpc.ClientConn) (*tsskitv1.JoinResponse, error) {
+			return tsskitv1.NewCoordinatorServiceClient(cc).Join(out, req)
+		})
 }
 
 func (f *forwardingCoord) ReportProgress(ctx context.Context, req *tsskitv1.ReportProgressRequest) (*tsskitv1.ReportProgressResponse, error) {
 	if _, err := serve.PartyClaims(ctx, req.SessionId, req.PartyId); err != nil {
 		return nil, err
 	}
-	w, err := f.c.locate(ctx, req.SessionId)
-	switch {
-	case err != nil:
-		return nil, err
-	case w == nil:
-		return f.coordService.ReportProgress(ctx, req)
-	case w.peer == nil:
-		return &tsskitv1.ReportProgressResponse{}, nil // progress after the end is moot
-	}
-	return tsskitv1.NewCoordinatorServiceClient(w.peer).ReportProgress(f.c.outgoing(ctx), req)
+	return forward(ctx, f.c, req.SessionId, func() (*tsskitv1.ReportProgressResponse, error) { return f.coordService.ReportProgress(ctx, req) },
+		func(*store.Session) (*tsskitv1.ReportProgressResponse, error) {
+			return &tsskitv1.ReportProgressResponse{}, nil // progress after the end is moot
+		},
+		func(out context.Context, cc *grpc.ClientConn) (*tsskitv1.ReportProgressResponse, error) {
+			return tsskitv1.NewCoordinatorServiceClient(cc).ReportProgress(out, req)
+		})
 }
 
 func (f *forwardingCoord) ReportResult(ctx context.Context, req *tsskitv1.ReportResultRequest) (*tsskitv1.ReportResultResponse, error) {
 	if _, err := serve.PartyClaims(ctx, req.SessionId, req.PartyId); err != nil {
 		return nil, err
 	}
-	w, err := f.c.locate(ctx, req.SessionId)
-	switch {
-	case err != nil:
-		return nil, err
-	case w == nil:
-		return f.coordService.ReportResult(ctx, req)
-	case w.peer == nil:
-		return nil, finishedErr(w.rec)
-	}
-	return tsskitv1.NewCoordinatorServiceClient(w.peer).ReportResult(f.c.outgoing(ctx), req)
+	return forward(ctx, f.c, req.SessionId, func() (*tsskitv1.ReportResultResponse, error) { return f.coordService.ReportResult(ctx, req) },
+		refuseEnded[*tsskitv1.ReportResultResponse],
+		func(out context.Context, cc *grpc.ClientConn) (*tsskitv1.ReportResultResponse, error) {
+			return tsskitv1.NewCoordinatorServiceClient(cc).ReportResult(out, req)
+		})
 }
 
 // WatchSession serves a live session here, relays the owner's stream for
@@ -184,12 +194,9 @@ func (f *forwardingCoord) ReportResult(ctx context.Context, req *tsskitv1.Report
 // connected (stall reports name parties that are not).
 func (f *forwardingCoord) WatchSession(req *tsskitv1.WatchSessionRequest, stream grpc.ServerStreamingServer[tsskitv1.SessionEvent]) error {
 	ctx := stream.Context()
-	cl, ok := auth.FromContext(ctx)
-	if !ok {
-		return status.Error(codes.Unauthenticated, "no verified token")
-	}
-	if cl.Require(auth.KindAdmin) != nil && (cl.Require(auth.KindParty) != nil || cl.Session != req.SessionId) {
-		return status.Error(codes.PermissionDenied, "token is for another session")
+	cl, err := watchClaims(ctx, req.SessionId)
+	if err != nil {
+		return err
 	}
 	w, err := f.c.locate(ctx, req.SessionId)
 	if err != nil {
@@ -293,14 +300,9 @@ func (f *forwardingPool) ClaimUserParty(ctx context.Context, req *tsskitv1.Claim
 	if _, err := serve.Claims(ctx, auth.KindService); err != nil {
 		return nil, err
 	}
-	w, err := f.c.locate(ctx, req.SessionId)
-	switch {
-	case err != nil:
-		return nil, err
-	case w == nil:
-		return f.poolService.ClaimUserParty(ctx, req)
-	case w.peer == nil:
-		return nil, finishedErr(w.rec)
-	}
-	return tsskitv1.NewPoolServiceClient(w.peer).ClaimUserParty(f.c.outgoing(ctx), req)
+	return forward(ctx, f.c, req.SessionId, func() (*tsskitv1.ClaimUserPartyResponse, error) { return f.poolService.ClaimUserParty(ctx, req) },
+		refuseEnded[*tsskitv1.ClaimUserPartyResponse],
+		func(out context.Context, cc *grpc.ClientConn) (*tsskitv1.ClaimUserPartyResponse, error) {
+			return tsskitv1.NewPoolServiceClient(cc).ClaimUserParty(out, req)
+		})
 }

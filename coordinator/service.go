@@ -174,15 +174,23 @@ func (s *coordService) ReportResult(ctx context.Context, req *tsskitv1.ReportRes
 	return &tsskitv1.ReportResultResponse{}, nil
 }
 
+// watchClaims admits an admin token or a party token of the session.
+func watchClaims(ctx context.Context, sessionID string) (*auth.Claims, error) {
+	cl, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no verified token")
+	}
+	if cl.Require(auth.KindAdmin) != nil && (cl.Require(auth.KindParty) != nil || cl.Session != sessionID) {
+		return nil, status.Error(codes.PermissionDenied, "token is for another session")
+	}
+	return cl, nil
+}
+
 // WatchSession takes an admin token or a party token of the session.
 func (s *coordService) WatchSession(req *tsskitv1.WatchSessionRequest, stream grpc.ServerStreamingServer[tsskitv1.SessionEvent]) error {
 	ctx := stream.Context()
-	cl, ok := auth.FromContext(ctx)
-	if !ok {
-		return status.Error(codes.Unauthenticated, "no verified token")
-	}
-	if cl.Require(auth.KindAdmin) != nil && (cl.Require(auth.KindParty) != nil || cl.Session != req.SessionId) {
-		return status.Error(codes.PermissionDenied, "token is for another session")
+	if _, err := watchClaims(ctx, req.SessionId); err != nil {
+		return err
 	}
 	sess, err := s.c.session(req.SessionId)
 	if err != nil {

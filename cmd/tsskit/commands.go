@@ -66,17 +66,13 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	proxies, err := trustedProxiesFromEnv()
-	if err != nil {
-		return err
-	}
-	limit, err := rateLimitFromEnv()
+	proxies, limit, err := proxiesAndLimitFromEnv()
 	if err != nil {
 		return err
 	}
 	st := stack.New(newLogger(os.Stderr))
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
-		TrustedProxies: proxies, RateLimit: &limit,
+		TrustedProxies: proxies, RateLimit: limit,
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
 		Signer: signer, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
 		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise,

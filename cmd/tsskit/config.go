@@ -130,3 +130,16 @@ func newFlags(name, summary, env string) *flag.FlagSet {
 	}
 	return fs
 }
+
+// proxiesAndLimitFromEnv reads TRUSTED_PROXIES and RATE_LIMIT for a REST API.
+func proxiesAndLimitFromEnv() (*auth.Allowlist, *auth.RateLimit, error) {
+	proxies, err := trustedProxiesFromEnv()
+	if err != nil {
+		return nil, nil, err
+	}
+	limit, err := rateLimitFromEnv()
+	if err != nil {
+		return nil, nil, err
+	}
+	return proxies, &limit, nil
+}

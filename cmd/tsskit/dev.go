@@ -62,11 +62,7 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	proxies, err := trustedProxiesFromEnv()
-	if err != nil {
-		return err
-	}
-	limit, err := rateLimitFromEnv()
+	proxies, limit, err := proxiesAndLimitFromEnv()
 	if err != nil {
 		return err
 	}
@@ -84,7 +80,7 @@ func runDev(ctx context.Context, args []string) error {
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
 		DataDir: *dataDir, Signer: signer, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
-		TrustedProxies: proxies, RateLimit: &limit,
+		TrustedProxies: proxies, RateLimit: limit,
 	}); err != nil {
 		return err
 	}

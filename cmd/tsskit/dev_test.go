@@ -25,7 +25,7 @@ func TestDevMode(t *testing.T) {
 		cmd := exec.Command(bin, "dev", "--data-dir", dir, "--coordinator-addr", coord, "--router-addr", router,
 			"--api-addr", api, "--party-api-addr", partyAPI, "--web-addr", web, "--web-dir", t.TempDir())
 		cmd.Env = cleanEnv()
-		buf := &logBuffer{}
+		buf := &quorumtest.LogBuffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

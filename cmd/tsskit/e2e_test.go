@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -63,7 +62,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	log  *logBuffer
+	log  *quorumtest.LogBuffer
 	done chan error
 }
 
@@ -85,7 +84,7 @@ func (c *cluster) start(name string, args ...string) *proc {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
 	cmd.Env = append(os.Environ(), c.env...)
-	buf := &logBuffer{}
+	buf := &quorumtest.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)
@@ -94,24 +93,6 @@ func (c *cluster) start(name string, args ...string) *proc {
 	go func() { p.done <- cmd.Wait() }()
 	c.procs = append(c.procs, p)
 	return p
-}
-
-// logBuffer collects a process's stdout and stderr.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func (c *cluster) dump() {

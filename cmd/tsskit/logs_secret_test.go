@@ -34,30 +34,11 @@ import (
 	"github.com/rwadurian/tsskit/coordinator"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/internal/serve"
-	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
-
-// lsBuffer collects every log line of TestLogsHoldNoSecrets.
-type lsBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lsBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lsBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // lsGRPCTap receives gRPC's own log (grpclog) while a capture is active and
 // drops it otherwise. gRPC's logger can only be replaced before gRPC is
@@ -65,7 +46,9 @@ func (b *lsBuffer) String() string {
 // to the tap only, errors also to stderr — what the default logger prints.
 var lsGRPCTap lsTap
 
-type lsTap struct{ to atomic.Pointer[lsBuffer] }
+type lsTap struct {
+	to atomic.Pointer[quorumtest.LogBuffer]
+}
 
 func (t *lsTap) Write(p []byte) (int, error) {
 	if b := t.to.Load(); b != nil {
@@ -82,7 +65,7 @@ func init() {
 // function is called: the services' slog loggers (given buf by the caller),
 // tss-lib's go-log (at the level the party package sets for production),
 // gRPC's grpclog and the standard library's log.
-func lsCapture(t *testing.T, buf *lsBuffer) (stop func()) {
+func lsCapture(t *testing.T, buf *quorumtest.LogBuffer) (stop func()) {
 	pipe := golog2.NewPipeReader(golog2.PipeFormat(golog2.PlaintextOutput))
 	copied := make(chan struct{})
 	go func() { defer close(copied); _, _ = io.Copy(buf, pipe) }()
@@ -183,7 +166,7 @@ func (s lsSecrets) addRecord(what string, r *share.Record) {
 // password, the user's share and every token. None may appear. It also
 // checks that the audit records of the run are there.
 func TestLogsHoldNoSecrets(t *testing.T) {
-	buf := &lsBuffer{}
+	buf := &quorumtest.LogBuffer{}
 	stopCapture := lsCapture(t, buf)
 	defer stopCapture()
 	logger := slog.New(slog.NewMultiHandler(
@@ -191,112 +174,34 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}),
 	))
 
-	// Secrets as an operator sets them, through the same parsers.
-	jwtHex := lsRandHex(t, 32)
-	jwtKey, err := auth.ParseSecret(jwtHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := auth.NewSigner(jwtKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mkHex, err := vault.GenerateMasterKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk, err := vault.ParseMasterKey(mkHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apiKey := "ls-api-key-" + lsRandHex(t, 16)
 	wrongKey := "ls-wrong-key-" + lsRandHex(t, 16)
 	password := "ls backup pw " + lsRandHex(t, 6)
 	t.Setenv(envTrustedProxies, "127.0.0.1, ::1")
 	t.Setenv(envRateLimit, "100/s,burst=100")
-	proxies, err := trustedProxiesFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	limit, err := rateLimitFromEnv()
+	proxies, limit, err := proxiesAndLimitFromEnv()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	// The stack, as `tsskit dev` wires it, on loopback ports.
-	dir := t.TempDir()
-	st := stack.New(logger)
-	if _, err := st.AddRouter("127.0.0.1:0", signer, serve.Origins{"*"}); err != nil {
-		t.Fatal(err)
-	}
-	routerAddr := st.Addr("router")
-	partyAPI := quorumtest.FreeAddr(t)
-	coord, err := st.AddCoordinator(context.Background(), stack.CoordOpts{
-		Addr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RouterAddr: routerAddr, PartyAPI: "http://" + partyAPI,
-		DataDir: filepath.Join(dir, "coordinator"), Signer: signer, APIKey: apiKey, Origins: serve.Origins{"*"},
-	})
+	// A whole stack on loopback (router, coordinator, three server parties
+	// with fixture pre-params, the server-party API), every service logging
+	// into buf; its secrets are the ones looked for below.
+	q := quorumtest.Start(t, quorumtest.Options{Logger: logger})
+	apiKey, signer, coordAddr := q.APIKey, q.Signer, q.CoordAddr
+	jwtKey, mkHex := q.JWTSecret, q.MasterKeyHex
+	jwtHex := hex.EncodeToString(jwtKey)
+	mk, err := vault.ParseMasterKey(mkHex)
 	if err != nil {
 		t.Fatal(err)
 	}
-	coordAddr := st.Addr("coordinator")
-	vaultDir := func(i int) string { return filepath.Join(dir, fmt.Sprintf("server-%d", i+1), "vault") }
-	var runs []func(context.Context)
-	for i := range 3 {
-		// Fixture pre-params, one set per party and one for the user
-		// party that server-1 runs (as quorumtest seeds them).
-		v, err := vault.Open(vaultDir(i), mk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sets := []int{i}
-		if i == 0 {
-			sets = append(sets, 3)
-		}
-		for _, s := range sets {
-			pp, err := testkit.PreParams(s)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := v.PutPreParams(pp); err != nil {
-				t.Fatal(err)
-			}
-		}
-		o := stack.PartyOpts{PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: coordAddr, RouterAddr: routerAddr,
-			DataDir: filepath.Dir(vaultDir(i)), Signer: signer, MasterKey: mk, Pool: -1}
-		if i == 0 {
-			o.APIAddr, o.APIKey = partyAPI, apiKey
-		}
-		_, run, err := st.AddServerParty(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs = append(runs, run)
-	}
+	vaultDir := func(i int) string { return filepath.Join(q.DataDir, fmt.Sprintf("server-%d", i+1), "vault") }
 	// The account API behind a (simulated) reverse proxy on loopback.
-	api := httptest.NewServer(coord.AccountAPI(coordinator.AccountConfig{
-		APIKey: apiKey, Allow: mustAllowlist(t, "203.0.113.0/24"), TrustedProxies: proxies, RateLimit: &limit,
-		PartyAPIURL: "http://" + partyAPI, PartyAPIKey: apiKey,
+	api := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{
+		APIKey: apiKey, Allow: mustAllowlist(t, "203.0.113.0/24"), TrustedProxies: proxies, RateLimit: limit,
+		PartyAPIURL: q.PartyAPIURL, PartyAPIKey: apiKey,
 	}))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = st.Run(ctx, runs...) }()
-	stopped := false
-	stopStack := func() {
-		if !stopped {
-			stopped = true
-			api.Close()
-			cancel()
-			<-done
-		}
-	}
+	stopStack := func() { api.Close(); q.Stop() }
 	defer stopStack()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(coord.HealthyParties()) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("server parties not healthy")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 
 	rest := func(method, path, key, body string) (int, map[string]any) {
 		t.Helper()
@@ -340,6 +245,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	defer conn.Close()
 	cs := tsskitv1.NewCoordinatorServiceClient(conn)
+	ctx := context.Background()
 	adminTok, err := signer.MintAdmin("ls-admin", time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -140,13 +140,13 @@ func (r *replicas) restAt(i int, method, path, body string) (int, map[string]any
 type cliParty struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
-	stderr *logBuffer
+	stderr *quorumtest.LogBuffer
 	done   chan error
 }
 
 func (r *replicas) party(env []string, args ...string) *cliParty {
 	r.t.Helper()
-	p := &cliParty{stderr: &logBuffer{}, done: make(chan error, 1)}
+	p := &cliParty{stderr: &quorumtest.LogBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(r.bin, args...)
 	p.cmd.Env = append(append(os.Environ(), r.env...), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, p.stderr

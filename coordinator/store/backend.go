@@ -1,14 +1,16 @@
 package store
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"time"
 )
 
-// What the backends share besides the SQL: the arguments of the writing
-// statements and the decoding of rows. database/sql (SQLite) and pgx
-// (PostgreSQL) rows both satisfy the small interfaces below.
+// What the backends share besides the SQL and sqlStore: the arguments of
+// the writing statements, the decoding of rows and the migration loop.
+// database/sql (SQLite) and pgx (PostgreSQL) rows both satisfy the small
+// interfaces below.
 
 // scanner is one row: *sql.Row, *sql.Rows, pgx.Row, pgx.Rows.
 type scanner interface {
@@ -178,10 +180,18 @@ func failArgs(reason string, at time.Time) (string, int64, error) {
 	return reason, millis(at), nil
 }
 
-// applyMigrations runs, through exec, the migrations after version have
-// and records each in schema_migrations; the caller provides the
-// transaction. A database newer than this program is refused.
-func applyMigrations(have int, exec func(query string, args ...any) error) error {
+// migrateSchema applies, through c (the caller's transaction), the
+// migrations the database has not seen, each recorded in
+// schema_migrations, creating that table first when missing. A database
+// newer than this program is refused.
+func migrateSchema(ctx context.Context, c conn) error {
+	if _, err := c.exec(ctx, qCreateMigrations); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	var have int
+	if err := c.queryRow(ctx, qSchemaVersion).Scan(&have); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
 	latest := migrations[len(migrations)-1].version
 	if have > latest {
 		return fmt.Errorf("schema version %d is newer than this program knows (%d)", have, latest)
@@ -191,11 +201,11 @@ func applyMigrations(have int, exec func(query string, args ...any) error) error
 			continue
 		}
 		for i, q := range m.statements {
-			if err := exec(q); err != nil {
+			if _, err := c.exec(ctx, q); err != nil {
 				return fmt.Errorf("migration %d, statement %d: %w", m.version, i+1, err)
 			}
 		}
-		if err := exec(qRecordMigration, m.version, millis(time.Now())); err != nil {
+		if _, err := c.exec(ctx, qRecordMigration, m.version, millis(time.Now())); err != nil {
 			return fmt.Errorf("migration %d: %w", m.version, err)
 		}
 	}

@@ -16,10 +16,12 @@ import (
 
 // Postgres is the Store on a PostgreSQL database (pgx), for coordinator
 // replicas that share one database. It runs the SQL of queries.go as it
-// is; what differs from SQLite is the connection pool (pgxpool, reached
+// is, and its Store methods are sqlStore's, with Postgres as their engine;
+// what differs from SQLite is the connection pool (pgxpool, reached
 // through with), how migrations are serialised between processes
 // (migrate), and how constraint errors are recognised.
 type Postgres struct {
+	sqlStore
 	pool    *pgxpool.Pool
 	secrets []string // scrubbed from the errors of acquiring a connection
 }
@@ -65,7 +67,8 @@ func OpenPostgres(ctx context.Context, databaseURL string) (*Postgres, error) {
 		return nil, scrub(fmt.Errorf("store: postgres: %w", err), secrets)
 	}
 	p := &Postgres{pool: pool, secrets: secrets}
-	if err := p.with(ctx, func(c *pgx.Conn) error { return c.Ping(ctx) }); err != nil {
+	p.sqlStore = sqlStore{eng: p, prefix: "store: postgres: "}
+	if err := p.ping(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("store: postgres: cannot reach the database: %w", err)
 	}
@@ -132,263 +135,114 @@ func parseError(err error) error {
 // even before schema_migrations is created, since two concurrent CREATE
 // TABLE IF NOT EXISTS can both try to create the table.
 func (p *Postgres) migrate(ctx context.Context) error {
-	return p.with(ctx, func(c *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, qMigrationLock, pgMigrationLock); err != nil {
-				return fmt.Errorf("migrations: lock: %w", err)
-			}
-			if _, err := tx.Exec(ctx, qCreateMigrations); err != nil {
-				return fmt.Errorf("migrations: %w", err)
-			}
-			var have int
-			if err := tx.QueryRow(ctx, qSchemaVersion).Scan(&have); err != nil {
-				return fmt.Errorf("migrations: %w", err)
-			}
-			return applyMigrations(have, func(q string, args ...any) error {
-				_, err := tx.Exec(ctx, q, args...)
-				return err
-			})
-		})
-	})
-}
-
-// pgUnique is err as a unique violation (SQLSTATE 23505), or nil.
-func pgUnique(err error) *pgconn.PgError {
-	var e *pgconn.PgError
-	if errors.As(err, &e) && e.Code == "23505" {
-		return e
-	}
-	return nil
-}
-
-// CreateWallet implements Store. On success w.CreatedAt is what was stored.
-// The wallet and its holders go in one transaction, sent as one batch.
-func (p *Postgres) CreateWallet(ctx context.Context, w *Wallet) error {
-	if err := validateWallet(w); err != nil {
-		return err
-	}
-	created := w.CreatedAt
-	if created.IsZero() {
-		created = time.Now()
-	}
-	created = storedTime(created)
-
-	err := p.with(ctx, func(c *pgx.Conn) error {
-		return pgx.BeginFunc(ctx, c, func(tx pgx.Tx) error {
-			b := &pgx.Batch{}
-			b.Queue(qInsertWallet, walletArgs(w, created)...)
-			for i := range w.Holders {
-				b.Queue(qInsertHolder, holderArgs(w, i)...)
-			}
-			return tx.SendBatch(ctx, b).Close()
-		})
-	})
-	if e := pgUnique(err); e != nil {
-		// The constraint says which rule the wallet broke.
-		if e.ConstraintName == "wallets_user_id" {
-			return fmt.Errorf("%w: user %q already has a wallet", ErrExists, w.UserID)
+	return p.tx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, qMigrationLock, pgMigrationLock); err != nil {
+			return fmt.Errorf("migrations: lock: %w", err)
 		}
-		return fmt.Errorf("%w: wallet %q", ErrExists, w.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("store: postgres: create wallet %q: %w", w.ID, err)
-	}
-	w.CreatedAt = created
-	return nil
-}
-
-// GetWallet implements Store.
-func (p *Postgres) GetWallet(ctx context.Context, id string) (*Wallet, error) {
-	ws, err := p.queryWallets(ctx, qGetWallet, id)
-	if err != nil {
-		return nil, fmt.Errorf("store: postgres: get wallet %q: %w", id, err)
-	}
-	if len(ws) == 0 {
-		return nil, fmt.Errorf("%w: wallet %q", ErrNotFound, id)
-	}
-	return ws[0], nil
-}
-
-// WalletByUser implements Store.
-func (p *Postgres) WalletByUser(ctx context.Context, userID string) (*Wallet, error) {
-	if userID == "" {
-		return nil, fmt.Errorf("%w: wallet for an empty user id", ErrNotFound)
-	}
-	ws, err := p.queryWallets(ctx, qWalletByUser, userID)
-	if err != nil {
-		return nil, fmt.Errorf("store: postgres: wallet of user %q: %w", userID, err)
-	}
-	if len(ws) == 0 {
-		return nil, fmt.Errorf("%w: wallet of user %q", ErrNotFound, userID)
-	}
-	return ws[0], nil
-}
-
-// ListWallets implements Store.
-func (p *Postgres) ListWallets(ctx context.Context, f WalletFilter) ([]*Wallet, error) {
-	limit, err := clampLimit(f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	var ws []*Wallet
-	err = p.with(ctx, func(c *pgx.Conn) error {
-		var after int64
-		if f.After != "" {
-			err := c.QueryRow(ctx, qWalletCursor, f.After).Scan(&after)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return fmt.Errorf("%w: list wallets: cursor %q is no wallet", ErrNotFound, f.After)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		rows, err := c.Query(ctx, qListWallets, f.UserID, f.After, after, limit)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		ws, err = scanWallets(rows)
-		return err
+		return migrateSchema(ctx, pgConn{tx})
 	})
-	if errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: postgres: list wallets: %w", err)
-	}
-	return ws, nil
 }
 
-// queryWallets runs a query returning walletColumns, party_id, kind.
-func (p *Postgres) queryWallets(ctx context.Context, query string, args ...any) ([]*Wallet, error) {
-	var ws []*Wallet
-	err := p.with(ctx, func(c *pgx.Conn) error {
-		rows, err := c.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		ws, err = scanWallets(rows)
-		return err
-	})
-	return ws, err
+// The engine of sqlStore, on pgx.
+
+// pgConn runs statements on a connection or in a transaction.
+type pgConn struct {
+	c interface {
+		Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+		QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	}
 }
 
-// CreateSession implements Store. On success s.CreatedAt (set to now when
-// zero) and s.FinishedAt are what was stored.
-func (p *Postgres) CreateSession(ctx context.Context, sess *Session) error {
-	wr, err := insertSessionArgs(sess)
+func (c pgConn) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	tag, err := c.c.Exec(ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+func (c pgConn) queryRow(ctx context.Context, query string, args ...any) scanner {
+	return c.c.QueryRow(ctx, query, args...)
+}
+
+func (c pgConn) query(ctx context.Context, query string, args []any, read func(rowIter) error) error {
+	rows, err := c.c.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}
-	_, err = p.exec(ctx, qInsertSession, wr.args...)
-	if pgUnique(err) != nil {
-		return fmt.Errorf("%w: session %q", ErrExists, sess.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("store: postgres: create session %q: %w", sess.ID, err)
-	}
-	sess.CreatedAt, sess.FinishedAt = wr.created, wr.finished
-	return nil
+	defer rows.Close()
+	return read(rows)
 }
 
-// UpdateSession implements Store. On success s.FinishedAt is what was
-// stored.
-func (p *Postgres) UpdateSession(ctx context.Context, sess *Session) error {
-	wr, err := updateSessionArgs(sess)
-	if err != nil {
-		return err
-	}
-	n, err := p.exec(ctx, qUpdateSession, wr.args...)
-	if err != nil {
-		return fmt.Errorf("store: postgres: update session %q: %w", sess.ID, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: session %q", ErrNotFound, sess.ID)
-	}
-	sess.FinishedAt = wr.finished
-	return nil
-}
-
-// GetSession implements Store.
-func (p *Postgres) GetSession(ctx context.Context, id string) (*Session, error) {
-	var sess *Session
-	err := p.with(ctx, func(c *pgx.Conn) error {
-		var err error
-		sess, err = scanSession(c.QueryRow(ctx, qGetSession, id))
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: session %q", ErrNotFound, id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: postgres: get session %q: %w", id, err)
-	}
-	return sess, nil
-}
-
-// FailUnfinished implements Store. A zero at means now.
-func (p *Postgres) FailUnfinished(ctx context.Context, reason string, at time.Time) (int, error) {
-	reason, ms, err := failArgs(reason, at)
-	if err != nil {
-		return 0, err
-	}
-	return p.fail(ctx, "fail unfinished sessions", qFailUnfinished, reason, ms)
-}
-
-// FailUnfinishedOwned implements Store. A zero at means now.
-func (p *Postgres) FailUnfinishedOwned(ctx context.Context, owner, reason string, at time.Time) (int, error) {
-	if err := checkOwner(owner); err != nil {
-		return 0, err
-	}
-	reason, ms, err := failArgs(reason, at)
-	if err != nil {
-		return 0, err
-	}
-	return p.fail(ctx, fmt.Sprintf("fail unfinished sessions of %q", owner), qFailUnfinishedOwned, owner, reason, ms)
-}
-
-// FailStale implements Store. A zero at means now.
-func (p *Postgres) FailStale(ctx context.Context, createdBefore time.Time, reason string, at time.Time) (int, error) {
-	cutoff, err := staleCutoff(createdBefore)
-	if err != nil {
-		return 0, err
-	}
-	reason, ms, err := failArgs(reason, at)
-	if err != nil {
-		return 0, err
-	}
-	return p.fail(ctx, "fail stale sessions", qFailStale, cutoff, reason, ms)
-}
-
-// fail runs one of the FailUnfinished family and counts the sessions it
-// changed.
-func (p *Postgres) fail(ctx context.Context, what, query string, args ...any) (int, error) {
-	n, err := p.exec(ctx, query, args...)
-	if err != nil {
-		return 0, fmt.Errorf("store: postgres: %s: %w", what, err)
-	}
-	return int(n), nil
-}
-
-// exec runs one statement and returns the number of rows it changed.
 func (p *Postgres) exec(ctx context.Context, query string, args ...any) (int64, error) {
 	var n int64
 	err := p.with(ctx, func(c *pgx.Conn) error {
-		tag, err := c.Exec(ctx, query, args...)
-		n = tag.RowsAffected()
+		var err error
+		n, err = pgConn{c}.exec(ctx, query, args...)
 		return err
 	})
 	return n, err
 }
 
-// Ping implements Store.
-func (p *Postgres) Ping(ctx context.Context) error {
-	err := p.with(ctx, func(c *pgx.Conn) error { return c.Ping(ctx) })
-	if err != nil {
-		return fmt.Errorf("store: postgres: ping: %w", err)
-	}
-	return nil
+// queryRow runs the query when the row is scanned, on a connection held
+// for that Scan only.
+func (p *Postgres) queryRow(ctx context.Context, query string, args ...any) scanner {
+	return pgRow{p: p, ctx: ctx, query: query, args: args}
+}
+
+type pgRow struct {
+	p     *Postgres
+	ctx   context.Context
+	query string
+	args  []any
+}
+
+func (r pgRow) Scan(dest ...any) error {
+	return r.p.with(r.ctx, func(c *pgx.Conn) error {
+		return c.QueryRow(r.ctx, r.query, r.args...).Scan(dest...)
+	})
+}
+
+func (p *Postgres) query(ctx context.Context, query string, args []any, read func(rowIter) error) error {
+	return p.with(ctx, func(c *pgx.Conn) error { return pgConn{c}.query(ctx, query, args, read) })
+}
+
+// tx runs f in a transaction on a connection of the pool, committed when
+// f returns nil and rolled back otherwise.
+func (p *Postgres) tx(ctx context.Context, f func(pgx.Tx) error) error {
+	return p.with(ctx, func(c *pgx.Conn) error { return pgx.BeginFunc(ctx, c, f) })
+}
+
+// batch sends stmts as one batch, in one transaction: three round trips
+// (begin, the batch, commit) however many statements there are.
+func (p *Postgres) batch(ctx context.Context, stmts []stmt) (int, error) {
+	failed := -1
+	err := p.tx(ctx, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			b.Queue(st.query, st.args...)
+		}
+		res := tx.SendBatch(ctx, b)
+		for i := range stmts {
+			if _, err := res.Exec(); err != nil {
+				failed = i
+				res.Close()
+				return err
+			}
+		}
+		return res.Close()
+	})
+	return failed, err
+}
+
+func (*Postgres) noRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+// uniqueViolation: SQLSTATE 23505.
+func (*Postgres) uniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}
+
+func (p *Postgres) ping(ctx context.Context) error {
+	return p.with(ctx, func(c *pgx.Conn) error { return c.Ping(ctx) })
 }
 
 // Close implements Store. It waits for the calls in progress to give

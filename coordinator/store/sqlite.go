@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	sqlite "modernc.org/sqlite" // registers the "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
@@ -24,8 +23,12 @@ import (
 // every connection to ":memory:" is a different, empty database. The cost is
 // that reads wait behind writes; the coordinator writes a handful of rows
 // per session, far below what one connection serves. Never run a query on
-// s.db while a transaction of s.db is open: it would wait for itself.
+// s.db while a transaction of s.db is open: it would wait for itself (see
+// tx).
+//
+// The Store methods are sqlStore's; SQLite is their engine.
 type SQLite struct {
+	sqlStore
 	db   *sql.DB
 	path string
 }
@@ -81,6 +84,7 @@ func OpenSQLite(path string) (*SQLite, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	s := &SQLite{db: db, path: path}
+	s.sqlStore = sqlStore{eng: s, prefix: "store: "}
 	if err := s.init(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: sqlite %s: %w", path, err)
@@ -88,7 +92,10 @@ func OpenSQLite(path string) (*SQLite, error) {
 	return s, nil
 }
 
-// init checks the pragmas took and runs the migrations.
+// init checks the pragmas took and applies the migrations the database
+// has not seen, in one transaction. BEGIN takes the write lock
+// (_txlock=immediate), so processes opening one file at once migrate one
+// after the other.
 func (s *SQLite) init(ctx context.Context) error {
 	var mode string
 	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -108,36 +115,86 @@ func (s *SQLite) init(ctx context.Context) error {
 	if fk != 1 {
 		return errors.New("foreign_keys is off")
 	}
-	return migrate(ctx, s.db)
+	return s.tx(ctx, func(c conn) error { return migrateSchema(ctx, c) })
 }
 
-// migrate applies the migrations the database has not seen, in one
-// transaction, and refuses a database newer than this binary.
-func migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, qCreateMigrations); err != nil {
-		return fmt.Errorf("migrations: %w", err)
+// The engine of sqlStore, on database/sql.
+
+// sqlConn runs statements on a *sql.DB or in a *sql.Tx.
+type sqlConn struct {
+	c interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+		QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	}
-	tx, err := db.BeginTx(ctx, nil)
+}
+
+func (c sqlConn) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.c.ExecContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c sqlConn) queryRow(ctx context.Context, query string, args ...any) scanner {
+	return c.c.QueryRowContext(ctx, query, args...)
+}
+
+func (c sqlConn) query(ctx context.Context, query string, args []any, read func(rowIter) error) error {
+	rows, err := c.c.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return read(rows)
+}
+
+func (s *SQLite) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return sqlConn{s.db}.exec(ctx, query, args...)
+}
+
+func (s *SQLite) queryRow(ctx context.Context, query string, args ...any) scanner {
+	return sqlConn{s.db}.queryRow(ctx, query, args...)
+}
+
+func (s *SQLite) query(ctx context.Context, query string, args []any, read func(rowIter) error) error {
+	return sqlConn{s.db}.query(ctx, query, args, read)
+}
+
+// tx runs f in a transaction, committed when f returns nil, and rolled
+// back otherwise before tx returns. f runs its statements on the conn it
+// is given, never on s: the transaction holds the one connection, so a
+// statement on s.db would wait for it, and it for f.
+func (s *SQLite) tx(ctx context.Context, f func(conn) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
 	}
 	defer tx.Rollback()
-	var have int
-	if err := tx.QueryRowContext(ctx, qSchemaVersion).Scan(&have); err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
-	err = applyMigrations(have, func(q string, args ...any) error {
-		_, err := tx.ExecContext(ctx, q, args...)
-		return err
-	})
-	if err != nil {
+	if err := f(sqlConn{tx}); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// isUnique reports whether err is a primary key or unique violation.
-func isUnique(err error) bool {
+func (s *SQLite) batch(ctx context.Context, stmts []stmt) (int, error) {
+	failed := -1
+	err := s.tx(ctx, func(c conn) error {
+		for i, st := range stmts {
+			if _, err := c.exec(ctx, st.query, st.args...); err != nil {
+				failed = i
+				return err
+			}
+		}
+		return nil
+	})
+	return failed, err
+}
+
+func (*SQLite) noRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
+
+func (*SQLite) uniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
 		return false
@@ -145,218 +202,9 @@ func isUnique(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
-// CreateWallet implements Store. On success w.CreatedAt is what was stored.
-func (s *SQLite) CreateWallet(ctx context.Context, w *Wallet) error {
-	if err := validateWallet(w); err != nil {
-		return err
-	}
-	created := w.CreatedAt
-	if created.IsZero() {
-		created = time.Now()
-	}
-	created = storedTime(created)
-
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: create wallet %q: %w", w.ID, err)
-	}
-	defer tx.Rollback()
-	_, err = tx.ExecContext(ctx, qInsertWallet, walletArgs(w, created)...)
-	if isUnique(err) {
-		tx.Rollback() // release the connection before existsError queries
-		return s.existsError(ctx, w)
-	}
-	if err != nil {
-		return fmt.Errorf("store: create wallet %q: %w", w.ID, err)
-	}
-	for i, h := range w.Holders {
-		if _, err := tx.ExecContext(ctx, qInsertHolder, holderArgs(w, i)...); err != nil {
-			return fmt.Errorf("store: create wallet %q: holder %q: %w", w.ID, h.PartyID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: create wallet %q: %w", w.ID, err)
-	}
-	w.CreatedAt = created
-	return nil
-}
-
-// existsError says which uniqueness rule a refused wallet broke.
-func (s *SQLite) existsError(ctx context.Context, w *Wallet) error {
-	var n int
-	if err := s.db.QueryRowContext(ctx, qWalletExists, w.ID).Scan(&n); err == nil && n == 0 && w.UserID != "" {
-		return fmt.Errorf("%w: user %q already has a wallet", ErrExists, w.UserID)
-	}
-	return fmt.Errorf("%w: wallet %q", ErrExists, w.ID)
-}
-
-// GetWallet implements Store.
-func (s *SQLite) GetWallet(ctx context.Context, id string) (*Wallet, error) {
-	ws, err := s.queryWallets(ctx, qGetWallet, id)
-	if err != nil {
-		return nil, fmt.Errorf("store: get wallet %q: %w", id, err)
-	}
-	if len(ws) == 0 {
-		return nil, fmt.Errorf("%w: wallet %q", ErrNotFound, id)
-	}
-	return ws[0], nil
-}
-
-// WalletByUser implements Store.
-func (s *SQLite) WalletByUser(ctx context.Context, userID string) (*Wallet, error) {
-	if userID == "" {
-		return nil, fmt.Errorf("%w: wallet for an empty user id", ErrNotFound)
-	}
-	ws, err := s.queryWallets(ctx, qWalletByUser, userID)
-	if err != nil {
-		return nil, fmt.Errorf("store: wallet of user %q: %w", userID, err)
-	}
-	if len(ws) == 0 {
-		return nil, fmt.Errorf("%w: wallet of user %q", ErrNotFound, userID)
-	}
-	return ws[0], nil
-}
-
-// ListWallets implements Store.
-func (s *SQLite) ListWallets(ctx context.Context, f WalletFilter) ([]*Wallet, error) {
-	limit, err := clampLimit(f.Limit)
-	if err != nil {
-		return nil, err
-	}
-	var after int64
-	if f.After != "" {
-		err := s.db.QueryRowContext(ctx, qWalletCursor, f.After).Scan(&after)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("%w: list wallets: cursor %q is no wallet", ErrNotFound, f.After)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("store: list wallets: %w", err)
-		}
-	}
-	ws, err := s.queryWallets(ctx, qListWallets, f.UserID, f.After, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: list wallets: %w", err)
-	}
-	return ws, nil
-}
-
-// queryWallets runs a query returning walletColumns, party_id, kind: one
-// row per holder, grouped by wallet, holders in order.
-func (s *SQLite) queryWallets(ctx context.Context, query string, args ...any) ([]*Wallet, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return scanWallets(rows)
-}
-
-// CreateSession implements Store. On success s.CreatedAt (set to now when
-// zero) and s.FinishedAt are what was stored.
-func (s *SQLite) CreateSession(ctx context.Context, sess *Session) error {
-	wr, err := insertSessionArgs(sess)
-	if err != nil {
-		return err
-	}
-	_, err = s.db.ExecContext(ctx, qInsertSession, wr.args...)
-	if isUnique(err) {
-		return fmt.Errorf("%w: session %q", ErrExists, sess.ID)
-	}
-	if err != nil {
-		return fmt.Errorf("store: create session %q: %w", sess.ID, err)
-	}
-	sess.CreatedAt, sess.FinishedAt = wr.created, wr.finished
-	return nil
-}
-
-// UpdateSession implements Store. On success s.FinishedAt is what was
-// stored.
-func (s *SQLite) UpdateSession(ctx context.Context, sess *Session) error {
-	wr, err := updateSessionArgs(sess)
-	if err != nil {
-		return err
-	}
-	res, err := s.db.ExecContext(ctx, qUpdateSession, wr.args...)
-	if err == nil {
-		var n int64
-		if n, err = res.RowsAffected(); err == nil && n == 0 {
-			return fmt.Errorf("%w: session %q", ErrNotFound, sess.ID)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("store: update session %q: %w", sess.ID, err)
-	}
-	sess.FinishedAt = wr.finished
-	return nil
-}
-
-// GetSession implements Store.
-func (s *SQLite) GetSession(ctx context.Context, id string) (*Session, error) {
-	sess, err := scanSession(s.db.QueryRowContext(ctx, qGetSession, id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: session %q", ErrNotFound, id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: get session %q: %w", id, err)
-	}
-	return sess, nil
-}
-
-// FailUnfinished implements Store. A zero at means now.
-func (s *SQLite) FailUnfinished(ctx context.Context, reason string, at time.Time) (int, error) {
-	reason, ms, err := failArgs(reason, at)
-	if err != nil {
-		return 0, err
-	}
-	return s.fail(ctx, "fail unfinished sessions", qFailUnfinished, reason, ms)
-}
-
-// FailUnfinishedOwned implements Store. A zero at means now.
-func (s *SQLite) FailUnfinishedOwned(ctx context.Context, owner, reason string, at time.Time) (int, error) {
-	if err := checkOwner(owner); err != nil {
-		return 0, err
-	}
-	reason, ms, err := failArgs(reason, at)
-	if err != nil {
-		return 0, err
-	}
-	return s.fail(ctx, fmt.Sprintf("fail unfinished sessions of %q", owner), qFailUnfinishedOwned, owner, reason, ms)
-}
-
-// FailStale implements Store. A zero at means now.
-func (s *SQLite) FailStale(ctx context.Context, createdBefore time.Time, reason string, at time.Time) (int, error) {
-	cutoff, err := staleCutoff(createdBefore)
-	if err != nil {
-		return 0, err
-	}
-	reason, ms, err := failArgs(reason, at)
-	if err != nil {
-		return 0, err
-	}
-	return s.fail(ctx, "fail stale sessions", qFailStale, cutoff, reason, ms)
-}
-
-// fail runs one of the FailUnfinished family and counts the sessions it
-// changed.
-func (s *SQLite) fail(ctx context.Context, what, query string, args ...any) (int, error) {
-	res, err := s.db.ExecContext(ctx, query, args...)
-	if err != nil {
-		return 0, fmt.Errorf("store: %s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: %s: %w", what, err)
-	}
-	return int(n), nil
-}
-
-// Ping implements Store.
-func (s *SQLite) Ping(ctx context.Context) error {
+func (s *SQLite) ping(ctx context.Context) error {
 	var one int
-	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
-		return fmt.Errorf("store: ping: %w", err)
-	}
-	return nil
+	return s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }
 
 // Close implements Store. It is safe to call more than once.

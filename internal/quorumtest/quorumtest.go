@@ -7,6 +7,7 @@
 package quorumtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,8 +42,15 @@ type Options struct {
 	HeartbeatTimeout  time.Duration
 	HeartbeatInterval time.Duration
 	StallTimeout      time.Duration
-	Verbose           bool // log to stderr
-	NoSeed            bool // leave the pre-params pools empty: parties generate on demand
+	// DatabaseURL puts the coordinator's store in PostgreSQL; with
+	// SecondCoordinator a second replica runs on it too (Quorum.CoordAddrB)
+	// with an empty pool: every session is the first one's, and calls made
+	// through the second are forwarded.
+	DatabaseURL       string
+	SecondCoordinator bool
+	Verbose           bool         // log to stderr
+	Logger            *slog.Logger // every service logs here (before Verbose)
+	NoSeed            bool         // leave the pre-params pools empty: parties generate on demand
 }
 
 // Quorum is a running stack.
@@ -50,14 +58,19 @@ type Quorum struct {
 	Signer      *auth.Signer
 	APIKey      string
 	CoordAddr   string
+	CoordAddrB  string // the second coordinator replica, with SecondCoordinator
 	RouterAddr  string
 	APIURL      string // account API base URL
 	PartyAPIURL string
 	Coordinator *coordinator.Coordinator
 	Parties     []*serverparty.Party
 	DataDir     string
-	conns       []*grpc.ClientConn
-	masterKey   *vault.MasterKey
+	// The secrets the quorum runs with, for tests that look for them.
+	JWTSecret    []byte
+	MasterKeyHex string
+	conns        []*grpc.ClientConn
+	stop         func()
+	masterKey    *vault.MasterKey
 }
 
 // Start runs a quorum until the test ends and waits until every server
@@ -84,9 +97,12 @@ func Start(t testing.TB, o Options) *Quorum {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk}
+	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk, JWTSecret: secret, MasterKeyHex: mkHex}
 	log := slog.New(slog.DiscardHandler)
-	if o.Verbose {
+	switch {
+	case o.Logger != nil:
+		log = o.Logger
+	case o.Verbose:
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	st := stack.New(log)
@@ -95,17 +111,35 @@ func Start(t testing.TB, o Options) *Quorum {
 	}
 	q.RouterAddr = st.Addr("router")
 	partyAPI := FreeAddr(t)
-	q.Coordinator, err = st.AddCoordinator(context.Background(), stack.CoordOpts{
-		Addr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: "http://" + partyAPI,
-		DataDir: q.DataDir, Signer: signer, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
-		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
-		StallTimeout: o.StallTimeout,
-	})
+	coordOpts := func(addr, advertise string) stack.CoordOpts {
+		return stack.CoordOpts{
+			Addr: addr, APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: "http://" + partyAPI,
+			DataDir: q.DataDir, Signer: signer, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
+			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
+			StallTimeout: o.StallTimeout, DatabaseURL: o.DatabaseURL, AdvertiseAddr: advertise,
+		}
+	}
+	if o.SecondCoordinator && o.DatabaseURL == "" {
+		t.Fatal("quorumtest: SecondCoordinator needs DatabaseURL")
+	}
+	addr, advertise := "127.0.0.1:0", ""
+	if o.SecondCoordinator {
+		addr = FreeAddr(t)
+		advertise = addr
+	}
+	q.Coordinator, err = st.AddCoordinator(context.Background(), coordOpts(addr, advertise))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q.CoordAddr = st.Addr("coordinator")
 	q.APIURL = "http://" + st.Addr("account-api")
+	if o.SecondCoordinator {
+		b := FreeAddr(t)
+		if _, err := st.AddCoordinator(context.Background(), coordOpts(b, b)); err != nil {
+			t.Fatal(err)
+		}
+		q.CoordAddrB = b
+	}
 	q.PartyAPIURL = "http://" + partyAPI
 	var runs []func(context.Context)
 	for i := range o.ServerParties {
@@ -130,13 +164,17 @@ func Start(t testing.TB, o Options) *Quorum {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = st.Run(ctx, runs...) }()
-	t.Cleanup(func() {
-		for _, c := range q.conns {
-			c.Close()
-		}
-		cancel()
-		<-done
-	})
+	var once sync.Once
+	q.stop = func() {
+		once.Do(func() {
+			for _, c := range q.conns {
+				c.Close()
+			}
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(q.Stop)
 	q.WaitHealthy(t, o.ServerParties)
 	return q
 }
@@ -192,8 +230,15 @@ func (q *Quorum) WaitHealthy(t testing.TB, n int) {
 }
 
 // Conn dials the coordinator and the router.
-func (q *Quorum) Conn(t testing.TB) participant.Conn {
-	cc, err := serve.Dial(q.CoordAddr)
+func (q *Quorum) Conn(t testing.TB) participant.Conn { return q.ConnVia(t, q.CoordAddr) }
+
+// Stop stops the quorum now (it stops anyway when the test ends): its
+// services' shutdown lines are then in the log.
+func (q *Quorum) Stop() { q.stop() }
+
+// ConnVia is Conn through the coordinator at coordAddr (e.g. CoordAddrB).
+func (q *Quorum) ConnVia(t testing.TB, coordAddr string) participant.Conn {
+	cc, err := serve.Dial(coordAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,4 +332,23 @@ func CuttingProxy(t testing.TB, target string, cutAfter int64) (string, func() i
 	}()
 	t.Cleanup(func() { ln.Close(); mu.Lock(); cutAll(); mu.Unlock() })
 	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return cuts }
+}
+
+// LogBuffer collects log output written from many goroutines.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *LogBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

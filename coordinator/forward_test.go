@@ -1,0 +1,117 @@
+package coordinator_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+
+	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/testdb"
+	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// TestForwardedToOwner: two coordinator replicas on one PostgreSQL store;
+// sessions are created on the first (the only one with server parties), and
+// a client party does everything else — watch, join, progress, results —
+// through the second, which forwards to the owner. Once a session is over,
+// the second answers a watch from the store alone, rebuilding the final
+// event with a signature that still verifies.
+func TestForwardedToOwner(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2, DatabaseURL: testdb.Postgres(t), SecondCoordinator: true})
+	ctx := context.Background()
+	owner := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	viaB := q.ConnVia(t, q.CoordAddrB)
+	const me = "client-via-b"
+
+	kg, err := owner.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := testkit.PreParams(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec *share.Record
+	out, err := participant.Keygen(ctx, viaB, participant.Job{SessionID: kg.SessionId, PartyID: me, Token: kg.Tokens[0].Token}, pre,
+		func(r *share.Record) error { rec = r; return nil })
+	if err != nil {
+		t.Fatalf("keygen through the second replica: %v", err)
+	}
+	pub, err := secp256k1.ParsePubKey(out.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	digest := sha256.Sum256([]byte("forwarded"))
+	sg, err := owner.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: kg.WalletId, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := participant.Sign(ctx, viaB, participant.Job{SessionID: sg.SessionId, PartyID: me, Token: sg.Tokens[0].Token}, rec, nil)
+	if err != nil {
+		t.Fatalf("sign through the second replica: %v", err)
+	}
+	if parsed, err := ecdsa.ParseDERSignature(sig.DER); err != nil || !parsed.Verify(digest[:], pub) {
+		t.Fatalf("signature does not verify (%v)", err)
+	}
+
+	// The session is over: the second replica rebuilds its end from the
+	// store, for a party token as for an admin.
+	coordB := tsskitv1.NewCoordinatorServiceClient(viaB.Coordinator)
+	// (The owner writes the final state just after the event.)
+	for i := 0; ; i++ {
+		got, err := coordB.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sg.SessionId}, q.Admin(t))
+		if err == nil && got.Session.State == tsskitv1.SessionState_SESSION_STATE_COMPLETED {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("session not stored as completed: %v %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, cred := range []grpc.CallOption{grpc.PerRPCCredentials(serve.Bearer(sg.Tokens[0].Token)), q.Admin(t)} {
+		w, err := coordB.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: sg.SessionId}, cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := w.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := ev.GetCompleted()
+		if done == nil || ev.Seq < 1<<53-1 || !bytes.Equal(done.PublicKey, out.PublicKey) {
+			t.Fatalf("final event from the store: %v", ev)
+		}
+		s := done.Signature
+		if !bytes.Equal(s.Der, sig.DER) || s.V != uint32(sig.V) || !bytes.Equal(s.R, sig.R) || !bytes.Equal(s.S, sig.S) {
+			t.Fatalf("rebuilt signature %x v=%d, want %x v=%d", s.Der, s.V, sig.DER, sig.V)
+		}
+	}
+
+	// A finished session refuses changes, whichever replica is asked.
+	_, err = coordB.ReportProgress(ctx, &tsskitv1.ReportProgressRequest{SessionId: sg.SessionId, PartyId: me, Round: 1, Rounds: 10},
+		grpc.PerRPCCredentials(serve.Bearer(sg.Tokens[0].Token)))
+	if err != nil {
+		t.Fatalf("progress after the end: %v", err)
+	}
+	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: sg.SessionId, Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: make([]byte, 32), Ed25519: make([]byte, 32)}},
+		grpc.PerRPCCredentials(serve.Bearer(sg.Tokens[0].Token)))
+	wantCode(t, err, codes.FailedPrecondition)
+
+	// An unknown session is unknown to every replica.
+	tok, _ := q.Signer.MintParty("no-such-session", me, time.Minute)
+	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: "no-such-session", Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: make([]byte, 32), Ed25519: make([]byte, 32)}},
+		grpc.PerRPCCredentials(serve.Bearer(tok)))
+	wantCode(t, err, codes.NotFound)
+}
