@@ -28,10 +28,12 @@ const (
 	// B = 2^20, 680 at 2^22, 620 at 2^23, 570 at 2^24), while sieving a
 	// window costs time in proportion to the number of primes (natively
 	// 11, 31, 52 and 90 ms, i.e. 30, 90, 150 and 255 tests' worth). Natively
-	// the total is flat from 2^22 to 2^23; under GOOS=js a test costs about
-	// seven times more while the word divisions of the sieve do not, which
-	// favours large bounds, and 2^23 is 7% faster there than 2^22. The table
-	// holds 564,162 primes (2.2 MB), built once per process.
+	// the total is flat from 2^22 to 2^23. Under wasm the bound was chosen
+	// when a test cost about seven times more than natively (2^23 was then
+	// 7% faster than 2^22); with the Montgomery test of mont28.go a test
+	// costs about twice as much as natively, and the best bound there has
+	// not been measured again. The table holds 564,162 primes (2.2 MB),
+	// built once per process.
 	sieveBound = 1 << 23
 
 	// windowLen is the number of candidates q0, q0+2, ... sieved at once.
@@ -47,8 +49,8 @@ const (
 	sieveChunk = 4096
 
 	// yieldEvery and progressEvery count Fermat tests (each one modular
-	// exponentiation: at 1024 bits about 0.35 ms natively, 2.5 ms under
-	// GOOS=js) between two calls of Options.Yield and Options.Progress.
+	// exponentiation: at 1024 bits about 0.35 ms natively, 0.75 ms in wasm
+	// with mont28) between two calls of Options.Yield and Options.Progress.
 	yieldEvery    = 8
 	progressEvery = 64
 
@@ -153,7 +155,8 @@ type searcher struct {
 	composite []uint64 // bit k set: q0+2k or 2(q0+2k)+1 has a small factor
 	n         int      // candidates in the current window
 
-	q0, q, p, e, r, t big.Int
+	q0, q, p, t big.Int
+	fermat      fermat2State // per GOARCH: mont_fermat_*.go
 
 	candidates, tested int // not yet reported
 	total              int // tests since the search started
@@ -323,11 +326,10 @@ func (s *searcher) test(k int) *big.Int {
 	return new(big.Int).Set(&s.p)
 }
 
-// fermat2 reports whether 2^(x-1) ≡ 1 (mod x).
+// fermat2 reports whether 2^(x-1) ≡ 1 (mod x): big.Int.Exp natively,
+// mont28 under GOARCH=wasm (mont_fermat_*.go).
 func (s *searcher) fermat2(x *big.Int) bool {
-	s.e.Sub(x, one)
-	s.r.Exp(two, &s.e, x)
-	return s.r.Cmp(one) == 0
+	return s.fermat.test(x)
 }
 
 // tick runs after every test: cancellation check, and now and then a yield
