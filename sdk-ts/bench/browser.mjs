@@ -95,7 +95,7 @@ try {
     { figure: "browser party keygen, warm", baseline: naiveCold, baselineLabel: "naive, as above", tsskit: warm.ms, tsskitLabel: "createWallet with a pooled set (1 run)" },
   ];
   const table = ["| figure | baseline | tsskit | ratio |", "|---|---|---|---|",
-    ...rows.map((r) => `| ${r.figure} | ${sec(r.baseline)} (${r.baselineLabel}) | ${sec(r.tsskit)} (${r.tsskitLabel}) | ${(r.tsskit / r.baseline).toFixed(2)}× |`),
+    ...rows.map((r) => `| ${r.figure} | ${sec(r.baseline)} (${r.baselineLabel}) | ${sec(r.tsskit)} (${r.tsskitLabel}) | ${(r.tsskit / r.baseline).toPrecision(2)}× |`),
     `| browser sign (browser + 1 server party) | | ${sec(mean(results.map((r) => r.signMs)))} | |`,
     `| tss.wasm raw / gzip -9 / brotli -q 11 | | ${size("tss.wasm").toFixed(1)} / ${size("tss.wasm.gz").toFixed(1)} / ${size("tss.wasm.br").toFixed(1)} MB | |`,
   ].join("\n");
