@@ -99,27 +99,42 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
     let endResolve!: (err: TsskitError | null) => void;
     const ready = new Promise<SessionEvent_Ready>((r) => (readyResolve = r));
     const end = new Promise<TsskitError | null>((r) => (endResolve = r));
+    // The stream replays the session's events from the first, so after a
+    // break (a coordinator replica or a proxy dropping it) it is opened
+    // again and what was seen is skipped, for up to a minute of failures.
     const watching = (async () => {
-      try {
-        for await (const ev of clients.coordinator.watchSession({ sessionId: seat.sessionId }, call)) {
-          seat.onEvent?.(ev);
-          switch (ev.event.case) {
-            case "ready":
-              readyResolve(ev.event.value);
-              break;
-            case "failed": {
-              const f = ev.event.value;
-              endResolve(new TsskitError(f.code || "session_failed", `session failed: ${f.reason}`, f.culprits));
-              return;
+      let seen = 0n;
+      let failingSince = 0;
+      for (;;) {
+        try {
+          for await (const ev of clients.coordinator.watchSession({ sessionId: seat.sessionId }, call)) {
+            failingSince = 0;
+            if (ev.seq <= seen) continue;
+            seen = ev.seq;
+            seat.onEvent?.(ev);
+            switch (ev.event.case) {
+              case "ready":
+                readyResolve(ev.event.value);
+                break;
+              case "failed": {
+                const f = ev.event.value;
+                endResolve(new TsskitError(f.code || "session_failed", `session failed: ${f.reason}`, f.culprits));
+                return;
+              }
+              case "completed":
+                endResolve(null);
+                return;
             }
-            case "completed":
-              endResolve(null);
-              return;
+          }
+          throw new ConnectError("session event stream ended without a result", Code.Unavailable);
+        } catch (e) {
+          if (abort.signal.aborted) return endResolve(new TsskitError("canceled", "canceled"));
+          failingSince ||= Date.now();
+          if (!retryable(e) || Date.now() - failingSince > 60_000) {
+            return endResolve(new TsskitError("transport", `session events: ${String(e)}`));
           }
         }
-        endResolve(new TsskitError("transport", "session event stream ended without a result"));
-      } catch (e) {
-        endResolve(abort.signal.aborted ? new TsskitError("canceled", "canceled") : new TsskitError("transport", `session events: ${String(e)}`));
+        await sleep(200, abort.signal);
       }
     })();
 
@@ -197,7 +212,9 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
     }
     await outbox;
     const res = await report(result);
-    await clients.coordinator.reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, result: res }, call);
+    // Reporting the same result again is accepted, so it is retried like
+    // a publish while the coordinator is unavailable.
+    await retry(() => clients.coordinator.reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, result: res }, call), abort.signal);
     const verdict = await end;
     if (verdict) throw verdict;
     abort.abort();

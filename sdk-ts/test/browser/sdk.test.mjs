@@ -3,7 +3,7 @@
 // share encrypted in real IndexedDB, a reload, sign with the password
 // (verified in the page with @noble/curves, here again, and by the
 // coordinator before it completes), a wrong password, export -> clear ->
-// import -> sign, and router streams cut mid-keygen by a proxy.
+// import -> sign, and router and coordinator streams cut mid-keygen by proxies.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
@@ -21,11 +21,13 @@ const webDir = process.env.TSSKIT_WEB_DIR;
 const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
 
 /**
- * A TCP proxy to the router that cuts every open connection once, after
- * `cutAfter` bytes have come back from the router: the browser's Subscribe
- * streams (and any request in flight) drop mid-keygen.
+ * A TCP proxy that cuts every open connection once, after `cutAfter` bytes
+ * have come back from target (or when cut() is called), then calls onCut:
+ * in front of the router, the browser's Subscribe streams (and any request
+ * in flight) drop mid-keygen; in front of the coordinator, cut at the same
+ * moment, its session-event stream does.
  */
-function cuttingProxy(target, cutAfter) {
+function cuttingProxy(target, cutAfter, onCut = () => {}) {
   const sockets = new Set();
   let down = 0;
   const state = { cuts: 0, bytes: 0 };
@@ -42,18 +44,20 @@ function cuttingProxy(target, cutAfter) {
     upstream.on("data", (d) => {
       down += d.length;
       state.bytes = down;
-      if (state.cuts === 0 && down > cutAfter) {
-        state.cuts++;
-        for (const s of sockets) s.destroy();
-        sockets.clear();
-      }
+      if (state.cuts === 0 && down > cutAfter) cut();
     });
     upstream.pipe(client);
   });
-  return new Promise((res) => server.listen(0, "127.0.0.1", () => res({ port: server.address().port, state, close: () => server.close() })));
+  const cut = () => {
+    state.cuts++;
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+    onCut();
+  };
+  return new Promise((res) => server.listen(0, "127.0.0.1", () => res({ port: server.address().port, state, cut, close: () => server.close() })));
 }
 
-test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropped streams", { timeout: 900_000 }, async (t) => {
+test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropped router and coordinator streams", { timeout: 900_000 }, async (t) => {
   assert.ok(bin && webDir, "TSSKIT_BIN and TSSKIT_WEB_DIR must be set (make test-browser)");
   const dataDir = mkdtempSync(join(tmpdir(), "tsskit-sdk-"));
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
@@ -62,12 +66,15 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
     "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env });
   let log = "";
   dev.stderr.on("data", (d) => (log += d));
-  // Cut the router streams after ~150 KB: inside keygen round 1 or 2.
-  const proxy = await cuttingProxy(router, 150_000);
+  // Cut the router streams after ~150 KB, inside keygen round 1 or 2, and
+  // the coordinator's at the same moment.
+  const coordProxy = await cuttingProxy(coord, Infinity);
+  const proxy = await cuttingProxy(router, 150_000, () => coordProxy.cut());
   let browser;
   t.after(async () => {
     await browser?.close();
     proxy.close();
+    coordProxy.close();
     dev.kill("SIGTERM");
     await new Promise((r) => dev.once("exit", r));
     rmSync(dataDir, { recursive: true, force: true });
@@ -79,7 +86,7 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
       await new Promise((r) => setTimeout(r, 200));
     }
     const token = execFileSync(bin, ["token"], { env }).toString().trim();
-    const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${proxy.port}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2 };
+    const cfg = { coordinatorUrl: `http://127.0.0.1:${coordProxy.port}`, routerUrl: `http://127.0.0.1:${proxy.port}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2 };
     browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
     const page = await browser.newPage();
@@ -96,6 +103,7 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
     const wallet = await page.evaluate(([p]) => window.sdk.createWallet("e2e wallet", p), [password]);
     t.diagnostic(`createWallet (cold pre-params): ${(wallet.ms / 1000).toFixed(1)} s; router proxy cut ${proxy.state.cuts} time(s) after ${proxy.state.bytes} bytes`);
     assert.equal(proxy.state.cuts, 1, "the proxy cut the router streams mid-keygen");
+    assert.equal(coordProxy.state.cuts, 1, "the proxy cut the coordinator's streams mid-keygen");
     assert.match(wallet.publicKey, /^0[23][0-9a-f]{64}$/);
     assert.match(wallet.address, /^0x[0-9a-f]{40}$/);
     assert.equal(wallet.threshold, 2);
