@@ -24,7 +24,6 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	golog "github.com/ipfs/go-log"
-	golog2 "github.com/ipfs/go-log/v2"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -63,15 +62,14 @@ func init() {
 
 // lsCapture routes every logger of the process into buf until the returned
 // function is called: the services' slog loggers (given buf by the caller),
-// tss-lib's go-log (at the level the party package sets for production),
-// gRPC's grpclog and the standard library's log.
+// log/slog's default logger (where tss-lib's go-log lines go, at the level
+// the party package sets for production), gRPC's grpclog and the standard
+// library's log.
 func lsCapture(t *testing.T, buf *quorumtest.LogBuffer) (stop func()) {
-	pipe := golog2.NewPipeReader(golog2.PipeFormat(golog2.PlaintextOutput))
-	copied := make(chan struct{})
-	go func() { defer close(copied); _, _ = io.Copy(buf, pipe) }()
+	prevOut, prevFlags, prevSlog := log.Writer(), log.Flags(), slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	lsGRPCTap.to.Store(buf)
-	prev := log.Writer()
-	log.SetOutput(io.MultiWriter(prev, buf))
+	log.SetOutput(io.MultiWriter(prevOut, buf))
 
 	// Each capture path works: a probe through each reaches buf.
 	probe := "probe-" + lsRandHex(t, 8)
@@ -81,10 +79,10 @@ func lsCapture(t *testing.T, buf *quorumtest.LogBuffer) (stop func()) {
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			log.SetOutput(prev)
+			slog.SetDefault(prevSlog)
+			log.SetOutput(prevOut)
+			log.SetFlags(prevFlags)
 			lsGRPCTap.to.Store(nil)
-			pipe.Close()
-			<-copied
 			for _, p := range []string{"go-log " + probe, "grpclog " + probe, "stdlog " + probe} {
 				if !strings.Contains(buf.String(), p) {
 					t.Errorf("capture misses a logger: %q not seen", p)

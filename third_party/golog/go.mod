@@ -1,0 +1,3 @@
+module github.com/ipfs/go-log
+
+go 1.21
