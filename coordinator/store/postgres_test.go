@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -222,17 +221,7 @@ func TestPostgresReopen(t *testing.T) {
 	// session left running by the previous process is failed by its owner.
 	s = openPG(t, dbURL)
 	defer s.Close()
-	got, err := s.GetWallet(ctx, w.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Name != w.Name || got.UserID != w.UserID || !slices.Equal(got.Holders, w.Holders) ||
-		!bytes.Equal(got.PublicKey, w.PublicKey) || got.Address != w.Address || !got.CreatedAt.Equal(w.CreatedAt) {
-		t.Errorf("after reopen: %+v, want %+v", got, w)
-	}
-	if err := s.CreateWallet(ctx, testWallet()); !errors.Is(err, store.ErrExists) {
-		t.Errorf("CreateWallet(same wallet) after reopen = %v, want ErrExists", err)
-	}
+	checkReopened(t, s, w)
 	if n, err := s.FailUnfinishedOwned(ctx, "coordinator-1", "restarted", time.Now()); err != nil || n != 0 {
 		t.Errorf("FailUnfinishedOwned(another replica) = %d, %v; want 0", n, err)
 	}

@@ -39,6 +39,23 @@ func TestSQLiteMemory(t *testing.T) {
 	})
 }
 
+// checkReopened: a reopened store still has w, and refuses it again.
+func checkReopened(t *testing.T, s store.Store, w *store.Wallet) {
+	t.Helper()
+	ctx := context.Background()
+	got, err := s.GetWallet(ctx, w.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != w.Name || got.UserID != w.UserID || !slices.Equal(got.Holders, w.Holders) ||
+		!bytes.Equal(got.PublicKey, w.PublicKey) || got.Address != w.Address || !got.CreatedAt.Equal(w.CreatedAt) {
+		t.Errorf("after reopen: %+v, want %+v", got, w)
+	}
+	if err := s.CreateWallet(ctx, testWallet()); !errors.Is(err, store.ErrExists) {
+		t.Errorf("CreateWallet(same wallet) after reopen = %v, want ErrExists", err)
+	}
+}
+
 func testWallet() *store.Wallet {
 	return &store.Wallet{
 		ID:            "0b6c1d7e-3c2a-4f5e-9a1b-2c3d4e5f6a7b",
@@ -104,17 +121,7 @@ func TestSQLiteReopen(t *testing.T) {
 	s = openFile(t, path)
 	defer s.Close()
 	checkMode(t, path, 0o600)
-	got, err := s.GetWallet(ctx, w.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Name != w.Name || got.UserID != w.UserID || !slices.Equal(got.Holders, w.Holders) ||
-		!bytes.Equal(got.PublicKey, w.PublicKey) || got.Address != w.Address || !got.CreatedAt.Equal(w.CreatedAt) {
-		t.Errorf("after reopen: %+v, want %+v", got, w)
-	}
-	if err := s.CreateWallet(ctx, testWallet()); !errors.Is(err, store.ErrExists) {
-		t.Errorf("CreateWallet(same wallet) after reopen = %v, want ErrExists", err)
-	}
+	checkReopened(t, s, w)
 	n, err := s.FailUnfinished(ctx, "coordinator restarted", time.Now())
 	if err != nil || n != 1 {
 		t.Errorf("FailUnfinished after reopen = %d, %v; want 1", n, err)
