@@ -97,6 +97,7 @@ export interface UseShareStorage {
   wallets: StoredWallet[];
   /** Wallet ids whose stored record cannot be read. */
   corrupt: string[];
+  /** True until the first list is read, and while a list is read. */
   loading: boolean;
   error: TsskitError | null;
   refresh(): Promise<void>;
@@ -115,7 +116,9 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
   const [own, setOwn] = useState<ShareStorage | null>(null);
   const [wallets, setWallets] = useState<StoredWallet[]>([]);
   const [corrupt, setCorrupt] = useState<string[]>([]);
-  const [loading, setLoading] = useState(false);
+  // True until the first list is read, so "not loading" means the list
+  // shown is the stored one, not the empty start.
+  const [loading, setLoading] = useState(true);
   const [error, setError] = useState<TsskitError | null>(null);
   const useOwn = !opts.client;
   const optsRef = useRef(opts.storage);
@@ -131,7 +134,11 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
         if (alive) setOwn(s);
         else s.close();
       })
-      .catch((e) => alive && setError(TsskitError.from(e)));
+      .catch((e) => {
+        if (!alive) return;
+        setError(TsskitError.from(e));
+        setLoading(false);
+      });
     return () => {
       alive = false;
       made?.close();

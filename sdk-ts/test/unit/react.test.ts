@@ -1,7 +1,7 @@
 // @vitest-environment jsdom
 import "fake-indexeddb/auto";
-import { act, renderHook, waitFor } from "@testing-library/react";
-import { describe, expect, it, vi } from "vitest";
+import { act, cleanup, renderHook, waitFor } from "@testing-library/react";
+import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { TsskitError } from "../../src/errors.js";
 import { useShareStorage, useTSSClient } from "../../src/react/index.js";
@@ -28,6 +28,10 @@ function fakeClient(over: Partial<Record<string, unknown>> = {}) {
     ...over,
   } as unknown as TssClient;
 }
+
+// Unmount what a test rendered before jsdom goes away: a React task left
+// queued after the last test runs without a window.
+afterEach(() => cleanup());
 
 describe("useTSSClient", () => {
   it("loads, runs calls with progress, reports errors and closes on unmount", async () => {
@@ -90,6 +94,7 @@ describe("useShareStorage", () => {
 
   it("opens its own storage without a client", async () => {
     const { result } = renderHook(() => useShareStorage({ storage: { dbName: "hooks-test", persist: false } }));
+    expect(result.current.loading).toBe(true); // nothing read yet
     await waitFor(() => expect(result.current.loading).toBe(false));
     await waitFor(() => expect(result.current.error).toBeNull());
     expect(result.current.wallets).toEqual([]);
