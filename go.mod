@@ -10,6 +10,7 @@ require (
 	github.com/improbable-eng/grpc-web v0.15.0
 	github.com/ipfs/go-log v1.0.5
 	github.com/jackc/pgx/v5 v5.13.0
+	github.com/otiai10/primes v0.0.0-20210501021515-f1b2be525a11
 	github.com/redis/go-redis/v9 v9.23.0
 	golang.org/x/crypto v0.57.0
 	google.golang.org/grpc v1.85.0
@@ -36,7 +37,6 @@ require (
 	github.com/klauspost/compress v1.11.7 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.1.0 // indirect
-	github.com/otiai10/primes v0.0.0-20210501021515-f1b2be525a11 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/rs/cors v1.7.0 // indirect
@@ -54,6 +54,10 @@ require (
 
 replace github.com/agl/ed25519 => github.com/binance-chain/edwards25519 v0.0.0-20200305024217-f36fc4b53d43
 
-// tss-lib logs through github.com/ipfs/go-log; this stand-in (log/slog)
-// keeps zap and go-log/v2 out of every binary, tss.wasm above all.
+// tss-lib logs through github.com/ipfs/go-log; this stand-in (log/slog,
+// plain stderr in tss.wasm) keeps zap and go-log/v2 out of every binary.
 replace github.com/ipfs/go-log => ./third_party/golog
+
+// tss-lib's Paillier check takes a list of small primes from
+// github.com/otiai10/primes, which links regexp; this stand-in is a sieve.
+replace github.com/otiai10/primes => ./third_party/primes

@@ -8,19 +8,27 @@
 package log
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 )
 
-var (
-	mu     sync.RWMutex
-	levels = map[string]slog.Level{}
+// logLevel has log/slog's values: debug -4, info 0, warn 4, error 8.
+type logLevel int
+
+const (
+	levelDebug logLevel = -4
+	levelInfo  logLevel = 0
+	levelWarn  logLevel = 4
+	levelError logLevel = 8
 )
 
-const defaultLevel = slog.LevelError
+var (
+	mu     sync.RWMutex
+	levels = map[string]logLevel{}
+)
+
+const defaultLevel = levelError
 
 // ZapEventLogger is a named logger (the name of go-log's type).
 type ZapEventLogger struct{ name string }
@@ -32,18 +40,18 @@ func Logger(name string) *ZapEventLogger { return &ZapEventLogger{name: name} }
 // (or warning), error, dpanic, panic or fatal (the last three log as
 // errors only).
 func SetLogLevel(name, level string) error {
-	var l slog.Level
+	var l logLevel
 	switch strings.ToLower(level) {
 	case "debug":
-		l = slog.LevelDebug
+		l = levelDebug
 	case "info":
-		l = slog.LevelInfo
+		l = levelInfo
 	case "warn", "warning":
-		l = slog.LevelWarn
+		l = levelWarn
 	case "error":
-		l = slog.LevelError
+		l = levelError
 	case "dpanic", "panic", "fatal":
-		l = slog.LevelError + 4
+		l = levelError + 4
 	default:
 		return fmt.Errorf("go-log: unknown level %q", level)
 	}
@@ -53,7 +61,7 @@ func SetLogLevel(name, level string) error {
 	return nil
 }
 
-func (z *ZapEventLogger) log(l slog.Level, msg string) {
+func (z *ZapEventLogger) log(l logLevel, msg string) {
 	mu.RLock()
 	min, ok := levels[z.name]
 	mu.RUnlock()
@@ -63,12 +71,12 @@ func (z *ZapEventLogger) log(l slog.Level, msg string) {
 	if l < min {
 		return
 	}
-	slog.Default().Log(context.Background(), l, msg, "logger", z.name)
+	emit(l, z.name, msg)
 }
 
-func (z *ZapEventLogger) Debugf(f string, a ...any)   { z.log(slog.LevelDebug, fmt.Sprintf(f, a...)) }
-func (z *ZapEventLogger) Info(a ...any)               { z.log(slog.LevelInfo, fmt.Sprint(a...)) }
-func (z *ZapEventLogger) Infof(f string, a ...any)    { z.log(slog.LevelInfo, fmt.Sprintf(f, a...)) }
-func (z *ZapEventLogger) Warningf(f string, a ...any) { z.log(slog.LevelWarn, fmt.Sprintf(f, a...)) }
-func (z *ZapEventLogger) Error(a ...any)              { z.log(slog.LevelError, fmt.Sprint(a...)) }
-func (z *ZapEventLogger) Errorf(f string, a ...any)   { z.log(slog.LevelError, fmt.Sprintf(f, a...)) }
+func (z *ZapEventLogger) Debugf(f string, a ...any)   { z.log(levelDebug, fmt.Sprintf(f, a...)) }
+func (z *ZapEventLogger) Info(a ...any)               { z.log(levelInfo, fmt.Sprint(a...)) }
+func (z *ZapEventLogger) Infof(f string, a ...any)    { z.log(levelInfo, fmt.Sprintf(f, a...)) }
+func (z *ZapEventLogger) Warningf(f string, a ...any) { z.log(levelWarn, fmt.Sprintf(f, a...)) }
+func (z *ZapEventLogger) Error(a ...any)              { z.log(levelError, fmt.Sprint(a...)) }
+func (z *ZapEventLogger) Errorf(f string, a ...any)   { z.log(levelError, fmt.Sprintf(f, a...)) }

@@ -1,0 +1,3 @@
+module github.com/otiai10/primes
+
+go 1.22
