@@ -387,21 +387,7 @@ func TestAccountAPIAudit(t *testing.T) {
 	defer api.Close()
 	call := func(method, path, key, xff, body string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, api.URL+path, strings.NewReader(body))
-		if key != "" {
-			req.Header.Set("X-API-Key", key)
-		}
-		if xff != "" {
-			req.Header.Set("X-Forwarded-For", xff)
-		}
-		resp, err := quorumtest.HTTPClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return quorumtest.CallAPI(t, api.URL, method, path, key, xff, body)
 	}
 	const password = "audit pw 7f3e9"
 	keyID := auth.KeyID(q.APIKey)

@@ -12,7 +12,6 @@ import (
 	"log"
 	"log/slog"
 	"math/big"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -203,19 +202,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 
 	rest := func(method, path, key, body string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, api.URL+path, strings.NewReader(body))
-		if key != "" {
-			req.Header.Set("X-API-Key", key)
-		}
-		req.Header.Set("X-Forwarded-For", "203.0.113.10")
-		resp, err := quorumtest.HTTPClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return quorumtest.CallAPI(t, api.URL, method, path, key, "203.0.113.10", body)
 	}
 	code, acct := rest("POST", "/api/v1/accounts", apiKey, `{"user_id":"ls-user","share_password":"`+password+`"}`)
 	if code != 201 {

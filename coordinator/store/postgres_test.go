@@ -45,21 +45,6 @@ func pgConn(t *testing.T, dbURL string) *pgx.Conn {
 	return c
 }
 
-// withParams is dbURL with extra query parameters.
-func withParams(t *testing.T, dbURL string, kv ...string) string {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Set(kv[i], kv[i+1])
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // migrationCounts is how many rows schema_migrations has per version.
 func migrationCounts(t *testing.T, c *pgx.Conn) map[int]int {
 	t.Helper()
@@ -373,7 +358,7 @@ func TestPostgresPoolMaxConns(t *testing.T) {
 	// whatever else uses the server.
 	app := "tsskit-store-" + rand.Text()
 	dbURL := testdb.Postgres(t)
-	s := openPG(t, withParams(t, dbURL, "pool_max_conns", "2", "application_name", app))
+	s := openPG(t, testdb.WithParams(t, dbURL, "pool_max_conns", "2", "application_name", app))
 	defer s.Close()
 	ctx := context.Background()
 	if err := s.CreateWallet(ctx, testWallet()); err != nil {
@@ -428,7 +413,7 @@ func TestPostgresPoolMaxConns(t *testing.T) {
 func TestPostgresReconnect(t *testing.T) {
 	app := "tsskit-store-" + rand.Text()
 	dbURL := testdb.Postgres(t)
-	s := openPG(t, withParams(t, dbURL, "application_name", app))
+	s := openPG(t, testdb.WithParams(t, dbURL, "application_name", app))
 	defer s.Close()
 	ctx := context.Background()
 	w := testWallet()

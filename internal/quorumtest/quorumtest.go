@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -271,6 +273,31 @@ func FreeAddr(t testing.TB) string {
 
 // HTTPClient is a client with a timeout fit for keygen.
 var HTTPClient = &http.Client{Timeout: 5 * time.Minute}
+
+// CallAPI sends body to the account API at base+path with the API key (if
+// any) and X-Forwarded-For xff (if any), and returns the status and the
+// JSON object answered (nil if the body is not one).
+func CallAPI(t testing.TB, base, method, path, key, xff, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	resp, err := HTTPClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
 
 // CuttingProxy forwards loopback TCP to target and, once, after cutAfter
 // bytes have come back from target, cuts every open connection: streams

@@ -84,14 +84,23 @@ func Postgres(t testing.TB) string {
 			t.Logf("testdb: drop schema %s: %v", schema, err)
 		}
 	})
-	u, err := url.Parse(base)
+	return WithParams(t, base, "search_path", schema)
+}
+
+// WithParams is the URL u with the query parameters kv (name, value, ...)
+// set.
+func WithParams(t testing.TB, u string, kv ...string) string {
+	t.Helper()
+	parsed, err := url.Parse(u)
 	if err != nil {
 		t.Fatalf("testdb: %v", err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	q := parsed.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	parsed.RawQuery = q.Encode()
+	return parsed.String()
 }
 
 // Redis returns a client of the test Redis server and a key prefix of

@@ -490,21 +490,6 @@ func TestPostgresNoPassword(t *testing.T) {
 	}
 }
 
-// withParams is the URL u with the query parameters kv set.
-func withParams(t *testing.T, u string, kv ...string) string {
-	t.Helper()
-	parsed, err := url.Parse(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := parsed.Query()
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Set(kv[i], kv[i+1])
-	}
-	parsed.RawQuery = q.Encode()
-	return parsed.String()
-}
-
 // TestPostgresReconnect: connections the server dropped while idle (a
 // restart, an administrator) are replaced before a statement runs on
 // them: the caller sees no error.
@@ -514,7 +499,7 @@ func TestPostgresReconnect(t *testing.T) {
 	// A name of the test's own, to find its connections among those of
 	// whatever else uses the server.
 	app := "tsskit-vault-" + rand.Text()
-	v := openPG(t, withParams(t, b.url, "application_name", app), b.owner, newKey(t))
+	v := openPG(t, testdb.WithParams(t, b.url, "application_name", app), b.owner, newKey(t))
 	if err := v.PutShare(r); err != nil {
 		t.Fatal(err)
 	}
@@ -558,7 +543,7 @@ func TestPostgresSessionSettings(t *testing.T) {
 	if app, sync := show(openPG(t, u, "server-1", newKey(t))); app != pgAppName || sync != "on" {
 		t.Fatalf("application_name %q, synchronous_commit %q", app, sync)
 	}
-	mine := withParams(t, u, "application_name", "mine", "synchronous_commit", "local")
+	mine := testdb.WithParams(t, u, "application_name", "mine", "synchronous_commit", "local")
 	if app, sync := show(openPG(t, mine, "server-1", newKey(t))); app != "mine" || sync != "local" {
 		t.Fatalf("set in the URL: application_name %q, synchronous_commit %q", app, sync)
 	}
@@ -580,7 +565,7 @@ func TestPostgresPoolSize(t *testing.T) {
 	} {
 		dsn := u
 		if c.param != "" {
-			dsn = withParams(t, u, "pool_max_conns", c.param)
+			dsn = testdb.WithParams(t, u, "pool_max_conns", c.param)
 		}
 		v := openPG(t, dsn, "server-1", k)
 		pool := v.store.(*pgStore).pool
