@@ -980,6 +980,18 @@ func checkFailed(t *testing.T, s store.Store, step string, failed, same []*store
 	}
 }
 
+// checkFailedBetween checks that the sessions were failed at a time
+// between before and after (a zero "at" means now).
+func checkFailedBetween(t *testing.T, s store.Store, sessions []*store.Session, before, after time.Time) {
+	t.Helper()
+	for _, sess := range sessions {
+		got := mustGetSession(t, s, sess.ID)
+		if got.State != store.StateFailed || got.FinishedAt.Before(before) || got.FinishedAt.After(after) {
+			t.Errorf("%s: state %s, FinishedAt %v; want failed about now", sess.ID, got.State, got.FinishedAt)
+		}
+	}
+}
+
 func testFailUnfinishedOwned(t *testing.T, s store.Store) {
 	if n, err := s.FailUnfinishedOwned(ctx, "a", "restart", base); err != nil || n != 0 {
 		t.Fatalf("FailUnfinishedOwned on an empty store = %d, %v; want 0", n, err)
@@ -1031,12 +1043,7 @@ func testFailUnfinishedOwned(t *testing.T, s store.Store) {
 		t.Errorf("FailUnfinishedOwned(b) = %d, %v; want %d", n, err, len(bLive))
 	}
 	after := time.Now().Add(time.Millisecond)
-	for _, sess := range bLive {
-		got := mustGetSession(t, s, sess.ID)
-		if got.State != store.StateFailed || got.FinishedAt.Before(before) || got.FinishedAt.After(after) {
-			t.Errorf("%s: state %s, FinishedAt %v; want failed about now", sess.ID, got.State, got.FinishedAt)
-		}
-	}
+	checkFailedBetween(t, s, bLive, before, after)
 }
 
 func testFailStale(t *testing.T, s store.Store) {
@@ -1099,12 +1106,7 @@ func testFailStale(t *testing.T, s store.Store) {
 		t.Errorf("FailStale(everything) = %d, %v; want %d", n, err, len(young))
 	}
 	after := time.Now().Add(time.Millisecond)
-	for _, sess := range young {
-		got := mustGetSession(t, s, sess.ID)
-		if got.State != store.StateFailed || got.FinishedAt.Before(before) || got.FinishedAt.After(after) {
-			t.Errorf("%s: state %s, FinishedAt %v; want failed about now", sess.ID, got.State, got.FinishedAt)
-		}
-	}
+	checkFailedBetween(t, s, young, before, after)
 }
 
 func testConcurrentCreateWallet(t *testing.T, s store.Store) {
