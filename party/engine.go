@@ -38,6 +38,9 @@ type runner struct {
 	tr     Transport
 	party  tss.Party
 	out    chan tss.Message
+	// check looks at every decoded peer message before tss-lib does
+	// (checks.go); an error fails the session naming the sender.
+	check func(msg tss.ParsedMessage) error
 
 	mu       sync.Mutex // guards progress (sender goroutine and loop both update it)
 	progress Progress
@@ -184,6 +187,9 @@ func (rn *runner) send(ctx context.Context, msg tss.Message) error {
 	if err != nil {
 		return &Error{Code: CodeProtocol, Round: rn.round(), Err: fmt.Errorf("encode outgoing message: %w", err)}
 	}
+	if testOutgoing != nil {
+		wire = testOutgoing(rn.sess.Self, msg.(tss.ParsedMessage), wire)
+	}
 	kind, ok := rn.kinds[reflect.TypeOf(msg.(tss.ParsedMessage).Content())]
 	if !ok {
 		return &Error{Code: CodeProtocol, Err: fmt.Errorf("unexpected outgoing message type %s", msg.Type())}
@@ -254,8 +260,17 @@ func (rn *runner) receive(env *seal.Envelope) error {
 		p.MessagesRecv++
 		p.BytesReceived += int64(len(env.Payload))
 	})
+	if rn.check != nil {
+		if err := rn.check(msg); err != nil {
+			return blame("%s: %v", msg.Type(), err)
+		}
+	}
 	return rn.feed(msg, from)
 }
+
+// testOutgoing, set only by this package's tests, rewrites the wire bytes
+// of each message a party sends: how a malicious peer is played.
+var testOutgoing func(self string, msg tss.ParsedMessage, wire []byte) []byte
 
 // feed hands one message to tss-lib. A panic inside tss-lib while it
 // processes a peer's message must not take down a server that runs many

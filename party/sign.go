@@ -99,6 +99,7 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	if err != nil {
 		return nil, err
 	}
+	rn.check = signCheck(r, rec)
 	end := make(chan *common.SignatureData, 1)
 	m := new(big.Int).SetBytes(req.Digest)
 	rn.party = signing.NewLocalParty(m, params(r, req.Self, rec.Threshold-1), *rec.SaveData, rn.out, end, DigestSize)
