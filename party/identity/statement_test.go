@@ -1,0 +1,302 @@
+package identity
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// fixture is a session of one client and two certified servers.
+type fixture struct {
+	root    *Key
+	trust   *Trust
+	now     time.Time
+	ids     []string
+	kinds   map[string]Kind
+	keys    map[string]*Key
+	chains  map[string][]*Certificate
+	view    View
+	entries map[string]*Entry
+}
+
+func newFixture(t testing.TB, kind SessionKind) *fixture {
+	t.Helper()
+	f := &fixture{root: mustKey(t), now: time.Now(), ids: []string{"browser-1", "server-1", "server-2"},
+		kinds: map[string]Kind{"browser-1": KindClient, "server-1": KindServer, "server-2": KindServer},
+		keys:  map[string]*Key{}, chains: map[string][]*Certificate{}}
+	f.trust, _ = NewTrust([]PublicKey{f.root.Public()}, nil)
+	for _, id := range f.ids {
+		f.keys[id] = mustKey(t)
+		if f.kinds[id] == KindServer {
+			f.chains[id] = []*Certificate{mustIssue(t, f.root, KindServer, id, f.keys[id].Public(), f.now.Add(-time.Hour), 24*time.Hour)}
+		}
+	}
+	f.view = View{SessionKind: kind, SessionID: "sess-1", WalletID: "wallet-1", Threshold: 2, Parties: f.ids, Trust: f.trust, Now: f.now}
+	if kind == SessionSign {
+		f.view.Digest = bytes.Repeat([]byte{7}, 32)
+		f.view.Holders = map[string]Holder{}
+		for _, id := range f.ids {
+			f.view.Holders[id] = Holder{Kind: f.kinds[id], Identity: f.keys[id].Public()}
+		}
+		f.view.ClientRequired = true
+	}
+	f.entries = map[string]*Entry{}
+	for _, id := range f.ids {
+		f.entries[id] = f.sign(t, id, f.statement(id))
+	}
+	return f
+}
+
+// statement is the honest statement of party id in this session.
+func (f *fixture) statement(id string) *Statement {
+	s := &Statement{SessionKind: f.view.SessionKind, SessionID: f.view.SessionID, PartyID: id, Kind: f.kinds[id],
+		WalletID: f.view.WalletID, Threshold: f.view.Threshold, Parties: slices.Sorted(slices.Values(f.ids)),
+		Digest: f.view.Digest, Expires: f.now.Add(10 * time.Minute)}
+	rand.Read(s.X25519[:])
+	rand.Read(s.Ed25519[:])
+	return s
+}
+
+func (f *fixture) sign(t testing.TB, id string, s *Statement) *Entry {
+	t.Helper()
+	e, err := SignStatement(f.keys[id], s, f.chains[id])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestStatementRoundTrip(t *testing.T) {
+	f := newFixture(t, SessionSign)
+	s, err := f.entries["browser-1"].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PartyID != "browser-1" || s.Kind != KindClient || s.Identity != f.keys["browser-1"].Public() || len(s.Digest) != 32 ||
+		!s.Expires.Equal(f.now.Add(10*time.Minute).Truncate(time.Millisecond)) {
+		t.Fatalf("round trip changed the statement: %+v", s)
+	}
+	b, _ := s.Marshal()
+	if !bytes.Equal(b, f.entries["browser-1"].Statement) {
+		t.Fatal("re-encoding differs")
+	}
+	got, err := VerifyRoster(f.entries, f.view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got["server-1"].Kind != KindServer || got["browser-1"].Identity != f.keys["browser-1"].Public() {
+		t.Fatalf("verified: %+v", got)
+	}
+}
+
+// TestStatementGolden pins the statement encoding with fixed keys.
+func TestStatementGolden(t *testing.T) {
+	k, _ := KeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	s := &Statement{SessionKind: SessionSign, SessionID: "s1", PartyID: "browser-1", Kind: KindClient, WalletID: "w1", Threshold: 2,
+		Parties: []string{"browser-1", "server-1", "server-2"}, Digest: bytes.Repeat([]byte{0xab}, 32),
+		Expires: time.UnixMilli(1767225600000), X25519: [32]byte{1}, Ed25519: [32]byte{2}}
+	e, err := SignStatement(k, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := hex.EncodeToString(e.Statement) + "\n" + hex.EncodeToString(e.Signature) + "\n"
+	if os.Getenv("TSSKIT_UPDATE_GOLDEN") != "" {
+		os.WriteFile("testdata/statement.hex", []byte(got), 0o644)
+	}
+	want, err := os.ReadFile("testdata/statement.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Fatalf("encoding changed:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestParseStatementRefuses(t *testing.T) {
+	f := newFixture(t, SessionKeygen)
+	good := f.entries["server-1"].Statement
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"truncated": good[:len(good)-1],
+		"trailing":  append(bytes.Clone(good), 0),
+		"version 2": append([]byte{2}, good[1:]...),
+		"too large": make([]byte, MaxStatementSize+1),
+	} {
+		if _, err := ParseStatement(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, mut := range map[string]func(s *Statement){
+		"unsorted parties": func(s *Statement) { s.Parties[0], s.Parties[1] = s.Parties[1], s.Parties[0] },
+		"duplicate party":  func(s *Statement) { s.Parties[1] = s.Parties[0] },
+		"not a party":      func(s *Statement) { s.PartyID = "server-9" },
+		"keygen digest":    func(s *Statement) { s.Digest = make([]byte, 32) },
+		"kind issuer":      func(s *Statement) { s.Kind = KindIssuer },
+		"threshold 1":      func(s *Statement) { s.Threshold = 1 },
+		"one party":        func(s *Statement) { s.Parties = s.Parties[:1] },
+	} {
+		s := f.statement("server-1")
+		mut(s)
+		if _, err := SignStatement(f.keys["server-1"], s, nil); err == nil {
+			t.Errorf("%s: signed", name)
+		}
+	}
+}
+
+// TestAttackRoster: every way a relay or a coordinator can tamper with a
+// roster, and the code and culprit each gets.
+func TestAttackRoster(t *testing.T) {
+	other := mustKey(t)
+	for _, c := range []struct {
+		name   string
+		kind   SessionKind
+		tamper func(t *testing.T, f *fixture)
+		code   Code
+		party  string
+	}{
+		{"substituted server keys", SessionKeygen, func(t *testing.T, f *fixture) {
+			// A relay puts its own session keys in server-1's entry.
+			s := f.statement("server-1")
+			f.entries["server-1"] = &Entry{Statement: mustMarshal(t, s, f.keys["server-1"].Public()), Signature: f.entries["server-1"].Signature, Chain: f.entries["server-1"].Chain}
+		}, CodeBadSignature, "server-1"},
+		{"server signed by a relay key", SessionKeygen, func(t *testing.T, f *fixture) {
+			f.keys["server-1"] = other
+			f.entries["server-1"] = f.sign(t, "server-1", f.statement("server-1"))
+		}, CodeWrongSubject, "server-1"},
+		{"server without a certificate", SessionKeygen, func(t *testing.T, f *fixture) {
+			f.chains["server-2"] = nil
+			f.entries["server-2"] = f.sign(t, "server-2", f.statement("server-2"))
+		}, CodeNoCertificate, "server-2"},
+		{"server claims to be a client", SessionKeygen, func(t *testing.T, f *fixture) {
+			f.view.Kinds = map[string]Kind{"browser-1": KindClient, "server-1": KindServer, "server-2": KindServer}
+			f.kinds["server-2"] = KindClient
+			f.entries["server-2"] = f.sign(t, "server-2", f.statement("server-2"))
+		}, CodeMismatch, "server-2"},
+		{"other threshold", SessionKeygen, func(t *testing.T, f *fixture) {
+			s := f.statement("server-1")
+			s.Threshold = 3
+			f.entries["server-1"] = f.sign(t, "server-1", s)
+		}, CodeMismatch, "server-1"},
+		{"other parties", SessionKeygen, func(t *testing.T, f *fixture) {
+			s := f.statement("server-1")
+			s.Parties = []string{"browser-1", "server-1", "server-3"}
+			f.entries["server-1"] = f.sign(t, "server-1", s)
+		}, CodeMismatch, "server-1"},
+		{"entry filed under another party", SessionKeygen, func(t *testing.T, f *fixture) {
+			f.entries["server-2"] = f.entries["server-1"]
+		}, CodeMismatch, "server-2"},
+		{"missing entry", SessionKeygen, func(t *testing.T, f *fixture) { delete(f.entries, "server-2") }, CodeMismatch, "server-2"},
+		{"extra entry", SessionKeygen, func(t *testing.T, f *fixture) { f.entries["server-9"] = f.entries["server-1"] }, CodeMismatch, "server-9"},
+		{"replayed from another session", SessionSign, func(t *testing.T, f *fixture) {
+			s := f.statement("browser-1")
+			s.SessionID = "sess-0"
+			f.entries["browser-1"] = f.sign(t, "browser-1", s)
+		}, CodeMismatch, "browser-1"},
+		{"sign request for another digest", SessionSign, func(t *testing.T, f *fixture) {
+			s := f.statement("browser-1")
+			s.Digest = bytes.Repeat([]byte{8}, 32)
+			f.entries["browser-1"] = f.sign(t, "browser-1", s)
+		}, CodeMismatch, "browser-1"},
+		{"sign request for another wallet", SessionSign, func(t *testing.T, f *fixture) {
+			s := f.statement("browser-1")
+			s.WalletID = "wallet-2"
+			f.entries["browser-1"] = f.sign(t, "browser-1", s)
+		}, CodeMismatch, "browser-1"},
+		{"expired sign request", SessionSign, func(t *testing.T, f *fixture) {
+			s := f.statement("browser-1")
+			s.Expires = f.now.Add(-time.Second)
+			f.entries["browser-1"] = f.sign(t, "browser-1", s)
+		}, CodeExpired, "browser-1"},
+		{"sign request valid too long", SessionSign, func(t *testing.T, f *fixture) {
+			s := f.statement("browser-1")
+			s.Expires = f.now.Add(MaxStatementLife + time.Minute)
+			f.entries["browser-1"] = f.sign(t, "browser-1", s)
+		}, CodeExpired, "browser-1"},
+		{"another client identity", SessionSign, func(t *testing.T, f *fixture) {
+			f.keys["browser-1"] = other
+			f.entries["browser-1"] = f.sign(t, "browser-1", f.statement("browser-1"))
+		}, CodeWrongIdentity, "browser-1"},
+		{"not a holder", SessionSign, func(t *testing.T, f *fixture) { delete(f.view.Holders, "server-2") }, CodeNotHolder, "server-2"},
+		{"server without client (row flipped)", SessionSign, func(t *testing.T, f *fixture) {
+			f.ids = []string{"server-1", "server-2"}
+			f.view.Parties = f.ids
+			for _, id := range f.ids {
+				f.entries[id] = f.sign(t, id, f.statement(id))
+			}
+			delete(f.entries, "browser-1")
+		}, CodePolicy, ""},
+		{"client posing as a server holder", SessionSign, func(t *testing.T, f *fixture) {
+			f.kinds["browser-1"] = KindServer
+			f.entries["browser-1"] = f.sign(t, "browser-1", f.statement("browser-1"))
+		}, CodeNoCertificate, "browser-1"},
+		{"revoked client", SessionSign, func(t *testing.T, f *fixture) {
+			f.view.Trust = mustTrust(t, f.root, f.keys["browser-1"].Public())
+		}, CodeRevoked, "browser-1"},
+		{"two parties one identity", SessionKeygen, func(t *testing.T, f *fixture) {
+			f.keys["browser-1"] = f.keys["server-1"]
+			f.entries["browser-1"] = f.sign(t, "browser-1", f.statement("browser-1"))
+		}, CodeWrongIdentity, "server-1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, c.kind)
+			if _, err := VerifyRoster(f.entries, f.view); err != nil {
+				t.Fatalf("honest roster refused: %v", err)
+			}
+			c.tamper(t, f)
+			_, err := VerifyRoster(f.entries, f.view)
+			wantCode(t, err, c.code, c.party)
+		})
+	}
+}
+
+func mustMarshal(t *testing.T, s *Statement, id PublicKey) []byte {
+	t.Helper()
+	s.Identity = id
+	b, err := s.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRegistration(t *testing.T) {
+	root, k := mustKey(t), mustKey(t)
+	now := time.Now()
+	tr := mustTrust(t, root)
+	chain := []*Certificate{mustIssue(t, root, KindServer, "server-1", k.Public(), now.Add(-time.Hour), 2*time.Hour)}
+	proof, sig := SignRegistration(k, "server-1", now)
+	if got, err := VerifyRegistration(tr, chain, "server-1", proof, sig, now.Add(time.Second)); err != nil || got != k.Public() {
+		t.Fatalf("honest registration: %v", err)
+	}
+	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-2", proof, sig, now); return err }(), CodeWrongSubject, "server-2")
+	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-1", proof, sig, now.Add(time.Hour)); return err }(), CodeExpired, "server-1")
+	bad := bytes.Clone(sig)
+	bad[0] ^= 1
+	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-1", proof, bad, now); return err }(), CodeBadSignature, "server-1")
+	// Someone else's certificate with a proof by another key.
+	other := mustKey(t)
+	p2, s2 := SignRegistration(other, "server-1", now)
+	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-1", p2, s2, now); return err }(), CodeWrongSubject, "server-1")
+	wantCode(t, func() error { _, err := VerifyRegistration(tr, nil, "server-1", proof, sig, now); return err }(), CodeNoCertificate, "server-1")
+}
+
+func FuzzParseStatement(f *testing.F) {
+	fx := newFixture(f, SessionSign)
+	for _, e := range fx.entries {
+		f.Add(e.Statement)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseStatement(b)
+		if err != nil {
+			return
+		}
+		back, err := s.Marshal()
+		if err != nil || !bytes.Equal(back, b) {
+			t.Fatalf("a parsed statement does not re-encode to its bytes: %v", err)
+		}
+	})
+}
