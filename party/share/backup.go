@@ -12,8 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"slices"
 	"strconv"
 
 	"github.com/rwadurian/tsskit/party/roster"
@@ -155,7 +153,11 @@ func Protect(r *Record, password []byte, opt *BackupOptions) ([]byte, error) {
 		return nil, err
 	}
 	defer clear(plain)
+	return protectEncoded(plain, r.WalletID, r.PartyID, password, iterations, rnd)
+}
 
+// protectEncoded seals the encoding of a record of walletID and partyID.
+func protectEncoded(plain []byte, walletID, partyID string, password []byte, iterations int, rnd io.Reader) ([]byte, error) {
 	salt, nonce := make([]byte, saltSize), make([]byte, nonceSize)
 	if _, err := io.ReadFull(rnd, salt); err != nil {
 		return nil, fmt.Errorf("share: reading the salt: %w", err)
@@ -167,7 +169,7 @@ func Protect(r *Record, password []byte, opt *BackupOptions) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ct := aead.Seal(nil, nonce, plain, backupAAD(r.WalletID, r.PartyID))
+	ct := aead.Seal(nil, nonce, plain, backupAAD(walletID, partyID))
 
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -177,8 +179,8 @@ func Protect(r *Record, password []byte, opt *BackupOptions) ([]byte, error) {
 	err = enc.Encode(backupV1{
 		Format:     BackupFormat,
 		Version:    BackupVersion,
-		WalletID:   r.WalletID,
-		PartyID:    r.PartyID,
+		WalletID:   walletID,
+		PartyID:    partyID,
 		KDF:        backupKDF,
 		Iterations: iterations,
 		Salt:       base64.StdEncoding.EncodeToString(salt),
@@ -282,7 +284,7 @@ func parseBackup(data []byte) (*BackupHeader, []byte, error) {
 		return nil, nil, &Error{Code: CodeUnsupportedVersion, Field: "version", Version: v.Version,
 			Err: fmt.Errorf("want backup version %d", BackupVersion)}
 	}
-	values := []v1Field{
+	if err := readFields(fields, "", []keyDst{
 		{"format", &v.Format},
 		{"version", &v.Version},
 		{"wallet_id", &v.WalletID},
@@ -293,16 +295,8 @@ func parseBackup(data []byte) (*BackupHeader, []byte, error) {
 		{"cipher", &v.Cipher},
 		{"nonce", &v.Nonce},
 		{"ciphertext", &v.Ciphertext},
-	}
-	for _, key := range slices.Sorted(maps.Keys(fields)) {
-		if !slices.ContainsFunc(values, func(f v1Field) bool { return f.key == key }) {
-			return nil, nil, malformedf(key, "unknown key")
-		}
-	}
-	for _, f := range values[2:] {
-		if err := field(fields, f.key, f.dst); err != nil {
-			return nil, nil, err
-		}
+	}); err != nil {
+		return nil, nil, err
 	}
 
 	if err := checkWalletID(v.WalletID); err != nil {

@@ -15,14 +15,33 @@
 //
 //	{
 //	  "format":     "tsskit.share",   // Format: tells a record from any other JSON
-//	  "version":    1,                // Version
+//	  "version":    2,                // Version
 //	  "wallet_id":  "<uuid>",
 //	  "party_id":   "server-1",       // owner of this share
 //	  "threshold":  2,                // signers needed (tss-lib's threshold + 1)
 //	  "parties":    ["…", "…", "…"],  // keygen roster in roster.Key order
 //	  "public_key": "02…",            // wallet key, compressed SEC1, hex
+//	  "epoch":      0,                // key refreshes so far
+//	  "holders":    [                 // one per party, in the order of parties
+//	    {"party_id": "…", "kind": "client", "identity_key": "<64 hex>"}, …
+//	  ],
+//	  "policy":     {"client_required": true},
+//	  "identity":   "<64 hex>",       // own device identity key (client, user); "" for a server
 //	  "save_data":  {…}               // tss-lib's JSON of keygen.LocalPartySaveData
 //	}
+//
+// holders records, for every party, the kind (server, client or user) and
+// the identity public key it joined the keygen with (package identity);
+// every party checks these at signing. policy.client_required says the
+// wallet signs only with one of its client holders taking part (a
+// co-managed wallet). identity is the party's own device identity private
+// key for client and user holders, so that a backup carries it; server
+// parties keep theirs in their vault.
+//
+// Version 1 had neither epoch, holders, policy nor identity. A version 1
+// record decodes to a Record with epoch 0, no holders, no policy and no
+// identity key (Record.Legacy) and encodes as version 2 with "holders": []
+// and "identity": "".
 //
 // Top-level keys are matched exactly: a missing, unknown or duplicate key, a
 // null value and any data after the object make the record malformed.
@@ -60,6 +79,12 @@
 //     LambdaN derived from its P and Q, NTildei equal to (2P+1)(2Q+1), and
 //     the party's own entries of PaillierPKs, NTildej, H1j and H2j equal to
 //     its own pre-parameters;
+//   - holders either empty (a migrated version 1 record, which may neither
+//     require a client nor carry an identity key) or one per party in the
+//     order of parties, each of kind server, client or user with its own
+//     identity key; client_required only with a client holder; a client or
+//     user holder's own identity key whose public half is its holder
+//     entry's, and none in a server's record; 0 <= epoch < 2^31;
 //   - 0 < Xi < n (the secp256k1 group order) and Xi·G == BigXj[own index];
 //   - every BigXj and ECDSAPub a secp256k1 point in canonical coordinates,
 //     ECDSAPub equal to public_key, and the BigXj the evaluations at Ks of

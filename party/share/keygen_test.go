@@ -1,7 +1,9 @@
 package share
 
 import (
+	"crypto/sha256"
 	"errors"
+	"strings"
 	"fmt"
 	"sync"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/ipfs/go-log"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 )
 
@@ -149,6 +152,21 @@ func runKeygen(walletID string, ids []string, threshold int) ([]*Record, error) 
 		}
 	}
 
+	// Holders: the "browser-" party is the wallet's client, the others
+	// its servers; identity keys from fixed seeds, so records are
+	// reproducible.
+	var holders []Holder
+	seeds := map[string][]byte{}
+	for _, id := range rs.IDs() {
+		seed := sha256.Sum256([]byte("identity of " + id))
+		seeds[id] = seed[:]
+		k, _ := identity.KeyFromSeed(seed[:])
+		kind := identity.KindServer
+		if strings.HasPrefix(id, "browser-") {
+			kind = identity.KindClient
+		}
+		holders = append(holders, Holder{PartyID: id, Kind: kind, Identity: k.Public()})
+	}
 	recs := make([]*Record, len(saves))
 	for i, sd := range saves {
 		recs[i] = &Record{
@@ -158,6 +176,11 @@ func runKeygen(walletID string, ids []string, threshold int) ([]*Record, error) 
 			Parties:   rs.IDs(),
 			PublicKey: compressed(sd.ECDSAPub),
 			SaveData:  sd,
+			Holders:   holders,
+			Policy:    Policy{ClientRequired: true},
+		}
+		if holders[i].Kind == identity.KindClient {
+			recs[i].IdentitySeed = seeds[pids[i].Id]
 		}
 	}
 	return recs, nil

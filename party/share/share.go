@@ -14,13 +14,15 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"golang.org/x/crypto/sha3"
+
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 const (
 	// Format is the tag every record carries in its "format" key.
 	Format = "tsskit.share"
 	// Version is the format version Encode writes.
-	Version = 1
+	Version = 2
 	// MaxRecordSize bounds an encoding in bytes; Decode rejects longer input
 	// before parsing it. A 16-party record is about 50 KiB.
 	MaxRecordSize = 1 << 20
@@ -44,6 +46,74 @@ type Record struct {
 	PublicKey []byte
 	// SaveData is tss-lib's keygen output for PartyID. It is secret.
 	SaveData *keygen.LocalPartySaveData
+
+	// Epoch counts the wallet's key refreshes: 0 for the shares keygen made.
+	Epoch int
+	// Holders are the parties of the wallet, in Parties order, with the
+	// kind and identity key each joined the keygen with. Nil for a record
+	// of version 1, which recorded none: see Legacy.
+	Holders []Holder
+	// Policy is the wallet's signing policy, as every holder records it.
+	Policy Policy
+	// IdentitySeed is this party's device identity private key (the
+	// Ed25519 seed) for a client or user holder; server parties keep their
+	// identity in their vault, not in each record. It is secret.
+	IdentitySeed []byte
+}
+
+// Holder is one party of a wallet as the share records know it.
+type Holder struct {
+	PartyID  string
+	Kind     identity.Kind // server, client or user
+	Identity identity.PublicKey
+}
+
+// Policy is what every holder enforces when asked to sign.
+type Policy struct {
+	// ClientRequired: the wallet signs only when one of its client
+	// holders takes part, its signed join statement serving as the sign
+	// request (co-managed wallets). Account API wallets (a user holder
+	// whose share is handed to the API's caller) do not require it: their
+	// server parties sign on the API key's authority.
+	ClientRequired bool
+}
+
+// Legacy reports whether the record names no holders' identities: it was
+// made before identities existed (version 1). Its wallet signs under the
+// rules of that time — server parties must still be certified, but the
+// other parties' identities and the policy are not pinned — until a
+// refresh writes new records.
+func (r *Record) Legacy() bool { return len(r.Holders) == 0 }
+
+// Own is this party's holder entry (the zero Holder for a legacy record).
+func (r *Record) Own() Holder {
+	for _, h := range r.Holders {
+		if h.PartyID == r.PartyID {
+			return h
+		}
+	}
+	return Holder{PartyID: r.PartyID}
+}
+
+// HolderView is the holders as identity.View takes them.
+func (r *Record) HolderView() map[string]identity.Holder {
+	m := make(map[string]identity.Holder, len(r.Parties))
+	for _, id := range r.Parties {
+		m[id] = identity.Holder{}
+	}
+	for _, h := range r.Holders {
+		m[h.PartyID] = identity.Holder{Kind: h.Kind, Identity: h.Identity}
+	}
+	return m
+}
+
+// IdentityKey is this party's device identity key, or nil if the record
+// has none (a server party's, or a legacy record).
+func (r *Record) IdentityKey() (*identity.Key, error) {
+	if len(r.IdentitySeed) == 0 {
+		return nil, nil
+	}
+	return identity.KeyFromSeed(r.IdentitySeed)
 }
 
 // PublicKeyHex returns the wallet public key as lowercase hex.
@@ -80,6 +150,34 @@ type recordV1 struct {
 	SaveData  json.RawMessage `json:"save_data"`
 }
 
+// recordV2 is the version 2 encoding: version 1 and the epoch, the holders'
+// identities, the policy and the party's own identity key.
+type recordV2 struct {
+	Format    string     `json:"format"`
+	Version   int        `json:"version"`
+	WalletID  string     `json:"wallet_id"`
+	PartyID   string     `json:"party_id"`
+	Threshold int        `json:"threshold"`
+	Parties   []string   `json:"parties"`
+	PublicKey string     `json:"public_key"`
+	Epoch     int        `json:"epoch"`
+	Holders   []holderV2 `json:"holders"`
+	Policy    policyV2   `json:"policy"`
+	// Identity is the hex of IdentitySeed, or "".
+	Identity string          `json:"identity"`
+	SaveData json.RawMessage `json:"save_data"`
+}
+
+type holderV2 struct {
+	PartyID     string `json:"party_id"`
+	Kind        string `json:"kind"`
+	IdentityKey string `json:"identity_key"`
+}
+
+type policyV2 struct {
+	ClientRequired bool `json:"client_required"`
+}
+
 // Encode validates r and returns its encoding in the current Version.
 func Encode(r *Record) ([]byte, error) {
 	if err := r.Validate(); err != nil {
@@ -89,7 +187,11 @@ func Encode(r *Record) ([]byte, error) {
 	if err != nil {
 		return nil, malformed("save_data", err)
 	}
-	b, err := json.Marshal(recordV1{
+	holders := make([]holderV2, len(r.Holders))
+	for i, h := range r.Holders {
+		holders[i] = holderV2{PartyID: h.PartyID, Kind: h.Kind.String(), IdentityKey: h.Identity.String()}
+	}
+	b, err := json.Marshal(recordV2{
 		Format:    Format,
 		Version:   Version,
 		WalletID:  r.WalletID,
@@ -97,6 +199,10 @@ func Encode(r *Record) ([]byte, error) {
 		Threshold: r.Threshold,
 		Parties:   r.Parties,
 		PublicKey: hex.EncodeToString(r.PublicKey),
+		Epoch:     r.Epoch,
+		Holders:   holders,
+		Policy:    policyV2{ClientRequired: r.Policy.ClientRequired},
+		Identity:  hex.EncodeToString(r.IdentitySeed),
 		SaveData:  sd,
 	})
 	if err != nil {
@@ -126,6 +232,8 @@ func Decode(b []byte) (*Record, error) {
 	switch version {
 	case 1:
 		r, err = decodeV1(fields)
+	case 2:
+		r, err = decodeV2(fields)
 	default:
 		return nil, &Error{Code: CodeUnsupportedVersion, Field: "version", Version: version}
 	}
@@ -238,15 +346,34 @@ func typeError(err error) error {
 	return fmt.Errorf("%s: want %s", typ.Field, typ.Type)
 }
 
-// v1Field is a version 1 key and where its value goes.
-type v1Field struct {
+// keyDst is a key of an object and where its value goes.
+type keyDst struct {
 	key string
 	dst any
 }
 
+// readFields decodes exactly the keys of values from fields: an unknown
+// key or a missing one is malformed. prefix names the object in errors.
+func readFields(fields map[string]json.RawMessage, prefix string, values []keyDst) error {
+	for _, key := range slices.Sorted(maps.Keys(fields)) {
+		if !slices.ContainsFunc(values, func(f keyDst) bool { return f.key == key }) {
+			return malformedf(prefix+key, "unknown key")
+		}
+	}
+	for _, f := range values {
+		if err := field(fields, f.key, f.dst); err != nil {
+			if e, ok := err.(*Error); ok {
+				e.Field = prefix + e.Field
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 func decodeV1(fields map[string]json.RawMessage) (*Record, error) {
 	var v recordV1
-	values := []v1Field{
+	if err := readFields(fields, "", []keyDst{
 		{"format", &v.Format},
 		{"version", &v.Version},
 		{"wallet_id", &v.WalletID},
@@ -255,16 +382,8 @@ func decodeV1(fields map[string]json.RawMessage) (*Record, error) {
 		{"parties", &v.Parties},
 		{"public_key", &v.PublicKey},
 		{"save_data", &v.SaveData},
-	}
-	for _, key := range slices.Sorted(maps.Keys(fields)) {
-		if !slices.ContainsFunc(values, func(f v1Field) bool { return f.key == key }) {
-			return nil, malformedf(key, "unknown key")
-		}
-	}
-	for _, f := range values {
-		if err := field(fields, f.key, f.dst); err != nil {
-			return nil, err
-		}
+	}); err != nil {
+		return nil, err
 	}
 	pub, err := hex.DecodeString(v.PublicKey)
 	if err != nil {
@@ -274,6 +393,8 @@ func decodeV1(fields map[string]json.RawMessage) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Version 1 recorded no holders, policy or epoch: the record migrates
+	// to a legacy one (see Record.Legacy).
 	return &Record{
 		WalletID:  v.WalletID,
 		PartyID:   v.PartyID,
@@ -282,6 +403,83 @@ func decodeV1(fields map[string]json.RawMessage) (*Record, error) {
 		PublicKey: pub,
 		SaveData:  sd,
 	}, nil
+}
+
+func decodeV2(fields map[string]json.RawMessage) (*Record, error) {
+	var v recordV2
+	var rawHolders []json.RawMessage
+	var rawPolicy json.RawMessage
+	if err := readFields(fields, "", []keyDst{
+		{"format", &v.Format},
+		{"version", &v.Version},
+		{"wallet_id", &v.WalletID},
+		{"party_id", &v.PartyID},
+		{"threshold", &v.Threshold},
+		{"parties", &v.Parties},
+		{"public_key", &v.PublicKey},
+		{"epoch", &v.Epoch},
+		{"holders", &rawHolders},
+		{"policy", &rawPolicy},
+		{"identity", &v.Identity},
+		{"save_data", &v.SaveData},
+	}); err != nil {
+		return nil, err
+	}
+	pub, err := hex.DecodeString(v.PublicKey)
+	if err != nil {
+		return nil, malformed("public_key", err)
+	}
+	r := &Record{WalletID: v.WalletID, PartyID: v.PartyID, Threshold: v.Threshold, Parties: v.Parties, PublicKey: pub, Epoch: v.Epoch}
+	for i, raw := range rawHolders {
+		name := fmt.Sprintf("holders[%d].", i)
+		obj, err := readObject(raw)
+		if err != nil {
+			return nil, prefixed(err, name)
+		}
+		var h holderV2
+		if err := readFields(obj, name, []keyDst{{"party_id", &h.PartyID}, {"kind", &h.Kind}, {"identity_key", &h.IdentityKey}}); err != nil {
+			return nil, err
+		}
+		kind, err := identity.ParseKind(h.Kind)
+		if err != nil {
+			return nil, malformedf(name+"kind", "want server, client or user")
+		}
+		key, err := identity.ParsePublicKey(h.IdentityKey)
+		if err != nil {
+			return nil, malformedf(name+"identity_key", "want 64 hex characters")
+		}
+		r.Holders = append(r.Holders, Holder{PartyID: h.PartyID, Kind: kind, Identity: key})
+	}
+	pol, err := readObject(rawPolicy)
+	if err != nil {
+		return nil, prefixed(err, "policy.")
+	}
+	var p policyV2
+	if err := readFields(pol, "policy.", []keyDst{{"client_required", &p.ClientRequired}}); err != nil {
+		return nil, err
+	}
+	r.Policy.ClientRequired = p.ClientRequired
+	if v.Identity != "" {
+		// The identity key is secret: its decoding error says nothing of it.
+		seed, err := hex.DecodeString(v.Identity)
+		if err != nil || len(seed) != identity.KeySize {
+			return nil, malformedf("identity", "want %d hex characters or none", 2*identity.KeySize)
+		}
+		r.IdentitySeed = seed
+	}
+	if r.SaveData, err = decodeSaveData(v.SaveData); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// prefixed puts prefix before the Field of a nested object's error.
+func prefixed(err error, prefix string) error {
+	if e, ok := err.(*Error); ok {
+		e.Field = prefix + e.Field
+		e.Field = strings.TrimSuffix(e.Field, ".")
+	}
+	return err
 }
 
 // decodeSaveData decodes tss-lib's JSON of LocalPartySaveData. Errors are

@@ -18,6 +18,7 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/tss"
 	"golang.org/x/crypto/sha3"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 )
 
@@ -44,7 +45,12 @@ func encodeUnchecked(r *Record) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(recordV1{Format, Version, r.WalletID, r.PartyID, r.Threshold, r.Parties, hex.EncodeToString(r.PublicKey), sd})
+	holders := make([]holderV2, len(r.Holders))
+	for i, h := range r.Holders {
+		holders[i] = holderV2{h.PartyID, h.Kind.String(), h.Identity.String()}
+	}
+	return json.Marshal(recordV2{Format, Version, r.WalletID, r.PartyID, r.Threshold, r.Parties, hex.EncodeToString(r.PublicKey),
+		r.Epoch, holders, policyV2{r.Policy.ClientRequired}, hex.EncodeToString(r.IdentitySeed), sd})
 }
 
 // editJSON decodes b, lets edit change it and encodes it again; numbers keep
@@ -158,11 +164,11 @@ func TestEncodingLayout(t *testing.T) {
 	if err := json.Unmarshal(enc, &m); err != nil {
 		t.Fatal(err)
 	}
-	wantKeys := []string{"format", "parties", "party_id", "public_key", "save_data", "threshold", "version", "wallet_id"}
+	wantKeys := []string{"epoch", "format", "holders", "identity", "parties", "party_id", "policy", "public_key", "save_data", "threshold", "version", "wallet_id"}
 	if keys := slices.Sorted(maps.Keys(m)); !slices.Equal(keys, wantKeys) {
 		t.Errorf("keys = %v; want %v", keys, wantKeys)
 	}
-	if string(m["format"]) != `"tsskit.share"` || string(m["version"]) != "1" || string(m["threshold"]) != "2" {
+	if string(m["format"]) != `"tsskit.share"` || string(m["version"]) != "2" || string(m["threshold"]) != "2" {
 		t.Errorf("header = %s %s, threshold %s", m["format"], m["version"], m["threshold"])
 	}
 	// save_data is tss-lib's own JSON.
@@ -257,7 +263,7 @@ func TestDecodeMalformed(t *testing.T) {
 
 func TestDecodeUnsupportedVersion(t *testing.T) {
 	enc := testEncodings(t)[0]
-	for _, v := range []int{0, -1, 2, 99} {
+	for _, v := range []int{0, -1, 3, 99} {
 		in := editJSON(t, enc, func(m map[string]any) {
 			m["version"] = v
 			m["field_of_a_later_version"] = true // not judged: the version is unknown
@@ -450,7 +456,102 @@ func TestError(t *testing.T) {
 		t.Errorf("zero Error: %q", unknown)
 	}
 	v := &Error{Code: CodeUnsupportedVersion, Field: "version", Version: 7}
-	if want := "share: unsupported record version 7 (this package reads versions 1..1): version"; v.Error() != want {
+	if want := "share: unsupported record version 7 (this package reads versions 1..2): version"; v.Error() != want {
 		t.Errorf("message %q; want %q", v, want)
+	}
+}
+
+// TestInconsistentHolders covers the version 2 fields: holders, policy,
+// epoch and the party's own identity key, in a server's and a client's
+// record.
+func TestInconsistentHolders(t *testing.T) {
+	var server, client int
+	for i, r := range keygenRecords(t) {
+		if r.Own().Kind == identity.KindClient {
+			client = i
+		} else {
+			server = i
+		}
+	}
+	other, _ := identity.GenerateKey()
+	cases := []struct {
+		name   string
+		of     int
+		mutate func(r *Record)
+		field  string
+		// viaJSON: what Decode says when the encoding cannot carry the
+		// mutation (nil: ErrInconsistent).
+		viaJSON error
+	}{
+		{"negative epoch", server, func(r *Record) { r.Epoch = -1 }, "epoch", nil},
+		{"one holder missing", server, func(r *Record) { r.Holders = r.Holders[:2] }, "holders", nil},
+		{"holders out of order", server, func(r *Record) { r.Holders[0], r.Holders[1] = r.Holders[1], r.Holders[0] }, "holders[0].party_id", nil},
+		{"holder of no kind", server, func(r *Record) { r.Holders[1].Kind = 0 }, "holders[1].kind", ErrMalformed},
+		{"issuer as holder", server, func(r *Record) { r.Holders[1].Kind = identity.KindIssuer }, "holders[1].kind", nil},
+		{"two holders one identity", server, func(r *Record) { r.Holders[2].Identity = r.Holders[1].Identity }, "holders[2].identity_key", nil},
+		{"no identity key", server, func(r *Record) { r.Holders[1].Identity = identity.PublicKey{} }, "holders[1].identity_key", nil},
+		{"client required, no client", server, func(r *Record) {
+			for i := range r.Holders {
+				if r.Holders[i].Kind == identity.KindClient {
+					r.Holders[i].Kind = identity.KindUser
+				}
+			}
+		}, "policy.client_required", nil},
+		{"server keeps an identity key", server, func(r *Record) { r.IdentitySeed = other.Seed() }, "identity", nil},
+		{"client without its identity key", client, func(r *Record) { r.IdentitySeed = nil }, "identity", nil},
+		{"client with another identity key", client, func(r *Record) { r.IdentitySeed = other.Seed() }, "identity", nil},
+		{"client with a short identity key", client, func(r *Record) { r.IdentitySeed = other.Seed()[:31] }, "identity", ErrMalformed},
+		{"legacy requiring a client", server, func(r *Record) { r.Holders = nil }, "policy.client_required", nil},
+		{"legacy with an identity key", client, func(r *Record) { r.Holders, r.Policy = nil, Policy{} }, "identity", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := testRecord(t, c.of)
+			c.mutate(r)
+			err := r.Validate()
+			wantError(t, err, ErrInconsistent, c.field)
+			if seed := hex.EncodeToString(testRecord(t, client).IdentitySeed); strings.Contains(err.Error(), seed) {
+				t.Fatal("message contains the identity key")
+			}
+			if _, err := Encode(r); err == nil {
+				t.Fatal("Encode accepted it")
+			}
+			enc, err := encodeUnchecked(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Decode(enc)
+			if c.viaJSON == nil {
+				c.viaJSON = ErrInconsistent
+			}
+			wantError(t, err, c.viaJSON, c.field)
+		})
+	}
+}
+
+func TestDecodeMalformedV2(t *testing.T) {
+	enc := testEncodings(t)[0]
+	seedHex := strings.Repeat("Z", 64)
+	for _, c := range []struct {
+		name  string
+		edit  func(m map[string]any)
+		field string
+	}{
+		{"holder with an unknown key", func(m map[string]any) { m["holders"].([]any)[1].(map[string]any)["extra"] = 1 }, "holders[1].extra"},
+		{"holder kind unknown", func(m map[string]any) { m["holders"].([]any)[1].(map[string]any)["kind"] = "admin" }, "holders[1].kind"},
+		{"holder key not hex", func(m map[string]any) { m["holders"].([]any)[0].(map[string]any)["identity_key"] = "xyz" }, "holders[0].identity_key"},
+		{"holder missing kind", func(m map[string]any) { delete(m["holders"].([]any)[0].(map[string]any), "kind") }, "holders[0].kind"},
+		{"policy with an unknown key", func(m map[string]any) { m["policy"].(map[string]any)["admins"] = true }, "policy.admins"},
+		{"policy not an object", func(m map[string]any) { m["policy"] = true }, "policy"},
+		{"no epoch", func(m map[string]any) { delete(m, "epoch") }, "epoch"},
+		{"identity not hex", func(m map[string]any) { m["identity"] = seedHex }, "identity"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode(editJSON(t, enc, c.edit))
+			wantError(t, err, ErrMalformed, c.field)
+			if strings.Contains(err.Error(), seedHex) {
+				t.Fatal("message quotes the identity value")
+			}
+		})
 	}
 }

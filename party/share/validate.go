@@ -11,6 +11,7 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 )
 
@@ -53,10 +54,76 @@ func (r *Record) Validate() error {
 	if err != nil {
 		return inconsistent("public_key", "want a compressed secp256k1 point")
 	}
+	if err := r.checkHolders(); err != nil {
+		return err
+	}
 	if r.SaveData == nil {
 		return inconsistent("save_data", "missing")
 	}
 	return checkSaveData(r.SaveData, r.Parties, own, r.Threshold, pub)
+}
+
+// MaxEpoch bounds the epoch.
+const MaxEpoch = 1<<31 - 1
+
+// checkHolders checks the version 2 fields: the epoch, one holder per
+// party in roster order with a holder kind and a distinct identity key,
+// a policy that the holders can meet, and the party's own identity key
+// where its kind keeps one in the record.
+func (r *Record) checkHolders() error {
+	if r.Epoch < 0 || r.Epoch > MaxEpoch {
+		return inconsistent("epoch", "%d; want 0..%d", r.Epoch, MaxEpoch)
+	}
+	if r.Legacy() {
+		if r.Policy.ClientRequired {
+			return inconsistent("policy.client_required", "a record without holders cannot require a client")
+		}
+		if len(r.IdentitySeed) != 0 {
+			return inconsistent("identity", "a record without holders has no identity key")
+		}
+		return nil
+	}
+	if len(r.Holders) != len(r.Parties) {
+		return inconsistent("holders", "%d entries; want %d, one per party", len(r.Holders), len(r.Parties))
+	}
+	seen := make(map[identity.PublicKey]bool, len(r.Holders))
+	clients := 0
+	for i, h := range r.Holders {
+		name := fmt.Sprintf("holders[%d]", i)
+		if h.PartyID != r.Parties[i] {
+			return inconsistent(name+".party_id", "want %q, the party in the same place of parties", r.Parties[i])
+		}
+		switch h.Kind {
+		case identity.KindServer, identity.KindUser:
+		case identity.KindClient:
+			clients++
+		default:
+			return inconsistent(name+".kind", "want server, client or user")
+		}
+		if h.Identity.IsZero() || seen[h.Identity] {
+			return inconsistent(name+".identity_key", "want a distinct identity key per holder")
+		}
+		seen[h.Identity] = true
+	}
+	if r.Policy.ClientRequired && clients == 0 {
+		return inconsistent("policy.client_required", "the wallet has no client holder")
+	}
+	own := r.Own()
+	if own.Kind == identity.KindServer {
+		if len(r.IdentitySeed) != 0 {
+			return inconsistent("identity", "a server party keeps its identity key in its vault, not in a record")
+		}
+		return nil
+	}
+	k, err := identity.KeyFromSeed(r.IdentitySeed)
+	if err != nil {
+		return inconsistent("identity", "a %s holder's record carries its %d-byte identity key", own.Kind, identity.KeySize)
+	}
+	defer k.Destroy()
+	if !k.Public().Equal(own.Identity) {
+		return inconsistent("identity", "does not match holders' identity key of party_id")
+	}
+	return nil
 }
 
 func checkWalletID(id string) error {
