@@ -105,12 +105,27 @@ func TestIssueRefuses(t *testing.T) {
 	root := mustKey(t)
 	now := time.Now()
 	for name, f := range map[string]func() error{
-		"client kind":    func() error { _, err := Issue(root, KindClient, "c", root.Public(), now, now.Add(time.Hour)); return err },
-		"empty id":       func() error { _, err := Issue(root, KindServer, "", root.Public(), now, now.Add(time.Hour)); return err },
-		"backwards":      func() error { _, err := Issue(root, KindServer, "s", root.Public(), now, now.Add(-time.Hour)); return err },
-		"long issuer":    func() error { _, err := Issue(root, KindIssuer, "s-", root.Public(), now, now.Add(MaxIssuerLifetime+time.Hour)); return err },
-		"zero key":       func() error { _, err := Issue(root, KindServer, "s", PublicKey{}, now, now.Add(time.Hour)); return err },
-		"sub-second gap": func() error { _, err := Issue(root, KindServer, "s", root.Public(), now, now.Add(time.Millisecond)); return err },
+		"client kind": func() error {
+			_, err := Issue(root, KindClient, "c", root.Public(), now, now.Add(time.Hour))
+			return err
+		},
+		"empty id": func() error {
+			_, err := Issue(root, KindServer, "", root.Public(), now, now.Add(time.Hour))
+			return err
+		},
+		"backwards": func() error {
+			_, err := Issue(root, KindServer, "s", root.Public(), now, now.Add(-time.Hour))
+			return err
+		},
+		"long issuer": func() error {
+			_, err := Issue(root, KindIssuer, "s-", root.Public(), now, now.Add(MaxIssuerLifetime+time.Hour))
+			return err
+		},
+		"zero key": func() error { _, err := Issue(root, KindServer, "s", PublicKey{}, now, now.Add(time.Hour)); return err },
+		"sub-second gap": func() error {
+			_, err := Issue(root, KindServer, "s", root.Public(), now, now.Add(time.Millisecond))
+			return err
+		},
 	} {
 		if f() == nil {
 			t.Errorf("%s: issued", name)

@@ -273,7 +273,10 @@ func TestRegistration(t *testing.T) {
 		t.Fatalf("honest registration: %v", err)
 	}
 	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-2", proof, sig, now); return err }(), CodeWrongSubject, "server-2")
-	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-1", proof, sig, now.Add(time.Hour)); return err }(), CodeExpired, "server-1")
+	wantCode(t, func() error {
+		_, err := VerifyRegistration(tr, chain, "server-1", proof, sig, now.Add(time.Hour))
+		return err
+	}(), CodeExpired, "server-1")
 	bad := bytes.Clone(sig)
 	bad[0] ^= 1
 	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-1", proof, bad, now); return err }(), CodeBadSignature, "server-1")

@@ -3,8 +3,8 @@ package share
 import (
 	"crypto/sha256"
 	"errors"
-	"strings"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
