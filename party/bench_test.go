@@ -18,7 +18,7 @@ func BenchmarkKeygen2of3(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		net := memnet.NewNet(ids3...)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		outs, err := testkit.RunKeygen(ctx, fmt.Sprint("bench-kg-", i), "bench-wallet", ids3, 2, net)
+		outs, err := testkit.RunKeygen(ctx, idents(b), fmt.Sprint("bench-kg-", i), "bench-wallet", ids3, 2, net)
 		cancel()
 		if err == nil {
 			err = memnet.Err(outs)
@@ -37,7 +37,7 @@ func BenchmarkKeygen2of3(b *testing.B) {
 func BenchmarkSign2of3(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	outs, err := testkit.RunKeygen(ctx, "bench-kg", "bench-wallet", ids3, 2, nil)
+	outs, err := testkit.RunKeygen(ctx, idents(b), "bench-kg", "bench-wallet", ids3, 2, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func BenchmarkSign2of3(b *testing.B) {
 	var wire memnet.Stats
 	for i := 0; b.Loop(); i++ {
 		net := memnet.NewNet(shares[0].PartyID, shares[1].PartyID)
-		res, err := testkit.RunSign(ctx, fmt.Sprint("bench-sign-", i), shares, digest, net)
+		res, err := testkit.RunSign(ctx, idents(b), fmt.Sprint("bench-sign-", i), shares, digest, net)
 		if err == nil {
 			err = memnet.Err(res)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/tss"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/seal"
 )
@@ -48,14 +49,29 @@ type runner struct {
 	// payload tss-lib took: a second, different message of the same type
 	// from the same sender is equivocation, an equal one a harmless resend.
 	accepted map[string][sha256.Size]byte
+
+	// Round 0 (trust.go): this party's list of roster digests, the peers
+	// whose lists matched it, and envelopes of later rounds that arrived
+	// before every list had; tss-lib starts once all have.
+	confirm   []byte
+	confirmed map[string]bool
+	held      []*seal.Envelope
+	started   bool
 }
 
-func newRunner(s *Session, r *roster.Roster, phase string, rounds int, kinds map[reflect.Type]msgKind) (*runner, error) {
-	ch, err := seal.NewChannel(s.ID, s.Self, s.Keys, s.PublicKeys)
+// maxHeld bounds the envelopes kept while round 0 finishes: a few rounds'
+// worth from every peer.
+const maxHeld = 4 * 16 * 16
+
+func newRunner(s *Session, r *roster.Roster, phase string, rounds int, kinds map[reflect.Type]msgKind,
+	keys map[string]seal.PublicKeys, ver map[string]*identity.Verified) (*runner, error) {
+	ch, err := seal.NewChannel(s.ID, s.Self, s.Keys, keys)
 	if err != nil {
 		return nil, &Error{Code: CodeInvalidParams, Err: err}
 	}
 	return &runner{
+		confirm:   rosterDigests(r.IDs(), ver),
+		confirmed: make(map[string]bool, r.Len()),
 		phase:  phase,
 		rounds: rounds,
 		kinds:  kinds,
@@ -135,10 +151,10 @@ func run[T any](ctx context.Context, rn *runner, tr Transport, end <-chan T) (T,
 		}
 	}
 
-	if terr := rn.party.Start(); terr != nil {
+	if err := rn.sendConfirm(ctx); err != nil {
 		stopSending()
 		wg.Wait()
-		return zero, rn.protocolError(terr)
+		return zero, err
 	}
 	for {
 		select {
@@ -222,7 +238,60 @@ func (rn *runner) send(ctx context.Context, msg tss.Message) error {
 	return nil
 }
 
+// sendConfirm broadcasts this party's round-0 roster digests.
+func (rn *runner) sendConfirm(ctx context.Context) error {
+	env, err := rn.ch.Seal("", 0, rn.confirm)
+	if err != nil {
+		return &Error{Code: CodeProtocol, Err: err}
+	}
+	if err := rn.tr.Send(ctx, env); err != nil {
+		if ctx.Err() != nil {
+			return rn.deadlineError(ctx.Err())
+		}
+		return &Error{Code: CodeTransport, Err: err}
+	}
+	return nil
+}
+
+// receiveConfirm checks a peer's round-0 list; when every peer's has
+// matched, tss-lib starts and the envelopes held meanwhile are fed to it.
+func (rn *runner) receiveConfirm(env *seal.Envelope, payload []byte) error {
+	if !env.IsBroadcast() {
+		return &Error{Code: CodeProtocol, Culprits: []string{env.From}, Err: errors.New("roster confirmation sent point-to-point")}
+	}
+	if rn.confirmed[env.From] {
+		return &Error{Code: CodeSeal, Culprits: []string{env.From}, Err: fmt.Errorf("%w: a second roster confirmation", seal.ErrEquivocation)}
+	}
+	if err := compareRoster(rn.confirm, payload, rn.roster.IDs(), env.From); err != nil {
+		return err
+	}
+	rn.confirmed[env.From] = true
+	if len(rn.confirmed) < rn.roster.Len()-1 {
+		return nil
+	}
+	rn.started = true
+	if terr := rn.party.Start(); terr != nil {
+		return rn.protocolError(terr)
+	}
+	held := rn.held
+	rn.held = nil
+	for _, e := range held {
+		if err := rn.receive(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (rn *runner) receive(env *seal.Envelope) error {
+	if !rn.started && env.Round != 0 {
+		// A faster peer's first round: keep it for when tss-lib starts.
+		if len(rn.held) >= maxHeld {
+			return &Error{Code: CodeProtocol, Culprits: []string{env.From}, Err: errors.New("too many envelopes before the roster was confirmed")}
+		}
+		rn.held = append(rn.held, env)
+		return nil
+	}
 	payload, err := rn.ch.Open(env)
 	if err != nil {
 		if seal.Benign(err) {
@@ -231,6 +300,9 @@ func (rn *runner) receive(env *seal.Envelope) error {
 		return &Error{Code: CodeSeal, Round: int(env.Round), Culprits: []string{env.From}, Err: err}
 	}
 	from := env.From
+	if env.Round == 0 {
+		return rn.receiveConfirm(env, payload)
+	}
 	blame := func(format string, a ...any) error {
 		return &Error{Code: CodeProtocol, Round: int(env.Round), Culprits: []string{from}, Err: fmt.Errorf(format, a...)}
 	}
@@ -309,6 +381,15 @@ func (rn *runner) deadlineError(cause error) error {
 	e := &Error{Code: CodeTimeout, Round: rn.round(), Err: cause}
 	if errors.Is(cause, context.Canceled) {
 		e.Code = CodeCanceled
+	}
+	if !rn.started {
+		// Still in round 0: waiting for the roster confirmations of these.
+		for _, id := range rn.roster.IDs() {
+			if id != rn.sess.Self && !rn.confirmed[id] {
+				e.Culprits = append(e.Culprits, id)
+			}
+		}
+		return e
 	}
 	for _, p := range rn.party.WaitingFor() {
 		if p.Id != rn.sess.Self {

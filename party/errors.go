@@ -17,6 +17,11 @@ const (
 	CodeCanceled      Code = "canceled"       // the caller cancelled
 	CodeTransport     Code = "transport"      // sending failed or the incoming stream ended
 	CodeVerify        Code = "verify"         // the result failed its final independent check
+	// The trust model's refusals, all before any protocol message is sent
+	// (culprit = the party whose roster entry failed; see package identity).
+	CodeIdentity Code = "identity"         // a roster entry fails its identity checks: certificate, signature, revocation, holder identity, or a roster substituted between parties
+	CodeMismatch Code = "session_mismatch" // a party's statement describes another session than this party's own view (threshold, parties, kinds, wallet, digest)
+	CodePolicy   Code = "policy"           // the wallet's policy refuses this signing (no sign request from one of its clients)
 )
 
 // Error is the typed error of every engine failure. Culprits are party ids.
@@ -59,6 +64,9 @@ var (
 	ErrCanceled      = &Error{Code: CodeCanceled}
 	ErrTransport     = &Error{Code: CodeTransport}
 	ErrVerify        = &Error{Code: CodeVerify}
+	ErrIdentity      = &Error{Code: CodeIdentity}
+	ErrMismatch      = &Error{Code: CodeMismatch}
+	ErrPolicy        = &Error{Code: CodePolicy}
 )
 
 func invalid(format string, a ...any) *Error {

@@ -2,10 +2,12 @@ package party
 
 import (
 	"context"
+	"errors"
 	"reflect"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 )
 
@@ -21,6 +23,9 @@ type KeygenRequest struct {
 	Session
 	WalletID  string
 	PreParams *keygen.LocalPreParams // this party's own, never another party's
+	// Identity is the key this party's roster entry is signed with. A
+	// client's or user's (a device identity) goes into its share record.
+	Identity *identity.Key
 }
 
 // KeygenResult is what a party keeps and reports after keygen.
@@ -51,7 +56,17 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 	if req.PreParams == nil || !req.PreParams.ValidateWithProof() {
 		return nil, invalid("missing or incomplete pre-parameters")
 	}
-	rn, err := newRunner(&req.Session, r, PhaseKeygen, keygenRounds, keygenKinds)
+	if req.Identity == nil {
+		return nil, invalid("no identity key")
+	}
+	keys, ver, err := checkRoster(&req.Session, identity.View{SessionKind: identity.SessionKeygen, WalletID: req.WalletID, Threshold: req.SignersNeeded})
+	if err != nil {
+		return nil, err
+	}
+	if !ver[req.Self].Identity.Equal(req.Identity.Public()) {
+		return nil, &Error{Code: CodeIdentity, Culprits: []string{req.Self}, Err: errors.New("the roster's entry for this party is signed by another identity key")}
+	}
+	rn, err := newRunner(&req.Session, r, PhaseKeygen, keygenRounds, keygenKinds, keys, ver)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +85,16 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 		Parties:   r.IDs(),
 		PublicKey: pub,
 		SaveData:  save,
+	}
+	// Every holder's kind and identity, as every party checked them; the
+	// wallet requires a client to sign if it has one (co-managed).
+	for _, id := range rec.Parties {
+		v := ver[id]
+		rec.Holders = append(rec.Holders, share.Holder{PartyID: id, Kind: v.Kind, Identity: v.Identity})
+		rec.Policy.ClientRequired = rec.Policy.ClientRequired || v.Kind == identity.KindClient
+	}
+	if ver[req.Self].Kind != identity.KindServer {
+		rec.IdentitySeed = req.Identity.Seed()
 	}
 	// The record's own consistency checks double as the final check of the
 	// keygen output: x_i·G must be this party's public share, and so on.

@@ -21,6 +21,7 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/tss"
 	golog "github.com/ipfs/go-log"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/seal"
 )
@@ -41,14 +42,32 @@ type Transport interface {
 }
 
 // Session is what every party of one session agrees on, plus its own keys.
+//
+// Roster holds every party's signed join (package identity), self
+// included, exactly as the coordinator distributed them. Before anything
+// is sent the engine checks every entry against this party's own view of
+// the session and its Trust (identity.VerifyRoster), takes each party's
+// session keys from its checked statement, and then, as round 0, every
+// party broadcasts the digests of the entries it accepted: a party that
+// was shown another roster than the others fails the session, naming the
+// substituted party, before the first tss-lib round.
 type Session struct {
 	ID            string
 	Parties       []string // every party of this session (for signing: the signers)
 	Self          string
-	SignersNeeded int                        // t+1; 2 ≤ SignersNeeded ≤ len(Parties) for keygen
-	Keys          *seal.Keys                 // this party's session keys
-	PublicKeys    map[string]seal.PublicKeys // every party's published keys, self included
-	Progress      func(Progress)             // optional; called from the engine's goroutine
+	SignersNeeded int        // t+1; 2 ≤ SignersNeeded ≤ len(Parties) for keygen
+	Keys          *seal.Keys // this party's session keys
+	// Roster: every party's signed join, self included.
+	Roster map[string]*identity.Entry
+	// Trust: the pinned deployment roots and revoked keys, from this
+	// party's own configuration.
+	Trust *identity.Trust
+	// Kinds, if set, is the kind every party must have (a client asks
+	// for itself as client and every other party as a server).
+	Kinds map[string]identity.Kind
+	// Now is the clock for expiries (default time.Now).
+	Now      func() time.Time
+	Progress func(Progress) // optional; called from the engine's goroutine
 }
 
 // Progress reports where a session is. Round counts tss-lib rounds; the last
@@ -90,15 +109,17 @@ func (s *Session) validate() (*roster.Roster, error) {
 	if s.Keys == nil {
 		return nil, invalid("no session keys")
 	}
-	if len(s.PublicKeys) != r.Len() {
-		return nil, invalid("%d parties but %d published key sets", r.Len(), len(s.PublicKeys))
-	}
-	for _, id := range s.Parties {
-		if _, ok := s.PublicKeys[id]; !ok {
-			return nil, invalid("no published keys for party %q", id)
-		}
+	if s.Trust == nil {
+		return nil, invalid("no trust root: every party checks the others against its own pinned root")
 	}
 	return r, nil
+}
+
+func (s *Session) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
 }
 
 // params builds tss-lib parameters for self in r with tss-lib threshold t.

@@ -17,12 +17,48 @@ import (
 
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 )
 
 var ids3 = []string{"browser-7f3a", "server-1", "server-2"}
+
+var (
+	identsOnce sync.Once
+	identsAll  *memnet.Identities
+)
+
+// idents are the identities of every party these tests use: a test
+// deployment root, every party certified as a server, so that any subset
+// of a wallet's holders may sign (the client policy has its own tests).
+func idents(t testing.TB) *memnet.Identities {
+	t.Helper()
+	identsOnce.Do(func() {
+		var err error
+		identsAll, err = memnet.NewIdentities(append(slices.Clone(ids3), "p1", "p2", "p3", "p4", "p5"), nil)
+		if err != nil {
+			panic(err)
+		}
+	})
+	return identsAll
+}
+
+// signSession is party self's Session of a signing of digest by shares,
+// with every signer's roster entry made by idents.
+func signSession(t testing.TB, id string, shares []*share.Record, digest []byte, self int) (party.Session, []*seal.Keys) {
+	t.Helper()
+	var ids []string
+	for _, r := range shares {
+		ids = append(ids, r.PartyID)
+	}
+	keys, roster, err := idents(t).Roster(memnet.Spec{Kind: identity.SessionSign, ID: id, WalletID: shares[0].WalletID, Threshold: shares[0].Threshold, Parties: ids, Digest: digest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return party.Session{ID: id, Parties: ids, Self: ids[self], Keys: keys[self], Roster: roster, Trust: idents(t).Trust}, keys
+}
 
 var (
 	wallet3Once sync.Once
@@ -47,7 +83,7 @@ func wallet2of3(t *testing.T) []*share.Record {
 func keygenAll(t *testing.T, session string, ids []string, signers int, net *memnet.Net) ([]*share.Record, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	outs, err := testkit.RunKeygen(ctx, session, "wallet-"+session, ids, signers, net)
+	outs, err := testkit.RunKeygen(ctx, idents(t), session, "wallet-"+session, ids, signers, net)
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +153,7 @@ func signAll(t *testing.T, session string, shares []*share.Record, digest []byte
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	outs, err := testkit.RunSign(ctx, session, shares, digest, net)
+	outs, err := testkit.RunSign(ctx, idents(t), session, shares, digest, net)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,20 +300,13 @@ func TestForgedEnvelopeFailsFastNamingSender(t *testing.T) {
 func TestMissingPartyEndsInDeadlineNamingIt(t *testing.T) {
 	shares := wallet2of3(t)
 	present, absent := shares[0], shares[2]
-	ids := []string{present.PartyID, absent.PartyID}
-	keys, pubs, err := memnet.NewKeys(ids)
-	if err != nil {
-		t.Fatal(err)
-	}
-	net := memnet.NewNet(ids...)
+	s, _ := signSession(t, "sign-missing", []*share.Record{present, absent}, digestOf("m"), 0)
+	net := memnet.NewNet(s.Parties...)
 	defer net.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = party.Sign(ctx, party.SignRequest{
-		Session: party.Session{ID: "sign-missing", Parties: ids, Self: present.PartyID, Keys: keys[0], PublicKeys: pubs},
-		Share:   present, Digest: digestOf("m"),
-	}, net.Transport(present.PartyID))
+	_, err := party.Sign(ctx, party.SignRequest{Session: s, Share: present, Digest: digestOf("m")}, net.Transport(present.PartyID))
 	e, ok := party.AsError(err)
 	if !ok || !errors.Is(err, party.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want a timeout", err)
@@ -292,16 +321,12 @@ func TestMissingPartyEndsInDeadlineNamingIt(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	shares := wallet2of3(t)
-	ids := []string{shares[0].PartyID, shares[1].PartyID}
-	keys, pubs, _ := memnet.NewKeys(ids)
-	net := memnet.NewNet(ids...)
+	s, _ := signSession(t, "sign-cancel", shares[:2], digestOf("c"), 0)
+	net := memnet.NewNet(s.Parties...)
 	defer net.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	_, err := party.Sign(ctx, party.SignRequest{
-		Session: party.Session{ID: "sign-cancel", Parties: ids, Self: ids[0], Keys: keys[0], PublicKeys: pubs},
-		Share:   shares[0], Digest: digestOf("c"),
-	}, net.Transport(ids[0]))
+	_, err := party.Sign(ctx, party.SignRequest{Session: s, Share: shares[0], Digest: digestOf("c")}, net.Transport(s.Self))
 	if !errors.Is(err, party.ErrCanceled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want canceled", err)
 	}
@@ -312,7 +337,9 @@ func TestProgress(t *testing.T) {
 	var events []party.Progress // only party 0 reports; the engine calls it from one goroutine
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	outs, err := memnet.RunSession(ctx, nil, "sign-progress", []string{shares[0].PartyID, shares[1].PartyID}, 0,
+	spec := memnet.Spec{Kind: identity.SessionSign, ID: "sign-progress", WalletID: shares[0].WalletID, Threshold: 2,
+		Parties: []string{shares[0].PartyID, shares[1].PartyID}, Digest: digestOf("p")}
+	outs, err := memnet.RunSession(ctx, nil, idents(t), spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
 			if i == 0 {
 				s.Progress = func(p party.Progress) { events = append(events, p) }
@@ -342,16 +369,13 @@ func TestProgress(t *testing.T) {
 func TestInvalidRequests(t *testing.T) {
 	shares := wallet2of3(t)
 	ids := []string{shares[0].PartyID, shares[1].PartyID}
-	keys, pubs, _ := memnet.NewKeys(ids)
-	base := party.SignRequest{
-		Session: party.Session{ID: "sign-bad", Parties: ids, Self: ids[0], Keys: keys[0], PublicKeys: pubs},
-		Share:   shares[0], Digest: digestOf("x"),
-	}
+	s, _ := signSession(t, "sign-bad", shares[:2], digestOf("x"), 0)
+	base := party.SignRequest{Session: s, Share: shares[0], Digest: digestOf("x")}
 	pp, err := testkit.PreParams(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	kgBase := party.KeygenRequest{Session: base.Session, WalletID: "w", PreParams: pp}
+	kgBase := party.KeygenRequest{Session: base.Session, WalletID: "w", PreParams: pp, Identity: idents(t).Keys[ids[0]]}
 	kgBase.SignersNeeded = 2
 	cases := map[string]func() error{
 		"short digest": func() error {
@@ -370,7 +394,6 @@ func TestInvalidRequests(t *testing.T) {
 		"signer without share": func() error {
 			r := base
 			r.Parties = []string{ids[0], "stranger"}
-			r.PublicKeys = map[string]seal.PublicKeys{ids[0]: pubs[ids[0]], "stranger": pubs[ids[1]]}
 			_, err := party.Sign(context.Background(), r, nil)
 			return err
 		},
@@ -445,7 +468,7 @@ func TestDroppedMessagesEndInDeadlineNamingSender(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	outs, err := testkit.RunSign(ctx, "sign-drop", shares, digestOf("d"), net)
+	outs, err := testkit.RunSign(ctx, idents(t), "sign-drop", shares, digestOf("d"), net)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,9 +498,10 @@ func TestProtocolErrorNamesCulprit(t *testing.T) {
 	pps[0].H2i = pps[0].H1i
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	outs, err := memnet.RunSession(ctx, nil, "kg-culprit", ids3, 2,
+	spec := memnet.Spec{Kind: identity.SessionKeygen, ID: "kg-culprit", WalletID: "w", Threshold: 2, Parties: ids3}
+	outs, err := memnet.RunSession(ctx, nil, idents(t), spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.KeygenResult, error) {
-			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: "w", PreParams: pps[i]}, tr)
+			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: "w", PreParams: pps[i], Identity: idents(t).Keys[ids3[i]]}, tr)
 		})
 	if err != nil {
 		t.Fatal(err)

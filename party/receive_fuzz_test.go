@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
@@ -110,11 +111,17 @@ func (rg *receiveRig) runner(tb testing.TB, sign bool) *runner {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Session{ID: fuzzSession, Parties: ids, Self: rg.self, Keys: rg.keys[rg.self], PublicKeys: rg.pubOf(ids)}
-	rn, err := newRunner(s, r, phase, rounds, kinds)
+	s := &Session{ID: fuzzSession, Parties: ids, Self: rg.self, Keys: rg.keys[rg.self]}
+	ver := make(map[string]*identity.Verified, len(ids))
+	for _, id := range ids {
+		ver[id] = &identity.Verified{PartyID: id}
+	}
+	rn, err := newRunner(s, r, phase, rounds, kinds, rg.pubOf(ids), ver)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	// The roster was confirmed (round 0): this target is the tss-lib rounds.
+	rn.started = true
 	if sign {
 		rn.party = signing.NewLocalParty(big.NewInt(1), params(r, rg.self, rg.threshold-1), *rg.save, rn.out, make(chan *common.SignatureData, 1), DigestSize)
 	} else {

@@ -13,6 +13,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 )
 
@@ -94,8 +95,16 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	if err != nil {
 		return nil, invalid("wallet public key: %v", err)
 	}
-
-	rn, err := newRunner(&req.Session, r, PhaseSign, signRounds, signKinds)
+	// Every signer must be a holder with the kind and identity this
+	// party's own record names, and a wallet that requires a client signs
+	// only when one of its clients signed a statement for this session,
+	// wallet and digest: its sign request.
+	keys, ver, err := checkRoster(&req.Session, identity.View{SessionKind: identity.SessionSign, WalletID: rec.WalletID,
+		Threshold: rec.Threshold, Digest: req.Digest, Holders: rec.HolderView(), ClientRequired: rec.Policy.ClientRequired})
+	if err != nil {
+		return nil, err
+	}
+	rn, err := newRunner(&req.Session, r, PhaseSign, signRounds, signKinds, keys, ver)
 	if err != nil {
 		return nil, err
 	}

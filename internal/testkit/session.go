@@ -10,6 +10,7 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/share"
@@ -72,26 +73,28 @@ func PreParamsSet(n int) ([]*keygen.LocalPreParams, error) {
 }
 
 // RunKeygen runs keygen among ids over net (a new one when nil), party i
-// using fixture pre-params i.
-func RunKeygen(ctx context.Context, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]memnet.Outcome[*party.KeygenResult], error) {
+// using fixture pre-params i and its identity in d.
+func RunKeygen(ctx context.Context, d *memnet.Identities, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]memnet.Outcome[*party.KeygenResult], error) {
 	pps, err := PreParamsSet(len(ids))
 	if err != nil {
 		return nil, err
 	}
-	return memnet.RunSession(ctx, net, sessionID, ids, signersNeeded,
+	spec := memnet.Spec{Kind: identity.SessionKeygen, ID: sessionID, WalletID: walletID, Threshold: signersNeeded, Parties: ids}
+	return memnet.RunSession(ctx, net, d, spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.KeygenResult, error) {
-			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: walletID, PreParams: pps[i]}, tr)
+			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: walletID, PreParams: pps[i], Identity: d.Keys[ids[i]]}, tr)
 		})
 }
 
 // RunSign runs signing of digest by the holders of shares over net (a new
-// one when nil).
-func RunSign(ctx context.Context, sessionID string, shares []*share.Record, digest []byte, net *memnet.Net) ([]memnet.Outcome[*party.Signature], error) {
+// one when nil), with the identities in d that made them.
+func RunSign(ctx context.Context, d *memnet.Identities, sessionID string, shares []*share.Record, digest []byte, net *memnet.Net) ([]memnet.Outcome[*party.Signature], error) {
 	ids := make([]string, len(shares))
 	for i, s := range shares {
 		ids[i] = s.PartyID
 	}
-	return memnet.RunSession(ctx, net, sessionID, ids, 0,
+	spec := memnet.Spec{Kind: identity.SessionSign, ID: sessionID, WalletID: shares[0].WalletID, Threshold: shares[0].Threshold, Parties: ids, Digest: digest}
+	return memnet.RunSession(ctx, net, d, spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
 			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digest}, tr)
 		})

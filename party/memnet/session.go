@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/seal"
 )
 
@@ -32,14 +33,16 @@ func NewKeys(ids []string) ([]*seal.Keys, map[string]seal.PublicKeys, error) {
 	return keys, pubs, nil
 }
 
-// RunSession runs one session among ids in this process over net (a new
-// network when nil). It makes every party's session keys, then calls run for
-// each party in its own goroutine with that party's Session (which run may
-// complete, e.g. with Progress) and Transport. When one party fails, the
-// others are cancelled, as a coordinator fails the whole session.
-func RunSession[T any](ctx context.Context, net *Net, sessionID string, ids []string, signersNeeded int,
+// RunSession runs one session of spec among its parties in this process
+// over net (a new network when nil). It makes every party's session keys
+// and signed join with d's identities, then calls run for each party in
+// its own goroutine with that party's Session (which run may complete,
+// e.g. with Progress) and Transport. When one party fails, the others are
+// cancelled, as a coordinator fails the whole session.
+func RunSession[T any](ctx context.Context, net *Net, d *Identities, spec Spec,
 	run func(ctx context.Context, s party.Session, tr party.Transport, i int) (T, error)) ([]Outcome[T], error) {
-	keys, pubs, err := NewKeys(ids)
+	ids := spec.Parties
+	keys, roster, err := d.Roster(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +55,10 @@ func RunSession[T any](ctx context.Context, net *Net, sessionID string, ids []st
 	out := make([]Outcome[T], len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		s := party.Session{ID: sessionID, Parties: ids, Self: id, SignersNeeded: signersNeeded, Keys: keys[i], PublicKeys: pubs}
+		s := party.Session{ID: spec.ID, Parties: ids, Self: id, SignersNeeded: spec.Threshold, Keys: keys[i], Roster: roster, Trust: d.Trust}
+		if spec.Kind == identity.SessionSign {
+			s.SignersNeeded = 0
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

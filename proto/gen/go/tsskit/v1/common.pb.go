@@ -179,12 +179,24 @@ func (x *Envelope) GetSeq() uint64 {
 	return 0
 }
 
-// PartyKeys are the session public keys one party published at join.
+// PartyKeys are the session public keys one party published at join,
+// with its signed statement (package party/identity): what binds the keys
+// to the party's long-term identity. Every party checks every other
+// party's statement itself; the coordinator only carries them.
 type PartyKeys struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	X25519        []byte                 `protobuf:"bytes,2,opt,name=x25519,proto3" json:"x25519,omitempty"`   // 32 bytes, HPKE recipient key
-	Ed25519       []byte                 `protobuf:"bytes,3,opt,name=ed25519,proto3" json:"ed25519,omitempty"` // 32 bytes, envelope signing key
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	PartyId string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	X25519  []byte                 `protobuf:"bytes,2,opt,name=x25519,proto3" json:"x25519,omitempty"`   // 32 bytes, HPKE recipient key
+	Ed25519 []byte                 `protobuf:"bytes,3,opt,name=ed25519,proto3" json:"ed25519,omitempty"` // 32 bytes, envelope signing key
+	// The statement's canonical encoding: session, party, kind, wallet,
+	// threshold, parties, digest, expiry, identity key and the two session
+	// keys above. At signing, a client's statement is its sign request.
+	Statement []byte `protobuf:"bytes,4,opt,name=statement,proto3" json:"statement,omitempty"`
+	// Ed25519 by the statement's identity key over "tsskit/v1 join\0" ||
+	// statement.
+	StatementSignature []byte `protobuf:"bytes,5,opt,name=statement_signature,json=statementSignature,proto3" json:"statement_signature,omitempty"`
+	// A server's certificate chain from the deployment root, its own first.
+	Certificates  [][]byte `protobuf:"bytes,6,rep,name=certificates,proto3" json:"certificates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +248,27 @@ func (x *PartyKeys) GetX25519() []byte {
 func (x *PartyKeys) GetEd25519() []byte {
 	if x != nil {
 		return x.Ed25519
+	}
+	return nil
+}
+
+func (x *PartyKeys) GetStatement() []byte {
+	if x != nil {
+		return x.Statement
+	}
+	return nil
+}
+
+func (x *PartyKeys) GetStatementSignature() []byte {
+	if x != nil {
+		return x.StatementSignature
+	}
+	return nil
+}
+
+func (x *PartyKeys) GetCertificates() [][]byte {
+	if x != nil {
+		return x.Certificates
 	}
 	return nil
 }
@@ -324,11 +357,14 @@ const file_tsskit_v1_common_proto_rawDesc = "" +
 	"sender_seq\x18\x05 \x01(\x04R\tsenderSeq\x12\x18\n" +
 	"\apayload\x18\x06 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\a \x01(\fR\tsignature\x12\x10\n" +
-	"\x03seq\x18\b \x01(\x04R\x03seq\"X\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\"\xcb\x01\n" +
 	"\tPartyKeys\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x16\n" +
 	"\x06x25519\x18\x02 \x01(\fR\x06x25519\x12\x18\n" +
-	"\aed25519\x18\x03 \x01(\fR\aed25519\"G\n" +
+	"\aed25519\x18\x03 \x01(\fR\aed25519\x12\x1c\n" +
+	"\tstatement\x18\x04 \x01(\fR\tstatement\x12/\n" +
+	"\x13statement_signature\x18\x05 \x01(\fR\x12statementSignature\x12\"\n" +
+	"\fcertificates\x18\x06 \x03(\fR\fcertificates\"G\n" +
 	"\tSignature\x12\f\n" +
 	"\x01r\x18\x01 \x01(\fR\x01r\x12\f\n" +
 	"\x01s\x18\x02 \x01(\fR\x01s\x12\f\n" +

@@ -341,8 +341,11 @@ type CreateSessionResponse struct {
 	// One per client party.
 	Tokens          []*PartyToken `protobuf:"bytes,5,rep,name=tokens,proto3" json:"tokens,omitempty"`
 	ExpiresAtUnixMs int64         `protobuf:"varint,6,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Keygen: the signers needed, as the coordinator set up the session.
+	// Clients check it, and the parties, against what they asked for.
+	SignersNeeded uint32 `protobuf:"varint,7,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateSessionResponse) Reset() {
@@ -413,6 +416,13 @@ func (x *CreateSessionResponse) GetTokens() []*PartyToken {
 func (x *CreateSessionResponse) GetExpiresAtUnixMs() int64 {
 	if x != nil {
 		return x.ExpiresAtUnixMs
+	}
+	return 0
+}
+
+func (x *CreateSessionResponse) GetSignersNeeded() uint32 {
+	if x != nil {
+		return x.SignersNeeded
 	}
 	return 0
 }
@@ -1912,7 +1922,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"PartyToken\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"\xf5\x01\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"\x9c\x02\n" +
 	"\x15CreateSessionResponse\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12*\n" +
@@ -1920,7 +1930,8 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x12\x18\n" +
 	"\aparties\x18\x04 \x03(\tR\aparties\x12-\n" +
 	"\x06tokens\x18\x05 \x03(\v2\x15.tsskit.v1.PartyTokenR\x06tokens\x12+\n" +
-	"\x12expires_at_unix_ms\x18\x06 \x01(\x03R\x0fexpiresAtUnixMs\"N\n" +
+	"\x12expires_at_unix_ms\x18\x06 \x01(\x03R\x0fexpiresAtUnixMs\x12%\n" +
+	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\"N\n" +
 	"\x06Holder\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\x8c\x02\n" +

@@ -30,8 +30,15 @@ type RegisterRequest struct {
 	// parties: it is not picked as a server holder of an account keygen, so
 	// no single process sees two of its shares.
 	RunsUserParties bool `protobuf:"varint,3,opt,name=runs_user_parties,json=runsUserParties,proto3" json:"runs_user_parties,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The party's certificate chain from the deployment root (its own
+	// first): the pool admits only certified, unrevoked server identities.
+	Certificates [][]byte `protobuf:"bytes,4,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	// A registration proof (party id, time, identity key), signed by the
+	// certified identity key: the caller holds that key.
+	Proof          []byte `protobuf:"bytes,5,opt,name=proof,proto3" json:"proof,omitempty"`
+	ProofSignature []byte `protobuf:"bytes,6,opt,name=proof_signature,json=proofSignature,proto3" json:"proof_signature,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RegisterRequest) Reset() {
@@ -85,13 +92,40 @@ func (x *RegisterRequest) GetRunsUserParties() bool {
 	return false
 }
 
+func (x *RegisterRequest) GetCertificates() [][]byte {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+func (x *RegisterRequest) GetProof() []byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+func (x *RegisterRequest) GetProofSignature() []byte {
+	if x != nil {
+		return x.ProofSignature
+	}
+	return nil
+}
+
 type Assignment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Kind          SessionKind            `protobuf:"varint,2,opt,name=kind,proto3,enum=tsskit.v1.SessionKind" json:"kind,omitempty"`
-	PartyId       string                 `protobuf:"bytes,3,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	Token         string                 `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
-	WalletId      string                 `protobuf:"bytes,5,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Kind      SessionKind            `protobuf:"varint,2,opt,name=kind,proto3,enum=tsskit.v1.SessionKind" json:"kind,omitempty"`
+	PartyId   string                 `protobuf:"bytes,3,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	Token     string                 `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
+	WalletId  string                 `protobuf:"bytes,5,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The session as the party signs it in its join statement: every party,
+	// the signers needed (keygen; a signing takes the wallet's from the
+	// party's own share) and, for a signing, the digest.
+	Parties       []string `protobuf:"bytes,6,rep,name=parties,proto3" json:"parties,omitempty"`
+	SignersNeeded uint32   `protobuf:"varint,7,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
+	Digest        []byte   `protobuf:"bytes,8,opt,name=digest,proto3" json:"digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +193,27 @@ func (x *Assignment) GetWalletId() string {
 		return x.WalletId
 	}
 	return ""
+}
+
+func (x *Assignment) GetParties() []string {
+	if x != nil {
+		return x.Parties
+	}
+	return nil
+}
+
+func (x *Assignment) GetSignersNeeded() uint32 {
+	if x != nil {
+		return x.SignersNeeded
+	}
+	return 0
+}
+
+func (x *Assignment) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
 }
 
 type HeartbeatRequest struct {
@@ -313,6 +368,9 @@ type ClaimUserPartyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
 	Token         string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
+	WalletId      string                 `protobuf:"bytes,3,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	Parties       []string               `protobuf:"bytes,4,rep,name=parties,proto3" json:"parties,omitempty"`
+	SignersNeeded uint32                 `protobuf:"varint,5,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -361,15 +419,39 @@ func (x *ClaimUserPartyResponse) GetToken() string {
 	return ""
 }
 
+func (x *ClaimUserPartyResponse) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *ClaimUserPartyResponse) GetParties() []string {
+	if x != nil {
+		return x.Parties
+	}
+	return nil
+}
+
+func (x *ClaimUserPartyResponse) GetSignersNeeded() uint32 {
+	if x != nil {
+		return x.SignersNeeded
+	}
+	return 0
+}
+
 var File_tsskit_v1_pool_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\n" +
-	"\x14tsskit/v1/pool.proto\x12\ttsskit.v1\x1a\x16tsskit/v1/common.proto\"r\n" +
+	"\x14tsskit/v1/pool.proto\x12\ttsskit.v1\x1a\x16tsskit/v1/common.proto\"\xd5\x01\n" +
 	"\x0fRegisterRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12*\n" +
-	"\x11runs_user_parties\x18\x03 \x01(\bR\x0frunsUserParties\"\xa5\x01\n" +
+	"\x11runs_user_parties\x18\x03 \x01(\bR\x0frunsUserParties\x12\"\n" +
+	"\fcertificates\x18\x04 \x03(\fR\fcertificates\x12\x14\n" +
+	"\x05proof\x18\x05 \x01(\fR\x05proof\x12'\n" +
+	"\x0fproof_signature\x18\x06 \x01(\fR\x0eproofSignature\"\xfe\x01\n" +
 	"\n" +
 	"Assignment\x12\x1d\n" +
 	"\n" +
@@ -377,7 +459,10 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\x0e2\x16.tsskit.v1.SessionKindR\x04kind\x12\x19\n" +
 	"\bparty_id\x18\x03 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05token\x18\x04 \x01(\tR\x05token\x12\x1b\n" +
-	"\twallet_id\x18\x05 \x01(\tR\bwalletId\"\x81\x01\n" +
+	"\twallet_id\x18\x05 \x01(\tR\bwalletId\x12\x18\n" +
+	"\aparties\x18\x06 \x03(\tR\aparties\x12%\n" +
+	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\x12\x16\n" +
+	"\x06digest\x18\b \x01(\fR\x06digest\"\x81\x01\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12'\n" +
 	"\x0fpreparams_ready\x18\x02 \x01(\rR\x0epreparamsReady\x12)\n" +
@@ -387,10 +472,13 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"intervalMs\"6\n" +
 	"\x15ClaimUserPartyRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"I\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\xa7\x01\n" +
 	"\x16ClaimUserPartyResponse\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token2\xed\x01\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1b\n" +
+	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x12\x18\n" +
+	"\aparties\x18\x04 \x03(\tR\aparties\x12%\n" +
+	"\x0esigners_needed\x18\x05 \x01(\rR\rsignersNeeded2\xed\x01\n" +
 	"\vPoolService\x12?\n" +
 	"\bRegister\x12\x1a.tsskit.v1.RegisterRequest\x1a\x15.tsskit.v1.Assignment0\x01\x12F\n" +
 	"\tHeartbeat\x12\x1b.tsskit.v1.HeartbeatRequest\x1a\x1c.tsskit.v1.HeartbeatResponse\x12U\n" +

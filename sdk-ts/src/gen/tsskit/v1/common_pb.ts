@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/common.proto.
  */
 export const file_tsskit_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEijAEKCEVudmVsb3BlEhIKCnNlc3Npb25faWQYASABKAkSDAoEZnJvbRgCIAEoCRIKCgJ0bxgDIAEoCRINCgVyb3VuZBgEIAEoDRISCgpzZW5kZXJfc2VxGAUgASgEEg8KB3BheWxvYWQYBiABKAwSEQoJc2lnbmF0dXJlGAcgASgMEgsKA3NlcRgIIAEoBCI+CglQYXJ0eUtleXMSEAoIcGFydHlfaWQYASABKAkSDgoGeDI1NTE5GAIgASgMEg8KB2VkMjU1MTkYAyABKAwiOQoJU2lnbmF0dXJlEgkKAXIYASABKAwSCQoBcxgCIAEoDBIJCgF2GAMgASgNEgsKA2RlchgEIAEoDCpbCgtTZXNzaW9uS2luZBIcChhTRVNTSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIXChNTRVNTSU9OX0tJTkRfS0VZR0VOEAESFQoRU0VTU0lPTl9LSU5EX1NJR04QAkKeAQoNY29tLnRzc2tpdC52MUILQ29tbW9uUHJvdG9QAVo7Z2l0aHViLmNvbS9yd2FkdXJpYW4vdHNza2l0L3Byb3RvL2dlbi9nby90c3NraXQvdjE7dHNza2l0djGiAgNUWFiqAglUc3NraXQuVjHKAglUc3NraXRcVjHiAhVUc3NraXRcVjFcR1BCTWV0YWRhdGHqAgpUc3NraXQ6OlYxYgZwcm90bzM");
+  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEijAEKCEVudmVsb3BlEhIKCnNlc3Npb25faWQYASABKAkSDAoEZnJvbRgCIAEoCRIKCgJ0bxgDIAEoCRINCgVyb3VuZBgEIAEoDRISCgpzZW5kZXJfc2VxGAUgASgEEg8KB3BheWxvYWQYBiABKAwSEQoJc2lnbmF0dXJlGAcgASgMEgsKA3NlcRgIIAEoBCKEAQoJUGFydHlLZXlzEhAKCHBhcnR5X2lkGAEgASgJEg4KBngyNTUxORgCIAEoDBIPCgdlZDI1NTE5GAMgASgMEhEKCXN0YXRlbWVudBgEIAEoDBIbChNzdGF0ZW1lbnRfc2lnbmF0dXJlGAUgASgMEhQKDGNlcnRpZmljYXRlcxgGIAMoDCI5CglTaWduYXR1cmUSCQoBchgBIAEoDBIJCgFzGAIgASgMEgkKAXYYAyABKA0SCwoDZGVyGAQgASgMKlsKC1Nlc3Npb25LaW5kEhwKGFNFU1NJT05fS0lORF9VTlNQRUNJRklFRBAAEhcKE1NFU1NJT05fS0lORF9LRVlHRU4QARIVChFTRVNTSU9OX0tJTkRfU0lHThACQp4BCg1jb20udHNza2l0LnYxQgtDb21tb25Qcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw");
 
 /**
  * Envelope is one protocol message. It mirrors party/seal.Envelope field by
@@ -77,7 +77,10 @@ export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
   messageDesc(file_tsskit_v1_common, 0);
 
 /**
- * PartyKeys are the session public keys one party published at join.
+ * PartyKeys are the session public keys one party published at join,
+ * with its signed statement (package party/identity): what binds the keys
+ * to the party's long-term identity. Every party checks every other
+ * party's statement itself; the coordinator only carries them.
  *
  * @generated from message tsskit.v1.PartyKeys
  */
@@ -100,6 +103,30 @@ export type PartyKeys = Message<"tsskit.v1.PartyKeys"> & {
    * @generated from field: bytes ed25519 = 3;
    */
   ed25519: Uint8Array;
+
+  /**
+   * The statement's canonical encoding: session, party, kind, wallet,
+   * threshold, parties, digest, expiry, identity key and the two session
+   * keys above. At signing, a client's statement is its sign request.
+   *
+   * @generated from field: bytes statement = 4;
+   */
+  statement: Uint8Array;
+
+  /**
+   * Ed25519 by the statement's identity key over "tsskit/v1 join\0" ||
+   * statement.
+   *
+   * @generated from field: bytes statement_signature = 5;
+   */
+  statementSignature: Uint8Array;
+
+  /**
+   * A server's certificate chain from the deployment root, its own first.
+   *
+   * @generated from field: repeated bytes certificates = 6;
+   */
+  certificates: Uint8Array[];
 };
 
 /**

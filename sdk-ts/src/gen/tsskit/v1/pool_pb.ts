@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/pool.proto.
  */
 export const file_tsskit_v1_pool: GenFile = /*@__PURE__*/
-  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIk8KD1JlZ2lzdGVyUmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgJEhkKEXJ1bnNfdXNlcl9wYXJ0aWVzGAMgASgIInoKCkFzc2lnbm1lbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYudHNza2l0LnYxLlNlc3Npb25LaW5kEhAKCHBhcnR5X2lkGAMgASgJEg0KBXRva2VuGAQgASgJEhEKCXdhbGxldF9pZBgFIAEoCSJXChBIZWFydGJlYXRSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJEhcKD3ByZXBhcmFtc19yZWFkeRgCIAEoDRIYChBydW5uaW5nX3Nlc3Npb25zGAMgASgNIigKEUhlYXJ0YmVhdFJlc3BvbnNlEhMKC2ludGVydmFsX21zGAEgASgNIisKFUNsYWltVXNlclBhcnR5UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjkKFkNsYWltVXNlclBhcnR5UmVzcG9uc2USEAoIcGFydHlfaWQYASABKAkSDQoFdG9rZW4YAiABKAky7QEKC1Bvb2xTZXJ2aWNlEj8KCFJlZ2lzdGVyEhoudHNza2l0LnYxLlJlZ2lzdGVyUmVxdWVzdBoVLnRzc2tpdC52MS5Bc3NpZ25tZW50MAESRgoJSGVhcnRiZWF0EhsudHNza2l0LnYxLkhlYXJ0YmVhdFJlcXVlc3QaHC50c3NraXQudjEuSGVhcnRiZWF0UmVzcG9uc2USVQoOQ2xhaW1Vc2VyUGFydHkSIC50c3NraXQudjEuQ2xhaW1Vc2VyUGFydHlSZXF1ZXN0GiEudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVzcG9uc2VCnAEKDWNvbS50c3NraXQudjFCCVBvb2xQcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw", [file_tsskit_v1_common]);
+  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIrMBCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwiVwoQSGVhcnRiZWF0UmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCRIXCg9wcmVwYXJhbXNfcmVhZHkYAiABKA0SGAoQcnVubmluZ19zZXNzaW9ucxgDIAEoDSIoChFIZWFydGJlYXRSZXNwb25zZRITCgtpbnRlcnZhbF9tcxgBIAEoDSIrChVDbGFpbVVzZXJQYXJ0eVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJ1ChZDbGFpbVVzZXJQYXJ0eVJlc3BvbnNlEhAKCHBhcnR5X2lkGAEgASgJEg0KBXRva2VuGAIgASgJEhEKCXdhbGxldF9pZBgDIAEoCRIPCgdwYXJ0aWVzGAQgAygJEhYKDnNpZ25lcnNfbmVlZGVkGAUgASgNMu0BCgtQb29sU2VydmljZRI/CghSZWdpc3RlchIaLnRzc2tpdC52MS5SZWdpc3RlclJlcXVlc3QaFS50c3NraXQudjEuQXNzaWdubWVudDABEkYKCUhlYXJ0YmVhdBIbLnRzc2tpdC52MS5IZWFydGJlYXRSZXF1ZXN0GhwudHNza2l0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElUKDkNsYWltVXNlclBhcnR5EiAudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVxdWVzdBohLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlc3BvbnNlQpwBCg1jb20udHNza2l0LnYxQglQb29sUHJvdG9QAVo7Z2l0aHViLmNvbS9yd2FkdXJpYW4vdHNza2l0L3Byb3RvL2dlbi9nby90c3NraXQvdjE7dHNza2l0djGiAgNUWFiqAglUc3NraXQuVjHKAglUc3NraXRcVjHiAhVUc3NraXRcVjFcR1BCTWV0YWRhdGHqAgpUc3NraXQ6OlYxYgZwcm90bzM", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.RegisterRequest
@@ -38,6 +38,27 @@ export type RegisterRequest = Message<"tsskit.v1.RegisterRequest"> & {
    * @generated from field: bool runs_user_parties = 3;
    */
   runsUserParties: boolean;
+
+  /**
+   * The party's certificate chain from the deployment root (its own
+   * first): the pool admits only certified, unrevoked server identities.
+   *
+   * @generated from field: repeated bytes certificates = 4;
+   */
+  certificates: Uint8Array[];
+
+  /**
+   * A registration proof (party id, time, identity key), signed by the
+   * certified identity key: the caller holds that key.
+   *
+   * @generated from field: bytes proof = 5;
+   */
+  proof: Uint8Array;
+
+  /**
+   * @generated from field: bytes proof_signature = 6;
+   */
+  proofSignature: Uint8Array;
 };
 
 /**
@@ -75,6 +96,25 @@ export type Assignment = Message<"tsskit.v1.Assignment"> & {
    * @generated from field: string wallet_id = 5;
    */
   walletId: string;
+
+  /**
+   * The session as the party signs it in its join statement: every party,
+   * the signers needed (keygen; a signing takes the wallet's from the
+   * party's own share) and, for a signing, the digest.
+   *
+   * @generated from field: repeated string parties = 6;
+   */
+  parties: string[];
+
+  /**
+   * @generated from field: uint32 signers_needed = 7;
+   */
+  signersNeeded: number;
+
+  /**
+   * @generated from field: bytes digest = 8;
+   */
+  digest: Uint8Array;
 };
 
 /**
@@ -158,6 +198,21 @@ export type ClaimUserPartyResponse = Message<"tsskit.v1.ClaimUserPartyResponse">
    * @generated from field: string token = 2;
    */
   token: string;
+
+  /**
+   * @generated from field: string wallet_id = 3;
+   */
+  walletId: string;
+
+  /**
+   * @generated from field: repeated string parties = 4;
+   */
+  parties: string[];
+
+  /**
+   * @generated from field: uint32 signers_needed = 5;
+   */
+  signersNeeded: number;
 };
 
 /**
