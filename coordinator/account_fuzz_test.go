@@ -15,6 +15,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator"
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 // nopRouter is a RouterControl that is never reached here: no server party
@@ -54,7 +55,9 @@ func fuzzAccountAPI(f *testing.F) http.Handler {
 	if err != nil {
 		f.Fatal(err)
 	}
-	c, err := coordinator.New(ctx, coordinator.Config{Signer: signer, Store: st, Router: nopRouter{}, Log: slog.New(slog.DiscardHandler)})
+	root, _ := identity.GenerateKey()
+	trust, _ := identity.NewTrust([]identity.PublicKey{root.Public()}, nil)
+	c, err := coordinator.New(ctx, coordinator.Config{Signer: signer, Store: st, Router: nopRouter{}, Log: slog.New(slog.DiscardHandler), Trust: trust})
 	if err != nil {
 		f.Fatal(err)
 	}

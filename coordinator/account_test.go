@@ -205,7 +205,7 @@ func TestAccountAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := participant.Sign(ctx, conn, participant.Job{SessionID: resp.SessionId, PartyID: userRec.PartyID, Token: resp.Tokens[0].Token}, userRec, nil)
+		s, err := participant.Sign(ctx, conn, q.SignJob(t, resp, userRec, dg), userRec)
 		if err != nil {
 			t.Fatalf("sign with %s: %v", srv, err)
 		}

@@ -22,9 +22,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -41,6 +43,9 @@ type Config struct {
 	Store  store.Store
 	Router RouterControl
 	Log    *slog.Logger
+	// Trust: the deployment roots and revoked keys; the pool admits only
+	// server parties certified under them.
+	Trust *identity.Trust
 
 	JoinTimeout time.Duration // all parties must join within this (default 2m)
 	// StallTimeout: a running session in which no party reached a new
@@ -124,8 +129,8 @@ type Coordinator struct {
 // replica gone for longer than a session can live are failed by the sweep.
 func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	cfg.defaults()
-	if cfg.Signer == nil || cfg.Store == nil || cfg.Router == nil {
-		return nil, errors.New("coordinator: Signer, Store and Router are required")
+	if cfg.Signer == nil || cfg.Store == nil || cfg.Router == nil || cfg.Trust == nil {
+		return nil, errors.New("coordinator: Signer, Store, Router and Trust are required")
 	}
 	n, err := cfg.Store.FailUnfinishedOwned(ctx, cfg.Instance, "coordinator restarted", time.Now())
 	if err != nil {
@@ -524,7 +529,9 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	kind := protoKind(s.kind)
 	for _, p := range s.servers {
 		tok, err := c.cfg.Signer.MintParty(s.id, p, time.Until(s.expires))
-		if err == nil && c.pool.send(p, &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID}) {
+		a := &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID,
+			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest)}
+		if err == nil && c.pool.send(p, a) {
 			continue
 		}
 		c.fail(s, "unavailable", fmt.Sprintf("server party %s could not be reached", p), []string{p})
@@ -677,8 +684,11 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	if s.kinds[k.PartyId] == "" {
 		return status.Error(codes.PermissionDenied, "not a party of this session")
 	}
+	if err := s.checkStatement(k); err != nil {
+		return err
+	}
 	if old, ok := s.keys[k.PartyId]; ok {
-		if bytes.Equal(old.X25519, k.X25519) && bytes.Equal(old.Ed25519, k.Ed25519) {
+		if bytes.Equal(old.X25519, k.X25519) && bytes.Equal(old.Ed25519, k.Ed25519) && bytes.Equal(old.Statement, k.Statement) {
 			return nil // a retried join
 		}
 		return status.Error(codes.AlreadyExists, "already joined with other keys")
@@ -686,7 +696,7 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	if s.state != store.StateWaiting {
 		return status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
 	}
-	s.keys[k.PartyId] = &tsskitv1.PartyKeys{PartyId: k.PartyId, X25519: slices.Clone(k.X25519), Ed25519: slices.Clone(k.Ed25519)}
+	s.keys[k.PartyId] = proto.Clone(k).(*tsskitv1.PartyKeys)
 	joined, missing := s.missing()
 	if len(missing) > 0 {
 		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
@@ -732,31 +742,32 @@ func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
 	return nil
 }
 
-func (c *Coordinator) claimUserParty(id, caller string) (string, string, error) {
+func (c *Coordinator) claimUserParty(id, caller string) (*tsskitv1.ClaimUserPartyResponse, error) {
 	s, err := c.session(id)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s.kinds[caller] != "" {
-		return "", "", status.Error(codes.PermissionDenied, "a party of this session cannot also run its user party")
+		return nil, status.Error(codes.PermissionDenied, "a party of this session cannot also run its user party")
 	}
 	if s.userParty == "" {
-		return "", "", status.Error(codes.FailedPrecondition, "session has no user party")
+		return nil, status.Error(codes.FailedPrecondition, "session has no user party")
 	}
 	if s.claimed {
-		return "", "", status.Error(codes.AlreadyExists, "user party already claimed")
+		return nil, status.Error(codes.AlreadyExists, "user party already claimed")
 	}
 	if s.state != store.StateWaiting {
-		return "", "", status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
+		return nil, status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
 	}
 	tok, err := c.cfg.Signer.MintParty(s.id, s.userParty, time.Until(s.expires))
 	if err != nil {
-		return "", "", status.Error(codes.Internal, "mint token")
+		return nil, status.Error(codes.Internal, "mint token")
 	}
 	s.claimed = true
-	return s.userParty, tok, nil
+	return &tsskitv1.ClaimUserPartyResponse{PartyId: s.userParty, Token: tok, WalletId: s.walletID,
+		Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers)}, nil
 }
 
 // fail ends a session as failed, once.

@@ -2,7 +2,6 @@ package coordinator_test
 
 import (
 	"context"
-	"crypto/rand"
 	"slices"
 	"testing"
 	"time"
@@ -56,9 +55,7 @@ func TestStallDeadlineIsProgressBased(t *testing.T) {
 		}
 	}()
 	for _, p := range []string{"slow-a", "slow-b"} {
-		k := &tsskitv1.PartyKeys{PartyId: p, X25519: make([]byte, 32), Ed25519: make([]byte, 32)}
-		rand.Read(k.X25519)
-		rand.Read(k.Ed25519)
+		k := q.JoinKeys(t, resp, p, nil)
 		if _, err := coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: resp.SessionId, Keys: k}, creds[p]); err != nil {
 			t.Fatal(err)
 		}
@@ -70,10 +67,13 @@ func TestStallDeadlineIsProgressBased(t *testing.T) {
 	for round := uint32(1); round <= 4; round++ {
 		for _, p := range []string{"slow-a", "slow-b"} {
 			time.Sleep(stall / 3)
+			// Taken before the call: the coordinator records the progress
+			// later than this, so a failure before last+stall is early.
+			sent := time.Now()
 			if _, err := coord.ReportProgress(ctx, &tsskitv1.ReportProgressRequest{SessionId: resp.SessionId, PartyId: p, Round: round, Rounds: 4}, creds[p]); err != nil {
 				t.Fatal(err)
 			}
-			last = time.Now()
+			last = sent
 			select {
 			case f := <-failed:
 				t.Fatalf("a progressing session failed after %s: %v", time.Since(started), f)

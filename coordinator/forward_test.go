@@ -43,7 +43,7 @@ func TestForwardedToOwner(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec *share.Record
-	out, err := participant.Keygen(ctx, viaB, participant.Job{SessionID: kg.SessionId, PartyID: me, Token: kg.Tokens[0].Token}, pre,
+	out, err := participant.Keygen(ctx, viaB, q.KeygenJob(t, kg, me, 2, 3), pre,
 		func(r *share.Record) error { rec = r; return nil })
 	if err != nil {
 		t.Fatalf("keygen through the second replica: %v", err)
@@ -58,7 +58,7 @@ func TestForwardedToOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := participant.Sign(ctx, viaB, participant.Job{SessionID: sg.SessionId, PartyID: me, Token: sg.Tokens[0].Token}, rec, nil)
+	sig, err := participant.Sign(ctx, viaB, q.SignJob(t, sg, rec, digest[:]), rec)
 	if err != nil {
 		t.Fatalf("sign through the second replica: %v", err)
 	}
@@ -105,13 +105,13 @@ func TestForwardedToOwner(t *testing.T) {
 	if err != nil {
 		t.Fatalf("progress after the end: %v", err)
 	}
-	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: sg.SessionId, Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: make([]byte, 32), Ed25519: make([]byte, 32)}},
+	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: sg.SessionId, Keys: q.JoinKeys(t, sg, me, digest[:])},
 		grpc.PerRPCCredentials(serve.Bearer(sg.Tokens[0].Token)))
 	wantCode(t, err, codes.FailedPrecondition)
 
 	// An unknown session is unknown to every replica.
 	tok, _ := q.Signer.MintParty("no-such-session", me, time.Minute)
-	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: "no-such-session", Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: make([]byte, 32), Ed25519: make([]byte, 32)}},
+	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: "no-such-session", Keys: q.JoinKeys(t, sg, me, digest[:])},
 		grpc.PerRPCCredentials(serve.Bearer(tok)))
 	wantCode(t, err, codes.NotFound)
 }

@@ -159,6 +159,13 @@ func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.Server
 	if err := roster.CheckID(req.PartyId); err != nil {
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
+	// The pool takes only certified, unrevoked server identities whose
+	// caller proves it holds the certified key.
+	key, err := s.c.admit(req)
+	if err != nil {
+		s.c.log.Warn("server party refused", "party", req.PartyId, "err", err)
+		return status.Errorf(codes.PermissionDenied, "not admitted to the pool: %v", err)
+	}
 	p := s.c.pool
 	m := &member{id: req.PartyId, userAPI: req.RunsUserParties, assign: make(chan *tsskitv1.Assignment, 16),
 		gone: make(chan struct{}), done: make(chan struct{}), lastBeat: p.now()}
@@ -168,7 +175,7 @@ func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.Server
 	}
 	p.members[req.PartyId] = m
 	p.mu.Unlock()
-	s.c.log.Info("server party registered", "party", req.PartyId, "version", req.Version, "user_api", req.RunsUserParties)
+	s.c.log.Info("server party registered", "party", req.PartyId, "version", req.Version, "user_api", req.RunsUserParties, "identity", key.Short())
 	defer func() {
 		close(m.done)
 		p.mu.Lock()
@@ -250,9 +257,5 @@ func (s *poolService) ClaimUserParty(ctx context.Context, req *tsskitv1.ClaimUse
 	if err != nil {
 		return nil, err
 	}
-	id, tok, err := s.c.claimUserParty(req.SessionId, cl.Subject)
-	if err != nil {
-		return nil, err
-	}
-	return &tsskitv1.ClaimUserPartyResponse{PartyId: id, Token: tok}, nil
+	return s.c.claimUserParty(req.SessionId, cl.Subject)
 }

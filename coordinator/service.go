@@ -79,7 +79,7 @@ func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.Crea
 func createdProto(cr *created) *tsskitv1.CreateSessionResponse {
 	r := &tsskitv1.CreateSessionResponse{
 		SessionId: cr.s.id, Kind: protoKind(cr.s.kind), WalletId: cr.s.walletID,
-		Parties: cr.s.parties, ExpiresAtUnixMs: cr.s.expires.UnixMilli(),
+		Parties: cr.s.parties, ExpiresAtUnixMs: cr.s.expires.UnixMilli(), SignersNeeded: uint32(cr.s.signers),
 	}
 	for _, p := range cr.s.parties {
 		if tok, ok := cr.tokens[p]; ok {

@@ -54,7 +54,8 @@ func TestCoManagedWallet(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var kinds []string
-	job := participant.Job{SessionID: resp.SessionId, PartyID: me, Token: resp.Tokens[0].Token, Event: func(ev *tsskitv1.SessionEvent) {
+	job := q.KeygenJob(t, resp, me, 2, 3)
+	job.Event = func(ev *tsskitv1.SessionEvent) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch ev.Event.(type) {
@@ -69,7 +70,7 @@ func TestCoManagedWallet(t *testing.T) {
 		case *tsskitv1.SessionEvent_Failed_:
 			kinds = append(kinds, "failed")
 		}
-	}}
+	}
 	var saved *share.Record
 	out, err := participant.Keygen(ctx, conn, job, pre, func(r *share.Record) error { saved = r; return nil })
 	if err != nil {
@@ -122,7 +123,7 @@ func TestCoManagedWallet(t *testing.T) {
 		if pick != nil && !contains(sresp.Parties, pick[0]) {
 			t.Fatalf("asked for %s, got %v", pick[0], sresp.Parties)
 		}
-		sig, err := participant.Sign(ctx, conn, participant.Job{SessionID: sresp.SessionId, PartyID: me, Token: sresp.Tokens[0].Token}, saved, nil)
+		sig, err := participant.Sign(ctx, conn, q.SignJob(t, sresp, saved, digest[:]), saved)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,9 +181,8 @@ func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, serve
 		t.Fatal(err)
 	}
 	tok := grpc.PerRPCCredentials(serve.Bearer(sresp.Tokens[0].Token))
-	keys, _ := seal.GenerateKeys()
-	pk := keys.Public()
-	join := &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: pk.X25519, Ed25519: pk.Ed25519}}
+	join := &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: q.JoinKeys(t, sresp, me, digest[:])}
+	pk := seal.PublicKeys{X25519: join.Keys.X25519, Ed25519: join.Keys.Ed25519}
 
 	forged, _ := q.Signer.MintParty(sresp.SessionId, me, time.Minute)
 	forged = forged[:len(forged)-4] + "AAAA"
@@ -209,7 +209,7 @@ func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, serve
 	if _, err := coord.Join(ctx, join, tok); err != nil {
 		t.Fatal(err)
 	}
-	_, err = coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: &tsskitv1.PartyKeys{PartyId: me, X25519: pk.Ed25519, Ed25519: pk.X25519}}, tok)
+	_, err = coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: q.JoinKeys(t, sresp, me, digest[:])}, tok)
 	wantCode(t, err, codes.AlreadyExists)
 	for {
 		ev, err := watch.Recv()
@@ -272,7 +272,8 @@ func TestSilentPartyNotPicked(t *testing.T) {
 
 	// A service token registers only the party it names.
 	otherTok, _ := q.Signer.MintService("server-1", time.Minute)
-	stolen, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-silent"}, grpc.PerRPCCredentials(serve.Bearer(otherTok)))
+	reg := q.Registration(t, "server-silent")
+	stolen, err := pool.Register(ctx, reg, grpc.PerRPCCredentials(serve.Bearer(otherTok)))
 	if err == nil {
 		_, err = stolen.Recv()
 	}
@@ -281,13 +282,13 @@ func TestSilentPartyNotPicked(t *testing.T) {
 	wantCode(t, err, codes.PermissionDenied)
 
 	// Only a service token may register.
-	adminStream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-silent"}, q.Admin(t))
+	adminStream, err := pool.Register(ctx, reg, q.Admin(t))
 	if err == nil {
 		_, err = adminStream.Recv()
 	}
 	wantCode(t, err, codes.PermissionDenied)
 
-	stream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: "server-silent"}, svc)
+	stream, err := pool.Register(ctx, reg, svc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,14 +401,15 @@ func TestSeatSurvivesCoordinatorStreamCut(t *testing.T) {
 	pre, _ := testkit.PreParams(4)
 	var mu sync.Mutex
 	completed := 0
-	out, err := participant.Keygen(ctx, conn, participant.Job{SessionID: resp.SessionId, PartyID: me, Token: resp.Tokens[0].Token,
-		Event: func(ev *tsskitv1.SessionEvent) {
-			if ev.GetCompleted() != nil {
-				mu.Lock()
-				completed++
-				mu.Unlock()
-			}
-		}}, pre, nil)
+	job := q.KeygenJob(t, resp, me, 2, 3)
+	job.Event = func(ev *tsskitv1.SessionEvent) {
+		if ev.GetCompleted() != nil {
+			mu.Lock()
+			completed++
+			mu.Unlock()
+		}
+	}
+	out, err := participant.Keygen(ctx, conn, job, pre, nil)
 	if err != nil {
 		t.Fatalf("keygen after a cut: %v", err)
 	}

@@ -7,11 +7,13 @@
 package participant
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -35,10 +38,37 @@ type Conn struct {
 }
 
 // Job is one party's seat in one session.
+//
+// The session as this party understands it — wallet, parties, threshold,
+// digest — comes from its own request (a client) or its assignment (a
+// server party), never from the roster: the party signs it in its join
+// statement with its identity key, and the engine refuses a roster whose
+// statements describe anything else.
 type Job struct {
 	SessionID string
 	PartyID   string
 	Token     string // party token for (SessionID, PartyID)
+
+	// Identity signs this party's join statement: a server party's
+	// certified key, a client's device key (a new one for a keygen, the
+	// share record's for a signing).
+	Identity *identity.Key
+	// Chain is a server party's certificate chain.
+	Chain []*identity.Certificate
+	// Kind is what this party is in the wallet: server, client or user.
+	Kind identity.Kind
+	// Trust holds the pinned deployment roots and revoked keys.
+	Trust *identity.Trust
+	// WalletID, Parties and Threshold (signers needed; a signing takes the
+	// share's) describe the session; Digest is what a signing signs.
+	WalletID  string
+	Parties   []string
+	Threshold int
+	Digest    []byte
+	// Kinds, if set, is the kind every party must have: what a client
+	// asked for (itself a client, every other party a certified server).
+	Kinds map[string]identity.Kind
+
 	// Progress, if set, sees every engine progress report.
 	Progress func(party.Progress)
 	// Event, if set, sees every session event (waiting, ready, progress of
@@ -76,8 +106,8 @@ type KeygenOutcome struct {
 // result is reported, so a party never claims a key it has not stored.
 func Keygen(ctx context.Context, c Conn, j Job, pre *keygen.LocalPreParams, save func(*share.Record) error) (*KeygenOutcome, error) {
 	var out *KeygenOutcome
-	err := run(ctx, c, j, tsskitv1.SessionKind_SESSION_KIND_KEYGEN, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
-		res, err := party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: ready.WalletId, PreParams: pre}, tr)
+	err := run(ctx, c, j, identity.SessionKeygen, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
+		res, err := party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: j.WalletID, PreParams: pre, Identity: j.Identity}, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -95,21 +125,19 @@ func Keygen(ctx context.Context, c Conn, j Job, pre *keygen.LocalPreParams, save
 	return out, nil
 }
 
-// Sign runs a signing seat with the party's share. check, if set, sees the
-// digest the session signs before any round runs and may refuse it.
-func Sign(ctx context.Context, c Conn, j Job, rec *share.Record, check func(digest []byte) error) (*party.Signature, error) {
+// Sign runs a signing seat of j.Digest with the party's share. The job's
+// wallet and threshold are the share's; its kind and, for a client, its
+// identity key are too (a record made before identities existed has none:
+// the caller gives a key of the moment).
+func Sign(ctx context.Context, c Conn, j Job, rec *share.Record) (*party.Signature, error) {
 	var out *party.Signature
-	err := run(ctx, c, j, tsskitv1.SessionKind_SESSION_KIND_SIGN, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
-		if ready.WalletId != rec.WalletID {
-			return nil, &party.Error{Code: party.CodeInvalidParams, Err: fmt.Errorf("session signs with wallet %s, this share is of %s", ready.WalletId, rec.WalletID)}
-		}
-		if check != nil {
-			if err := check(ready.Digest); err != nil {
-				return nil, err
-			}
-		}
+	j.WalletID, j.Threshold = rec.WalletID, rec.Threshold
+	if k := rec.Own().Kind; k != 0 {
+		j.Kind = k
+	}
+	err := run(ctx, c, j, identity.SessionSign, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
 		s.SignersNeeded = 0
-		sig, err := party.Sign(ctx, party.SignRequest{Session: s, Share: rec, Digest: ready.Digest}, tr)
+		sig, err := party.Sign(ctx, party.SignRequest{Session: s, Share: rec, Digest: j.Digest}, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -129,7 +157,71 @@ func SignatureProto(s *party.Signature) *tsskitv1.Signature {
 
 type engineFunc func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error)
 
-func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine engineFunc) error {
+// StatementLife is how long a join statement (and so a client's sign
+// request) stays valid: long enough for every party to join.
+const StatementLife = 10 * time.Minute
+
+// JoinKeys makes fresh session keys and the signed statement binding them
+// to j's identity: what the party publishes when it joins.
+func JoinKeys(j *Job, kind identity.SessionKind) (*seal.Keys, *tsskitv1.PartyKeys, error) {
+	if j.Identity == nil || j.Trust == nil {
+		return nil, nil, &party.Error{Code: party.CodeInvalidParams, Err: errors.New("a seat needs an identity key and a trust root")}
+	}
+	keys, err := seal.GenerateKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	pub := keys.Public()
+	st := &identity.Statement{SessionKind: kind, SessionID: j.SessionID, PartyID: j.PartyID, Kind: j.Kind, WalletID: j.WalletID,
+		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Expires: time.Now().Add(StatementLife)}
+	copy(st.X25519[:], pub.X25519)
+	copy(st.Ed25519[:], pub.Ed25519)
+	e, err := identity.SignStatement(j.Identity, st, j.Chain)
+	if err != nil {
+		return nil, nil, &party.Error{Code: party.CodeInvalidParams, Err: err}
+	}
+	return keys, &tsskitv1.PartyKeys{PartyId: j.PartyID, X25519: pub.X25519, Ed25519: pub.Ed25519,
+		Statement: e.Statement, StatementSignature: e.Signature, Certificates: e.Chain}, nil
+}
+
+// EntryOf is the roster entry a party's published keys carry.
+func EntryOf(k *tsskitv1.PartyKeys) *identity.Entry {
+	return &identity.Entry{Statement: k.Statement, Signature: k.StatementSignature, Chain: k.Certificates}
+}
+
+// checkReady compares the roster the coordinator announced with the
+// session this party joined: the same kind, wallet, threshold, digest and
+// parties, or a typed session_mismatch before anything runs. (The engine
+// checks every statement against the same view; this names the
+// coordinator's word as the odd one out.)
+func checkReady(j *Job, kind identity.SessionKind, ready *tsskitv1.SessionEvent_Ready) error {
+	mismatch := func(format string, a ...any) error {
+		return &party.Error{Code: party.CodeMismatch, Err: fmt.Errorf("the coordinator's roster "+format, a...)}
+	}
+	var ids []string
+	for _, k := range ready.Roster {
+		ids = append(ids, k.PartyId)
+	}
+	wantKind := tsskitv1.SessionKind_SESSION_KIND_KEYGEN
+	if kind == identity.SessionSign {
+		wantKind = tsskitv1.SessionKind_SESSION_KIND_SIGN
+	}
+	switch {
+	case ready.Kind != wantKind:
+		return mismatch("is of a %v session; this party joined a %v", ready.Kind, wantKind)
+	case ready.WalletId != j.WalletID:
+		return mismatch("is for wallet %s; this party joined for %s", ready.WalletId, j.WalletID)
+	case kind == identity.SessionKeygen && int(ready.SignersNeeded) != j.Threshold:
+		return mismatch("needs %d signers; this party joined for %d", ready.SignersNeeded, j.Threshold)
+	case kind == identity.SessionSign && !bytes.Equal(ready.Digest, j.Digest):
+		return mismatch("signs digest %x; this party joined to sign %x", ready.Digest, j.Digest)
+	case !slices.Equal(slices.Sorted(slices.Values(ids)), slices.Sorted(slices.Values(j.Parties))):
+		return mismatch("has parties %v; this party joined with %v", ids, j.Parties)
+	}
+	return nil
+}
+
+func run(ctx context.Context, c Conn, j Job, kind identity.SessionKind, engine engineFunc) error {
 	log := j.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -139,20 +231,17 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 	coord := tsskitv1.NewCoordinatorServiceClient(c.Coordinator)
 	creds := grpc.PerRPCCredentials(serve.Bearer(j.Token))
 
-	keys, err := seal.GenerateKeys()
+	keys, published, err := JoinKeys(&j, kind)
 	if err != nil {
 		return err
 	}
-	pub := keys.Public()
 	// Watch before joining, so no event is missed; the stream replays from
 	// the session's first event anyway.
 	watch, err := coord.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: j.SessionID}, creds)
 	if err != nil {
 		return fmt.Errorf("watch session: %w", err)
 	}
-	if _, err := coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: j.SessionID, Keys: &tsskitv1.PartyKeys{
-		PartyId: j.PartyID, X25519: pub.X25519, Ed25519: pub.Ed25519,
-	}}, creds); err != nil {
+	if _, err := coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: j.SessionID, Keys: published}, creds); err != nil {
 		return fmt.Errorf("join session: %w", err)
 	}
 	log.Info("joined", "seat", j.PartyID)
@@ -222,22 +311,22 @@ func run(ctx context.Context, c Conn, j Job, kind tsskitv1.SessionKind, engine e
 		}
 		return err
 	}
-	if ready.Kind != kind {
-		return fmt.Errorf("session is %v, not %v", ready.Kind, kind)
-	}
 	s := party.Session{
-		ID: j.SessionID, Self: j.PartyID, SignersNeeded: int(ready.SignersNeeded),
-		Keys: keys, PublicKeys: map[string]seal.PublicKeys{},
+		ID: j.SessionID, Self: j.PartyID, Parties: j.Parties, SignersNeeded: j.Threshold,
+		Keys: keys, Roster: map[string]*identity.Entry{}, Trust: j.Trust, Kinds: j.Kinds,
 	}
 	for _, k := range ready.Roster {
-		s.Parties = append(s.Parties, k.PartyId)
-		s.PublicKeys[k.PartyId] = seal.PublicKeys{X25519: k.X25519, Ed25519: k.Ed25519}
+		s.Roster[k.PartyId] = EntryOf(k)
 	}
 	s.Progress = progressReporter(engineCtx, coord, creds, j)
 
-	tr := router.NewTransport(engineCtx, c.Router, j.SessionID, j.PartyID, j.Token)
-	res, runErr := engine(engineCtx, s, ready, tr)
-	tr.Close()
+	var res *tsskitv1.ReportResultRequest
+	runErr := checkReady(&j, kind, ready)
+	if runErr == nil {
+		tr := router.NewTransport(engineCtx, c.Router, j.SessionID, j.PartyID, j.Token)
+		res, runErr = engine(engineCtx, s, ready, tr)
+		tr.Close()
+	}
 	if runErr != nil {
 		if cause := context.Cause(engineCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause // the session failed elsewhere first; that is the story

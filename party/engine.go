@@ -72,12 +72,12 @@ func newRunner(s *Session, r *roster.Roster, phase string, rounds int, kinds map
 	return &runner{
 		confirm:   rosterDigests(r.IDs(), ver),
 		confirmed: make(map[string]bool, r.Len()),
-		phase:  phase,
-		rounds: rounds,
-		kinds:  kinds,
-		sess:   s,
-		roster: r,
-		ch:     ch,
+		phase:     phase,
+		rounds:    rounds,
+		kinds:     kinds,
+		sess:      s,
+		roster:    r,
+		ch:        ch,
 		// tss-lib writes to out while it holds its party lock; a buffer of a
 		// few rounds' worth keeps it from waiting on the network.
 		out:      make(chan tss.Message, 4*r.Len()*r.Len()),

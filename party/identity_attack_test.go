@@ -7,7 +7,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,7 +59,9 @@ func newRelayKeys(t *testing.T) *relayKeys {
 }
 
 // resign makes env look sent by the relay's keys.
-func (r *relayKeys) resign(env *seal.Envelope) { env.Signature = ed25519.Sign(r.sign, env.SignedBytes()) }
+func (r *relayKeys) resign(env *seal.Envelope) {
+	env.Signature = ed25519.Sign(r.sign, env.SignedBytes())
+}
 
 // run runs a session of spec in which party self gets the roster
 // rosterFor(self, honest) and the memnet hook hook. It returns every
@@ -339,22 +344,56 @@ func TestAttackSignPolicy(t *testing.T) {
 	})
 }
 
-// Wallets made before identities existed (version 1 records) still sign:
-// their records name no identities, so only the servers' certificates
-// are checked.
-func TestLegacyRecordSigns(t *testing.T) {
-	d, shares := coWallet(t)
-	legacy := map[string]*share.Record{}
-	for id, r := range shares {
-		c := *r
-		c.Holders, c.Policy, c.IdentitySeed = nil, share.Policy{}, nil
-		legacy[id] = &c
+// TestLegacyWalletSigns: a wallet made before identities existed, as its
+// holders stored it (the committed version 1 records of
+// party/share/testdata/v1wallet), still signs: its records name no
+// identities, so only the servers' certificates are checked, and the
+// signature verifies under the wallet's key (decred).
+func TestLegacyWalletSigns(t *testing.T) {
+	dir := "share/testdata/v1wallet"
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
 	}
-	spec := memnet.Spec{Kind: identity.SessionSign, ID: "s-legacy", WalletID: "w-co", Threshold: 2, Parties: []string{"server-a1", "server-a2"}, Digest: digestOf("old")}
-	errs, _ := runAttacked(t, d, spec, func(_ string, r map[string]*identity.Entry) map[string]*identity.Entry { return r }, nil, legacy)
-	for id, err := range errs {
+	recs := map[string]*share.Record{}
+	var ids []string
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f.Name()))
 		if err != nil {
-			t.Fatalf("%s: %v", id, err)
+			t.Fatal(err)
 		}
+		r, err := share.Decode(b)
+		if err != nil || !r.Legacy() {
+			t.Fatalf("%s: %v", f.Name(), err)
+		}
+		recs[r.PartyID] = r
+		ids = append(ids, r.PartyID)
+	}
+	kinds := map[string]identity.Kind{}
+	for _, id := range ids {
+		if strings.HasPrefix(id, "browser-") {
+			kinds[id] = identity.KindClient
+		}
+	}
+	d, err := memnet.NewIdentities(ids, kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ids)
+	for _, signers := range [][]string{ids[:2], ids[1:]} {
+		digest := digestOf("legacy " + strings.Join(signers, ","))
+		spec := memnet.Spec{Kind: identity.SessionSign, ID: "s-legacy-" + signers[0], WalletID: recs[signers[0]].WalletID, Threshold: 2, Parties: signers, Digest: digest}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		outs, err := memnet.RunSession(ctx, nil, d, spec, func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
+			return party.Sign(ctx, party.SignRequest{Session: s, Share: recs[signers[i]], Digest: digest}, tr)
+		})
+		cancel()
+		if err == nil {
+			err = memnet.Err(outs)
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", signers, err)
+		}
+		verifyIndependently(t, outs[0].Result, digest, recs[signers[0]].PublicKey)
 	}
 }

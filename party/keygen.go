@@ -70,7 +70,7 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 	if err != nil {
 		return nil, err
 	}
-	rn.check = keygenCheck(r, req.Self, req.SignersNeeded-1)
+	rn.check = keygenCheck(r, req.Self, req.SignersNeeded-1, req.PreParams)
 	end := make(chan *keygen.LocalPartySaveData, 1)
 	rn.party = keygen.NewLocalParty(params(r, req.Self, req.SignersNeeded-1), rn.out, end, *req.PreParams)
 	save, err := run(ctx, rn, tr, end)

@@ -108,7 +108,9 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	if err != nil {
 		return nil, err
 	}
-	rn.check = signCheck(r, rec)
+	if rn.check, err = signCheck(r, rec); err != nil {
+		return nil, err
+	}
 	end := make(chan *common.SignatureData, 1)
 	m := new(big.Int).SetBytes(req.Digest)
 	rn.party = signing.NewLocalParty(m, params(r, req.Self, rec.Threshold-1), *rec.SaveData, rn.out, end, DigestSize)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/rwadurian/tsskit/party/identity"
+	rosterpkg "github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/seal"
 )
 
@@ -69,6 +70,23 @@ func rosterDigests(order []string, ver map[string]*identity.Verified) []byte {
 		b = append(b, d[:]...)
 	}
 	return b
+}
+
+// RosterConfirmation is the round-0 payload a party that accepted roster
+// sends: the digests of its entries in roster key order. (For tools that
+// stand between an engine and the network, such as test proxies.)
+func RosterConfirmation(roster map[string]*identity.Entry) ([]byte, error) {
+	ids := make([]string, 0, len(roster))
+	ver := make(map[string]*identity.Verified, len(roster))
+	for id, e := range roster {
+		ids = append(ids, id)
+		ver[id] = &identity.Verified{Digest: e.Digest()}
+	}
+	r, err := rosterpkg.New(ids)
+	if err != nil {
+		return nil, err
+	}
+	return rosterDigests(r.IDs(), ver), nil
 }
 
 // compareRoster checks a peer's round-0 list against ours and names the

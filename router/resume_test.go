@@ -15,6 +15,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/router"
 )
@@ -63,7 +64,12 @@ func runKeygen(t *testing.T, r *rig, session string, during func()) []*router.Tr
 	t.Helper()
 	ids := []string{"p1", "p2", "p3"}
 	r.open(session, ids...)
-	keys, pubs, err := memnet.NewKeys(ids)
+	d, err := memnet.NewIdentities(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const walletID = "7d2b7d0e-58c1-4a4e-9f57-0a7e1c1c2f10"
+	keys, roster, err := d.Roster(memnet.Spec{Kind: identity.SessionKeygen, ID: session, WalletID: walletID, Threshold: 2, Parties: ids})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +89,8 @@ func runKeygen(t *testing.T, r *rig, session string, during func()) []*router.Tr
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := party.Session{ID: session, Parties: ids, Self: id, SignersNeeded: 2, Keys: keys[i], PublicKeys: pubs}
-			results[i], errs[i] = party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: "7d2b7d0e-58c1-4a4e-9f57-0a7e1c1c2f10", PreParams: pps[i]}, trs[i])
+			s := party.Session{ID: session, Parties: ids, Self: id, SignersNeeded: 2, Keys: keys[i], Roster: roster, Trust: d.Trust}
+			results[i], errs[i] = party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: walletID, PreParams: pps[i], Identity: d.Keys[id]}, trs[i])
 		}()
 	}
 	if during != nil {

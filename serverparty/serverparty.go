@@ -23,6 +23,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/share"
@@ -41,7 +42,13 @@ type Config struct {
 	Router       grpc.ClientConnInterface
 	Signer       *auth.Signer // mints this party's service tokens (JWT_SECRET_KEY)
 	Vault        *vault.Vault
-	PoolTarget   int // pre-params kept ready (default 2; 0 keeps none: -1)
+	// Identity is the party's long-term identity key (from its vault),
+	// Chain its certificate chain from the deployment root, Trust the
+	// pinned roots and revoked keys every roster is checked against.
+	Identity   *identity.Key
+	Chain      []*identity.Certificate
+	Trust      *identity.Trust
+	PoolTarget int // pre-params kept ready (default 2; 0 keeps none: -1)
 	// GenConcurrency is how many safe-prime searches a pre-params
 	// generation runs at once (default 1, so a background refill leaves
 	// the other cores to running sessions).
@@ -63,6 +70,12 @@ type Party struct {
 	refill  chan struct{}
 	wg      sync.WaitGroup
 	genMu   sync.Mutex // one generation at a time
+
+	// signed remembers the signing sessions this party has taken a seat
+	// in, until their sign requests have expired: a coordinator that
+	// replays a session gets no second signature from it.
+	signedMu sync.Mutex
+	signed   map[string]time.Time
 }
 
 // link is the party's registration with one coordinator replica.
@@ -85,6 +98,12 @@ func New(cfg Config) (*Party, error) {
 	if len(coords) == 0 || cfg.Router == nil || cfg.Signer == nil || cfg.Vault == nil {
 		return nil, errors.New("serverparty: Coordinator, Router, Signer and Vault are required")
 	}
+	if cfg.Identity == nil || cfg.Trust == nil {
+		return nil, errors.New("serverparty: an identity key and a trust root are required")
+	}
+	if err := cfg.Trust.Verify(cfg.Chain, cfg.PartyID, identity.KindServer, cfg.Identity.Public(), time.Now()); err != nil {
+		return nil, fmt.Errorf("serverparty: certificate: %w", err)
+	}
 	if cfg.PoolTarget == 0 {
 		cfg.PoolTarget = 2
 	}
@@ -94,7 +113,7 @@ func New(cfg Config) (*Party, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1)}
+	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1), signed: map[string]time.Time{}}
 	for _, cc := range coords {
 		p.links = append(p.links, &link{
 			conn: participant.Conn{Coordinator: cc, Router: cfg.Router},
@@ -169,7 +188,9 @@ func (p *Party) register(ctx context.Context, l *link) {
 func (p *Party) serveAssignments(ctx context.Context, l *link) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stream, err := l.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version, RunsUserParties: p.cfg.UserAPI}, p.creds())
+	proof, sig := identity.SignRegistration(p.cfg.Identity, p.cfg.PartyID, time.Now())
+	stream, err := l.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version, RunsUserParties: p.cfg.UserAPI,
+		Certificates: identity.EncodeChain(p.cfg.Chain), Proof: proof, ProofSignature: sig}, p.creds())
 	if err != nil {
 		return err
 	}
@@ -245,7 +266,9 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	p.running.Add(1)
 	defer p.running.Add(-1)
 	log := p.log.With("session", a.SessionId, "kind", a.Kind)
-	job := participant.Job{SessionID: a.SessionId, PartyID: a.PartyId, Token: a.Token, Log: log}
+	job := participant.Job{SessionID: a.SessionId, PartyID: a.PartyId, Token: a.Token, Log: log,
+		Identity: p.cfg.Identity, Chain: p.cfg.Chain, Kind: identity.KindServer, Trust: p.cfg.Trust,
+		WalletID: a.WalletId, Parties: a.Parties, Threshold: int(a.SignersNeeded), Digest: a.Digest}
 	start := time.Now()
 	switch a.Kind {
 	case tsskitv1.SessionKind_SESSION_KIND_KEYGEN:
@@ -268,7 +291,11 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			p.refuse(ctx, l, a, code, errors.New(public))
 			return
 		}
-		if _, err := participant.Sign(ctx, l.conn, job, rec, nil); err != nil {
+		if err := p.firstSigning(a.SessionId); err != nil {
+			p.refuse(ctx, l, a, "replay", err)
+			return
+		}
+		if _, err := participant.Sign(ctx, l.conn, job, rec); err != nil {
 			log.Warn("signing failed", "err", err)
 			return
 		}
@@ -276,6 +303,25 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	default:
 		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
 	}
+}
+
+// firstSigning records that this party takes a seat in signing session id
+// and refuses a session it has already been in: its sign request would be
+// used twice.
+func (p *Party) firstSigning(id string) error {
+	p.signedMu.Lock()
+	defer p.signedMu.Unlock()
+	now := time.Now()
+	for s, until := range p.signed {
+		if now.After(until) {
+			delete(p.signed, s)
+		}
+	}
+	if _, seen := p.signed[id]; seen {
+		return fmt.Errorf("this party already took part in signing session %s", id)
+	}
+	p.signed[id] = now.Add(identity.MaxStatementLife + identity.MaxRegistrationSkew)
+	return nil
 }
 
 // vaultRefusal is the code and the reason a session's other parties and
@@ -389,7 +435,20 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare,
 		p.refuse(ctx, l, &tsskitv1.Assignment{SessionId: sessionID, PartyId: claim.PartyId, Token: claim.Token}, "preparams", err)
 		return nil, err
 	}
-	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId)}
+	// The user party gets a device identity of its own, carried in the
+	// share handed back; it insists every other party is a certified server.
+	device, err := identity.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	kinds := map[string]identity.Kind{}
+	for _, id := range claim.Parties {
+		kinds[id] = identity.KindServer
+	}
+	kinds[claim.PartyId] = identity.KindUser
+	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId),
+		Identity: device, Kind: identity.KindUser, Trust: p.cfg.Trust, WalletID: claim.WalletId, Parties: claim.Parties,
+		Threshold: int(claim.SignersNeeded), Kinds: kinds}
 	out, err := participant.Keygen(ctx, l.conn, job, pre, nil)
 	if err != nil {
 		return nil, err

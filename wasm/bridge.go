@@ -15,9 +15,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"math/big"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
@@ -26,63 +30,203 @@ import (
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
 
-// keyring holds session keys made in this instance; JS sees only an id and
-// the public halves, so private session keys never leave Go memory.
-type keyring struct {
-	mu   sync.Mutex
-	keys map[string]*seal.Keys
+// A seat is what a party prepared to join one session: fresh session
+// keys, its identity key, the session as it joins it, and for a signing
+// its share record. The seat lives in this instance; JS sees only an id
+// and public data, so no private key (session, identity) and no share
+// leaves Go memory through this API once it is in.
+type seat struct {
+	keys     *seal.Keys
+	identity *identity.Key
+	kind     identity.Kind
+	chain    []*identity.Certificate // a server party's (tests)
+	spec     identity.Statement      // the session as joined (identity and session keys filled in)
+	share    *share.Record           // signing
+	entry    *identity.Entry         // the signed join
 }
 
-var keys = &keyring{keys: map[string]*seal.Keys{}}
+// keyring holds the seats made in this instance.
+type keyring struct {
+	mu    sync.Mutex
+	seats map[string]*seat
+}
 
-func (k *keyring) create() (string, seal.PublicKeys, error) {
+var keys = &keyring{seats: map[string]*seat{}}
+
+// add signs the seat's statement and keeps the seat under a new id.
+func (k *keyring) add(st *seat) (string, error) {
 	sk, err := seal.GenerateKeys()
 	if err != nil {
-		return "", seal.PublicKeys{}, err
+		return "", err
+	}
+	st.keys = sk
+	pub := sk.Public()
+	copy(st.spec.X25519[:], pub.X25519)
+	copy(st.spec.Ed25519[:], pub.Ed25519)
+	st.spec.Kind = st.kind
+	st.spec.Expires = time.Now().Add(joinLife)
+	if st.entry, err = identity.SignStatement(st.identity, &st.spec, st.chain); err != nil {
+		return "", argErr("%v", err)
 	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
-		return "", seal.PublicKeys{}, err
+		return "", err
 	}
 	s := hex.EncodeToString(id[:])
 	k.mu.Lock()
-	k.keys[s] = sk
+	k.seats[s] = st
 	k.mu.Unlock()
-	return s, sk.Public(), nil
+	return s, nil
 }
 
-func (k *keyring) get(id string) (*seal.Keys, error) {
+// joinLife is how long a join statement (a signing's sign request) is valid.
+const joinLife = 10 * time.Minute
+
+func (k *keyring) get(id string) (*seat, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	sk, ok := k.keys[id]
+	st, ok := k.seats[id]
 	if !ok {
-		return nil, argErr("no session keys with id %q (made in this worker? released?)", id)
+		return nil, argErr("no seat with id %q (prepared in this worker? released?)", id)
 	}
-	return sk, nil
+	return st, nil
 }
 
 func (k *keyring) release(id string) {
 	k.mu.Lock()
-	delete(k.keys, id)
+	if st, ok := k.seats[id]; ok && st.identity != nil && st.share != nil {
+		// A signing's identity came from its share; a keygen's stays in
+		// its result until the caller drops it.
+		st.identity.Destroy()
+	}
+	delete(k.seats, id)
 	k.mu.Unlock()
 }
 
-// SessionParams is what keygen and sign share.
-type SessionParams struct {
-	SessionID     string
-	Self          string
-	Parties       []string
-	SignersNeeded int // keygen only
-	KeysID        string
-	PublicKeys    map[string]seal.PublicKeys
+// Joined is what a prepared seat publishes at join.
+type Joined struct {
+	KeysID      string
+	Keys        seal.PublicKeys
+	Entry       *identity.Entry
+	IdentityKey identity.PublicKey
 }
 
-func (p *SessionParams) session() (party.Session, error) {
-	sk, err := keys.get(p.KeysID)
+func (k *keyring) joined(id string) (*Joined, error) {
+	st, err := k.get(id)
 	if err != nil {
-		return party.Session{}, err
+		return nil, err
 	}
-	return party.Session{ID: p.SessionID, Parties: p.Parties, Self: p.Self, SignersNeeded: p.SignersNeeded, Keys: sk, PublicKeys: p.PublicKeys}, nil
+	return &Joined{KeysID: id, Keys: st.keys.Public(), Entry: st.entry, IdentityKey: st.identity.Public()}, nil
+}
+
+// JoinParams describe a session as this party joins it.
+type JoinParams struct {
+	SessionID     string
+	Self          string
+	WalletID      string
+	SignersNeeded int // keygen
+	Parties       []string
+	Digest        []byte // signing
+	Share         []byte // signing: the share record (share.Encode form)
+}
+
+// PrepareKeygen makes a client's seat in a keygen: fresh session keys and
+// a new device identity key, which goes into the share record keygen
+// makes.
+func PrepareKeygen(p JoinParams) (*Joined, error) {
+	k, err := identity.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	id, err := keys.add(&seat{identity: k, kind: identity.KindClient, spec: statementOf(p, identity.SessionKeygen, p.SignersNeeded, p.WalletID)})
+	if err != nil {
+		return nil, err
+	}
+	return keys.joined(id)
+}
+
+// PrepareSign makes a seat in a signing of p.Digest with the share in
+// p.Share: its statement, signed with the share's identity key, is the
+// wallet's sign request for this session. A record made before identities
+// existed has none; a key of the moment stands in.
+func PrepareSign(p JoinParams) (*Joined, error) {
+	rec, err := share.Decode(p.Share)
+	if err != nil {
+		return nil, err
+	}
+	if rec.PartyID != p.Self && p.Self != "" {
+		return nil, argErr("the share is party %q's, not %q's", rec.PartyID, p.Self)
+	}
+	k, err := rec.IdentityKey()
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		if k, err = identity.GenerateKey(); err != nil {
+			return nil, err
+		}
+	}
+	kind := rec.Own().Kind
+	if kind == 0 {
+		kind = identity.KindClient
+	}
+	p.Self = rec.PartyID
+	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: statementOf(p, identity.SessionSign, rec.Threshold, rec.WalletID)})
+	if err != nil {
+		return nil, err
+	}
+	return keys.joined(id)
+}
+
+func statementOf(p JoinParams, kind identity.SessionKind, threshold int, walletID string) identity.Statement {
+	return identity.Statement{SessionKind: kind, SessionID: p.SessionID, PartyID: p.Self, WalletID: walletID, Threshold: threshold,
+		Parties: slices.Sorted(slices.Values(p.Parties)), Digest: p.Digest}
+}
+
+// TrustParams are the pinned deployment roots and revoked identity keys,
+// hex, from the SDK's own configuration.
+type TrustParams struct {
+	Roots   []string
+	Revoked []string
+}
+
+func (t TrustParams) trust() (*identity.Trust, error) {
+	tr, err := identity.ParseTrust(strings.Join(t.Roots, ","), strings.Join(t.Revoked, ","))
+	if err != nil {
+		return nil, argErr("trust: %v", err)
+	}
+	return tr, nil
+}
+
+// SessionParams start a prepared seat: the roster the coordinator
+// announced, checked by the engine against the seat and the trust.
+type SessionParams struct {
+	KeysID string
+	Roster map[string]*identity.Entry
+	Trust  TrustParams
+}
+
+func (p *SessionParams) session() (*seat, party.Session, error) {
+	st, err := keys.get(p.KeysID)
+	if err != nil {
+		return nil, party.Session{}, err
+	}
+	tr, err := p.Trust.trust()
+	if err != nil {
+		return nil, party.Session{}, err
+	}
+	s := party.Session{ID: st.spec.SessionID, Parties: st.spec.Parties, Self: st.spec.PartyID, SignersNeeded: st.spec.Threshold,
+		Keys: st.keys, Roster: p.Roster, Trust: tr}
+	if st.kind != identity.KindServer && st.spec.SessionKind == identity.SessionKeygen {
+		// A client asked for itself as the only client and certified
+		// servers for the rest.
+		s.Kinds = map[string]identity.Kind{}
+		for _, id := range st.spec.Parties {
+			s.Kinds[id] = identity.KindServer
+		}
+		s.Kinds[st.spec.PartyID] = st.kind
+	}
+	return st, s, nil
 }
 
 // Run is one session in progress: JS delivers envelopes to it, and it
@@ -161,10 +305,9 @@ func (r *Run) pump() {
 	}
 }
 
-// KeygenParams starts a keygen.
+// KeygenParams starts a prepared keygen seat.
 type KeygenParams struct {
 	SessionParams
-	WalletID  string
 	PreParams []byte // preparams.Marshal form
 }
 
@@ -177,9 +320,12 @@ type KeygenOutput struct {
 
 // StartKeygen checks p and starts the engine; done receives the outcome.
 func StartKeygen(p KeygenParams, out func([]byte), progress func(party.Progress), done func(*KeygenOutput, error)) (*Run, error) {
-	s, err := p.session()
+	st, s, err := p.session()
 	if err != nil {
 		return nil, err
+	}
+	if st.spec.SessionKind != identity.SessionKeygen {
+		return nil, argErr("seat %s was prepared for a signing", p.KeysID)
 	}
 	pre, err := preparams.Unmarshal(p.PreParams)
 	if err != nil {
@@ -189,7 +335,8 @@ func StartKeygen(p KeygenParams, out func([]byte), progress func(party.Progress)
 	r := newRun(out)
 	go func() {
 		defer r.cancel()
-		res, err := party.Keygen(r.ctx, party.KeygenRequest{Session: s, WalletID: p.WalletID, PreParams: pre}, r)
+		defer keys.release(p.KeysID)
+		res, err := party.Keygen(r.ctx, party.KeygenRequest{Session: s, WalletID: st.spec.WalletID, PreParams: pre, Identity: st.identity}, r)
 		if err != nil {
 			done(nil, err)
 			return
@@ -204,29 +351,28 @@ func StartKeygen(p KeygenParams, out func([]byte), progress func(party.Progress)
 	return r, nil
 }
 
-// SignParams starts a signing.
+// SignParams starts a prepared signing seat (its share and digest).
 type SignParams struct {
 	SessionParams
-	Share  []byte // share.Encode form
-	Digest []byte // 32 bytes
 }
 
 // StartSign checks p and starts the engine.
 func StartSign(p SignParams, out func([]byte), progress func(party.Progress), done func(*party.Signature, error)) (*Run, error) {
-	s, err := p.session()
+	st, s, err := p.session()
 	if err != nil {
 		return nil, err
 	}
-	rec, err := share.Decode(p.Share)
-	if err != nil {
-		return nil, err
+	if st.share == nil {
+		return nil, argErr("seat %s was prepared for a keygen", p.KeysID)
 	}
+	rec := st.share
 	s.Progress = progress
 	s.SignersNeeded = 0
 	r := newRun(out)
 	go func() {
 		defer r.cancel()
-		sig, err := party.Sign(r.ctx, party.SignRequest{Session: s, Share: rec, Digest: p.Digest}, r)
+		defer keys.release(p.KeysID)
+		sig, err := party.Sign(r.ctx, party.SignRequest{Session: s, Share: rec, Digest: st.spec.Digest}, r)
 		done(sig, err)
 	}()
 	return r, nil
@@ -315,6 +461,13 @@ type ShareInfo struct {
 	Parties   []string
 	PublicKey []byte
 	Address   string
+	Epoch     int
+	// Holders' kinds and identity keys (hex), none for a record made
+	// before identities existed; the wallet's policy; this party's own
+	// identity public key ("" then too).
+	Holders        []share.Holder
+	ClientRequired bool
+	IdentityKey    string
 }
 
 // InspectShare decodes and validates a share record and returns its public
@@ -324,7 +477,12 @@ func InspectShare(b []byte) (*ShareInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ShareInfo{WalletID: rec.WalletID, PartyID: rec.PartyID, Threshold: rec.Threshold, Parties: rec.Parties, PublicKey: rec.PublicKey, Address: rec.Address()}, nil
+	info := &ShareInfo{WalletID: rec.WalletID, PartyID: rec.PartyID, Threshold: rec.Threshold, Parties: rec.Parties, PublicKey: rec.PublicKey,
+		Address: rec.Address(), Epoch: rec.Epoch, Holders: rec.Holders, ClientRequired: rec.Policy.ClientRequired}
+	if own := rec.Own(); !own.Identity.IsZero() {
+		info.IdentityKey = own.Identity.String()
+	}
+	return info, nil
 }
 
 var errCanceled = errors.New("canceled")

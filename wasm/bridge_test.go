@@ -14,6 +14,7 @@ import (
 
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/seal"
 )
@@ -49,24 +50,6 @@ func (b *bus) out(from string) func([]byte) {
 	}
 }
 
-func newSession(t *testing.T, ids []string) (map[string]string, map[string]seal.PublicKeys) {
-	keyIDs := map[string]string{}
-	pubs := map[string]seal.PublicKeys{}
-	for _, id := range ids {
-		kid, pub, err := keys.create()
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyIDs[id], pubs[id] = kid, pub
-	}
-	t.Cleanup(func() {
-		for _, k := range keyIDs {
-			keys.release(k)
-		}
-	})
-	return keyIDs, pubs
-}
-
 // TestBridgeKeygenSign runs a 2-of-3 keygen and a 2-party signing through
 // the bridge the JS boundary uses (protobuf envelopes in and out, share
 // records as bytes), with fixture pre-parameters, and verifies the
@@ -76,7 +59,9 @@ func TestBridgeKeygenSign(t *testing.T) {
 		t.Skip("under GOOS=js, TestJSKeygenSign runs this keygen through the JS API")
 	}
 	ids := []string{"browser-1", "server-1", "server-2"}
-	keyIDs, pubs := newSession(t, ids)
+	td := newDeployment(t, ids)
+	const walletID = "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11"
+	keyIDs, roster := td.seats(t, JoinParams{SessionID: "bridge-keygen", WalletID: walletID, SignersNeeded: 2, Parties: ids}, nil)
 	b := &bus{runs: map[string]*Run{}}
 	type out struct {
 		o   *KeygenOutput
@@ -92,8 +77,7 @@ func TestBridgeKeygenSign(t *testing.T) {
 		}
 		ppb, _ := preparams.Marshal(pp)
 		r, err := StartKeygen(KeygenParams{
-			SessionParams: SessionParams{SessionID: "bridge-keygen", Self: id, Parties: ids, SignersNeeded: 2, KeysID: keyIDs[id], PublicKeys: pubs},
-			WalletID:      "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11", PreParams: ppb,
+			SessionParams: SessionParams{KeysID: keyIDs[id], Roster: roster, Trust: td.trust}, PreParams: ppb,
 		}, b.out(id), func(p party.Progress) { rounds.Store(id, p.Round) }, func(o *KeygenOutput, err error) { results <- out{o, err} })
 		if err != nil {
 			t.Fatal(err)
@@ -131,9 +115,12 @@ func TestBridgeKeygenSign(t *testing.T) {
 	}
 
 	// Sign with the browser and server-2.
+	if info, _ := InspectShare(shares["browser-1"]); !info.ClientRequired || info.IdentityKey == "" || len(info.Holders) != 3 {
+		t.Fatalf("the browser's share: %+v", info)
+	}
 	signers := []string{"browser-1", "server-2"}
-	skIDs, spubs := newSession(t, signers)
 	digest := sha256.Sum256([]byte("bridge"))
+	skIDs, sroster := td.seats(t, JoinParams{SessionID: "bridge-sign", Parties: signers, Digest: digest[:]}, shares)
 	sb := &bus{runs: map[string]*Run{}}
 	type sres struct {
 		s   *party.Signature
@@ -143,8 +130,7 @@ func TestBridgeKeygenSign(t *testing.T) {
 	sb.mu.Lock()
 	for _, id := range signers {
 		r, err := StartSign(SignParams{
-			SessionParams: SessionParams{SessionID: "bridge-sign", Self: id, Parties: signers, KeysID: skIDs[id], PublicKeys: spubs},
-			Share:         shares[id], Digest: digest[:],
+			SessionParams: SessionParams{KeysID: skIDs[id], Roster: sroster, Trust: td.trust},
 		}, sb.out(id), nil, func(s *party.Signature, err error) { sigs <- sres{s, err} })
 		if err != nil {
 			t.Fatal(err)
@@ -169,35 +155,48 @@ func TestBridgeKeygenSign(t *testing.T) {
 }
 
 func TestBridgeRejects(t *testing.T) {
-	ids := []string{"a", "b"}
-	keyIDs, pubs := newSession(t, ids)
+	ids := []string{"browser-a", "server-b"}
+	td := newDeployment(t, ids)
+	const walletID = "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11"
+	keyIDs, roster := td.seats(t, JoinParams{SessionID: "s", WalletID: walletID, SignersNeeded: 2, Parties: ids}, nil)
 	nop := func([]byte) {}
-	if _, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, SignersNeeded: 2, KeysID: "nope", PublicKeys: pubs}},
+	if _, err := StartKeygen(KeygenParams{SessionParams: SessionParams{KeysID: "nope", Roster: roster, Trust: td.trust}},
 		nop, nil, func(*KeygenOutput, error) {}); toError(err).Code != "invalid_argument" {
 		t.Fatalf("unknown keys: %v", err)
 	}
-	if _, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, SignersNeeded: 2, KeysID: keyIDs["a"], PublicKeys: pubs}, PreParams: []byte("{}")},
+	if _, err := StartKeygen(KeygenParams{SessionParams: SessionParams{KeysID: keyIDs["browser-a"], Roster: roster, Trust: td.trust}, PreParams: []byte("{}")},
 		nop, nil, func(*KeygenOutput, error) {}); toError(err).Code != "invalid_argument" {
 		t.Fatalf("bad pre-params: %v", err)
 	}
-	if _, err := StartSign(SignParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, KeysID: keyIDs["a"], PublicKeys: pubs}, Share: []byte("{")},
-		nop, nil, func(*party.Signature, error) {}); toError(err).Code != "share_invalid" {
+	if _, err := StartKeygen(KeygenParams{SessionParams: SessionParams{KeysID: keyIDs["browser-a"], Roster: roster, Trust: TrustParams{Roots: []string{"zz"}}}},
+		nop, nil, func(*KeygenOutput, error) {}); toError(err).Code != "invalid_argument" {
+		t.Fatalf("bad trust root: %v", err)
+	}
+	if _, err := PrepareSign(JoinParams{SessionID: "s", Parties: ids, Digest: make([]byte, 32), Share: []byte("{")}); toError(err).Code != "share_invalid" {
 		t.Fatalf("bad share: %v", err)
 	}
-	// A run with invalid parameters fails through its callback with the engine's code.
-	done := make(chan error, 1)
+	if _, err := StartSign(SignParams{SessionParams: SessionParams{KeysID: keyIDs["browser-a"], Roster: roster, Trust: td.trust}},
+		nop, nil, func(*party.Signature, error) {}); toError(err).Code != "invalid_argument" {
+		t.Fatalf("a keygen seat used to sign: %v", err)
+	}
 	pp, _ := testkit.PreParams(0)
 	ppb, _ := preparams.Marshal(pp)
-	_, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s", Self: "a", Parties: ids, SignersNeeded: 3, KeysID: keyIDs["a"], PublicKeys: pubs}, WalletID: "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11", PreParams: ppb},
-		nop, nil, func(_ *KeygenOutput, err error) { done <- err })
+	// A roster whose server has no certificate fails through the callback,
+	// naming it, before anything is sent.
+	done := make(chan error, 1)
+	uncert := map[string]*identity.Entry{"browser-a": roster["browser-a"], "server-b": {Statement: roster["server-b"].Statement, Signature: roster["server-b"].Signature}}
+	sent := 0
+	_, err := StartKeygen(KeygenParams{SessionParams: SessionParams{KeysID: keyIDs["browser-a"], Roster: uncert, Trust: td.trust}, PreParams: ppb},
+		func([]byte) { sent++ }, nil, func(_ *KeygenOutput, err error) { done <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := toError(<-done); e.Code != "invalid_params" {
-		t.Fatalf("signers > parties: %v", e)
+	if e := toError(<-done); e.Code != "identity" || len(e.Culprits) != 1 || e.Culprits[0] != "server-b" || sent != 0 {
+		t.Fatalf("uncertified server: %v (sent %d)", e, sent)
 	}
 	// Cancel ends a run with "canceled".
-	r, err := StartKeygen(KeygenParams{SessionParams: SessionParams{SessionID: "s2", Self: "a", Parties: ids, SignersNeeded: 2, KeysID: keyIDs["a"], PublicKeys: pubs}, WalletID: "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11", PreParams: ppb},
+	keyIDs, roster = td.seats(t, JoinParams{SessionID: "s2", WalletID: walletID, SignersNeeded: 2, Parties: ids}, nil)
+	r, err := StartKeygen(KeygenParams{SessionParams: SessionParams{KeysID: keyIDs["browser-a"], Roster: roster, Trust: td.trust}, PreParams: ppb},
 		nop, nil, func(_ *KeygenOutput, err error) { done <- err })
 	if err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rwadurian/tsskit/party"
-	"github.com/rwadurian/tsskit/party/seal"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 func main() {
@@ -39,16 +39,27 @@ func api() js.Value {
 		o.Set("tssLib", tssLibVersion())
 		return o
 	})
-	set("createSessionKeys", func([]js.Value) any {
-		id, pub, err := keys.create()
+	set("prepareKeygen", func(args []js.Value) any {
+		p, err := joinArgs(args, false)
+		if err != nil {
+			return throw(err)
+		}
+		j, err := PrepareKeygen(p)
 		if err != nil {
 			return throw(toError(err))
 		}
-		o := js.Global().Get("Object").New()
-		o.Set("keysId", id)
-		o.Set("x25519", bytesToJS(pub.X25519))
-		o.Set("ed25519", bytesToJS(pub.Ed25519))
-		return o
+		return joinedToJS(j)
+	})
+	set("prepareSign", func(args []js.Value) any {
+		p, err := joinArgs(args, true)
+		if err != nil {
+			return throw(err)
+		}
+		j, err := PrepareSign(p)
+		if err != nil {
+			return throw(toError(err))
+		}
+		return joinedToJS(j)
 	})
 	set("releaseSessionKeys", func(args []js.Value) any {
 		id, err := argString(args, 0, "keysId")
@@ -171,16 +182,52 @@ func api() js.Value {
 		if err != nil {
 			return throw(toError(err))
 		}
-		o := js.Global().Get("Object").New()
-		o.Set("walletId", info.WalletID)
-		o.Set("partyId", info.PartyID)
-		o.Set("threshold", info.Threshold)
-		o.Set("parties", stringsToJS(info.Parties))
-		o.Set("publicKey", bytesToJS(info.PublicKey))
-		o.Set("address", info.Address)
-		return o
+		return shareInfoToJS(info)
 	})
 	return obj
+}
+
+// shareInfoToJS is a share's public part as tsskit.d.ts's ShareInfo.
+func shareInfoToJS(info *ShareInfo) js.Value {
+	o := js.Global().Get("Object").New()
+	o.Set("walletId", info.WalletID)
+	o.Set("partyId", info.PartyID)
+	o.Set("threshold", info.Threshold)
+	o.Set("parties", stringsToJS(info.Parties))
+	o.Set("publicKey", bytesToJS(info.PublicKey))
+	o.Set("address", info.Address)
+	o.Set("epoch", info.Epoch)
+	holders := js.Global().Get("Array").New(len(info.Holders))
+	for i, h := range info.Holders {
+		ho := js.Global().Get("Object").New()
+		ho.Set("partyId", h.PartyID)
+		ho.Set("kind", h.Kind.String())
+		ho.Set("identityKey", h.Identity.String())
+		holders.SetIndex(i, ho)
+	}
+	o.Set("holders", holders)
+	o.Set("clientRequired", info.ClientRequired)
+	o.Set("identityKey", info.IdentityKey)
+	return o
+}
+
+// joinedToJS is a prepared seat as tsskit.d.ts's PreparedSeat.
+func joinedToJS(j *Joined) js.Value {
+	join := js.Global().Get("Object").New()
+	join.Set("x25519", bytesToJS(j.Keys.X25519))
+	join.Set("ed25519", bytesToJS(j.Keys.Ed25519))
+	join.Set("statement", bytesToJS(j.Entry.Statement))
+	join.Set("signature", bytesToJS(j.Entry.Signature))
+	certs := js.Global().Get("Array").New(len(j.Entry.Chain))
+	for i, c := range j.Entry.Chain {
+		certs.SetIndex(i, bytesToJS(c))
+	}
+	join.Set("certificates", certs)
+	o := js.Global().Get("Object").New()
+	o.Set("keysId", j.KeysID)
+	o.Set("join", join)
+	o.Set("identityKey", j.IdentityKey.String())
+	return o
 }
 
 // callbacks are the JS functions a run reports to.
@@ -401,40 +448,93 @@ func (f *fields) strings(name string) []string {
 	return out
 }
 
-// publicKeys reads {partyId: {x25519, ed25519}}.
-func (f *fields) publicKeys(name string) map[string]seal.PublicKeys {
+// roster reads {partyId: {statement, signature, certificates?}}.
+func (f *fields) roster(name string) map[string]*identity.Entry {
 	x := f.v.Get(name)
 	if x.Type() != js.TypeObject {
 		if f.err == nil {
-			f.err = argErr("%s must be an object of {x25519, ed25519} by party id", name)
+			f.err = argErr("%s must be an object of {statement, signature, certificates} by party id", name)
 		}
 		return nil
 	}
 	ks := js.Global().Get("Object").Call("keys", x)
-	out := map[string]seal.PublicKeys{}
+	out := map[string]*identity.Entry{}
 	for i := range ks.Length() {
 		id := ks.Index(i).String()
-		pk := &fields{v: x.Get(id)}
-		if pk.v.Type() != js.TypeObject {
+		e := &fields{v: x.Get(id)}
+		if e.v.Type() != js.TypeObject {
 			if f.err == nil {
-				f.err = argErr("%s[%q] must be {x25519, ed25519}", name, id)
+				f.err = argErr("%s[%q] must be {statement, signature, certificates}", name, id)
 			}
 			continue
 		}
-		k := seal.PublicKeys{X25519: pk.bytes("x25519"), Ed25519: pk.bytes("ed25519")}
-		if f.err == nil && pk.err != nil {
-			f.err = argErr("%s[%q]: %s", name, id, pk.err.(*Error).Message)
+		entry := &identity.Entry{Statement: e.bytes("statement"), Signature: e.bytes("signature")}
+		if c := e.v.Get("certificates"); !c.IsUndefined() {
+			entry.Chain = e.byteList("certificates")
 		}
-		out[id] = k
+		if f.err == nil && e.err != nil {
+			f.err = argErr("%s[%q]: %s", name, id, e.err.(*Error).Message)
+		}
+		out[id] = entry
 	}
 	return out
 }
 
-func sessionArgs(f *fields) SessionParams {
-	return SessionParams{
-		SessionID: f.str("sessionId"), Self: f.str("self"), Parties: f.strings("parties"),
-		KeysID: f.str("keysId"), PublicKeys: f.publicKeys("publicKeys"),
+func (f *fields) byteList(name string) [][]byte {
+	x := f.v.Get(name)
+	if !isArray(x) {
+		if f.err == nil {
+			f.err = argErr("%s must be an array of Uint8Array", name)
+		}
+		return nil
 	}
+	out := make([][]byte, x.Length())
+	for i := range out {
+		b, err := bytesFromJS(x.Index(i), fmt.Sprintf("%s[%d]", name, i))
+		if err != nil && f.err == nil {
+			f.err = err
+		}
+		out[i] = b
+	}
+	return out
+}
+
+// trust reads {roots: string[], revoked?: string[]}.
+func (f *fields) trust(name string) TrustParams {
+	x := &fields{v: f.v.Get(name)}
+	if x.v.Type() != js.TypeObject {
+		if f.err == nil {
+			f.err = argErr("%s must be {roots: string[], revoked?: string[]}: the deployment root(s) this party pins", name)
+		}
+		return TrustParams{}
+	}
+	t := TrustParams{Roots: x.strings("roots")}
+	if !x.v.Get("revoked").IsUndefined() {
+		t.Revoked = x.strings("revoked")
+	}
+	if f.err == nil && x.err != nil {
+		f.err = argErr("%s: %s", name, x.err.(*Error).Message)
+	}
+	return t
+}
+
+func sessionArgs(f *fields) SessionParams {
+	return SessionParams{KeysID: f.str("keysId"), Roster: f.roster("roster"), Trust: f.trust("trust")}
+}
+
+// joinArgs reads prepareKeygen's or prepareSign's parameters.
+func joinArgs(args []js.Value, sign bool) (JoinParams, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return JoinParams{}, argErr("params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := JoinParams{SessionID: f.str("sessionId"), Parties: f.strings("parties")}
+	if sign {
+		p.Digest, p.Share = f.bytes("digest"), f.bytes("share")
+	} else {
+		p.Self, p.WalletID, p.SignersNeeded = f.str("self"), f.str("walletId"), f.int("signersNeeded", false)
+	}
+	return p, f.err
 }
 
 func readCallbacks(args []js.Value) (callbacks, error) {
@@ -449,8 +549,7 @@ func keygenArgs(args []js.Value) (KeygenParams, callbacks, error) {
 		return KeygenParams{}, callbacks{}, argErr("keygen(params, callbacks): params must be an object")
 	}
 	f := &fields{v: args[0]}
-	p := KeygenParams{SessionParams: sessionArgs(f), WalletID: f.str("walletId"), PreParams: f.bytes("preParams")}
-	p.SignersNeeded = f.int("signersNeeded", false)
+	p := KeygenParams{SessionParams: sessionArgs(f), PreParams: f.bytes("preParams")}
 	if f.err != nil {
 		return p, callbacks{}, f.err
 	}
@@ -463,7 +562,7 @@ func signArgs(args []js.Value) (SignParams, callbacks, error) {
 		return SignParams{}, callbacks{}, argErr("sign(params, callbacks): params must be an object")
 	}
 	f := &fields{v: args[0]}
-	p := SignParams{SessionParams: sessionArgs(f), Share: f.bytes("share"), Digest: f.bytes("digest")}
+	p := SignParams{SessionParams: sessionArgs(f)}
 	if f.err != nil {
 		return p, callbacks{}, f.err
 	}

@@ -64,17 +64,31 @@ func wantErrCode(t *testing.T, v js.Value, code string) {
 	}
 }
 
+func strArray(s ...string) js.Value {
+	a := js.Global().Get("Array").New()
+	for _, x := range s {
+		a.Call("push", x)
+	}
+	return a
+}
+
 func TestJSVersionAndKeys(t *testing.T) {
 	v := tk.Call("version")
 	if v.Get("tssLib").Type() != js.TypeString || v.Get("go").String() == "" {
 		t.Fatal("version")
 	}
-	k := tk.Call("createSessionKeys")
-	if k.Get("keysId").Type() != js.TypeString || k.Get("x25519").Length() != 32 || k.Get("ed25519").Length() != 32 {
-		t.Fatal("createSessionKeys")
+	k := tk.Call("prepareKeygen", obj("sessionId", "s", "self", "browser-1", "walletId", "w", "signersNeeded", 2, "parties", strArray("browser-1", "server-1")))
+	j := k.Get("join")
+	if k.Get("keysId").Type() != js.TypeString || j.Get("x25519").Length() != 32 || j.Get("ed25519").Length() != 32 ||
+		j.Get("statement").Length() < 100 || j.Get("signature").Length() != 64 || len(k.Get("identityKey").String()) != 64 {
+		t.Fatal("prepareKeygen")
 	}
-	if !k.Get("x25519").InstanceOf(js.Global().Get("Uint8Array")) {
+	if !j.Get("x25519").InstanceOf(js.Global().Get("Uint8Array")) {
 		t.Fatal("keys are not Uint8Array")
+	}
+	// Nothing secret comes out: only an id and public fields.
+	if got := js.Global().Get("Object").Call("keys", k).Call("join", ",").String(); got != "keysId,join,identityKey" {
+		t.Fatalf("prepareKeygen returns %s", got)
 	}
 	tk.Call("releaseSessionKeys", k.Get("keysId"))
 	wantErrCode(t, tk.Call("releaseSessionKeys", 7), "invalid_argument")
@@ -84,9 +98,11 @@ func TestJSRejectsBadInput(t *testing.T) {
 	cb := obj("onEnvelope", js.FuncOf(func(js.Value, []js.Value) any { return nil }))
 	wantErrCode(t, tk.Call("keygen"), "invalid_argument")
 	wantErrCode(t, tk.Call("keygen", obj("sessionId", 5), cb), "invalid_argument")
-	wantErrCode(t, tk.Call("keygen", obj("sessionId", "s", "self", "a", "parties", js.Global().Get("Array").New(), "keysId", "k",
-		"publicKeys", obj(), "walletId", "w", "preParams", "not bytes", "signersNeeded", 2), cb), "invalid_argument")
+	wantErrCode(t, tk.Call("keygen", obj("keysId", "k", "roster", obj(), "trust", obj("roots", strArray()), "preParams", "not bytes"), cb), "invalid_argument")
+	wantErrCode(t, tk.Call("keygen", obj("keysId", "k", "roster", obj(), "preParams", js.Global().Get("Uint8Array").New(2)), cb), "invalid_argument")
 	wantErrCode(t, tk.Call("sign", obj(), obj()), "invalid_argument")
+	wantErrCode(t, tk.Call("prepareKeygen", obj("sessionId", "s", "self", "x y", "walletId", "w", "signersNeeded", 2, "parties", strArray("x y", "b"))), "invalid_argument")
+	wantErrCode(t, tk.Call("prepareSign", obj("sessionId", "s", "parties", strArray("a", "b"), "digest", js.Global().Get("Uint8Array").New(32), "share", js.Global().Get("Uint8Array").New(3))), "share_invalid")
 	wantErrCode(t, tk.Call("inspectShare", js.Global().Get("Uint8Array").New(3)), "share_invalid")
 	_, err := await(t, tk.Call("assemblePreParams", js.Global().Get("Array").New()))
 	wantErrCode(t, err, "invalid_preparams")
@@ -120,13 +136,36 @@ func TestJSSafePrime(t *testing.T) {
 // decred's ECDSA.
 func TestJSKeygenSign(t *testing.T) {
 	ids := []string{"browser-1", "server-1", "server-2"}
+	td := newDeployment(t, ids)
+	trust := obj("roots", strArray(td.trust.Roots...))
+	const walletID = "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11"
 	runs := map[string]js.Value{}
-	pubs := obj()
+	// The browser prepares its seat through the JS API; the servers' seats
+	// are made with their certified identities. The roster carries every
+	// signed join, as the coordinator's ready event does.
+	roster := obj()
 	keyIDs := map[string]js.Value{}
+	addEntry := func(roster js.Value, id string, statement, signature []byte, certs [][]byte) {
+		cs := js.Global().Get("Array").New()
+		for _, c := range certs {
+			cs.Call("push", bytesToJS(c))
+		}
+		roster.Set(id, obj("statement", bytesToJS(statement), "signature", bytesToJS(signature), "certificates", cs))
+	}
 	for _, id := range ids {
-		k := tk.Call("createSessionKeys")
-		keyIDs[id] = k.Get("keysId")
-		pubs.Set(id, obj("x25519", k.Get("x25519"), "ed25519", k.Get("ed25519")))
+		if id == "browser-1" {
+			k := tk.Call("prepareKeygen", obj("sessionId", "js-keygen", "self", id, "walletId", walletID, "signersNeeded", 2, "parties", strArray(ids...)))
+			if !k.Get("error").IsUndefined() {
+				t.Fatal(k.Get("error"))
+			}
+			keyIDs[id] = k.Get("keysId")
+			j := k.Get("join")
+			roster.Set(id, obj("statement", j.Get("statement"), "signature", j.Get("signature"), "certificates", j.Get("certificates")))
+			continue
+		}
+		j := td.serverSeat(t, JoinParams{SessionID: "js-keygen", Self: id, WalletID: walletID, SignersNeeded: 2, Parties: ids}, nil)
+		keyIDs[id] = js.ValueOf(j.KeysID)
+		addEntry(roster, id, j.Entry.Statement, j.Entry.Signature, j.Entry.Chain)
 	}
 	// route plays the router. A run may start sending while the next ones
 	// are still being created (calling into JS lets other goroutines run),
@@ -163,10 +202,6 @@ func TestJSKeygenSign(t *testing.T) {
 		}
 		held = nil
 	}
-	parties := js.Global().Get("Array").New()
-	for _, id := range ids {
-		parties.Call("push", id)
-	}
 	lastRound := 0
 	for i, id := range ids {
 		pp, _ := testkit.PreParams(i)
@@ -175,8 +210,7 @@ func TestJSKeygenSign(t *testing.T) {
 		if id == "browser-1" {
 			cb.Set("onProgress", js.FuncOf(func(_ js.Value, a []js.Value) any { lastRound = a[0].Get("round").Int(); return nil }))
 		}
-		r := tk.Call("keygen", obj("sessionId", "js-keygen", "walletId", "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11", "self", id,
-			"parties", parties, "signersNeeded", 2, "keysId", keyIDs[id], "publicKeys", pubs, "preParams", bytesToJS(ppb)), cb)
+		r := tk.Call("keygen", obj("keysId", keyIDs[id], "roster", roster, "trust", trust, "preParams", bytesToJS(ppb)), cb)
 		if !r.Get("error").IsUndefined() {
 			t.Fatal(r.Get("error"))
 		}
@@ -197,24 +231,27 @@ func TestJSKeygenSign(t *testing.T) {
 		t.Fatalf("progress ended at round %d", lastRound)
 	}
 	info := tk.Call("inspectShare", shares["browser-1"])
-	if info.Get("partyId").String() != "browser-1" || info.Get("threshold").Int() != 2 {
+	if info.Get("partyId").String() != "browser-1" || info.Get("threshold").Int() != 2 || !info.Get("clientRequired").Bool() ||
+		info.Get("holders").Length() != 3 || len(info.Get("identityKey").String()) != 64 {
 		t.Fatal("inspectShare")
 	}
 
-	signers := js.Global().Get("Array").New()
-	signers.Call("push", "browser-1", "server-2")
 	digest := sha256.Sum256([]byte("js boundary"))
+	signers := []string{"browser-1", "server-2"}
 	sruns := map[string]js.Value{}
-	spubs := obj()
+	sroster := obj()
 	sk := map[string]js.Value{}
-	for _, id := range []string{"browser-1", "server-2"} {
-		k := tk.Call("createSessionKeys")
-		sk[id] = k.Get("keysId")
-		spubs.Set(id, obj("x25519", k.Get("x25519"), "ed25519", k.Get("ed25519")))
+	k := tk.Call("prepareSign", obj("sessionId", "js-sign", "parties", strArray(signers...), "digest", bytesToJS(digest[:]), "share", shares["browser-1"]))
+	if !k.Get("error").IsUndefined() {
+		t.Fatal(k.Get("error"))
 	}
-	for _, id := range []string{"browser-1", "server-2"} {
-		r := tk.Call("sign", obj("sessionId", "js-sign", "self", id, "parties", signers, "keysId", sk[id], "publicKeys", spubs,
-			"share", shares[id], "digest", bytesToJS(digest[:])), obj("onEnvelope", route(id, sruns, 2)))
+	sk["browser-1"] = k.Get("keysId")
+	sroster.Set("browser-1", obj("statement", k.Get("join").Get("statement"), "signature", k.Get("join").Get("signature")))
+	j := td.serverSeat(t, JoinParams{SessionID: "js-sign", Self: "server-2", Parties: signers, Digest: digest[:]}, goBytes(shares["server-2"]))
+	sk["server-2"] = js.ValueOf(j.KeysID)
+	addEntry(sroster, "server-2", j.Entry.Statement, j.Entry.Signature, j.Entry.Chain)
+	for _, id := range signers {
+		r := tk.Call("sign", obj("keysId", sk[id], "roster", sroster, "trust", trust), obj("onEnvelope", route(id, sruns, 2)))
 		if !r.Get("error").IsUndefined() {
 			t.Fatal(r.Get("error"))
 		}

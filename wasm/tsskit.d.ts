@@ -11,8 +11,8 @@ export interface TsskitError extends Error {
   name: "TsskitError";
   /**
    * invalid_argument | invalid_params | protocol | seal | timeout | canceled |
-   * transport | verify | seal_<code> | share_invalid | invalid_preparams |
-   * need_more_primes | panic | internal
+   * transport | verify | identity | session_mismatch | policy | seal_<code> |
+   * share_invalid | invalid_preparams | need_more_primes | panic | internal
    */
   code: string;
   /** Party ids blamed for the failure, where known. */
@@ -21,42 +21,71 @@ export interface TsskitError extends Error {
 
 export type Failure = { error: TsskitError };
 
-export interface PublicKeys {
-  x25519: Uint8Array; // 32 bytes
-  ed25519: Uint8Array; // 32 bytes
+/** A party's signed join (package party/identity), as the roster carries it. */
+export interface SignedJoin {
+  /** The statement's canonical encoding: session, party, kind, wallet, threshold, parties, digest, expiry, keys. */
+  statement: Uint8Array;
+  /** Ed25519 by the statement's identity key. */
+  signature: Uint8Array;
+  /** A server's certificate chain from the deployment root, its own first. */
+  certificates?: Uint8Array[];
 }
 
-export interface SessionKeys extends PublicKeys {
-  /** Handle of the private keys, which stay inside the wasm instance. */
+/** What a prepared seat publishes when it joins. */
+export interface Join extends SignedJoin {
+  x25519: Uint8Array; // 32 bytes, HPKE recipient key
+  ed25519: Uint8Array; // 32 bytes, envelope signing key
+}
+
+export interface PreparedSeat {
+  /** Handle of the seat: session keys, identity key and (signing) share stay inside the wasm instance. */
   keysId: string;
+  join: Join;
+  /** The seat's identity public key, hex. */
+  identityKey: string;
 }
 
-export interface SessionParams {
+export interface KeygenJoinParams {
   sessionId: string;
   /** This party's id. */
   self: string;
-  /** Every party of the session (for signing: the signers), self included. */
-  parties: string[];
-  /** From createSessionKeys() in this same worker. */
-  keysId: string;
-  /** Every party's published session keys, self included, by party id. */
-  publicKeys: Record<string, PublicKeys>;
-}
-
-export interface KeygenParams extends SessionParams {
   walletId: string;
   /** Signers needed, e.g. 2 for 2-of-3. */
   signersNeeded: number;
+  /** Every party of the session, as this party asked for it. */
+  parties: string[];
+}
+
+export interface SignJoinParams {
+  sessionId: string;
+  /** Every signer, as this party asked for it. */
+  parties: string[];
+  /** 32-byte digest: the statement signed for it is the wallet's sign request. */
+  digest: Uint8Array;
+  /** The share record, decrypted; it stays in the seat. */
+  share: Uint8Array;
+}
+
+/** The deployment root(s) this party pins and revoked identity keys, hex. Never from the coordinator. */
+export interface Trust {
+  roots: string[];
+  revoked?: string[];
+}
+
+export interface RunParams {
+  /** From prepareKeygen / prepareSign in this same instance. */
+  keysId: string;
+  /** Every party's signed join, self included, by party id, as the coordinator's ready event carries them. */
+  roster: Record<string, SignedJoin>;
+  trust: Trust;
+}
+
+export interface KeygenParams extends RunParams {
   /** This party's own pre-parameters (assemblePreParams output). */
   preParams: Uint8Array;
 }
 
-export interface SignParams extends SessionParams {
-  /** The share record (KeygenResult.share), decrypted. */
-  share: Uint8Array;
-  /** 32-byte digest. */
-  digest: Uint8Array;
-}
+export type SignParams = RunParams;
 
 export interface Progress {
   phase: "keygen" | "sign";
@@ -106,11 +135,20 @@ export interface ShareInfo {
   parties: string[];
   publicKey: Uint8Array;
   address: string;
+  epoch: number;
+  /** Every holder's kind and identity key (hex); none for a record made before identities existed. */
+  holders: { partyId: string; kind: "server" | "client" | "user"; identityKey: string }[];
+  clientRequired: boolean;
+  /** This party's identity public key, hex, or "". */
+  identityKey: string;
 }
 
 export interface Tsskit {
   version(): { version: string; go: string; tssLib: string };
-  createSessionKeys(): SessionKeys | Failure;
+  /** A client's seat in a keygen: fresh session keys and a new device identity (kept in the share record keygen makes). */
+  prepareKeygen(params: KeygenJoinParams): PreparedSeat | Failure;
+  /** A seat in a signing with a share: its statement, signed with the share's identity key, is the sign request. */
+  prepareSign(params: SignJoinParams): PreparedSeat | Failure;
   releaseSessionKeys(keysId: string): undefined | Failure;
   keygen(params: KeygenParams, callbacks: RunCallbacks): Run<KeygenResult> | Failure;
   sign(params: SignParams, callbacks: RunCallbacks): Run<SignResult> | Failure;

@@ -13,8 +13,13 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
+
+const envHelpTrust = `
+  TSSKIT_TRUST_ROOT  the deployment root's public key, hex (tsskit identity init); comma-separated for several (required)
+  TSSKIT_REVOKED   revoked identity keys, hex, comma-separated`
 
 const envHelpCommon = `  JWT_SECRET_KEY   shared secret of all services: signs party, service and admin tokens (required)
   TSSKIT_ORIGINS   comma-separated browser origins allowed to use gRPC-Web ("*" for any; default none)
@@ -37,7 +42,7 @@ func runRouter(ctx context.Context, args []string) error {
 
 func runCoordinator(ctx context.Context, args []string) error {
 	fs := newFlags("coordinator", "The coordinator: sessions, wallets and the server-party pool over gRPC and gRPC-Web, and the account REST API.",
-		envHelpCommon+`
+		envHelpCommon+envHelpTrust+`
   MPC_API_KEY      X-API-Key of the account REST API (required)
   ALLOWED_IPS      IPs/CIDRs allowed to call the account REST API (required)
   TRUSTED_PROXIES  IPs/CIDRs of reverse proxies whose X-Forwarded-For names the client (default: none)
@@ -70,9 +75,13 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	trust, err := trustFromEnv()
+	if err != nil {
+		return err
+	}
 	st := stack.New(newLogger(os.Stderr))
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
-		TrustedProxies: proxies, RateLimit: limit,
+		TrustedProxies: proxies, RateLimit: limit, Trust: trust,
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
 		Signer: signer, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
 		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise,
@@ -85,30 +94,50 @@ func runCoordinator(ctx context.Context, args []string) error {
 
 func runServerParty(ctx context.Context, args []string) error {
 	fs := newFlags("serverparty", "A server party: registers with the coordinator, runs assigned sessions, keeps shares encrypted at rest; optionally serves the server-party API.",
-		envHelpCommon+`
+		envHelpCommon+envHelpTrust+`
   CRYPTO_MASTER_KEY  64 hex chars: encrypts shares and pre-params at rest (required)
   MPC_API_KEY        X-API-Key of the server-party API (required with --api-addr)
   ALLOWED_IPS        IPs/CIDRs allowed to call the server-party API (required with --api-addr)
-  DATABASE_URL       PostgreSQL for shares and pre-params (encrypted as in the file vault); empty: files in --data-dir`)
+  DATABASE_URL       PostgreSQL for shares and pre-params (encrypted as in the file vault); empty: files in --data-dir
+  TSSKIT_CERTIFICATE this party's certificate chain file (as --certificate)`)
 	partyID := fs.String("party-id", "", "party id (default: kept in --data-dir, made on first start)")
 	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address; replicas comma-separated (the party registers with each)")
 	routerAddr := fs.String("router", "127.0.0.1:8082", "router address, or replicas' addresses comma-separated")
 	apiAddr := fs.String("api-addr", "", `server-party API listen address (e.g. ":8083"; empty: no API)`)
 	dataDir := fs.String("data-dir", filepath.Join(".data", "serverparty"), "where the vault and the party id live")
 	pool := fs.Int("preparams-pool", 2, "pre-parameter sets kept ready (-1: none)")
+	certFile := fs.String("certificate", os.Getenv(envCertificate), "this party's certificate chain from the deployment root (tsskit identity issue); env "+envCertificate)
+	printIdentity := fs.Bool("print-identity", false, "make the identity key if there is none, print the party id and the identity public key, and exit")
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	signer, err := signerFromEnv()
-	if err != nil {
 		return err
 	}
 	mk, err := vault.ParseMasterKey(os.Getenv(envMasterKey))
 	if err != nil {
 		return configErrorf("%v", err)
 	}
+	if *printIdentity {
+		return printServerIdentity(*partyID, *dataDir, mk)
+	}
+	signer, err := signerFromEnv()
+	if err != nil {
+		return err
+	}
+	trust, err := trustFromEnv()
+	if err != nil {
+		return err
+	}
+	var chain []*identity.Certificate
+	if *certFile != "" {
+		b, err := os.ReadFile(*certFile)
+		if err != nil {
+			return configErrorf("--certificate: %v", err)
+		}
+		if chain, err = identity.ParseChain(b); err != nil {
+			return configErrorf("--certificate %s: %v", *certFile, err)
+		}
+	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
-		Signer: signer, MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase)}
+		Signer: signer, MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain}
 	if *apiAddr != "" {
 		if o.APIKey, err = apiKeyFromEnv(); err != nil {
 			return err
@@ -119,10 +148,46 @@ func runServerParty(ctx context.Context, args []string) error {
 	}
 	st := stack.New(newLogger(os.Stderr))
 	_, run, err := st.AddServerParty(o)
+	if nc, ok := errors.AsType[*stack.NoCertificateError](err); ok {
+		return configErrorf("%v", nc)
+	}
 	if err != nil {
 		return err
 	}
 	return st.Run(ctx, run)
+}
+
+// printServerIdentity prints a server party's id and identity key, making
+// them on first use: the first step of certifying it.
+func printServerIdentity(partyID, dataDir string, mk *vault.MasterKey) error {
+	if partyID == "" {
+		id, err := stack.StablePartyID(dataDir)
+		if err != nil {
+			return err
+		}
+		partyID = id
+	}
+	var v *vault.Vault
+	var err error
+	if url := os.Getenv(envDatabase); url != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		v, err = vault.OpenPostgres(ctx, url, partyID, mk)
+		cancel()
+	} else {
+		v, err = vault.Open(filepath.Join(dataDir, "vault"), mk)
+	}
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	k, created, err := v.Identity(partyID)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintln(os.Stderr, "identity key made and stored, encrypted, in the vault")
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]string{"party_id": partyID, "kind": "server", "identity_key": k.Public().String()})
 }
 
 // parseService parses a service's flags and reads what every service needs.

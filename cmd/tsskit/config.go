@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 // Environment variables (names from the seed system).
@@ -22,6 +23,14 @@ const (
 	envRedis      = "REDIS_URL"
 	envOrigins    = "TSSKIT_ORIGINS"
 	envLogFormat  = "TSSKIT_LOG_FORMAT"
+	// The deployment root's public key(s), hex, comma-separated: every
+	// service and client checks server identities against these, and
+	// only these (never a key the coordinator hands out).
+	envTrustRoot = "TSSKIT_TRUST_ROOT"
+	// Revoked identity keys, hex, comma-separated.
+	envRevoked = "TSSKIT_REVOKED"
+	// A server party's certificate chain file.
+	envCertificate = "TSSKIT_CERTIFICATE"
 
 	// Reverse proxies whose X-Forwarded-For names the REST client (IPs and
 	// CIDRs as in ALLOWED_IPS; empty: trust none).
@@ -57,6 +66,24 @@ func signerFromEnv() (*auth.Signer, error) {
 		return nil, configErrorf("%s: %v", envJWTSecret, err)
 	}
 	return auth.NewSigner(secret)
+}
+
+// trustFromEnv reads TSSKIT_TRUST_ROOT and TSSKIT_REVOKED. extraRoots
+// (dev mode's root) are pinned too; without any root it refuses.
+func trustFromEnv(extraRoots ...identity.PublicKey) (*identity.Trust, error) {
+	roots := os.Getenv(envTrustRoot)
+	for _, r := range extraRoots {
+		roots += "," + r.String()
+	}
+	if strings.Trim(roots, ", ") == "" {
+		return nil, configErrorf("%s is not set: give the deployment root's public key (tsskit identity init prints it); "+
+			"every party checks server identities against it", envTrustRoot)
+	}
+	t, err := identity.ParseTrust(roots, os.Getenv(envRevoked))
+	if err != nil {
+		return nil, configErrorf("%s / %s: %v", envTrustRoot, envRevoked, err)
+	}
+	return t, nil
 }
 
 // apiKeyFromEnv reads MPC_API_KEY.

@@ -13,6 +13,7 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/preparams"
 )
@@ -46,14 +47,21 @@ func runDemo(ctx context.Context, args []string) error {
 		pps[i] = pp
 	}
 
+	// An in-process deployment: a root that certifies the two servers;
+	// the browser's identity is its own device key.
+	d, err := memnet.NewIdentities(ids, map[string]identity.Kind{"browser-demo": identity.KindClient})
+	if err != nil {
+		return err
+	}
 	walletID := newID()
 	start := time.Now()
 	results := make([]*party.KeygenResult, len(ids))
-	err := runParties(ctx, "keygen-"+walletID, ids, func(ctx context.Context, s party.Session, tr party.Transport, i int) error {
-		res, err := party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: walletID, PreParams: pps[i]}, tr)
-		results[i] = res
-		return err
-	})
+	err = runParties(ctx, d, memnet.Spec{Kind: identity.SessionKeygen, ID: "keygen-" + walletID, WalletID: walletID, Threshold: 2, Parties: ids},
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) error {
+			res, err := party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: walletID, PreParams: pps[i], Identity: d.Keys[ids[i]]}, tr)
+			results[i] = res
+			return err
+		})
 	if err != nil {
 		return err
 	}
@@ -64,11 +72,12 @@ func runDemo(ctx context.Context, args []string) error {
 	signers := ids[:2]
 	start = time.Now()
 	sigs := make([]*party.Signature, len(signers))
-	err = runParties(ctx, "sign-"+newID(), signers, func(ctx context.Context, s party.Session, tr party.Transport, i int) error {
-		sig, err := party.Sign(ctx, party.SignRequest{Session: s, Share: results[i].Share, Digest: digest[:]}, tr)
-		sigs[i] = sig
-		return err
-	})
+	err = runParties(ctx, d, memnet.Spec{Kind: identity.SessionSign, ID: "sign-" + newID(), WalletID: walletID, Threshold: 2, Parties: signers, Digest: digest[:]},
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) error {
+			sig, err := party.Sign(ctx, party.SignRequest{Session: s, Share: results[i].Share, Digest: digest[:]}, tr)
+			sigs[i] = sig
+			return err
+		})
 	if err != nil {
 		return err
 	}
@@ -79,9 +88,9 @@ func runDemo(ctx context.Context, args []string) error {
 
 // runParties runs one session among ids in this process, printing each
 // party's round progress.
-func runParties(ctx context.Context, session string, ids []string, run func(context.Context, party.Session, party.Transport, int) error) error {
+func runParties(ctx context.Context, d *memnet.Identities, spec memnet.Spec, run func(context.Context, party.Session, party.Transport, int) error) error {
 	var mu sync.Mutex
-	outs, err := memnet.RunSession(ctx, nil, session, ids, 2,
+	outs, err := memnet.RunSession(ctx, nil, d, spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (struct{}, error) {
 			s.Progress = func(p party.Progress) {
 				mu.Lock()

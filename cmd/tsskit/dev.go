@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	iofs "io/fs"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/internal/webstatic"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
@@ -70,6 +72,16 @@ func runDev(ctx context.Context, args []string) error {
 	if v := os.Getenv(envOrigins); v != "" {
 		origins = serve.ParseOrigins(v)
 	}
+	// The identity ceremony, done here for development: a dev deployment
+	// root in the data dir certifies every server party at start.
+	root, err := loadDevRoot(*dataDir)
+	if err != nil {
+		return err
+	}
+	trust, err := trustFromEnv(root.Public())
+	if err != nil {
+		return err
+	}
 
 	log := newLogger(os.Stderr)
 	st := stack.New(log)
@@ -80,7 +92,7 @@ func runDev(ctx context.Context, args []string) error {
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
 		DataDir: *dataDir, Signer: signer, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
-		TrustedProxies: proxies, RateLimit: limit,
+		TrustedProxies: proxies, RateLimit: limit, Trust: trust,
 	}); err != nil {
 		return err
 	}
@@ -100,7 +112,7 @@ func runDev(ctx context.Context, args []string) error {
 			log.Warn("no tss.wasm in the web dirs: run 'make wasm'", "dirs", *webDir)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /config.json", devConfig(signer, *coordAddr, *routerAddr))
+		mux.Handle("GET /config.json", devConfig(signer, *coordAddr, *routerAddr, root.Public()))
 		mux.Handle("/", webstatic.Handler(roots...))
 		if _, err := st.Listen("web", *webAddr, mux); err != nil {
 			return err
@@ -111,7 +123,7 @@ func runDev(ctx context.Context, args []string) error {
 		o := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i), CoordAddr: loopback(*coordAddr), RouterAddr: loopback(*routerAddr),
 			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), Signer: signer, MasterKey: mk, Pool: *poolSize, Version: version,
-			DatabaseURL: dbURL,
+			DatabaseURL: dbURL, Trust: trust, Root: root,
 		}
 		if i == 1 {
 			o.APIAddr, o.APIKey, o.Allow = *partyAPIAddr, secrets.APIKey, allow
@@ -126,11 +138,11 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	printDevBanner(secrets, made, *dataDir, admin, *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr)
+	printDevBanner(secrets, made, *dataDir, admin, root.Public(), *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr)
 	return st.Run(ctx, runs...)
 }
 
-func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router, api, partyAPI, web string) {
+func printDevBanner(s *devSecrets, made []string, dataDir, admin string, root identity.PublicKey, coord, router, api, partyAPI, web string) {
 	var b strings.Builder
 	line := strings.Repeat("=", 72)
 	fmt.Fprintf(&b, "%s\n tsskit DEVELOPMENT MODE: not for real funds. Secrets are local to %s\n%s\n", line, dataDir, line)
@@ -143,6 +155,7 @@ func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router,
 	} else {
 		fmt.Fprintf(&b, " secrets: from the environment or %s\n", filepath.Join(dataDir, "dev-secrets.json"))
 	}
+	fmt.Fprintf(&b, " deployment root %s\n   (dev root, in %s; clients pin it: %s=%s)\n", root, filepath.Join(dataDir, devRootFile), envTrustRoot, root)
 	fmt.Fprintf(&b, " account API     http://%s  (X-API-Key: $MPC_API_KEY)\n", loopback(api))
 	fmt.Fprintf(&b, " coordinator     http://%s  (gRPC, gRPC-Web)\n", loopback(coord))
 	fmt.Fprintf(&b, " router          http://%s  (gRPC, gRPC-Web)\n", loopback(router))
@@ -158,7 +171,7 @@ func printDevBanner(s *devSecrets, made []string, dataDir, admin, coord, router,
 // development admin token — only in dev mode, where everything listens on
 // loopback by default. The services' host is the one the page was loaded
 // from, so the app works at localhost and 127.0.0.1 alike.
-func devConfig(signer *auth.Signer, coordAddr, routerAddr string) http.Handler {
+func devConfig(signer *auth.Signer, coordAddr, routerAddr string, root identity.PublicKey) http.Handler {
 	port := func(addr string) string {
 		_, p, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -181,9 +194,40 @@ func devConfig(signer *auth.Signer, coordAddr, routerAddr string) http.Handler {
 			"routerUrl":      "http://" + net.JoinHostPort(host, port(routerAddr)),
 			"wasmUrl":        "/tss.wasm",
 			"token":          tok,
+			"trustRoot":      root.String(),
 			"dev":            true,
 		})
 	})
+}
+
+// devRootFile is the dev deployment root's key file in the data dir.
+const devRootFile = "root.key"
+
+// loadDevRoot reads the dev deployment root from dataDir, making it on
+// first start.
+func loadDevRoot(dataDir string) (*identity.Key, error) {
+	path := filepath.Join(dataDir, devRootFile)
+	if b, err := os.ReadFile(path); err == nil {
+		defer clear(b)
+		k, err := identity.ParsePrivateKey(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k, err := identity.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := writeNew(path, identity.MarshalPrivateKey(k), 0o600); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // loopback turns a listen address (":8081") into one to dial.

@@ -20,6 +20,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
+	"github.com/rwadurian/tsskit/internal/evilcoord"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 )
 
@@ -78,6 +79,10 @@ type cluster struct {
 	partyAPI string
 	dir      string
 	parties  []string
+	// evil: a lying coordinator in front of the real one, which the
+	// server parties and CLI parties reach at via (attack tests).
+	evil *evilcoord.Proxy
+	via  string
 }
 
 func (c *cluster) start(name string, args ...string) *proc {
@@ -128,21 +133,33 @@ func (c *cluster) stop() {
 	}
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterWith(t, false) }
+
+// startClusterWith starts the cluster; with evil, the server parties
+// reach the coordinator through an evilcoord proxy in this process (c.via,
+// c.evil), as the CLI parties of the attack tests do.
+func startClusterWith(t *testing.T, evil bool) *cluster {
 	bin := buildBinary(t)
 	c := &cluster{t: t, bin: bin, dir: t.TempDir()}
 	jwt := "e2e-jwt-secret-" + strings.Repeat("j", 40)
 	apiKey := "e2e-api-key-" + strings.Repeat("k", 20)
 	master := strings.Repeat("ab", 32)
 	c.secrets = []string{jwt, apiKey, master}
-	c.env = []string{"JWT_SECRET_KEY=" + jwt, "MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL="}
+	rootFile, trustEnv := initRoot(t, bin, c.dir)
+	c.env = []string{"JWT_SECRET_KEY=" + jwt, "MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL=", trustEnv}
 	c.router, c.coord, c.api, c.partyAPI = quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
 	c.start("router", "router", "--addr", c.router)
 	c.start("coordinator", "coordinator", "--addr", c.coord, "--api-addr", c.api, "--router", c.router,
 		"--party-api", "http://"+c.partyAPI, "--data-dir", filepath.Join(c.dir, "coordinator"))
+	c.via = c.coord
+	if evil {
+		c.via = startEvilCoordinator(t, c)
+	}
 	for i := 1; i <= 3; i++ {
-		args := []string{"serverparty", "--coordinator", c.coord, "--router", c.router, "--preparams-pool", "1",
-			"--data-dir", filepath.Join(c.dir, fmt.Sprintf("sp%d", i))}
+		dataDir := filepath.Join(c.dir, fmt.Sprintf("sp%d", i))
+		cert := certify(t, bin, c.env, rootFile, "--data-dir", dataDir)
+		args := []string{"serverparty", "--coordinator", c.via, "--router", c.router, "--preparams-pool", "1",
+			"--data-dir", dataDir, "--certificate", cert}
 		if i == 1 {
 			args = append(args, "--api-addr", c.partyAPI)
 		}
@@ -347,7 +364,8 @@ func (c *cluster) exec(env []string, args ...string) (map[string]any, string, er
 // refuses to start, says why, and exits with status 2.
 func TestConfigRefusals(t *testing.T) {
 	bin := buildBinary(t)
-	good := []string{"JWT_SECRET_KEY=" + strings.Repeat("s", 40), "MPC_API_KEY=" + strings.Repeat("k", 20), "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + strings.Repeat("ab", 32)}
+	good := []string{"JWT_SECRET_KEY=" + strings.Repeat("s", 40), "MPC_API_KEY=" + strings.Repeat("k", 20), "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + strings.Repeat("ab", 32),
+		"TSSKIT_TRUST_ROOT=" + strings.Repeat("0e", 32)}
 	without := func(name string, extra ...string) []string {
 		var out []string
 		for _, e := range good {
@@ -375,6 +393,11 @@ func TestConfigRefusals(t *testing.T) {
 		{"router with an unreachable REDIS_URL", append(good, "REDIS_URL=redis://:redis-secret-pw@127.0.0.1:1/0"),
 			[]string{"router", "--addr", "127.0.0.1:0"}, "redis"},
 		{"party sign without a share", good, []string{"party", "sign", "--message", "x"}, "--share is required"},
+		{"coordinator without a trust root", without("TSSKIT_TRUST_ROOT"), []string{"coordinator", "--data-dir", dir}, "TSSKIT_TRUST_ROOT is not set"},
+		{"serverparty without a trust root", without("TSSKIT_TRUST_ROOT"), []string{"serverparty", "--data-dir", dir}, "TSSKIT_TRUST_ROOT is not set"},
+		{"serverparty with a bad trust root", without("TSSKIT_TRUST_ROOT", "TSSKIT_TRUST_ROOT=abc"), []string{"serverparty", "--data-dir", dir}, "TSSKIT_TRUST_ROOT"},
+		{"serverparty without a certificate", good, []string{"serverparty", "--data-dir", dir}, "certify it offline with the deployment root"},
+		{"party keygen without a trust root", without("TSSKIT_TRUST_ROOT", "TSSKIT_TOKEN=x", "TSSKIT_SHARE_PASSWORD=pw"), []string{"party", "keygen", "--out", filepath.Join(dir, "k.share")}, "TSSKIT_TRUST_ROOT is not set"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -410,7 +433,7 @@ func cleanEnv() []string {
 	var out []string
 	for _, e := range os.Environ() {
 		switch strings.SplitN(e, "=", 2)[0] {
-		case "JWT_SECRET_KEY", "MPC_API_KEY", "ALLOWED_IPS", "CRYPTO_MASTER_KEY", "DATABASE_URL", "REDIS_URL":
+		case "JWT_SECRET_KEY", "MPC_API_KEY", "ALLOWED_IPS", "CRYPTO_MASTER_KEY", "DATABASE_URL", "REDIS_URL", "TSSKIT_TRUST_ROOT", "TSSKIT_REVOKED", "TSSKIT_CERTIFICATE":
 			continue
 		}
 		out = append(out, e)

@@ -33,6 +33,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 	"github.com/rwadurian/tsskit/serverparty/vault"
@@ -152,6 +153,9 @@ func (s lsSecrets) addPreParams(what string, pp *keygen.LocalPreParams) {
 func (s lsSecrets) addRecord(what string, r *share.Record) {
 	s.addInt(what+" xi", r.SaveData.Xi)
 	s.addPreParams(what, &r.SaveData.LocalPreParams)
+	if len(r.IdentitySeed) > 0 {
+		s.addBytes(what+" device identity key", r.IdentitySeed)
+	}
 }
 
 // TestLogsHoldNoSecrets runs an account keygen (with a backup password) and
@@ -281,6 +285,12 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The party's long-term identity key, in its vault.
+		idKey, _, err := v.Identity(fmt.Sprintf("server-%d", i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets.addBytes(fmt.Sprintf("server-%d identity key", i+1), idKey.Seed())
 		for _, ref := range refs {
 			rec, err := v.GetShare(ref.WalletID, ref.PartyID)
 			if err != nil {
@@ -300,6 +310,9 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	secrets.addRecord("user share", userRec)
 	records++
+	if len(userRec.IdentitySeed) != 32 || userRec.Own().Kind != identity.KindUser {
+		t.Fatalf("the user share carries no device identity (holder %+v)", userRec.Own())
+	}
 	for i := range 4 {
 		pp, err := testkit.PreParams(i)
 		if err != nil {

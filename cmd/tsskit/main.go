@@ -5,6 +5,7 @@
 //	tsskit coordinator  sessions, wallets, pool, account REST API
 //	tsskit serverparty  a server party (and optionally the server-party API)
 //	tsskit party        a CLI party: keygen and sign from a desktop
+//	tsskit identity     the deployment root and certificates (init, issue, show)
 //	tsskit token        mint an admin token
 //	tsskit rotate-key   re-encrypt a server party's vault under a new key
 //	tsskit demo         2-of-3 keygen and signing among in-process parties
@@ -35,6 +36,7 @@ commands:
   coordinator  sessions, wallets, server-party pool (:8081), account API (:4000)
   serverparty  a server party; with --api-addr also the server-party API (:8083)
   party        a CLI party: "tsskit party keygen" / "tsskit party sign"
+  identity     the deployment root and its certificates: init, issue, show
   token        mint an admin token for gRPC / gRPC-Web clients
   rotate-key   re-encrypt a server party's vault under a new master key
   demo         2-of-3 keygen and signing among three in-process parties
@@ -65,6 +67,8 @@ func main() {
 		err = runServerParty(ctx, os.Args[2:])
 	case "party":
 		err = runParty(ctx, os.Args[2:])
+	case "identity":
+		err = runIdentity(ctx, os.Args[2:])
 	case "token":
 		err = runToken(ctx, os.Args[2:])
 	case "rotate-key":

@@ -18,6 +18,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -29,7 +30,9 @@ const (
 )
 
 const partyEnvHelp = `  TSSKIT_TOKEN           admin token (see "tsskit token"), instead of --token
-  TSSKIT_SHARE_PASSWORD  the share file's password, instead of --password-file`
+  TSSKIT_SHARE_PASSWORD  the share file's password, instead of --password-file
+  TSSKIT_TRUST_ROOT      the deployment root's public key, hex (required): server parties must be certified by it
+  TSSKIT_REVOKED         revoked identity keys, hex, comma-separated`
 
 // runParty is the CLI party: it joins sessions like the browser does and
 // keeps its share in a password-protected file (the backup format the
@@ -61,6 +64,7 @@ type partyConn struct {
 	coord  tsskitv1.CoordinatorServiceClient
 	conn   participant.Conn
 	admin  grpc.CallOption
+	trust  *identity.Trust
 	closer func()
 }
 
@@ -70,6 +74,10 @@ func connect(coordAddr, routerAddr, token string) (*partyConn, error) {
 	}
 	if token == "" {
 		return nil, configErrorf("an admin token is needed: --token or %s (see \"tsskit token\")", envToken)
+	}
+	trust, err := trustFromEnv()
+	if err != nil {
+		return nil, err
 	}
 	cc, err := serve.Dial(coordAddr)
 	if err != nil {
@@ -82,7 +90,7 @@ func connect(coordAddr, routerAddr, token string) (*partyConn, error) {
 	}
 	return &partyConn{
 		coord: tsskitv1.NewCoordinatorServiceClient(cc), conn: participant.Conn{Coordinator: cc, Router: rc},
-		admin: grpc.PerRPCCredentials(serve.Bearer(token)), closer: func() { cc.Close(); rc.Close() },
+		admin: grpc.PerRPCCredentials(serve.Bearer(token)), trust: trust, closer: func() { cc.Close(); rc.Close() },
 	}, nil
 }
 
@@ -190,9 +198,15 @@ func partyKeygen(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
+	// The session must be what was asked for: this party the only client,
+	// the threshold and party count requested; the engine then checks
+	// every server is certified by the pinned root.
+	job, err := participant.ClientKeygenJob(resp, *partyID, *signers, *parties, pc.trust)
+	if err != nil {
+		return fmt.Errorf("refusing the coordinator's session: %w", err)
+	}
 	fmt.Fprintf(w, "session %s: %d-of-%d among %s\n", resp.SessionId, *signers, *parties, strings.Join(resp.Parties, ", "))
-	onEvent, onProgress := progressPrinter(w, *partyID)
-	job := participant.Job{SessionID: resp.SessionId, PartyID: *partyID, Token: resp.Tokens[0].Token, Event: onEvent, Progress: onProgress}
+	job.Event, job.Progress = progressPrinter(w, *partyID)
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
 		if err != nil {
@@ -292,15 +306,15 @@ func partySign(ctx context.Context, args []string) error {
 		return fmt.Errorf("create session: %w", err)
 	}
 	w := os.Stderr
+	// This party's join statement, signed with the share's identity key,
+	// is the wallet's sign request for exactly this session and digest.
+	job, err := participant.ClientSignJob(resp, rec, digest, pc.trust)
+	if err != nil {
+		return fmt.Errorf("refusing the coordinator's session: %w", err)
+	}
 	fmt.Fprintf(w, "session %s: signing with %s\n", resp.SessionId, strings.Join(resp.Parties, ", "))
-	onEvent, onProgress := progressPrinter(w, rec.PartyID)
-	job := participant.Job{SessionID: resp.SessionId, PartyID: rec.PartyID, Token: resp.Tokens[0].Token, Event: onEvent, Progress: onProgress}
-	sig, err := participant.Sign(ctx, pc.conn, job, rec, func(d []byte) error {
-		if string(d) != string(digest) {
-			return errors.New("the session signs another digest than asked")
-		}
-		return nil
-	})
+	job.Event, job.Progress = progressPrinter(w, rec.PartyID)
+	sig, err := participant.Sign(ctx, pc.conn, job, rec)
 	if err != nil {
 		return err
 	}

@@ -50,8 +50,9 @@ func startReplicas(t *testing.T) *replicas {
 	apiKey := "replica-api-key-" + strings.Repeat("k", 20)
 	master := strings.Repeat("cd", 32)
 	r.secrets = []string{jwt, apiKey, master}
+	rootFile, trustEnv := initRoot(t, bin, r.dir)
 	r.env = []string{"JWT_SECRET_KEY=" + jwt, "MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master,
-		"DATABASE_URL=" + r.db, "REDIS_URL=" + testdb.RedisURL()}
+		"DATABASE_URL=" + r.db, "REDIS_URL=" + testdb.RedisURL(), trustEnv}
 	for range 2 {
 		r.routers = append(r.routers, quorumtest.FreeAddr(t))
 		r.coords = append(r.coords, quorumtest.FreeAddr(t))
@@ -93,8 +94,9 @@ func startReplicas(t *testing.T) *replicas {
 			routers = []string{r.routers[1], r.routers[0]} // another replica first
 		}
 		id := fmt.Sprintf("replica-sp%d", i)
+		cert := certify(t, bin, r.env, rootFile, "--party-id", id, "--data-dir", filepath.Join(r.dir, id))
 		args := []string{"serverparty", "--party-id", id, "--coordinator", strings.Join(r.coords, ","),
-			"--router", strings.Join(routers, ","), "--preparams-pool", "2", "--data-dir", filepath.Join(r.dir, id)}
+			"--router", strings.Join(routers, ","), "--preparams-pool", "2", "--data-dir", filepath.Join(r.dir, id), "--certificate", cert}
 		if i == 1 {
 			args = append(args, "--api-addr", r.partyAPI)
 		}

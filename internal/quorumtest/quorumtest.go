@@ -32,6 +32,9 @@ import (
 	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 	"github.com/rwadurian/tsskit/serverparty"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
@@ -53,6 +56,11 @@ type Options struct {
 	Verbose           bool         // log to stderr
 	Logger            *slog.Logger // every service logs here (before Verbose)
 	NoSeed            bool         // leave the pre-params pools empty: parties generate on demand
+	// The coordinator's trust, for attack tests: CoordinatorRoots are
+	// roots it pins besides the quorum's (a misconfigured or compromised
+	// coordinator); Revoked are identity keys every service revokes.
+	CoordinatorRoots []identity.PublicKey
+	Revoked          []identity.PublicKey
 }
 
 // Quorum is a running stack.
@@ -67,6 +75,10 @@ type Quorum struct {
 	Coordinator *coordinator.Coordinator
 	Parties     []*serverparty.Party
 	DataDir     string
+	// Root is the quorum's deployment root (it certified every server
+	// party), Trust the clients' pinned view of it.
+	Root  *identity.Key
+	Trust *identity.Trust
 	// The secrets the quorum runs with, for tests that look for them.
 	JWTSecret    []byte
 	MasterKeyHex string
@@ -99,7 +111,20 @@ func Start(t testing.TB, o Options) *Quorum {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk, JWTSecret: secret, MasterKeyHex: mkHex}
+	root, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := identity.NewTrust([]identity.PublicKey{root.Public()}, o.Revoked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coordTrust, err := identity.NewTrust(append([]identity.PublicKey{root.Public()}, o.CoordinatorRoots...), o.Revoked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk, JWTSecret: secret, MasterKeyHex: mkHex,
+		Root: root, Trust: trust}
 	log := slog.New(slog.DiscardHandler)
 	switch {
 	case o.Logger != nil:
@@ -118,7 +143,7 @@ func Start(t testing.TB, o Options) *Quorum {
 			Addr: addr, APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: "http://" + partyAPI,
 			DataDir: q.DataDir, Signer: signer, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
 			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
-			StallTimeout: o.StallTimeout, DatabaseURL: o.DatabaseURL, AdvertiseAddr: advertise,
+			StallTimeout: o.StallTimeout, DatabaseURL: o.DatabaseURL, AdvertiseAddr: advertise, Trust: coordTrust,
 		}
 	}
 	if o.SecondCoordinator && o.DatabaseURL == "" {
@@ -151,7 +176,7 @@ func Start(t testing.TB, o Options) *Quorum {
 		}
 		po := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.CoordAddr, RouterAddr: q.RouterAddr,
-			DataDir: dir, Signer: signer, MasterKey: mk, Pool: -1,
+			DataDir: dir, Signer: signer, MasterKey: mk, Pool: -1, Trust: trust, Root: root,
 		}
 		if i == 0 {
 			po.APIAddr, po.APIKey, po.Allow = partyAPI, q.APIKey, allow
@@ -261,14 +286,30 @@ func (q *Quorum) Admin(t testing.TB) grpc.CallOption {
 	return grpc.PerRPCCredentials(serve.Bearer(tok))
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+var (
+	handedMu sync.Mutex
+	handed   = map[string]bool{}
+)
+
+// FreeAddr returns a loopback address with a port that was free a moment
+// ago, and never one it returned before in this process (the kernel may
+// hand a just-closed port out again, and two services of a test would
+// then fight for it).
 func FreeAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedMu.Lock()
+	defer handedMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handed[addr] {
+			handed[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // HTTPClient is a client with a timeout fit for keygen.
@@ -378,4 +419,64 @@ func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// KeygenJob is the seat of client party me in keygen session resp, as
+// participant.ClientKeygenJob checks it (signers of parties asked for).
+func (q *Quorum) KeygenJob(t testing.TB, resp *tsskitv1.CreateSessionResponse, me string, signers, parties int) participant.Job {
+	t.Helper()
+	j, err := participant.ClientKeygenJob(resp, me, signers, parties, q.Trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// SignJob is the seat of rec's holder in signing session resp of digest.
+func (q *Quorum) SignJob(t testing.TB, resp *tsskitv1.CreateSessionResponse, rec *share.Record, digest []byte) participant.Job {
+	t.Helper()
+	j, err := participant.ClientSignJob(resp, rec, digest, q.Trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// JoinKeys is what a client party that a test plays by hand publishes
+// when it joins session resp: fresh session keys and its statement,
+// signed with a new device identity (digest: a signing's).
+func (q *Quorum) JoinKeys(t testing.TB, resp *tsskitv1.CreateSessionResponse, party string, digest []byte) *tsskitv1.PartyKeys {
+	t.Helper()
+	k, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := identity.SessionKeygen
+	if resp.Kind == tsskitv1.SessionKind_SESSION_KIND_SIGN {
+		kind = identity.SessionSign
+	}
+	j := participant.Job{SessionID: resp.SessionId, PartyID: party, Identity: k, Kind: identity.KindClient, Trust: q.Trust,
+		WalletID: resp.WalletId, Parties: resp.Parties, Threshold: int(resp.SignersNeeded), Digest: digest}
+	_, pk, err := participant.JoinKeys(&j, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+// Registration is a server party's certified registration, made with a new
+// identity key the quorum's root certifies for id.
+func (q *Quorum) Registration(t testing.TB, id string) *tsskitv1.RegisterRequest {
+	t.Helper()
+	k, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	c, err := identity.Issue(q.Root, identity.KindServer, id, k.Public(), now.Add(-time.Minute), now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, sig := identity.SignRegistration(k, id, now)
+	return &tsskitv1.RegisterRequest{PartyId: id, Certificates: identity.EncodeChain([]*identity.Certificate{c}), Proof: proof, ProofSignature: sig}
 }

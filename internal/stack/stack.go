@@ -25,6 +25,7 @@ import (
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/httpx"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/router"
 	"github.com/rwadurian/tsskit/serverparty"
 	"github.com/rwadurian/tsskit/serverparty/vault"
@@ -199,6 +200,8 @@ type CoordOpts struct {
 	Origins                             serve.Origins
 	HeartbeatTimeout, HeartbeatInterval time.Duration
 	APITimeout                          time.Duration
+	// Trust: the deployment roots the pool admits server parties under.
+	Trust *identity.Trust
 }
 
 // AddCoordinator starts the coordinator (gRPC + gRPC-Web on addr) and the
@@ -227,7 +230,7 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 	}
 	log := s.log.With("service", "coordinator")
 	c, err := coordinator.New(ctx, coordinator.Config{
-		Signer: o.Signer, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Signer), Log: log,
+		Signer: o.Signer, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Signer), Log: log, Trust: o.Trust,
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
 		Instance: o.Instance, AdvertiseAddr: o.AdvertiseAddr, JoinTimeout: o.JoinTimeout, StallTimeout: o.StallTimeout,
 	})
@@ -271,6 +274,28 @@ type PartyOpts struct {
 	// DatabaseURL: shares and pre-params in PostgreSQL (encrypted as in
 	// the file vault); empty: the file vault in DataDir.
 	DatabaseURL string
+	// Trust: the pinned deployment roots and revoked keys.
+	Trust *identity.Trust
+	// Chain is the party's certificate chain (tsskit identity issue). In
+	// dev mode and tests, Root certifies the party's identity key at start
+	// instead.
+	Chain []*identity.Certificate
+	Root  *identity.Key
+}
+
+// NoCertificateError is a server party that has an identity key but no
+// certificate for it: the operator certifies the key with the deployment
+// root, then starts the party with the certificate.
+type NoCertificateError struct {
+	PartyID string
+	Key     identity.PublicKey
+	Err     error
+}
+
+func (e *NoCertificateError) Error() string {
+	return fmt.Sprintf("server party %s: %v\n  its identity key is %s\n  certify it offline with the deployment root:\n"+
+		"    tsskit identity issue --root root.key --kind server --party-id %s --key %s --out %s.cert\n"+
+		"  then start it with --certificate %s.cert", e.PartyID, e.Err, e.Key, e.PartyID, e.Key, e.PartyID, e.PartyID)
 }
 
 // AddServerParty starts a server party; with apiAddr it also serves the
@@ -294,6 +319,32 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		}
 	} else if v, err = vault.Open(filepath.Join(o.DataDir, "vault"), o.MasterKey); err != nil {
 		return nil, nil, fmt.Errorf("serverparty: %w", err)
+	}
+	key, created, err := v.Identity(o.PartyID)
+	if err != nil {
+		v.Close()
+		return nil, nil, fmt.Errorf("serverparty: identity key: %w", err)
+	}
+	if created {
+		s.log.Info("server party identity key made", "party", o.PartyID, "identity", key.Public().String())
+	}
+	chain := o.Chain
+	if chain == nil && o.Root != nil {
+		now := time.Now()
+		c, err := identity.Issue(o.Root, identity.KindServer, o.PartyID, key.Public(), now.Add(-time.Hour), now.Add(365*24*time.Hour))
+		if err != nil {
+			v.Close()
+			return nil, nil, err
+		}
+		chain = []*identity.Certificate{c}
+	}
+	if o.Trust == nil {
+		v.Close()
+		return nil, nil, errors.New("serverparty: no trust root")
+	}
+	if err := o.Trust.Verify(chain, o.PartyID, identity.KindServer, key.Public(), time.Now()); err != nil {
+		v.Close()
+		return nil, nil, &NoCertificateError{PartyID: o.PartyID, Key: key.Public(), Err: err}
 	}
 	// One connection per coordinator replica: the party registers with
 	// each of them.
@@ -321,6 +372,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 	log := s.log.With("service", "serverparty")
 	p, err := serverparty.New(serverparty.Config{
 		PartyID: o.PartyID, Coordinators: coords, Router: rc, Signer: o.Signer, Vault: v,
+		Identity: key, Chain: chain, Trust: o.Trust,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "",
 	})
 	if err != nil {
@@ -332,7 +384,8 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		}
 	}
 	s.OnStop(func() { closeAll(); rc.Close() })
-	log.Info("server party ready", "party", o.PartyID, "vault", v.Location(), "key_id", v.KeyID(), "preparams_ready", v.CountPreParams())
+	log.Info("server party ready", "party", o.PartyID, "vault", v.Location(), "key_id", v.KeyID(), "preparams_ready", v.CountPreParams(),
+		"identity", key.Public().String(), "certified_until", chain[0].NotAfter.UTC().Format(time.RFC3339))
 	return p, func(ctx context.Context) { _ = p.Run(ctx) }, nil
 }
 

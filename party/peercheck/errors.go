@@ -64,6 +64,12 @@ const (
 	CheckRangeProofTrivial = "rangeproof.trivial" // S = 1, Z = 1 or S1 = S2
 	CheckRangeProofS       = "rangeproof.s-unit"  // S not in Z*_N
 	CheckRangeProofBound   = "rangeproof.s2-bound"
+	// CheckRangeProofChallenge: the proof's challenge e shares a factor
+	// with the prover's N. An honest N's factors are 1024-bit primes and
+	// e < q, so this never happens to one; a BitForge-shaped N (small
+	// factors) lets its owner pass the proof for an out-of-range value
+	// exactly when a small factor divides e.
+	CheckRangeProofChallenge = "rangeproof.challenge"
 
 	CheckBobProofLayout = "bobproof.layout" // not 10 (ProofBob) or 12 (ProofBobWC) non-empty parts
 	CheckBobProofBounds = "bobproof.bounds" // S2 or T2 too large

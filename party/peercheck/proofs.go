@@ -3,6 +3,7 @@ package peercheck
 import (
 	"math/big"
 
+	"github.com/bnb-chain/tss-lib/v2/common"
 	"github.com/bnb-chain/tss-lib/v2/crypto/dlnproof"
 	"github.com/bnb-chain/tss-lib/v2/crypto/facproof"
 	"github.com/bnb-chain/tss-lib/v2/crypto/modproof"
@@ -238,12 +239,12 @@ func checkCiphertext(name string, c []byte, n *big.Int) error {
 //     gamma < q^3·NTilde.
 //
 // Z, U, W and the bounds q ≤ S1 ≤ q^3, S2 ≥ q are v2.0.2's own.
-func checkRangeProof(parts [][]byte, n, nTilde *big.Int) error {
+func checkRangeProof(parts [][]byte, n, nTilde, c *big.Int) error {
 	v, err := ints(CheckRangeProofLayout, "range proof", parts, mta.RangeProofAliceBytesParts)
 	if err != nil {
 		return err
 	}
-	z, s, s1, s2 := v[0], v[3], v[4], v[5]
+	z, u, w, s, s1, s2 := v[0], v[1], v[2], v[3], v[4], v[5]
 	switch {
 	case s.Cmp(one) == 0:
 		return refuse(CheckRangeProofTrivial, "S = 1")
@@ -258,7 +259,17 @@ func checkRangeProof(parts [][]byte, n, nTilde *big.Int) error {
 	if bound := responseBound(nTilde); s2.Cmp(bound) >= 0 {
 		return refuse(CheckRangeProofBound, "S2 has %d bits; the bound 2·q^3·NTilde has %d", s2.BitLen(), bound.BitLen())
 	}
+	if e := rangeChallenge(n, c, z, u, w); new(big.Int).GCD(nil, nil, e, n).Cmp(one) != 0 {
+		return refuse(CheckRangeProofChallenge, "the challenge shares a factor with the prover's N")
+	}
 	return nil
+}
+
+// rangeChallenge is the challenge e of Alice's range proof as tss-lib
+// v2.0.2 computes it: RejectionSample(q, SHA512/256i(N, N+1, c, Z, U, W)).
+func rangeChallenge(n, c, z, u, w *big.Int) *big.Int {
+	gamma := new(big.Int).Add(n, one)
+	return common.RejectionSample(curveQ, common.SHA512_256i(n, gamma, c, z, u, w))
 }
 
 // responseBound is 2·q^3·NTilde, the bound on the responses S2 and T2 of

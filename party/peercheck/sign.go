@@ -73,7 +73,7 @@ func (s *Sign) Check(msg tss.ParsedMessage) error {
 		if err := checkCiphertext("C", c.GetC(), s.rings[j].N); err != nil {
 			return err
 		}
-		return checkRangeProof(c.GetRangeProofAlice(), s.rings[j].N, own.NTilde)
+		return checkRangeProof(c.GetRangeProofAlice(), s.rings[j].N, own.NTilde, new(big.Int).SetBytes(c.GetC()))
 	case *signing.SignRound2Message:
 		// MtA answers to this party's ciphertext: under this party's N,
 		// with Bob's proofs made under this party's ring.
@@ -106,4 +106,20 @@ func (s *Sign) checkStored(j int) error {
 		return &Error{Check: e.Check, Detail: "in the key data this share holds for the sender: " + e.Detail}
 	}
 	return err
+}
+
+// CheckStored checks, before anything is sent, the key material the share
+// holds for every other signer (what Check would check on each peer's
+// first message), and returns the index of the first that fails.
+func (s *Sign) CheckStored() (int, error) {
+	for j := range s.rings {
+		if s.checked[j] {
+			continue
+		}
+		if err := s.checkStored(j); err != nil {
+			return j, err
+		}
+		s.checked[j] = true
+	}
+	return -1, nil
 }

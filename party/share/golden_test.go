@@ -2,8 +2,11 @@ package share
 
 import (
 	"bytes"
+	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -112,4 +115,46 @@ func mustEncode(tb testing.TB, r *Record) []byte {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// goldenV1Wallet holds the version 1 records of every party of one wallet,
+// as a store made before version 2 keeps them: the party package signs
+// with them (TestLegacyWalletSigns) to show such wallets still sign.
+const goldenV1Wallet = "testdata/v1wallet"
+
+var updateV1Wallet = flag.Bool("update-v1wallet", false, "rewrite "+goldenV1Wallet+" from a fresh keygen")
+
+func TestGoldenV1Wallet(t *testing.T) {
+	if *updateV1Wallet {
+		if err := os.MkdirAll(goldenV1Wallet, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		recs, err := runKeygen("3b1f6a0e-2c4d-4e5f-8a9b-0c1d2e3f4a5b", testParties, testThreshold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			sd, _ := json.Marshal(r.SaveData)
+			b, err := json.Marshal(recordV1{Format, 1, r.WalletID, r.PartyID, r.Threshold, r.Parties, hex.EncodeToString(r.PublicKey), sd})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(goldenV1Wallet, r.PartyID+".json"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, id := range testParties {
+		b, err := os.ReadFile(filepath.Join(goldenV1Wallet, id+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(b, []byte(`"version":1`)) {
+			t.Fatalf("%s is not a version 1 record", id)
+		}
+		r, err := Decode(b)
+		if err != nil || !r.Legacy() || r.PartyID != id {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
 }

@@ -8,7 +8,8 @@
 // # Records
 //
 // Every share and every pre-parameters entry is one record, a JSON object,
-// the vault file:
+// the vault file (the owner's identity key is a share-kind record under
+// the reserved wallet id IdentityWalletID, see Identity):
 //
 //	{"format":"tsskit.vault","version":1,"kind":"share",
 //	 "wallet_id":"…","party_id":"…",          (kind "share" only)
@@ -81,6 +82,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -91,6 +93,7 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/share"
@@ -269,6 +272,9 @@ func (v *Vault) PutShare(r *share.Record) error {
 	if r == nil {
 		return newErr(ErrInvalid, "", "no record", nil)
 	}
+	if r.WalletID == IdentityWalletID {
+		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
+	}
 	pt, err := share.Encode(r) // validates; its errors quote no secrets
 	if err != nil {
 		return newErr(ErrInvalid, "", "share record", err)
@@ -297,6 +303,9 @@ func (v *Vault) PutShare(r *share.Record) error {
 func (v *Vault) GetShare(walletID, partyID string) (*share.Record, error) {
 	if err := checkIDs(walletID, partyID); err != nil {
 		return nil, err
+	}
+	if walletID == IdentityWalletID {
+		return nil, newErr(ErrNotFound, "", "wallet id "+IdentityWalletID+" is reserved", nil)
 	}
 	if err := v.checkOwner(partyID); err != nil {
 		return nil, err
@@ -351,6 +360,9 @@ func (v *Vault) ListShares() ([]ShareRef, error) {
 	}
 	refs := make([]ShareRef, 0, len(shares))
 	for _, s := range shares {
+		if s.f.WalletID == IdentityWalletID {
+			continue // the identity key, not a share
+		}
 		refs = append(refs, ShareRef{WalletID: s.f.WalletID, PartyID: s.f.PartyID, KeyID: s.f.KeyID})
 	}
 	slices.SortFunc(refs, func(a, b ShareRef) int {
@@ -506,4 +518,91 @@ func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 	}
 	v.key = newKey
 	return n, nil
+}
+
+// IdentityWalletID is the reserved wallet id under which a vault keeps its
+// owner's identity key: a share-kind record, so that both backends store
+// it, it is never replaced, and Rotate re-encrypts it with the shares. No
+// wallet may have this id.
+const IdentityWalletID = "tsskit.identity"
+
+// identityFormat is the identity record's plaintext:
+// {"format":"tsskit.identity","version":1,"party_id":"…","seed":"<64 hex>"}.
+type identityRecord struct {
+	Format  string `json:"format"`
+	Version int    `json:"version"`
+	PartyID string `json:"party_id"`
+	Seed    string `json:"seed"`
+}
+
+// Identity returns partyID's long-term identity key, making it (from
+// crypto/rand) and storing it encrypted on first use; created says which.
+// A server party certifies this key with the deployment root.
+func (v *Vault) Identity(partyID string) (k *identity.Key, created bool, err error) {
+	if err := checkIDs(IdentityWalletID, partyID); err != nil {
+		return nil, false, err
+	}
+	if err := v.checkOwner(partyID); err != nil {
+		return nil, false, err
+	}
+	if k, err := v.readIdentity(partyID); err == nil || !errors.Is(err, ErrNotFound) {
+		return k, false, err
+	}
+	k, err = identity.GenerateKey()
+	if err != nil {
+		return nil, false, newErr(ErrIO, "", "reading random bytes", err)
+	}
+	seed := k.Seed()
+	pt, _ := json.Marshal(identityRecord{Format: "tsskit.identity", Version: 1, PartyID: partyID, Seed: hex.EncodeToString(seed)})
+	clear(seed)
+	defer clear(pt)
+	v.mu.RLock()
+	b, err := sealFile(v.key, kindShare, IdentityWalletID, partyID, pt, shareAAD(IdentityWalletID, partyID))
+	if err == nil {
+		err = v.store.putShare(IdentityWalletID, partyID, b)
+	}
+	v.mu.RUnlock()
+	if errors.Is(err, ErrExists) {
+		// Another process made it first: use that one.
+		k, err := v.readIdentity(partyID)
+		return k, false, err
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return k, true, nil
+}
+
+func (v *Vault) readIdentity(partyID string) (*identity.Key, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	b, where, err := v.store.getShare(IdentityWalletID, partyID)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, newErr(ErrNotFound, "", fmt.Sprintf("no identity key for party %q", partyID), nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := parseRecord(where, kindShare, b)
+	if err != nil {
+		return nil, err
+	}
+	if f.WalletID != IdentityWalletID || f.PartyID != partyID {
+		return nil, corrupt(where, "holds another record than the identity key of party "+partyID)
+	}
+	pt, err := f.open(where, v.key, shareAAD(IdentityWalletID, partyID))
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pt)
+	var rec identityRecord
+	if err := json.Unmarshal(pt, &rec); err != nil || rec.Format != "tsskit.identity" || rec.Version != 1 || rec.PartyID != partyID {
+		return nil, corrupt(where, "the decrypted identity record does not decode")
+	}
+	seed, err := hex.DecodeString(rec.Seed)
+	if err != nil || len(seed) != identity.KeySize {
+		return nil, corrupt(where, "the decrypted identity record does not decode")
+	}
+	defer clear(seed)
+	return identity.KeyFromSeed(seed)
 }

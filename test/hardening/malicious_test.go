@@ -33,7 +33,7 @@ func (h *hq) signSession(t *testing.T, msg, server string) (*tsskitv1.CreateSess
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, newSeat(t, h.conn, resp.SessionId, h.user.PartyID, resp.Tokens[0].Token)
+	return resp, newSeat(t, h.conn, resp, h.user.PartyID, digest(msg), h.q.Trust)
 }
 
 // wantSigned checks a seat's session completed with a signature of msg
@@ -117,7 +117,7 @@ func testReorder(t *testing.T, h *hq) {
 func testBadSignature(t *testing.T, h *hq) {
 	resp, s := h.signSession(t, "bad signature", h.servers[0])
 	s.Out = func(s *seat, m *outMsg) []*outMsg {
-		if len(s.sent()) == 0 {
+		if s.protocolSent() == 0 {
 			m.Post = func(e *seal.Envelope) { e.Signature[7] ^= 0x20 }
 		}
 		return []*outMsg{m}
@@ -191,7 +191,7 @@ func testOtherSession(t *testing.T, h *hq) {
 
 	resp, s := h.signSession(t, "second session", h.servers[0])
 	s.Out = func(s *seat, m *outMsg) []*outMsg {
-		if len(s.sent()) > 0 {
+		if s.protocolSent() > 0 {
 			return []*outMsg{m}
 		}
 		_, err := s.publish(ctx, captured)

@@ -99,7 +99,7 @@ func testKeygenWrongProof(t *testing.T, h *hq) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSeat(t, h.conn, resp.SessionId, mallory, resp.Tokens[0].Token)
+	s := newSeat(t, h.conn, resp, mallory, nil, h.q.Trust)
 	tampered := false
 	s.Out = func(s *seat, m *outMsg) []*outMsg {
 		if msgType(m.Payload) == "KGRound1Message" {
@@ -376,7 +376,7 @@ func testBackupPassword(t *testing.T, h *hq) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := participant.Sign(context.Background(), h.conn, participant.Job{SessionID: resp.SessionId, PartyID: rec.PartyID, Token: resp.Tokens[0].Token}, rec, nil)
+	sig, err := participant.Sign(context.Background(), h.conn, h.q.SignJob(t, resp, rec, digest("backup")), rec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package hardening_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -40,6 +43,9 @@ import (
 type seat struct {
 	t       *testing.T
 	conn    participant.Conn
+	resp    *tsskitv1.CreateSessionResponse
+	digest  []byte // a signing's
+	trust   *identity.Trust
 	session string
 	self    string
 	token   string
@@ -55,14 +61,19 @@ type seat struct {
 	// SealRoster may change the roster used to seal outgoing envelopes
 	// (e.g. give one peer a wrong HPKE key); the engine is not affected.
 	SealRoster func(map[string]seal.PublicKeys)
-	// Deaf: the engine gets nothing (it sends its first round and waits),
-	// so a party that only has to send saves the later rounds' work.
+	// Deaf: the engine gets nothing but the roster confirmations (it sends
+	// its first round and waits), so a party that only has to send saves
+	// the later rounds' work.
 	Deaf bool
 
 	real   *seal.Channel
 	loop   map[string]*seal.Channel
 	others []string
 	in     chan *seal.Envelope
+	// Round 0: the roster confirmation the real parties get (of the real
+	// roster) and the one the engine gets from each of them (of its fake
+	// roster).
+	realConfirm, fakeConfirm []byte
 
 	mu         sync.Mutex
 	published  []publishedEnv
@@ -93,9 +104,18 @@ type seatResult struct {
 	Keygen    *party.KeygenResult
 }
 
-func newSeat(t *testing.T, conn participant.Conn, session, self, token string) *seat {
+// newSeat is party self's seat in the session the coordinator created as
+// resp (a signing of digest, or a keygen when digest is nil); trust is the
+// deployment the real parties belong to.
+func newSeat(t *testing.T, conn participant.Conn, resp *tsskitv1.CreateSessionResponse, self string, digest []byte, trust *identity.Trust) *seat {
+	token := ""
+	for _, tk := range resp.Tokens {
+		if tk.PartyId == self {
+			token = tk.Token
+		}
+	}
 	return &seat{
-		t: t, conn: conn, session: session, self: self, token: token,
+		t: t, conn: conn, resp: resp, digest: digest, trust: trust, session: resp.SessionId, self: self, token: token,
 		creds: bearer(token), rc: tsskitv1.NewRouterServiceClient(conn.Router),
 		in: make(chan *seal.Envelope, 1024), loop: map[string]*seal.Channel{},
 	}
@@ -146,6 +166,18 @@ func (s *seat) publish(ctx context.Context, e *seal.Envelope) (uint64, error) {
 	return resp.Seq, nil
 }
 
+// protocolSent counts the envelopes published past round 0 (the roster
+// confirmation the seat sends itself).
+func (s *seat) protocolSent() int {
+	n := 0
+	for _, p := range s.sent() {
+		if p.env.Round > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *seat) sent() []publishedEnv {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,7 +196,11 @@ func (s *seat) Send(ctx context.Context, env *seal.Envelope) error {
 		return fmt.Errorf("seat: open own envelope: %w", err)
 	}
 	msgs := []*outMsg{{To: env.To, Round: env.Round, Payload: pt}}
-	if s.Out != nil {
+	if env.Round == 0 {
+		// The engine confirmed its fake roster; the real parties get the
+		// confirmation of the real one.
+		msgs[0].Payload = s.realConfirm
+	} else if s.Out != nil {
 		msgs = s.Out(s, msgs[0])
 	}
 	for _, m := range msgs {
@@ -221,13 +257,16 @@ func (s *seat) pumpIn(ctx context.Context, tr *router.Transport) {
 			if !env.IsBroadcast() {
 				to = s.self
 			}
+			if env.Round == 0 {
+				pt = s.fakeConfirm
+			}
 			e, err := s.loop[env.From].Seal(to, env.Round, pt)
 			if err != nil {
 				s.t.Errorf("seat: reseal: %v", err)
 				return
 			}
-			if s.Deaf {
-				continue
+			if s.Deaf && env.Round != 0 {
+				continue // round 0 still: without it the engine never starts
 			}
 			if s.HoldIn == 0 {
 				s.in <- e
@@ -255,7 +294,21 @@ func (s *seat) run(ctx context.Context, pre *keygen.LocalPreParams, rec *share.R
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	coord := tsskitv1.NewCoordinatorServiceClient(s.conn.Coordinator)
-	realKeys, err := seal.GenerateKeys()
+	var job participant.Job
+	var err error
+	if pre != nil {
+		job, err = participant.ClientKeygenJob(s.resp, s.self, int(s.resp.SignersNeeded), len(s.resp.Parties), s.trust)
+	} else {
+		job, err = participant.ClientSignJob(s.resp, rec, s.digest, s.trust)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind := identity.SessionKeygen
+	if pre == nil {
+		kind = identity.SessionSign
+	}
+	realKeys, published, err := participant.JoinKeys(&job, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,10 +316,9 @@ func (s *seat) run(ctx context.Context, pre *keygen.LocalPreParams, rec *share.R
 	if err != nil {
 		t.Fatal(err)
 	}
-	pk := realKeys.Public()
 	// A join refused because the session already failed (a server party
 	// refused its seat first) is answered by the failed event below.
-	_, joinErr := coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: s.session, Keys: &tsskitv1.PartyKeys{PartyId: s.self, X25519: pk.X25519, Ed25519: pk.Ed25519}}, s.creds)
+	_, joinErr := coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: s.session, Keys: published}, s.creds)
 	if joinErr != nil && status.Code(joinErr) != codes.FailedPrecondition {
 		t.Fatal(joinErr)
 	}
@@ -296,13 +348,18 @@ func (s *seat) run(ctx context.Context, pre *keygen.LocalPreParams, rec *share.R
 	}
 
 	realRoster := map[string]seal.PublicKeys{}
+	realEntries := map[string]*identity.Entry{}
 	var parties []string
 	for _, k := range ready.Roster {
 		parties = append(parties, k.PartyId)
 		realRoster[k.PartyId] = seal.PublicKeys{X25519: k.X25519, Ed25519: k.Ed25519}
+		realEntries[k.PartyId] = participant.EntryOf(k)
 		if k.PartyId != s.self {
 			s.others = append(s.others, k.PartyId)
 		}
+	}
+	if s.realConfirm, err = party.RosterConfirmation(realEntries); err != nil {
+		t.Fatal(err)
 	}
 	sealRoster := map[string]seal.PublicKeys{}
 	for p, k := range realRoster {
@@ -326,18 +383,56 @@ func (s *seat) run(ctx context.Context, pre *keygen.LocalPreParams, rec *share.R
 			t.Fatal(err)
 		}
 	}
+	// The engine's world: a deployment of its own in which the seat holds
+	// every other party's identity, and (signing) a copy of its record that
+	// names them; its own identity stays the real one.
+	world, err := memnet.NewIdentities(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range s.others {
+		st, err := realEntries[p].Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := world.Add(p, st.Kind); err != nil {
+			t.Fatal(err)
+		}
+	}
+	world.Keys[s.self], world.Kinds[s.self] = job.Identity, job.Kind
+	spec := memnet.Spec{Kind: kind, ID: s.session, WalletID: job.WalletID, Threshold: job.Threshold, Parties: parties, Digest: job.Digest}
+	fakeEntries := map[string]*identity.Entry{}
+	for p, k := range fake {
+		if fakeEntries[p], err = world.Entry(spec, p, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.fakeConfirm, err = party.RosterConfirmation(fakeEntries); err != nil {
+		t.Fatal(err)
+	}
+	if rec != nil {
+		c := *rec
+		c.Holders = slices.Clone(rec.Holders)
+		for i, h := range c.Holders {
+			if k, ok := world.Keys[h.PartyID]; ok && h.PartyID != s.self {
+				c.Holders[i].Identity = k.Public()
+			}
+		}
+		rec = &c
+	}
 
 	engineCtx, stopEngine := context.WithCancel(ctx)
 	defer stopEngine()
 	tr := router.NewTransport(engineCtx, s.conn.Router, s.session, s.self, s.token)
 	defer tr.Close()
 	go s.pumpIn(engineCtx, tr)
-	sess := party.Session{ID: s.session, Parties: parties, Self: s.self, SignersNeeded: int(ready.SignersNeeded), Keys: engineKeys, PublicKeys: fake}
+	sess := party.Session{ID: s.session, Parties: parties, Self: s.self, SignersNeeded: int(ready.SignersNeeded), Keys: engineKeys,
+		Roster: fakeEntries, Trust: world.Trust}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if pre != nil {
-			res.Keygen, res.EngineErr = party.Keygen(engineCtx, party.KeygenRequest{Session: sess, WalletID: ready.WalletId, PreParams: pre}, s)
+			res.Keygen, res.EngineErr = party.Keygen(engineCtx, party.KeygenRequest{Session: sess, WalletID: ready.WalletId, PreParams: pre, Identity: job.Identity}, s)
 		} else {
 			sess.SignersNeeded = 0
 			res.Signature, res.EngineErr = party.Sign(engineCtx, party.SignRequest{Session: sess, Share: rec, Digest: ready.Digest}, s)

@@ -348,9 +348,7 @@ func TestCoordinatorRefusesBadRequests(t *testing.T) {
 	})
 
 	t.Run("bad tokens", func(t *testing.T) {
-		keys, _ := seal.GenerateKeys()
-		pk := keys.Public()
-		join := &tsskitv1.JoinRequest{SessionId: sid, Keys: &tsskitv1.PartyKeys{PartyId: "alice", X25519: pk.X25519, Ed25519: pk.Ed25519}}
+		join := &tsskitv1.JoinRequest{SessionId: sid, Keys: q.JoinKeys(t, resp, "alice", nil)}
 		for _, bt := range forgedTokens(t, q, sid, "alice") {
 			_, err := coord.Join(ctx, join, bt.opt)
 			wantStatus(t, err, bt.code, "")
@@ -367,7 +365,7 @@ func TestCoordinatorRefusesBadRequests(t *testing.T) {
 		// Valid tokens for the wrong purpose.
 		_, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 2, ClientPartyIds: []string{"m1", "m2"}}, alice)
 		wantStatus(t, err, codes.PermissionDenied, "admin")
-		bobsKeys := &tsskitv1.JoinRequest{SessionId: sid, Keys: &tsskitv1.PartyKeys{PartyId: "bob", X25519: pk.X25519, Ed25519: pk.Ed25519}}
+		bobsKeys := &tsskitv1.JoinRequest{SessionId: sid, Keys: q.JoinKeys(t, resp, "bob", nil)}
 		_, err = coord.Join(ctx, bobsKeys, alice)
 		wantStatus(t, err, codes.PermissionDenied, "")
 		other, _ := q.Signer.MintParty("another-session", "alice", time.Minute)
@@ -395,9 +393,7 @@ func TestCoordinatorRefusesBadRequests(t *testing.T) {
 
 	// (c) The next valid requests are served: alice joins and sees her
 	// join in the session's events.
-	keys, _ := seal.GenerateKeys()
-	pk := keys.Public()
-	if _, err := coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: sid, Keys: &tsskitv1.PartyKeys{PartyId: "alice", X25519: pk.X25519, Ed25519: pk.Ed25519}}, alice); err != nil {
+	if _, err := coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: sid, Keys: q.JoinKeys(t, resp, "alice", nil)}, alice); err != nil {
 		t.Fatal(err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/rwadurian/tsskit/internal/evilcoord"
+	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/seal"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// The attacks of this file are made by the coordinator, or by anyone on
+// the cleartext path between it and the parties: an evilcoord proxy that
+// every server party and the CLI party reach the real coordinator
+// through, as separate processes over loopback. It rewrites requests and
+// rosters; it holds no identity key and no deployment root. Each attack
+// must fail the session before any party runs a protocol round, naming
+// the party whose entry was tampered with (or, for a changed request,
+// be refused by the CLI before it joins).
+
+// startEvilCoordinator serves an evilcoord proxy of c's coordinator on a
+// loopback port and returns its address.
+func startEvilCoordinator(t *testing.T, c *cluster) string {
+	t.Helper()
+	up, err := serve.Dial(c.coord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.evil = evilcoord.New(up)
+	gs := grpc.NewServer()
+	c.evil.Register(gs)
+	ln, err := net.Listen("tcp", quorumtest.FreeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gs.Serve(ln) }()
+	t.Cleanup(func() { gs.Stop(); up.Close() })
+	return ln.Addr().String()
+}
+
+// forged is an entry for the same party and session as k, but with a
+// relay's own session keys, signed by a relay identity key, k's
+// certificates copied in: what a relay would need to read what is sealed
+// to that party.
+func forged(t *testing.T, k *tsskitv1.PartyKeys) *tsskitv1.PartyKeys {
+	t.Helper()
+	st, err := identity.ParseStatement(k.Statement)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := seal.GenerateKeys()
+	relay, _ := identity.GenerateKey()
+	pub := keys.Public()
+	copy(st.X25519[:], pub.X25519)
+	copy(st.Ed25519[:], pub.Ed25519)
+	e, err := identity.SignStatement(relay, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tsskitv1.PartyKeys{PartyId: k.PartyId, X25519: pub.X25519, Ed25519: pub.Ed25519, Statement: e.Statement,
+		StatementSignature: e.Signature, Certificates: k.Certificates}
+}
+
+// rosterFor rewrites the ready event party `to` is shown: entry of party
+// `of` replaced by what repl makes of it.
+func rosterFor(to, of string, repl func(*tsskitv1.PartyKeys) *tsskitv1.PartyKeys) func(string, *tsskitv1.SessionEvent) {
+	return func(who string, ev *tsskitv1.SessionEvent) {
+		r := ev.GetReady()
+		if r == nil || who != to {
+			return
+		}
+		for i, k := range r.Roster {
+			if k.PartyId == of {
+				r.Roster[i] = repl(k)
+			}
+		}
+	}
+}
+
+// failedSession is the session's record at the real coordinator.
+func (c *cluster) session(t *testing.T, id string) *tsskitv1.Session {
+	t.Helper()
+	cc, err := serve.Dial(c.coord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	tok := c.run("token")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		got, err := tsskitv1.NewCoordinatorServiceClient(cc).GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: id},
+			grpc.PerRPCCredentials(serve.Bearer(strings.TrimSpace(tok))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Session.State == tsskitv1.SessionState_SESSION_STATE_FAILED || got.Session.State == tsskitv1.SessionState_SESSION_STATE_COMPLETED || ctx.Err() != nil {
+			return got.Session
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sessionOf is the id of the session the CLI party printed it took part in.
+func sessionOf(t *testing.T, stderr string) string {
+	t.Helper()
+	for _, l := range strings.Split(stderr, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "session" {
+			return strings.TrimSuffix(f[1], ":")
+		}
+	}
+	t.Fatalf("no session in the CLI's output:\n%s", stderr)
+	return ""
+}
+
+// wantRefusedBeforeRound1 checks a failed CLI run and its session: failed,
+// naming culprit, and no party of it reached round 1.
+func (c *cluster) wantRefusedBeforeRound1(t *testing.T, stderr string, err error, culprit, reason string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("the CLI party went along")
+	}
+	if !strings.Contains(stderr, culprit) || !strings.Contains(stderr, reason) {
+		t.Fatalf("the CLI's error does not name %s and %q:\n%s", culprit, reason, tail(stderr, 1500))
+	}
+	if strings.Contains(stderr, "round 1/") {
+		t.Fatalf("a party reached round 1:\n%s", tail(stderr, 1500))
+	}
+	s := c.session(t, sessionOf(t, stderr))
+	if s.State != tsskitv1.SessionState_SESSION_STATE_FAILED || !slices.Equal(s.Culprits, []string{culprit}) {
+		t.Fatalf("session %v %q culprits %v; want failed naming %s", s.State, s.Reason, s.Culprits, culprit)
+	}
+}
+
+func TestAttackCoordinatorProcesses(t *testing.T) {
+	c := startClusterWith(t, true)
+	env := []string{"TSSKIT_TOKEN=" + strings.TrimSpace(c.run("token")), "TSSKIT_SHARE_PASSWORD=attack pw"}
+	keygen := func(self string, args ...string) (string, error) {
+		_, stderr, err := c.exec(env, append([]string{"party", "keygen", "--coordinator", c.via, "--router", c.router, "--party-id", self,
+			"--out", filepath.Join(c.dir, self+".share")}, args...)...)
+		return stderr, err
+	}
+	sign := func(self, msg string) (string, error) {
+		_, stderr, err := c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router,
+			"--share", filepath.Join(c.dir, self+".share"), "--message", msg)
+		return stderr, err
+	}
+
+	// The relay shows the CLI party its own keys as a server's: the CLI
+	// refuses the entry (certified for another key), names the server.
+	t.Run("keygen: a server substituted in the client's view", func(t *testing.T) {
+		server := c.parties[0]
+		c.evil.SetEvent(rosterFor("cli-a", server, func(k *tsskitv1.PartyKeys) *tsskitv1.PartyKeys { return forged(t, k) }))
+		defer c.evil.SetEvent(nil)
+		stderr, err := keygen("cli-a")
+		c.wantRefusedBeforeRound1(t, stderr, err, server, "identity")
+	})
+
+	// The relay shows one server its own keys as the client's: a client's
+	// identity is its own at keygen, so that server alone cannot tell; the
+	// roster confirmation of round 0 shows it to every party.
+	t.Run("keygen: the client substituted in one server's view", func(t *testing.T) {
+		c.evil.SetEvent(rosterFor(c.parties[1], "cli-b", func(k *tsskitv1.PartyKeys) *tsskitv1.PartyKeys { return forged(t, k) }))
+		defer c.evil.SetEvent(nil)
+		stderr, err := keygen("cli-b")
+		c.wantRefusedBeforeRound1(t, stderr, err, "cli-b", "")
+	})
+
+	// A coordinator that makes a 2-of-3 where the client asked for 3-of-3,
+	// or adds a party: the CLI refuses before it joins.
+	t.Run("keygen: threshold or party count changed", func(t *testing.T) {
+		c.evil.SetCreateKeygen(func(r *tsskitv1.CreateKeygenSessionRequest) { r.SignersNeeded = 2 })
+		stderr, err := keygen("cli-c", "--signers", "3", "--parties", "3")
+		if err == nil || !strings.Contains(stderr, "session_mismatch") || !strings.Contains(stderr, "2 signers; 3 were asked for") {
+			t.Fatalf("a changed threshold: %v\n%s", err, tail(stderr, 1500))
+		}
+		c.evil.SetCreateKeygen(func(r *tsskitv1.CreateKeygenSessionRequest) { r.Parties = 4 })
+		stderr, err = keygen("cli-d", "--signers", "2", "--parties", "3")
+		c.evil.SetCreateKeygen(nil)
+		if err == nil || !strings.Contains(stderr, "session_mismatch") || !strings.Contains(stderr, "4 parties; 3 were asked for") {
+			t.Fatalf("a party added: %v\n%s", err, tail(stderr, 1500))
+		}
+		for _, f := range []string{"cli-c.share", "cli-d.share"} {
+			if _, err := os.Stat(filepath.Join(c.dir, f)); err == nil {
+				t.Fatalf("%s written", f)
+			}
+		}
+	})
+
+	// A wallet made honestly, then signings through the relay.
+	if stderr, err := keygen("cli-w"); err != nil {
+		t.Fatalf("honest keygen: %v\n%s", err, stderr)
+	}
+	t.Run("sign: the client substituted in a server's view", func(t *testing.T) {
+		stderr, err := sign("cli-w", "first")
+		if err != nil {
+			t.Fatalf("honest signing: %v\n%s", err, stderr)
+		}
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if who != "cli-w" {
+				rosterFor(who, "cli-w", func(k *tsskitv1.PartyKeys) *tsskitv1.PartyKeys { return forged(t, k) })(who, ev)
+			}
+		})
+		defer c.evil.SetEvent(nil)
+		stderr, err = sign("cli-w", "substituted")
+		c.wantRefusedBeforeRound1(t, stderr, err, "cli-w", "identity")
+	})
+
+	// The client's sign request of one signing, shown to the servers in
+	// the next: bound to its session, it is refused.
+	t.Run("sign: a replayed sign request", func(t *testing.T) {
+		stderr, err := sign("cli-w", "paid once")
+		if err != nil {
+			t.Fatalf("honest signing: %v\n%s", err, stderr)
+		}
+		old := c.evil.Join(sessionOf(t, stderr), "cli-w")
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if who != "cli-w" {
+				rosterFor(who, "cli-w", func(*tsskitv1.PartyKeys) *tsskitv1.PartyKeys { return old })(who, ev)
+			}
+		})
+		defer c.evil.SetEvent(nil)
+		stderr, err = sign("cli-w", "paid twice")
+		c.wantRefusedBeforeRound1(t, stderr, err, "cli-w", "session")
+	})
+}

@@ -1,0 +1,304 @@
+package coordinator_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	_ "modernc.org/sqlite"
+
+	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/testdb"
+	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// register sends a registration for party id with its own service token
+// (what a holder of the token secret can make) and returns the stream's
+// first error, nil if the pool kept it open.
+func register(t *testing.T, q *quorumtest.Quorum, req *tsskitv1.RegisterRequest) error {
+	t.Helper()
+	tok, _ := q.Signer.MintService(req.PartyId, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	stream, err := tsskitv1.NewPoolServiceClient(q.Conn(t).Coordinator).Register(ctx, req, grpc.PerRPCCredentials(serve.Bearer(tok)))
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if ctx.Err() != nil {
+		return nil // still registered when the test let go
+	}
+	return err
+}
+
+// certified is a registration of id with key, certified by signer over
+// [from, from+life), proved by prover.
+func certified(t *testing.T, id string, signer, key, prover *identity.Key, from time.Time, life time.Duration) *tsskitv1.RegisterRequest {
+	t.Helper()
+	c, err := identity.Issue(signer, identity.KindServer, id, key.Public(), from, from.Add(life))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, sig := identity.SignRegistration(prover, id, time.Now())
+	return &tsskitv1.RegisterRequest{PartyId: id, Certificates: identity.EncodeChain([]*identity.Certificate{c}), Proof: proof, ProofSignature: sig}
+}
+
+// TestAttackPoolAdmission: whoever holds the token secret (the router, a
+// server party) can mint a service token for any party id. Without a
+// certificate of the deployment root for a key it holds, the pool does not
+// take it, so it is picked for no wallet.
+func TestAttackPoolAdmission(t *testing.T) {
+	revokedKey, _ := identity.GenerateKey()
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2, Revoked: []identity.PublicKey{revokedKey.Public()}})
+	other, _ := identity.GenerateKey()
+	mine, _ := identity.GenerateKey()
+	now := time.Now()
+	for _, c := range []struct {
+		name string
+		req  *tsskitv1.RegisterRequest
+		want string
+	}{
+		{"no certificate", func() *tsskitv1.RegisterRequest {
+			r := certified(t, "evil-1", q.Root, mine, mine, now.Add(-time.Minute), time.Hour)
+			r.Certificates = nil
+			return r
+		}(), "no_certificate"},
+		{"another root", certified(t, "evil-2", other, mine, mine, now.Add(-time.Minute), time.Hour), "untrusted"},
+		{"expired", certified(t, "evil-3", q.Root, mine, mine, now.Add(-2*time.Hour), time.Hour), "expired"},
+		{"revoked", certified(t, "evil-4", q.Root, revokedKey, revokedKey, now.Add(-time.Minute), time.Hour), "revoked"},
+		{"someone else's certificate", certified(t, "evil-5", q.Root, other, mine, now.Add(-time.Minute), time.Hour), "wrong_subject"},
+		{"a certificate for another party id", func() *tsskitv1.RegisterRequest {
+			r := certified(t, "evil-6", q.Root, mine, mine, now.Add(-time.Minute), time.Hour)
+			r.PartyId = "evil-7"
+			return r
+		}(), "registration proof is for party"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			err := register(t, q, c.req)
+			wantCode(t, err, codes.PermissionDenied)
+			if !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("refusal %q does not say %q", err, c.want)
+			}
+			if slices.Contains(q.Coordinator.HealthyParties(), c.req.PartyId) {
+				t.Fatal("admitted to the pool")
+			}
+		})
+	}
+	// The same with a valid certificate is admitted.
+	if err := register(t, q, q.Registration(t, "good-1")); err != nil {
+		t.Fatalf("a certified party: %v", err)
+	}
+}
+
+// attackerServer registers, with a coordinator that admits it, a server
+// party certified by another root than the deployment's, and takes its
+// seats in keygens as an honest-looking server would.
+func attackerServer(t *testing.T, q *quorumtest.Quorum, root *identity.Key, id string) {
+	t.Helper()
+	key, _ := identity.GenerateKey()
+	c, err := identity.Issue(root, identity.KindServer, id, key.Public(), time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := []*identity.Certificate{c}
+	trust, _ := identity.NewTrust([]identity.PublicKey{root.Public(), q.Root.Public()}, nil)
+	proof, sig := identity.SignRegistration(key, id, time.Now())
+	tok, _ := q.Signer.MintService(id, time.Hour)
+	creds := grpc.PerRPCCredentials(serve.Bearer(tok))
+	conn := q.Conn(t)
+	pool := tsskitv1.NewPoolServiceClient(conn.Coordinator)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: id, Certificates: identity.EncodeChain(chain), Proof: proof, ProofSignature: sig}, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for ctx.Err() == nil {
+			_, _ = pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{PartyId: id}, creds)
+			time.Sleep(time.Second)
+		}
+	}()
+	go func() {
+		for {
+			a, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			pre, _ := testkit.PreParams(4)
+			job := participant.Job{SessionID: a.SessionId, PartyID: id, Token: a.Token, Identity: key, Chain: chain, Kind: identity.KindServer,
+				Trust: trust, WalletID: a.WalletId, Parties: a.Parties, Threshold: int(a.SignersNeeded)}
+			go func() { _, _ = participant.Keygen(ctx, conn, job, pre, nil) }()
+		}
+	}()
+	q.WaitHealthy(t, 2)
+}
+
+// TestAttackUncertifiedServerInRoster: a coordinator that admits a server
+// party of another root (misconfigured, or compromised) puts it in a
+// co-managed wallet's keygen. The client and the honest server check the
+// roster themselves: the session fails before round 1, naming it.
+func TestAttackUncertifiedServerInRoster(t *testing.T) {
+	attackerRoot, _ := identity.GenerateKey()
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 1, CoordinatorRoots: []identity.PublicKey{attackerRoot.Public()}})
+	attackerServer(t, q, attackerRoot, "server-evil")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{"browser-v"}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(resp.Parties, "server-evil") {
+		t.Fatalf("the attacker is not in the session: %v", resp.Parties)
+	}
+	pre, _ := testkit.PreParams(3)
+	var progressed bool
+	job := q.KeygenJob(t, resp, "browser-v", 2, 3)
+	job.Event = func(ev *tsskitv1.SessionEvent) { progressed = progressed || ev.GetProgress() != nil }
+	_, err = participant.Keygen(ctx, q.Conn(t), job, pre, nil)
+	if err == nil || !strings.Contains(err.Error(), "server-evil") || !strings.Contains(err.Error(), "untrusted") {
+		t.Fatalf("client: %v", err)
+	}
+	s := waitFinal(t, q, resp.SessionId)
+	if s.State != tsskitv1.SessionState_SESSION_STATE_FAILED || !slices.Equal(s.Culprits, []string{"server-evil"}) || progressed {
+		t.Fatalf("session %v %q culprits %v, progress %t", s.State, s.Reason, s.Culprits, progressed)
+	}
+}
+
+func waitFinal(t *testing.T, q *quorumtest.Quorum, id string) *tsskitv1.Session {
+	t.Helper()
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	for end := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		got, err := coord.GetSession(context.Background(), &tsskitv1.GetSessionRequest{SessionId: id}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := got.Session.State; st == tsskitv1.SessionState_SESSION_STATE_FAILED || st == tsskitv1.SessionState_SESSION_STATE_COMPLETED || time.Now().After(end) {
+			return got.Session
+		}
+	}
+}
+
+// TestAttackStoreFlip: the co-managed rule as the coordinator's database
+// holds it is one row. Flipped so the wallet's client holder reads as a
+// server (or as an account's user), the coordinator starts signings with
+// server parties alone — and each of them refuses: its own share record
+// requires a sign request from the client. On SQLite and PostgreSQL.
+func TestAttackStoreFlip(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			o := quorumtest.Options{ServerParties: 2}
+			if backend == "postgres" {
+				o.DatabaseURL = testdb.Postgres(t)
+			}
+			q := quorumtest.Start(t, o)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			conn := q.Conn(t)
+			coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+			const me = "browser-flip"
+			resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pre, _ := testkit.PreParams(4)
+			var rec *share.Record
+			if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pre, func(r *share.Record) error { rec = r; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			digest := sha256.Sum256([]byte("flip"))
+			// Before the flip, servers alone are refused by the coordinator.
+			_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: digest[:]}, q.Admin(t))
+			wantCode(t, err, codes.PermissionDenied)
+
+			for _, kind := range []string{"server", "user"} {
+				flip(t, q, o.DatabaseURL, resp.WalletId, me, kind)
+				var sessionID string
+				if kind == "server" {
+					// The coordinator now starts a signing of the two servers.
+					s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: digest[:]}, q.Admin(t))
+					if err != nil {
+						t.Fatal(err)
+					}
+					sessionID = s.SessionId
+				} else {
+					// The account API now takes it for an account and signs it with its servers.
+					api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
+					code, body := api.do("POST", "/api/v1/accounts/"+resp.WalletId+"/sign", q.APIKey, `{"message":"`+digestOf("flip")+`"}`)
+					if code != 502 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "policy") {
+						t.Fatalf("account API after the flip: %d %v", code, body)
+					}
+					continue
+				}
+				s := waitFinal(t, q, sessionID)
+				if s.State != tsskitv1.SessionState_SESSION_STATE_FAILED || !strings.Contains(s.Reason, "policy") || s.Reason == "" {
+					t.Fatalf("flipped to %s: session %v %q", kind, s.State, s.Reason)
+				}
+			}
+			// The client still signs: the wallet works as its holders recorded it.
+			flip(t, q, o.DatabaseURL, resp.WalletId, me, "client")
+			s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := participant.Sign(ctx, conn, q.SignJob(t, s, rec, digest[:]), rec); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// flip rewrites the holder kind of party in the coordinator's store (and,
+// for "user", makes the wallet an account of user "mallory").
+func flip(t *testing.T, q *quorumtest.Quorum, dbURL, walletID, party, kind string) {
+	t.Helper()
+	user := ""
+	if kind == "user" {
+		user = "mallory"
+	}
+	stmts := []struct {
+		sql  string
+		args []any
+	}{
+		{`UPDATE wallet_holders SET kind = $1 WHERE wallet_id = $2 AND party_id = $3`, []any{kind, walletID, party}},
+		{`UPDATE wallets SET user_id = $1 WHERE id = $2`, []any{user, walletID}},
+	}
+	if dbURL != "" {
+		c, err := pgx.Connect(context.Background(), dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		for _, s := range stmts {
+			if tag, err := c.Exec(context.Background(), s.sql, s.args...); err != nil || tag.RowsAffected() != 1 {
+				t.Fatalf("flip: %v", err)
+			}
+		}
+		return
+	}
+	db, err := sql.Open("sqlite", filepath.Join(q.DataDir, "coordinator.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if res, err := db.Exec(s.sql, s.args...); err != nil {
+			t.Fatalf("flip: %v", err)
+		} else if n, _ := res.RowsAffected(); n != 1 {
+			t.Fatalf("flip: %d rows", n)
+		}
+	}
+}

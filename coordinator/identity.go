@@ -1,0 +1,54 @@
+package coordinator
+
+import (
+	"bytes"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/identity"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// admit checks a server party's registration: a certificate chain from a
+// pinned root for its party id, not revoked, and a fresh proof signed by
+// the certified key. It returns the identity key.
+func (c *Coordinator) admit(req *tsskitv1.RegisterRequest) (identity.PublicKey, error) {
+	chain, err := identity.DecodeChain(req.Certificates)
+	if err != nil {
+		return identity.PublicKey{}, err
+	}
+	return identity.VerifyRegistration(c.cfg.Trust, chain, req.PartyId, req.Proof, req.ProofSignature, time.Now())
+}
+
+// checkStatement refuses a join whose statement is not well formed, not
+// signed by its identity key, or not about this session, party and kind
+// as the coordinator set it up. It spares honest parties a session that
+// would fail anyway; it decides nothing for them — every party checks
+// every statement itself.
+func (s *session) checkStatement(k *tsskitv1.PartyKeys) error {
+	st, err := (&identity.Entry{Statement: k.Statement, Signature: k.StatementSignature, Chain: k.Certificates}).Open()
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "join statement: %v", err)
+	}
+	bad := func(format string, a ...any) error {
+		return status.Errorf(codes.InvalidArgument, "join statement: "+format, a...)
+	}
+	switch {
+	case st.PartyID != k.PartyId:
+		return bad("is party %q's", st.PartyID)
+	case st.SessionID != s.id:
+		return bad("is for session %q", st.SessionID)
+	case st.WalletID != s.walletID:
+		return bad("is for wallet %q", st.WalletID)
+	case !bytes.Equal(st.X25519[:], k.X25519) || !bytes.Equal(st.Ed25519[:], k.Ed25519):
+		return bad("binds other session keys than the ones published")
+	case (st.Kind == identity.KindServer) != (s.kinds[k.PartyId] == store.HolderServer):
+		// Client and user are told apart by the parties' own records (a
+		// record made before identities existed does not know which).
+		return bad("says %s; the session has %q as a %s", st.Kind, k.PartyId, s.kinds[k.PartyId])
+	}
+	return nil
+}
