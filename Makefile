@@ -31,13 +31,15 @@ web: deps
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 # tss.wasm and what a browser needs beside it, in public/ (not committed):
-# the wasm, Go's matching wasm_exec.js, the worker script, and .br/.gz
-# variants that the static handler picks by Accept-Encoding.
+# the wasm, Go's matching wasm_exec.js, the worker script (TypeScript in
+# sdk-ts/src/worker, bundled into one classic worker script: it shares the
+# SDK's backup code, so shares are encrypted and decrypted in the worker),
+# and .br/.gz variants that the static handler picks by Accept-Encoding.
 wasm: deps
 	@mkdir -p public
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o public/tss.wasm ./wasm
 	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" public/wasm_exec.js
-	cp wasm/worker.js public/tss-worker.js
+	npx esbuild sdk-ts/src/worker/tss-worker.ts --bundle --format=iife --target=es2022 --log-level=warning --outfile=public/tss-worker.js
 	cp wasm/tsskit.d.ts public/tsskit.d.ts
 	$(GO) run ./scripts/precompress public/tss.wasm public/wasm_exec.js public/tss-worker.js
 
@@ -103,12 +105,13 @@ test-browser: deps wasm
 	@scripts/wasm-tools.sh
 	@mkdir -p bin public/e2e
 	$(GO) build -o bin/tsskit ./cmd/tsskit
+	$(GO) build -o bin/evilcoord ./internal/evilcoord/cmd/evilcoord
 	npx esbuild sdk-ts/test/browser/e2e-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/e2e.js
 	npx esbuild sdk-ts/test/browser/sdk-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/sdk.js
 	cp sdk-ts/test/browser/index.html public/e2e/index.html
 	cp sdk-ts/test/browser/sdk.html public/e2e/sdk.html
 	@mkdir -p "$(COUNTS)"
-	TSSKIT_BIN="$(CURDIR)/bin/tsskit" TSSKIT_WEB_DIR="$(CURDIR)/public" node --test \
+	TSSKIT_BIN="$(CURDIR)/bin/tsskit" EVILCOORD_BIN="$(CURDIR)/bin/evilcoord" TSSKIT_WEB_DIR="$(CURDIR)/public" node --test \
 	  --test-reporter=spec --test-reporter-destination=stdout \
 	  --test-reporter=tap --test-reporter-destination="$(COUNTS)/browser.tap" sdk-ts/test/browser/
 	@node scripts/counts.mjs browser "$(COUNTS)/browser.tap"

@@ -44,8 +44,8 @@ export const MIN_ITERATIONS = 600_000;
 export const MAX_ITERATIONS = 10_000_000;
 /** The tag every share record carries in its "format" key. */
 export const RECORD_FORMAT = "tsskit.share";
-/** The share record version this SDK reads. */
-export const RECORD_VERSION = 1;
+/** The newest share record version this SDK reads (it reads 1 and 2). */
+export const RECORD_VERSION = 2;
 /** The largest share record, in bytes (Go's share.MaxRecordSize). */
 export const MAX_RECORD_SIZE = 1 << 20;
 /** The largest backup, in bytes (Go's share.MaxBackupSize); longer input is refused before parsing. */
@@ -109,6 +109,14 @@ export interface BackupHeader {
   ciphertext: Uint8Array;
 }
 
+/** One holder of a wallet as a version 2 share record names it. */
+export interface HolderInfo {
+  partyId: string;
+  kind: "server" | "client" | "user";
+  /** Its identity public key, 64 lowercase hex. */
+  identityKey: string;
+}
+
 /** The public fields of a share record. */
 export interface ShareRecordInfo {
   walletId: string;
@@ -120,6 +128,14 @@ export interface ShareRecordInfo {
   publicKey: string;
   /** "0x" and the last 20 bytes of Keccak-256 of the uncompressed point, lowercase (no EIP-55). */
   address: string;
+  /** Key refreshes so far (0 for a record of version 1). */
+  epoch: number;
+  /** Every holder's kind and identity key; empty for a record of version 1, which named none. */
+  holders: HolderInfo[];
+  /** The wallet signs only with one of its client holders taking part. */
+  clientRequired: boolean;
+  /** This party's identity public key, "" if the record names none. */
+  identityKey: string;
 }
 
 export interface ProtectOptions {
@@ -310,7 +326,7 @@ export function serializeBackup(h: BackupHeader): string {
 
 /**
  * Reads the public fields of a share record (Go's share.Encode JSON) and
- * checks them: format, version 1, exactly the version 1 keys, wallet and
+ * checks them: format, version 1 or 2, exactly the keys of its version, wallet and
  * party ids, the roster (2..16 distinct ids in roster key order, holding
  * party_id), the threshold and the public key. save_data is neither
  * checked beyond being an object nor returned; the wasm engine and the Go
@@ -333,10 +349,11 @@ export function inspectRecord(share: Uint8Array): ShareRecordInfo {
   const format = stringField(fields, "format", what);
   if (format !== RECORD_FORMAT) throw bad("format", `want ${JSON.stringify(RECORD_FORMAT)}`);
   const version = intField(fields, "version", what);
-  if (version !== RECORD_VERSION) {
-    throw new BackupFormatError(`${what}: unsupported version ${version} (this SDK reads version ${RECORD_VERSION})`);
+  if (version !== 1 && version !== 2) {
+    throw new BackupFormatError(`${what}: unsupported version ${version} (this SDK reads versions 1..${RECORD_VERSION})`);
   }
   const keys = ["format", "version", "wallet_id", "party_id", "threshold", "parties", "public_key", "save_data"];
+  if (version === 2) keys.push("epoch", "holders", "policy", "identity");
   for (const key of [...fields.keys()].sort()) {
     if (!keys.includes(key)) throw bad(JSON.stringify(key).slice(1, -1), "unknown key");
   }
@@ -363,7 +380,32 @@ export function inspectRecord(share: Uint8Array): ShareRecordInfo {
   const pub = publicKey.toLowerCase();
   const address = addressOf(pub);
   if (address === undefined) throw bad("public_key", "want a compressed secp256k1 point");
-  return { walletId, partyId, threshold, parties: list as string[], publicKey: pub, address };
+  const info: ShareRecordInfo = {
+    walletId, partyId, threshold, parties: list as string[], publicKey: pub, address,
+    epoch: 0, holders: [], clientRequired: false, identityKey: "",
+  };
+  if (version === 2) {
+    // The public fields only; "identity" (the private key) is never read here.
+    info.epoch = intField(fields, "epoch", what);
+    const holders: unknown = JSON.parse(rawField(fields, "holders", what));
+    if (!Array.isArray(holders) || (holders.length !== 0 && holders.length !== list.length)) {
+      throw bad("holders", "want one entry per party, or none");
+    }
+    holders.forEach((h: unknown, i) => {
+      const o = h as Record<string, unknown>;
+      if (!o || typeof o !== "object" || o.party_id !== list[i] || !["server", "client", "user"].includes(o.kind as string) ||
+        typeof o.identity_key !== "string" || !/^[0-9a-f]{64}$/.test(o.identity_key)) {
+        throw bad(`holders[${i}]`, "want {party_id, kind, identity_key} of the party in the same place");
+      }
+      info.holders.push({ partyId: o.party_id as string, kind: o.kind as HolderInfo["kind"], identityKey: o.identity_key });
+    });
+    const policy: unknown = JSON.parse(rawField(fields, "policy", what));
+    const cr = (policy as Record<string, unknown> | null)?.client_required;
+    if (typeof cr !== "boolean") throw bad("policy", "want {client_required: boolean}");
+    info.clientRequired = cr;
+    info.identityKey = info.holders.find((h) => h.partyId === partyId)?.identityKey ?? "";
+  }
+  return info;
 }
 
 /**

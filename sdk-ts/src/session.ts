@@ -12,7 +12,7 @@ import { TsskitError } from "./errors.js";
 import { EnvelopeSchema, SessionKind, SignatureSchema, type Envelope } from "./gen/tsskit/v1/common_pb.js";
 import { CoordinatorService, type SessionEvent, type SessionEvent_Ready } from "./gen/tsskit/v1/coordinator_pb.js";
 import { RouterService } from "./gen/tsskit/v1/router_pb.js";
-import type { KeygenResult, Progress, SignResult, TssWorker, WorkerRun } from "./worker-client.js";
+import type { KeygenResult, PreparedSeat, Progress, SignedJoin, SignResult, TrustConfig, TssWorker, WorkerRun } from "./worker-client.js";
 
 export interface Endpoints {
   /** gRPC-Web base URL of the coordinator, e.g. http://localhost:8081 */
@@ -38,6 +38,11 @@ export interface Seat {
   partyId: string;
   /** The party token for (sessionId, partyId). */
   token: string;
+  /** The deployment root(s) this client pins: every server must be certified by one. */
+  trust: TrustConfig;
+  /** Every party of the session, as the client asked for it. */
+  parties: string[];
+  walletId: string;
   onEvent?(e: SessionEvent): void;
   onProgress?(p: Progress): void;
   signal?: AbortSignal;
@@ -47,52 +52,89 @@ export interface KeygenOutcome extends KeygenResult {
   walletId: string;
 }
 
-/** Runs a keygen seat; save() must store the share before the result is reported. */
-export async function keygenSeat(clients: Clients, worker: TssWorker, seat: Seat, preParams: Uint8Array, save?: (r: KeygenOutcome) => Promise<void>): Promise<KeygenOutcome> {
+/**
+ * Runs a keygen seat of signersNeeded among seat.parties. The share comes
+ * out of the worker only as a backup under protect.password; save() must
+ * store it before the result is reported.
+ */
+export async function keygenSeat(
+  clients: Clients, worker: TssWorker, seat: Seat, signersNeeded: number, preParams: Uint8Array,
+  protect: { password: string; iterations?: number }, save?: (r: KeygenOutcome) => Promise<void>,
+): Promise<KeygenOutcome> {
   let out: KeygenOutcome | undefined;
-  await runSeat(clients, worker, seat, SessionKind.KEYGEN, (params, ready, handlers) => {
-    const run = worker.keygen({ ...params, walletId: ready.walletId, signersNeeded: ready.signersNeeded, preParams }, handlers);
-    return {
-      run,
-      report: async (r: KeygenResult) => {
-        out = { ...r, walletId: ready.walletId };
-        await save?.(out);
-        return { case: "publicKey" as const, value: r.publicKey };
-      },
-    };
+  await runSeat(clients, worker, seat, SessionKind.KEYGEN, {
+    prepare: () => worker.prepareKeygen({ sessionId: seat.sessionId, self: seat.partyId, walletId: seat.walletId, signersNeeded, parties: seat.parties }),
+    check: (ready) => {
+      if (ready.signersNeeded !== signersNeeded) {
+        throw mismatch(`the coordinator's roster needs ${ready.signersNeeded} signers; ${signersNeeded} were asked for`);
+      }
+    },
+    start: (params, handlers) => {
+      const run = worker.keygen({ ...params, preParams, protect }, handlers);
+      return {
+        run,
+        report: async (r: KeygenResult) => {
+          out = { ...r, walletId: seat.walletId };
+          await save?.(out);
+          return { case: "publicKey" as const, value: r.publicKey };
+        },
+      };
+    },
   });
   return out!;
 }
 
-/** Runs a signing seat with a decrypted share record. */
-export async function signSeat(clients: Clients, worker: TssWorker, seat: Seat, share: Uint8Array, check?: (digest: Uint8Array) => void): Promise<SignResult> {
+/**
+ * Runs a signing seat of digest with a share opened in this worker
+ * (TssWorker.openShare; the handle is consumed). The seat's statement,
+ * signed with the share's identity key, is the wallet's sign request for
+ * this session and digest.
+ */
+export async function signSeat(clients: Clients, worker: TssWorker, seat: Seat, handle: string, digest: Uint8Array): Promise<SignResult> {
   let out: SignResult | undefined;
-  await runSeat(clients, worker, seat, SessionKind.SIGN, (params, ready, handlers) => {
-    check?.(ready.digest);
-    const run = worker.sign({ ...params, share, digest: ready.digest }, handlers);
-    return {
-      run,
-      report: async (r: SignResult) => {
-        out = r;
-        return { case: "signature" as const, value: create(SignatureSchema, { r: r.r, s: r.s, v: r.v, der: r.der }) };
-      },
-    };
+  await runSeat(clients, worker, seat, SessionKind.SIGN, {
+    prepare: () => worker.prepareSign({ handle, sessionId: seat.sessionId, parties: seat.parties, digest }),
+    check: (ready) => {
+      if (ready.digest.length !== digest.length || ready.digest.some((x, i) => x !== digest[i])) {
+        throw mismatch("the session signs another digest than asked");
+      }
+    },
+    start: (params, handlers) => {
+      const run = worker.sign(params, handlers);
+      return {
+        run,
+        report: async (r: SignResult) => {
+          out = r;
+          return { case: "signature" as const, value: create(SignatureSchema, { r: r.r, s: r.s, v: r.v, der: r.der }) };
+        },
+      };
+    },
   });
   return out!;
 }
 
-type Starter<T> = (
-  params: { sessionId: string; self: string; parties: string[]; keysId: string; publicKeys: Record<string, { x25519: Uint8Array; ed25519: Uint8Array }> },
-  ready: SessionEvent_Ready,
-  handlers: { onEnvelope(e: Uint8Array): void; onProgress(p: Progress): void },
-) => { run: WorkerRun<T>; report(r: T): Promise<any> };
+/** The session differs from what this client asked for. */
+export function mismatch(message: string): TsskitError {
+  return new TsskitError("session_mismatch", message);
+}
 
-async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind: SessionKind, start: Starter<T>): Promise<void> {
+interface SeatSteps<T> {
+  /** Makes the seat in the worker: session keys, identity, signed join. */
+  prepare(): Promise<PreparedSeat>;
+  /** Refuses a ready event that is not the session asked for. */
+  check(ready: SessionEvent_Ready): void;
+  start(
+    params: { keysId: string; roster: Record<string, SignedJoin>; trust: TrustConfig },
+    handlers: { onEnvelope(e: Uint8Array): void; onProgress(p: Progress): void },
+  ): { run: WorkerRun<T>; report(r: T): Promise<any> };
+}
+
+async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind: SessionKind, steps: SeatSteps<T>): Promise<void> {
   const abort = new AbortController();
   seat.signal?.addEventListener("abort", () => abort.abort(seat.signal?.reason), { once: true });
   const headers = { authorization: `Bearer ${seat.token}` };
   const call = { headers, signal: abort.signal };
-  const keys = await worker.createSessionKeys();
+  const keys = await steps.prepare();
   try {
     // Watch first: the stream replays from the session's first event.
     let readyResolve!: (r: SessionEvent_Ready) => void;
@@ -138,17 +180,20 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
       }
     })();
 
+    const j = keys.join;
     await clients.coordinator.join(
-      { sessionId: seat.sessionId, keys: { partyId: seat.partyId, x25519: keys.x25519, ed25519: keys.ed25519 } },
+      {
+        sessionId: seat.sessionId,
+        keys: { partyId: seat.partyId, x25519: j.x25519, ed25519: j.ed25519, statement: j.statement, statementSignature: j.signature, certificates: j.certificates ?? [] },
+      },
       call,
     );
     const first = await Promise.race([ready, end.then((e) => e ?? new TsskitError("protocol", "session completed before it was ready"))]);
     if (first instanceof TsskitError) throw first;
     const r = first as SessionEvent_Ready;
-    if (r.kind !== kind) throw new TsskitError("invalid_params", `session kind ${r.kind}, expected ${kind}`);
 
-    const publicKeys: Record<string, { x25519: Uint8Array; ed25519: Uint8Array }> = {};
-    for (const k of r.roster) publicKeys[k.partyId] = { x25519: k.x25519, ed25519: k.ed25519 };
+    const roster: Record<string, SignedJoin> = {};
+    for (const k of r.roster) roster[k.partyId] = { statement: k.statement, signature: k.statementSignature, certificates: k.certificates };
 
     // Outgoing envelopes are published in order, each retried while the
     // router is unavailable (Publish is idempotent).
@@ -158,11 +203,20 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
       clients.coordinator
         .reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } }, { headers })
         .catch(() => {});
-    let started: ReturnType<Starter<T>>;
+    let started: ReturnType<SeatSteps<T>["start"]>;
     try {
-      started = start(
-      { sessionId: seat.sessionId, self: seat.partyId, parties: r.roster.map((k) => k.partyId), keysId: keys.keysId, publicKeys },
-      r,
+      // The ready event must be the session this client asked for; the
+      // engine then checks every party's signed statement against it.
+      if (r.kind !== kind) throw mismatch(`the coordinator's session is of kind ${r.kind}, not ${kind}`);
+      if (r.walletId !== seat.walletId) throw mismatch(`the coordinator's roster is for wallet ${r.walletId}, not ${seat.walletId}`);
+      const ids = r.roster.map((k) => k.partyId).sort();
+      const want = [...seat.parties].sort();
+      if (ids.length !== want.length || ids.some((id, i) => id !== want[i])) {
+        throw mismatch(`the coordinator's roster has parties ${ids.join(", ")}; the session was ${want.join(", ")}`);
+      }
+      steps.check(r);
+      started = steps.start(
+      { keysId: keys.keysId, roster, trust: seat.trust },
       {
         onEnvelope: (bytes) => {
           const envelope = fromBinary(EnvelopeSchema, bytes);
@@ -182,8 +236,8 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
       },
     );
     } catch (e) {
-      // This party cannot take part (a refused digest, bad parameters):
-      // say so, so the session fails now instead of timing out.
+      // This party cannot take part (another session than asked, bad
+      // parameters): say so, so the session fails now instead of timing out.
       const err = TsskitError.from(e);
       await reportFailure(err);
       throw err;

@@ -26,6 +26,11 @@
  * `migrations`, and written back upgraded once a password has opened them.
  * A record of a newer version than this SDK knows is reported corrupt and
  * left as it is.
+ *
+ * ShareStorage never sees a plaintext share: it stores backups (ciphertext)
+ * and hands decryption to a ShareCrypto — in the browser the worker's
+ * (TssClient wires it), so the password-derived key and the record stay in
+ * the worker and the page gets public fields and an opaque handle.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -38,7 +43,6 @@ import {
   MIN_ITERATIONS,
   addressOf,
   checkPassword,
-  inspectRecord,
   openBackup,
   parseBackup,
   protect,
@@ -93,7 +97,49 @@ export class ShareChangedError extends Error {
   }
 }
 
-export interface ShareStorageOptions {
+/**
+ * What decrypts and re-encrypts backups for ShareStorage. H is what an open
+ * share is to the caller: a handle into a worker (WorkerShareCrypto), or the
+ * record's bytes when this thread does the work (LocalShareCrypto, for
+ * tests and tools).
+ */
+export interface ShareCrypto<H = unknown> {
+  /** Decrypts a backup and checks its record; it stays open until close() or its use. */
+  open(backup: string, password: string): Promise<{ handle: H; info: ShareRecordInfo }>;
+  close(handle: H): Promise<void> | void;
+  /** Decrypts and checks a backup, then forgets it: its public part. */
+  check(backup: string, password: string): Promise<ShareRecordInfo>;
+  /** The backup re-encrypted under newPassword, with a fresh salt and nonce. */
+  rewrap(backup: string, oldPassword: string, newPassword: string, iterations: number): Promise<{ backup: string; info: ShareRecordInfo }>;
+}
+
+/** ShareCrypto in this thread: the open handle is the record's bytes. */
+export class LocalShareCrypto implements ShareCrypto<Uint8Array> {
+  async open(backup: string, password: string): Promise<{ handle: Uint8Array; info: ShareRecordInfo }> {
+    const { plaintext, info } = await openBackup(backup, password);
+    return { handle: plaintext, info };
+  }
+  close(handle: Uint8Array): void {
+    handle.fill(0);
+  }
+  async check(backup: string, password: string): Promise<ShareRecordInfo> {
+    const { plaintext, info } = await openBackup(backup, password);
+    plaintext.fill(0);
+    return info;
+  }
+  async rewrap(backup: string, oldPassword: string, newPassword: string, iterations: number): Promise<{ backup: string; info: ShareRecordInfo }> {
+    const { plaintext, info } = await openBackup(backup, oldPassword);
+    try {
+      return { backup: await protect(plaintext, newPassword, { iterations }), info };
+    } finally {
+      plaintext.fill(0);
+    }
+  }
+}
+
+export interface ShareStorageOptions<H = unknown> {
+  /** What decrypts backups; default LocalShareCrypto (this thread). */
+  crypto?: ShareCrypto<H>;
   /** The IndexedDB database name; default "tsskit". */
   dbName?: string;
   /** PBKDF2 iterations for new encryptions; default and least MIN_ITERATIONS. */
@@ -174,20 +220,27 @@ interface Loaded {
   migrated: boolean;
 }
 
-export class ShareStorage {
+export class ShareStorage<H = Uint8Array> {
   /** The result of navigator.storage.persist(); undefined where unavailable or not asked. */
   readonly persisted: boolean | undefined;
   readonly #db: IDBPDatabase<Schema>;
   readonly #iterations: number;
+  readonly #crypto: ShareCrypto<H>;
 
-  private constructor(db: IDBPDatabase<Schema>, iterations: number, persisted: boolean | undefined) {
+  private constructor(db: IDBPDatabase<Schema>, iterations: number, persisted: boolean | undefined, crypto: ShareCrypto<H>) {
     this.#db = db;
     this.#iterations = iterations;
     this.persisted = persisted;
+    this.#crypto = crypto;
+  }
+
+  /** PBKDF2 iterations for new encryptions. */
+  get iterations(): number {
+    return this.#iterations;
   }
 
   /** Opens (creating if needed) the share database. */
-  static async open(opts: ShareStorageOptions = {}): Promise<ShareStorage> {
+  static async open<H = Uint8Array>(opts: ShareStorageOptions<H> = {}): Promise<ShareStorage<H>> {
     const iterations = opts.iterations ?? MIN_ITERATIONS;
     if (!Number.isSafeInteger(iterations) || iterations < MIN_ITERATIONS || iterations > MAX_ITERATIONS) {
       throw new RangeError(`iterations: ${iterations}; want an integer in ${MIN_ITERATIONS}..${MAX_ITERATIONS}`);
@@ -212,31 +265,37 @@ export class ShareStorage {
         persisted = undefined;
       }
     }
-    return new ShareStorage(db, iterations, persisted);
+    return new ShareStorage(db, iterations, persisted, (opts.crypto ?? new LocalShareCrypto()) as ShareCrypto<H>);
   }
 
   /**
-   * Encrypts share (the record the wasm engine returned from keygen) under
-   * password and stores it. Refuses to replace a stored share of the same
-   * wallet (ShareExistsError).
+   * Stores a share that comes encrypted: the backup the worker made at
+   * keygen, and the public part of its record. Refuses to replace a stored
+   * share of the same wallet (ShareExistsError).
    */
-  async put(share: Uint8Array, password: string, meta: { name?: string } = {}): Promise<StoredWallet> {
+  async putBackup(backup: string, info: ShareRecordInfo, meta: { name?: string } = {}): Promise<StoredWallet> {
     const name = checkName(meta.name);
-    const info = inspectRecord(share);
-    // Refuse an existing wallet before spending a key derivation; #add
-    // checks again, atomically.
-    await this.#refuseExisting(info.walletId);
-    const text = await protect(share, password, { iterations: this.#iterations });
-    return this.#add(parseBackup(text), name, info);
+    const header = parseBackup(backup);
+    if (header.walletId !== info.walletId || header.partyId !== info.partyId) {
+      throw new BackupFormatError("backup: not of the wallet and party of its record's public part");
+    }
+    if (header.iterations < this.#iterations) {
+      throw new BackupFormatError(`backup: ${header.iterations} PBKDF2 iterations; this storage writes at least ${this.#iterations}`);
+    }
+    return this.#add(header, name, info);
   }
 
   /**
-   * Decrypts and returns the stored share record. WrongPasswordError leaves
-   * the record as it was; a damaged record is CorruptRecordError.
+   * Opens the stored share with password and returns it as the ShareCrypto
+   * holds it (a worker handle in the browser), after checking it against
+   * the clear-text fields. WrongPasswordError leaves the record as it was;
+   * a damaged record is CorruptRecordError. The caller hands the handle on
+   * (TssWorker.prepareSign) or closes it.
    */
-  async get(walletId: string, password: string): Promise<Uint8Array> {
+  async unlock(walletId: string, password: string): Promise<{ handle: H; wallet: StoredWallet }> {
     const loaded = await this.#load(walletId);
-    return this.#decrypt(loaded, password);
+    const handle = await this.#open(loaded, password);
+    return { handle, wallet: publicPart(loaded.record) };
   }
 
   /** The public fields of a stored wallet, without the password. */
@@ -283,13 +342,13 @@ export class ShareStorage {
   async changePassword(walletId: string, oldPassword: string, newPassword: string): Promise<void> {
     checkPassword(newPassword); // before the old password costs a key derivation
     const loaded = await this.#load(walletId);
-    const plain = await this.#decrypt(loaded, oldPassword, false);
-    let text: string;
-    try {
-      text = await protect(plain, newPassword, { iterations: this.#iterations });
-    } finally {
-      plain.fill(0);
-    }
+    const rewrapped = await this.#crypto
+      .rewrap(serializeBackup(backupHeader(loaded.record.backup)), oldPassword, newPassword, this.#iterations)
+      .catch((e) => {
+        throw this.#damaged(loaded.record, e);
+      });
+    this.#same(loaded.record, rewrapped.info);
+    const text = rewrapped.backup;
     const old = loaded.record;
     const record = makeRecord(parseBackup(text), {
       name: old.name,
@@ -316,7 +375,7 @@ export class ShareStorage {
    */
   async exportBackup(walletId: string, password: string): Promise<string> {
     const loaded = await this.#load(walletId);
-    (await this.#decrypt(loaded, password)).fill(0);
+    await this.#crypto.close(await this.#open(loaded, password));
     return serializeBackup(backupHeader(loaded.record.backup));
   }
 
@@ -329,8 +388,7 @@ export class ShareStorage {
     const name = checkName(meta.name);
     const header = parseBackup(text);
     await this.#refuseExisting(header.walletId);
-    const { plaintext, info } = await openBackup(text, password);
-    plaintext.fill(0);
+    const info = await this.#crypto.check(text, password);
     return this.#add(header, name, info);
   }
 
@@ -379,37 +437,51 @@ export class ShareStorage {
   }
 
   /**
-   * Decrypts a loaded record and checks it against the clear-text fields.
-   * Writes an upgraded record back, unless told not to.
+   * Opens a loaded record with the ShareCrypto and checks it against the
+   * clear-text fields. Writes an upgraded record back.
    */
-  async #decrypt(loaded: Loaded, password: string, writeBack = true): Promise<Uint8Array<ArrayBuffer>> {
+  async #open(loaded: Loaded, password: string): Promise<H> {
     const r = loaded.record;
-    let opened: Awaited<ReturnType<typeof openBackup>>;
+    let opened: { handle: H; info: ShareRecordInfo };
     try {
-      opened = await openBackup(serializeBackup(backupHeader(r.backup)), password);
+      opened = await this.#crypto.open(serializeBackup(backupHeader(r.backup)), password);
     } catch (e) {
-      if (e instanceof BackupFormatError) {
-        throw new CorruptRecordError(`the share of wallet ${JSON.stringify(r.walletId)} is damaged: ${e.message}`, r.walletId, {
-          cause: e,
-        });
-      }
-      throw e; // WrongPasswordError, EmptyPasswordError
+      throw this.#damaged(r, e);
     }
-    const { plaintext, info } = opened;
+    try {
+      this.#same(r, opened.info);
+    } catch (e) {
+      await this.#crypto.close(opened.handle);
+      throw e;
+    }
+    if (loaded.migrated) await this.#writeBack(loaded);
+    return opened.handle;
+  }
+
+  /** A decryption failure, told apart: a malformed backup is a damaged record. */
+  #damaged(r: StoredRecordV1, e: unknown): unknown {
+    if (e instanceof BackupFormatError || (e as { code?: string })?.code === "invalid_backup" || (e as { code?: string })?.code === "share_invalid") {
+      return new CorruptRecordError(`the share of wallet ${JSON.stringify(r.walletId)} is damaged: ${(e as Error).message}`, r.walletId, {
+        cause: e,
+      });
+    }
+    return e; // WrongPasswordError, EmptyPasswordError
+  }
+
+  /** Checks a decrypted record's public part against the clear-text fields. */
+  #same(r: StoredRecordV1, info: ShareRecordInfo): void {
     if (
+      info.walletId !== r.walletId ||
       info.partyId !== r.partyId ||
       info.publicKey !== r.publicKey ||
       info.threshold !== r.threshold ||
       !sameValue(info.parties, r.parties)
     ) {
-      plaintext.fill(0);
       throw new CorruptRecordError(
         `the share of wallet ${JSON.stringify(r.walletId)} is damaged: its clear-text fields do not match the encrypted record`,
         r.walletId,
       );
     }
-    if (loaded.migrated && writeBack) await this.#writeBack(loaded);
-    return plaintext;
   }
 
   /** Replaces an old record by its upgrade, if it is still stored unchanged. Best effort. */

@@ -5,11 +5,13 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 
 import { TsskitError } from "./errors.js";
 import { progressMapper, type ClientProgress } from "./progress.js";
-import { connectClients, keygenSeat, signSeat, type Clients } from "./session.js";
+import { connectClients, keygenSeat, mismatch, signSeat, type Clients } from "./session.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
 import { PreParamsPool } from "./preparams-pool.js";
 import { loadTss, type TssPool } from "./tss-wasm-loader.js";
-import { generatePreParams } from "./worker-client.js";
+import { generatePreParams, WorkerShareCrypto, type TrustConfig } from "./worker-client.js";
+import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
+import type { CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
 
 export interface TssClientConfig {
   /** gRPC-Web base URL of the coordinator. */
@@ -22,6 +24,14 @@ export interface TssClientConfig {
   workerUrl?: string;
   /** Admin token for creating sessions (see `tsskit token`). */
   token: string;
+  /**
+   * The deployment root's public key (hex; several for a root rollover),
+   * from the app's own configuration — never from the coordinator. Every
+   * server party of every session must be certified by it.
+   */
+  trustRoot: string | string[];
+  /** Revoked identity keys, hex. */
+  revoked?: string[];
   /** Workers for the parallel safe-prime search. */
   workers?: number;
   storage?: ShareStorageOptions;
@@ -88,7 +98,7 @@ export class TssClient {
     private readonly cfg: TssClientConfig,
     private readonly pool: TssPool,
     private readonly clients: Clients,
-    readonly storage: ShareStorage,
+    readonly storage: ShareStorage<string>,
     /** The background pre-params pool (null when turned off). */
     readonly preParams: PreParamsPool | null,
   ) {}
@@ -96,13 +106,18 @@ export class TssClient {
   /** Loads tss.wasm in workers (shared per page), opens the share storage and connects. */
   static async create(cfg: TssClientConfig): Promise<TssClient> {
     if (!cfg.token) throw new TsskitError("invalid_argument", "token is required");
+    const roots = typeof cfg.trustRoot === "string" ? [cfg.trustRoot] : (cfg.trustRoot ?? []);
+    if (roots.length === 0 || !roots.every((r) => typeof r === "string" && /^[0-9a-fA-F]{64}$/.test(r))) {
+      throw new TsskitError("invalid_argument", "trustRoot is required: the deployment root's public key, 64 hex characters (tsskit identity init prints it)");
+    }
     const load = progressMapper("keygen", cfg.onLoadProgress);
     const pool = await loadTss({
       wasmUrl: cfg.wasmUrl, workerUrl: cfg.workerUrl, workers: cfg.workers,
       onProgress: (n, total) => load.phase("loading", total ? n / total : 1),
     });
     try {
-      const storage = await ShareStorage.open(cfg.storage);
+      // Shares are encrypted and decrypted in the worker that signs.
+      const storage = await ShareStorage.open<string>({ ...cfg.storage, crypto: new WorkerShareCrypto(() => pool.workers[0]!) });
       const size = cfg.preParamsPool ?? 2;
       let pp: PreParamsPool | null = null;
       if (size > 0) {
@@ -133,6 +148,11 @@ export class TssClient {
     if (this.closed) throw new TsskitError("closed", "TssClient is closed");
   }
 
+  private get trust(): TrustConfig {
+    const roots = typeof this.cfg.trustRoot === "string" ? [this.cfg.trustRoot] : this.cfg.trustRoot;
+    return { roots: roots.map((r) => r.toLowerCase()), revoked: this.cfg.revoked ?? [] };
+  }
+
   /**
    * Creates a co-managed wallet: this browser and server parties from the
    * pool. The share is stored encrypted under password before the browser
@@ -158,8 +178,14 @@ export class TssClient {
         { name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] },
         { ...this.admin, signal: opts.signal },
       );
-      const token = created.tokens.find((t) => t.partyId === partyId)?.token;
-      if (!token) throw new TsskitError("protocol", "the coordinator gave no token for this party");
+      // The session must be what was asked for, before anything is made.
+      const token = checkCreated(created, SessionKind.KEYGEN, partyId);
+      if (created.parties.length !== parties) {
+        throw mismatch(`the coordinator's session has ${created.parties.length} parties; ${parties} were asked for`);
+      }
+      if (created.signersNeeded !== threshold) {
+        throw mismatch(`the coordinator's session needs ${created.signersNeeded} signers; ${threshold} were asked for`);
+      }
       prog.phase("preparams", 0);
       const preParams =
         (await this.preParams?.take()) ??
@@ -178,14 +204,16 @@ export class TssClient {
       opts.signal?.addEventListener("abort", stopNow, { once: true });
       const out = await keygenSeat(
         this.clients, worker,
-        { sessionId: created.sessionId, partyId, token, signal: opts.signal, onProgress: (p) => prog.engine(p) },
-        preParams,
+        {
+          sessionId: created.sessionId, partyId, token, trust: this.trust, parties: created.parties, walletId: created.walletId,
+          signal: opts.signal, onProgress: (p) => prog.engine(p),
+        },
+        threshold, preParams, { password: opts.password, iterations: this.storage.iterations },
         async (r) => {
           prog.phase("saving", 0);
           if (opts.signal?.aborted) throw new TsskitError("canceled", "canceled");
-          await this.storage.put(r.share, opts.password, { name: opts.name });
+          await this.storage.putBackup(r.backup, r.info, { name: opts.name });
           saved = r.walletId;
-          r.share.fill(0);
         },
       );
       prog.phase("done", 1);
@@ -221,35 +249,39 @@ export class TssClient {
     }
     const prog = progressMapper("sign", opts.onProgress);
     prog.phase("loading", 1);
-    // A wrong password fails here, before any session exists.
-    const share = await this.storage.get(opts.walletId, opts.password);
+    // A wrong password fails here, before any session exists; the
+    // decrypted share stays in the worker that signs.
+    const worker = this.pool.workers[0]!;
+    // (A wrong password keeps its class: WrongPasswordError.)
+    const { handle, wallet: info } = await this.storage.unlock(opts.walletId, opts.password);
+    let consumed = false;
     const resume = this.preParams?.pause();
     try {
-      const info = await this.storage.info(opts.walletId);
       prog.phase("joining", 0);
       const created = await this.clients.coordinator.createSignSession(
         { walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId] },
         { ...this.admin, signal: opts.signal },
       );
-      const token = created.tokens.find((t) => t.partyId === info.partyId)?.token;
-      if (!token) throw new TsskitError("protocol", "the coordinator gave no token for this party");
-      const digest = opts.message;
+      const token = checkCreated(created, SessionKind.SIGN, info.partyId);
+      if (created.walletId !== opts.walletId) throw mismatch(`the coordinator's session signs with wallet ${created.walletId}, not ${opts.walletId}`);
+      if (created.parties.length < info.threshold) {
+        throw mismatch(`the coordinator's session has ${created.parties.length} signers; the wallet needs ${info.threshold}`);
+      }
+      consumed = true; // prepareSign takes the handle, whatever happens next
       const sig = await signSeat(
-        this.clients, this.pool.workers[0]!,
-        { sessionId: created.sessionId, partyId: info.partyId, token, signal: opts.signal, onProgress: (p) => prog.engine(p) },
-        share,
-        (d) => {
-          if (d.length !== digest.length || d.some((x, i) => x !== digest[i])) {
-            throw new TsskitError("protocol", "the session signs another digest than asked");
-          }
+        this.clients, worker,
+        {
+          sessionId: created.sessionId, partyId: info.partyId, token, trust: this.trust, parties: created.parties, walletId: opts.walletId,
+          signal: opts.signal, onProgress: (p) => prog.engine(p),
         },
+        handle, opts.message,
       );
       prog.phase("done", 1);
       return { r: bytesToHex(sig.r), s: bytesToHex(sig.s), v: sig.v, signature: bytesToHex(sig.signature), der: bytesToHex(sig.der) };
     } catch (e) {
       throw TsskitError.from(e);
     } finally {
-      share.fill(0);
+      if (!consumed) void worker.closeShare(handle).catch(() => {});
       resume?.();
     }
   }
@@ -292,4 +324,14 @@ export class TssClient {
     this.pool.release();
     this.storage.close();
   }
+}
+
+/** Checks a new session's kind and that it includes self; returns self's token. */
+function checkCreated(created: CreateSessionResponse, kind: SessionKind, self: string): string {
+  if (created.kind !== kind) throw mismatch(`the coordinator made a session of kind ${created.kind}; ${kind} was asked for`);
+  if (!created.parties.includes(self)) throw mismatch(`the coordinator's session leaves out this party ${self}`);
+  if (!created.walletId) throw mismatch("the coordinator's session names no wallet");
+  const token = created.tokens.find((t) => t.partyId === self)?.token;
+  if (!token) throw mismatch("the coordinator gave no token for this party");
+  return token;
 }

@@ -1,14 +1,55 @@
 // TssWorker drives one tss-worker.js (one tss.wasm instance) through its
-// message protocol (see wasm/worker.js): requests by id, and for keygen and
-// sign "runs" a stream of envelope and progress events until the result.
+// message protocol (see src/worker/tss-worker.ts): requests by id, and for
+// keygen and sign "runs" a stream of envelope and progress events until
+// the result. No secret crosses it from the worker to the page.
+import { BackupFormatError, CorruptRecordError, EmptyPasswordError, WrongPasswordError } from "./backup.js";
 import { TsskitError } from "./errors.js";
 
-export interface PublicKeys {
+/**
+ * An error from the worker, as its class: the storage errors keep theirs
+ * (a wrong password is a WrongPasswordError wherever it was found), the
+ * rest are TsskitError with the worker's code.
+ */
+function rebuild(e: { name?: string; message?: string; code?: string }): Error {
+  const msg = e?.message ?? "";
+  switch (e?.name) {
+    case "WrongPasswordError":
+      return new WrongPasswordError(msg);
+    case "BackupFormatError":
+      return new BackupFormatError(msg);
+    case "CorruptRecordError":
+      return new CorruptRecordError(msg);
+    case "EmptyPasswordError":
+      return new EmptyPasswordError();
+  }
+  return TsskitError.from(e);
+}
+
+import type { ShareRecordInfo } from "./backup.js";
+
+/** A party's signed join, as the coordinator's roster carries it. */
+export interface SignedJoin {
+  statement: Uint8Array;
+  signature: Uint8Array;
+  /** A server's certificate chain from the deployment root, its own first. */
+  certificates?: Uint8Array[];
+}
+/** What a prepared seat publishes at join. */
+export interface Join extends SignedJoin {
   x25519: Uint8Array;
   ed25519: Uint8Array;
 }
-export interface SessionKeys extends PublicKeys {
+export interface PreparedSeat {
+  /** Handle of the seat (session keys, identity, share) inside the worker. */
   keysId: string;
+  join: Join;
+  /** The seat's identity public key, hex. */
+  identityKey: string;
+}
+/** The deployment root(s) this client pins, and revoked identity keys, hex. */
+export interface TrustConfig {
+  roots: string[];
+  revoked?: string[];
 }
 export interface Progress {
   phase: "keygen" | "sign";
@@ -20,24 +61,36 @@ export interface Progress {
   bytesSent: number;
   bytesReceived: number;
 }
-export interface SessionParams {
+export interface KeygenJoinParams {
   sessionId: string;
   self: string;
-  parties: string[];
-  keysId: string;
-  publicKeys: Record<string, PublicKeys>;
-}
-export interface KeygenParams extends SessionParams {
   walletId: string;
   signersNeeded: number;
-  preParams: Uint8Array;
+  parties: string[];
 }
-export interface SignParams extends SessionParams {
-  share: Uint8Array;
+export interface SignJoinParams {
+  /** From openShare: the decrypted share, consumed by this call. */
+  handle: string;
+  sessionId: string;
+  parties: string[];
   digest: Uint8Array;
 }
+export interface RunParams {
+  keysId: string;
+  /** Every party's signed join, by party id, as the coordinator's ready event carries them. */
+  roster: Record<string, SignedJoin>;
+  trust: TrustConfig;
+}
+export interface KeygenParams extends RunParams {
+  preParams: Uint8Array;
+  /** The share leaves the worker only as a backup under this password. */
+  protect: { password: string; iterations?: number };
+}
+export type SignParams = RunParams;
 export interface KeygenResult {
-  share: Uint8Array;
+  /** The share as a password backup (ciphertext): safe to store and to show. */
+  backup: string;
+  info: ShareRecordInfo;
   publicKey: Uint8Array;
   address: string;
 }
@@ -96,7 +149,7 @@ export class TssWorker {
     if (m.event === "error") return; // a bad delivery; the run goes on and the engine decides
     this.pending.delete(m.id);
     if (m.ok) p.resolve(m.result);
-    else p.reject(TsskitError.from(m.error));
+    else p.reject(rebuild(m.error));
   }
 
   private request<T>(op: string, args: Record<string, unknown> = {}, transfer: Transferable[] = [], handlers?: RunHandlers): { id: number; promise: Promise<T> } {
@@ -111,8 +164,28 @@ export class TssWorker {
   async version() {
     return this.request<{ version: string; go: string; tssLib: string }>("version").promise;
   }
-  createSessionKeys(): Promise<SessionKeys> {
-    return this.request<SessionKeys>("createSessionKeys").promise;
+  /** A seat for a keygen: session keys and a new device identity, kept in the worker. */
+  prepareKeygen(params: KeygenJoinParams): Promise<PreparedSeat> {
+    return this.request<PreparedSeat>("prepareKeygen", { params }).promise;
+  }
+  /** Decrypts a backup in the worker; the record stays there under the handle. */
+  openShare(backup: string, password: string): Promise<{ handle: string; info: ShareRecordInfo }> {
+    return this.request<{ handle: string; info: ShareRecordInfo }>("openShare", { backup, password }).promise;
+  }
+  /** Decrypts and checks a backup in the worker and forgets it: its public part. */
+  checkShare(backup: string, password: string): Promise<ShareRecordInfo> {
+    return this.request<ShareRecordInfo>("checkShare", { backup, password }).promise;
+  }
+  /** Re-encrypts a backup under a new password, in the worker. */
+  rewrapShare(backup: string, oldPassword: string, newPassword: string, iterations?: number): Promise<{ backup: string; info: ShareRecordInfo }> {
+    return this.request<{ backup: string; info: ShareRecordInfo }>("rewrapShare", { backup, oldPassword, newPassword, iterations }).promise;
+  }
+  closeShare(handle: string): Promise<void> {
+    return this.request<void>("closeShare", { handle }).promise;
+  }
+  /** A seat for a signing with an open share (the handle is consumed). */
+  prepareSign(params: SignJoinParams): Promise<PreparedSeat> {
+    return this.request<PreparedSeat>("prepareSign", { params }).promise;
   }
   releaseSessionKeys(keysId: string): Promise<void> {
     return this.request<void>("releaseSessionKeys", { keysId }).promise;
@@ -123,7 +196,7 @@ export class TssWorker {
   sign(params: SignParams, handlers: RunHandlers): WorkerRun<SignResult> {
     return this.run<SignResult>("sign", params, handlers);
   }
-  private run<T>(op: string, params: SessionParams, handlers: RunHandlers): WorkerRun<T> {
+  private run<T>(op: string, params: RunParams, handlers: RunHandlers): WorkerRun<T> {
     const { id, promise } = this.request<T>(op, { params }, [], handlers);
     return {
       result: promise,
@@ -183,5 +256,27 @@ export async function generatePreParams(workers: TssWorker[], opts: { signal?: A
     }
   } finally {
     stop.abort();
+  }
+}
+
+/**
+ * ShareCrypto in a worker (see ShareStorage): the password-derived key and
+ * the decrypted record stay in the worker; an open share is a handle into
+ * it, which prepareSign consumes. worker() is the worker to use: the one
+ * that will sign.
+ */
+export class WorkerShareCrypto {
+  constructor(private readonly worker: () => TssWorker) {}
+  async open(backup: string, password: string): Promise<{ handle: string; info: ShareRecordInfo }> {
+    return this.worker().openShare(backup, password);
+  }
+  async close(handle: string): Promise<void> {
+    await this.worker().closeShare(handle).catch(() => {});
+  }
+  async check(backup: string, password: string): Promise<ShareRecordInfo> {
+    return this.worker().checkShare(backup, password);
+  }
+  async rewrap(backup: string, oldPassword: string, newPassword: string, iterations: number): Promise<{ backup: string; info: ShareRecordInfo }> {
+    return this.worker().rewrapShare(backup, oldPassword, newPassword, iterations);
   }
 }

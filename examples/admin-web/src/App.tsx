@@ -13,7 +13,7 @@ export function App() {
     loadConfig().then((l) => {
       if (!alive) return;
       setLoad(l);
-      if (l.kind === "served" && l.config.token) setConfig(l.config);
+      if (l.kind === "served" && l.config.token && l.config.trustRoot) setConfig(l.config);
       else if (l.kind === "form" && l.saved) setConfig(l.saved);
     });
     return () => {

@@ -6,8 +6,23 @@ export interface AppConfig {
   routerUrl: string;
   wasmUrl: string;
   token: string;
+  /**
+   * The deployment root's public key (hex), which the app pins: every
+   * server party must be certified by it. From the app's own
+   * configuration — tsskit dev's /config.json, the VITE_TSSKIT_TRUST_ROOT
+   * build variable, or the sign-in form — never from the coordinator.
+   */
+  trustRoot: string;
   /** The token came from `tsskit dev`. */
   dev: boolean;
+}
+
+/** The trust root the app was built with, if any. */
+export const builtInTrustRoot: string = (import.meta as { env?: Record<string, string | undefined> }).env?.VITE_TSSKIT_TRUST_ROOT ?? "";
+
+/** "" when s is a deployment root key (64 hex characters), else what is wrong. */
+export function checkTrustRoot(s: string): string {
+  return /^[0-9a-fA-F]{64}$/.test(s.trim()) ? "" : "The deployment root key is 64 hex characters (tsskit identity init prints it).";
 }
 
 const KEY = "tsskit-admin-config";
@@ -34,6 +49,7 @@ export async function loadConfig(): Promise<ConfigLoad> {
         routerUrl: c.routerUrl,
         wasmUrl: typeof c.wasmUrl === "string" && c.wasmUrl ? c.wasmUrl : "/tss.wasm",
         token: typeof c.token === "string" ? c.token : "",
+        trustRoot: builtInTrustRoot || (typeof c.trustRoot === "string" ? c.trustRoot : ""),
         dev: c.dev === true,
       },
     };
@@ -45,7 +61,9 @@ export async function loadConfig(): Promise<ConfigLoad> {
 function readSaved(): AppConfig | null {
   try {
     const v = JSON.parse(sessionStorage.getItem(KEY) ?? "null") as AppConfig | null;
-    return v && typeof v.token === "string" && typeof v.coordinatorUrl === "string" ? { ...v, dev: false } : null;
+    return v && typeof v.token === "string" && typeof v.coordinatorUrl === "string" && checkTrustRoot(v.trustRoot ?? "") === ""
+      ? { ...v, dev: false }
+      : null;
   } catch {
     return null;
   }

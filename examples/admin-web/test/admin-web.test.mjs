@@ -273,6 +273,10 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     await login.getByText("Paste an admin token.").waitFor();
     await login.getByTestId("login-token").fill(execFileSync(bin, ["token"], { env }).toString().trim());
     await login.getByRole("button", { name: "Continue" }).click();
+    await login.getByText("The deployment root key is 64 hex characters").waitFor();
+    const { trustRoot } = await (await fetch(`${app.replace(/\/$/, "")}/config.json`)).json();
+    await login.getByTestId("login-trust-root").fill(trustRoot);
+    await login.getByRole("button", { name: "Continue" }).click();
     await pageC.locator('[data-testid="engine-status"][data-status="ready"]').waitFor({ timeout: 60_000 });
     await pageC.getByTestId("empty-state").waitFor();
     assert.equal(await pageC.getByTestId("dev-token").count(), 0);

@@ -113,7 +113,9 @@ export interface UseShareStorage {
  * otherwise opens the storage itself (no network needed).
  */
 export function useShareStorage(opts: { client?: TssClient | null; storage?: ShareStorageOptions } = {}): UseShareStorage {
-  const [own, setOwn] = useState<ShareStorage | null>(null);
+  // Without a client the storage decrypts in this thread (LocalShareCrypto):
+  // give it a client to keep passwords' keys and shares in its worker.
+  const [own, setOwn] = useState<ShareStorage<unknown> | null>(null);
   const [wallets, setWallets] = useState<StoredWallet[]>([]);
   const [corrupt, setCorrupt] = useState<string[]>([]);
   // True until the first list is read, so "not loading" means the list
@@ -127,8 +129,8 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
   useEffect(() => {
     if (!useOwn) return;
     let alive = true;
-    let made: ShareStorage | null = null;
-    ShareStorage.open(optsRef.current)
+    let made: ShareStorage<unknown> | null = null;
+    ShareStorage.open<unknown>(optsRef.current)
       .then((s) => {
         made = s;
         if (alive) setOwn(s);
@@ -146,7 +148,7 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
     };
   }, [useOwn]);
 
-  const storage = opts.client ? opts.client.storage : own;
+  const storage: ShareStorage<unknown> | null = opts.client ? (opts.client.storage as ShareStorage<unknown>) : own;
 
   const refresh = useCallback(async () => {
     if (!storage) return;
@@ -168,7 +170,7 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
   }, [refresh]);
 
   const guard = useCallback(
-    async <T,>(f: (s: ShareStorage) => Promise<T>, after = false): Promise<T> => {
+    async <T,>(f: (s: ShareStorage<unknown>) => Promise<T>, after = false): Promise<T> => {
       if (!storage) throw new TsskitError("not_ready", "the share storage is not open yet");
       try {
         const out = await f(storage);

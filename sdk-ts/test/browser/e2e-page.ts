@@ -13,6 +13,7 @@ interface Config {
   coordinatorUrl: string;
   routerUrl: string;
   adminToken: string;
+  trustRoot: string;
   digestHex: string;
 }
 
@@ -62,10 +63,11 @@ async function run(cfg: Config) {
   };
   const rounds: number[] = [];
   const k0 = performance.now();
+  const trust = { roots: [cfg.trustRoot] };
   const kg = await keygenSeat(clients, workers[0]!, {
-    sessionId: created.sessionId, partyId, token: created.tokens[0]!.token, onEvent,
-    onProgress: (p) => rounds.push(p.round),
-  }, preParams);
+    sessionId: created.sessionId, partyId, token: created.tokens[0]!.token, trust, parties: created.parties, walletId: created.walletId,
+    onEvent, onProgress: (p) => rounds.push(p.round),
+  }, 2, preParams, { password: "e2e share password" });
   const keygenMs = performance.now() - k0;
   const wallet = await clients.coordinator.getWallet({ walletId: kg.walletId }, admin);
   // A party token may not create sessions: PermissionDenied, typed.
@@ -81,7 +83,11 @@ async function run(cfg: Config) {
   const digest = unhex(cfg.digestHex);
   const signCreated = await clients.coordinator.createSignSession({ walletId: kg.walletId, digest, clientPartyIds: [partyId], serverPartyIds: [server] }, admin);
   const s0 = performance.now();
-  const sig = await signSeat(clients, workers[1]!, { sessionId: signCreated.sessionId, partyId, token: signCreated.tokens[0]!.token }, kg.share);
+  // The share comes back only as a backup; the signing worker opens it.
+  const { handle } = await workers[1]!.openShare(kg.backup, "e2e share password");
+  const sig = await signSeat(clients, workers[1]!, {
+    sessionId: signCreated.sessionId, partyId, token: signCreated.tokens[0]!.token, trust, parties: signCreated.parties, walletId: kg.walletId,
+  }, handle, digest);
   const signMs = performance.now() - s0;
   workers.forEach((w) => w.terminate());
   status("done");
@@ -92,7 +98,9 @@ async function run(cfg: Config) {
     publicKey: hex(kg.publicKey), completedKey: hex(completedKey), storedKey: hex(wallet.wallet!.publicKey),
     holders: wallet.wallet!.holders.map((h) => h.partyId),
     signers: signCreated.parties,
-    r: hex(sig.r), s: hex(sig.s), v: sig.v, der: hex(sig.der), shareBytes: kg.share.length,
+    r: hex(sig.r), s: hex(sig.s), v: sig.v, der: hex(sig.der), shareBytes: kg.backup.length,
+    backupIsCiphertext: !kg.backup.includes("save_data") && JSON.parse(kg.backup).format === "tsskit.share.backup",
+    clientRequired: kg.info.clientRequired, holderKinds: kg.info.holders.map((h) => h.kind),
   };
 }
 

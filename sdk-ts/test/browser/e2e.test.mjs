@@ -68,6 +68,10 @@ test("a browser party makes and uses a 2-of-3 wallet with two server parties", {
   try {
     await waitHealthy(`http://127.0.0.1:${api}/health`, Date.now() + 60_000);
     const adminToken = execFileSync(bin, ["token", "--subject", "e2e"], { env }).toString().trim();
+    // The dev deployment root, which the page pins: dev mode certified its
+    // server parties with it.
+    const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
+    assert.match(trustRoot, /^[0-9a-f]{64}$/);
 
     browser = await chromium.launch({
       executablePath: chromePath,
@@ -83,7 +87,7 @@ test("a browser party makes and uses a 2-of-3 wallet with two server parties", {
 
     const digest = createHash("sha256").update("browser e2e").digest();
     const res = await page.evaluate((cfg) => window.runE2E(cfg), {
-      coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, adminToken, digestHex: digest.toString("hex"),
+      coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, adminToken, trustRoot, digestHex: digest.toString("hex"),
     });
     t.diagnostic(`tss.wasm ${res.version.version} (${res.version.go}, tss-lib ${res.version.tssLib})`);
     t.diagnostic(`browser: pre-params ${(res.preParamsMs / 1000).toFixed(1)} s (${res.primes} primes, 2 workers), keygen ${(res.keygenMs / 1000).toFixed(1)} s, sign ${(res.signMs / 1000).toFixed(1)} s`);
@@ -103,6 +107,11 @@ test("a browser party makes and uses a 2-of-3 wallet with two server parties", {
     assert.ok(res.events.includes("ready") && res.events.includes("progress"));
     assert.equal(Math.max(...res.rounds), 4);
     assert.equal(res.signers.length, 2);
+    // The share left the worker only as a password backup; the record it
+    // holds names every holder and requires the browser to sign.
+    assert.ok(res.backupIsCiphertext, "keygen returns a backup, not a record");
+    assert.equal(res.clientRequired, true);
+    assert.deepEqual([...res.holderKinds].sort(), ["client", "server", "server"]);
 
     // The signature, checked here with @noble/curves.
     const pub = Buffer.from(res.publicKey, "hex");

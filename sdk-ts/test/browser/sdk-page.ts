@@ -75,6 +75,7 @@ Object.assign(window, {
   sdk: {
     open, createWallet, sign, rawRecord, clearStorage,
     wrongPassword: (walletId: string, digestHex: string) => tryError(() => client!.sign({ walletId, password: "not the password", message: unhex(digestHex) })),
+    createWalletError: (name: string, password: string, threshold?: number) => tryError(() => client!.createWallet({ name, password, threshold })),
     exportBackup: async (walletId: string, password: string) => (await client!.exportBackup(walletId, password)).text(),
     importBackup: (text: string, password: string) => client!.importBackup(text, password),
     list: () => client!.listWallets(),

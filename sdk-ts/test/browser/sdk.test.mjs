@@ -86,7 +86,9 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
       await new Promise((r) => setTimeout(r, 200));
     }
     const token = execFileSync(bin, ["token"], { env }).toString().trim();
-    const cfg = { coordinatorUrl: `http://127.0.0.1:${coordProxy.port}`, routerUrl: `http://127.0.0.1:${proxy.port}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2 };
+    // The deployment root the app pins (dev mode's, from its own config).
+    const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
+    const cfg = { coordinatorUrl: `http://127.0.0.1:${coordProxy.port}`, routerUrl: `http://127.0.0.1:${proxy.port}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2, trustRoot };
     browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
       args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
     const page = await browser.newPage();
@@ -160,6 +162,24 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
     t.diagnostic(`createWallet with a pooled pre-params set: ${(warm.ms / 1000).toFixed(1)} s (cold was ${(wallet.ms / 1000).toFixed(1)} s)`);
     assert.ok(after < before || after === 0, `a pooled set was used (${before} -> ${after})`);
     assert.notEqual(warm.walletId, wallet.walletId);
+
+    // A lying coordinator (a separate process in front of the real one)
+    // makes a 3-of-3 where the app asked for 2-of-3: the SDK refuses the
+    // session before it joins, and stores nothing.
+    const evil = spawn(process.env.EVILCOORD_BIN, ["--upstream", `127.0.0.1:${coord}`, "--signers", "3"]);
+    t.after(() => evil.kill("SIGTERM"));
+    const evilAddr = await new Promise((resolve, reject) => {
+      evil.stdout.on("data", (d) => { const m = /ready (\S+)/.exec(String(d)); if (m) resolve(m[1]); });
+      evil.once("exit", (c) => reject(new Error(`evilcoord exited ${c}`)));
+    });
+    await page.goto(`http://127.0.0.1:${web}/e2e/sdk.html`);
+    await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
+    await page.evaluate((c) => window.sdk.open(c), { ...cfg, coordinatorUrl: `http://${evilAddr}` });
+    const stored = (await page.evaluate(() => window.sdk.list())).length;
+    const refused = await page.evaluate(([p]) => window.sdk.createWalletError("lied to", p, 2), [password]);
+    assert.equal(refused?.code, "session_mismatch", JSON.stringify(refused));
+    assert.match(refused.message, /3 signers; 2 were asked for/);
+    assert.equal((await page.evaluate(() => window.sdk.list())).length, stored, "nothing stored");
   } catch (e) {
     console.error("---- tsskit dev log ----\n" + log.slice(-6000));
     throw e;

@@ -189,8 +189,27 @@ describe("Go golden vector", () => {
       parties: ["server-2", "browser-0b8e5f3a-7c21-4d9e-a6f0-3e2d1c4b5a69", "server-1"],
       publicKey: "0310d55b4891a67b48f597ad1d0f0f0ef5205c1fce2e7d0f480009df0114b6f89b",
       address: GOLDEN_ADDRESS,
+      epoch: 0,
+      holders: [],
+      clientRequired: false,
+      identityKey: "",
     });
     expect(JSON.stringify(info)).not.toMatch(/save_data|Paillier|Xi/);
+  });
+
+  test("inspectRecord reads a version 2 record's holders and policy, not its identity key", () => {
+    const v2 = new Uint8Array(readFileSync(new URL("v2.json", testdata)));
+    const info = inspectRecord(v2);
+    expect(info.walletId).toBe(GOLDEN_WALLET);
+    expect(info.address).toBe(GOLDEN_ADDRESS);
+    expect(info.clientRequired).toBe(true);
+    expect(info.holders.map((h) => [h.partyId, h.kind])).toEqual([
+      ["server-2", "server"],
+      ["browser-0b8e5f3a-7c21-4d9e-a6f0-3e2d1c4b5a69", "client"],
+      ["server-1", "server"],
+    ]);
+    expect(info.identityKey).toBe(info.holders[0]!.identityKey);
+    expect(info.identityKey).toMatch(/^[0-9a-f]{64}$/);
   });
 
   test("a wrong password and each changed field fail to decrypt", async () => {
@@ -398,7 +417,8 @@ describe("inspectRecord", () => {
   const golden = new TextDecoder().decode(GOLDEN_RECORD);
   const cases: Array<[string, string, RegExp]> = [
     ["another format", golden.replace('"tsskit.share"', '"tsskit.share.backup"'), /format: want "tsskit.share"/],
-    ["version 2", golden.replace('"version":1', '"version":2'), /unsupported version 2/],
+    ["version 3", golden.replace('"version":1', '"version":3'), /unsupported version 3/],
+    ["version 2 without its keys", golden.replace('"version":1', '"version":2'), /epoch: missing/],
     ["an unknown key", golden.replace('"threshold"', '"extra":1,"threshold"'), /extra: unknown key/],
     ["a duplicate key", golden.replace('"threshold":2', '"threshold":2,"threshold":3'), /threshold: duplicate key/],
     ["missing save_data", golden.slice(0, golden.indexOf(',"save_data"')) + "}", /save_data: missing/],

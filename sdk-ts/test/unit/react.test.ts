@@ -7,7 +7,7 @@ import { TsskitError } from "../../src/errors.js";
 import { useShareStorage, useTSSClient } from "../../src/react/index.js";
 import type { TssClient, TssClientConfig } from "../../src/tss-client.js";
 
-const cfg: TssClientConfig = { coordinatorUrl: "http://c", routerUrl: "http://r", wasmUrl: "http://w/tss.wasm", token: "t" };
+const cfg: TssClientConfig = { coordinatorUrl: "http://c", routerUrl: "http://r", wasmUrl: "http://w/tss.wasm", token: "t", trustRoot: "00".repeat(32) };
 
 function fakeClient(over: Partial<Record<string, unknown>> = {}) {
   return {

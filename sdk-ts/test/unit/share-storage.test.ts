@@ -59,9 +59,22 @@ let storage: ShareStorage;
 const opened: Array<{ close(): void }> = [];
 
 async function open(opts: Parameters<typeof ShareStorage.open>[0] = {}): Promise<ShareStorage> {
-  const s = await ShareStorage.open({ indexedDB: factory, dbName: DB, ...opts });
+  const s = (await ShareStorage.open({ indexedDB: factory, dbName: DB, ...opts })) as ShareStorage;
   opened.push(s);
   return s;
+}
+
+// ShareStorage stores backups, never plaintext: a share is encrypted
+// first (in the browser the worker does it at keygen), and opened into a
+// handle, here the record's bytes (LocalShareCrypto).
+async function put(st: ShareStorage, share: Uint8Array, password: string, meta?: { name?: string }): Promise<StoredWallet> {
+  const info = inspectRecord(share); // the record's own checks, before any key derivation
+  if ((await st.list()).wallets.some((w) => w.walletId === info.walletId)) throw new ShareExistsError(info.walletId);
+  return st.putBackup(await protect(share, password, { iterations: st.iterations }), info, meta);
+}
+
+async function get(st: ShareStorage, walletId: string, password: string): Promise<Uint8Array> {
+  return (await st.unlock(walletId, password)).handle;
 }
 
 /** A second connection to the database, to read and damage records behind the storage's back. */
@@ -97,8 +110,8 @@ describe("ShareStorage", () => {
     const other = record();
     const otherId = inspectRecord(other).walletId;
     const [golden, second] = await Promise.all([
-      storage.put(GOLDEN_RECORD, GOLDEN_PASSWORD, { name: "Golden" }),
-      storage.put(other, "another password"),
+      put(storage, GOLDEN_RECORD, GOLDEN_PASSWORD, { name: "Golden" }),
+      put(storage, other, "another password"),
     ]);
     expect(golden).toEqual<StoredWallet>({
       walletId: GOLDEN_WALLET,
@@ -114,7 +127,7 @@ describe("ShareStorage", () => {
     expect(second.name).toBe("");
     expect(second.walletId).toBe(otherId);
 
-    const [a, b] = await Promise.all([storage.get(GOLDEN_WALLET, GOLDEN_PASSWORD), storage.get(otherId, "another password")]);
+    const [a, b] = await Promise.all([get(storage, GOLDEN_WALLET, GOLDEN_PASSWORD), get(storage, otherId, "another password")]);
     expect(same(a, GOLDEN_RECORD)).toBe(true);
     expect(same(b, other)).toBe(true);
 
@@ -131,7 +144,7 @@ describe("ShareStorage", () => {
 
     await storage.remove(GOLDEN_WALLET);
     expect((await storage.list()).wallets.map((w) => w.walletId)).toEqual([otherId]);
-    await expect(storage.get(GOLDEN_WALLET, GOLDEN_PASSWORD)).rejects.toThrow(ShareNotFoundError);
+    await expect(get(storage, GOLDEN_WALLET, GOLDEN_PASSWORD)).rejects.toThrow(ShareNotFoundError);
     await expect(storage.info(GOLDEN_WALLET)).rejects.toThrow(ShareNotFoundError);
     await expect(storage.remove(GOLDEN_WALLET)).rejects.toThrow(ShareNotFoundError);
     expect(await storage.raw(GOLDEN_WALLET)).toBeUndefined();
@@ -146,7 +159,7 @@ describe("ShareStorage", () => {
     const share = record();
     const id = inspectRecord(share).walletId;
     // Two puts racing for one wallet: exactly one wins.
-    const results = await Promise.allSettled([storage.put(share, "one"), storage.put(share, "two")]);
+    const results = await Promise.allSettled([put(storage, share, "one"), put(storage, share, "two")]);
     expect(results.map((r) => r.status).sort()).toEqual(["fulfilled", "rejected"]);
     const loser = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
     expect(loser.reason).toBeInstanceOf(ShareExistsError);
@@ -155,27 +168,27 @@ describe("ShareStorage", () => {
 
     // Once stored, refused before any key derivation.
     const derive = spyDerivations();
-    await expect(storage.put(share, "three")).rejects.toThrow(ShareExistsError);
-    await expect(storage.put(record(id), "four")).rejects.toThrow(ShareExistsError);
+    await expect(put(storage, share, "three")).rejects.toThrow(ShareExistsError);
+    await expect(put(storage, record(id), "four")).rejects.toThrow(ShareExistsError);
     await expect(storage.importBackup(GOLDEN_BACKUP.replaceAll(GOLDEN_WALLET, id), "x")).rejects.toThrow(ShareExistsError);
     expect(derive).not.toHaveBeenCalled();
     expect(await storage.raw(id)).toEqual(before);
   });
 
   test("a wrong password leaves the record as it was", async () => {
-    await storage.put(GOLDEN_RECORD, GOLDEN_PASSWORD);
+    await put(storage, GOLDEN_RECORD, GOLDEN_PASSWORD);
     const before = structuredClone(await storage.raw(GOLDEN_WALLET));
-    const err = await storage.get(GOLDEN_WALLET, "Correct horse battery staple").catch((e: unknown) => e);
+    const err = await get(storage, GOLDEN_WALLET, "Correct horse battery staple").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WrongPasswordError);
     expect((err as Error).message).not.toContain("orse");
-    await expect(storage.get(GOLDEN_WALLET, "")).rejects.toThrow(EmptyPasswordError);
+    await expect(get(storage, GOLDEN_WALLET, "")).rejects.toThrow(EmptyPasswordError);
     expect(await storage.raw(GOLDEN_WALLET)).toEqual(before);
   });
 
   test("a corrupt record is reported and does not hide the others", async () => {
     const shares = [record(), record(), record()];
     const [a, b, c] = shares.map((s) => inspectRecord(s).walletId) as [string, string, string];
-    await Promise.all(shares.map((s) => storage.put(s, "pw")));
+    await Promise.all(shares.map((s) => put(storage, s, "pw")));
 
     // Damage a's ciphertext: still canonical base64 of the right length, so
     // only the checksum tells it from a wrong password.
@@ -191,19 +204,19 @@ describe("ShareStorage", () => {
     });
 
     const derive = spyDerivations();
-    const err = await storage.get(a, "pw").catch((e: unknown) => e);
+    const err = await get(storage, a, "pw").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CorruptRecordError);
     expect((err as CorruptRecordError).walletId).toBe(a);
     expect((err as Error).message).toMatch(/damaged: checksum mismatch/);
     await expect(storage.info(a)).rejects.toThrow(CorruptRecordError);
-    await expect(storage.get(b, "pw")).rejects.toThrow(/parties: want an array of strings/);
+    await expect(get(storage, b, "pw")).rejects.toThrow(/parties: want an array of strings/);
     await expect(storage.exportBackup(a, "pw")).rejects.toThrow(CorruptRecordError);
     expect(derive).not.toHaveBeenCalled();
 
     const { wallets, corrupt } = await storage.list();
     expect(wallets.map((w) => w.walletId)).toEqual([c]);
     expect(corrupt.sort()).toEqual([a, b].sort());
-    expect(same(await storage.get(c, "pw"), shares[2]!)).toBe(true);
+    expect(same(await get(storage, c, "pw"), shares[2]!)).toBe(true);
 
     // A corrupt record can still be removed.
     await storage.remove(a);
@@ -213,7 +226,7 @@ describe("ShareStorage", () => {
   test("a record whose clear-text fields do not match its ciphertext is corrupt", async () => {
     const share = record();
     const id = inspectRecord(share).walletId;
-    await storage.put(share, "pw");
+    await put(storage, share, "pw");
     // The ciphertext of another share of the same wallet (another public
     // key), in a version 0 record: it has no checksum, so only the
     // comparison after decrypting catches it.
@@ -223,7 +236,7 @@ describe("ShareStorage", () => {
       delete v.checksum;
       return { ...v, version: 0, backup: JSON.parse(text) };
     });
-    const err = await storage.get(id, "pw").catch((e: unknown) => e);
+    const err = await get(storage, id, "pw").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CorruptRecordError);
     expect((err as Error).message).toMatch(/clear-text fields do not match the encrypted record/);
     expect(((await storage.raw(id)) as { version: number }).version).toBe(0); // not upgraded
@@ -232,7 +245,7 @@ describe("ShareStorage", () => {
   test("change password", async () => {
     const share = record();
     const id = inspectRecord(share).walletId;
-    const stored = await storage.put(share, "old password", { name: "mine" });
+    const stored = await put(storage, share, "old password", { name: "mine" });
     const before = structuredClone((await storage.raw(id)) as { backup: Record<string, unknown> });
 
     await expect(storage.changePassword(id, "wrong", "new password")).rejects.toThrow(WrongPasswordError);
@@ -247,7 +260,7 @@ describe("ShareStorage", () => {
     expect(after.backup.ciphertext).not.toBe(before.backup.ciphertext);
     expect(await storage.info(id)).toEqual(stored); // name and createdAt kept
 
-    const [withOld, withNew] = await Promise.allSettled([storage.get(id, "old password"), storage.get(id, "new password")]);
+    const [withOld, withNew] = await Promise.allSettled([get(storage, id, "old password"), get(storage, id, "new password")]);
     expect((withOld as PromiseRejectedResult).reason).toBeInstanceOf(WrongPasswordError);
     expect(same((withNew as PromiseFulfilledResult<Uint8Array>).value, share)).toBe(true);
   });
@@ -255,7 +268,7 @@ describe("ShareStorage", () => {
   test("change password does not write over a record changed meanwhile", async () => {
     const share = record();
     const id = inspectRecord(share).walletId;
-    await storage.put(share, "pw");
+    await put(storage, share, "pw");
     // Another tab changes the record while the old password is being checked.
     const deriveKey = crypto.subtle.deriveKey.bind(crypto.subtle);
     vi.spyOn(crypto.subtle, "deriveKey").mockImplementationOnce(async (...args: Parameters<SubtleCrypto["deriveKey"]>) => {
@@ -278,7 +291,7 @@ describe("ShareStorage", () => {
   test("export, remove, import, get", async () => {
     const share = record();
     const id = inspectRecord(share).walletId;
-    const stored = await storage.put(share, "pw", { name: "w" });
+    const stored = await put(storage, share, "pw", { name: "w" });
 
     const derive = spyDerivations();
     await expect(storage.exportBackup(id, "wrong")).rejects.toThrow(WrongPasswordError);
@@ -294,7 +307,7 @@ describe("ShareStorage", () => {
     expect(await storage.raw(id)).toBeUndefined();
     const imported = await storage.importBackup(text, "pw", { name: "restored" });
     expect({ ...imported, createdAt: 0 }).toEqual({ ...stored, name: "restored", createdAt: 0 });
-    const [plain, textAgain] = await Promise.all([storage.get(id, "pw"), storage.exportBackup(id, "pw")]);
+    const [plain, textAgain] = await Promise.all([get(storage, id, "pw"), storage.exportBackup(id, "pw")]);
     expect(same(plain, share)).toBe(true);
     expect(textAgain).toBe(text); // stored as it came
     await expect(storage.importBackup("not a backup", "pw")).rejects.toThrow(BackupFormatError);
@@ -305,7 +318,7 @@ describe("ShareStorage", () => {
     expect(w.address).toBe(GOLDEN_ADDRESS);
     expect(w.partyId).toBe("server-2");
     const [plain, exported] = await Promise.all([
-      storage.get(GOLDEN_WALLET, GOLDEN_PASSWORD),
+      get(storage, GOLDEN_WALLET, GOLDEN_PASSWORD),
       storage.exportBackup(GOLDEN_WALLET, GOLDEN_PASSWORD),
     ]);
     expect(same(plain, GOLDEN_RECORD)).toBe(true);
@@ -314,7 +327,7 @@ describe("ShareStorage", () => {
 
   test("the stored value holds no plaintext", async () => {
     const password = "a distinctive password 4711";
-    await storage.put(GOLDEN_RECORD, password);
+    await put(storage, GOLDEN_RECORD, password);
     const raw = JSON.stringify(await storage.raw(GOLDEN_WALLET));
     const plain = new TextDecoder().decode(GOLDEN_RECORD);
     // (Quoted keys: a short bare name could turn up in random base64.)
@@ -327,7 +340,7 @@ describe("ShareStorage", () => {
   test("migrates a version 0 record when read", async () => {
     const share = record();
     const id = inspectRecord(share).walletId;
-    const stored = await storage.put(share, "pw", { name: "old" });
+    const stored = await put(storage, share, "pw", { name: "old" });
     // Version 0: no address and no checksum.
     await rewrite(id, (v) => {
       delete v.address;
@@ -341,10 +354,10 @@ describe("ShareStorage", () => {
     expect((await storage.list()).wallets).toEqual([stored]);
     expect(await storage.raw(id)).toEqual(v0); // not written without the password
 
-    await expect(storage.get(id, "wrong")).rejects.toThrow(WrongPasswordError);
+    await expect(get(storage, id, "wrong")).rejects.toThrow(WrongPasswordError);
     expect(await storage.raw(id)).toEqual(v0);
 
-    expect(same(await storage.get(id, "pw"), share)).toBe(true);
+    expect(same(await get(storage, id, "pw"), share)).toBe(true);
     const v1 = (await storage.raw(id)) as Record<string, unknown>;
     expect(v1.version).toBe(1);
     expect(v1.address).toBe(stored.address);
@@ -355,12 +368,12 @@ describe("ShareStorage", () => {
   test("records that cannot be read: newer version, failed migration, garbage", async () => {
     const shares = [record(), record(), record(), record()];
     const [newer, badV0, garbage, good] = shares.map((s) => inspectRecord(s).walletId) as [string, string, string, string];
-    await Promise.all(shares.map((s) => storage.put(s, "pw")));
+    await Promise.all(shares.map((s) => put(storage, s, "pw")));
     await rewrite(newer, (v) => ({ ...v, version: 2 }));
     await rewrite(badV0, (v) => ({ ...v, version: 0, publicKey: "04" + "00".repeat(32) }));
     await rewrite(garbage, () => ({ walletId: garbage, hello: "world" }));
 
-    const err = await storage.get(newer, "pw").catch((e: unknown) => e);
+    const err = await get(storage, newer, "pw").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CorruptRecordError);
     expect((err as Error).message).toMatch(/record version 2, written by a newer SDK/);
     await expect(storage.info(badV0)).rejects.toThrow(/cannot upgrade it from record version 0/);
@@ -384,7 +397,7 @@ describe("ShareStorage", () => {
 
     const slow = await open({ dbName: "slow", iterations: 600_001 });
     const share = record();
-    const { walletId } = await slow.put(share, "pw");
+    const { walletId } = await put(slow, share, "pw");
     const raw = (await slow.raw(walletId)) as { backup: object };
     expect(parseBackup(JSON.stringify(raw.backup)).iterations).toBe(600_001);
     expect(same(await unprotect(JSON.stringify(raw.backup), "pw"), share)).toBe(true);

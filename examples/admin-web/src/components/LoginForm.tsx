@@ -1,6 +1,6 @@
 import { useState } from "react";
 
-import { checkUrl, saveConfig, type AppConfig } from "../config";
+import { builtInTrustRoot, checkTrustRoot, checkUrl, saveConfig, type AppConfig } from "../config";
 import { ErrorBox, Field } from "./Field";
 
 /** Where to find the services and the admin token, when the web server does not say. */
@@ -9,18 +9,23 @@ export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; no
   const [routerUrl, setRouter] = useState(saved?.routerUrl ?? "http://localhost:8082");
   const [wasmUrl, setWasm] = useState(saved?.wasmUrl ?? "/tss.wasm");
   const [token, setToken] = useState("");
+  const [trustRoot, setTrustRoot] = useState(saved?.trustRoot || builtInTrustRoot);
   const [submitted, setSubmitted] = useState(false);
   const errors = {
     coordinatorUrl: checkUrl(coordinatorUrl),
     routerUrl: checkUrl(routerUrl),
     wasmUrl: checkUrl(wasmUrl),
     token: token.trim() === "" ? "Paste an admin token." : token.trim().split(".").length !== 3 ? "An admin token has three parts separated by dots." : "",
+    trustRoot: checkTrustRoot(trustRoot),
   };
   const submit = (e: React.FormEvent) => {
     e.preventDefault();
     setSubmitted(true);
     if (Object.values(errors).some(Boolean)) return;
-    const c: AppConfig = { coordinatorUrl: coordinatorUrl.trim(), routerUrl: routerUrl.trim(), wasmUrl: wasmUrl.trim(), token: token.trim(), dev: false };
+    const c: AppConfig = {
+      coordinatorUrl: coordinatorUrl.trim(), routerUrl: routerUrl.trim(), wasmUrl: wasmUrl.trim(), token: token.trim(),
+      trustRoot: trustRoot.trim().toLowerCase(), dev: false,
+    };
     saveConfig(c);
     onDone(c);
   };
@@ -44,6 +49,16 @@ export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; no
             required
             hint="tss-worker.js and wasm_exec.js must be beside it."
             error={submitted ? errors.wasmUrl : ""}
+          />
+          <Field
+            label="Deployment root key"
+            value={trustRoot}
+            onChange={setTrustRoot}
+            required
+            autoComplete="off"
+            hint="The public key your operator's tsskit identity init printed. Server parties must be certified by it."
+            error={submitted ? errors.trustRoot : ""}
+            testId="login-trust-root"
           />
           <Field
             label="Admin token"

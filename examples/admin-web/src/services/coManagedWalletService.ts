@@ -66,8 +66,11 @@ export interface CoManagedWalletService {
 
 export function useCoManagedWalletService(config: AppConfig): CoManagedWalletService {
   const tssConfig = useMemo<TssClientConfig>(
-    () => ({ coordinatorUrl: config.coordinatorUrl, routerUrl: config.routerUrl, wasmUrl: config.wasmUrl, token: config.token, workers: 2 }),
-    [config.coordinatorUrl, config.routerUrl, config.wasmUrl, config.token],
+    () => ({
+      coordinatorUrl: config.coordinatorUrl, routerUrl: config.routerUrl, wasmUrl: config.wasmUrl, token: config.token,
+      trustRoot: config.trustRoot, workers: 2,
+    }),
+    [config.coordinatorUrl, config.routerUrl, config.wasmUrl, config.token, config.trustRoot],
   );
   const tss = useTSSClient(tssConfig);
   const store = useShareStorage({ client: tss.client });
