@@ -1,7 +1,8 @@
 // Package serve is what every tsskit service does the same way on its one
-// port: native gRPC over cleartext HTTP/2, gRPC-Web for browsers (through
-// improbable-eng/grpc-web's wrapper, with an origin allowlist), plain HTTP
-// routes such as /health, and a graceful shutdown.
+// port: native gRPC over HTTP/2 (cleartext h2c, or TLS through ListenTLS),
+// gRPC-Web for browsers (through improbable-eng/grpc-web's wrapper, with an
+// origin allowlist), plain HTTP routes such as /health, and a graceful
+// shutdown.
 package serve
 
 import (
@@ -16,6 +17,7 @@ import (
 
 	"github.com/improbable-eng/grpc-web/go/grpcweb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
@@ -73,6 +75,7 @@ type Server struct {
 	ln   net.Listener
 	log  *slog.Logger
 	name string
+	tls  bool // ln hands out TLS connections (ListenTLS)
 }
 
 // Listen binds addr (":0" picks a free port; Addr says which).
@@ -100,8 +103,12 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // and open requests get up to grace to finish (long-lived streams are ended
 // by the service itself before that, see Service.Stop in each package).
 func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
-	s.log.Info("listening", "service", s.name, "addr", s.Addr())
 	errc := make(chan error, 1)
+	if s.tls {
+		s.log.Info("listening", "service", s.name, "addr", s.Addr(), "tls", true)
+	} else {
+		s.log.Info("listening", "service", s.name, "addr", s.Addr())
+	}
 	go func() { errc <- s.http.Serve(s.ln) }()
 	select {
 	case err := <-errc:
@@ -137,6 +144,13 @@ func NewGRPC(maxMsg int, unary grpc.UnaryServerInterceptor, stream grpc.StreamSe
 // list), so calls that fail with Unavailable and are retried reach a live
 // replica: a router's Transport resumes its stream there.
 func Dial(target string) (*grpc.ClientConn, error) {
+	return dial(target, insecure.NewCredentials(), false)
+}
+
+// dial is Dial with the given transport credentials. With nameEach, each
+// replica's certificate is checked against its own host: the connection's
+// authority is then a placeholder that no certificate carries.
+func dial(target string, creds credentials.TransportCredentials, nameEach bool) (*grpc.ClientConn, error) {
 	var addrs []resolver.Address
 	for _, part := range strings.Split(target, ",") {
 		t := strings.TrimSpace(part)
@@ -145,9 +159,13 @@ func Dial(target string) (*grpc.ClientConn, error) {
 		if _, _, err := net.SplitHostPort(t); err != nil {
 			return nil, fmt.Errorf("address %q: want host:port (or a comma-separated list of them)", strings.TrimSpace(part))
 		}
-		addrs = append(addrs, resolver.Address{Addr: t})
+		a := resolver.Address{Addr: t}
+		if nameEach {
+			a.ServerName, _, _ = net.SplitHostPort(t)
+		}
+		addrs = append(addrs, a)
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(8<<20), grpc.MaxCallSendMsgSize(8<<20))}
 	if len(addrs) == 1 {
 		return grpc.NewClient(addrs[0].Addr, opts...)
