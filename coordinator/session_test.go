@@ -132,7 +132,7 @@ func TestCoManagedWallet(t *testing.T) {
 			t.Fatalf("signature with %v does not verify (%v)", pick, err)
 		}
 	}
-	t.Run("refusals", func(t *testing.T) { testRefusals(t, q, resp.WalletId, me, servers) })
+	t.Run("refusals", func(t *testing.T) { testRefusals(t, q, resp.WalletId, me, servers, saved) })
 }
 
 func contains(xs []string, x string) bool {
@@ -146,14 +146,21 @@ func contains(xs []string, x string) bool {
 
 // testRefusals: forged and misdirected tokens, bad requests, and a forged
 // signature report, each refused with its code.
-func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, servers []string) {
+func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, servers []string, rec *share.Record) {
 	ctx := context.Background()
+	// The client's statements are signed with its own identity, so the
+	// server parties accept them and the session lives until the forged
+	// report below.
+	ident, err := rec.IdentityKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	conn := q.Conn(t)
 	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 	admin := q.Admin(t)
 	digest := sha256.Sum256([]byte("refusals"))
 
-	_, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:31], ClientPartyIds: []string{me}}, admin)
+	_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:31], ClientPartyIds: []string{me}}, admin)
 	wantCode(t, err, codes.InvalidArgument)
 	_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: "nope", Digest: digest[:], ClientPartyIds: []string{me}}, admin)
 	wantCode(t, err, codes.NotFound)
@@ -181,7 +188,7 @@ func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, serve
 		t.Fatal(err)
 	}
 	tok := grpc.PerRPCCredentials(serve.Bearer(sresp.Tokens[0].Token))
-	join := &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: q.JoinKeys(t, sresp, me, digest[:])}
+	join := &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: q.JoinKeysAs(t, sresp, me, ident, digest[:])}
 	pk := seal.PublicKeys{X25519: join.Keys.X25519, Ed25519: join.Keys.Ed25519}
 
 	forged, _ := q.Signer.MintParty(sresp.SessionId, me, time.Minute)
@@ -209,7 +216,7 @@ func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, serve
 	if _, err := coord.Join(ctx, join, tok); err != nil {
 		t.Fatal(err)
 	}
-	_, err = coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: q.JoinKeys(t, sresp, me, digest[:])}, tok)
+	_, err = coord.Join(ctx, &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: q.JoinKeysAs(t, sresp, me, ident, digest[:])}, tok)
 	wantCode(t, err, codes.AlreadyExists)
 	for {
 		ev, err := watch.Recv()

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,7 +89,30 @@ func rosterFor(to, of string, repl func(*tsskitv1.PartyKeys) *tsskitv1.PartyKeys
 	}
 }
 
-// failedSession is the session's record at the real coordinator.
+// onePick remembers the first name it is offered: the one party an
+// attack is aimed at, when the pool decides which servers take part.
+type onePick struct {
+	mu   sync.Mutex
+	name string
+}
+
+// take reports whether name is the pick (the first offered, or it again).
+func (p *onePick) take(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.name == "" {
+		p.name = name
+	}
+	return p.name == name
+}
+
+func (p *onePick) get() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.name
+}
+
+// session is the session's record at the real coordinator.
 func (c *cluster) session(t *testing.T, id string) *tsskitv1.Session {
 	t.Helper()
 	cc, err := serve.Dial(c.coord)
@@ -160,18 +184,34 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	// The relay shows the CLI party its own keys as a server's: the CLI
 	// refuses the entry (certified for another key), names the server.
 	t.Run("keygen: a server substituted in the client's view", func(t *testing.T) {
-		server := c.parties[0]
-		c.evil.SetEvent(rosterFor("cli-a", server, func(k *tsskitv1.PartyKeys) *tsskitv1.PartyKeys { return forged(t, k) }))
+		var victim onePick
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if who != "cli-a" || ev.GetReady() == nil {
+				return
+			}
+			for i, k := range ev.GetReady().Roster {
+				if k.PartyId != "cli-a" && victim.take(k.PartyId) {
+					ev.GetReady().Roster[i] = forged(t, k)
+				}
+			}
+		})
 		defer c.evil.SetEvent(nil)
 		stderr, err := keygen("cli-a")
-		c.wantRefusedBeforeRound1(t, stderr, err, server, "identity")
+		c.wantRefusedBeforeRound1(t, stderr, err, victim.get(), "identity")
 	})
 
 	// The relay shows one server its own keys as the client's: a client's
 	// identity is its own at keygen, so that server alone cannot tell; the
 	// roster confirmation of round 0 shows it to every party.
 	t.Run("keygen: the client substituted in one server's view", func(t *testing.T) {
-		c.evil.SetEvent(rosterFor(c.parties[1], "cli-b", func(k *tsskitv1.PartyKeys) *tsskitv1.PartyKeys { return forged(t, k) }))
+		// The pool picks the session's servers; the first of them to
+		// watch it is the one lied to.
+		var lied onePick
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if who != "cli-b" && ev.GetReady() != nil && lied.take(who) {
+				rosterFor(who, "cli-b", func(k *tsskitv1.PartyKeys) *tsskitv1.PartyKeys { return forged(t, k) })(who, ev)
+			}
+		})
 		defer c.evil.SetEvent(nil)
 		stderr, err := keygen("cli-b")
 		c.wantRefusedBeforeRound1(t, stderr, err, "cli-b", "")

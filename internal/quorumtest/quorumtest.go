@@ -451,6 +451,13 @@ func (q *Quorum) JoinKeys(t testing.TB, resp *tsskitv1.CreateSessionResponse, pa
 	if err != nil {
 		t.Fatal(err)
 	}
+	return q.JoinKeysAs(t, resp, party, k, digest)
+}
+
+// JoinKeysAs is JoinKeys signed with identity key k: a wallet's holder's
+// own, for a signing the server parties must not refuse at once.
+func (q *Quorum) JoinKeysAs(t testing.TB, resp *tsskitv1.CreateSessionResponse, party string, k *identity.Key, digest []byte) *tsskitv1.PartyKeys {
+	t.Helper()
 	kind := identity.SessionKeygen
 	if resp.Kind == tsskitv1.SessionKind_SESSION_KIND_SIGN {
 		kind = identity.SessionSign
