@@ -55,13 +55,24 @@ type runner struct {
 	// before every list had; tss-lib starts once all have.
 	confirm   []byte
 	confirmed map[string]bool
-	held      []*seal.Envelope
+	held      []heldMsg
+	heldFrom  map[string]int // envelopes held per sender
 	started   bool
 }
 
-// maxHeld bounds the envelopes kept while round 0 finishes: a few rounds'
-// worth from every peer.
-const maxHeld = 4 * 16 * 16
+// heldMsg is an opened envelope of round 1 that arrived before this
+// party's round 0 finished.
+type heldMsg struct {
+	env     *seal.Envelope
+	payload []byte
+}
+
+// maxHeldPerSender bounds what one peer may have held while round 0
+// finishes. Only authenticated envelopes are held, and an honest peer that
+// started sends this party at most a broadcast and one point-to-point
+// message of round 1 before it needs this party's own round 1; a peer
+// that sends more is misbehaving, and is named.
+const maxHeldPerSender = 4
 
 func newRunner(s *Session, r *roster.Roster, phase string, rounds int, kinds map[reflect.Type]msgKind,
 	keys map[string]seal.PublicKeys, ver map[string]*identity.Verified) (*runner, error) {
@@ -240,7 +251,13 @@ func (rn *runner) send(ctx context.Context, msg tss.Message) error {
 
 // sendConfirm broadcasts this party's round-0 roster digests.
 func (rn *runner) sendConfirm(ctx context.Context) error {
-	env, err := rn.ch.Seal("", 0, rn.confirm)
+	payload := rn.confirm
+	if testConfirm != nil {
+		if payload = testConfirm(rn.sess.Self, slices.Clone(payload)); payload == nil {
+			return nil
+		}
+	}
+	env, err := rn.ch.Seal("", 0, payload)
 	if err != nil {
 		return &Error{Code: CodeProtocol, Err: err}
 	}
@@ -274,9 +291,9 @@ func (rn *runner) receiveConfirm(env *seal.Envelope, payload []byte) error {
 		return rn.protocolError(terr)
 	}
 	held := rn.held
-	rn.held = nil
-	for _, e := range held {
-		if err := rn.receive(e); err != nil {
+	rn.held, rn.heldFrom = nil, nil
+	for _, h := range held {
+		if err := rn.deliver(h.env, h.payload); err != nil {
 			return err
 		}
 	}
@@ -284,14 +301,9 @@ func (rn *runner) receiveConfirm(env *seal.Envelope, payload []byte) error {
 }
 
 func (rn *runner) receive(env *seal.Envelope) error {
-	if !rn.started && env.Round != 0 {
-		// A faster peer's first round: keep it for when tss-lib starts.
-		if len(rn.held) >= maxHeld {
-			return &Error{Code: CodeProtocol, Culprits: []string{env.From}, Err: errors.New("too many envelopes before the roster was confirmed")}
-		}
-		rn.held = append(rn.held, env)
-		return nil
-	}
+	// Every envelope is opened on arrival: its sender's session key signed
+	// it, so what is held or refused below is that sender's doing, never a
+	// relay's.
 	payload, err := rn.ch.Open(env)
 	if err != nil {
 		if seal.Benign(err) {
@@ -299,10 +311,29 @@ func (rn *runner) receive(env *seal.Envelope) error {
 		}
 		return &Error{Code: CodeSeal, Round: int(env.Round), Culprits: []string{env.From}, Err: err}
 	}
-	from := env.From
 	if env.Round == 0 {
 		return rn.receiveConfirm(env, payload)
 	}
+	if !rn.started {
+		// A faster peer's first round: keep it for when tss-lib starts.
+		if env.Round != 1 || rn.heldFrom[env.From] >= maxHeldPerSender {
+			return &Error{Code: CodeProtocol, Round: int(env.Round), Culprits: []string{env.From},
+				Err: fmt.Errorf("round %d envelope number %d before this party confirmed the roster", env.Round, rn.heldFrom[env.From]+1)}
+		}
+		if rn.heldFrom == nil {
+			rn.heldFrom = map[string]int{}
+		}
+		rn.heldFrom[env.From]++
+		rn.held = append(rn.held, heldMsg{env: env, payload: payload})
+		return nil
+	}
+	return rn.deliver(env, payload)
+}
+
+// deliver checks an opened envelope of round 1 or later and feeds it to
+// tss-lib.
+func (rn *runner) deliver(env *seal.Envelope, payload []byte) error {
+	from := env.From
 	blame := func(format string, a ...any) error {
 		return &Error{Code: CodeProtocol, Round: int(env.Round), Culprits: []string{from}, Err: fmt.Errorf(format, a...)}
 	}
@@ -332,17 +363,34 @@ func (rn *runner) receive(env *seal.Envelope) error {
 		p.MessagesRecv++
 		p.BytesReceived += int64(len(env.Payload))
 	})
-	if rn.check != nil {
-		if err := rn.check(msg); err != nil {
-			return blame("%s: %v", msg.Type(), err)
-		}
+	if err := rn.runCheck(msg); err != nil {
+		return blame("%s: %v", msg.Type(), err)
 	}
 	return rn.feed(msg, from)
+}
+
+// runCheck runs the peer checks on msg; like tss-lib's own processing, a
+// panic in them fails this session (blaming the message), never the
+// process.
+func (rn *runner) runCheck(msg tss.ParsedMessage) (err error) {
+	if rn.check == nil {
+		return nil
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the peer checks panicked: %v", p)
+		}
+	}()
+	return rn.check(msg)
 }
 
 // testOutgoing, set only by this package's tests, rewrites the wire bytes
 // of each message a party sends: how a malicious peer is played.
 var testOutgoing func(self string, msg tss.ParsedMessage, wire []byte) []byte
+
+// testConfirm, set only by this package's tests, rewrites the round-0
+// list a party sends (nil: it sends none).
+var testConfirm func(self string, list []byte) []byte
 
 // feed hands one message to tss-lib. A panic inside tss-lib while it
 // processes a peer's message must not take down a server that runs many

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/rwadurian/tsskit/party/identity"
 	rosterpkg "github.com/rwadurian/tsskit/party/roster"
@@ -105,6 +106,13 @@ func compareRoster(ours, theirs []byte, order []string, from string) error {
 	if len(diff) == 0 {
 		return nil
 	}
-	return &Error{Code: CodeIdentity, Culprits: diff, Err: &identity.Error{Code: identity.CodeSubstituted,
-		Err: fmt.Errorf("%s was shown other roster entries for %v than this party: a relay substituted them", from, diff)}}
+	// Either a relay showed one of the two parties other entries, or the
+	// sender lies about what it was shown: nothing here tells which, so
+	// both the differing entries and the sender are named.
+	culprits := diff
+	if !slices.Contains(diff, from) {
+		culprits = append(culprits, from)
+	}
+	return &Error{Code: CodeIdentity, Culprits: culprits, Err: &identity.Error{Code: identity.CodeSubstituted,
+		Err: fmt.Errorf("%s's roster confirmation differs from this party's for %v: a relay showed one of the two other entries, or %s lies", from, diff, from)}}
 }
