@@ -31,17 +31,33 @@ web: deps
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 # tss.wasm and what a browser needs beside it, in public/ (not committed):
-# the wasm, Go's matching wasm_exec.js, the worker script (TypeScript in
-# sdk-ts/src/worker, bundled into one classic worker script: it shares the
-# SDK's backup code, so shares are encrypted and decrypted in the worker),
-# and .br/.gz variants that the static handler picks by Accept-Encoding.
+# the wasm, the worker script (TypeScript in sdk-ts/src/worker, bundled
+# into one classic worker script with Go's matching wasm_exec.js: it shares
+# the SDK's backup and pre-params code, so shares, primes and pre-params
+# stay in the workers), and .br/.gz variants that the static handler picks
+# by Accept-Encoding. Then the SHA-384 pins of tss.wasm and tss-worker.js:
+# public/tsskit-integrity.json for deployments, and
+# sdk-ts/src/build-integrity.ts (git-ignored) for the SDK built after this,
+# which refuses any other files by default (docs/wasm.md).
+WASM_EXEC = $$($(GO) env GOROOT)/lib/wasm/wasm_exec.js
+define WASM_PINS_JS
+const fs = require("fs"), { createHash } = require("crypto");
+const pin = (f) => "sha384-" + createHash("sha384").update(fs.readFileSync(f)).digest("base64");
+const pins = { wasm: pin("public/tss.wasm"), worker: pin("public/tss-worker.js") };
+fs.writeFileSync("public/tsskit-integrity.json", JSON.stringify(pins, null, 2) + "\n");
+fs.writeFileSync("sdk-ts/src/build-integrity.ts",
+  "// Written by make wasm: the pins of public/tss.wasm and public/tss-worker.js. Not committed.\n" +
+  "export const BUILD_INTEGRITY: { readonly wasm: string; readonly worker: string } | null = " + JSON.stringify(pins, null, 2) + ";\n");
+endef
+export WASM_PINS_JS
 wasm: deps
 	@mkdir -p public
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o public/tss.wasm ./wasm
-	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" public/wasm_exec.js
-	npx esbuild sdk-ts/src/worker/tss-worker.ts --bundle --format=iife --target=es2022 --log-level=warning --outfile=public/tss-worker.js
+	@rm -f public/wasm_exec.js public/wasm_exec.js.br public/wasm_exec.js.gz
+	npx esbuild sdk-ts/src/worker/tss-worker.ts --bundle --format=iife --target=es2022 --log-level=warning --inject:"$(WASM_EXEC)" --outfile=public/tss-worker.js
 	cp wasm/tsskit.d.ts public/tsskit.d.ts
-	$(GO) run ./scripts/precompress public/tss.wasm public/wasm_exec.js public/tss-worker.js
+	node -e "$$WASM_PINS_JS"
+	$(GO) run ./scripts/precompress public/tss.wasm public/tss-worker.js
 
 # Every suite records its counts in $(COUNTS); the last line of `make test`
 # adds them up: "N passed, N failed, N skipped".

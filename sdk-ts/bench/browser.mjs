@@ -3,6 +3,10 @@
 // (one browser party + two server parties of tsskit dev, over gRPC-Web)
 // and sign, and tss.wasm's sizes. Prints a Markdown table.
 // Needs what `make test-browser` builds: TSSKIT_BIN, TSSKIT_WEB_DIR.
+// The page loads the workers as the SDK does (pinned to the build's
+// hashes), and the benchmarks only time the workers: primes and
+// pre-parameters stay in the workers here too, never passing through the
+// page.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -38,6 +42,8 @@ try {
   // figures are the browser's and the protocol's, not the servers' primes.
   await new Promise((r) => setTimeout(r, 15_000));
   const adminToken = execFileSync(bin, ["token"], { env }).toString().trim();
+  // The deployment root the pages pin (dev mode's, from its own config).
+  const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
   const page = await browser.newPage();
@@ -47,11 +53,11 @@ try {
   const results = [];
   for (let i = 0; i < runs; i++) {
     const digest = createHash("sha256").update(`bench ${i}`).digest("hex");
-    results.push(await page.evaluate((cfg) => window.runE2E(cfg), { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, adminToken, digestHex: digest }));
+    results.push(await page.evaluate((cfg) => window.runE2E(cfg), { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, adminToken, trustRoot, digestHex: digest }));
   }
   // The SDK as an app uses it: load, createWallet (cold pre-params), sign.
   const sdk = await browser.newPage();
-  const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token: adminToken, workers: 2 };
+  const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token: adminToken, workers: 2, trustRoot };
   const sdkRuns = [];
   for (let i = 0; i < runs; i++) {
     await sdk.goto(`http://127.0.0.1:${web}/e2e/sdk.html`);

@@ -1,11 +1,12 @@
-export { TsskitError, RpcError, codeName } from "./errors.js";
+export { TsskitError, RpcError, IntegrityError, codeName } from "./errors.js";
 export { TssClient } from "./tss-client.js";
 export type { TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus } from "./tss-client.js";
 export type { ClientProgress, Phase } from "./progress.js";
 export { progressMapper } from "./progress.js";
-export { loadTss, workerScriptUrl } from "./tss-wasm-loader.js";
+export { loadTss, startTssWorkers, workerScriptUrl, resolveIntegrity } from "./tss-wasm-loader.js";
+export type { Integrity, IntegrityDetails, PinnedResource } from "./integrity.js";
 export type { LoaderOptions, TssPool } from "./tss-wasm-loader.js";
-export { TssWorker, generatePreParams } from "./worker-client.js";
+export { TssWorker, generatePreParams, generatePreParamsIntoPool } from "./worker-client.js";
 export type * from "./worker-client.js";
 export { connectClients, keygenSeat, signSeat } from "./session.js";
 export type { Clients, Endpoints, Seat, KeygenOutcome } from "./session.js";
@@ -15,5 +16,5 @@ export {
   WrongPasswordError, CorruptRecordError, BackupFormatError, EmptyPasswordError,
   protect, unprotect, parseBackup, inspectRecord, BACKUP_FORMAT, MIN_ITERATIONS, MAX_ITERATIONS,
 } from "./backup.js";
-export { PreParamsPool, PreParamsPoolClosedError, PreParamsEntryDroppedError } from "./preparams-pool.js";
+export { PreParamsPool, PreParamsPoolClosedError, PreParamsEntryDroppedError, PREPARAMS_DB_NAME } from "./preparams-pool.js";
 export type { PreParamsPoolOptions } from "./preparams-pool.js";

@@ -1,33 +1,16 @@
 /**
- * A pool of ready keygen pre-parameters (Paillier key and safe-prime based
- * NTilde, the JSON tss.wasm's assemblePreParams makes), filled in the
- * background so that creating a wallet need not wait ~6 s for them.
+ * A pool of ready keygen pre-parameters, filled in the background so that
+ * creating a wallet need not wait ~6 s for them. This is the page's side:
+ * it decides when a set is made and asks how many are ready; the sets
+ * themselves are made, stored (encrypted in IndexedDB under a
+ * non-extractable key), taken and used in the workers
+ * (src/worker/preparams-store.ts), and the page only ever holds a handle to
+ * a set in a worker and counts. The client wires it to its workers: make
+ * is generatePreParamsIntoPool(workers), count is countPreParams and take
+ * is takePreParams in the worker that runs the keygen.
  *
- * Pre-parameters are only ever made here, by this browser (the `make`
- * callback), never taken from another party. They are secret (the Paillier
- * private key), so they are kept in IndexedDB encrypted with AES-256-GCM
- * under a non-extractable Web Crypto key stored beside them in the same
- * database (a CryptoKey is structured-cloneable): no password is needed,
- * and the key's bytes can never be read out by script, only used. A fresh
- * random 12-byte nonce is used per entry, and the additional authenticated
- * data binds the ciphertext to its entry: "tsskit.preparams|" + id.
- *
- * The database ("tsskit-preparams" unless told otherwise, separate from the
- * share storage) has two object stores, both with key path "id":
- *
- *     entries: { id, createdAt, nonce, ciphertext }
- *     keys:    { id: "pool-key", kid, createdAt, key: CryptoKey }
- *
- * kid is a random label of the key, used to notice that the key was
- * replaced while an entry was being encrypted. When the key is missing
- * (the "keys" store was cleared) the entries, which nothing can decrypt any
- * more, are dropped.
- *
- * A set is never handed out twice: take() reads and deletes its entry in
- * one readwrite transaction, and IndexedDB runs readwrite transactions on a
- * store one after the other, so concurrent take() calls (in this page or
- * in other tabs) never get the same entry. An entry that fails decryption
- * or validation is gone too, and the next one is tried.
+ * A set is never handed out twice, whatever the tabs: the worker takes an
+ * entry by reading and deleting it in one IndexedDB readwrite transaction.
  *
  * Background work is low priority: one set at a time, started startDelayMs
  * after the first fill() and gapMs after each set, and paused (the set in
@@ -38,100 +21,46 @@
  *
  * Nothing here logs; errors reported carry no secret material.
  */
-import { type DBSchema, type IDBPDatabase, wrap } from "idb";
+import { PreParamsEntryDroppedError, PreParamsPoolClosedError } from "./worker/preparams-store.js";
 
-export interface PreParamsPoolOptions {
-  /** The IndexedDB database name; default "tsskit-preparams" (a separate database from the share storage). */
-  dbName?: string;
+export { PreParamsEntryDroppedError, PreParamsPoolClosedError, PREPARAMS_DB_NAME, POOL_KEY_ID } from "./worker/preparams-store.js";
+
+export interface PreParamsPoolOptions<T> {
   /** How many sets to keep ready; default 2, 0 disables the pool (make is never called). */
   size?: number;
-  /** The IndexedDB factory; default globalThis.indexedDB. */
-  indexedDB?: IDBFactory;
-  /** Makes one set; the client passes (signal) => generatePreParams(workers, { signal }). */
-  make: (signal: AbortSignal) => Promise<Uint8Array>;
-  /** Checks a set before take() hands it out (the client passes worker.validatePreParams); optional. */
-  validate?: (pre: Uint8Array) => Promise<void>;
+  /** Makes one set and stores it, in the workers; the client passes (signal) => generatePreParamsIntoPool(workers, { signal }). */
+  make: (signal: AbortSignal) => Promise<unknown>;
+  /** The number of stored sets (the worker's countPreParams). */
+  count: () => Promise<number>;
+  /**
+   * Takes one stored set where it will be used (the worker's takePreParams)
+   * and returns what refers to it there, or null when there is none;
+   * report gets each entry dropped on the way.
+   */
+  take: (report: (dropped: PreParamsEntryDroppedError) => void) => Promise<T | null>;
   /** Wait this long (ms) after the first fill() before starting background work; default 2000. */
   startDelayMs?: number;
   /** Wait this long (ms) between sets; default 250. */
   gapMs?: number;
-  /** The first wait (ms) after a failed make or store; doubled on each further failure; default 5000. */
+  /** The first wait (ms) after a failed make; doubled on each further failure; default 5000. */
   retryDelayMs?: number;
   /** The longest wait (ms) between retries; default 60000. */
   maxRetryDelayMs?: number;
   /** Called with the number of ready sets whenever this pool adds or takes one. */
   onChange?: (ready: number) => void;
   /**
-   * Called with errors of the background work (a failed make, a failed
-   * write) and with the reason an entry was dropped by take() (it failed
-   * decryption or validation). Never thrown into the page.
+   * Called with errors of the background work (a failed make) and with the
+   * reason an entry was dropped by take() (PreParamsEntryDroppedError: it
+   * failed decryption or validation). Never thrown into the page.
    */
   onError?: (error: unknown) => void;
 }
 
-/** The default database name. */
-export const PREPARAMS_DB_NAME = "tsskit-preparams";
-/** The id of the AES key's record in the "keys" store. */
-export const POOL_KEY_ID = "pool-key";
-const DB_VERSION = 1;
-const AAD_PREFIX = "tsskit.preparams|";
-const NONCE_BYTES = 12;
-/** How many times a made set is re-encrypted when the key changes underneath before giving up. */
-const STORE_ATTEMPTS = 3;
-
-/** A stored entry: one encrypted set of pre-parameters. */
-interface Entry {
-  id: string;
-  createdAt: number;
-  nonce: Uint8Array;
-  ciphertext: Uint8Array;
-}
-
-/** The stored pool key. */
-interface KeyRecord {
-  id: string;
-  kid: string;
-  createdAt: number;
-  key: CryptoKey;
-}
-
-interface Schema extends DBSchema {
-  entries: { key: string; value: Entry };
-  keys: { key: string; value: KeyRecord };
-}
-
-type Db = IDBPDatabase<Schema>;
-
-/** The pool was closed. */
-export class PreParamsPoolClosedError extends Error {
-  override readonly name = "PreParamsPoolClosedError";
-  constructor() {
-    super("pre-params pool is closed");
-  }
-}
-
-/** A stored entry could not be used and was deleted (reported through onError). */
-export class PreParamsEntryDroppedError extends Error {
-  override readonly name = "PreParamsEntryDroppedError";
-  readonly entryId: string;
-  readonly reason: "decrypt" | "validate";
-  constructor(entryId: string, reason: "decrypt" | "validate", cause?: unknown) {
-    super(
-      reason === "decrypt"
-        ? `pre-params entry ${entryId} could not be decrypted (damaged, or encrypted under another key); deleted`
-        : `pre-params entry ${entryId} failed validation; deleted`,
-      cause === undefined ? undefined : { cause },
-    );
-    this.entryId = entryId;
-    this.reason = reason;
-  }
-}
-
-export class PreParamsPool {
-  readonly #db: Db;
+export class PreParamsPool<T> {
   readonly #size: number;
-  readonly #make: (signal: AbortSignal) => Promise<Uint8Array>;
-  readonly #validate: ((pre: Uint8Array) => Promise<void>) | undefined;
+  readonly #make: (signal: AbortSignal) => Promise<unknown>;
+  readonly #count: () => Promise<number>;
+  readonly #take: (report: (dropped: PreParamsEntryDroppedError) => void) => Promise<T | null>;
   readonly #startDelayMs: number;
   readonly #gapMs: number;
   readonly #retryDelayMs: number;
@@ -139,8 +68,6 @@ export class PreParamsPool {
   readonly #onChange: ((ready: number) => void) | undefined;
   readonly #onError: ((error: unknown) => void) | undefined;
 
-  /** The key as last read or made; re-read when it turns out replaced. */
-  #key: KeyRecord;
   #closed = false;
   /** fill() was called and stop() not since: refill after take() and resume. */
   #wanted = false;
@@ -157,12 +84,11 @@ export class PreParamsPool {
   #pauses = 0;
   #resumed: { promise: Promise<void>; resolve(): void } | undefined;
 
-  private constructor(db: Db, key: KeyRecord, opts: PreParamsPoolOptions) {
-    this.#db = db;
-    this.#key = key;
+  private constructor(opts: PreParamsPoolOptions<T>) {
     this.#size = opts.size ?? 2;
     this.#make = opts.make;
-    this.#validate = opts.validate;
+    this.#count = opts.count;
+    this.#take = opts.take;
     this.#startDelayMs = opts.startDelayMs ?? 2000;
     this.#gapMs = opts.gapMs ?? 250;
     this.#retryDelayMs = opts.retryDelayMs ?? 5000;
@@ -172,36 +98,22 @@ export class PreParamsPool {
   }
 
   /**
-   * Opens (creating if needed) the pool's database and its key. Drops
-   * entries that have no key to decrypt them. Does not start filling: call
-   * fill().
+   * Checks the options and that the store answers (count() once: a store
+   * that cannot open, IndexedDB missing say, fails here rather than in the
+   * background). Does not start filling: call fill().
    */
-  static async open(opts: PreParamsPoolOptions): Promise<PreParamsPool> {
-    if (typeof opts?.make !== "function") throw new TypeError("make: want a function");
+  static async open<T>(opts: PreParamsPoolOptions<T>): Promise<PreParamsPool<T>> {
+    for (const name of ["make", "count", "take"] as const) {
+      if (typeof opts?.[name] !== "function") throw new TypeError(`${name}: want a function`);
+    }
     const size = opts.size ?? 2;
     if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`size: ${size}; want a non-negative integer`);
     for (const name of ["startDelayMs", "gapMs", "retryDelayMs", "maxRetryDelayMs"] as const) {
       const v = opts[name];
       if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new RangeError(`${name}: ${v}; want a non-negative number`);
     }
-    const factory = opts.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
-    if (!factory) throw new Error("pre-params pool: IndexedDB is not available here");
-    const request = factory.open(opts.dbName ?? PREPARAMS_DB_NAME, DB_VERSION);
-    request.addEventListener("upgradeneeded", () => {
-      const db = request.result;
-      if (!db.objectStoreNames.contains("entries")) db.createObjectStore("entries", { keyPath: "id" });
-      if (!db.objectStoreNames.contains("keys")) db.createObjectStore("keys", { keyPath: "id" });
-    });
-    const db = (await wrap(request)) as unknown as Db;
-    // Let another tab upgrade the database rather than block it.
-    db.addEventListener("versionchange", () => db.close());
-    try {
-      const key = await ensureKey(db);
-      return new PreParamsPool(db, key, opts);
-    } catch (e) {
-      db.close();
-      throw e;
-    }
+    if (size > 0) await opts.count();
+    return new PreParamsPool(opts);
   }
 
   /** The configured number of sets to keep ready. */
@@ -212,45 +124,27 @@ export class PreParamsPool {
   /** The number of ready sets. */
   async count(): Promise<number> {
     this.#live();
-    return this.#db.count("entries");
+    return this.#count();
   }
 
   /**
-   * Removes and returns one ready set, or null when there is none. Each
-   * entry is deleted in the transaction that reads it, so no set is ever
-   * handed out twice. An entry that fails decryption or validation (when
-   * validate is set) is reported to onError, and the next is tried. Starts
-   * refilling when fill() was called.
+   * Takes one ready set where it is used (in the worker), or null when
+   * there is none; no set is ever handed out twice. An entry that fails
+   * decryption or validation is reported to onError, and the next is
+   * tried. Starts refilling when fill() was called.
    */
-  async take(): Promise<Uint8Array | null> {
+  async take(): Promise<T | null> {
     this.#live();
-    let removed = false;
+    let got: T | null = null;
+    let dropped = false;
     try {
-      for (;;) {
-        const got = await this.#takeEntry();
-        if (got === null) return null;
-        removed = true;
-        const { entry, key } = got;
-        let pre: Uint8Array;
-        try {
-          pre = await decrypt(key.key, entry);
-        } catch (e) {
-          this.#report(new PreParamsEntryDroppedError(entry.id, "decrypt", e));
-          continue;
-        }
-        if (this.#validate) {
-          try {
-            await this.#validate(pre);
-          } catch (e) {
-            pre.fill(0);
-            this.#report(new PreParamsEntryDroppedError(entry.id, "validate", e));
-            continue;
-          }
-        }
-        return pre;
-      }
+      got = await this.#take((e) => {
+        dropped = true;
+        this.#report(e);
+      });
+      return got;
     } finally {
-      if (removed) this.#changed();
+      if (got !== null || dropped) this.#changed();
       this.#kick();
     }
   }
@@ -294,12 +188,11 @@ export class PreParamsPool {
     };
   }
 
-  /** Stops the background work and closes the database. */
+  /** Stops the background work; the pool answers no more calls. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.stop();
-    this.#db.close();
   }
 
   // -------------------------------------------------------------------------
@@ -320,7 +213,7 @@ export class PreParamsPool {
     this.#loop = this.#run(ctl.signal, delay);
   }
 
-  /** The background loop: makes and stores sets until the pool is full, or stopped. */
+  /** The background loop: has sets made until the pool is full, or stopped. */
   async #run(stop: AbortSignal, delay: number): Promise<void> {
     let failures = 0;
     try {
@@ -334,7 +227,7 @@ export class PreParamsPool {
         }
         let ready: number;
         try {
-          ready = await this.#db.count("entries");
+          ready = await this.#count();
         } catch (e) {
           if (stop.aborted) return;
           this.#report(e);
@@ -352,10 +245,8 @@ export class PreParamsPool {
         this.#setCtl = set;
         const onStop = () => set.abort(stop.reason);
         stop.addEventListener("abort", onStop, { once: true });
-        let pre: Uint8Array;
         try {
-          pre = await this.#make(set.signal);
-          if (!(pre instanceof Uint8Array) || pre.length === 0) throw new TypeError("make: want a non-empty Uint8Array");
+          await this.#make(set.signal);
         } catch (e) {
           if (stop.aborted) return;
           if (set.signal.aborted) continue; // paused: made again after resume
@@ -366,20 +257,7 @@ export class PreParamsPool {
           stop.removeEventListener("abort", onStop);
           if (this.#setCtl === set) this.#setCtl = undefined;
         }
-        if (stop.aborted) {
-          pre.fill(0);
-          return;
-        }
-        try {
-          await this.#store(pre);
-        } catch (e) {
-          if (stop.aborted) return;
-          this.#report(e);
-          await sleep(this.#backoff(failures++), stop);
-          continue;
-        } finally {
-          pre.fill(0);
-        }
+        if (stop.aborted) return;
         failures = 0;
         this.#changed();
         await sleep(this.#gapMs, stop);
@@ -412,56 +290,9 @@ export class PreParamsPool {
     return Math.min(this.#maxRetryDelayMs, this.#retryDelayMs * 2 ** Math.min(failures, 30));
   }
 
-  /** Encrypts pre under the pool key and adds it, provided the key is still the stored one. */
-  async #store(pre: Uint8Array): Promise<void> {
-    for (let attempt = 0; attempt < STORE_ATTEMPTS; attempt++) {
-      const key = this.#key;
-      const entry = await encrypt(key.key, pre);
-      const tx = this.#db.transaction(["entries", "keys"], "readwrite");
-      const done = settled(tx.done);
-      const current = await tx.objectStore("keys").get(POOL_KEY_ID);
-      const same = isKeyRecord(current) && current.kid === key.kid;
-      if (same) await tx.objectStore("entries").add(entry);
-      await done;
-      if (same) return;
-      // The key was replaced (another tab) or removed: encrypt under the stored one.
-      this.#key = await ensureKey(this.#db);
-    }
-    throw new Error("pre-params pool: the pool key keeps changing; set not stored");
-  }
-
-  /**
-   * Reads and deletes the first entry in one readwrite transaction, with
-   * the key to decrypt it. When the key is gone, deletes all entries (no one
-   * can decrypt them) and returns null.
-   */
-  async #takeEntry(): Promise<{ entry: Entry; key: KeyRecord } | null> {
-    const tx = this.#db.transaction(["entries", "keys"], "readwrite");
-    const done = settled(tx.done);
-    const stored = await tx.objectStore("keys").get(POOL_KEY_ID);
-    const key = isKeyRecord(stored) ? stored : undefined;
-    let entry: Entry | undefined;
-    if (key === undefined) {
-      await tx.objectStore("entries").clear();
-    } else {
-      const cursor = await tx.objectStore("entries").openCursor();
-      if (cursor) {
-        entry = cursor.value;
-        await cursor.delete();
-      }
-    }
-    await done;
-    if (key === undefined) {
-      // The next store makes a new key.
-      return null;
-    }
-    if (key.kid !== this.#key.kid) this.#key = key;
-    return entry === undefined ? null : { entry, key };
-  }
-
   #changed(): void {
     if (!this.#onChange || this.#closed) return;
-    this.#db.count("entries").then(
+    this.#count().then(
       (n) => {
         try {
           this.#onChange?.(n);
@@ -483,71 +314,6 @@ export class PreParamsPool {
 }
 
 // ---------------------------------------------------------------------------
-
-/**
- * Returns the stored pool key, making and storing one if there is none. A
- * new key is stored in the transaction that finds none, which also deletes
- * any entries (encrypted under a key that is gone). When two pages race,
- * the first stored key wins and both use it.
- */
-async function ensureKey(db: Db): Promise<KeyRecord> {
-  const existing = await db.get("keys", POOL_KEY_ID);
-  if (isKeyRecord(existing)) return existing;
-  const fresh: KeyRecord = {
-    id: POOL_KEY_ID,
-    kid: crypto.randomUUID(),
-    createdAt: Date.now(),
-    key: await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]),
-  };
-  const tx = db.transaction(["entries", "keys"], "readwrite");
-  const done = settled(tx.done);
-  const current = await tx.objectStore("keys").get(POOL_KEY_ID);
-  let chosen = fresh;
-  if (isKeyRecord(current)) {
-    chosen = current;
-  } else {
-    await tx.objectStore("entries").clear();
-    await tx.objectStore("keys").put(fresh);
-  }
-  await done;
-  return chosen;
-}
-
-function isKeyRecord(v: unknown): v is KeyRecord {
-  if (!v || typeof v !== "object") return false;
-  const r = v as Partial<KeyRecord>;
-  return typeof r.kid === "string" && typeof CryptoKey !== "undefined" && r.key instanceof CryptoKey;
-}
-
-function aad(id: string): Uint8Array<ArrayBuffer> {
-  return new TextEncoder().encode(AAD_PREFIX + id);
-}
-
-async function encrypt(key: CryptoKey, pre: Uint8Array): Promise<Entry> {
-  const id = crypto.randomUUID();
-  const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
-  const ciphertext = new Uint8Array(
-    await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad(id), tagLength: 128 }, key, copy(pre)),
-  );
-  return { id, createdAt: Date.now(), nonce, ciphertext };
-}
-
-async function decrypt(key: CryptoKey, entry: Entry): Promise<Uint8Array> {
-  const { id, nonce, ciphertext } = entry as Partial<Entry>;
-  if (typeof id !== "string" || !(nonce instanceof Uint8Array) || nonce.length !== NONCE_BYTES || !(ciphertext instanceof Uint8Array)) {
-    throw new Error("malformed entry");
-  }
-  return new Uint8Array(
-    await crypto.subtle.decrypt({ name: "AES-GCM", iv: copy(nonce), additionalData: aad(id), tagLength: 128 }, key, copy(ciphertext)),
-  );
-}
-
-/** A copy backed by a plain ArrayBuffer (what Web Crypto's types want). */
-function copy(b: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(b.length);
-  out.set(b);
-  return out;
-}
 
 function abortReason(message: string): unknown {
   return typeof DOMException === "function" ? new DOMException(message, "AbortError") : Object.assign(new Error(message), { name: "AbortError" });
@@ -583,8 +349,3 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** A transaction's done promise, marked handled (see share-storage.ts). */
-function settled(done: Promise<void>): Promise<void> {
-  done.catch(() => {});
-  return done;
-}

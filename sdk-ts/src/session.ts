@@ -12,7 +12,7 @@ import { TsskitError } from "./errors.js";
 import { EnvelopeSchema, SessionKind, SignatureSchema, type Envelope } from "./gen/tsskit/v1/common_pb.js";
 import { CoordinatorService, type SessionEvent, type SessionEvent_Ready } from "./gen/tsskit/v1/coordinator_pb.js";
 import { RouterService } from "./gen/tsskit/v1/router_pb.js";
-import type { KeygenResult, PreparedSeat, Progress, SignedJoin, SignResult, TrustConfig, TssWorker, WorkerRun } from "./worker-client.js";
+import type { KeygenResult, PreparedSeat, PreParamsRef, Progress, SignedJoin, SignResult, TrustConfig, TssWorker, WorkerRun } from "./worker-client.js";
 
 export interface Endpoints {
   /** gRPC-Web base URL of the coordinator, e.g. http://localhost:8081 */
@@ -53,12 +53,14 @@ export interface KeygenOutcome extends KeygenResult {
 }
 
 /**
- * Runs a keygen seat of signersNeeded among seat.parties. The share comes
- * out of the worker only as a backup under protect.password; save() must
- * store it before the result is reported.
+ * Runs a keygen seat of signersNeeded among seat.parties, with
+ * pre-parameters this worker holds (generatePreParams or a pool's take;
+ * the keygen consumes them). The share comes out of the worker only as a
+ * backup under protect.password; save() must store it before the result
+ * is reported.
  */
 export async function keygenSeat(
-  clients: Clients, worker: TssWorker, seat: Seat, signersNeeded: number, preParams: Uint8Array,
+  clients: Clients, worker: TssWorker, seat: Seat, signersNeeded: number, preParams: PreParamsRef,
   protect: { password: string; iterations?: number }, save?: (r: KeygenOutcome) => Promise<void>,
 ): Promise<KeygenOutcome> {
   let out: KeygenOutcome | undefined;

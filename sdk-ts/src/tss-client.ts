@@ -7,9 +7,10 @@ import { TsskitError } from "./errors.js";
 import { progressMapper, type ClientProgress } from "./progress.js";
 import { connectClients, keygenSeat, mismatch, signSeat, type Clients } from "./session.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
-import { PreParamsPool } from "./preparams-pool.js";
+import type { Integrity } from "./integrity.js";
+import { PreParamsEntryDroppedError, PreParamsPool } from "./preparams-pool.js";
 import { loadTss, type TssPool } from "./tss-wasm-loader.js";
-import { generatePreParams, WorkerShareCrypto, type TrustConfig } from "./worker-client.js";
+import { generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type PreParamsRef, type TrustConfig } from "./worker-client.js";
 import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
 import type { CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
 
@@ -18,10 +19,19 @@ export interface TssClientConfig {
   coordinatorUrl: string;
   /** gRPC-Web base URL of the router. */
   routerUrl: string;
-  /** URL of tss.wasm (tss-worker.js and wasm_exec.js beside it). */
+  /** URL of tss.wasm (tss-worker.js beside it). */
   wasmUrl: string;
   /** URL of tss-worker.js when it is not beside tss.wasm. */
   workerUrl?: string;
+  /**
+   * The hashes tss.wasm and tss-worker.js must have ("sha384-…", as
+   * `make wasm` writes them to tsskit-integrity.json); a file that does not
+   * match is refused and create() fails with an IntegrityError (code
+   * "integrity"). Default: the hashes of the files this SDK was built with.
+   * false loads whatever the URLs serve: for development setups that
+   * rebuild the wasm often, never for production.
+   */
+  integrity?: Integrity | false;
   /** Admin token for creating sessions (see `tsskit token`). */
   token: string;
   /**
@@ -36,9 +46,10 @@ export interface TssClientConfig {
   workers?: number;
   storage?: ShareStorageOptions;
   /**
-   * Pre-parameter sets kept ready in the background (IndexedDB, encrypted
-   * under a non-extractable key), so createWallet need not search safe
-   * primes first. Default 2; 0 turns the pool off.
+   * Pre-parameter sets kept ready in the background (made, encrypted under
+   * a non-extractable key into IndexedDB, and used, all in the workers), so
+   * createWallet need not search safe primes first. Default 2; 0 turns the
+   * pool off.
    */
   preParamsPool?: number;
   onLoadProgress?(p: ClientProgress): void;
@@ -99,8 +110,8 @@ export class TssClient {
     private readonly pool: TssPool,
     private readonly clients: Clients,
     readonly storage: ShareStorage<string>,
-    /** The background pre-params pool (null when turned off). */
-    readonly preParams: PreParamsPool | null,
+    /** The background pre-params pool (null when turned off): the page's handle on it; the sets stay in the workers. */
+    readonly preParams: PreParamsPool<PreParamsRef> | null,
   ) {}
 
   /** Loads tss.wasm in workers (shared per page), opens the share storage and connects. */
@@ -112,19 +123,26 @@ export class TssClient {
     }
     const load = progressMapper("keygen", cfg.onLoadProgress);
     const pool = await loadTss({
-      wasmUrl: cfg.wasmUrl, workerUrl: cfg.workerUrl, workers: cfg.workers,
+      wasmUrl: cfg.wasmUrl, workerUrl: cfg.workerUrl, integrity: cfg.integrity, workers: cfg.workers,
       onProgress: (n, total) => load.phase("loading", total ? n / total : 1),
     });
     try {
       // Shares are encrypted and decrypted in the worker that signs.
       const storage = await ShareStorage.open<string>({ ...cfg.storage, crypto: new WorkerShareCrypto(() => pool.workers[0]!) });
       const size = cfg.preParamsPool ?? 2;
-      let pp: PreParamsPool | null = null;
+      let pp: PreParamsPool<PreParamsRef> | null = null;
       if (size > 0) {
-        pp = await PreParamsPool.open({
+        // Sets are made into the pool and taken from it by workers[0], the
+        // worker that runs keygens (whichever worker is workers[0] then).
+        pp = await PreParamsPool.open<PreParamsRef>({
           size,
-          make: (signal) => generatePreParams(pool.workers, { signal }),
-          validate: (pre) => pool.workers[0]!.validatePreParams(pre),
+          make: (signal) => generatePreParamsIntoPool(pool.workers, { signal }),
+          count: () => pool.workers[0]!.countPreParams(),
+          take: async (report) => {
+            const got = await pool.workers[0]!.takePreParams();
+            for (const d of got.dropped) report(new PreParamsEntryDroppedError(d.entryId, d.reason, d.message ? new Error(d.message) : undefined));
+            return got.preParams;
+          },
         });
         pp.fill();
       }
@@ -170,6 +188,9 @@ export class TssClient {
     // The background pool pauses while this keygen needs the workers.
     const resume = this.preParams?.pause();
     let stopNow: (() => void) | undefined;
+    // The set of pre-parameters, in the keygen's worker; released unless the keygen consumed it.
+    const worker = this.pool.workers[0]!;
+    let preParams: PreParamsRef | null = null;
     try {
       // The session first: "not enough server parties" is known at once,
       // and the servers join while this party prepares.
@@ -187,17 +208,19 @@ export class TssClient {
         throw mismatch(`the coordinator's session needs ${created.signersNeeded} signers; ${threshold} were asked for`);
       }
       prog.phase("preparams", 0);
-      const preParams =
+      // Both ways the set is made (or taken from the pool) in workers[0]
+      // and stays there; the page holds its handle.
+      preParams =
         (await this.preParams?.take()) ??
         (await generatePreParams(this.pool.workers, {
           signal: opts.signal,
           onPrime: (n) => prog.phase("preparams", Math.min(1, n / 4)),
         }));
+      if (this.pool.workers[0] !== worker) throw new TsskitError("canceled", "canceled");
       prog.phase("preparams", 1);
       prog.phase("joining", 0);
       // A cancel during the rounds stops the worker at once (it would read
       // the cancel only after the round it is computing).
-      const worker = this.pool.workers[0]!;
       stopNow = () => {
         if (this.pool.workers[0] === worker) void this.pool.replace(0).catch(() => {});
       };
@@ -237,6 +260,8 @@ export class TssClient {
       throw TsskitError.from(e);
     } finally {
       if (stopNow) opts.signal?.removeEventListener("abort", stopNow);
+      // A no-op when the keygen consumed it; otherwise the set is zeroed.
+      if (preParams && this.pool.workers[0] === worker) void worker.releasePreParams(preParams).catch(() => {});
       resume?.();
     }
   }

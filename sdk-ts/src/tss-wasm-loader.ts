@@ -1,14 +1,23 @@
-// The loader: starts tss-worker.js workers (each its own tss.wasm instance,
-// loaded with instantiateStreaming), reports load progress, and shares one
-// pool per page and URL among every client that asks, terminating it when
-// the last one releases it.
+// The loader: fetches tss-worker.js and checks it against its pinned hash,
+// starts workers from a Blob of exactly those bytes (each its own tss.wasm
+// instance, which the worker fetches pinned as well), reports load
+// progress, and shares one pool per page, URLs and pins among every client
+// that asks, terminating it when the last one releases it.
+import { BUILD_INTEGRITY } from "./build-integrity";
 import { TsskitError } from "./errors.js";
+import { checkBytes, fetchPinned, isPin, type Integrity } from "./integrity.js";
 import { TssWorker } from "./worker-client.js";
 
 export interface LoaderOptions {
-  /** URL of tss.wasm; tss-worker.js and wasm_exec.js are expected beside it unless workerUrl says otherwise. */
+  /** URL of tss.wasm; tss-worker.js is expected beside it unless workerUrl says otherwise. */
   wasmUrl: string | URL;
   workerUrl?: string | URL;
+  /**
+   * The hashes tss.wasm and tss-worker.js must have. Default: the ones
+   * this SDK was built with (make wasm writes them); false turns pinning
+   * off, for development setups that rebuild the wasm often.
+   */
+  integrity?: Integrity | false;
   /** Workers to start (parallel safe-prime search); default: min(4, hardwareConcurrency), at least 2. */
   workers?: number;
   /** Called as workers become ready: loaded of total. */
@@ -21,7 +30,8 @@ export interface TssPool {
   /**
    * Terminates workers[i] and puts a fresh one in its place: the way to stop
    * a keygen at once, since a worker reads a cancel message only between
-   * protocol rounds. Whatever else ran in that worker fails with "canceled".
+   * protocol rounds. Whatever else ran in that worker fails with "canceled",
+   * and what it held (a set of pre-parameters, an open share) is gone.
    */
   replace(i: number): Promise<void>;
   /** Give the pool back; the last release terminates the workers. */
@@ -30,7 +40,7 @@ export interface TssPool {
 
 interface Shared {
   refs: number;
-  pool: Promise<{ workers: TssWorker[]; version: TssPool["version"] }>;
+  pool: Promise<{ workers: TssWorker[]; version: TssPool["version"]; spawn(): TssWorker; dispose(): void }>;
 }
 
 const shared = new Map<string, Shared>();
@@ -40,42 +50,101 @@ function defaultWorkers(): number {
   return Math.max(2, Math.min(4, n));
 }
 
-/** workerScriptUrl resolves the worker URL and passes it the wasm's. */
-export function workerScriptUrl(wasmUrl: string | URL, workerUrl?: string | URL): URL {
-  const base = typeof location !== "undefined" ? location.href : "http://localhost/";
-  const wasm = new URL(wasmUrl, base);
-  const worker = new URL(workerUrl ?? "tss-worker.js", workerUrl ? base : wasm);
-  worker.searchParams.set("wasm", wasm.href);
-  return worker;
+function base(): string {
+  return typeof location !== "undefined" ? location.href : "http://localhost/";
 }
 
-/** loadTss returns the page's shared pool for these URLs, starting it if needed. */
+/** workerScriptUrl resolves the worker script's URL: workerUrl, or tss-worker.js beside the wasm. */
+export function workerScriptUrl(wasmUrl: string | URL, workerUrl?: string | URL): URL {
+  const wasm = new URL(wasmUrl, base());
+  return new URL(workerUrl ?? "tss-worker.js", workerUrl ? base() : wasm);
+}
+
+/**
+ * The pins to load with: the option's, else the build's own; null when
+ * pinning is turned off. A build without pins (made before `make wasm`)
+ * refuses to guess.
+ */
+export function resolveIntegrity(opt: Integrity | false | undefined): Integrity | null {
+  if (opt === false) return null;
+  const pins = opt ?? BUILD_INTEGRITY;
+  if (!pins) {
+    throw new TsskitError(
+      "integrity",
+      "this build of @tsskit/sdk has no pinned hashes for tss.wasm and tss-worker.js (it was built before `make wasm`): pass integrity: {wasm, worker} (public/tsskit-integrity.json), or integrity: false to load unpinned",
+    );
+  }
+  if (typeof pins !== "object") throw new TsskitError("invalid_argument", "integrity: want {wasm, worker} or false");
+  for (const k of ["wasm", "worker"] as const) {
+    if (!isPin(pins[k])) throw new TsskitError("invalid_argument", `integrity.${k}: want a Subresource Integrity hash such as "sha384-<base64 of 48 bytes>"`);
+  }
+  return { wasm: pins.wasm, worker: pins.worker };
+}
+
+/**
+ * Fetches tss-worker.js (checked against its pin), and returns a Blob URL
+ * of those bytes that new workers start from, so a worker always runs the
+ * script that was checked, never whatever the URL serves later.
+ */
+async function workerBlobUrl(url: URL, pin: string | null): Promise<string> {
+  try {
+    const res = await fetchPinned(url.href, pin, "worker");
+    const bytes = await res.arrayBuffer();
+    if (pin) await checkBytes(bytes, pin, "worker", url.href);
+    return URL.createObjectURL(new Blob([bytes], { type: "text/javascript" }));
+  } catch (e) {
+    throw TsskitError.from(e);
+  }
+}
+
+/**
+ * Starts n workers, not shared with anyone: the caller terminates them
+ * (dispose). loadTss is the shared way; tests and benchmarks use this.
+ */
+export async function startTssWorkers(opts: LoaderOptions): Promise<{
+  workers: TssWorker[];
+  version: TssPool["version"];
+  /** A new worker from the same checked script and pinned wasm. */
+  spawn(): TssWorker;
+  /** Terminates every worker in workers and forgets the script. */
+  dispose(): void;
+}> {
+  const pins = resolveIntegrity(opts.integrity);
+  const wasm = { url: new URL(opts.wasmUrl, base()).href, integrity: pins?.wasm ?? null };
+  const script = await workerBlobUrl(workerScriptUrl(opts.wasmUrl, opts.workerUrl), pins?.worker ?? null);
+  const n = opts.workers ?? defaultWorkers();
+  const spawn = () => new TssWorker(script, wasm);
+  const workers = Array.from({ length: n }, spawn);
+  const dispose = () => {
+    workers.forEach((w) => w.terminate());
+    URL.revokeObjectURL(script);
+  };
+  let loaded = 0;
+  opts.onProgress?.(0, n);
+  try {
+    const versions = await Promise.all(
+      workers.map((w) =>
+        w.ready.then((v) => {
+          opts.onProgress?.(++loaded, n);
+          return v;
+        }),
+      ),
+    );
+    return { workers, version: versions[0]!, spawn, dispose };
+  } catch (e) {
+    dispose();
+    throw TsskitError.from(e);
+  }
+}
+
+/** loadTss returns the page's shared pool for these URLs and pins, starting it if needed. */
 export async function loadTss(opts: LoaderOptions): Promise<TssPool> {
-  const url = workerScriptUrl(opts.wasmUrl, opts.workerUrl);
-  const key = url.href;
+  const pins = resolveIntegrity(opts.integrity);
+  const key = JSON.stringify([workerScriptUrl(opts.wasmUrl, opts.workerUrl).href, new URL(opts.wasmUrl, base()).href, pins]);
   let s = shared.get(key);
   if (!s) {
-    const n = opts.workers ?? defaultWorkers();
-    const pool = (async () => {
-      const workers = Array.from({ length: n }, () => new TssWorker(url));
-      let loaded = 0;
-      opts.onProgress?.(0, n);
-      try {
-        const versions = await Promise.all(
-          workers.map((w) =>
-            w.ready.then((v) => {
-              opts.onProgress?.(++loaded, n);
-              return v;
-            }),
-          ),
-        );
-        return { workers, version: versions[0]! };
-      } catch (e) {
-        workers.forEach((w) => w.terminate());
-        shared.delete(key);
-        throw TsskitError.from(e);
-      }
-    })();
+    const pool = startTssWorkers({ ...opts, integrity: pins ?? false });
+    pool.catch(() => shared.delete(key));
     s = { refs: 0, pool };
     shared.set(key, s);
   } else {
@@ -90,11 +159,7 @@ export async function loadTss(opts: LoaderOptions): Promise<TssPool> {
     entry.refs--;
     throw e;
   }
-  if (!opts.onProgress) {
-    // nothing
-  } else if (shared.get(key) === entry) {
-    opts.onProgress(p.workers.length, p.workers.length);
-  }
+  if (opts.onProgress && shared.get(key) === entry) opts.onProgress(p.workers.length, p.workers.length);
   let released = false;
   return {
     workers: p.workers,
@@ -102,7 +167,7 @@ export async function loadTss(opts: LoaderOptions): Promise<TssPool> {
     async replace(i: number) {
       const old = p.workers[i];
       if (!old) return;
-      const fresh = new TssWorker(url);
+      const fresh = p.spawn();
       p.workers[i] = fresh;
       old.terminate();
       await fresh.ready;
@@ -112,7 +177,7 @@ export async function loadTss(opts: LoaderOptions): Promise<TssPool> {
       released = true;
       if (--entry.refs === 0 && shared.get(key) === entry) {
         shared.delete(key);
-        p.workers.forEach((w) => w.terminate());
+        p.dispose();
       }
     },
   };

@@ -1,9 +1,14 @@
 // TssWorker drives one tss-worker.js (one tss.wasm instance) through its
 // message protocol (see src/worker/tss-worker.ts): requests by id, and for
 // keygen and sign "runs" a stream of envelope and progress events until
-// the result. No secret crosses it from the worker to the page.
+// the result. No secret crosses it from the worker to the page: shares,
+// safe primes and pre-parameters stay in the workers, and the page holds
+// handles and counts.
 import { BackupFormatError, CorruptRecordError, EmptyPasswordError, WrongPasswordError } from "./backup.js";
 import { TsskitError } from "./errors.js";
+import type { DroppedEntry, PoolTarget } from "./worker/preparams.js";
+
+export type { DroppedEntry, PoolTarget } from "./worker/preparams.js";
 
 /**
  * An error from the worker, as its class: the storage errors keep theirs
@@ -26,6 +31,10 @@ function rebuild(e: { name?: string; message?: string; code?: string }): Error {
 }
 
 import type { ShareRecordInfo } from "./backup.js";
+
+function baseUrl(): string {
+  return typeof location !== "undefined" ? location.href : "http://localhost/";
+}
 
 /** A party's signed join, as the coordinator's roster carries it. */
 export interface SignedJoin {
@@ -81,8 +90,16 @@ export interface RunParams {
   roster: Record<string, SignedJoin>;
   trust: TrustConfig;
 }
+/**
+ * Pre-parameters held by a worker (assembled there, or taken from the pool
+ * there): a handle, valid in that worker only. A keygen consumes it.
+ */
+export interface PreParamsRef {
+  handle: string;
+}
 export interface KeygenParams extends RunParams {
-  preParams: Uint8Array;
+  /** In the worker that runs the keygen. */
+  preParams: PreParamsRef;
   /** The share leaves the worker only as a backup under this password. */
   protect: { password: string; iterations?: number };
 }
@@ -124,9 +141,13 @@ export class TssWorker {
   /** Resolves with tss.wasm's version once the worker runs it. */
   readonly ready: Promise<{ version: string; go: string; tssLib: string }>;
 
-  /** url: tss-worker.js (tss.wasm and wasm_exec.js beside it, or ?wasm=). */
-  constructor(url: string | URL) {
-    this.worker = new Worker(url);
+  /**
+   * script: tss-worker.js, usually a Blob URL of its checked bytes (see
+   * tss-wasm-loader.ts). wasm: where the worker fetches tss.wasm from, and
+   * the hash it must match (null: not pinned).
+   */
+  constructor(script: string | URL, wasm: { url: string | URL; integrity: string | null }) {
+    this.worker = new Worker(script);
     this.ready = new Promise((resolve, reject) => {
       this.worker.onmessage = (ev: MessageEvent) => {
         const m = ev.data;
@@ -134,11 +155,13 @@ export class TssWorker {
           this.worker.onmessage = (e: MessageEvent) => this.onMessage(e.data);
           resolve(m.version);
         } else if (m.event === "fatal") {
-          reject(TsskitError.from(m.error));
+          reject(rebuild(m.error));
         }
       };
       this.worker.onerror = (e: ErrorEvent) => reject(new TsskitError("worker", e.message || "worker failed to load"));
     });
+    this.ready.catch(() => {}); // the caller awaits it; a failed load is not also an unhandled rejection
+    this.worker.postMessage({ op: "init", wasmUrl: new URL(wasm.url, baseUrl()).href, integrity: wasm.integrity });
   }
 
   private onMessage(m: any): void {
@@ -159,6 +182,16 @@ export class TssWorker {
     });
     this.worker.postMessage({ id, op, ...args }, transfer);
     return { id, promise };
+  }
+
+  /** A request the signal stops ({op: "abort", target}); used for the prime searches. */
+  private abortable<T>(op: string, args: Record<string, unknown>, transfer: Transferable[], signal?: AbortSignal): Promise<T> {
+    const { id, promise } = this.request<T>(op, args, transfer);
+    if (!signal) return promise;
+    const onAbort = () => this.worker.postMessage({ op: "abort", target: id });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    return promise.finally(() => signal.removeEventListener("abort", onAbort));
   }
 
   async version() {
@@ -204,21 +237,81 @@ export class TssWorker {
       cancel: () => this.worker.postMessage({ op: "cancel", runId: id }),
     };
   }
-  /** One 1024-bit safe prime; abort with the signal. */
-  safePrime(signal?: AbortSignal): Promise<Uint8Array> {
-    const { id, promise } = this.request<Uint8Array>("safePrime");
-    signal?.addEventListener("abort", () => this.worker.postMessage({ op: "abort", target: id }), { once: true });
-    return promise;
+  /** A new collection of safe primes in this worker, which will assemble them. */
+  async openPrimes(): Promise<string> {
+    return (await this.request<{ collection: string }>("openPrimes").promise).collection;
   }
-  /** Benchmarks only: one safe prime the plain way (math/big, tss-lib style). */
-  safePrimeNaive(): Promise<Uint8Array> {
-    return this.request<Uint8Array>("safePrimeNaive").promise;
+  /** Zeroes and forgets a collection (after assembly, or when giving up). */
+  closePrimes(collection: string): Promise<void> {
+    return this.request<void>("closePrimes", { collection }).promise;
   }
-  assemblePreParams(primes: Uint8Array[]): Promise<Uint8Array> {
-    return this.request<Uint8Array>("assemblePreParams", { primes }).promise;
+  /** Finds one 1024-bit safe prime in this worker for its own collection: how many it holds now. */
+  async findPrime(collection: string, signal?: AbortSignal): Promise<number> {
+    return (await this.abortable<{ primes: number }>("safePrime", { collection }, [], signal)).primes;
   }
-  validatePreParams(preParams: Uint8Array): Promise<void> {
-    return this.request<void>("validatePreParams", { preParams }).promise;
+  /**
+   * Finds one safe prime in this worker for collector's collection. The
+   * prime goes over a MessageChannel made for it: this worker gets one
+   * port and the collector the other, both transferred, so the page keeps
+   * neither end and never sees the prime. Resolves with the collection's
+   * size once the collector has it.
+   */
+  async findPrimeFor(collector: TssWorker, collection: string, signal?: AbortSignal): Promise<number> {
+    if (collector === this) return this.findPrime(collection, signal);
+    const { port1, port2 } = new MessageChannel();
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    if (signal?.aborted) stop.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      const received = collector.abortable<{ primes: number }>("receivePrime", { collection, from: port2 }, [port2], stop.signal);
+      const sent = this.abortable<null>("safePrime", { to: port1 }, [port1], stop.signal);
+      // Either failing ends the other: no prime will come, or none is wanted.
+      received.catch(onAbort);
+      sent.catch(onAbort);
+      const [got] = await Promise.all([received, sent]);
+      return got.primes;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+  /** Benchmarks: finds one safe prime and forgets it (the worker keeps it to itself). */
+  async safePrime(signal?: AbortSignal): Promise<void> {
+    await this.abortable<null>("safePrime", {}, [], signal);
+  }
+  /** Benchmarks: one safe prime the plain way (math/big, tss-lib style), forgotten too. */
+  async safePrimeNaive(): Promise<void> {
+    await this.request<null>("safePrimeNaive").promise;
+  }
+  /**
+   * Assembles pre-parameters from a collection; they stay in this worker.
+   * Rejects with code need_more_primes when the collection needs one more
+   * prime (it stays open).
+   */
+  async assemblePreParams(collection: string): Promise<PreParamsRef> {
+    const r = await this.request<{ handle: string }>("assemblePreParams", { collection }).promise;
+    return { handle: r.handle };
+  }
+  /** As assemblePreParams, but the set goes (encrypted) into the pool's database: the pool's new count. */
+  async assemblePreParamsIntoPool(collection: string, pool: PoolTarget = {}): Promise<number> {
+    return (await this.request<{ stored: number }>("assemblePreParams", { collection, pool }).promise).stored;
+  }
+  /** Takes a stored set from the pool into this worker (never the same set twice, whatever the tabs): its handle, or null. */
+  async takePreParams(pool: PoolTarget = {}): Promise<{ preParams: PreParamsRef | null; dropped: DroppedEntry[] }> {
+    const r = await this.request<{ handle: string | null; dropped: DroppedEntry[] }>("takePreParams", { pool }).promise;
+    return { preParams: r.handle ? { handle: r.handle } : null, dropped: r.dropped ?? [] };
+  }
+  /** The number of sets in the pool. */
+  countPreParams(pool: PoolTarget = {}): Promise<number> {
+    return this.request<number>("countPreParams", { pool }).promise;
+  }
+  /** Checks a set this worker holds; it stays held. */
+  validatePreParams(preParams: PreParamsRef): Promise<void> {
+    return this.request<void>("validatePreParams", { handle: preParams.handle }).promise;
+  }
+  /** Zeroes a set this worker holds (harmless when a keygen consumed it already). */
+  releasePreParams(preParams: PreParamsRef): Promise<void> {
+    return this.request<void>("releasePreParams", { handle: preParams.handle }).promise;
   }
   terminate(): void {
     this.worker.terminate();
@@ -227,35 +320,61 @@ export class TssWorker {
   }
 }
 
+export interface GenerateOptions {
+  signal?: AbortSignal;
+  /** Called with the number of safe primes found so far (4, sometimes 5, make a set): for a progress bar. */
+  onPrime?(found: number): void;
+}
+
 /**
  * Pre-parameters made in parallel: each worker searches safe primes until
- * four (sometimes five) are found, then one worker assembles them.
+ * four (sometimes five) are found, and workers[0] collects and assembles
+ * them. The set stays in workers[0]; run the keygen there.
  */
-export async function generatePreParams(workers: TssWorker[], opts: { signal?: AbortSignal; onPrime?(found: number): void } = {}): Promise<Uint8Array> {
+export function generatePreParams(workers: TssWorker[], opts: GenerateOptions = {}): Promise<PreParamsRef> {
+  return makeSet(workers, opts, (w, c) => w.assemblePreParams(c));
+}
+
+/** As generatePreParams, but the set goes into the pool's database (encrypted, in workers[0]): the pool's new count. */
+export function generatePreParamsIntoPool(workers: TssWorker[], opts: GenerateOptions & { pool?: PoolTarget } = {}): Promise<number> {
+  return makeSet(workers, opts, (w, c) => w.assemblePreParamsIntoPool(c, opts.pool));
+}
+
+async function makeSet<T>(workers: TssWorker[], opts: GenerateOptions, assemble: (collector: TssWorker, collection: string) => Promise<T>): Promise<T> {
   if (workers.length === 0) throw new TsskitError("invalid_argument", "no workers");
-  const primes: Uint8Array[] = [];
+  if (opts.signal?.aborted) throw new TsskitError("canceled", "canceled");
+  const collector = workers[0]!;
   const stop = new AbortController();
-  opts.signal?.addEventListener("abort", () => stop.abort(), { once: true });
+  const onAbort = () => stop.abort();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  const collection = await collector.openPrimes();
+  let found = 0;
   let need = 4;
   try {
     for (;;) {
-      while (primes.length < need) {
-        const missing = need - primes.length;
-        const found = await Promise.all(workers.slice(0, Math.max(1, Math.min(workers.length, missing))).map((w) => w.safePrime(stop.signal)));
-        for (const p of found) {
-          primes.push(p);
-          opts.onPrime?.(primes.length);
-        }
+      while (found < need) {
+        const searchers = workers.slice(0, Math.max(1, Math.min(workers.length, need - found)));
+        await Promise.all(
+          searchers.map(async (w) => {
+            const n = await w.findPrimeFor(collector, collection, stop.signal);
+            if (n > found) {
+              found = n;
+              opts.onPrime?.(found);
+            }
+          }),
+        );
       }
       try {
-        return await workers[0]!.assemblePreParams(primes);
+        return await assemble(collector, collection);
       } catch (e) {
         if (TsskitError.from(e).code !== "need_more_primes") throw e;
-        need = primes.length + 1;
+        need = found + 1;
       }
     }
   } finally {
     stop.abort();
+    opts.signal?.removeEventListener("abort", onAbort);
+    void collector.closePrimes(collection).catch(() => {});
   }
 }
 

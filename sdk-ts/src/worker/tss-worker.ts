@@ -1,14 +1,16 @@
 // tss-worker.js: runs tss.wasm in a Web Worker and speaks a small message
 // protocol with the page, so that protocol code and every secret stay off
-// the UI thread. Built with esbuild into one classic worker script
-// (make wasm); each worker is its own wasm instance.
+// the UI thread. Built with esbuild into one classic worker script, with
+// Go's wasm_exec.js bundled in (make wasm); each worker is its own wasm
+// instance. The page starts it from a Blob of the script's pinned bytes.
 //
 // What never leaves the worker: the password-derived key, a decrypted
-// share record, the device identity key, session keys. The page sends
-// passwords and backups (ciphertext) in and gets public data and
-// ciphertext back.
+// share record, the device identity key, session keys, safe primes and
+// pre-parameters. The page sends passwords and backups (ciphertext) in and
+// gets public data, ciphertext, handles and counts back.
 //
 // Page -> worker: {id, op, ...args}
+//   init {wasmUrl, integrity}                  first: fetch tss.wasm (pinned unless integrity is null) and run it
 //   version
 //   prepareKeygen {params}                    seat for a keygen: session keys + a new device identity
 //   openShare {backup, password}              decrypt a backup; the record stays here under a handle
@@ -17,27 +19,38 @@
 //   closeShare {handle}
 //   prepareSign {params: {handle, sessionId, parties, digest}}
 //   releaseSessionKeys {keysId}
-//   keygen {params: {keysId, roster, trust, preParams, protect: {password, iterations}}}   (a run)
-//   sign {params: {keysId, roster, trust}}                                               (a run)
+//   keygen {params: {keysId, roster, trust, preParams: {handle}, protect: {password, iterations}}}   (a run)
+//   sign {params: {keysId, roster, trust}}                                                         (a run)
 //   deliver {runId, envelope} | cancel {runId}
-//   safePrime | abort {target} | safePrimeNaive | assemblePreParams {primes} | validatePreParams {preParams}
+// Pre-parameters (src/worker/preparams.ts), by handle and count only:
+//   openPrimes -> {collection} | closePrimes {collection}
+//   safePrime {collection}      find one here, add it: {primes: n}
+//   safePrime {to: MessagePort} find one here, post it on the port to the collecting worker: null
+//   safePrime {}                find one and forget it (benchmarks): null
+//   receivePrime {collection, from: MessagePort}   one prime from another worker: {primes: n}
+//   abort {target}              stops a safePrime or receivePrime
+//   assemblePreParams {collection, pool?: {db}}   -> {handle} | {stored: n}   (need_more_primes: find one more)
+//   takePreParams {pool: {db}}  -> {handle | null, dropped}   countPreParams {pool: {db}} -> n
+//   validatePreParams {handle} | releasePreParams {handle} | safePrimeNaive (benchmarks: null)
 // Worker -> page:
 //   {event: "ready", version} once the wasm runs; {event: "fatal", error} if it cannot start
 //   {id, ok: true, result} | {id, ok: false, error: {name, code, message, culprits}}
 //   {id, event: "envelope", envelope} | {id, event: "progress", progress}   (runs)
-// The wasm's location: ?wasm=<url> on the worker's URL, else tss.wasm beside
-// this script; wasm_exec.js is loaded from beside this script.
+// Worker -> worker, on a port the page made for it: {prime} (its buffer transferred).
 import { inspectRecord, openBackup, protect, MIN_ITERATIONS, type ShareRecordInfo } from "../backup.js";
+import { fetchPinned } from "../integrity.js";
+import { WorkerPreParams } from "./preparams.js";
 
+// Go is wasm_exec.js's, which esbuild puts before this code (--inject).
 declare const self: DedicatedWorkerGlobalScope & { tsskit: any; Go: any };
-declare function importScripts(...urls: string[]): void;
-
-const here = new URL(self.location.href);
-const wasmURL = new URL(here.searchParams.get("wasm") || "tss.wasm", here);
-importScripts(new URL("wasm_exec.js", here).href);
 
 const runs = new Map<number, { deliver(e: Uint8Array): unknown; cancel(): void }>();
 const aborts = new Map<number, AbortController>();
+const preParams = new WorkerPreParams({
+  safePrime: (signal) => self.tsskit.safePrime({ signal }) as Promise<Uint8Array>,
+  assemble: (primes) => self.tsskit.assemblePreParams(primes) as Promise<Uint8Array>,
+  validate: (pre) => self.tsskit.validatePreParams(pre) as Promise<void>,
+});
 // Decrypted share records, by handle, between openShare and prepareSign
 // (or closeShare). Zeroed when they leave.
 const opened = new Map<string, Uint8Array>();
@@ -60,12 +73,15 @@ const codes: Record<string, string> = {
 
 function errorJSON(e: any) {
   const name = (e && e.name) || "Error";
-  return {
+  const out: Record<string, unknown> = {
     name,
     code: (e && e.code) || codes[name] || "internal",
     message: String((e && e.message) || e),
     culprits: (e && e.culprits) || [],
   };
+  // An IntegrityError's details (public hashes and a URL) let the page rebuild it.
+  if (name === "IntegrityError") for (const k of ["resource", "url", "expected", "actual"]) out[k] = e[k];
+  return out;
 }
 
 function reply(id: number, p: unknown, transfer?: (r: any) => Transferable[]) {
@@ -96,6 +112,19 @@ async function decrypt(backup: string, password: string): Promise<Uint8Array> {
     throw e;
   }
   return plaintext;
+}
+
+/** An abortable request: its controller is found by id (the page's {op: "abort", target}). */
+function abortable<T>(id: number, f: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  aborts.set(id, ac);
+  let p: Promise<T>;
+  try {
+    p = f(ac.signal);
+  } catch (e) {
+    p = Promise.reject(e);
+  }
+  return p.finally(() => aborts.delete(id));
 }
 
 function startRun(id: number, kind: "keygen" | "sign", params: any, finish?: (r: any) => Promise<unknown>) {
@@ -182,11 +211,18 @@ function handle(m: any) {
     case "releaseSessionKeys":
       return reply(id, unwrap(self.tsskit.releaseSessionKeys(m.keysId)));
     case "keygen": {
-      const { protect: p, ...params } = m.params ?? {};
+      const { protect: p, preParams: ref, ...params } = m.params ?? {};
       if (!p || typeof p.password !== "string") {
         throw Object.assign(new Error("keygen: protect.password is required: the share leaves the worker only encrypted"), { code: "invalid_argument" });
       }
-      return startRun(id, "keygen", params, (r) => sealKeygen(r, p));
+      // The set is this worker's (assembled or taken from the pool here);
+      // the engine copies it when the run starts.
+      const pre = preParams.consume(ref?.handle);
+      try {
+        return startRun(id, "keygen", { ...params, preParams: pre }, (r) => sealKeygen(r, p));
+      } finally {
+        pre.fill(0);
+      }
     }
     case "sign":
       return startRun(id, "sign", m.params);
@@ -199,35 +235,58 @@ function handle(m: any) {
       runs.get(m.runId)?.cancel();
       return;
     }
+    case "openPrimes":
+      return reply(id, { collection: preParams.openCollection() });
+    case "closePrimes":
+      return reply(id, preParams.closeCollection(m.collection));
     case "safePrime": {
-      const ac = new AbortController();
-      aborts.set(id, ac);
-      return reply(id, (self.tsskit.safePrime({ signal: ac.signal }) as Promise<unknown>).finally(() => aborts.delete(id)));
+      if (m.to instanceof MessagePort) return reply(id, abortable(id, (signal) => preParams.findFor(m.to, signal)).then(() => null));
+      if (m.collection !== undefined) return reply(id, abortable(id, (signal) => preParams.findInto(m.collection, signal)).then((n) => ({ primes: n })));
+      return reply(id, abortable(id, (signal) => preParams.find(signal)).then(() => null));
     }
-    case "safePrimeNaive":
-      return reply(id, self.tsskit.safePrimeNaive());
+    case "receivePrime": {
+      if (!(m.from instanceof MessagePort)) throw Object.assign(new Error("receivePrime: from must be a MessagePort"), { code: "invalid_argument" });
+      return reply(id, abortable(id, (signal) => preParams.receive(m.collection, m.from, signal)).then((n) => ({ primes: n })));
+    }
     case "abort": {
       aborts.get(m.target)?.abort();
       return;
     }
+    case "safePrimeNaive":
+      // Benchmarks time it; the prime stays here.
+      return reply(id, (self.tsskit.safePrimeNaive() as Promise<Uint8Array>).then((p) => void p.fill(0)).then(() => null));
     case "assemblePreParams":
-      return reply(id, self.tsskit.assemblePreParams(m.primes));
+      return reply(id, preParams.assemble(m.collection, m.pool));
+    case "takePreParams":
+      return reply(id, preParams.take(m.pool));
+    case "countPreParams":
+      return reply(id, preParams.count(m.pool));
     case "validatePreParams":
-      return reply(id, self.tsskit.validatePreParams(m.preParams));
+      return reply(id, preParams.validate(m.handle));
+    case "releasePreParams":
+      return reply(id, preParams.release(m.handle));
     default:
       throw Object.assign(new Error(`unknown op ${op}`), { code: "invalid_argument" });
   }
 }
 
-// Messages that arrive before the wasm runs wait for it.
+// The page's first message says where tss.wasm is and what it must hash
+// to; messages that arrive before the wasm runs wait for it.
 const pending: unknown[] = [];
 let ready = false;
+let started = false;
 self.onmessage = (ev: MessageEvent) => {
-  if (!ready) {
-    pending.push(ev.data);
+  const m = ev.data;
+  if (!started && m && m.op === "init") {
+    started = true;
+    void start(m.wasmUrl, m.integrity ?? null);
     return;
   }
-  dispatch(ev.data);
+  if (!ready) {
+    pending.push(m);
+    return;
+  }
+  dispatch(m);
 };
 
 function dispatch(m: any) {
@@ -239,10 +298,13 @@ function dispatch(m: any) {
   }
 }
 
-(async () => {
+/** Fetches tss.wasm (refused unless it matches integrity, when given) and runs it. */
+async function start(wasmUrl: unknown, integrity: string | null) {
   try {
+    if (typeof wasmUrl !== "string") throw Object.assign(new Error("init: wasmUrl must be a URL string"), { code: "invalid_argument" });
     const go = new self.Go();
-    const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject);
+    const res = await fetchPinned(wasmUrl, integrity, "wasm");
+    const { instance } = await WebAssembly.instantiateStreaming(res, go.importObject);
     go.run(instance); // returns when the Go program exits; it never does
     ready = true;
     self.postMessage({ event: "ready", version: self.tsskit.version() });
@@ -250,4 +312,4 @@ function dispatch(m: any) {
   } catch (e) {
     self.postMessage({ event: "fatal", error: errorJSON(e) });
   }
-})();
+}

@@ -1,12 +1,13 @@
 // The browser end of the e2e test: this page is ONE party. It makes its own
-// pre-parameters on two workers in parallel, creates a 2-of-3 keygen with
+// pre-parameters on two workers in parallel (the primes go from worker to
+// worker and the set stays in the keygen's worker), creates a 2-of-3 keygen with
 // two native server parties through the coordinator (gRPC-Web), runs its
 // seat in a worker with envelopes over the router (gRPC-Web), then signs
 // with one server party. The Node side checks the results independently.
 import { create } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 
-import { connectClients, generatePreParams, keygenSeat, signSeat, TssWorker } from "../../src/index.js";
+import { connectClients, generatePreParams, keygenSeat, signSeat, startTssWorkers } from "../../src/index.js";
 import type { SessionEvent } from "../../src/gen/tsskit/v1/coordinator_pb.js";
 
 interface Config {
@@ -27,9 +28,11 @@ async function run(cfg: Config) {
   const t0 = performance.now();
   const clients = connectClients(cfg);
   const admin = { headers: { authorization: `Bearer ${cfg.adminToken}` } };
-  const workers = [new TssWorker("/tss-worker.js"), new TssWorker("/tss-worker.js")];
-  const version = await workers[0]!.ready;
-  await workers[1]!.ready;
+  // Loaded as an app would: tss-worker.js and tss.wasm checked against the
+  // hashes this build pinned.
+  const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers: 2 });
+  const workers = tss.workers;
+  const version = tss.version;
 
   status("pre-parameters");
   const p0 = performance.now();
@@ -89,7 +92,7 @@ async function run(cfg: Config) {
     sessionId: signCreated.sessionId, partyId, token: signCreated.tokens[0]!.token, trust, parties: signCreated.parties, walletId: kg.walletId,
   }, handle, digest);
   const signMs = performance.now() - s0;
-  workers.forEach((w) => w.terminate());
+  tss.dispose();
   status("done");
   return {
     version, primes, preParamsMs, keygenMs, signMs, totalMs: performance.now() - t0,
@@ -104,45 +107,49 @@ async function run(cfg: Config) {
   };
 }
 
+// Benchmarks. They time the workers' searches; the primes and sets stay in
+// the workers here too (safePrime and safePrimeNaive find one and forget
+// it), so nothing secret comes to this page even in a benchmark.
+
 // benchPrimes: n safe primes, one after another, in one worker.
 async function benchPrimes(n: number) {
-  const w = new TssWorker("/tss-worker.js");
-  await w.ready;
+  const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers: 1 });
+  const w = tss.workers[0]!;
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     await w.safePrime();
     ms.push(performance.now() - t);
   }
-  w.terminate();
+  tss.dispose();
   return ms;
 }
 
 // benchNaivePrimes: n safe primes the plain way (math/big), one worker.
 async function benchNaivePrimes(n: number) {
-  const w = new TssWorker("/tss-worker.js");
-  await w.ready;
+  const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers: 1 });
+  const w = tss.workers[0]!;
   const ms: number[] = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
     await w.safePrimeNaive();
     ms.push(performance.now() - t);
   }
-  w.terminate();
+  tss.dispose();
   return ms;
 }
 
 // benchPreParams: full pre-params with our search on `workers` workers.
 async function benchPreParams(workers: number, runs: number) {
-  const ws = Array.from({ length: workers }, () => new TssWorker("/tss-worker.js"));
-  await Promise.all(ws.map((w) => w.ready));
+  const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers });
   const ms: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
-    await generatePreParams(ws);
+    const set = await generatePreParams(tss.workers);
     ms.push(performance.now() - t);
+    await tss.workers[0]!.releasePreParams(set);
   }
-  ws.forEach((w) => w.terminate());
+  tss.dispose();
   return ms;
 }
 

@@ -1,3 +1,8 @@
+// The pre-params pool as the client wires it, in one process: the page's
+// scheduler (PreParamsPool) over the worker's store (PreParamsStore), with
+// make() standing in for generatePreParamsIntoPool (make a set, put it in
+// the store) and take() for the worker's takePreParams (here returning the
+// set as hex, so the test can compare what was made with what was taken).
 import "fake-indexeddb/auto"; // the IDB classes idb's wrappers test against; each test still gets its own factory
 
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -5,14 +10,14 @@ import { IDBFactory } from "fake-indexeddb";
 import { type IDBPDatabase, wrap } from "idb";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
+import { PreParamsPool, type PreParamsPoolOptions } from "../../src/preparams-pool.js";
 import {
   POOL_KEY_ID,
   PREPARAMS_DB_NAME,
   PreParamsEntryDroppedError,
-  PreParamsPool,
   PreParamsPoolClosedError,
-  type PreParamsPoolOptions,
-} from "../../src/preparams-pool.js";
+  PreParamsStore,
+} from "../../src/worker/preparams-store.js";
 
 const DB = "tsskit-preparams-test";
 const hex = (b: Uint8Array) => bytesToHex(b);
@@ -57,8 +62,45 @@ function fakeMaker() {
   };
 }
 
-async function open(opts: Partial<PreParamsPoolOptions> & Pick<PreParamsPoolOptions, "make">): Promise<PreParamsPool> {
-  const pool = await PreParamsPool.open({ indexedDB: factory, dbName: DB, startDelayMs: 0, gapMs: 0, retryDelayMs: 5, ...opts });
+type Options = Omit<PreParamsPoolOptions<string>, "make" | "count" | "take"> & {
+  /** Makes one set; the harness puts it in the store (as the worker does) and zeroes it. */
+  make: (signal: AbortSignal) => Promise<Uint8Array>;
+  /** The worker's check before take hands a set out (tss.wasm's validatePreParams). */
+  validate?: (pre: Uint8Array) => Promise<void>;
+};
+
+async function openStore(name = DB): Promise<PreParamsStore> {
+  const store = await PreParamsStore.open({ indexedDB: factory, dbName: name });
+  opened.push(store);
+  return store;
+}
+
+/** A pool over its own connection to the store (a tab of its own). */
+async function open(opts: Options): Promise<PreParamsPool<string>> {
+  const store = await openStore();
+  const { make, validate, ...rest } = opts;
+  const pool = await PreParamsPool.open<string>({
+    startDelayMs: 0,
+    gapMs: 0,
+    retryDelayMs: 5,
+    ...rest,
+    make: async (signal) => {
+      const set = await make(signal);
+      try {
+        await store.put(set);
+      } finally {
+        set?.fill?.(0);
+      }
+    },
+    count: () => store.count(),
+    take: async (report) => {
+      const pre = await store.take({ validate, onDropped: report });
+      if (!pre) return null;
+      const h = hex(pre);
+      pre.fill(0);
+      return h;
+    },
+  });
   opened.push(pool);
   return pool;
 }
@@ -81,7 +123,7 @@ async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Fills a pool of size n (no refill afterwards) and returns it with its maker. */
-async function filled(n: number, opts: Partial<PreParamsPoolOptions> = {}) {
+async function filled(n: number, opts: Partial<Options> = {}) {
   const m = fakeMaker();
   const pool = await open({ make: m.make, size: n, ...opts });
   pool.fill();
@@ -128,7 +170,7 @@ describe("PreParamsPool", () => {
 
     const again = await open({ make: m.make });
     expect(await again.count()).toBe(2);
-    const got = [hex((await again.take())!), hex((await again.take())!)];
+    const got = [(await again.take())!, (await again.take())!];
     expect(got.sort()).toEqual([...m.made].sort());
     expect(m.calls).toBe(2);
   });
@@ -138,8 +180,8 @@ describe("PreParamsPool", () => {
     const got: string[] = [];
     for (let left = 2; left >= 0; left--) {
       const pre = await pool.take();
-      expect(pre).toBeInstanceOf(Uint8Array);
-      got.push(hex(pre!));
+      expect(typeof pre).toBe("string");
+      got.push(pre!);
       expect(await pool.count()).toBe(left);
     }
     expect(got.sort()).toEqual([...m.made].sort());
@@ -155,17 +197,17 @@ describe("PreParamsPool", () => {
     await until(async () => (await pool.count()) === 2);
     const a = await pool.take();
     const b = await pool.take();
-    expect(hex(a!)).not.toBe(hex(b!));
+    expect(a!).not.toBe(b!);
     await until(async () => (await pool.count()) === 2);
     expect(m.calls).toBe(4);
     const c = await pool.take();
-    expect([hex(a!), hex(b!)]).not.toContain(hex(c!));
+    expect([a!, b!]).not.toContain(c!);
   });
 
   test("20 concurrent takes of 5 sets: 5 distinct sets and 15 nulls", async () => {
     const { pool, m } = await filled(5);
     const got = await Promise.all(Array.from({ length: 20 }, () => pool.take()));
-    const sets = got.filter((x): x is Uint8Array => x !== null).map(hex);
+    const sets = got.filter((x): x is string => x !== null);
     expect(sets).toHaveLength(5);
     expect(got.filter((x) => x === null)).toHaveLength(15);
     expect(new Set(sets).size).toBe(5);
@@ -177,7 +219,7 @@ describe("PreParamsPool", () => {
     const { pool, m } = await filled(6);
     const other = await open({ make: m.make });
     const got = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? pool : other).take()));
-    const sets = got.filter((x): x is Uint8Array => x !== null).map(hex);
+    const sets = got.filter((x): x is string => x !== null);
     expect(sets).toHaveLength(6);
     expect(new Set(sets).size).toBe(6);
   });
@@ -230,9 +272,7 @@ describe("PreParamsPool", () => {
   });
 
   test("the default database is tsskit-preparams", async () => {
-    const m = fakeMaker();
-    const pool = await PreParamsPool.open({ indexedDB: factory, make: m.make });
-    opened.push(pool);
+    opened.push(await PreParamsStore.open({ indexedDB: factory }));
     expect(PREPARAMS_DB_NAME).toBe("tsskit-preparams");
     const names = (await factory.databases()).map((d) => d.name);
     expect(names).toContain("tsskit-preparams");
@@ -248,7 +288,7 @@ describe("PreParamsPool", () => {
 
     const got = await pool.take();
     expect(got).not.toBeNull();
-    expect(m.made).toContain(hex(got!));
+    expect(m.made).toContain(got!);
     expect(await pool.count()).toBe(0);
     expect(await db.get("entries", first!.id)).toBeUndefined();
     expect(errors).toHaveLength(1);
@@ -281,8 +321,8 @@ describe("PreParamsPool", () => {
     const got = await pool.take();
     expect(got).not.toBeNull();
     expect(validated).toHaveLength(2);
-    expect(validated[1]).toBe(hex(got!));
-    expect(validated[0]).not.toBe(hex(got!));
+    expect(validated[1]).toBe(got!);
+    expect(validated[0]).not.toBe(got!);
     expect(m.made).toContain(validated[0]);
     expect(await pool.count()).toBe(1);
     expect(errors).toHaveLength(1);
@@ -515,7 +555,7 @@ describe("PreParamsPool", () => {
     expect(gaps[2]).toBeGreaterThanOrEqual(24); // 40, capped at 25
   });
 
-  test("make returning something other than bytes is an error", async () => {
+  test("a made set that is not bytes is not stored: an error", async () => {
     const errors: unknown[] = [];
     let n = 0;
     const pool = await open({
@@ -531,11 +571,15 @@ describe("PreParamsPool", () => {
 
   test("bad options", async () => {
     const make = fakeMaker().make;
-    await expect(PreParamsPool.open({ indexedDB: factory, make, size: -1 })).rejects.toThrow(RangeError);
-    await expect(PreParamsPool.open({ indexedDB: factory, make, size: 1.5 })).rejects.toThrow(RangeError);
-    await expect(PreParamsPool.open({ indexedDB: factory, make, gapMs: -1 })).rejects.toThrow(RangeError);
-    await expect(PreParamsPool.open({ indexedDB: factory, make: undefined as unknown as PreParamsPoolOptions["make"] })).rejects.toThrow(
-      TypeError,
-    );
+    const count = async () => 0;
+    const take = async () => null;
+    await expect(PreParamsPool.open({ make, count, take, size: -1 })).rejects.toThrow(RangeError);
+    await expect(PreParamsPool.open({ make, count, take, size: 1.5 })).rejects.toThrow(RangeError);
+    await expect(PreParamsPool.open({ make, count, take, gapMs: -1 })).rejects.toThrow(RangeError);
+    await expect(PreParamsPool.open({ count, take, make: undefined as unknown as PreParamsPoolOptions<null>["make"] })).rejects.toThrow(TypeError);
+    await expect(PreParamsPool.open({ make, take, count: undefined as unknown as PreParamsPoolOptions<null>["count"] })).rejects.toThrow(TypeError);
+    await expect(PreParamsPool.open({ make, count, take: undefined as unknown as PreParamsPoolOptions<null>["take"] })).rejects.toThrow(TypeError);
+    // A store that cannot answer fails open() rather than the background.
+    await expect(PreParamsPool.open({ make, take, count: async () => Promise.reject(new Error("no IndexedDB")) })).rejects.toThrow("no IndexedDB");
   });
 });
