@@ -22,8 +22,8 @@ export interface UseTSSClient {
 export type ClientFactory = (cfg: TssClientConfig) => Promise<TssClient>;
 
 /**
- * useTSSClient creates a TssClient for config (once per distinct URL set and
- * token), closes it on unmount, and tracks status, progress and the last
+ * useTSSClient creates a TssClient for config (once per distinct URL set,
+ * pins and token), closes it on unmount, and tracks status, progress and the last
  * error of createWallet and sign.
  */
 export function useTSSClient(config: TssClientConfig, factory: ClientFactory = TssClient.create): UseTSSClient {
@@ -31,7 +31,7 @@ export function useTSSClient(config: TssClientConfig, factory: ClientFactory = T
   const [status, setStatus] = useState<ClientStatus>("loading");
   const [progress, setProgress] = useState<ClientProgress | null>(null);
   const [error, setError] = useState<TsskitError | null>(null);
-  const key = [config.coordinatorUrl, config.routerUrl, config.wasmUrl, config.workerUrl ?? "", config.token].join("\n");
+  const key = [config.coordinatorUrl, config.routerUrl, config.wasmUrl, config.workerUrl ?? "", JSON.stringify(config.integrity ?? null), config.token].join("\n");
   const cfgRef = useRef(config);
   cfgRef.current = config;
 
