@@ -72,12 +72,12 @@ func TestRequireParty(t *testing.T) {
 }
 
 func TestRequirePartyFromVerifiedToken(t *testing.T) {
-	s := newSigner(t, testSecret, t0)
-	tok, err := s.MintParty("sess-1", "server-2", time.Minute)
+	d := newDeployment(t)
+	tok, err := d.coord.MintParty("sess-1", "server-2", time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.Verify(tok)
+	c, err := d.verifier.Verify(tok)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,62 +3,42 @@
 //
 // Two mechanisms are provided, each for one kind of caller.
 //
-// # Bearer tokens (JWT, HS256)
+// # Bearer tokens (JWT, EdDSA)
 //
-// Services and parties present a JSON Web Token (RFC 7519) signed with
-// HMAC-SHA256 under a secret shared by every tsskit service (the
-// JWT_SECRET_KEY environment variable, read with ParseSecret). A token has one
-// of three kinds, carried in the private claim "knd":
+// Tokens are JSON Web Tokens (RFC 7519) signed with Ed25519 (alg "EdDSA",
+// github.com/golang-jwt/jwt/v5) by a certified identity, never under a
+// shared secret: the header member "tsc" carries the signer's certificate
+// chain (package party/identity), and a Verifier accepts a token only when
+// that chain verifies under the deployment roots it pins (not revoked,
+// valid now) and the signature verifies with the certified key. Who may
+// sign what:
 //
-//   - KindAdmin: a person or application allowed to create sessions and read
-//     wallets; minted by `tsskit token`.
-//   - KindParty: one party in one session. "sub" is the party id and "sid"
-//     the session id; the router and the coordinator check both with
-//     Claims.RequireParty, so a party token is useless outside its session.
-//   - KindService: one tsskit service talking to another (server party →
-//     coordinator, coordinator → router).
+//   - the coordinator (a certificate of kind coordinator) mints every kind:
+//     KindAdmin for operators (`tsskit token`), KindUser for an app's
+//     signed-in user (the account API's token endpoint), KindParty for one
+//     party in one session, KindService for itself towards the router;
+//   - a server party (kind server) mints only KindService tokens whose
+//     subject is its own certified party id: that is how it authenticates
+//     to the coordinator's pool.
 //
-// The kind is a private claim rather than the JOSE "typ" header, which names
-// the media type of the whole token ("JWT") and is not meant for
-// authorization decisions.
+// So a service that verifies holds nothing it could mint with: the router
+// and the coordinator keep only the roots, and a server party's key mints
+// nothing but tokens for itself.
 //
-// Tokens are minted and verified only by tsskit, so Verify accepts exactly what
-// Mint produces and nothing else. It fails closed:
+// A user token carries the user id as "sub", the operations it allows as
+// "ops" (create_wallet, sign, list_wallets) and, optionally, the wallets it
+// is limited to as "wlt" (Claims.Allows). A party token carries "sid"; the
+// router and the coordinator check it with Claims.RequireParty.
 //
-//   - a token longer than 4096 bytes is refused before anything is decoded;
-//   - the token must be three segments of unpadded base64url in canonical
-//     form (no padding, no line breaks, no stray bits), so one set of claims
-//     has exactly one encoding;
-//   - the header must be exactly {"alg":"HS256","typ":"JWT"} (any order or
-//     spacing, no other members): "none", HS512, RS256 and the rest are
-//     refused (ErrAlgorithm) before the MAC is looked at, so there is no
-//     algorithm confusion and no key-id lookups;
-//   - the MAC is checked with hmac.Equal before the payload is parsed
-//     (ErrSignature);
-//   - header and payload must be single JSON objects without duplicate
-//     members (parsers that keep the first and the last duplicate would
-//     otherwise disagree about what was signed); member names are matched
-//     exactly, not case-insensitively as encoding/json would;
-//   - the payload may carry only the claims this package knows (iss, aud,
-//     knd, sub, sid, iat, nbf, exp), each with the right JSON type. An
-//     unknown claim might be a restriction added by a newer issuer, and
-//     ignoring a restriction is the unsafe direction;
-//   - iss must be "tsskit" (ErrIssuer); aud, which Mint always writes as the
-//     string "tsskit", must be exactly that when present (ErrAudience) — it
-//     may be absent only so that tokens minted before aud was added stay
-//     valid until they expire;
-//   - exp is required and strict: a token is expired once now >= exp, with
-//     no allowance for clock skew (ErrExpired); iat and nbf may be at most
-//     60 s in the future (the leeway for skew between hosts), beyond that the
-//     token is not yet valid (ErrNotYetValid);
-//   - times are NumericDates in whole seconds; fractions are refused.
-//
-// Every failure is an *Error whose Code tells why (errors.Is against
-// ErrMalformed, ErrAlgorithm, ErrSignature, ErrExpired, …). The kind is
-// checked by the caller with Claims.Require (ErrWrongKind) and
-// Claims.RequireParty (ErrForbidden). No error message contains the token or
-// the secret; messages may contain party and session ids, which are not
-// secret.
+// Verify fails closed: a token over MaxTokenLen bytes is refused before
+// decoding; any algorithm but EdDSA ("none", HS256 made with a public key
+// as its secret, RS256) is ErrAlgorithm before anything else is looked at;
+// a missing, malformed, untrusted or revoked certificate, a bad signature,
+// or a signer minting what it may not is ErrSignature; iss and aud must be
+// "tsskit" (ErrIssuer, ErrAudience); exp is required; iat, nbf and exp
+// allow ClockSkew (60 s) of skew (ErrNotYetValid, ErrExpired); the claims
+// of the kind must be consistent (ErrMalformed). Every failure is an *Error
+// whose Code tells why; no message contains the token or a key.
 //
 // # API keys, IP allowlist and rate limit (REST)
 //

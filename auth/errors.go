@@ -11,14 +11,13 @@ type Code string
 
 const (
 	CodeMalformed     Code = "malformed"       // not a token this package would mint: encoding, header, claims, size
-	CodeAlgorithm     Code = "unsupported_alg" // header alg is not HS256: "none", HS512, RS256 (algorithm confusion), …
-	CodeSignature     Code = "bad_signature"   // MAC does not match: forged, tampered or signed with another secret
+	CodeAlgorithm     Code = "unsupported_alg" // header alg is not EdDSA: "none", HS256 (algorithm confusion), RS256, …
+	CodeSignature     Code = "bad_signature"   // forged, tampered, signed by an uncertified key, or by a signer that may not mint this kind
 	CodeIssuer        Code = "wrong_issuer"    // iss is not "tsskit"
 	CodeAudience      Code = "wrong_audience"  // aud is present and is not "tsskit"
 	CodeExpired       Code = "expired"         // now >= exp
 	CodeNotYetValid   Code = "not_yet_valid"   // nbf or iat more than the allowed clock skew in the future
-	CodeWeakSecret    Code = "weak_secret"     // secret shorter than 32 bytes
-	CodeMissingSecret Code = "missing_secret"  // no secret configured
+	CodeMissingSecret Code = "missing_trust"   // no trust root configured to verify with
 	CodeWrongKind     Code = "wrong_kind"      // valid token of another kind than required
 	CodeForbidden     Code = "forbidden"       // valid party token for another session or party
 
@@ -58,7 +57,6 @@ var (
 	ErrAudience      = &Error{Code: CodeAudience}
 	ErrExpired       = &Error{Code: CodeExpired}
 	ErrNotYetValid   = &Error{Code: CodeNotYetValid}
-	ErrWeakSecret    = &Error{Code: CodeWeakSecret}
 	ErrMissingSecret = &Error{Code: CodeMissingSecret}
 	ErrWrongKind     = &Error{Code: CodeWrongKind}
 	ErrForbidden     = &Error{Code: CodeForbidden}

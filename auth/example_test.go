@@ -6,47 +6,46 @@ import (
 	"time"
 
 	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
-func ExampleSigner_Mint() {
-	// In a service: secret, err := auth.ParseSecret(os.Getenv("JWT_SECRET_KEY"))
-	secret, err := auth.ParseSecret("8f2c1e6a9b0d47e3a5c8f1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2")
+func ExampleMinter_MintParty() {
+	// The operator's root certifies the coordinator's key (tsskit identity
+	// issue --kind coordinator); every verifier pins only the root.
+	root, _ := identity.GenerateKey()
+	key, _ := identity.GenerateKey()
+	cert, _ := identity.Issue(root, identity.KindCoordinator, "coordinator-1", key.Public(), time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	minter, err := auth.NewMinter(key, []*identity.Certificate{cert})
 	if err != nil {
 		panic(err)
 	}
-	signer, err := auth.NewSigner(secret)
-	if err != nil {
-		panic(err)
-	}
+	trust, _ := identity.NewTrust([]identity.PublicKey{root.Public()}, nil)
+	verifier := auth.NewVerifier(trust)
 
 	// The coordinator mints a token for one party in one session.
-	tok, err := signer.Mint(auth.Claims{
-		Kind:    auth.KindParty,
-		Subject: "server-1",
-		Session: "sess-42",
-		Expires: time.Now().Add(10 * time.Minute),
-	})
+	tok, err := minter.MintParty("sess-42", "server-1", 10*time.Minute)
 	if err != nil {
 		panic(err)
 	}
 
 	// The router verifies it from the Authorization header.
 	bearer, _ := auth.BearerToken("Bearer " + tok)
-	claims, err := signer.Verify(bearer)
+	claims, err := verifier.Verify(bearer)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(claims.Kind, claims.Subject, claims.Session)
+	fmt.Println(claims.Kind, claims.Subject, claims.Session, claims.SignerKind)
 	fmt.Println(claims.RequireParty("sess-42", "server-1"))
 	fmt.Println(errors.Is(claims.RequireParty("sess-42", "server-2"), auth.ErrForbidden))
 	fmt.Println(errors.Is(claims.Require(auth.KindAdmin), auth.ErrWrongKind))
 
-	// A service configured with another secret refuses the token.
-	other, _ := auth.NewSigner([]byte("another secret of at least 32 bytes"))
-	_, err = other.Verify(tok)
+	// A deployment with another root refuses the token.
+	other, _ := identity.GenerateKey()
+	otherTrust, _ := identity.NewTrust([]identity.PublicKey{other.Public()}, nil)
+	_, err = auth.NewVerifier(otherTrust).Verify(tok)
 	fmt.Println(errors.Is(err, auth.ErrSignature))
 	// Output:
-	// party server-1 sess-42
+	// party server-1 sess-42 coordinator
 	// <nil>
 	// true
 	// true

@@ -18,6 +18,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/httpx"
+	"github.com/rwadurian/tsskit/internal/pwrule"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
@@ -56,6 +57,7 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	mux.HandleFunc("POST /api/v1/accounts", a.create)
 	mux.HandleFunc("GET /api/v1/accounts/{id}", a.get)
 	mux.HandleFunc("POST /api/v1/accounts/{id}/sign", a.sign)
+	mux.HandleFunc("POST /api/v1/users/{user_id}/tokens", a.userToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -147,8 +149,13 @@ func (c *Coordinator) Health(ctx context.Context) (int, map[string]any) {
 	}
 }
 
+// health answers anyone with the status alone; the components (party
+// ids, pre-parameter counts, sessions) only to a caller with the API key.
 func (a *accountAPI) health(w http.ResponseWriter, r *http.Request) {
 	code, body := a.c.Health(r.Context())
+	if !auth.HasKey(r, a.cfg.APIKey) {
+		body = map[string]any{"status": body["status"]}
+	}
 	httpx.WriteJSON(w, code, body)
 }
 
@@ -177,8 +184,15 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, 400, "invalid_argument", "user_id must be 1..128 characters")
 		return
 	}
-	if req.SharePassword != nil && *req.SharePassword == "" {
-		a.refuse(w, r, 400, "invalid_argument", "share_password must not be empty when given")
+	// The user share leaves only encrypted, under a password that meets the
+	// rule (internal/pwrule); it is relayed to the server-party API and
+	// never logged.
+	if req.SharePassword == nil || *req.SharePassword == "" {
+		a.refuse(w, r, 400, "invalid_argument", "share_password is required: the user share is returned encrypted under it")
+		return
+	}
+	if err := pwrule.Check(*req.SharePassword); err != nil {
+		a.refuse(w, r, 400, "weak_password", "share_password: "+pwruleMessage(err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
@@ -231,10 +245,7 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 
 // generateUserShare asks the server-party API to run the user party.
 func (a *accountAPI) generateUserShare(ctx context.Context, sessionID string, password *string) (string, error) {
-	body := map[string]any{"session_id": sessionID}
-	if password != nil {
-		body["share_password"] = *password
-	}
+	body := map[string]any{"session_id": sessionID, "share_password": *password}
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(a.cfg.PartyAPIURL, "/")+"/api/v1/shares/generate", bytes.NewReader(b))
 	if err != nil {
@@ -344,4 +355,13 @@ func signatureJSON(s *tsskitv1.Signature) map[string]any {
 		"signature": hex.EncodeToString(append(append([]byte(nil), s.R...), s.S...)),
 		"der":       hex.EncodeToString(s.Der),
 	}
+}
+
+// pwruleMessage is the rule's message for the user (never the password).
+func pwruleMessage(err error) string {
+	var pe *pwrule.Error
+	if errors.As(err, &pe) {
+		return pe.Message
+	}
+	return "not accepted"
 }

@@ -35,11 +35,6 @@ const (
 // in-memory store holding one account (user "alice") and an empty pool.
 func fuzzAccountAPI(f *testing.F) http.Handler {
 	f.Helper()
-	secret := bytes.Repeat([]byte{7}, 32)
-	signer, err := auth.NewSigner(secret)
-	if err != nil {
-		f.Fatal(err)
-	}
 	st, err := store.OpenSQLite(store.MemoryPath)
 	if err != nil {
 		f.Fatal(err)
@@ -57,7 +52,16 @@ func fuzzAccountAPI(f *testing.F) http.Handler {
 	}
 	root, _ := identity.GenerateKey()
 	trust, _ := identity.NewTrust([]identity.PublicKey{root.Public()}, nil)
-	c, err := coordinator.New(ctx, coordinator.Config{Signer: signer, Store: st, Router: nopRouter{}, Log: slog.New(slog.DiscardHandler), Trust: trust})
+	ck, _ := identity.GenerateKey()
+	cc, err := identity.Issue(root, identity.KindCoordinator, "coordinator", ck.Public(), time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+	if err != nil {
+		f.Fatal(err)
+	}
+	minter, err := auth.NewMinter(ck, []*identity.Certificate{cc})
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := coordinator.New(ctx, coordinator.Config{Minter: minter, Store: st, Router: nopRouter{}, Log: slog.New(slog.DiscardHandler), Trust: trust})
 	if err != nil {
 		f.Fatal(err)
 	}

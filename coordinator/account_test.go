@@ -126,12 +126,31 @@ func TestAccountAPI(t *testing.T) {
 	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
 	ctx := context.Background()
 
+	// /health says only "ok" to anyone; the pool's party ids and counts
+	// are for a caller with the API key.
 	code, body := api.do("GET", "/health", "", "")
-	if code != 200 || body["status"] != "ok" {
-		t.Fatalf("health: %d %v", code, body)
+	if code != 200 || body["status"] != "ok" || len(body) != 1 {
+		t.Fatalf("health without the key: %d %v", code, body)
+	}
+	raw, _ := json.Marshal(body)
+	for _, p := range q.Parties {
+		if strings.Contains(string(raw), p.ID()) {
+			t.Fatalf("health without the key names party %s: %s", p.ID(), raw)
+		}
+	}
+	code, body = api.do("GET", "/health", q.APIKey, "")
+	if comps, _ := body["components"].(map[string]any); code != 200 || comps["pool"] == nil {
+		t.Fatalf("health with the key: %d %v", code, body)
+	}
+	sp := &apiClient{t: t, base: q.PartyAPIURL, key: q.APIKey}
+	if code, body := sp.do("GET", "/health", "", ""); code != 200 || len(body) != 1 {
+		t.Fatalf("server-party API health without the key: %d %v", code, body)
+	}
+	if code, body := sp.do("GET", "/health", q.APIKey, ""); code != 200 || body["components"] == nil {
+		t.Fatalf("server-party API health with the key: %d %v", code, body)
 	}
 
-	code, acct := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"alice","share_password":"hunter2 hunter2"}`)
+	code, acct := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"alice","share_password":"`+testPassword+`"}`)
 	if code != 201 {
 		t.Fatalf("create account: %d %v", code, acct)
 	}
@@ -150,7 +169,7 @@ func TestAccountAPI(t *testing.T) {
 	if _, err := share.Unprotect(blob, []byte("wrong password")); err == nil {
 		t.Fatal("user share opened with a wrong password")
 	}
-	userRec, err := share.Unprotect(blob, []byte("hunter2 hunter2"))
+	userRec, err := share.Unprotect(blob, []byte(testPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +250,10 @@ func TestAccountAPI(t *testing.T) {
 		{"bad json", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":`, 400, "invalid_json"},
 		{"wrong type", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":7}`, 400, "invalid_json"},
 		{"no user", "POST", "/api/v1/accounts", q.APIKey, `{}`, 400, "invalid_argument"},
-		{"existing user", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":"alice"}`, 409, "conflict"},
+		{"existing user", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":"alice","share_password":"` + testPassword + `"}`, 409, "conflict"},
+		{"no password", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":"bob"}`, 400, "invalid_argument"},
+		{"weak password", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":"bob","share_password":"hunter2 hunter2"}`, 400, "weak_password"},
+		{"short password", "POST", "/api/v1/accounts", q.APIKey, `{"user_id":"bob","share_password":"pw"}`, 400, "weak_password"},
 		{"sign bad json", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, `[`, 400, "invalid_json"},
 		{"sign bad hex", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, `{"message":"zz"}`, 400, "invalid_argument"},
 		{"sign short digest", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, `{"message":"` + d[:62] + `"}`, 400, "invalid_argument"},
@@ -294,7 +316,7 @@ func TestAccountAPIAllowlist(t *testing.T) {
 	if code, _ := sp.do("POST", "/api/v1/shares/generate", "wrong-key-wrong-key", `{"session_id":"x"}`); code != 401 {
 		t.Fatalf("server-party API with a bad key: %d", code)
 	}
-	if code, body := sp.do("POST", "/api/v1/shares/generate", q.APIKey, `{"session_id":"no-such-session"}`); code != 404 {
+	if code, body := sp.do("POST", "/api/v1/shares/generate", q.APIKey, `{"session_id":"no-such-session","share_password":"`+testPassword+`"}`); code != 404 {
 		t.Fatalf("server-party API, unknown session: %d %v", code, body)
 	}
 }
@@ -304,7 +326,7 @@ func TestAccountAPIAllowlist(t *testing.T) {
 func TestAccountAPIDeadline(t *testing.T) {
 	q := quorumtest.Start(t, quorumtest.Options{APITimeout: 300 * time.Millisecond})
 	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
-	code, body := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"carol"}`)
+	code, body := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"carol","share_password":"`+testPassword+`"}`)
 	if code != 504 || body["error"].(map[string]any)["code"] != "deadline_exceeded" {
 		t.Fatalf("%d %v", code, body)
 	}
@@ -313,6 +335,9 @@ func TestAccountAPIDeadline(t *testing.T) {
 		t.Fatalf("%d wallets after a timed-out keygen", n)
 	}
 }
+
+// testPassword meets the password rule (internal/pwrule).
+const testPassword = "violet orbit 7 canyon"
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
@@ -389,7 +414,7 @@ func TestAccountAPIAudit(t *testing.T) {
 		t.Helper()
 		return quorumtest.CallAPI(t, api.URL, method, path, key, xff, body)
 	}
-	const password = "audit pw 7f3e9"
+	const password = "audit pw 7f3e9 quartz"
 	keyID := auth.KeyID(q.APIKey)
 
 	code, acct := call("POST", "/api/v1/accounts", q.APIKey, "198.51.100.9, 203.0.113.7", `{"user_id":"audit-user","share_password":"`+password+`"}`)
@@ -415,7 +440,7 @@ func TestAccountAPIAudit(t *testing.T) {
 		{"wrong key", "POST", "/api/v1/accounts", wrongKey, "203.0.113.20", `{"user_id":"mallory"}`, 401, "unauthorized", auth.WhoInvalidKey, "203.0.113.20"},
 		{"no key", "POST", "/api/v1/accounts", "", "203.0.113.21", `{"user_id":"mallory"}`, 401, "unauthorized", auth.WhoAnonymous, "203.0.113.21"},
 		{"bad json", "POST", "/api/v1/accounts", q.APIKey, "203.0.113.22", `{"user_id":"secret-in-body`, 400, "invalid_json", keyID, "203.0.113.22"},
-		{"existing user", "POST", "/api/v1/accounts", q.APIKey, "203.0.113.23", `{"user_id":"audit-user","share_password":"other pw 123"}`, 409, "conflict", keyID, "203.0.113.23"},
+		{"existing user", "POST", "/api/v1/accounts", q.APIKey, "203.0.113.23", `{"user_id":"audit-user","share_password":"other pw 123 ok"}`, 409, "conflict", keyID, "203.0.113.23"},
 		{"bad digest", "POST", "/api/v1/accounts/" + id + "/sign", q.APIKey, "203.0.113.24", `{"message":"zz-secret-in-body"}`, 400, "invalid_argument", keyID, "203.0.113.24"},
 		{"unknown account", "POST", "/api/v1/accounts/nope/sign", q.APIKey, "203.0.113.25", `{"message":"` + d + `"}`, 404, "not_found", keyID, "203.0.113.25"},
 	}
@@ -435,13 +460,13 @@ func TestAccountAPIAudit(t *testing.T) {
 	}
 	defer conn.Close()
 	coord := tsskitv1.NewCoordinatorServiceClient(conn)
-	partyTok, _ := q.Signer.MintParty("some-session", "server-9", time.Minute)
+	partyTok, _ := q.Minter.MintParty("some-session", "server-9", time.Minute)
 	_, err = coord.CreateKeygenSession(context.Background(), &tsskitv1.CreateKeygenSessionRequest{Name: "x", SignersNeeded: 2, Parties: 3},
 		grpc.PerRPCCredentials(serve.Bearer(partyTok)))
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("keygen with a party token: %v", err)
 	}
-	adminTok, _ := q.Signer.MintAdmin("audit-admin", time.Minute)
+	adminTok, _ := q.Minter.MintAdmin("audit-admin", time.Minute)
 	admin := grpc.PerRPCCredentials(serve.Bearer(adminTok))
 	gd := hexBytes(digestOf("audit grpc"))
 	sresp, err := coord.CreateSignSession(context.Background(), &tsskitv1.CreateSignSessionRequest{WalletId: id, Digest: gd}, admin)
@@ -499,7 +524,7 @@ func TestAccountAPIAudit(t *testing.T) {
 	findAudit(t, recs, "request.refused", map[string]any{"via": "grpc", "op": "keygen", "who": "party:server-9", "reason": "forbidden", "grpc_code": "PermissionDenied"})
 	findAudit(t, recs, "request.refused", map[string]any{"via": "grpc", "op": "sign", "who": "admin:audit-admin", "reason": "invalid_argument"})
 
-	for _, secret := range []string{q.APIKey, wrongKey, password, "other pw 123", adminTok, partyTok, "secret-in-body", acct["user_share"].(string)} {
+	for _, secret := range []string{q.APIKey, wrongKey, password, "other pw 123 ok", adminTok, partyTok, "secret-in-body", acct["user_share"].(string)} {
 		if strings.Contains(log, secret) {
 			t.Fatalf("the log contains a secret or request body content (%.6s…)", secret)
 		}

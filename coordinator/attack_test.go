@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	_ "modernc.org/sqlite"
 
+	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/testdb"
@@ -25,15 +26,13 @@ import (
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
-// register sends a registration for party id with its own service token
-// (what a holder of the token secret can make) and returns the stream's
-// first error, nil if the pool kept it open.
-func register(t *testing.T, q *quorumtest.Quorum, req *tsskitv1.RegisterRequest) error {
+// register sends req with creds and returns the stream's first error, nil
+// if the pool kept it open.
+func register(t *testing.T, pool tsskitv1.PoolServiceClient, req *tsskitv1.RegisterRequest, creds grpc.CallOption) error {
 	t.Helper()
-	tok, _ := q.Signer.MintService(req.PartyId, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	stream, err := tsskitv1.NewPoolServiceClient(q.Conn(t).Coordinator).Register(ctx, req, grpc.PerRPCCredentials(serve.Bearer(tok)))
+	stream, err := pool.Register(ctx, req, creds)
 	if err == nil {
 		_, err = stream.Recv()
 	}
@@ -43,63 +42,107 @@ func register(t *testing.T, q *quorumtest.Quorum, req *tsskitv1.RegisterRequest)
 	return err
 }
 
-// certified is a registration of id with key, certified by signer over
-// [from, from+life), proved by prover.
-func certified(t *testing.T, id string, signer, key, prover *identity.Key, from time.Time, life time.Duration) *tsskitv1.RegisterRequest {
+// selfMinted is a service token for id minted with key, certified by
+// signer as id's over [from, from+life): what a server party makes.
+func selfMinted(t *testing.T, id string, signer, key *identity.Key, from time.Time, life time.Duration) grpc.CallOption {
 	t.Helper()
 	c, err := identity.Issue(signer, identity.KindServer, id, key.Public(), from, from.Add(life))
 	if err != nil {
 		t.Fatal(err)
 	}
-	proof, sig := identity.SignRegistration(prover, id, time.Now())
-	return &tsskitv1.RegisterRequest{PartyId: id, Certificates: identity.EncodeChain([]*identity.Certificate{c}), Proof: proof, ProofSignature: sig}
+	m, err := auth.NewMinter(key, []*identity.Certificate{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Now = func() time.Time { return from.Add(time.Second) } // minted while the certificate was valid
+	tok, err := m.MintService(id, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return grpc.PerRPCCredentials(serve.Bearer(tok))
 }
 
-// TestAttackPoolAdmission: whoever holds the token secret (the router, a
-// server party) can mint a service token for any party id. Without a
-// certificate of the deployment root for a key it holds, the pool does not
-// take it, so it is picked for no wallet.
+// TestAttackPoolAdmission: the pool admits a server party only on a
+// service token minted with a key the deployment root certified for that
+// party id, and only when the party answers a fresh challenge with that
+// key. Nothing else — another root's certificate, an expired or revoked
+// one, a certificate for another id, a coordinator's own service token, a
+// recording of an earlier registration — gets it picked for a wallet.
 func TestAttackPoolAdmission(t *testing.T) {
 	revokedKey, _ := identity.GenerateKey()
 	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2, Revoked: []identity.PublicKey{revokedKey.Public()}})
+	pool := tsskitv1.NewPoolServiceClient(q.Conn(t).Coordinator)
 	other, _ := identity.GenerateKey()
 	mine, _ := identity.GenerateKey()
 	now := time.Now()
+	coordTok, _ := q.Minter.MintService("evil-5", time.Minute)
 	for _, c := range []struct {
-		name string
-		req  *tsskitv1.RegisterRequest
-		want string
+		name  string
+		id    string
+		creds grpc.CallOption
+		code  codes.Code
+		want  string
 	}{
-		{"no certificate", func() *tsskitv1.RegisterRequest {
-			r := certified(t, "evil-1", q.Root, mine, mine, now.Add(-time.Minute), time.Hour)
-			r.Certificates = nil
-			return r
-		}(), "no_certificate"},
-		{"another root", certified(t, "evil-2", other, mine, mine, now.Add(-time.Minute), time.Hour), "untrusted"},
-		{"expired", certified(t, "evil-3", q.Root, mine, mine, now.Add(-2*time.Hour), time.Hour), "expired"},
-		{"revoked", certified(t, "evil-4", q.Root, revokedKey, revokedKey, now.Add(-time.Minute), time.Hour), "revoked"},
-		{"someone else's certificate", certified(t, "evil-5", q.Root, other, mine, now.Add(-time.Minute), time.Hour), "wrong_subject"},
-		{"a certificate for another party id", func() *tsskitv1.RegisterRequest {
-			r := certified(t, "evil-6", q.Root, mine, mine, now.Add(-time.Minute), time.Hour)
-			r.PartyId = "evil-7"
-			return r
-		}(), "registration proof is for party"},
+		{"another root", "evil-1", selfMinted(t, "evil-1", other, mine, now.Add(-time.Minute), time.Hour), codes.Unauthenticated, "untrusted"},
+		{"expired", "evil-2", selfMinted(t, "evil-2", q.Root, mine, now.Add(-2*time.Hour), time.Hour), codes.Unauthenticated, "expired"},
+		{"revoked", "evil-3", selfMinted(t, "evil-3", q.Root, revokedKey, now.Add(-time.Minute), time.Hour), codes.Unauthenticated, "revoked"},
+		{"a certificate for another party id", "evil-4", func() grpc.CallOption {
+			c, _ := identity.Issue(q.Root, identity.KindServer, "evil-44", mine.Public(), now.Add(-time.Minute), now.Add(time.Hour))
+			m, _ := auth.NewMinter(mine, []*identity.Certificate{c})
+			tok, _ := m.MintService("evil-4", time.Minute)
+			return grpc.PerRPCCredentials(serve.Bearer(tok))
+		}(), codes.Unauthenticated, "may not mint"},
+		{"a coordinator's service token", "evil-5", grpc.PerRPCCredentials(serve.Bearer(coordTok)), codes.PermissionDenied, "service token of a server"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			err := register(t, q, c.req)
-			wantCode(t, err, codes.PermissionDenied)
+			_, err := pool.Challenge(context.Background(), &tsskitv1.ChallengeRequest{PartyId: c.id}, c.creds)
+			wantCode(t, err, c.code)
+			req := &tsskitv1.RegisterRequest{PartyId: c.id}
+			err = register(t, pool, req, c.creds)
+			wantCode(t, err, c.code)
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("refusal %q does not say %q", err, c.want)
 			}
-			if slices.Contains(q.Coordinator.HealthyParties(), c.req.PartyId) {
+			if slices.Contains(q.Coordinator.HealthyParties(), c.id) {
 				t.Fatal("admitted to the pool")
 			}
 		})
 	}
-	// The same with a valid certificate is admitted.
-	if err := register(t, q, q.Registration(t, "good-1")); err != nil {
+
+	// A certified party that answers its challenge is admitted.
+	good := q.FakeServer(t, "good-1")
+	recorded := good.Registration(t, pool)
+	if err := register(t, pool, recorded, good.Creds); err != nil {
 		t.Fatalf("a certified party: %v", err)
 	}
+	// Someone who recorded that registration (and its token) on the
+	// network cannot play it again: the challenge was used up, and a new
+	// one is not the one the recording answers.
+	t.Run("a recorded registration", func(t *testing.T) {
+		err := register(t, pool, recorded, good.Creds)
+		wantCode(t, err, codes.FailedPrecondition)
+		if _, err := pool.Challenge(context.Background(), &tsskitv1.ChallengeRequest{PartyId: "good-1"}, good.Creds); err != nil {
+			t.Fatal(err)
+		}
+		err = register(t, pool, recorded, good.Creds)
+		wantCode(t, err, codes.PermissionDenied)
+		if !strings.Contains(err.Error(), "another challenge") {
+			t.Fatalf("refusal %q does not say the challenge differs", err)
+		}
+	})
+	// A proof by another key than the certified one.
+	t.Run("someone else's certificate", func(t *testing.T) {
+		f := q.FakeServer(t, "evil-6")
+		req := f.Registration(t, pool)
+		f.Key = mine
+		forged := f.Registration(t, pool)
+		forged.Certificates = req.Certificates
+		err := register(t, pool, forged, f.Creds)
+		wantCode(t, err, codes.PermissionDenied)
+		if !strings.Contains(err.Error(), "wrong_subject") {
+			t.Fatalf("refusal %q does not say wrong_subject", err)
+		}
+	})
 }
 
 // attackerServer registers, with a coordinator that admits it, a server
@@ -114,13 +157,21 @@ func attackerServer(t *testing.T, q *quorumtest.Quorum, root *identity.Key, id s
 	}
 	chain := []*identity.Certificate{c}
 	trust, _ := identity.NewTrust([]identity.PublicKey{root.Public(), q.Root.Public()}, nil)
-	proof, sig := identity.SignRegistration(key, id, time.Now())
-	tok, _ := q.Signer.MintService(id, time.Hour)
+	m, err := auth.NewMinter(key, chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := m.MintService(id, time.Hour)
 	creds := grpc.PerRPCCredentials(serve.Bearer(tok))
 	conn := q.Conn(t)
 	pool := tsskitv1.NewPoolServiceClient(conn.Coordinator)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
+	ch, err := pool.Challenge(ctx, &tsskitv1.ChallengeRequest{PartyId: id}, creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, sig := identity.SignRegistration(key, id, ch.Challenge)
 	stream, err := pool.Register(ctx, &tsskitv1.RegisterRequest{PartyId: id, Certificates: identity.EncodeChain(chain), Proof: proof, ProofSignature: sig}, creds)
 	if err != nil {
 		t.Fatal(err)

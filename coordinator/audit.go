@@ -25,6 +25,7 @@ import (
 //	sign.requested    a signing session was created: via, who, ip, user_id, wallet_id, session_id, digest
 //	request.refused   a request was refused before any session was made: via, who, ip, op, status/grpc_code, reason
 //	session.finished  a session ended: session_id, kind, wallet_id, user_id, state, reason
+//	user.token        a user token was handed out: via, who, ip, user_id, operations, wallets, ttl_seconds
 //
 // via is "rest" (account API) or "grpc"; who is "api-key:<8 hex>" (the
 // first 8 hex digits of the SHA-256 of the API key, auth.KeyID),
@@ -34,7 +35,7 @@ import (
 // short error code ("unauthorized", "rate_limited", "invalid_argument", …),
 // or for session.finished the failure reason.
 //
-// What is never written: API keys (only KeyID), tokens, the JWT secret,
+// What is never written: API keys (only KeyID), tokens, signing keys,
 // passwords, shares or anything from a request body other than the ids
 // above. The digest to sign is written as hex: it is what the caller asks
 // the wallet to sign and becomes public with the signature. Signatures and
@@ -44,6 +45,7 @@ const (
 	auditSignRequested   = "sign.requested"
 	auditRefused         = "request.refused"
 	auditFinished        = "session.finished"
+	auditUserToken       = "user.token"
 )
 
 // maxAuditText bounds free text (paths, failure reasons, subjects) in an

@@ -49,7 +49,7 @@ func BenchmarkAccountKeygen(b *testing.B) {
 					q.Reseed(b)
 					b.StartTimer()
 				}
-				benchPost(b, q, "/api/v1/accounts", fmt.Sprintf(`{"user_id":"bench-%s-%d"}`, name, i), 201)
+				benchPost(b, q, "/api/v1/accounts", fmt.Sprintf(`{"user_id":"bench-%s-%d","share_password":"%s"}`, name, i, testPassword), 201)
 			}
 		})
 	}
@@ -58,7 +58,7 @@ func BenchmarkAccountKeygen(b *testing.B) {
 // BenchmarkAccountSign is POST /api/v1/accounts/{id}/sign end to end.
 func BenchmarkAccountSign(b *testing.B) {
 	q := quorumtest.Start(b, quorumtest.Options{})
-	acct := benchPost(b, q, "/api/v1/accounts", `{"user_id":"bench-sign"}`, 201)
+	acct := benchPost(b, q, "/api/v1/accounts", `{"user_id":"bench-sign","share_password":"`+testPassword+`"}`, 201)
 	id := acct["account_id"].(string)
 	for i := 0; b.Loop(); i++ {
 		d := sha256.Sum256(fmt.Appendf(nil, "bench %d", i))

@@ -10,6 +10,7 @@ package coordinator
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -39,7 +40,9 @@ type RouterControl interface {
 
 // Config configures a Coordinator. Zero durations take the defaults.
 type Config struct {
-	Signer *auth.Signer
+	// Minter signs every token the coordinator hands out, with its own
+	// certified identity key; no other service can mint them.
+	Minter *auth.Minter
 	Store  store.Store
 	Router RouterControl
 	Log    *slog.Logger
@@ -71,6 +74,16 @@ type Config struct {
 	Instance      string
 	AdvertiseAddr string
 	SweepInterval time.Duration
+
+	// SessionQuota bounds the sessions one token holder (an admin or a
+	// user, by subject) may create: a token bucket checked before any
+	// server party is picked, so a burst past it costs the server parties
+	// nothing. Nil takes DefaultSessionQuota; a zero RateLimit does not
+	// limit.
+	SessionQuota *auth.RateLimit
+
+	// PeerTLS is how this replica dials the others (nil: cleartext).
+	PeerTLS *tls.Config
 }
 
 func (c *Config) defaults() {
@@ -121,6 +134,9 @@ type Coordinator struct {
 	wg       sync.WaitGroup
 
 	peers peers // connections to other replicas, for forwarding
+
+	quota      *auth.RateLimiter // sessions created per token holder
+	quotaLimit auth.RateLimit
 }
 
 // New returns a coordinator. Sessions this instance left unfinished in a
@@ -129,8 +145,8 @@ type Coordinator struct {
 // replica gone for longer than a session can live are failed by the sweep.
 func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	cfg.defaults()
-	if cfg.Signer == nil || cfg.Store == nil || cfg.Router == nil || cfg.Trust == nil {
-		return nil, errors.New("coordinator: Signer, Store, Router and Trust are required")
+	if cfg.Minter == nil || cfg.Store == nil || cfg.Router == nil || cfg.Trust == nil {
+		return nil, errors.New("coordinator: Minter, Store, Router and Trust are required")
 	}
 	n, err := cfg.Store.FailUnfinishedOwned(ctx, cfg.Instance, "coordinator restarted", time.Now())
 	if err != nil {
@@ -139,10 +155,15 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 	if n > 0 {
 		cfg.Log.Warn("sessions left unfinished by the previous run were failed", "count", n, "instance", cfg.Instance)
 	}
+	quota := DefaultSessionQuota
+	if cfg.SessionQuota != nil {
+		quota = *cfg.SessionQuota
+	}
 	c := &Coordinator{
 		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout),
+		quota: auth.NewRateLimiter(quota, time.Now, auth.DefaultMaxBuckets), quotaLimit: quota,
 		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}), stopped: make(chan struct{}),
-		peers: peers{conns: map[string]*grpc.ClientConn{}},
+		peers: peers{conns: map[string]*grpc.ClientConn{}, tls: cfg.PeerTLS},
 	}
 	c.sweep(ctx)
 	c.wg.Add(1)
@@ -222,6 +243,7 @@ type session struct {
 	walletID   string
 	name       string
 	userID     string
+	ownerUser  string // the user whose token created it; "" for an admin or the account API
 	signers    int
 	parties    []string
 	kinds      map[string]store.HolderKind
@@ -277,6 +299,7 @@ func (s *session) missing() (joined, missing []string) {
 // keygenSpec is a keygen request, from gRPC or the account API.
 type keygenSpec struct {
 	name, userID string
+	ownerUser    string // the user token's user: the wallet is theirs
 	signers, n   int
 	clients      []string
 	withUser     bool // add a user party for the server-party API to run
@@ -288,6 +311,9 @@ type signSpec struct {
 	digest   []byte
 	clients  []string
 	servers  []string
+	// mayUse, when set, refuses a wallet the caller may not sign with
+	// (checked before any server party is picked).
+	mayUse func(*store.Wallet) error
 }
 
 // created is what a new session's creator gets.
@@ -336,7 +362,7 @@ func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*creat
 		return nil, err
 	}
 	s := c.newSession(store.SessionKeygen, uuid.NewString())
-	s.name, s.userID, s.signers, s.reserved = spec.name, spec.userID, spec.signers, spec.userID != ""
+	s.name, s.userID, s.signers, s.reserved, s.ownerUser = spec.name, spec.userID, spec.signers, spec.userID != "", spec.ownerUser
 	for _, p := range spec.clients {
 		s.add(p, store.HolderClient)
 	}
@@ -394,6 +420,11 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	if err != nil {
 		return nil, storeStatus(err, "wallet")
 	}
+	if spec.mayUse != nil {
+		if err := spec.mayUse(w); err != nil {
+			return nil, err
+		}
+	}
 	kindOf := map[string]store.HolderKind{}
 	var serverHolders []string
 	for _, h := range w.Holders {
@@ -440,7 +471,7 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
 	}
 	s := c.newSession(store.SessionSign, w.ID)
-	s.wallet, s.signers, s.digest = w, w.SignersNeeded, slices.Clone(spec.digest)
+	s.wallet, s.signers, s.digest, s.ownerUser = w, w.SignersNeeded, slices.Clone(spec.digest), w.OwnerUser
 	for _, p := range spec.clients {
 		s.add(p, kindOf[p])
 	}
@@ -491,7 +522,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	}
 	tokens := map[string]string{}
 	for _, p := range clients {
-		tok, err := c.cfg.Signer.MintParty(s.id, p, time.Until(s.expires))
+		tok, err := c.cfg.Minter.MintParty(s.id, p, time.Until(s.expires))
 		if err != nil {
 			c.pool.release(s.servers)
 			return nil, status.Error(codes.Internal, "mint token")
@@ -503,7 +534,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 		return nil, status.Errorf(codes.Unavailable, "router: %v", err)
 	}
 	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: store.StateWaiting, Digest: s.digest, CreatedAt: s.created,
-		Owner: c.cfg.Instance, OwnerAddr: c.cfg.AdvertiseAddr}
+		Owner: c.cfg.Instance, OwnerAddr: c.cfg.AdvertiseAddr, OwnerUser: s.ownerUser}
 	if err := c.store.CreateSession(ctx, rec); err != nil {
 		c.pool.release(s.servers)
 		_ = c.cfg.Router.Close(context.WithoutCancel(ctx), s.id, "not started")
@@ -528,7 +559,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 
 	kind := protoKind(s.kind)
 	for _, p := range s.servers {
-		tok, err := c.cfg.Signer.MintParty(s.id, p, time.Until(s.expires))
+		tok, err := c.cfg.Minter.MintParty(s.id, p, time.Until(s.expires))
 		a := &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID,
 			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest)}
 		if err == nil && c.pool.send(p, a) {
@@ -761,7 +792,7 @@ func (c *Coordinator) claimUserParty(id, caller string) (*tsskitv1.ClaimUserPart
 	if s.state != store.StateWaiting {
 		return nil, status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
 	}
-	tok, err := c.cfg.Signer.MintParty(s.id, s.userParty, time.Until(s.expires))
+	tok, err := c.cfg.Minter.MintParty(s.id, s.userParty, time.Until(s.expires))
 	if err != nil {
 		return nil, status.Error(codes.Internal, "mint token")
 	}

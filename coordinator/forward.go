@@ -10,6 +10,7 @@ package coordinator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,7 @@ const forwardedHeader = "tsskit-forwarded-by"
 type peers struct {
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
+	tls   *tls.Config // dialing other replicas (nil: cleartext)
 }
 
 func (p *peers) get(addr string) (*grpc.ClientConn, error) {
@@ -46,7 +48,7 @@ func (p *peers) get(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := p.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := serve.Dial(addr)
+	cc, err := serve.DialTLS(addr, p.tls)
 	if err != nil {
 		return nil, err
 	}

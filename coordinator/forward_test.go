@@ -110,7 +110,7 @@ func TestForwardedToOwner(t *testing.T) {
 	wantCode(t, err, codes.FailedPrecondition)
 
 	// An unknown session is unknown to every replica.
-	tok, _ := q.Signer.MintParty("no-such-session", me, time.Minute)
+	tok, _ := q.Minter.MintParty("no-such-session", me, time.Minute)
 	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: "no-such-session", Keys: q.JoinKeys(t, sg, me, digest[:])},
 		grpc.PerRPCCredentials(serve.Bearer(tok)))
 	wantCode(t, err, codes.NotFound)

@@ -13,14 +13,14 @@ import (
 )
 
 // admit checks a server party's registration: a certificate chain from a
-// pinned root for its party id, not revoked, and a fresh proof signed by
-// the certified key. It returns the identity key.
-func (c *Coordinator) admit(req *tsskitv1.RegisterRequest) (identity.PublicKey, error) {
+// pinned root for its party id, not revoked, and a proof signed by the
+// certified key that answers ch. It returns the identity key.
+func (c *Coordinator) admit(req *tsskitv1.RegisterRequest, ch []byte) (identity.PublicKey, error) {
 	chain, err := identity.DecodeChain(req.Certificates)
 	if err != nil {
 		return identity.PublicKey{}, err
 	}
-	return identity.VerifyRegistration(c.cfg.Trust, chain, req.PartyId, req.Proof, req.ProofSignature, time.Now())
+	return identity.VerifyRegistration(c.cfg.Trust, chain, req.PartyId, ch, req.Proof, req.ProofSignature, time.Now())
 }
 
 // checkStatement refuses a join whose statement is not well formed, not

@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	cryptorand "crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -12,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -25,7 +27,19 @@ type pool struct {
 	members map[string]*member
 	timeout time.Duration
 	now     func() time.Time
+	// challenges: the one outstanding registration challenge per party id
+	// (only a certified server's token can ask for one), used up by the
+	// next registration attempt.
+	challenges map[string]challenge
 }
+
+type challenge struct {
+	value   []byte
+	expires time.Time
+}
+
+// challengeLife is how long a registration challenge may be answered.
+const challengeLife = time.Minute
 
 type member struct {
 	id        string
@@ -35,12 +49,12 @@ type member struct {
 	done      chan struct{} // closed when its Register stream ends
 	lastBeat  time.Time
 	preparams uint32
-	running   uint32
-	assigned  int // sessions assigned and not finished, by our count
+	running   uint32 // as its heartbeat says: shown in /health, never used to pick
+	assigned  int    // sessions assigned and not finished, by our count
 }
 
 func newPool(timeout time.Duration) *pool {
-	return &pool{members: map[string]*member{}, timeout: timeout, now: time.Now}
+	return &pool{members: map[string]*member{}, timeout: timeout, now: time.Now, challenges: map[string]challenge{}}
 }
 
 func (p *pool) healthyLocked(m *member) bool { return p.now().Sub(m.lastBeat) <= p.timeout }
@@ -87,8 +101,9 @@ type pickRule struct {
 	notUserAPI bool     // skip parties that run account users' parties
 }
 
-// pick chooses n healthy parties by rule, preferring the least busy and
-// breaking ties at random so load spreads.
+// pick chooses n healthy parties by rule, preferring the ones with the
+// fewest sessions this coordinator assigned them and breaking ties at
+// random so load spreads.
 func (p *pool) pick(n int, rule pickRule) ([]string, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -105,14 +120,59 @@ func (p *pool) pick(n int, rule pickRule) ([]string, error) {
 	if len(cands) < n {
 		return nil, status.Errorf(codes.Unavailable, "need %d healthy server parties, %d available", n, len(cands))
 	}
-	rand.Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
-	slices.SortStableFunc(cands, func(a, b *member) int { return a.assigned + int(a.running) - b.assigned - int(b.running) })
+	rand.New(cryptoSource{}).Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
+	// By this coordinator's own count: a party's heartbeat figures are its
+	// word, and one that understated them would be picked for every wallet.
+	slices.SortStableFunc(cands, func(a, b *member) int { return a.assigned - b.assigned })
 	ids := make([]string, n)
 	for i := range n {
 		ids[i] = cands[i].id
 		cands[i].assigned++
 	}
 	return ids, nil
+}
+
+// newChallenge makes party id's registration challenge, replacing any
+// earlier one.
+func (p *pool) newChallenge(id string) (challenge, error) {
+	c := challenge{value: make([]byte, identity.ChallengeSize), expires: p.now().Add(challengeLife)}
+	if _, err := cryptorand.Read(c.value); err != nil {
+		return challenge{}, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, old := range p.challenges {
+		if p.now().After(old.expires) {
+			delete(p.challenges, k)
+		}
+	}
+	p.challenges[id] = c
+	return c, nil
+}
+
+// takeChallenge returns party id's outstanding challenge and forgets it:
+// each is answered once, right or wrong.
+func (p *pool) takeChallenge(id string) ([]byte, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.challenges[id]
+	delete(p.challenges, id)
+	if !ok || p.now().After(c.expires) {
+		return nil, false
+	}
+	return c.value, true
+}
+
+// cryptoSource is a math/rand source drawing from crypto/rand: who is
+// picked should not be predictable from earlier picks.
+type cryptoSource struct{}
+
+func (cryptoSource) Uint64() uint64 {
+	var b [8]byte
+	if _, err := cryptorand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 // release undoes pick's load count for a finished session.
@@ -160,8 +220,13 @@ func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.Server
 		return status.Error(codes.InvalidArgument, err.Error())
 	}
 	// The pool takes only certified, unrevoked server identities whose
-	// caller proves it holds the certified key.
-	key, err := s.c.admit(req)
+	// caller proves it holds the certified key now: it signs the challenge
+	// this coordinator just gave it.
+	ch, ok := s.c.pool.takeChallenge(req.PartyId)
+	if !ok {
+		return status.Error(codes.FailedPrecondition, "no registration challenge outstanding for this party (ask Challenge first, on the same connection, within a minute)")
+	}
+	key, err := s.c.admit(req, ch)
 	if err != nil {
 		s.c.log.Warn("server party refused", "party", req.PartyId, "err", err)
 		return status.Errorf(codes.PermissionDenied, "not admitted to the pool: %v", err)
@@ -223,7 +288,10 @@ func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.Server
 // one server party cannot register, heart-beat or take assignments as
 // another.
 func (s *poolService) selfClaims(ctx context.Context, partyID string) error {
-	cl, err := serve.Claims(ctx, auth.KindService)
+	// A server party's service token, minted with its own certified
+	// identity key (auth.Verifier checked that its subject is that
+	// identity's party id).
+	cl, err := serve.ServiceClaims(ctx, identity.KindServer)
 	if err != nil {
 		return err
 	}
@@ -231,6 +299,17 @@ func (s *poolService) selfClaims(ctx context.Context, partyID string) error {
 		return status.Error(codes.PermissionDenied, "service token is for another party")
 	}
 	return nil
+}
+
+func (s *poolService) Challenge(ctx context.Context, req *tsskitv1.ChallengeRequest) (*tsskitv1.ChallengeResponse, error) {
+	if err := s.selfClaims(ctx, req.PartyId); err != nil {
+		return nil, err
+	}
+	c, err := s.c.pool.newChallenge(req.PartyId)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "challenge")
+	}
+	return &tsskitv1.ChallengeResponse{Challenge: c.value, ExpiresAtUnixMs: c.expires.UnixMilli()}, nil
 }
 
 func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequest) (*tsskitv1.HeartbeatResponse, error) {
@@ -253,7 +332,7 @@ func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequ
 }
 
 func (s *poolService) ClaimUserParty(ctx context.Context, req *tsskitv1.ClaimUserPartyRequest) (*tsskitv1.ClaimUserPartyResponse, error) {
-	cl, err := serve.Claims(ctx, auth.KindService)
+	cl, err := serve.ServiceClaims(ctx, identity.KindServer)
 	if err != nil {
 		return nil, err
 	}

@@ -122,7 +122,7 @@ func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {
 		}
 	}
 	w := &store.Wallet{
-		ID: s.walletID, Name: s.name, UserID: s.userID, SignersNeeded: s.signers,
+		ID: s.walletID, Name: s.name, UserID: s.userID, SignersNeeded: s.signers, OwnerUser: s.ownerUser,
 		PublicKey: first, Address: share.Address(first), CreatedAt: time.Now(),
 	}
 	for _, p := range s.parties {

@@ -14,16 +14,16 @@ import (
 // GRPCRouter controls a router over gRPC with short-lived service tokens.
 type GRPCRouter struct {
 	Client tsskitv1.RouterServiceClient
-	Signer *auth.Signer
+	Minter *auth.Minter
 }
 
 // NewGRPCRouter returns a RouterControl for the router at cc.
-func NewGRPCRouter(cc grpc.ClientConnInterface, s *auth.Signer) *GRPCRouter {
-	return &GRPCRouter{Client: tsskitv1.NewRouterServiceClient(cc), Signer: s}
+func NewGRPCRouter(cc grpc.ClientConnInterface, m *auth.Minter) *GRPCRouter {
+	return &GRPCRouter{Client: tsskitv1.NewRouterServiceClient(cc), Minter: m}
 }
 
 func (r *GRPCRouter) creds() (grpc.CallOption, error) {
-	tok, err := r.Signer.MintService("coordinator", time.Minute)
+	tok, err := r.Minter.MintService(r.Minter.ID(), time.Minute)
 	if err != nil {
 		return nil, err
 	}

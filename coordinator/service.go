@@ -26,18 +26,32 @@ type coordService struct {
 // for a refusal past authentication (a call without a valid token is
 // refused by the interceptor before it gets here).
 func (s *coordService) CreateKeygenSession(ctx context.Context, req *tsskitv1.CreateKeygenSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+	cl, err := callerFor(ctx, auth.OpCreateWallet)
+	if err != nil {
 		s.c.auditGRPCRefused(ctx, "keygen", err)
 		return nil, err
 	}
-	if req.Parties > 16 || req.SignersNeeded > 16 {
-		err := status.Error(codes.InvalidArgument, "at most 16 parties")
+	spec := keygenSpec{name: req.Name, userID: req.UserId, signers: int(req.SignersNeeded), n: int(req.Parties), clients: req.ClientPartyIds}
+	switch {
+	case req.Parties > 16 || req.SignersNeeded > 16:
+		err = status.Error(codes.InvalidArgument, "at most 16 parties")
+	case !cl.admin() && req.UserId != "":
+		// user_id names an account of the account API, the API key's.
+		err = status.Error(codes.PermissionDenied, "a user token makes co-managed wallets; user_id is for the account API")
+	case !cl.admin() && len(req.ClientPartyIds) == 0:
+		err = status.Error(codes.InvalidArgument, "a user's wallet is co-managed: name the client party that will hold a share")
+	}
+	if err == nil {
+		if !cl.admin() {
+			spec.ownerUser = cl.user()
+		}
+		err = s.c.takeQuota(cl)
+	}
+	if err != nil {
 		s.c.auditGRPCRefused(ctx, "keygen", err)
 		return nil, err
 	}
-	cr, err := s.c.createKeygen(ctx, keygenSpec{
-		name: req.Name, userID: req.UserId, signers: int(req.SignersNeeded), n: int(req.Parties), clients: req.ClientPartyIds,
-	})
+	cr, err := s.c.createKeygen(ctx, spec)
 	if err != nil {
 		s.c.auditGRPCRefused(ctx, "keygen", err)
 		return nil, err
@@ -53,11 +67,16 @@ func (s *coordService) CreateKeygenSession(ctx context.Context, req *tsskitv1.Cr
 }
 
 func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.CreateSignSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+	cl, err := callerFor(ctx, auth.OpSign)
+	if err == nil {
+		err = s.c.takeQuota(cl)
+	}
+	if err != nil {
 		s.c.auditGRPCRefused(ctx, "sign", err)
 		return nil, err
 	}
-	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, clients: req.ClientPartyIds, servers: req.ServerPartyIds})
+	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, clients: req.ClientPartyIds, servers: req.ServerPartyIds,
+		mayUse: cl.wallet})
 	if err != nil {
 		s.c.auditGRPCRefused(ctx, "sign", err)
 		return nil, err
@@ -90,25 +109,37 @@ func createdProto(cr *created) *tsskitv1.CreateSessionResponse {
 }
 
 func (s *coordService) GetWallet(ctx context.Context, req *tsskitv1.GetWalletRequest) (*tsskitv1.GetWalletResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+	cl, err := callerFor(ctx, "")
+	if err != nil {
 		return nil, err
 	}
 	w, err := s.c.store.GetWallet(ctx, req.WalletId)
 	if err != nil {
 		return nil, storeStatus(err, "wallet")
 	}
+	if err := cl.wallet(w); err != nil {
+		return nil, err
+	}
 	return &tsskitv1.GetWalletResponse{Wallet: walletProto(w)}, nil
 }
 
 func (s *coordService) ListWallets(ctx context.Context, req *tsskitv1.ListWalletsRequest) (*tsskitv1.ListWalletsResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+	cl, err := callerFor(ctx, auth.OpListWallets)
+	if err != nil {
 		return nil, err
 	}
 	size := int(req.PageSize)
 	if size <= 0 || size > 1000 {
 		size = 100
 	}
-	ws, err := s.c.store.ListWallets(ctx, store.WalletFilter{UserID: req.UserId, Limit: size + 1, After: req.PageToken})
+	f := store.WalletFilter{UserID: req.UserId, Limit: size + 1, After: req.PageToken}
+	if !cl.admin() {
+		if req.UserId != "" {
+			return nil, status.Error(codes.PermissionDenied, "a user token lists its own wallets; user_id is for admins")
+		}
+		f.OwnerUser = cl.user()
+	}
+	ws, err := s.c.store.ListWallets(ctx, f)
 	if err != nil {
 		return nil, storeStatus(err, "wallets")
 	}
@@ -118,18 +149,24 @@ func (s *coordService) ListWallets(ctx context.Context, req *tsskitv1.ListWallet
 		resp.NextPageToken = ws[size-1].ID
 	}
 	for _, w := range ws {
-		resp.Wallets = append(resp.Wallets, walletProto(w))
+		if cl.sees(w) { // a user token limited to some wallets sees only those
+			resp.Wallets = append(resp.Wallets, walletProto(w))
+		}
 	}
 	return resp, nil
 }
 
 func (s *coordService) GetSession(ctx context.Context, req *tsskitv1.GetSessionRequest) (*tsskitv1.GetSessionResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindAdmin); err != nil {
+	cl, err := callerFor(ctx, "")
+	if err != nil {
 		return nil, err
 	}
 	rec, err := s.c.store.GetSession(ctx, req.SessionId)
 	if err != nil {
 		return nil, storeStatus(err, "session")
+	}
+	if !cl.admin() && (rec.OwnerUser == "" || rec.OwnerUser != cl.user()) {
+		return nil, status.Error(codes.NotFound, "session not found")
 	}
 	out := &tsskitv1.Session{
 		SessionId: rec.ID, Kind: protoKind(rec.Kind), WalletId: rec.WalletID, Parties: rec.Parties,

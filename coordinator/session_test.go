@@ -17,6 +17,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -191,14 +192,14 @@ func testRefusals(t *testing.T, q *quorumtest.Quorum, walletID, me string, serve
 	join := &tsskitv1.JoinRequest{SessionId: sresp.SessionId, Keys: q.JoinKeysAs(t, sresp, me, ident, digest[:])}
 	pk := seal.PublicKeys{X25519: join.Keys.X25519, Ed25519: join.Keys.Ed25519}
 
-	forged, _ := q.Signer.MintParty(sresp.SessionId, me, time.Minute)
+	forged, _ := q.Minter.MintParty(sresp.SessionId, me, time.Minute)
 	forged = forged[:len(forged)-4] + "AAAA"
 	_, err = coord.Join(ctx, join, grpc.PerRPCCredentials(serve.Bearer(forged)))
 	wantCode(t, err, codes.Unauthenticated)
-	other, _ := q.Signer.MintParty("another-session", me, time.Minute)
+	other, _ := q.Minter.MintParty("another-session", me, time.Minute)
 	_, err = coord.Join(ctx, join, grpc.PerRPCCredentials(serve.Bearer(other)))
 	wantCode(t, err, codes.PermissionDenied)
-	asServer, _ := q.Signer.MintParty(sresp.SessionId, servers[0], time.Minute)
+	asServer, _ := q.Minter.MintParty(sresp.SessionId, servers[0], time.Minute)
 	_, err = coord.Join(ctx, join, grpc.PerRPCCredentials(serve.Bearer(asServer)))
 	wantCode(t, err, codes.PermissionDenied)
 	_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3}, tok)
@@ -274,12 +275,12 @@ func TestSilentPartyNotPicked(t *testing.T) {
 	defer cancel()
 	conn := q.Conn(t)
 	pool := tsskitv1.NewPoolServiceClient(conn.Coordinator)
-	svcTok, _ := q.Signer.MintService("server-silent", time.Minute)
-	svc := grpc.PerRPCCredentials(serve.Bearer(svcTok))
+	silent := q.FakeServer(t, "server-silent")
+	svc := silent.Creds
+	reg := silent.Registration(t, pool)
 
 	// A service token registers only the party it names.
-	otherTok, _ := q.Signer.MintService("server-1", time.Minute)
-	reg := q.Registration(t, "server-silent")
+	otherTok, _ := q.MinterFor(t, identity.KindServer, "server-1").MintService("server-1", time.Minute)
 	stolen, err := pool.Register(ctx, reg, grpc.PerRPCCredentials(serve.Bearer(otherTok)))
 	if err == nil {
 		_, err = stolen.Recv()
@@ -288,12 +289,16 @@ func TestSilentPartyNotPicked(t *testing.T) {
 	_, err = pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{PartyId: "server-2"}, svc)
 	wantCode(t, err, codes.PermissionDenied)
 
-	// Only a service token may register.
-	adminStream, err := pool.Register(ctx, reg, q.Admin(t))
-	if err == nil {
-		_, err = adminStream.Recv()
+	// Only a server party's own service token may register: not an
+	// admin's, nor one the coordinator minted.
+	coordTok, _ := q.Minter.MintService("server-silent", time.Minute)
+	for _, creds := range []grpc.CallOption{q.Admin(t), grpc.PerRPCCredentials(serve.Bearer(coordTok))} {
+		s, err := pool.Register(ctx, reg, creds)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		wantCode(t, err, codes.PermissionDenied)
 	}
-	wantCode(t, err, codes.PermissionDenied)
 
 	stream, err := pool.Register(ctx, reg, svc)
 	if err != nil {

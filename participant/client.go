@@ -100,6 +100,18 @@ func ClientSignJob(resp *tsskitv1.CreateSessionResponse, rec *share.Record, dige
 	if kind == 0 {
 		kind = identity.KindClient
 	}
-	return Job{SessionID: resp.SessionId, PartyID: rec.PartyID, Token: tok, Identity: key, Kind: kind, Trust: trust,
-		WalletID: rec.WalletID, Parties: resp.Parties, Threshold: rec.Threshold, Digest: slices.Clone(digest)}, nil
+	j := Job{SessionID: resp.SessionId, PartyID: rec.PartyID, Token: tok, Identity: key, Kind: kind, Trust: trust,
+		WalletID: rec.WalletID, Parties: resp.Parties, Threshold: rec.Threshold, Digest: slices.Clone(digest)}
+	if rec.Legacy() {
+		// A record made before identities names no holder's kind: the
+		// client's own request does, as at keygen — every other signer is
+		// a certified server, so the coordinator cannot seat a
+		// self-certified "client" of its own in a server's place.
+		j.Kinds = map[string]identity.Kind{}
+		for _, p := range resp.Parties {
+			j.Kinds[p] = identity.KindServer
+		}
+		j.Kinds[rec.PartyID] = kind
+	}
+	return j, nil
 }

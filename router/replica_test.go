@@ -2,7 +2,6 @@ package router_test
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
-	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/testdb"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -34,10 +32,10 @@ type replica struct {
 	once sync.Once
 }
 
-func startReplica(t *testing.T, signer *auth.Signer, bus router.Bus) *replica {
+func startReplica(t *testing.T, signer *testDeployment, bus router.Bus) *replica {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	unary, stream := serve.Authenticate(signer)
+	unary, stream := serve.Authenticate(signer.verifier)
 	gs := serve.NewGRPC(router.DefaultLimits.MaxEnvelope+4096, unary, stream)
 	r := &replica{svc: router.New(bus, router.DefaultLimits, log), done: make(chan struct{})}
 	r.svc.Register(gs)
@@ -72,16 +70,6 @@ func sharedRedis(t *testing.T) (*router.RedisBus, *router.RedisBus) {
 	return router.NewRedisBus(c, prefix), router.NewRedisBus(c2, prefix)
 }
 
-func newSigner(t *testing.T) *auth.Signer {
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	s, err := auth.NewSigner(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func dial(t *testing.T, target string) tsskitv1.RouterServiceClient {
 	t.Helper()
 	cc, err := serve.Dial(target)
@@ -92,7 +80,7 @@ func dial(t *testing.T, target string) tsskitv1.RouterServiceClient {
 	return tsskitv1.NewRouterServiceClient(cc)
 }
 
-func partyCreds(t *testing.T, s *auth.Signer, session, party string) grpc.CallOption {
+func partyCreds(t *testing.T, s *testDeployment, session, party string) grpc.CallOption {
 	tok, err := s.MintParty(session, party, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +88,7 @@ func partyCreds(t *testing.T, s *auth.Signer, session, party string) grpc.CallOp
 	return grpc.PerRPCCredentials(serve.Bearer(tok))
 }
 
-func serviceCreds(t *testing.T, s *auth.Signer) grpc.CallOption {
+func serviceCreds(t *testing.T, s *testDeployment) grpc.CallOption {
 	tok, err := s.MintService("coordinator", time.Hour)
 	if err != nil {
 		t.Fatal(err)

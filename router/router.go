@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/seal"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -74,7 +74,7 @@ func (s *Service) Stop() {
 }
 
 func (s *Service) OpenSession(ctx context.Context, req *tsskitv1.OpenSessionRequest) (*tsskitv1.OpenSessionResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindService); err != nil {
+	if _, err := serve.ServiceClaims(ctx, identity.KindCoordinator); err != nil {
 		return nil, err
 	}
 	if err := checkID("session_id", req.SessionId); err != nil {
@@ -111,7 +111,7 @@ func (s *Service) OpenSession(ctx context.Context, req *tsskitv1.OpenSessionRequ
 }
 
 func (s *Service) CloseSession(ctx context.Context, req *tsskitv1.CloseSessionRequest) (*tsskitv1.CloseSessionResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindService); err != nil {
+	if _, err := serve.ServiceClaims(ctx, identity.KindCoordinator); err != nil {
 		return nil, err
 	}
 	if err := s.bus.Close(ctx, req.SessionId, req.Reason); err != nil {

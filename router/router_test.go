@@ -2,7 +2,6 @@ package router_test
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/identity"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 	"github.com/rwadurian/tsskit/router"
 )
@@ -23,7 +23,7 @@ import (
 // rig is a router on a loopback port, reached over real gRPC.
 type rig struct {
 	t      testing.TB
-	signer *auth.Signer
+	signer *testDeployment
 	bus    *router.MemoryBus
 	svc    *router.Service
 	addr   string
@@ -35,12 +35,7 @@ type rig struct {
 
 func newRig(t testing.TB, limits router.Limits, streamHook grpc.StreamServerInterceptor) *rig {
 	t.Helper()
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	signer, err := auth.NewSigner(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := newSigner(t)
 	r := &rig{t: t, signer: signer, bus: router.NewMemoryBus()}
 	r.start(limits, streamHook, "127.0.0.1:0")
 	t.Cleanup(r.close)
@@ -49,7 +44,7 @@ func newRig(t testing.TB, limits router.Limits, streamHook grpc.StreamServerInte
 
 func (r *rig) start(limits router.Limits, streamHook grpc.StreamServerInterceptor, addr string) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	unary, stream := serve.Authenticate(r.signer)
+	unary, stream := serve.Authenticate(r.signer.verifier)
 	var gs *grpc.Server
 	if streamHook != nil {
 		gs = grpc.NewServer(grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream, streamHook))
@@ -223,9 +218,12 @@ func TestRefusals(t *testing.T) {
 		_, err := r.rc.Publish(ctx, &tsskitv1.PublishRequest{Envelope: e}, opt)
 		return err
 	}
-	forged, _ := auth.NewSigner([]byte("another secret that is 32 bytes long!"))
-	forgedTok, _ := forged.MintParty("s1", "a", time.Minute)
-	past := *r.signer
+	forgedTok, _ := newSigner(t).MintParty("s1", "a", time.Minute) // another deployment's coordinator
+	// A server party's own certified key mints only service tokens for
+	// itself; the router accepts none of what it could make.
+	serverKey := r.signer.minter(t, identity.KindServer, "a")
+	serverParty, _ := serverKey.MintParty("s1", "a", time.Minute)
+	past := *r.signer.Minter
 	past.Now = func() time.Time { return time.Now().Add(-time.Hour) }
 	expiredTok, _ := past.MintParty("s1", "a", time.Minute)
 	expired := grpc.PerRPCCredentials(serve.Bearer(expiredTok))
@@ -238,6 +236,7 @@ func TestRefusals(t *testing.T) {
 	}{
 		{"no token", env("s1", "a", "", 1, "x"), grpc.EmptyCallOption{}, codes.Unauthenticated},
 		{"forged token", env("s1", "a", "", 1, "x"), grpc.PerRPCCredentials(serve.Bearer(forgedTok)), codes.Unauthenticated},
+		{"party token minted by a server party", env("s1", "a", "", 1, "x"), grpc.PerRPCCredentials(serve.Bearer(serverParty)), codes.Unauthenticated},
 		{"expired token", env("s1", "a", "", 1, "x"), expired, codes.Unauthenticated},
 		{"wrong sender", env("s1", "b", "", 1, "x"), r.token(auth.KindParty, "s1", "a", time.Minute), codes.PermissionDenied},
 		{"wrong session", env("s2", "a", "", 1, "x"), r.token(auth.KindParty, "s1", "a", time.Minute), codes.PermissionDenied},

@@ -88,10 +88,9 @@ go build -o "$tmp/load" ./scripts/load
 # Fresh secrets for every run, handed over in the environment so that the
 # stack neither prints nor stores them.
 rand_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
-JWT_SECRET_KEY=$(rand_hex)
 MPC_API_KEY=$(rand_hex)
 CRYPTO_MASTER_KEY=$(rand_hex)
-export JWT_SECRET_KEY MPC_API_KEY CRYPTO_MASTER_KEY
+export MPC_API_KEY CRYPTO_MASTER_KEY
 
 # run_backend <backend>: one stack, one load run. Returns the load program's
 # status.
@@ -129,8 +128,8 @@ run_backend() {
   load_pid=
   stop_stack
   drop_schema
-  # The stack's log, without the banner's admin token.
-  grep -v 'admin token' "$log" >"$out/load-$backend-stack.log" || true
+  # The stack's log, without the banner's tokens.
+  grep -v 'token (12h' "$log" >"$out/load-$backend-stack.log" || true
   if [ "$status" != 0 ]; then
     echo "load: $label failed (status $status); the stack's log is in $out/load-$backend-stack.log; its last lines:" >&2
     tail -n 20 "$out/load-$backend-stack.log" >&2

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/httpx"
+	"github.com/rwadurian/tsskit/internal/pwrule"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -21,6 +22,10 @@ type APIConfig struct {
 	APIKey  string          // X-API-Key (MPC_API_KEY)
 	Allow   *auth.Allowlist // ALLOWED_IPS; nil allows all (development only)
 	Timeout time.Duration   // per request (default 3m)
+	// RateLimit (RATE_LIMIT) per (API key, client address), as the account
+	// API's; nil takes auth.DefaultRateLimit, a zero RateLimit does not limit.
+	RateLimit      *auth.RateLimit
+	TrustedProxies *auth.Allowlist
 }
 
 // API returns the server-party API handler (/health, /api/v1/shares/generate).
@@ -34,13 +39,22 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 		if !p.Online() {
 			st, code = "degraded", http.StatusServiceUnavailable
 		}
-		httpx.WriteJSON(w, code, map[string]any{"status": st, "components": p.Health()})
+		body := map[string]any{"status": st}
+		if auth.HasKey(r, cfg.APIKey) { // the party id and vault key id only to the key's holder
+			body["components"] = p.Health()
+		}
+		httpx.WriteJSON(w, code, body)
 	})
 	mux.HandleFunc("POST /api/v1/shares/generate", func(w http.ResponseWriter, r *http.Request) { p.generate(w, r, cfg) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	return auth.Guard(cfg.APIKey, cfg.Allow, []string{"/health"}, httpx.WriteError, mux)
+	limit := auth.DefaultRateLimit
+	if cfg.RateLimit != nil {
+		limit = *cfg.RateLimit
+	}
+	return auth.NewGuard(auth.GuardConfig{APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: []string{"/health"},
+		RateLimit: limit, WriteError: httpx.WriteError}, mux)
 }
 
 // Health describes the party for /health.
@@ -69,8 +83,16 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 		httpx.WriteError(w, 400, "invalid_argument", "session_id is required")
 		return
 	}
-	if req.SharePassword != nil && *req.SharePassword == "" {
-		httpx.WriteError(w, 400, "invalid_argument", "share_password must not be empty when given")
+	if req.SharePassword == nil || *req.SharePassword == "" {
+		httpx.WriteError(w, 400, "invalid_argument", "share_password is required: the user share is returned encrypted under it")
+		return
+	}
+	if err := pwrule.Check(*req.SharePassword); err != nil {
+		msg := "not accepted"
+		if pe, ok := err.(*pwrule.Error); ok {
+			msg = pe.Message
+		}
+		httpx.WriteError(w, 400, "weak_password", "share_password: "+msg)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), cfg.Timeout)
@@ -92,15 +114,9 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 		}
 		return
 	}
-	var blob []byte
-	encrypted := req.SharePassword != nil
-	if encrypted {
-		pw := []byte(*req.SharePassword)
-		blob, err = share.Protect(us.Record, pw, nil)
-		clear(pw)
-	} else {
-		blob, err = share.Encode(us.Record)
-	}
+	pw := []byte(*req.SharePassword)
+	blob, err := share.Protect(us.Record, pw, nil)
+	clear(pw)
 	if err != nil {
 		httpx.WriteError(w, 500, "internal", "encode share")
 		return
@@ -108,6 +124,6 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 	httpx.WriteJSON(w, 200, map[string]any{
 		"session_id": req.SessionID, "party_id": us.PartyID, "wallet_id": us.Record.WalletID,
 		"public_key": hex.EncodeToString(us.Record.PublicKey), "address": us.Address,
-		"user_share": base64.StdEncoding.EncodeToString(blob), "encrypted": encrypted,
+		"user_share": base64.StdEncoding.EncodeToString(blob), "encrypted": true,
 	})
 }

@@ -40,8 +40,10 @@ type Config struct {
 	// pool) and runs an assignment through the replica that sent it.
 	Coordinators []grpc.ClientConnInterface
 	Router       grpc.ClientConnInterface
-	Signer       *auth.Signer // mints this party's service tokens (JWT_SECRET_KEY)
-	Vault        *vault.Vault
+	// Minter mints this party's service tokens with its identity key (the
+	// coordinator's pool takes nothing else from it).
+	Minter *auth.Minter
+	Vault  *vault.Vault
 	// Identity is the party's long-term identity key (from its vault),
 	// Chain its certificate chain from the deployment root, Trust the
 	// pinned roots and revoked keys every roster is checked against.
@@ -95,8 +97,8 @@ func New(cfg Config) (*Party, error) {
 	if cfg.Coordinator != nil {
 		coords = append([]grpc.ClientConnInterface{cfg.Coordinator}, coords...)
 	}
-	if len(coords) == 0 || cfg.Router == nil || cfg.Signer == nil || cfg.Vault == nil {
-		return nil, errors.New("serverparty: Coordinator, Router, Signer and Vault are required")
+	if len(coords) == 0 || cfg.Router == nil || cfg.Minter == nil || cfg.Vault == nil {
+		return nil, errors.New("serverparty: Coordinator, Router, Minter and Vault are required")
 	}
 	if cfg.Identity == nil || cfg.Trust == nil {
 		return nil, errors.New("serverparty: an identity key and a trust root are required")
@@ -143,7 +145,7 @@ func (p *Party) Running() int { return int(p.running.Load()) }
 func (p *Party) PreParamsReady() int { return p.cfg.Vault.CountPreParams() }
 
 func (p *Party) creds() grpc.CallOption {
-	tok, err := p.cfg.Signer.MintService(p.cfg.PartyID, 10*time.Minute)
+	tok, err := p.cfg.Minter.MintService(p.cfg.PartyID, 10*time.Minute)
 	if err != nil {
 		// The signer was checked at start; a failure here is a bug.
 		panic("serverparty: mint service token: " + err.Error())
@@ -188,7 +190,13 @@ func (p *Party) register(ctx context.Context, l *link) {
 func (p *Party) serveAssignments(ctx context.Context, l *link) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	proof, sig := identity.SignRegistration(p.cfg.Identity, p.cfg.PartyID, time.Now())
+	// The coordinator's challenge, answered on the same connection: a
+	// recording of this registration is worth nothing to anyone else.
+	ch, err := l.pool.Challenge(sctx, &tsskitv1.ChallengeRequest{PartyId: p.cfg.PartyID}, p.creds())
+	if err != nil {
+		return err
+	}
+	proof, sig := identity.SignRegistration(p.cfg.Identity, p.cfg.PartyID, ch.Challenge)
 	stream, err := l.pool.Register(sctx, &tsskitv1.RegisterRequest{PartyId: p.cfg.PartyID, Version: p.cfg.Version, RunsUserParties: p.cfg.UserAPI,
 		Certificates: identity.EncodeChain(p.cfg.Chain), Proof: proof, ProofSignature: sig}, p.creds())
 	if err != nil {
@@ -307,7 +315,10 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 
 // firstSigning records that this party takes a seat in signing session id
 // and refuses a session it has already been in: its sign request would be
-// used twice.
+// used twice. The record is in memory, so a restart forgets it; what keeps
+// a replayed sign request from being used is that it binds the client's
+// session keys, so the signing cannot run without that client taking part
+// live.
 func (p *Party) firstSigning(id string) error {
 	p.signedMu.Lock()
 	defer p.signedMu.Unlock()
@@ -320,9 +331,13 @@ func (p *Party) firstSigning(id string) error {
 	if _, seen := p.signed[id]; seen {
 		return fmt.Errorf("this party already took part in signing session %s", id)
 	}
-	p.signed[id] = now.Add(identity.MaxStatementLife + identity.MaxRegistrationSkew)
+	p.signed[id] = now.Add(identity.MaxStatementLife + clockSkew)
 	return nil
 }
+
+// clockSkew is how far another machine's clock is allowed to be from this
+// one's when a statement's life is counted.
+const clockSkew = 2 * time.Minute
 
 // vaultRefusal is the code and the reason a session's other parties and
 // callers see when the share cannot be read: what is wrong, never where

@@ -171,7 +171,7 @@ func (c *cluster) wantRefusedBeforeRound1(t *testing.T, stderr string, err error
 
 func TestAttackCoordinatorProcesses(t *testing.T) {
 	c := startClusterWith(t, true)
-	env := []string{"TSSKIT_TOKEN=" + strings.TrimSpace(c.run("token")), "TSSKIT_SHARE_PASSWORD=attack pw"}
+	env := []string{"TSSKIT_TOKEN=" + strings.TrimSpace(c.run("token")), "TSSKIT_SHARE_PASSWORD=attack pw orbit 9x"}
 	keygen := func(self string, args ...string) (string, error) {
 		_, stderr, err := c.exec(env, append([]string{"party", "keygen", "--coordinator", c.via, "--router", c.router, "--party-id", self,
 			"--out", filepath.Join(c.dir, self+".share")}, args...)...)

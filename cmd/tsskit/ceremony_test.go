@@ -58,3 +58,30 @@ func certify(t *testing.T, bin string, env []string, rootFile string, args ...st
 	}
 	return certFile
 }
+
+// certifyCoordinator makes the coordinator's signing key (identity key)
+// and its certificate from the root (identity issue --kind coordinator),
+// and returns the environment that points the coordinator and `tsskit
+// token` at them.
+func certifyCoordinator(t *testing.T, bin, rootFile string) []string {
+	t.Helper()
+	dir := filepath.Dir(rootFile)
+	keyFile, certFile := filepath.Join(dir, "coordinator.key"), filepath.Join(dir, "coordinator.cert")
+	out, err := exec.Command(bin, "identity", "key", "--out", keyFile).Output()
+	if err != nil {
+		t.Fatalf("identity key: %v", err)
+	}
+	pub := strings.TrimSpace(string(out))
+	if len(pub) != 64 {
+		t.Fatalf("identity key printed %q", out)
+	}
+	if st, err := os.Stat(keyFile); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("coordinator key file: %v %v", st, err)
+	}
+	issue := exec.Command(bin, "identity", "issue", "--root", rootFile, "--kind", "coordinator", "--party-id", "coordinator",
+		"--key", pub, "--valid-for", "24h", "--out", certFile)
+	if out, err := issue.CombinedOutput(); err != nil {
+		t.Fatalf("identity issue: %v\n%s", err, out)
+	}
+	return []string{"TSSKIT_SIGNING_KEY=" + keyFile, "TSSKIT_CERTIFICATE=" + certFile}
+}

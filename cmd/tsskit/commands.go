@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rwadurian/tsskit/auth"
@@ -21,20 +22,28 @@ const envHelpTrust = `
   TSSKIT_TRUST_ROOT  the deployment root's public key, hex (tsskit identity init); comma-separated for several (required)
   TSSKIT_REVOKED   revoked identity keys, hex, comma-separated`
 
-const envHelpCommon = `  JWT_SECRET_KEY   shared secret of all services: signs party, service and admin tokens (required)
-  TSSKIT_ORIGINS   comma-separated browser origins allowed to use gRPC-Web ("*" for any; default none)
+const envHelpCommon = `  TSSKIT_ORIGINS   comma-separated browser origins allowed to use gRPC-Web ("*" for any; default none)
   TSSKIT_LOG_FORMAT  "json" for JSON logs (default text)`
 
 func runRouter(ctx context.Context, args []string) error {
-	fs := newFlags("router", "The message router: gRPC and gRPC-Web on one port, /health on the same port.", envHelpCommon+`
+	fs := newFlags("router", "The message router: gRPC and gRPC-Web on one port, /health on the same port. It holds no key: it verifies the coordinator's tokens with the deployment root.", envHelpCommon+envHelpTrust+envHelpTLS+`
   REDIS_URL        Redis for session streams, shared by router replicas (e.g. redis://10.0.0.5:6379/0); empty: in memory, one router`)
 	addr := fs.String("addr", ":8082", "listen address (the router keeps no state on disk: no --data-dir)")
-	signer, err := parseService(fs, args)
+	tf := addTLSFlags(fs, true)
+	trust, err := parseService(fs, args)
 	if err != nil {
 		return err
 	}
-	st := stack.New(newLogger(os.Stderr))
-	if _, err := st.AddRouterOn(*addr, signer, serve.ParseOrigins(os.Getenv(envOrigins)), os.Getenv(envRedis)); err != nil {
+	log := newLogger(os.Stderr)
+	sec, err := tf.config(log)
+	if err != nil {
+		return err
+	}
+	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr}); err != nil {
+		return err
+	}
+	st := stack.New(log)
+	if _, err := st.AddRouterTLS(*addr, auth.NewVerifier(trust), serve.ParseOrigins(os.Getenv(envOrigins)), os.Getenv(envRedis), sec.Server); err != nil {
 		return err
 	}
 	return st.Run(ctx)
@@ -42,11 +51,12 @@ func runRouter(ctx context.Context, args []string) error {
 
 func runCoordinator(ctx context.Context, args []string) error {
 	fs := newFlags("coordinator", "The coordinator: sessions, wallets and the server-party pool over gRPC and gRPC-Web, and the account REST API.",
-		envHelpCommon+envHelpTrust+`
+		envHelpCommon+envHelpTrust+envHelpTLS+`
   MPC_API_KEY      X-API-Key of the account REST API (required)
   ALLOWED_IPS      IPs/CIDRs allowed to call the account REST API (required)
   TRUSTED_PROXIES  IPs/CIDRs of reverse proxies whose X-Forwarded-For names the client (default: none)
   RATE_LIMIT       account REST API requests per API key and client, e.g. "10/s,burst=20" (the default) or "off"
+  TSSKIT_SESSION_QUOTA  sessions one token holder (admin or user) may create, e.g. "60/m,burst=20" (the default) or "off"
   DATABASE_URL     PostgreSQL for wallets and sessions, shared by coordinator replicas
                    (e.g. postgres://tsskit@10.0.0.5/tsskit); empty: SQLite in --data-dir`)
 	addr := fs.String("addr", ":8081", "gRPC / gRPC-Web listen address")
@@ -59,7 +69,22 @@ func runCoordinator(ctx context.Context, args []string) error {
 	partyAPI := fs.String("party-api", "http://127.0.0.1:8083", "server-party API URL (runs account users' parties)")
 	dataDir := fs.String("data-dir", filepath.Join(".data", "coordinator"), "where the SQLite store lives")
 	hbTimeout := fs.Duration("heartbeat-timeout", 15*time.Second, "a server party silent this long is not picked")
-	signer, err := parseService(fs, args)
+	keyFile := fs.String("signing-key", os.Getenv(envSigningKey), "the coordinator's token signing key (tsskit identity key); env "+envSigningKey)
+	certFile := fs.String("certificate", os.Getenv(envCertificate), "its certificate from the deployment root, kind coordinator (tsskit identity issue); env "+envCertificate)
+	tf := addTLSFlags(fs, true)
+	trust, err := parseService(fs, args)
+	if err != nil {
+		return err
+	}
+	log := newLogger(os.Stderr)
+	sec, err := tf.config(log)
+	if err != nil {
+		return err
+	}
+	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr, "--api-addr": *apiAddr}); err != nil {
+		return err
+	}
+	minter, err := loadMinter(*keyFile, *certFile, identity.KindCoordinator, trust)
 	if err != nil {
 		return err
 	}
@@ -75,15 +100,15 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	trust, err := trustFromEnv()
+	quota, err := sessionQuotaFromEnv()
 	if err != nil {
 		return err
 	}
-	st := stack.New(newLogger(os.Stderr))
+	st := stack.New(log)
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
-		TrustedProxies: proxies, RateLimit: limit, Trust: trust,
+		TrustedProxies: proxies, RateLimit: limit, Trust: trust, SessionQuota: quota, TLS: sec,
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
-		Signer: signer, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
+		Minter: minter, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
 		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise,
 		JoinTimeout: *joinTimeout, StallTimeout: *stallTimeout,
 	}); err != nil {
@@ -94,10 +119,12 @@ func runCoordinator(ctx context.Context, args []string) error {
 
 func runServerParty(ctx context.Context, args []string) error {
 	fs := newFlags("serverparty", "A server party: registers with the coordinator, runs assigned sessions, keeps shares encrypted at rest; optionally serves the server-party API.",
-		envHelpCommon+envHelpTrust+`
+		envHelpCommon+envHelpTrust+envHelpTLS+`
   CRYPTO_MASTER_KEY  64 hex chars: encrypts shares and pre-params at rest (required)
   MPC_API_KEY        X-API-Key of the server-party API (required with --api-addr)
   ALLOWED_IPS        IPs/CIDRs allowed to call the server-party API (required with --api-addr)
+  TRUSTED_PROXIES    reverse proxies whose X-Forwarded-For names the client (default: none)
+  RATE_LIMIT         server-party API requests per API key and client (default "10/s,burst=20"; "off")
   DATABASE_URL       PostgreSQL for shares and pre-params (encrypted as in the file vault); empty: files in --data-dir
   TSSKIT_CERTIFICATE this party's certificate chain file (as --certificate)`)
 	partyID := fs.String("party-id", "", "party id (default: kept in --data-dir, made on first start)")
@@ -108,6 +135,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	pool := fs.Int("preparams-pool", 2, "pre-parameter sets kept ready (-1: none)")
 	certFile := fs.String("certificate", os.Getenv(envCertificate), "this party's certificate chain from the deployment root (tsskit identity issue); env "+envCertificate)
 	printIdentity := fs.Bool("print-identity", false, "make the identity key if there is none, print the party id and the identity public key, and exit")
+	tf := addTLSFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -118,12 +146,19 @@ func runServerParty(ctx context.Context, args []string) error {
 	if *printIdentity {
 		return printServerIdentity(*partyID, *dataDir, mk)
 	}
-	signer, err := signerFromEnv()
-	if err != nil {
+	if err := refuseJWTSecret(); err != nil {
 		return err
 	}
 	trust, err := trustFromEnv()
 	if err != nil {
+		return err
+	}
+	log := newLogger(os.Stderr)
+	sec, err := tf.config(log)
+	if err != nil {
+		return err
+	}
+	if err := tf.checkListen(sec.Server, map[string]string{"--api-addr": *apiAddr}); err != nil {
 		return err
 	}
 	var chain []*identity.Certificate
@@ -137,7 +172,7 @@ func runServerParty(ctx context.Context, args []string) error {
 		}
 	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
-		Signer: signer, MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain}
+		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec}
 	if *apiAddr != "" {
 		if o.APIKey, err = apiKeyFromEnv(); err != nil {
 			return err
@@ -145,8 +180,11 @@ func runServerParty(ctx context.Context, args []string) error {
 		if o.Allow, err = allowlistFromEnv(false); err != nil {
 			return err
 		}
+		if o.TrustedProxies, o.RateLimit, err = proxiesAndLimitFromEnv(); err != nil {
+			return err
+		}
 	}
-	st := stack.New(newLogger(os.Stderr))
+	st := stack.New(log)
 	_, run, err := st.AddServerParty(o)
 	if nc, ok := errors.AsType[*stack.NoCertificateError](err); ok {
 		return configErrorf("%v", nc)
@@ -190,30 +228,46 @@ func printServerIdentity(partyID, dataDir string, mk *vault.MasterKey) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]string{"party_id": partyID, "kind": "server", "identity_key": k.Public().String()})
 }
 
-// parseService parses a service's flags and reads what every service needs.
-func parseService(fs *flag.FlagSet, args []string) (*auth.Signer, error) {
+// parseService parses a service's flags and reads what every service needs:
+// the deployment root it verifies with.
+func parseService(fs *flag.FlagSet, args []string) (*identity.Trust, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	return signerFromEnv()
+	if err := refuseJWTSecret(); err != nil {
+		return nil, err
+	}
+	return trustFromEnv()
 }
 
 func runToken(_ context.Context, args []string) error {
-	fs := newFlags("token", "Mint an admin token (HS256 JWT) for clients that create sessions over gRPC / gRPC-Web.",
-		"  JWT_SECRET_KEY   the services' shared secret (required)")
-	subject := fs.String("subject", "admin", "who the token is for")
+	fs := newFlags("token", "Mint a token (EdDSA JWT, signed with the coordinator's key): an admin token for operators' clients, or a user token "+
+		"(--user) as an app's backend gets from POST /api/v1/users/{user_id}/tokens.",
+		`  TSSKIT_SIGNING_KEY, TSSKIT_CERTIFICATE  the coordinator's key and certificate (as the flags)
+  TSSKIT_TRUST_ROOT  the deployment root the certificate must chain to`)
+	subject := fs.String("subject", "admin", "who an admin token is for")
+	user := fs.String("user", "", "mint a user token for this user id instead of an admin token")
+	ops := fs.String("operations", strings.Join(auth.Ops, ","), "a user token's operations, comma-separated")
 	ttl := fs.Duration("ttl", 12*time.Hour, "validity")
 	asJSON := fs.Bool("json", false, "print {token, expires_at} as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	signer, err := signerFromEnv()
+	keyFile := fs.String("signing-key", os.Getenv(envSigningKey), "the coordinator's signing key")
+	certFile := fs.String("certificate", os.Getenv(envCertificate), "the coordinator's certificate")
+	trust, err := parseService(fs, args)
 	if err != nil {
 		return err
 	}
-	tok, err := signer.MintAdmin(*subject, *ttl)
+	minter, err := loadMinter(*keyFile, *certFile, identity.KindCoordinator, trust)
 	if err != nil {
 		return err
+	}
+	var tok string
+	if *user != "" {
+		tok, err = minter.MintUser(*user, strings.Split(*ops, ","), nil, *ttl)
+	} else {
+		tok, err = minter.MintAdmin(*subject, *ttl)
+	}
+	if err != nil {
+		return configErrorf("%v", err)
 	}
 	if *asJSON {
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"token": tok, "expires_at": time.Now().Add(*ttl).UTC().Format(time.RFC3339)})
@@ -226,7 +280,8 @@ func runToken(_ context.Context, args []string) error {
 // They are kept in the data dir so a restarted dev stack can read its
 // vaults again.
 type devSecrets struct {
-	JWTSecret string `json:"jwt_secret_key"`
+	// JWTSecret is what earlier dev stacks kept; read and ignored.
+	JWTSecret string `json:"jwt_secret_key,omitempty"`
 	APIKey    string `json:"mpc_api_key"`
 	MasterKey string `json:"crypto_master_key"`
 }
@@ -257,9 +312,6 @@ func loadDevSecrets(dir string) (*devSecrets, []string, error) {
 		*field = v
 		made = append(made, env)
 		return nil
-	}
-	if err := fill(envJWTSecret, &s.JWTSecret, randomHex32); err != nil {
-		return nil, nil, err
 	}
 	if err := fill(envAPIKey, &s.APIKey, randomHex32); err != nil {
 		return nil, nil, err

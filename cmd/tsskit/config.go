@@ -1,13 +1,13 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/party/identity"
@@ -29,8 +29,12 @@ const (
 	envTrustRoot = "TSSKIT_TRUST_ROOT"
 	// Revoked identity keys, hex, comma-separated.
 	envRevoked = "TSSKIT_REVOKED"
-	// A server party's certificate chain file.
+	// A service's certificate chain file (a server party's, the
+	// coordinator's).
 	envCertificate = "TSSKIT_CERTIFICATE"
+	// The coordinator's token signing key file.
+	envSigningKey = "TSSKIT_SIGNING_KEY"
+	envQuota      = "TSSKIT_SESSION_QUOTA"
 
 	// Reverse proxies whose X-Forwarded-For names the REST client (IPs and
 	// CIDRs as in ALLOWED_IPS; empty: trust none).
@@ -55,17 +59,46 @@ func (e *configError) Error() string { return e.msg }
 
 func configErrorf(format string, a ...any) error { return &configError{fmt.Sprintf(format, a...)} }
 
-// signerFromEnv reads JWT_SECRET_KEY.
-func signerFromEnv() (*auth.Signer, error) {
-	raw := os.Getenv(envJWTSecret)
-	secret, err := auth.ParseSecret(raw)
-	if err != nil {
-		if errors.Is(err, auth.ErrMissingSecret) {
-			return nil, configErrorf("%s is not set: every service needs the same secret (at least 32 bytes; e.g. 64 hex chars from `openssl rand -hex 32`)", envJWTSecret)
-		}
-		return nil, configErrorf("%s: %v", envJWTSecret, err)
+// refuseJWTSecret refuses to start while JWT_SECRET_KEY is set: tokens are
+// no longer signed with a shared secret, and a deployment that still sets
+// one might believe something still checks it.
+func refuseJWTSecret() error {
+	if os.Getenv(envJWTSecret) != "" {
+		return configErrorf("%s is set, but no service uses a shared secret any more: the coordinator signs tokens with its own "+
+			"certified key (--signing-key, --certificate) and the other services hold only %s. Unset %s.", envJWTSecret, envTrustRoot, envJWTSecret)
 	}
-	return auth.NewSigner(secret)
+	return nil
+}
+
+// loadMinter reads a signing key (an identity key file, as tsskit identity
+// key writes it) and its certificate chain, and checks the chain certifies
+// that key as kind under trust.
+func loadMinter(keyFile, certFile string, kind identity.Kind, trust *identity.Trust) (*auth.Minter, error) {
+	if keyFile == "" || certFile == "" {
+		return nil, configErrorf("--signing-key and --certificate are required (env %s, %s): the %s signs tokens with its own key, "+
+			"certified by the deployment root (docs/security.md)", envSigningKey, envCertificate, kind)
+	}
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, configErrorf("--signing-key: %v", err)
+	}
+	key, err := identity.ParsePrivateKey(b)
+	clear(b)
+	if err != nil {
+		return nil, configErrorf("--signing-key %s: %v", keyFile, err)
+	}
+	cb, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, configErrorf("--certificate: %v", err)
+	}
+	chain, err := identity.ParseChain(cb)
+	if err != nil {
+		return nil, configErrorf("--certificate %s: %v", certFile, err)
+	}
+	if err := trust.Verify(chain, chain[0].PartyID, kind, key.Public(), time.Now()); err != nil {
+		return nil, configErrorf("--certificate %s does not certify --signing-key as a %s under %s: %v", certFile, kind, envTrustRoot, err)
+	}
+	return auth.NewMinter(key, chain)
 }
 
 // trustFromEnv reads TSSKIT_TRUST_ROOT and TSSKIT_REVOKED. extraRoots
@@ -169,4 +202,18 @@ func proxiesAndLimitFromEnv() (*auth.Allowlist, *auth.RateLimit, error) {
 		return nil, nil, err
 	}
 	return proxies, &limit, nil
+}
+
+// sessionQuotaFromEnv reads TSSKIT_SESSION_QUOTA (nil when unset: the
+// coordinator's default).
+func sessionQuotaFromEnv() (*auth.RateLimit, error) {
+	v := os.Getenv(envQuota)
+	if v == "" {
+		return nil, nil
+	}
+	l, err := auth.ParseRateLimit(v)
+	if err != nil {
+		return nil, configErrorf("%s: %v", envQuota, err)
+	}
+	return &l, nil
 }

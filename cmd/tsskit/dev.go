@@ -26,7 +26,7 @@ import (
 // API; SQLite in the data dir, the memory bus.
 func runDev(ctx context.Context, args []string) error {
 	fs := newFlags("dev", "Everything in one process, for development: router, coordinator, account API, server parties, server-party API.",
-		`  JWT_SECRET_KEY, MPC_API_KEY, CRYPTO_MASTER_KEY  used when set; otherwise made once and kept in <data-dir>/dev-secrets.json
+		`  MPC_API_KEY, CRYPTO_MASTER_KEY  used when set; otherwise made once and kept in <data-dir>/dev-secrets.json
   ALLOWED_IPS      REST allowlist (default: any)
   TSSKIT_ORIGINS   gRPC-Web origins (default: any)`)
 	dataDir := fs.String("data-dir", filepath.Join(".data", "dev"), "state: SQLite store, vaults, dev secrets")
@@ -44,15 +44,16 @@ func runDev(ctx context.Context, args []string) error {
 	if *parties < 2 || *parties > 16 {
 		return configErrorf("--server-parties must be 2..16")
 	}
+	// Dev mode is cleartext, with development tokens handed out: loopback
+	// only, never another machine's reach.
+	for _, f := range []struct{ name, addr string }{{"--coordinator-addr", *coordAddr}, {"--router-addr", *routerAddr},
+		{"--api-addr", *apiAddr}, {"--party-api-addr", *partyAPIAddr}, {"--web-addr", *webAddr}} {
+		if f.addr != "" && !serve.IsLoopback(f.addr) {
+			return configErrorf("%s %s: dev mode listens on loopback addresses only (127.0.0.1, ::1, localhost); "+
+				"run the services apart, with TLS, to serve other machines", f.name, f.addr)
+		}
+	}
 	secrets, made, err := loadDevSecrets(*dataDir)
-	if err != nil {
-		return err
-	}
-	secret, err := auth.ParseSecret(secrets.JWTSecret)
-	if err != nil {
-		return configErrorf("%s: %v", envJWTSecret, err)
-	}
-	signer, err := auth.NewSigner(secret)
 	if err != nil {
 		return err
 	}
@@ -82,16 +83,22 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The coordinator's token-signing key, kept in the data dir and
+	// certified by the dev root at every start.
+	minter, err := devMinter(*dataDir, root)
+	if err != nil {
+		return err
+	}
 
 	log := newLogger(os.Stderr)
 	st := stack.New(log)
 	dbURL, redisURL := os.Getenv(envDatabase), os.Getenv(envRedis)
-	if _, err := st.AddRouterOn(*routerAddr, signer, origins, redisURL); err != nil {
+	if _, err := st.AddRouterOn(*routerAddr, auth.NewVerifier(trust), origins, redisURL); err != nil {
 		return err
 	}
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
-		DataDir: *dataDir, Signer: signer, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
+		DataDir: *dataDir, Minter: minter, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
 		TrustedProxies: proxies, RateLimit: limit, Trust: trust,
 	}); err != nil {
 		return err
@@ -112,7 +119,7 @@ func runDev(ctx context.Context, args []string) error {
 			log.Warn("no tss.wasm in the web dirs: run 'make wasm'", "dirs", *webDir)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /config.json", devConfig(signer, *coordAddr, *routerAddr, root.Public()))
+		mux.Handle("GET /config.json", devConfig(minter, *coordAddr, *routerAddr, root.Public()))
 		mux.Handle("/", webstatic.Handler(roots...))
 		if _, err := st.Listen("web", *webAddr, mux); err != nil {
 			return err
@@ -122,7 +129,7 @@ func runDev(ctx context.Context, args []string) error {
 	for i := 1; i <= *parties; i++ {
 		o := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i), CoordAddr: loopback(*coordAddr), RouterAddr: loopback(*routerAddr),
-			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), Signer: signer, MasterKey: mk, Pool: *poolSize, Version: version,
+			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), MasterKey: mk, Pool: *poolSize, Version: version,
 			DatabaseURL: dbURL, Trust: trust, Root: root,
 		}
 		if i == 1 {
@@ -134,22 +141,29 @@ func runDev(ctx context.Context, args []string) error {
 		}
 		runs = append(runs, run)
 	}
-	admin, err := signer.MintAdmin("dev-admin", 12*time.Hour)
+	admin, err := minter.MintAdmin("dev-admin", 12*time.Hour)
 	if err != nil {
 		return err
 	}
-	printDevBanner(secrets, made, *dataDir, admin, root.Public(), *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr)
+	user, err := minter.MintUser(devUser, auth.Ops, nil, 12*time.Hour)
+	if err != nil {
+		return err
+	}
+	printDevBanner(secrets, made, *dataDir, admin, user, root.Public(), *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr)
 	return st.Run(ctx, runs...)
 }
 
-func printDevBanner(s *devSecrets, made []string, dataDir, admin string, root identity.PublicKey, coord, router, api, partyAPI, web string) {
+// devUser is the user the dev stack's user tokens are for.
+const devUser = "dev-user"
+
+func printDevBanner(s *devSecrets, made []string, dataDir, admin, user string, root identity.PublicKey, coord, router, api, partyAPI, web string) {
 	var b strings.Builder
 	line := strings.Repeat("=", 72)
 	fmt.Fprintf(&b, "%s\n tsskit DEVELOPMENT MODE: not for real funds. Secrets are local to %s\n%s\n", line, dataDir, line)
 	if len(made) > 0 {
 		fmt.Fprintf(&b, " generated now (shown once, kept in %s):\n", filepath.Join(dataDir, "dev-secrets.json"))
 		for _, env := range made {
-			v := map[string]string{envJWTSecret: s.JWTSecret, envAPIKey: s.APIKey, envMasterKey: s.MasterKey}[env]
+			v := map[string]string{envAPIKey: s.APIKey, envMasterKey: s.MasterKey}[env]
 			fmt.Fprintf(&b, "   %s=%s\n", env, v)
 		}
 	} else {
@@ -163,15 +177,18 @@ func printDevBanner(s *devSecrets, made []string, dataDir, admin string, root id
 	if web != "" {
 		fmt.Fprintf(&b, " browser files   http://%s  (tss.wasm, tss-worker.js)\n", loopback(web))
 	}
-	fmt.Fprintf(&b, " admin token (12h): %s\n%s\n", admin, line)
+	fmt.Fprintf(&b, " user token (12h, %s; what the admin app and the SDK use): %s\n", devUser, user)
+	fmt.Fprintf(&b, " admin token (12h, for the CLI party and operators): %s\n%s\n", admin, line)
 	fmt.Fprint(os.Stderr, b.String())
 }
 
 // devConfig tells the admin app where the services are and hands it a
-// development admin token — only in dev mode, where everything listens on
-// loopback by default. The services' host is the one the page was loaded
-// from, so the app works at localhost and 127.0.0.1 alike.
-func devConfig(signer *auth.Signer, coordAddr, routerAddr string, root identity.PublicKey) http.Handler {
+// development user token — only in dev mode, which listens on loopback
+// only, and only to a request whose Host is a loopback name: a page of
+// another site that rebinds its own name to 127.0.0.1 gets nothing. The
+// services' host is the one the page was loaded from, so the app works at
+// localhost and 127.0.0.1 alike.
+func devConfig(minter *auth.Minter, coordAddr, routerAddr string, root identity.PublicKey) http.Handler {
 	port := func(addr string) string {
 		_, p, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -184,7 +201,11 @@ func devConfig(signer *auth.Signer, coordAddr, routerAddr string, root identity.
 		if h, _, err := net.SplitHostPort(r.Host); err == nil {
 			host = h
 		}
-		tok, err := signer.MintAdmin("dev-admin-web", 12*time.Hour)
+		if !serve.IsLoopback(net.JoinHostPort(host, "0")) {
+			httpx.WriteError(w, http.StatusForbidden, "forbidden_host", "the dev configuration is served to loopback host names only")
+			return
+		}
+		tok, err := minter.MintUser(devUser, auth.Ops, nil, 12*time.Hour)
 		if err != nil {
 			httpx.WriteError(w, 500, "internal", "mint token")
 			return
@@ -206,7 +227,31 @@ const devRootFile = "root.key"
 // loadDevRoot reads the dev deployment root from dataDir, making it on
 // first start.
 func loadDevRoot(dataDir string) (*identity.Key, error) {
-	path := filepath.Join(dataDir, devRootFile)
+	return loadDevKey(dataDir, devRootFile)
+}
+
+// devCoordinatorKeyFile is the dev coordinator's token-signing key.
+const devCoordinatorKeyFile = "coordinator.key"
+
+// devMinter is the dev coordinator's token minter: its key from the data
+// dir (made on first start), certified by the dev root for 30 days from
+// each start.
+func devMinter(dataDir string, root *identity.Key) (*auth.Minter, error) {
+	k, err := loadDevKey(dataDir, devCoordinatorKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	c, err := identity.Issue(root, identity.KindCoordinator, "coordinator", k.Public(), now.Add(-5*time.Minute), now.Add(30*24*time.Hour))
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewMinter(k, []*identity.Certificate{c})
+}
+
+// loadDevKey reads an Ed25519 key from the data dir, making it on first use.
+func loadDevKey(dataDir, name string) (*identity.Key, error) {
+	path := filepath.Join(dataDir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		defer clear(b)
 		k, err := identity.ParsePrivateKey(b)

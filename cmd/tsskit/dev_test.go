@@ -1,6 +1,9 @@
 package main
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -60,7 +63,13 @@ func TestDevMode(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
+		checkDevConfig(t, web)
 		return buf.String()
+	}
+	// Dev mode serves loopback only.
+	out, err := exec.Command(bin, "dev", "--data-dir", t.TempDir(), "--api-addr", "0.0.0.0:4000").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "loopback addresses only") {
+		t.Fatalf("dev on 0.0.0.0: %v %s", err, out)
 	}
 	first := run()
 	if !strings.Contains(first, "DEVELOPMENT MODE") || !strings.Contains(first, "generated now") || !strings.Contains(first, "MPC_API_KEY=") {
@@ -72,5 +81,46 @@ func TestDevMode(t *testing.T) {
 	second := run()
 	if !strings.Contains(second, "DEVELOPMENT MODE") || strings.Contains(second, "generated now") {
 		t.Fatalf("second start banner:\n%s", tail(second, 3000))
+	}
+}
+
+// checkDevConfig: /config.json hands the admin app a user token (never an
+// admin token), and only to a loopback Host: a page of another site whose
+// name was rebound to 127.0.0.1 (Host: attacker.example) gets nothing.
+func checkDevConfig(t *testing.T, web string) {
+	t.Helper()
+	get := func(host string) (int, map[string]any) {
+		req, _ := http.NewRequest("GET", "http://"+web+"/config.json", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	_, port, _ := net.SplitHostPort(web)
+	for _, host := range []string{"attacker.example", "attacker.example:" + port, "127.0.0.1.attacker.example:" + port, "10.0.0.5:" + port} {
+		if code, body := get(host); code != 403 || body["token"] != nil {
+			t.Fatalf("/config.json for Host %s: %d %v", host, code, body)
+		}
+	}
+	for _, host := range []string{"localhost:" + port, "127.0.0.1:" + port, "[::1]:" + port} {
+		code, body := get(host)
+		tok, _ := body["token"].(string)
+		if code != 200 || tok == "" {
+			t.Fatalf("/config.json for Host %s: %d %v", host, code, body)
+		}
+		parts := strings.Split(tok, ".")
+		claims, err := base64.RawURLEncoding.DecodeString(parts[1])
+		var c struct {
+			Kind string   `json:"knd"`
+			Ops  []string `json:"ops"`
+		}
+		if err != nil || json.Unmarshal(claims, &c) != nil || c.Kind != "user" || len(c.Ops) == 0 {
+			t.Fatalf("/config.json token is not a user token: %s", claims)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,12 +142,12 @@ func startCluster(t *testing.T) *cluster { return startClusterWith(t, false) }
 func startClusterWith(t *testing.T, evil bool) *cluster {
 	bin := buildBinary(t)
 	c := &cluster{t: t, bin: bin, dir: t.TempDir()}
-	jwt := "e2e-jwt-secret-" + strings.Repeat("j", 40)
 	apiKey := "e2e-api-key-" + strings.Repeat("k", 20)
 	master := strings.Repeat("ab", 32)
-	c.secrets = []string{jwt, apiKey, master}
+	c.secrets = []string{apiKey, master}
 	rootFile, trustEnv := initRoot(t, bin, c.dir)
-	c.env = []string{"JWT_SECRET_KEY=" + jwt, "MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL=", trustEnv}
+	c.env = append([]string{"MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL=", trustEnv},
+		certifyCoordinator(t, bin, rootFile)...)
 	c.router, c.coord, c.api, c.partyAPI = quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
 	c.start("router", "router", "--addr", c.router)
 	c.start("coordinator", "coordinator", "--addr", c.coord, "--api-addr", c.api, "--router", c.router,
@@ -195,7 +196,7 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 func (c *cluster) rest(method, path, body string) (int, map[string]any) {
 	c.t.Helper()
 	req, _ := http.NewRequest(method, "http://"+c.api+path, strings.NewReader(body))
-	req.Header.Set("X-API-Key", c.secrets[1])
+	req.Header.Set("X-API-Key", c.secrets[0])
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
 	if err != nil {
@@ -245,7 +246,7 @@ func hexb(s string) []byte { b, _ := hex.DecodeString(s); return b }
 // signature is checked with decred's ECDSA.
 func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	c := startCluster(t)
-	code, acct := c.rest("POST", "/api/v1/accounts", `{"user_id":"e2e-user","share_password":"share pw 1"}`)
+	code, acct := c.rest("POST", "/api/v1/accounts", `{"user_id":"e2e-user","share_password":"share pw 1 violet"}`)
 	if code != 201 {
 		t.Fatalf("create account: %d %v", code, acct)
 	}
@@ -261,7 +262,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	blob, _ := base64.StdEncoding.DecodeString(acct["user_share"].(string))
 	shareFile := filepath.Join(c.dir, "user.share")
 	os.WriteFile(shareFile, blob, 0o600)
-	pwEnv := []string{"TSSKIT_SHARE_PASSWORD=share pw 1"}
+	pwEnv := []string{"TSSKIT_SHARE_PASSWORD=share pw 1 violet"}
 	tok := strings.TrimSpace(c.run("token", "--subject", "e2e"))
 	pwEnv = append(pwEnv, "TSSKIT_TOKEN="+tok)
 	holders := map[string]bool{}
@@ -292,7 +293,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 
 	// A CLI party and two server parties: a co-managed wallet.
 	walletFile := filepath.Join(c.dir, "cli.share")
-	kg := c.cli(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw"), "party", "keygen", "--coordinator", c.coord, "--router", c.router,
+	kg := c.cli(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"), "party", "keygen", "--coordinator", c.coord, "--router", c.router,
 		"--name", "desk", "--out", walletFile, "--party-id", "cli-e2e")
 	if kg["party_id"] != "cli-e2e" || len(kg["parties"].([]any)) != 3 {
 		t.Fatalf("cli keygen: %v", kg)
@@ -301,7 +302,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("share file: %v %v", st, err)
 	}
-	out := c.cli(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
+	out := c.cli(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
 		"--share", walletFile, "--message", "co-managed")
 	if out["public_key"] != kg["public_key"] {
 		t.Fatalf("signed with %v, wallet %v", out["public_key"], kg["public_key"])
@@ -317,7 +318,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	// Nothing secret reached a log.
 	c.stop()
 	for _, p := range c.procs {
-		for _, s := range append(c.secrets, "share pw 1", "cli pw") {
+		for _, s := range append(c.secrets, "share pw 1 violet", "cli pw quartz 42") {
 			if strings.Contains(p.log.String(), s) {
 				t.Errorf("%s logged a secret", p.name)
 			}
@@ -364,8 +365,11 @@ func (c *cluster) exec(env []string, args ...string) (map[string]any, string, er
 // refuses to start, says why, and exits with status 2.
 func TestConfigRefusals(t *testing.T) {
 	bin := buildBinary(t)
-	good := []string{"JWT_SECRET_KEY=" + strings.Repeat("s", 40), "MPC_API_KEY=" + strings.Repeat("k", 20), "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + strings.Repeat("ab", 32),
-		"TSSKIT_TRUST_ROOT=" + strings.Repeat("0e", 32)}
+	dir := t.TempDir()
+	rootFile, trustEnv := initRoot(t, bin, dir)
+	good := append([]string{"MPC_API_KEY=" + strings.Repeat("k", 20), "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + strings.Repeat("ab", 32), trustEnv},
+		certifyCoordinator(t, bin, rootFile)...)
+	good = slices.Clip(good) // each case appends its own
 	without := func(name string, extra ...string) []string {
 		var out []string
 		for _, e := range good {
@@ -375,7 +379,9 @@ func TestConfigRefusals(t *testing.T) {
 		}
 		return append(out, extra...)
 	}
-	dir := t.TempDir()
+	otherRoot, _ := initRoot(t, bin, t.TempDir())
+	strangerCert := without("TSSKIT_CERTIFICATE", certifyCoordinator(t, bin, otherRoot)[1])
+	jwtSecret := "JWT_SECRET_KEY=" + strings.Repeat("s", 40)
 	cases := []struct {
 		name string
 		env  []string
@@ -384,10 +390,22 @@ func TestConfigRefusals(t *testing.T) {
 	}{
 		{"serverparty without master key", without("CRYPTO_MASTER_KEY"), []string{"serverparty", "--data-dir", dir}, "CRYPTO_MASTER_KEY is not set"},
 		{"serverparty with a short master key", without("CRYPTO_MASTER_KEY", "CRYPTO_MASTER_KEY=abcd"), []string{"serverparty", "--data-dir", dir}, "CRYPTO_MASTER_KEY"},
-		{"router without jwt secret", without("JWT_SECRET_KEY"), []string{"router", "--addr", "127.0.0.1:0"}, "JWT_SECRET_KEY is not set"},
-		{"coordinator without allowlist", without("ALLOWED_IPS"), []string{"coordinator", "--data-dir", dir}, "ALLOWED_IPS is not set"},
-		{"coordinator with a bad allowlist", without("ALLOWED_IPS", "ALLOWED_IPS=10.0.0.0/99"), []string{"coordinator", "--data-dir", dir}, "ALLOWED_IPS"},
-		{"coordinator without api key", without("MPC_API_KEY"), []string{"coordinator", "--data-dir", dir}, "MPC_API_KEY is not set"},
+		{"router with JWT_SECRET_KEY still set", append(good, jwtSecret), []string{"router", "--addr", "127.0.0.1:0"}, "JWT_SECRET_KEY is set, but no service uses a shared secret"},
+		{"coordinator with JWT_SECRET_KEY still set", append(good, jwtSecret), []string{"coordinator", "--data-dir", dir}, "JWT_SECRET_KEY is set, but no service uses a shared secret"},
+		{"serverparty with JWT_SECRET_KEY still set", append(good, jwtSecret), []string{"serverparty", "--data-dir", dir}, "JWT_SECRET_KEY is set, but no service uses a shared secret"},
+		{"router without a trust root", without("TSSKIT_TRUST_ROOT"), []string{"router", "--addr", "127.0.0.1:0"}, "TSSKIT_TRUST_ROOT is not set"},
+		{"coordinator without a signing key", without("TSSKIT_SIGNING_KEY"), []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "--signing-key and --certificate are required"},
+		{"coordinator with a certificate from another root", strangerCert, []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "does not certify --signing-key"},
+		{"router on a non-loopback address in cleartext", good, []string{"router", "--addr", "0.0.0.0:0"}, "is not a loopback address, and this port would be cleartext"},
+		{"coordinator API on all interfaces in cleartext", good, []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", ":0"}, "--api-addr :0 is not a loopback address"},
+		{"serverparty API on all interfaces in cleartext", good, []string{"serverparty", "--data-dir", dir, "--api-addr", "0.0.0.0:0"}, "--api-addr 0.0.0.0:0 is not a loopback address"},
+		{"router with a TLS certificate but no key", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", "x.pem"}, "--tls-cert and --tls-key go together"},
+		{"router with a missing TLS certificate", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "TLS:"},
+		{"party keygen with a weak share password", without("TSSKIT_SHARE_PASSWORD", "TSSKIT_TOKEN=x", "TSSKIT_SHARE_PASSWORD=hunter2"), []string{"party", "keygen", "--out", filepath.Join(dir, "k.share")}, "share password: use at least 12 characters"},
+		{"token without a signing key", without("TSSKIT_SIGNING_KEY"), []string{"token"}, "--signing-key and --certificate are required"},
+		{"coordinator without allowlist", without("ALLOWED_IPS"), []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "ALLOWED_IPS is not set"},
+		{"coordinator with a bad allowlist", without("ALLOWED_IPS", "ALLOWED_IPS=10.0.0.0/99"), []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "ALLOWED_IPS"},
+		{"coordinator without api key", without("MPC_API_KEY"), []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "MPC_API_KEY is not set"},
 		{"coordinator with an unreachable DATABASE_URL", append(good, "DATABASE_URL=postgres://tsskit:db-secret-pw@127.0.0.1:1/x?connect_timeout=2"),
 			[]string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "open store"},
 		{"router with an unreachable REDIS_URL", append(good, "REDIS_URL=redis://:redis-secret-pw@127.0.0.1:1/0"),
@@ -397,7 +415,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"serverparty without a trust root", without("TSSKIT_TRUST_ROOT"), []string{"serverparty", "--data-dir", dir}, "TSSKIT_TRUST_ROOT is not set"},
 		{"serverparty with a bad trust root", without("TSSKIT_TRUST_ROOT", "TSSKIT_TRUST_ROOT=abc"), []string{"serverparty", "--data-dir", dir}, "TSSKIT_TRUST_ROOT"},
 		{"serverparty without a certificate", good, []string{"serverparty", "--data-dir", dir}, "certify it offline with the deployment root"},
-		{"party keygen without a trust root", without("TSSKIT_TRUST_ROOT", "TSSKIT_TOKEN=x", "TSSKIT_SHARE_PASSWORD=pw"), []string{"party", "keygen", "--out", filepath.Join(dir, "k.share")}, "TSSKIT_TRUST_ROOT is not set"},
+		{"party keygen without a trust root", without("TSSKIT_TRUST_ROOT", "TSSKIT_TOKEN=x", "TSSKIT_SHARE_PASSWORD=strong pw for kg"), []string{"party", "keygen", "--out", filepath.Join(dir, "k.share")}, "TSSKIT_TRUST_ROOT is not set"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -417,8 +435,9 @@ func TestConfigRefusals(t *testing.T) {
 			}
 			for _, e := range c.env {
 				name, v, _ := strings.Cut(e, "=")
-				if name == "ALLOWED_IPS" {
-					continue // not a secret, and naming the bad entry helps
+				switch name {
+				case "ALLOWED_IPS", "TSSKIT_CERTIFICATE", "TSSKIT_SIGNING_KEY":
+					continue // not secrets (a list, file paths), and naming them helps
 				}
 				if len(v) > 8 && strings.Contains(string(out), v) {
 					t.Fatalf("output echoes a secret: %q", out)
@@ -433,7 +452,8 @@ func cleanEnv() []string {
 	var out []string
 	for _, e := range os.Environ() {
 		switch strings.SplitN(e, "=", 2)[0] {
-		case "JWT_SECRET_KEY", "MPC_API_KEY", "ALLOWED_IPS", "CRYPTO_MASTER_KEY", "DATABASE_URL", "REDIS_URL", "TSSKIT_TRUST_ROOT", "TSSKIT_REVOKED", "TSSKIT_CERTIFICATE":
+		case "JWT_SECRET_KEY", "MPC_API_KEY", "ALLOWED_IPS", "CRYPTO_MASTER_KEY", "DATABASE_URL", "REDIS_URL", "TSSKIT_TRUST_ROOT", "TSSKIT_REVOKED",
+			"TSSKIT_CERTIFICATE", "TSSKIT_SIGNING_KEY", "TSSKIT_TOKEN":
 			continue
 		}
 		out = append(out, e)

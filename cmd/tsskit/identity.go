@@ -15,28 +15,53 @@ import (
 // root (kept offline) and the certificates it issues.
 func runIdentity(_ context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, `usage: tsskit identity <init|issue|show> [flags]
+		fmt.Fprint(os.Stderr, `usage: tsskit identity <init|key|issue|show> [flags]
 
   init   make the deployment root key (keep it offline) and print its public key
+  key    make a service's signing key (the coordinator's) and print its public key for issue --key
   issue  certify an identity key with the root (or an issuer): a server party, the coordinator, or an online issuer
   show   print a certificate chain readably and check it against TSSKIT_TRUST_ROOT when set
 
 docs/security.md walks through the ceremony.
 `)
 		if len(args) == 0 {
-			return configErrorf("identity: init, issue or show?")
+			return configErrorf("identity: init, key, issue or show?")
 		}
 		return nil
 	}
 	switch args[0] {
 	case "init":
 		return identityInit(args[1:])
+	case "key":
+		return identityKey(args[1:])
 	case "issue":
 		return identityIssue(args[1:])
 	case "show":
 		return identityShow(args[1:])
 	}
-	return configErrorf("identity: unknown command %q (init, issue or show)", args[0])
+	return configErrorf("identity: unknown command %q (init, key, issue or show)", args[0])
+}
+
+// identityKey makes the coordinator's token-signing key: the root then
+// certifies its public key (identity issue --kind coordinator), and the
+// coordinator runs with both (--signing-key, --certificate).
+func identityKey(args []string) error {
+	fs := newFlags("identity key", "Make an Ed25519 signing key for a service (the coordinator's token key), written to --out (mode 0600, never overwritten); prints its public key for identity issue --key.", "")
+	out := fs.String("out", "coordinator.key", "where to write the private key")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	k, err := identity.GenerateKey()
+	if err != nil {
+		return err
+	}
+	defer k.Destroy()
+	if err := writeNew(*out, identity.MarshalPrivateKey(k), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "signing key written to %s; certify it: tsskit identity issue --kind coordinator --party-id coordinator --key %s\n", *out, k.Public())
+	fmt.Println(k.Public())
+	return nil
 }
 
 func identityInit(args []string) error {
@@ -81,7 +106,9 @@ func identityIssue(args []string) error {
 	if err != nil {
 		return configErrorf("--key: %v", err)
 	}
-	from := time.Now()
+	// Backdated a little by default, so that a verifier whose clock is
+	// behind does not refuse a certificate issued a moment ago.
+	from := time.Now().Add(-5 * time.Minute)
 	if *notBefore != "" {
 		if from, err = time.Parse(time.RFC3339, *notBefore); err != nil {
 			return configErrorf("--not-before: want RFC 3339, e.g. 2027-01-01T00:00:00Z")
@@ -116,9 +143,18 @@ func identityIssue(args []string) error {
 		case !strings.HasPrefix(*partyID, parent[0].PartyID):
 			return configErrorf("this issuer certifies party ids starting %q only", parent[0].PartyID)
 		}
-		if until := parent[0].NotAfter; from.Add(*validFor).After(until) {
-			*validFor = until.Sub(from) // a certificate never outlives its issuer's
+		// A certificate lies within its issuer's validity.
+		end := from.Add(*validFor)
+		if start := parent[0].NotBefore; from.Before(start) {
+			from = start
 		}
+		if until := parent[0].NotAfter; end.After(until) {
+			end = until
+		}
+		if !end.After(from) {
+			return configErrorf("the issuer's certificate is not valid in the time asked for")
+		}
+		*validFor = end.Sub(from)
 	}
 	c, err := identity.Issue(signer, kind, *partyID, key, from, from.Add(*validFor))
 	if err != nil {

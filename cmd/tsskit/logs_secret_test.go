@@ -162,7 +162,7 @@ func (s lsSecrets) addRecord(what string, r *share.Record) {
 // a signing over REST — behind a trusted proxy, with refused requests and
 // gRPC calls on the side — in one process with every logger writing into
 // one buffer, then looks in it for every secret of the run in every usual
-// spelling: the API key and a wrong one, the JWT secret, the master key,
+// spelling: the API key and a wrong one, the coordinator's signing key, the master key,
 // each party's secret share xi and pre-parameter secrets, the backup
 // password, the user's share and every token. None may appear. It also
 // checks that the audit records of the run are there.
@@ -188,9 +188,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	// with fixture pre-params, the server-party API), every service logging
 	// into buf; its secrets are the ones looked for below.
 	q := quorumtest.Start(t, quorumtest.Options{Logger: logger})
-	apiKey, signer, coordAddr := q.APIKey, q.Signer, q.CoordAddr
-	jwtKey, mkHex := q.JWTSecret, q.MasterKeyHex
-	jwtHex := hex.EncodeToString(jwtKey)
+	apiKey, signer, coordAddr := q.APIKey, q.Minter, q.CoordAddr
+	coordSeed, mkHex := q.CoordinatorKey.Seed(), q.MasterKeyHex
 	mk, err := vault.ParseMasterKey(mkHex)
 	if err != nil {
 		t.Fatal(err)
@@ -242,8 +241,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if _, err := cs.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: id}, grpc.PerRPCCredentials(serve.Bearer(adminTok))); err != nil {
 		t.Fatal(err)
 	}
-	otherSigner, _ := auth.NewSigner([]byte("another secret of at least 32 bytes!"))
-	forged, _ := otherSigner.MintAdmin("ls-admin", time.Minute)
+	forged, _ := quorumtest.ForeignMinter(t).MintAdmin("ls-admin", time.Minute)
 	if _, err := cs.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: id}, grpc.PerRPCCredentials(serve.Bearer(forged))); status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("forged token: %v", err)
 	}
@@ -262,8 +260,8 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	secrets := lsSecrets{}
 	secrets.add("API key", apiKey)
 	secrets.add("wrong API key", wrongKey)
-	secrets.add("JWT secret (env)", jwtHex)
-	secrets.addBytes("JWT secret", jwtKey)
+	secrets.add("coordinator signing key (hex)", hex.EncodeToString(coordSeed))
+	secrets.addBytes("coordinator signing key", coordSeed)
 	secrets.add("master key", mkHex)
 	secrets.add("master key (HEX)", strings.ToUpper(mkHex))
 	secrets.add("backup password", password)
@@ -271,10 +269,9 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	secrets.add("admin token", adminTok)
 	secrets.add("forged token", forged)
 	secrets.add("party token", partyTok)
-	// Any token Signer made (the coordinator's party and service tokens
-	// too) starts with this header.
+	// Any token the coordinator mints (party and service tokens too)
+	// starts with this header: its algorithm and certificate chain.
 	secrets.add("a token's header", strings.SplitN(adminTok, ".", 2)[0])
-	secrets.add("a token's header", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)))
 	records := 0
 	for i := range 3 {
 		v, err := vault.Open(vaultDir(i), mk)

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/rwadurian/tsskit/internal/pwrule"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
@@ -68,7 +69,7 @@ type partyConn struct {
 	closer func()
 }
 
-func connect(coordAddr, routerAddr, token string) (*partyConn, error) {
+func connect(coordAddr, routerAddr, token string, tf *tlsFlags) (*partyConn, error) {
 	if token == "" {
 		token = os.Getenv(envToken)
 	}
@@ -79,11 +80,15 @@ func connect(coordAddr, routerAddr, token string) (*partyConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc, err := serve.Dial(coordAddr)
+	sec, err := tf.config(nil)
 	if err != nil {
 		return nil, err
 	}
-	rc, err := serve.Dial(routerAddr)
+	cc, err := serve.DialTLS(coordAddr, sec.Client)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := serve.DialTLS(routerAddr, sec.Client)
 	if err != nil {
 		cc.Close()
 		return nil, err
@@ -152,6 +157,7 @@ func partyKeygen(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "share file to write (must not exist)")
 	pwFile := fs.String("password-file", "", "file holding the share password")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	tf := addTLSFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -166,12 +172,20 @@ func partyKeygen(ctx context.Context, args []string) error {
 		return err
 	}
 	defer clear(pw)
+	// The share file is as strong as its password.
+	if err := pwrule.Check(string(pw)); err != nil {
+		var pe *pwrule.Error
+		if errors.As(err, &pe) {
+			return configErrorf("share password: %s (code %s)", pe.Message, pe.Code)
+		}
+		return configErrorf("share password: %v", err)
+	}
 	if *partyID == "" {
 		var r [4]byte
 		rand.Read(r[:])
 		*partyID = "cli-" + hex.EncodeToString(r[:])
 	}
-	pc, err := connect(*coordAddr, *routerAddr, *token)
+	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
 	if err != nil {
 		return err
 	}
@@ -248,6 +262,7 @@ func partySign(ctx context.Context, args []string) error {
 	message := fs.String("message", "", "sign SHA-256 of this text instead of --digest")
 	servers := fs.String("server-parties", "", "comma-separated server holders to sign with (default: the coordinator picks)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	tf := addTLSFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -286,7 +301,7 @@ func partySign(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("%s: %w", *shareFile, err)
 	}
-	pc, err := connect(*coordAddr, *routerAddr, *token)
+	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
 	if err != nil {
 		return err
 	}

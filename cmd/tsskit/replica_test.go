@@ -46,13 +46,12 @@ func (r *replicas) coordArgs(i int) []string {
 func startReplicas(t *testing.T) *replicas {
 	bin := buildBinary(t)
 	r := &replicas{cluster: &cluster{t: t, bin: bin, dir: t.TempDir()}, db: testdb.Postgres(t), partyProcs: map[string]*proc{}}
-	jwt := "replica-jwt-secret-" + strings.Repeat("j", 40)
 	apiKey := "replica-api-key-" + strings.Repeat("k", 20)
 	master := strings.Repeat("cd", 32)
-	r.secrets = []string{jwt, apiKey, master}
+	r.secrets = []string{apiKey, master}
 	rootFile, trustEnv := initRoot(t, bin, r.dir)
-	r.env = []string{"JWT_SECRET_KEY=" + jwt, "MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master,
-		"DATABASE_URL=" + r.db, "REDIS_URL=" + testdb.RedisURL(), trustEnv}
+	r.env = append([]string{"MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master,
+		"DATABASE_URL=" + r.db, "REDIS_URL=" + testdb.RedisURL(), trustEnv}, certifyCoordinator(t, bin, rootFile)...)
 	for range 2 {
 		r.routers = append(r.routers, quorumtest.FreeAddr(t))
 		r.coords = append(r.coords, quorumtest.FreeAddr(t))
@@ -237,7 +236,7 @@ func (r *replicas) runningServers() []string {
 func TestReplicas(t *testing.T) {
 	r := startReplicas(t)
 	tok := strings.TrimSpace(r.run("token", "--subject", "replica-test"))
-	env := []string{"TSSKIT_TOKEN=" + tok, "TSSKIT_SHARE_PASSWORD=replica pw"}
+	env := []string{"TSSKIT_TOKEN=" + tok, "TSSKIT_SHARE_PASSWORD=replica pw topaz 7"}
 	keygen := func(coord, routers, out string) *cliParty {
 		return r.party(env, "party", "keygen", "--coordinator", coord, "--router", routers, "--out", out, "--party-id", "cli-"+filepath.Base(out))
 	}
@@ -346,7 +345,7 @@ func TestReplicas(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "rewrote") {
 			t.Fatalf("rotate-key: %v\n%s", err, out)
 		}
-		if strings.Contains(string(out), newKey) || strings.Contains(string(out), r.secrets[2]) {
+		if strings.Contains(string(out), newKey) || strings.Contains(string(out), r.secrets[1]) {
 			t.Fatal("rotate-key printed a key")
 		}
 		t.Logf("rotate-key: %s", strings.TrimSpace(string(out)))

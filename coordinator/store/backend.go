@@ -26,7 +26,7 @@ type rowIter interface {
 
 // walletArgs are the qInsertWallet arguments for w, created at created.
 func walletArgs(w *Wallet, created time.Time) []any {
-	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created)}
+	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created), w.OwnerUser}
 }
 
 // holderArgs are the qInsertHolder arguments for holder i of w.
@@ -46,7 +46,7 @@ func scanWallets(rows rowIter) ([]*Wallet, error) {
 			pub, party, kind string
 			created          int64
 		)
-		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &party, &kind); err != nil {
+		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &w.OwnerUser, &party, &kind); err != nil {
 			return nil, err
 		}
 		if cur == nil || cur.ID != w.ID {
@@ -112,7 +112,7 @@ func insertSessionArgs(s *Session) (sessionWrite, error) {
 	fin, finished := finishedColumn(s)
 	return sessionWrite{
 		args: []any{s.ID, string(s.Kind), s.WalletID, parties, string(s.State), s.Reason, culprits,
-			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr},
+			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr, s.OwnerUser},
 		created:  created,
 		finished: finished,
 	}, nil
@@ -144,7 +144,7 @@ func scanSession(row scanner) (*Session, error) {
 		finished                                          sql.NullInt64
 	)
 	err := row.Scan(&sess.ID, &kind, &sess.WalletID, &parties, &state, &sess.Reason, &culprits,
-		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr)
+		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr, &sess.OwnerUser)
 	if err != nil {
 		return nil, err
 	}

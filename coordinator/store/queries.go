@@ -76,19 +76,27 @@ var migrations = []migration{
 		// ended), by owner for FailUnfinishedOwned and by age for FailStale.
 		`CREATE INDEX sessions_live ON sessions (owner, created_at) WHERE state IN ('waiting', 'running')`,
 	}},
+	// User tokens: the user a wallet and a session belong to when a user
+	// token made them ('' for an admin's or the account API's). A user has
+	// any number of wallets, unlike an account user id.
+	{version: 3, statements: []string{
+		`ALTER TABLE wallets ADD COLUMN owner_user TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX wallets_owner_user ON wallets (owner_user, created_at, id) WHERE owner_user <> ''`,
+		`ALTER TABLE sessions ADD COLUMN owner_user TEXT NOT NULL DEFAULT ''`,
+	}},
 }
 
 // Wallets.
 const (
-	qInsertWallet = `INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	qInsertWallet = `INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at, owner_user)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 	qInsertHolder = `INSERT INTO wallet_holders (wallet_id, position, party_id, kind)
 		VALUES ($1, $2, $3, $4)`
 	qWalletExists = `SELECT COUNT(*) FROM wallets WHERE id = $1`
 
 	// The wallet queries return one row per holder, in holder order:
 	// walletColumns then h.party_id, h.kind.
-	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at`
+	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at, w.owner_user`
 
 	qGetWallet = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM wallets w JOIN wallet_holders h ON h.wallet_id = w.id
@@ -104,12 +112,14 @@ const (
 	// qListWallets pages in the inner query and joins holders outside it,
 	// so LIMIT counts wallets, not holders.
 	//   $1 user id or '' for all; $2 cursor id or '' for the first page;
-	//   $3 the cursor's created_at (0 when $2 is ''); $4 the page size.
+	//   $3 the cursor's created_at (0 when $2 is ''); $4 the page size;
+	//   $5 owner user or '' for all.
 	qListWallets = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM (
-			SELECT id, name, user_id, signers_needed, public_key, address, created_at
+			SELECT id, name, user_id, signers_needed, public_key, address, created_at, owner_user
 			FROM wallets
 			WHERE (user_id = $1 OR $1 = '')
+			  AND (owner_user = $5 OR $5 = '')
 			  AND ($2 = '' OR created_at > $3 OR (created_at = $3 AND id > $2))
 			ORDER BY created_at, id
 			LIMIT $4
@@ -119,10 +129,10 @@ const (
 
 // Sessions.
 const (
-	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr`
+	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr, owner_user`
 
 	qInsertSession = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	qUpdateSession = `UPDATE sessions
 		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6
 		WHERE id = $1`

@@ -142,7 +142,7 @@ func (s *sqlStore) ListWallets(ctx context.Context, f WalletFilter) ([]*Wallet, 
 			return nil, s.wrap("list wallets", err)
 		}
 	}
-	ws, err := s.queryWallets(ctx, qListWallets, f.UserID, f.After, after, limit)
+	ws, err := s.queryWallets(ctx, qListWallets, f.UserID, f.After, after, limit, f.OwnerUser)
 	if err != nil {
 		return nil, s.wrap("list wallets", err)
 	}

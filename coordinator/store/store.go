@@ -77,6 +77,9 @@ type Wallet struct {
 	PublicKey     []byte    // 33-byte compressed SEC1
 	Address       string    // 0x + 40 hex
 	CreatedAt     time.Time // UTC, millisecond precision; CreateWallet sets it when zero
+	// OwnerUser is the user whose user token created the wallet ("" when an
+	// admin or the account API did): that user's tokens see and sign it.
+	OwnerUser string
 }
 
 // SessionKind is what a session does.
@@ -121,13 +124,15 @@ type Session struct {
 	FinishedAt time.Time // zero until completed/failed
 	Owner      string    // the coordinator instance running it; may be empty
 	OwnerAddr  string    // the address other replicas reach Owner at; may be empty
+	OwnerUser  string    // the user whose token created it ("" for an admin or the account API)
 }
 
 // WalletFilter selects and pages wallets, ordered by (CreatedAt, ID).
 type WalletFilter struct {
-	UserID string // only this user's wallet; "" for all
-	Limit  int    // 0 means DefaultLimit; capped at MaxLimit; negative is invalid
-	After  string // cursor: the ID of the last wallet of the previous page
+	UserID    string // only this user's wallet; "" for all
+	OwnerUser string // only the wallets this user's tokens made; "" for all
+	Limit     int    // 0 means DefaultLimit; capped at MaxLimit; negative is invalid
+	After     string // cursor: the ID of the last wallet of the previous page
 }
 
 // Page sizes for ListWallets.
@@ -217,6 +222,9 @@ func validateWallet(w *Wallet) error {
 	if len(w.UserID) > MaxIDLen {
 		return invalid("wallet %q: user id is longer than %d bytes", w.ID, MaxIDLen)
 	}
+	if len(w.OwnerUser) > MaxIDLen {
+		return invalid("wallet %q: owner user is longer than %d bytes", w.ID, MaxIDLen)
+	}
 	n := len(w.Holders)
 	if n < MinHolders || n > MaxHolders {
 		return invalid("wallet %q: %d holders, want %d to %d", w.ID, n, MinHolders, MaxHolders)
@@ -297,6 +305,9 @@ func validateSession(s *Session) error {
 	}
 	if len(s.OwnerAddr) > MaxAddrLen {
 		return invalid("session %q: owner address is longer than %d bytes", s.ID, MaxAddrLen)
+	}
+	if len(s.OwnerUser) > MaxIDLen {
+		return invalid("session %q: owner user is longer than %d bytes", s.ID, MaxIDLen)
 	}
 	switch s.Kind {
 	case SessionSign:

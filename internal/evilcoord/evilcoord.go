@@ -198,6 +198,10 @@ func (f *poolFwd) Register(r *tsskitv1.RegisterRequest, stream grpc.ServerStream
 	}
 }
 
+func (f *poolFwd) Challenge(ctx context.Context, r *tsskitv1.ChallengeRequest) (*tsskitv1.ChallengeResponse, error) {
+	return f.p.pool.Challenge(out(ctx), r)
+}
+
 func (f *poolFwd) Heartbeat(ctx context.Context, r *tsskitv1.HeartbeatRequest) (*tsskitv1.HeartbeatResponse, error) {
 	return f.p.pool.Heartbeat(out(ctx), r)
 }

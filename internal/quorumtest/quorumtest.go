@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -31,6 +32,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/internal/testpki"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
@@ -61,11 +63,19 @@ type Options struct {
 	// coordinator); Revoked are identity keys every service revokes.
 	CoordinatorRoots []identity.PublicKey
 	Revoked          []identity.PublicKey
+	// SessionQuota: sessions per token holder (nil: none, so that tests
+	// may make sessions as fast as they like).
+	SessionQuota *auth.RateLimit
+	// TLS: every port serves TLS with certificates of a CA made for the
+	// test, and requires a client certificate of that CA (mutual TLS
+	// between the services); Conn and HTTP dial with q.ClientTLS.
+	TLS bool
 }
 
 // Quorum is a running stack.
 type Quorum struct {
-	Signer      *auth.Signer
+	// Minter is the coordinator's token minter (its key certified by Root).
+	Minter      *auth.Minter
 	APIKey      string
 	CoordAddr   string
 	CoordAddrB  string // the second coordinator replica, with SecondCoordinator
@@ -79,12 +89,16 @@ type Quorum struct {
 	// party), Trust the clients' pinned view of it.
 	Root  *identity.Key
 	Trust *identity.Trust
+	// With Options.TLS: the test's CA, and what a test's client dials with
+	// (the CA bundle and a client certificate).
+	PKI       *testpki.PKI
+	ClientTLS *tls.Config
 	// The secrets the quorum runs with, for tests that look for them.
-	JWTSecret    []byte
-	MasterKeyHex string
-	conns        []*grpc.ClientConn
-	stop         func()
-	masterKey    *vault.MasterKey
+	CoordinatorKey *identity.Key
+	MasterKeyHex   string
+	conns          []*grpc.ClientConn
+	stop           func()
+	masterKey      *vault.MasterKey
 }
 
 // Start runs a quorum until the test ends and waits until every server
@@ -93,12 +107,6 @@ func Start(t testing.TB, o Options) *Quorum {
 	t.Helper()
 	if o.ServerParties == 0 {
 		o.ServerParties = 3
-	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	signer, err := auth.NewSigner(secret)
-	if err != nil {
-		t.Fatal(err)
 	}
 	mkHex, err := vault.GenerateMasterKey()
 	if err != nil {
@@ -123,7 +131,11 @@ func Start(t testing.TB, o Options) *Quorum {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := &Quorum{Signer: signer, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk, JWTSecret: secret, MasterKeyHex: mkHex,
+	minter := certifiedMinter(t, root, identity.KindCoordinator, "coordinator")
+	if o.SessionQuota == nil {
+		o.SessionQuota = &auth.RateLimit{}
+	}
+	q := &Quorum{Minter: minter, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk, CoordinatorKey: minter.Key(), MasterKeyHex: mkHex,
 		Root: root, Trust: trust}
 	log := slog.New(slog.DiscardHandler)
 	switch {
@@ -133,17 +145,23 @@ func Start(t testing.TB, o Options) *Quorum {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	st := stack.New(log)
-	if _, err := st.AddRouter("127.0.0.1:0", signer, serve.Origins{"*"}); err != nil {
+	var sec stack.TLS
+	scheme := "http://"
+	if o.TLS {
+		sec, q.ClientTLS = quorumTLS(t, q)
+		scheme = "https://"
+	}
+	if _, err := st.AddRouterTLS("127.0.0.1:0", auth.NewVerifier(trust), serve.Origins{"*"}, "", sec.Server); err != nil {
 		t.Fatal(err)
 	}
 	q.RouterAddr = st.Addr("router")
 	partyAPI := FreeAddr(t)
 	coordOpts := func(addr, advertise string) stack.CoordOpts {
 		return stack.CoordOpts{
-			Addr: addr, APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: "http://" + partyAPI,
-			DataDir: q.DataDir, Signer: signer, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
+			Addr: addr, APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: scheme + partyAPI, TLS: sec,
+			DataDir: q.DataDir, Minter: minter, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
 			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
-			StallTimeout: o.StallTimeout, DatabaseURL: o.DatabaseURL, AdvertiseAddr: advertise, Trust: coordTrust,
+			StallTimeout: o.StallTimeout, DatabaseURL: o.DatabaseURL, AdvertiseAddr: advertise, Trust: coordTrust, SessionQuota: o.SessionQuota,
 		}
 	}
 	if o.SecondCoordinator && o.DatabaseURL == "" {
@@ -159,7 +177,7 @@ func Start(t testing.TB, o Options) *Quorum {
 		t.Fatal(err)
 	}
 	q.CoordAddr = st.Addr("coordinator")
-	q.APIURL = "http://" + st.Addr("account-api")
+	q.APIURL = scheme + st.Addr("account-api")
 	if o.SecondCoordinator {
 		b := FreeAddr(t)
 		if _, err := st.AddCoordinator(context.Background(), coordOpts(b, b)); err != nil {
@@ -167,7 +185,7 @@ func Start(t testing.TB, o Options) *Quorum {
 		}
 		q.CoordAddrB = b
 	}
-	q.PartyAPIURL = "http://" + partyAPI
+	q.PartyAPIURL = scheme + partyAPI
 	var runs []func(context.Context)
 	for i := range o.ServerParties {
 		dir := q.partyDir(i)
@@ -176,7 +194,7 @@ func Start(t testing.TB, o Options) *Quorum {
 		}
 		po := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.CoordAddr, RouterAddr: q.RouterAddr,
-			DataDir: dir, Signer: signer, MasterKey: mk, Pool: -1, Trust: trust, Root: root,
+			DataDir: dir, MasterKey: mk, Pool: -1, Trust: trust, Root: root, TLS: sec,
 		}
 		if i == 0 {
 			po.APIAddr, po.APIKey, po.Allow = partyAPI, q.APIKey, allow
@@ -265,11 +283,11 @@ func (q *Quorum) Stop() { q.stop() }
 
 // ConnVia is Conn through the coordinator at coordAddr (e.g. CoordAddrB).
 func (q *Quorum) ConnVia(t testing.TB, coordAddr string) participant.Conn {
-	cc, err := serve.Dial(coordAddr)
+	cc, err := serve.DialTLS(coordAddr, q.ClientTLS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := serve.Dial(q.RouterAddr)
+	rc, err := serve.DialTLS(q.RouterAddr, q.ClientTLS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +297,7 @@ func (q *Quorum) ConnVia(t testing.TB, coordAddr string) participant.Conn {
 
 // Admin is an admin token call option.
 func (q *Quorum) Admin(t testing.TB) grpc.CallOption {
-	tok, err := q.Signer.MintAdmin("test", time.Hour)
+	tok, err := q.Minter.MintAdmin("test", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,9 +489,19 @@ func (q *Quorum) JoinKeysAs(t testing.TB, resp *tsskitv1.CreateSessionResponse, 
 	return pk
 }
 
-// Registration is a server party's certified registration, made with a new
-// identity key the quorum's root certifies for id.
-func (q *Quorum) Registration(t testing.TB, id string) *tsskitv1.RegisterRequest {
+// FakeServer is a certified server party that a test plays by hand: its
+// identity key, its certificate from the quorum's root, and a service
+// token minted with that key (as a real server party makes its own).
+type FakeServer struct {
+	ID    string
+	Key   *identity.Key
+	Chain []*identity.Certificate
+	Creds grpc.CallOption
+}
+
+// FakeServer makes a server identity for id, certified by the quorum's
+// root for an hour.
+func (q *Quorum) FakeServer(t testing.TB, id string) *FakeServer {
 	t.Helper()
 	k, err := identity.GenerateKey()
 	if err != nil {
@@ -484,6 +512,99 @@ func (q *Quorum) Registration(t testing.TB, id string) *tsskitv1.RegisterRequest
 	if err != nil {
 		t.Fatal(err)
 	}
-	proof, sig := identity.SignRegistration(k, id, now)
-	return &tsskitv1.RegisterRequest{PartyId: id, Certificates: identity.EncodeChain([]*identity.Certificate{c}), Proof: proof, ProofSignature: sig}
+	f := &FakeServer{ID: id, Key: k, Chain: []*identity.Certificate{c}}
+	m, err := auth.NewMinter(k, f.Chain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.MintService(id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Creds = grpc.PerRPCCredentials(serve.Bearer(tok))
+	return f
+}
+
+// Registration asks pool for a challenge and returns the registration
+// that answers it (to be sent over the same connection).
+func (f *FakeServer) Registration(t testing.TB, pool tsskitv1.PoolServiceClient) *tsskitv1.RegisterRequest {
+	t.Helper()
+	ch, err := pool.Challenge(context.Background(), &tsskitv1.ChallengeRequest{PartyId: f.ID}, f.Creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, sig := identity.SignRegistration(f.Key, f.ID, ch.Challenge)
+	return &tsskitv1.RegisterRequest{PartyId: f.ID, Certificates: identity.EncodeChain(f.Chain), Proof: proof, ProofSignature: sig}
+}
+
+// ForeignMinter is a coordinator's token minter under another, fresh
+// deployment root: what no service of a quorum may accept.
+func ForeignMinter(t testing.TB) *auth.Minter {
+	t.Helper()
+	root, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certifiedMinter(t, root, identity.KindCoordinator, "coordinator")
+}
+
+// MinterFor is a token minter holding a new key the quorum's root certifies
+// as kind id: a server party's (it may mint service tokens for itself
+// alone), or a second coordinator's.
+func (q *Quorum) MinterFor(t testing.TB, kind identity.Kind, id string) *auth.Minter {
+	t.Helper()
+	return certifiedMinter(t, q.Root, kind, id)
+}
+
+func certifiedMinter(t testing.TB, root *identity.Key, kind identity.Kind, id string) *auth.Minter {
+	t.Helper()
+	k, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	c, err := identity.Issue(root, kind, id, k.Public(), now.Add(-time.Minute), now.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := auth.NewMinter(k, []*identity.Certificate{c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// quorumTLS makes the test's CA and the services' TLS: each serves the
+// CA's certificate for 127.0.0.1 and localhost, requires a client
+// certificate of the CA, and dials its peers with that same pair. It
+// returns the services' TLS and a test client's.
+func quorumTLS(t testing.TB, q *Quorum) (stack.TLS, *tls.Config) {
+	t.Helper()
+	q.PKI = testpki.New(t)
+	cert, key := q.PKI.Server("127.0.0.1", "localhost")
+	files := serve.TLSFiles{Cert: cert, Key: key, CA: q.PKI.CAFile(), ClientCA: q.PKI.CAFile()}
+	srv, err := files.ServerConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := files.ClientConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ccert, ckey := q.PKI.Client("test-client")
+	test, err := serve.TLSFiles{Cert: ccert, Key: ckey, CA: q.PKI.CAFile()}.ClientConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stack.TLS{Server: srv, Client: cli}, test
+}
+
+// HTTP is a client for the quorum's REST APIs (TLS with Options.TLS).
+func (q *Quorum) HTTP() *http.Client {
+	if q.ClientTLS == nil {
+		return HTTPClient
+	}
+	c := serve.HTTPClient(q.ClientTLS)
+	c.Timeout = HTTPClient.Timeout
+	return c
 }

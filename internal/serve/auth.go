@@ -10,13 +10,15 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 // Authenticate returns interceptors that verify the bearer token of every
-// call and put its claims in the context (auth.FromContext). Which kind of
-// token a method takes is the method's business; no token, a forged one or
-// an expired one never reaches a handler.
-func Authenticate(s *auth.Signer) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+// call (signed by a certified identity, auth.Verifier) and put its claims in
+// the context (auth.FromContext). Which kind of token a method takes, and
+// from which signer, is the method's business; no token, a forged one or an
+// expired one never reaches a handler.
+func Authenticate(s *auth.Verifier) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
 	check := func(ctx context.Context) (context.Context, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		vals := md.Get("authorization")
@@ -29,7 +31,10 @@ func Authenticate(s *auth.Signer) (grpc.UnaryServerInterceptor, grpc.StreamServe
 		}
 		c, err := s.Verify(tok)
 		if err != nil {
-			msg := "invalid token"
+			// The reason names the check that failed (auth's messages
+			// never quote the token), so a caller can tell an untrusted
+			// signer from an expired token.
+			msg := "invalid token: " + err.Error()
 			if errors.Is(err, auth.ErrExpired) {
 				msg = "token expired"
 			}
@@ -73,6 +78,20 @@ func Claims(ctx context.Context, kind string) (*auth.Claims, error) {
 	return c, nil
 }
 
+// ServiceClaims requires a service token minted by an identity of kind
+// signer: the coordinator's (towards the router), or a server party's (for
+// itself, towards the coordinator's pool).
+func ServiceClaims(ctx context.Context, signer identity.Kind) (*auth.Claims, error) {
+	c, err := Claims(ctx, auth.KindService)
+	if err != nil {
+		return nil, err
+	}
+	if c.SignerKind != signer {
+		return nil, status.Errorf(codes.PermissionDenied, "this call takes a service token of a %s", signer)
+	}
+	return c, nil
+}
+
 // PartyClaims requires a party token for exactly (session, party).
 func PartyClaims(ctx context.Context, session, party string) (*auth.Claims, error) {
 	c, err := Claims(ctx, auth.KindParty)
@@ -92,6 +111,7 @@ func (b Bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 	return map[string]string{"authorization": "Bearer " + string(b)}, nil
 }
 
-// RequireTransportSecurity is false: tsskit services talk over loopback or a
-// private network in development; in production put TLS in front.
+// RequireTransportSecurity is false so that development stacks on loopback
+// work without TLS; outside development every non-loopback listener serves
+// TLS.
 func (Bearer) RequireTransportSecurity() bool { return false }

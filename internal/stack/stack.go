@@ -5,6 +5,7 @@ package stack
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,10 +45,22 @@ type Stack struct {
 // New returns an empty stack.
 func New(log *slog.Logger) *Stack { return &Stack{log: log, errc: make(chan error, 16)} }
 
+// TLS is a service's transport security: Server secures the ports it
+// listens on, Client the connections it makes to other tsskit services
+// (with a client certificate when the peers require one). Nil: cleartext.
+type TLS struct {
+	Server, Client *tls.Config
+}
+
 // Listen binds a port now (so a bad address fails at start) and serves it
-// from run.
+// from run, in cleartext.
 func (s *Stack) Listen(name, addr string, h http.Handler) (*serve.Server, error) {
-	srv, err := serve.Listen(name, addr, h, s.log)
+	return s.ListenTLS(name, addr, h, nil)
+}
+
+// ListenTLS is Listen with TLS when cfg is not nil.
+func (s *Stack) ListenTLS(name, addr string, h http.Handler, cfg *tls.Config) (*serve.Server, error) {
+	srv, err := serve.ListenTLS(name, addr, h, s.log, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen %s: %w", name, addr, err)
 	}
@@ -102,8 +115,8 @@ func (s *Stack) Run(ctx context.Context, background ...func(context.Context)) er
 }
 
 // AddRouter starts a router with the memory bus.
-func (s *Stack) AddRouter(addr string, signer *auth.Signer, origins serve.Origins) (*router.MemoryBus, error) {
-	bus, err := s.AddRouterOn(addr, signer, origins, "")
+func (s *Stack) AddRouter(addr string, v *auth.Verifier, origins serve.Origins) (*router.MemoryBus, error) {
+	bus, err := s.AddRouterOn(addr, v, origins, "")
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +133,23 @@ const RedisReadPool = 1024
 
 // AddRouterOn starts a router on the Redis bus at redisURL (shared by
 // router replicas), or on the memory bus when redisURL is empty.
-func (s *Stack) AddRouterOn(addr string, signer *auth.Signer, origins serve.Origins, redisURL string) (router.Bus, error) {
+// The router holds no key: it verifies the coordinator's tokens with v,
+// which pins only the deployment root.
+func (s *Stack) AddRouterOn(addr string, v *auth.Verifier, origins serve.Origins, redisURL string) (router.Bus, error) {
+	return s.AddRouterTLS(addr, v, origins, redisURL, nil)
+}
+
+// AddRouterTLS is AddRouterOn serving TLS with srv (nil: cleartext).
+func (s *Stack) AddRouterTLS(addr string, v *auth.Verifier, origins serve.Origins, redisURL string, srv *tls.Config) (router.Bus, error) {
 	var bus router.Bus
-	var health http.Handler
+	var health func(context.Context) (int, map[string]any)
 	if redisURL == "" {
 		mem := router.NewMemoryBus()
 		bus = mem
-		health = HealthHandler(func(context.Context) (int, map[string]any) {
+		health = func(context.Context) (int, map[string]any) {
 			n, b := mem.Stats()
 			return 200, map[string]any{"status": "ok", "components": map[string]any{"bus": "memory", "sessions": n, "bytes": b}}
-		})
+		}
 	} else {
 		opt, err := redis.ParseURL(redisURL)
 		if err != nil {
@@ -154,23 +174,43 @@ func (s *Stack) AddRouterOn(addr string, signer *auth.Signer, origins serve.Orig
 		readers := redis.NewClient(&ropt)
 		s.OnStop(func() { readers.Close() })
 		bus = router.NewRedisBus(rc, RedisPrefix).WithReadClient(readers)
-		health = HealthHandler(func(ctx context.Context) (int, map[string]any) {
+		health = func(ctx context.Context) (int, map[string]any) {
 			if err := rc.Ping(ctx).Err(); err != nil {
 				return 503, map[string]any{"status": "unavailable", "components": map[string]any{"bus": "redis", "error": redactErr(err, redisURL)}}
 			}
 			return 200, map[string]any{"status": "ok", "components": map[string]any{"bus": "redis"}}
-		})
+		}
 	}
-	unary, streamI := serve.Authenticate(signer)
+	unary, streamI := serve.Authenticate(v)
 	gs := serve.NewGRPC(router.DefaultLimits.MaxEnvelope+64<<10, unary, streamI)
 	svc := router.New(bus, router.DefaultLimits, s.log.With("service", "router"))
 	svc.Register(gs)
-	if _, err := s.Listen("router", addr, serve.Handler(gs, origins, health)); err != nil {
+	if _, err := s.ListenTLS("router", addr, serve.Handler(gs, origins, AdminHealth(v, health)), srv); err != nil {
 		return nil, err
 	}
 	s.OnStop(func() { svc.Stop(); gs.Stop() })
 	return bus, nil
 }
+
+// AdminHealth serves /health from f on a port anyone may reach: the status
+// to anyone, the components (party ids, counts, the bus) only to a request
+// with an admin token that v accepts.
+func AdminHealth(v *auth.Verifier, f func(context.Context) (int, map[string]any)) http.Handler {
+	return HealthHandler(func(ctx context.Context) (int, map[string]any) {
+		code, body := f(ctx)
+		if r, ok := ctx.Value(healthReq{}).(*http.Request); ok {
+			if tok, ok := auth.BearerToken(r.Header.Get("Authorization")); ok {
+				if c, err := v.Verify(tok); err == nil && c.Kind == auth.KindAdmin {
+					return code, body
+				}
+			}
+		}
+		return code, map[string]any{"status": body["status"]}
+	})
+}
+
+// healthReq carries the /health request to AdminHealth's function.
+type healthReq struct{}
 
 // redactErr is err's text with the password of url, if any, masked.
 func redactErr(err error, rawURL string) string {
@@ -190,9 +230,11 @@ type CoordOpts struct {
 	// SQLite in DataDir.
 	DatabaseURL string
 	// Instance and AdvertiseAddr: see coordinator.Config.
-	Instance, AdvertiseAddr             string
-	JoinTimeout, StallTimeout           time.Duration
-	Signer                              *auth.Signer
+	Instance, AdvertiseAddr   string
+	JoinTimeout, StallTimeout time.Duration
+	// Minter: the coordinator's certified key, which signs every token it
+	// hands out.
+	Minter                              *auth.Minter
 	APIKey                              string
 	Allow                               *auth.Allowlist
 	TrustedProxies                      *auth.Allowlist // X-Forwarded-For is honoured from these
@@ -202,6 +244,11 @@ type CoordOpts struct {
 	APITimeout                          time.Duration
 	// Trust: the deployment roots the pool admits server parties under.
 	Trust *identity.Trust
+	// SessionQuota: sessions per token holder (nil: the default).
+	SessionQuota *auth.RateLimit
+	// TLS: the coordinator's and the account API's ports, and its
+	// connections to the router, the server-party API and other replicas.
+	TLS TLS
 }
 
 // AddCoordinator starts the coordinator (gRPC + gRPC-Web on addr) and the
@@ -223,31 +270,38 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 		}
 		st = lite
 	}
-	rc, err := serve.Dial(o.RouterAddr)
+	rc, err := serve.DialTLS(o.RouterAddr, o.TLS.Client)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	log := s.log.With("service", "coordinator")
 	c, err := coordinator.New(ctx, coordinator.Config{
-		Signer: o.Signer, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Signer), Log: log, Trust: o.Trust,
+		Minter: o.Minter, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Minter), Log: log, Trust: o.Trust,
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
 		Instance: o.Instance, AdvertiseAddr: o.AdvertiseAddr, JoinTimeout: o.JoinTimeout, StallTimeout: o.StallTimeout,
+		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client,
 	})
 	if err != nil {
 		st.Close()
 		rc.Close()
 		return nil, err
 	}
-	unary, streamI := serve.Authenticate(o.Signer)
+	unary, streamI := serve.Authenticate(auth.NewVerifier(o.Trust))
 	gs := serve.NewGRPC(4<<20, unary, streamI)
 	c.Register(gs)
-	if _, err := s.Listen("coordinator", o.Addr, serve.Handler(gs, o.Origins, HealthHandler(c.Health))); err != nil {
+	if _, err := s.ListenTLS("coordinator", o.Addr, serve.Handler(gs, o.Origins, AdminHealth(auth.NewVerifier(o.Trust), c.Health)), o.TLS.Server); err != nil {
 		return nil, err
 	}
+	apiTimeout := o.APITimeout
+	if apiTimeout == 0 {
+		apiTimeout = 3 * time.Minute
+	}
+	partyClient := serve.HTTPClient(o.TLS.Client)
+	partyClient.Timeout = apiTimeout + 10*time.Second
 	api := c.AccountAPI(coordinator.AccountConfig{APIKey: o.APIKey, Allow: o.Allow, TrustedProxies: o.TrustedProxies, RateLimit: o.RateLimit,
-		PartyAPIURL: o.PartyAPI, PartyAPIKey: o.APIKey, Timeout: o.APITimeout})
-	if _, err := s.Listen("account-api", o.APIAddr, api); err != nil {
+		PartyAPIURL: o.PartyAPI, PartyAPIKey: o.APIKey, Timeout: o.APITimeout, Client: partyClient})
+	if _, err := s.ListenTLS("account-api", o.APIAddr, api, o.TLS.Server); err != nil {
 		return nil, err
 	}
 	s.OnStop(func() {
@@ -265,7 +319,6 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 // PartyOpts configure a server party.
 type PartyOpts struct {
 	PartyID, CoordAddr, RouterAddr, APIAddr, DataDir string
-	Signer                                           *auth.Signer
 	MasterKey                                        *vault.MasterKey
 	APIKey                                           string
 	Allow                                            *auth.Allowlist
@@ -281,6 +334,13 @@ type PartyOpts struct {
 	// instead.
 	Chain []*identity.Certificate
 	Root  *identity.Key
+	// The server-party API's rate limit and trusted proxies, as the
+	// account API's (nil: the default limit, no proxies).
+	RateLimit      *auth.RateLimit
+	TrustedProxies *auth.Allowlist
+	// TLS: the server-party API's port, and the party's connections to
+	// the coordinator and the router.
+	TLS TLS
 }
 
 // NoCertificateError is a server party that has an identity key but no
@@ -356,7 +416,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		}
 	}
 	for _, a := range strings.Split(o.CoordAddr, ",") {
-		cc, err := serve.Dial(strings.TrimSpace(a))
+		cc, err := serve.DialTLS(strings.TrimSpace(a), o.TLS.Client)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -364,14 +424,19 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		conns = append(conns, cc)
 		coords = append(coords, cc)
 	}
-	rc, err := serve.Dial(o.RouterAddr)
+	rc, err := serve.DialTLS(o.RouterAddr, o.TLS.Client)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
 	}
 	log := s.log.With("service", "serverparty")
+	minter, err := auth.NewMinter(key, chain)
+	if err != nil {
+		closeAll()
+		return nil, nil, err
+	}
 	p, err := serverparty.New(serverparty.Config{
-		PartyID: o.PartyID, Coordinators: coords, Router: rc, Signer: o.Signer, Vault: v,
+		PartyID: o.PartyID, Coordinators: coords, Router: rc, Minter: minter, Vault: v,
 		Identity: key, Chain: chain, Trust: o.Trust,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "",
 	})
@@ -379,7 +444,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		return nil, nil, err
 	}
 	if o.APIAddr != "" {
-		if _, err := s.Listen("serverparty-api", o.APIAddr, p.API(serverparty.APIConfig{APIKey: o.APIKey, Allow: o.Allow})); err != nil {
+		if _, err := s.ListenTLS("serverparty-api", o.APIAddr, p.API(serverparty.APIConfig{APIKey: o.APIKey, Allow: o.Allow, RateLimit: o.RateLimit, TrustedProxies: o.TrustedProxies}), o.TLS.Server); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -415,7 +480,7 @@ func StablePartyID(dataDir string) (string, error) {
 func HealthHandler(f func(ctx context.Context) (int, map[string]any)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		code, body := f(r.Context())
+		code, body := f(context.WithValue(r.Context(), healthReq{}, r))
 		httpx.WriteJSON(w, code, body)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

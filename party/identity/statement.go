@@ -224,16 +224,18 @@ func (e *Entry) Digest() [32]byte { return sha256.Sum256(e.Statement) }
 // signed over "tsskit/v1 register\x00" || the encoding.
 const registerDomain = "tsskit/v1 register\x00"
 
-// MaxRegistrationSkew is how far a registration's time may be from the
-// coordinator's clock.
-const MaxRegistrationSkew = 2 * time.Minute
+// ChallengeSize is the length of a coordinator's registration challenge.
+const ChallengeSize = 32
 
-// SignRegistration returns a registration proof for partyID made now.
-func SignRegistration(k *Key, partyID string, now time.Time) (proof, sig []byte) {
+// SignRegistration returns a registration proof for partyID that answers
+// a coordinator's challenge:
+//
+//	"tsskit/v1 register\x00" || 2 || str16(party id) || challenge (32) || identity key (32)
+func SignRegistration(k *Key, partyID string, challenge []byte) (proof, sig []byte) {
 	var w writer
-	w.u8(1)
+	w.u8(2)
 	w.str16(partyID)
-	w.i64(now.UnixMilli())
+	w.raw(challenge)
 	pub := k.Public()
 	w.raw(pub[:])
 	return w.b, k.sign(append([]byte(registerDomain), w.b...))
@@ -241,13 +243,13 @@ func SignRegistration(k *Key, partyID string, now time.Time) (proof, sig []byte)
 
 // VerifyRegistration checks a registration proof of partyID against its
 // certificate chain: the chain certifies a server under trust at now, the
-// proof names partyID and the certified key, is signed by it and was made
-// within MaxRegistrationSkew of now. It returns the identity key.
-func VerifyRegistration(t *Trust, chain []*Certificate, partyID string, proof, sig []byte, now time.Time) (PublicKey, error) {
+// proof names partyID, the challenge the coordinator gave and the
+// certified key, and is signed by that key. It returns the identity key.
+func VerifyRegistration(t *Trust, chain []*Certificate, partyID string, challenge, proof, sig []byte, now time.Time) (PublicKey, error) {
 	r := reader{b: proof}
-	v, id, at, key := r.u8(), r.str16(), time.UnixMilli(r.i64()), r.key()
-	if err := r.done(); err != nil || v != 1 {
-		return PublicKey{}, errorf(CodeMalformed, partyID, "registration proof: want version 1")
+	v, id, ch, key := r.u8(), r.str16(), r.take(ChallengeSize), r.key()
+	if err := r.done(); err != nil || v != 2 {
+		return PublicKey{}, errorf(CodeMalformed, partyID, "registration proof: want version 2 (a challenge's answer)")
 	}
 	if id != partyID {
 		return PublicKey{}, errorf(CodeWrongSubject, partyID, "registration proof is for party %q", id)
@@ -255,8 +257,8 @@ func VerifyRegistration(t *Trust, chain []*Certificate, partyID string, proof, s
 	if err := t.Verify(chain, partyID, KindServer, key, now); err != nil {
 		return PublicKey{}, err
 	}
-	if d := now.Sub(at); d > MaxRegistrationSkew || d < -MaxRegistrationSkew {
-		return PublicKey{}, errorf(CodeExpired, partyID, "registration proof made at %s; the time here is %s", at.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if len(challenge) != ChallengeSize || !bytes.Equal(ch, challenge) {
+		return PublicKey{}, errorf(CodeMismatch, partyID, "registration proof answers another challenge than the one given")
 	}
 	if !key.verify(append([]byte(registerDomain), proof...), sig) {
 		return PublicKey{}, errorf(CodeBadSignature, partyID, "registration proof is not signed by the certified key")

@@ -268,23 +268,32 @@ func TestRegistration(t *testing.T) {
 	now := time.Now()
 	tr := mustTrust(t, root)
 	chain := []*Certificate{mustIssue(t, root, KindServer, "server-1", k.Public(), now.Add(-time.Hour), 2*time.Hour)}
-	proof, sig := SignRegistration(k, "server-1", now)
-	if got, err := VerifyRegistration(tr, chain, "server-1", proof, sig, now.Add(time.Second)); err != nil || got != k.Public() {
+	challenge := bytes.Repeat([]byte{7}, ChallengeSize)
+	proof, sig := SignRegistration(k, "server-1", challenge)
+	if got, err := VerifyRegistration(tr, chain, "server-1", challenge, proof, sig, now.Add(time.Second)); err != nil || got != k.Public() {
 		t.Fatalf("honest registration: %v", err)
 	}
-	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-2", proof, sig, now); return err }(), CodeWrongSubject, "server-2")
-	wantCode(t, func() error {
-		_, err := VerifyRegistration(tr, chain, "server-1", proof, sig, now.Add(time.Hour))
+	verify := func(chain []*Certificate, id string, challenge, proof, sig []byte, at time.Time) error {
+		_, err := VerifyRegistration(tr, chain, id, challenge, proof, sig, at)
 		return err
-	}(), CodeExpired, "server-1")
+	}
+	wantCode(t, verify(chain, "server-2", challenge, proof, sig, now), CodeWrongSubject, "server-2")
+	// The certificate has expired by then.
+	wantCode(t, verify(chain, "server-1", challenge, proof, sig, now.Add(2*time.Hour)), CodeExpired, "server-1")
+	// A recorded registration replayed against a new challenge.
+	fresh := bytes.Repeat([]byte{8}, ChallengeSize)
+	wantCode(t, verify(chain, "server-1", fresh, proof, sig, now), CodeMismatch, "server-1")
+	wantCode(t, verify(chain, "server-1", nil, proof, sig, now), CodeMismatch, "server-1")
 	bad := bytes.Clone(sig)
 	bad[0] ^= 1
-	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-1", proof, bad, now); return err }(), CodeBadSignature, "server-1")
+	wantCode(t, verify(chain, "server-1", challenge, proof, bad, now), CodeBadSignature, "server-1")
 	// Someone else's certificate with a proof by another key.
 	other := mustKey(t)
-	p2, s2 := SignRegistration(other, "server-1", now)
-	wantCode(t, func() error { _, err := VerifyRegistration(tr, chain, "server-1", p2, s2, now); return err }(), CodeWrongSubject, "server-1")
-	wantCode(t, func() error { _, err := VerifyRegistration(tr, nil, "server-1", proof, sig, now); return err }(), CodeNoCertificate, "server-1")
+	p2, s2 := SignRegistration(other, "server-1", challenge)
+	wantCode(t, verify(chain, "server-1", challenge, p2, s2, now), CodeWrongSubject, "server-1")
+	wantCode(t, verify(nil, "server-1", challenge, proof, sig, now), CodeNoCertificate, "server-1")
+	// A proof of the old, timestamped form is refused.
+	wantCode(t, verify(chain, "server-1", challenge, append([]byte{1}, proof[1:]...), sig, now), CodeMalformed, "server-1")
 }
 
 func FuzzParseStatement(f *testing.F) {

@@ -450,6 +450,7 @@ func (r *runner) getJSON(ctx context.Context, u string, v any) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	req.Header.Set("X-API-Key", r.c.apiKey) // /health says more to the key's holder
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return 0, err

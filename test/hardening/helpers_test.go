@@ -150,7 +150,7 @@ func walletCount(t *testing.T, q *quorumtest.Quorum) int {
 // /health on the account API port.
 func runningSessions(t *testing.T, q *quorumtest.Quorum) int {
 	t.Helper()
-	h := (&rest{base: q.APIURL}).do(t, "GET", "/health", "", "")
+	h := (&rest{base: q.APIURL}).do(t, "GET", "/health", q.APIKey, "")
 	comps, _ := h.body["components"].(map[string]any)
 	sess, _ := comps["sessions"].(map[string]any)
 	n, ok := sess["running"].(float64)
@@ -183,7 +183,11 @@ func waitIdle(t *testing.T, q *quorumtest.Quorum) {
 // routerBytes is what the router's bus holds, from its /health.
 func routerBytes(t *testing.T, q *quorumtest.Quorum) float64 {
 	t.Helper()
-	h := (&rest{base: "http://" + q.RouterAddr}).do(t, "GET", "/health", "", "")
+	tok, err := q.Minter.MintAdmin("health", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := (&rest{base: "http://" + q.RouterAddr}).do(t, "GET", "/health", "", "", "Authorization: Bearer "+tok)
 	comps, _ := h.body["components"].(map[string]any)
 	b, ok := comps["bytes"].(float64)
 	if h.status != 200 || !ok {

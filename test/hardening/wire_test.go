@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
-	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/party/seal"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -61,14 +60,13 @@ type badToken struct {
 
 func forgedTokens(t *testing.T, q *quorumtest.Quorum, session, party string) []badToken {
 	t.Helper()
-	good, err := q.Signer.MintParty(session, party, time.Minute)
+	good, err := q.Minter.MintParty(session, party, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	parts := strings.Split(good, ".")
-	other, _ := auth.NewSigner([]byte("another deployment's secret, 32 bytes+"))
-	otherTok, _ := other.MintParty(session, party, time.Minute)
-	past := *q.Signer
+	otherTok, _ := quorumtest.ForeignMinter(t).MintParty(session, party, time.Minute)
+	past := *q.Minter
 	past.Now = func() time.Time { return time.Now().Add(-2 * time.Hour) }
 	expired, _ := past.MintParty(session, party, time.Minute)
 	flip := []byte(parts[2])
@@ -78,12 +76,12 @@ func forgedTokens(t *testing.T, q *quorumtest.Quorum, session, party string) []b
 		flip[10] = 'A'
 	}
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
-	admin, _ := q.Signer.MintAdmin("ops", time.Minute)
-	service, _ := q.Signer.MintService("server-1", time.Minute)
+	admin, _ := q.Minter.MintAdmin("ops", time.Minute)
+	service, _ := q.Minter.MintService("server-1", time.Minute)
 	return []badToken{
 		{"no token", grpc.EmptyCallOption{}, codes.Unauthenticated},
 		{"expired", bearer(expired), codes.Unauthenticated},
-		{"signed with another secret", bearer(otherTok), codes.Unauthenticated},
+		{"signed by another deployment's coordinator", bearer(otherTok), codes.Unauthenticated},
 		{"tampered signature", bearer(parts[0] + "." + parts[1] + "." + string(flip)), codes.Unauthenticated},
 		{"alg none", bearer(none), codes.Unauthenticated},
 		{"not a JWT", bearer("hunter2"), codes.Unauthenticated},
@@ -166,7 +164,7 @@ func TestRouterRefusesBadEnvelopes(t *testing.T) {
 	t.Run("forged sender", func(t *testing.T) {
 		_, err := publish(env(sA, "bob", "", 1, "claims to be bob"), alice)
 		wantStatus(t, err, codes.PermissionDenied, "another session or party")
-		outsider, _ := q.Signer.MintParty(sA, "mallory", time.Minute)
+		outsider, _ := q.Minter.MintParty(sA, "mallory", time.Minute)
 		_, err = publish(env(sA, "mallory", "", 1, "not a party"), bearer(outsider))
 		wantStatus(t, err, codes.PermissionDenied, "not a party")
 		_, err = publish(env(sA, "alice", "alice", 1, "to itself"), alice)
@@ -184,7 +182,7 @@ func TestRouterRefusesBadEnvelopes(t *testing.T) {
 		_, err = publish(env(sB, "carol", "", 1, "as carol into B"), alice)
 		wantStatus(t, err, codes.PermissionDenied, "")
 		// A token for a session the router was never told about.
-		ghost, _ := q.Signer.MintParty("no-such-session", "alice", time.Minute)
+		ghost, _ := q.Minter.MintParty("no-such-session", "alice", time.Minute)
 		_, err = publish(env("no-such-session", "alice", "", 1, "x"), bearer(ghost))
 		wantStatus(t, err, codes.NotFound, "unknown session")
 	})
@@ -368,7 +366,7 @@ func TestCoordinatorRefusesBadRequests(t *testing.T) {
 		bobsKeys := &tsskitv1.JoinRequest{SessionId: sid, Keys: q.JoinKeys(t, resp, "bob", nil)}
 		_, err = coord.Join(ctx, bobsKeys, alice)
 		wantStatus(t, err, codes.PermissionDenied, "")
-		other, _ := q.Signer.MintParty("another-session", "alice", time.Minute)
+		other, _ := q.Minter.MintParty("another-session", "alice", time.Minute)
 		st, err := coord.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: sid}, bearer(other))
 		if err == nil {
 			_, err = st.Recv()

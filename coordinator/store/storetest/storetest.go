@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SessionValidation", testSessionValidation},
 		{"FailUnfinished", testFailUnfinished},
 		{"SessionOwner", testSessionOwner},
+		{"OwnerUser", testOwnerUser},
 		{"FailUnfinishedOwned", testFailUnfinishedOwned},
 		{"FailStale", testFailStale},
 		{"ConcurrentCreateWallet", testConcurrentCreateWallet},
@@ -150,6 +151,9 @@ func walletDiff(got, want *store.Wallet) string {
 	}
 	if got.UserID != want.UserID {
 		add("UserID", got.UserID, want.UserID)
+	}
+	if got.OwnerUser != want.OwnerUser {
+		add("OwnerUser", got.OwnerUser, want.OwnerUser)
 	}
 	if got.SignersNeeded != want.SignersNeeded {
 		add("SignersNeeded", got.SignersNeeded, want.SignersNeeded)
@@ -634,6 +638,9 @@ func sessionDiff(got, want *store.Session) string {
 	}
 	if got.Owner != want.Owner {
 		add("Owner", got.Owner, want.Owner)
+	}
+	if got.OwnerUser != want.OwnerUser {
+		add("OwnerUser", got.OwnerUser, want.OwnerUser)
 	}
 	if got.OwnerAddr != want.OwnerAddr {
 		add("OwnerAddr", got.OwnerAddr, want.OwnerAddr)
@@ -1229,5 +1236,58 @@ func testPingClose(t *testing.T, s store.Store) {
 	}
 	if _, err := s.GetWallet(ctx, "w"); err == nil || errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetWallet after Close = %v, want an error other than ErrNotFound", err)
+	}
+}
+
+// testOwnerUser: the user a user token made a wallet or session for reads
+// back; one user may own any number of wallets (unlike an account user
+// id), and ListWallets selects by owner.
+func testOwnerUser(t *testing.T, s store.Store) {
+	var mine []string
+	for i, owner := range []string{"alice", "bob", "alice", "", "alice"} {
+		w := wallet(fmt.Sprintf("owned-%d", i), "", base.Add(time.Duration(i)*time.Second))
+		w.OwnerUser = owner
+		want := clone(w)
+		mustCreate(t, s, w)
+		if d := walletDiff(mustGet(t, s, w.ID), want); d != "" {
+			t.Errorf("GetWallet(%s): %s", w.ID, d)
+		}
+		if owner == "alice" {
+			mine = append(mine, w.ID)
+		}
+	}
+	var got []string
+	for after := ""; ; {
+		ws, err := s.ListWallets(ctx, store.WalletFilter{OwnerUser: "alice", Limit: 2, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range ws {
+			got = append(got, w.ID)
+		}
+		if len(ws) < 2 {
+			break
+		}
+		after = ws[len(ws)-1].ID
+	}
+	if !slices.Equal(got, mine) {
+		t.Errorf("alice's wallets: got %v, want %v", got, mine)
+	}
+	all, err := s.ListWallets(ctx, store.WalletFilter{})
+	if err != nil || len(all) != 5 {
+		t.Errorf("all wallets: %d, %v", len(all), err)
+	}
+	long := wallet("owned-long", "", base)
+	long.OwnerUser = strings.Repeat("u", store.MaxIDLen+1)
+	if err := s.CreateWallet(ctx, long); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("an owner user longer than %d bytes: %v", store.MaxIDLen, err)
+	}
+	sess := &store.Session{ID: "owned-session", Kind: store.SessionKeygen, WalletID: "owned-new", Parties: []string{"browser-1", "server-1"},
+		State: store.StateWaiting, OwnerUser: "alice"}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGetSession(t, s, sess.ID); got.OwnerUser != "alice" {
+		t.Errorf("session owner user: got %q", got.OwnerUser)
 	}
 }

@@ -33,8 +33,9 @@ type RegisterRequest struct {
 	// The party's certificate chain from the deployment root (its own
 	// first): the pool admits only certified, unrevoked server identities.
 	Certificates [][]byte `protobuf:"bytes,4,rep,name=certificates,proto3" json:"certificates,omitempty"`
-	// A registration proof (party id, time, identity key), signed by the
-	// certified identity key: the caller holds that key.
+	// A registration proof (party id, a challenge of this coordinator,
+	// identity key), signed by the certified identity key: the caller holds
+	// that key now, not merely a recording of an earlier registration.
 	Proof          []byte `protobuf:"bytes,5,opt,name=proof,proto3" json:"proof,omitempty"`
 	ProofSignature []byte `protobuf:"bytes,6,opt,name=proof_signature,json=proofSignature,proto3" json:"proof_signature,omitempty"`
 	unknownFields  protoimpl.UnknownFields
@@ -216,6 +217,103 @@ func (x *Assignment) GetDigest() []byte {
 	return nil
 }
 
+type ChallengeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must be the subject of the caller's service token.
+	PartyId       string `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChallengeRequest) Reset() {
+	*x = ChallengeRequest{}
+	mi := &file_tsskit_v1_pool_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChallengeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChallengeRequest) ProtoMessage() {}
+
+func (x *ChallengeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_pool_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChallengeRequest.ProtoReflect.Descriptor instead.
+func (*ChallengeRequest) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ChallengeRequest) GetPartyId() string {
+	if x != nil {
+		return x.PartyId
+	}
+	return ""
+}
+
+type ChallengeResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Challenge       []byte                 `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	ExpiresAtUnixMs int64                  `protobuf:"varint,2,opt,name=expires_at_unix_ms,json=expiresAtUnixMs,proto3" json:"expires_at_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ChallengeResponse) Reset() {
+	*x = ChallengeResponse{}
+	mi := &file_tsskit_v1_pool_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChallengeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChallengeResponse) ProtoMessage() {}
+
+func (x *ChallengeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_pool_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChallengeResponse.ProtoReflect.Descriptor instead.
+func (*ChallengeResponse) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ChallengeResponse) GetChallenge() []byte {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+func (x *ChallengeResponse) GetExpiresAtUnixMs() int64 {
+	if x != nil {
+		return x.ExpiresAtUnixMs
+	}
+	return 0
+}
+
 type HeartbeatRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	PartyId         string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
@@ -227,7 +325,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_tsskit_v1_pool_proto_msgTypes[2]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -239,7 +337,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_pool_proto_msgTypes[2]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -252,7 +350,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{2}
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HeartbeatRequest) GetPartyId() string {
@@ -285,7 +383,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_tsskit_v1_pool_proto_msgTypes[3]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -297,7 +395,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_pool_proto_msgTypes[3]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -310,7 +408,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{3}
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HeartbeatResponse) GetIntervalMs() uint32 {
@@ -329,7 +427,7 @@ type ClaimUserPartyRequest struct {
 
 func (x *ClaimUserPartyRequest) Reset() {
 	*x = ClaimUserPartyRequest{}
-	mi := &file_tsskit_v1_pool_proto_msgTypes[4]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +439,7 @@ func (x *ClaimUserPartyRequest) String() string {
 func (*ClaimUserPartyRequest) ProtoMessage() {}
 
 func (x *ClaimUserPartyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_pool_proto_msgTypes[4]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +452,7 @@ func (x *ClaimUserPartyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimUserPartyRequest.ProtoReflect.Descriptor instead.
 func (*ClaimUserPartyRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{4}
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClaimUserPartyRequest) GetSessionId() string {
@@ -377,7 +475,7 @@ type ClaimUserPartyResponse struct {
 
 func (x *ClaimUserPartyResponse) Reset() {
 	*x = ClaimUserPartyResponse{}
-	mi := &file_tsskit_v1_pool_proto_msgTypes[5]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -389,7 +487,7 @@ func (x *ClaimUserPartyResponse) String() string {
 func (*ClaimUserPartyResponse) ProtoMessage() {}
 
 func (x *ClaimUserPartyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_pool_proto_msgTypes[5]
+	mi := &file_tsskit_v1_pool_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -402,7 +500,7 @@ func (x *ClaimUserPartyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimUserPartyResponse.ProtoReflect.Descriptor instead.
 func (*ClaimUserPartyResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{5}
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ClaimUserPartyResponse) GetPartyId() string {
@@ -462,7 +560,12 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\twallet_id\x18\x05 \x01(\tR\bwalletId\x12\x18\n" +
 	"\aparties\x18\x06 \x03(\tR\aparties\x12%\n" +
 	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\x12\x16\n" +
-	"\x06digest\x18\b \x01(\fR\x06digest\"\x81\x01\n" +
+	"\x06digest\x18\b \x01(\fR\x06digest\"-\n" +
+	"\x10ChallengeRequest\x12\x19\n" +
+	"\bparty_id\x18\x01 \x01(\tR\apartyId\"^\n" +
+	"\x11ChallengeResponse\x12\x1c\n" +
+	"\tchallenge\x18\x01 \x01(\fR\tchallenge\x12+\n" +
+	"\x12expires_at_unix_ms\x18\x02 \x01(\x03R\x0fexpiresAtUnixMs\"\x81\x01\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12'\n" +
 	"\x0fpreparams_ready\x18\x02 \x01(\rR\x0epreparamsReady\x12)\n" +
@@ -478,8 +581,9 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1b\n" +
 	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x12\x18\n" +
 	"\aparties\x18\x04 \x03(\tR\aparties\x12%\n" +
-	"\x0esigners_needed\x18\x05 \x01(\rR\rsignersNeeded2\xed\x01\n" +
-	"\vPoolService\x12?\n" +
+	"\x0esigners_needed\x18\x05 \x01(\rR\rsignersNeeded2\xb5\x02\n" +
+	"\vPoolService\x12F\n" +
+	"\tChallenge\x12\x1b.tsskit.v1.ChallengeRequest\x1a\x1c.tsskit.v1.ChallengeResponse\x12?\n" +
 	"\bRegister\x12\x1a.tsskit.v1.RegisterRequest\x1a\x15.tsskit.v1.Assignment0\x01\x12F\n" +
 	"\tHeartbeat\x12\x1b.tsskit.v1.HeartbeatRequest\x1a\x1c.tsskit.v1.HeartbeatResponse\x12U\n" +
 	"\x0eClaimUserParty\x12 .tsskit.v1.ClaimUserPartyRequest\x1a!.tsskit.v1.ClaimUserPartyResponseB\x9c\x01\n" +
@@ -498,26 +602,30 @@ func file_tsskit_v1_pool_proto_rawDescGZIP() []byte {
 	return file_tsskit_v1_pool_proto_rawDescData
 }
 
-var file_tsskit_v1_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_tsskit_v1_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_tsskit_v1_pool_proto_goTypes = []any{
 	(*RegisterRequest)(nil),        // 0: tsskit.v1.RegisterRequest
 	(*Assignment)(nil),             // 1: tsskit.v1.Assignment
-	(*HeartbeatRequest)(nil),       // 2: tsskit.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 3: tsskit.v1.HeartbeatResponse
-	(*ClaimUserPartyRequest)(nil),  // 4: tsskit.v1.ClaimUserPartyRequest
-	(*ClaimUserPartyResponse)(nil), // 5: tsskit.v1.ClaimUserPartyResponse
-	(SessionKind)(0),               // 6: tsskit.v1.SessionKind
+	(*ChallengeRequest)(nil),       // 2: tsskit.v1.ChallengeRequest
+	(*ChallengeResponse)(nil),      // 3: tsskit.v1.ChallengeResponse
+	(*HeartbeatRequest)(nil),       // 4: tsskit.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),      // 5: tsskit.v1.HeartbeatResponse
+	(*ClaimUserPartyRequest)(nil),  // 6: tsskit.v1.ClaimUserPartyRequest
+	(*ClaimUserPartyResponse)(nil), // 7: tsskit.v1.ClaimUserPartyResponse
+	(SessionKind)(0),               // 8: tsskit.v1.SessionKind
 }
 var file_tsskit_v1_pool_proto_depIdxs = []int32{
-	6, // 0: tsskit.v1.Assignment.kind:type_name -> tsskit.v1.SessionKind
-	0, // 1: tsskit.v1.PoolService.Register:input_type -> tsskit.v1.RegisterRequest
-	2, // 2: tsskit.v1.PoolService.Heartbeat:input_type -> tsskit.v1.HeartbeatRequest
-	4, // 3: tsskit.v1.PoolService.ClaimUserParty:input_type -> tsskit.v1.ClaimUserPartyRequest
-	1, // 4: tsskit.v1.PoolService.Register:output_type -> tsskit.v1.Assignment
-	3, // 5: tsskit.v1.PoolService.Heartbeat:output_type -> tsskit.v1.HeartbeatResponse
-	5, // 6: tsskit.v1.PoolService.ClaimUserParty:output_type -> tsskit.v1.ClaimUserPartyResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
+	8, // 0: tsskit.v1.Assignment.kind:type_name -> tsskit.v1.SessionKind
+	2, // 1: tsskit.v1.PoolService.Challenge:input_type -> tsskit.v1.ChallengeRequest
+	0, // 2: tsskit.v1.PoolService.Register:input_type -> tsskit.v1.RegisterRequest
+	4, // 3: tsskit.v1.PoolService.Heartbeat:input_type -> tsskit.v1.HeartbeatRequest
+	6, // 4: tsskit.v1.PoolService.ClaimUserParty:input_type -> tsskit.v1.ClaimUserPartyRequest
+	3, // 5: tsskit.v1.PoolService.Challenge:output_type -> tsskit.v1.ChallengeResponse
+	1, // 6: tsskit.v1.PoolService.Register:output_type -> tsskit.v1.Assignment
+	5, // 7: tsskit.v1.PoolService.Heartbeat:output_type -> tsskit.v1.HeartbeatResponse
+	7, // 8: tsskit.v1.PoolService.ClaimUserParty:output_type -> tsskit.v1.ClaimUserPartyResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -535,7 +643,7 @@ func file_tsskit_v1_pool_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_pool_proto_rawDesc), len(file_tsskit_v1_pool_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

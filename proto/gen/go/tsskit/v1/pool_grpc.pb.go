@@ -19,6 +19,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	PoolService_Challenge_FullMethodName      = "/tsskit.v1.PoolService/Challenge"
 	PoolService_Register_FullMethodName       = "/tsskit.v1.PoolService/Register"
 	PoolService_Heartbeat_FullMethodName      = "/tsskit.v1.PoolService/Heartbeat"
 	PoolService_ClaimUserParty_FullMethodName = "/tsskit.v1.PoolService/ClaimUserParty"
@@ -29,9 +30,14 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // PoolService is how server parties offer themselves to the coordinator.
-// Every call takes a service token. The pool is whatever parties are
-// registered and heart-beating; none is configured by id.
+// Every call takes a server party's own service token (minted with its
+// certified identity key). The pool is whatever parties are registered and
+// heart-beating; none is configured by id.
 type PoolServiceClient interface {
+	// Challenge gives a fresh single-use value that the party signs in its
+	// next registration on the same connection (the coordinator replica that
+	// issued it checks it).
+	Challenge(ctx context.Context, in *ChallengeRequest, opts ...grpc.CallOption) (*ChallengeResponse, error)
 	// Register announces a server party and streams the sessions assigned to
 	// it. The party counts as registered while the stream is open.
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Assignment], error)
@@ -49,6 +55,16 @@ type poolServiceClient struct {
 
 func NewPoolServiceClient(cc grpc.ClientConnInterface) PoolServiceClient {
 	return &poolServiceClient{cc}
+}
+
+func (c *poolServiceClient) Challenge(ctx context.Context, in *ChallengeRequest, opts ...grpc.CallOption) (*ChallengeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChallengeResponse)
+	err := c.cc.Invoke(ctx, PoolService_Challenge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *poolServiceClient) Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Assignment], error) {
@@ -95,9 +111,14 @@ func (c *poolServiceClient) ClaimUserParty(ctx context.Context, in *ClaimUserPar
 // for forward compatibility.
 //
 // PoolService is how server parties offer themselves to the coordinator.
-// Every call takes a service token. The pool is whatever parties are
-// registered and heart-beating; none is configured by id.
+// Every call takes a server party's own service token (minted with its
+// certified identity key). The pool is whatever parties are registered and
+// heart-beating; none is configured by id.
 type PoolServiceServer interface {
+	// Challenge gives a fresh single-use value that the party signs in its
+	// next registration on the same connection (the coordinator replica that
+	// issued it checks it).
+	Challenge(context.Context, *ChallengeRequest) (*ChallengeResponse, error)
 	// Register announces a server party and streams the sessions assigned to
 	// it. The party counts as registered while the stream is open.
 	Register(*RegisterRequest, grpc.ServerStreamingServer[Assignment]) error
@@ -117,6 +138,9 @@ type PoolServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedPoolServiceServer struct{}
 
+func (UnimplementedPoolServiceServer) Challenge(context.Context, *ChallengeRequest) (*ChallengeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Challenge not implemented")
+}
 func (UnimplementedPoolServiceServer) Register(*RegisterRequest, grpc.ServerStreamingServer[Assignment]) error {
 	return status.Error(codes.Unimplemented, "method Register not implemented")
 }
@@ -145,6 +169,24 @@ func RegisterPoolServiceServer(s grpc.ServiceRegistrar, srv PoolServiceServer) {
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&PoolService_ServiceDesc, srv)
+}
+
+func _PoolService_Challenge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChallengeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PoolServiceServer).Challenge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PoolService_Challenge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PoolServiceServer).Challenge(ctx, req.(*ChallengeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _PoolService_Register_Handler(srv interface{}, stream grpc.ServerStream) error {
@@ -201,6 +243,10 @@ var PoolService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "tsskit.v1.PoolService",
 	HandlerType: (*PoolServiceServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Challenge",
+			Handler:    _PoolService_Challenge_Handler,
+		},
 		{
 			MethodName: "Heartbeat",
 			Handler:    _PoolService_Heartbeat_Handler,

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/pool.proto.
  */
 export const file_tsskit_v1_pool: GenFile = /*@__PURE__*/
-  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIrMBCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwiVwoQSGVhcnRiZWF0UmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCRIXCg9wcmVwYXJhbXNfcmVhZHkYAiABKA0SGAoQcnVubmluZ19zZXNzaW9ucxgDIAEoDSIoChFIZWFydGJlYXRSZXNwb25zZRITCgtpbnRlcnZhbF9tcxgBIAEoDSIrChVDbGFpbVVzZXJQYXJ0eVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSJ1ChZDbGFpbVVzZXJQYXJ0eVJlc3BvbnNlEhAKCHBhcnR5X2lkGAEgASgJEg0KBXRva2VuGAIgASgJEhEKCXdhbGxldF9pZBgDIAEoCRIPCgdwYXJ0aWVzGAQgAygJEhYKDnNpZ25lcnNfbmVlZGVkGAUgASgNMu0BCgtQb29sU2VydmljZRI/CghSZWdpc3RlchIaLnRzc2tpdC52MS5SZWdpc3RlclJlcXVlc3QaFS50c3NraXQudjEuQXNzaWdubWVudDABEkYKCUhlYXJ0YmVhdBIbLnRzc2tpdC52MS5IZWFydGJlYXRSZXF1ZXN0GhwudHNza2l0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElUKDkNsYWltVXNlclBhcnR5EiAudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVxdWVzdBohLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlc3BvbnNlQpwBCg1jb20udHNza2l0LnYxQglQb29sUHJvdG9QAVo7Z2l0aHViLmNvbS9yd2FkdXJpYW4vdHNza2l0L3Byb3RvL2dlbi9nby90c3NraXQvdjE7dHNza2l0djGiAgNUWFiqAglUc3NraXQuVjHKAglUc3NraXRcVjHiAhVUc3NraXRcVjFcR1BCTWV0YWRhdGHqAgpUc3NraXQ6OlYxYgZwcm90bzM", [file_tsskit_v1_common]);
+  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIrMBCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwiJAoQQ2hhbGxlbmdlUmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCSJCChFDaGFsbGVuZ2VSZXNwb25zZRIRCgljaGFsbGVuZ2UYASABKAwSGgoSZXhwaXJlc19hdF91bml4X21zGAIgASgDIlcKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSFwoPcHJlcGFyYW1zX3JlYWR5GAIgASgNEhgKEHJ1bm5pbmdfc2Vzc2lvbnMYAyABKA0iKAoRSGVhcnRiZWF0UmVzcG9uc2USEwoLaW50ZXJ2YWxfbXMYASABKA0iKwoVQ2xhaW1Vc2VyUGFydHlSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkidQoWQ2xhaW1Vc2VyUGFydHlSZXNwb25zZRIQCghwYXJ0eV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRIRCgl3YWxsZXRfaWQYAyABKAkSDwoHcGFydGllcxgEIAMoCRIWCg5zaWduZXJzX25lZWRlZBgFIAEoDTK1AgoLUG9vbFNlcnZpY2USRgoJQ2hhbGxlbmdlEhsudHNza2l0LnYxLkNoYWxsZW5nZVJlcXVlc3QaHC50c3NraXQudjEuQ2hhbGxlbmdlUmVzcG9uc2USPwoIUmVnaXN0ZXISGi50c3NraXQudjEuUmVnaXN0ZXJSZXF1ZXN0GhUudHNza2l0LnYxLkFzc2lnbm1lbnQwARJGCglIZWFydGJlYXQSGy50c3NraXQudjEuSGVhcnRiZWF0UmVxdWVzdBocLnRzc2tpdC52MS5IZWFydGJlYXRSZXNwb25zZRJVCg5DbGFpbVVzZXJQYXJ0eRIgLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlcXVlc3QaIS50c3NraXQudjEuQ2xhaW1Vc2VyUGFydHlSZXNwb25zZUKcAQoNY29tLnRzc2tpdC52MUIJUG9vbFByb3RvUAFaO2dpdGh1Yi5jb20vcndhZHVyaWFuL3Rzc2tpdC9wcm90by9nZW4vZ28vdHNza2l0L3YxO3Rzc2tpdHYxogIDVFhYqgIJVHNza2l0LlYxygIJVHNza2l0XFYx4gIVVHNza2l0XFYxXEdQQk1ldGFkYXRh6gIKVHNza2l0OjpWMWIGcHJvdG8z", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.RegisterRequest
@@ -48,8 +48,9 @@ export type RegisterRequest = Message<"tsskit.v1.RegisterRequest"> & {
   certificates: Uint8Array[];
 
   /**
-   * A registration proof (party id, time, identity key), signed by the
-   * certified identity key: the caller holds that key.
+   * A registration proof (party id, a challenge of this coordinator,
+   * identity key), signed by the certified identity key: the caller holds
+   * that key now, not merely a recording of an earlier registration.
    *
    * @generated from field: bytes proof = 5;
    */
@@ -125,6 +126,47 @@ export const AssignmentSchema: GenMessage<Assignment> = /*@__PURE__*/
   messageDesc(file_tsskit_v1_pool, 1);
 
 /**
+ * @generated from message tsskit.v1.ChallengeRequest
+ */
+export type ChallengeRequest = Message<"tsskit.v1.ChallengeRequest"> & {
+  /**
+   * Must be the subject of the caller's service token.
+   *
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+};
+
+/**
+ * Describes the message tsskit.v1.ChallengeRequest.
+ * Use `create(ChallengeRequestSchema)` to create a new message.
+ */
+export const ChallengeRequestSchema: GenMessage<ChallengeRequest> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_pool, 2);
+
+/**
+ * @generated from message tsskit.v1.ChallengeResponse
+ */
+export type ChallengeResponse = Message<"tsskit.v1.ChallengeResponse"> & {
+  /**
+   * @generated from field: bytes challenge = 1;
+   */
+  challenge: Uint8Array;
+
+  /**
+   * @generated from field: int64 expires_at_unix_ms = 2;
+   */
+  expiresAtUnixMs: bigint;
+};
+
+/**
+ * Describes the message tsskit.v1.ChallengeResponse.
+ * Use `create(ChallengeResponseSchema)` to create a new message.
+ */
+export const ChallengeResponseSchema: GenMessage<ChallengeResponse> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_pool, 3);
+
+/**
  * @generated from message tsskit.v1.HeartbeatRequest
  */
 export type HeartbeatRequest = Message<"tsskit.v1.HeartbeatRequest"> & {
@@ -149,7 +191,7 @@ export type HeartbeatRequest = Message<"tsskit.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_pool, 2);
+  messageDesc(file_tsskit_v1_pool, 4);
 
 /**
  * @generated from message tsskit.v1.HeartbeatResponse
@@ -166,7 +208,7 @@ export type HeartbeatResponse = Message<"tsskit.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_pool, 3);
+  messageDesc(file_tsskit_v1_pool, 5);
 
 /**
  * @generated from message tsskit.v1.ClaimUserPartyRequest
@@ -183,7 +225,7 @@ export type ClaimUserPartyRequest = Message<"tsskit.v1.ClaimUserPartyRequest"> &
  * Use `create(ClaimUserPartyRequestSchema)` to create a new message.
  */
 export const ClaimUserPartyRequestSchema: GenMessage<ClaimUserPartyRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_pool, 4);
+  messageDesc(file_tsskit_v1_pool, 6);
 
 /**
  * @generated from message tsskit.v1.ClaimUserPartyResponse
@@ -220,16 +262,29 @@ export type ClaimUserPartyResponse = Message<"tsskit.v1.ClaimUserPartyResponse">
  * Use `create(ClaimUserPartyResponseSchema)` to create a new message.
  */
 export const ClaimUserPartyResponseSchema: GenMessage<ClaimUserPartyResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_pool, 5);
+  messageDesc(file_tsskit_v1_pool, 7);
 
 /**
  * PoolService is how server parties offer themselves to the coordinator.
- * Every call takes a service token. The pool is whatever parties are
- * registered and heart-beating; none is configured by id.
+ * Every call takes a server party's own service token (minted with its
+ * certified identity key). The pool is whatever parties are registered and
+ * heart-beating; none is configured by id.
  *
  * @generated from service tsskit.v1.PoolService
  */
 export const PoolService: GenService<{
+  /**
+   * Challenge gives a fresh single-use value that the party signs in its
+   * next registration on the same connection (the coordinator replica that
+   * issued it checks it).
+   *
+   * @generated from rpc tsskit.v1.PoolService.Challenge
+   */
+  challenge: {
+    methodKind: "unary";
+    input: typeof ChallengeRequestSchema;
+    output: typeof ChallengeResponseSchema;
+  },
   /**
    * Register announces a server party and streams the sessions assigned to
    * it. The party counts as registered while the stream is open.

@@ -1,0 +1,92 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/coordinator/store"
+)
+
+// Who may do what with the coordinator's wallet and session calls:
+//
+//   - an admin token: everything (operators);
+//   - a user token: only the operations it carries (create_wallet, sign,
+//     list_wallets), only on the wallets its user's tokens made (and, when
+//     it names wallets, only those). A user's wallets are co-managed: made
+//     with a client party, signed only with it. Account API wallets, and
+//     wallets an admin made, are not any user token's.
+//
+// A wallet or session a user token may not see is "not found", whether it
+// exists or not.
+
+// DefaultSessionQuota is the sessions one token holder may create when
+// Config.SessionQuota is nil: 60 a minute, 20 at once.
+var DefaultSessionQuota = auth.RateLimit{PerSecond: 1, Burst: 20}
+
+// caller is the holder of an admin or user token.
+type caller struct {
+	claims *auth.Claims
+}
+
+func (c caller) admin() bool  { return c.claims.Kind == auth.KindAdmin }
+func (c caller) user() string { return c.claims.Subject }
+
+// callerFor requires an admin token, or a user token that carries op (""
+// for calls any user token may make).
+func callerFor(ctx context.Context, op string) (caller, error) {
+	cl, ok := auth.FromContext(ctx)
+	if !ok {
+		return caller{}, status.Error(codes.Unauthenticated, "no verified token")
+	}
+	switch cl.Kind {
+	case auth.KindAdmin:
+	case auth.KindUser:
+		if op != "" && !slices.Contains(cl.Ops, op) {
+			return caller{}, status.Errorf(codes.PermissionDenied, "this user token does not allow %s", op)
+		}
+	default:
+		return caller{}, status.Errorf(codes.PermissionDenied, "this call takes an admin or a user token, not a %s token", cl.Kind)
+	}
+	return caller{claims: cl}, nil
+}
+
+// sees reports whether the caller may see (and, with the operation, use)
+// wallet w.
+func (c caller) sees(w *store.Wallet) bool {
+	if c.admin() {
+		return true
+	}
+	return w.OwnerUser != "" && w.OwnerUser == c.user() && (len(c.claims.Wallets) == 0 || slices.Contains(c.claims.Wallets, w.ID))
+}
+
+// wallet is the refusal of a wallet the caller may not see.
+func (c caller) wallet(w *store.Wallet) error {
+	if c.sees(w) {
+		return nil
+	}
+	return status.Error(codes.NotFound, "wallet not found")
+}
+
+// takeQuota spends one session of the caller's quota, or refuses with
+// ResourceExhausted saying when to retry.
+func (c *Coordinator) takeQuota(cl caller) error {
+	if !c.quotaLimit.Enabled() {
+		return nil
+	}
+	ok, wait := c.quota.Allow(cl.claims.Kind + "\x00" + cl.claims.Subject)
+	if ok {
+		return nil
+	}
+	return status.Errorf(codes.ResourceExhausted, "resource_exhausted: this token's holder may create %s sessions; retry in %ds",
+		quotaText(c.quotaLimit), int(math.Ceil(wait.Seconds())))
+}
+
+func quotaText(l auth.RateLimit) string {
+	return fmt.Sprintf("%.4g a minute, %d at once", l.PerSecond*60, max(l.Burst, 1))
+}
