@@ -138,11 +138,3 @@ func RemoteIP(r *http.Request) (netip.Addr, bool) {
 	}
 	return ip.Unmap().WithZone(""), true
 }
-
-// HasKey reports whether r carries exactly one X-API-Key header equal to
-// want (compared in constant time): for open endpoints, such as /health,
-// that say more to a caller holding the key.
-func HasKey(r *http.Request, want string) bool {
-	got := r.Header.Values("X-API-Key")
-	return len(got) == 1 && KeyEqual(got[0], want)
-}

@@ -146,9 +146,17 @@ func NewRateLimiter(l RateLimit, now func() time.Time, maxBuckets int) *RateLimi
 // Allow takes a token from key's bucket. If there is none it returns false
 // and how long until there is one.
 func (rl *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	return rl.AllowN(key, 1)
+}
+
+// AllowN takes n tokens from key's bucket at once, or none: if there are
+// fewer it returns false and how long until there are n (n larger than the
+// burst never fits, and is refused with the time to a full bucket).
+func (rl *RateLimiter) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
 	if rl == nil {
 		return true, 0
 	}
+	need := float64(max(n, 1))
 	now := rl.now()
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
@@ -171,11 +179,11 @@ func (rl *RateLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 			rl.remove(rl.lru.Back())
 		}
 	}
-	if b.tokens >= 1 {
-		b.tokens--
+	if need <= burst && b.tokens >= need {
+		b.tokens -= need
 		return true, 0
 	}
-	wait := time.Duration((1 - b.tokens) / rl.limit.PerSecond * float64(time.Second))
+	wait := time.Duration((min(need, burst) - b.tokens) / rl.limit.PerSecond * float64(time.Second))
 	return false, max(wait, time.Millisecond)
 }
 

@@ -210,3 +210,25 @@ func TestRateLimiterConcurrent(t *testing.T) {
 		t.Fatalf("%d of 800 concurrent requests allowed, burst is 50", allowed)
 	}
 }
+
+// TestAllowN: n tokens at once or none; more than the burst never fits.
+func TestAllowN(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	rl := auth.NewRateLimiter(auth.RateLimit{PerSecond: 1, Burst: 4}, func() time.Time { return now }, 10)
+	if ok, _ := rl.AllowN("k", 3); !ok {
+		t.Fatal("3 of 4")
+	}
+	if ok, wait := rl.AllowN("k", 2); ok || wait != time.Second {
+		t.Fatalf("2 with 1 left: %v %v", ok, wait)
+	}
+	if ok, _ := rl.AllowN("k", 1); !ok {
+		t.Fatal("the last one, not spent by the refused AllowN")
+	}
+	if ok, wait := rl.AllowN("k", 5); ok || wait != 4*time.Second {
+		t.Fatalf("more than the burst: %v %v", ok, wait)
+	}
+	now = now.Add(4 * time.Second)
+	if ok, _ := rl.AllowN("k", 4); !ok {
+		t.Fatal("a full bucket again")
+	}
+}

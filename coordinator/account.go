@@ -54,6 +54,7 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	a := &accountAPI{c: c, cfg: cfg, refusals: newRefusalLog()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", a.health)
+	mux.HandleFunc("GET /api/v1/health", a.healthDetails)
 	mux.HandleFunc("POST /api/v1/accounts", a.create)
 	mux.HandleFunc("GET /api/v1/accounts/{id}", a.get)
 	mux.HandleFunc("POST /api/v1/accounts/{id}/sign", a.sign)
@@ -149,13 +150,17 @@ func (c *Coordinator) Health(ctx context.Context) (int, map[string]any) {
 	}
 }
 
-// health answers anyone with the status alone; the components (party
-// ids, pre-parameter counts, sessions) only to a caller with the API key.
+// health answers anyone, with the status alone; the components (party
+// ids, pre-parameter counts, sessions) are at /api/v1/health, behind the
+// API key, the allowlist and the rate limit like every other call — an
+// open route that said more to the right key would let anyone try keys.
 func (a *accountAPI) health(w http.ResponseWriter, r *http.Request) {
 	code, body := a.c.Health(r.Context())
-	if !auth.HasKey(r, a.cfg.APIKey) {
-		body = map[string]any{"status": body["status"]}
-	}
+	httpx.WriteJSON(w, code, map[string]any{"status": body["status"]})
+}
+
+func (a *accountAPI) healthDetails(w http.ResponseWriter, r *http.Request) {
+	code, body := a.c.Health(r.Context())
 	httpx.WriteJSON(w, code, body)
 }
 

@@ -126,8 +126,8 @@ func TestAccountAPI(t *testing.T) {
 	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
 	ctx := context.Background()
 
-	// /health says only "ok" to anyone; the pool's party ids and counts
-	// are for a caller with the API key.
+	// /health says only "ok" to anyone, whatever key it carries; the
+	// pool's party ids and counts are behind the guard at /api/v1/health.
 	code, body := api.do("GET", "/health", "", "")
 	if code != 200 || body["status"] != "ok" || len(body) != 1 {
 		t.Fatalf("health without the key: %d %v", code, body)
@@ -138,7 +138,13 @@ func TestAccountAPI(t *testing.T) {
 			t.Fatalf("health without the key names party %s: %s", p.ID(), raw)
 		}
 	}
-	code, body = api.do("GET", "/health", q.APIKey, "")
+	if code, body := api.do("GET", "/health", q.APIKey, ""); code != 200 || len(body) != 1 {
+		t.Fatalf("health with the key: %d %v", code, body)
+	}
+	if code, _ := api.do("GET", "/api/v1/health", "wrong-key-wrong-key", ""); code != 401 {
+		t.Fatalf("health details with a wrong key: %d", code)
+	}
+	code, body = api.do("GET", "/api/v1/health", q.APIKey, "")
 	if comps, _ := body["components"].(map[string]any); code != 200 || comps["pool"] == nil {
 		t.Fatalf("health with the key: %d %v", code, body)
 	}
@@ -146,7 +152,7 @@ func TestAccountAPI(t *testing.T) {
 	if code, body := sp.do("GET", "/health", "", ""); code != 200 || len(body) != 1 {
 		t.Fatalf("server-party API health without the key: %d %v", code, body)
 	}
-	if code, body := sp.do("GET", "/health", q.APIKey, ""); code != 200 || body["components"] == nil {
+	if code, body := sp.do("GET", "/api/v1/health", q.APIKey, ""); code != 200 || body["components"] == nil {
 		t.Fatalf("server-party API health with the key: %d %v", code, body)
 	}
 

@@ -82,8 +82,12 @@ type Config struct {
 	// limit.
 	SessionQuota *auth.RateLimit
 
-	// PeerTLS is how this replica dials the others (nil: cleartext).
+	// PeerTLS is how this replica dials the others (nil: cleartext). Peers
+	// are the other replicas' advertised addresses: a call for a session
+	// owned elsewhere is forwarded, with the caller's token, only to one of
+	// these (the store's owner address is not trusted for that).
 	PeerTLS *tls.Config
+	Peers   []string
 }
 
 func (c *Config) defaults() {
@@ -774,6 +778,9 @@ func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
 }
 
 func (c *Coordinator) claimUserParty(id, caller string) (*tsskitv1.ClaimUserPartyResponse, error) {
+	if !c.pool.runsUserParties(caller) {
+		return nil, status.Error(codes.PermissionDenied, "only a server party registered to run users' parties (the server-party API) claims one")
+	}
 	s, err := c.session(id)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
@@ -26,6 +27,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/identity"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
@@ -96,6 +98,12 @@ func (c *Coordinator) locate(ctx context.Context, id string) (*where, error) {
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
 		return nil, status.Errorf(codes.Unavailable, "session %s is not live on coordinator %q", id, c.cfg.Instance)
+	}
+	// The caller's token goes along: only to a replica this one was told
+	// of, never to an address the store (whoever wrote it) names.
+	if !slices.Contains(c.cfg.Peers, rec.OwnerAddr) {
+		c.log.Warn("session owned at an address that is not a configured replica; not forwarding", "session", id, "owner_addr", rec.OwnerAddr)
+		return nil, status.Errorf(codes.Unavailable, "session %s is run by coordinator %q at an address that is not one of this replica's peers", id, rec.Owner)
 	}
 	cc, err := c.peers.get(rec.OwnerAddr)
 	if err != nil {
@@ -299,7 +307,7 @@ type forwardingPool struct {
 }
 
 func (f *forwardingPool) ClaimUserParty(ctx context.Context, req *tsskitv1.ClaimUserPartyRequest) (*tsskitv1.ClaimUserPartyResponse, error) {
-	if _, err := serve.Claims(ctx, auth.KindService); err != nil {
+	if _, err := serve.ServiceClaims(ctx, identity.KindServer); err != nil {
 		return nil, err
 	}
 	return forward(ctx, f.c, req.SessionId, func() (*tsskitv1.ClaimUserPartyResponse, error) { return f.poolService.ClaimUserParty(ctx, req) },

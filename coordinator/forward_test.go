@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"net"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
+	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/testdb"
@@ -114,4 +116,55 @@ func TestForwardedToOwner(t *testing.T) {
 	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: "no-such-session", Keys: q.JoinKeys(t, sg, me, digest[:])},
 		grpc.PerRPCCredentials(serve.Bearer(tok)))
 	wantCode(t, err, codes.NotFound)
+}
+
+// TestAttackStoreRedirectsForwarding: whoever can write the coordinators'
+// database records a live session "owned" at an address of its own. A
+// replica that gets a call for that session does not dial the address (it
+// would carry the caller's token there): it forwards only to the replicas
+// it was configured with.
+func TestAttackStoreRedirectsForwarding(t *testing.T) {
+	db := testdb.Postgres(t)
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2, DatabaseURL: db})
+	ctx := context.Background()
+	// The attacker's listener: it records whether anything connects.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dialed := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case dialed <- struct{}{}:
+			default:
+			}
+			c.Close()
+		}
+	}()
+	st, err := store.OpenPostgres(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateSession(ctx, &store.Session{ID: "planted", Kind: store.SessionKeygen, WalletID: "w-planted", Parties: []string{"a", "b"},
+		State: store.StateWaiting, Owner: "evil", OwnerAddr: ln.Addr().String()}); err != nil {
+		t.Fatal(err)
+	}
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	w, err := coord.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: "planted"}, q.Admin(t))
+	if err == nil {
+		_, err = w.Recv()
+	}
+	wantCode(t, err, codes.Unavailable)
+	select {
+	case <-dialed:
+		t.Fatal("the coordinator dialed the address the store named, with the caller's token")
+	case <-time.After(300 * time.Millisecond):
+	}
 }

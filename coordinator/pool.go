@@ -87,6 +87,15 @@ func (p *pool) preparamsReady() map[string]uint32 {
 	return out
 }
 
+// runsUserParties reports whether id registered as the server-party API's
+// party (RegisterRequest.runs_user_parties).
+func (p *pool) runsUserParties(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m, ok := p.members[id]
+	return ok && m.userAPI
+}
+
 func (p *pool) isHealthy(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -25,8 +25,10 @@ import (
 // A wallet or session a user token may not see is "not found", whether it
 // exists or not.
 
-// DefaultSessionQuota is the sessions one token holder may create when
-// Config.SessionQuota is nil: 60 a minute, 20 at once.
+// DefaultSessionQuota is what one token holder may spend when
+// Config.SessionQuota is nil: 60 a minute, 20 at once. A session costs one
+// per server party seat it takes (each seat can cost a server party a set
+// of pre-parameters), at least one.
 var DefaultSessionQuota = auth.RateLimit{PerSecond: 1, Burst: 20}
 
 // caller is the holder of an admin or user token.
@@ -73,20 +75,41 @@ func (c caller) wallet(w *store.Wallet) error {
 	return status.Error(codes.NotFound, "wallet not found")
 }
 
-// takeQuota spends one session of the caller's quota, or refuses with
-// ResourceExhausted saying when to retry.
-func (c *Coordinator) takeQuota(cl caller) error {
+// MaxUserParties bounds the parties of a keygen a user token makes: a
+// user's co-managed wallet, not a way to occupy every server party.
+const MaxUserParties = 5
+
+// takeQuota spends seats (the server party seats a new session takes, at
+// least one) of the caller's quota, or refuses with ResourceExhausted
+// saying when to retry.
+func (c *Coordinator) takeQuota(cl caller, seats int) error {
 	if !c.quotaLimit.Enabled() {
 		return nil
 	}
-	ok, wait := c.quota.Allow(cl.claims.Kind + "\x00" + cl.claims.Subject)
+	ok, wait := c.quota.AllowN(cl.claims.Kind+"\x00"+cl.claims.Subject, max(seats, 1))
 	if ok {
 		return nil
 	}
-	return status.Errorf(codes.ResourceExhausted, "resource_exhausted: this token's holder may create %s sessions; retry in %ds",
+	return status.Errorf(codes.ResourceExhausted, "resource_exhausted: this token's holder may take %s server party seats in new sessions; retry in %ds",
 		quotaText(c.quotaLimit), int(math.Ceil(wait.Seconds())))
 }
 
 func quotaText(l auth.RateLimit) string {
 	return fmt.Sprintf("%.4g a minute, %d at once", l.PerSecond*60, max(l.Burst, 1))
+}
+
+// seesSession reports whether the caller may see a session of wallet
+// walletID that its user's token created (ownerUser).
+func (c caller) seesSession(ownerUser, walletID string, keygen bool) bool {
+	if c.admin() {
+		return true
+	}
+	if ownerUser == "" || ownerUser != c.user() {
+		return false
+	}
+	if len(c.claims.Wallets) == 0 {
+		return true
+	}
+	// A token limited to some wallets sees their signings, never a keygen.
+	return !keygen && slices.Contains(c.claims.Wallets, walletID)
 }

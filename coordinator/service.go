@@ -40,12 +40,14 @@ func (s *coordService) CreateKeygenSession(ctx context.Context, req *tsskitv1.Cr
 		err = status.Error(codes.PermissionDenied, "a user token makes co-managed wallets; user_id is for the account API")
 	case !cl.admin() && len(req.ClientPartyIds) == 0:
 		err = status.Error(codes.InvalidArgument, "a user's wallet is co-managed: name the client party that will hold a share")
+	case !cl.admin() && req.Parties > MaxUserParties:
+		err = status.Errorf(codes.InvalidArgument, "a user token makes wallets of at most %d parties", MaxUserParties)
 	}
 	if err == nil {
 		if !cl.admin() {
 			spec.ownerUser = cl.user()
 		}
-		err = s.c.takeQuota(cl)
+		err = s.c.takeQuota(cl, int(req.Parties)-len(req.ClientPartyIds))
 	}
 	if err != nil {
 		s.c.auditGRPCRefused(ctx, "keygen", err)
@@ -68,15 +70,20 @@ func (s *coordService) CreateKeygenSession(ctx context.Context, req *tsskitv1.Cr
 
 func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.CreateSignSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
 	cl, err := callerFor(ctx, auth.OpSign)
-	if err == nil {
-		err = s.c.takeQuota(cl)
-	}
 	if err != nil {
 		s.c.auditGRPCRefused(ctx, "sign", err)
 		return nil, err
 	}
+	// The quota is spent once the wallet is known to be the caller's:
+	// a seat per server signer it needs.
+	mayUse := func(w *store.Wallet) error {
+		if err := cl.wallet(w); err != nil {
+			return err
+		}
+		return s.c.takeQuota(cl, w.SignersNeeded-len(req.ClientPartyIds))
+	}
 	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, clients: req.ClientPartyIds, servers: req.ServerPartyIds,
-		mayUse: cl.wallet})
+		mayUse: mayUse})
 	if err != nil {
 		s.c.auditGRPCRefused(ctx, "sign", err)
 		return nil, err
@@ -138,6 +145,14 @@ func (s *coordService) ListWallets(ctx context.Context, req *tsskitv1.ListWallet
 			return nil, status.Error(codes.PermissionDenied, "a user token lists its own wallets; user_id is for admins")
 		}
 		f.OwnerUser = cl.user()
+		// A page token is one of the caller's own wallets, or not found
+		// (another's would tell that it exists, and where).
+		if req.PageToken != "" {
+			w, err := s.c.store.GetWallet(ctx, req.PageToken)
+			if err != nil || w.OwnerUser != cl.user() {
+				return nil, status.Error(codes.NotFound, "page token: no such wallet")
+			}
+		}
 	}
 	ws, err := s.c.store.ListWallets(ctx, f)
 	if err != nil {
@@ -165,7 +180,7 @@ func (s *coordService) GetSession(ctx context.Context, req *tsskitv1.GetSessionR
 	if err != nil {
 		return nil, storeStatus(err, "session")
 	}
-	if !cl.admin() && (rec.OwnerUser == "" || rec.OwnerUser != cl.user()) {
+	if !cl.seesSession(rec.OwnerUser, rec.WalletID, rec.Kind == store.SessionKeygen) {
 		return nil, status.Error(codes.NotFound, "session not found")
 	}
 	out := &tsskitv1.Session{

@@ -177,6 +177,9 @@ func TestAttackUserTokens(t *testing.T) {
 		// A user's wallet always has a client: servers alone never sign it.
 		_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3}, bob)
 		wantCode(t, err, codes.InvalidArgument)
+		// Nor does a user token take every server party's seat at once.
+		_, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 6, ClientPartyIds: []string{"b"}}, bob)
+		wantCode(t, err, codes.InvalidArgument)
 	})
 	t.Run("operations and wallets limit a token", func(t *testing.T) {
 		listOnly := userToken(t, q, "alice", `{"operations":["list_wallets"]}`)
@@ -195,6 +198,41 @@ func TestAttackUserTokens(t *testing.T) {
 		}
 		_, err = coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: wallet}, other)
 		wantCode(t, err, codes.NotFound)
+		// Nor its sessions: the keygen, or a signing of another wallet.
+		_, err = coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: resp.SessionId}, other)
+		wantCode(t, err, codes.NotFound)
+		// A page token names one of the caller's own wallets, or is not
+		// found: bob cannot learn that alice's exists.
+		_, err = coord.ListWallets(ctx, &tsskitv1.ListWalletsRequest{PageToken: wallet}, bob)
+		wantCode(t, err, codes.NotFound)
+		if _, err := coord.ListWallets(ctx, &tsskitv1.ListWalletsRequest{PageToken: wallet}, alice); err != nil {
+			t.Fatalf("alice pages after her own wallet: %v", err)
+		}
+	})
+	t.Run("only the server-party API's party claims a user party", func(t *testing.T) {
+		f := q.FakeServer(t, "server-claimer")
+		pool := tsskitv1.NewPoolServiceClient(conn.Coordinator)
+		reg := f.Registration(t, pool)
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		stream, err := pool.Register(rctx, reg, f.Creds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				if _, err := stream.Recv(); err != nil {
+					return
+				}
+			}
+		}()
+		for end := time.Now().Add(10 * time.Second); !slices.Contains(q.Coordinator.HealthyParties(), f.ID); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatal("the claimer never registered")
+			}
+		}
+		_, err = pool.ClaimUserParty(ctx, &tsskitv1.ClaimUserPartyRequest{SessionId: resp.SessionId}, f.Creds)
+		wantCode(t, err, codes.PermissionDenied)
 	})
 	t.Run("tampered and expired user tokens", func(t *testing.T) {
 		tok, _ := q.Minter.MintUser("alice", auth.Ops, nil, time.Minute)
@@ -216,7 +254,8 @@ func TestAttackUserTokens(t *testing.T) {
 // quota is refused with ResourceExhausted before any server party is
 // picked: no session is recorded and no server party is assigned one.
 func TestSessionQuota(t *testing.T) {
-	q := quorumtest.Start(t, quorumtest.Options{SessionQuota: &auth.RateLimit{PerSecond: 1.0 / 60, Burst: 2}})
+	// Four seats at once: two sessions of two server parties each.
+	q := quorumtest.Start(t, quorumtest.Options{SessionQuota: &auth.RateLimit{PerSecond: 1.0 / 60, Burst: 4}})
 	ctx := context.Background()
 	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
 	alice := userToken(t, q, "alice", `{"operations":["create_wallet","sign","list_wallets"]}`)
@@ -230,7 +269,7 @@ func TestSessionQuota(t *testing.T) {
 		}
 	}
 	running := func() float64 {
-		_, body := (&apiClient{t: t, base: q.APIURL, key: q.APIKey}).do("GET", "/health", q.APIKey, "")
+		_, body := (&apiClient{t: t, base: q.APIURL, key: q.APIKey}).do("GET", "/api/v1/health", q.APIKey, "")
 		return body["components"].(map[string]any)["sessions"].(map[string]any)["running"].(float64)
 	}
 	before := running()

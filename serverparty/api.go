@@ -39,11 +39,15 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 		if !p.Online() {
 			st, code = "degraded", http.StatusServiceUnavailable
 		}
-		body := map[string]any{"status": st}
-		if auth.HasKey(r, cfg.APIKey) { // the party id and vault key id only to the key's holder
-			body["components"] = p.Health()
+		httpx.WriteJSON(w, code, map[string]any{"status": st})
+	})
+	// The party id, counts and vault key id: behind the guard.
+	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, r *http.Request) {
+		st, code := "ok", http.StatusOK
+		if !p.Online() {
+			st, code = "degraded", http.StatusServiceUnavailable
 		}
-		httpx.WriteJSON(w, code, body)
+		httpx.WriteJSON(w, code, map[string]any{"status": st, "components": p.Health()})
 	})
 	mux.HandleFunc("POST /api/v1/shares/generate", func(w http.ResponseWriter, r *http.Request) { p.generate(w, r, cfg) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

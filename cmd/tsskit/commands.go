@@ -64,6 +64,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 	routerAddr := fs.String("router", "127.0.0.1:8082", "router address, or replicas' addresses comma-separated")
 	advertise := fs.String("advertise", "", "gRPC address other coordinator replicas reach this one at (replicas: required)")
 	instance := fs.String("instance", "", "this replica's stable name, owner of its sessions (default: --advertise, else the host name)")
+	peers := fs.String("peers", "", "the other coordinator replicas' --advertise addresses, comma-separated: calls for their sessions are forwarded only there")
 	joinTimeout := fs.Duration("join-timeout", 2*time.Minute, "every party must join a session within this")
 	stallTimeout := fs.Duration("stall-timeout", 3*time.Minute, "a running session with no party reaching a new round for this long fails")
 	partyAPI := fs.String("party-api", "http://127.0.0.1:8083", "server-party API URL (runs account users' parties)")
@@ -83,6 +84,15 @@ func runCoordinator(ctx context.Context, args []string) error {
 	}
 	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr, "--api-addr": *apiAddr}); err != nil {
 		return err
+	}
+	if err := tf.checkDial(sec.Client, map[string]string{"--router": *routerAddr, "--party-api": *partyAPI, "--peers": *peers}); err != nil {
+		return err
+	}
+	var peerList []string
+	for _, p := range strings.Split(*peers, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			peerList = append(peerList, p)
+		}
 	}
 	minter, err := loadMinter(*keyFile, *certFile, identity.KindCoordinator, trust)
 	if err != nil {
@@ -109,7 +119,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 		TrustedProxies: proxies, RateLimit: limit, Trust: trust, SessionQuota: quota, TLS: sec,
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
 		Minter: minter, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
-		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise,
+		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise, Peers: peerList,
 		JoinTimeout: *joinTimeout, StallTimeout: *stallTimeout,
 	}); err != nil {
 		return err
@@ -159,6 +169,9 @@ func runServerParty(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := tf.checkListen(sec.Server, map[string]string{"--api-addr": *apiAddr}); err != nil {
+		return err
+	}
+	if err := tf.checkDial(sec.Client, map[string]string{"--coordinator": *coordAddr, "--router": *routerAddr}); err != nil {
 		return err
 	}
 	var chain []*identity.Certificate

@@ -175,7 +175,7 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 	// Ready: /health answers 200 with three healthy parties.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		code, body := c.rest("GET", "/health", "")
+		code, body := c.rest("GET", "/api/v1/health", "")
 		if code == 200 {
 			pool := body["components"].(map[string]any)["pool"].(map[string]any)
 			if pool["healthy"].(float64) == 3 {

@@ -84,6 +84,9 @@ func connect(coordAddr, routerAddr, token string, tf *tlsFlags) (*partyConn, err
 	if err != nil {
 		return nil, err
 	}
+	if err := tf.checkDial(sec.Client, map[string]string{"--coordinator": coordAddr, "--router": routerAddr}); err != nil {
+		return nil, err
+	}
 	cc, err := serve.DialTLS(coordAddr, sec.Client)
 	if err != nil {
 		return nil, err

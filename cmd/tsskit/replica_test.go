@@ -38,7 +38,7 @@ type replicas struct {
 }
 
 func (r *replicas) coordArgs(i int) []string {
-	return []string{"coordinator", "--addr", r.coords[i], "--advertise", r.coords[i], "--api-addr", r.apis[i],
+	return []string{"coordinator", "--addr", r.coords[i], "--advertise", r.coords[i], "--peers", r.coords[1-i], "--api-addr", r.apis[i],
 		"--router", strings.Join(r.routers, ","), "--party-api", "http://" + r.partyAPI,
 		"--heartbeat-timeout", "3s", "--stall-timeout", "45s", "--join-timeout", "60s"}
 }
@@ -118,7 +118,7 @@ func (r *replicas) waitHealthy(i, n int) {
 	r.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		code, body := r.restAt(i, "GET", "/health", "")
+		code, body := r.restAt(i, "GET", "/api/v1/health", "")
 		if code == 200 {
 			pool := body["components"].(map[string]any)["pool"].(map[string]any)
 			if int(pool["healthy"].(float64)) == n {

@@ -156,8 +156,8 @@ func Start(t testing.TB, o Options) *Quorum {
 	}
 	q.RouterAddr = st.Addr("router")
 	partyAPI := FreeAddr(t)
-	coordOpts := func(addr, advertise string) stack.CoordOpts {
-		return stack.CoordOpts{
+	coordOpts := func(addr, advertise string, peers ...string) stack.CoordOpts {
+		return stack.CoordOpts{Peers: peers,
 			Addr: addr, APIAddr: "127.0.0.1:0", RouterAddr: q.RouterAddr, PartyAPI: scheme + partyAPI, TLS: sec,
 			DataDir: q.DataDir, Minter: minter, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
 			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
@@ -167,20 +167,19 @@ func Start(t testing.TB, o Options) *Quorum {
 	if o.SecondCoordinator && o.DatabaseURL == "" {
 		t.Fatal("quorumtest: SecondCoordinator needs DatabaseURL")
 	}
-	addr, advertise := "127.0.0.1:0", ""
+	addr, advertise, b := "127.0.0.1:0", "", ""
 	if o.SecondCoordinator {
-		addr = FreeAddr(t)
+		addr, b = FreeAddr(t), FreeAddr(t)
 		advertise = addr
 	}
-	q.Coordinator, err = st.AddCoordinator(context.Background(), coordOpts(addr, advertise))
+	q.Coordinator, err = st.AddCoordinator(context.Background(), coordOpts(addr, advertise, b))
 	if err != nil {
 		t.Fatal(err)
 	}
 	q.CoordAddr = st.Addr("coordinator")
 	q.APIURL = scheme + st.Addr("account-api")
 	if o.SecondCoordinator {
-		b := FreeAddr(t)
-		if _, err := st.AddCoordinator(context.Background(), coordOpts(b, b)); err != nil {
+		if _, err := st.AddCoordinator(context.Background(), coordOpts(b, b, addr)); err != nil {
 			t.Fatal(err)
 		}
 		q.CoordAddrB = b

@@ -246,6 +246,8 @@ type CoordOpts struct {
 	Trust *identity.Trust
 	// SessionQuota: sessions per token holder (nil: the default).
 	SessionQuota *auth.RateLimit
+	// Peers: the other replicas' advertised addresses (forwarding targets).
+	Peers []string
 	// TLS: the coordinator's and the account API's ports, and its
 	// connections to the router, the server-party API and other replicas.
 	TLS TLS
@@ -280,7 +282,7 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 		Minter: o.Minter, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Minter), Log: log, Trust: o.Trust,
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
 		Instance: o.Instance, AdvertiseAddr: o.AdvertiseAddr, JoinTimeout: o.JoinTimeout, StallTimeout: o.StallTimeout,
-		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client,
+		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client, Peers: o.Peers,
 	})
 	if err != nil {
 		st.Close()

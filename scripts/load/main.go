@@ -425,7 +425,7 @@ func (r *runner) waitReady(ctx context.Context) error {
 				} `json:"pool"`
 			} `json:"components"`
 		}
-		code, err := r.getJSON(ctx, r.c.api+"/health", &h)
+		code, err := r.getJSON(ctx, r.c.api+"/api/v1/health", &h)
 		switch {
 		case err != nil:
 			last = err.Error()
@@ -450,7 +450,7 @@ func (r *runner) getJSON(ctx context.Context, u string, v any) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	req.Header.Set("X-API-Key", r.c.apiKey) // /health says more to the key's holder
+	req.Header.Set("X-API-Key", r.c.apiKey) // /api/v1/health is behind the key
 	resp, err := r.client.Do(req)
 	if err != nil {
 		return 0, err
@@ -470,7 +470,7 @@ func (r *runner) livePreParams(ctx context.Context) (string, int, error) {
 			Ready   *int   `json:"preparams_ready"`
 		} `json:"components"`
 	}
-	if _, err := r.getJSON(ctx, r.c.partyAPI+"/health", &h); err != nil {
+	if _, err := r.getJSON(ctx, r.c.partyAPI+"/api/v1/health", &h); err != nil {
 		return "", 0, err
 	}
 	if h.Components.Ready == nil {

@@ -150,7 +150,7 @@ func walletCount(t *testing.T, q *quorumtest.Quorum) int {
 // /health on the account API port.
 func runningSessions(t *testing.T, q *quorumtest.Quorum) int {
 	t.Helper()
-	h := (&rest{base: q.APIURL}).do(t, "GET", "/health", q.APIKey, "")
+	h := (&rest{base: q.APIURL}).do(t, "GET", "/api/v1/health", q.APIKey, "")
 	comps, _ := h.body["components"].(map[string]any)
 	sess, _ := comps["sessions"].(map[string]any)
 	n, ok := sess["running"].(float64)
