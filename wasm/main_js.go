@@ -303,7 +303,10 @@ func promise(f func() (any, error)) js.Value {
 		go func() {
 			defer func() {
 				if r := recover(); r != nil {
-					reject(&Error{Code: "panic", Message: fmt.Sprintf("%v\n%s", r, debug.Stack())})
+					// The panic's value, not its stack: stack frames print
+					// argument words, which can be secret scalars, and the
+					// error crosses to the page.
+					reject(&Error{Code: "panic", Message: fmt.Sprintf("tss.wasm panicked: %.200v", r)})
 				}
 			}()
 			v, err := f()

@@ -5,7 +5,7 @@ const here = (p: string) => decodeURIComponent(new URL(p, import.meta.url).pathn
 
 // The app builds @tsskit/sdk from source (sdk-ts/src), so `npm run build`
 // needs no SDK build first. `tsskit dev` serves dist/ first, then public/
-// (tss.wasm, tss-worker.js, wasm_exec.js) and answers /config.json itself:
+// (tss.wasm, tss-worker.js) and answers /config.json itself:
 // the build must not emit any of those names, hence no publicDir.
 export default defineConfig({
   base: "/",
@@ -29,7 +29,6 @@ export default defineConfig({
       "/config.json": "http://127.0.0.1:8080",
       "/tss.wasm": "http://127.0.0.1:8080",
       "/tss-worker.js": "http://127.0.0.1:8080",
-      "/wasm_exec.js": "http://127.0.0.1:8080",
     },
   },
 });

@@ -7,7 +7,8 @@
 // hashes), and the benchmarks only time the workers: primes and
 // pre-parameters stay in the workers here too, never passing through the
 // page.
-import { spawn, execFileSync } from "node:child_process";
+import { userToken } from "../test/browser/devstack.mjs";
+import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -28,20 +29,20 @@ const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
 const dataDir = mkdtempSync(join(tmpdir(), "tsskit-bench-"));
 const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
-const env = { ...process.env, JWT_SECRET_KEY: "bench-jwt-secret-" + "y".repeat(32), MPC_API_KEY: "bench-api-key-0123456789", CRYPTO_MASTER_KEY: "ef".repeat(32), ALLOWED_IPS: "" };
+const env = { ...process.env, MPC_API_KEY: "bench-api-key-0123456789", CRYPTO_MASTER_KEY: "ef".repeat(32), ALLOWED_IPS: "" };
 const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
   "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env, stdio: "ignore" });
 let browser;
 try {
   for (const deadline = Date.now() + 60_000; ;) {
-    try { const r = await fetch(`http://127.0.0.1:${api}/health`); if (r.ok && (await r.json()).components.pool.healthy >= 3) break; } catch {}
+    try { const r = await fetch(`http://127.0.0.1:${api}/api/v1/health`, { headers: { "X-API-Key": env.MPC_API_KEY } }); if (r.ok && (await r.json()).components?.pool?.healthy >= 3) break; } catch {}
     if (Date.now() > deadline) throw new Error("dev stack not ready");
     await new Promise((r) => setTimeout(r, 200));
   }
   // Let the server parties fill their pre-params pools first, so the keygen
   // figures are the browser's and the protocol's, not the servers' primes.
   await new Promise((r) => setTimeout(r, 15_000));
-  const adminToken = execFileSync(bin, ["token"], { env }).toString().trim();
+  const token = await userToken(`http://127.0.0.1:${api}`, env.MPC_API_KEY, "bench-user");
   // The deployment root the pages pin (dev mode's, from its own config).
   const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
@@ -53,11 +54,11 @@ try {
   const results = [];
   for (let i = 0; i < runs; i++) {
     const digest = createHash("sha256").update(`bench ${i}`).digest("hex");
-    results.push(await page.evaluate((cfg) => window.runE2E(cfg), { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, adminToken, trustRoot, digestHex: digest }));
+    results.push(await page.evaluate((cfg) => window.runE2E(cfg), { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, userToken: token, trustRoot, digestHex: digest }));
   }
   // The SDK as an app uses it: load, createWallet (cold pre-params), sign.
   const sdk = await browser.newPage();
-  const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token: adminToken, workers: 2, trustRoot };
+  const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2, trustRoot };
   const sdkRuns = [];
   for (let i = 0; i < runs; i++) {
     await sdk.goto(`http://127.0.0.1:${web}/e2e/sdk.html`);

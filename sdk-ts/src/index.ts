@@ -1,5 +1,9 @@
 export { TsskitError, RpcError, IntegrityError, codeName } from "./errors.js";
 export { TssClient } from "./tss-client.js";
+export { TokenSource, expiryOf, TOKEN_REFRESH_MARGIN_MS } from "./token.js";
+export type { TokenConfig } from "./token.js";
+export { checkNewPassword, passwordStrength, WeakPasswordError, MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_BITS } from "./password.js";
+export type { PasswordStrength, WeakPasswordCode } from "./password.js";
 export type { TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus } from "./tss-client.js";
 export type { ClientProgress, Phase } from "./progress.js";
 export { progressMapper } from "./progress.js";

@@ -194,7 +194,8 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
     if (first instanceof TsskitError) throw first;
     const r = first as SessionEvent_Ready;
 
-    const roster: Record<string, SignedJoin> = {};
+    // No prototype: a party id such as "__proto__" is a key like any other.
+    const roster: Record<string, SignedJoin> = Object.create(null);
     for (const k of r.roster) roster[k.partyId] = { statement: k.statement, signature: k.statementSignature, certificates: k.certificates };
 
     // Outgoing envelopes are published in order, each retried while the

@@ -32,6 +32,7 @@
  * (TssClient wires it), so the password-derived key and the record stay in
  * the worker and the page gets public fields and an opaque handle.
  */
+import { checkNewPassword } from "./password.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { type DBSchema, type IDBPDatabase, wrap } from "idb";
@@ -341,6 +342,7 @@ export class ShareStorage<H = Uint8Array> {
    */
   async changePassword(walletId: string, oldPassword: string, newPassword: string): Promise<void> {
     checkPassword(newPassword); // before the old password costs a key derivation
+    checkNewPassword(newPassword); // the password rule (WeakPasswordError)
     const loaded = await this.#load(walletId);
     const rewrapped = await this.#crypto
       .rewrap(serializeBackup(backupHeader(loaded.record.backup)), oldPassword, newPassword, this.#iterations)

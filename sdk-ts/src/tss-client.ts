@@ -4,6 +4,8 @@
 import { bytesToHex } from "@noble/hashes/utils.js";
 
 import { TsskitError } from "./errors.js";
+import { checkNewPassword } from "./password.js";
+import { TokenSource, type TokenConfig } from "./token.js";
 import { progressMapper, type ClientProgress } from "./progress.js";
 import { connectClients, keygenSeat, mismatch, signSeat, type Clients } from "./session.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
@@ -14,7 +16,7 @@ import { generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type P
 import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
 import type { CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
 
-export interface TssClientConfig {
+export interface TssClientConfig extends TokenConfig {
   /** gRPC-Web base URL of the coordinator. */
   coordinatorUrl: string;
   /** gRPC-Web base URL of the router. */
@@ -32,8 +34,12 @@ export interface TssClientConfig {
    * rebuild the wasm often, never for production.
    */
   integrity?: Integrity | false;
-  /** Admin token for creating sessions (see `tsskit token`). */
-  token: string;
+  /**
+   * token or getToken (TokenConfig): a user token from the app's backend
+   * (POST /api/v1/users/{user_id}/tokens on the account API), allowing
+   * create_wallet, sign and list_wallets as the app sees fit. getToken is
+   * called again before the token expires.
+   */
   /**
    * The deployment root's public key (hex; several for a root rollover),
    * from the app's own configuration — never from the coordinator. Every
@@ -105,7 +111,14 @@ export interface WalletListing extends StoredWallet {
 
 export class TssClient {
   private closed = false;
+  /**
+   * Keygens and signings run one at a time in workers[0]: a canceled keygen
+   * replaces that worker, which must not take another operation's share or
+   * session keys with it.
+   */
+  private worker0: Promise<void> = Promise.resolve();
   private constructor(
+    private readonly tokens: TokenSource,
     private readonly cfg: TssClientConfig,
     private readonly pool: TssPool,
     private readonly clients: Clients,
@@ -116,7 +129,7 @@ export class TssClient {
 
   /** Loads tss.wasm in workers (shared per page), opens the share storage and connects. */
   static async create(cfg: TssClientConfig): Promise<TssClient> {
-    if (!cfg.token) throw new TsskitError("invalid_argument", "token is required");
+    const tokens = new TokenSource(cfg);
     const roots = typeof cfg.trustRoot === "string" ? [cfg.trustRoot] : (cfg.trustRoot ?? []);
     if (roots.length === 0 || !roots.every((r) => typeof r === "string" && /^[0-9a-fA-F]{64}$/.test(r))) {
       throw new TsskitError("invalid_argument", "trustRoot is required: the deployment root's public key, 64 hex characters (tsskit identity init prints it)");
@@ -146,7 +159,7 @@ export class TssClient {
         });
         pp.fill();
       }
-      return new TssClient(cfg, pool, connectClients(cfg), storage, pp);
+      return new TssClient(tokens, cfg, pool, connectClients(cfg), storage, pp);
     } catch (e) {
       pool.release();
       throw TsskitError.from(e);
@@ -158,8 +171,32 @@ export class TssClient {
     return this.pool.version;
   }
 
-  private get admin() {
-    return { headers: { authorization: `Bearer ${this.cfg.token}` } };
+  /**
+   * Calls the coordinator with the current token; a call refused as
+   * unauthenticated is made once more with a fresh one from getToken.
+   */
+  private async authed<R>(call: (opts: { headers: Record<string, string>; signal?: AbortSignal }) => Promise<R>, signal?: AbortSignal): Promise<R> {
+    const tok = await this.tokens.get();
+    try {
+      return await call({ headers: { authorization: `Bearer ${tok}` }, signal });
+    } catch (e) {
+      if (!this.tokens.refreshable || TsskitError.from(e).code !== "unauthenticated") throw e;
+      const fresh = await this.tokens.refresh();
+      return call({ headers: { authorization: `Bearer ${fresh}` }, signal });
+    }
+  }
+
+  /** Runs op when no other keygen or signing of this client uses workers[0]. */
+  private async exclusive<R>(op: () => Promise<R>): Promise<R> {
+    const before = this.worker0;
+    let done!: () => void;
+    this.worker0 = new Promise((r) => (done = r));
+    try {
+      await before;
+      return await op();
+    } finally {
+      done();
+    }
   }
 
   private live() {
@@ -179,12 +216,21 @@ export class TssClient {
    */
   async createWallet(opts: CreateWalletOptions): Promise<Wallet> {
     this.live();
+    if (!opts.password) throw new TsskitError("invalid_argument", "a password is required to protect the share");
+    // The share at rest is as strong as its password (WeakPasswordError).
+    checkNewPassword(opts.password);
+    return this.exclusive(() => this.createWalletNow(opts));
+  }
+
+  private async createWalletNow(opts: CreateWalletOptions): Promise<Wallet> {
     const threshold = opts.threshold ?? 2;
     const parties = opts.parties ?? 3;
-    if (!opts.password) throw new TsskitError("invalid_argument", "a password is required to protect the share");
     const prog = progressMapper("keygen", opts.onProgress);
     prog.phase("loading", 1);
-    let saved: string | null = null;
+    // This party's own result: its key and the address derived from it
+    // here, never the coordinator's word.
+    // (Set in the save callback: typed so the catch below is not narrowed to null.)
+    let saved = null as { walletId: string; publicKey: string; address: string } | null;
     // The background pool pauses while this keygen needs the workers.
     const resume = this.preParams?.pause();
     let stopNow: (() => void) | undefined;
@@ -195,9 +241,9 @@ export class TssClient {
       // The session first: "not enough server parties" is known at once,
       // and the servers join while this party prepares.
       const partyId = "browser-" + crypto.randomUUID();
-      const created = await this.clients.coordinator.createKeygenSession(
-        { name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] },
-        { ...this.admin, signal: opts.signal },
+      const created = await this.authed(
+        (call) => this.clients.coordinator.createKeygenSession({ name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] }, call),
+        opts.signal,
       );
       // The session must be what was asked for, before anything is made.
       const token = checkCreated(created, SessionKind.KEYGEN, partyId);
@@ -236,7 +282,7 @@ export class TssClient {
           prog.phase("saving", 0);
           if (opts.signal?.aborted) throw new TsskitError("canceled", "canceled");
           await this.storage.putBackup(r.backup, r.info, { name: opts.name });
-          saved = r.walletId;
+          saved = { walletId: r.walletId, publicKey: bytesToHex(r.publicKey), address: r.address };
         },
       );
       prog.phase("done", 1);
@@ -247,15 +293,16 @@ export class TssClient {
         // recorded the wallet anyway (a cancel that came too late), the
         // wallet exists and its share must stay; otherwise keep nothing
         // half-made.
-        const recorded = await this.clients.coordinator
-          .getWallet({ walletId: saved }, this.admin)
+        // It counts only if the coordinator recorded this party's own key.
+        const mine = saved;
+        const recorded = await this.authed((call) => this.clients.coordinator.getWallet({ walletId: mine.walletId }, call))
           .then((w) => w.wallet ?? null)
           .catch(() => null);
-        if (recorded) {
+        if (recorded && bytesToHex(recorded.publicKey) === mine.publicKey) {
           prog.phase("done", 1);
-          return { walletId: saved, publicKey: bytesToHex(recorded.publicKey), address: recorded.address, threshold, parties };
+          return { ...mine, threshold, parties };
         }
-        await this.storage.remove(saved).catch(() => {});
+        await this.storage.remove(mine.walletId).catch(() => {});
       }
       throw TsskitError.from(e);
     } finally {
@@ -272,6 +319,10 @@ export class TssClient {
     if (!(opts.message instanceof Uint8Array) || opts.message.length !== 32) {
       throw new TsskitError("invalid_argument", "message must be a 32-byte digest (Uint8Array)");
     }
+    return this.exclusive(() => this.signNow(opts));
+  }
+
+  private async signNow(opts: SignOptions): Promise<SignatureHex> {
     const prog = progressMapper("sign", opts.onProgress);
     prog.phase("loading", 1);
     // A wrong password fails here, before any session exists; the
@@ -283,9 +334,9 @@ export class TssClient {
     const resume = this.preParams?.pause();
     try {
       prog.phase("joining", 0);
-      const created = await this.clients.coordinator.createSignSession(
-        { walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId] },
-        { ...this.admin, signal: opts.signal },
+      const created = await this.authed(
+        (call) => this.clients.coordinator.createSignSession({ walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId] }, call),
+        opts.signal,
       );
       const token = checkCreated(created, SessionKind.SIGN, info.partyId);
       if (created.walletId !== opts.walletId) throw mismatch(`the coordinator's session signs with wallet ${created.walletId}, not ${opts.walletId}`);
@@ -318,7 +369,7 @@ export class TssClient {
     return Promise.all(
       wallets.map(async (w): Promise<WalletListing> => {
         try {
-          const got = await this.clients.coordinator.getWallet({ walletId: w.walletId }, this.admin);
+          const got = await this.authed((call) => this.clients.coordinator.getWallet({ walletId: w.walletId }, call));
           return { ...w, server: got.wallet && bytesToHex(got.wallet.publicKey) === w.publicKey ? "ok" : "unknown" };
         } catch (e) {
           return { ...w, server: TsskitError.from(e).code === "not_found" ? "unknown" : "unreachable" };

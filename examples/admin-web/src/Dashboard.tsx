@@ -72,7 +72,7 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
         {config.dev && (
           <p className="dev-banner">
             Connected to a <strong>tsskit dev</strong> stack (coordinator <code>{config.coordinatorUrl}</code>). The web server
-            gave this page a development admin token automatically. Not for real funds.
+            gave this page a development user token automatically. Not for real funds.
           </p>
         )}
         <div className="notice-area" role="status" aria-live="polite">

@@ -1,4 +1,4 @@
-// Where the services are and the admin token. `tsskit dev` serves
+// Where the services are and the user token. `tsskit dev` serves
 // /config.json (with a development token); anywhere else the user fills in
 // a form, kept in sessionStorage for this tab only.
 export interface AppConfig {

@@ -11,8 +11,9 @@
 // TSSKIT_UPDATE_SCREENSHOTS=1 the README's are copied to
 // examples/admin-web/screenshots/.
 import { test } from "node:test";
+import { userToken } from "../../../sdk-ts/test/browser/devstack.mjs";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -41,7 +42,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
   for (const f of readdirSync(shots)) if (f.startsWith("failure-")) rmSync(join(shots, f));
   const dataDir = mkdtempSync(join(tmpdir(), "tsskit-admin-web-"));
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
-  const env = { ...process.env, JWT_SECRET_KEY: "admin-web-e2e-jwt-secret-" + "z".repeat(32), MPC_API_KEY: "admin-web-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "" };
+  const env = { ...process.env, MPC_API_KEY: "admin-web-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "" };
   const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
     "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`,
     "--web-dir", `${dist},${join(repo, "public")}`], { env });
@@ -59,7 +60,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
   const step = (what) => t.diagnostic(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
   try {
     for (const deadline = Date.now() + 60_000; ;) {
-      try { const r = await fetch(`http://127.0.0.1:${api}/health`); if (r.ok && (await r.json()).components.pool.healthy >= 3) break; } catch {}
+      try { const r = await fetch(`http://127.0.0.1:${api}/api/v1/health`, { headers: { "X-API-Key": env.MPC_API_KEY } }); if (r.ok && (await r.json()).components?.pool?.healthy >= 3) break; } catch {}
       if (Date.now() > deadline) throw new Error("dev stack not ready");
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -261,7 +262,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     assert.ok(verify(sig2, digest2, await cardB.getAttribute("data-public-key")), "signature after import verifies");
     step("signed after import");
 
-    // Without /config.json (not tsskit dev): a form for the services and the admin token.
+    // Without /config.json (not tsskit dev): a form for the services and a user token.
     const ctxC = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const pageC = await newPage(ctxC);
     await pageC.route("**/config.json", (r) => r.fulfill({ status: 404, body: "not found" }));
@@ -270,8 +271,8 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     await login.getByLabel("Coordinator URL").fill(`http://127.0.0.1:${coord}`);
     await login.getByLabel("Router URL").fill(`http://127.0.0.1:${router}`);
     await login.getByRole("button", { name: "Continue" }).click();
-    await login.getByText("Paste an admin token.").waitFor();
-    await login.getByTestId("login-token").fill(execFileSync(bin, ["token"], { env }).toString().trim());
+    await login.getByText("Paste a user token.").waitFor();
+    await login.getByTestId("login-token").fill(await userToken(`http://127.0.0.1:${api}`, env.MPC_API_KEY, "admin-web-login"));
     await login.getByRole("button", { name: "Continue" }).click();
     await login.getByText("The deployment root key is 64 hex characters").waitFor();
     const { trustRoot } = await (await fetch(`${app.replace(/\/$/, "")}/config.json`)).json();

@@ -13,7 +13,8 @@ import type { SessionEvent } from "../../src/gen/tsskit/v1/coordinator_pb.js";
 interface Config {
   coordinatorUrl: string;
   routerUrl: string;
-  adminToken: string;
+  /** A user token (create_wallet, sign, list_wallets), as an app gets from its backend. */
+  userToken: string;
   trustRoot: string;
   digestHex: string;
 }
@@ -27,7 +28,7 @@ const status = (s: string) => {
 async function run(cfg: Config) {
   const t0 = performance.now();
   const clients = connectClients(cfg);
-  const admin = { headers: { authorization: `Bearer ${cfg.adminToken}` } };
+  const user = { headers: { authorization: `Bearer ${cfg.userToken}` } };
   // Loaded as an app would: tss-worker.js and tss.wasm checked against the
   // hashes this build pinned.
   const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers: 2 });
@@ -44,7 +45,7 @@ async function run(cfg: Config) {
   // A unary call that must fail: its typed status has to reach the browser.
   let unaryCode = "";
   try {
-    await clients.coordinator.getWallet({ walletId: "no-such-wallet" }, admin);
+    await clients.coordinator.getWallet({ walletId: "no-such-wallet" }, user);
   } catch (e) {
     unaryCode = ConnectError.from(e).code.toString();
   }
@@ -57,7 +58,7 @@ async function run(cfg: Config) {
 
   status("keygen");
   const partyId = "browser-" + crypto.randomUUID();
-  const created = await clients.coordinator.createKeygenSession({ name: "e2e", signersNeeded: 2, parties: 3, clientPartyIds: [partyId] }, admin);
+  const created = await clients.coordinator.createKeygenSession({ name: "e2e", signersNeeded: 2, parties: 3, clientPartyIds: [partyId] }, user);
   const events: string[] = [];
   let completedKey: Uint8Array = new Uint8Array();
   const onEvent = (e: SessionEvent) => {
@@ -72,7 +73,7 @@ async function run(cfg: Config) {
     onEvent, onProgress: (p) => rounds.push(p.round),
   }, 2, preParams, { password: "e2e share password" });
   const keygenMs = performance.now() - k0;
-  const wallet = await clients.coordinator.getWallet({ walletId: kg.walletId }, admin);
+  const wallet = await clients.coordinator.getWallet({ walletId: kg.walletId }, user);
   // A party token may not create sessions: PermissionDenied, typed.
   let partyDeniedCode = "";
   try {
@@ -84,7 +85,7 @@ async function run(cfg: Config) {
   status("sign");
   const server = wallet.wallet!.holders.find((h) => h.partyId !== partyId)!.partyId;
   const digest = unhex(cfg.digestHex);
-  const signCreated = await clients.coordinator.createSignSession({ walletId: kg.walletId, digest, clientPartyIds: [partyId], serverPartyIds: [server] }, admin);
+  const signCreated = await clients.coordinator.createSignSession({ walletId: kg.walletId, digest, clientPartyIds: [partyId], serverPartyIds: [server] }, user);
   const s0 = performance.now();
   // The share comes back only as a backup; the signing worker opens it.
   const { handle } = await workers[1]!.openShare(kg.backup, "e2e share password");

@@ -2,9 +2,10 @@
 // parties) as a separate process, a page in headless Chromium as one party
 // of a 2-of-3 keygen and of a signing, everything over gRPC-Web. The
 // signature is verified here with @noble/curves.
+import { userToken as mintUserToken, waitReady } from "./devstack.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -28,27 +29,12 @@ function freePort() {
   });
 }
 
-async function waitHealthy(url, deadline) {
-  for (;;) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) {
-        const body = await r.json();
-        if (!body.components?.pool || body.components.pool.healthy >= 3) return body;
-      }
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`not healthy: ${url}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 test("a browser party makes and uses a 2-of-3 wallet with two server parties", { timeout: 600_000 }, async (t) => {
   assert.ok(bin && webDir, "TSSKIT_BIN and TSSKIT_WEB_DIR must be set (make test-browser)");
   const dataDir = mkdtempSync(join(tmpdir(), "tsskit-e2e-"));
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
   const env = {
     ...process.env,
-    JWT_SECRET_KEY: "e2e-browser-jwt-secret-" + "x".repeat(32),
     MPC_API_KEY: "e2e-browser-api-key-0123456789",
     CRYPTO_MASTER_KEY: "cd".repeat(32),
     ALLOWED_IPS: "",
@@ -66,8 +52,9 @@ test("a browser party makes and uses a 2-of-3 wallet with two server parties", {
     rmSync(dataDir, { recursive: true, force: true });
   });
   try {
-    await waitHealthy(`http://127.0.0.1:${api}/health`, Date.now() + 60_000);
-    const adminToken = execFileSync(bin, ["token", "--subject", "e2e"], { env }).toString().trim();
+    await waitReady(`http://127.0.0.1:${api}`, env.MPC_API_KEY);
+    // The page has a user token, as an app's page gets from its backend.
+    const userToken = await mintUserToken(`http://127.0.0.1:${api}`, env.MPC_API_KEY, "e2e-user");
     // The dev deployment root, which the page pins: dev mode certified its
     // server parties with it.
     const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
@@ -87,7 +74,7 @@ test("a browser party makes and uses a 2-of-3 wallet with two server parties", {
 
     const digest = createHash("sha256").update("browser e2e").digest();
     const res = await page.evaluate((cfg) => window.runE2E(cfg), {
-      coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, adminToken, trustRoot, digestHex: digest.toString("hex"),
+      coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, userToken, trustRoot, digestHex: digest.toString("hex"),
     });
     t.diagnostic(`tss.wasm ${res.version.version} (${res.version.go}, tss-lib ${res.version.tssLib})`);
     t.diagnostic(`browser: pre-params ${(res.preParamsMs / 1000).toFixed(1)} s (${res.primes} primes, 2 workers), keygen ${(res.keygenMs / 1000).toFixed(1)} s, sign ${(res.signMs / 1000).toFixed(1)} s`);

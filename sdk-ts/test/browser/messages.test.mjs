@@ -20,9 +20,10 @@
 //     few MB of random bytes hold a 1024-bit safe prime by chance about
 //     once per 10^5 suitable windows.
 // The password itself may go in: the page hands it to the worker.
+import { userToken } from "./devstack.mjs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -229,7 +230,7 @@ test("the page never sees a password-derived key, a share record, a safe prime o
 
   const dataDir = mkdtempSync(join(tmpdir(), "tsskit-watch-"));
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
-  const env = { ...process.env, JWT_SECRET_KEY: "watch-e2e-jwt-secret-" + "w".repeat(32), MPC_API_KEY: "watch-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "9a".repeat(32), ALLOWED_IPS: "" };
+  const env = { ...process.env, MPC_API_KEY: "watch-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "9a".repeat(32), ALLOWED_IPS: "" };
   const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
     "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env });
   let log = "";
@@ -243,11 +244,11 @@ test("the page never sees a password-derived key, a share record, a safe prime o
   });
   try {
     for (const deadline = Date.now() + 60_000; ;) {
-      try { const r = await fetch(`http://127.0.0.1:${api}/health`); if (r.ok && (await r.json()).components.pool.healthy >= 3) break; } catch {}
+      try { const r = await fetch(`http://127.0.0.1:${api}/api/v1/health`, { headers: { "X-API-Key": env.MPC_API_KEY } }); if (r.ok && (await r.json()).components?.pool?.healthy >= 3) break; } catch {}
       if (Date.now() > deadline) throw new Error("dev stack not ready");
       await new Promise((r) => setTimeout(r, 200));
     }
-    const token = execFileSync(bin, ["token"], { env }).toString().trim();
+    const token = await userToken(`http://127.0.0.1:${api}`, env.MPC_API_KEY, "messages-user");
     const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
     const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2, trustRoot };
     browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",

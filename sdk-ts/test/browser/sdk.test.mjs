@@ -5,8 +5,9 @@
 // coordinator before it completes), a wrong password, export -> clear ->
 // import -> sign, and router and coordinator streams cut mid-keygen by proxies.
 import { test } from "node:test";
+import { userToken } from "./devstack.mjs";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -61,7 +62,7 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
   assert.ok(bin && webDir, "TSSKIT_BIN and TSSKIT_WEB_DIR must be set (make test-browser)");
   const dataDir = mkdtempSync(join(tmpdir(), "tsskit-sdk-"));
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
-  const env = { ...process.env, JWT_SECRET_KEY: "sdk-e2e-jwt-secret-" + "z".repeat(32), MPC_API_KEY: "sdk-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "ab".repeat(32), ALLOWED_IPS: "" };
+  const env = { ...process.env, MPC_API_KEY: "sdk-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "ab".repeat(32), ALLOWED_IPS: "" };
   const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
     "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env });
   let log = "";
@@ -81,11 +82,12 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
   });
   try {
     for (const deadline = Date.now() + 60_000; ;) {
-      try { const r = await fetch(`http://127.0.0.1:${api}/health`); if (r.ok && (await r.json()).components.pool.healthy >= 3) break; } catch {}
+      try { const r = await fetch(`http://127.0.0.1:${api}/api/v1/health`, { headers: { "X-API-Key": env.MPC_API_KEY } }); if (r.ok && (await r.json()).components?.pool?.healthy >= 3) break; } catch {}
       if (Date.now() > deadline) throw new Error("dev stack not ready");
       await new Promise((r) => setTimeout(r, 200));
     }
-    const token = execFileSync(bin, ["token"], { env }).toString().trim();
+    // A user token, as the app's backend hands its signed-in user.
+    const token = await userToken(`http://127.0.0.1:${api}`, env.MPC_API_KEY, "sdk-user");
     // The deployment root the app pins (dev mode's, from its own config).
     const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
     const cfg = { coordinatorUrl: `http://127.0.0.1:${coordProxy.port}`, routerUrl: `http://127.0.0.1:${proxy.port}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2, trustRoot };

@@ -1,3 +1,4 @@
+import { WeakPasswordError } from "../../src/password.js";
 import "fake-indexeddb/auto"; // the IDB classes idb's wrappers test against
 
 import { secp256k1 } from "@noble/curves/secp256k1.js";
@@ -248,19 +249,22 @@ describe("ShareStorage", () => {
     const stored = await put(storage, share, "old password", { name: "mine" });
     const before = structuredClone((await storage.raw(id)) as { backup: Record<string, unknown> });
 
-    await expect(storage.changePassword(id, "wrong", "new password")).rejects.toThrow(WrongPasswordError);
+    await expect(storage.changePassword(id, "wrong", "a new password, violet orbit")).rejects.toThrow(WrongPasswordError);
     expect(await storage.raw(id)).toEqual(before);
     await expect(storage.changePassword(id, "old password", "")).rejects.toThrow(EmptyPasswordError);
-    await expect(storage.changePassword("nope", "old password", "new password")).rejects.toThrow(ShareNotFoundError);
+    await expect(storage.changePassword("nope", "old password", "a new password, violet orbit")).rejects.toThrow(ShareNotFoundError);
 
-    await storage.changePassword(id, "old password", "new password");
+    // The new password must meet the rule; the old one is not checked again.
+    await expect(storage.changePassword(id, "old password", "new password")).rejects.toThrow(WeakPasswordError);
+    expect(await storage.raw(id)).toEqual(before);
+    await storage.changePassword(id, "old password", "a new password, violet orbit");
     const after = (await storage.raw(id)) as { backup: Record<string, unknown> };
     expect(after.backup.salt).not.toBe(before.backup.salt);
     expect(after.backup.nonce).not.toBe(before.backup.nonce);
     expect(after.backup.ciphertext).not.toBe(before.backup.ciphertext);
     expect(await storage.info(id)).toEqual(stored); // name and createdAt kept
 
-    const [withOld, withNew] = await Promise.allSettled([get(storage, id, "old password"), get(storage, id, "new password")]);
+    const [withOld, withNew] = await Promise.allSettled([get(storage, id, "old password"), get(storage, id, "a new password, violet orbit")]);
     expect((withOld as PromiseRejectedResult).reason).toBeInstanceOf(WrongPasswordError);
     expect(same((withNew as PromiseFulfilledResult<Uint8Array>).value, share)).toBe(true);
   });
@@ -275,7 +279,7 @@ describe("ShareStorage", () => {
       await rewrite(id, (v) => ({ ...v, name: "renamed elsewhere" }));
       return deriveKey(...args);
     });
-    await expect(storage.changePassword(id, "pw", "new")).rejects.toThrow(ShareChangedError);
+    await expect(storage.changePassword(id, "pw", "a new password, violet orbit")).rejects.toThrow(ShareChangedError);
     expect(((await storage.raw(id)) as { name: string }).name).toBe("renamed elsewhere"); // not overwritten
 
     // Removed meanwhile: not written back either.
@@ -284,7 +288,7 @@ describe("ShareStorage", () => {
       return deriveKey(...args);
     });
     await rewrite(id, (v) => ({ ...v, name: "" })); // its name again, so its checksum holds
-    await expect(storage.changePassword(id, "pw", "new")).rejects.toThrow(ShareNotFoundError);
+    await expect(storage.changePassword(id, "pw", "a new password, violet orbit")).rejects.toThrow(ShareNotFoundError);
     expect(await storage.raw(id)).toBeUndefined();
   });
 

@@ -2,7 +2,7 @@ import type { ClientProgress, Wallet } from "@tsskit/sdk";
 import { useEffect, useId, useRef, useState } from "react";
 
 import { explain, isCanceled } from "../lib/errors";
-import { MIN_PASSWORD_LENGTH, passwordStrength } from "../lib/password";
+import { passwordStrength } from "../lib/password";
 import type { CoManagedWalletService } from "../services/coManagedWalletService";
 import { CopyButton } from "./CopyButton";
 import { ErrorBox, Field } from "./Field";
@@ -65,7 +65,7 @@ export function CreateWalletModal(props: {
   const strength = passwordStrength(password);
   const errors = {
     name: name.trim() === "" ? "Give the wallet a name." : "",
-    password: password.length < MIN_PASSWORD_LENGTH ? `Use at least ${MIN_PASSWORD_LENGTH} characters.` : "",
+    password: strength.refusal,
     confirm: confirm !== password ? "The two passwords differ." : "",
   };
   const valid = !errors.name && !errors.password && !errors.confirm;

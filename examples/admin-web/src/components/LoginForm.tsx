@@ -3,7 +3,7 @@ import { useState } from "react";
 import { builtInTrustRoot, checkTrustRoot, checkUrl, saveConfig, type AppConfig } from "../config";
 import { ErrorBox, Field } from "./Field";
 
-/** Where to find the services and the admin token, when the web server does not say. */
+/** Where to find the services and the user token, when the web server does not say. */
 export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; note?: string; onDone(c: AppConfig): void }) {
   const [coordinatorUrl, setCoordinator] = useState(saved?.coordinatorUrl ?? "http://localhost:8081");
   const [routerUrl, setRouter] = useState(saved?.routerUrl ?? "http://localhost:8082");
@@ -15,7 +15,7 @@ export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; no
     coordinatorUrl: checkUrl(coordinatorUrl),
     routerUrl: checkUrl(routerUrl),
     wasmUrl: checkUrl(wasmUrl),
-    token: token.trim() === "" ? "Paste an admin token." : token.trim().split(".").length !== 3 ? "An admin token has three parts separated by dots." : "",
+    token: token.trim() === "" ? "Paste a user token." : token.trim().split(".").length !== 3 ? "A user token has three parts separated by dots." : "",
     trustRoot: checkTrustRoot(trustRoot),
   };
   const submit = (e: React.FormEvent) => {
@@ -34,9 +34,10 @@ export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; no
       <section className="card" aria-labelledby="login-title">
         <h1 id="login-title">Sign in to tsskit admin</h1>
         <p>
-          This app needs the addresses of the tsskit coordinator and router, and an admin token. Make a token with{" "}
-          <code>tsskit token</code> on a machine that has the deployment's <code>JWT_SECRET_KEY</code>. It is kept in this tab
-          only.
+          This app needs the addresses of the tsskit coordinator and router, and a user token: your app's backend gets
+          one for its signed-in user from the account API (<code>POST /api/v1/users/&#123;user_id&#125;/tokens</code>), or an
+          operator makes one with <code>tsskit token --user ID</code>. It sees and signs that user's wallets only, and is
+          kept in this tab only.
         </p>
         {note && <ErrorBox message={note + " Enter the connection details below."} />}
         <form onSubmit={submit} noValidate data-testid="login-form">
@@ -47,7 +48,7 @@ export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; no
             value={wasmUrl}
             onChange={setWasm}
             required
-            hint="tss-worker.js and wasm_exec.js must be beside it."
+            hint="tss-worker.js must be beside it."
             error={submitted ? errors.wasmUrl : ""}
           />
           <Field
@@ -61,7 +62,7 @@ export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; no
             testId="login-trust-root"
           />
           <Field
-            label="Admin token"
+            label="User token"
             type="password"
             value={token}
             onChange={setToken}

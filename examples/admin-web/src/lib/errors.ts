@@ -23,11 +23,12 @@ const byCode: Record<string, string> = {
   deadline_exceeded: "The session timed out: the server parties did not finish in time. Try again.",
   timeout: "The session timed out: the server parties did not finish in time. Try again.",
   canceled: "Canceled.",
-  unauthenticated: "The admin token was not accepted (it may have expired). Reload the page or sign in again.",
-  permission_denied: "The admin token does not allow this. Sign in with an admin token.",
+  unauthenticated: "The token was not accepted (it may have expired). Reload the page or sign in again.",
+  permission_denied: "This token does not allow this. Ask for a token with the operations you need.",
+  weak_password: "Choose a stronger password.",
   not_found: "The coordinator does not know this wallet.",
   failed_precondition: "The coordinator cannot do this for this wallet right now (no server party that holds a share is available).",
-  resource_exhausted: "The tsskit services are busy. Try again in a minute.",
+  resource_exhausted: "Too many wallets or signatures were asked for in a short time, or the services are busy. Wait a minute and try again.",
   transport: "The connection to the tsskit services was lost. Check that they are running, then try again.",
   not_ready: "The signing engine is still loading. Try again in a moment.",
   shutdown: "The coordinator is shutting down. Try again when it is back.",
@@ -41,6 +42,8 @@ export function friendlyError(e: unknown): string {
   const name = typeof err.name === "string" ? err.name : "";
   const code = typeof err.code === "string" ? err.code : "";
   if (byName[name]) return byName[name]!;
+  // The password rule's own words say what to change.
+  if (name === "WeakPasswordError" && typeof err.message === "string") return err.message.charAt(0).toUpperCase() + err.message.slice(1) + ".";
   let text = byCode[code];
   if (!text) {
     text = code

@@ -1,0 +1,28 @@
+// What the browser tests and benchmarks need from a running `tsskit dev`:
+// readiness (/api/v1/health, behind the API key) and a user token, which
+// an app's backend gets from the account API for its signed-in user.
+
+/** Waits until the account API's /api/v1/health (behind the API key) reports at least `parties` healthy server parties. */
+export async function waitReady(apiUrl, apiKey, { parties = 3, timeoutMs = 60_000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(`${apiUrl}/api/v1/health`, { headers: { "X-API-Key": apiKey } });
+      if (r.ok && (await r.json()).components?.pool?.healthy >= parties) return;
+    } catch {}
+    if (Date.now() > deadline) throw new Error(`dev stack not ready: ${apiUrl}`);
+    await new Promise((res) => setTimeout(res, 200));
+  }
+}
+
+/** A user token for `user` from POST /api/v1/users/{user_id}/tokens. */
+export async function userToken(apiUrl, apiKey, user, { operations = ["create_wallet", "sign", "list_wallets"], ttlSeconds = 3600 } = {}) {
+  const r = await fetch(`${apiUrl}/api/v1/users/${encodeURIComponent(user)}/tokens`, {
+    method: "POST",
+    headers: { "X-API-Key": apiKey, "Content-Type": "application/json" },
+    body: JSON.stringify({ operations, ttl_seconds: ttlSeconds }),
+  });
+  const body = await r.json();
+  if (r.status !== 201) throw new Error(`user token: ${r.status} ${JSON.stringify(body)}`);
+  return body.token;
+}
