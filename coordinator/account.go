@@ -62,11 +62,14 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	return auth.NewGuard(auth.GuardConfig{
+	return c.cfg.Metrics.HTTP("account_api", mux, auth.NewGuard(auth.GuardConfig{
 		APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: []string{"/health"},
 		RateLimit: limit, WriteError: httpx.WriteError,
-		Refused: func(r *http.Request, rf auth.Refusal) { a.auditRefused(r, rf.Caller, rf.Status, rf.Code) },
-	}, mux)
+		Refused: func(r *http.Request, rf auth.Refusal) {
+			c.cfg.Metrics.AuthFailure("account_api", rf.Code)
+			a.auditRefused(r, rf.Caller, rf.Status, rf.Code)
+		},
+	}, mux))
 }
 
 type accountAPI struct {

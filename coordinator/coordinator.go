@@ -27,6 +27,7 @@ import (
 
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -88,6 +89,9 @@ type Config struct {
 	// these (the store's owner address is not trusted for that).
 	PeerTLS *tls.Config
 	Peers   []string
+
+	// Metrics records sessions, refusals and the pool (nil: none).
+	Metrics *metrics.Metrics
 }
 
 func (c *Config) defaults() {
@@ -169,6 +173,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}), stopped: make(chan struct{}),
 		peers: peers{conns: map[string]*grpc.ClientConn{}, tls: cfg.PeerTLS},
 	}
+	cfg.Metrics.Coordinator(c.metricsState)
 	c.sweep(ctx)
 	c.wg.Add(1)
 	go func() {
@@ -236,6 +241,20 @@ func (c *Coordinator) Stop() {
 
 // HealthyParties lists the server parties that can be picked now.
 func (c *Coordinator) HealthyParties() []string { return c.pool.healthy() }
+
+// metricsState is what a scrape of the coordinator's metrics reads.
+func (c *Coordinator) metricsState() metrics.CoordinatorState {
+	st := c.pool.metricsState()
+	st.Live = map[string]int{}
+	c.mu.Lock()
+	for _, s := range c.sessions {
+		if !s.state.Final() {
+			st.Live[string(s.kind)]++
+		}
+	}
+	c.mu.Unlock()
+	return st
+}
 
 // Instance is the name this replica records as the owner of its sessions.
 func (c *Coordinator) Instance() string { return c.cfg.Instance }
@@ -362,6 +381,7 @@ func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*creat
 	// holder of an account: one process would see two of its shares.
 	servers, err := c.pool.pick(nServers, pickRule{notUserAPI: spec.withUser})
 	if err != nil {
+		c.cfg.Metrics.SessionRefused(string(store.SessionKeygen), "unavailable")
 		release()
 		return nil, err
 	}
@@ -472,6 +492,7 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	}
 	servers, err := c.pool.pick(need, pickRule{among: among, restrict: true})
 	if err != nil {
+		c.cfg.Metrics.SessionRefused(string(store.SessionSign), "unavailable")
 		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
 	}
 	s := c.newSession(store.SessionSign, w.ID)
@@ -560,6 +581,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	s.timer = time.AfterFunc(c.cfg.JoinTimeout, func() { c.joinTimeout(s) })
 	c.mu.Unlock()
 	c.log.Info("session created", "session", s.id, "kind", s.kind, "wallet", s.walletID, "parties", s.parties)
+	c.cfg.Metrics.SessionStarted(string(s.kind))
 
 	kind := protoKind(s.kind)
 	for _, p := range s.servers {
@@ -848,6 +870,16 @@ func (c *Coordinator) finishLocked(s *session) {
 	}
 	close(s.done)
 	c.pool.release(s.servers)
+	if s.registered {
+		res, code := metrics.ResultCompleted, ""
+		if s.state == store.StateFailed {
+			res = metrics.ResultFailed
+			if f := s.finalEvent().GetFailed(); f != nil {
+				code = f.Code
+			}
+		}
+		c.cfg.Metrics.SessionFinished(string(s.kind), res, code, time.Since(s.created))
+	}
 	if s.reserved {
 		delete(c.users, s.userID)
 	}

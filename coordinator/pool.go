@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
@@ -85,6 +86,24 @@ func (p *pool) preparamsReady() map[string]uint32 {
 		}
 	}
 	return out
+}
+
+// metricsState counts the members by state, and each healthy one's
+// pre-parameters and assigned sessions.
+func (p *pool) metricsState() metrics.CoordinatorState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := metrics.CoordinatorState{PreParams: map[string]int{}, Assigned: map[string]int{}}
+	for id, m := range p.members {
+		if !p.healthyLocked(m) {
+			st.Unhealthy++
+			continue
+		}
+		st.Healthy++
+		st.PreParams[id] = int(m.preparams)
+		st.Assigned[id] = m.assigned
+	}
+	return st
 }
 
 // runsUserParties reports whether id registered as the server-party API's

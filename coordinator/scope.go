@@ -82,7 +82,7 @@ const MaxUserParties = 5
 // takeQuota spends seats (the server party seats a new session takes, at
 // least one) of the caller's quota, or refuses with ResourceExhausted
 // saying when to retry.
-func (c *Coordinator) takeQuota(cl caller, seats int) error {
+func (c *Coordinator) takeQuota(cl caller, kind store.SessionKind, seats int) error {
 	if !c.quotaLimit.Enabled() {
 		return nil
 	}
@@ -90,6 +90,7 @@ func (c *Coordinator) takeQuota(cl caller, seats int) error {
 	if ok {
 		return nil
 	}
+	c.cfg.Metrics.SessionRefused(string(kind), "quota")
 	return status.Errorf(codes.ResourceExhausted, "resource_exhausted: this token's holder may take %s server party seats in new sessions; retry in %ds",
 		quotaText(c.quotaLimit), int(math.Ceil(wait.Seconds())))
 }

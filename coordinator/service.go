@@ -47,7 +47,7 @@ func (s *coordService) CreateKeygenSession(ctx context.Context, req *tsskitv1.Cr
 		if !cl.admin() {
 			spec.ownerUser = cl.user()
 		}
-		err = s.c.takeQuota(cl, int(req.Parties)-len(req.ClientPartyIds))
+		err = s.c.takeQuota(cl, store.SessionKeygen, int(req.Parties)-len(req.ClientPartyIds))
 	}
 	if err != nil {
 		s.c.auditGRPCRefused(ctx, "keygen", err)
@@ -80,7 +80,7 @@ func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.Crea
 		if err := cl.wallet(w); err != nil {
 			return err
 		}
-		return s.c.takeQuota(cl, w.SignersNeeded-len(req.ClientPartyIds))
+		return s.c.takeQuota(cl, store.SessionSign, w.SignersNeeded-len(req.ClientPartyIds))
 	}
 	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, clients: req.ClientPartyIds, servers: req.ServerPartyIds,
 		mayUse: mayUse})

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/seal"
@@ -53,6 +54,13 @@ type Service struct {
 	limits Limits
 	log    *slog.Logger
 	stop   chan struct{}
+	m      *metrics.Metrics
+}
+
+// WithMetrics makes the service count the envelopes it accepts.
+func (s *Service) WithMetrics(m *metrics.Metrics) *Service {
+	s.m = m
+	return s
 }
 
 // New returns a router service.
@@ -155,6 +163,7 @@ func (s *Service) Publish(ctx context.Context, req *tsskitv1.PublishRequest) (*t
 	if err != nil {
 		return nil, s.busStatus(err)
 	}
+	s.m.Envelope(env.To == "", len(env.Payload))
 	return &tsskitv1.PublishResponse{Seq: seq}, nil
 }
 

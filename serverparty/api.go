@@ -57,8 +57,10 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 	if cfg.RateLimit != nil {
 		limit = *cfg.RateLimit
 	}
-	return auth.NewGuard(auth.GuardConfig{APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: []string{"/health"},
-		RateLimit: limit, WriteError: httpx.WriteError}, mux)
+	m := p.cfg.Metrics
+	return m.HTTP("party_api", mux, auth.NewGuard(auth.GuardConfig{APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: []string{"/health"},
+		RateLimit: limit, WriteError: httpx.WriteError,
+		Refused: func(_ *http.Request, rf auth.Refusal) { m.AuthFailure("party_api", rf.Code) }}, mux))
 }
 
 // Health describes the party for /health.

@@ -21,8 +21,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/roster"
@@ -61,6 +63,9 @@ type Config struct {
 	UserAPI bool
 	Version string
 	Log     *slog.Logger
+	// Metrics records this party's sessions, rounds and pre-parameters
+	// (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // Party is a running server party.
@@ -116,6 +121,7 @@ func New(cfg Config) (*Party, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1), signed: map[string]time.Time{}}
+	cfg.Metrics.ServerParty(cfg.PartyID, p.PreParamsReady, p.Running)
 	for _, cc := range coords {
 		p.links = append(p.links, &link{
 			conn: participant.Conn{Coordinator: cc, Router: cfg.Router},
@@ -278,6 +284,16 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		Identity: p.cfg.Identity, Chain: p.cfg.Chain, Kind: identity.KindServer, Trust: p.cfg.Trust,
 		WalletID: a.WalletId, Parties: a.Parties, Threshold: int(a.SignersNeeded), Digest: a.Digest}
 	start := time.Now()
+	m, kind := p.cfg.Metrics, kindName(a.Kind)
+	round := m.RoundTimer(kind)
+	job.Progress = func(pr party.Progress) { round(pr.Round) }
+	done := func(err error) {
+		res := metrics.ResultCompleted
+		if err != nil {
+			res = metrics.ResultFailed
+		}
+		m.PartySession(p.cfg.PartyID, kind, res, time.Since(start))
+	}
 	switch a.Kind {
 	case tsskitv1.SessionKind_SESSION_KIND_KEYGEN:
 		pre, err := p.TakePreParams(ctx)
@@ -286,6 +302,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			return
 		}
 		out, err := participant.Keygen(ctx, l.conn, job, pre, p.cfg.Vault.PutShare)
+		done(err)
 		if err != nil {
 			log.Warn("keygen failed", "err", err)
 			return
@@ -303,7 +320,9 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			p.refuse(ctx, l, a, "replay", err)
 			return
 		}
-		if _, err := participant.Sign(ctx, l.conn, job, rec); err != nil {
+		_, err = participant.Sign(ctx, l.conn, job, rec)
+		done(err)
+		if err != nil {
 			log.Warn("signing failed", "err", err)
 			return
 		}
@@ -311,6 +330,17 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	default:
 		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
 	}
+}
+
+// kindName is a session kind as a metrics label.
+func kindName(k tsskitv1.SessionKind) string {
+	switch k {
+	case tsskitv1.SessionKind_SESSION_KIND_KEYGEN:
+		return "keygen"
+	case tsskitv1.SessionKind_SESSION_KIND_SIGN:
+		return "sign"
+	}
+	return "other"
 }
 
 // firstSigning records that this party takes a seat in signing session id
@@ -359,6 +389,7 @@ func vaultRefusal(err error) (code, reason string) {
 // session fails now with the reason instead of timing out.
 func (p *Party) refuse(ctx context.Context, l *link, a *tsskitv1.Assignment, code string, err error) {
 	p.log.Warn("cannot take part", "session", a.SessionId, "code", code, "err", err)
+	p.cfg.Metrics.PartySession(p.cfg.PartyID, kindName(a.Kind), metrics.ResultRefused, 0)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_, _ = l.coord.ReportResult(rctx, &tsskitv1.ReportResultRequest{

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
 	"github.com/rwadurian/tsskit/party/identity"
@@ -29,6 +31,7 @@ func runRouter(ctx context.Context, args []string) error {
 	fs := newFlags("router", "The message router: gRPC and gRPC-Web on one port, /health on the same port. It holds no key: it verifies the coordinator's tokens with the deployment root.", envHelpCommon+envHelpTrust+envHelpTLS+`
   REDIS_URL        Redis for session streams, shared by router replicas (e.g. redis://10.0.0.5:6379/0); empty: in memory, one router`)
 	addr := fs.String("addr", ":8082", "listen address (the router keeps no state on disk: no --data-dir)")
+	metricsAddr := addMetricsFlag(fs)
 	tf := addTLSFlags(fs, true)
 	trust, err := parseService(fs, args)
 	if err != nil {
@@ -39,10 +42,13 @@ func runRouter(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr}); err != nil {
+	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr, "--metrics-addr": *metricsAddr}); err != nil {
 		return err
 	}
-	st := stack.New(log)
+	st, err := newStack(log, *metricsAddr, sec)
+	if err != nil {
+		return err
+	}
 	if _, err := st.AddRouterTLS(*addr, auth.NewVerifier(trust), serve.ParseOrigins(os.Getenv(envOrigins)), os.Getenv(envRedis), sec.Server); err != nil {
 		return err
 	}
@@ -61,6 +67,7 @@ func runCoordinator(ctx context.Context, args []string) error {
                    (e.g. postgres://tsskit@10.0.0.5/tsskit); empty: SQLite in --data-dir`)
 	addr := fs.String("addr", ":8081", "gRPC / gRPC-Web listen address")
 	apiAddr := fs.String("api-addr", ":4000", "account REST API listen address")
+	metricsAddr := addMetricsFlag(fs)
 	routerAddr := fs.String("router", "127.0.0.1:8082", "router address, or replicas' addresses comma-separated")
 	advertise := fs.String("advertise", "", "gRPC address other coordinator replicas reach this one at (replicas: required)")
 	instance := fs.String("instance", "", "this replica's stable name, owner of its sessions (default: --advertise, else the host name)")
@@ -82,7 +89,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr, "--api-addr": *apiAddr}); err != nil {
+	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr, "--api-addr": *apiAddr, "--metrics-addr": *metricsAddr}); err != nil {
 		return err
 	}
 	if err := tf.checkDial(sec.Client, map[string]string{"--router": *routerAddr, "--party-api": *partyAPI, "--peers": *peers}); err != nil {
@@ -114,7 +121,10 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st := stack.New(log)
+	st, err := newStack(log, *metricsAddr, sec)
+	if err != nil {
+		return err
+	}
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		TrustedProxies: proxies, RateLimit: limit, Trust: trust, SessionQuota: quota, TLS: sec,
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
@@ -145,6 +155,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	pool := fs.Int("preparams-pool", 2, "pre-parameter sets kept ready (-1: none)")
 	certFile := fs.String("certificate", os.Getenv(envCertificate), "this party's certificate chain from the deployment root (tsskit identity issue); env "+envCertificate)
 	printIdentity := fs.Bool("print-identity", false, "make the identity key if there is none, print the party id and the identity public key, and exit")
+	metricsAddr := addMetricsFlag(fs)
 	tf := addTLSFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -168,7 +179,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := tf.checkListen(sec.Server, map[string]string{"--api-addr": *apiAddr}); err != nil {
+	if err := tf.checkListen(sec.Server, map[string]string{"--api-addr": *apiAddr, "--metrics-addr": *metricsAddr}); err != nil {
 		return err
 	}
 	if err := tf.checkDial(sec.Client, map[string]string{"--coordinator": *coordAddr, "--router": *routerAddr}); err != nil {
@@ -197,7 +208,10 @@ func runServerParty(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st := stack.New(log)
+	st, err := newStack(log, *metricsAddr, sec)
+	if err != nil {
+		return err
+	}
 	_, run, err := st.AddServerParty(o)
 	if nc, ok := errors.AsType[*stack.NoCertificateError](err); ok {
 		return configErrorf("%v", nc)
@@ -347,4 +361,22 @@ func loadDevSecrets(dir string) (*devSecrets, []string, error) {
 func randomHex32() (string, error) {
 	k, err := vault.GenerateMasterKey() // 32 random bytes as hex
 	return k, err
+}
+
+// addMetricsFlag adds --metrics-addr: Prometheus metrics, off unless set.
+func addMetricsFlag(fs *flag.FlagSet) *string {
+	return fs.String("metrics-addr", "", "serve Prometheus metrics (GET /metrics) on this address, with the service's TLS (empty: off); see docs/operations.md")
+}
+
+// newStack makes the service's stack, with metrics served on addr if set.
+func newStack(log *slog.Logger, metricsAddr string, sec stack.TLS) (*stack.Stack, error) {
+	st := stack.New(log)
+	if metricsAddr == "" {
+		return st, nil
+	}
+	st.Metrics = metrics.New()
+	if _, err := st.ServeMetrics(metricsAddr, sec.Server); err != nil {
+		return nil, err
+	}
+	return st, nil
 }

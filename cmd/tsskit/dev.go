@@ -37,6 +37,7 @@ func runDev(ctx context.Context, args []string) error {
 	parties := fs.Int("server-parties", 3, "server parties to run")
 	poolSize := fs.Int("preparams-pool", 2, "pre-parameter sets each server party keeps ready (-1: none)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
+	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
 	webDir := fs.String("web-dir", "examples/admin-web/dist,public", "comma-separated directories served in order: the admin app, then tss.wasm & co (make wasm)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -47,7 +48,7 @@ func runDev(ctx context.Context, args []string) error {
 	// Dev mode is cleartext, with development tokens handed out: loopback
 	// only, never another machine's reach.
 	for _, f := range []struct{ name, addr string }{{"--coordinator-addr", *coordAddr}, {"--router-addr", *routerAddr},
-		{"--api-addr", *apiAddr}, {"--party-api-addr", *partyAPIAddr}, {"--web-addr", *webAddr}} {
+		{"--api-addr", *apiAddr}, {"--party-api-addr", *partyAPIAddr}, {"--web-addr", *webAddr}, {"--metrics-addr", *metricsAddr}} {
 		if f.addr != "" && !serve.IsLoopback(f.addr) {
 			return configErrorf("%s %s: dev mode listens on loopback addresses only (127.0.0.1, ::1, localhost); "+
 				"run the services apart, with TLS, to serve other machines", f.name, f.addr)
@@ -91,7 +92,10 @@ func runDev(ctx context.Context, args []string) error {
 	}
 
 	log := newLogger(os.Stderr)
-	st := stack.New(log)
+	st, err := newStack(log, *metricsAddr, stack.TLS{})
+	if err != nil {
+		return err
+	}
 	dbURL, redisURL := os.Getenv(envDatabase), os.Getenv(envRedis)
 	if _, err := st.AddRouterOn(*routerAddr, auth.NewVerifier(trust), origins, redisURL); err != nil {
 		return err
@@ -149,14 +153,14 @@ func runDev(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	printDevBanner(secrets, made, *dataDir, admin, user, root.Public(), *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr)
+	printDevBanner(secrets, made, *dataDir, admin, user, root.Public(), *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr, *metricsAddr)
 	return st.Run(ctx, runs...)
 }
 
 // devUser is the user the dev stack's user tokens are for.
 const devUser = "dev-user"
 
-func printDevBanner(s *devSecrets, made []string, dataDir, admin, user string, root identity.PublicKey, coord, router, api, partyAPI, web string) {
+func printDevBanner(s *devSecrets, made []string, dataDir, admin, user string, root identity.PublicKey, coord, router, api, partyAPI, web, metricsAddr string) {
 	var b strings.Builder
 	line := strings.Repeat("=", 72)
 	fmt.Fprintf(&b, "%s\n tsskit DEVELOPMENT MODE: not for real funds. Secrets are local to %s\n%s\n", line, dataDir, line)
@@ -176,6 +180,9 @@ func printDevBanner(s *devSecrets, made []string, dataDir, admin, user string, r
 	fmt.Fprintf(&b, " server-party API http://%s\n", loopback(partyAPI))
 	if web != "" {
 		fmt.Fprintf(&b, " browser files   http://%s  (tss.wasm, tss-worker.js)\n", loopback(web))
+	}
+	if metricsAddr != "" {
+		fmt.Fprintf(&b, " metrics         http://%s/metrics  (Prometheus, every dev service)\n", loopback(metricsAddr))
 	}
 	fmt.Fprintf(&b, " user token (12h, %s; what the admin app and the SDK use): %s\n", devUser, user)
 	fmt.Fprintf(&b, " admin token (12h, for the CLI party and operators): %s\n%s\n", admin, line)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 )
 
@@ -25,8 +26,9 @@ func TestDevMode(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "dev")
 	run := func() string {
 		coord, router, api, partyAPI, web := quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
+		metricsAddr := quorumtest.FreeAddr(t)
 		cmd := exec.Command(bin, "dev", "--data-dir", dir, "--coordinator-addr", coord, "--router-addr", router,
-			"--api-addr", api, "--party-api-addr", partyAPI, "--web-addr", web, "--web-dir", t.TempDir())
+			"--api-addr", api, "--party-api-addr", partyAPI, "--web-addr", web, "--web-dir", t.TempDir(), "--metrics-addr", metricsAddr)
 		cmd.Env = cleanEnv()
 		buf := &quorumtest.LogBuffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
@@ -64,6 +66,7 @@ func TestDevMode(t *testing.T) {
 			}
 		}
 		checkDevConfig(t, web)
+		checkDevMetrics(t, metricsAddr, buf)
 		return buf.String()
 	}
 	// Dev mode serves loopback only.
@@ -122,5 +125,29 @@ func checkDevConfig(t *testing.T, web string) {
 		if err != nil || json.Unmarshal(claims, &c) != nil || c.Kind != "user" || len(c.Ops) == 0 {
 			t.Fatalf("/config.json token is not a user token: %s", claims)
 		}
+	}
+}
+
+// checkDevMetrics: `tsskit dev --metrics-addr` serves every dev service's
+// metrics on one port and says where in its banner.
+func checkDevMetrics(t *testing.T, addr string, log *quorumtest.LogBuffer) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s, err := metrics.Get("http://" + addr + "/metrics")
+		if err == nil && s.Value("tsskit_pool_parties", "state=healthy") == 3 && strings.Contains(log.String(), addr+"/metrics") {
+			if ps := s.LabelValues("tsskit_party_preparams_ready", "party"); strings.Join(ps, ",") != "server-1,server-2,server-3" {
+				t.Fatalf("server parties' gauges: %v", ps)
+			}
+			if s.Value("tsskit_grpc_requests_total", "service=coordinator", "method=/tsskit.v1.PoolService/Register") == 0 &&
+				s.Value("tsskit_grpc_requests_total", "service=coordinator", "method=/tsskit.v1.PoolService/Challenge") == 0 {
+				t.Fatal("the coordinator's pool calls are not counted")
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev metrics on %s: %v\n%s", addr, err, tail(log.String(), 3000))
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -84,6 +84,8 @@ type cluster struct {
 	// server parties and CLI parties reach at via (attack tests).
 	evil *evilcoord.Proxy
 	via  string
+	// metrics: each process's --metrics-addr, by process name.
+	metrics map[string]string
 }
 
 func (c *cluster) start(name string, args ...string) *proc {
@@ -149,9 +151,13 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 	c.env = append([]string{"MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL=", trustEnv},
 		certifyCoordinator(t, bin, rootFile)...)
 	c.router, c.coord, c.api, c.partyAPI = quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
-	c.start("router", "router", "--addr", c.router)
+	c.metrics = map[string]string{}
+	for _, n := range []string{"router", "coordinator", "serverparty-1", "serverparty-2", "serverparty-3"} {
+		c.metrics[n] = quorumtest.FreeAddr(t)
+	}
+	c.start("router", "router", "--addr", c.router, "--metrics-addr", c.metrics["router"])
 	c.start("coordinator", "coordinator", "--addr", c.coord, "--api-addr", c.api, "--router", c.router,
-		"--party-api", "http://"+c.partyAPI, "--data-dir", filepath.Join(c.dir, "coordinator"))
+		"--party-api", "http://"+c.partyAPI, "--data-dir", filepath.Join(c.dir, "coordinator"), "--metrics-addr", c.metrics["coordinator"])
 	c.via = c.coord
 	if evil {
 		c.via = startEvilCoordinator(t, c)
@@ -160,7 +166,7 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 		dataDir := filepath.Join(c.dir, fmt.Sprintf("sp%d", i))
 		cert := certify(t, bin, c.env, rootFile, "--data-dir", dataDir)
 		args := []string{"serverparty", "--coordinator", c.via, "--router", c.router, "--preparams-pool", "1",
-			"--data-dir", dataDir, "--certificate", cert}
+			"--data-dir", dataDir, "--certificate", cert, "--metrics-addr", c.metrics[fmt.Sprintf("serverparty-%d", i)]}
 		if i == 1 {
 			args = append(args, "--api-addr", c.partyAPI)
 		}
@@ -315,6 +321,9 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 		t.Fatalf("wrong password: %v", err)
 	}
 
+	// The metrics saw all of it, and name no wallet, session or user.
+	c.checkMetrics(t, []string{id, pub, acct["address"].(string), "e2e-user", kg["wallet_id"].(string), kg["public_key"].(string), tok})
+
 	// Nothing secret reached a log.
 	c.stop()
 	for _, p := range c.procs {
@@ -398,6 +407,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"coordinator with a certificate from another root", strangerCert, []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "does not certify --signing-key"},
 		{"router on a non-loopback address in cleartext", good, []string{"router", "--addr", "0.0.0.0:0"}, "is not a loopback address, and this port would be cleartext"},
 		{"coordinator API on all interfaces in cleartext", good, []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", ":0"}, "--api-addr :0 is not a loopback address"},
+		{"router metrics on all interfaces in cleartext", good, []string{"router", "--addr", "127.0.0.1:0", "--metrics-addr", ":0"}, "--metrics-addr :0 is not a loopback address"},
+		{"dev metrics off loopback", good, []string{"dev", "--data-dir", dir, "--metrics-addr", "0.0.0.0:0"}, "dev mode listens on loopback addresses only"},
 		{"serverparty API on all interfaces in cleartext", good, []string{"serverparty", "--data-dir", dir, "--api-addr", "0.0.0.0:0"}, "--api-addr 0.0.0.0:0 is not a loopback address"},
 		{"router with a TLS certificate but no key", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", "x.pem"}, "--tls-cert and --tls-key go together"},
 		{"router with a missing TLS certificate", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "TLS:"},

@@ -19,18 +19,35 @@ import (
 // from which signer, is the method's business; no token, a forged one or an
 // expired one never reaches a handler.
 func Authenticate(s *auth.Verifier) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	return AuthenticateCounted(s, nil)
+}
+
+// AuthenticateCounted is Authenticate calling failed(reason) for every
+// refused token: "missing", "not_bearer" or the verifier's auth.Code.
+func AuthenticateCounted(s *auth.Verifier, failed func(reason string)) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	if failed == nil {
+		failed = func(string) {}
+	}
 	check := func(ctx context.Context) (context.Context, error) {
 		md, _ := metadata.FromIncomingContext(ctx)
 		vals := md.Get("authorization")
 		if len(vals) != 1 {
+			failed("missing")
 			return nil, status.Error(codes.Unauthenticated, "missing bearer token")
 		}
 		tok, ok := auth.BearerToken(vals[0])
 		if !ok {
+			failed("not_bearer")
 			return nil, status.Error(codes.Unauthenticated, "authorization is not a bearer token")
 		}
 		c, err := s.Verify(tok)
 		if err != nil {
+			reason := "other"
+			var ae *auth.Error
+			if errors.As(err, &ae) {
+				reason = string(ae.Code)
+			}
+			failed(reason)
 			// The reason names the check that failed (auth's messages
 			// never quote the token), so a caller can tell an untrusted
 			// signer from an expired token.

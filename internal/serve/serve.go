@@ -127,12 +127,22 @@ func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
 
 // NewGRPC makes a gRPC server with the project's limits and interceptors.
 func NewGRPC(maxMsg int, unary grpc.UnaryServerInterceptor, stream grpc.StreamServerInterceptor) *grpc.Server {
+	return NewGRPCChain(maxMsg, []grpc.UnaryServerInterceptor{unary}, []grpc.StreamServerInterceptor{stream})
+}
+
+// NewGRPCChain is NewGRPC with chains of interceptors, run in order (the
+// first sees every call first; nil entries are skipped).
+func NewGRPCChain(maxMsg int, unary []grpc.UnaryServerInterceptor, stream []grpc.StreamServerInterceptor) *grpc.Server {
 	opts := []grpc.ServerOption{grpc.MaxRecvMsgSize(maxMsg), grpc.MaxSendMsgSize(maxMsg)}
-	if unary != nil {
-		opts = append(opts, grpc.ChainUnaryInterceptor(unary))
+	for _, u := range unary {
+		if u != nil {
+			opts = append(opts, grpc.ChainUnaryInterceptor(u))
+		}
 	}
-	if stream != nil {
-		opts = append(opts, grpc.ChainStreamInterceptor(stream))
+	for _, st := range stream {
+		if st != nil {
+			opts = append(opts, grpc.ChainStreamInterceptor(st))
+		}
 	}
 	return grpc.NewServer(opts...)
 }

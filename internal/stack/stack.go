@@ -25,6 +25,7 @@ import (
 	"github.com/rwadurian/tsskit/coordinator"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/httpx"
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/router"
@@ -40,6 +41,27 @@ type Stack struct {
 	wg      sync.WaitGroup
 	errc    chan error
 	cancel  context.CancelFunc
+	// Metrics, when set before services are added, is what they record
+	// into (one registry for the whole process).
+	Metrics *metrics.Metrics
+}
+
+// grpcServer makes a service's gRPC server: metrics first (so they see
+// refused calls too), then token checks that count their refusals.
+func (s *Stack) grpcServer(service string, maxMsg int, v *auth.Verifier) *grpc.Server {
+	m := s.Metrics
+	unary, streamI := serve.AuthenticateCounted(v, func(reason string) { m.AuthFailure(service, reason) })
+	return serve.NewGRPCChain(maxMsg, []grpc.UnaryServerInterceptor{m.UnaryInterceptor(service), unary},
+		[]grpc.StreamServerInterceptor{m.StreamInterceptor(service), streamI})
+}
+
+// ServeMetrics serves the stack's metrics on addr (GET /metrics) with the
+// service's own TLS configuration (nil: cleartext).
+func (s *Stack) ServeMetrics(addr string, srv *tls.Config) (*serve.Server, error) {
+	if s.Metrics == nil {
+		return nil, errors.New("no metrics to serve")
+	}
+	return s.ListenTLS("metrics", addr, s.Metrics.Handler(), srv)
 }
 
 // New returns an empty stack.
@@ -157,6 +179,9 @@ func (s *Stack) AddRouterTLS(addr string, v *auth.Verifier, origins serve.Origin
 		}
 		rc := redis.NewClient(opt)
 		s.OnStop(func() { rc.Close() })
+		if s.Metrics != nil {
+			rc.AddHook(metrics.RedisHook(s.Metrics))
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = rc.Ping(ctx).Err()
 		cancel()
@@ -173,6 +198,9 @@ func (s *Stack) AddRouterTLS(addr string, v *auth.Verifier, origins serve.Origin
 		}
 		readers := redis.NewClient(&ropt)
 		s.OnStop(func() { readers.Close() })
+		if s.Metrics != nil {
+			readers.AddHook(metrics.RedisHook(s.Metrics))
+		}
 		bus = router.NewRedisBus(rc, RedisPrefix).WithReadClient(readers)
 		health = func(ctx context.Context) (int, map[string]any) {
 			if err := rc.Ping(ctx).Err(); err != nil {
@@ -181,9 +209,8 @@ func (s *Stack) AddRouterTLS(addr string, v *auth.Verifier, origins serve.Origin
 			return 200, map[string]any{"status": "ok", "components": map[string]any{"bus": "redis"}}
 		}
 	}
-	unary, streamI := serve.Authenticate(v)
-	gs := serve.NewGRPC(router.DefaultLimits.MaxEnvelope+64<<10, unary, streamI)
-	svc := router.New(bus, router.DefaultLimits, s.log.With("service", "router"))
+	gs := s.grpcServer("router", router.DefaultLimits.MaxEnvelope+64<<10, v)
+	svc := router.New(bus, router.DefaultLimits, s.log.With("service", "router")).WithMetrics(s.Metrics)
 	svc.Register(gs)
 	if _, err := s.ListenTLS("router", addr, serve.Handler(gs, origins, AdminHealth(v, health)), srv); err != nil {
 		return nil, err
@@ -272,6 +299,9 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 		}
 		st = lite
 	}
+	if s.Metrics != nil {
+		st = store.Instrument(st, s.Metrics.StoreCall)
+	}
 	rc, err := serve.DialTLS(o.RouterAddr, o.TLS.Client)
 	if err != nil {
 		st.Close()
@@ -282,15 +312,14 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 		Minter: o.Minter, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Minter), Log: log, Trust: o.Trust,
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
 		Instance: o.Instance, AdvertiseAddr: o.AdvertiseAddr, JoinTimeout: o.JoinTimeout, StallTimeout: o.StallTimeout,
-		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client, Peers: o.Peers,
+		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client, Peers: o.Peers, Metrics: s.Metrics,
 	})
 	if err != nil {
 		st.Close()
 		rc.Close()
 		return nil, err
 	}
-	unary, streamI := serve.Authenticate(auth.NewVerifier(o.Trust))
-	gs := serve.NewGRPC(4<<20, unary, streamI)
+	gs := s.grpcServer("coordinator", 4<<20, auth.NewVerifier(o.Trust))
 	c.Register(gs)
 	if _, err := s.ListenTLS("coordinator", o.Addr, serve.Handler(gs, o.Origins, AdminHealth(auth.NewVerifier(o.Trust), c.Health)), o.TLS.Server); err != nil {
 		return nil, err
@@ -440,7 +469,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 	p, err := serverparty.New(serverparty.Config{
 		PartyID: o.PartyID, Coordinators: coords, Router: rc, Minter: minter, Vault: v,
 		Identity: key, Chain: chain, Trust: o.Trust,
-		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "",
+		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "", Metrics: s.Metrics,
 	})
 	if err != nil {
 		return nil, nil, err
