@@ -55,6 +55,11 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", a.health)
 	mux.HandleFunc("GET /api/v1/health", a.healthDetails)
+	httpx.AddProbes(mux, func(ctx context.Context) (int, string) {
+		code, body := c.Health(ctx)
+		st, _ := body["status"].(string)
+		return code, st
+	})
 	mux.HandleFunc("POST /api/v1/accounts", a.create)
 	mux.HandleFunc("GET /api/v1/accounts/{id}", a.get)
 	mux.HandleFunc("POST /api/v1/accounts/{id}/sign", a.sign)
@@ -63,7 +68,7 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
 	return c.cfg.Metrics.HTTP("account_api", mux, auth.NewGuard(auth.GuardConfig{
-		APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: []string{"/health"},
+		APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: append([]string{"/health"}, httpx.ProbePaths...),
 		RateLimit: limit, WriteError: httpx.WriteError,
 		Refused: func(r *http.Request, rf auth.Refusal) {
 			c.cfg.Metrics.AuthFailure("account_api", rf.Code)
@@ -146,7 +151,7 @@ func (c *Coordinator) Health(ctx context.Context) (int, map[string]any) {
 		"status": st,
 		"components": map[string]any{
 			"store":    storeState,
-			"pool":     map[string]any{"healthy": len(healthy), "parties": healthy, "preparams_ready": c.pool.preparamsReady()},
+			"pool":     map[string]any{"healthy": len(healthy), "parties": healthy, "draining": c.pool.drainingParties(), "preparams_ready": c.pool.preparamsReady()},
 			"sessions": map[string]any{"running": live},
 		},
 		"instance": c.cfg.Instance,

@@ -51,6 +51,7 @@ type member struct {
 	lastBeat  time.Time
 	preparams uint32
 	running   uint32 // as its heartbeat says: shown in /health, never used to pick
+	draining  bool   // it said it is shutting down: never picked again
 	assigned  int    // sessions assigned and not finished, by our count
 }
 
@@ -99,11 +100,29 @@ func (p *pool) metricsState() metrics.CoordinatorState {
 			st.Unhealthy++
 			continue
 		}
-		st.Healthy++
+		if m.draining {
+			st.Draining++
+		} else {
+			st.Healthy++
+		}
 		st.PreParams[id] = int(m.preparams)
 		st.Assigned[id] = m.assigned
 	}
 	return st
+}
+
+// draining lists the healthy parties that are draining, sorted.
+func (p *pool) drainingParties() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for id, m := range p.members {
+		if p.healthyLocked(m) && m.draining {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // runsUserParties reports whether id registered as the server-party API's
@@ -137,7 +156,7 @@ func (p *pool) pick(n int, rule pickRule) ([]string, error) {
 	defer p.mu.Unlock()
 	var cands []*member
 	for id, m := range p.members {
-		if !p.healthyLocked(m) || (rule.notUserAPI && m.userAPI) {
+		if !p.healthyLocked(m) || m.draining || (rule.notUserAPI && m.userAPI) {
 			continue
 		}
 		if (rule.restrict || rule.among != nil) && !slices.Contains(rule.among, id) {
@@ -351,6 +370,10 @@ func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequ
 		m.lastBeat = p.now()
 		m.preparams = req.PreparamsReady
 		m.running = req.RunningSessions
+		if req.Draining && !m.draining {
+			s.c.log.Info("server party draining: no new sessions for it", "party", req.PartyId, "running", req.RunningSessions)
+		}
+		m.draining = m.draining || req.Draining
 	}
 	p.mu.Unlock()
 	if !ok {

@@ -49,6 +49,7 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 		}
 		httpx.WriteJSON(w, code, map[string]any{"status": st, "components": p.Health()})
 	})
+	httpx.AddProbes(mux, p.Ready)
 	mux.HandleFunc("POST /api/v1/shares/generate", func(w http.ResponseWriter, r *http.Request) { p.generate(w, r, cfg) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
@@ -58,9 +59,36 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 		limit = *cfg.RateLimit
 	}
 	m := p.cfg.Metrics
-	return m.HTTP("party_api", mux, auth.NewGuard(auth.GuardConfig{APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: []string{"/health"},
+	return m.HTTP("party_api", mux, auth.NewGuard(auth.GuardConfig{APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: append([]string{"/health"}, httpx.ProbePaths...),
 		RateLimit: limit, WriteError: httpx.WriteError,
 		Refused: func(_ *http.Request, rf auth.Refusal) { m.AuthFailure("party_api", rf.Code) }}, mux))
+}
+
+// Ready is the party's readiness: registered with a coordinator and not
+// draining (200 "ok"), else 503 with "connecting" or "draining".
+func (p *Party) Ready(context.Context) (int, string) {
+	switch {
+	case p.Draining():
+		return http.StatusServiceUnavailable, "draining"
+	case !p.Online():
+		return http.StatusServiceUnavailable, "connecting"
+	}
+	return http.StatusOK, "ok"
+}
+
+// ProbeHandler serves GET /health (the status alone), /livez and /readyz:
+// the probes of a server party that serves no API.
+func (p *Party) ProbeHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		code, st := p.Ready(r.Context())
+		if st == "connecting" {
+			st = "degraded"
+		}
+		httpx.WriteJSON(w, code, map[string]any{"status": st})
+	})
+	httpx.AddProbes(mux, p.Ready)
+	return mux
 }
 
 // Health describes the party for /health.
@@ -82,6 +110,11 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 	}
 	if err := httpx.Decode(w, r, &req); err != nil {
 		httpx.Write(w, err)
+		return
+	}
+	if p.Draining() {
+		w.Header().Set("Retry-After", "5")
+		httpx.WriteError(w, http.StatusServiceUnavailable, "draining", "this server party is shutting down; retry on another")
 		return
 	}
 	req.SessionID = strings.TrimSpace(req.SessionID)

@@ -66,6 +66,12 @@ type Config struct {
 	// Metrics records this party's sessions, rounds and pre-parameters
 	// (nil: none).
 	Metrics *metrics.Metrics
+	// DrainTimeout: when Run's context ends, the party first drains —
+	// tells every coordinator it takes no new sessions, refuses new
+	// assignments, and lets the sessions it runs finish — for at most
+	// this long, then fails what is left. Zero: no drain, running
+	// sessions fail at once.
+	DrainTimeout time.Duration
 }
 
 // Party is a running server party.
@@ -74,9 +80,12 @@ type Party struct {
 	log     *slog.Logger
 	links   []*link // one per coordinator replica
 	running atomic.Int32
-	refill  chan struct{}
-	wg      sync.WaitGroup
-	genMu   sync.Mutex // one generation at a time
+	// draining: Run's context ended and the party is finishing its
+	// sessions before it stops.
+	draining atomic.Bool
+	refill   chan struct{}
+	wg       sync.WaitGroup
+	genMu    sync.Mutex // one generation at a time
 
 	// signed remembers the signing sessions this party has taken a seat
 	// in, until their sign requests have expired: a coordinator that
@@ -163,14 +172,74 @@ func (p *Party) creds() grpc.CallOption {
 // runs assigned sessions and refills the pre-params pool until ctx ends.
 // Sessions in progress then fail with a reason and Run returns when they
 // have.
+//
+// With a DrainTimeout, the end of ctx starts a drain instead: the party
+// stays registered (its seats in running sessions depend on it), says in
+// its heartbeats that it is draining so no coordinator picks it again,
+// refuses assignments that still arrive, and returns once its sessions
+// have finished or the timeout has passed.
 func (p *Party) Run(ctx context.Context) error {
+	life := ctx
+	if p.cfg.DrainTimeout > 0 {
+		var stop context.CancelFunc
+		life, stop = context.WithCancel(context.WithoutCancel(ctx))
+		defer stop()
+		go func() {
+			select {
+			case <-ctx.Done():
+				p.drain(stop)
+			case <-life.Done():
+			}
+		}()
+	}
 	p.wg.Add(1 + len(p.links))
-	go func() { defer p.wg.Done(); p.fillPool(ctx) }()
+	go func() { defer p.wg.Done(); p.fillPool(ctx) }() // no new pre-parameters while draining
 	for _, l := range p.links {
-		go func() { defer p.wg.Done(); p.register(ctx, l) }()
+		go func() { defer p.wg.Done(); p.register(life, l) }()
 	}
 	p.wg.Wait()
 	return nil
+}
+
+// Draining reports whether the party is finishing its sessions before it
+// stops (it takes no new ones).
+func (p *Party) Draining() bool { return p.draining.Load() }
+
+// drain tells every coordinator the party is draining, waits for the
+// running sessions to end (at most DrainTimeout) and then calls stop.
+func (p *Party) drain(stop context.CancelFunc) {
+	p.draining.Store(true)
+	n := p.Running()
+	p.log.Info("draining: no new sessions; finishing the running ones", "running", n, "at_most", p.cfg.DrainTimeout)
+	for _, l := range p.links {
+		if !l.online.Load() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if _, err := l.pool.Heartbeat(ctx, p.heartbeatRequest(), p.creds()); err != nil {
+			p.log.Warn("could not tell the coordinator this party is draining", "err", err)
+		}
+		cancel()
+	}
+	deadline := time.After(p.cfg.DrainTimeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for p.Running() > 0 {
+		select {
+		case <-deadline:
+			p.log.Warn("drain timeout: failing the sessions still running", "running", p.Running())
+			stop()
+			return
+		case <-tick.C:
+		}
+	}
+	p.log.Info("drained: every session this party ran has ended")
+	stop()
+}
+
+func (p *Party) heartbeatRequest() *tsskitv1.HeartbeatRequest {
+	return &tsskitv1.HeartbeatRequest{PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()),
+		RunningSessions: uint32(p.Running()), Draining: p.Draining()}
 }
 
 // register keeps the party registered with one replica until ctx ends.
@@ -221,6 +290,15 @@ func (p *Party) serveAssignments(ctx context.Context, l *link) error {
 		if err != nil {
 			return err
 		}
+		if p.Draining() {
+			// Picked before the coordinator heard of the drain.
+			p.wg.Add(1)
+			go func() {
+				defer p.wg.Done()
+				p.refuse(ctx, l, a, "draining", errors.New("this server party is shutting down and takes no new sessions"))
+			}()
+			continue
+		}
 		p.wg.Add(1)
 		go func() { defer p.wg.Done(); p.handle(ctx, l, a) }()
 	}
@@ -232,9 +310,7 @@ func (p *Party) heartbeat(ctx context.Context, l *link) (time.Duration, error) {
 	var err error
 	for range 50 { // the Register call may not have reached the coordinator yet
 		var resp *tsskitv1.HeartbeatResponse
-		resp, err = l.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
-			PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()), RunningSessions: uint32(p.Running()),
-		}, p.creds())
+		resp, err = l.pool.Heartbeat(ctx, p.heartbeatRequest(), p.creds())
 		if err == nil {
 			return max(time.Duration(resp.IntervalMs)*time.Millisecond, 100*time.Millisecond), nil
 		}
@@ -257,9 +333,7 @@ func (p *Party) heartbeats(ctx context.Context, l *link, broken context.CancelFu
 			return
 		case <-time.After(interval):
 		}
-		resp, err := l.pool.Heartbeat(ctx, &tsskitv1.HeartbeatRequest{
-			PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()), RunningSessions: uint32(p.Running()),
-		}, p.creds())
+		resp, err := l.pool.Heartbeat(ctx, p.heartbeatRequest(), p.creds())
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Warn("heartbeat failed", "err", err)

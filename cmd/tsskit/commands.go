@@ -156,6 +156,8 @@ func runServerParty(ctx context.Context, args []string) error {
 	certFile := fs.String("certificate", os.Getenv(envCertificate), "this party's certificate chain from the deployment root (tsskit identity issue); env "+envCertificate)
 	printIdentity := fs.Bool("print-identity", false, "make the identity key if there is none, print the party id and the identity public key, and exit")
 	metricsAddr := addMetricsFlag(fs)
+	healthAddr := fs.String("health-addr", "", `serve the probes /health, /livez and /readyz on this address (e.g. ":8084"; empty: off; the API port serves them too)`)
+	drain := fs.Duration("drain-timeout", 60*time.Second, "on SIGTERM, finish running sessions for at most this long before stopping (0: fail them at once)")
 	tf := addTLSFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -179,7 +181,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := tf.checkListen(sec.Server, map[string]string{"--api-addr": *apiAddr, "--metrics-addr": *metricsAddr}); err != nil {
+	if err := tf.checkListen(sec.Server, map[string]string{"--api-addr": *apiAddr, "--metrics-addr": *metricsAddr, "--health-addr": *healthAddr}); err != nil {
 		return err
 	}
 	if err := tf.checkDial(sec.Client, map[string]string{"--coordinator": *coordAddr, "--router": *routerAddr}); err != nil {
@@ -196,7 +198,8 @@ func runServerParty(ctx context.Context, args []string) error {
 		}
 	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
-		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec}
+		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec,
+		HealthAddr: *healthAddr, DrainTimeout: *drain}
 	if *apiAddr != "" {
 		if o.APIKey, err = apiKeyFromEnv(); err != nil {
 			return err

@@ -46,11 +46,18 @@ const (
 
 // newLogger logs to stderr, text by default, JSON with TSSKIT_LOG_FORMAT=json.
 func newLogger(w io.Writer) *slog.Logger {
-	if strings.EqualFold(os.Getenv(envLogFormat), "json") {
+	format := logFormat
+	if format == "" {
+		format = strings.ToLower(os.Getenv(envLogFormat))
+	}
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, nil))
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
 }
+
+// logFormat is --log-format ("" until given: TSSKIT_LOG_FORMAT decides).
+var logFormat string
 
 // configError is a refusal to start, with what to do about it.
 type configError struct{ msg string }
@@ -181,6 +188,14 @@ func rateLimitFromEnv() (auth.RateLimit, error) {
 // environment it reads.
 func newFlags(name, summary, env string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Func("log-format", `"text" (the default) or "json" log lines on stderr; env `+envLogFormat, func(v string) error {
+		switch v = strings.ToLower(v); v {
+		case "text", "json":
+			logFormat = v
+			return nil
+		}
+		return fmt.Errorf("want text or json")
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: tsskit %s [flags]\n\n%s\n\nflags:\n", name, summary)
 		fs.PrintDefaults()

@@ -84,8 +84,9 @@ type cluster struct {
 	// server parties and CLI parties reach at via (attack tests).
 	evil *evilcoord.Proxy
 	via  string
-	// metrics: each process's --metrics-addr, by process name.
-	metrics map[string]string
+	// metrics: each process's --metrics-addr, by process name; health:
+	// each server party's --health-addr.
+	metrics, health map[string]string
 }
 
 func (c *cluster) start(name string, args ...string) *proc {
@@ -151,7 +152,7 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 	c.env = append([]string{"MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL=", trustEnv},
 		certifyCoordinator(t, bin, rootFile)...)
 	c.router, c.coord, c.api, c.partyAPI = quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
-	c.metrics = map[string]string{}
+	c.metrics, c.health = map[string]string{}, map[string]string{}
 	for _, n := range []string{"router", "coordinator", "serverparty-1", "serverparty-2", "serverparty-3"} {
 		c.metrics[n] = quorumtest.FreeAddr(t)
 	}
@@ -167,6 +168,8 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 		cert := certify(t, bin, c.env, rootFile, "--data-dir", dataDir)
 		args := []string{"serverparty", "--coordinator", c.via, "--router", c.router, "--preparams-pool", "1",
 			"--data-dir", dataDir, "--certificate", cert, "--metrics-addr", c.metrics[fmt.Sprintf("serverparty-%d", i)]}
+		c.health[fmt.Sprintf("serverparty-%d", i)] = quorumtest.FreeAddr(t)
+		args = append(args, "--health-addr", c.health[fmt.Sprintf("serverparty-%d", i)])
 		if i == 1 {
 			args = append(args, "--api-addr", c.partyAPI)
 		}

@@ -61,13 +61,14 @@ type Metrics struct {
 // CoordinatorState is what a coordinator reports at scrape time.
 type CoordinatorState struct {
 	Healthy, Unhealthy int            // pool members by heartbeat
+	Draining           int            // healthy, but shutting down: not picked
 	PreParams          map[string]int // per healthy server party, as its last heartbeat said
 	Assigned           map[string]int // per healthy server party: sessions this coordinator assigned it, unfinished
 	Live               map[string]int // live sessions by kind
 }
 
 var (
-	descPool     = prometheus.NewDesc("tsskit_pool_parties", "Server parties registered with this coordinator, by state (healthy, unhealthy: no heartbeat within the timeout).", []string{"state"}, nil)
+	descPool     = prometheus.NewDesc("tsskit_pool_parties", "Server parties registered with this coordinator, by state (healthy; draining: shutting down, not picked; unhealthy: no heartbeat within the timeout).", []string{"state"}, nil)
 	descPoolPre  = prometheus.NewDesc("tsskit_pool_preparams_ready", "Pre-parameter sets ready per healthy server party, as its last heartbeat to this coordinator said.", []string{"party"}, nil)
 	descPoolBusy = prometheus.NewDesc("tsskit_pool_assigned_sessions", "Unfinished sessions this coordinator assigned each healthy server party (its own count, the one it picks by).", []string{"party"}, nil)
 	descLive     = prometheus.NewDesc("tsskit_sessions_live", "Sessions waiting or running on this coordinator, by kind.", []string{"kind"}, nil)
@@ -86,6 +87,7 @@ func (c coordCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.f()
 	ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(st.Healthy), "healthy")
 	ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(st.Unhealthy), "unhealthy")
+	ch <- prometheus.MustNewConstMetric(descPool, prometheus.GaugeValue, float64(st.Draining), "draining")
 	for p, n := range st.PreParams {
 		ch <- prometheus.MustNewConstMetric(descPoolPre, prometheus.GaugeValue, float64(n), p)
 	}
@@ -184,7 +186,7 @@ var failureCodes = map[string]bool{
 	"identity": true, "session_mismatch": true, "policy": true,
 	// a server party's refusals
 	"preparams": true, "no_share": true, "share_corrupt": true, "wrong_key": true, "vault": true,
-	"replay": true, "unsupported": true,
+	"replay": true, "unsupported": true, "draining": true,
 }
 
 // FailureCode is code if it is one of the known codes, else "other".

@@ -44,6 +44,10 @@ type Stack struct {
 	// Metrics, when set before services are added, is what they record
 	// into (one registry for the whole process).
 	Metrics *metrics.Metrics
+	// BackgroundGrace is how long Run waits for background work (a server
+	// party draining its sessions) after the context ends; default
+	// GraceTime.
+	BackgroundGrace time.Duration
 }
 
 // grpcServer makes a service's gRPC server: metrics first (so they see
@@ -125,7 +129,7 @@ func (s *Stack) Run(ctx context.Context, background ...func(context.Context)) er
 	go func() { bg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(GraceTime):
+	case <-time.After(max(s.BackgroundGrace, GraceTime)):
 		s.log.Warn("background work did not stop in time")
 	}
 	for i := len(s.stops) - 1; i >= 0; i-- {
@@ -350,11 +354,17 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 // PartyOpts configure a server party.
 type PartyOpts struct {
 	PartyID, CoordAddr, RouterAddr, APIAddr, DataDir string
-	MasterKey                                        *vault.MasterKey
-	APIKey                                           string
-	Allow                                            *auth.Allowlist
-	Pool                                             int
-	Version                                          string
+	// HealthAddr, if set, serves the party's probes (/health, /livez,
+	// /readyz) on a port of their own, for a party without an API.
+	HealthAddr string
+	// DrainTimeout: on shutdown the party finishes its sessions for at
+	// most this long before it stops (serverparty.Config.DrainTimeout).
+	DrainTimeout time.Duration
+	MasterKey    *vault.MasterKey
+	APIKey       string
+	Allow        *auth.Allowlist
+	Pool         int
+	Version      string
 	// DatabaseURL: shares and pre-params in PostgreSQL (encrypted as in
 	// the file vault); empty: the file vault in DataDir.
 	DatabaseURL string
@@ -470,9 +480,18 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		PartyID: o.PartyID, Coordinators: coords, Router: rc, Minter: minter, Vault: v,
 		Identity: key, Chain: chain, Trust: o.Trust,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "", Metrics: s.Metrics,
+		DrainTimeout: o.DrainTimeout,
 	})
 	if err != nil {
 		return nil, nil, err
+	}
+	if o.DrainTimeout > 0 {
+		s.BackgroundGrace = max(s.BackgroundGrace, o.DrainTimeout+GraceTime)
+	}
+	if o.HealthAddr != "" {
+		if _, err := s.ListenTLS("serverparty-health", o.HealthAddr, p.ProbeHandler(), o.TLS.Server); err != nil {
+			return nil, nil, err
+		}
 	}
 	if o.APIAddr != "" {
 		if _, err := s.ListenTLS("serverparty-api", o.APIAddr, p.API(serverparty.APIConfig{APIKey: o.APIKey, Allow: o.Allow, RateLimit: o.RateLimit, TrustedProxies: o.TrustedProxies}), o.TLS.Server); err != nil {
@@ -508,11 +527,20 @@ func StablePartyID(dataDir string) (string, error) {
 }
 
 // HealthHandler serves GET /health from f and 404s everything else.
+//
+// It also serves the probes: GET /livez answers 200 while the process
+// serves at all; GET /readyz answers f's status code (503 while the store
+// or Redis does not answer) with the status alone.
 func HealthHandler(f func(ctx context.Context) (int, map[string]any)) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		code, body := f(context.WithValue(r.Context(), healthReq{}, r))
 		httpx.WriteJSON(w, code, body)
+	})
+	httpx.AddProbes(mux, func(ctx context.Context) (int, string) {
+		code, body := f(ctx)
+		st, _ := body["status"].(string)
+		return code, st
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")

@@ -319,8 +319,11 @@ type HeartbeatRequest struct {
 	PartyId         string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
 	PreparamsReady  uint32                 `protobuf:"varint,2,opt,name=preparams_ready,json=preparamsReady,proto3" json:"preparams_ready,omitempty"`
 	RunningSessions uint32                 `protobuf:"varint,3,opt,name=running_sessions,json=runningSessions,proto3" json:"running_sessions,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The party is shutting down: it finishes the sessions it runs and
+	// takes no new ones, so the coordinator stops picking it.
+	Draining      bool `protobuf:"varint,4,opt,name=draining,proto3" json:"draining,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -372,6 +375,13 @@ func (x *HeartbeatRequest) GetRunningSessions() uint32 {
 		return x.RunningSessions
 	}
 	return 0
+}
+
+func (x *HeartbeatRequest) GetDraining() bool {
+	if x != nil {
+		return x.Draining
+	}
+	return false
 }
 
 type HeartbeatResponse struct {
@@ -565,11 +575,12 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\"^\n" +
 	"\x11ChallengeResponse\x12\x1c\n" +
 	"\tchallenge\x18\x01 \x01(\fR\tchallenge\x12+\n" +
-	"\x12expires_at_unix_ms\x18\x02 \x01(\x03R\x0fexpiresAtUnixMs\"\x81\x01\n" +
+	"\x12expires_at_unix_ms\x18\x02 \x01(\x03R\x0fexpiresAtUnixMs\"\x9d\x01\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12'\n" +
 	"\x0fpreparams_ready\x18\x02 \x01(\rR\x0epreparamsReady\x12)\n" +
-	"\x10running_sessions\x18\x03 \x01(\rR\x0frunningSessions\"4\n" +
+	"\x10running_sessions\x18\x03 \x01(\rR\x0frunningSessions\x12\x1a\n" +
+	"\bdraining\x18\x04 \x01(\bR\bdraining\"4\n" +
 	"\x11HeartbeatResponse\x12\x1f\n" +
 	"\vinterval_ms\x18\x01 \x01(\rR\n" +
 	"intervalMs\"6\n" +
