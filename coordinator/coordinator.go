@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,6 +30,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/metrics"
+	"github.com/rwadurian/tsskit/internal/tracing"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -242,6 +245,25 @@ func (c *Coordinator) Stop() {
 // HealthyParties lists the server parties that can be picked now.
 func (c *Coordinator) HealthyParties() []string { return c.pool.healthy() }
 
+// traceEvent records a session event on its span.
+func traceEvent(span trace.Span, ev *tsskitv1.SessionEvent) {
+	if span == nil || !span.IsRecording() {
+		return
+	}
+	switch e := ev.Event.(type) {
+	case *tsskitv1.SessionEvent_Waiting_:
+		span.AddEvent("waiting", trace.WithAttributes(attribute.StringSlice("joined", e.Waiting.Joined), attribute.StringSlice("missing", e.Waiting.Missing)))
+	case *tsskitv1.SessionEvent_Ready_:
+		span.AddEvent("ready")
+	case *tsskitv1.SessionEvent_Progress_:
+		span.AddEvent("progress", trace.WithAttributes(attribute.String("party", e.Progress.PartyId), attribute.Int("round", int(e.Progress.Round))))
+	case *tsskitv1.SessionEvent_Completed_:
+		span.AddEvent("completed")
+	case *tsskitv1.SessionEvent_Failed_:
+		span.AddEvent("failed", trace.WithAttributes(attribute.String("code", e.Failed.Code), attribute.StringSlice("culprits", e.Failed.Culprits)))
+	}
+}
+
 // metricsState is what a scrape of the coordinator's metrics reads.
 func (c *Coordinator) metricsState() metrics.CoordinatorState {
 	st := c.pool.metricsState()
@@ -293,6 +315,10 @@ type session struct {
 	capT    *time.Timer // RunTimeout
 	moved   time.Time   // the last time a party reached a new round
 	watch   map[string]int
+
+	// span is the session's root span (package tracing): one trace per
+	// session, whoever takes part.
+	span trace.Span
 
 	// persist writes run in the background; pseq orders them so a late
 	// "running" write never overwrites "failed".
@@ -576,6 +602,10 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	}
 	c.sessions[s.id] = s
 	s.registered = true
+	_, s.span = tracing.StartSession(context.Background(), s.id, string(s.kind))
+	s.span.SetAttributes(attribute.String("tsskit.session.id", s.id), attribute.String("tsskit.wallet.id", s.walletID),
+		attribute.StringSlice("tsskit.session.parties", s.parties), attribute.Int("tsskit.session.signers_needed", s.signers),
+		attribute.String("tsskit.coordinator", c.cfg.Instance))
 	joined, missing := s.missing()
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
 	s.timer = time.AfterFunc(c.cfg.JoinTimeout, func() { c.joinTimeout(s) })
@@ -602,6 +632,7 @@ func (c *Coordinator) emitLocked(s *session, ev *tsskitv1.SessionEvent) {
 	ev.Seq = uint64(len(s.events) + 1)
 	ev.AtUnixMs = time.Now().UnixMilli()
 	s.events = append(s.events, ev)
+	traceEvent(s.span, ev)
 	close(s.wake)
 	s.wake = make(chan struct{})
 }
@@ -879,6 +910,12 @@ func (c *Coordinator) finishLocked(s *session) {
 			}
 		}
 		c.cfg.Metrics.SessionFinished(string(s.kind), res, code, time.Since(s.created))
+	}
+	if s.span != nil {
+		if f := s.finalEvent().GetFailed(); f != nil {
+			tracing.Fail(s.span, f.Code, f.Reason, f.Culprits)
+		}
+		s.span.End()
 	}
 	if s.reserved {
 		delete(c.users, s.userID)

@@ -32,6 +32,10 @@ type Error struct {
 	Err      error
 }
 
+// FailureCode and FailureCulprits name the failure for tracing.
+func (e *Error) FailureCode() string       { return string(e.Code) }
+func (e *Error) FailureCulprits() []string { return e.Culprits }
+
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "party: %s", e.Code)

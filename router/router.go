@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -21,6 +23,7 @@ import (
 
 	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/tracing"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/seal"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -137,6 +140,13 @@ func (s *Service) Publish(ctx context.Context, req *tsskitv1.PublishRequest) (*t
 	if _, err := serve.PartyClaims(ctx, env.SessionId, env.From); err != nil {
 		return nil, err
 	}
+	// A span in the session's trace (package tracing), once the token
+	// says the caller is a party of that session.
+	ctx, span := tracing.Tracer().Start(tracing.SessionContext(ctx, env.SessionId), "tsskit.router.publish",
+		trace.WithAttributes(attribute.String("tsskit.session.id", env.SessionId), attribute.String("tsskit.party", env.From),
+			attribute.String("tsskit.envelope.to", env.To), attribute.Int("tsskit.envelope.round", int(env.Round)),
+			attribute.Int("tsskit.envelope.bytes", len(env.Payload))))
+	defer span.End()
 	if n := proto.Size(env); n > s.limits.MaxEnvelope {
 		return nil, status.Errorf(codes.ResourceExhausted, "envelope is %d bytes, the limit is %d", n, s.limits.MaxEnvelope)
 	}
@@ -164,6 +174,9 @@ func (s *Service) Publish(ctx context.Context, req *tsskitv1.PublishRequest) (*t
 		return nil, s.busStatus(err)
 	}
 	s.m.Envelope(env.To == "", len(env.Payload))
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.Int64("tsskit.envelope.seq", int64(seq)))
+	}
 	return &tsskitv1.PublishResponse{Seq: seq}, nil
 }
 

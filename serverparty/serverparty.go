@@ -23,6 +23,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/tracing"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
@@ -360,11 +361,14 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	start := time.Now()
 	m, kind := p.cfg.Metrics, kindName(a.Kind)
 	round := m.RoundTimer(kind)
-	job.Progress = func(pr party.Progress) { round(pr.Round) }
+	tr := tracing.StartParty(ctx, a.SessionId, p.cfg.PartyID, kind)
+	defer tr.End()
+	job.Progress = func(pr party.Progress) { round(pr.Round); tr.Round(pr.Round) }
 	done := func(err error) {
 		res := metrics.ResultCompleted
 		if err != nil {
 			res = metrics.ResultFailed
+			tr.Fail(err)
 		}
 		m.PartySession(p.cfg.PartyID, kind, res, time.Since(start))
 	}

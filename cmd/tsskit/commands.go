@@ -16,6 +16,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/stack"
+	"github.com/rwadurian/tsskit/internal/tracing"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
@@ -45,7 +46,7 @@ func runRouter(ctx context.Context, args []string) error {
 	if err := tf.checkListen(sec.Server, map[string]string{"--addr": *addr, "--metrics-addr": *metricsAddr}); err != nil {
 		return err
 	}
-	st, err := newStack(log, *metricsAddr, sec)
+	st, err := newStack("router", log, *metricsAddr, sec)
 	if err != nil {
 		return err
 	}
@@ -121,7 +122,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := newStack(log, *metricsAddr, sec)
+	st, err := newStack("coordinator", log, *metricsAddr, sec)
 	if err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func runServerParty(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, err := newStack(log, *metricsAddr, sec)
+	st, err := newStack("serverparty", log, *metricsAddr, sec)
 	if err != nil {
 		return err
 	}
@@ -371,9 +372,24 @@ func addMetricsFlag(fs *flag.FlagSet) *string {
 	return fs.String("metrics-addr", "", "serve Prometheus metrics (GET /metrics) on this address, with the service's TLS (empty: off); see docs/operations.md")
 }
 
-// newStack makes the service's stack, with metrics served on addr if set.
-func newStack(log *slog.Logger, metricsAddr string, sec stack.TLS) (*stack.Stack, error) {
+// newStack makes the service's stack, with metrics served on addr if set
+// and traces exported if the OTEL_* variables ask for it.
+func newStack(service string, log *slog.Logger, metricsAddr string, sec stack.TLS) (*stack.Stack, error) {
 	st := stack.New(log)
+	shutdown, err := tracing.Setup(context.Background(), service)
+	if err != nil {
+		return nil, configErrorf("%v", err)
+	}
+	if tracing.Enabled() {
+		log.Info("exporting traces over OTLP", "service", "tsskit-"+service)
+	}
+	st.OnStop(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdown(ctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	})
 	if metricsAddr == "" {
 		return st, nil
 	}

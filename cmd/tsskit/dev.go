@@ -92,7 +92,7 @@ func runDev(ctx context.Context, args []string) error {
 	}
 
 	log := newLogger(os.Stderr)
-	st, err := newStack(log, *metricsAddr, stack.TLS{})
+	st, err := newStack("dev", log, *metricsAddr, stack.TLS{})
 	if err != nil {
 		return err
 	}
