@@ -8,6 +8,8 @@
 //	tsskit identity     the deployment root and certificates (init, issue, show)
 //	tsskit token        mint an admin token
 //	tsskit rotate-key   re-encrypt a server party's vault under a new key
+//	tsskit backup       snapshot a data directory (SQLite store, vaults)
+//	tsskit restore      restore such a snapshot into a new data directory
 //	tsskit demo         2-of-3 keygen and signing among in-process parties
 //	tsskit version      print the version
 //
@@ -39,6 +41,8 @@ commands:
   identity     the deployment root and its certificates: init, issue, show
   token        mint an admin token for gRPC / gRPC-Web clients
   rotate-key   re-encrypt a server party's vault under a new master key
+  backup       snapshot a data directory of the embedded default (SQLite store, vaults)
+  restore      restore a backup into a new data directory
   demo         2-of-3 keygen and signing among three in-process parties
   version      print the version
 
@@ -73,6 +77,10 @@ func main() {
 		err = runToken(ctx, os.Args[2:])
 	case "rotate-key":
 		err = runRotateKey(ctx, os.Args[2:])
+	case "backup":
+		err = runBackup(ctx, os.Args[2:])
+	case "restore":
+		err = runRestore(ctx, os.Args[2:])
 	case "version", "--version":
 		fmt.Println("tsskit", version)
 	case "help", "-h", "--help":
