@@ -54,6 +54,7 @@ func TestVariants(t *testing.T) {
 			t.Run("disruption budgets", func(t *testing.T) { checkPDBs(t, r) })
 			t.Run("resources", func(t *testing.T) { checkResources(t, r) })
 			t.Run("transport", func(t *testing.T) { checkTransport(t, r, tls, mutual) })
+			t.Run("names", func(t *testing.T) { checkNames(t, r) })
 		})
 	}
 }
