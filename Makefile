@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 GOTEST_TIMEOUT ?= 30m
 
-.PHONY: all deps run build wasm web test-admin-web test test-go test-wasm test-sdk test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean services load
+.PHONY: all deps run build wasm web test-admin-web test test-go test-helm test-wasm test-sdk test-browser lint vet fmt-check proto proto-check bench fuzz fixtures clean services load
 
 all: build
 
@@ -66,7 +66,7 @@ export TSSKIT_COUNTS := $(COUNTS)
 
 test: deps
 	@rm -rf "$(COUNTS)"
-	$(MAKE) --no-print-directory lint test-go test-wasm test-sdk test-browser test-admin-web
+	$(MAKE) --no-print-directory lint test-go test-helm test-wasm test-sdk test-browser test-admin-web
 	@$(GO) run ./scripts/testsummary -total "$(COUNTS)"
 
 lint: fmt-check vet proto-check
@@ -96,6 +96,16 @@ services:
 # Every Go test, including the fuzz targets' seed corpora.
 test-go: services
 	$(GO) test -count=1 -timeout $(GOTEST_TIMEOUT) -json ./... | $(GO) run ./scripts/testsummary
+
+# The Helm chart (deploy/helm/tsskit): helm lint and helm template with
+# each values file in deploy/helm/test/values, every manifest decoded
+# strictly into its Kubernetes API type, and what the chart promises
+# checked against the tsskit binary built from this tree. Helm (pinned) is
+# built into .tools/bin when missing. The test is a Go module of its own,
+# so the main module does not depend on the Kubernetes API packages.
+test-helm: deps
+	@scripts/helm-tool.sh
+	(cd deploy/helm/test && HELM="$(CURDIR)/.tools/bin/helm" $(GO) test -count=1 -json ./...) | $(GO) run ./scripts/testsummary -name helm
 
 # Go tests compiled to wasm, run in headless Chromium (wasmbrowsertest as
 # go_js_wasm_exec): the engine's codecs, the prime search and the JS API of
