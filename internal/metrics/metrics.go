@@ -56,6 +56,27 @@ type Metrics struct {
 
 	mu    sync.Mutex
 	funcs map[string]bool // gauge funcs registered, by name and labels
+
+	// labels: every tsskit metric's name and label names (Catalog).
+	labels map[string][]string
+}
+
+// Catalog lists every metric tsskit defines with its label names (for
+// checking dashboards and alert rules against them). Histograms appear
+// under their base name; _bucket, _sum and _count follow from it.
+func Catalog() map[string][]string {
+	m := New()
+	out := map[string][]string{}
+	for k, v := range m.labels {
+		out[k] = v
+	}
+	out["tsskit_pool_parties"] = []string{"state"}
+	out["tsskit_pool_preparams_ready"] = []string{"party"}
+	out["tsskit_pool_assigned_sessions"] = []string{"party"}
+	out["tsskit_sessions_live"] = []string{"kind"}
+	out["tsskit_party_preparams_ready"] = []string{"party"}
+	out["tsskit_party_running_sessions"] = []string{"party"}
+	return out
 }
 
 // CoordinatorState is what a coordinator reports at scrape time.
@@ -125,14 +146,16 @@ var (
 // New makes a registry with the Go runtime and process collectors and
 // every tsskit collector.
 func New() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), funcs: map[string]bool{}}
+	m := &Metrics{reg: prometheus.NewRegistry(), funcs: map[string]bool{}, labels: map[string][]string{}}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		m.labels[name] = labels
 		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 		m.reg.MustRegister(c)
 		return c
 	}
 	hist := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+		m.labels[name] = labels
 		h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 		m.reg.MustRegister(h)
 		return h

@@ -181,6 +181,12 @@ func TestGaugesAtScrape(t *testing.T) {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, v, c.want)
 		}
 	}
+	cat := metrics.Catalog()
+	for name := range s.Families {
+		if _, ok := cat[name]; strings.HasPrefix(name, "tsskit_") && !ok {
+			t.Errorf("%s is served but not in the catalog", name)
+		}
+	}
 	if s.Families["go_goroutines"] == nil || s.Families["process_cpu_seconds_total"] == nil {
 		t.Error("no runtime or process metrics")
 	}
