@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 )
 
@@ -28,10 +29,13 @@ func TestBackupRestore(t *testing.T) {
 	apiKey := "backup-api-key-" + strings.Repeat("q", 20)
 	master := strings.Repeat("cd", 32)
 	env := append(cleanEnv(), "MPC_API_KEY="+apiKey, "CRYPTO_MASTER_KEY="+master)
+	var metricsAddr string
 	start := func() (*exec.Cmd, string, *quorumtest.LogBuffer) {
 		api := quorumtest.FreeAddr(t)
+		metricsAddr = quorumtest.FreeAddr(t)
 		cmd := exec.Command(bin, "dev", "--data-dir", dir, "--api-addr", api, "--coordinator-addr", quorumtest.FreeAddr(t),
-			"--router-addr", quorumtest.FreeAddr(t), "--party-api-addr", quorumtest.FreeAddr(t), "--web-addr", "", "--preparams-pool", "1")
+			"--router-addr", quorumtest.FreeAddr(t), "--party-api-addr", quorumtest.FreeAddr(t), "--web-addr", "", "--preparams-pool", "1",
+			"--metrics-addr", metricsAddr)
 		cmd.Env = env
 		buf := &quorumtest.LogBuffer{}
 		cmd.Stdout, cmd.Stderr = buf, buf
@@ -117,5 +121,15 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("sign after restore: %d %v\n%s", code, sig, tail(log.String(), 3000))
 	}
 	verifyHex(t, acct["public_key"].(string), hex.EncodeToString(d[:]), sig["der"].(string))
+	// tsskit dev --metrics-addr: the signing just made moved the counters.
+	m, err := metrics.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Value("tsskit_sessions_finished_total", "kind=sign", "result=completed") != 1 ||
+		m.Value("tsskit_party_sessions_total", "kind=sign", "result=completed") != 2 {
+		t.Fatalf("dev metrics after one signing: coordinator %v, server parties %v", m.Value("tsskit_sessions_finished_total", "kind=sign"),
+			m.Value("tsskit_party_sessions_total", "kind=sign"))
+	}
 	stop(cmd, log)
 }
