@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -49,6 +50,8 @@ func TestVariants(t *testing.T) {
 			t.Run("coordinator peers", func(t *testing.T) { checkCoordinatorPeers(t, r, tls) })
 			t.Run("network policies", func(t *testing.T) { checkNetworkPolicies(t, r) })
 			t.Run("probes", func(t *testing.T) { checkProbes(t, r, tls, mutual) })
+			t.Run("draining", func(t *testing.T) { checkDraining(t, r) })
+			t.Run("log format", func(t *testing.T) { checkLogFormat(t, r, "json") })
 			t.Run("flags and env exist", func(t *testing.T) { checkFlags(t, r) })
 			t.Run("services", func(t *testing.T) { checkServices(t, r) })
 			t.Run("disruption budgets", func(t *testing.T) { checkPDBs(t, r) })
@@ -452,6 +455,15 @@ func checkNetworkPolicies(t *testing.T, r *rendered) {
 	noFlow("router", "partyapi", port("partyapi", "api"))
 	noFlow("router", "serverparty", 8083)
 	noFlow("coordinator", "serverparty", 8083)
+	// A pool party's health port is for the kubelet, which probes from the
+	// node (a NetworkPolicy does not filter a pod's own node): no rule
+	// admits it, from any source.
+	hp := port("serverparty", "health")
+	for _, rule := range nps["serverparty"].Spec.Ingress {
+		if len(rule.Ports) == 0 || slices.ContainsFunc(rule.Ports, func(p networkingv1.NetworkPolicyPort) bool { return p.Port == nil || p.Port.IntValue() == hp }) {
+			t.Errorf("serverparty: an ingress rule admits the health port %d: %+v", hp, rule)
+		}
+	}
 	// Nobody inside dials out where tsskit does not.
 	ep, epeers := egressRules(nps["router"])
 	if allows(t, ep, epeers, ws["coordinator"].Template.Labels, port("coordinator", "grpc")) {
@@ -497,38 +509,93 @@ func checkNetworkPolicies(t *testing.T, r *rendered) {
 	}
 }
 
+// probePaths are /health and the probes every port with /health serves
+// (internal/httpx/probes.go AddProbes).
+var probePaths = []string{"/health", "/livez", "/readyz"}
+
 // served are the HTTP paths each component serves, by container port
-// name: /health on the gRPC ports (internal/stack/stack.go HealthHandler),
-// the account API (coordinator/account.go) and the server-party API
-// (serverparty/api.go); /metrics on --metrics-addr.
+// name: /health, /livez and /readyz on the gRPC ports
+// (internal/stack/stack.go HealthHandler), the account API
+// (coordinator/account.go), the server-party API and a pool party's
+// --health-addr (serverparty/api.go API and ProbeHandler); /metrics on
+// --metrics-addr.
 var served = map[string]map[string][]string{
-	"router":      {"grpc": {"/health"}, "metrics": {"/metrics"}},
-	"coordinator": {"grpc": {"/health"}, "api": {"/health"}, "metrics": {"/metrics"}},
-	"serverparty": {"metrics": {"/metrics"}},
-	"partyapi":    {"api": {"/health"}, "metrics": {"/metrics"}},
+	"router":      {"grpc": probePaths, "metrics": {"/metrics"}},
+	"coordinator": {"grpc": probePaths, "api": probePaths, "metrics": {"/metrics"}},
+	"serverparty": {"health": probePaths, "metrics": {"/metrics"}},
+	"partyapi":    {"api": probePaths, "metrics": {"/metrics"}},
 }
+
+// probePath is the path each kind of probe asks: /livez answers 200 while
+// the process serves at all (a restart would not help with anything
+// else); /readyz answers 503 while a dependency is down, a party is not
+// registered, or it drains (docs/operations.md, "Probes").
+var probePath = map[string]string{"liveness": "/livez", "readiness": "/readyz"}
 
 // portFlag is the flag that sets the address of a named port.
 var portFlag = map[string]map[string]string{
 	"router":      {"grpc": "--addr", "metrics": "--metrics-addr"},
 	"coordinator": {"grpc": "--addr", "api": "--api-addr", "metrics": "--metrics-addr"},
-	"serverparty": {"metrics": "--metrics-addr"},
+	"serverparty": {"health": "--health-addr", "metrics": "--metrics-addr"},
 	"partyapi":    {"api": "--api-addr", "metrics": "--metrics-addr"},
 }
 
 // TestServedRoutes keeps the served table above honest: the routes are in
-// the source where it says.
+// the source where it says, in the function that serves each port.
 func TestServedRoutes(t *testing.T) {
-	for file, route := range map[string]string{
-		"internal/stack/stack.go":     `mux.HandleFunc("GET /health"`,
-		"coordinator/account.go":      `mux.HandleFunc("GET /health"`,
-		"serverparty/api.go":          `mux.HandleFunc("GET /health"`,
-		"internal/metrics/metrics.go": `mux.Handle("GET /metrics"`,
+	health := `mux.HandleFunc("GET /health"`
+	for _, tc := range []struct{ file, fn, route string }{
+		// The probes themselves.
+		{"internal/httpx/probes.go", "func AddProbes(", `mux.HandleFunc("GET /livez"`},
+		{"internal/httpx/probes.go", "func AddProbes(", `mux.HandleFunc("GET /readyz"`},
+		// The router's and the coordinator's gRPC ports.
+		{"internal/stack/stack.go", "func HealthHandler(", health},
+		{"internal/stack/stack.go", "func HealthHandler(", "httpx.AddProbes(mux,"},
+		// The account API.
+		{"coordinator/account.go", "func (c *Coordinator) AccountAPI(", health},
+		{"coordinator/account.go", "func (c *Coordinator) AccountAPI(", "httpx.AddProbes(mux,"},
+		{"coordinator/account.go", "func (c *Coordinator) AccountAPI(", `Open: append([]string{"/health"}, httpx.ProbePaths...)`},
+		// The server-party API.
+		{"serverparty/api.go", "func (p *Party) API(", health},
+		{"serverparty/api.go", "func (p *Party) API(", "httpx.AddProbes(mux, p.Ready)"},
+		{"serverparty/api.go", "func (p *Party) API(", `Open: append([]string{"/health"}, httpx.ProbePaths...)`},
+		// A pool party's --health-addr, served with the party's TLS.
+		{"serverparty/api.go", "func (p *Party) ProbeHandler(", health},
+		{"serverparty/api.go", "func (p *Party) ProbeHandler(", "httpx.AddProbes(mux, p.Ready)"},
+		{"internal/stack/stack.go", "func (s *Stack) AddServerParty(", `s.ListenTLS("serverparty-health", o.HealthAddr, p.ProbeHandler(), o.TLS.Server)`},
+		{"cmd/tsskit/commands.go", "func runServerParty(", `fs.String("health-addr"`},
+		// Draining: the binary may take --drain-timeout plus its grace
+		// time to exit; checkDraining wants the pod's grace above that.
+		{"internal/stack/stack.go", "func (s *Stack) AddServerParty(", "o.DrainTimeout+GraceTime"},
+		{"internal/stack/stack.go", "", "const GraceTime = 10 * time.Second"},
+		{"cmd/tsskit/commands.go", "func runServerParty(", `fs.Duration("drain-timeout"`},
+		// Metrics.
+		{"internal/metrics/metrics.go", "", `mux.Handle("GET /metrics"`},
 	} {
-		if !strings.Contains(readFile(t, filepath.Join(repoRoot, file)), route) {
-			t.Errorf("%s no longer has %s: update the chart's probes and this test", file, route)
+		src := readFile(t, filepath.Join(repoRoot, tc.file))
+		where := tc.file
+		if tc.fn != "" {
+			src = funcBody(src, tc.fn)
+			where += " " + strings.TrimSuffix(tc.fn, "(")
+		}
+		if !strings.Contains(src, tc.route) {
+			t.Errorf("%s no longer has %s: update the chart's probes and this test", where, tc.route)
 		}
 	}
+}
+
+// funcBody is the Go function in src whose declaration starts with decl,
+// up to its closing brace at the start of a line; "" if there is none.
+func funcBody(src, decl string) string {
+	i := strings.Index(src, "\n"+decl)
+	if i < 0 {
+		return ""
+	}
+	body := src[i+1:]
+	if j := strings.Index(body, "\n}\n"); j >= 0 {
+		body = body[:j+3]
+	}
+	return body
 }
 
 func checkProbes(t *testing.T, r *rendered, tls, mutual bool) {
@@ -544,39 +611,100 @@ func checkProbes(t *testing.T, r *rendered, tls, mutual bool) {
 			}
 		}
 		probes := map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe}
-		if len(c.Ports) == 0 {
-			// A pool party without metrics listens nowhere.
-			if c.LivenessProbe != nil || c.ReadinessProbe != nil {
-				t.Errorf("%s: probes on a container that listens nowhere", w.Name)
-			}
-			continue
-		}
 		for kind, p := range probes {
 			if p == nil {
 				t.Errorf("%s: no %s probe", w.Name, kind)
 				continue
+			}
+			var name string
+			switch {
+			case p.HTTPGet != nil:
+				name = p.HTTPGet.Port.String()
+			case p.TCPSocket != nil:
+				name = p.TCPSocket.Port.String()
+			}
+			// Probes must not depend on metrics being on.
+			if name == "metrics" {
+				t.Errorf("%s: %s probe on the metrics port", w.Name, kind)
 			}
 			switch {
 			case p.HTTPGet != nil:
 				if mutual {
 					t.Errorf("%s: %s probe over HTTP under mutual TLS: the kubelet has no client certificate", w.Name, kind)
 				}
-				name := p.HTTPGet.Port.String()
 				containerPort(t, c, name)
 				if !slices.Contains(served[comp][name], p.HTTPGet.Path) {
 					t.Errorf("%s: %s probe GET %s on %s, which serves %v", w.Name, kind, p.HTTPGet.Path, name, served[comp][name])
+				}
+				if p.HTTPGet.Path != probePath[kind] {
+					t.Errorf("%s: %s probe GET %s, want %s", w.Name, kind, p.HTTPGet.Path, probePath[kind])
 				}
 				if want := map[bool]corev1.URIScheme{true: corev1.URISchemeHTTPS, false: corev1.URISchemeHTTP}[tls]; p.HTTPGet.Scheme != want {
 					t.Errorf("%s: %s probe scheme %s, want %s", w.Name, kind, p.HTTPGet.Scheme, want)
 				}
 			case p.TCPSocket != nil:
 				if !mutual {
-					t.Errorf("%s: %s probe is a TCP check where /health can be asked", w.Name, kind)
+					t.Errorf("%s: %s probe is a TCP check where %s can be asked", w.Name, kind, probePath[kind])
 				}
-				containerPort(t, c, p.TCPSocket.Port.String())
+				// The same port the HTTP probe would ask.
+				containerPort(t, c, name)
+				if !slices.Contains(served[comp][name], probePath[kind]) {
+					t.Errorf("%s: %s TCP check on %s, which does not serve %s", w.Name, kind, name, probePath[kind])
+				}
 			default:
 				t.Errorf("%s: %s probe of an unexpected kind", w.Name, kind)
 			}
+		}
+	}
+}
+
+// drainGrace is how much longer than --drain-timeout the pod's
+// terminationGracePeriodSeconds must be: the binary may take the drain
+// plus its shutdown grace (internal/stack GraceTime, 10 s, checked in
+// TestServedRoutes) to exit, and a margin for the rest.
+const drainGrace = 10
+
+// checkDraining: server parties drain on SIGTERM for --drain-timeout, and
+// the kubelet waits longer than that before it kills them; the router and
+// the coordinator have no drain.
+func checkDraining(t *testing.T, r *rendered) {
+	for _, w := range r.workloads {
+		c := w.Template.Spec.Containers[0]
+		v, ok := flagValue(c.Args, "--drain-timeout")
+		if comp := w.component(); comp != "serverparty" && comp != "partyapi" {
+			if ok {
+				t.Errorf("%s: --drain-timeout on a %s", w.Name, comp)
+			}
+			continue
+		}
+		if !ok {
+			t.Errorf("%s: no --drain-timeout: a rolling update would cut its sessions at the default", w.Name)
+			continue
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Errorf("%s: --drain-timeout %q: %v", w.Name, v, err)
+			continue
+		}
+		if d < time.Minute {
+			t.Errorf("%s: --drain-timeout %s, shorter than a keygen can take", w.Name, d)
+		}
+		g := w.Template.Spec.TerminationGracePeriodSeconds
+		if g == nil || time.Duration(*g)*time.Second <= d+drainGrace*time.Second {
+			t.Errorf("%s: terminationGracePeriodSeconds %v, want above --drain-timeout %s + %d s", w.Name, g, d, drainGrace)
+		}
+	}
+}
+
+// checkLogFormat: every service gets --log-format, one source for it.
+func checkLogFormat(t *testing.T, r *rendered, want string) {
+	for _, w := range r.workloads {
+		c := w.Template.Spec.Containers[0]
+		if v, _ := flagValue(c.Args, "--log-format"); v != want {
+			t.Errorf("%s: --log-format %q, want %q", w.Name, v, want)
+		}
+		if slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "TSSKIT_LOG_FORMAT" }) {
+			t.Errorf("%s: TSSKIT_LOG_FORMAT beside --log-format", w.Name)
 		}
 	}
 }

@@ -3,7 +3,8 @@
 // strictly into its Kubernetes API type, and the deployment keeps the
 // promises the chart's README makes (non-root, read-only root filesystems,
 // party ids from pod names, coordinator peers, secrets only by reference,
-// NetworkPolicies, probes on served paths, flags the binary knows).
+// NetworkPolicies, /livez and /readyz probes on ports that serve them,
+// a termination grace above the drain timeout, flags the binary knows).
 //
 // It is a module of its own so that the main module does not depend on
 // the Kubernetes API packages. make test-helm runs it.

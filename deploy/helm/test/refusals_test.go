@@ -32,6 +32,10 @@ func TestRefusals(t *testing.T) {
 		{"secret inlined as a value", append(min, "--set", "apiKey.value=abc"), "additional properties 'value' not allowed"},
 		{"unknown vault", append(min, "--set", "serverParty.vault=s3"), "serverParty.vault"},
 		{"ServiceMonitor without metrics", append(min, "--set", "serviceMonitor.enabled=true", "--set", "metrics.enabled=false"), "needs metrics.enabled"},
+		{"negative drain", append(min, "--set", "serverParty.drainTimeoutSeconds=-1"), "drainTimeoutSeconds"},
+		{"drain as a duration", append(min, "--set", "partyApi.drainTimeoutSeconds=60s"), "drainTimeoutSeconds"},
+		{"unknown log format", append(min, "--set", "logFormat=xml"), "logFormat"},
+		{"health port on the metrics port", append(min, "--set", "serverParty.healthPort=9090"), "ports of their own"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := template(tc.args...)
@@ -79,14 +83,51 @@ func TestScaling(t *testing.T) {
 		t.Errorf("one coordinator without PostgreSQL keeps SQLite on %d volumes", len(w.Sts.Spec.VolumeClaimTemplates))
 	}
 
-	// Without metrics the pool parties listen nowhere and have no probes.
+	// Without metrics the pool parties listen on their health port alone,
+	// and are probed there.
 	off := render(t, "-f", "values/minimal.yaml", "--set", "metrics.enabled=false")
 	sp, _ := off.workload("serverparty")
 	checkProbes(t, off, false, false)
-	if n := len(sp.Template.Spec.Containers[0].Ports); n != 0 {
-		t.Errorf("pool party without metrics has %d ports", n)
+	if ports := sp.Template.Spec.Containers[0].Ports; len(ports) != 1 || ports[0].Name != "health" {
+		t.Errorf("pool party without metrics has ports %+v, want health alone", ports)
 	}
 	checkNetworkPolicies(t, off)
+}
+
+// TestDrainAndLogValues: the drain time, the probes' port and the log
+// format follow their values.
+func TestDrainAndLogValues(t *testing.T) {
+	r := render(t, "-f", "values/minimal.yaml", "--set", "serverParty.drainTimeoutSeconds=300",
+		"--set", "partyApi.drainTimeoutSeconds=120", "--set", "serverParty.healthPort=9184", "--set", "logFormat=text")
+	for comp, want := range map[string][2]int64{"serverparty": {300, 320}, "partyapi": {120, 140}} {
+		w, _ := r.workload(comp)
+		c := w.Template.Spec.Containers[0]
+		if v, _ := flagValue(c.Args, "--drain-timeout"); v != fmt.Sprintf("%ds", want[0]) {
+			t.Errorf("%s: --drain-timeout %q, want %ds", comp, v, want[0])
+		}
+		if g := w.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != want[1] {
+			t.Errorf("%s: terminationGracePeriodSeconds %v, want %d", comp, g, want[1])
+		}
+	}
+	checkDraining(t, r)
+	checkProbes(t, r, false, false)
+	checkNetworkPolicies(t, r)
+	checkLogFormat(t, r, "text")
+	sp, _ := r.workload("serverparty")
+	if p := sp.Template.Spec.Containers[0].ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "health" {
+		t.Errorf("pool party readiness probe %+v, want on the health port", p)
+	}
+}
+
+// TestServerPartyFlags: the flags the chart gives a pool party are flags
+// of the binary built from this tree, as its help lists them.
+func TestServerPartyFlags(t *testing.T) {
+	h := commandHelp(t, "serverparty")
+	for _, f := range []string{"--health-addr", "--drain-timeout", "--log-format", "--api-addr", "--metrics-addr"} {
+		if !h.flags[f] {
+			t.Errorf("tsskit serverparty -h does not list %s", f)
+		}
+	}
 }
 
 // TestMisspeltFieldFails: the strict decoder refuses a field the API type

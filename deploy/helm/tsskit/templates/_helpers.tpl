@@ -90,8 +90,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s://%s-partyapi.%s:%d" (ternary "https" "http" .Values.tls.enabled) (include "tsskit.fullname" .) (include "tsskit.domain" .) (int .Values.partyApi.port) }}
 {{- end }}
 
-{{/* Flags every service shares: transport security and metrics. */}}
-{{- define "tsskit.transportArgs" -}}
+{{/* Flags every service shares: transport security, metrics, log format. */}}
+{{- define "tsskit.commonArgs" -}}
 {{- if .Values.tls.enabled }}
 - --tls-cert=/etc/tsskit/tls/{{ .Values.tls.certKey }}
 - --tls-key=/etc/tsskit/tls/{{ .Values.tls.keyKey }}
@@ -109,6 +109,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.metrics.enabled }}
 - --metrics-addr=:{{ .Values.metrics.port }}
 {{- end }}
+- --log-format={{ .Values.logFormat }}
 {{- end }}
 
 {{- define "tsskit.tlsVolumeMount" -}}
@@ -136,8 +137,6 @@ app.kubernetes.io/component: {{ .component }}
 - name: TSSKIT_REVOKED
   value: {{ join "," . | quote }}
 {{- end }}
-- name: TSSKIT_LOG_FORMAT
-  value: {{ .Values.logFormat | quote }}
 {{- end }}
 
 {{/* A secret as an environment variable: (dict "name" "X" "ref" .Values.apiKey). */}}
@@ -151,8 +150,9 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/*
 A probe: (dict "ctx" $ "probe" .Values.router.probes.liveness "port" "grpc").
-HTTP GET on the path, HTTPS under TLS; under mutual TLS the kubelet cannot
-present a client certificate, so it only checks that the port accepts.
+HTTP GET on the path (/livez, /readyz), HTTPS under TLS; under mutual TLS
+the kubelet cannot present a client certificate, so it only checks that
+the port accepts.
 */}}
 {{- define "tsskit.probe" -}}
 {{- $port := default .port .probe.port }}

@@ -5,6 +5,12 @@ is its pod name, its vault is on its own volume (or in PostgreSQL under
 that id), its certificate is "<pod name>.cert" in the certificates Secret.
 An init container makes the identity key on first start and prints it
 (kubectl logs <pod> -c identity): the key to certify.
+
+Probes: the API port serves /livez and /readyz; a pool party, which has
+no API, serves them on a port of its own (--health-addr). On SIGTERM a
+party drains for at most --drain-timeout (finishes its running sessions,
+takes no new ones, /readyz 503); the kubelet waits 20 s longer than that
+(the binary's 10 s shutdown grace and a margin) before it kills the pod.
 */ -}}
 {{- define "tsskit.serverPartySet" -}}
 {{- $ := .ctx }}
@@ -44,6 +50,7 @@ spec:
     spec:
       {{- with (include "tsskit.podSecurity" $ | trim) }}{{ . | nindent 6 }}{{- end }}
       {{- with (include "tsskit.scheduling" $c | trim) }}{{ . | nindent 6 }}{{- end }}
+      terminationGracePeriodSeconds: {{ add (int $c.drainTimeoutSeconds) 20 }}
       initContainers:
         - name: identity
           image: {{ include "tsskit.image" $ }}
@@ -82,8 +89,11 @@ spec:
             - --preparams-pool={{ $c.preparamsPool }}
             {{- if $api }}
             - --api-addr=:{{ $c.port }}
+            {{- else }}
+            - --health-addr=:{{ $c.healthPort }}
             {{- end }}
-            {{- with (include "tsskit.transportArgs" $ | trim) }}{{ . | nindent 12 }}{{- end }}
+            - --drain-timeout={{ int $c.drainTimeoutSeconds }}s
+            {{- with (include "tsskit.commonArgs" $ | trim) }}{{ . | nindent 12 }}{{- end }}
             {{- with $c.extraArgs }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
@@ -110,11 +120,14 @@ spec:
             {{- with $c.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
-          {{- if or $api $.Values.metrics.enabled }}
           ports:
             {{- if $api }}
             - name: api
               containerPort: {{ $c.port }}
+              protocol: TCP
+            {{- else }}
+            - name: health
+              containerPort: {{ $c.healthPort }}
               protocol: TCP
             {{- end }}
             {{- if $.Values.metrics.enabled }}
@@ -122,13 +135,11 @@ spec:
               containerPort: {{ $.Values.metrics.port }}
               protocol: TCP
             {{- end }}
-          {{- end }}
-          {{- if or $api $.Values.metrics.enabled }}
+          {{- $probePort := ternary "api" "health" $api }}
           livenessProbe:
-            {{- with (include "tsskit.probe" (dict "ctx" $ "probe" $c.probes.liveness "port" "metrics") | trim) }}{{ . | nindent 12 }}{{- end }}
+            {{- with (include "tsskit.probe" (dict "ctx" $ "probe" $c.probes.liveness "port" $probePort) | trim) }}{{ . | nindent 12 }}{{- end }}
           readinessProbe:
-            {{- with (include "tsskit.probe" (dict "ctx" $ "probe" $c.probes.readiness "port" "metrics") | trim) }}{{ . | nindent 12 }}{{- end }}
-          {{- end }}
+            {{- with (include "tsskit.probe" (dict "ctx" $ "probe" $c.probes.readiness "port" $probePort) | trim) }}{{ . | nindent 12 }}{{- end }}
           resources:
             {{- toYaml $c.resources | nindent 12 }}
           securityContext:
