@@ -9,7 +9,8 @@
 //	tsskit token        mint an admin token
 //	tsskit rotate-key   re-encrypt a server party's vault under a new key
 //	tsskit demo         2-of-3 keygen and signing among in-process parties
-//	tsskit version      print the version
+//	tsskit version      print the version and the commit it was built from
+//	tsskit healthcheck  GET a URL, exit 0 on 200 (container health checks)
 //
 // Each command's -h lists its flags and the environment it reads.
 package main
@@ -23,8 +24,6 @@ import (
 	"os/signal"
 	"syscall"
 )
-
-const version = "0.1.0-dev"
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: tsskit <command> [flags]
@@ -40,7 +39,8 @@ commands:
   token        mint an admin token for gRPC / gRPC-Web clients
   rotate-key   re-encrypt a server party's vault under a new master key
   demo         2-of-3 keygen and signing among three in-process parties
-  version      print the version
+  version      print the version and the commit it was built from
+  healthcheck  GET a URL and exit 0 on 200: a container's health check
 
 "tsskit <command> -h" shows a command's flags and environment.
 `)
@@ -74,7 +74,9 @@ func main() {
 	case "rotate-key":
 		err = runRotateKey(ctx, os.Args[2:])
 	case "version", "--version":
-		fmt.Println("tsskit", version)
+		fmt.Println(versionLine())
+	case "healthcheck":
+		err = runHealthcheck(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 	default:
