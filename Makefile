@@ -177,3 +177,17 @@ fixtures: deps
 
 clean:
 	rm -rf bin bench-out public .tools sdk-ts/dist
+
+# The container image (deploy/Containerfile, deploy/README.md): tagged
+# $(IMAGE), built with Podman (installed when missing) on a builder made
+# from this machine's Go toolchain, so no image registry is needed.
+IMAGE ?= tsskit:latest
+.PHONY: image test-image
+image: deps wasm web
+	IMAGE="$(IMAGE)" scripts/image.sh
+
+# Builds the image and checks it: its configuration, every file in it, and
+# the binary taken out of it and run here. Not part of `make test`: on a
+# fresh machine, Podman and the wasm and web builds take minutes.
+test-image: image
+	TSSKIT_IMAGE="$(IMAGE)" $(GO) test -count=1 -run '^TestImage$$' -json ./deploy | $(GO) run ./scripts/testsummary -name image

@@ -11,7 +11,8 @@
 //	tsskit backup       snapshot a data directory (SQLite store, vaults)
 //	tsskit restore      restore such a snapshot into a new data directory
 //	tsskit demo         2-of-3 keygen and signing among in-process parties
-//	tsskit version      print the version
+//	tsskit version      print the version and the commit it was built from
+//	tsskit healthcheck  GET a URL, exit 0 on 200 (container health checks)
 //
 // Each command's -h lists its flags and the environment it reads.
 package main
@@ -25,8 +26,6 @@ import (
 	"os/signal"
 	"syscall"
 )
-
-const version = "0.1.0-dev"
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: tsskit <command> [flags]
@@ -44,7 +43,8 @@ commands:
   backup       snapshot a data directory of the embedded default (SQLite store, vaults)
   restore      restore a backup into a new data directory
   demo         2-of-3 keygen and signing among three in-process parties
-  version      print the version
+  version      print the version and the commit it was built from
+  healthcheck  GET a URL and exit 0 on 200: a container's health check
 
 "tsskit <command> -h" shows a command's flags and environment.
 `)
@@ -82,7 +82,9 @@ func main() {
 	case "restore":
 		err = runRestore(ctx, os.Args[2:])
 	case "version", "--version":
-		fmt.Println("tsskit", version)
+		fmt.Println(versionLine())
+	case "healthcheck":
+		err = runHealthcheck(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 	default:
