@@ -409,7 +409,7 @@ func checkTsskitService(t *testing.T, name string, s composeService, helps map[s
 		}
 	}
 	listens := map[string]bool{}
-	for _, f := range []string{"addr", "api-addr", "metrics-addr"} {
+	for _, f := range []string{"addr", "api-addr", "metrics-addr", "health-addr"} {
 		if v, ok := flags[f]; ok {
 			_, p, err := net.SplitHostPort(v)
 			if err != nil {

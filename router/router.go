@@ -140,13 +140,6 @@ func (s *Service) Publish(ctx context.Context, req *tsskitv1.PublishRequest) (*t
 	if _, err := serve.PartyClaims(ctx, env.SessionId, env.From); err != nil {
 		return nil, err
 	}
-	// A span in the session's trace (package tracing), once the token
-	// says the caller is a party of that session.
-	ctx, span := tracing.Tracer().Start(tracing.SessionContext(ctx, env.SessionId), "tsskit.router.publish",
-		trace.WithAttributes(attribute.String("tsskit.session.id", env.SessionId), attribute.String("tsskit.party", env.From),
-			attribute.String("tsskit.envelope.to", env.To), attribute.Int("tsskit.envelope.round", int(env.Round)),
-			attribute.Int("tsskit.envelope.bytes", len(env.Payload))))
-	defer span.End()
 	if n := proto.Size(env); n > s.limits.MaxEnvelope {
 		return nil, status.Errorf(codes.ResourceExhausted, "envelope is %d bytes, the limit is %d", n, s.limits.MaxEnvelope)
 	}
@@ -163,6 +156,14 @@ func (s *Service) Publish(ctx context.Context, req *tsskitv1.PublishRequest) (*t
 	if env.To != "" && (!info.HasParty(env.To) || env.To == env.From) {
 		return nil, status.Error(codes.InvalidArgument, "recipient is not another party of this session")
 	}
+	// A span in the session's trace (package tracing), only for an
+	// envelope that passed every check: its sender and recipient are
+	// parties of the session, so nothing a caller picks freely goes in.
+	ctx, span := tracing.Tracer().Start(tracing.SessionContext(ctx, env.SessionId), "tsskit.router.publish",
+		trace.WithAttributes(attribute.String("tsskit.session.id", env.SessionId), attribute.String("tsskit.party", env.From),
+			attribute.String("tsskit.envelope.to", env.To), attribute.Int("tsskit.envelope.round", int(env.Round)),
+			attribute.Int("tsskit.envelope.bytes", len(env.Payload))))
+	defer span.End()
 	stored := proto.Clone(env).(*tsskitv1.Envelope)
 	stored.Seq = 0
 	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(stored)

@@ -11,11 +11,13 @@ import (
 )
 
 func runBackup(_ context.Context, args []string) error {
-	fs := newFlags("backup", "Snapshot a data directory of the embedded default (SQLite store, server-party vaults), consistent while the services run. "+
+	fs := newFlags("backup", "Snapshot a data directory of the embedded default (SQLite store, server-party vaults) while the services run; each file is whole, "+
+		"but a keygen finishing meanwhile may be in the store and not in a vault, or the reverse: back up when none runs, or after the ones that matter. "+
 		"Vault records stay encrypted under the master key, which is never included; keep CRYPTO_MASTER_KEY and MPC_API_KEY apart from the backup. "+
 		"With DATABASE_URL, back up PostgreSQL with pg_dump instead (docs/operations.md).", "")
 	dataDir := fs.String("data-dir", filepath.Join(".data", "dev"), "the data directory to back up")
 	out := fs.String("out", "", "the backup file to write (a new file, mode 0600)")
+	keys := fs.Bool("include-keys", false, "also back up private key files (*.key, e.g. tsskit dev's root and coordinator keys), in the clear as they are at rest")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -27,7 +29,7 @@ func runBackup(_ context.Context, args []string) error {
 		return fmt.Errorf("--out: %w", err)
 	}
 	n := 0
-	m, err := backup.Create(*dataDir, f, func(p string) { n++; fmt.Fprintf(os.Stderr, "backup: %s\n", p) })
+	m, err := backup.Create(*dataDir, f, backup.Options{IncludeKeys: *keys, Progress: func(p string) { n++; fmt.Fprintf(os.Stderr, "backup: %s\n", p) }})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -26,6 +26,8 @@ func getStatus(url string) (int, string) {
 // with every party, and only then does the party exit, cleanly. Every
 // port with /health also serves /livez and /readyz.
 func TestDrainFinishesSessions(t *testing.T) {
+	clusterDrain = "3m"
+	defer func() { clusterDrain = "5s" }()
 	c := startCluster(t)
 	for name, u := range map[string]string{
 		"router": "http://" + c.router, "coordinator": "http://" + c.coord, "account API": "http://" + c.api,

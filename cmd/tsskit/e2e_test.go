@@ -139,6 +139,11 @@ func (c *cluster) stop() {
 
 func startCluster(t *testing.T) *cluster { return startClusterWith(t, false) }
 
+// clusterDrain is the server parties' --drain-timeout in test clusters:
+// short, so that stopping a cluster whose attack tests left sessions
+// hanging stays within stop's 30 s; TestDrainFinishesSessions sets more.
+var clusterDrain = "5s"
+
 // startClusterWith starts the cluster; with evil, the server parties
 // reach the coordinator through an evilcoord proxy in this process (c.via,
 // c.evil), as the CLI parties of the attack tests do.
@@ -166,7 +171,7 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 	for i := 1; i <= 3; i++ {
 		dataDir := filepath.Join(c.dir, fmt.Sprintf("sp%d", i))
 		cert := certify(t, bin, c.env, rootFile, "--data-dir", dataDir)
-		args := []string{"serverparty", "--coordinator", c.via, "--router", c.router, "--preparams-pool", "1",
+		args := []string{"serverparty", "--coordinator", c.via, "--router", c.router, "--preparams-pool", "1", "--drain-timeout", clusterDrain,
 			"--data-dir", dataDir, "--certificate", cert, "--metrics-addr", c.metrics[fmt.Sprintf("serverparty-%d", i)]}
 		c.health[fmt.Sprintf("serverparty-%d", i)] = quorumtest.FreeAddr(t)
 		args = append(args, "--health-addr", c.health[fmt.Sprintf("serverparty-%d", i)])

@@ -95,7 +95,8 @@ func startReplicas(t *testing.T) *replicas {
 		id := fmt.Sprintf("replica-sp%d", i)
 		cert := certify(t, bin, r.env, rootFile, "--party-id", id, "--data-dir", filepath.Join(r.dir, id))
 		args := []string{"serverparty", "--party-id", id, "--coordinator", strings.Join(r.coords, ","),
-			"--router", strings.Join(routers, ","), "--preparams-pool", "2", "--data-dir", filepath.Join(r.dir, id), "--certificate", cert}
+			"--router", strings.Join(routers, ","), "--preparams-pool", "2", "--data-dir", filepath.Join(r.dir, id), "--certificate", cert,
+			"--drain-timeout", "5s"}
 		if i == 1 {
 			args = append(args, "--api-addr", r.partyAPI)
 		}

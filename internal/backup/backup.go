@@ -7,10 +7,13 @@
 // every file under its path relative to the data directory. Files go in
 // as they are at rest: vault records stay encrypted under the master key,
 // which never goes in (dev-secrets.json, which holds it in dev mode, is
-// left out), and SQLite databases are copied with VACUUM INTO, a
-// consistent snapshot even while the service writes. A restore checks
-// the manifest (format, paths, sizes, SHA-256 of every file) before it
-// writes anything, and only into an empty or missing directory.
+// left out, and so are private key files unless asked for), and SQLite
+// databases are copied with VACUUM INTO, whole even while the service
+// writes. Each file is consistent; the store and the vaults are read one
+// after the other, so a keygen that finishes meanwhile may be in one and
+// not the other. A restore checks the manifest (format, paths, sizes,
+// SHA-256 of every file) before it writes anything, and only into an
+// empty or missing directory, through an os.Root.
 package backup
 
 import (
@@ -75,15 +78,36 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Limits on what a restore reads: a data directory of tsskit's holds a
+// store and vault records, far below these; an archive past them is not
+// one, and is refused before it can exhaust memory.
+const (
+	MaxFile  = 256 << 20
+	MaxTotal = 1 << 30
+	MaxFiles = 1 << 20
+)
+
 // ErrNotEmpty: restore refuses a data directory that has files.
 var ErrNotEmpty = errors.New("the data directory is not empty")
 
+// Options choose what a backup holds.
+type Options struct {
+	// IncludeKeys puts key files (*.key: tsskit dev's root and coordinator
+	// keys) in the backup as they are at rest, in the clear. Off: they
+	// are left out, and whoever holds the backup cannot certify parties
+	// or mint tokens with it.
+	IncludeKeys bool
+	Progress    func(string)
+}
+
 // leaveOut says why a file is not backed up ("" to back it up).
-func leaveOut(rel string, d fs.DirEntry) string {
+func leaveOut(rel string, d fs.DirEntry, o Options) string {
 	base := path.Base(rel)
 	switch {
 	case base == "dev-secrets.json":
 		return "holds CRYPTO_MASTER_KEY and MPC_API_KEY: keep those apart from the backup"
+	case strings.HasSuffix(base, ".key") && !o.IncludeKeys:
+		return "a private key in the clear (--include-keys to back it up)"
 	case strings.HasPrefix(base, ".tmp-"), strings.HasPrefix(base, ".take-"):
 		return "a vault write or take in progress"
 	case strings.HasSuffix(base, "-wal"), strings.HasSuffix(base, "-shm"), strings.HasSuffix(base, "-journal"):
@@ -109,8 +133,16 @@ func isSQLite(p string) bool {
 
 // Create writes a backup of dataDir to out. progress, if set, gets each
 // file's path as it is added.
-func Create(dataDir string, out io.Writer, progress func(string)) (*Manifest, error) {
+func Create(dataDir string, out io.Writer, o Options) (*Manifest, error) {
 	fail := func(msg string, err error) (*Manifest, error) { return nil, &Error{Op: "backup", Msg: msg, Err: err} }
+	progress := o.Progress
+	// A data directory reached through a link (the image's .data) is
+	// walked where it points.
+	real, err := filepath.EvalSymlinks(dataDir)
+	if err != nil {
+		return fail("data directory "+dataDir, err)
+	}
+	dataDir = real
 	st, err := os.Stat(dataDir)
 	if err != nil || !st.IsDir() {
 		return fail("data directory "+dataDir, err)
@@ -142,7 +174,7 @@ func Create(dataDir string, out io.Writer, progress func(string)) (*Manifest, er
 			return err
 		}
 		rel = filepath.ToSlash(rel)
-		if why := leaveOut(rel, d); why != "" {
+		if why := leaveOut(rel, d, o); why != "" {
 			m.LeftOut = append(m.LeftOut, File{Path: rel, Why: why})
 			return nil
 		}
@@ -162,6 +194,9 @@ func Create(dataDir string, out io.Writer, progress func(string)) (*Manifest, er
 	})
 	if err != nil {
 		return fail("read "+dataDir, err)
+	}
+	if len(items) == 0 {
+		return fail("nothing to back up in "+dataDir+" (is it the data directory?)", nil)
 	}
 	sort.Slice(items, func(i, j int) bool { return items[i].Path < items[j].Path })
 	for _, it := range items {
@@ -269,11 +304,30 @@ func Restore(in io.Reader, dataDir string, o RestoreOptions) (*Manifest, error) 
 		return fail(fmt.Sprintf("format %q version %d; this tsskit reads %s version %d", m.Format, m.Version, Format, Version), nil)
 	}
 	want := map[string]File{}
+	var total int64
 	for _, f := range m.Files {
 		if err := checkPath(f.Path); err != nil {
 			return fail("manifest", err)
 		}
+		if path.Base(f.Path) == "dev-secrets.json" {
+			return fail("manifest", fmt.Errorf("%s is never in a backup", f.Path))
+		}
+		if f.Size < 0 || f.Size > MaxFile {
+			return fail("manifest", fmt.Errorf("%s: size %d out of range", f.Path, f.Size))
+		}
+		total += f.Size
 		want[f.Path] = f
+	}
+	if total > MaxTotal || len(want) > MaxFiles {
+		return fail(fmt.Sprintf("manifest: %d files, %d bytes: more than a data directory holds (at most %d files, %d bytes)", len(want), total, MaxFiles, MaxTotal), nil)
+	}
+	// A file may not also be a directory of another's path.
+	for p := range want {
+		for d := path.Dir(p); d != "."; d = path.Dir(d) {
+			if _, ok := want[d]; ok {
+				return fail("manifest", fmt.Errorf("%s is both a file and a directory", d))
+			}
+		}
 	}
 	// Read and check everything first.
 	files := map[string][]byte{}
@@ -309,6 +363,13 @@ func Restore(in io.Reader, dataDir string, o RestoreOptions) (*Manifest, error) 
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return fail(dataDir, err)
 	}
+	// Every write goes through an os.Root: nothing, not even a link
+	// planted in the directory meanwhile, leads out of it.
+	root, err := os.OpenRoot(dataDir)
+	if err != nil {
+		return fail(dataDir, err)
+	}
+	defer root.Close()
 	paths := make([]string, 0, len(files))
 	for p := range files {
 		paths = append(paths, p)
@@ -318,11 +379,13 @@ func Restore(in io.Reader, dataDir string, o RestoreOptions) (*Manifest, error) 
 		if !o.PreParams && isPreParams(p) {
 			continue
 		}
-		dst := filepath.Join(dataDir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return fail(p, err)
+		dst := filepath.FromSlash(p)
+		if dir := filepath.Dir(dst); dir != "." {
+			if err := root.MkdirAll(dir, 0o700); err != nil {
+				return fail(p, err)
+			}
 		}
-		if err := os.WriteFile(dst, files[p], 0o600); err != nil {
+		if err := root.WriteFile(dst, files[p], 0o600); err != nil {
 			return fail(p, err)
 		}
 		if o.Progress != nil {

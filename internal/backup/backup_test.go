@@ -45,6 +45,7 @@ func dataDir(t *testing.T) (string, *store.SQLite) {
 	write(t, filepath.Join(dir, "server-1", "vault", "preparams", "0001.json"), `{"ciphertext":"pp"}`)
 	write(t, filepath.Join(dir, "server-1", "vault", "shares", ".tmp-123"), "half")
 	write(t, filepath.Join(dir, "dev-secrets.json"), `{"CRYPTO_MASTER_KEY":"secret"}`)
+	write(t, filepath.Join(dir, "root.key"), "root-private-key")
 	return dir, st
 }
 
@@ -52,7 +53,7 @@ func TestRoundTrip(t *testing.T) {
 	dir, st := dataDir(t)
 	var buf bytes.Buffer
 	var added []string
-	m, err := backup.Create(dir, &buf, func(p string) { added = append(added, p) })
+	m, err := backup.Create(dir, &buf, backup.Options{Progress: func(p string) { added = append(added, p) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +64,22 @@ func TestRoundTrip(t *testing.T) {
 	for _, f := range m.LeftOut {
 		left[f.Path] = true
 	}
-	if !left["dev-secrets.json"] || !left["server-1/vault/shares/.tmp-123"] || len(added) != 4 {
+	if !left["dev-secrets.json"] || !left["root.key"] || !left["server-1/vault/shares/.tmp-123"] || len(added) != 4 || strings.Contains(buf.String(), "root-private-key") {
 		t.Fatalf("added %v, left out %v", added, m.LeftOut)
+	}
+	// With --include-keys, key files go in; through a link to the data
+	// directory, the same files.
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	var withKeys bytes.Buffer
+	m2, err := backup.Create(link, &withKeys, backup.Options{IncludeKeys: true})
+	if err != nil || len(m2.Files) != 5 {
+		t.Fatalf("through a link, with keys: %v %v", m2, err)
+	}
+	if _, err := backup.Create(t.TempDir(), &bytes.Buffer{}, backup.Options{}); err == nil {
+		t.Fatal("an empty directory was backed up")
 	}
 	// Written after the backup: not in it.
 	st.CreateWallet(context.Background(), &store.Wallet{ID: "w-2", Name: "after", SignersNeeded: 2, PublicKey: bytes.Repeat([]byte{3}, 33),
@@ -134,7 +149,7 @@ func archive(t *testing.T, manifest string, files map[string]string) []byte {
 func TestRestoreRefuses(t *testing.T) {
 	dir, _ := dataDir(t)
 	var buf bytes.Buffer
-	if _, err := backup.Create(dir, &buf, nil); err != nil {
+	if _, err := backup.Create(dir, &buf, backup.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	flipped := bytes.Clone(buf.Bytes())
@@ -150,6 +165,9 @@ func TestRestoreRefuses(t *testing.T) {
 		"entry not listed": archive(t, `{"format":"tsskit.backup","version":1,"files":[]}`, map[string]string{"x": "foo"}),
 		"wrong hash":       archive(t, `{"format":"tsskit.backup","version":1,"files":[{"path":"x","size":3,`+sum+`}]}`, map[string]string{"x": "bar"}),
 		"missing entry":    archive(t, `{"format":"tsskit.backup","version":1,"files":[{"path":"x","size":3,`+sum+`}]}`, nil),
+		"file and dir":     archive(t, `{"format":"tsskit.backup","version":1,"files":[{"path":"a","size":3,`+sum+`},{"path":"a/b","size":3,`+sum+`}]}`, map[string]string{"a": "foo", "a/b": "foo"}),
+		"master key":       archive(t, `{"format":"tsskit.backup","version":1,"files":[{"path":"dev-secrets.json","size":3,`+sum+`}]}`, map[string]string{"dev-secrets.json": "foo"}),
+		"huge size":        archive(t, `{"format":"tsskit.backup","version":1,"files":[{"path":"x","size":99999999999,`+sum+`}]}`, nil),
 	}
 	for name, b := range cases {
 		to := filepath.Join(t.TempDir(), "r")

@@ -97,8 +97,16 @@ func Setup(ctx context.Context, service string) (func(context.Context) error, er
 // NewProvider is a tracer provider with tsskit's id generator (session
 // roots get their derived ids), for Setup and for tests with an
 // in-memory exporter.
+//
+// Attribute values are cut at 256 bytes and counts capped: a failure
+// reason a party reports, for one, is its own text.
 func NewProvider(opts ...sdktrace.TracerProviderOption) *sdktrace.TracerProvider {
-	return sdktrace.NewTracerProvider(append([]sdktrace.TracerProviderOption{sdktrace.WithIDGenerator(idGen{})}, opts...)...)
+	limits := sdktrace.NewSpanLimits()
+	limits.AttributeValueLengthLimit = 256
+	limits.AttributeCountLimit = 32
+	limits.EventCountLimit = 256
+	limits.AttributePerEventCountLimit = 8
+	return sdktrace.NewTracerProvider(append([]sdktrace.TracerProviderOption{sdktrace.WithIDGenerator(idGen{}), sdktrace.WithRawSpanLimits(limits)}, opts...)...)
 }
 
 // SessionIDs are the trace id and root span id of a session's trace.
@@ -157,6 +165,15 @@ func newSpanID() trace.SpanID {
 
 // Fail marks span failed with code, reason and culprits.
 func Fail(span trace.Span, code, reason string, culprits []string) {
+	if len(culprits) > 16 {
+		culprits = culprits[:16]
+	}
+	if len(reason) > 256 {
+		reason = reason[:256] + "…"
+	}
+	if len(code) > 64 {
+		code = code[:64]
+	}
 	span.SetAttributes(attribute.String("tsskit.failure.code", code), attribute.StringSlice("tsskit.failure.culprits", culprits))
 	span.SetStatus(codes.Error, code+": "+reason)
 }

@@ -18,7 +18,7 @@ func TestRefusals(t *testing.T) {
 		{"defaults", nil, "trustRoot is required"},
 		{"router replicas without Redis", append(min, "--set", "router.replicas=2"), "set redis.existingSecret"},
 		{"coordinator replicas without PostgreSQL", append(min, "--set", "coordinator.replicas=3"), "set database.existingSecret"},
-		{"vault in PostgreSQL without it", append(min, "--set", "serverParty.vault=postgres"), "set database.existingSecret"},
+		{"pool vault in PostgreSQL", append(min, "--set", "serverParty.vault=postgres"), "one pod could read and decrypt every other party's shares"},
 		{"no transport security", append(min, "--set", "insecure.listen=false"), "no transport security"},
 		{"TLS without its Secret", append(min, "--set", "tls.enabled=true"), "set tls.existingSecret"},
 		{"mutual TLS without TLS", append(min, "--set", "tls.mutual=true"), "mutual TLS is TLS first"},
