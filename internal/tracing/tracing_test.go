@@ -43,24 +43,36 @@ func attr(s tracetest.SpanStub, key string) string {
 	return ""
 }
 
-// waitSpans waits until the exporter holds a span named name in trace tid
-// (spans end as sessions wind down, a little after the API answers).
-func waitSpans(t *testing.T, exp *tracetest.InMemoryExporter, tid trace.TraceID, name string) tracetest.SpanStubs {
+// waitSpans waits until the spans of trace tid satisfy done (spans end as
+// sessions wind down, a little after the API answers, and each party's seat
+// ends on its own time).
+func waitSpans(t *testing.T, exp *tracetest.InMemoryExporter, tid trace.TraceID, done func(tracetest.SpanStubs) bool) tracetest.SpanStubs {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var in tracetest.SpanStubs
-		found := false
 		for _, s := range exp.GetSpans() {
 			if s.SpanContext.TraceID() == tid {
 				in = append(in, s)
-				found = found || s.Name == name
 			}
 		}
-		if found || time.Now().After(deadline) {
+		if done(in) || time.Now().After(deadline) {
 			return in
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// named reports whether spans hold at least n spans named name.
+func named(name string, n int) func(tracetest.SpanStubs) bool {
+	return func(spans tracetest.SpanStubs) bool {
+		c := 0
+		for _, s := range spans {
+			if s.Name == name {
+				c++
+			}
+		}
+		return c >= n
 	}
 }
 
@@ -100,7 +112,16 @@ func TestOneTracePerSession(t *testing.T) {
 		if root.Status.Code == codes.Error {
 			t.Fatalf("%s root failed: %v", kind, root.Status)
 		}
-		spans := waitSpans(t, exp, tid, "round "+strconv.Itoa(rounds))
+		// Both server seats end their last round and their seat span.
+		spans := waitSpans(t, exp, tid, func(in tracetest.SpanStubs) bool {
+			seatSpans := 0
+			for _, s := range in {
+				if strings.HasPrefix(s.Name, "tsskit.party ") {
+					seatSpans++
+				}
+			}
+			return seatSpans >= 2 && named("round "+strconv.Itoa(rounds), 2)(in)
+		})
 		seats, publishes := map[string]bool{}, 0
 		roundsSeen := map[string]map[string]bool{}
 		byID := map[trace.SpanID]tracetest.SpanStub{}
@@ -161,7 +182,7 @@ func TestFailureOnSpans(t *testing.T) {
 		t.Fatal(err)
 	}
 	tid, _ := tracing.SessionIDs(resp.SessionId)
-	spans := waitSpans(t, exp, tid, "tsskit.session keygen")
+	spans := waitSpans(t, exp, tid, named("tsskit.session keygen", 1))
 	var root *tracetest.SpanStub
 	for i := range spans {
 		if spans[i].Name == "tsskit.session keygen" {
