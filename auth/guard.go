@@ -14,8 +14,15 @@ import (
 
 // GuardConfig configures NewGuard.
 type GuardConfig struct {
-	// APIKey is the key every request must carry in X-API-Key (required).
+	// APIKey is the key every request must carry in X-API-Key (required
+	// unless Authenticate is set).
 	APIKey string
+	// Authenticate, when set, replaces the API key: it names the caller
+	// of r (who, for the rate limit and Refused; never a secret) and
+	// returns the request to pass on (e.g. with verified claims in its
+	// context), or a message saying why r is refused with 401
+	// "unauthorized". TokenAuth makes one that takes bearer tokens.
+	Authenticate func(r *http.Request) (who string, next *http.Request, refusal string)
 	// Allow lists the client addresses allowed; nil or empty allows all.
 	Allow *Allowlist
 	// TrustedProxies lists the reverse proxies whose X-Forwarded-For is
@@ -60,8 +67,10 @@ type Caller struct {
 
 // Who values for callers without the right key.
 const (
-	WhoAnonymous  = "anonymous"
-	WhoInvalidKey = "api-key:invalid"
+	WhoAnonymous = "anonymous"
+	// WhoInvalidToken: a bearer token that does not verify (Authenticate).
+	WhoInvalidToken = "token:invalid"
+	WhoInvalidKey   = "api-key:invalid"
 )
 
 // KeyID names an API key in logs without revealing it: "api-key:" and the
@@ -102,7 +111,8 @@ func Guard(apiKey string, allow *Allowlist, open []string, writeErr func(w http.
 //     bucket is 429 "rate_limited" with a Retry-After header in whole
 //     seconds;
 //  4. the request must carry exactly one X-API-Key header equal to APIKey
-//     (KeyEqual, constant time), else 401 "unauthorized".
+//     (KeyEqual, constant time), or pass Authenticate when that is set,
+//     else 401 "unauthorized".
 //
 // The key is compared before step 2 so that Refused can tell a right key
 // used from a wrong address; the answer does not change. Requests whose URL
@@ -112,7 +122,7 @@ func Guard(apiKey string, allow *Allowlist, open []string, writeErr func(w http.
 // NewGuard panics if APIKey is empty or WriteError or h is nil: these are
 // programming errors, services refuse to start without a key.
 func NewGuard(cfg GuardConfig, h http.Handler) http.Handler {
-	if cfg.APIKey == "" {
+	if cfg.APIKey == "" && cfg.Authenticate == nil {
 		panic("auth.Guard: empty API key")
 	}
 	if cfg.WriteError == nil || h == nil {
@@ -134,6 +144,16 @@ func NewGuard(cfg GuardConfig, h http.Handler) http.Handler {
 		keys := r.Header.Values("X-API-Key")
 		var keyMsg string
 		switch {
+		case cfg.Authenticate != nil:
+			var next *http.Request
+			if c.Who, next, keyMsg = cfg.Authenticate(r); keyMsg == "" {
+				r = next
+			} else {
+				c.Who = WhoInvalidToken
+				if r.Header.Get("Authorization") == "" {
+					c.Who = WhoAnonymous
+				}
+			}
 		case len(keys) == 0:
 			c.Who, keyMsg = WhoAnonymous, "missing X-API-Key header"
 		case len(keys) > 1:

@@ -32,9 +32,11 @@ type AccountConfig struct {
 	TrustedProxies *auth.Allowlist
 	// RateLimit (RATE_LIMIT) per (API key, client address); nil takes
 	// auth.DefaultRateLimit, a zero RateLimit does not limit.
-	RateLimit   *auth.RateLimit
-	PartyAPIURL string        // server-party API that runs the user's party
-	PartyAPIKey string        // its X-API-Key
+	RateLimit *auth.RateLimit
+	// PartyAPIURL is the server-party API that runs the user's party. It
+	// is called with the user party's token for the one session, never
+	// with APIKey (see serverparty.APIConfig).
+	PartyAPIURL string
 	Timeout     time.Duration // per request (default 3m)
 	Client      *http.Client
 }
@@ -223,7 +225,7 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	sharec := make(chan shareResult, 1)
 	go func() {
-		sh, err := a.generateUserShare(ctx, s.id, req.SharePassword)
+		sh, err := a.generateUserShare(ctx, s.id, s.userParty, req.SharePassword)
 		sharec <- shareResult{sh, err}
 	}()
 	final, err := a.c.wait(ctx, s)
@@ -256,8 +258,13 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// generateUserShare asks the server-party API to run the user party.
-func (a *accountAPI) generateUserShare(ctx context.Context, sessionID string, password *string) (string, error) {
+// generateUserShare asks the server-party API to run the user party,
+// authorised by a token for that party in that session alone.
+func (a *accountAPI) generateUserShare(ctx context.Context, sessionID, userParty string, password *string) (string, error) {
+	tok, err := a.c.cfg.Minter.MintParty(sessionID, userParty, a.cfg.Timeout)
+	if err != nil {
+		return "", fmt.Errorf("server-party API: mint token: %w", err)
+	}
 	body := map[string]any{"session_id": sessionID, "share_password": *password}
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(a.cfg.PartyAPIURL, "/")+"/api/v1/shares/generate", bytes.NewReader(b))
@@ -265,7 +272,7 @@ func (a *accountAPI) generateUserShare(ctx context.Context, sessionID string, pa
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-API-Key", a.cfg.PartyAPIKey)
+	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := a.cfg.Client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("server-party API: %w", err)

@@ -67,7 +67,7 @@ func fuzzAccountAPI(f *testing.F) http.Handler {
 	}
 	f.Cleanup(c.Stop)
 	return c.AccountAPI(coordinator.AccountConfig{
-		APIKey: fuzzAPIKey, PartyAPIURL: "http://127.0.0.1:1", PartyAPIKey: "unused", Timeout: 5 * time.Second,
+		APIKey: fuzzAPIKey, PartyAPIURL: "http://127.0.0.1:1", Timeout: 5 * time.Second,
 		RateLimit: &auth.RateLimit{}, // the fuzzer is one fast client: limiting would hide the handler
 	})
 }

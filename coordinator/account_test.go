@@ -44,7 +44,10 @@ func (c *apiClient) do(method, path, key, body string) (int, map[string]any) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	if key != "" {
+	switch {
+	case strings.HasPrefix(key, "Bearer "):
+		req.Header.Set("Authorization", key)
+	case key != "":
 		req.Header.Set("X-API-Key", key)
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -152,8 +155,17 @@ func TestAccountAPI(t *testing.T) {
 	if code, body := sp.do("GET", "/health", "", ""); code != 200 || len(body) != 1 {
 		t.Fatalf("server-party API health without the key: %d %v", code, body)
 	}
-	if code, body := sp.do("GET", "/api/v1/health", q.APIKey, ""); code != 200 || body["components"] == nil {
-		t.Fatalf("server-party API health with the key: %d %v", code, body)
+	// The server-party API takes no API key: an operator reads its
+	// details with an admin token.
+	if code, body := sp.do("GET", "/api/v1/health", q.APIKey, ""); code != 401 {
+		t.Fatalf("server-party API health with the account API's key: %d %v", code, body)
+	}
+	admin, err := q.Minter.MintAdmin("ops", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := sp.do("GET", "/api/v1/health", "Bearer "+admin, ""); code != 200 || body["components"] == nil {
+		t.Fatalf("server-party API health with an admin token: %d %v", code, body)
 	}
 
 	code, acct := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"alice","share_password":"`+testPassword+`"}`)
@@ -313,16 +325,27 @@ func TestAccountAPIAllowlist(t *testing.T) {
 	if code, body := local.do("GET", "/api/v1/accounts/nope", q.APIKey, ""); code != 404 {
 		t.Fatalf("inside the allowlist: %d %v", code, body)
 	}
-	// The server-party API has the same guard.
+	// The server-party API has the same allowlist; it takes the
+	// coordinator's token for the session's user party, not the API key.
+	tok, err := q.Minter.MintParty("no-such-session", "user-x", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sp := &apiClient{t: t, base: q.PartyAPIURL, key: q.APIKey, client: from("127.0.0.2")}
-	if code, _ := sp.do("POST", "/api/v1/shares/generate", q.APIKey, `{"session_id":"x"}`); code != 403 {
+	if code, _ := sp.do("POST", "/api/v1/shares/generate", "Bearer "+tok, `{"session_id":"x"}`); code != 403 {
 		t.Fatalf("server-party API outside the allowlist: %d", code)
 	}
 	sp.client = from("127.0.0.1")
-	if code, _ := sp.do("POST", "/api/v1/shares/generate", "wrong-key-wrong-key", `{"session_id":"x"}`); code != 401 {
-		t.Fatalf("server-party API with a bad key: %d", code)
+	if code, _ := sp.do("POST", "/api/v1/shares/generate", q.APIKey, `{"session_id":"x"}`); code != 401 {
+		t.Fatalf("server-party API with the account API's key: %d", code)
 	}
-	if code, body := sp.do("POST", "/api/v1/shares/generate", q.APIKey, `{"session_id":"no-such-session","share_password":"`+testPassword+`"}`); code != 404 {
+	if code, _ := sp.do("POST", "/api/v1/shares/generate", "Bearer not-a-token", `{"session_id":"x"}`); code != 401 {
+		t.Fatalf("server-party API with a bad token: %d", code)
+	}
+	if code, body := sp.do("POST", "/api/v1/shares/generate", "Bearer "+tok, `{"session_id":"another-session","share_password":"`+testPassword+`"}`); code != 403 {
+		t.Fatalf("server-party API, a token for another session: %d %v", code, body)
+	}
+	if code, body := sp.do("POST", "/api/v1/shares/generate", "Bearer "+tok, `{"session_id":"no-such-session","share_password":"`+testPassword+`"}`); code != 404 {
 		t.Fatalf("server-party API, unknown session: %d %v", code, body)
 	}
 }
@@ -413,7 +436,7 @@ func TestAccountAPIAudit(t *testing.T) {
 	allow, _ := auth.ParseAllowlist("203.0.113.0/24")
 	proxies, _ := auth.ParseAllowlist("127.0.0.1")
 	api := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{
-		APIKey: q.APIKey, Allow: allow, TrustedProxies: proxies, PartyAPIURL: q.PartyAPIURL, PartyAPIKey: q.APIKey,
+		APIKey: q.APIKey, Allow: allow, TrustedProxies: proxies, PartyAPIURL: q.PartyAPIURL,
 	}))
 	defer api.Close()
 	call := func(method, path, key, xff, body string) (int, map[string]any) {
@@ -545,7 +568,7 @@ func TestAccountAPIAudit(t *testing.T) {
 func TestAccountAPIRateLimit(t *testing.T) {
 	q := startLoggedQuorum(t)
 	api := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{
-		APIKey: q.APIKey, RateLimit: &auth.RateLimit{PerSecond: 0.5, Burst: 2}, PartyAPIURL: q.PartyAPIURL, PartyAPIKey: q.APIKey,
+		APIKey: q.APIKey, RateLimit: &auth.RateLimit{PerSecond: 0.5, Burst: 2}, PartyAPIURL: q.PartyAPIURL,
 	}))
 	defer api.Close()
 	get := func(path string) *http.Response {

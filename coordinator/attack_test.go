@@ -4,9 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +24,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/rwadurian/tsskit/auth"
+	"github.com/rwadurian/tsskit/coordinator"
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/testdb"
@@ -355,5 +363,73 @@ func flip(t *testing.T, q *quorumtest.Quorum, dbURL, walletID, party, kind strin
 		} else if n, _ := res.RowsAffected(); n != 1 {
 			t.Fatalf("flip: %d rows", n)
 		}
+	}
+}
+
+// TestAttackPartyAPICredential: the server party that serves the
+// server-party API is handed, for each account keygen, a credential it
+// could replay. It must not work on the account API (before, it was the
+// account API's own key, and replaying it signed any account wallet), nor
+// on the server-party API for another session.
+func TestAttackPartyAPICredential(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{})
+	var mu sync.Mutex
+	var captured []http.Header
+	target, _ := url.Parse(q.PartyAPIURL)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		captured = append(captured, r.Header.Clone())
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	defer recorder.Close()
+	api := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{APIKey: q.APIKey, PartyAPIURL: recorder.URL}))
+	defer api.Close()
+
+	code, acct := quorumtest.CallAPI(t, api.URL, "POST", "/api/v1/accounts", q.APIKey, "", `{"user_id":"victim","share_password":"`+testPassword+`"}`)
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, acct)
+	}
+	id := acct["account_id"].(string)
+	mu.Lock()
+	if len(captured) != 1 {
+		t.Fatalf("%d calls to the server-party API", len(captured))
+	}
+	stolen := captured[0]
+	mu.Unlock()
+	if stolen.Get("X-API-Key") != "" || strings.Contains(strings.Join(slices.Concat(slices.Collect(maps.Values(stolen))...), " "), q.APIKey) {
+		t.Fatal("the server-party API was sent the account API's key")
+	}
+	replay := func(base, method, path, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		for k, v := range stolen {
+			req.Header[k] = v
+		}
+		resp, err := quorumtest.HTTPClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	d := sha256.Sum256([]byte("drain the account"))
+	for _, c := range []struct{ method, path, body string }{
+		{"POST", "/api/v1/accounts/" + id + "/sign", `{"message":"` + hex.EncodeToString(d[:]) + `"}`},
+		{"POST", "/api/v1/accounts", `{"user_id":"mallory","share_password":"` + testPassword + `"}`},
+		{"POST", "/api/v1/users/victim/tokens", `{"operations":["sign"]}`},
+		{"GET", "/api/v1/accounts/" + id, ""},
+	} {
+		if code := replay(api.URL, c.method, c.path, c.body); code != http.StatusUnauthorized {
+			t.Errorf("account API %s %s with the server-party API's credential: %d, want 401", c.method, c.path, code)
+		}
+	}
+	// Nor does it start the user party of another session.
+	if code := replay(q.PartyAPIURL, "POST", "/api/v1/shares/generate", `{"session_id":"another","share_password":"`+testPassword+`"}`); code != http.StatusForbidden {
+		t.Errorf("server-party API, another session: %d, want 403", code)
+	}
+	if code := replay(q.PartyAPIURL, "GET", "/api/v1/health", ""); code != http.StatusForbidden {
+		t.Errorf("server-party API details with a party token: %d, want 403", code)
 	}
 }

@@ -408,6 +408,9 @@ func checkTsskitService(t *testing.T, name string, s composeService, helps map[s
 			t.Errorf("environment %s: tsskit %s does not read it (its -h lists %v)", k, sub, slices.Sorted(maps.Keys(h.env)))
 		}
 	}
+	if _, ok := s.Environment["MPC_API_KEY"]; ok && sub == "serverparty" {
+		t.Error("a server party is given MPC_API_KEY: with the account API's key it could sign account wallets (it refuses to start)")
+	}
 	listens := map[string]bool{}
 	for _, f := range []string{"addr", "api-addr", "metrics-addr", "health-addr"} {
 		if v, ok := flags[f]; ok {

@@ -17,9 +17,13 @@ import (
 	"github.com/rwadurian/tsskit/party/share"
 )
 
-// APIConfig configures the server-party API.
+// APIConfig configures the server-party API. It takes no API key: the
+// coordinator calls it with a token it signs for the one session the call
+// is about (the user party's party token), and an operator reads
+// /api/v1/health with an admin token, both verified under the party's
+// pinned deployment root. The process that serves it therefore holds no
+// credential that works on the account API.
 type APIConfig struct {
-	APIKey  string          // X-API-Key (MPC_API_KEY)
 	Allow   *auth.Allowlist // ALLOWED_IPS; nil allows all (development only)
 	Timeout time.Duration   // per request (default 3m)
 	// RateLimit (RATE_LIMIT) per (API key, client address), as the account
@@ -41,8 +45,13 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 		}
 		httpx.WriteJSON(w, code, map[string]any{"status": st})
 	})
-	// The party id, counts and vault key id: behind the guard.
+	// The party id, counts and vault key id: behind the guard, for an
+	// operator's admin token.
 	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, r *http.Request) {
+		if c, _ := auth.FromContext(r.Context()); c.Require(auth.KindAdmin) != nil {
+			httpx.WriteError(w, http.StatusForbidden, "forbidden", "an admin token reads the details")
+			return
+		}
 		st, code := "ok", http.StatusOK
 		if !p.Online() {
 			st, code = "degraded", http.StatusServiceUnavailable
@@ -59,7 +68,8 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 		limit = *cfg.RateLimit
 	}
 	m := p.cfg.Metrics
-	return m.HTTP("party_api", mux, auth.NewGuard(auth.GuardConfig{APIKey: cfg.APIKey, Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: append([]string{"/health"}, httpx.ProbePaths...),
+	verify := auth.NewVerifier(p.cfg.Trust)
+	return m.HTTP("party_api", mux, auth.NewGuard(auth.GuardConfig{Authenticate: auth.TokenAuth(verify, auth.KindParty, auth.KindAdmin), Allow: cfg.Allow, TrustedProxies: cfg.TrustedProxies, Open: append([]string{"/health"}, httpx.ProbePaths...),
 		RateLimit: limit, WriteError: httpx.WriteError,
 		Refused: func(_ *http.Request, rf auth.Refusal) { m.AuthFailure("party_api", rf.Code) }}, mux))
 }
@@ -120,6 +130,13 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 	req.SessionID = strings.TrimSpace(req.SessionID)
 	if req.SessionID == "" || len(req.SessionID) > 128 {
 		httpx.WriteError(w, 400, "invalid_argument", "session_id is required")
+		return
+	}
+	// The coordinator's token for this session's user party, and nothing
+	// else, starts it: a token for another session, an admin's or a
+	// server's is refused.
+	if c, _ := auth.FromContext(r.Context()); c.Require(auth.KindParty) != nil || c.Session != req.SessionID {
+		httpx.WriteError(w, http.StatusForbidden, "forbidden", "the token is not for this session's user party")
 		return
 	}
 	if req.SharePassword == nil || *req.SharePassword == "" {

@@ -142,7 +142,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	fs := newFlags("serverparty", "A server party: registers with the coordinator, runs assigned sessions, keeps shares encrypted at rest; optionally serves the server-party API.",
 		envHelpCommon+envHelpTrust+envHelpTLS+`
   CRYPTO_MASTER_KEY  64 hex chars: encrypts shares and pre-params at rest (required)
-  MPC_API_KEY        X-API-Key of the server-party API (required with --api-addr)
+  MPC_API_KEY        must NOT be set: the server-party API takes the coordinator's per-session tokens
   ALLOWED_IPS        IPs/CIDRs allowed to call the server-party API (required with --api-addr)
   TRUSTED_PROXIES    reverse proxies whose X-Forwarded-For names the client (default: none)
   RATE_LIMIT         server-party API requests per API key and client (default "10/s,burst=20"; "off")
@@ -177,6 +177,9 @@ func runServerParty(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseAPIKeyOnServerParty(); err != nil {
+		return err
+	}
 	log := newLogger(os.Stderr)
 	sec, err := tf.config(log)
 	if err != nil {
@@ -202,9 +205,6 @@ func runServerParty(ctx context.Context, args []string) error {
 		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec,
 		HealthAddr: *healthAddr, DrainTimeout: *drain}
 	if *apiAddr != "" {
-		if o.APIKey, err = apiKeyFromEnv(); err != nil {
-			return err
-		}
 		if o.Allow, err = allowlistFromEnv(false); err != nil {
 			return err
 		}

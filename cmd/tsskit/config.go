@@ -77,6 +77,18 @@ func refuseJWTSecret() error {
 	return nil
 }
 
+// refuseAPIKeyOnServerParty refuses to start a server party while
+// MPC_API_KEY is set: the server-party API takes the coordinator's
+// per-session tokens, and the account API's key in a server party's
+// environment would let that party sign every account wallet.
+func refuseAPIKeyOnServerParty() error {
+	if os.Getenv(envAPIKey) != "" {
+		return configErrorf("%s is set, but a server party must not hold it: it is the account API's key, and the server-party API "+
+			"takes the coordinator's token for each call instead. Unset %s in this party's environment.", envAPIKey, envAPIKey)
+	}
+	return nil
+}
+
 // loadMinter reads a signing key (an identity key file, as tsskit identity
 // key writes it) and its certificate chain, and checks the chain certifies
 // that key as kind under trust.

@@ -137,7 +137,7 @@ func runDev(ctx context.Context, args []string) error {
 			DatabaseURL: dbURL, Trust: trust, Root: root,
 		}
 		if i == 1 {
-			o.APIAddr, o.APIKey, o.Allow = *partyAPIAddr, secrets.APIKey, allow
+			o.APIAddr, o.Allow = *partyAPIAddr, allow
 		}
 		_, run, err := st.AddServerParty(o)
 		if err != nil {

@@ -92,7 +92,12 @@ type cluster struct {
 func (c *cluster) start(name string, args ...string) *proc {
 	c.t.Helper()
 	cmd := exec.Command(c.bin, args...)
-	cmd.Env = append(os.Environ(), c.env...)
+	env := c.env
+	if len(args) > 0 && args[0] == "serverparty" {
+		// A server party refuses to start holding the account API's key.
+		env = slices.DeleteFunc(slices.Clone(env), func(e string) bool { return strings.HasPrefix(e, "MPC_API_KEY=") })
+	}
+	cmd.Env = append(os.Environ(), env...)
 	buf := &quorumtest.LogBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	if err := cmd.Start(); err != nil {
@@ -409,7 +414,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"serverparty with a short master key", without("CRYPTO_MASTER_KEY", "CRYPTO_MASTER_KEY=abcd"), []string{"serverparty", "--data-dir", dir}, "CRYPTO_MASTER_KEY"},
 		{"router with JWT_SECRET_KEY still set", append(good, jwtSecret), []string{"router", "--addr", "127.0.0.1:0"}, "JWT_SECRET_KEY is set, but no service uses a shared secret"},
 		{"coordinator with JWT_SECRET_KEY still set", append(good, jwtSecret), []string{"coordinator", "--data-dir", dir}, "JWT_SECRET_KEY is set, but no service uses a shared secret"},
-		{"serverparty with JWT_SECRET_KEY still set", append(good, jwtSecret), []string{"serverparty", "--data-dir", dir}, "JWT_SECRET_KEY is set, but no service uses a shared secret"},
+		{"serverparty with JWT_SECRET_KEY still set", append(without("MPC_API_KEY"), jwtSecret), []string{"serverparty", "--data-dir", dir}, "JWT_SECRET_KEY is set, but no service uses a shared secret"},
+		{"serverparty holding the account API's key", good, []string{"serverparty", "--data-dir", dir, "--api-addr", "127.0.0.1:0"}, "MPC_API_KEY is set, but a server party must not hold it"},
 		{"router without a trust root", without("TSSKIT_TRUST_ROOT"), []string{"router", "--addr", "127.0.0.1:0"}, "TSSKIT_TRUST_ROOT is not set"},
 		{"coordinator without a signing key", without("TSSKIT_SIGNING_KEY"), []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "--signing-key and --certificate are required"},
 		{"coordinator with a certificate from another root", strangerCert, []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0"}, "does not certify --signing-key"},
@@ -417,7 +423,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"coordinator API on all interfaces in cleartext", good, []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", ":0"}, "--api-addr :0 is not a loopback address"},
 		{"router metrics on all interfaces in cleartext", good, []string{"router", "--addr", "127.0.0.1:0", "--metrics-addr", ":0"}, "--metrics-addr :0 is not a loopback address"},
 		{"dev metrics off loopback", good, []string{"dev", "--data-dir", dir, "--metrics-addr", "0.0.0.0:0"}, "dev mode listens on loopback addresses only"},
-		{"serverparty API on all interfaces in cleartext", good, []string{"serverparty", "--data-dir", dir, "--api-addr", "0.0.0.0:0"}, "--api-addr 0.0.0.0:0 is not a loopback address"},
+		{"serverparty API on all interfaces in cleartext", without("MPC_API_KEY"), []string{"serverparty", "--data-dir", dir, "--api-addr", "0.0.0.0:0"}, "--api-addr 0.0.0.0:0 is not a loopback address"},
 		{"router with a TLS certificate but no key", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", "x.pem"}, "--tls-cert and --tls-key go together"},
 		{"router with a missing TLS certificate", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "TLS:"},
 		{"party keygen with a weak share password", without("TSSKIT_SHARE_PASSWORD", "TSSKIT_TOKEN=x", "TSSKIT_SHARE_PASSWORD=hunter2"), []string{"party", "keygen", "--out", filepath.Join(dir, "k.share")}, "share password: use at least 12 characters"},
@@ -433,7 +439,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"coordinator without a trust root", without("TSSKIT_TRUST_ROOT"), []string{"coordinator", "--data-dir", dir}, "TSSKIT_TRUST_ROOT is not set"},
 		{"serverparty without a trust root", without("TSSKIT_TRUST_ROOT"), []string{"serverparty", "--data-dir", dir}, "TSSKIT_TRUST_ROOT is not set"},
 		{"serverparty with a bad trust root", without("TSSKIT_TRUST_ROOT", "TSSKIT_TRUST_ROOT=abc"), []string{"serverparty", "--data-dir", dir}, "TSSKIT_TRUST_ROOT"},
-		{"serverparty without a certificate", good, []string{"serverparty", "--data-dir", dir}, "certify it offline with the deployment root"},
+		{"serverparty without a certificate", without("MPC_API_KEY"), []string{"serverparty", "--data-dir", dir}, "certify it offline with the deployment root"},
 		{"party keygen without a trust root", without("TSSKIT_TRUST_ROOT", "TSSKIT_TOKEN=x", "TSSKIT_SHARE_PASSWORD=strong pw for kg"), []string{"party", "keygen", "--out", filepath.Join(dir, "k.share")}, "TSSKIT_TRUST_ROOT is not set"},
 	}
 	for _, c := range cases {

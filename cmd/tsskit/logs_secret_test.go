@@ -198,7 +198,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	// The account API behind a (simulated) reverse proxy on loopback.
 	api := httptest.NewServer(q.Coordinator.AccountAPI(coordinator.AccountConfig{
 		APIKey: apiKey, Allow: mustAllowlist(t, "203.0.113.0/24"), TrustedProxies: proxies, RateLimit: limit,
-		PartyAPIURL: q.PartyAPIURL, PartyAPIKey: apiKey,
+		PartyAPIURL: q.PartyAPIURL,
 	}))
 	stopStack := func() { api.Close(); q.Stop() }
 	defer stopStack()

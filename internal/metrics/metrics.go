@@ -479,9 +479,12 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 	}
 }
 
-// redisErr: a nil reply (redis.Nil, e.g. an empty XREAD) is an answer.
+// redisErr: a nil reply (redis.Nil, e.g. an empty XREAD) is an answer,
+// and so is NOSCRIPT, the EVALSHA of a script the server has not cached
+// yet (after its start or a SCRIPT FLUSH), which go-redis follows with the
+// EVAL that loads it: neither is a failure an operator should be paged for.
 func redisErr(err error) error {
-	if err == redis.Nil {
+	if err == redis.Nil || redis.HasErrorPrefix(err, "NOSCRIPT") {
 		return nil
 	}
 	return err

@@ -16,6 +16,11 @@ func TestRedisHook(t *testing.T) {
 	c, prefix := testdb.Redis(t)
 	m := metrics.New()
 	c.AddHook(metrics.RedisHook(m))
+	// As on a fresh Redis: no script cached, so the bus's first EVALSHA
+	// calls answer NOSCRIPT and go-redis loads them with EVAL.
+	if err := c.ScriptFlush(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
 	bus := router.NewRedisBus(c, prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

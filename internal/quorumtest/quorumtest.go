@@ -196,7 +196,7 @@ func Start(t testing.TB, o Options) *Quorum {
 			DataDir: dir, MasterKey: mk, Pool: -1, Trust: trust, Root: root, TLS: sec,
 		}
 		if i == 0 {
-			po.APIAddr, po.APIKey, po.Allow = partyAPI, q.APIKey, allow
+			po.APIAddr, po.Allow = partyAPI, allow
 		}
 		p, run, err := st.AddServerParty(po)
 		if err != nil {

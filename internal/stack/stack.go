@@ -335,7 +335,7 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 	partyClient := serve.HTTPClient(o.TLS.Client)
 	partyClient.Timeout = apiTimeout + 10*time.Second
 	api := c.AccountAPI(coordinator.AccountConfig{APIKey: o.APIKey, Allow: o.Allow, TrustedProxies: o.TrustedProxies, RateLimit: o.RateLimit,
-		PartyAPIURL: o.PartyAPI, PartyAPIKey: o.APIKey, Timeout: o.APITimeout, Client: partyClient})
+		PartyAPIURL: o.PartyAPI, Timeout: o.APITimeout, Client: partyClient})
 	if _, err := s.ListenTLS("account-api", o.APIAddr, api, o.TLS.Server); err != nil {
 		return nil, err
 	}
@@ -361,10 +361,10 @@ type PartyOpts struct {
 	// most this long before it stops (serverparty.Config.DrainTimeout).
 	DrainTimeout time.Duration
 	MasterKey    *vault.MasterKey
-	APIKey       string
-	Allow        *auth.Allowlist
-	Pool         int
-	Version      string
+	// Allow: ALLOWED_IPS of the server-party API (it takes no API key).
+	Allow   *auth.Allowlist
+	Pool    int
+	Version string
 	// DatabaseURL: shares and pre-params in PostgreSQL (encrypted as in
 	// the file vault); empty: the file vault in DataDir.
 	DatabaseURL string
@@ -494,7 +494,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		}
 	}
 	if o.APIAddr != "" {
-		if _, err := s.ListenTLS("serverparty-api", o.APIAddr, p.API(serverparty.APIConfig{APIKey: o.APIKey, Allow: o.Allow, RateLimit: o.RateLimit, TrustedProxies: o.TrustedProxies}), o.TLS.Server); err != nil {
+		if _, err := s.ListenTLS("serverparty-api", o.APIAddr, p.API(serverparty.APIConfig{Allow: o.Allow, RateLimit: o.RateLimit, TrustedProxies: o.TrustedProxies}), o.TLS.Server); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -233,8 +233,15 @@ func testREST(t *testing.T, h *hq) {
 	acct := "/api/v1/accounts"
 	sign := acct + "/" + h.account + "/sign"
 	outside := &rest{base: q.APIURL, key: key, client: from("127.0.0.2")}
-	partyAPI := &rest{base: q.PartyAPIURL, key: key}
-	partyAPIOutside := &rest{base: q.PartyAPIURL, key: key, client: from("127.0.0.2")}
+	// The server-party API takes the coordinator's token for one
+	// session's user party, never the API key.
+	partyAPI := &rest{base: q.PartyAPIURL}
+	partyAPIOutside := &rest{base: q.PartyAPIURL, client: from("127.0.0.2")}
+	ptok, err := q.Minter.MintParty("no-such-session", "user-x", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := []string{"Authorization: Bearer " + ptok}
 	wallets := walletCount(t, q)
 	cases := []struct {
 		class, name  string
@@ -255,7 +262,7 @@ func testREST(t *testing.T, h *hq) {
 		{"bad json", "sign truncated", h.api, "POST", sign, key, `{"message":"` + d, nil, 400, "invalid_json"},
 		{"bad json", "sign message number", h.api, "POST", sign, key, `{"message":12}`, nil, 400, "invalid_json"},
 		{"bad json", "oversized body", h.api, "POST", acct, key, `{"user_id":"` + strings.Repeat("x", 70<<10) + `"}`, nil, 413, "too_large"},
-		{"bad json", "server-party api", partyAPI, "POST", "/api/v1/shares/generate", key, `{"session_id":`, nil, 400, "invalid_json"},
+		{"bad json", "server-party api", partyAPI, "POST", "/api/v1/shares/generate", "", `{"session_id":`, bearer, 400, "invalid_json"},
 		{"bad lengths", "no user id", h.api, "POST", acct, key, `{}`, nil, 400, "invalid_argument"},
 		{"bad lengths", "null body", h.api, "POST", acct, key, `null`, nil, 400, "invalid_argument"},
 		{"bad lengths", "blank user id", h.api, "POST", acct, key, `{"user_id":"   "}`, nil, 400, "invalid_argument"},
@@ -268,7 +275,7 @@ func testREST(t *testing.T, h *hq) {
 		{"bad lengths", "digest 33 bytes", h.api, "POST", sign, key, `{"message":"` + d + `00"}`, nil, 400, "invalid_argument"},
 		{"bad lengths", "digest 64 bytes", h.api, "POST", sign, key, `{"message":"` + d + d + `"}`, nil, 400, "invalid_argument"},
 		{"bad lengths", "no message", h.api, "POST", sign, key, `{}`, nil, 400, "invalid_argument"},
-		{"bad lengths", "server-party api no session", partyAPI, "POST", "/api/v1/shares/generate", key, `{"session_id":" "}`, nil, 400, "invalid_argument"},
+		{"bad lengths", "server-party api no session", partyAPI, "POST", "/api/v1/shares/generate", "", `{"session_id":" "}`, bearer, 400, "invalid_argument"},
 		{"bad hex", "not hex", h.api, "POST", sign, key, `{"message":"zz"}`, nil, 400, "invalid_argument"},
 		{"bad hex", "odd length", h.api, "POST", sign, key, `{"message":"` + d[:63] + `"}`, nil, 400, "invalid_argument"},
 		{"bad hex", "leading space", h.api, "POST", sign, key, `{"message":" ` + d + `"}`, nil, 400, "invalid_argument"},
@@ -278,7 +285,7 @@ func testREST(t *testing.T, h *hq) {
 		{"unknown account", "sign", h.api, "POST", acct + "/00000000-0000-4000-8000-000000000000/sign", key, `{"message":"` + d + `"}`, nil, 404, "not_found"},
 		{"unknown account", "escaped garbage id", h.api, "POST", acct + "/%00%ff/sign", key, `{"message":"` + d + `"}`, nil, 404, "not_found"},
 		{"unknown account", "no such endpoint", h.api, "DELETE", acct + "/" + h.account, key, ``, nil, 404, "not_found"},
-		{"unknown account", "server-party api unknown session", partyAPI, "POST", "/api/v1/shares/generate", key, `{"session_id":"no-such-session","share_password":"` + sharePassword + `"}`, nil, 404, "not_found"},
+		{"unknown account", "server-party api unknown session", partyAPI, "POST", "/api/v1/shares/generate", "", `{"session_id":"no-such-session","share_password":"` + sharePassword + `"}`, bearer, 404, "not_found"},
 		{"wrong api key", "missing", h.api, "POST", sign, "", `{"message":"` + d + `"}`, nil, 401, "unauthorized"},
 		{"wrong api key", "wrong", h.api, "POST", sign, "0123456789abcdef0123456789abcdef", `{"message":"` + d + `"}`, nil, 401, "unauthorized"},
 		{"wrong api key", "one character short", h.api, "POST", sign, key[:len(key)-1], `{"message":"` + d + `"}`, nil, 401, "unauthorized"},
@@ -287,12 +294,14 @@ func testREST(t *testing.T, h *hq) {
 		{"wrong api key", "create", h.api, "POST", acct, "nope", `{"user_id":"mallory"}`, nil, 401, "unauthorized"},
 		{"wrong api key", "get", h.api, "GET", acct + "/" + h.account, "nope", ``, nil, 401, "unauthorized"},
 		{"wrong api key", "server-party api", partyAPI, "POST", "/api/v1/shares/generate", "wrong-key-wrong-key", `{"session_id":"x"}`, nil, 401, "unauthorized"},
+		{"wrong api key", "server-party api with the account api key", partyAPI, "POST", "/api/v1/shares/generate", key, `{"session_id":"x"}`, nil, 401, "unauthorized"},
+		{"wrong api key", "server-party api token for another session", partyAPI, "POST", "/api/v1/shares/generate", "", `{"session_id":"x","share_password":"` + sharePassword + `"}`, bearer, 403, "forbidden"},
 		{"disallowed ip", "create", outside, "POST", acct, key, `{"user_id":"mallory"}`, nil, 403, "forbidden_ip"},
 		{"disallowed ip", "sign", outside, "POST", sign, key, `{"message":"` + d + `"}`, nil, 403, "forbidden_ip"},
 		{"disallowed ip", "get", outside, "GET", acct + "/" + h.account, key, ``, nil, 403, "forbidden_ip"},
 		{"disallowed ip", "spoofed forwarding headers", outside, "POST", sign, key, `{"message":"` + d + `"}`,
 			[]string{"X-Forwarded-For: 127.0.0.1", "X-Real-IP: 127.0.0.1", "Forwarded: for=127.0.0.1"}, 403, "forbidden_ip"},
-		{"disallowed ip", "server-party api", partyAPIOutside, "POST", "/api/v1/shares/generate", key, `{"session_id":"x"}`, nil, 403, "forbidden_ip"},
+		{"disallowed ip", "server-party api", partyAPIOutside, "POST", "/api/v1/shares/generate", "", `{"session_id":"x"}`, bearer, 403, "forbidden_ip"},
 	}
 	for _, c := range cases {
 		t.Run(c.class+"/"+c.name, func(t *testing.T) {

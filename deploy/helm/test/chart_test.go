@@ -136,6 +136,11 @@ func checkSecrets(t *testing.T, r *rendered) {
 				if e.Name == "JWT_SECRET_KEY" || e.Name == "TSSKIT_SIGNING_KEY" {
 					t.Errorf("%s/%s sets %s", w.Name, c.Name, e.Name)
 				}
+				// The account API's key belongs to the coordinator alone:
+				// a server party holding it could sign account wallets.
+				if e.Name == "MPC_API_KEY" && !strings.Contains(w.Name, "coordinator") {
+					t.Errorf("%s/%s is given MPC_API_KEY", w.Name, c.Name)
+				}
 				if slices.Contains(secretEnv, e.Name) {
 					if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name == "" {
 						t.Errorf("%s/%s: %s is not a Secret reference", w.Name, c.Name, e.Name)

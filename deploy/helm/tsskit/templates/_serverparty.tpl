@@ -105,7 +105,6 @@ spec:
             {{- with (include "tsskit.secretEnv" (dict "name" "DATABASE_URL" "ref" $.Values.database) | trim) }}{{ . | nindent 12 }}{{- end }}
             {{- end }}
             {{- if $api }}
-            {{- with (include "tsskit.secretEnv" (dict "name" "MPC_API_KEY" "ref" $.Values.apiKey) | trim) }}{{ . | nindent 12 }}{{- end }}
             - name: ALLOWED_IPS
               value: {{ join "," $c.allowedIPs | quote }}
             {{- with $c.trustedProxies }}
