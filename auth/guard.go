@@ -115,7 +115,8 @@ func Guard(apiKey string, allow *Allowlist, open []string, writeErr func(w http.
 //     else 401 "unauthorized".
 //
 // The key is compared before step 2 so that Refused can tell a right key
-// used from a wrong address; the answer does not change. Requests whose URL
+// used from a wrong address; the answer does not change. Authenticate, which
+// verifies signatures, runs only for allowed addresses. Requests whose URL
 // path is exactly one of Open skip every check. Passed requests carry their
 // Caller in the context. Guard itself logs nothing.
 //
@@ -145,15 +146,9 @@ func NewGuard(cfg GuardConfig, h http.Handler) http.Handler {
 		var keyMsg string
 		switch {
 		case cfg.Authenticate != nil:
-			var next *http.Request
-			if c.Who, next, keyMsg = cfg.Authenticate(r); keyMsg == "" {
-				r = next
-			} else {
-				c.Who = WhoInvalidToken
-				if r.Header.Get("Authorization") == "" {
-					c.Who = WhoAnonymous
-				}
-			}
+			// After the address checks below: a token's signature and
+			// certificates are not checked for an address not allowed.
+			c.Who = WhoAnonymous
 		case len(keys) == 0:
 			c.Who, keyMsg = WhoAnonymous, "missing X-API-Key header"
 		case len(keys) > 1:
@@ -184,6 +179,17 @@ func NewGuard(cfg GuardConfig, h http.Handler) http.Handler {
 		if !cfg.Allow.Allows(ip) {
 			refuse(http.StatusForbidden, "forbidden_ip", "client address not allowed")
 			return
+		}
+		if cfg.Authenticate != nil {
+			var next *http.Request
+			if c.Who, next, keyMsg = cfg.Authenticate(r); keyMsg == "" {
+				r = next
+			} else {
+				c.Who = WhoInvalidToken
+				if r.Header.Get("Authorization") == "" {
+					c.Who = WhoAnonymous
+				}
+			}
 		}
 		bucket := "unauthenticated"
 		if keyMsg == "" {

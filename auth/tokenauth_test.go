@@ -65,3 +65,26 @@ func TestTokenAuth(t *testing.T) {
 		}
 	}
 }
+
+// A request from an address the allowlist refuses is refused before its
+// token is verified: no signature work for strangers.
+func TestAuthenticateAfterAllowlist(t *testing.T) {
+	allow, _ := auth.ParseAllowlist("10.0.0.0/8")
+	calls := 0
+	g := auth.NewGuard(auth.GuardConfig{Allow: allow, WriteError: writeJSONErr,
+		Authenticate: func(r *http.Request) (string, *http.Request, string) { calls++; return "x", r, "" }},
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	for _, c := range []struct {
+		remote string
+		status int
+		calls  int
+	}{{"192.0.2.1:5", 403, 0}, {"10.1.2.3:5", 200, 1}} {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.RemoteAddr = c.remote
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		if w.Code != c.status || calls != c.calls {
+			t.Fatalf("%s: status %d after %d verifications, want %d after %d", c.remote, w.Code, calls, c.status, c.calls)
+		}
+	}
+}

@@ -12,9 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/httpx"
@@ -112,15 +109,8 @@ func (a *accountAPI) refuseErr(w http.ResponseWriter, r *http.Request, err error
 
 // errorCode is the REST code and status httpx.Write answers err with.
 func errorCode(err error) (string, int) {
-	var he *httpx.Error
-	if errors.As(err, &he) {
-		return he.Code, he.Status
-	}
-	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
-		e := httpx.FromGRPC(st.Code())
-		return e.Code, e.Status
-	}
-	return "internal", http.StatusInternalServerError
+	e := httpx.ErrorOf(err)
+	return e.Code, e.Status
 }
 
 // requested writes a keygen.requested or sign.requested record for a
@@ -212,7 +202,7 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
 	defer cancel()
-	cr, err := a.c.createKeygen(ctx, keygenSpec{name: "account " + req.UserID, userID: req.UserID, signers: 2, n: 3, withUser: true})
+	cr, err := a.c.createKeygen(ctx, keygenSpec{name: "account " + req.UserID, userID: req.UserID, signers: 2, n: 3, withUser: true, within: a.cfg.Timeout})
 	if err != nil {
 		a.refuseErr(w, r, err)
 		return
@@ -341,7 +331,7 @@ func (a *accountAPI) sign(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	cr, err := a.c.createSign(ctx, signSpec{walletID: r.PathValue("id"), digest: digest})
+	cr, err := a.c.createSign(ctx, signSpec{walletID: r.PathValue("id"), digest: digest, within: a.cfg.Timeout})
 	if err != nil {
 		a.refuseErr(w, r, err)
 		return

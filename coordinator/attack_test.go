@@ -1,10 +1,14 @@
 package coordinator_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -377,7 +381,34 @@ func TestAttackPartyAPICredential(t *testing.T) {
 	var captured []http.Header
 	target, _ := url.Parse(q.PartyAPIURL)
 	proxy := httputil.NewSingleHostReverseProxy(target)
+	// A server party of the session (which holds a party token for it,
+	// as every seat does, and so does the router that sees it) races the
+	// coordinator's call with its own token and a password of its own.
+	var raced []int
 	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var req struct {
+			SessionID string `json:"session_id"`
+		}
+		_ = json.Unmarshal(body, &req)
+		for _, seat := range []string{"server-2", "server-3"} {
+			tok, err := q.Minter.MintParty(req.SessionID, seat, time.Minute)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			ar, _ := http.NewRequest("POST", q.PartyAPIURL+"/api/v1/shares/generate",
+				strings.NewReader(`{"session_id":"`+req.SessionID+`","share_password":"attacker chosen 7 pw"}`))
+			ar.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := quorumtest.HTTPClient.Do(ar)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			resp.Body.Close()
+			raced = append(raced, resp.StatusCode)
+		}
 		mu.Lock()
 		captured = append(captured, r.Header.Clone())
 		mu.Unlock()
@@ -392,6 +423,17 @@ func TestAttackPartyAPICredential(t *testing.T) {
 		t.Fatalf("create: %d %v", code, acct)
 	}
 	id := acct["account_id"].(string)
+	if len(raced) != 2 || raced[0] != http.StatusForbidden || raced[1] != http.StatusForbidden {
+		t.Fatalf("a server party's own token on the server-party API: %v, want 403s", raced)
+	}
+	// The user share came back to the coordinator's caller, under its password.
+	blob, err := base64.StdEncoding.DecodeString(acct["user_share"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := share.Unprotect(blob, []byte(testPassword)); err != nil {
+		t.Fatalf("the user share: %v", err)
+	}
 	mu.Lock()
 	if len(captured) != 1 {
 		t.Fatalf("%d calls to the server-party API", len(captured))

@@ -95,6 +95,14 @@ type Config struct {
 
 	// Metrics records sessions, refusals and the pool (nil: none).
 	Metrics *metrics.Metrics
+
+	// AdmitWithin is the deadline admission control plans new sessions
+	// for (admission.go; default 2m): a keygen or signing that could not
+	// finish well within it on the server parties it would use is refused
+	// at once, RESOURCE_EXHAUSTED with the time to retry. The account API
+	// plans for its own request timeout instead. Negative: no admission
+	// control.
+	AdmitWithin time.Duration
 }
 
 func (c *Config) defaults() {
@@ -105,6 +113,7 @@ func (c *Config) defaults() {
 	}
 	def(&c.JoinTimeout, 2*time.Minute)
 	def(&c.StallTimeout, 3*time.Minute)
+	def(&c.AdmitWithin, 2*time.Minute)
 	def(&c.RunTimeout, 30*time.Minute)
 	def(&c.SweepInterval, time.Minute)
 	def(&c.HeartbeatTimeout, 15*time.Second)
@@ -293,7 +302,8 @@ type session struct {
 	parties    []string
 	kinds      map[string]store.HolderKind
 	servers    []string
-	userParty  string // account API keygen: the party the server-party API runs
+	loaded     []string // the parties whose load this session counts (servers, and an account keygen's user-API party)
+	userParty  string   // account API keygen: the party the server-party API runs
 	claimed    bool
 	reserved   bool // userID is reserved in Coordinator.users until the session ends
 	registered bool // in Coordinator.sessions; its end releases what it holds
@@ -304,6 +314,7 @@ type session struct {
 	pubkeys map[string][]byte
 	sigs    map[string]*tsskitv1.Signature
 	rounds  map[string]uint32
+	queued  map[string]uint32 // a server party's place in its work queue, as it last said
 
 	state   store.SessionState
 	events  []*tsskitv1.SessionEvent
@@ -352,6 +363,8 @@ type keygenSpec struct {
 	signers, n   int
 	clients      []string
 	withUser     bool // add a user party for the server-party API to run
+	// within: the deadline admission plans for (0: Config.AdmitWithin).
+	within time.Duration
 }
 
 // signSpec is a signing request.
@@ -360,6 +373,8 @@ type signSpec struct {
 	digest   []byte
 	clients  []string
 	servers  []string
+	// within: the deadline admission plans for (0: Config.AdmitWithin).
+	within time.Duration
 	// mayUse, when set, refuses a wallet the caller may not sign with
 	// (checked before any server party is picked).
 	mayUse func(*store.Wallet) error
@@ -405,12 +420,15 @@ func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*creat
 	}
 	// A party that runs account users' parties is never also a server
 	// holder of an account: one process would see two of its shares.
-	servers, err := c.pool.pick(nServers, pickRule{notUserAPI: spec.withUser})
+	loaded, err := c.pool.pick(nServers, pickRule{notUserAPI: spec.withUser, withUser: spec.withUser, kind: store.SessionKeygen, within: c.admitWithin(spec.within)})
 	if err != nil {
-		c.cfg.Metrics.SessionRefused(string(store.SessionKeygen), "unavailable")
+		c.cfg.Metrics.SessionRefused(string(store.SessionKeygen), refusalReason(err))
 		release()
 		return nil, err
 	}
+	// The holders, then (account keygens) the user-API party planned for
+	// the user party.
+	servers := loaded[:nServers]
 	s := c.newSession(store.SessionKeygen, uuid.NewString())
 	s.name, s.userID, s.signers, s.reserved, s.ownerUser = spec.name, spec.userID, spec.signers, spec.userID != "", spec.ownerUser
 	for _, p := range spec.clients {
@@ -422,13 +440,13 @@ func (c *Coordinator) createKeygen(ctx context.Context, spec keygenSpec) (*creat
 	}
 	for _, p := range servers {
 		if s.kinds[p] != "" {
-			c.pool.release(servers)
+			c.pool.release(loaded, store.SessionKeygen)
 			release()
 			return nil, status.Errorf(codes.InvalidArgument, "client party %q has the id of a server party", p)
 		}
 		s.add(p, store.HolderServer)
 	}
-	s.servers = servers
+	s.servers, s.loaded = servers, loaded
 	cr, err := c.start(ctx, s, spec.clients)
 	if err != nil && !s.registered {
 		release()
@@ -516,9 +534,12 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	if need > 0 && len(among) == 0 {
 		return nil, status.Error(codes.FailedPrecondition, "the wallet has no server holders to complete the signers")
 	}
-	servers, err := c.pool.pick(need, pickRule{among: among, restrict: true})
+	servers, err := c.pool.pick(need, pickRule{among: among, restrict: true, kind: store.SessionSign, within: c.admitWithin(spec.within)})
 	if err != nil {
-		c.cfg.Metrics.SessionRefused(string(store.SessionSign), "unavailable")
+		c.cfg.Metrics.SessionRefused(string(store.SessionSign), refusalReason(err))
+		if _, ok := Overloaded(err); ok {
+			return nil, err
+		}
 		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
 	}
 	s := c.newSession(store.SessionSign, w.ID)
@@ -529,8 +550,28 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	for _, p := range servers {
 		s.add(p, store.HolderServer)
 	}
-	s.servers = servers
+	s.servers, s.loaded = servers, servers
 	return c.start(ctx, s, spec.clients)
+}
+
+// admitWithin is the deadline admission plans a session for: the
+// caller's, else the configured one; 0 (no admission) when it is off.
+func (c *Coordinator) admitWithin(d time.Duration) time.Duration {
+	switch {
+	case c.cfg.AdmitWithin < 0:
+		return 0
+	case d > 0:
+		return d
+	}
+	return c.cfg.AdmitWithin
+}
+
+// refusalReason labels a refused session in the metrics.
+func refusalReason(err error) string {
+	if _, ok := Overloaded(err); ok {
+		return "overloaded"
+	}
+	return "unavailable"
 }
 
 func checkParties(ids []string) error {
@@ -552,7 +593,7 @@ func (c *Coordinator) newSession(kind store.SessionKind, walletID string) *sessi
 	return &session{
 		id: uuid.NewString(), kind: kind, walletID: walletID, kinds: map[string]store.HolderKind{},
 		keys: map[string]*tsskitv1.PartyKeys{}, pubkeys: map[string][]byte{}, sigs: map[string]*tsskitv1.Signature{},
-		rounds: map[string]uint32{}, state: store.StateWaiting, wake: make(chan struct{}), done: make(chan struct{}),
+		rounds: map[string]uint32{}, queued: map[string]uint32{}, state: store.StateWaiting, wake: make(chan struct{}), done: make(chan struct{}),
 		created: now, expires: now.Add(c.cfg.maxLife()), watch: map[string]int{},
 	}
 }
@@ -567,7 +608,7 @@ func (s *session) add(p string, k store.HolderKind) {
 func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (*created, error) {
 	select {
 	case <-c.stopping:
-		c.pool.release(s.servers)
+		c.pool.release(s.loaded, s.kind)
 		return nil, status.Error(codes.Unavailable, "coordinator shutting down")
 	default:
 	}
@@ -575,19 +616,19 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	for _, p := range clients {
 		tok, err := c.cfg.Minter.MintParty(s.id, p, time.Until(s.expires))
 		if err != nil {
-			c.pool.release(s.servers)
+			c.pool.release(s.loaded, s.kind)
 			return nil, status.Error(codes.Internal, "mint token")
 		}
 		tokens[p] = tok
 	}
 	if err := c.cfg.Router.Open(ctx, s.id, s.parties, s.expires); err != nil {
-		c.pool.release(s.servers)
+		c.pool.release(s.loaded, s.kind)
 		return nil, status.Errorf(codes.Unavailable, "router: %v", err)
 	}
 	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: store.StateWaiting, Digest: s.digest, CreatedAt: s.created,
 		Owner: c.cfg.Instance, OwnerAddr: c.cfg.AdvertiseAddr, OwnerUser: s.ownerUser}
 	if err := c.store.CreateSession(ctx, rec); err != nil {
-		c.pool.release(s.servers)
+		c.pool.release(s.loaded, s.kind)
 		_ = c.cfg.Router.Close(context.WithoutCancel(ctx), s.id, "not started")
 		return nil, storeStatus(err, "session")
 	}
@@ -595,7 +636,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	select {
 	case <-c.stopping:
 		c.mu.Unlock()
-		c.pool.release(s.servers)
+		c.pool.release(s.loaded, s.kind)
 		_ = c.cfg.Router.Close(context.WithoutCancel(ctx), s.id, "coordinator shutting down")
 		return nil, status.Error(codes.Unavailable, "coordinator shutting down")
 	default:
@@ -804,7 +845,7 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	return nil
 }
 
-func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
+func (c *Coordinator) progress(id, partyID string, round, rounds, queued uint32) error {
 	s, err := c.session(id)
 	if err != nil {
 		return err
@@ -818,19 +859,35 @@ func (c *Coordinator) progress(id, partyID string, round, rounds uint32) error {
 	if s.kind == store.SessionSign {
 		max = signRounds
 	}
-	if round == 0 || round > max || rounds != max {
+	if (round == 0 && queued == 0) || round > max || rounds != max {
 		return status.Errorf(codes.InvalidArgument, "round %d of %d: this session has %d rounds", round, rounds, max)
 	}
-	if s.state != store.StateRunning || round <= s.rounds[partyID] {
+	if s.state != store.StateRunning || round < s.rounds[partyID] {
+		return nil
+	}
+	if round == s.rounds[partyID] {
+		// The same round: only a change of place in a server party's work
+		// queue is news. A party that waits its turn is not stalled: the
+		// stall timer restarts while it is queued (at most RunTimeout in
+		// all), and the event shows where it is.
+		if s.kinds[partyID] != store.HolderServer || queued == s.queued[partyID] {
+			return nil
+		}
+		s.queued[partyID] = queued
+		if queued > 0 {
+			s.moved = time.Now()
+		}
+		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Progress_{Progress: &tsskitv1.SessionEvent_Progress{PartyId: partyID, Round: round, Rounds: rounds, Queued: queued}}})
 		return nil
 	}
 	s.rounds[partyID] = round
+	s.queued[partyID] = queued
 	s.moved = time.Now()
-	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Progress_{Progress: &tsskitv1.SessionEvent_Progress{PartyId: partyID, Round: round, Rounds: rounds}}})
+	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Progress_{Progress: &tsskitv1.SessionEvent_Progress{PartyId: partyID, Round: round, Rounds: rounds, Queued: queued}}})
 	return nil
 }
 
-func (c *Coordinator) claimUserParty(id, caller string) (*tsskitv1.ClaimUserPartyResponse, error) {
+func (c *Coordinator) claimUserParty(id, caller, userParty string) (*tsskitv1.ClaimUserPartyResponse, error) {
 	if !c.pool.runsUserParties(caller) {
 		return nil, status.Error(codes.PermissionDenied, "only a server party registered to run users' parties (the server-party API) claims one")
 	}
@@ -845,6 +902,13 @@ func (c *Coordinator) claimUserParty(id, caller string) (*tsskitv1.ClaimUserPart
 	}
 	if s.userParty == "" {
 		return nil, status.Error(codes.FailedPrecondition, "session has no user party")
+	}
+	// Only the coordinator's own request for this user party (its token's
+	// subject) claims it: any other party's token for the session — every
+	// server party of it holds one, and the router sees them — is refused
+	// before the one claim is used up.
+	if userParty != s.userParty {
+		return nil, status.Error(codes.PermissionDenied, "the request was not for this session's user party")
 	}
 	if s.claimed {
 		return nil, status.Error(codes.AlreadyExists, "user party already claimed")
@@ -900,7 +964,7 @@ func (c *Coordinator) finishLocked(s *session) {
 		s.capT.Stop()
 	}
 	close(s.done)
-	c.pool.release(s.servers)
+	c.pool.release(s.loaded, s.kind)
 	if s.registered {
 		res, code := metrics.ResultCompleted, ""
 		if s.state == store.StateFailed {

@@ -1,10 +1,12 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	cryptorand "crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/party/identity"
@@ -32,6 +35,27 @@ type pool struct {
 	// (only a certified server's token can ask for one), used up by the
 	// next registration attempt.
 	challenges map[string]challenge
+	// costs: the learned cost of each kind of work (admission.go).
+	costs *costModel
+	// loads: the sessions assigned to each party id and not finished, kept
+	// across its registrations (a party that registers again is not idle
+	// for it).
+	loads map[string]*partyLoad
+}
+
+// partyLoad is what this coordinator assigned one party and is not
+// finished: keygens and signings (and, for the party that runs account
+// users' parties, their keygens).
+type partyLoad struct{ keygens, signs int }
+
+// loadOf is party id's load record, made on first use; under p.mu.
+func (p *pool) loadOf(id string) *partyLoad {
+	l, ok := p.loads[id]
+	if !ok {
+		l = &partyLoad{}
+		p.loads[id] = l
+	}
+	return l
 }
 
 type challenge struct {
@@ -52,11 +76,16 @@ type member struct {
 	preparams uint32
 	running   uint32 // as its heartbeat says: shown in /health, never used to pick
 	draining  bool   // it said it is shutting down: never picked again
-	assigned  int    // sessions assigned and not finished, by our count
+	slots     uint32 // work slots, as its heartbeat says: admission's estimate only
+	// The sessions assigned and not finished, by our count (pool.loads).
+	*partyLoad
 }
 
+// assigned is the party's unfinished sessions, by our count.
+func (m *member) assigned() int { return m.keygens + m.signs }
+
 func newPool(timeout time.Duration) *pool {
-	return &pool{members: map[string]*member{}, timeout: timeout, now: time.Now, challenges: map[string]challenge{}}
+	return &pool{members: map[string]*member{}, timeout: timeout, now: time.Now, challenges: map[string]challenge{}, costs: newCostModel(), loads: map[string]*partyLoad{}}
 }
 
 func (p *pool) healthyLocked(m *member) bool { return p.now().Sub(m.lastBeat) <= p.timeout }
@@ -106,7 +135,7 @@ func (p *pool) metricsState() metrics.CoordinatorState {
 			st.Healthy++
 		}
 		st.PreParams[id] = int(m.preparams)
-		st.Assigned[id] = m.assigned
+		st.Assigned[id] = m.assigned()
 	}
 	return st
 }
@@ -146,12 +175,23 @@ type pickRule struct {
 	among      []string // only these (nil: any, unless restrict)
 	restrict   bool     // among applies even when empty
 	notUserAPI bool     // skip parties that run account users' parties
+	// kind is the session's; within, if set, is its deadline: a session
+	// that could not finish well within it (admission.go) is refused.
+	kind   store.SessionKind
+	within time.Duration
+	// withUser: an account keygen, whose user party a user-API party
+	// runs: the least loaded healthy one is planned for it too, counted
+	// and returned after the n parties picked.
+	withUser bool
 }
 
 // pick chooses n healthy parties by rule, preferring the ones with the
-// fewest sessions this coordinator assigned them and breaking ties at
-// random so load spreads.
+// least work this coordinator assigned them (for a signing, the least
+// signing work: signings go first at a party) and breaking ties at random
+// so load spreads. With rule.within set it refuses, overloaded, when the
+// session could not finish in time on the parties it would get.
 func (p *pool) pick(n int, rule pickRule) ([]string, error) {
+	c := p.costs.get()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var cands []*member
@@ -170,11 +210,48 @@ func (p *pool) pick(n int, rule pickRule) ([]string, error) {
 	rand.New(cryptoSource{}).Shuffle(len(cands), func(i, j int) { cands[i], cands[j] = cands[j], cands[i] })
 	// By this coordinator's own count: a party's heartbeat figures are its
 	// word, and one that understated them would be picked for every wallet.
-	slices.SortStableFunc(cands, func(a, b *member) int { return a.assigned - b.assigned })
-	ids := make([]string, n)
-	for i := range n {
-		ids[i] = cands[i].id
-		cands[i].assigned++
+	// (Admission below divides by the slots a party states: overstating
+	// them gets it no more sessions than its peers, only later refusals.)
+	own := func(m *member) float64 {
+		if rule.kind == store.SessionSign {
+			return float64(m.signs)
+		}
+		return float64(m.keygens)*c.keygen + float64(m.signs)*c.sign
+	}
+	slices.SortStableFunc(cands, func(a, b *member) int { return cmp.Compare(own(a), own(b)) })
+	chosen := cands[:n:n]
+	if rule.withUser {
+		var u *member
+		for _, m := range p.members {
+			if m.userAPI && p.healthyLocked(m) && !m.draining && (u == nil || own(m) < own(u)) {
+				u = m
+			}
+		}
+		if u != nil {
+			chosen = append(chosen, u)
+		}
+	}
+	if rule.within > 0 {
+		budget := rule.within.Seconds() * admitShare
+		est, idle := 0.0, true
+		for _, m := range chosen {
+			est = math.Max(est, m.finish(rule.kind, c))
+			idle = idle && m.keygens == 0 && m.signs == 0
+		}
+		// Parties with nothing assigned always take a session: whatever
+		// the estimate says, refusing it would not make it finish sooner.
+		if est > budget && !idle {
+			return nil, overloaded(rule.kind, est, budget)
+		}
+	}
+	ids := make([]string, len(chosen))
+	for i, m := range chosen {
+		ids[i] = m.id
+		if rule.kind == store.SessionSign {
+			m.signs++
+		} else {
+			m.keygens++
+		}
 	}
 	return ids, nil
 }
@@ -222,13 +299,18 @@ func (cryptoSource) Uint64() uint64 {
 	return binary.LittleEndian.Uint64(b[:])
 }
 
-// release undoes pick's load count for a finished session.
-func (p *pool) release(ids []string) {
+// release undoes pick's load count for a finished session of kind.
+func (p *pool) release(ids []string, kind store.SessionKind) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, id := range ids {
-		if m, ok := p.members[id]; ok && m.assigned > 0 {
-			m.assigned--
+		m, ok := p.loads[id]
+		switch {
+		case !ok:
+		case kind == store.SessionSign && m.signs > 0:
+			m.signs--
+		case kind != store.SessionSign && m.keygens > 0:
+			m.keygens--
 		}
 	}
 }
@@ -285,6 +367,7 @@ func (s *poolService) Register(req *tsskitv1.RegisterRequest, stream grpc.Server
 	if old, ok := p.members[req.PartyId]; ok {
 		close(old.gone)
 	}
+	m.partyLoad = p.loadOf(req.PartyId)
 	p.members[req.PartyId] = m
 	p.mu.Unlock()
 	s.c.log.Info("server party registered", "party", req.PartyId, "version", req.Version, "user_api", req.RunsUserParties, "identity", key.Short())
@@ -370,6 +453,7 @@ func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequ
 		m.lastBeat = p.now()
 		m.preparams = req.PreparamsReady
 		m.running = req.RunningSessions
+		m.slots = req.WorkSlots
 		if req.Draining && !m.draining {
 			s.c.log.Info("server party draining: no new sessions for it", "party", req.PartyId, "running", req.RunningSessions)
 		}
@@ -387,5 +471,5 @@ func (s *poolService) ClaimUserParty(ctx context.Context, req *tsskitv1.ClaimUse
 	if err != nil {
 		return nil, err
 	}
-	return s.c.claimUserParty(req.SessionId, cl.Subject)
+	return s.c.claimUserParty(req.SessionId, cl.Subject, req.UserPartyId)
 }

@@ -3,26 +3,198 @@ package coordinator
 import (
 	"testing"
 	"time"
+
+	"github.com/rwadurian/tsskit/coordinator/store"
 )
 
 // TestPickIgnoresSelfReportedLoad: a party that understates its load in
-// its heartbeats is not preferred; the pool picks by its own count of the
-// sessions it assigned.
+// its heartbeats, or overstates its work slots, is not preferred; the pool
+// picks by its own count of the sessions it assigned.
 func TestPickIgnoresSelfReportedLoad(t *testing.T) {
 	p := newPool(time.Minute)
 	now := time.Now()
-	// "greedy" was assigned five sessions but says it runs none; "honest"
-	// was assigned none and reports a busy machine.
-	p.members["greedy"] = &member{id: "greedy", lastBeat: now, assigned: 5, running: 0}
-	p.members["honest"] = &member{id: "honest", lastBeat: now, assigned: 0, running: 100}
+	// "greedy" was assigned five sessions but says it runs none on 64
+	// slots; "honest" was assigned none and reports a busy machine.
+	p.members["greedy"] = &member{id: "greedy", lastBeat: now, partyLoad: p.loadOf("greedy"), running: 0, slots: 64, preparams: 100}
+	p.members["honest"] = &member{id: "honest", lastBeat: now, partyLoad: p.loadOf("honest"), running: 100, slots: 1}
+	p.loads["greedy"].keygens = 5
 	for range 20 {
-		ids, err := p.pick(1, pickRule{})
+		ids, err := p.pick(1, pickRule{kind: store.SessionKeygen, within: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ids[0] != "honest" {
 			t.Fatalf("picked %s, which claims to be idle, over the party with fewer assigned sessions", ids[0])
 		}
-		p.release(ids)
+		p.release(ids, store.SessionKeygen)
+	}
+}
+
+// TestAdmission: with the default costs, sessions are admitted while the
+// estimated finish fits 70% of the deadline, then refused with the time to
+// retry after; signings are planned behind signings alone, so a keygen
+// backlog does not refuse them; a finished session frees its room.
+func TestAdmission(t *testing.T) {
+	p := newPool(time.Minute)
+	now := time.Now()
+	for _, id := range []string{"a", "b"} {
+		p.members[id] = &member{id: id, lastBeat: now, slots: 2, preparams: 100, partyLoad: p.loadOf(id)}
+	}
+	c := p.costs.get()
+	within := 60 * time.Second
+	// Each keygen adds c.keygen/2 s of wait at each party: admitted while
+	// n*c.keygen/2 + c.keygen <= 42 s.
+	want := int((within.Seconds()*admitShare-c.keygen)/(c.keygen/2)) + 1
+	n := 0
+	for {
+		_, err := p.pick(2, pickRule{kind: store.SessionKeygen, within: within})
+		if err != nil {
+			retry, ok := Overloaded(err)
+			if !ok || retry < time.Second {
+				t.Fatalf("refusal %v: overloaded %v, retry %v", err, ok, retry)
+			}
+			break
+		}
+		n++
+		if n > 100 {
+			t.Fatal("never refused")
+		}
+	}
+	if n != want {
+		t.Fatalf("admitted %d keygens, want %d", n, want)
+	}
+	// Signings still fit: only signings are ahead of them.
+	for range 10 {
+		if _, err := p.pick(2, pickRule{kind: store.SessionSign, within: within}); err != nil {
+			t.Fatalf("a signing behind a keygen backlog: %v", err)
+		}
+	}
+	for range 10 {
+		p.release([]string{"a", "b"}, store.SessionSign)
+	}
+	// One keygen finishes: one more fits.
+	p.release([]string{"a", "b"}, store.SessionKeygen)
+	if _, err := p.pick(2, pickRule{kind: store.SessionKeygen, within: within}); err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	// Without a deadline nothing is refused.
+	if _, err := p.pick(2, pickRule{kind: store.SessionKeygen}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Keygens beyond a party's ready pre-parameters cost pre-parameters too.
+func TestAdmissionColdPool(t *testing.T) {
+	p := newPool(time.Minute)
+	p.members["a"] = &member{id: "a", lastBeat: time.Now(), slots: 1, preparams: 0, partyLoad: p.loadOf("a")}
+	c := p.costs.get()
+	m := p.members["a"]
+	if got, want := m.finish(store.SessionKeygen, c), c.keygen+c.preparams; got != want {
+		t.Fatalf("first keygen on an empty pool: %v s, want %v", got, want)
+	}
+	m.keygens = 2
+	if got, want := m.finish(store.SessionKeygen, c), 2*(c.keygen+c.preparams)+c.keygen+c.preparams; got != want {
+		t.Fatalf("third keygen: %v s, want %v", got, want)
+	}
+}
+
+// The cost model follows reports, a factor of 4 at most per report.
+func TestCostModel(t *testing.T) {
+	m := newCostModel()
+	m.observe(store.SessionKeygen, 8*time.Second, 0)
+	if c := m.get(); c.keygen != 8 || c.preparams != defaultPreParamsCost {
+		t.Fatalf("after one report: %+v", c)
+	}
+	m.observe(store.SessionKeygen, time.Hour, 0)
+	if c := m.get(); c.keygen != 8+costWeight*(32-8) {
+		t.Fatalf("an absurd report moved the average to %v", c.keygen)
+	}
+	m.observe(store.SessionSign, 0, 0) // reports nothing
+	if c := m.get(); c.sign != defaultSignCost {
+		t.Fatalf("sign %v", c.sign)
+	}
+	m.observe(store.SessionSign, 300*time.Millisecond, 0)
+	m.observe(store.SessionKeygen, 0, 20*time.Second)
+	if c := m.get(); c.sign != 0.3 || c.preparams != 20 {
+		t.Fatalf("%+v", c)
+	}
+}
+
+// A party that registers again keeps the load it was assigned: it cannot
+// make itself look idle.
+func TestLoadSurvivesRegistration(t *testing.T) {
+	p := newPool(time.Minute)
+	now := time.Now()
+	for _, id := range []string{"a", "b"} {
+		p.members[id] = &member{id: id, lastBeat: now, partyLoad: p.loadOf(id)}
+	}
+	for range 3 {
+		if _, err := p.pick(1, pickRule{among: []string{"a"}, restrict: true, kind: store.SessionKeygen}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// "a" registers again: a new member, the same load.
+	p.members["a"] = &member{id: "a", lastBeat: now, partyLoad: p.loadOf("a")}
+	ids, err := p.pick(1, pickRule{kind: store.SessionKeygen})
+	if err != nil || ids[0] != "b" {
+		t.Fatalf("picked %v (%v) over the idle party", ids, err)
+	}
+	if p.members["a"].keygens != 3 {
+		t.Fatalf("a's keygens %d after registering again", p.members["a"].keygens)
+	}
+}
+
+// A party that reports absurd costs, as often as it likes, moves each
+// average at most to its cap; and parties with nothing assigned always
+// take a session.
+func TestCostModelCapped(t *testing.T) {
+	p := newPool(time.Minute)
+	for range 100 {
+		p.costs.observe(store.SessionKeygen, 1000*time.Hour, 1000*time.Hour)
+		p.costs.observe(store.SessionSign, 1000*time.Hour, 0)
+	}
+	c := p.costs.get()
+	near := func(v, capv float64) bool { return v <= capv && v > 0.99*capv }
+	if !near(c.keygen, defaultKeygenCost*costCap) || !near(c.sign, defaultSignCost*costCap) || !near(c.preparams, defaultPreParamsCost*costCap) {
+		t.Fatalf("costs after absurd reports: %+v", c)
+	}
+	p.members["a"] = &member{id: "a", lastBeat: time.Now(), slots: 1, partyLoad: p.loadOf("a")}
+	if _, err := p.pick(1, pickRule{kind: store.SessionKeygen, within: time.Second}); err != nil {
+		t.Fatalf("an idle party refused a keygen: %v", err)
+	}
+	_, err := p.pick(1, pickRule{kind: store.SessionKeygen, within: time.Second})
+	if retry, ok := Overloaded(err); !ok || retry > maxRetry {
+		t.Fatalf("second keygen: %v (retry %v)", err, retry)
+	}
+	for range 100 {
+		p.costs.observe(store.SessionKeygen, time.Nanosecond, 0)
+	}
+	if c := p.costs.get(); c.keygen < defaultKeygenCost/costCap || c.keygen > 1.01*defaultKeygenCost/costCap {
+		t.Fatalf("keygen cost floor: %v", c.keygen)
+	}
+}
+
+// An account keygen plans its user party on the user-API party too: it is
+// counted there, and its load can refuse the keygen.
+func TestAdmissionCountsUserParty(t *testing.T) {
+	p := newPool(time.Minute)
+	now := time.Now()
+	for _, id := range []string{"a", "b", "api"} {
+		p.members[id] = &member{id: id, lastBeat: now, slots: 1, preparams: 100, userAPI: id == "api", partyLoad: p.loadOf(id)}
+	}
+	ids, err := p.pick(2, pickRule{notUserAPI: true, withUser: true, kind: store.SessionKeygen, within: time.Hour})
+	if err != nil || len(ids) != 3 || ids[2] != "api" || p.loads["api"].keygens != 1 {
+		t.Fatalf("picked %v (%v), api load %+v", ids, err, p.loads["api"])
+	}
+	p.release(ids, store.SessionKeygen)
+	if p.loads["api"].keygens != 0 || p.loads["a"].keygens != 0 {
+		t.Fatalf("after release: %+v %+v", p.loads["api"], p.loads["a"])
+	}
+	// A backlog on the user-API party alone refuses account keygens.
+	p.loads["api"].keygens = 100
+	if _, err := p.pick(2, pickRule{notUserAPI: true, withUser: true, kind: store.SessionKeygen, within: time.Minute}); err == nil {
+		t.Fatal("admitted behind the user-API party's backlog")
+	} else if _, ok := Overloaded(err); !ok {
+		t.Fatal(err)
 	}
 }

@@ -73,6 +73,7 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		}
 		s.pubkeys[p] = slices.Clone(r.PublicKey)
 		s.moved = time.Now()
+		c.learnCost(s, p, req)
 		if len(s.pubkeys) < len(s.parties) {
 			return nil
 		}
@@ -93,6 +94,7 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		}
 		s.sigs[p] = r.Signature
 		s.moved = time.Now()
+		c.learnCost(s, p, req)
 		if len(s.sigs) < len(s.parties) {
 			return nil
 		}
@@ -111,6 +113,15 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 	}
 	c.mu.Unlock()
 	return status.Error(codes.InvalidArgument, "no result")
+}
+
+// learnCost feeds a server party's first accepted result of a session
+// (its report of the session's cost) to admission control's cost model:
+// once per party and session, never from a refused or repeated report.
+func (c *Coordinator) learnCost(s *session, p string, req *tsskitv1.ReportResultRequest) {
+	if s.kinds[p] == store.HolderServer {
+		c.pool.costs.observe(s.kind, time.Duration(req.ComputeMs)*time.Millisecond, time.Duration(req.PreparamsMs)*time.Millisecond)
+	}
 }
 
 func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {

@@ -210,7 +210,7 @@ func (s *coordService) ReportProgress(ctx context.Context, req *tsskitv1.ReportP
 	if _, err := serve.PartyClaims(ctx, req.SessionId, req.PartyId); err != nil {
 		return nil, err
 	}
-	if err := s.c.progress(req.SessionId, req.PartyId, req.Round, req.Rounds); err != nil {
+	if err := s.c.progress(req.SessionId, req.PartyId, req.Round, req.Rounds, req.Queued); err != nil {
 		return nil, err
 	}
 	return &tsskitv1.ReportProgressResponse{}, nil

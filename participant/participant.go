@@ -77,6 +77,11 @@ type Job struct {
 	// Log, if set, gets the seat's lines; give it the session's context
 	// (the seat adds only its party id, as "seat").
 	Log *slog.Logger
+	// Gate, if set, bounds the engine's computation (party.Session.Gate).
+	Gate party.Gate
+	// Cost, if set, is what the seat reports with its result as the
+	// session's cost (ReportResultRequest.compute_ms, preparams_ms).
+	Cost func() (compute, preparams time.Duration)
 }
 
 // SessionError is a session that the coordinator failed (or that failed
@@ -313,7 +318,7 @@ func run(ctx context.Context, c Conn, j Job, kind identity.SessionKind, engine e
 	}
 	s := party.Session{
 		ID: j.SessionID, Self: j.PartyID, Parties: j.Parties, SignersNeeded: j.Threshold,
-		Keys: keys, Roster: map[string]*identity.Entry{}, Trust: j.Trust, Kinds: j.Kinds,
+		Keys: keys, Roster: map[string]*identity.Entry{}, Trust: j.Trust, Kinds: j.Kinds, Gate: j.Gate,
 	}
 	for _, k := range ready.Roster {
 		s.Roster[k.PartyId] = EntryOf(k)
@@ -343,6 +348,10 @@ func run(ctx context.Context, c Conn, j Job, kind identity.SessionKind, engine e
 		return runErr
 	}
 	res.SessionId, res.PartyId = j.SessionID, j.PartyID
+	if j.Cost != nil {
+		c, pp := j.Cost()
+		res.ComputeMs, res.PreparamsMs = millis(c), millis(pp)
+	}
 	if _, err := coord.ReportResult(ctx, res, creds); err != nil {
 		return fmt.Errorf("report result: %w", err)
 	}
@@ -352,6 +361,11 @@ func run(ctx context.Context, c Conn, j Job, kind identity.SessionKind, engine e
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// millis is d in whole milliseconds, within uint32.
+func millis(d time.Duration) uint32 {
+	return uint32(min(max(d.Milliseconds(), 0), 1<<32-1))
 }
 
 // failure describes an engine error for the coordinator.
@@ -369,7 +383,7 @@ func failure(err error) *tsskitv1.ReportResultRequest_Failure {
 // latest.
 func progressReporter(ctx context.Context, coord tsskitv1.CoordinatorServiceClient, creds grpc.CallOption, j Job) func(party.Progress) {
 	var mu sync.Mutex
-	last := -1
+	last, lastQueued := -1, 0
 	latest := make(chan party.Progress, 1)
 	go func() {
 		for {
@@ -378,7 +392,7 @@ func progressReporter(ctx context.Context, coord tsskitv1.CoordinatorServiceClie
 				return
 			case p := <-latest:
 				_, _ = coord.ReportProgress(ctx, &tsskitv1.ReportProgressRequest{
-					SessionId: j.SessionID, PartyId: j.PartyID, Round: uint32(p.Round), Rounds: uint32(p.Rounds),
+					SessionId: j.SessionID, PartyId: j.PartyID, Round: uint32(p.Round), Rounds: uint32(p.Rounds), Queued: uint32(p.Queued),
 				}, creds)
 			}
 		}
@@ -389,10 +403,12 @@ func progressReporter(ctx context.Context, coord tsskitv1.CoordinatorServiceClie
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if p.Round == last {
+		// A new round, or a change of place in the work queue (the
+		// coordinator shows it; the latest report replaces one not sent).
+		if p.Round == last && p.Queued == lastQueued {
 			return
 		}
-		last = p.Round
+		last, lastQueued = p.Round, p.Queued
 		select {
 		case <-latest:
 		default:

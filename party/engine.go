@@ -37,6 +37,7 @@ type runner struct {
 	roster *roster.Roster
 	ch     *seal.Channel
 	tr     Transport
+	ctx    context.Context // the session's, for Gate.Enter
 	party  tss.Party
 	out    chan tss.Message
 	// check looks at every decoded peer message before tss-lib does
@@ -111,6 +112,7 @@ func run[T any](ctx context.Context, rn *runner, tr Transport, end <-chan T) (T,
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
+	rn.ctx = ctx
 	sendCtx, stopSending := context.WithCancel(ctx)
 	defer stopSending()
 
@@ -204,7 +206,7 @@ func (rn *runner) update(f func(*Progress)) {
 	f(&rn.progress)
 	now := rn.progress
 	rn.mu.Unlock()
-	if rn.sess.Progress != nil && (now.Round != before.Round || now.Done != before.Done) {
+	if rn.sess.Progress != nil && (now.Round != before.Round || now.Done != before.Done || now.Queued != before.Queued) {
 		rn.sess.Progress(now)
 	}
 }
@@ -287,7 +289,13 @@ func (rn *runner) receiveConfirm(env *seal.Envelope, payload []byte) error {
 		return nil
 	}
 	rn.started = true
-	if terr := rn.party.Start(); terr != nil {
+	leave, err := rn.enter()
+	if err != nil {
+		return err
+	}
+	terr := rn.party.Start()
+	leave()
+	if terr != nil {
 		return rn.protocolError(terr)
 	}
 	held := rn.held
@@ -363,10 +371,47 @@ func (rn *runner) deliver(env *seal.Envelope, payload []byte) error {
 		p.MessagesRecv++
 		p.BytesReceived += int64(len(env.Payload))
 	})
+	leave, err := rn.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
 	if err := rn.runCheck(msg); err != nil {
 		return blame("%s: %v", msg.Type(), err)
 	}
 	return rn.feed(msg, from)
+}
+
+// enter waits for the session's Gate, if it has one, before a step that
+// computes; the deadline ends the wait like any other.
+func (rn *runner) enter() (func(), error) {
+	if rn.sess.Gate == nil {
+		return func() {}, nil
+	}
+	ctx := rn.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	qg, ok := rn.sess.Gate.(QueueGate)
+	if !ok {
+		leave, err := rn.sess.Gate.Enter(ctx)
+		if err != nil {
+			return nil, rn.deadlineError(err)
+		}
+		return leave, nil
+	}
+	waited := false
+	leave, err := qg.EnterQueued(ctx, func(pos int) {
+		waited = true
+		rn.update(func(p *Progress) { p.Queued = pos })
+	})
+	if waited {
+		rn.update(func(p *Progress) { p.Queued = 0 })
+	}
+	if err != nil {
+		return nil, rn.deadlineError(err)
+	}
+	return leave, nil
 }
 
 // runCheck runs the peer checks on msg; like tss-lib's own processing, a

@@ -68,6 +68,25 @@ type Session struct {
 	// Now is the clock for expiries (default time.Now).
 	Now      func() time.Time
 	Progress func(Progress) // optional; called from the engine's goroutine
+	// Gate, if set, bounds the computation: the engine enters it for each
+	// step that computes (tss-lib starting the protocol, and checking and
+	// taking one peer message, which may end a round and start the next)
+	// and leaves it before it waits for the network again, so a session
+	// that waits for its peers holds none of the process's capacity.
+	Gate Gate
+}
+
+// Gate admits computation steps (see Session.Gate). Enter blocks until the
+// step may run, or ctx ends; the step ends with leave.
+type Gate interface {
+	Enter(ctx context.Context) (leave func(), err error)
+}
+
+// QueueGate is a Gate that says when a step has to wait, and at which
+// position: the engine reports it as Progress.Queued.
+type QueueGate interface {
+	Gate
+	EnterQueued(ctx context.Context, queued func(position int)) (leave func(), err error)
 }
 
 // Progress reports where a session is. Round counts tss-lib rounds; the last
@@ -76,6 +95,9 @@ type Progress struct {
 	Phase         string // "keygen" or "sign"
 	Round, Rounds int
 	Done          bool
+	// Queued: the next step waits for a slot of the Gate at this position
+	// (1: next); 0 while computing or waiting for peers.
+	Queued        int
 	MessagesSent  int
 	MessagesRecv  int
 	BytesSent     int64 // envelope payload bytes

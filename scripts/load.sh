@@ -9,6 +9,7 @@
 #   LOAD_KEYGENS (20)  LOAD_SIGNS (50)  LOAD_BACKENDS ("embedded postgres")
 #   LOAD_KEYGEN_CONCURRENCY (all)  LOAD_SIGN_CONCURRENCY (10)
 #   LOAD_POOL (keygens+1)  LOAD_TIMEOUT (20m)  LOAD_RATE_LIMIT (off)
+#   LOAD_SEQUENTIAL (3)  LOAD_BURST (0: none)  LOAD_BURST_SIGNS (20)
 #   LOAD_DATABASE_URL  LOAD_REDIS_URL  LOAD_OUT (bench-out)
 #
 # Exits non-zero if any backend's run failed or had an error.
@@ -26,6 +27,9 @@ rate_limit=${LOAD_RATE_LIMIT:-off}
 database_url=${LOAD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}
 redis_url=${LOAD_REDIS_URL:-redis://127.0.0.1:6379/0}
 out=${LOAD_OUT:-bench-out}
+sequential=${LOAD_SEQUENTIAL:-3}
+burst=${LOAD_BURST:-0}
+burst_signs=${LOAD_BURST_SIGNS:-20}
 parties=3
 
 for b in $backends; do
@@ -121,6 +125,7 @@ run_backend() {
   "$tmp/load" -api "http://127.0.0.1:$api" -party-api "http://127.0.0.1:$partyapi" \
     -stack-log "$log" -stack-pid "$stack_pid" -pool "$pool" -server-parties "$parties" \
     -keygens "$keygens" -signs "$signs" -keygen-concurrency "$keygen_conc" -sign-concurrency "$sign_conc" \
+    -sequential "$sequential" -burst "$burst" -burst-signs "$burst_signs" \
     -timeout "$timeout" -label "$label" -json "$out/load-$backend.json" -md "$out/load-$backend.md" &
   # In the background, so that a signal to this script is handled at once.
   load_pid=$!

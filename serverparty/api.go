@@ -135,7 +135,8 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 	// The coordinator's token for this session's user party, and nothing
 	// else, starts it: a token for another session, an admin's or a
 	// server's is refused.
-	if c, _ := auth.FromContext(r.Context()); c.Require(auth.KindParty) != nil || c.Session != req.SessionID {
+	c, _ := auth.FromContext(r.Context())
+	if c.Require(auth.KindParty) != nil || c.Session != req.SessionID {
 		httpx.WriteError(w, http.StatusForbidden, "forbidden", "the token is not for this session's user party")
 		return
 	}
@@ -153,7 +154,9 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), cfg.Timeout)
 	defer cancel()
-	us, err := p.RunUserParty(ctx, req.SessionID)
+	// The claim names the token's party: the coordinator refuses it unless
+	// that is the session's user party.
+	us, err := p.RunUserParty(ctx, req.SessionID, c.Subject)
 	if err != nil {
 		var se *participant.SessionError
 		switch {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,9 @@ type Config struct {
 	// this long, then fails what is left. Zero: no drain, running
 	// sessions fail at once.
 	DrainTimeout time.Duration
+	// WorkSlots: protocol steps run at once (default: the CPU count);
+	// the rest wait in order, signings first (workGate).
+	WorkSlots int
 }
 
 // Party is a running server party.
@@ -85,6 +89,7 @@ type Party struct {
 	// sessions before it stops.
 	draining atomic.Bool
 	refill   chan struct{}
+	gate     *workGate
 	wg       sync.WaitGroup
 	genMu    sync.Mutex // one generation at a time
 
@@ -130,8 +135,14 @@ func New(cfg Config) (*Party, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1), signed: map[string]time.Time{}}
+	if cfg.WorkSlots <= 0 {
+		cfg.WorkSlots = runtime.NumCPU()
+	}
+	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1), signed: map[string]time.Time{},
+		gate: newWorkGate(cfg.WorkSlots)}
+	p.gate.observe = func(class int, wait time.Duration) { cfg.Metrics.WorkWait(className(class), wait) }
 	cfg.Metrics.ServerParty(cfg.PartyID, p.PreParamsReady, p.Running)
+	cfg.Metrics.WorkGate(cfg.PartyID, p.gate.Busy, func() int { s, _ := p.gate.Queued(); return s }, func() int { _, k := p.gate.Queued(); return k })
 	for _, cc := range coords {
 		p.links = append(p.links, &link{
 			conn: participant.Conn{Coordinator: cc, Router: cfg.Router},
@@ -239,8 +250,9 @@ func (p *Party) drain(stop context.CancelFunc) {
 }
 
 func (p *Party) heartbeatRequest() *tsskitv1.HeartbeatRequest {
+	s, k := p.gate.Queued()
 	return &tsskitv1.HeartbeatRequest{PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()),
-		RunningSessions: uint32(p.Running()), Draining: p.Draining()}
+		RunningSessions: uint32(p.Running()), Draining: p.Draining(), WorkSlots: uint32(p.gate.slots), WorkQueued: uint32(s + k)}
 }
 
 // register keeps the party registered with one replica until ctx ends.
@@ -364,6 +376,14 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	tr := tracing.StartParty(ctx, a.SessionId, p.cfg.PartyID, kind)
 	defer tr.End()
 	job.Progress = func(pr party.Progress) { round(pr.Round); tr.Round(pr.Round) }
+	class := classKeygen
+	if a.Kind == tsskitv1.SessionKind_SESSION_KIND_SIGN {
+		class = classSign
+	}
+	gate := p.gate.session(class)
+	var preTime time.Duration
+	job.Gate = gate
+	job.Cost = func() (time.Duration, time.Duration) { return gate.Held(), preTime }
 	done := func(err error) {
 		res := metrics.ResultCompleted
 		if err != nil {
@@ -374,7 +394,9 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	}
 	switch a.Kind {
 	case tsskitv1.SessionKind_SESSION_KIND_KEYGEN:
-		pre, err := p.TakePreParams(ctx)
+		var pre *keygen.LocalPreParams
+		var err error
+		pre, preTime, err = p.takePreParams(ctx, gate)
 		if err != nil {
 			p.refuse(ctx, l, a, "preparams", err)
 			return
@@ -479,16 +501,30 @@ func (p *Party) refuse(ctx context.Context, l *link, a *tsskitv1.Assignment, cod
 // TakePreParams takes ready pre-params from the pool, or makes a set now if
 // the pool is empty.
 func (p *Party) TakePreParams(ctx context.Context) (*keygen.LocalPreParams, error) {
+	pre, _, err := p.takePreParams(ctx, p.gate.session(classKeygen))
+	return pre, err
+}
+
+// takePreParams is TakePreParams for a session: a set made now is that
+// session's work, made when the session's turn at the gate comes, and
+// how long it took is returned as the session's pre-parameter cost.
+func (p *Party) takePreParams(ctx context.Context, gate *sessionGate) (*keygen.LocalPreParams, time.Duration, error) {
 	defer p.kickRefill()
 	pre, err := p.cfg.Vault.TakePreParams()
 	if err == nil {
-		return pre, nil
+		return pre, 0, nil
 	}
 	if !errors.Is(err, vault.ErrEmpty) {
-		return nil, err
+		return nil, 0, err
 	}
+	if err := p.gate.enter(ctx, gate.class, gate.ticket, nil); err != nil {
+		return nil, 0, err
+	}
+	defer p.gate.leave()
 	p.log.Info("pre-params pool empty: generating for this session")
-	return preparams.Generate(ctx, &preparams.Options{Concurrency: 0})
+	start := time.Now()
+	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: 0})
+	return pre, time.Since(start), err
 }
 
 func (p *Party) kickRefill() {
@@ -505,8 +541,15 @@ func (p *Party) fillPool(ctx context.Context) {
 	}
 	for {
 		for ctx.Err() == nil && p.cfg.Vault.CountPreParams() < p.cfg.PoolTarget {
+			// Sessions first: a generation takes a work slot of the last
+			// class, so it starts only when no session's step waits (and,
+			// once started, holds that one slot until it is done).
+			if p.gate.enter(ctx, classRefill, 0, nil) != nil {
+				return
+			}
 			start := time.Now()
 			pre, err := preparams.Generate(ctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency})
+			p.gate.leave()
 			if err != nil {
 				if ctx.Err() == nil {
 					p.log.Error("pre-params generation failed", "err", err)
@@ -528,6 +571,17 @@ func (p *Party) fillPool(ctx context.Context) {
 	}
 }
 
+// className is a work class as a metrics label.
+func className(class int) string {
+	switch class {
+	case classSign:
+		return "sign"
+	case classRefill:
+		return "refill"
+	}
+	return "keygen"
+}
+
 // UserShare is a user party's result from the server-party API.
 type UserShare struct {
 	PartyID string
@@ -537,14 +591,14 @@ type UserShare struct {
 
 // RunUserParty claims the user party of an account keygen session and runs
 // it here; the share is returned, not stored.
-func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare, error) {
+func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (*UserShare, error) {
 	// Any replica serves the claim (it forwards to the session's owner);
 	// the first that answers is used for the whole session.
 	var claim *tsskitv1.ClaimUserPartyResponse
 	var l *link
 	var err error
 	for _, l = range p.links {
-		claim, err = l.pool.ClaimUserParty(ctx, &tsskitv1.ClaimUserPartyRequest{SessionId: sessionID}, p.creds())
+		claim, err = l.pool.ClaimUserParty(ctx, &tsskitv1.ClaimUserPartyRequest{SessionId: sessionID, UserPartyId: userParty}, p.creds())
 		if status.Code(err) != codes.Unavailable {
 			break
 		}
@@ -554,7 +608,8 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare,
 	}
 	p.running.Add(1)
 	defer p.running.Add(-1)
-	pre, err := p.TakePreParams(ctx)
+	gate := p.gate.session(classKeygen)
+	pre, _, err := p.takePreParams(ctx, gate)
 	if err != nil {
 		p.refuse(ctx, l, &tsskitv1.Assignment{SessionId: sessionID, PartyId: claim.PartyId, Token: claim.Token}, "preparams", err)
 		return nil, err
@@ -572,7 +627,7 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID string) (*UserShare,
 	kinds[claim.PartyId] = identity.KindUser
 	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId),
 		Identity: device, Kind: identity.KindUser, Trust: p.cfg.Trust, WalletID: claim.WalletId, Parties: claim.Parties,
-		Threshold: int(claim.SignersNeeded), Kinds: kinds}
+		Threshold: int(claim.SignersNeeded), Kinds: kinds, Gate: gate}
 	out, err := participant.Keygen(ctx, l.conn, job, pre, nil)
 	if err != nil {
 		return nil, err

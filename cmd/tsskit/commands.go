@@ -159,6 +159,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	metricsAddr := addMetricsFlag(fs)
 	healthAddr := fs.String("health-addr", "", `serve the probes /health, /livez and /readyz on this address (e.g. ":8084"; empty: off; the API port serves them too)`)
 	drain := fs.Duration("drain-timeout", 60*time.Second, "on SIGTERM, finish running sessions for at most this long before stopping (0: fail them at once)")
+	workSlots := fs.Int("work-slots", 0, "protocol steps computed at once; the rest wait in order, signings first (0: the CPU count)")
 	tf := addTLSFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -169,6 +170,9 @@ func runServerParty(ctx context.Context, args []string) error {
 	}
 	if *printIdentity {
 		return printServerIdentity(*partyID, *dataDir, mk)
+	}
+	if *workSlots < 0 || *workSlots > 1024 {
+		return configErrorf("--work-slots %d: use 1..1024, or 0 for the CPU count", *workSlots)
 	}
 	if err := refuseJWTSecret(); err != nil {
 		return err
@@ -203,7 +207,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
 		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec,
-		HealthAddr: *healthAddr, DrainTimeout: *drain}
+		HealthAddr: *healthAddr, DrainTimeout: *drain, WorkSlots: *workSlots}
 	if *apiAddr != "" {
 		if o.Allow, err = allowlistFromEnv(false); err != nil {
 			return err

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -160,6 +161,7 @@ func partyKeygen(ctx context.Context, args []string) error {
 	out := fs.String("out", "", "share file to write (must not exist)")
 	pwFile := fs.String("password-file", "", "file holding the share password")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	retries := addRetryFlag(fs)
 	tf := addTLSFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -209,9 +211,13 @@ func partyKeygen(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(w, "\n  ready in %s\n", time.Since(start).Round(time.Millisecond))
 
-	resp, err := pc.coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{
-		Name: *name, SignersNeeded: uint32(*signers), Parties: uint32(*parties), ClientPartyIds: []string{*partyID},
-	}, pc.admin)
+	var resp *tsskitv1.CreateSessionResponse
+	err = retryBusy(ctx, *retries, func() (err error) {
+		resp, err = pc.coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{
+			Name: *name, SignersNeeded: uint32(*signers), Parties: uint32(*parties), ClientPartyIds: []string{*partyID},
+		}, pc.admin)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -265,6 +271,7 @@ func partySign(ctx context.Context, args []string) error {
 	message := fs.String("message", "", "sign SHA-256 of this text instead of --digest")
 	servers := fs.String("server-parties", "", "comma-separated server holders to sign with (default: the coordinator picks)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	retries := addRetryFlag(fs)
 	tf := addTLSFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -317,9 +324,13 @@ func partySign(ctx context.Context, args []string) error {
 			serverIDs = append(serverIDs, strings.TrimSpace(s))
 		}
 	}
-	resp, err := pc.coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{
-		WalletId: rec.WalletID, Digest: digest, ClientPartyIds: []string{rec.PartyID}, ServerPartyIds: serverIDs,
-	}, pc.admin)
+	var resp *tsskitv1.CreateSessionResponse
+	err = retryBusy(ctx, *retries, func() (err error) {
+		resp, err = pc.coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{
+			WalletId: rec.WalletID, Digest: digest, ClientPartyIds: []string{rec.PartyID}, ServerPartyIds: serverIDs,
+		}, pc.admin)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
@@ -341,4 +352,20 @@ func partySign(ctx context.Context, args []string) error {
 		"wallet_id": rec.WalletID, "digest": hex.EncodeToString(digest), "r": sig.RHex(), "s": sig.SHex(), "v": sig.V,
 		"signature": sig.SignatureHex(), "der": hex.EncodeToString(sig.DER), "public_key": rec.PublicKeyHex(), "address": rec.Address(),
 	})
+}
+
+// addRetryFlag adds --retry: attempts at creating the session while the
+// coordinator refuses it for overload.
+func addRetryFlag(fs *flag.FlagSet) *int {
+	return fs.Int("retry", 1, "attempts at creating the session while the server parties are too busy (refused as overloaded); "+
+		"waits follow the coordinator's advice, doubled each time, with jitter")
+}
+
+// retryBusy runs create with participant.RetryOverloaded, saying on
+// stderr when it waits.
+func retryBusy(ctx context.Context, attempts int, create func() error) error {
+	return participant.RetryOverloaded(ctx, attempts, time.Minute, func(attempt int, wait time.Duration, _ error) {
+		fmt.Fprintf(os.Stderr, "busy: the server parties refused a new session for now; retrying in %s (attempt %d of %d)\n",
+			wait.Round(100*time.Millisecond), attempt+1, attempts)
+	}, create)
 }

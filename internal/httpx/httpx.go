@@ -8,9 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -23,6 +27,10 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, if set, goes out as the Retry-After header (seconds)
+	// and as "retry_after_ms" in the body.
+	RetryAfter time.Duration `json:"-"`
+	RetryMs    int64         `json:"retry_after_ms,omitempty"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Code, e.Message) }
@@ -45,20 +53,50 @@ func WriteError(w http.ResponseWriter, st int, code, msg string) {
 	WriteJSON(w, st, map[string]any{"error": &Error{Code: code, Message: msg}})
 }
 
-// Write writes err: an *Error as it is, a gRPC status mapped to HTTP, and
-// anything else as a 500 that says no more than "internal error".
+// Write writes err as ErrorOf maps it.
 func Write(w http.ResponseWriter, err error) {
+	e := ErrorOf(err)
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
+		e.RetryMs = e.RetryAfter.Milliseconds()
+	}
+	WriteJSON(w, e.Status, map[string]any{"error": e})
+}
+
+// OverloadedReason is the gRPC ErrorInfo reason of a refusal for
+// overload (the coordinator's admission control).
+const OverloadedReason = "OVERLOADED"
+
+// ErrorOf maps err to a REST error: an *Error as it is; a gRPC status by
+// its code, an overload refusal (RESOURCE_EXHAUSTED with ErrorInfo
+// OVERLOADED) as 503 "overloaded" with its RetryInfo as RetryAfter; and
+// anything else as a 500 that says no more than "internal error".
+func ErrorOf(err error) *Error {
 	var he *Error
 	if errors.As(err, &he) {
-		WriteError(w, he.Status, he.Code, he.Message)
-		return
+		c := *he
+		return &c
 	}
 	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown {
-		code, msg := FromGRPC(st.Code()), st.Message()
-		WriteError(w, code.Status, code.Code, msg)
-		return
+		e := FromGRPC(st.Code())
+		e.Message = st.Message()
+		if st.Code() == codes.ResourceExhausted {
+			over, retry := false, time.Duration(0)
+			for _, d := range st.Details() {
+				switch d := d.(type) {
+				case *errdetails.ErrorInfo:
+					over = over || d.Reason == OverloadedReason
+				case *errdetails.RetryInfo:
+					retry = d.GetRetryDelay().AsDuration()
+				}
+			}
+			if over {
+				e.Status, e.Code, e.RetryAfter = http.StatusServiceUnavailable, "overloaded", max(retry, time.Second)
+			}
+		}
+		return e
 	}
-	WriteError(w, http.StatusInternalServerError, "internal", "internal error")
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 }
 
 // FromGRPC maps a gRPC code to a REST status and code.

@@ -40,6 +40,7 @@ type Metrics struct {
 	partySessions *prometheus.CounterVec
 	partyDuration *prometheus.HistogramVec
 	roundDuration *prometheus.HistogramVec
+	workWait      *prometheus.HistogramVec
 
 	authFailures *prometheus.CounterVec
 
@@ -76,6 +77,8 @@ func Catalog() map[string][]string {
 	out["tsskit_sessions_live"] = []string{"kind"}
 	out["tsskit_party_preparams_ready"] = []string{"party"}
 	out["tsskit_party_running_sessions"] = []string{"party"}
+	out["tsskit_party_work_busy"] = []string{"party"}
+	out["tsskit_party_work_queued"] = []string{"party", "class"}
 	return out
 }
 
@@ -163,10 +166,11 @@ func New() *Metrics {
 	m.sessionsStarted = counter("tsskit_sessions_started_total", "Sessions the coordinator created, by kind.", "kind")
 	m.sessionsFinished = counter("tsskit_sessions_finished_total", "Sessions that ended, by kind, result (completed, failed) and failure code (\"\" when completed).", "kind", "result", "code")
 	m.sessionDuration = hist("tsskit_session_duration_seconds", "Time from a session's creation to its end, by kind and result.", sessionBuckets, "kind", "result")
-	m.sessionsRefused = counter("tsskit_sessions_refused_total", "Session creations refused before any server party was picked, by kind and reason (quota, unavailable).", "kind", "reason")
+	m.sessionsRefused = counter("tsskit_sessions_refused_total", "Session creations refused before any server party was picked, by kind and reason (quota, unavailable, overloaded).", "kind", "reason")
 	m.partySessions = counter("tsskit_party_sessions_total", "Sessions a server party took part in, by party, kind and result (completed, failed, refused).", "party", "kind", "result")
 	m.partyDuration = hist("tsskit_party_session_duration_seconds", "Time a server party spent in a session, by party, kind and result.", sessionBuckets, "party", "kind", "result")
 	m.roundDuration = hist("tsskit_party_round_duration_seconds", "Time a server party spent in one protocol round (round 1 includes the roster confirmation), by kind and round.", roundBuckets, "kind", "round")
+	m.workWait = hist("tsskit_party_work_wait_seconds", "Time a protocol step waited for a server party's work slot, by class (sign, keygen).", callBuckets, "class")
 	m.authFailures = counter("tsskit_auth_failures_total", "Refused credentials, by service and reason (a token check's code, or the API guard's).", "service", "reason")
 	m.envelopes = counter("tsskit_router_envelopes_total", "Envelopes the router accepted, by routing (broadcast, direct).", "routing")
 	m.envelopeBytes = counter("tsskit_router_envelope_bytes_total", "Payload bytes of the envelopes the router accepted, by routing.", "routing")
@@ -303,6 +307,25 @@ func (m *Metrics) ServerParty(party string, preparams, running func() int) {
 		prometheus.Labels{"party": party}, func() float64 { return float64(preparams()) })
 	m.GaugeFunc("tsskit_party_running_sessions", "Sessions a server party is running now.",
 		prometheus.Labels{"party": party}, func() float64 { return float64(running()) })
+}
+
+// WorkWait records how long a protocol step waited for a work slot.
+func (m *Metrics) WorkWait(class string, wait time.Duration) {
+	if m == nil {
+		return
+	}
+	m.workWait.WithLabelValues(class).Observe(wait.Seconds())
+}
+
+// WorkGate exports a server party's work gate: slots held, and steps
+// waiting by class.
+func (m *Metrics) WorkGate(party string, busy, signQueued, keygenQueued func() int) {
+	m.GaugeFunc("tsskit_party_work_busy", "Work slots a server party's protocol steps hold now.",
+		prometheus.Labels{"party": party}, func() float64 { return float64(busy()) })
+	m.GaugeFunc("tsskit_party_work_queued", "Protocol steps waiting for a server party's work slot, by class.",
+		prometheus.Labels{"party": party, "class": "sign"}, func() float64 { return float64(signQueued()) })
+	m.GaugeFunc("tsskit_party_work_queued", "Protocol steps waiting for a server party's work slot, by class.",
+		prometheus.Labels{"party": party, "class": "keygen"}, func() float64 { return float64(keygenQueued()) })
 }
 
 // AuthFailure counts refused credentials.

@@ -66,6 +66,11 @@ type Options struct {
 	// SessionQuota: sessions per token holder (nil: none, so that tests
 	// may make sessions as fast as they like).
 	SessionQuota *auth.RateLimit
+	// AdmitWithin: the coordinator's admission deadline (0: its default;
+	// negative: no admission control).
+	AdmitWithin time.Duration
+	// WorkSlots: every server party's (0: the CPU count).
+	WorkSlots int
 	// TLS: every port serves TLS with certificates of a CA made for the
 	// test, and requires a client certificate of that CA (mutual TLS
 	// between the services); Conn and HTTP dial with q.ClientTLS.
@@ -162,6 +167,7 @@ func Start(t testing.TB, o Options) *Quorum {
 			DataDir: q.DataDir, Minter: minter, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
 			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
 			StallTimeout: o.StallTimeout, DatabaseURL: o.DatabaseURL, AdvertiseAddr: advertise, Trust: coordTrust, SessionQuota: o.SessionQuota,
+			AdmitWithin: o.AdmitWithin,
 		}
 	}
 	if o.SecondCoordinator && o.DatabaseURL == "" {
@@ -193,7 +199,7 @@ func Start(t testing.TB, o Options) *Quorum {
 		}
 		po := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.CoordAddr, RouterAddr: q.RouterAddr,
-			DataDir: dir, MasterKey: mk, Pool: -1, Trust: trust, Root: root, TLS: sec,
+			DataDir: dir, MasterKey: mk, Pool: -1, Trust: trust, Root: root, TLS: sec, WorkSlots: o.WorkSlots,
 		}
 		if i == 0 {
 			po.APIAddr, po.Allow = partyAPI, allow

@@ -273,6 +273,8 @@ type CoordOpts struct {
 	Origins                             serve.Origins
 	HeartbeatTimeout, HeartbeatInterval time.Duration
 	APITimeout                          time.Duration
+	// AdmitWithin: coordinator.Config.AdmitWithin (0: its default).
+	AdmitWithin time.Duration
 	// Trust: the deployment roots the pool admits server parties under.
 	Trust *identity.Trust
 	// SessionQuota: sessions per token holder (nil: the default).
@@ -316,7 +318,7 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 		Minter: o.Minter, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Minter), Log: log, Trust: o.Trust,
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
 		Instance: o.Instance, AdvertiseAddr: o.AdvertiseAddr, JoinTimeout: o.JoinTimeout, StallTimeout: o.StallTimeout,
-		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client, Peers: o.Peers, Metrics: s.Metrics,
+		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client, Peers: o.Peers, Metrics: s.Metrics, AdmitWithin: o.AdmitWithin,
 	})
 	if err != nil {
 		st.Close()
@@ -360,7 +362,10 @@ type PartyOpts struct {
 	// DrainTimeout: on shutdown the party finishes its sessions for at
 	// most this long before it stops (serverparty.Config.DrainTimeout).
 	DrainTimeout time.Duration
-	MasterKey    *vault.MasterKey
+	// WorkSlots: protocol steps run at once (serverparty.Config.WorkSlots;
+	// 0: the CPU count).
+	WorkSlots int
+	MasterKey *vault.MasterKey
 	// Allow: ALLOWED_IPS of the server-party API (it takes no API key).
 	Allow   *auth.Allowlist
 	Pool    int
@@ -480,7 +485,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		PartyID: o.PartyID, Coordinators: coords, Router: rc, Minter: minter, Vault: v,
 		Identity: key, Chain: chain, Trust: o.Trust,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "", Metrics: s.Metrics,
-		DrainTimeout: o.DrainTimeout,
+		DrainTimeout: o.DrainTimeout, WorkSlots: o.WorkSlots,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -62,6 +62,8 @@ type config struct {
 	api, apiKey, partyAPI string
 	keygens, signs        int
 	keygenConc, signConc  int
+	sequential, burst     int
+	burstSigns            int
 	timeout, reqTimeout   time.Duration
 	readyTimeout          time.Duration
 	jsonOut, mdOut, label string
@@ -85,6 +87,9 @@ func run() int {
 	fs.IntVar(&c.signs, "signs", 50, "signs, spread round-robin over the accounts made")
 	fs.IntVar(&c.keygenConc, "keygen-concurrency", 0, "keygens in flight at once (0: all of them)")
 	fs.IntVar(&c.signConc, "sign-concurrency", 10, "signs in flight at once")
+	fs.IntVar(&c.sequential, "sequential", 0, "first, this many keygens one at a time: the unloaded throughput the burst's goodput is compared with")
+	fs.IntVar(&c.burst, "burst", 0, "last, this many keygens all at once, with -burst-signs signs beside them (0: no burst)")
+	fs.IntVar(&c.burstSigns, "burst-signs", 0, "signs issued during the burst, -sign-concurrency at a time")
 	fs.DurationVar(&c.timeout, "timeout", 20*time.Minute, "the whole run, waits included")
 	fs.DurationVar(&c.reqTimeout, "request-timeout", 5*time.Minute, "one HTTP request (the API's own deadline is 3m)")
 	fs.DurationVar(&c.readyTimeout, "ready-timeout", 2*time.Minute, "wait this long for /health to report the server parties")
@@ -170,6 +175,8 @@ func (c *config) check() error {
 		return errors.New("-keygen-concurrency must be >= 0 and -sign-concurrency >= 1")
 	case c.parties < 2:
 		return errors.New("-server-parties must be at least 2")
+	case c.sequential < 0 || c.burst < 0 || c.burstSigns < 0:
+		return errors.New("-sequential, -burst and -burst-signs must not be negative")
 	case c.pool < 0:
 		return errors.New("-pool must not be negative")
 	case c.pool > 0 && c.stackLog == "":
@@ -178,7 +185,7 @@ func (c *config) check() error {
 	if c.keygenConc == 0 || c.keygenConc > c.keygens {
 		c.keygenConc = c.keygens
 	}
-	c.signConc = min(c.signConc, max(c.signs, 1))
+	c.signConc = min(c.signConc, max(c.signs, c.burstSigns, 1))
 	for _, u := range []*string{&c.api, &c.partyAPI} {
 		*u = strings.TrimSuffix(*u, "/")
 	}
@@ -191,16 +198,19 @@ func (c *config) check() error {
 // ---- the report ----
 
 type report struct {
-	Label     string         `json:"label"`
-	Started   time.Time      `json:"started"`
-	Host      host           `json:"host"`
-	Keygens   int            `json:"keygens"`
-	Signs     int            `json:"signs"`
-	Phases    []*phase       `json:"phases"`
-	PreParams *poolReport    `json:"preparams,omitempty"`
-	StackLogs map[string]int `json:"stack_warnings,omitempty"` // WARN/ERROR lines of the stack during the phases, by message
-	Errors    int            `json:"errors"`
-	OK        bool           `json:"ok"`
+	Label   string    `json:"label"`
+	Started time.Time `json:"started"`
+	Host    host      `json:"host"`
+	Keygens int       `json:"keygens"`
+	Signs   int       `json:"signs"`
+	Phases  []*phase  `json:"phases"`
+	// Goodput of the burst's keygens (completed within their deadline per
+	// second) over the sequential phase's throughput.
+	GoodputRatio float64        `json:"goodput_ratio,omitempty"`
+	PreParams    *poolReport    `json:"preparams,omitempty"`
+	StackLogs    map[string]int `json:"stack_warnings,omitempty"` // WARN/ERROR lines of the stack during the phases, by message
+	Errors       int            `json:"errors"`
+	OK           bool           `json:"ok"`
 }
 
 type host struct {
@@ -210,23 +220,32 @@ type host struct {
 }
 
 type phase struct {
-	Op          string    `json:"op"`
-	Count       int       `json:"count"`
-	Concurrency int       `json:"concurrency"`
-	OK          int       `json:"ok"`
-	Errors      int       `json:"errors"`
-	Verified    int       `json:"verified"`
-	WallS       float64   `json:"wall_s"`
-	Throughput  float64   `json:"throughput_per_s"`
-	P50S        float64   `json:"p50_s"`
-	P99S        float64   `json:"p99_s"`
-	MinS        float64   `json:"min_s"`
-	MeanS       float64   `json:"mean_s"`
-	MaxS        float64   `json:"max_s"`
-	LoadAvg     float64   `json:"load_avg,omitempty"`    // the machine's 1-minute load average at the phase's end (Linux)
-	StackCPUS   float64   `json:"stack_cpu_s,omitempty"` // CPU time the stack process used during the phase (Linux, with -stack-pid)
-	LatenciesS  []float64 `json:"latencies_s"`           // successful requests, in completion order
-	Failures    []failure `json:"failures,omitempty"`
+	Op          string  `json:"op"`
+	Count       int     `json:"count"`
+	Concurrency int     `json:"concurrency"`
+	OK          int     `json:"ok"`
+	Errors      int     `json:"errors"`
+	Verified    int     `json:"verified"`
+	WallS       float64 `json:"wall_s"`
+	Throughput  float64 `json:"throughput_per_s"`
+	// Refused: answered 503 "overloaded" (admission control), not errors;
+	// TimedOut: 504, among the errors.
+	Refused    int     `json:"refused"`
+	RefusalP50 float64 `json:"refusal_p50_s,omitempty"`
+	RefusalP99 float64 `json:"refusal_p99_s,omitempty"`
+	RefusalMax float64 `json:"refusal_max_s,omitempty"`
+	TimedOut   int     `json:"timed_out"`
+	// CPUPerOK: the stack's CPU-s per completed request (with -stack-pid).
+	CPUPerOK   float64   `json:"cpu_s_per_ok,omitempty"`
+	P50S       float64   `json:"p50_s"`
+	P99S       float64   `json:"p99_s"`
+	MinS       float64   `json:"min_s"`
+	MeanS      float64   `json:"mean_s"`
+	MaxS       float64   `json:"max_s"`
+	LoadAvg    float64   `json:"load_avg,omitempty"`    // the machine's 1-minute load average at the phase's end (Linux)
+	StackCPUS  float64   `json:"stack_cpu_s,omitempty"` // CPU time the stack process used during the phase (Linux, with -stack-pid)
+	LatenciesS []float64 `json:"latencies_s"`           // successful requests, in completion order
+	Failures   []failure `json:"failures,omitempty"`
 }
 
 type failure struct {
@@ -317,6 +336,11 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	if r.log != nil {
 		quiet = min(max(quiet, 2*r.log.maxTookSoFar()), time.Minute)
 	}
+	var seq *phase
+	if c.sequential > 0 {
+		_, seq = r.keygens(ctx, "sequential keygen", c.sequential, 1)
+		rep.Phases = append(rep.Phases, seq)
+	}
 	kgStart := time.Now()
 	accounts, kg := r.keygenPhase(ctx)
 	kgEnd := time.Now()
@@ -344,6 +368,25 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	if c.signs > 0 {
 		sgStart = time.Now()
 		rep.Phases = append(rep.Phases, r.signPhase(ctx, accounts))
+	}
+	if c.burst > 0 {
+		// Keygens and signs at once: the keygens all together, the signs
+		// at -sign-concurrency on the accounts made above.
+		var wg sync.WaitGroup
+		var bs *phase
+		if c.burstSigns > 0 {
+			wg.Add(1)
+			go func() { defer wg.Done(); bs = r.signs(ctx, "burst sign", c.burstSigns, accounts) }()
+		}
+		_, bk := r.keygens(ctx, "burst keygen", c.burst, c.burst)
+		wg.Wait()
+		rep.Phases = append(rep.Phases, bk)
+		if bs != nil {
+			rep.Phases = append(rep.Phases, bs)
+		}
+		if seq != nil && seq.Throughput > 0 {
+			rep.GoodputRatio = bk.Throughput / seq.Throughput
+		}
 	}
 	if r.log != nil {
 		r.log.poll()
@@ -560,7 +603,7 @@ func (r *runner) phaseRun(ctx context.Context, op string, count, conc int, job f
 	r.printf("%s: %d requests, %d at a time\n", op, count, conc)
 	idx := make(chan int)
 	var mu sync.Mutex
-	var lats []float64
+	var lats, refusals []float64
 	cpu0, cpuOK := r.stackCPU()
 	done := 0
 	start := time.Now()
@@ -575,7 +618,13 @@ func (r *runner) phaseRun(ctx context.Context, op string, count, conc int, job f
 				lat := time.Since(t0)
 				mu.Lock()
 				done++
-				if f != nil {
+				if f != nil && f.Code == "overloaded" {
+					refusals = append(refusals, secs(lat))
+					r.printf("%s %d/%d refused (overloaded) in %.3f s\n", op, done, count, secs(lat))
+				} else if f != nil {
+					if f.Status == http.StatusGatewayTimeout || f.Code == "deadline_exceeded" {
+						ph.TimedOut++
+					}
 					f.Op, f.Index, f.AfterS = op, i, secs(lat)
 					ph.Failures = append(ph.Failures, *f)
 					r.printf("%s %d/%d FAILED, %s\n", op, done, count, f)
@@ -597,6 +646,9 @@ func (r *runner) phaseRun(ctx context.Context, op string, count, conc int, job f
 	ph.OK = len(lats)
 	ph.Errors = len(ph.Failures)
 	ph.LatenciesS = lats
+	if ph.Refused = len(refusals); ph.Refused > 0 {
+		ph.RefusalP50, ph.RefusalP99, ph.RefusalMax = percentile(refusals, 0.50), percentile(refusals, 0.99), slices.Max(refusals)
+	}
 	if ph.OK > 0 {
 		ph.Throughput = float64(ph.OK) / wall.Seconds()
 		ph.P50S, ph.P99S = percentile(lats, 0.50), percentile(lats, 0.99)
@@ -610,14 +662,22 @@ func (r *runner) phaseRun(ctx context.Context, op string, count, conc int, job f
 	ph.LoadAvg = loadAvg()
 	if cpu1, ok := r.stackCPU(); ok && cpuOK {
 		ph.StackCPUS = cpu1 - cpu0
+		if ph.OK > 0 {
+			ph.CPUPerOK = ph.StackCPUS / float64(ph.OK)
+		}
 	}
 	return ph
 }
 
 func (r *runner) keygenPhase(ctx context.Context) ([]account, *phase) {
-	accounts := make([]*account, r.c.keygens)
-	ph := r.phaseRun(ctx, "keygen", r.c.keygens, r.c.keygenConc, func(ctx context.Context, i int) *failure {
-		a, f := r.keygen(ctx, i)
+	return r.keygens(ctx, "keygen", r.c.keygens, r.c.keygenConc)
+}
+
+// keygens runs count account keygens, conc at a time, as phase op.
+func (r *runner) keygens(ctx context.Context, op string, count, conc int) ([]account, *phase) {
+	accounts := make([]*account, count)
+	ph := r.phaseRun(ctx, op, count, conc, func(ctx context.Context, i int) *failure {
+		a, f := r.keygen(ctx, op, i)
 		accounts[i] = a
 		return f
 	})
@@ -632,15 +692,21 @@ func (r *runner) keygenPhase(ctx context.Context) ([]account, *phase) {
 }
 
 func (r *runner) signPhase(ctx context.Context, accounts []account) *phase {
+	return r.signs(ctx, "sign", r.c.signs, accounts)
+}
+
+// signs runs count signs over accounts, -sign-concurrency at a time, as
+// phase op.
+func (r *runner) signs(ctx context.Context, op string, count int, accounts []account) *phase {
 	if len(accounts) == 0 {
-		ph := &phase{Op: "sign", Count: r.c.signs, Concurrency: r.c.signConc, Errors: r.c.signs}
-		for i := range r.c.signs {
-			ph.Failures = append(ph.Failures, failure{Op: "sign", Index: i, Kind: "skipped", Message: "no account was created"})
+		ph := &phase{Op: op, Count: count, Concurrency: r.c.signConc, Errors: count}
+		for i := range count {
+			ph.Failures = append(ph.Failures, failure{Op: op, Index: i, Kind: "skipped", Message: "no account was created"})
 		}
-		r.printf("sign: skipped, no account was created\n")
+		r.printf("%s: skipped, no account was created\n", op)
 		return ph
 	}
-	ph := r.phaseRun(ctx, "sign", r.c.signs, r.c.signConc, func(ctx context.Context, i int) *failure {
+	ph := r.phaseRun(ctx, op, count, min(r.c.signConc, max(count, 1)), func(ctx context.Context, i int) *failure {
 		return r.sign(ctx, accounts[i%len(accounts)])
 	})
 	ph.Verified = ph.OK // a sign counts as ok only once its signature verified
@@ -690,8 +756,8 @@ func (r *runner) post(ctx context.Context, path string, body any, want int, out 
 	return nil
 }
 
-func (r *runner) keygen(ctx context.Context, i int) (*account, *failure) {
-	userID := fmt.Sprintf("load-%s-%d", r.runID, i)
+func (r *runner) keygen(ctx context.Context, op string, i int) (*account, *failure) {
+	userID := fmt.Sprintf("load-%s-%s-%d", r.runID, op, i)
 	var out struct {
 		AccountID string `json:"account_id"`
 		UserID    string `json:"user_id"`
@@ -1051,12 +1117,23 @@ func writeReports(c config, rep *report) error {
 // markdown is the table of every phase of reps and a note for each report.
 func markdown(reps []*report) string {
 	var b strings.Builder
-	b.WriteString("| backend | op | count | concurrency | wall s | throughput /s | p50 s | p99 s | errors |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| backend | op | count | concurrency | wall s | completed | throughput /s | p50 s | p99 s | refused (p99 s) | timed out | errors | CPU-s per completed |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, rep := range reps {
 		for _, p := range rep.Phases {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %.2f | %.2f | %s | %s | %d |\n",
-				rep.Label, p.Op, p.Count, p.Concurrency, p.WallS, p.Throughput, fsec(p.P50S, p.OK), fsec(p.P99S, p.OK), p.Errors)
+			refused := "0"
+			if p.Refused > 0 {
+				refused = fmt.Sprintf("%d (%.3f)", p.Refused, p.RefusalP99)
+			}
+			cpu := "–"
+			if p.CPUPerOK > 0 {
+				cpu = fmt.Sprintf("%.1f", p.CPUPerOK)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %.2f | %d | %.3f | %s | %s | %s | %d | %d | %s |\n",
+				rep.Label, p.Op, p.Count, p.Concurrency, p.WallS, p.OK, p.Throughput, fsec(p.P50S, p.OK), fsec(p.P99S, p.OK), refused, p.TimedOut, p.Errors, cpu)
+		}
+		if rep.GoodputRatio > 0 {
+			fmt.Fprintf(&b, "| %s | burst goodput / sequential throughput | | | | | %.2f | | | | | | |\n", rep.Label, rep.GoodputRatio)
 		}
 	}
 	b.WriteString("\n")

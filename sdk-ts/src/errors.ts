@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
+import { OverloadedSchema } from "./gen/tsskit/v1/common_pb.js";
 import { integrityMessage, type IntegrityDetails, type PinnedResource } from "./integrity.js";
 
 /** An error from tss.wasm, the worker, a service or a session, with a code to switch on. */
@@ -81,8 +82,85 @@ export class RpcError extends TsskitError {
     this.rpcCode = rpcCode;
   }
   static fromConnect(e: ConnectError): RpcError {
+    if (e.code === Code.ResourceExhausted) {
+      const [o] = e.findDetails(OverloadedSchema);
+      if (o) return new OverloadedError(e.rawMessage, o.retryAfterMs);
+    }
     return new RpcError(e.code, e.rawMessage);
   }
+}
+
+/**
+ * The coordinator refused a new keygen or signing because its server
+ * parties could not finish it in time (code "overloaded"): nothing was
+ * started, and a retry after retryAfterMs may be admitted. createWallet
+ * and sign retry by themselves when given a `retry` policy.
+ */
+export class OverloadedError extends RpcError {
+  override name = "OverloadedError";
+  override readonly code = "overloaded";
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super(Code.ResourceExhausted, message);
+    this.retryAfterMs = Math.max(0, retryAfterMs);
+  }
+}
+
+/** How createWallet and sign retry a call refused as overloaded. */
+export interface RetryPolicy {
+  /** Attempts in all, the first included (at least 1). */
+  attempts: number;
+  /** The longest wait between attempts (default 60 s). */
+  maxDelayMs?: number;
+  /** Called before each wait: say "busy — retrying in N s". */
+  onRetry?(info: { attempt: number; delayMs: number; error: OverloadedError }): void;
+}
+
+/**
+ * retryOverloaded runs call, and again after a wait while it fails with
+ * OverloadedError and attempts remain: the server's retryAfterMs (at
+ * least 1 s), doubled each time, capped at maxDelayMs, times a random
+ * factor in [0.5, 1.5) so that refused clients do not all come back at
+ * once. Other errors, an abort and the last refusal are thrown.
+ */
+export async function retryOverloaded<R>(policy: RetryPolicy | undefined, signal: AbortSignal | undefined, call: () => Promise<R>): Promise<R> {
+  const attempts = Math.max(1, Math.floor(policy?.attempts ?? 1));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (e) {
+      const err = TsskitError.from(e);
+      if (!(err instanceof OverloadedError) || attempt >= attempts) throw e;
+      // setTimeout takes at most 2^31-1 ms; the doubling is capped first.
+      const cap = Math.min(Math.max(policy?.maxDelayMs ?? 60_000, 0), 1_000_000_000);
+      const base = Math.min(Math.max(err.retryAfterMs, 1000) * 2 ** Math.min(attempt - 1, 30), cap);
+      const delayMs = Math.round(base * (0.5 + jitter()));
+      policy?.onRetry?.({ attempt, delayMs, error: err });
+      await sleep(delayMs, signal);
+    }
+  }
+}
+
+/** A uniform number in [0, 1) from crypto.getRandomValues. */
+function jitter(): number {
+  const b = new Uint32Array(1);
+  crypto.getRandomValues(b);
+  return b[0]! / 2 ** 32;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new TsskitError("canceled", "canceled while waiting to retry"));
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new TsskitError("canceled", "canceled while waiting to retry"));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** codeName turns connect's Code into the snake-case gRPC name. */

@@ -1,4 +1,4 @@
-export { TsskitError, RpcError, IntegrityError, codeName } from "./errors.js";
+export { TsskitError, RpcError, IntegrityError, OverloadedError, retryOverloaded, codeName, type RetryPolicy } from "./errors.js";
 export { TssClient } from "./tss-client.js";
 export { TokenSource, expiryOf, TOKEN_REFRESH_MARGIN_MS } from "./token.js";
 export type { TokenConfig } from "./token.js";

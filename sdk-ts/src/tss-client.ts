@@ -3,7 +3,7 @@
 // and decrypted only in memory to sign.
 import { bytesToHex } from "@noble/hashes/utils.js";
 
-import { TsskitError } from "./errors.js";
+import { retryOverloaded, TsskitError, type RetryPolicy } from "./errors.js";
 import { checkNewPassword } from "./password.js";
 import { TokenSource, type TokenConfig } from "./token.js";
 import { progressMapper, type ClientProgress } from "./progress.js";
@@ -71,6 +71,8 @@ export interface CreateWalletOptions {
   parties?: number;
   onProgress?(p: ClientProgress): void;
   signal?: AbortSignal;
+  /** Retry a refusal for overload (OverloadedError); default: no retry. */
+  retry?: RetryPolicy;
 }
 
 export interface Wallet {
@@ -90,6 +92,8 @@ export interface SignOptions {
   message: Uint8Array;
   onProgress?(p: ClientProgress): void;
   signal?: AbortSignal;
+  /** Retry a refusal for overload (OverloadedError); default: no retry. */
+  retry?: RetryPolicy;
 }
 
 export interface SignatureHex {
@@ -241,9 +245,11 @@ export class TssClient {
       // The session first: "not enough server parties" is known at once,
       // and the servers join while this party prepares.
       const partyId = "browser-" + crypto.randomUUID();
-      const created = await this.authed(
-        (call) => this.clients.coordinator.createKeygenSession({ name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] }, call),
-        opts.signal,
+      const created = await retryOverloaded(opts.retry, opts.signal, () =>
+        this.authed(
+          (call) => this.clients.coordinator.createKeygenSession({ name: opts.name, signersNeeded: threshold, parties, clientPartyIds: [partyId] }, call),
+          opts.signal,
+        ),
       );
       // The session must be what was asked for, before anything is made.
       const token = checkCreated(created, SessionKind.KEYGEN, partyId);
@@ -334,9 +340,11 @@ export class TssClient {
     const resume = this.preParams?.pause();
     try {
       prog.phase("joining", 0);
-      const created = await this.authed(
-        (call) => this.clients.coordinator.createSignSession({ walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId] }, call),
-        opts.signal,
+      const created = await retryOverloaded(opts.retry, opts.signal, () =>
+        this.authed(
+          (call) => this.clients.coordinator.createSignSession({ walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId] }, call),
+          opts.signal,
+        ),
       );
       const token = checkCreated(created, SessionKind.SIGN, info.partyId);
       if (created.walletId !== opts.walletId) throw mismatch(`the coordinator's session signs with wallet ${created.walletId}, not ${opts.walletId}`);

@@ -1,7 +1,9 @@
+import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 
-import { codeName, RpcError, TsskitError } from "../../src/errors.js";
+import { codeName, OverloadedError, retryOverloaded, RpcError, TsskitError } from "../../src/errors.js";
+import { OverloadedSchema } from "../../src/gen/tsskit/v1/common_pb.js";
 import { progressMapper, type ClientProgress } from "../../src/progress.js";
 
 describe("progressMapper", () => {
@@ -79,5 +81,76 @@ describe("errors", () => {
     expect(TsskitError.from("weird").code).toBe("internal");
     const same = new TsskitError("x", "y");
     expect(TsskitError.from(same)).toBe(same);
+  });
+});
+
+describe("overload refusals", () => {
+  const refusal = (ms: number) =>
+    new ConnectError("overloaded: a new keygen would finish in about 90 s", Code.ResourceExhausted, undefined, [
+      { desc: OverloadedSchema, value: create(OverloadedSchema, { retryAfterMs: ms }) },
+    ]);
+
+  it("become OverloadedError with the server's retry time", () => {
+    const e = TsskitError.from(refusal(3000));
+    expect(e).toBeInstanceOf(OverloadedError);
+    expect(e).toBeInstanceOf(RpcError);
+    expect(e.code).toBe("overloaded");
+    expect((e as OverloadedError).retryAfterMs).toBe(3000);
+    // A quota refusal has the same gRPC code and no such detail.
+    const quota = TsskitError.from(new ConnectError("resource_exhausted: quota", Code.ResourceExhausted));
+    expect(quota).not.toBeInstanceOf(OverloadedError);
+    expect(quota.code).toBe("resource_exhausted");
+  });
+
+  it("are retried with backoff and jitter when the policy allows", async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const waits: number[] = [];
+      const p = retryOverloaded({ attempts: 4, maxDelayMs: 5000, onRetry: ({ delayMs }) => waits.push(delayMs) }, undefined, async () => {
+        calls++;
+        if (calls < 4) throw refusal(2000);
+        return "signed";
+      });
+      await vi.runAllTimersAsync();
+      expect(await p).toBe("signed");
+      expect(calls).toBe(4);
+      // 2 s, 4 s, then capped at 5 s; each times [0.5, 1.5).
+      expect(waits[0]).toBeGreaterThanOrEqual(1000);
+      expect(waits[0]).toBeLessThan(3000);
+      expect(waits[1]).toBeGreaterThanOrEqual(2000);
+      expect(waits[1]).toBeLessThan(6000);
+      expect(waits[2]).toBeGreaterThanOrEqual(2500);
+      expect(waits[2]).toBeLessThan(7500);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("are thrown when attempts run out, and other errors at once", async () => {
+    let calls = 0;
+    await expect(
+      retryOverloaded({ attempts: 1 }, undefined, async () => {
+        calls++;
+        throw refusal(10);
+      }),
+    ).rejects.toMatchObject({ code: Code.ResourceExhausted }); // the call's own error, as without a policy
+    expect(calls).toBe(1);
+    calls = 0;
+    await expect(
+      retryOverloaded({ attempts: 5 }, undefined, async () => {
+        calls++;
+        throw new ConnectError("no", Code.PermissionDenied);
+      }),
+    ).rejects.toBeInstanceOf(ConnectError);
+    expect(calls).toBe(1);
+  });
+
+  it("stop waiting when the signal aborts", async () => {
+    const ac = new AbortController();
+    const p = retryOverloaded({ attempts: 3, onRetry: () => ac.abort() }, ac.signal, async () => {
+      throw refusal(60_000);
+    });
+    await expect(p).rejects.toMatchObject({ code: "canceled" });
   });
 });

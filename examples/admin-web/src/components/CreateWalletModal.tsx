@@ -37,6 +37,8 @@ export function CreateWalletModal(props: {
   const [downloaded, setDownloaded] = useState("");
   const [downloadError, setDownloadError] = useState("");
   const [progress, setProgress] = useState<ClientProgress | null>(null);
+  // "Busy — retrying in N s" while the server parties refuse for overload.
+  const [busyNote, setBusyNote] = useState("");
   const abortRef = useRef<AbortController | null>(null);
   const cancelRef = useRef<HTMLButtonElement>(null);
   const resultRef = useRef<HTMLHeadingElement>(null);
@@ -78,9 +80,13 @@ export function CreateWalletModal(props: {
     const ac = new AbortController();
     abortRef.current = ac;
     setProgress(null);
+    setBusyNote("");
     setStep("running");
     try {
-      const w = await service.createWallet({ name: name.trim(), password, threshold, parties, signal: ac.signal });
+      const w = await service.createWallet({
+        name: name.trim(), password, threshold, parties, signal: ac.signal,
+        onBusy: (ms) => setBusyNote(`Busy — retrying in ${Math.ceil(ms / 1000)} s`),
+      });
       setWallet(w);
       setStep("done");
       props.onCreated(w, ac.signal.aborted);
@@ -252,6 +258,11 @@ export function CreateWalletModal(props: {
             Creating <strong>{name.trim()}</strong> ({threshold}-of-{parties}) with {parties - 1} server{" "}
             {parties - 1 === 1 ? "party" : "parties"}. This takes about half a minute; the page stays usable.
           </p>
+          {busyNote && (
+            <p role="status" data-testid="busy-note">
+              {busyNote}
+            </p>
+          )}
           <ProgressPanel kind="keygen" progress={progress} label="Wallet creation progress" />
           <div className="modal-actions">
             <button ref={cancelRef} type="button" className="secondary" onClick={cancel} disabled={step === "canceling"} data-testid="create-cancel">

@@ -15,6 +15,8 @@ export const SignSection = forwardRef<HTMLSelectElement, { service: CoManagedWal
     const [text, setText] = useState("");
     const [hexDigest, setHexDigest] = useState("");
     const [password, setPassword] = useState("");
+    // "Busy — retrying in N s" while the server parties refuse for overload.
+    const [busyNote, setBusyNote] = useState("");
     const [running, setRunning] = useState(false);
     const [result, setResult] = useState<SignedMessage | null>(null);
     const [error, setError] = useState("");
@@ -36,10 +38,14 @@ export const SignSection = forwardRef<HTMLSelectElement, { service: CoManagedWal
       setSubmitted(true);
       if (!digest.ok || !selected || !password || !canSign) return;
       setRunning(true);
+      setBusyNote("");
       setError("");
       setResult(null);
       try {
-        const r = await service.sign({ walletId: selected.walletId, password, mode, text: input });
+        const r = await service.sign({
+          walletId: selected.walletId, password, mode, text: input,
+          onBusy: (ms) => setBusyNote(`Busy — retrying in ${Math.ceil(ms / 1000)} s`),
+        });
         setResult(r);
         setPassword("");
         setSubmitted(false);
@@ -155,6 +161,11 @@ export const SignSection = forwardRef<HTMLSelectElement, { service: CoManagedWal
           </form>
         )}
 
+        {running && busyNote && (
+          <p role="status" data-testid="busy-note">
+            {busyNote}
+          </p>
+        )}
         {running && <ProgressPanel kind="sign" progress={service.engine.progress} label="Signing progress" />}
         {error && <ErrorBox message={error} testId="sign-error" />}
         {result && <SignatureView result={result} walletLabel={selected?.name || selected?.walletId.slice(0, 8) || ""} />}

@@ -28,6 +28,7 @@ const byCode: Record<string, string> = {
   weak_password: "Choose a stronger password.",
   not_found: "The coordinator does not know this wallet.",
   failed_precondition: "The coordinator cannot do this for this wallet right now (no server party that holds a share is available).",
+  overloaded: "The server parties are busy and could not take this now. Try again in a minute.",
   resource_exhausted: "Too many wallets or signatures were asked for in a short time, or the services are busy. Wait a minute and try again.",
   transport: "The connection to the tsskit services was lost. Check that they are running, then try again.",
   not_ready: "The signing engine is still loading. Try again in a moment.",

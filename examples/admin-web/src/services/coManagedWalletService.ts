@@ -36,7 +36,12 @@ export interface CreateWalletInput {
   threshold: number;
   parties: number;
   signal: AbortSignal;
+  /** The server parties were busy: the SDK retries in retryInMs. */
+  onBusy?(retryInMs: number): void;
 }
+
+/** How often a refusal for overload is retried before the user is told. */
+const busyRetry = (onBusy?: (ms: number) => void) => ({ attempts: 5, maxDelayMs: 30_000, onRetry: ({ delayMs }: { delayMs: number }) => onBusy?.(delayMs) });
 
 export const policyOf = (w: { threshold: number; parties: number | string[] }) =>
   `${w.threshold}-of-${Array.isArray(w.parties) ? w.parties.length : w.parties}`;
@@ -58,7 +63,7 @@ export interface CoManagedWalletService {
   coordinator: "ok" | "unreachable" | "unknown";
   refresh(): Promise<void>;
   createWallet(input: CreateWalletInput): Promise<Wallet>;
-  sign(input: { walletId: string; password: string; mode: DigestMode; text: string }): Promise<SignedMessage>;
+  sign(input: { walletId: string; password: string; mode: DigestMode; text: string; onBusy?(retryInMs: number): void }): Promise<SignedMessage>;
   exportBackup(walletId: string, password: string): Promise<{ blob: Blob; fileName: string }>;
   importBackup(file: File, password: string): Promise<StoredWallet>;
   remove(walletId: string): Promise<void>;
@@ -109,6 +114,7 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
           threshold: input.threshold,
           parties: input.parties,
           signal: input.signal,
+          retry: busyRetry(input.onBusy),
         });
       } finally {
         await refresh();
@@ -118,7 +124,7 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
   );
 
   const sign = useCallback(
-    async (input: { walletId: string; password: string; mode: DigestMode; text: string }): Promise<SignedMessage> => {
+    async (input: { walletId: string; password: string; mode: DigestMode; text: string; onBusy?(retryInMs: number): void }): Promise<SignedMessage> => {
       const d = computeDigest(input.mode, input.text);
       if (!d.ok) throw new AppError(d.problem);
       const wallet = store.wallets.find((w) => w.walletId === input.walletId);
@@ -126,7 +132,7 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
       if (!input.password) throw new AppError("Enter the wallet's password.");
       let sig: SignatureHex;
       try {
-        sig = await tss.sign({ walletId: input.walletId, password: input.password, message: d.digest });
+        sig = await tss.sign({ walletId: input.walletId, password: input.password, message: d.digest, retry: busyRetry(input.onBusy) });
       } catch (e) {
         const c = client;
         throw e;

@@ -342,6 +342,55 @@ func (x *Signature) GetDer() []byte {
 	return nil
 }
 
+// Overloaded is a detail of a RESOURCE_EXHAUSTED status that refuses a new
+// session for overload (the coordinator's admission control), beside
+// google.rpc.ErrorInfo (reason "OVERLOADED") and google.rpc.RetryInfo:
+// the same advice for clients that decode only tsskit's messages.
+type Overloaded struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When a retry may be admitted.
+	RetryAfterMs  uint32 `protobuf:"varint,1,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Overloaded) Reset() {
+	*x = Overloaded{}
+	mi := &file_tsskit_v1_common_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Overloaded) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Overloaded) ProtoMessage() {}
+
+func (x *Overloaded) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_common_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Overloaded.ProtoReflect.Descriptor instead.
+func (*Overloaded) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Overloaded) GetRetryAfterMs() uint32 {
+	if x != nil {
+		return x.RetryAfterMs
+	}
+	return 0
+}
+
 var File_tsskit_v1_common_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_common_proto_rawDesc = "" +
@@ -369,7 +418,10 @@ const file_tsskit_v1_common_proto_rawDesc = "" +
 	"\x01r\x18\x01 \x01(\fR\x01r\x12\f\n" +
 	"\x01s\x18\x02 \x01(\fR\x01s\x12\f\n" +
 	"\x01v\x18\x03 \x01(\rR\x01v\x12\x10\n" +
-	"\x03der\x18\x04 \x01(\fR\x03der*[\n" +
+	"\x03der\x18\x04 \x01(\fR\x03der\"2\n" +
+	"\n" +
+	"Overloaded\x12$\n" +
+	"\x0eretry_after_ms\x18\x01 \x01(\rR\fretryAfterMs*[\n" +
 	"\vSessionKind\x12\x1c\n" +
 	"\x18SESSION_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SESSION_KIND_KEYGEN\x10\x01\x12\x15\n" +
@@ -390,12 +442,13 @@ func file_tsskit_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_tsskit_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tsskit_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_tsskit_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_tsskit_v1_common_proto_goTypes = []any{
-	(SessionKind)(0),  // 0: tsskit.v1.SessionKind
-	(*Envelope)(nil),  // 1: tsskit.v1.Envelope
-	(*PartyKeys)(nil), // 2: tsskit.v1.PartyKeys
-	(*Signature)(nil), // 3: tsskit.v1.Signature
+	(SessionKind)(0),   // 0: tsskit.v1.SessionKind
+	(*Envelope)(nil),   // 1: tsskit.v1.Envelope
+	(*PartyKeys)(nil),  // 2: tsskit.v1.PartyKeys
+	(*Signature)(nil),  // 3: tsskit.v1.Signature
+	(*Overloaded)(nil), // 4: tsskit.v1.Overloaded
 }
 var file_tsskit_v1_common_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -416,7 +469,7 @@ func file_tsskit_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_common_proto_rawDesc), len(file_tsskit_v1_common_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1265,11 +1265,16 @@ func (*SessionEvent_Completed_) isSessionEvent_Event() {}
 func (*SessionEvent_Failed_) isSessionEvent_Event() {}
 
 type ReportProgressRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	PartyId       string                 `protobuf:"bytes,2,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	Round         uint32                 `protobuf:"varint,3,opt,name=round,proto3" json:"round,omitempty"`
-	Rounds        uint32                 `protobuf:"varint,4,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	PartyId   string                 `protobuf:"bytes,2,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	Round     uint32                 `protobuf:"varint,3,opt,name=round,proto3" json:"round,omitempty"`
+	Rounds    uint32                 `protobuf:"varint,4,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	// A server party's next step waits for a work slot: its position in the
+	// party's queue (1: next). 0: computing, or waiting for its peers. A
+	// queued report may come at round 0 (before the protocol starts) and
+	// repeats the current round.
+	Queued        uint32 `protobuf:"varint,5,opt,name=queued,proto3" json:"queued,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1332,6 +1337,13 @@ func (x *ReportProgressRequest) GetRounds() uint32 {
 	return 0
 }
 
+func (x *ReportProgressRequest) GetQueued() uint32 {
+	if x != nil {
+		return x.Queued
+	}
+	return 0
+}
+
 type ReportProgressResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1377,7 +1389,13 @@ type ReportResultRequest struct {
 	//	*ReportResultRequest_PublicKey
 	//	*ReportResultRequest_Signature
 	//	*ReportResultRequest_Failure_
-	Result        isReportResultRequest_Result `protobuf_oneof:"result"`
+	Result isReportResultRequest_Result `protobuf_oneof:"result"`
+	// A server party's cost of the session: how long it held a work slot
+	// for the protocol's steps, and how long it made pre-parameters for it
+	// because its pool was empty (milliseconds of wall time). The
+	// coordinator learns its admission cost model from them.
+	ComputeMs     uint32 `protobuf:"varint,6,opt,name=compute_ms,json=computeMs,proto3" json:"compute_ms,omitempty"`
+	PreparamsMs   uint32 `protobuf:"varint,7,opt,name=preparams_ms,json=preparamsMs,proto3" json:"preparams_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1458,6 +1476,20 @@ func (x *ReportResultRequest) GetFailure() *ReportResultRequest_Failure {
 		}
 	}
 	return nil
+}
+
+func (x *ReportResultRequest) GetComputeMs() uint32 {
+	if x != nil {
+		return x.ComputeMs
+	}
+	return 0
+}
+
+func (x *ReportResultRequest) GetPreparamsMs() uint32 {
+	if x != nil {
+		return x.PreparamsMs
+	}
+	return 0
 }
 
 type isReportResultRequest_Result interface {
@@ -1654,10 +1686,12 @@ func (x *SessionEvent_Ready) GetDigest() []byte {
 
 // Progress: a party reached a round.
 type SessionEvent_Progress struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
-	Round         uint32                 `protobuf:"varint,2,opt,name=round,proto3" json:"round,omitempty"`
-	Rounds        uint32                 `protobuf:"varint,3,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	PartyId string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	Round   uint32                 `protobuf:"varint,2,opt,name=round,proto3" json:"round,omitempty"`
+	Rounds  uint32                 `protobuf:"varint,3,opt,name=rounds,proto3" json:"rounds,omitempty"`
+	// The party waits for a work slot at this position (ReportProgressRequest.queued).
+	Queued        uint32 `protobuf:"varint,4,opt,name=queued,proto3" json:"queued,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1709,6 +1743,13 @@ func (x *SessionEvent_Progress) GetRound() uint32 {
 func (x *SessionEvent_Progress) GetRounds() uint32 {
 	if x != nil {
 		return x.Rounds
+	}
+	return 0
+}
+
+func (x *SessionEvent_Progress) GetQueued() uint32 {
+	if x != nil {
+		return x.Queued
 	}
 	return 0
 }
@@ -1980,7 +2021,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\fJoinResponse\"4\n" +
 	"\x13WatchSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xd3\a\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\xeb\a\n" +
 	"\fSessionEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x10\n" +
@@ -2001,11 +2042,12 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12%\n" +
 	"\x0esigners_needed\x18\x03 \x01(\rR\rsignersNeeded\x12,\n" +
 	"\x06roster\x18\x04 \x03(\v2\x14.tsskit.v1.PartyKeysR\x06roster\x12\x16\n" +
-	"\x06digest\x18\x05 \x01(\fR\x06digest\x1aS\n" +
+	"\x06digest\x18\x05 \x01(\fR\x06digest\x1ak\n" +
 	"\bProgress\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\rR\x05round\x12\x16\n" +
-	"\x06rounds\x18\x03 \x01(\rR\x06rounds\x1a\x95\x01\n" +
+	"\x06rounds\x18\x03 \x01(\rR\x06rounds\x12\x16\n" +
+	"\x06queued\x18\x04 \x01(\rR\x06queued\x1a\x95\x01\n" +
 	"\tCompleted\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1d\n" +
 	"\n" +
@@ -2016,14 +2058,15 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bculprits\x18\x03 \x03(\tR\bculpritsB\a\n" +
-	"\x05event\"\x7f\n" +
+	"\x05event\"\x97\x01\n" +
 	"\x15ReportProgressRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
 	"\bparty_id\x18\x02 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05round\x18\x03 \x01(\rR\x05round\x12\x16\n" +
-	"\x06rounds\x18\x04 \x01(\rR\x06rounds\"\x18\n" +
-	"\x16ReportProgressResponse\"\xc7\x02\n" +
+	"\x06rounds\x18\x04 \x01(\rR\x06rounds\x12\x16\n" +
+	"\x06queued\x18\x05 \x01(\rR\x06queued\"\x18\n" +
+	"\x16ReportProgressResponse\"\x89\x03\n" +
 	"\x13ReportResultRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
@@ -2031,7 +2074,10 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"public_key\x18\x03 \x01(\fH\x00R\tpublicKey\x124\n" +
 	"\tsignature\x18\x04 \x01(\v2\x14.tsskit.v1.SignatureH\x00R\tsignature\x12B\n" +
-	"\afailure\x18\x05 \x01(\v2&.tsskit.v1.ReportResultRequest.FailureH\x00R\afailure\x1aQ\n" +
+	"\afailure\x18\x05 \x01(\v2&.tsskit.v1.ReportResultRequest.FailureH\x00R\afailure\x12\x1d\n" +
+	"\n" +
+	"compute_ms\x18\x06 \x01(\rR\tcomputeMs\x12!\n" +
+	"\fpreparams_ms\x18\a \x01(\rR\vpreparamsMs\x1aQ\n" +
 	"\aFailure\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +

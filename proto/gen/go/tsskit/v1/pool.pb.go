@@ -321,7 +321,12 @@ type HeartbeatRequest struct {
 	RunningSessions uint32                 `protobuf:"varint,3,opt,name=running_sessions,json=runningSessions,proto3" json:"running_sessions,omitempty"`
 	// The party is shutting down: it finishes the sessions it runs and
 	// takes no new ones, so the coordinator stops picking it.
-	Draining      bool `protobuf:"varint,4,opt,name=draining,proto3" json:"draining,omitempty"`
+	Draining bool `protobuf:"varint,4,opt,name=draining,proto3" json:"draining,omitempty"`
+	// Protocol steps the party runs at once (--work-slots), and steps
+	// waiting for one. The coordinator's admission divides the work it
+	// assigned the party by work_slots; it never picks by these figures.
+	WorkSlots     uint32 `protobuf:"varint,5,opt,name=work_slots,json=workSlots,proto3" json:"work_slots,omitempty"`
+	WorkQueued    uint32 `protobuf:"varint,6,opt,name=work_queued,json=workQueued,proto3" json:"work_queued,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -384,6 +389,20 @@ func (x *HeartbeatRequest) GetDraining() bool {
 	return false
 }
 
+func (x *HeartbeatRequest) GetWorkSlots() uint32 {
+	if x != nil {
+		return x.WorkSlots
+	}
+	return 0
+}
+
+func (x *HeartbeatRequest) GetWorkQueued() uint32 {
+	if x != nil {
+		return x.WorkQueued
+	}
+	return 0
+}
+
 type HeartbeatResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	IntervalMs    uint32                 `protobuf:"varint,1,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
@@ -429,8 +448,12 @@ func (x *HeartbeatResponse) GetIntervalMs() uint32 {
 }
 
 type ClaimUserPartyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// The user party the caller was asked to run: the subject of the
+	// coordinator's token that came with the request. A claim for another
+	// party of the session (a server party's own token, say) is refused.
+	UserPartyId   string `protobuf:"bytes,2,opt,name=user_party_id,json=userPartyId,proto3" json:"user_party_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +491,13 @@ func (*ClaimUserPartyRequest) Descriptor() ([]byte, []int) {
 func (x *ClaimUserPartyRequest) GetSessionId() string {
 	if x != nil {
 		return x.SessionId
+	}
+	return ""
+}
+
+func (x *ClaimUserPartyRequest) GetUserPartyId() string {
+	if x != nil {
+		return x.UserPartyId
 	}
 	return ""
 }
@@ -575,18 +605,23 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\"^\n" +
 	"\x11ChallengeResponse\x12\x1c\n" +
 	"\tchallenge\x18\x01 \x01(\fR\tchallenge\x12+\n" +
-	"\x12expires_at_unix_ms\x18\x02 \x01(\x03R\x0fexpiresAtUnixMs\"\x9d\x01\n" +
+	"\x12expires_at_unix_ms\x18\x02 \x01(\x03R\x0fexpiresAtUnixMs\"\xdd\x01\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12'\n" +
 	"\x0fpreparams_ready\x18\x02 \x01(\rR\x0epreparamsReady\x12)\n" +
 	"\x10running_sessions\x18\x03 \x01(\rR\x0frunningSessions\x12\x1a\n" +
-	"\bdraining\x18\x04 \x01(\bR\bdraining\"4\n" +
+	"\bdraining\x18\x04 \x01(\bR\bdraining\x12\x1d\n" +
+	"\n" +
+	"work_slots\x18\x05 \x01(\rR\tworkSlots\x12\x1f\n" +
+	"\vwork_queued\x18\x06 \x01(\rR\n" +
+	"workQueued\"4\n" +
 	"\x11HeartbeatResponse\x12\x1f\n" +
 	"\vinterval_ms\x18\x01 \x01(\rR\n" +
-	"intervalMs\"6\n" +
+	"intervalMs\"Z\n" +
 	"\x15ClaimUserPartyRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xa7\x01\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x12\"\n" +
+	"\ruser_party_id\x18\x02 \x01(\tR\vuserPartyId\"\xa7\x01\n" +
 	"\x16ClaimUserPartyResponse\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1b\n" +

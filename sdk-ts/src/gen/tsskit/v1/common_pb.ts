@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/common.proto.
  */
 export const file_tsskit_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEijAEKCEVudmVsb3BlEhIKCnNlc3Npb25faWQYASABKAkSDAoEZnJvbRgCIAEoCRIKCgJ0bxgDIAEoCRINCgVyb3VuZBgEIAEoDRISCgpzZW5kZXJfc2VxGAUgASgEEg8KB3BheWxvYWQYBiABKAwSEQoJc2lnbmF0dXJlGAcgASgMEgsKA3NlcRgIIAEoBCKEAQoJUGFydHlLZXlzEhAKCHBhcnR5X2lkGAEgASgJEg4KBngyNTUxORgCIAEoDBIPCgdlZDI1NTE5GAMgASgMEhEKCXN0YXRlbWVudBgEIAEoDBIbChNzdGF0ZW1lbnRfc2lnbmF0dXJlGAUgASgMEhQKDGNlcnRpZmljYXRlcxgGIAMoDCI5CglTaWduYXR1cmUSCQoBchgBIAEoDBIJCgFzGAIgASgMEgkKAXYYAyABKA0SCwoDZGVyGAQgASgMKlsKC1Nlc3Npb25LaW5kEhwKGFNFU1NJT05fS0lORF9VTlNQRUNJRklFRBAAEhcKE1NFU1NJT05fS0lORF9LRVlHRU4QARIVChFTRVNTSU9OX0tJTkRfU0lHThACQp4BCg1jb20udHNza2l0LnYxQgtDb21tb25Qcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw");
+  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEijAEKCEVudmVsb3BlEhIKCnNlc3Npb25faWQYASABKAkSDAoEZnJvbRgCIAEoCRIKCgJ0bxgDIAEoCRINCgVyb3VuZBgEIAEoDRISCgpzZW5kZXJfc2VxGAUgASgEEg8KB3BheWxvYWQYBiABKAwSEQoJc2lnbmF0dXJlGAcgASgMEgsKA3NlcRgIIAEoBCKEAQoJUGFydHlLZXlzEhAKCHBhcnR5X2lkGAEgASgJEg4KBngyNTUxORgCIAEoDBIPCgdlZDI1NTE5GAMgASgMEhEKCXN0YXRlbWVudBgEIAEoDBIbChNzdGF0ZW1lbnRfc2lnbmF0dXJlGAUgASgMEhQKDGNlcnRpZmljYXRlcxgGIAMoDCI5CglTaWduYXR1cmUSCQoBchgBIAEoDBIJCgFzGAIgASgMEgkKAXYYAyABKA0SCwoDZGVyGAQgASgMIiQKCk92ZXJsb2FkZWQSFgoOcmV0cnlfYWZ0ZXJfbXMYASABKA0qWwoLU2Vzc2lvbktpbmQSHAoYU0VTU0lPTl9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTU0VTU0lPTl9LSU5EX0tFWUdFThABEhUKEVNFU1NJT05fS0lORF9TSUdOEAJCngEKDWNvbS50c3NraXQudjFCC0NvbW1vblByb3RvUAFaO2dpdGh1Yi5jb20vcndhZHVyaWFuL3Rzc2tpdC9wcm90by9nZW4vZ28vdHNza2l0L3YxO3Rzc2tpdHYxogIDVFhYqgIJVHNza2l0LlYxygIJVHNza2l0XFYx4gIVVHNza2l0XFYxXEdQQk1ldGFkYXRh6gIKVHNza2l0OjpWMWIGcHJvdG8z");
 
 /**
  * Envelope is one protocol message. It mirrors party/seal.Envelope field by
@@ -177,6 +177,30 @@ export type Signature = Message<"tsskit.v1.Signature"> & {
  */
 export const SignatureSchema: GenMessage<Signature> = /*@__PURE__*/
   messageDesc(file_tsskit_v1_common, 2);
+
+/**
+ * Overloaded is a detail of a RESOURCE_EXHAUSTED status that refuses a new
+ * session for overload (the coordinator's admission control), beside
+ * google.rpc.ErrorInfo (reason "OVERLOADED") and google.rpc.RetryInfo:
+ * the same advice for clients that decode only tsskit's messages.
+ *
+ * @generated from message tsskit.v1.Overloaded
+ */
+export type Overloaded = Message<"tsskit.v1.Overloaded"> & {
+  /**
+   * When a retry may be admitted.
+   *
+   * @generated from field: uint32 retry_after_ms = 1;
+   */
+  retryAfterMs: number;
+};
+
+/**
+ * Describes the message tsskit.v1.Overloaded.
+ * Use `create(OverloadedSchema)` to create a new message.
+ */
+export const OverloadedSchema: GenMessage<Overloaded> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_common, 3);
 
 /**
  * SessionKind says what a session computes.

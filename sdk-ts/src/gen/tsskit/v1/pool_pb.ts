@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/pool.proto.
  */
 export const file_tsskit_v1_pool: GenFile = /*@__PURE__*/
-  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIrMBCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwiJAoQQ2hhbGxlbmdlUmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCSJCChFDaGFsbGVuZ2VSZXNwb25zZRIRCgljaGFsbGVuZ2UYASABKAwSGgoSZXhwaXJlc19hdF91bml4X21zGAIgASgDImkKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSFwoPcHJlcGFyYW1zX3JlYWR5GAIgASgNEhgKEHJ1bm5pbmdfc2Vzc2lvbnMYAyABKA0SEAoIZHJhaW5pbmcYBCABKAgiKAoRSGVhcnRiZWF0UmVzcG9uc2USEwoLaW50ZXJ2YWxfbXMYASABKA0iKwoVQ2xhaW1Vc2VyUGFydHlSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkidQoWQ2xhaW1Vc2VyUGFydHlSZXNwb25zZRIQCghwYXJ0eV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRIRCgl3YWxsZXRfaWQYAyABKAkSDwoHcGFydGllcxgEIAMoCRIWCg5zaWduZXJzX25lZWRlZBgFIAEoDTK1AgoLUG9vbFNlcnZpY2USRgoJQ2hhbGxlbmdlEhsudHNza2l0LnYxLkNoYWxsZW5nZVJlcXVlc3QaHC50c3NraXQudjEuQ2hhbGxlbmdlUmVzcG9uc2USPwoIUmVnaXN0ZXISGi50c3NraXQudjEuUmVnaXN0ZXJSZXF1ZXN0GhUudHNza2l0LnYxLkFzc2lnbm1lbnQwARJGCglIZWFydGJlYXQSGy50c3NraXQudjEuSGVhcnRiZWF0UmVxdWVzdBocLnRzc2tpdC52MS5IZWFydGJlYXRSZXNwb25zZRJVCg5DbGFpbVVzZXJQYXJ0eRIgLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlcXVlc3QaIS50c3NraXQudjEuQ2xhaW1Vc2VyUGFydHlSZXNwb25zZUKcAQoNY29tLnRzc2tpdC52MUIJUG9vbFByb3RvUAFaO2dpdGh1Yi5jb20vcndhZHVyaWFuL3Rzc2tpdC9wcm90by9nZW4vZ28vdHNza2l0L3YxO3Rzc2tpdHYxogIDVFhYqgIJVHNza2l0LlYxygIJVHNza2l0XFYx4gIVVHNza2l0XFYxXEdQQk1ldGFkYXRh6gIKVHNza2l0OjpWMWIGcHJvdG8z", [file_tsskit_v1_common]);
+  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIrMBCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwiJAoQQ2hhbGxlbmdlUmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCSJCChFDaGFsbGVuZ2VSZXNwb25zZRIRCgljaGFsbGVuZ2UYASABKAwSGgoSZXhwaXJlc19hdF91bml4X21zGAIgASgDIpIBChBIZWFydGJlYXRSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJEhcKD3ByZXBhcmFtc19yZWFkeRgCIAEoDRIYChBydW5uaW5nX3Nlc3Npb25zGAMgASgNEhAKCGRyYWluaW5nGAQgASgIEhIKCndvcmtfc2xvdHMYBSABKA0SEwoLd29ya19xdWV1ZWQYBiABKA0iKAoRSGVhcnRiZWF0UmVzcG9uc2USEwoLaW50ZXJ2YWxfbXMYASABKA0iQgoVQ2xhaW1Vc2VyUGFydHlSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSFQoNdXNlcl9wYXJ0eV9pZBgCIAEoCSJ1ChZDbGFpbVVzZXJQYXJ0eVJlc3BvbnNlEhAKCHBhcnR5X2lkGAEgASgJEg0KBXRva2VuGAIgASgJEhEKCXdhbGxldF9pZBgDIAEoCRIPCgdwYXJ0aWVzGAQgAygJEhYKDnNpZ25lcnNfbmVlZGVkGAUgASgNMrUCCgtQb29sU2VydmljZRJGCglDaGFsbGVuZ2USGy50c3NraXQudjEuQ2hhbGxlbmdlUmVxdWVzdBocLnRzc2tpdC52MS5DaGFsbGVuZ2VSZXNwb25zZRI/CghSZWdpc3RlchIaLnRzc2tpdC52MS5SZWdpc3RlclJlcXVlc3QaFS50c3NraXQudjEuQXNzaWdubWVudDABEkYKCUhlYXJ0YmVhdBIbLnRzc2tpdC52MS5IZWFydGJlYXRSZXF1ZXN0GhwudHNza2l0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElUKDkNsYWltVXNlclBhcnR5EiAudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVxdWVzdBohLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlc3BvbnNlQpwBCg1jb20udHNza2l0LnYxQglQb29sUHJvdG9QAVo7Z2l0aHViLmNvbS9yd2FkdXJpYW4vdHNza2l0L3Byb3RvL2dlbi9nby90c3NraXQvdjE7dHNza2l0djGiAgNUWFiqAglUc3NraXQuVjHKAglUc3NraXRcVjHiAhVUc3NraXRcVjFcR1BCTWV0YWRhdGHqAgpUc3NraXQ6OlYxYgZwcm90bzM", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.RegisterRequest
@@ -192,6 +192,20 @@ export type HeartbeatRequest = Message<"tsskit.v1.HeartbeatRequest"> & {
    * @generated from field: bool draining = 4;
    */
   draining: boolean;
+
+  /**
+   * Protocol steps the party runs at once (--work-slots), and steps
+   * waiting for one. The coordinator's admission divides the work it
+   * assigned the party by work_slots; it never picks by these figures.
+   *
+   * @generated from field: uint32 work_slots = 5;
+   */
+  workSlots: number;
+
+  /**
+   * @generated from field: uint32 work_queued = 6;
+   */
+  workQueued: number;
 };
 
 /**
@@ -226,6 +240,15 @@ export type ClaimUserPartyRequest = Message<"tsskit.v1.ClaimUserPartyRequest"> &
    * @generated from field: string session_id = 1;
    */
   sessionId: string;
+
+  /**
+   * The user party the caller was asked to run: the subject of the
+   * coordinator's token that came with the request. A claim for another
+   * party of the session (a server party's own token, say) is refused.
+   *
+   * @generated from field: string user_party_id = 2;
+   */
+  userPartyId: string;
 };
 
 /**

@@ -1,0 +1,199 @@
+package serverparty
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Work classes, in the order the gate serves them: a signing's step never
+// waits behind a keygen's (signings are short and someone waits on each),
+// pre-parameters made for a keygen that found the pool empty count as that
+// keygen's work, and refilling the pool comes last: it takes a slot only
+// when no session's step waits for one.
+const (
+	classSign = iota
+	classKeygen
+	classRefill
+	numClasses
+)
+
+// workGate bounds the protocol computation a server party runs at once to
+// slots steps (party.Gate): tss-lib starting a session, or checking and
+// taking one peer message. Waiting steps are served signings first, then
+// by the session's ticket (the order its assignment arrived), so the oldest
+// session's work goes first and sessions finish in the order they came
+// instead of all together at the end; a session that waits for its peers
+// holds no slot.
+type workGate struct {
+	slots int
+
+	mu      sync.Mutex
+	busy    int
+	waiting waitHeap
+	queued  [numClasses]int // waiting steps per class
+	seq     uint64
+
+	// observe, if set, sees every step's wait for a slot.
+	observe func(class int, wait time.Duration)
+}
+
+func newWorkGate(slots int) *workGate {
+	if slots < 1 {
+		slots = 1
+	}
+	return &workGate{slots: slots}
+}
+
+// session returns the gate of one session of class: every step of the
+// session enters through it, and it adds up the time the session held a
+// slot.
+func (g *workGate) session(class int) *sessionGate {
+	g.mu.Lock()
+	g.seq++
+	t := g.seq
+	g.mu.Unlock()
+	return &sessionGate{g: g, class: class, ticket: t}
+}
+
+// Queued is the number of steps waiting for a slot, per class.
+func (g *workGate) Queued() (sign, keygen int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.queued[classSign], g.queued[classKeygen]
+}
+
+// Busy is the number of slots held.
+func (g *workGate) Busy() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.busy
+}
+
+type waiter struct {
+	class  int
+	ticket uint64
+	ready  chan struct{}
+	index  int // in the heap; -1 once granted
+}
+
+type waitHeap []*waiter
+
+func (h waitHeap) Len() int { return len(h) }
+func (h waitHeap) Less(i, j int) bool {
+	if h[i].class != h[j].class {
+		return h[i].class < h[j].class
+	}
+	return h[i].ticket < h[j].ticket
+}
+func (h waitHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *waitHeap) Push(x any) {
+	w := x.(*waiter)
+	w.index = len(*h)
+	*h = append(*h, w)
+}
+func (h *waitHeap) Pop() any {
+	old := *h
+	w := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	w.index = -1
+	return w
+}
+
+// enter takes a slot for a step of (class, ticket), waiting in order;
+// queued, if set, hears the step's position when it has to wait.
+func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued func(position int)) error {
+	g.mu.Lock()
+	if g.busy < g.slots && g.waiting.Len() == 0 {
+		g.busy++
+		g.mu.Unlock()
+		if g.observe != nil {
+			g.observe(class, 0)
+		}
+		return nil
+	}
+	w := &waiter{class: class, ticket: ticket, ready: make(chan struct{})}
+	heap.Push(&g.waiting, w)
+	g.queued[class]++
+	pos := 1
+	for _, o := range g.waiting {
+		if o != w && (o.class < class || (o.class == class && o.ticket < ticket)) {
+			pos++
+		}
+	}
+	g.mu.Unlock()
+	if queued != nil {
+		queued(pos)
+	}
+	start := time.Now()
+	select {
+	case <-w.ready:
+		if g.observe != nil {
+			g.observe(class, time.Since(start))
+		}
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		if w.index >= 0 {
+			heap.Remove(&g.waiting, w.index)
+			g.queued[class]--
+			g.mu.Unlock()
+			return ctx.Err()
+		}
+		g.mu.Unlock()
+		// Granted as the context ended: hand the slot on.
+		g.leave()
+		return ctx.Err()
+	}
+}
+
+// leave frees a slot and gives it to the first waiter.
+func (g *workGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.waiting.Len() > 0 {
+		w := heap.Pop(&g.waiting).(*waiter)
+		g.queued[w.class]--
+		close(w.ready) // the slot passes on: busy is unchanged
+		return
+	}
+	g.busy--
+}
+
+// sessionGate is one session's way through the gate (party.Gate).
+type sessionGate struct {
+	g      *workGate
+	class  int
+	ticket uint64
+	held   atomic.Int64 // nanoseconds the session held a slot
+}
+
+// Enter implements party.Gate.
+func (s *sessionGate) Enter(ctx context.Context) (func(), error) {
+	return s.EnterQueued(ctx, nil)
+}
+
+// EnterQueued implements party.QueueGate.
+func (s *sessionGate) EnterQueued(ctx context.Context, queued func(position int)) (func(), error) {
+	if err := s.g.enter(ctx, s.class, s.ticket, queued); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.held.Add(int64(time.Since(start)))
+			s.g.leave()
+		})
+	}, nil
+}
+
+// Held is how long the session has held a slot: its cost in slot time,
+// which is wall time, so it grows when the machine is shared.
+func (s *sessionGate) Held() time.Duration { return time.Duration(s.held.Load()) }
