@@ -356,7 +356,8 @@ func flip(t *testing.T, q *quorumtest.Quorum, dbURL, walletID, party, kind strin
 		}
 		return
 	}
-	db, err := sql.Open("sqlite", filepath.Join(q.DataDir, "coordinator.db"))
+	// Wait for the coordinator's own writes, as it waits for others'.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(q.DataDir, "coordinator.db")+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,13 +65,13 @@ func TestGateHeldOnlyWhileComputing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var mu sync.Mutex
-	var queued []int
+	queued := make([][]int, 2) // per signer
 	outs, err := memnet.RunSession(ctx, nil, idents(t), spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
 			s.Gate = gate
 			s.Progress = func(p party.Progress) {
 				mu.Lock()
-				queued = append(queued, p.Queued)
+				queued[i] = append(queued[i], p.Queued)
 				mu.Unlock()
 			}
 			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digest}, tr)
@@ -92,11 +92,13 @@ func TestGateHeldOnlyWhileComputing(t *testing.T) {
 	}
 	// A step that waited was reported queued, then not.
 	ones, zerosAfter := 0, 0
-	for i, q := range queued {
-		if q == 1 {
-			ones++
-			if i+1 < len(queued) && queued[i+1] == 0 {
-				zerosAfter++
+	for _, reports := range queued {
+		for i, q := range reports {
+			if q == 1 {
+				ones++
+				if i+1 < len(reports) && reports[i+1] == 0 {
+					zerosAfter++
+				}
 			}
 		}
 	}
