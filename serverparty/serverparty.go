@@ -541,10 +541,11 @@ func (p *Party) fillPool(ctx context.Context) {
 	}
 	for {
 		for ctx.Err() == nil && p.cfg.Vault.CountPreParams() < p.cfg.PoolTarget {
-			// Sessions first: a generation takes a work slot of the last
-			// class, so it starts only when no session's step waits (and,
-			// once started, holds that one slot until it is done).
-			if p.gate.enter(ctx, classRefill, 0, nil) != nil {
+			// Sessions first: a generation starts only while the party
+			// runs no session (one under way would soon want its slots:
+			// a generation holds one for seconds), and takes a work slot
+			// of the last class, after any step that waits.
+			if !p.waitNoSessions(ctx) || p.gate.enter(ctx, classRefill, 0, nil) != nil {
 				return
 			}
 			start := time.Now()
@@ -569,6 +570,20 @@ func (p *Party) fillPool(ctx context.Context) {
 		case <-time.After(time.Minute):
 		}
 	}
+}
+
+// waitNoSessions waits until the party runs no session; false if ctx
+// ended first. Under steady load the pool is not refilled: keygens then
+// make their pre-parameters in their own turn at the gate, as their work.
+func (p *Party) waitNoSessions(ctx context.Context) bool {
+	for p.Running() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return true
 }
 
 // className is a work class as a metrics label.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -135,6 +136,9 @@ func runDev(ctx context.Context, args []string) error {
 			PartyID: fmt.Sprintf("server-%d", i), CoordAddr: loopback(*coordAddr), RouterAddr: loopback(*routerAddr),
 			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), MasterKey: mk, Pool: *poolSize, Version: version,
 			DatabaseURL: dbURL, Trust: trust, Root: root,
+			// The parties share this machine's CPUs: each gets its share
+			// of work slots, so admission plans for the machine it has.
+			WorkSlots: max(1, runtime.NumCPU() / *parties),
 		}
 		if i == 1 {
 			o.APIAddr, o.Allow = *partyAPIAddr, allow
