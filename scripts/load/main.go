@@ -298,6 +298,7 @@ type runner struct {
 	log    *stackLog
 	runID  string
 	outMu  sync.Mutex
+	noLive bool // the server-party API refused its details: the log alone counts
 }
 
 func runLoad(ctx context.Context, c config) (*report, error) {
@@ -505,6 +506,10 @@ func (r *runner) getJSON(ctx context.Context, u string, v any) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// errRefused: the server-party API does not show its details to the
+// load's credentials (it takes an admin token, not the API key).
+var errRefused = errors.New("server-party API refused the health details")
+
 // livePreParams is the server-party API's own pre-params count (one party).
 func (r *runner) livePreParams(ctx context.Context) (string, int, error) {
 	var h struct {
@@ -513,7 +518,11 @@ func (r *runner) livePreParams(ctx context.Context) (string, int, error) {
 			Ready   *int   `json:"preparams_ready"`
 		} `json:"components"`
 	}
-	if _, err := r.getJSON(ctx, r.c.partyAPI+"/api/v1/health", &h); err != nil {
+	code, err := r.getJSON(ctx, r.c.partyAPI+"/api/v1/health", &h)
+	if code == http.StatusUnauthorized || code == http.StatusForbidden {
+		return "", 0, errRefused
+	}
+	if err != nil {
 		return "", 0, err
 	}
 	if h.Components.Ready == nil {
@@ -557,9 +566,15 @@ func (r *runner) waitPools(ctx context.Context, when string, refill bool, quiet 
 			levels = append(levels, s)
 			full = full && ok
 		}
-		if full && refill && r.c.partyAPI != "" {
+		if full && refill && r.c.partyAPI != "" && !r.noLive {
+			// The server-party API shows its details to an admin token
+			// only: without one, the log's levels decide alone.
 			id, n, err := r.livePreParams(ctx)
-			if err != nil || n < r.c.pool {
+			switch {
+			case errors.Is(err, errRefused):
+				r.noLive = true
+				r.printf("pre-params: the server-party API does not show its count to this caller; going by the log\n")
+			case err != nil || n < r.c.pool:
 				full = false
 			}
 			if err == nil {
