@@ -16,6 +16,8 @@ import (
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/httpx"
 	"github.com/rwadurian/tsskit/internal/pwrule"
+	"github.com/rwadurian/tsskit/party/hd"
+	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
@@ -62,6 +64,7 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	mux.HandleFunc("POST /api/v1/accounts", a.create)
 	mux.HandleFunc("GET /api/v1/accounts/{id}", a.get)
 	mux.HandleFunc("POST /api/v1/accounts/{id}/sign", a.sign)
+	mux.HandleFunc("GET /api/v1/accounts/{id}/addresses", a.address)
 	mux.HandleFunc("POST /api/v1/users/{user_id}/tokens", a.userToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
@@ -173,6 +176,16 @@ type accountJSON struct {
 	Parties   int    `json:"parties"`
 	UserShare string `json:"user_share,omitempty"`
 	CreatedAt string `json:"created_at,omitempty"`
+	// Xpub is the BIP32 extended public key of the account's key (depth
+	// 0): non-hardened child addresses derive from it.
+	Xpub string `json:"xpub,omitempty"`
+}
+
+// xpubOf is w's extended public key ("" if it cannot be made, which a
+// stored wallet's valid key and chain code never cause).
+func xpubOf(w *store.Wallet) string {
+	x, _ := hd.ExtendedPublicKey(w.PublicKey, w.ChainCodeOrLegacy())
+	return x
 }
 
 func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
@@ -242,10 +255,14 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done := final.GetCompleted()
-	httpx.WriteJSON(w, http.StatusCreated, accountJSON{
+	out := accountJSON{
 		AccountID: done.WalletId, UserID: req.UserID, PublicKey: hex.EncodeToString(done.PublicKey),
 		Address: done.Address, Threshold: 2, Parties: 3, UserShare: sr.share,
-	})
+	}
+	if wl, err := a.c.store.GetWallet(ctx, done.WalletId); err == nil {
+		out.Xpub = xpubOf(wl)
+	}
+	httpx.WriteJSON(w, http.StatusCreated, out)
 }
 
 // generateUserShare asks the server-party API to run the user party,
@@ -297,16 +314,60 @@ func (a *accountAPI) get(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, 200, accountJSON{
 		AccountID: wl.ID, UserID: wl.UserID, PublicKey: hex.EncodeToString(wl.PublicKey), Address: wl.Address,
 		Threshold: wl.SignersNeeded, Parties: len(wl.Holders), CreatedAt: wl.CreatedAt.UTC().Format(time.RFC3339),
+		Xpub: xpubOf(wl),
+	})
+}
+
+// address derives the account's non-hardened BIP32 child at ?path= and
+// returns its public key and address.
+func (a *accountAPI) address(w http.ResponseWriter, r *http.Request) {
+	raw := r.URL.Query().Get("path")
+	if raw == "" {
+		a.refuse(w, r, 400, "invalid_argument", "path is required, e.g. ?path=m/0/5")
+		return
+	}
+	path, err := hd.ParsePath(raw)
+	if err != nil {
+		a.refuse(w, r, 400, "invalid_argument", err.Error())
+		return
+	}
+	wl, err := a.c.store.GetWallet(r.Context(), r.PathValue("id"))
+	if err == nil && !hasUserHolder(wl) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		httpx.Write(w, storeStatus(err, "account"))
+		return
+	}
+	child, err := hd.Derive(wl.PublicKey, wl.ChainCodeOrLegacy(), path)
+	if err != nil {
+		a.refuse(w, r, 400, "invalid_argument", err.Error())
+		return
+	}
+	httpx.WriteJSON(w, 200, map[string]string{
+		"path": path.String(), "public_key": hex.EncodeToString(child.PublicKey), "address": share.Address(child.PublicKey),
 	})
 }
 
 func (a *accountAPI) sign(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Message string `json:"message"`
+		// Path: sign with the account's BIP32 child at this path
+		// ("m/0/5", non-hardened); absent: the account key.
+		Path *string `json:"path"`
 	}
 	if err := httpx.Decode(w, r, &req); err != nil {
 		a.refuseErr(w, r, err)
 		return
+	}
+	var path hd.Path
+	if req.Path != nil {
+		p, err := hd.ParsePath(*req.Path)
+		if err != nil {
+			a.refuse(w, r, 400, "invalid_argument", err.Error())
+			return
+		}
+		path = p
 	}
 	msg := strings.TrimPrefix(strings.TrimPrefix(req.Message, "0x"), "0X")
 	digest, err := hex.DecodeString(msg)
@@ -331,12 +392,12 @@ func (a *accountAPI) sign(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	cr, err := a.c.createSign(ctx, signSpec{walletID: r.PathValue("id"), digest: digest, within: a.cfg.Timeout})
+	cr, err := a.c.createSign(ctx, signSpec{walletID: r.PathValue("id"), digest: digest, path: path, within: a.cfg.Timeout})
 	if err != nil {
 		a.refuseErr(w, r, err)
 		return
 	}
-	a.requested(r, auditSignRequested, cr.s, wl.UserID, slog.String("digest", hex.EncodeToString(digest)))
+	a.requested(r, auditSignRequested, cr.s, wl.UserID, slog.String("digest", hex.EncodeToString(digest)), slog.String("path", path.String()))
 	final, err := a.c.wait(ctx, cr.s)
 	if err != nil {
 		a.c.fail(cr.s, "timeout", "account API request deadline passed", nil)
@@ -347,7 +408,15 @@ func (a *accountAPI) sign(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, 502, "session_failed", f.Reason)
 		return
 	}
-	httpx.WriteJSON(w, 200, signatureJSON(final.GetCompleted().Signature))
+	done := final.GetCompleted()
+	out := signatureJSON(done.Signature)
+	out["path"] = path.String()
+	out["public_key"], out["address"] = hex.EncodeToString(done.PublicKey), done.Address
+	if len(path) > 0 {
+		// The key that signed: the account's child at path.
+		out["public_key"], out["address"] = hex.EncodeToString(done.SigningPublicKey), done.SigningAddress
+	}
+	httpx.WriteJSON(w, 200, out)
 }
 
 func hasUserHolder(w *store.Wallet) bool {

@@ -31,6 +31,7 @@ import (
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/tracing"
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -308,7 +309,10 @@ type session struct {
 	reserved   bool // userID is reserved in Coordinator.users until the session ends
 	registered bool // in Coordinator.sessions; its end releases what it holds
 	digest     []byte
-	wallet     *store.Wallet // sign sessions
+	wallet     *store.Wallet     // sign sessions
+	path       []uint32          // sign sessions: the derivation path (empty: the wallet key)
+	signingKey []byte            // sign sessions: the key the signature must verify under (the wallet's or its child)
+	chainCodes map[string][]byte // keygen: each party's reported chain code
 
 	keys    map[string]*tsskitv1.PartyKeys
 	pubkeys map[string][]byte
@@ -371,6 +375,7 @@ type keygenSpec struct {
 type signSpec struct {
 	walletID string
 	digest   []byte
+	path     []uint32 // BIP32 derivation path; empty: the wallet key
 	clients  []string
 	servers  []string
 	// within: the deadline admission plans for (0: Config.AdmitWithin).
@@ -484,9 +489,16 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	if err := checkParties(append(slices.Clone(spec.clients), spec.servers...)); err != nil {
 		return nil, err
 	}
+	if err := hd.Path(spec.path).Check(); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
 	w, err := c.store.GetWallet(ctx, spec.walletID)
 	if err != nil {
 		return nil, storeStatus(err, "wallet")
+	}
+	child, err := hd.Derive(w.PublicKey, w.ChainCodeOrLegacy(), spec.path)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	if spec.mayUse != nil {
 		if err := spec.mayUse(w); err != nil {
@@ -544,6 +556,7 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	}
 	s := c.newSession(store.SessionSign, w.ID)
 	s.wallet, s.signers, s.digest, s.ownerUser = w, w.SignersNeeded, slices.Clone(spec.digest), w.OwnerUser
+	s.path, s.signingKey = slices.Clone(spec.path), child.PublicKey
 	for _, p := range spec.clients {
 		s.add(p, kindOf[p])
 	}
@@ -625,7 +638,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 		c.pool.release(s.loaded, s.kind)
 		return nil, status.Errorf(codes.Unavailable, "router: %v", err)
 	}
-	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: store.StateWaiting, Digest: s.digest, CreatedAt: s.created,
+	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: store.StateWaiting, Digest: s.digest, Path: s.path, CreatedAt: s.created,
 		Owner: c.cfg.Instance, OwnerAddr: c.cfg.AdvertiseAddr, OwnerUser: s.ownerUser}
 	if err := c.store.CreateSession(ctx, rec); err != nil {
 		c.pool.release(s.loaded, s.kind)
@@ -658,7 +671,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	for _, p := range s.servers {
 		tok, err := c.cfg.Minter.MintParty(s.id, p, time.Until(s.expires))
 		a := &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID,
-			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest)}
+			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest), DerivationPath: slices.Clone(s.path)}
 		if err == nil && c.pool.send(p, a) {
 			continue
 		}
@@ -831,7 +844,7 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
 		return nil
 	}
-	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest}
+	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest, DerivationPath: s.path}
 	for _, p := range s.parties {
 		ready.Roster = append(ready.Roster, s.keys[p])
 	}
@@ -994,7 +1007,7 @@ func (c *Coordinator) finishLocked(s *session) {
 // persist writes the session's state (and closes its router stream when it
 // is final) in the background; Stop waits for these writes.
 func (c *Coordinator) persist(s *session, extra *store.Session) {
-	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: s.state, Digest: s.digest, CreatedAt: s.created}
+	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: s.state, Digest: s.digest, Path: s.path, CreatedAt: s.created}
 	if extra != nil {
 		rec.Reason, rec.Culprits, rec.Signature = extra.Reason, extra.Culprits, extra.Signature
 	}

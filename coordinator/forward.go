@@ -27,7 +27,9 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
@@ -269,7 +271,16 @@ func (c *Coordinator) finalEventFromStore(ctx context.Context, rec *store.Sessio
 	}
 	done.PublicKey, done.Address = w.PublicKey, w.Address
 	if rec.Kind == store.SessionSign {
-		sig, err := signatureFromRecord(rec, w.PublicKey)
+		signing := w.PublicKey
+		if len(rec.Path) > 0 {
+			child, err := hd.Derive(w.PublicKey, w.ChainCodeOrLegacy(), rec.Path)
+			if err != nil {
+				return nil, status.Errorf(codes.Internal, "derive the signing key: %v", err)
+			}
+			signing = child.PublicKey
+			done.SigningPublicKey, done.SigningAddress = signing, share.Address(signing)
+		}
+		sig, err := signatureFromRecord(rec, signing)
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "stored signature: %v", err)
 		}
@@ -296,7 +307,7 @@ func signatureFromRecord(rec *store.Session, pubKey []byte) (*tsskitv1.Signature
 			return out, nil
 		}
 	}
-	return nil, errors.New("no recovery id gives the wallet key")
+	return nil, errors.New("no recovery id gives the signing key")
 }
 
 // forwardingPool is the PoolService every replica serves: server parties

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -65,13 +66,20 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		if _, err := secp256k1.ParsePubKey(r.PublicKey); err != nil || len(r.PublicKey) != 33 {
 			return status.Error(codes.InvalidArgument, "public_key must be a 33-byte compressed secp256k1 point")
 		}
+		if len(req.ChainCode) != hd.ChainCodeSize {
+			return status.Errorf(codes.InvalidArgument, "chain_code must be %d bytes", hd.ChainCodeSize)
+		}
 		if old, ok := s.pubkeys[p]; ok {
-			if bytes.Equal(old, r.PublicKey) {
+			if bytes.Equal(old, r.PublicKey) && bytes.Equal(s.chainCodes[p], req.ChainCode) {
 				return nil
 			}
 			return status.Error(codes.AlreadyExists, "already reported another key")
 		}
 		s.pubkeys[p] = slices.Clone(r.PublicKey)
+		if s.chainCodes == nil {
+			s.chainCodes = map[string][]byte{}
+		}
+		s.chainCodes[p] = slices.Clone(req.ChainCode)
 		s.moved = time.Now()
 		c.learnCost(s, p, req)
 		if len(s.pubkeys) < len(s.parties) {
@@ -85,7 +93,7 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		if s.kind != store.SessionSign {
 			return status.Error(codes.InvalidArgument, "a keygen session reports a public key")
 		}
-		if err := verify(s.wallet.PublicKey, s.digest, r.Signature); err != nil {
+		if err := verify(s.signingKey, s.digest, r.Signature); err != nil {
 			c.failLocked(s, "verify", fmt.Sprintf("signature reported by %s does not verify: %v", p, err), []string{p})
 			return status.Errorf(codes.InvalidArgument, "signature does not verify: %v", err)
 		}
@@ -102,9 +110,11 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		// one, and any of them is as good as another.
 		sig := s.sigs[s.parties[0]]
 		s.state = store.StateCompleted
-		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Completed_{Completed: &tsskitv1.SessionEvent_Completed{
-			WalletId: s.walletID, PublicKey: s.wallet.PublicKey, Address: s.wallet.Address, Signature: sig,
-		}}})
+		done := &tsskitv1.SessionEvent_Completed{WalletId: s.walletID, PublicKey: s.wallet.PublicKey, Address: s.wallet.Address, Signature: sig}
+		if len(s.path) > 0 {
+			done.SigningPublicKey, done.SigningAddress = s.signingKey, share.Address(s.signingKey)
+		}
+		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Completed_{Completed: done}})
 		c.finishLocked(s)
 		c.persist(s, &store.Session{Signature: append(slices.Clone(sig.R), sig.S...)})
 		c.log.Info("session completed", "session", s.id, "kind", s.kind, "wallet", s.walletID)
@@ -126,15 +136,20 @@ func (c *Coordinator) learnCost(s *session, p string, req *tsskitv1.ReportResult
 
 func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {
 	first := s.pubkeys[s.parties[0]]
+	cc := s.chainCodes[s.parties[0]]
 	for _, p := range s.parties {
 		if !bytes.Equal(s.pubkeys[p], first) {
 			c.failLocked(s, "disagreement", "parties reported different public keys", nil)
 			return
 		}
+		if !bytes.Equal(s.chainCodes[p], cc) {
+			c.failLocked(s, "disagreement", "parties reported different chain codes", nil)
+			return
+		}
 	}
 	w := &store.Wallet{
 		ID: s.walletID, Name: s.name, UserID: s.userID, SignersNeeded: s.signers, OwnerUser: s.ownerUser,
-		PublicKey: first, Address: share.Address(first), CreatedAt: time.Now(),
+		PublicKey: first, Address: share.Address(first), CreatedAt: time.Now(), ChainCode: cc,
 	}
 	for _, p := range s.parties {
 		w.Holders = append(w.Holders, store.Holder{PartyID: p, Kind: s.kinds[p]})

@@ -12,6 +12,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/hd"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
@@ -82,7 +83,7 @@ func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.Crea
 		}
 		return s.c.takeQuota(cl, store.SessionSign, w.SignersNeeded-len(req.ClientPartyIds))
 	}
-	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, clients: req.ClientPartyIds, servers: req.ServerPartyIds,
+	cr, err := s.c.createSign(ctx, signSpec{walletID: req.WalletId, digest: req.Digest, path: req.DerivationPath, clients: req.ClientPartyIds, servers: req.ServerPartyIds,
 		mayUse: mayUse})
 	if err != nil {
 		s.c.auditGRPCRefused(ctx, "sign", err)
@@ -283,7 +284,9 @@ func walletProto(w *store.Wallet) *tsskitv1.Wallet {
 	out := &tsskitv1.Wallet{
 		WalletId: w.ID, Name: w.Name, UserId: w.UserID, SignersNeeded: uint32(w.SignersNeeded),
 		PublicKey: w.PublicKey, Address: w.Address, CreatedAtUnixMs: w.CreatedAt.UnixMilli(),
+		ChainCode: w.ChainCodeOrLegacy(),
 	}
+	out.Xpub, _ = hd.ExtendedPublicKey(w.PublicKey, out.ChainCode)
 	for _, h := range w.Holders {
 		k := tsskitv1.HolderKind_HOLDER_KIND_SERVER
 		switch h.Kind {

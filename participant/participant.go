@@ -65,6 +65,9 @@ type Job struct {
 	Parties   []string
 	Threshold int
 	Digest    []byte
+	// Path, at signing, is the BIP32 derivation path of the signing key
+	// (empty: the wallet key); it goes into the join statement.
+	Path []uint32
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a certified server).
 	Kinds map[string]identity.Kind
@@ -122,7 +125,7 @@ func Keygen(ctx context.Context, c Conn, j Job, pre *keygen.LocalPreParams, save
 			}
 		}
 		out = &KeygenOutcome{Share: res.Share, PublicKey: res.PublicKey, Address: res.Address}
-		return &tsskitv1.ReportResultRequest{Result: &tsskitv1.ReportResultRequest_PublicKey{PublicKey: res.PublicKey}}, nil
+		return &tsskitv1.ReportResultRequest{Result: &tsskitv1.ReportResultRequest_PublicKey{PublicKey: res.PublicKey}, ChainCode: res.ChainCode}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -142,7 +145,7 @@ func Sign(ctx context.Context, c Conn, j Job, rec *share.Record) (*party.Signatu
 	}
 	err := run(ctx, c, j, identity.SessionSign, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
 		s.SignersNeeded = 0
-		sig, err := party.Sign(ctx, party.SignRequest{Session: s, Share: rec, Digest: j.Digest}, tr)
+		sig, err := party.Sign(ctx, party.SignRequest{Session: s, Share: rec, Digest: j.Digest, Path: j.Path}, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +181,7 @@ func JoinKeys(j *Job, kind identity.SessionKind) (*seal.Keys, *tsskitv1.PartyKey
 	}
 	pub := keys.Public()
 	st := &identity.Statement{SessionKind: kind, SessionID: j.SessionID, PartyID: j.PartyID, Kind: j.Kind, WalletID: j.WalletID,
-		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Expires: time.Now().Add(StatementLife)}
+		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Path: j.Path, Expires: time.Now().Add(StatementLife)}
 	copy(st.X25519[:], pub.X25519)
 	copy(st.Ed25519[:], pub.Ed25519)
 	e, err := identity.SignStatement(j.Identity, st, j.Chain)
@@ -220,6 +223,8 @@ func checkReady(j *Job, kind identity.SessionKind, ready *tsskitv1.SessionEvent_
 		return mismatch("needs %d signers; this party joined for %d", ready.SignersNeeded, j.Threshold)
 	case kind == identity.SessionSign && !bytes.Equal(ready.Digest, j.Digest):
 		return mismatch("signs digest %x; this party joined to sign %x", ready.Digest, j.Digest)
+	case kind == identity.SessionSign && !slices.Equal(ready.DerivationPath, j.Path):
+		return mismatch("signs with derivation path %v; this party joined to sign with %v", ready.DerivationPath, j.Path)
 	case !slices.Equal(slices.Sorted(slices.Values(ids)), slices.Sorted(slices.Values(j.Parties))):
 		return mismatch("has parties %v; this party joined with %v", ids, j.Parties)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -33,6 +34,7 @@ type KeygenResult struct {
 	Share     *share.Record // secret: encrypt before storing
 	PublicKey []byte        // 33-byte compressed SEC1, equal at every party
 	Address   string        // Ethereum address of the wallet key
+	ChainCode []byte        // the wallet's BIP32 chain code, equal at every party (hd.KeygenChainCode)
 }
 
 // PublicKeyHex is the compressed public key in hex.
@@ -78,7 +80,17 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 		return nil, err
 	}
 	pub := compressPoint(save.ECDSAPub.X(), save.ECDSAPub.Y())
+	// The chain code comes from every holder's public share, which no
+	// single party chose (hd.KeygenChainCode); all parties compute it
+	// alike. A missing point fails rec.Validate below.
+	xs := make([][]byte, len(save.BigXj))
+	for j, x := range save.BigXj {
+		if x != nil {
+			xs[j] = compressPoint(x.X(), x.Y())
+		}
+	}
 	rec := &share.Record{
+		ChainCode: hd.KeygenChainCode(req.WalletID, req.ID, pub, xs),
 		WalletID:  req.WalletID,
 		PartyID:   req.Self,
 		Threshold: req.SignersNeeded,
@@ -101,5 +113,5 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 	if err := rec.Validate(); err != nil {
 		return nil, &Error{Code: CodeVerify, Round: keygenRounds, Err: err}
 	}
-	return &KeygenResult{Share: rec, PublicKey: pub, Address: rec.Address()}, nil
+	return &KeygenResult{Share: rec, PublicKey: pub, Address: rec.Address(), ChainCode: rec.ChainCode}, nil
 }

@@ -2,17 +2,22 @@ package party
 
 import (
 	"context"
+	stdecdsa "crypto/ecdsa"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
 	"reflect"
+	"slices"
 
 	"github.com/bnb-chain/tss-lib/v2/common"
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	"github.com/bnb-chain/tss-lib/v2/tss"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -40,6 +45,11 @@ type SignRequest struct {
 	Session
 	Share  *share.Record
 	Digest []byte
+	// Path, if not empty, signs with the wallet's non-hardened BIP32
+	// child at this path (package hd): every signer derives the child
+	// from its own record and adds the derivation delta to its share. The
+	// path is part of every party's join statement.
+	Path hd.Path
 }
 
 // Signature is an ECDSA secp256k1 signature as wallets use it.
@@ -91,16 +101,20 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 			return nil, invalid("signer %q holds no share of wallet %s", id, rec.WalletID)
 		}
 	}
-	pub, err := secp256k1.ParsePubKey(rec.PublicKey)
+	child, err := hd.Derive(rec.PublicKey, rec.ChainCode, req.Path)
 	if err != nil {
-		return nil, invalid("wallet public key: %v", err)
+		return nil, &Error{Code: CodeInvalidParams, Err: err}
+	}
+	pub, err := secp256k1.ParsePubKey(child.PublicKey)
+	if err != nil {
+		return nil, invalid("signing public key: %v", err)
 	}
 	// Every signer must be a holder with the kind and identity this
 	// party's own record names, and a wallet that requires a client signs
 	// only when one of its clients signed a statement for this session,
 	// wallet and digest: its sign request.
 	keys, ver, err := checkRoster(&req.Session, identity.View{SessionKind: identity.SessionSign, WalletID: rec.WalletID,
-		Threshold: rec.Threshold, Digest: req.Digest, Holders: rec.HolderView(), ClientRequired: rec.Policy.ClientRequired})
+		Threshold: rec.Threshold, Digest: req.Digest, Path: req.Path, Holders: rec.HolderView(), ClientRequired: rec.Policy.ClientRequired})
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +127,11 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	}
 	end := make(chan *common.SignatureData, 1)
 	m := new(big.Int).SetBytes(req.Digest)
-	rn.party = signing.NewLocalParty(m, params(r, req.Self, rec.Threshold-1), *rec.SaveData, rn.out, end, DigestSize)
+	key, err := derivedKey(rec, child)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidParams, Err: err}
+	}
+	rn.party = signing.NewLocalPartyWithKDD(m, params(r, req.Self, rec.Threshold-1), key, child.Delta, rn.out, end, DigestSize)
 	data, err := run(ctx, rn, tr, end)
 	if err != nil {
 		return nil, err
@@ -123,6 +141,31 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 		return nil, &Error{Code: CodeVerify, Round: signRounds, Err: err}
 	}
 	return sig, nil
+}
+
+// derivedKey is the key data tss-lib signs with for child: the record's,
+// or for a derived child, a copy with the child public key and every
+// holder's public share moved by delta·G (tss-lib adds delta to this
+// party's own x_i when it starts). The record itself is not changed: the
+// copy has its own BigXj slice.
+func derivedKey(rec *share.Record, child *hd.Child) (keygen.LocalPartySaveData, error) {
+	key := *rec.SaveData
+	if child.Delta == nil {
+		return key, nil
+	}
+	key.BigXj = slices.Clone(rec.SaveData.BigXj)
+	x, y := new(big.Int), new(big.Int)
+	pk, err := secp256k1.ParsePubKey(child.PublicKey)
+	if err != nil {
+		return key, err
+	}
+	x.Set(pk.X())
+	y.Set(pk.Y())
+	keys := []keygen.LocalPartySaveData{key}
+	if err := signing.UpdatePublicKeyAndAdjustBigXj(child.Delta, keys, &stdecdsa.PublicKey{Curve: tss.S256(), X: x, Y: y}, tss.S256()); err != nil {
+		return key, err
+	}
+	return keys[0], nil
 }
 
 // finishSignature checks tss-lib's output with an independent implementation
@@ -144,7 +187,7 @@ func finishSignature(data *common.SignatureData, digest []byte, pub *secp256k1.P
 	}
 	sig := ecdsa.NewSignature(&r, &s)
 	if !sig.Verify(digest, pub) {
-		return nil, errors.New("signature does not verify against the wallet key")
+		return nil, errors.New("signature does not verify against the signing key (the wallet key or its derived child)")
 	}
 	v := data.SignatureRecovery[0]
 	compact := make([]byte, 65)
@@ -153,7 +196,7 @@ func finishSignature(data *common.SignatureData, digest []byte, pub *secp256k1.P
 	copy(compact[33:], data.S)
 	rec, _, err := ecdsa.RecoverCompact(compact, digest)
 	if err != nil || !rec.IsEqual(pub) {
-		return nil, fmt.Errorf("recovery id %d does not recover the wallet key", v)
+		return nil, fmt.Errorf("recovery id %d does not recover the signing key", v)
 	}
 	return &Signature{
 		R:         append([]byte(nil), data.R...),

@@ -20,19 +20,24 @@ const (
 	numClasses
 )
 
-// workGate bounds the protocol computation a server party runs at once to
-// slots steps (party.Gate): tss-lib starting a session, or checking and
-// taking one peer message. Waiting steps are served signings first, then
-// by the session's ticket (the order its assignment arrived), so the oldest
-// session's work goes first and sessions finish in the order they came
-// instead of all together at the end; a session that waits for its peers
-// holds no slot.
+// workGate bounds the protocol computation a server party runs at once
+// (party.Gate): a step is tss-lib starting a session, or checking and
+// taking one peer message. Keygen and refill steps share slots slots,
+// served keygens first, then by the session's ticket (the order its
+// assignment arrived), so the oldest session's work goes first and
+// sessions finish in the order they came instead of all together at the
+// end. Signing steps have a lane of their own, signSlots slots that no
+// keygen takes: a signing never waits for a keygen's step to end (a
+// keygen step can take seconds, and a signing has nine rounds), it only
+// shares the CPU with at most slots of them. A session that waits for its
+// peers holds no slot.
 type workGate struct {
-	slots int
+	slots     int
+	signSlots int
 
 	mu      sync.Mutex
-	busy    int
-	waiting waitHeap
+	busy    [2]int          // slots held per lane (laneSign, laneWork)
+	waiting [2]waitHeap     // waiting steps per lane
 	queued  [numClasses]int // waiting steps per class
 	seq     uint64
 
@@ -40,11 +45,32 @@ type workGate struct {
 	observe func(class int, wait time.Duration)
 }
 
+const (
+	laneSign = iota // signing steps
+	laneWork        // keygen and refill steps
+)
+
+func lane(class int) int {
+	if class == classSign {
+		return laneSign
+	}
+	return laneWork
+}
+
+// newWorkGate is a gate of slots keygen/refill slots and as many for
+// signings.
 func newWorkGate(slots int) *workGate {
 	if slots < 1 {
 		slots = 1
 	}
-	return &workGate{slots: slots}
+	return &workGate{slots: slots, signSlots: slots}
+}
+
+func (g *workGate) capacity(l int) int {
+	if l == laneSign {
+		return g.signSlots
+	}
+	return g.slots
 }
 
 // session returns the gate of one session of class: every step of the
@@ -65,11 +91,11 @@ func (g *workGate) Queued() (sign, keygen int) {
 	return g.queued[classSign], g.queued[classKeygen]
 }
 
-// Busy is the number of slots held.
+// Busy is the number of slots held, both lanes.
 func (g *workGate) Busy() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.busy
+	return g.busy[laneSign] + g.busy[laneWork]
 }
 
 type waiter struct {
@@ -109,9 +135,10 @@ func (h *waitHeap) Pop() any {
 // enter takes a slot for a step of (class, ticket), waiting in order;
 // queued, if set, hears the step's position when it has to wait.
 func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued func(position int)) error {
+	l := lane(class)
 	g.mu.Lock()
-	if g.busy < g.slots && g.waiting.Len() == 0 {
-		g.busy++
+	if g.busy[l] < g.capacity(l) && g.waiting[l].Len() == 0 {
+		g.busy[l]++
 		g.mu.Unlock()
 		if g.observe != nil {
 			g.observe(class, 0)
@@ -119,10 +146,10 @@ func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued f
 		return nil
 	}
 	w := &waiter{class: class, ticket: ticket, ready: make(chan struct{})}
-	heap.Push(&g.waiting, w)
+	heap.Push(&g.waiting[l], w)
 	g.queued[class]++
 	pos := 1
-	for _, o := range g.waiting {
+	for _, o := range g.waiting[l] {
 		if o != w && (o.class < class || (o.class == class && o.ticket < ticket)) {
 			pos++
 		}
@@ -141,29 +168,31 @@ func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued f
 	case <-ctx.Done():
 		g.mu.Lock()
 		if w.index >= 0 {
-			heap.Remove(&g.waiting, w.index)
+			heap.Remove(&g.waiting[l], w.index)
 			g.queued[class]--
 			g.mu.Unlock()
 			return ctx.Err()
 		}
 		g.mu.Unlock()
 		// Granted as the context ended: hand the slot on.
-		g.leave()
+		g.leave(class)
 		return ctx.Err()
 	}
 }
 
-// leave frees a slot and gives it to the first waiter.
-func (g *workGate) leave() {
+// leave frees a slot of class's lane and gives it to that lane's first
+// waiter.
+func (g *workGate) leave(class int) {
+	l := lane(class)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.waiting.Len() > 0 {
-		w := heap.Pop(&g.waiting).(*waiter)
+	if g.waiting[l].Len() > 0 {
+		w := heap.Pop(&g.waiting[l]).(*waiter)
 		g.queued[w.class]--
 		close(w.ready) // the slot passes on: busy is unchanged
 		return
 	}
-	g.busy--
+	g.busy[l]--
 }
 
 // sessionGate is one session's way through the gate (party.Gate).
@@ -189,7 +218,7 @@ func (s *sessionGate) EnterQueued(ctx context.Context, queued func(position int)
 	return func() {
 		once.Do(func() {
 			s.held.Add(int64(time.Since(start)))
-			s.g.leave()
+			s.g.leave(s.class)
 		})
 	}, nil
 }

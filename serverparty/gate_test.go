@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// At most slots steps run at once; waiting steps go signings first, then
-// by ticket, whatever order they arrived in.
+// At most slots keygen/refill steps run at once; waiting ones go keygens
+// before refills, then by ticket, whatever order they arrived in. A
+// signing's step never waits for them: it has its own lane.
 func TestWorkGateOrder(t *testing.T) {
 	g := newWorkGate(1)
 	first := g.session(classKeygen)
@@ -19,7 +20,7 @@ func TestWorkGateOrder(t *testing.T) {
 	}
 	oldKeygen := g.session(classKeygen)
 	newKeygen := g.session(classKeygen)
-	sign := g.session(classSign)
+	refill := g.session(classRefill)
 	var mu sync.Mutex
 	var order []string
 	var wg sync.WaitGroup
@@ -52,23 +53,32 @@ func TestWorkGateOrder(t *testing.T) {
 		}
 	}()
 	waitQueued(t, g, 0, 1)
-	// Arrive newest keygen first, then the sign, then the oldest keygen.
+	// Arrive refill first, then the newest keygen, then the oldest.
+	start("refill", refill)
+	waitQueued(t, g, 0, 1)
 	start("new keygen", newKeygen)
 	waitQueued(t, g, 0, 2)
-	start("sign", sign)
-	waitQueued(t, g, 1, 2)
 	start("old keygen", oldKeygen)
-	waitQueued(t, g, 1, 3)
-	if g.Busy() != 1 {
-		t.Fatalf("busy %d with one slot", g.Busy())
+	waitQueued(t, g, 0, 3)
+	// Meanwhile a signing runs at once, beside the keygen step, and
+	// another while the first is in: the sign lane has as many slots.
+	sign := g.session(classSign)
+	ls, err := sign.Enter(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
+	if g.Busy() != 2 {
+		t.Fatalf("busy %d with a keygen step and a signing step", g.Busy())
+	}
+	time.Sleep(5 * time.Millisecond)
+	ls()
 	leave()
 	leave() // a second call is a no-op
 	wg.Wait()
 	if len(pos) != 1 || pos[0] != 1 {
 		t.Fatalf("positions heard %v, want [1]", pos)
 	}
-	want := []string{"sign", "old keygen", "new keygen"}
+	want := []string{"old keygen", "new keygen", "refill"}
 	if len(order) != 3 || order[0] != want[0] || order[1] != want[1] || order[2] != want[2] {
 		t.Fatalf("order %v, want %v", order, want)
 	}
@@ -77,6 +87,39 @@ func TestWorkGateOrder(t *testing.T) {
 	}
 	if first.Held() <= 0 || sign.Held() < 5*time.Millisecond {
 		t.Fatalf("held: first %v, sign %v", first.Held(), sign.Held())
+	}
+}
+
+// Signings queue behind signings only, in ticket order, bounded by their
+// lane's slots.
+func TestWorkGateSignLane(t *testing.T) {
+	g := newWorkGate(1)
+	kg, _ := g.session(classKeygen).Enter(context.Background())
+	defer kg()
+	s1 := g.session(classSign)
+	l1, err := s1.Enter(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		l, err := g.session(classSign).Enter(context.Background())
+		if err == nil {
+			close(got)
+			l()
+		}
+	}()
+	waitQueued(t, g, 1, 0)
+	select {
+	case <-got:
+		t.Fatal("a second signing step ran with one sign slot held")
+	case <-time.After(20 * time.Millisecond):
+	}
+	l1()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting signing step did not get the freed sign slot")
 	}
 }
 
@@ -89,7 +132,7 @@ func TestWorkGateCancel(t *testing.T) {
 	lb, _ := b.Enter(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
-	if _, err := g.session(classSign).Enter(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := g.session(classRefill).Enter(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("enter past the deadline: %v", err)
 	}
 	if s, k := g.Queued(); s != 0 || k != 0 {
@@ -98,7 +141,7 @@ func TestWorkGateCancel(t *testing.T) {
 	la()
 	lb()
 	for range 3 {
-		l, err := g.session(classSign).Enter(context.Background())
+		l, err := g.session(classRefill).Enter(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,38 +152,40 @@ func TestWorkGateCancel(t *testing.T) {
 	}
 }
 
-// Many sessions hammering a small gate never exceed its slots.
+// Many sessions hammering a small gate never exceed its slots: slots
+// keygen/refill steps and slots signing steps.
 func TestWorkGateBound(t *testing.T) {
 	g := newWorkGate(3)
 	var mu sync.Mutex
-	in, peak := 0, 0
+	in, peak := [2]int{}, [2]int{}
 	var wg sync.WaitGroup
 	for i := range 40 {
 		s := g.session(i % numClasses)
+		l := lane(s.class)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range 20 {
-				l, err := s.Enter(context.Background())
+				leave, err := s.Enter(context.Background())
 				if err != nil {
 					t.Error(err)
 					return
 				}
 				mu.Lock()
-				in++
-				peak = max(peak, in)
+				in[l]++
+				peak[l] = max(peak[l], in[l])
 				mu.Unlock()
 				time.Sleep(50 * time.Microsecond)
 				mu.Lock()
-				in--
+				in[l]--
 				mu.Unlock()
-				l()
+				leave()
 			}
 		}()
 	}
 	wg.Wait()
-	if peak > 3 || peak < 1 || g.Busy() != 0 {
-		t.Fatalf("peak %d busy %d with 3 slots", peak, g.Busy())
+	if peak[laneSign] > 3 || peak[laneWork] > 3 || peak[laneWork] < 1 || g.Busy() != 0 {
+		t.Fatalf("peak %v busy %d with 3 slots a lane", peak, g.Busy())
 	}
 }
 

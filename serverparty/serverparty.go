@@ -85,6 +85,7 @@ type Party struct {
 	log     *slog.Logger
 	links   []*link // one per coordinator replica
 	running atomic.Int32
+	keygens atomic.Int32 // running keygen sessions: a pool refill under way gives way to them
 	// draining: Run's context ended and the party is finishing its
 	// sessions before it stops.
 	draining atomic.Bool
@@ -369,7 +370,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	log := p.log.With("session", a.SessionId, "kind", a.Kind)
 	job := participant.Job{SessionID: a.SessionId, PartyID: a.PartyId, Token: a.Token, Log: log,
 		Identity: p.cfg.Identity, Chain: p.cfg.Chain, Kind: identity.KindServer, Trust: p.cfg.Trust,
-		WalletID: a.WalletId, Parties: a.Parties, Threshold: int(a.SignersNeeded), Digest: a.Digest}
+		WalletID: a.WalletId, Parties: a.Parties, Threshold: int(a.SignersNeeded), Digest: a.Digest, Path: a.DerivationPath}
 	start := time.Now()
 	m, kind := p.cfg.Metrics, kindName(a.Kind)
 	round := m.RoundTimer(kind)
@@ -379,6 +380,9 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	class := classKeygen
 	if a.Kind == tsskitv1.SessionKind_SESSION_KIND_SIGN {
 		class = classSign
+	} else {
+		p.keygens.Add(1)
+		defer p.keygens.Add(-1)
 	}
 	gate := p.gate.session(class)
 	var preTime time.Duration
@@ -520,7 +524,7 @@ func (p *Party) takePreParams(ctx context.Context, gate *sessionGate) (*keygen.L
 	if err := p.gate.enter(ctx, gate.class, gate.ticket, nil); err != nil {
 		return nil, 0, err
 	}
-	defer p.gate.leave()
+	defer p.gate.leave(gate.class)
 	p.log.Info("pre-params pool empty: generating for this session")
 	start := time.Now()
 	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: 0})
@@ -549,8 +553,14 @@ func (p *Party) fillPool(ctx context.Context) {
 				return
 			}
 			start := time.Now()
-			pre, err := preparams.Generate(ctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency})
-			p.gate.leave()
+			pre, yielded, err := p.generateRefill(ctx)
+			p.gate.leave(classRefill)
+			if yielded {
+				// A keygen arrived: it has the CPU; the set is made again
+				// once the party is idle.
+				p.log.Info("pre-params refill gave way to a keygen", "after", time.Since(start).Round(time.Millisecond))
+				continue
+			}
 			if err != nil {
 				if ctx.Err() == nil {
 					p.log.Error("pre-params generation failed", "err", err)
@@ -570,6 +580,40 @@ func (p *Party) fillPool(ctx context.Context) {
 		case <-time.After(time.Minute):
 		}
 	}
+}
+
+// generateRefill makes one set of pre-parameters for the pool, and gives
+// up (yielded) as soon as a keygen session starts: a refill that began
+// while the party was idle would otherwise hold the CPU for seconds
+// against the keygen that just arrived (which takes a pooled set or makes
+// its own as its work).
+func (p *Party) generateRefill(ctx context.Context) (pre *keygen.LocalPreParams, yielded bool, err error) {
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	var gave atomic.Bool
+	go func() {
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if p.keygens.Load() > 0 {
+					gave.Store(true)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	pre, err = preparams.Generate(gctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency})
+	if err != nil && ctx.Err() == nil && gave.Load() {
+		return nil, true, nil
+	}
+	return pre, false, err
 }
 
 // waitNoSessions waits until the party runs no session; false if ctx
@@ -623,6 +667,8 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (
 	}
 	p.running.Add(1)
 	defer p.running.Add(-1)
+	p.keygens.Add(1)
+	defer p.keygens.Add(-1)
 	gate := p.gate.session(classKeygen)
 	pre, _, err := p.takePreParams(ctx, gate)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/seal"
@@ -126,8 +127,9 @@ type JoinParams struct {
 	WalletID      string
 	SignersNeeded int // keygen
 	Parties       []string
-	Digest        []byte // signing
-	Share         []byte // signing: the share record (share.Encode form)
+	Digest        []byte  // signing
+	Share         []byte  // signing: the share record (share.Encode form)
+	Path          hd.Path // signing: the derivation path of the signing key (empty: the wallet key)
 }
 
 // PrepareKeygen makes a client's seat in a keygen: fresh session keys and
@@ -171,6 +173,9 @@ func PrepareSign(p JoinParams) (*Joined, error) {
 		kind = identity.KindClient
 	}
 	p.Self = rec.PartyID
+	if err := p.Path.Check(); err != nil {
+		return nil, argErr("path: %v", err)
+	}
 	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: statementOf(p, identity.SessionSign, rec.Threshold, rec.WalletID)})
 	if err != nil {
 		return nil, err
@@ -180,7 +185,7 @@ func PrepareSign(p JoinParams) (*Joined, error) {
 
 func statementOf(p JoinParams, kind identity.SessionKind, threshold int, walletID string) identity.Statement {
 	return identity.Statement{SessionKind: kind, SessionID: p.SessionID, PartyID: p.Self, WalletID: walletID, Threshold: threshold,
-		Parties: slices.Sorted(slices.Values(p.Parties)), Digest: p.Digest}
+		Parties: slices.Sorted(slices.Values(p.Parties)), Digest: p.Digest, Path: p.Path}
 }
 
 // TrustParams are the pinned deployment roots and revoked identity keys,
@@ -316,6 +321,7 @@ type KeygenOutput struct {
 	Share     []byte // share.Encode form; secret
 	PublicKey []byte
 	Address   string
+	ChainCode []byte // the wallet's BIP32 chain code, for the keygen report
 }
 
 // StartKeygen checks p and starts the engine; done receives the outcome.
@@ -346,7 +352,7 @@ func StartKeygen(p KeygenParams, out func([]byte), progress func(party.Progress)
 			done(nil, err)
 			return
 		}
-		done(&KeygenOutput{Share: enc, PublicKey: res.PublicKey, Address: res.Address}, nil)
+		done(&KeygenOutput{Share: enc, PublicKey: res.PublicKey, Address: res.Address, ChainCode: res.ChainCode}, nil)
 	}()
 	return r, nil
 }
@@ -372,7 +378,7 @@ func StartSign(p SignParams, out func([]byte), progress func(party.Progress), do
 	go func() {
 		defer r.cancel()
 		defer keys.release(p.KeysID)
-		sig, err := party.Sign(r.ctx, party.SignRequest{Session: s, Share: rec, Digest: st.spec.Digest}, r)
+		sig, err := party.Sign(r.ctx, party.SignRequest{Session: s, Share: rec, Digest: st.spec.Digest, Path: st.spec.Path}, r)
 		done(sig, err)
 	}()
 	return r, nil
@@ -468,6 +474,9 @@ type ShareInfo struct {
 	Holders        []share.Holder
 	ClientRequired bool
 	IdentityKey    string
+	// ChainCode is the wallet's BIP32 chain code (the legacy rule's for a
+	// record of version 1 or 2).
+	ChainCode []byte
 }
 
 // InspectShare decodes and validates a share record and returns its public
@@ -478,7 +487,7 @@ func InspectShare(b []byte) (*ShareInfo, error) {
 		return nil, err
 	}
 	info := &ShareInfo{WalletID: rec.WalletID, PartyID: rec.PartyID, Threshold: rec.Threshold, Parties: rec.Parties, PublicKey: rec.PublicKey,
-		Address: rec.Address(), Epoch: rec.Epoch, Holders: rec.Holders, ClientRequired: rec.Policy.ClientRequired}
+		Address: rec.Address(), Epoch: rec.Epoch, Holders: rec.Holders, ClientRequired: rec.Policy.ClientRequired, ChainCode: rec.ChainCode}
 	if own := rec.Own(); !own.Identity.IsZero() {
 		info.IdentityKey = own.Identity.String()
 	}

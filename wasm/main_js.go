@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 )
 
@@ -84,6 +85,7 @@ func api() js.Value {
 				r.Set("share", bytesToJS(o.Share))
 				r.Set("publicKey", bytesToJS(o.PublicKey))
 				r.Set("address", o.Address)
+				r.Set("chainCode", bytesToJS(o.ChainCode))
 				resolve(r)
 			})
 		})
@@ -197,6 +199,7 @@ func shareInfoToJS(info *ShareInfo) js.Value {
 	o.Set("publicKey", bytesToJS(info.PublicKey))
 	o.Set("address", info.Address)
 	o.Set("epoch", info.Epoch)
+	o.Set("chainCode", bytesToJS(info.ChainCode))
 	holders := js.Global().Get("Array").New(len(info.Holders))
 	for i, h := range info.Holders {
 		ho := js.Global().Get("Object").New()
@@ -534,6 +537,16 @@ func joinArgs(args []js.Value, sign bool) (JoinParams, error) {
 	p := JoinParams{SessionID: f.str("sessionId"), Parties: f.strings("parties")}
 	if sign {
 		p.Digest, p.Share = f.bytes("digest"), f.bytes("share")
+		// path: optional, "m/0/5"; absent or "m" signs with the wallet key.
+		if v := args[0].Get("path"); v.Type() == js.TypeString {
+			path, err := hd.ParsePath(v.String())
+			if err != nil {
+				return p, argErr("path: %v", err)
+			}
+			p.Path = path
+		} else if !v.IsUndefined() && !v.IsNull() {
+			return p, argErr("path: want a string such as \"m/0/5\"")
+		}
 	} else {
 		p.Self, p.WalletID, p.SignersNeeded = f.str("self"), f.str("walletId"), f.int("signersNeeded", false)
 	}

@@ -64,6 +64,8 @@ export interface SignJoinParams {
   digest: Uint8Array;
   /** The share record, decrypted; it stays in the seat. */
   share: Uint8Array;
+  /** Optional BIP32 path of the signing key, "m/0/5" (non-hardened only); absent or "m": the wallet key. */
+  path?: string;
 }
 
 /** The deployment root(s) this party pins and revoked identity keys, hex. Never from the coordinator. */
@@ -112,12 +114,14 @@ export interface Run<T> {
 }
 
 export interface KeygenResult {
-  /** The share record (party/share, "tsskit.share" v1). SECRET: encrypt before storing. */
+  /** The share record (party/share, "tsskit.share", the current version). SECRET: encrypt before storing. */
   share: Uint8Array;
   /** 33-byte compressed SEC1. */
   publicKey: Uint8Array;
   /** "0x" + 40 hex: the Ethereum address. */
   address: string;
+  /** The wallet's BIP32 chain code (32 bytes), reported to the coordinator. */
+  chainCode: Uint8Array;
 }
 
 export interface SignResult {
@@ -141,6 +145,8 @@ export interface ShareInfo {
   clientRequired: boolean;
   /** This party's identity public key, hex, or "". */
   identityKey: string;
+  /** The wallet's BIP32 chain code (32 bytes; the legacy rule's for a record of version 1 or 2). */
+  chainCode: Uint8Array;
 }
 
 export interface Tsskit {

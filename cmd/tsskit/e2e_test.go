@@ -18,6 +18,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
@@ -327,6 +332,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 		t.Fatalf("signed with %v, wallet %v", out["public_key"], kg["public_key"])
 	}
 	verifyHex(t, kg["public_key"].(string), out["digest"].(string), out["der"].(string))
+	cliEthereum(t, c, append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"), walletFile, kg)
 
 	// A wrong password is refused before anything is sent.
 	if _, err := c.tryCLI(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=nope"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
@@ -484,4 +490,72 @@ func cleanEnv() []string {
 		out = append(out, e)
 	}
 	return out
+}
+
+// cliEthereum: the CLI party's BIP32 and Ethereum commands on a
+// co-managed wallet, checked with go-ethereum: the address at a path, an
+// EIP-1559 transaction signed there (its sender is that address), a
+// personal message signed with the wallet key; bad input is refused.
+func cliEthereum(t *testing.T, c *cluster, env []string, walletFile string, kg map[string]any) {
+	t.Helper()
+	addr, err := c.tryCLI(env, "party", "address", "--share", walletFile, "--path", "m/0/5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr["path"] != "m/0/5" || addr["address"] == kg["address"] || !strings.HasPrefix(addr["xpub"].(string), "xpub") {
+		t.Fatalf("party address: %v", addr)
+	}
+	self, err := c.tryCLI(env, "party", "address", "--share", walletFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self["address"] != kg["address"] || self["path"] != "m" {
+		t.Fatalf("party address without --path: %v (wallet %v)", self, kg["address"])
+	}
+	txFile := filepath.Join(c.dir, "tx.json")
+	os.WriteFile(txFile, []byte(`{"type":"eip1559","chainId":11155111,"nonce":3,"to":"0x00000000000000000000000000000000000000aa",
+		"value":"1000000000000000","gas":21000,"maxFeePerGas":"0x6fc23ac00","maxPriorityFeePerGas":"1000000000"}`), 0o600)
+	out := c.cli(env, "party", "sign", "--coordinator", c.coord, "--router", c.router, "--share", walletFile, "--path", "m/0/5", "--eth-tx", txFile)
+	if out["address"] != addr["address"] {
+		t.Fatalf("signed at m/0/5 by %v; want %v", out["address"], addr["address"])
+	}
+	raw, err := hexutil.Decode(out["signed_transaction"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tx types.Transaction
+	if err := tx.UnmarshalBinary(raw); err != nil {
+		t.Fatal(err)
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(tx.ChainId()), &tx)
+	if err != nil || !strings.EqualFold(from.Hex(), addr["address"].(string)) || tx.Nonce() != 3 || tx.Type() != types.DynamicFeeTxType ||
+		tx.ChainId().Int64() != 11155111 || tx.GasFeeCap().Int64() != 30_000_000_000 {
+		t.Fatalf("go-ethereum reads sender %s (%v), nonce %d, type %d, chain %v, fee cap %v", from.Hex(), err, tx.Nonce(), tx.Type(), tx.ChainId(), tx.GasFeeCap())
+	}
+	out = c.cli(env, "party", "sign", "--coordinator", c.coord, "--router", c.router, "--share", walletFile, "--eth-message", "hello from the CLI")
+	sig, err := hexutil.Decode(out["eth_signature"].(string))
+	if err != nil || len(sig) != 65 || (sig[64] != 27 && sig[64] != 28) {
+		t.Fatalf("eth_signature %v", out["eth_signature"])
+	}
+	sig[64] -= 27
+	pub, err := crypto.SigToPub(accounts.TextHash([]byte("hello from the CLI")), sig)
+	if err != nil || !strings.EqualFold(crypto.PubkeyToAddress(*pub).Hex(), kg["address"].(string)) {
+		t.Fatalf("go-ethereum recovers %v (%v); want %v", pub, err, kg["address"])
+	}
+	noChain := filepath.Join(c.dir, "nochain.json")
+	os.WriteFile(noChain, []byte(`{"type":"legacy","nonce":0,"to":"0x00000000000000000000000000000000000000aa","gas":21000,"gasPrice":1}`), 0o600)
+	for _, bad := range [][]string{
+		{"--path", "m/0'", "--eth-message", "x"},
+		{"--path", "m/a", "--eth-message", "x"},
+		{"--eth-tx", noChain},
+		{"--eth-message", "x", "--message", "y"},
+	} {
+		args := append([]string{"party", "sign", "--coordinator", c.coord, "--router", c.router, "--share", walletFile}, bad...)
+		if _, err := c.tryCLI(env, args...); err == nil {
+			t.Errorf("party sign %v: accepted", bad)
+		}
+	}
+	if _, err := c.tryCLI(env, "party", "address", "--share", walletFile, "--path", "m/1h"); err == nil || !strings.Contains(err.Error(), "hardened") {
+		t.Errorf("party address at a hardened path: %v", err)
+	}
 }

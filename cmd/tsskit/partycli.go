@@ -14,12 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/core/types"
 	"google.golang.org/grpc"
 
 	"github.com/rwadurian/tsskit/internal/pwrule"
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/share"
@@ -41,12 +43,14 @@ const partyEnvHelp = `  TSSKIT_TOKEN           admin token (see "tsskit token"),
 // browser and the account API use).
 func runParty(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, `usage: tsskit party <keygen|sign> [flags]
+		fmt.Fprint(os.Stderr, `usage: tsskit party <keygen|sign|address> [flags]
 
-  keygen  create a wallet with server parties; this party's share goes to --out
-  sign    sign a 32-byte digest with the wallet of --share and server parties
+  keygen   create a wallet with server parties; this party's share goes to --out
+  sign     sign a digest, an Ethereum message or transaction with the wallet of
+           --share and server parties, optionally at a BIP32 path (--path)
+  address  the wallet's address (or its child's at --path) and its xpub
 
-"tsskit party keygen -h" and "tsskit party sign -h" list the flags.
+"tsskit party <command> -h" lists the flags.
 `)
 		if len(args) == 0 {
 			return configErrorf("party: keygen or sign?")
@@ -58,8 +62,10 @@ func runParty(ctx context.Context, args []string) error {
 		return partyKeygen(ctx, args[1:])
 	case "sign":
 		return partySign(ctx, args[1:])
+	case "address":
+		return partyAddress(args[1:])
 	}
-	return configErrorf("party: unknown command %q (keygen or sign)", args[0])
+	return configErrorf("party: unknown command %q (keygen, sign or address)", args[0])
 }
 
 type partyConn struct {
@@ -269,6 +275,9 @@ func partySign(ctx context.Context, args []string) error {
 	pwFile := fs.String("password-file", "", "file holding the share password")
 	digestHex := fs.String("digest", "", "the 32-byte digest, 64 hex chars")
 	message := fs.String("message", "", "sign SHA-256 of this text instead of --digest")
+	ethMessage := fs.String("eth-message", "", "sign this text as an Ethereum personal message (EIP-191); prints eth_signature (0x, r s v, v 27/28)")
+	ethTxFile := fs.String("eth-tx", "", "sign the transaction in this JSON file (eip1559, eip2930 or legacy with chainId; the SDK's field names); prints signed_transaction (0x…)")
+	pathFlag := fs.String("path", "", "sign with the wallet's BIP32 child at this path, e.g. m/0/5 (non-hardened only)")
 	servers := fs.String("server-parties", "", "comma-separated server holders to sign with (default: the coordinator picks)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
 	retries := addRetryFlag(fs)
@@ -277,9 +286,29 @@ func partySign(ctx context.Context, args []string) error {
 		return err
 	}
 	var digest []byte
+	var ethTxn *types.Transaction
+	var ethSigner types.Signer
+	given := 0
+	for _, v := range []string{*digestHex, *message, *ethMessage, *ethTxFile} {
+		if v != "" {
+			given++
+		}
+	}
+	path, err := hd.ParsePath(orM(*pathFlag))
+	if err != nil {
+		return configErrorf("--path: %v", err)
+	}
 	switch {
-	case *digestHex != "" && *message != "":
-		return configErrorf("--digest or --message, not both")
+	case given > 1:
+		return configErrorf("one of --digest, --message, --eth-message and --eth-tx")
+	case *ethMessage != "":
+		if digest, err = ethMessageDigest([]byte(*ethMessage)); err != nil {
+			return err
+		}
+	case *ethTxFile != "":
+		if ethTxn, ethSigner, digest, err = ethTx(*ethTxFile); err != nil {
+			return err
+		}
 	case *digestHex != "":
 		d, err := hex.DecodeString(strings.TrimPrefix(*digestHex, "0x"))
 		if err != nil || len(d) != 32 {
@@ -290,7 +319,7 @@ func partySign(ctx context.Context, args []string) error {
 		h := sha256.Sum256([]byte(*message))
 		digest = h[:]
 	default:
-		return configErrorf("--digest or --message is required")
+		return configErrorf("--digest, --message, --eth-message or --eth-tx is required")
 	}
 	if *shareFile == "" {
 		return configErrorf("--share is required")
@@ -327,7 +356,7 @@ func partySign(ctx context.Context, args []string) error {
 	var resp *tsskitv1.CreateSessionResponse
 	err = retryBusy(ctx, *retries, func() (err error) {
 		resp, err = pc.coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{
-			WalletId: rec.WalletID, Digest: digest, ClientPartyIds: []string{rec.PartyID}, ServerPartyIds: serverIDs,
+			WalletId: rec.WalletID, Digest: digest, ClientPartyIds: []string{rec.PartyID}, ServerPartyIds: serverIDs, DerivationPath: path,
 		}, pc.admin)
 		return err
 	})
@@ -341,6 +370,7 @@ func partySign(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("refusing the coordinator's session: %w", err)
 	}
+	job.Path = path
 	fmt.Fprintf(w, "session %s: signing with %s\n", resp.SessionId, strings.Join(resp.Parties, ", "))
 	job.Event, job.Progress = progressPrinter(w, rec.PartyID)
 	sig, err := participant.Sign(ctx, pc.conn, job, rec)
@@ -348,9 +378,78 @@ func partySign(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(w, "signed\n")
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+	child, err := hd.Derive(rec.PublicKey, rec.ChainCode, path)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{
 		"wallet_id": rec.WalletID, "digest": hex.EncodeToString(digest), "r": sig.RHex(), "s": sig.SHex(), "v": sig.V,
-		"signature": sig.SignatureHex(), "der": hex.EncodeToString(sig.DER), "public_key": rec.PublicKeyHex(), "address": rec.Address(),
+		"signature": sig.SignatureHex(), "der": hex.EncodeToString(sig.DER), "path": path.String(),
+		"public_key": hex.EncodeToString(child.PublicKey), "address": share.Address(child.PublicKey),
+	}
+	switch {
+	case *ethMessage != "":
+		out["eth_signature"] = ethSignature(sig)
+	case ethTxn != nil:
+		if out["signed_transaction"], err = signedEthTx(ethTxn, ethSigner, sig, share.Address(child.PublicKey)); err != nil {
+			return err
+		}
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func orM(p string) string {
+	if p == "" {
+		return "m"
+	}
+	return p
+}
+
+// partyAddress prints the address of the wallet of --share, or of its
+// BIP32 child at --path, and the wallet's xpub. It needs the share's
+// password (the record's public part is encrypted with it) and no network.
+func partyAddress(args []string) error {
+	fs := newFlags("party address", "Print the wallet's address (or its child's at --path) and extended public key.", partyEnvHelp)
+	shareFile := fs.String("share", "", "share file (from keygen, or an account's user_share decoded)")
+	pwFile := fs.String("password-file", "", "file holding the share password")
+	pathFlag := fs.String("path", "", "the BIP32 path of the child, e.g. m/0/5 (non-hardened only; default m, the wallet key)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path, err := hd.ParsePath(orM(*pathFlag))
+	if err != nil {
+		return configErrorf("--path: %v", err)
+	}
+	if *shareFile == "" {
+		return configErrorf("--share is required")
+	}
+	data, err := os.ReadFile(*shareFile)
+	if err != nil {
+		return err
+	}
+	pw, err := readPassword(*pwFile)
+	if err != nil {
+		return err
+	}
+	rec, err := share.Unprotect(data, pw)
+	clear(pw)
+	if err != nil {
+		if errors.Is(err, share.ErrWrongPassword) {
+			return fmt.Errorf("%s: wrong password or corrupted file", *shareFile)
+		}
+		return fmt.Errorf("%s: %w", *shareFile, err)
+	}
+	child, err := hd.Derive(rec.PublicKey, rec.ChainCode, path)
+	if err != nil {
+		return err
+	}
+	xpub, err := hd.ExtendedPublicKey(rec.PublicKey, rec.ChainCode)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"wallet_id": rec.WalletID, "path": path.String(), "public_key": hex.EncodeToString(child.PublicKey),
+		"address": share.Address(child.PublicKey), "xpub": xpub,
 	})
 }
 

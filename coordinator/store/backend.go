@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/rwadurian/tsskit/party/hd"
 )
 
 // What the backends share besides the SQL and sqlStore: the arguments of
@@ -26,7 +28,7 @@ type rowIter interface {
 
 // walletArgs are the qInsertWallet arguments for w, created at created.
 func walletArgs(w *Wallet, created time.Time) []any {
-	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created), w.OwnerUser}
+	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created), w.OwnerUser, encodeBytes(w.ChainCode)}
 }
 
 // holderArgs are the qInsertHolder arguments for holder i of w.
@@ -42,16 +44,19 @@ func scanWallets(rows rowIter) ([]*Wallet, error) {
 	var cur *Wallet
 	for rows.Next() {
 		var (
-			w                Wallet
-			pub, party, kind string
-			created          int64
+			w                    Wallet
+			pub, cc, party, kind string
+			created              int64
 		)
-		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &w.OwnerUser, &party, &kind); err != nil {
+		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &w.OwnerUser, &cc, &party, &kind); err != nil {
 			return nil, err
 		}
 		if cur == nil || cur.ID != w.ID {
 			var err error
 			if w.PublicKey, err = decodeBytes("wallets.public_key", pub); err != nil {
+				return nil, err
+			}
+			if w.ChainCode, err = decodeBytes("wallets.chain_code", cc); err != nil {
 				return nil, err
 			}
 			w.CreatedAt = fromMillis(created)
@@ -112,7 +117,7 @@ func insertSessionArgs(s *Session) (sessionWrite, error) {
 	fin, finished := finishedColumn(s)
 	return sessionWrite{
 		args: []any{s.ID, string(s.Kind), s.WalletID, parties, string(s.State), s.Reason, culprits,
-			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr, s.OwnerUser},
+			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr, s.OwnerUser, pathColumn(s.Path)},
 		created:  created,
 		finished: finished,
 	}, nil
@@ -138,13 +143,13 @@ func updateSessionArgs(s *Session) (sessionWrite, error) {
 // as it is, so that the caller can recognise its driver's "no rows".
 func scanSession(row scanner) (*Session, error) {
 	var (
-		sess                                              Session
-		kind, state, parties, culprits, digest, signature string
-		created                                           int64
-		finished                                          sql.NullInt64
+		sess                                                    Session
+		kind, state, parties, culprits, digest, signature, path string
+		created                                                 int64
+		finished                                                sql.NullInt64
 	)
 	err := row.Scan(&sess.ID, &kind, &sess.WalletID, &parties, &state, &sess.Reason, &culprits,
-		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr, &sess.OwnerUser)
+		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr, &sess.OwnerUser, &path)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +170,20 @@ func scanSession(row scanner) (*Session, error) {
 	if sess.Signature, err = decodeBytes("sessions.signature", signature); err != nil {
 		return nil, err
 	}
+	if path != "" {
+		if sess.Path, err = hd.ParsePath(path); err != nil {
+			return nil, fmt.Errorf("sessions.derivation_path: %w", err)
+		}
+	}
 	return &sess, nil
+}
+
+// pathColumn is the derivation_path column of a path: "" for none.
+func pathColumn(p []uint32) string {
+	if len(p) == 0 {
+		return ""
+	}
+	return hd.Path(p).String()
 }
 
 // failArgs checks and prepares the arguments shared by the

@@ -84,19 +84,26 @@ var migrations = []migration{
 		`CREATE INDEX wallets_owner_user ON wallets (owner_user, created_at, id) WHERE owner_user <> ''`,
 		`ALTER TABLE sessions ADD COLUMN owner_user TEXT NOT NULL DEFAULT ''`,
 	}},
+	// BIP32: a wallet's chain code as its holders recorded it ('' for a
+	// wallet made before: the legacy rule, package party/hd), and the
+	// derivation path a signing used ('' for the wallet key).
+	{version: 4, statements: []string{
+		`ALTER TABLE wallets ADD COLUMN chain_code TEXT NOT NULL DEFAULT ''`,       // hex of 32 bytes, or ''
+		`ALTER TABLE sessions ADD COLUMN derivation_path TEXT NOT NULL DEFAULT ''`, // "m/0/5", or ''
+	}},
 }
 
 // Wallets.
 const (
-	qInsertWallet = `INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at, owner_user)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	qInsertWallet = `INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at, owner_user, chain_code)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 	qInsertHolder = `INSERT INTO wallet_holders (wallet_id, position, party_id, kind)
 		VALUES ($1, $2, $3, $4)`
 	qWalletExists = `SELECT COUNT(*) FROM wallets WHERE id = $1`
 
 	// The wallet queries return one row per holder, in holder order:
 	// walletColumns then h.party_id, h.kind.
-	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at, w.owner_user`
+	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at, w.owner_user, w.chain_code`
 
 	qGetWallet = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM wallets w JOIN wallet_holders h ON h.wallet_id = w.id
@@ -116,7 +123,7 @@ const (
 	//   $5 owner user or '' for all.
 	qListWallets = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM (
-			SELECT id, name, user_id, signers_needed, public_key, address, created_at, owner_user
+			SELECT id, name, user_id, signers_needed, public_key, address, created_at, owner_user, chain_code
 			FROM wallets
 			WHERE (user_id = $1 OR $1 = '')
 			  AND (owner_user = $5 OR $5 = '')
@@ -129,10 +136,10 @@ const (
 
 // Sessions.
 const (
-	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr, owner_user`
+	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr, owner_user, derivation_path`
 
 	qInsertSession = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 	qUpdateSession = `UPDATE sessions
 		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6
 		WHERE id = $1`

@@ -35,6 +35,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rwadurian/tsskit/party/hd"
 )
 
 // Errors. Backends wrap them with detail; test with errors.Is.
@@ -80,6 +82,19 @@ type Wallet struct {
 	// OwnerUser is the user whose user token created the wallet ("" when an
 	// admin or the account API did): that user's tokens see and sign it.
 	OwnerUser string
+	// ChainCode is the wallet's BIP32 chain code as its holders recorded
+	// it (32 bytes); empty for a wallet made before chain codes, whose
+	// holders use the legacy rule (see ChainCodeOrLegacy).
+	ChainCode []byte
+}
+
+// ChainCodeOrLegacy is the chain code every holder of w signs with: the
+// recorded one, or the legacy rule's (package party/hd).
+func (w *Wallet) ChainCodeOrLegacy() []byte {
+	if len(w.ChainCode) != 0 {
+		return w.ChainCode
+	}
+	return hd.LegacyChainCode(w.ID, w.PublicKey)
 }
 
 // SessionKind is what a session does.
@@ -125,6 +140,7 @@ type Session struct {
 	Owner      string    // the coordinator instance running it; may be empty
 	OwnerAddr  string    // the address other replicas reach Owner at; may be empty
 	OwnerUser  string    // the user whose token created it ("" for an admin or the account API)
+	Path       []uint32  // sign: the derivation path of the signing key; empty for the wallet key
 }
 
 // WalletFilter selects and pages wallets, ordered by (CreatedAt, ID).
@@ -251,6 +267,9 @@ func validateWallet(w *Wallet) error {
 	if !validAddress(w.Address) {
 		return invalid("wallet %q: address %q is not 0x and 40 hex digits", w.ID, w.Address)
 	}
+	if len(w.ChainCode) != 0 && len(w.ChainCode) != hd.ChainCodeSize {
+		return invalid("wallet %q: chain code is %d bytes, want %d or none", w.ID, len(w.ChainCode), hd.ChainCodeSize)
+	}
 	return nil
 }
 
@@ -314,9 +333,12 @@ func validateSession(s *Session) error {
 		if len(s.Digest) != 32 {
 			return invalid("session %q: digest is %d bytes, want 32", s.ID, len(s.Digest))
 		}
+		if err := hd.Path(s.Path).Check(); err != nil {
+			return invalid("session %q: %v", s.ID, err)
+		}
 	case SessionKeygen:
-		if len(s.Digest) != 0 || len(s.Signature) != 0 {
-			return invalid("session %q: a keygen session has no digest or signature", s.ID)
+		if len(s.Digest) != 0 || len(s.Signature) != 0 || len(s.Path) != 0 {
+			return invalid("session %q: a keygen session has no digest, signature or derivation path", s.ID)
 		}
 	}
 	return validateUpdate(s)

@@ -89,13 +89,19 @@ func RunKeygen(ctx context.Context, d *memnet.Identities, sessionID, walletID st
 // RunSign runs signing of digest by the holders of shares over net (a new
 // one when nil), with the identities in d that made them.
 func RunSign(ctx context.Context, d *memnet.Identities, sessionID string, shares []*share.Record, digest []byte, net *memnet.Net) ([]memnet.Outcome[*party.Signature], error) {
+	return RunSignPath(ctx, d, sessionID, shares, digest, nil, net)
+}
+
+// RunSignPath is RunSign with the wallet's BIP32 child at path (nil: the
+// wallet key).
+func RunSignPath(ctx context.Context, d *memnet.Identities, sessionID string, shares []*share.Record, digest []byte, path []uint32, net *memnet.Net) ([]memnet.Outcome[*party.Signature], error) {
 	ids := make([]string, len(shares))
 	for i, s := range shares {
 		ids[i] = s.PartyID
 	}
-	spec := memnet.Spec{Kind: identity.SessionSign, ID: sessionID, WalletID: shares[0].WalletID, Threshold: shares[0].Threshold, Parties: ids, Digest: digest}
+	spec := memnet.Spec{Kind: identity.SessionSign, ID: sessionID, WalletID: shares[0].WalletID, Threshold: shares[0].Threshold, Parties: ids, Digest: digest, Path: path}
 	return memnet.RunSession(ctx, net, d, spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
-			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digest}, tr)
+			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digest, Path: path}, tr)
 		})
 }

@@ -21,6 +21,7 @@ type View struct {
 	Threshold   int      // signers needed
 	Parties     []string // every party of the session, in any order
 	Digest      []byte   // signing: the digest this party agreed to sign
+	Path        []uint32 // signing: the derivation path of the signing key (empty: the wallet key)
 
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a server).
@@ -165,6 +166,8 @@ func (v *View) same(s *Statement, parties []string, id string) error {
 		return diff("parties", s.Parties, parties)
 	case !bytes.Equal(s.Digest, v.Digest):
 		return errorf(CodeMismatch, id, "statement signs digest %x; this party's session signs %x", s.Digest, v.Digest)
+	case !slices.Equal(s.Path, v.Path):
+		return errorf(CodeMismatch, id, "statement signs with derivation path %v; this party's session with %v", s.Path, v.Path)
 	}
 	return nil
 }

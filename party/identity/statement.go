@@ -3,6 +3,7 @@ package identity
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,6 +52,9 @@ func (k SessionKind) String() string {
 //	identity      32 bytes, the signer's identity public key
 //	x25519        32 bytes, the session HPKE key
 //	ed25519       32 bytes, the session envelope-signing key
+//	path          signing with a derived key only: 1 byte depth (1..255),
+//	              then each child index as 4 bytes (below 2^31); absent
+//	              for the wallet key itself and for keygen
 //
 // The signature is Ed25519 by identity over "tsskit/v1 join\x00" || the
 // encoding.
@@ -67,6 +71,9 @@ type Statement struct {
 	Identity    PublicKey
 	X25519      [32]byte
 	Ed25519     [32]byte
+	// Path, at signing, is the BIP32 derivation path of the key that
+	// signs (non-hardened indices; empty: the wallet key itself).
+	Path []uint32
 }
 
 const (
@@ -101,6 +108,15 @@ func (s *Statement) check() error {
 		return errors.New("a signing has a 32-byte digest")
 	case s.Identity.IsZero():
 		return errors.New("no identity key")
+	case s.SessionKind == SessionKeygen && len(s.Path) != 0:
+		return errors.New("a keygen has no derivation path")
+	case len(s.Path) > 255:
+		return fmt.Errorf("derivation path of depth %d; at most 255", len(s.Path))
+	}
+	for _, i := range s.Path {
+		if i >= 1<<31 {
+			return errors.New("derivation path with a hardened index")
+		}
 	}
 	if err := roster.CheckID(s.PartyID); err != nil {
 		return err
@@ -142,6 +158,12 @@ func (s *Statement) Marshal() ([]byte, error) {
 	w.raw(s.Identity[:])
 	w.raw(s.X25519[:])
 	w.raw(s.Ed25519[:])
+	if len(s.Path) > 0 {
+		w.u8(byte(len(s.Path)))
+		for _, i := range s.Path {
+			w.b = binary.BigEndian.AppendUint32(w.b, i)
+		}
+	}
 	return w.b, nil
 }
 
@@ -170,6 +192,17 @@ func ParseStatement(b []byte) (*Statement, error) {
 	s.Identity = r.key()
 	copy(s.X25519[:], r.take(32))
 	copy(s.Ed25519[:], r.take(32))
+	if r.err == nil && len(r.b) > 0 {
+		n := int(r.u8())
+		if n == 0 {
+			return nil, errorf(CodeMalformed, "", "statement: a derivation path of depth 0 (omit it)")
+		}
+		for range n {
+			if b := r.take(4); b != nil {
+				s.Path = append(s.Path, binary.BigEndian.Uint32(b))
+			}
+		}
+	}
 	if err := r.done(); err != nil {
 		return nil, errorf(CodeMalformed, "", "statement: %v", err)
 	}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/roster"
 )
@@ -61,8 +64,11 @@ func TestGoldenV1(t *testing.T) {
 	if !r.Legacy() || r.Policy.ClientRequired || r.Epoch != 0 || r.IdentitySeed != nil {
 		t.Errorf("migrated record: legacy %t, policy %+v, epoch %d", r.Legacy(), r.Policy, r.Epoch)
 	}
+	if !bytes.Equal(r.ChainCode, hd.LegacyChainCode(testWalletID, r.PublicKey)) {
+		t.Errorf("migrated chain code %x; want the legacy rule's", r.ChainCode)
+	}
 	v2 := mustEncode(t, r)
-	if !bytes.Contains(v2, []byte(`"version":2`)) || !bytes.Contains(v2, []byte(`"holders":[]`)) {
+	if !bytes.Contains(v2, []byte(`"version":3`)) || !bytes.Contains(v2, []byte(`"holders":[]`)) {
 		t.Errorf("a migrated record encodes as %.200s", v2)
 	}
 	back, err := Decode(v2)
@@ -103,8 +109,62 @@ func TestGoldenV2(t *testing.T) {
 	if r.PublicKeyHex() != goldenPublicKey {
 		t.Errorf("wallet %s; want %s", r.PublicKeyHex(), goldenPublicKey)
 	}
+	// Version 2 carried no chain code: the legacy rule gives it, and the
+	// record encodes as version 3 with it.
+	if !bytes.Equal(r.ChainCode, hd.LegacyChainCode(testWalletID, r.PublicKey)) {
+		t.Errorf("chain code %x; want the legacy rule's", r.ChainCode)
+	}
+	again, err := Encode(r)
+	if err != nil || !bytes.Contains(again, []byte(`"version":3`)) {
+		t.Fatalf("re-encoding: %v", err)
+	}
+	back, err := Decode(again)
+	if err != nil || !bytes.Equal(back.ChainCode, r.ChainCode) || !slices.Equal(back.Holders, r.Holders) {
+		t.Errorf("the version 3 encoding of a version 2 record does not round-trip (err %v)", err)
+	}
+}
+
+// goldenV3 is the version 3 record: the v2 record with a chain code that
+// is not the legacy rule's, as a keygen records it.
+const goldenV3 = "testdata/v3.json"
+
+func TestGoldenV3(t *testing.T) {
+	if *update {
+		b, err := os.ReadFile(goldenV2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.ChainCode = bytes.Repeat([]byte{0xc3}, hd.ChainCodeSize)
+		if err := os.WriteFile(goldenV3, mustEncode(t, r), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(goldenV3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(r.ChainCode, bytes.Repeat([]byte{0xc3}, hd.ChainCodeSize)) || r.Legacy() || r.PublicKeyHex() != goldenPublicKey {
+		t.Errorf("chain code %x, legacy %t, wallet %s", r.ChainCode, r.Legacy(), r.PublicKeyHex())
+	}
 	if again, err := Encode(r); err != nil || !bytes.Equal(again, b) {
-		t.Errorf("re-encoding differs from %s (err %v)", goldenV2, err)
+		t.Errorf("re-encoding differs from %s (err %v)", goldenV3, err)
+	}
+	// A version 3 record without its chain code, or with a short one.
+	for _, bad := range [][]byte{
+		bytes.Replace(b, []byte(`"chain_code":"c3c3`), []byte(`"chain_code":"`), 1),
+		bytes.Replace(b, []byte(`,"chain_code":"`+strings.Repeat("c3", 32)+`"`), nil, 1),
+	} {
+		if _, err := Decode(bad); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "chain_code") {
+			t.Errorf("a bad chain code: %v", err)
+		}
 	}
 }
 

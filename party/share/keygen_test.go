@@ -167,6 +167,7 @@ func runKeygen(walletID string, ids []string, threshold int) ([]*Record, error) 
 		}
 		holders = append(holders, Holder{PartyID: id, Kind: kind, Identity: k.Public()})
 	}
+	chainCode := sha256.Sum256([]byte("chain code of " + walletID))
 	recs := make([]*Record, len(saves))
 	for i, sd := range saves {
 		recs[i] = &Record{
@@ -178,6 +179,7 @@ func runKeygen(walletID string, ids []string, threshold int) ([]*Record, error) 
 			SaveData:  sd,
 			Holders:   holders,
 			Policy:    Policy{ClientRequired: true},
+			ChainCode: chainCode[:],
 		}
 		if holders[i].Kind == identity.KindClient {
 			recs[i].IdentitySeed = seeds[pids[i].Id]

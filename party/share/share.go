@@ -15,6 +15,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"golang.org/x/crypto/sha3"
 
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 )
 
@@ -22,7 +23,7 @@ const (
 	// Format is the tag every record carries in its "format" key.
 	Format = "tsskit.share"
 	// Version is the format version Encode writes.
-	Version = 2
+	Version = 3
 	// MaxRecordSize bounds an encoding in bytes; Decode rejects longer input
 	// before parsing it. A 16-party record is about 50 KiB.
 	MaxRecordSize = 1 << 20
@@ -59,6 +60,10 @@ type Record struct {
 	// Ed25519 seed) for a client or user holder; server parties keep their
 	// identity in their vault, not in each record. It is secret.
 	IdentitySeed []byte
+	// ChainCode is the wallet's BIP32 chain code (32 bytes, public): every
+	// holder records the same (package hd). Records of versions 1 and 2
+	// carried none and decode with hd.LegacyChainCode.
+	ChainCode []byte
 }
 
 // Holder is one party of a wallet as the share records know it.
@@ -151,7 +156,8 @@ type recordV1 struct {
 }
 
 // recordV2 is the version 2 encoding: version 1 and the epoch, the holders'
-// identities, the policy and the party's own identity key.
+// identities, the policy and the party's own identity key. Version 3 adds
+// "chain_code" (64 hex) before "save_data".
 type recordV2 struct {
 	Format    string     `json:"format"`
 	Version   int        `json:"version"`
@@ -164,8 +170,10 @@ type recordV2 struct {
 	Holders   []holderV2 `json:"holders"`
 	Policy    policyV2   `json:"policy"`
 	// Identity is the hex of IdentitySeed, or "".
-	Identity string          `json:"identity"`
-	SaveData json.RawMessage `json:"save_data"`
+	Identity string `json:"identity"`
+	// ChainCode: version 3 only.
+	ChainCode string          `json:"chain_code,omitempty"`
+	SaveData  json.RawMessage `json:"save_data"`
 }
 
 type holderV2 struct {
@@ -203,6 +211,7 @@ func Encode(r *Record) ([]byte, error) {
 		Holders:   holders,
 		Policy:    policyV2{ClientRequired: r.Policy.ClientRequired},
 		Identity:  hex.EncodeToString(r.IdentitySeed),
+		ChainCode: hex.EncodeToString(r.ChainCode),
 		SaveData:  sd,
 	})
 	if err != nil {
@@ -232,8 +241,8 @@ func Decode(b []byte) (*Record, error) {
 	switch version {
 	case 1:
 		r, err = decodeV1(fields)
-	case 2:
-		r, err = decodeV2(fields)
+	case 2, 3:
+		r, err = decodeV2(fields, version)
 	default:
 		return nil, &Error{Code: CodeUnsupportedVersion, Field: "version", Version: version}
 	}
@@ -402,14 +411,15 @@ func decodeV1(fields map[string]json.RawMessage) (*Record, error) {
 		Parties:   v.Parties,
 		PublicKey: pub,
 		SaveData:  sd,
+		ChainCode: hd.LegacyChainCode(v.WalletID, pub),
 	}, nil
 }
 
-func decodeV2(fields map[string]json.RawMessage) (*Record, error) {
+func decodeV2(fields map[string]json.RawMessage, version int) (*Record, error) {
 	var v recordV2
 	var rawHolders []json.RawMessage
 	var rawPolicy json.RawMessage
-	if err := readFields(fields, "", []keyDst{
+	keys := []keyDst{
 		{"format", &v.Format},
 		{"version", &v.Version},
 		{"wallet_id", &v.WalletID},
@@ -422,7 +432,11 @@ func decodeV2(fields map[string]json.RawMessage) (*Record, error) {
 		{"policy", &rawPolicy},
 		{"identity", &v.Identity},
 		{"save_data", &v.SaveData},
-	}); err != nil {
+	}
+	if version >= 3 {
+		keys = append(keys, keyDst{"chain_code", &v.ChainCode})
+	}
+	if err := readFields(fields, "", keys); err != nil {
 		return nil, err
 	}
 	pub, err := hex.DecodeString(v.PublicKey)
@@ -430,6 +444,14 @@ func decodeV2(fields map[string]json.RawMessage) (*Record, error) {
 		return nil, malformed("public_key", err)
 	}
 	r := &Record{WalletID: v.WalletID, PartyID: v.PartyID, Threshold: v.Threshold, Parties: v.Parties, PublicKey: pub, Epoch: v.Epoch}
+	if version >= 3 {
+		if r.ChainCode, err = hex.DecodeString(v.ChainCode); err != nil || len(r.ChainCode) != hd.ChainCodeSize {
+			return nil, malformedf("chain_code", "want %d hex characters", 2*hd.ChainCodeSize)
+		}
+	} else {
+		// Records before version 3 carried no chain code: the legacy rule.
+		r.ChainCode = hd.LegacyChainCode(r.WalletID, pub)
+	}
 	for i, raw := range rawHolders {
 		name := fmt.Sprintf("holders[%d].", i)
 		obj, err := readObject(raw)

@@ -50,7 +50,7 @@ func encodeUnchecked(r *Record) ([]byte, error) {
 		holders[i] = holderV2{h.PartyID, h.Kind.String(), h.Identity.String()}
 	}
 	return json.Marshal(recordV2{Format, Version, r.WalletID, r.PartyID, r.Threshold, r.Parties, hex.EncodeToString(r.PublicKey),
-		r.Epoch, holders, policyV2{r.Policy.ClientRequired}, hex.EncodeToString(r.IdentitySeed), sd})
+		r.Epoch, holders, policyV2{r.Policy.ClientRequired}, hex.EncodeToString(r.IdentitySeed), hex.EncodeToString(r.ChainCode), sd})
 }
 
 // editJSON decodes b, lets edit change it and encodes it again; numbers keep
@@ -164,11 +164,11 @@ func TestEncodingLayout(t *testing.T) {
 	if err := json.Unmarshal(enc, &m); err != nil {
 		t.Fatal(err)
 	}
-	wantKeys := []string{"epoch", "format", "holders", "identity", "parties", "party_id", "policy", "public_key", "save_data", "threshold", "version", "wallet_id"}
+	wantKeys := []string{"chain_code", "epoch", "format", "holders", "identity", "parties", "party_id", "policy", "public_key", "save_data", "threshold", "version", "wallet_id"}
 	if keys := slices.Sorted(maps.Keys(m)); !slices.Equal(keys, wantKeys) {
 		t.Errorf("keys = %v; want %v", keys, wantKeys)
 	}
-	if string(m["format"]) != `"tsskit.share"` || string(m["version"]) != "2" || string(m["threshold"]) != "2" {
+	if string(m["format"]) != `"tsskit.share"` || string(m["version"]) != "3" || string(m["threshold"]) != "2" {
 		t.Errorf("header = %s %s, threshold %s", m["format"], m["version"], m["threshold"])
 	}
 	// save_data is tss-lib's own JSON.
@@ -263,7 +263,7 @@ func TestDecodeMalformed(t *testing.T) {
 
 func TestDecodeUnsupportedVersion(t *testing.T) {
 	enc := testEncodings(t)[0]
-	for _, v := range []int{0, -1, 3, 99} {
+	for _, v := range []int{0, -1, 4, 99} {
 		in := editJSON(t, enc, func(m map[string]any) {
 			m["version"] = v
 			m["field_of_a_later_version"] = true // not judged: the version is unknown
@@ -456,7 +456,7 @@ func TestError(t *testing.T) {
 		t.Errorf("zero Error: %q", unknown)
 	}
 	v := &Error{Code: CodeUnsupportedVersion, Field: "version", Version: 7}
-	if want := "share: unsupported record version 7 (this package reads versions 1..2): version"; v.Error() != want {
+	if want := "share: unsupported record version 7 (this package reads versions 1..3): version"; v.Error() != want {
 		t.Errorf("message %q; want %q", v, want)
 	}
 }

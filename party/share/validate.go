@@ -1,6 +1,8 @@
 package share
 
 import (
+	"github.com/rwadurian/tsskit/party/hd"
+
 	"errors"
 	"fmt"
 	"math/big"
@@ -56,6 +58,9 @@ func (r *Record) Validate() error {
 	}
 	if err := r.checkHolders(); err != nil {
 		return err
+	}
+	if len(r.ChainCode) != hd.ChainCodeSize {
+		return inconsistent("chain_code", "%d bytes; want %d", len(r.ChainCode), hd.ChainCodeSize)
 	}
 	if r.SaveData == nil {
 		return inconsistent("save_data", "missing")

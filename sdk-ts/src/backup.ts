@@ -44,8 +44,8 @@ export const MIN_ITERATIONS = 600_000;
 export const MAX_ITERATIONS = 10_000_000;
 /** The tag every share record carries in its "format" key. */
 export const RECORD_FORMAT = "tsskit.share";
-/** The newest share record version this SDK reads (it reads 1 and 2). */
-export const RECORD_VERSION = 2;
+/** The newest share record version this SDK reads (it reads 1, 2 and 3). */
+export const RECORD_VERSION = 3;
 /** The largest share record, in bytes (Go's share.MaxRecordSize). */
 export const MAX_RECORD_SIZE = 1 << 20;
 /** The largest backup, in bytes (Go's share.MaxBackupSize); longer input is refused before parsing. */
@@ -136,6 +136,8 @@ export interface ShareRecordInfo {
   clientRequired: boolean;
   /** This party's identity public key, "" if the record names none. */
   identityKey: string;
+  /** The wallet's BIP32 chain code, 64 lowercase hex; "" for a record of version 1 or 2 (the legacy rule applies). */
+  chainCode: string;
 }
 
 export interface ProtectOptions {
@@ -326,7 +328,7 @@ export function serializeBackup(h: BackupHeader): string {
 
 /**
  * Reads the public fields of a share record (Go's share.Encode JSON) and
- * checks them: format, version 1 or 2, exactly the keys of its version, wallet and
+ * checks them: format, version 1, 2 or 3, exactly the keys of its version, wallet and
  * party ids, the roster (2..16 distinct ids in roster key order, holding
  * party_id), the threshold and the public key. save_data is neither
  * checked beyond being an object nor returned; the wasm engine and the Go
@@ -349,11 +351,12 @@ export function inspectRecord(share: Uint8Array): ShareRecordInfo {
   const format = stringField(fields, "format", what);
   if (format !== RECORD_FORMAT) throw bad("format", `want ${JSON.stringify(RECORD_FORMAT)}`);
   const version = intField(fields, "version", what);
-  if (version !== 1 && version !== 2) {
+  if (version !== 1 && version !== 2 && version !== 3) {
     throw new BackupFormatError(`${what}: unsupported version ${version} (this SDK reads versions 1..${RECORD_VERSION})`);
   }
   const keys = ["format", "version", "wallet_id", "party_id", "threshold", "parties", "public_key", "save_data"];
-  if (version === 2) keys.push("epoch", "holders", "policy", "identity");
+  if (version >= 2) keys.push("epoch", "holders", "policy", "identity");
+  if (version >= 3) keys.push("chain_code");
   for (const key of [...fields.keys()].sort()) {
     if (!keys.includes(key)) throw bad(JSON.stringify(key).slice(1, -1), "unknown key");
   }
@@ -382,9 +385,14 @@ export function inspectRecord(share: Uint8Array): ShareRecordInfo {
   if (address === undefined) throw bad("public_key", "want a compressed secp256k1 point");
   const info: ShareRecordInfo = {
     walletId, partyId, threshold, parties: list as string[], publicKey: pub, address,
-    epoch: 0, holders: [], clientRequired: false, identityKey: "",
+    epoch: 0, holders: [], clientRequired: false, identityKey: "", chainCode: "",
   };
-  if (version === 2) {
+  if (version >= 3) {
+    const cc = stringField(fields, "chain_code", what);
+    if (!/^[0-9a-f]{64}$/.test(cc)) throw bad("chain_code", "want 32 bytes in lowercase hex");
+    info.chainCode = cc;
+  }
+  if (version >= 2) {
     // The public fields only; "identity" (the private key) is never read here.
     info.epoch = intField(fields, "epoch", what);
     const holders: unknown = JSON.parse(rawField(fields, "holders", what));

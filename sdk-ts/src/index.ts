@@ -22,3 +22,13 @@ export {
 } from "./backup.js";
 export { PreParamsPool, PreParamsPoolClosedError, PreParamsEntryDroppedError, PREPARAMS_DB_NAME } from "./preparams-pool.js";
 export type { PreParamsPoolOptions } from "./preparams-pool.js";
+export {
+  signMessageWith, signTypedDataWith, signTransactionWith, signDigestWith, checkTransaction,
+  MAX_MESSAGE_BYTES, MAX_TYPED_DATA_BYTES, MAX_TRANSACTION_DATA_BYTES,
+} from "./eth.js";
+export type {
+  DigestSigner, Hex, SignableMessage, TypedDataDefinition, EthTransaction, Quantity,
+  EthSignOptions, SignMessageOptions, SignTypedDataOptions, SignTransactionOptions,
+} from "./eth.js";
+export { parsePath, formatPath, normalizePath, legacyChainCode, walletChainCode, extendedPublicKey, deriveAddress, MAX_PATH_DEPTH, HARDENED_OFFSET } from "./hd.js";
+export type { DerivedAddress } from "./hd.js";

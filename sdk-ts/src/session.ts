@@ -78,7 +78,7 @@ export async function keygenSeat(
         report: async (r: KeygenResult) => {
           out = { ...r, walletId: seat.walletId };
           await save?.(out);
-          return { case: "publicKey" as const, value: r.publicKey };
+          return { result: { case: "publicKey" as const, value: r.publicKey }, chainCode: r.chainCode };
         },
       };
     },
@@ -92,13 +92,18 @@ export async function keygenSeat(
  * signed with the share's identity key, is the wallet's sign request for
  * this session and digest.
  */
-export async function signSeat(clients: Clients, worker: TssWorker, seat: Seat, handle: string, digest: Uint8Array): Promise<SignResult> {
+export async function signSeat(
+  clients: Clients, worker: TssWorker, seat: Seat, handle: string, digest: Uint8Array, path: number[] = [],
+): Promise<SignResult> {
   let out: SignResult | undefined;
   await runSeat(clients, worker, seat, SessionKind.SIGN, {
-    prepare: () => worker.prepareSign({ handle, sessionId: seat.sessionId, parties: seat.parties, digest }),
+    prepare: () => worker.prepareSign({ handle, sessionId: seat.sessionId, parties: seat.parties, digest, ...(path.length ? { path: "m/" + path.join("/") } : {}) }),
     check: (ready) => {
       if (ready.digest.length !== digest.length || ready.digest.some((x, i) => x !== digest[i])) {
         throw mismatch("the session signs another digest than asked");
+      }
+      if (ready.derivationPath.length !== path.length || ready.derivationPath.some((x, i) => x !== path[i])) {
+        throw mismatch("the session signs with another derivation path than asked");
       }
     },
     start: (params, handlers) => {
@@ -107,7 +112,7 @@ export async function signSeat(clients: Clients, worker: TssWorker, seat: Seat, 
         run,
         report: async (r: SignResult) => {
           out = r;
-          return { case: "signature" as const, value: create(SignatureSchema, { r: r.r, s: r.s, v: r.v, der: r.der }) };
+          return { result: { case: "signature" as const, value: create(SignatureSchema, { r: r.r, s: r.s, v: r.v, der: r.der }) } };
         },
       };
     },
@@ -271,7 +276,7 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
     const res = await report(result);
     // Reporting the same result again is accepted, so it is retried like
     // a publish while the coordinator is unavailable.
-    await retry(() => clients.coordinator.reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, result: res }, call), abort.signal);
+    await retry(() => clients.coordinator.reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, ...res }, call), abort.signal);
     const verdict = await end;
     if (verdict) throw verdict;
     abort.abort();

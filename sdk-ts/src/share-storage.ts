@@ -66,6 +66,12 @@ export interface StoredWallet {
   parties: string[];
   /** When the share was stored, in milliseconds since the epoch. */
   createdAt: number;
+  /**
+   * The wallet's BIP32 chain code, 64 lowercase hex, as its share record
+   * carries it. Absent for a record of version 1 or 2, whose wallet uses
+   * the legacy chain code (hd.ts legacyChainCode).
+   */
+  chainCode?: string;
 }
 
 /** put or importBackup was given a share of a wallet that already has one. */
@@ -359,6 +365,7 @@ export class ShareStorage<H = Uint8Array> {
       parties: old.parties,
       publicKey: old.publicKey,
       address: old.address,
+      chainCode: old.chainCode,
     });
     // One transaction: read, compare, write.
     const tx = this.#db.transaction(STORE, "readwrite");
@@ -420,6 +427,7 @@ export class ShareStorage<H = Uint8Array> {
       parties: info.parties,
       publicKey: info.publicKey,
       address: info.address,
+      chainCode: info.chainCode || undefined,
     });
     const tx = this.#db.transaction(STORE, "readwrite");
     try {
@@ -525,7 +533,7 @@ function checkName(name: string | undefined): string {
 
 function makeRecord(
   h: BackupHeader,
-  m: Pick<StoredWallet, "name" | "createdAt" | "threshold" | "parties" | "publicKey" | "address">,
+  m: Pick<StoredWallet, "name" | "createdAt" | "threshold" | "parties" | "publicKey" | "address" | "chainCode">,
 ): StoredRecordV1 {
   const text = serializeBackup(h);
   const backup = JSON.parse(text) as BackupFields;
@@ -539,6 +547,7 @@ function makeRecord(
     threshold: m.threshold,
     parties: [...m.parties],
     createdAt: m.createdAt,
+    ...(m.chainCode ? { chainCode: m.chainCode } : {}),
     backup,
   };
   return { ...record, checksum: checksum(record) };
@@ -560,6 +569,8 @@ function checksum(r: Omit<StoredRecordV1, "checksum">): string {
     b && typeof b === "object"
       ? [b.format, b.version, b.wallet_id, b.party_id, b.kdf, b.iterations, b.salt, b.cipher, b.nonce, b.ciphertext]
       : b,
+    // Only when present: records stored before chain codes keep their checksum.
+    ...(r.chainCode !== undefined ? [r.chainCode] : []),
   ];
   return bytesToHex(sha256(new TextEncoder().encode(JSON.stringify(fields))));
 }
@@ -580,6 +591,7 @@ function publicPart(r: StoredRecordV1): StoredWallet {
     threshold: r.threshold,
     parties: [...r.parties],
     createdAt: r.createdAt,
+    ...(r.chainCode ? { chainCode: r.chainCode } : {}),
   };
 }
 
@@ -642,6 +654,9 @@ function readRecord(raw: unknown, walletId: string): Loaded {
     throw corrupt("parties: want an array of strings");
   }
   if (typeof v.createdAt !== "number" || !Number.isFinite(v.createdAt)) throw corrupt("createdAt: want a number");
+  if (v.chainCode !== undefined && (typeof v.chainCode !== "string" || !/^[0-9a-f]{64}$/.test(v.chainCode))) {
+    throw corrupt("chainCode: want 32 bytes in lowercase hex");
+  }
   if (v.backup === null || typeof v.backup !== "object" || Array.isArray(v.backup)) throw corrupt("backup: want an object");
   let header: BackupHeader;
   try {
@@ -662,6 +677,7 @@ function readRecord(raw: unknown, walletId: string): Loaded {
     threshold: v.threshold,
     parties: [...(v.parties as string[])],
     createdAt: v.createdAt,
+    ...(v.chainCode !== undefined ? { chainCode: v.chainCode as string } : {}),
     backup: JSON.parse(serializeBackup(header)) as BackupFields,
   } satisfies Omit<StoredRecordV1, "checksum">;
   if (v.checksum !== checksum(record)) throw corrupt("checksum mismatch");

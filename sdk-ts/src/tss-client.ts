@@ -15,6 +15,11 @@ import { loadTss, type TssPool } from "./tss-wasm-loader.js";
 import { generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type PreParamsRef, type TrustConfig } from "./worker-client.js";
 import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
 import type { CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
+import {
+  signMessageWith, signTransactionWith, signTypedDataWith,
+  type DigestSigner, type EthSignOptions, type Hex, type SignMessageOptions, type SignTransactionOptions, type SignTypedDataOptions,
+} from "./eth.js";
+import { deriveAddress, extendedPublicKey, normalizePath, parsePath, walletChainCode, type DerivedAddress } from "./hd.js";
 
 export interface TssClientConfig extends TokenConfig {
   /** gRPC-Web base URL of the coordinator. */
@@ -90,6 +95,11 @@ export interface SignOptions {
   password: string;
   /** The 32-byte digest to sign. */
   message: Uint8Array;
+  /**
+   * Sign with the wallet's BIP32 child at this path, "m/0/5" (non-hardened
+   * indices only); absent or "m": the wallet key itself.
+   */
+  path?: string;
   onProgress?(p: ClientProgress): void;
   signal?: AbortSignal;
   /** Retry a refusal for overload (OverloadedError); default: no retry. */
@@ -325,10 +335,12 @@ export class TssClient {
     if (!(opts.message instanceof Uint8Array) || opts.message.length !== 32) {
       throw new TsskitError("invalid_argument", "message must be a 32-byte digest (Uint8Array)");
     }
-    return this.exclusive(() => this.signNow(opts));
+    // A bad path fails here, before the share is opened.
+    const path = opts.path === undefined ? [] : parsePath(opts.path);
+    return this.exclusive(() => this.signNow(opts, path));
   }
 
-  private async signNow(opts: SignOptions): Promise<SignatureHex> {
+  private async signNow(opts: SignOptions, path: number[]): Promise<SignatureHex> {
     const prog = progressMapper("sign", opts.onProgress);
     prog.phase("loading", 1);
     // A wrong password fails here, before any session exists; the
@@ -342,7 +354,7 @@ export class TssClient {
       prog.phase("joining", 0);
       const created = await retryOverloaded(opts.retry, opts.signal, () =>
         this.authed(
-          (call) => this.clients.coordinator.createSignSession({ walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId] }, call),
+          (call) => this.clients.coordinator.createSignSession({ walletId: opts.walletId, digest: opts.message, clientPartyIds: [info.partyId], derivationPath: path }, call),
           opts.signal,
         ),
       );
@@ -358,7 +370,7 @@ export class TssClient {
           sessionId: created.sessionId, partyId: info.partyId, token, trust: this.trust, parties: created.parties, walletId: opts.walletId,
           signal: opts.signal, onProgress: (p) => prog.engine(p),
         },
-        handle, opts.message,
+        handle, opts.message, path,
       );
       prog.phase("done", 1);
       return { r: bytesToHex(sig.r), s: bytesToHex(sig.s), v: sig.v, signature: bytesToHex(sig.signature), der: bytesToHex(sig.der) };
@@ -368,6 +380,64 @@ export class TssClient {
       if (!consumed) void worker.closeShare(handle).catch(() => {});
       resume?.();
     }
+  }
+
+  // --- Ethereum ------------------------------------------------------------
+  // Addresses of the wallet key and its non-hardened BIP32 children, from
+  // the stored public fields (no password), and EIP-191, EIP-712 and
+  // transaction signing (eth.ts) through sign(). Every signature is checked
+  // to recover to the address of the wallet and path before it is returned.
+
+  /** The wallet key and its chain code as a BIP32 extended public key ("xpub…", depth 0). */
+  async getExtendedPublicKey(opts: { walletId: string }): Promise<string> {
+    this.live();
+    try {
+      const w = await this.storage.info(opts.walletId);
+      return extendedPublicKey(w.publicKey, walletChainCode(w));
+    } catch (e) {
+      throw TsskitError.from(e);
+    }
+  }
+
+  /** The key and address at path (non-hardened; default "m", the wallet's own). */
+  async getAddress(opts: { walletId: string; path?: string }): Promise<DerivedAddress> {
+    this.live();
+    const path = normalizePath(opts.path);
+    try {
+      const w = await this.storage.info(opts.walletId);
+      return deriveAddress(w.publicKey, walletChainCode(w), path);
+    } catch (e) {
+      throw TsskitError.from(e);
+    }
+  }
+
+  /** Signs a personal_sign (EIP-191) message; returns r || s || v (27/28), hex. */
+  async signMessage(opts: SignMessageOptions): Promise<Hex> {
+    const { signer, address } = await this.digestSigner(opts);
+    return signMessageWith(signer, address, opts.message);
+  }
+
+  /** Signs EIP-712 typed data; returns r || s || v (27/28), hex. */
+  async signTypedData(opts: SignTypedDataOptions): Promise<Hex> {
+    const { signer, address } = await this.digestSigner(opts);
+    return signTypedDataWith(signer, address, opts.typedData);
+  }
+
+  /** Signs an EIP-1559, EIP-2930 or legacy (EIP-155) transaction; returns it serialized and signed. */
+  async signTransaction(opts: SignTransactionOptions): Promise<Hex> {
+    const { signer, address } = await this.digestSigner(opts);
+    return signTransactionWith(signer, address, opts.transaction);
+  }
+
+  /** sign() for opts' wallet and path as a DigestSigner, and the address its signatures must recover to. */
+  private async digestSigner(opts: EthSignOptions): Promise<{ signer: DigestSigner; address: string }> {
+    const { path, address } = await this.getAddress(opts);
+    const signer: DigestSigner = (digest) =>
+      this.sign({
+        walletId: opts.walletId, password: opts.password, message: digest, path: path === "m" ? undefined : path,
+        onProgress: opts.onProgress, signal: opts.signal, retry: opts.retry,
+      });
+    return { signer, address };
   }
 
   /** Wallets with a share in this browser, and what the coordinator says of each. */

@@ -83,6 +83,8 @@ export interface SignJoinParams {
   sessionId: string;
   parties: string[];
   digest: Uint8Array;
+  /** BIP32 path of the signing key, "m/0/5"; absent: the wallet key. */
+  path?: string;
 }
 export interface RunParams {
   keysId: string;
@@ -110,6 +112,8 @@ export interface KeygenResult {
   info: ShareRecordInfo;
   publicKey: Uint8Array;
   address: string;
+  /** The wallet's BIP32 chain code, reported to the coordinator. */
+  chainCode: Uint8Array;
 }
 export interface SignResult {
   r: Uint8Array;

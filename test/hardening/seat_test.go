@@ -457,6 +457,7 @@ func (s *seat) run(ctx context.Context, pre *keygen.LocalPreParams, rec *share.R
 			report := &tsskitv1.ReportResultRequest{SessionId: s.session, PartyId: s.self}
 			if res.Keygen != nil {
 				report.Result = &tsskitv1.ReportResultRequest_PublicKey{PublicKey: res.Keygen.PublicKey}
+				report.ChainCode = res.Keygen.ChainCode
 			} else {
 				report.Result = &tsskitv1.ReportResultRequest_Signature{Signature: participant.SignatureProto(res.Signature)}
 			}

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/hd"
 )
 
 // Run runs every conformance subtest against stores made by open.
@@ -58,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailUnfinished", testFailUnfinished},
 		{"SessionOwner", testSessionOwner},
 		{"OwnerUser", testOwnerUser},
+		{"ChainCodeAndPath", testChainCodeAndPath},
 		{"FailUnfinishedOwned", testFailUnfinishedOwned},
 		{"FailStale", testFailStale},
 		{"ConcurrentCreateWallet", testConcurrentCreateWallet},
@@ -154,6 +156,9 @@ func walletDiff(got, want *store.Wallet) string {
 	}
 	if got.OwnerUser != want.OwnerUser {
 		add("OwnerUser", got.OwnerUser, want.OwnerUser)
+	}
+	if !bytes.Equal(got.ChainCode, want.ChainCode) {
+		add("ChainCode", hex.EncodeToString(got.ChainCode), hex.EncodeToString(want.ChainCode))
 	}
 	if got.SignersNeeded != want.SignersNeeded {
 		add("SignersNeeded", got.SignersNeeded, want.SignersNeeded)
@@ -589,7 +594,51 @@ func cloneSession(s *store.Session) *store.Session {
 	c.Culprits = slices.Clone(s.Culprits)
 	c.Digest = bytes.Clone(s.Digest)
 	c.Signature = bytes.Clone(s.Signature)
+	c.Path = slices.Clone(s.Path)
 	return &c
+}
+
+// A wallet's chain code (recorded or none: the legacy rule) and a
+// signing's derivation path round-trip; bad ones are refused.
+func testChainCodeAndPath(t *testing.T, s store.Store) {
+	w := wallet("w-cc", "", base)
+	cc := sha256.Sum256([]byte("chain code"))
+	w.ChainCode = cc[:]
+	mustCreate(t, s, w)
+	if d := walletDiff(mustGet(t, s, w.ID), w); d != "" {
+		t.Errorf("wallet with a chain code: %s", d)
+	}
+	legacy := wallet("w-legacy", "", base)
+	mustCreate(t, s, legacy)
+	got := mustGet(t, s, legacy.ID)
+	if len(got.ChainCode) != 0 || !bytes.Equal(got.ChainCodeOrLegacy(), hd.LegacyChainCode(legacy.ID, legacy.PublicKey)) {
+		t.Errorf("wallet without a chain code: %x / %x", got.ChainCode, got.ChainCodeOrLegacy())
+	}
+	short := wallet("w-short", "", base)
+	short.ChainCode = cc[:31]
+	if err := s.CreateWallet(ctx, short); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a 31-byte chain code: %v", err)
+	}
+	sess := sign("sign-path", w.ID)
+	sess.Path = []uint32{0, 5, 2147483647}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	if d := sessionDiff(mustGetSession(t, s, sess.ID), sess); d != "" {
+		t.Errorf("session with a path: %s", d)
+	}
+	for _, bad := range [][]uint32{{hd.Hardened}, make([]uint32, 256)} {
+		b := sign("sign-bad-path", w.ID)
+		b.Path = bad
+		if err := s.CreateSession(ctx, b); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("path %v: %v", len(bad), err)
+		}
+	}
+	kg := sign("kg-path", w.ID)
+	kg.Kind, kg.Digest, kg.Path = store.SessionKeygen, nil, []uint32{1}
+	if err := s.CreateSession(ctx, kg); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("a keygen with a path: %v", err)
+	}
 }
 
 // sessionDiff describes how got differs from want ("" when equal); nil
@@ -644,6 +693,9 @@ func sessionDiff(got, want *store.Session) string {
 	}
 	if got.OwnerAddr != want.OwnerAddr {
 		add("OwnerAddr", got.OwnerAddr, want.OwnerAddr)
+	}
+	if !slices.Equal(got.Path, want.Path) {
+		add("Path", got.Path, want.Path)
 	}
 	return strings.Join(d, "; ")
 }

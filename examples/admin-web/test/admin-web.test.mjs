@@ -2,8 +2,10 @@
 // process serving the built app, tss.wasm and /config.json): create a 2-of-3
 // wallet through the modal, see it listed, reload, sign a digest and a text
 // (each signature verified here with @noble/curves against the public key
-// the page shows), a wrong password, export the backup and import it in a
-// fresh browser profile, sign again, and cancel keygens midway.
+// the page shows), an Ethereum message at a derivation path and a
+// transaction (each checked here with viem), a wrong password, export the
+// backup and import it in a fresh browser profile, sign again, and cancel
+// keygens midway.
 //
 //   TSSKIT_BIN=bin/tsskit TSSKIT_REPO=$PWD node --test examples/admin-web/test/
 //
@@ -22,6 +24,7 @@ import { createHash } from "node:crypto";
 import { chromium } from "playwright-core";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
+import { hashMessage, keccak256, parseTransaction, recoverMessageAddress, recoverTransactionAddress, verifyMessage } from "viem";
 
 const bin = process.env.TSSKIT_BIN && resolve(process.env.TSSKIT_BIN);
 const repo = process.env.TSSKIT_REPO && resolve(process.env.TSSKIT_REPO);
@@ -78,7 +81,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     const shot = async (page, name, opts = {}) => {
       const file = join(shots, name);
       await page.screenshot({ path: file, ...opts });
-      if (update && ["04-created.png", "05-wallet-list.png", "06-signed.png", "09-phone.png"].includes(name)) {
+      if (update && ["04-created.png", "05-wallet-list.png", "06-signed.png", "06b-eth-signed.png", "09-phone.png"].includes(name)) {
         mkdirSync(join(repo, "examples/admin-web/screenshots"), { recursive: true });
         copyFileSync(file, join(repo, "examples/admin-web/screenshots", name));
       }
@@ -174,6 +177,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
       const s = pg.getByTestId("sign-section");
       await s.getByTestId(`mode-${mode}`).check();
       if (mode === "raw") await s.getByTestId("sign-digest-input").fill(input);
+      else if (mode === "typed-data" || mode === "eth-tx") await s.getByTestId("sign-json-input").fill(input);
       else await s.getByTestId("sign-text-input").fill(input);
       await s.getByTestId("sign-password").fill(pw);
       await s.getByTestId("sign-submit").click();
@@ -206,6 +210,75 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     assert.match(await sign.getByTestId("signature").textContent(), /signed the Keccak-256 hash of the text/);
     assert.ok(verify(await sign.getByTestId("sig-signature").textContent(), kDigest, shownKey), "keccak-256 text signature verifies");
     step("signed a Keccak-256 text");
+
+    // An Ethereum message (EIP-191) with a derived key. A hardened path is
+    // refused under the field, and Sign is disabled until it is fixed.
+    const pathInput = sign.getByTestId("sign-path");
+    await pathInput.fill("m/0'");
+    await sign.locator(".field-error").filter({ hasText: /hardened derivation/ }).waitFor();
+    assert.equal(await pathInput.getAttribute("aria-invalid"), "true");
+    assert.ok(await sign.getByTestId("sign-submit").isDisabled(), "Sign is disabled for a bad path");
+    await pathInput.fill("m/0/1");
+    const derivedOut = sign.locator('[data-testid="derived-address"][data-path="m/0/1"]');
+    await derivedOut.waitFor();
+    const derivedAddress = await derivedOut.textContent();
+    assert.match(derivedAddress, /^0x[0-9a-f]{40}$/);
+    assert.notEqual(derivedAddress, address, "m/0/1 is another key than the wallet's");
+    const ethText = "admin-web e2e: personal_sign with the key at m/0/1";
+    await sign.getByTestId("mode-eth-message").check();
+    await sign.getByTestId("sign-text-input").fill(ethText);
+    assert.equal(await sign.getByTestId("digest-preview").textContent(), hashMessage(ethText));
+    const eth0 = Date.now();
+    await signOnce(page, { mode: "eth-message", input: ethText, pw: password });
+    const ethResult = sign.locator('[data-testid="signature"][data-mode="eth-message"]');
+    await ethResult.waitFor({ timeout: 60_000 });
+    step(`signed an Ethereum message at m/0/1 in ${((Date.now() - eth0) / 1000).toFixed(1)} s`);
+    const ethSig = await ethResult.getByTestId("eth-signature").textContent();
+    assert.match(ethSig, /^0x[0-9a-f]{128}(1b|1c)$/);
+    assert.equal(await ethResult.getByTestId("signer-address").textContent(), derivedAddress);
+    assert.equal(await ethResult.getByTestId("recovered-address").textContent(), derivedAddress);
+    assert.equal(await ethResult.getByTestId("address-match").textContent(), "matches");
+    assert.ok(await verifyMessage({ address: derivedAddress, message: ethText, signature: ethSig }), "the EIP-191 signature verifies for the derived address");
+    assert.equal((await recoverMessageAddress({ message: ethText, signature: ethSig })).toLowerCase(), derivedAddress);
+    await shot(sign, "06b-eth-signed.png");
+
+    // A transaction as JSON, with the wallet key. Bad JSON and a missing
+    // chainId are field errors before anything is signed.
+    await pathInput.fill("");
+    await sign.locator(`[data-testid="derived-address"][data-path="m"]`).filter({ hasText: address }).waitFor();
+    await sign.getByTestId("mode-eth-tx").check();
+    const jsonInput = sign.getByTestId("sign-json-input");
+    await jsonInput.fill('{ "chainId": 1, ');
+    await sign.getByTestId("sign-submit").click();
+    await sign.getByTestId("sign-json-error").filter({ hasText: "not valid JSON" }).waitFor();
+    await jsonInput.fill('{ "to": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "value": 1 }');
+    await sign.getByTestId("sign-json-error").filter({ hasText: '"chainId" is missing' }).waitFor();
+    assert.equal(await jsonInput.getAttribute("aria-invalid"), "true");
+    assert.equal(await sign.getByTestId("signature").count(), 0);
+    const tx = {
+      type: "eip1559", chainId: 11155111, nonce: 7, to: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+      value: "1000000000000000000", gas: 21000, maxFeePerGas: "0x6fc23ac00", maxPriorityFeePerGas: 1000000000, data: "0xdeadbeef",
+    };
+    const tx0 = Date.now();
+    await signOnce(page, { mode: "eth-tx", input: JSON.stringify(tx, null, 2), pw: password });
+    const txResult = sign.locator('[data-testid="signature"][data-mode="eth-tx"]');
+    await txResult.waitFor({ timeout: 60_000 });
+    step(`signed a transaction in ${((Date.now() - tx0) / 1000).toFixed(1)} s`);
+    const signedTx = await txResult.getByTestId("eth-signature").textContent();
+    const parsedTx = parseTransaction(signedTx);
+    assert.equal(parsedTx.type, "eip1559");
+    assert.equal(parsedTx.chainId, 11155111);
+    assert.equal(parsedTx.nonce, 7);
+    assert.equal(parsedTx.to.toLowerCase(), tx.to.toLowerCase());
+    assert.equal(parsedTx.value, 10n ** 18n);
+    assert.equal(parsedTx.gas, 21000n);
+    assert.equal(parsedTx.maxFeePerGas, 30_000_000_000n);
+    assert.equal(parsedTx.maxPriorityFeePerGas, 1_000_000_000n);
+    assert.equal(parsedTx.data, "0xdeadbeef");
+    assert.equal((await recoverTransactionAddress({ serializedTransaction: signedTx })).toLowerCase(), address, "the transaction recovers to the wallet's address");
+    assert.equal(await txResult.getByTestId("recovered-address").textContent(), address);
+    assert.equal(await txResult.getByTestId("address-match").textContent(), "matches");
+    assert.equal(await txResult.getByTestId("eth-tx-hash").textContent(), keccak256(signedTx));
 
     // ---- 5. Wrong password: a clear message, no signature.
     await signOnce(page, { mode: "raw", input: digest, pw: "not the password at all" });

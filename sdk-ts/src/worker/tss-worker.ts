@@ -17,7 +17,7 @@
 //   checkShare {backup, password}             decrypt, check, forget: the record's public part
 //   rewrapShare {backup, oldPassword, newPassword, iterations}
 //   closeShare {handle}
-//   prepareSign {params: {handle, sessionId, parties, digest}}
+//   prepareSign {params: {handle, sessionId, parties, digest, path?}}
 //   releaseSessionKeys {keysId}
 //   keygen {params: {keysId, roster, trust, preParams: {handle}, protect: {password, iterations}}}   (a run)
 //   sign {params: {keysId, roster, trust}}                                                         (a run)
@@ -143,11 +143,13 @@ function startRun(id: number, kind: "keygen" | "sign", params: any, finish?: (r:
  * A finished keygen: the share is encrypted under the password here, and
  * only the backup and the record's public part go back to the page.
  */
-async function sealKeygen(r: { share: Uint8Array; publicKey: Uint8Array; address: string }, p: { password: string; iterations?: number }) {
+async function sealKeygen(
+  r: { share: Uint8Array; publicKey: Uint8Array; address: string; chainCode: Uint8Array }, p: { password: string; iterations?: number },
+) {
   try {
     const info = inspect(r.share);
     const backup = await protect(r.share, p.password, { iterations: p.iterations ?? MIN_ITERATIONS });
-    return { backup, info, publicKey: r.publicKey, address: r.address };
+    return { backup, info, publicKey: r.publicKey, address: r.address, chainCode: r.chainCode };
   } finally {
     r.share.fill(0);
   }

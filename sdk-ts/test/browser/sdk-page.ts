@@ -3,7 +3,10 @@
 // nothing survives but IndexedDB.
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 
+import { createWalletClient, custom } from "viem";
+
 import { TssClient, type ClientProgress, type TssClientConfig } from "../../src/index.js";
+import { toViemAccount } from "../../src/viem.js";
 
 const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
 
@@ -35,6 +38,43 @@ async function sign(walletId: string, password: string, digestHex: string) {
   // Checked here too, with @noble/curves, against the stored public key.
   const ok = secp256k1.verify(unhex(sig.signature), digest, unhex(info.publicKey), { prehash: false, lowS: true, format: "compact" });
   return { ...sig, ms, verifiedInPage: ok };
+}
+
+const typedData = {
+  domain: { name: "tsskit test", version: "1", chainId: 11155111, verifyingContract: "0x00000000000000000000000000000000000000cc" },
+  types: { Mail: [{ name: "from", type: "address" }, { name: "contents", type: "string" }, { name: "amount", type: "uint256" }] },
+  primaryType: "Mail",
+  message: { from: "0x00000000000000000000000000000000000000dd", contents: "hello", amount: "12345" },
+} as const;
+
+/**
+ * Ethereum through the SDK, in the page: addresses and the xpub, an
+ * EIP-191 message and an EIP-1559 transaction signed at a path, EIP-712
+ * typed data signed with the wallet key, and a transaction signed through
+ * toViemAccount + viem's wallet client. Everything is returned as strings
+ * for the Node side to check with viem and @scure/bip32.
+ */
+async function eth(walletId: string, password: string) {
+  const c = client!;
+  const path = "m/0/7";
+  const xpub = await c.getExtendedPublicKey({ walletId });
+  const own = await c.getAddress({ walletId });
+  const derived = await c.getAddress({ walletId, path });
+  const message = "hello from a tsskit wallet";
+  const messageSig = await c.signMessage({ walletId, password, message, path });
+  const typedSig = await c.signTypedData({ walletId, password, typedData });
+  const tx = { type: "eip1559" as const, chainId: 11155111, nonce: 5, to: "0x00000000000000000000000000000000000000aa" as const,
+    value: 10n ** 15n, gas: 21000n, maxFeePerGas: 30n * 10n ** 9n, maxPriorityFeePerGas: 10n ** 9n };
+  const signedTx = await c.signTransaction({ walletId, password, transaction: tx, path });
+  const account = await toViemAccount({ client: c, walletId, password });
+  const wallet = createWalletClient({
+    account,
+    transport: custom({ request: async ({ method }) => { if (method === "eth_chainId") return "0xaa36a7"; throw new Error(`no network in this test: ${method}`); } }),
+  });
+  const viemTx = await wallet.signTransaction({ chain: null, type: "eip1559", chainId: 11155111, nonce: 9, to: "0x00000000000000000000000000000000000000bb",
+    value: 42n, gas: 30000n, maxFeePerGas: 20n * 10n ** 9n, maxPriorityFeePerGas: 2n * 10n ** 9n, data: "0x1234" });
+  const bad = await tryError(() => c.signMessage({ walletId, password, message, path: "m/0'/1" }));
+  return { path, xpub, own, derived, message, messageSig, typedData, typedSig, signedTx, viemTx, accountAddress: account.address, bad };
 }
 
 async function tryError(f: () => Promise<unknown>) {
@@ -110,7 +150,7 @@ function poolPlaintexts(): Promise<string[]> {
 
 Object.assign(window, {
   sdk: {
-    open, createWallet, sign, rawRecord, clearStorage, poolPlaintexts,
+    open, createWallet, sign, eth, rawRecord, clearStorage, poolPlaintexts,
     openError: (cfg: TssClientConfig) => tryError(() => TssClient.create(cfg).then((c) => c.close())),
     close: () => {
       client?.close();
@@ -122,6 +162,7 @@ Object.assign(window, {
     exportBackup: async (walletId: string, password: string) => (await client!.exportBackup(walletId, password)).text(),
     importBackup: (text: string, password: string) => client!.importBackup(text, password),
     list: () => client!.listWallets(),
+    address: (walletId: string, path: string) => client!.getAddress({ walletId, path }),
     poolCount: async () => (client?.preParams ? client.preParams.count() : -1),
     progress: () => progress,
   },

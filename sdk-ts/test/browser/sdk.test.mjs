@@ -15,6 +15,8 @@ import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { chromium } from "playwright-core";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
+import { HDKey } from "@scure/bip32";
+import { parseTransaction, recoverTransactionAddress, verifyMessage, verifyTypedData, getAddress } from "viem";
 
 const bin = process.env.TSSKIT_BIN;
 const webDir = process.env.TSSKIT_WEB_DIR;
@@ -131,6 +133,37 @@ test("TssClient: co-managed wallet, encrypted share, reload, sign, backup, dropp
     assert.ok(secp256k1.verify(Buffer.from(sig.signature, "hex"), Buffer.from(digest, "hex"), Buffer.from(wallet.publicKey, "hex"), { prehash: false, lowS: true, format: "compact" }), "verified here");
     assert.ok(secp256k1.verify(Buffer.from(sig.der, "hex"), Buffer.from(digest, "hex"), Buffer.from(wallet.publicKey, "hex"), { prehash: false, format: "der" }));
     assert.equal(sig.signature, sig.r + sig.s);
+
+    // Ethereum-native signing and BIP32 derivation, checked here with viem
+    // and @scure/bip32 (not the SDK's code).
+    const t1 = Date.now();
+    const e = await page.evaluate(([id, p]) => window.sdk.eth(id, p), [wallet.walletId, password]);
+    t.diagnostic(`Ethereum: 4 signings in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    assert.equal(e.own.address, wallet.address);
+    assert.notEqual(e.derived.address, wallet.address);
+    const hd = HDKey.fromExtendedKey(e.xpub);
+    assert.equal(Buffer.from(hd.publicKey).toString("hex"), wallet.publicKey, "the xpub is the wallet key");
+    assert.equal(Buffer.from(hd.derive(e.path).publicKey).toString("hex"), e.derived.publicKey, "@scure/bip32 derives the same child");
+    for (const p of ["m/0", "m/1/2/3"]) {
+      const got = await page.evaluate(([id, path]) => window.sdk.address(id, path), [wallet.walletId, p]);
+      assert.equal(got.publicKey, Buffer.from(hd.derive(p).publicKey).toString("hex"), `child at ${p}`);
+    }
+    assert.ok(await verifyMessage({ address: e.derived.address, message: e.message, signature: e.messageSig }), "viem verifyMessage at m/0/7");
+    assert.ok(await verifyTypedData({ address: wallet.address, ...e.typedData, signature: e.typedSig }), "viem verifyTypedData");
+    assert.equal((await recoverTransactionAddress({ serializedTransaction: e.signedTx })).toLowerCase(), e.derived.address);
+    const ptx = parseTransaction(e.signedTx);
+    assert.equal(ptx.type, "eip1559");
+    assert.equal(ptx.chainId, 11155111);
+    assert.equal(ptx.nonce, 5);
+    assert.equal(ptx.value, 10n ** 15n);
+    assert.equal(ptx.maxFeePerGas, 30n * 10n ** 9n);
+    assert.equal(e.accountAddress, getAddress(wallet.address));
+    const vtx = parseTransaction(e.viemTx);
+    assert.deepEqual([vtx.type, vtx.chainId, vtx.nonce, vtx.to, vtx.value, vtx.gas, vtx.maxFeePerGas, vtx.maxPriorityFeePerGas, vtx.data],
+      ["eip1559", 11155111, 9, "0x00000000000000000000000000000000000000bb", 42n, 30000n, 20n * 10n ** 9n, 2n * 10n ** 9n, "0x1234"]);
+    assert.equal((await recoverTransactionAddress({ serializedTransaction: e.viemTx })).toLowerCase(), wallet.address);
+    assert.equal(e.bad?.code, "invalid_argument", JSON.stringify(e.bad));
+    assert.match(e.bad.message, /hardened/);
 
     const wrong = await page.evaluate(([id, d]) => window.sdk.wrongPassword(id, d), [wallet.walletId, digest]);
     assert.equal(wrong?.name, "WrongPasswordError");

@@ -193,8 +193,21 @@ describe("Go golden vector", () => {
       holders: [],
       clientRequired: false,
       identityKey: "",
+      chainCode: "",
     });
     expect(JSON.stringify(info)).not.toMatch(/save_data|Paillier|Xi/);
+  });
+
+  test("inspectRecord reads a version 3 record's chain code", () => {
+    const v3 = new Uint8Array(readFileSync(new URL("v3.json", testdata)));
+    const info = inspectRecord(v3);
+    expect(info.walletId).toBe(GOLDEN_WALLET);
+    expect(info.chainCode).toBe("c3".repeat(32));
+    expect(info.clientRequired).toBe(true);
+    const text = new TextDecoder().decode(v3);
+    expect(() => inspectRecord(new TextEncoder().encode(text.replace('"chain_code":"c3', '"chain_code":"')))).toThrow(/chain_code: want 32 bytes/);
+    const v2 = new TextDecoder().decode(readFileSync(new URL("v2.json", testdata)));
+    expect(() => inspectRecord(new TextEncoder().encode(v2.replace('"version":2', '"version":3')))).toThrow(/chain_code: missing/);
   });
 
   test("inspectRecord reads a version 2 record's holders and policy, not its identity key", () => {
@@ -417,7 +430,7 @@ describe("inspectRecord", () => {
   const golden = new TextDecoder().decode(GOLDEN_RECORD);
   const cases: Array<[string, string, RegExp]> = [
     ["another format", golden.replace('"tsskit.share"', '"tsskit.share.backup"'), /format: want "tsskit.share"/],
-    ["version 3", golden.replace('"version":1', '"version":3'), /unsupported version 3/],
+    ["version 4", golden.replace('"version":1', '"version":4'), /unsupported version 4/],
     ["version 2 without its keys", golden.replace('"version":1', '"version":2'), /epoch: missing/],
     ["an unknown key", golden.replace('"threshold"', '"extra":1,"threshold"'), /extra: unknown key/],
     ["a duplicate key", golden.replace('"threshold":2', '"threshold":2,"threshold":3'), /threshold: duplicate key/],

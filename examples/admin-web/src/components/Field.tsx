@@ -16,11 +16,13 @@ export function Field(props: {
   placeholder?: string;
   spellCheck?: boolean;
   after?: ReactNode;
+  /** Ids of other elements that describe the input (beside its hint and error). */
+  describedBy?: string;
 }) {
   const id = useId();
   const [shown, setShown] = useState(false);
   const isPassword = props.type === "password";
-  const described = [props.hint ? `${id}-hint` : "", props.error ? `${id}-err` : ""].filter(Boolean).join(" ") || undefined;
+  const described = [props.hint ? `${id}-hint` : "", props.error ? `${id}-err` : "", props.describedBy ?? ""].filter(Boolean).join(" ") || undefined;
   return (
     <div className="field">
       <label htmlFor={id}>

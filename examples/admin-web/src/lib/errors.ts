@@ -35,6 +35,7 @@ const byCode: Record<string, string> = {
   shutdown: "The coordinator is shutting down. Try again when it is back.",
   closed: "The signing engine was closed. Reload the page.",
   worker: "The signing engine (tss.wasm) stopped working. Reload the page.",
+  verify: "The signature that came back does not recover to the address of this wallet (or path), so it is not shown. Try again.",
 };
 
 /** The person-readable sentence for an error from the SDK or the app. */
@@ -45,6 +46,8 @@ export function friendlyError(e: unknown): string {
   if (byName[name]) return byName[name]!;
   // The password rule's own words say what to change.
   if (name === "WeakPasswordError" && typeof err.message === "string") return err.message.charAt(0).toUpperCase() + err.message.slice(1) + ".";
+  // A request the SDK refused as malformed: its message names the field and the problem.
+  if (code === "invalid_argument" && typeof err.message === "string" && err.message) return sentence(err.message);
   let text = byCode[code];
   if (!text) {
     text = code
@@ -55,6 +58,8 @@ export function friendlyError(e: unknown): string {
   if (culprits.length > 0 && code !== "canceled") text += ` Parties that did not do their part: ${culprits.join(", ")}.`;
   return text;
 }
+
+const sentence = (s: string): string => s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? "" : ".");
 
 /** An error the app raises itself, with a message already fit for people. */
 export class AppError extends Error {

@@ -3,15 +3,20 @@
 // (keygen, signing) and every share-storage operation through the SDK's
 // React hooks, useTSSClient and useShareStorage. Components use
 // useCoManagedWalletService and never the SDK directly.
-import { parseBackup, type ClientProgress, type ServerStatus, type SignatureHex, type StoredWallet, type TssClient, type TssClientConfig, type Wallet } from "@tsskit/sdk";
+import {
+  parseBackup, signMessageWith, signTransactionWith, signTypedDataWith,
+  type ClientProgress, type DerivedAddress, type Hex, type ServerStatus, type SignatureHex, type StoredWallet,
+  type TssClient, type TssClientConfig, type Wallet,
+} from "@tsskit/sdk";
 import { useShareStorage, useTSSClient, type ClientStatus } from "@tsskit/sdk/react";
 import { useCallback, useEffect, useMemo, useState } from "react";
 
 import type { AppConfig } from "../config";
 import { computeDigest, type DigestMode } from "../lib/digest";
 import { AppError } from "../lib/errors";
+import { isEthMode, parseEthRequest, type EthMode } from "../lib/ethRequest";
 import { toHex } from "../lib/hex";
-import { verifySignature } from "../lib/verify";
+import { recoverEthSigner, verifySignature } from "../lib/verify";
 
 /** A wallet this browser holds a share of, with what the coordinator says of it. */
 export interface CoManagedWallet extends StoredWallet {
@@ -21,14 +26,53 @@ export interface CoManagedWallet extends StoredWallet {
   server: ServerStatus | "checking";
 }
 
+/** What the sign section can sign: a digest (digest.ts) or an Ethereum request (ethRequest.ts). */
+export type SignMode = DigestMode | EthMode;
+
+export interface SignInput {
+  walletId: string;
+  password: string;
+  mode: SignMode;
+  /** The text, the hex digest or the JSON, as typed. */
+  text: string;
+  /** A BIP32 path such as "m/0/5"; empty or absent: the wallet key itself. */
+  path?: string;
+  /** The server parties were busy: the SDK retries in retryInMs. */
+  onBusy?(retryInMs: number): void;
+}
+
 export interface SignedMessage extends SignatureHex {
+  kind: "digest";
   walletId: string;
   mode: DigestMode;
+  /** The key that signed: "m" (the wallet key) or the derivation path. */
+  path: string;
   /** The 32-byte digest signed, hex. */
   digest: string;
-  /** Checked here against the wallet's public key before it is shown. */
+  /** Checked here against the public key of the wallet (or path) before it is shown. */
   verified: true;
 }
+
+export interface SignedEthereum {
+  kind: "ethereum";
+  walletId: string;
+  mode: EthMode;
+  /** The key that signed: "m" (the wallet key) or the derivation path. */
+  path: string;
+  /** The 32-byte hash signed, hex. */
+  digest: string;
+  /** r || s || v (v 27/28), or for a transaction the signed transaction. */
+  signed: Hex;
+  /** The address of the wallet key or of the derived key: who should have signed. */
+  signer: string;
+  /** Who did sign, recovered with viem from what came back. */
+  recovered: string;
+  matches: boolean;
+  /** A transaction's hash (of the signed transaction). */
+  txHash?: string;
+}
+
+export type SignResult = SignedMessage | SignedEthereum;
 
 export interface CreateWalletInput {
   name: string;
@@ -63,7 +107,13 @@ export interface CoManagedWalletService {
   coordinator: "ok" | "unreachable" | "unknown";
   refresh(): Promise<void>;
   createWallet(input: CreateWalletInput): Promise<Wallet>;
-  sign(input: { walletId: string; password: string; mode: DigestMode; text: string; onBusy?(retryInMs: number): void }): Promise<SignedMessage>;
+  /**
+   * The key and address of a wallet at path (empty: the wallet key), from
+   * the stored public key; null until the engine is loaded. A bad path
+   * throws (invalid_argument, with a message that names the problem).
+   */
+  deriveAddress(walletId: string, path: string): Promise<DerivedAddress | null>;
+  sign(input: SignInput): Promise<SignResult>;
   exportBackup(walletId: string, password: string): Promise<{ blob: Blob; fileName: string }>;
   importBackup(file: File, password: string): Promise<StoredWallet>;
   remove(walletId: string): Promise<void>;
@@ -123,42 +173,70 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
     [tss.createWallet, refresh],
   );
 
+  const deriveAddress = useCallback(
+    async (walletId: string, path: string): Promise<DerivedAddress | null> => {
+      if (!client) return null;
+      const p = path.trim();
+      return client.getAddress({ walletId, path: p === "" ? undefined : p });
+    },
+    [client],
+  );
+
   const sign = useCallback(
-    async (input: { walletId: string; password: string; mode: DigestMode; text: string; onBusy?(retryInMs: number): void }): Promise<SignedMessage> => {
-      const d = computeDigest(input.mode, input.text);
-      if (!d.ok) throw new AppError(d.problem);
+    async (input: SignInput): Promise<SignResult> => {
       const wallet = store.wallets.find((w) => w.walletId === input.walletId);
       if (!wallet) throw new AppError("Pick a wallet to sign with.");
-      if (!input.password) throw new AppError("Enter the wallet's password.");
-      let sig: SignatureHex;
-      try {
-        sig = await tss.sign({ walletId: input.walletId, password: input.password, message: d.digest, retry: busyRetry(input.onBusy) });
-      } catch (e) {
-        const c = client;
-        throw e;
+      const key = await deriveAddress(input.walletId, input.path ?? "");
+      if (!key) throw new AppError("The signing engine is still loading. Try again in a moment.");
+      const pathOpt = key.path === "m" ? undefined : key.path;
+      // One digest, signed through the hook so the page sees the engine busy and the rounds' progress.
+      const signer = (digest: Uint8Array): Promise<SignatureHex> =>
+        tss.sign({ walletId: input.walletId, password: input.password, message: digest, path: pathOpt, retry: busyRetry(input.onBusy) });
+
+      if (isEthMode(input.mode)) {
+        const req = parseEthRequest(input.mode, input.text, key.address);
+        if (!req.ok) throw new AppError(req.problem);
+        if (!input.password) throw new AppError("Enter the wallet's password.");
+        // The SDK's Ethereum signing (what TssClient.signMessage & co run),
+        // over the hook's sign: it hashes, signs and refuses a signature
+        // that does not recover to key.address.
+        const r = req.request;
+        const signed =
+          r.mode === "eth-message"
+            ? await signMessageWith(signer, key.address, r.message)
+            : r.mode === "typed-data"
+              ? await signTypedDataWith(signer, key.address, r.typedData)
+              : await signTransactionWith(signer, key.address, r.transaction);
+        // Checked again here, with viem, before anyone sees it.
+        const rec = await recoverEthSigner(r, signed);
+        return {
+          kind: "ethereum", walletId: input.walletId, mode: r.mode, path: key.path, digest: toHex(req.digest), signed,
+          signer: key.address, recovered: rec.address.toLowerCase(), matches: rec.address.toLowerCase() === key.address.toLowerCase(),
+          ...(rec.txHash ? { txHash: rec.txHash } : {}),
+        };
       }
-      // Verified here, with the public key stored beside the share, before anyone sees it.
-      if (!verifySignature(sig.signature, d.digest, wallet.publicKey)) {
+
+      const d = computeDigest(input.mode, input.text);
+      if (!d.ok) throw new AppError(d.problem);
+      if (!input.password) throw new AppError("Enter the wallet's password.");
+      const sig = await signer(d.digest);
+      // Verified here, with the public key stored beside the share (or derived from it), before anyone sees it.
+      if (!verifySignature(sig.signature, d.digest, key.publicKey)) {
         throw new AppError("The signature that came back does not verify against this wallet's public key, so it is not shown. Try again.");
       }
-      return { ...sig, walletId: input.walletId, mode: input.mode, digest: toHex(d.digest), verified: true };
+      return { ...sig, kind: "digest", walletId: input.walletId, mode: input.mode, path: key.path, digest: toHex(d.digest), verified: true };
     },
-    [tss.sign, store.wallets, client],
+    [tss.sign, store.wallets, deriveAddress],
   );
 
   const exportBackup = useCallback(
     async (walletId: string, password: string) => {
       if (!password) throw new AppError("Enter the wallet's password.");
       const wallet = store.wallets.find((w) => w.walletId === walletId);
-      try {
-        const blob = await store.exportBackup(walletId, password);
-        return { blob, fileName: backupFileName(wallet?.name ?? "", walletId) };
-      } catch (e) {
-        const c = client;
-        throw e;
-      }
+      const blob = await store.exportBackup(walletId, password);
+      return { blob, fileName: backupFileName(wallet?.name ?? "", walletId) };
     },
-    [store.exportBackup, store.wallets, client],
+    [store.exportBackup, store.wallets],
   );
 
   const importBackup = useCallback(
@@ -170,11 +248,7 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
       if (store.wallets.some((w) => w.walletId === header.walletId)) {
         throw new AppError("This wallet's share is already in this browser; there is nothing to import.");
       }
-      try {
-        return await store.importBackup(text, password);
-      } catch (e) {
-        throw e;
-      }
+      return store.importBackup(text, password);
     },
     [store.importBackup, store.wallets],
   );
@@ -187,6 +261,7 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
     coordinator,
     refresh,
     createWallet,
+    deriveAddress,
     sign,
     exportBackup,
     importBackup,

@@ -218,6 +218,10 @@ type CreateSignSessionRequest struct {
 	// Optional: server holders to use. Empty: the coordinator picks healthy
 	// server holders.
 	ServerPartyIds []string `protobuf:"bytes,4,rep,name=server_party_ids,json=serverPartyIds,proto3" json:"server_party_ids,omitempty"`
+	// Optional: sign with the wallet's BIP32 child at this path (child
+	// indices from the wallet key, each below 2^31: non-hardened only; at
+	// most 255). Empty: the wallet key itself.
+	DerivationPath []uint32 `protobuf:"varint,5,rep,packed,name=derivation_path,json=derivationPath,proto3" json:"derivation_path,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -276,6 +280,13 @@ func (x *CreateSignSessionRequest) GetClientPartyIds() []string {
 func (x *CreateSignSessionRequest) GetServerPartyIds() []string {
 	if x != nil {
 		return x.ServerPartyIds
+	}
+	return nil
+}
+
+func (x *CreateSignSessionRequest) GetDerivationPath() []uint32 {
+	if x != nil {
+		return x.DerivationPath
 	}
 	return nil
 }
@@ -491,8 +502,12 @@ type Wallet struct {
 	// "0x" + 40 hex: the Ethereum address.
 	Address         string `protobuf:"bytes,7,opt,name=address,proto3" json:"address,omitempty"`
 	CreatedAtUnixMs int64  `protobuf:"varint,8,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The wallet's BIP32 chain code (32 bytes), as every holder recorded it.
+	ChainCode []byte `protobuf:"bytes,9,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
+	// The extended public key (BIP32 serialization, "xpub…", depth 0).
+	Xpub          string `protobuf:"bytes,10,opt,name=xpub,proto3" json:"xpub,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Wallet) Reset() {
@@ -579,6 +594,20 @@ func (x *Wallet) GetCreatedAtUnixMs() int64 {
 		return x.CreatedAtUnixMs
 	}
 	return 0
+}
+
+func (x *Wallet) GetChainCode() []byte {
+	if x != nil {
+		return x.ChainCode
+	}
+	return nil
+}
+
+func (x *Wallet) GetXpub() string {
+	if x != nil {
+		return x.Xpub
+	}
+	return ""
 }
 
 type GetWalletRequest struct {
@@ -1394,8 +1423,11 @@ type ReportResultRequest struct {
 	// for the protocol's steps, and how long it made pre-parameters for it
 	// because its pool was empty (milliseconds of wall time). The
 	// coordinator learns its admission cost model from them.
-	ComputeMs     uint32 `protobuf:"varint,6,opt,name=compute_ms,json=computeMs,proto3" json:"compute_ms,omitempty"`
-	PreparamsMs   uint32 `protobuf:"varint,7,opt,name=preparams_ms,json=preparamsMs,proto3" json:"preparams_ms,omitempty"`
+	ComputeMs   uint32 `protobuf:"varint,6,opt,name=compute_ms,json=computeMs,proto3" json:"compute_ms,omitempty"`
+	PreparamsMs uint32 `protobuf:"varint,7,opt,name=preparams_ms,json=preparamsMs,proto3" json:"preparams_ms,omitempty"`
+	// Keygen: the wallet's BIP32 chain code (32 bytes); every party must
+	// report the same.
+	ChainCode     []byte `protobuf:"bytes,8,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1492,12 +1524,20 @@ func (x *ReportResultRequest) GetPreparamsMs() uint32 {
 	return 0
 }
 
+func (x *ReportResultRequest) GetChainCode() []byte {
+	if x != nil {
+		return x.ChainCode
+	}
+	return nil
+}
+
 type isReportResultRequest_Result interface {
 	isReportResultRequest_Result()
 }
 
 type ReportResultRequest_PublicKey struct {
-	// Keygen: the wallet public key, 33-byte compressed SEC1.
+	// Keygen: the wallet public key, 33-byte compressed SEC1 (and
+	// chain_code below).
 	PublicKey []byte `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3,oneof"`
 }
 
@@ -1614,9 +1654,12 @@ type SessionEvent_Ready struct {
 	SignersNeeded uint32                 `protobuf:"varint,3,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
 	Roster        []*PartyKeys           `protobuf:"bytes,4,rep,name=roster,proto3" json:"roster,omitempty"`
 	// Sign sessions: the digest being signed.
-	Digest        []byte `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Digest []byte `protobuf:"bytes,5,opt,name=digest,proto3" json:"digest,omitempty"`
+	// Sign sessions: the derivation path of the signing key (empty: the
+	// wallet key).
+	DerivationPath []uint32 `protobuf:"varint,6,rep,packed,name=derivation_path,json=derivationPath,proto3" json:"derivation_path,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SessionEvent_Ready) Reset() {
@@ -1680,6 +1723,13 @@ func (x *SessionEvent_Ready) GetRoster() []*PartyKeys {
 func (x *SessionEvent_Ready) GetDigest() []byte {
 	if x != nil {
 		return x.Digest
+	}
+	return nil
+}
+
+func (x *SessionEvent_Ready) GetDerivationPath() []uint32 {
+	if x != nil {
+		return x.DerivationPath
 	}
 	return nil
 }
@@ -1756,13 +1806,17 @@ func (x *SessionEvent_Progress) GetQueued() uint32 {
 
 // Completed: the result every party agreed on, checked by the coordinator.
 type SessionEvent_Completed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WalletId      string                 `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
-	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	Address       string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
-	Signature     *Signature             `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	WalletId  string                 `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	PublicKey []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Address   string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Signature *Signature             `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Sign with a derivation path: the child key that signed, and its
+	// address (empty without a path).
+	SigningPublicKey []byte `protobuf:"bytes,5,opt,name=signing_public_key,json=signingPublicKey,proto3" json:"signing_public_key,omitempty"`
+	SigningAddress   string `protobuf:"bytes,6,opt,name=signing_address,json=signingAddress,proto3" json:"signing_address,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *SessionEvent_Completed) Reset() {
@@ -1821,6 +1875,20 @@ func (x *SessionEvent_Completed) GetSignature() *Signature {
 		return x.Signature
 	}
 	return nil
+}
+
+func (x *SessionEvent_Completed) GetSigningPublicKey() []byte {
+	if x != nil {
+		return x.SigningPublicKey
+	}
+	return nil
+}
+
+func (x *SessionEvent_Completed) GetSigningAddress() string {
+	if x != nil {
+		return x.SigningAddress
+	}
+	return ""
 }
 
 // Failed: why, and who misbehaved where known.
@@ -1954,12 +2022,13 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12%\n" +
 	"\x0esigners_needed\x18\x03 \x01(\rR\rsignersNeeded\x12\x18\n" +
 	"\aparties\x18\x04 \x01(\rR\aparties\x12(\n" +
-	"\x10client_party_ids\x18\x05 \x03(\tR\x0eclientPartyIds\"\xa3\x01\n" +
+	"\x10client_party_ids\x18\x05 \x03(\tR\x0eclientPartyIds\"\xcc\x01\n" +
 	"\x18CreateSignSessionRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12(\n" +
 	"\x10client_party_ids\x18\x03 \x03(\tR\x0eclientPartyIds\x12(\n" +
-	"\x10server_party_ids\x18\x04 \x03(\tR\x0eserverPartyIds\"=\n" +
+	"\x10server_party_ids\x18\x04 \x03(\tR\x0eserverPartyIds\x12'\n" +
+	"\x0fderivation_path\x18\x05 \x03(\rR\x0ederivationPath\"=\n" +
 	"\n" +
 	"PartyToken\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
@@ -1975,7 +2044,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\"N\n" +
 	"\x06Holder\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12)\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\x8c\x02\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\xbf\x02\n" +
 	"\x06Wallet\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
@@ -1985,7 +2054,11 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"public_key\x18\x06 \x01(\fR\tpublicKey\x12\x18\n" +
 	"\aaddress\x18\a \x01(\tR\aaddress\x12+\n" +
-	"\x12created_at_unix_ms\x18\b \x01(\x03R\x0fcreatedAtUnixMs\"/\n" +
+	"\x12created_at_unix_ms\x18\b \x01(\x03R\x0fcreatedAtUnixMs\x12\x1d\n" +
+	"\n" +
+	"chain_code\x18\t \x01(\fR\tchainCode\x12\x12\n" +
+	"\x04xpub\x18\n" +
+	" \x01(\tR\x04xpub\"/\n" +
 	"\x10GetWalletRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\">\n" +
 	"\x11GetWalletResponse\x12)\n" +
@@ -2021,7 +2094,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\fJoinResponse\"4\n" +
 	"\x13WatchSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xeb\a\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\xeb\b\n" +
 	"\fSessionEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x10\n" +
@@ -2036,24 +2109,27 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x06failed\x18\x0e \x01(\v2\x1e.tsskit.v1.SessionEvent.FailedH\x00R\x06failed\x1a;\n" +
 	"\aWaiting\x12\x16\n" +
 	"\x06joined\x18\x01 \x03(\tR\x06joined\x12\x18\n" +
-	"\amissing\x18\x02 \x03(\tR\amissing\x1a\xbd\x01\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\x1a\xe6\x01\n" +
 	"\x05Ready\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.tsskit.v1.SessionKindR\x04kind\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12%\n" +
 	"\x0esigners_needed\x18\x03 \x01(\rR\rsignersNeeded\x12,\n" +
 	"\x06roster\x18\x04 \x03(\v2\x14.tsskit.v1.PartyKeysR\x06roster\x12\x16\n" +
-	"\x06digest\x18\x05 \x01(\fR\x06digest\x1ak\n" +
+	"\x06digest\x18\x05 \x01(\fR\x06digest\x12'\n" +
+	"\x0fderivation_path\x18\x06 \x03(\rR\x0ederivationPath\x1ak\n" +
 	"\bProgress\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\rR\x05round\x12\x16\n" +
 	"\x06rounds\x18\x03 \x01(\rR\x06rounds\x12\x16\n" +
-	"\x06queued\x18\x04 \x01(\rR\x06queued\x1a\x95\x01\n" +
+	"\x06queued\x18\x04 \x01(\rR\x06queued\x1a\xec\x01\n" +
 	"\tCompleted\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\x18\n" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x122\n" +
-	"\tsignature\x18\x04 \x01(\v2\x14.tsskit.v1.SignatureR\tsignature\x1aP\n" +
+	"\tsignature\x18\x04 \x01(\v2\x14.tsskit.v1.SignatureR\tsignature\x12,\n" +
+	"\x12signing_public_key\x18\x05 \x01(\fR\x10signingPublicKey\x12'\n" +
+	"\x0fsigning_address\x18\x06 \x01(\tR\x0esigningAddress\x1aP\n" +
 	"\x06Failed\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
@@ -2066,7 +2142,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x05round\x18\x03 \x01(\rR\x05round\x12\x16\n" +
 	"\x06rounds\x18\x04 \x01(\rR\x06rounds\x12\x16\n" +
 	"\x06queued\x18\x05 \x01(\rR\x06queued\"\x18\n" +
-	"\x16ReportProgressResponse\"\x89\x03\n" +
+	"\x16ReportProgressResponse\"\xa8\x03\n" +
 	"\x13ReportResultRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
@@ -2077,7 +2153,9 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\afailure\x18\x05 \x01(\v2&.tsskit.v1.ReportResultRequest.FailureH\x00R\afailure\x12\x1d\n" +
 	"\n" +
 	"compute_ms\x18\x06 \x01(\rR\tcomputeMs\x12!\n" +
-	"\fpreparams_ms\x18\a \x01(\rR\vpreparamsMs\x1aQ\n" +
+	"\fpreparams_ms\x18\a \x01(\rR\vpreparamsMs\x12\x1d\n" +
+	"\n" +
+	"chain_code\x18\b \x01(\fR\tchainCode\x1aQ\n" +
 	"\aFailure\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +

@@ -127,8 +127,10 @@ type Assignment struct {
 	Parties       []string `protobuf:"bytes,6,rep,name=parties,proto3" json:"parties,omitempty"`
 	SignersNeeded uint32   `protobuf:"varint,7,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
 	Digest        []byte   `protobuf:"bytes,8,opt,name=digest,proto3" json:"digest,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Signing: the derivation path of the signing key (empty: the wallet key).
+	DerivationPath []uint32 `protobuf:"varint,9,rep,packed,name=derivation_path,json=derivationPath,proto3" json:"derivation_path,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -213,6 +215,13 @@ func (x *Assignment) GetSignersNeeded() uint32 {
 func (x *Assignment) GetDigest() []byte {
 	if x != nil {
 		return x.Digest
+	}
+	return nil
+}
+
+func (x *Assignment) GetDerivationPath() []uint32 {
+	if x != nil {
+		return x.DerivationPath
 	}
 	return nil
 }
@@ -589,7 +598,7 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x11runs_user_parties\x18\x03 \x01(\bR\x0frunsUserParties\x12\"\n" +
 	"\fcertificates\x18\x04 \x03(\fR\fcertificates\x12\x14\n" +
 	"\x05proof\x18\x05 \x01(\fR\x05proof\x12'\n" +
-	"\x0fproof_signature\x18\x06 \x01(\fR\x0eproofSignature\"\xfe\x01\n" +
+	"\x0fproof_signature\x18\x06 \x01(\fR\x0eproofSignature\"\xa7\x02\n" +
 	"\n" +
 	"Assignment\x12\x1d\n" +
 	"\n" +
@@ -600,7 +609,8 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\twallet_id\x18\x05 \x01(\tR\bwalletId\x12\x18\n" +
 	"\aparties\x18\x06 \x03(\tR\aparties\x12%\n" +
 	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\x12\x16\n" +
-	"\x06digest\x18\b \x01(\fR\x06digest\"-\n" +
+	"\x06digest\x18\b \x01(\fR\x06digest\x12'\n" +
+	"\x0fderivation_path\x18\t \x03(\rR\x0ederivationPath\"-\n" +
 	"\x10ChallengeRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\"^\n" +
 	"\x11ChallengeResponse\x12\x1c\n" +
