@@ -79,14 +79,14 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 	if err != nil {
 		return nil, err
 	}
-	pub := compressPoint(save.ECDSAPub.X(), save.ECDSAPub.Y())
+	pub := hd.Compress(save.ECDSAPub.X(), save.ECDSAPub.Y())
 	// The chain code comes from every holder's public share, which no
 	// single party chose (hd.KeygenChainCode); all parties compute it
 	// alike. A missing point fails rec.Validate below.
 	xs := make([][]byte, len(save.BigXj))
 	for j, x := range save.BigXj {
 		if x != nil {
-			xs[j] = compressPoint(x.X(), x.Y())
+			xs[j] = hd.Compress(x.X(), x.Y())
 		}
 	}
 	rec := &share.Record{

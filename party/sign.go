@@ -206,11 +206,3 @@ func finishSignature(data *common.SignatureData, digest []byte, pub *secp256k1.P
 		DER:       sig.Serialize(),
 	}, nil
 }
-
-// compressPoint is the 33-byte SEC1 compressed encoding of (x, y).
-func compressPoint(x, y *big.Int) []byte {
-	out := make([]byte, 33)
-	out[0] = 0x02 | byte(y.Bit(0))
-	x.FillBytes(out[1:])
-	return out
-}

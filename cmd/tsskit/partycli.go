@@ -321,24 +321,9 @@ func partySign(ctx context.Context, args []string) error {
 	default:
 		return configErrorf("--digest, --message, --eth-message or --eth-tx is required")
 	}
-	if *shareFile == "" {
-		return configErrorf("--share is required")
-	}
-	data, err := os.ReadFile(*shareFile)
+	rec, err := openShareFile(*shareFile, *pwFile)
 	if err != nil {
 		return err
-	}
-	pw, err := readPassword(*pwFile)
-	if err != nil {
-		return err
-	}
-	rec, err := share.Unprotect(data, pw)
-	clear(pw)
-	if err != nil {
-		if errors.Is(err, share.ErrWrongPassword) {
-			return fmt.Errorf("%s: wrong password or corrupted file", *shareFile)
-		}
-		return fmt.Errorf("%s: %w", *shareFile, err)
 	}
 	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
 	if err != nil {
@@ -398,6 +383,31 @@ func partySign(ctx context.Context, args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(out)
 }
 
+// openShareFile reads and decrypts the share file of --share with the
+// password of --password-file (or the environment).
+func openShareFile(file, pwFile string) (*share.Record, error) {
+	if file == "" {
+		return nil, configErrorf("--share is required")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := readPassword(pwFile)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := share.Unprotect(data, pw)
+	clear(pw)
+	if err != nil {
+		if errors.Is(err, share.ErrWrongPassword) {
+			return nil, fmt.Errorf("%s: wrong password or corrupted file", file)
+		}
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return rec, nil
+}
+
 func orM(p string) string {
 	if p == "" {
 		return "m"
@@ -420,24 +430,9 @@ func partyAddress(args []string) error {
 	if err != nil {
 		return configErrorf("--path: %v", err)
 	}
-	if *shareFile == "" {
-		return configErrorf("--share is required")
-	}
-	data, err := os.ReadFile(*shareFile)
+	rec, err := openShareFile(*shareFile, *pwFile)
 	if err != nil {
 		return err
-	}
-	pw, err := readPassword(*pwFile)
-	if err != nil {
-		return err
-	}
-	rec, err := share.Unprotect(data, pw)
-	clear(pw)
-	if err != nil {
-		if errors.Is(err, share.ErrWrongPassword) {
-			return fmt.Errorf("%s: wrong password or corrupted file", *shareFile)
-		}
-		return fmt.Errorf("%s: %w", *shareFile, err)
 	}
 	child, err := hd.Derive(rec.PublicKey, rec.ChainCode, path)
 	if err != nil {

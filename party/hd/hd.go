@@ -159,7 +159,7 @@ func Derive(pub, cc []byte, path Path) (*Child, error) {
 		// index; the probability is below 2^-127.
 		return nil, &Error{Path: path.String(), Err: fmt.Errorf("no valid child at this path (%v); use the next index", err)}
 	}
-	return &Child{Path: append(Path{}, path...), PublicKey: compress(child.X, child.Y), ChainCode: append([]byte(nil), child.ChainCode...), Delta: delta}, nil
+	return &Child{Path: append(Path{}, path...), PublicKey: Compress(child.X, child.Y), ChainCode: append([]byte(nil), child.ChainCode...), Delta: delta}, nil
 }
 
 // ExtendedPublicKey is the BIP32 serialization ("xpub…", mainnet version,
@@ -190,7 +190,8 @@ func extended(pub, cc []byte) (*ckd.ExtendedKey, error) {
 	}, nil
 }
 
-func compress(x, y *big.Int) []byte {
+// Compress is the 33-byte SEC1 compressed encoding of the point (x, y).
+func Compress(x, y *big.Int) []byte {
 	out := make([]byte, 33)
 	out[0] = 0x02 | byte(y.Bit(0))
 	x.FillBytes(out[1:])

@@ -41,19 +41,19 @@ func TestDeriveBIP32Vector2(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Derive(compress(parent.X, parent.Y), parent.ChainCode, Path{childIndex[i]})
+		c, err := Derive(Compress(parent.X, parent.Y), parent.ChainCode, Path{childIndex[i]})
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		if !bytes.Equal(c.PublicKey, compress(want.X, want.Y)) || !bytes.Equal(c.ChainCode, want.ChainCode) {
-			t.Errorf("step %d: child %x / %x, want %x / %x", i, c.PublicKey, c.ChainCode, compress(want.X, want.Y), want.ChainCode)
+		if !bytes.Equal(c.PublicKey, Compress(want.X, want.Y)) || !bytes.Equal(c.ChainCode, want.ChainCode) {
+			t.Errorf("step %d: child %x / %x, want %x / %x", i, c.PublicKey, c.ChainCode, Compress(want.X, want.Y), want.ChainCode)
 		}
 		// The delta is IL: child = parent + delta·G.
 		var d secp256k1.ModNScalar
 		d.SetByteSlice(c.Delta.Bytes())
 		var dG, p, sum secp256k1.JacobianPoint
 		secp256k1.ScalarBaseMultNonConst(&d, &dG)
-		pk, _ := secp256k1.ParsePubKey(compress(parent.X, parent.Y))
+		pk, _ := secp256k1.ParsePubKey(Compress(parent.X, parent.Y))
 		pk.AsJacobian(&p)
 		secp256k1.AddNonConst(&p, &dG, &sum)
 		sum.ToAffine()
@@ -63,14 +63,14 @@ func TestDeriveBIP32Vector2(t *testing.T) {
 	}
 	// The depth-0 xpub of vector 2's master serializes back to itself.
 	m, _ := ckd.NewExtendedKeyFromString(bip32Vector2[0].parent, tss.S256())
-	if got, err := ExtendedPublicKey(compress(m.X, m.Y), m.ChainCode); err != nil || got != bip32Vector2[0].parent {
+	if got, err := ExtendedPublicKey(Compress(m.X, m.Y), m.ChainCode); err != nil || got != bip32Vector2[0].parent {
 		t.Errorf("ExtendedPublicKey = %q, %v; want %q", got, err, bip32Vector2[0].parent)
 	}
 }
 
 func TestDeriveMultiLevelAddsDeltas(t *testing.T) {
 	m, _ := ckd.NewExtendedKeyFromString(bip32Vector2[0].parent, tss.S256())
-	pub := compress(m.X, m.Y)
+	pub := Compress(m.X, m.Y)
 	a, err := Derive(pub, m.ChainCode, Path{0, 5, 7})
 	if err != nil {
 		t.Fatal(err)
