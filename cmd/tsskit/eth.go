@@ -70,21 +70,25 @@ func ethTx(file string) (*types.Transaction, types.Signer, []byte, error) {
 	if len(raw) > maxEthTxFile {
 		return nil, nil, nil, configErrorf("--eth-tx: %d bytes; at most %d", len(raw), maxEthTxFile)
 	}
-	tx, err := parseEthTx(raw)
+	tx, chainID, err := parseEthTx(raw)
 	if err != nil {
 		return nil, nil, nil, configErrorf("--eth-tx %s: %v", file, err)
 	}
-	signer := types.LatestSignerForChainID(tx.ChainId())
+	// The chain id as given: an unsigned legacy transaction carries none
+	// (go-ethereum would derive one from its zero V).
+	signer := types.LatestSignerForChainID(chainID)
 	h := signer.Hash(tx)
 	return tx, signer, h[:], nil
 }
 
-func parseEthTx(raw []byte) (*types.Transaction, error) {
+// parseEthTx returns the transaction and its chain id (which a legacy
+// transaction does not carry itself).
+func parseEthTx(raw []byte) (*types.Transaction, *big.Int, error) {
 	var j ethTxJSON
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
-		return nil, fmt.Errorf("want a transaction JSON object: %v", err)
+		return nil, nil, fmt.Errorf("want a transaction JSON object: %v", err)
 	}
 	num := func(name string, v json.RawMessage, required bool) (*big.Int, error) {
 		if len(v) == 0 || string(v) == "null" {
@@ -112,33 +116,33 @@ func parseEthTx(raw []byte) (*types.Transaction, error) {
 	}
 	chainID, err := num("chainId", j.ChainID, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if chainID.Sign() <= 0 {
-		return nil, errors.New("chainId is required (a transaction without one could be replayed on every chain)")
+		return nil, nil, errors.New("chainId is required (a transaction without one could be replayed on every chain)")
 	}
 	nonce, err := num("nonce", j.Nonce, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !nonce.IsUint64() {
-		return nil, errors.New("nonce: out of range")
+		return nil, nil, errors.New("nonce: out of range")
 	}
 	gas, err := num("gas", j.Gas, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !gas.IsUint64() {
-		return nil, errors.New("gas: out of range")
+		return nil, nil, errors.New("gas: out of range")
 	}
 	value, err := num("value", j.Value, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var to *common.Address
 	if j.To != nil {
 		if !common.IsHexAddress(*j.To) {
-			return nil, errors.New("to: want a 0x address of 20 bytes")
+			return nil, nil, errors.New("to: want a 0x address of 20 bytes")
 		}
 		a := common.HexToAddress(*j.To)
 		to = &a
@@ -150,7 +154,7 @@ func parseEthTx(raw []byte) (*types.Transaction, error) {
 	var data []byte
 	if dataHex != "" {
 		if data, err = hexutil.Decode(dataHex); err != nil {
-			return nil, fmt.Errorf("data: %v", err)
+			return nil, nil, fmt.Errorf("data: %v", err)
 		}
 	}
 	typ := j.Type
@@ -168,29 +172,29 @@ func parseEthTx(raw []byte) (*types.Transaction, error) {
 	case "eip1559":
 		maxFee, err := num("maxFeePerGas", j.MaxFeePerGas, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		tip, err := num("maxPriorityFeePerGas", j.MaxPriorityFeePerGas, false)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		return types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce.Uint64(), GasTipCap: tip, GasFeeCap: maxFee, Gas: gas.Uint64(),
-			To: to, Value: value, Data: data, AccessList: j.AccessList}), nil
+			To: to, Value: value, Data: data, AccessList: j.AccessList}), chainID, nil
 	case "eip2930", "legacy":
 		price, err := num("gasPrice", j.GasPrice, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if typ == "legacy" {
 			if j.AccessList != nil {
-				return nil, errors.New("a legacy transaction has no accessList")
+				return nil, nil, errors.New("a legacy transaction has no accessList")
 			}
-			return types.NewTx(&types.LegacyTx{Nonce: nonce.Uint64(), GasPrice: price, Gas: gas.Uint64(), To: to, Value: value, Data: data}), nil
+			return types.NewTx(&types.LegacyTx{Nonce: nonce.Uint64(), GasPrice: price, Gas: gas.Uint64(), To: to, Value: value, Data: data}), chainID, nil
 		}
 		return types.NewTx(&types.AccessListTx{ChainID: chainID, Nonce: nonce.Uint64(), GasPrice: price, Gas: gas.Uint64(), To: to, Value: value,
-			Data: data, AccessList: j.AccessList}), nil
+			Data: data, AccessList: j.AccessList}), chainID, nil
 	}
-	return nil, fmt.Errorf("type %s: want eip1559, eip2930 or legacy", strconv.Quote(typ))
+	return nil, nil, fmt.Errorf("type %s: want eip1559, eip2930 or legacy", strconv.Quote(typ))
 }
 
 // signedEthTx attaches sig to tx and returns the serialized signed
