@@ -181,10 +181,14 @@ type accountJSON struct {
 	Xpub string `json:"xpub,omitempty"`
 }
 
-// xpubOf is w's extended public key ("" if it cannot be made, which a
-// stored wallet's valid key and chain code never cause).
+// xpubOf is w's extended public key ("" if it cannot be made: the store
+// does not know w's chain code, store.ErrChainCodeUnknown).
 func xpubOf(w *store.Wallet) string {
-	x, _ := hd.ExtendedPublicKey(w.PublicKey, w.ChainCodeOrLegacy())
+	cc, err := w.ChainCodeOrLegacy()
+	if err != nil {
+		return ""
+	}
+	x, _ := hd.ExtendedPublicKey(w.PublicKey, cc)
 	return x
 }
 
@@ -339,7 +343,12 @@ func (a *accountAPI) address(w http.ResponseWriter, r *http.Request) {
 		httpx.Write(w, storeStatus(err, "account"))
 		return
 	}
-	child, err := hd.Derive(wl.PublicKey, wl.ChainCodeOrLegacy(), path)
+	cc, err := wl.ChainCodeOrLegacy()
+	if err != nil {
+		a.refuse(w, r, 409, "failed_precondition", err.Error())
+		return
+	}
+	child, err := hd.Derive(wl.PublicKey, cc, path)
 	if err != nil {
 		a.refuse(w, r, 400, "invalid_argument", err.Error())
 		return

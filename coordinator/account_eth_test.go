@@ -1,9 +1,11 @@
 package coordinator_test
 
 import (
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -125,6 +127,39 @@ func TestAccountAPIEthereum(t *testing.T) {
 		if code, body := api.do("GET", "/api/v1/accounts/"+id+"/addresses?path="+p, q.APIKey, ""); code != 400 {
 			t.Errorf("addresses?path=%s: %d %v", p, code, body)
 		}
+	}
+
+	// The row as a coordinator older than chain codes would have written
+	// it during a rolling upgrade: the chain code is unknown, so nothing
+	// is derived (no xpub, no child address, no signing at a path) rather
+	// than the legacy rule's guess; the account key still signs.
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(q.DataDir, "coordinator.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if res, err := db.Exec(`UPDATE wallets SET chain_code = '' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	} else if n, _ := res.RowsAffected(); n != 1 {
+		t.Fatalf("%d rows", n)
+	}
+	if code, got := api.do("GET", "/api/v1/accounts/"+id, q.APIKey, ""); code != 200 || got["xpub"] != nil {
+		t.Errorf("GET account with an unknown chain code: %d %v; want no xpub", code, got)
+	}
+	code, body := api.do("GET", "/api/v1/accounts/"+id+"/addresses?path=m/0/5", q.APIKey, "")
+	if e, _ := body["error"].(map[string]any); code != 409 || e == nil || !strings.Contains(fmt.Sprint(e["message"]), "chain code is unknown") {
+		t.Errorf("addresses with an unknown chain code: %d %v; want 409", code, body)
+	}
+	code, body = api.do("POST", "/api/v1/accounts/"+id+"/sign", q.APIKey, fmt.Sprintf(`{"message":"%x","path":"m/0/5"}`, h[:]))
+	if e, _ := body["error"].(map[string]any); code != 409 || e == nil || !strings.Contains(fmt.Sprint(e["message"]), "chain code is unknown") {
+		t.Errorf("sign at a path with an unknown chain code: %d %v; want 409", code, body)
+	}
+	code, sig = api.do("POST", "/api/v1/accounts/"+id+"/sign", q.APIKey, fmt.Sprintf(`{"message":"%x"}`, digest))
+	if code != 200 || sig["address"] != acct["address"] {
+		t.Fatalf("sign with the account key, chain code unknown: %d %v", code, sig)
+	}
+	if rec, err := crypto.SigToPub(digest, ethSig(t, sig)); err != nil || !strings.EqualFold(crypto.PubkeyToAddress(*rec).Hex(), acct["address"].(string)) {
+		t.Fatalf("go-ethereum recovers %v (%v); want %v", rec, err, acct["address"])
 	}
 }
 

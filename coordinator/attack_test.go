@@ -34,6 +34,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/testdb"
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -474,5 +475,122 @@ func TestAttackPartyAPICredential(t *testing.T) {
 	}
 	if code := replay(q.PartyAPIURL, "GET", "/api/v1/health", ""); code != http.StatusForbidden {
 		t.Errorf("server-party API details with a party token: %d, want 403", code)
+	}
+}
+
+// lyingReports is a coordinator connection whose keygen result reports
+// a chain code with its first byte flipped, or (drop) none, as a party
+// older than chain codes does.
+type lyingReports struct {
+	grpc.ClientConnInterface
+	drop bool
+}
+
+func (l lyingReports) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	if r, ok := args.(*tsskitv1.ReportResultRequest); ok && len(r.ChainCode) > 0 {
+		r.ChainCode = slices.Clone(r.ChainCode)
+		r.ChainCode[0] ^= 1
+		if l.drop {
+			r.ChainCode = nil
+		}
+	}
+	return l.ClientConnInterface.Invoke(ctx, method, args, reply, opts...)
+}
+
+// TestAttackChainCodeDisagreement: a party that reports a chain code
+// other than the one every other holder recorded (to have the
+// coordinator serve addresses no holder signs for) fails the keygen;
+// no wallet is recorded.
+func TestAttackChainCodeDisagreement(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conn := q.Conn(t)
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	const me = "browser-cc"
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ := testkit.PreParams(4)
+	lying := conn
+	lying.Coordinator = lyingReports{ClientConnInterface: conn.Coordinator}
+	_, err = participant.Keygen(ctx, lying, q.KeygenJob(t, resp, me, 2, 3), pre, nil)
+	if err == nil || !strings.Contains(err.Error(), "different chain codes") {
+		t.Fatalf("keygen with a lying party: %v", err)
+	}
+	s := waitFinal(t, q, resp.SessionId)
+	if s.State != tsskitv1.SessionState_SESSION_STATE_FAILED || !strings.Contains(s.Reason, "chain codes") {
+		t.Fatalf("session %v %q", s.State, s.Reason)
+	}
+	_, err = coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: resp.WalletId}, q.Admin(t))
+	wantCode(t, err, codes.NotFound)
+
+	// A client older than chain codes (it reports none) with server
+	// parties that record one: the holders would derive different child
+	// keys, so no wallet is made, and the session says which party to
+	// upgrade.
+	resp, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, _ = testkit.PreParams(3)
+	lying.Coordinator = lyingReports{ClientConnInterface: conn.Coordinator, drop: true}
+	_, err = participant.Keygen(ctx, lying, q.KeygenJob(t, resp, me, 2, 3), pre, nil)
+	if err == nil || !strings.Contains(err.Error(), me+" reported no chain code") {
+		t.Fatalf("keygen with an outdated client: %v", err)
+	}
+	if s := waitFinal(t, q, resp.SessionId); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED || !slices.Equal(s.Culprits, []string{me}) {
+		t.Fatalf("session %v %q culprits %v", s.State, s.Reason, s.Culprits)
+	}
+	_, err = coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: resp.WalletId}, q.Admin(t))
+	wantCode(t, err, codes.NotFound)
+}
+
+// TestLegacyKeygen: parties that all predate chain codes (none reports
+// one) make a wallet on the legacy rule, as each of them records it: the
+// coordinator serves the legacy rule's xpub and child keys.
+func TestLegacyKeygen(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 0})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	conn := q.Conn(t)
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	ids := []string{"old-a", "old-b", "old-c"}
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: ids}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := conn
+	old.Coordinator = lyingReports{ClientConnInterface: conn.Coordinator, drop: true}
+	var wg sync.WaitGroup
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pre, _ := testkit.PreParams(i)
+			job := q.KeygenJob(t, resp, id, 2, 3)
+			for _, other := range ids {
+				job.Kinds[other] = identity.KindClient
+			}
+			_, errs[i] = participant.Keygen(ctx, old, job, pre, nil)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("%s: %v", ids[i], err)
+		}
+	}
+	got, err := coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: resp.WalletId}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := got.Wallet
+	legacy := hd.LegacyChainCode(w.WalletId, w.PublicKey)
+	want, _ := hd.ExtendedPublicKey(w.PublicKey, legacy)
+	if !bytes.Equal(w.ChainCode, legacy) || w.Xpub != want {
+		t.Fatalf("chain code %x, xpub %s; want the legacy rule's %x, %s", w.ChainCode, w.Xpub, legacy, want)
 	}
 }

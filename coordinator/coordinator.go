@@ -482,6 +482,24 @@ func (c *Coordinator) reserveUser(ctx context.Context, userID string) error {
 	return nil
 }
 
+// signingKey is the key a signing of w at path must verify under: the
+// wallet's own key for the empty path, else its BIP32 child.
+// FailedPrecondition when the store does not know w's chain code.
+func signingKey(w *store.Wallet, path hd.Path) ([]byte, error) {
+	if len(path) == 0 {
+		return w.PublicKey, nil
+	}
+	cc, err := w.ChainCodeOrLegacy()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	child, err := hd.Derive(w.PublicKey, cc, path)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return child.PublicKey, nil
+}
+
 func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, error) {
 	if len(spec.digest) != 32 {
 		return nil, status.Errorf(codes.InvalidArgument, "digest must be 32 bytes, got %d", len(spec.digest))
@@ -496,14 +514,16 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	if err != nil {
 		return nil, storeStatus(err, "wallet")
 	}
-	child, err := hd.Derive(w.PublicKey, w.ChainCodeOrLegacy(), spec.path)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
+	// Whether the caller may use the wallet comes before anything about
+	// it, the derived key included, is worked out or told.
 	if spec.mayUse != nil {
 		if err := spec.mayUse(w); err != nil {
 			return nil, err
 		}
+	}
+	signing, err := signingKey(w, spec.path)
+	if err != nil {
+		return nil, err
 	}
 	kindOf := map[string]store.HolderKind{}
 	var serverHolders []string
@@ -556,7 +576,7 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	}
 	s := c.newSession(store.SessionSign, w.ID)
 	s.wallet, s.signers, s.digest, s.ownerUser = w, w.SignersNeeded, slices.Clone(spec.digest), w.OwnerUser
-	s.path, s.signingKey = slices.Clone(spec.path), child.PublicKey
+	s.path, s.signingKey = slices.Clone(spec.path), signing
 	for _, p := range spec.clients {
 		s.add(p, kindOf[p])
 	}
@@ -671,7 +691,8 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 	for _, p := range s.servers {
 		tok, err := c.cfg.Minter.MintParty(s.id, p, time.Until(s.expires))
 		a := &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID,
-			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest), DerivationPath: slices.Clone(s.path)}
+			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest), DerivationPath: slices.Clone(s.path),
+			RecordsChainCodes: s.kind == store.SessionKeygen}
 		if err == nil && c.pool.send(p, a) {
 			continue
 		}
@@ -836,6 +857,11 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 		return status.Error(codes.AlreadyExists, "already joined with other keys")
 	}
 	if s.state != store.StateWaiting {
+		// A party that joins late (pre-parameters take a while) learns
+		// why the session ended, as a watcher would.
+		if f := s.finalEvent().GetFailed(); f != nil {
+			return status.Errorf(codes.FailedPrecondition, "session is failed: %s", f.Reason)
+		}
 		return status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
 	}
 	s.keys[k.PartyId] = proto.Clone(k).(*tsskitv1.PartyKeys)
@@ -935,7 +961,7 @@ func (c *Coordinator) claimUserParty(id, caller, userParty string) (*tsskitv1.Cl
 	}
 	s.claimed = true
 	return &tsskitv1.ClaimUserPartyResponse{PartyId: s.userParty, Token: tok, WalletId: s.walletID,
-		Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers)}, nil
+		Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), RecordsChainCodes: true}, nil
 }
 
 // fail ends a session as failed, once.

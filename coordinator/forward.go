@@ -27,7 +27,6 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/serve"
-	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -271,13 +270,11 @@ func (c *Coordinator) finalEventFromStore(ctx context.Context, rec *store.Sessio
 	}
 	done.PublicKey, done.Address = w.PublicKey, w.Address
 	if rec.Kind == store.SessionSign {
-		signing := w.PublicKey
+		signing, err := signingKey(w, rec.Path)
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "the signing key: %v", status.Convert(err).Message())
+		}
 		if len(rec.Path) > 0 {
-			child, err := hd.Derive(w.PublicKey, w.ChainCodeOrLegacy(), rec.Path)
-			if err != nil {
-				return nil, status.Errorf(codes.Internal, "derive the signing key: %v", err)
-			}
-			signing = child.PublicKey
 			done.SigningPublicKey, done.SigningAddress = signing, share.Address(signing)
 		}
 		sig, err := signatureFromRecord(rec, signing)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
@@ -66,7 +67,9 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		if _, err := secp256k1.ParsePubKey(r.PublicKey); err != nil || len(r.PublicKey) != 33 {
 			return status.Error(codes.InvalidArgument, "public_key must be a 33-byte compressed secp256k1 point")
 		}
-		if len(req.ChainCode) != hd.ChainCodeSize {
+		// None: a party older than chain codes (the legacy rule); the
+		// keygen completes only if every party says the same.
+		if len(req.ChainCode) != hd.ChainCodeSize && len(req.ChainCode) != 0 {
 			return status.Errorf(codes.InvalidArgument, "chain_code must be %d bytes", hd.ChainCodeSize)
 		}
 		if old, ok := s.pubkeys[p]; ok {
@@ -137,11 +140,24 @@ func (c *Coordinator) learnCost(s *session, p string, req *tsskitv1.ReportResult
 func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {
 	first := s.pubkeys[s.parties[0]]
 	cc := s.chainCodes[s.parties[0]]
+	var without []string
 	for _, p := range s.parties {
 		if !bytes.Equal(s.pubkeys[p], first) {
 			c.failLocked(s, "disagreement", "parties reported different public keys", nil)
 			return
 		}
+		if len(s.chainCodes[p]) == 0 {
+			without = append(without, p)
+		}
+	}
+	// Every party older than chain codes: the wallet uses the legacy rule
+	// (cc is nil), as every holder does. Some of them: the holders would
+	// derive different child keys, so no wallet is made.
+	if len(without) > 0 && len(without) < len(s.parties) {
+		c.failLocked(s, "outdated", fmt.Sprintf("%s reported no chain code (older than chain codes): upgrade it", strings.Join(without, ", ")), without)
+		return
+	}
+	for _, p := range s.parties {
 		if !bytes.Equal(s.chainCodes[p], cc) {
 			c.failLocked(s, "disagreement", "parties reported different chain codes", nil)
 			return

@@ -284,9 +284,13 @@ func walletProto(w *store.Wallet) *tsskitv1.Wallet {
 	out := &tsskitv1.Wallet{
 		WalletId: w.ID, Name: w.Name, UserId: w.UserID, SignersNeeded: uint32(w.SignersNeeded),
 		PublicKey: w.PublicKey, Address: w.Address, CreatedAtUnixMs: w.CreatedAt.UnixMilli(),
-		ChainCode: w.ChainCodeOrLegacy(),
 	}
-	out.Xpub, _ = hd.ExtendedPublicKey(w.PublicKey, out.ChainCode)
+	// A wallet whose chain code the store does not know has neither
+	// (store.ErrChainCodeUnknown); clients then derive nothing from here.
+	if cc, err := w.ChainCodeOrLegacy(); err == nil {
+		out.ChainCode = cc
+		out.Xpub, _ = hd.ExtendedPublicKey(w.PublicKey, cc)
+	}
 	for _, h := range w.Holders {
 		k := tsskitv1.HolderKind_HOLDER_KIND_SERVER
 		switch h.Kind {

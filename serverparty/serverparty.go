@@ -398,6 +398,10 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	}
 	switch a.Kind {
 	case tsskitv1.SessionKind_SESSION_KIND_KEYGEN:
+		if !a.RecordsChainCodes {
+			p.refuse(ctx, l, a, "coordinator_outdated", errCoordinatorOutdated)
+			return
+		}
 		var pre *keygen.LocalPreParams
 		var err error
 		pre, preTime, err = p.takePreParams(ctx, gate)
@@ -641,6 +645,11 @@ func className(class int) string {
 	return "keygen"
 }
 
+// errCoordinatorOutdated refuses a keygen from a coordinator older than
+// chain codes: it would record the wallet without the chain code this
+// party records, and serve addresses no holder signs for.
+var errCoordinatorOutdated = errors.New("the coordinator does not record chain codes (it is older than this server party): upgrade coordinators before server parties")
+
 // UserShare is a user party's result from the server-party API.
 type UserShare struct {
 	PartyID string
@@ -664,6 +673,10 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (
 	}
 	if err != nil {
 		return nil, err
+	}
+	if !claim.RecordsChainCodes {
+		p.refuse(ctx, l, &tsskitv1.Assignment{SessionId: sessionID, PartyId: claim.PartyId, Token: claim.Token}, "coordinator_outdated", errCoordinatorOutdated)
+		return nil, errCoordinatorOutdated
 	}
 	p.running.Add(1)
 	defer p.running.Add(-1)

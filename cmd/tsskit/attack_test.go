@@ -240,6 +240,21 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		}
 	})
 
+	// A coordinator older than chain codes (its assignments do not say it
+	// records them): the server parties refuse the keygen rather than
+	// make a wallet whose chain code the coordinator would not know.
+	t.Run("keygen: a coordinator older than chain codes", func(t *testing.T) {
+		c.evil.SetAssignment(func(a *tsskitv1.Assignment) { a.RecordsChainCodes = false })
+		defer c.evil.SetAssignment(nil)
+		stderr, err := keygen("cli-e")
+		if err == nil || !strings.Contains(stderr, "upgrade coordinators before server parties") || strings.Contains(stderr, "round 1/") {
+			t.Fatalf("keygen under an outdated coordinator: %v\n%s", err, tail(stderr, 1500))
+		}
+		if _, err := os.Stat(filepath.Join(c.dir, "cli-e.share")); err == nil {
+			t.Fatal("cli-e.share written")
+		}
+	})
+
 	// A wallet made honestly, then signings through the relay.
 	if stderr, err := keygen("cli-w"); err != nil {
 		t.Fatalf("honest keygen: %v\n%s", err, stderr)
@@ -275,5 +290,25 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		defer c.evil.SetEvent(nil)
 		stderr, err = sign("cli-w", "paid twice")
 		c.wantRefusedBeforeRound1(t, stderr, err, "cli-w", "session")
+	})
+
+	// The client asks for a signature at m/0/5; the coordinator has the
+	// servers sign at m/0/6 (an address the client never agreed to pay
+	// from): the path is in every join statement, so the parties'
+	// statements disagree and the signing fails before round 1.
+	t.Run("sign: another derivation path", func(t *testing.T) {
+		c.evil.SetCreateSign(func(r *tsskitv1.CreateSignSessionRequest) { r.DerivationPath = []uint32{0, 6} })
+		defer c.evil.SetCreateSign(nil)
+		_, stderr, err := c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router,
+			"--share", filepath.Join(c.dir, "cli-w.share"), "--path", "m/0/5", "--eth-message", "at m/0/5 only")
+		if err == nil || !strings.Contains(stderr, "derivation path") || strings.Contains(stderr, "round 1/") {
+			t.Fatalf("signing at a path the client did not ask for: %v\n%s", err, tail(stderr, 1500))
+		}
+		// Whichever party sees it first fails the session: the client (the
+		// roster's path is not the one it joined for: no party to blame
+		// but the coordinator) or a server (the client's statement).
+		if s := c.session(t, sessionOf(t, stderr)); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED || !strings.Contains(s.Reason, "derivation path") {
+			t.Fatalf("session %v %q culprits %v; want failed over the derivation path", s.State, s.Reason, s.Culprits)
+		}
 	})
 }

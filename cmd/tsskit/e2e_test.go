@@ -513,8 +513,11 @@ func cliEthereum(t *testing.T, c *cluster, env []string, walletFile string, kg m
 		t.Fatalf("party address without --path: %v (wallet %v)", self, kg["address"])
 	}
 	txFile := filepath.Join(c.dir, "tx.json")
-	os.WriteFile(txFile, []byte(`{"type":"eip1559","chainId":11155111,"nonce":3,"to":"0x00000000000000000000000000000000000000aa",
-		"value":"1000000000000000","gas":21000,"maxFeePerGas":"0x6fc23ac00","maxPriorityFeePerGas":"1000000000"}`), 0o600)
+	tx1559 := func(from any) []byte {
+		return []byte(fmt.Sprintf(`{"type":"eip1559","chainId":11155111,"nonce":3,"from":%q,"to":"0x00000000000000000000000000000000000000aa",
+		"value":"1000000000000000","gas":21000,"maxFeePerGas":"0x6fc23ac00","maxPriorityFeePerGas":"1000000000"}`, from))
+	}
+	os.WriteFile(txFile, tx1559(addr["address"]), 0o600)
 	out := c.cli(env, "party", "sign", "--coordinator", c.coord, "--router", c.router, "--share", walletFile, "--path", "m/0/5", "--eth-tx", txFile)
 	if out["address"] != addr["address"] {
 		t.Fatalf("signed at m/0/5 by %v; want %v", out["address"], addr["address"])
@@ -544,6 +547,13 @@ func cliEthereum(t *testing.T, c *cluster, env []string, walletFile string, kg m
 	}
 	noChain := filepath.Join(c.dir, "nochain.json")
 	os.WriteFile(noChain, []byte(`{"type":"legacy","nonce":0,"to":"0x00000000000000000000000000000000000000aa","gas":21000,"gasPrice":1}`), 0o600)
+	// A transaction from the wallet's own address, signed at m/0/5:
+	// refused before a session is made, not signed by another key.
+	otherFrom := filepath.Join(c.dir, "otherfrom.json")
+	os.WriteFile(otherFrom, tx1559(kg["address"]), 0o600)
+	if _, err := c.tryCLI(env, "party", "sign", "--coordinator", c.coord, "--router", c.router, "--share", walletFile, "--path", "m/0/5", "--eth-tx", otherFrom); err == nil || !strings.Contains(err.Error(), "from is") {
+		t.Errorf("a transaction from another address: %v", err)
+	}
 	for _, bad := range [][]string{
 		{"--path", "m/0'", "--eth-message", "x"},
 		{"--path", "m/a", "--eth-message", "x"},

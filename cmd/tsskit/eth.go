@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math"
 	"math/big"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -49,10 +52,11 @@ type ethTxJSON struct {
 	Type                 string           `json:"type"`
 	ChainID              json.RawMessage  `json:"chainId"`
 	Nonce                json.RawMessage  `json:"nonce"`
+	From                 *string          `json:"from"`
 	To                   *string          `json:"to"`
 	Value                json.RawMessage  `json:"value"`
-	Data                 string           `json:"data"`
-	Input                string           `json:"input"`
+	Data                 *string          `json:"data"`
+	Input                *string          `json:"input"`
 	Gas                  json.RawMessage  `json:"gas"`
 	GasPrice             json.RawMessage  `json:"gasPrice"`
 	MaxFeePerGas         json.RawMessage  `json:"maxFeePerGas"`
@@ -60,107 +64,163 @@ type ethTxJSON struct {
 	AccessList           types.AccessList `json:"accessList"`
 }
 
-// ethTx reads an unsigned transaction and returns it, its signer and the
-// digest to sign.
-func ethTx(file string) (*types.Transaction, types.Signer, []byte, error) {
+// maxEthChainID is the largest chain id EIP-2294 allows,
+// floor(MAX_UINT64 / 2) - 36: a legacy transaction's v, up to
+// 2·chainId + 36, must fit in 64 bits.
+const maxEthChainID = uint64(math.MaxUint64)/2 - 36
+
+// ethTxn is a transaction to sign: the transaction, its signer, the digest
+// and the sender it names (nil when it names none).
+type ethTxn struct {
+	tx     *types.Transaction
+	signer types.Signer
+	digest []byte
+	from   *common.Address
+}
+
+// ethTx reads an unsigned transaction from file.
+func ethTx(file string) (*ethTxn, error) {
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if len(raw) > maxEthTxFile {
-		return nil, nil, nil, configErrorf("--eth-tx: %d bytes; at most %d", len(raw), maxEthTxFile)
+		return nil, configErrorf("--eth-tx: %d bytes; at most %d", len(raw), maxEthTxFile)
 	}
-	tx, chainID, err := parseEthTx(raw)
+	tx, chainID, from, err := parseEthTx(raw)
 	if err != nil {
-		return nil, nil, nil, configErrorf("--eth-tx %s: %v", file, err)
+		return nil, configErrorf("--eth-tx %s: %v", file, err)
 	}
 	// The chain id as given: an unsigned legacy transaction carries none
 	// (go-ethereum would derive one from its zero V).
 	signer := types.LatestSignerForChainID(chainID)
 	h := signer.Hash(tx)
-	return tx, signer, h[:], nil
+	return &ethTxn{tx: tx, signer: signer, digest: h[:], from: from}, nil
 }
 
-// parseEthTx returns the transaction and its chain id (which a legacy
-// transaction does not carry itself).
-func parseEthTx(raw []byte) (*types.Transaction, *big.Int, error) {
+var (
+	decimalNumber = regexp.MustCompile(`^(0|[1-9][0-9]*)$`)
+	hexNumber     = regexp.MustCompile(`^0x[0-9a-fA-F]+$`)
+)
+
+// ethNumber reads a transaction number: a JSON integer, a decimal string
+// or a 0x-hex string (what viem and the SDK write) and nothing looser
+// (no octal, sign, underscores, exponent or fraction). Absent or null is
+// nil.
+func ethNumber(name string, v json.RawMessage) (*big.Int, error) {
+	if len(v) == 0 || string(v) == "null" {
+		return nil, nil
+	}
+	s := string(v)
+	if v[0] == '"' {
+		if err := json.Unmarshal(v, &s); err != nil {
+			return nil, fmt.Errorf("%s: %v", name, err)
+		}
+	}
+	var n *big.Int
+	switch {
+	case decimalNumber.MatchString(s) && len(s) <= 78:
+		n, _ = new(big.Int).SetString(s, 10)
+	case v[0] == '"' && hexNumber.MatchString(s) && len(s) <= 2+64:
+		n, _ = new(big.Int).SetString(s[2:], 16)
+	}
+	if n == nil || n.BitLen() > 256 {
+		return nil, fmt.Errorf("%s: want a non-negative integer below 2^256 (a JSON integer, a decimal string or a 0x-hex string)", name)
+	}
+	return n, nil
+}
+
+// parseEthTx returns the transaction, its chain id (which a legacy
+// transaction does not carry itself) and the sender it names, if any.
+// Anything it would have to ignore is refused: unknown or conflicting
+// fields, trailing data.
+func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, error) {
 	var j ethTxJSON
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
-		return nil, nil, fmt.Errorf("want a transaction JSON object: %v", err)
+		return nil, nil, nil, fmt.Errorf("want a transaction JSON object: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, nil, nil, errors.New("want one transaction JSON object and nothing after it")
 	}
 	num := func(name string, v json.RawMessage, required bool) (*big.Int, error) {
-		if len(v) == 0 || string(v) == "null" {
+		n, err := ethNumber(name, v)
+		if err == nil && n == nil {
 			if required {
 				return nil, fmt.Errorf("%s is required", name)
 			}
-			return new(big.Int), nil
+			n = new(big.Int)
 		}
-		var s string
-		if v[0] == '"' {
-			if err := json.Unmarshal(v, &s); err != nil {
-				return nil, fmt.Errorf("%s: %v", name, err)
-			}
-		} else {
-			s = string(v)
-		}
-		n, ok := new(big.Int).SetString(s, 0)
-		if strings.HasPrefix(s, "0x") || strings.HasPrefix(s, "0X") {
-			n, ok = new(big.Int).SetString(s[2:], 16)
-		}
-		if !ok || n.Sign() < 0 || n.BitLen() > 256 {
-			return nil, fmt.Errorf("%s: want a non-negative integer (number, decimal or 0x-hex string)", name)
-		}
-		return n, nil
+		return n, err
 	}
 	chainID, err := num("chainId", j.ChainID, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if chainID.Sign() <= 0 {
-		return nil, nil, errors.New("chainId is required (a transaction without one could be replayed on every chain)")
+		return nil, nil, nil, errors.New("chainId is required (a transaction without one could be replayed on every chain)")
+	}
+	if !chainID.IsUint64() || chainID.Uint64() > maxEthChainID {
+		return nil, nil, nil, fmt.Errorf("chainId: at most %d (EIP-2294)", maxEthChainID)
 	}
 	nonce, err := num("nonce", j.Nonce, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	if !nonce.IsUint64() {
-		return nil, nil, errors.New("nonce: out of range")
+	if !nonce.IsUint64() || nonce.Uint64() == math.MaxUint64 {
+		return nil, nil, nil, errors.New("nonce: at most 2^64-2 (EIP-2681)")
 	}
 	gas, err := num("gas", j.Gas, true)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if !gas.IsUint64() {
-		return nil, nil, errors.New("gas: out of range")
+		return nil, nil, nil, errors.New("gas: out of range")
 	}
 	value, err := num("value", j.Value, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	var to *common.Address
-	if j.To != nil {
-		if !common.IsHexAddress(*j.To) {
-			return nil, nil, errors.New("to: want a 0x address of 20 bytes")
+	address := func(name string, s *string) (*common.Address, error) {
+		if s == nil {
+			return nil, nil
 		}
-		a := common.HexToAddress(*j.To)
-		to = &a
+		if !common.IsHexAddress(*s) || !strings.HasPrefix(*s, "0x") {
+			return nil, fmt.Errorf("%s: want a 0x address of 20 bytes", name)
+		}
+		a := common.HexToAddress(*s)
+		return &a, nil
 	}
-	dataHex := j.Data
-	if dataHex == "" {
-		dataHex = j.Input
+	to, err := address("to", j.To)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	from, err := address("from", j.From)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	var data []byte
-	if dataHex != "" {
-		if data, err = hexutil.Decode(dataHex); err != nil {
-			return nil, nil, fmt.Errorf("data: %v", err)
+	for _, d := range []struct {
+		name string
+		hex  *string
+	}{{"data", j.Data}, {"input", j.Input}} {
+		if d.hex == nil {
+			continue
 		}
+		b, err := hexutil.Decode(*d.hex)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%s: %v", d.name, err)
+		}
+		if data != nil && !bytes.Equal(b, data) {
+			return nil, nil, nil, errors.New("data and input differ: give one")
+		}
+		data = append([]byte{}, b...)
 	}
 	typ := j.Type
 	if typ == "" {
 		switch {
-		case len(j.MaxFeePerGas) > 0:
+		case len(j.MaxFeePerGas) > 0 || len(j.MaxPriorityFeePerGas) > 0:
 			typ = "eip1559"
 		case j.AccessList != nil:
 			typ = "eip2930"
@@ -168,33 +228,46 @@ func parseEthTx(raw []byte) (*types.Transaction, *big.Int, error) {
 			typ = "legacy"
 		}
 	}
+	const (
+		feesOnly  = "maxFeePerGas and maxPriorityFeePerGas belong to eip1559 transactions; this one has gasPrice"
+		priceOnly = "gasPrice belongs to legacy and eip2930 transactions; an eip1559 one has maxFeePerGas and maxPriorityFeePerGas"
+	)
 	switch typ {
 	case "eip1559":
+		if len(j.GasPrice) > 0 {
+			return nil, nil, nil, errors.New(priceOnly)
+		}
 		maxFee, err := num("maxFeePerGas", j.MaxFeePerGas, true)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		tip, err := num("maxPriorityFeePerGas", j.MaxPriorityFeePerGas, false)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
+		}
+		if tip.Cmp(maxFee) > 0 {
+			return nil, nil, nil, errors.New("maxPriorityFeePerGas is above maxFeePerGas")
 		}
 		return types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce.Uint64(), GasTipCap: tip, GasFeeCap: maxFee, Gas: gas.Uint64(),
-			To: to, Value: value, Data: data, AccessList: j.AccessList}), chainID, nil
+			To: to, Value: value, Data: data, AccessList: j.AccessList}), chainID, from, nil
 	case "eip2930", "legacy":
+		if len(j.MaxFeePerGas) > 0 || len(j.MaxPriorityFeePerGas) > 0 {
+			return nil, nil, nil, errors.New(feesOnly)
+		}
 		price, err := num("gasPrice", j.GasPrice, true)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if typ == "legacy" {
 			if j.AccessList != nil {
-				return nil, nil, errors.New("a legacy transaction has no accessList")
+				return nil, nil, nil, errors.New("a legacy transaction has no accessList")
 			}
-			return types.NewTx(&types.LegacyTx{Nonce: nonce.Uint64(), GasPrice: price, Gas: gas.Uint64(), To: to, Value: value, Data: data}), chainID, nil
+			return types.NewTx(&types.LegacyTx{Nonce: nonce.Uint64(), GasPrice: price, Gas: gas.Uint64(), To: to, Value: value, Data: data}), chainID, from, nil
 		}
 		return types.NewTx(&types.AccessListTx{ChainID: chainID, Nonce: nonce.Uint64(), GasPrice: price, Gas: gas.Uint64(), To: to, Value: value,
-			Data: data, AccessList: j.AccessList}), chainID, nil
+			Data: data, AccessList: j.AccessList}), chainID, from, nil
 	}
-	return nil, nil, fmt.Errorf("type %s: want eip1559, eip2930 or legacy", strconv.Quote(typ))
+	return nil, nil, nil, fmt.Errorf("type %s: want eip1559, eip2930 or legacy", strconv.Quote(typ))
 }
 
 // signedEthTx attaches sig to tx and returns the serialized signed

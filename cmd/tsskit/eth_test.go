@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/core/types"
@@ -27,15 +28,15 @@ func TestEthTxChainID(t *testing.T) {
 		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		tx, signer, digest, err := ethTx(f)
+		etx, err := ethTx(f)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		sig, err := crypto.Sign(digest, key)
+		sig, err := crypto.Sign(etx.digest, key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		signed, err := tx.WithSignature(signer, sig)
+		signed, err := etx.tx.WithSignature(etx.signer, sig)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -47,6 +48,56 @@ func TestEthTxChainID(t *testing.T) {
 		from, err := types.Sender(types.LatestSignerForChainID(back.ChainId()), &back)
 		if back.ChainId().Int64() != 11155111 || err != nil || from != crypto.PubkeyToAddress(key.PublicKey) {
 			t.Fatalf("%s: signed for chain %v, sender %s (%v)", name, back.ChainId(), from.Hex(), err)
+		}
+	}
+}
+
+// A transaction the CLI would have to read loosely or partly is refused,
+// naming the problem, before anything is signed: numbers only in the
+// forms viem writes, no field ignored, no trailing data.
+func TestEthTxRefused(t *testing.T) {
+	const base = `"chainId":1,"nonce":1,"to":"0x00000000000000000000000000000000000000aa","gas":21000`
+	for body, want := range map[string]string{
+		`{` + base + `,"gasPrice":"0100"}`:                                      "gasPrice: want a non-negative integer",
+		`{` + base + `,"gasPrice":"1_000"}`:                                     "gasPrice: want",
+		`{` + base + `,"gasPrice":"+5"}`:                                        "gasPrice: want",
+		`{` + base + `,"gasPrice":"0b101"}`:                                     "gasPrice: want",
+		`{` + base + `,"gasPrice":"0o17"}`:                                      "gasPrice: want",
+		`{` + base + `,"gasPrice":1e9}`:                                         "gasPrice: want",
+		`{` + base + `,"gasPrice":1.5}`:                                         "gasPrice: want",
+		`{` + base + `,"gasPrice":-1}`:                                          "gasPrice: want",
+		`{` + base + `,"gasPrice":0x10}`:                                        "want a transaction JSON object",
+		`{` + base + `,"gasPrice":"0X10"}`:                                      "gasPrice: want",
+		`{` + base + `,"gasPrice":" 1"}`:                                        "gasPrice: want",
+		`{` + base + `,"gasPrice":"0x` + strings.Repeat("f", 65) + `"}`:         "gasPrice: want",
+		`{` + base + `,"gasPrice":1}{}`:                                         "nothing after it",
+		`{` + base + `,"gasPrice":1} x`:                                         "nothing after it",
+		`{` + base + `,"gasPrice":1,"maxFeePerGas":2}`:                          "gasPrice belongs to legacy",
+		`{"type":"legacy",` + base + `,"gasPrice":1,"maxFeePerGas":2}`:          "belong to eip1559",
+		`{"type":"eip2930",` + base + `,"gasPrice":1,"maxPriorityFeePerGas":2}`: "belong to eip1559",
+		`{` + base + `,"maxFeePerGas":1,"maxPriorityFeePerGas":2}`:              "above maxFeePerGas",
+		`{` + base + `,"gasPrice":1,"data":"0x01","input":"0x02"}`:              "data and input differ",
+		`{` + base + `,"gasPrice":1,"data":"01"}`:                               "data:",
+		`{` + base + `,"gasPrice":1,"from":"0x12"}`:                             "from: want a 0x address",
+		`{` + base + `,"gasPrice":1,"sender":"0x00"}`:                           "unknown field",
+		`{"chainId":0,"nonce":1,"gas":1,"gasPrice":1}`:                          "chainId is required",
+		`{"chainId":9223372036854775772,"nonce":1,"gas":1,"gasPrice":1}`:        "EIP-2294",
+		`{"chainId":1,"nonce":18446744073709551615,"gas":1,"gasPrice":1}`:       "nonce: at most",
+		`{"chainId":1,"gas":1,"gasPrice":1}`:                                    "nonce is required",
+		`{"chainId":1,"nonce":1,"gasPrice":1}`:                                  "gas is required",
+	} {
+		if _, _, _, err := parseEthTx([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want an error saying %q", body, err, want)
+		}
+	}
+	// The bounds themselves, and the forms that are accepted.
+	for _, body := range []string{
+		`{"chainId":9223372036854775771,"nonce":18446744073709551614,"gas":1,"gasPrice":1}`,
+		`{"chainId":"0x1","nonce":"0","gas":"0x5208","gasPrice":"1000000000","value":"0x0de0b6b3a7640000","data":"0x","input":"0x"}`,
+		`{"chainId":1,"nonce":0,"gas":21000,"maxFeePerGas":"0x` + strings.Repeat("f", 64) + `","from":"0x00000000000000000000000000000000000000aa"}`,
+	} {
+		if _, _, _, err := parseEthTx([]byte(body)); err != nil {
+			t.Errorf("%s: %v", body, err)
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ethereum/go-ethereum/core/types"
 	"google.golang.org/grpc"
 
 	"github.com/rwadurian/tsskit/internal/pwrule"
@@ -286,8 +285,7 @@ func partySign(ctx context.Context, args []string) error {
 		return err
 	}
 	var digest []byte
-	var ethTxn *types.Transaction
-	var ethSigner types.Signer
+	var etx *ethTxn
 	given := 0
 	for _, v := range []string{*digestHex, *message, *ethMessage, *ethTxFile} {
 		if v != "" {
@@ -306,9 +304,10 @@ func partySign(ctx context.Context, args []string) error {
 			return err
 		}
 	case *ethTxFile != "":
-		if ethTxn, ethSigner, digest, err = ethTx(*ethTxFile); err != nil {
+		if etx, err = ethTx(*ethTxFile); err != nil {
 			return err
 		}
+		digest = etx.digest
 	case *digestHex != "":
 		d, err := hex.DecodeString(strings.TrimPrefix(*digestHex, "0x"))
 		if err != nil || len(d) != 32 {
@@ -324,6 +323,13 @@ func partySign(ctx context.Context, args []string) error {
 	rec, err := openShareFile(*shareFile, *pwFile)
 	if err != nil {
 		return err
+	}
+	child, err := hd.Derive(rec.PublicKey, rec.ChainCode, path)
+	if err != nil {
+		return configErrorf("--path: %v", err)
+	}
+	if etx != nil && etx.from != nil && !strings.EqualFold(etx.from.Hex(), share.Address(child.PublicKey)) {
+		return configErrorf("--eth-tx: from is %s, but this share signs for %s at %s", etx.from.Hex(), share.Address(child.PublicKey), path)
 	}
 	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
 	if err != nil {
@@ -363,10 +369,6 @@ func partySign(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(w, "signed\n")
-	child, err := hd.Derive(rec.PublicKey, rec.ChainCode, path)
-	if err != nil {
-		return err
-	}
 	out := map[string]any{
 		"wallet_id": rec.WalletID, "digest": hex.EncodeToString(digest), "r": sig.RHex(), "s": sig.SHex(), "v": sig.V,
 		"signature": sig.SignatureHex(), "der": hex.EncodeToString(sig.DER), "path": path.String(),
@@ -375,8 +377,8 @@ func partySign(ctx context.Context, args []string) error {
 	switch {
 	case *ethMessage != "":
 		out["eth_signature"] = ethSignature(sig)
-	case ethTxn != nil:
-		if out["signed_transaction"], err = signedEthTx(ethTxn, ethSigner, sig, share.Address(child.PublicKey)); err != nil {
+	case etx != nil:
+		if out["signed_transaction"], err = signedEthTx(etx.tx, etx.signer, sig, share.Address(child.PublicKey)); err != nil {
 			return err
 		}
 	}

@@ -28,7 +28,21 @@ type rowIter interface {
 
 // walletArgs are the qInsertWallet arguments for w, created at created.
 func walletArgs(w *Wallet, created time.Time) []any {
-	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created), w.OwnerUser, encodeBytes(w.ChainCode)}
+	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created), w.OwnerUser, chainCodeColumn(w.ChainCode)}
+}
+
+// chainCodeLegacy is wallets.chain_code for a wallet whose holders use
+// the legacy rule; ” is a row written by a coordinator older than chain
+// codes (migration 5).
+const chainCodeLegacy = "legacy"
+
+// chainCodeColumn is wallets.chain_code for a wallet with chain code cc
+// (none: the legacy rule).
+func chainCodeColumn(cc []byte) string {
+	if len(cc) == 0 {
+		return chainCodeLegacy
+	}
+	return encodeBytes(cc)
 }
 
 // holderArgs are the qInsertHolder arguments for holder i of w.
@@ -56,8 +70,14 @@ func scanWallets(rows rowIter) ([]*Wallet, error) {
 			if w.PublicKey, err = decodeBytes("wallets.public_key", pub); err != nil {
 				return nil, err
 			}
-			if w.ChainCode, err = decodeBytes("wallets.chain_code", cc); err != nil {
-				return nil, err
+			switch cc {
+			case chainCodeLegacy:
+			case "":
+				w.ChainCodeUnknown = true
+			default:
+				if w.ChainCode, err = decodeBytes("wallets.chain_code", cc); err != nil {
+					return nil, err
+				}
 			}
 			w.CreatedAt = fromMillis(created)
 			cur = &w

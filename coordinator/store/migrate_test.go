@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/hd"
 )
 
 // testMigrateFromV1 brings an empty database to schema version 1 through
@@ -77,5 +79,34 @@ func testMigrateFromV1(t *testing.T, exec func(q string, args ...any) error, ope
 	}
 	if got, err := s.GetSession(ctx, "old-done"); err != nil || got.State != store.StateCompleted {
 		t.Errorf("the completed session after FailUnfinishedOwned = %+v, %v", got, err)
+	}
+
+	// The wallet from before chain codes is marked legacy by the
+	// migration: its holders use the legacy rule.
+	if cc, err := got.ChainCodeOrLegacy(); err != nil || got.ChainCodeUnknown || !bytes.Equal(cc, hd.LegacyChainCode(w.ID, w.PublicKey)) {
+		t.Errorf("the wallet from before chain codes: chain code %x, unknown %v, %v; want the legacy rule's", cc, got.ChainCodeUnknown, err)
+	}
+	// A coordinator older than chain codes, still running beside a
+	// migrated one, inserts a wallet without the column: its holders may
+	// have recorded a chain code, so it must not read as legacy.
+	const oldCode = "1c7d2e8f-4d3b-4a6f-8b2c-3d4e5f6a7b8c"
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at, owner_user)
+			VALUES ($1, '', '', 2, $2, $3, $4, '')`, []any{oldCode, hex.EncodeToString(w.PublicKey), w.Address, created}},
+		{`INSERT INTO wallet_holders (wallet_id, position, party_id, kind) VALUES ($1, 0, 'server-a', 'server')`, []any{oldCode}},
+	} {
+		if err := exec(q.sql, q.args...); err != nil {
+			t.Fatalf("an old coordinator's row: %v", err)
+		}
+	}
+	old, err := s.GetWallet(ctx, oldCode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc, err := old.ChainCodeOrLegacy(); !old.ChainCodeUnknown || !errors.Is(err, store.ErrChainCodeUnknown) {
+		t.Errorf("a wallet an old coordinator wrote after the migration: chain code %x, unknown %v, %v; want ErrChainCodeUnknown", cc, old.ChainCodeUnknown, err)
 	}
 }

@@ -91,6 +91,15 @@ var migrations = []migration{
 		`ALTER TABLE wallets ADD COLUMN chain_code TEXT NOT NULL DEFAULT ''`,       // hex of 32 bytes, or ''
 		`ALTER TABLE sessions ADD COLUMN derivation_path TEXT NOT NULL DEFAULT ''`, // "m/0/5", or ''
 	}},
+	// A wallet made before chain codes is marked 'legacy' explicitly, so
+	// that '' can only mean a row written by a coordinator older than
+	// chain codes after this migration (a replica during a rolling
+	// upgrade): whether its holders recorded a chain code is unknown, and
+	// the coordinator refuses to derive for it rather than guess
+	// (docs/protocol.md, "Chain codes").
+	{version: 5, statements: []string{
+		`UPDATE wallets SET chain_code = 'legacy' WHERE chain_code = ''`,
+	}},
 }
 
 // Wallets.

@@ -191,19 +191,17 @@ func TestSQLiteNewerSchema(t *testing.T) {
 
 func TestSQLiteMigrateFromV1(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Each statement on its own connection, as another program (an older
+	// coordinator) beside the store would.
 	testMigrateFromV1(t, func(q string, args ...any) error {
-		_, err := db.Exec(q, args...)
-		return err
-	}, func() store.Store {
-		if err := db.Close(); err != nil {
-			t.Fatal(err)
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			return err
 		}
-		return openFile(t, path)
-	})
+		defer db.Close()
+		_, err = db.Exec(q, args...)
+		return err
+	}, func() store.Store { return openFile(t, path) })
 	s := openFile(t, path)
 	defer s.Close()
 	var versions, max int

@@ -86,15 +86,28 @@ type Wallet struct {
 	// it (32 bytes); empty for a wallet made before chain codes, whose
 	// holders use the legacy rule (see ChainCodeOrLegacy).
 	ChainCode []byte
+	// ChainCodeUnknown is set on a wallet read back from a row a
+	// coordinator older than chain codes wrote after the store learned
+	// them (a rolling upgrade): its holders may have recorded a chain code
+	// the store never saw, so none may be assumed. CreateWallet ignores it.
+	ChainCodeUnknown bool
 }
 
+// ErrChainCodeUnknown: the store does not know the wallet's chain code
+// (Wallet.ChainCodeUnknown), so it cannot derive child keys or an xpub.
+var ErrChainCodeUnknown = errors.New("the wallet's chain code is unknown: it was recorded by a coordinator older than chain codes")
+
 // ChainCodeOrLegacy is the chain code every holder of w signs with: the
-// recorded one, or the legacy rule's (package party/hd).
-func (w *Wallet) ChainCodeOrLegacy() []byte {
-	if len(w.ChainCode) != 0 {
-		return w.ChainCode
+// recorded one, or the legacy rule's (package party/hd); ErrChainCodeUnknown
+// when the store cannot tell which.
+func (w *Wallet) ChainCodeOrLegacy() ([]byte, error) {
+	switch {
+	case w.ChainCodeUnknown:
+		return nil, ErrChainCodeUnknown
+	case len(w.ChainCode) != 0:
+		return w.ChainCode, nil
 	}
-	return hd.LegacyChainCode(w.ID, w.PublicKey)
+	return hd.LegacyChainCode(w.ID, w.PublicKey), nil
 }
 
 // SessionKind is what a session does.

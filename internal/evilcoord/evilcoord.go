@@ -29,10 +29,14 @@ type Proxy struct {
 	pool  tsskitv1.PoolServiceClient
 
 	mu sync.Mutex
-	// CreateKeygen rewrites a client's keygen request before it goes on.
+	// CreateKeygen and CreateSign rewrite a client's keygen or signing
+	// request before it goes on.
 	CreateKeygen func(req *tsskitv1.CreateKeygenSessionRequest)
+	CreateSign   func(req *tsskitv1.CreateSignSessionRequest)
 	// Event rewrites an event on its way to party (the token's subject).
 	Event func(party string, ev *tsskitv1.SessionEvent)
+	// Assignment rewrites an assignment on its way to a server party.
+	Assignment func(a *tsskitv1.Assignment)
 	// Joins records every join as sent upstream, by session and party.
 	joins map[string]*tsskitv1.PartyKeys
 }
@@ -48,10 +52,23 @@ func (p *Proxy) Register(gs *grpc.Server) {
 	tsskitv1.RegisterPoolServiceServer(gs, &poolFwd{p: p})
 }
 
-// SetCreateKeygen and SetEvent change the hooks while the proxy serves.
+// SetCreateKeygen, SetCreateSign, SetAssignment and SetEvent change the
+// hooks while the proxy serves.
 func (p *Proxy) SetCreateKeygen(f func(*tsskitv1.CreateKeygenSessionRequest)) {
 	p.mu.Lock()
 	p.CreateKeygen = f
+	p.mu.Unlock()
+}
+
+func (p *Proxy) SetCreateSign(f func(*tsskitv1.CreateSignSessionRequest)) {
+	p.mu.Lock()
+	p.CreateSign = f
+	p.mu.Unlock()
+}
+
+func (p *Proxy) SetAssignment(f func(*tsskitv1.Assignment)) {
+	p.mu.Lock()
+	p.Assignment = f
 	p.mu.Unlock()
 }
 
@@ -115,6 +132,12 @@ func (f *coordFwd) CreateKeygenSession(ctx context.Context, r *tsskitv1.CreateKe
 }
 
 func (f *coordFwd) CreateSignSession(ctx context.Context, r *tsskitv1.CreateSignSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
+	f.p.mu.Lock()
+	hook := f.p.CreateSign
+	f.p.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
 	return f.p.coord.CreateSignSession(out(ctx), r)
 }
 
@@ -191,6 +214,12 @@ func (f *poolFwd) Register(r *tsskitv1.RegisterRequest, stream grpc.ServerStream
 		}
 		if err != nil {
 			return err
+		}
+		f.p.mu.Lock()
+		hook := f.p.Assignment
+		f.p.mu.Unlock()
+		if hook != nil {
+			hook(a)
 		}
 		if err := stream.Send(a); err != nil {
 			return err

@@ -236,6 +236,21 @@ func TestAttackRoster(t *testing.T) {
 		{"revoked client", SessionSign, func(t *testing.T, f *fixture) {
 			f.view.Trust = mustTrust(t, f.root, f.keys["browser-1"].Public())
 		}, CodeRevoked, "browser-1"},
+		{"sign request at another path", SessionSign, func(t *testing.T, f *fixture) {
+			// The coordinator asks the servers for m/0/5; the client's
+			// statement asks for the wallet key.
+			f.view.Path = []uint32{0, 5}
+			for _, id := range []string{"server-1", "server-2"} {
+				s := f.statement(id)
+				s.Path = []uint32{0, 5}
+				f.entries[id] = f.sign(t, id, s)
+			}
+		}, CodeMismatch, "browser-1"},
+		{"server signs at a path the client did not ask for", SessionSign, func(t *testing.T, f *fixture) {
+			s := f.statement("server-2")
+			s.Path = []uint32{7}
+			f.entries["server-2"] = f.sign(t, "server-2", s)
+		}, CodeMismatch, "server-2"},
 		{"two parties one identity", SessionKeygen, func(t *testing.T, f *fixture) {
 			f.keys["browser-1"] = f.keys["server-1"]
 			f.entries["browser-1"] = f.sign(t, "browser-1", f.statement("browser-1"))
@@ -311,4 +326,58 @@ func FuzzParseStatement(f *testing.F) {
 			t.Fatalf("a parsed statement does not re-encode to its bytes: %v", err)
 		}
 	})
+}
+
+// A signing's derivation path is the statement's optional tail: depth,
+// then each index big-endian; a statement without one encodes as before.
+// A tail that is empty, short, long or hardened is refused.
+func TestStatementPath(t *testing.T) {
+	f := newFixture(t, SessionSign)
+	k := f.keys["browser-1"]
+	s := f.statement("browser-1")
+	plain := mustMarshal(t, s, k.Public())
+	s.Path = []uint32{0, 5, 1<<31 - 1}
+	withPath := mustMarshal(t, s, k.Public())
+	want := append(bytes.Clone(plain), 3, 0, 0, 0, 0, 0, 0, 0, 5, 0x7f, 0xff, 0xff, 0xff)
+	if !bytes.Equal(withPath, want) {
+		t.Fatalf("encoding with a path:\n%x\nwant\n%x", withPath, want)
+	}
+	got, err := ParseStatement(withPath)
+	if err != nil || !slices.Equal(got.Path, s.Path) {
+		t.Fatalf("round trip: %v, %v", got, err)
+	}
+	if got, err := ParseStatement(plain); err != nil || got.Path != nil {
+		t.Fatalf("no path: %v, %v", got, err)
+	}
+	deep := slices.Repeat([]uint32{1}, 255)
+	s.Path = deep
+	if got, err := ParseStatement(mustMarshal(t, s, k.Public())); err != nil || !slices.Equal(got.Path, deep) {
+		t.Fatalf("depth 255: %v", err)
+	}
+	for name, b := range map[string][]byte{
+		"depth 0":          append(bytes.Clone(plain), 0),
+		"short":            append(bytes.Clone(plain), 2, 0, 0, 0, 1, 0, 0, 0),
+		"trailing":         append(bytes.Clone(withPath), 0),
+		"hardened":         append(bytes.Clone(plain), 1, 0x80, 0, 0, 0),
+		"keygen with path": append(bytes.Clone(mustMarshal(t, f.keygenStatement(t), k.Public())), 1, 0, 0, 0, 1),
+	} {
+		if _, err := ParseStatement(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if e, ok := AsError(err); !ok || e.Code != CodeMalformed {
+			t.Errorf("%s: %v; want %s", name, err, CodeMalformed)
+		}
+	}
+	for name, p := range map[string][]uint32{"hardened": {1 << 31}, "depth 256": slices.Repeat([]uint32{1}, 256)} {
+		s.Path = p
+		if _, err := SignStatement(k, s, nil); err == nil {
+			t.Errorf("signing a statement with a %s path: accepted", name)
+		}
+	}
+}
+
+// keygenStatement is browser-1's statement of a keygen in f's session.
+func (f *fixture) keygenStatement(t *testing.T) *Statement {
+	s := f.statement("browser-1")
+	s.SessionKind, s.Digest = SessionKeygen, nil
+	return s
 }

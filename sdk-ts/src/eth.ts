@@ -52,25 +52,35 @@ export type Quantity = bigint | number;
 /**
  * A transaction to sign, in viem's shape. The type is inferred as viem
  * does when absent (fee fields, then gasPrice with or without an access
- * list); with no fee field at all it is EIP-1559. chainId is required:
- * tsskit signs no transaction another chain could replay.
+ * list); with no fee field at all it is EIP-1559. chainId, nonce and gas
+ * are required: tsskit signs no transaction another chain could replay,
+ * and fills in no nonce or gas limit (a missing one would be signed as 0,
+ * a different transaction from the one meant). A key that is none of these
+ * fields is refused, except what viem adds to a request it hands an
+ * account (account, chain, nonceManager), which is checked where it can
+ * contradict the transaction and otherwise ignored. A key whose value is
+ * undefined counts as absent.
  */
 export interface EthTransaction {
   type?: "eip1559" | "eip2930" | "legacy";
+  /** 1..MAX_CHAIN_ID; a legacy transaction's at most MAX_LEGACY_CHAIN_ID. */
   chainId: number | bigint;
+  /** Required at run time (optional in the type so that partly built requests type-check). */
   nonce?: Quantity;
   /** The recipient; absent or null creates a contract. */
   to?: Hex | null;
   value?: Quantity;
   data?: Hex;
-  /** viem's alias of data. */
+  /** viem's alias of data; when both are given they must be the same. */
   input?: Hex;
+  /** The gas limit. Required at run time, as nonce is. */
   gas?: Quantity;
   maxFeePerGas?: Quantity;
   maxPriorityFeePerGas?: Quantity;
   gasPrice?: Quantity;
+  /** At most MAX_ACCESS_LIST_ENTRIES entries and MAX_ACCESS_LIST_STORAGE_KEYS storage keys in all. */
   accessList?: readonly { address: Hex; storageKeys: readonly Hex[] }[];
-  /** When given, it must be the signing address. */
+  /** When given, it must be the signing address; it is not part of what is signed. */
   from?: Hex;
 }
 
@@ -104,6 +114,37 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const MAX_TYPED_DATA_BYTES = 64 * 1024;
 /** The longest transaction data (calldata or init code) signed, in bytes. */
 export const MAX_TRANSACTION_DATA_BYTES = 128 * 1024;
+/**
+ * The most entries (addresses) of a transaction's access list. Each costs
+ * 2400 gas (EIP-2930), so 1024 of them are about 2.5 M gas: far more than
+ * any real transaction declares, small enough that a list costs little to
+ * check and encode (with the storage keys, under 60 KB of RLP).
+ */
+export const MAX_ACCESS_LIST_ENTRIES = 1024;
+/** The most storage keys of a transaction's access list, all entries together (1900 gas each). */
+export const MAX_ACCESS_LIST_STORAGE_KEYS = 1024;
+/**
+ * EIP-2294's bound on a chain id, floor(MAX_UINT64 / 2) - 36 =
+ * 9223372036854775771, so that a legacy transaction's v
+ * (chainId·2 + 35 + yParity) fits in 64 bits. No chain id above it is
+ * valid anywhere; tsskit's own bounds (MAX_CHAIN_ID, MAX_LEGACY_CHAIN_ID)
+ * are lower.
+ */
+export const EIP2294_MAX_CHAIN_ID = (2n ** 64n - 1n) / 2n - 36n;
+/**
+ * The largest chain id signed: ox, which encodes the transactions, takes
+ * chain ids as JS numbers, exact up to 2^53 - 1. A bigint above it is
+ * refused rather than rounded (a rounded chain id would be another chain's).
+ */
+export const MAX_CHAIN_ID = Number.MAX_SAFE_INTEGER;
+/**
+ * The largest chain id of a legacy (EIP-155) transaction signed: its
+ * v = chainId·2 + 35 + yParity must stay a safe integer for ox to encode
+ * it, so chainId ≤ (2^53 - 1 - 36) / 2. EIP-2294's bound at JS number
+ * precision; above it ox would fail only after the signing, for one
+ * yParity in two.
+ */
+export const MAX_LEGACY_CHAIN_ID = 4503599627370477;
 
 const MAX_UINT256 = 2n ** 256n - 1n;
 const MAX_UINT64 = 2n ** 64n - 1n;
@@ -194,9 +235,12 @@ export async function signDigestWith(signer: DigestSigner, expectedAddress: stri
 
 /**
  * checkTransaction refuses what signTransactionWith refuses whatever the
- * type: no chainId, an EIP-4844 or EIP-7702 transaction, data over
- * MAX_TRANSACTION_DATA_BYTES, a from that is not the signer. For a
- * transaction serialized by someone else (a chain's own serializer).
+ * type: no chainId or one out of 1..MAX_CHAIN_ID, an EIP-4844 or EIP-7702
+ * transaction, data over MAX_TRANSACTION_DATA_BYTES, a from that is not
+ * the signer. For a transaction serialized by someone else (a chain's own
+ * serializer): its other fields, and fields of the chain's own, are the
+ * serializer's to check, so unknown keys and a missing nonce or gas are not
+ * refused here.
  */
 export function checkTransaction(tx: Record<string, unknown>, expectedAddress: string): void {
   if (!tx || typeof tx !== "object") throw invalid("transaction: want an object");
@@ -301,11 +345,14 @@ type Envelope =
 function toEnvelope(tx: EthTransaction, expectedAddress: string): Envelope {
   if (!tx || typeof tx !== "object") throw invalid("transaction: want an object");
   const t = tx as unknown as Record<string, unknown>;
-  const chainId = chainIdOf(t.chainId);
+  let chainId = chainIdOf(t.chainId);
   refuseUnsupported(t);
+  refuseUnknown(t);
   const data = dataOf(t);
   checkFrom(t.from, expectedAddress);
+  checkViemExtras(t, chainId, expectedAddress);
   const type = typeOf(t);
+  if (type === "legacy") chainId = legacyChainId(chainId);
   const forbid = (...names: string[]) => {
     for (const n of names) if (t[n] !== undefined) throw invalid(`transaction: ${n} is not a field of ${type === "legacy" ? "a legacy" : "an " + type.toUpperCase().replace("EIP", "EIP-")} transaction`);
   };
@@ -316,8 +363,8 @@ function toEnvelope(tx: EthTransaction, expectedAddress: string): Envelope {
   }
   const base = {
     chainId,
-    nonce: quantity(t, "nonce", MAX_UINT64),
-    gas: quantity(t, "gas", MAX_UINT256),
+    nonce: required(t, "nonce", MAX_UINT64),
+    gas: required(t, "gas", MAX_UINT256),
     value: quantity(t, "value", MAX_UINT256),
     ...(to ? { to } : {}),
     ...(data !== undefined ? { data } : {}),
@@ -353,13 +400,76 @@ function toEnvelope(tx: EthTransaction, expectedAddress: string): Envelope {
   return env;
 }
 
+/**
+ * The chain id as ox takes it, from a bigint or a safe integer in
+ * 1..MAX_CHAIN_ID. One above EIP-2294's bound is named as such.
+ */
 function chainIdOf(v: unknown): number {
-  const n = typeof v === "bigint" ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : -1) : v;
-  if (n === undefined || n === null) {
+  if (v === undefined || v === null) {
     throw invalid("transaction: chainId is required; tsskit signs no pre-EIP-155 transaction, which any chain could replay");
   }
-  if (typeof n !== "number" || !Number.isSafeInteger(n) || n <= 0) throw invalid(`transaction: chainId ${String(v)} is not a positive integer`);
-  return n;
+  let n: bigint;
+  if (typeof v === "bigint") n = v;
+  else if (typeof v === "number" && Number.isSafeInteger(v)) n = BigInt(v);
+  else if (typeof v === "number" && Number.isInteger(v) && v > 0) {
+    throw invalid(`transaction: chainId ${String(v)} is not a safe integer (it may have been rounded); want 1..${MAX_CHAIN_ID}`);
+  } else throw invalid(`transaction: chainId ${String(v)} is not a positive integer`);
+  if (n <= 0n) throw invalid(`transaction: chainId ${n} is not a positive integer`);
+  if (n > EIP2294_MAX_CHAIN_ID) throw invalid(`transaction: chainId ${n} is above EIP-2294's bound ${EIP2294_MAX_CHAIN_ID}`);
+  if (n > BigInt(MAX_CHAIN_ID)) throw invalid(`transaction: chainId ${n} is above ${MAX_CHAIN_ID} (2^53 - 1), the largest tsskit signs`);
+  return Number(n);
+}
+
+/** A legacy transaction's chain id: at most MAX_LEGACY_CHAIN_ID, so that v = chainId·2 + 35 + yParity is exact. */
+function legacyChainId(chainId: number): number {
+  if (chainId > MAX_LEGACY_CHAIN_ID) {
+    throw invalid(`transaction: chainId ${chainId} is above ${MAX_LEGACY_CHAIN_ID}, the largest of a legacy transaction (its v, chainId·2 + 35 + yParity, must stay below 2^53); send an EIP-1559 or EIP-2930 transaction`);
+  }
+  return chainId;
+}
+
+/** The keys of an EthTransaction. */
+const TRANSACTION_KEYS: ReadonlySet<string> = new Set([
+  "type", "chainId", "nonce", "to", "value", "data", "input", "gas",
+  "maxFeePerGas", "maxPriorityFeePerGas", "gasPrice", "accessList", "from",
+]);
+/**
+ * What viem adds to the prepared request it hands an account's
+ * signTransaction (the account, the client's chain, its nonce manager):
+ * not part of the transaction.
+ */
+const VIEM_EXTRAS: ReadonlySet<string> = new Set(["account", "chain", "nonceManager"]);
+
+/**
+ * Refuses a key that is neither a transaction field nor one of viem's
+ * extras: a misspelt field (gasLimit, chain_id) would otherwise be left
+ * out of what is signed without a word.
+ */
+function refuseUnknown(t: Record<string, unknown>): void {
+  for (const k of Object.keys(t)) {
+    if (t[k] === undefined || TRANSACTION_KEYS.has(k) || VIEM_EXTRAS.has(k)) continue;
+    throw invalid(`transaction: unknown field ${JSON.stringify(k)}; a transaction has ${[...TRANSACTION_KEYS].join(", ")}`);
+  }
+}
+
+/**
+ * viem's extras, where they can contradict the transaction: an account
+ * that is not the signer, a chain that is not chainId's.
+ */
+function checkViemExtras(t: Record<string, unknown>, chainId: number, expectedAddress: string): void {
+  const { account, chain } = t;
+  if (account !== undefined && account !== null) {
+    const address = typeof account === "string" ? account : typeof account === "object" ? (account as { address?: unknown }).address : undefined;
+    if (typeof address !== "string" || address.toLowerCase() !== expectedAddress.toLowerCase()) {
+      throw invalid(`transaction: account ${typeof address === "string" ? JSON.stringify(address) : "without an address"} is not the signing address ${expectedAddress.toLowerCase()}`);
+    }
+  }
+  if (chain !== undefined && chain !== null) {
+    const id = typeof chain === "object" ? (chain as { id?: unknown }).id : undefined;
+    if ((typeof id === "number" && Number.isSafeInteger(id)) || typeof id === "bigint") {
+      if (BigInt(id) !== BigInt(chainId)) throw invalid(`transaction: chain ${String(id)} is not chainId ${chainId}`);
+    }
+  }
 }
 
 function refuseUnsupported(t: Record<string, unknown>): void {
@@ -404,6 +514,13 @@ function checkFrom(from: unknown, expectedAddress: string): void {
   }
 }
 
+/** A quantity the transaction must have: nonce and gas, which ox would sign as 0 when absent. */
+function required(t: Record<string, unknown>, name: string, max: bigint): bigint {
+  const n = quantity(t, name, max);
+  if (n === undefined) throw invalid(`transaction: ${name} is required`);
+  return n;
+}
+
 function quantity(t: Record<string, unknown>, name: string, max: bigint): bigint | undefined {
   const v = t[name];
   if (v === undefined || v === null) return undefined;
@@ -415,15 +532,33 @@ function quantity(t: Record<string, unknown>, name: string, max: bigint): bigint
   return n;
 }
 
+/**
+ * The access list, checked: at most MAX_ACCESS_LIST_ENTRIES entries of
+ * { address, storageKeys }, each address 20 bytes of hex and each storage
+ * key 32, at most MAX_ACCESS_LIST_STORAGE_KEYS keys in all. Lengths are
+ * checked before the items are read.
+ */
 function accessListOf(v: unknown): { address: Hex; storageKeys: Hex[] }[] | undefined {
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v)) throw invalid("transaction: accessList must be a list of { address, storageKeys }");
+  if (v.length > MAX_ACCESS_LIST_ENTRIES) throw invalid(`transaction: accessList has ${v.length} entries; at most ${MAX_ACCESS_LIST_ENTRIES} are signed`);
+  let keyCount = 0;
   return v.map((item: unknown, i) => {
-    const it = item as { address?: unknown; storageKeys?: unknown };
-    if (!it || typeof it.address !== "string" || !Address.validate(it.address, { strict: false })) {
-      throw invalid(`transaction: accessList[${i}].address is not an address`);
+    if (!item || typeof item !== "object" || Array.isArray(item)) throw invalid(`transaction: accessList[${i}] must be { address, storageKeys }`);
+    const it = item as Record<string, unknown>;
+    for (const k of Object.keys(it)) {
+      if (k !== "address" && k !== "storageKeys" && it[k] !== undefined) {
+        throw invalid(`transaction: accessList[${i}] has an unknown field ${JSON.stringify(k)}; want { address, storageKeys }`);
+      }
+    }
+    if (typeof it.address !== "string" || !Address.validate(it.address, { strict: false })) {
+      throw invalid(`transaction: accessList[${i}].address is not an address ("0x" and 40 hex digits)`);
     }
     if (!Array.isArray(it.storageKeys)) throw invalid(`transaction: accessList[${i}].storageKeys must be a list`);
+    keyCount += it.storageKeys.length;
+    if (keyCount > MAX_ACCESS_LIST_STORAGE_KEYS) {
+      throw invalid(`transaction: accessList has more than ${MAX_ACCESS_LIST_STORAGE_KEYS} storage keys in all`);
+    }
     const keys = it.storageKeys.map((k: unknown, j) => {
       if (typeof k !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(k)) throw invalid(`transaction: accessList[${i}].storageKeys[${j}] is not 32 bytes of hex`);
       return k as Hex;

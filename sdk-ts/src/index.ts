@@ -25,6 +25,7 @@ export type { PreParamsPoolOptions } from "./preparams-pool.js";
 export {
   signMessageWith, signTypedDataWith, signTransactionWith, signDigestWith, checkTransaction,
   MAX_MESSAGE_BYTES, MAX_TYPED_DATA_BYTES, MAX_TRANSACTION_DATA_BYTES,
+  MAX_ACCESS_LIST_ENTRIES, MAX_ACCESS_LIST_STORAGE_KEYS, MAX_CHAIN_ID, MAX_LEGACY_CHAIN_ID, EIP2294_MAX_CHAIN_ID,
 } from "./eth.js";
 export type {
   DigestSigner, Hex, SignableMessage, TypedDataDefinition, EthTransaction, Quantity,

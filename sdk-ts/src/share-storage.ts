@@ -365,7 +365,8 @@ export class ShareStorage<H = Uint8Array> {
       parties: old.parties,
       publicKey: old.publicKey,
       address: old.address,
-      chainCode: old.chainCode,
+      // The encrypted record's, as #add stores it ("" for a record of version 1 or 2: none).
+      chainCode: chainCodeOf(rewrapped.info) || undefined,
     });
     // One transaction: read, compare, write.
     const tx = this.#db.transaction(STORE, "readwrite");
@@ -478,14 +479,21 @@ export class ShareStorage<H = Uint8Array> {
     return e; // WrongPasswordError, EmptyPasswordError
   }
 
-  /** Checks a decrypted record's public part against the clear-text fields. */
+  /**
+   * Checks a decrypted record's public part against the clear-text fields,
+   * the chain code among them: the clear-text one is what addresses are
+   * derived with (hd.ts walletChainCode), so one written behind the
+   * storage's back would move every derived address. A record of version 1
+   * or 2 has none ("" in its info), and its stored record must have none.
+   */
   #same(r: StoredRecordV1, info: ShareRecordInfo): void {
     if (
       info.walletId !== r.walletId ||
       info.partyId !== r.partyId ||
       info.publicKey !== r.publicKey ||
       info.threshold !== r.threshold ||
-      !sameValue(info.parties, r.parties)
+      !sameValue(info.parties, r.parties) ||
+      chainCodeOf(info) !== (r.chainCode ?? "").toLowerCase()
     ) {
       throw new CorruptRecordError(
         `the share of wallet ${JSON.stringify(r.walletId)} is damaged: its clear-text fields do not match the encrypted record`,
@@ -518,6 +526,11 @@ export class ShareStorage<H = Uint8Array> {
 function settled(done: Promise<void>): Promise<void> {
   done.catch(() => {});
   return done;
+}
+
+/** A record's chain code in lowercase hex; "" when it has none (version 1 or 2), or when a ShareCrypto left it out. */
+function chainCodeOf(info: ShareRecordInfo): string {
+  return typeof info.chainCode === "string" ? info.chainCode.toLowerCase() : "";
 }
 
 function checkWalletIdArg(walletId: string): void {

@@ -14,8 +14,9 @@ import { describe, expect, it, vi } from "vitest";
 
 import { TsskitError } from "../../src/errors.js";
 import {
+  EIP2294_MAX_CHAIN_ID, MAX_ACCESS_LIST_ENTRIES, MAX_ACCESS_LIST_STORAGE_KEYS, MAX_CHAIN_ID, MAX_LEGACY_CHAIN_ID,
   MAX_MESSAGE_BYTES, MAX_TRANSACTION_DATA_BYTES, MAX_TYPED_DATA_BYTES,
-  signMessageWith, signTransactionWith, signTypedDataWith,
+  checkTransaction, signMessageWith, signTransactionWith, signTypedDataWith,
   type DigestSigner, type EthTransaction, type TypedDataDefinition,
 } from "../../src/eth.js";
 import { deriveAddress } from "../../src/hd.js";
@@ -240,6 +241,180 @@ describe("signTransactionWith", () => {
     const tx = { ...txs.eip1559!, data: `0x${"ab".repeat(MAX_TRANSACTION_DATA_BYTES)}` as const, from: account.address };
     const signed = await signTransactionWith(fakeSigner(), ADDRESS, tx);
     expect(await recoverTransactionAddress({ serializedTransaction: signed as never })).toBe(account.address);
+  });
+
+  it("refuses an unknown field, naming it, before signing", async () => {
+    const signer = fakeSigner();
+    const bad: [unknown, string][] = [
+      [{ ...txs.eip1559, gasLimit: 21000n }, 'unknown field "gasLimit"'],
+      [{ ...txs.eip1559, chain_id: 1 }, 'unknown field "chain_id"'],
+      [{ ...txs.legacy, v: 27n, r: 1n, s: 1n }, 'unknown field "v"'],
+      [{ ...txs.eip2930, yParity: 0 }, 'unknown field "yParity"'],
+      [{ ...txs.eip1559, gasLimit: null }, 'unknown field "gasLimit"'],
+      [{ ...txs.eip1559, accessList: [{ address: TO, storageKeys: [], slot: 1 }] }, 'accessList[0] has an unknown field "slot"'],
+      // viem's extras are checked where they could contradict the transaction.
+      [{ ...txs.eip1559, account: { address: "0x0000000000000000000000000000000000000001", type: "local" } }, "account"],
+      [{ ...txs.eip1559, account: {} }, "account without an address"],
+      [{ ...txs.eip1559, chain: { id: 5 } }, "chain 5 is not chainId 1"],
+    ];
+    for (const [tx, why] of bad) await refused(signTransactionWith(signer, ADDRESS, tx as EthTransaction), "invalid_argument", why);
+    expect(signer).not.toHaveBeenCalled();
+  });
+
+  it("takes from, viem's extras and keys set to undefined, and signs none of them", async () => {
+    const want = await signTransactionWith(fakeSigner(), ADDRESS, txs.eip1559!);
+    const extras = [
+      { from: account.address },
+      { from: ADDRESS as ViemHex, account: account.address },
+      { account, chain: mainnet, nonceManager: undefined },
+      { account: { address: account.address, type: "json-rpc" }, chain: null },
+      { gasLimit: undefined, blobs: undefined, authorizationList: undefined, gasPrice: undefined, input: undefined },
+    ];
+    for (const extra of extras) {
+      expect(await signTransactionWith(fakeSigner(), ADDRESS, { ...txs.eip1559!, ...extra } as EthTransaction)).toBe(want);
+    }
+  });
+
+  it("requires nonce and gas, which would otherwise be signed as 0", async () => {
+    const signer = fakeSigner();
+    for (const tx of Object.values(txs)) {
+      await refused(signTransactionWith(signer, ADDRESS, { ...tx, nonce: undefined }), "invalid_argument", "nonce is required");
+      await refused(signTransactionWith(signer, ADDRESS, { ...tx, nonce: null } as unknown as EthTransaction), "invalid_argument", "nonce is required");
+      await refused(signTransactionWith(signer, ADDRESS, { ...tx, gas: undefined }), "invalid_argument", "gas is required");
+      const { nonce: _n, gas: _g, ...neither } = tx;
+      await refused(signTransactionWith(signer, ADDRESS, neither), "invalid_argument", "is required");
+    }
+    expect(signer).not.toHaveBeenCalled();
+    // 0 given is 0.
+    const signed = await signTransactionWith(fakeSigner(), ADDRESS, { ...txs.eip1559!, nonce: 0n });
+    expect(parseTransaction(signed).nonce).toBe(0);
+  });
+
+  it("bounds the access list and checks its addresses and storage keys", async () => {
+    const key = (i: number) => `0x${i.toString(16).padStart(64, "0")}` as const;
+    const addr = (i: number) => `0x${i.toString(16).padStart(40, "0")}` as const;
+    const eip2930 = txs.eip2930!;
+    // Exactly the limits: signed, and viem reads the list back.
+    const most = Array.from({ length: MAX_ACCESS_LIST_ENTRIES }, (_, i) => ({ address: addr(i + 1), storageKeys: [] as ViemHex[] }));
+    const keys = [
+      { address: TO, storageKeys: Array.from({ length: MAX_ACCESS_LIST_STORAGE_KEYS - 1 }, (_, i) => key(i)) },
+      { address: addr(7), storageKeys: [key(MAX_ACCESS_LIST_STORAGE_KEYS)] },
+    ];
+    for (const accessList of [most, keys]) {
+      const signed = await signTransactionWith(fakeSigner(), ADDRESS, { ...eip2930, accessList });
+      expect(parseTransaction(signed).accessList).toHaveLength(accessList.length);
+      expect(await recoverTransactionAddress({ serializedTransaction: signed as never })).toBe(account.address);
+    }
+
+    const signer = fakeSigner();
+    const bad: [unknown, string][] = [
+      [[...most, { address: TO, storageKeys: [] }], `at most ${MAX_ACCESS_LIST_ENTRIES}`],
+      [[...keys, { address: TO, storageKeys: [key(0)] }], `more than ${MAX_ACCESS_LIST_STORAGE_KEYS} storage keys`],
+      [[{ address: TO, storageKeys: Array.from({ length: MAX_ACCESS_LIST_STORAGE_KEYS + 1 }, () => 5) }], `more than ${MAX_ACCESS_LIST_STORAGE_KEYS} storage keys`],
+      [[{ address: `0x${"11".repeat(19)}`, storageKeys: [] }], "accessList[0].address"],
+      [[{ address: `0x${"11".repeat(21)}`, storageKeys: [] }], "accessList[0].address"],
+      [[{ address: `0x${"zz".repeat(20)}`, storageKeys: [] }], "accessList[0].address"],
+      [[{ address: "11".repeat(20), storageKeys: [] }], "accessList[0].address"],
+      [[{ storageKeys: [] }], "accessList[0].address"],
+      [[{ address: TO, storageKeys: [`0x${"11".repeat(31)}`] }], "accessList[0].storageKeys[0]"],
+      [[{ address: TO, storageKeys: [key(1), `0x${"11".repeat(33)}`] }], "accessList[0].storageKeys[1]"],
+      [[{ address: TO, storageKeys: [`0x${"gg".repeat(32)}`] }], "storageKeys[0]"],
+      [[{ address: TO, storageKeys: [1n] }], "storageKeys[0]"],
+      [[{ address: TO }], "storageKeys must be a list"],
+      [[null], "accessList[0] must be"],
+      [[[TO, []]], "accessList[0] must be"],
+      [{ address: TO, storageKeys: [] }, "accessList must be a list"],
+    ];
+    for (const [accessList, why] of bad) {
+      for (const tx of [eip2930, txs.eip1559!]) {
+        await refused(signTransactionWith(signer, ADDRESS, { ...tx, accessList } as EthTransaction), "invalid_argument", why);
+      }
+    }
+    expect(signer).not.toHaveBeenCalled();
+  });
+
+  it("refuses conflicting fields", async () => {
+    const signer = fakeSigner();
+    const bad: [unknown, string][] = [
+      [{ ...txs.eip1559, gasPrice: 1n }, "gasPrice is not a field of an EIP-1559"],
+      // Fee cap fields make it EIP-1559 when no type is given; gasPrice then conflicts.
+      [{ ...txs.eip1559, type: undefined, gasPrice: 1n }, "gasPrice is not a field of an EIP-1559"],
+      [{ ...txs.legacy, type: undefined, maxPriorityFeePerGas: 1n }, "gasPrice is not a field of an EIP-1559"],
+      [{ ...txs.eip2930, maxFeePerGas: 1n }, "maxFeePerGas is not a field of an EIP-2930"],
+      [{ ...txs.eip2930, maxPriorityFeePerGas: 1n }, "maxPriorityFeePerGas is not a field of an EIP-2930"],
+      [{ ...txs.legacy, maxFeePerGas: 1n }, "maxFeePerGas is not a field of a legacy"],
+      [{ ...txs.legacy, maxPriorityFeePerGas: 1n }, "maxPriorityFeePerGas is not a field of a legacy"],
+      [{ ...txs.legacy, accessList: [] }, "accessList is not a field of a legacy"],
+      [{ ...txs.eip2930, data: "0x12", input: "0x34" }, "data and input differ"],
+      [{ ...txs.eip1559, data: "0x", input: "0x34" }, "data and input differ"],
+    ];
+    for (const [tx, why] of bad) await refused(signTransactionWith(signer, ADDRESS, tx as EthTransaction), "invalid_argument", why);
+    expect(signer).not.toHaveBeenCalled();
+    // The same data given twice, or as input only, is that data.
+    const twice = await signTransactionWith(fakeSigner(), ADDRESS, { ...txs.eip1559!, data: "0xa9059cbb", input: "0xa9059cbb" });
+    const asInput = await signTransactionWith(fakeSigner(), ADDRESS, { ...txs.eip1559!, data: undefined, input: "0xa9059cbb" });
+    expect(twice).toBe(asInput);
+    expect(parseTransaction(twice).data).toBe("0xa9059cbb");
+  });
+
+  it("bounds chainId: 1..MAX_CHAIN_ID (2^53 - 1, below EIP-2294's bound), legacy 1..MAX_LEGACY_CHAIN_ID", async () => {
+    expect(MAX_CHAIN_ID).toBe(2 ** 53 - 1);
+    expect(EIP2294_MAX_CHAIN_ID).toBe(9_223_372_036_854_775_771n); // floor(MAX_UINT64 / 2) - 36
+    expect(BigInt(MAX_CHAIN_ID)).toBeLessThan(EIP2294_MAX_CHAIN_ID);
+    // The largest legacy chain id whose v, chainId·2 + 35 + yParity, is a safe integer for either parity.
+    expect(MAX_LEGACY_CHAIN_ID * 2 + 36).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER);
+    expect((MAX_LEGACY_CHAIN_ID + 1) * 2 + 36).toBeGreaterThan(Number.MAX_SAFE_INTEGER);
+
+    // At the bounds: signed, as a number or a bigint, and parsed back.
+    for (const chainId of [1, 1n, MAX_CHAIN_ID, BigInt(MAX_CHAIN_ID)]) {
+      for (const tx of [txs.eip1559!, txs.eip2930!]) {
+        const signed = await signTransactionWith(fakeSigner(), ADDRESS, { ...tx, chainId });
+        expect(parseTransaction(signed).chainId).toBe(Number(chainId));
+        expect(await recoverTransactionAddress({ serializedTransaction: signed as never })).toBe(account.address);
+      }
+    }
+    // A legacy transaction at its bound, with both recovery ids (the nonce varies the signature).
+    const parities = new Set<number>();
+    for (let nonce = 0; nonce < 32 && parities.size < 2; nonce++) {
+      const signed = await signTransactionWith(fakeSigner(), ADDRESS, { ...txs.legacy!, nonce, chainId: BigInt(MAX_LEGACY_CHAIN_ID) });
+      const parsed = parseTransaction(signed);
+      expect(parsed.chainId).toBe(MAX_LEGACY_CHAIN_ID);
+      const yParity = Number(parsed.v! - BigInt(MAX_LEGACY_CHAIN_ID) * 2n - 35n);
+      expect([0, 1]).toContain(yParity);
+      parities.add(yParity);
+      expect(await recoverTransactionAddress({ serializedTransaction: signed as never })).toBe(account.address);
+    }
+    expect(parities.size).toBe(2);
+
+    // Past them, or not a positive integer: refused before signing.
+    const signer = fakeSigner();
+    const bad: [unknown, unknown, string][] = [
+      [txs.eip1559, 0, "chainId 0 is not a positive integer"],
+      [txs.eip1559, 0n, "chainId 0 is not a positive integer"],
+      [txs.eip1559, -1, "chainId -1 is not a positive integer"],
+      [txs.eip1559, -1n, "chainId -1 is not a positive integer"],
+      [txs.eip1559, 1.5, "chainId 1.5"],
+      [txs.eip1559, Number.NaN, "chainId NaN"],
+      [txs.eip1559, Number.POSITIVE_INFINITY, "chainId Infinity"],
+      [txs.eip1559, "1", "chainId 1 is not a positive integer"],
+      [txs.eip1559, 2 ** 53, "not a safe integer"],
+      [txs.eip1559, BigInt(MAX_CHAIN_ID) + 1n, `above ${MAX_CHAIN_ID}`],
+      [txs.eip2930, EIP2294_MAX_CHAIN_ID, `above ${MAX_CHAIN_ID}`],
+      [txs.eip1559, EIP2294_MAX_CHAIN_ID + 1n, "above EIP-2294's bound 9223372036854775771"],
+      [txs.legacy, 2n ** 64n, "above EIP-2294's bound"],
+      [txs.legacy, MAX_LEGACY_CHAIN_ID + 1, `above ${MAX_LEGACY_CHAIN_ID}, the largest of a legacy transaction`],
+      [txs.legacy, BigInt(MAX_CHAIN_ID), "the largest of a legacy transaction"],
+      [{ ...txs.legacy, type: undefined }, MAX_LEGACY_CHAIN_ID + 1, "the largest of a legacy transaction"],
+    ];
+    for (const [tx, chainId, why] of bad) {
+      await refused(signTransactionWith(signer, ADDRESS, { ...(tx as EthTransaction), chainId } as EthTransaction), "invalid_argument", why);
+    }
+    // A chain's own serializer gets the same bounds, less the legacy one (viem computes v in bigints).
+    expect(() => checkTransaction({ ...txs.eip1559, chainId: EIP2294_MAX_CHAIN_ID + 1n }, ADDRESS)).toThrow(/EIP-2294/);
+    expect(() => checkTransaction({ ...txs.eip1559, chainId: BigInt(MAX_CHAIN_ID) + 1n }, ADDRESS)).toThrow(/above/);
+    expect(() => checkTransaction({ ...txs.eip1559, chainId: 0n }, ADDRESS)).toThrow(/positive integer/);
+    checkTransaction({ ...txs.eip1559, chainId: MAX_CHAIN_ID }, ADDRESS);
+    expect(signer).not.toHaveBeenCalled();
   });
 });
 

@@ -20,6 +20,7 @@ import {
   unprotect,
 } from "../../src/backup.js";
 import {
+  LocalShareCrypto,
   ShareChangedError,
   ShareExistsError,
   ShareNotFoundError,
@@ -34,6 +35,9 @@ const { readFileSync } = (await import(/* @vite-ignore */ "node:fs" as string)) 
 const testdata = new URL("../../../party/share/testdata/", import.meta.url);
 const GOLDEN_RECORD = new Uint8Array(readFileSync(new URL("v1.json", testdata)));
 const GOLDEN_BACKUP = readFileSync(new URL("backup_v1.json", testdata), "utf8");
+/** A version 3 share record (Go's golden file): it carries the wallet's chain code, "c3" × 32. */
+const V3_RECORD = new Uint8Array(readFileSync(new URL("v3.json", testdata)));
+const V3_CHAIN_CODE = "c3".repeat(32);
 const GOLDEN_PASSWORD = "correct horse battery staple";
 const GOLDEN_WALLET = "6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
 const GOLDEN_ADDRESS = "0xe9592e530063bcffa8d989733f9e99de5c66d010";
@@ -89,6 +93,21 @@ async function rewrite(walletId: string, f: (v: Record<string, unknown>) => unkn
   const db = await rawDb();
   const v = (await db.get("shares", walletId)) as Record<string, unknown>;
   await db.put("shares", f(structuredClone(v)));
+}
+
+/**
+ * v with its checksum computed again, as share-storage.ts computes it: the
+ * checksum is no MAC, so whoever can write the database can do this, and
+ * only the comparison with the decrypted record catches what was changed.
+ */
+function reseal(v: Record<string, unknown>): Record<string, unknown> {
+  const b = v.backup as Record<string, unknown>;
+  const fields = [
+    v.version, v.walletId, v.partyId, v.name, v.publicKey, v.address, v.threshold, v.parties, v.createdAt,
+    [b.format, b.version, b.wallet_id, b.party_id, b.kdf, b.iterations, b.salt, b.cipher, b.nonce, b.ciphertext],
+    ...(v.chainCode !== undefined ? [v.chainCode] : []),
+  ];
+  return { ...v, checksum: hex(sha256(utf8(JSON.stringify(fields)))) };
 }
 
 function spyDerivations() {
@@ -241,6 +260,74 @@ describe("ShareStorage", () => {
     expect(err).toBeInstanceOf(CorruptRecordError);
     expect((err as Error).message).toMatch(/clear-text fields do not match the encrypted record/);
     expect(((await storage.raw(id)) as { version: number }).version).toBe(0); // not upgraded
+  });
+
+  test("a clear-text chain code that is not the encrypted record's is corrupt", async () => {
+    const v3 = await put(storage, V3_RECORD, "pw");
+    expect(v3.chainCode).toBe(V3_CHAIN_CODE);
+    const v1 = await put(storage, record(), "pw");
+    expect(v1.chainCode).toBeUndefined();
+    const original = structuredClone((await storage.raw(GOLDEN_WALLET)) as Record<string, unknown>);
+    expect(reseal(original)).toEqual(original); // the test's checksum is the storage's
+
+    // Each change moves every derived address (hd.ts walletChainCode reads the clear-text one).
+    const tampered: [string, string, (v: Record<string, unknown>) => Record<string, unknown>][] = [
+      [GOLDEN_WALLET, "another chain code", (v) => ({ ...v, chainCode: "ab".repeat(32) })],
+      [GOLDEN_WALLET, "none: the legacy one would be used", ({ chainCode: _, ...v }) => v],
+      [v1.walletId, "one on a record of version 1, which has none", (v) => ({ ...v, chainCode: V3_CHAIN_CODE })],
+    ];
+    for (const [id, what, change] of tampered) {
+      const before = structuredClone(await storage.raw(id));
+      await rewrite(id, (v) => reseal(change(v)));
+      const raw = structuredClone(await storage.raw(id));
+      // Readable without the password (the checksum holds)...
+      expect((await storage.info(id)).chainCode, what).toBe(change(before as Record<string, unknown>).chainCode);
+      // ...but refused as soon as the record is decrypted, and left as it is.
+      const err = await get(storage, id, "pw").catch((e: unknown) => e);
+      expect(err, what).toBeInstanceOf(CorruptRecordError);
+      expect((err as CorruptRecordError).walletId).toBe(id);
+      expect((err as Error).message).toMatch(/clear-text fields do not match the encrypted record/);
+      await expect(storage.exportBackup(id, "pw"), what).rejects.toThrow(CorruptRecordError);
+      await expect(storage.changePassword(id, "pw", "a new password, violet orbit"), what).rejects.toThrow(CorruptRecordError);
+      expect(await storage.raw(id)).toEqual(raw);
+      // Put back, it opens: the chain code was all that differed.
+      await rewrite(id, () => before);
+      await expect(get(storage, id, "pw")).resolves.toBeInstanceOf(Uint8Array);
+    }
+  });
+
+  test("the chain code is compared in lowercase", async () => {
+    // A ShareCrypto that reports the chain code in capitals: the same chain code.
+    class Shouting extends LocalShareCrypto {
+      override async open(backup: string, password: string) {
+        const opened = await super.open(backup, password);
+        return { ...opened, info: { ...opened.info, chainCode: opened.info.chainCode.toUpperCase() } };
+      }
+      override async rewrap(backup: string, oldPassword: string, newPassword: string, iterations: number) {
+        const out = await super.rewrap(backup, oldPassword, newPassword, iterations);
+        return { ...out, info: { ...out.info, chainCode: out.info.chainCode.toUpperCase() } };
+      }
+    }
+    const st = await open({ dbName: "shouting", crypto: new Shouting() });
+    await put(st, V3_RECORD, "pw");
+    expect((await st.unlock(GOLDEN_WALLET, "pw")).wallet.chainCode).toBe(V3_CHAIN_CODE);
+    await st.changePassword(GOLDEN_WALLET, "pw", "a new password, violet orbit");
+    expect(((await st.raw(GOLDEN_WALLET)) as { chainCode: string }).chainCode).toBe(V3_CHAIN_CODE); // stored as readRecord wants it
+    expect((await st.unlock(GOLDEN_WALLET, "a new password, violet orbit")).wallet.chainCode).toBe(V3_CHAIN_CODE);
+  });
+
+  test("change password keeps the encrypted record's chain code", async () => {
+    const stored = await put(storage, V3_RECORD, "old password");
+    await storage.changePassword(GOLDEN_WALLET, "old password", "a new password, violet orbit");
+    expect(((await storage.raw(GOLDEN_WALLET)) as { chainCode?: string }).chainCode).toBe(V3_CHAIN_CODE);
+    expect(await storage.info(GOLDEN_WALLET)).toEqual(stored);
+    const { handle, wallet } = await storage.unlock(GOLDEN_WALLET, "a new password, violet orbit");
+    expect(wallet.chainCode).toBe(V3_CHAIN_CODE);
+    expect(same(handle, V3_RECORD)).toBe(true);
+    // A record of version 1 gets none.
+    const v1 = await put(storage, record(), "old password");
+    await storage.changePassword(v1.walletId, "old password", "a new password, violet orbit");
+    expect((await storage.raw(v1.walletId)) as object).not.toHaveProperty("chainCode");
   });
 
   test("change password", async () => {

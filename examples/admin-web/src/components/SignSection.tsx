@@ -277,7 +277,7 @@ function JsonField(props: {
   const hint =
     mode === "typed-data"
       ? "An object with domain, types, primaryType and message. Write integers above 2^53 as strings."
-      : 'Fields: type ("eip1559", "eip2930" or "legacy"), chainId (required), nonce, to, value, data, gas, maxFeePerGas, maxPriorityFeePerGas or gasPrice, accessList. Amounts in wei, as numbers or as decimal or 0x strings.';
+      : 'Fields: type ("eip1559", "eip2930" or "legacy"), chainId, nonce and gas (required), to, value, data, maxFeePerGas, maxPriorityFeePerGas or gasPrice, accessList. Amounts in wei, as numbers or as decimal or 0x strings.';
   return (
     <div className="field">
       <div className="label-row">

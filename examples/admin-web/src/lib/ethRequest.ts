@@ -176,6 +176,13 @@ export function parseTransactionJson(text: string): Parsed<EthTransaction> {
     for (const k of feeFields[type]) if (present(k)) return { ok: false, problem: `"${k}" is not a field of ${type === "legacy" ? "a legacy" : "an " + type.replace("eip", "EIP-")} transaction.` };
     if (present("data") && present("input") && v.data !== v.input) return { ok: false, problem: `"data" and "input" differ: give one of them.` };
     const data = v.data ?? v.input;
+    for (const k of ["nonce", "gas"] as const) {
+      if (!present(k)) {
+        return { ok: false, problem: k === "nonce"
+          ? `"nonce" is missing: give the account's next transaction count (a wrong one makes the transaction fail or wait).`
+          : `"gas" is missing: give the gas limit (21000 for a plain transfer).` };
+      }
+    }
     const tx: EthTransaction = { type, chainId };
     if (present("nonce")) tx.nonce = toSafeNumber("nonce", v.nonce);
     if (present("to")) tx.to = toAddress("to", v.to);

@@ -129,8 +129,13 @@ type Assignment struct {
 	Digest        []byte   `protobuf:"bytes,8,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Signing: the derivation path of the signing key (empty: the wallet key).
 	DerivationPath []uint32 `protobuf:"varint,9,rep,packed,name=derivation_path,json=derivationPath,proto3" json:"derivation_path,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Keygen: the coordinator checks and records the chain code every party
+	// reports. A coordinator older than chain codes leaves it false, and a
+	// server party then refuses the keygen: the wallet would be recorded
+	// without the chain code its holders use (docs/operations.md, Upgrades).
+	RecordsChainCodes bool `protobuf:"varint,10,opt,name=records_chain_codes,json=recordsChainCodes,proto3" json:"records_chain_codes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -224,6 +229,13 @@ func (x *Assignment) GetDerivationPath() []uint32 {
 		return x.DerivationPath
 	}
 	return nil
+}
+
+func (x *Assignment) GetRecordsChainCodes() bool {
+	if x != nil {
+		return x.RecordsChainCodes
+	}
+	return false
 }
 
 type ChallengeRequest struct {
@@ -518,8 +530,10 @@ type ClaimUserPartyResponse struct {
 	WalletId      string                 `protobuf:"bytes,3,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
 	Parties       []string               `protobuf:"bytes,4,rep,name=parties,proto3" json:"parties,omitempty"`
 	SignersNeeded uint32                 `protobuf:"varint,5,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// As Assignment.records_chain_codes.
+	RecordsChainCodes bool `protobuf:"varint,6,opt,name=records_chain_codes,json=recordsChainCodes,proto3" json:"records_chain_codes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ClaimUserPartyResponse) Reset() {
@@ -587,6 +601,13 @@ func (x *ClaimUserPartyResponse) GetSignersNeeded() uint32 {
 	return 0
 }
 
+func (x *ClaimUserPartyResponse) GetRecordsChainCodes() bool {
+	if x != nil {
+		return x.RecordsChainCodes
+	}
+	return false
+}
+
 var File_tsskit_v1_pool_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_pool_proto_rawDesc = "" +
@@ -598,7 +619,7 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x11runs_user_parties\x18\x03 \x01(\bR\x0frunsUserParties\x12\"\n" +
 	"\fcertificates\x18\x04 \x03(\fR\fcertificates\x12\x14\n" +
 	"\x05proof\x18\x05 \x01(\fR\x05proof\x12'\n" +
-	"\x0fproof_signature\x18\x06 \x01(\fR\x0eproofSignature\"\xa7\x02\n" +
+	"\x0fproof_signature\x18\x06 \x01(\fR\x0eproofSignature\"\xd7\x02\n" +
 	"\n" +
 	"Assignment\x12\x1d\n" +
 	"\n" +
@@ -610,7 +631,9 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\aparties\x18\x06 \x03(\tR\aparties\x12%\n" +
 	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\x12\x16\n" +
 	"\x06digest\x18\b \x01(\fR\x06digest\x12'\n" +
-	"\x0fderivation_path\x18\t \x03(\rR\x0ederivationPath\"-\n" +
+	"\x0fderivation_path\x18\t \x03(\rR\x0ederivationPath\x12.\n" +
+	"\x13records_chain_codes\x18\n" +
+	" \x01(\bR\x11recordsChainCodes\"-\n" +
 	"\x10ChallengeRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\"^\n" +
 	"\x11ChallengeResponse\x12\x1c\n" +
@@ -631,13 +654,14 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x15ClaimUserPartyRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\"\n" +
-	"\ruser_party_id\x18\x02 \x01(\tR\vuserPartyId\"\xa7\x01\n" +
+	"\ruser_party_id\x18\x02 \x01(\tR\vuserPartyId\"\xd7\x01\n" +
 	"\x16ClaimUserPartyResponse\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1b\n" +
 	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x12\x18\n" +
 	"\aparties\x18\x04 \x03(\tR\aparties\x12%\n" +
-	"\x0esigners_needed\x18\x05 \x01(\rR\rsignersNeeded2\xb5\x02\n" +
+	"\x0esigners_needed\x18\x05 \x01(\rR\rsignersNeeded\x12.\n" +
+	"\x13records_chain_codes\x18\x06 \x01(\bR\x11recordsChainCodes2\xb5\x02\n" +
 	"\vPoolService\x12F\n" +
 	"\tChallenge\x12\x1b.tsskit.v1.ChallengeRequest\x1a\x1c.tsskit.v1.ChallengeResponse\x12?\n" +
 	"\bRegister\x12\x1a.tsskit.v1.RegisterRequest\x1a\x15.tsskit.v1.Assignment0\x01\x12F\n" +
