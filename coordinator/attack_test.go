@@ -530,6 +530,7 @@ func TestAttackChainCodeDisagreement(t *testing.T) {
 	// parties that record one: the holders would derive different child
 	// keys, so no wallet is made, and the session says which party to
 	// upgrade.
+	q.Reseed(t) // the server parties' pre-parameters, spent by the first keygen
 	resp, err = coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
 	if err != nil {
 		t.Fatal(err)
@@ -563,17 +564,23 @@ func TestLegacyKeygen(t *testing.T) {
 	}
 	old := conn
 	old.Coordinator = lyingReports{ClientConnInterface: conn.Coordinator, drop: true}
+	// (Each party here records the keygen's chain code in its share, as
+	// this version does; only what the coordinator is told is old. The
+	// wallet is for this check only.)
 	var wg sync.WaitGroup
 	errs := make([]error, len(ids))
 	for i, id := range ids {
+		pre, err := testkit.PreParams(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		job := q.KeygenJob(t, resp, id, 2, 3)
+		for _, other := range ids {
+			job.Kinds[other] = identity.KindClient
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pre, _ := testkit.PreParams(i)
-			job := q.KeygenJob(t, resp, id, 2, 3)
-			for _, other := range ids {
-				job.Kinds[other] = identity.KindClient
-			}
 			_, errs[i] = participant.Keygen(ctx, old, job, pre, nil)
 		}()
 	}

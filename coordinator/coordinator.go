@@ -870,7 +870,8 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
 		return nil
 	}
-	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest, DerivationPath: s.path}
+	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest, DerivationPath: s.path,
+		RecordsChainCodes: s.kind == store.SessionKeygen}
 	for _, p := range s.parties {
 		ready.Roster = append(ready.Roster, s.keys[p])
 	}

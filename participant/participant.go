@@ -219,6 +219,8 @@ func checkReady(j *Job, kind identity.SessionKind, ready *tsskitv1.SessionEvent_
 		return mismatch("is of a %v session; this party joined a %v", ready.Kind, wantKind)
 	case ready.WalletId != j.WalletID:
 		return mismatch("is for wallet %s; this party joined for %s", ready.WalletId, j.WalletID)
+	case kind == identity.SessionKeygen && !ready.RecordsChainCodes:
+		return mismatch("is from a coordinator that does not record chain codes (older than this party): upgrade the coordinator; it would record the wallet without the chain code this party records")
 	case kind == identity.SessionKeygen && int(ready.SignersNeeded) != j.Threshold:
 		return mismatch("needs %d signers; this party joined for %d", ready.SignersNeeded, j.Threshold)
 	case kind == identity.SessionSign && !bytes.Equal(ready.Digest, j.Digest):

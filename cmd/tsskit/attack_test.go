@@ -253,6 +253,22 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(c.dir, "cli-e.share")); err == nil {
 			t.Fatal("cli-e.share written")
 		}
+		// The client checks too (clients are often upgraded first): its
+		// Ready does not say the coordinator records chain codes.
+		c.evil.SetAssignment(nil)
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if who == "cli-f" && ev.GetReady() != nil {
+				ev.GetReady().RecordsChainCodes = false
+			}
+		})
+		defer c.evil.SetEvent(nil)
+		stderr, err = keygen("cli-f")
+		if err == nil || !strings.Contains(stderr, "does not record chain codes") || strings.Contains(stderr, "round 1/") {
+			t.Fatalf("client keygen under an outdated coordinator: %v\n%s", err, tail(stderr, 1500))
+		}
+		if _, err := os.Stat(filepath.Join(c.dir, "cli-f.share")); err == nil {
+			t.Fatal("cli-f.share written")
+		}
 	})
 
 	// A wallet made honestly, then signings through the relay.

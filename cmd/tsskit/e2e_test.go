@@ -502,7 +502,7 @@ func cliEthereum(t *testing.T, c *cluster, env []string, walletFile string, kg m
 	if err != nil {
 		t.Fatal(err)
 	}
-	if addr["path"] != "m/0/5" || addr["address"] == kg["address"] || !strings.HasPrefix(addr["xpub"].(string), "xpub") {
+	if addr["path"] != "m/0/5" || addr["address"] == kg["address"] || !strings.HasPrefix(addr["xpub"].(string), "xpub") || addr["legacy_chain_code"] != false {
 		t.Fatalf("party address: %v", addr)
 	}
 	self, err := c.tryCLI(env, "party", "address", "--share", walletFile)

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -135,6 +136,13 @@ func ethNumber(name string, v json.RawMessage) (*big.Int, error) {
 // Anything it would have to ignore is refused: unknown or conflicting
 // fields, trailing data.
 func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, error) {
+	// encoding/json matches keys without regard to case and lets a later
+	// duplicate win, and go-ethereum's access-list entries ignore unknown
+	// keys: what a reader of the file sees could differ from what is
+	// signed. Keys are checked exactly first.
+	if err := checkEthTxKeys(raw); err != nil {
+		return nil, nil, nil, err
+	}
 	var j ethTxJSON
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -217,10 +225,12 @@ func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, erro
 		}
 		data = append([]byte{}, b...)
 	}
+	// A field given as null is absent, as viem and RPC responses write it.
+	given := func(v json.RawMessage) bool { return len(v) > 0 && string(v) != "null" }
 	typ := j.Type
 	if typ == "" {
 		switch {
-		case len(j.MaxFeePerGas) > 0 || len(j.MaxPriorityFeePerGas) > 0:
+		case given(j.MaxFeePerGas) || given(j.MaxPriorityFeePerGas):
 			typ = "eip1559"
 		case j.AccessList != nil:
 			typ = "eip2930"
@@ -234,7 +244,7 @@ func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, erro
 	)
 	switch typ {
 	case "eip1559":
-		if len(j.GasPrice) > 0 {
+		if given(j.GasPrice) {
 			return nil, nil, nil, errors.New(priceOnly)
 		}
 		maxFee, err := num("maxFeePerGas", j.MaxFeePerGas, true)
@@ -251,7 +261,7 @@ func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, erro
 		return types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: nonce.Uint64(), GasTipCap: tip, GasFeeCap: maxFee, Gas: gas.Uint64(),
 			To: to, Value: value, Data: data, AccessList: j.AccessList}), chainID, from, nil
 	case "eip2930", "legacy":
-		if len(j.MaxFeePerGas) > 0 || len(j.MaxPriorityFeePerGas) > 0 {
+		if given(j.MaxFeePerGas) || given(j.MaxPriorityFeePerGas) {
 			return nil, nil, nil, errors.New(feesOnly)
 		}
 		price, err := num("gasPrice", j.GasPrice, true)
@@ -268,6 +278,65 @@ func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, erro
 			Data: data, AccessList: j.AccessList}), chainID, from, nil
 	}
 	return nil, nil, nil, fmt.Errorf("type %s: want eip1559, eip2930 or legacy", strconv.Quote(typ))
+}
+
+// ethTxKeys are the keys of a transaction object (ethTxJSON's, exactly).
+var ethTxKeys = []string{"type", "chainId", "nonce", "from", "to", "value", "data", "input",
+	"gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "accessList"}
+
+// checkEthTxKeys refuses a transaction object with a key that is not
+// exactly one of ethTxKeys, or given twice, and an access-list entry with
+// a key other than address and storageKeys, or one given twice.
+func checkEthTxKeys(raw []byte) error {
+	fields, err := objectFields(raw, "transaction", ethTxKeys...)
+	if err != nil {
+		return err
+	}
+	al, ok := fields["accessList"]
+	if !ok || string(al) == "null" {
+		return nil
+	}
+	var entries []json.RawMessage
+	if err := json.Unmarshal(al, &entries); err != nil {
+		return errors.New("accessList: want a list of { address, storageKeys }")
+	}
+	for i, e := range entries {
+		if _, err := objectFields(e, fmt.Sprintf("accessList[%d]", i), "address", "storageKeys"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// objectFields reads the JSON object at the start of raw: its fields, if
+// every key is among keys, exactly (names are case-sensitive), and none
+// is given twice.
+func objectFields(raw []byte, where string, keys ...string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	bad := func(err error) error { return fmt.Errorf("%s: want a JSON object: %v", where, err) }
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, bad(fmt.Errorf("%v", t))
+	}
+	fields := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, bad(err)
+		}
+		k := t.(string) // an object's keys are strings
+		if !slices.Contains(keys, k) {
+			return nil, fmt.Errorf("%s: unknown field %q (names are case-sensitive)", where, k)
+		}
+		if _, dup := fields[k]; dup {
+			return nil, fmt.Errorf("%s: field %q given twice", where, k)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, bad(err)
+		}
+		fields[k] = v
+	}
+	return fields, nil
 }
 
 // signedEthTx attaches sig to tx and returns the serialized signed

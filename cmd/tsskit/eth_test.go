@@ -66,7 +66,7 @@ func TestEthTxRefused(t *testing.T) {
 		`{` + base + `,"gasPrice":1e9}`:                                         "gasPrice: want",
 		`{` + base + `,"gasPrice":1.5}`:                                         "gasPrice: want",
 		`{` + base + `,"gasPrice":-1}`:                                          "gasPrice: want",
-		`{` + base + `,"gasPrice":0x10}`:                                        "want a transaction JSON object",
+		`{` + base + `,"gasPrice":0x10}`:                                        "want a JSON object",
 		`{` + base + `,"gasPrice":"0X10"}`:                                      "gasPrice: want",
 		`{` + base + `,"gasPrice":" 1"}`:                                        "gasPrice: want",
 		`{` + base + `,"gasPrice":"0x` + strings.Repeat("f", 65) + `"}`:         "gasPrice: want",
@@ -85,6 +85,14 @@ func TestEthTxRefused(t *testing.T) {
 		`{"chainId":1,"nonce":18446744073709551615,"gas":1,"gasPrice":1}`:       "nonce: at most",
 		`{"chainId":1,"gas":1,"gasPrice":1}`:                                    "nonce is required",
 		`{"chainId":1,"nonce":1,"gasPrice":1}`:                                  "gas is required",
+		// Keys exactly, once: encoding/json alone would take "DATA" as
+		// data, and the second "to".
+		`{` + base + `,"gasPrice":1,"data":"0x","DATA":"0xa9059cbb"}`:                                                                    "unknown field \"DATA\"",
+		`{` + base + `,"gasPrice":1,"to":"0x00000000000000000000000000000000000000bb"}`:                                                  "\"to\" given twice",
+		`{` + base + `,"gasPrice":1,"accessList":[{"address":"0x00000000000000000000000000000000000000aa","storageKeys":[],"extra":1}]}`: "accessList[0]: unknown field",
+		`{` + base + `,"gasPrice":1,"accessList":[{"Address":"0x00000000000000000000000000000000000000aa","storageKeys":[]}]}`:           "accessList[0]: unknown field",
+		`{` + base + `,"gasPrice":1,"accessList":{}}`:                                                                                    "accessList: want a list",
+		`[` + base + `]`: "want a JSON object",
 	} {
 		if _, _, _, err := parseEthTx([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v; want an error saying %q", body, err, want)
@@ -95,6 +103,10 @@ func TestEthTxRefused(t *testing.T) {
 		`{"chainId":9223372036854775771,"nonce":18446744073709551614,"gas":1,"gasPrice":1}`,
 		`{"chainId":"0x1","nonce":"0","gas":"0x5208","gasPrice":"1000000000","value":"0x0de0b6b3a7640000","data":"0x","input":"0x"}`,
 		`{"chainId":1,"nonce":0,"gas":21000,"maxFeePerGas":"0x` + strings.Repeat("f", 64) + `","from":"0x00000000000000000000000000000000000000aa"}`,
+		// null is absent, as viem and RPC responses write it.
+		`{"type":"eip1559","chainId":1,"nonce":0,"gas":21000,"maxFeePerGas":1,"gasPrice":null,"to":null,"accessList":null}`,
+		`{"chainId":1,"nonce":0,"gas":21000,"gasPrice":"1","maxFeePerGas":null,"maxPriorityFeePerGas":null}`,
+		`{"chainId":1,"nonce":0,"gas":21000,"gasPrice":"1","accessList":[{"address":"0x00000000000000000000000000000000000000aa","storageKeys":["0x` + strings.Repeat("0", 64) + `"]}]}`,
 	} {
 		if _, _, _, err := parseEthTx([]byte(body)); err != nil {
 			t.Errorf("%s: %v", body, err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -447,6 +448,8 @@ func partyAddress(args []string) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"wallet_id": rec.WalletID, "path": path.String(), "public_key": hex.EncodeToString(child.PublicKey),
 		"address": share.Address(child.PublicKey), "xpub": xpub,
+		// Whether the record uses the legacy rule (made before chain codes).
+		"legacy_chain_code": bytes.Equal(rec.ChainCode, hd.LegacyChainCode(rec.WalletID, rec.PublicKey)),
 	})
 }
 

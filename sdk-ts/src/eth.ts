@@ -363,7 +363,8 @@ function toEnvelope(tx: EthTransaction, expectedAddress: string): Envelope {
   }
   const base = {
     chainId,
-    nonce: required(t, "nonce", MAX_UINT64),
+    // EIP-2681: a nonce is below 2^64 - 1.
+    nonce: required(t, "nonce", MAX_UINT64 - 1n),
     gas: required(t, "gas", MAX_UINT256),
     value: quantity(t, "value", MAX_UINT256),
     ...(to ? { to } : {}),
@@ -435,10 +436,11 @@ const TRANSACTION_KEYS: ReadonlySet<string> = new Set([
 ]);
 /**
  * What viem adds to the prepared request it hands an account's
- * signTransaction (the account, the client's chain, its nonce manager):
- * not part of the transaction.
+ * signTransaction (the account, the client's chain, its nonce manager,
+ * and the capabilities a node's eth_fillTransaction reported): not part
+ * of the transaction.
  */
-const VIEM_EXTRAS: ReadonlySet<string> = new Set(["account", "chain", "nonceManager"]);
+const VIEM_EXTRAS: ReadonlySet<string> = new Set(["account", "chain", "nonceManager", "_capabilities"]);
 
 /**
  * Refuses a key that is neither a transaction field nor one of viem's
@@ -528,7 +530,7 @@ function quantity(t: Record<string, unknown>, name: string, max: bigint): bigint
   if (typeof v === "bigint") n = v;
   else if (typeof v === "number" && Number.isSafeInteger(v)) n = BigInt(v);
   else throw invalid(`transaction: ${name} must be a bigint or a safe integer`);
-  if (n < 0n || n > max) throw invalid(`transaction: ${name} ${n} is out of range (0..${max === MAX_UINT64 ? "2^64-1" : "2^256-1"})`);
+  if (n < 0n || n > max) throw invalid(`transaction: ${name} ${n} is out of range (0..${max === MAX_UINT64 - 1n ? "2^64-2, EIP-2681" : max === MAX_UINT64 ? "2^64-1" : "2^256-1"})`);
   return n;
 }
 

@@ -67,6 +67,9 @@ export async function keygenSeat(
   await runSeat(clients, worker, seat, SessionKind.KEYGEN, {
     prepare: () => worker.prepareKeygen({ sessionId: seat.sessionId, self: seat.partyId, walletId: seat.walletId, signersNeeded, parties: seat.parties }),
     check: (ready) => {
+      if (!ready.recordsChainCodes) {
+        throw mismatch("the coordinator's roster is from a coordinator that does not record chain codes (older than this SDK): upgrade the coordinator; it would record the wallet without the chain code this party records");
+      }
       if (ready.signersNeeded !== signersNeeded) {
         throw mismatch(`the coordinator's roster needs ${ready.signersNeeded} signers; ${signersNeeded} were asked for`);
       }

@@ -485,6 +485,12 @@ export class ShareStorage<H = Uint8Array> {
    * derived with (hd.ts walletChainCode), so one written behind the
    * storage's back would move every derived address. A record of version 1
    * or 2 has none ("" in its info), and its stored record must have none.
+   * The check runs whenever the record is opened (signing, backup,
+   * password change): a signing at a path never uses a chain code the
+   * record does not hold. Reading an address without the password
+   * (getAddress, getExtendedPublicKey) trusts the clear-text field, as it
+   * trusts the clear-text public key: whoever can write this origin's
+   * IndexedDB can change what the page shows (docs/security.md).
    */
   #same(r: StoredRecordV1, info: ShareRecordInfo): void {
     if (

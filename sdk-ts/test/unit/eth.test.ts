@@ -224,6 +224,7 @@ describe("signTransactionWith", () => {
       [{ ...txs.legacy, accessList: [] }, "accessList is not a field of a legacy"],
       [{ ...base, value: -1n }, "value"],
       [{ ...base, nonce: 2n ** 64n }, "nonce"],
+      [{ ...base, nonce: 2n ** 64n - 1n }, "EIP-2681"],
       [{ ...base, gas: 1.5 }, "gas"],
       [{ ...base, value: 2n ** 256n }, "value"],
       [{ ...base, maxPriorityFeePerGas: 10n ** 12n }, "transaction"],
@@ -268,6 +269,7 @@ describe("signTransactionWith", () => {
       { from: ADDRESS as ViemHex, account: account.address },
       { account, chain: mainnet, nonceManager: undefined },
       { account: { address: account.address, type: "json-rpc" }, chain: null },
+      { _capabilities: { paymasterService: { supported: false } } }, // from a node's eth_fillTransaction
       { gasLimit: undefined, blobs: undefined, authorizationList: undefined, gasPrice: undefined, input: undefined },
     ];
     for (const extra of extras) {

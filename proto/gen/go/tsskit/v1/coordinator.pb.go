@@ -502,9 +502,12 @@ type Wallet struct {
 	// "0x" + 40 hex: the Ethereum address.
 	Address         string `protobuf:"bytes,7,opt,name=address,proto3" json:"address,omitempty"`
 	CreatedAtUnixMs int64  `protobuf:"varint,8,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
-	// The wallet's BIP32 chain code (32 bytes), as every holder recorded it.
+	// The wallet's BIP32 chain code (32 bytes), as every holder recorded it;
+	// empty when the coordinator does not know it (a wallet an older
+	// coordinator recorded during an upgrade; docs/protocol.md).
 	ChainCode []byte `protobuf:"bytes,9,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
-	// The extended public key (BIP32 serialization, "xpub…", depth 0).
+	// The extended public key (BIP32 serialization, "xpub…", depth 0);
+	// empty with chain_code.
 	Xpub          string `protobuf:"bytes,10,opt,name=xpub,proto3" json:"xpub,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1426,7 +1429,9 @@ type ReportResultRequest struct {
 	ComputeMs   uint32 `protobuf:"varint,6,opt,name=compute_ms,json=computeMs,proto3" json:"compute_ms,omitempty"`
 	PreparamsMs uint32 `protobuf:"varint,7,opt,name=preparams_ms,json=preparamsMs,proto3" json:"preparams_ms,omitempty"`
 	// Keygen: the wallet's BIP32 chain code (32 bytes); every party must
-	// report the same.
+	// report the same. Empty from a party older than chain codes: the
+	// keygen then completes only if every party's is empty (a wallet on the
+	// legacy rule).
 	ChainCode     []byte `protobuf:"bytes,8,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1658,8 +1663,13 @@ type SessionEvent_Ready struct {
 	// Sign sessions: the derivation path of the signing key (empty: the
 	// wallet key).
 	DerivationPath []uint32 `protobuf:"varint,6,rep,packed,name=derivation_path,json=derivationPath,proto3" json:"derivation_path,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Keygen sessions: the coordinator checks and records the chain code
+	// every party reports (Assignment.records_chain_codes). A party
+	// refuses a keygen without it: a coordinator older than chain codes
+	// would record the wallet without the chain code its holders use.
+	RecordsChainCodes bool `protobuf:"varint,7,opt,name=records_chain_codes,json=recordsChainCodes,proto3" json:"records_chain_codes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SessionEvent_Ready) Reset() {
@@ -1732,6 +1742,13 @@ func (x *SessionEvent_Ready) GetDerivationPath() []uint32 {
 		return x.DerivationPath
 	}
 	return nil
+}
+
+func (x *SessionEvent_Ready) GetRecordsChainCodes() bool {
+	if x != nil {
+		return x.RecordsChainCodes
+	}
+	return false
 }
 
 // Progress: a party reached a round.
@@ -2094,7 +2111,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\fJoinResponse\"4\n" +
 	"\x13WatchSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xeb\b\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\x9b\t\n" +
 	"\fSessionEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x10\n" +
@@ -2109,14 +2126,15 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x06failed\x18\x0e \x01(\v2\x1e.tsskit.v1.SessionEvent.FailedH\x00R\x06failed\x1a;\n" +
 	"\aWaiting\x12\x16\n" +
 	"\x06joined\x18\x01 \x03(\tR\x06joined\x12\x18\n" +
-	"\amissing\x18\x02 \x03(\tR\amissing\x1a\xe6\x01\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\x1a\x96\x02\n" +
 	"\x05Ready\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.tsskit.v1.SessionKindR\x04kind\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12%\n" +
 	"\x0esigners_needed\x18\x03 \x01(\rR\rsignersNeeded\x12,\n" +
 	"\x06roster\x18\x04 \x03(\v2\x14.tsskit.v1.PartyKeysR\x06roster\x12\x16\n" +
 	"\x06digest\x18\x05 \x01(\fR\x06digest\x12'\n" +
-	"\x0fderivation_path\x18\x06 \x03(\rR\x0ederivationPath\x1ak\n" +
+	"\x0fderivation_path\x18\x06 \x03(\rR\x0ederivationPath\x12.\n" +
+	"\x13records_chain_codes\x18\a \x01(\bR\x11recordsChainCodes\x1ak\n" +
 	"\bProgress\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\rR\x05round\x12\x16\n" +
