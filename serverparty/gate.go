@@ -28,9 +28,15 @@ const (
 // sessions finish in the order they came instead of all together at the
 // end. Signing steps have a lane of their own, signSlots slots that no
 // keygen takes: a signing never waits for a keygen's step to end (a
-// keygen step can take seconds, and a signing has nine rounds), it only
-// shares the CPU with at most slots of them. A session that waits for its
-// peers holds no slot.
+// keygen step can take seconds, and a signing has nine rounds). A session
+// that waits for its peers holds no slot.
+//
+// A signing also has the CPU first: from its first step, for at most
+// signFirst, no keygen or refill step starts (the ones running finish),
+// so its nine rounds do not each share the CPU with keygens (a signing
+// takes about a second alone, and someone waits on it). A keygen step
+// that has waited keygenMaxDefer starts all the same, so a steady stream
+// of signings slows keygens but never stops them.
 type workGate struct {
 	slots     int
 	signSlots int
@@ -40,10 +46,32 @@ type workGate struct {
 	waiting [2]waitHeap     // waiting steps per lane
 	queued  [numClasses]int // waiting steps per class
 	seq     uint64
+	// signs holds the signings that have the CPU first, with the time of
+	// their first step.
+	signs map[*sessionGate]time.Time
+	// wake is the timer that re-runs grantLocked when the work lane's
+	// pause may end; nil when none is set.
+	wake *time.Timer
+
+	// signFirst and keygenMaxDefer are the bounds above (defaults
+	// defaultSignFirst, defaultKeygenMaxDefer).
+	signFirst, keygenMaxDefer time.Duration
+	// now is the clock (time.Now; tests set it).
+	now func() time.Time
 
 	// observe, if set, sees every step's wait for a slot.
 	observe func(class int, wait time.Duration)
 }
+
+const (
+	// defaultSignFirst is how long a signing holds keygen steps back: a
+	// few times a signing's length on an idle party, so that one whose
+	// peers are slow (a browser) does not hold them back for long.
+	defaultSignFirst = 4 * time.Second
+	// defaultKeygenMaxDefer is the longest a keygen step waits for
+	// signings: about one signing.
+	defaultKeygenMaxDefer = 4 * time.Second
+)
 
 const (
 	laneSign = iota // signing steps
@@ -63,7 +91,8 @@ func newWorkGate(slots int) *workGate {
 	if slots < 1 {
 		slots = 1
 	}
-	return &workGate{slots: slots, signSlots: slots}
+	return &workGate{slots: slots, signSlots: slots, signs: map[*sessionGate]time.Time{},
+		signFirst: defaultSignFirst, keygenMaxDefer: defaultKeygenMaxDefer, now: time.Now}
 }
 
 func (g *workGate) capacity(l int) int {
@@ -101,6 +130,7 @@ func (g *workGate) Busy() int {
 type waiter struct {
 	class  int
 	ticket uint64
+	since  time.Time // when it began to wait
 	ready  chan struct{}
 	index  int // in the heap; -1 once granted
 }
@@ -137,17 +167,17 @@ func (h *waitHeap) Pop() any {
 func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued func(position int)) error {
 	l := lane(class)
 	g.mu.Lock()
-	if g.busy[l] < g.capacity(l) && g.waiting[l].Len() == 0 {
-		g.busy[l]++
+	w := &waiter{class: class, ticket: ticket, since: g.now(), ready: make(chan struct{})}
+	heap.Push(&g.waiting[l], w)
+	g.queued[class]++
+	g.grantLocked(l)
+	if w.index < 0 {
 		g.mu.Unlock()
 		if g.observe != nil {
 			g.observe(class, 0)
 		}
 		return nil
 	}
-	w := &waiter{class: class, ticket: ticket, ready: make(chan struct{})}
-	heap.Push(&g.waiting[l], w)
-	g.queued[class]++
 	pos := 1
 	for _, o := range g.waiting[l] {
 		if o != w && (o.class < class || (o.class == class && o.ticket < ticket)) {
@@ -181,18 +211,84 @@ func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued f
 }
 
 // leave frees a slot of class's lane and gives it to that lane's first
-// waiter.
+// waiter that may have it.
 func (g *workGate) leave(class int) {
 	l := lane(class)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.waiting[l].Len() > 0 {
-		w := heap.Pop(&g.waiting[l]).(*waiter)
-		g.queued[w.class]--
-		close(w.ready) // the slot passes on: busy is unchanged
-		return
-	}
 	g.busy[l]--
+	g.grantLocked(l)
+}
+
+// grantLocked gives lane l's free slots to its waiters in order. A work
+// step waits while a signing has the CPU first, unless it has waited
+// keygenMaxDefer; a timer grants again when that may change.
+func (g *workGate) grantLocked(l int) {
+	for g.busy[l] < g.capacity(l) && g.waiting[l].Len() > 0 {
+		w := g.waiting[l][0]
+		if l == laneWork {
+			now := g.now()
+			if until := g.heldBackLocked(now); until.After(now) {
+				if aged := w.since.Add(g.keygenMaxDefer); aged.After(now) {
+					g.wakeLocked(min(until.Sub(now), aged.Sub(now)))
+					return
+				}
+			}
+		}
+		heap.Pop(&g.waiting[l])
+		g.queued[w.class]--
+		g.busy[l]++
+		close(w.ready)
+	}
+}
+
+// heldBackLocked is when the last signing's hold on work steps ends (the
+// zero time, or a past one, when none holds them). It forgets the
+// signings whose hold has ended.
+func (g *workGate) heldBackLocked(now time.Time) time.Time {
+	var until time.Time
+	for s, first := range g.signs {
+		end := first.Add(g.signFirst)
+		if !end.After(now) {
+			delete(g.signs, s)
+			continue
+		}
+		if end.After(until) {
+			until = end
+		}
+	}
+	return until
+}
+
+// wakeLocked sets the timer that grants work slots again after d.
+func (g *workGate) wakeLocked(d time.Duration) {
+	if g.wake != nil {
+		g.wake.Stop()
+	}
+	g.wake = time.AfterFunc(d, func() {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.grantLocked(laneWork)
+	})
+}
+
+// signStarted gives signing s the CPU first from now (its first step);
+// signDone ends that early, when it finishes.
+func (g *workGate) signStarted(s *sessionGate) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !s.started && !s.closed {
+		s.started = true
+		g.signs[s] = g.now()
+	}
+}
+
+func (g *workGate) signDone(s *sessionGate) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s.closed = true
+	delete(g.signs, s)
+	g.grantLocked(laneWork)
 }
 
 // sessionGate is one session's way through the gate (party.Gate).
@@ -201,6 +297,17 @@ type sessionGate struct {
 	class  int
 	ticket uint64
 	held   atomic.Int64 // nanoseconds the session held a slot
+	// Under g.mu: the signing's first step came (it held keygen steps
+	// back from then), Close was called.
+	started, closed bool
+}
+
+// Close tells the gate the session is over: a signing no longer holds
+// keygen steps back. Safe to call more than once.
+func (s *sessionGate) Close() {
+	if s.class == classSign {
+		s.g.signDone(s)
+	}
 }
 
 // Enter implements party.Gate.
@@ -210,6 +317,9 @@ func (s *sessionGate) Enter(ctx context.Context) (func(), error) {
 
 // EnterQueued implements party.QueueGate.
 func (s *sessionGate) EnterQueued(ctx context.Context, queued func(position int)) (func(), error) {
+	if s.class == classSign {
+		s.g.signStarted(s)
+	}
 	if err := s.g.enter(ctx, s.class, s.ticket, queued); err != nil {
 		return nil, err
 	}

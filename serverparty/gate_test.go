@@ -203,3 +203,88 @@ func waitQueued(t *testing.T, g *workGate, sign, keygen int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A signing has the CPU first: from its first step no keygen step starts,
+// though a slot is free, until the signing is over, its hold ends
+// (signFirst) or the keygen step has waited keygenMaxDefer. Steps already
+// running go on.
+func TestWorkGateSignFirst(t *testing.T) {
+	enterAsync := func(sg *sessionGate) chan func() {
+		got := make(chan func(), 1)
+		go func() {
+			l, err := sg.Enter(context.Background())
+			if err == nil {
+				got <- l
+			}
+		}()
+		return got
+	}
+	waitGranted := func(t *testing.T, got chan func(), within time.Duration, what string) {
+		t.Helper()
+		select {
+		case l := <-got:
+			l()
+		case <-time.After(within):
+			t.Fatalf("%s: the keygen step did not start", what)
+		}
+	}
+	notGranted := func(t *testing.T, got chan func(), what string) {
+		t.Helper()
+		select {
+		case <-got:
+			t.Fatalf("%s: a keygen step started while a signing had the CPU first", what)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	t.Run("until the signing is over", func(t *testing.T) {
+		g := newWorkGate(2)
+		g.signFirst, g.keygenMaxDefer = time.Hour, time.Hour
+		running, _ := g.session(classKeygen).Enter(context.Background())
+		sign := g.session(classSign)
+		if g.Queued(); true {
+			// Before its first step a signing holds nothing back (it may
+			// still be waiting for its peers to join).
+			l, _ := g.session(classKeygen).Enter(context.Background())
+			l()
+		}
+		step, err := sign.Enter(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		step() // between its steps too
+		got := enterAsync(g.session(classKeygen))
+		waitQueued(t, g, 0, 1)
+		notGranted(t, got, "a free slot")
+		running() // a running step's slot is not handed on either
+		notGranted(t, got, "a freed slot")
+		sign.Close()
+		waitGranted(t, got, 5*time.Second, "signing over")
+		sign.Close()
+		if step, err := sign.Enter(context.Background()); err != nil {
+			t.Fatal(err)
+		} else {
+			step() // a closed signing's step holds nothing back
+		}
+		l, _ := g.session(classKeygen).Enter(context.Background())
+		l()
+	})
+	t.Run("for at most signFirst", func(t *testing.T) {
+		g := newWorkGate(1)
+		g.signFirst, g.keygenMaxDefer = 100*time.Millisecond, time.Hour
+		step, _ := g.session(classSign).Enter(context.Background())
+		defer step()
+		got := enterAsync(g.session(classKeygen))
+		notGranted(t, got, "within signFirst")
+		waitGranted(t, got, 5*time.Second, "after signFirst")
+	})
+	t.Run("a keygen step waits at most keygenMaxDefer", func(t *testing.T) {
+		g := newWorkGate(1)
+		g.signFirst, g.keygenMaxDefer = time.Hour, 100*time.Millisecond
+		step, _ := g.session(classSign).Enter(context.Background())
+		defer step()
+		got := enterAsync(g.session(classKeygen))
+		notGranted(t, got, "within keygenMaxDefer")
+		waitGranted(t, got, 5*time.Second, "after keygenMaxDefer")
+	})
+}

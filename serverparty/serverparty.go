@@ -385,6 +385,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		defer p.keygens.Add(-1)
 	}
 	gate := p.gate.session(class)
+	defer gate.Close()
 	var preTime time.Duration
 	job.Gate = gate
 	job.Cost = func() (time.Duration, time.Duration) { return gate.Held(), preTime }
