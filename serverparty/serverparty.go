@@ -675,8 +675,10 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (
 	if err != nil {
 		return nil, err
 	}
+	// What refuse tells the coordinator, should this party not take the seat.
+	seat := &tsskitv1.Assignment{SessionId: sessionID, Kind: tsskitv1.SessionKind_SESSION_KIND_KEYGEN, PartyId: claim.PartyId, Token: claim.Token}
 	if !claim.RecordsChainCodes {
-		p.refuse(ctx, l, &tsskitv1.Assignment{SessionId: sessionID, Kind: tsskitv1.SessionKind_SESSION_KIND_KEYGEN, PartyId: claim.PartyId, Token: claim.Token}, "coordinator_outdated", errCoordinatorOutdated)
+		p.refuse(ctx, l, seat, "coordinator_outdated", errCoordinatorOutdated)
 		return nil, errCoordinatorOutdated
 	}
 	p.running.Add(1)
@@ -686,7 +688,7 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (
 	gate := p.gate.session(classKeygen)
 	pre, _, err := p.takePreParams(ctx, gate)
 	if err != nil {
-		p.refuse(ctx, l, &tsskitv1.Assignment{SessionId: sessionID, Kind: tsskitv1.SessionKind_SESSION_KIND_KEYGEN, PartyId: claim.PartyId, Token: claim.Token}, "preparams", err)
+		p.refuse(ctx, l, seat, "preparams", err)
 		return nil, err
 	}
 	// The user party gets a device identity of its own, carried in the

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/big"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -99,6 +100,10 @@ func ethTx(file string) (*ethTxn, error) {
 	return &ethTxn{tx: tx, signer: signer, digest: h[:], from: from}, nil
 }
 
+// given says whether a transaction field is there: absent and null (as
+// viem and RPC responses write an unset field) are not.
+func given(v json.RawMessage) bool { return len(v) > 0 && string(v) != "null" }
+
 var (
 	decimalNumber = regexp.MustCompile(`^(0|[1-9][0-9]*)$`)
 	hexNumber     = regexp.MustCompile(`^0x[0-9a-fA-F]+$`)
@@ -109,7 +114,7 @@ var (
 // (no octal, sign, underscores, exponent or fraction). Absent or null is
 // nil.
 func ethNumber(name string, v json.RawMessage) (*big.Int, error) {
-	if len(v) == 0 || string(v) == "null" {
+	if !given(v) {
 		return nil, nil
 	}
 	s := string(v)
@@ -225,8 +230,6 @@ func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, erro
 		}
 		data = append([]byte{}, b...)
 	}
-	// A field given as null is absent, as viem and RPC responses write it.
-	given := func(v json.RawMessage) bool { return len(v) > 0 && string(v) != "null" }
 	typ := j.Type
 	if typ == "" {
 		switch {
@@ -280,9 +283,15 @@ func parseEthTx(raw []byte) (*types.Transaction, *big.Int, *common.Address, erro
 	return nil, nil, nil, fmt.Errorf("type %s: want eip1559, eip2930 or legacy", strconv.Quote(typ))
 }
 
-// ethTxKeys are the keys of a transaction object (ethTxJSON's, exactly).
-var ethTxKeys = []string{"type", "chainId", "nonce", "from", "to", "value", "data", "input",
-	"gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas", "accessList"}
+// ethTxKeys are the keys of a transaction object: ethTxJSON's, exactly.
+var ethTxKeys = func() []string {
+	t := reflect.TypeFor[ethTxJSON]()
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = t.Field(i).Tag.Get("json")
+	}
+	return keys
+}()
 
 // checkEthTxKeys refuses a transaction object with a key that is not
 // exactly one of ethTxKeys, or given twice, and an access-list entry with
@@ -292,8 +301,8 @@ func checkEthTxKeys(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	al, ok := fields["accessList"]
-	if !ok || string(al) == "null" {
+	al := fields["accessList"]
+	if !given(al) {
 		return nil
 	}
 	var entries []json.RawMessage
