@@ -68,6 +68,10 @@ type Job struct {
 	// Path, at signing, is the BIP32 derivation path of the signing key
 	// (empty: the wallet key); it goes into the join statement.
 	Path []uint32
+	// Epoch, at signing, is the share's epoch (Sign sets it); it goes
+	// into the join statement, so a signing that mixes epochs is refused
+	// before its first round.
+	Epoch int
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a certified server).
 	Kinds map[string]identity.Kind
@@ -139,7 +143,7 @@ func Keygen(ctx context.Context, c Conn, j Job, pre *keygen.LocalPreParams, save
 // the caller gives a key of the moment).
 func Sign(ctx context.Context, c Conn, j Job, rec *share.Record) (*party.Signature, error) {
 	var out *party.Signature
-	j.WalletID, j.Threshold = rec.WalletID, rec.Threshold
+	j.WalletID, j.Threshold, j.Epoch = rec.WalletID, rec.Threshold, rec.Epoch
 	if k := rec.Own().Kind; k != 0 {
 		j.Kind = k
 	}
@@ -181,7 +185,7 @@ func JoinKeys(j *Job, kind identity.SessionKind) (*seal.Keys, *tsskitv1.PartyKey
 	}
 	pub := keys.Public()
 	st := &identity.Statement{SessionKind: kind, SessionID: j.SessionID, PartyID: j.PartyID, Kind: j.Kind, WalletID: j.WalletID,
-		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Path: j.Path, Expires: time.Now().Add(StatementLife)}
+		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Path: j.Path, Epoch: j.Epoch, Expires: time.Now().Add(StatementLife)}
 	copy(st.X25519[:], pub.X25519)
 	copy(st.Ed25519[:], pub.Ed25519)
 	e, err := identity.SignStatement(j.Identity, st, j.Chain)

@@ -38,8 +38,12 @@ type runner struct {
 	ch     *seal.Channel
 	tr     Transport
 	ctx    context.Context // the session's, for Gate.Enter
-	party  tss.Party
+	drv    driver
 	out    chan tss.Message
+	// local carries what one of this party's tss-lib parties sends the
+	// other (a reshare's old and new roles), from the sender goroutine to
+	// the loop.
+	local chan tss.ParsedMessage
 	// check looks at every decoded peer message before tss-lib does
 	// (checks.go); an error fails the session naming the sender.
 	check func(msg tss.ParsedMessage) error
@@ -59,6 +63,59 @@ type runner struct {
 	held      []heldMsg
 	heldFrom  map[string]int // envelopes held per sender
 	started   bool
+}
+
+// driver is the tss-lib side of a runner: one tss-lib party (keygen,
+// signing) or the roles of one party in a reshare.
+type driver interface {
+	start() *tss.Error
+	// parse decodes a peer's message as sent by party from.
+	parse(payload []byte, from string, broadcast bool) (tss.ParsedMessage, error)
+	// update hands a message to the tss-lib party or parties that take it.
+	update(msg tss.ParsedMessage) *tss.Error
+	// route returns the session parties a message goes to over the
+	// network ("" for every party: a broadcast) and the copies this
+	// party's other role takes.
+	route(msg tss.Message) (to []string, local []tss.ParsedMessage)
+	// waitingFor names the parties whose messages the protocol waits for.
+	waitingFor() []string
+}
+
+// single is the driver of one tss-lib party whose peers are the roster's.
+type single struct {
+	p tss.Party
+	r *roster.Roster
+}
+
+func (d single) start() *tss.Error { return d.p.Start() }
+
+func (d single) parse(payload []byte, from string, broadcast bool) (tss.ParsedMessage, error) {
+	return tss.ParseWireMessage(payload, d.r.PartyID(from), broadcast)
+}
+
+func (d single) update(msg tss.ParsedMessage) *tss.Error {
+	_, err := d.p.Update(msg)
+	return err
+}
+
+func (d single) route(msg tss.Message) ([]string, []tss.ParsedMessage) {
+	routing := msg.GetTo()
+	if msg.IsBroadcast() || len(routing) == 0 {
+		return []string{""}, nil
+	}
+	var to []string
+	for _, p := range routing {
+		to = append(to, p.Id)
+	}
+	return to, nil
+}
+
+func (d single) waitingFor() []string {
+	var ids []string
+	for _, p := range d.p.WaitingFor() {
+		ids = append(ids, p.Id)
+	}
+	return ids
 }
 
 // heldMsg is an opened envelope of round 1 that arrived before this
@@ -93,6 +150,7 @@ func newRunner(s *Session, r *roster.Roster, phase string, rounds int, kinds map
 		// tss-lib writes to out while it holds its party lock; a buffer of a
 		// few rounds' worth keeps it from waiting on the network.
 		out:      make(chan tss.Message, 4*r.Len()*r.Len()),
+		local:    make(chan tss.ParsedMessage, 4*r.Len()*r.Len()),
 		progress: Progress{Phase: phase, Rounds: rounds},
 		accepted: make(map[string][sha256.Size]byte),
 	}, nil
@@ -186,6 +244,10 @@ func run[T any](ctx context.Context, rn *runner, tr Transport, end <-chan T) (T,
 			if err := rn.receive(env); err != nil {
 				return zero, err
 			}
+		case msg := <-rn.local:
+			if err := rn.deliverLocal(msg); err != nil {
+				return zero, err
+			}
 		case <-ctx.Done():
 			return zero, rn.deadlineError(ctx.Err())
 		}
@@ -212,7 +274,7 @@ func (rn *runner) update(f func(*Progress)) {
 }
 
 func (rn *runner) send(ctx context.Context, msg tss.Message) error {
-	wire, routing, err := msg.WireBytes()
+	wire, _, err := msg.WireBytes()
 	if err != nil {
 		return &Error{Code: CodeProtocol, Round: rn.round(), Err: fmt.Errorf("encode outgoing message: %w", err)}
 	}
@@ -223,12 +285,12 @@ func (rn *runner) send(ctx context.Context, msg tss.Message) error {
 	if !ok {
 		return &Error{Code: CodeProtocol, Err: fmt.Errorf("unexpected outgoing message type %s", msg.Type())}
 	}
-	var to []string
-	if routing.IsBroadcast || len(routing.To) == 0 {
-		to = []string{""}
-	} else {
-		for _, p := range routing.To {
-			to = append(to, p.Id)
+	to, local := rn.drv.route(msg)
+	for _, m := range local {
+		select {
+		case rn.local <- m:
+		case <-ctx.Done():
+			return rn.deadlineError(ctx.Err())
 		}
 	}
 	for _, id := range to {
@@ -247,6 +309,9 @@ func (rn *runner) send(ctx context.Context, msg tss.Message) error {
 			p.BytesSent += int64(len(env.Payload))
 			p.Round = max(p.Round, kind.round)
 		})
+	}
+	if len(to) == 0 {
+		rn.update(func(p *Progress) { p.Round = max(p.Round, kind.round) })
 	}
 	return nil
 }
@@ -293,7 +358,7 @@ func (rn *runner) receiveConfirm(env *seal.Envelope, payload []byte) error {
 	if err != nil {
 		return err
 	}
-	terr := rn.party.Start()
+	terr := rn.drv.start()
 	leave()
 	if terr != nil {
 		return rn.protocolError(terr)
@@ -345,7 +410,7 @@ func (rn *runner) deliver(env *seal.Envelope, payload []byte) error {
 	blame := func(format string, a ...any) error {
 		return &Error{Code: CodeProtocol, Round: int(env.Round), Culprits: []string{from}, Err: fmt.Errorf(format, a...)}
 	}
-	msg, err := tss.ParseWireMessage(payload, rn.roster.PartyID(from), env.IsBroadcast())
+	msg, err := rn.drv.parse(payload, from, env.IsBroadcast())
 	if err != nil {
 		return blame("undecodable %s message: %v", rn.phase, err)
 	}
@@ -380,6 +445,16 @@ func (rn *runner) deliver(env *seal.Envelope, payload []byte) error {
 		return blame("%s: %v", msg.Type(), err)
 	}
 	return rn.feed(msg, from)
+}
+
+// deliverLocal hands what one of this party's roles sent to the other.
+func (rn *runner) deliverLocal(msg tss.ParsedMessage) error {
+	leave, err := rn.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	return rn.feed(msg, rn.sess.Self)
 }
 
 // enter waits for the session's Gate, if it has one, before a step that
@@ -447,7 +522,7 @@ func (rn *runner) feed(msg tss.ParsedMessage, from string) (err error) {
 				Err: fmt.Errorf("tss-lib panicked on a %s message: %v", msg.Type(), p)}
 		}
 	}()
-	if _, terr := rn.party.Update(msg); terr != nil {
+	if terr := rn.drv.update(msg); terr != nil {
 		return rn.protocolError(terr)
 	}
 	return nil
@@ -484,11 +559,12 @@ func (rn *runner) deadlineError(cause error) error {
 		}
 		return e
 	}
-	for _, p := range rn.party.WaitingFor() {
-		if p.Id != rn.sess.Self {
-			e.Culprits = append(e.Culprits, p.Id)
+	for _, id := range rn.drv.waitingFor() {
+		if id != rn.sess.Self {
+			e.Culprits = append(e.Culprits, id)
 		}
 	}
 	sort.Strings(e.Culprits)
+	e.Culprits = slices.Compact(e.Culprits)
 	return e
 }

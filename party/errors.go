@@ -19,9 +19,10 @@ const (
 	CodeVerify        Code = "verify"         // the result failed its final independent check
 	// The trust model's refusals, all before any protocol message is sent
 	// (culprit = the party whose roster entry failed; see package identity).
-	CodeIdentity Code = "identity"         // a roster entry fails its identity checks: certificate, signature, revocation, holder identity, or a roster substituted between parties
-	CodeMismatch Code = "session_mismatch" // a party's statement describes another session than this party's own view (threshold, parties, kinds, wallet, digest)
-	CodePolicy   Code = "policy"           // the wallet's policy refuses this signing (no sign request from one of its clients)
+	CodeIdentity   Code = "identity"         // a roster entry fails its identity checks: certificate, signature, revocation, holder identity, or a roster substituted between parties
+	CodeMismatch   Code = "session_mismatch" // a party's statement describes another session than this party's own view (threshold, parties, kinds, wallet, digest)
+	CodePolicy     Code = "policy"           // the wallet's policy refuses this signing (no sign request from one of its clients)
+	CodeStaleEpoch Code = "stale_epoch"      // a signer's share is of another epoch than this party's: the older one must recover or import a newer backup
 )
 
 // Error is the typed error of every engine failure. Culprits are party ids.
@@ -71,6 +72,7 @@ var (
 	ErrIdentity      = &Error{Code: CodeIdentity}
 	ErrMismatch      = &Error{Code: CodeMismatch}
 	ErrPolicy        = &Error{Code: CodePolicy}
+	ErrStaleEpoch    = &Error{Code: CodeStaleEpoch}
 )
 
 func invalid(format string, a ...any) *Error {

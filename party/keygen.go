@@ -74,7 +74,7 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 	}
 	rn.check = keygenCheck(r, req.Self, req.SignersNeeded-1, req.PreParams)
 	end := make(chan *keygen.LocalPartySaveData, 1)
-	rn.party = keygen.NewLocalParty(params(r, req.Self, req.SignersNeeded-1), rn.out, end, *req.PreParams)
+	rn.drv = single{keygen.NewLocalParty(params(r, req.Self, req.SignersNeeded-1), rn.out, end, *req.PreParams), r}
 	save, err := run(ctx, rn, tr, end)
 	if err != nil {
 		return nil, err

@@ -123,9 +123,9 @@ func (rg *receiveRig) runner(tb testing.TB, sign bool) *runner {
 	// The roster was confirmed (round 0): this target is the tss-lib rounds.
 	rn.started = true
 	if sign {
-		rn.party = signing.NewLocalParty(big.NewInt(1), params(r, rg.self, rg.threshold-1), *rg.save, rn.out, make(chan *common.SignatureData, 1), DigestSize)
+		rn.drv = single{signing.NewLocalParty(big.NewInt(1), params(r, rg.self, rg.threshold-1), *rg.save, rn.out, make(chan *common.SignatureData, 1), DigestSize), r}
 	} else {
-		rn.party = keygen.NewLocalParty(params(r, rg.self, 1), rn.out, make(chan *keygen.LocalPartySaveData, 1))
+		rn.drv = single{keygen.NewLocalParty(params(r, rg.self, 1), rn.out, make(chan *keygen.LocalPartySaveData, 1)), r}
 	}
 	return rn
 }

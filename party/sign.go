@@ -19,6 +19,7 @@ import (
 
 	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/share"
 )
 
@@ -86,6 +87,12 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	if rec.PartyID != req.Self {
 		return nil, invalid("share belongs to %q, not %q", rec.PartyID, req.Self)
 	}
+	if rec.Epoch != 0 {
+		// The signers' tss-lib keys are those of the share's epoch.
+		if r, err = roster.NewAt(req.Parties, rec.Epoch); err != nil {
+			return nil, &Error{Code: CodeInvalidParams, Err: err}
+		}
+	}
 	if req.SignersNeeded != 0 && req.SignersNeeded != rec.Threshold {
 		return nil, invalid("session wants %d signers, the wallet %d", req.SignersNeeded, rec.Threshold)
 	}
@@ -114,7 +121,7 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	// only when one of its clients signed a statement for this session,
 	// wallet and digest: its sign request.
 	keys, ver, err := checkRoster(&req.Session, identity.View{SessionKind: identity.SessionSign, WalletID: rec.WalletID,
-		Threshold: rec.Threshold, Digest: req.Digest, Path: req.Path, Holders: rec.HolderView(), ClientRequired: rec.Policy.ClientRequired})
+		Threshold: rec.Threshold, Digest: req.Digest, Path: req.Path, Epoch: rec.Epoch, Holders: rec.HolderView(), ClientRequired: rec.Policy.ClientRequired})
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +138,7 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	if err != nil {
 		return nil, &Error{Code: CodeInvalidParams, Err: err}
 	}
-	rn.party = signing.NewLocalPartyWithKDD(m, params(r, req.Self, rec.Threshold-1), key, child.Delta, rn.out, end, DigestSize)
+	rn.drv = single{signing.NewLocalPartyWithKDD(m, params(r, req.Self, rec.Threshold-1), key, child.Delta, rn.out, end, DigestSize), r}
 	data, err := run(ctx, rn, tr, end)
 	if err != nil {
 		return nil, err

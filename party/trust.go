@@ -46,6 +46,8 @@ func identityError(round int, err error) error {
 		e.Code = CodePolicy
 	case identity.CodeMismatch:
 		e.Code = CodeMismatch
+	case identity.CodeStaleEpoch:
+		e.Code = CodeStaleEpoch
 	}
 	if ie.Party != "" {
 		e.Culprits = []string{ie.Party}

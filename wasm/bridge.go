@@ -176,7 +176,9 @@ func PrepareSign(p JoinParams) (*Joined, error) {
 	if err := p.Path.Check(); err != nil {
 		return nil, argErr("path: %v", err)
 	}
-	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: statementOf(p, identity.SessionSign, rec.Threshold, rec.WalletID)})
+	spec := statementOf(p, identity.SessionSign, rec.Threshold, rec.WalletID)
+	spec.Epoch = rec.Epoch
+	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: spec})
 	if err != nil {
 		return nil, err
 	}

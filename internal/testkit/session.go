@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -99,9 +100,57 @@ func RunSignPath(ctx context.Context, d *memnet.Identities, sessionID string, sh
 	for i, s := range shares {
 		ids[i] = s.PartyID
 	}
-	spec := memnet.Spec{Kind: identity.SessionSign, ID: sessionID, WalletID: shares[0].WalletID, Threshold: shares[0].Threshold, Parties: ids, Digest: digest, Path: path}
+	spec := memnet.Spec{Kind: identity.SessionSign, ID: sessionID, WalletID: shares[0].WalletID, Threshold: shares[0].Threshold, Parties: ids, Digest: digest, Path: path, Epoch: shares[0].Epoch}
 	return memnet.RunSession(ctx, net, d, spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
 			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digest, Path: path}, tr)
+		})
+}
+
+// Reshare is a reshare of a wallet for RunReshare: Old are the current
+// shares of the old committee, New the new committee with NewThreshold
+// signers needed. The new shares are of the old shares' epoch + 1.
+type Reshare struct {
+	Old          []*share.Record
+	New          []string
+	NewThreshold int
+}
+
+// RunReshare runs r over net (a new one when nil) with the identities in
+// d; new committee member i (in r.New order) uses fixture pre-params i.
+// Outcomes are in the order of the session's parties: the old committee,
+// then the new members not in it.
+func RunReshare(ctx context.Context, d *memnet.Identities, sessionID string, r Reshare, net *memnet.Net) ([]memnet.Outcome[*party.ReshareResult], error) {
+	if len(r.Old) == 0 {
+		return nil, fmt.Errorf("testkit: a reshare needs an old committee")
+	}
+	w := r.Old[0]
+	pps, err := PreParamsSet(len(r.New))
+	if err != nil {
+		return nil, err
+	}
+	shares := map[string]*share.Record{}
+	var old, ids []string
+	for _, s := range r.Old {
+		shares[s.PartyID] = s
+		old = append(old, s.PartyID)
+		ids = append(ids, s.PartyID)
+	}
+	pre := map[string]*keygen.LocalPreParams{}
+	for i, id := range r.New {
+		pre[id] = pps[i]
+		if shares[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	spec := &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.Threshold, Old: slices.Sorted(slices.Values(old)), New: slices.Sorted(slices.Values(r.New)),
+		PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired}
+	ms := memnet.Spec{Kind: identity.SessionReshare, ID: sessionID, WalletID: w.WalletID, Threshold: r.NewThreshold, Parties: ids, Reshare: spec}
+	return memnet.RunSession(ctx, net, d, ms,
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.ReshareResult, error) {
+			id := ids[i]
+			return party.Reshare(ctx, party.ReshareRequest{Session: s, WalletID: w.WalletID, Epoch: spec.Epoch, Old: old, OldThreshold: w.Threshold,
+				New: r.New, NewThreshold: r.NewThreshold, PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired,
+				Share: shares[id], PreParams: pre[id], Identity: d.Keys[id]}, tr)
 		})
 }

@@ -21,6 +21,7 @@ const (
 	CodeWrongIdentity Code = "wrong_identity"   // at signing: another identity than the share record's
 	CodeSubstituted   Code = "substituted"      // parties saw different roster entries for a party
 	CodePolicy        Code = "policy"           // the wallet's policy refuses the session
+	CodeStaleEpoch    Code = "stale_epoch"      // at signing: a party's share is of another epoch than this party's
 )
 
 // Error is an identity check that failed. Party is the party whose entry
@@ -60,6 +61,7 @@ var (
 	ErrWrongIdentity = &Error{Code: CodeWrongIdentity}
 	ErrSubstituted   = &Error{Code: CodeSubstituted}
 	ErrPolicy        = &Error{Code: CodePolicy}
+	ErrStaleEpoch    = &Error{Code: CodeStaleEpoch}
 )
 
 func errorf(code Code, party, format string, a ...any) *Error {

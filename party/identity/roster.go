@@ -22,6 +22,7 @@ type View struct {
 	Parties     []string // every party of the session, in any order
 	Digest      []byte   // signing: the digest this party agreed to sign
 	Path        []uint32 // signing: the derivation path of the signing key (empty: the wallet key)
+	Epoch       int      // signing: the epoch of this party's share
 
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a server).
@@ -33,6 +34,12 @@ type View struct {
 	// ClientRequired, at signing: the wallet signs only with a sign
 	// request from one of its client identities.
 	ClientRequired bool
+	// Reshare, at a reshare: what this party was asked to hand over or
+	// receive. Holders, if set, are then the current holders (this
+	// party's record's), and every party of the old committee must be
+	// one; with Reshare.ClientRequired, a client of the wallet must be in
+	// the old committee, its statement authorizing the reshare.
+	Reshare *Reshare
 
 	Trust *Trust
 	Now   time.Time
@@ -119,7 +126,7 @@ func VerifyRoster(entries map[string]*Entry, v View) (map[string]*Verified, erro
 				return nil, err
 			}
 		}
-		if v.SessionKind == SessionSign {
+		if v.SessionKind == SessionSign || (v.SessionKind == SessionReshare && v.Holders != nil && v.Reshare != nil && slices.Contains(v.Reshare.Old, id)) {
 			h, ok := v.Holders[id]
 			switch {
 			case !ok:
@@ -141,6 +148,20 @@ func VerifyRoster(entries map[string]*Entry, v View) (map[string]*Verified, erro
 		}
 		if !ok {
 			return nil, errorf(CodePolicy, "", "wallet %s signs only with a sign request from one of its clients, and no client holder takes part", v.WalletID)
+		}
+	}
+	if v.SessionKind == SessionReshare && v.Reshare != nil && v.Reshare.ClientRequired {
+		// A party without a current share (a new member) has no holders
+		// to check identities against; the old committee's members do.
+		ok := false
+		for _, id := range v.Reshare.Old {
+			h, recorded := v.Holders[id]
+			if out[id].Kind == KindClient && (v.Holders == nil || (recorded && h.Kind == KindClient && !h.Identity.IsZero())) {
+				ok = true
+			}
+		}
+		if !ok {
+			return nil, errorf(CodePolicy, "", "wallet %s is reshared only with one of its clients in the old committee, and none takes part", v.WalletID)
 		}
 	}
 	return out, nil
@@ -168,6 +189,10 @@ func (v *View) same(s *Statement, parties []string, id string) error {
 		return errorf(CodeMismatch, id, "statement signs digest %x; this party's session signs %x", s.Digest, v.Digest)
 	case !slices.Equal(s.Path, v.Path):
 		return errorf(CodeMismatch, id, "statement signs with derivation path %v; this party's session with %v", s.Path, v.Path)
+	case s.Epoch != v.Epoch:
+		return errorf(CodeStaleEpoch, id, "statement signs with a share of epoch %d; this party's share is of epoch %d", s.Epoch, v.Epoch)
+	case !s.Reshare.Equal(v.Reshare):
+		return errorf(CodeMismatch, id, "statement describes another reshare (committees, epoch, key or policy) than this party's session")
 	}
 	return nil
 }

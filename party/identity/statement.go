@@ -16,8 +16,9 @@ import (
 type SessionKind byte
 
 const (
-	SessionKeygen SessionKind = 1
-	SessionSign   SessionKind = 2
+	SessionKeygen  SessionKind = 1
+	SessionSign    SessionKind = 2
+	SessionReshare SessionKind = 3
 )
 
 func (k SessionKind) String() string {
@@ -26,6 +27,8 @@ func (k SessionKind) String() string {
 		return "keygen"
 	case SessionSign:
 		return "sign"
+	case SessionReshare:
+		return "reshare"
 	}
 	return fmt.Sprintf("session kind %d", byte(k))
 }
@@ -36,10 +39,13 @@ func (k SessionKind) String() string {
 // {wallet, digest, session, expiry}, signed by a client identity the
 // wallet's share records name.
 //
-// Encoding (StatementVersion 1), every integer big-endian:
+// Encoding (StatementVersion 1, or 2 for a signing with shares of epoch
+// 1 or later), every integer big-endian:
 //
-//	version       1 byte  = 1
-//	session_kind  1 byte  keygen 1 | sign 2
+//	version       1 byte  = 1 | 2
+//	session_kind  1 byte  keygen 1 | sign 2 | reshare 3
+//	epoch         version 2 only: 4 bytes, the signers' shares' epoch
+//	              (1..2^31-1); version 1 means epoch 0
 //	session_id    2-byte length + bytes (1..128)
 //	party_id      2-byte length + bytes (1..128)
 //	kind          1 byte  server 1 | client 4 | user 5
@@ -55,6 +61,15 @@ func (k SessionKind) String() string {
 //	path          signing with a derived key only: 1 byte depth (1..255),
 //	              then each child index as 4 bytes (below 2^31); absent
 //	              for the wallet key itself and for keygen
+//	reshare       reshare only, always present (see Reshare):
+//	              epoch 4 bytes (the new shares', 1..2^31-1),
+//	              old_threshold 2 bytes, old parties and new parties each
+//	              as 1 byte count then 2-byte length + id, sorted bytewise,
+//	              public_key 33 bytes, chain_code 32 bytes,
+//	              client_required 1 byte (0 or 1)
+//
+// At a reshare, threshold is the new shares' signers needed and parties
+// is every party of the session: the old committee and the new one.
 //
 // The signature is Ed25519 by identity over "tsskit/v1 join\x00" || the
 // encoding.
@@ -74,10 +89,78 @@ type Statement struct {
 	// Path, at signing, is the BIP32 derivation path of the key that
 	// signs (non-hardened indices; empty: the wallet key itself).
 	Path []uint32
+	// Reshare, at a reshare, is what is handed over and to whom.
+	Reshare *Reshare
+	// Epoch, at signing, is the epoch of the signers' shares: a signing
+	// that mixes epochs is refused before its first round.
+	Epoch int
+}
+
+// Reshare describes a reshare: the current holders taking part (the old
+// committee) hand the wallet's key to the new committee, whose shares are
+// those of Epoch. Every party of a reshare signs all of it.
+type Reshare struct {
+	Epoch        int      // of the new shares; the old ones are Epoch-1's
+	OldThreshold int      // signers needed with the old shares
+	Old          []string // the old committee, sorted bytewise
+	New          []string // the new committee, sorted bytewise
+	PublicKey    []byte   // the wallet's, 33-byte compressed SEC1
+	ChainCode    []byte   // the wallet's BIP32 chain code, 32 bytes
+	// ClientRequired is the wallet's policy, which the new shares carry.
+	ClientRequired bool
+}
+
+// Equal reports whether r and o describe the same reshare.
+func (r *Reshare) Equal(o *Reshare) bool {
+	if r == nil || o == nil {
+		return r == o
+	}
+	return r.Epoch == o.Epoch && r.OldThreshold == o.OldThreshold && slices.Equal(r.Old, o.Old) && slices.Equal(r.New, o.New) &&
+		bytes.Equal(r.PublicKey, o.PublicKey) && bytes.Equal(r.ChainCode, o.ChainCode) && r.ClientRequired == o.ClientRequired
+}
+
+// MaxEpoch bounds a reshare's epoch.
+const MaxEpoch = 1<<31 - 1
+
+func (r *Reshare) check(threshold int, parties []string) error {
+	switch {
+	case r.Epoch < 1 || r.Epoch > MaxEpoch:
+		return fmt.Errorf("reshare to epoch %d; want 1..%d", r.Epoch, MaxEpoch)
+	case r.OldThreshold < 2 || r.OldThreshold > len(r.Old):
+		return fmt.Errorf("old committee of %d with %d signers needed", len(r.Old), r.OldThreshold)
+	case threshold > len(r.New) || len(r.New) < roster.MinParties || len(r.New) > roster.MaxParties:
+		return fmt.Errorf("new committee of %d with %d signers needed", len(r.New), threshold)
+	case len(r.PublicKey) != 33 || (r.PublicKey[0] != 2 && r.PublicKey[0] != 3):
+		return errors.New("public key: want 33 bytes of compressed SEC1")
+	case len(r.ChainCode) != 32:
+		return errors.New("chain code: want 32 bytes")
+	}
+	all := map[string]bool{}
+	for _, list := range [][]string{r.Old, r.New} {
+		for i, p := range list {
+			if err := roster.CheckID(p); err != nil {
+				return err
+			}
+			if i > 0 && list[i-1] >= p {
+				return errors.New("committee not sorted, or a party twice")
+			}
+			all[p] = true
+		}
+	}
+	if len(all) != len(parties) {
+		return errors.New("the parties are not the old committee and the new one")
+	}
+	for _, p := range parties {
+		if !all[p] {
+			return fmt.Errorf("party %q is in neither committee", p)
+		}
+	}
+	return nil
 }
 
 const (
-	// StatementVersion is the statement format version.
+	// StatementVersion is the statement format version; a signing with
+	// shares of epoch 1 or later is encoded in version 2 (StatementVersion+1).
 	StatementVersion = 1
 	// MaxStatementLife bounds how far ahead a statement's expiry may be
 	// (so a server party need remember the sign requests it has served
@@ -90,7 +173,7 @@ const (
 
 func (s *Statement) check() error {
 	switch {
-	case s.SessionKind != SessionKeygen && s.SessionKind != SessionSign:
+	case s.SessionKind != SessionKeygen && s.SessionKind != SessionSign && s.SessionKind != SessionReshare:
 		return fmt.Errorf("unknown session kind %d", s.SessionKind)
 	case s.SessionID == "" || len(s.SessionID) > roster.MaxIDLen:
 		return fmt.Errorf("session id must be 1..%d bytes", roster.MaxIDLen)
@@ -102,14 +185,18 @@ func (s *Statement) check() error {
 		return fmt.Errorf("%d parties; want %d..%d", len(s.Parties), roster.MinParties, roster.MaxParties)
 	case s.Threshold < 2 || s.Threshold > roster.MaxParties:
 		return fmt.Errorf("threshold %d; want 2..%d", s.Threshold, roster.MaxParties)
-	case s.SessionKind == SessionKeygen && len(s.Digest) != 0:
-		return errors.New("a keygen has no digest")
+	case s.SessionKind != SessionSign && len(s.Digest) != 0:
+		return fmt.Errorf("a %s has no digest", s.SessionKind)
 	case s.SessionKind == SessionSign && len(s.Digest) != 32:
 		return errors.New("a signing has a 32-byte digest")
 	case s.Identity.IsZero():
 		return errors.New("no identity key")
-	case s.SessionKind == SessionKeygen && len(s.Path) != 0:
-		return errors.New("a keygen has no derivation path")
+	case s.SessionKind != SessionSign && len(s.Path) != 0:
+		return fmt.Errorf("a %s has no derivation path", s.SessionKind)
+	case s.Epoch < 0 || s.Epoch > MaxEpoch || (s.Epoch != 0 && s.SessionKind != SessionSign):
+		return fmt.Errorf("epoch %d: only a signing names its shares' epoch, 0..%d", s.Epoch, MaxEpoch)
+	case (s.SessionKind == SessionReshare) != (s.Reshare != nil):
+		return errors.New("a reshare, and only a reshare, describes what it hands over")
 	case len(s.Path) > 255:
 		return fmt.Errorf("derivation path of depth %d; at most 255", len(s.Path))
 	}
@@ -132,6 +219,9 @@ func (s *Statement) check() error {
 	if _, ok := slices.BinarySearch(s.Parties, s.PartyID); !ok {
 		return fmt.Errorf("party %q is not one of the parties", s.PartyID)
 	}
+	if s.Reshare != nil {
+		return s.Reshare.check(s.Threshold, s.Parties)
+	}
 	return nil
 }
 
@@ -141,8 +231,14 @@ func (s *Statement) Marshal() ([]byte, error) {
 		return nil, errorf(CodeMalformed, s.PartyID, "statement: %v", err)
 	}
 	var w writer
-	w.u8(StatementVersion)
-	w.u8(byte(s.SessionKind))
+	if s.Epoch == 0 {
+		w.u8(StatementVersion)
+		w.u8(byte(s.SessionKind))
+	} else {
+		w.u8(StatementVersion + 1)
+		w.u8(byte(s.SessionKind))
+		w.b = binary.BigEndian.AppendUint32(w.b, uint32(s.Epoch))
+	}
 	w.str16(s.SessionID)
 	w.str16(s.PartyID)
 	w.u8(byte(s.Kind))
@@ -164,6 +260,23 @@ func (s *Statement) Marshal() ([]byte, error) {
 			w.b = binary.BigEndian.AppendUint32(w.b, i)
 		}
 	}
+	if r := s.Reshare; r != nil {
+		w.b = binary.BigEndian.AppendUint32(w.b, uint32(r.Epoch))
+		w.u16(uint16(r.OldThreshold))
+		for _, list := range [][]string{r.Old, r.New} {
+			w.u8(byte(len(list)))
+			for _, p := range list {
+				w.str16(p)
+			}
+		}
+		w.raw(r.PublicKey)
+		w.raw(r.ChainCode)
+		if r.ClientRequired {
+			w.u8(1)
+		} else {
+			w.u8(0)
+		}
+	}
 	return w.b, nil
 }
 
@@ -173,10 +286,22 @@ func ParseStatement(b []byte) (*Statement, error) {
 		return nil, errorf(CodeMalformed, "", "statement: %d bytes; want at most %d", len(b), MaxStatementSize)
 	}
 	r := reader{b: b}
-	if v := r.u8(); v != StatementVersion {
-		return nil, errorf(CodeMalformed, "", "statement: version %d; this reads version %d", v, StatementVersion)
+	v := r.u8()
+	if v != StatementVersion && v != StatementVersion+1 {
+		return nil, errorf(CodeMalformed, "", "statement: version %d; this reads versions %d and %d", v, StatementVersion, StatementVersion+1)
 	}
-	s := &Statement{SessionKind: SessionKind(r.u8()), SessionID: r.str16(), PartyID: r.str16(), Kind: Kind(r.u8()), WalletID: r.str16(), Threshold: int(r.u16())}
+	kind := SessionKind(r.u8())
+	epoch := 0
+	if v == StatementVersion+1 {
+		b := r.take(4)
+		if b != nil {
+			epoch = int(binary.BigEndian.Uint32(b))
+		}
+		if epoch == 0 {
+			return nil, errorf(CodeMalformed, "", "statement: version %d with epoch 0 (write version %d)", v, StatementVersion)
+		}
+	}
+	s := &Statement{SessionKind: kind, Epoch: epoch, SessionID: r.str16(), PartyID: r.str16(), Kind: Kind(r.u8()), WalletID: r.str16(), Threshold: int(r.u16())}
 	n := int(r.u8())
 	if n > roster.MaxParties {
 		return nil, errorf(CodeMalformed, "", "statement: %d parties; want at most %d", n, roster.MaxParties)
@@ -192,7 +317,32 @@ func ParseStatement(b []byte) (*Statement, error) {
 	s.Identity = r.key()
 	copy(s.X25519[:], r.take(32))
 	copy(s.Ed25519[:], r.take(32))
-	if r.err == nil && len(r.b) > 0 {
+	if s.SessionKind == SessionReshare {
+		rs := &Reshare{}
+		if b := r.take(4); b != nil {
+			rs.Epoch = int(binary.BigEndian.Uint32(b))
+		}
+		rs.OldThreshold = int(r.u16())
+		for _, list := range []*[]string{&rs.Old, &rs.New} {
+			n := int(r.u8())
+			if n > roster.MaxParties {
+				return nil, errorf(CodeMalformed, "", "statement: a committee of %d parties; want at most %d", n, roster.MaxParties)
+			}
+			for range n {
+				*list = append(*list, r.str16())
+			}
+		}
+		rs.PublicKey = bytes.Clone(r.take(33))
+		rs.ChainCode = bytes.Clone(r.take(32))
+		switch r.u8() {
+		case 0:
+		case 1:
+			rs.ClientRequired = true
+		default:
+			return nil, errorf(CodeMalformed, "", "statement: client_required must be 0 or 1")
+		}
+		s.Reshare = rs
+	} else if r.err == nil && len(r.b) > 0 {
 		n := int(r.u8())
 		if n == 0 {
 			return nil, errorf(CodeMalformed, "", "statement: a derivation path of depth 0 (omit it)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"os"
 	"slices"
 	"testing"
@@ -380,4 +381,99 @@ func (f *fixture) keygenStatement(t *testing.T) *Statement {
 	s := f.statement("browser-1")
 	s.SessionKind, s.Digest = SessionKeygen, nil
 	return s
+}
+
+// A reshare's statement carries what is handed over; a signing's carries
+// its shares' epoch in version 2. Both round-trip, and every statement
+// that describes another reshare or epoch than the view is refused.
+func TestStatementReshareAndEpoch(t *testing.T) {
+	f := newFixture(t, SessionSign)
+	k := f.keys["server-1"]
+	rs := &Reshare{Epoch: 3, OldThreshold: 2, Old: []string{"browser-1", "server-1"}, New: []string{"browser-1", "server-1", "server-2"},
+		PublicKey: append([]byte{2}, bytes.Repeat([]byte{9}, 32)...), ChainCode: bytes.Repeat([]byte{8}, 32), ClientRequired: true}
+	s := f.statement("server-1")
+	s.SessionKind, s.Digest, s.Reshare = SessionReshare, nil, rs
+	b := mustMarshal(t, s, k.Public())
+	got, err := ParseStatement(b)
+	if err != nil || !got.Reshare.Equal(rs) || got.Epoch != 0 || b[0] != 1 {
+		t.Fatalf("reshare round trip: %+v, %v", got, err)
+	}
+
+	sign := f.statement("server-1")
+	plain := mustMarshal(t, sign, k.Public())
+	sign.Epoch = 7
+	v2 := mustMarshal(t, sign, k.Public())
+	// Version 2 is version 1 with the epoch after the session kind.
+	want := append(append([]byte{2, plain[1]}, 0, 0, 0, 7), plain[2:]...)
+	if !bytes.Equal(v2, want) {
+		t.Fatalf("version 2 encoding:\n%x\nwant\n%x", v2, want)
+	}
+	if got, err := ParseStatement(v2); err != nil || got.Epoch != 7 {
+		t.Fatalf("epoch round trip: %+v, %v", got, err)
+	}
+
+	for name, b := range map[string][]byte{
+		"version 2 with epoch 0": append([]byte{2, plain[1], 0, 0, 0, 0}, plain[2:]...),
+		"version 3":              append([]byte{3}, v2[1:]...),
+		"reshare cut short":      b[:len(b)-1],
+		"client_required 2":      append(bytes.Clone(b[:len(b)-1]), 2),
+	} {
+		if _, err := ParseStatement(b); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	for name, mut := range map[string]func(s *Statement){
+		"reshare without its spec":   func(s *Statement) { s.Reshare = nil },
+		"a signing with a spec":      func(s *Statement) { s.SessionKind, s.Digest = SessionSign, make([]byte, 32) },
+		"epoch 0 spec":               func(s *Statement) { s.Reshare.Epoch = 0 },
+		"old threshold above old":    func(s *Statement) { s.Reshare.OldThreshold = 3 },
+		"party in neither committee": func(s *Statement) { s.Reshare.New = []string{"browser-1", "server-1"} },
+		"short public key":           func(s *Statement) { s.Reshare.PublicKey = s.Reshare.PublicKey[:32] },
+		"keygen with an epoch":       func(s *Statement) { s.SessionKind, s.Reshare, s.Epoch = SessionKeygen, nil, 1 },
+	} {
+		c := *s
+		cp := *rs
+		cp.New = slices.Clone(rs.New)
+		c.Reshare = &cp
+		mut(&c)
+		if _, err := SignStatement(k, &c, nil); err == nil {
+			t.Errorf("%s: signed", name)
+		}
+	}
+
+	// A co-managed wallet is reshared only with a client in the old
+	// committee; a statement of another reshare is a mismatch.
+	reshareRoster := func(spec *Reshare) map[string]*Entry {
+		out := map[string]*Entry{}
+		for _, id := range f.ids {
+			st := f.statement(id)
+			st.SessionKind, st.Digest, st.Reshare = SessionReshare, nil, spec
+			out[id] = f.sign(t, id, st)
+		}
+		return out
+	}
+	rview := f.view
+	rview.SessionKind, rview.Digest, rview.ClientRequired, rview.Reshare = SessionReshare, nil, false, rs
+	if _, err := VerifyRoster(reshareRoster(rs), rview); err != nil {
+		t.Fatalf("honest reshare roster: %v", err)
+	}
+	noClient := *rs
+	noClient.Old = []string{"server-1", "server-2"}
+	rview.Reshare = &noClient
+	if _, err := VerifyRoster(reshareRoster(&noClient), rview); !errors.Is(err, ErrPolicy) {
+		t.Fatalf("co-managed reshare without its client: %v", err)
+	}
+	other := *rs
+	other.Epoch = 4
+	rview.Reshare = rs
+	if _, err := VerifyRoster(reshareRoster(&other), rview); !errors.Is(err, ErrMismatch) {
+		t.Fatalf("statements of another reshare: %v", err)
+	}
+
+	// A view of another epoch: stale_epoch, naming the party.
+	view := f.view
+	view.Epoch = 1
+	if _, err := VerifyRoster(f.entries, view); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("epoch 1 view of epoch 0 statements: %v", err)
+	}
 }

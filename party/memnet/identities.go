@@ -72,6 +72,8 @@ type Spec struct {
 	Parties   []string
 	Digest    []byte   // signing
 	Path      []uint32 // signing: the derivation path (nil: the wallet key)
+	Epoch     int      // signing: the shares' epoch
+	Reshare   *identity.Reshare
 }
 
 // Entry is party id's signed join of spec with session keys pub.
@@ -81,7 +83,7 @@ func (d *Identities) Entry(spec Spec, id string, pub seal.PublicKeys) (*identity
 		return nil, fmt.Errorf("memnet: no identity for %q", id)
 	}
 	s := &identity.Statement{SessionKind: spec.Kind, SessionID: spec.ID, PartyID: id, Kind: d.Kinds[id], WalletID: spec.WalletID,
-		Threshold: spec.Threshold, Parties: slices.Sorted(slices.Values(spec.Parties)), Digest: spec.Digest, Path: spec.Path, Expires: time.Now().Add(10 * time.Minute)}
+		Threshold: spec.Threshold, Parties: slices.Sorted(slices.Values(spec.Parties)), Digest: spec.Digest, Path: spec.Path, Epoch: spec.Epoch, Reshare: spec.Reshare, Expires: time.Now().Add(10 * time.Minute)}
 	copy(s.X25519[:], pub.X25519)
 	copy(s.Ed25519[:], pub.Ed25519)
 	return identity.SignStatement(k, s, d.Chains[id])

@@ -32,10 +32,23 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
 
-// Key returns the tss-lib key of a party id: big-endian SHA-256(id).
-func Key(id string) *big.Int {
-	sum := sha256.Sum256([]byte(id))
-	return new(big.Int).SetBytes(sum[:])
+// Key returns the tss-lib key of a party id at epoch 0 (the shares keygen
+// made): big-endian SHA-256(id).
+func Key(id string) *big.Int { return KeyAt(id, 0) }
+
+// KeyAt returns the tss-lib key of a party id for the shares of epoch
+// epoch: SHA-256(id) at epoch 0, and from epoch 1 on (the shares a reshare
+// made) SHA-256(id || 0x00 || epoch as 4 big-endian bytes). A party in both
+// committees of a reshare thus runs as two tss-lib parties with distinct
+// keys, as tss-lib requires; a party id never holds a zero byte, so the two
+// forms cannot collide.
+func KeyAt(id string, epoch int) *big.Int {
+	h := sha256.New()
+	h.Write([]byte(id))
+	if epoch != 0 {
+		h.Write([]byte{0, byte(epoch >> 24), byte(epoch >> 16), byte(epoch >> 8), byte(epoch)})
+	}
+	return new(big.Int).SetBytes(h.Sum(nil))
 }
 
 // CheckID reports whether id is usable as a party id: 1..MaxIDLen bytes of
@@ -63,8 +76,14 @@ type Roster struct {
 }
 
 // New validates ids (unique, MinParties..MaxParties, each CheckID) and sorts
-// them by key. The order of ids does not matter.
-func New(ids []string) (*Roster, error) {
+// them by key at epoch 0. The order of ids does not matter.
+func New(ids []string) (*Roster, error) { return NewAt(ids, 0) }
+
+// NewAt is New with the parties' keys of epoch epoch (KeyAt).
+func NewAt(ids []string, epoch int) (*Roster, error) {
+	if epoch < 0 {
+		return nil, invalid("epoch %d", epoch)
+	}
 	if len(ids) < MinParties || len(ids) > MaxParties {
 		return nil, invalid("%d parties; want %d..%d", len(ids), MinParties, MaxParties)
 	}
@@ -78,7 +97,7 @@ func New(ids []string) (*Roster, error) {
 			return nil, invalid("party id %q appears twice", id)
 		}
 		seen[id] = true
-		unsorted = append(unsorted, tss.NewPartyID(id, id, Key(id)))
+		unsorted = append(unsorted, tss.NewPartyID(id, id, KeyAt(id, epoch)))
 	}
 	r := &Roster{sorted: tss.SortPartyIDs(unsorted), index: make(map[string]int, len(ids))}
 	for i, p := range r.sorted {
@@ -118,6 +137,9 @@ func (r *Roster) PartyID(id string) *tss.PartyID {
 func (r *Roster) PartyIDs() tss.SortedPartyIDs { return r.sorted }
 
 // Sorted reports whether ids is already in key order (as share records keep it).
-func Sorted(ids []string) bool {
-	return sort.SliceIsSorted(ids, func(i, j int) bool { return Key(ids[i]).Cmp(Key(ids[j])) < 0 })
+func Sorted(ids []string) bool { return SortedAt(ids, 0) }
+
+// SortedAt reports whether ids is in the key order of epoch epoch.
+func SortedAt(ids []string, epoch int) bool {
+	return sort.SliceIsSorted(ids, func(i, j int) bool { return KeyAt(ids[i], epoch).Cmp(KeyAt(ids[j], epoch)) < 0 })
 }

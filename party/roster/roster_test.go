@@ -60,3 +60,33 @@ func TestNewRejects(t *testing.T) {
 		}
 	}
 }
+
+// The keys of each epoch, against SHA-256 computed outside Go (Python's
+// hashlib): SHA-256(id) at epoch 0, SHA-256(id || 0x00 || epoch as 4
+// big-endian bytes) later.
+func TestKeyAtVectors(t *testing.T) {
+	for _, c := range []struct {
+		epoch int
+		want  string
+	}{
+		{0, "abcc4a8112e912f59caea6d6afe99108d96e9e23bcf4f03dcc634c016a1eb31e"},
+		{2, "e3d4cdb9d7716e1b22811af5196258787d9895da897474d49f7b0d51642812a8"},
+	} {
+		if got := fmt.Sprintf("%064x", KeyAt("server-1", c.epoch)); got != c.want {
+			t.Errorf("epoch %d: key %s, want %s", c.epoch, got, c.want)
+		}
+	}
+	if Key("server-1").Cmp(KeyAt("server-1", 0)) != 0 {
+		t.Error("Key is not KeyAt epoch 0")
+	}
+	r, err := NewAt([]string{"a", "b", "c"}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !SortedAt(r.IDs(), 5) || r.PartyID("a").KeyInt().Cmp(KeyAt("a", 5)) != 0 {
+		t.Error("NewAt does not use the epoch's keys")
+	}
+	if _, err := NewAt([]string{"a", "b"}, -1); err == nil {
+		t.Error("a negative epoch was accepted")
+	}
+}

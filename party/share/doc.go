@@ -21,7 +21,7 @@
 //	  "threshold":  2,                // signers needed (tss-lib's threshold + 1)
 //	  "parties":    ["…", "…", "…"],  // keygen roster in roster.Key order
 //	  "public_key": "02…",            // wallet key, compressed SEC1, hex
-//	  "epoch":      0,                // key refreshes so far
+//	  "epoch":      0,                // reshares so far (0: keygen's shares)
 //	  "holders":    [                 // one per party, in the order of parties
 //	    {"party_id": "…", "kind": "client", "identity_key": "<64 hex>"}, …
 //	  ],
@@ -67,13 +67,15 @@
 // other accepts too. A valid record has:
 //   - a wallet_id and a party_id of 1..128 bytes of printable, non-space
 //     characters;
-//   - parties accepted by roster.New (2..16 unique ids), already in
-//     roster.Key order, and containing party_id;
+//   - parties accepted by roster.New (2..16 unique ids), already in the
+//     order of roster.KeyAt(id, epoch), and containing party_id;
 //   - 2 <= threshold <= len(parties);
 //   - a public_key of 33 bytes, compressed SEC1, on secp256k1;
 //   - save_data with one entry per party in Ks, NTildej, H1j, H2j, BigXj and
-//     PaillierPKs, none missing, Ks[j] == roster.Key(parties[j]) (tss-lib
-//     orders parties by key too) and ShareID == roster.Key(party_id);
+//     PaillierPKs, none missing, Ks[j] == roster.KeyAt(parties[j], epoch)
+//     (tss-lib orders parties by key too) and ShareID the key of party_id;
+//     a reshare gives the shares of each epoch their own keys, so a party
+//     in both committees runs as two tss-lib parties;
 //   - complete pre-parameters (a superset of tss-lib's
 //     LocalPreParams.ValidateWithProof): the Paillier key's N, PhiN and
 //     LambdaN derived from its P and Q, NTildei equal to (2P+1)(2Q+1), and

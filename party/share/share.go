@@ -38,17 +38,19 @@ type Record struct {
 	// Threshold is the number of signers needed, e.g. 2 for 2-of-3.
 	// tss-lib's threshold parameter is Threshold-1.
 	Threshold int
-	// Parties is the keygen roster in roster.Key order, the order of
-	// SaveData.Ks. Encode does not sort it: a roster in another order means
+	// Parties is the holders' roster in roster.KeyAt(id, Epoch) order, the
+	// order of SaveData.Ks. Encode does not sort it: a roster in another order means
 	// the caller mixed up its data, and Encode says so rather than guess.
-	// roster.New(ids).IDs() returns the right order.
+	// roster.NewAt(ids, Epoch).IDs() returns the right order.
 	Parties []string
 	// PublicKey is the wallet public key, 33-byte compressed SEC1.
 	PublicKey []byte
 	// SaveData is tss-lib's keygen output for PartyID. It is secret.
 	SaveData *keygen.LocalPartySaveData
 
-	// Epoch counts the wallet's key refreshes: 0 for the shares keygen made.
+	// Epoch counts the wallet's reshares (refreshes included): 0 for the
+	// shares keygen made. The parties' tss-lib keys depend on it
+	// (roster.KeyAt).
 	Epoch int
 	// Holders are the parties of the wallet, in Parties order, with the
 	// kind and identity key each joined the keygen with. Nil for a record

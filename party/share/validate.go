@@ -35,11 +35,14 @@ func (r *Record) Validate() error {
 	if err := roster.CheckID(r.PartyID); err != nil {
 		return inconsistent("party_id", "%w", err)
 	}
-	rs, err := roster.New(r.Parties)
+	if r.Epoch < 0 || r.Epoch > MaxEpoch {
+		return inconsistent("epoch", "%d; want 0..%d", r.Epoch, MaxEpoch)
+	}
+	rs, err := roster.NewAt(r.Parties, r.Epoch)
 	if err != nil {
 		return inconsistent("parties", "%w", err)
 	}
-	if !roster.Sorted(r.Parties) {
+	if !roster.SortedAt(r.Parties, r.Epoch) {
 		return inconsistent("parties", "not in roster key order")
 	}
 	own := rs.Index(r.PartyID)
@@ -65,7 +68,7 @@ func (r *Record) Validate() error {
 	if r.SaveData == nil {
 		return inconsistent("save_data", "missing")
 	}
-	return checkSaveData(r.SaveData, r.Parties, own, r.Threshold, pub)
+	return checkSaveData(r.SaveData, r.Parties, r.Epoch, own, r.Threshold, pub)
 }
 
 // MaxEpoch bounds the epoch.
@@ -149,7 +152,7 @@ type named struct {
 	v    *big.Int
 }
 
-func checkSaveData(sd *keygen.LocalPartySaveData, parties []string, own, threshold int, pub *secp256k1.PublicKey) error {
+func checkSaveData(sd *keygen.LocalPartySaveData, parties []string, epoch, own, threshold int, pub *secp256k1.PublicKey) error {
 	n := len(parties)
 	for _, l := range []struct {
 		name string
@@ -165,8 +168,8 @@ func checkSaveData(sd *keygen.LocalPartySaveData, parties []string, own, thresho
 
 	// tss-lib sorts the keygen parties by key, so Ks is in roster order.
 	for j, id := range parties {
-		if sd.Ks[j] == nil || sd.Ks[j].Cmp(roster.Key(id)) != 0 {
-			return inconsistent(fmt.Sprintf("save_data.Ks[%d]", j), "want the roster key of %q", id)
+		if sd.Ks[j] == nil || sd.Ks[j].Cmp(roster.KeyAt(id, epoch)) != 0 {
+			return inconsistent(fmt.Sprintf("save_data.Ks[%d]", j), "want the roster key of %q at epoch %d", id, epoch)
 		}
 	}
 	if sd.ShareID == nil || sd.ShareID.Cmp(sd.Ks[own]) != 0 {

@@ -1,0 +1,134 @@
+package peercheck
+
+import (
+	"crypto/subtle"
+	"math/big"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
+	"github.com/bnb-chain/tss-lib/v2/tss"
+)
+
+// Names of the reshare checks, as Error.Check reports them.
+const (
+	CheckResharePublicKey = "reshare.public-key" // an old member hands over another key than the wallet's
+	CheckReshareSSID      = "reshare.ssid"       // an old member's session id is not 32 bytes
+)
+
+// Reshare checks the messages a member of a reshare's new committee
+// receives (a member of the old committee only only receives
+// acknowledgements, which carry nothing to check). The old members'
+// messages must hand over the wallet's own public key: tss-lib v2.0.2
+// takes the key from the first old member's message only. The new
+// members' key material and proofs are checked as at keygen.
+type Reshare struct {
+	newParties, self, newThreshold int
+	pub                            []byte // the wallet's key, uncompressed X||Y (32 bytes each)
+	own                            *Ring
+	peers                          []keygenPeer
+}
+
+// NewReshare returns the checks of a new committee member with index self
+// among newParties new members, of a reshare to tss-lib threshold
+// newThreshold of the key whose affine coordinates are x, y; own is this
+// member's key material (from its pre-parameters).
+func NewReshare(newParties, self, newThreshold int, x, y *big.Int, own *Ring) *Reshare {
+	pub := make([]byte, 64)
+	x.FillBytes(pub[:32])
+	y.FillBytes(pub[32:])
+	return &Reshare{newParties: newParties, self: self, newThreshold: newThreshold, pub: pub, own: own, peers: make([]keygenPeer, newParties)}
+}
+
+// Check checks one decoded message for the new committee; others pass.
+func (k *Reshare) Check(msg tss.ParsedMessage) error {
+	switch c := msg.Content().(type) {
+	case *resharing.DGRound1Message:
+		var got [64]byte
+		px, py := c.GetEcdsaPubX(), c.GetEcdsaPubY()
+		if len(px) > 32 || len(py) > 32 {
+			return refuse(CheckResharePublicKey, "public key coordinates longer than 32 bytes")
+		}
+		copy(got[32-len(px):32], px)
+		copy(got[64-len(py):], py)
+		if subtle.ConstantTimeCompare(got[:], k.pub) != 1 {
+			return refuse(CheckResharePublicKey, "the old member hands over another key than the wallet's")
+		}
+		if len(c.GetSsid()) != 32 {
+			return refuse(CheckReshareSSID, "session id of %d bytes; want 32", len(c.GetSsid()))
+		}
+	case *resharing.DGRound3Message2:
+		return checkVSSLength(c.GetVDecommitment(), k.newThreshold)
+	case *resharing.DGRound2Message1:
+		j, err := senderIndex(msg, k.newParties, k.self)
+		if err != nil {
+			return err
+		}
+		return k.round2(j, c)
+	case *resharing.DGRound4Message1:
+		j, err := senderIndex(msg, k.newParties, k.self)
+		if err != nil {
+			return err
+		}
+		if _, err := facProofInts(c.GetFacProof()); err != nil {
+			return err
+		}
+		return k.withRing(j, msg.Type(), func(r *Ring) error {
+			return checkFacProof(c.GetFacProof(), r.N, k.own.NTilde)
+		})
+	}
+	return nil
+}
+
+// round2 checks a new member's key material as Keygen.round1 does, and
+// its Paillier modulus proof.
+func (k *Reshare) round2(j int, c *resharing.DGRound2Message1) error {
+	p := &k.peers[j]
+	if p.ring != nil {
+		return refuse(CheckSender, "a second key material message")
+	}
+	r := &Ring{
+		N:      new(big.Int).SetBytes(c.GetPaillierN()),
+		NTilde: new(big.Int).SetBytes(c.GetNTilde()),
+		H1:     new(big.Int).SetBytes(c.GetH1()),
+		H2:     new(big.Int).SetBytes(c.GetH2()),
+	}
+	if err := checkRing(r); err != nil {
+		return err
+	}
+	if err := checkDLNProof("DLN proof 1", c.GetDlnproof_1(), r.NTilde); err != nil {
+		return err
+	}
+	if err := checkDLNProof("DLN proof 2", c.GetDlnproof_2(), r.NTilde); err != nil {
+		return err
+	}
+	if _, err := modProofInts(c.GetModProof()); err != nil {
+		return err
+	}
+	if err := checkModProof(c.GetModProof(), r.N); err != nil {
+		return err
+	}
+	others := []*Ring{k.own}
+	for i := range k.peers {
+		others = append(others, k.peers[i].ring)
+	}
+	if err := checkDistinct(r, others); err != nil {
+		return err
+	}
+	p.ring = r
+	held := p.held
+	p.held = nil
+	for _, h := range held {
+		if err := h.run(r); err != nil {
+			return heldError(h.msgType, err)
+		}
+	}
+	return nil
+}
+
+func (k *Reshare) withRing(j int, msgType string, check func(*Ring) error) error {
+	p := &k.peers[j]
+	if p.ring != nil {
+		return check(p.ring)
+	}
+	p.held = append(p.held, heldCheck{msgType: msgType, run: check})
+	return nil
+}

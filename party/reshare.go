@@ -1,0 +1,396 @@
+package party
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"reflect"
+	"slices"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
+	"github.com/bnb-chain/tss-lib/v2/tss"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/rwadurian/tsskit/party/hd"
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/peercheck"
+	"github.com/rwadurian/tsskit/party/roster"
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+// reshareKinds: tss-lib's resharing messages, the committee that sends
+// each (old: true) and the role that takes it.
+var reshareKinds = map[reflect.Type]msgKind{
+	reflect.TypeOf(&resharing.DGRound1Message{}):  {1, true},  // old → new: the key, a commitment to the sub-sharing
+	reflect.TypeOf(&resharing.DGRound2Message1{}): {2, true},  // new → new: Paillier key, NTilde, DLN and mod proofs
+	reflect.TypeOf(&resharing.DGRound2Message2{}): {2, true},  // new → old: ready
+	reflect.TypeOf(&resharing.DGRound3Message1{}): {3, false}, // old → one new member: its sub-share (secret, sealed)
+	reflect.TypeOf(&resharing.DGRound3Message2{}): {3, true},  // old → new: de-commitment
+	reflect.TypeOf(&resharing.DGRound4Message1{}): {4, false}, // new → one new member: factorization proof
+	reflect.TypeOf(&resharing.DGRound4Message2{}): {4, true},  // new → old and new: done
+}
+
+// reshareRoute says which committee sends a message type and which
+// committees take it.
+func reshareRoute(content tss.MessageContent) (fromOld, toOld, toNew bool) {
+	switch content.(type) {
+	case *resharing.DGRound1Message, *resharing.DGRound3Message1, *resharing.DGRound3Message2:
+		return true, false, true
+	case *resharing.DGRound2Message1, *resharing.DGRound4Message1:
+		return false, false, true
+	case *resharing.DGRound2Message2:
+		return false, true, false
+	case *resharing.DGRound4Message2:
+		return false, true, true
+	}
+	return false, false, false
+}
+
+const reshareRounds = 5
+
+// PhaseReshare is the Progress phase of a reshare.
+const PhaseReshare = "reshare"
+
+// ReshareRequest is one party's part of a reshare: the old committee (some
+// of the wallet's current holders, at least as many as it needs to sign)
+// hands the wallet's key to the new committee, which gets shares of epoch
+// Epoch with its own threshold. A refresh is a reshare to the same
+// holders. Session.Parties is every party of the session: both
+// committees; a party in both runs two tss-lib parties (their keys differ
+// by epoch, roster.KeyAt).
+type ReshareRequest struct {
+	Session
+	WalletID     string
+	Epoch        int      // of the new shares (the current shares' + 1)
+	Old          []string // the old committee
+	OldThreshold int      // signers needed with the current shares
+	New          []string // the new committee
+	NewThreshold int      // signers needed with the new shares
+	// PublicKey, ChainCode and ClientRequired are the wallet's: every
+	// party signs them in its statement; an old member checks them
+	// against its share, a new member's new share carries them.
+	PublicKey      []byte
+	ChainCode      []byte
+	ClientRequired bool
+	// Share is this party's current share if it is in the old committee
+	// (nil otherwise). It is not changed.
+	Share *share.Record
+	// PreParams are this party's own if it is in the new committee (nil
+	// otherwise): never another party's, never generated here.
+	PreParams *keygen.LocalPreParams
+	// Identity is the key this party's roster entry is signed with; a
+	// client's or user's goes into its new share record.
+	Identity *identity.Key
+}
+
+// ReshareResult is what a party of the new committee keeps. A party only
+// in the old committee gets a result without a share.
+type ReshareResult struct {
+	Share     *share.Record // secret: store it as pending until the new epoch is active
+	PublicKey []byte        // the wallet's, unchanged
+	Address   string
+}
+
+// Reshare runs this party's part of a reshare. It checks, before anything
+// is sent, that the request is one reshare every party signed alike; a new
+// member's share must reconstruct the wallet's public key, which its
+// record's checks verify.
+func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareResult, error) {
+	all, err := req.Session.validate()
+	if err != nil {
+		return nil, err
+	}
+	spec, err := req.spec()
+	if err != nil {
+		return nil, err
+	}
+	inOld, inNew := slices.Contains(spec.Old, req.Self), slices.Contains(spec.New, req.Self)
+	oldR, err := roster.NewAt(spec.Old, req.Epoch-1)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidParams, Err: fmt.Errorf("old committee: %w", err)}
+	}
+	newR, err := roster.NewAt(spec.New, req.Epoch)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidParams, Err: fmt.Errorf("new committee: %w", err)}
+	}
+	rec := req.Share
+	view := identity.View{SessionKind: identity.SessionReshare, WalletID: req.WalletID, Threshold: req.NewThreshold, Reshare: spec}
+	if inOld {
+		if rec == nil {
+			return nil, invalid("party %q is in the old committee without its share", req.Self)
+		}
+		if err := rec.Validate(); err != nil {
+			return nil, &Error{Code: CodeInvalidParams, Err: err}
+		}
+		switch {
+		case rec.PartyID != req.Self || rec.WalletID != req.WalletID:
+			return nil, invalid("the share is %q's of wallet %s, not %q's of %s", rec.PartyID, rec.WalletID, req.Self, req.WalletID)
+		case rec.Epoch != req.Epoch-1:
+			return nil, &Error{Code: CodeStaleEpoch, Err: fmt.Errorf("the share is of epoch %d; this reshare hands over epoch %d's", rec.Epoch, req.Epoch-1)}
+		case rec.Threshold != req.OldThreshold:
+			return nil, invalid("the share needs %d signers, the request says %d", rec.Threshold, req.OldThreshold)
+		case !bytes.Equal(rec.PublicKey, req.PublicKey) || !bytes.Equal(rec.ChainCode, req.ChainCode) || rec.Policy.ClientRequired != req.ClientRequired:
+			return nil, invalid("the request's public key, chain code or policy is not the share's")
+		}
+		for _, id := range spec.Old {
+			if !slices.Contains(rec.Parties, id) {
+				return nil, invalid("old committee member %q holds no share of wallet %s", id, rec.WalletID)
+			}
+		}
+		view.Holders = rec.HolderView()
+	} else if rec != nil {
+		return nil, invalid("party %q is not in the old committee but gave a share", req.Self)
+	}
+	if inNew {
+		if req.PreParams == nil || !req.PreParams.ValidateWithProof() {
+			return nil, invalid("a new committee member needs its own complete pre-parameters")
+		}
+	} else if req.PreParams != nil {
+		return nil, invalid("party %q is not in the new committee but gave pre-parameters", req.Self)
+	}
+	if req.Identity == nil {
+		return nil, invalid("no identity key")
+	}
+	keys, ver, err := checkRoster(&req.Session, view)
+	if err != nil {
+		return nil, err
+	}
+	if !ver[req.Self].Identity.Equal(req.Identity.Public()) {
+		return nil, &Error{Code: CodeIdentity, Culprits: []string{req.Self}, Err: errors.New("the roster's entry for this party is signed by another identity key")}
+	}
+	if inOld && !rec.Legacy() && !rec.Own().Identity.Equal(req.Identity.Public()) {
+		return nil, &Error{Code: CodeIdentity, Culprits: []string{req.Self}, Err: errors.New("this party's identity key is not the one its share records")}
+	}
+	rn, err := newRunner(&req.Session, all, PhaseReshare, reshareRounds, reshareKinds, keys, ver)
+	if err != nil {
+		return nil, err
+	}
+	d := &reshareDriver{self: req.Self, oldR: oldR, newR: newR}
+	pub, err := secp256k1.ParsePubKey(req.PublicKey)
+	if err != nil {
+		return nil, invalid("public key: %v", err)
+	}
+	oldCtx, newCtx := tss.NewPeerContext(oldR.PartyIDs()), tss.NewPeerContext(newR.PartyIDs())
+	endOld := make(chan *keygen.LocalPartySaveData, 1)
+	endNew := make(chan *keygen.LocalPartySaveData, 1)
+	if inOld {
+		p := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, oldR.PartyID(req.Self), oldR.Len(), req.OldThreshold-1, newR.Len(), req.NewThreshold-1)
+		// tss-lib zeroes the old share's secret when it is done: give it
+		// a copy, so the caller's record stays intact until the new epoch
+		// is active.
+		input := *rec.SaveData
+		input.Xi = new(big.Int).Set(rec.SaveData.Xi)
+		d.old = resharing.NewLocalParty(p, input, rn.out, endOld)
+	}
+	if inNew {
+		p := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, newR.PartyID(req.Self), oldR.Len(), req.OldThreshold-1, newR.Len(), req.NewThreshold-1)
+		input := keygen.NewLocalPartySaveData(newR.Len())
+		input.LocalPreParams = *req.PreParams
+		d.new = resharing.NewLocalParty(p, input, rn.out, endNew)
+		own := &peercheck.Ring{N: req.PreParams.PaillierSK.N, NTilde: req.PreParams.NTildei, H1: req.PreParams.H1i, H2: req.PreParams.H2i}
+		d.check = peercheck.NewReshare(newR.Len(), newR.Index(req.Self), req.NewThreshold-1, pub.X(), pub.Y(), own).Check
+	}
+	rn.drv = d
+	rn.check = d.checkMsg
+	// The session ends when every role of this party has ended.
+	end := make(chan *keygen.LocalPartySaveData, 1)
+	waitCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		var save *keygen.LocalPartySaveData
+		for _, w := range []struct {
+			on bool
+			ch chan *keygen.LocalPartySaveData
+		}{{inOld, endOld}, {inNew, endNew}} {
+			if !w.on {
+				continue
+			}
+			select {
+			case s := <-w.ch:
+				if w.ch == endNew {
+					save = s
+				}
+			case <-waitCtx.Done():
+				return
+			}
+		}
+		end <- save
+	}()
+	save, err := run(ctx, rn, tr, end)
+	if err != nil {
+		return nil, err
+	}
+	if !inNew {
+		return &ReshareResult{PublicKey: req.PublicKey, Address: share.Address(req.PublicKey)}, nil
+	}
+	// tss-lib v2.0.2 sums the sub-shares without reducing them: x_i mod n
+	// is the same share, in the range a record keeps.
+	save.Xi = new(big.Int).Mod(save.Xi, tss.S256().Params().N)
+	out := &share.Record{
+		WalletID:  req.WalletID,
+		PartyID:   req.Self,
+		Threshold: req.NewThreshold,
+		Parties:   newR.IDs(),
+		PublicKey: hd.Compress(save.ECDSAPub.X(), save.ECDSAPub.Y()),
+		SaveData:  save,
+		Epoch:     req.Epoch,
+		ChainCode: bytes.Clone(req.ChainCode),
+		Policy:    share.Policy{ClientRequired: req.ClientRequired},
+	}
+	for _, id := range out.Parties {
+		v := ver[id]
+		out.Holders = append(out.Holders, share.Holder{PartyID: id, Kind: v.Kind, Identity: v.Identity})
+	}
+	if ver[req.Self].Kind != identity.KindServer {
+		out.IdentitySeed = req.Identity.Seed()
+	}
+	if !bytes.Equal(out.PublicKey, req.PublicKey) {
+		return nil, &Error{Code: CodeVerify, Round: reshareRounds, Err: errors.New("the new shares are of another key than the wallet's")}
+	}
+	// The record's checks double as the final check of the result: x_i·G
+	// is this party's public share, the public shares interpolate to the
+	// wallet key, and so on.
+	if err := out.Validate(); err != nil {
+		return nil, &Error{Code: CodeVerify, Round: reshareRounds, Err: err}
+	}
+	return &ReshareResult{Share: out, PublicKey: out.PublicKey, Address: out.Address()}, nil
+}
+
+// spec checks the request's committees and returns the reshare every
+// party's statement must describe.
+func (req *ReshareRequest) spec() (*identity.Reshare, error) {
+	if req.WalletID == "" || len(req.WalletID) > share.MaxWalletIDLen {
+		return nil, invalid("wallet id must be 1..%d bytes", share.MaxWalletIDLen)
+	}
+	if req.Epoch < 1 || req.Epoch > share.MaxEpoch {
+		return nil, invalid("epoch %d; want 1..%d", req.Epoch, share.MaxEpoch)
+	}
+	if req.OldThreshold < 2 || req.OldThreshold > len(req.Old) {
+		return nil, invalid("an old committee of %d cannot sign with %d signers needed", len(req.Old), req.OldThreshold)
+	}
+	if req.NewThreshold < 2 || req.NewThreshold > len(req.New) {
+		return nil, invalid("a new committee of %d with %d signers needed; want 2..%d", len(req.New), req.NewThreshold, len(req.New))
+	}
+	if len(req.ChainCode) != hd.ChainCodeSize {
+		return nil, invalid("chain code of %d bytes; want %d", len(req.ChainCode), hd.ChainCodeSize)
+	}
+	if len(req.PublicKey) != secp256k1.PubKeyBytesLenCompressed {
+		return nil, invalid("public key of %d bytes; want compressed SEC1", len(req.PublicKey))
+	}
+	spec := &identity.Reshare{Epoch: req.Epoch, OldThreshold: req.OldThreshold, Old: slices.Sorted(slices.Values(req.Old)),
+		New: slices.Sorted(slices.Values(req.New)), PublicKey: bytes.Clone(req.PublicKey), ChainCode: bytes.Clone(req.ChainCode), ClientRequired: req.ClientRequired}
+	union := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(spec.Old), spec.New...))))
+	if !slices.Equal(union, slices.Sorted(slices.Values(req.Parties))) {
+		return nil, invalid("the session's parties %v are not the old committee %v and the new one %v", req.Parties, spec.Old, spec.New)
+	}
+	return spec, nil
+}
+
+// reshareDriver runs one party's roles in a reshare: its old committee
+// member (old), its new committee member (new), or both, each a tss-lib
+// party with its own key. What one role sends the other stays in the
+// process.
+type reshareDriver struct {
+	self       string
+	oldR, newR *roster.Roster
+	old, new   tss.Party // nil when this party has no such role
+	check      func(tss.ParsedMessage) error
+}
+
+func (d *reshareDriver) start() *tss.Error {
+	for _, p := range []tss.Party{d.old, d.new} {
+		if p != nil {
+			if err := p.Start(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (d *reshareDriver) parse(payload []byte, from string, broadcast bool) (tss.ParsedMessage, error) {
+	// The message's type says which committee sent it: parse once to
+	// learn it, and again with the sender's identity in that committee.
+	probe, err := tss.ParseWireMessage(payload, d.oldR.PartyIDs()[0], broadcast)
+	if err != nil {
+		return nil, err
+	}
+	fromOld, _, _ := reshareRoute(probe.Content())
+	r, committee := d.newR, "new"
+	if fromOld {
+		r, committee = d.oldR, "old"
+	}
+	pid := r.PartyID(from)
+	if pid == nil {
+		return nil, fmt.Errorf("a %s message comes from the %s committee, and %s is not in it", probe.Type(), committee, from)
+	}
+	return tss.ParseWireMessage(payload, pid, broadcast)
+}
+
+// checkMsg runs the new member's checks on what it takes.
+func (d *reshareDriver) checkMsg(msg tss.ParsedMessage) error {
+	if _, _, toNew := reshareRoute(msg.Content()); toNew && d.new != nil && d.check != nil {
+		return d.check(msg)
+	}
+	return nil
+}
+
+func (d *reshareDriver) update(msg tss.ParsedMessage) *tss.Error {
+	_, toOld, toNew := reshareRoute(msg.Content())
+	for _, p := range []struct {
+		take bool
+		p    tss.Party
+	}{{toOld, d.old}, {toNew, d.new}} {
+		if !p.take || p.p == nil || msg.GetFrom().KeyInt().Cmp(p.p.PartyID().KeyInt()) == 0 {
+			continue
+		}
+		if _, err := p.p.Update(msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *reshareDriver) route(msg tss.Message) ([]string, []tss.ParsedMessage) {
+	pm := msg.(tss.ParsedMessage)
+	var net []string
+	var local []tss.ParsedMessage
+	other := func(p tss.Party) bool {
+		return p != nil && p.PartyID().KeyInt().Cmp(msg.GetFrom().KeyInt()) != 0
+	}
+	for _, to := range msg.GetTo() {
+		if to.Id != d.self {
+			if !msg.IsBroadcast() && !slices.Contains(net, to.Id) {
+				net = append(net, to.Id)
+			}
+			continue
+		}
+		// To this party's other role (never to the sender itself).
+		for _, p := range []tss.Party{d.old, d.new} {
+			if other(p) && p.PartyID().KeyInt().Cmp(to.KeyInt()) == 0 {
+				local = append(local, pm)
+			}
+		}
+	}
+	if msg.IsBroadcast() {
+		net = []string{""}
+	}
+	return net, local
+}
+
+func (d *reshareDriver) waitingFor() []string {
+	var ids []string
+	for _, p := range []tss.Party{d.old, d.new} {
+		if p == nil {
+			continue
+		}
+		for _, w := range p.WaitingFor() {
+			ids = append(ids, w.Id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
