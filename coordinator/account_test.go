@@ -152,8 +152,16 @@ func TestAccountAPI(t *testing.T) {
 		t.Fatalf("health with the key: %d %v", code, body)
 	}
 	sp := &apiClient{t: t, base: q.PartyAPIURL, key: q.APIKey}
-	if code, body := sp.do("GET", "/health", "", ""); code != 200 || len(body) != 1 {
-		t.Fatalf("server-party API health without the key: %d %v", code, body)
+	// The party behind the API may still be registering: it says
+	// "degraded" (503) until it is online.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		code, body := sp.do("GET", "/health", "", "")
+		if code == 200 && len(body) == 1 {
+			break
+		}
+		if code != 503 || time.Now().After(deadline) {
+			t.Fatalf("server-party API health without the key: %d %v", code, body)
+		}
 	}
 	// The server-party API takes no API key: an operator reads its
 	// details with an admin token.
