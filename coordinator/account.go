@@ -12,6 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/httpx"
@@ -64,6 +67,7 @@ func (c *Coordinator) AccountAPI(cfg AccountConfig) http.Handler {
 	mux.HandleFunc("POST /api/v1/accounts", a.create)
 	mux.HandleFunc("GET /api/v1/accounts/{id}", a.get)
 	mux.HandleFunc("POST /api/v1/accounts/{id}/sign", a.sign)
+	mux.HandleFunc("POST /api/v1/accounts/{id}/refresh", a.refresh)
 	mux.HandleFunc("GET /api/v1/accounts/{id}/addresses", a.address)
 	mux.HandleFunc("POST /api/v1/users/{user_id}/tokens", a.userToken)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -179,6 +183,9 @@ type accountJSON struct {
 	// Xpub is the BIP32 extended public key of the account's key (depth
 	// 0): non-hardened child addresses derive from it.
 	Xpub string `json:"xpub,omitempty"`
+	// Epoch counts the account's refreshes: the user share of this epoch
+	// is the one that signs.
+	Epoch int `json:"epoch"`
 }
 
 // xpubOf is w's extended public key ("" if it cannot be made: the store
@@ -232,7 +239,7 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	sharec := make(chan shareResult, 1)
 	go func() {
-		sh, err := a.generateUserShare(ctx, s.id, s.userParty, req.SharePassword)
+		sh, err := a.generateUserShare(ctx, s.id, s.userParty, req.SharePassword, "generate")
 		sharec <- shareResult{sh, err}
 	}()
 	final, err := a.c.wait(ctx, s)
@@ -271,14 +278,14 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 
 // generateUserShare asks the server-party API to run the user party,
 // authorised by a token for that party in that session alone.
-func (a *accountAPI) generateUserShare(ctx context.Context, sessionID, userParty string, password *string) (string, error) {
+func (a *accountAPI) generateUserShare(ctx context.Context, sessionID, userParty string, password *string, op string) (string, error) {
 	tok, err := a.c.cfg.Minter.MintParty(sessionID, userParty, a.cfg.Timeout)
 	if err != nil {
 		return "", fmt.Errorf("server-party API: mint token: %w", err)
 	}
 	body := map[string]any{"session_id": sessionID, "share_password": *password}
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(a.cfg.PartyAPIURL, "/")+"/api/v1/shares/generate", bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(a.cfg.PartyAPIURL, "/")+"/api/v1/shares/"+op, bytes.NewReader(b))
 	if err != nil {
 		return "", err
 	}
@@ -318,7 +325,105 @@ func (a *accountAPI) get(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, 200, accountJSON{
 		AccountID: wl.ID, UserID: wl.UserID, PublicKey: hex.EncodeToString(wl.PublicKey), Address: wl.Address,
 		Threshold: wl.SignersNeeded, Parties: len(wl.Holders), CreatedAt: wl.CreatedAt.UTC().Format(time.RFC3339),
-		Xpub: xpubOf(wl),
+		Xpub: xpubOf(wl), Epoch: wl.Epoch,
+	})
+}
+
+// refresh gives the account's holders new shares of the same key: the
+// server holders hand it to themselves and to the user party, which the
+// server-party API runs with a new device identity and returns encrypted
+// under share_password. The new epoch becomes active only once every
+// holder has stored its new share; from then on only the new user share
+// signs with the CLI party, the old one getting stale_epoch. If the
+// answer is lost on the way, the remedy is another refresh.
+func (a *accountAPI) refresh(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		SharePassword *string `json:"share_password"`
+	}
+	if err := httpx.Decode(w, r, &req); err != nil {
+		a.refuseErr(w, r, err)
+		return
+	}
+	if req.SharePassword == nil || *req.SharePassword == "" {
+		a.refuse(w, r, 400, "invalid_argument", "share_password is required: the new user share is returned encrypted under it")
+		return
+	}
+	if err := pwrule.Check(*req.SharePassword); err != nil {
+		a.refuse(w, r, 400, "weak_password", "share_password: "+pwruleMessage(err))
+		return
+	}
+	id := r.PathValue("id")
+	wl, err := a.c.store.GetWallet(r.Context(), id)
+	if err == nil && !hasUserHolder(wl) {
+		err = store.ErrNotFound // a co-managed wallet, not an account
+	}
+	if err != nil {
+		httpx.Write(w, storeStatus(err, "account"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
+	defer cancel()
+	cr, err := a.c.createRefresh(ctx, id, a.cfg.Timeout)
+	if err != nil {
+		if status.Code(err) == codes.AlreadyExists {
+			a.refuse(w, r, http.StatusConflict, "conflict", status.Convert(err).Message())
+			return
+		}
+		a.refuseErr(w, r, err)
+		return
+	}
+	s := cr.s
+	a.requested(r, auditRefreshRequested, s, wl.UserID, slog.Int("epoch", s.reshare.Epoch))
+	type shareResult struct {
+		share string
+		err   error
+	}
+	sharec := make(chan shareResult, 1)
+	go func() {
+		sh, err := a.generateUserShare(ctx, s.id, s.userParty, req.SharePassword, "refresh")
+		sharec <- shareResult{sh, err}
+	}()
+	// The user party's call ends only after the session does, unless it
+	// failed: then the session cannot complete, and fails at once rather
+	// than at its join timeout.
+	var sr shareResult
+	gotShare := false
+	select {
+	case sr = <-sharec:
+		gotShare = true
+		if sr.err != nil {
+			a.c.fail(s, "user_party", "the server-party API could not run the user party: "+sr.err.Error(), nil)
+		}
+	case <-s.done:
+	case <-ctx.Done():
+	}
+	final, err := a.c.wait(ctx, s)
+	if err != nil {
+		a.c.fail(s, "timeout", "account API request deadline passed", nil)
+		httpx.WriteError(w, 504, "deadline_exceeded", "refresh did not finish in time")
+		return
+	}
+	if f := final.GetFailed(); f != nil {
+		cancel()
+		httpx.WriteError(w, 502, "session_failed", f.Reason)
+		return
+	}
+	if !gotShare {
+		select {
+		case sr = <-sharec:
+		case <-ctx.Done():
+			httpx.WriteError(w, 504, "deadline_exceeded", "the new user share did not arrive in time; refresh again")
+			return
+		}
+	}
+	if sr.err != nil {
+		httpx.WriteError(w, 502, "session_failed", "new user share not received ("+sr.err.Error()+"); the new epoch is active: refresh again")
+		return
+	}
+	done := final.GetCompleted()
+	httpx.WriteJSON(w, http.StatusOK, accountJSON{
+		AccountID: done.WalletId, UserID: wl.UserID, PublicKey: hex.EncodeToString(done.PublicKey), Address: done.Address,
+		Threshold: wl.SignersNeeded, Parties: len(wl.Holders), UserShare: sr.share, Xpub: xpubOf(wl), Epoch: int(done.Epoch),
 	})
 }
 

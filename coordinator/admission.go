@@ -121,7 +121,7 @@ func (m *member) work(kind store.SessionKind, c costs) float64 {
 // own (its steps run one after another).
 func (m *member) finish(kind store.SessionKind, c costs) float64 {
 	own := c.sign
-	if kind == store.SessionKeygen {
+	if kind != store.SessionSign { // a keygen, or a reshare (as dear: pre-parameters and proofs)
 		own = c.keygen
 		if m.keygens >= int(m.preparams) {
 			own += c.preparams

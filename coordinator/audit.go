@@ -41,11 +41,12 @@ import (
 // the wallet to sign and becomes public with the signature. Signatures and
 // public keys are public but not written: the store has them.
 const (
-	auditKeygenRequested = "keygen.requested"
-	auditSignRequested   = "sign.requested"
-	auditRefused         = "request.refused"
-	auditFinished        = "session.finished"
-	auditUserToken       = "user.token"
+	auditKeygenRequested  = "keygen.requested"
+	auditRefreshRequested = "refresh.requested"
+	auditSignRequested    = "sign.requested"
+	auditRefused          = "request.refused"
+	auditFinished         = "session.finished"
+	auditUserToken        = "user.token"
 )
 
 // maxAuditText bounds free text (paths, failure reasons, subjects) in an

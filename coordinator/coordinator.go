@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -313,6 +314,9 @@ type session struct {
 	path       []uint32          // sign sessions: the derivation path (empty: the wallet key)
 	signingKey []byte            // sign sessions: the key the signature must verify under (the wallet's or its child)
 	chainCodes map[string][]byte // keygen: each party's reported chain code
+	epoch      int               // sign sessions: the wallet's active epoch
+	reshare    *identity.Reshare // reshare sessions: what is handed over
+	acks       map[string][]byte // reshare sessions: each new member's stored acknowledgement
 
 	keys    map[string]*tsskitv1.PartyKeys
 	pubkeys map[string][]byte
@@ -575,7 +579,7 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
 	}
 	s := c.newSession(store.SessionSign, w.ID)
-	s.wallet, s.signers, s.digest, s.ownerUser = w, w.SignersNeeded, slices.Clone(spec.digest), w.OwnerUser
+	s.wallet, s.signers, s.digest, s.ownerUser, s.epoch = w, w.SignersNeeded, slices.Clone(spec.digest), w.OwnerUser, w.Epoch
 	s.path, s.signingKey = slices.Clone(spec.path), signing
 	for _, p := range spec.clients {
 		s.add(p, kindOf[p])
@@ -692,7 +696,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 		tok, err := c.cfg.Minter.MintParty(s.id, p, time.Until(s.expires))
 		a := &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID,
 			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest), DerivationPath: slices.Clone(s.path),
-			RecordsChainCodes: s.kind == store.SessionKeygen}
+			RecordsChainCodes: s.kind == store.SessionKeygen, Epoch: uint32(s.epoch), Reshare: reshareProto(s.reshare)}
 		if err == nil && c.pool.send(p, a) {
 			continue
 		}
@@ -848,6 +852,12 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 		return status.Error(codes.PermissionDenied, "not a party of this session")
 	}
 	if err := s.checkStatement(k); err != nil {
+		if st, _ := status.FromError(err); st.Code() == codes.FailedPrecondition && strings.HasPrefix(st.Message(), "stale_epoch") && !s.state.Final() {
+			// A holder whose share is of an older epoch cannot take part:
+			// the signing fails now, naming it, rather than at the join
+			// timeout.
+			c.failLocked(s, "stale_epoch", fmt.Sprintf("%s: %s", k.PartyId, st.Message()), []string{k.PartyId})
+		}
 		return err
 	}
 	if old, ok := s.keys[k.PartyId]; ok {
@@ -871,7 +881,7 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 		return nil
 	}
 	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest, DerivationPath: s.path,
-		RecordsChainCodes: s.kind == store.SessionKeygen}
+		RecordsChainCodes: s.kind == store.SessionKeygen, Reshare: reshareProto(s.reshare)}
 	for _, p := range s.parties {
 		ready.Roster = append(ready.Roster, s.keys[p])
 	}
@@ -896,8 +906,11 @@ func (c *Coordinator) progress(id, partyID string, round, rounds, queued uint32)
 		return status.Error(codes.PermissionDenied, "not a party of this session")
 	}
 	max := uint32(keygenRounds)
-	if s.kind == store.SessionSign {
+	switch s.kind {
+	case store.SessionSign:
 		max = signRounds
+	case store.SessionReshare:
+		max = reshareRounds
 	}
 	if (round == 0 && queued == 0) || round > max || rounds != max {
 		return status.Errorf(codes.InvalidArgument, "round %d of %d: this session has %d rounds", round, rounds, max)
@@ -962,7 +975,8 @@ func (c *Coordinator) claimUserParty(id, caller, userParty string) (*tsskitv1.Cl
 	}
 	s.claimed = true
 	return &tsskitv1.ClaimUserPartyResponse{PartyId: s.userParty, Token: tok, WalletId: s.walletID,
-		Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), RecordsChainCodes: true}, nil
+		Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), RecordsChainCodes: true,
+		Kind: protoKind(s.kind), Reshare: reshareProto(s.reshare)}, nil
 }
 
 // fail ends a session as failed, once.
@@ -990,6 +1004,7 @@ func (c *Coordinator) failIn(s *session, want store.SessionState, code, reason s
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: code, Reason: reason, Culprits: culprits}}})
 	c.finishLocked(s)
 	c.persist(s, &store.Session{Reason: reason, Culprits: culprits})
+	c.abortReshare(s)
 	c.mu.Unlock()
 	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateFailed, reason)
 	c.log.Warn("session failed", "session", s.id, "kind", s.kind, "code", code, "reason", reason, "culprits", culprits)
@@ -1080,13 +1095,17 @@ func (c *Coordinator) wait(ctx context.Context, s *session) (*tsskitv1.SessionEv
 
 // Rounds of each protocol, as the engine counts them (party.Progress).
 const (
-	keygenRounds = 4
-	signRounds   = 10
+	keygenRounds  = 4
+	signRounds    = 10
+	reshareRounds = 5
 )
 
 func protoKind(k store.SessionKind) tsskitv1.SessionKind {
-	if k == store.SessionSign {
+	switch k {
+	case store.SessionSign:
 		return tsskitv1.SessionKind_SESSION_KIND_SIGN
+	case store.SessionReshare:
+		return tsskitv1.SessionKind_SESSION_KIND_RESHARE
 	}
 	return tsskitv1.SessionKind_SESSION_KIND_KEYGEN
 }

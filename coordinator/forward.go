@@ -269,6 +269,10 @@ func (c *Coordinator) finalEventFromStore(ctx context.Context, rec *store.Sessio
 		return nil, storeStatus(err, "wallet")
 	}
 	done.PublicKey, done.Address = w.PublicKey, w.Address
+	if rec.Kind == store.SessionReshare {
+		// The wallet's active epoch: this reshare's, or a later one's.
+		done.Epoch = uint32(w.Epoch)
+	}
 	if rec.Kind == store.SessionSign {
 		signing, err := signingKey(w, rec.Path)
 		if err != nil {

@@ -45,6 +45,10 @@ func (s *session) checkStatement(k *tsskitv1.PartyKeys) error {
 		return bad("is for wallet %q", st.WalletID)
 	case !bytes.Equal(st.X25519[:], k.X25519) || !bytes.Equal(st.Ed25519[:], k.Ed25519):
 		return bad("binds other session keys than the ones published")
+	case !st.Reshare.Equal(s.reshare):
+		return bad("describes another reshare than this session's")
+	case s.kind == store.SessionSign && st.Epoch != s.epoch:
+		return status.Errorf(codes.FailedPrecondition, "stale_epoch: the party signs with a share of epoch %d; the wallet's active epoch is %d", st.Epoch, s.epoch)
 	case (st.Kind == identity.KindServer) != (s.kinds[k.PartyId] == store.HolderServer):
 		// Client and user are told apart by the parties' own records (a
 		// record made before identities existed does not know which).

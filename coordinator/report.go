@@ -62,7 +62,7 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 	case *tsskitv1.ReportResultRequest_PublicKey:
 		defer c.mu.Unlock()
 		if s.kind != store.SessionKeygen {
-			return status.Error(codes.InvalidArgument, "a signing session reports a signature")
+			return status.Error(codes.InvalidArgument, "only a keygen session reports a public key alone")
 		}
 		if _, err := secp256k1.ParsePubKey(r.PublicKey); err != nil || len(r.PublicKey) != 33 {
 			return status.Error(codes.InvalidArgument, "public_key must be a 33-byte compressed secp256k1 point")
@@ -91,10 +91,17 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		c.completeKeygenLocked(ctx, s)
 		return nil
 
+	case *tsskitv1.ReportResultRequest_Reshared_:
+		defer c.mu.Unlock()
+		if r.Reshared == nil {
+			return status.Error(codes.InvalidArgument, "no reshare result")
+		}
+		return c.reportReshared(ctx, s, p, r.Reshared, req)
+
 	case *tsskitv1.ReportResultRequest_Signature:
 		defer c.mu.Unlock()
 		if s.kind != store.SessionSign {
-			return status.Error(codes.InvalidArgument, "a keygen session reports a public key")
+			return status.Error(codes.InvalidArgument, "only a signing session reports a signature")
 		}
 		if err := verify(s.signingKey, s.digest, r.Signature); err != nil {
 			c.failLocked(s, "verify", fmt.Sprintf("signature reported by %s does not verify: %v", p, err), []string{p})

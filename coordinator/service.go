@@ -283,7 +283,7 @@ func (s *coordService) WatchSession(req *tsskitv1.WatchSessionRequest, stream gr
 func walletProto(w *store.Wallet) *tsskitv1.Wallet {
 	out := &tsskitv1.Wallet{
 		WalletId: w.ID, Name: w.Name, UserId: w.UserID, SignersNeeded: uint32(w.SignersNeeded),
-		PublicKey: w.PublicKey, Address: w.Address, CreatedAtUnixMs: w.CreatedAt.UnixMilli(),
+		PublicKey: w.PublicKey, Address: w.Address, CreatedAtUnixMs: w.CreatedAt.UnixMilli(), Epoch: uint32(w.Epoch),
 	}
 	// A wallet whose chain code the store does not know has neither
 	// (store.ErrChainCodeUnknown); clients then derive nothing from here.

@@ -72,6 +72,9 @@ type Job struct {
 	// into the join statement, so a signing that mixes epochs is refused
 	// before its first round.
 	Epoch int
+	// Reshare, for a reshare, is what is handed over (Threshold is then the
+	// new threshold).
+	Reshare *identity.Reshare
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a certified server).
 	Kinds map[string]identity.Kind
@@ -105,6 +108,106 @@ func (e *SessionError) Error() string {
 		s += fmt.Sprintf(" (culprits: %v)", e.Culprits)
 	}
 	return s
+}
+
+// ReshareOutcome is a finished reshare: Share is this party's new share
+// (nil for a party only in the old committee). Activate says every new
+// holder's stored acknowledgement came with the coordinator's Completed
+// event and verifies under the identity key the new share names: only
+// then may the party make the new share its share and drop the old one.
+type ReshareOutcome struct {
+	Share     *share.Record
+	PublicKey []byte
+	Address   string
+	Activate  bool
+	// NotActivated says why Activate is false for a new member.
+	NotActivated error
+}
+
+// Reshare runs a reshare seat of j.Reshare: rec is the party's current
+// share if it is in the old committee, pre its own pre-parameters if it
+// is in the new one. save is called with the new share before the result
+// is reported, so a party never says it stored a share it has not; the
+// caller keeps it pending until Reshare returns without error, which
+// happens only once the coordinator has activated the new epoch
+// (its Completed event).
+func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.LocalPreParams, save func(*share.Record) error) (*ReshareOutcome, error) {
+	spec := j.Reshare
+	if spec == nil {
+		return nil, &party.Error{Code: party.CodeInvalidParams, Err: errors.New("a reshare job without its reshare")}
+	}
+	var out *ReshareOutcome
+	var completed *tsskitv1.SessionEvent_Completed
+	event := j.Event
+	j.Event = func(ev *tsskitv1.SessionEvent) {
+		if c := ev.GetCompleted(); c != nil {
+			completed = c
+		}
+		if event != nil {
+			event(ev)
+		}
+	}
+	err := run(ctx, c, j, identity.SessionReshare, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
+		res, err := party.Reshare(ctx, party.ReshareRequest{Session: s, WalletID: j.WalletID, Epoch: spec.Epoch, Old: spec.Old, OldThreshold: spec.OldThreshold,
+			New: spec.New, NewThreshold: j.Threshold, PublicKey: spec.PublicKey, ChainCode: spec.ChainCode, ClientRequired: spec.ClientRequired,
+			Share: rec, PreParams: pre, Identity: j.Identity}, tr)
+		if err != nil {
+			return nil, err
+		}
+		if res.Share != nil && save != nil {
+			if err := save(res.Share); err != nil {
+				return nil, fmt.Errorf("store pending share: %w", err)
+			}
+		}
+		out = &ReshareOutcome{Share: res.Share, PublicKey: res.PublicKey, Address: res.Address}
+		r := &tsskitv1.ReportResultRequest_Reshared{PublicKey: res.PublicKey, Epoch: uint32(spec.Epoch), Stored: res.Share != nil}
+		if res.Share != nil {
+			r.StoredAck = identity.SignStored(j.Identity, j.SessionID, j.WalletID, j.PartyID, spec.Epoch, res.PublicKey)
+		}
+		return &tsskitv1.ReportResultRequest{Result: &tsskitv1.ReportResultRequest_Reshared_{Reshared: r}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out.Share != nil {
+		out.NotActivated = checkStoredAcks(j.SessionID, out.Share, completed)
+		out.Activate = out.NotActivated == nil
+	}
+	return out, nil
+}
+
+// checkStoredAcks checks, for every holder rec (a new share) names, its
+// stored acknowledgement in the Completed event under the identity key
+// rec records for it.
+func checkStoredAcks(sessionID string, rec *share.Record, done *tsskitv1.SessionEvent_Completed) error {
+	if done == nil || int(done.Epoch) != rec.Epoch {
+		return errors.New("no Completed event for this epoch")
+	}
+	for _, h := range rec.Holders {
+		if !identity.VerifyStored(h.Identity, done.StoredAcks[h.PartyID], sessionID, rec.WalletID, h.PartyID, rec.Epoch, rec.PublicKey) {
+			return fmt.Errorf("no valid stored acknowledgement from %s: a holder may have no share of epoch %d", h.PartyID, rec.Epoch)
+		}
+	}
+	return nil
+}
+
+// ReshareProto is the wire form of a reshare spec.
+func ReshareProto(r *identity.Reshare) *tsskitv1.ReshareSpec {
+	if r == nil {
+		return nil
+	}
+	return &tsskitv1.ReshareSpec{Epoch: uint32(r.Epoch), OldThreshold: uint32(r.OldThreshold), OldParties: slices.Clone(r.Old), NewParties: slices.Clone(r.New),
+		PublicKey: bytes.Clone(r.PublicKey), ChainCode: bytes.Clone(r.ChainCode), ClientRequired: r.ClientRequired}
+}
+
+// ReshareFromProto is a reshare spec from the wire (nil for nil); its
+// committees are sorted, and the join statement checks the rest.
+func ReshareFromProto(p *tsskitv1.ReshareSpec) *identity.Reshare {
+	if p == nil {
+		return nil
+	}
+	return &identity.Reshare{Epoch: int(min(p.Epoch, identity.MaxEpoch)), OldThreshold: int(p.OldThreshold), Old: slices.Sorted(slices.Values(p.OldParties)),
+		New: slices.Sorted(slices.Values(p.NewParties)), PublicKey: bytes.Clone(p.PublicKey), ChainCode: bytes.Clone(p.ChainCode), ClientRequired: p.ClientRequired}
 }
 
 // KeygenOutcome is a finished keygen.
@@ -185,7 +288,7 @@ func JoinKeys(j *Job, kind identity.SessionKind) (*seal.Keys, *tsskitv1.PartyKey
 	}
 	pub := keys.Public()
 	st := &identity.Statement{SessionKind: kind, SessionID: j.SessionID, PartyID: j.PartyID, Kind: j.Kind, WalletID: j.WalletID,
-		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Path: j.Path, Epoch: j.Epoch, Expires: time.Now().Add(StatementLife)}
+		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Path: j.Path, Epoch: j.Epoch, Reshare: j.Reshare, Expires: time.Now().Add(StatementLife)}
 	copy(st.X25519[:], pub.X25519)
 	copy(st.Ed25519[:], pub.Ed25519)
 	e, err := identity.SignStatement(j.Identity, st, j.Chain)
@@ -215,8 +318,11 @@ func checkReady(j *Job, kind identity.SessionKind, ready *tsskitv1.SessionEvent_
 		ids = append(ids, k.PartyId)
 	}
 	wantKind := tsskitv1.SessionKind_SESSION_KIND_KEYGEN
-	if kind == identity.SessionSign {
+	switch kind {
+	case identity.SessionSign:
 		wantKind = tsskitv1.SessionKind_SESSION_KIND_SIGN
+	case identity.SessionReshare:
+		wantKind = tsskitv1.SessionKind_SESSION_KIND_RESHARE
 	}
 	switch {
 	case ready.Kind != wantKind:
@@ -225,7 +331,9 @@ func checkReady(j *Job, kind identity.SessionKind, ready *tsskitv1.SessionEvent_
 		return mismatch("is for wallet %s; this party joined for %s", ready.WalletId, j.WalletID)
 	case kind == identity.SessionKeygen && !ready.RecordsChainCodes:
 		return mismatch("is from a coordinator that does not record chain codes (older than this party): upgrade the coordinator; it would record the wallet without the chain code this party records")
-	case kind == identity.SessionKeygen && int(ready.SignersNeeded) != j.Threshold:
+	case kind == identity.SessionReshare && !ReshareFromProto(ready.Reshare).Equal(j.Reshare):
+		return mismatch("describes another reshare (committees, epoch, key or policy) than the one this party joined")
+	case kind != identity.SessionSign && int(ready.SignersNeeded) != j.Threshold:
 		return mismatch("needs %d signers; this party joined for %d", ready.SignersNeeded, j.Threshold)
 	case kind == identity.SessionSign && !bytes.Equal(ready.Digest, j.Digest):
 		return mismatch("signs digest %x; this party joined to sign %x", ready.Digest, j.Digest)

@@ -164,6 +164,11 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 	if inOld && !rec.Legacy() && !rec.Own().Identity.Equal(req.Identity.Public()) {
 		return nil, &Error{Code: CodeIdentity, Culprits: []string{req.Self}, Err: errors.New("this party's identity key is not the one its share records")}
 	}
+	if inOld {
+		if err := mayHandOver(rec, spec, req.NewThreshold, ver); err != nil {
+			return nil, err
+		}
+	}
 	rn, err := newRunner(&req.Session, all, PhaseReshare, reshareRounds, reshareKinds, keys, ver)
 	if err != nil {
 		return nil, err
@@ -393,4 +398,58 @@ func (d *reshareDriver) waitingFor() []string {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// mayHandOver is an old member's own check of whom it hands the key to,
+// from its share record: the coordinator proposes the new committee, and
+// nothing else stops it from proposing seats it runs itself.
+//
+//   - With the wallet's client in the old committee (a co-managed wallet:
+//     VerifyRoster has checked its signed statement, which is its consent
+//     to this reshare), any new committee goes.
+//   - Without one, only a refresh: the same holders with the same
+//     threshold and kinds, every server holder with its recorded identity
+//     key (a user holder may come with a new device identity, as the
+//     account API's user party does). A record that names no holders
+//     (made before identities existed) is refreshed only with its client.
+//   - In every case fewer new members than the new threshold may be
+//     uncertified (client or user): no set of seats that anyone can open
+//     without a deployment certificate ever holds enough shares to sign.
+func mayHandOver(rec *share.Record, spec *identity.Reshare, newThreshold int, ver map[string]*identity.Verified) error {
+	refuse := func(format string, a ...any) error {
+		return &Error{Code: CodePolicy, Err: fmt.Errorf("this party does not hand the wallet over: "+format, a...)}
+	}
+	uncertified := 0
+	for _, id := range spec.New {
+		if !ver[id].Kind.Certified() {
+			uncertified++
+		}
+	}
+	if uncertified >= newThreshold {
+		return refuse("%d of the new committee are uncertified, and %d signers would be needed", uncertified, newThreshold)
+	}
+	held := rec.HolderView()
+	if rec.Policy.ClientRequired {
+		for _, id := range spec.Old {
+			if h := held[id]; h.Kind == identity.KindClient && ver[id].Kind == identity.KindClient && h.Identity.Equal(ver[id].Identity) {
+				return nil
+			}
+		}
+	}
+	if rec.Legacy() {
+		return refuse("a wallet whose records name no holder identities is reshared only with its client")
+	}
+	if holders := slices.Sorted(slices.Values(rec.Parties)); !slices.Equal(holders, spec.New) || newThreshold != rec.Threshold {
+		return refuse("without the wallet's client only a refresh: the holders %v with %d signers needed (asked: %v with %d)", holders, rec.Threshold, spec.New, newThreshold)
+	}
+	for _, id := range spec.New {
+		h, v := held[id], ver[id]
+		if h.Kind != v.Kind {
+			return refuse("%s joins the new committee as a %s; the wallet records a %s", id, v.Kind, h.Kind)
+		}
+		if h.Kind == identity.KindServer && !h.Identity.Equal(v.Identity) {
+			return refuse("server holder %s joins with another identity key than the wallet records", id)
+		}
+	}
+	return nil
 }

@@ -24,11 +24,11 @@ import (
 // errors; every new member has a share of the next epoch for the same
 // public key, address and chain code, with the new threshold; old-only
 // members get no share. It returns the new shares in r.New order.
-func reshareAll(t *testing.T, session string, r testkit.Reshare) []*share.Record {
+func reshareAll(t *testing.T, d *memnet.Identities, session string, r testkit.Reshare) []*share.Record {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	outs, err := testkit.RunReshare(ctx, idents(t), session, r, nil)
+	outs, err := testkit.RunReshare(ctx, d, session, r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,27 +82,82 @@ func subsets(shares []*share.Record, k int) [][]*share.Record {
 	return out
 }
 
-// signEveryMinimalSubset signs with every subset of exactly the threshold
-// (any larger set of signers contains one) and checks each signature
-// with decred secp256k1; every larger subset's shares interpolate to the
-// same key, checked with interpolate.
-func signEveryMinimalSubset(t *testing.T, name string, shares []*share.Record) {
+// signEveryMinimalSubset signs with every allowed subset of exactly the
+// threshold (any larger set of signers contains one; a co-managed
+// wallet's include its client) and checks each signature with decred
+// secp256k1; every subset of at least the threshold interpolates to the
+// same key.
+func signEveryMinimalSubset(t *testing.T, d *memnet.Identities, name string, shares []*share.Record) {
 	t.Helper()
 	k := shares[0].Threshold
 	want := privateKey(t, shares[:k])
+	if !bytes.Equal(keyOf(want), shares[0].PublicKey) {
+		t.Fatal("the shares do not interpolate to the wallet key")
+	}
 	for i, sub := range subsets(shares, k) {
 		if got := privateKey(t, sub); got.Cmp(want) != 0 {
 			t.Fatalf("subset %d interpolates to another key", i)
 		}
-		if len(sub) != k {
-			continue
-		}
+		client := false
 		var ids []string
 		for _, s := range sub {
 			ids = append(ids, s.PartyID)
+			client = client || s.Own().Kind == identity.KindClient
 		}
-		mustSignAll(t, fmt.Sprintf("%s-sign-%d", name, i), sub, digestOf(fmt.Sprint(name, ids)), nil)
+		if len(sub) != k || (shares[0].Policy.ClientRequired && !client) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		outs, err := testkit.RunSign(ctx, d, fmt.Sprintf("%s-sign-%d", name, i), sub, digestOf(fmt.Sprint(name, ids)), nil)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outs {
+			if o.Err != nil {
+				t.Fatalf("%v: %s: %v", ids, o.ID, o.Err)
+			}
+			verifyIndependently(t, o.Result, digestOf(fmt.Sprint(name, ids)), shares[0].PublicKey)
+		}
 	}
+}
+
+var (
+	cmOnce   sync.Once
+	cmIDs    *memnet.Identities
+	cmShares []*share.Record
+	cmErr    error
+)
+
+// cmWallet is a 2-of-3 wallet of a client (browser-7f3a) and two server
+// parties, with identities for p1..p5 (servers) to reshare it to.
+func cmWallet(t *testing.T) (*memnet.Identities, []*share.Record) {
+	t.Helper()
+	cmOnce.Do(func() {
+		cmIDs, cmErr = memnet.NewIdentities(append(slices.Clone(ids3), "p1", "p2", "p3", "p4", "p5"), map[string]identity.Kind{ids3[0]: identity.KindClient})
+		if cmErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		var outs []memnet.Outcome[*party.KeygenResult]
+		if outs, cmErr = testkit.RunKeygen(ctx, cmIDs, "kg-cm", "wallet-cm", ids3, 2, nil); cmErr != nil {
+			return
+		}
+		if cmErr = memnet.Err(outs); cmErr != nil {
+			return
+		}
+		for _, o := range outs {
+			cmShares = append(cmShares, o.Result.Share)
+		}
+	})
+	if cmErr != nil {
+		t.Fatal(cmErr)
+	}
+	if !cmShares[0].Policy.ClientRequired {
+		t.Fatal("the co-managed wallet does not require its client")
+	}
+	return cmIDs, cmShares
 }
 
 // privateKey interpolates the wallet's private key at 0 from the secret
@@ -145,7 +200,7 @@ func TestReshareRefresh2of3(t *testing.T) {
 	for i, s := range old {
 		oldCopy[i] = new(big.Int).Set(s.SaveData.Xi)
 	}
-	fresh := reshareAll(t, "rs-refresh", testkit.Reshare{Old: old, New: ids3, NewThreshold: 2})
+	fresh := reshareAll(t, idents(t), "rs-refresh", testkit.Reshare{Old: old, New: ids3, NewThreshold: 2})
 	for i, s := range old {
 		if s.SaveData.Xi.Cmp(oldCopy[i]) != 0 {
 			t.Fatalf("%s: the reshare changed the caller's old share", s.PartyID)
@@ -159,7 +214,7 @@ func TestReshareRefresh2of3(t *testing.T) {
 			t.Fatalf("%s: the refreshed share or its key equals the old one", fresh[i].PartyID)
 		}
 	}
-	signEveryMinimalSubset(t, "refresh", fresh)
+	signEveryMinimalSubset(t, idents(t), "refresh", fresh)
 
 	// An old share and a new one interpolate to some other key: together
 	// they cannot sign for the wallet.
@@ -205,47 +260,80 @@ func TestReshareRefresh2of3(t *testing.T) {
 	}
 }
 
-// 2-of-3 → 3-of-5 with two new server parties, then 3-of-5 → 2-of-3 with
-// three of the five (one of them new): each time every subset of the new
-// committee signs for the same key.
+// A co-managed wallet, its client consenting: 2-of-3 → 3-of-5 with two
+// new server parties, then 3-of-5 → 2-of-3 with the client and two of the
+// new ones: each time every allowed subset of the new committee signs
+// for the same key.
 func TestReshareChangeThreshold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a 5-party reshare in -short mode")
 	}
-	old := wallet2of3(t)
+	d, old := cmWallet(t)
 	five := append(slices.Clone(ids3), "p4", "p5")
-	wide := reshareAll(t, "rs-3of5", testkit.Reshare{Old: old[1:], New: five, NewThreshold: 3})
-	signEveryMinimalSubset(t, "3of5", wide)
-	// Two of five are too few now.
-	for _, o := range signAll(t, "rs-3of5-few", wide[:2], digestOf("few"), nil) {
-		if !errors.Is(o.Err, party.ErrInvalidParams) {
-			t.Fatalf("%s: %v, want invalid params", o.ID, o.Err)
-		}
-	}
-
-	narrow := reshareAll(t, "rs-2of3", testkit.Reshare{Old: []*share.Record{wide[0], wide[3], wide[4]}, New: []string{"server-1", "p4", "p5"}, NewThreshold: 2})
-	signEveryMinimalSubset(t, "2of3", narrow)
-	if narrow[0].Epoch != 2 {
-		t.Fatalf("epoch %d after two reshares", narrow[0].Epoch)
+	wide := reshareAll(t, d, "rs-3of5", testkit.Reshare{Old: old[:2], New: five, NewThreshold: 3})
+	signEveryMinimalSubset(t, d, "3of5", wide)
+	narrow := reshareAll(t, d, "rs-2of3", testkit.Reshare{Old: []*share.Record{wide[0], wide[3], wide[4]}, New: []string{ids3[0], "p4", "p5"}, NewThreshold: 2})
+	signEveryMinimalSubset(t, d, "2of3", narrow)
+	if narrow[0].Epoch != 2 || !narrow[0].Policy.ClientRequired {
+		t.Fatalf("after two reshares: epoch %d, client required %t", narrow[0].Epoch, narrow[0].Policy.ClientRequired)
 	}
 }
 
-// Replacing a holder: the two server parties hand the wallet to
-// themselves and a new party in place of the browser, which holds nothing
-// of the new epoch.
+// Replacing a holder: the client and one server party hand the wallet to
+// themselves and a new server party in place of the other, which holds
+// nothing of the new epoch.
 func TestReshareReplaceHolder(t *testing.T) {
-	old := wallet2of3(t)
-	newIDs := []string{"server-1", "server-2", "p1"}
-	fresh := reshareAll(t, "rs-replace", testkit.Reshare{Old: old[1:], New: newIDs, NewThreshold: 2})
-	signEveryMinimalSubset(t, "replace", fresh)
+	d, old := cmWallet(t)
+	newIDs := []string{ids3[0], ids3[1], "p1"}
+	fresh := reshareAll(t, d, "rs-replace", testkit.Reshare{Old: old[:2], New: newIDs, NewThreshold: 2})
+	signEveryMinimalSubset(t, d, "replace", fresh)
 	for _, s := range fresh {
-		if slices.Contains(s.Parties, old[0].PartyID) {
-			t.Fatalf("%s's new share still names %s", s.PartyID, old[0].PartyID)
+		if slices.Contains(s.Parties, ids3[2]) {
+			t.Fatalf("%s's new share still names %s", s.PartyID, ids3[2])
 		}
 	}
 	// The replaced holder's old share with one new share is no key.
-	if bytes.Equal(keyOf(privateKey(t, []*share.Record{old[0], fresh[2]})), old[0].PublicKey) {
+	if bytes.Equal(keyOf(privateKey(t, []*share.Record{old[2], fresh[2]})), old[0].PublicKey) {
 		t.Fatal("the replaced holder's share still combines with a new one")
+	}
+}
+
+// The attack a coordinator would try with the server parties of a wallet
+// that needs no client for signing, or without the client of one that
+// does: hand the key to a committee of its choosing. Every old member
+// refuses on its own record, before anything is sent.
+func TestAttackReshareCommittee(t *testing.T) {
+	servers := wallet2of3(t) // every holder a certified server, no client needed
+	d, cm := cmWallet(t)
+	for _, c := range []struct {
+		name string
+		d    *memnet.Identities
+		r    testkit.Reshare
+	}{
+		{"servers hand a co-managed wallet to a new party in the client's place", d, testkit.Reshare{Old: cm[1:], New: []string{ids3[1], ids3[2], "p1"}, NewThreshold: 2}},
+		{"a server wallet handed to other parties", idents(t), testkit.Reshare{Old: servers[1:], New: []string{"p1", "p2", "p3"}, NewThreshold: 2}},
+		{"a server wallet to a larger committee", idents(t), testkit.Reshare{Old: servers[1:], New: append(slices.Clone(ids3), "p1"), NewThreshold: 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			outs, err := testkit.RunReshare(ctx, c.d, "rs-attack-committee", c.r, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range outs {
+				if o.Err == nil || o.Result != nil {
+					t.Fatalf("%s: the reshare went ahead", o.ID)
+				}
+			}
+			for _, s := range c.r.Old {
+				for _, o := range outs {
+					if o.ID == s.PartyID && !errors.Is(o.Err, party.ErrPolicy) && !errors.Is(o.Err, party.ErrCanceled) {
+						t.Fatalf("old member %s: %v; want a policy refusal", o.ID, o.Err)
+					}
+				}
+			}
+		})
 	}
 }
 

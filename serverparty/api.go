@@ -15,6 +15,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/pwrule"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
 // APIConfig configures the server-party API. It takes no API key: the
@@ -59,7 +60,14 @@ func (p *Party) API(cfg APIConfig) http.Handler {
 		httpx.WriteJSON(w, code, map[string]any{"status": st, "components": p.Health()})
 	})
 	httpx.AddProbes(mux, p.Ready)
-	mux.HandleFunc("POST /api/v1/shares/generate", func(w http.ResponseWriter, r *http.Request) { p.generate(w, r, cfg) })
+	mux.HandleFunc("POST /api/v1/shares/generate", func(w http.ResponseWriter, r *http.Request) {
+		p.generate(w, r, cfg, tsskitv1.SessionKind_SESSION_KIND_KEYGEN)
+	})
+	// A refresh's user party: a new member of the reshare, whose new share
+	// is returned encrypted like a keygen's.
+	mux.HandleFunc("POST /api/v1/shares/refresh", func(w http.ResponseWriter, r *http.Request) {
+		p.generate(w, r, cfg, tsskitv1.SessionKind_SESSION_KIND_RESHARE)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, http.StatusNotFound, "not_found", "no such endpoint")
 	})
@@ -113,7 +121,7 @@ func (p *Party) Health() map[string]any {
 	}
 }
 
-func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) {
+func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig, kind tsskitv1.SessionKind) {
 	var req struct {
 		SessionID     string  `json:"session_id"`
 		SharePassword *string `json:"share_password"`
@@ -156,12 +164,12 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 	defer cancel()
 	// The claim names the token's party: the coordinator refuses it unless
 	// that is the session's user party.
-	us, err := p.RunUserParty(ctx, req.SessionID, c.Subject)
+	us, err := p.RunUserParty(ctx, req.SessionID, c.Subject, kind)
 	if err != nil {
 		var se *participant.SessionError
 		switch {
 		case ctx.Err() != nil:
-			httpx.WriteError(w, 504, "deadline_exceeded", "keygen did not finish in time")
+			httpx.WriteError(w, 504, "deadline_exceeded", "the user party's session did not finish in time")
 		case asSessionError(err, &se):
 			httpx.WriteError(w, 502, "session_failed", se.Reason)
 		default:
@@ -183,6 +191,6 @@ func (p *Party) generate(w http.ResponseWriter, r *http.Request, cfg APIConfig) 
 	httpx.WriteJSON(w, 200, map[string]any{
 		"session_id": req.SessionID, "party_id": us.PartyID, "wallet_id": us.Record.WalletID,
 		"public_key": hex.EncodeToString(us.Record.PublicKey), "address": us.Address,
-		"user_share": base64.StdEncoding.EncodeToString(blob), "encrypted": true,
+		"user_share": base64.StdEncoding.EncodeToString(blob), "encrypted": true, "epoch": us.Record.Epoch,
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -436,6 +437,55 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			return
 		}
 		log.Info("signing done", "wallet", a.WalletId, "took", time.Since(start).Round(time.Millisecond))
+	case tsskitv1.SessionKind_SESSION_KIND_RESHARE:
+		spec := participant.ReshareFromProto(a.Reshare)
+		if spec == nil || spec.Epoch < 1 {
+			p.refuse(ctx, l, a, "invalid_argument", errors.New("a reshare assignment without its reshare"))
+			return
+		}
+		inOld, inNew := slices.Contains(spec.Old, a.PartyId), slices.Contains(spec.New, a.PartyId)
+		var rec *share.Record
+		if inOld {
+			var err error
+			if rec, err = p.cfg.Vault.GetShare(a.WalletId, a.PartyId); err != nil {
+				code, public := vaultRefusal(err)
+				p.log.Warn("cannot read the share", "session", a.SessionId, "wallet", a.WalletId, "err", err)
+				p.refuse(ctx, l, a, code, errors.New(public))
+				return
+			}
+		}
+		var pre *keygen.LocalPreParams
+		if inNew {
+			var err error
+			if pre, preTime, err = p.takePreParams(ctx, gate); err != nil {
+				p.refuse(ctx, l, a, "preparams", err)
+				return
+			}
+		}
+		job.Reshare = spec
+		// The new share is stored pending; it signs only once the
+		// coordinator has activated its epoch, which Reshare's return
+		// without error says (the Completed event).
+		out, err := participant.Reshare(ctx, l.conn, job, rec, pre, p.cfg.Vault.PutPendingShare)
+		done(err)
+		if err != nil {
+			log.Warn("reshare failed", "err", err)
+			return
+		}
+		if out.Share != nil {
+			// Only with every new holder's signed word that it stored its
+			// share: the coordinator alone cannot make this party drop
+			// its old share while a holder has no new one.
+			if !out.Activate {
+				log.Error("the new share stays pending", "wallet", a.WalletId, "epoch", spec.Epoch, "err", out.NotActivated)
+				return
+			}
+			if err := p.cfg.Vault.ActivateShare(a.WalletId, a.PartyId, spec.Epoch); err != nil {
+				log.Error("activate the new share", "wallet", a.WalletId, "epoch", spec.Epoch, "err", err)
+				return
+			}
+		}
+		log.Info("reshare done", "wallet", a.WalletId, "epoch", spec.Epoch, "took", time.Since(start).Round(time.Millisecond))
 	default:
 		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
 	}
@@ -448,6 +498,8 @@ func kindName(k tsskitv1.SessionKind) string {
 		return "keygen"
 	case tsskitv1.SessionKind_SESSION_KIND_SIGN:
 		return "sign"
+	case tsskitv1.SessionKind_SESSION_KIND_RESHARE:
+		return "reshare"
 	}
 	return "other"
 }
@@ -658,9 +710,12 @@ type UserShare struct {
 	Address string
 }
 
-// RunUserParty claims the user party of an account keygen session and runs
-// it here; the share is returned, not stored.
-func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (*UserShare, error) {
+// RunUserParty claims the user party of an account keygen session (kind
+// keygen) or refresh (kind reshare: the user party is a new member only,
+// with a new device identity) and runs it here; the share is returned,
+// not stored. A claim of another kind than the caller's is refused, so an
+// older server-party API never runs a reshare as a keygen.
+func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string, kind tsskitv1.SessionKind) (*UserShare, error) {
 	// Any replica serves the claim (it forwards to the session's owner);
 	// the first that answers is used for the whole session.
 	var claim *tsskitv1.ClaimUserPartyResponse
@@ -676,7 +731,20 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (
 		return nil, err
 	}
 	// What refuse tells the coordinator, should this party not take the seat.
-	seat := &tsskitv1.Assignment{SessionId: sessionID, Kind: tsskitv1.SessionKind_SESSION_KIND_KEYGEN, PartyId: claim.PartyId, Token: claim.Token}
+	seat := &tsskitv1.Assignment{SessionId: sessionID, Kind: kind, PartyId: claim.PartyId, Token: claim.Token}
+	claimed := claim.Kind
+	if claimed == tsskitv1.SessionKind_SESSION_KIND_UNSPECIFIED {
+		claimed = tsskitv1.SessionKind_SESSION_KIND_KEYGEN // a coordinator older than reshares
+	}
+	var spec *identity.Reshare
+	if kind == tsskitv1.SessionKind_SESSION_KIND_RESHARE {
+		spec = participant.ReshareFromProto(claim.Reshare)
+	}
+	if claimed != kind || (kind == tsskitv1.SessionKind_SESSION_KIND_RESHARE && (spec == nil || !slices.Contains(spec.New, claim.PartyId) || slices.Contains(spec.Old, claim.PartyId))) {
+		err := fmt.Errorf("the session is a %v; this call runs a %v user party as a new member", claimed, kind)
+		p.refuse(ctx, l, seat, "unsupported", err)
+		return nil, err
+	}
 	if !claim.RecordsChainCodes {
 		p.refuse(ctx, l, seat, "coordinator_outdated", errCoordinatorOutdated)
 		return nil, errCoordinatorOutdated
@@ -704,7 +772,17 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string) (
 	kinds[claim.PartyId] = identity.KindUser
 	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId),
 		Identity: device, Kind: identity.KindUser, Trust: p.cfg.Trust, WalletID: claim.WalletId, Parties: claim.Parties,
-		Threshold: int(claim.SignersNeeded), Kinds: kinds, Gate: gate}
+		Threshold: int(claim.SignersNeeded), Kinds: kinds, Gate: gate, Reshare: spec}
+	if spec != nil {
+		out, err := participant.Reshare(ctx, l.conn, job, nil, pre, nil)
+		if err != nil {
+			return nil, err
+		}
+		if !out.Activate {
+			return nil, out.NotActivated
+		}
+		return &UserShare{PartyID: claim.PartyId, Record: out.Share, Address: out.Address}, nil
+	}
 	out, err := participant.Keygen(ctx, l.conn, job, pre, nil)
 	if err != nil {
 		return nil, err

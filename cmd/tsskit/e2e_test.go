@@ -314,6 +314,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	if signedWith != 2 {
 		t.Fatalf("the user's share signed with %d server holders, want 2", signedWith)
 	}
+	accountRefresh(t, c, id, acct, pwEnv[1:])
 
 	// A CLI party and two server parties: a co-managed wallet.
 	walletFile := filepath.Join(c.dir, "cli.share")
@@ -346,7 +347,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	// Nothing secret reached a log.
 	c.stop()
 	for _, p := range c.procs {
-		for _, s := range append(c.secrets, "share pw 1 violet", "cli pw quartz 42") {
+		for _, s := range append(c.secrets, "share pw 1 violet", "cli pw quartz 42", "share pw 2 amber") {
 			if strings.Contains(p.log.String(), s) {
 				t.Errorf("%s logged a secret", p.name)
 			}
@@ -567,5 +568,71 @@ func cliEthereum(t *testing.T, c *cluster, env []string, walletFile string, kg m
 	}
 	if _, err := c.tryCLI(env, "party", "address", "--share", walletFile, "--path", "m/1h"); err == nil || !strings.Contains(err.Error(), "hardened") {
 		t.Errorf("party address at a hardened path: %v", err)
+	}
+}
+
+// accountRefresh refreshes the account made by TestProcessesAccountAPIAndCLIParty:
+// the same key and address at epoch 1 with a new user share; signing goes
+// on through the account API and with the new share, and the old user
+// share is refused as stale.
+func accountRefresh(t *testing.T, c *cluster, id string, acct map[string]any, env []string) {
+	t.Helper()
+	pub := acct["public_key"].(string)
+	code, ref := c.rest("POST", "/api/v1/accounts/"+id+"/refresh", `{"share_password":"share pw 2 amber"}`)
+	if code != 200 {
+		t.Fatalf("refresh: %d %v", code, ref)
+	}
+	if ref["public_key"] != pub || ref["address"] != acct["address"] || ref["account_id"] != id || ref["epoch"] != float64(1) {
+		t.Fatalf("refresh answered %v; the account is %v", ref, acct)
+	}
+	newShare, _ := ref["user_share"].(string)
+	if newShare == "" || newShare == acct["user_share"] {
+		t.Fatal("the refresh returned no new user share")
+	}
+	if code, got := c.rest("GET", "/api/v1/accounts/"+id, ""); code != 200 || got["epoch"] != float64(1) || got["public_key"] != pub {
+		t.Fatalf("account after the refresh: %d %v", code, got)
+	}
+	if code, _ := c.rest("POST", "/api/v1/accounts/"+id+"/refresh", `{"share_password":"short"}`); code != 400 {
+		t.Fatalf("a refresh with a weak password: %d", code)
+	}
+	if code, _ := c.rest("POST", "/api/v1/accounts/no-such-account/refresh", `{"share_password":"share pw 2 amber"}`); code != 404 {
+		t.Fatalf("a refresh of no account: %d", code)
+	}
+	d := sha256.Sum256([]byte("e2e after refresh"))
+	code, sig := c.rest("POST", "/api/v1/accounts/"+id+"/sign", `{"message":"`+hex.EncodeToString(d[:])+`"}`)
+	if code != 200 {
+		t.Fatalf("sign after the refresh: %d %v", code, sig)
+	}
+	verifyHex(t, pub, hex.EncodeToString(d[:]), sig["der"].(string))
+
+	oldFile := filepath.Join(c.dir, "user.share")
+	newFile := filepath.Join(c.dir, "user-epoch1.share")
+	blob, _ := base64.StdEncoding.DecodeString(newShare)
+	os.WriteFile(newFile, blob, 0o600)
+	stale, signed := 0, 0
+	for _, srv := range c.parties {
+		_, err := c.tryCLI(append(env, "TSSKIT_SHARE_PASSWORD=share pw 1 violet"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
+			"--share", oldFile, "--message", "stale", "--server-parties", srv)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "not a server holder"):
+			continue
+		case err == nil || !strings.Contains(err.Error(), "stale_epoch"):
+			t.Fatalf("signing with the user share of the old epoch and %s: %v; want stale_epoch", srv, err)
+		}
+		stale++
+		out, err := c.tryCLI(append(env, "TSSKIT_SHARE_PASSWORD=share pw 2 amber"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
+			"--share", newFile, "--message", "refreshed "+srv, "--server-parties", srv)
+		if err != nil {
+			t.Fatalf("sign with the new user share and %s: %v", srv, err)
+		}
+		signed++
+		h := sha256.Sum256([]byte("refreshed " + srv))
+		if out["digest"] != hex.EncodeToString(h[:]) || out["public_key"] != pub {
+			t.Fatalf("cli sign: %v", out)
+		}
+		verifyHex(t, pub, out["digest"].(string), out["der"].(string))
+	}
+	if stale != 2 || signed != 2 {
+		t.Fatalf("%d stale refusals and %d signings with the new user share; want 2 of each", stale, signed)
 	}
 }

@@ -83,6 +83,9 @@ func (c *cluster) checkMetrics(t *testing.T, never []string) {
 		{"coordinator", "tsskit_http_requests_total", []string{"service=account_api", "route=POST /api/v1/accounts", "status=201"}, 1},
 		{"coordinator", "tsskit_http_requests_total", []string{"service=account_api", "route=POST /api/v1/accounts/{id}/sign", "status=200"}, 1},
 		{"coordinator", "tsskit_store_call_duration_seconds", []string{"op=create_wallet", "result=ok"}, 2},
+		{"coordinator", "tsskit_sessions_finished_total", []string{"kind=reshare", "result=completed"}, 1},
+		{"coordinator", "tsskit_http_requests_total", []string{"service=account_api", "route=POST /api/v1/accounts/{id}/refresh", "status=200"}, 1},
+		{"coordinator", "tsskit_store_call_duration_seconds", []string{"op=activate_epoch", "result=ok"}, 1},
 		{"router", "tsskit_router_envelopes_total", []string{"routing=broadcast"}, 1},
 		{"router", "tsskit_router_envelopes_total", []string{"routing=direct"}, 1},
 		{"router", "tsskit_router_envelope_bytes_total", nil, 10000},
@@ -96,15 +99,18 @@ func (c *cluster) checkMetrics(t *testing.T, never []string) {
 	if ps := got["coordinator"].LabelValues("tsskit_pool_preparams_ready", "party"); strings.Join(ps, ",") != strings.Join(c.parties, ",") {
 		t.Errorf("pool pre-params for %v, want %v", ps, c.parties)
 	}
-	// The server parties: two keygens with two server holders each, and
-	// the signings (the account's REST one, two CLI subsets, the
-	// co-managed one and its two Ethereum ones: 1·2 + 2·1 + 3 seats);
-	// every round of each timed.
-	var keygens, signs, rounds1, preparams float64
+	// The server parties: two keygens with two server holders each, the
+	// account's refresh (two server seats), and the signings (the
+	// account's REST ones before and after the refresh, two CLI subsets
+	// with each user share's epoch — the old one refused before any
+	// signing —, the co-managed one and its two Ethereum ones:
+	// 2·2 + 2·1 + 2·1 + 3 seats); every round of each timed.
+	var keygens, signs, rounds1, preparams, reshares float64
 	for i := 1; i <= 3; i++ {
 		s := got[fmt.Sprintf("serverparty-%d", i)]
 		keygens += s.Value("tsskit_party_sessions_total", "kind=keygen", "result=completed")
 		signs += s.Value("tsskit_party_sessions_total", "kind=sign", "result=completed")
+		reshares += s.Value("tsskit_party_sessions_total", "kind=reshare", "result=completed")
 		rounds1 += s.Value("tsskit_party_round_duration_seconds", "kind=sign", "round=1")
 		if len(s.LabelValues("tsskit_party_preparams_ready", "party")) != 1 {
 			t.Errorf("serverparty-%d: pre-params gauge %v", i, s.LabelValues("tsskit_party_preparams_ready", "party"))
@@ -118,7 +124,7 @@ func (c *cluster) checkMetrics(t *testing.T, never []string) {
 	}
 	t.Logf("metrics: server parties ran %v keygens and %v signings; %v pre-params ready; router carried %v envelopes, %v bytes",
 		keygens, signs, preparams, got["router"].Value("tsskit_router_envelopes_total"), got["router"].Value("tsskit_router_envelope_bytes_total"))
-	if keygens != 4 || signs != 7 || rounds1 != 7 {
-		t.Errorf("server parties: %v keygens, %v signings, %v sign round-1 timings; want 4, 7, 7", keygens, signs, rounds1)
+	if keygens != 4 || signs != 11 || rounds1 != 11 || reshares != 2 {
+		t.Errorf("server parties: %v keygens, %v signings, %v sign round-1 timings, %v reshares; want 4, 11, 11, 2", keygens, signs, rounds1, reshares)
 	}
 }

@@ -62,7 +62,8 @@ func scanWallets(rows rowIter) ([]*Wallet, error) {
 			pub, cc, party, kind string
 			created              int64
 		)
-		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &w.OwnerUser, &cc, &party, &kind); err != nil {
+		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &w.OwnerUser, &cc,
+			&w.Epoch, &w.EpochSession, &w.PendingEpoch, &w.PendingSession, &party, &kind); err != nil {
 			return nil, err
 		}
 		if cur == nil || cur.ID != w.ID {
@@ -89,6 +90,27 @@ func scanWallets(rows rowIter) ([]*Wallet, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// reshareState is a wallet's row of qReshareState: what a reshare call
+// that changed nothing found.
+type reshareState struct {
+	epoch          int
+	epochSession   string
+	pendingEpoch   int
+	pendingSession string
+	pendingAt      int64
+}
+
+func scanReshareState(row scanner) (reshareState, error) {
+	var st reshareState
+	err := row.Scan(&st.epoch, &st.epochSession, &st.pendingEpoch, &st.pendingSession, &st.pendingAt)
+	return st, err
+}
+
+// pending describes the claim on the slot, for errors.
+func (st reshareState) pending() string {
+	return fmt.Sprintf("reshare %q to epoch %d holds its pending slot since %v", st.pendingSession, st.pendingEpoch, fromMillis(st.pendingAt))
 }
 
 // finishedColumn is the finished_at column for s (nil for NULL) and the

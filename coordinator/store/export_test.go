@@ -30,6 +30,10 @@ func SQLText() map[string]string {
 
 		"qFailUnfinishedOwned": qFailUnfinishedOwned,
 		"qFailStale":           qFailStale,
+		"qBeginReshare":        qBeginReshare,
+		"qActivateEpoch":       qActivateEpoch,
+		"qAbortReshare":        qAbortReshare,
+		"qReshareState":        qReshareState,
 	}
 	for _, mg := range migrations {
 		for i, q := range mg.statements {

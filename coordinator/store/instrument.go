@@ -7,8 +7,8 @@ import (
 )
 
 // Instrument returns st with every call timed: observe gets the
-// operation's name, its duration and its error. ErrNotFound and ErrExists
-// are answers, not failures, and are passed as nil.
+// operation's name, its duration and its error. ErrNotFound, ErrExists
+// and ErrReshareConflict are answers, not failures, and are passed as nil.
 func Instrument(st Store, observe func(op string, took time.Duration, err error)) Store {
 	if observe == nil {
 		return st
@@ -25,7 +25,7 @@ func timed[T any](i *instrumented, op string, f func() (T, error)) (T, error) {
 	start := time.Now()
 	v, err := f()
 	seen := err
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrReshareConflict) {
 		seen = nil
 	}
 	i.observe(op, time.Since(start), seen)
@@ -75,6 +75,18 @@ func (i *instrumented) FailUnfinishedOwned(ctx context.Context, owner, reason st
 
 func (i *instrumented) FailStale(ctx context.Context, createdBefore time.Time, reason string, at time.Time) (int, error) {
 	return timed(i, "fail_stale", func() (int, error) { return i.st.FailStale(ctx, createdBefore, reason, at) })
+}
+
+func (i *instrumented) BeginReshare(ctx context.Context, walletID string, fromEpoch int, sessionID string, now, staleBefore time.Time) error {
+	return timed0(i, "begin_reshare", func() error { return i.st.BeginReshare(ctx, walletID, fromEpoch, sessionID, now, staleBefore) })
+}
+
+func (i *instrumented) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int) error {
+	return timed0(i, "activate_epoch", func() error { return i.st.ActivateEpoch(ctx, walletID, sessionID, epoch) })
+}
+
+func (i *instrumented) AbortReshare(ctx context.Context, walletID, sessionID string) error {
+	return timed0(i, "abort_reshare", func() error { return i.st.AbortReshare(ctx, walletID, sessionID) })
 }
 
 func (i *instrumented) Ping(ctx context.Context) error {

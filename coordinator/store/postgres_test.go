@@ -440,3 +440,52 @@ func TestPostgresReconnect(t *testing.T) {
 		t.Fatalf("Ping after the server dropped the connections: %v", err)
 	}
 }
+
+// pgSessions describes the sessions table of the test schema, for the
+// migration test: its columns, its constraints and its indexes, by name.
+func pgSessions(t *testing.T, c *pgx.Conn) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	m := map[string]string{}
+	for _, q := range []string{
+		`SELECT 'column ' || column_name, '#' || ordinal_position || ' ' || data_type || ' nullable ' || is_nullable || ' default ' || COALESCE(column_default, 'none')
+			FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'sessions'`,
+		`SELECT 'constraint ' || conname, contype::text || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'sessions'::regclass`,
+		`SELECT 'index ' || indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'sessions'`,
+	} {
+		rows, err := c.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kv, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) ([2]string, error) {
+			var v [2]string
+			err := r.Scan(&v[0], &v[1])
+			return v, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range kv {
+			m[v[0]] = v[1]
+		}
+	}
+	return m
+}
+
+func TestPostgresMigrateFromV5(t *testing.T) {
+	dbURL := testdb.Postgres(t)
+	c := pgConn(t, dbURL)
+	testMigrateFromV5(t, func(q string, args ...any) error {
+		_, err := c.Exec(context.Background(), q, args...)
+		return err
+	}, func() map[string]string { return pgSessions(t, c) }, func() store.Store { return openPG(t, dbURL) })
+	checkMigratedOnce(t, c)
+	// The names PostgreSQL gave them when migration 1 created the table.
+	got := pgSessions(t, c)
+	for _, k := range []string{"constraint sessions_pkey", "constraint sessions_kind_check", "constraint sessions_state_check",
+		"index sessions_pkey", "index sessions_state", "index sessions_wallet", "index sessions_live"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("after the migration, sessions has no %s: %v", k, got)
+		}
+	}
+}

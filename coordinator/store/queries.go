@@ -100,6 +100,68 @@ var migrations = []migration{
 	{version: 5, statements: []string{
 		`UPDATE wallets SET chain_code = 'legacy' WHERE chain_code = ''`,
 	}},
+	// Reshares (docs/lifecycle.md): a wallet's active key epoch, every
+	// existing wallet's being keygen's (0), the reshare session that made
+	// it active ('' for 0), and the wallet's one pending slot: the
+	// reshare under way, the epoch it makes and when it claimed the slot
+	// (0, '' and 0 when free). And sessions of kind 'reshare'.
+	//
+	// SQLite cannot alter a CHECK, so sessions is rebuilt, in statements
+	// both engines run alike, to what migrations 1 to 4 made of it with
+	// only the kind CHECK wider: same columns in the same order with the
+	// same defaults, same constraints, same indexes. The rows are copied
+	// aside and back rather than into a new table renamed to sessions,
+	// because PostgreSQL names a table's primary key index and CHECK
+	// constraints after the table at creation and keeps those names
+	// through a rename: the table must be created as sessions, after the
+	// old one is gone, for them to stay sessions_pkey, sessions_kind_check
+	// and sessions_state_check. Dropping the indexes first frees their
+	// names and, on PostgreSQL, locks sessions against writers from the
+	// start (a replica still running the previous release), so that no
+	// row is written after the copy and lost with the old table. SQLite's
+	// migration transaction holds the write lock throughout anyway.
+	{version: 6, statements: []string{
+		`ALTER TABLE wallets ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE wallets ADD COLUMN epoch_session TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE wallets ADD COLUMN pending_epoch INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE wallets ADD COLUMN pending_session TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE wallets ADD COLUMN pending_at BIGINT NOT NULL DEFAULT 0`, // unix ms
+
+		`DROP INDEX sessions_live`,
+		`DROP INDEX sessions_wallet`,
+		`DROP INDEX sessions_state`,
+		`CREATE TABLE sessions_v5 AS
+			SELECT id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at,
+				owner, owner_addr, owner_user, derivation_path
+			FROM sessions`,
+		`DROP TABLE sessions`,
+		`CREATE TABLE sessions (
+			id              TEXT   NOT NULL PRIMARY KEY,
+			kind            TEXT   NOT NULL CHECK (kind IN ('keygen', 'sign', 'reshare')),
+			wallet_id       TEXT   NOT NULL, -- no foreign key: a keygen names the wallet it will create
+			parties         TEXT   NOT NULL, -- JSON array of party ids
+			state           TEXT   NOT NULL CHECK (state IN ('waiting', 'running', 'completed', 'failed')),
+			reason          TEXT   NOT NULL,
+			culprits        TEXT   NOT NULL, -- JSON array of party ids
+			digest          TEXT   NOT NULL, -- hex, '' for keygen and reshare
+			signature       TEXT   NOT NULL, -- hex of r||s, '' until a sign session completes
+			created_at      BIGINT NOT NULL, -- unix ms
+			finished_at     BIGINT,          -- unix ms, NULL until completed or failed
+			owner           TEXT   NOT NULL DEFAULT '', -- the coordinator instance
+			owner_addr      TEXT   NOT NULL DEFAULT '', -- its address for other replicas
+			owner_user      TEXT   NOT NULL DEFAULT '',
+			derivation_path TEXT   NOT NULL DEFAULT ''  -- "m/0/5", or ''
+		)`,
+		`INSERT INTO sessions (id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at,
+				owner, owner_addr, owner_user, derivation_path)
+			SELECT id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at,
+				owner, owner_addr, owner_user, derivation_path
+			FROM sessions_v5`,
+		`DROP TABLE sessions_v5`,
+		`CREATE INDEX sessions_state ON sessions (state)`,
+		`CREATE INDEX sessions_wallet ON sessions (wallet_id, created_at)`,
+		`CREATE INDEX sessions_live ON sessions (owner, created_at) WHERE state IN ('waiting', 'running')`,
+	}},
 }
 
 // Wallets.
@@ -112,7 +174,8 @@ const (
 
 	// The wallet queries return one row per holder, in holder order:
 	// walletColumns then h.party_id, h.kind.
-	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at, w.owner_user, w.chain_code`
+	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at, w.owner_user, w.chain_code,
+		w.epoch, w.epoch_session, w.pending_epoch, w.pending_session`
 
 	qGetWallet = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM wallets w JOIN wallet_holders h ON h.wallet_id = w.id
@@ -132,7 +195,8 @@ const (
 	//   $5 owner user or '' for all.
 	qListWallets = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM (
-			SELECT id, name, user_id, signers_needed, public_key, address, created_at, owner_user, chain_code
+			SELECT id, name, user_id, signers_needed, public_key, address, created_at, owner_user, chain_code,
+				epoch, epoch_session, pending_epoch, pending_session
 			FROM wallets
 			WHERE (user_id = $1 OR $1 = '')
 			  AND (owner_user = $5 OR $5 = '')
@@ -141,6 +205,30 @@ const (
 			LIMIT $4
 		) w JOIN wallet_holders h ON h.wallet_id = w.id
 		ORDER BY w.created_at, w.id, h.position`
+)
+
+// Reshares: a wallet's epoch and pending slot. Each call is one
+// conditional UPDATE, so that the database decides between concurrent
+// ones (on PostgreSQL, the second waits for the first's row lock and
+// re-checks its WHERE against the row the first wrote); when it changes
+// no row, qReshareState says why.
+const (
+	// qBeginReshare: $1 wallet, $2 the epoch it must be at, $3 the epoch
+	// the reshare makes ($2 + 1), $4 the session, $5 now (unix ms), $6 the
+	// stale cutoff: a claim stored before it has expired.
+	qBeginReshare = `UPDATE wallets
+		SET pending_epoch = $3, pending_session = $4, pending_at = $5
+		WHERE id = $1 AND epoch = $2
+		  AND (pending_session = '' OR pending_at < $6 OR (pending_session = $4 AND pending_epoch = $3))`
+	// qActivateEpoch: $1 wallet, $2 the session, $3 its epoch.
+	qActivateEpoch = `UPDATE wallets
+		SET epoch = $3, epoch_session = $2, pending_epoch = 0, pending_session = '', pending_at = 0
+		WHERE id = $1 AND pending_session = $2 AND pending_epoch = $3`
+	// qAbortReshare: $1 wallet, $2 the session.
+	qAbortReshare = `UPDATE wallets
+		SET pending_epoch = 0, pending_session = '', pending_at = 0
+		WHERE id = $1 AND pending_session = $2`
+	qReshareState = `SELECT epoch, epoch_session, pending_epoch, pending_session, pending_at FROM wallets WHERE id = $1`
 )
 
 // Sessions.

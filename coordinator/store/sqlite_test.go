@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -297,6 +298,75 @@ func TestPortableSQL(t *testing.T) {
 			if !seen[n] {
 				t.Errorf("%s uses $%d but not $%d", name, max, n)
 			}
+		}
+	}
+}
+
+// sqliteSessions describes the sessions table of the database at path,
+// for the migration test: its columns, its indexes and their SQL, and its
+// CHECKs (which SQLite keeps only in the table's SQL).
+func sqliteSessions(t *testing.T, path string) map[string]string {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := map[string]string{}
+	query := func(q string, scan func(*sql.Rows) error) {
+		rows, err := db.Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	query(`SELECT cid, name, type, "notnull", COALESCE(dflt_value, 'none'), pk FROM pragma_table_info('sessions')`, func(r *sql.Rows) error {
+		var cid, notNull, pk int
+		var name, typ, dflt string
+		err := r.Scan(&cid, &name, &typ, &notNull, &dflt, &pk)
+		m["column "+name] = fmt.Sprintf("#%d %s not null %d default %s pk %d", cid, typ, notNull, dflt, pk)
+		return err
+	})
+	query(`SELECT name, COALESCE(sql, 'automatic') FROM sqlite_master WHERE type = 'index' AND tbl_name = 'sessions'`, func(r *sql.Rows) error {
+		var name, def string
+		err := r.Scan(&name, &def)
+		m["index "+name] = def
+		return err
+	})
+	var table string
+	if err := db.QueryRow(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'sessions'`).Scan(&table); err != nil {
+		t.Fatal(err)
+	}
+	checks := regexp.MustCompile(`CHECK \((\w+) IN \([^)]*\)\)`).FindAllStringSubmatch(table, -1)
+	for _, c := range checks {
+		m["check "+c[1]] = c[0]
+	}
+	return m
+}
+
+func TestSQLiteMigrateFromV5(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	testMigrateFromV5(t, func(q string, args ...any) error {
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)")
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.Exec(q, args...)
+		return err
+	}, func() map[string]string { return sqliteSessions(t, path) }, func() store.Store { return openFile(t, path) })
+	got := sqliteSessions(t, path)
+	for _, k := range []string{"check kind", "check state", "index sqlite_autoindex_sessions_1", "index sessions_state", "index sessions_wallet", "index sessions_live"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("after the migration, sessions has no %s: %v", k, got)
 		}
 	}
 }

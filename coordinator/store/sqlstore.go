@@ -253,6 +253,92 @@ func (s *sqlStore) fail(ctx context.Context, what, query string, args ...any) (i
 	return int(n), nil
 }
 
+// BeginReshare implements Store.
+func (s *sqlStore) BeginReshare(ctx context.Context, walletID string, fromEpoch int, sessionID string, now, staleBefore time.Time) error {
+	args, err := beginReshareArgs(walletID, fromEpoch, sessionID, now, staleBefore)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("begin reshare %q of wallet %q", sessionID, walletID)
+	n, err := s.eng.exec(ctx, qBeginReshare, args...)
+	if err != nil {
+		return s.wrap(what, err)
+	}
+	if n != 0 {
+		return nil
+	}
+	st, err := s.reshareState(ctx, what, walletID)
+	if err != nil {
+		return err
+	}
+	// st is read after the refusal, so it may have moved on since; the
+	// refusal stands, st only explains it.
+	switch {
+	case st.epoch != fromEpoch:
+		return fmt.Errorf("%w: %s: the wallet is at epoch %d, not %d", ErrReshareConflict, what, st.epoch, fromEpoch)
+	case st.pendingSession != "":
+		return fmt.Errorf("%w: %s: %s", ErrReshareConflict, what, st.pending())
+	}
+	return fmt.Errorf("%w: %s: the wallet changed meanwhile", ErrReshareConflict, what)
+}
+
+// ActivateEpoch implements Store.
+func (s *sqlStore) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int) error {
+	if err := checkActivate(walletID, sessionID, epoch); err != nil {
+		return err
+	}
+	what := fmt.Sprintf("activate epoch %d of wallet %q by reshare %q", epoch, walletID, sessionID)
+	n, err := s.eng.exec(ctx, qActivateEpoch, walletID, sessionID, epoch)
+	if err != nil {
+		return s.wrap(what, err)
+	}
+	if n != 0 {
+		return nil
+	}
+	st, err := s.reshareState(ctx, what, walletID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case st.epoch == epoch && st.epochSession == sessionID:
+		// Done already: a retry, after an answer that was lost.
+		return nil
+	case st.pendingSession != "":
+		return fmt.Errorf("%w: %s: %s", ErrReshareConflict, what, st.pending())
+	}
+	// The claim went stale and another reshare took the slot and made its
+	// own epoch active, or the claim was aborted: the session's shares of
+	// that epoch are not the wallet's, even when the epoch number is.
+	return fmt.Errorf("%w: %s: no reshare is pending; the wallet is at epoch %d, made by %q", ErrReshareConflict, what, st.epoch, st.epochSession)
+}
+
+// AbortReshare implements Store.
+func (s *sqlStore) AbortReshare(ctx context.Context, walletID, sessionID string) error {
+	if err := checkID("wallet id", walletID); err != nil {
+		return err
+	}
+	if err := checkID("reshare session id", sessionID); err != nil {
+		return err
+	}
+	if _, err := s.eng.exec(ctx, qAbortReshare, walletID, sessionID); err != nil {
+		return s.wrap(fmt.Sprintf("abort reshare %q of wallet %q", sessionID, walletID), err)
+	}
+	return nil
+}
+
+// reshareState reads what a reshare call that changed nothing found,
+// for its error: ErrNotFound when there is no such wallet.
+func (s *sqlStore) reshareState(ctx context.Context, what, walletID string) (reshareState, error) {
+	st, err := scanReshareState(s.eng.queryRow(ctx, qReshareState, walletID))
+	if s.eng.noRows(err) {
+		return st, fmt.Errorf("%w: %s: no such wallet", ErrNotFound, what)
+	}
+	if err != nil {
+		return st, s.wrap(what, err)
+	}
+	return st, nil
+}
+
 // Ping implements Store.
 func (s *sqlStore) Ping(ctx context.Context) error {
 	if err := s.eng.ping(ctx); err != nil {

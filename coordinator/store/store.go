@@ -17,6 +17,15 @@
 // the sessions of a replica that never comes back are failed by age
 // (FailStale).
 //
+// A wallet has a key epoch (docs/lifecycle.md): 0 for the shares keygen
+// made, one more after each reshare. A reshare is activated in two
+// phases: BeginReshare claims the wallet's one pending slot for the
+// reshare's session before it runs, and ActivateEpoch makes its epoch the
+// wallet's once every new holder stored its share (AbortReshare gives the
+// slot up when it fails). Until then the old epoch stays the one that
+// signs; the slot keeps two reshares of one wallet from both making the
+// same next epoch out of different shares.
+//
 // Encoding decisions, identical for every backend:
 //   - timestamps are BIGINT unix milliseconds, read back in UTC; a value with
 //     finer precision is truncated to the millisecond before it is written,
@@ -34,6 +43,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rwadurian/tsskit/party/hd"
@@ -48,6 +58,10 @@ var (
 	ErrExists = errors.New("store: already exists")
 	// ErrInvalid: the input was refused before it reached the database.
 	ErrInvalid = errors.New("store: invalid input")
+	// ErrReshareConflict: the wallet is not where a reshare call needs it
+	// to be: at another epoch than the one a reshare starts from, or with
+	// its pending slot held by another reshare (or by none).
+	ErrReshareConflict = errors.New("store: reshare conflict")
 )
 
 // HolderKind says what kind of party holds a share.
@@ -91,6 +105,24 @@ type Wallet struct {
 	// them (a rolling upgrade): its holders may have recorded a chain code
 	// the store never saw, so none may be assumed. CreateWallet ignores it.
 	ChainCodeUnknown bool
+
+	// The fields below are the reshare state, changed only by BeginReshare,
+	// ActivateEpoch and AbortReshare; CreateWallet refuses a wallet with
+	// any of them set, so that a wallet cannot be recorded at an epoch its
+	// holders' shares are not of.
+
+	// Epoch is the active key epoch, the one whose shares sign: 0 for
+	// keygen's shares, one more after each reshare made active.
+	Epoch int
+	// EpochSession is the reshare session that made Epoch active ("" for
+	// epoch 0): a retried ActivateEpoch of that session is a success, of
+	// any other session a conflict.
+	EpochSession string
+	// PendingEpoch and PendingSession are the reshare under way, if any:
+	// the session holding the wallet's pending slot and the epoch it makes
+	// (Epoch+1); 0 and "" when the slot is free.
+	PendingEpoch   int
+	PendingSession string
 }
 
 // ErrChainCodeUnknown: the store does not know the wallet's chain code
@@ -114,11 +146,14 @@ func (w *Wallet) ChainCodeOrLegacy() ([]byte, error) {
 type SessionKind string
 
 const (
-	SessionKeygen SessionKind = "keygen"
-	SessionSign   SessionKind = "sign"
+	SessionKeygen  SessionKind = "keygen"
+	SessionSign    SessionKind = "sign"
+	SessionReshare SessionKind = "reshare" // a reshare or refresh of an existing wallet
 )
 
-func (k SessionKind) valid() bool { return k == SessionKeygen || k == SessionSign }
+func (k SessionKind) valid() bool {
+	return k == SessionKeygen || k == SessionSign || k == SessionReshare
+}
 
 // SessionState is where a session is. Completed and failed are final.
 type SessionState string
@@ -141,7 +176,7 @@ func (s SessionState) Final() bool { return s == StateCompleted || s == StateFai
 type Session struct {
 	ID         string
 	Kind       SessionKind
-	WalletID   string // keygen: the wallet id it will create; sign: the wallet
+	WalletID   string // keygen: the wallet id it will create; sign, reshare: the wallet
 	Parties    []string
 	State      SessionState
 	Reason     string   // failed: why
@@ -209,6 +244,34 @@ type Store interface {
 	// createdBefore is ErrInvalid.
 	FailStale(ctx context.Context, createdBefore time.Time, reason string, at time.Time) (int, error)
 
+	// BeginReshare claims the wallet's pending slot for the reshare
+	// session sessionID, which makes epoch fromEpoch+1, at now (zero: the
+	// current time). It succeeds only when the wallet is at epoch
+	// fromEpoch and the slot is free: no reshare holds it, or the claim of
+	// the one that does was made before staleBefore (its coordinator is
+	// presumed gone; a zero staleBefore expires no claim). A claim by the
+	// session already holding the slot succeeds again and renews it, so
+	// that the call can be retried. Of concurrent claims, one wins.
+	// ErrNotFound when no such wallet, ErrReshareConflict when it is at
+	// another epoch or another reshare holds the slot; ErrInvalid for bad
+	// input, a staleBefore after now among it (a claim would be stale the
+	// moment it was made).
+	BeginReshare(ctx context.Context, walletID string, fromEpoch int, sessionID string, now, staleBefore time.Time) error
+	// ActivateEpoch makes epoch the wallet's active epoch and frees the
+	// slot, if the slot is sessionID's for that epoch: the new holders
+	// have stored their shares, and the old epoch's may go. It is
+	// idempotent: when sessionID already made epoch the active one, it
+	// returns nil. ErrNotFound when no such wallet, ErrReshareConflict
+	// otherwise (the slot is another reshare's, or free: the claim went
+	// stale and was taken over, or was aborted), in which case the new
+	// shares must not be used.
+	ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int) error
+	// AbortReshare frees the slot if sessionID still holds it, and does
+	// nothing otherwise: when another reshare took it over, or for a
+	// wallet that does not exist (it has nothing to undo). Only bad input
+	// (ErrInvalid) or a database error fails it.
+	AbortReshare(ctx context.Context, walletID, sessionID string) error
+
 	Ping(ctx context.Context) error
 	Close() error
 }
@@ -221,6 +284,11 @@ const (
 	MaxNameLen   = 256  // wallet name
 	MaxReasonLen = 4096 // session failure reason
 	MaxAddrLen   = 256  // session owner address
+
+	// MaxEpoch bounds a wallet's epoch: what the INTEGER column holds on
+	// PostgreSQL, and the bound of the share records and join statements
+	// (share.MaxEpoch, identity.MaxEpoch).
+	MaxEpoch = 1<<31 - 1
 )
 
 func invalid(format string, args ...any) error {
@@ -283,6 +351,10 @@ func validateWallet(w *Wallet) error {
 	if len(w.ChainCode) != 0 && len(w.ChainCode) != hd.ChainCodeSize {
 		return invalid("wallet %q: chain code is %d bytes, want %d or none", w.ID, len(w.ChainCode), hd.ChainCodeSize)
 	}
+	if w.Epoch != 0 || w.EpochSession != "" || w.PendingEpoch != 0 || w.PendingSession != "" {
+		return invalid("wallet %q: epoch %d (made by %q), pending %d (%q): a wallet is created at epoch 0 with no reshare under way",
+			w.ID, w.Epoch, w.EpochSession, w.PendingEpoch, w.PendingSession)
+	}
 	return nil
 }
 
@@ -321,7 +393,7 @@ func validateSession(s *Session) error {
 		return err
 	}
 	if !s.Kind.valid() {
-		return invalid("session %q: kind %q, want keygen or sign", s.ID, s.Kind)
+		return invalid("session %q: kind %q, want keygen, sign or reshare", s.ID, s.Kind)
 	}
 	if err := checkID("session wallet id", s.WalletID); err != nil {
 		return err
@@ -349,9 +421,9 @@ func validateSession(s *Session) error {
 		if err := hd.Path(s.Path).Check(); err != nil {
 			return invalid("session %q: %v", s.ID, err)
 		}
-	case SessionKeygen:
+	case SessionKeygen, SessionReshare:
 		if len(s.Digest) != 0 || len(s.Signature) != 0 || len(s.Path) != 0 {
-			return invalid("session %q: a keygen session has no digest, signature or derivation path", s.ID)
+			return invalid("session %q: a %s session has no digest, signature or derivation path", s.ID, s.Kind)
 		}
 	}
 	return validateUpdate(s)
@@ -407,9 +479,56 @@ func staleCutoff(createdBefore time.Time) (int64, error) {
 	if createdBefore.IsZero() {
 		return 0, invalid("stale cutoff is the zero time")
 	}
-	ms := millis(createdBefore)
-	if fromMillis(ms).Before(createdBefore) {
+	return cutoffMillis(createdBefore), nil
+}
+
+// cutoffMillis is the bound on a unix ms column such that column < the
+// result exactly when the stored time is before t. Stored times are whole
+// milliseconds, so a t inside a millisecond takes that millisecond in.
+func cutoffMillis(t time.Time) int64 {
+	ms := millis(t)
+	if fromMillis(ms).Before(t) {
 		ms++
 	}
-	return ms, nil
+	return ms
+}
+
+// beginReshareArgs checks BeginReshare's input and prepares qBeginReshare.
+func beginReshareArgs(walletID string, fromEpoch int, sessionID string, now, staleBefore time.Time) ([]any, error) {
+	if err := checkID("wallet id", walletID); err != nil {
+		return nil, err
+	}
+	if err := checkID("reshare session id", sessionID); err != nil {
+		return nil, err
+	}
+	if fromEpoch < 0 || fromEpoch >= MaxEpoch {
+		return nil, invalid("wallet %q: reshare from epoch %d, want 0 to %d", walletID, fromEpoch, MaxEpoch-1)
+	}
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// A zero staleBefore expires no claim: every claim is stored at a
+	// real time, after the cutoff.
+	stale := int64(math.MinInt64)
+	if !staleBefore.IsZero() {
+		if staleBefore.After(now) {
+			return nil, invalid("wallet %q: stale cutoff %v is after now (%v)", walletID, staleBefore, now)
+		}
+		stale = cutoffMillis(staleBefore)
+	}
+	return []any{walletID, fromEpoch, fromEpoch + 1, sessionID, millis(now), stale}, nil
+}
+
+// checkActivate checks ActivateEpoch's input.
+func checkActivate(walletID, sessionID string, epoch int) error {
+	if err := checkID("wallet id", walletID); err != nil {
+		return err
+	}
+	if err := checkID("reshare session id", sessionID); err != nil {
+		return err
+	}
+	if epoch < 1 || epoch > MaxEpoch {
+		return invalid("wallet %q: activate epoch %d, want 1 to %d (a reshare's)", walletID, epoch, MaxEpoch)
+	}
+	return nil
 }

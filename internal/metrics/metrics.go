@@ -118,7 +118,7 @@ func (c coordCollector) Collect(ch chan<- prometheus.Metric) {
 	for p, n := range st.Assigned {
 		ch <- prometheus.MustNewConstMetric(descPoolBusy, prometheus.GaugeValue, float64(n), p)
 	}
-	for _, k := range []string{"keygen", "sign"} {
+	for _, k := range []string{"keygen", "sign", "reshare"} {
 		ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, float64(st.Live[k]), k)
 	}
 }

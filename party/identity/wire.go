@@ -84,3 +84,38 @@ func (r *reader) done() error {
 	}
 	return nil
 }
+
+// A stored acknowledgement: what a new member of a reshare signs once its
+// new share is stored (pending). The coordinator carries every new
+// member's with the event that activates the new epoch, and a server
+// party activates its own new share only when every new holder's
+// verifies under the identity key its new share record names: a
+// coordinator cannot make server parties drop their old shares while a
+// holder has no new one.
+//
+//	"tsskit/v1 stored\x00" || 1 || str16(session id) || str16(wallet id)
+//	|| str16(party id) || epoch (4 bytes) || public key (33 bytes)
+const storedDomain = "tsskit/v1 stored\x00"
+
+func storedMessage(sessionID, walletID, partyID string, epoch int, publicKey []byte) []byte {
+	var w writer
+	w.raw([]byte(storedDomain))
+	w.u8(1)
+	w.str16(sessionID)
+	w.str16(walletID)
+	w.str16(partyID)
+	w.b = binary.BigEndian.AppendUint32(w.b, uint32(epoch))
+	w.raw(publicKey)
+	return w.b
+}
+
+// SignStored is party partyID's acknowledgement that it stored its share
+// of epoch of the wallet (public key) made in session sessionID.
+func SignStored(k *Key, sessionID, walletID, partyID string, epoch int, publicKey []byte) []byte {
+	return k.sign(storedMessage(sessionID, walletID, partyID, epoch, publicKey))
+}
+
+// VerifyStored checks an acknowledgement made by SignStored under key.
+func VerifyStored(key PublicKey, sig []byte, sessionID, walletID, partyID string, epoch int, publicKey []byte) bool {
+	return key.verify(storedMessage(sessionID, walletID, partyID, epoch, publicKey), sig)
+}

@@ -12,11 +12,15 @@ var (
 	// ErrInvalid: an argument is unusable (a record that fails validation,
 	// a wallet or party id that no share can have, a nil key).
 	ErrInvalid = errors.New("vault: invalid argument")
-	// ErrNotFound: no share is stored for that wallet and party.
+	// ErrNotFound: no share is stored for that wallet and party, or no
+	// pending share of the epoch ActivateShare was asked for.
 	ErrNotFound = errors.New("vault: not found")
-	// ErrExists: a share for that wallet and party is already stored; a
-	// key share is never replaced.
+	// ErrExists: a share for that wallet and party is already stored;
+	// PutShare never replaces one (only ActivateShare does).
 	ErrExists = errors.New("vault: already exists")
+	// ErrStaleEpoch: a pending share whose epoch is not above the active
+	// share's, or an activation of an epoch below the active share's.
+	ErrStaleEpoch = errors.New("vault: epoch not above the active share's")
 	// ErrWrongKey: the record is encrypted under another master key; see
 	// Error.FileKeyID and Error.VaultKeyID.
 	ErrWrongKey = errors.New("vault: encrypted under another master key")

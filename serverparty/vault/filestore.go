@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 
 const (
 	sharesDir    = "shares"
+	pendingDir   = "pending"
 	preParamsDir = "preparams"
 
 	fileExt      = ".json"
@@ -39,12 +41,12 @@ type fileStore struct {
 	lastSeq int64
 }
 
-// openFileStore creates dir and its subdirectories shares/ and preparams/
-// (mode 0700) as needed; existing directories that group or others may
-// access are restricted to 0700.
+// openFileStore creates dir and its subdirectories shares/, pending/ and
+// preparams/ (mode 0700) as needed; existing directories that group or
+// others may access are restricted to 0700.
 func openFileStore(dir string) (*fileStore, error) {
 	s := &fileStore{root: dir}
-	for _, d := range []string{dir, s.sharesPath(), s.preParamsPath()} {
+	for _, d := range []string{dir, s.sharesPath(), s.pendingPath(), s.preParamsPath()} {
 		if err := makeDir(d); err != nil {
 			return nil, err
 		}
@@ -85,6 +87,7 @@ func (s *fileStore) location() string { return s.root }
 func (s *fileStore) close() error     { return nil }
 
 func (s *fileStore) sharesPath() string    { return filepath.Join(s.root, sharesDir) }
+func (s *fileStore) pendingPath() string   { return filepath.Join(s.root, pendingDir) }
 func (s *fileStore) preParamsPath() string { return filepath.Join(s.root, preParamsDir) }
 
 // shareFileName is the file name of the share of (walletID, partyID): a
@@ -143,14 +146,19 @@ func (s *fileStore) hasShare(walletID, partyID string) bool {
 
 // shares reads the header of every share file and checks that its name
 // matches the ids in it. A file removed meanwhile is left out.
-func (s *fileStore) shares() ([]*stored, error) {
-	names, err := readNames(s.sharesPath(), isShareFileName)
+func (s *fileStore) shares() ([]*stored, error) { return s.sharesIn(s.sharesPath(), false) }
+
+// pendingShares is shares for pending/.
+func (s *fileStore) pendingShares() ([]*stored, error) { return s.sharesIn(s.pendingPath(), true) }
+
+func (s *fileStore) sharesIn(dir string, pending bool) ([]*stored, error) {
+	names, err := readNames(dir, isShareFileName)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*stored, 0, len(names))
 	for _, name := range names {
-		path := filepath.Join(s.sharesPath(), name)
+		path := filepath.Join(dir, name)
 		b, err := readRecordFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -165,9 +173,119 @@ func (s *fileStore) shares() ([]*stored, error) {
 		if shareFileName(f.WalletID, f.PartyID) != name {
 			return nil, corrupt(path, fmt.Sprintf("the file name does not match its wallet %q and party %q", f.WalletID, f.PartyID))
 		}
-		out = append(out, &stored{f: f, where: path, name: name})
+		out = append(out, &stored{f: f, pending: pending, where: path, name: name})
 	}
 	return out, nil
+}
+
+// putPendingShare checks the active share, then writes the pending file in
+// place of any other. Unlike PostgreSQL's, the check and the write are not
+// atomic against other processes: one that activates the share in between
+// may leave a pending share that is not above the new active one, which
+// the next ActivateShare drops. Within a process, the Vault serialises
+// them.
+func (s *fileStore) putPendingShare(walletID, partyID string, rec []byte, check func(active *rawRecord) error) error {
+	active, err := s.activeRecord(walletID, partyID)
+	if err != nil {
+		return err
+	}
+	if err := check(active); err != nil {
+		return err
+	}
+	return writeAtomic(s.pendingPath(), shareFileName(walletID, partyID), rec, true)
+}
+
+// activeRecord reads the active share of (walletID, partyID), nil if there
+// is none.
+func (s *fileStore) activeRecord(walletID, partyID string) (*rawRecord, error) {
+	b, where, err := s.getShare(walletID, partyID)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rawRecord{b, where}, nil
+}
+
+func (s *fileStore) getPendingShare(walletID, partyID string) ([]byte, string, error) {
+	path := filepath.Join(s.pendingPath(), shareFileName(walletID, partyID))
+	b, err := readRecordFile(path)
+	return b, path, err
+}
+
+// activateShare first pins the pending file: a hard link to it in shares/,
+// under a temporary name, which decide reads, so that what is moved is
+// what decide saw even if another process replaces the pending file
+// meanwhile (files are replaced by rename, never rewritten in place). It
+// moves it by renaming the link over the active file, atomically: a crash
+// leaves the old active share or the new one. The pending file is removed
+// after that, unless it is another one by then; a crash before leaves it
+// next to the active share of its epoch, which the next ActivateShare
+// drops. A crash after the link leaves it in shares/ as a temporary file,
+// as writeAtomic may.
+func (s *fileStore) activateShare(walletID, partyID string, decide func(pending, active *rawRecord) (activation, error)) error {
+	name := shareFileName(walletID, partyID)
+	pendingPath := filepath.Join(s.pendingPath(), name)
+	link := filepath.Join(s.sharesPath(), tempPrefix+"activate-"+rand.Text())
+	var (
+		pending *rawRecord
+		pinned  fs.FileInfo
+	)
+	err := os.Link(pendingPath, link)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		link = ""
+	case err != nil:
+		return ioErr(pendingPath, err)
+	default:
+		defer func() {
+			if link != "" {
+				os.Remove(link)
+			}
+		}()
+		if pinned, err = os.Lstat(link); err != nil {
+			return ioErr(link, err)
+		}
+		b, err := readRecordFile(link)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = ioErr(link, err)
+		}
+		if err != nil {
+			return err
+		}
+		pending = &rawRecord{b, pendingPath}
+	}
+	active, err := s.activeRecord(walletID, partyID)
+	if err != nil {
+		return err
+	}
+	act, decided := decide(pending, active)
+	switch act {
+	case movePending:
+		activePath := filepath.Join(s.sharesPath(), name)
+		if err := os.Rename(link, activePath); err != nil {
+			return ioErr(activePath, err)
+		}
+		link = ""
+		if err := syncDir(s.sharesPath()); err != nil {
+			return err
+		}
+		fallthrough
+	case dropPending:
+		// Only the file decide saw: another process may have put a newer
+		// one since.
+		if fi, err := os.Lstat(pendingPath); err != nil || !os.SameFile(fi, pinned) {
+			break
+		}
+		if err := os.Remove(pendingPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return ioErr(pendingPath, err)
+		}
+		if err := syncDir(s.pendingPath()); err != nil {
+			return err
+		}
+	}
+	return decided
 }
 
 // readNames lists the names in dir that keep accepts, sorted.
@@ -326,10 +444,11 @@ func (s *fileStore) preParams() ([]*stored, error) {
 	return out, nil
 }
 
-// replace writes rec in place of the file of r. A share is replaced by a
-// rename. A pre-parameters entry is first claimed, as takePreParams does,
-// and then written anew, so that an entry another process takes meanwhile
-// is not brought back: if it is gone, replace returns errGone.
+// replace writes rec in place of the file of r. A share, active or
+// pending, is replaced by a rename. A pre-parameters entry is first
+// claimed, as takePreParams does, and then written anew, so that an entry
+// another process takes meanwhile is not brought back: if it is gone,
+// replace returns errGone.
 func (s *fileStore) replace(r *stored, rec []byte) error {
 	dir := filepath.Dir(r.where)
 	if r.f.Kind == kindShare {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rwadurian/tsskit/party/share"
 )
 
 // fileBackend is the suite's directory: a fresh one per test.
@@ -40,6 +42,29 @@ func (b *fileBackend) rawShare(t *testing.T, walletID, partyID string) []byte {
 func (b *fileBackend) setRawShare(t *testing.T, walletID, partyID string, data []byte) {
 	t.Helper()
 	if err := os.WriteFile(b.sharePath(walletID, partyID), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *fileBackend) pendingPath(walletID, partyID string) string {
+	return filepath.Join(b.dir, pendingDir, shareFileName(walletID, partyID))
+}
+
+func (b *fileBackend) rawPending(t *testing.T, walletID, partyID string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(b.pendingPath(walletID, partyID))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func (b *fileBackend) setRawPending(t *testing.T, walletID, partyID string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(b.pendingPath(walletID, partyID), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -110,7 +135,7 @@ func (b *fileBackend) asideNote() string { return corruptExt }
 func (b *fileBackend) checkClean(t *testing.T) {
 	t.Helper()
 	checkMode(t, b.dir, 0o700)
-	for _, d := range []string{sharesDir, preParamsDir} {
+	for _, d := range []string{sharesDir, pendingDir, preParamsDir} {
 		checkMode(t, filepath.Join(b.dir, d), 0o700)
 		entries, err := os.ReadDir(filepath.Join(b.dir, d))
 		if err != nil {
@@ -155,7 +180,15 @@ func TestFileLayout(t *testing.T) {
 	checkMode(t, b.dir, 0o700)
 	checkMode(t, filepath.Join(b.dir, sharesDir), 0o700)
 	checkMode(t, filepath.Join(b.dir, preParamsDir), 0o700)
+	checkMode(t, filepath.Join(b.dir, pendingDir), 0o700)
 	checkMode(t, b.sharePath(r.WalletID, r.PartyID), 0o600)
+	if err := v.PutPendingShare(atEpoch(t, r, 1)); err != nil {
+		t.Fatal(err)
+	}
+	checkMode(t, b.pendingPath(r.WalletID, r.PartyID), 0o600)
+	if entries, _ := os.ReadDir(filepath.Join(b.dir, pendingDir)); len(entries) != 1 || entries[0].Name() != shareFileName(r.WalletID, r.PartyID) {
+		t.Fatalf("pending/ holds %v", entries)
+	}
 	entries, _ := os.ReadDir(filepath.Join(b.dir, sharesDir))
 	if len(entries) != 1 || entries[0].Name() != shareFileName(r.WalletID, r.PartyID) {
 		t.Fatalf("shares/ holds %v", entries)
@@ -260,4 +293,104 @@ func TestOpenPermissions(t *testing.T) {
 	if _, err := Open("", newKey(t)); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Open without a directory: %v", err)
 	}
+}
+
+// TestActivateShareFileCrash: ActivateShare in a directory links the
+// pending file into shares/, renames the link over the active file, then
+// removes the pending file. A crash after any step leaves a usable active
+// share, the old or the new one, and ActivateShare run again completes the
+// activation.
+func TestActivateShareFileCrash(t *testing.T) {
+	r0 := goldenShare(t)
+	b := newFileBackend(t)
+	k := newKey(t)
+	v := b.open(t, k)
+	sharesPath := filepath.Join(b.dir, sharesDir)
+
+	// setup stores the share of epoch 0 of wallet and a pending share of
+	// epoch 1, and returns both.
+	setup := func(wallet string) (*share.Record, *share.Record) {
+		t.Helper()
+		old := inWallet(r0, wallet)
+		next := atEpoch(t, old, 1)
+		if err := v.PutShare(old); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.PutPendingShare(next); err != nil {
+			t.Fatal(err)
+		}
+		return old, next
+	}
+	// check: the active share is want, and activating epoch 1 again ends
+	// with next active and nothing pending.
+	check := func(step string, old, want, next *share.Record) {
+		t.Helper()
+		for _, vv := range []*Vault{v, b.open(t, k)} {
+			got, err := vv.GetShare(old.WalletID, old.PartyID)
+			sameShare(t, "crashed "+step+": GetShare", got, err, want)
+		}
+		if err := b.open(t, k).ActivateShare(old.WalletID, old.PartyID, 1); err != nil {
+			t.Fatalf("crashed %s: ActivateShare again: %v", step, err)
+		}
+		got, err := v.GetShare(old.WalletID, old.PartyID)
+		sameShare(t, "crashed "+step+": GetShare after ActivateShare again", got, err, next)
+		if _, err := os.Lstat(b.pendingPath(old.WalletID, old.PartyID)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("crashed %s: the pending file is left: %v", step, err)
+		}
+	}
+
+	// Crashed after the link: the old share is active, the new one
+	// pending, and a temporary file in shares/.
+	old, next := setup("wallet-link")
+	link := filepath.Join(sharesPath, tempPrefix+"activate-crashed")
+	if err := os.Link(b.pendingPath(old.WalletID, old.PartyID), link); err != nil {
+		t.Fatal(err)
+	}
+	if refs, err := v.ListShares(); err != nil || len(refs) != 1 {
+		t.Fatalf("ListShares with a leftover link: %v, %v", refs, err)
+	}
+	check("after the link", old, old, next)
+	if err := os.Remove(link); err != nil { // left as writeAtomic's are
+		t.Fatal(err)
+	}
+
+	// Crashed after the rename: the new share is active, and still
+	// pending.
+	old, next = setup("wallet-rename")
+	if err := os.Link(b.pendingPath(old.WalletID, old.PartyID), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(link, b.sharePath(old.WalletID, old.PartyID)); err != nil {
+		t.Fatal(err)
+	}
+	check("after the rename", old, next, next)
+
+	// Had the crash come before the rename reached the disk, the old
+	// share would be active and the new one pending: the state before
+	// ActivateShare, or after the link.
+	b.checkClean(t)
+
+	// What decide saw is what is moved: a pending file replaced after the
+	// link is not the one activated.
+	old, next = setup("wallet-pinned")
+	store := v.store.(*fileStore)
+	err := store.activateShare(old.WalletID, old.PartyID, func(pending, active *rawRecord) (activation, error) {
+		newer := atEpoch(t, old, 2)
+		if err := v.PutPendingShare(newer); err != nil {
+			t.Error(err)
+		}
+		if m := decodeJSON(t, pending.b); m["wallet_id"] != old.WalletID {
+			t.Errorf("pending header %v", m)
+		}
+		return movePending, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.GetShare(old.WalletID, old.PartyID)
+	sameShare(t, "the pinned pending share", got, err, next)
+	if got, err := v.GetPendingShare(old.WalletID, old.PartyID); err != nil || got.Epoch != 2 {
+		t.Fatalf("the pending share put meanwhile: %v", err)
+	}
+	b.checkClean(t)
 }

@@ -76,6 +76,18 @@ var pgMigrations = [][]string{
 		)`,
 		`CREATE INDEX vault_preparams_corrupt_owner ON vault_preparams_corrupt (owner, n)`,
 	},
+	{
+		// The share a reshare gave a party, until ActivateShare moves its
+		// record into vault_shares: one per wallet and party, as there.
+		`CREATE TABLE vault_pending_shares (
+			wallet_id  TEXT        NOT NULL CHECK (wallet_id <> ''),
+			party_id   TEXT        NOT NULL CHECK (party_id <> ''),
+			record     TEXT        NOT NULL, -- the vault file, encrypted as the active share's
+			created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+			PRIMARY KEY (wallet_id, party_id)
+		)`,
+		`CREATE INDEX vault_pending_shares_party ON vault_pending_shares (party_id)`,
+	},
 }
 
 const (
@@ -94,6 +106,18 @@ const (
 	// qPGReplaceShare and qPGReplacePreParams change a record only if it
 	// is still the one read.
 	qPGReplaceShare = `UPDATE vault_shares SET record = $3
+		WHERE wallet_id = $1 AND party_id = $2 AND record = $4`
+
+	qPGPutPending = `INSERT INTO vault_pending_shares (wallet_id, party_id, record) VALUES ($1, $2, $3)
+		ON CONFLICT (wallet_id, party_id) DO UPDATE SET record = EXCLUDED.record, created_at = now()`
+	qPGGetPending    = `SELECT record FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2`
+	qPGLockPending   = qPGGetPending + ` FOR UPDATE`
+	qPGLockShare     = qPGGetShare + ` FOR UPDATE`
+	qPGPendingShares = `SELECT wallet_id, party_id, record FROM vault_pending_shares WHERE party_id = $1 ORDER BY wallet_id`
+	qPGActivateShare = `UPDATE vault_shares SET record = $3, created_at = now()
+		WHERE wallet_id = $1 AND party_id = $2`
+	qPGDeletePending  = `DELETE FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2`
+	qPGReplacePending = `UPDATE vault_pending_shares SET record = $3
 		WHERE wallet_id = $1 AND party_id = $2 AND record = $4`
 
 	qPGPutPreParams = `INSERT INTO vault_preparams (id, owner, record) VALUES ($1, $2, $3)`
@@ -271,6 +295,10 @@ func shareRow(walletID, partyID string) string {
 	return fmt.Sprintf("vault_shares (wallet %q, party %q)", walletID, partyID)
 }
 
+func pendingRow(walletID, partyID string) string {
+	return fmt.Sprintf("vault_pending_shares (wallet %q, party %q)", walletID, partyID)
+}
+
 func preParamsRow(id string) string { return "vault_preparams " + id }
 
 func (s *pgStore) putShare(walletID, partyID string, rec []byte) error {
@@ -311,16 +339,25 @@ func (s *pgStore) hasShare(walletID, partyID string) bool {
 
 // shares reads the owner's shares and checks that each row's wallet and
 // party are its header's.
-func (s *pgStore) shares() ([]*stored, error) {
+func (s *pgStore) shares() ([]*stored, error) { return s.sharesIn(qPGShares, false) }
+
+// pendingShares is shares for vault_pending_shares.
+func (s *pgStore) pendingShares() ([]*stored, error) { return s.sharesIn(qPGPendingShares, true) }
+
+func (s *pgStore) sharesIn(query string, pending bool) ([]*stored, error) {
 	ctx, cancel := s.op()
 	defer cancel()
+	row := shareRow
+	if pending {
+		row = pendingRow
+	}
 	var out []*stored
 	// pgxpool's rows give the connection back when ForEachRow closes
 	// them; a Query error shows in ForEachRow.
-	rows, _ := s.pool.Query(ctx, qPGShares, s.owner)
+	rows, _ := s.pool.Query(ctx, query, s.owner)
 	var walletID, partyID, rec string
 	_, err := pgx.ForEachRow(rows, []any{&walletID, &partyID, &rec}, func() error {
-		where := shareRow(walletID, partyID)
+		where := row(walletID, partyID)
 		f, err := parseRecord(where, kindShare, []byte(rec))
 		if err != nil {
 			return err
@@ -328,13 +365,112 @@ func (s *pgStore) shares() ([]*stored, error) {
 		if f.WalletID != walletID || f.PartyID != partyID {
 			return corrupt(where, fmt.Sprintf("the record holds the share of wallet %q for party %q", f.WalletID, f.PartyID))
 		}
-		out = append(out, &stored{f: f, where: where, raw: []byte(rec)})
+		out = append(out, &stored{f: f, pending: pending, where: where, raw: []byte(rec)})
 		return nil
 	})
 	if err != nil {
 		return nil, s.dbErr("listing shares", err)
 	}
 	return out, nil
+}
+
+// putPendingShare upserts the pending row, then reads the active share in
+// the same transaction, and commits only if check accepts it. The pending
+// row's lock, held to the end, orders it against an activation, which
+// locks that row first: the active share read is the one that activation
+// left, and a pending row an activation is about to move is replaced only
+// after it moved.
+func (s *pgStore) putPendingShare(walletID, partyID string, rec []byte, check func(active *rawRecord) error) error {
+	ctx, cancel := s.op()
+	defer cancel()
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, qPGPutPending, walletID, partyID, string(rec)); err != nil {
+			return err
+		}
+		active, err := scanRecord(tx.QueryRow(ctx, qPGGetShare, walletID, partyID), shareRow(walletID, partyID))
+		if err != nil {
+			return err
+		}
+		return check(active)
+	})
+	if err != nil {
+		return s.dbErr("storing a pending share", err)
+	}
+	return nil
+}
+
+// scanRecord returns the record of row, found at where, or nil if there
+// is no row.
+func scanRecord(row pgx.Row, where string) (*rawRecord, error) {
+	var rec string
+	err := row.Scan(&rec)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rawRecord{[]byte(rec), where}, nil
+}
+
+func (s *pgStore) getPendingShare(walletID, partyID string) ([]byte, string, error) {
+	ctx, cancel := s.op()
+	defer cancel()
+	where := pendingRow(walletID, partyID)
+	var rec string
+	err := s.pool.QueryRow(ctx, qPGGetPending, walletID, partyID).Scan(&rec)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, where, fs.ErrNotExist
+	}
+	if err != nil {
+		return nil, where, s.dbErr("reading a pending share", err)
+	}
+	return []byte(rec), where, nil
+}
+
+// activateShare locks the pending row first, as putPendingShare and other
+// activations do, then the active one, and moves or drops the pending
+// record in the same transaction: the active share is the old one or the
+// new one, never none, and a pending record put meanwhile is not lost.
+func (s *pgStore) activateShare(walletID, partyID string, decide func(pending, active *rawRecord) (activation, error)) error {
+	ctx, cancel := s.op()
+	defer cancel()
+	var decided error
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		pending, err := scanRecord(tx.QueryRow(ctx, qPGLockPending, walletID, partyID), pendingRow(walletID, partyID))
+		if err != nil {
+			return err
+		}
+		active, err := scanRecord(tx.QueryRow(ctx, qPGLockShare, walletID, partyID), shareRow(walletID, partyID))
+		if err != nil {
+			return err
+		}
+		act, derr := decide(pending, active)
+		switch act {
+		case keepPending:
+			return derr // nothing to change; an error rolls back
+		case movePending:
+			if active != nil {
+				_, err = tx.Exec(ctx, qPGActivateShare, walletID, partyID, string(pending.b))
+			} else {
+				// A PutShare racing this one fails the insert: nothing
+				// is activated over a share decide has not seen.
+				_, err = tx.Exec(ctx, qPGPutShare, walletID, partyID, string(pending.b))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, qPGDeletePending, walletID, partyID); err != nil {
+			return err
+		}
+		decided = derr
+		return nil
+	})
+	if err != nil {
+		return s.dbErr("activating a share", err)
+	}
+	return decided
 }
 
 func (s *pgStore) putPreParams(id string, rec []byte) error {
@@ -427,8 +563,8 @@ func (s *pgStore) preParams() ([]*stored, error) {
 
 // replace rewrites the row of r in one statement, provided it still holds
 // the record read. A pre-parameters row that no longer does was taken
-// meanwhile (errGone); a share row is never changed but by Rotate, so one
-// that was is reported.
+// meanwhile (errGone); a share row, active or pending, that changed was
+// activated or rewritten meanwhile, which is reported.
 func (s *pgStore) replace(r *stored, rec []byte) error {
 	ctx, cancel := s.op()
 	defer cancel()
@@ -436,9 +572,12 @@ func (s *pgStore) replace(r *stored, rec []byte) error {
 		tag pgconn.CommandTag
 		err error
 	)
-	if r.f.Kind == kindShare {
+	switch {
+	case r.pending:
+		tag, err = s.pool.Exec(ctx, qPGReplacePending, r.f.WalletID, r.f.PartyID, string(rec), string(r.raw))
+	case r.f.Kind == kindShare:
 		tag, err = s.pool.Exec(ctx, qPGReplaceShare, r.f.WalletID, r.f.PartyID, string(rec), string(r.raw))
-	} else {
+	default:
 		tag, err = s.pool.Exec(ctx, qPGReplacePreParams, s.owner, r.id, string(rec), string(r.raw))
 	}
 	if err != nil {
@@ -448,7 +587,7 @@ func (s *pgStore) replace(r *stored, rec []byte) error {
 		if r.f.Kind != kindShare {
 			return errGone
 		}
-		return newErr(ErrIO, r.where, "changed while Rotate ran (another rotation at the same time?); run it again", nil)
+		return newErr(ErrIO, r.where, "changed while Rotate ran (another rotation, or an activation, at the same time?); run it again", nil)
 	}
 	return nil
 }

@@ -84,6 +84,25 @@ func (b *pgBackend) setRawShare(t *testing.T, walletID, partyID string, data []b
 	}
 }
 
+func (b *pgBackend) rawPending(t *testing.T, walletID, partyID string) []byte {
+	t.Helper()
+	var rec string
+	err := b.db.QueryRow(context.Background(), `SELECT record FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2`, walletID, partyID).Scan(&rec)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(rec)
+}
+
+func (b *pgBackend) setRawPending(t *testing.T, walletID, partyID string, data []byte) {
+	t.Helper()
+	b.exec(t, `INSERT INTO vault_pending_shares (wallet_id, party_id, record) VALUES ($1, $2, $3)
+		ON CONFLICT (wallet_id, party_id) DO UPDATE SET record = EXCLUDED.record`, walletID, partyID, string(data))
+}
+
 func (b *pgBackend) entries(t *testing.T) []rawEntry {
 	t.Helper()
 	rows, _ := b.db.Query(context.Background(), `SELECT id, record FROM vault_preparams WHERE owner = $1 ORDER BY seq`, b.owner)
@@ -126,17 +145,19 @@ func (b *pgBackend) asideNote() string { return "vault_preparams_corrupt" }
 // checkClean: every row holds a record that parses, in the row it says.
 func (b *pgBackend) checkClean(t *testing.T) {
 	t.Helper()
-	rows, _ := b.db.Query(context.Background(), `SELECT wallet_id, party_id, record FROM vault_shares`)
-	var walletID, partyID, rec string
-	_, err := pgx.ForEachRow(rows, []any{&walletID, &partyID, &rec}, func() error {
-		f, err := parseRecord(shareRow(walletID, partyID), kindShare, []byte(rec))
-		if err == nil && (f.WalletID != walletID || f.PartyID != partyID) {
-			err = fmt.Errorf("share row (%q, %q) holds the record of (%q, %q)", walletID, partyID, f.WalletID, f.PartyID)
+	for _, table := range []string{"vault_shares", "vault_pending_shares"} {
+		rows, _ := b.db.Query(context.Background(), `SELECT wallet_id, party_id, record FROM `+table)
+		var walletID, partyID, rec string
+		_, err := pgx.ForEachRow(rows, []any{&walletID, &partyID, &rec}, func() error {
+			f, err := parseRecord(shareRow(walletID, partyID), kindShare, []byte(rec))
+			if err == nil && (f.WalletID != walletID || f.PartyID != partyID) {
+				err = fmt.Errorf("%s row (%q, %q) holds the record of (%q, %q)", table, walletID, partyID, f.WalletID, f.PartyID)
+			}
+			return err
+		})
+		if err != nil {
+			t.Error(err)
 		}
-		return err
-	})
-	if err != nil {
-		t.Error(err)
 	}
 	for _, e := range b.entries(t) {
 		if _, err := parseRecord(preParamsRow(e.id), kindPreParams, e.rec); err != nil {
@@ -278,6 +299,49 @@ func TestPostgresConcurrentOpen(t *testing.T) {
 	}
 }
 
+// TestPostgresMigrateV1: a database at schema version 1, from before
+// pending shares, is brought to the current version at open, its shares
+// kept, and takes pending shares.
+func TestPostgresMigrateV1(t *testing.T) {
+	r := goldenShare(t)
+	u := testdb.Postgres(t)
+	db := testConn(t, u)
+	ctx := context.Background()
+	k := newKey(t)
+	for _, stmt := range append([]string{qPGCreateMigrations}, pgMigrations[0]...) {
+		if _, err := db.Exec(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec, err := sealFile(k, kindShare, r.WalletID, r.PartyID, mustEncode(t, r), shareAAD(r.WalletID, r.PartyID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, qPGRecordMigration, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(ctx, qPGPutShare, r.WalletID, r.PartyID, string(rec)); err != nil {
+		t.Fatal(err)
+	}
+
+	v := openPG(t, u, r.PartyID, k)
+	var version int
+	if err := db.QueryRow(ctx, qPGSchemaVersion).Scan(&version); err != nil || version != len(pgMigrations) {
+		t.Fatalf("schema version %d (%v), want %d", version, err, len(pgMigrations))
+	}
+	got, err := v.GetShare(r.WalletID, r.PartyID)
+	sameShare(t, "the share stored before the migration", got, err, r)
+	r1 := atEpoch(t, r, 1)
+	if err := v.PutPendingShare(r1); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.ActivateShare(r.WalletID, r.PartyID, 1); err != nil {
+		t.Fatal(err)
+	}
+	got, err = v.GetShare(r.WalletID, r.PartyID)
+	sameShare(t, "the share activated after the migration", got, err, r1)
+}
+
 // TestPostgresTamperedRows: a row's ciphertext changed, or a row copied to
 // another wallet or party, does not decrypt.
 func TestPostgresTamperedRows(t *testing.T) {
@@ -356,6 +420,19 @@ func TestPostgresOwner(t *testing.T) {
 	if refs, err := other.ListShares(); err != nil || len(refs) != 0 {
 		t.Fatalf("ListShares of another party: %v, %v", refs, err)
 	}
+	r1 := atEpoch(t, r, 1)
+	if err := other.PutPendingShare(r1); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("PutPendingShare of another party's share: got %v, want ErrInvalid", err)
+	}
+	if err := b.open(t, k).PutPendingShare(r1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.GetPendingShare(r.WalletID, r.PartyID); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("GetPendingShare of another party's share: got %v, want ErrInvalid", err)
+	}
+	if err := other.ActivateShare(r.WalletID, r.PartyID, 1); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ActivateShare of another party's share: got %v, want ErrInvalid", err)
+	}
 	for _, owner := range []string{"", "a b", strings.Repeat("x", 200)} {
 		if _, err := OpenPostgres(context.Background(), b.url, owner, k); !errors.Is(err, ErrInvalid) {
 			t.Errorf("owner %q: got %v, want ErrInvalid", owner, err)
@@ -400,13 +477,22 @@ func TestPostgresRotateOwners(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.exec(t, `INSERT INTO vault_shares (wallet_id, party_id, record) VALUES ($1, $2, $3)`, "wallet-b", other, string(rawB))
+	// And a pending share of each.
+	pending := atEpoch(t, shares[0], 1)
+	if err := a.PutPendingShare(pending); err != nil {
+		t.Fatal(err)
+	}
+	b.setRawPending(t, "wallet-b", other, rawB)
 
 	n, err := a.Rotate(kA2)
-	if err != nil || n != 9 {
-		t.Fatalf("Rotate: %d, %v; want 9", n, err)
+	if err != nil || n != 10 {
+		t.Fatalf("Rotate: %d, %v; want 10", n, err)
 	}
 	if !bytes.Equal(b.rawShare(t, "wallet-b", other), rawB) {
 		t.Fatal("Rotate rewrote another party's share")
+	}
+	if !bytes.Equal(b.rawPending(t, "wallet-b", other), rawB) {
+		t.Fatal("Rotate rewrote another party's pending share")
 	}
 	if refs, err := vb.ListShares(); err != nil || len(refs) != 1 || refs[0].KeyID != kB.ID() {
 		t.Fatalf("the other party's shares: %v, %v", refs, err)
@@ -428,6 +514,9 @@ func TestPostgresRotateOwners(t *testing.T) {
 		if err != nil || !bytes.Equal(mustMarshalPP(t, got), mustMarshalPP(t, pps[i])) {
 			t.Fatalf("take %d after Rotate: %v", i, err)
 		}
+	}
+	if got, err := a.GetPendingShare(pending.WalletID, pending.PartyID); err != nil || !bytes.Equal(mustEncode(t, got), mustEncode(t, pending)) {
+		t.Fatalf("pending share after Rotate, reopened: %v", err)
 	}
 	if _, err := b.open(t, kA1).GetShare(shares[0].WalletID, shares[0].PartyID); !errors.Is(err, ErrWrongKey) {
 		t.Fatalf("old key after Rotate: got %v, want ErrWrongKey", err)

@@ -15,35 +15,59 @@
 //	 "wallet_id":"…","party_id":"…",          (kind "share" only)
 //	 "key_id":"<16 hex>","nonce":"<base64>","ciphertext":"<base64>"}
 //
-// The plaintext of a share record is its share.Encode record, that of a
-// pre-parameters entry the preparams.Marshal encoding. The nonce is 96
-// random bits, fresh for every write. The associated data is
-// wallet_id + "|" + party_id for a share and "preparams|" + id for a
-// pre-parameters entry, so a record copied to another wallet, party or
-// entry does not decrypt (ErrCorrupt). A decrypted share must moreover
-// carry the wallet and party ids it was read for. key_id is MasterKey.ID of
+// A pending share (see Pending shares below) is a share-kind record too,
+// kept apart from the active shares. The plaintext of a share record is
+// its share.Encode record, that of a pre-parameters entry the
+// preparams.Marshal encoding. The nonce is 96 random bits, fresh for
+// every write. The associated data is wallet_id + "|" + party_id for a
+// share, active or pending, and "preparams|" + id for a pre-parameters
+// entry, so a record copied to another wallet, party or entry does not
+// decrypt (ErrCorrupt), while a pending share becomes the active one as it
+// is. A decrypted share must moreover carry the wallet and party ids it
+// was read for. key_id is MasterKey.ID of
 // the key the record was written under: a record under another key is
 // reported as ErrWrongKey with both ids, without trying to decrypt it, and
 // Rotate uses it to re-encrypt a vault under a new key, resuming after an
 // interruption.
+//
+// # Pending shares
+//
+// A reshare (a key refresh included) gives a party a new share of the
+// wallet, of the next epoch (share.Record.Epoch), which must not replace
+// the active share before the coordinator activates the new epoch: until
+// then the wallet signs with the shares of the old one. PutPendingShare
+// keeps it as the pending share of its wallet and party, one at most, which
+// a later PutPendingShare may replace (it never signed anything), if its
+// epoch is above the active share's; ActivateShare then makes it the
+// active share, in place of the old one, in one atomic step, and deletes
+// the old one: a share of a superseded epoch kept anywhere would keep that
+// epoch able to sign. GetShare, HasShare and ListShares see the active
+// shares only; Rotate re-encrypts the pending ones with them.
 //
 // # Directory
 //
 //	dir/                      0700
 //	  shares/                 0700
 //	    <hex sha-256>.json    0600, one per (wallet_id, party_id)
+//	  pending/                0700
+//	    <hex sha-256>.json    0600, a pending share, named as its active one
 //	  preparams/              0700
 //	    <seq>-<id>.json       0600, one per pool entry, oldest first
 //
-// Share files are named by a SHA-256 of the wallet and party ids, never by
-// the ids themselves, so no id can reach the file system as a path. A
-// pre-parameters file is named by a 20-digit sequence number (nanoseconds
-// since 1970, strictly increasing per process), which orders the pool, and
-// the entry id (32 random hex characters).
+// Share files, active or pending, are named by a SHA-256 of the wallet and
+// party ids, never by the ids themselves, so no id can reach the file
+// system as a path. A pre-parameters file is named by a 20-digit sequence
+// number (nanoseconds since 1970, strictly increasing per process), which
+// orders the pool, and the entry id (32 random hex characters).
 //
 // Files are written atomically: a temporary file in the same directory,
-// fsynced, then renamed (or, for a new file, hard-linked, so that an
-// existing share is never replaced), then the directory is fsynced.
+// fsynced, then renamed (or, for a new share, hard-linked, so that PutShare
+// never replaces one), then the directory is fsynced. ActivateShare
+// hard-links the pending file into shares/ and renames the link over the
+// active file, so that a crash leaves the old active share or the new one,
+// never none; the pending file is removed after that, and one left by a
+// crash, of the active share's epoch, is dropped by the next
+// ActivateShare.
 //
 // # PostgreSQL
 //
@@ -57,12 +81,15 @@
 // vault_schema_migrations:
 //
 //	vault_shares             (wallet_id, party_id) primary key, record
+//	vault_pending_shares     (wallet_id, party_id) primary key, record
 //	vault_preparams          id primary key, owner, seq (the pool order), record
 //	vault_preparams_corrupt  entries set aside by TakePreParams, with the reason
 //
-// record is the vault file above, byte for byte. A share row is only ever
-// inserted, never replaced (a second PutShare is ErrExists), and changed
-// only by Rotate.
+// record is the vault file above, byte for byte. A share row is inserted
+// by PutShare, never replaced by it (a second PutShare is ErrExists); it is
+// replaced only by ActivateShare, which moves the pending row's record
+// into it and deletes the pending row in one transaction, and rewrapped by
+// Rotate.
 //
 // # Concurrency
 //
@@ -79,6 +106,7 @@
 package vault
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -109,6 +137,8 @@ type Vault struct {
 
 	// takeMu serialises TakePreParams and Rotate.
 	takeMu sync.Mutex
+	// pendingMu serialises PutPendingShare and ActivateShare.
+	pendingMu sync.Mutex
 	// mu guards key: Rotate holds it exclusively, everything else shared.
 	mu  sync.RWMutex
 	key *MasterKey
@@ -134,6 +164,20 @@ type backend interface {
 	// shares returns every share of the vault, parsed; one whose header
 	// names another wallet or party than it is stored under is ErrCorrupt.
 	shares() ([]*stored, error)
+	// putPendingShare stores rec as the pending share of (walletID,
+	// partyID), in place of a pending one, provided check accepts the
+	// active share (nil if there is none) as it is when rec is stored.
+	putPendingShare(walletID, partyID string, rec []byte, check func(active *rawRecord) error) error
+	// getPendingShare is getShare for the pending share.
+	getPendingShare(walletID, partyID string) (rec []byte, where string, err error)
+	// pendingShares is shares for the pending shares.
+	pendingShares() ([]*stored, error)
+	// activateShare passes the pending and the active share of (walletID,
+	// partyID), each nil if there is none, to decide, and does what it
+	// says, atomically; then it returns decide's error. The pending record
+	// moved is the one decide saw, even if another process replaces it
+	// meanwhile.
+	activateShare(walletID, partyID string, decide func(pending, active *rawRecord) (activation, error)) error
 	putPreParams(id string, rec []byte) error
 	// takePreParams claims the oldest entry of the pool, so that no other
 	// caller or process can, and passes it to use. If use returns nil, the
@@ -153,11 +197,12 @@ type backend interface {
 
 // stored is a record as a backend read it.
 type stored struct {
-	f     *fileV1
-	where string // names the record in errors: a path, or a table row
-	id    string // a pre-parameters entry's id
-	name  string // fileStore: the file name
-	raw   []byte // pgStore: the record as read, compared by replace
+	f       *fileV1
+	pending bool   // a pending share
+	where   string // names the record in errors: a path, or a table row
+	id      string // a pre-parameters entry's id
+	name    string // fileStore: the file name
+	raw     []byte // pgStore: the record as read, compared by replace
 }
 
 // aad is the associated data of r.
@@ -167,6 +212,22 @@ func (r *stored) aad() []byte {
 	}
 	return preParamsAAD(r.id)
 }
+
+// rawRecord is a share's record as activateShare and putPendingShare pass
+// it, unparsed, and where it is, to name it in errors.
+type rawRecord struct {
+	b     []byte
+	where string
+}
+
+// activation is what activateShare does with the pending share.
+type activation int
+
+const (
+	keepPending activation = iota // change nothing
+	dropPending                   // delete the pending share
+	movePending                   // make it the active share, in place of the active one
+)
 
 // errGone is replace's report of an entry taken meanwhile.
 var errGone = errors.New("vault: entry gone")
@@ -266,23 +327,15 @@ func (v *Vault) checkOwner(partyID string) error {
 }
 
 // PutShare encrypts and stores r, which must pass r.Validate. It refuses
-// (ErrExists) if a share of the same wallet and party is stored: a key
-// share is never replaced.
+// (ErrExists) if a share of the same wallet and party is stored: PutShare
+// never replaces a key share; only ActivateShare does, with the share of a
+// later epoch.
 func (v *Vault) PutShare(r *share.Record) error {
-	if r == nil {
-		return newErr(ErrInvalid, "", "no record", nil)
-	}
-	if r.WalletID == IdentityWalletID {
-		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
-	}
-	pt, err := share.Encode(r) // validates; its errors quote no secrets
+	pt, err := v.encodeShare(r)
 	if err != nil {
-		return newErr(ErrInvalid, "", "share record", err)
-	}
-	defer clear(pt)
-	if err := v.checkOwner(r.PartyID); err != nil {
 		return err
 	}
+	defer clear(pt)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, pt, shareAAD(r.WalletID, r.PartyID))
@@ -291,16 +344,47 @@ func (v *Vault) PutShare(r *share.Record) error {
 	}
 	err = v.store.putShare(r.WalletID, r.PartyID, b)
 	if e, ok := errors.AsType[*Error](err); ok && e.Kind == ErrExists {
-		e.Msg = fmt.Sprintf("a share of wallet %q for party %q is already stored; key shares are never replaced", r.WalletID, r.PartyID)
+		e.Msg = fmt.Sprintf("a share of wallet %q for party %q is already stored; key shares are never replaced by PutShare (ActivateShare replaces one with a later epoch's)", r.WalletID, r.PartyID)
 	}
 	return err
 }
 
-// GetShare reads and decrypts the share of walletID for partyID. It
-// returns ErrNotFound if there is none, ErrWrongKey if it is encrypted
-// under another master key, and ErrCorrupt if it was modified or belongs
-// to another wallet or party.
+// encodeShare checks r for PutShare and PutPendingShare and returns its
+// plaintext, which the caller clears.
+func (v *Vault) encodeShare(r *share.Record) ([]byte, error) {
+	if r == nil {
+		return nil, newErr(ErrInvalid, "", "no record", nil)
+	}
+	if r.WalletID == IdentityWalletID {
+		return nil, newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
+	}
+	pt, err := share.Encode(r) // validates; its errors quote no secrets
+	if err != nil {
+		return nil, newErr(ErrInvalid, "", "share record", err)
+	}
+	if err := v.checkOwner(r.PartyID); err != nil {
+		clear(pt)
+		return nil, err
+	}
+	return pt, nil
+}
+
+// GetShare reads and decrypts the share of walletID for partyID, the
+// active one: never a pending share. It returns ErrNotFound if there is
+// none, ErrWrongKey if it is encrypted under another master key, and
+// ErrCorrupt if it was modified or belongs to another wallet or party.
 func (v *Vault) GetShare(walletID, partyID string) (*share.Record, error) {
+	return v.getShare(walletID, partyID, false)
+}
+
+// GetPendingShare reads and decrypts the pending share of walletID for
+// partyID (see PutPendingShare), with the errors of GetShare: ErrNotFound
+// if there is none.
+func (v *Vault) GetPendingShare(walletID, partyID string) (*share.Record, error) {
+	return v.getShare(walletID, partyID, true)
+}
+
+func (v *Vault) getShare(walletID, partyID string, pending bool) (*share.Record, error) {
 	if err := checkIDs(walletID, partyID); err != nil {
 		return nil, err
 	}
@@ -312,14 +396,25 @@ func (v *Vault) GetShare(walletID, partyID string) (*share.Record, error) {
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	b, where, err := v.store.getShare(walletID, partyID)
+	get, what := v.store.getShare, "share"
+	if pending {
+		get, what = v.store.getPendingShare, "pending share"
+	}
+	b, where, err := get(walletID, partyID)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, newErr(ErrNotFound, "", fmt.Sprintf("no share of wallet %q for party %q", walletID, partyID), nil)
+		return nil, newErr(ErrNotFound, "", fmt.Sprintf("no %s of wallet %q for party %q", what, walletID, partyID), nil)
 	}
 	if err != nil {
 		return nil, err
 	}
-	f, err := parseRecord(where, kindShare, b)
+	return v.openShare(&rawRecord{b, where}, walletID, partyID, pending)
+}
+
+// openShare parses, decrypts and decodes rec, read as the share of
+// (walletID, partyID), pending or not. The caller holds v.mu.
+func (v *Vault) openShare(rec *rawRecord, walletID, partyID string, pending bool) (*share.Record, error) {
+	where := rec.where
+	f, err := parseRecord(where, kindShare, rec.b)
 	if err != nil {
 		return nil, err
 	}
@@ -338,11 +433,137 @@ func (v *Vault) GetShare(walletID, partyID string) (*share.Record, error) {
 	if r.WalletID != walletID || r.PartyID != partyID {
 		return nil, corrupt(where, "the decrypted record belongs to another wallet or party")
 	}
+	// Active and pending shares are encrypted alike: a keygen's share
+	// (epoch 0) found pending was put there by hand.
+	if pending && r.Epoch < 1 {
+		return nil, corrupt(where, "a pending share of epoch 0; a reshare's is 1 or more")
+	}
 	return r, nil
 }
 
-// HasShare reports whether a share of walletID for partyID is stored. It
-// does not decrypt it.
+// PutPendingShare encrypts and stores r, the share a reshare gave its
+// party, as the pending share of its wallet and party: GetShare goes on
+// returning the active share until ActivateShare(r.WalletID, r.PartyID,
+// r.Epoch) makes r the active one. r must pass r.Validate, as for
+// PutShare, and have an epoch of 1 or more (ErrInvalid). It replaces a
+// pending share stored before, of whatever epoch: a pending share never
+// signed anything. A party that joins the wallet in the reshare has no
+// active share; its pending share is stored all the same.
+//
+// It refuses r (ErrStaleEpoch) if the active share has r's epoch or a
+// later one, and (ErrInvalid) if the active share is of another wallet
+// key: a reshare keeps the key. Checking means decrypting the active
+// share, whose errors (ErrWrongKey, ErrCorrupt) refuse r too.
+//
+// r is encrypted as the active share of its wallet and party is (the same
+// associated data), so that ActivateShare moves the record as it is.
+func (v *Vault) PutPendingShare(r *share.Record) error {
+	pt, err := v.encodeShare(r)
+	if err != nil {
+		return err
+	}
+	defer clear(pt)
+	if r.Epoch < 1 {
+		return newErr(ErrInvalid, "", "a pending share is a reshare's, of epoch 1 or more; epoch 0 is keygen's (PutShare)", nil)
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, pt, shareAAD(r.WalletID, r.PartyID))
+	if err != nil {
+		return err
+	}
+	return v.store.putPendingShare(r.WalletID, r.PartyID, b, func(active *rawRecord) error {
+		if active == nil {
+			return nil
+		}
+		a, err := v.openShare(active, r.WalletID, r.PartyID, false)
+		if err != nil {
+			return err
+		}
+		if a.Epoch >= r.Epoch {
+			return newErr(ErrStaleEpoch, "", fmt.Sprintf("the pending share of wallet %q for party %q is of epoch %d, and the active share of epoch %d", r.WalletID, r.PartyID, r.Epoch, a.Epoch), nil)
+		}
+		if !bytes.Equal(a.PublicKey, r.PublicKey) {
+			return newErr(ErrInvalid, "", fmt.Sprintf("the pending share of wallet %q for party %q is of another wallet public key than the active share", r.WalletID, r.PartyID), nil)
+		}
+		return nil
+	})
+}
+
+// ActivateShare makes the pending share of walletID for partyID, which
+// must be of epoch, the active share, in place of the active one, which is
+// deleted: a share of a superseded epoch kept anywhere would keep that
+// epoch able to sign. The change is atomic, even across a crash: the
+// active share is the old one or the new one, never none.
+//
+// It is idempotent: with the active share of epoch already and no pending
+// share of epoch, it returns nil. A pending share of an epoch not above
+// the active share's (superseded, or left by an activation that crashed
+// midway) is deleted, whatever epoch is asked for. Otherwise, with no
+// pending share of epoch, it returns ErrStaleEpoch if the active share is
+// of a later epoch, and ErrNotFound if not. Both shares are decrypted
+// first: ErrWrongKey or ErrCorrupt, or a pending share of another wallet
+// key than the active one (ErrInvalid), change nothing.
+func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
+	if err := checkIDs(walletID, partyID); err != nil {
+		return err
+	}
+	if walletID == IdentityWalletID {
+		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
+	}
+	if epoch < 1 || epoch > share.MaxEpoch {
+		return newErr(ErrInvalid, "", fmt.Sprintf("epoch %d; a reshare's is 1..%d", epoch, share.MaxEpoch), nil)
+	}
+	if err := v.checkOwner(partyID); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.store.activateShare(walletID, partyID, func(pending, active *rawRecord) (activation, error) {
+		activeEpoch := -1 // none
+		var a *share.Record
+		if active != nil {
+			var err error
+			if a, err = v.openShare(active, walletID, partyID, false); err != nil {
+				return keepPending, err
+			}
+			activeEpoch = a.Epoch
+		}
+		act := keepPending
+		note := ""
+		if pending != nil {
+			p, err := v.openShare(pending, walletID, partyID, true)
+			if err != nil {
+				return keepPending, err
+			}
+			switch {
+			case p.Epoch <= activeEpoch:
+				act = dropPending
+			case p.Epoch == epoch:
+				if a != nil && !bytes.Equal(p.PublicKey, a.PublicKey) {
+					return keepPending, newErr(ErrInvalid, pending.where, "the pending share is of another wallet public key than the active share; not activated", nil)
+				}
+				return movePending, nil
+			default:
+				note = fmt.Sprintf(" (the pending share is of epoch %d)", p.Epoch)
+			}
+		}
+		switch {
+		case activeEpoch == epoch:
+			return act, nil
+		case activeEpoch > epoch:
+			return act, newErr(ErrStaleEpoch, "", fmt.Sprintf("the active share of wallet %q for party %q is of epoch %d, later than epoch %d", walletID, partyID, activeEpoch, epoch), nil)
+		}
+		return act, newErr(ErrNotFound, "", fmt.Sprintf("no pending share of epoch %d of wallet %q for party %q%s", epoch, walletID, partyID, note), nil)
+	})
+}
+
+// HasShare reports whether a share of walletID for partyID is stored, an
+// active one: a pending share does not count. It does not decrypt it.
 func (v *Vault) HasShare(walletID, partyID string) bool {
 	if checkIDs(walletID, partyID) != nil || v.checkOwner(partyID) != nil {
 		return false
@@ -350,8 +571,9 @@ func (v *Vault) HasShare(walletID, partyID string) bool {
 	return v.store.hasShare(walletID, partyID)
 }
 
-// ListShares lists the stored shares, sorted by wallet and party id, from
-// the plaintext headers: nothing is decrypted. A record whose header does
+// ListShares lists the stored shares, the active ones (pending shares are
+// not listed), sorted by wallet and party id, from the plaintext headers:
+// nothing is decrypted. A record whose header does
 // not parse or does not match where it is stored is ErrCorrupt.
 func (v *Vault) ListShares() ([]ShareRef, error) {
 	shares, err := v.store.shares()
@@ -451,10 +673,11 @@ func (v *Vault) openPreParams(rec []byte, where, id string) (*keygen.LocalPrePar
 // be read.
 func (v *Vault) CountPreParams() int { return v.store.countPreParams() }
 
-// Rotate re-encrypts every share and pre-parameters entry under newKey,
-// each record atomically, and returns the number of records rewritten;
-// from then on the Vault uses newKey. In PostgreSQL these are the owner's
-// shares and pool; each row is rewritten in a transaction of its own.
+// Rotate re-encrypts every share, active or pending, and pre-parameters
+// entry under newKey, each record atomically, and returns the number of
+// records rewritten; from then on the Vault uses newKey. In PostgreSQL
+// these are the owner's shares and pool; each row is rewritten in a
+// transaction of its own.
 //
 // Every record is first checked to decrypt under the current key (or,
 // left by an interrupted Rotate, under newKey) before any is rewritten, so
@@ -474,6 +697,11 @@ func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	pending, err := v.store.pendingShares()
+	if err != nil {
+		return 0, err
+	}
+	all = append(all, pending...)
 	pool, err := v.store.preParams()
 	if err != nil {
 		return 0, err

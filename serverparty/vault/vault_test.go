@@ -123,6 +123,10 @@ type testBackend interface {
 	// vault file) of a share.
 	rawShare(t *testing.T, walletID, partyID string) []byte
 	setRawShare(t *testing.T, walletID, partyID string, b []byte)
+	// rawPending and setRawPending are rawShare and setRawShare for a
+	// pending share; rawPending returns nil if there is none.
+	rawPending(t *testing.T, walletID, partyID string) []byte
+	setRawPending(t *testing.T, walletID, partyID string, b []byte)
 	// entries lists the pool, oldest first.
 	entries(t *testing.T) []rawEntry
 	setRawEntry(t *testing.T, id string, b []byte)
@@ -726,13 +730,21 @@ func TestRotate(t *testing.T) {
 			t.Fatal(err)
 		}
 		shares = append(shares, third)
+		// A pending share, which Rotate rewraps too, and one of a party
+		// that joins wallet-d, with no active share.
+		pending := []*share.Record{atEpoch(t, shares[0], 1), inWallet(atEpoch(t, r, 1), "wallet-d")}
+		for _, p := range pending {
+			if err := v.PutPendingShare(p); err != nil {
+				t.Fatal(err)
+			}
+		}
 
 		n, err := v.Rotate(k2)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n != 4 {
-			t.Fatalf("Rotate rewrote %d records, want 4", n)
+		if n != 6 {
+			t.Fatalf("Rotate rewrote %d records, want 6", n)
 		}
 		if v.KeyID() != k2.ID() {
 			t.Fatal("Vault does not use the new key")
@@ -757,6 +769,18 @@ func TestRotate(t *testing.T) {
 		if _, err := b.open(t, k1).GetShare(shares[0].WalletID, shares[0].PartyID); !errors.Is(err, ErrWrongKey) {
 			t.Fatalf("old key after Rotate: got %v, want ErrWrongKey", err)
 		}
+		for _, p := range pending {
+			if m := decodeJSON(t, b.rawPending(t, p.WalletID, p.PartyID)); m["key_id"] != k2.ID() {
+				t.Fatalf("pending share of %s not under the new key", p.WalletID)
+			}
+			got, err := b.open(t, k2).GetPendingShare(p.WalletID, p.PartyID)
+			if err != nil || !bytes.Equal(mustEncode(t, got), mustEncode(t, p)) {
+				t.Fatalf("pending share after Rotate: %v", err)
+			}
+			if _, err := b.open(t, k1).GetPendingShare(p.WalletID, p.PartyID); !errors.Is(err, ErrWrongKey) {
+				t.Fatalf("pending share, old key after Rotate: got %v, want ErrWrongKey", err)
+			}
+		}
 		b.checkClean(t)
 
 		// Again: nothing to do.
@@ -777,6 +801,17 @@ func TestRotate(t *testing.T) {
 		}
 		if refs, _ := v.ListShares(); refs[0].KeyID != k2.ID() {
 			t.Fatal("failed Rotate rewrote a record")
+		}
+
+		// The rewrapped pending shares activate under the new key.
+		for _, p := range pending {
+			if err := v.ActivateShare(p.WalletID, p.PartyID, 1); err != nil {
+				t.Fatal(err)
+			}
+			got, err := v.GetShare(p.WalletID, p.PartyID)
+			if err != nil || !bytes.Equal(mustEncode(t, got), mustEncode(t, p)) {
+				t.Fatalf("activated after Rotate: %v", err)
+			}
 		}
 
 		// The pre-parameters entries come out under the new key, oldest first.
@@ -830,6 +865,11 @@ func TestRotateInterrupted(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// A pending share, rewrapped after the shares, before the pool.
+		pending := atEpoch(t, shares[1], 1)
+		if err := v.PutPendingShare(pending); err != nil {
+			t.Fatal(err)
+		}
 		store := v.store
 		underNew := func() int {
 			n := 0
@@ -841,6 +881,9 @@ func TestRotateInterrupted(t *testing.T) {
 				if ref.KeyID == k2.ID() {
 					n++
 				}
+			}
+			if decodeJSON(t, b.rawPending(t, pending.WalletID, pending.PartyID))["key_id"] == k2.ID() {
+				n++
 			}
 			for _, e := range b.entries(t) {
 				if decodeJSON(t, e.rec)["key_id"] == k2.ID() {
@@ -879,13 +922,21 @@ func TestRotateInterrupted(t *testing.T) {
 			}
 		}
 
-		// Interrupted again, after the last share and the first entry.
-		v.store = &failingStore{store, 2}
-		if n, err := v.Rotate(k2); !errors.Is(err, ErrIO) || n != 2 {
-			t.Fatalf("second interrupted Rotate: %d, %v; want 2", n, err)
+		// Interrupted again, after the last share, the pending share and
+		// the first entry.
+		v.store = &failingStore{store, 3}
+		if n, err := v.Rotate(k2); !errors.Is(err, ErrIO) || n != 3 {
+			t.Fatalf("second interrupted Rotate: %d, %v; want 3", n, err)
 		}
-		if got := underNew(); got != 4 {
-			t.Fatalf("%d records under the new key, want 4", got)
+		if got := underNew(); got != 5 {
+			t.Fatalf("%d records under the new key, want 5", got)
+		}
+		// The pending share is under k2: ErrWrongKey, nothing changed.
+		if _, err := v.GetPendingShare(pending.WalletID, pending.PartyID); !errors.Is(err, ErrWrongKey) {
+			t.Fatalf("pending share already rotated, read under the old key: %v", err)
+		}
+		if err := v.ActivateShare(pending.WalletID, pending.PartyID, 1); !errors.Is(err, ErrWrongKey) {
+			t.Fatalf("activating a pending share under the new key with the old: %v", err)
 		}
 		// The oldest entry is under k2 now: put back, not lost.
 		if _, err := v.TakePreParams(); !errors.Is(err, ErrWrongKey) {
@@ -900,10 +951,14 @@ func TestRotateInterrupted(t *testing.T) {
 		if n, err := v.Rotate(k2); err != nil || n != 1 {
 			t.Fatalf("resumed Rotate: %d, %v; want 1", n, err)
 		}
-		if got := underNew(); got != 5 {
-			t.Fatalf("%d records under the new key, want 5", got)
+		if got := underNew(); got != 6 {
+			t.Fatalf("%d records under the new key, want 6", got)
 		}
 		fresh := b.open(t, k2)
+		got, err := fresh.GetPendingShare(pending.WalletID, pending.PartyID)
+		if err != nil || !bytes.Equal(mustEncode(t, got), mustEncode(t, pending)) {
+			t.Fatalf("pending share after the resumed Rotate: %v", err)
+		}
 		for _, s := range shares {
 			got, err := fresh.GetShare(s.WalletID, s.PartyID)
 			if err != nil || !bytes.Equal(mustEncode(t, got), mustEncode(t, s)) {

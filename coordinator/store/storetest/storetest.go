@@ -62,6 +62,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ChainCodeAndPath", testChainCodeAndPath},
 		{"FailUnfinishedOwned", testFailUnfinishedOwned},
 		{"FailStale", testFailStale},
+		{"WalletEpoch", testWalletEpoch},
+		{"Reshare", testReshare},
+		{"ReshareRefusals", testReshareRefusals},
+		{"ReshareStaleClaim", testReshareStaleClaim},
+		{"ReshareValidation", testReshareValidation},
+		{"ReshareSession", testReshareSession},
+		{"ConcurrentBeginReshare", testConcurrentBeginReshare},
 		{"ConcurrentCreateWallet", testConcurrentCreateWallet},
 		{"ContextCanceled", testContextCanceled},
 		{"PingClose", testPingClose},
@@ -177,6 +184,12 @@ func walletDiff(got, want *store.Wallet) string {
 	}
 	if got.CreatedAt.Location() != time.UTC {
 		add("CreatedAt.Location", got.CreatedAt.Location(), time.UTC)
+	}
+	if got.Epoch != want.Epoch || got.EpochSession != want.EpochSession {
+		add("Epoch", fmt.Sprintf("%d (%q)", got.Epoch, got.EpochSession), fmt.Sprintf("%d (%q)", want.Epoch, want.EpochSession))
+	}
+	if got.PendingEpoch != want.PendingEpoch || got.PendingSession != want.PendingSession {
+		add("Pending", fmt.Sprintf("%d (%q)", got.PendingEpoch, got.PendingSession), fmt.Sprintf("%d (%q)", want.PendingEpoch, want.PendingSession))
 	}
 	return strings.Join(d, "; ")
 }
@@ -881,7 +894,7 @@ func testSessionValidation(t *testing.T, s store.Store) {
 	}{
 		{"empty id", sign, func(s *store.Session) { s.ID = "" }},
 		{"long id", sign, func(s *store.Session) { s.ID = strings.Repeat("s", 1000) }},
-		{"unknown kind", sign, func(s *store.Session) { s.Kind = "reshare" }},
+		{"unknown kind", sign, func(s *store.Session) { s.Kind = "refresh" }},
 		{"unknown state", sign, func(s *store.Session) { s.State = "" }},
 		{"no wallet", sign, func(s *store.Session) { s.WalletID = "" }},
 		{"one party", sign, func(s *store.Session) { s.Parties = s.Parties[:1] }},
@@ -1262,6 +1275,9 @@ func testContextCanceled(t *testing.T, s store.Store) {
 	_, checks["FailUnfinished"] = s.FailUnfinished(cctx, "x", base)
 	_, checks["FailUnfinishedOwned"] = s.FailUnfinishedOwned(cctx, "o", "x", base)
 	_, checks["FailStale"] = s.FailStale(cctx, base, "x", base)
+	checks["BeginReshare"] = s.BeginReshare(cctx, "w", 0, "rs", base, time.Time{})
+	checks["ActivateEpoch"] = s.ActivateEpoch(cctx, "w", "rs", 1)
+	checks["AbortReshare"] = s.AbortReshare(cctx, "w", "rs")
 	checks["Ping"] = s.Ping(cctx)
 	for name, err := range checks {
 		if !errors.Is(err, context.Canceled) {
@@ -1273,6 +1289,9 @@ func testContextCanceled(t *testing.T, s store.Store) {
 	}
 	if _, err := s.GetSession(ctx, "s"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("CreateSession with a canceled context stored the session: %v", err)
+	}
+	if got := mustGet(t, s, "w"); got.Epoch != 0 || got.PendingSession != "" {
+		t.Errorf("the reshare calls with a canceled context changed the wallet: epoch %d, pending %q", got.Epoch, got.PendingSession)
 	}
 }
 
@@ -1342,4 +1361,395 @@ func testOwnerUser(t *testing.T, s store.Store) {
 	if got := mustGetSession(t, s, sess.ID); got.OwnerUser != "alice" {
 		t.Errorf("session owner user: got %q", got.OwnerUser)
 	}
+}
+
+// The reshare tests. A claim is made at base unless said otherwise, with
+// an hour as the age at which a claim goes stale.
+
+const staleAfter = time.Hour
+
+// claim is BeginReshare at at, expiring the claims older than staleAfter.
+func claim(s store.Store, walletID string, from int, sessionID string, at time.Time) error {
+	return s.BeginReshare(ctx, walletID, from, sessionID, at, at.Add(-staleAfter))
+}
+
+// epochs is the wallet's reshare state as GetWallet, WalletByUser and
+// ListWallets return it, which must agree.
+func epochs(t *testing.T, s store.Store, id string) (epoch int, epochSession string, pending int, pendingSession string) {
+	t.Helper()
+	w := mustGet(t, s, id)
+	reads := []*store.Wallet{}
+	if w.UserID != "" {
+		byUser, err := s.WalletByUser(ctx, w.UserID)
+		if err != nil {
+			t.Fatalf("WalletByUser(%q): %v", w.UserID, err)
+		}
+		reads = append(reads, byUser)
+	}
+	list, err := s.ListWallets(ctx, store.WalletFilter{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		if l.ID == id {
+			reads = append(reads, l)
+		}
+	}
+	for _, r := range reads {
+		if d := walletDiff(r, w); d != "" {
+			t.Errorf("%s: the wallet reads differ: %s", id, d)
+		}
+	}
+	return w.Epoch, w.EpochSession, w.PendingEpoch, w.PendingSession
+}
+
+// wantEpochs checks the wallet's reshare state.
+func wantEpochs(t *testing.T, s store.Store, step, id string, epoch int, epochSession string, pending int, pendingSession string) {
+	t.Helper()
+	e, es, p, ps := epochs(t, s, id)
+	if e != epoch || es != epochSession || p != pending || ps != pendingSession {
+		t.Errorf("%s: wallet %s at epoch %d (made by %q), pending %d (%q); want epoch %d (%q), pending %d (%q)",
+			step, id, e, es, p, ps, epoch, epochSession, pending, pendingSession)
+	}
+}
+
+// wantConflict checks err is ErrReshareConflict and nothing else.
+func wantConflict(t *testing.T, step string, err error) {
+	t.Helper()
+	if !errors.Is(err, store.ErrReshareConflict) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		t.Errorf("%s = %v, want ErrReshareConflict", step, err)
+	}
+}
+
+// A new wallet is at epoch 0 with no reshare under way, in every read;
+// CreateWallet refuses reshare state it was given.
+func testWalletEpoch(t *testing.T, s store.Store) {
+	w := wallet("w", "alice", base)
+	mustCreate(t, s, w)
+	wantEpochs(t, s, "created", "w", 0, "", 0, "")
+	for name, change := range map[string]func(*store.Wallet){
+		"epoch":           func(w *store.Wallet) { w.Epoch = 1 },
+		"epoch session":   func(w *store.Wallet) { w.EpochSession = "rs" },
+		"pending epoch":   func(w *store.Wallet) { w.PendingEpoch = 1 },
+		"pending session": func(w *store.Wallet) { w.PendingSession = "rs" },
+	} {
+		w := wallet("w-"+strings.ReplaceAll(name, " ", "-"), "", base)
+		change(w)
+		if err := s.CreateWallet(ctx, w); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("CreateWallet with a %s = %v, want ErrInvalid", name, err)
+		}
+	}
+	if list, err := s.ListWallets(ctx, store.WalletFilter{}); err != nil || len(list) != 1 {
+		t.Errorf("after refused wallets, ListWallets = %v, %v; want [w]", ids(list), err)
+	}
+}
+
+// Two reshares made active, one aborted; every call retried.
+func testReshare(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "alice", base))
+	other := wallet("other", "", base)
+	mustCreate(t, s, other)
+
+	if err := claim(s, "w", 0, "rs-1", base); err != nil {
+		t.Fatalf("BeginReshare(rs-1 from 0): %v", err)
+	}
+	wantEpochs(t, s, "rs-1 claimed", "w", 0, "", 1, "rs-1")
+	// A retried claim succeeds.
+	if err := claim(s, "w", 0, "rs-1", base.Add(time.Minute)); err != nil {
+		t.Errorf("BeginReshare(rs-1) again: %v", err)
+	}
+	wantEpochs(t, s, "rs-1 claimed again", "w", 0, "", 1, "rs-1")
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1); err != nil {
+		t.Fatalf("ActivateEpoch(rs-1, 1): %v", err)
+	}
+	wantEpochs(t, s, "rs-1 active", "w", 1, "rs-1", 0, "")
+	// A retried activation succeeds and changes nothing.
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1); err != nil {
+		t.Errorf("ActivateEpoch(rs-1, 1) again: %v", err)
+	}
+	wantEpochs(t, s, "rs-1 activated again", "w", 1, "rs-1", 0, "")
+
+	// The next reshare starts from epoch 1; rs-1's retry still succeeds
+	// while it runs: rs-1 did make epoch 1.
+	if err := claim(s, "w", 1, "rs-2", base.Add(time.Hour)); err != nil {
+		t.Fatalf("BeginReshare(rs-2 from 1): %v", err)
+	}
+	wantEpochs(t, s, "rs-2 claimed", "w", 1, "rs-1", 2, "rs-2")
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1); err != nil {
+		t.Errorf("ActivateEpoch(rs-1, 1) while rs-2 runs: %v", err)
+	}
+	if err := s.ActivateEpoch(ctx, "w", "rs-2", 2); err != nil {
+		t.Fatalf("ActivateEpoch(rs-2, 2): %v", err)
+	}
+	wantEpochs(t, s, "rs-2 active", "w", 2, "rs-2", 0, "")
+
+	// An aborted reshare leaves the epoch as it was, and the slot free.
+	if err := claim(s, "w", 2, "rs-3", base.Add(2*time.Hour)); err != nil {
+		t.Fatalf("BeginReshare(rs-3 from 2): %v", err)
+	}
+	if err := s.AbortReshare(ctx, "w", "rs-3"); err != nil {
+		t.Fatalf("AbortReshare(rs-3): %v", err)
+	}
+	wantEpochs(t, s, "rs-3 aborted", "w", 2, "rs-2", 0, "")
+	if err := s.AbortReshare(ctx, "w", "rs-3"); err != nil {
+		t.Errorf("AbortReshare(rs-3) again: %v", err)
+	}
+	wantConflict(t, "ActivateEpoch(rs-3, 3) after its abort", s.ActivateEpoch(ctx, "w", "rs-3", 3))
+	wantEpochs(t, s, "rs-3 activated after its abort", "w", 2, "rs-2", 0, "")
+	if err := claim(s, "w", 2, "rs-4", base.Add(2*time.Hour)); err != nil {
+		t.Errorf("BeginReshare(rs-4 from 2) after an abort: %v", err)
+	}
+	wantEpochs(t, s, "rs-4 claimed", "w", 2, "rs-2", 3, "rs-4")
+
+	// The other wallet was never touched.
+	wantEpochs(t, s, "the other wallet", "other", 0, "", 0, "")
+	if d := walletDiff(mustGet(t, s, "other"), other); d != "" {
+		t.Errorf("the other wallet: %s", d)
+	}
+}
+
+// Every refusal, each of which changes nothing.
+func testReshareRefusals(t *testing.T, s store.Store) {
+	// No such wallet.
+	for step, err := range map[string]error{
+		"BeginReshare":  claim(s, "nope", 0, "rs", base),
+		"ActivateEpoch": s.ActivateEpoch(ctx, "nope", "rs", 1),
+	} {
+		if !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReshareConflict) {
+			t.Errorf("%s of a missing wallet = %v, want ErrNotFound", step, err)
+		}
+	}
+	if err := s.AbortReshare(ctx, "nope", "rs"); err != nil {
+		t.Errorf("AbortReshare of a missing wallet = %v, want nil", err)
+	}
+	if _, err := s.GetWallet(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a reshare call on a missing wallet made it: %v", err)
+	}
+
+	mustCreate(t, s, wallet("w", "", base))
+	// Nothing to activate.
+	wantConflict(t, "ActivateEpoch with no reshare pending", s.ActivateEpoch(ctx, "w", "rs-1", 1))
+	// Not from the wallet's epoch.
+	wantConflict(t, "BeginReshare(from 1) at epoch 0", claim(s, "w", 1, "rs-1", base))
+	wantEpochs(t, s, "refused claims", "w", 0, "", 0, "")
+
+	// The slot is rs-1's: another claim, fresh, is refused; so are
+	// another session's activation and the wrong epoch's; another
+	// session's abort does nothing.
+	if err := claim(s, "w", 0, "rs-1", base); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "BeginReshare(rs-2) while rs-1 holds the slot", claim(s, "w", 0, "rs-2", base.Add(staleAfter-time.Millisecond)))
+	wantConflict(t, "BeginReshare(rs-1 from 1) while rs-1 holds the slot from 0", claim(s, "w", 1, "rs-1", base))
+	wantConflict(t, "ActivateEpoch(rs-2, 1)", s.ActivateEpoch(ctx, "w", "rs-2", 1))
+	wantConflict(t, "ActivateEpoch(rs-1, 2)", s.ActivateEpoch(ctx, "w", "rs-1", 2))
+	if err := s.AbortReshare(ctx, "w", "rs-2"); err != nil {
+		t.Errorf("AbortReshare(rs-2) = %v, want nil", err)
+	}
+	wantEpochs(t, s, "refused calls while rs-1 holds the slot", "w", 0, "", 1, "rs-1")
+
+	// rs-1's claim goes stale and rs-2 takes the slot over: rs-1 can
+	// neither activate nor abort it, and once rs-2 made epoch 1 active,
+	// rs-1's activation of epoch 1 is still refused: its shares of epoch
+	// 1 are not the wallet's.
+	if err := claim(s, "w", 0, "rs-2", base.Add(staleAfter+time.Millisecond)); err != nil {
+		t.Fatalf("BeginReshare(rs-2) over rs-1's stale claim: %v", err)
+	}
+	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 took over", s.ActivateEpoch(ctx, "w", "rs-1", 1))
+	if err := s.AbortReshare(ctx, "w", "rs-1"); err != nil {
+		t.Errorf("AbortReshare(rs-1) after rs-2 took over = %v, want nil", err)
+	}
+	wantEpochs(t, s, "rs-1 after rs-2 took over", "w", 0, "", 1, "rs-2")
+	if err := s.ActivateEpoch(ctx, "w", "rs-2", 1); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 made epoch 1", s.ActivateEpoch(ctx, "w", "rs-1", 1))
+	wantConflict(t, "ActivateEpoch(rs-2, 2) (epoch 1 is active, 2 was never claimed)", s.ActivateEpoch(ctx, "w", "rs-2", 2))
+	// An old epoch's reshare cannot start, nor the finished one again.
+	wantConflict(t, "BeginReshare(from 0) at epoch 1", claim(s, "w", 0, "rs-3", base.Add(2*staleAfter)))
+	wantConflict(t, "BeginReshare(rs-2 from 0) after it made epoch 1", claim(s, "w", 0, "rs-2", base.Add(2*staleAfter)))
+	wantEpochs(t, s, "the end", "w", 1, "rs-2", 0, "")
+}
+
+// A claim expires when it was made before staleBefore, to the
+// millisecond as stored; a zero staleBefore expires none.
+func testReshareStaleClaim(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "", base))
+	late := base.Add(24 * time.Hour)
+	// Claimed inside a millisecond: stored at its start.
+	if err := s.BeginReshare(ctx, "w", 0, "rs-1", base.Add(700*time.Microsecond), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "BeginReshare with no expiry", s.BeginReshare(ctx, "w", 0, "rs-2", late, time.Time{}))
+	wantConflict(t, "BeginReshare, stale before the claim", s.BeginReshare(ctx, "w", 0, "rs-2", late, base.Add(-time.Millisecond)))
+	wantConflict(t, "BeginReshare, stale before the claim's millisecond", s.BeginReshare(ctx, "w", 0, "rs-2", late, base))
+	wantEpochs(t, s, "fresh claim", "w", 0, "", 1, "rs-1")
+	if err := s.BeginReshare(ctx, "w", 0, "rs-2", late, base.Add(time.Nanosecond)); err != nil {
+		t.Fatalf("BeginReshare, stale after the claim's stored time: %v", err)
+	}
+	wantEpochs(t, s, "taken over", "w", 0, "", 1, "rs-2")
+
+	// The new claim is at its own time: not stale for a cutoff just
+	// before it, though the old one's would be.
+	wantConflict(t, "BeginReshare over the new claim", s.BeginReshare(ctx, "w", 0, "rs-3", late.Add(time.Hour), late))
+	// A retried claim renews it.
+	if err := s.BeginReshare(ctx, "w", 0, "rs-2", late.Add(2*time.Hour), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "BeginReshare over the renewed claim", s.BeginReshare(ctx, "w", 0, "rs-3", late.Add(3*time.Hour), late.Add(time.Hour)))
+
+	// A zero now is the current time.
+	mustCreate(t, s, wallet("w-now", "", base))
+	before := time.Now()
+	if err := s.BeginReshare(ctx, "w-now", 0, "rs-now", time.Time{}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "BeginReshare over a claim made now", s.BeginReshare(ctx, "w-now", 0, "rs-x", time.Time{}, before.Add(-time.Millisecond)))
+	if err := s.BeginReshare(ctx, "w-now", 0, "rs-x", time.Now().Add(time.Hour), time.Now().Add(time.Second)); err != nil {
+		t.Errorf("BeginReshare over a claim made before the cutoff: %v", err)
+	}
+	wantEpochs(t, s, "w-now taken over", "w-now", 0, "", 1, "rs-x")
+}
+
+// Bad input is ErrInvalid, and changes nothing.
+func testReshareValidation(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "", base))
+	long := strings.Repeat("x", store.MaxIDLen+1)
+	cases := map[string]error{
+		"BeginReshare, empty wallet":           claim(s, "", 0, "rs", base),
+		"BeginReshare, long wallet":            claim(s, long, 0, "rs", base),
+		"BeginReshare, empty session":          claim(s, "w", 0, "", base),
+		"BeginReshare, long session":           claim(s, "w", 0, long, base),
+		"BeginReshare, negative epoch":         claim(s, "w", -1, "rs", base),
+		"BeginReshare, from the last epoch":    claim(s, "w", store.MaxEpoch, "rs", base),
+		"BeginReshare, stale cutoff after now": s.BeginReshare(ctx, "w", 0, "rs", base, base.Add(time.Millisecond)),
+		"ActivateEpoch, empty wallet":          s.ActivateEpoch(ctx, "", "rs", 1),
+		"ActivateEpoch, empty session":         s.ActivateEpoch(ctx, "w", "", 1),
+		"ActivateEpoch, long session":          s.ActivateEpoch(ctx, "w", long, 1),
+		"ActivateEpoch, epoch 0":               s.ActivateEpoch(ctx, "w", "rs", 0),
+		"ActivateEpoch, epoch -1":              s.ActivateEpoch(ctx, "w", "rs", -1),
+		"AbortReshare, empty wallet":           s.AbortReshare(ctx, "", "rs"),
+		"AbortReshare, empty session":          s.AbortReshare(ctx, "w", ""),
+	}
+	for name, err := range cases {
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s = %v, want ErrInvalid", name, err)
+		}
+	}
+	wantEpochs(t, s, "refused calls", "w", 0, "", 0, "")
+	// The edges that are valid: a cutoff at now, the last epoch.
+	if err := s.BeginReshare(ctx, "w", 0, "rs", base, base); err != nil {
+		t.Errorf("BeginReshare with the cutoff at now: %v", err)
+	}
+	wantConflict(t, "ActivateEpoch(MaxEpoch)", s.ActivateEpoch(ctx, "w", "rs", store.MaxEpoch))
+}
+
+// A reshare session round-trips; like a keygen it has no digest,
+// signature or path.
+func testReshareSession(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "", base))
+	rs := &store.Session{
+		ID: "rs-1", Kind: store.SessionReshare, WalletID: "w",
+		Parties: []string{"server-1", "client-w", "user-w", "server-2"},
+		State:   store.StateWaiting, CreatedAt: base, Owner: "coordinator-1", OwnerAddr: "coordinator-1:4000", OwnerUser: "alice",
+	}
+	want := cloneSession(rs)
+	if err := s.CreateSession(ctx, rs); err != nil {
+		t.Fatalf("CreateSession(reshare): %v", err)
+	}
+	if d := sessionDiff(mustGetSession(t, s, "rs-1"), want); d != "" {
+		t.Errorf("GetSession(reshare): %s", d)
+	}
+	upd := cloneSession(rs)
+	upd.State, upd.Reason, upd.Culprits, upd.FinishedAt = store.StateFailed, "party server-2 sent a bad proof", []string{"server-2"}, base.Add(time.Minute)
+	if err := s.UpdateSession(ctx, upd); err != nil {
+		t.Fatal(err)
+	}
+	want.State, want.Reason, want.Culprits, want.FinishedAt = upd.State, upd.Reason, upd.Culprits, upd.FinishedAt
+	if d := sessionDiff(mustGetSession(t, s, "rs-1"), want); d != "" {
+		t.Errorf("GetSession(reshare) after its failure: %s", d)
+	}
+	// Live reshares are failed like the others.
+	live := cloneSession(rs)
+	live.ID, live.State, live.FinishedAt = "rs-2", store.StateRunning, time.Time{}
+	if err := s.CreateSession(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.FailUnfinishedOwned(ctx, "coordinator-1", "restarted", base.Add(time.Hour)); err != nil || n != 1 {
+		t.Errorf("FailUnfinishedOwned with a running reshare = %d, %v; want 1", n, err)
+	}
+	for name, change := range map[string]func(*store.Session){
+		"digest":    func(s *store.Session) { s.Digest = make([]byte, 32) },
+		"signature": func(s *store.Session) { s.Signature = make([]byte, 64) },
+		"path":      func(s *store.Session) { s.Path = []uint32{0} },
+	} {
+		bad := cloneSession(rs)
+		bad.ID = "rs-bad"
+		change(bad)
+		if err := s.CreateSession(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("a reshare with a %s: CreateSession = %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := s.GetSession(ctx, "rs-bad"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused reshare session was stored: %v", err)
+	}
+}
+
+// Of concurrent claims on one wallet, one wins, round after round; claims
+// on different wallets do not get in each other's way.
+func testConcurrentBeginReshare(t *testing.T, s store.Store) {
+	const (
+		goroutines = 8
+		rounds     = 4
+	)
+	mustCreate(t, s, wallet("w", "", base))
+	mustCreate(t, s, wallet("w-own", "", base))
+	made := "" // the session that made the active epoch
+	for round := range rounds {
+		errs := make([]error, goroutines)
+		var own error
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				<-start
+				now := time.Now()
+				errs[g] = s.BeginReshare(ctx, "w", round, fmt.Sprintf("rs-%d-%d", round, g), now, now.Add(-staleAfter))
+			})
+		}
+		wg.Go(func() {
+			<-start
+			now := time.Now()
+			own = s.BeginReshare(ctx, "w-own", round, fmt.Sprintf("own-%d", round), now, now.Add(-staleAfter))
+		})
+		close(start)
+		wg.Wait()
+		winner := -1
+		for g, err := range errs {
+			switch {
+			case err == nil && winner >= 0:
+				t.Errorf("round %d: rs-%d-%d and rs-%d-%d both claimed the slot", round, round, winner, round, g)
+			case err == nil:
+				winner = g
+			default:
+				wantConflict(t, fmt.Sprintf("round %d: BeginReshare(rs-%d-%d)", round, round, g), err)
+			}
+		}
+		if own != nil {
+			t.Errorf("round %d: the claim on another wallet = %v", round, own)
+		}
+		if winner < 0 {
+			t.Fatalf("round %d: no claim won", round)
+		}
+		session := fmt.Sprintf("rs-%d-%d", round, winner)
+		wantEpochs(t, s, fmt.Sprintf("round %d", round), "w", round, made, round+1, session)
+		if err := s.ActivateEpoch(ctx, "w", session, round+1); err != nil {
+			t.Fatalf("round %d: ActivateEpoch(%s): %v", round, session, err)
+		}
+		made = session
+		if err := s.ActivateEpoch(ctx, "w-own", fmt.Sprintf("own-%d", round), round+1); err != nil {
+			t.Fatalf("round %d: ActivateEpoch(own-%d): %v", round, round, err)
+		}
+	}
+	wantEpochs(t, s, fmt.Sprintf("after %d rounds", rounds), "w", rounds, made, 0, "")
 }

@@ -28,6 +28,9 @@ const (
 	SessionKind_SESSION_KIND_UNSPECIFIED SessionKind = 0
 	SessionKind_SESSION_KIND_KEYGEN      SessionKind = 1
 	SessionKind_SESSION_KIND_SIGN        SessionKind = 2
+	// A reshare (a refresh is a reshare to the same holders): the old
+	// committee hands the wallet key to the new one (docs/lifecycle.md).
+	SessionKind_SESSION_KIND_RESHARE SessionKind = 3
 )
 
 // Enum value maps for SessionKind.
@@ -36,11 +39,13 @@ var (
 		0: "SESSION_KIND_UNSPECIFIED",
 		1: "SESSION_KIND_KEYGEN",
 		2: "SESSION_KIND_SIGN",
+		3: "SESSION_KIND_RESHARE",
 	}
 	SessionKind_value = map[string]int32{
 		"SESSION_KIND_UNSPECIFIED": 0,
 		"SESSION_KIND_KEYGEN":      1,
 		"SESSION_KIND_SIGN":        2,
+		"SESSION_KIND_RESHARE":     3,
 	}
 )
 
@@ -71,6 +76,104 @@ func (SessionKind) EnumDescriptor() ([]byte, []int) {
 	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{0}
 }
 
+// ReshareSpec is what a reshare hands over and to whom, as every party
+// signs it in its join statement (party/identity Reshare): committees
+// sorted bytewise.
+type ReshareSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The new shares' epoch; the old committee holds epoch - 1.
+	Epoch uint32 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Signers needed with the old shares.
+	OldThreshold uint32   `protobuf:"varint,2,opt,name=old_threshold,json=oldThreshold,proto3" json:"old_threshold,omitempty"`
+	OldParties   []string `protobuf:"bytes,3,rep,name=old_parties,json=oldParties,proto3" json:"old_parties,omitempty"`
+	NewParties   []string `protobuf:"bytes,4,rep,name=new_parties,json=newParties,proto3" json:"new_parties,omitempty"`
+	// The wallet's 33-byte compressed public key and 32-byte chain code.
+	PublicKey      []byte `protobuf:"bytes,5,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	ChainCode      []byte `protobuf:"bytes,6,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
+	ClientRequired bool   `protobuf:"varint,7,opt,name=client_required,json=clientRequired,proto3" json:"client_required,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ReshareSpec) Reset() {
+	*x = ReshareSpec{}
+	mi := &file_tsskit_v1_common_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReshareSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReshareSpec) ProtoMessage() {}
+
+func (x *ReshareSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_common_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReshareSpec.ProtoReflect.Descriptor instead.
+func (*ReshareSpec) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReshareSpec) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReshareSpec) GetOldThreshold() uint32 {
+	if x != nil {
+		return x.OldThreshold
+	}
+	return 0
+}
+
+func (x *ReshareSpec) GetOldParties() []string {
+	if x != nil {
+		return x.OldParties
+	}
+	return nil
+}
+
+func (x *ReshareSpec) GetNewParties() []string {
+	if x != nil {
+		return x.NewParties
+	}
+	return nil
+}
+
+func (x *ReshareSpec) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *ReshareSpec) GetChainCode() []byte {
+	if x != nil {
+		return x.ChainCode
+	}
+	return nil
+}
+
+func (x *ReshareSpec) GetClientRequired() bool {
+	if x != nil {
+		return x.ClientRequired
+	}
+	return false
+}
+
 // Envelope is one protocol message. It mirrors party/seal.Envelope field by
 // field. The router never sees a secret: point-to-point payloads are sealed
 // to the recipient (HPKE) and every envelope is signed with the sender's
@@ -95,7 +198,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_tsskit_v1_common_proto_msgTypes[0]
+	mi := &file_tsskit_v1_common_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -107,7 +210,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_common_proto_msgTypes[0]
+	mi := &file_tsskit_v1_common_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -120,7 +223,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{0}
+	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Envelope) GetSessionId() string {
@@ -203,7 +306,7 @@ type PartyKeys struct {
 
 func (x *PartyKeys) Reset() {
 	*x = PartyKeys{}
-	mi := &file_tsskit_v1_common_proto_msgTypes[1]
+	mi := &file_tsskit_v1_common_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +318,7 @@ func (x *PartyKeys) String() string {
 func (*PartyKeys) ProtoMessage() {}
 
 func (x *PartyKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_common_proto_msgTypes[1]
+	mi := &file_tsskit_v1_common_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +331,7 @@ func (x *PartyKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyKeys.ProtoReflect.Descriptor instead.
 func (*PartyKeys) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{1}
+	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *PartyKeys) GetPartyId() string {
@@ -286,7 +389,7 @@ type Signature struct {
 
 func (x *Signature) Reset() {
 	*x = Signature{}
-	mi := &file_tsskit_v1_common_proto_msgTypes[2]
+	mi := &file_tsskit_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +401,7 @@ func (x *Signature) String() string {
 func (*Signature) ProtoMessage() {}
 
 func (x *Signature) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_common_proto_msgTypes[2]
+	mi := &file_tsskit_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +414,7 @@ func (x *Signature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signature.ProtoReflect.Descriptor instead.
 func (*Signature) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Signature) GetR() []byte {
@@ -356,7 +459,7 @@ type Overloaded struct {
 
 func (x *Overloaded) Reset() {
 	*x = Overloaded{}
-	mi := &file_tsskit_v1_common_proto_msgTypes[3]
+	mi := &file_tsskit_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +471,7 @@ func (x *Overloaded) String() string {
 func (*Overloaded) ProtoMessage() {}
 
 func (x *Overloaded) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_common_proto_msgTypes[3]
+	mi := &file_tsskit_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +484,7 @@ func (x *Overloaded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Overloaded.ProtoReflect.Descriptor instead.
 func (*Overloaded) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_tsskit_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Overloaded) GetRetryAfterMs() uint32 {
@@ -395,7 +498,19 @@ var File_tsskit_v1_common_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x16tsskit/v1/common.proto\x12\ttsskit.v1\"\xcc\x01\n" +
+	"\x16tsskit/v1/common.proto\x12\ttsskit.v1\"\xf1\x01\n" +
+	"\vReshareSpec\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12#\n" +
+	"\rold_threshold\x18\x02 \x01(\rR\foldThreshold\x12\x1f\n" +
+	"\vold_parties\x18\x03 \x03(\tR\n" +
+	"oldParties\x12\x1f\n" +
+	"\vnew_parties\x18\x04 \x03(\tR\n" +
+	"newParties\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x05 \x01(\fR\tpublicKey\x12\x1d\n" +
+	"\n" +
+	"chain_code\x18\x06 \x01(\fR\tchainCode\x12'\n" +
+	"\x0fclient_required\x18\a \x01(\bR\x0eclientRequired\"\xcc\x01\n" +
 	"\bEnvelope\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +
@@ -421,11 +536,12 @@ const file_tsskit_v1_common_proto_rawDesc = "" +
 	"\x03der\x18\x04 \x01(\fR\x03der\"2\n" +
 	"\n" +
 	"Overloaded\x12$\n" +
-	"\x0eretry_after_ms\x18\x01 \x01(\rR\fretryAfterMs*[\n" +
+	"\x0eretry_after_ms\x18\x01 \x01(\rR\fretryAfterMs*u\n" +
 	"\vSessionKind\x12\x1c\n" +
 	"\x18SESSION_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SESSION_KIND_KEYGEN\x10\x01\x12\x15\n" +
-	"\x11SESSION_KIND_SIGN\x10\x02B\x9e\x01\n" +
+	"\x11SESSION_KIND_SIGN\x10\x02\x12\x18\n" +
+	"\x14SESSION_KIND_RESHARE\x10\x03B\x9e\x01\n" +
 	"\rcom.tsskit.v1B\vCommonProtoP\x01Z;github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1;tsskitv1\xa2\x02\x03TXX\xaa\x02\tTsskit.V1\xca\x02\tTsskit\\V1\xe2\x02\x15Tsskit\\V1\\GPBMetadata\xea\x02\n" +
 	"Tsskit::V1b\x06proto3"
 
@@ -442,13 +558,14 @@ func file_tsskit_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_tsskit_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tsskit_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_tsskit_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_tsskit_v1_common_proto_goTypes = []any{
-	(SessionKind)(0),   // 0: tsskit.v1.SessionKind
-	(*Envelope)(nil),   // 1: tsskit.v1.Envelope
-	(*PartyKeys)(nil),  // 2: tsskit.v1.PartyKeys
-	(*Signature)(nil),  // 3: tsskit.v1.Signature
-	(*Overloaded)(nil), // 4: tsskit.v1.Overloaded
+	(SessionKind)(0),    // 0: tsskit.v1.SessionKind
+	(*ReshareSpec)(nil), // 1: tsskit.v1.ReshareSpec
+	(*Envelope)(nil),    // 2: tsskit.v1.Envelope
+	(*PartyKeys)(nil),   // 3: tsskit.v1.PartyKeys
+	(*Signature)(nil),   // 4: tsskit.v1.Signature
+	(*Overloaded)(nil),  // 5: tsskit.v1.Overloaded
 }
 var file_tsskit_v1_common_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -469,7 +586,7 @@ func file_tsskit_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_common_proto_rawDesc), len(file_tsskit_v1_common_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

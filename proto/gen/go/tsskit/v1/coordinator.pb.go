@@ -508,7 +508,10 @@ type Wallet struct {
 	ChainCode []byte `protobuf:"bytes,9,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
 	// The extended public key (BIP32 serialization, "xpub…", depth 0);
 	// empty with chain_code.
-	Xpub          string `protobuf:"bytes,10,opt,name=xpub,proto3" json:"xpub,omitempty"`
+	Xpub string `protobuf:"bytes,10,opt,name=xpub,proto3" json:"xpub,omitempty"`
+	// The epoch of the shares that sign (0: keygen's; one more after each
+	// refresh or reshare).
+	Epoch         uint32 `protobuf:"varint,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -611,6 +614,13 @@ func (x *Wallet) GetXpub() string {
 		return x.Xpub
 	}
 	return ""
+}
+
+func (x *Wallet) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type GetWalletRequest struct {
@@ -1421,6 +1431,7 @@ type ReportResultRequest struct {
 	//	*ReportResultRequest_PublicKey
 	//	*ReportResultRequest_Signature
 	//	*ReportResultRequest_Failure_
+	//	*ReportResultRequest_Reshared_
 	Result isReportResultRequest_Result `protobuf_oneof:"result"`
 	// A server party's cost of the session: how long it held a work slot
 	// for the protocol's steps, and how long it made pre-parameters for it
@@ -1515,6 +1526,15 @@ func (x *ReportResultRequest) GetFailure() *ReportResultRequest_Failure {
 	return nil
 }
 
+func (x *ReportResultRequest) GetReshared() *ReportResultRequest_Reshared {
+	if x != nil {
+		if x, ok := x.Result.(*ReportResultRequest_Reshared_); ok {
+			return x.Reshared
+		}
+	}
+	return nil
+}
+
 func (x *ReportResultRequest) GetComputeMs() uint32 {
 	if x != nil {
 		return x.ComputeMs
@@ -1556,11 +1576,18 @@ type ReportResultRequest_Failure_ struct {
 	Failure *ReportResultRequest_Failure `protobuf:"bytes,5,opt,name=failure,proto3,oneof"`
 }
 
+type ReportResultRequest_Reshared_ struct {
+	// Reshare: this party's outcome.
+	Reshared *ReportResultRequest_Reshared `protobuf:"bytes,9,opt,name=reshared,proto3,oneof"`
+}
+
 func (*ReportResultRequest_PublicKey) isReportResultRequest_Result() {}
 
 func (*ReportResultRequest_Signature) isReportResultRequest_Result() {}
 
 func (*ReportResultRequest_Failure_) isReportResultRequest_Result() {}
+
+func (*ReportResultRequest_Reshared_) isReportResultRequest_Result() {}
 
 type ReportResultResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1668,8 +1695,11 @@ type SessionEvent_Ready struct {
 	// refuses a keygen without it: a coordinator older than chain codes
 	// would record the wallet without the chain code its holders use.
 	RecordsChainCodes bool `protobuf:"varint,7,opt,name=records_chain_codes,json=recordsChainCodes,proto3" json:"records_chain_codes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Reshare sessions: what is handed over (signers_needed is the new
+	// threshold).
+	Reshare       *ReshareSpec `protobuf:"bytes,8,opt,name=reshare,proto3" json:"reshare,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionEvent_Ready) Reset() {
@@ -1749,6 +1779,13 @@ func (x *SessionEvent_Ready) GetRecordsChainCodes() bool {
 		return x.RecordsChainCodes
 	}
 	return false
+}
+
+func (x *SessionEvent_Ready) GetReshare() *ReshareSpec {
+	if x != nil {
+		return x.Reshare
+	}
+	return nil
 }
 
 // Progress: a party reached a round.
@@ -1832,8 +1869,14 @@ type SessionEvent_Completed struct {
 	// address (empty without a path).
 	SigningPublicKey []byte `protobuf:"bytes,5,opt,name=signing_public_key,json=signingPublicKey,proto3" json:"signing_public_key,omitempty"`
 	SigningAddress   string `protobuf:"bytes,6,opt,name=signing_address,json=signingAddress,proto3" json:"signing_address,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Reshare: the epoch now active. The coordinator sends Completed
+	// only after recording it: every new holder activates its pending
+	// share on this event, once every stored acknowledgement verifies.
+	Epoch uint32 `protobuf:"varint,7,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Reshare: every new member's stored acknowledgement, by party id.
+	StoredAcks    map[string][]byte `protobuf:"bytes,8,rep,name=stored_acks,json=storedAcks,proto3" json:"stored_acks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionEvent_Completed) Reset() {
@@ -1908,6 +1951,20 @@ func (x *SessionEvent_Completed) GetSigningAddress() string {
 	return ""
 }
 
+func (x *SessionEvent_Completed) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SessionEvent_Completed) GetStoredAcks() map[string][]byte {
+	if x != nil {
+		return x.StoredAcks
+	}
+	return nil
+}
+
 // Failed: why, and who misbehaved where known.
 type SessionEvent_Failed struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1980,7 +2037,7 @@ type ReportResultRequest_Failure struct {
 
 func (x *ReportResultRequest_Failure) Reset() {
 	*x = ReportResultRequest_Failure{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2049,7 @@ func (x *ReportResultRequest_Failure) String() string {
 func (*ReportResultRequest_Failure) ProtoMessage() {}
 
 func (x *ReportResultRequest_Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,6 +2086,80 @@ func (x *ReportResultRequest_Failure) GetCulprits() []string {
 	return nil
 }
 
+// Reshared: the wallet public key the new shares are of (the wallet's),
+// their epoch, and whether this party stored its new share as pending
+// (false only for a party in the old committee alone).
+type ReportResultRequest_Reshared struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PublicKey []byte                 `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Epoch     uint32                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Stored    bool                   `protobuf:"varint,3,opt,name=stored,proto3" json:"stored,omitempty"`
+	// A new member's acknowledgement, signed with the identity key of its
+	// join statement, that it stored its new share (party/identity
+	// SignStored).
+	StoredAck     []byte `protobuf:"bytes,4,opt,name=stored_ack,json=storedAck,proto3" json:"stored_ack,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportResultRequest_Reshared) Reset() {
+	*x = ReportResultRequest_Reshared{}
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportResultRequest_Reshared) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportResultRequest_Reshared) ProtoMessage() {}
+
+func (x *ReportResultRequest_Reshared) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportResultRequest_Reshared.ProtoReflect.Descriptor instead.
+func (*ReportResultRequest_Reshared) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{19, 1}
+}
+
+func (x *ReportResultRequest_Reshared) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *ReportResultRequest_Reshared) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ReportResultRequest_Reshared) GetStored() bool {
+	if x != nil {
+		return x.Stored
+	}
+	return false
+}
+
+func (x *ReportResultRequest_Reshared) GetStoredAck() []byte {
+	if x != nil {
+		return x.StoredAck
+	}
+	return nil
+}
+
 var File_tsskit_v1_coordinator_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_coordinator_proto_rawDesc = "" +
@@ -2061,7 +2192,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\"N\n" +
 	"\x06Holder\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12)\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\xbf\x02\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\xd5\x02\n" +
 	"\x06Wallet\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
@@ -2075,7 +2206,8 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"chain_code\x18\t \x01(\fR\tchainCode\x12\x12\n" +
 	"\x04xpub\x18\n" +
-	" \x01(\tR\x04xpub\"/\n" +
+	" \x01(\tR\x04xpub\x12\x14\n" +
+	"\x05epoch\x18\v \x01(\rR\x05epoch\"/\n" +
 	"\x10GetWalletRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\">\n" +
 	"\x11GetWalletResponse\x12)\n" +
@@ -2111,7 +2243,8 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\fJoinResponse\"4\n" +
 	"\x13WatchSessionRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\x9b\t\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\xf6\n" +
+	"\n" +
 	"\fSessionEvent\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x10\n" +
@@ -2126,7 +2259,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x06failed\x18\x0e \x01(\v2\x1e.tsskit.v1.SessionEvent.FailedH\x00R\x06failed\x1a;\n" +
 	"\aWaiting\x12\x16\n" +
 	"\x06joined\x18\x01 \x03(\tR\x06joined\x12\x18\n" +
-	"\amissing\x18\x02 \x03(\tR\amissing\x1a\x96\x02\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\x1a\xc8\x02\n" +
 	"\x05Ready\x12*\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x16.tsskit.v1.SessionKindR\x04kind\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12%\n" +
@@ -2134,12 +2267,13 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x06roster\x18\x04 \x03(\v2\x14.tsskit.v1.PartyKeysR\x06roster\x12\x16\n" +
 	"\x06digest\x18\x05 \x01(\fR\x06digest\x12'\n" +
 	"\x0fderivation_path\x18\x06 \x03(\rR\x0ederivationPath\x12.\n" +
-	"\x13records_chain_codes\x18\a \x01(\bR\x11recordsChainCodes\x1ak\n" +
+	"\x13records_chain_codes\x18\a \x01(\bR\x11recordsChainCodes\x120\n" +
+	"\areshare\x18\b \x01(\v2\x16.tsskit.v1.ReshareSpecR\areshare\x1ak\n" +
 	"\bProgress\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\rR\x05round\x12\x16\n" +
 	"\x06rounds\x18\x03 \x01(\rR\x06rounds\x12\x16\n" +
-	"\x06queued\x18\x04 \x01(\rR\x06queued\x1a\xec\x01\n" +
+	"\x06queued\x18\x04 \x01(\rR\x06queued\x1a\x95\x03\n" +
 	"\tCompleted\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x1d\n" +
 	"\n" +
@@ -2147,7 +2281,13 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\aaddress\x18\x03 \x01(\tR\aaddress\x122\n" +
 	"\tsignature\x18\x04 \x01(\v2\x14.tsskit.v1.SignatureR\tsignature\x12,\n" +
 	"\x12signing_public_key\x18\x05 \x01(\fR\x10signingPublicKey\x12'\n" +
-	"\x0fsigning_address\x18\x06 \x01(\tR\x0esigningAddress\x1aP\n" +
+	"\x0fsigning_address\x18\x06 \x01(\tR\x0esigningAddress\x12\x14\n" +
+	"\x05epoch\x18\a \x01(\rR\x05epoch\x12R\n" +
+	"\vstored_acks\x18\b \x03(\v21.tsskit.v1.SessionEvent.Completed.StoredAcksEntryR\n" +
+	"storedAcks\x1a=\n" +
+	"\x0fStoredAcksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\x1aP\n" +
 	"\x06Failed\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
@@ -2160,7 +2300,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x05round\x18\x03 \x01(\rR\x05round\x12\x16\n" +
 	"\x06rounds\x18\x04 \x01(\rR\x06rounds\x12\x16\n" +
 	"\x06queued\x18\x05 \x01(\rR\x06queued\"\x18\n" +
-	"\x16ReportProgressResponse\"\xa8\x03\n" +
+	"\x16ReportProgressResponse\"\xe7\x04\n" +
 	"\x13ReportResultRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x19\n" +
@@ -2168,7 +2308,8 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\n" +
 	"public_key\x18\x03 \x01(\fH\x00R\tpublicKey\x124\n" +
 	"\tsignature\x18\x04 \x01(\v2\x14.tsskit.v1.SignatureH\x00R\tsignature\x12B\n" +
-	"\afailure\x18\x05 \x01(\v2&.tsskit.v1.ReportResultRequest.FailureH\x00R\afailure\x12\x1d\n" +
+	"\afailure\x18\x05 \x01(\v2&.tsskit.v1.ReportResultRequest.FailureH\x00R\afailure\x12E\n" +
+	"\breshared\x18\t \x01(\v2'.tsskit.v1.ReportResultRequest.ResharedH\x00R\breshared\x12\x1d\n" +
 	"\n" +
 	"compute_ms\x18\x06 \x01(\rR\tcomputeMs\x12!\n" +
 	"\fpreparams_ms\x18\a \x01(\rR\vpreparamsMs\x12\x1d\n" +
@@ -2177,7 +2318,14 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\aFailure\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
-	"\bculprits\x18\x03 \x03(\tR\bculpritsB\b\n" +
+	"\bculprits\x18\x03 \x03(\tR\bculprits\x1av\n" +
+	"\bReshared\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\fR\tpublicKey\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\rR\x05epoch\x12\x16\n" +
+	"\x06stored\x18\x03 \x01(\bR\x06stored\x12\x1d\n" +
+	"\n" +
+	"stored_ack\x18\x04 \x01(\fR\tstoredAckB\b\n" +
 	"\x06result\"\x16\n" +
 	"\x14ReportResultResponse*o\n" +
 	"\n" +
@@ -2219,85 +2367,91 @@ func file_tsskit_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_tsskit_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_tsskit_v1_coordinator_proto_goTypes = []any{
-	(HolderKind)(0),                     // 0: tsskit.v1.HolderKind
-	(SessionState)(0),                   // 1: tsskit.v1.SessionState
-	(*CreateKeygenSessionRequest)(nil),  // 2: tsskit.v1.CreateKeygenSessionRequest
-	(*CreateSignSessionRequest)(nil),    // 3: tsskit.v1.CreateSignSessionRequest
-	(*PartyToken)(nil),                  // 4: tsskit.v1.PartyToken
-	(*CreateSessionResponse)(nil),       // 5: tsskit.v1.CreateSessionResponse
-	(*Holder)(nil),                      // 6: tsskit.v1.Holder
-	(*Wallet)(nil),                      // 7: tsskit.v1.Wallet
-	(*GetWalletRequest)(nil),            // 8: tsskit.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),           // 9: tsskit.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),          // 10: tsskit.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),         // 11: tsskit.v1.ListWalletsResponse
-	(*Session)(nil),                     // 12: tsskit.v1.Session
-	(*GetSessionRequest)(nil),           // 13: tsskit.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),          // 14: tsskit.v1.GetSessionResponse
-	(*JoinRequest)(nil),                 // 15: tsskit.v1.JoinRequest
-	(*JoinResponse)(nil),                // 16: tsskit.v1.JoinResponse
-	(*WatchSessionRequest)(nil),         // 17: tsskit.v1.WatchSessionRequest
-	(*SessionEvent)(nil),                // 18: tsskit.v1.SessionEvent
-	(*ReportProgressRequest)(nil),       // 19: tsskit.v1.ReportProgressRequest
-	(*ReportProgressResponse)(nil),      // 20: tsskit.v1.ReportProgressResponse
-	(*ReportResultRequest)(nil),         // 21: tsskit.v1.ReportResultRequest
-	(*ReportResultResponse)(nil),        // 22: tsskit.v1.ReportResultResponse
-	(*SessionEvent_Waiting)(nil),        // 23: tsskit.v1.SessionEvent.Waiting
-	(*SessionEvent_Ready)(nil),          // 24: tsskit.v1.SessionEvent.Ready
-	(*SessionEvent_Progress)(nil),       // 25: tsskit.v1.SessionEvent.Progress
-	(*SessionEvent_Completed)(nil),      // 26: tsskit.v1.SessionEvent.Completed
-	(*SessionEvent_Failed)(nil),         // 27: tsskit.v1.SessionEvent.Failed
-	(*ReportResultRequest_Failure)(nil), // 28: tsskit.v1.ReportResultRequest.Failure
-	(SessionKind)(0),                    // 29: tsskit.v1.SessionKind
-	(*PartyKeys)(nil),                   // 30: tsskit.v1.PartyKeys
-	(*Signature)(nil),                   // 31: tsskit.v1.Signature
+	(HolderKind)(0),                      // 0: tsskit.v1.HolderKind
+	(SessionState)(0),                    // 1: tsskit.v1.SessionState
+	(*CreateKeygenSessionRequest)(nil),   // 2: tsskit.v1.CreateKeygenSessionRequest
+	(*CreateSignSessionRequest)(nil),     // 3: tsskit.v1.CreateSignSessionRequest
+	(*PartyToken)(nil),                   // 4: tsskit.v1.PartyToken
+	(*CreateSessionResponse)(nil),        // 5: tsskit.v1.CreateSessionResponse
+	(*Holder)(nil),                       // 6: tsskit.v1.Holder
+	(*Wallet)(nil),                       // 7: tsskit.v1.Wallet
+	(*GetWalletRequest)(nil),             // 8: tsskit.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),            // 9: tsskit.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),           // 10: tsskit.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),          // 11: tsskit.v1.ListWalletsResponse
+	(*Session)(nil),                      // 12: tsskit.v1.Session
+	(*GetSessionRequest)(nil),            // 13: tsskit.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),           // 14: tsskit.v1.GetSessionResponse
+	(*JoinRequest)(nil),                  // 15: tsskit.v1.JoinRequest
+	(*JoinResponse)(nil),                 // 16: tsskit.v1.JoinResponse
+	(*WatchSessionRequest)(nil),          // 17: tsskit.v1.WatchSessionRequest
+	(*SessionEvent)(nil),                 // 18: tsskit.v1.SessionEvent
+	(*ReportProgressRequest)(nil),        // 19: tsskit.v1.ReportProgressRequest
+	(*ReportProgressResponse)(nil),       // 20: tsskit.v1.ReportProgressResponse
+	(*ReportResultRequest)(nil),          // 21: tsskit.v1.ReportResultRequest
+	(*ReportResultResponse)(nil),         // 22: tsskit.v1.ReportResultResponse
+	(*SessionEvent_Waiting)(nil),         // 23: tsskit.v1.SessionEvent.Waiting
+	(*SessionEvent_Ready)(nil),           // 24: tsskit.v1.SessionEvent.Ready
+	(*SessionEvent_Progress)(nil),        // 25: tsskit.v1.SessionEvent.Progress
+	(*SessionEvent_Completed)(nil),       // 26: tsskit.v1.SessionEvent.Completed
+	(*SessionEvent_Failed)(nil),          // 27: tsskit.v1.SessionEvent.Failed
+	nil,                                  // 28: tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	(*ReportResultRequest_Failure)(nil),  // 29: tsskit.v1.ReportResultRequest.Failure
+	(*ReportResultRequest_Reshared)(nil), // 30: tsskit.v1.ReportResultRequest.Reshared
+	(SessionKind)(0),                     // 31: tsskit.v1.SessionKind
+	(*PartyKeys)(nil),                    // 32: tsskit.v1.PartyKeys
+	(*Signature)(nil),                    // 33: tsskit.v1.Signature
+	(*ReshareSpec)(nil),                  // 34: tsskit.v1.ReshareSpec
 }
 var file_tsskit_v1_coordinator_proto_depIdxs = []int32{
-	29, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
+	31, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
 	4,  // 1: tsskit.v1.CreateSessionResponse.tokens:type_name -> tsskit.v1.PartyToken
 	0,  // 2: tsskit.v1.Holder.kind:type_name -> tsskit.v1.HolderKind
 	6,  // 3: tsskit.v1.Wallet.holders:type_name -> tsskit.v1.Holder
 	7,  // 4: tsskit.v1.GetWalletResponse.wallet:type_name -> tsskit.v1.Wallet
 	7,  // 5: tsskit.v1.ListWalletsResponse.wallets:type_name -> tsskit.v1.Wallet
-	29, // 6: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
+	31, // 6: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
 	1,  // 7: tsskit.v1.Session.state:type_name -> tsskit.v1.SessionState
 	12, // 8: tsskit.v1.GetSessionResponse.session:type_name -> tsskit.v1.Session
-	30, // 9: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
+	32, // 9: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
 	23, // 10: tsskit.v1.SessionEvent.waiting:type_name -> tsskit.v1.SessionEvent.Waiting
 	24, // 11: tsskit.v1.SessionEvent.ready:type_name -> tsskit.v1.SessionEvent.Ready
 	25, // 12: tsskit.v1.SessionEvent.progress:type_name -> tsskit.v1.SessionEvent.Progress
 	26, // 13: tsskit.v1.SessionEvent.completed:type_name -> tsskit.v1.SessionEvent.Completed
 	27, // 14: tsskit.v1.SessionEvent.failed:type_name -> tsskit.v1.SessionEvent.Failed
-	31, // 15: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
-	28, // 16: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
-	29, // 17: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
-	30, // 18: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
-	31, // 19: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
-	2,  // 20: tsskit.v1.CoordinatorService.CreateKeygenSession:input_type -> tsskit.v1.CreateKeygenSessionRequest
-	3,  // 21: tsskit.v1.CoordinatorService.CreateSignSession:input_type -> tsskit.v1.CreateSignSessionRequest
-	8,  // 22: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
-	10, // 23: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
-	13, // 24: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
-	15, // 25: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
-	17, // 26: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
-	19, // 27: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
-	21, // 28: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
-	5,  // 29: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
-	5,  // 30: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
-	9,  // 31: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
-	11, // 32: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
-	14, // 33: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
-	16, // 34: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
-	18, // 35: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
-	20, // 36: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
-	22, // 37: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
-	29, // [29:38] is the sub-list for method output_type
-	20, // [20:29] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	33, // 15: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
+	29, // 16: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
+	30, // 17: tsskit.v1.ReportResultRequest.reshared:type_name -> tsskit.v1.ReportResultRequest.Reshared
+	31, // 18: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
+	32, // 19: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
+	34, // 20: tsskit.v1.SessionEvent.Ready.reshare:type_name -> tsskit.v1.ReshareSpec
+	33, // 21: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
+	28, // 22: tsskit.v1.SessionEvent.Completed.stored_acks:type_name -> tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	2,  // 23: tsskit.v1.CoordinatorService.CreateKeygenSession:input_type -> tsskit.v1.CreateKeygenSessionRequest
+	3,  // 24: tsskit.v1.CoordinatorService.CreateSignSession:input_type -> tsskit.v1.CreateSignSessionRequest
+	8,  // 25: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
+	10, // 26: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
+	13, // 27: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
+	15, // 28: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
+	17, // 29: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
+	19, // 30: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
+	21, // 31: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
+	5,  // 32: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
+	5,  // 33: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
+	9,  // 34: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
+	11, // 35: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
+	14, // 36: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
+	16, // 37: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
+	18, // 38: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
+	20, // 39: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
+	22, // 40: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
+	32, // [32:41] is the sub-list for method output_type
+	23, // [23:32] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_tsskit_v1_coordinator_proto_init() }
@@ -2317,6 +2471,7 @@ func file_tsskit_v1_coordinator_proto_init() {
 		(*ReportResultRequest_PublicKey)(nil),
 		(*ReportResultRequest_Signature)(nil),
 		(*ReportResultRequest_Failure_)(nil),
+		(*ReportResultRequest_Reshared_)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2324,7 +2479,7 @@ func file_tsskit_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_coordinator_proto_rawDesc), len(file_tsskit_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

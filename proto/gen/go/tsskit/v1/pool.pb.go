@@ -134,8 +134,14 @@ type Assignment struct {
 	// server party then refuses the keygen: the wallet would be recorded
 	// without the chain code its holders use (docs/operations.md, Upgrades).
 	RecordsChainCodes bool `protobuf:"varint,10,opt,name=records_chain_codes,json=recordsChainCodes,proto3" json:"records_chain_codes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Signing: the wallet's active epoch as the coordinator knows it, for
+	// the party's log and refusal (it never activates a share on this word
+	// alone); 0 from a coordinator older than epochs.
+	Epoch uint32 `protobuf:"varint,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Reshare: what is handed over; signers_needed is the new threshold.
+	Reshare       *ReshareSpec `protobuf:"bytes,12,opt,name=reshare,proto3" json:"reshare,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -236,6 +242,20 @@ func (x *Assignment) GetRecordsChainCodes() bool {
 		return x.RecordsChainCodes
 	}
 	return false
+}
+
+func (x *Assignment) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *Assignment) GetReshare() *ReshareSpec {
+	if x != nil {
+		return x.Reshare
+	}
+	return nil
 }
 
 type ChallengeRequest struct {
@@ -532,8 +552,11 @@ type ClaimUserPartyResponse struct {
 	SignersNeeded uint32                 `protobuf:"varint,5,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
 	// As Assignment.records_chain_codes.
 	RecordsChainCodes bool `protobuf:"varint,6,opt,name=records_chain_codes,json=recordsChainCodes,proto3" json:"records_chain_codes,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Keygen, or reshare (with the spec): what the user party runs.
+	Kind          SessionKind  `protobuf:"varint,7,opt,name=kind,proto3,enum=tsskit.v1.SessionKind" json:"kind,omitempty"`
+	Reshare       *ReshareSpec `protobuf:"bytes,8,opt,name=reshare,proto3" json:"reshare,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClaimUserPartyResponse) Reset() {
@@ -608,6 +631,20 @@ func (x *ClaimUserPartyResponse) GetRecordsChainCodes() bool {
 	return false
 }
 
+func (x *ClaimUserPartyResponse) GetKind() SessionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return SessionKind_SESSION_KIND_UNSPECIFIED
+}
+
+func (x *ClaimUserPartyResponse) GetReshare() *ReshareSpec {
+	if x != nil {
+		return x.Reshare
+	}
+	return nil
+}
+
 var File_tsskit_v1_pool_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_pool_proto_rawDesc = "" +
@@ -619,7 +656,7 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x11runs_user_parties\x18\x03 \x01(\bR\x0frunsUserParties\x12\"\n" +
 	"\fcertificates\x18\x04 \x03(\fR\fcertificates\x12\x14\n" +
 	"\x05proof\x18\x05 \x01(\fR\x05proof\x12'\n" +
-	"\x0fproof_signature\x18\x06 \x01(\fR\x0eproofSignature\"\xd7\x02\n" +
+	"\x0fproof_signature\x18\x06 \x01(\fR\x0eproofSignature\"\x9f\x03\n" +
 	"\n" +
 	"Assignment\x12\x1d\n" +
 	"\n" +
@@ -633,7 +670,9 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x06digest\x18\b \x01(\fR\x06digest\x12'\n" +
 	"\x0fderivation_path\x18\t \x03(\rR\x0ederivationPath\x12.\n" +
 	"\x13records_chain_codes\x18\n" +
-	" \x01(\bR\x11recordsChainCodes\"-\n" +
+	" \x01(\bR\x11recordsChainCodes\x12\x14\n" +
+	"\x05epoch\x18\v \x01(\rR\x05epoch\x120\n" +
+	"\areshare\x18\f \x01(\v2\x16.tsskit.v1.ReshareSpecR\areshare\"-\n" +
 	"\x10ChallengeRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\"^\n" +
 	"\x11ChallengeResponse\x12\x1c\n" +
@@ -654,14 +693,16 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x15ClaimUserPartyRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\"\n" +
-	"\ruser_party_id\x18\x02 \x01(\tR\vuserPartyId\"\xd7\x01\n" +
+	"\ruser_party_id\x18\x02 \x01(\tR\vuserPartyId\"\xb5\x02\n" +
 	"\x16ClaimUserPartyResponse\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1b\n" +
 	"\twallet_id\x18\x03 \x01(\tR\bwalletId\x12\x18\n" +
 	"\aparties\x18\x04 \x03(\tR\aparties\x12%\n" +
 	"\x0esigners_needed\x18\x05 \x01(\rR\rsignersNeeded\x12.\n" +
-	"\x13records_chain_codes\x18\x06 \x01(\bR\x11recordsChainCodes2\xb5\x02\n" +
+	"\x13records_chain_codes\x18\x06 \x01(\bR\x11recordsChainCodes\x12*\n" +
+	"\x04kind\x18\a \x01(\x0e2\x16.tsskit.v1.SessionKindR\x04kind\x120\n" +
+	"\areshare\x18\b \x01(\v2\x16.tsskit.v1.ReshareSpecR\areshare2\xb5\x02\n" +
 	"\vPoolService\x12F\n" +
 	"\tChallenge\x12\x1b.tsskit.v1.ChallengeRequest\x1a\x1c.tsskit.v1.ChallengeResponse\x12?\n" +
 	"\bRegister\x12\x1a.tsskit.v1.RegisterRequest\x1a\x15.tsskit.v1.Assignment0\x01\x12F\n" +
@@ -693,22 +734,26 @@ var file_tsskit_v1_pool_proto_goTypes = []any{
 	(*ClaimUserPartyRequest)(nil),  // 6: tsskit.v1.ClaimUserPartyRequest
 	(*ClaimUserPartyResponse)(nil), // 7: tsskit.v1.ClaimUserPartyResponse
 	(SessionKind)(0),               // 8: tsskit.v1.SessionKind
+	(*ReshareSpec)(nil),            // 9: tsskit.v1.ReshareSpec
 }
 var file_tsskit_v1_pool_proto_depIdxs = []int32{
 	8, // 0: tsskit.v1.Assignment.kind:type_name -> tsskit.v1.SessionKind
-	2, // 1: tsskit.v1.PoolService.Challenge:input_type -> tsskit.v1.ChallengeRequest
-	0, // 2: tsskit.v1.PoolService.Register:input_type -> tsskit.v1.RegisterRequest
-	4, // 3: tsskit.v1.PoolService.Heartbeat:input_type -> tsskit.v1.HeartbeatRequest
-	6, // 4: tsskit.v1.PoolService.ClaimUserParty:input_type -> tsskit.v1.ClaimUserPartyRequest
-	3, // 5: tsskit.v1.PoolService.Challenge:output_type -> tsskit.v1.ChallengeResponse
-	1, // 6: tsskit.v1.PoolService.Register:output_type -> tsskit.v1.Assignment
-	5, // 7: tsskit.v1.PoolService.Heartbeat:output_type -> tsskit.v1.HeartbeatResponse
-	7, // 8: tsskit.v1.PoolService.ClaimUserParty:output_type -> tsskit.v1.ClaimUserPartyResponse
-	5, // [5:9] is the sub-list for method output_type
-	1, // [1:5] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	9, // 1: tsskit.v1.Assignment.reshare:type_name -> tsskit.v1.ReshareSpec
+	8, // 2: tsskit.v1.ClaimUserPartyResponse.kind:type_name -> tsskit.v1.SessionKind
+	9, // 3: tsskit.v1.ClaimUserPartyResponse.reshare:type_name -> tsskit.v1.ReshareSpec
+	2, // 4: tsskit.v1.PoolService.Challenge:input_type -> tsskit.v1.ChallengeRequest
+	0, // 5: tsskit.v1.PoolService.Register:input_type -> tsskit.v1.RegisterRequest
+	4, // 6: tsskit.v1.PoolService.Heartbeat:input_type -> tsskit.v1.HeartbeatRequest
+	6, // 7: tsskit.v1.PoolService.ClaimUserParty:input_type -> tsskit.v1.ClaimUserPartyRequest
+	3, // 8: tsskit.v1.PoolService.Challenge:output_type -> tsskit.v1.ChallengeResponse
+	1, // 9: tsskit.v1.PoolService.Register:output_type -> tsskit.v1.Assignment
+	5, // 10: tsskit.v1.PoolService.Heartbeat:output_type -> tsskit.v1.HeartbeatResponse
+	7, // 11: tsskit.v1.PoolService.ClaimUserParty:output_type -> tsskit.v1.ClaimUserPartyResponse
+	8, // [8:12] is the sub-list for method output_type
+	4, // [4:8] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_tsskit_v1_pool_proto_init() }

@@ -10,7 +10,64 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/common.proto.
  */
 export const file_tsskit_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEijAEKCEVudmVsb3BlEhIKCnNlc3Npb25faWQYASABKAkSDAoEZnJvbRgCIAEoCRIKCgJ0bxgDIAEoCRINCgVyb3VuZBgEIAEoDRISCgpzZW5kZXJfc2VxGAUgASgEEg8KB3BheWxvYWQYBiABKAwSEQoJc2lnbmF0dXJlGAcgASgMEgsKA3NlcRgIIAEoBCKEAQoJUGFydHlLZXlzEhAKCHBhcnR5X2lkGAEgASgJEg4KBngyNTUxORgCIAEoDBIPCgdlZDI1NTE5GAMgASgMEhEKCXN0YXRlbWVudBgEIAEoDBIbChNzdGF0ZW1lbnRfc2lnbmF0dXJlGAUgASgMEhQKDGNlcnRpZmljYXRlcxgGIAMoDCI5CglTaWduYXR1cmUSCQoBchgBIAEoDBIJCgFzGAIgASgMEgkKAXYYAyABKA0SCwoDZGVyGAQgASgMIiQKCk92ZXJsb2FkZWQSFgoOcmV0cnlfYWZ0ZXJfbXMYASABKA0qWwoLU2Vzc2lvbktpbmQSHAoYU0VTU0lPTl9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTU0VTU0lPTl9LSU5EX0tFWUdFThABEhUKEVNFU1NJT05fS0lORF9TSUdOEAJCngEKDWNvbS50c3NraXQudjFCC0NvbW1vblByb3RvUAFaO2dpdGh1Yi5jb20vcndhZHVyaWFuL3Rzc2tpdC9wcm90by9nZW4vZ28vdHNza2l0L3YxO3Rzc2tpdHYxogIDVFhYqgIJVHNza2l0LlYxygIJVHNza2l0XFYx4gIVVHNza2l0XFYxXEdQQk1ldGFkYXRh6gIKVHNza2l0OjpWMWIGcHJvdG8z");
+  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEingEKC1Jlc2hhcmVTcGVjEg0KBWVwb2NoGAEgASgNEhUKDW9sZF90aHJlc2hvbGQYAiABKA0SEwoLb2xkX3BhcnRpZXMYAyADKAkSEwoLbmV3X3BhcnRpZXMYBCADKAkSEgoKcHVibGljX2tleRgFIAEoDBISCgpjaGFpbl9jb2RlGAYgASgMEhcKD2NsaWVudF9yZXF1aXJlZBgHIAEoCCKMAQoIRW52ZWxvcGUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRmcm9tGAIgASgJEgoKAnRvGAMgASgJEg0KBXJvdW5kGAQgASgNEhIKCnNlbmRlcl9zZXEYBSABKAQSDwoHcGF5bG9hZBgGIAEoDBIRCglzaWduYXR1cmUYByABKAwSCwoDc2VxGAggASgEIoQBCglQYXJ0eUtleXMSEAoIcGFydHlfaWQYASABKAkSDgoGeDI1NTE5GAIgASgMEg8KB2VkMjU1MTkYAyABKAwSEQoJc3RhdGVtZW50GAQgASgMEhsKE3N0YXRlbWVudF9zaWduYXR1cmUYBSABKAwSFAoMY2VydGlmaWNhdGVzGAYgAygMIjkKCVNpZ25hdHVyZRIJCgFyGAEgASgMEgkKAXMYAiABKAwSCQoBdhgDIAEoDRILCgNkZXIYBCABKAwiJAoKT3ZlcmxvYWRlZBIWCg5yZXRyeV9hZnRlcl9tcxgBIAEoDSp1CgtTZXNzaW9uS2luZBIcChhTRVNTSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIXChNTRVNTSU9OX0tJTkRfS0VZR0VOEAESFQoRU0VTU0lPTl9LSU5EX1NJR04QAhIYChRTRVNTSU9OX0tJTkRfUkVTSEFSRRADQp4BCg1jb20udHNza2l0LnYxQgtDb21tb25Qcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw");
+
+/**
+ * ReshareSpec is what a reshare hands over and to whom, as every party
+ * signs it in its join statement (party/identity Reshare): committees
+ * sorted bytewise.
+ *
+ * @generated from message tsskit.v1.ReshareSpec
+ */
+export type ReshareSpec = Message<"tsskit.v1.ReshareSpec"> & {
+  /**
+   * The new shares' epoch; the old committee holds epoch - 1.
+   *
+   * @generated from field: uint32 epoch = 1;
+   */
+  epoch: number;
+
+  /**
+   * Signers needed with the old shares.
+   *
+   * @generated from field: uint32 old_threshold = 2;
+   */
+  oldThreshold: number;
+
+  /**
+   * @generated from field: repeated string old_parties = 3;
+   */
+  oldParties: string[];
+
+  /**
+   * @generated from field: repeated string new_parties = 4;
+   */
+  newParties: string[];
+
+  /**
+   * The wallet's 33-byte compressed public key and 32-byte chain code.
+   *
+   * @generated from field: bytes public_key = 5;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: bytes chain_code = 6;
+   */
+  chainCode: Uint8Array;
+
+  /**
+   * @generated from field: bool client_required = 7;
+   */
+  clientRequired: boolean;
+};
+
+/**
+ * Describes the message tsskit.v1.ReshareSpec.
+ * Use `create(ReshareSpecSchema)` to create a new message.
+ */
+export const ReshareSpecSchema: GenMessage<ReshareSpec> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_common, 0);
 
 /**
  * Envelope is one protocol message. It mirrors party/seal.Envelope field by
@@ -74,7 +131,7 @@ export type Envelope = Message<"tsskit.v1.Envelope"> & {
  * Use `create(EnvelopeSchema)` to create a new message.
  */
 export const EnvelopeSchema: GenMessage<Envelope> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_common, 0);
+  messageDesc(file_tsskit_v1_common, 1);
 
 /**
  * PartyKeys are the session public keys one party published at join,
@@ -134,7 +191,7 @@ export type PartyKeys = Message<"tsskit.v1.PartyKeys"> & {
  * Use `create(PartyKeysSchema)` to create a new message.
  */
 export const PartyKeysSchema: GenMessage<PartyKeys> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_common, 1);
+  messageDesc(file_tsskit_v1_common, 2);
 
 /**
  * Signature is an ECDSA secp256k1 signature, low-S normalised.
@@ -176,7 +233,7 @@ export type Signature = Message<"tsskit.v1.Signature"> & {
  * Use `create(SignatureSchema)` to create a new message.
  */
 export const SignatureSchema: GenMessage<Signature> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_common, 2);
+  messageDesc(file_tsskit_v1_common, 3);
 
 /**
  * Overloaded is a detail of a RESOURCE_EXHAUSTED status that refuses a new
@@ -200,7 +257,7 @@ export type Overloaded = Message<"tsskit.v1.Overloaded"> & {
  * Use `create(OverloadedSchema)` to create a new message.
  */
 export const OverloadedSchema: GenMessage<Overloaded> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_common, 3);
+  messageDesc(file_tsskit_v1_common, 4);
 
 /**
  * SessionKind says what a session computes.
@@ -222,6 +279,14 @@ export enum SessionKind {
    * @generated from enum value: SESSION_KIND_SIGN = 2;
    */
   SIGN = 2,
+
+  /**
+   * A reshare (a refresh is a reshare to the same holders): the old
+   * committee hands the wallet key to the new one (docs/lifecycle.md).
+   *
+   * @generated from enum value: SESSION_KIND_RESHARE = 3;
+   */
+  RESHARE = 3,
 }
 
 /**

@@ -4,7 +4,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { SessionKind } from "./common_pb.js";
+import type { ReshareSpec, SessionKind } from "./common_pb.js";
 import { file_tsskit_v1_common } from "./common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/pool.proto.
  */
 export const file_tsskit_v1_pool: GenFile = /*@__PURE__*/
-  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIukBCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwSFwoPZGVyaXZhdGlvbl9wYXRoGAkgAygNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYCiABKAgiJAoQQ2hhbGxlbmdlUmVxdWVzdBIQCghwYXJ0eV9pZBgBIAEoCSJCChFDaGFsbGVuZ2VSZXNwb25zZRIRCgljaGFsbGVuZ2UYASABKAwSGgoSZXhwaXJlc19hdF91bml4X21zGAIgASgDIpIBChBIZWFydGJlYXRSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJEhcKD3ByZXBhcmFtc19yZWFkeRgCIAEoDRIYChBydW5uaW5nX3Nlc3Npb25zGAMgASgNEhAKCGRyYWluaW5nGAQgASgIEhIKCndvcmtfc2xvdHMYBSABKA0SEwoLd29ya19xdWV1ZWQYBiABKA0iKAoRSGVhcnRiZWF0UmVzcG9uc2USEwoLaW50ZXJ2YWxfbXMYASABKA0iQgoVQ2xhaW1Vc2VyUGFydHlSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSFQoNdXNlcl9wYXJ0eV9pZBgCIAEoCSKSAQoWQ2xhaW1Vc2VyUGFydHlSZXNwb25zZRIQCghwYXJ0eV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCRIRCgl3YWxsZXRfaWQYAyABKAkSDwoHcGFydGllcxgEIAMoCRIWCg5zaWduZXJzX25lZWRlZBgFIAEoDRIbChNyZWNvcmRzX2NoYWluX2NvZGVzGAYgASgIMrUCCgtQb29sU2VydmljZRJGCglDaGFsbGVuZ2USGy50c3NraXQudjEuQ2hhbGxlbmdlUmVxdWVzdBocLnRzc2tpdC52MS5DaGFsbGVuZ2VSZXNwb25zZRI/CghSZWdpc3RlchIaLnRzc2tpdC52MS5SZWdpc3RlclJlcXVlc3QaFS50c3NraXQudjEuQXNzaWdubWVudDABEkYKCUhlYXJ0YmVhdBIbLnRzc2tpdC52MS5IZWFydGJlYXRSZXF1ZXN0GhwudHNza2l0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElUKDkNsYWltVXNlclBhcnR5EiAudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVxdWVzdBohLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlc3BvbnNlQpwBCg1jb20udHNza2l0LnYxQglQb29sUHJvdG9QAVo7Z2l0aHViLmNvbS9yd2FkdXJpYW4vdHNza2l0L3Byb3RvL2dlbi9nby90c3NraXQvdjE7dHNza2l0djGiAgNUWFiqAglUc3NraXQuVjHKAglUc3NraXRcVjHiAhVUc3NraXRcVjFcR1BCTWV0YWRhdGHqAgpUc3NraXQ6OlYxYgZwcm90bzM", [file_tsskit_v1_common]);
+  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIqECCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwSFwoPZGVyaXZhdGlvbl9wYXRoGAkgAygNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYCiABKAgSDQoFZXBvY2gYCyABKA0SJwoHcmVzaGFyZRgMIAEoCzIWLnRzc2tpdC52MS5SZXNoYXJlU3BlYyIkChBDaGFsbGVuZ2VSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJIkIKEUNoYWxsZW5nZVJlc3BvbnNlEhEKCWNoYWxsZW5nZRgBIAEoDBIaChJleHBpcmVzX2F0X3VuaXhfbXMYAiABKAMikgEKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSFwoPcHJlcGFyYW1zX3JlYWR5GAIgASgNEhgKEHJ1bm5pbmdfc2Vzc2lvbnMYAyABKA0SEAoIZHJhaW5pbmcYBCABKAgSEgoKd29ya19zbG90cxgFIAEoDRITCgt3b3JrX3F1ZXVlZBgGIAEoDSIoChFIZWFydGJlYXRSZXNwb25zZRITCgtpbnRlcnZhbF9tcxgBIAEoDSJCChVDbGFpbVVzZXJQYXJ0eVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIVCg11c2VyX3BhcnR5X2lkGAIgASgJIuEBChZDbGFpbVVzZXJQYXJ0eVJlc3BvbnNlEhAKCHBhcnR5X2lkGAEgASgJEg0KBXRva2VuGAIgASgJEhEKCXdhbGxldF9pZBgDIAEoCRIPCgdwYXJ0aWVzGAQgAygJEhYKDnNpZ25lcnNfbmVlZGVkGAUgASgNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYBiABKAgSJAoEa2luZBgHIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBInCgdyZXNoYXJlGAggASgLMhYudHNza2l0LnYxLlJlc2hhcmVTcGVjMrUCCgtQb29sU2VydmljZRJGCglDaGFsbGVuZ2USGy50c3NraXQudjEuQ2hhbGxlbmdlUmVxdWVzdBocLnRzc2tpdC52MS5DaGFsbGVuZ2VSZXNwb25zZRI/CghSZWdpc3RlchIaLnRzc2tpdC52MS5SZWdpc3RlclJlcXVlc3QaFS50c3NraXQudjEuQXNzaWdubWVudDABEkYKCUhlYXJ0YmVhdBIbLnRzc2tpdC52MS5IZWFydGJlYXRSZXF1ZXN0GhwudHNza2l0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElUKDkNsYWltVXNlclBhcnR5EiAudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVxdWVzdBohLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlc3BvbnNlQpwBCg1jb20udHNza2l0LnYxQglQb29sUHJvdG9QAVo7Z2l0aHViLmNvbS9yd2FkdXJpYW4vdHNza2l0L3Byb3RvL2dlbi9nby90c3NraXQvdjE7dHNza2l0djGiAgNUWFiqAglUc3NraXQuVjHKAglUc3NraXRcVjHiAhVUc3NraXRcVjFcR1BCTWV0YWRhdGHqAgpUc3NraXQ6OlYxYgZwcm90bzM", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.RegisterRequest
@@ -133,6 +133,22 @@ export type Assignment = Message<"tsskit.v1.Assignment"> & {
    * @generated from field: bool records_chain_codes = 10;
    */
   recordsChainCodes: boolean;
+
+  /**
+   * Signing: the wallet's active epoch as the coordinator knows it, for
+   * the party's log and refusal (it never activates a share on this word
+   * alone); 0 from a coordinator older than epochs.
+   *
+   * @generated from field: uint32 epoch = 11;
+   */
+  epoch: number;
+
+  /**
+   * Reshare: what is handed over; signers_needed is the new threshold.
+   *
+   * @generated from field: tsskit.v1.ReshareSpec reshare = 12;
+   */
+  reshare?: ReshareSpec | undefined;
 };
 
 /**
@@ -310,6 +326,18 @@ export type ClaimUserPartyResponse = Message<"tsskit.v1.ClaimUserPartyResponse">
    * @generated from field: bool records_chain_codes = 6;
    */
   recordsChainCodes: boolean;
+
+  /**
+   * Keygen, or reshare (with the spec): what the user party runs.
+   *
+   * @generated from field: tsskit.v1.SessionKind kind = 7;
+   */
+  kind: SessionKind;
+
+  /**
+   * @generated from field: tsskit.v1.ReshareSpec reshare = 8;
+   */
+  reshare?: ReshareSpec | undefined;
 };
 
 /**

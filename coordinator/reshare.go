@@ -1,0 +1,208 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party/identity"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// reshareProto is the wire form of a reshare spec (nil for nil).
+func reshareProto(r *identity.Reshare) *tsskitv1.ReshareSpec {
+	if r == nil {
+		return nil
+	}
+	return &tsskitv1.ReshareSpec{Epoch: uint32(r.Epoch), OldThreshold: uint32(r.OldThreshold), OldParties: slices.Clone(r.Old), NewParties: slices.Clone(r.New),
+		PublicKey: bytes.Clone(r.PublicKey), ChainCode: bytes.Clone(r.ChainCode), ClientRequired: r.ClientRequired}
+}
+
+// createRefresh starts a refresh of an account wallet: its server holders
+// (the old committee, as many as the wallet needs to sign) hand the key to
+// every holder again, the user party included, which the server-party API
+// runs as a new member with a new device identity — nobody server-side
+// keeps the user's current share, and the account's server parties sign
+// on the API key's word anyway, so the user party's consent adds nothing
+// (docs/lifecycle.md). The wallet's pending slot in the store is claimed
+// first, so two coordinator replicas never refresh one wallet at once;
+// the new epoch becomes active only when every new holder has reported
+// its new share stored (completeReshareLocked).
+func (c *Coordinator) createRefresh(ctx context.Context, walletID string, within time.Duration) (*created, error) {
+	w, err := c.store.GetWallet(ctx, walletID)
+	if err != nil {
+		return nil, storeStatus(err, "account")
+	}
+	cc, err := w.ChainCodeOrLegacy()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	var servers, all []string
+	user := ""
+	for _, h := range w.Holders {
+		all = append(all, h.PartyID)
+		switch h.Kind {
+		case store.HolderServer:
+			servers = append(servers, h.PartyID)
+		case store.HolderUser:
+			user = h.PartyID
+		case store.HolderClient:
+			return nil, status.Error(codes.FailedPrecondition, "a co-managed wallet is refreshed by its client")
+		}
+	}
+	if user == "" {
+		return nil, status.Error(codes.FailedPrecondition, "not an account wallet")
+	}
+	if len(servers) < w.SignersNeeded {
+		return nil, status.Errorf(codes.FailedPrecondition, "the wallet has %d server holders; a refresh without the user share needs %d", len(servers), w.SignersNeeded)
+	}
+	// Every server holder is in both committees (each needs an
+	// assignment to get its new share).
+	old := servers
+	loaded, err := c.pool.pick(len(old), pickRule{among: old, restrict: true, withUser: true, kind: store.SessionReshare, within: c.admitWithin(within)})
+	if err != nil {
+		c.cfg.Metrics.SessionRefused(string(store.SessionReshare), refusalReason(err))
+		if _, ok := Overloaded(err); ok {
+			return nil, err
+		}
+		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
+	}
+	if len(loaded) != len(old)+1 {
+		c.pool.release(loaded, store.SessionReshare)
+		return nil, status.Error(codes.Unavailable, "no server-party API is available to run the user party")
+	}
+	s := c.newSession(store.SessionReshare, w.ID)
+	s.wallet, s.signers, s.userID, s.userParty, s.ownerUser = w, w.SignersNeeded, w.UserID, user, w.OwnerUser
+	for _, h := range w.Holders {
+		s.add(h.PartyID, h.Kind)
+	}
+	s.servers, s.loaded = slices.Clone(old), loaded
+	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(old)), New: slices.Sorted(slices.Values(all)),
+		PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc)}
+	now := time.Now()
+	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
+		c.pool.release(loaded, store.SessionReshare)
+		if errors.Is(err, store.ErrReshareConflict) {
+			return nil, status.Error(codes.AlreadyExists, "a refresh of this wallet is under way")
+		}
+		return nil, storeStatus(err, "account")
+	}
+	cr, err := c.start(ctx, s, nil)
+	if err != nil && !s.registered {
+		c.abortReshare(s)
+	}
+	return cr, err
+}
+
+// abortReshare frees the wallet's pending slot of a reshare that ended
+// without activating its epoch. It is a no-op if the slot is no longer
+// this session's, or if the activation did commit.
+func (c *Coordinator) abortReshare(s *session) {
+	if s.kind != store.SessionReshare {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.store.AbortReshare(ctx, s.walletID, s.id); err != nil {
+			c.log.Warn("free the wallet's reshare slot", "session", s.id, "wallet", s.walletID, "err", err)
+		}
+	}()
+}
+
+// reportReshared takes one party's reshare result: the wallet's public
+// key, the new epoch, and whether it stored a new share (every new member
+// must; a member of the old committee alone must not). When every party
+// has reported, the new epoch is activated.
+func (c *Coordinator) reportReshared(ctx context.Context, s *session, p string, r *tsskitv1.ReportResultRequest_Reshared, req *tsskitv1.ReportResultRequest) error {
+	if s.kind != store.SessionReshare {
+		return status.Error(codes.InvalidArgument, "only a reshare session reports a reshare result")
+	}
+	inNew := slices.Contains(s.reshare.New, p)
+	switch {
+	case !bytes.Equal(r.PublicKey, s.wallet.PublicKey):
+		c.failLocked(s, "verify", fmt.Sprintf("%s reports new shares of another key than the wallet's", p), []string{p})
+		return status.Error(codes.InvalidArgument, "public_key is not the wallet's")
+	case int(r.Epoch) != s.reshare.Epoch:
+		return status.Errorf(codes.InvalidArgument, "epoch %d; this reshare makes epoch %d", r.Epoch, s.reshare.Epoch)
+	case r.Stored != inNew:
+		return status.Errorf(codes.InvalidArgument, "stored is %t; party %s is in the new committee: %t", r.Stored, p, inNew)
+	case inNew && !s.storedAckValid(p, r.StoredAck):
+		c.failLocked(s, "verify", fmt.Sprintf("%s's stored acknowledgement does not verify under its identity key", p), []string{p})
+		return status.Error(codes.InvalidArgument, "stored_ack does not verify")
+	}
+	if _, ok := s.pubkeys[p]; ok {
+		return nil
+	}
+	s.pubkeys[p] = bytes.Clone(r.PublicKey)
+	if inNew {
+		if s.acks == nil {
+			s.acks = map[string][]byte{}
+		}
+		s.acks[p] = bytes.Clone(r.StoredAck)
+	}
+	s.moved = time.Now()
+	c.learnCost(s, p, req)
+	if len(s.pubkeys) < len(s.parties) {
+		return nil
+	}
+	c.completeReshareLocked(ctx, s)
+	return nil
+}
+
+// completeReshareLocked activates the new epoch in the store, then tells
+// every party (Completed carries the epoch): each new holder then makes
+// its pending share its share and deletes the old one. If the store write
+// fails the session fails, and the current epoch keeps signing.
+func (c *Coordinator) completeReshareLocked(ctx context.Context, s *session) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	// Activation is idempotent for this session: a write whose answer was
+	// lost (the commit may have happened) is tried again rather than
+	// failing a session whose epoch is active.
+	var err error
+	for try := 0; try < 3; try++ {
+		if err = c.store.ActivateEpoch(wctx, s.walletID, s.id, s.reshare.Epoch); err == nil || errors.Is(err, store.ErrReshareConflict) || wctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		c.failLocked(s, "store", "activate the new epoch: "+err.Error(), nil)
+		return
+	}
+	w := s.wallet
+	s.state = store.StateCompleted
+	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Completed_{Completed: &tsskitv1.SessionEvent_Completed{
+		WalletId: w.ID, PublicKey: w.PublicKey, Address: w.Address, Epoch: uint32(s.reshare.Epoch), StoredAcks: s.acks,
+	}}})
+	c.finishLocked(s)
+	c.persist(s, nil)
+	c.log.Info("session completed", "session", s.id, "kind", s.kind, "wallet", w.ID, "epoch", s.reshare.Epoch)
+	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateCompleted, "")
+}
+
+// storedAckValid checks p's stored acknowledgement under the identity key
+// of its join statement (the key every new share records for it). The
+// coordinator's check only spares the parties a session that would end
+// unactivated: each server party checks every acknowledgement itself.
+func (s *session) storedAckValid(p string, ack []byte) bool {
+	k := s.keys[p]
+	if k == nil {
+		return false
+	}
+	st, err := (&identity.Entry{Statement: k.Statement, Signature: k.StatementSignature, Chain: k.Certificates}).Open()
+	if err != nil {
+		return false
+	}
+	return identity.VerifyStored(st.Identity, ack, s.id, s.walletID, p, s.reshare.Epoch, s.wallet.PublicKey)
+}

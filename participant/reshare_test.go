@@ -1,0 +1,55 @@
+package participant
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// A server party activates its new share only when every new holder's
+// stored acknowledgement verifies under the identity key its new record
+// names: a coordinator that leaves one out, forges one, or replays one
+// from another session or epoch does not get the old shares dropped.
+func TestAttackStoredAcks(t *testing.T) {
+	keys := map[string]*identity.Key{}
+	rec := &share.Record{WalletID: "w", Epoch: 3, PublicKey: append([]byte{2}, bytes.Repeat([]byte{7}, 32)...)}
+	for _, id := range []string{"browser", "server-1", "server-2"} {
+		k, err := identity.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = k
+		rec.Holders = append(rec.Holders, share.Holder{PartyID: id, Identity: k.Public()})
+	}
+	acks := func(session string, epoch int, signer map[string]*identity.Key) map[string][]byte {
+		out := map[string][]byte{}
+		for id := range keys {
+			out[id] = identity.SignStored(signer[id], session, "w", id, epoch, rec.PublicKey)
+		}
+		return out
+	}
+	good := &tsskitv1.SessionEvent_Completed{Epoch: 3, StoredAcks: acks("s1", 3, keys)}
+	if err := checkStoredAcks("s1", rec, good); err != nil {
+		t.Fatalf("every acknowledgement: %v", err)
+	}
+	missing := acks("s1", 3, keys)
+	delete(missing, "browser")
+	stranger, _ := identity.GenerateKey()
+	forged := acks("s1", 3, map[string]*identity.Key{"browser": stranger, "server-1": keys["server-1"], "server-2": keys["server-2"]})
+	for name, done := range map[string]*tsskitv1.SessionEvent_Completed{
+		"no event":             nil,
+		"another epoch":        {Epoch: 4, StoredAcks: good.StoredAcks},
+		"one missing":          {Epoch: 3, StoredAcks: missing},
+		"one forged":           {Epoch: 3, StoredAcks: forged},
+		"from another session": {Epoch: 3, StoredAcks: acks("s0", 3, keys)},
+		"for another epoch":    {Epoch: 3, StoredAcks: acks("s1", 2, keys)},
+		"none":                 {Epoch: 3},
+	} {
+		if err := checkStoredAcks("s1", rec, done); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
