@@ -176,6 +176,12 @@ func (c *Coordinator) completeReshareLocked(ctx context.Context, s *session) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	if err != nil && !errors.Is(err, store.ErrReshareConflict) {
+		// The answer may be lost with the commit done: the store says.
+		if w, gerr := c.store.GetWallet(wctx, s.walletID); gerr == nil && w.Epoch == s.reshare.Epoch && w.EpochSession == s.id {
+			err = nil
+		}
+	}
 	if err != nil {
 		c.failLocked(s, "store", "activate the new epoch: "+err.Error(), nil)
 		return

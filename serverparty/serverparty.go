@@ -100,6 +100,11 @@ type Party struct {
 	// replays a session gets no second signature from it.
 	signedMu sync.Mutex
 	signed   map[string]time.Time
+	// resharing holds the wallets this party is resharing: one reshare
+	// per wallet at a time, from storing its pending share to activating
+	// it, so another session's pending share of the same epoch never
+	// takes its place in between.
+	resharing sync.Map
 }
 
 // link is the party's registration with one coordinator replica.
@@ -443,6 +448,11 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			p.refuse(ctx, l, a, "invalid_argument", errors.New("a reshare assignment without its reshare"))
 			return
 		}
+		if _, busy := p.resharing.LoadOrStore(a.WalletId, true); busy {
+			p.refuse(ctx, l, a, "busy", errors.New("this party is already resharing the wallet"))
+			return
+		}
+		defer p.resharing.Delete(a.WalletId)
 		inOld, inNew := slices.Contains(spec.Old, a.PartyId), slices.Contains(spec.New, a.PartyId)
 		var rec *share.Record
 		if inOld {
