@@ -213,15 +213,7 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, 400, "invalid_argument", "user_id must be 1..128 characters")
 		return
 	}
-	// The user share leaves only encrypted, under a password that meets the
-	// rule (internal/pwrule); it is relayed to the server-party API and
-	// never logged.
-	if req.SharePassword == nil || *req.SharePassword == "" {
-		a.refuse(w, r, 400, "invalid_argument", "share_password is required: the user share is returned encrypted under it")
-		return
-	}
-	if err := pwrule.Check(*req.SharePassword); err != nil {
-		a.refuse(w, r, 400, "weak_password", "share_password: "+pwruleMessage(err))
+	if !a.sharePassword(w, r, req.SharePassword, "the user share") {
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.Timeout)
@@ -274,6 +266,22 @@ func (a *accountAPI) create(w http.ResponseWriter, r *http.Request) {
 		out.Xpub = xpubOf(wl)
 	}
 	httpx.WriteJSON(w, http.StatusCreated, out)
+}
+
+// sharePassword refuses a request without a share password that meets
+// the rule (internal/pwrule): the user share (what) leaves only encrypted
+// under it; the password is relayed to the server-party API and never
+// logged.
+func (a *accountAPI) sharePassword(w http.ResponseWriter, r *http.Request, pw *string, what string) bool {
+	if pw == nil || *pw == "" {
+		a.refuse(w, r, 400, "invalid_argument", "share_password is required: "+what+" is returned encrypted under it")
+		return false
+	}
+	if err := pwrule.Check(*pw); err != nil {
+		a.refuse(w, r, 400, "weak_password", "share_password: "+pwruleMessage(err))
+		return false
+	}
+	return true
 }
 
 // generateUserShare asks the server-party API to run the user party,
@@ -344,12 +352,7 @@ func (a *accountAPI) refresh(w http.ResponseWriter, r *http.Request) {
 		a.refuseErr(w, r, err)
 		return
 	}
-	if req.SharePassword == nil || *req.SharePassword == "" {
-		a.refuse(w, r, 400, "invalid_argument", "share_password is required: the new user share is returned encrypted under it")
-		return
-	}
-	if err := pwrule.Check(*req.SharePassword); err != nil {
-		a.refuse(w, r, 400, "weak_password", "share_password: "+pwruleMessage(err))
+	if !a.sharePassword(w, r, req.SharePassword, "the new user share") {
 		return
 	}
 	id := r.PathValue("id")

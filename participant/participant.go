@@ -191,15 +191,6 @@ func checkStoredAcks(sessionID string, rec *share.Record, done *tsskitv1.Session
 	return nil
 }
 
-// ReshareProto is the wire form of a reshare spec.
-func ReshareProto(r *identity.Reshare) *tsskitv1.ReshareSpec {
-	if r == nil {
-		return nil
-	}
-	return &tsskitv1.ReshareSpec{Epoch: uint32(r.Epoch), OldThreshold: uint32(r.OldThreshold), OldParties: slices.Clone(r.Old), NewParties: slices.Clone(r.New),
-		PublicKey: bytes.Clone(r.PublicKey), ChainCode: bytes.Clone(r.ChainCode), ClientRequired: r.ClientRequired}
-}
-
 // ReshareFromProto is a reshare spec from the wire (nil for nil); its
 // committees are sorted, and the join statement checks the rest.
 func ReshareFromProto(p *tsskitv1.ReshareSpec) *identity.Reshare {

@@ -424,18 +424,15 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		}
 		log.Info("keygen done", "wallet", out.Share.WalletID, "address", out.Address, "took", time.Since(start).Round(time.Millisecond))
 	case tsskitv1.SessionKind_SESSION_KIND_SIGN:
-		rec, err := p.cfg.Vault.GetShare(a.WalletId, a.PartyId)
-		if err != nil {
-			code, public := vaultRefusal(err)
-			p.log.Warn("cannot read the share", "session", a.SessionId, "wallet", a.WalletId, "err", err)
-			p.refuse(ctx, l, a, code, errors.New(public))
+		rec := p.shareFor(ctx, l, a)
+		if rec == nil {
 			return
 		}
 		if err := p.firstSigning(a.SessionId); err != nil {
 			p.refuse(ctx, l, a, "replay", err)
 			return
 		}
-		_, err = participant.Sign(ctx, l.conn, job, rec)
+		_, err := participant.Sign(ctx, l.conn, job, rec)
 		done(err)
 		if err != nil {
 			log.Warn("signing failed", "err", err)
@@ -456,11 +453,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		inOld, inNew := slices.Contains(spec.Old, a.PartyId), slices.Contains(spec.New, a.PartyId)
 		var rec *share.Record
 		if inOld {
-			var err error
-			if rec, err = p.cfg.Vault.GetShare(a.WalletId, a.PartyId); err != nil {
-				code, public := vaultRefusal(err)
-				p.log.Warn("cannot read the share", "session", a.SessionId, "wallet", a.WalletId, "err", err)
-				p.refuse(ctx, l, a, code, errors.New(public))
+			if rec = p.shareFor(ctx, l, a); rec == nil {
 				return
 			}
 		}
@@ -499,6 +492,19 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	default:
 		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
 	}
+}
+
+// shareFor reads this party's share of a's wallet, or refuses the seat
+// (nil) saying only what the coordinator may know of why.
+func (p *Party) shareFor(ctx context.Context, l *link, a *tsskitv1.Assignment) *share.Record {
+	rec, err := p.cfg.Vault.GetShare(a.WalletId, a.PartyId)
+	if err != nil {
+		code, public := vaultRefusal(err)
+		p.log.Warn("cannot read the share", "session", a.SessionId, "wallet", a.WalletId, "err", err)
+		p.refuse(ctx, l, a, code, errors.New(public))
+		return nil
+	}
+	return rec
 }
 
 // kindName is a session kind as a metrics label.

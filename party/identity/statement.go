@@ -137,13 +137,10 @@ func (r *Reshare) check(threshold int, parties []string) error {
 	}
 	all := map[string]bool{}
 	for _, list := range [][]string{r.Old, r.New} {
-		for i, p := range list {
-			if err := roster.CheckID(p); err != nil {
-				return err
-			}
-			if i > 0 && list[i-1] >= p {
-				return errors.New("committee not sorted, or a party twice")
-			}
+		if err := checkSorted(list, "committee"); err != nil {
+			return err
+		}
+		for _, p := range list {
 			all[p] = true
 		}
 	}
@@ -208,13 +205,8 @@ func (s *Statement) check() error {
 	if err := roster.CheckID(s.PartyID); err != nil {
 		return err
 	}
-	for i, p := range s.Parties {
-		if err := roster.CheckID(p); err != nil {
-			return err
-		}
-		if i > 0 && s.Parties[i-1] >= p {
-			return errors.New("parties not sorted, or a party twice")
-		}
+	if err := checkSorted(s.Parties, "parties"); err != nil {
+		return err
 	}
 	if _, ok := slices.BinarySearch(s.Parties, s.PartyID); !ok {
 		return fmt.Errorf("party %q is not one of the parties", s.PartyID)
@@ -447,4 +439,18 @@ func VerifyRegistration(t *Trust, chain []*Certificate, partyID string, challeng
 		return PublicKey{}, errorf(CodeBadSignature, partyID, "registration proof is not signed by the certified key")
 	}
 	return key, nil
+}
+
+// checkSorted checks a list of party ids: each a valid id, sorted
+// bytewise, none twice.
+func checkSorted(ids []string, what string) error {
+	for i, p := range ids {
+		if err := roster.CheckID(p); err != nil {
+			return err
+		}
+		if i > 0 && ids[i-1] >= p {
+			return fmt.Errorf("%s not sorted, or a party twice", what)
+		}
+	}
+	return nil
 }

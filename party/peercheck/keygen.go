@@ -14,8 +14,14 @@ import (
 // when it comes, and a failure is then reported with the round-1 message.
 type Keygen struct {
 	parties, self, threshold int
-	own                      *Ring
-	peers                    []keygenPeer
+	rings
+}
+
+// rings are the peers' key material as their first message announced it,
+// and the checks of their later messages held until it has.
+type rings struct {
+	own   *Ring // this party's (nil: not known)
+	peers []keygenPeer
 }
 
 type keygenPeer struct {
@@ -40,8 +46,7 @@ func NewKeygen(parties, self, threshold int, own *Ring) *Keygen {
 		parties:   parties,
 		self:      self,
 		threshold: threshold,
-		own:       own,
-		peers:     make([]keygenPeer, parties),
+		rings:     rings{own: own, peers: make([]keygenPeer, parties)},
 	}
 }
 
@@ -86,29 +91,39 @@ func (k *Keygen) Check(msg tss.ParsedMessage) error {
 	return nil
 }
 
-// round1 checks the sender's key material (checkRing), that its moduli are
-// new (checkDistinct, against the other peers heard from and this party's
-// own), and both DLN proofs (checkDLNProof); then runs the checks held for
-// the sender's later messages.
+// round1 checks the sender's round-1 key material (rings.admit).
 func (k *Keygen) round1(j int, c *keygen.KGRound1Message) error {
+	return k.admit(j, c.GetPaillierN(), c.GetNTilde(), c.GetH1(), c.GetH2(), c.GetDlnproof_1(), c.GetDlnproof_2(), nil)
+}
+
+// admit checks peer j's key material (checkRing), both DLN proofs
+// (checkDLNProof), then extra if set, and that its moduli are new
+// (checkDistinct, against the other peers heard from and this party's
+// own); then it runs the checks held for the peer's later messages.
+func (k *rings) admit(j int, n, nTilde, h1, h2 []byte, dln1, dln2 [][]byte, extra func(*Ring) error) error {
 	p := &k.peers[j]
 	if p.ring != nil {
-		return refuse(CheckSender, "a second round-1 message")
+		return refuse(CheckSender, "a second key material message")
 	}
 	r := &Ring{
-		N:      new(big.Int).SetBytes(c.GetPaillierN()),
-		NTilde: new(big.Int).SetBytes(c.GetNTilde()),
-		H1:     new(big.Int).SetBytes(c.GetH1()),
-		H2:     new(big.Int).SetBytes(c.GetH2()),
+		N:      new(big.Int).SetBytes(n),
+		NTilde: new(big.Int).SetBytes(nTilde),
+		H1:     new(big.Int).SetBytes(h1),
+		H2:     new(big.Int).SetBytes(h2),
 	}
 	if err := checkRing(r); err != nil {
 		return err
 	}
-	if err := checkDLNProof("DLN proof 1", c.GetDlnproof_1(), r.NTilde); err != nil {
+	if err := checkDLNProof("DLN proof 1", dln1, r.NTilde); err != nil {
 		return err
 	}
-	if err := checkDLNProof("DLN proof 2", c.GetDlnproof_2(), r.NTilde); err != nil {
+	if err := checkDLNProof("DLN proof 2", dln2, r.NTilde); err != nil {
 		return err
+	}
+	if extra != nil {
+		if err := extra(r); err != nil {
+			return err
+		}
 	}
 	others := []*Ring{k.own}
 	for i := range k.peers {
@@ -128,8 +143,8 @@ func (k *Keygen) round1(j int, c *keygen.KGRound1Message) error {
 	return nil
 }
 
-// withRing runs check now if the sender's ring is known, or holds it.
-func (k *Keygen) withRing(j int, msgType string, check func(*Ring) error) error {
+// withRing runs check now if peer j's ring is known, or holds it.
+func (k *rings) withRing(j int, msgType string, check func(*Ring) error) error {
 	p := &k.peers[j]
 	if p.ring != nil {
 		return check(p.ring)

@@ -23,8 +23,7 @@ const (
 type Reshare struct {
 	newParties, self, newThreshold int
 	pub                            []byte // the wallet's key, uncompressed X||Y (32 bytes each)
-	own                            *Ring
-	peers                          []keygenPeer
+	rings
 }
 
 // NewReshare returns the checks of a new committee member with index self
@@ -35,7 +34,7 @@ func NewReshare(newParties, self, newThreshold int, x, y *big.Int, own *Ring) *R
 	pub := make([]byte, 64)
 	x.FillBytes(pub[:32])
 	y.FillBytes(pub[32:])
-	return &Reshare{newParties: newParties, self: self, newThreshold: newThreshold, pub: pub, own: own, peers: make([]keygenPeer, newParties)}
+	return &Reshare{newParties: newParties, self: self, newThreshold: newThreshold, pub: pub, rings: rings{own: own, peers: make([]keygenPeer, newParties)}}
 }
 
 // Check checks one decoded message for the new committee; others pass.
@@ -81,54 +80,10 @@ func (k *Reshare) Check(msg tss.ParsedMessage) error {
 // round2 checks a new member's key material as Keygen.round1 does, and
 // its Paillier modulus proof.
 func (k *Reshare) round2(j int, c *resharing.DGRound2Message1) error {
-	p := &k.peers[j]
-	if p.ring != nil {
-		return refuse(CheckSender, "a second key material message")
-	}
-	r := &Ring{
-		N:      new(big.Int).SetBytes(c.GetPaillierN()),
-		NTilde: new(big.Int).SetBytes(c.GetNTilde()),
-		H1:     new(big.Int).SetBytes(c.GetH1()),
-		H2:     new(big.Int).SetBytes(c.GetH2()),
-	}
-	if err := checkRing(r); err != nil {
-		return err
-	}
-	if err := checkDLNProof("DLN proof 1", c.GetDlnproof_1(), r.NTilde); err != nil {
-		return err
-	}
-	if err := checkDLNProof("DLN proof 2", c.GetDlnproof_2(), r.NTilde); err != nil {
-		return err
-	}
-	if _, err := modProofInts(c.GetModProof()); err != nil {
-		return err
-	}
-	if err := checkModProof(c.GetModProof(), r.N); err != nil {
-		return err
-	}
-	others := []*Ring{k.own}
-	for i := range k.peers {
-		others = append(others, k.peers[i].ring)
-	}
-	if err := checkDistinct(r, others); err != nil {
-		return err
-	}
-	p.ring = r
-	held := p.held
-	p.held = nil
-	for _, h := range held {
-		if err := h.run(r); err != nil {
-			return heldError(h.msgType, err)
+	return k.admit(j, c.GetPaillierN(), c.GetNTilde(), c.GetH1(), c.GetH2(), c.GetDlnproof_1(), c.GetDlnproof_2(), func(r *Ring) error {
+		if _, err := modProofInts(c.GetModProof()); err != nil {
+			return err
 		}
-	}
-	return nil
-}
-
-func (k *Reshare) withRing(j int, msgType string, check func(*Ring) error) error {
-	p := &k.peers[j]
-	if p.ring != nil {
-		return check(p.ring)
-	}
-	p.held = append(p.held, heldCheck{msgType: msgType, run: check})
-	return nil
+		return checkModProof(c.GetModProof(), r.N)
+	})
 }
