@@ -43,6 +43,7 @@ import (
 const (
 	auditKeygenRequested  = "keygen.requested"
 	auditRefreshRequested = "refresh.requested"
+	auditReshareRequested = "reshare.requested"
 	auditSignRequested    = "sign.requested"
 	auditRefused          = "request.refused"
 	auditFinished         = "session.finished"

@@ -316,6 +316,7 @@ type session struct {
 	chainCodes map[string][]byte // keygen: each party's reported chain code
 	epoch      int               // sign sessions: the wallet's active epoch
 	reshare    *identity.Reshare // reshare sessions: what is handed over
+	committee  *store.Committee  // reshare sessions that change the wallet's holders or signers: the new ones
 	acks       map[string][]byte // reshare sessions: each new member's stored acknowledgement
 
 	keys    map[string]*tsskitv1.PartyKeys

@@ -174,6 +174,7 @@ func (p *pool) isHealthy(id string) bool {
 type pickRule struct {
 	among      []string // only these (nil: any, unless restrict)
 	restrict   bool     // among applies even when empty
+	exclude    []string // never these
 	notUserAPI bool     // skip parties that run account users' parties
 	// kind is the session's; within, if set, is its deadline: a session
 	// that could not finish well within it (admission.go) is refused.
@@ -199,7 +200,7 @@ func (p *pool) pick(n int, rule pickRule) ([]string, error) {
 		if !p.healthyLocked(m) || m.draining || (rule.notUserAPI && m.userAPI) {
 			continue
 		}
-		if (rule.restrict || rule.among != nil) && !slices.Contains(rule.among, id) {
+		if (rule.restrict || rule.among != nil) && !slices.Contains(rule.among, id) || slices.Contains(rule.exclude, id) {
 			continue
 		}
 		cands = append(cands, m)

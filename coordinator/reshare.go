@@ -2,10 +2,12 @@ package coordinator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -101,6 +103,134 @@ func (c *Coordinator) createRefresh(ctx context.Context, walletID string, within
 	return cr, err
 }
 
+// clientReshareSpec is a client's request to reshare its co-managed
+// wallet.
+type clientReshareSpec struct {
+	walletID string
+	clients  []string // the caller's parties: every client holder
+	// signers and n are the new threshold and committee size (0: the
+	// wallet's); maxParties bounds n (0: 16).
+	signers, n, maxParties int
+	// mayUse, if set, refuses a caller that may not use the wallet (and
+	// spends its quota).
+	mayUse func(*store.Wallet) error
+	within time.Duration
+}
+
+// createClientReshare starts a reshare of a co-managed wallet that its
+// client asked for: the old committee is the client holders and as many
+// server holders as the wallet needs; the new one is the client holders
+// and n minus them server parties — the wallet's server holders first
+// (the old committee's among them), then healthy parties from the pool.
+// Every holder's own record decides whether it hands the key over
+// (party.mayHandOver: with the client in the old committee, any
+// committee in which the uncertified members alone cannot sign). The new
+// epoch, and the new committee, become the wallet's only at activation
+// (completeReshareLocked).
+func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshareSpec) (*created, error) {
+	if err := checkParties(spec.clients); err != nil {
+		return nil, err
+	}
+	w, err := c.store.GetWallet(ctx, spec.walletID)
+	if err != nil {
+		return nil, storeStatus(err, "wallet")
+	}
+	if spec.mayUse != nil {
+		if err := spec.mayUse(w); err != nil {
+			return nil, err
+		}
+	}
+	var clients, holders []string
+	for _, h := range w.Holders {
+		switch h.Kind {
+		case store.HolderClient:
+			clients = append(clients, h.PartyID)
+		case store.HolderServer:
+			holders = append(holders, h.PartyID)
+		default:
+			return nil, status.Error(codes.FailedPrecondition, "an account wallet is refreshed through the account API")
+		}
+	}
+	if len(clients) == 0 {
+		return nil, status.Error(codes.FailedPrecondition, "not a co-managed wallet: no client holds a share")
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(spec.clients)), slices.Sorted(slices.Values(clients))) {
+		return nil, status.Errorf(codes.InvalidArgument, "a reshare runs with every client holder of the wallet (%s)", strings.Join(clients, ", "))
+	}
+	cc, err := w.ChainCodeOrLegacy()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	signers, n, most := cmp.Or(spec.signers, w.SignersNeeded), cmp.Or(spec.n, len(w.Holders)), cmp.Or(spec.maxParties, store.MaxHolders)
+	switch {
+	case n < 2 || n > most:
+		return nil, status.Errorf(codes.InvalidArgument, "parties must be 2..%d", most)
+	case signers < 2 || signers > n:
+		return nil, status.Errorf(codes.InvalidArgument, "signers_needed must be 2..%d", n)
+	case len(clients) >= signers:
+		// Every holder would refuse it (party.mayHandOver).
+		return nil, status.Errorf(codes.InvalidArgument, "with %d signers needed the client alone could sign: server parties must be needed", signers)
+	}
+	need := w.SignersNeeded - len(clients) // old committee's server members
+	keep := min(len(holders), n-len(clients))
+	extra := n - len(clients) - keep
+	within := c.admitWithin(spec.within)
+	refused := func(err error, what string) error {
+		c.cfg.Metrics.SessionRefused(string(store.SessionReshare), refusalReason(err))
+		if _, ok := Overloaded(err); ok {
+			return err
+		}
+		return status.Errorf(codes.Unavailable, "%s: %s", what, status.Convert(err).Message())
+	}
+	loaded, err := c.pool.pick(max(need, keep), pickRule{among: holders, restrict: true, kind: store.SessionReshare, within: within})
+	if err != nil {
+		return nil, refused(err, "not enough healthy server holders of this wallet")
+	}
+	if extra > 0 {
+		added, err := c.pool.pick(extra, pickRule{exclude: append(slices.Clone(holders), clients...), kind: store.SessionReshare, within: within})
+		if err != nil {
+			c.pool.release(loaded, store.SessionReshare)
+			return nil, refused(err, "not enough healthy server parties to add to the wallet")
+		}
+		loaded = append(loaded, added...)
+	}
+	// loaded: the kept holders, least loaded first (the old committee's
+	// servers are among the kept ones), then the added parties.
+	oldServers, newServers := loaded[:need], append(slices.Clone(loaded[:keep]), loaded[max(need, keep):]...)
+	s := c.newSession(store.SessionReshare, w.ID)
+	s.wallet, s.signers, s.userID, s.ownerUser = w, signers, w.UserID, w.OwnerUser
+	to := &store.Committee{SignersNeeded: signers}
+	for _, p := range clients {
+		s.add(p, store.HolderClient)
+		to.Holders = append(to.Holders, store.Holder{PartyID: p, Kind: store.HolderClient})
+	}
+	for _, p := range loaded {
+		s.add(p, store.HolderServer)
+	}
+	for _, p := range newServers {
+		to.Holders = append(to.Holders, store.Holder{PartyID: p, Kind: store.HolderServer})
+	}
+	s.servers, s.loaded = slices.Clone(loaded), loaded
+	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(append(slices.Clone(clients), oldServers...))),
+		New: slices.Sorted(slices.Values(append(slices.Clone(clients), newServers...))), PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc), ClientRequired: true}
+	if signers != w.SignersNeeded || !slices.Equal(s.reshare.New, slices.Sorted(slices.Values(append(slices.Clone(clients), holders...)))) {
+		s.committee = to
+	}
+	now := time.Now()
+	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
+		c.pool.release(loaded, store.SessionReshare)
+		if errors.Is(err, store.ErrReshareConflict) {
+			return nil, status.Error(codes.AlreadyExists, "a reshare of this wallet is under way")
+		}
+		return nil, storeStatus(err, "wallet")
+	}
+	cr, err := c.start(ctx, s, clients)
+	if err != nil && !s.registered {
+		c.abortReshare(s)
+	}
+	return cr, err
+}
+
 // abortReshare frees the wallet's pending slot of a reshare that ended
 // without activating its epoch. It is a no-op if the slot is no longer
 // this session's, or if the activation did commit.
@@ -171,7 +301,7 @@ func (c *Coordinator) completeReshareLocked(ctx context.Context, s *session) {
 	// failing a session whose epoch is active.
 	var err error
 	for try := 0; try < 3; try++ {
-		if err = c.store.ActivateEpoch(wctx, s.walletID, s.id, s.reshare.Epoch); err == nil || errors.Is(err, store.ErrReshareConflict) || wctx.Err() != nil {
+		if err = c.store.ActivateEpoch(wctx, s.walletID, s.id, s.reshare.Epoch, s.committee); err == nil || errors.Is(err, store.ErrReshareConflict) || wctx.Err() != nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -103,10 +103,47 @@ func (s *coordService) CreateSignSession(ctx context.Context, req *tsskitv1.Crea
 	return createdProto(cr), nil
 }
 
+// CreateReshareSession starts a reshare of a co-managed wallet by its
+// client (createClientReshare): a refresh, or a new threshold and size.
+// It takes a token that may create wallets, and a user token only for
+// its user's wallets.
+func (s *coordService) CreateReshareSession(ctx context.Context, req *tsskitv1.CreateReshareSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
+	cl, err := callerFor(ctx, auth.OpCreateWallet)
+	if err != nil {
+		s.c.auditGRPCRefused(ctx, "reshare", err)
+		return nil, err
+	}
+	if req.Parties > store.MaxHolders || req.SignersNeeded > store.MaxHolders {
+		err := status.Errorf(codes.InvalidArgument, "at most %d parties", store.MaxHolders)
+		s.c.auditGRPCRefused(ctx, "reshare", err)
+		return nil, err
+	}
+	spec := clientReshareSpec{walletID: req.WalletId, clients: req.ClientPartyIds, signers: int(req.SignersNeeded), n: int(req.Parties)}
+	if !cl.admin() {
+		spec.maxParties = MaxUserParties
+	}
+	spec.mayUse = func(w *store.Wallet) error {
+		if err := cl.wallet(w); err != nil {
+			return err
+		}
+		return s.c.takeQuota(cl, store.SessionReshare, max(len(w.Holders), int(req.Parties))-len(req.ClientPartyIds))
+	}
+	cr, err := s.c.createClientReshare(ctx, spec)
+	if err != nil {
+		s.c.auditGRPCRefused(ctx, "reshare", err)
+		return nil, err
+	}
+	r := cr.s.reshare
+	s.c.audit(ctx, auditReshareRequested, append(grpcWho(ctx),
+		slog.String("user_id", cr.s.userID), slog.String("wallet_id", cr.s.walletID), slog.String("session_id", cr.s.id),
+		slog.Int("epoch", r.Epoch), slog.Any("old", r.Old), slog.Any("new", r.New), slog.Int("signers", cr.s.signers))...)
+	return createdProto(cr), nil
+}
+
 func createdProto(cr *created) *tsskitv1.CreateSessionResponse {
 	r := &tsskitv1.CreateSessionResponse{
 		SessionId: cr.s.id, Kind: protoKind(cr.s.kind), WalletId: cr.s.walletID,
-		Parties: cr.s.parties, ExpiresAtUnixMs: cr.s.expires.UnixMilli(), SignersNeeded: uint32(cr.s.signers),
+		Parties: cr.s.parties, ExpiresAtUnixMs: cr.s.expires.UnixMilli(), SignersNeeded: uint32(cr.s.signers), Reshare: reshareProto(cr.s.reshare),
 	}
 	for _, p := range cr.s.parties {
 		if tok, ok := cr.tokens[p]; ok {

@@ -65,6 +65,46 @@ func ClientKeygenJob(resp *tsskitv1.CreateSessionResponse, self string, signers,
 		WalletID: resp.WalletId, Parties: resp.Parties, Threshold: signers, Kinds: kinds}, nil
 }
 
+// ClientReshareJob checks a reshare session the holder of rec asked for
+// (threshold and parties as asked, 0: unchanged) and returns its seat:
+// the record's identity key joins both committees, every other party as
+// a certified server unless rec records it as a client
+// (party.ClientReshare).
+func ClientReshareJob(resp *tsskitv1.CreateSessionResponse, rec *share.Record, threshold, parties int, trust *identity.Trust) (Job, error) {
+	switch {
+	case resp.Kind != tsskitv1.SessionKind_SESSION_KIND_RESHARE:
+		return Job{}, mismatch("the coordinator made a %v session; a reshare was asked for", resp.Kind)
+	case resp.WalletId != rec.WalletID:
+		return Job{}, mismatch("the coordinator's session reshares wallet %s, not %s", resp.WalletId, rec.WalletID)
+	}
+	spec := ReshareFromProto(resp.Reshare)
+	kinds, err := party.ClientReshare(rec, spec, int(resp.SignersNeeded), threshold, parties)
+	if err != nil {
+		return Job{}, err
+	}
+	want := slices.Sorted(slices.Values(append(slices.Clone(spec.Old), spec.New...)))
+	if got := slices.Sorted(slices.Values(resp.Parties)); !slices.Equal(slices.Compact(want), got) {
+		return Job{}, mismatch("the coordinator's session has parties %v; its committees are %v and %v", got, spec.Old, spec.New)
+	}
+	tok, err := tokenOf(resp, rec.PartyID)
+	if err != nil {
+		return Job{}, err
+	}
+	key, err := rec.IdentityKey()
+	if err != nil {
+		return Job{}, err
+	}
+	if key == nil {
+		// A record made before identities: the engine's old members hand
+		// such a wallet over only to its client, whatever key it shows.
+		if key, err = identity.GenerateKey(); err != nil {
+			return Job{}, err
+		}
+	}
+	return Job{SessionID: resp.SessionId, PartyID: rec.PartyID, Token: tok, Identity: key, Kind: identity.KindClient, Trust: trust,
+		WalletID: rec.WalletID, Parties: resp.Parties, Threshold: int(resp.SignersNeeded), Reshare: spec, Kinds: kinds}, nil
+}
+
 // ClientSignJob checks a signing session the holder of rec asked for with
 // digest and returns its seat, signing with the record's identity key
 // (its statement is the wallet's sign request). A record made before

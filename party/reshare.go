@@ -453,3 +453,64 @@ func mayHandOver(rec *share.Record, spec *identity.Reshare, newThreshold int, ve
 	}
 	return nil
 }
+
+// ClientReshare checks a reshare the coordinator set up for a client
+// that asked to reshare its wallet (rec is the client's current share):
+// the key, chain code, policy and epoch are the share's, the client is
+// in both committees, every old member holds a share, the old committee
+// can sign, and the new committee has the threshold and size asked for
+// (0: the share's). It returns the kind every party must join as: the
+// wallet's client holders as clients, every other party a certified
+// server — so the coordinator cannot seat a self-certified "client" of
+// its own. The engine then checks every statement against the spec.
+func ClientReshare(rec *share.Record, spec *identity.Reshare, newThreshold, threshold, parties int) (map[string]identity.Kind, error) {
+	mismatch := func(format string, a ...any) (map[string]identity.Kind, error) {
+		return nil, &Error{Code: CodeMismatch, Err: fmt.Errorf("the coordinator's reshare "+format, a...)}
+	}
+	if threshold == 0 {
+		threshold = rec.Threshold
+	}
+	if parties == 0 {
+		parties = len(rec.Parties)
+	}
+	switch {
+	case spec == nil:
+		return mismatch("is missing")
+	case spec.Epoch != rec.Epoch+1:
+		return mismatch("makes epoch %d; this share is of epoch %d", spec.Epoch, rec.Epoch)
+	case !bytes.Equal(spec.PublicKey, rec.PublicKey) || !bytes.Equal(spec.ChainCode, rec.ChainCode):
+		return mismatch("hands over another key or chain code than this share's")
+	case spec.ClientRequired != rec.Policy.ClientRequired:
+		return mismatch("changes the wallet's policy (client required: %t)", spec.ClientRequired)
+	case spec.OldThreshold != rec.Threshold:
+		return mismatch("says the wallet needs %d signers; this share says %d", spec.OldThreshold, rec.Threshold)
+	case len(spec.Old) < rec.Threshold:
+		return mismatch("has %d old members; the wallet needs %d signers", len(spec.Old), rec.Threshold)
+	case newThreshold != threshold:
+		return mismatch("needs %d signers after; %d were asked for", newThreshold, threshold)
+	case len(spec.New) != parties:
+		return mismatch("makes %d holders; %d were asked for", len(spec.New), parties)
+	case !slices.Contains(spec.Old, rec.PartyID) || !slices.Contains(spec.New, rec.PartyID):
+		return mismatch("leaves this party %q out of a committee", rec.PartyID)
+	}
+	kinds := map[string]identity.Kind{}
+	for _, id := range spec.Old {
+		if !slices.Contains(rec.Parties, id) {
+			return mismatch("names %q in the old committee, which holds no share", id)
+		}
+	}
+	held := rec.HolderView()
+	for _, id := range append(slices.Clone(spec.Old), spec.New...) {
+		kinds[id] = identity.KindServer
+		if h, ok := held[id]; ok && h.Kind != identity.KindServer && h.Kind != 0 {
+			kinds[id] = h.Kind
+		}
+	}
+	kinds[rec.PartyID] = identity.KindClient
+	for id, h := range held {
+		if h.Kind == identity.KindClient && !slices.Contains(spec.New, id) {
+			return mismatch("drops the wallet's client %q", id)
+		}
+	}
+	return kinds, nil
+}

@@ -334,6 +334,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	}
 	verifyHex(t, kg["public_key"].(string), out["digest"].(string), out["der"].(string))
 	cliEthereum(t, c, append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"), walletFile, kg)
+	cliRefresh(t, c, append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"), walletFile, kg)
 
 	// A wrong password is refused before anything is sent.
 	if _, err := c.tryCLI(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=nope"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
@@ -634,5 +635,63 @@ func accountRefresh(t *testing.T, c *cluster, id string, acct map[string]any, en
 	}
 	if stale != 2 || signed != 2 {
 		t.Fatalf("%d stale refusals and %d signings with the new user share; want 2 of each", stale, signed)
+	}
+}
+
+// cliRefresh refreshes the CLI party's co-managed wallet (walletFile,
+// from kg) with "tsskit party refresh", then changes its policy to 3 of 4:
+// the address stays, the share file is replaced, every signing afterwards
+// verifies, and the share of the old epoch is refused with stale_epoch.
+func cliRefresh(t *testing.T, c *cluster, env []string, walletFile string, kg map[string]any) {
+	t.Helper()
+	pub := kg["public_key"].(string)
+	oldFile := walletFile + ".epoch-0"
+	old, err := os.ReadFile(walletFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(oldFile, old, 0o600)
+	party := func(args ...string) []string {
+		return append([]string{"party", args[0], "--coordinator", c.coord, "--router", c.router, "--share", walletFile}, args[1:]...)
+	}
+	signs := func(what string, file string, signers int) {
+		t.Helper()
+		out := c.cli(env, append(party("sign", "--message", what), "--share", file)...)
+		h := sha256.Sum256([]byte(what))
+		if out["public_key"] != pub || out["digest"] != hex.EncodeToString(h[:]) {
+			t.Fatalf("%s: signed %v; the wallet is %v", what, out, kg)
+		}
+		verifyHex(t, pub, out["digest"].(string), out["der"].(string))
+	}
+
+	ref := c.cli(env, party("refresh")...)
+	if ref["public_key"] != pub || ref["address"] != kg["address"] || ref["epoch"] != float64(1) || ref["threshold"] != float64(2) || len(ref["parties"].([]any)) != 3 {
+		t.Fatalf("refresh answered %v; the wallet is %v", ref, kg)
+	}
+	if now, _ := os.ReadFile(walletFile); bytes.Equal(now, old) {
+		t.Fatal("the refresh left the share file as it was")
+	}
+	if m, _ := filepath.Glob(walletFile + ".*.pending"); len(m) != 0 {
+		t.Fatalf("pending files left: %v", m)
+	}
+	signs("co-managed, refreshed", walletFile, 2)
+	if _, err := c.tryCLI(env, append(party("sign", "--message", "stale"), "--share", oldFile)...); err == nil || !strings.Contains(err.Error(), "stale_epoch") {
+		t.Fatalf("signing with the share of epoch 0: %v; want stale_epoch", err)
+	}
+
+	// A new policy: 3 of 4, a server party added from the pool.
+	ref = c.cli(env, party("refresh", "--signers", "3", "--parties", "4")...)
+	if ref["public_key"] != pub || ref["epoch"] != float64(2) || ref["threshold"] != float64(3) || len(ref["parties"].([]any)) != 4 {
+		t.Fatalf("reshare to 3 of 4 answered %v", ref)
+	}
+	signs("co-managed, 3 of 4", walletFile, 3)
+	// The client alone plus one server party is no longer enough, and the
+	// coordinator's record of the wallet says so.
+	if _, err := c.tryCLI(env, append(party("sign", "--message", "too few"), "--server-parties", c.parties[0])...); err == nil {
+		t.Fatal("a 3-of-4 wallet signed with 2 parties")
+	}
+	// A policy the holders refuse: the client alone would reach it.
+	if _, err := c.tryCLI(env, party("refresh", "--signers", "1")...); err == nil {
+		t.Fatal("a reshare to 1 signer was accepted")
 	}
 }

@@ -49,11 +49,14 @@ func runParty(ctx context.Context, args []string) error {
   sign     sign a digest, an Ethereum message or transaction with the wallet of
            --share and server parties, optionally at a BIP32 path (--path)
   address  the wallet's address (or its child's at --path) and its xpub
+  refresh  give every holder of the wallet of --share new shares of the same
+           key (the share file is replaced once the new shares are active);
+           with --signers/--parties, change the wallet's policy too
 
 "tsskit party <command> -h" lists the flags.
 `)
 		if len(args) == 0 {
-			return configErrorf("party: keygen or sign?")
+			return configErrorf("party: keygen, sign, address or refresh?")
 		}
 		return nil
 	}
@@ -64,8 +67,10 @@ func runParty(ctx context.Context, args []string) error {
 		return partySign(ctx, args[1:])
 	case "address":
 		return partyAddress(args[1:])
+	case "refresh":
+		return partyRefresh(ctx, args[1:])
 	}
-	return configErrorf("party: unknown command %q (keygen, sign or address)", args[0])
+	return configErrorf("party: unknown command %q (keygen, sign, address or refresh)", args[0])
 }
 
 type partyConn struct {
@@ -384,6 +389,140 @@ func partySign(ctx context.Context, args []string) error {
 		}
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// partyRefresh reshares the wallet of --share among its holders (a
+// refresh), or to --signers of --parties holders. The new share is
+// written next to the share file as pending and replaces it, in one
+// rename, only once the coordinator has activated the new epoch and every
+// new holder's acknowledgement that it stored its share verifies
+// (participant.Reshare).
+func partyRefresh(ctx context.Context, args []string) error {
+	fs := newFlags("party refresh", "Refresh the wallet's shares (same key, same address, new shares for every holder), or change its policy with --signers/--parties. The share file is replaced once the new shares are active.", partyEnvHelp)
+	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	token := fs.String("token", "", "admin token")
+	shareFile := fs.String("share", "", "share file (from keygen); replaced by the new share")
+	pwFile := fs.String("password-file", "", "file holding the share password (the new share is encrypted with it too)")
+	signers := fs.Int("signers", 0, "signers needed after (default: unchanged)")
+	parties := fs.Int("parties", 0, "holders after, this party included (default: unchanged); server parties are added from the pool or dropped")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	retries := addRetryFlag(fs)
+	tf := addTLSFlags(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *shareFile == "" {
+		return configErrorf("--share is required")
+	}
+	if *signers < 0 || *parties < 0 {
+		return configErrorf("--signers and --parties must be positive")
+	}
+	data, err := os.ReadFile(*shareFile)
+	if err != nil {
+		return err
+	}
+	pw, err := readPassword(*pwFile)
+	if err != nil {
+		return err
+	}
+	defer clear(pw)
+	rec, err := share.Unprotect(data, pw)
+	if err != nil {
+		if errors.Is(err, share.ErrWrongPassword) {
+			return fmt.Errorf("%s: wrong password or corrupted file", *shareFile)
+		}
+		return fmt.Errorf("%s: %w", *shareFile, err)
+	}
+	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
+	if err != nil {
+		return err
+	}
+	defer pc.closer()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	w := os.Stderr
+	fmt.Fprintf(w, "pre-parameters: searching safe primes...\n")
+	start := time.Now()
+	pre, err := preparams.Generate(ctx, &preparams.Options{Progress: func(p preparams.Progress) {
+		if p.PrimesFound > 0 {
+			fmt.Fprintf(w, "\r  safe primes %d/%d", p.PrimesFound, p.PrimesNeeded)
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("pre-parameters: %w", err)
+	}
+	fmt.Fprintf(w, "\n  ready in %s\n", time.Since(start).Round(time.Millisecond))
+
+	var resp *tsskitv1.CreateSessionResponse
+	err = retryBusy(ctx, *retries, func() (err error) {
+		resp, err = pc.coord.CreateReshareSession(ctx, &tsskitv1.CreateReshareSessionRequest{
+			WalletId: rec.WalletID, ClientPartyIds: []string{rec.PartyID}, SignersNeeded: uint32(*signers), Parties: uint32(*parties),
+		}, pc.admin)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	job, err := participant.ClientReshareJob(resp, rec, *signers, *parties, pc.trust)
+	if err != nil {
+		return fmt.Errorf("refusing the coordinator's session: %w", err)
+	}
+	spec := job.Reshare
+	fmt.Fprintf(w, "session %s: epoch %d to %d; %s hand over to %d-of-%d %s\n", resp.SessionId, rec.Epoch, spec.Epoch,
+		strings.Join(spec.Old, ", "), job.Threshold, len(spec.New), strings.Join(spec.New, ", "))
+	job.Event, job.Progress = progressPrinter(w, rec.PartyID)
+	pending := fmt.Sprintf("%s.epoch-%d.pending", *shareFile, spec.Epoch)
+	save := func(r *share.Record) error {
+		b, err := share.Protect(r, pw, nil)
+		if err != nil {
+			return err
+		}
+		return writeSynced(pending, b)
+	}
+	res, err := participant.Reshare(ctx, pc.conn, job, rec, pre, save)
+	if err != nil {
+		var se *participant.SessionError
+		if _, serr := os.Stat(pending); serr == nil {
+			if errors.As(err, &se) && se.Code != "store" {
+				// The session failed before activation: its shares never sign.
+				os.Remove(pending)
+			} else {
+				fmt.Fprintf(w, "the outcome is unknown: the new share stays in %s (%s stays the share that signs until the wallet shows epoch %d)\n", pending, *shareFile, spec.Epoch)
+			}
+		}
+		return err
+	}
+	if !res.Activate {
+		return fmt.Errorf("the new share is not activated, and stays in %s: %w", pending, res.NotActivated)
+	}
+	if err := os.Rename(pending, *shareFile); err != nil {
+		return fmt.Errorf("the new epoch is active, but replacing %s failed (the new share is in %s): %w", *shareFile, pending, err)
+	}
+	fmt.Fprintf(w, "wallet %s is at epoch %d; the new share replaced %s\n", res.Share.WalletID, res.Share.Epoch, *shareFile)
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"wallet_id": res.Share.WalletID, "party_id": rec.PartyID, "public_key": hex.EncodeToString(res.PublicKey), "address": res.Address,
+		"epoch": res.Share.Epoch, "parties": res.Share.Parties, "threshold": res.Share.Threshold, "share_file": *shareFile,
+	})
+}
+
+// writeSynced writes b to file (replacing it), with mode 0600, and syncs
+// it to disk before it returns.
+func writeSynced(file string, b []byte) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // openShareFile reads and decrypts the share file of --share with the

@@ -224,6 +224,18 @@ const (
 	qActivateEpoch = `UPDATE wallets
 		SET epoch = $3, epoch_session = $2, pending_epoch = 0, pending_session = '', pending_at = 0
 		WHERE id = $1 AND pending_session = $2 AND pending_epoch = $3`
+	// A reshare that changes the committee writes it in the same
+	// transaction as qActivateEpoch, each statement only if the wallet's
+	// active epoch is then the session's ($1 wallet, $2 the session, $3
+	// its epoch): a refused activation changes nothing, and one retried
+	// after a lost answer writes the same committee again.
+	qActivateSigners = `UPDATE wallets SET signers_needed = $4
+		WHERE id = $1 AND epoch_session = $2 AND epoch = $3`
+	qActivateDropHolders = `DELETE FROM wallet_holders
+		WHERE wallet_id = $1 AND EXISTS (SELECT 1 FROM wallets WHERE id = $1 AND epoch_session = $2 AND epoch = $3)`
+	qActivateHolder = `INSERT INTO wallet_holders (wallet_id, position, party_id, kind)
+		SELECT CAST($1 AS TEXT), CAST($4 AS INTEGER), CAST($5 AS TEXT), CAST($6 AS TEXT)
+		WHERE EXISTS (SELECT 1 FROM wallets WHERE id = $1 AND epoch_session = $2 AND epoch = $3)`
 	// qAbortReshare: $1 wallet, $2 the session.
 	qAbortReshare = `UPDATE wallets
 		SET pending_epoch = 0, pending_session = '', pending_at = 0

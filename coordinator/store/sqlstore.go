@@ -283,17 +283,30 @@ func (s *sqlStore) BeginReshare(ctx context.Context, walletID string, fromEpoch 
 }
 
 // ActivateEpoch implements Store.
-func (s *sqlStore) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int) error {
-	if err := checkActivate(walletID, sessionID, epoch); err != nil {
+func (s *sqlStore) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee) error {
+	if err := checkActivate(walletID, sessionID, epoch, to); err != nil {
 		return err
 	}
 	what := fmt.Sprintf("activate epoch %d of wallet %q by reshare %q", epoch, walletID, sessionID)
-	n, err := s.eng.exec(ctx, qActivateEpoch, walletID, sessionID, epoch)
-	if err != nil {
-		return s.wrap(what, err)
-	}
-	if n != 0 {
-		return nil
+	if to == nil {
+		n, err := s.eng.exec(ctx, qActivateEpoch, walletID, sessionID, epoch)
+		if err != nil {
+			return s.wrap(what, err)
+		}
+		if n != 0 {
+			return nil
+		}
+	} else {
+		stmts := []stmt{{qActivateEpoch, []any{walletID, sessionID, epoch}}, {qActivateSigners, []any{walletID, sessionID, epoch, to.SignersNeeded}},
+			{qActivateDropHolders, []any{walletID, sessionID, epoch}}}
+		for i, h := range to.Holders {
+			stmts = append(stmts, stmt{qActivateHolder, []any{walletID, sessionID, epoch, i, h.PartyID, string(h.Kind)}})
+		}
+		if _, err := s.eng.batch(ctx, stmts); err != nil {
+			return s.wrap(what, err)
+		}
+		// Whether it took is the wallet's state now: the statements are
+		// conditional, not counted.
 	}
 	st, err := s.reshareState(ctx, what, walletID)
 	if err != nil {

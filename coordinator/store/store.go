@@ -265,7 +265,11 @@ type Store interface {
 	// otherwise (the slot is another reshare's, or free: the claim went
 	// stale and was taken over, or was aborted), in which case the new
 	// shares must not be used.
-	ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int) error
+	//
+	// With to set, the reshare changed the committee: the wallet's holders
+	// and signers needed become to's in the same transaction (nil: they
+	// stay).
+	ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee) error
 	// AbortReshare frees the slot if sessionID still holds it, and does
 	// nothing otherwise: when another reshare took it over, or for a
 	// wallet that does not exist (it has nothing to undo). Only bad input
@@ -274,6 +278,13 @@ type Store interface {
 
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Committee is a wallet's holders and signers needed after a reshare
+// that changes them.
+type Committee struct {
+	SignersNeeded int
+	Holders       []Holder
 }
 
 // Limits on input sizes.
@@ -306,6 +317,31 @@ func checkID(what, id string) error {
 }
 
 // validateWallet checks a wallet before CreateWallet writes it.
+// checkHolders checks a wallet's holders and signers needed.
+func checkHolders(walletID string, holders []Holder, signers int) error {
+	n := len(holders)
+	if n < MinHolders || n > MaxHolders {
+		return invalid("wallet %q: %d holders, want %d to %d", walletID, n, MinHolders, MaxHolders)
+	}
+	seen := make(map[string]bool, n)
+	for i, h := range holders {
+		if err := checkID(fmt.Sprintf("wallet %q: holder %d: party id", walletID, i), h.PartyID); err != nil {
+			return err
+		}
+		if seen[h.PartyID] {
+			return invalid("wallet %q: holder %q appears twice", walletID, h.PartyID)
+		}
+		seen[h.PartyID] = true
+		if !h.Kind.valid() {
+			return invalid("wallet %q: holder %q: kind %q, want server, client or user", walletID, h.PartyID, h.Kind)
+		}
+	}
+	if signers < 2 || signers > n {
+		return invalid("wallet %q: signers needed %d, want 2 to %d (the number of holders)", walletID, signers, n)
+	}
+	return nil
+}
+
 func validateWallet(w *Wallet) error {
 	if w == nil {
 		return invalid("wallet is nil")
@@ -322,25 +358,8 @@ func validateWallet(w *Wallet) error {
 	if len(w.OwnerUser) > MaxIDLen {
 		return invalid("wallet %q: owner user is longer than %d bytes", w.ID, MaxIDLen)
 	}
-	n := len(w.Holders)
-	if n < MinHolders || n > MaxHolders {
-		return invalid("wallet %q: %d holders, want %d to %d", w.ID, n, MinHolders, MaxHolders)
-	}
-	seen := make(map[string]bool, n)
-	for i, h := range w.Holders {
-		if err := checkID(fmt.Sprintf("wallet %q: holder %d: party id", w.ID, i), h.PartyID); err != nil {
-			return err
-		}
-		if seen[h.PartyID] {
-			return invalid("wallet %q: holder %q appears twice", w.ID, h.PartyID)
-		}
-		seen[h.PartyID] = true
-		if !h.Kind.valid() {
-			return invalid("wallet %q: holder %q: kind %q, want server, client or user", w.ID, h.PartyID, h.Kind)
-		}
-	}
-	if w.SignersNeeded < 2 || w.SignersNeeded > n {
-		return invalid("wallet %q: signers needed %d, want 2 to %d (the number of holders)", w.ID, w.SignersNeeded, n)
+	if err := checkHolders(w.ID, w.Holders, w.SignersNeeded); err != nil {
+		return err
 	}
 	if len(w.PublicKey) != 33 || (w.PublicKey[0] != 0x02 && w.PublicKey[0] != 0x03) {
 		return invalid("wallet %q: public key is not 33-byte compressed SEC1 (%d bytes)", w.ID, len(w.PublicKey))
@@ -520,7 +539,7 @@ func beginReshareArgs(walletID string, fromEpoch int, sessionID string, now, sta
 }
 
 // checkActivate checks ActivateEpoch's input.
-func checkActivate(walletID, sessionID string, epoch int) error {
+func checkActivate(walletID, sessionID string, epoch int, to *Committee) error {
 	if err := checkID("wallet id", walletID); err != nil {
 		return err
 	}
@@ -530,5 +549,8 @@ func checkActivate(walletID, sessionID string, epoch int) error {
 	if epoch < 1 || epoch > MaxEpoch {
 		return invalid("wallet %q: activate epoch %d, want 1 to %d (a reshare's)", walletID, epoch, MaxEpoch)
 	}
-	return nil
+	if to == nil {
+		return nil
+	}
+	return checkHolders(walletID, to.Holders, to.SignersNeeded)
 }

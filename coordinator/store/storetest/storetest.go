@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailStale", testFailStale},
 		{"WalletEpoch", testWalletEpoch},
 		{"Reshare", testReshare},
+		{"ReshareCommittee", testReshareCommittee},
 		{"ReshareRefusals", testReshareRefusals},
 		{"ReshareStaleClaim", testReshareStaleClaim},
 		{"ReshareValidation", testReshareValidation},
@@ -1276,7 +1277,7 @@ func testContextCanceled(t *testing.T, s store.Store) {
 	_, checks["FailUnfinishedOwned"] = s.FailUnfinishedOwned(cctx, "o", "x", base)
 	_, checks["FailStale"] = s.FailStale(cctx, base, "x", base)
 	checks["BeginReshare"] = s.BeginReshare(cctx, "w", 0, "rs", base, time.Time{})
-	checks["ActivateEpoch"] = s.ActivateEpoch(cctx, "w", "rs", 1)
+	checks["ActivateEpoch"] = s.ActivateEpoch(cctx, "w", "rs", 1, nil)
 	checks["AbortReshare"] = s.AbortReshare(cctx, "w", "rs")
 	checks["Ping"] = s.Ping(cctx)
 	for name, err := range checks {
@@ -1444,6 +1445,70 @@ func testWalletEpoch(t *testing.T, s store.Store) {
 	}
 }
 
+// A reshare that changes the committee: holders and signers change with
+// the epoch, in one transaction, and only then; a refused activation
+// changes nothing, a retried one writes the same.
+func testReshareCommittee(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "", base))
+	to := &store.Committee{SignersNeeded: 3, Holders: []store.Holder{
+		{PartyID: "client-w", Kind: store.HolderClient}, {PartyID: "server-1", Kind: store.HolderServer},
+		{PartyID: "server-2", Kind: store.HolderServer}, {PartyID: "server-3", Kind: store.HolderServer},
+	}}
+	holdersOf := func(what string) (int, []store.Holder) {
+		t.Helper()
+		w, err := s.GetWallet(ctx, "w")
+		if err != nil {
+			t.Fatalf("%s: GetWallet: %v", what, err)
+		}
+		return w.SignersNeeded, w.Holders
+	}
+	before, beforeHolders := holdersOf("before")
+	// Not claimed: refused, and nothing changes.
+	wantConflict(t, "ActivateEpoch(rs-1, 1, committee) unclaimed", s.ActivateEpoch(ctx, "w", "rs-1", 1, to))
+	if n, h := holdersOf("refused"); n != before || !slices.Equal(h, beforeHolders) {
+		t.Fatalf("a refused activation changed the committee: %d %v", n, h)
+	}
+	if err := claim(s, "w", 0, "rs-1", base); err != nil {
+		t.Fatalf("BeginReshare: %v", err)
+	}
+	// Another session's activation: refused, nothing changes.
+	wantConflict(t, "ActivateEpoch(rs-x, 1, committee)", s.ActivateEpoch(ctx, "w", "rs-x", 1, to))
+	if n, h := holdersOf("refused"); n != before || !slices.Equal(h, beforeHolders) {
+		t.Fatalf("another session's activation changed the committee: %d %v", n, h)
+	}
+	for try := range 2 {
+		if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, to); err != nil {
+			t.Fatalf("try %d: ActivateEpoch(rs-1, 1, committee): %v", try, err)
+		}
+		if n, h := holdersOf("activated"); n != 3 || !slices.Equal(h, to.Holders) {
+			t.Fatalf("try %d: after activation: %d signers of %v; want 3 of %v", try, n, h, to.Holders)
+		}
+		wantEpochs(t, s, "rs-1 active", "w", 1, "rs-1", 0, "")
+	}
+	// The holder index follows the new committee.
+	list, err := s.ListWallets(ctx, store.WalletFilter{})
+	if err != nil || len(list) != 1 || len(list[0].Holders) != 4 {
+		t.Fatalf("ListWallets after the committee changed: %v, %v", list, err)
+	}
+	// A bad committee is refused before anything is written.
+	if err := claim(s, "w", 1, "rs-2", base.Add(time.Hour)); err != nil {
+		t.Fatalf("BeginReshare(rs-2): %v", err)
+	}
+	for name, bad := range map[string]*store.Committee{
+		"one holder":    {SignersNeeded: 2, Holders: to.Holders[:1]},
+		"signers > n":   {SignersNeeded: 5, Holders: to.Holders},
+		"signers 1":     {SignersNeeded: 1, Holders: to.Holders},
+		"holder twice":  {SignersNeeded: 2, Holders: []store.Holder{to.Holders[0], to.Holders[0]}},
+		"kind unknown":  {SignersNeeded: 2, Holders: []store.Holder{to.Holders[0], {PartyID: "x", Kind: "boss"}}},
+		"empty partyid": {SignersNeeded: 2, Holders: []store.Holder{to.Holders[0], {Kind: store.HolderServer}}},
+	} {
+		if err := s.ActivateEpoch(ctx, "w", "rs-2", 2, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("%s: ActivateEpoch = %v, want ErrInvalid", name, err)
+		}
+	}
+	wantEpochs(t, s, "bad committees refused", "w", 1, "rs-1", 2, "rs-2")
+}
+
 // Two reshares made active, one aborted; every call retried.
 func testReshare(t *testing.T, s store.Store) {
 	mustCreate(t, s, wallet("w", "alice", base))
@@ -1459,12 +1524,12 @@ func testReshare(t *testing.T, s store.Store) {
 		t.Errorf("BeginReshare(rs-1) again: %v", err)
 	}
 	wantEpochs(t, s, "rs-1 claimed again", "w", 0, "", 1, "rs-1")
-	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil); err != nil {
 		t.Fatalf("ActivateEpoch(rs-1, 1): %v", err)
 	}
 	wantEpochs(t, s, "rs-1 active", "w", 1, "rs-1", 0, "")
 	// A retried activation succeeds and changes nothing.
-	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil); err != nil {
 		t.Errorf("ActivateEpoch(rs-1, 1) again: %v", err)
 	}
 	wantEpochs(t, s, "rs-1 activated again", "w", 1, "rs-1", 0, "")
@@ -1475,10 +1540,10 @@ func testReshare(t *testing.T, s store.Store) {
 		t.Fatalf("BeginReshare(rs-2 from 1): %v", err)
 	}
 	wantEpochs(t, s, "rs-2 claimed", "w", 1, "rs-1", 2, "rs-2")
-	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil); err != nil {
 		t.Errorf("ActivateEpoch(rs-1, 1) while rs-2 runs: %v", err)
 	}
-	if err := s.ActivateEpoch(ctx, "w", "rs-2", 2); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-2", 2, nil); err != nil {
 		t.Fatalf("ActivateEpoch(rs-2, 2): %v", err)
 	}
 	wantEpochs(t, s, "rs-2 active", "w", 2, "rs-2", 0, "")
@@ -1494,7 +1559,7 @@ func testReshare(t *testing.T, s store.Store) {
 	if err := s.AbortReshare(ctx, "w", "rs-3"); err != nil {
 		t.Errorf("AbortReshare(rs-3) again: %v", err)
 	}
-	wantConflict(t, "ActivateEpoch(rs-3, 3) after its abort", s.ActivateEpoch(ctx, "w", "rs-3", 3))
+	wantConflict(t, "ActivateEpoch(rs-3, 3) after its abort", s.ActivateEpoch(ctx, "w", "rs-3", 3, nil))
 	wantEpochs(t, s, "rs-3 activated after its abort", "w", 2, "rs-2", 0, "")
 	if err := claim(s, "w", 2, "rs-4", base.Add(2*time.Hour)); err != nil {
 		t.Errorf("BeginReshare(rs-4 from 2) after an abort: %v", err)
@@ -1513,7 +1578,7 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 	// No such wallet.
 	for step, err := range map[string]error{
 		"BeginReshare":  claim(s, "nope", 0, "rs", base),
-		"ActivateEpoch": s.ActivateEpoch(ctx, "nope", "rs", 1),
+		"ActivateEpoch": s.ActivateEpoch(ctx, "nope", "rs", 1, nil),
 	} {
 		if !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReshareConflict) {
 			t.Errorf("%s of a missing wallet = %v, want ErrNotFound", step, err)
@@ -1528,7 +1593,7 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 
 	mustCreate(t, s, wallet("w", "", base))
 	// Nothing to activate.
-	wantConflict(t, "ActivateEpoch with no reshare pending", s.ActivateEpoch(ctx, "w", "rs-1", 1))
+	wantConflict(t, "ActivateEpoch with no reshare pending", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
 	// Not from the wallet's epoch.
 	wantConflict(t, "BeginReshare(from 1) at epoch 0", claim(s, "w", 1, "rs-1", base))
 	wantEpochs(t, s, "refused claims", "w", 0, "", 0, "")
@@ -1541,8 +1606,8 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 	}
 	wantConflict(t, "BeginReshare(rs-2) while rs-1 holds the slot", claim(s, "w", 0, "rs-2", base.Add(staleAfter-time.Millisecond)))
 	wantConflict(t, "BeginReshare(rs-1 from 1) while rs-1 holds the slot from 0", claim(s, "w", 1, "rs-1", base))
-	wantConflict(t, "ActivateEpoch(rs-2, 1)", s.ActivateEpoch(ctx, "w", "rs-2", 1))
-	wantConflict(t, "ActivateEpoch(rs-1, 2)", s.ActivateEpoch(ctx, "w", "rs-1", 2))
+	wantConflict(t, "ActivateEpoch(rs-2, 1)", s.ActivateEpoch(ctx, "w", "rs-2", 1, nil))
+	wantConflict(t, "ActivateEpoch(rs-1, 2)", s.ActivateEpoch(ctx, "w", "rs-1", 2, nil))
 	if err := s.AbortReshare(ctx, "w", "rs-2"); err != nil {
 		t.Errorf("AbortReshare(rs-2) = %v, want nil", err)
 	}
@@ -1555,16 +1620,16 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 	if err := claim(s, "w", 0, "rs-2", base.Add(staleAfter+time.Millisecond)); err != nil {
 		t.Fatalf("BeginReshare(rs-2) over rs-1's stale claim: %v", err)
 	}
-	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 took over", s.ActivateEpoch(ctx, "w", "rs-1", 1))
+	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 took over", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
 	if err := s.AbortReshare(ctx, "w", "rs-1"); err != nil {
 		t.Errorf("AbortReshare(rs-1) after rs-2 took over = %v, want nil", err)
 	}
 	wantEpochs(t, s, "rs-1 after rs-2 took over", "w", 0, "", 1, "rs-2")
-	if err := s.ActivateEpoch(ctx, "w", "rs-2", 1); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-2", 1, nil); err != nil {
 		t.Fatal(err)
 	}
-	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 made epoch 1", s.ActivateEpoch(ctx, "w", "rs-1", 1))
-	wantConflict(t, "ActivateEpoch(rs-2, 2) (epoch 1 is active, 2 was never claimed)", s.ActivateEpoch(ctx, "w", "rs-2", 2))
+	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 made epoch 1", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
+	wantConflict(t, "ActivateEpoch(rs-2, 2) (epoch 1 is active, 2 was never claimed)", s.ActivateEpoch(ctx, "w", "rs-2", 2, nil))
 	// An old epoch's reshare cannot start, nor the finished one again.
 	wantConflict(t, "BeginReshare(from 0) at epoch 1", claim(s, "w", 0, "rs-3", base.Add(2*staleAfter)))
 	wantConflict(t, "BeginReshare(rs-2 from 0) after it made epoch 1", claim(s, "w", 0, "rs-2", base.Add(2*staleAfter)))
@@ -1623,11 +1688,11 @@ func testReshareValidation(t *testing.T, s store.Store) {
 		"BeginReshare, negative epoch":         claim(s, "w", -1, "rs", base),
 		"BeginReshare, from the last epoch":    claim(s, "w", store.MaxEpoch, "rs", base),
 		"BeginReshare, stale cutoff after now": s.BeginReshare(ctx, "w", 0, "rs", base, base.Add(time.Millisecond)),
-		"ActivateEpoch, empty wallet":          s.ActivateEpoch(ctx, "", "rs", 1),
-		"ActivateEpoch, empty session":         s.ActivateEpoch(ctx, "w", "", 1),
-		"ActivateEpoch, long session":          s.ActivateEpoch(ctx, "w", long, 1),
-		"ActivateEpoch, epoch 0":               s.ActivateEpoch(ctx, "w", "rs", 0),
-		"ActivateEpoch, epoch -1":              s.ActivateEpoch(ctx, "w", "rs", -1),
+		"ActivateEpoch, empty wallet":          s.ActivateEpoch(ctx, "", "rs", 1, nil),
+		"ActivateEpoch, empty session":         s.ActivateEpoch(ctx, "w", "", 1, nil),
+		"ActivateEpoch, long session":          s.ActivateEpoch(ctx, "w", long, 1, nil),
+		"ActivateEpoch, epoch 0":               s.ActivateEpoch(ctx, "w", "rs", 0, nil),
+		"ActivateEpoch, epoch -1":              s.ActivateEpoch(ctx, "w", "rs", -1, nil),
 		"AbortReshare, empty wallet":           s.AbortReshare(ctx, "", "rs"),
 		"AbortReshare, empty session":          s.AbortReshare(ctx, "w", ""),
 	}
@@ -1641,7 +1706,7 @@ func testReshareValidation(t *testing.T, s store.Store) {
 	if err := s.BeginReshare(ctx, "w", 0, "rs", base, base); err != nil {
 		t.Errorf("BeginReshare with the cutoff at now: %v", err)
 	}
-	wantConflict(t, "ActivateEpoch(MaxEpoch)", s.ActivateEpoch(ctx, "w", "rs", store.MaxEpoch))
+	wantConflict(t, "ActivateEpoch(MaxEpoch)", s.ActivateEpoch(ctx, "w", "rs", store.MaxEpoch, nil))
 }
 
 // A reshare session round-trips; like a keygen it has no digest,
@@ -1743,11 +1808,11 @@ func testConcurrentBeginReshare(t *testing.T, s store.Store) {
 		}
 		session := fmt.Sprintf("rs-%d-%d", round, winner)
 		wantEpochs(t, s, fmt.Sprintf("round %d", round), "w", round, made, round+1, session)
-		if err := s.ActivateEpoch(ctx, "w", session, round+1); err != nil {
+		if err := s.ActivateEpoch(ctx, "w", session, round+1, nil); err != nil {
 			t.Fatalf("round %d: ActivateEpoch(%s): %v", round, session, err)
 		}
 		made = session
-		if err := s.ActivateEpoch(ctx, "w-own", fmt.Sprintf("own-%d", round), round+1); err != nil {
+		if err := s.ActivateEpoch(ctx, "w-own", fmt.Sprintf("own-%d", round), round+1, nil); err != nil {
 			t.Fatalf("round %d: ActivateEpoch(own-%d): %v", round, round, err)
 		}
 	}

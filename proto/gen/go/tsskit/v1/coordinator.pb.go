@@ -291,6 +291,80 @@ func (x *CreateSignSessionRequest) GetDerivationPath() []uint32 {
 	return nil
 }
 
+type CreateReshareSessionRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WalletId string                 `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The wallet's client holders, every one, which the caller runs: each
+	// is in both committees (its current share hands over, and it gets a
+	// new one).
+	ClientPartyIds []string `protobuf:"bytes,2,rep,name=client_party_ids,json=clientPartyIds,proto3" json:"client_party_ids,omitempty"`
+	// Signers needed after the reshare; 0: unchanged.
+	SignersNeeded uint32 `protobuf:"varint,3,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
+	// Holders after the reshare, clients included; 0: unchanged. Server
+	// holders are kept first; more come from the pool.
+	Parties       uint32 `protobuf:"varint,4,opt,name=parties,proto3" json:"parties,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateReshareSessionRequest) Reset() {
+	*x = CreateReshareSessionRequest{}
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateReshareSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateReshareSessionRequest) ProtoMessage() {}
+
+func (x *CreateReshareSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateReshareSessionRequest.ProtoReflect.Descriptor instead.
+func (*CreateReshareSessionRequest) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateReshareSessionRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *CreateReshareSessionRequest) GetClientPartyIds() []string {
+	if x != nil {
+		return x.ClientPartyIds
+	}
+	return nil
+}
+
+func (x *CreateReshareSessionRequest) GetSignersNeeded() uint32 {
+	if x != nil {
+		return x.SignersNeeded
+	}
+	return 0
+}
+
+func (x *CreateReshareSessionRequest) GetParties() uint32 {
+	if x != nil {
+		return x.Parties
+	}
+	return 0
+}
+
 type PartyToken struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
@@ -301,7 +375,7 @@ type PartyToken struct {
 
 func (x *PartyToken) Reset() {
 	*x = PartyToken{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[2]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +387,7 @@ func (x *PartyToken) String() string {
 func (*PartyToken) ProtoMessage() {}
 
 func (x *PartyToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[2]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +400,7 @@ func (x *PartyToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyToken.ProtoReflect.Descriptor instead.
 func (*PartyToken) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{2}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PartyToken) GetPartyId() string {
@@ -355,13 +429,16 @@ type CreateSessionResponse struct {
 	// Keygen: the signers needed, as the coordinator set up the session.
 	// Clients check it, and the parties, against what they asked for.
 	SignersNeeded uint32 `protobuf:"varint,7,opt,name=signers_needed,json=signersNeeded,proto3" json:"signers_needed,omitempty"`
+	// Reshare: what is handed over (committees, epoch, key, policy). The
+	// client checks it against its share and its request before it joins.
+	Reshare       *ReshareSpec `protobuf:"bytes,8,opt,name=reshare,proto3" json:"reshare,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +450,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +463,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateSessionResponse) GetSessionId() string {
@@ -438,6 +515,13 @@ func (x *CreateSessionResponse) GetSignersNeeded() uint32 {
 	return 0
 }
 
+func (x *CreateSessionResponse) GetReshare() *ReshareSpec {
+	if x != nil {
+		return x.Reshare
+	}
+	return nil
+}
+
 type Holder struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
@@ -448,7 +532,7 @@ type Holder struct {
 
 func (x *Holder) Reset() {
 	*x = Holder{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +544,7 @@ func (x *Holder) String() string {
 func (*Holder) ProtoMessage() {}
 
 func (x *Holder) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +557,7 @@ func (x *Holder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Holder.ProtoReflect.Descriptor instead.
 func (*Holder) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Holder) GetPartyId() string {
@@ -518,7 +602,7 @@ type Wallet struct {
 
 func (x *Wallet) Reset() {
 	*x = Wallet{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +614,7 @@ func (x *Wallet) String() string {
 func (*Wallet) ProtoMessage() {}
 
 func (x *Wallet) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +627,7 @@ func (x *Wallet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wallet.ProtoReflect.Descriptor instead.
 func (*Wallet) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Wallet) GetWalletId() string {
@@ -632,7 +716,7 @@ type GetWalletRequest struct {
 
 func (x *GetWalletRequest) Reset() {
 	*x = GetWalletRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -644,7 +728,7 @@ func (x *GetWalletRequest) String() string {
 func (*GetWalletRequest) ProtoMessage() {}
 
 func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -657,7 +741,7 @@ func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletRequest.ProtoReflect.Descriptor instead.
 func (*GetWalletRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetWalletRequest) GetWalletId() string {
@@ -676,7 +760,7 @@ type GetWalletResponse struct {
 
 func (x *GetWalletResponse) Reset() {
 	*x = GetWalletResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +772,7 @@ func (x *GetWalletResponse) String() string {
 func (*GetWalletResponse) ProtoMessage() {}
 
 func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +785,7 @@ func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletResponse.ProtoReflect.Descriptor instead.
 func (*GetWalletResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetWalletResponse) GetWallet() *Wallet {
@@ -722,7 +806,7 @@ type ListWalletsRequest struct {
 
 func (x *ListWalletsRequest) Reset() {
 	*x = ListWalletsRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +818,7 @@ func (x *ListWalletsRequest) String() string {
 func (*ListWalletsRequest) ProtoMessage() {}
 
 func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +831,7 @@ func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsRequest.ProtoReflect.Descriptor instead.
 func (*ListWalletsRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListWalletsRequest) GetUserId() string {
@@ -781,7 +865,7 @@ type ListWalletsResponse struct {
 
 func (x *ListWalletsResponse) Reset() {
 	*x = ListWalletsResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +877,7 @@ func (x *ListWalletsResponse) String() string {
 func (*ListWalletsResponse) ProtoMessage() {}
 
 func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +890,7 @@ func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsResponse.ProtoReflect.Descriptor instead.
 func (*ListWalletsResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWalletsResponse) GetWallets() []*Wallet {
@@ -840,7 +924,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -852,7 +936,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -865,7 +949,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Session) GetSessionId() string {
@@ -940,7 +1024,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1036,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1049,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -984,7 +1068,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1080,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1093,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -1029,7 +1113,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1125,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1138,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JoinRequest) GetSessionId() string {
@@ -1079,7 +1163,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1175,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1188,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 type WatchSessionRequest struct {
@@ -1116,7 +1200,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1212,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1225,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1171,7 +1255,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1183,7 +1267,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1196,7 +1280,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SessionEvent) GetSessionId() string {
@@ -1323,7 +1407,7 @@ type ReportProgressRequest struct {
 
 func (x *ReportProgressRequest) Reset() {
 	*x = ReportProgressRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1419,7 @@ func (x *ReportProgressRequest) String() string {
 func (*ReportProgressRequest) ProtoMessage() {}
 
 func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1432,7 @@ func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressRequest.ProtoReflect.Descriptor instead.
 func (*ReportProgressRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReportProgressRequest) GetSessionId() string {
@@ -1394,7 +1478,7 @@ type ReportProgressResponse struct {
 
 func (x *ReportProgressResponse) Reset() {
 	*x = ReportProgressResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1490,7 @@ func (x *ReportProgressResponse) String() string {
 func (*ReportProgressResponse) ProtoMessage() {}
 
 func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1503,7 @@ func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressResponse.ProtoReflect.Descriptor instead.
 func (*ReportProgressResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 type ReportResultRequest struct {
@@ -1450,7 +1534,7 @@ type ReportResultRequest struct {
 
 func (x *ReportResultRequest) Reset() {
 	*x = ReportResultRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1546,7 @@ func (x *ReportResultRequest) String() string {
 func (*ReportResultRequest) ProtoMessage() {}
 
 func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1559,7 @@ func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReportResultRequest) GetSessionId() string {
@@ -1597,7 +1681,7 @@ type ReportResultResponse struct {
 
 func (x *ReportResultResponse) Reset() {
 	*x = ReportResultResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1693,7 @@ func (x *ReportResultResponse) String() string {
 func (*ReportResultResponse) ProtoMessage() {}
 
 func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1706,7 @@ func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 // Waiting: some parties have not joined yet.
@@ -1636,7 +1720,7 @@ type SessionEvent_Waiting struct {
 
 func (x *SessionEvent_Waiting) Reset() {
 	*x = SessionEvent_Waiting{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1732,7 @@ func (x *SessionEvent_Waiting) String() string {
 func (*SessionEvent_Waiting) ProtoMessage() {}
 
 func (x *SessionEvent_Waiting) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1745,7 @@ func (x *SessionEvent_Waiting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Waiting.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Waiting) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16, 0}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 0}
 }
 
 func (x *SessionEvent_Waiting) GetJoined() []string {
@@ -1704,7 +1788,7 @@ type SessionEvent_Ready struct {
 
 func (x *SessionEvent_Ready) Reset() {
 	*x = SessionEvent_Ready{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1800,7 @@ func (x *SessionEvent_Ready) String() string {
 func (*SessionEvent_Ready) ProtoMessage() {}
 
 func (x *SessionEvent_Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1813,7 @@ func (x *SessionEvent_Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Ready.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Ready) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16, 1}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 1}
 }
 
 func (x *SessionEvent_Ready) GetKind() SessionKind {
@@ -1802,7 +1886,7 @@ type SessionEvent_Progress struct {
 
 func (x *SessionEvent_Progress) Reset() {
 	*x = SessionEvent_Progress{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1898,7 @@ func (x *SessionEvent_Progress) String() string {
 func (*SessionEvent_Progress) ProtoMessage() {}
 
 func (x *SessionEvent_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1911,7 @@ func (x *SessionEvent_Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Progress.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Progress) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16, 2}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 2}
 }
 
 func (x *SessionEvent_Progress) GetPartyId() string {
@@ -1881,7 +1965,7 @@ type SessionEvent_Completed struct {
 
 func (x *SessionEvent_Completed) Reset() {
 	*x = SessionEvent_Completed{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +1977,7 @@ func (x *SessionEvent_Completed) String() string {
 func (*SessionEvent_Completed) ProtoMessage() {}
 
 func (x *SessionEvent_Completed) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +1990,7 @@ func (x *SessionEvent_Completed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Completed.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Completed) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16, 3}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 3}
 }
 
 func (x *SessionEvent_Completed) GetWalletId() string {
@@ -1977,7 +2061,7 @@ type SessionEvent_Failed struct {
 
 func (x *SessionEvent_Failed) Reset() {
 	*x = SessionEvent_Failed{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1989,7 +2073,7 @@ func (x *SessionEvent_Failed) String() string {
 func (*SessionEvent_Failed) ProtoMessage() {}
 
 func (x *SessionEvent_Failed) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2002,7 +2086,7 @@ func (x *SessionEvent_Failed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Failed.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Failed) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16, 4}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 4}
 }
 
 func (x *SessionEvent_Failed) GetCode() string {
@@ -2037,7 +2121,7 @@ type ReportResultRequest_Failure struct {
 
 func (x *ReportResultRequest_Failure) Reset() {
 	*x = ReportResultRequest_Failure{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2133,7 @@ func (x *ReportResultRequest_Failure) String() string {
 func (*ReportResultRequest_Failure) ProtoMessage() {}
 
 func (x *ReportResultRequest_Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2146,7 @@ func (x *ReportResultRequest_Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest_Failure.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest_Failure) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{19, 0}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20, 0}
 }
 
 func (x *ReportResultRequest_Failure) GetCode() string {
@@ -2104,7 +2188,7 @@ type ReportResultRequest_Reshared struct {
 
 func (x *ReportResultRequest_Reshared) Reset() {
 	*x = ReportResultRequest_Reshared{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2200,7 @@ func (x *ReportResultRequest_Reshared) String() string {
 func (*ReportResultRequest_Reshared) ProtoMessage() {}
 
 func (x *ReportResultRequest_Reshared) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2213,7 @@ func (x *ReportResultRequest_Reshared) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest_Reshared.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest_Reshared) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{19, 1}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20, 1}
 }
 
 func (x *ReportResultRequest_Reshared) GetPublicKey() []byte {
@@ -2176,11 +2260,16 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12(\n" +
 	"\x10client_party_ids\x18\x03 \x03(\tR\x0eclientPartyIds\x12(\n" +
 	"\x10server_party_ids\x18\x04 \x03(\tR\x0eserverPartyIds\x12'\n" +
-	"\x0fderivation_path\x18\x05 \x03(\rR\x0ederivationPath\"=\n" +
+	"\x0fderivation_path\x18\x05 \x03(\rR\x0ederivationPath\"\xa5\x01\n" +
+	"\x1bCreateReshareSessionRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12(\n" +
+	"\x10client_party_ids\x18\x02 \x03(\tR\x0eclientPartyIds\x12%\n" +
+	"\x0esigners_needed\x18\x03 \x01(\rR\rsignersNeeded\x12\x18\n" +
+	"\aparties\x18\x04 \x01(\rR\aparties\"=\n" +
 	"\n" +
 	"PartyToken\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
-	"\x05token\x18\x02 \x01(\tR\x05token\"\x9c\x02\n" +
+	"\x05token\x18\x02 \x01(\tR\x05token\"\xce\x02\n" +
 	"\x15CreateSessionResponse\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12*\n" +
@@ -2189,7 +2278,8 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\aparties\x18\x04 \x03(\tR\aparties\x12-\n" +
 	"\x06tokens\x18\x05 \x03(\v2\x15.tsskit.v1.PartyTokenR\x06tokens\x12+\n" +
 	"\x12expires_at_unix_ms\x18\x06 \x01(\x03R\x0fexpiresAtUnixMs\x12%\n" +
-	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\"N\n" +
+	"\x0esigners_needed\x18\a \x01(\rR\rsignersNeeded\x120\n" +
+	"\areshare\x18\b \x01(\v2\x16.tsskit.v1.ReshareSpecR\areshare\"N\n" +
 	"\x06Holder\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\xd5\x02\n" +
@@ -2339,10 +2429,11 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x15SESSION_STATE_WAITING\x10\x01\x12\x19\n" +
 	"\x15SESSION_STATE_RUNNING\x10\x02\x12\x1b\n" +
 	"\x17SESSION_STATE_COMPLETED\x10\x03\x12\x18\n" +
-	"\x14SESSION_STATE_FAILED\x10\x042\xdd\x05\n" +
+	"\x14SESSION_STATE_FAILED\x10\x042\xbf\x06\n" +
 	"\x12CoordinatorService\x12^\n" +
 	"\x13CreateKeygenSession\x12%.tsskit.v1.CreateKeygenSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12Z\n" +
-	"\x11CreateSignSession\x12#.tsskit.v1.CreateSignSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12F\n" +
+	"\x11CreateSignSession\x12#.tsskit.v1.CreateSignSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12`\n" +
+	"\x14CreateReshareSession\x12&.tsskit.v1.CreateReshareSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12F\n" +
 	"\tGetWallet\x12\x1b.tsskit.v1.GetWalletRequest\x1a\x1c.tsskit.v1.GetWalletResponse\x12L\n" +
 	"\vListWallets\x12\x1d.tsskit.v1.ListWalletsRequest\x1a\x1e.tsskit.v1.ListWalletsResponse\x12I\n" +
 	"\n" +
@@ -2367,91 +2458,95 @@ func file_tsskit_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_tsskit_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_tsskit_v1_coordinator_proto_goTypes = []any{
 	(HolderKind)(0),                      // 0: tsskit.v1.HolderKind
 	(SessionState)(0),                    // 1: tsskit.v1.SessionState
 	(*CreateKeygenSessionRequest)(nil),   // 2: tsskit.v1.CreateKeygenSessionRequest
 	(*CreateSignSessionRequest)(nil),     // 3: tsskit.v1.CreateSignSessionRequest
-	(*PartyToken)(nil),                   // 4: tsskit.v1.PartyToken
-	(*CreateSessionResponse)(nil),        // 5: tsskit.v1.CreateSessionResponse
-	(*Holder)(nil),                       // 6: tsskit.v1.Holder
-	(*Wallet)(nil),                       // 7: tsskit.v1.Wallet
-	(*GetWalletRequest)(nil),             // 8: tsskit.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),            // 9: tsskit.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),           // 10: tsskit.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),          // 11: tsskit.v1.ListWalletsResponse
-	(*Session)(nil),                      // 12: tsskit.v1.Session
-	(*GetSessionRequest)(nil),            // 13: tsskit.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),           // 14: tsskit.v1.GetSessionResponse
-	(*JoinRequest)(nil),                  // 15: tsskit.v1.JoinRequest
-	(*JoinResponse)(nil),                 // 16: tsskit.v1.JoinResponse
-	(*WatchSessionRequest)(nil),          // 17: tsskit.v1.WatchSessionRequest
-	(*SessionEvent)(nil),                 // 18: tsskit.v1.SessionEvent
-	(*ReportProgressRequest)(nil),        // 19: tsskit.v1.ReportProgressRequest
-	(*ReportProgressResponse)(nil),       // 20: tsskit.v1.ReportProgressResponse
-	(*ReportResultRequest)(nil),          // 21: tsskit.v1.ReportResultRequest
-	(*ReportResultResponse)(nil),         // 22: tsskit.v1.ReportResultResponse
-	(*SessionEvent_Waiting)(nil),         // 23: tsskit.v1.SessionEvent.Waiting
-	(*SessionEvent_Ready)(nil),           // 24: tsskit.v1.SessionEvent.Ready
-	(*SessionEvent_Progress)(nil),        // 25: tsskit.v1.SessionEvent.Progress
-	(*SessionEvent_Completed)(nil),       // 26: tsskit.v1.SessionEvent.Completed
-	(*SessionEvent_Failed)(nil),          // 27: tsskit.v1.SessionEvent.Failed
-	nil,                                  // 28: tsskit.v1.SessionEvent.Completed.StoredAcksEntry
-	(*ReportResultRequest_Failure)(nil),  // 29: tsskit.v1.ReportResultRequest.Failure
-	(*ReportResultRequest_Reshared)(nil), // 30: tsskit.v1.ReportResultRequest.Reshared
-	(SessionKind)(0),                     // 31: tsskit.v1.SessionKind
-	(*PartyKeys)(nil),                    // 32: tsskit.v1.PartyKeys
-	(*Signature)(nil),                    // 33: tsskit.v1.Signature
-	(*ReshareSpec)(nil),                  // 34: tsskit.v1.ReshareSpec
+	(*CreateReshareSessionRequest)(nil),  // 4: tsskit.v1.CreateReshareSessionRequest
+	(*PartyToken)(nil),                   // 5: tsskit.v1.PartyToken
+	(*CreateSessionResponse)(nil),        // 6: tsskit.v1.CreateSessionResponse
+	(*Holder)(nil),                       // 7: tsskit.v1.Holder
+	(*Wallet)(nil),                       // 8: tsskit.v1.Wallet
+	(*GetWalletRequest)(nil),             // 9: tsskit.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),            // 10: tsskit.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),           // 11: tsskit.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),          // 12: tsskit.v1.ListWalletsResponse
+	(*Session)(nil),                      // 13: tsskit.v1.Session
+	(*GetSessionRequest)(nil),            // 14: tsskit.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),           // 15: tsskit.v1.GetSessionResponse
+	(*JoinRequest)(nil),                  // 16: tsskit.v1.JoinRequest
+	(*JoinResponse)(nil),                 // 17: tsskit.v1.JoinResponse
+	(*WatchSessionRequest)(nil),          // 18: tsskit.v1.WatchSessionRequest
+	(*SessionEvent)(nil),                 // 19: tsskit.v1.SessionEvent
+	(*ReportProgressRequest)(nil),        // 20: tsskit.v1.ReportProgressRequest
+	(*ReportProgressResponse)(nil),       // 21: tsskit.v1.ReportProgressResponse
+	(*ReportResultRequest)(nil),          // 22: tsskit.v1.ReportResultRequest
+	(*ReportResultResponse)(nil),         // 23: tsskit.v1.ReportResultResponse
+	(*SessionEvent_Waiting)(nil),         // 24: tsskit.v1.SessionEvent.Waiting
+	(*SessionEvent_Ready)(nil),           // 25: tsskit.v1.SessionEvent.Ready
+	(*SessionEvent_Progress)(nil),        // 26: tsskit.v1.SessionEvent.Progress
+	(*SessionEvent_Completed)(nil),       // 27: tsskit.v1.SessionEvent.Completed
+	(*SessionEvent_Failed)(nil),          // 28: tsskit.v1.SessionEvent.Failed
+	nil,                                  // 29: tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	(*ReportResultRequest_Failure)(nil),  // 30: tsskit.v1.ReportResultRequest.Failure
+	(*ReportResultRequest_Reshared)(nil), // 31: tsskit.v1.ReportResultRequest.Reshared
+	(SessionKind)(0),                     // 32: tsskit.v1.SessionKind
+	(*ReshareSpec)(nil),                  // 33: tsskit.v1.ReshareSpec
+	(*PartyKeys)(nil),                    // 34: tsskit.v1.PartyKeys
+	(*Signature)(nil),                    // 35: tsskit.v1.Signature
 }
 var file_tsskit_v1_coordinator_proto_depIdxs = []int32{
-	31, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
-	4,  // 1: tsskit.v1.CreateSessionResponse.tokens:type_name -> tsskit.v1.PartyToken
-	0,  // 2: tsskit.v1.Holder.kind:type_name -> tsskit.v1.HolderKind
-	6,  // 3: tsskit.v1.Wallet.holders:type_name -> tsskit.v1.Holder
-	7,  // 4: tsskit.v1.GetWalletResponse.wallet:type_name -> tsskit.v1.Wallet
-	7,  // 5: tsskit.v1.ListWalletsResponse.wallets:type_name -> tsskit.v1.Wallet
-	31, // 6: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
-	1,  // 7: tsskit.v1.Session.state:type_name -> tsskit.v1.SessionState
-	12, // 8: tsskit.v1.GetSessionResponse.session:type_name -> tsskit.v1.Session
-	32, // 9: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
-	23, // 10: tsskit.v1.SessionEvent.waiting:type_name -> tsskit.v1.SessionEvent.Waiting
-	24, // 11: tsskit.v1.SessionEvent.ready:type_name -> tsskit.v1.SessionEvent.Ready
-	25, // 12: tsskit.v1.SessionEvent.progress:type_name -> tsskit.v1.SessionEvent.Progress
-	26, // 13: tsskit.v1.SessionEvent.completed:type_name -> tsskit.v1.SessionEvent.Completed
-	27, // 14: tsskit.v1.SessionEvent.failed:type_name -> tsskit.v1.SessionEvent.Failed
-	33, // 15: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
-	29, // 16: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
-	30, // 17: tsskit.v1.ReportResultRequest.reshared:type_name -> tsskit.v1.ReportResultRequest.Reshared
-	31, // 18: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
-	32, // 19: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
-	34, // 20: tsskit.v1.SessionEvent.Ready.reshare:type_name -> tsskit.v1.ReshareSpec
-	33, // 21: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
-	28, // 22: tsskit.v1.SessionEvent.Completed.stored_acks:type_name -> tsskit.v1.SessionEvent.Completed.StoredAcksEntry
-	2,  // 23: tsskit.v1.CoordinatorService.CreateKeygenSession:input_type -> tsskit.v1.CreateKeygenSessionRequest
-	3,  // 24: tsskit.v1.CoordinatorService.CreateSignSession:input_type -> tsskit.v1.CreateSignSessionRequest
-	8,  // 25: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
-	10, // 26: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
-	13, // 27: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
-	15, // 28: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
-	17, // 29: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
-	19, // 30: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
-	21, // 31: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
-	5,  // 32: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
-	5,  // 33: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
-	9,  // 34: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
-	11, // 35: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
-	14, // 36: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
-	16, // 37: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
-	18, // 38: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
-	20, // 39: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
-	22, // 40: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
-	32, // [32:41] is the sub-list for method output_type
-	23, // [23:32] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	32, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
+	5,  // 1: tsskit.v1.CreateSessionResponse.tokens:type_name -> tsskit.v1.PartyToken
+	33, // 2: tsskit.v1.CreateSessionResponse.reshare:type_name -> tsskit.v1.ReshareSpec
+	0,  // 3: tsskit.v1.Holder.kind:type_name -> tsskit.v1.HolderKind
+	7,  // 4: tsskit.v1.Wallet.holders:type_name -> tsskit.v1.Holder
+	8,  // 5: tsskit.v1.GetWalletResponse.wallet:type_name -> tsskit.v1.Wallet
+	8,  // 6: tsskit.v1.ListWalletsResponse.wallets:type_name -> tsskit.v1.Wallet
+	32, // 7: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
+	1,  // 8: tsskit.v1.Session.state:type_name -> tsskit.v1.SessionState
+	13, // 9: tsskit.v1.GetSessionResponse.session:type_name -> tsskit.v1.Session
+	34, // 10: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
+	24, // 11: tsskit.v1.SessionEvent.waiting:type_name -> tsskit.v1.SessionEvent.Waiting
+	25, // 12: tsskit.v1.SessionEvent.ready:type_name -> tsskit.v1.SessionEvent.Ready
+	26, // 13: tsskit.v1.SessionEvent.progress:type_name -> tsskit.v1.SessionEvent.Progress
+	27, // 14: tsskit.v1.SessionEvent.completed:type_name -> tsskit.v1.SessionEvent.Completed
+	28, // 15: tsskit.v1.SessionEvent.failed:type_name -> tsskit.v1.SessionEvent.Failed
+	35, // 16: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
+	30, // 17: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
+	31, // 18: tsskit.v1.ReportResultRequest.reshared:type_name -> tsskit.v1.ReportResultRequest.Reshared
+	32, // 19: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
+	34, // 20: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
+	33, // 21: tsskit.v1.SessionEvent.Ready.reshare:type_name -> tsskit.v1.ReshareSpec
+	35, // 22: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
+	29, // 23: tsskit.v1.SessionEvent.Completed.stored_acks:type_name -> tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	2,  // 24: tsskit.v1.CoordinatorService.CreateKeygenSession:input_type -> tsskit.v1.CreateKeygenSessionRequest
+	3,  // 25: tsskit.v1.CoordinatorService.CreateSignSession:input_type -> tsskit.v1.CreateSignSessionRequest
+	4,  // 26: tsskit.v1.CoordinatorService.CreateReshareSession:input_type -> tsskit.v1.CreateReshareSessionRequest
+	9,  // 27: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
+	11, // 28: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
+	14, // 29: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
+	16, // 30: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
+	18, // 31: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
+	20, // 32: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
+	22, // 33: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
+	6,  // 34: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
+	6,  // 35: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
+	6,  // 36: tsskit.v1.CoordinatorService.CreateReshareSession:output_type -> tsskit.v1.CreateSessionResponse
+	10, // 37: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
+	12, // 38: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
+	15, // 39: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
+	17, // 40: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
+	19, // 41: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
+	21, // 42: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
+	23, // 43: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_tsskit_v1_coordinator_proto_init() }
@@ -2460,14 +2555,14 @@ func file_tsskit_v1_coordinator_proto_init() {
 		return
 	}
 	file_tsskit_v1_common_proto_init()
-	file_tsskit_v1_coordinator_proto_msgTypes[16].OneofWrappers = []any{
+	file_tsskit_v1_coordinator_proto_msgTypes[17].OneofWrappers = []any{
 		(*SessionEvent_Waiting_)(nil),
 		(*SessionEvent_Ready_)(nil),
 		(*SessionEvent_Progress_)(nil),
 		(*SessionEvent_Completed_)(nil),
 		(*SessionEvent_Failed_)(nil),
 	}
-	file_tsskit_v1_coordinator_proto_msgTypes[19].OneofWrappers = []any{
+	file_tsskit_v1_coordinator_proto_msgTypes[20].OneofWrappers = []any{
 		(*ReportResultRequest_PublicKey)(nil),
 		(*ReportResultRequest_Signature)(nil),
 		(*ReportResultRequest_Failure_)(nil),
@@ -2479,7 +2574,7 @@ func file_tsskit_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_coordinator_proto_rawDesc), len(file_tsskit_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,15 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CoordinatorService_CreateKeygenSession_FullMethodName = "/tsskit.v1.CoordinatorService/CreateKeygenSession"
-	CoordinatorService_CreateSignSession_FullMethodName   = "/tsskit.v1.CoordinatorService/CreateSignSession"
-	CoordinatorService_GetWallet_FullMethodName           = "/tsskit.v1.CoordinatorService/GetWallet"
-	CoordinatorService_ListWallets_FullMethodName         = "/tsskit.v1.CoordinatorService/ListWallets"
-	CoordinatorService_GetSession_FullMethodName          = "/tsskit.v1.CoordinatorService/GetSession"
-	CoordinatorService_Join_FullMethodName                = "/tsskit.v1.CoordinatorService/Join"
-	CoordinatorService_WatchSession_FullMethodName        = "/tsskit.v1.CoordinatorService/WatchSession"
-	CoordinatorService_ReportProgress_FullMethodName      = "/tsskit.v1.CoordinatorService/ReportProgress"
-	CoordinatorService_ReportResult_FullMethodName        = "/tsskit.v1.CoordinatorService/ReportResult"
+	CoordinatorService_CreateKeygenSession_FullMethodName  = "/tsskit.v1.CoordinatorService/CreateKeygenSession"
+	CoordinatorService_CreateSignSession_FullMethodName    = "/tsskit.v1.CoordinatorService/CreateSignSession"
+	CoordinatorService_CreateReshareSession_FullMethodName = "/tsskit.v1.CoordinatorService/CreateReshareSession"
+	CoordinatorService_GetWallet_FullMethodName            = "/tsskit.v1.CoordinatorService/GetWallet"
+	CoordinatorService_ListWallets_FullMethodName          = "/tsskit.v1.CoordinatorService/ListWallets"
+	CoordinatorService_GetSession_FullMethodName           = "/tsskit.v1.CoordinatorService/GetSession"
+	CoordinatorService_Join_FullMethodName                 = "/tsskit.v1.CoordinatorService/Join"
+	CoordinatorService_WatchSession_FullMethodName         = "/tsskit.v1.CoordinatorService/WatchSession"
+	CoordinatorService_ReportProgress_FullMethodName       = "/tsskit.v1.CoordinatorService/ReportProgress"
+	CoordinatorService_ReportResult_FullMethodName         = "/tsskit.v1.CoordinatorService/ReportResult"
 )
 
 // CoordinatorServiceClient is the client API for CoordinatorService service.
@@ -44,6 +45,14 @@ type CoordinatorServiceClient interface {
 	// CreateSignSession starts a signing of a 32-byte digest with a wallet:
 	// the caller's client parties plus healthy server holders.
 	CreateSignSession(ctx context.Context, in *CreateSignSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
+	// CreateReshareSession starts a reshare of a co-managed wallet by its
+	// client: the client holders the caller runs and as many server holders
+	// as the wallet needs hand its key to a new committee. With the same
+	// signers and parties it is a refresh (new shares for the same holders);
+	// otherwise server parties are added from the pool or dropped. The new
+	// epoch becomes the wallet's only once every new holder has stored its
+	// share (docs/lifecycle.md). It takes a token that may create wallets.
+	CreateReshareSession(ctx context.Context, in *CreateReshareSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
 	GetWallet(ctx context.Context, in *GetWalletRequest, opts ...grpc.CallOption) (*GetWalletResponse, error)
 	ListWallets(ctx context.Context, in *ListWalletsRequest, opts ...grpc.CallOption) (*ListWalletsResponse, error)
 	GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*GetSessionResponse, error)
@@ -81,6 +90,16 @@ func (c *coordinatorServiceClient) CreateSignSession(ctx context.Context, in *Cr
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateSessionResponse)
 	err := c.cc.Invoke(ctx, CoordinatorService_CreateSignSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coordinatorServiceClient) CreateReshareSession(ctx context.Context, in *CreateReshareSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSessionResponse)
+	err := c.cc.Invoke(ctx, CoordinatorService_CreateReshareSession_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +199,14 @@ type CoordinatorServiceServer interface {
 	// CreateSignSession starts a signing of a 32-byte digest with a wallet:
 	// the caller's client parties plus healthy server holders.
 	CreateSignSession(context.Context, *CreateSignSessionRequest) (*CreateSessionResponse, error)
+	// CreateReshareSession starts a reshare of a co-managed wallet by its
+	// client: the client holders the caller runs and as many server holders
+	// as the wallet needs hand its key to a new committee. With the same
+	// signers and parties it is a refresh (new shares for the same holders);
+	// otherwise server parties are added from the pool or dropped. The new
+	// epoch becomes the wallet's only once every new holder has stored its
+	// share (docs/lifecycle.md). It takes a token that may create wallets.
+	CreateReshareSession(context.Context, *CreateReshareSessionRequest) (*CreateSessionResponse, error)
 	GetWallet(context.Context, *GetWalletRequest) (*GetWalletResponse, error)
 	ListWallets(context.Context, *ListWalletsRequest) (*ListWalletsResponse, error)
 	GetSession(context.Context, *GetSessionRequest) (*GetSessionResponse, error)
@@ -208,6 +235,9 @@ func (UnimplementedCoordinatorServiceServer) CreateKeygenSession(context.Context
 }
 func (UnimplementedCoordinatorServiceServer) CreateSignSession(context.Context, *CreateSignSessionRequest) (*CreateSessionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateSignSession not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) CreateReshareSession(context.Context, *CreateReshareSessionRequest) (*CreateSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateReshareSession not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) GetWallet(context.Context, *GetWalletRequest) (*GetWalletResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetWallet not implemented")
@@ -283,6 +313,24 @@ func _CoordinatorService_CreateSignSession_Handler(srv interface{}, ctx context.
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CoordinatorServiceServer).CreateSignSession(ctx, req.(*CreateSignSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CoordinatorService_CreateReshareSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateReshareSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServiceServer).CreateReshareSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoordinatorService_CreateReshareSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServiceServer).CreateReshareSession(ctx, req.(*CreateReshareSessionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -420,6 +468,10 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateSignSession",
 			Handler:    _CoordinatorService_CreateSignSession_Handler,
+		},
+		{
+			MethodName: "CreateReshareSession",
+			Handler:    _CoordinatorService_CreateReshareSession_Handler,
 		},
 		{
 			MethodName: "GetWallet",

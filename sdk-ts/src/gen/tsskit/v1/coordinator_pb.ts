@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/coordinator.proto.
  */
 export const file_tsskit_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Cht0c3NraXQvdjEvY29vcmRpbmF0b3IucHJvdG8SCXRzc2tpdC52MSJ+ChpDcmVhdGVLZXlnZW5TZXNzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOc2lnbmVyc19uZWVkZWQYAyABKA0SDwoHcGFydGllcxgEIAEoDRIYChBjbGllbnRfcGFydHlfaWRzGAUgAygJIooBChhDcmVhdGVTaWduU2Vzc2lvblJlcXVlc3QSEQoJd2FsbGV0X2lkGAEgASgJEg4KBmRpZ2VzdBgCIAEoDBIYChBjbGllbnRfcGFydHlfaWRzGAMgAygJEhgKEHNlcnZlcl9wYXJ0eV9pZHMYBCADKAkSFwoPZGVyaXZhdGlvbl9wYXRoGAUgAygNIi0KClBhcnR5VG9rZW4SEAoIcGFydHlfaWQYASABKAkSDQoFdG9rZW4YAiABKAki0AEKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRISCgpzZXNzaW9uX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi50c3NraXQudjEuU2Vzc2lvbktpbmQSEQoJd2FsbGV0X2lkGAMgASgJEg8KB3BhcnRpZXMYBCADKAkSJQoGdG9rZW5zGAUgAygLMhUudHNza2l0LnYxLlBhcnR5VG9rZW4SGgoSZXhwaXJlc19hdF91bml4X21zGAYgASgDEhYKDnNpZ25lcnNfbmVlZGVkGAcgASgNIj8KBkhvbGRlchIQCghwYXJ0eV9pZBgBIAEoCRIjCgRraW5kGAIgASgOMhUudHNza2l0LnYxLkhvbGRlcktpbmQi6AEKBldhbGxldBIRCgl3YWxsZXRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIPCgd1c2VyX2lkGAMgASgJEhYKDnNpZ25lcnNfbmVlZGVkGAQgASgNEiIKB2hvbGRlcnMYBSADKAsyES50c3NraXQudjEuSG9sZGVyEhIKCnB1YmxpY19rZXkYBiABKAwSDwoHYWRkcmVzcxgHIAEoCRIaChJjcmVhdGVkX2F0X3VuaXhfbXMYCCABKAMSEgoKY2hhaW5fY29kZRgJIAEoDBIMCgR4cHViGAogASgJEg0KBWVwb2NoGAsgASgNIiUKEEdldFdhbGxldFJlcXVlc3QSEQoJd2FsbGV0X2lkGAEgASgJIjYKEUdldFdhbGxldFJlc3BvbnNlEiEKBndhbGxldBgBIAEoCzIRLnRzc2tpdC52MS5XYWxsZXQiTAoSTGlzdFdhbGxldHNSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiUgoTTGlzdFdhbGxldHNSZXNwb25zZRIiCgd3YWxsZXRzGAEgAygLMhEudHNza2l0LnYxLldhbGxldBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAki6gEKB1Nlc3Npb24SEgoKc2Vzc2lvbl9pZBgBIAEoCRIkCgRraW5kGAIgASgOMhYudHNza2l0LnYxLlNlc3Npb25LaW5kEhEKCXdhbGxldF9pZBgDIAEoCRIPCgdwYXJ0aWVzGAQgAygJEiYKBXN0YXRlGAUgASgOMhcudHNza2l0LnYxLlNlc3Npb25TdGF0ZRIOCgZyZWFzb24YBiABKAkSEAoIY3VscHJpdHMYByADKAkSGgoSY3JlYXRlZF9hdF91bml4X21zGAggASgDEhsKE2ZpbmlzaGVkX2F0X3VuaXhfbXMYCSABKAMiJwoRR2V0U2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSI5ChJHZXRTZXNzaW9uUmVzcG9uc2USIwoHc2Vzc2lvbhgBIAEoCzISLnRzc2tpdC52MS5TZXNzaW9uIkUKC0pvaW5SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSIgoEa2V5cxgCIAEoCzIULnRzc2tpdC52MS5QYXJ0eUtleXMiDgoMSm9pblJlc3BvbnNlIikKE1dhdGNoU2Vzc2lvblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSKhCAoMU2Vzc2lvbkV2ZW50EhIKCnNlc3Npb25faWQYASABKAkSCwoDc2VxGAIgASgEEhIKCmF0X3VuaXhfbXMYAyABKAMSMgoHd2FpdGluZxgKIAEoCzIfLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQuV2FpdGluZ0gAEi4KBXJlYWR5GAsgASgLMh0udHNza2l0LnYxLlNlc3Npb25FdmVudC5SZWFkeUgAEjQKCHByb2dyZXNzGAwgASgLMiAudHNza2l0LnYxLlNlc3Npb25FdmVudC5Qcm9ncmVzc0gAEjYKCWNvbXBsZXRlZBgNIAEoCzIhLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQuQ29tcGxldGVkSAASMAoGZmFpbGVkGA4gASgLMh4udHNza2l0LnYxLlNlc3Npb25FdmVudC5GYWlsZWRIABoqCgdXYWl0aW5nEg4KBmpvaW5lZBgBIAMoCRIPCgdtaXNzaW5nGAIgAygJGu0BCgVSZWFkeRIkCgRraW5kGAEgASgOMhYudHNza2l0LnYxLlNlc3Npb25LaW5kEhEKCXdhbGxldF9pZBgCIAEoCRIWCg5zaWduZXJzX25lZWRlZBgDIAEoDRIkCgZyb3N0ZXIYBCADKAsyFC50c3NraXQudjEuUGFydHlLZXlzEg4KBmRpZ2VzdBgFIAEoDBIXCg9kZXJpdmF0aW9uX3BhdGgYBiADKA0SGwoTcmVjb3Jkc19jaGFpbl9jb2RlcxgHIAEoCBInCgdyZXNoYXJlGAggASgLMhYudHNza2l0LnYxLlJlc2hhcmVTcGVjGksKCFByb2dyZXNzEhAKCHBhcnR5X2lkGAEgASgJEg0KBXJvdW5kGAIgASgNEg4KBnJvdW5kcxgDIAEoDRIOCgZxdWV1ZWQYBCABKA0aqwIKCUNvbXBsZXRlZBIRCgl3YWxsZXRfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoDBIPCgdhZGRyZXNzGAMgASgJEicKCXNpZ25hdHVyZRgEIAEoCzIULnRzc2tpdC52MS5TaWduYXR1cmUSGgoSc2lnbmluZ19wdWJsaWNfa2V5GAUgASgMEhcKD3NpZ25pbmdfYWRkcmVzcxgGIAEoCRINCgVlcG9jaBgHIAEoDRJGCgtzdG9yZWRfYWNrcxgIIAMoCzIxLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQuQ29tcGxldGVkLlN0b3JlZEFja3NFbnRyeRoxCg9TdG9yZWRBY2tzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ARo4CgZGYWlsZWQSDAoEY29kZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSEAoIY3VscHJpdHMYAyADKAlCBwoFZXZlbnQibAoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEAoIcGFydHlfaWQYAiABKAkSDQoFcm91bmQYAyABKA0SDgoGcm91bmRzGAQgASgNEg4KBnF1ZXVlZBgFIAEoDSIYChZSZXBvcnRQcm9ncmVzc1Jlc3BvbnNlIsoDChNSZXBvcnRSZXN1bHRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSEAoIcGFydHlfaWQYAiABKAkSFAoKcHVibGljX2tleRgDIAEoDEgAEikKCXNpZ25hdHVyZRgEIAEoCzIULnRzc2tpdC52MS5TaWduYXR1cmVIABI5CgdmYWlsdXJlGAUgASgLMiYudHNza2l0LnYxLlJlcG9ydFJlc3VsdFJlcXVlc3QuRmFpbHVyZUgAEjsKCHJlc2hhcmVkGAkgASgLMicudHNza2l0LnYxLlJlcG9ydFJlc3VsdFJlcXVlc3QuUmVzaGFyZWRIABISCgpjb21wdXRlX21zGAYgASgNEhQKDHByZXBhcmFtc19tcxgHIAEoDRISCgpjaGFpbl9jb2RlGAggASgMGjkKB0ZhaWx1cmUSDAoEY29kZRgBIAEoCRIOCgZyZWFzb24YAiABKAkSEAoIY3VscHJpdHMYAyADKAkaUQoIUmVzaGFyZWQSEgoKcHVibGljX2tleRgBIAEoDBINCgVlcG9jaBgCIAEoDRIOCgZzdG9yZWQYAyABKAgSEgoKc3RvcmVkX2FjaxgEIAEoDEIICgZyZXN1bHQiFgoUUmVwb3J0UmVzdWx0UmVzcG9uc2UqbwoKSG9sZGVyS2luZBIbChdIT0xERVJfS0lORF9VTlNQRUNJRklFRBAAEhYKEkhPTERFUl9LSU5EX1NFUlZFUhABEhYKEkhPTERFUl9LSU5EX0NMSUVOVBACEhQKEEhPTERFUl9LSU5EX1VTRVIQAyqaAQoMU2Vzc2lvblN0YXRlEh0KGVNFU1NJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIZChVTRVNTSU9OX1NUQVRFX1dBSVRJTkcQARIZChVTRVNTSU9OX1NUQVRFX1JVTk5JTkcQAhIbChdTRVNTSU9OX1NUQVRFX0NPTVBMRVRFRBADEhgKFFNFU1NJT05fU1RBVEVfRkFJTEVEEAQy3QUKEkNvb3JkaW5hdG9yU2VydmljZRJeChNDcmVhdGVLZXlnZW5TZXNzaW9uEiUudHNza2l0LnYxLkNyZWF0ZUtleWdlblNlc3Npb25SZXF1ZXN0GiAudHNza2l0LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJaChFDcmVhdGVTaWduU2Vzc2lvbhIjLnRzc2tpdC52MS5DcmVhdGVTaWduU2Vzc2lvblJlcXVlc3QaIC50c3NraXQudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEkYKCUdldFdhbGxldBIbLnRzc2tpdC52MS5HZXRXYWxsZXRSZXF1ZXN0GhwudHNza2l0LnYxLkdldFdhbGxldFJlc3BvbnNlEkwKC0xpc3RXYWxsZXRzEh0udHNza2l0LnYxLkxpc3RXYWxsZXRzUmVxdWVzdBoeLnRzc2tpdC52MS5MaXN0V2FsbGV0c1Jlc3BvbnNlEkkKCkdldFNlc3Npb24SHC50c3NraXQudjEuR2V0U2Vzc2lvblJlcXVlc3QaHS50c3NraXQudjEuR2V0U2Vzc2lvblJlc3BvbnNlEjcKBEpvaW4SFi50c3NraXQudjEuSm9pblJlcXVlc3QaFy50c3NraXQudjEuSm9pblJlc3BvbnNlEkkKDFdhdGNoU2Vzc2lvbhIeLnRzc2tpdC52MS5XYXRjaFNlc3Npb25SZXF1ZXN0GhcudHNza2l0LnYxLlNlc3Npb25FdmVudDABElUKDlJlcG9ydFByb2dyZXNzEiAudHNza2l0LnYxLlJlcG9ydFByb2dyZXNzUmVxdWVzdBohLnRzc2tpdC52MS5SZXBvcnRQcm9ncmVzc1Jlc3BvbnNlEk8KDFJlcG9ydFJlc3VsdBIeLnRzc2tpdC52MS5SZXBvcnRSZXN1bHRSZXF1ZXN0Gh8udHNza2l0LnYxLlJlcG9ydFJlc3VsdFJlc3BvbnNlQqMBCg1jb20udHNza2l0LnYxQhBDb29yZGluYXRvclByb3RvUAFaO2dpdGh1Yi5jb20vcndhZHVyaWFuL3Rzc2tpdC9wcm90by9nZW4vZ28vdHNza2l0L3YxO3Rzc2tpdHYxogIDVFhYqgIJVHNza2l0LlYxygIJVHNza2l0XFYx4gIVVHNza2l0XFYxXEdQQk1ldGFkYXRh6gIKVHNza2l0OjpWMWIGcHJvdG8z", [file_tsskit_v1_common]);
+  fileDesc("Cht0c3NraXQvdjEvY29vcmRpbmF0b3IucHJvdG8SCXRzc2tpdC52MSJ+ChpDcmVhdGVLZXlnZW5TZXNzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOc2lnbmVyc19uZWVkZWQYAyABKA0SDwoHcGFydGllcxgEIAEoDRIYChBjbGllbnRfcGFydHlfaWRzGAUgAygJIooBChhDcmVhdGVTaWduU2Vzc2lvblJlcXVlc3QSEQoJd2FsbGV0X2lkGAEgASgJEg4KBmRpZ2VzdBgCIAEoDBIYChBjbGllbnRfcGFydHlfaWRzGAMgAygJEhgKEHNlcnZlcl9wYXJ0eV9pZHMYBCADKAkSFwoPZGVyaXZhdGlvbl9wYXRoGAUgAygNInMKG0NyZWF0ZVJlc2hhcmVTZXNzaW9uUmVxdWVzdBIRCgl3YWxsZXRfaWQYASABKAkSGAoQY2xpZW50X3BhcnR5X2lkcxgCIAMoCRIWCg5zaWduZXJzX25lZWRlZBgDIAEoDRIPCgdwYXJ0aWVzGAQgASgNIi0KClBhcnR5VG9rZW4SEAoIcGFydHlfaWQYASABKAkSDQoFdG9rZW4YAiABKAki+QEKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRISCgpzZXNzaW9uX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi50c3NraXQudjEuU2Vzc2lvbktpbmQSEQoJd2FsbGV0X2lkGAMgASgJEg8KB3BhcnRpZXMYBCADKAkSJQoGdG9rZW5zGAUgAygLMhUudHNza2l0LnYxLlBhcnR5VG9rZW4SGgoSZXhwaXJlc19hdF91bml4X21zGAYgASgDEhYKDnNpZ25lcnNfbmVlZGVkGAcgASgNEicKB3Jlc2hhcmUYCCABKAsyFi50c3NraXQudjEuUmVzaGFyZVNwZWMiPwoGSG9sZGVyEhAKCHBhcnR5X2lkGAEgASgJEiMKBGtpbmQYAiABKA4yFS50c3NraXQudjEuSG9sZGVyS2luZCLoAQoGV2FsbGV0EhEKCXdhbGxldF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSFgoOc2lnbmVyc19uZWVkZWQYBCABKA0SIgoHaG9sZGVycxgFIAMoCzIRLnRzc2tpdC52MS5Ib2xkZXISEgoKcHVibGljX2tleRgGIAEoDBIPCgdhZGRyZXNzGAcgASgJEhoKEmNyZWF0ZWRfYXRfdW5peF9tcxgIIAEoAxISCgpjaGFpbl9jb2RlGAkgASgMEgwKBHhwdWIYCiABKAkSDQoFZXBvY2gYCyABKA0iJQoQR2V0V2FsbGV0UmVxdWVzdBIRCgl3YWxsZXRfaWQYASABKAkiNgoRR2V0V2FsbGV0UmVzcG9uc2USIQoGd2FsbGV0GAEgASgLMhEudHNza2l0LnYxLldhbGxldCJMChJMaXN0V2FsbGV0c1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJSChNMaXN0V2FsbGV0c1Jlc3BvbnNlEiIKB3dhbGxldHMYASADKAsyES50c3NraXQudjEuV2FsbGV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLqAQoHU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi50c3NraXQudjEuU2Vzc2lvbktpbmQSEQoJd2FsbGV0X2lkGAMgASgJEg8KB3BhcnRpZXMYBCADKAkSJgoFc3RhdGUYBSABKA4yFy50c3NraXQudjEuU2Vzc2lvblN0YXRlEg4KBnJlYXNvbhgGIAEoCRIQCghjdWxwcml0cxgHIAMoCRIaChJjcmVhdGVkX2F0X3VuaXhfbXMYCCABKAMSGwoTZmluaXNoZWRfYXRfdW5peF9tcxgJIAEoAyInChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjkKEkdldFNlc3Npb25SZXNwb25zZRIjCgdzZXNzaW9uGAEgASgLMhIudHNza2l0LnYxLlNlc3Npb24iRQoLSm9pblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIiCgRrZXlzGAIgASgLMhQudHNza2l0LnYxLlBhcnR5S2V5cyIOCgxKb2luUmVzcG9uc2UiKQoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIqEICgxTZXNzaW9uRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRILCgNzZXEYAiABKAQSEgoKYXRfdW5peF9tcxgDIAEoAxIyCgd3YWl0aW5nGAogASgLMh8udHNza2l0LnYxLlNlc3Npb25FdmVudC5XYWl0aW5nSAASLgoFcmVhZHkYCyABKAsyHS50c3NraXQudjEuU2Vzc2lvbkV2ZW50LlJlYWR5SAASNAoIcHJvZ3Jlc3MYDCABKAsyIC50c3NraXQudjEuU2Vzc2lvbkV2ZW50LlByb2dyZXNzSAASNgoJY29tcGxldGVkGA0gASgLMiEudHNza2l0LnYxLlNlc3Npb25FdmVudC5Db21wbGV0ZWRIABIwCgZmYWlsZWQYDiABKAsyHi50c3NraXQudjEuU2Vzc2lvbkV2ZW50LkZhaWxlZEgAGioKB1dhaXRpbmcSDgoGam9pbmVkGAEgAygJEg8KB21pc3NpbmcYAiADKAka7QEKBVJlYWR5EiQKBGtpbmQYASABKA4yFi50c3NraXQudjEuU2Vzc2lvbktpbmQSEQoJd2FsbGV0X2lkGAIgASgJEhYKDnNpZ25lcnNfbmVlZGVkGAMgASgNEiQKBnJvc3RlchgEIAMoCzIULnRzc2tpdC52MS5QYXJ0eUtleXMSDgoGZGlnZXN0GAUgASgMEhcKD2Rlcml2YXRpb25fcGF0aBgGIAMoDRIbChNyZWNvcmRzX2NoYWluX2NvZGVzGAcgASgIEicKB3Jlc2hhcmUYCCABKAsyFi50c3NraXQudjEuUmVzaGFyZVNwZWMaSwoIUHJvZ3Jlc3MSEAoIcGFydHlfaWQYASABKAkSDQoFcm91bmQYAiABKA0SDgoGcm91bmRzGAMgASgNEg4KBnF1ZXVlZBgEIAEoDRqrAgoJQ29tcGxldGVkEhEKCXdhbGxldF9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB2FkZHJlc3MYAyABKAkSJwoJc2lnbmF0dXJlGAQgASgLMhQudHNza2l0LnYxLlNpZ25hdHVyZRIaChJzaWduaW5nX3B1YmxpY19rZXkYBSABKAwSFwoPc2lnbmluZ19hZGRyZXNzGAYgASgJEg0KBWVwb2NoGAcgASgNEkYKC3N0b3JlZF9hY2tzGAggAygLMjEudHNza2l0LnYxLlNlc3Npb25FdmVudC5Db21wbGV0ZWQuU3RvcmVkQWNrc0VudHJ5GjEKD1N0b3JlZEFja3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBGjgKBkZhaWxlZBIMCgRjb2RlGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIQCghjdWxwcml0cxgDIAMoCUIHCgVldmVudCJsChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIQCghwYXJ0eV9pZBgCIAEoCRINCgVyb3VuZBgDIAEoDRIOCgZyb3VuZHMYBCABKA0SDgoGcXVldWVkGAUgASgNIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UiygMKE1JlcG9ydFJlc3VsdFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIQCghwYXJ0eV9pZBgCIAEoCRIUCgpwdWJsaWNfa2V5GAMgASgMSAASKQoJc2lnbmF0dXJlGAQgASgLMhQudHNza2l0LnYxLlNpZ25hdHVyZUgAEjkKB2ZhaWx1cmUYBSABKAsyJi50c3NraXQudjEuUmVwb3J0UmVzdWx0UmVxdWVzdC5GYWlsdXJlSAASOwoIcmVzaGFyZWQYCSABKAsyJy50c3NraXQudjEuUmVwb3J0UmVzdWx0UmVxdWVzdC5SZXNoYXJlZEgAEhIKCmNvbXB1dGVfbXMYBiABKA0SFAoMcHJlcGFyYW1zX21zGAcgASgNEhIKCmNoYWluX2NvZGUYCCABKAwaOQoHRmFpbHVyZRIMCgRjb2RlGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIQCghjdWxwcml0cxgDIAMoCRpRCghSZXNoYXJlZBISCgpwdWJsaWNfa2V5GAEgASgMEg0KBWVwb2NoGAIgASgNEg4KBnN0b3JlZBgDIAEoCBISCgpzdG9yZWRfYWNrGAQgASgMQggKBnJlc3VsdCIWChRSZXBvcnRSZXN1bHRSZXNwb25zZSpvCgpIb2xkZXJLaW5kEhsKF0hPTERFUl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSSE9MREVSX0tJTkRfU0VSVkVSEAESFgoSSE9MREVSX0tJTkRfQ0xJRU5UEAISFAoQSE9MREVSX0tJTkRfVVNFUhADKpoBCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNFU1NJT05fU1RBVEVfV0FJVElORxABEhkKFVNFU1NJT05fU1RBVEVfUlVOTklORxACEhsKF1NFU1NJT05fU1RBVEVfQ09NUExFVEVEEAMSGAoUU0VTU0lPTl9TVEFURV9GQUlMRUQQBDK/BgoSQ29vcmRpbmF0b3JTZXJ2aWNlEl4KE0NyZWF0ZUtleWdlblNlc3Npb24SJS50c3NraXQudjEuQ3JlYXRlS2V5Z2VuU2Vzc2lvblJlcXVlc3QaIC50c3NraXQudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEloKEUNyZWF0ZVNpZ25TZXNzaW9uEiMudHNza2l0LnYxLkNyZWF0ZVNpZ25TZXNzaW9uUmVxdWVzdBogLnRzc2tpdC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USYAoUQ3JlYXRlUmVzaGFyZVNlc3Npb24SJi50c3NraXQudjEuQ3JlYXRlUmVzaGFyZVNlc3Npb25SZXF1ZXN0GiAudHNza2l0LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJGCglHZXRXYWxsZXQSGy50c3NraXQudjEuR2V0V2FsbGV0UmVxdWVzdBocLnRzc2tpdC52MS5HZXRXYWxsZXRSZXNwb25zZRJMCgtMaXN0V2FsbGV0cxIdLnRzc2tpdC52MS5MaXN0V2FsbGV0c1JlcXVlc3QaHi50c3NraXQudjEuTGlzdFdhbGxldHNSZXNwb25zZRJJCgpHZXRTZXNzaW9uEhwudHNza2l0LnYxLkdldFNlc3Npb25SZXF1ZXN0Gh0udHNza2l0LnYxLkdldFNlc3Npb25SZXNwb25zZRI3CgRKb2luEhYudHNza2l0LnYxLkpvaW5SZXF1ZXN0GhcudHNza2l0LnYxLkpvaW5SZXNwb25zZRJJCgxXYXRjaFNlc3Npb24SHi50c3NraXQudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBoXLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQwARJVCg5SZXBvcnRQcm9ncmVzcxIgLnRzc2tpdC52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaIS50c3NraXQudjEuUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZRJPCgxSZXBvcnRSZXN1bHQSHi50c3NraXQudjEuUmVwb3J0UmVzdWx0UmVxdWVzdBofLnRzc2tpdC52MS5SZXBvcnRSZXN1bHRSZXNwb25zZUKjAQoNY29tLnRzc2tpdC52MUIQQ29vcmRpbmF0b3JQcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.CreateKeygenSessionRequest
@@ -107,6 +107,47 @@ export const CreateSignSessionRequestSchema: GenMessage<CreateSignSessionRequest
   messageDesc(file_tsskit_v1_coordinator, 1);
 
 /**
+ * @generated from message tsskit.v1.CreateReshareSessionRequest
+ */
+export type CreateReshareSessionRequest = Message<"tsskit.v1.CreateReshareSessionRequest"> & {
+  /**
+   * @generated from field: string wallet_id = 1;
+   */
+  walletId: string;
+
+  /**
+   * The wallet's client holders, every one, which the caller runs: each
+   * is in both committees (its current share hands over, and it gets a
+   * new one).
+   *
+   * @generated from field: repeated string client_party_ids = 2;
+   */
+  clientPartyIds: string[];
+
+  /**
+   * Signers needed after the reshare; 0: unchanged.
+   *
+   * @generated from field: uint32 signers_needed = 3;
+   */
+  signersNeeded: number;
+
+  /**
+   * Holders after the reshare, clients included; 0: unchanged. Server
+   * holders are kept first; more come from the pool.
+   *
+   * @generated from field: uint32 parties = 4;
+   */
+  parties: number;
+};
+
+/**
+ * Describes the message tsskit.v1.CreateReshareSessionRequest.
+ * Use `create(CreateReshareSessionRequestSchema)` to create a new message.
+ */
+export const CreateReshareSessionRequestSchema: GenMessage<CreateReshareSessionRequest> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_coordinator, 2);
+
+/**
  * @generated from message tsskit.v1.PartyToken
  */
 export type PartyToken = Message<"tsskit.v1.PartyToken"> & {
@@ -126,7 +167,7 @@ export type PartyToken = Message<"tsskit.v1.PartyToken"> & {
  * Use `create(PartyTokenSchema)` to create a new message.
  */
 export const PartyTokenSchema: GenMessage<PartyToken> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 2);
+  messageDesc(file_tsskit_v1_coordinator, 3);
 
 /**
  * @generated from message tsskit.v1.CreateSessionResponse
@@ -171,6 +212,14 @@ export type CreateSessionResponse = Message<"tsskit.v1.CreateSessionResponse"> &
    * @generated from field: uint32 signers_needed = 7;
    */
   signersNeeded: number;
+
+  /**
+   * Reshare: what is handed over (committees, epoch, key, policy). The
+   * client checks it against its share and its request before it joins.
+   *
+   * @generated from field: tsskit.v1.ReshareSpec reshare = 8;
+   */
+  reshare?: ReshareSpec | undefined;
 };
 
 /**
@@ -178,7 +227,7 @@ export type CreateSessionResponse = Message<"tsskit.v1.CreateSessionResponse"> &
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 3);
+  messageDesc(file_tsskit_v1_coordinator, 4);
 
 /**
  * @generated from message tsskit.v1.Holder
@@ -200,7 +249,7 @@ export type Holder = Message<"tsskit.v1.Holder"> & {
  * Use `create(HolderSchema)` to create a new message.
  */
 export const HolderSchema: GenMessage<Holder> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 4);
+  messageDesc(file_tsskit_v1_coordinator, 5);
 
 /**
  * @generated from message tsskit.v1.Wallet
@@ -281,7 +330,7 @@ export type Wallet = Message<"tsskit.v1.Wallet"> & {
  * Use `create(WalletSchema)` to create a new message.
  */
 export const WalletSchema: GenMessage<Wallet> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 5);
+  messageDesc(file_tsskit_v1_coordinator, 6);
 
 /**
  * @generated from message tsskit.v1.GetWalletRequest
@@ -298,7 +347,7 @@ export type GetWalletRequest = Message<"tsskit.v1.GetWalletRequest"> & {
  * Use `create(GetWalletRequestSchema)` to create a new message.
  */
 export const GetWalletRequestSchema: GenMessage<GetWalletRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 6);
+  messageDesc(file_tsskit_v1_coordinator, 7);
 
 /**
  * @generated from message tsskit.v1.GetWalletResponse
@@ -315,7 +364,7 @@ export type GetWalletResponse = Message<"tsskit.v1.GetWalletResponse"> & {
  * Use `create(GetWalletResponseSchema)` to create a new message.
  */
 export const GetWalletResponseSchema: GenMessage<GetWalletResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 7);
+  messageDesc(file_tsskit_v1_coordinator, 8);
 
 /**
  * @generated from message tsskit.v1.ListWalletsRequest
@@ -342,7 +391,7 @@ export type ListWalletsRequest = Message<"tsskit.v1.ListWalletsRequest"> & {
  * Use `create(ListWalletsRequestSchema)` to create a new message.
  */
 export const ListWalletsRequestSchema: GenMessage<ListWalletsRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 8);
+  messageDesc(file_tsskit_v1_coordinator, 9);
 
 /**
  * @generated from message tsskit.v1.ListWalletsResponse
@@ -364,7 +413,7 @@ export type ListWalletsResponse = Message<"tsskit.v1.ListWalletsResponse"> & {
  * Use `create(ListWalletsResponseSchema)` to create a new message.
  */
 export const ListWalletsResponseSchema: GenMessage<ListWalletsResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 9);
+  messageDesc(file_tsskit_v1_coordinator, 10);
 
 /**
  * @generated from message tsskit.v1.Session
@@ -421,7 +470,7 @@ export type Session = Message<"tsskit.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 10);
+  messageDesc(file_tsskit_v1_coordinator, 11);
 
 /**
  * @generated from message tsskit.v1.GetSessionRequest
@@ -438,7 +487,7 @@ export type GetSessionRequest = Message<"tsskit.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 11);
+  messageDesc(file_tsskit_v1_coordinator, 12);
 
 /**
  * @generated from message tsskit.v1.GetSessionResponse
@@ -455,7 +504,7 @@ export type GetSessionResponse = Message<"tsskit.v1.GetSessionResponse"> & {
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 12);
+  messageDesc(file_tsskit_v1_coordinator, 13);
 
 /**
  * @generated from message tsskit.v1.JoinRequest
@@ -477,7 +526,7 @@ export type JoinRequest = Message<"tsskit.v1.JoinRequest"> & {
  * Use `create(JoinRequestSchema)` to create a new message.
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 13);
+  messageDesc(file_tsskit_v1_coordinator, 14);
 
 /**
  * @generated from message tsskit.v1.JoinResponse
@@ -490,7 +539,7 @@ export type JoinResponse = Message<"tsskit.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 14);
+  messageDesc(file_tsskit_v1_coordinator, 15);
 
 /**
  * @generated from message tsskit.v1.WatchSessionRequest
@@ -507,7 +556,7 @@ export type WatchSessionRequest = Message<"tsskit.v1.WatchSessionRequest"> & {
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 15);
+  messageDesc(file_tsskit_v1_coordinator, 16);
 
 /**
  * @generated from message tsskit.v1.SessionEvent
@@ -571,7 +620,7 @@ export type SessionEvent = Message<"tsskit.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 16);
+  messageDesc(file_tsskit_v1_coordinator, 17);
 
 /**
  * Waiting: some parties have not joined yet.
@@ -595,7 +644,7 @@ export type SessionEvent_Waiting = Message<"tsskit.v1.SessionEvent.Waiting"> & {
  * Use `create(SessionEvent_WaitingSchema)` to create a new message.
  */
 export const SessionEvent_WaitingSchema: GenMessage<SessionEvent_Waiting> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 16, 0);
+  messageDesc(file_tsskit_v1_coordinator, 17, 0);
 
 /**
  * Ready: everyone joined; run the protocol with this roster.
@@ -662,7 +711,7 @@ export type SessionEvent_Ready = Message<"tsskit.v1.SessionEvent.Ready"> & {
  * Use `create(SessionEvent_ReadySchema)` to create a new message.
  */
 export const SessionEvent_ReadySchema: GenMessage<SessionEvent_Ready> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 16, 1);
+  messageDesc(file_tsskit_v1_coordinator, 17, 1);
 
 /**
  * Progress: a party reached a round.
@@ -698,7 +747,7 @@ export type SessionEvent_Progress = Message<"tsskit.v1.SessionEvent.Progress"> &
  * Use `create(SessionEvent_ProgressSchema)` to create a new message.
  */
 export const SessionEvent_ProgressSchema: GenMessage<SessionEvent_Progress> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 16, 2);
+  messageDesc(file_tsskit_v1_coordinator, 17, 2);
 
 /**
  * Completed: the result every party agreed on, checked by the coordinator.
@@ -761,7 +810,7 @@ export type SessionEvent_Completed = Message<"tsskit.v1.SessionEvent.Completed">
  * Use `create(SessionEvent_CompletedSchema)` to create a new message.
  */
 export const SessionEvent_CompletedSchema: GenMessage<SessionEvent_Completed> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 16, 3);
+  messageDesc(file_tsskit_v1_coordinator, 17, 3);
 
 /**
  * Failed: why, and who misbehaved where known.
@@ -790,7 +839,7 @@ export type SessionEvent_Failed = Message<"tsskit.v1.SessionEvent.Failed"> & {
  * Use `create(SessionEvent_FailedSchema)` to create a new message.
  */
 export const SessionEvent_FailedSchema: GenMessage<SessionEvent_Failed> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 16, 4);
+  messageDesc(file_tsskit_v1_coordinator, 17, 4);
 
 /**
  * @generated from message tsskit.v1.ReportProgressRequest
@@ -832,7 +881,7 @@ export type ReportProgressRequest = Message<"tsskit.v1.ReportProgressRequest"> &
  * Use `create(ReportProgressRequestSchema)` to create a new message.
  */
 export const ReportProgressRequestSchema: GenMessage<ReportProgressRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 17);
+  messageDesc(file_tsskit_v1_coordinator, 18);
 
 /**
  * @generated from message tsskit.v1.ReportProgressResponse
@@ -845,7 +894,7 @@ export type ReportProgressResponse = Message<"tsskit.v1.ReportProgressResponse">
  * Use `create(ReportProgressResponseSchema)` to create a new message.
  */
 export const ReportProgressResponseSchema: GenMessage<ReportProgressResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 18);
+  messageDesc(file_tsskit_v1_coordinator, 19);
 
 /**
  * @generated from message tsskit.v1.ReportResultRequest
@@ -930,7 +979,7 @@ export type ReportResultRequest = Message<"tsskit.v1.ReportResultRequest"> & {
  * Use `create(ReportResultRequestSchema)` to create a new message.
  */
 export const ReportResultRequestSchema: GenMessage<ReportResultRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 19);
+  messageDesc(file_tsskit_v1_coordinator, 20);
 
 /**
  * @generated from message tsskit.v1.ReportResultRequest.Failure
@@ -957,7 +1006,7 @@ export type ReportResultRequest_Failure = Message<"tsskit.v1.ReportResultRequest
  * Use `create(ReportResultRequest_FailureSchema)` to create a new message.
  */
 export const ReportResultRequest_FailureSchema: GenMessage<ReportResultRequest_Failure> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 19, 0);
+  messageDesc(file_tsskit_v1_coordinator, 20, 0);
 
 /**
  * Reshared: the wallet public key the new shares are of (the wallet's),
@@ -997,7 +1046,7 @@ export type ReportResultRequest_Reshared = Message<"tsskit.v1.ReportResultReques
  * Use `create(ReportResultRequest_ResharedSchema)` to create a new message.
  */
 export const ReportResultRequest_ResharedSchema: GenMessage<ReportResultRequest_Reshared> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 19, 1);
+  messageDesc(file_tsskit_v1_coordinator, 20, 1);
 
 /**
  * @generated from message tsskit.v1.ReportResultResponse
@@ -1010,7 +1059,7 @@ export type ReportResultResponse = Message<"tsskit.v1.ReportResultResponse"> & {
  * Use `create(ReportResultResponseSchema)` to create a new message.
  */
 export const ReportResultResponseSchema: GenMessage<ReportResultResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 20);
+  messageDesc(file_tsskit_v1_coordinator, 21);
 
 /**
  * @generated from enum tsskit.v1.HolderKind
@@ -1107,6 +1156,22 @@ export const CoordinatorService: GenService<{
   createSignSession: {
     methodKind: "unary";
     input: typeof CreateSignSessionRequestSchema;
+    output: typeof CreateSessionResponseSchema;
+  },
+  /**
+   * CreateReshareSession starts a reshare of a co-managed wallet by its
+   * client: the client holders the caller runs and as many server holders
+   * as the wallet needs hand its key to a new committee. With the same
+   * signers and parties it is a refresh (new shares for the same holders);
+   * otherwise server parties are added from the pool or dropped. The new
+   * epoch becomes the wallet's only once every new holder has stored its
+   * share (docs/lifecycle.md). It takes a token that may create wallets.
+   *
+   * @generated from rpc tsskit.v1.CoordinatorService.CreateReshareSession
+   */
+  createReshareSession: {
+    methodKind: "unary";
+    input: typeof CreateReshareSessionRequestSchema;
     output: typeof CreateSessionResponseSchema;
   },
   /**

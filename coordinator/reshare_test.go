@@ -1,0 +1,159 @@
+package coordinator_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"google.golang.org/grpc/codes"
+
+	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// A co-managed wallet's client refreshes its shares, then shrinks the
+// wallet to 2 of 2, through CreateReshareSession: the key stays, the
+// coordinator's record follows the new committee only once it is active,
+// every signing afterwards verifies (decred), and the old share is
+// refused with stale_epoch.
+func TestCoManagedReshare(t *testing.T) {
+	q := quorumtest.Start(t, quorumtest.Options{})
+	ctx := context.Background()
+	conn := q.Conn(t)
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	const me = "browser-rs01"
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := testkit.PreParams(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec *share.Record
+	if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pre, func(r *share.Record) error { rec = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	walletID := rec.WalletID
+	pub, err := secp256k1.ParsePubKey(rec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(r *share.Record, what string) error {
+		t.Helper()
+		digest := sha256.Sum256([]byte(what))
+		sresp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
+		if err != nil {
+			return err
+		}
+		sig, err := participant.Sign(ctx, conn, q.SignJob(t, sresp, r, digest[:]), r)
+		if err != nil {
+			return err
+		}
+		if parsed, err := ecdsa.ParseDERSignature(sig.DER); err != nil || !parsed.Verify(digest[:], pub) {
+			t.Fatalf("%s: the signature does not verify under the wallet key (%v)", what, err)
+		}
+		return nil
+	}
+
+	t.Run("refusals", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			req  *tsskitv1.CreateReshareSessionRequest
+			code codes.Code
+		}{
+			"no client":          {&tsskitv1.CreateReshareSessionRequest{WalletId: walletID}, codes.InvalidArgument},
+			"another client":     {&tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{"browser-other"}}, codes.InvalidArgument},
+			"client alone signs": {&tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me}, SignersNeeded: 1}, codes.InvalidArgument},
+			"signers > parties":  {&tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me}, SignersNeeded: 4}, codes.InvalidArgument},
+			"17 parties":         {&tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me}, Parties: 17}, codes.InvalidArgument},
+			"more than the pool": {&tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me}, Parties: 6}, codes.Unavailable},
+			"no such wallet":     {&tsskitv1.CreateReshareSessionRequest{WalletId: "no-such-wallet", ClientPartyIds: []string{me}}, codes.NotFound},
+		} {
+			_, err := coord.CreateReshareSession(ctx, c.req, q.Admin(t))
+			if name == "more than the pool" && err != nil && strings.Contains(err.Error(), "overloaded") {
+				continue
+			}
+			wantCode(t, err, c.code)
+		}
+	})
+
+	reshare := func(r *share.Record, signers, parties int) *share.Record {
+		t.Helper()
+		rresp, err := coord.CreateReshareSession(ctx, &tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me},
+			SignersNeeded: uint32(signers), Parties: uint32(parties)}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := participant.ClientReshareJob(rresp, r, signers, parties, q.Trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Until activation the coordinator's record is the old one.
+		w, err := coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: walletID}, q.Admin(t))
+		if err != nil || int(w.Wallet.Epoch) != r.Epoch || len(w.Wallet.Holders) != len(r.Parties) {
+			t.Fatalf("wallet while the reshare waits: %v, %v", w, err)
+		}
+		// A second reshare of the wallet meanwhile is refused.
+		_, err = coord.CreateReshareSession(ctx, &tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me}}, q.Admin(t))
+		wantCode(t, err, codes.AlreadyExists)
+		// The client's own pre-parameters: a fixture, then a fresh set.
+		pre, err := testkit.PreParams(4)
+		if r.Epoch > 0 {
+			pre, err = preparams.Generate(ctx, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending *share.Record
+		out, err := participant.Reshare(ctx, conn, job, r, pre, func(n *share.Record) error { pending = n; return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.Activate || out.Share != pending || out.Share.Epoch != r.Epoch+1 || !slices.Equal(out.Share.PublicKey, r.PublicKey) {
+			t.Fatalf("reshare: %+v", out)
+		}
+		w, err = coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: walletID}, q.Admin(t))
+		if err != nil || int(w.Wallet.Epoch) != r.Epoch+1 || int(w.Wallet.SignersNeeded) != out.Share.Threshold || len(w.Wallet.Holders) != len(out.Share.Parties) {
+			t.Fatalf("wallet after the reshare: %v, %v; share %d of %v", w, err, out.Share.Threshold, out.Share.Parties)
+		}
+		for _, h := range w.Wallet.Holders {
+			if !slices.Contains(out.Share.Parties, h.PartyId) {
+				t.Fatalf("the coordinator records holder %s; the new shares are %v's", h.PartyId, out.Share.Parties)
+			}
+		}
+		return out.Share
+	}
+
+	// A refresh: the same holders, new shares.
+	refreshed := reshare(rec, 0, 0)
+	if !slices.Equal(slices.Sorted(slices.Values(refreshed.Parties)), slices.Sorted(slices.Values(rec.Parties))) || refreshed.Threshold != 2 {
+		t.Fatalf("refresh changed the committee: %v %d", refreshed.Parties, refreshed.Threshold)
+	}
+	if err := sign(refreshed, "after refresh"); err != nil {
+		t.Fatal(err)
+	}
+	err = sign(rec, "with the old share")
+	var se *participant.SessionError
+	if pe, ok := party.AsError(err); !(ok && pe.Code == party.CodeStaleEpoch) && !(errors.As(err, &se) && se.Code == string(party.CodeStaleEpoch)) && !strings.Contains(err.Error(), "stale_epoch") {
+		t.Fatalf("signing with the share of epoch 0: %v; want stale_epoch", err)
+	}
+
+	// 2 of 2: one server holder drops out.
+	shrunk := reshare(refreshed, 2, 2)
+	if len(shrunk.Parties) != 2 || !slices.Contains(shrunk.Parties, me) {
+		t.Fatalf("shrunk to %v", shrunk.Parties)
+	}
+	if err := sign(shrunk, "2 of 2"); err != nil {
+		t.Fatal(err)
+	}
+}
