@@ -41,13 +41,14 @@ import (
 // the wallet to sign and becomes public with the signature. Signatures and
 // public keys are public but not written: the store has them.
 const (
-	auditKeygenRequested  = "keygen.requested"
-	auditRefreshRequested = "refresh.requested"
-	auditReshareRequested = "reshare.requested"
-	auditSignRequested    = "sign.requested"
-	auditRefused          = "request.refused"
-	auditFinished         = "session.finished"
-	auditUserToken        = "user.token"
+	auditKeygenRequested   = "keygen.requested"
+	auditRefreshRequested  = "refresh.requested"
+	auditReshareRequested  = "reshare.requested"
+	auditRecoveryRequested = "recovery.requested"
+	auditSignRequested     = "sign.requested"
+	auditRefused           = "request.refused"
+	auditFinished          = "session.finished"
+	auditUserToken         = "user.token"
 )
 
 // maxAuditText bounds free text (paths, failure reasons, subjects) in an

@@ -32,8 +32,10 @@ import (
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/tracing"
+	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/roster"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -317,7 +319,13 @@ type session struct {
 	epoch      int               // sign sessions: the wallet's active epoch
 	reshare    *identity.Reshare // reshare sessions: what is handed over
 	committee  *store.Committee  // reshare sessions that change the wallet's holders or signers: the new ones
-	acks       map[string][]byte // reshare sessions: each new member's stored acknowledgement
+	// recovery: at keygen, the recovery policy a client's statement sets
+	// (recoverySet once one did); at a recovery, authorization is what
+	// the coordinator relays to the server holders.
+	recovery      identity.Recovery
+	recoverySet   bool
+	authorization *recovery.Authorization
+	acks          map[string][]byte // reshare sessions: each new member's stored acknowledgement
 
 	keys    map[string]*tsskitv1.PartyKeys
 	pubkeys map[string][]byte
@@ -697,7 +705,7 @@ func (c *Coordinator) start(ctx context.Context, s *session, clients []string) (
 		tok, err := c.cfg.Minter.MintParty(s.id, p, time.Until(s.expires))
 		a := &tsskitv1.Assignment{SessionId: s.id, Kind: kind, PartyId: p, Token: tok, WalletId: s.walletID,
 			Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), Digest: slices.Clone(s.digest), DerivationPath: slices.Clone(s.path),
-			RecordsChainCodes: s.kind == store.SessionKeygen, Epoch: uint32(s.epoch), Reshare: reshareProto(s.reshare)}
+			RecordsChainCodes: s.kind == store.SessionKeygen, Epoch: uint32(s.epoch), Reshare: participant.ReshareProto(s.reshare, s.authorization)}
 		if err == nil && c.pool.send(p, a) {
 			continue
 		}
@@ -882,7 +890,7 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 		return nil
 	}
 	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest, DerivationPath: s.path,
-		RecordsChainCodes: s.kind == store.SessionKeygen, Reshare: reshareProto(s.reshare)}
+		RecordsChainCodes: s.kind == store.SessionKeygen, Reshare: participant.ReshareProto(s.reshare, s.authorization)}
 	for _, p := range s.parties {
 		ready.Roster = append(ready.Roster, s.keys[p])
 	}
@@ -977,7 +985,7 @@ func (c *Coordinator) claimUserParty(id, caller, userParty string) (*tsskitv1.Cl
 	s.claimed = true
 	return &tsskitv1.ClaimUserPartyResponse{PartyId: s.userParty, Token: tok, WalletId: s.walletID,
 		Parties: slices.Clone(s.parties), SignersNeeded: uint32(s.signers), RecordsChainCodes: true,
-		Kind: protoKind(s.kind), Reshare: reshareProto(s.reshare)}, nil
+		Kind: protoKind(s.kind), Reshare: participant.ReshareProto(s.reshare, s.authorization)}, nil
 }
 
 // fail ends a session as failed, once.

@@ -53,6 +53,14 @@ func (s *session) checkStatement(k *tsskitv1.PartyKeys) error {
 		// Client and user are told apart by the parties' own records (a
 		// record made before identities existed does not know which).
 		return bad("says %s; the session has %q as a %s", st.Kind, k.PartyId, s.kinds[k.PartyId])
+	case s.recoverySet && !st.Recovery.IsZero() && !st.Recovery.Equal(s.recovery):
+		return bad("sets another recovery policy than the session's other client")
+	}
+	if !st.Recovery.IsZero() {
+		// The wallet's record keeps the policy its client set (every
+		// holder records it from the same statement), to relay it into
+		// the wallet's reshares.
+		s.recovery, s.recoverySet = st.Recovery, true
 	}
 	return nil
 }

@@ -172,7 +172,7 @@ func (c *Coordinator) completeKeygenLocked(ctx context.Context, s *session) {
 	}
 	w := &store.Wallet{
 		ID: s.walletID, Name: s.name, UserID: s.userID, SignersNeeded: s.signers, OwnerUser: s.ownerUser,
-		PublicKey: first, Address: share.Address(first), CreatedAt: time.Now(), ChainCode: cc,
+		PublicKey: first, Address: share.Address(first), CreatedAt: time.Now(), ChainCode: cc, Recovery: s.recovery,
 	}
 	for _, p := range s.parties {
 		w.Holders = append(w.Holders, store.Holder{PartyID: p, Kind: s.kinds[p]})

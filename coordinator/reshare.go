@@ -15,17 +15,9 @@ import (
 
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/recovery"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
-
-// reshareProto is the wire form of a reshare spec (nil for nil).
-func reshareProto(r *identity.Reshare) *tsskitv1.ReshareSpec {
-	if r == nil {
-		return nil
-	}
-	return &tsskitv1.ReshareSpec{Epoch: uint32(r.Epoch), OldThreshold: uint32(r.OldThreshold), OldParties: slices.Clone(r.Old), NewParties: slices.Clone(r.New),
-		PublicKey: bytes.Clone(r.PublicKey), ChainCode: bytes.Clone(r.ChainCode), ClientRequired: r.ClientRequired}
-}
 
 // createRefresh starts a refresh of an account wallet: its server holders
 // (the old committee, as many as the wallet needs to sign) hand the key to
@@ -87,7 +79,7 @@ func (c *Coordinator) createRefresh(ctx context.Context, walletID string, within
 	}
 	s.servers, s.loaded = slices.Clone(old), loaded
 	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(old)), New: slices.Sorted(slices.Values(all)),
-		PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc)}
+		PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc), Recovery: w.Recovery}
 	now := time.Now()
 	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
 		c.pool.release(loaded, store.SessionReshare)
@@ -212,7 +204,7 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	}
 	s.servers, s.loaded = slices.Clone(loaded), loaded
 	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(append(slices.Clone(clients), oldServers...))),
-		New: slices.Sorted(slices.Values(append(slices.Clone(clients), newServers...))), PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc), ClientRequired: true}
+		New: slices.Sorted(slices.Values(append(slices.Clone(clients), newServers...))), PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc), ClientRequired: true, Recovery: w.Recovery}
 	if signers != w.SignersNeeded || !slices.Equal(s.reshare.New, slices.Sorted(slices.Values(append(slices.Clone(clients), holders...)))) {
 		s.committee = to
 	}
@@ -225,6 +217,97 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 		return nil, storeStatus(err, "wallet")
 	}
 	cr, err := c.start(ctx, s, clients)
+	if err != nil && !s.registered {
+		c.abortReshare(s)
+	}
+	return cr, err
+}
+
+// createRecovery starts the recovery of a co-managed wallet whose client
+// is lost: its server holders (as many as the wallet needs to sign form
+// the old committee, and every one is in the new) hand the key to
+// themselves and the new client the authorization names, with the same
+// threshold. The coordinator checks the authorization only to spare the
+// parties a session that would fail: each server holder checks it
+// against its own record (party.Reshare), and the new client's join
+// statement must carry the authorized identity key.
+func (c *Coordinator) createRecovery(ctx context.Context, wire []byte, mayUse func(*store.Wallet) error, within time.Duration) (*created, error) {
+	a, err := recovery.Decode(wire)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "authorization: %v", err)
+	}
+	w, err := c.store.GetWallet(ctx, a.WalletID)
+	if err != nil {
+		return nil, storeStatus(err, "wallet")
+	}
+	if mayUse != nil {
+		if err := mayUse(w); err != nil {
+			return nil, err
+		}
+	}
+	var servers []string
+	clients := 0
+	for _, h := range w.Holders {
+		switch h.Kind {
+		case store.HolderServer:
+			servers = append(servers, h.PartyID)
+		case store.HolderClient:
+			clients++
+		}
+		if h.PartyID == a.PartyID {
+			return nil, status.Errorf(codes.InvalidArgument, "%q already holds a share of this wallet", a.PartyID)
+		}
+	}
+	switch {
+	case clients == 0:
+		return nil, status.Error(codes.FailedPrecondition, "not a co-managed wallet: there is no client to recover")
+	case w.Recovery.IsZero():
+		return nil, status.Error(codes.FailedPrecondition, "the wallet's policy allows no recovery")
+	case len(servers) < w.SignersNeeded:
+		return nil, status.Errorf(codes.FailedPrecondition, "the wallet's %d server holders cannot hand it over: it needs %d signers", len(servers), w.SignersNeeded)
+	}
+	if err := a.Check(w.ID, w.Epoch, time.Now()); err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "authorization: %v", err)
+	}
+	if a.Kind == recovery.KindKit && !w.Recovery.Kit.Equal(a.Signer) || a.Kind == recovery.KindBackend && !w.Recovery.Backend {
+		return nil, status.Errorf(codes.PermissionDenied, "the wallet's policy does not accept a %s authorization from this key", a.Kind)
+	}
+	if err := checkParties([]string{a.PartyID}); err != nil {
+		return nil, err
+	}
+	cc, err := w.ChainCodeOrLegacy()
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	loaded, err := c.pool.pick(len(servers), pickRule{among: servers, restrict: true, kind: store.SessionReshare, within: c.admitWithin(within)})
+	if err != nil {
+		c.cfg.Metrics.SessionRefused(string(store.SessionReshare), refusalReason(err))
+		if _, ok := Overloaded(err); ok {
+			return nil, err
+		}
+		return nil, status.Errorf(codes.Unavailable, "a recovery needs every server holder of the wallet: %s", status.Convert(err).Message())
+	}
+	s := c.newSession(store.SessionReshare, w.ID)
+	s.wallet, s.signers, s.userID, s.ownerUser, s.authorization = w, w.SignersNeeded, w.UserID, w.OwnerUser, a
+	s.add(a.PartyID, store.HolderClient)
+	to := &store.Committee{SignersNeeded: w.SignersNeeded, Holders: []store.Holder{{PartyID: a.PartyID, Kind: store.HolderClient}}}
+	for _, p := range loaded {
+		s.add(p, store.HolderServer)
+		to.Holders = append(to.Holders, store.Holder{PartyID: p, Kind: store.HolderServer})
+	}
+	s.servers, s.loaded, s.committee = slices.Clone(loaded), loaded, to
+	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(slices.Clone(loaded[:w.SignersNeeded]))),
+		New: slices.Sorted(slices.Values(append(slices.Clone(loaded), a.PartyID))), PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc),
+		ClientRequired: true, Recovery: w.Recovery}
+	now := time.Now()
+	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
+		c.pool.release(loaded, store.SessionReshare)
+		if errors.Is(err, store.ErrReshareConflict) {
+			return nil, status.Error(codes.AlreadyExists, "a reshare of this wallet is under way")
+		}
+		return nil, storeStatus(err, "wallet")
+	}
+	cr, err := c.start(ctx, s, []string{a.PartyID})
 	if err != nil && !s.registered {
 		c.abortReshare(s)
 	}

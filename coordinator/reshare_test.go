@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
@@ -16,7 +17,9 @@ import (
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -85,6 +88,23 @@ func TestCoManagedReshare(t *testing.T) {
 			}
 			wantCode(t, err, c.code)
 		}
+		// Recovery: a malformed authorization; a well-formed one for a
+		// wallet whose client set no recovery policy.
+		_, err := coord.CreateRecoverySession(ctx, &tsskitv1.CreateRecoverySessionRequest{WalletId: walletID, Authorization: []byte("not an authorization")}, q.Admin(t))
+		wantCode(t, err, codes.InvalidArgument)
+		kit, err := recovery.KitKey("legal winner thank year wave sausage worth useful legal winner thank yellow", walletID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev, _ := identity.GenerateKey()
+		a := &recovery.Authorization{Kind: recovery.KindKit, WalletID: walletID, PartyID: "browser-new", Identity: dev.Public(), Expires: time.Now().Add(time.Hour)}
+		if err := recovery.Sign(kit, a); err != nil {
+			t.Fatal(err)
+		}
+		_, err = coord.CreateRecoverySession(ctx, &tsskitv1.CreateRecoverySessionRequest{WalletId: walletID, Authorization: a.Encode()}, q.Admin(t))
+		wantCode(t, err, codes.FailedPrecondition)
+		_, err = coord.CreateRecoverySession(ctx, &tsskitv1.CreateRecoverySessionRequest{WalletId: "another", Authorization: a.Encode()}, q.Admin(t))
+		wantCode(t, err, codes.InvalidArgument)
 	})
 
 	reshare := func(r *share.Record, signers, parties int) *share.Record {

@@ -12,6 +12,7 @@ import (
 	"github.com/rwadurian/tsskit/auth"
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/hd"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -140,10 +141,41 @@ func (s *coordService) CreateReshareSession(ctx context.Context, req *tsskitv1.C
 	return createdProto(cr), nil
 }
 
+// CreateRecoverySession starts the recovery of a co-managed wallet
+// (createRecovery). It takes a token that may create wallets, and a user
+// token only for its user's wallets.
+func (s *coordService) CreateRecoverySession(ctx context.Context, req *tsskitv1.CreateRecoverySessionRequest) (*tsskitv1.CreateSessionResponse, error) {
+	cl, err := callerFor(ctx, auth.OpCreateWallet)
+	if err != nil {
+		s.c.auditGRPCRefused(ctx, "recovery", err)
+		return nil, err
+	}
+	mayUse := func(w *store.Wallet) error {
+		if err := cl.wallet(w); err != nil {
+			return err
+		}
+		if req.WalletId != "" && req.WalletId != w.ID {
+			return status.Error(codes.InvalidArgument, "the authorization is for another wallet than wallet_id")
+		}
+		return s.c.takeQuota(cl, store.SessionReshare, len(w.Holders))
+	}
+	cr, err := s.c.createRecovery(ctx, req.Authorization, mayUse, 0)
+	if err != nil {
+		s.c.auditGRPCRefused(ctx, "recovery", err)
+		return nil, err
+	}
+	r, a := cr.s.reshare, cr.s.authorization
+	s.c.audit(ctx, auditRecoveryRequested, append(grpcWho(ctx),
+		slog.String("user_id", cr.s.userID), slog.String("wallet_id", cr.s.walletID), slog.String("session_id", cr.s.id),
+		slog.Int("epoch", r.Epoch), slog.String("authorization", a.Kind.String()), slog.String("new_client", a.PartyID),
+		slog.String("new_identity", a.Identity.Short()), slog.Any("new", r.New))...)
+	return createdProto(cr), nil
+}
+
 func createdProto(cr *created) *tsskitv1.CreateSessionResponse {
 	r := &tsskitv1.CreateSessionResponse{
 		SessionId: cr.s.id, Kind: protoKind(cr.s.kind), WalletId: cr.s.walletID,
-		Parties: cr.s.parties, ExpiresAtUnixMs: cr.s.expires.UnixMilli(), SignersNeeded: uint32(cr.s.signers), Reshare: reshareProto(cr.s.reshare),
+		Parties: cr.s.parties, ExpiresAtUnixMs: cr.s.expires.UnixMilli(), SignersNeeded: uint32(cr.s.signers), Reshare: participant.ReshareProto(cr.s.reshare, cr.s.authorization),
 	}
 	for _, p := range cr.s.parties {
 		if tok, ok := cr.tokens[p]; ok {

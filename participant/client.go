@@ -7,6 +7,7 @@ import (
 
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -103,6 +104,44 @@ func ClientReshareJob(resp *tsskitv1.CreateSessionResponse, rec *share.Record, t
 	}
 	return Job{SessionID: resp.SessionId, PartyID: rec.PartyID, Token: tok, Identity: key, Kind: identity.KindClient, Trust: trust,
 		WalletID: rec.WalletID, Parties: resp.Parties, Threshold: int(resp.SignersNeeded), Reshare: spec, Kinds: kinds}, nil
+}
+
+// ClientRecoveryJob checks a recovery session a new client asked for with
+// authorization a and device key dev, and returns its seat: it is a new
+// member only, every other party is a certified server (the wallet's
+// server holders), the threshold stays, and the epoch follows the one a
+// authorizes. The old members check a against their own records.
+func ClientRecoveryJob(resp *tsskitv1.CreateSessionResponse, a *recovery.Authorization, dev *identity.Key, trust *identity.Trust) (Job, error) {
+	spec := ReshareFromProto(resp.Reshare)
+	switch {
+	case resp.Kind != tsskitv1.SessionKind_SESSION_KIND_RESHARE || spec == nil:
+		return Job{}, mismatch("the coordinator made a %v session; a recovery was asked for", resp.Kind)
+	case resp.WalletId != a.WalletID:
+		return Job{}, mismatch("the coordinator's session reshares wallet %s, not %s", resp.WalletId, a.WalletID)
+	case spec.Epoch != a.Epoch+1:
+		return Job{}, mismatch("the coordinator's session makes epoch %d; the authorization recovers from epoch %d", spec.Epoch, a.Epoch)
+	case !slices.Contains(spec.New, a.PartyID) || slices.Contains(spec.Old, a.PartyID):
+		return Job{}, mismatch("the coordinator's session does not make %q a new holder", a.PartyID)
+	case int(resp.SignersNeeded) != spec.OldThreshold || !spec.ClientRequired:
+		return Job{}, mismatch("the coordinator's session changes the wallet's threshold or policy")
+	case !dev.Public().Equal(a.Identity):
+		return Job{}, mismatch("the authorization is for another device key than this one")
+	}
+	want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(spec.Old), spec.New...))))
+	if got := slices.Sorted(slices.Values(resp.Parties)); !slices.Equal(want, got) {
+		return Job{}, mismatch("the coordinator's session has parties %v; its committees are %v and %v", got, spec.Old, spec.New)
+	}
+	tok, err := tokenOf(resp, a.PartyID)
+	if err != nil {
+		return Job{}, err
+	}
+	kinds := map[string]identity.Kind{}
+	for _, p := range want {
+		kinds[p] = identity.KindServer
+	}
+	kinds[a.PartyID] = identity.KindClient
+	return Job{SessionID: resp.SessionId, PartyID: a.PartyID, Token: tok, Identity: dev, Kind: identity.KindClient, Trust: trust,
+		WalletID: a.WalletID, Parties: resp.Parties, Threshold: int(resp.SignersNeeded), Reshare: spec, Kinds: kinds, Authorization: a}, nil
 }
 
 // ClientSignJob checks a signing session the holder of rec asked for with

@@ -25,6 +25,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -78,6 +79,15 @@ type Job struct {
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a certified server).
 	Kinds map[string]identity.Kind
+	// Recovery, in a client's keygen, is the recovery policy it sets for
+	// the wallet (its join statement carries it to every holder).
+	Recovery identity.Recovery
+	// Authorization, at a recovery, is what lets the server holders hand
+	// the wallet to a new client (the new client's own, or the one in a
+	// server party's assignment); BackendKeys are a server party's
+	// configured app-backend recovery keys.
+	Authorization *recovery.Authorization
+	BackendKeys   []identity.PublicKey
 
 	// Progress, if set, sees every engine progress report.
 	Progress func(party.Progress)
@@ -150,6 +160,7 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 	err := run(ctx, c, j, identity.SessionReshare, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
 		res, err := party.Reshare(ctx, party.ReshareRequest{Session: s, WalletID: j.WalletID, Epoch: spec.Epoch, Old: spec.Old, OldThreshold: spec.OldThreshold,
 			New: spec.New, NewThreshold: j.Threshold, PublicKey: spec.PublicKey, ChainCode: spec.ChainCode, ClientRequired: spec.ClientRequired,
+			RecoveryPolicy: spec.Recovery, Recovery: j.Authorization, BackendKeys: j.BackendKeys,
 			Share: rec, PreParams: pre, Identity: j.Identity}, tr)
 		if err != nil {
 			return nil, err
@@ -191,14 +202,41 @@ func checkStoredAcks(sessionID string, rec *share.Record, done *tsskitv1.Session
 	return nil
 }
 
-// ReshareFromProto is a reshare spec from the wire (nil for nil); its
-// committees are sorted, and the join statement checks the rest.
+// ReshareFromProto is a reshare spec from the wire (nil for nil, or for
+// a malformed recovery kit key); its committees are sorted, and the join
+// statement checks the rest.
 func ReshareFromProto(p *tsskitv1.ReshareSpec) *identity.Reshare {
 	if p == nil {
 		return nil
 	}
-	return &identity.Reshare{Epoch: int(min(p.Epoch, identity.MaxEpoch)), OldThreshold: int(p.OldThreshold), Old: slices.Sorted(slices.Values(p.OldParties)),
+	r := &identity.Reshare{Epoch: int(min(p.Epoch, identity.MaxEpoch)), OldThreshold: int(p.OldThreshold), Old: slices.Sorted(slices.Values(p.OldParties)),
 		New: slices.Sorted(slices.Values(p.NewParties)), PublicKey: bytes.Clone(p.PublicKey), ChainCode: bytes.Clone(p.ChainCode), ClientRequired: p.ClientRequired}
+	r.Recovery.Backend = p.RecoveryBackend
+	if len(p.RecoveryKit) != 0 {
+		k, err := identity.PublicKeyFromBytes(p.RecoveryKit)
+		if err != nil || k.IsZero() {
+			return nil // malformed: no reshare any party would join
+		}
+		r.Recovery.Kit = k
+	}
+	return r
+}
+
+// ReshareProto is the wire form of a reshare spec (nil for nil), with a
+// recovery's authorization (nil: none).
+func ReshareProto(r *identity.Reshare, a *recovery.Authorization) *tsskitv1.ReshareSpec {
+	if r == nil {
+		return nil
+	}
+	p := &tsskitv1.ReshareSpec{Epoch: uint32(r.Epoch), OldThreshold: uint32(r.OldThreshold), OldParties: slices.Clone(r.Old), NewParties: slices.Clone(r.New),
+		PublicKey: bytes.Clone(r.PublicKey), ChainCode: bytes.Clone(r.ChainCode), ClientRequired: r.ClientRequired, RecoveryBackend: r.Recovery.Backend}
+	if !r.Recovery.Kit.IsZero() {
+		p.RecoveryKit = bytes.Clone(r.Recovery.Kit[:])
+	}
+	if a != nil {
+		p.RecoveryAuthorization = a.Encode()
+	}
+	return p
 }
 
 // KeygenOutcome is a finished keygen.
@@ -280,6 +318,9 @@ func JoinKeys(j *Job, kind identity.SessionKind) (*seal.Keys, *tsskitv1.PartyKey
 	pub := keys.Public()
 	st := &identity.Statement{SessionKind: kind, SessionID: j.SessionID, PartyID: j.PartyID, Kind: j.Kind, WalletID: j.WalletID,
 		Threshold: j.Threshold, Parties: slices.Sorted(slices.Values(j.Parties)), Digest: j.Digest, Path: j.Path, Epoch: j.Epoch, Reshare: j.Reshare, Expires: time.Now().Add(StatementLife)}
+	if kind == identity.SessionKeygen {
+		st.Recovery = j.Recovery
+	}
 	copy(st.X25519[:], pub.X25519)
 	copy(st.Ed25519[:], pub.Ed25519)
 	e, err := identity.SignStatement(j.Identity, st, j.Chain)

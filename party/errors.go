@@ -23,6 +23,7 @@ const (
 	CodeMismatch   Code = "session_mismatch" // a party's statement describes another session than this party's own view (threshold, parties, kinds, wallet, digest)
 	CodePolicy     Code = "policy"           // the wallet's policy refuses this signing (no sign request from one of its clients)
 	CodeStaleEpoch Code = "stale_epoch"      // a signer's share is of another epoch than this party's: the older one must recover or import a newer backup
+	CodeRecovery   Code = "recovery_refused" // a recovery's authorization is missing, forged, expired, for another wallet, epoch or device, or of a kind the wallet's policy does not accept
 )
 
 // Error is the typed error of every engine failure. Culprits are party ids.
@@ -72,6 +73,7 @@ var (
 	ErrIdentity      = &Error{Code: CodeIdentity}
 	ErrMismatch      = &Error{Code: CodeMismatch}
 	ErrPolicy        = &Error{Code: CodePolicy}
+	ErrRecovery      = &Error{Code: CodeRecovery}
 	ErrStaleEpoch    = &Error{Code: CodeStaleEpoch}
 )
 

@@ -68,6 +68,18 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 	if !ver[req.Self].Identity.Equal(req.Identity.Public()) {
 		return nil, &Error{Code: CodeIdentity, Culprits: []string{req.Self}, Err: errors.New("the roster's entry for this party is signed by another identity key")}
 	}
+	// The recovery policy is the clients' (only their statements set
+	// one): clients that disagree get no wallet.
+	var recoveryPolicy identity.Recovery
+	first := ""
+	for _, id := range r.IDs() {
+		if v := ver[id]; v.Kind == identity.KindClient {
+			if first != "" && !v.Recovery.Equal(recoveryPolicy) {
+				return nil, &Error{Code: CodeMismatch, Culprits: []string{first, id}, Err: errors.New("the wallet's clients set different recovery policies")}
+			}
+			first, recoveryPolicy = id, v.Recovery
+		}
+	}
 	rn, err := newRunner(&req.Session, r, PhaseKeygen, keygenRounds, keygenKinds, keys, ver)
 	if err != nil {
 		return nil, err
@@ -105,6 +117,7 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 		rec.Holders = append(rec.Holders, share.Holder{PartyID: id, Kind: v.Kind, Identity: v.Identity})
 		rec.Policy.ClientRequired = rec.Policy.ClientRequired || v.Kind == identity.KindClient
 	}
+	rec.Policy.Recovery = recoveryPolicy
 	if ver[req.Self].Kind != identity.KindServer {
 		rec.IdentitySeed = req.Identity.Seed()
 	}

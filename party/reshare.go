@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
@@ -17,6 +18,7 @@ import (
 	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/peercheck"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -75,6 +77,20 @@ type ReshareRequest struct {
 	PublicKey      []byte
 	ChainCode      []byte
 	ClientRequired bool
+	// RecoveryPolicy is the wallet's recovery policy, carried like
+	// ClientRequired.
+	RecoveryPolicy identity.Recovery
+	// Recovery, at a recovery, is the authorization that lets the old
+	// committee hand the wallet to a new client without the lost one: an
+	// old member checks it against its own record's policy (and, for an
+	// approval of the app backend, BackendKeys, its configuration), and
+	// then hands over only to the wallet's server holders and the
+	// authorized client with the authorized identity key. The new client
+	// gives its own.
+	Recovery    *recovery.Authorization
+	BackendKeys []identity.PublicKey
+	// Now is the time authorizations are checked at (zero: now).
+	Now time.Time
 	// Share is this party's current share if it is in the old committee
 	// (nil otherwise). It is not changed.
 	Share *share.Record
@@ -132,7 +148,8 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 			return nil, &Error{Code: CodeStaleEpoch, Err: fmt.Errorf("the share is of epoch %d; this reshare hands over epoch %d's", rec.Epoch, req.Epoch-1)}
 		case rec.Threshold != req.OldThreshold:
 			return nil, invalid("the share needs %d signers, the request says %d", rec.Threshold, req.OldThreshold)
-		case !bytes.Equal(rec.PublicKey, req.PublicKey) || !bytes.Equal(rec.ChainCode, req.ChainCode) || rec.Policy.ClientRequired != req.ClientRequired:
+		case !bytes.Equal(rec.PublicKey, req.PublicKey) || !bytes.Equal(rec.ChainCode, req.ChainCode) || rec.Policy.ClientRequired != req.ClientRequired ||
+			!rec.Policy.Recovery.Equal(req.RecoveryPolicy):
 			return nil, invalid("the request's public key, chain code or policy is not the share's")
 		}
 		for _, id := range spec.Old {
@@ -154,6 +171,13 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 	if req.Identity == nil {
 		return nil, invalid("no identity key")
 	}
+	if req.Recovery != nil {
+		g, err := req.grant(inOld)
+		if err != nil {
+			return nil, err
+		}
+		view.Recovery = g
+	}
 	keys, ver, err := checkRoster(&req.Session, view)
 	if err != nil {
 		return nil, err
@@ -165,7 +189,7 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 		return nil, &Error{Code: CodeIdentity, Culprits: []string{req.Self}, Err: errors.New("this party's identity key is not the one its share records")}
 	}
 	if inOld {
-		if err := mayHandOver(rec, spec, req.NewThreshold, ver); err != nil {
+		if err := mayHandOver(rec, spec, req.NewThreshold, ver, view.Recovery); err != nil {
 			return nil, err
 		}
 	}
@@ -243,7 +267,7 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 		SaveData:  save,
 		Epoch:     req.Epoch,
 		ChainCode: bytes.Clone(req.ChainCode),
-		Policy:    share.Policy{ClientRequired: req.ClientRequired},
+		Policy:    share.Policy{ClientRequired: req.ClientRequired, Recovery: req.RecoveryPolicy},
 	}
 	for _, id := range out.Parties {
 		v := ver[id]
@@ -286,7 +310,7 @@ func (req *ReshareRequest) spec() (*identity.Reshare, error) {
 		return nil, invalid("public key of %d bytes; want compressed SEC1", len(req.PublicKey))
 	}
 	spec := &identity.Reshare{Epoch: req.Epoch, OldThreshold: req.OldThreshold, Old: slices.Sorted(slices.Values(req.Old)),
-		New: slices.Sorted(slices.Values(req.New)), PublicKey: bytes.Clone(req.PublicKey), ChainCode: bytes.Clone(req.ChainCode), ClientRequired: req.ClientRequired}
+		New: slices.Sorted(slices.Values(req.New)), PublicKey: bytes.Clone(req.PublicKey), ChainCode: bytes.Clone(req.ChainCode), ClientRequired: req.ClientRequired, Recovery: req.RecoveryPolicy}
 	union := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(spec.Old), spec.New...))))
 	if !slices.Equal(union, slices.Sorted(slices.Values(req.Parties))) {
 		return nil, invalid("the session's parties %v are not the old committee %v and the new one %v", req.Parties, spec.Old, spec.New)
@@ -415,7 +439,7 @@ func (d *reshareDriver) waitingFor() []string {
 //   - In every case fewer new members than the new threshold may be
 //     uncertified (client or user): no set of seats that anyone can open
 //     without a deployment certificate ever holds enough shares to sign.
-func mayHandOver(rec *share.Record, spec *identity.Reshare, newThreshold int, ver map[string]*identity.Verified) error {
+func mayHandOver(rec *share.Record, spec *identity.Reshare, newThreshold int, ver map[string]*identity.Verified, grant *identity.Grant) error {
 	refuse := func(format string, a ...any) error {
 		return &Error{Code: CodePolicy, Err: fmt.Errorf("this party does not hand the wallet over: "+format, a...)}
 	}
@@ -438,6 +462,31 @@ func mayHandOver(rec *share.Record, spec *identity.Reshare, newThreshold int, ve
 	}
 	if rec.Legacy() {
 		return refuse("a wallet whose records name no holder identities is reshared only with its client")
+	}
+	if grant != nil {
+		// A recovery: the wallet's holders less its clients, plus the
+		// authorized client, with the same threshold. The lost client's
+		// identity is in no new share: it is revoked.
+		var want []string
+		for id, h := range held {
+			if h.Kind != identity.KindClient {
+				want = append(want, id)
+			}
+		}
+		want = append(want, grant.PartyID)
+		slices.Sort(want)
+		if !slices.Equal(want, spec.New) || newThreshold != rec.Threshold {
+			return refuse("a recovery hands over to the server holders and the authorized client, %v with %d signers needed (asked: %v with %d)", want, rec.Threshold, spec.New, newThreshold)
+		}
+		if v := ver[grant.PartyID]; v.Kind != identity.KindClient || !v.Identity.Equal(grant.Identity) {
+			return &Error{Code: CodeRecovery, Culprits: []string{grant.PartyID}, Err: errors.New("the new client joins with another identity key than the recovery authorizes")}
+		}
+		for _, id := range spec.New {
+			if h, v := held[id], ver[id]; id != grant.PartyID && (h.Kind != v.Kind || !h.Identity.Equal(v.Identity)) {
+				return refuse("holder %s joins as another %s or with another identity key than the wallet records", id, v.Kind)
+			}
+		}
+		return nil
 	}
 	if holders := slices.Sorted(slices.Values(rec.Parties)); !slices.Equal(holders, spec.New) || newThreshold != rec.Threshold {
 		return refuse("without the wallet's client only a refresh: the holders %v with %d signers needed (asked: %v with %d)", holders, rec.Threshold, spec.New, newThreshold)
@@ -480,8 +529,8 @@ func ClientReshare(rec *share.Record, spec *identity.Reshare, newThreshold, thre
 		return mismatch("makes epoch %d; this share is of epoch %d", spec.Epoch, rec.Epoch)
 	case !bytes.Equal(spec.PublicKey, rec.PublicKey) || !bytes.Equal(spec.ChainCode, rec.ChainCode):
 		return mismatch("hands over another key or chain code than this share's")
-	case spec.ClientRequired != rec.Policy.ClientRequired:
-		return mismatch("changes the wallet's policy (client required: %t)", spec.ClientRequired)
+	case spec.ClientRequired != rec.Policy.ClientRequired || !spec.Recovery.Equal(rec.Policy.Recovery):
+		return mismatch("changes the wallet's policy (client required: %t; recovery)", spec.ClientRequired)
 	case spec.OldThreshold != rec.Threshold:
 		return mismatch("says the wallet needs %d signers; this share says %d", spec.OldThreshold, rec.Threshold)
 	case len(spec.Old) < rec.Threshold:
@@ -513,4 +562,49 @@ func ClientReshare(rec *share.Record, spec *identity.Reshare, newThreshold, thre
 		}
 	}
 	return kinds, nil
+}
+
+// grant checks the request's recovery authorization and returns what it
+// grants. An old member checks it against its own record: signed by the
+// wallet's recovery kit, or by one of BackendKeys if the wallet accepts
+// its backend's approvals; for this wallet and the epoch handed over; not
+// expired. The new client checks that it names itself.
+func (req *ReshareRequest) grant(inOld bool) (*identity.Grant, error) {
+	a := req.Recovery
+	refuse := func(err error) (*identity.Grant, error) {
+		return nil, &Error{Code: CodeRecovery, Culprits: []string{a.PartyID}, Err: err}
+	}
+	if !inOld {
+		if a.PartyID != req.Self || !a.Identity.Equal(req.Identity.Public()) {
+			return refuse(errors.New("the recovery authorization is for another party or device key than this one"))
+		}
+		return &identity.Grant{PartyID: a.PartyID, Identity: a.Identity}, nil
+	}
+	now := req.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if err := a.Check(req.WalletID, req.Epoch-1, now); err != nil {
+		return refuse(err)
+	}
+	pol := req.Share.Policy.Recovery
+	switch a.Kind {
+	case recovery.KindKit:
+		if pol.Kit.IsZero() || !pol.Kit.Equal(a.Signer) {
+			return refuse(errors.New("the authorization is not signed by the wallet's recovery kit"))
+		}
+	case recovery.KindBackend:
+		if !pol.Backend {
+			return refuse(errors.New("the wallet's policy does not accept its backend's recovery approvals"))
+		}
+		if !slices.ContainsFunc(req.BackendKeys, a.Signer.Equal) {
+			return refuse(errors.New("the approval is not signed by a recovery key this party is configured with"))
+		}
+	default:
+		return refuse(fmt.Errorf("unknown authorization kind %d", a.Kind))
+	}
+	if slices.Contains(req.Share.Parties, a.PartyID) {
+		return refuse(fmt.Errorf("the authorization names %q, already a holder", a.PartyID))
+	}
+	return &identity.Grant{PartyID: a.PartyID, Identity: a.Identity}, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -64,8 +65,12 @@ type Config struct {
 	// users' parties); the coordinator then never makes it a server holder
 	// of an account.
 	UserAPI bool
-	Version string
-	Log     *slog.Logger
+	// RecoveryKeys are the app backends' recovery keys: an approval one
+	// of them signs may authorize the recovery of a wallet whose policy
+	// accepts its backend's approvals (package party/recovery).
+	RecoveryKeys []identity.PublicKey
+	Version      string
+	Log          *slog.Logger
 	// Metrics records this party's sessions, rounds and pre-parameters
 	// (nil: none).
 	Metrics *metrics.Metrics
@@ -428,6 +433,14 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		if rec == nil {
 			return
 		}
+		if rec.Epoch < int(a.Epoch) && p.awaitReshare(ctx, a.WalletId) {
+			// The coordinator activated an epoch this party's reshare of
+			// the wallet is still activating (its Completed event and the
+			// client's signing race): its share once that is done.
+			if rec = p.shareFor(ctx, l, a); rec == nil {
+				return
+			}
+		}
 		if err := p.firstSigning(a.SessionId); err != nil {
 			p.refuse(ctx, l, a, "replay", err)
 			return
@@ -466,6 +479,16 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			}
 		}
 		job.Reshare = spec
+		if b := a.Reshare.GetRecoveryAuthorization(); len(b) > 0 {
+			// The party checks it itself, against its own record and
+			// configuration (party.Reshare); the coordinator only relays it.
+			auth, err := recovery.Decode(b)
+			if err != nil {
+				p.refuse(ctx, l, a, "recovery_refused", fmt.Errorf("the recovery authorization: %w", err))
+				return
+			}
+			job.Authorization, job.BackendKeys = auth, p.cfg.RecoveryKeys
+		}
 		// The new share is stored pending; it signs only once the
 		// coordinator has activated its epoch, which Reshare's return
 		// without error says (the Completed event).
@@ -492,6 +515,28 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	default:
 		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
 	}
+}
+
+// awaitReshare waits, for a bounded time, until this party runs no
+// reshare of wallet, and reports whether one was running.
+func (p *Party) awaitReshare(ctx context.Context, wallet string) bool {
+	if _, busy := p.resharing.Load(wallet); !busy {
+		return false
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-t.C:
+		}
+		if _, busy := p.resharing.Load(wallet); !busy {
+			return true
+		}
+	}
+	return true
 }
 
 // shareFor reads this party's share of a's wallet, or refuses the seat

@@ -147,7 +147,8 @@ func runServerParty(ctx context.Context, args []string) error {
   TRUSTED_PROXIES    reverse proxies whose X-Forwarded-For names the client (default: none)
   RATE_LIMIT         server-party API requests per API key and client (default "10/s,burst=20"; "off")
   DATABASE_URL       PostgreSQL for shares and pre-params (encrypted as in the file vault); empty: files in --data-dir
-  TSSKIT_CERTIFICATE this party's certificate chain file (as --certificate)`)
+  TSSKIT_CERTIFICATE this party's certificate chain file (as --certificate)
+  TSSKIT_RECOVERY_KEYS the app backends' recovery public keys, hex, comma-separated: their approvals may authorize a recovery`)
 	partyID := fs.String("party-id", "", "party id (default: kept in --data-dir, made on first start)")
 	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address; replicas comma-separated (the party registers with each)")
 	routerAddr := fs.String("router", "127.0.0.1:8082", "router address, or replicas' addresses comma-separated")
@@ -205,9 +206,13 @@ func runServerParty(ctx context.Context, args []string) error {
 			return configErrorf("--certificate %s: %v", *certFile, err)
 		}
 	}
+	recoveryKeys, err := recoveryKeysFromEnv()
+	if err != nil {
+		return err
+	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
 		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec,
-		HealthAddr: *healthAddr, DrainTimeout: *drain, WorkSlots: *workSlots}
+		HealthAddr: *healthAddr, DrainTimeout: *drain, WorkSlots: *workSlots, RecoveryKeys: recoveryKeys}
 	if *apiAddr != "" {
 		if o.Allow, err = allowlistFromEnv(false); err != nil {
 			return err

@@ -29,6 +29,10 @@ const (
 	envTrustRoot = "TSSKIT_TRUST_ROOT"
 	// Revoked identity keys, hex, comma-separated.
 	envRevoked = "TSSKIT_REVOKED"
+	// The app backends' recovery public keys (Ed25519, hex,
+	// comma-separated): a server party accepts their recovery approvals
+	// for wallets whose policy allows it.
+	envRecoveryKeys = "TSSKIT_RECOVERY_KEYS"
 	// A service's certificate chain file (a server party's, the
 	// coordinator's).
 	envCertificate = "TSSKIT_CERTIFICATE"
@@ -136,6 +140,22 @@ func trustFromEnv(extraRoots ...identity.PublicKey) (*identity.Trust, error) {
 		return nil, configErrorf("%s / %s: %v", envTrustRoot, envRevoked, err)
 	}
 	return t, nil
+}
+
+// recoveryKeysFromEnv reads TSSKIT_RECOVERY_KEYS.
+func recoveryKeysFromEnv() ([]identity.PublicKey, error) {
+	var out []identity.PublicKey
+	for _, s := range strings.Split(os.Getenv(envRecoveryKeys), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		k, err := identity.ParsePublicKey(s)
+		if err != nil || k.IsZero() {
+			return nil, configErrorf("%s: %q is not an Ed25519 public key in hex (tsskit recovery backend-key prints one)", envRecoveryKeys, s)
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 // apiKeyFromEnv reads MPC_API_KEY.

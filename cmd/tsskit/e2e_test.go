@@ -92,6 +92,9 @@ type cluster struct {
 	// metrics: each process's --metrics-addr, by process name; health:
 	// each server party's --health-addr.
 	metrics, health map[string]string
+	// recoveryKey: the app backend's recovery key file, which every server
+	// party trusts (TSSKIT_RECOVERY_KEYS).
+	recoveryKey string
 }
 
 func (c *cluster) start(name string, args ...string) *proc {
@@ -166,6 +169,9 @@ func startClusterWith(t *testing.T, evil bool) *cluster {
 	rootFile, trustEnv := initRoot(t, bin, c.dir)
 	c.env = append([]string{"MPC_API_KEY=" + apiKey, "ALLOWED_IPS=127.0.0.1", "CRYPTO_MASTER_KEY=" + master, "DATABASE_URL=", "REDIS_URL=", trustEnv},
 		certifyCoordinator(t, bin, rootFile)...)
+	c.recoveryKey = filepath.Join(c.dir, "backend-recovery.key")
+	bk := c.quiet("recovery", "backend-key", "--out", c.recoveryKey)
+	c.env = append(c.env, "TSSKIT_RECOVERY_KEYS="+bk["public_key"].(string))
 	c.router, c.coord, c.api, c.partyAPI = quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t), quorumtest.FreeAddr(t)
 	c.metrics, c.health = map[string]string{}, map[string]string{}
 	for _, n := range []string{"router", "coordinator", "serverparty-1", "serverparty-2", "serverparty-3"} {
@@ -335,6 +341,7 @@ func TestProcessesAccountAPIAndCLIParty(t *testing.T) {
 	verifyHex(t, kg["public_key"].(string), out["digest"].(string), out["der"].(string))
 	cliEthereum(t, c, append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"), walletFile, kg)
 	cliRefresh(t, c, append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"), walletFile, kg)
+	cliRecover(t, c, append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=cli pw quartz 42"))
 
 	// A wrong password is refused before anything is sent.
 	if _, err := c.tryCLI(append(pwEnv[1:], "TSSKIT_SHARE_PASSWORD=nope"), "party", "sign", "--coordinator", c.coord, "--router", c.router,
@@ -370,6 +377,28 @@ func (c *cluster) run(args ...string) string {
 func (c *cluster) tryCLI(env []string, args ...string) (map[string]any, error) {
 	out, _, err := c.exec(env, args...)
 	return out, err
+}
+
+// quiet runs a command that prints no progress, and fails the test if it
+// fails.
+func (c *cluster) quiet(args ...string) map[string]any {
+	c.t.Helper()
+	out, _, err := c.exec(nil, args...)
+	if err != nil {
+		c.t.Fatalf("tsskit %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// envValue is name's value in env ("" if unset).
+func envValue(env []string, name string) string {
+	v := ""
+	for _, e := range env {
+		if strings.HasPrefix(e, name+"=") {
+			v = strings.TrimPrefix(e, name+"=")
+		}
+	}
+	return v
 }
 
 // exec runs the binary with the cluster's environment plus env and parses
@@ -693,5 +722,81 @@ func cliRefresh(t *testing.T, c *cluster, env []string, walletFile string, kg ma
 	// A policy the holders refuse: the client alone would reach it.
 	if _, err := c.tryCLI(env, party("refresh", "--signers", "1")...); err == nil {
 		t.Fatal("a reshare to 1 signer was accepted")
+	}
+}
+
+// cliRecover makes a co-managed wallet with a recovery kit and backend
+// approvals allowed ("tsskit party keygen --recovery-code-out
+// --recovery-backend"), loses its client, and recovers it twice with real
+// processes: with the recovery code, then with the app backend's
+// approval of a new device's request ("tsskit recovery approve"). An
+// approval signed by a key the server parties do not trust is refused.
+// Each time the address stays and the new client signs (verified).
+func cliRecover(t *testing.T, c *cluster, env []string) {
+	t.Helper()
+	at := func(args ...string) []string {
+		return append([]string{args[0], args[1], "--coordinator", c.coord, "--router", c.router}, args[2:]...)
+	}
+	lost, code := filepath.Join(c.dir, "lost.share"), filepath.Join(c.dir, "recovery-code.txt")
+	kg := c.cli(env, at("party", "keygen", "--out", lost, "--party-id", "cli-lost", "--recovery-code-out", code, "--recovery-backend")...)
+	wallet, pub := kg["wallet_id"].(string), kg["public_key"].(string)
+	if st, err := os.Stat(code); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("recovery code file: %v %v", st, err)
+	}
+	signs := func(file, what string) {
+		t.Helper()
+		out := c.cli(env, at("party", "sign", "--share", file, "--message", what)...)
+		if out["public_key"] != pub {
+			t.Fatalf("%s: signed for %v; the wallet is %s", what, out["public_key"], pub)
+		}
+		verifyHex(t, pub, out["digest"].(string), out["der"].(string))
+	}
+
+	// The recovery code: a new party, a new device key, the same wallet.
+	kitShare := filepath.Join(c.dir, "recovered-kit.share")
+	rec := c.cli(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--recovery-code-file", code, "--party-id", "cli-kit", "--out", kitShare)...)
+	if rec["public_key"] != pub || rec["address"] != kg["address"] || rec["epoch"] != float64(1) || rec["party_id"] != "cli-kit" {
+		t.Fatalf("recovery with the code answered %v; the wallet is %v", rec, kg)
+	}
+	for _, p := range rec["parties"].([]any) {
+		if p == "cli-lost" {
+			t.Fatal("the lost client is still a holder")
+		}
+	}
+	signs(kitShare, "recovered with the code")
+	if _, err := c.tryCLI(env, at("party", "sign", "--share", lost, "--message", "lost")...); err == nil {
+		t.Fatal("the lost client's share still signs")
+	}
+
+	// The backend: the new device asks, a key the servers do not trust
+	// approves (refused), then the backend's key does.
+	device := filepath.Join(c.dir, "device.json")
+	req := c.quiet(append([]string{"party", "recover", "--request", "--wallet", wallet, "--device", device, "--party-id", "cli-backend",
+		"--coordinator", c.coord, "--router", c.router}, "--token", envValue(env, "TSSKIT_TOKEN"))...)
+	if req["epoch"] != float64(1) || req["party_id"] != "cli-backend" {
+		t.Fatalf("request: %v", req)
+	}
+	approve := func(key, out string) {
+		t.Helper()
+		c.run("recovery", "approve", "--key", key, "--wallet", wallet, "--epoch", "1", "--party-id", "cli-backend",
+			"--identity", req["identity"].(string), "--out", out)
+	}
+	evilKey, forged := filepath.Join(c.dir, "evil.key"), filepath.Join(c.dir, "forged-approval.json")
+	c.quiet("recovery", "backend-key", "--out", evilKey)
+	approve(evilKey, forged)
+	if _, err := c.tryCLI(env, at("party", "recover", "--approval", forged, "--device", device, "--out", filepath.Join(c.dir, "forged.share"))...); err == nil ||
+		!strings.Contains(err.Error(), "recovery") {
+		t.Fatalf("recovery with an approval of an untrusted key: %v; want it refused", err)
+	}
+	approval, backendShare := filepath.Join(c.dir, "approval.json"), filepath.Join(c.dir, "recovered-backend.share")
+	approve(c.recoveryKey, approval)
+	rec = c.cli(env, at("party", "recover", "--approval", approval, "--device", device, "--out", backendShare)...)
+	if rec["public_key"] != pub || rec["epoch"] != float64(2) || rec["party_id"] != "cli-backend" {
+		t.Fatalf("recovery with the backend's approval answered %v", rec)
+	}
+	signs(backendShare, "recovered with the approval")
+	// The approval again (replayed): the wallet is at epoch 2 now.
+	if _, err := c.tryCLI(env, at("party", "recover", "--approval", approval, "--device", device, "--out", filepath.Join(c.dir, "replayed.share"))...); err == nil {
+		t.Fatal("a replayed approval recovered the wallet again")
 	}
 }

@@ -39,6 +39,7 @@ commands:
   party        a CLI party: "tsskit party keygen" / "tsskit party sign"
   identity     the deployment root and its certificates: init, issue, show
   token        mint an admin token for gRPC / gRPC-Web clients
+  recovery     the app backend's recovery key, and its approvals of a recovery
   rotate-key   re-encrypt a server party's vault under a new master key
   backup       snapshot a data directory of the embedded default (SQLite store, vaults)
   restore      restore a backup into a new data directory
@@ -75,6 +76,8 @@ func main() {
 		err = runIdentity(ctx, os.Args[2:])
 	case "token":
 		err = runToken(ctx, os.Args[2:])
+	case "recovery":
+		err = runRecovery(ctx, os.Args[2:])
 	case "rotate-key":
 		err = runRotateKey(ctx, os.Args[2:])
 	case "backup":

@@ -124,9 +124,11 @@ func (c *cluster) checkMetrics(t *testing.T, never []string) {
 	}
 	t.Logf("metrics: server parties ran %v keygens and %v signings; %v pre-params ready; router carried %v envelopes, %v bytes",
 		keygens, signs, preparams, got["router"].Value("tsskit_router_envelopes_total"), got["router"].Value("tsskit_router_envelope_bytes_total"))
-	// Reshares: the account refresh's two server seats, the CLI party's
-	// refresh (two) and its reshare to 3 of 4 (three).
-	if keygens != 4 || signs != 14 || rounds1 != 14 || reshares != 7 {
-		t.Errorf("server parties: %v keygens, %v signings, %v sign round-1 timings, %v reshares; want 4, 14, 14, 7", keygens, signs, rounds1, reshares)
+	// Keygens: two server seats each of the account, the CLI party's
+	// wallet and the wallet it recovers. Reshares: the account refresh's
+	// two server seats, the CLI party's refresh (two) and its reshare to 3
+	// of 4 (three), two recoveries (two each; the forged one fails).
+	if keygens != 6 || signs != 16 || rounds1 != 16 || reshares != 11 {
+		t.Errorf("server parties: %v keygens, %v signings, %v sign round-1 timings, %v reshares; want 6, 16, 16, 11", keygens, signs, rounds1, reshares)
 	}
 }

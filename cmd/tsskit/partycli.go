@@ -24,6 +24,7 @@ import (
 	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -52,11 +53,13 @@ func runParty(ctx context.Context, args []string) error {
   refresh  give every holder of the wallet of --share new shares of the same
            key (the share file is replaced once the new shares are active);
            with --signers/--parties, change the wallet's policy too
+  recover  recover a wallet whose client was lost onto this party, with its
+           recovery code or the app backend's approval
 
 "tsskit party <command> -h" lists the flags.
 `)
 		if len(args) == 0 {
-			return configErrorf("party: keygen, sign, address or refresh?")
+			return configErrorf("party: keygen, sign, address, refresh or recover?")
 		}
 		return nil
 	}
@@ -69,8 +72,10 @@ func runParty(ctx context.Context, args []string) error {
 		return partyAddress(args[1:])
 	case "refresh":
 		return partyRefresh(ctx, args[1:])
+	case "recover":
+		return partyRecover(ctx, args[1:])
 	}
-	return configErrorf("party: unknown command %q (keygen, sign, address or refresh)", args[0])
+	return configErrorf("party: unknown command %q (keygen, sign, address, refresh or recover)", args[0])
 }
 
 type partyConn struct {
@@ -171,6 +176,8 @@ func partyKeygen(ctx context.Context, args []string) error {
 	parties := fs.Int("parties", 3, "parties in all, this one included")
 	out := fs.String("out", "", "share file to write (must not exist)")
 	pwFile := fs.String("password-file", "", "file holding the share password")
+	codeOut := fs.String("recovery-code-out", "", "set a recovery kit: write the wallet's recovery code (12 words, shown nowhere else) to this file")
+	backendRecovery := fs.Bool("recovery-backend", false, "let the app backend's recovery key (the server parties' TSSKIT_RECOVERY_KEYS) approve a recovery")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	retries := addRetryFlag(fs)
 	tf := addTLSFlags(fs, false)
@@ -182,6 +189,11 @@ func partyKeygen(ctx context.Context, args []string) error {
 	}
 	if _, err := os.Stat(*out); err == nil {
 		return configErrorf("%s exists: a share file is never overwritten", *out)
+	}
+	if *codeOut != "" {
+		if _, err := os.Stat(*codeOut); err == nil {
+			return configErrorf("%s exists: a recovery code file is never overwritten", *codeOut)
+		}
 	}
 	pw, err := readPassword(*pwFile)
 	if err != nil {
@@ -241,6 +253,24 @@ func partyKeygen(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(w, "session %s: %d-of-%d among %s\n", resp.SessionId, *signers, *parties, strings.Join(resp.Parties, ", "))
 	job.Event, job.Progress = progressPrinter(w, *partyID)
+	job.Recovery.Backend = *backendRecovery
+	if *codeOut != "" {
+		// The code is written before the keygen: a wallet whose records
+		// name a kit nobody has would be a wallet nobody can recover.
+		code, err := recovery.NewCode()
+		if err != nil {
+			return err
+		}
+		kit, err := recovery.KitKey(code, resp.WalletId)
+		if err != nil {
+			return err
+		}
+		job.Recovery.Kit = kit.Public()
+		kit.Destroy()
+		if err := writeSynced(*codeOut, []byte(code+"\n")); err != nil {
+			return fmt.Errorf("recovery code: %w", err)
+		}
+	}
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
 		if err != nil {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/rwadurian/tsskit/party/hd"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 // What the backends share besides the SQL and sqlStore: the arguments of
@@ -28,7 +30,8 @@ type rowIter interface {
 
 // walletArgs are the qInsertWallet arguments for w, created at created.
 func walletArgs(w *Wallet, created time.Time) []any {
-	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created), w.OwnerUser, chainCodeColumn(w.ChainCode)}
+	return []any{w.ID, w.Name, w.UserID, w.SignersNeeded, encodeBytes(w.PublicKey), w.Address, millis(created), w.OwnerUser, chainCodeColumn(w.ChainCode),
+		recoveryColumn(w.Recovery)}
 }
 
 // chainCodeLegacy is wallets.chain_code for a wallet whose holders use
@@ -60,10 +63,15 @@ func scanWallets(rows rowIter) ([]*Wallet, error) {
 		var (
 			w                    Wallet
 			pub, cc, party, kind string
+			rec                  string
 			created              int64
 		)
 		if err := rows.Scan(&w.ID, &w.Name, &w.UserID, &w.SignersNeeded, &pub, &w.Address, &created, &w.OwnerUser, &cc,
-			&w.Epoch, &w.EpochSession, &w.PendingEpoch, &w.PendingSession, &party, &kind); err != nil {
+			&w.Epoch, &w.EpochSession, &w.PendingEpoch, &w.PendingSession, &rec, &party, &kind); err != nil {
+			return nil, err
+		}
+		var err error
+		if w.Recovery, err = parseRecoveryColumn(rec); err != nil {
 			return nil, err
 		}
 		if cur == nil || cur.ID != w.ID {
@@ -270,4 +278,39 @@ func migrateSchema(ctx context.Context, c conn) error {
 		}
 	}
 	return nil
+}
+
+// recoveryColumn is wallets.recovery for a policy: "" for none, else
+// "kit:" and the kit key's hex and/or "backend", joined by ",".
+func recoveryColumn(r identity.Recovery) string {
+	var parts []string
+	if !r.Kit.IsZero() {
+		parts = append(parts, "kit:"+r.Kit.String())
+	}
+	if r.Backend {
+		parts = append(parts, "backend")
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseRecoveryColumn(s string) (identity.Recovery, error) {
+	var r identity.Recovery
+	if s == "" {
+		return r, nil
+	}
+	for _, p := range strings.Split(s, ",") {
+		switch {
+		case p == "backend" && !r.Backend:
+			r.Backend = true
+		case strings.HasPrefix(p, "kit:") && r.Kit.IsZero():
+			k, err := identity.ParsePublicKey(strings.TrimPrefix(p, "kit:"))
+			if err != nil || k.IsZero() {
+				return r, fmt.Errorf("wallets.recovery: %q is not a kit key", p)
+			}
+			r.Kit = k
+		default:
+			return r, fmt.Errorf("wallets.recovery: %q", s)
+		}
+	}
+	return r, nil
 }

@@ -162,12 +162,20 @@ var migrations = []migration{
 		`CREATE INDEX sessions_wallet ON sessions (wallet_id, created_at)`,
 		`CREATE INDEX sessions_live ON sessions (owner, created_at) WHERE state IN ('waiting', 'running')`,
 	}},
+	// Recovery (docs/lifecycle.md): a co-managed wallet's recovery policy
+	// as its client set it at keygen ('' for none, and for every wallet
+	// made before): "kit:" and the kit key's hex, "backend", or both
+	// joined by ",". The coordinator only relays it into reshares; every
+	// holder checks it against its own record.
+	{version: 7, statements: []string{
+		`ALTER TABLE wallets ADD COLUMN recovery TEXT NOT NULL DEFAULT ''`,
+	}},
 }
 
 // Wallets.
 const (
-	qInsertWallet = `INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at, owner_user, chain_code)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	qInsertWallet = `INSERT INTO wallets (id, name, user_id, signers_needed, public_key, address, created_at, owner_user, chain_code, recovery)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 	qInsertHolder = `INSERT INTO wallet_holders (wallet_id, position, party_id, kind)
 		VALUES ($1, $2, $3, $4)`
 	qWalletExists = `SELECT COUNT(*) FROM wallets WHERE id = $1`
@@ -175,7 +183,7 @@ const (
 	// The wallet queries return one row per holder, in holder order:
 	// walletColumns then h.party_id, h.kind.
 	walletColumns = `w.id, w.name, w.user_id, w.signers_needed, w.public_key, w.address, w.created_at, w.owner_user, w.chain_code,
-		w.epoch, w.epoch_session, w.pending_epoch, w.pending_session`
+		w.epoch, w.epoch_session, w.pending_epoch, w.pending_session, w.recovery`
 
 	qGetWallet = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM wallets w JOIN wallet_holders h ON h.wallet_id = w.id
@@ -196,7 +204,7 @@ const (
 	qListWallets = `SELECT ` + walletColumns + `, h.party_id, h.kind
 		FROM (
 			SELECT id, name, user_id, signers_needed, public_key, address, created_at, owner_user, chain_code,
-				epoch, epoch_session, pending_epoch, pending_session
+				epoch, epoch_session, pending_epoch, pending_session, recovery
 			FROM wallets
 			WHERE (user_id = $1 OR $1 = '')
 			  AND (owner_user = $5 OR $5 = '')

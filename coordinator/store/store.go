@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/rwadurian/tsskit/party/hd"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 // Errors. Backends wrap them with detail; test with errors.Is.
@@ -105,6 +106,9 @@ type Wallet struct {
 	// them (a rolling upgrade): its holders may have recorded a chain code
 	// the store never saw, so none may be assumed. CreateWallet ignores it.
 	ChainCodeUnknown bool
+	// Recovery is the recovery policy the wallet's client set at keygen
+	// (zero: none), which the coordinator relays into its reshares.
+	Recovery identity.Recovery
 
 	// The fields below are the reshare state, changed only by BeginReshare,
 	// ActivateEpoch and AbortReshare; CreateWallet refuses a wallet with

@@ -366,6 +366,9 @@ type PartyOpts struct {
 	// 0: the CPU count).
 	WorkSlots int
 	MasterKey *vault.MasterKey
+	// RecoveryKeys: the app backends' recovery keys
+	// (serverparty.Config.RecoveryKeys).
+	RecoveryKeys []identity.PublicKey
 	// Allow: ALLOWED_IPS of the server-party API (it takes no API key).
 	Allow   *auth.Allowlist
 	Pool    int
@@ -485,7 +488,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		PartyID: o.PartyID, Coordinators: coords, Router: rc, Minter: minter, Vault: v,
 		Identity: key, Chain: chain, Trust: o.Trust,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "", Metrics: s.Metrics,
-		DrainTimeout: o.DrainTimeout, WorkSlots: o.WorkSlots,
+		DrainTimeout: o.DrainTimeout, WorkSlots: o.WorkSlots, RecoveryKeys: o.RecoveryKeys,
 	})
 	if err != nil {
 		return nil, nil, err

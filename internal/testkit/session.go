@@ -14,6 +14,7 @@ import (
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
 )
 
@@ -76,11 +77,17 @@ func PreParamsSet(n int) ([]*keygen.LocalPreParams, error) {
 // RunKeygen runs keygen among ids over net (a new one when nil), party i
 // using fixture pre-params i and its identity in d.
 func RunKeygen(ctx context.Context, d *memnet.Identities, sessionID, walletID string, ids []string, signersNeeded int, net *memnet.Net) ([]memnet.Outcome[*party.KeygenResult], error) {
+	return RunKeygenPolicy(ctx, d, sessionID, walletID, ids, signersNeeded, identity.Recovery{}, net)
+}
+
+// RunKeygenPolicy is RunKeygen with the clients setting recovery policy
+// pol in their statements.
+func RunKeygenPolicy(ctx context.Context, d *memnet.Identities, sessionID, walletID string, ids []string, signersNeeded int, pol identity.Recovery, net *memnet.Net) ([]memnet.Outcome[*party.KeygenResult], error) {
 	pps, err := PreParamsSet(len(ids))
 	if err != nil {
 		return nil, err
 	}
-	spec := memnet.Spec{Kind: identity.SessionKeygen, ID: sessionID, WalletID: walletID, Threshold: signersNeeded, Parties: ids}
+	spec := memnet.Spec{Kind: identity.SessionKeygen, ID: sessionID, WalletID: walletID, Threshold: signersNeeded, Parties: ids, Recovery: pol}
 	return memnet.RunSession(ctx, net, d, spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.KeygenResult, error) {
 			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: walletID, PreParams: pps[i], Identity: d.Keys[ids[i]]}, tr)
@@ -114,6 +121,10 @@ type Reshare struct {
 	Old          []*share.Record
 	New          []string
 	NewThreshold int
+	// A recovery: the authorization every party is given, and the
+	// backend keys every old member is configured with.
+	Authorization *recovery.Authorization
+	BackendKeys   []identity.PublicKey
 }
 
 // RunReshare runs r over net (a new one when nil) with the identities in
@@ -144,13 +155,14 @@ func RunReshare(ctx context.Context, d *memnet.Identities, sessionID string, r R
 		}
 	}
 	spec := &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.Threshold, Old: slices.Sorted(slices.Values(old)), New: slices.Sorted(slices.Values(r.New)),
-		PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired}
+		PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired, Recovery: w.Policy.Recovery}
 	ms := memnet.Spec{Kind: identity.SessionReshare, ID: sessionID, WalletID: w.WalletID, Threshold: r.NewThreshold, Parties: ids, Reshare: spec}
 	return memnet.RunSession(ctx, net, d, ms,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.ReshareResult, error) {
 			id := ids[i]
 			return party.Reshare(ctx, party.ReshareRequest{Session: s, WalletID: w.WalletID, Epoch: spec.Epoch, Old: old, OldThreshold: w.Threshold,
 				New: r.New, NewThreshold: r.NewThreshold, PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired,
+				RecoveryPolicy: w.Policy.Recovery, Recovery: r.Authorization, BackendKeys: r.BackendKeys,
 				Share: shares[id], PreParams: pre[id], Identity: d.Keys[id]}, tr)
 		})
 }

@@ -40,9 +40,23 @@ type View struct {
 	// one; with Reshare.ClientRequired, a client of the wallet must be in
 	// the old committee, its statement authorizing the reshare.
 	Reshare *Reshare
+	// Recovery, at a recovery reshare, is the new client an
+	// authorization the wallet's policy accepts names (each old member
+	// checks the authorization against its own record; package
+	// party/recovery): it stands for the client the wallet's policy
+	// otherwise needs in the old committee, and must join as a client
+	// with exactly the authorized identity key.
+	Recovery *Grant
 
 	Trust *Trust
 	Now   time.Time
+}
+
+// Grant is a recovery authorization that checked out: the new client
+// party and its device identity key.
+type Grant struct {
+	PartyID  string
+	Identity PublicKey
 }
 
 // Verified is one roster entry that passed VerifyRoster.
@@ -53,6 +67,8 @@ type Verified struct {
 	X25519   []byte
 	Ed25519  []byte
 	Expires  time.Time
+	// Recovery is the recovery policy a client's keygen statement sets.
+	Recovery Recovery
 	// Digest is SHA-256 of the statement (see Entry.Digest).
 	Digest [32]byte
 }
@@ -137,7 +153,7 @@ func VerifyRoster(entries map[string]*Entry, v View) (map[string]*Verified, erro
 				return nil, errorf(CodeWrongIdentity, id, "identity key %s is not the wallet's %s", s.Identity.Short(), h.Identity.Short())
 			}
 		}
-		out[id] = &Verified{PartyID: id, Kind: s.Kind, Identity: s.Identity, X25519: s.X25519[:], Ed25519: s.Ed25519[:], Expires: s.Expires, Digest: e.Digest()}
+		out[id] = &Verified{PartyID: id, Kind: s.Kind, Identity: s.Identity, X25519: s.X25519[:], Ed25519: s.Ed25519[:], Expires: s.Expires, Recovery: s.Recovery, Digest: e.Digest()}
 	}
 	if v.SessionKind == SessionSign && v.ClientRequired {
 		ok := false
@@ -158,6 +174,15 @@ func VerifyRoster(entries map[string]*Entry, v View) (map[string]*Verified, erro
 			h, recorded := v.Holders[id]
 			if out[id].Kind == KindClient && (v.Holders == nil || (recorded && h.Kind == KindClient && !h.Identity.IsZero())) {
 				ok = true
+			}
+		}
+		if g := v.Recovery; !ok && g != nil {
+			// A recovery: the authorized new client, with the authorized
+			// key, in the new committee, stands for the lost one.
+			p := out[g.PartyID]
+			ok = p != nil && p.Kind == KindClient && p.Identity.Equal(g.Identity) && slices.Contains(v.Reshare.New, g.PartyID)
+			if !ok {
+				return nil, errorf(CodeWrongIdentity, g.PartyID, "is not the new client the recovery authorization names, with its identity key")
 			}
 		}
 		if !ok {

@@ -39,10 +39,11 @@ func (k SessionKind) String() string {
 // {wallet, digest, session, expiry}, signed by a client identity the
 // wallet's share records name.
 //
-// Encoding (StatementVersion 1, or 2 for a signing with shares of epoch
-// 1 or later), every integer big-endian:
+// Encoding (StatementVersion 1; 2 for a signing with shares of epoch 1
+// or later; 3 for a client's keygen statement that sets a recovery
+// policy), every integer big-endian:
 //
-//	version       1 byte  = 1 | 2
+//	version       1 byte  = 1 | 2 | 3
 //	session_kind  1 byte  keygen 1 | sign 2 | reshare 3
 //	epoch         version 2 only: 4 bytes, the signers' shares' epoch
 //	              (1..2^31-1); version 1 means epoch 0
@@ -61,12 +62,19 @@ func (k SessionKind) String() string {
 //	path          signing with a derived key only: 1 byte depth (1..255),
 //	              then each child index as 4 bytes (below 2^31); absent
 //	              for the wallet key itself and for keygen
+//	recovery      version 3 only (a keygen): the recovery policy (see
+//	              Recovery) as 1 byte of flags — 1: a recovery kit,
+//	              2: the app backend — then, with flag 1, the kit's
+//	              32-byte public key; never 0 (write version 1)
 //	reshare       reshare only, always present (see Reshare):
 //	              epoch 4 bytes (the new shares', 1..2^31-1),
 //	              old_threshold 2 bytes, old parties and new parties each
 //	              as 1 byte count then 2-byte length + id, sorted bytewise,
 //	              public_key 33 bytes, chain_code 32 bytes,
-//	              client_required 1 byte (0 or 1)
+//	              policy 1 byte of flags — 1: client required, 2: a
+//	              recovery kit, 4: the app backend may approve a
+//	              recovery — then, with flag 2, the kit's 32-byte public
+//	              key
 //
 // At a reshare, threshold is the new shares' signers needed and parties
 // is every party of the session: the old committee and the new one.
@@ -94,6 +102,54 @@ type Statement struct {
 	// Epoch, at signing, is the epoch of the signers' shares: a signing
 	// that mixes epochs is refused before its first round.
 	Epoch int
+	// Recovery, in a client's keygen statement, is the recovery policy
+	// the client sets for the wallet: every holder records it.
+	Recovery Recovery
+}
+
+// Recovery is a wallet's recovery policy: what may authorize handing the
+// wallet to a new client when its client is lost (package
+// party/recovery). Every holder records it at keygen, and an old
+// committee member checks a recovery's authorization against its own
+// record.
+type Recovery struct {
+	// Kit is the public key of the wallet's recovery kit (derived from
+	// the recovery code shown once at creation); zero: no kit.
+	Kit PublicKey
+	// Backend: the app backend's recovery key (each server party's
+	// configuration names it) may approve a recovery.
+	Backend bool
+}
+
+// IsZero reports whether nothing may authorize a recovery.
+func (r Recovery) IsZero() bool { return r.Kit.IsZero() && !r.Backend }
+
+// Equal reports whether r and o are the same policy.
+func (r Recovery) Equal(o Recovery) bool { return r.Backend == o.Backend && r.Kit.Equal(o.Kit) }
+
+func (r Recovery) flags() byte {
+	var f byte
+	if !r.Kit.IsZero() {
+		f |= 1
+	}
+	if r.Backend {
+		f |= 2
+	}
+	return f
+}
+
+func (w *writer) recovery(r Recovery) {
+	if !r.Kit.IsZero() {
+		w.raw(r.Kit[:])
+	}
+}
+
+func (r *reader) recovery(flags byte) Recovery {
+	out := Recovery{Backend: flags&2 != 0}
+	if flags&1 != 0 {
+		out.Kit = r.key()
+	}
+	return out
 }
 
 // Reshare describes a reshare: the current holders taking part (the old
@@ -106,8 +162,10 @@ type Reshare struct {
 	New          []string // the new committee, sorted bytewise
 	PublicKey    []byte   // the wallet's, 33-byte compressed SEC1
 	ChainCode    []byte   // the wallet's BIP32 chain code, 32 bytes
-	// ClientRequired is the wallet's policy, which the new shares carry.
+	// ClientRequired and Recovery are the wallet's policy, which the new
+	// shares carry.
 	ClientRequired bool
+	Recovery       Recovery
 }
 
 // Equal reports whether r and o describe the same reshare.
@@ -116,7 +174,8 @@ func (r *Reshare) Equal(o *Reshare) bool {
 		return r == o
 	}
 	return r.Epoch == o.Epoch && r.OldThreshold == o.OldThreshold && slices.Equal(r.Old, o.Old) && slices.Equal(r.New, o.New) &&
-		bytes.Equal(r.PublicKey, o.PublicKey) && bytes.Equal(r.ChainCode, o.ChainCode) && r.ClientRequired == o.ClientRequired
+		bytes.Equal(r.PublicKey, o.PublicKey) && bytes.Equal(r.ChainCode, o.ChainCode) && r.ClientRequired == o.ClientRequired &&
+		r.Recovery.Equal(o.Recovery)
 }
 
 // MaxEpoch bounds a reshare's epoch.
@@ -196,6 +255,8 @@ func (s *Statement) check() error {
 		return errors.New("a reshare, and only a reshare, describes what it hands over")
 	case len(s.Path) > 255:
 		return fmt.Errorf("derivation path of depth %d; at most 255", len(s.Path))
+	case !s.Recovery.IsZero() && (s.SessionKind != SessionKeygen || s.Kind != KindClient):
+		return errors.New("only a client's keygen statement sets a recovery policy")
 	}
 	for _, i := range s.Path {
 		if i >= 1<<31 {
@@ -223,10 +284,14 @@ func (s *Statement) Marshal() ([]byte, error) {
 		return nil, errorf(CodeMalformed, s.PartyID, "statement: %v", err)
 	}
 	var w writer
-	if s.Epoch == 0 {
+	switch {
+	case !s.Recovery.IsZero():
+		w.u8(StatementVersion + 2)
+		w.u8(byte(s.SessionKind))
+	case s.Epoch == 0:
 		w.u8(StatementVersion)
 		w.u8(byte(s.SessionKind))
-	} else {
+	default:
 		w.u8(StatementVersion + 1)
 		w.u8(byte(s.SessionKind))
 		w.b = binary.BigEndian.AppendUint32(w.b, uint32(s.Epoch))
@@ -246,6 +311,10 @@ func (s *Statement) Marshal() ([]byte, error) {
 	w.raw(s.Identity[:])
 	w.raw(s.X25519[:])
 	w.raw(s.Ed25519[:])
+	if !s.Recovery.IsZero() {
+		w.u8(s.Recovery.flags())
+		w.recovery(s.Recovery)
+	}
 	if len(s.Path) > 0 {
 		w.u8(byte(len(s.Path)))
 		for _, i := range s.Path {
@@ -263,11 +332,12 @@ func (s *Statement) Marshal() ([]byte, error) {
 		}
 		w.raw(r.PublicKey)
 		w.raw(r.ChainCode)
+		f := r.Recovery.flags() << 1
 		if r.ClientRequired {
-			w.u8(1)
-		} else {
-			w.u8(0)
+			f |= 1
 		}
+		w.u8(f)
+		w.recovery(r.Recovery)
 	}
 	return w.b, nil
 }
@@ -279,8 +349,8 @@ func ParseStatement(b []byte) (*Statement, error) {
 	}
 	r := reader{b: b}
 	v := r.u8()
-	if v != StatementVersion && v != StatementVersion+1 {
-		return nil, errorf(CodeMalformed, "", "statement: version %d; this reads versions %d and %d", v, StatementVersion, StatementVersion+1)
+	if v < StatementVersion || v > StatementVersion+2 {
+		return nil, errorf(CodeMalformed, "", "statement: version %d; this reads versions %d to %d", v, StatementVersion, StatementVersion+2)
 	}
 	kind := SessionKind(r.u8())
 	epoch := 0
@@ -309,6 +379,16 @@ func ParseStatement(b []byte) (*Statement, error) {
 	s.Identity = r.key()
 	copy(s.X25519[:], r.take(32))
 	copy(s.Ed25519[:], r.take(32))
+	if v == StatementVersion+2 {
+		f := r.u8()
+		if r.err == nil && (f == 0 || f&^3 != 0) {
+			return nil, errorf(CodeMalformed, "", "statement: recovery flags %#x", f)
+		}
+		s.Recovery = r.recovery(f)
+		if s.Recovery.IsZero() || s.SessionKind != SessionKeygen || (f&1 != 0 && s.Recovery.Kit.IsZero()) {
+			return nil, errorf(CodeMalformed, "", "statement: version %d is a keygen statement with a recovery policy", v)
+		}
+	}
 	if s.SessionKind == SessionReshare {
 		rs := &Reshare{}
 		if b := r.take(4); b != nil {
@@ -326,12 +406,14 @@ func ParseStatement(b []byte) (*Statement, error) {
 		}
 		rs.PublicKey = bytes.Clone(r.take(33))
 		rs.ChainCode = bytes.Clone(r.take(32))
-		switch r.u8() {
-		case 0:
-		case 1:
-			rs.ClientRequired = true
-		default:
-			return nil, errorf(CodeMalformed, "", "statement: client_required must be 0 or 1")
+		f := r.u8()
+		if f&^7 != 0 {
+			return nil, errorf(CodeMalformed, "", "statement: reshare policy flags %#x", f)
+		}
+		rs.ClientRequired = f&1 != 0
+		rs.Recovery = r.recovery(f >> 1)
+		if f&2 != 0 && rs.Recovery.Kit.IsZero() {
+			return nil, errorf(CodeMalformed, "", "statement: a recovery kit with a zero key")
 		}
 		s.Reshare = rs
 	} else if r.err == nil && len(r.b) > 0 {

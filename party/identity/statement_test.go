@@ -477,3 +477,79 @@ func TestStatementReshareAndEpoch(t *testing.T) {
 		t.Fatalf("epoch 1 view of epoch 0 statements: %v", err)
 	}
 }
+
+// A client's keygen statement sets the wallet's recovery policy (version
+// 3); a reshare's carries it in its policy flags. Both round-trip, every
+// other statement is refused one, and so is every malformed encoding.
+func TestStatementRecovery(t *testing.T) {
+	f := newFixture(t, SessionKeygen)
+	kit := mustKey(t).Public()
+	k := f.keys["browser-1"]
+	for _, pol := range []Recovery{{Kit: kit}, {Backend: true}, {Kit: kit, Backend: true}} {
+		s := f.keygenStatement(t)
+		plain := mustMarshal(t, s, k.Public())
+		s.Recovery = pol
+		b := mustMarshal(t, s, k.Public())
+		// Version 3 is version 1 with the policy after the session keys.
+		want := append([]byte{3}, plain[1:]...)
+		want = append(want, pol.flags())
+		if !pol.Kit.IsZero() {
+			want = append(want, pol.Kit[:]...)
+		}
+		if !bytes.Equal(b, want) {
+			t.Fatalf("%+v: encoding\n%x\nwant\n%x", pol, b, want)
+		}
+		got, err := ParseStatement(b)
+		if err != nil || !got.Recovery.Equal(pol) {
+			t.Fatalf("%+v: round trip %+v, %v", pol, got, err)
+		}
+		for name, bad := range map[string][]byte{
+			"flags 0":      append(append([]byte{3}, plain[1:]...), 0),
+			"flags 4":      append(append([]byte{3}, plain[1:]...), 4),
+			"no flags":     append([]byte{3}, plain[1:]...),
+			"cut short":    b[:len(b)-1],
+			"zero kit":     append(append(append([]byte{3}, plain[1:]...), 1), make([]byte, 32)...),
+			"trailing":     append(bytes.Clone(b), 0),
+			"as version 1": append([]byte{1}, b[1:]...),
+		} {
+			if _, err := ParseStatement(bad); err == nil {
+				t.Errorf("%+v: %s accepted", pol, name)
+			}
+		}
+	}
+	// Only a client's keygen statement sets one.
+	s := f.statement("server-1")
+	s.SessionKind, s.Digest, s.Recovery = SessionKeygen, nil, Recovery{Backend: true}
+	if _, err := s.Marshal(); err == nil {
+		t.Error("a server's keygen statement set a recovery policy")
+	}
+	s = f.statement("browser-1")
+	s.SessionKind, s.Digest, s.Recovery = SessionSign, bytes.Repeat([]byte{1}, 32), Recovery{Backend: true}
+	if _, err := s.Marshal(); err == nil {
+		t.Error("a signing statement set a recovery policy")
+	}
+
+	// A reshare carries the policy in its flags.
+	rs := &Reshare{Epoch: 1, OldThreshold: 2, Old: []string{"browser-1", "server-1"}, New: []string{"browser-1", "server-1", "server-2"},
+		PublicKey: append([]byte{3}, bytes.Repeat([]byte{9}, 32)...), ChainCode: bytes.Repeat([]byte{8}, 32), ClientRequired: true,
+		Recovery: Recovery{Kit: kit, Backend: true}}
+	r := f.statement("server-1")
+	r.SessionKind, r.Digest, r.Reshare = SessionReshare, nil, rs
+	b := mustMarshal(t, r, f.keys["server-1"].Public())
+	if b[len(b)-33] != 7 {
+		t.Fatalf("reshare policy flags %#x; want 7", b[len(b)-33])
+	}
+	got, err := ParseStatement(b)
+	if err != nil || !got.Reshare.Equal(rs) {
+		t.Fatalf("reshare round trip: %+v, %v", got, err)
+	}
+	other := *rs
+	other.Recovery = Recovery{Kit: kit}
+	if got.Reshare.Equal(&other) {
+		t.Fatal("reshares with different recovery policies compare equal")
+	}
+	zeroKit := append(bytes.Clone(b[:len(b)-32]), make([]byte, 32)...)
+	if _, err := ParseStatement(zeroKit); err == nil {
+		t.Error("a reshare with a zero kit key accepted")
+	}
+}

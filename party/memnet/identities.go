@@ -74,6 +74,9 @@ type Spec struct {
 	Path      []uint32 // signing: the derivation path (nil: the wallet key)
 	Epoch     int      // signing: the shares' epoch
 	Reshare   *identity.Reshare
+	// Recovery, at keygen, is the recovery policy the clients' statements
+	// set.
+	Recovery identity.Recovery
 }
 
 // Entry is party id's signed join of spec with session keys pub.
@@ -84,6 +87,9 @@ func (d *Identities) Entry(spec Spec, id string, pub seal.PublicKeys) (*identity
 	}
 	s := &identity.Statement{SessionKind: spec.Kind, SessionID: spec.ID, PartyID: id, Kind: d.Kinds[id], WalletID: spec.WalletID,
 		Threshold: spec.Threshold, Parties: slices.Sorted(slices.Values(spec.Parties)), Digest: spec.Digest, Path: spec.Path, Epoch: spec.Epoch, Reshare: spec.Reshare, Expires: time.Now().Add(10 * time.Minute)}
+	if spec.Kind == identity.SessionKeygen && d.Kinds[id] == identity.KindClient {
+		s.Recovery = spec.Recovery
+	}
 	copy(s.X25519[:], pub.X25519)
 	copy(s.Ed25519[:], pub.Ed25519)
 	return identity.SignStatement(k, s, d.Chains[id])

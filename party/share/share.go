@@ -83,6 +83,10 @@ type Policy struct {
 	// whose share is handed to the API's caller) do not require it: their
 	// server parties sign on the API key's authority.
 	ClientRequired bool
+	// Recovery is what may authorize handing the wallet to a new client
+	// (identity.Recovery): set by the client at keygen, carried by every
+	// reshare.
+	Recovery identity.Recovery
 }
 
 // Legacy reports whether the record names no holders' identities: it was
@@ -186,6 +190,17 @@ type holderV2 struct {
 
 type policyV2 struct {
 	ClientRequired bool `json:"client_required"`
+	// Both absent when no recovery is allowed.
+	RecoveryKit     string `json:"recovery_kit,omitempty"` // hex of the kit's public key
+	RecoveryBackend bool   `json:"recovery_backend,omitempty"`
+}
+
+func policyOf(p Policy) policyV2 {
+	out := policyV2{ClientRequired: p.ClientRequired, RecoveryBackend: p.Recovery.Backend}
+	if !p.Recovery.Kit.IsZero() {
+		out.RecoveryKit = p.Recovery.Kit.String()
+	}
+	return out
 }
 
 // Encode validates r and returns its encoding in the current Version.
@@ -211,7 +226,7 @@ func Encode(r *Record) ([]byte, error) {
 		PublicKey: hex.EncodeToString(r.PublicKey),
 		Epoch:     r.Epoch,
 		Holders:   holders,
-		Policy:    policyV2{ClientRequired: r.Policy.ClientRequired},
+		Policy:    policyOf(r.Policy),
 		Identity:  hex.EncodeToString(r.IdentitySeed),
 		ChainCode: hex.EncodeToString(r.ChainCode),
 		SaveData:  sd,
@@ -479,10 +494,26 @@ func decodeV2(fields map[string]json.RawMessage, version int) (*Record, error) {
 		return nil, prefixed(err, "policy.")
 	}
 	var p policyV2
-	if err := readFields(pol, "policy.", []keyDst{{"client_required", &p.ClientRequired}}); err != nil {
+	polKeys := []keyDst{{"client_required", &p.ClientRequired}}
+	// The recovery keys are optional: present only when set.
+	if _, ok := pol["recovery_kit"]; ok {
+		polKeys = append(polKeys, keyDst{"recovery_kit", &p.RecoveryKit})
+	}
+	if _, ok := pol["recovery_backend"]; ok {
+		polKeys = append(polKeys, keyDst{"recovery_backend", &p.RecoveryBackend})
+	}
+	if err := readFields(pol, "policy.", polKeys); err != nil {
 		return nil, err
 	}
-	r.Policy.ClientRequired = p.ClientRequired
+	r.Policy.ClientRequired, r.Policy.Recovery.Backend = p.ClientRequired, p.RecoveryBackend
+	if _, ok := pol["recovery_kit"]; ok {
+		if r.Policy.Recovery.Kit, err = identity.ParsePublicKey(p.RecoveryKit); err != nil || r.Policy.Recovery.Kit.IsZero() {
+			return nil, malformedf("policy.recovery_kit", "want 64 hex characters of a key")
+		}
+	}
+	if _, ok := pol["recovery_backend"]; ok && !p.RecoveryBackend {
+		return nil, malformedf("policy.recovery_backend", "present only when true")
+	}
 	if v.Identity != "" {
 		// The identity key is secret: its decoding error says nothing of it.
 		seed, err := hex.DecodeString(v.Identity)

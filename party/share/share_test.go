@@ -50,7 +50,7 @@ func encodeUnchecked(r *Record) ([]byte, error) {
 		holders[i] = holderV2{h.PartyID, h.Kind.String(), h.Identity.String()}
 	}
 	return json.Marshal(recordV2{Format, Version, r.WalletID, r.PartyID, r.Threshold, r.Parties, hex.EncodeToString(r.PublicKey),
-		r.Epoch, holders, policyV2{r.Policy.ClientRequired}, hex.EncodeToString(r.IdentitySeed), hex.EncodeToString(r.ChainCode), sd})
+		r.Epoch, holders, policyOf(r.Policy), hex.EncodeToString(r.IdentitySeed), hex.EncodeToString(r.ChainCode), sd})
 }
 
 // editJSON decodes b, lets edit change it and encodes it again; numbers keep
@@ -503,6 +503,17 @@ func TestInconsistentHolders(t *testing.T) {
 		{"client with a short identity key", client, func(r *Record) { r.IdentitySeed = other.Seed()[:31] }, "identity", ErrMalformed},
 		{"legacy requiring a client", server, func(r *Record) { r.Holders = nil }, "policy.client_required", nil},
 		{"legacy with an identity key", client, func(r *Record) { r.Holders, r.Policy = nil, Policy{} }, "identity", nil},
+		{"recovery without a client required", server, func(r *Record) {
+			r.Policy = Policy{Recovery: identity.Recovery{Backend: true}}
+			for i := range r.Holders {
+				if r.Holders[i].Kind == identity.KindClient {
+					r.Holders[i].Kind = identity.KindUser
+				}
+			}
+		}, "policy.recovery_kit", nil},
+		{"legacy with a recovery policy", server, func(r *Record) {
+			r.Holders, r.Policy = nil, Policy{Recovery: identity.Recovery{Kit: other.Public()}}
+		}, "policy.recovery_kit", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -553,5 +564,54 @@ func TestDecodeMalformedV2(t *testing.T) {
 				t.Fatal("message quotes the identity value")
 			}
 		})
+	}
+}
+
+// A co-managed record's recovery policy round-trips, each key present only
+// when set; a malformed one is refused naming the key.
+func TestRecoveryPolicy(t *testing.T) {
+	var client int
+	for i, r := range keygenRecords(t) {
+		if r.Own().Kind == identity.KindClient {
+			client = i
+		}
+	}
+	kit, _ := identity.GenerateKey()
+	for _, pol := range []identity.Recovery{{}, {Kit: kit.Public()}, {Backend: true}, {Kit: kit.Public(), Backend: true}} {
+		r := testRecord(t, client)
+		r.Policy.Recovery = pol
+		b, err := Encode(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(b), `"recovery_kit"`); got != !pol.Kit.IsZero() {
+			t.Errorf("%+v: recovery_kit present: %t", pol, got)
+		}
+		if got := strings.Contains(string(b), `"recovery_backend"`); got != pol.Backend {
+			t.Errorf("%+v: recovery_backend present: %t", pol, got)
+		}
+		back, err := Decode(b)
+		if err != nil || !back.Policy.Recovery.Equal(pol) {
+			t.Fatalf("%+v: round trip %+v, %v", pol, back, err)
+		}
+	}
+	r := testRecord(t, client)
+	r.Policy.Recovery = identity.Recovery{Kit: kit.Public(), Backend: true}
+	enc, err := Encode(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, edit := range map[string]func(p map[string]any){
+		"short kit":        func(p map[string]any) { p["recovery_kit"] = "abcd" },
+		"zero kit":         func(p map[string]any) { p["recovery_kit"] = strings.Repeat("0", 64) },
+		"kit not a string": func(p map[string]any) { p["recovery_kit"] = 7 },
+		"backend false":    func(p map[string]any) { p["recovery_backend"] = false },
+		"backend a string": func(p map[string]any) { p["recovery_backend"] = "yes" },
+		"unknown key":      func(p map[string]any) { p["recovery_email"] = "x" },
+	} {
+		bad := editJSON(t, enc, func(m map[string]any) { edit(m["policy"].(map[string]any)) })
+		if _, err := Decode(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: Decode = %v, want ErrMalformed", name, err)
+		}
 	}
 }

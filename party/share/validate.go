@@ -86,6 +86,9 @@ func (r *Record) checkHolders() error {
 		if r.Policy.ClientRequired {
 			return inconsistent("policy.client_required", "a record without holders cannot require a client")
 		}
+		if !r.Policy.Recovery.IsZero() {
+			return inconsistent("policy.recovery_kit", "a record without holders has no recovery policy")
+		}
 		if len(r.IdentitySeed) != 0 {
 			return inconsistent("identity", "a record without holders has no identity key")
 		}
@@ -115,6 +118,10 @@ func (r *Record) checkHolders() error {
 	}
 	if r.Policy.ClientRequired && clients == 0 {
 		return inconsistent("policy.client_required", "the wallet has no client holder")
+	}
+	if !r.Policy.Recovery.IsZero() && !r.Policy.ClientRequired {
+		// Recovery replaces a lost client: a wallet without one has none.
+		return inconsistent("policy.recovery_kit", "only a wallet that requires a client has a recovery policy")
 	}
 	own := r.Own()
 	if own.Kind == identity.KindServer {

@@ -32,6 +32,7 @@ import (
 
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/party/hd"
+	"github.com/rwadurian/tsskit/party/identity"
 )
 
 // Run runs every conformance subtest against stores made by open.
@@ -65,6 +66,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WalletEpoch", testWalletEpoch},
 		{"Reshare", testReshare},
 		{"ReshareCommittee", testReshareCommittee},
+		{"RecoveryPolicy", testRecoveryPolicy},
 		{"ReshareRefusals", testReshareRefusals},
 		{"ReshareStaleClaim", testReshareStaleClaim},
 		{"ReshareValidation", testReshareValidation},
@@ -1442,6 +1444,28 @@ func testWalletEpoch(t *testing.T, s store.Store) {
 	}
 	if list, err := s.ListWallets(ctx, store.WalletFilter{}); err != nil || len(list) != 1 {
 		t.Errorf("after refused wallets, ListWallets = %v, %v; want [w]", ids(list), err)
+	}
+}
+
+// A wallet's recovery policy is kept as written: none, a kit, the
+// backend, or both.
+func testRecoveryPolicy(t *testing.T, s store.Store) {
+	var kit identity.PublicKey
+	for i := range kit {
+		kit[i] = byte(i + 1)
+	}
+	for i, pol := range []identity.Recovery{{}, {Kit: kit}, {Backend: true}, {Kit: kit, Backend: true}} {
+		w := wallet(fmt.Sprintf("rp-%d", i), "", base)
+		w.Recovery = pol
+		mustCreate(t, s, w)
+		got, err := s.GetWallet(ctx, w.ID)
+		if err != nil || !got.Recovery.Equal(pol) {
+			t.Fatalf("policy %+v: GetWallet = %+v, %v", pol, got, err)
+		}
+	}
+	list, err := s.ListWallets(ctx, store.WalletFilter{})
+	if err != nil || len(list) != 4 || !list[3].Recovery.Equal(identity.Recovery{Kit: kit, Backend: true}) {
+		t.Fatalf("ListWallets: %v, %v", list, err)
 	}
 }
 

@@ -91,8 +91,17 @@ type ReshareSpec struct {
 	PublicKey      []byte `protobuf:"bytes,5,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	ChainCode      []byte `protobuf:"bytes,6,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
 	ClientRequired bool   `protobuf:"varint,7,opt,name=client_required,json=clientRequired,proto3" json:"client_required,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The wallet's recovery policy, which the new shares carry: the
+	// recovery kit's Ed25519 public key (32 bytes; empty: no kit), and
+	// whether the app backend's recovery key may approve a recovery.
+	RecoveryKit     []byte `protobuf:"bytes,8,opt,name=recovery_kit,json=recoveryKit,proto3" json:"recovery_kit,omitempty"`
+	RecoveryBackend bool   `protobuf:"varint,9,opt,name=recovery_backend,json=recoveryBackend,proto3" json:"recovery_backend,omitempty"`
+	// A recovery: the authorization (party/recovery wire form) that lets
+	// the server holders hand the wallet to a new client without the lost
+	// one; each old member checks it against its own record.
+	RecoveryAuthorization []byte `protobuf:"bytes,10,opt,name=recovery_authorization,json=recoveryAuthorization,proto3" json:"recovery_authorization,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ReshareSpec) Reset() {
@@ -172,6 +181,27 @@ func (x *ReshareSpec) GetClientRequired() bool {
 		return x.ClientRequired
 	}
 	return false
+}
+
+func (x *ReshareSpec) GetRecoveryKit() []byte {
+	if x != nil {
+		return x.RecoveryKit
+	}
+	return nil
+}
+
+func (x *ReshareSpec) GetRecoveryBackend() bool {
+	if x != nil {
+		return x.RecoveryBackend
+	}
+	return false
+}
+
+func (x *ReshareSpec) GetRecoveryAuthorization() []byte {
+	if x != nil {
+		return x.RecoveryAuthorization
+	}
+	return nil
 }
 
 // Envelope is one protocol message. It mirrors party/seal.Envelope field by
@@ -498,7 +528,7 @@ var File_tsskit_v1_common_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x16tsskit/v1/common.proto\x12\ttsskit.v1\"\xf1\x01\n" +
+	"\x16tsskit/v1/common.proto\x12\ttsskit.v1\"\xf6\x02\n" +
 	"\vReshareSpec\x12\x14\n" +
 	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12#\n" +
 	"\rold_threshold\x18\x02 \x01(\rR\foldThreshold\x12\x1f\n" +
@@ -510,7 +540,11 @@ const file_tsskit_v1_common_proto_rawDesc = "" +
 	"public_key\x18\x05 \x01(\fR\tpublicKey\x12\x1d\n" +
 	"\n" +
 	"chain_code\x18\x06 \x01(\fR\tchainCode\x12'\n" +
-	"\x0fclient_required\x18\a \x01(\bR\x0eclientRequired\"\xcc\x01\n" +
+	"\x0fclient_required\x18\a \x01(\bR\x0eclientRequired\x12!\n" +
+	"\frecovery_kit\x18\b \x01(\fR\vrecoveryKit\x12)\n" +
+	"\x10recovery_backend\x18\t \x01(\bR\x0frecoveryBackend\x125\n" +
+	"\x16recovery_authorization\x18\n" +
+	" \x01(\fR\x15recoveryAuthorization\"\xcc\x01\n" +
 	"\bEnvelope\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x12\n" +

@@ -365,6 +365,59 @@ func (x *CreateReshareSessionRequest) GetParties() uint32 {
 	return 0
 }
 
+type CreateRecoverySessionRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	WalletId string                 `protobuf:"bytes,1,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// The authorization, in its wire form; it names the new client party.
+	Authorization []byte `protobuf:"bytes,2,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRecoverySessionRequest) Reset() {
+	*x = CreateRecoverySessionRequest{}
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRecoverySessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRecoverySessionRequest) ProtoMessage() {}
+
+func (x *CreateRecoverySessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRecoverySessionRequest.ProtoReflect.Descriptor instead.
+func (*CreateRecoverySessionRequest) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *CreateRecoverySessionRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+func (x *CreateRecoverySessionRequest) GetAuthorization() []byte {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
 type PartyToken struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartyId       string                 `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
@@ -375,7 +428,7 @@ type PartyToken struct {
 
 func (x *PartyToken) Reset() {
 	*x = PartyToken{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +440,7 @@ func (x *PartyToken) String() string {
 func (*PartyToken) ProtoMessage() {}
 
 func (x *PartyToken) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[3]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +453,7 @@ func (x *PartyToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyToken.ProtoReflect.Descriptor instead.
 func (*PartyToken) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{3}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PartyToken) GetPartyId() string {
@@ -438,7 +491,7 @@ type CreateSessionResponse struct {
 
 func (x *CreateSessionResponse) Reset() {
 	*x = CreateSessionResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +503,7 @@ func (x *CreateSessionResponse) String() string {
 func (*CreateSessionResponse) ProtoMessage() {}
 
 func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[4]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +516,7 @@ func (x *CreateSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSessionResponse.ProtoReflect.Descriptor instead.
 func (*CreateSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{4}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateSessionResponse) GetSessionId() string {
@@ -532,7 +585,7 @@ type Holder struct {
 
 func (x *Holder) Reset() {
 	*x = Holder{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +597,7 @@ func (x *Holder) String() string {
 func (*Holder) ProtoMessage() {}
 
 func (x *Holder) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[5]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +610,7 @@ func (x *Holder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Holder.ProtoReflect.Descriptor instead.
 func (*Holder) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{5}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Holder) GetPartyId() string {
@@ -602,7 +655,7 @@ type Wallet struct {
 
 func (x *Wallet) Reset() {
 	*x = Wallet{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +667,7 @@ func (x *Wallet) String() string {
 func (*Wallet) ProtoMessage() {}
 
 func (x *Wallet) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[6]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +680,7 @@ func (x *Wallet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Wallet.ProtoReflect.Descriptor instead.
 func (*Wallet) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{6}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Wallet) GetWalletId() string {
@@ -716,7 +769,7 @@ type GetWalletRequest struct {
 
 func (x *GetWalletRequest) Reset() {
 	*x = GetWalletRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +781,7 @@ func (x *GetWalletRequest) String() string {
 func (*GetWalletRequest) ProtoMessage() {}
 
 func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[7]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +794,7 @@ func (x *GetWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletRequest.ProtoReflect.Descriptor instead.
 func (*GetWalletRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{7}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetWalletRequest) GetWalletId() string {
@@ -760,7 +813,7 @@ type GetWalletResponse struct {
 
 func (x *GetWalletResponse) Reset() {
 	*x = GetWalletResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +825,7 @@ func (x *GetWalletResponse) String() string {
 func (*GetWalletResponse) ProtoMessage() {}
 
 func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[8]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +838,7 @@ func (x *GetWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWalletResponse.ProtoReflect.Descriptor instead.
 func (*GetWalletResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{8}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetWalletResponse) GetWallet() *Wallet {
@@ -806,7 +859,7 @@ type ListWalletsRequest struct {
 
 func (x *ListWalletsRequest) Reset() {
 	*x = ListWalletsRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +871,7 @@ func (x *ListWalletsRequest) String() string {
 func (*ListWalletsRequest) ProtoMessage() {}
 
 func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[9]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +884,7 @@ func (x *ListWalletsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsRequest.ProtoReflect.Descriptor instead.
 func (*ListWalletsRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{9}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListWalletsRequest) GetUserId() string {
@@ -865,7 +918,7 @@ type ListWalletsResponse struct {
 
 func (x *ListWalletsResponse) Reset() {
 	*x = ListWalletsResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +930,7 @@ func (x *ListWalletsResponse) String() string {
 func (*ListWalletsResponse) ProtoMessage() {}
 
 func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[10]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +943,7 @@ func (x *ListWalletsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListWalletsResponse.ProtoReflect.Descriptor instead.
 func (*ListWalletsResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{10}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListWalletsResponse) GetWallets() []*Wallet {
@@ -924,7 +977,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +989,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[11]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1002,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{11}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Session) GetSessionId() string {
@@ -1024,7 +1077,7 @@ type GetSessionRequest struct {
 
 func (x *GetSessionRequest) Reset() {
 	*x = GetSessionRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1089,7 @@ func (x *GetSessionRequest) String() string {
 func (*GetSessionRequest) ProtoMessage() {}
 
 func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[12]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1102,7 @@ func (x *GetSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionRequest.ProtoReflect.Descriptor instead.
 func (*GetSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{12}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetSessionRequest) GetSessionId() string {
@@ -1068,7 +1121,7 @@ type GetSessionResponse struct {
 
 func (x *GetSessionResponse) Reset() {
 	*x = GetSessionResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1133,7 @@ func (x *GetSessionResponse) String() string {
 func (*GetSessionResponse) ProtoMessage() {}
 
 func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[13]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1146,7 @@ func (x *GetSessionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSessionResponse.ProtoReflect.Descriptor instead.
 func (*GetSessionResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{13}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetSessionResponse) GetSession() *Session {
@@ -1113,7 +1166,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1178,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[14]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1191,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{14}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *JoinRequest) GetSessionId() string {
@@ -1163,7 +1216,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1228,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[15]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1241,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{15}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16}
 }
 
 type WatchSessionRequest struct {
@@ -1200,7 +1253,7 @@ type WatchSessionRequest struct {
 
 func (x *WatchSessionRequest) Reset() {
 	*x = WatchSessionRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1265,7 @@ func (x *WatchSessionRequest) String() string {
 func (*WatchSessionRequest) ProtoMessage() {}
 
 func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[16]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1278,7 @@ func (x *WatchSessionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchSessionRequest.ProtoReflect.Descriptor instead.
 func (*WatchSessionRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{16}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchSessionRequest) GetSessionId() string {
@@ -1255,7 +1308,7 @@ type SessionEvent struct {
 
 func (x *SessionEvent) Reset() {
 	*x = SessionEvent{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1267,7 +1320,7 @@ func (x *SessionEvent) String() string {
 func (*SessionEvent) ProtoMessage() {}
 
 func (x *SessionEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[17]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1280,7 +1333,7 @@ func (x *SessionEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent.ProtoReflect.Descriptor instead.
 func (*SessionEvent) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SessionEvent) GetSessionId() string {
@@ -1407,7 +1460,7 @@ type ReportProgressRequest struct {
 
 func (x *ReportProgressRequest) Reset() {
 	*x = ReportProgressRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1472,7 @@ func (x *ReportProgressRequest) String() string {
 func (*ReportProgressRequest) ProtoMessage() {}
 
 func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[18]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1485,7 @@ func (x *ReportProgressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressRequest.ProtoReflect.Descriptor instead.
 func (*ReportProgressRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReportProgressRequest) GetSessionId() string {
@@ -1478,7 +1531,7 @@ type ReportProgressResponse struct {
 
 func (x *ReportProgressResponse) Reset() {
 	*x = ReportProgressResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1490,7 +1543,7 @@ func (x *ReportProgressResponse) String() string {
 func (*ReportProgressResponse) ProtoMessage() {}
 
 func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[19]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1503,7 +1556,7 @@ func (x *ReportProgressResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportProgressResponse.ProtoReflect.Descriptor instead.
 func (*ReportProgressResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{19}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20}
 }
 
 type ReportResultRequest struct {
@@ -1534,7 +1587,7 @@ type ReportResultRequest struct {
 
 func (x *ReportResultRequest) Reset() {
 	*x = ReportResultRequest{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1546,7 +1599,7 @@ func (x *ReportResultRequest) String() string {
 func (*ReportResultRequest) ProtoMessage() {}
 
 func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[20]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1559,7 +1612,7 @@ func (x *ReportResultRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReportResultRequest) GetSessionId() string {
@@ -1681,7 +1734,7 @@ type ReportResultResponse struct {
 
 func (x *ReportResultResponse) Reset() {
 	*x = ReportResultResponse{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1693,7 +1746,7 @@ func (x *ReportResultResponse) String() string {
 func (*ReportResultResponse) ProtoMessage() {}
 
 func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[21]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1706,7 +1759,7 @@ func (x *ReportResultResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultResponse.ProtoReflect.Descriptor instead.
 func (*ReportResultResponse) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{21}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{22}
 }
 
 // Waiting: some parties have not joined yet.
@@ -1720,7 +1773,7 @@ type SessionEvent_Waiting struct {
 
 func (x *SessionEvent_Waiting) Reset() {
 	*x = SessionEvent_Waiting{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1732,7 +1785,7 @@ func (x *SessionEvent_Waiting) String() string {
 func (*SessionEvent_Waiting) ProtoMessage() {}
 
 func (x *SessionEvent_Waiting) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[22]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1745,7 +1798,7 @@ func (x *SessionEvent_Waiting) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Waiting.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Waiting) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 0}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18, 0}
 }
 
 func (x *SessionEvent_Waiting) GetJoined() []string {
@@ -1788,7 +1841,7 @@ type SessionEvent_Ready struct {
 
 func (x *SessionEvent_Ready) Reset() {
 	*x = SessionEvent_Ready{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1853,7 @@ func (x *SessionEvent_Ready) String() string {
 func (*SessionEvent_Ready) ProtoMessage() {}
 
 func (x *SessionEvent_Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1866,7 @@ func (x *SessionEvent_Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Ready.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Ready) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 1}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18, 1}
 }
 
 func (x *SessionEvent_Ready) GetKind() SessionKind {
@@ -1886,7 +1939,7 @@ type SessionEvent_Progress struct {
 
 func (x *SessionEvent_Progress) Reset() {
 	*x = SessionEvent_Progress{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +1951,7 @@ func (x *SessionEvent_Progress) String() string {
 func (*SessionEvent_Progress) ProtoMessage() {}
 
 func (x *SessionEvent_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +1964,7 @@ func (x *SessionEvent_Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Progress.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Progress) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 2}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18, 2}
 }
 
 func (x *SessionEvent_Progress) GetPartyId() string {
@@ -1965,7 +2018,7 @@ type SessionEvent_Completed struct {
 
 func (x *SessionEvent_Completed) Reset() {
 	*x = SessionEvent_Completed{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2030,7 @@ func (x *SessionEvent_Completed) String() string {
 func (*SessionEvent_Completed) ProtoMessage() {}
 
 func (x *SessionEvent_Completed) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2043,7 @@ func (x *SessionEvent_Completed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Completed.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Completed) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 3}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18, 3}
 }
 
 func (x *SessionEvent_Completed) GetWalletId() string {
@@ -2061,7 +2114,7 @@ type SessionEvent_Failed struct {
 
 func (x *SessionEvent_Failed) Reset() {
 	*x = SessionEvent_Failed{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2073,7 +2126,7 @@ func (x *SessionEvent_Failed) String() string {
 func (*SessionEvent_Failed) ProtoMessage() {}
 
 func (x *SessionEvent_Failed) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2086,7 +2139,7 @@ func (x *SessionEvent_Failed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionEvent_Failed.ProtoReflect.Descriptor instead.
 func (*SessionEvent_Failed) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{17, 4}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{18, 4}
 }
 
 func (x *SessionEvent_Failed) GetCode() string {
@@ -2121,7 +2174,7 @@ type ReportResultRequest_Failure struct {
 
 func (x *ReportResultRequest_Failure) Reset() {
 	*x = ReportResultRequest_Failure{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2186,7 @@ func (x *ReportResultRequest_Failure) String() string {
 func (*ReportResultRequest_Failure) ProtoMessage() {}
 
 func (x *ReportResultRequest_Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2199,7 @@ func (x *ReportResultRequest_Failure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest_Failure.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest_Failure) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20, 0}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{21, 0}
 }
 
 func (x *ReportResultRequest_Failure) GetCode() string {
@@ -2188,7 +2241,7 @@ type ReportResultRequest_Reshared struct {
 
 func (x *ReportResultRequest_Reshared) Reset() {
 	*x = ReportResultRequest_Reshared{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2253,7 @@ func (x *ReportResultRequest_Reshared) String() string {
 func (*ReportResultRequest_Reshared) ProtoMessage() {}
 
 func (x *ReportResultRequest_Reshared) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2266,7 @@ func (x *ReportResultRequest_Reshared) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportResultRequest_Reshared.ProtoReflect.Descriptor instead.
 func (*ReportResultRequest_Reshared) Descriptor() ([]byte, []int) {
-	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{20, 1}
+	return file_tsskit_v1_coordinator_proto_rawDescGZIP(), []int{21, 1}
 }
 
 func (x *ReportResultRequest_Reshared) GetPublicKey() []byte {
@@ -2265,7 +2318,10 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12(\n" +
 	"\x10client_party_ids\x18\x02 \x03(\tR\x0eclientPartyIds\x12%\n" +
 	"\x0esigners_needed\x18\x03 \x01(\rR\rsignersNeeded\x12\x18\n" +
-	"\aparties\x18\x04 \x01(\rR\aparties\"=\n" +
+	"\aparties\x18\x04 \x01(\rR\aparties\"a\n" +
+	"\x1cCreateRecoverySessionRequest\x12\x1b\n" +
+	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12$\n" +
+	"\rauthorization\x18\x02 \x01(\fR\rauthorization\"=\n" +
 	"\n" +
 	"PartyToken\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x14\n" +
@@ -2429,11 +2485,12 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x15SESSION_STATE_WAITING\x10\x01\x12\x19\n" +
 	"\x15SESSION_STATE_RUNNING\x10\x02\x12\x1b\n" +
 	"\x17SESSION_STATE_COMPLETED\x10\x03\x12\x18\n" +
-	"\x14SESSION_STATE_FAILED\x10\x042\xbf\x06\n" +
+	"\x14SESSION_STATE_FAILED\x10\x042\xa3\a\n" +
 	"\x12CoordinatorService\x12^\n" +
 	"\x13CreateKeygenSession\x12%.tsskit.v1.CreateKeygenSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12Z\n" +
 	"\x11CreateSignSession\x12#.tsskit.v1.CreateSignSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12`\n" +
-	"\x14CreateReshareSession\x12&.tsskit.v1.CreateReshareSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12F\n" +
+	"\x14CreateReshareSession\x12&.tsskit.v1.CreateReshareSessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12b\n" +
+	"\x15CreateRecoverySession\x12'.tsskit.v1.CreateRecoverySessionRequest\x1a .tsskit.v1.CreateSessionResponse\x12F\n" +
 	"\tGetWallet\x12\x1b.tsskit.v1.GetWalletRequest\x1a\x1c.tsskit.v1.GetWalletResponse\x12L\n" +
 	"\vListWallets\x12\x1d.tsskit.v1.ListWalletsRequest\x1a\x1e.tsskit.v1.ListWalletsResponse\x12I\n" +
 	"\n" +
@@ -2458,92 +2515,95 @@ func file_tsskit_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_tsskit_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_tsskit_v1_coordinator_proto_goTypes = []any{
 	(HolderKind)(0),                      // 0: tsskit.v1.HolderKind
 	(SessionState)(0),                    // 1: tsskit.v1.SessionState
 	(*CreateKeygenSessionRequest)(nil),   // 2: tsskit.v1.CreateKeygenSessionRequest
 	(*CreateSignSessionRequest)(nil),     // 3: tsskit.v1.CreateSignSessionRequest
 	(*CreateReshareSessionRequest)(nil),  // 4: tsskit.v1.CreateReshareSessionRequest
-	(*PartyToken)(nil),                   // 5: tsskit.v1.PartyToken
-	(*CreateSessionResponse)(nil),        // 6: tsskit.v1.CreateSessionResponse
-	(*Holder)(nil),                       // 7: tsskit.v1.Holder
-	(*Wallet)(nil),                       // 8: tsskit.v1.Wallet
-	(*GetWalletRequest)(nil),             // 9: tsskit.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),            // 10: tsskit.v1.GetWalletResponse
-	(*ListWalletsRequest)(nil),           // 11: tsskit.v1.ListWalletsRequest
-	(*ListWalletsResponse)(nil),          // 12: tsskit.v1.ListWalletsResponse
-	(*Session)(nil),                      // 13: tsskit.v1.Session
-	(*GetSessionRequest)(nil),            // 14: tsskit.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),           // 15: tsskit.v1.GetSessionResponse
-	(*JoinRequest)(nil),                  // 16: tsskit.v1.JoinRequest
-	(*JoinResponse)(nil),                 // 17: tsskit.v1.JoinResponse
-	(*WatchSessionRequest)(nil),          // 18: tsskit.v1.WatchSessionRequest
-	(*SessionEvent)(nil),                 // 19: tsskit.v1.SessionEvent
-	(*ReportProgressRequest)(nil),        // 20: tsskit.v1.ReportProgressRequest
-	(*ReportProgressResponse)(nil),       // 21: tsskit.v1.ReportProgressResponse
-	(*ReportResultRequest)(nil),          // 22: tsskit.v1.ReportResultRequest
-	(*ReportResultResponse)(nil),         // 23: tsskit.v1.ReportResultResponse
-	(*SessionEvent_Waiting)(nil),         // 24: tsskit.v1.SessionEvent.Waiting
-	(*SessionEvent_Ready)(nil),           // 25: tsskit.v1.SessionEvent.Ready
-	(*SessionEvent_Progress)(nil),        // 26: tsskit.v1.SessionEvent.Progress
-	(*SessionEvent_Completed)(nil),       // 27: tsskit.v1.SessionEvent.Completed
-	(*SessionEvent_Failed)(nil),          // 28: tsskit.v1.SessionEvent.Failed
-	nil,                                  // 29: tsskit.v1.SessionEvent.Completed.StoredAcksEntry
-	(*ReportResultRequest_Failure)(nil),  // 30: tsskit.v1.ReportResultRequest.Failure
-	(*ReportResultRequest_Reshared)(nil), // 31: tsskit.v1.ReportResultRequest.Reshared
-	(SessionKind)(0),                     // 32: tsskit.v1.SessionKind
-	(*ReshareSpec)(nil),                  // 33: tsskit.v1.ReshareSpec
-	(*PartyKeys)(nil),                    // 34: tsskit.v1.PartyKeys
-	(*Signature)(nil),                    // 35: tsskit.v1.Signature
+	(*CreateRecoverySessionRequest)(nil), // 5: tsskit.v1.CreateRecoverySessionRequest
+	(*PartyToken)(nil),                   // 6: tsskit.v1.PartyToken
+	(*CreateSessionResponse)(nil),        // 7: tsskit.v1.CreateSessionResponse
+	(*Holder)(nil),                       // 8: tsskit.v1.Holder
+	(*Wallet)(nil),                       // 9: tsskit.v1.Wallet
+	(*GetWalletRequest)(nil),             // 10: tsskit.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),            // 11: tsskit.v1.GetWalletResponse
+	(*ListWalletsRequest)(nil),           // 12: tsskit.v1.ListWalletsRequest
+	(*ListWalletsResponse)(nil),          // 13: tsskit.v1.ListWalletsResponse
+	(*Session)(nil),                      // 14: tsskit.v1.Session
+	(*GetSessionRequest)(nil),            // 15: tsskit.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),           // 16: tsskit.v1.GetSessionResponse
+	(*JoinRequest)(nil),                  // 17: tsskit.v1.JoinRequest
+	(*JoinResponse)(nil),                 // 18: tsskit.v1.JoinResponse
+	(*WatchSessionRequest)(nil),          // 19: tsskit.v1.WatchSessionRequest
+	(*SessionEvent)(nil),                 // 20: tsskit.v1.SessionEvent
+	(*ReportProgressRequest)(nil),        // 21: tsskit.v1.ReportProgressRequest
+	(*ReportProgressResponse)(nil),       // 22: tsskit.v1.ReportProgressResponse
+	(*ReportResultRequest)(nil),          // 23: tsskit.v1.ReportResultRequest
+	(*ReportResultResponse)(nil),         // 24: tsskit.v1.ReportResultResponse
+	(*SessionEvent_Waiting)(nil),         // 25: tsskit.v1.SessionEvent.Waiting
+	(*SessionEvent_Ready)(nil),           // 26: tsskit.v1.SessionEvent.Ready
+	(*SessionEvent_Progress)(nil),        // 27: tsskit.v1.SessionEvent.Progress
+	(*SessionEvent_Completed)(nil),       // 28: tsskit.v1.SessionEvent.Completed
+	(*SessionEvent_Failed)(nil),          // 29: tsskit.v1.SessionEvent.Failed
+	nil,                                  // 30: tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	(*ReportResultRequest_Failure)(nil),  // 31: tsskit.v1.ReportResultRequest.Failure
+	(*ReportResultRequest_Reshared)(nil), // 32: tsskit.v1.ReportResultRequest.Reshared
+	(SessionKind)(0),                     // 33: tsskit.v1.SessionKind
+	(*ReshareSpec)(nil),                  // 34: tsskit.v1.ReshareSpec
+	(*PartyKeys)(nil),                    // 35: tsskit.v1.PartyKeys
+	(*Signature)(nil),                    // 36: tsskit.v1.Signature
 }
 var file_tsskit_v1_coordinator_proto_depIdxs = []int32{
-	32, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
-	5,  // 1: tsskit.v1.CreateSessionResponse.tokens:type_name -> tsskit.v1.PartyToken
-	33, // 2: tsskit.v1.CreateSessionResponse.reshare:type_name -> tsskit.v1.ReshareSpec
+	33, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
+	6,  // 1: tsskit.v1.CreateSessionResponse.tokens:type_name -> tsskit.v1.PartyToken
+	34, // 2: tsskit.v1.CreateSessionResponse.reshare:type_name -> tsskit.v1.ReshareSpec
 	0,  // 3: tsskit.v1.Holder.kind:type_name -> tsskit.v1.HolderKind
-	7,  // 4: tsskit.v1.Wallet.holders:type_name -> tsskit.v1.Holder
-	8,  // 5: tsskit.v1.GetWalletResponse.wallet:type_name -> tsskit.v1.Wallet
-	8,  // 6: tsskit.v1.ListWalletsResponse.wallets:type_name -> tsskit.v1.Wallet
-	32, // 7: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
+	8,  // 4: tsskit.v1.Wallet.holders:type_name -> tsskit.v1.Holder
+	9,  // 5: tsskit.v1.GetWalletResponse.wallet:type_name -> tsskit.v1.Wallet
+	9,  // 6: tsskit.v1.ListWalletsResponse.wallets:type_name -> tsskit.v1.Wallet
+	33, // 7: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
 	1,  // 8: tsskit.v1.Session.state:type_name -> tsskit.v1.SessionState
-	13, // 9: tsskit.v1.GetSessionResponse.session:type_name -> tsskit.v1.Session
-	34, // 10: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
-	24, // 11: tsskit.v1.SessionEvent.waiting:type_name -> tsskit.v1.SessionEvent.Waiting
-	25, // 12: tsskit.v1.SessionEvent.ready:type_name -> tsskit.v1.SessionEvent.Ready
-	26, // 13: tsskit.v1.SessionEvent.progress:type_name -> tsskit.v1.SessionEvent.Progress
-	27, // 14: tsskit.v1.SessionEvent.completed:type_name -> tsskit.v1.SessionEvent.Completed
-	28, // 15: tsskit.v1.SessionEvent.failed:type_name -> tsskit.v1.SessionEvent.Failed
-	35, // 16: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
-	30, // 17: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
-	31, // 18: tsskit.v1.ReportResultRequest.reshared:type_name -> tsskit.v1.ReportResultRequest.Reshared
-	32, // 19: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
-	34, // 20: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
-	33, // 21: tsskit.v1.SessionEvent.Ready.reshare:type_name -> tsskit.v1.ReshareSpec
-	35, // 22: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
-	29, // 23: tsskit.v1.SessionEvent.Completed.stored_acks:type_name -> tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	14, // 9: tsskit.v1.GetSessionResponse.session:type_name -> tsskit.v1.Session
+	35, // 10: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
+	25, // 11: tsskit.v1.SessionEvent.waiting:type_name -> tsskit.v1.SessionEvent.Waiting
+	26, // 12: tsskit.v1.SessionEvent.ready:type_name -> tsskit.v1.SessionEvent.Ready
+	27, // 13: tsskit.v1.SessionEvent.progress:type_name -> tsskit.v1.SessionEvent.Progress
+	28, // 14: tsskit.v1.SessionEvent.completed:type_name -> tsskit.v1.SessionEvent.Completed
+	29, // 15: tsskit.v1.SessionEvent.failed:type_name -> tsskit.v1.SessionEvent.Failed
+	36, // 16: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
+	31, // 17: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
+	32, // 18: tsskit.v1.ReportResultRequest.reshared:type_name -> tsskit.v1.ReportResultRequest.Reshared
+	33, // 19: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
+	35, // 20: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
+	34, // 21: tsskit.v1.SessionEvent.Ready.reshare:type_name -> tsskit.v1.ReshareSpec
+	36, // 22: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
+	30, // 23: tsskit.v1.SessionEvent.Completed.stored_acks:type_name -> tsskit.v1.SessionEvent.Completed.StoredAcksEntry
 	2,  // 24: tsskit.v1.CoordinatorService.CreateKeygenSession:input_type -> tsskit.v1.CreateKeygenSessionRequest
 	3,  // 25: tsskit.v1.CoordinatorService.CreateSignSession:input_type -> tsskit.v1.CreateSignSessionRequest
 	4,  // 26: tsskit.v1.CoordinatorService.CreateReshareSession:input_type -> tsskit.v1.CreateReshareSessionRequest
-	9,  // 27: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
-	11, // 28: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
-	14, // 29: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
-	16, // 30: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
-	18, // 31: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
-	20, // 32: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
-	22, // 33: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
-	6,  // 34: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
-	6,  // 35: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
-	6,  // 36: tsskit.v1.CoordinatorService.CreateReshareSession:output_type -> tsskit.v1.CreateSessionResponse
-	10, // 37: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
-	12, // 38: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
-	15, // 39: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
-	17, // 40: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
-	19, // 41: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
-	21, // 42: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
-	23, // 43: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
-	34, // [34:44] is the sub-list for method output_type
-	24, // [24:34] is the sub-list for method input_type
+	5,  // 27: tsskit.v1.CoordinatorService.CreateRecoverySession:input_type -> tsskit.v1.CreateRecoverySessionRequest
+	10, // 28: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
+	12, // 29: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
+	15, // 30: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
+	17, // 31: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
+	19, // 32: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
+	21, // 33: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
+	23, // 34: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
+	7,  // 35: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
+	7,  // 36: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
+	7,  // 37: tsskit.v1.CoordinatorService.CreateReshareSession:output_type -> tsskit.v1.CreateSessionResponse
+	7,  // 38: tsskit.v1.CoordinatorService.CreateRecoverySession:output_type -> tsskit.v1.CreateSessionResponse
+	11, // 39: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
+	13, // 40: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
+	16, // 41: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
+	18, // 42: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
+	20, // 43: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
+	22, // 44: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
+	24, // 45: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
+	35, // [35:46] is the sub-list for method output_type
+	24, // [24:35] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
 	24, // [24:24] is the sub-list for extension extendee
 	0,  // [0:24] is the sub-list for field type_name
@@ -2555,14 +2615,14 @@ func file_tsskit_v1_coordinator_proto_init() {
 		return
 	}
 	file_tsskit_v1_common_proto_init()
-	file_tsskit_v1_coordinator_proto_msgTypes[17].OneofWrappers = []any{
+	file_tsskit_v1_coordinator_proto_msgTypes[18].OneofWrappers = []any{
 		(*SessionEvent_Waiting_)(nil),
 		(*SessionEvent_Ready_)(nil),
 		(*SessionEvent_Progress_)(nil),
 		(*SessionEvent_Completed_)(nil),
 		(*SessionEvent_Failed_)(nil),
 	}
-	file_tsskit_v1_coordinator_proto_msgTypes[20].OneofWrappers = []any{
+	file_tsskit_v1_coordinator_proto_msgTypes[21].OneofWrappers = []any{
 		(*ReportResultRequest_PublicKey)(nil),
 		(*ReportResultRequest_Signature)(nil),
 		(*ReportResultRequest_Failure_)(nil),
@@ -2574,7 +2634,7 @@ func file_tsskit_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_coordinator_proto_rawDesc), len(file_tsskit_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,16 +19,17 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CoordinatorService_CreateKeygenSession_FullMethodName  = "/tsskit.v1.CoordinatorService/CreateKeygenSession"
-	CoordinatorService_CreateSignSession_FullMethodName    = "/tsskit.v1.CoordinatorService/CreateSignSession"
-	CoordinatorService_CreateReshareSession_FullMethodName = "/tsskit.v1.CoordinatorService/CreateReshareSession"
-	CoordinatorService_GetWallet_FullMethodName            = "/tsskit.v1.CoordinatorService/GetWallet"
-	CoordinatorService_ListWallets_FullMethodName          = "/tsskit.v1.CoordinatorService/ListWallets"
-	CoordinatorService_GetSession_FullMethodName           = "/tsskit.v1.CoordinatorService/GetSession"
-	CoordinatorService_Join_FullMethodName                 = "/tsskit.v1.CoordinatorService/Join"
-	CoordinatorService_WatchSession_FullMethodName         = "/tsskit.v1.CoordinatorService/WatchSession"
-	CoordinatorService_ReportProgress_FullMethodName       = "/tsskit.v1.CoordinatorService/ReportProgress"
-	CoordinatorService_ReportResult_FullMethodName         = "/tsskit.v1.CoordinatorService/ReportResult"
+	CoordinatorService_CreateKeygenSession_FullMethodName   = "/tsskit.v1.CoordinatorService/CreateKeygenSession"
+	CoordinatorService_CreateSignSession_FullMethodName     = "/tsskit.v1.CoordinatorService/CreateSignSession"
+	CoordinatorService_CreateReshareSession_FullMethodName  = "/tsskit.v1.CoordinatorService/CreateReshareSession"
+	CoordinatorService_CreateRecoverySession_FullMethodName = "/tsskit.v1.CoordinatorService/CreateRecoverySession"
+	CoordinatorService_GetWallet_FullMethodName             = "/tsskit.v1.CoordinatorService/GetWallet"
+	CoordinatorService_ListWallets_FullMethodName           = "/tsskit.v1.CoordinatorService/ListWallets"
+	CoordinatorService_GetSession_FullMethodName            = "/tsskit.v1.CoordinatorService/GetSession"
+	CoordinatorService_Join_FullMethodName                  = "/tsskit.v1.CoordinatorService/Join"
+	CoordinatorService_WatchSession_FullMethodName          = "/tsskit.v1.CoordinatorService/WatchSession"
+	CoordinatorService_ReportProgress_FullMethodName        = "/tsskit.v1.CoordinatorService/ReportProgress"
+	CoordinatorService_ReportResult_FullMethodName          = "/tsskit.v1.CoordinatorService/ReportResult"
 )
 
 // CoordinatorServiceClient is the client API for CoordinatorService service.
@@ -53,6 +54,14 @@ type CoordinatorServiceClient interface {
 	// epoch becomes the wallet's only once every new holder has stored its
 	// share (docs/lifecycle.md). It takes a token that may create wallets.
 	CreateReshareSession(ctx context.Context, in *CreateReshareSessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
+	// CreateRecoverySession starts the recovery of a co-managed wallet whose
+	// client was lost: its server holders hand the key to themselves and a
+	// new client party, which an authorization the wallet's policy accepts
+	// (a recovery kit's or the app backend's, party/recovery) names with its
+	// device identity key. The coordinator only relays the authorization;
+	// each server holder checks it against its own record. It takes a token
+	// that may create wallets.
+	CreateRecoverySession(ctx context.Context, in *CreateRecoverySessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error)
 	GetWallet(ctx context.Context, in *GetWalletRequest, opts ...grpc.CallOption) (*GetWalletResponse, error)
 	ListWallets(ctx context.Context, in *ListWalletsRequest, opts ...grpc.CallOption) (*ListWalletsResponse, error)
 	GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*GetSessionResponse, error)
@@ -100,6 +109,16 @@ func (c *coordinatorServiceClient) CreateReshareSession(ctx context.Context, in 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateSessionResponse)
 	err := c.cc.Invoke(ctx, CoordinatorService_CreateReshareSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *coordinatorServiceClient) CreateRecoverySession(ctx context.Context, in *CreateRecoverySessionRequest, opts ...grpc.CallOption) (*CreateSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSessionResponse)
+	err := c.cc.Invoke(ctx, CoordinatorService_CreateRecoverySession_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +226,14 @@ type CoordinatorServiceServer interface {
 	// epoch becomes the wallet's only once every new holder has stored its
 	// share (docs/lifecycle.md). It takes a token that may create wallets.
 	CreateReshareSession(context.Context, *CreateReshareSessionRequest) (*CreateSessionResponse, error)
+	// CreateRecoverySession starts the recovery of a co-managed wallet whose
+	// client was lost: its server holders hand the key to themselves and a
+	// new client party, which an authorization the wallet's policy accepts
+	// (a recovery kit's or the app backend's, party/recovery) names with its
+	// device identity key. The coordinator only relays the authorization;
+	// each server holder checks it against its own record. It takes a token
+	// that may create wallets.
+	CreateRecoverySession(context.Context, *CreateRecoverySessionRequest) (*CreateSessionResponse, error)
 	GetWallet(context.Context, *GetWalletRequest) (*GetWalletResponse, error)
 	ListWallets(context.Context, *ListWalletsRequest) (*ListWalletsResponse, error)
 	GetSession(context.Context, *GetSessionRequest) (*GetSessionResponse, error)
@@ -238,6 +265,9 @@ func (UnimplementedCoordinatorServiceServer) CreateSignSession(context.Context, 
 }
 func (UnimplementedCoordinatorServiceServer) CreateReshareSession(context.Context, *CreateReshareSessionRequest) (*CreateSessionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateReshareSession not implemented")
+}
+func (UnimplementedCoordinatorServiceServer) CreateRecoverySession(context.Context, *CreateRecoverySessionRequest) (*CreateSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateRecoverySession not implemented")
 }
 func (UnimplementedCoordinatorServiceServer) GetWallet(context.Context, *GetWalletRequest) (*GetWalletResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetWallet not implemented")
@@ -331,6 +361,24 @@ func _CoordinatorService_CreateReshareSession_Handler(srv interface{}, ctx conte
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(CoordinatorServiceServer).CreateReshareSession(ctx, req.(*CreateReshareSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _CoordinatorService_CreateRecoverySession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateRecoverySessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CoordinatorServiceServer).CreateRecoverySession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CoordinatorService_CreateRecoverySession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CoordinatorServiceServer).CreateRecoverySession(ctx, req.(*CreateRecoverySessionRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -472,6 +520,10 @@ var CoordinatorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreateReshareSession",
 			Handler:    _CoordinatorService_CreateReshareSession_Handler,
+		},
+		{
+			MethodName: "CreateRecoverySession",
+			Handler:    _CoordinatorService_CreateRecoverySession_Handler,
 		},
 		{
 			MethodName: "GetWallet",

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/common.proto.
  */
 export const file_tsskit_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEingEKC1Jlc2hhcmVTcGVjEg0KBWVwb2NoGAEgASgNEhUKDW9sZF90aHJlc2hvbGQYAiABKA0SEwoLb2xkX3BhcnRpZXMYAyADKAkSEwoLbmV3X3BhcnRpZXMYBCADKAkSEgoKcHVibGljX2tleRgFIAEoDBISCgpjaGFpbl9jb2RlGAYgASgMEhcKD2NsaWVudF9yZXF1aXJlZBgHIAEoCCKMAQoIRW52ZWxvcGUSEgoKc2Vzc2lvbl9pZBgBIAEoCRIMCgRmcm9tGAIgASgJEgoKAnRvGAMgASgJEg0KBXJvdW5kGAQgASgNEhIKCnNlbmRlcl9zZXEYBSABKAQSDwoHcGF5bG9hZBgGIAEoDBIRCglzaWduYXR1cmUYByABKAwSCwoDc2VxGAggASgEIoQBCglQYXJ0eUtleXMSEAoIcGFydHlfaWQYASABKAkSDgoGeDI1NTE5GAIgASgMEg8KB2VkMjU1MTkYAyABKAwSEQoJc3RhdGVtZW50GAQgASgMEhsKE3N0YXRlbWVudF9zaWduYXR1cmUYBSABKAwSFAoMY2VydGlmaWNhdGVzGAYgAygMIjkKCVNpZ25hdHVyZRIJCgFyGAEgASgMEgkKAXMYAiABKAwSCQoBdhgDIAEoDRILCgNkZXIYBCABKAwiJAoKT3ZlcmxvYWRlZBIWCg5yZXRyeV9hZnRlcl9tcxgBIAEoDSp1CgtTZXNzaW9uS2luZBIcChhTRVNTSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIXChNTRVNTSU9OX0tJTkRfS0VZR0VOEAESFQoRU0VTU0lPTl9LSU5EX1NJR04QAhIYChRTRVNTSU9OX0tJTkRfUkVTSEFSRRADQp4BCg1jb20udHNza2l0LnYxQgtDb21tb25Qcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw");
+  fileDesc("ChZ0c3NraXQvdjEvY29tbW9uLnByb3RvEgl0c3NraXQudjEi7gEKC1Jlc2hhcmVTcGVjEg0KBWVwb2NoGAEgASgNEhUKDW9sZF90aHJlc2hvbGQYAiABKA0SEwoLb2xkX3BhcnRpZXMYAyADKAkSEwoLbmV3X3BhcnRpZXMYBCADKAkSEgoKcHVibGljX2tleRgFIAEoDBISCgpjaGFpbl9jb2RlGAYgASgMEhcKD2NsaWVudF9yZXF1aXJlZBgHIAEoCBIUCgxyZWNvdmVyeV9raXQYCCABKAwSGAoQcmVjb3ZlcnlfYmFja2VuZBgJIAEoCBIeChZyZWNvdmVyeV9hdXRob3JpemF0aW9uGAogASgMIowBCghFbnZlbG9wZRISCgpzZXNzaW9uX2lkGAEgASgJEgwKBGZyb20YAiABKAkSCgoCdG8YAyABKAkSDQoFcm91bmQYBCABKA0SEgoKc2VuZGVyX3NlcRgFIAEoBBIPCgdwYXlsb2FkGAYgASgMEhEKCXNpZ25hdHVyZRgHIAEoDBILCgNzZXEYCCABKAQihAEKCVBhcnR5S2V5cxIQCghwYXJ0eV9pZBgBIAEoCRIOCgZ4MjU1MTkYAiABKAwSDwoHZWQyNTUxORgDIAEoDBIRCglzdGF0ZW1lbnQYBCABKAwSGwoTc3RhdGVtZW50X3NpZ25hdHVyZRgFIAEoDBIUCgxjZXJ0aWZpY2F0ZXMYBiADKAwiOQoJU2lnbmF0dXJlEgkKAXIYASABKAwSCQoBcxgCIAEoDBIJCgF2GAMgASgNEgsKA2RlchgEIAEoDCIkCgpPdmVybG9hZGVkEhYKDnJldHJ5X2FmdGVyX21zGAEgASgNKnUKC1Nlc3Npb25LaW5kEhwKGFNFU1NJT05fS0lORF9VTlNQRUNJRklFRBAAEhcKE1NFU1NJT05fS0lORF9LRVlHRU4QARIVChFTRVNTSU9OX0tJTkRfU0lHThACEhgKFFNFU1NJT05fS0lORF9SRVNIQVJFEANCngEKDWNvbS50c3NraXQudjFCC0NvbW1vblByb3RvUAFaO2dpdGh1Yi5jb20vcndhZHVyaWFuL3Rzc2tpdC9wcm90by9nZW4vZ28vdHNza2l0L3YxO3Rzc2tpdHYxogIDVFhYqgIJVHNza2l0LlYxygIJVHNza2l0XFYx4gIVVHNza2l0XFYxXEdQQk1ldGFkYXRh6gIKVHNza2l0OjpWMWIGcHJvdG8z");
 
 /**
  * ReshareSpec is what a reshare hands over and to whom, as every party
@@ -60,6 +60,29 @@ export type ReshareSpec = Message<"tsskit.v1.ReshareSpec"> & {
    * @generated from field: bool client_required = 7;
    */
   clientRequired: boolean;
+
+  /**
+   * The wallet's recovery policy, which the new shares carry: the
+   * recovery kit's Ed25519 public key (32 bytes; empty: no kit), and
+   * whether the app backend's recovery key may approve a recovery.
+   *
+   * @generated from field: bytes recovery_kit = 8;
+   */
+  recoveryKit: Uint8Array;
+
+  /**
+   * @generated from field: bool recovery_backend = 9;
+   */
+  recoveryBackend: boolean;
+
+  /**
+   * A recovery: the authorization (party/recovery wire form) that lets
+   * the server holders hand the wallet to a new client without the lost
+   * one; each old member checks it against its own record.
+   *
+   * @generated from field: bytes recovery_authorization = 10;
+   */
+  recoveryAuthorization: Uint8Array;
 };
 
 /**

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/coordinator.proto.
  */
 export const file_tsskit_v1_coordinator: GenFile = /*@__PURE__*/
-  fileDesc("Cht0c3NraXQvdjEvY29vcmRpbmF0b3IucHJvdG8SCXRzc2tpdC52MSJ+ChpDcmVhdGVLZXlnZW5TZXNzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOc2lnbmVyc19uZWVkZWQYAyABKA0SDwoHcGFydGllcxgEIAEoDRIYChBjbGllbnRfcGFydHlfaWRzGAUgAygJIooBChhDcmVhdGVTaWduU2Vzc2lvblJlcXVlc3QSEQoJd2FsbGV0X2lkGAEgASgJEg4KBmRpZ2VzdBgCIAEoDBIYChBjbGllbnRfcGFydHlfaWRzGAMgAygJEhgKEHNlcnZlcl9wYXJ0eV9pZHMYBCADKAkSFwoPZGVyaXZhdGlvbl9wYXRoGAUgAygNInMKG0NyZWF0ZVJlc2hhcmVTZXNzaW9uUmVxdWVzdBIRCgl3YWxsZXRfaWQYASABKAkSGAoQY2xpZW50X3BhcnR5X2lkcxgCIAMoCRIWCg5zaWduZXJzX25lZWRlZBgDIAEoDRIPCgdwYXJ0aWVzGAQgASgNIi0KClBhcnR5VG9rZW4SEAoIcGFydHlfaWQYASABKAkSDQoFdG9rZW4YAiABKAki+QEKFUNyZWF0ZVNlc3Npb25SZXNwb25zZRISCgpzZXNzaW9uX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi50c3NraXQudjEuU2Vzc2lvbktpbmQSEQoJd2FsbGV0X2lkGAMgASgJEg8KB3BhcnRpZXMYBCADKAkSJQoGdG9rZW5zGAUgAygLMhUudHNza2l0LnYxLlBhcnR5VG9rZW4SGgoSZXhwaXJlc19hdF91bml4X21zGAYgASgDEhYKDnNpZ25lcnNfbmVlZGVkGAcgASgNEicKB3Jlc2hhcmUYCCABKAsyFi50c3NraXQudjEuUmVzaGFyZVNwZWMiPwoGSG9sZGVyEhAKCHBhcnR5X2lkGAEgASgJEiMKBGtpbmQYAiABKA4yFS50c3NraXQudjEuSG9sZGVyS2luZCLoAQoGV2FsbGV0EhEKCXdhbGxldF9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3VzZXJfaWQYAyABKAkSFgoOc2lnbmVyc19uZWVkZWQYBCABKA0SIgoHaG9sZGVycxgFIAMoCzIRLnRzc2tpdC52MS5Ib2xkZXISEgoKcHVibGljX2tleRgGIAEoDBIPCgdhZGRyZXNzGAcgASgJEhoKEmNyZWF0ZWRfYXRfdW5peF9tcxgIIAEoAxISCgpjaGFpbl9jb2RlGAkgASgMEgwKBHhwdWIYCiABKAkSDQoFZXBvY2gYCyABKA0iJQoQR2V0V2FsbGV0UmVxdWVzdBIRCgl3YWxsZXRfaWQYASABKAkiNgoRR2V0V2FsbGV0UmVzcG9uc2USIQoGd2FsbGV0GAEgASgLMhEudHNza2l0LnYxLldhbGxldCJMChJMaXN0V2FsbGV0c1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKA0SEgoKcGFnZV90b2tlbhgDIAEoCSJSChNMaXN0V2FsbGV0c1Jlc3BvbnNlEiIKB3dhbGxldHMYASADKAsyES50c3NraXQudjEuV2FsbGV0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSLqAQoHU2Vzc2lvbhISCgpzZXNzaW9uX2lkGAEgASgJEiQKBGtpbmQYAiABKA4yFi50c3NraXQudjEuU2Vzc2lvbktpbmQSEQoJd2FsbGV0X2lkGAMgASgJEg8KB3BhcnRpZXMYBCADKAkSJgoFc3RhdGUYBSABKA4yFy50c3NraXQudjEuU2Vzc2lvblN0YXRlEg4KBnJlYXNvbhgGIAEoCRIQCghjdWxwcml0cxgHIAMoCRIaChJjcmVhdGVkX2F0X3VuaXhfbXMYCCABKAMSGwoTZmluaXNoZWRfYXRfdW5peF9tcxgJIAEoAyInChFHZXRTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIjkKEkdldFNlc3Npb25SZXNwb25zZRIjCgdzZXNzaW9uGAEgASgLMhIudHNza2l0LnYxLlNlc3Npb24iRQoLSm9pblJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIiCgRrZXlzGAIgASgLMhQudHNza2l0LnYxLlBhcnR5S2V5cyIOCgxKb2luUmVzcG9uc2UiKQoTV2F0Y2hTZXNzaW9uUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIqEICgxTZXNzaW9uRXZlbnQSEgoKc2Vzc2lvbl9pZBgBIAEoCRILCgNzZXEYAiABKAQSEgoKYXRfdW5peF9tcxgDIAEoAxIyCgd3YWl0aW5nGAogASgLMh8udHNza2l0LnYxLlNlc3Npb25FdmVudC5XYWl0aW5nSAASLgoFcmVhZHkYCyABKAsyHS50c3NraXQudjEuU2Vzc2lvbkV2ZW50LlJlYWR5SAASNAoIcHJvZ3Jlc3MYDCABKAsyIC50c3NraXQudjEuU2Vzc2lvbkV2ZW50LlByb2dyZXNzSAASNgoJY29tcGxldGVkGA0gASgLMiEudHNza2l0LnYxLlNlc3Npb25FdmVudC5Db21wbGV0ZWRIABIwCgZmYWlsZWQYDiABKAsyHi50c3NraXQudjEuU2Vzc2lvbkV2ZW50LkZhaWxlZEgAGioKB1dhaXRpbmcSDgoGam9pbmVkGAEgAygJEg8KB21pc3NpbmcYAiADKAka7QEKBVJlYWR5EiQKBGtpbmQYASABKA4yFi50c3NraXQudjEuU2Vzc2lvbktpbmQSEQoJd2FsbGV0X2lkGAIgASgJEhYKDnNpZ25lcnNfbmVlZGVkGAMgASgNEiQKBnJvc3RlchgEIAMoCzIULnRzc2tpdC52MS5QYXJ0eUtleXMSDgoGZGlnZXN0GAUgASgMEhcKD2Rlcml2YXRpb25fcGF0aBgGIAMoDRIbChNyZWNvcmRzX2NoYWluX2NvZGVzGAcgASgIEicKB3Jlc2hhcmUYCCABKAsyFi50c3NraXQudjEuUmVzaGFyZVNwZWMaSwoIUHJvZ3Jlc3MSEAoIcGFydHlfaWQYASABKAkSDQoFcm91bmQYAiABKA0SDgoGcm91bmRzGAMgASgNEg4KBnF1ZXVlZBgEIAEoDRqrAgoJQ29tcGxldGVkEhEKCXdhbGxldF9pZBgBIAEoCRISCgpwdWJsaWNfa2V5GAIgASgMEg8KB2FkZHJlc3MYAyABKAkSJwoJc2lnbmF0dXJlGAQgASgLMhQudHNza2l0LnYxLlNpZ25hdHVyZRIaChJzaWduaW5nX3B1YmxpY19rZXkYBSABKAwSFwoPc2lnbmluZ19hZGRyZXNzGAYgASgJEg0KBWVwb2NoGAcgASgNEkYKC3N0b3JlZF9hY2tzGAggAygLMjEudHNza2l0LnYxLlNlc3Npb25FdmVudC5Db21wbGV0ZWQuU3RvcmVkQWNrc0VudHJ5GjEKD1N0b3JlZEFja3NFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAw6AjgBGjgKBkZhaWxlZBIMCgRjb2RlGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIQCghjdWxwcml0cxgDIAMoCUIHCgVldmVudCJsChVSZXBvcnRQcm9ncmVzc1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIQCghwYXJ0eV9pZBgCIAEoCRINCgVyb3VuZBgDIAEoDRIOCgZyb3VuZHMYBCABKA0SDgoGcXVldWVkGAUgASgNIhgKFlJlcG9ydFByb2dyZXNzUmVzcG9uc2UiygMKE1JlcG9ydFJlc3VsdFJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIQCghwYXJ0eV9pZBgCIAEoCRIUCgpwdWJsaWNfa2V5GAMgASgMSAASKQoJc2lnbmF0dXJlGAQgASgLMhQudHNza2l0LnYxLlNpZ25hdHVyZUgAEjkKB2ZhaWx1cmUYBSABKAsyJi50c3NraXQudjEuUmVwb3J0UmVzdWx0UmVxdWVzdC5GYWlsdXJlSAASOwoIcmVzaGFyZWQYCSABKAsyJy50c3NraXQudjEuUmVwb3J0UmVzdWx0UmVxdWVzdC5SZXNoYXJlZEgAEhIKCmNvbXB1dGVfbXMYBiABKA0SFAoMcHJlcGFyYW1zX21zGAcgASgNEhIKCmNoYWluX2NvZGUYCCABKAwaOQoHRmFpbHVyZRIMCgRjb2RlGAEgASgJEg4KBnJlYXNvbhgCIAEoCRIQCghjdWxwcml0cxgDIAMoCRpRCghSZXNoYXJlZBISCgpwdWJsaWNfa2V5GAEgASgMEg0KBWVwb2NoGAIgASgNEg4KBnN0b3JlZBgDIAEoCBISCgpzdG9yZWRfYWNrGAQgASgMQggKBnJlc3VsdCIWChRSZXBvcnRSZXN1bHRSZXNwb25zZSpvCgpIb2xkZXJLaW5kEhsKF0hPTERFUl9LSU5EX1VOU1BFQ0lGSUVEEAASFgoSSE9MREVSX0tJTkRfU0VSVkVSEAESFgoSSE9MREVSX0tJTkRfQ0xJRU5UEAISFAoQSE9MREVSX0tJTkRfVVNFUhADKpoBCgxTZXNzaW9uU3RhdGUSHQoZU0VTU0lPTl9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVNFU1NJT05fU1RBVEVfV0FJVElORxABEhkKFVNFU1NJT05fU1RBVEVfUlVOTklORxACEhsKF1NFU1NJT05fU1RBVEVfQ09NUExFVEVEEAMSGAoUU0VTU0lPTl9TVEFURV9GQUlMRUQQBDK/BgoSQ29vcmRpbmF0b3JTZXJ2aWNlEl4KE0NyZWF0ZUtleWdlblNlc3Npb24SJS50c3NraXQudjEuQ3JlYXRlS2V5Z2VuU2Vzc2lvblJlcXVlc3QaIC50c3NraXQudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEloKEUNyZWF0ZVNpZ25TZXNzaW9uEiMudHNza2l0LnYxLkNyZWF0ZVNpZ25TZXNzaW9uUmVxdWVzdBogLnRzc2tpdC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USYAoUQ3JlYXRlUmVzaGFyZVNlc3Npb24SJi50c3NraXQudjEuQ3JlYXRlUmVzaGFyZVNlc3Npb25SZXF1ZXN0GiAudHNza2l0LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJGCglHZXRXYWxsZXQSGy50c3NraXQudjEuR2V0V2FsbGV0UmVxdWVzdBocLnRzc2tpdC52MS5HZXRXYWxsZXRSZXNwb25zZRJMCgtMaXN0V2FsbGV0cxIdLnRzc2tpdC52MS5MaXN0V2FsbGV0c1JlcXVlc3QaHi50c3NraXQudjEuTGlzdFdhbGxldHNSZXNwb25zZRJJCgpHZXRTZXNzaW9uEhwudHNza2l0LnYxLkdldFNlc3Npb25SZXF1ZXN0Gh0udHNza2l0LnYxLkdldFNlc3Npb25SZXNwb25zZRI3CgRKb2luEhYudHNza2l0LnYxLkpvaW5SZXF1ZXN0GhcudHNza2l0LnYxLkpvaW5SZXNwb25zZRJJCgxXYXRjaFNlc3Npb24SHi50c3NraXQudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBoXLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQwARJVCg5SZXBvcnRQcm9ncmVzcxIgLnRzc2tpdC52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaIS50c3NraXQudjEuUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZRJPCgxSZXBvcnRSZXN1bHQSHi50c3NraXQudjEuUmVwb3J0UmVzdWx0UmVxdWVzdBofLnRzc2tpdC52MS5SZXBvcnRSZXN1bHRSZXNwb25zZUKjAQoNY29tLnRzc2tpdC52MUIQQ29vcmRpbmF0b3JQcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw", [file_tsskit_v1_common]);
+  fileDesc("Cht0c3NraXQvdjEvY29vcmRpbmF0b3IucHJvdG8SCXRzc2tpdC52MSJ+ChpDcmVhdGVLZXlnZW5TZXNzaW9uUmVxdWVzdBIMCgRuYW1lGAEgASgJEg8KB3VzZXJfaWQYAiABKAkSFgoOc2lnbmVyc19uZWVkZWQYAyABKA0SDwoHcGFydGllcxgEIAEoDRIYChBjbGllbnRfcGFydHlfaWRzGAUgAygJIooBChhDcmVhdGVTaWduU2Vzc2lvblJlcXVlc3QSEQoJd2FsbGV0X2lkGAEgASgJEg4KBmRpZ2VzdBgCIAEoDBIYChBjbGllbnRfcGFydHlfaWRzGAMgAygJEhgKEHNlcnZlcl9wYXJ0eV9pZHMYBCADKAkSFwoPZGVyaXZhdGlvbl9wYXRoGAUgAygNInMKG0NyZWF0ZVJlc2hhcmVTZXNzaW9uUmVxdWVzdBIRCgl3YWxsZXRfaWQYASABKAkSGAoQY2xpZW50X3BhcnR5X2lkcxgCIAMoCRIWCg5zaWduZXJzX25lZWRlZBgDIAEoDRIPCgdwYXJ0aWVzGAQgASgNIkgKHENyZWF0ZVJlY292ZXJ5U2Vzc2lvblJlcXVlc3QSEQoJd2FsbGV0X2lkGAEgASgJEhUKDWF1dGhvcml6YXRpb24YAiABKAwiLQoKUGFydHlUb2tlbhIQCghwYXJ0eV9pZBgBIAEoCRINCgV0b2tlbhgCIAEoCSL5AQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIRCgl3YWxsZXRfaWQYAyABKAkSDwoHcGFydGllcxgEIAMoCRIlCgZ0b2tlbnMYBSADKAsyFS50c3NraXQudjEuUGFydHlUb2tlbhIaChJleHBpcmVzX2F0X3VuaXhfbXMYBiABKAMSFgoOc2lnbmVyc19uZWVkZWQYByABKA0SJwoHcmVzaGFyZRgIIAEoCzIWLnRzc2tpdC52MS5SZXNoYXJlU3BlYyI/CgZIb2xkZXISEAoIcGFydHlfaWQYASABKAkSIwoEa2luZBgCIAEoDjIVLnRzc2tpdC52MS5Ib2xkZXJLaW5kIugBCgZXYWxsZXQSEQoJd2FsbGV0X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSDwoHdXNlcl9pZBgDIAEoCRIWCg5zaWduZXJzX25lZWRlZBgEIAEoDRIiCgdob2xkZXJzGAUgAygLMhEudHNza2l0LnYxLkhvbGRlchISCgpwdWJsaWNfa2V5GAYgASgMEg8KB2FkZHJlc3MYByABKAkSGgoSY3JlYXRlZF9hdF91bml4X21zGAggASgDEhIKCmNoYWluX2NvZGUYCSABKAwSDAoEeHB1YhgKIAEoCRINCgVlcG9jaBgLIAEoDSIlChBHZXRXYWxsZXRSZXF1ZXN0EhEKCXdhbGxldF9pZBgBIAEoCSI2ChFHZXRXYWxsZXRSZXNwb25zZRIhCgZ3YWxsZXQYASABKAsyES50c3NraXQudjEuV2FsbGV0IkwKEkxpc3RXYWxsZXRzUmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIlIKE0xpc3RXYWxsZXRzUmVzcG9uc2USIgoHd2FsbGV0cxgBIAMoCzIRLnRzc2tpdC52MS5XYWxsZXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIuoBCgdTZXNzaW9uEhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIRCgl3YWxsZXRfaWQYAyABKAkSDwoHcGFydGllcxgEIAMoCRImCgVzdGF0ZRgFIAEoDjIXLnRzc2tpdC52MS5TZXNzaW9uU3RhdGUSDgoGcmVhc29uGAYgASgJEhAKCGN1bHByaXRzGAcgAygJEhoKEmNyZWF0ZWRfYXRfdW5peF9tcxgIIAEoAxIbChNmaW5pc2hlZF9hdF91bml4X21zGAkgASgDIicKEUdldFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkiOQoSR2V0U2Vzc2lvblJlc3BvbnNlEiMKB3Nlc3Npb24YASABKAsyEi50c3NraXQudjEuU2Vzc2lvbiJFCgtKb2luUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEiIKBGtleXMYAiABKAsyFC50c3NraXQudjEuUGFydHlLZXlzIg4KDEpvaW5SZXNwb25zZSIpChNXYXRjaFNlc3Npb25SZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkioQgKDFNlc3Npb25FdmVudBISCgpzZXNzaW9uX2lkGAEgASgJEgsKA3NlcRgCIAEoBBISCgphdF91bml4X21zGAMgASgDEjIKB3dhaXRpbmcYCiABKAsyHy50c3NraXQudjEuU2Vzc2lvbkV2ZW50LldhaXRpbmdIABIuCgVyZWFkeRgLIAEoCzIdLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQuUmVhZHlIABI0Cghwcm9ncmVzcxgMIAEoCzIgLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQuUHJvZ3Jlc3NIABI2Cgljb21wbGV0ZWQYDSABKAsyIS50c3NraXQudjEuU2Vzc2lvbkV2ZW50LkNvbXBsZXRlZEgAEjAKBmZhaWxlZBgOIAEoCzIeLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQuRmFpbGVkSAAaKgoHV2FpdGluZxIOCgZqb2luZWQYASADKAkSDwoHbWlzc2luZxgCIAMoCRrtAQoFUmVhZHkSJAoEa2luZBgBIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIRCgl3YWxsZXRfaWQYAiABKAkSFgoOc2lnbmVyc19uZWVkZWQYAyABKA0SJAoGcm9zdGVyGAQgAygLMhQudHNza2l0LnYxLlBhcnR5S2V5cxIOCgZkaWdlc3QYBSABKAwSFwoPZGVyaXZhdGlvbl9wYXRoGAYgAygNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYByABKAgSJwoHcmVzaGFyZRgIIAEoCzIWLnRzc2tpdC52MS5SZXNoYXJlU3BlYxpLCghQcm9ncmVzcxIQCghwYXJ0eV9pZBgBIAEoCRINCgVyb3VuZBgCIAEoDRIOCgZyb3VuZHMYAyABKA0SDgoGcXVldWVkGAQgASgNGqsCCglDb21wbGV0ZWQSEQoJd2FsbGV0X2lkGAEgASgJEhIKCnB1YmxpY19rZXkYAiABKAwSDwoHYWRkcmVzcxgDIAEoCRInCglzaWduYXR1cmUYBCABKAsyFC50c3NraXQudjEuU2lnbmF0dXJlEhoKEnNpZ25pbmdfcHVibGljX2tleRgFIAEoDBIXCg9zaWduaW5nX2FkZHJlc3MYBiABKAkSDQoFZXBvY2gYByABKA0SRgoLc3RvcmVkX2Fja3MYCCADKAsyMS50c3NraXQudjEuU2Vzc2lvbkV2ZW50LkNvbXBsZXRlZC5TdG9yZWRBY2tzRW50cnkaMQoPU3RvcmVkQWNrc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoDDoCOAEaOAoGRmFpbGVkEgwKBGNvZGUYASABKAkSDgoGcmVhc29uGAIgASgJEhAKCGN1bHByaXRzGAMgAygJQgcKBWV2ZW50ImwKFVJlcG9ydFByb2dyZXNzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhAKCHBhcnR5X2lkGAIgASgJEg0KBXJvdW5kGAMgASgNEg4KBnJvdW5kcxgEIAEoDRIOCgZxdWV1ZWQYBSABKA0iGAoWUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZSLKAwoTUmVwb3J0UmVzdWx0UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEhAKCHBhcnR5X2lkGAIgASgJEhQKCnB1YmxpY19rZXkYAyABKAxIABIpCglzaWduYXR1cmUYBCABKAsyFC50c3NraXQudjEuU2lnbmF0dXJlSAASOQoHZmFpbHVyZRgFIAEoCzImLnRzc2tpdC52MS5SZXBvcnRSZXN1bHRSZXF1ZXN0LkZhaWx1cmVIABI7CghyZXNoYXJlZBgJIAEoCzInLnRzc2tpdC52MS5SZXBvcnRSZXN1bHRSZXF1ZXN0LlJlc2hhcmVkSAASEgoKY29tcHV0ZV9tcxgGIAEoDRIUCgxwcmVwYXJhbXNfbXMYByABKA0SEgoKY2hhaW5fY29kZRgIIAEoDBo5CgdGYWlsdXJlEgwKBGNvZGUYASABKAkSDgoGcmVhc29uGAIgASgJEhAKCGN1bHByaXRzGAMgAygJGlEKCFJlc2hhcmVkEhIKCnB1YmxpY19rZXkYASABKAwSDQoFZXBvY2gYAiABKA0SDgoGc3RvcmVkGAMgASgIEhIKCnN0b3JlZF9hY2sYBCABKAxCCAoGcmVzdWx0IhYKFFJlcG9ydFJlc3VsdFJlc3BvbnNlKm8KCkhvbGRlcktpbmQSGwoXSE9MREVSX0tJTkRfVU5TUEVDSUZJRUQQABIWChJIT0xERVJfS0lORF9TRVJWRVIQARIWChJIT0xERVJfS0lORF9DTElFTlQQAhIUChBIT0xERVJfS0lORF9VU0VSEAMqmgEKDFNlc3Npb25TdGF0ZRIdChlTRVNTSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVU0VTU0lPTl9TVEFURV9XQUlUSU5HEAESGQoVU0VTU0lPTl9TVEFURV9SVU5OSU5HEAISGwoXU0VTU0lPTl9TVEFURV9DT01QTEVURUQQAxIYChRTRVNTSU9OX1NUQVRFX0ZBSUxFRBAEMqMHChJDb29yZGluYXRvclNlcnZpY2USXgoTQ3JlYXRlS2V5Z2VuU2Vzc2lvbhIlLnRzc2tpdC52MS5DcmVhdGVLZXlnZW5TZXNzaW9uUmVxdWVzdBogLnRzc2tpdC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USWgoRQ3JlYXRlU2lnblNlc3Npb24SIy50c3NraXQudjEuQ3JlYXRlU2lnblNlc3Npb25SZXF1ZXN0GiAudHNza2l0LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJgChRDcmVhdGVSZXNoYXJlU2Vzc2lvbhImLnRzc2tpdC52MS5DcmVhdGVSZXNoYXJlU2Vzc2lvblJlcXVlc3QaIC50c3NraXQudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEmIKFUNyZWF0ZVJlY292ZXJ5U2Vzc2lvbhInLnRzc2tpdC52MS5DcmVhdGVSZWNvdmVyeVNlc3Npb25SZXF1ZXN0GiAudHNza2l0LnYxLkNyZWF0ZVNlc3Npb25SZXNwb25zZRJGCglHZXRXYWxsZXQSGy50c3NraXQudjEuR2V0V2FsbGV0UmVxdWVzdBocLnRzc2tpdC52MS5HZXRXYWxsZXRSZXNwb25zZRJMCgtMaXN0V2FsbGV0cxIdLnRzc2tpdC52MS5MaXN0V2FsbGV0c1JlcXVlc3QaHi50c3NraXQudjEuTGlzdFdhbGxldHNSZXNwb25zZRJJCgpHZXRTZXNzaW9uEhwudHNza2l0LnYxLkdldFNlc3Npb25SZXF1ZXN0Gh0udHNza2l0LnYxLkdldFNlc3Npb25SZXNwb25zZRI3CgRKb2luEhYudHNza2l0LnYxLkpvaW5SZXF1ZXN0GhcudHNza2l0LnYxLkpvaW5SZXNwb25zZRJJCgxXYXRjaFNlc3Npb24SHi50c3NraXQudjEuV2F0Y2hTZXNzaW9uUmVxdWVzdBoXLnRzc2tpdC52MS5TZXNzaW9uRXZlbnQwARJVCg5SZXBvcnRQcm9ncmVzcxIgLnRzc2tpdC52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaIS50c3NraXQudjEuUmVwb3J0UHJvZ3Jlc3NSZXNwb25zZRJPCgxSZXBvcnRSZXN1bHQSHi50c3NraXQudjEuUmVwb3J0UmVzdWx0UmVxdWVzdBofLnRzc2tpdC52MS5SZXBvcnRSZXN1bHRSZXNwb25zZUKjAQoNY29tLnRzc2tpdC52MUIQQ29vcmRpbmF0b3JQcm90b1ABWjtnaXRodWIuY29tL3J3YWR1cmlhbi90c3NraXQvcHJvdG8vZ2VuL2dvL3Rzc2tpdC92MTt0c3NraXR2MaICA1RYWKoCCVRzc2tpdC5WMcoCCVRzc2tpdFxWMeICFVRzc2tpdFxWMVxHUEJNZXRhZGF0YeoCClRzc2tpdDo6VjFiBnByb3RvMw", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.CreateKeygenSessionRequest
@@ -148,6 +148,30 @@ export const CreateReshareSessionRequestSchema: GenMessage<CreateReshareSessionR
   messageDesc(file_tsskit_v1_coordinator, 2);
 
 /**
+ * @generated from message tsskit.v1.CreateRecoverySessionRequest
+ */
+export type CreateRecoverySessionRequest = Message<"tsskit.v1.CreateRecoverySessionRequest"> & {
+  /**
+   * @generated from field: string wallet_id = 1;
+   */
+  walletId: string;
+
+  /**
+   * The authorization, in its wire form; it names the new client party.
+   *
+   * @generated from field: bytes authorization = 2;
+   */
+  authorization: Uint8Array;
+};
+
+/**
+ * Describes the message tsskit.v1.CreateRecoverySessionRequest.
+ * Use `create(CreateRecoverySessionRequestSchema)` to create a new message.
+ */
+export const CreateRecoverySessionRequestSchema: GenMessage<CreateRecoverySessionRequest> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_coordinator, 3);
+
+/**
  * @generated from message tsskit.v1.PartyToken
  */
 export type PartyToken = Message<"tsskit.v1.PartyToken"> & {
@@ -167,7 +191,7 @@ export type PartyToken = Message<"tsskit.v1.PartyToken"> & {
  * Use `create(PartyTokenSchema)` to create a new message.
  */
 export const PartyTokenSchema: GenMessage<PartyToken> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 3);
+  messageDesc(file_tsskit_v1_coordinator, 4);
 
 /**
  * @generated from message tsskit.v1.CreateSessionResponse
@@ -227,7 +251,7 @@ export type CreateSessionResponse = Message<"tsskit.v1.CreateSessionResponse"> &
  * Use `create(CreateSessionResponseSchema)` to create a new message.
  */
 export const CreateSessionResponseSchema: GenMessage<CreateSessionResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 4);
+  messageDesc(file_tsskit_v1_coordinator, 5);
 
 /**
  * @generated from message tsskit.v1.Holder
@@ -249,7 +273,7 @@ export type Holder = Message<"tsskit.v1.Holder"> & {
  * Use `create(HolderSchema)` to create a new message.
  */
 export const HolderSchema: GenMessage<Holder> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 5);
+  messageDesc(file_tsskit_v1_coordinator, 6);
 
 /**
  * @generated from message tsskit.v1.Wallet
@@ -330,7 +354,7 @@ export type Wallet = Message<"tsskit.v1.Wallet"> & {
  * Use `create(WalletSchema)` to create a new message.
  */
 export const WalletSchema: GenMessage<Wallet> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 6);
+  messageDesc(file_tsskit_v1_coordinator, 7);
 
 /**
  * @generated from message tsskit.v1.GetWalletRequest
@@ -347,7 +371,7 @@ export type GetWalletRequest = Message<"tsskit.v1.GetWalletRequest"> & {
  * Use `create(GetWalletRequestSchema)` to create a new message.
  */
 export const GetWalletRequestSchema: GenMessage<GetWalletRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 7);
+  messageDesc(file_tsskit_v1_coordinator, 8);
 
 /**
  * @generated from message tsskit.v1.GetWalletResponse
@@ -364,7 +388,7 @@ export type GetWalletResponse = Message<"tsskit.v1.GetWalletResponse"> & {
  * Use `create(GetWalletResponseSchema)` to create a new message.
  */
 export const GetWalletResponseSchema: GenMessage<GetWalletResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 8);
+  messageDesc(file_tsskit_v1_coordinator, 9);
 
 /**
  * @generated from message tsskit.v1.ListWalletsRequest
@@ -391,7 +415,7 @@ export type ListWalletsRequest = Message<"tsskit.v1.ListWalletsRequest"> & {
  * Use `create(ListWalletsRequestSchema)` to create a new message.
  */
 export const ListWalletsRequestSchema: GenMessage<ListWalletsRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 9);
+  messageDesc(file_tsskit_v1_coordinator, 10);
 
 /**
  * @generated from message tsskit.v1.ListWalletsResponse
@@ -413,7 +437,7 @@ export type ListWalletsResponse = Message<"tsskit.v1.ListWalletsResponse"> & {
  * Use `create(ListWalletsResponseSchema)` to create a new message.
  */
 export const ListWalletsResponseSchema: GenMessage<ListWalletsResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 10);
+  messageDesc(file_tsskit_v1_coordinator, 11);
 
 /**
  * @generated from message tsskit.v1.Session
@@ -470,7 +494,7 @@ export type Session = Message<"tsskit.v1.Session"> & {
  * Use `create(SessionSchema)` to create a new message.
  */
 export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 11);
+  messageDesc(file_tsskit_v1_coordinator, 12);
 
 /**
  * @generated from message tsskit.v1.GetSessionRequest
@@ -487,7 +511,7 @@ export type GetSessionRequest = Message<"tsskit.v1.GetSessionRequest"> & {
  * Use `create(GetSessionRequestSchema)` to create a new message.
  */
 export const GetSessionRequestSchema: GenMessage<GetSessionRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 12);
+  messageDesc(file_tsskit_v1_coordinator, 13);
 
 /**
  * @generated from message tsskit.v1.GetSessionResponse
@@ -504,7 +528,7 @@ export type GetSessionResponse = Message<"tsskit.v1.GetSessionResponse"> & {
  * Use `create(GetSessionResponseSchema)` to create a new message.
  */
 export const GetSessionResponseSchema: GenMessage<GetSessionResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 13);
+  messageDesc(file_tsskit_v1_coordinator, 14);
 
 /**
  * @generated from message tsskit.v1.JoinRequest
@@ -526,7 +550,7 @@ export type JoinRequest = Message<"tsskit.v1.JoinRequest"> & {
  * Use `create(JoinRequestSchema)` to create a new message.
  */
 export const JoinRequestSchema: GenMessage<JoinRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 14);
+  messageDesc(file_tsskit_v1_coordinator, 15);
 
 /**
  * @generated from message tsskit.v1.JoinResponse
@@ -539,7 +563,7 @@ export type JoinResponse = Message<"tsskit.v1.JoinResponse"> & {
  * Use `create(JoinResponseSchema)` to create a new message.
  */
 export const JoinResponseSchema: GenMessage<JoinResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 15);
+  messageDesc(file_tsskit_v1_coordinator, 16);
 
 /**
  * @generated from message tsskit.v1.WatchSessionRequest
@@ -556,7 +580,7 @@ export type WatchSessionRequest = Message<"tsskit.v1.WatchSessionRequest"> & {
  * Use `create(WatchSessionRequestSchema)` to create a new message.
  */
 export const WatchSessionRequestSchema: GenMessage<WatchSessionRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 16);
+  messageDesc(file_tsskit_v1_coordinator, 17);
 
 /**
  * @generated from message tsskit.v1.SessionEvent
@@ -620,7 +644,7 @@ export type SessionEvent = Message<"tsskit.v1.SessionEvent"> & {
  * Use `create(SessionEventSchema)` to create a new message.
  */
 export const SessionEventSchema: GenMessage<SessionEvent> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 17);
+  messageDesc(file_tsskit_v1_coordinator, 18);
 
 /**
  * Waiting: some parties have not joined yet.
@@ -644,7 +668,7 @@ export type SessionEvent_Waiting = Message<"tsskit.v1.SessionEvent.Waiting"> & {
  * Use `create(SessionEvent_WaitingSchema)` to create a new message.
  */
 export const SessionEvent_WaitingSchema: GenMessage<SessionEvent_Waiting> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 17, 0);
+  messageDesc(file_tsskit_v1_coordinator, 18, 0);
 
 /**
  * Ready: everyone joined; run the protocol with this roster.
@@ -711,7 +735,7 @@ export type SessionEvent_Ready = Message<"tsskit.v1.SessionEvent.Ready"> & {
  * Use `create(SessionEvent_ReadySchema)` to create a new message.
  */
 export const SessionEvent_ReadySchema: GenMessage<SessionEvent_Ready> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 17, 1);
+  messageDesc(file_tsskit_v1_coordinator, 18, 1);
 
 /**
  * Progress: a party reached a round.
@@ -747,7 +771,7 @@ export type SessionEvent_Progress = Message<"tsskit.v1.SessionEvent.Progress"> &
  * Use `create(SessionEvent_ProgressSchema)` to create a new message.
  */
 export const SessionEvent_ProgressSchema: GenMessage<SessionEvent_Progress> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 17, 2);
+  messageDesc(file_tsskit_v1_coordinator, 18, 2);
 
 /**
  * Completed: the result every party agreed on, checked by the coordinator.
@@ -810,7 +834,7 @@ export type SessionEvent_Completed = Message<"tsskit.v1.SessionEvent.Completed">
  * Use `create(SessionEvent_CompletedSchema)` to create a new message.
  */
 export const SessionEvent_CompletedSchema: GenMessage<SessionEvent_Completed> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 17, 3);
+  messageDesc(file_tsskit_v1_coordinator, 18, 3);
 
 /**
  * Failed: why, and who misbehaved where known.
@@ -839,7 +863,7 @@ export type SessionEvent_Failed = Message<"tsskit.v1.SessionEvent.Failed"> & {
  * Use `create(SessionEvent_FailedSchema)` to create a new message.
  */
 export const SessionEvent_FailedSchema: GenMessage<SessionEvent_Failed> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 17, 4);
+  messageDesc(file_tsskit_v1_coordinator, 18, 4);
 
 /**
  * @generated from message tsskit.v1.ReportProgressRequest
@@ -881,7 +905,7 @@ export type ReportProgressRequest = Message<"tsskit.v1.ReportProgressRequest"> &
  * Use `create(ReportProgressRequestSchema)` to create a new message.
  */
 export const ReportProgressRequestSchema: GenMessage<ReportProgressRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 18);
+  messageDesc(file_tsskit_v1_coordinator, 19);
 
 /**
  * @generated from message tsskit.v1.ReportProgressResponse
@@ -894,7 +918,7 @@ export type ReportProgressResponse = Message<"tsskit.v1.ReportProgressResponse">
  * Use `create(ReportProgressResponseSchema)` to create a new message.
  */
 export const ReportProgressResponseSchema: GenMessage<ReportProgressResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 19);
+  messageDesc(file_tsskit_v1_coordinator, 20);
 
 /**
  * @generated from message tsskit.v1.ReportResultRequest
@@ -979,7 +1003,7 @@ export type ReportResultRequest = Message<"tsskit.v1.ReportResultRequest"> & {
  * Use `create(ReportResultRequestSchema)` to create a new message.
  */
 export const ReportResultRequestSchema: GenMessage<ReportResultRequest> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 20);
+  messageDesc(file_tsskit_v1_coordinator, 21);
 
 /**
  * @generated from message tsskit.v1.ReportResultRequest.Failure
@@ -1006,7 +1030,7 @@ export type ReportResultRequest_Failure = Message<"tsskit.v1.ReportResultRequest
  * Use `create(ReportResultRequest_FailureSchema)` to create a new message.
  */
 export const ReportResultRequest_FailureSchema: GenMessage<ReportResultRequest_Failure> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 20, 0);
+  messageDesc(file_tsskit_v1_coordinator, 21, 0);
 
 /**
  * Reshared: the wallet public key the new shares are of (the wallet's),
@@ -1046,7 +1070,7 @@ export type ReportResultRequest_Reshared = Message<"tsskit.v1.ReportResultReques
  * Use `create(ReportResultRequest_ResharedSchema)` to create a new message.
  */
 export const ReportResultRequest_ResharedSchema: GenMessage<ReportResultRequest_Reshared> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 20, 1);
+  messageDesc(file_tsskit_v1_coordinator, 21, 1);
 
 /**
  * @generated from message tsskit.v1.ReportResultResponse
@@ -1059,7 +1083,7 @@ export type ReportResultResponse = Message<"tsskit.v1.ReportResultResponse"> & {
  * Use `create(ReportResultResponseSchema)` to create a new message.
  */
 export const ReportResultResponseSchema: GenMessage<ReportResultResponse> = /*@__PURE__*/
-  messageDesc(file_tsskit_v1_coordinator, 21);
+  messageDesc(file_tsskit_v1_coordinator, 22);
 
 /**
  * @generated from enum tsskit.v1.HolderKind
@@ -1172,6 +1196,22 @@ export const CoordinatorService: GenService<{
   createReshareSession: {
     methodKind: "unary";
     input: typeof CreateReshareSessionRequestSchema;
+    output: typeof CreateSessionResponseSchema;
+  },
+  /**
+   * CreateRecoverySession starts the recovery of a co-managed wallet whose
+   * client was lost: its server holders hand the key to themselves and a
+   * new client party, which an authorization the wallet's policy accepts
+   * (a recovery kit's or the app backend's, party/recovery) names with its
+   * device identity key. The coordinator only relays the authorization;
+   * each server holder checks it against its own record. It takes a token
+   * that may create wallets.
+   *
+   * @generated from rpc tsskit.v1.CoordinatorService.CreateRecoverySession
+   */
+  createRecoverySession: {
+    methodKind: "unary";
+    input: typeof CreateRecoverySessionRequestSchema;
     output: typeof CreateSessionResponseSchema;
   },
   /**

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
+	"github.com/rwadurian/tsskit/party/share"
+	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+)
+
+// runRecovery is the app backend's side of a recovery: its key, and the
+// approvals it signs (docs/lifecycle.md).
+func runRecovery(_ context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, `usage: tsskit recovery <backend-key|approve> [flags]
+
+  backend-key  make the app backend's recovery key (a file, mode 0600) and print
+               its public key: give it to every server party as TSSKIT_RECOVERY_KEYS
+  approve      sign an approval for one wallet, its current epoch and one new
+               device (party id and identity key): the file the user recovers with
+
+"tsskit recovery <command> -h" lists the flags.
+`)
+		if len(args) == 0 {
+			return configErrorf("recovery: backend-key or approve?")
+		}
+		return nil
+	}
+	switch args[0] {
+	case "backend-key":
+		return recoveryBackendKey(args[1:])
+	case "approve":
+		return recoveryApprove(args[1:])
+	}
+	return configErrorf("recovery: unknown command %q (backend-key or approve)", args[0])
+}
+
+func recoveryBackendKey(args []string) error {
+	fs := newFlags("recovery backend-key", "Make the app backend's recovery key. Keep the file secret: with the coordinator, it can hand any wallet whose policy accepts backend approvals to a device of its choosing.", "")
+	out := fs.String("out", "", "key file to write (must not exist)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return configErrorf("--out is required")
+	}
+	k, err := identity.GenerateKey()
+	if err != nil {
+		return err
+	}
+	defer k.Destroy()
+	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(identity.MarshalPrivateKey(k)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"public_key": k.Public().String(), "key_file": *out})
+}
+
+func readKeyFile(file string) (*identity.Key, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	k, err := identity.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return k, nil
+}
+
+func recoveryApprove(args []string) error {
+	fs := newFlags("recovery approve", "Approve the recovery of one wallet to one new device, as the app backend.", "")
+	keyFile := fs.String("key", "", "the backend's recovery key file (tsskit recovery backend-key)")
+	wallet := fs.String("wallet", "", "the wallet id")
+	epoch := fs.Int("epoch", 0, "the wallet's current epoch (the device's request names it)")
+	partyID := fs.String("party-id", "", "the new device's party id")
+	device := fs.String("identity", "", "the new device's identity public key, hex")
+	valid := fs.Duration("valid", 24*time.Hour, "how long the approval stays valid (at most 168h)")
+	out := fs.String("out", "", "approval file to write (default: stdout)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *keyFile == "" || *wallet == "" || *partyID == "" || *device == "" {
+		return configErrorf("--key, --wallet, --party-id and --identity are required")
+	}
+	dev, err := identity.ParsePublicKey(*device)
+	if err != nil {
+		return configErrorf("--identity: %v", err)
+	}
+	k, err := readKeyFile(*keyFile)
+	if err != nil {
+		return err
+	}
+	defer k.Destroy()
+	a := &recovery.Authorization{Kind: recovery.KindBackend, WalletID: *wallet, Epoch: *epoch, PartyID: *partyID, Identity: dev, Expires: time.Now().Add(*valid)}
+	if err := recovery.Sign(k, a); err != nil {
+		return configErrorf("%v", err)
+	}
+	b, err := a.MarshalFile()
+	if err != nil {
+		return err
+	}
+	if *out == "" {
+		_, err = os.Stdout.Write(append(b, '\n'))
+		return err
+	}
+	return writeSynced(*out, b)
+}
+
+// deviceFile is what "tsskit party recover --request" keeps for the new
+// device until the approval comes: its party id and identity key.
+type deviceFile struct {
+	PartyID  string `json:"party_id"`
+	WalletID string `json:"wallet_id"`
+	Identity string `json:"identity_seed"` // hex; secret
+}
+
+// partyRecover recovers a co-managed wallet whose client was lost onto
+// this CLI party: a new device identity and party id, an authorization
+// (the recovery code's, or the backend's approval of a request made with
+// --request), and a reshare in which the wallet's server holders hand it
+// to themselves and this party. The new share goes to --out.
+func partyRecover(ctx context.Context, args []string) error {
+	fs := newFlags("party recover", "Recover a co-managed wallet whose client was lost: with its recovery code, or with the app backend's approval of a request made with --request.", partyEnvHelp+`
+  TSSKIT_RECOVERY_CODE   the recovery code, instead of --recovery-code-file`)
+	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address")
+	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
+	token := fs.String("token", "", "admin token")
+	wallet := fs.String("wallet", "", "the wallet id")
+	codeFile := fs.String("recovery-code-file", "", "file holding the wallet's recovery code (12 words)")
+	request := fs.Bool("request", false, "make this device's identity (into --device) and print the request the app backend approves")
+	deviceOut := fs.String("device", "", "the new device's file: written by --request, read with --approval")
+	approval := fs.String("approval", "", "the app backend's approval file (tsskit recovery approve)")
+	partyID := fs.String("party-id", "", `the new party id (default "cli-" and 8 random hex digits)`)
+	out := fs.String("out", "", "share file to write (must not exist)")
+	pwFile := fs.String("password-file", "", "file holding the new share's password")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	retries := addRetryFlag(fs)
+	tf := addTLSFlags(fs, false)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *partyID == "" {
+		var r [4]byte
+		rand.Read(r[:])
+		*partyID = "cli-" + hex.EncodeToString(r[:])
+	}
+	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
+	if err != nil {
+		return err
+	}
+	defer pc.closer()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	epochOf := func(walletID string) (int, error) {
+		w, err := pc.coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: walletID}, pc.admin)
+		if err != nil {
+			return 0, fmt.Errorf("wallet %s: %w", walletID, err)
+		}
+		return int(w.Wallet.Epoch), nil
+	}
+
+	if *request {
+		if *wallet == "" || *deviceOut == "" {
+			return configErrorf("--request needs --wallet and --device")
+		}
+		epoch, err := epochOf(*wallet)
+		if err != nil {
+			return err
+		}
+		dev, err := identity.GenerateKey()
+		if err != nil {
+			return err
+		}
+		defer dev.Destroy()
+		b, _ := json.Marshal(deviceFile{PartyID: *partyID, WalletID: *wallet, Identity: hex.EncodeToString(dev.Seed())})
+		f, err := os.OpenFile(*deviceOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(map[string]any{"wallet_id": *wallet, "epoch": epoch, "party_id": *partyID, "identity": dev.Public().String()})
+	}
+
+	if *out == "" {
+		return configErrorf("--out is required")
+	}
+	if _, err := os.Stat(*out); err == nil {
+		return configErrorf("%s exists: a share file is never overwritten", *out)
+	}
+	pw, err := readPassword(*pwFile)
+	if err != nil {
+		return err
+	}
+	defer clear(pw)
+	var dev *identity.Key
+	var auth *recovery.Authorization
+	switch {
+	case *approval != "" && *codeFile == "":
+		if *deviceOut == "" {
+			return configErrorf("--approval needs --device, the file --request wrote")
+		}
+		b, err := os.ReadFile(*deviceOut)
+		if err != nil {
+			return err
+		}
+		var df deviceFile
+		seed, derr := []byte(nil), json.Unmarshal(b, &df)
+		if derr == nil {
+			seed, derr = hex.DecodeString(df.Identity)
+		}
+		if derr != nil {
+			return configErrorf("--device %s: not a device file", *deviceOut)
+		}
+		if dev, err = identity.KeyFromSeed(seed); err != nil {
+			return configErrorf("--device %s: %v", *deviceOut, err)
+		}
+		if ab, err := os.ReadFile(*approval); err != nil {
+			return err
+		} else if auth, err = recovery.ParseFile(ab); err != nil {
+			return configErrorf("--approval %s: %v", *approval, err)
+		}
+		if auth.PartyID != df.PartyID || !auth.Identity.Equal(dev.Public()) || auth.WalletID != df.WalletID {
+			return configErrorf("--approval %s is for another device or wallet than --device %s", *approval, *deviceOut)
+		}
+	case *codeFile != "" || os.Getenv("TSSKIT_RECOVERY_CODE") != "":
+		if *wallet == "" {
+			return configErrorf("--wallet is required")
+		}
+		code := os.Getenv("TSSKIT_RECOVERY_CODE")
+		if *codeFile != "" {
+			b, err := os.ReadFile(*codeFile)
+			if err != nil {
+				return err
+			}
+			code = string(b)
+		}
+		kit, err := recovery.KitKey(code, *wallet)
+		if err != nil {
+			return configErrorf("recovery code: %v", err)
+		}
+		defer kit.Destroy()
+		epoch, err := epochOf(*wallet)
+		if err != nil {
+			return err
+		}
+		if dev, err = identity.GenerateKey(); err != nil {
+			return err
+		}
+		auth = &recovery.Authorization{Kind: recovery.KindKit, WalletID: *wallet, Epoch: epoch, PartyID: *partyID, Identity: dev.Public(), Expires: time.Now().Add(time.Hour)}
+		if err := recovery.Sign(kit, auth); err != nil {
+			return err
+		}
+	default:
+		return configErrorf("--recovery-code-file (or TSSKIT_RECOVERY_CODE), or --approval with --device")
+	}
+
+	w := os.Stderr
+	fmt.Fprintf(w, "pre-parameters: searching safe primes...\n")
+	pre, err := preparams.Generate(ctx, &preparams.Options{Progress: func(p preparams.Progress) {
+		if p.PrimesFound > 0 {
+			fmt.Fprintf(w, "\r  safe primes %d/%d", p.PrimesFound, p.PrimesNeeded)
+		}
+	}})
+	if err != nil {
+		return fmt.Errorf("pre-parameters: %w", err)
+	}
+	fmt.Fprintln(w)
+	var resp *tsskitv1.CreateSessionResponse
+	err = retryBusy(ctx, *retries, func() (err error) {
+		resp, err = pc.coord.CreateRecoverySession(ctx, &tsskitv1.CreateRecoverySessionRequest{WalletId: auth.WalletID, Authorization: auth.Encode()}, pc.admin)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	job, err := participant.ClientRecoveryJob(resp, auth, dev, pc.trust)
+	if err != nil {
+		return fmt.Errorf("refusing the coordinator's session: %w", err)
+	}
+	fmt.Fprintf(w, "session %s: %s hand wallet %s to %s\n", resp.SessionId, strings.Join(job.Reshare.Old, ", "), auth.WalletID, strings.Join(job.Reshare.New, ", "))
+	job.Event, job.Progress = progressPrinter(w, auth.PartyID)
+	pending := *out + ".pending"
+	save := func(r *share.Record) error {
+		b, err := share.Protect(r, pw, nil)
+		if err != nil {
+			return err
+		}
+		return writeSynced(pending, b)
+	}
+	res, err := participant.Reshare(ctx, pc.conn, job, nil, pre, save)
+	if err != nil {
+		var se *participant.SessionError
+		if errors.As(err, &se) && se.Code != "store" {
+			os.Remove(pending)
+		}
+		return err
+	}
+	if !res.Activate {
+		return fmt.Errorf("the new share is not activated, and stays in %s: %w", pending, res.NotActivated)
+	}
+	if err := os.Rename(pending, *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "wallet %s recovered at epoch %d; share written to %s\n", res.Share.WalletID, res.Share.Epoch, *out)
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"wallet_id": res.Share.WalletID, "party_id": auth.PartyID, "public_key": hex.EncodeToString(res.PublicKey), "address": res.Address,
+		"epoch": res.Share.Epoch, "parties": slices.Clone(res.Share.Parties), "threshold": res.Share.Threshold, "share_file": *out,
+	})
+}
