@@ -503,7 +503,7 @@ func (l lyingReports) Invoke(ctx context.Context, method string, args, reply any
 // no wallet is recorded.
 func TestAttackChainCodeDisagreement(t *testing.T) {
 	q := quorumtest.Start(t, quorumtest.Options{ServerParties: 2})
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute) // two keygens on a loaded machine
 	defer cancel()
 	conn := q.Conn(t)
 	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)

@@ -162,6 +162,9 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	case len(clients) >= signers:
 		// Every holder would refuse it (party.mayHandOver).
 		return nil, status.Errorf(codes.InvalidArgument, "with %d signers needed the client alone could sign: server parties must be needed", signers)
+	case !w.Recovery.IsZero() && n-len(clients) < signers:
+		// The client would refuse it (party.ClientReshare).
+		return nil, status.Errorf(codes.InvalidArgument, "%d server holders for %d signers needed: the wallet's recovery policy could never be used", n-len(clients), signers)
 	}
 	need := w.SignersNeeded - len(clients) // old committee's server members
 	keep := min(len(holders), n-len(clients))
@@ -224,10 +227,9 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 }
 
 // createRecovery starts the recovery of a co-managed wallet whose client
-// is lost: its server holders (as many as the wallet needs to sign form
-// the old committee, and every one is in the new) hand the key to
-// themselves and the new client the authorization names, with the same
-// threshold. The coordinator checks the authorization only to spare the
+// is lost: its server holders (every one, in both committees) hand the
+// key to themselves and the new client the authorization names, with the
+// same threshold. The coordinator checks the authorization only to spare the
 // parties a session that would fail: each server holder checks it
 // against its own record (party.Reshare), and the new client's join
 // statement must carry the authorized identity key.
@@ -267,7 +269,11 @@ func (c *Coordinator) createRecovery(ctx context.Context, wire []byte, mayUse fu
 		return nil, status.Errorf(codes.FailedPrecondition, "the wallet's %d server holders cannot hand it over: it needs %d signers", len(servers), w.SignersNeeded)
 	}
 	if err := a.Check(w.ID, w.Epoch, time.Now()); err != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "authorization: %v", err)
+		code := codes.PermissionDenied // forged, or for another wallet
+		if errors.Is(err, recovery.ErrExpired) || errors.Is(err, recovery.ErrStale) {
+			code = codes.FailedPrecondition
+		}
+		return nil, status.Errorf(code, "authorization: %v", err)
 	}
 	if a.Kind == recovery.KindKit && !w.Recovery.Kit.Equal(a.Signer) || a.Kind == recovery.KindBackend && !w.Recovery.Backend {
 		return nil, status.Errorf(codes.PermissionDenied, "the wallet's policy does not accept a %s authorization from this key", a.Kind)
@@ -296,7 +302,9 @@ func (c *Coordinator) createRecovery(ctx context.Context, wire []byte, mayUse fu
 		to.Holders = append(to.Holders, store.Holder{PartyID: p, Kind: store.HolderServer})
 	}
 	s.servers, s.loaded, s.committee = slices.Clone(loaded), loaded, to
-	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(slices.Clone(loaded[:w.SignersNeeded]))),
+	// Every server holder is in both committees: one in the new only would
+	// have no record to check the authorization against.
+	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(slices.Clone(loaded))),
 		New: slices.Sorted(slices.Values(append(slices.Clone(loaded), a.PartyID))), PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc),
 		ClientRequired: true, Recovery: w.Recovery}
 	now := time.Now()

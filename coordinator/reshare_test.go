@@ -109,6 +109,7 @@ func TestCoManagedReshare(t *testing.T) {
 
 	reshare := func(r *share.Record, signers, parties int) *share.Record {
 		t.Helper()
+		q.Reseed(t) // the server parties' pre-parameters for their new shares, without the wait
 		rresp, err := coord.CreateReshareSession(ctx, &tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me},
 			SignersNeeded: uint32(signers), Parties: uint32(parties)}, q.Admin(t))
 		if err != nil {
@@ -175,5 +176,91 @@ func TestCoManagedReshare(t *testing.T) {
 	}
 	if err := sign(shrunk, "2 of 2"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A 2-of-4 co-managed wallet (one client, three servers) whose policy
+// accepts the app backend's approvals is recovered onto a new client:
+// every server holder is in both committees (one in the new only would
+// have no record to check the approval against), the coordinator's
+// record names the new client in the lost one's place, and the new
+// client signs (decred).
+func TestRecoveryEveryServerHolder(t *testing.T) {
+	backend, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := quorumtest.Start(t, quorumtest.Options{RecoveryKeys: []identity.PublicKey{backend.Public()}})
+	ctx := context.Background()
+	conn := q.Conn(t)
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	const lost = "browser-lost"
+	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 4, ClientPartyIds: []string{lost}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := testkit.PreParams(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := q.KeygenJob(t, resp, lost, 2, 4)
+	job.Recovery = identity.Recovery{Backend: true}
+	if _, err := participant.Keygen(ctx, conn, job, pre, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: resp.WalletId}, q.Admin(t))
+	if err != nil || !w.Wallet.RecoveryBackend || len(w.Wallet.RecoveryKit) != 0 {
+		t.Fatalf("the wallet's recorded recovery policy: %v, %v", w, err)
+	}
+
+	q.Reseed(t) // every server holder is a new member: pre-parameters without the wait
+	dev, _ := identity.GenerateKey()
+	a := &recovery.Authorization{Kind: recovery.KindBackend, WalletID: resp.WalletId, PartyID: "browser-found", Identity: dev.Public(), Expires: time.Now().Add(time.Hour)}
+	if err := recovery.Sign(backend, a); err != nil {
+		t.Fatal(err)
+	}
+	rresp, err := coord.CreateRecoverySession(ctx, &tsskitv1.CreateRecoverySessionRequest{WalletId: resp.WalletId, Authorization: a.Encode()}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec := rresp.Reshare; len(spec.OldParties) != 3 || len(spec.NewParties) != 4 || slices.Contains(spec.NewParties, lost) {
+		t.Fatalf("recovery committees: old %v, new %v", spec.OldParties, spec.NewParties)
+	}
+	rjob, err := participant.ClientRecoveryJob(rresp, a, dev, q.Trust)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err = testkit.PreParams(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := participant.Reshare(ctx, conn, rjob, nil, pre, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.Activate || out.Share.Epoch != 1 || out.Share.PartyID != "browser-found" || !out.Share.Policy.Recovery.Backend {
+		t.Fatalf("recovered share: %+v", out)
+	}
+	w, err = coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: resp.WalletId}, q.Admin(t))
+	if err != nil || w.Wallet.Epoch != 1 {
+		t.Fatalf("wallet after the recovery: %v, %v", w, err)
+	}
+	for _, h := range w.Wallet.Holders {
+		if h.PartyId == lost {
+			t.Fatal("the coordinator still records the lost client")
+		}
+	}
+	digest := sha256.Sum256([]byte("found"))
+	sresp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: digest[:], ClientPartyIds: []string{"browser-found"}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := participant.Sign(ctx, conn, q.SignJob(t, sresp, out.Share, digest[:]), out.Share)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := secp256k1.ParsePubKey(out.PublicKey)
+	if parsed, err := ecdsa.ParseDERSignature(sig.DER); err != nil || !parsed.Verify(digest[:], pub) {
+		t.Fatalf("the recovered client's signature does not verify (%v)", err)
 	}
 }

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"log/slog"
@@ -353,6 +354,10 @@ func walletProto(w *store.Wallet) *tsskitv1.Wallet {
 	out := &tsskitv1.Wallet{
 		WalletId: w.ID, Name: w.Name, UserId: w.UserID, SignersNeeded: uint32(w.SignersNeeded),
 		PublicKey: w.PublicKey, Address: w.Address, CreatedAtUnixMs: w.CreatedAt.UnixMilli(), Epoch: uint32(w.Epoch),
+		RecoveryBackend: w.Recovery.Backend,
+	}
+	if !w.Recovery.Kit.IsZero() {
+		out.RecoveryKit = bytes.Clone(w.Recovery.Kit[:])
 	}
 	// A wallet whose chain code the store does not know has neither
 	// (store.ErrChainCodeUnknown); clients then derive nothing from here.

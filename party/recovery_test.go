@@ -156,6 +156,8 @@ func TestAttackRecovery(t *testing.T) {
 			Authorization: authorize(t, recBack, recovery.KindBackend, recWallet, 0, "browser-new", newDev), BackendKeys: backend}, party.ErrIdentity},
 		{"a substituted device identity: the authorized party id with another key", testkit.Reshare{Old: srv, New: []string{"browser-evil", "srv-1", "srv-2"}, NewThreshold: 2,
 			Authorization: authorize(t, recBack, recovery.KindBackend, recWallet, 0, "browser-evil", newDev), BackendKeys: backend}, party.ErrIdentity},
+		{"an approval naming the lost client's own key under a new party id (nothing revoked)", testkit.Reshare{Old: srv, New: committee, NewThreshold: 2,
+			Authorization: authorize(t, recBack, recovery.KindBackend, recWallet, 0, "browser-new", d.Keys["browser-old"].Public()), BackendKeys: backend}, party.ErrRecovery},
 		{"a valid approval, but a committee beyond it", testkit.Reshare{Old: srv, New: []string{"browser-new", "srv-1", "srv-2", "srv-3"}, NewThreshold: 2,
 			Authorization: authorize(t, recBack, recovery.KindBackend, recWallet, 0, "browser-new", newDev), BackendKeys: backend}, party.ErrPolicy},
 		{"a valid approval, but another threshold", testkit.Reshare{Old: srv, New: committee, NewThreshold: 3,
@@ -195,6 +197,32 @@ func TestAttackRecovery(t *testing.T) {
 			}
 		})
 	}
+	// The policy itself: a reshare that strips the kit, or adds the
+	// backend, is refused by every old member on its own record — with
+	// the client's consent too (no reshare changes the policy).
+	for name, pol := range map[string]identity.Recovery{
+		"a reshare that strips the recovery kit": {Backend: true},
+		"a reshare that drops the policy":        {},
+		"a reshare that swaps the kit key":       {Kit: other.Public(), Backend: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			outs, err := testkit.RunReshare(ctx, d, "rs-attack-policy", testkit.Reshare{Old: recs, New: recParty, NewThreshold: 2, Policy: &pol}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range outs {
+				if o.Err == nil || o.Result != nil {
+					t.Fatalf("%s: the reshare went ahead", o.ID)
+				}
+				if !errors.Is(o.Err, party.ErrInvalidParams) && !errors.Is(o.Err, party.ErrCanceled) {
+					t.Fatalf("%s: %v; want the request refused as not the share's policy", o.ID, o.Err)
+				}
+			}
+		})
+	}
+
 	// Nothing changed: the wallet still signs with its lost client's share
 	// (it was only lost to its user) and a server.
 	digest := sha256.Sum256([]byte("still the wallet"))

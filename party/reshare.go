@@ -466,7 +466,8 @@ func mayHandOver(rec *share.Record, spec *identity.Reshare, newThreshold int, ve
 	if grant != nil {
 		// A recovery: the wallet's holders less its clients, plus the
 		// authorized client, with the same threshold. The lost client's
-		// identity is in no new share: it is revoked.
+		// identity is in no new share (grant refuses an authorization
+		// naming any holder's key): it is revoked.
 		var want []string
 		for id, h := range held {
 			if h.Kind != identity.KindClient {
@@ -556,6 +557,9 @@ func ClientReshare(rec *share.Record, spec *identity.Reshare, newThreshold, thre
 		}
 	}
 	kinds[rec.PartyID] = identity.KindClient
+	if servers := countKind(spec.New, kinds, identity.KindServer); !spec.Recovery.IsZero() && servers < threshold {
+		return mismatch("leaves %d server holders and %d signers needed: the wallet's recovery policy could never be used", servers, threshold)
+	}
 	for id, h := range held {
 		if h.Kind == identity.KindClient && !slices.Contains(spec.New, id) {
 			return mismatch("drops the wallet's client %q", id)
@@ -575,8 +579,13 @@ func (req *ReshareRequest) grant(inOld bool) (*identity.Grant, error) {
 		return nil, &Error{Code: CodeRecovery, Culprits: []string{a.PartyID}, Err: err}
 	}
 	if !inOld {
-		if a.PartyID != req.Self || !a.Identity.Equal(req.Identity.Public()) {
-			return refuse(errors.New("the recovery authorization is for another party or device key than this one"))
+		switch {
+		case a.PartyID != req.Self:
+			// A recovery gives new shares only to the holders handing the
+			// wallet over and the authorized client (mayHandOver).
+			return nil, &Error{Code: CodeRecovery, Err: fmt.Errorf("a recovery makes no new holder but the authorized client %q", a.PartyID)}
+		case !a.Identity.Equal(req.Identity.Public()):
+			return refuse(errors.New("the recovery authorization is for another device key than this one"))
 		}
 		return &identity.Grant{PartyID: a.PartyID, Identity: a.Identity}, nil
 	}
@@ -606,5 +615,23 @@ func (req *ReshareRequest) grant(inOld bool) (*identity.Grant, error) {
 	if slices.Contains(req.Share.Parties, a.PartyID) {
 		return refuse(fmt.Errorf("the authorization names %q, already a holder", a.PartyID))
 	}
+	for _, h := range req.Share.Holders {
+		// The lost client's key (or any holder's) would stay a holder's
+		// key under a new name: the recovery would revoke nothing.
+		if h.Identity.Equal(a.Identity) {
+			return refuse(fmt.Errorf("the authorization names the identity key of holder %q", h.PartyID))
+		}
+	}
 	return &identity.Grant{PartyID: a.PartyID, Identity: a.Identity}, nil
+}
+
+// countKind counts the parties of ids that kinds says are of kind k.
+func countKind(ids []string, kinds map[string]identity.Kind, k identity.Kind) int {
+	n := 0
+	for _, id := range ids {
+		if kinds[id] == k {
+			n++
+		}
+	}
+	return n
 }

@@ -458,6 +458,10 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			p.refuse(ctx, l, a, "invalid_argument", errors.New("a reshare assignment without its reshare"))
 			return
 		}
+		// A seat of a session that failed may still be finishing the round
+		// it was computing (a tss-lib round cannot be interrupted): a retry
+		// made at once waits for it rather than fail, naming this party.
+		p.awaitReshare(ctx, a.WalletId)
 		if _, busy := p.resharing.LoadOrStore(a.WalletId, true); busy {
 			p.refuse(ctx, l, a, "busy", errors.New("this party is already resharing the wallet"))
 			return

@@ -773,7 +773,7 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 	device := filepath.Join(c.dir, "device.json")
 	req := c.quiet(append([]string{"party", "recover", "--request", "--wallet", wallet, "--device", device, "--party-id", "cli-backend",
 		"--coordinator", c.coord, "--router", c.router}, "--token", envValue(env, "TSSKIT_TOKEN"))...)
-	if req["epoch"] != float64(1) || req["party_id"] != "cli-backend" {
+	if pol, _ := req["recovery"].(map[string]any); req["epoch"] != float64(1) || req["party_id"] != "cli-backend" || pol["kit"] != true || pol["backend"] != true {
 		t.Fatalf("request: %v", req)
 	}
 	approve := func(key, out string) {

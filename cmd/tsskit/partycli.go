@@ -195,6 +195,10 @@ func partyKeygen(ctx context.Context, args []string) error {
 			return configErrorf("%s exists: a recovery code file is never overwritten", *codeOut)
 		}
 	}
+	if (*codeOut != "" || *backendRecovery) && *parties-1 < *signers {
+		// A recovery hands the wallet over with its server holders alone.
+		return configErrorf("a recovery policy needs at least as many server parties as signers: %d of %d parties are servers, %d signers needed", *parties-1, *parties, *signers)
+	}
 	pw, err := readPassword(*pwFile)
 	if err != nil {
 		return err
@@ -267,7 +271,7 @@ func partyKeygen(ctx context.Context, args []string) error {
 		}
 		job.Recovery.Kit = kit.Public()
 		kit.Destroy()
-		if err := writeSynced(*codeOut, []byte(code+"\n")); err != nil {
+		if err := writeNew(*codeOut, []byte(code+"\n"), 0o600); err != nil {
 			return fmt.Errorf("recovery code: %w", err)
 		}
 	}
@@ -276,19 +280,7 @@ func partyKeygen(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return err
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
+		return writeNew(*out, b, 0o600)
 	}
 	res, err := participant.Keygen(ctx, pc.conn, job, pre, save)
 	if err != nil {

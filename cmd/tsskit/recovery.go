@@ -61,15 +61,7 @@ func recoveryBackendKey(args []string) error {
 		return err
 	}
 	defer k.Destroy()
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(identity.MarshalPrivateKey(k)); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := writeNew(*out, identity.MarshalPrivateKey(k), 0o600); err != nil {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"public_key": k.Public().String(), "key_file": *out})
@@ -142,14 +134,15 @@ type deviceFile struct {
 // to themselves and this party. The new share goes to --out.
 func partyRecover(ctx context.Context, args []string) error {
 	fs := newFlags("party recover", "Recover a co-managed wallet whose client was lost: with its recovery code, or with the app backend's approval of a request made with --request.", partyEnvHelp+`
-  TSSKIT_RECOVERY_CODE   the recovery code, instead of --recovery-code-file`)
+  TSSKIT_RECOVERY_CODE   the recovery code, instead of --recovery-code-file (other local users
+                         may read a process's environment: prefer the file)`)
 	coordAddr := fs.String("coordinator", "127.0.0.1:8081", "coordinator address")
 	routerAddr := fs.String("router", "127.0.0.1:8082", "router address")
 	token := fs.String("token", "", "admin token")
 	wallet := fs.String("wallet", "", "the wallet id")
 	codeFile := fs.String("recovery-code-file", "", "file holding the wallet's recovery code (12 words)")
 	request := fs.Bool("request", false, "make this device's identity (into --device) and print the request the app backend approves")
-	deviceOut := fs.String("device", "", "the new device's file: written by --request, read with --approval")
+	deviceOut := fs.String("device", "", "the new device's file (its identity key, unencrypted, mode 0600): written by --request, read with --approval, removed once the share is written")
 	approval := fs.String("approval", "", "the app backend's approval file (tsskit recovery approve)")
 	partyID := fs.String("party-id", "", `the new party id (default "cli-" and 8 random hex digits)`)
 	out := fs.String("out", "", "share file to write (must not exist)")
@@ -172,11 +165,13 @@ func partyRecover(ctx context.Context, args []string) error {
 	defer pc.closer()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	var policy map[string]bool // the wallet's recovery policy, as the coordinator recorded it
 	epochOf := func(walletID string) (int, error) {
 		w, err := pc.coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: walletID}, pc.admin)
 		if err != nil {
 			return 0, fmt.Errorf("wallet %s: %w", walletID, err)
 		}
+		policy = map[string]bool{"kit": len(w.Wallet.RecoveryKit) != 0, "backend": w.Wallet.RecoveryBackend}
 		return int(w.Wallet.Epoch), nil
 	}
 
@@ -194,18 +189,14 @@ func partyRecover(ctx context.Context, args []string) error {
 		}
 		defer dev.Destroy()
 		b, _ := json.Marshal(deviceFile{PartyID: *partyID, WalletID: *wallet, Identity: hex.EncodeToString(dev.Seed())})
-		f, err := os.OpenFile(*deviceOut, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		if err := writeNew(*deviceOut, b, 0o600); err != nil {
 			return err
 		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return err
+		if !policy["backend"] {
+			fmt.Fprintf(os.Stderr, "note: the coordinator records no backend approvals in wallet %s's recovery policy; its server parties will refuse an approval\n", *wallet)
 		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		return json.NewEncoder(os.Stdout).Encode(map[string]any{"wallet_id": *wallet, "epoch": epoch, "party_id": *partyID, "identity": dev.Public().String()})
+		return json.NewEncoder(os.Stdout).Encode(map[string]any{"wallet_id": *wallet, "epoch": epoch, "party_id": *partyID, "identity": dev.Public().String(),
+			"recovery": policy})
 	}
 
 	if *out == "" {
@@ -327,6 +318,10 @@ func partyRecover(ctx context.Context, args []string) error {
 	}
 	if err := os.Rename(pending, *out); err != nil {
 		return err
+	}
+	if *deviceOut != "" {
+		// The share file now keeps the device key, under the password.
+		os.Remove(*deviceOut)
 	}
 	fmt.Fprintf(w, "wallet %s recovered at epoch %d; share written to %s\n", res.Share.WalletID, res.Share.Epoch, *out)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{

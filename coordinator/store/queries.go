@@ -223,11 +223,15 @@ const (
 const (
 	// qBeginReshare: $1 wallet, $2 the epoch it must be at, $3 the epoch
 	// the reshare makes ($2 + 1), $4 the session, $5 now (unix ms), $6 the
-	// stale cutoff: a claim stored before it has expired.
+	// stale cutoff: a claim stored before it has expired. A claim whose
+	// session is recorded failed is free too: a coordinator that restarts
+	// fails the sessions it left (qFailUnfinishedOwned) but cannot abort
+	// their claims, and a failed session never activates its epoch.
 	qBeginReshare = `UPDATE wallets
 		SET pending_epoch = $3, pending_session = $4, pending_at = $5
 		WHERE id = $1 AND epoch = $2
-		  AND (pending_session = '' OR pending_at < $6 OR (pending_session = $4 AND pending_epoch = $3))`
+		  AND (pending_session = '' OR pending_at < $6 OR (pending_session = $4 AND pending_epoch = $3)
+		    OR EXISTS (SELECT 1 FROM sessions WHERE sessions.id = wallets.pending_session AND sessions.state = 'failed'))`
 	// qActivateEpoch: $1 wallet, $2 the session, $3 its epoch.
 	qActivateEpoch = `UPDATE wallets
 		SET epoch = $3, epoch_session = $2, pending_epoch = 0, pending_session = '', pending_at = 0

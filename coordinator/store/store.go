@@ -251,9 +251,11 @@ type Store interface {
 	// BeginReshare claims the wallet's pending slot for the reshare
 	// session sessionID, which makes epoch fromEpoch+1, at now (zero: the
 	// current time). It succeeds only when the wallet is at epoch
-	// fromEpoch and the slot is free: no reshare holds it, or the claim of
-	// the one that does was made before staleBefore (its coordinator is
-	// presumed gone; a zero staleBefore expires no claim). A claim by the
+	// fromEpoch and the slot is free: no reshare holds it, the session
+	// that does is recorded failed (its coordinator restarted and failed
+	// it, FailUnfinishedOwned, or the sweep did, FailStale), or its claim
+	// was made before staleBefore (its coordinator is presumed gone; a
+	// zero staleBefore expires no claim). A claim by the
 	// session already holding the slot succeeds again and renews it, so
 	// that the call can be retried. Of concurrent claims, one wins.
 	// ErrNotFound when no such wallet, ErrReshareConflict when it is at

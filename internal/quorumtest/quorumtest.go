@@ -71,6 +71,9 @@ type Options struct {
 	AdmitWithin time.Duration
 	// WorkSlots: every server party's (0: the CPU count).
 	WorkSlots int
+	// RecoveryKeys: the app backend recovery keys every server party
+	// trusts.
+	RecoveryKeys []identity.PublicKey
 	// TLS: every port serves TLS with certificates of a CA made for the
 	// test, and requires a client certificate of that CA (mutual TLS
 	// between the services); Conn and HTTP dial with q.ClientTLS.
@@ -199,7 +202,7 @@ func Start(t testing.TB, o Options) *Quorum {
 		}
 		po := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i+1), CoordAddr: q.CoordAddr, RouterAddr: q.RouterAddr,
-			DataDir: dir, MasterKey: mk, Pool: -1, Trust: trust, Root: root, TLS: sec, WorkSlots: o.WorkSlots,
+			DataDir: dir, MasterKey: mk, Pool: -1, Trust: trust, Root: root, TLS: sec, WorkSlots: o.WorkSlots, RecoveryKeys: o.RecoveryKeys,
 		}
 		if i == 0 {
 			po.APIAddr, po.Allow = partyAPI, allow

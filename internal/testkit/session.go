@@ -125,6 +125,9 @@ type Reshare struct {
 	// backend keys every old member is configured with.
 	Authorization *recovery.Authorization
 	BackendKeys   []identity.PublicKey
+	// Policy, if set, is the recovery policy every party is told instead
+	// of the wallet's (attack tests).
+	Policy *identity.Recovery
 }
 
 // RunReshare runs r over net (a new one when nil) with the identities in
@@ -154,15 +157,19 @@ func RunReshare(ctx context.Context, d *memnet.Identities, sessionID string, r R
 			ids = append(ids, id)
 		}
 	}
+	pol := w.Policy.Recovery
+	if r.Policy != nil {
+		pol = *r.Policy
+	}
 	spec := &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.Threshold, Old: slices.Sorted(slices.Values(old)), New: slices.Sorted(slices.Values(r.New)),
-		PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired, Recovery: w.Policy.Recovery}
+		PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired, Recovery: pol}
 	ms := memnet.Spec{Kind: identity.SessionReshare, ID: sessionID, WalletID: w.WalletID, Threshold: r.NewThreshold, Parties: ids, Reshare: spec}
 	return memnet.RunSession(ctx, net, d, ms,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.ReshareResult, error) {
 			id := ids[i]
 			return party.Reshare(ctx, party.ReshareRequest{Session: s, WalletID: w.WalletID, Epoch: spec.Epoch, Old: old, OldThreshold: w.Threshold,
 				New: r.New, NewThreshold: r.NewThreshold, PublicKey: w.PublicKey, ChainCode: w.ChainCode, ClientRequired: w.Policy.ClientRequired,
-				RecoveryPolicy: w.Policy.Recovery, Recovery: r.Authorization, BackendKeys: r.BackendKeys,
+				RecoveryPolicy: pol, Recovery: r.Authorization, BackendKeys: r.BackendKeys,
 				Share: shares[id], PreParams: pre[id], Identity: d.Keys[id]}, tr)
 		})
 }

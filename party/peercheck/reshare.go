@@ -11,7 +11,7 @@ import (
 // Names of the reshare checks, as Error.Check reports them.
 const (
 	CheckResharePublicKey = "reshare.public-key" // an old member hands over another key than the wallet's
-	CheckReshareSSID      = "reshare.ssid"       // an old member's session id is not 32 bytes
+	CheckReshareSSID      = "reshare.ssid"       // an old member's session id is empty or longer than 32 bytes
 )
 
 // Reshare checks the messages a member of a reshare's new committee
@@ -51,8 +51,13 @@ func (k *Reshare) Check(msg tss.ParsedMessage) error {
 		if subtle.ConstantTimeCompare(got[:], k.pub) != 1 {
 			return refuse(CheckResharePublicKey, "the old member hands over another key than the wallet's")
 		}
-		if len(c.GetSsid()) != 32 {
-			return refuse(CheckReshareSSID, "session id of %d bytes; want 32", len(c.GetSsid()))
+		// tss-lib makes the session id as SHA512_256i(...).Bytes(): a
+		// big.Int's bytes, without leading zeros, so one in 256 is 31
+		// bytes (fewer more rarely). It is derived from the old
+		// committee's key data with a fixed nonce, so refusing a short one
+		// would fail every reshare of that wallet by that committee.
+		if n := len(c.GetSsid()); n == 0 || n > 32 {
+			return refuse(CheckReshareSSID, "session id of %d bytes; want 1..32", n)
 		}
 	case *resharing.DGRound3Message2:
 		return checkVSSLength(c.GetVDecommitment(), k.newThreshold)

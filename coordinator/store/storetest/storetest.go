@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RecoveryPolicy", testRecoveryPolicy},
 		{"ReshareRefusals", testReshareRefusals},
 		{"ReshareStaleClaim", testReshareStaleClaim},
+		{"ReshareFailedClaim", testReshareFailedClaim},
 		{"ReshareValidation", testReshareValidation},
 		{"ReshareSession", testReshareSession},
 		{"ConcurrentBeginReshare", testConcurrentBeginReshare},
@@ -1698,6 +1699,38 @@ func testReshareStaleClaim(t *testing.T, s store.Store) {
 		t.Errorf("BeginReshare over a claim made before the cutoff: %v", err)
 	}
 	wantEpochs(t, s, "w-now taken over", "w-now", 0, "", 1, "rs-x")
+}
+
+// A claim whose session is recorded failed is free at once: a
+// coordinator that restarted failed the reshare it left
+// (FailUnfinishedOwned), which can neither abort its claim nor activate
+// its epoch; a retry must not wait for the claim to go stale.
+func testReshareFailedClaim(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "", base))
+	rs := &store.Session{ID: "rs-1", Kind: store.SessionReshare, WalletID: "w", Parties: []string{"server-1", "server-2", "user-w"},
+		State: store.StateRunning, CreatedAt: base, Owner: "coordinator-1"}
+	if err := s.CreateSession(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	if err := claim(s, "w", 0, "rs-1", base); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "BeginReshare over a running reshare's claim", claim(s, "w", 0, "rs-2", base.Add(time.Minute)))
+	if n, err := s.FailUnfinishedOwned(ctx, "coordinator-1", "coordinator restarted", base.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("FailUnfinishedOwned = %d, %v; want 1", n, err)
+	}
+	if err := claim(s, "w", 0, "rs-2", base.Add(2*time.Minute)); err != nil {
+		t.Fatalf("BeginReshare over a failed reshare's claim: %v", err)
+	}
+	wantEpochs(t, s, "taken over from a failed reshare", "w", 0, "", 1, "rs-2")
+	wantConflict(t, "ActivateEpoch of the failed reshare", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
+	// A claim with no session record (its coordinator died before
+	// writing it) waits for the cutoff as before.
+	mustCreate(t, s, wallet("w-2", "", base))
+	if err := claim(s, "w-2", 0, "rs-unrecorded", base); err != nil {
+		t.Fatal(err)
+	}
+	wantConflict(t, "BeginReshare over an unrecorded session's claim", claim(s, "w-2", 0, "rs-3", base.Add(time.Minute)))
 }
 
 // Bad input is ErrInvalid, and changes nothing.

@@ -648,9 +648,16 @@ type Wallet struct {
 	Xpub string `protobuf:"bytes,10,opt,name=xpub,proto3" json:"xpub,omitempty"`
 	// The epoch of the shares that sign (0: keygen's; one more after each
 	// refresh or reshare).
-	Epoch         uint32 `protobuf:"varint,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Epoch uint32 `protobuf:"varint,11,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The recovery policy the wallet's client set at keygen, as the
+	// coordinator recorded it (what a recovery UI offers; every holder
+	// checks an authorization against its own record): the recovery kit's
+	// Ed25519 public key (empty: no kit) and whether the app backend may
+	// approve a recovery.
+	RecoveryKit     []byte `protobuf:"bytes,12,opt,name=recovery_kit,json=recoveryKit,proto3" json:"recovery_kit,omitempty"`
+	RecoveryBackend bool   `protobuf:"varint,13,opt,name=recovery_backend,json=recoveryBackend,proto3" json:"recovery_backend,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Wallet) Reset() {
@@ -758,6 +765,20 @@ func (x *Wallet) GetEpoch() uint32 {
 		return x.Epoch
 	}
 	return 0
+}
+
+func (x *Wallet) GetRecoveryKit() []byte {
+	if x != nil {
+		return x.RecoveryKit
+	}
+	return nil
+}
+
+func (x *Wallet) GetRecoveryBackend() bool {
+	if x != nil {
+		return x.RecoveryBackend
+	}
+	return false
 }
 
 type GetWalletRequest struct {
@@ -2338,7 +2359,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\areshare\x18\b \x01(\v2\x16.tsskit.v1.ReshareSpecR\areshare\"N\n" +
 	"\x06Holder\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12)\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\xd5\x02\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x15.tsskit.v1.HolderKindR\x04kind\"\xa3\x03\n" +
 	"\x06Wallet\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
@@ -2353,7 +2374,9 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"chain_code\x18\t \x01(\fR\tchainCode\x12\x12\n" +
 	"\x04xpub\x18\n" +
 	" \x01(\tR\x04xpub\x12\x14\n" +
-	"\x05epoch\x18\v \x01(\rR\x05epoch\"/\n" +
+	"\x05epoch\x18\v \x01(\rR\x05epoch\x12!\n" +
+	"\frecovery_kit\x18\f \x01(\fR\vrecoveryKit\x12)\n" +
+	"\x10recovery_backend\x18\r \x01(\bR\x0frecoveryBackend\"/\n" +
 	"\x10GetWalletRequest\x12\x1b\n" +
 	"\twallet_id\x18\x01 \x01(\tR\bwalletId\">\n" +
 	"\x11GetWalletResponse\x12)\n" +
