@@ -1012,7 +1012,7 @@ func (c *Coordinator) failIn(s *session, want store.SessionState, code, reason s
 	s.state = store.StateFailed
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: code, Reason: reason, Culprits: culprits}}})
 	c.finishLocked(s)
-	c.persist(s, &store.Session{Reason: reason, Culprits: culprits})
+	c.persist(s, &store.Session{Reason: reason, Culprits: culprits, Code: storableCode(code)})
 	c.abortReshare(s)
 	c.mu.Unlock()
 	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateFailed, reason)
@@ -1055,12 +1055,21 @@ func (c *Coordinator) finishLocked(s *session) {
 	})
 }
 
+// storableCode is a failure code as the store keeps it: "" for one it
+// would refuse (codes are ours, so that is none; the event has it).
+func storableCode(code string) string {
+	if len(code) > store.MaxCodeLen || strings.ContainsFunc(code, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') }) {
+		return ""
+	}
+	return code
+}
+
 // persist writes the session's state (and closes its router stream when it
 // is final) in the background; Stop waits for these writes.
 func (c *Coordinator) persist(s *session, extra *store.Session) {
 	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: s.state, Digest: s.digest, Path: s.path, CreatedAt: s.created}
 	if extra != nil {
-		rec.Reason, rec.Culprits, rec.Signature = extra.Reason, extra.Culprits, extra.Signature
+		rec.Reason, rec.Culprits, rec.Code, rec.Signature, rec.StoredAcks = extra.Reason, extra.Culprits, extra.Code, extra.Signature, extra.StoredAcks
 	}
 	if rec.State.Final() {
 		rec.FinishedAt = time.Now()

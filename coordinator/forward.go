@@ -260,7 +260,11 @@ func (c *Coordinator) finalEventFromStore(ctx context.Context, rec *store.Sessio
 	// that skips what it has seen (seq <= last) still takes it.
 	ev := &tsskitv1.SessionEvent{SessionId: rec.ID, Seq: finalSeq, AtUnixMs: rec.FinishedAt.UnixMilli()}
 	if rec.State == store.StateFailed {
-		ev.Event = &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: "failed", Reason: rec.Reason, Culprits: rec.Culprits}}
+		code := rec.Code
+		if code == "" {
+			code = "failed" // a session stored before codes were
+		}
+		ev.Event = &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: code, Reason: rec.Reason, Culprits: rec.Culprits}}
 		return ev, nil
 	}
 	done := &tsskitv1.SessionEvent_Completed{WalletId: rec.WalletID}
@@ -270,8 +274,12 @@ func (c *Coordinator) finalEventFromStore(ctx context.Context, rec *store.Sessio
 	}
 	done.PublicKey, done.Address = w.PublicKey, w.Address
 	if rec.Kind == store.SessionReshare {
-		// The wallet's active epoch: this reshare's, or a later one's.
-		done.Epoch = uint32(w.Epoch)
+		// The wallet's active epoch: this reshare's, or a later one's
+		// (then a party holding this reshare's pending share sees it is
+		// superseded). The stored acknowledgements let a party that
+		// missed the live event activate its share now: it checks them
+		// itself, as it would have the live event's.
+		done.Epoch, done.StoredAcks = uint32(w.Epoch), rec.StoredAcks
 	}
 	if rec.Kind == store.SessionSign {
 		signing, err := signingKey(w, rec.Path)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +117,39 @@ func TestForwardedToOwner(t *testing.T) {
 	_, err = coordB.Join(ctx, &tsskitv1.JoinRequest{SessionId: "no-such-session", Keys: q.JoinKeys(t, sg, me, digest[:])},
 		grpc.PerRPCCredentials(serve.Bearer(tok)))
 	wantCode(t, err, codes.NotFound)
+
+	// A failed session from the store keeps its failure's code (a party
+	// tells stale_epoch from a transport failure by it).
+	fs, err := owner.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: kg.WalletId, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fcred := grpc.PerRPCCredentials(serve.Bearer(fs.Tokens[0].Token))
+	if _, err := coordB.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: fs.SessionId, PartyId: me,
+		Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "no_share", Reason: "this device has no share"}}}, fcred); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		got, err := coordB.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: fs.SessionId}, q.Admin(t))
+		if err == nil && got.Session.State == tsskitv1.SessionState_SESSION_STATE_FAILED {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("session not stored as failed: %v %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fw, err := coordB.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: fs.SessionId}, fcred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := fw.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := ev.GetFailed(); f == nil || f.Code != "no_share" || !strings.Contains(f.Reason, "no share") {
+		t.Fatalf("failed session from the store: %v; want code no_share", ev)
+	}
 }
 
 // TestAttackStoreRedirectsForwarding: whoever can write the coordinators'

@@ -413,7 +413,7 @@ func (c *Coordinator) completeReshareLocked(ctx context.Context, s *session) {
 		WalletId: w.ID, PublicKey: w.PublicKey, Address: w.Address, Epoch: uint32(s.reshare.Epoch), StoredAcks: s.acks,
 	}}})
 	c.finishLocked(s)
-	c.persist(s, nil)
+	c.persist(s, &store.Session{StoredAcks: s.acks})
 	c.log.Info("session completed", "session", s.id, "kind", s.kind, "wallet", w.ID, "epoch", s.reshare.Epoch)
 	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateCompleted, "")
 }

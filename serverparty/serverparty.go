@@ -433,10 +433,13 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		if rec == nil {
 			return
 		}
-		if rec.Epoch < int(a.Epoch) && p.awaitReshare(ctx, a.WalletId) {
+		if rec.Epoch < int(a.Epoch) {
 			// The coordinator activated an epoch this party's reshare of
-			// the wallet is still activating (its Completed event and the
-			// client's signing race): its share once that is done.
+			// the wallet may still be activating (its Completed event and
+			// the client's signing race): its share once that is done.
+			// Read again even if no reshare runs now: it may have ended
+			// between the read above and this check.
+			p.awaitReshare(ctx, a.WalletId)
 			if rec = p.shareFor(ctx, l, a); rec == nil {
 				return
 			}
@@ -522,10 +525,10 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 }
 
 // awaitReshare waits, for a bounded time, until this party runs no
-// reshare of wallet, and reports whether one was running.
-func (p *Party) awaitReshare(ctx context.Context, wallet string) bool {
+// reshare of wallet.
+func (p *Party) awaitReshare(ctx context.Context, wallet string) {
 	if _, busy := p.resharing.Load(wallet); !busy {
-		return false
+		return
 	}
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
@@ -533,14 +536,14 @@ func (p *Party) awaitReshare(ctx context.Context, wallet string) bool {
 	for time.Now().Before(deadline) {
 		select {
 		case <-ctx.Done():
-			return true
+			return
 		case <-t.C:
 		}
 		if _, busy := p.resharing.Load(wallet); !busy {
-			return true
+			return
 		}
 	}
-	return true
+	return
 }
 
 // shareFor reads this party's share of a's wallet, or refuses the seat

@@ -164,10 +164,15 @@ func insertSessionArgs(s *Session) (sessionWrite, error) {
 		created = time.Now()
 	}
 	created = storedTime(created)
+	acks, err := encodeAcks(s.StoredAcks)
+	if err != nil {
+		return sessionWrite{}, err
+	}
 	fin, finished := finishedColumn(s)
 	return sessionWrite{
 		args: []any{s.ID, string(s.Kind), s.WalletID, parties, string(s.State), s.Reason, culprits,
-			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr, s.OwnerUser, pathColumn(s.Path)},
+			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr, s.OwnerUser, pathColumn(s.Path),
+			s.Code, acks},
 		created:  created,
 		finished: finished,
 	}, nil
@@ -182,9 +187,13 @@ func updateSessionArgs(s *Session) (sessionWrite, error) {
 	if err != nil {
 		return sessionWrite{}, err
 	}
+	acks, err := encodeAcks(s.StoredAcks)
+	if err != nil {
+		return sessionWrite{}, err
+	}
 	fin, finished := finishedColumn(s)
 	return sessionWrite{
-		args:     []any{s.ID, string(s.State), s.Reason, culprits, encodeBytes(s.Signature), fin},
+		args:     []any{s.ID, string(s.State), s.Reason, culprits, encodeBytes(s.Signature), fin, s.Code, acks},
 		finished: finished,
 	}, nil
 }
@@ -193,13 +202,13 @@ func updateSessionArgs(s *Session) (sessionWrite, error) {
 // as it is, so that the caller can recognise its driver's "no rows".
 func scanSession(row scanner) (*Session, error) {
 	var (
-		sess                                                    Session
-		kind, state, parties, culprits, digest, signature, path string
-		created                                                 int64
-		finished                                                sql.NullInt64
+		sess                                                          Session
+		kind, state, parties, culprits, digest, signature, path, acks string
+		created                                                       int64
+		finished                                                      sql.NullInt64
 	)
 	err := row.Scan(&sess.ID, &kind, &sess.WalletID, &parties, &state, &sess.Reason, &culprits,
-		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr, &sess.OwnerUser, &path)
+		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr, &sess.OwnerUser, &path, &sess.Code, &acks)
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +227,9 @@ func scanSession(row scanner) (*Session, error) {
 		return nil, err
 	}
 	if sess.Signature, err = decodeBytes("sessions.signature", signature); err != nil {
+		return nil, err
+	}
+	if sess.StoredAcks, err = decodeAcks("sessions.stored_acks", acks); err != nil {
 		return nil, err
 	}
 	if path != "" {

@@ -51,6 +51,39 @@ func decodeList(column, s string) ([]string, error) {
 	return l, nil
 }
 
+// encodeAcks is a stored_acks column: empty for none, else a JSON object of
+// party id to hex.
+func encodeAcks(m map[string][]byte) (string, error) {
+	if len(m) == 0 {
+		return "", nil
+	}
+	h := make(map[string]string, len(m))
+	for p, b := range m {
+		h[p] = hex.EncodeToString(b)
+	}
+	b, err := json.Marshal(h) // keys sorted: the same map, the same text
+	return string(b), err
+}
+
+func decodeAcks(column, s string) (map[string][]byte, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var h map[string]string
+	if err := json.Unmarshal([]byte(s), &h); err != nil {
+		return nil, fmt.Errorf("store: column %s: %w", column, err)
+	}
+	m := make(map[string][]byte, len(h))
+	for p, x := range h {
+		b, err := hex.DecodeString(x)
+		if err != nil {
+			return nil, fmt.Errorf("store: column %s: %s: %w", column, p, err)
+		}
+		m[p] = b
+	}
+	return m, nil
+}
+
 // clampLimit applies DefaultLimit and MaxLimit.
 func clampLimit(n int) (int, error) {
 	switch {

@@ -170,6 +170,14 @@ var migrations = []migration{
 	{version: 7, statements: []string{
 		`ALTER TABLE wallets ADD COLUMN recovery TEXT NOT NULL DEFAULT ''`,
 	}},
+	// What a finished session's final event needs when it is rebuilt from
+	// the store (after the owner forgot it, or on another replica): a
+	// failure's code, and a completed reshare's stored acknowledgements
+	// (a JSON object of party id to hex; '' for none).
+	{version: 8, statements: []string{
+		`ALTER TABLE sessions ADD COLUMN code TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE sessions ADD COLUMN stored_acks TEXT NOT NULL DEFAULT ''`,
+	}},
 }
 
 // Wallets.
@@ -257,12 +265,13 @@ const (
 
 // Sessions.
 const (
-	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr, owner_user, derivation_path`
+	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr, owner_user, derivation_path,
+		code, stored_acks`
 
 	qInsertSession = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
 	qUpdateSession = `UPDATE sessions
-		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6
+		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6, code = $7, stored_acks = $8
 		WHERE id = $1`
 	qGetSession     = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`
 	qFailUnfinished = `UPDATE sessions

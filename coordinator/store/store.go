@@ -44,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/rwadurian/tsskit/party/hd"
@@ -185,6 +186,7 @@ type Session struct {
 	State      SessionState
 	Reason     string   // failed: why
 	Culprits   []string // failed: the parties blamed, if known
+	Code       string   // failed: the failure's code (e.g. "stale_epoch"); "" if not known
 	Digest     []byte   // sign: the 32-byte digest signed
 	Signature  []byte   // sign, completed: 64 bytes r||s
 	CreatedAt  time.Time
@@ -193,6 +195,11 @@ type Session struct {
 	OwnerAddr  string    // the address other replicas reach Owner at; may be empty
 	OwnerUser  string    // the user whose token created it ("" for an admin or the account API)
 	Path       []uint32  // sign: the derivation path of the signing key; empty for the wallet key
+	// StoredAcks (reshare, completed): every new holder's signed word that
+	// it stored its new share, by party id, as the Completed event carried
+	// them; a party that missed the event checks them before it activates
+	// its share (docs/lifecycle.md, two-phase activation).
+	StoredAcks map[string][]byte
 }
 
 // WalletFilter selects and pages wallets, ordered by (CreatedAt, ID).
@@ -227,8 +234,8 @@ type Store interface {
 	// CreateSession stores a new session. ErrExists when the id is taken.
 	// Owner and OwnerAddr are fixed at creation, like Kind and Parties.
 	CreateSession(ctx context.Context, s *Session) error
-	// UpdateSession writes State, Reason, Culprits, Signature and
-	// FinishedAt (set to now when the state is final and it is zero); the
+	// UpdateSession writes State, Reason, Culprits, Code, Signature,
+	// StoredAcks and FinishedAt (set to now when the state is final and it is zero); the
 	// other fields are fixed at creation. ErrNotFound when no such session.
 	UpdateSession(ctx context.Context, s *Session) error
 	// GetSession returns the session or ErrNotFound.
@@ -301,6 +308,8 @@ const (
 	MaxNameLen   = 256  // wallet name
 	MaxReasonLen = 4096 // session failure reason
 	MaxAddrLen   = 256  // session owner address
+	MaxCodeLen   = 64   // session failure code
+	MaxAckLen    = 256  // one stored acknowledgement
 
 	// MaxEpoch bounds a wallet's epoch: what the INTEGER column holds on
 	// PostgreSQL, and the bound of the share records and join statements
@@ -476,6 +485,20 @@ func validateUpdate(s *Session) error {
 	}
 	if len(s.Signature) != 0 && len(s.Signature) != 64 {
 		return invalid("session %q: signature is %d bytes, want 64 (r||s)", s.ID, len(s.Signature))
+	}
+	if len(s.Code) > MaxCodeLen || strings.ContainsFunc(s.Code, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') }) {
+		return invalid("session %q: code %q, want at most %d of [a-z0-9_]", s.ID, s.Code, MaxCodeLen)
+	}
+	if len(s.StoredAcks) > MaxHolders {
+		return invalid("session %q: %d stored acknowledgements, want at most %d", s.ID, len(s.StoredAcks), MaxHolders)
+	}
+	for p, ack := range s.StoredAcks {
+		if err := checkID("stored acknowledgement's party", p); err != nil {
+			return err
+		}
+		if len(ack) == 0 || len(ack) > MaxAckLen {
+			return invalid("session %q: %s's stored acknowledgement is %d bytes, want 1..%d", s.ID, p, len(ack), MaxAckLen)
+		}
 	}
 	return nil
 }

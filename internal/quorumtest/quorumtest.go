@@ -145,12 +145,22 @@ func Start(t testing.TB, o Options) *Quorum {
 	}
 	q := &Quorum{Minter: minter, APIKey: hex.EncodeToString(key), DataDir: t.TempDir(), masterKey: mk, CoordinatorKey: minter.Key(), MasterKeyHex: mkHex,
 		Root: root, Trust: trust}
-	log := slog.New(slog.DiscardHandler)
+	var log *slog.Logger
 	switch {
 	case o.Logger != nil:
 		log = o.Logger
 	case o.Verbose:
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	default:
+		// Kept, and shown only when the test fails: a failure that comes
+		// once in many runs brings its services' story with it.
+		buf := &LogBuffer{}
+		log = slog.New(slog.NewTextHandler(buf, nil))
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("the quorum's log (last %d lines):\n%s", logTail, tailLines(buf.String(), logTail))
+			}
+		})
 	}
 	st := stack.New(log)
 	var sec stack.TLS
@@ -426,6 +436,15 @@ func CuttingProxy(t testing.TB, target string, cutAfter int64) (string, func() i
 	}()
 	t.Cleanup(func() { ln.Close(); mu.Lock(); cutAll(); mu.Unlock() })
 	return ln.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return cuts }
+}
+
+// logTail is how many lines of the quorum's log a failed test shows.
+const logTail = 300
+
+// tailLines is the last n lines of s.
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // LogBuffer collects log output written from many goroutines.

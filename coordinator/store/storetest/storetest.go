@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -612,6 +613,7 @@ func cloneSession(s *store.Session) *store.Session {
 	c.Digest = bytes.Clone(s.Digest)
 	c.Signature = bytes.Clone(s.Signature)
 	c.Path = slices.Clone(s.Path)
+	c.StoredAcks = maps.Clone(s.StoredAcks)
 	return &c
 }
 
@@ -713,6 +715,12 @@ func sessionDiff(got, want *store.Session) string {
 	}
 	if !slices.Equal(got.Path, want.Path) {
 		add("Path", got.Path, want.Path)
+	}
+	if got.Code != want.Code {
+		add("Code", got.Code, want.Code)
+	}
+	if !maps.EqualFunc(got.StoredAcks, want.StoredAcks, bytes.Equal) {
+		add("StoredAcks", got.StoredAcks, want.StoredAcks)
 	}
 	return strings.Join(d, "; ")
 }
@@ -1784,12 +1792,44 @@ func testReshareSession(t *testing.T, s store.Store) {
 	}
 	upd := cloneSession(rs)
 	upd.State, upd.Reason, upd.Culprits, upd.FinishedAt = store.StateFailed, "party server-2 sent a bad proof", []string{"server-2"}, base.Add(time.Minute)
+	upd.Code = "verify"
 	if err := s.UpdateSession(ctx, upd); err != nil {
 		t.Fatal(err)
 	}
-	want.State, want.Reason, want.Culprits, want.FinishedAt = upd.State, upd.Reason, upd.Culprits, upd.FinishedAt
+	want.State, want.Reason, want.Culprits, want.FinishedAt, want.Code = upd.State, upd.Reason, upd.Culprits, upd.FinishedAt, upd.Code
 	if d := sessionDiff(mustGetSession(t, s, "rs-1"), want); d != "" {
 		t.Errorf("GetSession(reshare) after its failure: %s", d)
+	}
+	// A completed reshare keeps every new holder's stored acknowledgement,
+	// for a party that missed the Completed event.
+	ok := cloneSession(rs)
+	ok.ID = "rs-ok"
+	if err := s.CreateSession(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	ok.State, ok.FinishedAt = store.StateCompleted, base.Add(2*time.Minute)
+	ok.StoredAcks = map[string][]byte{"server-1": bytes.Repeat([]byte{1}, 64), "client-w": bytes.Repeat([]byte{2}, 64), "server-2": {3}}
+	if err := s.UpdateSession(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	if d := sessionDiff(mustGetSession(t, s, "rs-ok"), ok); d != "" {
+		t.Errorf("GetSession(completed reshare): %s", d)
+	}
+	for name, change := range map[string]func(*store.Session){
+		"a code of other characters": func(s *store.Session) { s.Code = "Stale-Epoch" },
+		"a long code":                func(s *store.Session) { s.Code = strings.Repeat("a", store.MaxCodeLen+1) },
+		"an empty ack":               func(s *store.Session) { s.StoredAcks = map[string][]byte{"server-1": nil} },
+		"a long ack":                 func(s *store.Session) { s.StoredAcks = map[string][]byte{"server-1": make([]byte, store.MaxAckLen+1)} },
+		"an ack of no party":         func(s *store.Session) { s.StoredAcks = map[string][]byte{"": {1}} },
+	} {
+		bad := cloneSession(ok)
+		change(bad)
+		if err := s.UpdateSession(ctx, bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("an update with %s: %v, want ErrInvalid", name, err)
+		}
+	}
+	if d := sessionDiff(mustGetSession(t, s, "rs-ok"), ok); d != "" {
+		t.Errorf("a refused update changed the session: %s", d)
 	}
 	// Live reshares are failed like the others.
 	live := cloneSession(rs)
