@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/big"
 	"slices"
 	"strings"
@@ -42,8 +43,11 @@ type seat struct {
 	kind     identity.Kind
 	chain    []*identity.Certificate // a server party's (tests)
 	spec     identity.Statement      // the session as joined (identity and session keys filled in)
-	share    *share.Record           // signing
+	share    *share.Record           // signing, reshare: the current share
 	entry    *identity.Entry         // the signed join
+	// kinds, for a client's reshare, is the kind every party must join
+	// as (party.ClientReshare): the wallet's clients and certified servers.
+	kinds map[string]identity.Kind
 }
 
 // keyring holds the seats made in this instance.
@@ -96,8 +100,9 @@ func (k *keyring) get(id string) (*seat, error) {
 func (k *keyring) release(id string) {
 	k.mu.Lock()
 	if st, ok := k.seats[id]; ok && st.identity != nil && st.share != nil {
-		// A signing's identity came from its share; a keygen's stays in
-		// its result until the caller drops it.
+		// A signing's or reshare's identity came from its share (a
+		// reshare's new record holds its own copy of the seed); a
+		// keygen's stays in its result until the caller drops it.
 		st.identity.Destroy()
 	}
 	delete(k.seats, id)
@@ -185,6 +190,69 @@ func PrepareSign(p JoinParams) (*Joined, error) {
 	return keys.joined(id)
 }
 
+// ReshareJoinParams describe a reshare a client asked for, as the
+// coordinator offered it (CreateReshareSession's answer), and what the
+// client asked for.
+type ReshareJoinParams struct {
+	SessionID string
+	Parties   []string // every party of the session: both committees
+	Share     []byte   // this party's current share (share.Encode form)
+	Spec      *identity.Reshare
+	// SignersNeeded is the offer's new threshold; AskedSignersNeeded and
+	// AskedParties are what the client asked for (0: unchanged).
+	SignersNeeded      int
+	AskedSignersNeeded int
+	AskedParties       int
+}
+
+// PrepareReshare makes a client's seat in a reshare of the wallet of
+// p.Share, which the client asked the coordinator for. The offer is
+// checked against the share and the request first (party.ClientReshare:
+// same key, chain code, policy and next epoch; this party in both
+// committees; the threshold and size asked for); the seat then joins
+// with the share's identity key, whose signed statement is the client's
+// consent to this reshare, committees and all.
+func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
+	rec, err := share.Decode(p.Share)
+	if err != nil {
+		return nil, err
+	}
+	if p.Spec == nil {
+		return nil, argErr("reshare: the coordinator's offer has no reshare spec")
+	}
+	if p.AskedSignersNeeded < 0 || p.AskedParties < 0 {
+		return nil, argErr("asked: signersNeeded and parties are 0 (unchanged) or more")
+	}
+	spec := *p.Spec
+	spec.Old, spec.New = slices.Sorted(slices.Values(spec.Old)), slices.Sorted(slices.Values(spec.New))
+	kinds, err := party.ClientReshare(rec, &spec, p.SignersNeeded, p.AskedSignersNeeded, p.AskedParties)
+	if err != nil {
+		return nil, err
+	}
+	k, err := rec.IdentityKey()
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		// A record made before identities existed: a key of the moment,
+		// which the new record keeps as this device's identity.
+		if k, err = identity.GenerateKey(); err != nil {
+			return nil, err
+		}
+	}
+	kind := rec.Own().Kind
+	if kind == 0 {
+		kind = identity.KindClient
+	}
+	st := statementOf(JoinParams{SessionID: p.SessionID, Self: rec.PartyID, Parties: p.Parties}, identity.SessionReshare, p.SignersNeeded, rec.WalletID)
+	st.Reshare = &spec
+	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: st, kinds: kinds})
+	if err != nil {
+		return nil, err
+	}
+	return keys.joined(id)
+}
+
 func statementOf(p JoinParams, kind identity.SessionKind, threshold int, walletID string) identity.Statement {
 	return identity.Statement{SessionKind: kind, SessionID: p.SessionID, PartyID: p.Self, WalletID: walletID, Threshold: threshold,
 		Parties: slices.Sorted(slices.Values(p.Parties)), Digest: p.Digest, Path: p.Path}
@@ -233,6 +301,9 @@ func (p *SessionParams) session() (*seat, party.Session, error) {
 		}
 		s.Kinds[st.spec.PartyID] = st.kind
 	}
+	if st.kinds != nil {
+		s.Kinds = st.kinds
+	}
 	return st, s, nil
 }
 
@@ -248,8 +319,12 @@ type Run struct {
 	cancel context.CancelFunc
 }
 
+// runTimeout bounds a run (the engine's default); tests that run every
+// party of a session in one instance, on a loaded machine, raise it.
+var runTimeout = party.DefaultTimeout
+
 func newRun(out func([]byte)) *Run {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	r := &Run{out: out, in: make(chan *seal.Envelope), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	go r.pump()
 	return r
@@ -333,7 +408,7 @@ func StartKeygen(p KeygenParams, out func([]byte), progress func(party.Progress)
 		return nil, err
 	}
 	if st.spec.SessionKind != identity.SessionKeygen {
-		return nil, argErr("seat %s was prepared for a signing", p.KeysID)
+		return nil, argErr("seat %s was prepared for a %s, not a keygen", p.KeysID, st.spec.SessionKind)
 	}
 	pre, err := preparams.Unmarshal(p.PreParams)
 	if err != nil {
@@ -370,8 +445,8 @@ func StartSign(p SignParams, out func([]byte), progress func(party.Progress), do
 	if err != nil {
 		return nil, err
 	}
-	if st.share == nil {
-		return nil, argErr("seat %s was prepared for a keygen", p.KeysID)
+	if st.spec.SessionKind != identity.SessionSign {
+		return nil, argErr("seat %s was prepared for a %s, not a signing", p.KeysID, st.spec.SessionKind)
 	}
 	rec := st.share
 	s.Progress = progress
@@ -384,6 +459,111 @@ func StartSign(p SignParams, out func([]byte), progress func(party.Progress), do
 		done(sig, err)
 	}()
 	return r, nil
+}
+
+// ReshareParams start a prepared reshare seat with this party's own
+// pre-parameters (it is in the new committee).
+type ReshareParams struct {
+	SessionParams
+	PreParams []byte // preparams.Marshal form
+}
+
+// ReshareOutput is a finished reshare: the new share, of epoch Epoch, to
+// store as pending, and the acknowledgement to report once it is stored
+// (identity.SignStored, with the identity key of the seat's statement).
+type ReshareOutput struct {
+	Share     []byte // share.Encode form; secret
+	PublicKey []byte
+	Address   string
+	Epoch     int
+	StoredAck []byte
+}
+
+// StartReshare checks p and starts the engine; done receives the outcome.
+func StartReshare(p ReshareParams, out func([]byte), progress func(party.Progress), done func(*ReshareOutput, error)) (*Run, error) {
+	st, s, err := p.session()
+	if err != nil {
+		return nil, err
+	}
+	if st.spec.SessionKind != identity.SessionReshare || st.spec.Reshare == nil {
+		return nil, argErr("seat %s was prepared for a %s, not a reshare", p.KeysID, st.spec.SessionKind)
+	}
+	spec := st.spec.Reshare
+	s.Progress = progress
+	req := party.ReshareRequest{Session: s, WalletID: st.spec.WalletID, Epoch: spec.Epoch, Old: spec.Old, OldThreshold: spec.OldThreshold,
+		New: spec.New, NewThreshold: st.spec.Threshold, PublicKey: spec.PublicKey, ChainCode: spec.ChainCode, ClientRequired: spec.ClientRequired,
+		RecoveryPolicy: spec.Recovery, Identity: st.identity}
+	if slices.Contains(spec.Old, st.spec.PartyID) {
+		req.Share = st.share
+	}
+	if slices.Contains(spec.New, st.spec.PartyID) {
+		if req.PreParams, err = preparams.Unmarshal(p.PreParams); err != nil {
+			return nil, argErr("preParams: %v", err)
+		}
+	}
+	r := newRun(out)
+	go func() {
+		defer r.cancel()
+		defer keys.release(p.KeysID)
+		res, err := party.Reshare(r.ctx, req, r)
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		if res.Share == nil {
+			done(nil, &Error{Code: "internal", Message: "the reshare made no share for this party of the new committee"})
+			return
+		}
+		enc, err := share.Encode(res.Share)
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		ack := identity.SignStored(st.identity, st.spec.SessionID, st.spec.WalletID, st.spec.PartyID, res.Share.Epoch, res.PublicKey)
+		done(&ReshareOutput{Share: enc, PublicKey: res.PublicKey, Address: res.Address, Epoch: res.Share.Epoch, StoredAck: ack}, nil)
+	}()
+	return r, nil
+}
+
+// StoredAcksParams are a reshare's Completed event as a new holder checks
+// it: the session, the epoch it activated and every new holder's stored
+// acknowledgement by party id, against this party's new share.
+type StoredAcksParams struct {
+	SessionID string
+	Share     []byte // the new share (share.Encode form)
+	Epoch     int
+	Acks      map[string][]byte
+}
+
+// VerifyStoredAcks checks a reshare's Completed event before the new share
+// replaces the old one: it is for the new share's epoch, and every holder
+// the new share names acknowledged storing its own, under the identity key
+// the share records for it. Until then a holder may have no new share, and
+// dropping the old one could leave no full set of either epoch
+// (docs/lifecycle.md, two-phase activation). It fails with code "verify",
+// naming the holders whose acknowledgement is missing or wrong.
+func VerifyStoredAcks(p StoredAcksParams) error {
+	rec, err := share.Decode(p.Share)
+	if err != nil {
+		return err
+	}
+	if p.Epoch != rec.Epoch {
+		return &Error{Code: "verify", Message: fmt.Sprintf("the Completed event activates epoch %d; this share is of epoch %d", p.Epoch, rec.Epoch)}
+	}
+	if len(rec.Holders) == 0 {
+		return &Error{Code: "verify", Message: "the share names no holders' identity keys to check acknowledgements with"}
+	}
+	var bad []string
+	for _, h := range rec.Holders {
+		if !identity.VerifyStored(h.Identity, p.Acks[h.PartyID], p.SessionID, rec.WalletID, h.PartyID, rec.Epoch, rec.PublicKey) {
+			bad = append(bad, h.PartyID)
+		}
+	}
+	if len(bad) > 0 {
+		return &Error{Code: "verify", Culprits: bad,
+			Message: fmt.Sprintf("no valid stored acknowledgement from %s: a holder may have no share of epoch %d", strings.Join(bad, ", "), rec.Epoch)}
+	}
+	return nil
 }
 
 // SafePrime finds one safe prime of preparams.SafePrimeBits bits. yield is

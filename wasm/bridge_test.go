@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/big"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/seal"
+	"github.com/rwadurian/tsskit/party/share"
 )
 
 // bus wires Runs together the way the SDK and the router do: each Run's
@@ -150,6 +152,151 @@ func TestBridgeKeygenSign(t *testing.T) {
 		parsed, err := ecdsa.ParseDERSignature(r.s.DER)
 		if err != nil || !parsed.Verify(digest[:], pk) {
 			t.Fatalf("signature does not verify: %v", err)
+		}
+	}
+
+	t.Run("refresh", func(t *testing.T) { bridgeRefresh(t, td, ids, shares, pk) })
+}
+
+// bridgeRefresh refreshes the wallet of shares (epoch 0) through the
+// bridge: the browser's seat from PrepareReshare (the coordinator's offer
+// checked), every run a new member with its own pre-parameters, each
+// result a share of epoch 1 and a stored acknowledgement that
+// VerifyStoredAcks takes (and refuses when one is missing or forged);
+// then the new shares sign and the signature verifies under the wallet key.
+func bridgeRefresh(t *testing.T, td *deployment, ids []string, shares map[string][]byte, pk *secp256k1.PublicKey) {
+	rec, err := share.Decode(shares["browser-1"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &identity.Reshare{Epoch: 1, OldThreshold: 2, Old: slices.Sorted(slices.Values(ids)), New: slices.Sorted(slices.Values(ids)),
+		PublicKey: rec.PublicKey, ChainCode: rec.ChainCode, ClientRequired: rec.Policy.ClientRequired}
+	const sid = "bridge-refresh"
+	// An offer that is not what the client asked for is refused before
+	// any seat exists.
+	bad := *spec
+	bad.Epoch = 2
+	if _, err := PrepareReshare(ReshareJoinParams{SessionID: sid, Parties: ids, Share: shares["browser-1"], Spec: &bad, SignersNeeded: 2}); toError(err).Code != "session_mismatch" {
+		t.Fatalf("an offer of epoch 2: %v", err)
+	}
+	if _, err := PrepareReshare(ReshareJoinParams{SessionID: sid, Parties: ids, Share: shares["browser-1"], Spec: spec, SignersNeeded: 3, AskedSignersNeeded: 2}); toError(err).Code != "session_mismatch" {
+		t.Fatalf("an offer of 3 signers for 2 asked: %v", err)
+	}
+	roster := map[string]*identity.Entry{}
+	keyIDs := map[string]string{}
+	for _, id := range ids {
+		var j *Joined
+		if id == "browser-1" {
+			if j, err = PrepareReshare(ReshareJoinParams{SessionID: sid, Parties: ids, Share: shares[id], Spec: spec, SignersNeeded: 2}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { keys.release(j.KeysID) })
+		} else {
+			j = td.reshareSeat(t, sid, id, shares[id], spec, 2, ids)
+		}
+		keyIDs[id], roster[id] = j.KeysID, j.Entry
+	}
+	// A signing run cannot take a reshare seat.
+	if _, err := StartSign(SignParams{SessionParams: SessionParams{KeysID: keyIDs["browser-1"], Roster: roster, Trust: td.trust}},
+		func([]byte) {}, nil, func(*party.Signature, error) {}); toError(err).Code != "invalid_argument" {
+		t.Fatalf("a reshare seat used to sign: %v", err)
+	}
+	b := &bus{runs: map[string]*Run{}}
+	type out struct {
+		id  string
+		o   *ReshareOutput
+		err error
+	}
+	results := make(chan out, len(ids))
+	var phase sync.Map
+	b.mu.Lock()
+	for i, id := range ids {
+		pp, err := testkit.PreParams((i + 3) % testkit.FixtureCount)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ppb, _ := preparams.Marshal(pp)
+		r, err := StartReshare(ReshareParams{SessionParams: SessionParams{KeysID: keyIDs[id], Roster: roster, Trust: td.trust}, PreParams: ppb},
+			b.out(id), func(p party.Progress) { phase.Store(id, p.Phase) }, func(o *ReshareOutput, err error) { results <- out{id, o, err} })
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.runs[id] = r
+	}
+	b.mu.Unlock()
+	fresh := map[string][]byte{}
+	acks := map[string][]byte{}
+	for range ids {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatalf("%s: %v", r.id, r.err)
+			}
+			info, err := InspectShare(r.o.Share)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Epoch != 1 || r.o.Epoch != 1 || info.PartyID != r.id || string(r.o.PublicKey) != string(rec.PublicKey) || r.o.Address != rec.Address() {
+				t.Fatalf("%s: %+v", r.id, info)
+			}
+			fresh[r.id], acks[r.id] = r.o.Share, r.o.StoredAck
+		case <-time.After(10 * time.Minute):
+			t.Fatal("reshare did not finish")
+		}
+	}
+	if p, _ := phase.Load("browser-1"); p != party.PhaseReshare {
+		t.Fatalf("progress phase %v", p)
+	}
+	newRec, _ := share.Decode(fresh["browser-1"])
+	if newRec.Own().Identity.IsZero() || !newRec.Own().Identity.Equal(rec.Own().Identity) {
+		t.Fatal("the new share does not keep the device identity")
+	}
+	// The Completed event's acknowledgements, as the coordinator relays them.
+	if err := VerifyStoredAcks(StoredAcksParams{SessionID: sid, Share: fresh["browser-1"], Epoch: 1, Acks: acks}); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]StoredAcksParams{
+		"one missing":     {SessionID: sid, Share: fresh["browser-1"], Epoch: 1, Acks: map[string][]byte{"browser-1": acks["browser-1"], "server-1": acks["server-1"]}},
+		"another's":       {SessionID: sid, Share: fresh["browser-1"], Epoch: 1, Acks: map[string][]byte{"browser-1": acks["browser-1"], "server-1": acks["server-1"], "server-2": acks["server-1"]}},
+		"another session": {SessionID: "other", Share: fresh["browser-1"], Epoch: 1, Acks: acks},
+		"another epoch":   {SessionID: sid, Share: fresh["browser-1"], Epoch: 2, Acks: acks},
+		"the old share's": {SessionID: sid, Share: shares["browser-1"], Epoch: 0, Acks: acks},
+	} {
+		err := VerifyStoredAcks(c)
+		if e := toError(err); e.Code != "verify" {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if e := toError(VerifyStoredAcks(StoredAcksParams{SessionID: sid, Share: fresh["browser-1"], Epoch: 1, Acks: map[string][]byte{"browser-1": acks["browser-1"]}})); !slices.Equal(slices.Sorted(slices.Values(e.Culprits)), []string{"server-1", "server-2"}) {
+		t.Fatalf("culprits %v", e.Culprits)
+	}
+
+	// The new shares sign (browser and server-1 this time).
+	signers := []string{"browser-1", "server-1"}
+	digest := sha256.Sum256([]byte("after refresh"))
+	skIDs, sroster := td.seats(t, JoinParams{SessionID: "bridge-sign-1", Parties: signers, Digest: digest[:]}, fresh)
+	sb := &bus{runs: map[string]*Run{}}
+	sigs := make(chan error, 2)
+	sb.mu.Lock()
+	for _, id := range signers {
+		r, err := StartSign(SignParams{SessionParams: SessionParams{KeysID: skIDs[id], Roster: sroster, Trust: td.trust}}, sb.out(id), nil,
+			func(s *party.Signature, err error) {
+				if err == nil {
+					if parsed, perr := ecdsa.ParseDERSignature(s.DER); perr != nil || !parsed.Verify(digest[:], pk) {
+						err = errors.New("signature does not verify")
+					}
+				}
+				sigs <- err
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sb.runs[id] = r
+	}
+	sb.mu.Unlock()
+	for range signers {
+		if err := <-sigs; err != nil {
+			t.Fatal(err)
 		}
 	}
 }

@@ -62,6 +62,17 @@ func api() js.Value {
 		}
 		return joinedToJS(j)
 	})
+	set("prepareReshare", func(args []js.Value) any {
+		p, err := reshareJoinArgs(args)
+		if err != nil {
+			return throw(err)
+		}
+		j, err := PrepareReshare(p)
+		if err != nil {
+			return throw(toError(err))
+		}
+		return joinedToJS(j)
+	})
 	set("releaseSessionKeys", func(args []js.Value) any {
 		id, err := argString(args, 0, "keysId")
 		if err != nil {
@@ -110,6 +121,37 @@ func api() js.Value {
 				resolve(r)
 			})
 		})
+	})
+	set("reshare", func(args []js.Value) any {
+		p, cb, err := reshareArgs(args)
+		if err != nil {
+			return throw(err)
+		}
+		return startRun(cb, func(out func([]byte), progress func(party.Progress), resolve func(any), reject func(error)) (*Run, error) {
+			return StartReshare(p, out, progress, func(o *ReshareOutput, err error) {
+				if err != nil {
+					reject(err)
+					return
+				}
+				r := js.Global().Get("Object").New()
+				r.Set("share", bytesToJS(o.Share))
+				r.Set("publicKey", bytesToJS(o.PublicKey))
+				r.Set("address", o.Address)
+				r.Set("epoch", o.Epoch)
+				r.Set("storedAck", bytesToJS(o.StoredAck))
+				resolve(r)
+			})
+		})
+	})
+	set("verifyStoredAcks", func(args []js.Value) any {
+		p, err := storedAcksArgs(args)
+		if err != nil {
+			return throw(err)
+		}
+		if err := VerifyStoredAcks(p); err != nil {
+			return throw(toError(err))
+		}
+		return js.Undefined()
 	})
 	set("safePrime", func(args []js.Value) any {
 		// An optional AbortSignal cancels the search.
@@ -549,6 +591,103 @@ func joinArgs(args []js.Value, sign bool) (JoinParams, error) {
 		}
 	} else {
 		p.Self, p.WalletID, p.SignersNeeded = f.str("self"), f.str("walletId"), f.int("signersNeeded", false)
+	}
+	return p, f.err
+}
+
+// reshareJoinArgs reads prepareReshare's parameters: {sessionId, parties,
+// share, reshare: {epoch, oldThreshold, oldParties, newParties, publicKey,
+// chainCode, clientRequired, recoveryKit?, recoveryBackend?},
+// signersNeeded, asked?: {signersNeeded?, parties?}}.
+func reshareJoinArgs(args []js.Value) (ReshareJoinParams, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return ReshareJoinParams{}, argErr("prepareReshare(params): params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := ReshareJoinParams{SessionID: f.str("sessionId"), Parties: f.strings("parties"), Share: f.bytes("share"), SignersNeeded: f.int("signersNeeded", false)}
+	r := &fields{v: args[0].Get("reshare")}
+	if r.v.Type() != js.TypeObject {
+		if f.err == nil {
+			f.err = argErr("reshare must be {epoch, oldThreshold, oldParties, newParties, publicKey, chainCode, clientRequired}: the coordinator's offer")
+		}
+		return p, f.err
+	}
+	spec := &identity.Reshare{Epoch: r.int("epoch", false), OldThreshold: r.int("oldThreshold", false), Old: r.strings("oldParties"), New: r.strings("newParties"),
+		PublicKey: r.bytes("publicKey"), ChainCode: r.bytes("chainCode")}
+	if cr := r.v.Get("clientRequired"); cr.Type() == js.TypeBoolean {
+		spec.ClientRequired = cr.Bool()
+	} else if f.err == nil && r.err == nil {
+		r.err = argErr("clientRequired must be a boolean")
+	}
+	// The wallet's recovery policy (optional: none): the kit's public key
+	// (32 bytes, or empty for no kit) and whether the app backend may
+	// approve a recovery.
+	if k := r.v.Get("recoveryKit"); !k.IsUndefined() {
+		if b := r.bytes("recoveryKit"); len(b) > 0 && r.err == nil {
+			kit, err := identity.PublicKeyFromBytes(b)
+			if err != nil {
+				r.err = argErr("recoveryKit: %v", err)
+			}
+			spec.Recovery.Kit = kit
+		}
+	}
+	if rb := r.v.Get("recoveryBackend"); rb.Type() == js.TypeBoolean {
+		spec.Recovery.Backend = rb.Bool()
+	} else if !rb.IsUndefined() && r.err == nil {
+		r.err = argErr("recoveryBackend must be a boolean")
+	}
+	if f.err == nil && r.err != nil {
+		f.err = argErr("reshare: %s", r.err.(*Error).Message)
+	}
+	p.Spec = spec
+	if a := args[0].Get("asked"); a.Type() == js.TypeObject {
+		af := &fields{v: a}
+		p.AskedSignersNeeded, p.AskedParties = af.int("signersNeeded", true), af.int("parties", true)
+		if f.err == nil && af.err != nil {
+			f.err = argErr("asked: %s", af.err.(*Error).Message)
+		}
+	} else if !a.IsUndefined() && f.err == nil {
+		f.err = argErr("asked must be {signersNeeded?, parties?}: what the client asked for (0 or absent: unchanged)")
+	}
+	return p, f.err
+}
+
+func reshareArgs(args []js.Value) (ReshareParams, callbacks, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return ReshareParams{}, callbacks{}, argErr("reshare(params, callbacks): params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := ReshareParams{SessionParams: sessionArgs(f), PreParams: f.bytes("preParams")}
+	if f.err != nil {
+		return p, callbacks{}, f.err
+	}
+	cb, err := readCallbacks(args)
+	return p, cb, err
+}
+
+// storedAcksArgs reads verifyStoredAcks' parameters: {sessionId, share,
+// epoch, acks: {partyId: Uint8Array}}.
+func storedAcksArgs(args []js.Value) (StoredAcksParams, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return StoredAcksParams{}, argErr("verifyStoredAcks(params): params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := StoredAcksParams{SessionID: f.str("sessionId"), Share: f.bytes("share"), Epoch: f.int("epoch", false), Acks: map[string][]byte{}}
+	a := args[0].Get("acks")
+	if a.Type() != js.TypeObject {
+		if f.err == nil {
+			f.err = argErr("acks must be an object of Uint8Array by party id (the Completed event's stored_acks)")
+		}
+		return p, f.err
+	}
+	ks := js.Global().Get("Object").Call("keys", a)
+	for i := range ks.Length() {
+		id := ks.Index(i).String()
+		b, err := bytesFromJS(a.Get(id), fmt.Sprintf("acks[%q]", id))
+		if err != nil && f.err == nil {
+			f.err = err
+		}
+		p.Acks[id] = b
 	}
 	return p, f.err
 }

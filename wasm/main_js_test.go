@@ -12,8 +12,10 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/seal"
+	"github.com/rwadurian/tsskit/party/share"
 )
 
 var tk = api()
@@ -104,6 +106,22 @@ func TestJSRejectsBadInput(t *testing.T) {
 	wantErrCode(t, tk.Call("prepareKeygen", obj("sessionId", "s", "self", "x y", "walletId", "w", "signersNeeded", 2, "parties", strArray("x y", "b"))), "invalid_argument")
 	wantErrCode(t, tk.Call("prepareSign", obj("sessionId", "s", "parties", strArray("a", "b"), "digest", js.Global().Get("Uint8Array").New(32), "share", js.Global().Get("Uint8Array").New(3))), "share_invalid")
 	wantErrCode(t, tk.Call("inspectShare", js.Global().Get("Uint8Array").New(3)), "share_invalid")
+	// Reshare: parameters are read strictly; a share is decoded first.
+	spec := obj("epoch", 1, "oldThreshold", 2, "oldParties", strArray("a", "b"), "newParties", strArray("a", "b"),
+		"publicKey", js.Global().Get("Uint8Array").New(33), "chainCode", js.Global().Get("Uint8Array").New(32), "clientRequired", true)
+	wantErrCode(t, tk.Call("prepareReshare"), "invalid_argument")
+	wantErrCode(t, tk.Call("prepareReshare", obj("sessionId", "s", "parties", strArray("a", "b"), "share", js.Global().Get("Uint8Array").New(3), "signersNeeded", 2)), "invalid_argument")
+	wantErrCode(t, tk.Call("prepareReshare", obj("sessionId", "s", "parties", strArray("a", "b"), "share", js.Global().Get("Uint8Array").New(3), "signersNeeded", 2,
+		"reshare", obj("epoch", "1"))), "invalid_argument")
+	wantErrCode(t, tk.Call("prepareReshare", obj("sessionId", "s", "parties", strArray("a", "b"), "share", js.Global().Get("Uint8Array").New(3), "signersNeeded", 2,
+		"reshare", spec, "asked", 3)), "invalid_argument")
+	wantErrCode(t, tk.Call("prepareReshare", obj("sessionId", "s", "parties", strArray("a", "b"), "share", js.Global().Get("Uint8Array").New(3), "signersNeeded", 2,
+		"reshare", spec)), "share_invalid")
+	wantErrCode(t, tk.Call("reshare", obj(), cb), "invalid_argument")
+	wantErrCode(t, tk.Call("reshare", obj("keysId", "nope", "roster", obj(), "trust", obj("roots", strArray()), "preParams", js.Global().Get("Uint8Array").New(2)), cb), "invalid_argument")
+	wantErrCode(t, tk.Call("verifyStoredAcks", obj("sessionId", "s", "share", js.Global().Get("Uint8Array").New(3), "epoch", 1)), "invalid_argument")
+	wantErrCode(t, tk.Call("verifyStoredAcks", obj("sessionId", "s", "share", js.Global().Get("Uint8Array").New(3), "epoch", 1, "acks", obj("a", "not bytes"))), "invalid_argument")
+	wantErrCode(t, tk.Call("verifyStoredAcks", obj("sessionId", "s", "share", js.Global().Get("Uint8Array").New(3), "epoch", 1, "acks", obj())), "share_invalid")
 	_, err := await(t, tk.Call("assemblePreParams", js.Global().Get("Array").New()))
 	wantErrCode(t, err, "invalid_preparams")
 	_, err = await(t, tk.Call("validatePreParams", js.Global().Get("Uint8Array").New(2)))
@@ -135,6 +153,11 @@ func TestJSSafePrime(t *testing.T) {
 // Uint8Array and enter through deliver(); the signature is verified with
 // decred's ECDSA.
 func TestJSKeygenSign(t *testing.T) {
+	// Three parties share this one wasm instance (a browser runs one), so
+	// the keygen takes about three parties' time: on a slow, shared
+	// machine more than the engine's 5 minutes.
+	defer func(d time.Duration) { runTimeout = d }(runTimeout)
+	runTimeout = 30 * time.Minute
 	ids := []string{"browser-1", "server-1", "server-2"}
 	td := newDeployment(t, ids)
 	trust := obj("roots", strArray(td.trust.Roots...))
@@ -236,6 +259,8 @@ func TestJSKeygenSign(t *testing.T) {
 		t.Fatal("inspectShare")
 	}
 
+	t.Run("reshare seat and stored acknowledgements", func(t *testing.T) { jsReshareChecks(t, td, ids, shares, trust) })
+
 	digest := sha256.Sum256([]byte("js boundary"))
 	signers := []string{"browser-1", "server-2"}
 	sruns := map[string]js.Value{}
@@ -268,5 +293,66 @@ func TestJSKeygenSign(t *testing.T) {
 		if perr != nil || !sig.Verify(digest[:], pk) {
 			t.Fatal("signature does not verify")
 		}
+	}
+}
+
+// jsReshareChecks goes through the reshare half of the JS API with the
+// keygen's shares, without running the protocol (TestBridgeKeygenSign runs
+// a whole refresh through the same bridge natively): prepareReshare
+// refuses an offer that is not what the client asked for and seats one
+// that is; reshare refuses a seat of another kind; verifyStoredAcks takes
+// every holder's acknowledgement and names the missing ones.
+func jsReshareChecks(t *testing.T, td *deployment, ids []string, shares map[string]js.Value, trust js.Value) {
+	rec, err := share.Decode(goBytes(shares["browser-1"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := func(epoch, signers int, asked js.Value) js.Value {
+		spec := obj("epoch", epoch, "oldThreshold", 2, "oldParties", strArray(ids...), "newParties", strArray(ids...),
+			"publicKey", bytesToJS(rec.PublicKey), "chainCode", bytesToJS(rec.ChainCode), "clientRequired", rec.Policy.ClientRequired)
+		p := obj("sessionId", "js-reshare", "parties", strArray(ids...), "share", shares["browser-1"], "reshare", spec, "signersNeeded", signers)
+		if !asked.IsUndefined() {
+			p.Set("asked", asked)
+		}
+		return tk.Call("prepareReshare", p)
+	}
+	wantErrCode(t, offer(2, 2, js.Undefined()), "session_mismatch")                        // skips an epoch
+	wantErrCode(t, offer(1, 3, js.Undefined()), "session_mismatch")                        // 3 signers, none asked
+	wantErrCode(t, offer(1, 2, obj("signersNeeded", 2, "parties", 4)), "session_mismatch") // 3 holders, 4 asked
+	k := offer(1, 2, obj("signersNeeded", 2))
+	if !k.Get("error").IsUndefined() {
+		t.Fatal(k.Get("error"))
+	}
+	if k.Get("identityKey").String() != rec.Own().Identity.String() {
+		t.Fatal("the reshare seat does not join with the share's identity key")
+	}
+	st, err := identity.ParseStatement(goBytes(k.Get("join").Get("statement")))
+	if err != nil || st.SessionKind != identity.SessionReshare || st.Reshare == nil || st.Reshare.Epoch != 1 || st.Threshold != 2 {
+		t.Fatalf("statement %+v: %v", st, err)
+	}
+	cb := obj("onEnvelope", js.FuncOf(func(js.Value, []js.Value) any { return nil }))
+	wantErrCode(t, tk.Call("sign", obj("keysId", k.Get("keysId"), "roster", obj(), "trust", trust), cb), "invalid_argument")
+	tk.Call("releaseSessionKeys", k.Get("keysId"))
+
+	// Acknowledgements over the keygen's shares (epoch 0), as holders sign them.
+	acks := obj()
+	for _, id := range ids {
+		var key *identity.Key
+		if id == "browser-1" {
+			key, _ = rec.IdentityKey()
+		} else {
+			key = td.key(t, id)
+		}
+		acks.Set(id, bytesToJS(identity.SignStored(key, "js-reshare", rec.WalletID, id, 0, rec.PublicKey)))
+	}
+	if v := tk.Call("verifyStoredAcks", obj("sessionId", "js-reshare", "share", shares["browser-1"], "epoch", 0, "acks", acks)); !v.IsUndefined() {
+		t.Fatal(v.Get("error"))
+	}
+	wantErrCode(t, tk.Call("verifyStoredAcks", obj("sessionId", "js-reshare", "share", shares["browser-1"], "epoch", 1, "acks", acks)), "verify")
+	acks.Delete("server-2")
+	v := tk.Call("verifyStoredAcks", obj("sessionId", "js-reshare", "share", shares["browser-1"], "epoch", 0, "acks", acks))
+	wantErrCode(t, v, "verify")
+	if c := v.Get("error").Get("culprits"); c.Length() != 1 || c.Index(0).String() != "server-2" {
+		t.Fatal("culprits")
 	}
 }

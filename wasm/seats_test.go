@@ -66,13 +66,14 @@ func (td *deployment) seats(t testing.TB, p JoinParams, shares map[string][]byte
 // identity (a signing when rec, its share record, is set).
 func (td *deployment) serverSeat(t testing.TB, p JoinParams, rec []byte) *Joined {
 	t.Helper()
-	st := &seat{identity: td.d.Keys[p.Self], kind: identity.KindServer, chain: td.d.Chains[p.Self], spec: statementOf(p, identity.SessionKeygen, p.SignersNeeded, p.WalletID)}
+	st := &seat{identity: td.key(t, p.Self), kind: identity.KindServer, chain: td.d.Chains[p.Self], spec: statementOf(p, identity.SessionKeygen, p.SignersNeeded, p.WalletID)}
 	if rec != nil {
 		r, err := share.Decode(rec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		st.share, st.spec = r, statementOf(p, identity.SessionSign, r.Threshold, r.WalletID)
+		st.spec.Epoch = r.Epoch
 	}
 	kid, err := keys.add(st)
 	if err != nil {
@@ -84,4 +85,38 @@ func (td *deployment) serverSeat(t testing.TB, p JoinParams, rec []byte) *Joined
 	}
 	t.Cleanup(func() { keys.release(kid) })
 	return j
+}
+
+// reshareSeat prepares server party self's seat in a reshare of spec with
+// its certified identity and its current share rec.
+func (td *deployment) reshareSeat(t testing.TB, sessionID, self string, rec []byte, spec *identity.Reshare, newThreshold int, parties []string) *Joined {
+	t.Helper()
+	r, err := share.Decode(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &seat{identity: td.key(t, self), kind: identity.KindServer, chain: td.d.Chains[self], share: r,
+		spec: statementOf(JoinParams{SessionID: sessionID, Self: self, Parties: parties}, identity.SessionReshare, newThreshold, r.WalletID)}
+	st.spec.Reshare = spec
+	kid, err := keys.add(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := keys.joined(kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.release(kid) })
+	return j
+}
+
+// key is a copy of server id's identity key: a seat with a share destroys
+// its key when it is released, and the deployment's must outlive it.
+func (td *deployment) key(t testing.TB, id string) *identity.Key {
+	t.Helper()
+	k, err := identity.KeyFromSeed(td.d.Keys[id].Seed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

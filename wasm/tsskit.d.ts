@@ -11,8 +11,9 @@ export interface TsskitError extends Error {
   name: "TsskitError";
   /**
    * invalid_argument | invalid_params | protocol | seal | timeout | canceled |
-   * transport | verify | identity | session_mismatch | policy | seal_<code> |
-   * share_invalid | invalid_preparams | need_more_primes | panic | internal
+   * transport | verify | identity | session_mismatch | policy | stale_epoch |
+   * seal_<code> | share_invalid | invalid_preparams | need_more_primes | panic |
+   * internal
    */
   code: string;
   /** Party ids blamed for the failure, where known. */
@@ -68,6 +69,40 @@ export interface SignJoinParams {
   path?: string;
 }
 
+/** What a reshare hands over and to whom: CreateReshareSession's `reshare` (tsskit.v1.ReshareSpec). */
+export interface ReshareSpec {
+  /** The new shares' epoch: the current share's + 1. */
+  epoch: number;
+  /** Signers needed with the current shares. */
+  oldThreshold: number;
+  /** The old committee (current holders that hand over). */
+  oldParties: string[];
+  /** The new committee (holders after the reshare). */
+  newParties: string[];
+  /** The wallet's 33-byte compressed public key and 32-byte chain code. */
+  publicKey: Uint8Array;
+  chainCode: Uint8Array;
+  clientRequired: boolean;
+  /** The wallet's recovery policy, which the new shares carry: its recovery kit's 32-byte public key (absent or empty: none)... */
+  recoveryKit?: Uint8Array;
+  /** ...and whether the app backend may approve a recovery (absent: no). */
+  recoveryBackend?: boolean;
+}
+
+export interface ReshareJoinParams {
+  sessionId: string;
+  /** Every party of the session (both committees), as the coordinator's answer lists them. */
+  parties: string[];
+  /** The current share record, decrypted; it stays in the seat (the old committee's input). */
+  share: Uint8Array;
+  /** The coordinator's offer. */
+  reshare: ReshareSpec;
+  /** The offer's signers needed after the reshare (CreateSessionResponse.signers_needed). */
+  signersNeeded: number;
+  /** What this client asked for; 0 or absent: unchanged. The offer must match. */
+  asked?: { signersNeeded?: number; parties?: number };
+}
+
 /** The deployment root(s) this party pins and revoked identity keys, hex. Never from the coordinator. */
 export interface Trust {
   roots: string[];
@@ -89,8 +124,13 @@ export interface KeygenParams extends RunParams {
 
 export type SignParams = RunParams;
 
+export interface ReshareParams extends RunParams {
+  /** This party's own pre-parameters (it is in the new committee). */
+  preParams: Uint8Array;
+}
+
 export interface Progress {
-  phase: "keygen" | "sign";
+  phase: "keygen" | "sign" | "reshare";
   round: number;
   rounds: number;
   done: boolean;
@@ -132,6 +172,27 @@ export interface SignResult {
   der: Uint8Array;
 }
 
+export interface ReshareResult {
+  /** The new share record, of `epoch`. SECRET: encrypt it and store it as pending before reporting. */
+  share: Uint8Array;
+  /** The wallet's, unchanged. */
+  publicKey: Uint8Array;
+  address: string;
+  epoch: number;
+  /** Signed with the seat's identity key (party/identity SignStored): report it only once the share is stored. */
+  storedAck: Uint8Array;
+}
+
+export interface StoredAcksParams {
+  sessionId: string;
+  /** The new share record (from reshare). */
+  share: Uint8Array;
+  /** The Completed event's epoch. */
+  epoch: number;
+  /** The Completed event's stored_acks, by party id. */
+  acks: Record<string, Uint8Array>;
+}
+
 export interface ShareInfo {
   walletId: string;
   partyId: string;
@@ -155,9 +216,22 @@ export interface Tsskit {
   prepareKeygen(params: KeygenJoinParams): PreparedSeat | Failure;
   /** A seat in a signing with a share: its statement, signed with the share's identity key, is the sign request. */
   prepareSign(params: SignJoinParams): PreparedSeat | Failure;
+  /**
+   * A seat in a reshare this client asked for: the offer is checked against the share and `asked`
+   * (session_mismatch otherwise), and the statement, signed with the share's identity key, is the
+   * client's consent to it.
+   */
+  prepareReshare(params: ReshareJoinParams): PreparedSeat | Failure;
   releaseSessionKeys(keysId: string): undefined | Failure;
   keygen(params: KeygenParams, callbacks: RunCallbacks): Run<KeygenResult> | Failure;
   sign(params: SignParams, callbacks: RunCallbacks): Run<SignResult> | Failure;
+  reshare(params: ReshareParams, callbacks: RunCallbacks): Run<ReshareResult> | Failure;
+  /**
+   * Checks a reshare's Completed event against the new share: its epoch, and every holder's stored
+   * acknowledgement under the identity key the share records for it. Fails with code "verify"
+   * naming the holders without a valid one; only then may the new share replace the old.
+   */
+  verifyStoredAcks(params: StoredAcksParams): undefined | Failure;
   /** One 1024-bit safe prime, big-endian. Run one per worker to search in parallel. */
   safePrime(options?: { signal?: AbortSignal }): Promise<Uint8Array>;
   /** Pre-parameters from ≥ 4 safe primes; rejects with need_more_primes when one more is needed. */

@@ -59,6 +59,7 @@ const TAG_SIZE = 16;
 const MAX_ID_LEN = 128; // bytes, Go's share.MaxWalletIDLen and roster.MaxIDLen
 const MIN_PARTIES = 2;
 const MAX_PARTIES = 16;
+const MAX_EPOCH = 2 ** 31 - 1;
 
 /**
  * The backup does not decrypt: the password is wrong, or the salt,
@@ -375,7 +376,10 @@ export function inspectRecord(share: Uint8Array): ShareRecordInfo {
   }
   checkId(walletId, what, "wallet_id");
   checkId(partyId, what, "party_id");
-  checkRoster(list as string[], what);
+  // Records of epoch e keep their parties in the order of their keys at e.
+  const epoch = version >= 2 ? intField(fields, "epoch", what) : 0;
+  if (epoch < 0 || epoch > MAX_EPOCH) throw bad("epoch", `${epoch}; want 0..${MAX_EPOCH}`);
+  checkRoster(list as string[], what, epoch);
   if (!list.includes(partyId)) throw bad("party_id", `${JSON.stringify(partyId)} is not one of parties`);
   if (threshold < 2 || threshold > list.length) throw bad("threshold", `${threshold}; want 2..${list.length} (the number of parties)`);
   if (!/^(?:[0-9a-fA-F]{2})*$/.test(publicKey)) throw bad("public_key", "want hex");
@@ -394,7 +398,7 @@ export function inspectRecord(share: Uint8Array): ShareRecordInfo {
   }
   if (version >= 2) {
     // The public fields only; "identity" (the private key) is never read here.
-    info.epoch = intField(fields, "epoch", what);
+    info.epoch = epoch;
     const holders: unknown = JSON.parse(rawField(fields, "holders", what));
     if (!Array.isArray(holders) || (holders.length !== 0 && holders.length !== list.length)) {
       throw bad("holders", "want one entry per party, or none");
@@ -497,19 +501,32 @@ function checkId(id: string, what: string, key: string): void {
   }
 }
 
-function checkRoster(parties: string[], what: string): void {
+/**
+ * A party's roster key at an epoch (Go's roster.KeyAt), as 32 big-endian
+ * bytes: SHA-256(id) at epoch 0, SHA-256(id || 0x00 || epoch as 4
+ * big-endian bytes) after.
+ */
+function rosterKey(id: string, epoch: number): Uint8Array {
+  const b = new TextEncoder().encode(id);
+  if (epoch === 0) return sha256(b);
+  const m = new Uint8Array(b.length + 5);
+  m.set(b);
+  new DataView(m.buffer).setUint32(b.length + 1, epoch);
+  return sha256(m);
+}
+
+function checkRoster(parties: string[], what: string, epoch: number): void {
   if (parties.length < MIN_PARTIES || parties.length > MAX_PARTIES) {
     throw new BackupFormatError(`${what}: parties: ${parties.length} parties; want ${MIN_PARTIES}..${MAX_PARTIES}`);
   }
-  const enc = new TextEncoder();
   let prev: Uint8Array | undefined;
   const seen = new Set<string>();
   for (const id of parties) {
     checkId(id, what, "parties");
     if (seen.has(id)) throw new BackupFormatError(`${what}: parties: ${JSON.stringify(id)} appears twice`);
     seen.add(id);
-    // The roster key of a party is the big-endian integer of SHA-256(id).
-    const key = sha256(enc.encode(id));
+    // The roster key of a party is a big-endian integer (rosterKey).
+    const key = rosterKey(id, epoch);
     if (prev && compareBytes(prev, key) >= 0) {
       throw new BackupFormatError(`${what}: parties: not in roster key order`);
     }

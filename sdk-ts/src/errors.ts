@@ -16,12 +16,20 @@ export class TsskitError extends Error {
   }
   static from(e: unknown): TsskitError {
     if (e instanceof TsskitError) return e;
-    if (e instanceof ConnectError) return RpcError.fromConnect(e);
+    if (e instanceof ConnectError) {
+      // The coordinator refuses the join of a share of an old epoch with
+      // FailedPrecondition "stale_epoch: ...".
+      if (e.code === Code.FailedPrecondition && /^stale_epoch\b/.test(e.rawMessage)) return new StaleEpochError(e.rawMessage.replace(/^stale_epoch:\s*/, ""), [], { mine: true });
+      return RpcError.fromConnect(e);
+    }
     // A pinned file's mismatch, thrown by integrity.ts or posted by the worker.
     if (e && typeof e === "object" && (e as { name?: unknown }).name === "IntegrityError") return IntegrityError.of(e as IntegrityDetails);
     if (e && typeof e === "object" && "code" in e && "message" in e) {
       const o = e as { code: unknown; message: unknown; culprits?: unknown };
-      return new TsskitError(String(o.code), String(o.message), Array.isArray(o.culprits) ? o.culprits.map(String) : []);
+      const culprits = Array.isArray(o.culprits) ? o.culprits.map(String) : [];
+      // The engine's (from the worker) or a failed session's.
+      if (o.code === "stale_epoch") return new StaleEpochError(String(o.message), culprits);
+      return new TsskitError(String(o.code), String(o.message), culprits);
     }
     if (e instanceof Error && e.name === "AbortError") return new TsskitError("canceled", e.message || "canceled");
     // The storage's own errors keep a code that says what they are.
@@ -38,7 +46,43 @@ const storageCodes: Record<string, string> = {
   ShareExistsError: "share_exists",
   ShareNotFoundError: "share_not_found",
   ShareChangedError: "share_changed",
+  OlderBackupError: "older_backup",
 };
+
+/**
+ * A signing (or reshare) met a share of an older epoch than the wallet's
+ * (code "stale_epoch"): the wallet was refreshed or reshared, and a share
+ * made before that no longer signs with the new ones. `mine` says it is
+ * this browser's share (the coordinator refused its join, or the session
+ * named this party): the wallet was refreshed without this browser — in
+ * another browser, or from a newer backup — so recover the wallet or
+ * import the newer backup (importBackup). Otherwise `culprits` names the
+ * holder whose share is stale (a server party that missed an activation:
+ * its operator must settle it).
+ */
+export class StaleEpochError extends TsskitError {
+  override name = "StaleEpochError";
+  override readonly code = "stale_epoch";
+  /** The share of an old epoch is this browser's. */
+  readonly mine: boolean;
+  /** What the coordinator or the engine said. */
+  readonly detail: string;
+  constructor(detail: string, culprits: string[] = [], opts: { mine?: boolean; walletId?: string } = {}) {
+    const mine = opts.mine ?? false;
+    const wallet = opts.walletId ? ` of wallet ${JSON.stringify(opts.walletId)}` : "";
+    super(
+      "stale_epoch",
+      mine
+        ? `this browser's share${wallet} is of an older epoch than the wallet's: the wallet was refreshed or reshared without it. ` +
+            `Recover the wallet, or import a newer backup of it (${detail})`
+        : `a share of an older epoch than the wallet's takes part${culprits.length ? ` (${culprits.join(", ")})` : ""}: ${detail}. ` +
+            `If it is this browser's, recover the wallet or import a newer backup of it; a server party's is its operator's to settle`,
+      culprits,
+    );
+    this.mine = mine;
+    this.detail = detail;
+  }
+}
 
 /**
  * tss.wasm or tss-worker.js did not match its pinned hash and was not run

@@ -1,21 +1,23 @@
-export { TsskitError, RpcError, IntegrityError, OverloadedError, retryOverloaded, codeName, type RetryPolicy } from "./errors.js";
+export { TsskitError, RpcError, IntegrityError, OverloadedError, StaleEpochError, retryOverloaded, codeName, type RetryPolicy } from "./errors.js";
 export { TssClient } from "./tss-client.js";
 export { TokenSource, expiryOf, TOKEN_REFRESH_MARGIN_MS } from "./token.js";
 export type { TokenConfig } from "./token.js";
 export { checkNewPassword, passwordStrength, WeakPasswordError, MIN_PASSWORD_LENGTH, MAX_PASSWORD_LENGTH, MIN_PASSWORD_BITS } from "./password.js";
 export type { PasswordStrength, WeakPasswordCode } from "./password.js";
-export type { TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus } from "./tss-client.js";
-export type { ClientProgress, Phase } from "./progress.js";
-export { progressMapper } from "./progress.js";
+export type {
+  TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus, RefreshWalletOptions, ReshareWalletOptions,
+} from "./tss-client.js";
+export type { ClientProgress, Phase, ReshareProgress, ResharePhase } from "./progress.js";
+export { progressMapper, reshareProgressMapper } from "./progress.js";
 export { loadTss, startTssWorkers, workerScriptUrl, resolveIntegrity } from "./tss-wasm-loader.js";
 export type { Integrity, IntegrityDetails, PinnedResource } from "./integrity.js";
 export type { LoaderOptions, TssPool } from "./tss-wasm-loader.js";
 export { TssWorker, generatePreParams, generatePreParamsIntoPool } from "./worker-client.js";
 export type * from "./worker-client.js";
-export { connectClients, keygenSeat, signSeat } from "./session.js";
-export type { Clients, Endpoints, Seat, KeygenOutcome } from "./session.js";
-export { ShareStorage, ShareExistsError, ShareNotFoundError, ShareChangedError } from "./share-storage.js";
-export type { StoredWallet, ShareStorageOptions } from "./share-storage.js";
+export { connectClients, keygenSeat, signSeat, reshareSeat, sameReshare } from "./session.js";
+export type { Clients, Endpoints, Seat, KeygenOutcome, ReshareOffer, ReshareOutcome } from "./session.js";
+export { ShareStorage, ShareExistsError, ShareNotFoundError, ShareChangedError, OlderBackupError } from "./share-storage.js";
+export type { StoredWallet, ShareStorageOptions, PendingShare } from "./share-storage.js";
 export {
   WrongPasswordError, CorruptRecordError, BackupFormatError, EmptyPasswordError,
   protect, unprotect, parseBackup, inspectRecord, BACKUP_FORMAT, MIN_ITERATIONS, MAX_ITERATIONS,

@@ -34,9 +34,49 @@ const signPlan: Record<Phase, [number, number]> = {
 
 /** progressMapper turns phase steps into ClientProgress with a monotonic fraction. */
 export function progressMapper(kind: "keygen" | "sign", emit?: (p: ClientProgress) => void) {
-  const plan = kind === "keygen" ? keygenPlan : signPlan;
+  return mapper<Phase>(kind === "keygen" ? keygenPlan : signPlan, (p) => (p.phase === "keygen" ? "keygen" : "signing"), emit);
+}
+
+/**
+ * The phases of a refresh or reshare (refreshWallet, reshareWallet): the
+ * share is unlocked ("loading"), this browser's pre-parameters made or
+ * taken from the pool ("preparams": it is a member of the new committee),
+ * the session joined, the protocol's rounds run ("resharing"), the new
+ * share stored as pending ("saving"), and, once the coordinator reports
+ * every holder's stored acknowledgement and they verify, the new share
+ * made the wallet's ("activating").
+ */
+export type ResharePhase = "loading" | "preparams" | "joining" | "resharing" | "saving" | "activating" | "done";
+
+/** What a refresh's or reshare's onProgress receives. */
+export interface ReshareProgress {
+  phase: ResharePhase;
+  round?: number;
+  rounds?: number;
+  /** Overall completion of the whole call, 0..1, never decreasing. */
+  fraction: number;
+}
+
+const resharePlan: Record<ResharePhase, [number, number]> = {
+  loading: [0, 0.05],
+  preparams: [0.05, 0.4],
+  joining: [0.4, 0.45],
+  resharing: [0.45, 0.9],
+  saving: [0.9, 0.95],
+  activating: [0.95, 1],
+  done: [1, 1],
+};
+
+/** progressMapper for a refresh or reshare. */
+export function reshareProgressMapper(emit?: (p: ReshareProgress) => void) {
+  return mapper<ResharePhase>(resharePlan, () => "resharing", emit);
+}
+
+function mapper<P extends string>(
+  plan: Record<P, [number, number]>, enginePhase: (p: EngineProgress) => P, emit?: (p: { phase: P; fraction: number; round?: number; rounds?: number }) => void,
+) {
   let last = 0;
-  const report = (phase: Phase, within: number, extra: { round?: number; rounds?: number } = {}) => {
+  const report = (phase: P, within: number, extra: { round?: number; rounds?: number } = {}) => {
     const [a, b] = plan[phase];
     const f = Math.min(1, Math.max(last, a + (b - a) * Math.min(1, Math.max(0, within))));
     last = f;
@@ -45,9 +85,8 @@ export function progressMapper(kind: "keygen" | "sign", emit?: (p: ClientProgres
   return {
     phase: report,
     engine(p: EngineProgress) {
-      const phase: Phase = p.phase === "keygen" ? "keygen" : "signing";
       // Round k of m is under way: the rounds before it are done.
-      report(phase, (p.round - 1) / p.rounds, { round: p.round, rounds: p.rounds });
+      report(enginePhase(p), (p.round - 1) / p.rounds, { round: p.round, rounds: p.rounds });
     },
   };
 }

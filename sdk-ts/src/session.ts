@@ -10,9 +10,11 @@ import { createGrpcWebTransport } from "@connectrpc/connect-web";
 
 import { TsskitError } from "./errors.js";
 import { EnvelopeSchema, SessionKind, SignatureSchema, type Envelope } from "./gen/tsskit/v1/common_pb.js";
-import { CoordinatorService, type SessionEvent, type SessionEvent_Ready } from "./gen/tsskit/v1/coordinator_pb.js";
+import { CoordinatorService, type SessionEvent, type SessionEvent_Completed, type SessionEvent_Ready } from "./gen/tsskit/v1/coordinator_pb.js";
 import { RouterService } from "./gen/tsskit/v1/router_pb.js";
-import type { KeygenResult, PreparedSeat, PreParamsRef, Progress, SignedJoin, SignResult, TrustConfig, TssWorker, WorkerRun } from "./worker-client.js";
+import type {
+  KeygenResult, PreparedSeat, PreParamsRef, Progress, ReshareResult, ReshareSpecInput, SignedJoin, SignResult, TrustConfig, TssWorker, WorkerRun,
+} from "./worker-client.js";
 
 export interface Endpoints {
   /** gRPC-Web base URL of the coordinator, e.g. http://localhost:8081 */
@@ -123,6 +125,82 @@ export async function signSeat(
   return out!;
 }
 
+/** A reshare as the coordinator offered it (CreateReshareSession's answer) and as this client asked for it. */
+export interface ReshareOffer {
+  reshare: ReshareSpecInput;
+  /** The offer's signers needed after the reshare. */
+  signersNeeded: number;
+  /** What this client asked for (0 or absent: unchanged). */
+  asked?: { signersNeeded?: number; parties?: number };
+}
+
+export interface ReshareOutcome {
+  result: ReshareResult;
+  /** The coordinator's Completed event: the epoch it activated and every new holder's stored acknowledgement. */
+  completed: SessionEvent_Completed;
+}
+
+/**
+ * Runs a reshare seat with a share opened in this worker (the handle is
+ * consumed), the same steps as the Go participant's Reshare: the offer is
+ * checked in the wasm against the share and what was asked
+ * (party.ClientReshare) before the seat joins; the ready event must carry
+ * the same reshare; the engine runs with this worker's pre-parameters; the
+ * new share comes out as a backup, which save() must store as pending
+ * before the result (with the stored acknowledgement) is reported; then
+ * the coordinator's Completed event is awaited and returned. The caller
+ * checks its acknowledgements (TssWorker.verifyStoredAcks with
+ * result.handle, which it closes) before activating the new share.
+ */
+export async function reshareSeat(
+  clients: Clients, worker: TssWorker, seat: Seat, handle: string, offer: ReshareOffer, preParams: PreParamsRef,
+  protect: { password: string; iterations?: number }, save: (r: ReshareResult) => Promise<void>,
+): Promise<ReshareOutcome> {
+  let out: ReshareResult | undefined;
+  let completed: SessionEvent_Completed | undefined;
+  const onEvent = seat.onEvent;
+  await runSeat(clients, worker, { ...seat, onEvent: (ev) => {
+    if (ev.event.case === "completed") completed = ev.event.value;
+    onEvent?.(ev);
+  } }, SessionKind.RESHARE, {
+    prepare: () => worker.prepareReshare({ handle, sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded, asked: offer.asked }),
+    check: (ready) => {
+      if (ready.signersNeeded !== offer.signersNeeded) {
+        throw mismatch(`the coordinator's roster needs ${ready.signersNeeded} signers after the reshare; its offer said ${offer.signersNeeded}`);
+      }
+      if (!ready.reshare || !sameReshare(ready.reshare, offer.reshare)) {
+        throw mismatch("the coordinator's roster describes another reshare (committees, epoch, key or policy) than the one this party joined");
+      }
+    },
+    start: (params, handlers) => {
+      const run = worker.reshare({ ...params, preParams, protect }, handlers);
+      return {
+        run,
+        report: async (r: ReshareResult) => {
+          out = r;
+          // Stored first: a party never says it stored a share it has not.
+          await save(r);
+          return { result: { case: "reshared" as const, value: { publicKey: r.publicKey, epoch: r.epoch, stored: true, storedAck: r.storedAck } } };
+        },
+      };
+    },
+  });
+  if (!completed) throw new TsskitError("protocol", "the reshare completed without a Completed event");
+  return { result: out!, completed };
+}
+
+/** Whether two reshare specs describe the same reshare (committees compared sorted). */
+export function sameReshare(a: ReshareSpecInput, b: ReshareSpecInput): boolean {
+  const list = (x: string[]) => [...x].sort().join("\n");
+  const bytes = (x: Uint8Array, y: Uint8Array) => x.length === y.length && x.every((v, i) => v === y[i]);
+  return (
+    a.epoch === b.epoch && a.oldThreshold === b.oldThreshold && list(a.oldParties) === list(b.oldParties) && list(a.newParties) === list(b.newParties) &&
+    a.oldParties.length === b.oldParties.length && a.newParties.length === b.newParties.length &&
+    bytes(a.publicKey, b.publicKey) && bytes(a.chainCode, b.chainCode) && a.clientRequired === b.clientRequired &&
+    bytes(a.recoveryKit ?? new Uint8Array(), b.recoveryKit ?? new Uint8Array()) && (a.recoveryBackend ?? false) === (b.recoveryBackend ?? false)
+  );
+}
+
 /** The session differs from what this client asked for. */
 export function mismatch(message: string): TsskitError {
   return new TsskitError("session_mismatch", message);
@@ -170,7 +248,8 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
                 break;
               case "failed": {
                 const f = ev.event.value;
-                endResolve(new TsskitError(f.code || "session_failed", `session failed: ${f.reason}`, f.culprits));
+                // TsskitError.from gives a stale_epoch its class (StaleEpochError).
+                endResolve(TsskitError.from({ code: f.code || "session_failed", message: `session failed: ${f.reason}`, culprits: f.culprits }));
                 return;
               }
               case "completed":
@@ -276,7 +355,16 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
       throw err;
     }
     await outbox;
-    const res = await report(result);
+    let res;
+    try {
+      res = await report(result);
+    } catch (e) {
+      // This party cannot stand by its result (its share could not be
+      // stored): say so, so the session fails now instead of timing out.
+      const err = TsskitError.from(e);
+      await reportFailure(err);
+      throw err;
+    }
     // Reporting the same result again is accepted, so it is retried like
     // a publish while the coordinator is unavailable.
     await retry(() => clients.coordinator.reportResult({ sessionId: seat.sessionId, partyId: seat.partyId, ...res }, call), abort.signal);

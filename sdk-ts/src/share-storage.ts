@@ -13,11 +13,15 @@
  * A stored value (object store "shares", key path "walletId") is
  *
  *     { version: 1, walletId, partyId, name, publicKey, address, threshold,
- *       parties, createdAt, backup: { format, version, wallet_id, party_id,
- *       kdf, iterations, salt, cipher, nonce, ciphertext }, checksum }
+ *       parties, createdAt, chainCode?, epoch?, backup: { format, version,
+ *       wallet_id, party_id, kdf, iterations, salt, cipher, nonce,
+ *       ciphertext }, checksum }
  *
  * where backup holds the fields of the backup text, in its order, and
- * checksum is the hex SHA-256 of the other fields. The checksum is not a
+ * checksum is the hex SHA-256 of the other fields. epoch is the share
+ * record's (0 after keygen, one more after each refresh or reshare); a
+ * record stored before epochs were recorded has none until a password
+ * opens it, which writes it back with its epoch. The checksum is not a
  * MAC (whoever can write the database can recompute it; the GCM tag is what
  * authenticates): it tells a damaged record (CorruptRecordError) from a
  * wrong password (WrongPasswordError), which AES-GCM alone cannot.
@@ -26,6 +30,17 @@
  * `migrations`, and written back upgraded once a password has opened them.
  * A record of a newer version than this SDK knows is reported corrupt and
  * left as it is.
+ *
+ * Pending shares. A refresh or reshare makes a new share of the next epoch
+ * while the current one stays the wallet's until every holder has stored
+ * its new share (docs/lifecycle.md, two-phase activation). The new share
+ * is stored first in the object store "pending" (key path [walletId,
+ * epoch]), as the same kind of value plus its session id, and only
+ * activatePending makes it the wallet's share: in one transaction over
+ * both stores it replaces the current share and deletes the pending ones
+ * up to its epoch. Nothing else reads pending shares: signing, export and
+ * listing see the current share alone, and a refresh that fails leaves
+ * it untouched.
  *
  * ShareStorage never sees a plaintext share: it stores backups (ciphertext)
  * and hands decryption to a ShareCrypto — in the browser the worker's
@@ -64,8 +79,18 @@ export interface StoredWallet {
   address: string;
   threshold: number;
   parties: string[];
-  /** When the share was stored, in milliseconds since the epoch. */
+  /**
+   * When this browser first stored a share of the wallet, in milliseconds
+   * since 1970 (a refresh or a newer backup keeps it, so listings keep
+   * their order).
+   */
   createdAt: number;
+  /**
+   * The share's epoch: 0 after keygen, one more after each refresh or
+   * reshare. Absent for a share stored by an SDK older than epochs until
+   * it is next opened with its password (a signing, an export).
+   */
+  epoch?: number;
   /**
    * The wallet's BIP32 chain code, 64 lowercase hex, as its share record
    * carries it. Absent for a record of version 1 or 2, whose wallet uses
@@ -84,12 +109,43 @@ export class ShareExistsError extends Error {
   }
 }
 
+/**
+ * importBackup was given a backup of an older epoch than the share stored
+ * for its wallet (code "older_backup"). The wallet was refreshed or
+ * reshared since the backup was made: its shares no longer sign with the
+ * wallet's, and storing it would put an old epoch's share back in reach.
+ * Export a new backup instead; the stored share is unchanged.
+ */
+export class OlderBackupError extends Error {
+  override readonly name = "OlderBackupError";
+  readonly code = "older_backup";
+  readonly walletId: string;
+  readonly backupEpoch: number;
+  readonly storedEpoch: number;
+  constructor(walletId: string, backupEpoch: number, storedEpoch: number) {
+    super(
+      `the backup of wallet ${JSON.stringify(walletId)} is of epoch ${backupEpoch}, older than the stored share's epoch ${storedEpoch}: ` +
+        `the wallet was refreshed since that backup was made, and its old shares no longer sign. Keep the stored share (export a new backup of it)`,
+    );
+    this.walletId = walletId;
+    this.backupEpoch = backupEpoch;
+    this.storedEpoch = storedEpoch;
+  }
+}
+
+/** A share of an unfinished refresh or reshare, stored beside the wallet's current share until it is activated. */
+export interface PendingShare extends StoredWallet {
+  epoch: number;
+  /** The reshare session that made it. */
+  sessionId: string;
+}
+
 /** No share of this wallet is stored. */
 export class ShareNotFoundError extends Error {
   override readonly name = "ShareNotFoundError";
   readonly walletId: string;
-  constructor(walletId: string) {
-    super(`no share of wallet ${JSON.stringify(walletId)} is stored`);
+  constructor(walletId: string, message = `no share of wallet ${JSON.stringify(walletId)} is stored`) {
+    super(message);
     this.walletId = walletId;
   }
 }
@@ -159,12 +215,16 @@ export interface ShareStorageOptions<H = unknown> {
 
 /** The version of stored records this SDK writes. */
 export const STORED_RECORD_VERSION = 1;
-const DB_VERSION = 1;
+/** 2: the "pending" store (new shares of a refresh, until activated). */
+const DB_VERSION = 2;
 const STORE = "shares";
+const PENDING = "pending";
+const MAX_EPOCH = 2 ** 31 - 1;
 const MAX_NAME_LENGTH = 256;
 
 interface Schema extends DBSchema {
   shares: { key: string; value: unknown };
+  pending: { key: [string, number]; value: unknown };
 }
 
 /** The fields of a backup text, in its order: what a stored record holds under "backup". */
@@ -181,9 +241,11 @@ interface BackupFields {
   ciphertext: string;
 }
 
-/** A stored record of the current version. */
+/** A stored record of the current version (a pending one has its epoch and session id). */
 interface StoredRecordV1 extends StoredWallet {
   version: 1;
+  /** Pending records only: the session that made the share. */
+  sessionId?: string;
   backup: BackupFields;
   checksum: string;
 }
@@ -258,6 +320,7 @@ export class ShareStorage<H = Uint8Array> {
     request.addEventListener("upgradeneeded", () => {
       const db = request.result;
       if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: "walletId" });
+      if (!db.objectStoreNames.contains(PENDING)) db.createObjectStore(PENDING, { keyPath: ["walletId", "epoch"] });
     });
     const db = (await wrap(request)) as unknown as IDBPDatabase<Schema>;
     // Let another tab upgrade the database rather than block it.
@@ -301,8 +364,9 @@ export class ShareStorage<H = Uint8Array> {
    */
   async unlock(walletId: string, password: string): Promise<{ handle: H; wallet: StoredWallet }> {
     const loaded = await this.#load(walletId);
-    const handle = await this.#open(loaded, password);
-    return { handle, wallet: publicPart(loaded.record) };
+    const { handle, info } = await this.#open(loaded, password);
+    // The epoch is the decrypted record's (a record stored before epochs has none in clear text).
+    return { handle, wallet: { ...publicPart(loaded.record), epoch: info.epoch } };
   }
 
   /** The public fields of a stored wallet, without the password. */
@@ -330,15 +394,125 @@ export class ShareStorage<H = Uint8Array> {
     return { wallets, corrupt };
   }
 
-  /** Deletes the share of a wallet, readable or not. */
+  /** Deletes the share of a wallet, readable or not, and its pending shares. */
   async remove(walletId: string): Promise<void> {
     checkWalletIdArg(walletId);
-    const tx = this.#db.transaction(STORE, "readwrite");
+    const tx = this.#db.transaction([STORE, PENDING], "readwrite");
     const done = settled(tx.done);
-    const key = await tx.store.getKey(walletId);
-    if (key !== undefined) await tx.store.delete(walletId);
+    const key = await tx.objectStore(STORE).getKey(walletId);
+    if (key !== undefined) await tx.objectStore(STORE).delete(walletId);
+    await deletePending(tx.objectStore(PENDING), walletId, MAX_EPOCH);
     await done;
     if (key === undefined) throw new ShareNotFoundError(walletId);
+  }
+
+  /**
+   * Stores the new share of a refresh or reshare as pending: encrypted
+   * (the backup the worker made), beside the wallet's current share,
+   * which stays the wallet's until activatePending. Its epoch must be
+   * newer than the current share's, and its key the same. A pending
+   * share of the same wallet and epoch (an earlier attempt) is replaced.
+   */
+  async putPending(backup: string, info: ShareRecordInfo, meta: { sessionId: string }): Promise<PendingShare> {
+    if (typeof meta?.sessionId !== "string" || meta.sessionId === "") throw new TypeError("sessionId: want a non-empty string");
+    const header = parseBackup(backup);
+    if (header.walletId !== info.walletId || header.partyId !== info.partyId) {
+      throw new BackupFormatError("backup: not of the wallet and party of its record's public part");
+    }
+    if (header.iterations < this.#iterations) {
+      throw new BackupFormatError(`backup: ${header.iterations} PBKDF2 iterations; this storage writes at least ${this.#iterations}`);
+    }
+    checkEpoch(info.epoch);
+    const current = (await this.#load(info.walletId)).record;
+    if (current.publicKey !== info.publicKey) {
+      throw new BackupFormatError(`pending share: of another key than wallet ${JSON.stringify(info.walletId)}'s`);
+    }
+    if (current.epoch !== undefined && info.epoch <= current.epoch) throw new OlderBackupError(info.walletId, info.epoch, current.epoch);
+    const record = makeRecord(header, {
+      name: current.name,
+      createdAt: Date.now(),
+      threshold: info.threshold,
+      parties: info.parties,
+      publicKey: info.publicKey,
+      address: info.address,
+      chainCode: info.chainCode || undefined,
+      epoch: info.epoch,
+      sessionId: meta.sessionId,
+    });
+    await this.#db.put(PENDING, record);
+    return pendingPart(record);
+  }
+
+  /** The pending shares of a wallet (of unfinished refreshes), oldest epoch first; unreadable ones are left out. */
+  async pendingShares(walletId: string): Promise<PendingShare[]> {
+    checkWalletIdArg(walletId);
+    const tx = this.#db.transaction(PENDING, "readonly");
+    const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll(), tx.done]);
+    const out: PendingShare[] = [];
+    keys.forEach((key, i) => {
+      if (!Array.isArray(key) || key[0] !== walletId) return;
+      try {
+        out.push(pendingPart(readPending(values[i], walletId, key[1] as number)));
+      } catch {
+        // a damaged pending share is never activated
+      }
+    });
+    return out.sort((a, b) => a.epoch - b.epoch);
+  }
+
+  /**
+   * Makes the pending share of epoch the wallet's share, in one
+   * transaction: the current share is replaced (and so deleted) and the
+   * pending shares up to this epoch are deleted. Call it only once every
+   * holder's stored acknowledgement verified (TssClient does). The
+   * current share must still be of the same key and an older epoch;
+   * otherwise nothing is written (ShareChangedError).
+   */
+  async activatePending(walletId: string, epoch: number): Promise<StoredWallet> {
+    checkWalletIdArg(walletId);
+    checkEpoch(epoch);
+    const tx = this.#db.transaction([STORE, PENDING], "readwrite");
+    const done = settled(tx.done);
+    let record: StoredRecordV1;
+    try {
+      const [rawPending, rawCurrent] = await Promise.all([tx.objectStore(PENDING).get([walletId, epoch]), tx.objectStore(STORE).get(walletId)]);
+      if (rawPending === undefined) throw new ShareNotFoundError(walletId, `no pending share of wallet ${JSON.stringify(walletId)} of epoch ${epoch} is stored`);
+      if (rawCurrent === undefined) throw new ShareNotFoundError(walletId);
+      const p = readPending(rawPending, walletId, epoch);
+      const cur = readRecord(rawCurrent, walletId).record;
+      if (cur.publicKey !== p.publicKey || (cur.epoch !== undefined && cur.epoch >= epoch)) throw new ShareChangedError(walletId);
+      record = makeRecord(backupHeader(p.backup), {
+        name: cur.name,
+        createdAt: cur.createdAt,
+        threshold: p.threshold,
+        parties: p.parties,
+        publicKey: p.publicKey,
+        address: p.address,
+        chainCode: p.chainCode,
+        epoch,
+      });
+      await tx.objectStore(STORE).put(record);
+      await deletePending(tx.objectStore(PENDING), walletId, epoch);
+    } catch (e) {
+      // Whatever failed, nothing of this transaction is written: the
+      // current share stays, and so does the pending one.
+      abort(tx);
+      await done.catch(() => {});
+      throw e;
+    }
+    await done;
+    return publicPart(record);
+  }
+
+  /** Deletes a wallet's pending share of epoch, or all of them; the current share is not touched. */
+  async discardPending(walletId: string, epoch?: number): Promise<void> {
+    checkWalletIdArg(walletId);
+    if (epoch !== undefined) checkEpoch(epoch);
+    const tx = this.#db.transaction(PENDING, "readwrite");
+    const done = settled(tx.done);
+    if (epoch === undefined) await deletePending(tx.store, walletId, MAX_EPOCH);
+    else await tx.store.delete([walletId, epoch]);
+    await done;
   }
 
   /**
@@ -367,6 +541,7 @@ export class ShareStorage<H = Uint8Array> {
       address: old.address,
       // The encrypted record's, as #add stores it ("" for a record of version 1 or 2: none).
       chainCode: chainCodeOf(rewrapped.info) || undefined,
+      epoch: rewrapped.info.epoch,
     });
     // One transaction: read, compare, write.
     const tx = this.#db.transaction(STORE, "readwrite");
@@ -385,21 +560,81 @@ export class ShareStorage<H = Uint8Array> {
    */
   async exportBackup(walletId: string, password: string): Promise<string> {
     const loaded = await this.#load(walletId);
-    await this.#crypto.close(await this.#open(loaded, password));
+    await this.#crypto.close((await this.#open(loaded, password)).handle);
     return serializeBackup(backupHeader(loaded.record.backup));
   }
 
   /**
    * Stores the share of a password backup (made by exportBackup or the Go
-   * CLI) as it is, after checking that it decrypts with password. Refuses
-   * to replace a stored share of the same wallet (ShareExistsError).
+   * CLI) as it is, after checking that it decrypts with password. When a
+   * share of the same wallet is stored, the epochs decide (the backup's is
+   * inside its ciphertext, so it is decrypted first):
+   *
+   * - an older backup is refused (OlderBackupError, code "older_backup"):
+   *   the wallet was refreshed since, and an old epoch's share must not
+   *   come back;
+   * - the same epoch is refused (ShareExistsError), as before epochs;
+   * - a newer backup (the wallet was refreshed or recovered elsewhere)
+   *   replaces the stored share, in one transaction, if it did not change
+   *   meanwhile (ShareChangedError), with the stored name unless meta
+   *   names one.
+   *
+   * A stored share whose epoch is not recorded yet (stored by an older
+   * SDK) is opened with the same password to learn it; if that fails the
+   * import is refused with ShareExistsError.
    */
   async importBackup(text: string, password: string, meta: { name?: string } = {}): Promise<StoredWallet> {
     const name = checkName(meta.name);
     const header = parseBackup(text);
-    await this.#refuseExisting(header.walletId);
+    const raw = await this.#db.get(STORE, header.walletId);
+    if (raw === undefined) return this.#add(header, name, await this.#crypto.check(text, password));
+    let loaded: Loaded;
+    try {
+      loaded = readRecord(raw, header.walletId);
+    } catch {
+      throw new ShareExistsError(header.walletId); // damaged: the user removes it first, as before
+    }
     const info = await this.#crypto.check(text, password);
-    return this.#add(header, name, info);
+    const cur = loaded.record;
+    let stored = cur.epoch;
+    if (stored === undefined) {
+      stored = await this.#crypto
+        .check(serializeBackup(backupHeader(cur.backup)), password)
+        .then((i) => (i.publicKey === cur.publicKey ? i.epoch : undefined))
+        .catch(() => undefined);
+    }
+    if (stored === undefined || info.publicKey !== cur.publicKey) throw new ShareExistsError(header.walletId);
+    if (info.epoch < stored) throw new OlderBackupError(header.walletId, info.epoch, stored);
+    if (info.epoch === stored) throw new ShareExistsError(header.walletId);
+    const record = makeRecord(header, {
+      name: meta.name === undefined ? cur.name : name,
+      createdAt: cur.createdAt,
+      threshold: info.threshold,
+      parties: info.parties,
+      publicKey: info.publicKey,
+      address: info.address,
+      chainCode: info.chainCode || undefined,
+      epoch: info.epoch,
+    });
+    const tx = this.#db.transaction([STORE, PENDING], "readwrite");
+    const done = settled(tx.done);
+    let same: boolean;
+    try {
+      const current = await tx.objectStore(STORE).get(header.walletId);
+      same = current !== undefined && sameValue(current, raw);
+      if (same) {
+        await tx.objectStore(STORE).put(record);
+        // Pending shares of this epoch or older are of no use any more.
+        await deletePending(tx.objectStore(PENDING), header.walletId, info.epoch);
+      }
+    } catch (e) {
+      abort(tx);
+      await done.catch(() => {});
+      throw e;
+    }
+    await done;
+    if (!same) throw new ShareChangedError(header.walletId);
+    return publicPart(record);
   }
 
   /** The stored IndexedDB value as it is, or undefined. For tests and diagnostics. */
@@ -415,10 +650,6 @@ export class ShareStorage<H = Uint8Array> {
 
   // -------------------------------------------------------------------------
 
-  async #refuseExisting(walletId: string): Promise<void> {
-    if ((await this.#db.getKey(STORE, walletId)) !== undefined) throw new ShareExistsError(walletId);
-  }
-
   /** Adds the record of a checked backup header; ShareExistsError if its wallet has one. */
   async #add(header: BackupHeader, name: string, info: ShareRecordInfo): Promise<StoredWallet> {
     const record = makeRecord(header, {
@@ -429,6 +660,7 @@ export class ShareStorage<H = Uint8Array> {
       publicKey: info.publicKey,
       address: info.address,
       chainCode: info.chainCode || undefined,
+      epoch: info.epoch,
     });
     const tx = this.#db.transaction(STORE, "readwrite");
     try {
@@ -451,7 +683,7 @@ export class ShareStorage<H = Uint8Array> {
    * Opens a loaded record with the ShareCrypto and checks it against the
    * clear-text fields. Writes an upgraded record back.
    */
-  async #open(loaded: Loaded, password: string): Promise<H> {
+  async #open(loaded: Loaded, password: string): Promise<{ handle: H; info: ShareRecordInfo }> {
     const r = loaded.record;
     let opened: { handle: H; info: ShareRecordInfo };
     try {
@@ -465,8 +697,9 @@ export class ShareStorage<H = Uint8Array> {
       await this.#crypto.close(opened.handle);
       throw e;
     }
-    if (loaded.migrated) await this.#writeBack(loaded);
-    return opened.handle;
+    // An upgraded record, or one stored before epochs: written back, with its epoch.
+    if (loaded.migrated || r.epoch === undefined) await this.#writeBack(loaded, opened.info.epoch);
+    return opened;
   }
 
   /** A decryption failure, told apart: a malformed backup is a damaged record. */
@@ -499,7 +732,8 @@ export class ShareStorage<H = Uint8Array> {
       info.publicKey !== r.publicKey ||
       info.threshold !== r.threshold ||
       !sameValue(info.parties, r.parties) ||
-      chainCodeOf(info) !== (r.chainCode ?? "").toLowerCase()
+      chainCodeOf(info) !== (r.chainCode ?? "").toLowerCase() ||
+      (r.epoch !== undefined && info.epoch !== r.epoch)
     ) {
       throw new CorruptRecordError(
         `the share of wallet ${JSON.stringify(r.walletId)} is damaged: its clear-text fields do not match the encrypted record`,
@@ -508,13 +742,17 @@ export class ShareStorage<H = Uint8Array> {
     }
   }
 
-  /** Replaces an old record by its upgrade, if it is still stored unchanged. Best effort. */
-  async #writeBack(loaded: Loaded): Promise<void> {
+  /** Replaces an old record by its upgrade (with its epoch), if it is still stored unchanged. Best effort. */
+  async #writeBack(loaded: Loaded, epoch: number): Promise<void> {
     try {
+      const r = loaded.record;
+      const { checksum: _, ...rest } = r;
+      const upgraded = r.epoch === undefined ? { ...rest, epoch } : rest;
+      const record = { ...upgraded, checksum: checksum(upgraded) };
       const tx = this.#db.transaction(STORE, "readwrite");
       const done = settled(tx.done);
-      const current = await tx.store.get(loaded.record.walletId);
-      if (current !== undefined && sameValue(current, loaded.raw)) await tx.store.put(loaded.record);
+      const current = await tx.store.get(r.walletId);
+      if (current !== undefined && sameValue(current, loaded.raw)) await tx.store.put(record);
       await done;
     } catch {
       // The upgrade is made again at the next read.
@@ -550,9 +788,29 @@ function checkName(name: string | undefined): string {
   return name;
 }
 
+/** Aborts a transaction unless it already ended (then there is nothing to undo: its requests failed). */
+function abort(tx: { abort(): void }): void {
+  try {
+    tx.abort();
+  } catch {
+    // already finished or aborted
+  }
+}
+
+/** Deletes the pending shares of walletId of epoch up to `upTo`, in the store's transaction. */
+async function deletePending(store: { getAllKeys(): Promise<[string, number][]>; delete(key: [string, number]): Promise<void> }, walletId: string, upTo: number): Promise<void> {
+  for (const key of await store.getAllKeys()) {
+    if (Array.isArray(key) && key[0] === walletId && key[1] <= upTo) await store.delete(key);
+  }
+}
+
+function checkEpoch(epoch: number): void {
+  if (!Number.isSafeInteger(epoch) || epoch < 0 || epoch > MAX_EPOCH) throw new RangeError(`epoch: ${epoch}; want an integer in 0..${MAX_EPOCH}`);
+}
+
 function makeRecord(
   h: BackupHeader,
-  m: Pick<StoredWallet, "name" | "createdAt" | "threshold" | "parties" | "publicKey" | "address" | "chainCode">,
+  m: Pick<StoredWallet, "name" | "createdAt" | "threshold" | "parties" | "publicKey" | "address" | "chainCode" | "epoch"> & { sessionId?: string },
 ): StoredRecordV1 {
   const text = serializeBackup(h);
   const backup = JSON.parse(text) as BackupFields;
@@ -567,6 +825,8 @@ function makeRecord(
     parties: [...m.parties],
     createdAt: m.createdAt,
     ...(m.chainCode ? { chainCode: m.chainCode } : {}),
+    ...(m.epoch !== undefined ? { epoch: m.epoch } : {}),
+    ...(m.sessionId !== undefined ? { sessionId: m.sessionId } : {}),
     backup,
   };
   return { ...record, checksum: checksum(record) };
@@ -590,6 +850,9 @@ function checksum(r: Omit<StoredRecordV1, "checksum">): string {
       : b,
     // Only when present: records stored before chain codes keep their checksum.
     ...(r.chainCode !== undefined ? [r.chainCode] : []),
+    // Likewise epochs, and the session of a pending record (tagged, so no field reads as another).
+    ...(r.epoch !== undefined ? [["epoch", r.epoch]] : []),
+    ...(r.sessionId !== undefined ? [["sessionId", r.sessionId]] : []),
   ];
   return bytesToHex(sha256(new TextEncoder().encode(JSON.stringify(fields))));
 }
@@ -611,7 +874,21 @@ function publicPart(r: StoredRecordV1): StoredWallet {
     parties: [...r.parties],
     createdAt: r.createdAt,
     ...(r.chainCode ? { chainCode: r.chainCode } : {}),
+    ...(r.epoch !== undefined ? { epoch: r.epoch } : {}),
   };
+}
+
+function pendingPart(r: StoredRecordV1): PendingShare {
+  return { ...publicPart(r), epoch: r.epoch!, sessionId: r.sessionId! };
+}
+
+/** Checks a stored pending value: a record of the current version with its epoch (the key's) and session id. */
+function readPending(raw: unknown, walletId: string, epoch: number): StoredRecordV1 {
+  const { record } = readRecord(raw, walletId);
+  if (record.epoch !== epoch || typeof record.sessionId !== "string" || record.sessionId === "" || (raw as { version?: unknown }).version !== STORED_RECORD_VERSION) {
+    throw new CorruptRecordError(`the pending share of wallet ${JSON.stringify(walletId)} of epoch ${epoch} is damaged`, walletId);
+  }
+  return record;
 }
 
 /** Structural equality of values read from IndexedDB (JSON-like data). */
@@ -676,6 +953,10 @@ function readRecord(raw: unknown, walletId: string): Loaded {
   if (v.chainCode !== undefined && (typeof v.chainCode !== "string" || !/^[0-9a-f]{64}$/.test(v.chainCode))) {
     throw corrupt("chainCode: want 32 bytes in lowercase hex");
   }
+  if (v.epoch !== undefined && (typeof v.epoch !== "number" || !Number.isSafeInteger(v.epoch) || v.epoch < 0 || v.epoch > MAX_EPOCH)) {
+    throw corrupt("epoch: want an integer 0.." + MAX_EPOCH);
+  }
+  if (v.sessionId !== undefined && typeof v.sessionId !== "string") throw corrupt("sessionId: want a string");
   if (v.backup === null || typeof v.backup !== "object" || Array.isArray(v.backup)) throw corrupt("backup: want an object");
   let header: BackupHeader;
   try {
@@ -697,6 +978,8 @@ function readRecord(raw: unknown, walletId: string): Loaded {
     parties: [...(v.parties as string[])],
     createdAt: v.createdAt,
     ...(v.chainCode !== undefined ? { chainCode: v.chainCode as string } : {}),
+    ...(v.epoch !== undefined ? { epoch: v.epoch as number } : {}),
+    ...(v.sessionId !== undefined ? { sessionId: v.sessionId as string } : {}),
     backup: JSON.parse(serializeBackup(header)) as BackupFields,
   } satisfies Omit<StoredRecordV1, "checksum">;
   if (v.checksum !== checksum(record)) throw corrupt("checksum mismatch");

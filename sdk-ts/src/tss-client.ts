@@ -3,16 +3,18 @@
 // and decrypted only in memory to sign.
 import { bytesToHex } from "@noble/hashes/utils.js";
 
-import { retryOverloaded, TsskitError, type RetryPolicy } from "./errors.js";
+import { retryOverloaded, StaleEpochError, TsskitError, type RetryPolicy } from "./errors.js";
 import { checkNewPassword } from "./password.js";
 import { TokenSource, type TokenConfig } from "./token.js";
-import { progressMapper, type ClientProgress } from "./progress.js";
-import { connectClients, keygenSeat, mismatch, signSeat, type Clients } from "./session.js";
+import { progressMapper, reshareProgressMapper, type ClientProgress, type ReshareProgress } from "./progress.js";
+import { connectClients, keygenSeat, mismatch, reshareSeat, signSeat, type Clients } from "./session.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
 import type { Integrity } from "./integrity.js";
 import { PreParamsEntryDroppedError, PreParamsPool } from "./preparams-pool.js";
 import { loadTss, type TssPool } from "./tss-wasm-loader.js";
-import { generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type PreParamsRef, type TrustConfig } from "./worker-client.js";
+import {
+  generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type PreParamsRef, type ReshareResult, type ReshareSpecInput, type TrustConfig,
+} from "./worker-client.js";
 import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
 import type { CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
 import {
@@ -88,6 +90,31 @@ export interface Wallet {
   address: string;
   threshold: number;
   parties: number;
+  /** The epoch of this browser's share: 0 after createWallet, one more after each refresh or reshare. */
+  epoch: number;
+}
+
+export interface RefreshWalletOptions {
+  walletId: string;
+  /** The password the share is stored under; the new share is stored under it too. */
+  password: string;
+  onProgress?(p: ReshareProgress): void;
+  /**
+   * Cancels the refresh until this browser has stored its new share and
+   * reported it; after that the refresh runs to its end (the coordinator
+   * may already be activating the new epoch), as a late cancel of
+   * createWallet does.
+   */
+  signal?: AbortSignal;
+  /** Retry a refusal for overload (OverloadedError); default: no retry. */
+  retry?: RetryPolicy;
+}
+
+export interface ReshareWalletOptions extends RefreshWalletOptions {
+  /** Signers needed after the reshare (default: unchanged). */
+  threshold?: number;
+  /** Holders after the reshare, this browser included (default: unchanged); server parties are added from the pool or dropped. */
+  parties?: number;
 }
 
 export interface SignOptions {
@@ -120,6 +147,12 @@ export type ServerStatus = "ok" | "unknown" | "unreachable";
 export interface WalletListing extends StoredWallet {
   /** What the coordinator says of this wallet: "ok" (known, same key), "unknown", or "unreachable". */
   server: ServerStatus;
+  /**
+   * The wallet's active epoch as the coordinator records it (when "ok").
+   * Greater than this browser's share's `epoch`: the wallet was refreshed
+   * without this browser, whose share no longer signs (stale_epoch).
+   */
+  serverEpoch?: number;
 }
 
 
@@ -302,7 +335,7 @@ export class TssClient {
         },
       );
       prog.phase("done", 1);
-      return { walletId: out.walletId, publicKey: bytesToHex(out.publicKey), address: out.address, threshold, parties };
+      return { walletId: out.walletId, publicKey: bytesToHex(out.publicKey), address: out.address, threshold, parties, epoch: out.info.epoch };
     } catch (e) {
       if (saved) {
         // This party saved its share and maybe reported. If the coordinator
@@ -316,7 +349,7 @@ export class TssClient {
           .catch(() => null);
         if (recorded && bytesToHex(recorded.publicKey) === mine.publicKey) {
           prog.phase("done", 1);
-          return { ...mine, threshold, parties };
+          return { ...mine, threshold, parties, epoch: 0 };
         }
         await this.storage.remove(mine.walletId).catch(() => {});
       }
@@ -375,9 +408,217 @@ export class TssClient {
       prog.phase("done", 1);
       return { r: bytesToHex(sig.r), s: bytesToHex(sig.s), v: sig.v, signature: bytesToHex(sig.signature), der: bytesToHex(sig.der) };
     } catch (e) {
-      throw TsskitError.from(e);
+      const err = TsskitError.from(e);
+      if (err instanceof StaleEpochError) throw await this.staleEpoch(err, opts.walletId, info.partyId);
+      throw err;
     } finally {
       if (!consumed) void worker.closeShare(handle).catch(() => {});
+      resume?.();
+    }
+  }
+
+  /**
+   * A stale_epoch from a signing, told for this wallet: this browser's
+   * share is the stale one when the coordinator refused its join or the
+   * session names it (or no one); a newer share an unconfirmed refresh
+   * left pending here is mentioned.
+   */
+  private async staleEpoch(err: StaleEpochError, walletId: string, partyId: string): Promise<StaleEpochError> {
+    const mine = err.mine || err.culprits.length === 0 || err.culprits.includes(partyId);
+    let detail = err.detail;
+    const pending = await this.storage.pendingShares(walletId).catch(() => []);
+    if (mine && pending.length > 0) {
+      const p = pending[pending.length - 1]!;
+      detail += `; a share of epoch ${p.epoch} from an unconfirmed refresh (session ${p.sessionId}) is kept pending in this browser`;
+    }
+    return new StaleEpochError(detail, err.culprits, { mine, walletId });
+  }
+
+  // --- Refresh and reshare --------------------------------------------------
+  // A reshare hands the wallet's key to a new set of holders with new
+  // shares (docs/lifecycle.md); a refresh is a reshare to the same holders
+  // with the same threshold. The wallet's key, address and chain code stay.
+
+  /**
+   * Refreshes the wallet's shares: every holder, this browser included,
+   * gets a new share of the same key, and the old shares stop signing
+   * with the new ones (a backup made before no longer signs: export a new
+   * one). This browser's new share is stored as pending (under the same
+   * password) and becomes its share only when the coordinator reports the
+   * new epoch active with every holder's stored acknowledgement, each
+   * verified here; a refresh that fails leaves the current share as it
+   * was.
+   */
+  async refreshWallet(opts: RefreshWalletOptions): Promise<Wallet> {
+    return this.reshareWallet({ walletId: opts.walletId, password: opts.password, onProgress: opts.onProgress, signal: opts.signal, retry: opts.retry });
+  }
+
+  /**
+   * Reshares the wallet to `parties` holders with `threshold` signers
+   * needed (each unchanged when absent): a refresh that may also change
+   * the policy, e.g. 2-of-3 to 3-of-4. This browser stays a holder; server
+   * parties are kept, added from the pool or dropped by the coordinator,
+   * and the offer is checked against what was asked before this browser
+   * joins (session_mismatch otherwise). Activation as refreshWallet.
+   */
+  async reshareWallet(opts: ReshareWalletOptions): Promise<Wallet> {
+    this.live();
+    if (typeof opts.walletId !== "string" || opts.walletId === "") throw new TsskitError("invalid_argument", "walletId is required");
+    if (!opts.password) throw new TsskitError("invalid_argument", "the share's password is required");
+    for (const [k, v] of [["threshold", opts.threshold], ["parties", opts.parties]] as const) {
+      if (v !== undefined && (!Number.isSafeInteger(v) || v < 2 || v > 16)) throw new TsskitError("invalid_argument", `${k}: ${v}; want an integer 2..16 (absent: unchanged)`);
+    }
+    if (opts.threshold !== undefined && opts.parties !== undefined && opts.threshold > opts.parties) {
+      throw new TsskitError("invalid_argument", `threshold ${opts.threshold} of ${opts.parties} parties`);
+    }
+    return this.exclusive(() => this.reshareNow(opts));
+  }
+
+  private async reshareNow(opts: ReshareWalletOptions): Promise<Wallet> {
+    const prog = reshareProgressMapper(opts.onProgress);
+    prog.phase("loading", 0);
+    const worker = this.pool.workers[0]!;
+    // A wrong password fails here, before any session exists.
+    const { handle, wallet: info } = await this.storage.unlock(opts.walletId, opts.password);
+    let consumed = false;
+    const resume = this.preParams?.pause();
+    let preParams: PreParamsRef | null = null;
+    // Once the new share is stored and reported, the coordinator may
+    // activate its epoch: from then on a cancel no longer stops the call.
+    let committed = false;
+    const inner = new AbortController();
+    const onAbort = () => {
+      if (committed) return;
+      inner.abort(opts.signal?.reason);
+      // A cancel during the rounds stops the worker at once.
+      if (consumed && this.pool.workers[0] === worker) void this.pool.replace(0).catch(() => {});
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    let result: ReshareResult | null = null;
+    let sessionId = "";
+    let token = "";
+    let pending: number | null = null;
+    let failed = false;
+    let verified = false;
+    try {
+      prog.phase("loading", 1);
+      const asked = { signersNeeded: opts.threshold ?? 0, parties: opts.parties ?? 0 };
+      const created = await retryOverloaded(opts.retry, inner.signal, () =>
+        this.authed(
+          (call) =>
+            this.clients.coordinator.createReshareSession(
+              { walletId: opts.walletId, clientPartyIds: [info.partyId], signersNeeded: asked.signersNeeded, parties: asked.parties }, call,
+            ),
+          inner.signal,
+        ),
+      );
+      token = checkCreated(created, SessionKind.RESHARE, info.partyId);
+      sessionId = created.sessionId;
+      if (created.walletId !== opts.walletId) throw mismatch(`the coordinator's session reshares wallet ${created.walletId}, not ${opts.walletId}`);
+      const r = created.reshare;
+      if (!r) throw mismatch("the coordinator's reshare session says nothing of what it hands over");
+      // Checked against the share and what was asked in the wasm (prepareReshare).
+      const spec: ReshareSpecInput = {
+        epoch: r.epoch, oldThreshold: r.oldThreshold, oldParties: [...r.oldParties], newParties: [...r.newParties],
+        publicKey: r.publicKey, chainCode: r.chainCode, clientRequired: r.clientRequired, recoveryKit: r.recoveryKit, recoveryBackend: r.recoveryBackend,
+      };
+      // A recovery (a new device without the lost share) is another flow; this one hands over this browser's share.
+      if (r.recoveryAuthorization.length > 0) throw mismatch("the coordinator's reshare is a recovery; this client asked to reshare with its own share");
+      // The wallet is past this share's epoch: it was refreshed without this browser.
+      if (info.epoch !== undefined && spec.epoch > info.epoch + 1) {
+        throw new StaleEpochError(`the wallet is at epoch ${spec.epoch - 1}, this share at ${info.epoch}`, [info.partyId], { mine: true, walletId: opts.walletId });
+      }
+      prog.phase("preparams", 0);
+      // This browser is a new member: its own pre-parameters, in workers[0].
+      preParams =
+        (await this.preParams?.take()) ??
+        (await generatePreParams(this.pool.workers, { signal: inner.signal, onPrime: (n) => prog.phase("preparams", Math.min(1, n / 4)) }));
+      if (this.pool.workers[0] !== worker || inner.signal.aborted) throw new TsskitError("canceled", "canceled");
+      prog.phase("preparams", 1);
+      prog.phase("joining", 0);
+      consumed = true; // prepareReshare takes the handle, whatever happens next
+      const outcome = await reshareSeat(
+        this.clients, worker,
+        {
+          sessionId: created.sessionId, partyId: info.partyId, token, trust: this.trust, parties: created.parties, walletId: opts.walletId,
+          signal: inner.signal, onProgress: (p) => prog.engine(p),
+          onEvent: (ev) => {
+            if (ev.event.case === "failed") failed = true;
+          },
+        },
+        handle, { reshare: spec, signersNeeded: created.signersNeeded, asked }, preParams,
+        { password: opts.password, iterations: this.storage.iterations },
+        async (res) => {
+          result = res;
+          prog.phase("saving", 0);
+          if (inner.signal.aborted) throw new TsskitError("canceled", "canceled");
+          await this.storage.putPending(res.backup, res.info, { sessionId: created.sessionId });
+          pending = res.epoch;
+          committed = true;
+        },
+      );
+      prog.phase("activating", 0);
+      // Every holder of the new share stored its own: only then does the
+      // new share replace the old (in one transaction).
+      const acks: Record<string, Uint8Array> = Object.create(null);
+      for (const [id, ack] of Object.entries(outcome.completed.storedAcks)) acks[id] = ack;
+      await worker.verifyStoredAcks(outcome.result.handle, created.sessionId, outcome.completed.epoch, acks);
+      verified = true;
+      const stored = await this.storage.activatePending(opts.walletId, outcome.result.epoch);
+      prog.phase("done", 1);
+      return {
+        walletId: stored.walletId, publicKey: stored.publicKey, address: stored.address, threshold: stored.threshold, parties: stored.parties.length,
+        epoch: outcome.result.epoch,
+      };
+    } catch (e) {
+      const err = TsskitError.from(e);
+      if (token && !committed && !failed) {
+        // This party will not take part (a refused offer, a cancel, a
+        // failure here): say so, so the session fails now and the wallet's
+        // reshare slot at the coordinator is freed, instead of timing out.
+        await this.clients.coordinator
+          .reportResult(
+            { sessionId, partyId: info.partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } },
+            { headers: { authorization: `Bearer ${token}` } },
+          )
+          .catch(() => {});
+      }
+      if (pending !== null) {
+        if (failed) {
+          // The session failed: the new epoch never became active.
+          await this.storage.discardPending(opts.walletId, pending).catch(() => {});
+        } else if (verified) {
+          // The new epoch is active and every holder has its share; only
+          // the local swap failed (e.g. another tab changed the share).
+          throw new TsskitError(
+            err.code,
+            `the refresh completed (epoch ${pending} is active and every holder stored its share), but this browser could not make ` +
+              `its new share its own: ${err.message}. The new share is kept pending`,
+            err.culprits,
+          );
+        } else {
+          // Reported, but the verdict is unknown (or its acknowledgements did
+          // not verify): the coordinator may have made the new epoch active.
+          // The new share is kept pending, never used, and the current one
+          // stays as it was.
+          throw new TsskitError(
+            err.code === "verify" ? "verify" : "reshare_unconfirmed",
+            `the refresh's outcome is not confirmed (${err.message}): this browser's current share is unchanged and its new share of epoch ${pending} ` +
+              `is kept pending (session ${sessionId}). If signing now fails with stale_epoch, the coordinator activated the new epoch ` +
+              `without this browser seeing every holder's acknowledgement`,
+            err.culprits,
+          );
+        }
+      }
+      if (err instanceof StaleEpochError) throw await this.staleEpoch(err, opts.walletId, info.partyId);
+      throw err;
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (!consumed) void worker.closeShare(handle).catch(() => {});
+      const res = result as ReshareResult | null;
+      if (res && this.pool.workers[0] === worker) void worker.closeShare(res.handle).catch(() => {});
+      if (preParams && this.pool.workers[0] === worker) void worker.releasePreParams(preParams).catch(() => {});
       resume?.();
     }
   }
@@ -448,7 +689,8 @@ export class TssClient {
       wallets.map(async (w): Promise<WalletListing> => {
         try {
           const got = await this.authed((call) => this.clients.coordinator.getWallet({ walletId: w.walletId }, call));
-          return { ...w, server: got.wallet && bytesToHex(got.wallet.publicKey) === w.publicKey ? "ok" : "unknown" };
+          if (!got.wallet || bytesToHex(got.wallet.publicKey) !== w.publicKey) return { ...w, server: "unknown" };
+          return { ...w, server: "ok", serverEpoch: got.wallet.epoch };
         } catch (e) {
           return { ...w, server: TsskitError.from(e).code === "not_found" ? "unknown" : "unreachable" };
         }

@@ -61,7 +61,7 @@ export interface TrustConfig {
   revoked?: string[];
 }
 export interface Progress {
-  phase: "keygen" | "sign";
+  phase: "keygen" | "sign" | "reshare";
   round: number;
   rounds: number;
   done: boolean;
@@ -86,6 +86,33 @@ export interface SignJoinParams {
   /** BIP32 path of the signing key, "m/0/5"; absent: the wallet key. */
   path?: string;
 }
+/** What a reshare hands over and to whom, as the coordinator offered it (tsskit.v1.ReshareSpec). */
+export interface ReshareSpecInput {
+  epoch: number;
+  oldThreshold: number;
+  oldParties: string[];
+  newParties: string[];
+  publicKey: Uint8Array;
+  chainCode: Uint8Array;
+  clientRequired: boolean;
+  /** The wallet's recovery policy: its recovery kit's public key (empty: none)... */
+  recoveryKit?: Uint8Array;
+  /** ...and whether the app backend may approve a recovery. */
+  recoveryBackend?: boolean;
+}
+export interface ReshareJoinParams {
+  /** From openShare: the current share, consumed by this call. */
+  handle: string;
+  sessionId: string;
+  /** Every party of the session: both committees. */
+  parties: string[];
+  /** The coordinator's offer. */
+  reshare: ReshareSpecInput;
+  /** The offer's signers needed after the reshare. */
+  signersNeeded: number;
+  /** What this client asked for (0 or absent: unchanged); the offer must match. */
+  asked?: { signersNeeded?: number; parties?: number };
+}
 export interface RunParams {
   keysId: string;
   /** Every party's signed join, by party id, as the coordinator's ready event carries them. */
@@ -106,6 +133,27 @@ export interface KeygenParams extends RunParams {
   protect: { password: string; iterations?: number };
 }
 export type SignParams = RunParams;
+export interface ReshareParams extends RunParams {
+  /** In the worker that runs the reshare (this party is a new member). */
+  preParams: PreParamsRef;
+  /** The new share leaves the worker only as a backup under this password. */
+  protect: { password: string; iterations?: number };
+}
+export interface ReshareResult {
+  /** The new share as a password backup: store it as pending before reporting. */
+  backup: string;
+  info: ShareRecordInfo;
+  publicKey: Uint8Array;
+  address: string;
+  epoch: number;
+  /** The stored acknowledgement to report once the share is stored. */
+  storedAck: Uint8Array;
+  /**
+   * The new share, kept open in the worker for verifyStoredAcks; close it
+   * (closeShare) when done.
+   */
+  handle: string;
+}
 export interface KeygenResult {
   /** The share as a password backup (ciphertext): safe to store and to show. */
   backup: string;
@@ -224,6 +272,18 @@ export class TssWorker {
   prepareSign(params: SignJoinParams): Promise<PreparedSeat> {
     return this.request<PreparedSeat>("prepareSign", { params }).promise;
   }
+  /** A seat for a reshare of an open share's wallet (the handle is consumed); the coordinator's offer is checked in the wasm first. */
+  prepareReshare(params: ReshareJoinParams): Promise<PreparedSeat> {
+    return this.request<PreparedSeat>("prepareReshare", { params }).promise;
+  }
+  /**
+   * Checks a reshare's Completed event (its epoch and every holder's
+   * stored acknowledgement) against the new share open under handle.
+   * Rejects with code "verify", naming the holders without a valid one.
+   */
+  verifyStoredAcks(handle: string, sessionId: string, epoch: number, acks: Record<string, Uint8Array>): Promise<void> {
+    return this.request<void>("verifyStoredAcks", { handle, sessionId, epoch, acks }).promise;
+  }
   releaseSessionKeys(keysId: string): Promise<void> {
     return this.request<void>("releaseSessionKeys", { keysId }).promise;
   }
@@ -232,6 +292,9 @@ export class TssWorker {
   }
   sign(params: SignParams, handlers: RunHandlers): WorkerRun<SignResult> {
     return this.run<SignResult>("sign", params, handlers);
+  }
+  reshare(params: ReshareParams, handlers: RunHandlers): WorkerRun<ReshareResult> {
+    return this.run<ReshareResult>("reshare", params, handlers);
   }
   private run<T>(op: string, params: RunParams, handlers: RunHandlers): WorkerRun<T> {
     const { id, promise } = this.request<T>(op, { params }, [], handlers);

@@ -2,9 +2,12 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 
 import { TsskitError } from "../errors.js";
-import type { ClientProgress } from "../progress.js";
+import type { ClientProgress, ReshareProgress } from "../progress.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "../share-storage.js";
-import { TssClient, type CreateWalletOptions, type SignOptions, type SignatureHex, type TssClientConfig, type Wallet } from "../tss-client.js";
+import {
+  TssClient, type CreateWalletOptions, type RefreshWalletOptions, type ReshareWalletOptions, type SignOptions, type SignatureHex, type TssClientConfig,
+  type Wallet,
+} from "../tss-client.js";
 
 export type ClientStatus = "loading" | "ready" | "busy" | "error" | "closed";
 
@@ -201,4 +204,90 @@ export function useShareStorage(opts: { client?: TssClient | null; storage?: Sha
     ),
     remove: useCallback((id: string) => guard((s) => s.remove(id), true), [guard]),
   };
+}
+
+export type OperationStatus = "idle" | "running" | "done" | "error";
+
+/** A refresh or reshare in a component: its state, and run / cancel. */
+export interface UseReshare<O> {
+  status: OperationStatus;
+  progress: ReshareProgress | null;
+  error: TsskitError | null;
+  /** The wallet as the last run left it (its new epoch). */
+  wallet: Wallet | null;
+  /** Starts a run (one at a time); its progress goes to `progress`. A `signal` in opts cancels it too. */
+  run(opts: O): Promise<Wallet>;
+  /**
+   * Cancels the running call: until this browser has stored and reported
+   * its new share; after that the call runs to its end (see
+   * RefreshWalletOptions.signal).
+   */
+  cancel(): void;
+}
+
+/**
+ * useRefreshWallet runs client.refreshWallet with status, progress, the
+ * last error and cancel, as useTSSClient does createWallet. Give it
+ * useTSSClient(...).client.
+ */
+export function useRefreshWallet(client: TssClient | null): UseReshare<Omit<RefreshWalletOptions, "onProgress">> {
+  return useReshareOp(client, (c, opts: Omit<RefreshWalletOptions, "onProgress">, onProgress, signal) => c.refreshWallet({ ...opts, onProgress, signal }));
+}
+
+/** useReshareWallet: as useRefreshWallet, with client.reshareWallet (a new threshold or number of holders). */
+export function useReshareWallet(client: TssClient | null): UseReshare<Omit<ReshareWalletOptions, "onProgress">> {
+  return useReshareOp(client, (c, opts: Omit<ReshareWalletOptions, "onProgress">, onProgress, signal) => c.reshareWallet({ ...opts, onProgress, signal }));
+}
+
+function useReshareOp<O extends { signal?: AbortSignal }>(
+  client: TssClient | null,
+  call: (c: TssClient, opts: O, onProgress: (p: ReshareProgress) => void, signal: AbortSignal) => Promise<Wallet>,
+): UseReshare<O> {
+  const [status, setStatus] = useState<OperationStatus>("idle");
+  const [progress, setProgress] = useState<ReshareProgress | null>(null);
+  const [error, setError] = useState<TsskitError | null>(null);
+  const [wallet, setWallet] = useState<Wallet | null>(null);
+  const running = useRef<AbortController | null>(null);
+  const alive = useRef(true);
+  useEffect(() => {
+    alive.current = true;
+    return () => {
+      alive.current = false;
+    };
+  }, []);
+  const callRef = useRef(call);
+  callRef.current = call;
+
+  const run = useCallback(
+    async (opts: O): Promise<Wallet> => {
+      if (!client) throw new TsskitError("not_ready", "the TSS client is not ready");
+      if (running.current) throw new TsskitError("busy", "a refresh or reshare is already running");
+      const ac = new AbortController();
+      running.current = ac;
+      const outer = opts.signal;
+      const onOuter = () => ac.abort(outer?.reason);
+      if (outer?.aborted) ac.abort(outer.reason);
+      outer?.addEventListener("abort", onOuter, { once: true });
+      const set = <T,>(f: (v: T) => void, v: T) => alive.current && f(v);
+      set(setStatus, "running" as OperationStatus);
+      set(setError, null);
+      set(setProgress, null);
+      try {
+        const w = await callRef.current(client, opts, (p) => set(setProgress, p), ac.signal);
+        set(setWallet, w);
+        set(setStatus, "done" as OperationStatus);
+        return w;
+      } catch (e) {
+        set(setError, TsskitError.from(e));
+        set(setStatus, "error" as OperationStatus);
+        throw e; // as thrown: WrongPasswordError & co keep their class
+      } finally {
+        outer?.removeEventListener("abort", onOuter);
+        running.current = null;
+      }
+    },
+    [client],
+  );
+  const cancel = useCallback(() => running.current?.abort(), []);
+  return { status, progress, error, wallet, run, cancel };
 }

@@ -18,9 +18,13 @@
 //   rewrapShare {backup, oldPassword, newPassword, iterations}
 //   closeShare {handle}
 //   prepareSign {params: {handle, sessionId, parties, digest, path?}}
+//   prepareReshare {params: {handle, sessionId, parties, reshare, signersNeeded, asked?}}   (the handle is consumed)
 //   releaseSessionKeys {keysId}
 //   keygen {params: {keysId, roster, trust, preParams: {handle}, protect: {password, iterations}}}   (a run)
 //   sign {params: {keysId, roster, trust}}                                                         (a run)
+//   reshare {params: {keysId, roster, trust, preParams: {handle}, protect: {password, iterations}}}  (a run: the new
+//           share comes back as a backup, and stays open here under a handle for verifyStoredAcks)
+//   verifyStoredAcks {handle, sessionId, epoch, acks}   a reshare's Completed event against the new share
 //   deliver {runId, envelope} | cancel {runId}
 // Pre-parameters (src/worker/preparams.ts), by handle and count only:
 //   openPrimes -> {collection} | closePrimes {collection}
@@ -127,7 +131,7 @@ function abortable<T>(id: number, f: (signal: AbortSignal) => Promise<T>): Promi
   return p.finally(() => aborts.delete(id));
 }
 
-function startRun(id: number, kind: "keygen" | "sign", params: any, finish?: (r: any) => Promise<unknown>) {
+function startRun(id: number, kind: "keygen" | "sign" | "reshare", params: any, finish?: (r: any) => Promise<unknown>) {
   const run = unwrap(
     self.tsskit[kind](params, {
       onEnvelope: (envelope: Uint8Array) => self.postMessage({ id, event: "envelope", envelope }, [envelope.buffer]),
@@ -153,6 +157,34 @@ async function sealKeygen(
   } finally {
     r.share.fill(0);
   }
+}
+
+/**
+ * A finished reshare: the new share is encrypted under the password, and
+ * kept open here (zeroed on closeShare) so that the Completed event's
+ * acknowledgements can be checked against it without a second key
+ * derivation; the page gets the backup, the public part and a handle.
+ */
+async function sealReshare(
+  r: { share: Uint8Array; publicKey: Uint8Array; address: string; epoch: number; storedAck: Uint8Array }, p: { password: string; iterations?: number },
+) {
+  try {
+    const info = inspect(r.share);
+    const backup = await protect(r.share, p.password, { iterations: p.iterations ?? MIN_ITERATIONS });
+    const h = randomHandle();
+    opened.set(h, r.share);
+    return { backup, info, publicKey: r.publicKey, address: r.address, epoch: r.epoch, storedAck: r.storedAck, handle: h };
+  } catch (e) {
+    r.share.fill(0);
+    throw e;
+  }
+}
+
+function takeOpened(h: unknown): Uint8Array {
+  const plain = typeof h === "string" ? opened.get(h) : undefined;
+  if (!plain) throw Object.assign(new Error(`no open share ${JSON.stringify(h)} in this worker`), { code: "invalid_argument" });
+  opened.delete(h as string);
+  return plain;
 }
 
 function handle(m: any) {
@@ -210,6 +242,20 @@ function handle(m: any) {
         plain.fill(0);
       }
     }
+    case "prepareReshare": {
+      const { handle: h, ...rest } = m.params ?? {};
+      const plain = takeOpened(h);
+      try {
+        return reply(id, unwrap(self.tsskit.prepareReshare({ ...rest, share: plain })));
+      } finally {
+        plain.fill(0);
+      }
+    }
+    case "verifyStoredAcks": {
+      const plain = opened.get(m.handle);
+      if (!plain) throw Object.assign(new Error(`no open share ${JSON.stringify(m.handle)} in this worker`), { code: "invalid_argument" });
+      return reply(id, unwrap(self.tsskit.verifyStoredAcks({ sessionId: m.sessionId, share: plain, epoch: m.epoch, acks: m.acks ?? {} })));
+    }
     case "releaseSessionKeys":
       return reply(id, unwrap(self.tsskit.releaseSessionKeys(m.keysId)));
     case "keygen": {
@@ -228,6 +274,18 @@ function handle(m: any) {
     }
     case "sign":
       return startRun(id, "sign", m.params);
+    case "reshare": {
+      const { protect: p, preParams: ref, ...params } = m.params ?? {};
+      if (!p || typeof p.password !== "string") {
+        throw Object.assign(new Error("reshare: protect.password is required: the new share leaves the worker only encrypted"), { code: "invalid_argument" });
+      }
+      const pre = preParams.consume(ref?.handle);
+      try {
+        return startRun(id, "reshare", { ...params, preParams: pre }, (r) => sealReshare(r, p));
+      } finally {
+        pre.fill(0);
+      }
+    }
     case "deliver": {
       const run = runs.get(m.runId);
       if (run) unwrap(run.deliver(m.envelope));

@@ -5,7 +5,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 
 import { createWalletClient, custom } from "viem";
 
-import { TssClient, type ClientProgress, type TssClientConfig } from "../../src/index.js";
+import { TssClient, type ClientProgress, type ReshareProgress, type TssClientConfig } from "../../src/index.js";
 import { toViemAccount } from "../../src/viem.js";
 
 const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
@@ -38,6 +38,23 @@ async function sign(walletId: string, password: string, digestHex: string) {
   // Checked here too, with @noble/curves, against the stored public key.
   const ok = secp256k1.verify(unhex(sig.signature), digest, unhex(info.publicKey), { prehash: false, lowS: true, format: "compact" });
   return { ...sig, ms, verifiedInPage: ok };
+}
+
+/** refreshWallet (threshold and parties absent) or reshareWallet, timed, with the phases it went through. */
+async function reshare(walletId: string, password: string, threshold?: number, parties?: number) {
+  const t0 = performance.now();
+  const phases: string[] = [];
+  // When each phase began, in ms from the call.
+  const phaseMs: Record<string, number> = {};
+  const onProgress = (p: ReshareProgress) => {
+    if (phases.at(-1) !== p.phase) phases.push(p.phase);
+    phaseMs[p.phase] ??= Math.round(performance.now() - t0);
+  };
+  const w =
+    threshold === undefined && parties === undefined
+      ? await client!.refreshWallet({ walletId, password, onProgress })
+      : await client!.reshareWallet({ walletId, password, threshold, parties, onProgress });
+  return { ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(walletId) };
 }
 
 const typedData = {
@@ -161,6 +178,11 @@ Object.assign(window, {
     createWalletError: (name: string, password: string, threshold?: number) => tryError(() => client!.createWallet({ name, password, threshold })),
     exportBackup: async (walletId: string, password: string) => (await client!.exportBackup(walletId, password)).text(),
     importBackup: (text: string, password: string) => client!.importBackup(text, password),
+    importBackupError: (text: string, password: string) => tryError(() => client!.importBackup(text, password)),
+    signError: (walletId: string, password: string, digestHex: string) => tryError(() => client!.sign({ walletId, password, message: unhex(digestHex) })),
+    reshare,
+    reshareError: (walletId: string, password: string, threshold?: number, parties?: number) => tryError(() => reshare(walletId, password, threshold, parties)),
+    info: (walletId: string) => client!.storage.info(walletId),
     list: () => client!.listWallets(),
     address: (walletId: string, path: string) => client!.getAddress({ walletId, path }),
     poolCount: async () => (client?.preParams ? client.preParams.count() : -1),

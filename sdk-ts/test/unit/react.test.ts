@@ -4,7 +4,7 @@ import { act, cleanup, renderHook, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { TsskitError } from "../../src/errors.js";
-import { useShareStorage, useTSSClient } from "../../src/react/index.js";
+import { useRefreshWallet, useReshareWallet, useShareStorage, useTSSClient } from "../../src/react/index.js";
 import type { TssClient, TssClientConfig } from "../../src/tss-client.js";
 
 const cfg: TssClientConfig = { coordinatorUrl: "http://c", routerUrl: "http://r", wasmUrl: "http://w/tss.wasm", token: "t", trustRoot: "00".repeat(32) };
@@ -98,5 +98,64 @@ describe("useShareStorage", () => {
     await waitFor(() => expect(result.current.loading).toBe(false));
     await waitFor(() => expect(result.current.error).toBeNull());
     expect(result.current.wallets).toEqual([]);
+  });
+});
+
+describe("useRefreshWallet / useReshareWallet", () => {
+  it("run a refresh with progress and the new epoch, and a reshare's error", async () => {
+    const client = fakeClient({
+      refreshWallet: vi.fn(async (o: { onProgress?: (p: unknown) => void; signal?: AbortSignal }) => {
+        expect(o.signal).toBeInstanceOf(AbortSignal);
+        o.onProgress?.({ phase: "resharing", round: 3, rounds: 5, fraction: 0.7 });
+        return { walletId: "w1", publicKey: "02aa", address: "0x00", threshold: 2, parties: 3, epoch: 1 };
+      }),
+      reshareWallet: vi.fn(async () => {
+        throw new TsskitError("session_mismatch", "the coordinator's reshare makes 3 holders; 4 were asked for");
+      }),
+    });
+    const refresh = renderHook(() => useRefreshWallet(client));
+    expect(refresh.result.current.status).toBe("idle");
+    await act(async () => {
+      await refresh.result.current.run({ walletId: "w1", password: "p" });
+    });
+    expect(refresh.result.current.status).toBe("done");
+    expect(refresh.result.current.wallet?.epoch).toBe(1);
+    expect(refresh.result.current.progress).toMatchObject({ phase: "resharing", round: 3 });
+
+    const reshare = renderHook(() => useReshareWallet(client));
+    await act(async () => {
+      await expect(reshare.result.current.run({ walletId: "w1", password: "p", threshold: 3, parties: 4 })).rejects.toThrow("4 were asked for");
+    });
+    expect(reshare.result.current.status).toBe("error");
+    expect(reshare.result.current.error?.code).toBe("session_mismatch");
+    expect(client.reshareWallet).toHaveBeenCalledWith(expect.objectContaining({ walletId: "w1", threshold: 3, parties: 4 }));
+  });
+
+  it("cancel aborts the running call's signal; no client is not_ready", async () => {
+    let seen: AbortSignal | undefined;
+    const client = fakeClient({
+      refreshWallet: vi.fn(
+        (o: { signal: AbortSignal }) =>
+          new Promise((_, reject) => {
+            seen = o.signal;
+            o.signal.addEventListener("abort", () => reject(new TsskitError("canceled", "canceled")));
+          }),
+      ),
+    });
+    const { result } = renderHook(() => useRefreshWallet(client));
+    let done!: Promise<unknown>;
+    act(() => {
+      done = result.current.run({ walletId: "w1", password: "p" }).catch((e: unknown) => e);
+    });
+    await waitFor(() => expect(result.current.status).toBe("running"));
+    await expect(result.current.run({ walletId: "w1", password: "p" })).rejects.toMatchObject({ code: "busy" });
+    act(() => result.current.cancel());
+    expect(seen?.aborted).toBe(true);
+    await act(async () => {
+      expect(await done).toMatchObject({ code: "canceled" });
+    });
+    expect(result.current.status).toBe("error");
+    const none = renderHook(() => useReshareWallet(null));
+    await expect(none.result.current.run({ walletId: "w1", password: "p" })).rejects.toMatchObject({ code: "not_ready" });
   });
 });

@@ -1,0 +1,132 @@
+// Refresh and reshare from the browser, against `tsskit dev` with four
+// server parties (a separate process), real gRPC-Web and real IndexedDB:
+// a 2-of-3 wallet is made, signs, and is backed up (epoch 0); refreshWallet
+// makes epoch 1 with the same key and address, and the wallet signs again;
+// in a fresh browser profile the old backup imports but cannot sign
+// (stale_epoch), and over the refreshed share it is refused (older_backup),
+// while the new backup replaces it; then reshareWallet makes the wallet
+// 3-of-4 (epoch 2) and it signs with three signers. Every signature is
+// checked here with @noble/curves against the wallet's public key.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { chromium } from "playwright-core";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+
+import { userToken, waitReady } from "./devstack.mjs";
+
+const bin = process.env.TSSKIT_BIN;
+const webDir = process.env.TSSKIT_WEB_DIR;
+
+const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
+const digestOf = (s) => createHash("sha256").update(s).digest("hex");
+
+/** The signature verifies under the wallet key (compact, low-S), checked with @noble/curves. */
+function verified(sig, digest, publicKey) {
+  return secp256k1.verify(Buffer.from(sig.signature, "hex"), Buffer.from(digest, "hex"), Buffer.from(publicKey, "hex"), { prehash: false, lowS: true, format: "compact" });
+}
+
+test("refreshWallet and reshareWallet: same key, new epochs, old backups refused, 2-of-3 to 3-of-4", { timeout: 1_800_000 }, async (t) => {
+  assert.ok(bin && webDir, "TSSKIT_BIN and TSSKIT_WEB_DIR must be set (make test-browser)");
+  const dataDir = mkdtempSync(join(tmpdir(), "tsskit-reshare-"));
+  const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
+  const env = { ...process.env, MPC_API_KEY: "sdk-reshare-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "" };
+  // Four server parties: a 3-of-4 needs a server the 2-of-3 does not hold.
+  const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--server-parties", "4", "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
+    "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env });
+  let log = "";
+  dev.stderr.on("data", (d) => (log += d));
+  let browser;
+  t.after(async () => {
+    await browser?.close();
+    dev.kill("SIGTERM");
+    await new Promise((r) => dev.once("exit", r));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  try {
+    const apiUrl = `http://127.0.0.1:${api}`;
+    await waitReady(apiUrl, env.MPC_API_KEY, { parties: 4, timeoutMs: 120_000 });
+    const token = await userToken(apiUrl, env.MPC_API_KEY, "reshare-user");
+    const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
+    const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2, trustRoot };
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    // Two browser profiles: each context has its own IndexedDB.
+    const profile = async () => {
+      const page = await (await browser.newContext()).newPage();
+      page.on("pageerror", (e) => console.error("page error:", e));
+      await page.goto(`http://127.0.0.1:${web}/e2e/sdk.html`);
+      await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
+      await page.evaluate((c) => window.sdk.open(c), cfg);
+      return page;
+    };
+    const a = await profile();
+    const password = "refresh me, said the violet orbit";
+
+    // A 2-of-3 wallet (epoch 0) signs, and is backed up.
+    const wallet = await a.evaluate(([p]) => window.sdk.createWallet("reshare e2e", p), [password]);
+    t.diagnostic(`createWallet: ${(wallet.ms / 1000).toFixed(1)} s`);
+    assert.equal(wallet.epoch, 0);
+    const sign = async (page, what) => {
+      const d = digestOf(what);
+      const sig = await page.evaluate(([id, p, dd]) => window.sdk.sign(id, p, dd), [wallet.walletId, password, d]);
+      assert.ok(verified(sig, d, wallet.publicKey), `${what}: verified with @noble/curves under the wallet key`);
+      return sig;
+    };
+    await sign(a, "epoch 0");
+    const oldBackup = await a.evaluate(([id, p]) => window.sdk.exportBackup(id, p), [wallet.walletId, password]);
+
+    // Refresh: epoch 1, the same key and address; the new share replaced the old one.
+    const refreshed = await a.evaluate(([id, p]) => window.sdk.reshare(id, p), [wallet.walletId, password]);
+    const at = (r) => r.phases.map((p) => `${p}@${(r.phaseMs[p] / 1000).toFixed(1)}s`).join(" > ");
+    t.diagnostic(`refreshWallet (2-of-3): ${(refreshed.ms / 1000).toFixed(1)} s: ${at(refreshed)}`);
+    assert.deepEqual([refreshed.epoch, refreshed.publicKey, refreshed.address, refreshed.threshold, refreshed.parties],
+      [1, wallet.publicKey, wallet.address, 2, 3]);
+    for (const p of ["loading", "joining", "resharing", "saving", "activating", "done"]) assert.ok(refreshed.phases.includes(p), `progress phase ${p}`);
+    assert.deepEqual(refreshed.pending, [], "no pending share is left once activated");
+    assert.equal((await a.evaluate((id) => window.sdk.info(id), wallet.walletId)).epoch, 1);
+    const listed = (await a.evaluate(() => window.sdk.list())).find((w) => w.walletId === wallet.walletId);
+    assert.deepEqual([listed.server, listed.epoch, listed.serverEpoch], ["ok", 1, 1]);
+    await sign(a, "epoch 1");
+
+    // A fresh profile with the old backup: it imports (nothing newer is
+    // stored there), but its share is of epoch 0 and cannot sign.
+    const b = await profile();
+    const imported = await b.evaluate(([text, p]) => window.sdk.importBackup(text, p), [oldBackup, password]);
+    assert.equal(imported.epoch, 0);
+    const stale = await b.evaluate(([id, p, d]) => window.sdk.signError(id, p, d), [wallet.walletId, password, digestOf("stale")]);
+    assert.equal(stale?.code, "stale_epoch", JSON.stringify(stale));
+    assert.equal(stale.name, "StaleEpochError");
+    assert.match(stale.message, /recover the wallet, or import a newer backup/i);
+
+    // The old backup over the refreshed share: refused, and the share stays.
+    const older = await a.evaluate(([text, p]) => window.sdk.importBackupError(text, p), [oldBackup, password]);
+    assert.equal(older?.code, "older_backup", JSON.stringify(older));
+    assert.equal(older.name, "OlderBackupError");
+    assert.equal((await a.evaluate((id) => window.sdk.info(id), wallet.walletId)).epoch, 1);
+    // The new backup over the stale share in the other profile replaces it, and signs.
+    const newBackup = await a.evaluate(([id, p]) => window.sdk.exportBackup(id, p), [wallet.walletId, password]);
+    assert.equal((await b.evaluate(([text, p]) => window.sdk.importBackup(text, p), [newBackup, password])).epoch, 1);
+    await sign(b, "epoch 1, imported");
+    await b.context().close();
+
+    // Reshare to 3-of-4: a server party from the pool joins; epoch 2.
+    const reshared = await a.evaluate(([id, p]) => window.sdk.reshare(id, p, 3, 4), [wallet.walletId, password]);
+    t.diagnostic(`reshareWallet (2-of-3 -> 3-of-4): ${(reshared.ms / 1000).toFixed(1)} s: ${at(reshared)}`);
+    assert.deepEqual([reshared.epoch, reshared.publicKey, reshared.address, reshared.threshold, reshared.parties],
+      [2, wallet.publicKey, wallet.address, 3, 4]);
+    const info = await a.evaluate((id) => window.sdk.info(id), wallet.walletId);
+    assert.equal(info.parties.length, 4);
+    assert.equal(info.parties.filter((p) => p.startsWith("server-")).length, 3);
+    // Three signers: this browser and two server parties.
+    await sign(a, "epoch 2, 3-of-4");
+  } catch (e) {
+    console.error("---- tsskit dev log ----\n" + log.slice(-8000));
+    throw e;
+  }
+});
