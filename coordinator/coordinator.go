@@ -581,11 +581,7 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	}
 	servers, err := c.pool.pick(need, pickRule{among: among, restrict: true, kind: store.SessionSign, within: c.admitWithin(spec.within)})
 	if err != nil {
-		c.cfg.Metrics.SessionRefused(string(store.SessionSign), refusalReason(err))
-		if _, ok := Overloaded(err); ok {
-			return nil, err
-		}
-		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
+		return nil, c.pickRefused(store.SessionSign, err, "not enough healthy server holders of this wallet")
 	}
 	s := c.newSession(store.SessionSign, w.ID)
 	s.wallet, s.signers, s.digest, s.ownerUser, s.epoch = w, w.SignersNeeded, slices.Clone(spec.digest), w.OwnerUser, w.Epoch

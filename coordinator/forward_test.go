@@ -73,16 +73,7 @@ func TestForwardedToOwner(t *testing.T) {
 	// store, for a party token as for an admin.
 	coordB := tsskitv1.NewCoordinatorServiceClient(viaB.Coordinator)
 	// (The owner writes the final state just after the event.)
-	for i := 0; ; i++ {
-		got, err := coordB.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sg.SessionId}, q.Admin(t))
-		if err == nil && got.Session.State == tsskitv1.SessionState_SESSION_STATE_COMPLETED {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("session not stored as completed: %v %v", got, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStored(t, coordB, q.Admin(t), sg.SessionId, tsskitv1.SessionState_SESSION_STATE_COMPLETED)
 	for _, cred := range []grpc.CallOption{grpc.PerRPCCredentials(serve.Bearer(sg.Tokens[0].Token)), q.Admin(t)} {
 		w, err := coordB.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: sg.SessionId}, cred)
 		if err != nil {
@@ -129,16 +120,7 @@ func TestForwardedToOwner(t *testing.T) {
 		Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "no_share", Reason: "this device has no share"}}}, fcred); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		got, err := coordB.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: fs.SessionId}, q.Admin(t))
-		if err == nil && got.Session.State == tsskitv1.SessionState_SESSION_STATE_FAILED {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("session not stored as failed: %v %v", got, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitStored(t, coordB, q.Admin(t), fs.SessionId, tsskitv1.SessionState_SESSION_STATE_FAILED)
 	fw, err := coordB.WatchSession(ctx, &tsskitv1.WatchSessionRequest{SessionId: fs.SessionId}, fcred)
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +131,22 @@ func TestForwardedToOwner(t *testing.T) {
 	}
 	if f := ev.GetFailed(); f == nil || f.Code != "no_share" || !strings.Contains(f.Reason, "no share") {
 		t.Fatalf("failed session from the store: %v; want code no_share", ev)
+	}
+}
+
+// waitStored waits until the store, read through coord, has session id
+// in state.
+func waitStored(t *testing.T, coord tsskitv1.CoordinatorServiceClient, admin grpc.CallOption, id string, state tsskitv1.SessionState) {
+	t.Helper()
+	for i := 0; ; i++ {
+		got, err := coord.GetSession(context.Background(), &tsskitv1.GetSessionRequest{SessionId: id}, admin)
+		if err == nil && got.Session.State == state {
+			return
+		}
+		if i == 100 {
+			t.Fatalf("session %s not stored as %v: %v %v", id, state, got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

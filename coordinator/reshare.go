@@ -62,11 +62,7 @@ func (c *Coordinator) createRefresh(ctx context.Context, walletID string, within
 	old := servers
 	loaded, err := c.pool.pick(len(old), pickRule{among: old, restrict: true, withUser: true, kind: store.SessionReshare, within: c.admitWithin(within)})
 	if err != nil {
-		c.cfg.Metrics.SessionRefused(string(store.SessionReshare), refusalReason(err))
-		if _, ok := Overloaded(err); ok {
-			return nil, err
-		}
-		return nil, status.Errorf(codes.Unavailable, "not enough healthy server holders of this wallet: %s", status.Convert(err).Message())
+		return nil, c.pickRefused(store.SessionReshare, err, "not enough healthy server holders of this wallet")
 	}
 	if len(loaded) != len(old)+1 {
 		c.pool.release(loaded, store.SessionReshare)
@@ -80,19 +76,7 @@ func (c *Coordinator) createRefresh(ctx context.Context, walletID string, within
 	s.servers, s.loaded = slices.Clone(old), loaded
 	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(old)), New: slices.Sorted(slices.Values(all)),
 		PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc), Recovery: w.Recovery}
-	now := time.Now()
-	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
-		c.pool.release(loaded, store.SessionReshare)
-		if errors.Is(err, store.ErrReshareConflict) {
-			return nil, status.Error(codes.AlreadyExists, "a refresh of this wallet is under way")
-		}
-		return nil, storeStatus(err, "account")
-	}
-	cr, err := c.start(ctx, s, nil)
-	if err != nil && !s.registered {
-		c.abortReshare(s)
-	}
-	return cr, err
+	return c.beginReshare(ctx, s, nil, "a refresh of this wallet is under way", "account")
 }
 
 // clientReshareSpec is a client's request to reshare its co-managed
@@ -170,22 +154,15 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	keep := min(len(holders), n-len(clients))
 	extra := n - len(clients) - keep
 	within := c.admitWithin(spec.within)
-	refused := func(err error, what string) error {
-		c.cfg.Metrics.SessionRefused(string(store.SessionReshare), refusalReason(err))
-		if _, ok := Overloaded(err); ok {
-			return err
-		}
-		return status.Errorf(codes.Unavailable, "%s: %s", what, status.Convert(err).Message())
-	}
 	loaded, err := c.pool.pick(max(need, keep), pickRule{among: holders, restrict: true, kind: store.SessionReshare, within: within})
 	if err != nil {
-		return nil, refused(err, "not enough healthy server holders of this wallet")
+		return nil, c.pickRefused(store.SessionReshare, err, "not enough healthy server holders of this wallet")
 	}
 	if extra > 0 {
 		added, err := c.pool.pick(extra, pickRule{exclude: append(slices.Clone(holders), clients...), kind: store.SessionReshare, within: within})
 		if err != nil {
 			c.pool.release(loaded, store.SessionReshare)
-			return nil, refused(err, "not enough healthy server parties to add to the wallet")
+			return nil, c.pickRefused(store.SessionReshare, err, "not enough healthy server parties to add to the wallet")
 		}
 		loaded = append(loaded, added...)
 	}
@@ -211,19 +188,7 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	if signers != w.SignersNeeded || !slices.Equal(s.reshare.New, slices.Sorted(slices.Values(append(slices.Clone(clients), holders...)))) {
 		s.committee = to
 	}
-	now := time.Now()
-	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
-		c.pool.release(loaded, store.SessionReshare)
-		if errors.Is(err, store.ErrReshareConflict) {
-			return nil, status.Error(codes.AlreadyExists, "a reshare of this wallet is under way")
-		}
-		return nil, storeStatus(err, "wallet")
-	}
-	cr, err := c.start(ctx, s, clients)
-	if err != nil && !s.registered {
-		c.abortReshare(s)
-	}
-	return cr, err
+	return c.beginReshare(ctx, s, clients, "a reshare of this wallet is under way", "wallet")
 }
 
 // createRecovery starts the recovery of a co-managed wallet whose client
@@ -287,11 +252,7 @@ func (c *Coordinator) createRecovery(ctx context.Context, wire []byte, mayUse fu
 	}
 	loaded, err := c.pool.pick(len(servers), pickRule{among: servers, restrict: true, kind: store.SessionReshare, within: c.admitWithin(within)})
 	if err != nil {
-		c.cfg.Metrics.SessionRefused(string(store.SessionReshare), refusalReason(err))
-		if _, ok := Overloaded(err); ok {
-			return nil, err
-		}
-		return nil, status.Errorf(codes.Unavailable, "a recovery needs every server holder of the wallet: %s", status.Convert(err).Message())
+		return nil, c.pickRefused(store.SessionReshare, err, "a recovery needs every server holder of the wallet")
 	}
 	s := c.newSession(store.SessionReshare, w.ID)
 	s.wallet, s.signers, s.userID, s.ownerUser, s.authorization = w, w.SignersNeeded, w.UserID, w.OwnerUser, a
@@ -307,15 +268,35 @@ func (c *Coordinator) createRecovery(ctx context.Context, wire []byte, mayUse fu
 	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(slices.Clone(loaded))),
 		New: slices.Sorted(slices.Values(append(slices.Clone(loaded), a.PartyID))), PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc),
 		ClientRequired: true, Recovery: w.Recovery}
-	now := time.Now()
-	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
-		c.pool.release(loaded, store.SessionReshare)
-		if errors.Is(err, store.ErrReshareConflict) {
-			return nil, status.Error(codes.AlreadyExists, "a reshare of this wallet is under way")
-		}
-		return nil, storeStatus(err, "wallet")
+	return c.beginReshare(ctx, s, []string{a.PartyID}, "a reshare of this wallet is under way", "wallet")
+}
+
+// pickRefused is the answer to a session the pool cannot staff: an
+// overload as it is (the caller may retry later), else Unavailable
+// saying what was missing.
+func (c *Coordinator) pickRefused(kind store.SessionKind, err error, what string) error {
+	c.cfg.Metrics.SessionRefused(string(kind), refusalReason(err))
+	if _, ok := Overloaded(err); ok {
+		return err
 	}
-	cr, err := c.start(ctx, s, []string{a.PartyID})
+	return status.Errorf(codes.Unavailable, "%s: %s", what, status.Convert(err).Message())
+}
+
+// beginReshare claims the wallet's pending slot for reshare session s,
+// built from s.wallet with its parties in s.loaded, then starts it. A
+// claim held by another reshare is AlreadyExists (busy); the parties go
+// back to the pool, and the slot is freed, when the session does not
+// start.
+func (c *Coordinator) beginReshare(ctx context.Context, s *session, clients []string, busy, noun string) (*created, error) {
+	w, now := s.wallet, time.Now()
+	if err := c.store.BeginReshare(ctx, w.ID, w.Epoch, s.id, now, now.Add(-c.cfg.maxLife())); err != nil {
+		c.pool.release(s.loaded, store.SessionReshare)
+		if errors.Is(err, store.ErrReshareConflict) {
+			return nil, status.Error(codes.AlreadyExists, busy)
+		}
+		return nil, storeStatus(err, noun)
+	}
+	cr, err := c.start(ctx, s, clients)
 	if err != nil && !s.registered {
 		c.abortReshare(s)
 	}

@@ -219,6 +219,11 @@ func writeNew(path string, b []byte, mode os.FileMode) error {
 		}
 		return err
 	}
+	return writeAndClose(f, b)
+}
+
+// writeAndClose writes b to f, syncs it to disk and closes it.
+func writeAndClose(f *os.File, b []byte) error {
 	if _, err := f.Write(b); err != nil {
 		f.Close()
 		return err

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"google.golang.org/grpc"
 
 	"github.com/rwadurian/tsskit/internal/pwrule"
@@ -213,9 +214,7 @@ func partyKeygen(ctx context.Context, args []string) error {
 		return configErrorf("share password: %v", err)
 	}
 	if *partyID == "" {
-		var r [4]byte
-		rand.Read(r[:])
-		*partyID = "cli-" + hex.EncodeToString(r[:])
+		*partyID = cliPartyID()
 	}
 	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
 	if err != nil {
@@ -225,18 +224,11 @@ func partyKeygen(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	w := os.Stderr
-	fmt.Fprintf(w, "pre-parameters: searching safe primes...\n")
-	start := time.Now()
-	pre, err := preparams.Generate(ctx, &preparams.Options{Progress: func(p preparams.Progress) {
-		if p.PrimesFound > 0 {
-			fmt.Fprintf(w, "\r  safe primes %d/%d", p.PrimesFound, p.PrimesNeeded)
-		}
-	}})
+	pre, err := cliPreParams(ctx)
 	if err != nil {
-		return fmt.Errorf("pre-parameters: %w", err)
+		return err
 	}
-	fmt.Fprintf(w, "\n  ready in %s\n", time.Since(start).Round(time.Millisecond))
+	w := os.Stderr
 
 	var resp *tsskitv1.CreateSessionResponse
 	err = retryBusy(ctx, *retries, func() (err error) {
@@ -464,18 +456,11 @@ func partyRefresh(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	w := os.Stderr
-	fmt.Fprintf(w, "pre-parameters: searching safe primes...\n")
-	start := time.Now()
-	pre, err := preparams.Generate(ctx, &preparams.Options{Progress: func(p preparams.Progress) {
-		if p.PrimesFound > 0 {
-			fmt.Fprintf(w, "\r  safe primes %d/%d", p.PrimesFound, p.PrimesNeeded)
-		}
-	}})
+	pre, err := cliPreParams(ctx)
 	if err != nil {
-		return fmt.Errorf("pre-parameters: %w", err)
+		return err
 	}
-	fmt.Fprintf(w, "\n  ready in %s\n", time.Since(start).Round(time.Millisecond))
+	w := os.Stderr
 
 	var resp *tsskitv1.CreateSessionResponse
 	err = retryBusy(ctx, *retries, func() (err error) {
@@ -536,15 +521,32 @@ func writeSynced(file string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
+	return writeAndClose(f, b)
+}
+
+// cliPartyID is a new client party id: "cli-" and 8 random hex digits.
+func cliPartyID() string {
+	var r [4]byte
+	rand.Read(r[:])
+	return "cli-" + hex.EncodeToString(r[:])
+}
+
+// cliPreParams makes the client's pre-parameters now, showing the safe
+// prime search on stderr.
+func cliPreParams(ctx context.Context) (*keygen.LocalPreParams, error) {
+	w := os.Stderr
+	fmt.Fprintf(w, "pre-parameters: searching safe primes...\n")
+	start := time.Now()
+	pre, err := preparams.Generate(ctx, &preparams.Options{Progress: func(p preparams.Progress) {
+		if p.PrimesFound > 0 {
+			fmt.Fprintf(w, "\r  safe primes %d/%d", p.PrimesFound, p.PrimesNeeded)
+		}
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("pre-parameters: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	fmt.Fprintf(w, "\n  ready in %s\n", time.Since(start).Round(time.Millisecond))
+	return pre, nil
 }
 
 // openShareFile reads and decrypts the share file of --share with the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party/identity"
-	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -154,9 +152,7 @@ func partyRecover(ctx context.Context, args []string) error {
 		return err
 	}
 	if *partyID == "" {
-		var r [4]byte
-		rand.Read(r[:])
-		*partyID = "cli-" + hex.EncodeToString(r[:])
+		*partyID = cliPartyID()
 	}
 	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
 	if err != nil {
@@ -272,17 +268,11 @@ func partyRecover(ctx context.Context, args []string) error {
 		return configErrorf("--recovery-code-file (or TSSKIT_RECOVERY_CODE), or --approval with --device")
 	}
 
-	w := os.Stderr
-	fmt.Fprintf(w, "pre-parameters: searching safe primes...\n")
-	pre, err := preparams.Generate(ctx, &preparams.Options{Progress: func(p preparams.Progress) {
-		if p.PrimesFound > 0 {
-			fmt.Fprintf(w, "\r  safe primes %d/%d", p.PrimesFound, p.PrimesNeeded)
-		}
-	}})
+	pre, err := cliPreParams(ctx)
 	if err != nil {
-		return fmt.Errorf("pre-parameters: %w", err)
+		return err
 	}
-	fmt.Fprintln(w)
+	w := os.Stderr
 	var resp *tsskitv1.CreateSessionResponse
 	err = retryBusy(ctx, *retries, func() (err error) {
 		resp, err = pc.coord.CreateRecoverySession(ctx, &tsskitv1.CreateRecoverySessionRequest{WalletId: auth.WalletID, Authorization: auth.Encode()}, pc.admin)

@@ -9,10 +9,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -34,6 +36,11 @@ func main() {
 		name = os.Args[2]
 	}
 	var passed, failed, skipped int
+	type timed struct {
+		name string
+		secs float64
+	}
+	var slow []timed
 	output := map[string][]string{} // package/test → lines, kept until the test ends
 	buildFailed := false
 	in := bufio.NewScanner(os.Stdin)
@@ -66,6 +73,9 @@ func main() {
 				delete(output, key)
 				continue
 			}
+			if !strings.Contains(ev.Test, "/") {
+				slow = append(slow, timed{ev.Package + " " + ev.Test, ev.Elapsed})
+			}
 			switch ev.Action {
 			case "pass":
 				passed++
@@ -83,6 +93,13 @@ func main() {
 	}
 	if buildFailed && failed == 0 {
 		failed++
+	}
+	// Where the suite's time goes: the slowest top-level tests.
+	slices.SortFunc(slow, func(a, b timed) int { return cmp.Compare(b.secs, a.secs) })
+	for _, t := range slow[:min(len(slow), 12)] {
+		if t.secs >= 20 {
+			fmt.Printf("slow %6.1fs %s\n", t.secs, t.name)
+		}
 	}
 	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	record(name, passed, failed, skipped)
