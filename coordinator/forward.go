@@ -259,7 +259,18 @@ func (c *Coordinator) finalEventFromStore(ctx context.Context, rec *store.Sessio
 	// event carries the largest seq a JavaScript number holds, so a watcher
 	// that skips what it has seen (seq <= last) still takes it.
 	ev := &tsskitv1.SessionEvent{SessionId: rec.ID, Seq: finalSeq, AtUnixMs: rec.FinishedAt.UnixMilli()}
-	if rec.State == store.StateFailed {
+	failed := rec.State == store.StateFailed
+	if failed && rec.Kind == store.SessionReshare {
+		// The wallet's active epoch decides whether a reshare took: a
+		// party that stored and acknowledged its new share must not be
+		// told the reshare failed when its epoch is the wallet's
+		// (ActivateEpoch records the session completed in the same
+		// transaction, so only a store that contradicts itself says so).
+		if w, err := c.store.GetWallet(ctx, rec.WalletID); err == nil && w.EpochSession == rec.ID {
+			failed = false
+		}
+	}
+	if failed {
 		code := rec.Code
 		if code == "" {
 			code = "failed" // a session stored before codes were

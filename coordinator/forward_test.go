@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +133,38 @@ func TestForwardedToOwner(t *testing.T) {
 	}
 	if f := ev.GetFailed(); f == nil || f.Code != "no_share" || !strings.Contains(f.Reason, "no share") {
 		t.Fatalf("failed session from the store: %v; want code no_share", ev)
+	}
+
+	// A party's stale_epoch speaks only for its own share: reported once
+	// the signing runs, naming another party, it names the reporter.
+	// (The client plays the lying party here; a server party's report
+	// takes the same path.)
+	ss, err := owner.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: kg.WalletId, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := q.SignJob(t, ss, rec, digest[:])
+	var other string
+	for _, p := range ss.Parties {
+		if p != me {
+			other = p
+		}
+	}
+	job.Event = func(ev *tsskitv1.SessionEvent) {
+		if ev.GetReady() == nil {
+			return
+		}
+		_, err := coordB.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: ss.SessionId, PartyId: me,
+			Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "stale_epoch", Reason: "your share is stale", Culprits: []string{other}}}},
+			grpc.PerRPCCredentials(serve.Bearer(job.Token)))
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	_, err = participant.Sign(ctx, viaB, job, rec)
+	var se *participant.SessionError
+	if !errors.As(err, &se) || se.Code != "stale_epoch" || !slices.Equal(se.Culprits, []string{me}) {
+		t.Fatalf("a party's stale_epoch naming %s: %v; want it to name the reporter %s alone", other, err, me)
 	}
 }
 

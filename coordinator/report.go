@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -55,6 +56,12 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		code := f.Code
 		if code == "" {
 			code = "error"
+		}
+		if code == string(party.CodeStaleEpoch) {
+			// A party speaks only for its own share's epoch: a server
+			// party must not make a client believe its share is stale
+			// (and recover, or import a backup, on that word).
+			culprits = []string{p}
 		}
 		c.fail(s, code, fmt.Sprintf("%s: %s", p, truncate(f.Reason, 500)), culprits)
 		return nil

@@ -373,7 +373,7 @@ func (c *Coordinator) completeReshareLocked(ctx context.Context, s *session) {
 	// failing a session whose epoch is active.
 	var err error
 	for try := 0; try < 3; try++ {
-		if err = c.store.ActivateEpoch(wctx, s.walletID, s.id, s.reshare.Epoch, s.committee); err == nil || errors.Is(err, store.ErrReshareConflict) || wctx.Err() != nil {
+		if err = c.store.ActivateEpoch(wctx, s.walletID, s.id, s.reshare.Epoch, s.committee, s.acks); err == nil || errors.Is(err, store.ErrReshareConflict) || wctx.Err() != nil {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -194,6 +194,9 @@ func checkStoredAcks(sessionID string, rec *share.Record, done *tsskitv1.Session
 	if done == nil || int(done.Epoch) != rec.Epoch {
 		return errors.New("no Completed event for this epoch")
 	}
+	if len(rec.Holders) == 0 {
+		return errors.New("the new share record names no holders to check")
+	}
 	for _, h := range rec.Holders {
 		if !identity.VerifyStored(h.Identity, done.StoredAcks[h.PartyID], sessionID, rec.WalletID, h.PartyID, rec.Epoch, rec.PublicKey) {
 			return fmt.Errorf("no valid stored acknowledgement from %s: a holder may have no share of epoch %d", h.PartyID, rec.Epoch)

@@ -490,14 +490,12 @@ func partyRefresh(ctx context.Context, args []string) error {
 	}
 	res, err := participant.Reshare(ctx, pc.conn, job, rec, pre, save)
 	if err != nil {
-		var se *participant.SessionError
 		if _, serr := os.Stat(pending); serr == nil {
-			if errors.As(err, &se) && se.Code != "store" {
-				// The session failed before activation: its shares never sign.
-				os.Remove(pending)
-			} else {
-				fmt.Fprintf(w, "the outcome is unknown: the new share stays in %s (%s stays the share that signs until the wallet shows epoch %d)\n", pending, *shareFile, spec.Epoch)
-			}
+			// Kept whatever the session's end says: this party has
+			// acknowledged storing it, and only the wallet's epoch tells
+			// whether it took — a Failed event is the coordinator's word,
+			// and trusting it could leave no share of the active epoch.
+			fmt.Fprintf(w, "the new share stays in %s: %s stays the share that signs unless the wallet shows epoch %d (session %s)\n", pending, *shareFile, spec.Epoch, resp.SessionId)
 		}
 		return err
 	}

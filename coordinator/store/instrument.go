@@ -81,8 +81,8 @@ func (i *instrumented) BeginReshare(ctx context.Context, walletID string, fromEp
 	return timed0(i, "begin_reshare", func() error { return i.st.BeginReshare(ctx, walletID, fromEpoch, sessionID, now, staleBefore) })
 }
 
-func (i *instrumented) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee) error {
-	return timed0(i, "activate_epoch", func() error { return i.st.ActivateEpoch(ctx, walletID, sessionID, epoch, to) })
+func (i *instrumented) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee, acks map[string][]byte) error {
+	return timed0(i, "activate_epoch", func() error { return i.st.ActivateEpoch(ctx, walletID, sessionID, epoch, to, acks) })
 }
 
 func (i *instrumented) AbortReshare(ctx context.Context, walletID, sessionID string) error {

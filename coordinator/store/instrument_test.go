@@ -48,7 +48,7 @@ func TestInstrumentedReshareConflict(t *testing.T) {
 	var seen []error
 	s := store.Instrument(openFile(t, store.MemoryPath), func(op string, took time.Duration, err error) { seen = append(seen, err) })
 	defer s.Close()
-	err := s.ActivateEpoch(context.Background(), "nope", "rs", 1, nil)
+	err := s.ActivateEpoch(context.Background(), "nope", "rs", 1, nil, nil)
 	if !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("ActivateEpoch(missing wallet) = %v", err)
 	}
@@ -56,11 +56,11 @@ func TestInstrumentedReshareConflict(t *testing.T) {
 	if err := s.CreateWallet(context.Background(), w); err != nil {
 		t.Fatal(err)
 	}
-	err = s.ActivateEpoch(context.Background(), w.ID, "rs", 1, nil)
+	err = s.ActivateEpoch(context.Background(), w.ID, "rs", 1, nil, nil)
 	if !errors.Is(err, store.ErrReshareConflict) {
 		t.Fatalf("ActivateEpoch(nothing pending) = %v, want ErrReshareConflict", err)
 	}
-	if err := s.ActivateEpoch(context.Background(), w.ID, "", 1, nil); !errors.Is(err, store.ErrInvalid) {
+	if err := s.ActivateEpoch(context.Background(), w.ID, "", 1, nil, nil); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("ActivateEpoch(no session) = %v, want ErrInvalid", err)
 	}
 	if len(seen) != 4 || seen[0] != nil || seen[1] != nil || seen[2] != nil || !errors.Is(seen[3], store.ErrInvalid) {

@@ -290,7 +290,7 @@ func testMigrateFromV5(t *testing.T, exec func(q string, args ...any) error, des
 	if err := s.BeginReshare(ctx, w.ID, 0, "rs-1", time.Now(), time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ActivateEpoch(ctx, w.ID, "rs-1", 1, nil); err != nil {
+	if err := s.ActivateEpoch(ctx, w.ID, "rs-1", 1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.GetWallet(ctx, w.ID); err != nil || got.Epoch != 1 || got.EpochSession != "rs-1" || got.PendingSession != "" {

@@ -256,6 +256,11 @@ const (
 	qActivateHolder = `INSERT INTO wallet_holders (wallet_id, position, party_id, kind)
 		SELECT CAST($1 AS TEXT), CAST($4 AS INTEGER), CAST($5 AS TEXT), CAST($6 AS TEXT)
 		WHERE EXISTS (SELECT 1 FROM wallets WHERE id = $1 AND epoch_session = $2 AND epoch = $3)`
+	// qActivateSession records the session completed with its stored
+	// acknowledgements ($4) at $5 (unix ms), in the same transaction and
+	// on the same condition.
+	qActivateSession = `UPDATE sessions SET state = 'completed', stored_acks = $4, finished_at = COALESCE(finished_at, $5)
+		WHERE id = $2 AND EXISTS (SELECT 1 FROM wallets WHERE id = $1 AND epoch_session = $2 AND epoch = $3)`
 	// qAbortReshare: $1 wallet, $2 the session.
 	qAbortReshare = `UPDATE wallets
 		SET pending_epoch = 0, pending_session = '', pending_at = 0

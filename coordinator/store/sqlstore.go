@@ -283,31 +283,29 @@ func (s *sqlStore) BeginReshare(ctx context.Context, walletID string, fromEpoch 
 }
 
 // ActivateEpoch implements Store.
-func (s *sqlStore) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee) error {
-	if err := checkActivate(walletID, sessionID, epoch, to); err != nil {
+func (s *sqlStore) ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee, acks map[string][]byte) error {
+	if err := checkActivate(walletID, sessionID, epoch, to, acks); err != nil {
 		return err
 	}
 	what := fmt.Sprintf("activate epoch %d of wallet %q by reshare %q", epoch, walletID, sessionID)
-	if to == nil {
-		n, err := s.eng.exec(ctx, qActivateEpoch, walletID, sessionID, epoch)
-		if err != nil {
-			return s.wrap(what, err)
-		}
-		if n != 0 {
-			return nil
-		}
-	} else {
-		stmts := []stmt{{qActivateEpoch, []any{walletID, sessionID, epoch}}, {qActivateSigners, []any{walletID, sessionID, epoch, to.SignersNeeded}},
-			{qActivateDropHolders, []any{walletID, sessionID, epoch}}}
+	acksColumn, err := encodeAcks(acks)
+	if err != nil {
+		return err
+	}
+	stmts := []stmt{{qActivateEpoch, []any{walletID, sessionID, epoch}}}
+	if to != nil {
+		stmts = append(stmts, stmt{qActivateSigners, []any{walletID, sessionID, epoch, to.SignersNeeded}},
+			stmt{qActivateDropHolders, []any{walletID, sessionID, epoch}})
 		for i, h := range to.Holders {
 			stmts = append(stmts, stmt{qActivateHolder, []any{walletID, sessionID, epoch, i, h.PartyID, string(h.Kind)}})
 		}
-		if _, err := s.eng.batch(ctx, stmts); err != nil {
-			return s.wrap(what, err)
-		}
-		// Whether it took is the wallet's state now: the statements are
-		// conditional, not counted.
 	}
+	stmts = append(stmts, stmt{qActivateSession, []any{walletID, sessionID, epoch, acksColumn, millis(time.Now())}})
+	if _, err := s.eng.batch(ctx, stmts); err != nil {
+		return s.wrap(what, err)
+	}
+	// Whether it took is the wallet's state now: the statements are
+	// conditional, not counted.
 	st, err := s.reshareState(ctx, what, walletID)
 	if err != nil {
 		return err

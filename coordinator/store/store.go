@@ -281,8 +281,12 @@ type Store interface {
 	//
 	// With to set, the reshare changed the committee: the wallet's holders
 	// and signers needed become to's in the same transaction (nil: they
-	// stay).
-	ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee) error
+	// stay). The session is recorded completed, with acks (every new
+	// holder's stored acknowledgement), in that transaction too: a
+	// reshare whose epoch is active is never left recorded running, for
+	// a restart to fail, nor without what a party that missed its end
+	// needs to activate its share.
+	ActivateEpoch(ctx context.Context, walletID, sessionID string, epoch int, to *Committee, acks map[string][]byte) error
 	// AbortReshare frees the slot if sessionID still holds it, and does
 	// nothing otherwise: when another reshare took it over, or for a
 	// wallet that does not exist (it has nothing to undo). Only bad input
@@ -568,7 +572,7 @@ func beginReshareArgs(walletID string, fromEpoch int, sessionID string, now, sta
 }
 
 // checkActivate checks ActivateEpoch's input.
-func checkActivate(walletID, sessionID string, epoch int, to *Committee) error {
+func checkActivate(walletID, sessionID string, epoch int, to *Committee, acks map[string][]byte) error {
 	if err := checkID("wallet id", walletID); err != nil {
 		return err
 	}
@@ -577,6 +581,9 @@ func checkActivate(walletID, sessionID string, epoch int, to *Committee) error {
 	}
 	if epoch < 1 || epoch > MaxEpoch {
 		return invalid("wallet %q: activate epoch %d, want 1 to %d (a reshare's)", walletID, epoch, MaxEpoch)
+	}
+	if err := validateUpdate(&Session{ID: sessionID, State: StateCompleted, StoredAcks: acks}); err != nil {
+		return err
 	}
 	if to == nil {
 		return nil

@@ -1,7 +1,7 @@
 // Browser benchmarks in headless Chromium: one 1024-bit safe prime (mean of
 // several, one worker), the browser party's pre-params (two workers), keygen
 // (one browser party + two server parties of tsskit dev, over gRPC-Web)
-// and sign, and tss.wasm's sizes. Prints a Markdown table.
+// and sign, a refresh of the wallet made, and tss.wasm's sizes. Prints a Markdown table.
 // Needs what `make test-browser` builds: TSSKIT_BIN, TSSKIT_WEB_DIR.
 // The page loads the workers as the SDK does (pinned to the build's
 // hashes), and the benchmarks only time the workers: primes and
@@ -67,7 +67,11 @@ try {
     const w = await sdk.evaluate((n) => window.sdk.createWallet(n, "bench password 0123456789"), `bench ${i}`);
     const digest = createHash("sha256").update(`sdk bench ${i}`).digest("hex");
     const s = await sdk.evaluate(([id, d]) => window.sdk.sign(id, "bench password 0123456789", d), [w.walletId, digest]);
-    sdkRuns.push({ load: opened.loadMs, create: w.ms, sign: s.ms });
+    // A refresh of the wallet just made: new shares for all three holders,
+    // the browser's pre-params made as for a keygen (the pool is what the
+    // keygen left of it).
+    const r = await sdk.evaluate((id) => window.sdk.reshare(id, "bench password 0123456789"), w.walletId);
+    sdkRuns.push({ load: opened.loadMs, create: w.ms, sign: s.ms, refresh: r.ms, refreshPhases: r.phaseMs });
   }
   // Warm: wait for the background pool, then one more wallet.
   for (const deadline = Date.now() + 180_000; (await sdk.evaluate(() => window.sdk.poolCount())) < 1; ) {
@@ -89,6 +93,7 @@ try {
   console.log(`| SDK: wasm load, 2 workers (TssClient.create, mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.load)))} |`);
   console.log(`| SDK: createWallet, cold pre-params, share encrypted and stored (mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.create)))} |`);
   console.log(`| SDK: sign, share decrypted (PBKDF2 600k) (mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.sign)))} |`);
+  console.log(`| SDK: refreshWallet of a 2-of-3 wallet, new share encrypted and activated (mean of ${runs}) | ${sec(mean(sdkRuns.map((r) => r.refresh)))} |`);
   console.log(`| tss.wasm raw / gzip -9 / brotli -q 11 | ${size("tss.wasm").toFixed(1)} / ${size("tss.wasm.gz").toFixed(1)} / ${size("tss.wasm.br").toFixed(1)} MB |`);
   console.log(`BROWSER_PRIME_MS ${mean(primeMs).toFixed(0)}`);
 
@@ -100,6 +105,7 @@ try {
     { figure: "browser pre-params", baseline: mean(seqMs), baselineLabel: "our search, one worker, sequential (2 runs)", tsskit: mean(results.map((r) => r.preParamsMs)), tsskitLabel: `2 workers in parallel (${runs} runs)` },
     { figure: "browser party keygen, cold", baseline: naiveCold, baselineLabel: "naive: 4.2 × math/big prime + keygen, sequential", tsskit: mean(sdkRuns.map((r) => r.create)), tsskitLabel: `createWallet cold (${runs} runs)` },
     { figure: "browser party keygen, warm", baseline: naiveCold, baselineLabel: "naive, as above", tsskit: warm.ms, tsskitLabel: "createWallet with a pooled set (1 run)" },
+    { figure: "browser wallet refresh", baseline: mean(sdkRuns.map((r) => r.create)), baselineLabel: `createWallet cold, this run (${runs} runs)`, tsskit: mean(sdkRuns.map((r) => r.refresh)), tsskitLabel: `refreshWallet (${runs} runs)` },
   ];
   const table = ["| figure | baseline | tsskit | ratio |", "|---|---|---|---|",
     ...rows.map((r) => `| ${r.figure} | ${sec(r.baseline)} (${r.baselineLabel}) | ${sec(r.tsskit)} (${r.tsskitLabel}) | ${(r.tsskit / r.baseline).toPrecision(2)}× |`),

@@ -586,8 +586,13 @@ export class TssClient {
       }
       if (pending !== null) {
         if (failed) {
-          // The session failed: the new epoch never became active.
-          await this.storage.discardPending(opts.walletId, pending).catch(() => {});
+          // The coordinator says the session failed. That is its word
+          // only: this browser acknowledged storing the new share, and a
+          // coordinator that told the server parties Completed would,
+          // were it deleted, leave no full set of either epoch. It stays
+          // pending, never used; the current share signs on, and only the
+          // wallet's epoch says otherwise (staleEpoch names the pending
+          // share).
         } else if (verified) {
           // The new epoch is active and every holder has its share; only
           // the local swap failed (e.g. another tab changed the share).

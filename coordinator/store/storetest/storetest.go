@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ReshareFailedClaim", testReshareFailedClaim},
 		{"ReshareValidation", testReshareValidation},
 		{"ReshareSession", testReshareSession},
+		{"ActivateRecordsSession", testActivateRecordsSession},
 		{"ConcurrentBeginReshare", testConcurrentBeginReshare},
 		{"ConcurrentCreateWallet", testConcurrentCreateWallet},
 		{"ContextCanceled", testContextCanceled},
@@ -1288,7 +1289,7 @@ func testContextCanceled(t *testing.T, s store.Store) {
 	_, checks["FailUnfinishedOwned"] = s.FailUnfinishedOwned(cctx, "o", "x", base)
 	_, checks["FailStale"] = s.FailStale(cctx, base, "x", base)
 	checks["BeginReshare"] = s.BeginReshare(cctx, "w", 0, "rs", base, time.Time{})
-	checks["ActivateEpoch"] = s.ActivateEpoch(cctx, "w", "rs", 1, nil)
+	checks["ActivateEpoch"] = s.ActivateEpoch(cctx, "w", "rs", 1, nil, nil)
 	checks["AbortReshare"] = s.AbortReshare(cctx, "w", "rs")
 	checks["Ping"] = s.Ping(cctx)
 	for name, err := range checks {
@@ -1497,7 +1498,7 @@ func testReshareCommittee(t *testing.T, s store.Store) {
 	}
 	before, beforeHolders := holdersOf("before")
 	// Not claimed: refused, and nothing changes.
-	wantConflict(t, "ActivateEpoch(rs-1, 1, committee) unclaimed", s.ActivateEpoch(ctx, "w", "rs-1", 1, to))
+	wantConflict(t, "ActivateEpoch(rs-1, 1, committee) unclaimed", s.ActivateEpoch(ctx, "w", "rs-1", 1, to, nil))
 	if n, h := holdersOf("refused"); n != before || !slices.Equal(h, beforeHolders) {
 		t.Fatalf("a refused activation changed the committee: %d %v", n, h)
 	}
@@ -1505,12 +1506,12 @@ func testReshareCommittee(t *testing.T, s store.Store) {
 		t.Fatalf("BeginReshare: %v", err)
 	}
 	// Another session's activation: refused, nothing changes.
-	wantConflict(t, "ActivateEpoch(rs-x, 1, committee)", s.ActivateEpoch(ctx, "w", "rs-x", 1, to))
+	wantConflict(t, "ActivateEpoch(rs-x, 1, committee)", s.ActivateEpoch(ctx, "w", "rs-x", 1, to, nil))
 	if n, h := holdersOf("refused"); n != before || !slices.Equal(h, beforeHolders) {
 		t.Fatalf("another session's activation changed the committee: %d %v", n, h)
 	}
 	for try := range 2 {
-		if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, to); err != nil {
+		if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, to, nil); err != nil {
 			t.Fatalf("try %d: ActivateEpoch(rs-1, 1, committee): %v", try, err)
 		}
 		if n, h := holdersOf("activated"); n != 3 || !slices.Equal(h, to.Holders) {
@@ -1535,7 +1536,7 @@ func testReshareCommittee(t *testing.T, s store.Store) {
 		"kind unknown":  {SignersNeeded: 2, Holders: []store.Holder{to.Holders[0], {PartyID: "x", Kind: "boss"}}},
 		"empty partyid": {SignersNeeded: 2, Holders: []store.Holder{to.Holders[0], {Kind: store.HolderServer}}},
 	} {
-		if err := s.ActivateEpoch(ctx, "w", "rs-2", 2, bad); !errors.Is(err, store.ErrInvalid) {
+		if err := s.ActivateEpoch(ctx, "w", "rs-2", 2, bad, nil); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: ActivateEpoch = %v, want ErrInvalid", name, err)
 		}
 	}
@@ -1557,12 +1558,12 @@ func testReshare(t *testing.T, s store.Store) {
 		t.Errorf("BeginReshare(rs-1) again: %v", err)
 	}
 	wantEpochs(t, s, "rs-1 claimed again", "w", 0, "", 1, "rs-1")
-	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil, nil); err != nil {
 		t.Fatalf("ActivateEpoch(rs-1, 1): %v", err)
 	}
 	wantEpochs(t, s, "rs-1 active", "w", 1, "rs-1", 0, "")
 	// A retried activation succeeds and changes nothing.
-	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil, nil); err != nil {
 		t.Errorf("ActivateEpoch(rs-1, 1) again: %v", err)
 	}
 	wantEpochs(t, s, "rs-1 activated again", "w", 1, "rs-1", 0, "")
@@ -1573,10 +1574,10 @@ func testReshare(t *testing.T, s store.Store) {
 		t.Fatalf("BeginReshare(rs-2 from 1): %v", err)
 	}
 	wantEpochs(t, s, "rs-2 claimed", "w", 1, "rs-1", 2, "rs-2")
-	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-1", 1, nil, nil); err != nil {
 		t.Errorf("ActivateEpoch(rs-1, 1) while rs-2 runs: %v", err)
 	}
-	if err := s.ActivateEpoch(ctx, "w", "rs-2", 2, nil); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-2", 2, nil, nil); err != nil {
 		t.Fatalf("ActivateEpoch(rs-2, 2): %v", err)
 	}
 	wantEpochs(t, s, "rs-2 active", "w", 2, "rs-2", 0, "")
@@ -1592,7 +1593,7 @@ func testReshare(t *testing.T, s store.Store) {
 	if err := s.AbortReshare(ctx, "w", "rs-3"); err != nil {
 		t.Errorf("AbortReshare(rs-3) again: %v", err)
 	}
-	wantConflict(t, "ActivateEpoch(rs-3, 3) after its abort", s.ActivateEpoch(ctx, "w", "rs-3", 3, nil))
+	wantConflict(t, "ActivateEpoch(rs-3, 3) after its abort", s.ActivateEpoch(ctx, "w", "rs-3", 3, nil, nil))
 	wantEpochs(t, s, "rs-3 activated after its abort", "w", 2, "rs-2", 0, "")
 	if err := claim(s, "w", 2, "rs-4", base.Add(2*time.Hour)); err != nil {
 		t.Errorf("BeginReshare(rs-4 from 2) after an abort: %v", err)
@@ -1611,7 +1612,7 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 	// No such wallet.
 	for step, err := range map[string]error{
 		"BeginReshare":  claim(s, "nope", 0, "rs", base),
-		"ActivateEpoch": s.ActivateEpoch(ctx, "nope", "rs", 1, nil),
+		"ActivateEpoch": s.ActivateEpoch(ctx, "nope", "rs", 1, nil, nil),
 	} {
 		if !errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrReshareConflict) {
 			t.Errorf("%s of a missing wallet = %v, want ErrNotFound", step, err)
@@ -1626,7 +1627,7 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 
 	mustCreate(t, s, wallet("w", "", base))
 	// Nothing to activate.
-	wantConflict(t, "ActivateEpoch with no reshare pending", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
+	wantConflict(t, "ActivateEpoch with no reshare pending", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil, nil))
 	// Not from the wallet's epoch.
 	wantConflict(t, "BeginReshare(from 1) at epoch 0", claim(s, "w", 1, "rs-1", base))
 	wantEpochs(t, s, "refused claims", "w", 0, "", 0, "")
@@ -1639,8 +1640,8 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 	}
 	wantConflict(t, "BeginReshare(rs-2) while rs-1 holds the slot", claim(s, "w", 0, "rs-2", base.Add(staleAfter-time.Millisecond)))
 	wantConflict(t, "BeginReshare(rs-1 from 1) while rs-1 holds the slot from 0", claim(s, "w", 1, "rs-1", base))
-	wantConflict(t, "ActivateEpoch(rs-2, 1)", s.ActivateEpoch(ctx, "w", "rs-2", 1, nil))
-	wantConflict(t, "ActivateEpoch(rs-1, 2)", s.ActivateEpoch(ctx, "w", "rs-1", 2, nil))
+	wantConflict(t, "ActivateEpoch(rs-2, 1)", s.ActivateEpoch(ctx, "w", "rs-2", 1, nil, nil))
+	wantConflict(t, "ActivateEpoch(rs-1, 2)", s.ActivateEpoch(ctx, "w", "rs-1", 2, nil, nil))
 	if err := s.AbortReshare(ctx, "w", "rs-2"); err != nil {
 		t.Errorf("AbortReshare(rs-2) = %v, want nil", err)
 	}
@@ -1653,16 +1654,16 @@ func testReshareRefusals(t *testing.T, s store.Store) {
 	if err := claim(s, "w", 0, "rs-2", base.Add(staleAfter+time.Millisecond)); err != nil {
 		t.Fatalf("BeginReshare(rs-2) over rs-1's stale claim: %v", err)
 	}
-	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 took over", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
+	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 took over", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil, nil))
 	if err := s.AbortReshare(ctx, "w", "rs-1"); err != nil {
 		t.Errorf("AbortReshare(rs-1) after rs-2 took over = %v, want nil", err)
 	}
 	wantEpochs(t, s, "rs-1 after rs-2 took over", "w", 0, "", 1, "rs-2")
-	if err := s.ActivateEpoch(ctx, "w", "rs-2", 1, nil); err != nil {
+	if err := s.ActivateEpoch(ctx, "w", "rs-2", 1, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 made epoch 1", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
-	wantConflict(t, "ActivateEpoch(rs-2, 2) (epoch 1 is active, 2 was never claimed)", s.ActivateEpoch(ctx, "w", "rs-2", 2, nil))
+	wantConflict(t, "ActivateEpoch(rs-1, 1) after rs-2 made epoch 1", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil, nil))
+	wantConflict(t, "ActivateEpoch(rs-2, 2) (epoch 1 is active, 2 was never claimed)", s.ActivateEpoch(ctx, "w", "rs-2", 2, nil, nil))
 	// An old epoch's reshare cannot start, nor the finished one again.
 	wantConflict(t, "BeginReshare(from 0) at epoch 1", claim(s, "w", 0, "rs-3", base.Add(2*staleAfter)))
 	wantConflict(t, "BeginReshare(rs-2 from 0) after it made epoch 1", claim(s, "w", 0, "rs-2", base.Add(2*staleAfter)))
@@ -1731,7 +1732,7 @@ func testReshareFailedClaim(t *testing.T, s store.Store) {
 		t.Fatalf("BeginReshare over a failed reshare's claim: %v", err)
 	}
 	wantEpochs(t, s, "taken over from a failed reshare", "w", 0, "", 1, "rs-2")
-	wantConflict(t, "ActivateEpoch of the failed reshare", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil))
+	wantConflict(t, "ActivateEpoch of the failed reshare", s.ActivateEpoch(ctx, "w", "rs-1", 1, nil, nil))
 	// A claim with no session record (its coordinator died before
 	// writing it) waits for the cutoff as before.
 	mustCreate(t, s, wallet("w-2", "", base))
@@ -1753,11 +1754,11 @@ func testReshareValidation(t *testing.T, s store.Store) {
 		"BeginReshare, negative epoch":         claim(s, "w", -1, "rs", base),
 		"BeginReshare, from the last epoch":    claim(s, "w", store.MaxEpoch, "rs", base),
 		"BeginReshare, stale cutoff after now": s.BeginReshare(ctx, "w", 0, "rs", base, base.Add(time.Millisecond)),
-		"ActivateEpoch, empty wallet":          s.ActivateEpoch(ctx, "", "rs", 1, nil),
-		"ActivateEpoch, empty session":         s.ActivateEpoch(ctx, "w", "", 1, nil),
-		"ActivateEpoch, long session":          s.ActivateEpoch(ctx, "w", long, 1, nil),
-		"ActivateEpoch, epoch 0":               s.ActivateEpoch(ctx, "w", "rs", 0, nil),
-		"ActivateEpoch, epoch -1":              s.ActivateEpoch(ctx, "w", "rs", -1, nil),
+		"ActivateEpoch, empty wallet":          s.ActivateEpoch(ctx, "", "rs", 1, nil, nil),
+		"ActivateEpoch, empty session":         s.ActivateEpoch(ctx, "w", "", 1, nil, nil),
+		"ActivateEpoch, long session":          s.ActivateEpoch(ctx, "w", long, 1, nil, nil),
+		"ActivateEpoch, epoch 0":               s.ActivateEpoch(ctx, "w", "rs", 0, nil, nil),
+		"ActivateEpoch, epoch -1":              s.ActivateEpoch(ctx, "w", "rs", -1, nil, nil),
 		"AbortReshare, empty wallet":           s.AbortReshare(ctx, "", "rs"),
 		"AbortReshare, empty session":          s.AbortReshare(ctx, "w", ""),
 	}
@@ -1771,7 +1772,7 @@ func testReshareValidation(t *testing.T, s store.Store) {
 	if err := s.BeginReshare(ctx, "w", 0, "rs", base, base); err != nil {
 		t.Errorf("BeginReshare with the cutoff at now: %v", err)
 	}
-	wantConflict(t, "ActivateEpoch(MaxEpoch)", s.ActivateEpoch(ctx, "w", "rs", store.MaxEpoch, nil))
+	wantConflict(t, "ActivateEpoch(MaxEpoch)", s.ActivateEpoch(ctx, "w", "rs", store.MaxEpoch, nil, nil))
 }
 
 // A reshare session round-trips; like a keygen it has no digest,
@@ -1857,6 +1858,50 @@ func testReshareSession(t *testing.T, s store.Store) {
 	}
 }
 
+// ActivateEpoch records the reshare completed, with its stored
+// acknowledgements, in its own transaction: a restart that fails the
+// sessions left running does not fail one whose epoch is active. A
+// refused activation leaves the session as it was.
+func testActivateRecordsSession(t *testing.T, s store.Store) {
+	mustCreate(t, s, wallet("w", "", base))
+	now := time.Now()
+	running := func(id string) *store.Session {
+		rs := &store.Session{ID: id, Kind: store.SessionReshare, WalletID: "w", Parties: []string{"server-1", "client-w"},
+			State: store.StateRunning, CreatedAt: base, Owner: "coordinator-1"}
+		if err := s.CreateSession(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	rs := running("rs-1")
+	acks := map[string][]byte{"server-1": bytes.Repeat([]byte{1}, 64), "client-w": bytes.Repeat([]byte{2}, 64)}
+	if err := s.BeginReshare(ctx, "w", 0, rs.ID, now, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]byte{"server-1": nil}
+	if err := s.ActivateEpoch(ctx, "w", rs.ID, 1, nil, bad); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("ActivateEpoch with an empty acknowledgement: %v, want ErrInvalid", err)
+	}
+	wantEpochs(t, s, "after a refused activation", "w", 0, "", 1, rs.ID)
+	if err := s.ActivateEpoch(ctx, "w", rs.ID, 1, nil, acks); err != nil {
+		t.Fatal(err)
+	}
+	got := mustGetSession(t, s, rs.ID)
+	if got.State != store.StateCompleted || got.FinishedAt.IsZero() || !maps.EqualFunc(got.StoredAcks, acks, bytes.Equal) {
+		t.Fatalf("the reshare after its activation: %+v", got)
+	}
+	if n, err := s.FailUnfinishedOwned(ctx, "coordinator-1", "coordinator restarted", time.Time{}); err != nil || n != 0 {
+		t.Fatalf("FailUnfinishedOwned after the activation = %d, %v; want 0", n, err)
+	}
+	// A session whose activation is refused (the slot is not its own)
+	// stays running.
+	other := running("rs-2")
+	wantConflict(t, "ActivateEpoch of an unclaimed epoch", s.ActivateEpoch(ctx, "w", other.ID, 2, nil, acks))
+	if got := mustGetSession(t, s, other.ID); got.State != store.StateRunning || got.StoredAcks != nil {
+		t.Fatalf("a refused activation changed its session: %+v", got)
+	}
+}
+
 // Of concurrent claims on one wallet, one wins, round after round; claims
 // on different wallets do not get in each other's way.
 func testConcurrentBeginReshare(t *testing.T, s store.Store) {
@@ -1905,11 +1950,11 @@ func testConcurrentBeginReshare(t *testing.T, s store.Store) {
 		}
 		session := fmt.Sprintf("rs-%d-%d", round, winner)
 		wantEpochs(t, s, fmt.Sprintf("round %d", round), "w", round, made, round+1, session)
-		if err := s.ActivateEpoch(ctx, "w", session, round+1, nil); err != nil {
+		if err := s.ActivateEpoch(ctx, "w", session, round+1, nil, nil); err != nil {
 			t.Fatalf("round %d: ActivateEpoch(%s): %v", round, session, err)
 		}
 		made = session
-		if err := s.ActivateEpoch(ctx, "w-own", fmt.Sprintf("own-%d", round), round+1, nil); err != nil {
+		if err := s.ActivateEpoch(ctx, "w-own", fmt.Sprintf("own-%d", round), round+1, nil, nil); err != nil {
 			t.Fatalf("round %d: ActivateEpoch(own-%d): %v", round, round, err)
 		}
 	}
