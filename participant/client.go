@@ -118,28 +118,15 @@ func ClientRecoveryJob(resp *tsskitv1.CreateSessionResponse, a *recovery.Authori
 		return Job{}, mismatch("the coordinator made a %v session; a recovery was asked for", resp.Kind)
 	case resp.WalletId != a.WalletID:
 		return Job{}, mismatch("the coordinator's session reshares wallet %s, not %s", resp.WalletId, a.WalletID)
-	case spec.Epoch != a.Epoch+1:
-		return Job{}, mismatch("the coordinator's session makes epoch %d; the authorization recovers from epoch %d", spec.Epoch, a.Epoch)
-	case !slices.Contains(spec.New, a.PartyID) || slices.Contains(spec.Old, a.PartyID):
-		return Job{}, mismatch("the coordinator's session does not make %q a new holder", a.PartyID)
-	case int(resp.SignersNeeded) != spec.OldThreshold || !spec.ClientRequired:
-		return Job{}, mismatch("the coordinator's session changes the wallet's threshold or policy")
-	case !dev.Public().Equal(a.Identity):
-		return Job{}, mismatch("the authorization is for another device key than this one")
 	}
-	want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(spec.Old), spec.New...))))
-	if got := slices.Sorted(slices.Values(resp.Parties)); !slices.Equal(want, got) {
-		return Job{}, mismatch("the coordinator's session has parties %v; its committees are %v and %v", got, spec.Old, spec.New)
+	kinds, err := party.ClientRecovery(spec, int(resp.SignersNeeded), resp.Parties, a, dev.Public())
+	if err != nil {
+		return Job{}, err
 	}
 	tok, err := tokenOf(resp, a.PartyID)
 	if err != nil {
 		return Job{}, err
 	}
-	kinds := map[string]identity.Kind{}
-	for _, p := range want {
-		kinds[p] = identity.KindServer
-	}
-	kinds[a.PartyID] = identity.KindClient
 	return Job{SessionID: resp.SessionId, PartyID: a.PartyID, Token: tok, Identity: dev, Kind: identity.KindClient, Trust: trust,
 		WalletID: a.WalletID, Parties: resp.Parties, Threshold: int(resp.SignersNeeded), Reshare: spec, Kinds: kinds, Authorization: a}, nil
 }

@@ -568,6 +568,47 @@ func ClientReshare(rec *share.Record, spec *identity.Reshare, newThreshold, thre
 	return kinds, nil
 }
 
+// ClientRecovery checks a recovery session, as the coordinator offered it
+// (spec, the session's signers needed after it, and every party of the
+// session), against the authorization a the new client asked for it with
+// and its device identity key dev, and returns the kind every party must
+// join as: the new client a names a client, every other party a certified
+// server (the wallet's server holders). The session must make a.PartyID a
+// new holder only, start from the epoch a authorizes, keep the threshold
+// and the wallet's need of a client, and name no party beyond its two
+// committees. The old members check a itself against their own records;
+// this is the new client's side, so that it joins only the recovery it
+// asked for (a session_mismatch otherwise, before anything is signed).
+func ClientRecovery(spec *identity.Reshare, signersNeeded int, parties []string, a *recovery.Authorization, dev identity.PublicKey) (map[string]identity.Kind, error) {
+	mismatch := func(format string, args ...any) (map[string]identity.Kind, error) {
+		return nil, &Error{Code: CodeMismatch, Err: fmt.Errorf(format, args...)}
+	}
+	switch {
+	case spec == nil:
+		return mismatch("the coordinator's session is not a recovery: it says nothing of what it hands over")
+	case a == nil:
+		return nil, &Error{Code: CodeInvalidParams, Err: errors.New("a recovery without its authorization")}
+	case spec.Epoch != a.Epoch+1:
+		return mismatch("the coordinator's session makes epoch %d; the authorization recovers from epoch %d", spec.Epoch, a.Epoch)
+	case !slices.Contains(spec.New, a.PartyID) || slices.Contains(spec.Old, a.PartyID):
+		return mismatch("the coordinator's session does not make %q a new holder", a.PartyID)
+	case signersNeeded != spec.OldThreshold || !spec.ClientRequired:
+		return mismatch("the coordinator's session changes the wallet's threshold or policy")
+	case !dev.Equal(a.Identity):
+		return mismatch("the authorization is for another device key than this one")
+	}
+	want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(spec.Old), spec.New...))))
+	if got := slices.Sorted(slices.Values(parties)); !slices.Equal(want, got) {
+		return mismatch("the coordinator's session has parties %v; its committees are %v and %v", got, spec.Old, spec.New)
+	}
+	kinds := map[string]identity.Kind{}
+	for _, p := range want {
+		kinds[p] = identity.KindServer
+	}
+	kinds[a.PartyID] = identity.KindClient
+	return kinds, nil
+}
+
 // grant checks the request's recovery authorization and returns what it
 // grants. An old member checks it against its own record: signed by the
 // wallet's recovery kit, or by one of BackendKeys if the wallet accepts

@@ -25,6 +25,7 @@ import (
 	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -48,6 +49,14 @@ type seat struct {
 	// kinds, for a client's reshare, is the kind every party must join
 	// as (party.ClientReshare): the wallet's clients and certified servers.
 	kinds map[string]identity.Kind
+	// auth, at a recovery, is the authorization: the new client's own
+	// (PrepareRecovery), or a server party's copy (tests); backendKeys
+	// are a server party's configured app-backend keys (tests).
+	auth        *recovery.Authorization
+	backendKeys []identity.PublicKey
+	// owned: the seat owns its identity key (a recovery's device key) and
+	// destroys it when released.
+	owned bool
 }
 
 // keyring holds the seats made in this instance.
@@ -99,7 +108,7 @@ func (k *keyring) get(id string) (*seat, error) {
 
 func (k *keyring) release(id string) {
 	k.mu.Lock()
-	if st, ok := k.seats[id]; ok && st.identity != nil && st.share != nil {
+	if st, ok := k.seats[id]; ok && st.identity != nil && (st.share != nil || st.owned) {
 		// A signing's or reshare's identity came from its share (a
 		// reshare's new record holds its own copy of the seed); a
 		// keygen's stays in its result until the caller drops it.
@@ -115,6 +124,9 @@ type Joined struct {
 	Keys        seal.PublicKeys
 	Entry       *identity.Entry
 	IdentityKey identity.PublicKey
+	// RecoveryCode, from a keygen that sets a recovery kit, is the
+	// wallet's recovery code: a secret, for the user's eyes only.
+	RecoveryCode string
 }
 
 func (k *keyring) joined(id string) (*Joined, error) {
@@ -135,21 +147,38 @@ type JoinParams struct {
 	Digest        []byte  // signing
 	Share         []byte  // signing: the share record (share.Encode form)
 	Path          hd.Path // signing: the derivation path of the signing key (empty: the wallet key)
+	// Recovery, at keygen, is the recovery policy the client sets.
+	Recovery KeygenRecovery
 }
 
 // PrepareKeygen makes a client's seat in a keygen: fresh session keys and
 // a new device identity key, which goes into the share record keygen
-// makes.
+// makes. With p.Recovery the statement sets the wallet's recovery policy
+// (every holder records it); a kit's recovery code comes back in
+// Joined.RecoveryCode, derived for p.WalletID, and nowhere else.
 func PrepareKeygen(p JoinParams) (*Joined, error) {
+	if err := recoveryCheck(p.Recovery, len(p.Parties), p.SignersNeeded); err != nil {
+		return nil, err
+	}
+	spec := statementOf(p, identity.SessionKeygen, p.SignersNeeded, p.WalletID)
+	code, err := keygenRecovery(&spec, p.Recovery)
+	if err != nil {
+		return nil, err
+	}
 	k, err := identity.GenerateKey()
 	if err != nil {
 		return nil, err
 	}
-	id, err := keys.add(&seat{identity: k, kind: identity.KindClient, spec: statementOf(p, identity.SessionKeygen, p.SignersNeeded, p.WalletID)})
+	id, err := keys.add(&seat{identity: k, kind: identity.KindClient, spec: spec})
 	if err != nil {
 		return nil, err
 	}
-	return keys.joined(id)
+	j, err := keys.joined(id)
+	if err != nil {
+		return nil, err
+	}
+	j.RecoveryCode = code
+	return j, nil
 }
 
 // PrepareSign makes a seat in a signing of p.Digest with the share in
@@ -492,7 +521,7 @@ func StartReshare(p ReshareParams, out func([]byte), progress func(party.Progres
 	s.Progress = progress
 	req := party.ReshareRequest{Session: s, WalletID: st.spec.WalletID, Epoch: spec.Epoch, Old: spec.Old, OldThreshold: spec.OldThreshold,
 		New: spec.New, NewThreshold: st.spec.Threshold, PublicKey: spec.PublicKey, ChainCode: spec.ChainCode, ClientRequired: spec.ClientRequired,
-		RecoveryPolicy: spec.Recovery, Identity: st.identity}
+		RecoveryPolicy: spec.Recovery, Recovery: st.auth, BackendKeys: st.backendKeys, Identity: st.identity}
 	if slices.Contains(spec.Old, st.spec.PartyID) {
 		req.Share = st.share
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -63,7 +64,14 @@ func TestBridgeKeygenSign(t *testing.T) {
 	ids := []string{"browser-1", "server-1", "server-2"}
 	td := newDeployment(t, ids)
 	const walletID = "0b7f1e52-8f0c-4c3c-9a56-2f1f0d7c8e11"
-	keyIDs, roster := td.seats(t, JoinParams{SessionID: "bridge-keygen", WalletID: walletID, SignersNeeded: 2, Parties: ids}, nil)
+	// The client sets a recovery kit and backend approvals: every record
+	// keeps the policy, and the kit's code comes back once.
+	keyIDs, roster := td.seats(t, JoinParams{SessionID: "bridge-keygen", WalletID: walletID, SignersNeeded: 2, Parties: ids,
+		Recovery: KeygenRecovery{Kit: true, Backend: true}}, nil)
+	code := td.codes[walletID]
+	if _, err := recovery.ParseCode(code); err != nil {
+		t.Fatalf("the keygen's recovery code: %v", err)
+	}
 	b := &bus{runs: map[string]*Run{}}
 	type out struct {
 		o   *KeygenOutput
@@ -155,7 +163,19 @@ func TestBridgeKeygenSign(t *testing.T) {
 		}
 	}
 
-	t.Run("refresh", func(t *testing.T) { bridgeRefresh(t, td, ids, shares, pk) })
+	for id, b := range shares {
+		rec, _ := share.Decode(b)
+		kit, _ := recovery.KitKey(code, walletID)
+		if !rec.Policy.Recovery.Backend || !rec.Policy.Recovery.Kit.Equal(kit.Public()) {
+			t.Fatalf("%s's record: recovery policy %+v; want the code's kit and backend approvals", id, rec.Policy.Recovery)
+		}
+	}
+
+	var fresh map[string][]byte
+	t.Run("refresh", func(t *testing.T) { fresh = bridgeRefresh(t, td, ids, shares, pk) })
+	if fresh != nil {
+		t.Run("recover", func(t *testing.T) { bridgeRecover(t, td, code, fresh, pk) })
+	}
 }
 
 // bridgeRefresh refreshes the wallet of shares (epoch 0) through the
@@ -164,13 +184,13 @@ func TestBridgeKeygenSign(t *testing.T) {
 // result a share of epoch 1 and a stored acknowledgement that
 // VerifyStoredAcks takes (and refuses when one is missing or forged);
 // then the new shares sign and the signature verifies under the wallet key.
-func bridgeRefresh(t *testing.T, td *deployment, ids []string, shares map[string][]byte, pk *secp256k1.PublicKey) {
+func bridgeRefresh(t *testing.T, td *deployment, ids []string, shares map[string][]byte, pk *secp256k1.PublicKey) map[string][]byte {
 	rec, err := share.Decode(shares["browser-1"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := &identity.Reshare{Epoch: 1, OldThreshold: 2, Old: slices.Sorted(slices.Values(ids)), New: slices.Sorted(slices.Values(ids)),
-		PublicKey: rec.PublicKey, ChainCode: rec.ChainCode, ClientRequired: rec.Policy.ClientRequired}
+		PublicKey: rec.PublicKey, ChainCode: rec.ChainCode, ClientRequired: rec.Policy.ClientRequired, Recovery: rec.Policy.Recovery}
 	const sid = "bridge-refresh"
 	// An offer that is not what the client asked for is refused before
 	// any seat exists.
@@ -299,6 +319,7 @@ func bridgeRefresh(t *testing.T, td *deployment, ids []string, shares map[string
 			t.Fatal(err)
 		}
 	}
+	return fresh
 }
 
 func TestBridgeRejects(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/preparams"
+	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -37,6 +38,9 @@ func toError(err error) *Error {
 	var se *seal.Error
 	if errors.As(err, &se) {
 		return &Error{Code: "seal_" + string(se.Code), Message: err.Error()}
+	}
+	if re, ok := recovery.AsError(err); ok {
+		return &Error{Code: re.Code, Message: err.Error()}
 	}
 	var she *share.Error
 	if errors.As(err, &she) {

@@ -73,6 +73,96 @@ func api() js.Value {
 		}
 		return joinedToJS(j)
 	})
+	set("prepareRecovery", func(args []js.Value) any {
+		p, err := recoveryJoinArgs(args)
+		if err != nil {
+			return throw(err)
+		}
+		j, err := PrepareRecovery(p)
+		if err != nil {
+			return throw(toError(err))
+		}
+		return joinedToJS(j)
+	})
+	set("newRecoveryDevice", func(args []js.Value) any {
+		// {withSeed?: boolean}: the seed only for a caller that keeps the
+		// device (encrypted) until the backend's approval comes.
+		withSeed := len(args) > 0 && args[0].Type() == js.TypeObject && args[0].Get("withSeed").Truthy()
+		d, err := NewDevice(withSeed)
+		if err != nil {
+			return throw(toError(err))
+		}
+		return deviceToJS(d)
+	})
+	set("openRecoveryDevice", func(args []js.Value) any {
+		seed, err := argBytes(args, 0, "seed")
+		if err != nil {
+			return throw(err)
+		}
+		defer clear(seed)
+		want := ""
+		if len(args) > 1 && args[1].Type() == js.TypeString {
+			want = args[1].String()
+		}
+		d, err := OpenDevice(seed, want)
+		if err != nil {
+			return throw(toError(err))
+		}
+		return deviceToJS(d)
+	})
+	set("releaseRecoveryDevice", func(args []js.Value) any {
+		id, err := argString(args, 0, "deviceId")
+		if err != nil {
+			return throw(err)
+		}
+		ReleaseDevice(id)
+		return js.Undefined()
+	})
+	set("kitAuthorization", func(args []js.Value) any {
+		if len(args) < 1 || args[0].Type() != js.TypeObject {
+			return throw(argErr("kitAuthorization(params): params must be an object"))
+		}
+		f := &fields{v: args[0]}
+		p := KitAuthParams{Code: f.str("code"), DeviceID: f.str("deviceId"), WalletID: f.str("walletId"), Epoch: f.int("epoch", false),
+			PartyID: f.str("partyId"), Expires: time.UnixMilli(int64(f.int("expiresAtMs", false)))}
+		if k := args[0].Get("kit"); k.Type() == js.TypeString {
+			p.Kit = k.String()
+		}
+		if f.err != nil {
+			return throw(f.err)
+		}
+		a, err := KitAuthorization(p)
+		if err != nil {
+			return throw(toError(err))
+		}
+		return authorizationToJS(a)
+	})
+	set("parseAuthorization", func(args []js.Value) any {
+		file, err := argString(args, 0, "file")
+		if err != nil {
+			return throw(err)
+		}
+		a, err := ParseAuthorization([]byte(file))
+		if err != nil {
+			return throw(toError(err))
+		}
+		return authorizationToJS(a)
+	})
+	set("checkAuthorization", func(args []js.Value) any {
+		if len(args) < 1 || args[0].Type() != js.TypeObject {
+			return throw(argErr("checkAuthorization(params): params must be an object"))
+		}
+		f := &fields{v: args[0]}
+		p := CheckAuthParams{Authorization: f.bytes("authorization"), WalletID: f.str("walletId"), Epoch: f.int("epoch", false),
+			DeviceID: f.str("deviceId"), PartyID: f.str("partyId")}
+		if f.err != nil {
+			return throw(f.err)
+		}
+		if err := CheckAuthorization(p); err != nil {
+			return throw(toError(err))
+		}
+		return js.Undefined()
+	})
 	set("releaseSessionKeys", func(args []js.Value) any {
 		id, err := argString(args, 0, "keysId")
 		if err != nil {
@@ -272,6 +362,36 @@ func joinedToJS(j *Joined) js.Value {
 	o.Set("keysId", j.KeysID)
 	o.Set("join", join)
 	o.Set("identityKey", j.IdentityKey.String())
+	if j.RecoveryCode != "" {
+		o.Set("recoveryCode", j.RecoveryCode)
+	}
+	return o
+}
+
+// deviceToJS is a device key as tsskit.d.ts's RecoveryDevice.
+func deviceToJS(d *Device) js.Value {
+	o := js.Global().Get("Object").New()
+	o.Set("deviceId", d.ID)
+	o.Set("identityKey", d.Identity.String())
+	if d.Seed != nil {
+		o.Set("seed", bytesToJS(d.Seed))
+		clear(d.Seed)
+	}
+	return o
+}
+
+// authorizationToJS is an authorization as tsskit.d.ts's RecoveryAuthorization.
+func authorizationToJS(a *AuthorizationInfo) js.Value {
+	o := js.Global().Get("Object").New()
+	o.Set("kind", a.Kind)
+	o.Set("walletId", a.WalletID)
+	o.Set("epoch", a.Epoch)
+	o.Set("partyId", a.PartyID)
+	o.Set("identityKey", a.Identity)
+	o.Set("expiresAtMs", a.Expires.UnixMilli())
+	o.Set("signer", a.Signer)
+	o.Set("authorization", bytesToJS(a.Wire))
+	o.Set("file", a.File)
 	return o
 }
 
@@ -591,6 +711,23 @@ func joinArgs(args []js.Value, sign bool) (JoinParams, error) {
 		}
 	} else {
 		p.Self, p.WalletID, p.SignersNeeded = f.str("self"), f.str("walletId"), f.int("signersNeeded", false)
+		// recovery: optional {kit?: boolean, backend?: boolean}, the wallet's recovery policy.
+		if r := args[0].Get("recovery"); r.Type() == js.TypeObject {
+			for _, k := range []struct {
+				name string
+				to   *bool
+			}{{"kit", &p.Recovery.Kit}, {"backend", &p.Recovery.Backend}} {
+				switch v := r.Get(k.name); v.Type() {
+				case js.TypeBoolean:
+					*k.to = v.Bool()
+				case js.TypeUndefined:
+				default:
+					return p, argErr("recovery.%s must be a boolean", k.name)
+				}
+			}
+		} else if !r.IsUndefined() {
+			return p, argErr("recovery must be {kit?: boolean, backend?: boolean}")
+		}
 	}
 	return p, f.err
 }
@@ -605,18 +742,36 @@ func reshareJoinArgs(args []js.Value) (ReshareJoinParams, error) {
 	}
 	f := &fields{v: args[0]}
 	p := ReshareJoinParams{SessionID: f.str("sessionId"), Parties: f.strings("parties"), Share: f.bytes("share"), SignersNeeded: f.int("signersNeeded", false)}
-	r := &fields{v: args[0].Get("reshare")}
-	if r.v.Type() != js.TypeObject {
-		if f.err == nil {
-			f.err = argErr("reshare must be {epoch, oldThreshold, oldParties, newParties, publicKey, chainCode, clientRequired}: the coordinator's offer")
+	spec, err := reshareSpecArg(args[0].Get("reshare"))
+	if f.err == nil && err != nil {
+		f.err = err
+	}
+	p.Spec = spec
+	if a := args[0].Get("asked"); a.Type() == js.TypeObject {
+		af := &fields{v: a}
+		p.AskedSignersNeeded, p.AskedParties = af.int("signersNeeded", true), af.int("parties", true)
+		if f.err == nil && af.err != nil {
+			f.err = argErr("asked: %s", af.err.(*Error).Message)
 		}
-		return p, f.err
+	} else if !a.IsUndefined() && f.err == nil {
+		f.err = argErr("asked must be {signersNeeded?, parties?}: what the client asked for (0 or absent: unchanged)")
+	}
+	return p, f.err
+}
+
+// reshareSpecArg reads a coordinator's reshare offer: {epoch, oldThreshold,
+// oldParties, newParties, publicKey, chainCode, clientRequired,
+// recoveryKit?, recoveryBackend?}.
+func reshareSpecArg(v js.Value) (*identity.Reshare, error) {
+	r := &fields{v: v}
+	if r.v.Type() != js.TypeObject {
+		return nil, argErr("reshare must be {epoch, oldThreshold, oldParties, newParties, publicKey, chainCode, clientRequired}: the coordinator's offer")
 	}
 	spec := &identity.Reshare{Epoch: r.int("epoch", false), OldThreshold: r.int("oldThreshold", false), Old: r.strings("oldParties"), New: r.strings("newParties"),
 		PublicKey: r.bytes("publicKey"), ChainCode: r.bytes("chainCode")}
 	if cr := r.v.Get("clientRequired"); cr.Type() == js.TypeBoolean {
 		spec.ClientRequired = cr.Bool()
-	} else if f.err == nil && r.err == nil {
+	} else if r.err == nil {
 		r.err = argErr("clientRequired must be a boolean")
 	}
 	// The wallet's recovery policy (optional: none): the kit's public key
@@ -636,19 +791,26 @@ func reshareJoinArgs(args []js.Value) (ReshareJoinParams, error) {
 	} else if !rb.IsUndefined() && r.err == nil {
 		r.err = argErr("recoveryBackend must be a boolean")
 	}
-	if f.err == nil && r.err != nil {
-		f.err = argErr("reshare: %s", r.err.(*Error).Message)
+	if r.err != nil {
+		return spec, argErr("reshare: %s", r.err.(*Error).Message)
+	}
+	return spec, nil
+}
+
+// recoveryJoinArgs reads prepareRecovery's parameters: {sessionId,
+// parties, reshare, signersNeeded, authorization: Uint8Array, deviceId}.
+func recoveryJoinArgs(args []js.Value) (RecoveryJoinParams, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return RecoveryJoinParams{}, argErr("prepareRecovery(params): params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := RecoveryJoinParams{SessionID: f.str("sessionId"), Parties: f.strings("parties"), SignersNeeded: f.int("signersNeeded", false),
+		Authorization: f.bytes("authorization"), DeviceID: f.str("deviceId")}
+	spec, err := reshareSpecArg(args[0].Get("reshare"))
+	if f.err == nil && err != nil {
+		f.err = err
 	}
 	p.Spec = spec
-	if a := args[0].Get("asked"); a.Type() == js.TypeObject {
-		af := &fields{v: a}
-		p.AskedSignersNeeded, p.AskedParties = af.int("signersNeeded", true), af.int("parties", true)
-		if f.err == nil && af.err != nil {
-			f.err = argErr("asked: %s", af.err.(*Error).Message)
-		}
-	} else if !a.IsUndefined() && f.err == nil {
-		f.err = argErr("asked must be {signersNeeded?, parties?}: what the client asked for (0 or absent: unchanged)")
-	}
 	return p, f.err
 }
 

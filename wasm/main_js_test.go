@@ -4,6 +4,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"strings"
 	"syscall/js"
 	"testing"
 	"time"
@@ -355,4 +356,74 @@ func jsReshareChecks(t *testing.T, td *deployment, ids []string, shares map[stri
 	if c := v.Get("error").Get("culprits"); c.Length() != 1 || c.Index(0).String() != "server-2" {
 		t.Fatal("culprits")
 	}
+}
+
+// TestJSRecovery drives the recovery methods through the JS API: a
+// keygen seat's recovery code, device keys and their seeds, a kit
+// authorization and its file form, and the device's checks, each refusal
+// with its code.
+func TestJSRecovery(t *testing.T) {
+	const walletID = "8c0e7a52-0a5f-4d9b-9f0e-2d3c4b5a6978"
+	parties := strArray("browser-1", "server-1", "server-2")
+	k := tk.Call("prepareKeygen", obj("sessionId", "s", "self", "browser-1", "walletId", walletID, "signersNeeded", 2, "parties", parties,
+		"recovery", obj("kit", true, "backend", true)))
+	code := k.Get("recoveryCode")
+	if code.Type() != js.TypeString || len(strings.Fields(code.String())) != 12 {
+		t.Fatal("prepareKeygen with a kit: no 12-word recovery code")
+	}
+	tk.Call("releaseSessionKeys", k.Get("keysId"))
+	wantErrCode(t, tk.Call("prepareKeygen", obj("sessionId", "s", "self", "browser-1", "walletId", walletID, "signersNeeded", 2, "parties", parties,
+		"recovery", obj("kit", "yes"))), "invalid_argument")
+	wantErrCode(t, tk.Call("prepareKeygen", obj("sessionId", "s", "self", "browser-1", "walletId", walletID, "signersNeeded", 3, "parties", parties,
+		"recovery", obj("backend", true))), "invalid_argument")
+
+	d := tk.Call("newRecoveryDevice", obj("withSeed", true))
+	if d.Get("seed").Length() != 32 || len(d.Get("identityKey").String()) != 64 {
+		t.Fatal("newRecoveryDevice")
+	}
+	if tk.Call("newRecoveryDevice").Get("seed").Type() != js.TypeUndefined {
+		t.Fatal("a seed nobody asked for")
+	}
+	o := tk.Call("openRecoveryDevice", d.Get("seed"), d.Get("identityKey"))
+	if o.Get("identityKey").String() != d.Get("identityKey").String() {
+		t.Fatal("openRecoveryDevice: another key")
+	}
+	tk.Call("releaseRecoveryDevice", o.Get("deviceId"))
+	wantErrCode(t, tk.Call("openRecoveryDevice", js.Global().Get("Uint8Array").New(32), d.Get("identityKey")), "corrupt_record")
+
+	p := obj("code", code, "deviceId", d.Get("deviceId"), "walletId", walletID, "epoch", 0, "partyId", "browser-2",
+		"expiresAtMs", time.Now().Add(time.Hour).UnixMilli())
+	a := tk.Call("kitAuthorization", p)
+	if a.Get("kind").String() != "kit" || a.Get("identityKey").String() != d.Get("identityKey").String() || a.Get("authorization").Length() < 100 {
+		t.Fatal("kitAuthorization")
+	}
+	f := tk.Call("parseAuthorization", a.Get("file"))
+	if string(goBytes(f.Get("authorization"))) != string(goBytes(a.Get("authorization"))) {
+		t.Fatal("parseAuthorization: another authorization")
+	}
+	wantErrCode(t, tk.Call("parseAuthorization", "{}"), "recovery_malformed")
+	p.Set("code", "not a code")
+	wantErrCode(t, tk.Call("kitAuthorization", p), "recovery_code")
+	p.Set("code", code)
+	p.Set("kit", strings.Repeat("ab", 32))
+	wantErrCode(t, tk.Call("kitAuthorization", p), "recovery_wrong_code")
+
+	c := obj("authorization", a.Get("authorization"), "walletId", walletID, "epoch", 0, "deviceId", d.Get("deviceId"), "partyId", "browser-2")
+	if r := tk.Call("checkAuthorization", c); !r.IsUndefined() {
+		t.Fatalf("checkAuthorization of a good one: %v", js.Global().Get("JSON").Call("stringify", r))
+	}
+	c.Set("epoch", 1)
+	wantErrCode(t, tk.Call("checkAuthorization", c), "recovery_stale")
+	c.Set("epoch", 0)
+	c.Set("partyId", "browser-3")
+	wantErrCode(t, tk.Call("checkAuthorization", c), "recovery_other_device")
+	forged := js.Global().Get("Uint8Array").New(a.Get("authorization"))
+	forged.SetIndex(forged.Length()-1, forged.Index(forged.Length()-1).Int()^1)
+	c.Set("partyId", "browser-2")
+	c.Set("authorization", forged)
+	wantErrCode(t, tk.Call("checkAuthorization", c), "recovery_forged")
+	wantErrCode(t, tk.Call("prepareRecovery", obj("sessionId", "s")), "invalid_argument")
+	tk.Call("releaseRecoveryDevice", d.Get("deviceId"))
+	c.Set("authorization", a.Get("authorization"))
+	wantErrCode(t, tk.Call("checkAuthorization", c), "invalid_argument")
 }

@@ -16,6 +16,9 @@ import (
 type deployment struct {
 	d     *memnet.Identities
 	trust TrustParams
+	// codes are the recovery codes of the keygens whose client set a kit,
+	// by wallet id.
+	codes map[string]string
 }
 
 func newDeployment(t testing.TB, ids []string) *deployment {
@@ -30,7 +33,7 @@ func newDeployment(t testing.TB, ids []string) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &deployment{d: d, trust: TrustParams{Roots: []string{d.Root.Public().String()}}}
+	return &deployment{d: d, trust: TrustParams{Roots: []string{d.Root.Public().String()}}, codes: map[string]string{}}
 }
 
 // seats prepares every party's seat in a session of p (a signing when
@@ -45,10 +48,12 @@ func (td *deployment) seats(t testing.TB, p JoinParams, shares map[string][]byte
 		var j *Joined
 		var err error
 		switch {
-		case td.d.Kinds[id] != identity.KindClient:
+		case !strings.HasPrefix(id, "browser-"): // a client made later (a recovered one) is not in the deployment
 			j = td.serverSeat(t, q, shares[id])
 		case shares == nil:
-			j, err = PrepareKeygen(q)
+			if j, err = PrepareKeygen(q); err == nil && j.RecoveryCode != "" {
+				td.codes[p.WalletID] = j.RecoveryCode
+			}
 		default:
 			q.Share = shares[id]
 			j, err = PrepareSign(q)
@@ -88,8 +93,9 @@ func (td *deployment) serverSeat(t testing.TB, p JoinParams, rec []byte) *Joined
 }
 
 // reshareSeat prepares server party self's seat in a reshare of spec with
-// its certified identity and its current share rec.
-func (td *deployment) reshareSeat(t testing.TB, sessionID, self string, rec []byte, spec *identity.Reshare, newThreshold int, parties []string) *Joined {
+// its certified identity and its current share rec (nil for a new member
+// only); with, if given, finishes the seat (a recovery's authorization).
+func (td *deployment) reshareSeat(t testing.TB, sessionID, self string, rec []byte, spec *identity.Reshare, newThreshold int, parties []string, with ...func(*seat)) *Joined {
 	t.Helper()
 	r, err := share.Decode(rec)
 	if err != nil {
@@ -98,6 +104,9 @@ func (td *deployment) reshareSeat(t testing.TB, sessionID, self string, rec []by
 	st := &seat{identity: td.key(t, self), kind: identity.KindServer, chain: td.d.Chains[self], share: r,
 		spec: statementOf(JoinParams{SessionID: sessionID, Self: self, Parties: parties}, identity.SessionReshare, newThreshold, r.WalletID)}
 	st.spec.Reshare = spec
+	for _, f := range with {
+		f(st)
+	}
 	kid, err := keys.add(st)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,9 @@ export interface TsskitError extends Error {
   /**
    * invalid_argument | invalid_params | protocol | seal | timeout | canceled |
    * transport | verify | identity | session_mismatch | policy | stale_epoch |
+   * recovery_refused | recovery_code | recovery_wrong_code | recovery_malformed |
+   * recovery_forged | recovery_expired | recovery_other_wallet | recovery_stale |
+   * recovery_other_device | corrupt_record |
    * seal_<code> | share_invalid | invalid_preparams | need_more_primes | panic |
    * internal
    */
@@ -44,6 +47,11 @@ export interface PreparedSeat {
   join: Join;
   /** The seat's identity public key, hex. */
   identityKey: string;
+  /**
+   * From a keygen with recovery.kit only: the wallet's recovery code, 12 BIP39 English words.
+   * SECRET: show it to the user once; never store, log or send it.
+   */
+  recoveryCode?: string;
 }
 
 export interface KeygenJoinParams {
@@ -55,6 +63,12 @@ export interface KeygenJoinParams {
   signersNeeded: number;
   /** Every party of the session, as this party asked for it. */
   parties: string[];
+  /**
+   * The wallet's recovery policy, which every holder records: a recovery kit (a new recovery code,
+   * returned in PreparedSeat.recoveryCode, whose key for walletId the statement names) and/or the
+   * app backend's approvals. Either needs at least signersNeeded server parties.
+   */
+  recovery?: { kit?: boolean; backend?: boolean };
 }
 
 export interface SignJoinParams {
@@ -101,6 +115,69 @@ export interface ReshareJoinParams {
   signersNeeded: number;
   /** What this client asked for; 0 or absent: unchanged. The offer must match. */
   asked?: { signersNeeded?: number; parties?: number };
+}
+
+/** A new device's identity key, held in this instance under deviceId. */
+export interface RecoveryDevice {
+  deviceId: string;
+  /** Its Ed25519 public key, hex. */
+  identityKey: string;
+  /** newRecoveryDevice({withSeed: true}) only: the key's 32-byte seed. SECRET: encrypt it before it leaves the worker. */
+  seed?: Uint8Array;
+}
+
+/** A recovery authorization (package party/recovery): its fields, wire form and file form. */
+export interface RecoveryAuthorization {
+  kind: "kit" | "backend";
+  walletId: string;
+  /** The epoch it recovers from. */
+  epoch: number;
+  /** The new client party. */
+  partyId: string;
+  /** The new device's identity key, hex. */
+  identityKey: string;
+  expiresAtMs: number;
+  /** The kit key or backend key that signed it, hex. */
+  signer: string;
+  /** The wire form, for CreateRecoverySession. */
+  authorization: Uint8Array;
+  /** The file form (JSON, "tsskit-recovery-authorization"). */
+  file: string;
+}
+
+export interface KitAuthorizationParams {
+  /** The recovery code, 12 words. SECRET. */
+  code: string;
+  deviceId: string;
+  walletId: string;
+  /** The wallet's current epoch. */
+  epoch: number;
+  partyId: string;
+  /** At most 7 days ahead. */
+  expiresAtMs: number;
+  /** The wallet's kit public key, hex, if known: a code of another wallet fails with recovery_wrong_code. */
+  kit?: string;
+}
+
+export interface CheckAuthorizationParams {
+  authorization: Uint8Array;
+  walletId: string;
+  epoch: number;
+  deviceId: string;
+  partyId: string;
+}
+
+export interface RecoveryJoinParams {
+  sessionId: string;
+  /** Every party of the session (both committees). */
+  parties: string[];
+  /** The coordinator's offer (CreateRecoverySession's `reshare`). */
+  reshare: ReshareSpec;
+  signersNeeded: number;
+  /** The authorization's wire form, as sent. */
+  authorization: Uint8Array;
+  /** The device the authorization names; the seat takes it. */
+  deviceId: string;
 }
 
 /** The deployment root(s) this party pins and revoked identity keys, hex. Never from the coordinator. */
@@ -222,6 +299,27 @@ export interface Tsskit {
    * client's consent to it.
    */
   prepareReshare(params: ReshareJoinParams): PreparedSeat | Failure;
+  /**
+   * A new client's seat in a recovery: the offer is checked against the authorization
+   * (party.ClientRecovery; session_mismatch otherwise) and the device key, which the seat takes.
+   */
+  prepareRecovery(params: RecoveryJoinParams): PreparedSeat | Failure;
+  /** A new device identity key from crypto.getRandomValues; its seed only with withSeed. */
+  newRecoveryDevice(options?: { withSeed?: boolean }): RecoveryDevice | Failure;
+  /** Holds the device key of seed (zeroed here after); it must be identityKey's when given (corrupt_record otherwise). */
+  openRecoveryDevice(seed: Uint8Array, identityKey?: string): RecoveryDevice | Failure;
+  releaseRecoveryDevice(deviceId: string): undefined | Failure;
+  /** Derives the wallet's kit key from the recovery code and signs the device's authorization with it (recovery_code: not a valid code). */
+  kitAuthorization(params: KitAuthorizationParams): RecoveryAuthorization | Failure;
+  /** Reads an authorization's file form (an app backend's approval); recovery_malformed otherwise. */
+  parseAuthorization(file: string): RecoveryAuthorization | Failure;
+  /**
+   * Checks an authorization's signature, wallet, epoch and expiry (recovery_forged,
+   * recovery_other_wallet, recovery_stale, recovery_expired) and that it names this device and
+   * party (recovery_other_device). Whether its signer may authorize the recovery, the server
+   * holders decide.
+   */
+  checkAuthorization(params: CheckAuthorizationParams): undefined | Failure;
   releaseSessionKeys(keysId: string): undefined | Failure;
   keygen(params: KeygenParams, callbacks: RunCallbacks): Run<KeygenResult> | Failure;
   sign(params: SignParams, callbacks: RunCallbacks): Run<SignResult> | Failure;
