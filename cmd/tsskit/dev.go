@@ -29,7 +29,9 @@ func runDev(ctx context.Context, args []string) error {
 	fs := newFlags("dev", "Everything in one process, for development: router, coordinator, account API, server parties, server-party API.",
 		`  MPC_API_KEY, CRYPTO_MASTER_KEY  used when set; otherwise made once and kept in <data-dir>/dev-secrets.json
   ALLOWED_IPS      REST allowlist (default: any)
-  TSSKIT_ORIGINS   gRPC-Web origins (default: any)`)
+  TSSKIT_ORIGINS   gRPC-Web origins (default: any)
+  TSSKIT_RECOVERY_KEYS  the app backends' recovery public keys, hex, comma-separated: every dev
+                   server party accepts their approvals of a recovery (default: none)`)
 	dataDir := fs.String("data-dir", filepath.Join(".data", "dev"), "state: SQLite store, vaults, dev secrets")
 	coordAddr := fs.String("coordinator-addr", "127.0.0.1:8081", "coordinator gRPC / gRPC-Web")
 	routerAddr := fs.String("router-addr", "127.0.0.1:8082", "router gRPC / gRPC-Web")
@@ -130,6 +132,10 @@ func runDev(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	recoveryKeys, err := recoveryKeysFromEnv()
+	if err != nil {
+		return err
+	}
 	var runs []func(context.Context)
 	for i := 1; i <= *parties; i++ {
 		o := stack.PartyOpts{
@@ -138,7 +144,8 @@ func runDev(ctx context.Context, args []string) error {
 			DatabaseURL: dbURL, Trust: trust, Root: root,
 			// The parties share this machine's CPUs: each gets its share
 			// of work slots, so admission plans for the machine it has.
-			WorkSlots: max(1, runtime.NumCPU() / *parties),
+			WorkSlots:    max(1, runtime.NumCPU() / *parties),
+			RecoveryKeys: recoveryKeys,
 		}
 		if i == 1 {
 			o.APIAddr, o.Allow = *partyAPIAddr, allow
