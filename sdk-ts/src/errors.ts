@@ -29,6 +29,7 @@ export class TsskitError extends Error {
       const culprits = Array.isArray(o.culprits) ? o.culprits.map(String) : [];
       // The engine's (from the worker) or a failed session's.
       if (o.code === "stale_epoch") return new StaleEpochError(String(o.message), culprits);
+      if (typeof o.code === "string" && isRecoveryCode(o.code)) return new RecoveryError(o.code, String(o.message), culprits);
       return new TsskitError(String(o.code), String(o.message), culprits);
     }
     if (e instanceof Error && e.name === "AbortError") return new TsskitError("canceled", e.message || "canceled");
@@ -82,6 +83,38 @@ export class StaleEpochError extends TsskitError {
     this.mine = mine;
     this.detail = detail;
   }
+}
+
+/**
+ * A recovery refused or not possible, with a code to switch on:
+ *
+ * - recovery_refused: the wallet's server holders (or the coordinator,
+ *   for them) refused the authorization: not signed by the wallet's kit
+ *   or a backend key they are configured with, or the wallet's policy
+ *   does not accept its kind; or the wallet allows no recovery.
+ * - recovery_code: not a recovery code (12 BIP39 words, checksum);
+ *   recovery_wrong_code: a valid code, but not this wallet's.
+ * - recovery_forged: the authorization's signature does not verify.
+ * - recovery_expired: it has expired (or claims more than 7 days).
+ * - recovery_other_wallet, recovery_stale: it is for another wallet, or
+ *   for another epoch than the wallet's current one (made before a
+ *   refresh or recovery: ask for a new one).
+ * - recovery_other_device: it names another device or party than this
+ *   browser's pending request.
+ * - recovery_no_request: no pending request for this wallet in this
+ *   browser (requestRecovery first).
+ * - recovery_malformed: not an authorization file.
+ *
+ * Nothing is lost by a refusal: no share is stored, and a pending request
+ * stays for another approval.
+ */
+export class RecoveryError extends TsskitError {
+  override name = "RecoveryError";
+}
+
+/** The recovery_* codes TsskitError.from turns into RecoveryError. */
+export function isRecoveryCode(code: string): boolean {
+  return /^recovery_[a-z_]+$/.test(code);
 }
 
 /**

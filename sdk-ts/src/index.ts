@@ -1,4 +1,5 @@
-export { TsskitError, RpcError, IntegrityError, OverloadedError, StaleEpochError, retryOverloaded, codeName, type RetryPolicy } from "./errors.js";
+export { TsskitError, RpcError, IntegrityError, OverloadedError, StaleEpochError, RecoveryError, retryOverloaded, codeName, type RetryPolicy } from "./errors.js";
+export type { RecoveryRequest, SealedDeviceInfo } from "./recovery.js";
 export { TssClient } from "./tss-client.js";
 export { TokenSource, expiryOf, TOKEN_REFRESH_MARGIN_MS } from "./token.js";
 export type { TokenConfig } from "./token.js";
@@ -6,6 +7,7 @@ export { checkNewPassword, passwordStrength, WeakPasswordError, MIN_PASSWORD_LEN
 export type { PasswordStrength, WeakPasswordCode } from "./password.js";
 export type {
   TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus, RefreshWalletOptions, ReshareWalletOptions,
+  CreatedWallet, RequestRecoveryOptions, RecoverWalletOptions,
 } from "./tss-client.js";
 export type { ClientProgress, Phase, ReshareProgress, ResharePhase } from "./progress.js";
 export { progressMapper, reshareProgressMapper } from "./progress.js";
@@ -14,10 +16,10 @@ export type { Integrity, IntegrityDetails, PinnedResource } from "./integrity.js
 export type { LoaderOptions, TssPool } from "./tss-wasm-loader.js";
 export { TssWorker, generatePreParams, generatePreParamsIntoPool } from "./worker-client.js";
 export type * from "./worker-client.js";
-export { connectClients, keygenSeat, signSeat, reshareSeat, sameReshare } from "./session.js";
+export { connectClients, keygenSeat, signSeat, reshareSeat, recoverySeat, sameReshare } from "./session.js";
 export type { Clients, Endpoints, Seat, KeygenOutcome, ReshareOffer, ReshareOutcome } from "./session.js";
 export { ShareStorage, ShareExistsError, ShareNotFoundError, ShareChangedError, OlderBackupError } from "./share-storage.js";
-export type { StoredWallet, ShareStorageOptions, PendingShare } from "./share-storage.js";
+export type { StoredWallet, ShareStorageOptions, PendingShare, StoredRecoveryRequest } from "./share-storage.js";
 export {
   WrongPasswordError, CorruptRecordError, BackupFormatError, EmptyPasswordError,
   protect, unprotect, parseBackup, inspectRecord, BACKUP_FORMAT, MIN_ITERATIONS, MAX_ITERATIONS,

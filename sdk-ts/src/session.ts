@@ -52,6 +52,8 @@ export interface Seat {
 
 export interface KeygenOutcome extends KeygenResult {
   walletId: string;
+  /** With a recovery kit: the wallet's recovery code (SECRET: show it once). */
+  recoveryCode?: string;
 }
 
 /**
@@ -64,10 +66,20 @@ export interface KeygenOutcome extends KeygenResult {
 export async function keygenSeat(
   clients: Clients, worker: TssWorker, seat: Seat, signersNeeded: number, preParams: PreParamsRef,
   protect: { password: string; iterations?: number }, save?: (r: KeygenOutcome) => Promise<void>,
+  recovery?: { kit?: boolean; backend?: boolean },
 ): Promise<KeygenOutcome> {
   let out: KeygenOutcome | undefined;
+  let recoveryCode: string | undefined;
   await runSeat(clients, worker, seat, SessionKind.KEYGEN, {
-    prepare: () => worker.prepareKeygen({ sessionId: seat.sessionId, self: seat.partyId, walletId: seat.walletId, signersNeeded, parties: seat.parties }),
+    prepare: async () => {
+      const p = await worker.prepareKeygen({
+        sessionId: seat.sessionId, self: seat.partyId, walletId: seat.walletId, signersNeeded, parties: seat.parties, ...(recovery ? { recovery } : {}),
+      });
+      // The code goes to the caller with the result, and nowhere else.
+      recoveryCode = p.recoveryCode;
+      const { recoveryCode: _, ...rest } = p;
+      return rest;
+    },
     check: (ready) => {
       if (!ready.recordsChainCodes) {
         throw mismatch("the coordinator's roster is from a coordinator that does not record chain codes (older than this SDK): upgrade the coordinator; it would record the wallet without the chain code this party records");
@@ -81,7 +93,7 @@ export async function keygenSeat(
       return {
         run,
         report: async (r: KeygenResult) => {
-          out = { ...r, walletId: seat.walletId };
+          out = { ...r, walletId: seat.walletId, ...(recoveryCode ? { recoveryCode } : {}) };
           await save?.(out);
           return { result: { case: "publicKey" as const, value: r.publicKey }, chainCode: r.chainCode };
         },
@@ -156,6 +168,36 @@ export async function reshareSeat(
   clients: Clients, worker: TssWorker, seat: Seat, handle: string, offer: ReshareOffer, preParams: PreParamsRef,
   protect: { password: string; iterations?: number }, save: (r: ReshareResult) => Promise<void>,
 ): Promise<ReshareOutcome> {
+  const prepare = () =>
+    worker.prepareReshare({ handle, sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded, asked: offer.asked });
+  return runReshare(clients, worker, seat, prepare, offer, preParams, protect, save);
+}
+
+/**
+ * Runs a new client's seat in a recovery (CreateRecoverySession's offer),
+ * with a device key held in this worker (consumed) and the authorization
+ * it was asked with: the offer is checked in the wasm against the
+ * authorization (party.ClientRecovery) before the seat joins with the
+ * device key; the rest is reshareSeat's — the new share is stored as
+ * pending by save() before it is reported, and the Completed event is
+ * returned for the caller to verify.
+ */
+export async function recoverySeat(
+  clients: Clients, worker: TssWorker, seat: Seat, device: { deviceId: string; authorization: Uint8Array }, offer: ReshareOffer, preParams: PreParamsRef,
+  protect: { password: string; iterations?: number }, save: (r: ReshareResult) => Promise<void>,
+): Promise<ReshareOutcome> {
+  const prepare = () =>
+    worker.prepareRecovery({
+      sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded,
+      authorization: device.authorization, deviceId: device.deviceId,
+    });
+  return runReshare(clients, worker, seat, prepare, offer, preParams, protect, save);
+}
+
+async function runReshare(
+  clients: Clients, worker: TssWorker, seat: Seat, prepare: () => Promise<PreparedSeat>, offer: ReshareOffer, preParams: PreParamsRef,
+  protect: { password: string; iterations?: number }, save: (r: ReshareResult) => Promise<void>,
+): Promise<ReshareOutcome> {
   let out: ReshareResult | undefined;
   let completed: SessionEvent_Completed | undefined;
   const onEvent = seat.onEvent;
@@ -163,7 +205,7 @@ export async function reshareSeat(
     if (ev.event.case === "completed") completed = ev.event.value;
     onEvent?.(ev);
   } }, SessionKind.RESHARE, {
-    prepare: () => worker.prepareReshare({ handle, sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded, asked: offer.asked }),
+    prepare,
     check: (ready) => {
       if (ready.signersNeeded !== offer.signersNeeded) {
         throw mismatch(`the coordinator's roster needs ${ready.signersNeeded} signers after the reshare; its offer said ${offer.signersNeeded}`);

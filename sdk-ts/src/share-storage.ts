@@ -42,6 +42,20 @@
  * listing see the current share alone, and a refresh that fails leaves
  * it untouched.
  *
+ * Recovery. A browser recovering a wallet whose client was lost has no
+ * share of it yet: its new share is stored pending like a refresh's
+ * (putPending with `recovery`, no current share needed) and
+ * activatePending with `recovery` makes it the wallet's share, adding it
+ * or replacing an older epoch's. While the app backend's approval is
+ * awaited, the request and the device identity key, sealed under the
+ * password in the worker (recovery.ts), are kept in the object store
+ * "recovery" (key path "walletId"):
+ *
+ *     { version: 1, walletId, epoch, partyId, identity, recovery: {kit,
+ *       backend}, createdAt, device: <sealed text>, checksum }
+ *
+ * and activatePending deletes it in its transaction.
+ *
  * ShareStorage never sees a plaintext share: it stores backups (ciphertext)
  * and hands decryption to a ShareCrypto — in the browser the worker's
  * (TssClient wires it), so the password-derived key and the record stay in
@@ -52,6 +66,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { type DBSchema, type IDBPDatabase, wrap } from "idb";
 
+import type { RecoveryRequest } from "./recovery.js";
 import {
   BackupFormatError,
   CorruptRecordError,
@@ -215,16 +230,24 @@ export interface ShareStorageOptions<H = unknown> {
 
 /** The version of stored records this SDK writes. */
 export const STORED_RECORD_VERSION = 1;
-/** 2: the "pending" store (new shares of a refresh, until activated). */
-const DB_VERSION = 2;
+/** 2: the "pending" store (new shares of a refresh, until activated); 3: the "recovery" store (a new device's requests). */
+const DB_VERSION = 3;
 const STORE = "shares";
 const PENDING = "pending";
+const RECOVERY = "recovery";
 const MAX_EPOCH = 2 ** 31 - 1;
 const MAX_NAME_LENGTH = 256;
 
 interface Schema extends DBSchema {
   shares: { key: string; value: unknown };
   pending: { key: [string, number]; value: unknown };
+  recovery: { key: string; value: unknown };
+}
+
+/** A recovery request kept while its approval is awaited: the request and the sealed device key. */
+export interface StoredRecoveryRequest extends RecoveryRequest {
+  /** The device identity key, sealed under the password (recovery.ts). */
+  device: string;
 }
 
 /** The fields of a backup text, in its order: what a stored record holds under "backup". */
@@ -321,6 +344,7 @@ export class ShareStorage<H = Uint8Array> {
       const db = request.result;
       if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: "walletId" });
       if (!db.objectStoreNames.contains(PENDING)) db.createObjectStore(PENDING, { keyPath: ["walletId", "epoch"] });
+      if (!db.objectStoreNames.contains(RECOVERY)) db.createObjectStore(RECOVERY, { keyPath: "walletId" });
     });
     const db = (await wrap(request)) as unknown as IDBPDatabase<Schema>;
     // Let another tab upgrade the database rather than block it.
@@ -413,7 +437,7 @@ export class ShareStorage<H = Uint8Array> {
    * newer than the current share's, and its key the same. A pending
    * share of the same wallet and epoch (an earlier attempt) is replaced.
    */
-  async putPending(backup: string, info: ShareRecordInfo, meta: { sessionId: string }): Promise<PendingShare> {
+  async putPending(backup: string, info: ShareRecordInfo, meta: { sessionId: string; recovery?: { name?: string } }): Promise<PendingShare> {
     if (typeof meta?.sessionId !== "string" || meta.sessionId === "") throw new TypeError("sessionId: want a non-empty string");
     const header = parseBackup(backup);
     if (header.walletId !== info.walletId || header.partyId !== info.partyId) {
@@ -423,13 +447,14 @@ export class ShareStorage<H = Uint8Array> {
       throw new BackupFormatError(`backup: ${header.iterations} PBKDF2 iterations; this storage writes at least ${this.#iterations}`);
     }
     checkEpoch(info.epoch);
-    const current = (await this.#load(info.walletId)).record;
-    if (current.publicKey !== info.publicKey) {
+    // A recovery's new share may be the browser's first of the wallet.
+    const current = meta.recovery && (await this.#db.get(STORE, info.walletId)) === undefined ? null : (await this.#load(info.walletId)).record;
+    if (current && current.publicKey !== info.publicKey) {
       throw new BackupFormatError(`pending share: of another key than wallet ${JSON.stringify(info.walletId)}'s`);
     }
-    if (current.epoch !== undefined && info.epoch <= current.epoch) throw new OlderBackupError(info.walletId, info.epoch, current.epoch);
+    if (current?.epoch !== undefined && info.epoch <= current.epoch) throw new OlderBackupError(info.walletId, info.epoch, current.epoch);
     const record = makeRecord(header, {
-      name: current.name,
+      name: current ? current.name : checkName(meta.recovery?.name),
       createdAt: Date.now(),
       threshold: info.threshold,
       parties: info.parties,
@@ -468,22 +493,23 @@ export class ShareStorage<H = Uint8Array> {
    * current share must still be of the same key and an older epoch;
    * otherwise nothing is written (ShareChangedError).
    */
-  async activatePending(walletId: string, epoch: number): Promise<StoredWallet> {
+  async activatePending(walletId: string, epoch: number, opts: { recovery?: boolean } = {}): Promise<StoredWallet> {
     checkWalletIdArg(walletId);
     checkEpoch(epoch);
-    const tx = this.#db.transaction([STORE, PENDING], "readwrite");
+    const tx = this.#db.transaction([STORE, PENDING, RECOVERY], "readwrite");
     const done = settled(tx.done);
     let record: StoredRecordV1;
     try {
       const [rawPending, rawCurrent] = await Promise.all([tx.objectStore(PENDING).get([walletId, epoch]), tx.objectStore(STORE).get(walletId)]);
       if (rawPending === undefined) throw new ShareNotFoundError(walletId, `no pending share of wallet ${JSON.stringify(walletId)} of epoch ${epoch} is stored`);
-      if (rawCurrent === undefined) throw new ShareNotFoundError(walletId);
+      // A recovery's share may be the browser's first of the wallet.
+      if (rawCurrent === undefined && !opts.recovery) throw new ShareNotFoundError(walletId);
       const p = readPending(rawPending, walletId, epoch);
-      const cur = readRecord(rawCurrent, walletId).record;
-      if (cur.publicKey !== p.publicKey || (cur.epoch !== undefined && cur.epoch >= epoch)) throw new ShareChangedError(walletId);
+      const cur = rawCurrent === undefined ? null : readRecord(rawCurrent, walletId).record;
+      if (cur && (cur.publicKey !== p.publicKey || (cur.epoch !== undefined && cur.epoch >= epoch))) throw new ShareChangedError(walletId);
       record = makeRecord(backupHeader(p.backup), {
-        name: cur.name,
-        createdAt: cur.createdAt,
+        name: cur ? cur.name : p.name,
+        createdAt: cur ? cur.createdAt : p.createdAt,
         threshold: p.threshold,
         parties: p.parties,
         publicKey: p.publicKey,
@@ -493,6 +519,8 @@ export class ShareStorage<H = Uint8Array> {
       });
       await tx.objectStore(STORE).put(record);
       await deletePending(tx.objectStore(PENDING), walletId, epoch);
+      // A recovery's request is answered.
+      if (opts.recovery) await tx.objectStore(RECOVERY).delete(walletId);
     } catch (e) {
       // Whatever failed, nothing of this transaction is written: the
       // current share stays, and so does the pending one.
@@ -513,6 +541,43 @@ export class ShareStorage<H = Uint8Array> {
     if (epoch === undefined) await deletePending(tx.store, walletId, MAX_EPOCH);
     else await tx.store.delete([walletId, epoch]);
     await done;
+  }
+
+  /**
+   * Keeps a new device's recovery request and its sealed device key until
+   * the approval comes (one per wallet; an earlier one is replaced).
+   */
+  async putRecoveryRequest(req: StoredRecoveryRequest): Promise<void> {
+    const record = recoveryRecord(req);
+    await this.#db.put(RECOVERY, { ...record, checksum: recoveryChecksum(record) });
+  }
+
+  /** The pending recovery request of a wallet, or null; a damaged one is CorruptRecordError. */
+  async recoveryRequest(walletId: string): Promise<StoredRecoveryRequest | null> {
+    checkWalletIdArg(walletId);
+    const raw = await this.#db.get(RECOVERY, walletId);
+    if (raw === undefined) return null;
+    return readRecoveryRecord(raw, walletId);
+  }
+
+  /** Every pending recovery request (public fields only), oldest first; damaged ones are left out. */
+  async recoveryRequests(): Promise<RecoveryRequest[]> {
+    const out: RecoveryRequest[] = [];
+    for (const raw of await this.#db.getAll(RECOVERY)) {
+      try {
+        const { device: _, ...pub } = readRecoveryRecord(raw, (raw as { walletId?: string })?.walletId ?? "");
+        out.push(pub);
+      } catch {
+        // a damaged request is never used
+      }
+    }
+    return out.sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  /** Deletes a wallet's pending recovery request (its device key with it). */
+  async removeRecoveryRequest(walletId: string): Promise<void> {
+    checkWalletIdArg(walletId);
+    await this.#db.delete(RECOVERY, walletId);
   }
 
   /**
@@ -984,4 +1049,39 @@ function readRecord(raw: unknown, walletId: string): Loaded {
   } satisfies Omit<StoredRecordV1, "checksum">;
   if (v.checksum !== checksum(record)) throw corrupt("checksum mismatch");
   return { record: { ...record, checksum: v.checksum }, raw, migrated };
+}
+
+/** A recovery request's stored fields, checked, without its checksum. */
+function recoveryRecord(r: StoredRecoveryRequest) {
+  const bad = (what: string) => new TypeError(`recovery request: ${what}`);
+  if (typeof r.walletId !== "string" || r.walletId === "") throw bad("walletId");
+  if (typeof r.partyId !== "string" || r.partyId === "") throw bad("partyId");
+  checkEpoch(r.epoch);
+  if (typeof r.identity !== "string" || !/^[0-9a-f]{64}$/.test(r.identity)) throw bad("identity: want 64 lowercase hex");
+  if (!r.recovery || typeof r.recovery.kit !== "boolean" || typeof r.recovery.backend !== "boolean") throw bad("recovery: want {kit, backend} booleans");
+  if (typeof r.createdAt !== "number" || !Number.isFinite(r.createdAt)) throw bad("createdAt");
+  if (typeof r.device !== "string" || r.device === "") throw bad("device");
+  return {
+    version: 1 as const, walletId: r.walletId, epoch: r.epoch, partyId: r.partyId, identity: r.identity,
+    recovery: { kit: r.recovery.kit, backend: r.recovery.backend }, createdAt: r.createdAt, device: r.device,
+  };
+}
+
+function recoveryChecksum(r: ReturnType<typeof recoveryRecord>): string {
+  const fields = [r.version, r.walletId, r.epoch, r.partyId, r.identity, r.recovery.kit, r.recovery.backend, r.createdAt, r.device];
+  return bytesToHex(sha256(new TextEncoder().encode(JSON.stringify(fields))));
+}
+
+function readRecoveryRecord(raw: unknown, walletId: string): StoredRecoveryRequest {
+  const corrupt = () => new CorruptRecordError(`the recovery request of wallet ${JSON.stringify(walletId)} is damaged`, walletId);
+  if (raw === null || typeof raw !== "object" || (raw as { version?: unknown }).version !== 1) throw corrupt();
+  let r: ReturnType<typeof recoveryRecord>;
+  try {
+    r = recoveryRecord(raw as StoredRecoveryRequest);
+  } catch {
+    throw corrupt();
+  }
+  if (r.walletId !== walletId || (raw as { checksum?: unknown }).checksum !== recoveryChecksum(r)) throw corrupt();
+  const { version: _, ...out } = r;
+  return out;
 }

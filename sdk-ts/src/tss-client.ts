@@ -3,11 +3,12 @@
 // and decrypted only in memory to sign.
 import { bytesToHex } from "@noble/hashes/utils.js";
 
-import { retryOverloaded, StaleEpochError, TsskitError, type RetryPolicy } from "./errors.js";
+import { RecoveryError, retryOverloaded, StaleEpochError, TsskitError, type RetryPolicy } from "./errors.js";
+import type { RecoveryRequest } from "./recovery.js";
 import { checkNewPassword } from "./password.js";
 import { TokenSource, type TokenConfig } from "./token.js";
 import { progressMapper, reshareProgressMapper, type ClientProgress, type ReshareProgress } from "./progress.js";
-import { connectClients, keygenSeat, mismatch, reshareSeat, signSeat, type Clients } from "./session.js";
+import { connectClients, keygenSeat, mismatch, recoverySeat, reshareSeat, signSeat, type Clients } from "./session.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
 import type { Integrity } from "./integrity.js";
 import { PreParamsEntryDroppedError, PreParamsPool } from "./preparams-pool.js";
@@ -15,6 +16,7 @@ import { loadTss, type TssPool } from "./tss-wasm-loader.js";
 import {
   generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type PreParamsRef, type ReshareResult, type ReshareSpecInput, type TrustConfig,
 } from "./worker-client.js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
 import type { CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
 import {
@@ -77,6 +79,52 @@ export interface CreateWalletOptions {
   /** Parties in all, this browser included (default 3). */
   parties?: number;
   onProgress?(p: ClientProgress): void;
+  signal?: AbortSignal;
+  /** Retry a refusal for overload (OverloadedError); default: no retry. */
+  retry?: RetryPolicy;
+  /**
+   * The wallet's recovery policy (docs/lifecycle.md, lost-device
+   * recovery), which every holder records and no later reshare changes:
+   * `kit` makes a recovery code (12 words, returned once in the result's
+   * `recoveryCode`), `backend` lets the app backend's recovery key
+   * approve a recovery. Either needs at least `threshold` server parties
+   * (parties - 1 ≥ threshold): a recovery hands the wallet over with them
+   * alone.
+   */
+  recovery?: { kit?: boolean; backend?: boolean };
+}
+
+/** What createWallet returns: the wallet, and with a recovery kit its code. */
+export interface CreatedWallet extends Wallet {
+  /**
+   * With `recovery.kit`: the wallet's recovery code, 12 BIP39 English
+   * words. SECRET, and returned only here: show it to the user to write
+   * down, then drop it. The SDK never stores, logs or sends it; whoever
+   * has it can recover the wallet (with the server parties), and without
+   * it (or backend approvals) a lost browser's wallet is lost.
+   */
+  recoveryCode?: string;
+}
+
+export interface RequestRecoveryOptions {
+  walletId: string;
+  /** Encrypts this device's new identity key until the approval comes; recoverWallet needs the same password (and uses it for the new share). */
+  password: string;
+}
+
+export interface RecoverWalletOptions {
+  /** The wallet to recover (with `code`; with `approval` it is the approval's). */
+  walletId?: string;
+  /** The new share's password. With `approval`: the password given to requestRecovery. */
+  password: string;
+  /** The wallet's recovery code (12 words). SECRET: used in the worker, never stored or sent. */
+  code?: string;
+  /** The app backend's approval of this browser's requestRecovery: the file `tsskit recovery approve` writes (JSON text). */
+  approval?: string;
+  /** A label for the recovered wallet in this browser (default: the stored share's, if any, else ""). */
+  name?: string;
+  onProgress?(p: ReshareProgress): void;
+  /** Cancels the recovery until this browser has stored and reported its new share (as for refreshWallet). */
   signal?: AbortSignal;
   /** Retry a refusal for overload (OverloadedError); default: no retry. */
   retry?: RetryPolicy;
@@ -261,15 +309,24 @@ export class TssClient {
    * reports its result, so a wallet the coordinator records always has its
    * browser share.
    */
-  async createWallet(opts: CreateWalletOptions): Promise<Wallet> {
+  async createWallet(opts: CreateWalletOptions): Promise<CreatedWallet> {
     this.live();
     if (!opts.password) throw new TsskitError("invalid_argument", "a password is required to protect the share");
+    const r = opts.recovery;
+    if (r !== undefined) {
+      if (typeof r !== "object" || r === null || (r.kit !== undefined && typeof r.kit !== "boolean") || (r.backend !== undefined && typeof r.backend !== "boolean")) {
+        throw new TsskitError("invalid_argument", "recovery: want {kit?: boolean, backend?: boolean}");
+      }
+      if ((r.kit || r.backend) && (opts.parties ?? 3) - 1 < (opts.threshold ?? 2)) {
+        throw new TsskitError("invalid_argument", "a recovery policy needs at least as many server parties as signers (parties - 1 ≥ threshold): a recovery hands the wallet over with them alone");
+      }
+    }
     // The share at rest is as strong as its password (WeakPasswordError).
     checkNewPassword(opts.password);
     return this.exclusive(() => this.createWalletNow(opts));
   }
 
-  private async createWalletNow(opts: CreateWalletOptions): Promise<Wallet> {
+  private async createWalletNow(opts: CreateWalletOptions): Promise<CreatedWallet> {
     const threshold = opts.threshold ?? 2;
     const parties = opts.parties ?? 3;
     const prog = progressMapper("keygen", opts.onProgress);
@@ -277,7 +334,7 @@ export class TssClient {
     // This party's own result: its key and the address derived from it
     // here, never the coordinator's word.
     // (Set in the save callback: typed so the catch below is not narrowed to null.)
-    let saved = null as { walletId: string; publicKey: string; address: string } | null;
+    let saved = null as { walletId: string; publicKey: string; address: string; recoveryCode?: string } | null;
     // The background pool pauses while this keygen needs the workers.
     const resume = this.preParams?.pause();
     let stopNow: (() => void) | undefined;
@@ -331,11 +388,15 @@ export class TssClient {
           prog.phase("saving", 0);
           if (opts.signal?.aborted) throw new TsskitError("canceled", "canceled");
           await this.storage.putBackup(r.backup, r.info, { name: opts.name });
-          saved = { walletId: r.walletId, publicKey: bytesToHex(r.publicKey), address: r.address };
+          saved = { walletId: r.walletId, publicKey: bytesToHex(r.publicKey), address: r.address, ...(r.recoveryCode ? { recoveryCode: r.recoveryCode } : {}) };
         },
+        opts.recovery && (opts.recovery.kit || opts.recovery.backend) ? { kit: !!opts.recovery.kit, backend: !!opts.recovery.backend } : undefined,
       );
       prog.phase("done", 1);
-      return { walletId: out.walletId, publicKey: bytesToHex(out.publicKey), address: out.address, threshold, parties, epoch: out.info.epoch };
+      return {
+        walletId: out.walletId, publicKey: bytesToHex(out.publicKey), address: out.address, threshold, parties, epoch: out.info.epoch,
+        ...(out.recoveryCode ? { recoveryCode: out.recoveryCode } : {}),
+      };
     } catch (e) {
       if (saved) {
         // This party saved its share and maybe reported. If the coordinator
@@ -628,6 +689,254 @@ export class TssClient {
     }
   }
 
+  // --- Lost-device recovery -------------------------------------------------
+  // A new browser takes the place of a lost one in a co-managed wallet
+  // (docs/lifecycle.md, lost-device recovery): with the wallet's recovery
+  // code, or with the app backend's approval of a request this browser
+  // made. Either way an authorization names this browser's new party id
+  // and device identity key; each server holder checks it against its own
+  // record, and hands the wallet over to itself and this browser in a
+  // reshare. The lost browser's share is of the old epoch from then on.
+
+  /** The wallet's epoch and recovery policy, as the coordinator records them. */
+  private async walletState(walletId: string, signal?: AbortSignal): Promise<{ epoch: number; kit: string; backend: boolean }> {
+    const got = await this.authed((call) => this.clients.coordinator.getWallet({ walletId }, call), signal);
+    if (!got.wallet) throw new TsskitError("not_found", `wallet ${JSON.stringify(walletId)} is not known to the coordinator`);
+    return { epoch: got.wallet.epoch, kit: bytesToHex(got.wallet.recoveryKit), backend: got.wallet.recoveryBackend };
+  }
+
+  /**
+   * Starts a recovery to be approved by the app backend: makes this
+   * browser's new device identity key and party id, keeps them in
+   * IndexedDB (the key encrypted under password, in the worker) and
+   * returns the request for the app's backend to approve once it has
+   * checked the user by its own means (`tsskit recovery approve --wallet
+   * --epoch --party-id --identity`). Asked again for the same wallet and
+   * epoch, it returns the same request (the password must open it);
+   * after a refresh of the wallet it makes a new one. recoverWallet with
+   * the approval finishes it.
+   */
+  async requestRecovery(opts: RequestRecoveryOptions): Promise<RecoveryRequest> {
+    this.live();
+    if (typeof opts.walletId !== "string" || opts.walletId === "") throw new TsskitError("invalid_argument", "walletId is required");
+    if (!opts.password) throw new TsskitError("invalid_argument", "a password is required: it protects the device key, and then the recovered share");
+    checkNewPassword(opts.password);
+    return this.exclusive(async () => {
+      const worker = this.pool.workers[0]!;
+      const w = await this.walletState(opts.walletId);
+      if (!w.backend) {
+        throw new RecoveryError("recovery_refused", `wallet ${JSON.stringify(opts.walletId)}'s recovery policy accepts no backend approval (as the coordinator records it)`);
+      }
+      const existing = await this.storage.recoveryRequest(opts.walletId);
+      if (existing && existing.epoch === w.epoch) {
+        // The same request again; the password must be the one that seals its key.
+        const d = await worker.openRecoveryDevice(existing.device, opts.password);
+        void worker.releaseRecoveryDevice(d.deviceId).catch(() => {});
+        const { device: _, ...pub } = existing;
+        return { ...pub, recovery: { kit: w.kit !== "", backend: w.backend } };
+      }
+      const partyId = "browser-" + crypto.randomUUID();
+      const d = await worker.newRecoveryDevice({ password: opts.password, iterations: this.storage.iterations, walletId: opts.walletId, partyId, epoch: w.epoch });
+      // Held again from its sealed form when the approval comes.
+      void worker.releaseRecoveryDevice(d.deviceId).catch(() => {});
+      const req: RecoveryRequest = {
+        walletId: opts.walletId, epoch: w.epoch, partyId, identity: d.identityKey, recovery: { kit: w.kit !== "", backend: w.backend }, createdAt: Date.now(),
+      };
+      await this.storage.putRecoveryRequest({ ...req, device: d.sealed! });
+      return req;
+    });
+  }
+
+  /** This browser's pending recovery requests (public fields). */
+  async recoveryRequests(): Promise<RecoveryRequest[]> {
+    this.live();
+    return this.storage.recoveryRequests();
+  }
+
+  /** Drops a pending recovery request and its device key; an approval of it can no longer be used here. */
+  async cancelRecoveryRequest(walletId: string): Promise<void> {
+    this.live();
+    await this.storage.removeRecoveryRequest(walletId);
+  }
+
+  /**
+   * Recovers a co-managed wallet onto this browser, with its recovery
+   * code (`code` and `walletId`) or with the app backend's approval of
+   * this browser's requestRecovery (`approval`). The authorization is
+   * checked here first (recovery_wrong_code, recovery_forged,
+   * recovery_expired, recovery_stale, recovery_other_device: RecoveryError),
+   * then by the coordinator and by every server holder against its own
+   * record (recovery_refused). The new share is stored pending under
+   * password and becomes this browser's share only when every new
+   * holder's stored acknowledgement verifies, as for refreshWallet; a
+   * refusal or a failure stores nothing and keeps a pending request for
+   * another try. The lost browser's share no longer signs (stale_epoch).
+   */
+  async recoverWallet(opts: RecoverWalletOptions): Promise<Wallet> {
+    this.live();
+    if (!opts.password) throw new TsskitError("invalid_argument", "a password is required to protect the recovered share");
+    const withCode = opts.code !== undefined, withApproval = opts.approval !== undefined;
+    if (withCode === withApproval) throw new TsskitError("invalid_argument", "give the recovery code or the backend's approval (one of them)");
+    if (withCode && (typeof opts.code !== "string" || typeof opts.walletId !== "string" || opts.walletId === "")) {
+      throw new TsskitError("invalid_argument", "a recovery with the code needs walletId and the code as a string");
+    }
+    if (withApproval && typeof opts.approval !== "string") throw new TsskitError("invalid_argument", "approval: want the approval file's text");
+    if (withCode) checkNewPassword(opts.password);
+    return this.exclusive(() => this.recoverNow(opts));
+  }
+
+  private async recoverNow(opts: RecoverWalletOptions): Promise<Wallet> {
+    const prog = reshareProgressMapper(opts.onProgress);
+    prog.phase("loading", 0);
+    const worker = this.pool.workers[0]!;
+    // The device key, in the worker until prepareRecovery takes it.
+    let deviceId: string | null = null;
+    let consumed = false;
+    const resume = this.preParams?.pause();
+    let preParams: PreParamsRef | null = null;
+    let committed = false;
+    const inner = new AbortController();
+    const onAbort = () => {
+      if (committed) return;
+      inner.abort(opts.signal?.reason);
+      if (consumed && this.pool.workers[0] === worker) void this.pool.replace(0).catch(() => {});
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    if (opts.signal?.aborted) onAbort();
+    let result: ReshareResult | null = null;
+    let sessionId = "";
+    let token = "";
+    let partyId = "";
+    let walletId = opts.walletId ?? "";
+    let pending: number | null = null;
+    let failed = false;
+    let verified = false;
+    try {
+      let authorization: Uint8Array;
+      if (opts.approval !== undefined) {
+        const a = await worker.parseAuthorization(opts.approval);
+        if (opts.walletId && opts.walletId !== a.walletId) {
+          throw new RecoveryError("recovery_other_wallet", `the approval is for wallet ${JSON.stringify(a.walletId)}, not ${JSON.stringify(opts.walletId)}`);
+        }
+        walletId = a.walletId;
+        const req = await this.storage.recoveryRequest(walletId);
+        if (!req) throw new RecoveryError("recovery_no_request", `this browser has no recovery request for wallet ${JSON.stringify(walletId)}: requestRecovery first`);
+        if (a.partyId !== req.partyId || a.identityKey !== req.identity) {
+          throw new RecoveryError("recovery_other_device", "the approval names another device or party than this browser's recovery request");
+        }
+        const w = await this.walletState(walletId, inner.signal);
+        // A wrong password fails here, before any session exists.
+        deviceId = (await worker.openRecoveryDevice(req.device, opts.password)).deviceId;
+        partyId = req.partyId;
+        await worker.checkAuthorization({ authorization: a.authorization, walletId, epoch: w.epoch, deviceId, partyId });
+        authorization = a.authorization;
+      } else {
+        const w = await this.walletState(walletId, inner.signal);
+        if (w.kit === "") throw new RecoveryError("recovery_refused", `wallet ${JSON.stringify(walletId)}'s recovery policy has no recovery kit (as the coordinator records it)`);
+        partyId = "browser-" + crypto.randomUUID();
+        deviceId = (await worker.newRecoveryDevice()).deviceId;
+        // Signed in the worker with the kit key of the code, for an hour: long
+        // enough for the session, short for a copy of it.
+        const a = await worker.kitAuthorization({ code: opts.code!, deviceId, walletId, epoch: w.epoch, partyId, expiresAtMs: Date.now() + 3_600_000, kit: w.kit });
+        authorization = a.authorization;
+      }
+      prog.phase("loading", 1);
+      const created = await retryOverloaded(opts.retry, inner.signal, () =>
+        this.authed((call) => this.clients.coordinator.createRecoverySession({ walletId, authorization }, call), inner.signal),
+      ).catch((e) => {
+        throw recoveryRefusal(e);
+      });
+      token = checkCreated(created, SessionKind.RESHARE, partyId);
+      sessionId = created.sessionId;
+      if (created.walletId !== walletId) throw mismatch(`the coordinator's session reshares wallet ${created.walletId}, not ${walletId}`);
+      const r = created.reshare;
+      if (!r) throw mismatch("the coordinator's recovery session says nothing of what it hands over");
+      if (!sameBytes(r.recoveryAuthorization, authorization)) throw mismatch("the coordinator's session relays another authorization than this browser's");
+      // Checked against the authorization in the wasm (prepareRecovery).
+      const spec: ReshareSpecInput = {
+        epoch: r.epoch, oldThreshold: r.oldThreshold, oldParties: [...r.oldParties], newParties: [...r.newParties],
+        publicKey: r.publicKey, chainCode: r.chainCode, clientRequired: r.clientRequired, recoveryKit: r.recoveryKit, recoveryBackend: r.recoveryBackend,
+      };
+      prog.phase("preparams", 0);
+      preParams =
+        (await this.preParams?.take()) ??
+        (await generatePreParams(this.pool.workers, { signal: inner.signal, onPrime: (n) => prog.phase("preparams", Math.min(1, n / 4)) }));
+      if (this.pool.workers[0] !== worker || inner.signal.aborted) throw new TsskitError("canceled", "canceled");
+      prog.phase("preparams", 1);
+      prog.phase("joining", 0);
+      consumed = true; // prepareRecovery takes the device, whatever happens next
+      const outcome = await recoverySeat(
+        this.clients, worker,
+        {
+          sessionId: created.sessionId, partyId, token, trust: this.trust, parties: created.parties, walletId,
+          signal: inner.signal, onProgress: (p) => prog.engine(p),
+          onEvent: (ev) => {
+            if (ev.event.case === "failed") failed = true;
+          },
+        },
+        { deviceId: deviceId!, authorization }, { reshare: spec, signersNeeded: created.signersNeeded }, preParams,
+        { password: opts.password, iterations: this.storage.iterations },
+        async (res) => {
+          result = res;
+          prog.phase("saving", 0);
+          if (inner.signal.aborted) throw new TsskitError("canceled", "canceled");
+          await this.storage.putPending(res.backup, res.info, { sessionId: created.sessionId, recovery: { name: opts.name } });
+          pending = res.epoch;
+          committed = true;
+        },
+      );
+      prog.phase("activating", 0);
+      const acks: Record<string, Uint8Array> = Object.create(null);
+      for (const [id, ack] of Object.entries(outcome.completed.storedAcks)) acks[id] = ack;
+      await worker.verifyStoredAcks(outcome.result.handle, created.sessionId, outcome.completed.epoch, acks);
+      verified = true;
+      // The share becomes this browser's, and the request (if any) is answered, in one transaction.
+      const stored = await this.storage.activatePending(walletId, outcome.result.epoch, { recovery: true });
+      prog.phase("done", 1);
+      return {
+        walletId: stored.walletId, publicKey: stored.publicKey, address: stored.address, threshold: stored.threshold, parties: stored.parties.length,
+        epoch: outcome.result.epoch,
+      };
+    } catch (e) {
+      const err = TsskitError.from(e);
+      if (token && !committed && !failed) {
+        await this.clients.coordinator
+          .reportResult(
+            { sessionId, partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } },
+            { headers: { authorization: `Bearer ${token}` } },
+          )
+          .catch(() => {});
+      }
+      if (pending !== null) {
+        if (failed) {
+          await this.storage.discardPending(walletId, pending).catch(() => {});
+        } else if (verified) {
+          throw new TsskitError(
+            err.code,
+            `the recovery completed (epoch ${pending} is active and every holder stored its share), but this browser could not make ` +
+              `its new share its own: ${err.message}. The new share is kept pending`,
+            err.culprits,
+          );
+        } else {
+          throw new TsskitError(
+            err.code === "verify" ? "verify" : "reshare_unconfirmed",
+            `the recovery's outcome is not confirmed (${err.message}): this browser's new share of epoch ${pending} is kept pending, ` +
+              `never used (session ${sessionId})`,
+            err.culprits,
+          );
+        }
+      }
+      throw err;
+    } finally {
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (deviceId && !consumed) void worker.releaseRecoveryDevice(deviceId).catch(() => {});
+      const res = result as ReshareResult | null;
+      if (res && this.pool.workers[0] === worker) void worker.closeShare(res.handle).catch(() => {});
+      if (preParams && this.pool.workers[0] === worker) void worker.releasePreParams(preParams).catch(() => {});
+      resume?.();
+    }
+  }
+
   // --- Ethereum ------------------------------------------------------------
   // Addresses of the wallet key and its non-hardened BIP32 children, from
   // the stored public fields (no password), and EIP-191, EIP-712 and
@@ -735,4 +1044,25 @@ function checkCreated(created: CreateSessionResponse, kind: SessionKind, self: s
   const token = created.tokens.find((t) => t.partyId === self)?.token;
   if (!token) throw mismatch("the coordinator gave no token for this party");
   return token;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * CreateRecoverySession's refusal, typed: the coordinator checks the
+ * authorization as the server holders would (its code, e.g.
+ * "recovery_forged", is in the status message), and refuses one its
+ * records say the wallet's policy does not accept (recovery_refused).
+ */
+export function recoveryRefusal(e: unknown): TsskitError {
+  const err = TsskitError.from(e);
+  if (!(e instanceof ConnectError)) return err;
+  const m = /\b(recovery_[a-z_]+)\b/.exec(e.rawMessage);
+  if (m && m[1] !== "recovery_malformed") return new RecoveryError(m[1]!, e.rawMessage);
+  if (e.code === Code.PermissionDenied || (e.code === Code.FailedPrecondition && /recovery/i.test(e.rawMessage))) {
+    return new RecoveryError("recovery_refused", e.rawMessage);
+  }
+  return err;
 }

@@ -54,6 +54,11 @@ export interface PreparedSeat {
   join: Join;
   /** The seat's identity public key, hex. */
   identityKey: string;
+  /**
+   * prepareKeygen with recovery.kit only: the wallet's recovery code, 12
+   * words. SECRET: show it to the user once; never store, log or send it.
+   */
+  recoveryCode?: string;
 }
 /** The deployment root(s) this client pins, and revoked identity keys, hex. */
 export interface TrustConfig {
@@ -76,6 +81,8 @@ export interface KeygenJoinParams {
   walletId: string;
   signersNeeded: number;
   parties: string[];
+  /** The wallet's recovery policy: a recovery kit (its code comes back in PreparedSeat.recoveryCode) and/or backend approvals. */
+  recovery?: { kit?: boolean; backend?: boolean };
 }
 export interface SignJoinParams {
   /** From openShare: the decrypted share, consumed by this call. */
@@ -112,6 +119,36 @@ export interface ReshareJoinParams {
   signersNeeded: number;
   /** What this client asked for (0 or absent: unchanged); the offer must match. */
   asked?: { signersNeeded?: number; parties?: number };
+}
+/** A recovery's offer as the coordinator made it, and the authorization and device it was asked for with. */
+export interface RecoveryJoinParams {
+  sessionId: string;
+  /** Every party of the session: both committees. */
+  parties: string[];
+  reshare: ReshareSpecInput;
+  signersNeeded: number;
+  /** The authorization's wire form, as sent to CreateRecoverySession. */
+  authorization: Uint8Array;
+  /** The device the authorization names; the seat takes it. */
+  deviceId: string;
+}
+/** A device identity key held in the worker. */
+export interface RecoveryDevice {
+  deviceId: string;
+  /** Its public key, 64 hex. */
+  identityKey: string;
+}
+/** A recovery authorization's fields, wire form and file form. */
+export interface RecoveryAuthorization {
+  kind: "kit" | "backend";
+  walletId: string;
+  epoch: number;
+  partyId: string;
+  identityKey: string;
+  expiresAtMs: number;
+  signer: string;
+  authorization: Uint8Array;
+  file: string;
 }
 export interface RunParams {
   keysId: string;
@@ -267,6 +304,37 @@ export class TssWorker {
   }
   closeShare(handle: string): Promise<void> {
     return this.request<void>("closeShare", { handle }).promise;
+  }
+  /**
+   * A new device identity key in this worker. With seal, it is also
+   * encrypted under seal.password (recovery.ts sealDevice) for the page
+   * to store: the seed itself never leaves the worker.
+   */
+  newRecoveryDevice(seal?: { password: string; iterations?: number; walletId: string; partyId: string; epoch: number }): Promise<RecoveryDevice & { sealed?: string }> {
+    return this.request<RecoveryDevice & { sealed?: string }>("newRecoveryDevice", { seal }).promise;
+  }
+  /** Opens a sealed device key (newRecoveryDevice's) into this worker. WrongPasswordError when it does not open. */
+  openRecoveryDevice(sealed: string, password: string): Promise<RecoveryDevice> {
+    return this.request<RecoveryDevice>("openRecoveryDevice", { sealed, password }).promise;
+  }
+  releaseRecoveryDevice(deviceId: string): Promise<void> {
+    return this.request<void>("releaseRecoveryDevice", { deviceId }).promise;
+  }
+  /** Signs the device's authorization with the kit key derived from the recovery code (in the wasm; the key is destroyed after). */
+  kitAuthorization(params: { code: string; deviceId: string; walletId: string; epoch: number; partyId: string; expiresAtMs: number; kit?: string }): Promise<RecoveryAuthorization> {
+    return this.request<RecoveryAuthorization>("kitAuthorization", { params }).promise;
+  }
+  /** Reads an approval's file form (recovery_malformed otherwise). */
+  parseAuthorization(file: string): Promise<RecoveryAuthorization> {
+    return this.request<RecoveryAuthorization>("parseAuthorization", { file }).promise;
+  }
+  /** The device's own checks of an authorization (signature, wallet, epoch, expiry, device). */
+  checkAuthorization(params: { authorization: Uint8Array; walletId: string; epoch: number; deviceId: string; partyId: string }): Promise<void> {
+    return this.request<void>("checkAuthorization", { params }).promise;
+  }
+  /** A new client's seat in a recovery (the device is consumed); the offer is checked in the wasm first. */
+  prepareRecovery(params: RecoveryJoinParams): Promise<PreparedSeat> {
+    return this.request<PreparedSeat>("prepareRecovery", { params }).promise;
   }
   /** A seat for a signing with an open share (the handle is consumed). */
   prepareSign(params: SignJoinParams): Promise<PreparedSeat> {

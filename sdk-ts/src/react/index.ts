@@ -4,9 +4,10 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { TsskitError } from "../errors.js";
 import type { ClientProgress, ReshareProgress } from "../progress.js";
 import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "../share-storage.js";
+import type { RecoveryRequest } from "../recovery.js";
 import {
-  TssClient, type CreateWalletOptions, type RefreshWalletOptions, type ReshareWalletOptions, type SignOptions, type SignatureHex, type TssClientConfig,
-  type Wallet,
+  TssClient, type CreatedWallet, type CreateWalletOptions, type RecoverWalletOptions, type RefreshWalletOptions, type RequestRecoveryOptions,
+  type ReshareWalletOptions, type SignOptions, type SignatureHex, type TssClientConfig, type Wallet,
 } from "../tss-client.js";
 
 export type ClientStatus = "loading" | "ready" | "busy" | "error" | "closed";
@@ -17,7 +18,8 @@ export interface UseTSSClient {
   /** Progress of the load or of the running call. */
   progress: ClientProgress | null;
   error: TsskitError | null;
-  createWallet(opts: Omit<CreateWalletOptions, "onProgress">): Promise<Wallet>;
+  /** With `recovery.kit`, the result carries the recovery code: show it once, keep it in no state. */
+  createWallet(opts: Omit<CreateWalletOptions, "onProgress">): Promise<CreatedWallet>;
   sign(opts: Omit<SignOptions, "onProgress">): Promise<SignatureHex>;
 }
 
@@ -290,4 +292,40 @@ function useReshareOp<O extends { signal?: AbortSignal }>(
   );
   const cancel = useCallback(() => running.current?.abort(), []);
   return { status, progress, error, wallet, run, cancel };
+}
+
+/** A recovery in a component: useReshare's state and run (client.recoverWallet), and the backend-approval request step. */
+export interface UseRecover extends UseReshare<Omit<RecoverWalletOptions, "onProgress">> {
+  /** client.requestRecovery: the request for the app backend to approve; it is kept in `request` too. */
+  requestRecovery(opts: RequestRecoveryOptions): Promise<RecoveryRequest>;
+  /** The last request made (public fields only), or null. */
+  request: RecoveryRequest | null;
+}
+
+/**
+ * useRecoverWallet runs client.recoverWallet (with a recovery code or the
+ * app backend's approval) with status, progress, the last error and
+ * cancel, as useRefreshWallet does, and client.requestRecovery for the
+ * approval route. Give it useTSSClient(...).client.
+ */
+export function useRecoverWallet(client: TssClient | null): UseRecover {
+  const op = useReshareOp(client, (c, opts: Omit<RecoverWalletOptions, "onProgress">, onProgress, signal) => c.recoverWallet({ ...opts, onProgress, signal }));
+  const [request, setRequest] = useState<RecoveryRequest | null>(null);
+  const alive = useRef(true);
+  useEffect(() => {
+    alive.current = true;
+    return () => {
+      alive.current = false;
+    };
+  }, []);
+  const requestRecovery = useCallback(
+    async (opts: RequestRecoveryOptions): Promise<RecoveryRequest> => {
+      if (!client) throw new TsskitError("not_ready", "the TSS client is not ready");
+      const r = await client.requestRecovery(opts);
+      if (alive.current) setRequest(r);
+      return r;
+    },
+    [client],
+  );
+  return { ...op, requestRecovery, request };
 }

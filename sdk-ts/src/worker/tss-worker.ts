@@ -25,6 +25,12 @@
 //   reshare {params: {keysId, roster, trust, preParams: {handle}, protect: {password, iterations}}}  (a run: the new
 //           share comes back as a backup, and stays open here under a handle for verifyStoredAcks)
 //   verifyStoredAcks {handle, sessionId, epoch, acks}   a reshare's Completed event against the new share
+// Recovery (the device identity key stays here, or leaves sealed under the password):
+//   newRecoveryDevice {seal?: {password, iterations, walletId, partyId, epoch}} -> {deviceId, identityKey, sealed?}
+//   openRecoveryDevice {sealed, password} -> {deviceId, identityKey}   | releaseRecoveryDevice {deviceId}
+//   kitAuthorization {params: {code, deviceId, walletId, epoch, partyId, expiresAtMs, kit?}}
+//   parseAuthorization {file} | checkAuthorization {params}
+//   prepareRecovery {params: {sessionId, parties, reshare, signersNeeded, authorization, deviceId}}   (the device is consumed)
 //   deliver {runId, envelope} | cancel {runId}
 // Pre-parameters (src/worker/preparams.ts), by handle and count only:
 //   openPrimes -> {collection} | closePrimes {collection}
@@ -44,6 +50,7 @@
 import { inspectRecord, openBackup, protect, MIN_ITERATIONS, type ShareRecordInfo } from "../backup.js";
 import { fetchPinned } from "../integrity.js";
 import { WorkerPreParams } from "./preparams.js";
+import { openSealedDevice, sealDevice } from "../recovery.js";
 
 // Go is wasm_exec.js's, which esbuild puts before this code (--inject).
 declare const self: DedicatedWorkerGlobalScope & { tsskit: any; Go: any };
@@ -256,6 +263,43 @@ function handle(m: any) {
       if (!plain) throw Object.assign(new Error(`no open share ${JSON.stringify(m.handle)} in this worker`), { code: "invalid_argument" });
       return reply(id, unwrap(self.tsskit.verifyStoredAcks({ sessionId: m.sessionId, share: plain, epoch: m.epoch, acks: m.acks ?? {} })));
     }
+    case "newRecoveryDevice": {
+      const d = unwrap(self.tsskit.newRecoveryDevice({ withSeed: !!m.seal }));
+      const seed: Uint8Array | undefined = d.seed;
+      if (!m.seal) return reply(id, { deviceId: d.deviceId, identityKey: d.identityKey });
+      const s = m.seal;
+      return reply(
+        id,
+        sealDevice(seed!, s.password, { walletId: s.walletId, partyId: s.partyId, epoch: s.epoch, identity: d.identityKey }, s.iterations ?? MIN_ITERATIONS)
+          .then((sealed) => ({ deviceId: d.deviceId, identityKey: d.identityKey, sealed }))
+          .catch((e) => {
+            self.tsskit.releaseRecoveryDevice(d.deviceId);
+            throw e;
+          })
+          .finally(() => seed!.fill(0)),
+      );
+    }
+    case "openRecoveryDevice":
+      return reply(
+        id,
+        openSealedDevice(m.sealed, m.password).then(({ seed, info }) => {
+          try {
+            return unwrap(self.tsskit.openRecoveryDevice(seed, info.identity));
+          } finally {
+            seed.fill(0);
+          }
+        }),
+      );
+    case "releaseRecoveryDevice":
+      return reply(id, unwrap(self.tsskit.releaseRecoveryDevice(m.deviceId)));
+    case "kitAuthorization":
+      return reply(id, unwrap(self.tsskit.kitAuthorization(m.params)));
+    case "parseAuthorization":
+      return reply(id, unwrap(self.tsskit.parseAuthorization(m.file)));
+    case "checkAuthorization":
+      return reply(id, unwrap(self.tsskit.checkAuthorization(m.params)));
+    case "prepareRecovery":
+      return reply(id, unwrap(self.tsskit.prepareRecovery(m.params)));
     case "releaseSessionKeys":
       return reply(id, unwrap(self.tsskit.releaseSessionKeys(m.keysId)));
     case "keygen": {

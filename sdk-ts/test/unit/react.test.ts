@@ -4,7 +4,8 @@ import { act, cleanup, renderHook, waitFor } from "@testing-library/react";
 import { afterEach, describe, expect, it, vi } from "vitest";
 
 import { TsskitError } from "../../src/errors.js";
-import { useRefreshWallet, useReshareWallet, useShareStorage, useTSSClient } from "../../src/react/index.js";
+import { useRecoverWallet, useRefreshWallet, useReshareWallet, useShareStorage, useTSSClient } from "../../src/react/index.js";
+import { RecoveryError } from "../../src/errors.js";
 import type { TssClient, TssClientConfig } from "../../src/tss-client.js";
 
 const cfg: TssClientConfig = { coordinatorUrl: "http://c", routerUrl: "http://r", wasmUrl: "http://w/tss.wasm", token: "t", trustRoot: "00".repeat(32) };
@@ -157,5 +158,39 @@ describe("useRefreshWallet / useReshareWallet", () => {
     expect(result.current.status).toBe("error");
     const none = renderHook(() => useReshareWallet(null));
     await expect(none.result.current.run({ walletId: "w1", password: "p" })).rejects.toMatchObject({ code: "not_ready" });
+  });
+});
+
+describe("useRecoverWallet", () => {
+  it("keeps the request it made, runs a recovery with progress, and reports a refusal by its code", async () => {
+    const req = { walletId: "w1", epoch: 1, partyId: "browser-new", identity: "ab".repeat(32), recovery: { kit: true, backend: true }, createdAt: 1 };
+    let refuse = false;
+    const client = fakeClient({
+      requestRecovery: vi.fn(async () => req),
+      recoverWallet: vi.fn(async (o: { onProgress?: (p: unknown) => void; signal?: AbortSignal; approval?: string }) => {
+        expect(o.signal).toBeInstanceOf(AbortSignal);
+        if (refuse) throw new RecoveryError("recovery_expired", "the authorization expired");
+        o.onProgress?.({ phase: "activating", fraction: 0.96 });
+        return { walletId: "w1", publicKey: "02aa", address: "0x00", threshold: 2, parties: 3, epoch: 2 };
+      }),
+    });
+    const h = renderHook(() => useRecoverWallet(client));
+    expect(h.result.current.request).toBeNull();
+    await act(async () => {
+      await h.result.current.requestRecovery({ walletId: "w1", password: "p" });
+    });
+    expect(h.result.current.request).toEqual(req);
+    await act(async () => {
+      await h.result.current.run({ password: "p", approval: "{}" });
+    });
+    expect(h.result.current.status).toBe("done");
+    expect(h.result.current.wallet?.epoch).toBe(2);
+    expect(h.result.current.progress).toMatchObject({ phase: "activating" });
+    refuse = true;
+    await act(async () => {
+      await expect(h.result.current.run({ password: "p", walletId: "w1", code: "twelve words" })).rejects.toBeInstanceOf(RecoveryError);
+    });
+    expect(h.result.current.status).toBe("error");
+    expect(h.result.current.error?.code).toBe("recovery_expired");
   });
 });
