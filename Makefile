@@ -126,7 +126,10 @@ test-sdk: deps
 	npm run --silent -w sdk-ts build >/dev/null
 
 # A page in headless Chromium is one party of a 2-of-3 keygen and a signing
-# with the server parties of 'tsskit dev', over gRPC-Web (sdk-ts/test/browser).
+# with the server parties of 'tsskit dev', over gRPC-Web (sdk-ts/test/browser;
+# node --test runs every *.test.mjs there: the SDK, its messages and pins,
+# refresh and reshare, and lost-device recovery in recover.test.mjs, whose
+# dev stack gets a backend recovery key through TSSKIT_RECOVERY_KEYS).
 test-browser: deps wasm
 	@scripts/wasm-tools.sh
 	@mkdir -p bin public/e2e

@@ -6,6 +6,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { RecoveryError, retryOverloaded, StaleEpochError, TsskitError, type RetryPolicy } from "./errors.js";
 import type { RecoveryRequest } from "./recovery.js";
 import { checkNewPassword } from "./password.js";
+import { WrongPasswordError } from "./backup.js";
 import { TokenSource, type TokenConfig } from "./token.js";
 import { progressMapper, reshareProgressMapper, type ClientProgress, type ReshareProgress } from "./progress.js";
 import { connectClients, keygenSeat, mismatch, recoverySeat, reshareSeat, signSeat, type Clients } from "./session.js";
@@ -469,13 +470,34 @@ export class TssClient {
       prog.phase("done", 1);
       return { r: bytesToHex(sig.r), s: bytesToHex(sig.s), v: sig.v, signature: bytesToHex(sig.signature), der: bytesToHex(sig.der) };
     } catch (e) {
-      const err = TsskitError.from(e);
+      let err = TsskitError.from(e);
+      if (err.code === "permission_denied" && !consumed) err = await this.revoked(err, opts.walletId, info);
       if (err instanceof StaleEpochError) throw await this.staleEpoch(err, opts.walletId, info.partyId);
       throw err;
     } finally {
       if (!consumed) void worker.closeShare(handle).catch(() => {});
       resume?.();
     }
+  }
+
+  /**
+   * A signing the coordinator refused because this browser's party holds
+   * no share of the wallet any more: when the wallet is at a later epoch
+   * than this share (it was recovered or reshared without this browser),
+   * that is a stale share, and told as one; otherwise err as it was.
+   */
+  private async revoked(err: TsskitError, walletId: string, info: StoredWallet): Promise<TsskitError> {
+    if (info.epoch === undefined) return err;
+    const w = await this.authed((call) => this.clients.coordinator.getWallet({ walletId }, call))
+      .then((r) => r.wallet ?? null)
+      .catch(() => null);
+    if (!w || bytesToHex(w.publicKey) !== info.publicKey || w.epoch <= info.epoch) return err;
+    return new StaleEpochError(
+      `the wallet is at epoch ${w.epoch}, this share at ${info.epoch}, and this browser's party ${info.partyId} is no longer one of its holders ` +
+        `(the coordinator: ${err.message})`,
+      [info.partyId],
+      { mine: true, walletId },
+    );
   }
 
   /**
@@ -926,6 +948,8 @@ export class TssClient {
           );
         }
       }
+      // A wrong password for the request's device key keeps its class, as for a share.
+      if (e instanceof WrongPasswordError) throw e;
       throw err;
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);

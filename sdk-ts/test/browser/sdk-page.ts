@@ -57,6 +57,34 @@ async function reshare(walletId: string, password: string, threshold?: number, p
   return { ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(walletId) };
 }
 
+/** createWallet with a recovery policy: the wallet, and with a kit its recovery code (for the test to hand to another profile). */
+async function createRecoverable(name: string, password: string, recovery: { kit?: boolean; backend?: boolean }) {
+  const t0 = performance.now();
+  const w = await client!.createWallet({ name, password, recovery });
+  return { ...w, ms: performance.now() - t0 };
+}
+
+/** recoverWallet, timed, with the phases it went through and what is left pending. */
+async function recover(opts: { walletId?: string; password: string; code?: string; approval?: string }) {
+  const t0 = performance.now();
+  const phases: string[] = [];
+  const phaseMs: Record<string, number> = {};
+  const w = await client!.recoverWallet({
+    ...opts,
+    onProgress: (p) => {
+      if (phases.at(-1) !== p.phase) phases.push(p.phase);
+      phaseMs[p.phase] ??= Math.round(performance.now() - t0);
+    },
+  });
+  return { ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(w.walletId), requests: await client!.recoveryRequests() };
+}
+
+/** What this profile stores of a wallet: its share (public part or null), pending shares and recovery requests. */
+async function stored(walletId: string) {
+  const share = await client!.storage.info(walletId).catch(() => null);
+  return { share, pending: await client!.storage.pendingShares(walletId), requests: await client!.recoveryRequests() };
+}
+
 const typedData = {
   domain: { name: "tsskit test", version: "1", chainId: 11155111, verifyingContract: "0x00000000000000000000000000000000000000cc" },
   types: { Mail: [{ name: "from", type: "address" }, { name: "contents", type: "string" }, { name: "amount", type: "uint256" }] },
@@ -181,6 +209,12 @@ Object.assign(window, {
     importBackupError: (text: string, password: string) => tryError(() => client!.importBackup(text, password)),
     signError: (walletId: string, password: string, digestHex: string) => tryError(() => client!.sign({ walletId, password, message: unhex(digestHex) })),
     reshare,
+    createRecoverable,
+    recover,
+    recoverError: (opts: { walletId?: string; password: string; code?: string; approval?: string }) => tryError(() => recover(opts)),
+    requestRecovery: (walletId: string, password: string) => client!.requestRecovery({ walletId, password }),
+    requestRecoveryError: (walletId: string, password: string) => tryError(() => client!.requestRecovery({ walletId, password })),
+    stored,
     reshareError: (walletId: string, password: string, threshold?: number, parties?: number) => tryError(() => reshare(walletId, password, threshold, parties)),
     info: (walletId: string) => client!.storage.info(walletId),
     list: () => client!.listWallets(),
