@@ -931,7 +931,9 @@ export class TssClient {
       }
       if (pending !== null) {
         if (failed) {
-          await this.storage.discardPending(walletId, pending).catch(() => {});
+          // Kept, never used, as a refresh's is: the coordinator's word
+          // that the session failed must not delete a share this browser
+          // acknowledged storing (the server holders may hold nothing else).
         } else if (verified) {
           throw new TsskitError(
             err.code,
