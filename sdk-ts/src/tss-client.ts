@@ -506,6 +506,56 @@ export class TssClient {
    * session names it (or no one); a newer share an unconfirmed refresh
    * left pending here is mentioned.
    */
+  /**
+   * What a failed refresh, reshare or recovery leaves, once the seat is
+   * over: the coordinator told this party will not take part (so the
+   * session fails now and the wallet's reshare slot is freed), and a
+   * pending share, once stored, kept and never used — its fate said in
+   * the error thrown. Returns when nothing was stored.
+   */
+  private async settleReshareFailure(
+    err: TsskitError,
+    o: { token: string; sessionId: string; partyId: string; committed: boolean; failed: boolean; pending: number | null; verified: boolean; what: string },
+  ): Promise<void> {
+    if (o.token && !o.committed && !o.failed) {
+      await this.clients.coordinator
+        .reportResult(
+          { sessionId: o.sessionId, partyId: o.partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } },
+          { headers: { authorization: `Bearer ${o.token}` } },
+        )
+        .catch(() => {});
+    }
+    if (o.pending === null || o.failed) {
+      // Failed: the coordinator's word only. A share this browser
+      // acknowledged storing stays pending, never used: a coordinator that
+      // told the server parties Completed would, were it deleted, leave no
+      // full set of either epoch. The current share (if any) signs on, and
+      // only the wallet's epoch says otherwise (staleEpoch names the
+      // pending share).
+      return;
+    }
+    if (o.verified) {
+      // The new epoch is active and every holder has its share; only the
+      // local swap failed (e.g. another tab changed the share).
+      throw new TsskitError(
+        err.code,
+        `the ${o.what} completed (epoch ${o.pending} is active and every holder stored its share), but this browser could not make ` +
+          `its new share its own: ${err.message}. The new share is kept pending`,
+        err.culprits,
+      );
+    }
+    // Reported, but the verdict is unknown (or its acknowledgements did not
+    // verify): the coordinator may have made the new epoch active. The new
+    // share is kept pending, never used, and the current one stays as it was.
+    throw new TsskitError(
+      err.code === "verify" ? "verify" : "reshare_unconfirmed",
+      `the ${o.what}'s outcome is not confirmed (${err.message}): this browser's current share, if it has one, is unchanged and its new ` +
+        `share of epoch ${o.pending} is kept pending, never used (session ${o.sessionId}). If signing now fails with stale_epoch, the ` +
+        `coordinator activated the new epoch without this browser seeing every holder's acknowledgement`,
+      err.culprits,
+    );
+  }
+
   private async staleEpoch(err: StaleEpochError, walletId: string, partyId: string): Promise<StaleEpochError> {
     const mine = err.mine || err.culprits.length === 0 || err.culprits.includes(partyId);
     let detail = err.detail;
@@ -656,49 +706,7 @@ export class TssClient {
       };
     } catch (e) {
       const err = TsskitError.from(e);
-      if (token && !committed && !failed) {
-        // This party will not take part (a refused offer, a cancel, a
-        // failure here): say so, so the session fails now and the wallet's
-        // reshare slot at the coordinator is freed, instead of timing out.
-        await this.clients.coordinator
-          .reportResult(
-            { sessionId, partyId: info.partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } },
-            { headers: { authorization: `Bearer ${token}` } },
-          )
-          .catch(() => {});
-      }
-      if (pending !== null) {
-        if (failed) {
-          // The coordinator says the session failed. That is its word
-          // only: this browser acknowledged storing the new share, and a
-          // coordinator that told the server parties Completed would,
-          // were it deleted, leave no full set of either epoch. It stays
-          // pending, never used; the current share signs on, and only the
-          // wallet's epoch says otherwise (staleEpoch names the pending
-          // share).
-        } else if (verified) {
-          // The new epoch is active and every holder has its share; only
-          // the local swap failed (e.g. another tab changed the share).
-          throw new TsskitError(
-            err.code,
-            `the refresh completed (epoch ${pending} is active and every holder stored its share), but this browser could not make ` +
-              `its new share its own: ${err.message}. The new share is kept pending`,
-            err.culprits,
-          );
-        } else {
-          // Reported, but the verdict is unknown (or its acknowledgements did
-          // not verify): the coordinator may have made the new epoch active.
-          // The new share is kept pending, never used, and the current one
-          // stays as it was.
-          throw new TsskitError(
-            err.code === "verify" ? "verify" : "reshare_unconfirmed",
-            `the refresh's outcome is not confirmed (${err.message}): this browser's current share is unchanged and its new share of epoch ${pending} ` +
-              `is kept pending (session ${sessionId}). If signing now fails with stale_epoch, the coordinator activated the new epoch ` +
-              `without this browser seeing every holder's acknowledgement`,
-            err.culprits,
-          );
-        }
-      }
+      await this.settleReshareFailure(err, { token, sessionId, partyId: info.partyId, committed, failed, pending, verified, what: "refresh" });
       if (err instanceof StaleEpochError) throw await this.staleEpoch(err, opts.walletId, info.partyId);
       throw err;
     } finally {
@@ -921,35 +929,7 @@ export class TssClient {
       };
     } catch (e) {
       const err = TsskitError.from(e);
-      if (token && !committed && !failed) {
-        await this.clients.coordinator
-          .reportResult(
-            { sessionId, partyId, result: { case: "failure", value: { code: err.code, reason: err.message, culprits: err.culprits } } },
-            { headers: { authorization: `Bearer ${token}` } },
-          )
-          .catch(() => {});
-      }
-      if (pending !== null) {
-        if (failed) {
-          // Kept, never used, as a refresh's is: the coordinator's word
-          // that the session failed must not delete a share this browser
-          // acknowledged storing (the server holders may hold nothing else).
-        } else if (verified) {
-          throw new TsskitError(
-            err.code,
-            `the recovery completed (epoch ${pending} is active and every holder stored its share), but this browser could not make ` +
-              `its new share its own: ${err.message}. The new share is kept pending`,
-            err.culprits,
-          );
-        } else {
-          throw new TsskitError(
-            err.code === "verify" ? "verify" : "reshare_unconfirmed",
-            `the recovery's outcome is not confirmed (${err.message}): this browser's new share of epoch ${pending} is kept pending, ` +
-              `never used (session ${sessionId})`,
-            err.culprits,
-          );
-        }
-      }
+      await this.settleReshareFailure(err, { token, sessionId, partyId, committed, failed, pending, verified, what: "recovery" });
       // A wrong password for the request's device key keeps its class, as for a share.
       if (e instanceof WrongPasswordError) throw e;
       throw err;
