@@ -739,7 +739,7 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 	}
 	lost, code := filepath.Join(c.dir, "lost.share"), filepath.Join(c.dir, "recovery-code.txt")
 	kg := c.cli(env, at("party", "keygen", "--out", lost, "--party-id", "cli-lost", "--recovery-code-out", code, "--recovery-backend")...)
-	wallet, pub := kg["wallet_id"].(string), kg["public_key"].(string)
+	wallet, pub, addr := kg["wallet_id"].(string), kg["public_key"].(string), kg["address"].(string)
 	if st, err := os.Stat(code); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("recovery code file: %v %v", st, err)
 	}
@@ -752,9 +752,18 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 		verifyHex(t, pub, out["digest"].(string), out["der"].(string))
 	}
 
-	// The recovery code: a new party, a new device key, the same wallet.
+	// The recovery code: a new party, a new device key, the same wallet —
+	// the one whose address the owner knows: a session handing over
+	// another key is refused, and nothing is written.
 	kitShare := filepath.Join(c.dir, "recovered-kit.share")
-	rec := c.cli(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--recovery-code-file", code, "--party-id", "cli-kit", "--out", kitShare)...)
+	if _, err := c.tryCLI(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", "0x"+strings.Repeat("11", 20),
+		"--recovery-code-file", code, "--party-id", "cli-kit-x", "--out", kitShare)...); err == nil || !strings.Contains(err.Error(), "hands over the key of address") {
+		t.Fatalf("recovery with another address: %v; want it refused", err)
+	}
+	if _, err := os.Stat(kitShare); err == nil {
+		t.Fatal("a refused recovery wrote a share")
+	}
+	rec := c.cli(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", addr, "--recovery-code-file", code, "--party-id", "cli-kit", "--out", kitShare)...)
 	if rec["public_key"] != pub || rec["address"] != kg["address"] || rec["epoch"] != float64(1) || rec["party_id"] != "cli-kit" {
 		t.Fatalf("recovery with the code answered %v; the wallet is %v", rec, kg)
 	}
@@ -784,19 +793,19 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 	evilKey, forged := filepath.Join(c.dir, "evil.key"), filepath.Join(c.dir, "forged-approval.json")
 	c.quiet("recovery", "backend-key", "--out", evilKey)
 	approve(evilKey, forged)
-	if _, err := c.tryCLI(env, at("party", "recover", "--approval", forged, "--device", device, "--out", filepath.Join(c.dir, "forged.share"))...); err == nil ||
+	if _, err := c.tryCLI(env, at("party", "recover", "--approval", forged, "--device", device, "--address", addr, "--out", filepath.Join(c.dir, "forged.share"))...); err == nil ||
 		!strings.Contains(err.Error(), "recovery") {
 		t.Fatalf("recovery with an approval of an untrusted key: %v; want it refused", err)
 	}
 	approval, backendShare := filepath.Join(c.dir, "approval.json"), filepath.Join(c.dir, "recovered-backend.share")
 	approve(c.recoveryKey, approval)
-	rec = c.cli(env, at("party", "recover", "--approval", approval, "--device", device, "--out", backendShare)...)
+	rec = c.cli(env, at("party", "recover", "--approval", approval, "--device", device, "--address", addr, "--out", backendShare)...)
 	if rec["public_key"] != pub || rec["epoch"] != float64(2) || rec["party_id"] != "cli-backend" {
 		t.Fatalf("recovery with the backend's approval answered %v", rec)
 	}
 	signs(backendShare, "recovered with the approval")
 	// The approval again (replayed): the wallet is at epoch 2 now.
-	if _, err := c.tryCLI(env, at("party", "recover", "--approval", approval, "--device", device, "--out", filepath.Join(c.dir, "replayed.share"))...); err == nil {
+	if _, err := c.tryCLI(env, at("party", "recover", "--approval", approval, "--device", device, "--address", addr, "--out", filepath.Join(c.dir, "replayed.share"))...); err == nil {
 		t.Fatal("a replayed approval recovered the wallet again")
 	}
 }

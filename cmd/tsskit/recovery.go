@@ -11,7 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
+	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
@@ -145,11 +149,17 @@ func partyRecover(ctx context.Context, args []string) error {
 	partyID := fs.String("party-id", "", `the new party id (default "cli-" and 8 random hex digits)`)
 	out := fs.String("out", "", "share file to write (must not exist)")
 	pwFile := fs.String("password-file", "", "file holding the new share's password")
+	address := fs.String("address", "", "the wallet's address (0x...), as its owner knows it: the recovered key must have it (not with --request)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	retries := addRetryFlag(fs)
 	tf := addTLSFlags(fs, false)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if !*request && !validAddress(*address) {
+		// The coordinator alone says which wallet an id names: the address
+		// the owner knows is what ties the recovery to their wallet.
+		return configErrorf("--address: the wallet's address (0x and 40 hex digits), which the recovered key must have")
 	}
 	if *partyID == "" {
 		*partyID = cliPartyID()
@@ -282,7 +292,15 @@ func partyRecover(ctx context.Context, args []string) error {
 		return fmt.Errorf("create session: %w", err)
 	}
 	job, err := participant.ClientRecoveryJob(resp, auth, dev, pc.trust)
+	if err == nil {
+		if got := share.Address(job.Reshare.PublicKey); !strings.EqualFold(got, *address) {
+			err = &party.Error{Code: party.CodeMismatch, Err: fmt.Errorf("it hands over the key of address %s, not the wallet's %s", got, *address)}
+		}
+	}
 	if err != nil {
+		// Said to the coordinator, so that the session fails now and the
+		// wallet's reshare slot is free for a retry.
+		refuseSession(ctx, pc, resp, auth.PartyID, err)
 		return fmt.Errorf("refusing the coordinator's session: %w", err)
 	}
 	fmt.Fprintf(w, "session %s: %s hand wallet %s to %s\n", resp.SessionId, strings.Join(job.Reshare.Old, ", "), auth.WalletID, strings.Join(job.Reshare.New, ", "))
@@ -318,4 +336,33 @@ func partyRecover(ctx context.Context, args []string) error {
 		"wallet_id": res.Share.WalletID, "party_id": auth.PartyID, "public_key": hex.EncodeToString(res.PublicKey), "address": res.Address,
 		"epoch": res.Share.Epoch, "parties": slices.Clone(res.Share.Parties), "threshold": res.Share.Threshold, "share_file": *out,
 	})
+}
+
+// validAddress reports whether a is an Ethereum address: 0x and 40 hex
+// digits (any case).
+func validAddress(a string) bool {
+	if len(a) != 42 || !strings.HasPrefix(a, "0x") {
+		return false
+	}
+	_, err := hex.DecodeString(a[2:])
+	return err == nil
+}
+
+// refuseSession tells the coordinator that partyID will not take part in
+// the session resp created, and why (best effort).
+func refuseSession(ctx context.Context, pc *partyConn, resp *tsskitv1.CreateSessionResponse, partyID string, why error) {
+	for _, t := range resp.Tokens {
+		if t.PartyId != partyID {
+			continue
+		}
+		code := "refused"
+		if pe, ok := party.AsError(why); ok {
+			code = string(pe.Code)
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = pc.coord.ReportResult(rctx, &tsskitv1.ReportResultRequest{SessionId: resp.SessionId, PartyId: partyID,
+			Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: code, Reason: why.Error()}}},
+			grpc.PerRPCCredentials(serve.Bearer(t.Token)))
+	}
 }

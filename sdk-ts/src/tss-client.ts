@@ -6,7 +6,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { RecoveryError, retryOverloaded, StaleEpochError, TsskitError, type RetryPolicy } from "./errors.js";
 import type { RecoveryRequest } from "./recovery.js";
 import { checkNewPassword } from "./password.js";
-import { WrongPasswordError } from "./backup.js";
+import { addressOf, WrongPasswordError } from "./backup.js";
 import { TokenSource, type TokenConfig } from "./token.js";
 import { progressMapper, reshareProgressMapper, type ClientProgress, type ReshareProgress } from "./progress.js";
 import { connectClients, keygenSeat, mismatch, recoverySeat, reshareSeat, signSeat, type Clients } from "./session.js";
@@ -116,6 +116,13 @@ export interface RequestRecoveryOptions {
 export interface RecoverWalletOptions {
   /** The wallet to recover (with `code`; with `approval` it is the approval's). */
   walletId?: string;
+  /**
+   * The wallet's address (0x…), as the user knows it: the recovered key
+   * must be this one. The coordinator alone names the wallet behind an id,
+   * and certified server parties with a record of that id and the same
+   * recovery kit could hand over another key.
+   */
+  address: string;
   /** The new share's password. With `approval`: the password given to requestRecovery. */
   password: string;
   /** The wallet's recovery code (12 words). SECRET: used in the worker, never stored or sent. */
@@ -811,6 +818,9 @@ export class TssClient {
       throw new TsskitError("invalid_argument", "a recovery with the code needs walletId and the code as a string");
     }
     if (withApproval && typeof opts.approval !== "string") throw new TsskitError("invalid_argument", "approval: want the approval file's text");
+    if (typeof opts.address !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(opts.address)) {
+      throw new TsskitError("invalid_argument", "address: want the wallet's address (0x and 40 hex digits), which the recovered key must have");
+    }
     if (withCode) checkNewPassword(opts.password);
     return this.exclusive(() => this.recoverNow(opts));
   }
@@ -845,6 +855,7 @@ export class TssClient {
       let authorization: Uint8Array;
       if (opts.approval !== undefined) {
         const a = await worker.parseAuthorization(opts.approval);
+        if (a.kind !== "backend") throw new RecoveryError("recovery_refused", `the approval is a ${a.kind} authorization, not the app backend's`);
         if (opts.walletId && opts.walletId !== a.walletId) {
           throw new RecoveryError("recovery_other_wallet", `the approval is for wallet ${JSON.stringify(a.walletId)}, not ${JSON.stringify(opts.walletId)}`);
         }
@@ -882,6 +893,10 @@ export class TssClient {
       const r = created.reshare;
       if (!r) throw mismatch("the coordinator's recovery session says nothing of what it hands over");
       if (!sameBytes(r.recoveryAuthorization, authorization)) throw mismatch("the coordinator's session relays another authorization than this browser's");
+      const handed = addressOf(bytesToHex(r.publicKey));
+      if (handed?.toLowerCase() !== opts.address.toLowerCase()) {
+        throw mismatch(`the coordinator's session hands over the key of address ${handed ?? "(none)"}, not the wallet's ${opts.address}`);
+      }
       // Checked against the authorization in the wasm (prepareRecovery).
       const spec: ReshareSpecInput = {
         epoch: r.epoch, oldThreshold: r.oldThreshold, oldParties: [...r.oldParties], newParties: [...r.newParties],
@@ -935,7 +950,9 @@ export class TssClient {
       throw err;
     } finally {
       opts.signal?.removeEventListener("abort", onAbort);
-      if (deviceId && !consumed) void worker.releaseRecoveryDevice(deviceId).catch(() => {});
+      // Also after the seat: a device key an offer check refused is still
+      // in the worker (release does nothing for one the seat took).
+      if (deviceId) void worker.releaseRecoveryDevice(deviceId).catch(() => {});
       const res = result as ReshareResult | null;
       if (res && this.pool.workers[0] === worker) void worker.closeShare(res.handle).catch(() => {});
       if (preParams && this.pool.workers[0] === worker) void worker.releasePreParams(preParams).catch(() => {});

@@ -116,10 +116,15 @@ test("recoverWallet: with the recovery code, then with the backend's approval; r
     // B: a fresh profile recovers the wallet with the code, and signs.
     const b = await profile();
     const pwB = "a second browser found the violet lantern";
-    const wrong = await b.evaluate(([id, p]) => window.sdk.recoverError({ walletId: id, password: p, code: "abandon ".repeat(11) + "about" }), [wallet.walletId, pwB]);
+    const wrong = await b.evaluate(([id, p, ad]) => window.sdk.recoverError({ walletId: id, address: ad, password: p, code: "abandon ".repeat(11) + "about" }), [wallet.walletId, pwB, wallet.address]);
     assert.equal(wrong?.code, "recovery_wrong_code", JSON.stringify(wrong));
     assert.equal(wrong.name, "RecoveryError");
-    const byCode = await b.evaluate(([id, p, c]) => window.sdk.recover({ walletId: id, password: p, code: c }), [wallet.walletId, pwB, code]);
+    // The key handed over must have the address the user knows: a session
+    // handing over another is refused before this browser joins.
+    const otherKey = await b.evaluate(([id, p, c, ad]) => window.sdk.recoverError({ walletId: id, address: ad, password: p, code: c }), [wallet.walletId, pwB, code, "0x" + "11".repeat(20)]);
+    assert.equal(otherKey?.code, "session_mismatch", JSON.stringify(otherKey));
+    assert.match(otherKey.message, /hands over the key of address/);
+    const byCode = await b.evaluate(([id, p, c, ad]) => window.sdk.recover({ walletId: id, address: ad, password: p, code: c }), [wallet.walletId, pwB, code, wallet.address]);
     t.diagnostic(`recoverWallet with the code: ${(byCode.ms / 1000).toFixed(1)} s: ${at(byCode)}`);
     assert.deepEqual([byCode.epoch, byCode.publicKey, byCode.address, byCode.threshold, byCode.parties], [1, wallet.publicKey, wallet.address, 2, 3]);
     for (const p of ["loading", "joining", "resharing", "saving", "activating", "done"]) assert.ok(byCode.phases.includes(p), `progress phase ${p}`);
@@ -148,7 +153,7 @@ test("recoverWallet: with the recovery code, then with the backend's approval; r
       assert.deepEqual(s.requests.map((r) => r.partyId), [req.partyId], `${what}: the request is kept`);
     };
     const refused = async (what, approvalText, want) => {
-      const e = await c.evaluate(([p, ap]) => window.sdk.recoverError({ password: p, approval: ap }), [pwC, approvalText]);
+      const e = await c.evaluate(([p, ap, ad]) => window.sdk.recoverError({ password: p, approval: ap, address: ad }), [pwC, approvalText, wallet.address]);
       assert.equal(e?.code, want, `${what}: ${JSON.stringify(e)}`);
       assert.equal(e.name, "RecoveryError", what);
       await nothingLost(what);
@@ -168,14 +173,14 @@ test("recoverWallet: with the recovery code, then with the backend's approval; r
     // For another device: this profile's request names another key.
     await refused("an approval for another device", approvalOf({ ...req, identity: hex(ed25519.getPublicKey(rogue)) }, rogue, Date.now() + 3_600_000), "recovery_other_device");
     // The wrong password does not open the device key.
-    const wrongPw = await c.evaluate(([ap]) => window.sdk.recoverError({ password: "not the password it was sealed with", approval: ap }), [approval]);
+    const wrongPw = await c.evaluate(([ap, ad]) => window.sdk.recoverError({ password: "not the password it was sealed with", approval: ap, address: ad }), [approval, wallet.address]);
     assert.equal(wrongPw?.name, "WrongPasswordError", JSON.stringify(wrongPw));
     await nothingLost("the wrong password");
     // Still at epoch 1: B signs.
     await sign(b, pwB, "B, after the refusals");
 
     // The backend's real approval recovers the wallet into C, which signs.
-    const byApproval = await c.evaluate(([p, ap]) => window.sdk.recover({ password: p, approval: ap }), [pwC, approval]);
+    const byApproval = await c.evaluate(([p, ap, ad]) => window.sdk.recover({ password: p, approval: ap, address: ad }), [pwC, approval, wallet.address]);
     t.diagnostic(`recoverWallet with the backend's approval: ${(byApproval.ms / 1000).toFixed(1)} s: ${at(byApproval)}`);
     assert.deepEqual([byApproval.walletId, byApproval.epoch, byApproval.publicKey, byApproval.address], [wallet.walletId, 2, wallet.publicKey, wallet.address]);
     assert.deepEqual(byApproval.requests, [], "the request is answered");
@@ -187,7 +192,7 @@ test("recoverWallet: with the recovery code, then with the backend's approval; r
     // B's share is now the stale one; the used approval is stale too.
     const staleB = await b.evaluate(([id, p, d]) => window.sdk.signError(id, p, d), [wallet.walletId, pwB, digestOf("B after C's recovery")]);
     assert.equal(staleB?.code, "stale_epoch", JSON.stringify(staleB));
-    const replay = await b.evaluate(([id, p, cc]) => window.sdk.recoverError({ walletId: id, password: p, code: cc }), [wallet.walletId, pwB, code]);
+    const replay = await b.evaluate(([id, p, cc, ad]) => window.sdk.recoverError({ walletId: id, address: ad, password: p, code: cc }), [wallet.walletId, pwB, code, wallet.address]);
     assert.equal(replay, null, "the code recovers the wallet again, into B");
     await sign(b, pwB, "B, recovered again with the code, epoch 3");
   } catch (e) {

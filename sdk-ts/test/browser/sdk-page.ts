@@ -65,7 +65,7 @@ async function createRecoverable(name: string, password: string, recovery: { kit
 }
 
 /** recoverWallet, timed, with the phases it went through and what is left pending. */
-async function recover(opts: { walletId?: string; password: string; code?: string; approval?: string }) {
+async function recover(opts: { walletId?: string; address: string; password: string; code?: string; approval?: string }) {
   const t0 = performance.now();
   const phases: string[] = [];
   const phaseMs: Record<string, number> = {};
@@ -211,7 +211,7 @@ Object.assign(window, {
     reshare,
     createRecoverable,
     recover,
-    recoverError: (opts: { walletId?: string; password: string; code?: string; approval?: string }) => tryError(() => recover(opts)),
+    recoverError: (opts: { walletId?: string; address: string; password: string; code?: string; approval?: string }) => tryError(() => recover(opts)),
     requestRecovery: (walletId: string, password: string) => client!.requestRecovery({ walletId, password }),
     requestRecoveryError: (walletId: string, password: string) => tryError(() => client!.requestRecovery({ walletId, password })),
     stored,

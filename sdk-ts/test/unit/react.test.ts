@@ -181,14 +181,14 @@ describe("useRecoverWallet", () => {
     });
     expect(h.result.current.request).toEqual(req);
     await act(async () => {
-      await h.result.current.run({ password: "p", approval: "{}" });
+      await h.result.current.run({ password: "p", approval: "{}", address: "0x00000000000000000000000000000000000000aa" });
     });
     expect(h.result.current.status).toBe("done");
     expect(h.result.current.wallet?.epoch).toBe(2);
     expect(h.result.current.progress).toMatchObject({ phase: "activating" });
     refuse = true;
     await act(async () => {
-      await expect(h.result.current.run({ password: "p", walletId: "w1", code: "twelve words" })).rejects.toBeInstanceOf(RecoveryError);
+      await expect(h.result.current.run({ password: "p", walletId: "w1", code: "twelve words", address: "0x00000000000000000000000000000000000000aa" })).rejects.toBeInstanceOf(RecoveryError);
     });
     expect(h.result.current.status).toBe("error");
     expect(h.result.current.error?.code).toBe("recovery_expired");
