@@ -3,6 +3,7 @@ import { useEffect, useId, useRef, useState } from "react";
 
 import { explain, isCanceled } from "../lib/errors";
 import { passwordStrength } from "../lib/password";
+import { describePolicy, partyChoices, signerChoices } from "../lib/policy";
 import type { CoManagedWalletService } from "../services/coManagedWalletService";
 import { CopyButton } from "./CopyButton";
 import { ErrorBox, Field } from "./Field";
@@ -11,8 +12,6 @@ import { ProgressPanel } from "./ProgressPanel";
 import { downloadBlob } from "./download";
 
 type Step = "form" | "running" | "canceling" | "done" | "failed";
-
-const MAX_PARTIES = 5;
 
 export function CreateWalletModal(props: {
   service: CoManagedWalletService;
@@ -164,7 +163,7 @@ export function CreateWalletModal(props: {
                   aria-describedby={ids.policyHint}
                   data-testid="threshold"
                 >
-                  {Array.from({ length: parties - 1 }, (_, i) => i + 2).map((n) => (
+                  {signerChoices(parties).map((n) => (
                     <option key={n} value={n}>
                       {n}
                     </option>
@@ -187,7 +186,7 @@ export function CreateWalletModal(props: {
                   aria-describedby={ids.policyHint}
                   data-testid="parties"
                 >
-                  {Array.from({ length: MAX_PARTIES - 1 }, (_, i) => i + 2).map((n) => (
+                  {partyChoices().map((n) => (
                     <option key={n} value={n}>
                       {n}
                     </option>
@@ -196,8 +195,7 @@ export function CreateWalletModal(props: {
               </div>
             </div>
             <p className="hint" id={ids.policyHint}>
-              This browser holds 1 share and {parties - 1} server {parties - 1 === 1 ? "party holds" : "parties hold"} the others.
-              Any {threshold} of the {parties} shares sign together.
+              {describePolicy(threshold, parties)}
             </p>
           </fieldset>
           <Field
