@@ -3,6 +3,7 @@ import { useCallback, useRef, useState } from "react";
 import { BackupSection, type BackupSectionHandle } from "./components/BackupSection";
 import { CoManagedWalletSection } from "./components/CoManagedWalletSection";
 import { CreateWalletModal } from "./components/CreateWalletModal";
+import { LifecycleModal, type LifecycleMode } from "./components/LifecycleModal";
 import { SignSection } from "./components/SignSection";
 import type { AppConfig } from "./config";
 import { explain } from "./lib/errors";
@@ -16,6 +17,8 @@ interface Notice {
 export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(): void }) {
   const service = useCoManagedWalletService(config);
   const [creating, setCreating] = useState(false);
+  // A refresh or change of policy: of which wallet.
+  const [lifecycle, setLifecycle] = useState<{ walletId: string; mode: LifecycleMode } | null>(null);
   const [notice, setNotice] = useState<Notice | null>(null);
   const [signWallet, setSignWallet] = useState("");
   const [exportWallet, setExportWallet] = useState("");
@@ -24,6 +27,7 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
 
   const { engine } = service;
   const busy = engine.status === "busy";
+  const lifecycleWallet = lifecycle ? service.wallets.find((w) => w.walletId === lifecycle.walletId) : undefined;
 
   const remove = useCallback(
     async (walletId: string, label: string) => {
@@ -123,6 +127,14 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
             setExportWallet(id);
             backupRef.current?.focusExport();
           }}
+          onRefresh={(id) => {
+            setNotice(null);
+            setLifecycle({ walletId: id, mode: "refresh" });
+          }}
+          onChangePolicy={(id) => {
+            setNotice(null);
+            setLifecycle({ walletId: id, mode: "policy" });
+          }}
           onRemove={remove}
         />
         <SignSection ref={signRef} service={service} walletId={signWallet} onWalletChange={setSignWallet} />
@@ -131,13 +143,45 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
           service={service}
           walletId={exportWallet}
           onWalletChange={setExportWallet}
-          onImported={(label) => setNotice({ tone: "ok", text: `Imported ${label}. It is listed under Co-managed wallets.` })}
+          onImported={(label, replaced) =>
+            setNotice({
+              tone: "ok",
+              text: replaced
+                ? `Replaced this browser's share of ${label} with the newer one from the backup. It signs again.`
+                : `Imported ${label}. It is listed under Co-managed wallets.`,
+            })
+          }
         />
       </main>
       <footer className="app-footer muted small">
         Shares stay in this browser (IndexedDB), encrypted with your password. Keygen and signing run in Web Workers (tss.wasm).
       </footer>
 
+      {lifecycle && lifecycleWallet && (
+        <LifecycleModal
+          key={lifecycle.walletId + lifecycle.mode}
+          service={service}
+          wallet={lifecycleWallet}
+          mode={lifecycle.mode}
+          onClose={() => setLifecycle(null)}
+          onCanceled={() => {
+            setLifecycle(null);
+            setNotice({
+              tone: "info",
+              text: lifecycle.mode === "refresh" ? "Refresh canceled. The wallet's shares are unchanged." : "Change of policy canceled. The wallet is unchanged.",
+            });
+          }}
+          onDone={(w) =>
+            setNotice({
+              tone: "ok",
+              text:
+                lifecycle.mode === "refresh"
+                  ? `Refreshed the shares of ${w.address}: epoch ${w.epoch}. Download a new backup; older ones no longer sign.`
+                  : `${w.address} is now ${w.threshold}-of-${w.parties}, epoch ${w.epoch}. Download a new backup; older ones no longer sign.`,
+            })
+          }
+        />
+      )}
       {creating && (
         <CreateWalletModal
           service={service}

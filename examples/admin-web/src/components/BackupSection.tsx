@@ -10,7 +10,7 @@ export interface BackupSectionHandle {
   focusImport(): void;
 }
 
-export const BackupSection = forwardRef<BackupSectionHandle, { service: CoManagedWalletService; walletId: string; onWalletChange(id: string): void; onImported(label: string): void }>(
+export const BackupSection = forwardRef<BackupSectionHandle, { service: CoManagedWalletService; walletId: string; onWalletChange(id: string): void; onImported(label: string, replaced: boolean): void }>(
   function BackupSection({ service, walletId, onWalletChange, onImported }, handle) {
     const wallets = service.wallets;
     const selected = wallets.find((w) => w.walletId === walletId) ?? null;
@@ -67,11 +67,11 @@ export const BackupSection = forwardRef<BackupSectionHandle, { service: CoManage
       try {
         const w = await service.importBackup(file, importPassword);
         const label = `${w.name || "wallet " + w.walletId.slice(0, 8)} (${w.address})`;
-        setImported(label);
+        setImported(w.replaced ? `Replaced the share of ${label} with the backup's newer one` : `Imported ${label}`);
         setImportPassword("");
         setFile(null);
         if (fileInput.current) fileInput.current.value = "";
-        onImported(label);
+        onImported(label, w.replaced);
       } catch (err) {
         setImportError(explain(err));
       } finally {
@@ -172,7 +172,7 @@ export const BackupSection = forwardRef<BackupSectionHandle, { service: CoManage
             </div>
             {imported && (
               <p role="status" className="ok-text" data-testid="import-done">
-                Imported {imported}.
+                {imported}.
               </p>
             )}
             {importError && <ErrorBox message={importError} testId="import-error" />}

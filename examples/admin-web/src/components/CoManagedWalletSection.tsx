@@ -18,6 +18,8 @@ export function CoManagedWalletSection(props: {
   onImport(): void;
   onSign(walletId: string): void;
   onExport(walletId: string): void;
+  onRefresh(walletId: string): void;
+  onChangePolicy(walletId: string): void;
   onRemove(walletId: string, label: string): void;
 }) {
   const { wallets, corrupt } = props;
@@ -64,6 +66,9 @@ export function CoManagedWalletSection(props: {
           {wallets.map((w) => {
             const label = w.name || "Imported wallet " + w.walletId.slice(0, 8);
             const st = serverText[w.server];
+            const epoch = w.epoch ?? 0;
+            // The coordinator's epoch is past this share's: it was refreshed without this browser.
+            const stale = w.server === "ok" && w.serverEpoch !== undefined && w.epoch !== undefined && w.serverEpoch > w.epoch;
             return (
               <li key={w.walletId}>
                 <article
@@ -74,6 +79,9 @@ export function CoManagedWalletSection(props: {
                   data-address={w.address}
                   data-public-key={w.publicKey}
                   data-server={w.server}
+                  data-epoch={w.epoch ?? ""}
+                  data-policy={w.policy}
+                  data-stale={stale ? "" : undefined}
                 >
                   <header className="wallet-head">
                     <h3 id={`w-${w.walletId}`}>{label}</h3>
@@ -81,6 +89,11 @@ export function CoManagedWalletSection(props: {
                       <span className="visually-hidden">Policy: </span>
                       {w.policy}
                     </span>
+                    {epoch > 0 && (
+                      <span className="badge badge-muted" title="Refreshed or reshared this many times; backups of older epochs no longer sign" data-testid="wallet-epoch">
+                        epoch {epoch}
+                      </span>
+                    )}
                     <span className={`badge badge-${st.tone}`} title={st.title} data-testid="server-status">
                       <span className="dot" aria-hidden="true" />
                       {st.text}
@@ -118,12 +131,25 @@ export function CoManagedWalletSection(props: {
                       </dd>
                     </div>
                   </dl>
+                  {stale && (
+                    <p className="warning" data-testid="stale-share">
+                      <strong>This share is out of date.</strong> The wallet was refreshed, or its policy changed, without this browser
+                      (it is at epoch {w.serverEpoch}; this share is of epoch {w.epoch}), so this share no longer signs. Import the
+                      newest backup of the wallet.
+                    </p>
+                  )}
                   <div className="actions">
                     <button type="button" className="secondary" onClick={() => props.onSign(w.walletId)} disabled={props.busy}>
                       Sign<span className="visually-hidden"> with {label}</span>
                     </button>
                     <button type="button" className="secondary" onClick={() => props.onExport(w.walletId)}>
                       Export backup<span className="visually-hidden"> of {label}</span>
+                    </button>
+                    <button type="button" className="secondary" onClick={() => props.onRefresh(w.walletId)} disabled={props.busy} data-testid="refresh-wallet">
+                      Refresh shares<span className="visually-hidden"> of {label}</span>
+                    </button>
+                    <button type="button" className="secondary" onClick={() => props.onChangePolicy(w.walletId)} disabled={props.busy} data-testid="change-policy">
+                      Change policy<span className="visually-hidden"> of {label}</span>
                     </button>
                     <button type="button" className="danger-link" onClick={() => props.onRemove(w.walletId, label)} disabled={props.busy}>
                       Remove<span className="visually-hidden"> {label} from this browser</span>

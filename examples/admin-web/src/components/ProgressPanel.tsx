@@ -1,4 +1,4 @@
-import type { ClientProgress, Phase } from "@tsskit/sdk";
+import type { ClientProgress, Phase, ReshareProgress, ResharePhase } from "@tsskit/sdk";
 import { useEffect, useState } from "react";
 
 const keygenSteps: { phase: Phase; label: string }[] = [
@@ -13,9 +13,21 @@ const signSteps: { phase: Phase; label: string }[] = [
   { phase: "joining", label: "Joining the server parties" },
   { phase: "signing", label: "Signing together" },
 ];
+// A refresh or change of policy (the SDK's refreshWallet / reshareWallet).
+const reshareSteps: { phase: ResharePhase; label: string }[] = [
+  { phase: "loading", label: "Unlocking your share" },
+  { phase: "preparams", label: "Preparing parameters" },
+  { phase: "joining", label: "Joining the server parties" },
+  { phase: "resharing", label: "Making new shares together" },
+  { phase: "saving", label: "Saving your new share" },
+  { phase: "activating", label: "Confirming every holder saved theirs" },
+];
+
+export type ProgressKind = "keygen" | "sign" | "reshare";
 
 /** The sentence for where a call is. */
-export function describeProgress(kind: "keygen" | "sign", p: ClientProgress | null): string {
+export function describeProgress(kind: ProgressKind, p: ClientProgress | ReshareProgress | null): string {
+  if (kind === "reshare") return describeReshare(p as ReshareProgress | null);
   if (!p) return kind === "keygen" ? "Starting…" : "Unlocking your share…";
   const rounds = p.round && p.rounds ? `round ${p.round} of ${p.rounds}` : "";
   switch (p.phase) {
@@ -33,11 +45,34 @@ export function describeProgress(kind: "keygen" | "sign", p: ClientProgress | nu
       return "Saving your share, encrypted with your password…";
     case "done":
       return "Done.";
+    default:
+      return "Working…";
   }
 }
 
-export function ProgressPanel({ kind, progress, label }: { kind: "keygen" | "sign"; progress: ClientProgress | null; label: string }) {
-  const steps = kind === "keygen" ? keygenSteps : signSteps;
+function describeReshare(p: ReshareProgress | null): string {
+  if (!p) return "Unlocking your share…";
+  const rounds = p.round && p.rounds ? `round ${p.round} of ${p.rounds}` : "";
+  switch (p.phase) {
+    case "loading":
+      return "Unlocking your share…";
+    case "preparams":
+      return "Preparing parameters (safe primes, in the background workers)…";
+    case "joining":
+      return "Joining the session with the server parties…";
+    case "resharing":
+      return rounds ? `Making new shares: ${rounds}` : "Making new shares…";
+    case "saving":
+      return "Saving your new share, encrypted with your password…";
+    case "activating":
+      return "Waiting for every holder to confirm it saved its new share…";
+    case "done":
+      return "Done.";
+  }
+}
+
+export function ProgressPanel({ kind, progress, label }: { kind: ProgressKind; progress: ClientProgress | ReshareProgress | null; label: string }) {
+  const steps: { phase: string; label: string }[] = kind === "keygen" ? keygenSteps : kind === "sign" ? signSteps : reshareSteps;
   const [started] = useState(() => Date.now());
   const [now, setNow] = useState(started);
   useEffect(() => {

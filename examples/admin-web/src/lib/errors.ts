@@ -6,14 +6,22 @@ interface ErrorLike {
   code?: unknown;
   message?: unknown;
   culprits?: unknown;
+  /** StaleEpochError: the share of an old epoch is this browser's. */
+  mine?: unknown;
+  /** OlderBackupError: the backup's epoch and the stored share's. */
+  backupEpoch?: unknown;
+  storedEpoch?: unknown;
 }
+
+/** What the failed call was, where the same code means different things. */
+export type During = "reshare";
 
 const byName: Record<string, string> = {
   WrongPasswordError: "Wrong password.",
   CorruptRecordError: "This wallet's stored share is damaged and cannot be used. Import the wallet again from its backup file.",
   BackupFormatError: "That file is not a tsskit backup (or it is damaged).",
   EmptyPasswordError: "Enter the password.",
-  ShareExistsError: "This wallet's share is already in this browser.",
+  ShareExistsError: "This wallet's share is already in this browser, of the same epoch as the backup; there is nothing to import.",
   ShareNotFoundError: "This wallet's share is no longer in this browser.",
   ShareChangedError: "The wallet changed in another tab meanwhile. Nothing was written; try again.",
 };
@@ -35,15 +43,56 @@ const byCode: Record<string, string> = {
   shutdown: "The coordinator is shutting down. Try again when it is back.",
   closed: "The signing engine was closed. Reload the page.",
   worker: "The signing engine (tss.wasm) stopped working. Reload the page.",
+  busy: "A refresh or change of policy is already running in this page. Wait for it to finish.",
+  reshare_unconfirmed:
+    "The refresh could not be confirmed: the connection to the coordinator broke after this browser stored its new share. Your current share is " +
+    "unchanged and the new one is kept aside, unused. If signing now says this browser's share is out of date, the refresh did complete " +
+    "without this browser: import a newer backup of the wallet.",
+  session_mismatch: "The coordinator offered a session other than the one asked for, so this browser did not take part. Nothing changed.",
   verify: "The signature that came back does not recover to the address of this wallet (or path), so it is not shown. Try again.",
 };
 
 /** The person-readable sentence for an error from the SDK or the app. */
-export function friendlyError(e: unknown): string {
+export function friendlyError(e: unknown, during?: During): string {
   const err = (e ?? {}) as ErrorLike;
   const name = typeof err.name === "string" ? err.name : "";
   const code = typeof err.code === "string" ? err.code : "";
+  const culprits = Array.isArray(err.culprits) ? err.culprits.filter((c): c is string => typeof c === "string") : [];
   if (byName[name]) return byName[name]!;
+  // Epochs (docs/lifecycle.md): a share, or a backup, from before a refresh.
+  if (code === "stale_epoch") {
+    return err.mine === true || culprits.length === 0
+      ? "This browser's share of the wallet is out of date: the wallet was refreshed, or its policy changed, without it (in another " +
+          "browser, or from a newer backup), and an old share no longer signs. Import the newest backup of this wallet."
+      : `A server party's share is out of date (${culprits.join(", ")}): it missed the wallet's last refresh. Your share is fine; ` +
+          "the operator of the tsskit services must settle it.";
+  }
+  if (code === "older_backup") {
+    const epochs =
+      typeof err.backupEpoch === "number" && typeof err.storedEpoch === "number"
+        ? ` (the backup is of epoch ${err.backupEpoch}; this browser's share is of epoch ${err.storedEpoch})`
+        : "";
+    return (
+      `This backup is older than the share in this browser${epochs}: the wallet was refreshed since it was made, and an old ` +
+      "backup no longer signs. Nothing was changed. Keep the share you have, and export a new backup of it."
+    );
+  }
+  // The coordinator holds one refresh or change of policy per wallet at a time.
+  if (code === "already_exists" && typeof err.message === "string" && /under way/.test(err.message)) {
+    return "A refresh or change of policy of this wallet is already under way (from another tab or device). Wait a minute for it to finish, then try again.";
+  }
+  if (code === "overloaded" && during === "reshare") {
+    return "The server parties are busy and could not take this now, even after a few tries. Nothing changed; try again in a minute.";
+  }
+  if (code === "unavailable" && during === "reshare") {
+    return "Not enough server parties are online for this policy right now: each holder of the new shares must be a server party that is up. Nothing changed; try again in a minute, or choose fewer parties.";
+  }
+  if (code === "verify" && during === "reshare") {
+    return (
+      "The coordinator's report that every holder stored its new share did not check out, so this browser kept its current share and " +
+      "set the new one aside, unused." + (culprits.length ? ` Holders whose report failed: ${culprits.join(", ")}.` : "")
+    );
+  }
   // The password rule's own words say what to change.
   if (name === "WeakPasswordError" && typeof err.message === "string") return err.message.charAt(0).toUpperCase() + err.message.slice(1) + ".";
   // A request the SDK refused as malformed: its message names the field and the problem.
@@ -54,7 +103,6 @@ export function friendlyError(e: unknown): string {
       ? `Something went wrong (code: ${code}). Try again; if it keeps happening, the tsskit logs say more.`
       : "Something went wrong. Try again; if it keeps happening, the tsskit logs say more.";
   }
-  const culprits = Array.isArray(err.culprits) ? err.culprits.filter((c): c is string => typeof c === "string") : [];
   if (culprits.length > 0 && code !== "canceled") text += ` Parties that did not do their part: ${culprits.join(", ")}.`;
   return text;
 }
@@ -69,8 +117,9 @@ export class AppError extends Error {
   }
 }
 
-export function explain(e: unknown): string {
-  return e instanceof AppError ? e.friendly : friendlyError(e);
+/** The sentence for e; during says what failed where a code means different things (a reshare's "verify" is not a signature's). */
+export function explain(e: unknown, during?: During): string {
+  return e instanceof AppError ? e.friendly : friendlyError(e, during);
 }
 
 export const isCanceled = (e: unknown): boolean => (e as ErrorLike | null)?.code === "canceled" || (e as ErrorLike | null)?.name === "AbortError";

@@ -1,14 +1,15 @@
 // coManagedWalletService: the app's API layer. It asks the coordinator
 // about wallets through the SDK's TssClient, and runs every TSS operation
-// (keygen, signing) and every share-storage operation through the SDK's
-// React hooks, useTSSClient and useShareStorage. Components use
+// (keygen, signing, refresh, change of policy) and every share-storage
+// operation through the SDK's React hooks, useTSSClient, useRefreshWallet,
+// useReshareWallet and useShareStorage. Components use
 // useCoManagedWalletService and never the SDK directly.
 import {
   parseBackup, signMessageWith, signTransactionWith, signTypedDataWith,
-  type ClientProgress, type DerivedAddress, type Hex, type ServerStatus, type SignatureHex, type StoredWallet,
-  type TssClient, type TssClientConfig, type Wallet,
+  type ClientProgress, type DerivedAddress, type Hex, type ReshareProgress, type ServerStatus, type SignatureHex, type StoredWallet,
+  type TssClient, type TssClientConfig, type Wallet, type WalletListing,
 } from "@tsskit/sdk";
-import { useShareStorage, useTSSClient, type ClientStatus } from "@tsskit/sdk/react";
+import { useRefreshWallet, useReshareWallet, useShareStorage, useTSSClient, type ClientStatus, type OperationStatus } from "@tsskit/sdk/react";
 import { useCallback, useEffect, useMemo, useState } from "react";
 
 import type { AppConfig } from "../config";
@@ -24,6 +25,12 @@ export interface CoManagedWallet extends StoredWallet {
   policy: string;
   /** "checking" until the coordinator answered. */
   server: ServerStatus | "checking";
+  /**
+   * The wallet's epoch as the coordinator records it (when server is "ok").
+   * Greater than `epoch`: the wallet was refreshed without this browser,
+   * whose share no longer signs.
+   */
+  serverEpoch?: number;
 }
 
 /** What the sign section can sign: a digest (digest.ts) or an Ethereum request (ethRequest.ts). */
@@ -84,6 +91,20 @@ export interface CreateWalletInput {
   onBusy?(retryInMs: number): void;
 }
 
+export interface LifecycleInput {
+  walletId: string;
+  password: string;
+  /** Cancels until this browser's new share is stored and reported; after that the call runs to its end. */
+  signal: AbortSignal;
+  /** The server parties were busy: the SDK retries in retryInMs. */
+  onBusy?(retryInMs: number): void;
+}
+
+export interface ChangePolicyInput extends LifecycleInput {
+  threshold: number;
+  parties: number;
+}
+
 /** How often a refusal for overload is retried before the user is told. */
 const busyRetry = (onBusy?: (ms: number) => void) => ({ attempts: 5, maxDelayMs: 30_000, onRetry: ({ delayMs }: { delayMs: number }) => onBusy?.(delayMs) });
 
@@ -91,9 +112,9 @@ export const policyOf = (w: { threshold: number; parties: number | string[] }) =
   `${w.threshold}-of-${Array.isArray(w.parties) ? w.parties.length : w.parties}`;
 
 /** What the coordinator says of each wallet whose share this browser holds. */
-export async function fetchServerStatus(client: TssClient): Promise<Record<string, ServerStatus>> {
+export async function fetchServerStatus(client: TssClient): Promise<Record<string, Pick<WalletListing, "server" | "serverEpoch">>> {
   const listed = await client.listWallets();
-  return Object.fromEntries(listed.map((w) => [w.walletId, w.server]));
+  return Object.fromEntries(listed.map((w) => [w.walletId, { server: w.server, serverEpoch: w.serverEpoch }]));
 }
 
 export interface CoManagedWalletService {
@@ -107,6 +128,12 @@ export interface CoManagedWalletService {
   coordinator: "ok" | "unreachable" | "unknown";
   refresh(): Promise<void>;
   createWallet(input: CreateWalletInput): Promise<Wallet>;
+  /** A refresh or change of policy under way: its status and progress (phases loading … activating). */
+  lifecycle: { status: OperationStatus; progress: ReshareProgress | null };
+  /** New shares of the same key for every holder; the result has the new epoch. */
+  refreshWallet(input: LifecycleInput): Promise<Wallet>;
+  /** A refresh to a new policy (threshold of parties); the result has the new epoch and policy. */
+  changePolicy(input: ChangePolicyInput): Promise<Wallet>;
   /**
    * The key and address of a wallet at path (empty: the wallet key), from
    * the stored public key; null until the engine is loaded. A bad path
@@ -115,7 +142,8 @@ export interface CoManagedWalletService {
   deriveAddress(walletId: string, path: string): Promise<DerivedAddress | null>;
   sign(input: SignInput): Promise<SignResult>;
   exportBackup(walletId: string, password: string): Promise<{ blob: Blob; fileName: string }>;
-  importBackup(file: File, password: string): Promise<StoredWallet>;
+  /** replaced: the backup was newer than the share stored here, and took its place. */
+  importBackup(file: File, password: string): Promise<StoredWallet & { replaced: boolean }>;
   remove(walletId: string): Promise<void>;
 }
 
@@ -130,7 +158,11 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
   const tss = useTSSClient(tssConfig);
   const store = useShareStorage({ client: tss.client });
   const client = tss.client;
-  const [server, setServer] = useState<Record<string, ServerStatus>>({});
+  const refresher = useRefreshWallet(client);
+  const resharer = useReshareWallet(client);
+  // Which of the two the lifecycle status and progress are of.
+  const [lastOp, setLastOp] = useState<"refresh" | "reshare">("refresh");
+  const [server, setServer] = useState<Record<string, Pick<WalletListing, "server" | "serverEpoch">>>({});
 
   // Ask the coordinator whenever the stored wallets change.
   useEffect(() => {
@@ -147,7 +179,9 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
   const wallets = useMemo<CoManagedWallet[]>(
     () =>
       store.wallets
-        .map((w) => ({ ...w, policy: policyOf(w), server: server[w.walletId] ?? ("checking" as const) }))
+        .map((w) => ({
+          ...w, policy: policyOf(w), server: server[w.walletId]?.server ?? ("checking" as const), serverEpoch: server[w.walletId]?.serverEpoch,
+        }))
         .sort((a, b) => b.createdAt - a.createdAt),
     [store.wallets, server],
   );
@@ -172,6 +206,40 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
     },
     [tss.createWallet, refresh],
   );
+
+  // Both through the SDK's hooks (status, progress, cancel); the list is read
+  // again afterwards, so it shows the new epoch, or the share unchanged.
+  const refreshRun = refresher.run;
+  const refreshWallet = useCallback(
+    async (input: LifecycleInput) => {
+      if (!input.password) throw new AppError("Enter the wallet's password.");
+      try {
+        setLastOp("refresh");
+        return await refreshRun({ walletId: input.walletId, password: input.password, signal: input.signal, retry: busyRetry(input.onBusy) });
+      } finally {
+        await refresh();
+      }
+    },
+    [refreshRun, refresh],
+  );
+  const reshareRun = resharer.run;
+  const changePolicy = useCallback(
+    async (input: ChangePolicyInput) => {
+      if (!input.password) throw new AppError("Enter the wallet's password.");
+      try {
+        setLastOp("reshare");
+        return await reshareRun({
+          walletId: input.walletId, password: input.password, threshold: input.threshold, parties: input.parties, signal: input.signal,
+          retry: busyRetry(input.onBusy),
+        });
+      } finally {
+        await refresh();
+      }
+    },
+    [reshareRun, refresh],
+  );
+  const op = lastOp === "refresh" ? refresher : resharer;
+  const lifecycle = useMemo(() => ({ status: op.status, progress: op.progress }), [op.status, op.progress]);
 
   const deriveAddress = useCallback(
     async (walletId: string, path: string): Promise<DerivedAddress | null> => {
@@ -234,7 +302,7 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
       if (!password) throw new AppError("Enter the wallet's password.");
       const wallet = store.wallets.find((w) => w.walletId === walletId);
       const blob = await store.exportBackup(walletId, password);
-      return { blob, fileName: backupFileName(wallet?.name ?? "", walletId) };
+      return { blob, fileName: backupFileName(wallet?.name ?? "", walletId, wallet?.epoch ?? 0) };
     },
     [store.exportBackup, store.wallets],
   );
@@ -245,22 +313,30 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
       if (file.size > 4 << 20) throw Object.assign(new Error("too large"), { name: "BackupFormatError" });
       const text = await file.text();
       const header = parseBackup(text); // BackupFormatError before any key derivation
-      if (store.wallets.some((w) => w.walletId === header.walletId)) {
-        throw new AppError("This wallet's share is already in this browser; there is nothing to import.");
-      }
-      return store.importBackup(text, password);
+      // A wallet already here: the SDK compares epochs. A newer backup (after
+      // a refresh elsewhere) replaces the share; the same epoch is
+      // ShareExistsError, an older one OlderBackupError.
+      const replaced = store.wallets.some((w) => w.walletId === header.walletId);
+      return { ...(await store.importBackup(text, password)), replaced };
     },
     [store.importBackup, store.wallets],
   );
 
   return {
-    engine: { status: tss.status, progress: tss.progress, error: tss.error, version: client?.version.version ?? null },
+    // A refresh runs outside useTSSClient's own status: the engine is busy all the same.
+    engine: {
+      status: tss.status === "ready" && lifecycle.status === "running" ? "busy" : tss.status,
+      progress: tss.progress, error: tss.error, version: client?.version.version ?? null,
+    },
     wallets,
     corrupt: store.corrupt,
     loading: store.loading,
     coordinator,
     refresh,
     createWallet,
+    lifecycle,
+    refreshWallet,
+    changePolicy,
     deriveAddress,
     sign,
     exportBackup,
@@ -269,7 +345,9 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
   };
 }
 
-function backupFileName(name: string, walletId: string): string {
+// The epoch is in the name after a refresh: the backup's clear-text header
+// does not say it, and a backup of an older epoch no longer signs.
+function backupFileName(name: string, walletId: string, epoch: number): string {
   const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40);
-  return `tsskit-backup-${slug ? slug + "-" : ""}${walletId.slice(0, 8)}.json`;
+  return `tsskit-backup-${slug ? slug + "-" : ""}${walletId.slice(0, 8)}${epoch > 0 ? `-epoch-${epoch}` : ""}.json`;
 }
