@@ -147,7 +147,8 @@ test-browser: deps wasm
 
 # The admin app in headless Chromium against the dev stack that make run
 # starts: create, list, reload, sign, wrong password, backup into a fresh
-# profile, cancel. Screenshots land in test-artifacts/admin-web/.
+# profile, refresh, change of policy to 3-of-4, cancel.
+# Screenshots land in test-artifacts/admin-web/.
 test-admin-web: deps wasm web
 	@scripts/wasm-tools.sh
 	@mkdir -p bin "$(COUNTS)"

@@ -4,8 +4,10 @@
 // (each signature verified here with @noble/curves against the public key
 // the page shows), an Ethereum message at a derivation path and a
 // transaction (each checked here with viem), a wrong password, export the
-// backup and import it in a fresh browser profile, sign again, and cancel
-// keygens midway.
+// backup and import it in a fresh browser profile, sign again, refresh the
+// wallet's shares and change its policy to 3-of-4 through their modals
+// (signing after each; the backup from before the refresh no longer
+// signs), and cancel keygens midway.
 //
 //   TSSKIT_BIN=bin/tsskit TSSKIT_REPO=$PWD node --test examples/admin-web/test/
 //
@@ -35,7 +37,7 @@ const freePort = () => new Promise((res) => { const s = createServer(); s.listen
 const verify = (sigHex, digestHex, pubHex) =>
   secp256k1.verify(Buffer.from(sigHex, "hex"), Buffer.from(digestHex, "hex"), Buffer.from(pubHex, "hex"), { prehash: false, lowS: true, format: "compact" });
 
-test("admin web app: create, list, reload, sign, wrong password, backup to a fresh profile, cancel", { timeout: 600_000 }, async (t) => {
+test("admin web app: create, list, reload, sign, wrong password, backup to a fresh profile, refresh, change policy, cancel", { timeout: 600_000 }, async (t) => {
   assert.ok(bin && repo, "TSSKIT_BIN and TSSKIT_REPO must be set");
   const dist = join(repo, "examples/admin-web/dist");
   assert.ok(existsSync(join(dist, "index.html")), "build the app first: npm run -w examples/admin-web build");
@@ -45,10 +47,12 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
   for (const f of readdirSync(shots)) if (f.startsWith("failure-")) rmSync(join(shots, f));
   const dataDir = mkdtempSync(join(tmpdir(), "tsskit-admin-web-"));
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
+  // tsskit dev's default: enough for a 3-of-4 wallet (this browser and 3 server parties), not for 5 parties.
+  const serverParties = 3;
   const env = { ...process.env, MPC_API_KEY: "admin-web-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "" };
   const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
     "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`,
-    "--web-dir", `${dist},${join(repo, "public")}`], { env });
+    "--web-dir", `${dist},${join(repo, "public")}`, "--server-parties", String(serverParties)], { env });
   let log = "";
   dev.stderr.on("data", (d) => (log += d));
   let browser;
@@ -63,7 +67,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
   const step = (what) => t.diagnostic(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
   try {
     for (const deadline = Date.now() + 60_000; ;) {
-      try { const r = await fetch(`http://127.0.0.1:${api}/api/v1/health`, { headers: { "X-API-Key": env.MPC_API_KEY } }); if (r.ok && (await r.json()).components?.pool?.healthy >= 3) break; } catch {}
+      try { const r = await fetch(`http://127.0.0.1:${api}/api/v1/health`, { headers: { "X-API-Key": env.MPC_API_KEY } }); if (r.ok && (await r.json()).components?.pool?.healthy >= serverParties) break; } catch {}
       if (Date.now() > deadline) throw new Error("dev stack not ready");
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -77,11 +81,14 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
       page.on("console", (m) => m.type() === "error" && !/Failed to load resource/.test(m.text()) && pageErrors.push("console: " + m.text()));
       return page;
     };
+    // The screenshots the README shows.
+    const readme = ["04-created.png", "05-wallet-list.png", "06-signed.png", "06b-eth-signed.png", "09-phone.png",
+      "12-refresh.png", "14-refreshed.png", "15-stale-backup.png", "16-change-policy.png", "17-policy-changed.png"];
     // page may be a Page or a Locator (a screenshot of one element).
     const shot = async (page, name, opts = {}) => {
       const file = join(shots, name);
       await page.screenshot({ path: file, ...opts });
-      if (update && ["04-created.png", "05-wallet-list.png", "06-signed.png", "06b-eth-signed.png", "09-phone.png"].includes(name)) {
+      if (update && readme.includes(name)) {
         mkdirSync(join(repo, "examples/admin-web/screenshots"), { recursive: true });
         copyFileSync(file, join(repo, "examples/admin-web/screenshots", name));
       }
@@ -367,7 +374,161 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     await shot(pageB, "09-phone.png");
     await ctxB.close();
 
-    // ---- 8. Cancel mid-keygen leaves no wallet.
+    // ---- 8. Refresh the wallet's shares through its modal: same key and
+    // address, epoch 1, a new backup; the wallet signs afterwards.
+    const cardA = page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`);
+    const sha256 = (s) => createHash("sha256").update(s).digest("hex");
+    const signAndVerify = async (what) => {
+      const d = sha256(what);
+      const t0 = Date.now();
+      await signOnce(page, { mode: "raw", input: d, pw: password });
+      await sign.locator(`[data-testid="signature"][data-digest="${d}"]`).waitFor({ timeout: 90_000 });
+      assert.ok(verify(await sign.getByTestId("sig-signature").textContent(), d, publicKey), `the signature ${what} verifies under the wallet's public key`);
+      return ((Date.now() - t0) / 1000).toFixed(1);
+    };
+    await page.evaluate(() => window.scrollTo(0, 0));
+    assert.equal(await cardA.getByTestId("wallet-epoch").count(), 0, "epoch 0 is not shown");
+    await cardA.getByTestId("refresh-wallet").click();
+    const rd = page.getByRole("dialog");
+    await rd.getByTestId("lifecycle-form").waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), "lifecycle-password");
+    const explained = await rd.getByTestId("lifecycle-form").textContent();
+    assert.match(explained, /keeps its address and key/);
+    assert.match(explained, /Every holder gets a new share/);
+    assert.match(explained, /Backups made before stop working/);
+    await rd.getByTestId("lifecycle-submit").click();
+    await rd.locator(".field-error").filter({ hasText: "Enter the wallet's password." }).waitFor();
+    await rd.getByTestId("lifecycle-password").fill(password);
+    await shot(page, "12-refresh.png");
+    const refresh0 = Date.now();
+    await rd.getByTestId("lifecycle-submit").click();
+    await rd.locator('[data-testid="progress"][data-phase="resharing"]').waitFor({ timeout: 120_000 });
+    assert.equal(await page.getByTestId("engine-status").getAttribute("data-status"), "busy");
+    await shot(page, "13-refresh-progress.png");
+    step("refresh under way: " + (await rd.getByTestId("progress-text").textContent()));
+    const refreshed = rd.getByTestId("lifecycle-done");
+    await refreshed.waitFor({ timeout: 180_000 });
+    step(`refreshed in ${((Date.now() - refresh0) / 1000).toFixed(1)} s`);
+    assert.equal(await refreshed.getAttribute("data-epoch"), "1");
+    assert.equal(await refreshed.getAttribute("data-policy"), "2-of-3");
+    assert.equal(await refreshed.getAttribute("data-address"), address);
+    assert.equal(await refreshed.getAttribute("data-public-key"), publicKey);
+    assert.equal(await rd.getByTestId("lifecycle-epoch").textContent(), "1 (was 0)");
+    const [download3] = await Promise.all([page.waitForEvent("download"), rd.getByTestId("download-backup").click()]);
+    assert.match(download3.suggestedFilename(), /^tsskit-backup-treasury-[0-9a-f]{8}-epoch-1\.json$/);
+    const backupEpoch1 = join(dataDir, download3.suggestedFilename());
+    await download3.saveAs(backupEpoch1);
+    assert.equal(JSON.parse(readFileSync(backupEpoch1, "utf8")).wallet_id, walletId);
+    await rd.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    await shot(page, "14-refreshed.png");
+    await rd.getByTestId("lifecycle-close").click();
+    await rd.waitFor({ state: "detached" });
+    await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-epoch="1"]`).waitFor();
+    assert.equal((await cardA.getByTestId("wallet-epoch").textContent()).trim(), "epoch 1");
+    assert.equal(await cardA.getAttribute("data-public-key"), publicKey);
+    assert.equal(await cardA.getAttribute("data-address"), address);
+    step(`signed after the refresh in ${await signAndVerify("after the refresh")} s`);
+
+    // The backup from before the refresh: refused next to the newer share,
+    // and in a fresh profile it imports but no longer signs.
+    await backup.getByTestId("import-file").setInputFiles(backupFile);
+    await backup.getByTestId("import-password").fill(password);
+    await backup.getByTestId("import-submit").click();
+    await backup.getByTestId("import-error").filter({ hasText: "This backup is older than the share in this browser (the backup is of epoch 0; this browser's share is of epoch 1)" }).waitFor({ timeout: 30_000 });
+    {
+      const ctxE = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const pageE = await newPage(ctxE);
+      await open(pageE);
+      await pageE.getByTestId("empty-state").waitFor();
+      const importE = pageE.getByTestId("backup-section");
+      await importE.getByTestId("import-file").setInputFiles(backupFile);
+      await importE.getByTestId("import-password").fill(password);
+      await importE.getByTestId("import-submit").click();
+      await importE.getByTestId("import-done").waitFor({ timeout: 30_000 });
+      // The coordinator's epoch is past the share's: the card says so before any signing.
+      const cardE = pageE.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-server="ok"][data-stale]`);
+      await cardE.waitFor({ timeout: 15_000 });
+      assert.match(await cardE.getByTestId("stale-share").textContent(), /This share is out of date/);
+      await signOnce(pageE, { mode: "raw", input: sha256("with the old backup"), pw: password });
+      const staleError = pageE.getByTestId("sign-section").getByTestId("sign-error");
+      await staleError.waitFor({ timeout: 60_000 });
+      assert.match(await staleError.textContent(), /This browser's share of the wallet is out of date: the wallet was refreshed/);
+      assert.equal(await pageE.getByTestId("sign-section").getByTestId("signature").count(), 0);
+      await staleError.scrollIntoViewIfNeeded();
+      await shot(pageE, "15-stale-backup.png");
+      // The new backup replaces the stale share.
+      await importE.getByTestId("import-file").setInputFiles(backupEpoch1);
+      await importE.getByTestId("import-password").fill(password);
+      await importE.getByTestId("import-submit").click();
+      await importE.getByTestId("import-done").filter({ hasText: "Replaced the share" }).waitFor({ timeout: 30_000 });
+      await pageE.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-epoch="1"]:not([data-stale])`).waitFor({ timeout: 15_000 });
+      await ctxE.close();
+      step("the backup from before the refresh: refused beside the new share, stale in a fresh profile; the new one replaces it");
+    }
+
+    // ---- 9. Change the policy from 2-of-3 to 3-of-4: same key and address,
+    // epoch 2; the wallet signs with 3 of its 4 holders.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await cardA.getByTestId("change-policy").click();
+    const pd = page.getByRole("dialog");
+    await pd.getByTestId("lifecycle-form").waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("data-testid")), "new-threshold");
+    assert.equal(await pd.getByTestId("new-threshold").inputValue(), "2");
+    assert.equal(await pd.getByTestId("new-parties").inputValue(), "3");
+    await pd.getByTestId("lifecycle-password").fill(password);
+    // The policy it has is not a change.
+    await pd.getByTestId("lifecycle-submit").click();
+    await pd.getByTestId("policy-error").filter({ hasText: "2-of-3 is the wallet's policy now" }).waitFor();
+    // 3-of-5 needs 4 server parties; there are 3.
+    await pd.getByTestId("new-parties").selectOption(String(serverParties + 2));
+    await pd.getByTestId("new-threshold").selectOption("3");
+    await pd.getByTestId("lifecycle-submit").click();
+    const policyError = pd.getByTestId("lifecycle-error");
+    await policyError.waitFor({ timeout: 60_000 });
+    assert.match(await policyError.textContent(), /Not enough server parties are online for this policy right now/);
+    await pd.getByRole("button", { name: "Try again" }).click();
+    await pd.getByTestId("new-parties").selectOption("4");
+    await pd.getByTestId("new-threshold").selectOption("3");
+    assert.match(await pd.locator(".policy .hint").textContent(), /3 server parties hold the others\. Any 3 of the 4 shares sign together/);
+    await shot(page, "16-change-policy.png");
+    const policy0 = Date.now();
+    await pd.getByTestId("lifecycle-submit").click();
+    const changed = pd.getByTestId("lifecycle-done");
+    await changed.waitFor({ timeout: 180_000 });
+    step(`policy changed to 3-of-4 in ${((Date.now() - policy0) / 1000).toFixed(1)} s`);
+    assert.equal(await changed.getAttribute("data-epoch"), "2");
+    assert.equal(await changed.getAttribute("data-policy"), "3-of-4");
+    assert.equal(await changed.getAttribute("data-address"), address);
+    assert.equal(await changed.getAttribute("data-public-key"), publicKey);
+    const [download4] = await Promise.all([page.waitForEvent("download"), pd.getByTestId("download-backup").click()]);
+    assert.match(download4.suggestedFilename(), /^tsskit-backup-treasury-[0-9a-f]{8}-epoch-2\.json$/);
+    await pd.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    await shot(page, "17-policy-changed.png");
+    await pd.getByTestId("lifecycle-close").click();
+    await pd.waitFor({ state: "detached" });
+    await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-epoch="2"][data-policy="3-of-4"]`).waitFor();
+    assert.equal((await cardA.getByTestId("wallet-epoch").textContent()).trim(), "epoch 2");
+    step(`signed 3-of-4 in ${await signAndVerify("after the change of policy")} s`);
+
+    // Cancel a refresh during its rounds: the modal waits for the SDK to
+    // stop, then the page says nothing changed; the wallet stays at epoch 2.
+    {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await cardA.getByTestId("refresh-wallet").click();
+      const d = page.getByRole("dialog");
+      await d.getByTestId("lifecycle-password").fill(password);
+      await d.getByTestId("lifecycle-submit").click();
+      await d.locator('[data-testid="progress"][data-phase="resharing"]').waitFor({ timeout: 120_000 });
+      const c0 = Date.now();
+      await d.getByTestId("lifecycle-cancel").click();
+      await page.getByTestId("notice").filter({ hasText: "Refresh canceled. The wallet's shares are unchanged." }).waitFor({ timeout: 60_000 });
+      await d.waitFor({ state: "detached" });
+      step(`canceled a refresh during its rounds: stopped ${Date.now() - c0} ms after the click`);
+      assert.equal(await cardA.getAttribute("data-epoch"), "2");
+      await page.locator('[data-testid="engine-status"][data-status="ready"]').waitFor({ timeout: 15_000 });
+    }
+
+    // ---- 10. Cancel mid-keygen leaves no wallet.
     const startKeygen = async (pg, name) => {
       await pg.getByTestId("create-wallet").click();
       const d = pg.getByRole("dialog");
@@ -415,7 +576,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
       await page.getByTestId("create-wallet").click();
       const d = page.getByRole("dialog");
       await d.getByLabel("Wallet name").fill("Too many parties");
-      await d.getByTestId("parties").selectOption("5");
+      await d.getByTestId("parties").selectOption(String(serverParties + 2));
       await d.getByTestId("password").fill(password);
       await d.getByTestId("password-confirm").fill(password);
       await d.getByTestId("create-submit").click();
@@ -426,7 +587,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
       await page.keyboard.press("Escape");
       await d.waitFor({ state: "detached" });
       assert.equal(await cards(page).count(), 1);
-      step("2-of-5 with 3 server parties: unavailable");
+      step(`2-of-${serverParties + 2} with ${serverParties} server parties: unavailable`);
     }
     // Nothing arrives later either: reload, and look in IndexedDB itself.
     await new Promise((r) => setTimeout(r, 2000));
