@@ -123,6 +123,8 @@ test-sdk: deps
 	@mkdir -p "$(COUNTS)"
 	npm run --silent -w sdk-ts test -- --reporter=dot --reporter=json --outputFile.json="$(COUNTS)/vitest.json"
 	@node scripts/counts.mjs vitest "$(COUNTS)/vitest.json"
+	npm run --silent -w examples/admin-web test:unit -- --reporter=dot --reporter=json --outputFile.json="$(COUNTS)/vitest-admin-web.json"
+	@node scripts/counts.mjs vitest-admin-web "$(COUNTS)/vitest-admin-web.json"
 	npm run --silent -w sdk-ts build >/dev/null
 
 # A page in headless Chromium is one party of a 2-of-3 keygen and a signing

@@ -152,6 +152,18 @@ func TestCoManagedReshare(t *testing.T) {
 				t.Fatalf("the coordinator records holder %s; the new shares are %v's", h.PartyId, out.Share.Parties)
 			}
 		}
+		// The session, read back later (by a client that missed its
+		// Completed event): completed, with every new holder's stored
+		// acknowledgement, each verifying under that holder's identity.
+		got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: rresp.SessionId}, q.Admin(t))
+		if err != nil || got.Session.State != tsskitv1.SessionState_SESSION_STATE_COMPLETED || len(got.Session.StoredAcks) != len(out.Share.Holders) {
+			t.Fatalf("GetSession after the reshare: %v, %v", got, err)
+		}
+		for _, h := range out.Share.Holders {
+			if !identity.VerifyStored(h.Identity, got.Session.StoredAcks[h.PartyID], rresp.SessionId, walletID, h.PartyID, out.Share.Epoch, out.Share.PublicKey) {
+				t.Fatalf("GetSession: %s's stored acknowledgement does not verify", h.PartyID)
+			}
+		}
 		return out.Share
 	}
 

@@ -257,6 +257,12 @@ func (s *coordService) GetSession(ctx context.Context, req *tsskitv1.GetSessionR
 	out := &tsskitv1.Session{
 		SessionId: rec.ID, Kind: protoKind(rec.Kind), WalletId: rec.WalletID, Parties: rec.Parties,
 		State: protoState(rec.State), Reason: rec.Reason, Culprits: rec.Culprits, CreatedAtUnixMs: rec.CreatedAt.UnixMilli(),
+		Code: rec.Code,
+	}
+	// A client that missed a reshare's Completed event reads its stored
+	// acknowledgements here, and checks them itself before it activates.
+	if rec.State == store.StateCompleted && len(rec.StoredAcks) > 0 {
+		out.StoredAcks = rec.StoredAcks
 	}
 	if !rec.FinishedAt.IsZero() {
 		out.FinishedAtUnixMs = rec.FinishedAt.UnixMilli()

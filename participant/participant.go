@@ -194,11 +194,21 @@ func checkStoredAcks(sessionID string, rec *share.Record, done *tsskitv1.Session
 	if done == nil || int(done.Epoch) != rec.Epoch {
 		return errors.New("no Completed event for this epoch")
 	}
+	return VerifyStoredAcks(sessionID, rec, done.StoredAcks)
+}
+
+// VerifyStoredAcks checks, for every holder rec (a new share of a
+// reshare session) names, its acknowledgement in acks that it stored its
+// share, under the identity key rec records for it: what a party checks
+// before it activates a new share, at the session's Completed event or,
+// having missed it, from the coordinator's record of the session
+// (GetSession's stored_acks). The coordinator cannot make them.
+func VerifyStoredAcks(sessionID string, rec *share.Record, acks map[string][]byte) error {
 	if len(rec.Holders) == 0 {
 		return errors.New("the new share record names no holders to check")
 	}
 	for _, h := range rec.Holders {
-		if !identity.VerifyStored(h.Identity, done.StoredAcks[h.PartyID], sessionID, rec.WalletID, h.PartyID, rec.Epoch, rec.PublicKey) {
+		if !identity.VerifyStored(h.Identity, acks[h.PartyID], sessionID, rec.WalletID, h.PartyID, rec.Epoch, rec.PublicKey) {
 			return fmt.Errorf("no valid stored acknowledgement from %s: a holder may have no share of epoch %d", h.PartyID, rec.Epoch)
 		}
 	}

@@ -1,5 +1,5 @@
 // Records test counts for `make test`'s closing line (scripts/testsummary
-// -total): `node scripts/counts.mjs vitest <vitest json report>` or
+// -total): `node scripts/counts.mjs vitest[-name] <vitest json report>` or
 // `node scripts/counts.mjs <name> <node --test TAP file>`.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ const dir = process.env.TSSKIT_COUNTS;
 if (!dir) process.exit(0);
 let passed = 0, failed = 0, skipped = 0;
 const text = readFileSync(file, "utf8");
-if (name === "vitest") {
+if (name.startsWith("vitest")) {
   const r = JSON.parse(text);
   passed = r.numPassedTests;
   failed = r.numFailedTests;

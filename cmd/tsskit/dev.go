@@ -94,6 +94,10 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 
+	recoveryKeys, err := recoveryKeysFromEnv()
+	if err != nil {
+		return err
+	}
 	log := newLogger(os.Stderr)
 	st, err := newStack("dev", log, *metricsAddr, stack.TLS{})
 	if err != nil {
@@ -126,15 +130,11 @@ func runDev(ctx context.Context, args []string) error {
 			log.Warn("no tss.wasm in the web dirs: run 'make wasm'", "dirs", *webDir)
 		}
 		mux := http.NewServeMux()
-		mux.Handle("GET /config.json", devConfig(minter, *coordAddr, *routerAddr, root.Public()))
+		mux.Handle("GET /config.json", devConfig(minter, *coordAddr, *routerAddr, root.Public(), len(recoveryKeys) > 0))
 		mux.Handle("/", webstatic.Handler(roots...))
 		if _, err := st.Listen("web", *webAddr, mux); err != nil {
 			return err
 		}
-	}
-	recoveryKeys, err := recoveryKeysFromEnv()
-	if err != nil {
-		return err
 	}
 	var runs []func(context.Context)
 	for i := 1; i <= *parties; i++ {
@@ -206,7 +206,9 @@ func printDevBanner(s *devSecrets, made []string, dataDir, admin, user string, r
 // another site that rebinds its own name to 127.0.0.1 gets nothing. The
 // services' host is the one the page was loaded from, so the app works at
 // localhost and 127.0.0.1 alike.
-func devConfig(minter *auth.Minter, coordAddr, routerAddr string, root identity.PublicKey) http.Handler {
+// recoveryBackend: the server parties accept the app backend's recovery
+// approvals (TSSKIT_RECOVERY_KEYS is set), so the app offers them.
+func devConfig(minter *auth.Minter, coordAddr, routerAddr string, root identity.PublicKey, recoveryBackend bool) http.Handler {
 	port := func(addr string) string {
 		_, p, err := net.SplitHostPort(addr)
 		if err != nil {
@@ -229,12 +231,13 @@ func devConfig(minter *auth.Minter, coordAddr, routerAddr string, root identity.
 			return
 		}
 		httpx.WriteJSON(w, 200, map[string]any{
-			"coordinatorUrl": "http://" + net.JoinHostPort(host, port(coordAddr)),
-			"routerUrl":      "http://" + net.JoinHostPort(host, port(routerAddr)),
-			"wasmUrl":        "/tss.wasm",
-			"token":          tok,
-			"trustRoot":      root.String(),
-			"dev":            true,
+			"coordinatorUrl":  "http://" + net.JoinHostPort(host, port(coordAddr)),
+			"routerUrl":       "http://" + net.JoinHostPort(host, port(routerAddr)),
+			"wasmUrl":         "/tss.wasm",
+			"token":           tok,
+			"trustRoot":       root.String(),
+			"dev":             true,
+			"recoveryBackend": recoveryBackend,
 		})
 	})
 }

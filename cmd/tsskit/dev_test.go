@@ -116,6 +116,10 @@ func checkDevConfig(t *testing.T, web string) {
 		if code != 200 || tok == "" {
 			t.Fatalf("/config.json for Host %s: %d %v", host, code, body)
 		}
+		// No TSSKIT_RECOVERY_KEYS: the app is told not to offer backend approvals.
+		if rb, ok := body["recoveryBackend"].(bool); !ok || rb {
+			t.Fatalf("/config.json recoveryBackend: %v", body["recoveryBackend"])
+		}
 		parts := strings.Split(tok, ".")
 		claims, err := base64.RawURLEncoding.DecodeString(parts[1])
 		var c struct {

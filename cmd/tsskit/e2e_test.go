@@ -700,13 +700,49 @@ func cliRefresh(t *testing.T, c *cluster, env []string, walletFile string, kg ma
 	if now, _ := os.ReadFile(walletFile); bytes.Equal(now, old) {
 		t.Fatal("the refresh left the share file as it was")
 	}
-	if m, _ := filepath.Glob(walletFile + ".*.pending"); len(m) != 0 {
-		t.Fatalf("pending files left: %v", m)
+	if m, _ := filepath.Glob(walletFile + ".epoch-*.*"); len(m) != 0 {
+		t.Fatalf("pending or session files left: %v", m)
 	}
 	signs("co-managed, refreshed", walletFile, 2)
 	if _, err := c.tryCLI(env, append(party("sign", "--message", "stale"), "--share", oldFile)...); err == nil || !strings.Contains(err.Error(), "stale_epoch") {
 		t.Fatalf("signing with the share of epoch 0: %v; want stale_epoch", err)
 	}
+
+	// The files a refresh leaves when this party misses its end (the
+	// share of epoch 0 in place, the new one pending beside it): --resume
+	// with a session id of nothing is refused and leaves both; with the
+	// refresh's session id, the coordinator's record of it and every
+	// holder's stored acknowledgement put the pending share in place.
+	refreshed, _ := os.ReadFile(walletFile)
+	pendingFile, sessionFile := walletFile+".epoch-1.pending", walletFile+".epoch-1.session"
+	if os.WriteFile(pendingFile, refreshed, 0o600) != nil || os.WriteFile(walletFile, old, 0o600) != nil {
+		t.Fatal("write the files of a missed end")
+	}
+	for _, sid := range []string{"", "no-such-session"} {
+		if sid != "" {
+			os.WriteFile(sessionFile, []byte(sid+"\n"), 0o600)
+		}
+		if _, err := c.tryCLI(env, party("refresh", "--resume")...); err == nil {
+			t.Fatalf("--resume with session %q recorded was accepted", sid)
+		}
+		if now, _ := os.ReadFile(walletFile); !bytes.Equal(now, old) {
+			t.Fatal("a refused --resume changed the share file")
+		}
+	}
+	os.WriteFile(sessionFile, []byte(ref["session_id"].(string)+"\n"), 0o600)
+	// No rounds run: what it prints is the outcome.
+	resumed, stderr, err := c.exec(env, party("refresh", "--resume")...)
+	if err != nil || resumed["public_key"] != pub || resumed["epoch"] != float64(1) || resumed["session_id"] != ref["session_id"] ||
+		!strings.Contains(stderr, "the pending share of session") {
+		t.Fatalf("--resume: %v; answered %v\n%s", err, resumed, stderr)
+	}
+	if now, _ := os.ReadFile(walletFile); !bytes.Equal(now, refreshed) {
+		t.Fatal("--resume did not put the pending share in place")
+	}
+	if m, _ := filepath.Glob(walletFile + ".epoch-*.*"); len(m) != 0 {
+		t.Fatalf("files left after --resume: %v", m)
+	}
+	signs("co-managed, resumed", walletFile, 2)
 
 	// A new policy: 3 of 4, a server party added from the pool.
 	ref = c.cli(env, party("refresh", "--signers", "3", "--parties", "4")...)

@@ -12,6 +12,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -420,6 +423,7 @@ func partyRefresh(ctx context.Context, args []string) error {
 	pwFile := fs.String("password-file", "", "file holding the share password (the new share is encrypted with it too)")
 	signers := fs.Int("signers", 0, "signers needed after (default: unchanged)")
 	parties := fs.Int("parties", 0, "holders after, this party included (default: unchanged); server parties are added from the pool or dropped")
+	resume := fs.Bool("resume", false, "finish a refresh whose end this party missed: the newest pending share file beside --share replaces it once the coordinator records the session that made it (FILE.epoch-N.session) completed and every new holder's stored acknowledgement verifies")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	retries := addRetryFlag(fs)
 	tf := addTLSFlags(fs, false)
@@ -431,6 +435,9 @@ func partyRefresh(ctx context.Context, args []string) error {
 	}
 	if *signers < 0 || *parties < 0 {
 		return configErrorf("--signers and --parties must be positive")
+	}
+	if *resume && (*signers != 0 || *parties != 0) {
+		return configErrorf("--resume finishes the refresh that was started: no --signers or --parties")
 	}
 	data, err := os.ReadFile(*shareFile)
 	if err != nil {
@@ -455,6 +462,9 @@ func partyRefresh(ctx context.Context, args []string) error {
 	defer pc.closer()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *resume {
+		return resumeRefresh(ctx, pc, *shareFile, rec, pw)
+	}
 
 	pre, err := cliPreParams(ctx)
 	if err != nil {
@@ -480,10 +490,15 @@ func partyRefresh(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "session %s: epoch %d to %d; %s hand over to %d-of-%d %s\n", resp.SessionId, rec.Epoch, spec.Epoch,
 		strings.Join(spec.Old, ", "), job.Threshold, len(spec.New), strings.Join(spec.New, ", "))
 	job.Event, job.Progress = progressPrinter(w, rec.PartyID)
-	pending := fmt.Sprintf("%s.epoch-%d.pending", *shareFile, spec.Epoch)
+	pending := pendingFile(*shareFile, spec.Epoch)
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
 		if err != nil {
+			return err
+		}
+		// Which session made it, first: --resume asks the coordinator
+		// about that session and no other.
+		if err := writeSynced(sessionFile(*shareFile, spec.Epoch), []byte(resp.SessionId+"\n")); err != nil {
 			return err
 		}
 		return writeSynced(pending, b)
@@ -495,7 +510,8 @@ func partyRefresh(ctx context.Context, args []string) error {
 			// acknowledged storing it, and only the wallet's epoch tells
 			// whether it took — a Failed event is the coordinator's word,
 			// and trusting it could leave no share of the active epoch.
-			fmt.Fprintf(w, "the new share stays in %s: %s stays the share that signs unless the wallet shows epoch %d (session %s)\n", pending, *shareFile, spec.Epoch, resp.SessionId)
+			fmt.Fprintf(w, "the new share stays in %s: %s stays the share that signs unless the wallet shows epoch %d (session %s); "+
+				"if it does, 'tsskit party refresh --share %s --resume' activates the new share\n", pending, *shareFile, spec.Epoch, resp.SessionId, *shareFile)
 		}
 		return err
 	}
@@ -505,11 +521,96 @@ func partyRefresh(ctx context.Context, args []string) error {
 	if err := os.Rename(pending, *shareFile); err != nil {
 		return fmt.Errorf("the new epoch is active, but replacing %s failed (the new share is in %s): %w", *shareFile, pending, err)
 	}
+	_ = os.Remove(sessionFile(*shareFile, spec.Epoch))
 	fmt.Fprintf(w, "wallet %s is at epoch %d; the new share replaced %s\n", res.Share.WalletID, res.Share.Epoch, *shareFile)
+	return printRefreshed(res.Share, resp.SessionId, *shareFile)
+}
+
+// printRefreshed prints a refresh's result (JSON, on stdout).
+func printRefreshed(rec *share.Record, sessionID, shareFile string) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
-		"wallet_id": res.Share.WalletID, "party_id": rec.PartyID, "public_key": hex.EncodeToString(res.PublicKey), "address": res.Address,
-		"epoch": res.Share.Epoch, "parties": res.Share.Parties, "threshold": res.Share.Threshold, "share_file": *shareFile,
+		"wallet_id": rec.WalletID, "party_id": rec.PartyID, "public_key": hex.EncodeToString(rec.PublicKey), "address": rec.Address(),
+		"epoch": rec.Epoch, "parties": rec.Parties, "threshold": rec.Threshold, "share_file": shareFile, "session_id": sessionID,
 	})
+}
+
+// pendingFile is where a refresh keeps the new share of epoch until the
+// epoch is active; sessionFile names the session that made it.
+func pendingFile(shareFile string, epoch int) string {
+	return fmt.Sprintf("%s.epoch-%d.pending", shareFile, epoch)
+}
+
+func sessionFile(shareFile string, epoch int) string {
+	return fmt.Sprintf("%s.epoch-%d.session", shareFile, epoch)
+}
+
+// resumeRefresh finishes a refresh whose end this party missed (its
+// connection broke after it stored its new share and said so): the
+// newest pending share of the wallet of cur (a file beside shareFile)
+// replaces shareFile only if the coordinator records the session that
+// made it (its id in the session file written with it) completed, and
+// every new holder's stored acknowledgement it kept verifies under the
+// identity the pending share records for that holder — the check a live
+// refresh makes at its Completed event. A session the coordinator
+// records as failed or still running leaves every file as it is.
+func resumeRefresh(ctx context.Context, pc *partyConn, shareFile string, cur *share.Record, pw []byte) error {
+	dir, base := filepath.Split(shareFile)
+	entries, err := os.ReadDir(filepath.Clean(dir + "."))
+	if err != nil {
+		return err
+	}
+	name := regexp.MustCompile(`^` + regexp.QuoteMeta(base) + `\.epoch-([1-9][0-9]{0,8})\.pending$`)
+	epoch := -1
+	for _, e := range entries {
+		if m := name.FindStringSubmatch(e.Name()); m != nil {
+			if n, err := strconv.Atoi(m[1]); err == nil && n > cur.Epoch && n > epoch {
+				epoch = n
+			}
+		}
+	}
+	if epoch < 0 {
+		return fmt.Errorf("no pending share newer than %s (epoch %d) beside it: nothing to resume", shareFile, cur.Epoch)
+	}
+	pending := pendingFile(shareFile, epoch)
+	sid, err := os.ReadFile(sessionFile(shareFile, epoch))
+	if err != nil {
+		return fmt.Errorf("%s: which session made it is not recorded (%w); nothing to resume", pending, err)
+	}
+	sessionID := strings.TrimSpace(string(sid))
+	data, err := os.ReadFile(pending)
+	if err != nil {
+		return err
+	}
+	next, err := share.Unprotect(data, pw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pending, err)
+	}
+	if next.WalletID != cur.WalletID || next.PartyID != cur.PartyID || next.Epoch != epoch || !bytes.Equal(next.PublicKey, cur.PublicKey) {
+		return fmt.Errorf("%s is not %s's share of wallet %s of epoch %d with its key", pending, cur.PartyID, cur.WalletID, epoch)
+	}
+	got, err := pc.coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sessionID}, pc.admin)
+	if err != nil {
+		return fmt.Errorf("session %q: %w", sessionID, err)
+	}
+	s := got.Session
+	switch {
+	case s.SessionId != sessionID || s.WalletId != cur.WalletID:
+		return fmt.Errorf("the coordinator's record of session %q is not of wallet %s", sessionID, cur.WalletID)
+	case s.State == tsskitv1.SessionState_SESSION_STATE_FAILED:
+		return fmt.Errorf("the coordinator records session %s as failed (%q %q): %s stays the share that signs unless the wallet shows epoch %d, and %s stays as it is",
+			sessionID, s.Code, s.Reason, shareFile, epoch, pending)
+	case s.State != tsskitv1.SessionState_SESSION_STATE_COMPLETED:
+		return fmt.Errorf("session %s is still under way; resume once it has ended", sessionID)
+	}
+	if err := participant.VerifyStoredAcks(sessionID, next, s.StoredAcks); err != nil {
+		return fmt.Errorf("session %s: %w; %s stays as it is", sessionID, err, pending)
+	}
+	if err := os.Rename(pending, shareFile); err != nil {
+		return fmt.Errorf("the new epoch is active, but replacing %s failed (the new share is in %s): %w", shareFile, pending, err)
+	}
+	_ = os.Remove(sessionFile(shareFile, epoch))
+	fmt.Fprintf(os.Stderr, "wallet %s is at epoch %d; the pending share of session %s replaced %s\n", next.WalletID, next.Epoch, sessionID, shareFile)
+	return printRefreshed(next, sessionID, shareFile)
 }
 
 // writeSynced writes b to file (replacing it), with mode 0600, and syncs

@@ -7,7 +7,7 @@ export { checkNewPassword, passwordStrength, WeakPasswordError, MIN_PASSWORD_LEN
 export type { PasswordStrength, WeakPasswordCode } from "./password.js";
 export type {
   TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus, RefreshWalletOptions, ReshareWalletOptions,
-  CreatedWallet, RequestRecoveryOptions, RecoverWalletOptions,
+  CreatedWallet, AccountWallet, RequestRecoveryOptions, RecoverWalletOptions,
 } from "./tss-client.js";
 export type { ClientProgress, Phase, ReshareProgress, ResharePhase } from "./progress.js";
 export { progressMapper, reshareProgressMapper } from "./progress.js";

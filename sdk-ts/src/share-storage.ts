@@ -486,6 +486,34 @@ export class ShareStorage<H = Uint8Array> {
   }
 
   /**
+   * Decrypts the pending share of epoch with password (as unlock does the
+   * current share): its handle, and its public fields. What a client that
+   * missed its reshare's end opens to check the holders' stored
+   * acknowledgements before activatePending.
+   */
+  async unlockPending(walletId: string, epoch: number, password: string): Promise<{ handle: H; pending: PendingShare }> {
+    checkWalletIdArg(walletId);
+    checkEpoch(epoch);
+    const raw = await this.#db.get(PENDING, [walletId, epoch]);
+    if (raw === undefined) throw new ShareNotFoundError(walletId, `no pending share of wallet ${JSON.stringify(walletId)} of epoch ${epoch} is stored`);
+    const record = readPending(raw, walletId, epoch);
+    let opened: { handle: H; info: ShareRecordInfo };
+    try {
+      opened = await this.#crypto.open(serializeBackup(backupHeader(record.backup)), password);
+    } catch (e) {
+      throw this.#damaged(record, e);
+    }
+    try {
+      this.#same(record, opened.info);
+      if (opened.info.epoch !== epoch) throw new CorruptRecordError(`the pending share of wallet ${JSON.stringify(walletId)} of epoch ${epoch} holds epoch ${opened.info.epoch}`, walletId);
+    } catch (e) {
+      await this.#crypto.close(opened.handle);
+      throw e;
+    }
+    return { handle: opened.handle, pending: pendingPart(record) };
+  }
+
+  /**
    * Makes the pending share of epoch the wallet's share, in one
    * transaction: the current share is replaced (and so deleted) and the
    * pending shares up to this epoch are deleted. Call it only once every

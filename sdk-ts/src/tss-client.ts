@@ -10,7 +10,7 @@ import { addressOf, WrongPasswordError } from "./backup.js";
 import { TokenSource, type TokenConfig } from "./token.js";
 import { progressMapper, reshareProgressMapper, type ClientProgress, type ReshareProgress } from "./progress.js";
 import { connectClients, keygenSeat, mismatch, recoverySeat, reshareSeat, signSeat, type Clients } from "./session.js";
-import { ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
+import { ShareNotFoundError, ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
 import type { Integrity } from "./integrity.js";
 import { PreParamsEntryDroppedError, PreParamsPool } from "./preparams-pool.js";
 import { loadTss, type TssPool } from "./tss-wasm-loader.js";
@@ -19,7 +19,7 @@ import {
 } from "./worker-client.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
-import type { CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
+import { SessionState, type CreateSessionResponse } from "./gen/tsskit/v1/coordinator_pb.js";
 import {
   signMessageWith, signTransactionWith, signTypedDataWith,
   type DigestSigner, type EthSignOptions, type Hex, type SignMessageOptions, type SignTransactionOptions, type SignTypedDataOptions,
@@ -211,6 +211,15 @@ export interface WalletListing extends StoredWallet {
   serverEpoch?: number;
 }
 
+
+/** A wallet of this token's user as the coordinator records it (TssClient.accountWallets). */
+export interface AccountWallet extends Wallet {
+  name: string;
+  /** Milliseconds since 1970. */
+  createdAt: number;
+  /** The wallet's recovery policy as recorded at keygen: a recovery kit, app backend approvals. */
+  recovery: { kit: boolean; backend: boolean };
+}
 
 export class TssClient {
   private closed = false;
@@ -558,7 +567,8 @@ export class TssClient {
       err.code === "verify" ? "verify" : "reshare_unconfirmed",
       `the ${o.what}'s outcome is not confirmed (${err.message}): this browser's current share, if it has one, is unchanged and its new ` +
         `share of epoch ${o.pending} is kept pending, never used (session ${o.sessionId}). If signing now fails with stale_epoch, the ` +
-        `coordinator activated the new epoch without this browser seeing every holder's acknowledgement`,
+        `coordinator activated the new epoch without this browser seeing every holder's acknowledgement: resumeReshare checks them and ` +
+        `activates the new share`,
       err.culprits,
     );
   }
@@ -569,7 +579,9 @@ export class TssClient {
     const pending = await this.storage.pendingShares(walletId).catch(() => []);
     if (mine && pending.length > 0) {
       const p = pending[pending.length - 1]!;
-      detail += `; a share of epoch ${p.epoch} from an unconfirmed refresh (session ${p.sessionId}) is kept pending in this browser`;
+      detail +=
+        `; a share of epoch ${p.epoch} from an unconfirmed refresh (session ${p.sessionId}) is kept pending in this browser: ` +
+        "resumeReshare activates it if every holder stored its own";
     }
     return new StaleEpochError(detail, err.culprits, { mine, walletId });
   }
@@ -724,6 +736,80 @@ export class TssClient {
       if (preParams && this.pool.workers[0] === worker) void worker.releasePreParams(preParams).catch(() => {});
       resume?.();
     }
+  }
+
+  /**
+   * Finishes a refresh, reshare or recovery whose end this browser missed:
+   * its new share was stored pending and reported, then the call failed
+   * without a verdict (reshare_unconfirmed: the connection broke, the page
+   * closed, the token expired). The coordinator's record of the session
+   * that made the newest pending share says how it ended; when it
+   * completed, every new holder's stored acknowledgement it kept is
+   * checked here (in the worker, against the identities in the pending
+   * share, as at a live end) and only then does the pending share replace
+   * the current one. The coordinator cannot forge those acknowledgements.
+   * Pending shares are tried newest first (a later try may have failed
+   * where an earlier one completed). A session still under way is
+   * `unavailable` (try later); when every one failed it is
+   * `reshare_failed`, and the pending shares are kept all the same: only
+   * the coordinator says so (discard them with storage.discardPending
+   * when the wallet still signs with the current share). The password is
+   * the pending share's (the one the call was given).
+   */
+  async resumeReshare(opts: { walletId: string; password: string; signal?: AbortSignal }): Promise<Wallet> {
+    this.live();
+    if (typeof opts.walletId !== "string" || opts.walletId === "") throw new TsskitError("invalid_argument", "walletId is required");
+    if (!opts.password) throw new TsskitError("invalid_argument", "the pending share's password is required");
+    return this.exclusive(async () => {
+      const all = await this.storage.pendingShares(opts.walletId);
+      if (all.length === 0) throw new TsskitError("not_found", `no pending share of wallet ${JSON.stringify(opts.walletId)} is kept in this browser`);
+      // Newest first: a later try may have failed where an earlier one completed.
+      let running = "";
+      let failed: { sessionId: string; epoch: number; code: string; reason: string; culprits: string[] } | null = null;
+      for (const p of [...all].reverse()) {
+        const got = await this.authed((call) => this.clients.coordinator.getSession({ sessionId: p.sessionId }, call), opts.signal);
+        const s = got.session;
+        if (!s || s.sessionId !== p.sessionId || s.walletId !== opts.walletId) {
+          throw mismatch(`the coordinator's record of session ${p.sessionId} is not of wallet ${opts.walletId}`);
+        }
+        if (s.state === SessionState.FAILED) {
+          failed ??= { sessionId: p.sessionId, epoch: p.epoch, code: s.code, reason: s.reason, culprits: [...s.culprits] };
+          continue;
+        }
+        if (s.state !== SessionState.COMPLETED) {
+          running ||= p.sessionId;
+          continue;
+        }
+        const worker = this.pool.workers[0]!;
+        const { handle } = await this.storage.unlockPending(opts.walletId, p.epoch, opts.password);
+        try {
+          const acks: Record<string, Uint8Array> = Object.create(null);
+          for (const [id, ack] of Object.entries(s.storedAcks)) acks[id] = ack;
+          await worker.verifyStoredAcks(handle, p.sessionId, p.epoch, acks);
+        } finally {
+          void worker.closeShare(handle).catch(() => {});
+        }
+        // A recovery's share: the browser's first of the wallet, or answering its request.
+        const hasCurrent = await this.storage.info(opts.walletId).then(
+          () => true,
+          (e) => (e instanceof ShareNotFoundError ? false : Promise.reject(e)),
+        );
+        const request = await this.storage.recoveryRequest(opts.walletId).catch(() => null);
+        const stored = await this.storage.activatePending(opts.walletId, p.epoch, { recovery: !hasCurrent || request !== null });
+        return {
+          walletId: stored.walletId, publicKey: stored.publicKey, address: stored.address, threshold: stored.threshold, parties: stored.parties.length,
+          epoch: p.epoch,
+        };
+      }
+      if (running) throw new TsskitError("unavailable", `session ${running} is still under way; try again once it has ended`);
+      const f = failed!;
+      throw new TsskitError(
+        "reshare_failed",
+        `the coordinator records session ${f.sessionId}, which made the pending share of epoch ${f.epoch}, as failed` +
+          `${f.code ? ` (${f.code})` : ""}: ${f.reason || "no reason given"}. The pending share is kept, unused`,
+        f.culprits,
+      );
+    });
   }
 
   // --- Lost-device recovery -------------------------------------------------
@@ -1033,6 +1119,35 @@ export class TssClient {
         }
       }),
     );
+  }
+
+  /**
+   * The wallets of this token's user as the coordinator records them,
+   * whether or not this browser holds a share: what a recovery UI lists
+   * ("which wallet is yours?"). The coordinator's word only: a recovery
+   * still checks the key handed over against the address the user knows
+   * (recoverWallet's `address`). At most `limit` wallets (default 1000).
+   */
+  async accountWallets(opts: { limit?: number; signal?: AbortSignal } = {}): Promise<AccountWallet[]> {
+    this.live();
+    const limit = Math.min(Math.max(1, opts.limit ?? 1000), 10_000);
+    const out: AccountWallet[] = [];
+    let pageToken = "";
+    let pages = 0;
+    do {
+      const r = await this.authed((call) => this.clients.coordinator.listWallets({ pageSize: Math.min(limit - out.length, 1000), pageToken }, call), opts.signal);
+      for (const w of r.wallets) {
+        out.push({
+          walletId: w.walletId, name: w.name, publicKey: bytesToHex(w.publicKey), address: w.address, threshold: w.signersNeeded,
+          parties: w.holders.length, epoch: w.epoch, createdAt: Number(w.createdAtUnixMs),
+          recovery: { kit: w.recoveryKit.length > 0, backend: w.recoveryBackend },
+        });
+      }
+      // A coordinator that pages forever (empty pages, a token again) is not followed.
+      if (r.wallets.length === 0 || r.nextPageToken === pageToken || ++pages >= 100) break;
+      pageToken = r.nextPageToken;
+    } while (pageToken !== "" && out.length < limit);
+    return out.slice(0, limit);
   }
 
   /** The wallet's share as a password-protected backup file (the CLI party reads it). */

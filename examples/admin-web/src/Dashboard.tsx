@@ -1,9 +1,13 @@
+import type { CreatedWallet } from "@tsskit/sdk";
 import { useCallback, useRef, useState } from "react";
 
 import { BackupSection, type BackupSectionHandle } from "./components/BackupSection";
 import { CoManagedWalletSection } from "./components/CoManagedWalletSection";
 import { CreateWalletModal } from "./components/CreateWalletModal";
 import { LifecycleModal, type LifecycleMode } from "./components/LifecycleModal";
+import { Modal } from "./components/Modal";
+import { RecoverModal } from "./components/RecoverModal";
+import { RecoveryCodeSheet } from "./components/RecoveryCodeSheet";
 import { SignSection } from "./components/SignSection";
 import type { AppConfig } from "./config";
 import { explain } from "./lib/errors";
@@ -17,6 +21,10 @@ interface Notice {
 export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(): void }) {
   const service = useCoManagedWalletService(config);
   const [creating, setCreating] = useState(false);
+  const [recovering, setRecovering] = useState(false);
+  // A keygen finished after its modal was canceled: its recovery code is still shown once, here.
+  const [lateCode, setLateCode] = useState<CreatedWallet | null>(null);
+  const [lateKept, setLateKept] = useState(false);
   // A refresh or change of policy: of which wallet.
   const [lifecycle, setLifecycle] = useState<{ walletId: string; mode: LifecycleMode } | null>(null);
   const [notice, setNotice] = useState<Notice | null>(null);
@@ -118,6 +126,10 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
             setCreating(true);
           }}
           onImport={() => backupRef.current?.focusImport()}
+          onRecover={() => {
+            setNotice(null);
+            setRecovering(true);
+          }}
           onSign={(id) => {
             setSignWallet(id);
             signRef.current?.scrollIntoView({ block: "center" });
@@ -185,6 +197,7 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
       {creating && (
         <CreateWalletModal
           service={service}
+          recoveryBackend={config.recoveryBackend}
           onClose={() => setCreating(false)}
           onCancelRequested={() => {
             setCreating(false);
@@ -194,12 +207,46 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
             setCreating(false);
             setNotice({ tone: "info", text: "Wallet creation canceled. Nothing was saved." });
           }}
-          onCreated={(w, lateCancel) =>
+          onCreated={(w, lateCancel) => {
             setNotice(
               lateCancel
                 ? { tone: "info", text: `The wallet was finished before the cancel took effect: ${w.address}. It is listed below.` }
                 : { tone: "ok", text: `Created wallet ${w.address}.` }
-            )
+            );
+            if (lateCancel && w.recoveryCode) {
+              setLateKept(false);
+              setLateCode(w);
+            }
+          }}
+        />
+      )}
+      {lateCode?.recoveryCode && !recovering && !lifecycle && (
+        <Modal title="The canceled wallet was made" closable={lateKept} onClose={() => setLateCode(null)} wide>
+          <p>
+            The wallet <code className="mono">{lateCode.address}</code> was finished before the cancel took effect. Keep it or
+            remove it; either way, its recovery code is shown now and never again.
+          </p>
+          <RecoveryCodeSheet code={lateCode.recoveryCode} address={lateCode.address} kept={lateKept} onKept={setLateKept} />
+          <div className="modal-actions">
+            <button type="button" className="secondary" onClick={() => setLateCode(null)} disabled={!lateKept}>
+              Done
+            </button>
+          </div>
+        </Modal>
+      )}
+      {recovering && (
+        <RecoverModal
+          service={service}
+          onClose={() => setRecovering(false)}
+          onCanceled={() => {
+            setRecovering(false);
+            setNotice({ tone: "info", text: "Recovery canceled. Nothing was stored and the wallet is unchanged." });
+          }}
+          onDone={(w) =>
+            setNotice({
+              tone: "ok",
+              text: `Recovered ${w.address} onto this browser: epoch ${w.epoch}. The lost browser's share and older backups no longer sign.`,
+            })
           }
         />
       )}

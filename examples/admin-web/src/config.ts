@@ -15,10 +15,21 @@ export interface AppConfig {
   trustRoot: string;
   /** The token came from `tsskit dev`. */
   dev: boolean;
+  /**
+   * The server parties accept the app backend's recovery approvals (they
+   * are configured with its recovery key): a new wallet may allow them.
+   * From tsskit dev's /config.json or VITE_TSSKIT_RECOVERY_BACKEND=1.
+   */
+  recoveryBackend: boolean;
 }
 
+const buildEnv = (import.meta as { env?: Record<string, string | undefined> }).env;
+
+/** The deployment's server parties accept backend recovery approvals (a build setting). */
+export const builtInRecoveryBackend: boolean = buildEnv?.VITE_TSSKIT_RECOVERY_BACKEND === "1";
+
 /** The trust root the app was built with, if any. */
-export const builtInTrustRoot: string = (import.meta as { env?: Record<string, string | undefined> }).env?.VITE_TSSKIT_TRUST_ROOT ?? "";
+export const builtInTrustRoot: string = buildEnv?.VITE_TSSKIT_TRUST_ROOT ?? "";
 
 /** "" when s is a deployment root key (64 hex characters), else what is wrong. */
 export function checkTrustRoot(s: string): string {
@@ -51,6 +62,7 @@ export async function loadConfig(): Promise<ConfigLoad> {
         token: typeof c.token === "string" ? c.token : "",
         trustRoot: builtInTrustRoot || (typeof c.trustRoot === "string" ? c.trustRoot : ""),
         dev: c.dev === true,
+        recoveryBackend: builtInRecoveryBackend || (c as { recoveryBackend?: unknown }).recoveryBackend === true,
       },
     };
   } catch {
@@ -62,7 +74,7 @@ function readSaved(): AppConfig | null {
   try {
     const v = JSON.parse(sessionStorage.getItem(KEY) ?? "null") as AppConfig | null;
     return v && typeof v.token === "string" && typeof v.coordinatorUrl === "string" && checkTrustRoot(v.trustRoot ?? "") === ""
-      ? { ...v, dev: false }
+      ? { ...v, dev: false, recoveryBackend: builtInRecoveryBackend }
       : null;
   } catch {
     return null;

@@ -7,7 +7,9 @@
 // backup and import it in a fresh browser profile, sign again, refresh the
 // wallet's shares and change its policy to 3-of-4 through their modals
 // (signing after each; the backup from before the refresh no longer
-// signs), and cancel keygens midway.
+// signs), recover it in fresh profiles with its recovery code and with an
+// approval `tsskit recovery approve` signs (the profiles before get
+// stale_epoch), and cancel keygens midway.
 //
 //   TSSKIT_BIN=bin/tsskit TSSKIT_REPO=$PWD node --test examples/admin-web/test/
 //
@@ -17,7 +19,7 @@
 import { test } from "node:test";
 import { userToken } from "../../../sdk-ts/test/browser/devstack.mjs";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -37,7 +39,7 @@ const freePort = () => new Promise((res) => { const s = createServer(); s.listen
 const verify = (sigHex, digestHex, pubHex) =>
   secp256k1.verify(Buffer.from(sigHex, "hex"), Buffer.from(digestHex, "hex"), Buffer.from(pubHex, "hex"), { prehash: false, lowS: true, format: "compact" });
 
-test("admin web app: create, list, reload, sign, wrong password, backup to a fresh profile, refresh, change policy, cancel", { timeout: 600_000 }, async (t) => {
+test("admin web app: create, list, reload, sign, wrong password, backup to a fresh profile, refresh, change policy, recover, cancel", { timeout: 900_000 }, async (t) => {
   assert.ok(bin && repo, "TSSKIT_BIN and TSSKIT_REPO must be set");
   const dist = join(repo, "examples/admin-web/dist");
   assert.ok(existsSync(join(dist, "index.html")), "build the app first: npm run -w examples/admin-web build");
@@ -49,7 +51,12 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
   // tsskit dev's default: enough for a 3-of-4 wallet (this browser and 3 server parties), not for 5 parties.
   const serverParties = 3;
-  const env = { ...process.env, MPC_API_KEY: "admin-web-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "" };
+  // The app backend's recovery key: its public half goes to every server party, and /config.json says so.
+  const backendKeyFile = join(dataDir, "backend-recovery.key");
+  const { public_key: backendKey } = JSON.parse(execFileSync(bin, ["recovery", "backend-key", "--out", backendKeyFile], { encoding: "utf8" }));
+  const env = {
+    ...process.env, MPC_API_KEY: "admin-web-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "", TSSKIT_RECOVERY_KEYS: backendKey,
+  };
   const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
     "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`,
     "--web-dir", `${dist},${join(repo, "public")}`, "--server-parties", String(serverParties)], { env });
@@ -83,7 +90,8 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     };
     // The screenshots the README shows.
     const readme = ["04-created.png", "05-wallet-list.png", "06-signed.png", "06b-eth-signed.png", "09-phone.png",
-      "12-refresh.png", "14-refreshed.png", "15-stale-backup.png", "16-change-policy.png", "17-policy-changed.png"];
+      "12-refresh.png", "14-refreshed.png", "15-stale-backup.png", "16-change-policy.png", "17-policy-changed.png",
+      "18-recover.png", "19-recovered.png", "20-recovery-request.png"];
     // page may be a Page or a Locator (a screenshot of one element).
     const shot = async (page, name, opts = {}) => {
       const file = join(shots, name);
@@ -129,6 +137,17 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     await dialog.getByLabel("Wallet name").pressSequentially("Treasury");
     assert.equal(await dialog.getByTestId("threshold").inputValue(), "2");
     assert.equal(await dialog.getByTestId("parties").inputValue(), "3");
+    // Recovery: a recovery code by default; the backend's approvals offered (the server parties have its key), off until chosen.
+    assert.ok(await dialog.getByTestId("recovery-kit").isChecked());
+    assert.ok(!(await dialog.getByTestId("recovery-backend").isChecked()));
+    await dialog.getByTestId("recovery-backend").check();
+    // 3-of-3 leaves 2 server parties, too few to hand the wallet over: no recovery then.
+    await dialog.getByTestId("threshold").selectOption("3");
+    assert.ok(await dialog.getByTestId("recovery-kit").isDisabled());
+    assert.ok(!(await dialog.getByTestId("recovery-kit").isChecked()));
+    assert.match(await dialog.getByTestId("recovery-options").textContent(), /A recovery needs 3 server parties .* 3-of-3 has 2\./);
+    await dialog.getByTestId("threshold").selectOption("2");
+    assert.ok(await dialog.getByTestId("recovery-kit").isChecked());
     await dialog.getByTestId("password").pressSequentially(password);
     await dialog.getByTestId("password-confirm").pressSequentially(password);
     await shot(page, "02-create-modal.png");
@@ -150,6 +169,12 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     assert.match(address, /^0x[0-9a-f]{40}$/);
     assert.match(publicKey, /^0[23][0-9a-f]{64}$/);
     assert.equal(await dialog.getByTestId("created-address").textContent(), address);
+    // The recovery code, shown once: 12 words; the modal stays until the user says they are written down.
+    const recoveryCode = (await dialog.getByTestId("recovery-code").locator("li").allTextContents()).map((w) => w.trim()).join(" ");
+    assert.match(recoveryCode, /^([a-z]+ ){11}[a-z]+$/, "12 words");
+    assert.ok(await dialog.getByTestId("created-close").isDisabled(), "Done waits for the recovery code to be written down");
+    await page.keyboard.press("Escape");
+    assert.equal(await dialog.getByTestId("recovery-sheet").count(), 1, "Escape does not close the modal before the code is written down");
     // The prompt to download the encrypted backup.
     const [download] = await Promise.all([page.waitForEvent("download"), dialog.getByTestId("download-backup").click()]);
     const backupFile = join(dataDir, download.suggestedFilename());
@@ -158,6 +183,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     assert.equal(JSON.parse(backupText).format, "tsskit.share.backup");
     assert.equal(JSON.parse(backupText).wallet_id, walletId);
     await dialog.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+    await dialog.getByTestId("recovery-kept").check();
     await shot(page, "04-created.png");
     await dialog.getByTestId("created-close").click();
     await dialog.waitFor({ state: "detached" });
@@ -401,14 +427,50 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     await rd.getByTestId("lifecycle-password").fill(password);
     await shot(page, "12-refresh.png");
     const refresh0 = Date.now();
+    // The refresh's end, missed: the page's report that it stored its new
+    // share reaches the coordinator, but its answer does not reach the
+    // page, which gets a deadline error instead (not one the SDK retries).
+    // The modal says the outcome is unconfirmed and keeps the new share
+    // aside; Finish reads the session back and checks every holder's receipt.
+    const reportResult = "**/tsskit.v1.CoordinatorService/ReportResult";
+    let reportsCut = 0;
+    await page.route(reportResult, async (route) => {
+      if (route.request().method() !== "POST") return route.continue();
+      const sent = await route.fetch();
+      reportsCut++;
+      await route.fulfill({
+        status: 200,
+        headers: {
+          "content-type": "application/grpc-web+proto", "grpc-status": "4", "grpc-message": "deadline exceeded",
+          "access-control-allow-origin": sent.headers()["access-control-allow-origin"] ?? "*",
+          "access-control-expose-headers": "grpc-status, grpc-message",
+        },
+        body: "",
+      });
+    });
     await rd.getByTestId("lifecycle-submit").click();
     await rd.locator('[data-testid="progress"][data-phase="resharing"]').waitFor({ timeout: 120_000 });
     assert.equal(await page.getByTestId("engine-status").getAttribute("data-status"), "busy");
     await shot(page, "13-refresh-progress.png");
     step("refresh under way: " + (await rd.getByTestId("progress-text").textContent()));
+    await rd.getByTestId("lifecycle-kept").waitFor({ timeout: 240_000 });
+    await page.unroute(reportResult);
+    assert.ok(reportsCut > 0);
+    assert.match(await rd.getByTestId("lifecycle-error").textContent(), /The refresh could not be confirmed/);
+    step(`refresh's end missed after ${((Date.now() - refresh0) / 1000).toFixed(1)} s (${reportsCut} reports cut)`);
+    await shot(page, "13b-refresh-unconfirmed.png");
     const refreshed = rd.getByTestId("lifecycle-done");
-    await refreshed.waitFor({ timeout: 180_000 });
-    step(`refreshed in ${((Date.now() - refresh0) / 1000).toFixed(1)} s`);
+    // The server parties may still be reporting: Finish again until the session has ended.
+    for (let i = 0; ; i++) {
+      await rd.getByTestId("lifecycle-finish").click();
+      try {
+        await refreshed.waitFor({ timeout: 5_000 });
+        break;
+      } catch (e) {
+        if (i === 24) throw e;
+      }
+    }
+    step(`refreshed in ${((Date.now() - refresh0) / 1000).toFixed(1)} s, finished from the coordinator's record`);
     assert.equal(await refreshed.getAttribute("data-epoch"), "1");
     assert.equal(await refreshed.getAttribute("data-policy"), "2-of-3");
     assert.equal(await refreshed.getAttribute("data-address"), address);
@@ -528,7 +590,128 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
       await page.locator('[data-testid="engine-status"][data-status="ready"]').waitFor({ timeout: 15_000 });
     }
 
-    // ---- 10. Cancel mid-keygen leaves no wallet.
+    // ---- 10. Lost-device recovery: a fresh profile recovers the wallet
+    // with its recovery code (epoch 3), another with the app backend's
+    // approval (epoch 4); each signs, and the profile before each gets
+    // stale_epoch. The user types the address they wrote down.
+    const signIn = async (pg, what) => {
+      const d = sha256(what);
+      const s = pg.getByTestId("sign-section");
+      await s.getByTestId("sign-wallet").selectOption(walletId);
+      await signOnce(pg, { mode: "raw", input: d, pw: password });
+      await s.locator(`[data-testid="signature"][data-digest="${d}"]`).waitFor({ timeout: 90_000 });
+      assert.ok(verify(await s.getByTestId("sig-signature").textContent(), d, publicKey), `the signature ${what} verifies under the wallet's public key`);
+    };
+    const staleIn = async (pg, what) => {
+      await open(pg);
+      await pg.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-server="ok"][data-stale]`).waitFor({ timeout: 15_000 });
+      const s = pg.getByTestId("sign-section");
+      await s.getByTestId("sign-wallet").selectOption(walletId);
+      await signOnce(pg, { mode: "raw", input: sha256(what), pw: password });
+      await s.getByTestId("sign-error").filter({ hasText: "This browser's share of the wallet is out of date" }).waitFor({ timeout: 60_000 });
+    };
+    const ctxR = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const pageR = await newPage(ctxR);
+    {
+      await open(pageR);
+      await pageR.getByTestId("empty-state").waitFor();
+      await pageR.getByTestId("empty-recover").click();
+      const d = pageR.getByRole("dialog");
+      await d.getByTestId("recover-form").waitFor();
+      assert.equal(await pageR.evaluate(() => document.activeElement?.getAttribute("data-testid")), "recover-address");
+      assert.ok(await d.getByTestId("method-code").isChecked());
+      // Checked before anything runs: the address's form, 12 words, a password.
+      await d.getByTestId("recover-address").fill("0x1234");
+      await d.getByTestId("recover-code").fill("abandon abandon");
+      await d.getByTestId("recover-submit").click();
+      await d.locator(".field-error").filter({ hasText: "Enter the wallet's address: 0x and 40 hex digits" }).waitFor();
+      await d.locator(".field-error").filter({ hasText: "The recovery code is 12 words; this is 2." }).waitFor();
+      await d.locator(".field-error").filter({ hasText: "Enter a password." }).waitFor();
+      await d.getByTestId("recover-password").fill(password);
+      await d.getByTestId("recover-password-confirm").fill(password);
+      // An address that is no wallet of this account.
+      await d.getByTestId("recover-address").fill("0x" + "ab".repeat(20));
+      await d.getByTestId("recover-code").fill(recoveryCode);
+      await d.getByTestId("recover-submit").click();
+      await d.getByTestId("recover-error").filter({ hasText: "No wallet of your account has this address." }).waitFor({ timeout: 30_000 });
+      await d.getByTestId("recover-retry").click();
+      // A well-formed code that is not this wallet's: refused, nothing stored.
+      await d.getByTestId("recover-address").fill(address.toUpperCase().replace("0X", "0x"));
+      await d.getByTestId("recover-code").fill("abandon ".repeat(11) + "about");
+      await d.getByTestId("recover-submit").click();
+      await d.getByTestId("recover-error").filter({ hasText: "This recovery code is not this wallet's." }).waitFor({ timeout: 60_000 });
+      assert.equal(await storedCount(pageR), 0);
+      await d.getByTestId("recover-retry").click();
+      await d.getByTestId("recover-code").fill("  " + recoveryCode.toUpperCase().split(" ").join("   ") + " ");
+      await shot(pageR, "18-recover.png");
+      const r0 = Date.now();
+      await d.getByTestId("recover-submit").click();
+      await d.locator('[data-testid="progress"][data-phase="resharing"]').waitFor({ timeout: 120_000 });
+      const done = d.getByTestId("recover-done");
+      await done.waitFor({ timeout: 180_000 });
+      step(`recovered with the code in a fresh profile in ${((Date.now() - r0) / 1000).toFixed(1)} s`);
+      assert.deepEqual([await done.getAttribute("data-epoch"), await done.getAttribute("data-address"), await done.getAttribute("data-public-key")], ["3", address, publicKey]);
+      const [dl] = await Promise.all([pageR.waitForEvent("download"), d.getByTestId("download-backup").click()]);
+      assert.match(dl.suggestedFilename(), /^tsskit-backup-treasury-[0-9a-f]{8}-epoch-3\.json$/);
+      await d.getByRole("status").filter({ hasText: "Saved" }).waitFor();
+      await shot(pageR, "19-recovered.png");
+      await d.getByTestId("recover-close").click();
+      await d.waitFor({ state: "detached" });
+      await pageR.getByTestId("notice").filter({ hasText: `Recovered ${address} onto this browser: epoch 3.` }).waitFor();
+      await pageR.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"][data-epoch="3"][data-policy="3-of-4"]:not([data-stale])`).waitFor({ timeout: 15_000 });
+      await signIn(pageR, "after the recovery with the code");
+      step("signed in the recovered profile");
+      await staleIn(page, "from the lost profile");
+      step("the lost profile's share: stale_epoch");
+    }
+    {
+      const ctxS = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const pageS = await newPage(ctxS);
+      await open(pageS);
+      await pageS.getByTestId("empty-recover").click();
+      const d = pageS.getByRole("dialog");
+      await d.getByTestId("method-approval").check();
+      await d.getByTestId("recover-address").fill(address);
+      await d.getByTestId("recover-password").fill(password);
+      await d.getByTestId("recover-password-confirm").fill(password);
+      await d.getByTestId("recover-submit").click();
+      const req = d.getByTestId("recovery-request");
+      await req.waitFor({ timeout: 30_000 });
+      const fields = {};
+      for (const k of ["wallet-id", "epoch", "party-id", "identity"]) fields[k] = await req.getAttribute(`data-${k}`);
+      assert.deepEqual([fields["wallet-id"], fields.epoch], [walletId, "3"]);
+      assert.match(fields.identity, /^[0-9a-f]{64}$/);
+      assert.match(await req.textContent(), new RegExp(`tsskit recovery approve --key BACKEND_KEY_FILE --wallet ${walletId} --epoch 3 --party-id ${fields["party-id"]} --identity ${fields.identity}`));
+      await shot(pageS, "20-recovery-request.png");
+      // Reload: the request is kept, and continued with the approval file.
+      await open(pageS);
+      await pageS.getByTestId("empty-recover").click();
+      await d.getByTestId("method-approval").check();
+      await d.getByTestId("pending-requests").getByTestId("continue-request").click();
+      await d.locator(`[data-testid="recovery-request"][data-party-id="${fields["party-id"]}"]`).waitFor();
+      // The app backend approves, after checking the user by its own means.
+      const approvalFile = join(dataDir, "approval.json");
+      execFileSync(bin, ["recovery", "approve", "--key", backendKeyFile, "--wallet", walletId, "--epoch", fields.epoch, "--party-id", fields["party-id"],
+        "--identity", fields.identity, "--valid", "1h", "--out", approvalFile]);
+      await d.getByTestId("approval-file").setInputFiles(approvalFile);
+      await d.getByTestId("recover-address").fill(address);
+      await d.getByTestId("recover-password").fill(password);
+      const r0 = Date.now();
+      await d.getByTestId("recover-submit").click();
+      const done = d.getByTestId("recover-done");
+      await done.waitFor({ timeout: 180_000 });
+      step(`recovered with the backend's approval in ${((Date.now() - r0) / 1000).toFixed(1)} s`);
+      assert.deepEqual([await done.getAttribute("data-epoch"), await done.getAttribute("data-address")], ["4", address]);
+      await d.getByTestId("recover-close").click();
+      await d.waitFor({ state: "detached" });
+      await signIn(pageS, "after the recovery with the backend's approval");
+      await staleIn(pageR, "from the profile recovered with the code");
+      step("signed after the approved recovery; the code's profile is stale now");
+      await ctxS.close();
+    }
+    await ctxR.close();
+
+    // ---- 11. Cancel mid-keygen leaves no wallet.
     const startKeygen = async (pg, name) => {
       await pg.getByTestId("create-wallet").click();
       const d = pg.getByRole("dialog");

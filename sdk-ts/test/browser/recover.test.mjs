@@ -116,6 +116,12 @@ test("recoverWallet: with the recovery code, then with the backend's approval; r
     // B: a fresh profile recovers the wallet with the code, and signs.
     const b = await profile();
     const pwB = "a second browser found the violet lantern";
+    // B holds no share, yet the coordinator lists the account's wallets: what a recovery UI offers.
+    const listedB = (await b.evaluate(() => window.sdk.accountWallets())).find((w) => w.walletId === wallet.walletId);
+    assert.deepEqual(
+      listedB && [listedB.address, listedB.publicKey, listedB.threshold, listedB.parties, listedB.epoch, listedB.name, listedB.recovery],
+      [wallet.address, wallet.publicKey, 2, 3, 0, "recover e2e", { kit: true, backend: true }],
+    );
     const wrong = await b.evaluate(([id, p, ad]) => window.sdk.recoverError({ walletId: id, address: ad, password: p, code: "abandon ".repeat(11) + "about" }), [wallet.walletId, pwB, wallet.address]);
     assert.equal(wrong?.code, "recovery_wrong_code", JSON.stringify(wrong));
     assert.equal(wrong.name, "RecoveryError");

@@ -5,8 +5,12 @@
 // in a fresh browser profile the old backup imports but cannot sign
 // (stale_epoch), and over the refreshed share it is refused (older_backup),
 // while the new backup replaces it; then reshareWallet makes the wallet
-// 3-of-4 (epoch 2) and it signs with three signers. Every signature is
-// checked here with @noble/curves against the wallet's public key.
+// 3-of-4 (epoch 2) and it signs with three signers; a refresh that breaks
+// after its Completed event leaves epoch 3's share pending (the current
+// one stale), and resumeReshare activates it from the coordinator's
+// record of the session once every holder's acknowledgement verifies.
+// Every signature is checked here with @noble/curves against the wallet's
+// public key.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -31,7 +35,7 @@ function verified(sig, digest, publicKey) {
   return secp256k1.verify(Buffer.from(sig.signature, "hex"), Buffer.from(digest, "hex"), Buffer.from(publicKey, "hex"), { prehash: false, lowS: true, format: "compact" });
 }
 
-test("refreshWallet and reshareWallet: same key, new epochs, old backups refused, 2-of-3 to 3-of-4", { timeout: 1_800_000 }, async (t) => {
+test("refreshWallet and reshareWallet: same key, new epochs, old backups refused, 2-of-3 to 3-of-4, a missed end resumed", { timeout: 1_800_000 }, async (t) => {
   assert.ok(bin && webDir, "TSSKIT_BIN and TSSKIT_WEB_DIR must be set (make test-browser)");
   const dataDir = mkdtempSync(join(tmpdir(), "tsskit-reshare-"));
   const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
@@ -125,6 +129,31 @@ test("refreshWallet and reshareWallet: same key, new epochs, old backups refused
     assert.equal(info.parties.filter((p) => p.startsWith("server-")).length, 3);
     // Three signers: this browser and two server parties.
     await sign(a, "epoch 2, 3-of-4");
+
+    // A refresh whose end this browser misses: every holder stored its
+    // share of epoch 3 and the coordinator activated it, but the browser
+    // broke before it activated its own. Its new share is kept pending
+    // (through a reload); the current one is stale; resumeReshare reads the
+    // session back, checks every holder's stored acknowledgement and
+    // activates it.
+    const cut = await a.evaluate(([id, p]) => window.sdk.refreshCutAtActivation(id, p), [wallet.walletId, password]);
+    assert.equal(cut.error?.code, "reshare_unconfirmed", JSON.stringify(cut.error));
+    assert.deepEqual([cut.share.epoch, cut.pending.map((p) => p.epoch)], [2, [3]]);
+    await a.reload();
+    await a.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
+    await a.evaluate((c) => window.sdk.open(c), cfg);
+    const missed = await a.evaluate(([id, p, d]) => window.sdk.signError(id, p, d), [wallet.walletId, password, digestOf("epoch 2 after a missed end")]);
+    assert.equal(missed?.code, "stale_epoch", JSON.stringify(missed));
+    const wrongPw = await a.evaluate(([id]) => window.sdk.resumeError(id, "not the password at all"), [wallet.walletId]);
+    assert.equal(wrongPw?.name, "WrongPasswordError", JSON.stringify(wrongPw));
+    const resumed = await a.evaluate(([id, p]) => window.sdk.resume(id, p), [wallet.walletId, password]);
+    assert.deepEqual([resumed.epoch, resumed.publicKey, resumed.address, resumed.threshold, resumed.parties], [3, wallet.publicKey, wallet.address, 3, 4]);
+    const after = await a.evaluate((id) => window.sdk.stored(id), wallet.walletId);
+    assert.deepEqual([after.share.epoch, after.pending], [3, []]);
+    await sign(a, "epoch 3, after resumeReshare");
+    // Nothing left to resume.
+    const none = await a.evaluate(([id, p]) => window.sdk.resumeError(id, p), [wallet.walletId, password]);
+    assert.equal(none?.code, "not_found", JSON.stringify(none));
   } catch (e) {
     console.error("---- tsskit dev log ----\n" + log.slice(-8000));
     throw e;

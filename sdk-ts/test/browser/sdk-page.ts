@@ -57,6 +57,26 @@ async function reshare(walletId: string, password: string, threshold?: number, p
   return { ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(walletId) };
 }
 
+/**
+ * A refresh that breaks right after its Completed event, before this
+ * browser activates its new share (as a page closed at that moment
+ * would): the error it ends with, and what the profile keeps.
+ */
+async function refreshCutAtActivation(walletId: string, password: string) {
+  const error = await client!
+    .refreshWallet({
+      walletId, password,
+      onProgress: (p) => {
+        if (p.phase === "activating") throw new Error("the page went away");
+      },
+    })
+    .then(
+      () => null,
+      (e) => ({ name: e.name, code: e.code, message: e.message }),
+    );
+  return { error, ...(await stored(walletId)) };
+}
+
 /** createWallet with a recovery policy: the wallet, and with a kit its recovery code (for the test to hand to another profile). */
 async function createRecoverable(name: string, password: string, recovery: { kit?: boolean; backend?: boolean }) {
   const t0 = performance.now();
@@ -218,6 +238,10 @@ Object.assign(window, {
     reshareError: (walletId: string, password: string, threshold?: number, parties?: number) => tryError(() => reshare(walletId, password, threshold, parties)),
     info: (walletId: string) => client!.storage.info(walletId),
     list: () => client!.listWallets(),
+    accountWallets: () => client!.accountWallets(),
+    refreshCutAtActivation,
+    resume: (walletId: string, password: string) => client!.resumeReshare({ walletId, password }),
+    resumeError: (walletId: string, password: string) => tryError(() => client!.resumeReshare({ walletId, password })),
     address: (walletId: string, path: string) => client!.getAddress({ walletId, path }),
     poolCount: async () => (client?.preParams ? client.preParams.count() : -1),
     progress: () => progress,

@@ -116,6 +116,19 @@ describe("records of later epochs", () => {
 });
 
 describe("pending shares", () => {
+  test("unlockPending opens a pending share with its password, and nothing else", async () => {
+    const w = await wallet();
+    const p = await pend(w.shares[1]!, "session-u");
+    const { handle, pending } = await storage.unlockPending(w.walletId, 1, PASSWORD);
+    expect(same(handle, w.shares[1]!)).toBe(true);
+    expect(pending).toEqual(p);
+    await expect(storage.unlockPending(w.walletId, 1, "not the password at all")).rejects.toBeInstanceOf(WrongPasswordError);
+    await expect(storage.unlockPending(w.walletId, 2, PASSWORD)).rejects.toBeInstanceOf(ShareNotFoundError);
+    // Opening it changes nothing: the current share is still epoch 0's, the pending one is still there.
+    expect((await storage.info(w.walletId)).epoch).toBe(0);
+    expect(await storage.pendingShares(w.walletId)).toEqual([p]);
+  });
+
   test("a pending share is kept beside the current one, which alone is read until it is activated", async () => {
     const w = await wallet("Savings");
     expect(w.stored.epoch).toBe(0);

@@ -16,6 +16,8 @@ export function CoManagedWalletSection(props: {
   busy: boolean;
   onCreate(): void;
   onImport(): void;
+  /** A new browser takes a lost one's place in a wallet. */
+  onRecover(): void;
   onSign(walletId: string): void;
   onExport(walletId: string): void;
   onRefresh(walletId: string): void;
@@ -38,6 +40,9 @@ export function CoManagedWalletSection(props: {
           <button type="button" className="secondary" onClick={props.onImport}>
             Import backup
           </button>
+          <button type="button" className="secondary" onClick={props.onRecover} disabled={props.busy} data-testid="recover-wallet">
+            Recover a wallet
+          </button>
         </div>
       </div>
 
@@ -57,6 +62,13 @@ export function CoManagedWalletSection(props: {
             <button type="button" className="primary" onClick={props.onCreate} disabled={props.busy}>
               Create your first wallet
             </button>
+          </p>
+          <p className="muted">
+            Lost the browser that held your share? With the wallet's recovery code, or an approval from this app's backend,{" "}
+            <button type="button" className="link-button" onClick={props.onRecover} disabled={props.busy} data-testid="empty-recover">
+              recover the wallet on this device
+            </button>
+            .
           </p>
         </div>
       )}
@@ -135,7 +147,7 @@ export function CoManagedWalletSection(props: {
                     <p className="warning" data-testid="stale-share">
                       <strong>This share is out of date.</strong> The wallet was refreshed, or its policy changed, without this browser
                       (it is at epoch {w.serverEpoch}; this share is of epoch {w.epoch}), so this share no longer signs. Import the
-                      newest backup of the wallet.
+                      newest backup of the wallet, or recover it on this device with its recovery code.
                     </p>
                   )}
                   <div className="actions">

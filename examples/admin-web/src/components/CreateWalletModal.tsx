@@ -1,27 +1,31 @@
-import type { ClientProgress, Wallet } from "@tsskit/sdk";
+import type { ClientProgress, CreatedWallet } from "@tsskit/sdk";
 import { useEffect, useId, useRef, useState } from "react";
 
 import { explain, isCanceled } from "../lib/errors";
 import { passwordStrength } from "../lib/password";
-import { describePolicy, partyChoices, signerChoices } from "../lib/policy";
+import { describePolicy, partyChoices, recoveryRefusal, signerChoices } from "../lib/policy";
 import type { CoManagedWalletService } from "../services/coManagedWalletService";
 import { CopyButton } from "./CopyButton";
 import { ErrorBox, Field } from "./Field";
 import { Modal } from "./Modal";
+import { BackupPrompt, EngineHint } from "./ModalParts";
 import { ProgressPanel } from "./ProgressPanel";
+import { RecoveryCodeSheet } from "./RecoveryCodeSheet";
 import { downloadBlob } from "./download";
 
 type Step = "form" | "running" | "canceling" | "done" | "failed";
 
 export function CreateWalletModal(props: {
   service: CoManagedWalletService;
+  /** The server parties accept the app backend's recovery approvals: offered, and on by default. */
+  recoveryBackend: boolean;
   onClose(): void;
   /** Cancel was pressed during a keygen: the modal should close; the keygen stops after its current step. */
   onCancelRequested(): void;
   /** The canceled keygen has stopped, and nothing was kept. */
   onCanceled(): void;
   /** lateCancel: the keygen completed although Cancel was pressed (the modal is gone then). */
-  onCreated(w: Wallet, lateCancel: boolean): void;
+  onCreated(w: CreatedWallet, lateCancel: boolean): void;
 }) {
   const { service } = props;
   const [step, setStep] = useState<Step>("form");
@@ -31,7 +35,12 @@ export function CreateWalletModal(props: {
   const [password, setPassword] = useState("");
   const [confirm, setConfirm] = useState("");
   const [submitted, setSubmitted] = useState(false);
-  const [wallet, setWallet] = useState<Wallet | null>(null);
+  const [kit, setKit] = useState(true);
+  // Off unless chosen: with it, whoever holds the backend's key (and a token of this user) can recover the wallet.
+  const [backend, setBackend] = useState(false);
+  const [wallet, setWallet] = useState<CreatedWallet | null>(null);
+  // The recovery code is shown once: the modal stays until the user says it is written down.
+  const [codeKept, setCodeKept] = useState(false);
   const [failure, setFailure] = useState("");
   const [downloaded, setDownloaded] = useState("");
   const [downloadError, setDownloadError] = useState("");
@@ -42,7 +51,7 @@ export function CreateWalletModal(props: {
   const cancelRef = useRef<HTMLButtonElement>(null);
   const resultRef = useRef<HTMLHeadingElement>(null);
   const failRef = useRef<HTMLButtonElement>(null);
-  const ids = { threshold: useId(), parties: useId(), policyHint: useId() };
+  const ids = { threshold: useId(), parties: useId(), policyHint: useId(), recoveryHint: useId() };
 
   // The engine's progress belongs to this keygen while it runs.
   useEffect(() => {
@@ -55,13 +64,14 @@ export function CreateWalletModal(props: {
     if (step === "failed") failRef.current?.focus();
   }, [step]);
 
-  // Closing the page mid-keygen: ask first.
+  // Closing the page mid-keygen, or before the recovery code is written down: ask first.
+  const codeUnkept = step === "done" && !!wallet?.recoveryCode && !codeKept;
   useEffect(() => {
-    if (step !== "running") return;
+    if (step !== "running" && !codeUnkept) return;
     const warn = (e: BeforeUnloadEvent) => e.preventDefault();
     window.addEventListener("beforeunload", warn);
     return () => window.removeEventListener("beforeunload", warn);
-  }, [step]);
+  }, [step, codeUnkept]);
 
   const strength = passwordStrength(password);
   const errors = {
@@ -70,6 +80,9 @@ export function CreateWalletModal(props: {
     confirm: confirm !== password ? "The two passwords differ." : "",
   };
   const valid = !errors.name && !errors.password && !errors.confirm;
+  // A recovery needs enough server parties; a policy without them allows none.
+  const noRecovery = recoveryRefusal(threshold, parties);
+  const recovery = noRecovery ? { kit: false, backend: false } : { kit, backend: backend && props.recoveryBackend };
   const engineReady = service.engine.status === "ready";
 
   const start = async (e: React.FormEvent) => {
@@ -83,7 +96,7 @@ export function CreateWalletModal(props: {
     setStep("running");
     try {
       const w = await service.createWallet({
-        name: name.trim(), password, threshold, parties, signal: ac.signal,
+        name: name.trim(), password, threshold, parties, recovery, signal: ac.signal,
         onBusy: (ms) => setBusyNote(`Busy — retrying in ${Math.ceil(ms / 1000)} s`),
       });
       setWallet(w);
@@ -129,15 +142,17 @@ export function CreateWalletModal(props: {
   };
 
   const running = step === "running" || step === "canceling";
+  const codePending = step === "done" && !!wallet?.recoveryCode && !codeKept;
   const close = () => {
-    if (running) return;
+    if (running || codePending) return;
     setPassword("");
     setConfirm("");
+    setWallet(null); // the recovery code with it
     props.onClose();
   };
 
   return (
-    <Modal title={step === "done" ? "Wallet created" : "Create a co-managed wallet"} closable={!running} onClose={close} wide>
+    <Modal title={step === "done" ? "Wallet created" : "Create a co-managed wallet"} closable={!running && !codePending} onClose={close} wide>
       {step === "form" && (
         <form onSubmit={start} noValidate data-testid="create-form">
           <Field
@@ -198,6 +213,44 @@ export function CreateWalletModal(props: {
               {describePolicy(threshold, parties)}
             </p>
           </fieldset>
+          <fieldset className="policy" data-testid="recovery-options">
+            <legend>If this browser is lost</legend>
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={recovery.kit}
+                disabled={!!noRecovery}
+                onChange={(e) => setKit(e.target.checked)}
+                aria-describedby={ids.recoveryHint}
+                data-testid="recovery-kit"
+              />
+              <span>
+                <strong>Make a recovery code</strong> (recommended): 12 words, shown once when the wallet is ready. With them, the
+                wallet's address and the server parties, a new browser takes this one's place.
+              </span>
+            </label>
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={recovery.backend}
+                disabled={!!noRecovery || !props.recoveryBackend}
+                onChange={(e) => setBackend(e.target.checked)}
+                aria-describedby={ids.recoveryHint}
+                data-testid="recovery-backend"
+              />
+              <span>
+                <strong>Let this app's backend approve a recovery</strong>, after it has checked who you are by its own means.
+                Whoever runs the backend and its recovery key could then recover the wallet too.
+                {!props.recoveryBackend && " (The server parties of this deployment are not configured with a backend recovery key.)"}
+              </span>
+            </label>
+            <p className="hint" id={ids.recoveryHint}>
+              {noRecovery ||
+                (recovery.kit || recovery.backend
+                  ? "Every holder records this when the wallet is made; no one can change it later."
+                  : "Without either, a lost browser with no backup file loses its share for good.")}
+            </p>
+          </fieldset>
           <Field
             label="Password for this browser's share"
             type="password"
@@ -234,11 +287,7 @@ export function CreateWalletModal(props: {
             nobody — not the server parties, not an administrator — can reset it. Download the encrypted backup when the wallet
             is ready, and keep the password somewhere safe.
           </div>
-          {!engineReady && (
-            <p className="hint" role="status">
-              {service.engine.status === "error" ? "The signing engine did not load; see the message on the page." : "Loading the signing engine (tss.wasm)…"}
-            </p>
-          )}
+          <EngineHint status={service.engine.status} />
           <div className="modal-actions">
             <button type="button" className="secondary" onClick={close}>
               Cancel
@@ -294,23 +343,15 @@ export function CreateWalletModal(props: {
             </div>
           </dl>
           <p>Your share is saved in this browser, encrypted with your password.</p>
-          <div className="callout">
-            <p>
-              <strong>Download the encrypted backup now.</strong> If this browser's data is cleared, the backup file and your
-              password are the only way to get this share back.
-            </p>
-            <button type="button" className="primary" onClick={download} data-testid="download-backup">
-              Download encrypted backup
-            </button>
-            {downloaded && (
-              <p role="status" className="ok-text">
-                Saved <code>{downloaded}</code>. Keep it somewhere other than this computer.
-              </p>
-            )}
-            {downloadError && <ErrorBox message={downloadError} />}
-          </div>
+          {wallet.recoveryCode && (
+            <RecoveryCodeSheet code={wallet.recoveryCode} address={wallet.address} kept={codeKept} onKept={setCodeKept} />
+          )}
+          <BackupPrompt label="Download encrypted backup" onDownload={download} downloaded={downloaded} error={downloadError}>
+            <strong>Download the encrypted backup now.</strong> If this browser's data is cleared, the backup file and your
+            password are the only way to get this share back.
+          </BackupPrompt>
           <div className="modal-actions">
-            <button type="button" className="secondary" onClick={close} data-testid="created-close">
+            <button type="button" className="secondary" onClick={close} disabled={codePending} data-testid="created-close">
               Done
             </button>
           </div>

@@ -7,6 +7,7 @@ import type { CoManagedWallet, CoManagedWalletService } from "../services/coMana
 import { CopyButton } from "./CopyButton";
 import { ErrorBox, Field } from "./Field";
 import { Modal } from "./Modal";
+import { BackupPrompt, EngineHint } from "./ModalParts";
 import { ProgressPanel } from "./ProgressPanel";
 import { downloadBlob } from "./download";
 
@@ -49,7 +50,9 @@ export function LifecycleModal(props: {
   const [submitted, setSubmitted] = useState(false);
   const [result, setResult] = useState<Wallet | null>(null);
   const [lateCancel, setLateCancel] = useState(false);
-  const [failure, setFailure] = useState<{ text: string; code: string } | null>(null);
+  // kept: this browser stored and reported its new share before the failure, and keeps it aside (pending).
+  const [failure, setFailure] = useState<{ text: string; code: string; kept: boolean } | null>(null);
+  const [finishing, setFinishing] = useState(false);
   const [downloaded, setDownloaded] = useState("");
   const [downloadError, setDownloadError] = useState("");
   const [busyNote, setBusyNote] = useState("");
@@ -116,10 +119,30 @@ export function LifecycleModal(props: {
         return;
       }
       const code = (err as { code?: unknown } | null)?.code;
-      setFailure({ text: explain(err, "reshare"), code: typeof code === "string" ? code : "" });
+      const kept = (await service.pendingShares(wallet.walletId).catch(() => [])).length > 0;
+      setFailure({ text: explain(err, "reshare"), code: typeof code === "string" ? code : "", kept });
       setStep("failed");
     } finally {
       abortRef.current = null;
+    }
+  };
+
+  // The end this browser missed, from the coordinator's record of the
+  // session; the SDK checks every holder's stored receipt itself.
+  const finish = async () => {
+    setFinishing(true);
+    try {
+      const w = await service.resumeReshare({ walletId: wallet.walletId, password });
+      setResult(w);
+      setStep("done");
+      props.onDone(w);
+    } catch (err) {
+      const still = (err as { code?: unknown } | null)?.code === "unavailable";
+      setFailure(
+        (f) => f && { ...f, text: still ? "The server parties are still finishing their part. Try again in a moment." : explain(err, "reshare") },
+      );
+    } finally {
+      setFinishing(false);
     }
   };
 
@@ -263,15 +286,7 @@ export function LifecycleModal(props: {
             hint="The new share is saved under the same password."
             testId="lifecycle-password"
           />
-          {!engineReady && (
-            <p className="hint" role="status">
-              {service.engine.status === "error"
-                ? "The signing engine did not load; see the message on the page."
-                : service.engine.status === "busy"
-                  ? "The signing engine is busy; it is free again when the current keygen or signing ends."
-                  : "Loading the signing engine (tss.wasm)…"}
-            </p>
-          )}
+          <EngineHint status={service.engine.status} />
           <div className="modal-actions">
             <button type="button" className="secondary" onClick={close}>
               Cancel
@@ -365,22 +380,10 @@ export function LifecycleModal(props: {
             </div>
           </dl>
           <p>Every holder saved its new share; this browser's is saved here, encrypted with your password.</p>
-          <div className="callout">
-            <p>
-              <strong>Download the new backup now.</strong> Backups made before this {what} no longer sign: if this browser's
-              data is cleared, only a backup of epoch {result.epoch} and your password get this share back. Delete the old
-              backup files.
-            </p>
-            <button type="button" className="primary" onClick={download} data-testid="download-backup">
-              Download the new backup
-            </button>
-            {downloaded && (
-              <p role="status" className="ok-text">
-                Saved <code>{downloaded}</code>. Keep it somewhere other than this computer.
-              </p>
-            )}
-            {downloadError && <ErrorBox message={downloadError} />}
-          </div>
+          <BackupPrompt label="Download the new backup" onDownload={download} downloaded={downloaded} error={downloadError}>
+            <strong>Download the new backup now.</strong> Backups made before this {what} no longer sign: if this browser's data
+            is cleared, only a backup of epoch {result.epoch} and your password get this share back. Delete the old backup files.
+          </BackupPrompt>
           <div className="modal-actions">
             <button type="button" className="secondary" onClick={close} data-testid="lifecycle-close">
               Done
@@ -393,8 +396,21 @@ export function LifecycleModal(props: {
         <div>
           <ErrorBox message={failure.text} testId="lifecycle-error" />
           {/* Said only where it is true: a stale share does not sign, and an unconfirmed outcome is explained above. */}
-          {!["stale_epoch", "reshare_unconfirmed", "verify"].includes(failure.code) && (
-            <p>The wallet was not changed: this browser keeps the share it had, and signs with it as before.</p>
+          {failure.kept ? (
+            <div className="callout" data-testid="lifecycle-kept">
+              <p>
+                This browser stored its new share before the {what} broke off, and keeps it aside, unused; its current share is
+                unchanged. If the server parties finished their part, <strong>Finish the {what}</strong> checks that every holder
+                stored its new share (each signed a receipt the coordinator cannot make) and then makes it this browser's share.
+              </p>
+              <button type="button" className="primary" onClick={() => void finish()} disabled={finishing} data-testid="lifecycle-finish">
+                {finishing ? "Finishing…" : `Finish the ${what}`}
+              </button>
+            </div>
+          ) : (
+            !["stale_epoch", "reshare_unconfirmed", "verify"].includes(failure.code) && (
+              <p>The wallet was not changed: this browser keeps the share it had, and signs with it as before.</p>
+            )
           )}
           <div className="modal-actions">
             <button type="button" className="secondary" onClick={close}>

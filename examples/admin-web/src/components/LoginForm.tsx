@@ -1,6 +1,6 @@
 import { useState } from "react";
 
-import { builtInTrustRoot, checkTrustRoot, checkUrl, saveConfig, type AppConfig } from "../config";
+import { builtInRecoveryBackend, builtInTrustRoot, checkTrustRoot, checkUrl, saveConfig, type AppConfig } from "../config";
 import { ErrorBox, Field } from "./Field";
 
 /** Where to find the services and the user token, when the web server does not say. */
@@ -24,7 +24,7 @@ export function LoginForm({ saved, note, onDone }: { saved: AppConfig | null; no
     if (Object.values(errors).some(Boolean)) return;
     const c: AppConfig = {
       coordinatorUrl: coordinatorUrl.trim(), routerUrl: routerUrl.trim(), wasmUrl: wasmUrl.trim(), token: token.trim(),
-      trustRoot: trustRoot.trim().toLowerCase(), dev: false,
+      trustRoot: trustRoot.trim().toLowerCase(), dev: false, recoveryBackend: builtInRecoveryBackend,
     };
     saveConfig(c);
     onDone(c);

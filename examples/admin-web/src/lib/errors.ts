@@ -14,7 +14,7 @@ interface ErrorLike {
 }
 
 /** What the failed call was, where the same code means different things. */
-export type During = "reshare";
+export type During = "reshare" | "recover";
 
 const byName: Record<string, string> = {
   WrongPasswordError: "Wrong password.",
@@ -47,9 +47,25 @@ const byCode: Record<string, string> = {
   reshare_unconfirmed:
     "The refresh could not be confirmed: the connection to the coordinator broke after this browser stored its new share. Your current share is " +
     "unchanged and the new one is kept aside, unused. If signing now says this browser's share is out of date, the refresh did complete " +
-    "without this browser: import a newer backup of the wallet.",
+    "without this browser: finish it here, which checks every holder's receipt first.",
   session_mismatch: "The coordinator offered a session other than the one asked for, so this browser did not take part. Nothing changed.",
   verify: "The signature that came back does not recover to the address of this wallet (or path), so it is not shown. Try again.",
+  // Lost-device recovery (RecoveryError): nothing is stored by a refusal.
+  recovery_refused:
+    "The wallet's server parties refused this recovery: the wallet was made without this kind of recovery, or the approval is not " +
+    "signed by a key they trust. Nothing changed.",
+  recovery_code: "That is not a recovery code: 12 words from the standard English word list, in order. Check each word.",
+  recovery_wrong_code: "This recovery code is not this wallet's. Check the words, and the address. Nothing changed.",
+  recovery_forged: "The approval file's signature does not verify: the file was changed, or not made by the app's backend.",
+  recovery_expired: "The approval has expired. Ask the app's operators for a new one.",
+  recovery_other_wallet: "The approval is for another wallet than the one with this address.",
+  recovery_stale: "The approval was made before the wallet's last refresh or recovery, so it no longer applies. Make a new request.",
+  recovery_other_device: "The approval is for another browser's request, not this one's. Make sure you chose the right file.",
+  recovery_no_request: "This browser has no recovery request for this wallet: make the request first, and have it approved.",
+  recovery_malformed: "That file is not a recovery approval from the app's backend.",
+  reshare_failed:
+    "The coordinator records that the refresh or recovery failed, so its new share was not made this browser's. It is kept aside, " +
+    "unused; the share this browser had (if any) is unchanged.",
 };
 
 /** The person-readable sentence for an error from the SDK or the app. */
@@ -79,15 +95,34 @@ export function friendlyError(e: unknown, during?: During): string {
   }
   // The coordinator holds one refresh or change of policy per wallet at a time.
   if (code === "already_exists" && typeof err.message === "string" && /under way/.test(err.message)) {
-    return "A refresh or change of policy of this wallet is already under way (from another tab or device). Wait a minute for it to finish, then try again.";
+    return (
+      "A refresh, change of policy or recovery of this wallet is already under way (from another tab or device). Wait a minute " +
+      "for it to finish, then try again."
+    );
   }
-  if (code === "overloaded" && during === "reshare") {
+  // The key the server parties would hand over is not the one of the address the user gave.
+  if (code === "session_mismatch" && during === "recover" && typeof err.message === "string" && /address/.test(err.message)) {
+    return (
+      "The key offered is not the one of the address you gave, so this browser did not take part and nothing changed. Check " +
+      "the address against what you wrote down."
+    );
+  }
+  if (code === "unavailable" && during === "recover") {
+    return "Not enough of the wallet's server parties are online to hand it over right now. Nothing changed; try again in a minute.";
+  }
+  if (code === "overloaded" && during) {
     return "The server parties are busy and could not take this now, even after a few tries. Nothing changed; try again in a minute.";
   }
   if (code === "unavailable" && during === "reshare") {
     return "Not enough server parties are online for this policy right now: each holder of the new shares must be a server party that is up. Nothing changed; try again in a minute, or choose fewer parties.";
   }
-  if (code === "verify" && during === "reshare") {
+  if (code === "verify" && during === "recover") {
+    return (
+      "The coordinator's report that every holder stored its new share did not check out, so this browser set its new share " +
+      "aside, unused." + (culprits.length ? ` Holders whose report failed: ${culprits.join(", ")}.` : "")
+    );
+  }
+  if (code === "verify" && during) {
     return (
       "The coordinator's report that every holder stored its new share did not check out, so this browser kept its current share and " +
       "set the new one aside, unused." + (culprits.length ? ` Holders whose report failed: ${culprits.join(", ")}.` : "")

@@ -30,3 +30,19 @@ export function describePolicy(threshold: number, parties: number): string {
     `Any ${threshold} of the ${parties} shares sign together.`
   );
 }
+
+/**
+ * A lost browser can be replaced (recovery) only when the server parties
+ * alone are enough signers: the recovery reshare runs with them and the
+ * new browser, which holds nothing yet.
+ */
+export const recoveryPossible = (threshold: number, parties: number): boolean => parties - 1 >= threshold;
+
+/** Why a policy allows no recovery, or "". */
+export function recoveryRefusal(threshold: number, parties: number): string {
+  if (recoveryPossible(threshold, parties)) return "";
+  return (
+    `A recovery needs ${threshold} server parties to hand the wallet over without this browser; ${threshold}-of-${parties} has ` +
+    `${parties - 1}. Choose fewer signers or more parties to allow it.`
+  );
+}

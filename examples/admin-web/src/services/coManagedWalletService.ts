@@ -1,15 +1,17 @@
 // coManagedWalletService: the app's API layer. It asks the coordinator
 // about wallets through the SDK's TssClient, and runs every TSS operation
-// (keygen, signing, refresh, change of policy) and every share-storage
-// operation through the SDK's React hooks, useTSSClient, useRefreshWallet,
-// useReshareWallet and useShareStorage. Components use
+// (keygen, signing, refresh, change of policy, recovery) and every
+// share-storage operation through the SDK's React hooks, useTSSClient,
+// useRefreshWallet, useReshareWallet, useRecoverWallet and useShareStorage. Components use
 // useCoManagedWalletService and never the SDK directly.
 import {
   parseBackup, signMessageWith, signTransactionWith, signTypedDataWith,
-  type ClientProgress, type DerivedAddress, type Hex, type ReshareProgress, type ServerStatus, type SignatureHex, type StoredWallet,
-  type TssClient, type TssClientConfig, type Wallet, type WalletListing,
+  type AccountWallet, type ClientProgress, type PendingShare, type CreatedWallet, type DerivedAddress, type Hex, type RecoveryRequest, type ReshareProgress,
+  type ServerStatus, type SignatureHex, type StoredWallet, type TssClient, type TssClientConfig, type Wallet, type WalletListing,
 } from "@tsskit/sdk";
-import { useRefreshWallet, useReshareWallet, useShareStorage, useTSSClient, type ClientStatus, type OperationStatus } from "@tsskit/sdk/react";
+import {
+  useRecoverWallet, useRefreshWallet, useReshareWallet, useShareStorage, useTSSClient, type ClientStatus, type OperationStatus,
+} from "@tsskit/sdk/react";
 import { useCallback, useEffect, useMemo, useState } from "react";
 
 import type { AppConfig } from "../config";
@@ -86,6 +88,8 @@ export interface CreateWalletInput {
   password: string;
   threshold: number;
   parties: number;
+  /** The wallet's recovery policy (docs/lifecycle.md): a recovery code shown once, and/or the app backend's approvals. */
+  recovery: { kit: boolean; backend: boolean };
   signal: AbortSignal;
   /** The server parties were busy: the SDK retries in retryInMs. */
   onBusy?(retryInMs: number): void;
@@ -103,6 +107,19 @@ export interface LifecycleInput {
 export interface ChangePolicyInput extends LifecycleInput {
   threshold: number;
   parties: number;
+}
+
+/** A recovery onto this browser: by the address the user knows, with the recovery code or the app backend's approval. */
+export interface RecoverInput {
+  /** The wallet's address as the user has it written down; the key handed over must have it. */
+  address: string;
+  /** The new share's password (with an approval: the one given when the request was made). */
+  password: string;
+  code?: string;
+  /** The approval file's text. */
+  approval?: string;
+  signal: AbortSignal;
+  onBusy?(retryInMs: number): void;
 }
 
 /** How often a refusal for overload is retried before the user is told. */
@@ -127,13 +144,30 @@ export interface CoManagedWalletService {
   /** "unreachable" when the coordinator answered for none of the wallets. */
   coordinator: "ok" | "unreachable" | "unknown";
   refresh(): Promise<void>;
-  createWallet(input: CreateWalletInput): Promise<Wallet>;
-  /** A refresh or change of policy under way: its status and progress (phases loading … activating). */
+  /** The wallet, and with a recovery kit its recovery code (shown once, never stored). */
+  createWallet(input: CreateWalletInput): Promise<CreatedWallet>;
+  /** A refresh, change of policy or recovery under way: its status and progress (phases loading … activating). */
   lifecycle: { status: OperationStatus; progress: ReshareProgress | null };
   /** New shares of the same key for every holder; the result has the new epoch. */
   refreshWallet(input: LifecycleInput): Promise<Wallet>;
   /** A refresh to a new policy (threshold of parties); the result has the new epoch and policy. */
   changePolicy(input: ChangePolicyInput): Promise<Wallet>;
+  /**
+   * The wallet of this user's account with this address, as the
+   * coordinator lists them; AppError when there is none.
+   */
+  findAccountWallet(address: string): Promise<AccountWallet>;
+  /** A recovery onto this browser; the result has the new epoch, and this browser's share is stored. */
+  recoverWallet(input: RecoverInput): Promise<Wallet>;
+  /** Starts a recovery that the app backend approves: the request to hand to it. */
+  requestRecovery(input: { address: string; password: string }): Promise<RecoveryRequest>;
+  /** New shares this browser stored for a wallet and keeps aside (a refresh or recovery whose end it did not see). */
+  pendingShares(walletId: string): Promise<PendingShare[]>;
+  /** Finishes a refresh or recovery whose end this browser missed, from the coordinator's record (the SDK's resumeReshare). */
+  resumeReshare(input: { walletId: string; password: string }): Promise<Wallet>;
+  /** This browser's recovery requests waiting for an approval. */
+  recoveryRequests(): Promise<RecoveryRequest[]>;
+  cancelRecoveryRequest(walletId: string): Promise<void>;
   /**
    * The key and address of a wallet at path (empty: the wallet key), from
    * the stored public key; null until the engine is loaded. A bad path
@@ -160,8 +194,9 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
   const client = tss.client;
   const refresher = useRefreshWallet(client);
   const resharer = useReshareWallet(client);
-  // Which of the two the lifecycle status and progress are of.
-  const [lastOp, setLastOp] = useState<"refresh" | "reshare">("refresh");
+  const recoverer = useRecoverWallet(client);
+  // Which of the three the lifecycle status and progress are of.
+  const [lastOp, setLastOp] = useState<"refresh" | "reshare" | "recover">("refresh");
   const [server, setServer] = useState<Record<string, Pick<WalletListing, "server" | "serverEpoch">>>({});
 
   // Ask the coordinator whenever the stored wallets change.
@@ -197,6 +232,7 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
           password: input.password,
           threshold: input.threshold,
           parties: input.parties,
+          ...(input.recovery.kit || input.recovery.backend ? { recovery: input.recovery } : {}),
           signal: input.signal,
           retry: busyRetry(input.onBusy),
         });
@@ -238,7 +274,61 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
     },
     [reshareRun, refresh],
   );
-  const op = lastOp === "refresh" ? refresher : resharer;
+
+  const findAccountWallet = useCallback(
+    async (address: string): Promise<AccountWallet> => {
+      if (!client) throw new AppError("The signing engine is still loading. Try again in a moment.");
+      const a = address.trim().toLowerCase();
+      if (!/^0x[0-9a-f]{40}$/.test(a)) throw new AppError("Enter the wallet's address: 0x and 40 hex digits.");
+      const found = (await client.accountWallets()).find((w) => w.address.toLowerCase() === a);
+      if (!found) throw new AppError("No wallet of your account has this address. Check the address you wrote down, and that you are signed in as the wallet's owner.");
+      return found;
+    },
+    [client],
+  );
+  const recoverRun = recoverer.run;
+  const recoverWallet = useCallback(
+    async (input: RecoverInput) => {
+      const w = await findAccountWallet(input.address);
+      if (!input.password) throw new AppError("Enter a password for the recovered share.");
+      try {
+        setLastOp("recover");
+        return await recoverRun({
+          walletId: w.walletId, address: input.address.trim(), password: input.password, name: w.name,
+          ...(input.code !== undefined ? { code: input.code.trim().toLowerCase().split(/\s+/).join(" ") } : { approval: input.approval ?? "" }),
+          signal: input.signal, retry: busyRetry(input.onBusy),
+        });
+      } finally {
+        await refresh();
+      }
+    },
+    [findAccountWallet, recoverRun, refresh],
+  );
+  const requestRun = recoverer.requestRecovery;
+  const requestRecovery = useCallback(
+    async (input: { address: string; password: string }) => {
+      const w = await findAccountWallet(input.address);
+      return requestRun({ walletId: w.walletId, password: input.password });
+    },
+    [findAccountWallet, requestRun],
+  );
+  const recoveryRequests = useCallback(async () => (client ? client.recoveryRequests() : []), [client]);
+  const cancelRecoveryRequest = useCallback(async (walletId: string) => client?.cancelRecoveryRequest(walletId), [client]);
+  const pendingShares = useCallback(async (walletId: string) => (client ? client.storage.pendingShares(walletId) : []), [client]);
+  const resumeReshare = useCallback(
+    async (input: { walletId: string; password: string }) => {
+      if (!client) throw new AppError("The signing engine is still loading. Try again in a moment.");
+      if (!input.password) throw new AppError("Enter the password.");
+      try {
+        return await client.resumeReshare(input);
+      } finally {
+        await refresh();
+      }
+    },
+    [client, refresh],
+  );
+
+  const op = lastOp === "refresh" ? refresher : lastOp === "reshare" ? resharer : recoverer;
   const lifecycle = useMemo(() => ({ status: op.status, progress: op.progress }), [op.status, op.progress]);
 
   const deriveAddress = useCallback(
@@ -337,6 +427,13 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
     lifecycle,
     refreshWallet,
     changePolicy,
+    findAccountWallet,
+    recoverWallet,
+    requestRecovery,
+    recoveryRequests,
+    cancelRecoveryRequest,
+    pendingShares,
+    resumeReshare,
     deriveAddress,
     sign,
     exportBackup,

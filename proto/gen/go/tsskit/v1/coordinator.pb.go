@@ -992,8 +992,17 @@ type Session struct {
 	Culprits         []string               `protobuf:"bytes,7,rep,name=culprits,proto3" json:"culprits,omitempty"`
 	CreatedAtUnixMs  int64                  `protobuf:"varint,8,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
 	FinishedAtUnixMs int64                  `protobuf:"varint,9,opt,name=finished_at_unix_ms,json=finishedAtUnixMs,proto3" json:"finished_at_unix_ms,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Failed: the failure's code ("stale_epoch", "timeout", ...) when known.
+	Code string `protobuf:"bytes,10,opt,name=code,proto3" json:"code,omitempty"`
+	// A completed reshare, refresh or recovery: every new holder's signed
+	// acknowledgement that it stored its new share, by party id, as the
+	// Completed event carried them. A client that missed the event (its
+	// connection broke after it stored its pending share) checks them
+	// before it activates that share (docs/lifecycle.md, two-phase
+	// activation); the coordinator cannot make them.
+	StoredAcks    map[string][]byte `protobuf:"bytes,11,rep,name=stored_acks,json=storedAcks,proto3" json:"stored_acks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Session) Reset() {
@@ -1087,6 +1096,20 @@ func (x *Session) GetFinishedAtUnixMs() int64 {
 		return x.FinishedAtUnixMs
 	}
 	return 0
+}
+
+func (x *Session) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Session) GetStoredAcks() map[string][]byte {
+	if x != nil {
+		return x.StoredAcks
+	}
+	return nil
 }
 
 type GetSessionRequest struct {
@@ -1794,7 +1817,7 @@ type SessionEvent_Waiting struct {
 
 func (x *SessionEvent_Waiting) Reset() {
 	*x = SessionEvent_Waiting{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1829,7 @@ func (x *SessionEvent_Waiting) String() string {
 func (*SessionEvent_Waiting) ProtoMessage() {}
 
 func (x *SessionEvent_Waiting) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[23]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +1885,7 @@ type SessionEvent_Ready struct {
 
 func (x *SessionEvent_Ready) Reset() {
 	*x = SessionEvent_Ready{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1897,7 @@ func (x *SessionEvent_Ready) String() string {
 func (*SessionEvent_Ready) ProtoMessage() {}
 
 func (x *SessionEvent_Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[24]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +1983,7 @@ type SessionEvent_Progress struct {
 
 func (x *SessionEvent_Progress) Reset() {
 	*x = SessionEvent_Progress{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +1995,7 @@ func (x *SessionEvent_Progress) String() string {
 func (*SessionEvent_Progress) ProtoMessage() {}
 
 func (x *SessionEvent_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[25]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2062,7 @@ type SessionEvent_Completed struct {
 
 func (x *SessionEvent_Completed) Reset() {
 	*x = SessionEvent_Completed{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2051,7 +2074,7 @@ func (x *SessionEvent_Completed) String() string {
 func (*SessionEvent_Completed) ProtoMessage() {}
 
 func (x *SessionEvent_Completed) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[26]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2158,7 @@ type SessionEvent_Failed struct {
 
 func (x *SessionEvent_Failed) Reset() {
 	*x = SessionEvent_Failed{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2170,7 @@ func (x *SessionEvent_Failed) String() string {
 func (*SessionEvent_Failed) ProtoMessage() {}
 
 func (x *SessionEvent_Failed) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[27]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2218,7 @@ type ReportResultRequest_Failure struct {
 
 func (x *ReportResultRequest_Failure) Reset() {
 	*x = ReportResultRequest_Failure{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2207,7 +2230,7 @@ func (x *ReportResultRequest_Failure) String() string {
 func (*ReportResultRequest_Failure) ProtoMessage() {}
 
 func (x *ReportResultRequest_Failure) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[29]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2285,7 @@ type ReportResultRequest_Reshared struct {
 
 func (x *ReportResultRequest_Reshared) Reset() {
 	*x = ReportResultRequest_Reshared{}
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[30]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2297,7 @@ func (x *ReportResultRequest_Reshared) String() string {
 func (*ReportResultRequest_Reshared) ProtoMessage() {}
 
 func (x *ReportResultRequest_Reshared) ProtoReflect() protoreflect.Message {
-	mi := &file_tsskit_v1_coordinator_proto_msgTypes[30]
+	mi := &file_tsskit_v1_coordinator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2411,7 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"j\n" +
 	"\x13ListWalletsResponse\x12+\n" +
 	"\awallets\x18\x01 \x03(\v2\x11.tsskit.v1.WalletR\awallets\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xca\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xe2\x03\n" +
 	"\aSession\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12*\n" +
@@ -2399,7 +2422,14 @@ const file_tsskit_v1_coordinator_proto_rawDesc = "" +
 	"\x06reason\x18\x06 \x01(\tR\x06reason\x12\x1a\n" +
 	"\bculprits\x18\a \x03(\tR\bculprits\x12+\n" +
 	"\x12created_at_unix_ms\x18\b \x01(\x03R\x0fcreatedAtUnixMs\x12-\n" +
-	"\x13finished_at_unix_ms\x18\t \x01(\x03R\x10finishedAtUnixMs\"2\n" +
+	"\x13finished_at_unix_ms\x18\t \x01(\x03R\x10finishedAtUnixMs\x12\x12\n" +
+	"\x04code\x18\n" +
+	" \x01(\tR\x04code\x12C\n" +
+	"\vstored_acks\x18\v \x03(\v2\".tsskit.v1.Session.StoredAcksEntryR\n" +
+	"storedAcks\x1a=\n" +
+	"\x0fStoredAcksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"2\n" +
 	"\x11GetSessionRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"B\n" +
@@ -2538,7 +2568,7 @@ func file_tsskit_v1_coordinator_proto_rawDescGZIP() []byte {
 }
 
 var file_tsskit_v1_coordinator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_tsskit_v1_coordinator_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_tsskit_v1_coordinator_proto_goTypes = []any{
 	(HolderKind)(0),                      // 0: tsskit.v1.HolderKind
 	(SessionState)(0),                    // 1: tsskit.v1.SessionState
@@ -2565,71 +2595,73 @@ var file_tsskit_v1_coordinator_proto_goTypes = []any{
 	(*ReportProgressResponse)(nil),       // 22: tsskit.v1.ReportProgressResponse
 	(*ReportResultRequest)(nil),          // 23: tsskit.v1.ReportResultRequest
 	(*ReportResultResponse)(nil),         // 24: tsskit.v1.ReportResultResponse
-	(*SessionEvent_Waiting)(nil),         // 25: tsskit.v1.SessionEvent.Waiting
-	(*SessionEvent_Ready)(nil),           // 26: tsskit.v1.SessionEvent.Ready
-	(*SessionEvent_Progress)(nil),        // 27: tsskit.v1.SessionEvent.Progress
-	(*SessionEvent_Completed)(nil),       // 28: tsskit.v1.SessionEvent.Completed
-	(*SessionEvent_Failed)(nil),          // 29: tsskit.v1.SessionEvent.Failed
-	nil,                                  // 30: tsskit.v1.SessionEvent.Completed.StoredAcksEntry
-	(*ReportResultRequest_Failure)(nil),  // 31: tsskit.v1.ReportResultRequest.Failure
-	(*ReportResultRequest_Reshared)(nil), // 32: tsskit.v1.ReportResultRequest.Reshared
-	(SessionKind)(0),                     // 33: tsskit.v1.SessionKind
-	(*ReshareSpec)(nil),                  // 34: tsskit.v1.ReshareSpec
-	(*PartyKeys)(nil),                    // 35: tsskit.v1.PartyKeys
-	(*Signature)(nil),                    // 36: tsskit.v1.Signature
+	nil,                                  // 25: tsskit.v1.Session.StoredAcksEntry
+	(*SessionEvent_Waiting)(nil),         // 26: tsskit.v1.SessionEvent.Waiting
+	(*SessionEvent_Ready)(nil),           // 27: tsskit.v1.SessionEvent.Ready
+	(*SessionEvent_Progress)(nil),        // 28: tsskit.v1.SessionEvent.Progress
+	(*SessionEvent_Completed)(nil),       // 29: tsskit.v1.SessionEvent.Completed
+	(*SessionEvent_Failed)(nil),          // 30: tsskit.v1.SessionEvent.Failed
+	nil,                                  // 31: tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	(*ReportResultRequest_Failure)(nil),  // 32: tsskit.v1.ReportResultRequest.Failure
+	(*ReportResultRequest_Reshared)(nil), // 33: tsskit.v1.ReportResultRequest.Reshared
+	(SessionKind)(0),                     // 34: tsskit.v1.SessionKind
+	(*ReshareSpec)(nil),                  // 35: tsskit.v1.ReshareSpec
+	(*PartyKeys)(nil),                    // 36: tsskit.v1.PartyKeys
+	(*Signature)(nil),                    // 37: tsskit.v1.Signature
 }
 var file_tsskit_v1_coordinator_proto_depIdxs = []int32{
-	33, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
+	34, // 0: tsskit.v1.CreateSessionResponse.kind:type_name -> tsskit.v1.SessionKind
 	6,  // 1: tsskit.v1.CreateSessionResponse.tokens:type_name -> tsskit.v1.PartyToken
-	34, // 2: tsskit.v1.CreateSessionResponse.reshare:type_name -> tsskit.v1.ReshareSpec
+	35, // 2: tsskit.v1.CreateSessionResponse.reshare:type_name -> tsskit.v1.ReshareSpec
 	0,  // 3: tsskit.v1.Holder.kind:type_name -> tsskit.v1.HolderKind
 	8,  // 4: tsskit.v1.Wallet.holders:type_name -> tsskit.v1.Holder
 	9,  // 5: tsskit.v1.GetWalletResponse.wallet:type_name -> tsskit.v1.Wallet
 	9,  // 6: tsskit.v1.ListWalletsResponse.wallets:type_name -> tsskit.v1.Wallet
-	33, // 7: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
+	34, // 7: tsskit.v1.Session.kind:type_name -> tsskit.v1.SessionKind
 	1,  // 8: tsskit.v1.Session.state:type_name -> tsskit.v1.SessionState
-	14, // 9: tsskit.v1.GetSessionResponse.session:type_name -> tsskit.v1.Session
-	35, // 10: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
-	25, // 11: tsskit.v1.SessionEvent.waiting:type_name -> tsskit.v1.SessionEvent.Waiting
-	26, // 12: tsskit.v1.SessionEvent.ready:type_name -> tsskit.v1.SessionEvent.Ready
-	27, // 13: tsskit.v1.SessionEvent.progress:type_name -> tsskit.v1.SessionEvent.Progress
-	28, // 14: tsskit.v1.SessionEvent.completed:type_name -> tsskit.v1.SessionEvent.Completed
-	29, // 15: tsskit.v1.SessionEvent.failed:type_name -> tsskit.v1.SessionEvent.Failed
-	36, // 16: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
-	31, // 17: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
-	32, // 18: tsskit.v1.ReportResultRequest.reshared:type_name -> tsskit.v1.ReportResultRequest.Reshared
-	33, // 19: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
-	35, // 20: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
-	34, // 21: tsskit.v1.SessionEvent.Ready.reshare:type_name -> tsskit.v1.ReshareSpec
-	36, // 22: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
-	30, // 23: tsskit.v1.SessionEvent.Completed.stored_acks:type_name -> tsskit.v1.SessionEvent.Completed.StoredAcksEntry
-	2,  // 24: tsskit.v1.CoordinatorService.CreateKeygenSession:input_type -> tsskit.v1.CreateKeygenSessionRequest
-	3,  // 25: tsskit.v1.CoordinatorService.CreateSignSession:input_type -> tsskit.v1.CreateSignSessionRequest
-	4,  // 26: tsskit.v1.CoordinatorService.CreateReshareSession:input_type -> tsskit.v1.CreateReshareSessionRequest
-	5,  // 27: tsskit.v1.CoordinatorService.CreateRecoverySession:input_type -> tsskit.v1.CreateRecoverySessionRequest
-	10, // 28: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
-	12, // 29: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
-	15, // 30: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
-	17, // 31: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
-	19, // 32: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
-	21, // 33: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
-	23, // 34: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
-	7,  // 35: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
-	7,  // 36: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
-	7,  // 37: tsskit.v1.CoordinatorService.CreateReshareSession:output_type -> tsskit.v1.CreateSessionResponse
-	7,  // 38: tsskit.v1.CoordinatorService.CreateRecoverySession:output_type -> tsskit.v1.CreateSessionResponse
-	11, // 39: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
-	13, // 40: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
-	16, // 41: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
-	18, // 42: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
-	20, // 43: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
-	22, // 44: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
-	24, // 45: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
-	35, // [35:46] is the sub-list for method output_type
-	24, // [24:35] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	25, // 9: tsskit.v1.Session.stored_acks:type_name -> tsskit.v1.Session.StoredAcksEntry
+	14, // 10: tsskit.v1.GetSessionResponse.session:type_name -> tsskit.v1.Session
+	36, // 11: tsskit.v1.JoinRequest.keys:type_name -> tsskit.v1.PartyKeys
+	26, // 12: tsskit.v1.SessionEvent.waiting:type_name -> tsskit.v1.SessionEvent.Waiting
+	27, // 13: tsskit.v1.SessionEvent.ready:type_name -> tsskit.v1.SessionEvent.Ready
+	28, // 14: tsskit.v1.SessionEvent.progress:type_name -> tsskit.v1.SessionEvent.Progress
+	29, // 15: tsskit.v1.SessionEvent.completed:type_name -> tsskit.v1.SessionEvent.Completed
+	30, // 16: tsskit.v1.SessionEvent.failed:type_name -> tsskit.v1.SessionEvent.Failed
+	37, // 17: tsskit.v1.ReportResultRequest.signature:type_name -> tsskit.v1.Signature
+	32, // 18: tsskit.v1.ReportResultRequest.failure:type_name -> tsskit.v1.ReportResultRequest.Failure
+	33, // 19: tsskit.v1.ReportResultRequest.reshared:type_name -> tsskit.v1.ReportResultRequest.Reshared
+	34, // 20: tsskit.v1.SessionEvent.Ready.kind:type_name -> tsskit.v1.SessionKind
+	36, // 21: tsskit.v1.SessionEvent.Ready.roster:type_name -> tsskit.v1.PartyKeys
+	35, // 22: tsskit.v1.SessionEvent.Ready.reshare:type_name -> tsskit.v1.ReshareSpec
+	37, // 23: tsskit.v1.SessionEvent.Completed.signature:type_name -> tsskit.v1.Signature
+	31, // 24: tsskit.v1.SessionEvent.Completed.stored_acks:type_name -> tsskit.v1.SessionEvent.Completed.StoredAcksEntry
+	2,  // 25: tsskit.v1.CoordinatorService.CreateKeygenSession:input_type -> tsskit.v1.CreateKeygenSessionRequest
+	3,  // 26: tsskit.v1.CoordinatorService.CreateSignSession:input_type -> tsskit.v1.CreateSignSessionRequest
+	4,  // 27: tsskit.v1.CoordinatorService.CreateReshareSession:input_type -> tsskit.v1.CreateReshareSessionRequest
+	5,  // 28: tsskit.v1.CoordinatorService.CreateRecoverySession:input_type -> tsskit.v1.CreateRecoverySessionRequest
+	10, // 29: tsskit.v1.CoordinatorService.GetWallet:input_type -> tsskit.v1.GetWalletRequest
+	12, // 30: tsskit.v1.CoordinatorService.ListWallets:input_type -> tsskit.v1.ListWalletsRequest
+	15, // 31: tsskit.v1.CoordinatorService.GetSession:input_type -> tsskit.v1.GetSessionRequest
+	17, // 32: tsskit.v1.CoordinatorService.Join:input_type -> tsskit.v1.JoinRequest
+	19, // 33: tsskit.v1.CoordinatorService.WatchSession:input_type -> tsskit.v1.WatchSessionRequest
+	21, // 34: tsskit.v1.CoordinatorService.ReportProgress:input_type -> tsskit.v1.ReportProgressRequest
+	23, // 35: tsskit.v1.CoordinatorService.ReportResult:input_type -> tsskit.v1.ReportResultRequest
+	7,  // 36: tsskit.v1.CoordinatorService.CreateKeygenSession:output_type -> tsskit.v1.CreateSessionResponse
+	7,  // 37: tsskit.v1.CoordinatorService.CreateSignSession:output_type -> tsskit.v1.CreateSessionResponse
+	7,  // 38: tsskit.v1.CoordinatorService.CreateReshareSession:output_type -> tsskit.v1.CreateSessionResponse
+	7,  // 39: tsskit.v1.CoordinatorService.CreateRecoverySession:output_type -> tsskit.v1.CreateSessionResponse
+	11, // 40: tsskit.v1.CoordinatorService.GetWallet:output_type -> tsskit.v1.GetWalletResponse
+	13, // 41: tsskit.v1.CoordinatorService.ListWallets:output_type -> tsskit.v1.ListWalletsResponse
+	16, // 42: tsskit.v1.CoordinatorService.GetSession:output_type -> tsskit.v1.GetSessionResponse
+	18, // 43: tsskit.v1.CoordinatorService.Join:output_type -> tsskit.v1.JoinResponse
+	20, // 44: tsskit.v1.CoordinatorService.WatchSession:output_type -> tsskit.v1.SessionEvent
+	22, // 45: tsskit.v1.CoordinatorService.ReportProgress:output_type -> tsskit.v1.ReportProgressResponse
+	24, // 46: tsskit.v1.CoordinatorService.ReportResult:output_type -> tsskit.v1.ReportResultResponse
+	36, // [36:47] is the sub-list for method output_type
+	25, // [25:36] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_tsskit_v1_coordinator_proto_init() }
@@ -2657,7 +2689,7 @@ func file_tsskit_v1_coordinator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_coordinator_proto_rawDesc), len(file_tsskit_v1_coordinator_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
