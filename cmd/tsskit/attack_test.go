@@ -290,6 +290,50 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		c.wantRefusedBeforeRound1(t, stderr, err, "cli-w", "identity")
 	})
 
+	// At a refresh's end the coordinator tells the servers Completed (they
+	// activate epoch 1) and the client Failed. The client keeps its new
+	// share pending — a Failed event is the coordinator's word alone, and
+	// deleting it would leave no full set of either epoch — and its share
+	// of epoch 0 no longer signs; --resume reads the session back and
+	// activates the pending share once every holder's acknowledgement
+	// verifies, and the wallet signs again.
+	t.Run("refresh: Completed to the servers, Failed to the client", func(t *testing.T) {
+		file := filepath.Join(c.dir, "cli-w.share")
+		old, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if who == "cli-w" && ev.GetCompleted() != nil {
+				ev.Event = &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: "timeout", Reason: "the coordinator says so"}}
+			}
+		})
+		refresh := []string{"party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file}
+		_, stderr, err := c.exec(env, refresh...)
+		c.evil.SetEvent(nil)
+		if err == nil || !strings.Contains(stderr, "--resume") {
+			t.Fatalf("a refresh told Failed: %v\n%s", err, tail(stderr, 1500))
+		}
+		if now, _ := os.ReadFile(file); string(now) != string(old) {
+			t.Fatal("a refresh told Failed replaced the share file")
+		}
+		if _, err := os.Stat(file + ".epoch-1.pending"); err != nil {
+			t.Fatalf("the pending share was not kept: %v", err)
+		}
+		if stderr, err := sign("cli-w", "with epoch 0's share"); err == nil || !strings.Contains(stderr, "stale_epoch") {
+			t.Fatalf("signing with the share of epoch 0 after the servers activated epoch 1: %v\n%s", err, tail(stderr, 1500))
+		}
+		out, stderr, err := c.exec(env, append(refresh, "--resume")...)
+		if err != nil || out["epoch"] != float64(1) {
+			t.Fatalf("--resume: %v %v\n%s", err, out, tail(stderr, 1500))
+		}
+		sig, stderr, err := c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router, "--share", file, "--message", "resumed")
+		if err != nil || sig["public_key"] != out["public_key"] {
+			t.Fatalf("signing after --resume: %v %v\n%s", err, sig, tail(stderr, 1500))
+		}
+		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
+	})
+
 	// The client's sign request of one signing, shown to the servers in
 	// the next: bound to its session, it is refused.
 	t.Run("sign: a replayed sign request", func(t *testing.T) {

@@ -141,6 +141,14 @@ func (f *coordFwd) CreateSignSession(ctx context.Context, r *tsskitv1.CreateSign
 	return f.p.coord.CreateSignSession(out(ctx), r)
 }
 
+func (f *coordFwd) CreateReshareSession(ctx context.Context, r *tsskitv1.CreateReshareSessionRequest) (*tsskitv1.CreateSessionResponse, error) {
+	return f.p.coord.CreateReshareSession(out(ctx), r)
+}
+
+func (f *coordFwd) CreateRecoverySession(ctx context.Context, r *tsskitv1.CreateRecoverySessionRequest) (*tsskitv1.CreateSessionResponse, error) {
+	return f.p.coord.CreateRecoverySession(out(ctx), r)
+}
+
 func (f *coordFwd) GetWallet(ctx context.Context, r *tsskitv1.GetWalletRequest) (*tsskitv1.GetWalletResponse, error) {
 	return f.p.coord.GetWallet(out(ctx), r)
 }
