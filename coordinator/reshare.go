@@ -94,10 +94,12 @@ type clientReshareSpec struct {
 }
 
 // createClientReshare starts a reshare of a co-managed wallet that its
-// client asked for: the old committee is the client holders and as many
-// server holders as the wallet needs; the new one is the client holders
-// and n minus them server parties — the wallet's server holders first
-// (the old committee's among them), then healthy parties from the pool.
+// client asked for: the old committee is the client holders, as many
+// server holders as the wallet needs, and every healthy server holder the
+// new committee drops (which deletes its share once the new epoch is
+// confirmed); the new one is the client holders and n minus them server
+// parties — the wallet's server holders first (the old committee's among
+// them), then healthy parties from the pool.
 // Every holder's own record decides whether it hands the key over
 // (party.mayHandOver: with the client in the old committee, any
 // committee in which the uncertified members alone cannot sign). The new
@@ -168,7 +170,20 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	}
 	// loaded: the kept holders, least loaded first (the old committee's
 	// servers are among the kept ones), then the added parties.
-	oldServers, newServers := loaded[:need], append(slices.Clone(loaded[:keep]), loaded[max(need, keep):]...)
+	oldServers, newServers := slices.Clone(loaded[:need]), append(slices.Clone(loaded[:keep]), loaded[max(need, keep):]...)
+	// Every other holder the new committee drops joins the old committee
+	// if it is healthy, so that it hears of the new epoch and deletes its
+	// share (a share of a superseded epoch kept anywhere keeps that epoch
+	// able to sign); one that is down keeps it (docs/lifecycle.md).
+	for _, h := range holders {
+		if slices.Contains(loaded, h) {
+			continue
+		}
+		if got, err := c.pool.pick(1, pickRule{among: []string{h}, restrict: true, kind: store.SessionReshare, within: within}); err == nil {
+			loaded = append(loaded, got...)
+			oldServers = append(oldServers, got...)
+		}
+	}
 	s := c.newSession(store.SessionReshare, w.ID)
 	s.wallet, s.signers, s.userID, s.ownerUser = w, signers, w.UserID, w.OwnerUser
 	to := &store.Committee{SignersNeeded: signers}

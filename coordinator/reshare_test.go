@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -22,13 +23,14 @@ import (
 	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
 // A co-managed wallet's client refreshes its shares, then shrinks the
 // wallet to 2 of 2, through CreateReshareSession: the key stays, the
 // coordinator's record follows the new committee only once it is active,
-// every signing afterwards verifies (decred), and the old share is
-// refused with stale_epoch.
+// every signing afterwards verifies (decred), the old share is refused
+// with stale_epoch, and the server holder dropped has deleted its share.
 func TestCoManagedReshare(t *testing.T) {
 	q := quorumtest.Start(t, quorumtest.Options{})
 	ctx := context.Background()
@@ -181,13 +183,45 @@ func TestCoManagedReshare(t *testing.T) {
 		t.Fatalf("signing with the share of epoch 0: %v; want stale_epoch", err)
 	}
 
-	// 2 of 2: one server holder drops out.
+	// 2 of 2: one server holder drops out. It was in the old committee,
+	// and deletes its share of epoch 1 once every new holder's stored
+	// acknowledgement verifies: none of epoch 1 is left server-side that
+	// could sign with the client's old share.
 	shrunk := reshare(refreshed, 2, 2)
 	if len(shrunk.Parties) != 2 || !slices.Contains(shrunk.Parties, me) {
 		t.Fatalf("shrunk to %v", shrunk.Parties)
 	}
 	if err := sign(shrunk, "2 of 2"); err != nil {
 		t.Fatal(err)
+	}
+	mk, err := vault.ParseMasterKey(q.MasterKeyHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range refreshed.Parties {
+		if id == me {
+			continue
+		}
+		v, err := vault.Open(filepath.Join(q.DataDir, id, "vault"), mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got *share.Record
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got, err = v.GetShare(walletID, id)
+			if kept := slices.Contains(shrunk.Parties, id); kept && err == nil && got.Epoch == 2 || !kept && errors.Is(err, vault.ErrNotFound) || time.Now().After(deadline) {
+				break
+			}
+		}
+		switch {
+		case slices.Contains(shrunk.Parties, id) && (err != nil || got.Epoch != 2):
+			t.Fatalf("kept holder %s: %v (epoch %d); want its share of epoch 2", id, err, epochOf(got))
+		case !slices.Contains(shrunk.Parties, id) && !errors.Is(err, vault.ErrNotFound):
+			t.Fatalf("dropped holder %s still has a share (epoch %d, %v); want it deleted", id, epochOf(got), err)
+		}
+		if _, err := v.GetPendingShare(walletID, id); !errors.Is(err, vault.ErrNotFound) {
+			t.Fatalf("%s: a pending share is left: %v", id, err)
+		}
 	}
 }
 
@@ -275,4 +309,12 @@ func TestRecoveryEveryServerHolder(t *testing.T) {
 	if parsed, err := ecdsa.ParseDERSignature(sig.DER); err != nil || !parsed.Verify(digest[:], pub) {
 		t.Fatalf("the recovered client's signature does not verify (%v)", err)
 	}
+}
+
+// epochOf is r's epoch, -1 for no record.
+func epochOf(r *share.Record) int {
+	if r == nil {
+		return -1
+	}
+	return r.Epoch
 }

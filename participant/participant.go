@@ -125,12 +125,18 @@ func (e *SessionError) Error() string {
 // holder's stored acknowledgement came with the coordinator's Completed
 // event and verifies under the identity key the new share names: only
 // then may the party make the new share its share and drop the old one.
+// For a party only in the old committee, Activate says the same of the
+// new committee its join statements named: only then may it delete its
+// share of the old epoch (Retire), which it no longer holds a part in.
 type ReshareOutcome struct {
 	Share     *share.Record
 	PublicKey []byte
 	Address   string
 	Activate  bool
-	// NotActivated says why Activate is false for a new member.
+	// Retire: this party is in the old committee only, and Activate
+	// says its old share may be deleted.
+	Retire bool
+	// NotActivated says why Activate is false.
 	NotActivated error
 }
 
@@ -147,6 +153,7 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 		return nil, &party.Error{Code: party.CodeInvalidParams, Err: errors.New("a reshare job without its reshare")}
 	}
 	var out *ReshareOutcome
+	var newHolders []share.Holder
 	var completed *tsskitv1.SessionEvent_Completed
 	event := j.Event
 	j.Event = func(ev *tsskitv1.SessionEvent) {
@@ -171,6 +178,7 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 			}
 		}
 		out = &ReshareOutcome{Share: res.Share, PublicKey: res.PublicKey, Address: res.Address}
+		newHolders = res.NewHolders
 		r := &tsskitv1.ReportResultRequest_Reshared{PublicKey: res.PublicKey, Epoch: uint32(spec.Epoch), Stored: res.Share != nil}
 		if res.Share != nil {
 			r.StoredAck = identity.SignStored(j.Identity, j.SessionID, j.WalletID, j.PartyID, spec.Epoch, res.PublicKey)
@@ -180,21 +188,30 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 	if err != nil {
 		return nil, err
 	}
-	if out.Share != nil {
-		out.NotActivated = checkStoredAcks(j.SessionID, out.Share, completed)
+	switch {
+	case out.Share != nil:
+		out.NotActivated = checkStoredAcks(j.SessionID, j.WalletID, spec.Epoch, out.Share.PublicKey, out.Share.Holders, completed)
 		out.Activate = out.NotActivated == nil
+	case rec != nil:
+		// Only in the old committee: the wallet moves on without this
+		// party, whose old share would keep the old epoch able to sign
+		// with the other old holders' — deleted once every new holder's
+		// word that it stored its share verifies, never on the
+		// coordinator's word alone.
+		out.NotActivated = checkStoredAcks(j.SessionID, j.WalletID, spec.Epoch, out.PublicKey, newHolders, completed)
+		out.Activate = out.NotActivated == nil
+		out.Retire = out.Activate
 	}
 	return out, nil
 }
 
-// checkStoredAcks checks, for every holder rec (a new share) names, its
-// stored acknowledgement in the Completed event under the identity key
-// rec records for it.
-func checkStoredAcks(sessionID string, rec *share.Record, done *tsskitv1.SessionEvent_Completed) error {
-	if done == nil || int(done.Epoch) != rec.Epoch {
+// checkStoredAcks checks, for every new holder, its stored
+// acknowledgement in the Completed event under its identity key.
+func checkStoredAcks(sessionID, walletID string, epoch int, publicKey []byte, holders []share.Holder, done *tsskitv1.SessionEvent_Completed) error {
+	if done == nil || int(done.Epoch) != epoch {
 		return errors.New("no Completed event for this epoch")
 	}
-	return VerifyStoredAcks(sessionID, rec, done.StoredAcks)
+	return verifyAcks(sessionID, walletID, epoch, publicKey, holders, done.StoredAcks)
 }
 
 // VerifyStoredAcks checks, for every holder rec (a new share of a
@@ -204,12 +221,18 @@ func checkStoredAcks(sessionID string, rec *share.Record, done *tsskitv1.Session
 // having missed it, from the coordinator's record of the session
 // (GetSession's stored_acks). The coordinator cannot make them.
 func VerifyStoredAcks(sessionID string, rec *share.Record, acks map[string][]byte) error {
-	if len(rec.Holders) == 0 {
-		return errors.New("the new share record names no holders to check")
+	return verifyAcks(sessionID, rec.WalletID, rec.Epoch, rec.PublicKey, rec.Holders, acks)
+}
+
+// verifyAcks checks every holder's acknowledgement in acks that it stored
+// its share of walletID's epoch, of publicKey, in session sessionID.
+func verifyAcks(sessionID, walletID string, epoch int, publicKey []byte, holders []share.Holder, acks map[string][]byte) error {
+	if len(holders) == 0 {
+		return errors.New("no new holders to check")
 	}
-	for _, h := range rec.Holders {
-		if !identity.VerifyStored(h.Identity, acks[h.PartyID], sessionID, rec.WalletID, h.PartyID, rec.Epoch, rec.PublicKey) {
-			return fmt.Errorf("no valid stored acknowledgement from %s: a holder may have no share of epoch %d", h.PartyID, rec.Epoch)
+	for _, h := range holders {
+		if !identity.VerifyStored(h.Identity, acks[h.PartyID], sessionID, walletID, h.PartyID, epoch, publicKey) {
+			return fmt.Errorf("no valid stored acknowledgement from %s: a holder may have no share of epoch %d", h.PartyID, epoch)
 		}
 	}
 	return nil

@@ -9,10 +9,12 @@ import (
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
-// A server party activates its new share only when every new holder's
-// stored acknowledgement verifies under the identity key its new record
-// names: a coordinator that leaves one out, forges one, or replays one
-// from another session or epoch does not get the old shares dropped.
+// A server party activates its new share — or, in the old committee only,
+// deletes its old one — only when every new holder's stored
+// acknowledgement verifies under the identity key its new record (or the
+// new holders' join statements) names: a coordinator that leaves one out,
+// forges one, or replays one from another session, epoch or key does not
+// get the old shares dropped.
 func TestAttackStoredAcks(t *testing.T) {
 	keys := map[string]*identity.Key{}
 	rec := &share.Record{WalletID: "w", Epoch: 3, PublicKey: append([]byte{2}, bytes.Repeat([]byte{7}, 32)...)}
@@ -32,7 +34,7 @@ func TestAttackStoredAcks(t *testing.T) {
 		return out
 	}
 	good := &tsskitv1.SessionEvent_Completed{Epoch: 3, StoredAcks: acks("s1", 3, keys)}
-	if err := checkStoredAcks("s1", rec, good); err != nil {
+	if err := checkStoredAcks("s1", rec.WalletID, rec.Epoch, rec.PublicKey, rec.Holders, good); err != nil {
 		t.Fatalf("every acknowledgement: %v", err)
 	}
 	missing := acks("s1", 3, keys)
@@ -47,9 +49,20 @@ func TestAttackStoredAcks(t *testing.T) {
 		"from another session": {Epoch: 3, StoredAcks: acks("s0", 3, keys)},
 		"for another epoch":    {Epoch: 3, StoredAcks: acks("s1", 2, keys)},
 		"none":                 {Epoch: 3},
+		"of another key": {Epoch: 3, StoredAcks: func() map[string][]byte {
+			out := map[string][]byte{}
+			for id := range keys {
+				out[id] = identity.SignStored(keys[id], "s1", "w", id, 3, append([]byte{3}, bytes.Repeat([]byte{7}, 32)...))
+			}
+			return out
+		}()},
 	} {
-		if err := checkStoredAcks("s1", rec, done); err == nil {
+		if err := checkStoredAcks("s1", rec.WalletID, rec.Epoch, rec.PublicKey, rec.Holders, done); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// No holders to check (a result without the new committee): refused.
+	if err := checkStoredAcks("s1", rec.WalletID, rec.Epoch, rec.PublicKey, nil, good); err == nil {
+		t.Error("no new holders: accepted")
 	}
 }

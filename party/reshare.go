@@ -108,6 +108,11 @@ type ReshareResult struct {
 	Share     *share.Record // secret: store it as pending until the new epoch is active
 	PublicKey []byte        // the wallet's, unchanged
 	Address   string
+	// NewHolders is the new committee, each with the kind and identity
+	// key of its verified join statement (what a new share records): a
+	// party only in the old committee checks the new holders' stored
+	// acknowledgements under these before it deletes its old share.
+	NewHolders []share.Holder
 }
 
 // Reshare runs this party's part of a reshare. It checks, before anything
@@ -252,8 +257,13 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 	if err != nil {
 		return nil, err
 	}
+	var holders []share.Holder
+	for _, id := range newR.IDs() {
+		v := ver[id]
+		holders = append(holders, share.Holder{PartyID: id, Kind: v.Kind, Identity: v.Identity})
+	}
 	if !inNew {
-		return &ReshareResult{PublicKey: req.PublicKey, Address: share.Address(req.PublicKey)}, nil
+		return &ReshareResult{PublicKey: req.PublicKey, Address: share.Address(req.PublicKey), NewHolders: holders}, nil
 	}
 	// tss-lib v2.0.2 sums the sub-shares without reducing them: x_i mod n
 	// is the same share, in the range a record keeps.
@@ -268,10 +278,7 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 		Epoch:     req.Epoch,
 		ChainCode: bytes.Clone(req.ChainCode),
 		Policy:    share.Policy{ClientRequired: req.ClientRequired, Recovery: req.RecoveryPolicy},
-	}
-	for _, id := range out.Parties {
-		v := ver[id]
-		out.Holders = append(out.Holders, share.Holder{PartyID: id, Kind: v.Kind, Identity: v.Identity})
+		Holders:   slices.Clone(holders),
 	}
 	if ver[req.Self].Kind != identity.KindServer {
 		out.IdentitySeed = req.Identity.Seed()
@@ -285,7 +292,7 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 	if err := out.Validate(); err != nil {
 		return nil, &Error{Code: CodeVerify, Round: reshareRounds, Err: err}
 	}
-	return &ReshareResult{Share: out, PublicKey: out.PublicKey, Address: out.Address()}, nil
+	return &ReshareResult{Share: out, PublicKey: out.PublicKey, Address: out.Address(), NewHolders: holders}, nil
 }
 
 // spec checks the request's committees and returns the reshare every

@@ -517,6 +517,21 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 				log.Error("activate the new share", "wallet", a.WalletId, "epoch", spec.Epoch, "err", err)
 				return
 			}
+		} else if inOld {
+			// In the old committee only: the wallet moved on without this
+			// party. Its old share would keep the old epoch able to sign
+			// with the other old holders', so it goes — on every new
+			// holder's signed word that it stored its share, never on
+			// the coordinator's alone.
+			if !out.Retire {
+				log.Error("the old share is kept: the new epoch's holders are not all confirmed", "wallet", a.WalletId, "epoch", spec.Epoch, "err", out.NotActivated)
+				return
+			}
+			if err := p.cfg.Vault.RetireShare(a.WalletId, a.PartyId, spec.Epoch); err != nil {
+				log.Error("delete the old share", "wallet", a.WalletId, "epoch", spec.Epoch, "err", err)
+				return
+			}
+			log.Info("old share deleted: the wallet's new committee does not include this party", "wallet", a.WalletId, "epoch", spec.Epoch)
 		}
 		log.Info("reshare done", "wallet", a.WalletId, "epoch", spec.Epoch, "took", time.Since(start).Round(time.Millisecond))
 	default:

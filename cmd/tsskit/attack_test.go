@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +22,7 @@ import (
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/seal"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
 // The attacks of this file are made by the coordinator, or by anyone on
@@ -369,6 +373,85 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		// but the coordinator) or a server (the client's statement).
 		if s := c.session(t, sessionOf(t, stderr)); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED || !strings.Contains(s.Reason, "derivation path") {
 			t.Fatalf("session %v %q culprits %v; want failed over the derivation path", s.State, s.Reason, s.Culprits)
+		}
+	})
+
+	// The client shrinks its wallet to 2 of 2: one server holder is
+	// dropped, and sits in the old committee only, to hear of the new
+	// epoch and delete its share. The coordinator shows it a Completed
+	// event in which the client's stored acknowledgement is forged: it
+	// keeps its share (the coordinator alone cannot make a holder delete
+	// one), while the others, shown the true event, activate epoch 2, and
+	// the wallet signs 2 of 2.
+	t.Run("reshare: a forged acknowledgement shown to a dropped holder", func(t *testing.T) {
+		var dropped onePick
+		c.evil.SetAssignment(func(a *tsskitv1.Assignment) {
+			if r := a.GetReshare(); r != nil && slices.Contains(r.OldParties, a.PartyId) && !slices.Contains(r.NewParties, a.PartyId) {
+				dropped.take(a.PartyId)
+			}
+		})
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if done := ev.GetCompleted(); done != nil && who == dropped.get() {
+				acks := maps.Clone(done.StoredAcks)
+				ack := bytes.Clone(acks["cli-w"])
+				ack[len(ack)-1] ^= 1
+				acks["cli-w"] = ack
+				done.StoredAcks = acks
+			}
+		})
+		defer c.evil.SetEvent(nil)
+		defer c.evil.SetAssignment(nil)
+		out, stderr, err := c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router,
+			"--share", filepath.Join(c.dir, "cli-w.share"), "--signers", "2", "--parties", "2")
+		if err != nil || out["threshold"] != float64(2) || len(out["parties"].([]any)) != 2 {
+			t.Fatalf("reshare to 2 of 2: %v %v\n%s", err, out, tail(stderr, 1500))
+		}
+		epoch := int(out["epoch"].(float64))
+		if dropped.get() == "" {
+			t.Fatal("no server holder was in the old committee only")
+		}
+		walletID := out["wallet_id"].(string)
+		mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every server party's vault: the dropped holder's share of the
+		// epoch before stays; the kept holder's is of the new epoch once it
+		// has activated it.
+		var kept string
+		for _, p := range out["parties"].([]any) {
+			if p != "cli-w" {
+				kept = p.(string)
+			}
+		}
+		epochs := func() map[string]int {
+			got := map[string]int{}
+			for i := 1; i <= 3; i++ {
+				v, err := vault.Open(filepath.Join(c.dir, fmt.Sprintf("sp%d", i), "vault"), mk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				refs, err := v.ListShares()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range refs {
+					if rec, err := v.GetShare(r.WalletID, r.PartyID); err == nil && r.WalletID == walletID {
+						got[r.PartyID] = rec.Epoch
+					}
+				}
+			}
+			return got
+		}
+		got := epochs()
+		for deadline := time.Now().Add(20 * time.Second); got[kept] != epoch && time.Now().Before(deadline); got = epochs() {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if want := map[string]int{dropped.get(): epoch - 1, kept: epoch}; !maps.Equal(got, want) {
+			t.Fatalf("share epochs by server holder %v; want %v: the dropped holder keeps its share", got, want)
+		}
+		if stderr, err := sign("cli-w", "2 of 2"); err != nil {
+			t.Fatalf("signing 2 of 2: %v\n%s", err, tail(stderr, 1500))
 		}
 	})
 }

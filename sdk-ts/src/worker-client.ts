@@ -227,6 +227,8 @@ export class TssWorker {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /** Set by terminate(): a request after it would wait forever on a dead worker. */
+  private terminated = false;
   /** Resolves with tss.wasm's version once the worker runs it. */
   readonly ready: Promise<{ version: string; go: string; tssLib: string }>;
 
@@ -266,6 +268,7 @@ export class TssWorker {
 
   private request<T>(op: string, args: Record<string, unknown> = {}, transfer: Transferable[] = [], handlers?: RunHandlers): { id: number; promise: Promise<T> } {
     const id = this.nextId++;
+    if (this.terminated) return { id, promise: Promise.reject(new TsskitError("closed", "the worker was terminated: the client is closed")) };
     const promise = new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, handlers });
     });
@@ -449,6 +452,7 @@ export class TssWorker {
     return this.request<void>("releasePreParams", { handle: preParams.handle }).promise;
   }
   terminate(): void {
+    this.terminated = true;
     this.worker.terminate();
     for (const p of this.pending.values()) p.reject(new TsskitError("canceled", "worker terminated"));
     this.pending.clear();

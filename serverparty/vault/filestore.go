@@ -223,7 +223,8 @@ func (s *fileStore) getPendingShare(walletID, partyID string) ([]byte, string, e
 // after that, unless it is another one by then; a crash before leaves it
 // next to the active share of its epoch, which the next ActivateShare
 // drops. A crash after the link leaves it in shares/ as a temporary file,
-// as writeAtomic may.
+// as writeAtomic may. Retiring removes the active file, then the pending
+// one decide saw, if any.
 func (s *fileStore) activateShare(walletID, partyID string, decide func(pending, active *rawRecord) (activation, error)) error {
 	name := shareFileName(walletID, partyID)
 	pendingPath := filepath.Join(s.pendingPath(), name)
@@ -262,14 +263,21 @@ func (s *fileStore) activateShare(walletID, partyID string, decide func(pending,
 	}
 	act, decided := decide(pending, active)
 	switch act {
-	case movePending:
+	case movePending, retireActive:
 		activePath := filepath.Join(s.sharesPath(), name)
-		if err := os.Rename(link, activePath); err != nil {
+		if act == movePending {
+			if err := os.Rename(link, activePath); err != nil {
+				return ioErr(activePath, err)
+			}
+			link = ""
+		} else if err := os.Remove(activePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return ioErr(activePath, err)
 		}
-		link = ""
 		if err := syncDir(s.sharesPath()); err != nil {
 			return err
+		}
+		if pending == nil {
+			break
 		}
 		fallthrough
 	case dropPending:

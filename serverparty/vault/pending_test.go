@@ -509,3 +509,83 @@ func TestActivateShareConcurrent(t *testing.T) {
 		}
 	})
 }
+
+// TestRetireShare: a party the wallet moved on without deletes its share
+// of the superseded epoch, and a pending one of an earlier epoch, from
+// every backend; a share of the new epoch or later, a share it cannot
+// decrypt, or no share at all is refused and nothing is deleted.
+func TestRetireShare(t *testing.T) {
+	forBackends(t, func(t *testing.T, b testBackend) {
+		r0 := goldenShare(t)
+		w, p := r0.WalletID, r0.PartyID
+		k := newKey(t)
+		v := b.open(t, k)
+		if err := v.RetireShare(w, p, 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("RetireShare with no share: got %v, want ErrNotFound", err)
+		}
+		for _, e := range []int{0, -1, share.MaxEpoch + 1} {
+			if err := v.RetireShare(w, p, e); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("RetireShare epoch %d: got %v, want ErrInvalid", e, err)
+			}
+		}
+		if err := v.RetireShare(IdentityWalletID, p, 1); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("RetireShare of the identity record: got %v, want ErrInvalid", err)
+		}
+		if err := v.PutShare(r0); err != nil {
+			t.Fatal(err)
+		}
+		// Not before the active share's epoch: kept.
+		r1 := atEpoch(t, r0, 1)
+		if err := v.PutPendingShare(r1); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.ActivateShare(w, p, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.RetireShare(w, p, 1); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("RetireShare(1) of an epoch-1 share: got %v, want ErrStaleEpoch", err)
+		}
+		got, err := v.GetShare(w, p)
+		sameShare(t, "GetShare after a refused RetireShare", got, err, r1)
+		// A pending share of the epoch retired to (this party would be
+		// a new holder): nothing deleted.
+		r2 := atEpoch(t, r1, 2)
+		if err := v.PutPendingShare(r2); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.RetireShare(w, p, 2); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("RetireShare with a pending share of that epoch: got %v, want ErrStaleEpoch", err)
+		}
+		got, err = v.GetShare(w, p)
+		sameShare(t, "GetShare after a refused RetireShare", got, err, r1)
+		got, err = v.GetPendingShare(w, p)
+		sameShare(t, "GetPendingShare after a refused RetireShare", got, err, r2)
+		// Another master key cannot read the share: nothing deleted.
+		if err := b.open(t, newKey(t)).RetireShare(w, p, 3); !errors.Is(err, ErrWrongKey) {
+			t.Fatalf("RetireShare under another key: got %v, want ErrWrongKey", err)
+		}
+		if !v.HasShare(w, p) {
+			t.Fatal("the share is gone after a refused RetireShare")
+		}
+		// Epoch 3 made without this party: both shares go, for every Vault
+		// on the store; again, there is nothing to retire.
+		if err := v.RetireShare(w, p, 3); err != nil {
+			t.Fatal(err)
+		}
+		for _, vv := range []*Vault{v, b.open(t, k)} {
+			if _, err := vv.GetShare(w, p); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("GetShare after RetireShare: got %v, want ErrNotFound", err)
+			}
+			if _, err := vv.GetPendingShare(w, p); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("GetPendingShare after RetireShare: got %v, want ErrNotFound", err)
+			}
+		}
+		if v.HasShare(w, p) || b.rawPending(t, w, p) != nil {
+			t.Fatal("a record is still stored after RetireShare")
+		}
+		if err := v.RetireShare(w, p, 3); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("RetireShare again: got %v, want ErrNotFound", err)
+		}
+		b.checkClean(t)
+	})
+}

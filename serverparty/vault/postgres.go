@@ -117,6 +117,7 @@ const (
 	qPGActivateShare = `UPDATE vault_shares SET record = $3, created_at = now()
 		WHERE wallet_id = $1 AND party_id = $2`
 	qPGDeletePending  = `DELETE FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2`
+	qPGDeleteShare    = `DELETE FROM vault_shares WHERE wallet_id = $1 AND party_id = $2`
 	qPGReplacePending = `UPDATE vault_pending_shares SET record = $3
 		WHERE wallet_id = $1 AND party_id = $2 AND record = $4`
 
@@ -458,6 +459,10 @@ func (s *pgStore) activateShare(walletID, partyID string, decide func(pending, a
 				_, err = tx.Exec(ctx, qPGPutShare, walletID, partyID, string(pending.b))
 			}
 			if err != nil {
+				return err
+			}
+		case retireActive:
+			if _, err := tx.Exec(ctx, qPGDeleteShare, walletID, partyID); err != nil {
 				return err
 			}
 		}

@@ -41,8 +41,11 @@
 // epoch is above the active share's; ActivateShare then makes it the
 // active share, in place of the old one, in one atomic step, and deletes
 // the old one: a share of a superseded epoch kept anywhere would keep that
-// epoch able to sign. GetShare, HasShare and ListShares see the active
-// shares only; Rotate re-encrypts the pending ones with them.
+// epoch able to sign. A party that was in the old committee only has no
+// new share: RetireShare deletes its active share of the superseded epoch
+// (and a pending one of an earlier epoch) in the same atomic way. GetShare,
+// HasShare and ListShares see the active shares only; Rotate re-encrypts
+// the pending ones with them.
 //
 // # Directory
 //
@@ -224,9 +227,10 @@ type rawRecord struct {
 type activation int
 
 const (
-	keepPending activation = iota // change nothing
-	dropPending                   // delete the pending share
-	movePending                   // make it the active share, in place of the active one
+	keepPending  activation = iota // change nothing
+	dropPending                    // delete the pending share
+	movePending                    // make it the active share, in place of the active one
+	retireActive                   // delete the active share, and the pending one
 )
 
 // errGone is replace's report of an entry taken meanwhile.
@@ -559,6 +563,59 @@ func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
 			return act, newErr(ErrStaleEpoch, "", fmt.Sprintf("the active share of wallet %q for party %q is of epoch %d, later than epoch %d", walletID, partyID, activeEpoch, epoch), nil)
 		}
 		return act, newErr(ErrNotFound, "", fmt.Sprintf("no pending share of epoch %d of wallet %q for party %q%s", epoch, walletID, partyID, note), nil)
+	})
+}
+
+// RetireShare deletes the active share of walletID for partyID, which
+// must be of an epoch before epoch, and a pending share of such an epoch
+// if there is one: the wallet has moved to epoch without this party (it
+// was in the old committee of a reshare only), and a share of a
+// superseded epoch kept anywhere would keep that epoch able to sign with
+// the other old holders'. Call it only once the new epoch is known to be
+// active and held — a server party does so when every new holder's
+// stored acknowledgement verifies (participant.ReshareOutcome.Retire).
+//
+// With no active share it returns ErrNotFound; with an active or pending
+// share of epoch or later, ErrStaleEpoch, and nothing is deleted. Both
+// shares are decrypted first: ErrWrongKey or ErrCorrupt delete nothing.
+func (v *Vault) RetireShare(walletID, partyID string, epoch int) error {
+	if err := checkIDs(walletID, partyID); err != nil {
+		return err
+	}
+	if walletID == IdentityWalletID {
+		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
+	}
+	if epoch < 1 || epoch > share.MaxEpoch {
+		return newErr(ErrInvalid, "", fmt.Sprintf("epoch %d; a reshare's is 1..%d", epoch, share.MaxEpoch), nil)
+	}
+	if err := v.checkOwner(partyID); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.store.activateShare(walletID, partyID, func(pending, active *rawRecord) (activation, error) {
+		if active == nil {
+			return keepPending, newErr(ErrNotFound, "", fmt.Sprintf("no share of wallet %q for party %q", walletID, partyID), nil)
+		}
+		a, err := v.openShare(active, walletID, partyID, false)
+		if err != nil {
+			return keepPending, err
+		}
+		if a.Epoch >= epoch {
+			return keepPending, newErr(ErrStaleEpoch, active.where, fmt.Sprintf("the active share of wallet %q for party %q is of epoch %d, not before epoch %d; not deleted", walletID, partyID, a.Epoch, epoch), nil)
+		}
+		if pending != nil {
+			p, err := v.openShare(pending, walletID, partyID, true)
+			if err != nil {
+				return keepPending, err
+			}
+			if p.Epoch >= epoch {
+				return keepPending, newErr(ErrStaleEpoch, pending.where, fmt.Sprintf("the pending share of wallet %q for party %q is of epoch %d, not before epoch %d; nothing deleted", walletID, partyID, p.Epoch, epoch), nil)
+			}
+		}
+		return retireActive, nil
 	})
 }
 
