@@ -150,6 +150,11 @@ type Coordinator struct {
 	store store.Store
 	pool  *pool
 
+	// noRetire: wallets whose last reshare with dropped holders seated
+	// failed (walletID → until when): the next ones leave them out
+	// (createClientReshare).
+	noRetire sync.Map
+
 	mu       sync.Mutex
 	sessions map[string]*session
 	users    map[string]bool // account user ids with a keygen in flight
@@ -319,6 +324,7 @@ type session struct {
 	epoch      int               // sign sessions: the wallet's active epoch
 	reshare    *identity.Reshare // reshare sessions: what is handed over
 	committee  *store.Committee  // reshare sessions that change the wallet's holders or signers: the new ones
+	retirees   []string          // client reshares: dropped server holders seated in the old committee only
 	// recovery: at keygen, the recovery policy a client's statement sets
 	// (recoverySet once one did); at a recovery, authorization is what
 	// the coordinator relays to the server holders.

@@ -467,6 +467,34 @@ func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequ
 	return &tsskitv1.HeartbeatResponse{IntervalMs: uint32(s.c.cfg.HeartbeatInterval.Milliseconds())}, nil
 }
 
+// GetEpochSession answers a holder of a wallet with the session that
+// made the wallet's active epoch and its stored acknowledgements, for a
+// server party that missed the session's end (serverparty's resume): the
+// party checks every acknowledgement itself before it activates.
+func (s *poolService) GetEpochSession(ctx context.Context, req *tsskitv1.GetEpochSessionRequest) (*tsskitv1.GetEpochSessionResponse, error) {
+	if err := s.selfClaims(ctx, req.PartyId); err != nil {
+		return nil, err
+	}
+	w, err := s.c.store.GetWallet(ctx, req.WalletId)
+	if err != nil {
+		return nil, storeStatus(err, "wallet")
+	}
+	if !slices.ContainsFunc(w.Holders, func(h store.Holder) bool { return h.PartyID == req.PartyId }) {
+		return nil, status.Error(codes.NotFound, "wallet not found") // not the caller's: nothing said of it
+	}
+	if w.Epoch == 0 || w.EpochSession == "" {
+		return nil, status.Error(codes.NotFound, "no reshare made the wallet's active epoch")
+	}
+	rec, err := s.c.store.GetSession(ctx, w.EpochSession)
+	if err != nil {
+		return nil, storeStatus(err, "session")
+	}
+	if rec.State != store.StateCompleted || len(rec.StoredAcks) == 0 {
+		return nil, status.Error(codes.FailedPrecondition, "the session that made the active epoch has no stored acknowledgements")
+	}
+	return &tsskitv1.GetEpochSessionResponse{Epoch: uint32(w.Epoch), SessionId: rec.ID, StoredAcks: rec.StoredAcks}, nil
+}
+
 func (s *poolService) ClaimUserParty(ctx context.Context, req *tsskitv1.ClaimUserPartyRequest) (*tsskitv1.ClaimUserPartyResponse, error) {
 	cl, err := serve.ServiceClaims(ctx, identity.KindServer)
 	if err != nil {

@@ -174,16 +174,24 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	// Every other holder the new committee drops joins the old committee
 	// if it is healthy, so that it hears of the new epoch and deletes its
 	// share (a share of a superseded epoch kept anywhere keeps that epoch
-	// able to sign); one that is down keeps it (docs/lifecycle.md).
-	for _, h := range holders {
-		if slices.Contains(loaded, h) {
-			continue
-		}
-		if got, err := c.pool.pick(1, pickRule{among: []string{h}, restrict: true, kind: store.SessionReshare, within: within}); err == nil {
-			loaded = append(loaded, got...)
-			oldServers = append(oldServers, got...)
+	// able to sign); one that is down or busy keeps it (docs/lifecycle.md).
+	// Every old member must take part, so a dropped holder could fail the
+	// session that drops it, again and again: once a session with dropped
+	// holders seated has failed, the wallet's next ones, for an hour, go
+	// without them.
+	var retirees []string
+	if until, ok := c.noRetire.Load(w.ID); !ok || time.Now().After(until.(time.Time)) {
+		for _, h := range holders {
+			if slices.Contains(loaded, h) {
+				continue
+			}
+			if got, err := c.pool.pick(1, pickRule{among: []string{h}, restrict: true, kind: store.SessionReshare, within: within}); err == nil {
+				loaded = append(loaded, got...)
+				retirees = append(retirees, got...)
+			}
 		}
 	}
+	oldServers = append(oldServers, retirees...)
 	s := c.newSession(store.SessionReshare, w.ID)
 	s.wallet, s.signers, s.userID, s.ownerUser = w, signers, w.UserID, w.OwnerUser
 	to := &store.Committee{SignersNeeded: signers}
@@ -197,7 +205,7 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	for _, p := range newServers {
 		to.Holders = append(to.Holders, store.Holder{PartyID: p, Kind: store.HolderServer})
 	}
-	s.servers, s.loaded = slices.Clone(loaded), loaded
+	s.servers, s.loaded, s.retirees = slices.Clone(loaded), loaded, retirees
 	s.reshare = &identity.Reshare{Epoch: w.Epoch + 1, OldThreshold: w.SignersNeeded, Old: slices.Sorted(slices.Values(append(slices.Clone(clients), oldServers...))),
 		New: slices.Sorted(slices.Values(append(slices.Clone(clients), newServers...))), PublicKey: bytes.Clone(w.PublicKey), ChainCode: bytes.Clone(cc), ClientRequired: true, Recovery: w.Recovery}
 	if signers != w.SignersNeeded || !slices.Equal(s.reshare.New, slices.Sorted(slices.Values(append(slices.Clone(clients), holders...)))) {
@@ -324,6 +332,9 @@ func (c *Coordinator) beginReshare(ctx context.Context, s *session, clients []st
 func (c *Coordinator) abortReshare(s *session) {
 	if s.kind != store.SessionReshare {
 		return
+	}
+	if len(s.retirees) > 0 {
+		c.noRetire.Store(s.walletID, time.Now().Add(time.Hour))
 	}
 	c.wg.Add(1)
 	go func() {

@@ -12,9 +12,11 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 
 	"github.com/rwadurian/tsskit/internal/quorumtest"
+	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
@@ -183,6 +185,35 @@ func TestCoManagedReshare(t *testing.T) {
 		t.Fatalf("signing with the share of epoch 0: %v; want stale_epoch", err)
 	}
 
+	// GetEpochSession: a server holder is told the session that made
+	// epoch 1 and its acknowledgements, which verify against its share;
+	// a server that does not hold the wallet learns nothing of it, and a
+	// token answers for its own party only.
+	epochSession := func(tokenFor, asked string) (*tsskitv1.GetEpochSessionResponse, error) {
+		tok, err := q.MinterFor(t, identity.KindServer, tokenFor).MintService(tokenFor, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tsskitv1.NewPoolServiceClient(conn.Coordinator).GetEpochSession(ctx, &tsskitv1.GetEpochSessionRequest{PartyId: asked, WalletId: walletID},
+			grpc.PerRPCCredentials(serve.Bearer(tok)))
+	}
+	var holder, stranger string
+	for _, p := range q.Parties {
+		if slices.Contains(refreshed.Parties, p.ID()) {
+			holder = p.ID()
+		} else {
+			stranger = p.ID()
+		}
+	}
+	es, err := epochSession(holder, holder)
+	if err != nil || es.Epoch != 1 || participant.VerifyStoredAcks(es.SessionId, refreshed, es.StoredAcks) != nil {
+		t.Fatalf("GetEpochSession for holder %s: %v, %v", holder, es, err)
+	}
+	_, err = epochSession(stranger, stranger)
+	wantCode(t, err, codes.NotFound)
+	_, err = epochSession(stranger, holder)
+	wantCode(t, err, codes.PermissionDenied)
+
 	// 2 of 2: one server holder drops out. It was in the old committee,
 	// and deletes its share of epoch 1 once every new holder's stored
 	// acknowledgement verifies: none of epoch 1 is left server-side that
@@ -222,6 +253,60 @@ func TestCoManagedReshare(t *testing.T) {
 		if _, err := v.GetPendingShare(walletID, id); !errors.Is(err, vault.ErrNotFound) {
 			t.Fatalf("%s: a pending share is left: %v", id, err)
 		}
+	}
+
+	// Every old member must take part, so a dropped holder could fail the
+	// shrink that drops it, again and again. Another 2-of-3 wallet: its
+	// shrink to 2 of 2 seats the dropped holder; that session fails (here
+	// the client gives up); the next one leaves it out.
+	q.Reseed(t)
+	const me2 = "browser-rs02"
+	resp2, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me2}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre2, err := testkit.PreParams(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec2 *share.Record
+	if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp2, me2, 2, 3), pre2, func(r *share.Record) error { rec2 = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	shrink := func() *tsskitv1.CreateSessionResponse {
+		t.Helper()
+		r, err := coord.CreateReshareSession(ctx, &tsskitv1.CreateReshareSessionRequest{WalletId: rec2.WalletID, ClientPartyIds: []string{me2}, SignersNeeded: 2, Parties: 2}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok string
+		for _, pt := range r.Tokens {
+			if pt.PartyId == me2 {
+				tok = pt.Token
+			}
+		}
+		_, err = coord.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: r.SessionId, PartyId: me2,
+			Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "canceled", Reason: "the user gave up"}}},
+			grpc.PerRPCCredentials(serve.Bearer(tok)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: r.SessionId}, q.Admin(t))
+			if err == nil && got.Session.State == tsskitv1.SessionState_SESSION_STATE_FAILED {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the shrink given up did not fail: %v, %v", got, err)
+			}
+		}
+		return r
+	}
+	if first := shrink(); len(first.Reshare.OldParties) != 3 {
+		t.Fatalf("the first shrink's old committee %v: want the client, the kept holder and the dropped one", first.Reshare.OldParties)
+	}
+	if second := shrink(); len(second.Reshare.OldParties) != 2 {
+		t.Fatalf("the shrink after a failed one: old committee %v; want the dropped holder left out", second.Reshare.OldParties)
 	}
 }
 

@@ -310,6 +310,8 @@ func (p *Party) serveAssignments(ctx context.Context, l *link) error {
 	l.online.Store(true)
 	p.log.Info("registered with the coordinator", "heartbeat", interval)
 	go p.heartbeats(sctx, l, cancel, interval)
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); p.resumeAll(sctx, l) }()
 	for {
 		a, err := stream.Recv()
 		if err != nil {
@@ -443,6 +445,18 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			if rec = p.shareFor(ctx, l, a); rec == nil {
 				return
 			}
+			if rec.Epoch < int(a.Epoch) {
+				// Still behind: a reshare whose end this party missed
+				// left its new share pending. Finish it from the
+				// coordinator's record of the session, checked here.
+				if ok, err := p.resumePending(ctx, l, a.WalletId); err != nil {
+					log.Warn("a pending share stays pending", "wallet", a.WalletId, "err", err)
+				} else if ok {
+					if rec = p.shareFor(ctx, l, a); rec == nil {
+						return
+					}
+				}
+			}
 		}
 		if err := p.firstSigning(a.SessionId); err != nil {
 			p.refuse(ctx, l, a, "replay", err)
@@ -536,6 +550,66 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		log.Info("reshare done", "wallet", a.WalletId, "epoch", spec.Epoch, "took", time.Since(start).Round(time.Millisecond))
 	default:
 		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
+	}
+}
+
+// resumePending finishes a reshare of wallet whose end this party missed
+// (it stopped, or its event stream broke for good, before the Completed
+// event): if its pending share is of the epoch the coordinator says is
+// active, it checks every new holder's stored acknowledgement in the
+// session that made that epoch under the identity key its pending share
+// records for that holder — its own included, so the session is one in
+// which it stored this share — and only then makes the pending share its
+// share. It reports whether it activated one; no pending share is
+// (false, nil).
+func (p *Party) resumePending(ctx context.Context, l *link, wallet string) (bool, error) {
+	// No reshare of the wallet may replace the pending share meanwhile.
+	if _, busy := p.resharing.LoadOrStore(wallet, true); busy {
+		return false, errors.New("a reshare of the wallet runs here")
+	}
+	defer p.resharing.Delete(wallet)
+	pending, err := p.cfg.Vault.GetPendingShare(wallet, p.cfg.PartyID)
+	if errors.Is(err, vault.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	resp, err := l.pool.GetEpochSession(cctx, &tsskitv1.GetEpochSessionRequest{PartyId: p.cfg.PartyID, WalletId: wallet}, p.creds())
+	if err != nil {
+		return false, fmt.Errorf("ask the coordinator how the active epoch was made: %w", err)
+	}
+	if int(resp.Epoch) != pending.Epoch {
+		return false, fmt.Errorf("the pending share is of epoch %d; the coordinator says epoch %d is active", pending.Epoch, resp.Epoch)
+	}
+	if err := participant.VerifyStoredAcks(resp.SessionId, pending, resp.StoredAcks); err != nil {
+		return false, fmt.Errorf("session %s: %w", resp.SessionId, err)
+	}
+	if err := p.cfg.Vault.ActivateShare(wallet, p.cfg.PartyID, pending.Epoch); err != nil {
+		return false, err
+	}
+	p.log.Info("pending share activated: the reshare's end was missed, every holder's stored acknowledgement verifies", "wallet", wallet, "epoch", pending.Epoch, "session", resp.SessionId)
+	return true, nil
+}
+
+// resumeAll runs resumePending for every pending share this party holds:
+// at each registration, so a party that stopped before a reshare's end
+// activates its new share (and deletes its old one) as soon as it is back.
+func (p *Party) resumeAll(ctx context.Context, l *link) {
+	refs, err := p.cfg.Vault.ListPendingShares()
+	if err != nil {
+		p.log.Warn("list the pending shares", "err", err)
+		return
+	}
+	for _, r := range refs {
+		if r.PartyID != p.cfg.PartyID {
+			continue
+		}
+		if _, err := p.resumePending(ctx, l, r.WalletID); err != nil {
+			p.log.Info("a pending share stays pending", "wallet", r.WalletID, "err", err)
+		}
 	}
 }
 

@@ -376,6 +376,49 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		}
 	})
 
+	// A refresh whose end one server holder misses: the coordinator tells
+	// it Failed (everyone else Completed), so its new share stays pending
+	// and its old one is stale. When a signing needs it, it asks the
+	// coordinator how the active epoch was made (GetEpochSession) and
+	// activates its pending share only if every holder's acknowledgement
+	// verifies: a forged answer keeps it pending (the signing fails with
+	// stale_epoch, naming it); the true one finishes the refresh, and the
+	// wallet signs with it.
+	t.Run("refresh: a server told Failed finishes from the record", func(t *testing.T) {
+		file := filepath.Join(c.dir, "cli-w.share")
+		var victim onePick
+		c.evil.SetEvent(func(who string, ev *tsskitv1.SessionEvent) {
+			if ev.GetCompleted() != nil && who != "cli-w" && victim.take(who) {
+				ev.Event = &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: "timeout", Reason: "the coordinator says so"}}
+			}
+		})
+		out, stderr, err := c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
+		c.evil.SetEvent(nil)
+		if err != nil || victim.get() == "" {
+			t.Fatalf("refresh: %v %v (victim %q)\n%s", err, out, victim.get(), tail(stderr, 1500))
+		}
+		signVia := func(msg string) (map[string]any, string, error) {
+			return c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router, "--share", file, "--message", msg, "--server-parties", victim.get())
+		}
+		c.evil.SetEpochSession(func(_ string, r *tsskitv1.GetEpochSessionResponse) {
+			acks := maps.Clone(r.StoredAcks)
+			ack := bytes.Clone(acks["cli-w"])
+			ack[0] ^= 1
+			acks["cli-w"] = ack
+			r.StoredAcks = acks
+		})
+		_, stderr, err = signVia("with a forged record")
+		c.evil.SetEpochSession(nil)
+		if err == nil || !strings.Contains(stderr, "stale_epoch") || !strings.Contains(stderr, victim.get()) {
+			t.Fatalf("signing with %s after a forged record of the session: %v\n%s", victim.get(), err, tail(stderr, 1500))
+		}
+		sig, stderr, err := signVia("finished from the record")
+		if err != nil || sig["public_key"] != out["public_key"] {
+			t.Fatalf("signing with %s after the true record: %v %v\n%s", victim.get(), err, sig, tail(stderr, 1500))
+		}
+		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
+	})
+
 	// The client shrinks its wallet to 2 of 2: one server holder is
 	// dropped, and sits in the old committee only, to hear of the new
 	// epoch and delete its share. The coordinator shows it a Completed

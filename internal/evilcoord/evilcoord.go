@@ -37,6 +37,9 @@ type Proxy struct {
 	Event func(party string, ev *tsskitv1.SessionEvent)
 	// Assignment rewrites an assignment on its way to a server party.
 	Assignment func(a *tsskitv1.Assignment)
+	// EpochSession rewrites the answer to a server party's
+	// GetEpochSession (party: the caller).
+	EpochSession func(party string, r *tsskitv1.GetEpochSessionResponse)
 	// Joins records every join as sent upstream, by session and party.
 	joins map[string]*tsskitv1.PartyKeys
 }
@@ -52,8 +55,8 @@ func (p *Proxy) Register(gs *grpc.Server) {
 	tsskitv1.RegisterPoolServiceServer(gs, &poolFwd{p: p})
 }
 
-// SetCreateKeygen, SetCreateSign, SetAssignment and SetEvent change the
-// hooks while the proxy serves.
+// SetCreateKeygen, SetCreateSign, SetAssignment, SetEpochSession and
+// SetEvent change the hooks while the proxy serves.
 func (p *Proxy) SetCreateKeygen(f func(*tsskitv1.CreateKeygenSessionRequest)) {
 	p.mu.Lock()
 	p.CreateKeygen = f
@@ -69,6 +72,12 @@ func (p *Proxy) SetCreateSign(f func(*tsskitv1.CreateSignSessionRequest)) {
 func (p *Proxy) SetAssignment(f func(*tsskitv1.Assignment)) {
 	p.mu.Lock()
 	p.Assignment = f
+	p.mu.Unlock()
+}
+
+func (p *Proxy) SetEpochSession(f func(string, *tsskitv1.GetEpochSessionResponse)) {
+	p.mu.Lock()
+	p.EpochSession = f
 	p.mu.Unlock()
 }
 
@@ -245,4 +254,18 @@ func (f *poolFwd) Heartbeat(ctx context.Context, r *tsskitv1.HeartbeatRequest) (
 
 func (f *poolFwd) ClaimUserParty(ctx context.Context, r *tsskitv1.ClaimUserPartyRequest) (*tsskitv1.ClaimUserPartyResponse, error) {
 	return f.p.pool.ClaimUserParty(out(ctx), r)
+}
+
+func (f *poolFwd) GetEpochSession(ctx context.Context, r *tsskitv1.GetEpochSessionRequest) (*tsskitv1.GetEpochSessionResponse, error) {
+	resp, err := f.p.pool.GetEpochSession(out(ctx), r)
+	if err != nil {
+		return nil, err
+	}
+	f.p.mu.Lock()
+	hook := f.p.EpochSession
+	f.p.mu.Unlock()
+	if hook != nil {
+		hook(r.PartyId, resp)
+	}
+	return resp, nil
 }

@@ -113,9 +113,15 @@ export async function startTssWorkers(opts: LoaderOptions): Promise<{
   const wasm = { url: new URL(opts.wasmUrl, base()).href, integrity: pins?.wasm ?? null };
   const script = await workerBlobUrl(workerScriptUrl(opts.wasmUrl, opts.workerUrl), pins?.worker ?? null);
   const n = opts.workers ?? defaultWorkers();
-  const spawn = () => new TssWorker(script, wasm);
+  let disposed = false;
+  const spawn = () => {
+    // After dispose the script's URL is revoked, and nobody would terminate it.
+    if (disposed) throw new TsskitError("closed", "the workers were disposed");
+    return new TssWorker(script, wasm);
+  };
   const workers = Array.from({ length: n }, spawn);
   const dispose = () => {
+    disposed = true;
     workers.forEach((w) => w.terminate());
     URL.revokeObjectURL(script);
   };
@@ -165,6 +171,8 @@ export async function loadTss(opts: LoaderOptions): Promise<TssPool> {
     workers: p.workers,
     version: p.version,
     async replace(i: number) {
+      // A cancel that comes after close(): nothing to replace.
+      if (released) throw new TsskitError("closed", "the client is closed");
       const old = p.workers[i];
       if (!old) return;
       const fresh = p.spawn();

@@ -229,6 +229,8 @@ export class TssWorker {
   private nextId = 1;
   /** Set by terminate(): a request after it would wait forever on a dead worker. */
   private terminated = false;
+  /** Rejects ready (a no-op once it has settled): terminate() before the worker is ready. */
+  private rejectReady: (e: unknown) => void = () => {};
   /** Resolves with tss.wasm's version once the worker runs it. */
   readonly ready: Promise<{ version: string; go: string; tssLib: string }>;
 
@@ -240,6 +242,7 @@ export class TssWorker {
   constructor(script: string | URL, wasm: { url: string | URL; integrity: string | null }) {
     this.worker = new Worker(script);
     this.ready = new Promise((resolve, reject) => {
+      this.rejectReady = reject;
       this.worker.onmessage = (ev: MessageEvent) => {
         const m = ev.data;
         if (m.event === "ready") {
@@ -454,6 +457,7 @@ export class TssWorker {
   terminate(): void {
     this.terminated = true;
     this.worker.terminate();
+    this.rejectReady(new TsskitError("closed", "the worker was terminated before it was ready"));
     for (const p of this.pending.values()) p.reject(new TsskitError("canceled", "worker terminated"));
     this.pending.clear();
   }

@@ -223,8 +223,10 @@ func (s *fileStore) getPendingShare(walletID, partyID string) ([]byte, string, e
 // after that, unless it is another one by then; a crash before leaves it
 // next to the active share of its epoch, which the next ActivateShare
 // drops. A crash after the link leaves it in shares/ as a temporary file,
-// as writeAtomic may. Retiring removes the active file, then the pending
-// one decide saw, if any.
+// as writeAtomic may. Retiring removes the pending file decide saw, if
+// any, then the active one if it is still the file decide read (pinned
+// by its file info before the read): a crash between leaves the old share
+// for a later RetireShare, never a share without its record.
 func (s *fileStore) activateShare(walletID, partyID string, decide func(pending, active *rawRecord) (activation, error)) error {
 	name := shareFileName(walletID, partyID)
 	pendingPath := filepath.Join(s.pendingPath(), name)
@@ -257,27 +259,46 @@ func (s *fileStore) activateShare(walletID, partyID string, decide func(pending,
 		}
 		pending = &rawRecord{b, pendingPath}
 	}
+	activePath := filepath.Join(s.sharesPath(), name)
+	activeInfo, _ := os.Lstat(activePath) // pinned before it is read, for retireActive
 	active, err := s.activeRecord(walletID, partyID)
 	if err != nil {
 		return err
 	}
 	act, decided := decide(pending, active)
 	switch act {
-	case movePending, retireActive:
-		activePath := filepath.Join(s.sharesPath(), name)
-		if act == movePending {
-			if err := os.Rename(link, activePath); err != nil {
-				return ioErr(activePath, err)
+	case retireActive:
+		// The pending file first: a crash between the two leaves the old
+		// share, which a later RetireShare deletes. Then the active file,
+		// only if it is still the one decide saw (another process's
+		// activation renames a new file over it).
+		if pending != nil {
+			if fi, err := os.Lstat(pendingPath); err == nil && os.SameFile(fi, pinned) {
+				if err := os.Remove(pendingPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return ioErr(pendingPath, err)
+				}
+				if err := syncDir(s.pendingPath()); err != nil {
+					return err
+				}
 			}
-			link = ""
-		} else if err := os.Remove(activePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		}
+		if fi, err := os.Lstat(activePath); err != nil || activeInfo == nil || !os.SameFile(fi, activeInfo) {
+			return newErr(ErrIO, activePath, "the active share changed while it was retired; nothing more deleted", nil)
+		}
+		if err := os.Remove(activePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return ioErr(activePath, err)
 		}
 		if err := syncDir(s.sharesPath()); err != nil {
 			return err
 		}
-		if pending == nil {
-			break
+		return decided
+	case movePending:
+		if err := os.Rename(link, activePath); err != nil {
+			return ioErr(activePath, err)
+		}
+		link = ""
+		if err := syncDir(s.sharesPath()); err != nil {
+			return err
 		}
 		fallthrough
 	case dropPending:

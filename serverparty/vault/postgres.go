@@ -116,9 +116,10 @@ const (
 	qPGPendingShares = `SELECT wallet_id, party_id, record FROM vault_pending_shares WHERE party_id = $1 ORDER BY wallet_id`
 	qPGActivateShare = `UPDATE vault_shares SET record = $3, created_at = now()
 		WHERE wallet_id = $1 AND party_id = $2`
-	qPGDeletePending  = `DELETE FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2`
-	qPGDeleteShare    = `DELETE FROM vault_shares WHERE wallet_id = $1 AND party_id = $2`
-	qPGReplacePending = `UPDATE vault_pending_shares SET record = $3
+	qPGDeletePending       = `DELETE FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2`
+	qPGDeleteShare         = `DELETE FROM vault_shares WHERE wallet_id = $1 AND party_id = $2`
+	qPGDeletePendingRecord = `DELETE FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2 AND record = $3`
+	qPGReplacePending      = `UPDATE vault_pending_shares SET record = $3
 		WHERE wallet_id = $1 AND party_id = $2 AND record = $4`
 
 	qPGPutPreParams = `INSERT INTO vault_preparams (id, owner, record) VALUES ($1, $2, $3)`
@@ -465,6 +466,15 @@ func (s *pgStore) activateShare(walletID, partyID string, decide func(pending, a
 			if _, err := tx.Exec(ctx, qPGDeleteShare, walletID, partyID); err != nil {
 				return err
 			}
+			// Only the pending record decide saw: one put meanwhile (no
+			// row was there to lock) stays.
+			if pending != nil {
+				if _, err := tx.Exec(ctx, qPGDeletePendingRecord, walletID, partyID, string(pending.b)); err != nil {
+					return err
+				}
+			}
+			decided = derr
+			return nil
 		}
 		if _, err := tx.Exec(ctx, qPGDeletePending, walletID, partyID); err != nil {
 			return err

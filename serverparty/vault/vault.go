@@ -43,7 +43,8 @@
 // the old one: a share of a superseded epoch kept anywhere would keep that
 // epoch able to sign. A party that was in the old committee only has no
 // new share: RetireShare deletes its active share of the superseded epoch
-// (and a pending one of an earlier epoch) in the same atomic way. GetShare,
+// (and a pending one of an earlier epoch), each record at once; a crash
+// between the two leaves the old share, for a later RetireShare. GetShare,
 // HasShare and ListShares see the active shares only; Rotate re-encrypts
 // the pending ones with them.
 //
@@ -642,6 +643,27 @@ func (v *Vault) ListShares() ([]ShareRef, error) {
 		if s.f.WalletID == IdentityWalletID {
 			continue // the identity key, not a share
 		}
+		refs = append(refs, ShareRef{WalletID: s.f.WalletID, PartyID: s.f.PartyID, KeyID: s.f.KeyID})
+	}
+	slices.SortFunc(refs, func(a, b ShareRef) int {
+		if c := strings.Compare(a.WalletID, b.WalletID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.PartyID, b.PartyID)
+	})
+	return refs, nil
+}
+
+// ListPendingShares lists the pending shares as ListShares lists the
+// active ones: a party that restarts finishes the reshares whose end it
+// missed from them.
+func (v *Vault) ListPendingShares() ([]ShareRef, error) {
+	shares, err := v.store.pendingShares()
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]ShareRef, 0, len(shares))
+	for _, s := range shares {
 		refs = append(refs, ShareRef{WalletID: s.f.WalletID, PartyID: s.f.PartyID, KeyID: s.f.KeyID})
 	}
 	slices.SortFunc(refs, func(a, b ShareRef) int {

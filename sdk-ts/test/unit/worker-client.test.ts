@@ -1,7 +1,8 @@
 // TssWorker's requests around terminate(), with a stand-in for the Web
 // Worker (Node has none): a request in flight is rejected as canceled,
-// and one made after terminate() is rejected at once as closed rather
-// than posted to a dead worker and left waiting forever.
+// one made after terminate() is rejected at once as closed rather than
+// posted to a dead worker and left waiting forever, and so is `ready`
+// when the worker is terminated before it loaded.
 import { afterEach, beforeEach, expect, test, vi } from "vitest";
 
 import { TssWorker } from "../../src/worker-client.js";
@@ -70,4 +71,10 @@ test("terminate() rejects a request in flight as canceled, and every later one a
   run.deliver(new Uint8Array(1)); // harmless
   run.cancel();
   expect(fake.posted.length).toBe(posted);
+});
+
+test("terminate() before the worker is ready rejects ready, so nothing awaiting it hangs", async () => {
+  const w = new TssWorker("tss-worker.js", { url: "http://localhost/tss.wasm", integrity: null });
+  w.terminate();
+  await expect(w.ready).rejects.toSatisfy((e) => codeOf(e) === "closed");
 });

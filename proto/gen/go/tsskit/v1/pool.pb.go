@@ -645,6 +645,123 @@ func (x *ClaimUserPartyResponse) GetReshare() *ReshareSpec {
 	return nil
 }
 
+type GetEpochSessionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Must be the subject of the caller's service token.
+	PartyId       string `protobuf:"bytes,1,opt,name=party_id,json=partyId,proto3" json:"party_id,omitempty"`
+	WalletId      string `protobuf:"bytes,2,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEpochSessionRequest) Reset() {
+	*x = GetEpochSessionRequest{}
+	mi := &file_tsskit_v1_pool_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEpochSessionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEpochSessionRequest) ProtoMessage() {}
+
+func (x *GetEpochSessionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_pool_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEpochSessionRequest.ProtoReflect.Descriptor instead.
+func (*GetEpochSessionRequest) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *GetEpochSessionRequest) GetPartyId() string {
+	if x != nil {
+		return x.PartyId
+	}
+	return ""
+}
+
+func (x *GetEpochSessionRequest) GetWalletId() string {
+	if x != nil {
+		return x.WalletId
+	}
+	return ""
+}
+
+type GetEpochSessionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The wallet's active epoch and the reshare session that activated it
+	// (epoch 0, a keygen's, has none: NOT_FOUND).
+	Epoch     uint32 `protobuf:"varint,1,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	SessionId string `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Party id to its acknowledgement that it stored its share of epoch
+	// (identity.SignStored), as the session's Completed event carried them.
+	StoredAcks    map[string][]byte `protobuf:"bytes,3,rep,name=stored_acks,json=storedAcks,proto3" json:"stored_acks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEpochSessionResponse) Reset() {
+	*x = GetEpochSessionResponse{}
+	mi := &file_tsskit_v1_pool_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEpochSessionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEpochSessionResponse) ProtoMessage() {}
+
+func (x *GetEpochSessionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tsskit_v1_pool_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEpochSessionResponse.ProtoReflect.Descriptor instead.
+func (*GetEpochSessionResponse) Descriptor() ([]byte, []int) {
+	return file_tsskit_v1_pool_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetEpochSessionResponse) GetEpoch() uint32 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *GetEpochSessionResponse) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *GetEpochSessionResponse) GetStoredAcks() map[string][]byte {
+	if x != nil {
+		return x.StoredAcks
+	}
+	return nil
+}
+
 var File_tsskit_v1_pool_proto protoreflect.FileDescriptor
 
 const file_tsskit_v1_pool_proto_rawDesc = "" +
@@ -702,12 +819,25 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\x0esigners_needed\x18\x05 \x01(\rR\rsignersNeeded\x12.\n" +
 	"\x13records_chain_codes\x18\x06 \x01(\bR\x11recordsChainCodes\x12*\n" +
 	"\x04kind\x18\a \x01(\x0e2\x16.tsskit.v1.SessionKindR\x04kind\x120\n" +
-	"\areshare\x18\b \x01(\v2\x16.tsskit.v1.ReshareSpecR\areshare2\xb5\x02\n" +
+	"\areshare\x18\b \x01(\v2\x16.tsskit.v1.ReshareSpecR\areshare\"P\n" +
+	"\x16GetEpochSessionRequest\x12\x19\n" +
+	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x1b\n" +
+	"\twallet_id\x18\x02 \x01(\tR\bwalletId\"\xe2\x01\n" +
+	"\x17GetEpochSessionResponse\x12\x14\n" +
+	"\x05epoch\x18\x01 \x01(\rR\x05epoch\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\x12S\n" +
+	"\vstored_acks\x18\x03 \x03(\v22.tsskit.v1.GetEpochSessionResponse.StoredAcksEntryR\n" +
+	"storedAcks\x1a=\n" +
+	"\x0fStoredAcksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x012\x8f\x03\n" +
 	"\vPoolService\x12F\n" +
 	"\tChallenge\x12\x1b.tsskit.v1.ChallengeRequest\x1a\x1c.tsskit.v1.ChallengeResponse\x12?\n" +
 	"\bRegister\x12\x1a.tsskit.v1.RegisterRequest\x1a\x15.tsskit.v1.Assignment0\x01\x12F\n" +
 	"\tHeartbeat\x12\x1b.tsskit.v1.HeartbeatRequest\x1a\x1c.tsskit.v1.HeartbeatResponse\x12U\n" +
-	"\x0eClaimUserParty\x12 .tsskit.v1.ClaimUserPartyRequest\x1a!.tsskit.v1.ClaimUserPartyResponseB\x9c\x01\n" +
+	"\x0eClaimUserParty\x12 .tsskit.v1.ClaimUserPartyRequest\x1a!.tsskit.v1.ClaimUserPartyResponse\x12X\n" +
+	"\x0fGetEpochSession\x12!.tsskit.v1.GetEpochSessionRequest\x1a\".tsskit.v1.GetEpochSessionResponseB\x9c\x01\n" +
 	"\rcom.tsskit.v1B\tPoolProtoP\x01Z;github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1;tsskitv1\xa2\x02\x03TXX\xaa\x02\tTsskit.V1\xca\x02\tTsskit\\V1\xe2\x02\x15Tsskit\\V1\\GPBMetadata\xea\x02\n" +
 	"Tsskit::V1b\x06proto3"
 
@@ -723,37 +853,43 @@ func file_tsskit_v1_pool_proto_rawDescGZIP() []byte {
 	return file_tsskit_v1_pool_proto_rawDescData
 }
 
-var file_tsskit_v1_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_tsskit_v1_pool_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_tsskit_v1_pool_proto_goTypes = []any{
-	(*RegisterRequest)(nil),        // 0: tsskit.v1.RegisterRequest
-	(*Assignment)(nil),             // 1: tsskit.v1.Assignment
-	(*ChallengeRequest)(nil),       // 2: tsskit.v1.ChallengeRequest
-	(*ChallengeResponse)(nil),      // 3: tsskit.v1.ChallengeResponse
-	(*HeartbeatRequest)(nil),       // 4: tsskit.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),      // 5: tsskit.v1.HeartbeatResponse
-	(*ClaimUserPartyRequest)(nil),  // 6: tsskit.v1.ClaimUserPartyRequest
-	(*ClaimUserPartyResponse)(nil), // 7: tsskit.v1.ClaimUserPartyResponse
-	(SessionKind)(0),               // 8: tsskit.v1.SessionKind
-	(*ReshareSpec)(nil),            // 9: tsskit.v1.ReshareSpec
+	(*RegisterRequest)(nil),         // 0: tsskit.v1.RegisterRequest
+	(*Assignment)(nil),              // 1: tsskit.v1.Assignment
+	(*ChallengeRequest)(nil),        // 2: tsskit.v1.ChallengeRequest
+	(*ChallengeResponse)(nil),       // 3: tsskit.v1.ChallengeResponse
+	(*HeartbeatRequest)(nil),        // 4: tsskit.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 5: tsskit.v1.HeartbeatResponse
+	(*ClaimUserPartyRequest)(nil),   // 6: tsskit.v1.ClaimUserPartyRequest
+	(*ClaimUserPartyResponse)(nil),  // 7: tsskit.v1.ClaimUserPartyResponse
+	(*GetEpochSessionRequest)(nil),  // 8: tsskit.v1.GetEpochSessionRequest
+	(*GetEpochSessionResponse)(nil), // 9: tsskit.v1.GetEpochSessionResponse
+	nil,                             // 10: tsskit.v1.GetEpochSessionResponse.StoredAcksEntry
+	(SessionKind)(0),                // 11: tsskit.v1.SessionKind
+	(*ReshareSpec)(nil),             // 12: tsskit.v1.ReshareSpec
 }
 var file_tsskit_v1_pool_proto_depIdxs = []int32{
-	8, // 0: tsskit.v1.Assignment.kind:type_name -> tsskit.v1.SessionKind
-	9, // 1: tsskit.v1.Assignment.reshare:type_name -> tsskit.v1.ReshareSpec
-	8, // 2: tsskit.v1.ClaimUserPartyResponse.kind:type_name -> tsskit.v1.SessionKind
-	9, // 3: tsskit.v1.ClaimUserPartyResponse.reshare:type_name -> tsskit.v1.ReshareSpec
-	2, // 4: tsskit.v1.PoolService.Challenge:input_type -> tsskit.v1.ChallengeRequest
-	0, // 5: tsskit.v1.PoolService.Register:input_type -> tsskit.v1.RegisterRequest
-	4, // 6: tsskit.v1.PoolService.Heartbeat:input_type -> tsskit.v1.HeartbeatRequest
-	6, // 7: tsskit.v1.PoolService.ClaimUserParty:input_type -> tsskit.v1.ClaimUserPartyRequest
-	3, // 8: tsskit.v1.PoolService.Challenge:output_type -> tsskit.v1.ChallengeResponse
-	1, // 9: tsskit.v1.PoolService.Register:output_type -> tsskit.v1.Assignment
-	5, // 10: tsskit.v1.PoolService.Heartbeat:output_type -> tsskit.v1.HeartbeatResponse
-	7, // 11: tsskit.v1.PoolService.ClaimUserParty:output_type -> tsskit.v1.ClaimUserPartyResponse
-	8, // [8:12] is the sub-list for method output_type
-	4, // [4:8] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	11, // 0: tsskit.v1.Assignment.kind:type_name -> tsskit.v1.SessionKind
+	12, // 1: tsskit.v1.Assignment.reshare:type_name -> tsskit.v1.ReshareSpec
+	11, // 2: tsskit.v1.ClaimUserPartyResponse.kind:type_name -> tsskit.v1.SessionKind
+	12, // 3: tsskit.v1.ClaimUserPartyResponse.reshare:type_name -> tsskit.v1.ReshareSpec
+	10, // 4: tsskit.v1.GetEpochSessionResponse.stored_acks:type_name -> tsskit.v1.GetEpochSessionResponse.StoredAcksEntry
+	2,  // 5: tsskit.v1.PoolService.Challenge:input_type -> tsskit.v1.ChallengeRequest
+	0,  // 6: tsskit.v1.PoolService.Register:input_type -> tsskit.v1.RegisterRequest
+	4,  // 7: tsskit.v1.PoolService.Heartbeat:input_type -> tsskit.v1.HeartbeatRequest
+	6,  // 8: tsskit.v1.PoolService.ClaimUserParty:input_type -> tsskit.v1.ClaimUserPartyRequest
+	8,  // 9: tsskit.v1.PoolService.GetEpochSession:input_type -> tsskit.v1.GetEpochSessionRequest
+	3,  // 10: tsskit.v1.PoolService.Challenge:output_type -> tsskit.v1.ChallengeResponse
+	1,  // 11: tsskit.v1.PoolService.Register:output_type -> tsskit.v1.Assignment
+	5,  // 12: tsskit.v1.PoolService.Heartbeat:output_type -> tsskit.v1.HeartbeatResponse
+	7,  // 13: tsskit.v1.PoolService.ClaimUserParty:output_type -> tsskit.v1.ClaimUserPartyResponse
+	9,  // 14: tsskit.v1.PoolService.GetEpochSession:output_type -> tsskit.v1.GetEpochSessionResponse
+	10, // [10:15] is the sub-list for method output_type
+	5,  // [5:10] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_tsskit_v1_pool_proto_init() }
@@ -768,7 +904,7 @@ func file_tsskit_v1_pool_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_pool_proto_rawDesc), len(file_tsskit_v1_pool_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PoolService_Challenge_FullMethodName      = "/tsskit.v1.PoolService/Challenge"
-	PoolService_Register_FullMethodName       = "/tsskit.v1.PoolService/Register"
-	PoolService_Heartbeat_FullMethodName      = "/tsskit.v1.PoolService/Heartbeat"
-	PoolService_ClaimUserParty_FullMethodName = "/tsskit.v1.PoolService/ClaimUserParty"
+	PoolService_Challenge_FullMethodName       = "/tsskit.v1.PoolService/Challenge"
+	PoolService_Register_FullMethodName        = "/tsskit.v1.PoolService/Register"
+	PoolService_Heartbeat_FullMethodName       = "/tsskit.v1.PoolService/Heartbeat"
+	PoolService_ClaimUserParty_FullMethodName  = "/tsskit.v1.PoolService/ClaimUserParty"
+	PoolService_GetEpochSession_FullMethodName = "/tsskit.v1.PoolService/GetEpochSession"
 )
 
 // PoolServiceClient is the client API for PoolService service.
@@ -47,6 +48,14 @@ type PoolServiceClient interface {
 	// ClaimUserParty hands the user party of an account-API keygen session to
 	// the server-party API that will run it (once per session).
 	ClaimUserParty(ctx context.Context, in *ClaimUserPartyRequest, opts ...grpc.CallOption) (*ClaimUserPartyResponse, error)
+	// GetEpochSession tells a holder of a wallet how its active epoch was
+	// made: the reshare session and every new holder's stored
+	// acknowledgement. A server party that holds a pending share of a
+	// reshare whose end it missed (it stopped, or its event stream broke
+	// for good) asks, checks every acknowledgement itself against its
+	// pending share, and only then activates it: the coordinator's word
+	// alone activates nothing. Only for a wallet the caller holds.
+	GetEpochSession(ctx context.Context, in *GetEpochSessionRequest, opts ...grpc.CallOption) (*GetEpochSessionResponse, error)
 }
 
 type poolServiceClient struct {
@@ -106,6 +115,16 @@ func (c *poolServiceClient) ClaimUserParty(ctx context.Context, in *ClaimUserPar
 	return out, nil
 }
 
+func (c *poolServiceClient) GetEpochSession(ctx context.Context, in *GetEpochSessionRequest, opts ...grpc.CallOption) (*GetEpochSessionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEpochSessionResponse)
+	err := c.cc.Invoke(ctx, PoolService_GetEpochSession_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PoolServiceServer is the server API for PoolService service.
 // All implementations must embed UnimplementedPoolServiceServer
 // for forward compatibility.
@@ -128,6 +147,14 @@ type PoolServiceServer interface {
 	// ClaimUserParty hands the user party of an account-API keygen session to
 	// the server-party API that will run it (once per session).
 	ClaimUserParty(context.Context, *ClaimUserPartyRequest) (*ClaimUserPartyResponse, error)
+	// GetEpochSession tells a holder of a wallet how its active epoch was
+	// made: the reshare session and every new holder's stored
+	// acknowledgement. A server party that holds a pending share of a
+	// reshare whose end it missed (it stopped, or its event stream broke
+	// for good) asks, checks every acknowledgement itself against its
+	// pending share, and only then activates it: the coordinator's word
+	// alone activates nothing. Only for a wallet the caller holds.
+	GetEpochSession(context.Context, *GetEpochSessionRequest) (*GetEpochSessionResponse, error)
 	mustEmbedUnimplementedPoolServiceServer()
 }
 
@@ -149,6 +176,9 @@ func (UnimplementedPoolServiceServer) Heartbeat(context.Context, *HeartbeatReque
 }
 func (UnimplementedPoolServiceServer) ClaimUserParty(context.Context, *ClaimUserPartyRequest) (*ClaimUserPartyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClaimUserParty not implemented")
+}
+func (UnimplementedPoolServiceServer) GetEpochSession(context.Context, *GetEpochSessionRequest) (*GetEpochSessionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEpochSession not implemented")
 }
 func (UnimplementedPoolServiceServer) mustEmbedUnimplementedPoolServiceServer() {}
 func (UnimplementedPoolServiceServer) testEmbeddedByValue()                     {}
@@ -236,6 +266,24 @@ func _PoolService_ClaimUserParty_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PoolService_GetEpochSession_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEpochSessionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PoolServiceServer).GetEpochSession(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PoolService_GetEpochSession_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PoolServiceServer).GetEpochSession(ctx, req.(*GetEpochSessionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // PoolService_ServiceDesc is the grpc.ServiceDesc for PoolService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -254,6 +302,10 @@ var PoolService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ClaimUserParty",
 			Handler:    _PoolService_ClaimUserParty_Handler,
+		},
+		{
+			MethodName: "GetEpochSession",
+			Handler:    _PoolService_GetEpochSession_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

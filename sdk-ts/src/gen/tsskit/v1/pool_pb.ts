@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tsskit/v1/pool.proto.
  */
 export const file_tsskit_v1_pool: GenFile = /*@__PURE__*/
-  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIqECCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwSFwoPZGVyaXZhdGlvbl9wYXRoGAkgAygNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYCiABKAgSDQoFZXBvY2gYCyABKA0SJwoHcmVzaGFyZRgMIAEoCzIWLnRzc2tpdC52MS5SZXNoYXJlU3BlYyIkChBDaGFsbGVuZ2VSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJIkIKEUNoYWxsZW5nZVJlc3BvbnNlEhEKCWNoYWxsZW5nZRgBIAEoDBIaChJleHBpcmVzX2F0X3VuaXhfbXMYAiABKAMikgEKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSFwoPcHJlcGFyYW1zX3JlYWR5GAIgASgNEhgKEHJ1bm5pbmdfc2Vzc2lvbnMYAyABKA0SEAoIZHJhaW5pbmcYBCABKAgSEgoKd29ya19zbG90cxgFIAEoDRITCgt3b3JrX3F1ZXVlZBgGIAEoDSIoChFIZWFydGJlYXRSZXNwb25zZRITCgtpbnRlcnZhbF9tcxgBIAEoDSJCChVDbGFpbVVzZXJQYXJ0eVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIVCg11c2VyX3BhcnR5X2lkGAIgASgJIuEBChZDbGFpbVVzZXJQYXJ0eVJlc3BvbnNlEhAKCHBhcnR5X2lkGAEgASgJEg0KBXRva2VuGAIgASgJEhEKCXdhbGxldF9pZBgDIAEoCRIPCgdwYXJ0aWVzGAQgAygJEhYKDnNpZ25lcnNfbmVlZGVkGAUgASgNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYBiABKAgSJAoEa2luZBgHIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBInCgdyZXNoYXJlGAggASgLMhYudHNza2l0LnYxLlJlc2hhcmVTcGVjMrUCCgtQb29sU2VydmljZRJGCglDaGFsbGVuZ2USGy50c3NraXQudjEuQ2hhbGxlbmdlUmVxdWVzdBocLnRzc2tpdC52MS5DaGFsbGVuZ2VSZXNwb25zZRI/CghSZWdpc3RlchIaLnRzc2tpdC52MS5SZWdpc3RlclJlcXVlc3QaFS50c3NraXQudjEuQXNzaWdubWVudDABEkYKCUhlYXJ0YmVhdBIbLnRzc2tpdC52MS5IZWFydGJlYXRSZXF1ZXN0GhwudHNza2l0LnYxLkhlYXJ0YmVhdFJlc3BvbnNlElUKDkNsYWltVXNlclBhcnR5EiAudHNza2l0LnYxLkNsYWltVXNlclBhcnR5UmVxdWVzdBohLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlc3BvbnNlQpwBCg1jb20udHNza2l0LnYxQglQb29sUHJvdG9QAVo7Z2l0aHViLmNvbS9yd2FkdXJpYW4vdHNza2l0L3Byb3RvL2dlbi9nby90c3NraXQvdjE7dHNza2l0djGiAgNUWFiqAglUc3NraXQuVjHKAglUc3NraXRcVjHiAhVUc3NraXRcVjFcR1BCTWV0YWRhdGHqAgpUc3NraXQ6OlYxYgZwcm90bzM", [file_tsskit_v1_common]);
+  fileDesc("ChR0c3NraXQvdjEvcG9vbC5wcm90bxIJdHNza2l0LnYxIo0BCg9SZWdpc3RlclJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIZChFydW5zX3VzZXJfcGFydGllcxgDIAEoCBIUCgxjZXJ0aWZpY2F0ZXMYBCADKAwSDQoFcHJvb2YYBSABKAwSFwoPcHJvb2Zfc2lnbmF0dXJlGAYgASgMIqECCgpBc3NpZ25tZW50EhIKCnNlc3Npb25faWQYASABKAkSJAoEa2luZBgCIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBIQCghwYXJ0eV9pZBgDIAEoCRINCgV0b2tlbhgEIAEoCRIRCgl3YWxsZXRfaWQYBSABKAkSDwoHcGFydGllcxgGIAMoCRIWCg5zaWduZXJzX25lZWRlZBgHIAEoDRIOCgZkaWdlc3QYCCABKAwSFwoPZGVyaXZhdGlvbl9wYXRoGAkgAygNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYCiABKAgSDQoFZXBvY2gYCyABKA0SJwoHcmVzaGFyZRgMIAEoCzIWLnRzc2tpdC52MS5SZXNoYXJlU3BlYyIkChBDaGFsbGVuZ2VSZXF1ZXN0EhAKCHBhcnR5X2lkGAEgASgJIkIKEUNoYWxsZW5nZVJlc3BvbnNlEhEKCWNoYWxsZW5nZRgBIAEoDBIaChJleHBpcmVzX2F0X3VuaXhfbXMYAiABKAMikgEKEEhlYXJ0YmVhdFJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSFwoPcHJlcGFyYW1zX3JlYWR5GAIgASgNEhgKEHJ1bm5pbmdfc2Vzc2lvbnMYAyABKA0SEAoIZHJhaW5pbmcYBCABKAgSEgoKd29ya19zbG90cxgFIAEoDRITCgt3b3JrX3F1ZXVlZBgGIAEoDSIoChFIZWFydGJlYXRSZXNwb25zZRITCgtpbnRlcnZhbF9tcxgBIAEoDSJCChVDbGFpbVVzZXJQYXJ0eVJlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCRIVCg11c2VyX3BhcnR5X2lkGAIgASgJIuEBChZDbGFpbVVzZXJQYXJ0eVJlc3BvbnNlEhAKCHBhcnR5X2lkGAEgASgJEg0KBXRva2VuGAIgASgJEhEKCXdhbGxldF9pZBgDIAEoCRIPCgdwYXJ0aWVzGAQgAygJEhYKDnNpZ25lcnNfbmVlZGVkGAUgASgNEhsKE3JlY29yZHNfY2hhaW5fY29kZXMYBiABKAgSJAoEa2luZBgHIAEoDjIWLnRzc2tpdC52MS5TZXNzaW9uS2luZBInCgdyZXNoYXJlGAggASgLMhYudHNza2l0LnYxLlJlc2hhcmVTcGVjIj0KFkdldEVwb2NoU2Vzc2lvblJlcXVlc3QSEAoIcGFydHlfaWQYASABKAkSEQoJd2FsbGV0X2lkGAIgASgJIrgBChdHZXRFcG9jaFNlc3Npb25SZXNwb25zZRINCgVlcG9jaBgBIAEoDRISCgpzZXNzaW9uX2lkGAIgASgJEkcKC3N0b3JlZF9hY2tzGAMgAygLMjIudHNza2l0LnYxLkdldEVwb2NoU2Vzc2lvblJlc3BvbnNlLlN0b3JlZEFja3NFbnRyeRoxCg9TdG9yZWRBY2tzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgMOgI4ATKPAwoLUG9vbFNlcnZpY2USRgoJQ2hhbGxlbmdlEhsudHNza2l0LnYxLkNoYWxsZW5nZVJlcXVlc3QaHC50c3NraXQudjEuQ2hhbGxlbmdlUmVzcG9uc2USPwoIUmVnaXN0ZXISGi50c3NraXQudjEuUmVnaXN0ZXJSZXF1ZXN0GhUudHNza2l0LnYxLkFzc2lnbm1lbnQwARJGCglIZWFydGJlYXQSGy50c3NraXQudjEuSGVhcnRiZWF0UmVxdWVzdBocLnRzc2tpdC52MS5IZWFydGJlYXRSZXNwb25zZRJVCg5DbGFpbVVzZXJQYXJ0eRIgLnRzc2tpdC52MS5DbGFpbVVzZXJQYXJ0eVJlcXVlc3QaIS50c3NraXQudjEuQ2xhaW1Vc2VyUGFydHlSZXNwb25zZRJYCg9HZXRFcG9jaFNlc3Npb24SIS50c3NraXQudjEuR2V0RXBvY2hTZXNzaW9uUmVxdWVzdBoiLnRzc2tpdC52MS5HZXRFcG9jaFNlc3Npb25SZXNwb25zZUKcAQoNY29tLnRzc2tpdC52MUIJUG9vbFByb3RvUAFaO2dpdGh1Yi5jb20vcndhZHVyaWFuL3Rzc2tpdC9wcm90by9nZW4vZ28vdHNza2l0L3YxO3Rzc2tpdHYxogIDVFhYqgIJVHNza2l0LlYxygIJVHNza2l0XFYx4gIVVHNza2l0XFYxXEdQQk1ldGFkYXRh6gIKVHNza2l0OjpWMWIGcHJvdG8z", [file_tsskit_v1_common]);
 
 /**
  * @generated from message tsskit.v1.RegisterRequest
@@ -348,6 +348,63 @@ export const ClaimUserPartyResponseSchema: GenMessage<ClaimUserPartyResponse> = 
   messageDesc(file_tsskit_v1_pool, 7);
 
 /**
+ * @generated from message tsskit.v1.GetEpochSessionRequest
+ */
+export type GetEpochSessionRequest = Message<"tsskit.v1.GetEpochSessionRequest"> & {
+  /**
+   * Must be the subject of the caller's service token.
+   *
+   * @generated from field: string party_id = 1;
+   */
+  partyId: string;
+
+  /**
+   * @generated from field: string wallet_id = 2;
+   */
+  walletId: string;
+};
+
+/**
+ * Describes the message tsskit.v1.GetEpochSessionRequest.
+ * Use `create(GetEpochSessionRequestSchema)` to create a new message.
+ */
+export const GetEpochSessionRequestSchema: GenMessage<GetEpochSessionRequest> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_pool, 8);
+
+/**
+ * @generated from message tsskit.v1.GetEpochSessionResponse
+ */
+export type GetEpochSessionResponse = Message<"tsskit.v1.GetEpochSessionResponse"> & {
+  /**
+   * The wallet's active epoch and the reshare session that activated it
+   * (epoch 0, a keygen's, has none: NOT_FOUND).
+   *
+   * @generated from field: uint32 epoch = 1;
+   */
+  epoch: number;
+
+  /**
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+
+  /**
+   * Party id to its acknowledgement that it stored its share of epoch
+   * (identity.SignStored), as the session's Completed event carried them.
+   *
+   * @generated from field: map<string, bytes> stored_acks = 3;
+   */
+  storedAcks: { [key: string]: Uint8Array };
+};
+
+/**
+ * Describes the message tsskit.v1.GetEpochSessionResponse.
+ * Use `create(GetEpochSessionResponseSchema)` to create a new message.
+ */
+export const GetEpochSessionResponseSchema: GenMessage<GetEpochSessionResponse> = /*@__PURE__*/
+  messageDesc(file_tsskit_v1_pool, 9);
+
+/**
  * PoolService is how server parties offer themselves to the coordinator.
  * Every call takes a server party's own service token (minted with its
  * certified identity key). The pool is whatever parties are registered and
@@ -400,6 +457,22 @@ export const PoolService: GenService<{
     methodKind: "unary";
     input: typeof ClaimUserPartyRequestSchema;
     output: typeof ClaimUserPartyResponseSchema;
+  },
+  /**
+   * GetEpochSession tells a holder of a wallet how its active epoch was
+   * made: the reshare session and every new holder's stored
+   * acknowledgement. A server party that holds a pending share of a
+   * reshare whose end it missed (it stopped, or its event stream broke
+   * for good) asks, checks every acknowledgement itself against its
+   * pending share, and only then activates it: the coordinator's word
+   * alone activates nothing. Only for a wallet the caller holds.
+   *
+   * @generated from rpc tsskit.v1.PoolService.GetEpochSession
+   */
+  getEpochSession: {
+    methodKind: "unary";
+    input: typeof GetEpochSessionRequestSchema;
+    output: typeof GetEpochSessionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_tsskit_v1_pool, 0);
