@@ -110,6 +110,13 @@ type Party struct {
 	// it, so another session's pending share of the same epoch never
 	// takes its place in between.
 	resharing sync.Map
+	// pendingSession: wallet → the session whose new share this process
+	// stored pending last. A missed end is finished only against that
+	// session (resumePending): acknowledgements name the session, not the
+	// share, so a coordinator that ran the same epoch twice must not pair
+	// this share with the other session's. Kept in memory: after a
+	// restart a pending share waits for an operator (docs/lifecycle.md).
+	pendingSession sync.Map
 }
 
 // link is the party's registration with one coordinator replica.
@@ -449,12 +456,11 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 				// Still behind: a reshare whose end this party missed
 				// left its new share pending. Finish it from the
 				// coordinator's record of the session, checked here.
-				if ok, err := p.resumePending(ctx, l, a.WalletId); err != nil {
+				if _, err := p.resumePending(ctx, l, a.WalletId); err != nil {
 					log.Warn("a pending share stays pending", "wallet", a.WalletId, "err", err)
-				} else if ok {
-					if rec = p.shareFor(ctx, l, a); rec == nil {
-						return
-					}
+				}
+				if rec = p.shareFor(ctx, l, a); rec == nil {
+					return
 				}
 			}
 		}
@@ -513,7 +519,15 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		// The new share is stored pending; it signs only once the
 		// coordinator has activated its epoch, which Reshare's return
 		// without error says (the Completed event).
-		out, err := participant.Reshare(ctx, l.conn, job, rec, pre, p.cfg.Vault.PutPendingShare)
+		save := func(r *share.Record) error {
+			p.pendingSession.Delete(a.WalletId)
+			if err := p.cfg.Vault.PutPendingShare(r); err != nil {
+				return err
+			}
+			p.pendingSession.Store(a.WalletId, a.SessionId)
+			return nil
+		}
+		out, err := participant.Reshare(ctx, l.conn, job, rec, pre, save)
 		done(err)
 		if err != nil {
 			log.Warn("reshare failed", "err", err)
@@ -531,6 +545,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 				log.Error("activate the new share", "wallet", a.WalletId, "epoch", spec.Epoch, "err", err)
 				return
 			}
+			p.pendingSession.Delete(a.WalletId)
 		} else if inOld {
 			// In the old committee only: the wallet moved on without this
 			// party. Its old share would keep the old epoch able to sign
@@ -554,20 +569,27 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 }
 
 // resumePending finishes a reshare of wallet whose end this party missed
-// (it stopped, or its event stream broke for good, before the Completed
-// event): if its pending share is of the epoch the coordinator says is
-// active, it checks every new holder's stored acknowledgement in the
-// session that made that epoch under the identity key its pending share
-// records for that holder — its own included, so the session is one in
-// which it stored this share — and only then makes the pending share its
-// share. It reports whether it activated one; no pending share is
-// (false, nil).
+// (its event stream broke for good, or it was told Failed while the
+// others were told Completed): if the coordinator says the wallet's
+// active epoch was made by the very session in which this process stored
+// its pending share (pendingSession), of that share's epoch, it checks
+// every new holder's stored acknowledgement in that session under the
+// identity key its pending share records for that holder, and only then
+// makes the pending share its share. It reports whether it activated one;
+// no pending share, or none this process stored, is (false, nil). While
+// another reshare of the wallet runs here it waits for that instead.
 func (p *Party) resumePending(ctx context.Context, l *link, wallet string) (bool, error) {
 	// No reshare of the wallet may replace the pending share meanwhile.
 	if _, busy := p.resharing.LoadOrStore(wallet, true); busy {
-		return false, errors.New("a reshare of the wallet runs here")
+		p.awaitReshare(ctx, wallet)
+		return false, nil
 	}
 	defer p.resharing.Delete(wallet)
+	v, ok := p.pendingSession.Load(wallet)
+	if !ok {
+		return false, nil
+	}
+	stored := v.(string)
 	pending, err := p.cfg.Vault.GetPendingShare(wallet, p.cfg.PartyID)
 	if errors.Is(err, vault.ErrNotFound) {
 		return false, nil
@@ -581,8 +603,8 @@ func (p *Party) resumePending(ctx context.Context, l *link, wallet string) (bool
 	if err != nil {
 		return false, fmt.Errorf("ask the coordinator how the active epoch was made: %w", err)
 	}
-	if int(resp.Epoch) != pending.Epoch {
-		return false, fmt.Errorf("the pending share is of epoch %d; the coordinator says epoch %d is active", pending.Epoch, resp.Epoch)
+	if int(resp.Epoch) != pending.Epoch || resp.SessionId != stored {
+		return false, fmt.Errorf("the pending share is of epoch %d, from session %s; the coordinator says epoch %d is active, made by session %s", pending.Epoch, stored, resp.Epoch, resp.SessionId)
 	}
 	if err := participant.VerifyStoredAcks(resp.SessionId, pending, resp.StoredAcks); err != nil {
 		return false, fmt.Errorf("session %s: %w", resp.SessionId, err)
@@ -590,13 +612,15 @@ func (p *Party) resumePending(ctx context.Context, l *link, wallet string) (bool
 	if err := p.cfg.Vault.ActivateShare(wallet, p.cfg.PartyID, pending.Epoch); err != nil {
 		return false, err
 	}
+	p.pendingSession.Delete(wallet)
 	p.log.Info("pending share activated: the reshare's end was missed, every holder's stored acknowledgement verifies", "wallet", wallet, "epoch", pending.Epoch, "session", resp.SessionId)
 	return true, nil
 }
 
 // resumeAll runs resumePending for every pending share this party holds:
-// at each registration, so a party that stopped before a reshare's end
-// activates its new share (and deletes its old one) as soon as it is back.
+// at each registration, so a party whose stream to the coordinator broke
+// before a reshare's end activates its new share (and deletes its old
+// one) as soon as it is back.
 func (p *Party) resumeAll(ctx context.Context, l *link) {
 	refs, err := p.cfg.Vault.ListPendingShares()
 	if err != nil {

@@ -462,10 +462,11 @@ export const PoolService: GenService<{
    * GetEpochSession tells a holder of a wallet how its active epoch was
    * made: the reshare session and every new holder's stored
    * acknowledgement. A server party that holds a pending share of a
-   * reshare whose end it missed (it stopped, or its event stream broke
-   * for good) asks, checks every acknowledgement itself against its
-   * pending share, and only then activates it: the coordinator's word
-   * alone activates nothing. Only for a wallet the caller holds.
+   * reshare whose end it missed (its event stream broke for good, or it
+   * was told Failed) asks, checks that the session is the one it stored
+   * the share in and every acknowledgement itself, and only then
+   * activates it: the coordinator's word alone activates nothing. Only
+   * for a wallet the caller holds.
    *
    * @generated from rpc tsskit.v1.PoolService.GetEpochSession
    */
