@@ -512,23 +512,7 @@ func (v *Vault) PutPendingShare(r *share.Record) error {
 // first: ErrWrongKey or ErrCorrupt, or a pending share of another wallet
 // key than the active one (ErrInvalid), change nothing.
 func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
-	if err := checkIDs(walletID, partyID); err != nil {
-		return err
-	}
-	if walletID == IdentityWalletID {
-		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
-	}
-	if epoch < 1 || epoch > share.MaxEpoch {
-		return newErr(ErrInvalid, "", fmt.Sprintf("epoch %d; a reshare's is 1..%d", epoch, share.MaxEpoch), nil)
-	}
-	if err := v.checkOwner(partyID); err != nil {
-		return err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return v.store.activateShare(walletID, partyID, func(pending, active *rawRecord) (activation, error) {
+	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord) (activation, error) {
 		activeEpoch := -1 // none
 		var a *share.Record
 		if active != nil {
@@ -567,19 +551,11 @@ func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
 	})
 }
 
-// RetireShare deletes the active share of walletID for partyID, which
-// must be of an epoch before epoch, and a pending share of such an epoch
-// if there is one: the wallet has moved to epoch without this party (it
-// was in the old committee of a reshare only), and a share of a
-// superseded epoch kept anywhere would keep that epoch able to sign with
-// the other old holders'. Call it only once the new epoch is known to be
-// active and held — a server party does so when every new holder's
-// stored acknowledgement verifies (participant.ReshareOutcome.Retire).
-//
-// With no active share it returns ErrNotFound; with an active or pending
-// share of epoch or later, ErrStaleEpoch, and nothing is deleted. Both
-// shares are decrypted first: ErrWrongKey or ErrCorrupt delete nothing.
-func (v *Vault) RetireShare(walletID, partyID string, epoch int) error {
+// atEpoch checks the arguments of a change of (walletID, partyID)'s
+// share for a reshare to epoch, then runs decide on the pending and the
+// active share (activateShare), serialised with PutPendingShare and
+// every other such change.
+func (v *Vault) atEpoch(walletID, partyID string, epoch int, decide func(pending, active *rawRecord) (activation, error)) error {
 	if err := checkIDs(walletID, partyID); err != nil {
 		return err
 	}
@@ -596,7 +572,23 @@ func (v *Vault) RetireShare(walletID, partyID string, epoch int) error {
 	defer v.pendingMu.Unlock()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.store.activateShare(walletID, partyID, func(pending, active *rawRecord) (activation, error) {
+	return v.store.activateShare(walletID, partyID, decide)
+}
+
+// RetireShare deletes the active share of walletID for partyID, which
+// must be of an epoch before epoch, and a pending share of such an epoch
+// if there is one: the wallet has moved to epoch without this party (it
+// was in the old committee of a reshare only), and a share of a
+// superseded epoch kept anywhere would keep that epoch able to sign with
+// the other old holders'. Call it only once the new epoch is known to be
+// active and held — a server party does so when every new holder's
+// stored acknowledgement verifies (participant.ReshareOutcome.Retire).
+//
+// With no active share it returns ErrNotFound; with an active or pending
+// share of epoch or later, ErrStaleEpoch, and nothing is deleted. Both
+// shares are decrypted first: ErrWrongKey or ErrCorrupt delete nothing.
+func (v *Vault) RetireShare(walletID, partyID string, epoch int) error {
+	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord) (activation, error) {
 		if active == nil {
 			return keepPending, newErr(ErrNotFound, "", fmt.Sprintf("no share of wallet %q for party %q", walletID, partyID), nil)
 		}
