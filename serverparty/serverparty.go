@@ -456,7 +456,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 				// Still behind: a reshare whose end this party missed
 				// left its new share pending. Finish it from the
 				// coordinator's record of the session, checked here.
-				if _, err := p.resumePending(ctx, l, a.WalletId); err != nil {
+				if err := p.resumePending(ctx, l, a.WalletId); err != nil {
 					log.Warn("a pending share stays pending", "wallet", a.WalletId, "err", err)
 				}
 				if rec = p.shareFor(ctx, l, a); rec == nil {
@@ -575,66 +575,60 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 // its pending share (pendingSession), of that share's epoch, it checks
 // every new holder's stored acknowledgement in that session under the
 // identity key its pending share records for that holder, and only then
-// makes the pending share its share. It reports whether it activated one;
-// no pending share, or none this process stored, is (false, nil). While
-// another reshare of the wallet runs here it waits for that instead.
-func (p *Party) resumePending(ctx context.Context, l *link, wallet string) (bool, error) {
+// makes the pending share its share. No pending share, or none this
+// process stored, is nil. While another reshare of the wallet runs here
+// it waits for that instead.
+func (p *Party) resumePending(ctx context.Context, l *link, wallet string) error {
 	// No reshare of the wallet may replace the pending share meanwhile.
 	if _, busy := p.resharing.LoadOrStore(wallet, true); busy {
 		p.awaitReshare(ctx, wallet)
-		return false, nil
+		return nil
 	}
 	defer p.resharing.Delete(wallet)
 	v, ok := p.pendingSession.Load(wallet)
 	if !ok {
-		return false, nil
+		return nil
 	}
 	stored := v.(string)
 	pending, err := p.cfg.Vault.GetPendingShare(wallet, p.cfg.PartyID)
 	if errors.Is(err, vault.ErrNotFound) {
-		return false, nil
+		return nil
 	}
 	if err != nil {
-		return false, err
+		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	resp, err := l.pool.GetEpochSession(cctx, &tsskitv1.GetEpochSessionRequest{PartyId: p.cfg.PartyID, WalletId: wallet}, p.creds())
 	if err != nil {
-		return false, fmt.Errorf("ask the coordinator how the active epoch was made: %w", err)
+		return fmt.Errorf("ask the coordinator how the active epoch was made: %w", err)
 	}
 	if int(resp.Epoch) != pending.Epoch || resp.SessionId != stored {
-		return false, fmt.Errorf("the pending share is of epoch %d, from session %s; the coordinator says epoch %d is active, made by session %s", pending.Epoch, stored, resp.Epoch, resp.SessionId)
+		return fmt.Errorf("the pending share is of epoch %d, from session %s; the coordinator says epoch %d is active, made by session %s", pending.Epoch, stored, resp.Epoch, resp.SessionId)
 	}
 	if err := participant.VerifyStoredAcks(resp.SessionId, pending, resp.StoredAcks); err != nil {
-		return false, fmt.Errorf("session %s: %w", resp.SessionId, err)
+		return fmt.Errorf("session %s: %w", resp.SessionId, err)
 	}
 	if err := p.cfg.Vault.ActivateShare(wallet, p.cfg.PartyID, pending.Epoch); err != nil {
-		return false, err
+		return err
 	}
 	p.pendingSession.Delete(wallet)
 	p.log.Info("pending share activated: the reshare's end was missed, every holder's stored acknowledgement verifies", "wallet", wallet, "epoch", pending.Epoch, "session", resp.SessionId)
-	return true, nil
+	return nil
 }
 
-// resumeAll runs resumePending for every pending share this party holds:
-// at each registration, so a party whose stream to the coordinator broke
-// before a reshare's end activates its new share (and deletes its old
-// one) as soon as it is back.
+// resumeAll runs resumePending for every wallet whose new share this
+// process stored pending and has not activated (pendingSession: only
+// those can be finished), at each registration, so a party whose stream
+// to the coordinator broke before a reshare's end activates its new
+// share (and deletes its old one) as soon as it is back.
 func (p *Party) resumeAll(ctx context.Context, l *link) {
-	refs, err := p.cfg.Vault.ListPendingShares()
-	if err != nil {
-		p.log.Warn("list the pending shares", "err", err)
-		return
-	}
-	for _, r := range refs {
-		if r.PartyID != p.cfg.PartyID {
-			continue
+	p.pendingSession.Range(func(wallet, _ any) bool {
+		if err := p.resumePending(ctx, l, wallet.(string)); err != nil {
+			p.log.Info("a pending share stays pending", "wallet", wallet, "err", err)
 		}
-		if _, err := p.resumePending(ctx, l, r.WalletID); err != nil {
-			p.log.Info("a pending share stays pending", "wallet", r.WalletID, "err", err)
-		}
-	}
+		return ctx.Err() == nil
+	})
 }
 
 // awaitReshare waits, for a bounded time, until this party runs no

@@ -646,27 +646,6 @@ func (v *Vault) ListShares() ([]ShareRef, error) {
 	return refs, nil
 }
 
-// ListPendingShares lists the pending shares as ListShares lists the
-// active ones: a party that restarts finishes the reshares whose end it
-// missed from them.
-func (v *Vault) ListPendingShares() ([]ShareRef, error) {
-	shares, err := v.store.pendingShares()
-	if err != nil {
-		return nil, err
-	}
-	refs := make([]ShareRef, 0, len(shares))
-	for _, s := range shares {
-		refs = append(refs, ShareRef{WalletID: s.f.WalletID, PartyID: s.f.PartyID, KeyID: s.f.KeyID})
-	}
-	slices.SortFunc(refs, func(a, b ShareRef) int {
-		if c := strings.Compare(a.WalletID, b.WalletID); c != 0 {
-			return c
-		}
-		return strings.Compare(a.PartyID, b.PartyID)
-	})
-	return refs, nil
-}
-
 // PutPreParams validates pp (preparams.Validate, about 0.1 s), encrypts it
 // and adds it to the pool. It returns the entry id.
 func (v *Vault) PutPreParams(pp *keygen.LocalPreParams) (id string, err error) {
