@@ -110,13 +110,6 @@ type Party struct {
 	// it, so another session's pending share of the same epoch never
 	// takes its place in between.
 	resharing sync.Map
-	// pendingSession: wallet → the session whose new share this process
-	// stored pending last. A missed end is finished only against that
-	// session (resumePending): acknowledgements name the session, not the
-	// share, so a coordinator that ran the same epoch twice must not pair
-	// this share with the other session's. Kept in memory: after a
-	// restart a pending share waits for an operator (docs/lifecycle.md).
-	pendingSession sync.Map
 }
 
 // link is the party's registration with one coordinator replica.
@@ -519,14 +512,10 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		// The new share is stored pending; it signs only once the
 		// coordinator has activated its epoch, which Reshare's return
 		// without error says (the Completed event).
-		save := func(r *share.Record) error {
-			p.pendingSession.Delete(a.WalletId)
-			if err := p.cfg.Vault.PutPendingShare(r); err != nil {
-				return err
-			}
-			p.pendingSession.Store(a.WalletId, a.SessionId)
-			return nil
-		}
+		// Its record names the session, so that a missed end is
+		// finished against this session only, after a restart too
+		// (resumePending).
+		save := func(r *share.Record) error { return p.cfg.Vault.PutPendingShareFrom(r, a.SessionId) }
 		out, err := participant.Reshare(ctx, l.conn, job, rec, pre, save)
 		done(err)
 		if err != nil {
@@ -545,7 +534,6 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 				log.Error("activate the new share", "wallet", a.WalletId, "epoch", spec.Epoch, "err", err)
 				return
 			}
-			p.pendingSession.Delete(a.WalletId)
 		} else if inOld {
 			// In the old committee only: the wallet moved on without this
 			// party. Its old share would keep the old epoch able to sign
@@ -569,15 +557,17 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 }
 
 // resumePending finishes a reshare of wallet whose end this party missed
-// (its event stream broke for good, or it was told Failed while the
-// others were told Completed): if the coordinator says the wallet's
-// active epoch was made by the very session in which this process stored
-// its pending share (pendingSession), of that share's epoch, it checks
-// every new holder's stored acknowledgement in that session under the
-// identity key its pending share records for that holder, and only then
-// makes the pending share its share. No pending share, or none this
-// process stored, is nil. While another reshare of the wallet runs here
-// it waits for that instead.
+// (its event stream broke for good, it was told Failed while the others
+// were told Completed, or it restarted before the end): if the
+// coordinator says the wallet's active epoch was made by the very session
+// its pending share's record names (the session it was stored from,
+// authenticated with the share), of that share's epoch, it checks every
+// new holder's stored acknowledgement in that session under the identity
+// key the pending share records for that holder, and only then makes the
+// pending share its share. Acknowledgements name the session, not the
+// share: a coordinator that ran the same epoch twice must not pair a
+// share of one run with the other's. No pending share is nil. While
+// another reshare of the wallet runs here it waits for that instead.
 func (p *Party) resumePending(ctx context.Context, l *link, wallet string) error {
 	// No reshare of the wallet may replace the pending share meanwhile.
 	if _, busy := p.resharing.LoadOrStore(wallet, true); busy {
@@ -585,17 +575,15 @@ func (p *Party) resumePending(ctx context.Context, l *link, wallet string) error
 		return nil
 	}
 	defer p.resharing.Delete(wallet)
-	v, ok := p.pendingSession.Load(wallet)
-	if !ok {
-		return nil
-	}
-	stored := v.(string)
-	pending, err := p.cfg.Vault.GetPendingShare(wallet, p.cfg.PartyID)
+	pending, stored, err := p.cfg.Vault.GetPendingShareFrom(wallet, p.cfg.PartyID)
 	if errors.Is(err, vault.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
+	}
+	if stored == "" {
+		return fmt.Errorf("the pending share of epoch %d names no session it is from (stored by an earlier version): an operator activates or deletes it", pending.Epoch)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -612,23 +600,31 @@ func (p *Party) resumePending(ctx context.Context, l *link, wallet string) error
 	if err := p.cfg.Vault.ActivateShare(wallet, p.cfg.PartyID, pending.Epoch); err != nil {
 		return err
 	}
-	p.pendingSession.Delete(wallet)
 	p.log.Info("pending share activated: the reshare's end was missed, every holder's stored acknowledgement verifies", "wallet", wallet, "epoch", pending.Epoch, "session", resp.SessionId)
 	return nil
 }
 
-// resumeAll runs resumePending for every wallet whose new share this
-// process stored pending and has not activated (pendingSession: only
-// those can be finished), at each registration, so a party whose stream
-// to the coordinator broke before a reshare's end activates its new
-// share (and deletes its old one) as soon as it is back.
+// resumeAll runs resumePending for every pending share of this party in
+// its vault, at each registration, so a party whose stream to the
+// coordinator broke before a reshare's end, or that restarted, activates
+// its new share (and deletes its old one) as soon as it is back.
 func (p *Party) resumeAll(ctx context.Context, l *link) {
-	p.pendingSession.Range(func(wallet, _ any) bool {
-		if err := p.resumePending(ctx, l, wallet.(string)); err != nil {
-			p.log.Info("a pending share stays pending", "wallet", wallet, "err", err)
+	refs, err := p.cfg.Vault.ListPendingShares()
+	if err != nil {
+		p.log.Warn("list the pending shares", "err", err)
+		return
+	}
+	for _, r := range refs {
+		if r.PartyID != p.cfg.PartyID {
+			continue
 		}
-		return ctx.Err() == nil
-	})
+		if err := p.resumePending(ctx, l, r.WalletID); err != nil {
+			p.log.Info("a pending share stays pending", "wallet", r.WalletID, "err", err)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
 }
 
 // awaitReshare waits, for a bounded time, until this party runs no

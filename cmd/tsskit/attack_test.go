@@ -382,8 +382,9 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	// coordinator how the active epoch was made (GetEpochSession) and
 	// activates its pending share only if every holder's acknowledgement
 	// verifies: a forged answer keeps it pending (the signing fails with
-	// stale_epoch, naming it); the true one finishes the refresh, and the
-	// wallet signs with it.
+	// stale_epoch, naming it); the true one, after the server party
+	// crashed and restarted, finishes the refresh, and the wallet signs
+	// with it.
 	t.Run("refresh: a server told Failed finishes from the record", func(t *testing.T) {
 		file := filepath.Join(c.dir, "cli-w.share")
 		var victim onePick
@@ -412,6 +413,13 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		if err == nil || !strings.Contains(stderr, "stale_epoch") || !strings.Contains(stderr, victim.get()) {
 			t.Fatalf("signing with %s after a forged record of the session: %v\n%s", victim.get(), err, tail(stderr, 1500))
 		}
+		// The victim crashes and starts again: its pending share's record
+		// names the session it is from, so it finishes after a restart
+		// too.
+		c.restartServerHolding(t, func(v *vault.Vault) bool {
+			refs, err := v.ListPendingShares()
+			return err == nil && slices.ContainsFunc(refs, func(r vault.ShareRef) bool { return r.PartyID == victim.get() })
+		})
 		sig, stderr, err := signVia("finished from the record")
 		if err != nil || sig["public_key"] != out["public_key"] {
 			t.Fatalf("signing with %s after the true record: %v %v\n%s", victim.get(), err, sig, tail(stderr, 1500))
@@ -497,4 +505,48 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatalf("signing 2 of 2: %v\n%s", err, tail(stderr, 1500))
 		}
 	})
+}
+
+// restartServerHolding kills (SIGKILL, as a crash) the server party whose
+// vault satisfies holds, starts it again with the same flags and
+// environment, and waits until it has registered and the pool has three
+// healthy parties again.
+func (c *cluster) restartServerHolding(t *testing.T, holds func(*vault.Vault) bool) {
+	t.Helper()
+	mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p *proc
+	for i := 1; i <= 3 && p == nil; i++ {
+		v, err := vault.Open(filepath.Join(c.dir, fmt.Sprintf("sp%d", i), "vault"), mk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if holds(v) {
+			name := fmt.Sprintf("serverparty-%d", i)
+			for _, q := range c.procs {
+				if q.name == name && q.cmd.ProcessState == nil {
+					p = q
+				}
+			}
+		}
+	}
+	if p == nil {
+		t.Fatal("no running server party's vault holds what was looked for")
+	}
+	p.cmd.Process.Kill()
+	<-p.done
+	q := c.start(p.name, p.cmd.Args[1:]...)
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		code, body := c.rest("GET", "/api/v1/health", "")
+		if strings.Contains(q.log.String(), "registered with the coordinator") &&
+			code == 200 && body["components"].(map[string]any)["pool"].(map[string]any)["healthy"].(float64) == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not back in the pool: %d %v", p.name, code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

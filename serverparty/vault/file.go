@@ -30,11 +30,15 @@ const (
 // the ciphertext is AES-256-GCM of the plaintext under the key with id
 // KeyID.
 type fileV1 struct {
-	Format     string `json:"format"`
-	Version    int    `json:"version"`
-	Kind       string `json:"kind"`
-	WalletID   string `json:"wallet_id,omitempty"`
-	PartyID    string `json:"party_id,omitempty"`
+	Format   string `json:"format"`
+	Version  int    `json:"version"`
+	Kind     string `json:"kind"`
+	WalletID string `json:"wallet_id,omitempty"`
+	PartyID  string `json:"party_id,omitempty"`
+	// SessionID names the reshare session that gave a share, for a share
+	// stored pending by PutPendingShareFrom (and kept when it becomes the
+	// active one); it is bound to the ciphertext (shareAAD).
+	SessionID  string `json:"session_id,omitempty"`
 	KeyID      string `json:"key_id"`
 	Nonce      []byte `json:"nonce"`      // base64
 	Ciphertext []byte `json:"ciphertext"` // base64
@@ -42,14 +46,21 @@ type fileV1 struct {
 
 // shareAAD is the associated data of a share file: it binds the ciphertext
 // to its wallet and party, so a file copied to another wallet or party does
-// not decrypt.
-func shareAAD(walletID, partyID string) []byte { return []byte(walletID + "|" + partyID) }
+// not decrypt, and to the session that gave the share, if the file names
+// one, so that no session id can be put in, changed or taken out. Ids are
+// printable, so the NUL before the session id cannot be part of one.
+func shareAAD(walletID, partyID, sessionID string) []byte {
+	if sessionID == "" {
+		return []byte(walletID + "|" + partyID)
+	}
+	return []byte(walletID + "|" + partyID + "\x00session|" + sessionID)
+}
 
 // preParamsAAD binds a pre-parameters file to its entry id.
 func preParamsAAD(id string) []byte { return []byte("preparams|" + id) }
 
 // sealFile encrypts plaintext under key into a file with the given header.
-func sealFile(key *MasterKey, kind, walletID, partyID string, plaintext, aad []byte) ([]byte, error) {
+func sealFile(key *MasterKey, kind, walletID, partyID, sessionID string, plaintext, aad []byte) ([]byte, error) {
 	nonce, ct, err := key.seal(plaintext, aad)
 	if err != nil {
 		return nil, newErr(ErrIO, "", "encrypting", err)
@@ -60,6 +71,7 @@ func sealFile(key *MasterKey, kind, walletID, partyID string, plaintext, aad []b
 		Kind:       kind,
 		WalletID:   walletID,
 		PartyID:    partyID,
+		SessionID:  sessionID,
 		KeyID:      key.ID(),
 		Nonce:      nonce,
 		Ciphertext: ct,
@@ -109,8 +121,11 @@ func parseFile(path, kind string, b []byte) (*fileV1, error) {
 		if checkIDs(f.WalletID, f.PartyID) != nil {
 			return nil, corrupt(path, "wallet_id or party_id is not a valid id")
 		}
-	} else if f.WalletID != "" || f.PartyID != "" {
-		return nil, corrupt(path, "a pre-parameters file has wallet_id or party_id")
+		if f.SessionID != "" && checkSessionID(f.SessionID) != nil {
+			return nil, corrupt(path, "session_id is not a valid id")
+		}
+	} else if f.WalletID != "" || f.PartyID != "" || f.SessionID != "" {
+		return nil, corrupt(path, "a pre-parameters file has wallet_id, party_id or session_id")
 	}
 	return &f, nil
 }

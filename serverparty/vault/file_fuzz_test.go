@@ -27,9 +27,10 @@ func fzKey(tb testing.TB) *MasterKey {
 }
 
 const (
-	fzWallet = "3f2b8c1e-8d4a-4b7e-9c2d-1a2b3c4d5e6f"
-	fzParty  = "server-1"
-	fzPPID   = "00112233445566778899aabbccddeeff"
+	fzWallet  = "3f2b8c1e-8d4a-4b7e-9c2d-1a2b3c4d5e6f"
+	fzParty   = "server-1"
+	fzPPID    = "00112233445566778899aabbccddeeff"
+	fzSession = "7d3c9f00e4b1a2c3d4e5f60718293a4b"
 )
 
 var fzPlaintext = []byte(`{"fuzz":"plaintext"}`)
@@ -37,7 +38,7 @@ var fzPlaintext = []byte(`{"fuzz":"plaintext"}`)
 // fzAAD is the associated data a record of kind is opened with here.
 func fzAAD(kind string, f *fileV1) []byte {
 	if kind == kindShare {
-		return shareAAD(f.WalletID, f.PartyID)
+		return shareAAD(f.WalletID, f.PartyID, f.SessionID)
 	}
 	return preParamsAAD(fzPPID)
 }
@@ -50,11 +51,15 @@ func fzAAD(kind string, f *fileV1) []byte {
 // but sealFile under the key makes a record that opens.
 func FuzzParseFile(f *testing.F) {
 	key := fzKey(f)
-	share, err := sealFile(key, kindShare, fzWallet, fzParty, fzPlaintext, shareAAD(fzWallet, fzParty))
+	share, err := sealFile(key, kindShare, fzWallet, fzParty, "", fzPlaintext, shareAAD(fzWallet, fzParty, ""))
 	if err != nil {
 		f.Fatal(err)
 	}
-	pp, err := sealFile(key, kindPreParams, "", "", fzPlaintext, preParamsAAD(fzPPID))
+	fromSession, err := sealFile(key, kindShare, fzWallet, fzParty, fzSession, fzPlaintext, shareAAD(fzWallet, fzParty, fzSession))
+	if err != nil {
+		f.Fatal(err)
+	}
+	pp, err := sealFile(key, kindPreParams, "", "", "", fzPlaintext, preParamsAAD(fzPPID))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -72,6 +77,16 @@ func FuzzParseFile(f *testing.F) {
 	} {
 		f.Add(true, bytes.Replace(share, []byte(r[0]), []byte(r[1]), 1))
 	}
+	f.Add(true, fromSession)
+	for _, r := range [][2]string{
+		{`"session_id":"` + fzSession + `"`, `"session_id":"` + fzSession + `x"`}, // another session
+		{`"session_id":"` + fzSession + `",`, ``},                                 // taken out
+		{`"session_id":"`, `"session_id":"a b`},
+	} {
+		f.Add(true, bytes.Replace(fromSession, []byte(r[0]), []byte(r[1]), 1))
+	}
+	f.Add(true, bytes.Replace(share, []byte(`"key_id"`), []byte(`"session_id":"`+fzSession+`","key_id"`), 1)) // put in
+	f.Add(false, bytes.Replace(pp, []byte(`"key_id"`), []byte(`"session_id":"s","key_id"`), 1))
 	f.Add(true, append(bytes.Clone(share), " {}"...))
 	f.Add(true, share[:len(share)-2])
 	f.Add(true, []byte(`null`))
@@ -92,8 +107,9 @@ func FuzzParseFile(f *testing.F) {
 			len(rec.Nonce) != 12 || len(rec.Ciphertext) < 16 {
 			t.Fatalf("accepted header %+v", rec)
 		}
-		if isShare && checkIDs(rec.WalletID, rec.PartyID) != nil || !isShare && (rec.WalletID != "" || rec.PartyID != "") {
-			t.Fatalf("accepted ids %q, %q for a %s record", rec.WalletID, rec.PartyID, kind)
+		if isShare && (checkIDs(rec.WalletID, rec.PartyID) != nil || rec.SessionID != "" && checkSessionID(rec.SessionID) != nil) ||
+			!isShare && (rec.WalletID != "" || rec.PartyID != "" || rec.SessionID != "") {
+			t.Fatalf("accepted ids %q, %q, %q for a %s record", rec.WalletID, rec.PartyID, rec.SessionID, kind)
 		}
 		enc, err := json.Marshal(rec)
 		if err != nil {

@@ -156,7 +156,7 @@ func TestPendingShare(t *testing.T) {
 		got, err = v.GetShare(w, p)
 		sameShare(t, "GetShare of a share with a pending one", got, err, r0)
 		refs, err := v.ListShares()
-		if want := []ShareRef{{w, p, k.ID()}}; err != nil || !slices.Equal(refs, want) {
+		if want := []ShareRef{{WalletID: w, PartyID: p, KeyID: k.ID()}}; err != nil || !slices.Equal(refs, want) {
 			t.Fatalf("ListShares %v, %v; want %v", refs, err, want)
 		}
 		// Another Vault on the store sees the same.
@@ -219,6 +219,94 @@ func TestPendingShare(t *testing.T) {
 		got, err = v.GetShare(w, p)
 		sameShare(t, "GetShare after the second reshare", got, err, r2)
 		b.checkClean(t)
+	})
+}
+
+// TestPendingShareFrom: a pending share names the reshare session it is
+// from, across a reopen (a restart), in ListPendingShares and
+// GetPendingShareFrom, and keeps the name once active; the session id is
+// bound to the ciphertext, so a record whose session id is changed, put
+// in or taken out does not open, and a bad session id is refused.
+func TestPendingShareFrom(t *testing.T) {
+	forBackends(t, func(t *testing.T, b testBackend) {
+		r0 := goldenShare(t)
+		r1 := atEpoch(t, r0, 1)
+		w, p := r0.WalletID, r0.PartyID
+		k := newKey(t)
+		v := b.open(t, k)
+		if err := v.PutShare(r0); err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"a b", strings.Repeat("s", MaxSessionIDLen+1), "s\x00"} {
+			if err := v.PutPendingShareFrom(r1, bad); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("PutPendingShareFrom(session %.20q): %v, want ErrInvalid", bad, err)
+			}
+		}
+		if refs, err := v.ListPendingShares(); err != nil || len(refs) != 0 {
+			t.Fatalf("ListPendingShares after refusals: %v, %v", refs, err)
+		}
+		const session = "session-7f3a"
+		if err := v.PutPendingShareFrom(r1, session); err != nil {
+			t.Fatal(err)
+		}
+		reopened := b.open(t, k)
+		got, from, err := reopened.GetPendingShareFrom(w, p)
+		sameShare(t, "GetPendingShareFrom, reopened", got, err, r1)
+		if from != session {
+			t.Fatalf("GetPendingShareFrom: session %q, want %q", from, session)
+		}
+		refs, err := reopened.ListPendingShares()
+		if want := []ShareRef{{WalletID: w, PartyID: p, KeyID: k.ID(), SessionID: session}}; err != nil || !slices.Equal(refs, want) {
+			t.Fatalf("ListPendingShares %v, %v; want %v", refs, err, want)
+		}
+		if refs, err := reopened.ListShares(); err != nil || len(refs) != 1 || refs[0].SessionID != "" {
+			t.Fatalf("ListShares %v, %v: the keygen share names no session", refs, err)
+		}
+
+		// The session id cannot be changed, put in or taken out.
+		raw := b.rawPending(t, w, p)
+		for _, tc := range []struct{ name, old, new string }{
+			{"changed", `"session_id":"` + session + `"`, `"session_id":"session-0000"`},
+			{"taken out", `"session_id":"` + session + `",`, ``},
+		} {
+			forged := bytes.Replace(raw, []byte(tc.old), []byte(tc.new), 1)
+			if bytes.Equal(forged, raw) {
+				t.Fatalf("%s: the record has no %s", tc.name, tc.old)
+			}
+			b.setRawPending(t, w, p, forged)
+			if _, _, err := reopened.GetPendingShareFrom(w, p); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("a pending record with its session id %s: %v, want ErrCorrupt", tc.name, err)
+			}
+		}
+		b.setRawPending(t, w, p, raw)
+		if err := v.PutPendingShare(r1); err != nil { // no session
+			t.Fatal(err)
+		}
+		plain := b.rawPending(t, w, p)
+		b.setRawPending(t, w, p, bytes.Replace(plain, []byte(`"key_id"`), []byte(`"session_id":"`+session+`","key_id"`), 1))
+		if _, _, err := v.GetPendingShareFrom(w, p); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("a pending record with a session id put in: %v, want ErrCorrupt", err)
+		}
+		b.setRawPending(t, w, p, raw)
+
+		// Active, it keeps its session and opens; Rotate keeps it too.
+		if err := v.ActivateShare(w, p, 1); err != nil {
+			t.Fatal(err)
+		}
+		got, err = v.GetShare(w, p)
+		sameShare(t, "GetShare of the activated share", got, err, r1)
+		if refs, err := v.ListShares(); err != nil || len(refs) != 1 || refs[0].SessionID != session {
+			t.Fatalf("ListShares %v, %v: want the share of session %s", refs, err, session)
+		}
+		k2 := newKey(t)
+		if _, err := v.Rotate(k2); err != nil {
+			t.Fatal(err)
+		}
+		got, err = b.open(t, k2).GetShare(w, p)
+		sameShare(t, "GetShare after Rotate", got, err, r1)
+		if refs, err := v.ListShares(); err != nil || len(refs) != 1 || refs[0].SessionID != session || refs[0].KeyID != k2.ID() {
+			t.Fatalf("ListShares after Rotate %v, %v", refs, err)
+		}
 	})
 }
 

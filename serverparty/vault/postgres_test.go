@@ -313,7 +313,7 @@ func TestPostgresMigrateV1(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rec, err := sealFile(k, kindShare, r.WalletID, r.PartyID, mustEncode(t, r), shareAAD(r.WalletID, r.PartyID))
+	rec, err := sealFile(k, kindShare, r.WalletID, r.PartyID, "", mustEncode(t, r), shareAAD(r.WalletID, r.PartyID, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,7 +472,7 @@ func TestPostgresRotateOwners(t *testing.T) {
 	if _, err := vb.PutPreParams(pps[3]); err != nil {
 		t.Fatal(err)
 	}
-	rawB, err := sealFile(kB, kindShare, "wallet-b", other, []byte("a share"), shareAAD("wallet-b", other))
+	rawB, err := sealFile(kB, kindShare, "wallet-b", other, "", []byte("a share"), shareAAD("wallet-b", other, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

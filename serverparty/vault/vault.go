@@ -13,15 +13,18 @@
 //
 //	{"format":"tsskit.vault","version":1,"kind":"share",
 //	 "wallet_id":"…","party_id":"…",          (kind "share" only)
+//	 "session_id":"…",                         (a reshare's share, optional)
 //	 "key_id":"<16 hex>","nonce":"<base64>","ciphertext":"<base64>"}
 //
 // A pending share (see Pending shares below) is a share-kind record too,
-// kept apart from the active shares. The plaintext of a share record is
+// kept apart from the active shares; stored by PutPendingShareFrom, it
+// names the reshare session it is from, and keeps the name once active. The plaintext of a share record is
 // its share.Encode record, that of a pre-parameters entry the
 // preparams.Marshal encoding. The nonce is 96 random bits, fresh for
 // every write. The associated data is wallet_id + "|" + party_id for a
-// share, active or pending, and "preparams|" + id for a pre-parameters
-// entry, so a record copied to another wallet, party or entry does not
+// share, active or pending (followed by "\x00session|" + session_id if the
+// record names a session, so that the name cannot be changed, put in or
+// taken out), and "preparams|" + id for a pre-parameters entry, so a record copied to another wallet, party or entry does not
 // decrypt (ErrCorrupt), while a pending share becomes the active one as it
 // is. A decrypted share must moreover carry the wallet and party ids it
 // was read for. key_id is MasterKey.ID of
@@ -212,7 +215,7 @@ type stored struct {
 // aad is the associated data of r.
 func (r *stored) aad() []byte {
 	if r.f.Kind == kindShare {
-		return shareAAD(r.f.WalletID, r.f.PartyID)
+		return shareAAD(r.f.WalletID, r.f.PartyID, r.f.SessionID)
 	}
 	return preParamsAAD(r.id)
 }
@@ -243,6 +246,10 @@ type ShareRef struct {
 	PartyID  string
 	// KeyID is the id of the master key the share is encrypted under.
 	KeyID string
+	// SessionID is the reshare session the share is from, if it was
+	// stored by PutPendingShareFrom; "" for others. Read from the header,
+	// not yet authenticated: GetPendingShareFrom is.
+	SessionID string
 }
 
 // Open opens the vault in dir under key, creating dir and its
@@ -322,6 +329,23 @@ func checkIDs(walletID, partyID string) error {
 	return nil
 }
 
+// checkSessionID checks the id of the session a pending share is from:
+// 1..MaxSessionIDLen printable, non-space characters.
+func checkSessionID(id string) error {
+	if id == "" || len(id) > MaxSessionIDLen {
+		return newErr(ErrInvalid, "", fmt.Sprintf("session id of %d bytes; want 1..%d", len(id), MaxSessionIDLen), nil)
+	}
+	for _, c := range id {
+		if c == unicode.ReplacementChar || !unicode.IsPrint(c) || unicode.IsSpace(c) {
+			return newErr(ErrInvalid, "", "session id: want printable, non-space characters", nil)
+		}
+	}
+	return nil
+}
+
+// MaxSessionIDLen bounds the session id a pending share names.
+const MaxSessionIDLen = 128
+
 // checkOwner refuses, in a PostgreSQL vault, the shares of other parties
 // than its owner.
 func (v *Vault) checkOwner(partyID string) error {
@@ -343,7 +367,7 @@ func (v *Vault) PutShare(r *share.Record) error {
 	defer clear(pt)
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, pt, shareAAD(r.WalletID, r.PartyID))
+	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, "", pt, shareAAD(r.WalletID, r.PartyID, ""))
 	if err != nil {
 		return err
 	}
@@ -379,25 +403,35 @@ func (v *Vault) encodeShare(r *share.Record) ([]byte, error) {
 // none, ErrWrongKey if it is encrypted under another master key, and
 // ErrCorrupt if it was modified or belongs to another wallet or party.
 func (v *Vault) GetShare(walletID, partyID string) (*share.Record, error) {
-	return v.getShare(walletID, partyID, false)
+	r, _, err := v.getShare(walletID, partyID, false)
+	return r, err
 }
 
 // GetPendingShare reads and decrypts the pending share of walletID for
 // partyID (see PutPendingShare), with the errors of GetShare: ErrNotFound
 // if there is none.
 func (v *Vault) GetPendingShare(walletID, partyID string) (*share.Record, error) {
+	r, _, err := v.getShare(walletID, partyID, true)
+	return r, err
+}
+
+// GetPendingShareFrom is GetPendingShare, and returns the session the
+// share was stored from (PutPendingShareFrom), "" if it names none. The
+// session id is authenticated with the share: a record whose session id
+// was changed, added or removed is ErrCorrupt.
+func (v *Vault) GetPendingShareFrom(walletID, partyID string) (*share.Record, string, error) {
 	return v.getShare(walletID, partyID, true)
 }
 
-func (v *Vault) getShare(walletID, partyID string, pending bool) (*share.Record, error) {
+func (v *Vault) getShare(walletID, partyID string, pending bool) (*share.Record, string, error) {
 	if err := checkIDs(walletID, partyID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if walletID == IdentityWalletID {
-		return nil, newErr(ErrNotFound, "", "wallet id "+IdentityWalletID+" is reserved", nil)
+		return nil, "", newErr(ErrNotFound, "", "wallet id "+IdentityWalletID+" is reserved", nil)
 	}
 	if err := v.checkOwner(partyID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
@@ -407,43 +441,50 @@ func (v *Vault) getShare(walletID, partyID string, pending bool) (*share.Record,
 	}
 	b, where, err := get(walletID, partyID)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, newErr(ErrNotFound, "", fmt.Sprintf("no %s of wallet %q for party %q", what, walletID, partyID), nil)
+		return nil, "", newErr(ErrNotFound, "", fmt.Sprintf("no %s of wallet %q for party %q", what, walletID, partyID), nil)
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return v.openShare(&rawRecord{b, where}, walletID, partyID, pending)
+	return v.openShareFrom(&rawRecord{b, where}, walletID, partyID, pending)
 }
 
 // openShare parses, decrypts and decodes rec, read as the share of
 // (walletID, partyID), pending or not. The caller holds v.mu.
 func (v *Vault) openShare(rec *rawRecord, walletID, partyID string, pending bool) (*share.Record, error) {
+	r, _, err := v.openShareFrom(rec, walletID, partyID, pending)
+	return r, err
+}
+
+// openShareFrom is openShare, and returns the session the record names
+// too ("" if none), authenticated with the share.
+func (v *Vault) openShareFrom(rec *rawRecord, walletID, partyID string, pending bool) (*share.Record, string, error) {
 	where := rec.where
 	f, err := parseRecord(where, kindShare, rec.b)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if f.WalletID != walletID || f.PartyID != partyID {
-		return nil, corrupt(where, fmt.Sprintf("holds the share of wallet %q for party %q, not of wallet %q for party %q", f.WalletID, f.PartyID, walletID, partyID))
+		return nil, "", corrupt(where, fmt.Sprintf("holds the share of wallet %q for party %q, not of wallet %q for party %q", f.WalletID, f.PartyID, walletID, partyID))
 	}
-	pt, err := f.open(where, v.key, shareAAD(walletID, partyID))
+	pt, err := f.open(where, v.key, shareAAD(walletID, partyID, f.SessionID))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	defer clear(pt)
 	r, err := share.Decode(pt) // its errors quote no secrets
 	if err != nil {
-		return nil, newErr(ErrCorrupt, where, "the decrypted share record does not decode", err)
+		return nil, "", newErr(ErrCorrupt, where, "the decrypted share record does not decode", err)
 	}
 	if r.WalletID != walletID || r.PartyID != partyID {
-		return nil, corrupt(where, "the decrypted record belongs to another wallet or party")
+		return nil, "", corrupt(where, "the decrypted record belongs to another wallet or party")
 	}
 	// Active and pending shares are encrypted alike: a keygen's share
 	// (epoch 0) found pending was put there by hand.
 	if pending && r.Epoch < 1 {
-		return nil, corrupt(where, "a pending share of epoch 0; a reshare's is 1 or more")
+		return nil, "", corrupt(where, "a pending share of epoch 0; a reshare's is 1 or more")
 	}
-	return r, nil
+	return r, f.SessionID, nil
 }
 
 // PutPendingShare encrypts and stores r, the share a reshare gave its
@@ -462,7 +503,21 @@ func (v *Vault) openShare(rec *rawRecord, walletID, partyID string, pending bool
 //
 // r is encrypted as the active share of its wallet and party is (the same
 // associated data), so that ActivateShare moves the record as it is.
-func (v *Vault) PutPendingShare(r *share.Record) error {
+func (v *Vault) PutPendingShare(r *share.Record) error { return v.PutPendingShareFrom(r, "") }
+
+// PutPendingShareFrom is PutPendingShare for a share that reshare session
+// sessionID gave, which the record names, bound to the ciphertext: after
+// a restart, GetPendingShareFrom and ListPendingShares tell which session
+// a pending share is from, so that its party can finish that session's
+// end without trusting anyone else's word for which share it made. The
+// record keeps the session id when it becomes the active share.
+// sessionID "" names none.
+func (v *Vault) PutPendingShareFrom(r *share.Record, sessionID string) error {
+	if sessionID != "" {
+		if err := checkSessionID(sessionID); err != nil {
+			return err
+		}
+	}
 	pt, err := v.encodeShare(r)
 	if err != nil {
 		return err
@@ -475,7 +530,7 @@ func (v *Vault) PutPendingShare(r *share.Record) error {
 	defer v.pendingMu.Unlock()
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, pt, shareAAD(r.WalletID, r.PartyID))
+	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, sessionID, pt, shareAAD(r.WalletID, r.PartyID, sessionID))
 	if err != nil {
 		return err
 	}
@@ -625,8 +680,14 @@ func (v *Vault) HasShare(walletID, partyID string) bool {
 // not listed), sorted by wallet and party id, from the plaintext headers:
 // nothing is decrypted. A record whose header does
 // not parse or does not match where it is stored is ErrCorrupt.
-func (v *Vault) ListShares() ([]ShareRef, error) {
-	shares, err := v.store.shares()
+func (v *Vault) ListShares() ([]ShareRef, error) { return v.listShares(v.store.shares) }
+
+// ListPendingShares lists the pending shares as ListShares lists the
+// active ones.
+func (v *Vault) ListPendingShares() ([]ShareRef, error) { return v.listShares(v.store.pendingShares) }
+
+func (v *Vault) listShares(list func() ([]*stored, error)) ([]ShareRef, error) {
+	shares, err := list()
 	if err != nil {
 		return nil, err
 	}
@@ -635,7 +696,7 @@ func (v *Vault) ListShares() ([]ShareRef, error) {
 		if s.f.WalletID == IdentityWalletID {
 			continue // the identity key, not a share
 		}
-		refs = append(refs, ShareRef{WalletID: s.f.WalletID, PartyID: s.f.PartyID, KeyID: s.f.KeyID})
+		refs = append(refs, ShareRef{WalletID: s.f.WalletID, PartyID: s.f.PartyID, KeyID: s.f.KeyID, SessionID: s.f.SessionID})
 	}
 	slices.SortFunc(refs, func(a, b ShareRef) int {
 		if c := strings.Compare(a.WalletID, b.WalletID); c != 0 {
@@ -664,7 +725,7 @@ func (v *Vault) PutPreParams(pp *keygen.LocalPreParams) (id string, err error) {
 	id = hex.EncodeToString(idb[:])
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	b, err := sealFile(v.key, kindPreParams, "", "", pt, preParamsAAD(id))
+	b, err := sealFile(v.key, kindPreParams, "", "", "", pt, preParamsAAD(id))
 	if err != nil {
 		return "", err
 	}
@@ -781,7 +842,7 @@ func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		b, err := sealFile(newKey, r.f.Kind, r.f.WalletID, r.f.PartyID, pt, r.aad())
+		b, err := sealFile(newKey, r.f.Kind, r.f.WalletID, r.f.PartyID, r.f.SessionID, pt, r.aad())
 		clear(pt)
 		if err != nil {
 			return n, err
@@ -835,7 +896,7 @@ func (v *Vault) Identity(partyID string) (k *identity.Key, created bool, err err
 	clear(seed)
 	defer clear(pt)
 	v.mu.RLock()
-	b, err := sealFile(v.key, kindShare, IdentityWalletID, partyID, pt, shareAAD(IdentityWalletID, partyID))
+	b, err := sealFile(v.key, kindShare, IdentityWalletID, partyID, "", pt, shareAAD(IdentityWalletID, partyID, ""))
 	if err == nil {
 		err = v.store.putShare(IdentityWalletID, partyID, b)
 	}
@@ -865,10 +926,10 @@ func (v *Vault) readIdentity(partyID string) (*identity.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.WalletID != IdentityWalletID || f.PartyID != partyID {
+	if f.WalletID != IdentityWalletID || f.PartyID != partyID || f.SessionID != "" {
 		return nil, corrupt(where, "holds another record than the identity key of party "+partyID)
 	}
-	pt, err := f.open(where, v.key, shareAAD(IdentityWalletID, partyID))
+	pt, err := f.open(where, v.key, shareAAD(IdentityWalletID, partyID, ""))
 	if err != nil {
 		return nil, err
 	}

@@ -241,7 +241,7 @@ func TestShareRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := []ShareRef{{r.WalletID, r.PartyID, k.ID()}, {r2.WalletID, r2.PartyID, k.ID()}}
+		want := []ShareRef{{WalletID: r.WalletID, PartyID: r.PartyID, KeyID: k.ID()}, {WalletID: r2.WalletID, PartyID: r2.PartyID, KeyID: k.ID()}}
 		if !slices.Equal(refs, want) {
 			t.Fatalf("ListShares %v, want %v", refs, want)
 		}
