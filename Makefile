@@ -50,14 +50,25 @@ fs.writeFileSync("sdk-ts/src/build-integrity.ts",
   "export const BUILD_INTEGRITY: { readonly wasm: string; readonly worker: string } | null = " + JSON.stringify(pins, null, 2) + ";\n");
 endef
 export WASM_PINS_JS
+# tss.wasm is built without inlining except in the packages its protocol
+# work runs in (the runtime, math/big, the prime search, tss-lib's proofs):
+# inlining everywhere else costs ≈ 250 kB brotli and no measured speed
+# (docs/benchmarks.md). The build fails if the brotli file grows past
+# WASM_MAX_BR bytes (2.5 MiB).
+WASM_GCFLAGS = -gcflags=all=-l -gcflags=runtime/...= -gcflags=internal/...= -gcflags=math/...= \
+	-gcflags=github.com/rwadurian/tsskit/party/preparams= -gcflags=github.com/bnb-chain/tss-lib/v2/crypto/...=
+WASM_MAX_BR = 2621440
 wasm: deps
 	@mkdir -p public
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o public/tss.wasm ./wasm
+	GOOS=js GOARCH=wasm $(GO) build -trimpath $(WASM_GCFLAGS) -ldflags="-s -w -X main.version=$(VERSION)" -o public/tss.wasm ./wasm
 	@rm -f public/wasm_exec.js public/wasm_exec.js.br public/wasm_exec.js.gz
 	npx esbuild sdk-ts/src/worker/tss-worker.ts --bundle --format=iife --target=es2022 --log-level=warning --inject:"$(WASM_EXEC)" --outfile=public/tss-worker.js
 	cp wasm/tsskit.d.ts public/tsskit.d.ts
 	node -e "$$WASM_PINS_JS"
 	$(GO) run ./scripts/precompress public/tss.wasm public/tss-worker.js
+	@size=$$(wc -c < public/tss.wasm.br); if [ "$$size" -gt $(WASM_MAX_BR) ]; then \
+		echo "tss.wasm.br is $$size bytes, over the limit of $(WASM_MAX_BR) (WASM_MAX_BR): see docs/benchmarks.md, tss.wasm size" >&2; exit 1; fi; \
+		echo "tss.wasm.br: $$size bytes (limit $(WASM_MAX_BR))"
 
 # Every suite records its counts in $(COUNTS); the last line of `make test`
 # adds them up: "N passed, N failed, N skipped".
@@ -114,7 +125,7 @@ test-helm: deps
 WASM_PKGS = ./party/seal ./party/roster ./party/preparams ./wasm
 test-wasm: deps
 	@scripts/wasm-tools.sh
-	PATH="$(CURDIR)/.tools/bin:$$PATH" GOOS=js GOARCH=wasm $(GO) test -count=1 -short -timeout $(GOTEST_TIMEOUT) -json $(WASM_PKGS) | $(GO) run ./scripts/testsummary -name wasm
+	PATH="$(CURDIR)/.tools/bin:$$PATH" GOOS=js GOARCH=wasm $(GO) test -count=1 -short -timeout $(GOTEST_TIMEOUT) $(WASM_GCFLAGS) -json $(WASM_PKGS) | $(GO) run ./scripts/testsummary -name wasm
 
 # The TypeScript SDK: type check, unit tests (Vitest; fake-indexeddb only
 # here), and the library build (tsup: ESM + declarations).
