@@ -12,15 +12,24 @@ run() { # name, go test args...
   go test -run '^$' "$@" | tee "$out/$name.txt" | grep -E '^(Benchmark|ok|FAIL)' || true
 }
 
-# Safe primes are a random search: several runs give a mean.
-run safeprime  -bench 'BenchmarkSafePrime1024' -benchtime 8x  -count 1 ./party/preparams
-run preparams  -bench 'BenchmarkGenerate'      -benchtime 3x  -count 1 ./party/preparams
-run engine     -bench .                        -benchtime 3x  -count 1 -timeout 30m ./party
+# Every benchmark line is one run (-count): bench-out/bench.json keeps each
+# figure's median, min–max and run count, and scripts/benchcmp compares two
+# such files. Safe primes are a random search: the seeded benchmarks search
+# the same candidate streams in every run (and tsskit and tss-lib the same
+# seeds), so their runs differ only by the machine; the candidates and
+# Fermat tests per prime are reported beside the time.
+COUNT=${COUNT:-10}
+run fermat     -bench 'BenchmarkFermat2/bits=1024'                    -benchtime 200x -count "$COUNT" ./party/preparams
+run safeprime  -bench 'BenchmarkSafePrime1024(TSSLib)?Seeded$'        -benchtime 8x   -count "$COUNT" -timeout 90m ./party/preparams
+run preparams  -bench 'BenchmarkGenerate'                             -benchtime 1x   -count "$COUNT" -timeout 30m ./party/preparams
+run engine     -bench .                                               -benchtime 1x   -count "$COUNT" -timeout 30m ./party
 # The services: the account API end to end in one process over loopback,
 # and the router alone.
-run account    -bench 'BenchmarkAccount'       -benchtime 3x  -count 1 -timeout 30m ./coordinator
-run router     -bench 'BenchmarkRouter'        -benchtime 20000x -count 1 ./router
-# The browser: build what the browser test builds, then measure in Chromium.
+run account    -bench 'BenchmarkAccount'                              -benchtime 1x   -count "$COUNT" -timeout 60m ./coordinator
+run router     -bench 'BenchmarkRouter'                               -benchtime 20000x -count "$COUNT" ./router
+# The browser: build what the browser test builds, then measure in Chromium
+# (BENCH_BROWSER=0 skips it: the Go figures alone).
+if [ "${BENCH_BROWSER:-1}" != 0 ]; then
 echo "== browser"
 make -s wasm >/dev/null
 scripts/wasm-tools.sh
@@ -30,32 +39,22 @@ npx esbuild sdk-ts/test/browser/e2e-page.ts --bundle --format=esm --log-level=wa
 npx esbuild sdk-ts/test/browser/sdk-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/sdk.js
 cp sdk-ts/test/browser/index.html sdk-ts/test/browser/sdk.html public/e2e/
 TSSKIT_BIN="$PWD/bin/tsskit" TSSKIT_WEB_DIR="$PWD/public" BENCH_OUT="$out" node sdk-ts/bench/browser.mjs | tee "$out/browser.txt"
+else
+rm -f "$out/browser.json" "$out/browser.txt" "$out/browser-side-by-side.md"
+fi
 echo "raw output in $out/"
 
-# One table from this run: tsskit beside tss-lib's own generator where there is one.
-awk '
-  /^Benchmark/ { name=$1; sub(/-[0-9]+$/, "", name); ns[name]=$3
-                 for (i=5; i<NF; i+=2) extra[name, $(i+1)]=$i }
-  function s(x) { return sprintf("%.2f s", x/1e9) }
-  END {
-    printf "\n| figure | tsskit | tss-lib baseline | ratio |\n|---|---|---|---|\n"
-    printf "| one 1024-bit safe prime (mean) | %s | %s | %.1fx faster |\n", s(ns["BenchmarkSafePrime1024"]), s(ns["BenchmarkSafePrime1024TSSLib"]), ns["BenchmarkSafePrime1024TSSLib"]/ns["BenchmarkSafePrime1024"]
-    printf "| full pre-params (mean) | %s | %s | %.1fx faster |\n", s(ns["BenchmarkGenerate"]), s(ns["BenchmarkGenerateTSSLib"]), ns["BenchmarkGenerateTSSLib"]/ns["BenchmarkGenerate"]
-    printf "| 2-of-3 keygen, pre-params ready | %s | | |\n", s(ns["BenchmarkKeygen2of3"])
-    printf "| 2-party sign | %s | | |\n", s(ns["BenchmarkSign2of3"])
-    printf "| wire per keygen | %d envelopes, %d KB | | |\n", extra["BenchmarkKeygen2of3","envelopes/op"], extra["BenchmarkKeygen2of3","wire-B/op"]/1000
-    printf "| wire per sign | %d envelopes, %d KB | | |\n", extra["BenchmarkSign2of3","envelopes/op"], extra["BenchmarkSign2of3","wire-B/op"]/1000
-    printf "| REST account keygen, pooled pre-params | %s | cold pools: %s | %.1fx faster |\n", s(ns["BenchmarkAccountKeygen/pooled"]), s(ns["BenchmarkAccountKeygen/cold"]), ns["BenchmarkAccountKeygen/cold"]/ns["BenchmarkAccountKeygen/pooled"]
-    printf "| REST account sign | %s | | |\n", s(ns["BenchmarkAccountSign"])
-    r1="BenchmarkRouter/publishers=1"; r8="BenchmarkRouter/publishers=8"
-    printf "| router, 1 publisher | %d env/s, p50 %.2f ms, p99 %.2f ms | | |\n", extra[r1,"envelopes/s"], extra[r1,"p50-ms"], extra[r1,"p99-ms"]
-    printf "| router, 8 publishers | %d env/s, p50 %.2f ms, p99 %.2f ms | 1 publisher | %.1fx the throughput |\n", extra[r8,"envelopes/s"], extra[r8,"p50-ms"], extra[r8,"p99-ms"], extra[r8,"envelopes/s"]/extra[r1,"envelopes/s"]
-  }' "$out"/safeprime.txt "$out"/preparams.txt "$out"/engine.txt "$out"/account.txt "$out"/router.txt | tee "$out/table.md"
+# Every figure of this run, with its spread, and the headline ratios.
+commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
+go run ./scripts/benchcmp -collect "$out" -commit "$commit"
+go run ./scripts/benchcmp -table "$out/bench.json" | tee "$out/table.md"
+if [ "${BENCH_BROWSER:-1}" != 0 ]; then
 # Browser vs native, one safe prime each, this run.
-native=$(awk '/^BenchmarkSafePrime1024-/ {print $3/1e6}' "$out"/safeprime.txt)
+native=$(awk '/^BenchmarkSafePrime1024Seeded-/ {s+=$3/1e6; n++} END {print s/n}' "$out"/safeprime.txt)
 browser=$(awk '/^BROWSER_PRIME_MS/ {print $2}' "$out"/browser.txt)
 awk -v n="$native" -v b="$browser" 'BEGIN { printf "| one safe prime: Chromium wasm vs native | %.2f s vs %.2f s | %.1fx slower in the browser |\n", b/1000, n/1000, b/n }' | tee -a "$out/table.md"
 grep '^|' "$out"/browser.txt | grep -v BROWSER_PRIME >> "$out/table.md"
 # The browser side by side (baseline vs tsskit), also in browser.json.
 echo
 cat "$out/browser-side-by-side.md"
+fi

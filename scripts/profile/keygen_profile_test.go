@@ -16,6 +16,7 @@ import (
 
 	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/party"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/memnet"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -43,10 +44,15 @@ func TestProfileKeygenSign(t *testing.T) {
 		marks = append(marks, fmt.Sprintf("%7.2fs %-9s %s round %d/%d done=%v", time.Since(start).Seconds(), id, p.Phase, p.Round, p.Rounds, p.Done))
 	}
 
-	outs, err := memnet.RunSession(ctx, nil, "profile-kg", ids, 2,
+	d, err := memnet.NewIdentities(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := memnet.Spec{Kind: identity.SessionKeygen, ID: "profile-kg", WalletID: "profile-wallet", Threshold: 2, Parties: ids}
+	outs, err := memnet.RunSession(ctx, nil, d, spec,
 		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.KeygenResult, error) {
 			s.Progress = func(p party.Progress) { mark(s.Self, p) }
-			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: "profile-wallet", PreParams: pps[i]}, tr)
+			return party.Keygen(ctx, party.KeygenRequest{Session: s, WalletID: "profile-wallet", PreParams: pps[i], Identity: d.Keys[ids[i]]}, tr)
 		})
 	if err == nil {
 		err = memnet.Err(outs)
@@ -59,7 +65,13 @@ func TestProfileKeygenSign(t *testing.T) {
 	digest := sha256.Sum256([]byte("profile"))
 	shares := []*share.Record{outs[0].Result.Share, outs[2].Result.Share}
 	start = time.Now()
-	souts, err := testkit.RunSign(ctx, "profile-sign", shares, digest[:], nil)
+	sspec := memnet.Spec{Kind: identity.SessionSign, ID: "profile-sign", WalletID: shares[0].WalletID, Threshold: shares[0].Threshold,
+		Parties: []string{shares[0].PartyID, shares[1].PartyID}, Digest: digest[:], Epoch: shares[0].Epoch}
+	souts, err := memnet.RunSession(ctx, nil, d, sspec,
+		func(ctx context.Context, s party.Session, tr party.Transport, i int) (*party.Signature, error) {
+			s.Progress = func(p party.Progress) { mark(s.Self, p) }
+			return party.Sign(ctx, party.SignRequest{Session: s, Share: shares[i], Digest: digest[:]}, tr)
+		})
 	if err == nil {
 		err = memnet.Err(souts)
 	}

@@ -130,19 +130,27 @@ func sameShare(t *testing.T, what string, got *share.Record, err error, want *sh
 	}
 }
 
+// activeAndNext opens a vault on b under a new key with the golden share
+// stored (r0, epoch 0) and returns it with r1, a share of its next epoch.
+func activeAndNext(t *testing.T, b testBackend) (v *Vault, k *MasterKey, r0, r1 *share.Record) {
+	t.Helper()
+	r0 = goldenShare(t)
+	r1 = atEpoch(t, r0, 1)
+	k = newKey(t)
+	v = b.open(t, k)
+	if err := v.PutShare(r0); err != nil {
+		t.Fatal(err)
+	}
+	return v, k, r0, r1
+}
+
 // TestPendingShare: a reshare's share is kept pending, GetShare still
 // returning the active one, until ActivateShare replaces the active share
 // with it; activating again changes nothing.
 func TestPendingShare(t *testing.T) {
 	forBackends(t, func(t *testing.T, b testBackend) {
-		r0 := goldenShare(t)
-		r1 := atEpoch(t, r0, 1)
+		v, k, r0, r1 := activeAndNext(t, b)
 		w, p := r0.WalletID, r0.PartyID
-		k := newKey(t)
-		v := b.open(t, k)
-		if err := v.PutShare(r0); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := v.GetPendingShare(w, p); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("GetPendingShare before PutPendingShare: got %v, want ErrNotFound", err)
 		}
@@ -229,14 +237,8 @@ func TestPendingShare(t *testing.T) {
 // in or taken out does not open, and a bad session id is refused.
 func TestPendingShareFrom(t *testing.T) {
 	forBackends(t, func(t *testing.T, b testBackend) {
-		r0 := goldenShare(t)
-		r1 := atEpoch(t, r0, 1)
+		v, k, r0, r1 := activeAndNext(t, b)
 		w, p := r0.WalletID, r0.PartyID
-		k := newKey(t)
-		v := b.open(t, k)
-		if err := v.PutShare(r0); err != nil {
-			t.Fatal(err)
-		}
 		for _, bad := range []string{"a b", strings.Repeat("s", MaxSessionIDLen+1), "s\x00"} {
 			if err := v.PutPendingShareFrom(r1, bad); !errors.Is(err, ErrInvalid) {
 				t.Fatalf("PutPendingShareFrom(session %.20q): %v, want ErrInvalid", bad, err)
