@@ -39,8 +39,10 @@ npx esbuild sdk-ts/test/browser/e2e-page.ts --bundle --format=esm --log-level=wa
 npx esbuild sdk-ts/test/browser/sdk-page.ts --bundle --format=esm --log-level=warning --outfile=public/e2e/sdk.js
 cp sdk-ts/test/browser/index.html sdk-ts/test/browser/sdk.html public/e2e/
 TSSKIT_BIN="$PWD/bin/tsskit" TSSKIT_WEB_DIR="$PWD/public" BENCH_OUT="$out" node sdk-ts/bench/browser.mjs | tee "$out/browser.txt"
+# Pre-params on 1, 2 and 4 workers, interleaved runs (WORKER_RUNS, 10).
+TSSKIT_BIN="$PWD/bin/tsskit" TSSKIT_WEB_DIR="$PWD/public" BENCH_OUT="$out" RUNS="${WORKER_RUNS:-10}" node sdk-ts/bench/workers.mjs | tee "$out/workers.md"
 else
-rm -f "$out/browser.json" "$out/browser.txt" "$out/browser-side-by-side.md"
+rm -f "$out/browser.json" "$out/browser.txt" "$out/browser-side-by-side.md" "$out/workers.json" "$out/workers.md"
 fi
 echo "raw output in $out/"
 

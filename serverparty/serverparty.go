@@ -474,6 +474,13 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			p.refuse(ctx, l, a, "invalid_argument", errors.New("a reshare assignment without its reshare"))
 			return
 		}
+		// Its new share's record will name the session: an id the vault
+		// cannot store is refused now, before anyone computes, not at the
+		// end, when the other holders may have stored theirs.
+		if err := vault.CheckSessionID(a.SessionId); err != nil {
+			p.refuse(ctx, l, a, "invalid_argument", fmt.Errorf("session id: %w", err))
+			return
+		}
 		// A seat of a session that failed may still be finishing the round
 		// it was computing (a tss-lib round cannot be interrupted): a retry
 		// made at once waits for it rather than fail, naming this party.
@@ -530,7 +537,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 				log.Error("the new share stays pending", "wallet", a.WalletId, "epoch", spec.Epoch, "err", out.NotActivated)
 				return
 			}
-			if err := p.cfg.Vault.ActivateShare(a.WalletId, a.PartyId, spec.Epoch); err != nil {
+			if err := p.cfg.Vault.ActivateShareFrom(a.WalletId, a.PartyId, spec.Epoch, a.SessionId); err != nil {
 				log.Error("activate the new share", "wallet", a.WalletId, "epoch", spec.Epoch, "err", err)
 				return
 			}
@@ -597,7 +604,7 @@ func (p *Party) resumePending(ctx context.Context, l *link, wallet string) error
 	if err := participant.VerifyStoredAcks(resp.SessionId, pending, resp.StoredAcks); err != nil {
 		return fmt.Errorf("session %s: %w", resp.SessionId, err)
 	}
-	if err := p.cfg.Vault.ActivateShare(wallet, p.cfg.PartyID, pending.Epoch); err != nil {
+	if err := p.cfg.Vault.ActivateShareFrom(wallet, p.cfg.PartyID, pending.Epoch, stored); err != nil {
 		return err
 	}
 	p.log.Info("pending share activated: the reshare's end was missed, every holder's stored acknowledgement verifies", "wallet", wallet, "epoch", pending.Epoch, "session", resp.SessionId)

@@ -67,6 +67,8 @@ var Headline = []RatioSpec{
 	{"browser safe prime, tsskit / naive math/big", "browser/safe-prime-1-worker ms", "browser/safe-prime-naive ms", "lower"},
 	{"browser pre-params, 2 workers / 1 worker", "browser/preparams-2-workers ms", "browser/preparams-1-worker ms", "lower"},
 	{"browser wallet refresh / createWallet", "sdk/refreshWallet ms", "sdk/createWallet-cold ms", "lower"},
+	{"browser pre-params, 2 workers / 1 (interleaved runs)", "browser/preparams-workers=2 ms", "browser/preparams-workers=1 ms", "lower"},
+	{"browser pre-params, 4 workers / 1 (interleaved runs)", "browser/preparams-workers=4 ms", "browser/preparams-workers=1 ms", "lower"},
 }
 
 func summarize(name, unit string, samples []float64) Figure {
@@ -174,6 +176,31 @@ func ParseBrowser(b []byte) ([]Figure, error) {
 	return slices.DeleteFunc(figs, func(f Figure) bool { return f.Runs == 0 }), nil
 }
 
+// ParseWorkers turns workers.json (sdk-ts/bench/workers.mjs: one
+// pre-params set on N workers, per run) into a figure per worker count.
+func ParseWorkers(b []byte) ([]Figure, error) {
+	var j struct {
+		MS map[string][]float64 `json:"ms"`
+	}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("workers.json: %w", err)
+	}
+	counts := make([]int, 0, len(j.MS))
+	for k := range j.MS {
+		n, err := strconv.Atoi(k)
+		if err != nil {
+			return nil, fmt.Errorf("workers.json: worker count %q", k)
+		}
+		counts = append(counts, n)
+	}
+	sort.Ints(counts)
+	var figs []Figure
+	for _, n := range counts {
+		figs = append(figs, summarize(fmt.Sprintf("browser/preparams-workers=%d", n), "ms", j.MS[strconv.Itoa(n)]))
+	}
+	return figs, nil
+}
+
 // Collect reads a bench-out directory: every <pkg>.txt of Go benchmark
 // output named in goFiles (file → package name) and browser.json if it is
 // there.
@@ -201,6 +228,15 @@ func Collect(dir string, goFiles map[string]string) ([]Figure, error) {
 			i := strings.LastIndexByte(k, ' ')
 			figs = append(figs, summarize(k[:i], k[i+1:], samples[k]))
 		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "workers.json")); err == nil {
+		wf, err := ParseWorkers(b)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, wf...)
+	} else if !os.IsNotExist(err) {
+		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, "browser.json")); err == nil {
 		bf, err := ParseBrowser(b)

@@ -70,6 +70,9 @@ func TestCollectRatiosCompare(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "browser.json"), []byte(browser), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "workers.json"), []byte(`{"runs":3,"ms":{"1":[6000,7000,5000],"2":[4000,4500,5000],"4":[4100,3900,4000]}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := writeCollected(dir, "abc1234"); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +89,9 @@ func TestCollectRatiosCompare(t *testing.T) {
 	}
 	if g := by["browser/preparams-2-workers ms"]; g.Runs != 2 || g.Median != 4100 {
 		t.Fatalf("browser pre-params figure %+v", g)
+	}
+	if g := by["browser/preparams-workers=2 ms"]; g.Runs != 3 || g.Median != 4500 {
+		t.Fatalf("workers figure %+v", g)
 	}
 	if g := by["sdk/createWallet-warm ms"]; g.Runs != 1 {
 		t.Fatalf("warm figure %+v", g)

@@ -291,8 +291,34 @@ func TestPendingShareFrom(t *testing.T) {
 		}
 		b.setRawPending(t, w, p, raw)
 
+		// ActivateShareFrom activates only the named session's share: a
+		// record of another session of the same epoch (here one written
+		// back in its place, as a database writer could) stays pending.
+		if err := v.PutPendingShareFrom(atEpoch(t, r0, 1), "session-0000"); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.ActivateShareFrom(w, p, 1, session); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("ActivateShareFrom(%s) of session-0000's record: %v, want ErrInvalid", session, err)
+		}
+		if got, err := v.GetShare(w, p); err != nil || got.Epoch != 0 {
+			t.Fatalf("after a refused activation the active share is %v, %v; want epoch 0", got, err)
+		}
+		if _, from, err := v.GetPendingShareFrom(w, p); err != nil || from != "session-0000" {
+			t.Fatalf("after a refused activation the pending share is from %q, %v", from, err)
+		}
+		if err := v.PutPendingShare(r1); err != nil { // no session named
+			t.Fatal(err)
+		}
+		if err := v.ActivateShareFrom(w, p, 1, session); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("ActivateShareFrom of a record naming no session: %v, want ErrInvalid", err)
+		}
+		if err := v.ActivateShareFrom(w, p, 1, "a b"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("ActivateShareFrom with a bad session id: %v, want ErrInvalid", err)
+		}
+		b.setRawPending(t, w, p, raw)
+
 		// Active, it keeps its session and opens; Rotate keeps it too.
-		if err := v.ActivateShare(w, p, 1); err != nil {
+		if err := v.ActivateShareFrom(w, p, 1, session); err != nil {
 			t.Fatal(err)
 		}
 		got, err = v.GetShare(w, p)

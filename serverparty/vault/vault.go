@@ -329,8 +329,13 @@ func checkIDs(walletID, partyID string) error {
 	return nil
 }
 
-// checkSessionID checks the id of the session a pending share is from:
-// 1..MaxSessionIDLen printable, non-space characters.
+// CheckSessionID reports whether id can name the session a pending share
+// is from (PutPendingShareFrom): 1..MaxSessionIDLen printable, non-space
+// characters. A server party checks it when a reshare is assigned, before
+// the protocol runs.
+func CheckSessionID(id string) error { return checkSessionID(id) }
+
+// checkSessionID is CheckSessionID.
 func checkSessionID(id string) error {
 	if id == "" || len(id) > MaxSessionIDLen {
 		return newErr(ErrInvalid, "", fmt.Sprintf("session id of %d bytes; want 1..%d", len(id), MaxSessionIDLen), nil)
@@ -567,6 +572,22 @@ func (v *Vault) PutPendingShareFrom(r *share.Record, sessionID string) error {
 // first: ErrWrongKey or ErrCorrupt, or a pending share of another wallet
 // key than the active one (ErrInvalid), change nothing.
 func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
+	return v.activate(walletID, partyID, epoch, "", false)
+}
+
+// ActivateShareFrom is ActivateShare for the share that reshare session
+// sessionID gave (PutPendingShareFrom): a pending share of epoch that
+// names another session, or none, is not activated (ErrInvalid) and stays
+// pending. The session is read in the same step that moves the record, so
+// a pending record replaced after a caller checked it is checked again.
+func (v *Vault) ActivateShareFrom(walletID, partyID string, epoch int, sessionID string) error {
+	if err := checkSessionID(sessionID); err != nil {
+		return err
+	}
+	return v.activate(walletID, partyID, epoch, sessionID, true)
+}
+
+func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, checkSession bool) error {
 	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord) (activation, error) {
 		activeEpoch := -1 // none
 		var a *share.Record
@@ -580,7 +601,7 @@ func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
 		act := keepPending
 		note := ""
 		if pending != nil {
-			p, err := v.openShare(pending, walletID, partyID, true)
+			p, from, err := v.openShareFrom(pending, walletID, partyID, true)
 			if err != nil {
 				return keepPending, err
 			}
@@ -590,6 +611,9 @@ func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
 			case p.Epoch == epoch:
 				if a != nil && !bytes.Equal(p.PublicKey, a.PublicKey) {
 					return keepPending, newErr(ErrInvalid, pending.where, "the pending share is of another wallet public key than the active share; not activated", nil)
+				}
+				if checkSession && from != sessionID {
+					return keepPending, newErr(ErrInvalid, pending.where, fmt.Sprintf("the pending share of epoch %d is from session %q, not %q; not activated", epoch, from, sessionID), nil)
 				}
 				return movePending, nil
 			default:
