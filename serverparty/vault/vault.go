@@ -18,14 +18,15 @@
 //
 // A pending share (see Pending shares below) is a share-kind record too,
 // kept apart from the active shares; stored by PutPendingShareFrom, it
-// names the reshare session it is from, and keeps the name once active. The plaintext of a share record is
-// its share.Encode record, that of a pre-parameters entry the
-// preparams.Marshal encoding. The nonce is 96 random bits, fresh for
-// every write. The associated data is wallet_id + "|" + party_id for a
-// share, active or pending (followed by "\x00session|" + session_id if the
-// record names a session, so that the name cannot be changed, put in or
-// taken out), and "preparams|" + id for a pre-parameters entry, so a record copied to another wallet, party or entry does not
-// decrypt (ErrCorrupt), while a pending share becomes the active one as it
+// names the reshare session it is from, and keeps the name once active.
+// The plaintext of a share record is its share.Encode record, that of a
+// pre-parameters entry the preparams.Marshal encoding. The nonce is 96
+// random bits, fresh for every write. The associated data is wallet_id +
+// "|" + party_id for a share, active or pending (followed by
+// "\x00session|" + session_id if the record names a session, so that the
+// name cannot be changed, put in or taken out), and "preparams|" + id for
+// a pre-parameters entry, so a record copied to another wallet, party or
+// entry does not decrypt (ErrCorrupt), while a pending share becomes the active one as it
 // is. A decrypted share must moreover carry the wallet and party ids it
 // was read for. key_id is MasterKey.ID of
 // the key the record was written under: a record under another key is
@@ -315,13 +316,8 @@ func (v *Vault) KeyID() string {
 
 // checkIDs applies the share package's rules for wallet and party ids.
 func checkIDs(walletID, partyID string) error {
-	if walletID == "" || len(walletID) > share.MaxWalletIDLen {
-		return newErr(ErrInvalid, "", fmt.Sprintf("wallet id of %d bytes; want 1..%d", len(walletID), share.MaxWalletIDLen), nil)
-	}
-	for _, c := range walletID {
-		if c == unicode.ReplacementChar || !unicode.IsPrint(c) || unicode.IsSpace(c) {
-			return newErr(ErrInvalid, "", "wallet id: want printable, non-space characters", nil)
-		}
+	if err := checkPrintableID("wallet id", walletID, share.MaxWalletIDLen); err != nil {
+		return err
 	}
 	if err := roster.CheckID(partyID); err != nil {
 		return newErr(ErrInvalid, "", "party id", err)
@@ -335,14 +331,17 @@ func checkIDs(walletID, partyID string) error {
 // the protocol runs.
 func CheckSessionID(id string) error { return checkSessionID(id) }
 
-// checkSessionID is CheckSessionID.
-func checkSessionID(id string) error {
-	if id == "" || len(id) > MaxSessionIDLen {
-		return newErr(ErrInvalid, "", fmt.Sprintf("session id of %d bytes; want 1..%d", len(id), MaxSessionIDLen), nil)
+func checkSessionID(id string) error { return checkPrintableID("session id", id, MaxSessionIDLen) }
+
+// checkPrintableID checks that id, named what in errors, is 1..max bytes
+// of printable, non-space characters (ErrInvalid).
+func checkPrintableID(what, id string, max int) error {
+	if id == "" || len(id) > max {
+		return newErr(ErrInvalid, "", fmt.Sprintf("%s of %d bytes; want 1..%d", what, len(id), max), nil)
 	}
 	for _, c := range id {
 		if c == unicode.ReplacementChar || !unicode.IsPrint(c) || unicode.IsSpace(c) {
-			return newErr(ErrInvalid, "", "session id: want printable, non-space characters", nil)
+			return newErr(ErrInvalid, "", what+": want printable, non-space characters", nil)
 		}
 	}
 	return nil
