@@ -92,3 +92,56 @@ func TestAdmissionRefusesFast(t *testing.T) {
 	}
 	verifySig(t, pub, d, sig)
 }
+
+// TestAdmissionSignWithin: with a sign latency target (--sign-within), a
+// signing that could not finish well within it is refused at once,
+// overloaded with the time to retry, instead of waiting behind the work
+// its server holders already have — here one keygen whose client never
+// joins, which leaves them busy by the coordinator's count. With nothing
+// assigned, a signing is admitted whatever the estimate says.
+func TestAdmissionSignWithin(t *testing.T) {
+	// 300 ms: below one signing's default cost (0.5 s), so that any
+	// signing at a busy party is refused, and an idle party's is not.
+	q := quorumtest.Start(t, quorumtest.Options{APITimeout: 3 * time.Minute, SignWithin: 300 * time.Millisecond})
+	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
+	code, acct := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"sign-within","share_password":"`+testPassword+`"}`)
+	if code != 201 {
+		t.Fatalf("account: %d %v", code, acct)
+	}
+	id, pub := acct["account_id"].(string), acct["public_key"].(string)
+	signOnce := func(what string) (int, map[string]any, time.Duration) {
+		d := digestOf(what)
+		start := time.Now()
+		code, body := api.do("POST", "/api/v1/accounts/"+id+"/sign", q.APIKey, `{"message":"`+d+`"}`)
+		if code == 200 {
+			verifySig(t, pub, d, body)
+		}
+		return code, body, time.Since(start)
+	}
+	// The server parties' reports of the keygen may still be on their
+	// way: a signing is admitted once the coordinator counts them idle.
+	var code2 int
+	var body map[string]any
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if code2, body, _ = signOnce("idle parties"); code2 == 200 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if code2 != 200 {
+		t.Fatalf("a signing at idle parties: %d %v; want it admitted", code2, body)
+	}
+
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	if _, err := coord.CreateKeygenSession(context.Background(), &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3,
+		ClientPartyIds: []string{"absent"}}, q.Admin(t)); err != nil {
+		t.Fatal(err)
+	}
+	code, body, took := signOnce("busy parties")
+	e, _ := body["error"].(map[string]any)
+	if code != 503 || e["code"] != "overloaded" || took > time.Second {
+		t.Fatalf("a signing past --sign-within: %d %v after %v; want 503 overloaded at once", code, body, took)
+	}
+	if ms, _ := e["retry_after_ms"].(float64); ms < 1000 {
+		t.Fatalf("a signing past --sign-within: retry after %v ms", e["retry_after_ms"])
+	}
+}

@@ -39,6 +39,7 @@ func runDev(ctx context.Context, args []string) error {
 	partyAPIAddr := fs.String("party-api-addr", "127.0.0.1:8083", "server-party API")
 	parties := fs.Int("server-parties", 3, "server parties to run")
 	poolSize := fs.Int("preparams-pool", 2, "pre-parameter sets each server party keeps ready (-1: none)")
+	signWithin := addSignWithinFlag(fs)
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
 	webDir := fs.String("web-dir", "examples/admin-web/dist,public", "comma-separated directories served in order: the admin app, then tss.wasm & co (make wasm)")
@@ -110,7 +111,7 @@ func runDev(ctx context.Context, args []string) error {
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
 		DataDir: *dataDir, Minter: minter, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
-		TrustedProxies: proxies, RateLimit: limit, Trust: trust,
+		TrustedProxies: proxies, RateLimit: limit, Trust: trust, SignWithin: *signWithin,
 	}); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/serve"
 	"github.com/rwadurian/tsskit/party/peercheck"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
 // The tests in this file refresh an account wallet (POST
@@ -212,6 +213,43 @@ func (g *refreshRig) refreshOK(t *testing.T, label string, busyFor time.Duration
 	g.saveUserShare(t, ref["user_share"].(string), g.epoch)
 	t.Logf("%s: refreshed to epoch %d in %s", label, g.epoch, time.Since(start).Round(time.Millisecond))
 	g.checkAccount(t, fmt.Sprintf("%s: signed at epoch %d", label, g.epoch))
+	g.noPendingLeft(t, label)
+}
+
+// noPendingLeft waits until no server party keeps a pending share: once a
+// refresh is active, each holder has activated its run's share and deleted
+// those of the epoch's other runs (the failed attempts before it).
+func (g *refreshRig) noPendingLeft(t *testing.T, label string) {
+	t.Helper()
+	mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := func() map[string][]vault.ShareRef {
+		left := map[string][]vault.ShareRef{}
+		for id, p := range g.servers {
+			v, err := vault.Open(filepath.Join(flagValue(p.cmd.Args, "--data-dir"), "vault"), mk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs, err := v.ListPendingShares()
+			v.Close()
+			if err != nil {
+				t.Fatalf("%s: %s's vault: %v", label, id, err)
+			}
+			if len(refs) > 0 {
+				left[id] = refs
+			}
+		}
+		return left
+	}
+	left := pending()
+	for deadline := time.Now().Add(15 * time.Second); len(left) > 0 && time.Now().Before(deadline); left = pending() {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(left) > 0 {
+		t.Fatalf("%s: pending shares left after the refresh: %v", label, left)
+	}
 }
 
 // userShareSigns signs with the newest user share and server party srv
