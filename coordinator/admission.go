@@ -169,3 +169,50 @@ func Overloaded(err error) (time.Duration, bool) {
 	}
 	return retry, found
 }
+
+// signLimiter is the sign latency target's admission (Config.SignWithin):
+// it bounds the signings each server party is assigned at once, and
+// adapts the bound to the signings' observed latency, additive increase
+// and multiplicative decrease: a signing that took longer than the target
+// lowers the limit by a quarter, one that took less raises it by
+// 1/limit. It settles where signings finish within the target, whatever
+// else shares the parties' CPUs — the slot-time cost model cannot see a
+// signing wait for its peers on a loaded machine.
+type signLimiter struct {
+	mu     sync.Mutex
+	target time.Duration
+	limit  float64 // signings per party, signLimitMin..signLimitMax
+	// latency is a moving average of the signings' latency, in seconds:
+	// the retry advice of a refusal.
+	latency float64
+}
+
+const (
+	signLimitStart = 4
+	signLimitMin   = 1
+	signLimitMax   = 64
+)
+
+func newSignLimiter(target time.Duration) *signLimiter {
+	return &signLimiter{target: target, limit: signLimitStart, latency: target.Seconds()}
+}
+
+// observe takes the latency of a completed signing, from its creation.
+func (l *signLimiter) observe(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d > l.target {
+		l.limit = math.Max(signLimitMin, l.limit*0.75)
+	} else {
+		l.limit = math.Min(signLimitMax, l.limit+1/l.limit)
+	}
+	l.latency += costWeight * (d.Seconds() - l.latency)
+}
+
+// get returns the signings a party may be assigned at once, and the
+// retry advice.
+func (l *signLimiter) get() (limit int, retry float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int(l.limit), l.latency
+}

@@ -197,7 +197,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		quota = *cfg.SessionQuota
 	}
 	c := &Coordinator{
-		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout),
+		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout, cfg.SignWithin),
 		quota: auth.NewRateLimiter(quota, time.Now, auth.DefaultMaxBuckets), quotaLimit: quota,
 		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}), stopped: make(chan struct{}),
 		peers: peers{conns: map[string]*grpc.ClientConn{}, tls: cfg.PeerTLS},
