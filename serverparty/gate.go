@@ -85,13 +85,11 @@ func lane(class int) int {
 	return laneWork
 }
 
-// newWorkGate is a gate of slots keygen/refill slots and as many for
-// signings.
-func newWorkGate(slots int) *workGate {
-	if slots < 1 {
-		slots = 1
-	}
-	return &workGate{slots: slots, signSlots: slots, signs: map[*sessionGate]time.Time{},
+// newWorkGate is a gate of slots keygen/refill slots and signSlots for
+// signings (each at least 1).
+func newWorkGate(slots, signSlots int) *workGate {
+	slots, signSlots = max(slots, 1), max(signSlots, 1)
+	return &workGate{slots: slots, signSlots: signSlots, signs: map[*sessionGate]time.Time{},
 		signFirst: defaultSignFirst, keygenMaxDefer: defaultKeygenMaxDefer, now: time.Now}
 }
 

@@ -12,7 +12,7 @@ import (
 // before refills, then by ticket, whatever order they arrived in. A
 // signing's step never waits for them: it has its own lane.
 func TestWorkGateOrder(t *testing.T) {
-	g := newWorkGate(1)
+	g := newWorkGate(1, 1)
 	first := g.session(classKeygen)
 	leave, err := first.Enter(context.Background())
 	if err != nil {
@@ -93,7 +93,7 @@ func TestWorkGateOrder(t *testing.T) {
 // Signings queue behind signings only, in ticket order, bounded by their
 // lane's slots.
 func TestWorkGateSignLane(t *testing.T) {
-	g := newWorkGate(1)
+	g := newWorkGate(1, 1)
 	kg, _ := g.session(classKeygen).Enter(context.Background())
 	defer kg()
 	s1 := g.session(classSign)
@@ -126,7 +126,7 @@ func TestWorkGateSignLane(t *testing.T) {
 // A step whose context ends while it waits leaves the queue and takes no
 // slot; the slots stay usable.
 func TestWorkGateCancel(t *testing.T) {
-	g := newWorkGate(2)
+	g := newWorkGate(2, 2)
 	a, b := g.session(classKeygen), g.session(classKeygen)
 	la, _ := a.Enter(context.Background())
 	lb, _ := b.Enter(context.Background())
@@ -155,7 +155,7 @@ func TestWorkGateCancel(t *testing.T) {
 // Many sessions hammering a small gate never exceed its slots: slots
 // keygen/refill steps and slots signing steps.
 func TestWorkGateBound(t *testing.T) {
-	g := newWorkGate(3)
+	g := newWorkGate(3, 3)
 	var mu sync.Mutex
 	in, peak := [2]int{}, [2]int{}
 	var wg sync.WaitGroup
@@ -238,7 +238,7 @@ func TestWorkGateSignFirst(t *testing.T) {
 	}
 
 	t.Run("until the signing is over", func(t *testing.T) {
-		g := newWorkGate(2)
+		g := newWorkGate(2, 2)
 		g.signFirst, g.keygenMaxDefer = time.Hour, time.Hour
 		running, _ := g.session(classKeygen).Enter(context.Background())
 		sign := g.session(classSign)
@@ -270,7 +270,7 @@ func TestWorkGateSignFirst(t *testing.T) {
 		l()
 	})
 	t.Run("for at most signFirst", func(t *testing.T) {
-		g := newWorkGate(1)
+		g := newWorkGate(1, 1)
 		g.signFirst, g.keygenMaxDefer = 100*time.Millisecond, time.Hour
 		step, _ := g.session(classSign).Enter(context.Background())
 		defer step()
@@ -279,7 +279,7 @@ func TestWorkGateSignFirst(t *testing.T) {
 		waitGranted(t, got, 5*time.Second, "after signFirst")
 	})
 	t.Run("a keygen step waits at most keygenMaxDefer", func(t *testing.T) {
-		g := newWorkGate(1)
+		g := newWorkGate(1, 1)
 		g.signFirst, g.keygenMaxDefer = time.Hour, 100*time.Millisecond
 		step, _ := g.session(classSign).Enter(context.Background())
 		defer step()
@@ -287,4 +287,42 @@ func TestWorkGateSignFirst(t *testing.T) {
 		notGranted(t, got, "within keygenMaxDefer")
 		waitGranted(t, got, 5*time.Second, "after keygenMaxDefer")
 	})
+}
+
+// The signing lane has its own size: with one keygen slot (a party that
+// shares its host's CPUs) and two signing slots, two signing steps run at
+// once while a keygen step holds its slot, and a third waits.
+func TestWorkGateSignSlots(t *testing.T) {
+	g := newWorkGate(1, 2)
+	ctx := context.Background()
+	leaveKeygen, err := g.session(classKeygen).Enter(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leaveKeygen()
+	var leaves []func()
+	for range 2 {
+		l, err := g.session(classSign).Enter(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaves = append(leaves, l)
+	}
+	third := make(chan struct{})
+	go func() {
+		l, err := g.session(classSign).Enter(ctx)
+		if err == nil {
+			l()
+		}
+		close(third)
+	}()
+	waitQueued(t, g, 1, 0)
+	select {
+	case <-third:
+		t.Fatal("a third signing step ran with two signing slots held")
+	case <-time.After(50 * time.Millisecond):
+	}
+	leaves[0]()
+	<-third
+	leaves[1]()
 }

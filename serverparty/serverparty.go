@@ -7,6 +7,7 @@
 package serverparty
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,6 +84,12 @@ type Config struct {
 	// WorkSlots: protocol steps run at once (default: the CPU count);
 	// the rest wait in order, signings first (workGate).
 	WorkSlots int
+	// SignSlots: signing steps run at once, in their own lane (default:
+	// the CPU count, or WorkSlots if more). Not split like WorkSlots
+	// when parties share a host: a signing's rounds alternate between
+	// its parties, so with one slot each the two of a signing leave a
+	// core idle, and signings are short.
+	SignSlots int
 }
 
 // Party is a running server party.
@@ -151,7 +158,7 @@ func New(cfg Config) (*Party, error) {
 		cfg.WorkSlots = runtime.NumCPU()
 	}
 	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1), signed: map[string]time.Time{},
-		gate: newWorkGate(cfg.WorkSlots)}
+		gate: newWorkGate(cfg.WorkSlots, cmp.Or(cfg.SignSlots, max(cfg.WorkSlots, runtime.NumCPU())))}
 	p.gate.observe = func(class int, wait time.Duration) { cfg.Metrics.WorkWait(className(class), wait) }
 	cfg.Metrics.ServerParty(cfg.PartyID, p.PreParamsReady, p.Running)
 	cfg.Metrics.WorkGate(cfg.PartyID, p.gate.Busy, func() int { s, _ := p.gate.Queued(); return s }, func() int { _, k := p.gate.Queued(); return k })

@@ -162,6 +162,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	healthAddr := fs.String("health-addr", "", `serve the probes /health, /livez and /readyz on this address (e.g. ":8084"; empty: off; the API port serves them too)`)
 	drain := fs.Duration("drain-timeout", 60*time.Second, "on SIGTERM, finish running sessions for at most this long before stopping (0: fail them at once)")
 	workSlots := fs.Int("work-slots", 0, "protocol steps computed at once; the rest wait in order, signings first (0: the CPU count)")
+	signSlots := fs.Int("sign-slots", 0, "signing steps computed at once, in a lane of their own (0: the CPU count, or --work-slots if more)")
 	tf := addTLSFlags(fs, true)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -213,7 +214,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
 		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec,
-		HealthAddr: *healthAddr, DrainTimeout: *drain, WorkSlots: *workSlots, RecoveryKeys: recoveryKeys}
+		HealthAddr: *healthAddr, DrainTimeout: *drain, WorkSlots: *workSlots, SignSlots: *signSlots, RecoveryKeys: recoveryKeys}
 	if *apiAddr != "" {
 		if o.Allow, err = allowlistFromEnv(false); err != nil {
 			return err

@@ -40,6 +40,7 @@ func runDev(ctx context.Context, args []string) error {
 	parties := fs.Int("server-parties", 3, "server parties to run")
 	poolSize := fs.Int("preparams-pool", 2, "pre-parameter sets each server party keeps ready (-1: none)")
 	signWithin := addSignWithinFlag(fs)
+	signSlots := fs.Int("sign-slots", 0, "each server party's signing steps computed at once (0: the CPU count; see docs/scaling.md)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
 	webDir := fs.String("web-dir", "examples/admin-web/dist,public", "comma-separated directories served in order: the admin app, then tss.wasm & co (make wasm)")
@@ -146,6 +147,7 @@ func runDev(ctx context.Context, args []string) error {
 			// The parties share this machine's CPUs: each gets its share
 			// of work slots, so admission plans for the machine it has.
 			WorkSlots:    max(1, runtime.NumCPU() / *parties),
+			SignSlots:    *signSlots,
 			RecoveryKeys: recoveryKeys,
 		}
 		if i == 1 {

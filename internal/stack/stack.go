@@ -367,6 +367,8 @@ type PartyOpts struct {
 	// WorkSlots: protocol steps run at once (serverparty.Config.WorkSlots;
 	// 0: the CPU count).
 	WorkSlots int
+	// SignSlots: serverparty.Config.SignSlots (0: its default).
+	SignSlots int
 	MasterKey *vault.MasterKey
 	// RecoveryKeys: the app backends' recovery keys
 	// (serverparty.Config.RecoveryKeys).
@@ -490,7 +492,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		PartyID: o.PartyID, Coordinators: coords, Router: rc, Minter: minter, Vault: v,
 		Identity: key, Chain: chain, Trust: o.Trust,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "", Metrics: s.Metrics,
-		DrainTimeout: o.DrainTimeout, WorkSlots: o.WorkSlots, RecoveryKeys: o.RecoveryKeys,
+		DrainTimeout: o.DrainTimeout, WorkSlots: o.WorkSlots, SignSlots: o.SignSlots, RecoveryKeys: o.RecoveryKeys,
 	})
 	if err != nil {
 		return nil, nil, err
