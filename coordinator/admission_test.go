@@ -3,7 +3,6 @@ package coordinator_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -92,67 +91,4 @@ func TestAdmissionRefusesFast(t *testing.T) {
 		t.Fatalf("sign during the burst: %d %v", code, sig)
 	}
 	verifySig(t, pub, d, sig)
-}
-
-// TestAdmissionSignWithin: with a sign latency target (--sign-within),
-// each server party takes as many signings at once as their observed
-// latency allows: signings slower than the target lower that limit, down
-// to one per party, and a signing past it is refused at once, overloaded
-// with the time to retry, instead of waiting behind the others.
-func TestAdmissionSignWithin(t *testing.T) {
-	// 300 ms: below any signing's latency, so that every signing lowers
-	// the limit.
-	q := quorumtest.Start(t, quorumtest.Options{APITimeout: 3 * time.Minute, SignWithin: 300 * time.Millisecond})
-	api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
-	code, acct := api.do("POST", "/api/v1/accounts", q.APIKey, `{"user_id":"sign-within","share_password":"`+testPassword+`"}`)
-	if code != 201 {
-		t.Fatalf("account: %d %v", code, acct)
-	}
-	id, pub := acct["account_id"].(string), acct["public_key"].(string)
-	type answer struct {
-		code int
-		body map[string]any
-		took time.Duration
-	}
-	signOnce := func(what string) answer {
-		d := digestOf(what)
-		start := time.Now()
-		code, body := api.do("POST", "/api/v1/accounts/"+id+"/sign", q.APIKey, `{"message":"`+d+`"}`)
-		if code == 200 {
-			verifySig(t, pub, d, body)
-		}
-		return answer{code, body, time.Since(start)}
-	}
-	// One at a time, every signing is admitted; each is slower than the
-	// target: 4 × 0.75^5 < 1.
-	for i := range 5 {
-		if a := signOnce(fmt.Sprintf("one at a time %d", i)); a.code != 200 {
-			t.Fatalf("signing %d alone: %d %v", i, a.code, a.body)
-		}
-	}
-	// Now one signing per party: of six at once, at most one per server
-	// party is admitted, and the others are refused at once.
-	answers := make(chan answer, 6)
-	for i := range 6 {
-		go func() { answers <- signOnce(fmt.Sprintf("at once %d", i)) }()
-	}
-	done, refused := 0, 0
-	for range 6 {
-		a := <-answers
-		switch e, _ := a.body["error"].(map[string]any); {
-		case a.code == 200:
-			done++
-		case a.code == 503 && e["code"] == "overloaded" && a.took < time.Second:
-			if ms, _ := e["retry_after_ms"].(float64); ms < 1000 {
-				t.Errorf("refusal advises a retry after %v ms", e["retry_after_ms"])
-			}
-			refused++
-		default:
-			t.Errorf("a signing at once: %d %v after %v; want it signed, or refused as overloaded at once", a.code, a.body, a.took)
-		}
-	}
-	if done < 1 || done > 3 || refused != 6-done {
-		t.Fatalf("six signings at once with one per party: %d signed, %d refused", done, refused)
-	}
-	t.Logf("six signings at once: %d signed, %d refused", done, refused)
 }

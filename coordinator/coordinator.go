@@ -107,14 +107,6 @@ type Config struct {
 	// plans for its own request timeout instead. Negative: no admission
 	// control.
 	AdmitWithin time.Duration
-	// SignWithin, if positive, is the latency admission plans signings
-	// for when it is shorter than their deadline: a signing that could
-	// not finish well within it on the server holders it would use is
-	// refused at once, RESOURCE_EXHAUSTED with the time to retry, rather
-	// than queued behind others (someone waits on each signing; a caller
-	// told "busy, retry in N s" can do better than one left waiting).
-	// 0: signings are planned for their deadline, as keygens.
-	SignWithin time.Duration
 }
 
 func (c *Config) defaults() {
@@ -197,7 +189,7 @@ func New(ctx context.Context, cfg Config) (*Coordinator, error) {
 		quota = *cfg.SessionQuota
 	}
 	c := &Coordinator{
-		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout, cfg.SignWithin),
+		cfg: cfg, log: cfg.Log, store: cfg.Store, pool: newPool(cfg.HeartbeatTimeout),
 		quota: auth.NewRateLimiter(quota, time.Now, auth.DefaultMaxBuckets), quotaLimit: quota,
 		sessions: map[string]*session{}, users: map[string]bool{}, stopping: make(chan struct{}), stopped: make(chan struct{}),
 		peers: peers{conns: map[string]*grpc.ClientConn{}, tls: cfg.PeerTLS},
@@ -593,7 +585,7 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 	if need > 0 && len(among) == 0 {
 		return nil, status.Error(codes.FailedPrecondition, "the wallet has no server holders to complete the signers")
 	}
-	servers, err := c.pool.pick(need, pickRule{among: among, restrict: true, kind: store.SessionSign, within: c.signWithin(spec.within)})
+	servers, err := c.pool.pick(need, pickRule{among: among, restrict: true, kind: store.SessionSign, within: c.admitWithin(spec.within)})
 	if err != nil {
 		return nil, c.pickRefused(store.SessionSign, err, "not enough healthy server holders of this wallet")
 	}
@@ -612,16 +604,6 @@ func (c *Coordinator) createSign(ctx context.Context, spec signSpec) (*created, 
 
 // admitWithin is the deadline admission plans a session for: the
 // caller's, else the configured one; 0 (no admission) when it is off.
-// signWithin is what admission plans a signing of deadline d for:
-// admitWithin(d), or Config.SignWithin if that is shorter.
-func (c *Coordinator) signWithin(d time.Duration) time.Duration {
-	w := c.admitWithin(d)
-	if w > 0 && c.cfg.SignWithin > 0 {
-		w = min(w, c.cfg.SignWithin)
-	}
-	return w
-}
-
 func (c *Coordinator) admitWithin(d time.Duration) time.Duration {
 	switch {
 	case c.cfg.AdmitWithin < 0:

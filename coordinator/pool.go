@@ -41,8 +41,6 @@ type pool struct {
 	// across its registrations (a party that registers again is not idle
 	// for it).
 	loads map[string]*partyLoad
-	// signLimit: the sign latency target's limiter (nil: none).
-	signLimit *signLimiter
 }
 
 // partyLoad is what this coordinator assigned one party and is not
@@ -86,12 +84,8 @@ type member struct {
 // assigned is the party's unfinished sessions, by our count.
 func (m *member) assigned() int { return m.keygens + m.signs }
 
-func newPool(timeout, signWithin time.Duration) *pool {
-	p := &pool{members: map[string]*member{}, timeout: timeout, now: time.Now, challenges: map[string]challenge{}, costs: newCostModel(), loads: map[string]*partyLoad{}}
-	if signWithin > 0 {
-		p.signLimit = newSignLimiter(signWithin)
-	}
-	return p
+func newPool(timeout time.Duration) *pool {
+	return &pool{members: map[string]*member{}, timeout: timeout, now: time.Now, challenges: map[string]challenge{}, costs: newCostModel(), loads: map[string]*partyLoad{}}
 }
 
 func (p *pool) healthyLocked(m *member) bool { return p.now().Sub(m.lastBeat) <= p.timeout }
@@ -238,17 +232,7 @@ func (p *pool) pick(n int, rule pickRule) ([]string, error) {
 			chosen = append(chosen, u)
 		}
 	}
-	if rule.kind == store.SessionSign && p.signLimit != nil && rule.within > 0 && rule.within <= p.signLimit.target {
-		// The sign latency target: each party's signings at once are
-		// bounded by what the observed latency allows (idle parties
-		// always take one).
-		limit, retry := p.signLimit.get()
-		for _, m := range chosen {
-			if m.signs >= limit && (m.signs > 0 || m.keygens > 0) {
-				return nil, overloaded(rule.kind, retry+rule.within.Seconds()*admitShare, rule.within.Seconds()*admitShare)
-			}
-		}
-	} else if rule.within > 0 {
+	if rule.within > 0 {
 		budget := rule.within.Seconds() * admitShare
 		est, idle := 0.0, true
 		for _, m := range chosen {

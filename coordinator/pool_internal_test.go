@@ -11,7 +11,7 @@ import (
 // its heartbeats, or overstates its work slots, is not preferred; the pool
 // picks by its own count of the sessions it assigned.
 func TestPickIgnoresSelfReportedLoad(t *testing.T) {
-	p := newPool(time.Minute, 0)
+	p := newPool(time.Minute)
 	now := time.Now()
 	// "greedy" was assigned five sessions but says it runs none on 64
 	// slots; "honest" was assigned none and reports a busy machine.
@@ -35,7 +35,7 @@ func TestPickIgnoresSelfReportedLoad(t *testing.T) {
 // retry after; signings are planned behind signings alone, so a keygen
 // backlog does not refuse them; a finished session frees its room.
 func TestAdmission(t *testing.T) {
-	p := newPool(time.Minute, 0)
+	p := newPool(time.Minute)
 	now := time.Now()
 	for _, id := range []string{"a", "b"} {
 		p.members[id] = &member{id: id, lastBeat: now, slots: 2, preparams: 100, partyLoad: p.loadOf(id)}
@@ -85,7 +85,7 @@ func TestAdmission(t *testing.T) {
 
 // Keygens beyond a party's ready pre-parameters cost pre-parameters too.
 func TestAdmissionColdPool(t *testing.T) {
-	p := newPool(time.Minute, 0)
+	p := newPool(time.Minute)
 	p.members["a"] = &member{id: "a", lastBeat: time.Now(), slots: 1, preparams: 0, partyLoad: p.loadOf("a")}
 	c := p.costs.get()
 	m := p.members["a"]
@@ -123,7 +123,7 @@ func TestCostModel(t *testing.T) {
 // A party that registers again keeps the load it was assigned: it cannot
 // make itself look idle.
 func TestLoadSurvivesRegistration(t *testing.T) {
-	p := newPool(time.Minute, 0)
+	p := newPool(time.Minute)
 	now := time.Now()
 	for _, id := range []string{"a", "b"} {
 		p.members[id] = &member{id: id, lastBeat: now, partyLoad: p.loadOf(id)}
@@ -148,7 +148,7 @@ func TestLoadSurvivesRegistration(t *testing.T) {
 // average at most to its cap; and parties with nothing assigned always
 // take a session.
 func TestCostModelCapped(t *testing.T) {
-	p := newPool(time.Minute, 0)
+	p := newPool(time.Minute)
 	for range 100 {
 		p.costs.observe(store.SessionKeygen, 1000*time.Hour, 1000*time.Hour)
 		p.costs.observe(store.SessionSign, 1000*time.Hour, 0)
@@ -177,7 +177,7 @@ func TestCostModelCapped(t *testing.T) {
 // An account keygen plans its user party on the user-API party too: it is
 // counted there, and its load can refuse the keygen.
 func TestAdmissionCountsUserParty(t *testing.T) {
-	p := newPool(time.Minute, 0)
+	p := newPool(time.Minute)
 	now := time.Now()
 	for _, id := range []string{"a", "b", "api"} {
 		p.members[id] = &member{id: id, lastBeat: now, slots: 1, preparams: 100, userAPI: id == "api", partyLoad: p.loadOf(id)}
@@ -196,32 +196,5 @@ func TestAdmissionCountsUserParty(t *testing.T) {
 		t.Fatal("admitted behind the user-API party's backlog")
 	} else if _, ok := Overloaded(err); !ok {
 		t.Fatal(err)
-	}
-}
-
-// TestSignLimiter: slower signings than the target lower the limit by a
-// quarter each, to one at least; faster ones raise it by 1/limit.
-func TestSignLimiter(t *testing.T) {
-	l := newSignLimiter(5 * time.Second)
-	if n, _ := l.get(); n != signLimitStart {
-		t.Fatalf("start %d", n)
-	}
-	for range 20 {
-		l.observe(8 * time.Second)
-	}
-	if n, retry := l.get(); n != 1 || retry < 7 {
-		t.Fatalf("after slow signings: limit %d, retry %.1f s", n, retry)
-	}
-	for range 3 {
-		l.observe(time.Second)
-	}
-	if n, _ := l.get(); n != 2 {
-		t.Fatalf("after fast signings: limit %d, want 2 (1 + 1/1, then + 1/2 twice)", n)
-	}
-	for range 3000 { // about limit²/2 completions to reach limit
-		l.observe(time.Second)
-	}
-	if n, _ := l.get(); n != signLimitMax {
-		t.Fatalf("limit %d, want at most %d", n, signLimitMax)
 	}
 }

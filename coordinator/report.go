@@ -127,9 +127,6 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		// one, and any of them is as good as another.
 		sig := s.sigs[s.parties[0]]
 		s.state = store.StateCompleted
-		if c.pool.signLimit != nil {
-			c.pool.signLimit.observe(time.Since(s.created))
-		}
 		done := &tsskitv1.SessionEvent_Completed{WalletId: s.walletID, PublicKey: s.wallet.PublicKey, Address: s.wallet.Address, Signature: sig}
 		if len(s.path) > 0 {
 			done.SigningPublicKey, done.SigningAddress = s.signingKey, share.Address(s.signingKey)

@@ -10,7 +10,6 @@
 #   LOAD_KEYGEN_CONCURRENCY (all)  LOAD_SIGN_CONCURRENCY (10)
 #   LOAD_POOL (keygens+1)  LOAD_TIMEOUT (20m)  LOAD_RATE_LIMIT (off)
 #   LOAD_SEQUENTIAL (3)  LOAD_BURST (0: none)  LOAD_BURST_SIGNS (20)
-#   LOAD_SIGN_WITHIN (0: off; the coordinator's --sign-within)
 #   LOAD_SIGN_SLOTS (0: default; each server party's --sign-slots)
 #   LOAD_DATABASE_URL  LOAD_REDIS_URL  LOAD_OUT (bench-out)
 #
@@ -32,7 +31,6 @@ out=${LOAD_OUT:-bench-out}
 sequential=${LOAD_SEQUENTIAL:-3}
 burst=${LOAD_BURST:-0}
 burst_signs=${LOAD_BURST_SIGNS:-20}
-sign_within=${LOAD_SIGN_WITHIN:-0}
 sign_slots=${LOAD_SIGN_SLOTS:-0}
 parties=3
 
@@ -119,9 +117,9 @@ run_backend() {
   ports=$("$tmp/load" -free-ports 4) || return 1
   read -r coord router api partyapi <<<"${ports//$'\n'/ }"
   local data="$tmp/data-$backend" log="$tmp/stack-$backend.log"
-  echo "== $label: tsskit dev, pre-params pool $pool per server party, --sign-within $sign_within, --sign-slots $sign_slots, $keygens keygens, $signs signs"
+  echo "== $label: tsskit dev, pre-params pool $pool per server party, --sign-slots $sign_slots, $keygens keygens, $signs signs"
   env -u ALLOWED_IPS -u TSSKIT_ORIGINS "${env_args[@]}" TSSKIT_LOG_FORMAT=json RATE_LIMIT="$rate_limit" \
-    "$tmp/tsskit" dev --data-dir "$data" --server-parties "$parties" --preparams-pool "$pool" --web-addr "" --sign-within "$sign_within" --sign-slots "$sign_slots" \
+    "$tmp/tsskit" dev --data-dir "$data" --server-parties "$parties" --preparams-pool "$pool" --web-addr "" --sign-slots "$sign_slots" \
     --coordinator-addr "127.0.0.1:$coord" --router-addr "127.0.0.1:$router" \
     --api-addr "127.0.0.1:$api" --party-api-addr "127.0.0.1:$partyapi" >"$log" 2>&1 &
   stack_pid=$!

@@ -78,7 +78,6 @@ func runCoordinator(ctx context.Context, args []string) error {
 	partyAPI := fs.String("party-api", "http://127.0.0.1:8083", "server-party API URL (runs account users' parties)")
 	dataDir := fs.String("data-dir", filepath.Join(".data", "coordinator"), "where the SQLite store lives")
 	hbTimeout := fs.Duration("heartbeat-timeout", 15*time.Second, "a server party silent this long is not picked")
-	signWithin := addSignWithinFlag(fs)
 	keyFile := fs.String("signing-key", os.Getenv(envSigningKey), "the coordinator's token signing key (tsskit identity key); env "+envSigningKey)
 	certFile := fs.String("certificate", os.Getenv(envCertificate), "its certificate from the deployment root, kind coordinator (tsskit identity issue); env "+envCertificate)
 	tf := addTLSFlags(fs, true)
@@ -132,7 +131,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
 		Minter: minter, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
 		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise, Peers: peerList,
-		JoinTimeout: *joinTimeout, StallTimeout: *stallTimeout, SignWithin: *signWithin,
+		JoinTimeout: *joinTimeout, StallTimeout: *stallTimeout,
 	}); err != nil {
 		return err
 	}
@@ -379,12 +378,6 @@ func randomHex32() (string, error) {
 }
 
 // addMetricsFlag adds --metrics-addr: Prometheus metrics, off unless set.
-// addSignWithinFlag is the coordinator's --sign-within
-// (coordinator.Config.SignWithin).
-func addSignWithinFlag(fs *flag.FlagSet) *time.Duration {
-	return fs.Duration("sign-within", 0, "refuse at once (overloaded, with the time to retry) a signing that could not finish well within this on the server holders it would use, instead of queueing it (0: plan signings for their deadline); see docs/scaling.md")
-}
-
 func addMetricsFlag(fs *flag.FlagSet) *string {
 	return fs.String("metrics-addr", "", "serve Prometheus metrics (GET /metrics) on this address, with the service's TLS (empty: off); see docs/operations.md")
 }

@@ -39,7 +39,6 @@ func runDev(ctx context.Context, args []string) error {
 	partyAPIAddr := fs.String("party-api-addr", "127.0.0.1:8083", "server-party API")
 	parties := fs.Int("server-parties", 3, "server parties to run")
 	poolSize := fs.Int("preparams-pool", 2, "pre-parameter sets each server party keeps ready (-1: none)")
-	signWithin := addSignWithinFlag(fs)
 	signSlots := fs.Int("sign-slots", 0, "each server party's signing steps computed at once (0: the CPU count; see docs/scaling.md)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
@@ -112,7 +111,7 @@ func runDev(ctx context.Context, args []string) error {
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
 		DataDir: *dataDir, Minter: minter, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
-		TrustedProxies: proxies, RateLimit: limit, Trust: trust, SignWithin: *signWithin,
+		TrustedProxies: proxies, RateLimit: limit, Trust: trust,
 	}); err != nil {
 		return err
 	}

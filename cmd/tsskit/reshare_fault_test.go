@@ -217,8 +217,9 @@ func (g *refreshRig) refreshOK(t *testing.T, label string, busyFor time.Duration
 }
 
 // noPendingLeft waits until no server party keeps a pending share: once a
-// refresh is active, each holder has activated its run's share and deleted
-// those of the epoch's other runs (the failed attempts before it).
+// refresh is active, each holder has made its pending share its share,
+// and a failed attempt before it left none behind that the retry did not
+// replace.
 func (g *refreshRig) noPendingLeft(t *testing.T, label string) {
 	t.Helper()
 	mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))

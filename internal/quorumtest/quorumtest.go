@@ -69,8 +69,6 @@ type Options struct {
 	// AdmitWithin: the coordinator's admission deadline (0: its default;
 	// negative: no admission control).
 	AdmitWithin time.Duration
-	// SignWithin: the coordinator's --sign-within (0: none).
-	SignWithin time.Duration
 	// WorkSlots: every server party's (0: the CPU count).
 	WorkSlots int
 	// RecoveryKeys: the app backend recovery keys every server party
@@ -182,7 +180,7 @@ func Start(t testing.TB, o Options) *Quorum {
 			DataDir: q.DataDir, Minter: minter, APIKey: q.APIKey, Allow: allow, Origins: serve.Origins{"*"},
 			HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval, APITimeout: o.APITimeout,
 			StallTimeout: o.StallTimeout, DatabaseURL: o.DatabaseURL, AdvertiseAddr: advertise, Trust: coordTrust, SessionQuota: o.SessionQuota,
-			AdmitWithin: o.AdmitWithin, SignWithin: o.SignWithin,
+			AdmitWithin: o.AdmitWithin,
 		}
 	}
 	if o.SecondCoordinator && o.DatabaseURL == "" {

@@ -275,8 +275,6 @@ type CoordOpts struct {
 	APITimeout                          time.Duration
 	// AdmitWithin: coordinator.Config.AdmitWithin (0: its default).
 	AdmitWithin time.Duration
-	// SignWithin: coordinator.Config.SignWithin (0: none).
-	SignWithin time.Duration
 	// Trust: the deployment roots the pool admits server parties under.
 	Trust *identity.Trust
 	// SessionQuota: sessions per token holder (nil: the default).
@@ -320,7 +318,7 @@ func (s *Stack) AddCoordinator(ctx context.Context, o CoordOpts) (*coordinator.C
 		Minter: o.Minter, Store: st, Router: coordinator.NewGRPCRouter(rc, o.Minter), Log: log, Trust: o.Trust,
 		HeartbeatTimeout: o.HeartbeatTimeout, HeartbeatInterval: o.HeartbeatInterval,
 		Instance: o.Instance, AdvertiseAddr: o.AdvertiseAddr, JoinTimeout: o.JoinTimeout, StallTimeout: o.StallTimeout,
-		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client, Peers: o.Peers, Metrics: s.Metrics, AdmitWithin: o.AdmitWithin, SignWithin: o.SignWithin,
+		SessionQuota: o.SessionQuota, PeerTLS: o.TLS.Client, Peers: o.Peers, Metrics: s.Metrics, AdmitWithin: o.AdmitWithin,
 	})
 	if err != nil {
 		st.Close()
