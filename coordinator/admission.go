@@ -117,15 +117,16 @@ func (m *member) work(kind store.SessionKind, c costs) float64 {
 }
 
 // finish estimates, in seconds, when a new session of kind would finish
-// at party m: the work ahead of it spread over the party's slots, then its
-// own (its steps run one after another).
+// at party m: the work ahead of it spread over the party's slots (a
+// signing's over its signing lane), then its own (its steps run one after
+// another).
 func (m *member) finish(kind store.SessionKind, c costs) float64 {
-	own := c.sign
-	if kind != store.SessionSign { // a keygen, or a reshare (as dear: pre-parameters and proofs)
-		own = c.keygen
-		if m.keygens >= int(m.preparams) {
-			own += c.preparams
-		}
+	if kind == store.SessionSign {
+		return m.work(kind, c)/float64(m.signLane()) + c.sign
+	}
+	own := c.keygen // a keygen, or a reshare (as dear: pre-parameters and proofs)
+	if m.keygens >= int(m.preparams) {
+		own += c.preparams
 	}
 	return m.work(kind, c)/float64(m.workSlots()) + own
 }
@@ -137,6 +138,16 @@ func (m *member) workSlots() int {
 		return 2
 	}
 	return min(max(int(m.slots), 1), 64)
+}
+
+// signLane is the party's signing slots as its heartbeat said, within
+// 1..64 (its work slots if it does not say: a party older than the
+// signing lane's field).
+func (m *member) signLane() int {
+	if m.signSlots == 0 {
+		return m.workSlots()
+	}
+	return min(max(int(m.signSlots), 1), 64)
 }
 
 // overloaded is the refusal of a session that could not finish in time.

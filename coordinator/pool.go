@@ -77,6 +77,7 @@ type member struct {
 	running   uint32 // as its heartbeat says: shown in /health, never used to pick
 	draining  bool   // it said it is shutting down: never picked again
 	slots     uint32 // work slots, as its heartbeat says: admission's estimate only
+	signSlots uint32 // signing slots, likewise (0: slots)
 	// The sessions assigned and not finished, by our count (pool.loads).
 	*partyLoad
 }
@@ -455,6 +456,7 @@ func (s *poolService) Heartbeat(ctx context.Context, req *tsskitv1.HeartbeatRequ
 		m.preparams = req.PreparamsReady
 		m.running = req.RunningSessions
 		m.slots = req.WorkSlots
+		m.signSlots = req.SignSlots
 		if req.Draining && !m.draining {
 			s.c.log.Info("server party draining: no new sessions for it", "party", req.PartyId, "running", req.RunningSessions)
 		}

@@ -98,6 +98,30 @@ func TestAdmissionColdPool(t *testing.T) {
 	}
 }
 
+// A signing is planned over the party's signing lane as its heartbeat
+// states it, and over its work slots when it states none (an older party).
+func TestAdmissionSignLane(t *testing.T) {
+	p := newPool(time.Minute)
+	m := &member{id: "a", lastBeat: time.Now(), slots: 1, preparams: 9, partyLoad: p.loadOf("a")}
+	m.keygens, m.signs = 3, 6
+	c := p.costs.get()
+	if got, want := m.finish(store.SessionSign, c), 6*c.sign/1+c.sign; got != want {
+		t.Fatalf("no signing lane stated: %v s, want %v", got, want)
+	}
+	m.signSlots = 3
+	if got, want := m.finish(store.SessionSign, c), 6*c.sign/3+c.sign; got != want {
+		t.Fatalf("three signing slots: %v s, want %v", got, want)
+	}
+	// A keygen still waits behind all of it, over the work slots.
+	if got, want := m.finish(store.SessionKeygen, c), 3*c.keygen+6*c.sign+c.keygen; got != want {
+		t.Fatalf("keygen: %v s, want %v", got, want)
+	}
+	m.signSlots = 1000
+	if got, want := m.finish(store.SessionSign, c), 6*c.sign/64+c.sign; got != want {
+		t.Fatalf("an absurd lane: %v s, want %v", got, want)
+	}
+}
+
 // The cost model follows reports, a factor of 4 at most per report.
 func TestCostModel(t *testing.T) {
 	m := newCostModel()

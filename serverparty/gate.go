@@ -32,46 +32,30 @@ const (
 // that waits for its peers holds no slot.
 //
 // A signing also has the CPU first: from its first step, for at most
-// signFirst, no keygen or refill step starts (the ones running finish),
-// so its nine rounds do not each share the CPU with keygens (a signing
-// takes about a second alone, and someone waits on it). A keygen step
-// that has waited keygenMaxDefer starts all the same, so a steady stream
-// of signings slows keygens but never stops them.
+// signFirst, no keygen or refill step starts on the host (every party
+// sharing its CPUs: Host; the ones running finish), so its nine rounds do
+// not each share the CPU with keygens (a signing takes well under a
+// second alone, and someone waits on it) — as long as the host's hold
+// budget lasts (Host.heldUntil): signings hold keygens back for at most
+// maxHold at a stretch and half the time in the long run, so a steady
+// stream of signings slows keygens but never stops them.
 type workGate struct {
 	slots     int
 	signSlots int
+	host      *Host
 
 	mu      sync.Mutex
 	busy    [2]int          // slots held per lane (laneSign, laneWork)
 	waiting [2]waitHeap     // waiting steps per lane
 	queued  [numClasses]int // waiting steps per class
 	seq     uint64
-	// signs holds the signings that have the CPU first, with the time of
-	// their first step.
-	signs map[*sessionGate]time.Time
-	// wake is the timer that re-runs grantLocked when the work lane's
-	// pause may end; nil when none is set.
+	// wake is the timer that re-runs grantLocked when the host's hold on
+	// work steps may end; nil when none is set.
 	wake *time.Timer
-
-	// signFirst and keygenMaxDefer are the bounds above (defaults
-	// defaultSignFirst, defaultKeygenMaxDefer).
-	signFirst, keygenMaxDefer time.Duration
-	// now is the clock (time.Now; tests set it).
-	now func() time.Time
 
 	// observe, if set, sees every step's wait for a slot.
 	observe func(class int, wait time.Duration)
 }
-
-const (
-	// defaultSignFirst is how long a signing holds keygen steps back: a
-	// few times a signing's length on an idle party, so that one whose
-	// peers are slow (a browser) does not hold them back for long.
-	defaultSignFirst = 4 * time.Second
-	// defaultKeygenMaxDefer is the longest a keygen step waits for
-	// signings: about one signing.
-	defaultKeygenMaxDefer = 4 * time.Second
-)
 
 const (
 	laneSign = iota // signing steps
@@ -86,11 +70,17 @@ func lane(class int) int {
 }
 
 // newWorkGate is a gate of slots keygen/refill slots and signSlots for
-// signings (each at least 1).
-func newWorkGate(slots, signSlots int) *workGate {
-	slots, signSlots = max(slots, 1), max(signSlots, 1)
-	return &workGate{slots: slots, signSlots: signSlots, signs: map[*sessionGate]time.Time{},
-		signFirst: defaultSignFirst, keygenMaxDefer: defaultKeygenMaxDefer, now: time.Now}
+// signings (each at least 1), on a host of its own.
+func newWorkGate(slots, signSlots int) *workGate { return newHostGate(NewHost(), slots, signSlots) }
+
+// newHostGate is a gate on host: the host's signings hold its keygen
+// steps back.
+func newHostGate(host *Host, slots, signSlots int) *workGate {
+	g := &workGate{slots: max(slots, 1), signSlots: max(signSlots, 1), host: host}
+	host.mu.Lock()
+	host.gates = append(host.gates, g)
+	host.mu.Unlock()
+	return g
 }
 
 func (g *workGate) capacity(l int) int {
@@ -128,7 +118,6 @@ func (g *workGate) Busy() int {
 type waiter struct {
 	class  int
 	ticket uint64
-	since  time.Time // when it began to wait
 	ready  chan struct{}
 	index  int // in the heap; -1 once granted
 }
@@ -165,7 +154,7 @@ func (h *waitHeap) Pop() any {
 func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued func(position int)) error {
 	l := lane(class)
 	g.mu.Lock()
-	w := &waiter{class: class, ticket: ticket, since: g.now(), ready: make(chan struct{})}
+	w := &waiter{class: class, ticket: ticket, ready: make(chan struct{})}
 	heap.Push(&g.waiting[l], w)
 	g.queued[class]++
 	g.grantLocked(l)
@@ -219,18 +208,16 @@ func (g *workGate) leave(class int) {
 }
 
 // grantLocked gives lane l's free slots to its waiters in order. A work
-// step waits while a signing has the CPU first, unless it has waited
-// keygenMaxDefer; a timer grants again when that may change.
+// step waits while the host's signings hold work back; a timer grants
+// again when that may change.
 func (g *workGate) grantLocked(l int) {
 	for g.busy[l] < g.capacity(l) && g.waiting[l].Len() > 0 {
 		w := g.waiting[l][0]
 		if l == laneWork {
-			now := g.now()
-			if until := g.heldBackLocked(now); until.After(now) {
-				if aged := w.since.Add(g.keygenMaxDefer); aged.After(now) {
-					g.wakeLocked(min(until.Sub(now), aged.Sub(now)))
-					return
-				}
+			now := g.host.now()
+			if until := g.host.heldUntil(now); until.After(now) {
+				g.wakeLocked(until.Sub(now))
+				return
 			}
 		}
 		heap.Pop(&g.waiting[l])
@@ -240,52 +227,18 @@ func (g *workGate) grantLocked(l int) {
 	}
 }
 
-// heldBackLocked is when the last signing's hold on work steps ends (the
-// zero time, or a past one, when none holds them). It forgets the
-// signings whose hold has ended.
-func (g *workGate) heldBackLocked(now time.Time) time.Time {
-	var until time.Time
-	for s, first := range g.signs {
-		end := first.Add(g.signFirst)
-		if !end.After(now) {
-			delete(g.signs, s)
-			continue
-		}
-		if end.After(until) {
-			until = end
-		}
-	}
-	return until
-}
-
 // wakeLocked sets the timer that grants work slots again after d.
 func (g *workGate) wakeLocked(d time.Duration) {
 	if g.wake != nil {
 		g.wake.Stop()
 	}
-	g.wake = time.AfterFunc(d, func() {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		g.grantLocked(laneWork)
-	})
+	g.wake = time.AfterFunc(d, g.grantWork)
 }
 
-// signStarted gives signing s the CPU first from now (its first step);
-// signDone ends that early, when it finishes.
-func (g *workGate) signStarted(s *sessionGate) {
+// grantWork grants the work lane's free slots, if it may.
+func (g *workGate) grantWork() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !s.started && !s.closed {
-		s.started = true
-		g.signs[s] = g.now()
-	}
-}
-
-func (g *workGate) signDone(s *sessionGate) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	s.closed = true
-	delete(g.signs, s)
 	g.grantLocked(laneWork)
 }
 
@@ -295,8 +248,8 @@ type sessionGate struct {
 	class  int
 	ticket uint64
 	held   atomic.Int64 // nanoseconds the session held a slot
-	// Under g.mu: the signing's first step came (it held keygen steps
-	// back from then), Close was called.
+	// Under the host's mu: the signing's first step came (it held keygen
+	// steps back from then), Close was called.
 	started, closed bool
 }
 
@@ -304,7 +257,7 @@ type sessionGate struct {
 // keygen steps back. Safe to call more than once.
 func (s *sessionGate) Close() {
 	if s.class == classSign {
-		s.g.signDone(s)
+		s.g.host.signDone(s)
 	}
 }
 
@@ -316,7 +269,7 @@ func (s *sessionGate) Enter(ctx context.Context) (func(), error) {
 // EnterQueued implements party.QueueGate.
 func (s *sessionGate) EnterQueued(ctx context.Context, queued func(position int)) (func(), error) {
 	if s.class == classSign {
-		s.g.signStarted(s)
+		s.g.host.signStarted(s)
 	}
 	if err := s.g.enter(ctx, s.class, s.ticket, queued); err != nil {
 		return nil, err

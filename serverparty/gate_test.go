@@ -204,9 +204,10 @@ func waitQueued(t *testing.T, g *workGate, sign, keygen int) {
 	}
 }
 
-// A signing has the CPU first: from its first step no keygen step starts,
-// though a slot is free, until the signing is over, its hold ends
-// (signFirst) or the keygen step has waited keygenMaxDefer. Steps already
+// A signing has the CPU first: from its first step no keygen step starts
+// on the host, though a slot is free, until the signing is over, its hold
+// ends (signFirst) or the hold has lasted maxHold — then keygen steps
+// start freely for as long before a new hold begins. Steps already
 // running go on.
 func TestWorkGateSignFirst(t *testing.T) {
 	enterAsync := func(sg *sessionGate) chan func() {
@@ -239,7 +240,7 @@ func TestWorkGateSignFirst(t *testing.T) {
 
 	t.Run("until the signing is over", func(t *testing.T) {
 		g := newWorkGate(2, 2)
-		g.signFirst, g.keygenMaxDefer = time.Hour, time.Hour
+		g.host.signFirst, g.host.maxHold, g.host.budget = time.Hour, time.Hour, time.Hour
 		running, _ := g.session(classKeygen).Enter(context.Background())
 		sign := g.session(classSign)
 		if g.Queued(); true {
@@ -271,21 +272,64 @@ func TestWorkGateSignFirst(t *testing.T) {
 	})
 	t.Run("for at most signFirst", func(t *testing.T) {
 		g := newWorkGate(1, 1)
-		g.signFirst, g.keygenMaxDefer = 100*time.Millisecond, time.Hour
+		g.host.signFirst, g.host.maxHold, g.host.budget = 100*time.Millisecond, time.Hour, time.Hour
 		step, _ := g.session(classSign).Enter(context.Background())
 		defer step()
 		got := enterAsync(g.session(classKeygen))
 		notGranted(t, got, "within signFirst")
 		waitGranted(t, got, 5*time.Second, "after signFirst")
 	})
-	t.Run("a keygen step waits at most keygenMaxDefer", func(t *testing.T) {
+	t.Run("holds last at most maxHold at a stretch, half the time in the long run", func(t *testing.T) {
 		g := newWorkGate(1, 1)
-		g.signFirst, g.keygenMaxDefer = time.Hour, 100*time.Millisecond
+		hold := 300 * time.Millisecond
+		g.host.signFirst, g.host.maxHold, g.host.budget = time.Hour, hold, hold
 		step, _ := g.session(classSign).Enter(context.Background())
 		defer step()
+		start := time.Now()
 		got := enterAsync(g.session(classKeygen))
-		notGranted(t, got, "within keygenMaxDefer")
-		waitGranted(t, got, 5*time.Second, "after keygenMaxDefer")
+		notGranted(t, got, "within maxHold")
+		waitGranted(t, got, 5*time.Second, "after maxHold")
+		if d := time.Since(start); d < hold-50*time.Millisecond {
+			t.Fatalf("held %v, want maxHold %v", d, hold)
+		}
+		// The keygens' turn: a step starts at once though the signing
+		// still runs.
+		waitGranted(t, enterAsync(g.session(classKeygen)), 100*time.Millisecond, "the keygens' turn")
+		// Once half of maxHold is earned back, the signing holds them
+		// back again.
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			h := g.host
+			h.mu.Lock()
+			h.spendLocked(h.now())
+			earned := h.budget >= h.maxHold/2
+			h.mu.Unlock()
+			if earned {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the hold budget was not earned back")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		got = enterAsync(g.session(classKeygen))
+		notGranted(t, got, "a new hold")
+		waitGranted(t, got, 5*time.Second, "after the new hold")
+	})
+	t.Run("on every party of the host", func(t *testing.T) {
+		host := NewHost()
+		host.signFirst, host.maxHold, host.budget = time.Hour, time.Hour, time.Hour
+		a, b := newHostGate(host, 1, 1), newHostGate(host, 1, 1)
+		sign := a.session(classSign)
+		step, _ := sign.Enter(context.Background())
+		step()
+		got := enterAsync(b.session(classKeygen))
+		notGranted(t, got, "a signing on another party of the host")
+		sign.Close()
+		waitGranted(t, got, 5*time.Second, "signing over")
+		// A gate on another host is not held back.
+		step, _ = newWorkGate(1, 1).session(classSign).Enter(context.Background())
+		step()
+		waitGranted(t, enterAsync(newWorkGate(1, 1).session(classKeygen)), time.Second, "another host")
 	})
 }
 

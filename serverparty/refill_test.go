@@ -2,32 +2,131 @@ package serverparty
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
 
-// A pool refill under way gives way as soon as a keygen session runs, and
-// finishes a set when none does.
-func TestRefillGivesWayToKeygen(t *testing.T) {
-	p := &Party{cfg: Config{GenConcurrency: 1}}
-	p.keygens.Store(1)
-	start := time.Now()
-	pre, yielded, err := p.generateRefill(context.Background())
-	if !yielded || pre != nil || err != nil {
-		t.Fatalf("with a keygen running: pre %v, yielded %t, err %v", pre != nil, yielded, err)
-	}
-	t.Logf("gave way after %v", time.Since(start))
-
-	p.keygens.Store(0)
-	pre, yielded, err = p.generateRefill(context.Background())
-	if yielded || err != nil || pre == nil || !pre.ValidateWithProof() {
-		t.Fatalf("idle: yielded %t, err %v, valid set %t", yielded, err, pre != nil && pre.ValidateWithProof())
+// A pool refill under way pauses while a session runs on its host — one
+// of another party sharing the CPUs too — and frees its work slot
+// meanwhile; once the host is idle it goes on and finishes a valid set.
+func TestRefillPausesForHostSessions(t *testing.T) {
+	host := NewHost()
+	p := &Party{cfg: Config{GenConcurrency: 1}, host: host, gate: newHostGate(host, 1, 1)}
+	other := &Party{host: host}
+	refillIn := make(chan struct{}, 8)
+	p.gate.observe = func(class int, _ time.Duration) {
+		if class == classRefill {
+			refillIn <- struct{}{}
+		}
 	}
 
-	// The party's own shutdown is not a yield.
+	end := other.begin(classKeygen) // a keygen on the other party
+	type result struct {
+		ok     bool
+		paused int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() {
+		pre, paused, err := p.generateRefill(context.Background())
+		done <- result{pre != nil && pre.ValidateWithProof(), paused, err}
+	}()
+
+	// The refill took the slot, then frees it: a keygen step of this
+	// party gets it.
+	<-refillIn
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.gate.enter(ctx, classKeygen, 1, nil); err != nil {
+		t.Fatalf("a keygen step waited for the paused refill's slot: %v", err)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the refill went on while the host ran a session: %+v", r)
+	case <-time.After(time.Second):
+	}
+	p.gate.leave(classKeygen)
+	end()
+
+	r := <-done
+	if r.err != nil || !r.ok || r.paused < 1 {
+		t.Fatalf("after the session: valid set %t, paused %d, err %v", r.ok, r.paused, r.err)
+	}
+	if p.gate.Busy() != 0 {
+		t.Fatalf("the refill kept its slot: busy %d", p.gate.Busy())
+	}
+}
+
+// A refill paused when its party stops ends with the context's error and
+// holds no slot.
+func TestRefillPausedStops(t *testing.T) {
+	host := NewHost()
+	p := &Party{cfg: Config{GenConcurrency: 1}, host: host, gate: newHostGate(host, 1, 1)}
+	defer p.begin(classSign)()
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, _, err := p.generateRefill(ctx); done <- err }()
+	time.Sleep(300 * time.Millisecond)
 	cancel()
-	if _, yielded, err := p.generateRefill(ctx); yielded || err == nil {
-		t.Fatalf("canceled: yielded %t, err %v", yielded, err)
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err %v, want canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a paused refill did not stop with its context")
+	}
+	if p.gate.Busy() != 0 {
+		t.Fatalf("busy %d after the refill stopped", p.gate.Busy())
+	}
+}
+
+// Pre-parameters made on the spot for a keygen pause while the host's
+// signings hold work steps back: at most maxHold at a stretch, then they
+// run for the keygens' turn; a pause ends as soon as the signings do, and
+// keygens elsewhere on the host do not pause them.
+func TestSignPause(t *testing.T) {
+	setup := func(maxHold time.Duration) (*Party, *signPause, func() time.Duration) {
+		host := NewHost()
+		host.signFirst, host.maxHold, host.budget = time.Hour, maxHold, maxHold
+		p := &Party{host: host, gate: newHostGate(host, 1, 1)}
+		s := &signPause{ctx: context.Background(), host: host}
+		return p, s, func() time.Duration { start := time.Now(); s.yield(); return time.Since(start) }
+	}
+	signing := func(p *Party) (end func()) {
+		done := p.begin(classSign)
+		sign := p.gate.session(classSign)
+		step, _ := sign.Enter(context.Background())
+		step()
+		return func() { sign.Close(); done() }
+	}
+
+	p, _, took := setup(300 * time.Millisecond)
+	if d := took(); d > 100*time.Millisecond {
+		t.Fatalf("paused %v with no signing", d)
+	}
+	end := signing(p)
+	if d := took(); d < 250*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("with a signing running: paused %v, want maxHold (300ms)", d)
+	}
+	if d := took(); d > 100*time.Millisecond {
+		t.Fatalf("paused again %v in the keygens' turn", d)
+	}
+	end()
+
+	p, s, took := setup(10 * time.Second)
+	end = signing(p)
+	time.AfterFunc(200*time.Millisecond, end)
+	if d := took(); d < 150*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("paused %v; want until the signing ended (200ms)", d)
+	}
+	if s.paused < 150*time.Millisecond {
+		t.Fatalf("paused time counted %v", s.paused)
+	}
+	// Keygens on the host do not pause it: only signings go first.
+	defer p.begin(classKeygen)()
+	if d := took(); d > 100*time.Millisecond {
+		t.Fatalf("paused %v for a keygen", d)
 	}
 }

@@ -7,7 +7,6 @@
 package serverparty
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -90,6 +89,10 @@ type Config struct {
 	// its parties, so with one slot each the two of a signing leave a
 	// core idle, and signings are short.
 	SignSlots int
+	// Host: the sessions of the parties sharing this machine's CPUs, which
+	// a pool refill waits for (nil: this party's own). Give the parties
+	// of one process the same one.
+	Host *Host
 }
 
 // Party is a running server party.
@@ -98,7 +101,7 @@ type Party struct {
 	log     *slog.Logger
 	links   []*link // one per coordinator replica
 	running atomic.Int32
-	keygens atomic.Int32 // running keygen sessions: a pool refill under way gives way to them
+	host    *Host
 	// draining: Run's context ended and the party is finishing its
 	// sessions before it stops.
 	draining atomic.Bool
@@ -157,8 +160,14 @@ func New(cfg Config) (*Party, error) {
 	if cfg.WorkSlots <= 0 {
 		cfg.WorkSlots = runtime.NumCPU()
 	}
+	if cfg.SignSlots <= 0 {
+		cfg.SignSlots = max(cfg.WorkSlots, runtime.NumCPU())
+	}
+	if cfg.Host == nil {
+		cfg.Host = NewHost()
+	}
 	p := &Party{cfg: cfg, log: cfg.Log.With("party", cfg.PartyID), refill: make(chan struct{}, 1), signed: map[string]time.Time{},
-		gate: newWorkGate(cfg.WorkSlots, cmp.Or(cfg.SignSlots, max(cfg.WorkSlots, runtime.NumCPU())))}
+		host: cfg.Host, gate: newHostGate(cfg.Host, cfg.WorkSlots, cfg.SignSlots)}
 	p.gate.observe = func(class int, wait time.Duration) { cfg.Metrics.WorkWait(className(class), wait) }
 	cfg.Metrics.ServerParty(cfg.PartyID, p.PreParamsReady, p.Running)
 	cfg.Metrics.WorkGate(cfg.PartyID, p.gate.Busy, func() int { s, _ := p.gate.Queued(); return s }, func() int { _, k := p.gate.Queued(); return k })
@@ -271,7 +280,8 @@ func (p *Party) drain(stop context.CancelFunc) {
 func (p *Party) heartbeatRequest() *tsskitv1.HeartbeatRequest {
 	s, k := p.gate.Queued()
 	return &tsskitv1.HeartbeatRequest{PartyId: p.cfg.PartyID, PreparamsReady: uint32(p.PreParamsReady()),
-		RunningSessions: uint32(p.Running()), Draining: p.Draining(), WorkSlots: uint32(p.gate.slots), WorkQueued: uint32(s + k)}
+		RunningSessions: uint32(p.Running()), Draining: p.Draining(), WorkSlots: uint32(p.gate.slots), WorkQueued: uint32(s + k),
+		SignSlots: uint32(p.gate.signSlots)}
 }
 
 // register keeps the party registered with one replica until ctx ends.
@@ -385,8 +395,6 @@ func (p *Party) heartbeats(ctx context.Context, l *link, broken context.CancelFu
 }
 
 func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
-	p.running.Add(1)
-	defer p.running.Add(-1)
 	log := p.log.With("session", a.SessionId, "kind", a.Kind)
 	job := participant.Job{SessionID: a.SessionId, PartyID: a.PartyId, Token: a.Token, Log: log,
 		Identity: p.cfg.Identity, Chain: p.cfg.Chain, Kind: identity.KindServer, Trust: p.cfg.Trust,
@@ -400,10 +408,8 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	class := classKeygen
 	if a.Kind == tsskitv1.SessionKind_SESSION_KIND_SIGN {
 		class = classSign
-	} else {
-		p.keygens.Add(1)
-		defer p.keygens.Add(-1)
 	}
+	defer p.begin(class)()
 	gate := p.gate.session(class)
 	defer gate.Close()
 	var preTime time.Duration
@@ -769,8 +775,10 @@ func (p *Party) takePreParams(ctx context.Context, gate *sessionGate) (*keygen.L
 	defer p.gate.leave(gate.class)
 	p.log.Info("pre-params pool empty: generating for this session")
 	start := time.Now()
-	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: 0})
-	return pre, time.Since(start), err
+	pause := &signPause{ctx: ctx, host: p.host}
+	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: 0, Yield: pause.yield})
+	// The pauses are the signings' time, not this session's work.
+	return pre, time.Since(start) - pause.paused, err
 }
 
 func (p *Party) kickRefill() {
@@ -787,22 +795,13 @@ func (p *Party) fillPool(ctx context.Context) {
 	}
 	for {
 		for ctx.Err() == nil && p.cfg.Vault.CountPreParams() < p.cfg.PoolTarget {
-			// Sessions first: a generation starts only while the party
-			// runs no session (one under way would soon want its slots:
-			// a generation holds one for seconds), and takes a work slot
-			// of the last class, after any step that waits.
-			if !p.waitNoSessions(ctx) || p.gate.enter(ctx, classRefill, 0, nil) != nil {
+			// Sessions first: a generation starts only while the host
+			// runs no session, and pauses whenever one runs.
+			if !p.waitHostIdle(ctx) {
 				return
 			}
 			start := time.Now()
-			pre, yielded, err := p.generateRefill(ctx)
-			p.gate.leave(classRefill)
-			if yielded {
-				// A keygen arrived: it has the CPU; the set is made again
-				// once the party is idle.
-				p.log.Info("pre-params refill gave way to a keygen", "after", time.Since(start).Round(time.Millisecond))
-				continue
-			}
+			pre, paused, err := p.generateRefill(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					p.log.Error("pre-params generation failed", "err", err)
@@ -813,7 +812,7 @@ func (p *Party) fillPool(ctx context.Context) {
 				p.log.Error("store pre-params", "err", err)
 				break
 			}
-			p.log.Info("pre-params ready", "pool", p.cfg.Vault.CountPreParams(), "took", time.Since(start).Round(time.Millisecond))
+			p.log.Info("pre-params ready", "pool", p.cfg.Vault.CountPreParams(), "took", time.Since(start).Round(time.Millisecond), "paused", paused)
 		}
 		select {
 		case <-ctx.Done():
@@ -824,45 +823,29 @@ func (p *Party) fillPool(ctx context.Context) {
 	}
 }
 
-// generateRefill makes one set of pre-parameters for the pool, and gives
-// up (yielded) as soon as a keygen session starts: a refill that began
-// while the party was idle would otherwise hold the CPU for seconds
-// against the keygen that just arrived (which takes a pooled set or makes
-// its own as its work).
-func (p *Party) generateRefill(ctx context.Context) (pre *keygen.LocalPreParams, yielded bool, err error) {
-	gctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	var gave atomic.Bool
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if p.keygens.Load() > 0 {
-					gave.Store(true)
-					cancel()
-					return
-				}
-			}
-		}
-	}()
-	pre, err = preparams.Generate(gctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency})
-	if err != nil && ctx.Err() == nil && gave.Load() {
-		return nil, true, nil
+// generateRefill makes one set of pre-parameters for the pool in a work
+// slot of the last class (after any keygen step that waits), and pauses —
+// frees the slot, keeps what it found — whenever a session runs on the
+// host (any party sharing its CPUs; refillPause): a refill begun while
+// the host was idle never holds the CPU against a session that came
+// after it, and loses no work to it. paused counts the pauses. Under
+// steady load the pool is not refilled, and keygens make their
+// pre-parameters on the spot, as their work.
+func (p *Party) generateRefill(ctx context.Context) (pre *keygen.LocalPreParams, paused int, err error) {
+	if err := p.gate.enter(ctx, classRefill, 0, nil); err != nil {
+		return nil, 0, err
 	}
-	return pre, false, err
+	pause := &refillPause{ctx: ctx, host: p.host, gate: p.gate}
+	pause.held.Store(true)
+	defer pause.release()
+	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency, Yield: pause.yield})
+	return pre, pause.paused, err
 }
 
-// waitNoSessions waits until the party runs no session; false if ctx
-// ended first. Under steady load the pool is not refilled: keygens then
-// make their pre-parameters in their own turn at the gate, as their work.
-func (p *Party) waitNoSessions(ctx context.Context) bool {
-	for p.Running() > 0 {
+// waitHostIdle waits until the host runs no session; false if ctx ended
+// first.
+func (p *Party) waitHostIdle(ctx context.Context) bool {
+	for p.host.sessions.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return false
@@ -934,10 +917,7 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string, k
 		p.refuse(ctx, l, seat, "coordinator_outdated", errCoordinatorOutdated)
 		return nil, errCoordinatorOutdated
 	}
-	p.running.Add(1)
-	defer p.running.Add(-1)
-	p.keygens.Add(1)
-	defer p.keygens.Add(-1)
+	defer p.begin(classKeygen)()
 	gate := p.gate.session(classKeygen)
 	pre, _, err := p.takePreParams(ctx, gate)
 	if err != nil {

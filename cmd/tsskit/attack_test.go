@@ -462,10 +462,6 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatal("no server holder was in the old committee only")
 		}
 		walletID := out["wallet_id"].(string)
-		mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
-		if err != nil {
-			t.Fatal(err)
-		}
 		// Every server party's vault: the dropped holder's share of the
 		// epoch before stays; the kept holder's is of the new epoch once it
 		// has activated it.
@@ -478,12 +474,10 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		epochs := func() map[string]int {
 			got := map[string]int{}
 			for i := 1; i <= 3; i++ {
-				v, err := vault.Open(filepath.Join(c.dir, fmt.Sprintf("sp%d", i), "vault"), mk)
-				if err != nil {
-					t.Fatal(err)
-				}
+				v := openServerVault(t, filepath.Join(c.dir, fmt.Sprintf("sp%d", i)))
 				refs, err := v.ListShares()
 				if err != nil {
+					v.Close()
 					t.Fatal(err)
 				}
 				for _, r := range refs {
@@ -491,6 +485,7 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 						got[r.PartyID] = rec.Epoch
 					}
 				}
+				v.Close()
 			}
 			return got
 		}
@@ -507,23 +502,34 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	})
 }
 
+// openServerVault opens the vault of the server party whose data
+// directory is dataDir, under the master key the tests give every server
+// party (CRYPTO_MASTER_KEY); the caller closes it.
+func openServerVault(t *testing.T, dataDir string) *vault.Vault {
+	t.Helper()
+	mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(filepath.Join(dataDir, "vault"), mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // restartServerHolding kills (SIGKILL, as a crash) the server party whose
 // vault satisfies holds, starts it again with the same flags and
 // environment, and waits until it has registered and the pool has three
 // healthy parties again.
 func (c *cluster) restartServerHolding(t *testing.T, holds func(*vault.Vault) bool) {
 	t.Helper()
-	mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var p *proc
 	for i := 1; i <= 3 && p == nil; i++ {
-		v, err := vault.Open(filepath.Join(c.dir, fmt.Sprintf("sp%d", i), "vault"), mk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if holds(v) {
+		v := openServerVault(t, filepath.Join(c.dir, fmt.Sprintf("sp%d", i)))
+		held := holds(v)
+		v.Close()
+		if held {
 			name := fmt.Sprintf("serverparty-%d", i)
 			for _, q := range c.procs {
 				if q.name == name && q.cmd.ProcessState == nil {

@@ -222,17 +222,10 @@ func (g *refreshRig) refreshOK(t *testing.T, label string, busyFor time.Duration
 // replace.
 func (g *refreshRig) noPendingLeft(t *testing.T, label string) {
 	t.Helper()
-	mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	pending := func() map[string][]vault.ShareRef {
 		left := map[string][]vault.ShareRef{}
 		for id, p := range g.servers {
-			v, err := vault.Open(filepath.Join(flagValue(p.cmd.Args, "--data-dir"), "vault"), mk)
-			if err != nil {
-				t.Fatal(err)
-			}
+			v := openServerVault(t, flagValue(p.cmd.Args, "--data-dir"))
 			refs, err := v.ListPendingShares()
 			v.Close()
 			if err != nil {

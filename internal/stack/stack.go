@@ -41,6 +41,8 @@ type Stack struct {
 	wg      sync.WaitGroup
 	errc    chan error
 	cancel  context.CancelFunc
+	// host: the server parties of this process share its CPUs.
+	host *serverparty.Host
 	// Metrics, when set before services are added, is what they record
 	// into (one registry for the whole process).
 	Metrics *metrics.Metrics
@@ -69,7 +71,9 @@ func (s *Stack) ServeMetrics(addr string, srv *tls.Config) (*serve.Server, error
 }
 
 // New returns an empty stack.
-func New(log *slog.Logger) *Stack { return &Stack{log: log, errc: make(chan error, 16)} }
+func New(log *slog.Logger) *Stack {
+	return &Stack{log: log, errc: make(chan error, 16), host: serverparty.NewHost()}
+}
 
 // TLS is a service's transport security: Server secures the ports it
 // listens on, Client the connections it makes to other tsskit services
@@ -491,6 +495,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		Identity: key, Chain: chain, Trust: o.Trust,
 		PoolTarget: o.Pool, Version: o.Version, Log: log, UserAPI: o.APIAddr != "", Metrics: s.Metrics,
 		DrainTimeout: o.DrainTimeout, WorkSlots: o.WorkSlots, SignSlots: o.SignSlots, RecoveryKeys: o.RecoveryKeys,
+		Host: s.host,
 	})
 	if err != nil {
 		return nil, nil, err

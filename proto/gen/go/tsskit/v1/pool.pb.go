@@ -366,8 +366,12 @@ type HeartbeatRequest struct {
 	// Protocol steps the party runs at once (--work-slots), and steps
 	// waiting for one. The coordinator's admission divides the work it
 	// assigned the party by work_slots; it never picks by these figures.
-	WorkSlots     uint32 `protobuf:"varint,5,opt,name=work_slots,json=workSlots,proto3" json:"work_slots,omitempty"`
-	WorkQueued    uint32 `protobuf:"varint,6,opt,name=work_queued,json=workQueued,proto3" json:"work_queued,omitempty"`
+	WorkSlots  uint32 `protobuf:"varint,5,opt,name=work_slots,json=workSlots,proto3" json:"work_slots,omitempty"`
+	WorkQueued uint32 `protobuf:"varint,6,opt,name=work_queued,json=workQueued,proto3" json:"work_queued,omitempty"`
+	// Signing steps the party runs at once, in a lane of their own
+	// (--sign-slots); admission divides the signings it assigned the party
+	// by it. 0 (a party older than the field): work_slots.
+	SignSlots     uint32 `protobuf:"varint,7,opt,name=sign_slots,json=signSlots,proto3" json:"sign_slots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -440,6 +444,13 @@ func (x *HeartbeatRequest) GetWorkSlots() uint32 {
 func (x *HeartbeatRequest) GetWorkQueued() uint32 {
 	if x != nil {
 		return x.WorkQueued
+	}
+	return 0
+}
+
+func (x *HeartbeatRequest) GetSignSlots() uint32 {
+	if x != nil {
+		return x.SignSlots
 	}
 	return 0
 }
@@ -794,7 +805,7 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\"^\n" +
 	"\x11ChallengeResponse\x12\x1c\n" +
 	"\tchallenge\x18\x01 \x01(\fR\tchallenge\x12+\n" +
-	"\x12expires_at_unix_ms\x18\x02 \x01(\x03R\x0fexpiresAtUnixMs\"\xdd\x01\n" +
+	"\x12expires_at_unix_ms\x18\x02 \x01(\x03R\x0fexpiresAtUnixMs\"\xfc\x01\n" +
 	"\x10HeartbeatRequest\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12'\n" +
 	"\x0fpreparams_ready\x18\x02 \x01(\rR\x0epreparamsReady\x12)\n" +
@@ -803,7 +814,9 @@ const file_tsskit_v1_pool_proto_rawDesc = "" +
 	"\n" +
 	"work_slots\x18\x05 \x01(\rR\tworkSlots\x12\x1f\n" +
 	"\vwork_queued\x18\x06 \x01(\rR\n" +
-	"workQueued\"4\n" +
+	"workQueued\x12\x1d\n" +
+	"\n" +
+	"sign_slots\x18\a \x01(\rR\tsignSlots\"4\n" +
 	"\x11HeartbeatResponse\x12\x1f\n" +
 	"\vinterval_ms\x18\x01 \x01(\rR\n" +
 	"intervalMs\"Z\n" +

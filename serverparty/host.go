@@ -1,0 +1,266 @@
+package serverparty
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Host counts the sessions of the server parties that share one machine's
+// CPUs (the parties of one process: `tsskit dev` runs several, a
+// deployment usually one). Background work — refilling a pre-parameter
+// pool — waits for the sessions of all of them, not only its own
+// party's: a party idle in a signing that two others run would otherwise
+// refill beside it and take half the CPU from it. Config.Host shares one
+// between parties; nil gives a party its own.
+type Host struct {
+	sessions atomic.Int32 // sessions running, any kind
+	signs    atomic.Int32 // signings running
+
+	mu sync.Mutex
+	// holds are the signings holding work steps back, with the time of
+	// their first step (workGate).
+	holds map[*sessionGate]time.Time
+	// The hold budget: budget is the time signings may still hold work
+	// steps back, as of budgetAt; holding says a hold runs, until at
+	// most holdEnd (the last signing's hold, as last seen).
+	budget            time.Duration
+	budgetAt, holdEnd time.Time
+	holding           bool
+	gates             []*workGate // woken when a signing ends
+
+	// signFirst: how long one signing holds work steps back from its
+	// first step; maxHold: the most the budget holds (defaults
+	// defaultSignFirst, defaultMaxHold). now is the clock.
+	signFirst, maxHold time.Duration
+	now                func() time.Time
+}
+
+const (
+	// defaultSignFirst is how long a signing holds keygen steps back at
+	// most: ten signings at once take 4–6 s on 2 cores, and a hold
+	// shorter than that ended while the first of a burst still ran (the
+	// hold budget bounds what a slow signing — a browser's — costs).
+	defaultSignFirst = 8 * time.Second
+	// defaultMaxHold is the longest signings hold keygen steps back at a
+	// stretch: about what ten signings at once take on 2 cores.
+	defaultMaxHold = 8 * time.Second
+)
+
+// NewHost returns a Host for the parties of one process.
+func NewHost() *Host {
+	return &Host{holds: map[*sessionGate]time.Time{}, signFirst: defaultSignFirst, maxHold: defaultMaxHold,
+		budget: defaultMaxHold, budgetAt: time.Now(), now: time.Now}
+}
+
+// Sessions is the number of sessions the host's parties run now.
+func (h *Host) Sessions() int { return int(h.sessions.Load()) }
+
+// begin counts a session of class as running on party p and on its host
+// until the returned function is called.
+func (p *Party) begin(class int) (end func()) {
+	p.running.Add(1)
+	p.host.sessions.Add(1)
+	if class == classSign {
+		p.host.signs.Add(1)
+	}
+	return func() {
+		if class == classSign {
+			p.host.signs.Add(-1)
+		}
+		p.host.sessions.Add(-1)
+		p.running.Add(-1)
+	}
+}
+
+// signStarted has signing s hold work steps back from now (its first
+// step); signDone ends that early, when it finishes.
+func (h *Host) signStarted(s *sessionGate) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !s.started && !s.closed {
+		s.started = true
+		h.holds[s] = h.now()
+	}
+}
+
+func (h *Host) signDone(s *sessionGate) {
+	h.mu.Lock()
+	s.closed = true
+	delete(h.holds, s)
+	if len(h.holds) == 0 && h.holding {
+		now := h.now()
+		h.spendLocked(now)
+		h.holding = false
+	}
+	gates := h.gates
+	h.mu.Unlock()
+	for _, g := range gates {
+		g.grantWork()
+	}
+}
+
+// spendLocked brings the budget to now: a hold spends it, up to the
+// hold's end as last seen; time without one earns it back at the same
+// rate, up to maxHold. So signings hold keygen steps back at most maxHold
+// at a stretch and at most half the time in the long run.
+func (h *Host) spendLocked(now time.Time) {
+	if !now.After(h.budgetAt) {
+		return
+	}
+	if h.holding {
+		end := now
+		if h.holdEnd.Before(now) {
+			end = h.holdEnd
+		}
+		if end.After(h.budgetAt) {
+			h.budget -= end.Sub(h.budgetAt)
+			h.budgetAt = end
+		}
+		if now.After(end) { // the hold ended unseen (no step looked)
+			h.holding = false
+		}
+	}
+	if !h.holding {
+		if earned := now.Sub(h.budgetAt); earned < h.maxHold {
+			h.budget += earned
+		} else {
+			h.budget = h.maxHold
+		}
+	}
+	h.budget = min(max(h.budget, 0), h.maxHold)
+	h.budgetAt = now
+}
+
+// heldUntil is when the host's hold on work steps ends: the zero time, or
+// a past one, when work steps may start now. Work steps are held while a
+// signing's hold (signFirst from its first step, or until it ends) runs
+// and the budget lasts; once the budget is spent, a new hold begins only
+// when half of maxHold is earned back, so holds do not flicker.
+func (h *Host) heldUntil(now time.Time) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.spendLocked(now)
+	var until time.Time
+	for s, first := range h.holds {
+		end := first.Add(h.signFirst)
+		if !end.After(now) {
+			delete(h.holds, s)
+			continue
+		}
+		if end.After(until) {
+			until = end
+		}
+	}
+	if until.IsZero() {
+		h.holding = false
+		return time.Time{}
+	}
+	if !h.holding && h.budget < h.maxHold/2 {
+		return time.Time{} // the keygens' turn
+	}
+	if h.budget <= 0 {
+		h.holding = false
+		return time.Time{}
+	}
+	h.holding = true
+	h.holdEnd = until
+	if last := now.Add(h.budget); last.Before(until) {
+		h.holdEnd = last
+	}
+	return h.holdEnd
+}
+
+// holdingNow reports whether work steps are held back now.
+func (h *Host) holdingNow() bool {
+	now := h.now()
+	return h.heldUntil(now).After(now)
+}
+
+// pollIdle is how often a paused generation looks whether it may go on.
+const pollIdle = 50 * time.Millisecond
+
+// refillPause is the Yield of a pool refill's generation: while any
+// session runs on the host, the generation stops where it is, frees its
+// work slot (a keygen step may then take it), and goes on once the host
+// is idle again and it has its slot back, keeping the primes and the
+// sieve it had. The searches of one generation call yield from their own
+// goroutines; the first to see a session pauses for all of them (the
+// others block on mu, or, seeing no slot held, wait for it).
+type refillPause struct {
+	ctx  context.Context
+	host *Host
+	gate *workGate
+
+	mu     sync.Mutex
+	held   atomic.Bool // the refill slot is held
+	paused int         // pauses so far
+}
+
+func (r *refillPause) yield() {
+	if r.host.sessions.Load() == 0 && r.held.Load() {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held.Load() {
+		if r.host.sessions.Load() == 0 {
+			return // another search paused and went on meanwhile
+		}
+		r.gate.leave(classRefill)
+		r.held.Store(false)
+		r.paused++
+	}
+	for r.host.sessions.Load() > 0 {
+		select {
+		case <-r.ctx.Done():
+			return // the search sees ctx at its next tick
+		case <-time.After(pollIdle):
+		}
+	}
+	if r.gate.enter(r.ctx, classRefill, 0, nil) == nil {
+		r.held.Store(true)
+	}
+}
+
+// release frees the slot if the generation still holds it.
+func (r *refillPause) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held.Load() {
+		r.gate.leave(classRefill)
+		r.held.Store(false)
+	}
+}
+
+// signPause is the Yield of pre-parameters a keygen makes on the spot (its
+// pool was empty): one generation is seconds of CPU, a single work step,
+// so it pauses at its next Fermat test whenever the host's signings hold
+// work steps back (Host.heldUntil: at most maxHold at a stretch, then the
+// keygens' turn). The keygen keeps its work slot meanwhile. paused adds
+// up the pauses: the signings' time, not the keygen's cost.
+type signPause struct {
+	ctx  context.Context
+	host *Host
+
+	mu     sync.Mutex
+	paused time.Duration
+}
+
+func (s *signPause) yield() {
+	if s.host.signs.Load() == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	start := time.Now()
+	defer func() { s.paused += time.Since(start) }()
+	for s.host.holdingNow() {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(pollIdle):
+		}
+	}
+}
