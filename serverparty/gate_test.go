@@ -272,7 +272,7 @@ func TestWorkGateSignFirst(t *testing.T) {
 	})
 	t.Run("for at most signFirst", func(t *testing.T) {
 		g := newWorkGate(1, 1)
-		g.host.signFirst, g.host.maxHold, g.host.budget = 100*time.Millisecond, time.Hour, time.Hour
+		g.host.signFirst, g.host.maxHold, g.host.budget = 500*time.Millisecond, time.Hour, time.Hour
 		step, _ := g.session(classSign).Enter(context.Background())
 		defer step()
 		got := enterAsync(g.session(classKeygen))
@@ -281,7 +281,7 @@ func TestWorkGateSignFirst(t *testing.T) {
 	})
 	t.Run("holds last at most maxHold at a stretch, half the time in the long run", func(t *testing.T) {
 		g := newWorkGate(1, 1)
-		hold := 300 * time.Millisecond
+		hold := time.Second
 		g.host.signFirst, g.host.maxHold, g.host.budget = time.Hour, hold, hold
 		step, _ := g.session(classSign).Enter(context.Background())
 		defer step()
@@ -294,7 +294,7 @@ func TestWorkGateSignFirst(t *testing.T) {
 		}
 		// The keygens' turn: a step starts at once though the signing
 		// still runs.
-		waitGranted(t, enterAsync(g.session(classKeygen)), 100*time.Millisecond, "the keygens' turn")
+		waitGranted(t, enterAsync(g.session(classKeygen)), 300*time.Millisecond, "the keygens' turn")
 		// Once half of maxHold is earned back, the signing holds them
 		// back again.
 		for deadline := time.Now().Add(5 * time.Second); ; {
@@ -314,6 +314,23 @@ func TestWorkGateSignFirst(t *testing.T) {
 		got = enterAsync(g.session(classKeygen))
 		notGranted(t, got, "a new hold")
 		waitGranted(t, got, 5*time.Second, "after the new hold")
+	})
+	t.Run("a signing that starts during a hold extends it", func(t *testing.T) {
+		g := newWorkGate(1, 1)
+		// A budget that one signFirst would bring below half of maxHold:
+		// only the extension keeps the keygen step held.
+		g.host.signFirst, g.host.maxHold, g.host.budget = time.Second, 1800*time.Millisecond, 1800*time.Millisecond
+		a, _ := g.session(classSign).Enter(context.Background())
+		a() // the signings stay open: they hold between their steps
+		start := time.Now()
+		got := enterAsync(g.session(classKeygen))
+		notGranted(t, got, "the first signing's hold")
+		time.Sleep(500*time.Millisecond - time.Since(start))
+		b, _ := g.session(classSign).Enter(context.Background())
+		b()
+		time.Sleep(1150*time.Millisecond - time.Since(start))
+		notGranted(t, got, "past the first signing's hold, within the second's")
+		waitGranted(t, got, 5*time.Second, "after the second signing's hold")
 	})
 	t.Run("on every party of the host", func(t *testing.T) {
 		host := NewHost()

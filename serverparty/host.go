@@ -48,7 +48,8 @@ const (
 	defaultMaxHold = 8 * time.Second
 )
 
-// NewHost returns a Host for the parties of one process.
+// NewHost returns a Host for the parties of one process (the zero Host is
+// not one).
 func NewHost() *Host {
 	return &Host{holds: map[*sessionGate]time.Time{}, signFirst: defaultSignFirst, maxHold: defaultMaxHold,
 		budget: defaultMaxHold, budgetAt: time.Now(), now: time.Now}
@@ -81,18 +82,49 @@ func (h *Host) signStarted(s *sessionGate) {
 	defer h.mu.Unlock()
 	if !s.started && !s.closed {
 		s.started = true
-		h.holds[s] = h.now()
+		now := h.now()
+		h.holds[s] = now
+		if h.holding {
+			// A hold under way lasts for this signing too, as far as the
+			// budget goes.
+			h.spendLocked(now)
+			if h.holding {
+				h.holdEnd = h.holdEndLocked(now, now.Add(h.signFirst))
+			}
+		}
 	}
+}
+
+// holdEndLocked is when a hold running at now ends: at until (the last
+// signing's hold), or when the budget runs out.
+func (h *Host) holdEndLocked(now, until time.Time) time.Time {
+	if last := now.Add(h.budget); last.Before(until) {
+		return last
+	}
+	return until
 }
 
 func (h *Host) signDone(s *sessionGate) {
 	h.mu.Lock()
 	s.closed = true
 	delete(h.holds, s)
-	if len(h.holds) == 0 && h.holding {
+	if h.holding {
 		now := h.now()
 		h.spendLocked(now)
-		h.holding = false
+		if h.holding {
+			// The hold lasts for the signings left, if any.
+			var until time.Time
+			for _, first := range h.holds {
+				if end := first.Add(h.signFirst); end.After(until) {
+					until = end
+				}
+			}
+			if until.After(now) {
+				h.holdEnd = h.holdEndLocked(now, until)
+			} else {
+				h.holding = false
+			}
+		}
 	}
 	gates := h.gates
 	h.mu.Unlock()
@@ -165,10 +197,7 @@ func (h *Host) heldUntil(now time.Time) time.Time {
 		return time.Time{}
 	}
 	h.holding = true
-	h.holdEnd = until
-	if last := now.Add(h.budget); last.Before(until) {
-		h.holdEnd = last
-	}
+	h.holdEnd = h.holdEndLocked(now, until)
 	return h.holdEnd
 }
 
@@ -181,15 +210,16 @@ func (h *Host) holdingNow() bool {
 // pollIdle is how often a paused generation looks whether it may go on.
 const pollIdle = 50 * time.Millisecond
 
-// refillPause is the Yield of a pool refill's generation: while any
+// refillPause is the Pause of a pool refill's generation: while any
 // session runs on the host, the generation stops where it is, frees its
 // work slot (a keygen step may then take it), and goes on once the host
 // is idle again and it has its slot back, keeping the primes and the
-// sieve it had. The searches of one generation call yield from their own
+// sieve it had. The searches of one generation call pause from their own
 // goroutines; the first to see a session pauses for all of them (the
-// others block on mu, or, seeing no slot held, wait for it).
+// others block on mu, or, seeing no slot held, wait for it). ctx is the
+// generation's: it ends when the set is made, so no search stays paused
+// after it.
 type refillPause struct {
-	ctx  context.Context
 	host *Host
 	gate *workGate
 
@@ -198,7 +228,7 @@ type refillPause struct {
 	paused int         // pauses so far
 }
 
-func (r *refillPause) yield() {
+func (r *refillPause) pause(ctx context.Context) {
 	if r.host.sessions.Load() == 0 && r.held.Load() {
 		return
 	}
@@ -214,12 +244,12 @@ func (r *refillPause) yield() {
 	}
 	for r.host.sessions.Load() > 0 {
 		select {
-		case <-r.ctx.Done():
+		case <-ctx.Done():
 			return // the search sees ctx at its next tick
 		case <-time.After(pollIdle):
 		}
 	}
-	if r.gate.enter(r.ctx, classRefill, 0, nil) == nil {
+	if r.gate.enter(ctx, classRefill, 0, nil) == nil {
 		r.held.Store(true)
 	}
 }
@@ -234,21 +264,20 @@ func (r *refillPause) release() {
 	}
 }
 
-// signPause is the Yield of pre-parameters a keygen makes on the spot (its
+// signPause is the Pause of pre-parameters a keygen makes on the spot (its
 // pool was empty): one generation is seconds of CPU, a single work step,
 // so it pauses at its next Fermat test whenever the host's signings hold
 // work steps back (Host.heldUntil: at most maxHold at a stretch, then the
 // keygens' turn). The keygen keeps its work slot meanwhile. paused adds
 // up the pauses: the signings' time, not the keygen's cost.
 type signPause struct {
-	ctx  context.Context
 	host *Host
 
 	mu     sync.Mutex
 	paused time.Duration
 }
 
-func (s *signPause) yield() {
+func (s *signPause) pause(ctx context.Context) {
 	if s.host.signs.Load() == 0 {
 		return
 	}
@@ -258,7 +287,7 @@ func (s *signPause) yield() {
 	defer func() { s.paused += time.Since(start) }()
 	for s.host.holdingNow() {
 		select {
-		case <-s.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-time.After(pollIdle):
 		}

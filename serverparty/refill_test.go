@@ -65,14 +65,18 @@ func TestRefillPausedStops(t *testing.T) {
 	p := &Party{cfg: Config{GenConcurrency: 1}, host: host, gate: newHostGate(host, 1, 1)}
 	defer p.begin(classSign)()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { _, _, err := p.generateRefill(ctx); done <- err }()
+	type result struct {
+		paused int
+		err    error
+	}
+	done := make(chan result, 1)
+	go func() { _, paused, err := p.generateRefill(ctx); done <- result{paused, err} }()
 	time.Sleep(300 * time.Millisecond)
 	cancel()
 	select {
-	case err := <-done:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("err %v, want canceled", err)
+	case r := <-done:
+		if !errors.Is(r.err, context.Canceled) || r.paused != 1 {
+			t.Fatalf("err %v, paused %d; want canceled after one pause", r.err, r.paused)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a paused refill did not stop with its context")
@@ -85,14 +89,14 @@ func TestRefillPausedStops(t *testing.T) {
 // Pre-parameters made on the spot for a keygen pause while the host's
 // signings hold work steps back: at most maxHold at a stretch, then they
 // run for the keygens' turn; a pause ends as soon as the signings do, and
-// keygens elsewhere on the host do not pause them.
+// keygens elsewhere on the host alone do not pause them.
 func TestSignPause(t *testing.T) {
 	setup := func(maxHold time.Duration) (*Party, *signPause, func() time.Duration) {
 		host := NewHost()
 		host.signFirst, host.maxHold, host.budget = time.Hour, maxHold, maxHold
 		p := &Party{host: host, gate: newHostGate(host, 1, 1)}
-		s := &signPause{ctx: context.Background(), host: host}
-		return p, s, func() time.Duration { start := time.Now(); s.yield(); return time.Since(start) }
+		s := &signPause{host: host}
+		return p, s, func() time.Duration { start := time.Now(); s.pause(context.Background()); return time.Since(start) }
 	}
 	signing := func(p *Party) (end func()) {
 		done := p.begin(classSign)
@@ -102,13 +106,13 @@ func TestSignPause(t *testing.T) {
 		return func() { sign.Close(); done() }
 	}
 
-	p, _, took := setup(300 * time.Millisecond)
+	p, _, took := setup(time.Second)
 	if d := took(); d > 100*time.Millisecond {
 		t.Fatalf("paused %v with no signing", d)
 	}
 	end := signing(p)
-	if d := took(); d < 250*time.Millisecond || d > 3*time.Second {
-		t.Fatalf("with a signing running: paused %v, want maxHold (300ms)", d)
+	if d := took(); d < 900*time.Millisecond || d > 4*time.Second {
+		t.Fatalf("with a signing running: paused %v, want maxHold (1s)", d)
 	}
 	if d := took(); d > 100*time.Millisecond {
 		t.Fatalf("paused again %v in the keygens' turn", d)
@@ -124,7 +128,7 @@ func TestSignPause(t *testing.T) {
 	if s.paused < 150*time.Millisecond {
 		t.Fatalf("paused time counted %v", s.paused)
 	}
-	// Keygens on the host do not pause it: only signings go first.
+	// Without signings, keygens on the host do not pause it.
 	defer p.begin(classKeygen)()
 	if d := took(); d > 100*time.Millisecond {
 		t.Fatalf("paused %v for a keygen", d)

@@ -775,8 +775,8 @@ func (p *Party) takePreParams(ctx context.Context, gate *sessionGate) (*keygen.L
 	defer p.gate.leave(gate.class)
 	p.log.Info("pre-params pool empty: generating for this session")
 	start := time.Now()
-	pause := &signPause{ctx: ctx, host: p.host}
-	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: 0, Yield: pause.yield})
+	pause := &signPause{host: p.host}
+	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: 0, Pause: pause.pause})
 	// The pauses are the signings' time, not this session's work.
 	return pre, time.Since(start) - pause.paused, err
 }
@@ -835,10 +835,10 @@ func (p *Party) generateRefill(ctx context.Context) (pre *keygen.LocalPreParams,
 	if err := p.gate.enter(ctx, classRefill, 0, nil); err != nil {
 		return nil, 0, err
 	}
-	pause := &refillPause{ctx: ctx, host: p.host, gate: p.gate}
+	pause := &refillPause{host: p.host, gate: p.gate}
 	pause.held.Store(true)
 	defer pause.release()
-	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency, Yield: pause.yield})
+	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency, Pause: pause.pause})
 	return pre, pause.paused, err
 }
 

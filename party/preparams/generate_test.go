@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +101,47 @@ func TestGenerateCancelled(t *testing.T) {
 			t.Fatalf("%d goroutines before Generate, %d after", before, runtime.NumGoroutine())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Pause gets each search's context, Generate's own: a search paused when
+// the set is made is let go (its context ends), so Generate returns
+// although one of its searches would pause for as long as its context
+// lasts.
+func TestGeneratePause(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("needs two searches at once; Generate runs one under GOOS=js")
+	}
+	var first atomic.Bool
+	var mu sync.Mutex
+	var seen []context.Context
+	o := &preparams.Options{Concurrency: 2, Pause: func(ctx context.Context) {
+		mu.Lock()
+		seen = append(seen, ctx)
+		mu.Unlock()
+		// One search pauses until its context ends; the other finds the
+		// primes.
+		if first.CompareAndSwap(false, true) {
+			<-ctx.Done()
+		}
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	pp, err := preparams.Generate(ctx, o)
+	if err != nil || !pp.ValidateWithProof() {
+		t.Fatalf("Generate with one search paused: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 {
+		t.Fatal("Pause was never called")
+	}
+	for _, c := range seen {
+		if c.Err() == nil {
+			t.Fatal("a search's context outlived Generate")
+		}
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the caller's context ended")
 	}
 }

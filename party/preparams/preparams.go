@@ -67,6 +67,12 @@ type Options struct {
 	// from the searching goroutine. Under GOOS=js it is the moment to let the
 	// event loop run (for instance to receive a cancellation).
 	Yield func()
+	// Pause, if set, is called right after each Yield with the search's
+	// context — Generate's own, which ends as soon as the set is made, the
+	// call fails or its caller's context ends. It may block to pause the
+	// search (a server party pauses background generations for its
+	// sessions) and must return once that context is done.
+	Pause func(ctx context.Context)
 }
 
 type config struct {
@@ -74,12 +80,24 @@ type config struct {
 	concurrency int
 	progress    func(Progress)
 	yield       func()
+	pause       func(context.Context)
+}
+
+// yielder is the yield of a search running under ctx: Yield, then Pause.
+func (c config) yielder(ctx context.Context) func() {
+	if c.pause == nil {
+		return c.yield
+	}
+	return func() {
+		c.yield()
+		c.pause(ctx)
+	}
 }
 
 func (o *Options) config() config {
 	var c config
 	if o != nil {
-		c = config{rand: o.Rand, concurrency: o.Concurrency, progress: o.Progress, yield: o.Yield}
+		c = config{rand: o.Rand, concurrency: o.Concurrency, progress: o.Progress, yield: o.Yield, pause: o.Pause}
 	}
 	if c.rand == nil {
 		c.rand = cryptorand.Reader
@@ -167,7 +185,7 @@ type generator struct {
 }
 
 func (g *generator) search(ctx context.Context, cfg config) (*big.Int, error) {
-	s, err := newSearcher(SafePrimeBits, cfg.rand, cfg.yield, g.report)
+	s, err := newSearcher(SafePrimeBits, cfg.rand, cfg.yielder(ctx), g.report)
 	if err != nil {
 		return nil, err
 	}

@@ -125,7 +125,7 @@ func SafePrime(ctx context.Context, bits int, o *Options) (*big.Int, error) {
 			cfg.progress(progress)
 		}
 	}
-	s, err := newSearcher(bits, cfg.rand, cfg.yield, report)
+	s, err := newSearcher(bits, cfg.rand, cfg.yielder(ctx), report)
 	if err != nil {
 		return nil, err
 	}
