@@ -55,8 +55,18 @@ func NewHost() *Host {
 		budget: defaultMaxHold, budgetAt: time.Now(), now: time.Now}
 }
 
-// Sessions is the number of sessions the host's parties run now.
-func (h *Host) Sessions() int { return int(h.sessions.Load()) }
+// waitIdle waits until the host's parties run no session; false if ctx
+// ended first.
+func (h *Host) waitIdle(ctx context.Context) bool {
+	for h.sessions.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(pollIdle):
+		}
+	}
+	return true
+}
 
 // begin counts a session of class as running on party p and on its host
 // until the returned function is called.
@@ -113,13 +123,7 @@ func (h *Host) signDone(s *sessionGate) {
 		h.spendLocked(now)
 		if h.holding {
 			// The hold lasts for the signings left, if any.
-			var until time.Time
-			for _, first := range h.holds {
-				if end := first.Add(h.signFirst); end.After(until) {
-					until = end
-				}
-			}
-			if until.After(now) {
+			if until := h.lastHoldLocked(now); !until.IsZero() {
 				h.holdEnd = h.holdEndLocked(now, until)
 			} else {
 				h.holding = false
@@ -174,17 +178,7 @@ func (h *Host) heldUntil(now time.Time) time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.spendLocked(now)
-	var until time.Time
-	for s, first := range h.holds {
-		end := first.Add(h.signFirst)
-		if !end.After(now) {
-			delete(h.holds, s)
-			continue
-		}
-		if end.After(until) {
-			until = end
-		}
-	}
+	until := h.lastHoldLocked(now)
 	if until.IsZero() {
 		h.holding = false
 		return time.Time{}
@@ -199,6 +193,24 @@ func (h *Host) heldUntil(now time.Time) time.Time {
 	h.holding = true
 	h.holdEnd = h.holdEndLocked(now, until)
 	return h.holdEnd
+}
+
+// lastHoldLocked is when the last signing's hold ends (signFirst from
+// its first step), forgetting the holds that ended by now; the zero time
+// if none runs.
+func (h *Host) lastHoldLocked(now time.Time) time.Time {
+	var until time.Time
+	for s, first := range h.holds {
+		end := first.Add(h.signFirst)
+		if !end.After(now) {
+			delete(h.holds, s)
+			continue
+		}
+		if end.After(until) {
+			until = end
+		}
+	}
+	return until
 }
 
 // holdingNow reports whether work steps are held back now.
@@ -242,12 +254,8 @@ func (r *refillPause) pause(ctx context.Context) {
 		r.held.Store(false)
 		r.paused++
 	}
-	for r.host.sessions.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return // the search sees ctx at its next tick
-		case <-time.After(pollIdle):
-		}
+	if !r.host.waitIdle(ctx) {
+		return // the search sees ctx at its next tick
 	}
 	if r.gate.enter(ctx, classRefill, 0, nil) == nil {
 		r.held.Store(true)

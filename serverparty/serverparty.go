@@ -797,7 +797,7 @@ func (p *Party) fillPool(ctx context.Context) {
 		for ctx.Err() == nil && p.cfg.Vault.CountPreParams() < p.cfg.PoolTarget {
 			// Sessions first: a generation starts only while the host
 			// runs no session, and pauses whenever one runs.
-			if !p.waitHostIdle(ctx) {
+			if !p.host.waitIdle(ctx) {
 				return
 			}
 			start := time.Now()
@@ -840,19 +840,6 @@ func (p *Party) generateRefill(ctx context.Context) (pre *keygen.LocalPreParams,
 	defer pause.release()
 	pre, err = preparams.Generate(ctx, &preparams.Options{Concurrency: p.cfg.GenConcurrency, Pause: pause.pause})
 	return pre, pause.paused, err
-}
-
-// waitHostIdle waits until the host runs no session; false if ctx ended
-// first.
-func (p *Party) waitHostIdle(ctx context.Context) bool {
-	for p.host.sessions.Load() > 0 {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return true
 }
 
 // className is a work class as a metrics label.
