@@ -629,10 +629,11 @@ func (p *Party) resumePending(ctx context.Context, l *link, wallet string) error
 // coordinator broke before a reshare's end, or that restarted, activates
 // its new share (and deletes its old one) as soon as it is back.
 func (p *Party) resumeAll(ctx context.Context, l *link) {
+	// A record that does not parse is named in err and the others are
+	// listed all the same: one bad record keeps no other share pending.
 	refs, err := p.cfg.Vault.ListPendingShares()
 	if err != nil {
 		p.log.Warn("list the pending shares", "err", err)
-		return
 	}
 	for _, r := range refs {
 		if r.PartyID != p.cfg.PartyID {

@@ -146,12 +146,16 @@ func (s *fileStore) hasShare(walletID, partyID string) bool {
 
 // shares reads the header of every share file and checks that its name
 // matches the ids in it. A file removed meanwhile is left out.
-func (s *fileStore) shares() ([]*stored, error) { return s.sharesIn(s.sharesPath(), false) }
+func (s *fileStore) shares(bad func(error)) ([]*stored, error) {
+	return s.sharesIn(s.sharesPath(), false, bad)
+}
 
 // pendingShares is shares for pending/.
-func (s *fileStore) pendingShares() ([]*stored, error) { return s.sharesIn(s.pendingPath(), true) }
+func (s *fileStore) pendingShares(bad func(error)) ([]*stored, error) {
+	return s.sharesIn(s.pendingPath(), true, bad)
+}
 
-func (s *fileStore) sharesIn(dir string, pending bool) ([]*stored, error) {
+func (s *fileStore) sharesIn(dir string, pending bool, bad func(error)) ([]*stored, error) {
 	names, err := readNames(dir, isShareFileName)
 	if err != nil {
 		return nil, err
@@ -167,11 +171,15 @@ func (s *fileStore) sharesIn(dir string, pending bool) ([]*stored, error) {
 			return nil, err
 		}
 		f, err := parseRecord(path, kindShare, b)
-		if err != nil {
-			return nil, err
+		if err == nil && shareFileName(f.WalletID, f.PartyID) != name {
+			err = corrupt(path, fmt.Sprintf("the file name does not match its wallet %q and party %q", f.WalletID, f.PartyID))
 		}
-		if shareFileName(f.WalletID, f.PartyID) != name {
-			return nil, corrupt(path, fmt.Sprintf("the file name does not match its wallet %q and party %q", f.WalletID, f.PartyID))
+		if err != nil {
+			if bad == nil {
+				return nil, err
+			}
+			bad(err)
+			continue
 		}
 		out = append(out, &stored{f: f, pending: pending, where: path, name: name})
 	}

@@ -69,6 +69,13 @@ func (b *fileBackend) setRawPending(t *testing.T, walletID, partyID string, data
 	}
 }
 
+func (b *fileBackend) deleteRawPending(t *testing.T, walletID, partyID string) {
+	t.Helper()
+	if err := os.Remove(b.pendingPath(walletID, partyID)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (b *fileBackend) entries(t *testing.T) []rawEntry {
 	t.Helper()
 	names, err := readNames(filepath.Join(b.dir, preParamsDir), isPreParamsName)

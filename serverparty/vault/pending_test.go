@@ -261,6 +261,21 @@ func TestPendingShareFrom(t *testing.T) {
 		if want := []ShareRef{{WalletID: w, PartyID: p, KeyID: k.ID(), SessionID: session}}; err != nil || !slices.Equal(refs, want) {
 			t.Fatalf("ListPendingShares %v, %v; want %v", refs, err, want)
 		}
+		// A record that does not parse, of another wallet, is named in an
+		// ErrCorrupt and hides none of the others.
+		const other = "wallet-unreadable"
+		b.setRawPending(t, other, p, []byte("not a vault record"))
+		refs, err = reopened.ListPendingShares()
+		if want := []ShareRef{{WalletID: w, PartyID: p, KeyID: k.ID(), SessionID: session}}; !errors.Is(err, ErrCorrupt) || !slices.Equal(refs, want) {
+			t.Fatalf("ListPendingShares beside an unreadable record: %v, %v; want %v and ErrCorrupt", refs, err, want)
+		}
+		if !strings.Contains(err.Error(), other) && !strings.Contains(err.Error(), shareFileName(other, p)) {
+			t.Fatalf("the error %q does not say which record", err)
+		}
+		b.deleteRawPending(t, other, p)
+		if refs, err := reopened.ListPendingShares(); err != nil || len(refs) != 1 {
+			t.Fatalf("ListPendingShares once the bad record is gone: %v, %v", refs, err)
+		}
 		if refs, err := reopened.ListShares(); err != nil || len(refs) != 1 || refs[0].SessionID != "" {
 			t.Fatalf("ListShares %v, %v: the keygen share names no session", refs, err)
 		}
@@ -323,6 +338,17 @@ func TestPendingShareFrom(t *testing.T) {
 		}
 		got, err = v.GetShare(w, p)
 		sameShare(t, "GetShare of the activated share", got, err, r1)
+		// Again: done already for this session, and only for it — another
+		// session's activation is not reported done with this one's share.
+		if err := v.ActivateShareFrom(w, p, 1, session); err != nil {
+			t.Fatalf("ActivateShareFrom again: %v", err)
+		}
+		if err := v.ActivateShareFrom(w, p, 1, "session-0000"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), session) {
+			t.Fatalf("ActivateShareFrom(session-0000) with %s's share active: %v, want ErrInvalid naming it", session, err)
+		}
+		if err := v.ActivateShare(w, p, 1); err != nil {
+			t.Fatalf("ActivateShare with the share of epoch 1 active: %v", err)
+		}
 		if refs, err := v.ListShares(); err != nil || len(refs) != 1 || refs[0].SessionID != session {
 			t.Fatalf("ListShares %v, %v: want the share of session %s", refs, err, session)
 		}

@@ -341,12 +341,16 @@ func (s *pgStore) hasShare(walletID, partyID string) bool {
 
 // shares reads the owner's shares and checks that each row's wallet and
 // party are its header's.
-func (s *pgStore) shares() ([]*stored, error) { return s.sharesIn(qPGShares, false) }
+func (s *pgStore) shares(bad func(error)) ([]*stored, error) {
+	return s.sharesIn(qPGShares, false, bad)
+}
 
 // pendingShares is shares for vault_pending_shares.
-func (s *pgStore) pendingShares() ([]*stored, error) { return s.sharesIn(qPGPendingShares, true) }
+func (s *pgStore) pendingShares(bad func(error)) ([]*stored, error) {
+	return s.sharesIn(qPGPendingShares, true, bad)
+}
 
-func (s *pgStore) sharesIn(query string, pending bool) ([]*stored, error) {
+func (s *pgStore) sharesIn(query string, pending bool, bad func(error)) ([]*stored, error) {
 	ctx, cancel := s.op()
 	defer cancel()
 	row := shareRow
@@ -361,11 +365,15 @@ func (s *pgStore) sharesIn(query string, pending bool) ([]*stored, error) {
 	_, err := pgx.ForEachRow(rows, []any{&walletID, &partyID, &rec}, func() error {
 		where := row(walletID, partyID)
 		f, err := parseRecord(where, kindShare, []byte(rec))
-		if err != nil {
-			return err
+		if err == nil && (f.WalletID != walletID || f.PartyID != partyID) {
+			err = corrupt(where, fmt.Sprintf("the record holds the share of wallet %q for party %q", f.WalletID, f.PartyID))
 		}
-		if f.WalletID != walletID || f.PartyID != partyID {
-			return corrupt(where, fmt.Sprintf("the record holds the share of wallet %q for party %q", f.WalletID, f.PartyID))
+		if err != nil {
+			if bad == nil {
+				return err
+			}
+			bad(err)
+			return nil
 		}
 		out = append(out, &stored{f: f, pending: pending, where: where, raw: []byte(rec)})
 		return nil

@@ -103,6 +103,11 @@ func (b *pgBackend) setRawPending(t *testing.T, walletID, partyID string, data [
 		ON CONFLICT (wallet_id, party_id) DO UPDATE SET record = EXCLUDED.record`, walletID, partyID, string(data))
 }
 
+func (b *pgBackend) deleteRawPending(t *testing.T, walletID, partyID string) {
+	t.Helper()
+	b.exec(t, `DELETE FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2`, walletID, partyID)
+}
+
 func (b *pgBackend) entries(t *testing.T) []rawEntry {
 	t.Helper()
 	rows, _ := b.db.Query(context.Background(), `SELECT id, record FROM vault_preparams WHERE owner = $1 ORDER BY seq`, b.owner)

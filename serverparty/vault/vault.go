@@ -170,8 +170,10 @@ type backend interface {
 	getShare(walletID, partyID string) (rec []byte, where string, err error)
 	hasShare(walletID, partyID string) bool
 	// shares returns every share of the vault, parsed; one whose header
-	// names another wallet or party than it is stored under is ErrCorrupt.
-	shares() ([]*stored, error)
+	// does not parse, or names another wallet or party than it is stored
+	// under, is ErrCorrupt: with bad nil that error ends the listing,
+	// otherwise bad hears it and the others are listed.
+	shares(bad func(error)) ([]*stored, error)
 	// putPendingShare stores rec as the pending share of (walletID,
 	// partyID), in place of a pending one, provided check accepts the
 	// active share (nil if there is none) as it is when rec is stored.
@@ -179,7 +181,7 @@ type backend interface {
 	// getPendingShare is getShare for the pending share.
 	getPendingShare(walletID, partyID string) (rec []byte, where string, err error)
 	// pendingShares is shares for the pending shares.
-	pendingShares() ([]*stored, error)
+	pendingShares(bad func(error)) ([]*stored, error)
 	// activateShare passes the pending and the active share of (walletID,
 	// partyID), each nil if there is none, to decide, and does what it
 	// says, atomically; then it returns decide's error. The pending record
@@ -577,7 +579,8 @@ func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
 // ActivateShareFrom is ActivateShare for the share that reshare session
 // sessionID gave (PutPendingShareFrom): a pending share of epoch that
 // names another session, or none, is not activated (ErrInvalid) and stays
-// pending. The session is read in the same step that moves the record, so
+// pending; with the active share of epoch already, it returns nil only if
+// that share is from sessionID (else ErrInvalid). The session is read in the same step that moves the record, so
 // a pending record replaced after a caller checked it is checked again.
 func (v *Vault) ActivateShareFrom(walletID, partyID string, epoch int, sessionID string) error {
 	if err := checkSessionID(sessionID); err != nil {
@@ -590,9 +593,10 @@ func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, 
 	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord) (activation, error) {
 		activeEpoch := -1 // none
 		var a *share.Record
+		activeFrom := ""
 		if active != nil {
 			var err error
-			if a, err = v.openShare(active, walletID, partyID, false); err != nil {
+			if a, activeFrom, err = v.openShareFrom(active, walletID, partyID, false); err != nil {
 				return keepPending, err
 			}
 			activeEpoch = a.Epoch
@@ -620,6 +624,11 @@ func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, 
 			}
 		}
 		switch {
+		case activeEpoch == epoch && checkSession && activeFrom != sessionID:
+			// Not this session's share: saying it was activated would
+			// tell the caller its run's share is in use when another
+			// run's is.
+			return act, newErr(ErrInvalid, active.where, fmt.Sprintf("the active share of epoch %d is from session %q, not %q", epoch, activeFrom, sessionID), nil)
 		case activeEpoch == epoch:
 			return act, nil
 		case activeEpoch > epoch:
@@ -701,16 +710,20 @@ func (v *Vault) HasShare(walletID, partyID string) bool {
 
 // ListShares lists the stored shares, the active ones (pending shares are
 // not listed), sorted by wallet and party id, from the plaintext headers:
-// nothing is decrypted. A record whose header does
-// not parse or does not match where it is stored is ErrCorrupt.
+// nothing is decrypted. A record whose header does not parse or does not
+// match where it is stored is left out and named in the error returned,
+// an ErrCorrupt (one per such record, joined), beside the records that
+// do parse: one bad record hides none of the others. A failure to read
+// the store returns no list.
 func (v *Vault) ListShares() ([]ShareRef, error) { return v.listShares(v.store.shares) }
 
 // ListPendingShares lists the pending shares as ListShares lists the
 // active ones.
 func (v *Vault) ListPendingShares() ([]ShareRef, error) { return v.listShares(v.store.pendingShares) }
 
-func (v *Vault) listShares(list func() ([]*stored, error)) ([]ShareRef, error) {
-	shares, err := list()
+func (v *Vault) listShares(list func(bad func(error)) ([]*stored, error)) ([]ShareRef, error) {
+	var bad []error
+	shares, err := list(func(err error) { bad = append(bad, err) })
 	if err != nil {
 		return nil, err
 	}
@@ -727,7 +740,7 @@ func (v *Vault) listShares(list func() ([]*stored, error)) ([]ShareRef, error) {
 		}
 		return strings.Compare(a.PartyID, b.PartyID)
 	})
-	return refs, nil
+	return refs, errors.Join(bad...)
 }
 
 // PutPreParams validates pp (preparams.Validate, about 0.1 s), encrypts it
@@ -827,11 +840,11 @@ func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 
-	all, err := v.store.shares()
+	all, err := v.store.shares(nil)
 	if err != nil {
 		return 0, err
 	}
-	pending, err := v.store.pendingShares()
+	pending, err := v.store.pendingShares(nil)
 	if err != nil {
 		return 0, err
 	}

@@ -127,6 +127,7 @@ type testBackend interface {
 	// pending share; rawPending returns nil if there is none.
 	rawPending(t *testing.T, walletID, partyID string) []byte
 	setRawPending(t *testing.T, walletID, partyID string, b []byte)
+	deleteRawPending(t *testing.T, walletID, partyID string)
 	// entries lists the pool, oldest first.
 	entries(t *testing.T) []rawEntry
 	setRawEntry(t *testing.T, id string, b []byte)
