@@ -142,7 +142,8 @@ test-sdk: deps
 # with the server parties of 'tsskit dev', over gRPC-Web (sdk-ts/test/browser;
 # node --test runs every *.test.mjs there: the SDK, its messages and pins,
 # refresh and reshare, and lost-device recovery in recover.test.mjs, whose
-# dev stack gets a backend recovery key through TSSKIT_RECOVERY_KEYS).
+# dev stack gets a backend recovery key through TSSKIT_RECOVERY_KEYS; a
+# keygen waiting for busy server parties' work slots in queue.test.mjs).
 test-browser: deps wasm
 	@scripts/wasm-tools.sh
 	@mkdir -p bin public/e2e

@@ -923,7 +923,12 @@ func (c *Coordinator) progress(id, partyID string, round, rounds, queued uint32)
 	case store.SessionReshare:
 		max = reshareRounds
 	}
-	if (round == 0 && queued == 0) || round > max || rounds != max {
+	if s.kinds[partyID] != store.HolderServer {
+		queued = 0 // only server parties have work queues
+	}
+	// Round 0 is a server party's wait before its first step, or the end
+	// of that wait (queued 0 after a queued report at round 0).
+	if (round == 0 && queued == 0 && s.queued[partyID] == 0) || round > max || rounds != max {
 		return status.Errorf(codes.InvalidArgument, "round %d of %d: this session has %d rounds", round, rounds, max)
 	}
 	if s.state != store.StateRunning || round < s.rounds[partyID] {
@@ -932,8 +937,8 @@ func (c *Coordinator) progress(id, partyID string, round, rounds, queued uint32)
 	if round == s.rounds[partyID] {
 		// The same round: only a change of place in a server party's work
 		// queue is news. A party that waits its turn is not stalled: the
-		// stall timer restarts while it is queued (at most RunTimeout in
-		// all), and the event shows where it is.
+		// stall timer restarts when it reports a wait (at most RunTimeout
+		// in all), and the event shows where it is.
 		if s.kinds[partyID] != store.HolderServer || queued == s.queued[partyID] {
 			return nil
 		}

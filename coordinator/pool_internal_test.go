@@ -1,8 +1,13 @@
 package coordinator
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
 )
@@ -220,5 +225,52 @@ func TestAdmissionCountsUserParty(t *testing.T) {
 		t.Fatal("admitted behind the user-API party's backlog")
 	} else if _, ok := Overloaded(err); !ok {
 		t.Fatal(err)
+	}
+}
+
+// TestProgressQueued: a server party's wait for a work slot and its end
+// are relayed as session events, at round 0 (before its first step) too;
+// a client party's queued figure is not (it has no work queue), and
+// repeats are not news.
+func TestProgressQueued(t *testing.T) {
+	c := &Coordinator{sessions: map[string]*session{}}
+	s := c.newSession(store.SessionKeygen, "wallet-q")
+	s.add("server-1", store.HolderServer)
+	s.add("browser-1", store.HolderClient)
+	s.state = store.StateRunning
+	c.sessions[s.id] = s
+	type report struct{ party, round, queued uint32 }
+	parties := []string{"server-1", "browser-1"}
+	var got []string
+	for _, r := range []report{
+		{0, 0, 2}, // server-1 waits before its first step
+		{0, 0, 2}, // the same: no event
+		{0, 0, 1}, // moved up
+		{0, 0, 0}, // its turn: the wait ends at round 0
+		{0, 1, 0},
+		{0, 1, 3}, // waits again within round 1
+		{0, 2, 0}, // a new round ends it
+		{1, 1, 4}, // a client's queued figure is dropped
+	} {
+		if err := c.progress(s.id, parties[r.party], r.round, keygenRounds, r.queued); err != nil {
+			t.Fatalf("%s round %d queued %d: %v", parties[r.party], r.round, r.queued, err)
+		}
+	}
+	for _, ev := range s.events {
+		p := ev.GetProgress()
+		got = append(got, fmt.Sprintf("%s@%d:%d", p.PartyId, p.Round, p.Queued))
+	}
+	want := []string{"server-1@0:2", "server-1@0:1", "server-1@0:0", "server-1@1:0", "server-1@1:3", "server-1@2:0", "browser-1@1:0"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %v; want %v", got, want)
+	}
+	// Round 0 without a wait to end is not a round.
+	for _, p := range parties {
+		if err := c.progress(s.id, p, 0, keygenRounds, 0); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("%s at round 0, not queued: %v; want InvalidArgument", p, err)
+		}
+	}
+	if err := c.progress(s.id, "browser-1", 0, keygenRounds, 5); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a client at round 0, queued: %v; want InvalidArgument", err)
 	}
 }

@@ -39,6 +39,7 @@ func runDev(ctx context.Context, args []string) error {
 	partyAPIAddr := fs.String("party-api-addr", "127.0.0.1:8083", "server-party API")
 	parties := fs.Int("server-parties", 3, "server parties to run")
 	poolSize := fs.Int("preparams-pool", 2, "pre-parameter sets each server party keeps ready (-1: none)")
+	workSlots := fs.Int("work-slots", 0, "each server party's protocol steps computed at once (0: the CPU count shared among the server parties)")
 	signSlots := fs.Int("sign-slots", 0, "each server party's signing steps computed at once (0: the CPU count; see docs/scaling.md)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
@@ -48,6 +49,9 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	if *parties < 2 || *parties > 16 {
 		return configErrorf("--server-parties must be 2..16")
+	}
+	if *workSlots < 0 || *workSlots > 1024 {
+		return configErrorf("--work-slots %d: use 1..1024, or 0 for the CPU count shared among the server parties", *workSlots)
 	}
 	// Dev mode is cleartext, with development tokens handed out: loopback
 	// only, never another machine's reach.
@@ -139,13 +143,17 @@ func runDev(ctx context.Context, args []string) error {
 	}
 	var runs []func(context.Context)
 	for i := 1; i <= *parties; i++ {
+		// The parties share this machine's CPUs: by default each gets its
+		// share of work slots, so admission plans for the machine it has.
+		slots := *workSlots
+		if slots == 0 {
+			slots = max(1, runtime.NumCPU() / *parties)
+		}
 		o := stack.PartyOpts{
 			PartyID: fmt.Sprintf("server-%d", i), CoordAddr: loopback(*coordAddr), RouterAddr: loopback(*routerAddr),
 			DataDir: filepath.Join(*dataDir, fmt.Sprintf("server-%d", i)), MasterKey: mk, Pool: *poolSize, Version: version,
 			DatabaseURL: dbURL, Trust: trust, Root: root,
-			// The parties share this machine's CPUs: each gets its share
-			// of work slots, so admission plans for the machine it has.
-			WorkSlots:    max(1, runtime.NumCPU() / *parties),
+			WorkSlots:    slots,
 			SignSlots:    *signSlots,
 			RecoveryKeys: recoveryKeys,
 		}

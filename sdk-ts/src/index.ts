@@ -9,7 +9,7 @@ export type {
   TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus, RefreshWalletOptions, ReshareWalletOptions,
   CreatedWallet, AccountWallet, RequestRecoveryOptions, RecoverWalletOptions,
 } from "./tss-client.js";
-export type { ClientProgress, Phase, ReshareProgress, ResharePhase } from "./progress.js";
+export type { ClientProgress, Phase, Queued, ReshareProgress, ResharePhase } from "./progress.js";
 export { progressMapper, reshareProgressMapper } from "./progress.js";
 export { loadTss, startTssWorkers, workerScriptUrl, resolveIntegrity } from "./tss-wasm-loader.js";
 export type { Integrity, IntegrityDetails, PinnedResource } from "./integrity.js";

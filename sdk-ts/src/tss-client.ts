@@ -398,7 +398,7 @@ export class TssClient {
         this.clients, worker,
         {
           sessionId: created.sessionId, partyId, token, trust: this.trust, parties: created.parties, walletId: created.walletId,
-          signal: opts.signal, onProgress: (p) => prog.engine(p),
+          signal: opts.signal, onProgress: (p) => prog.engine(p), onEvent: (ev) => prog.event(ev),
         },
         threshold, preParams, { password: opts.password, iterations: this.storage.iterations },
         async (r) => {
@@ -479,7 +479,7 @@ export class TssClient {
         this.clients, worker,
         {
           sessionId: created.sessionId, partyId: info.partyId, token, trust: this.trust, parties: created.parties, walletId: opts.walletId,
-          signal: opts.signal, onProgress: (p) => prog.engine(p),
+          signal: opts.signal, onProgress: (p) => prog.engine(p), onEvent: (ev) => prog.event(ev),
         },
         handle, opts.message, path,
       );
@@ -697,6 +697,7 @@ export class TssClient {
           signal: inner.signal, onProgress: (p) => prog.engine(p),
           onEvent: (ev) => {
             if (ev.event.case === "failed") failed = true;
+            prog.event(ev);
           },
         },
         handle, { reshare: spec, signersNeeded: created.signersNeeded, asked }, preParams,
@@ -1003,6 +1004,7 @@ export class TssClient {
           signal: inner.signal, onProgress: (p) => prog.engine(p),
           onEvent: (ev) => {
             if (ev.event.case === "failed") failed = true;
+            prog.event(ev);
           },
         },
         { deviceId: deviceId!, authorization }, { reshare: spec, signersNeeded: created.signersNeeded }, preParams,

@@ -19,14 +19,19 @@ async function open(cfg: TssClientConfig) {
   return { loadMs: performance.now() - t0, persisted: client.storage.persisted ?? null, version: client.version };
 }
 
-async function createWallet(name: string, password: string) {
+/** createWallet; with attempts > 1 a refusal for overload is retried (counted in busy). */
+async function createWallet(name: string, password: string, attempts = 1) {
   const t0 = performance.now();
   const mine: ClientProgress[] = [];
-  const w = await client!.createWallet({ name, password, onProgress: (p) => (progress.push(p), mine.push(p)) });
+  let busy = 0;
+  const w = await client!.createWallet({
+    name, password, onProgress: (p) => (progress.push(p), mine.push(p)),
+    retry: { attempts, maxDelayMs: 10_000, onRetry: () => busy++ },
+  });
   // Safe primes found on the way (cold pre-parameters) move the bar inside
   // the preparams phase; a pooled set jumps over it.
   const primesFound = mine.filter((p) => p.phase === "preparams" && p.fraction > 0.05 && p.fraction < 0.45).length;
-  return { ...w, ms: performance.now() - t0, primesFound };
+  return { ...w, ms: performance.now() - t0, primesFound, busy, last: mine.at(-1) };
 }
 
 async function sign(walletId: string, password: string, digestHex: string) {

@@ -4,7 +4,11 @@ import { describe, expect, it, vi } from "vitest";
 
 import { codeName, OverloadedError, retryOverloaded, RpcError, TsskitError } from "../../src/errors.js";
 import { OverloadedSchema } from "../../src/gen/tsskit/v1/common_pb.js";
-import { progressMapper, type ClientProgress } from "../../src/progress.js";
+import { SessionEventSchema } from "../../src/gen/tsskit/v1/coordinator_pb.js";
+import { progressMapper, reshareProgressMapper, type ClientProgress, type ReshareProgress } from "../../src/progress.js";
+
+const progressEvent = (partyId: string, round: number, queued: number) =>
+  create(SessionEventSchema, { event: { case: "progress", value: { partyId, round, rounds: 4, queued } } });
 
 describe("progressMapper", () => {
   it("walks a keygen through its phases with a fraction that never goes back", () => {
@@ -32,6 +36,52 @@ describe("progressMapper", () => {
     m.engine({ phase: "sign", round: 10, rounds: 10, done: true, messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0 });
     expect(seen[0]).toMatchObject({ phase: "signing", round: 10, rounds: 10 });
     expect(seen[0]!.fraction).toBeGreaterThan(0.9);
+  });
+
+  it("reports server parties waiting for a work slot, and when they stop", () => {
+    const seen: ClientProgress[] = [];
+    const m = progressMapper("keygen", (p) => seen.push(p));
+    m.event(progressEvent("server-1", 1, 2)); // before any phase: nothing to report against
+    expect(seen).toEqual([]);
+    m.phase("joining", 0);
+    m.engine({ phase: "keygen", round: 1, rounds: 4, done: false, messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0 });
+    const before = seen.length;
+    expect(seen.at(-1)!.queued).toEqual({ position: 2, parties: ["server-1"] });
+    m.event(progressEvent("server-2", 1, 3));
+    expect(seen.at(-1)).toMatchObject({ phase: "keygen", round: 1, rounds: 4, queued: { position: 3, parties: ["server-1", "server-2"] } });
+    expect(seen.at(-1)!.fraction).toBe(seen[before - 1]!.fraction);
+    m.event(progressEvent("server-2", 1, 3)); // no change: no report
+    expect(seen.length).toBe(before + 1);
+    m.event(progressEvent("server-2", 2, 0)); // its turn came
+    expect(seen.at(-1)!.queued).toEqual({ position: 2, parties: ["server-1"] });
+    m.engine({ phase: "keygen", round: 2, rounds: 4, done: false, messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0 });
+    expect(seen.at(-1)).toMatchObject({ round: 2, queued: { position: 2 } }); // still waiting
+    m.event(progressEvent("server-1", 1, 1)); // moved up
+    expect(seen.at(-1)!.queued).toEqual({ position: 1, parties: ["server-1"] });
+    m.event(create(SessionEventSchema, { event: { case: "completed", value: {} } }));
+    expect(seen.at(-1)!.queued).toBeUndefined();
+    m.phase("done", 1);
+    expect(seen.at(-1)!.queued).toBeUndefined();
+  });
+
+  it("keeps a wait through saving, and ends it with the session, in a reshare too", () => {
+    const seen: ReshareProgress[] = [];
+    const m = reshareProgressMapper((p) => seen.push(p));
+    m.phase("joining", 0);
+    m.event(progressEvent("server-3", 0, 1)); // queued before its first round
+    expect(seen.at(-1)).toMatchObject({ phase: "joining", queued: { position: 1, parties: ["server-3"] } });
+    m.phase("saving", 0); // this party saves while server-3 still waits
+    expect(seen.at(-1)).toMatchObject({ phase: "saving", queued: { position: 1, parties: ["server-3"] } });
+    m.event(create(SessionEventSchema, { event: { case: "failed", value: { code: "x" } } }));
+    expect(seen.at(-1)).toMatchObject({ phase: "saving" });
+    expect(seen.at(-1)!.queued).toBeUndefined();
+    const n = seen.length;
+    m.event(create(SessionEventSchema, { event: { case: "completed", value: {} } })); // nothing waits: no report
+    expect(seen.length).toBe(n);
+    m.event(progressEvent("server-3", 2, 2));
+    m.phase("done", 1);
+    expect(seen.at(-1)).toMatchObject({ phase: "done" });
+    expect(seen.at(-1)!.queued).toBeUndefined();
   });
 
   it("clamps out-of-range input", () => {

@@ -1,6 +1,8 @@
 import type { ClientProgress, Phase, ReshareProgress, ResharePhase } from "@tsskit/sdk";
 import { useEffect, useState } from "react";
 
+import { describeQueued } from "../lib/progress";
+
 const keygenSteps: { phase: Phase; label: string }[] = [
   { phase: "loading", label: "Loading wasm" },
   { phase: "preparams", label: "Preparing parameters" },
@@ -82,9 +84,10 @@ export function ProgressPanel({ kind, progress, label }: { kind: ProgressKind; p
   const fraction = progress?.fraction ?? 0;
   const phase = progress?.phase ?? "loading";
   const current = phase === "done" ? steps.length : Math.max(0, steps.findIndex((s) => s.phase === phase));
-  const text = describeProgress(kind, progress);
+  const queued = describeQueued(progress?.queued);
+  const text = describeProgress(kind, progress) + (queued ? " " + queued : "");
   return (
-    <div className="progress-panel" data-testid="progress" data-phase={phase}>
+    <div className="progress-panel" data-testid="progress" data-phase={phase} data-queued={progress?.queued?.position ?? 0}>
       <ol className="steps">
         {steps.map((s, i) => {
           const state = i < current ? "done" : i === current ? "current" : "pending";

