@@ -127,7 +127,16 @@ func TestAttackHeartbeatOverstatesSlots(t *testing.T) {
 			t.Errorf("heartbeat: %v", err)
 		}
 	}
-	beat()
+	// The stream is open before the coordinator has the registration.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := pool.Heartbeat(ctx, lie, liar.Creds)
+		if err == nil {
+			break
+		}
+		if status.Code(err) != codes.NotFound || time.Now().After(deadline) {
+			t.Fatalf("first heartbeat: %v", err)
+		}
+	}
 	go func() {
 		for ctx.Err() == nil {
 			time.Sleep(200 * time.Millisecond)

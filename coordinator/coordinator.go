@@ -764,6 +764,16 @@ func (c *Coordinator) stallCheck(s *session) {
 		c.mu.Unlock()
 		return
 	}
+	// A healthy server party still waiting for a work slot is busy, not
+	// stalled (its place is reported once, when the wait begins): the
+	// session waits on, as long as RunTimeout lets it.
+	for p, q := range s.queued {
+		if q > 0 && s.kinds[p] == store.HolderServer && c.pool.isHealthy(p) {
+			s.timer = time.AfterFunc(c.cfg.StallTimeout, func() { c.stallCheck(s) })
+			c.mu.Unlock()
+			return
+		}
+	}
 	culprits, why := c.stalledOnLocked(s)
 	c.mu.Unlock()
 	c.failIn(s, store.StateRunning, "stalled", fmt.Sprintf("no progress for %s; waiting on %v (%s)", c.cfg.StallTimeout, culprits, why), culprits)

@@ -274,3 +274,24 @@ func TestProgressQueued(t *testing.T) {
 		t.Fatalf("a client at round 0, queued: %v; want InvalidArgument", err)
 	}
 }
+
+// TestStallWaitsForQueuedServer: a session idle past the stall timeout is
+// not failed as stalled while a healthy server party of it still waits for
+// a work slot; the check comes again a stall timeout later.
+func TestStallWaitsForQueuedServer(t *testing.T) {
+	c := &Coordinator{sessions: map[string]*session{}, cfg: Config{StallTimeout: time.Hour}, pool: newPool(time.Minute)}
+	c.pool.members["server-1"] = &member{id: "server-1", lastBeat: time.Now()}
+	s := c.newSession(store.SessionKeygen, "wallet-s")
+	s.add("server-1", store.HolderServer)
+	s.add("browser-1", store.HolderClient)
+	s.state = store.StateRunning
+	s.moved = time.Now().Add(-2 * time.Hour)
+	s.queued["server-1"] = 1
+	c.stallCheck(s)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s.state != store.StateRunning || s.timer == nil {
+		t.Fatalf("state %s, timer %v: a session waiting for a busy server party was ended as stalled", s.state, s.timer)
+	}
+	s.timer.Stop()
+}
