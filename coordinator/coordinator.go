@@ -759,24 +759,32 @@ func (c *Coordinator) stallCheck(s *session) {
 		c.mu.Unlock()
 		return
 	}
-	if idle := time.Since(s.moved); idle < c.cfg.StallTimeout {
-		s.timer = time.AfterFunc(c.cfg.StallTimeout-idle, func() { c.stallCheck(s) })
+	next := c.cfg.StallTimeout - time.Since(s.moved)
+	if next <= 0 && c.waitsForSlotLocked(s) {
+		// Busy, not stalled (a place is reported once, when the wait
+		// begins): the session waits on, as long as RunTimeout lets it.
+		next = c.cfg.StallTimeout
+	}
+	if next > 0 {
+		s.timer = time.AfterFunc(next, func() { c.stallCheck(s) })
 		c.mu.Unlock()
 		return
-	}
-	// A healthy server party still waiting for a work slot is busy, not
-	// stalled (its place is reported once, when the wait begins): the
-	// session waits on, as long as RunTimeout lets it.
-	for p, q := range s.queued {
-		if q > 0 && s.kinds[p] == store.HolderServer && c.pool.isHealthy(p) {
-			s.timer = time.AfterFunc(c.cfg.StallTimeout, func() { c.stallCheck(s) })
-			c.mu.Unlock()
-			return
-		}
 	}
 	culprits, why := c.stalledOnLocked(s)
 	c.mu.Unlock()
 	c.failIn(s, store.StateRunning, "stalled", fmt.Sprintf("no progress for %s; waiting on %v (%s)", c.cfg.StallTimeout, culprits, why), culprits)
+}
+
+// waitsForSlotLocked reports whether a healthy server party of s still
+// waits for a work slot (progress reported with queued > 0; only server
+// parties' are recorded).
+func (c *Coordinator) waitsForSlotLocked(s *session) bool {
+	for p, q := range s.queued {
+		if q > 0 && c.pool.isHealthy(p) {
+			return true
+		}
+	}
+	return false
 }
 
 // unreportedLocked lists the parties that have not reported a result.
@@ -949,7 +957,7 @@ func (c *Coordinator) progress(id, partyID string, round, rounds, queued uint32)
 		// queue is news. A party that waits its turn is not stalled: the
 		// stall timer restarts when it reports a wait (at most RunTimeout
 		// in all), and the event shows where it is.
-		if s.kinds[partyID] != store.HolderServer || queued == s.queued[partyID] {
+		if queued == s.queued[partyID] { // always, for a client party (queued 0)
 			return nil
 		}
 		s.queued[partyID] = queued

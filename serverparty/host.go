@@ -58,7 +58,13 @@ func NewHost() *Host {
 // waitIdle waits until the host's parties run no session; false if ctx
 // ended first.
 func (h *Host) waitIdle(ctx context.Context) bool {
-	for h.sessions.Load() > 0 {
+	return waitWhile(ctx, func() bool { return h.sessions.Load() > 0 })
+}
+
+// waitWhile looks every pollIdle until busy reports false; false if ctx
+// ended first.
+func waitWhile(ctx context.Context, busy func() bool) bool {
+	for busy() {
 		select {
 		case <-ctx.Done():
 			return false
@@ -293,11 +299,5 @@ func (s *signPause) pause(ctx context.Context) {
 	defer s.mu.Unlock()
 	start := time.Now()
 	defer func() { s.paused += time.Since(start) }()
-	for s.host.holdingNow() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pollIdle):
-		}
-	}
+	waitWhile(ctx, s.host.holdingNow)
 }

@@ -175,9 +175,6 @@ func (s *fileStore) sharesIn(dir string, pending bool, bad func(error)) ([]*stor
 			err = corrupt(path, fmt.Sprintf("the file name does not match its wallet %q and party %q", f.WalletID, f.PartyID))
 		}
 		if err != nil {
-			if bad == nil {
-				return nil, err
-			}
 			bad(err)
 			continue
 		}

@@ -369,9 +369,6 @@ func (s *pgStore) sharesIn(query string, pending bool, bad func(error)) ([]*stor
 			err = corrupt(where, fmt.Sprintf("the record holds the share of wallet %q for party %q", f.WalletID, f.PartyID))
 		}
 		if err != nil {
-			if bad == nil {
-				return err
-			}
 			bad(err)
 			return nil
 		}

@@ -171,8 +171,8 @@ type backend interface {
 	hasShare(walletID, partyID string) bool
 	// shares returns every share of the vault, parsed; one whose header
 	// does not parse, or names another wallet or party than it is stored
-	// under, is ErrCorrupt: with bad nil that error ends the listing,
-	// otherwise bad hears it and the others are listed.
+	// under, is left out and its ErrCorrupt given to bad. A failure to
+	// read the store ends the listing.
 	shares(bad func(error)) ([]*stored, error)
 	// putPendingShare stores rec as the pending share of (walletID,
 	// partyID), in place of a pending one, provided check accepts the
@@ -580,8 +580,9 @@ func (v *Vault) ActivateShare(walletID, partyID string, epoch int) error {
 // sessionID gave (PutPendingShareFrom): a pending share of epoch that
 // names another session, or none, is not activated (ErrInvalid) and stays
 // pending; with the active share of epoch already, it returns nil only if
-// that share is from sessionID (else ErrInvalid). The session is read in the same step that moves the record, so
-// a pending record replaced after a caller checked it is checked again.
+// that share is from sessionID (else ErrInvalid). The session is read in
+// the same step that moves the record, so a pending record replaced after
+// a caller checked it is checked again.
 func (v *Vault) ActivateShareFrom(walletID, partyID string, epoch int, sessionID string) error {
 	if err := checkSessionID(sessionID); err != nil {
 		return err
@@ -840,13 +841,18 @@ func (v *Vault) Rotate(newKey *MasterKey) (int, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 
-	all, err := v.store.shares(nil)
+	var bad []error
+	collect := func(err error) { bad = append(bad, err) }
+	all, err := v.store.shares(collect)
 	if err != nil {
 		return 0, err
 	}
-	pending, err := v.store.pendingShares(nil)
+	pending, err := v.store.pendingShares(collect)
 	if err != nil {
 		return 0, err
+	}
+	if err := errors.Join(bad...); err != nil {
+		return 0, err // every record must be rewritten, or none
 	}
 	all = append(all, pending...)
 	pool, err := v.store.preParams()

@@ -803,6 +803,15 @@ func TestRotate(t *testing.T) {
 		if refs, _ := v.ListShares(); refs[0].KeyID != k2.ID() {
 			t.Fatal("failed Rotate rewrote a record")
 		}
+		// So does a share record whose header does not parse.
+		b.setRawPending(t, "wallet-unreadable", pending[0].PartyID, []byte("not a vault record"))
+		if _, err := v.Rotate(k4); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("Rotate with an unreadable share record: got %v, want ErrCorrupt", err)
+		}
+		if v.KeyID() != k2.ID() {
+			t.Fatal("failed Rotate changed the key")
+		}
+		b.deleteRawPending(t, "wallet-unreadable", pending[0].PartyID)
 
 		// The rewrapped pending shares activate under the new key.
 		for _, p := range pending {
