@@ -880,6 +880,9 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	if s.kinds[k.PartyId] == "" {
 		return status.Error(codes.PermissionDenied, "not a party of this session")
 	}
+	if err := s.checkAbandoned(k); err != nil {
+		return err
+	}
 	if err := s.checkStatement(k); err != nil {
 		if st, _ := status.FromError(err); st.Code() == codes.FailedPrecondition && strings.HasPrefix(st.Message(), "stale_epoch") && !s.state.Final() {
 			// A holder whose share is of an older epoch cannot take part:

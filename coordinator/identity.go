@@ -64,3 +64,39 @@ func (s *session) checkStatement(k *tsskitv1.PartyKeys) error {
 	}
 	return nil
 }
+
+// maxAbandoned bounds the abandoned-run statements one join carries (a
+// party's vault records at most as many runs of a wallet).
+const maxAbandoned = 64
+
+// checkAbandoned refuses a join whose abandoned-run statements are not
+// for a reshare, or not this party's statements about this wallet's new
+// epoch. Their signatures are the holders' to check, under the keys their
+// own share records name: the coordinator relays them and cannot make
+// one.
+func (s *session) checkAbandoned(k *tsskitv1.PartyKeys) error {
+	if len(k.Abandoned) == 0 {
+		return nil
+	}
+	bad := func(format string, a ...any) error {
+		return status.Errorf(codes.InvalidArgument, "abandoned-run statements: "+format, a...)
+	}
+	switch {
+	case s.reshare == nil:
+		return bad("only a reshare's join carries them")
+	case len(k.Abandoned) > maxAbandoned:
+		return bad("%d; at most %d", len(k.Abandoned), maxAbandoned)
+	}
+	for _, b := range k.Abandoned {
+		a, err := identity.ParseAbandoned(b)
+		switch {
+		case err != nil:
+			return bad("%v", err)
+		case a.PartyID != k.PartyId || a.WalletID != s.walletID || a.Epoch != s.reshare.Epoch:
+			return bad("one is party %q's about epoch %d of wallet %q", a.PartyID, a.Epoch, a.WalletID)
+		case a.SessionID == s.id:
+			return bad("one abandons this session")
+		}
+	}
+	return nil
+}

@@ -76,6 +76,10 @@ type Job struct {
 	// Reshare, for a reshare, is what is handed over (Threshold is then the
 	// new threshold).
 	Reshare *identity.Reshare
+	// Abandoned, for a reshare, is this party's abandoned-run statements
+	// for earlier runs of the same epoch (identity.SignAbandoned), which
+	// its join carries (PartyKeys.abandoned).
+	Abandoned [][]byte
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a certified server).
 	Kinds map[string]identity.Kind
@@ -364,7 +368,16 @@ func JoinKeys(j *Job, kind identity.SessionKind) (*seal.Keys, *tsskitv1.PartyKey
 		return nil, nil, &party.Error{Code: party.CodeInvalidParams, Err: err}
 	}
 	return keys, &tsskitv1.PartyKeys{PartyId: j.PartyID, X25519: pub.X25519, Ed25519: pub.Ed25519,
-		Statement: e.Statement, StatementSignature: e.Signature, Certificates: e.Chain}, nil
+		Statement: e.Statement, StatementSignature: e.Signature, Certificates: e.Chain, Abandoned: abandoned(j, kind)}, nil
+}
+
+// abandoned is what a join of kind carries of j.Abandoned: nothing but at
+// a reshare.
+func abandoned(j *Job, kind identity.SessionKind) [][]byte {
+	if kind != identity.SessionReshare || len(j.Abandoned) == 0 {
+		return nil
+	}
+	return slices.Clone(j.Abandoned)
 }
 
 // EntryOf is the roster entry a party's published keys carry.

@@ -66,3 +66,39 @@ func TestAttackStoredAcks(t *testing.T) {
 		t.Error("no new holders: accepted")
 	}
 }
+
+// A reshare's join carries the party's abandoned-run statements as it was
+// given them; no other kind of join carries any.
+func TestJoinKeysAbandoned(t *testing.T) {
+	k, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	trust, err := identity.NewTrust([]identity.PublicKey{k.Public()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt := identity.SignAbandoned(k, "rs-old", "w", "server-1", 2)
+	j := Job{SessionID: "rs-new", PartyID: "server-1", WalletID: "w", Identity: k, Trust: trust, Kind: identity.KindServer, Threshold: 2,
+		Parties: []string{"server-1", "server-2", "server-3"}, Abandoned: [][]byte{stmt},
+		Reshare: &identity.Reshare{Epoch: 2, OldThreshold: 2, Old: []string{"server-1", "server-2"}, New: []string{"server-1", "server-2", "server-3"},
+			PublicKey: append([]byte{2}, bytes.Repeat([]byte{7}, 32)...), ChainCode: bytes.Repeat([]byte{1}, 32)}}
+	_, pub, err := JoinKeys(&j, identity.SessionReshare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.Abandoned) != 1 || !bytes.Equal(pub.Abandoned[0], stmt) {
+		t.Fatalf("reshare join carries %x; want the statement", pub.Abandoned)
+	}
+	a, err := identity.ParseAbandoned(pub.Abandoned[0])
+	if err != nil || !a.Verify(k.Public()) || a.SessionID != "rs-old" {
+		t.Fatalf("the statement carried: %+v, %v", a, err)
+	}
+	j.Reshare, j.Digest = nil, bytes.Repeat([]byte{1}, 32)
+	if _, pub, err = JoinKeys(&j, identity.SessionSign); err != nil {
+		t.Fatal(err)
+	}
+	if len(pub.Abandoned) != 0 {
+		t.Fatal("a signing's join carries abandoned-run statements")
+	}
+}

@@ -512,7 +512,21 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		}
 		var pre *keygen.LocalPreParams
 		if inNew {
-			var err error
+			// One acknowledged run per epoch (docs/lifecycle.md): earlier
+			// runs of this epoch that never stored their share are
+			// abandoned for good, and this party's join says so, signed;
+			// this run is recorded before anything is computed.
+			ab, err := p.cfg.Vault.AbandonRuns(a.WalletId, a.PartyId, spec.Epoch, a.SessionId)
+			if err == nil {
+				err = p.cfg.Vault.JoinRun(a.WalletId, a.PartyId, spec.Epoch, a.SessionId)
+			}
+			if err != nil {
+				p.refuse(ctx, l, a, "vault", fmt.Errorf("record the reshare run: %w", err))
+				return
+			}
+			for _, s := range ab {
+				job.Abandoned = append(job.Abandoned, identity.SignAbandoned(job.Identity, s, a.WalletId, a.PartyId, spec.Epoch))
+			}
 			if pre, preTime, err = p.takePreParams(ctx, gate); err != nil {
 				p.refuse(ctx, l, a, "preparams", err)
 				return

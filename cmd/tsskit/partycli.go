@@ -490,10 +490,16 @@ func partyRefresh(ctx context.Context, args []string) error {
 	fmt.Fprintf(w, "session %s: epoch %d to %d; %s hand over to %d-of-%d %s\n", resp.SessionId, rec.Epoch, spec.Epoch,
 		strings.Join(spec.Old, ", "), job.Threshold, len(spec.New), strings.Join(spec.New, ", "))
 	job.Event, job.Progress = progressPrinter(w, rec.PartyID)
+	if job.Abandoned, err = joinRun(*shareFile, spec.Epoch, resp.SessionId, rec.WalletID, rec.PartyID, job.Identity); err != nil {
+		return fmt.Errorf("record the reshare run: %w", err)
+	}
 	pending := pendingFile(*shareFile, spec.Epoch)
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
 		if err != nil {
+			return err
+		}
+		if err := markStored(*shareFile, spec.Epoch, resp.SessionId); err != nil {
 			return err
 		}
 		// Which session made it, first: --resume asks the coordinator
@@ -522,6 +528,7 @@ func partyRefresh(ctx context.Context, args []string) error {
 		return fmt.Errorf("the new epoch is active, but replacing %s failed (the new share is in %s): %w", *shareFile, pending, err)
 	}
 	_ = os.Remove(sessionFile(*shareFile, spec.Epoch))
+	_ = os.Remove(runsFile(*shareFile, spec.Epoch))
 	fmt.Fprintf(w, "wallet %s is at epoch %d; the new share replaced %s\n", res.Share.WalletID, res.Share.Epoch, *shareFile)
 	return printRefreshed(res.Share, resp.SessionId, *shareFile)
 }
@@ -609,6 +616,7 @@ func resumeRefresh(ctx context.Context, pc *partyConn, shareFile string, cur *sh
 		return fmt.Errorf("the new epoch is active, but replacing %s failed (the new share is in %s): %w", shareFile, pending, err)
 	}
 	_ = os.Remove(sessionFile(shareFile, epoch))
+	_ = os.Remove(runsFile(shareFile, epoch))
 	fmt.Fprintf(os.Stderr, "wallet %s is at epoch %d; the pending share of session %s replaced %s\n", next.WalletID, next.Epoch, sessionID, shareFile)
 	return printRefreshed(next, sessionID, shareFile)
 }

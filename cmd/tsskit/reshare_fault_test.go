@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -214,6 +215,70 @@ func (g *refreshRig) refreshOK(t *testing.T, label string, busyFor time.Duration
 	t.Logf("%s: refreshed to epoch %d in %s", label, g.epoch, time.Since(start).Round(time.Millisecond))
 	g.checkAccount(t, fmt.Sprintf("%s: signed at epoch %d", label, g.epoch))
 	g.noPendingLeft(t, label)
+	g.runsSettled(t, label)
+}
+
+// runsIn counts the server holders that record reshare run session in
+// state.
+func (g *refreshRig) runsIn(t *testing.T, session string, state vault.RunState) int {
+	t.Helper()
+	n := 0
+	for id, p := range g.servers {
+		v := openServerVault(t, flagValue(p.cmd.Args, "--data-dir"))
+		refs, err := v.ListShares()
+		for _, ref := range refs {
+			runs, rerr := v.Runs(ref.WalletID, ref.PartyID)
+			err = errors.Join(err, rerr)
+			if slices.ContainsFunc(runs, func(r vault.Run) bool { return r.SessionID == session && r.State == state }) {
+				n++
+			}
+		}
+		v.Close()
+		if err != nil {
+			t.Fatalf("%s's vault: %v", id, err)
+		}
+	}
+	return n
+}
+
+// runsSettled checks each server holder's record of the reshare runs of
+// the epoch just made (vault.JoinRun): the run that made it stored its
+// share, and no earlier run of the epoch is left merely joined — joining
+// the run that succeeded abandoned each run that never stored, and the
+// party's join carried its signed statement for it.
+func (g *refreshRig) runsSettled(t *testing.T, label string) {
+	t.Helper()
+	sessions := g.reshareSessions()
+	last := sessions[len(sessions)-1]
+	for id, p := range g.servers {
+		v := openServerVault(t, flagValue(p.cmd.Args, "--data-dir"))
+		refs, err := v.ListShares()
+		if err != nil {
+			v.Close()
+			t.Fatalf("%s: %s's vault: %v", label, id, err)
+		}
+		for _, ref := range refs {
+			runs, err := v.Runs(ref.WalletID, ref.PartyID)
+			if err != nil {
+				v.Close()
+				t.Fatalf("%s: %s's runs: %v", label, id, err)
+			}
+			for _, r := range runs {
+				if r.Epoch != g.epoch {
+					continue
+				}
+				want := r.State == vault.RunAbandoned || r.State == vault.RunStored
+				if r.SessionID == last {
+					want = r.State == vault.RunStored
+				}
+				if !want {
+					v.Close()
+					t.Fatalf("%s: %s records run %s of epoch %d as %s (runs %v; the refresh was %s)", label, id, r.SessionID, r.Epoch, r.State, runs, last)
+				}
+			}
+		}
+		v.Close()
+	}
 }
 
 // noPendingLeft waits until no server party keeps a pending share: once a
@@ -628,6 +693,11 @@ func TestProcessesRefreshFaults(t *testing.T) {
 			g.checkAccount(t, fmt.Sprintf("after a kill in round %d", r))
 			if r%2 == 1 {
 				g.refreshOK(t, fmt.Sprintf("retry after round %d", r), 0)
+				// The retry's joins abandoned the failed run: each
+				// holder that never stored its share says so.
+				if n := g.runsIn(t, id, vault.RunAbandoned); n == 0 {
+					t.Fatalf("no server holder records the failed run %s abandoned after the retry", id)
+				}
 			}
 		})
 		if !ok {

@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+
+	"github.com/rwadurian/tsskit/party/roster"
 )
 
 // writer builds a canonical encoding: big-endian integers, strings with a
@@ -118,4 +121,88 @@ func SignStored(k *Key, sessionID, walletID, partyID string, epoch int, publicKe
 // VerifyStored checks an acknowledgement made by SignStored under key.
 func VerifyStored(key PublicKey, sig []byte, sessionID, walletID, partyID string, epoch int, publicKey []byte) bool {
 	return key.verify(storedMessage(sessionID, walletID, partyID, epoch, publicKey), sig)
+}
+
+// An abandoned-run statement: a new holder of a reshare session's word
+// that it never stored its share of that session (a run of the wallet's
+// next epoch) and never will — which it records durably before signing,
+// and checks before storing any share of that session. Without that
+// holder's stored acknowledgement the run can never be activated, so a
+// holder that did store the run's share may replace it with a later
+// run's (docs/lifecycle.md, one acknowledged run per epoch).
+//
+// Signed message:
+//
+//	"tsskit/v1 abandoned\x00" || 1 || str16(session id) || str16(wallet id)
+//	|| str16(party id) || epoch (4 bytes)
+//
+// Wire form (PartyKeys.abandoned): the message without its domain,
+// followed by the 64-byte Ed25519 signature.
+const abandonedDomain = "tsskit/v1 abandoned\x00"
+
+// MaxAbandonedLen bounds the wire form of an abandoned-run statement:
+// three ids of at most MaxIDLen bytes each.
+const MaxAbandonedLen = 1 + 3*(2+roster.MaxIDLen) + 4 + 64
+
+// Abandoned is a parsed abandoned-run statement.
+type Abandoned struct {
+	SessionID string
+	WalletID  string
+	PartyID   string
+	Epoch     int
+	Signature []byte
+}
+
+func abandonedBody(sessionID, walletID, partyID string, epoch int) []byte {
+	var w writer
+	w.u8(1)
+	w.str16(sessionID)
+	w.str16(walletID)
+	w.str16(partyID)
+	w.b = binary.BigEndian.AppendUint32(w.b, uint32(epoch))
+	return w.b
+}
+
+// SignAbandoned is party partyID's abandoned-run statement for reshare
+// session sessionID, which makes epoch of walletID, in its wire form.
+// The caller must have recorded, durably, that it will never store that
+// session's share.
+func SignAbandoned(k *Key, sessionID, walletID, partyID string, epoch int) []byte {
+	body := abandonedBody(sessionID, walletID, partyID, epoch)
+	sig := k.sign(append([]byte(abandonedDomain), body...))
+	return append(body, sig...)
+}
+
+// ParseAbandoned decodes the wire form of an abandoned-run statement; it
+// does not check the signature (Verify does, under the key the caller's
+// own record names for PartyID).
+func ParseAbandoned(b []byte) (*Abandoned, error) {
+	if len(b) > MaxAbandonedLen {
+		return nil, errorf(CodeMalformed, "", "abandoned-run statement of %d bytes; at most %d", len(b), MaxAbandonedLen)
+	}
+	r := reader{b: b}
+	if v := r.u8(); r.err == nil && v != 1 {
+		return nil, errorf(CodeMalformed, "", "abandoned-run statement version %d", v)
+	}
+	a := &Abandoned{SessionID: r.str16(), WalletID: r.str16(), PartyID: r.str16()}
+	ep := r.take(4)
+	a.Signature = r.take(64)
+	if err := r.done(); err != nil {
+		return nil, errorf(CodeMalformed, "", "abandoned-run statement: %v", err)
+	}
+	a.Epoch = int(binary.BigEndian.Uint32(ep))
+	switch {
+	case a.SessionID == "" || a.WalletID == "" || a.PartyID == "" ||
+		len(a.SessionID) > roster.MaxIDLen || len(a.WalletID) > roster.MaxIDLen || len(a.PartyID) > roster.MaxIDLen:
+		return nil, errorf(CodeMalformed, "", "abandoned-run statement with an empty id or one longer than %d bytes", roster.MaxIDLen)
+	case a.Epoch < 1 || a.Epoch > MaxEpoch:
+		return nil, errorf(CodeMalformed, a.PartyID, "abandoned-run statement for epoch %d", a.Epoch)
+	}
+	a.Signature = bytes.Clone(a.Signature)
+	return a, nil
+}
+
+// Verify reports whether key signed a.
+func (a *Abandoned) Verify(key PublicKey) bool {
+	return key.verify(append([]byte(abandonedDomain), abandonedBody(a.SessionID, a.WalletID, a.PartyID, a.Epoch)...), a.Signature)
 }

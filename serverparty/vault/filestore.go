@@ -20,6 +20,7 @@ import (
 const (
 	sharesDir    = "shares"
 	pendingDir   = "pending"
+	runsDir      = "runs"
 	preParamsDir = "preparams"
 
 	fileExt      = ".json"
@@ -41,12 +42,12 @@ type fileStore struct {
 	lastSeq int64
 }
 
-// openFileStore creates dir and its subdirectories shares/, pending/ and
-// preparams/ (mode 0700) as needed; existing directories that group or
+// openFileStore creates dir and its subdirectories shares/, pending/,
+// runs/ and preparams/ (mode 0700) as needed; existing directories that group or
 // others may access are restricted to 0700.
 func openFileStore(dir string) (*fileStore, error) {
 	s := &fileStore{root: dir}
-	for _, d := range []string{dir, s.sharesPath(), s.pendingPath(), s.preParamsPath()} {
+	for _, d := range []string{dir, s.sharesPath(), s.pendingPath(), s.runsPath(), s.preParamsPath()} {
 		if err := makeDir(d); err != nil {
 			return nil, err
 		}
@@ -89,6 +90,21 @@ func (s *fileStore) close() error     { return nil }
 func (s *fileStore) sharesPath() string    { return filepath.Join(s.root, sharesDir) }
 func (s *fileStore) pendingPath() string   { return filepath.Join(s.root, pendingDir) }
 func (s *fileStore) preParamsPath() string { return filepath.Join(s.root, preParamsDir) }
+func (s *fileStore) runsPath() string      { return filepath.Join(s.root, runsDir) }
+
+// getRuns reads runs/<name of the share file>, nil if there is none.
+func (s *fileStore) getRuns(walletID, partyID string) ([]byte, error) {
+	b, err := readRecordFile(filepath.Join(s.runsPath(), shareFileName(walletID, partyID)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return b, err
+}
+
+// putRuns replaces it, atomically and durably.
+func (s *fileStore) putRuns(walletID, partyID string, rec []byte) error {
+	return writeAtomic(s.runsPath(), shareFileName(walletID, partyID), rec, true)
+}
 
 // shareFileName is the file name of the share of (walletID, partyID): a
 // SHA-256 of both ids, each length-prefixed so that no two pairs collide.

@@ -88,6 +88,18 @@ var pgMigrations = [][]string{
 		)`,
 		`CREATE INDEX vault_pending_shares_party ON vault_pending_shares (party_id)`,
 	},
+	{
+		// The reshare runs a party joined as a new holder of a wallet's
+		// next epoch, and what became of each (Vault.JoinRun): one row
+		// per wallet and party.
+		`CREATE TABLE vault_reshare_runs (
+			wallet_id  TEXT        NOT NULL CHECK (wallet_id <> ''),
+			party_id   TEXT        NOT NULL CHECK (party_id <> ''),
+			record     TEXT        NOT NULL, -- JSON, not secret
+			updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+			PRIMARY KEY (wallet_id, party_id)
+		)`,
+	},
 }
 
 const (
@@ -121,6 +133,10 @@ const (
 	qPGDeletePendingRecord = `DELETE FROM vault_pending_shares WHERE wallet_id = $1 AND party_id = $2 AND record = $3`
 	qPGReplacePending      = `UPDATE vault_pending_shares SET record = $3
 		WHERE wallet_id = $1 AND party_id = $2 AND record = $4`
+
+	qPGGetRuns = `SELECT record FROM vault_reshare_runs WHERE wallet_id = $1 AND party_id = $2`
+	qPGPutRuns = `INSERT INTO vault_reshare_runs (wallet_id, party_id, record) VALUES ($1, $2, $3)
+		ON CONFLICT (wallet_id, party_id) DO UPDATE SET record = EXCLUDED.record, updated_at = now()`
 
 	qPGPutPreParams = `INSERT INTO vault_preparams (id, owner, record) VALUES ($1, $2, $3)`
 	// qPGTakePreParams claims the owner's oldest entry that no other
@@ -418,6 +434,29 @@ func scanRecord(row pgx.Row, where string) (*rawRecord, error) {
 		return nil, err
 	}
 	return &rawRecord{[]byte(rec), where}, nil
+}
+
+func (s *pgStore) getRuns(walletID, partyID string) ([]byte, error) {
+	ctx, cancel := s.op()
+	defer cancel()
+	var rec string
+	err := s.pool.QueryRow(ctx, qPGGetRuns, walletID, partyID).Scan(&rec)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, s.dbErr("reading reshare runs", err)
+	}
+	return []byte(rec), nil
+}
+
+func (s *pgStore) putRuns(walletID, partyID string, rec []byte) error {
+	ctx, cancel := s.op()
+	defer cancel()
+	if _, err := s.pool.Exec(ctx, qPGPutRuns, walletID, partyID, string(rec)); err != nil {
+		return s.dbErr("storing reshare runs", err)
+	}
+	return nil
 }
 
 func (s *pgStore) getPendingShare(walletID, partyID string) ([]byte, string, error) {

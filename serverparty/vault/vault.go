@@ -178,6 +178,10 @@ type backend interface {
 	// partyID), in place of a pending one, provided check accepts the
 	// active share (nil if there is none) as it is when rec is stored.
 	putPendingShare(walletID, partyID string, rec []byte, check func(active *rawRecord) error) error
+	// getRuns returns the reshare-runs record of (walletID, partyID), nil
+	// if there is none; putRuns replaces it, durably.
+	getRuns(walletID, partyID string) ([]byte, error)
+	putRuns(walletID, partyID string, rec []byte) error
 	// getPendingShare is getShare for the pending share.
 	getPendingShare(walletID, partyID string) (rec []byte, where string, err error)
 	// pendingShares is shares for the pending shares.
@@ -534,6 +538,11 @@ func (v *Vault) PutPendingShareFrom(r *share.Record, sessionID string) error {
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
+	if sessionID != "" {
+		if err := v.markStoredLocked(r.WalletID, r.PartyID, r.Epoch, sessionID); err != nil {
+			return err
+		}
+	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	b, err := sealFile(v.key, kindShare, r.WalletID, r.PartyID, sessionID, pt, shareAAD(r.WalletID, r.PartyID, sessionID))

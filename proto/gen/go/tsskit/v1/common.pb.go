@@ -329,7 +329,13 @@ type PartyKeys struct {
 	// statement.
 	StatementSignature []byte `protobuf:"bytes,5,opt,name=statement_signature,json=statementSignature,proto3" json:"statement_signature,omitempty"`
 	// A server's certificate chain from the deployment root, its own first.
-	Certificates  [][]byte `protobuf:"bytes,6,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	Certificates [][]byte `protobuf:"bytes,6,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	// Reshare sessions: this party's abandoned-run statements for earlier
+	// runs of the same epoch it never stored a share of (each
+	// identity.SignAbandoned's wire form, signed by its identity key of that
+	// run). A holder that stored an earlier run's share replaces it only on
+	// another new holder's statement for that run (docs/lifecycle.md).
+	Abandoned     [][]byte `protobuf:"bytes,7,rep,name=abandoned,proto3" json:"abandoned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -402,6 +408,13 @@ func (x *PartyKeys) GetStatementSignature() []byte {
 func (x *PartyKeys) GetCertificates() [][]byte {
 	if x != nil {
 		return x.Certificates
+	}
+	return nil
+}
+
+func (x *PartyKeys) GetAbandoned() [][]byte {
+	if x != nil {
+		return x.Abandoned
 	}
 	return nil
 }
@@ -555,14 +568,15 @@ const file_tsskit_v1_common_proto_rawDesc = "" +
 	"sender_seq\x18\x05 \x01(\x04R\tsenderSeq\x12\x18\n" +
 	"\apayload\x18\x06 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\a \x01(\fR\tsignature\x12\x10\n" +
-	"\x03seq\x18\b \x01(\x04R\x03seq\"\xcb\x01\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\"\xe9\x01\n" +
 	"\tPartyKeys\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x16\n" +
 	"\x06x25519\x18\x02 \x01(\fR\x06x25519\x12\x18\n" +
 	"\aed25519\x18\x03 \x01(\fR\aed25519\x12\x1c\n" +
 	"\tstatement\x18\x04 \x01(\fR\tstatement\x12/\n" +
 	"\x13statement_signature\x18\x05 \x01(\fR\x12statementSignature\x12\"\n" +
-	"\fcertificates\x18\x06 \x03(\fR\fcertificates\"G\n" +
+	"\fcertificates\x18\x06 \x03(\fR\fcertificates\x12\x1c\n" +
+	"\tabandoned\x18\a \x03(\fR\tabandoned\"G\n" +
 	"\tSignature\x12\f\n" +
 	"\x01r\x18\x01 \x01(\fR\x01r\x12\f\n" +
 	"\x01s\x18\x02 \x01(\fR\x01s\x12\f\n" +

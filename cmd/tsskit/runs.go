@@ -1,0 +1,105 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+
+	"github.com/rwadurian/tsskit/party/identity"
+)
+
+// The CLI party's reshare runs of one epoch of its wallet, in
+// FILE.epoch-N.runs beside the share file: the same rule as a server
+// party's vault (vault.JoinRun, docs/lifecycle.md, one acknowledged run
+// per epoch). Each run joined is recorded before anything is computed; a
+// run whose new share is stored is marked stored before the share file
+// is written; a run that never stored is marked abandoned when a later
+// run of the epoch is joined, and this party's join then carries its
+// signed statement that it never stored that run's share and never will
+// — which the file makes true: a run marked abandoned is never stored.
+
+type cliRun struct {
+	SessionID string `json:"session_id"`
+	State     string `json:"state"` // joined, stored or abandoned
+}
+
+func runsFile(shareFile string, epoch int) string {
+	return fmt.Sprintf("%s.epoch-%d.runs", shareFile, epoch)
+}
+
+func readRuns(file string) ([]cliRun, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var runs []cliRun
+	if err := json.Unmarshal(b, &runs); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	return runs, nil
+}
+
+func writeRuns(file string, runs []cliRun) error {
+	b, err := json.Marshal(runs)
+	if err != nil {
+		return err
+	}
+	return writeSynced(file, b)
+}
+
+// joinRun abandons every earlier run of the epoch this party never
+// stored a share of, records sessionID joined, and returns the party's
+// abandoned-run statements, signed with key, for its join.
+func joinRun(shareFile string, epoch int, sessionID, walletID, partyID string, key *identity.Key) ([][]byte, error) {
+	file := runsFile(shareFile, epoch)
+	runs, err := readRuns(file)
+	if err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for i, r := range runs {
+		if r.SessionID == sessionID {
+			if r.State == "abandoned" {
+				return nil, fmt.Errorf("session %s was abandoned by this party: it never stores that session's share", sessionID)
+			}
+			continue
+		}
+		if r.State == "joined" {
+			runs[i].State = "abandoned"
+		}
+		if runs[i].State == "abandoned" {
+			out = append(out, identity.SignAbandoned(key, r.SessionID, walletID, partyID, epoch))
+		}
+	}
+	if !slices.ContainsFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID }) {
+		runs = append(runs, cliRun{SessionID: sessionID, State: "joined"})
+	}
+	return out, writeRuns(file, runs)
+}
+
+// markStored records, before the pending share file of sessionID is
+// written, that the run stored its share; it refuses a run marked
+// abandoned.
+func markStored(shareFile string, epoch int, sessionID string) error {
+	file := runsFile(shareFile, epoch)
+	runs, err := readRuns(file)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID })
+	switch {
+	case i >= 0 && runs[i].State == "abandoned":
+		return fmt.Errorf("session %s was abandoned by this party: its share is not stored", sessionID)
+	case i >= 0:
+		runs[i].State = "stored"
+	default:
+		runs = append(runs, cliRun{SessionID: sessionID, State: "stored"})
+	}
+	return writeRuns(file, runs)
+}

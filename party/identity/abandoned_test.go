@@ -1,0 +1,75 @@
+package identity
+
+import (
+	"bytes"
+	"encoding/hex"
+	"strings"
+	"testing"
+)
+
+// TestAbandonedVector checks the wire form and signature against a vector
+// made outside the project (Node's crypto.sign with Ed25519 over
+// "tsskit/v1 abandoned\x00" || body, seed 32 bytes of 3).
+func TestAbandonedVector(t *testing.T) {
+	const want = "01000472732d37000877616c6c65742d3100087365727665722d3200000003" +
+		"a17086208d79229b52a99052ce20e617524b0fd87ec31346c92e26b2e7557959dd8fa1a030efa539f8029a3170b039137fce4018664e05f61709929a0e206706"
+	k, err := KeyFromSeed(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := SignAbandoned(k, "rs-7", "wallet-1", "server-2", 3)
+	if got := hex.EncodeToString(b); got != want {
+		t.Fatalf("wire form %s\nwant %s", got, want)
+	}
+	a, err := ParseAbandoned(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.SessionID != "rs-7" || a.WalletID != "wallet-1" || a.PartyID != "server-2" || a.Epoch != 3 {
+		t.Fatalf("parsed %+v", a)
+	}
+	if !a.Verify(k.Public()) {
+		t.Fatal("does not verify under its key")
+	}
+}
+
+func TestAbandonedRefusals(t *testing.T) {
+	k, other := mustKey(t), mustKey(t)
+	good := SignAbandoned(k, "rs-1", "w", "server-1", 1)
+	// A statement changed in any field, or checked under another key, does
+	// not verify: the coordinator relays it and cannot make or move one.
+	for name, change := range map[string]func(a *Abandoned){
+		"session": func(a *Abandoned) { a.SessionID = "rs-2" },
+		"wallet":  func(a *Abandoned) { a.WalletID = "w2" },
+		"party":   func(a *Abandoned) { a.PartyID = "server-2" },
+		"epoch":   func(a *Abandoned) { a.Epoch = 2 },
+	} {
+		a, err := ParseAbandoned(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(a)
+		if a.Verify(k.Public()) {
+			t.Errorf("%s changed: still verifies", name)
+		}
+	}
+	if a, _ := ParseAbandoned(good); a.Verify(other.Public()) {
+		t.Error("verifies under another key")
+	}
+	for name, b := range map[string][]byte{
+		"empty":        nil,
+		"truncated":    good[:len(good)-1],
+		"trailing":     append(bytes.Clone(good), 0),
+		"version 2":    append([]byte{2}, good[1:]...),
+		"epoch 0":      SignAbandoned(k, "rs-1", "w", "server-1", 0),
+		"empty wallet": SignAbandoned(k, "rs-1", "", "server-1", 1),
+		"long session": SignAbandoned(k, strings.Repeat("s", 129), "w", "server-1", 1),
+		"too long":     bytes.Repeat([]byte{1}, MaxAbandonedLen+1),
+	} {
+		if _, err := ParseAbandoned(b); err == nil {
+			t.Errorf("%s: parsed", name)
+		} else if e, ok := AsError(err); !ok || e.Code != CodeMalformed {
+			t.Errorf("%s: %v, want a malformed error", name, err)
+		}
+	}
+}

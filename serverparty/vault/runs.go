@@ -1,0 +1,212 @@
+package vault
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+// A party's reshare runs of one wallet (docs/lifecycle.md, one
+// acknowledged run per epoch). Every run the party joins as a new holder
+// is recorded before it computes anything (JoinRun); storing the run's
+// pending share marks it stored (PutPendingShareFrom), in the record
+// before the share itself, so a crash between leaves a run marked stored
+// without its share, never a stored share whose run is not marked. A run
+// of the same epoch that never stored its share is marked abandoned when
+// a later run of that epoch is joined (AbandonRuns): the party then signs
+// a statement that it never stored that run's share and never will, and
+// the vault refuses that run's share from then on. Runs of an epoch not
+// above the active share's are dropped when a run is recorded: such a run
+// can no longer store a share (PutPendingShare refuses it).
+//
+// The record is not secret and not encrypted: what could be learnt from
+// it is which reshares ran. Whoever can write the vault's store can
+// rewrite it as they can put back an earlier share record (the vault
+// has no rollback protection; docs/security.md).
+
+// RunState is what became of a reshare run a party joined.
+type RunState string
+
+const (
+	RunJoined    RunState = "joined"    // joined; no share stored yet
+	RunStored    RunState = "stored"    // its share was stored (pending, then perhaps active)
+	RunAbandoned RunState = "abandoned" // never stored, and never will be
+)
+
+// Run is one recorded reshare run.
+type Run struct {
+	SessionID string   `json:"session_id"`
+	Epoch     int      `json:"epoch"`
+	State     RunState `json:"state"`
+}
+
+type runsRecord struct {
+	Version int   `json:"version"`
+	Runs    []Run `json:"runs"`
+}
+
+// MaxRuns bounds the runs of one wallet a party records: past it,
+// JoinRun refuses another (ErrInvalid) until an operator looks at why
+// its reshares failed that often.
+const MaxRuns = 64
+
+// Runs returns the recorded reshare runs of walletID for partyID, oldest
+// first.
+func (v *Vault) Runs(walletID, partyID string) ([]Run, error) {
+	if err := v.checkRunArgs(walletID, partyID, 1); err != nil {
+		return nil, err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	return v.runsLocked(walletID, partyID)
+}
+
+func (v *Vault) checkRunArgs(walletID, partyID string, epoch int) error {
+	if err := checkIDs(walletID, partyID); err != nil {
+		return err
+	}
+	if walletID == IdentityWalletID {
+		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
+	}
+	if epoch < 1 || epoch > share.MaxEpoch {
+		return newErr(ErrInvalid, "", fmt.Sprintf("epoch %d; a reshare's is 1..%d", epoch, share.MaxEpoch), nil)
+	}
+	return v.checkOwner(partyID)
+}
+
+func (v *Vault) runsLocked(walletID, partyID string) ([]Run, error) {
+	b, err := v.store.getRuns(walletID, partyID)
+	if err != nil || b == nil {
+		return nil, err
+	}
+	var rec runsRecord
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Version != 1 {
+		return nil, newErr(ErrCorrupt, "", fmt.Sprintf("the reshare runs of wallet %q for party %q do not parse", walletID, partyID), err)
+	}
+	return rec.Runs, nil
+}
+
+func (v *Vault) putRunsLocked(walletID, partyID string, runs []Run) error {
+	b, err := json.Marshal(runsRecord{Version: 1, Runs: runs})
+	if err != nil {
+		return newErr(ErrInvalid, "", "reshare runs", err)
+	}
+	return v.store.putRuns(walletID, partyID, b)
+}
+
+// JoinRun records, durably, that partyID joins reshare session sessionID
+// as a new holder of walletID's epoch, before it computes anything. It
+// refuses (ErrInvalid) a session recorded abandoned, a session recorded
+// for another epoch, and a run past MaxRuns; joining a recorded session
+// again changes nothing.
+func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) error {
+	if err := v.checkRunArgs(walletID, partyID, epoch); err != nil {
+		return err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	runs, err := v.prunedRunsLocked(walletID, partyID)
+	if err != nil {
+		return err
+	}
+	if i := slices.IndexFunc(runs, func(r Run) bool { return r.SessionID == sessionID }); i >= 0 {
+		switch {
+		case runs[i].Epoch != epoch:
+			return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q is recorded as a run of epoch %d, not %d", sessionID, runs[i].Epoch, epoch), nil)
+		case runs[i].State == RunAbandoned:
+			return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by this party; it never stores that session's share", sessionID), nil)
+		}
+		return nil
+	}
+	if len(runs) >= MaxRuns {
+		return newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of wallet %q recorded already; at most %d", len(runs), walletID, MaxRuns), nil)
+	}
+	return v.putRunsLocked(walletID, partyID, append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunJoined}))
+}
+
+// prunedRunsLocked is runsLocked without the runs of an epoch not above
+// the active share's, which can no longer store a share. The active
+// share's epoch is read from the share (authenticated), never from the
+// runs record.
+func (v *Vault) prunedRunsLocked(walletID, partyID string) ([]Run, error) {
+	runs, err := v.runsLocked(walletID, partyID)
+	if err != nil || len(runs) == 0 {
+		return runs, err
+	}
+	a, err := v.GetShare(walletID, partyID)
+	if errors.Is(err, ErrNotFound) {
+		return runs, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(runs, func(r Run) bool { return r.Epoch <= a.Epoch }), nil
+}
+
+// AbandonRuns marks abandoned, durably, every run of walletID's epoch
+// that partyID joined and never stored a share of, but the run except
+// (the one being joined), and returns every abandoned run of that epoch:
+// those the party may sign an abandoned-run statement for
+// (identity.SignAbandoned). A run marked abandoned never stores its
+// share (PutPendingShareFrom refuses it).
+func (v *Vault) AbandonRuns(walletID, partyID string, epoch int, except string) ([]string, error) {
+	if err := v.checkRunArgs(walletID, partyID, epoch); err != nil {
+		return nil, err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	runs, err := v.runsLocked(walletID, partyID)
+	if err != nil {
+		return nil, err
+	}
+	changed := false
+	var out []string
+	for i, r := range runs {
+		if r.Epoch != epoch || r.SessionID == except {
+			continue
+		}
+		if r.State == RunJoined {
+			runs[i].State, changed = RunAbandoned, true
+		}
+		if runs[i].State == RunAbandoned {
+			out = append(out, r.SessionID)
+		}
+	}
+	if changed {
+		if err := v.putRunsLocked(walletID, partyID, runs); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// markStoredLocked records, before a pending share of sessionID is
+// stored, that the run stored its share; it refuses a run recorded
+// abandoned. A session not recorded (a caller that does not record
+// runs) is recorded stored.
+func (v *Vault) markStoredLocked(walletID, partyID string, epoch int, sessionID string) error {
+	runs, err := v.runsLocked(walletID, partyID)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(runs, func(r Run) bool { return r.SessionID == sessionID })
+	switch {
+	case i >= 0 && runs[i].State == RunAbandoned:
+		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by this party; its share is not stored", sessionID), nil)
+	case i >= 0 && runs[i].Epoch != epoch:
+		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q is recorded as a run of epoch %d, not %d", sessionID, runs[i].Epoch, epoch), nil)
+	case i >= 0 && runs[i].State == RunStored:
+		return nil
+	case i >= 0:
+		runs[i].State = RunStored
+	default:
+		runs = append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunStored})
+	}
+	return v.putRunsLocked(walletID, partyID, runs)
+}
