@@ -26,6 +26,7 @@ import (
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/preparams"
 	"github.com/rwadurian/tsskit/party/recovery"
+	"github.com/rwadurian/tsskit/party/roster"
 	"github.com/rwadurian/tsskit/party/seal"
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -127,6 +128,9 @@ type Joined struct {
 	// RecoveryCode, from a keygen that sets a recovery kit, is the
 	// wallet's recovery code: a secret, for the user's eyes only.
 	RecoveryCode string
+	// Abandoned, from a reshare, is the seat's abandoned-run statements
+	// (identity.SignAbandoned), which its join carries.
+	Abandoned [][]byte
 }
 
 func (k *keyring) joined(id string) (*Joined, error) {
@@ -232,6 +236,10 @@ type ReshareJoinParams struct {
 	SignersNeeded      int
 	AskedSignersNeeded int
 	AskedParties       int
+	// Abandon is the earlier runs of the epoch this client joined and
+	// never stored a share of, which the caller has recorded abandoned
+	// for good: the seat signs an abandoned-run statement for each.
+	Abandon []string
 }
 
 // PrepareReshare makes a client's seat in a reshare of the wallet of
@@ -273,14 +281,33 @@ func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
 	if kind == 0 {
 		kind = identity.KindClient
 	}
+	if len(p.Abandon) > maxAbandon {
+		return nil, argErr("abandon: %d runs; at most %d", len(p.Abandon), maxAbandon)
+	}
+	var abandoned [][]byte
+	for _, s := range p.Abandon {
+		if s == "" || len(s) > roster.MaxIDLen || s == p.SessionID {
+			return nil, argErr("abandon: %q is not an earlier run's session id", s)
+		}
+		abandoned = append(abandoned, identity.SignAbandoned(k, s, rec.WalletID, rec.PartyID, spec.Epoch))
+	}
 	st := statementOf(JoinParams{SessionID: p.SessionID, Self: rec.PartyID, Parties: p.Parties}, identity.SessionReshare, p.SignersNeeded, rec.WalletID)
 	st.Reshare = &spec
 	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: st, kinds: kinds})
 	if err != nil {
 		return nil, err
 	}
-	return keys.joined(id)
+	j, err := keys.joined(id)
+	if err != nil {
+		return nil, err
+	}
+	j.Abandoned = abandoned
+	return j, nil
 }
+
+// maxAbandon bounds the abandoned-run statements of one join (the
+// coordinator relays at most as many).
+const maxAbandon = 64
 
 func statementOf(p JoinParams, kind identity.SessionKind, threshold int, walletID string) identity.Statement {
 	return identity.Statement{SessionKind: kind, SessionID: p.SessionID, PartyID: p.Self, WalletID: walletID, Threshold: threshold,

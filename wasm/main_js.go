@@ -358,6 +358,13 @@ func joinedToJS(j *Joined) js.Value {
 		certs.SetIndex(i, bytesToJS(c))
 	}
 	join.Set("certificates", certs)
+	if len(j.Abandoned) > 0 {
+		ab := js.Global().Get("Array").New(len(j.Abandoned))
+		for i, b := range j.Abandoned {
+			ab.SetIndex(i, bytesToJS(b))
+		}
+		join.Set("abandoned", ab)
+	}
 	o := js.Global().Get("Object").New()
 	o.Set("keysId", j.KeysID)
 	o.Set("join", join)
@@ -742,6 +749,9 @@ func reshareJoinArgs(args []js.Value) (ReshareJoinParams, error) {
 	}
 	f := &fields{v: args[0]}
 	p := ReshareJoinParams{SessionID: f.str("sessionId"), Parties: f.strings("parties"), Share: f.bytes("share"), SignersNeeded: f.int("signersNeeded", false)}
+	if a := args[0].Get("abandon"); !a.IsUndefined() {
+		p.Abandon = f.strings("abandon")
+	}
 	spec, err := reshareSpecArg(args[0].Get("reshare"))
 	if f.err == nil && err != nil {
 		f.err = err

@@ -331,9 +331,39 @@ func jsReshareChecks(t *testing.T, td *deployment, ids []string, shares map[stri
 	if err != nil || st.SessionKind != identity.SessionReshare || st.Reshare == nil || st.Reshare.Epoch != 1 || st.Threshold != 2 {
 		t.Fatalf("statement %+v: %v", st, err)
 	}
+	if ab := k.Get("join").Get("abandoned"); !ab.IsUndefined() {
+		t.Fatalf("a seat with nothing to abandon carries %d abandoned-run statements", ab.Length())
+	}
 	cb := obj("onEnvelope", js.FuncOf(func(js.Value, []js.Value) any { return nil }))
 	wantErrCode(t, tk.Call("sign", obj("keysId", k.Get("keysId"), "roster", obj(), "trust", trust), cb), "invalid_argument")
 	tk.Call("releaseSessionKeys", k.Get("keysId"))
+
+	// Earlier runs this browser abandoned: one statement each, signed with
+	// the share's identity key; this session itself, or a non-string, is
+	// refused.
+	abandonOffer := func(abandon js.Value) js.Value {
+		spec := obj("epoch", 1, "oldThreshold", 2, "oldParties", strArray(ids...), "newParties", strArray(ids...),
+			"publicKey", bytesToJS(rec.PublicKey), "chainCode", bytesToJS(rec.ChainCode), "clientRequired", rec.Policy.ClientRequired)
+		return tk.Call("prepareReshare", obj("sessionId", "js-reshare", "parties", strArray(ids...), "share", shares["browser-1"], "reshare", spec,
+			"signersNeeded", 2, "asked", obj("signersNeeded", 2), "abandon", abandon))
+	}
+	wantErrCode(t, abandonOffer(strArray("js-reshare")), "invalid_argument")
+	wantErrCode(t, abandonOffer(obj()), "invalid_argument")
+	ka := abandonOffer(strArray("js-run-1", "js-run-2"))
+	if !ka.Get("error").IsUndefined() {
+		t.Fatal(ka.Get("error"))
+	}
+	ab := ka.Get("join").Get("abandoned")
+	if ab.IsUndefined() || ab.Length() != 2 {
+		t.Fatalf("abandoned-run statements: %v", ab)
+	}
+	for i, want := range []string{"js-run-1", "js-run-2"} {
+		a, err := identity.ParseAbandoned(goBytes(ab.Index(i)))
+		if err != nil || a.SessionID != want || a.WalletID != rec.WalletID || a.PartyID != rec.PartyID || a.Epoch != 1 || !a.Verify(rec.Own().Identity) {
+			t.Fatalf("statement %d: %+v, %v", i, a, err)
+		}
+	}
+	tk.Call("releaseSessionKeys", ka.Get("keysId"))
 
 	// Acknowledgements over the keygen's shares (epoch 0), as holders sign them.
 	acks := obj()

@@ -39,6 +39,8 @@ export interface SignedJoin {
 export interface Join extends SignedJoin {
   x25519: Uint8Array; // 32 bytes, HPKE recipient key
   ed25519: Uint8Array; // 32 bytes, envelope signing key
+  /** prepareReshare with abandon: the seat's abandoned-run statements, for PartyKeys.abandoned. */
+  abandoned?: Uint8Array[];
 }
 
 export interface PreparedSeat {
@@ -115,6 +117,12 @@ export interface ReshareJoinParams {
   signersNeeded: number;
   /** What this client asked for; 0 or absent: unchanged. The offer must match. */
   asked?: { signersNeeded?: number; parties?: number };
+  /**
+   * Earlier runs of the same epoch this browser joined and never stored a share of,
+   * recorded abandoned (ShareStorage.joinRun) before this call: the seat signs an
+   * abandoned-run statement for each with the share's identity key.
+   */
+  abandon?: string[];
 }
 
 /** A new device's identity key, held in this instance under deviceId. */

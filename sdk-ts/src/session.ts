@@ -144,6 +144,8 @@ export interface ReshareOffer {
   signersNeeded: number;
   /** What this client asked for (0 or absent: unchanged). */
   asked?: { signersNeeded?: number; parties?: number };
+  /** Earlier runs of the epoch this browser recorded abandoned (ShareStorage.joinRun); the join carries its statement for each. */
+  abandon?: string[];
 }
 
 export interface ReshareOutcome {
@@ -169,7 +171,10 @@ export async function reshareSeat(
   protect: { password: string; iterations?: number }, save: (r: ReshareResult) => Promise<void>,
 ): Promise<ReshareOutcome> {
   const prepare = () =>
-    worker.prepareReshare({ handle, sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded, asked: offer.asked });
+    worker.prepareReshare({
+      handle, sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded, asked: offer.asked,
+      abandon: offer.abandon,
+    });
   return runReshare(clients, worker, seat, prepare, offer, preParams, protect, save);
 }
 
@@ -315,7 +320,10 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
     await clients.coordinator.join(
       {
         sessionId: seat.sessionId,
-        keys: { partyId: seat.partyId, x25519: j.x25519, ed25519: j.ed25519, statement: j.statement, statementSignature: j.signature, certificates: j.certificates ?? [] },
+        keys: {
+          partyId: seat.partyId, x25519: j.x25519, ed25519: j.ed25519, statement: j.statement, statementSignature: j.signature, certificates: j.certificates ?? [],
+          abandoned: j.abandoned ?? [],
+        },
       },
       call,
     );

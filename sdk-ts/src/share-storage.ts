@@ -66,6 +66,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { type DBSchema, type IDBPDatabase, wrap } from "idb";
 
+import { TsskitError } from "./errors.js";
 import type { RecoveryRequest } from "./recovery.js";
 import {
   BackupFormatError,
@@ -230,11 +231,17 @@ export interface ShareStorageOptions<H = unknown> {
 
 /** The version of stored records this SDK writes. */
 export const STORED_RECORD_VERSION = 1;
-/** 2: the "pending" store (new shares of a refresh, until activated); 3: the "recovery" store (a new device's requests). */
-const DB_VERSION = 3;
+/**
+ * 2: the "pending" store (new shares of a refresh, until activated); 3: the "recovery" store (a new device's requests);
+ * 4: the "runs" store (the reshare runs this browser joined, joinRun).
+ */
+const DB_VERSION = 4;
 const STORE = "shares";
 const PENDING = "pending";
 const RECOVERY = "recovery";
+const RUNS = "runs";
+/** At most this many runs of one wallet's epoch are recorded (the coordinator relays at most as many statements). */
+export const MAX_RUNS = 64;
 const MAX_EPOCH = 2 ** 31 - 1;
 const MAX_NAME_LENGTH = 256;
 
@@ -242,6 +249,20 @@ interface Schema extends DBSchema {
   shares: { key: string; value: unknown };
   pending: { key: [string, number]; value: unknown };
   recovery: { key: string; value: unknown };
+  runs: { key: [string, number, string]; value: StoredRun };
+}
+
+/**
+ * A reshare run this browser joined as a new holder (ShareStorage.joinRun):
+ * "joined" until its share is stored ("stored", putPending); "abandoned"
+ * once a later run of the epoch was joined without this one having stored
+ * — for good: its share is never stored from then on.
+ */
+export interface StoredRun {
+  walletId: string;
+  epoch: number;
+  sessionId: string;
+  state: "joined" | "stored" | "abandoned";
 }
 
 /** A recovery request kept while its approval is awaited: the request and the sealed device key. */
@@ -345,6 +366,7 @@ export class ShareStorage<H = Uint8Array> {
       if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: "walletId" });
       if (!db.objectStoreNames.contains(PENDING)) db.createObjectStore(PENDING, { keyPath: ["walletId", "epoch"] });
       if (!db.objectStoreNames.contains(RECOVERY)) db.createObjectStore(RECOVERY, { keyPath: "walletId" });
+      if (!db.objectStoreNames.contains(RUNS)) db.createObjectStore(RUNS, { keyPath: ["walletId", "epoch", "sessionId"] });
     });
     const db = (await wrap(request)) as unknown as IDBPDatabase<Schema>;
     // Let another tab upgrade the database rather than block it.
@@ -421,11 +443,12 @@ export class ShareStorage<H = Uint8Array> {
   /** Deletes the share of a wallet, readable or not, and its pending shares. */
   async remove(walletId: string): Promise<void> {
     checkWalletIdArg(walletId);
-    const tx = this.#db.transaction([STORE, PENDING], "readwrite");
+    const tx = this.#db.transaction([STORE, PENDING, RUNS], "readwrite");
     const done = settled(tx.done);
     const key = await tx.objectStore(STORE).getKey(walletId);
     if (key !== undefined) await tx.objectStore(STORE).delete(walletId);
     await deletePending(tx.objectStore(PENDING), walletId, MAX_EPOCH);
+    await deleteRuns(tx.objectStore(RUNS), walletId, MAX_EPOCH);
     await done;
     if (key === undefined) throw new ShareNotFoundError(walletId);
   }
@@ -464,8 +487,75 @@ export class ShareStorage<H = Uint8Array> {
       epoch: info.epoch,
       sessionId: meta.sessionId,
     });
-    await this.#db.put(PENDING, record);
+    // The run is marked stored in the transaction that stores its share:
+    // never a stored share whose run could still be said abandoned, and
+    // never the share of a run that was.
+    const tx = this.#db.transaction([PENDING, RUNS], "readwrite");
+    const done = settled(tx.done);
+    try {
+      const runs = tx.objectStore(RUNS);
+      const key: [string, number, string] = [info.walletId, info.epoch, meta.sessionId];
+      const run = await runs.get(key);
+      if (run?.state === "abandoned") {
+        throw new TsskitError("run_abandoned", `session ${meta.sessionId} was abandoned by this browser (a later run of epoch ${info.epoch} was joined): its share is not stored`);
+      }
+      await runs.put({ walletId: info.walletId, epoch: info.epoch, sessionId: meta.sessionId, state: "stored" });
+      await tx.objectStore(PENDING).put(record);
+    } catch (e) {
+      abort(tx);
+      await done.catch(() => {});
+      throw e;
+    }
+    await done;
     return pendingPart(record);
+  }
+
+  /**
+   * Records, before this browser computes anything in it, that it joins
+   * reshare session sessionId as a new holder of the wallet's epoch
+   * (docs/lifecycle.md, one acknowledged run per epoch). Every earlier run
+   * of the epoch it joined and never stored a share of is marked
+   * abandoned, in the same transaction, for good: putPending refuses its
+   * share from then on. Returns every abandoned run of the epoch, for
+   * which the seat signs a statement that this browser never stored that
+   * run's share (prepareReshare's abandon). Refuses (run_abandoned) a
+   * session marked abandoned, and more than MAX_RUNS runs of one epoch.
+   */
+  async joinRun(walletId: string, epoch: number, sessionId: string): Promise<string[]> {
+    checkWalletIdArg(walletId);
+    checkEpoch(epoch);
+    if (typeof sessionId !== "string" || sessionId === "") throw new TypeError("sessionId: want a non-empty string");
+    const tx = this.#db.transaction(RUNS, "readwrite");
+    const done = settled(tx.done);
+    const out: string[] = [];
+    try {
+      const runs = ((await tx.store.getAll()) as StoredRun[]).filter((r) => r.walletId === walletId && r.epoch === epoch);
+      const self = runs.find((r) => r.sessionId === sessionId);
+      if (self?.state === "abandoned") {
+        throw new TsskitError("run_abandoned", `session ${sessionId} was abandoned by this browser: it never stores that session's share`);
+      }
+      if (!self && runs.length >= MAX_RUNS) {
+        throw new TsskitError("run_abandoned", `${runs.length} runs of epoch ${epoch} of wallet ${JSON.stringify(walletId)} recorded already; at most ${MAX_RUNS}`);
+      }
+      for (const r of runs) {
+        if (r.sessionId === sessionId) continue;
+        if (r.state === "joined") await tx.store.put({ ...r, state: "abandoned" });
+        if (r.state !== "stored") out.push(r.sessionId);
+      }
+      if (!self) await tx.store.put({ walletId, epoch, sessionId, state: "joined" });
+    } catch (e) {
+      abort(tx);
+      await done.catch(() => {});
+      throw e;
+    }
+    await done;
+    return out.sort();
+  }
+
+  /** The reshare runs of a wallet this browser recorded (joinRun), by epoch then session. */
+  async runs(walletId: string): Promise<StoredRun[]> {
+    checkWalletIdArg(walletId);
+    return ((await this.#db.getAll(RUNS)) as StoredRun[]).filter((r) => r.walletId === walletId);
   }
 
   /** The pending shares of a wallet (of unfinished refreshes), oldest epoch first; unreadable ones are left out. */
@@ -524,7 +614,7 @@ export class ShareStorage<H = Uint8Array> {
   async activatePending(walletId: string, epoch: number, opts: { recovery?: boolean } = {}): Promise<StoredWallet> {
     checkWalletIdArg(walletId);
     checkEpoch(epoch);
-    const tx = this.#db.transaction([STORE, PENDING, RECOVERY], "readwrite");
+    const tx = this.#db.transaction([STORE, PENDING, RECOVERY, RUNS], "readwrite");
     const done = settled(tx.done);
     let record: StoredRecordV1;
     try {
@@ -547,6 +637,8 @@ export class ShareStorage<H = Uint8Array> {
       });
       await tx.objectStore(STORE).put(record);
       await deletePending(tx.objectStore(PENDING), walletId, epoch);
+      // Runs of this epoch and before can no longer store a share.
+      await deleteRuns(tx.objectStore(RUNS), walletId, epoch);
       // A recovery's request is answered.
       if (opts.recovery) await tx.objectStore(RECOVERY).delete(walletId);
     } catch (e) {
@@ -892,6 +984,16 @@ function abort(tx: { abort(): void }): void {
 
 /** Deletes the pending shares of walletId of epoch up to `upTo`, in the store's transaction. */
 async function deletePending(store: { getAllKeys(): Promise<[string, number][]>; delete(key: [string, number]): Promise<void> }, walletId: string, upTo: number): Promise<void> {
+  for (const key of await store.getAllKeys()) {
+    if (Array.isArray(key) && key[0] === walletId && key[1] <= upTo) await store.delete(key);
+  }
+}
+
+/** Deletes the recorded runs of walletId up to epoch upTo. */
+async function deleteRuns(
+  store: { getAllKeys(): Promise<[string, number, string][]>; delete(key: [string, number, string]): Promise<void> },
+  walletId: string, upTo: number,
+): Promise<void> {
   for (const key of await store.getAllKeys()) {
     if (Array.isArray(key) && key[0] === walletId && key[1] <= upTo) await store.delete(key);
   }

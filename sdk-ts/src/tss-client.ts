@@ -689,6 +689,10 @@ export class TssClient {
       if (this.pool.workers[0] !== worker || inner.signal.aborted) throw new TsskitError("canceled", "canceled");
       prog.phase("preparams", 1);
       prog.phase("joining", 0);
+      // Recorded before anything of this run is computed; earlier runs of
+      // the epoch that never stored a share here are abandoned for good,
+      // and the join says so, signed (docs/lifecycle.md).
+      const abandon = await this.storage.joinRun(opts.walletId, spec.epoch, created.sessionId);
       consumed = true; // prepareReshare takes the handle, whatever happens next
       const outcome = await reshareSeat(
         this.clients, worker,
@@ -700,7 +704,7 @@ export class TssClient {
             prog.event(ev);
           },
         },
-        handle, { reshare: spec, signersNeeded: created.signersNeeded, asked }, preParams,
+        handle, { reshare: spec, signersNeeded: created.signersNeeded, asked, abandon }, preParams,
         { password: opts.password, iterations: this.storage.iterations },
         async (res) => {
           result = res;

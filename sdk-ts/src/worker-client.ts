@@ -47,6 +47,8 @@ export interface SignedJoin {
 export interface Join extends SignedJoin {
   x25519: Uint8Array;
   ed25519: Uint8Array;
+  /** prepareReshare with abandon: the seat's abandoned-run statements (PartyKeys.abandoned). */
+  abandoned?: Uint8Array[];
 }
 export interface PreparedSeat {
   /** Handle of the seat (session keys, identity, share) inside the worker. */
@@ -119,6 +121,8 @@ export interface ReshareJoinParams {
   signersNeeded: number;
   /** What this client asked for (0 or absent: unchanged); the offer must match. */
   asked?: { signersNeeded?: number; parties?: number };
+  /** Earlier runs of the epoch this browser recorded abandoned (ShareStorage.joinRun): the seat signs a statement for each. */
+  abandon?: string[];
 }
 /** A recovery's offer as the coordinator made it, and the authorization and device it was asked for with. */
 export interface RecoveryJoinParams {

@@ -85,8 +85,24 @@ test("refreshWallet and reshareWallet: same key, new epochs, old backups refused
     await sign(a, "epoch 0");
     const oldBackup = await a.evaluate(([id, p]) => window.sdk.exportBackup(id, p), [wallet.walletId, password]);
 
-    // Refresh: epoch 1, the same key and address; the new share replaced the old one.
+    // A refresh canceled during its rounds stores nothing, and this
+    // profile records its run joined (never stored).
+    const canceled = await a.evaluate(([id, p]) => window.sdk.refreshCanceled(id, p), [wallet.walletId, password]);
+    assert.equal(canceled.error?.code, "canceled", JSON.stringify(canceled.error));
+    assert.deepEqual([canceled.share.epoch, canceled.pending], [0, []]);
+    assert.deepEqual(canceled.runs.map((r) => [r.epoch, r.state]), [[1, "joined"]]);
+    const canceledRun = canceled.runs[0].sessionId;
+
+    // Refresh: epoch 1, the same key and address; the new share replaced
+    // the old one. Its join carried this browser's signed statement that it
+    // never stored the canceled run's share (the coordinator accepts only
+    // the party's own about this wallet's new epoch): the canceled run is
+    // abandoned for good, and the runs are dropped once epoch 1 is active.
     const refreshed = await a.evaluate(([id, p]) => window.sdk.reshare(id, p), [wallet.walletId, password]);
+    const runState = Object.fromEntries(refreshed.runsAtSaving.map((r) => [r.sessionId, r.state]));
+    assert.equal(runState[canceledRun], "abandoned", JSON.stringify(refreshed.runsAtSaving));
+    assert.equal(refreshed.runsAtSaving.length, 2, JSON.stringify(refreshed.runsAtSaving));
+    assert.deepEqual(await a.evaluate((id) => window.sdk.runs(id), wallet.walletId), [], "runs dropped at activation");
     const at = (r) => r.phases.map((p) => `${p}@${(r.phaseMs[p] / 1000).toFixed(1)}s`).join(" > ");
     t.diagnostic(`refreshWallet (2-of-3): ${(refreshed.ms / 1000).toFixed(1)} s: ${at(refreshed)}`);
     assert.deepEqual([refreshed.epoch, refreshed.publicKey, refreshed.address, refreshed.threshold, refreshed.parties],

@@ -51,15 +51,39 @@ async function reshare(walletId: string, password: string, threshold?: number, p
   const phases: string[] = [];
   // When each phase began, in ms from the call.
   const phaseMs: Record<string, number> = {};
+  // The reshare runs this profile records, as the new share is being saved.
+  let runsAtSaving: Promise<unknown> = Promise.resolve(null);
   const onProgress = (p: ReshareProgress) => {
     if (phases.at(-1) !== p.phase) phases.push(p.phase);
+    if (p.phase === "saving" && phaseMs.saving === undefined) runsAtSaving = client!.storage.runs(walletId);
     phaseMs[p.phase] ??= Math.round(performance.now() - t0);
   };
   const w =
     threshold === undefined && parties === undefined
       ? await client!.refreshWallet({ walletId, password, onProgress })
       : await client!.reshareWallet({ walletId, password, threshold, parties, onProgress });
-  return { ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(walletId) };
+  return { ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(walletId), runsAtSaving: await runsAtSaving };
+}
+
+/**
+ * A refresh canceled once its rounds are under way (before any holder
+ * stores): the error it ends with, the runs this profile records after
+ * it, and what it keeps.
+ */
+async function refreshCanceled(walletId: string, password: string) {
+  const abort = new AbortController();
+  const error = await client!
+    .refreshWallet({
+      walletId, password, signal: abort.signal,
+      onProgress: (p) => {
+        if (p.phase === "resharing") abort.abort();
+      },
+    })
+    .then(
+      () => null,
+      (e) => ({ name: e.name, code: e.code, message: e.message }),
+    );
+  return { error, runs: await client!.storage.runs(walletId), ...(await stored(walletId)) };
 }
 
 /**
@@ -242,9 +266,11 @@ Object.assign(window, {
     stored,
     reshareError: (walletId: string, password: string, threshold?: number, parties?: number) => tryError(() => reshare(walletId, password, threshold, parties)),
     info: (walletId: string) => client!.storage.info(walletId),
+    runs: (walletId: string) => client!.storage.runs(walletId),
     list: () => client!.listWallets(),
     accountWallets: () => client!.accountWallets(),
     refreshCutAtActivation,
+    refreshCanceled,
     resume: (walletId: string, password: string) => client!.resumeReshare({ walletId, password }),
     resumeError: (walletId: string, password: string) => tryError(() => client!.resumeReshare({ walletId, password })),
     address: (walletId: string, path: string) => client!.getAddress({ walletId, path }),

@@ -297,3 +297,44 @@ function reseal(v: Record<string, unknown>): Record<string, unknown> {
   ];
   return { ...v, checksum: hex(sha256(utf8(JSON.stringify(fields)))) };
 }
+
+describe("reshare runs (one acknowledged run per epoch)", () => {
+  test("a run that never stored is abandoned when a later run of its epoch is joined, for good", async () => {
+    const w = await wallet();
+    expect(await storage.joinRun(w.walletId, 1, "rs-a")).toEqual([]);
+    expect(await storage.joinRun(w.walletId, 1, "rs-a")).toEqual([]); // joined again: nothing changes
+    expect(await storage.joinRun(w.walletId, 1, "rs-b")).toEqual(["rs-a"]);
+    // rs-a's share is refused from now on, and rs-a is not joined again.
+    await expect(pend(w.shares[1]!, "rs-a")).rejects.toMatchObject({ code: "run_abandoned" });
+    expect(await storage.pendingShares(w.walletId)).toEqual([]);
+    await expect(storage.joinRun(w.walletId, 1, "rs-a")).rejects.toMatchObject({ code: "run_abandoned" });
+    // rs-b stores: marked stored in the same transaction, never said abandoned.
+    await pend(w.shares[1]!, "rs-b");
+    expect(await storage.joinRun(w.walletId, 1, "rs-c")).toEqual(["rs-a"]);
+    // Durable: another open of the database reads the same runs.
+    const again = await open();
+    expect((await again.runs(w.walletId)).map((r) => [r.sessionId, r.state])).toEqual([
+      ["rs-a", "abandoned"],
+      ["rs-b", "stored"],
+      ["rs-c", "joined"],
+    ]);
+    // Another wallet's runs are its own.
+    const other = await wallet("other");
+    expect(await storage.joinRun(other.walletId, 1, "rs-x")).toEqual([]);
+    // Activating epoch 1 drops its runs; removing the wallet drops the rest.
+    await pend(w.shares[1]!, "rs-c");
+    await storage.activatePending(w.walletId, 1);
+    expect(await storage.runs(w.walletId)).toEqual([]);
+    await storage.joinRun(w.walletId, 2, "rs-d");
+    await storage.remove(w.walletId);
+    expect(await storage.runs(w.walletId)).toEqual([]);
+    expect((await storage.runs(other.walletId)).map((r) => r.sessionId)).toEqual(["rs-x"]);
+  });
+
+  test("at most MAX_RUNS runs of one epoch", async () => {
+    const w = await wallet();
+    for (let i = 0; i < 64; i++) await storage.joinRun(w.walletId, 1, `rs-${i}`);
+    await expect(storage.joinRun(w.walletId, 1, "rs-one-too-many")).rejects.toBeInstanceOf(TsskitError);
+    await expect(storage.joinRun(w.walletId, 1, "")).rejects.toThrow(TypeError);
+  });
+});
