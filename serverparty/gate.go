@@ -119,7 +119,9 @@ type waiter struct {
 	class  int
 	ticket uint64
 	ready  chan struct{}
-	index  int // in the heap; -1 once granted
+	// moved hears that the lane's queue changed (its place may have).
+	moved chan struct{}
+	index int // in the heap; -1 once granted
 }
 
 type waitHeap []*waiter
@@ -150,13 +152,16 @@ func (h *waitHeap) Pop() any {
 }
 
 // enter takes a slot for a step of (class, ticket), waiting in order;
-// queued, if set, hears the step's position when it has to wait.
+// queued, if set, hears the step's position when it has to wait, and
+// again each time it changes (a step ahead granted or gone, a step of a
+// higher class or an older ticket arrived) until the slot is granted.
 func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued func(position int)) error {
 	l := lane(class)
 	g.mu.Lock()
-	w := &waiter{class: class, ticket: ticket, ready: make(chan struct{})}
+	w := &waiter{class: class, ticket: ticket, ready: make(chan struct{}), moved: make(chan struct{}, 1)}
 	heap.Push(&g.waiting[l], w)
 	g.queued[class]++
+	g.nudgeLocked(l)
 	g.grantLocked(l)
 	if w.index < 0 {
 		g.mu.Unlock()
@@ -165,35 +170,66 @@ func (g *workGate) enter(ctx context.Context, class int, ticket uint64, queued f
 		}
 		return nil
 	}
-	pos := 1
-	for _, o := range g.waiting[l] {
-		if o != w && (o.class < class || (o.class == class && o.ticket < ticket)) {
-			pos++
-		}
-	}
+	pos := g.positionLocked(l, w)
 	g.mu.Unlock()
 	if queued != nil {
 		queued(pos)
 	}
 	start := time.Now()
-	select {
-	case <-w.ready:
-		if g.observe != nil {
-			g.observe(class, time.Since(start))
-		}
-		return nil
-	case <-ctx.Done():
-		g.mu.Lock()
-		if w.index >= 0 {
-			heap.Remove(&g.waiting[l], w.index)
-			g.queued[class]--
+	for {
+		select {
+		case <-w.ready:
+			if g.observe != nil {
+				g.observe(class, time.Since(start))
+			}
+			return nil
+		case <-w.moved:
+			g.mu.Lock()
+			now := pos
+			if w.index >= 0 {
+				now = g.positionLocked(l, w)
+			}
 			g.mu.Unlock()
+			if now != pos && queued != nil {
+				queued(now)
+			}
+			pos = now
+		case <-ctx.Done():
+			g.mu.Lock()
+			if w.index >= 0 {
+				heap.Remove(&g.waiting[l], w.index)
+				g.queued[class]--
+				g.nudgeLocked(l)
+				g.mu.Unlock()
+				return ctx.Err()
+			}
+			g.mu.Unlock()
+			// Granted as the context ended: hand the slot on.
+			g.leave(class)
 			return ctx.Err()
 		}
-		g.mu.Unlock()
-		// Granted as the context ended: hand the slot on.
-		g.leave(class)
-		return ctx.Err()
+	}
+}
+
+// positionLocked is w's place in lane l's queue, from 1: the waiting
+// steps that go before it, plus one.
+func (g *workGate) positionLocked(l int, w *waiter) int {
+	pos := 1
+	for _, o := range g.waiting[l] {
+		if o != w && (o.class < w.class || (o.class == w.class && o.ticket < w.ticket)) {
+			pos++
+		}
+	}
+	return pos
+}
+
+// nudgeLocked tells lane l's waiting steps that its queue changed.
+func (g *workGate) nudgeLocked(l int) {
+	for _, o := range g.waiting[l] {
+		select {
+		case o.moved <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -224,6 +260,7 @@ func (g *workGate) grantLocked(l int) {
 		g.queued[w.class]--
 		g.busy[l]++
 		close(w.ready)
+		g.nudgeLocked(l)
 	}
 }
 
