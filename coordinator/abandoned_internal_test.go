@@ -2,8 +2,12 @@ package coordinator
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
 	"github.com/rwadurian/tsskit/party/identity"
@@ -51,3 +55,46 @@ func TestJoinAbandonedStatements(t *testing.T) {
 		t.Error("a signing's join with abandoned-run statements: accepted")
 	}
 }
+
+// A client reshare that fails blaming a dropped holder it seated (in the
+// old committee only, to delete its share) makes the wallet's next ones
+// leave the dropped holders out for a while: a holder that cannot take
+// part would otherwise fail every shrink that drops it. A failure blamed
+// on anyone else leaves them seated, so that they still delete their
+// shares of the old epoch once a reshare completes.
+func TestNoRetireBlamesRetirees(t *testing.T) {
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	c := &Coordinator{store: st, sessions: map[string]*session{}, pool: newPool(time.Minute), log: slog.New(slog.DiscardHandler), cfg: Config{Router: closeOnly{}}}
+	t.Cleanup(c.wg.Wait)
+	for _, tc := range []struct {
+		culprits []string
+		noRetire bool
+	}{
+		{[]string{"browser-1"}, false}, // the client gave up
+		{[]string{"server-1"}, false},  // a kept holder
+		{nil, false},                   // nobody named
+		{[]string{"server-1", "server-3"}, true},
+	} {
+		s := c.newSession(store.SessionReshare, "wallet-"+strings.Join(tc.culprits, "+"))
+		for _, p := range []string{"browser-1", "server-1", "server-3"} {
+			s.add(p, store.HolderServer)
+		}
+		s.retirees, s.state = []string{"server-3"}, store.StateRunning
+		c.sessions[s.id] = s
+		c.fail(s, "error", "failed", tc.culprits)
+		_, got := c.noRetire.Load(s.walletID)
+		if got != tc.noRetire {
+			t.Errorf("culprits %v: next reshares leave the dropped holder out: %v; want %v", tc.culprits, got, tc.noRetire)
+		}
+	}
+}
+
+// closeOnly is a RouterControl for sessions that never reach a router.
+type closeOnly struct{}
+
+func (closeOnly) Open(context.Context, string, []string, time.Time) error { return nil }
+func (closeOnly) Close(context.Context, string, string) error             { return nil }

@@ -1041,7 +1041,7 @@ func (c *Coordinator) failIn(s *session, want store.SessionState, code, reason s
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: code, Reason: reason, Culprits: culprits}}})
 	c.finishLocked(s)
 	c.persist(s, &store.Session{Reason: reason, Culprits: culprits, Code: storableCode(code)})
-	c.abortReshare(s)
+	c.abortReshare(s, culprits)
 	c.mu.Unlock()
 	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateFailed, reason)
 	c.log.Warn("session failed", "session", s.id, "kind", s.kind, "code", code, "reason", reason, "culprits", culprits)

@@ -176,9 +176,11 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	// share (a share of a superseded epoch kept anywhere keeps that epoch
 	// able to sign); one that is down or busy keeps it (docs/lifecycle.md).
 	// Every old member must take part, so a dropped holder could fail the
-	// session that drops it, again and again: once a session with dropped
-	// holders seated has failed, the wallet's next ones, for an hour, go
-	// without them.
+	// session that drops it, again and again: once a session has failed
+	// blaming one of the dropped holders it seated, the wallet's next
+	// ones, for an hour, go without them. A failure blamed on anyone else
+	// (a client that gave up, a kept holder) leaves them seated: each
+	// reshare without them leaves their old shares in place.
 	var retirees []string
 	if until, ok := c.noRetire.Load(w.ID); !ok || time.Now().After(until.(time.Time)) {
 		for _, h := range holders {
@@ -321,19 +323,19 @@ func (c *Coordinator) beginReshare(ctx context.Context, s *session, clients []st
 	}
 	cr, err := c.start(ctx, s, clients)
 	if err != nil && !s.registered {
-		c.abortReshare(s)
+		c.abortReshare(s, nil)
 	}
 	return cr, err
 }
 
 // abortReshare frees the wallet's pending slot of a reshare that ended
-// without activating its epoch. It is a no-op if the slot is no longer
-// this session's, or if the activation did commit.
-func (c *Coordinator) abortReshare(s *session) {
+// without activating its epoch, blaming culprits. It is a no-op if the
+// slot is no longer this session's, or if the activation did commit.
+func (c *Coordinator) abortReshare(s *session, culprits []string) {
 	if s.kind != store.SessionReshare {
 		return
 	}
-	if len(s.retirees) > 0 {
+	if slices.ContainsFunc(culprits, func(p string) bool { return slices.Contains(s.retirees, p) }) {
 		c.noRetire.Store(s.walletID, time.Now().Add(time.Hour))
 	}
 	c.wg.Add(1)
