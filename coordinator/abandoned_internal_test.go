@@ -3,6 +3,7 @@ package coordinator
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -70,25 +71,38 @@ func TestNoRetireBlamesRetirees(t *testing.T) {
 	t.Cleanup(func() { _ = st.Close() })
 	c := &Coordinator{store: st, sessions: map[string]*session{}, pool: newPool(time.Minute), log: slog.New(slog.DiscardHandler), cfg: Config{Router: closeOnly{}}}
 	t.Cleanup(c.wg.Wait)
-	for _, tc := range []struct {
+	for i, tc := range []struct {
+		reporter string // "" for a failure the coordinator found
+		code     string
 		culprits []string
 		noRetire bool
 	}{
-		{[]string{"browser-1"}, false}, // the client gave up
-		{[]string{"server-1"}, false},  // a kept holder
-		{nil, false},                   // nobody named
-		{[]string{"server-1", "server-3"}, true},
+		{"browser-1", "canceled", []string{"browser-1"}, false}, // the client gave up
+		{"browser-1", "canceled", nil, false},                   // the same, naming nobody
+		{"server-1", "error", []string{"server-1"}, false},      // a kept holder
+		{"", "stalled", []string{"server-1"}, false},
+		{"", "error", nil, true}, // nobody named: it may have been the dropped holder
+		{"", "stalled", []string{"server-1", "server-3"}, true},
+		{"server-3", "error", []string{"browser-1"}, true}, // the dropped holder gives up, blaming the client
 	} {
-		s := c.newSession(store.SessionReshare, "wallet-"+strings.Join(tc.culprits, "+"))
+		s := c.newSession(store.SessionReshare, fmt.Sprintf("wallet-%d", i))
 		for _, p := range []string{"browser-1", "server-1", "server-3"} {
 			s.add(p, store.HolderServer)
 		}
 		s.retirees, s.state = []string{"server-3"}, store.StateRunning
 		c.sessions[s.id] = s
-		c.fail(s, "error", "failed", tc.culprits)
+		if tc.reporter != "" {
+			// As report does: the reporter's own account of the failure.
+			if err := c.report(context.Background(), &tsskitv1.ReportResultRequest{SessionId: s.id, PartyId: tc.reporter,
+				Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: tc.code, Reason: "failed", Culprits: tc.culprits}}}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			c.fail(s, tc.code, "failed", tc.culprits)
+		}
 		_, got := c.noRetire.Load(s.walletID)
 		if got != tc.noRetire {
-			t.Errorf("culprits %v: next reshares leave the dropped holder out: %v; want %v", tc.culprits, got, tc.noRetire)
+			t.Errorf("%+v: next reshares leave the dropped holder out: %v; want %v", tc, got, tc.noRetire)
 		}
 	}
 }

@@ -325,6 +325,8 @@ type session struct {
 	reshare    *identity.Reshare // reshare sessions: what is handed over
 	committee  *store.Committee  // reshare sessions that change the wallet's holders or signers: the new ones
 	retirees   []string          // client reshares: dropped server holders seated in the old committee only
+	// retireeFailed: one of retirees reported a failure (abortReshare).
+	retireeFailed bool
 	// recovery: at keygen, the recovery policy a client's statement sets
 	// (recoverySet once one did); at a recovery, authorization is what
 	// the coordinator relays to the server holders.
@@ -1041,7 +1043,7 @@ func (c *Coordinator) failIn(s *session, want store.SessionState, code, reason s
 	c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Failed_{Failed: &tsskitv1.SessionEvent_Failed{Code: code, Reason: reason, Culprits: culprits}}})
 	c.finishLocked(s)
 	c.persist(s, &store.Session{Reason: reason, Culprits: culprits, Code: storableCode(code)})
-	c.abortReshare(s, culprits)
+	c.abortReshare(s, code, culprits)
 	c.mu.Unlock()
 	c.auditFinish(s.id, s.kind, s.walletID, s.userID, store.StateFailed, reason)
 	c.log.Warn("session failed", "session", s.id, "kind", s.kind, "code", code, "reason", reason, "culprits", culprits)

@@ -47,6 +47,11 @@ func (c *Coordinator) report(ctx context.Context, req *tsskitv1.ReportResultRequ
 		// part, e.g. it lacks the share) as well as during it.
 		f := r.Failure
 		culprits := slices.DeleteFunc(slices.Clone(f.Culprits), func(x string) bool { return s.kinds[x] == "" })
+		if slices.Contains(s.retirees, p) {
+			// A dropped holder that gives up is to blame for the
+			// shrink's failure, whomever it names (abortReshare).
+			s.retireeFailed = true
+		}
 		if s.state == store.StateWaiting {
 			// Before the protocol runs no party can have seen another
 			// misbehave: a refusal blames only the party refusing.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/recovery"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -176,11 +177,12 @@ func (c *Coordinator) createClientReshare(ctx context.Context, spec clientReshar
 	// share (a share of a superseded epoch kept anywhere keeps that epoch
 	// able to sign); one that is down or busy keeps it (docs/lifecycle.md).
 	// Every old member must take part, so a dropped holder could fail the
-	// session that drops it, again and again: once a session has failed
-	// blaming one of the dropped holders it seated, the wallet's next
-	// ones, for an hour, go without them. A failure blamed on anyone else
-	// (a client that gave up, a kept holder) leaves them seated: each
-	// reshare without them leaves their old shares in place.
+	// session that drops it, again and again: once a session that seated
+	// dropped holders has failed in a way one of them may have caused
+	// (abortReshare), the wallet's next ones, for an hour, go without
+	// them. A failure blamed on someone else (a client that gave up, a
+	// kept holder) leaves them seated: each reshare without them leaves
+	// their old shares in place.
 	var retirees []string
 	if until, ok := c.noRetire.Load(w.ID); !ok || time.Now().After(until.(time.Time)) {
 		for _, h := range holders {
@@ -323,19 +325,25 @@ func (c *Coordinator) beginReshare(ctx context.Context, s *session, clients []st
 	}
 	cr, err := c.start(ctx, s, clients)
 	if err != nil && !s.registered {
-		c.abortReshare(s, nil)
+		c.abortReshare(s, "", nil)
 	}
 	return cr, err
 }
 
 // abortReshare frees the wallet's pending slot of a reshare that ended
-// without activating its epoch, blaming culprits. It is a no-op if the
-// slot is no longer this session's, or if the activation did commit.
-func (c *Coordinator) abortReshare(s *session, culprits []string) {
+// without activating its epoch (failed with code, blaming culprits). It
+// is a no-op if the slot is no longer this session's, or if the
+// activation did commit. A failure that a dropped holder it seated may
+// have caused — one names it, it reported the failure itself, or nobody
+// is named and it is not a client's cancel — leaves the wallet's
+// dropped holders out of its reshares for an hour.
+func (c *Coordinator) abortReshare(s *session, code string, culprits []string) {
 	if s.kind != store.SessionReshare {
 		return
 	}
-	if slices.ContainsFunc(culprits, func(p string) bool { return slices.Contains(s.retirees, p) }) {
+	blamed := s.retireeFailed || slices.ContainsFunc(culprits, func(p string) bool { return slices.Contains(s.retirees, p) }) ||
+		(len(culprits) == 0 && code != "" && code != string(party.CodeCanceled))
+	if len(s.retirees) > 0 && blamed {
 		c.noRetire.Store(s.walletID, time.Now().Add(time.Hour))
 	}
 	c.wg.Add(1)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/rwadurian/tsskit/party/identity"
@@ -45,12 +46,34 @@ func readRuns(file string) ([]cliRun, error) {
 	return runs, nil
 }
 
+// maxCLIRuns bounds the runs of one epoch recorded (a join carries at
+// most as many statements).
+const maxCLIRuns = 64
+
+// writeRuns replaces file atomically and durably: a crash leaves the old
+// record or the new one, never a torn one.
 func writeRuns(file string, runs []cliRun) error {
 	b, err := json.Marshal(runs)
 	if err != nil {
 		return err
 	}
-	return writeSynced(file, b)
+	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	if err := writeAndClose(f, b); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if err := os.Rename(f.Name(), file); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(file)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // joinRun abandons every earlier run of the epoch this party never
@@ -78,6 +101,9 @@ func joinRun(shareFile string, epoch int, sessionID, walletID, partyID string, k
 		}
 	}
 	if !slices.ContainsFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID }) {
+		if len(runs) >= maxCLIRuns {
+			return nil, fmt.Errorf("%d runs of epoch %d recorded in %s already; at most %d", len(runs), epoch, file, maxCLIRuns)
+		}
 		runs = append(runs, cliRun{SessionID: sessionID, State: "joined"})
 	}
 	return out, writeRuns(file, runs)

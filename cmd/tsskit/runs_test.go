@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -48,5 +49,24 @@ func TestCLIRuns(t *testing.T) {
 	}
 	if a, _ := identity.ParseAbandoned(got[0]); a == nil || a.SessionID != "rs-a" {
 		t.Fatalf("third run's statement: %+v", a)
+	}
+}
+
+func TestCLIRunsBound(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "w.share")
+	k, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range maxCLIRuns {
+		if _, err := joinRun(file, 1, fmt.Sprintf("rs-%d", i), "w", "cli-1", k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := joinRun(file, 1, "rs-one-too-many", "w", "cli-1", k); err == nil {
+		t.Fatal("a run past the bound recorded")
+	}
+	if out, err := joinRun(file, 1, "rs-0", "w", "cli-1", k); err == nil || out != nil {
+		t.Fatalf("an abandoned run joined again: %v", err)
 	}
 }

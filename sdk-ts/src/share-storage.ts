@@ -519,30 +519,37 @@ export class ShareStorage<H = Uint8Array> {
    * share from then on. Returns every abandoned run of the epoch, for
    * which the seat signs a statement that this browser never stored that
    * run's share (prepareReshare's abandon). Refuses (run_abandoned) a
-   * session marked abandoned, and more than MAX_RUNS runs of one epoch.
+   * session marked abandoned, (too_many_runs) more than MAX_RUNS runs of
+   * one epoch, and (OlderBackupError) an epoch not above the stored
+   * share's: a run of an epoch this browser already has can never store
+   * a share, and its records were dropped when that epoch was activated.
    */
   async joinRun(walletId: string, epoch: number, sessionId: string): Promise<string[]> {
     checkWalletIdArg(walletId);
     checkEpoch(epoch);
     if (typeof sessionId !== "string" || sessionId === "") throw new TypeError("sessionId: want a non-empty string");
-    const tx = this.#db.transaction(RUNS, "readwrite");
+    const tx = this.#db.transaction([STORE, RUNS], "readwrite");
     const done = settled(tx.done);
     const out: string[] = [];
     try {
-      const runs = ((await tx.store.getAll()) as StoredRun[]).filter((r) => r.walletId === walletId && r.epoch === epoch);
+      const rawCurrent = await tx.objectStore(STORE).get(walletId);
+      const current = rawCurrent === undefined ? undefined : readRecord(rawCurrent, walletId).record.epoch;
+      if (current !== undefined && epoch <= current) throw new OlderBackupError(walletId, epoch, current);
+      const store = tx.objectStore(RUNS);
+      const runs = ((await store.getAll()) as StoredRun[]).filter((r) => r.walletId === walletId && r.epoch === epoch);
       const self = runs.find((r) => r.sessionId === sessionId);
       if (self?.state === "abandoned") {
         throw new TsskitError("run_abandoned", `session ${sessionId} was abandoned by this browser: it never stores that session's share`);
       }
       if (!self && runs.length >= MAX_RUNS) {
-        throw new TsskitError("run_abandoned", `${runs.length} runs of epoch ${epoch} of wallet ${JSON.stringify(walletId)} recorded already; at most ${MAX_RUNS}`);
+        throw new TsskitError("too_many_runs", `${runs.length} runs of epoch ${epoch} of wallet ${JSON.stringify(walletId)} recorded already; at most ${MAX_RUNS}`);
       }
       for (const r of runs) {
         if (r.sessionId === sessionId) continue;
-        if (r.state === "joined") await tx.store.put({ ...r, state: "abandoned" });
+        if (r.state === "joined") await store.put({ ...r, state: "abandoned" });
         if (r.state !== "stored") out.push(r.sessionId);
       }
-      if (!self) await tx.store.put({ walletId, epoch, sessionId, state: "joined" });
+      if (!self) await store.put({ walletId, epoch, sessionId, state: "joined" });
     } catch (e) {
       abort(tx);
       await done.catch(() => {});

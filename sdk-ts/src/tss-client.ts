@@ -681,6 +681,8 @@ export class TssClient {
       if (info.epoch !== undefined && spec.epoch > info.epoch + 1) {
         throw new StaleEpochError(`the wallet is at epoch ${spec.epoch - 1}, this share at ${info.epoch}`, [info.partyId], { mine: true, walletId: opts.walletId });
       }
+      // Refused in the wasm too (prepareReshare); here before the run is recorded.
+      if (info.epoch !== undefined && spec.epoch !== info.epoch + 1) throw mismatch(`the coordinator's reshare makes epoch ${spec.epoch}; this share is of epoch ${info.epoch}`);
       prog.phase("preparams", 0);
       // This browser is a new member: its own pre-parameters, in workers[0].
       preParams =

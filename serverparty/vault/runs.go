@@ -48,15 +48,16 @@ type runsRecord struct {
 	Runs    []Run `json:"runs"`
 }
 
-// MaxRuns bounds the runs of one wallet a party records: past it,
-// JoinRun refuses another (ErrInvalid) until an operator looks at why
-// its reshares failed that often.
+// MaxRuns bounds the runs of one wallet's epoch a party records: past
+// it, JoinRun refuses another (ErrInvalid) until an operator looks at
+// why that epoch failed that often (as many as a join may carry
+// statements for).
 const MaxRuns = 64
 
 // Runs returns the recorded reshare runs of walletID for partyID, oldest
 // first.
 func (v *Vault) Runs(walletID, partyID string) ([]Run, error) {
-	if err := v.checkRunArgs(walletID, partyID, 1); err != nil {
+	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
 		return nil, err
 	}
 	v.pendingMu.Lock()
@@ -64,7 +65,9 @@ func (v *Vault) Runs(walletID, partyID string) ([]Run, error) {
 	return v.runsLocked(walletID, partyID)
 }
 
-func (v *Vault) checkRunArgs(walletID, partyID string, epoch int) error {
+// checkReshareArgs checks the arguments of a change for a reshare of
+// (walletID, partyID) to epoch.
+func (v *Vault) checkReshareArgs(walletID, partyID string, epoch int) error {
 	if err := checkIDs(walletID, partyID); err != nil {
 		return err
 	}
@@ -99,11 +102,14 @@ func (v *Vault) putRunsLocked(walletID, partyID string, runs []Run) error {
 
 // JoinRun records, durably, that partyID joins reshare session sessionID
 // as a new holder of walletID's epoch, before it computes anything. It
-// refuses (ErrInvalid) a session recorded abandoned, a session recorded
-// for another epoch, and a run past MaxRuns; joining a recorded session
-// again changes nothing.
+// refuses (ErrStaleEpoch) an epoch other than the one after the active
+// share's, when there is one — so that a run whose record was dropped
+// with its epoch can never be recorded again — and (ErrInvalid) a
+// session recorded abandoned, a session recorded for another epoch, and
+// a run past MaxRuns of the epoch; joining a recorded session again
+// changes nothing.
 func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) error {
-	if err := v.checkRunArgs(walletID, partyID, epoch); err != nil {
+	if err := v.checkReshareArgs(walletID, partyID, epoch); err != nil {
 		return err
 	}
 	if err := checkSessionID(sessionID); err != nil {
@@ -111,7 +117,7 @@ func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) e
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
-	runs, err := v.prunedRunsLocked(walletID, partyID)
+	runs, err := v.prunedRunsLocked(walletID, partyID, epoch)
 	if err != nil {
 		return err
 	}
@@ -124,20 +130,31 @@ func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) e
 		}
 		return nil
 	}
-	if len(runs) >= MaxRuns {
-		return newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of wallet %q recorded already; at most %d", len(runs), walletID, MaxRuns), nil)
+	if n := countRuns(runs, epoch); n >= MaxRuns {
+		return newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of epoch %d of wallet %q recorded already; at most %d", n, epoch, walletID, MaxRuns), nil)
 	}
 	return v.putRunsLocked(walletID, partyID, append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunJoined}))
 }
 
-// prunedRunsLocked is runsLocked without the runs of an epoch not above
-// the active share's, which can no longer store a share. The active
-// share's epoch is read from the share (authenticated), never from the
-// runs record.
-func (v *Vault) prunedRunsLocked(walletID, partyID string) ([]Run, error) {
+func countRuns(runs []Run, epoch int) int {
+	n := 0
+	for _, r := range runs {
+		if r.Epoch == epoch {
+			n++
+		}
+	}
+	return n
+}
+
+// prunedRunsLocked checks that a run of epoch may be recorded — with an
+// active share, epoch is the one after it — and returns runsLocked
+// without the runs of an epoch not above the active share's, which can
+// no longer store a share. The active share's epoch is read from the
+// share (authenticated), never from the runs record.
+func (v *Vault) prunedRunsLocked(walletID, partyID string, epoch int) ([]Run, error) {
 	runs, err := v.runsLocked(walletID, partyID)
-	if err != nil || len(runs) == 0 {
-		return runs, err
+	if err != nil {
+		return nil, err
 	}
 	a, err := v.GetShare(walletID, partyID)
 	if errors.Is(err, ErrNotFound) {
@@ -146,7 +163,30 @@ func (v *Vault) prunedRunsLocked(walletID, partyID string) ([]Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if epoch != a.Epoch+1 {
+		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; the active share is of epoch %d", epoch, walletID, a.Epoch), nil)
+	}
 	return slices.DeleteFunc(runs, func(r Run) bool { return r.Epoch <= a.Epoch }), nil
+}
+
+// sharesFromLocked is the sessions the stored shares of (walletID,
+// partyID), active and pending, name (authenticated with each share):
+// runs that stored, whatever the runs record says.
+func (v *Vault) sharesFromLocked(walletID, partyID string) (map[string]bool, error) {
+	from := map[string]bool{}
+	for _, pending := range []bool{false, true} {
+		_, s, err := v.getShare(walletID, partyID, pending)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if s != "" {
+			from[s] = true
+		}
+	}
+	return from, nil
 }
 
 // AbandonRuns marks abandoned, durably, every run of walletID's epoch
@@ -154,21 +194,27 @@ func (v *Vault) prunedRunsLocked(walletID, partyID string) ([]Run, error) {
 // (the one being joined), and returns every abandoned run of that epoch:
 // those the party may sign an abandoned-run statement for
 // (identity.SignAbandoned). A run marked abandoned never stores its
-// share (PutPendingShareFrom refuses it).
+// share (PutPendingShareFrom refuses it). The epoch must be one JoinRun
+// accepts (ErrStaleEpoch), and a run that the active or the pending
+// share names is never abandoned, whatever the runs record says.
 func (v *Vault) AbandonRuns(walletID, partyID string, epoch int, except string) ([]string, error) {
-	if err := v.checkRunArgs(walletID, partyID, epoch); err != nil {
+	if err := v.checkReshareArgs(walletID, partyID, epoch); err != nil {
 		return nil, err
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
-	runs, err := v.runsLocked(walletID, partyID)
+	runs, err := v.prunedRunsLocked(walletID, partyID, epoch)
+	if err != nil {
+		return nil, err
+	}
+	stored, err := v.sharesFromLocked(walletID, partyID)
 	if err != nil {
 		return nil, err
 	}
 	changed := false
 	var out []string
 	for i, r := range runs {
-		if r.Epoch != epoch || r.SessionID == except {
+		if r.Epoch != epoch || r.SessionID == except || stored[r.SessionID] {
 			continue
 		}
 		if r.State == RunJoined {

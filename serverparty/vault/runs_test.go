@@ -33,13 +33,16 @@ func TestReshareRuns(t *testing.T) {
 		if err := v.JoinRun(w, p, 1, "rs-a"); err != nil {
 			t.Fatalf("joining a recorded run again: %v", err)
 		}
-		if err := v.JoinRun(w, p, 2, "rs-a"); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("joining a recorded run for another epoch: %v, want ErrInvalid", err)
-		}
-		// A run of a later epoch drops nothing: only the active share's
-		// epoch does.
-		if err := v.JoinRun(w, p, 2, "rs-later"); err != nil {
-			t.Fatal(err)
+		// Only a run of the epoch after the active share's is recorded:
+		// a run of an epoch the party already has (whose records are
+		// dropped) or beyond the next is refused before it is recorded.
+		for _, e := range []int{2, 3} {
+			if err := v.JoinRun(w, p, e, "rs-elsewhen"); !errors.Is(err, ErrStaleEpoch) {
+				t.Fatalf("joining a run of epoch %d with the active share at 0: %v, want ErrStaleEpoch", e, err)
+			}
+			if _, err := v.AbandonRuns(w, p, e, "rs-elsewhen"); !errors.Is(err, ErrStaleEpoch) {
+				t.Fatalf("abandoning runs of epoch %d with the active share at 0: %v, want ErrStaleEpoch", e, err)
+			}
 		}
 		// rs-b stores its share; joining rs-c abandons rs-a only.
 		if err := v.PutPendingShareFrom(r1, "rs-b"); err != nil {
@@ -55,7 +58,7 @@ func TestReshareRuns(t *testing.T) {
 		// Durable, and reported again (the statement is signed at every
 		// later run).
 		reopened := b.open(t, k)
-		if want := []Run{{"rs-a", 1, RunAbandoned}, {"rs-b", 1, RunStored}, {"rs-later", 2, RunJoined}, {"rs-c", 1, RunJoined}}; !slices.Equal(runs(reopened), want) {
+		if want := []Run{{"rs-a", 1, RunAbandoned}, {"rs-b", 1, RunStored}, {"rs-c", 1, RunJoined}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs after reopening: %v, want %v", runs(reopened), want)
 		}
 		if got, err := reopened.AbandonRuns(w, p, 1, "rs-c"); err != nil || !slices.Equal(got, []string{"rs-a"}) {
@@ -86,18 +89,39 @@ func TestReshareRuns(t *testing.T) {
 		if got, err := reopened.AbandonRuns(w, p, 1, "rs-d"); err != nil || !slices.Equal(got, []string{"rs-a"}) {
 			t.Fatalf("AbandonRuns after two stored runs: %v, %v; want [rs-a]", got, err)
 		}
-		// Once epoch 1 is active, its runs are dropped at the next record.
+		// A run the pending share names is never abandoned, whatever the
+		// runs record says (one rewritten to say it was only joined).
+		raw := runs(reopened)
+		for i := range raw {
+			if raw[i].SessionID == "rs-c" {
+				raw[i].State = RunJoined
+			}
+		}
+		reopened.pendingMu.Lock()
+		err = reopened.putRunsLocked(w, p, raw)
+		reopened.pendingMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := reopened.AbandonRuns(w, p, 1, "rs-d"); err != nil || !slices.Equal(got, []string{"rs-a"}) {
+			t.Fatalf("AbandonRuns with the pending share's run recorded joined: %v, %v; want [rs-a]", got, err)
+		}
+		// Once epoch 1 is active, its runs are dropped at the next record,
+		// and a run of epoch 1 is refused.
 		if err := reopened.ActivateShareFrom(w, p, 1, "rs-c"); err != nil {
 			t.Fatal(err)
+		}
+		if err := reopened.JoinRun(w, p, 1, "rs-b"); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("joining a run of the active epoch again: %v, want ErrStaleEpoch", err)
 		}
 		if err := reopened.JoinRun(w, p, 2, "rs-e"); err != nil {
 			t.Fatal(err)
 		}
-		if want := []Run{{"rs-later", 2, RunJoined}, {"rs-e", 2, RunJoined}}; !slices.Equal(runs(reopened), want) {
+		if want := []Run{{"rs-e", 2, RunJoined}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs at the next epoch: %v, want %v", runs(reopened), want)
 		}
 		// Bounds: MaxRuns per epoch, and arguments.
-		for i := 2; i < MaxRuns; i++ {
+		for i := 1; i < MaxRuns; i++ {
 			if err := reopened.JoinRun(w, p, 2, "rs-many-"+string(rune('A'+i%26))+string(rune('a'+i/26))); err != nil {
 				t.Fatalf("run %d: %v", i, err)
 			}

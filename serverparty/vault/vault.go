@@ -653,16 +653,7 @@ func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, 
 // active share (activateShare), serialised with PutPendingShare and
 // every other such change.
 func (v *Vault) atEpoch(walletID, partyID string, epoch int, decide func(pending, active *rawRecord) (activation, error)) error {
-	if err := checkIDs(walletID, partyID); err != nil {
-		return err
-	}
-	if walletID == IdentityWalletID {
-		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
-	}
-	if epoch < 1 || epoch > share.MaxEpoch {
-		return newErr(ErrInvalid, "", fmt.Sprintf("epoch %d; a reshare's is 1..%d", epoch, share.MaxEpoch), nil)
-	}
-	if err := v.checkOwner(partyID); err != nil {
+	if err := v.checkReshareArgs(walletID, partyID, epoch); err != nil {
 		return err
 	}
 	v.pendingMu.Lock()

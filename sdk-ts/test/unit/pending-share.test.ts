@@ -334,7 +334,10 @@ describe("reshare runs (one acknowledged run per epoch)", () => {
   test("at most MAX_RUNS runs of one epoch", async () => {
     const w = await wallet();
     for (let i = 0; i < 64; i++) await storage.joinRun(w.walletId, 1, `rs-${i}`);
-    await expect(storage.joinRun(w.walletId, 1, "rs-one-too-many")).rejects.toBeInstanceOf(TsskitError);
+    await expect(storage.joinRun(w.walletId, 1, "rs-one-too-many")).rejects.toMatchObject({ code: "too_many_runs" });
     await expect(storage.joinRun(w.walletId, 1, "")).rejects.toThrow(TypeError);
+    // A run of an epoch the stored share has (or an older one) is never recorded.
+    await expect(storage.joinRun(w.walletId, 0, "rs-old")).rejects.toBeInstanceOf(OlderBackupError);
+    expect((await storage.runs(w.walletId)).some((r) => r.sessionId === "rs-old")).toBe(false);
   });
 });
