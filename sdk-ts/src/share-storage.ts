@@ -520,7 +520,7 @@ export class ShareStorage<H = Uint8Array> {
    * which the seat signs a statement that this browser never stored that
    * run's share (prepareReshare's abandon). Refuses (run_abandoned) a
    * session marked abandoned, (too_many_runs) more than MAX_RUNS runs of
-   * one epoch, and (OlderBackupError) an epoch not above the stored
+   * one epoch, and (invalid_argument) an epoch not above the stored
    * share's: a run of an epoch this browser already has can never store
    * a share, and its records were dropped when that epoch was activated.
    */
@@ -534,7 +534,9 @@ export class ShareStorage<H = Uint8Array> {
     try {
       const rawCurrent = await tx.objectStore(STORE).get(walletId);
       const current = rawCurrent === undefined ? undefined : readRecord(rawCurrent, walletId).record.epoch;
-      if (current !== undefined && epoch <= current) throw new OlderBackupError(walletId, epoch, current);
+      if (current !== undefined && epoch <= current) {
+        throw new TsskitError("invalid_argument", `a reshare run of epoch ${epoch}; this browser's share of wallet ${JSON.stringify(walletId)} is of epoch ${current}`);
+      }
       const store = tx.objectStore(RUNS);
       const runs = ((await store.getAll()) as StoredRun[]).filter((r) => r.walletId === walletId && r.epoch === epoch);
       const self = runs.find((r) => r.sessionId === sessionId);

@@ -46,13 +46,20 @@ type Run struct {
 type runsRecord struct {
 	Version int   `json:"version"`
 	Runs    []Run `json:"runs"`
+	// Floor is the highest epoch whose runs were dropped (an active
+	// share's): no run of it or below is recorded again, even once the
+	// party holds no share of the wallet.
+	Floor int `json:"floor,omitempty"`
 }
 
 // MaxRuns bounds the runs of one wallet's epoch a party records: past
 // it, JoinRun refuses another (ErrInvalid) until an operator looks at
 // why that epoch failed that often (as many as a join may carry
-// statements for).
-const MaxRuns = 64
+// statements for). maxRunsAll bounds the runs of all its epochs.
+const (
+	MaxRuns    = 64
+	maxRunsAll = 4 * MaxRuns
+)
 
 // Runs returns the recorded reshare runs of walletID for partyID, oldest
 // first.
@@ -81,19 +88,32 @@ func (v *Vault) checkReshareArgs(walletID, partyID string, epoch int) error {
 }
 
 func (v *Vault) runsLocked(walletID, partyID string) ([]Run, error) {
+	rec, err := v.runsRecordLocked(walletID, partyID)
+	return rec.Runs, err
+}
+
+func (v *Vault) runsRecordLocked(walletID, partyID string) (runsRecord, error) {
 	b, err := v.store.getRuns(walletID, partyID)
 	if err != nil || b == nil {
-		return nil, err
+		return runsRecord{Version: 1}, err
 	}
 	var rec runsRecord
 	if err := json.Unmarshal(b, &rec); err != nil || rec.Version != 1 {
-		return nil, newErr(ErrCorrupt, "", fmt.Sprintf("the reshare runs of wallet %q for party %q do not parse", walletID, partyID), err)
+		return runsRecord{}, newErr(ErrCorrupt, "", fmt.Sprintf("the reshare runs of wallet %q for party %q do not parse", walletID, partyID), err)
 	}
-	return rec.Runs, nil
+	return rec, nil
 }
 
 func (v *Vault) putRunsLocked(walletID, partyID string, runs []Run) error {
-	b, err := json.Marshal(runsRecord{Version: 1, Runs: runs})
+	rec, err := v.runsRecordLocked(walletID, partyID)
+	if err != nil {
+		return err
+	}
+	return v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: runs, Floor: rec.Floor})
+}
+
+func (v *Vault) putRunsRecordLocked(walletID, partyID string, rec runsRecord) error {
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return newErr(ErrInvalid, "", "reshare runs", err)
 	}
@@ -102,11 +122,12 @@ func (v *Vault) putRunsLocked(walletID, partyID string, runs []Run) error {
 
 // JoinRun records, durably, that partyID joins reshare session sessionID
 // as a new holder of walletID's epoch, before it computes anything. It
-// refuses (ErrStaleEpoch) an epoch other than the one after the active
-// share's, when there is one — so that a run whose record was dropped
-// with its epoch can never be recorded again — and (ErrInvalid) a
-// session recorded abandoned, a session recorded for another epoch, and
-// a run past MaxRuns of the epoch; joining a recorded session again
+// refuses (ErrStaleEpoch) an epoch not above the active share's, nor
+// above the highest whose runs were dropped (the record's floor, kept
+// once the party holds no share) — so that a run whose record was
+// dropped with its epoch can never be recorded again — and (ErrInvalid)
+// a session recorded abandoned, a session recorded for another epoch,
+// and a run past MaxRuns of the epoch; joining a recorded session again
 // changes nothing.
 func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) error {
 	if err := v.checkReshareArgs(walletID, partyID, epoch); err != nil {
@@ -117,7 +138,7 @@ func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) e
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
-	runs, err := v.prunedRunsLocked(walletID, partyID, epoch)
+	runs, floor, err := v.prunedRunsLocked(walletID, partyID, epoch)
 	if err != nil {
 		return err
 	}
@@ -130,10 +151,10 @@ func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) e
 		}
 		return nil
 	}
-	if n := countRuns(runs, epoch); n >= MaxRuns {
-		return newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of epoch %d of wallet %q recorded already; at most %d", n, epoch, walletID, MaxRuns), nil)
+	if n := countRuns(runs, epoch); n >= MaxRuns || len(runs) >= maxRunsAll {
+		return newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of epoch %d of wallet %q recorded already (%d of all epochs); at most %d (%d)", n, epoch, walletID, len(runs), MaxRuns, maxRunsAll), nil)
 	}
-	return v.putRunsLocked(walletID, partyID, append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunJoined}))
+	return v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunJoined}), Floor: floor})
 }
 
 func countRuns(runs []Run, epoch int) int {
@@ -146,27 +167,30 @@ func countRuns(runs []Run, epoch int) int {
 	return n
 }
 
-// prunedRunsLocked checks that a run of epoch may be recorded — with an
-// active share, epoch is the one after it — and returns runsLocked
-// without the runs of an epoch not above the active share's, which can
-// no longer store a share. The active share's epoch is read from the
-// share (authenticated), never from the runs record.
-func (v *Vault) prunedRunsLocked(walletID, partyID string, epoch int) ([]Run, error) {
-	runs, err := v.runsLocked(walletID, partyID)
+// prunedRunsLocked checks that a run of epoch may be recorded — above
+// the active share's epoch, and above the record's floor — and returns
+// the recorded runs without those of an epoch not above the active
+// share's, which can no longer store a share, and the floor raised to
+// it. The active share's epoch is read from the share (authenticated),
+// never from the runs record.
+func (v *Vault) prunedRunsLocked(walletID, partyID string, epoch int) ([]Run, int, error) {
+	rec, err := v.runsRecordLocked(walletID, partyID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	floor := rec.Floor
 	a, err := v.GetShare(walletID, partyID)
-	if errors.Is(err, ErrNotFound) {
-		return runs, nil
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return nil, 0, err
+	default:
+		floor = max(floor, a.Epoch)
 	}
-	if err != nil {
-		return nil, err
+	if epoch <= floor {
+		return nil, 0, newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; this party has had epoch %d", epoch, walletID, floor), nil)
 	}
-	if epoch != a.Epoch+1 {
-		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; the active share is of epoch %d", epoch, walletID, a.Epoch), nil)
-	}
-	return slices.DeleteFunc(runs, func(r Run) bool { return r.Epoch <= a.Epoch }), nil
+	return slices.DeleteFunc(rec.Runs, func(r Run) bool { return r.Epoch <= floor }), floor, nil
 }
 
 // sharesFromLocked is the sessions the stored shares of (walletID,
@@ -203,7 +227,7 @@ func (v *Vault) AbandonRuns(walletID, partyID string, epoch int, except string) 
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
-	runs, err := v.prunedRunsLocked(walletID, partyID, epoch)
+	runs, floor, err := v.prunedRunsLocked(walletID, partyID, epoch)
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +249,7 @@ func (v *Vault) AbandonRuns(walletID, partyID string, epoch int, except string) 
 		}
 	}
 	if changed {
-		if err := v.putRunsLocked(walletID, partyID, runs); err != nil {
+		if err := v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: runs, Floor: floor}); err != nil {
 			return nil, err
 		}
 	}

@@ -33,16 +33,10 @@ func TestReshareRuns(t *testing.T) {
 		if err := v.JoinRun(w, p, 1, "rs-a"); err != nil {
 			t.Fatalf("joining a recorded run again: %v", err)
 		}
-		// Only a run of the epoch after the active share's is recorded:
-		// a run of an epoch the party already has (whose records are
-		// dropped) or beyond the next is refused before it is recorded.
-		for _, e := range []int{2, 3} {
-			if err := v.JoinRun(w, p, e, "rs-elsewhen"); !errors.Is(err, ErrStaleEpoch) {
-				t.Fatalf("joining a run of epoch %d with the active share at 0: %v, want ErrStaleEpoch", e, err)
-			}
-			if _, err := v.AbandonRuns(w, p, e, "rs-elsewhen"); !errors.Is(err, ErrStaleEpoch) {
-				t.Fatalf("abandoning runs of epoch %d with the active share at 0: %v, want ErrStaleEpoch", e, err)
-			}
+		// A run of a later epoch (a party that kept a stale share, added
+		// back as a new member) is recorded beside them.
+		if err := v.JoinRun(w, p, 3, "rs-later"); err != nil {
+			t.Fatal(err)
 		}
 		// rs-b stores its share; joining rs-c abandons rs-a only.
 		if err := v.PutPendingShareFrom(r1, "rs-b"); err != nil {
@@ -58,7 +52,7 @@ func TestReshareRuns(t *testing.T) {
 		// Durable, and reported again (the statement is signed at every
 		// later run).
 		reopened := b.open(t, k)
-		if want := []Run{{"rs-a", 1, RunAbandoned}, {"rs-b", 1, RunStored}, {"rs-c", 1, RunJoined}}; !slices.Equal(runs(reopened), want) {
+		if want := []Run{{"rs-a", 1, RunAbandoned}, {"rs-b", 1, RunStored}, {"rs-later", 3, RunJoined}, {"rs-c", 1, RunJoined}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs after reopening: %v, want %v", runs(reopened), want)
 		}
 		if got, err := reopened.AbandonRuns(w, p, 1, "rs-c"); err != nil || !slices.Equal(got, []string{"rs-a"}) {
@@ -111,14 +105,27 @@ func TestReshareRuns(t *testing.T) {
 		if err := reopened.ActivateShareFrom(w, p, 1, "rs-c"); err != nil {
 			t.Fatal(err)
 		}
+		// A run of an epoch the party has is refused before it is
+		// recorded: its records were dropped, a stored one with them.
 		if err := reopened.JoinRun(w, p, 1, "rs-b"); !errors.Is(err, ErrStaleEpoch) {
 			t.Fatalf("joining a run of the active epoch again: %v, want ErrStaleEpoch", err)
+		}
+		if _, err := reopened.AbandonRuns(w, p, 1, "rs-x"); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("abandoning runs of the active epoch: %v, want ErrStaleEpoch", err)
 		}
 		if err := reopened.JoinRun(w, p, 2, "rs-e"); err != nil {
 			t.Fatal(err)
 		}
-		if want := []Run{{"rs-e", 2, RunJoined}}; !slices.Equal(runs(reopened), want) {
+		if want := []Run{{"rs-later", 3, RunJoined}, {"rs-e", 2, RunJoined}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs at the next epoch: %v, want %v", runs(reopened), want)
+		}
+		// Once the party holds no share of the wallet (it was dropped),
+		// the floor kept in the record still refuses epoch 1's runs.
+		if err := reopened.RetireShare(w, p, 2); err != nil {
+			t.Fatal(err)
+		}
+		if err := reopened.JoinRun(w, p, 1, "rs-b"); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("joining a run of a dropped epoch without a share: %v, want ErrStaleEpoch", err)
 		}
 		// Bounds: MaxRuns per epoch, and arguments.
 		for i := 1; i < MaxRuns; i++ {
