@@ -35,7 +35,7 @@ func TestJoinAbandonedStatements(t *testing.T) {
 	if err := s.checkAbandoned(keys("a")); err != nil {
 		t.Fatalf("none: %v", err)
 	}
-	many := make([][]byte, maxAbandoned+1)
+	many := make([][]byte, identity.MaxAbandoned+1)
 	for i := range many {
 		many[i] = identity.SignAbandoned(k, "rs-1", "w1", "a", 3)
 	}

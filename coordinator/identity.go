@@ -65,10 +65,6 @@ func (s *session) checkStatement(k *tsskitv1.PartyKeys) error {
 	return nil
 }
 
-// maxAbandoned bounds the abandoned-run statements one join carries (a
-// party's vault records at most as many runs of a wallet).
-const maxAbandoned = 64
-
 // checkAbandoned refuses a join whose abandoned-run statements are not
 // for a reshare, or not this party's statements about this wallet's new
 // epoch. Their signatures are the holders' to check, under the keys their
@@ -84,8 +80,8 @@ func (s *session) checkAbandoned(k *tsskitv1.PartyKeys) error {
 	switch {
 	case s.reshare == nil:
 		return bad("only a reshare's join carries them")
-	case len(k.Abandoned) > maxAbandoned:
-		return bad("%d; at most %d", len(k.Abandoned), maxAbandoned)
+	case len(k.Abandoned) > identity.MaxAbandoned:
+		return bad("%d; at most %d", len(k.Abandoned), identity.MaxAbandoned)
 	}
 	for _, b := range k.Abandoned {
 		a, err := identity.ParseAbandoned(b)

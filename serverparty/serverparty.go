@@ -516,10 +516,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			// runs of this epoch that never stored their share are
 			// abandoned for good, and this party's join says so, signed;
 			// this run is recorded before anything is computed.
-			ab, err := p.cfg.Vault.AbandonRuns(a.WalletId, a.PartyId, spec.Epoch, a.SessionId)
-			if err == nil {
-				err = p.cfg.Vault.JoinRun(a.WalletId, a.PartyId, spec.Epoch, a.SessionId)
-			}
+			ab, err := p.cfg.Vault.JoinRun(a.WalletId, a.PartyId, spec.Epoch, a.SessionId)
 			if err != nil {
 				p.refuse(ctx, l, a, "vault", fmt.Errorf("record the reshare run: %w", err))
 				return

@@ -281,8 +281,8 @@ func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
 	if kind == 0 {
 		kind = identity.KindClient
 	}
-	if len(p.Abandon) > maxAbandon {
-		return nil, argErr("abandon: %d runs; at most %d", len(p.Abandon), maxAbandon)
+	if len(p.Abandon) > identity.MaxAbandoned {
+		return nil, argErr("abandon: %d runs; at most %d", len(p.Abandon), identity.MaxAbandoned)
 	}
 	var abandoned [][]byte
 	for _, s := range p.Abandon {
@@ -304,10 +304,6 @@ func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
 	j.Abandoned = abandoned
 	return j, nil
 }
-
-// maxAbandon bounds the abandoned-run statements of one join (the
-// coordinator relays at most as many).
-const maxAbandon = 64
 
 func statementOf(p JoinParams, kind identity.SessionKind, threshold int, walletID string) identity.Statement {
 	return identity.Statement{SessionKind: kind, SessionID: p.SessionID, PartyID: p.Self, WalletID: walletID, Threshold: threshold,

@@ -46,10 +46,6 @@ func readRuns(file string) ([]cliRun, error) {
 	return runs, nil
 }
 
-// maxCLIRuns bounds the runs of one epoch recorded (a join carries at
-// most as many statements).
-const maxCLIRuns = 64
-
 // writeRuns replaces file atomically and durably: a crash leaves the old
 // record or the new one, never a torn one.
 func writeRuns(file string, runs []cliRun) error {
@@ -101,8 +97,8 @@ func joinRun(shareFile string, epoch int, sessionID, walletID, partyID string, k
 		}
 	}
 	if !slices.ContainsFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID }) {
-		if len(runs) >= maxCLIRuns {
-			return nil, fmt.Errorf("%d runs of epoch %d recorded in %s already; at most %d", len(runs), epoch, file, maxCLIRuns)
+		if len(runs) >= identity.MaxAbandoned {
+			return nil, fmt.Errorf("%d runs of epoch %d recorded in %s already; at most %d", len(runs), epoch, file, identity.MaxAbandoned)
 		}
 		runs = append(runs, cliRun{SessionID: sessionID, State: "joined"})
 	}

@@ -58,7 +58,7 @@ func TestCLIRunsBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := range maxCLIRuns {
+	for i := range identity.MaxAbandoned {
 		if _, err := joinRun(file, 1, fmt.Sprintf("rs-%d", i), "w", "cli-1", k); err != nil {
 			t.Fatal(err)
 		}

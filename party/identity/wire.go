@@ -140,6 +140,12 @@ func VerifyStored(key PublicKey, sig []byte, sessionID, walletID, partyID string
 // followed by the 64-byte Ed25519 signature.
 const abandonedDomain = "tsskit/v1 abandoned\x00"
 
+// MaxAbandoned bounds the abandoned-run statements one join carries, and
+// so the runs of one wallet's epoch a party records (every holder kind:
+// a server party's vault, the CLI party's runs file, the SDK's IndexedDB
+// store): past it, a party refuses to join another run of that epoch.
+const MaxAbandoned = 64
+
 // MaxAbandonedLen bounds the wire form of an abandoned-run statement:
 // three ids of at most MaxIDLen bytes each.
 const MaxAbandonedLen = 1 + 3*(2+roster.MaxIDLen) + 4 + 64

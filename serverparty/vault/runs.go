@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 )
 
@@ -16,7 +17,7 @@ import (
 // before the share itself, so a crash between leaves a run marked stored
 // without its share, never a stored share whose run is not marked. A run
 // of the same epoch that never stored its share is marked abandoned when
-// a later run of that epoch is joined (AbandonRuns): the party then signs
+// a later run of that epoch is joined (JoinRun): the party then signs
 // a statement that it never stored that run's share and never will, and
 // the vault refuses that run's share from then on. Runs of an epoch not
 // above the active share's are dropped when a run is recorded: such a run
@@ -57,7 +58,7 @@ type runsRecord struct {
 // why that epoch failed that often (as many as a join may carry
 // statements for). maxRunsAll bounds the runs of all its epochs.
 const (
-	MaxRuns    = 64
+	MaxRuns    = identity.MaxAbandoned
 	maxRunsAll = 4 * MaxRuns
 )
 
@@ -104,14 +105,6 @@ func (v *Vault) runsRecordLocked(walletID, partyID string) (runsRecord, error) {
 	return rec, nil
 }
 
-func (v *Vault) putRunsLocked(walletID, partyID string, runs []Run) error {
-	rec, err := v.runsRecordLocked(walletID, partyID)
-	if err != nil {
-		return err
-	}
-	return v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: runs, Floor: rec.Floor})
-}
-
 func (v *Vault) putRunsRecordLocked(walletID, partyID string, rec runsRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -121,40 +114,71 @@ func (v *Vault) putRunsRecordLocked(walletID, partyID string, rec runsRecord) er
 }
 
 // JoinRun records, durably, that partyID joins reshare session sessionID
-// as a new holder of walletID's epoch, before it computes anything. It
-// refuses (ErrStaleEpoch) an epoch not above the active share's, nor
-// above the highest whose runs were dropped (the record's floor, kept
-// once the party holds no share) — so that a run whose record was
-// dropped with its epoch can never be recorded again — and (ErrInvalid)
-// a session recorded abandoned, a session recorded for another epoch,
-// and a run past MaxRuns of the epoch; joining a recorded session again
-// changes nothing.
-func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) error {
+// as a new holder of walletID's epoch, before it computes anything, and
+// marks abandoned, in the same write, every other run of that epoch the
+// party joined and never stored a share of. It returns every abandoned
+// run of the epoch: those the party signs an abandoned-run statement for
+// in this join (identity.SignAbandoned). A run marked abandoned never
+// stores its share (PutPendingShareFrom refuses it), and a run that the
+// active or the pending share names is never abandoned, whatever the
+// runs record says.
+//
+// It refuses, changing nothing, (ErrStaleEpoch) an epoch not above the
+// active share's, nor above the highest whose runs were dropped (the
+// record's floor, kept once the party holds no share) — so that a run
+// whose record was dropped with its epoch can never be recorded again —
+// and (ErrInvalid) a session recorded abandoned, a session recorded for
+// another epoch, and a run past MaxRuns of the epoch. Joining a recorded
+// session again records nothing new.
+func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) ([]string, error) {
 	if err := v.checkReshareArgs(walletID, partyID, epoch); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkSessionID(sessionID); err != nil {
-		return err
+		return nil, err
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
 	runs, floor, err := v.prunedRunsLocked(walletID, partyID, epoch)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	changed := false
 	if i := slices.IndexFunc(runs, func(r Run) bool { return r.SessionID == sessionID }); i >= 0 {
 		switch {
 		case runs[i].Epoch != epoch:
-			return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q is recorded as a run of epoch %d, not %d", sessionID, runs[i].Epoch, epoch), nil)
+			return nil, newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q is recorded as a run of epoch %d, not %d", sessionID, runs[i].Epoch, epoch), nil)
 		case runs[i].State == RunAbandoned:
-			return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by this party; it never stores that session's share", sessionID), nil)
+			return nil, newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by this party; it never stores that session's share", sessionID), nil)
 		}
-		return nil
+	} else {
+		if n := countRuns(runs, epoch); n >= MaxRuns || len(runs) >= maxRunsAll {
+			return nil, newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of epoch %d of wallet %q recorded already (%d of all epochs); at most %d (%d)", n, epoch, walletID, len(runs), MaxRuns, maxRunsAll), nil)
+		}
+		runs, changed = append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunJoined}), true
 	}
-	if n := countRuns(runs, epoch); n >= MaxRuns || len(runs) >= maxRunsAll {
-		return newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of epoch %d of wallet %q recorded already (%d of all epochs); at most %d (%d)", n, epoch, walletID, len(runs), MaxRuns, maxRunsAll), nil)
+	stored, err := v.sharesFromLocked(walletID, partyID)
+	if err != nil {
+		return nil, err
 	}
-	return v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunJoined}), Floor: floor})
+	var out []string
+	for i, r := range runs {
+		if r.Epoch != epoch || r.SessionID == sessionID || stored[r.SessionID] {
+			continue
+		}
+		if r.State == RunJoined {
+			runs[i].State, changed = RunAbandoned, true
+		}
+		if runs[i].State == RunAbandoned {
+			out = append(out, r.SessionID)
+		}
+	}
+	if changed {
+		if err := v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: runs, Floor: floor}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func countRuns(runs []Run, epoch int) int {
@@ -213,58 +237,16 @@ func (v *Vault) sharesFromLocked(walletID, partyID string) (map[string]bool, err
 	return from, nil
 }
 
-// AbandonRuns marks abandoned, durably, every run of walletID's epoch
-// that partyID joined and never stored a share of, but the run except
-// (the one being joined), and returns every abandoned run of that epoch:
-// those the party may sign an abandoned-run statement for
-// (identity.SignAbandoned). A run marked abandoned never stores its
-// share (PutPendingShareFrom refuses it). The epoch must be one JoinRun
-// accepts (ErrStaleEpoch), and a run that the active or the pending
-// share names is never abandoned, whatever the runs record says.
-func (v *Vault) AbandonRuns(walletID, partyID string, epoch int, except string) ([]string, error) {
-	if err := v.checkReshareArgs(walletID, partyID, epoch); err != nil {
-		return nil, err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	runs, floor, err := v.prunedRunsLocked(walletID, partyID, epoch)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := v.sharesFromLocked(walletID, partyID)
-	if err != nil {
-		return nil, err
-	}
-	changed := false
-	var out []string
-	for i, r := range runs {
-		if r.Epoch != epoch || r.SessionID == except || stored[r.SessionID] {
-			continue
-		}
-		if r.State == RunJoined {
-			runs[i].State, changed = RunAbandoned, true
-		}
-		if runs[i].State == RunAbandoned {
-			out = append(out, r.SessionID)
-		}
-	}
-	if changed {
-		if err := v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: runs, Floor: floor}); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
 // markStoredLocked records, before a pending share of sessionID is
 // stored, that the run stored its share; it refuses a run recorded
 // abandoned. A session not recorded (a caller that does not record
 // runs) is recorded stored.
 func (v *Vault) markStoredLocked(walletID, partyID string, epoch int, sessionID string) error {
-	runs, err := v.runsLocked(walletID, partyID)
+	rec, err := v.runsRecordLocked(walletID, partyID)
 	if err != nil {
 		return err
 	}
+	runs := rec.Runs
 	i := slices.IndexFunc(runs, func(r Run) bool { return r.SessionID == sessionID })
 	switch {
 	case i >= 0 && runs[i].State == RunAbandoned:
@@ -278,5 +260,6 @@ func (v *Vault) markStoredLocked(walletID, partyID string, epoch int, sessionID 
 	default:
 		runs = append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunStored})
 	}
-	return v.putRunsLocked(walletID, partyID, runs)
+	rec.Runs = runs
+	return v.putRunsRecordLocked(walletID, partyID, rec)
 }

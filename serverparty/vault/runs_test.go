@@ -22,42 +22,36 @@ func TestReshareRuns(t *testing.T) {
 			}
 			return rs
 		}
+		join := func(v *Vault, epoch int, session string, want ...string) {
+			t.Helper()
+			got, err := v.JoinRun(w, p, epoch, session)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("JoinRun(%d, %s): %v, %v; want abandoned %v", epoch, session, got, err, want)
+			}
+		}
 		if rs := runs(v); len(rs) != 0 {
 			t.Fatalf("runs of a new vault: %v", rs)
 		}
-		for _, s := range []string{"rs-a", "rs-b"} {
-			if err := v.JoinRun(w, p, 1, s); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := v.JoinRun(w, p, 1, "rs-a"); err != nil {
-			t.Fatalf("joining a recorded run again: %v", err)
-		}
+		join(v, 1, "rs-a")
+		join(v, 1, "rs-a") // joining a recorded run again changes nothing
 		// A run of a later epoch (a party that kept a stale share, added
-		// back as a new member) is recorded beside them.
-		if err := v.JoinRun(w, p, 3, "rs-later"); err != nil {
-			t.Fatal(err)
-		}
-		// rs-b stores its share; joining rs-c abandons rs-a only.
+		// back as a new member) is recorded beside them, and abandons
+		// nothing of epoch 1.
+		join(v, 3, "rs-later")
+		// Joining rs-b abandons rs-a, which never stored; rs-b stores its
+		// share, so joining rs-c abandons rs-a only.
+		join(v, 1, "rs-b", "rs-a")
 		if err := v.PutPendingShareFrom(r1, "rs-b"); err != nil {
 			t.Fatal(err)
 		}
-		if err := v.JoinRun(w, p, 1, "rs-c"); err != nil {
-			t.Fatal(err)
-		}
-		got, err := v.AbandonRuns(w, p, 1, "rs-c")
-		if err != nil || !slices.Equal(got, []string{"rs-a"}) {
-			t.Fatalf("AbandonRuns: %v, %v; want [rs-a]", got, err)
-		}
+		join(v, 1, "rs-c", "rs-a")
 		// Durable, and reported again (the statement is signed at every
-		// later run).
+		// later run, and at a run joined again).
 		reopened := b.open(t, k)
-		if want := []Run{{"rs-a", 1, RunAbandoned}, {"rs-b", 1, RunStored}, {"rs-later", 3, RunJoined}, {"rs-c", 1, RunJoined}}; !slices.Equal(runs(reopened), want) {
+		if want := []Run{{"rs-a", 1, RunAbandoned}, {"rs-later", 3, RunJoined}, {"rs-b", 1, RunStored}, {"rs-c", 1, RunJoined}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs after reopening: %v, want %v", runs(reopened), want)
 		}
-		if got, err := reopened.AbandonRuns(w, p, 1, "rs-c"); err != nil || !slices.Equal(got, []string{"rs-a"}) {
-			t.Fatalf("AbandonRuns again: %v, %v", got, err)
-		}
+		join(reopened, 1, "rs-c", "rs-a")
 		// The abandoned run's share is refused, and it is not joined again.
 		if err := reopened.PutPendingShareFrom(atEpoch(t, r0, 1), "rs-a"); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("storing an abandoned run's share: %v, want ErrInvalid", err)
@@ -67,8 +61,15 @@ func TestReshareRuns(t *testing.T) {
 		} else {
 			sameShare(t, "pending share after the refusal", got, nil, r1)
 		}
-		if err := reopened.JoinRun(w, p, 1, "rs-a"); !errors.Is(err, ErrInvalid) {
+		before := runs(reopened)
+		if _, err := reopened.JoinRun(w, p, 1, "rs-a"); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("joining an abandoned run: %v, want ErrInvalid", err)
+		}
+		if _, err := reopened.JoinRun(w, p, 3, "rs-c"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("joining a run recorded for another epoch: %v, want ErrInvalid", err)
+		}
+		if !slices.Equal(runs(reopened), before) {
+			t.Fatalf("a refused join changed the record: %v, was %v", runs(reopened), before)
 		}
 		// rs-c stores (it replaces rs-b's pending share, which a caller
 		// does only on another holder's abandoned-run statement for rs-b);
@@ -77,12 +78,7 @@ func TestReshareRuns(t *testing.T) {
 		if err := reopened.PutPendingShareFrom(r1c, "rs-c"); err != nil {
 			t.Fatal(err)
 		}
-		if err := reopened.JoinRun(w, p, 1, "rs-d"); err != nil {
-			t.Fatal(err)
-		}
-		if got, err := reopened.AbandonRuns(w, p, 1, "rs-d"); err != nil || !slices.Equal(got, []string{"rs-a"}) {
-			t.Fatalf("AbandonRuns after two stored runs: %v, %v; want [rs-a]", got, err)
-		}
+		join(reopened, 1, "rs-d", "rs-a")
 		// A run the pending share names is never abandoned, whatever the
 		// runs record says (one rewritten to say it was only joined).
 		raw := runs(reopened)
@@ -92,14 +88,12 @@ func TestReshareRuns(t *testing.T) {
 			}
 		}
 		reopened.pendingMu.Lock()
-		err = reopened.putRunsLocked(w, p, raw)
+		err := reopened.putRunsRecordLocked(w, p, runsRecord{Version: 1, Runs: raw})
 		reopened.pendingMu.Unlock()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := reopened.AbandonRuns(w, p, 1, "rs-d"); err != nil || !slices.Equal(got, []string{"rs-a"}) {
-			t.Fatalf("AbandonRuns with the pending share's run recorded joined: %v, %v; want [rs-a]", got, err)
-		}
+		join(reopened, 1, "rs-d", "rs-a")
 		// Once epoch 1 is active, its runs are dropped at the next record,
 		// and a run of epoch 1 is refused.
 		if err := reopened.ActivateShareFrom(w, p, 1, "rs-c"); err != nil {
@@ -107,15 +101,13 @@ func TestReshareRuns(t *testing.T) {
 		}
 		// A run of an epoch the party has is refused before it is
 		// recorded: its records were dropped, a stored one with them.
-		if err := reopened.JoinRun(w, p, 1, "rs-b"); !errors.Is(err, ErrStaleEpoch) {
+		if _, err := reopened.JoinRun(w, p, 1, "rs-b"); !errors.Is(err, ErrStaleEpoch) {
 			t.Fatalf("joining a run of the active epoch again: %v, want ErrStaleEpoch", err)
 		}
-		if _, err := reopened.AbandonRuns(w, p, 1, "rs-x"); !errors.Is(err, ErrStaleEpoch) {
-			t.Fatalf("abandoning runs of the active epoch: %v, want ErrStaleEpoch", err)
+		if _, err := reopened.JoinRun(w, p, 1, "rs-x"); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("joining a new run of the active epoch: %v, want ErrStaleEpoch", err)
 		}
-		if err := reopened.JoinRun(w, p, 2, "rs-e"); err != nil {
-			t.Fatal(err)
-		}
+		join(reopened, 2, "rs-e")
 		if want := []Run{{"rs-later", 3, RunJoined}, {"rs-e", 2, RunJoined}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs at the next epoch: %v, want %v", runs(reopened), want)
 		}
@@ -124,22 +116,27 @@ func TestReshareRuns(t *testing.T) {
 		if err := reopened.RetireShare(w, p, 2); err != nil {
 			t.Fatal(err)
 		}
-		if err := reopened.JoinRun(w, p, 1, "rs-b"); !errors.Is(err, ErrStaleEpoch) {
+		if _, err := reopened.JoinRun(w, p, 1, "rs-b"); !errors.Is(err, ErrStaleEpoch) {
 			t.Fatalf("joining a run of a dropped epoch without a share: %v, want ErrStaleEpoch", err)
 		}
 		// Bounds: MaxRuns per epoch, and arguments.
 		for i := 1; i < MaxRuns; i++ {
-			if err := reopened.JoinRun(w, p, 2, "rs-many-"+string(rune('A'+i%26))+string(rune('a'+i/26))); err != nil {
-				t.Fatalf("run %d: %v", i, err)
+			ab, err := reopened.JoinRun(w, p, 2, "rs-many-"+string(rune('A'+i%26))+string(rune('a'+i/26)))
+			if err != nil || len(ab) != i {
+				t.Fatalf("run %d: %d abandoned, %v; want %d", i, len(ab), err, i)
 			}
 		}
-		if err := reopened.JoinRun(w, p, 2, "rs-one-too-many"); !errors.Is(err, ErrInvalid) {
+		if _, err := reopened.JoinRun(w, p, 2, "rs-one-too-many"); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("run past MaxRuns: %v, want ErrInvalid", err)
 		}
+		joinErr := func(wallet string, epoch int, session string) error {
+			_, err := reopened.JoinRun(wallet, p, epoch, session)
+			return err
+		}
 		for name, err := range map[string]error{
-			"epoch 0":     reopened.JoinRun(w, p, 0, "rs-x"),
-			"bad session": reopened.JoinRun(w, p, 2, "a b"),
-			"empty":       reopened.JoinRun("", p, 2, "rs-x"),
+			"epoch 0":     joinErr(w, 0, "rs-x"),
+			"bad session": joinErr(w, 2, "a b"),
+			"empty":       joinErr("", 2, "rs-x"),
 		} {
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("%s: %v, want ErrInvalid", name, err)
