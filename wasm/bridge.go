@@ -281,15 +281,9 @@ func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
 	if kind == 0 {
 		kind = identity.KindClient
 	}
-	if len(p.Abandon) > identity.MaxAbandoned {
-		return nil, argErr("abandon: %d runs; at most %d", len(p.Abandon), identity.MaxAbandoned)
-	}
-	var abandoned [][]byte
-	for _, s := range p.Abandon {
-		if s == "" || len(s) > roster.MaxIDLen || s == p.SessionID {
-			return nil, argErr("abandon: %q is not an earlier run's session id", s)
-		}
-		abandoned = append(abandoned, identity.SignAbandoned(k, s, rec.WalletID, rec.PartyID, spec.Epoch))
+	abandoned, err := signAbandoned(k, p.Abandon, p.SessionID, rec.WalletID, rec.PartyID, spec.Epoch)
+	if err != nil {
+		return nil, err
 	}
 	st := statementOf(JoinParams{SessionID: p.SessionID, Self: rec.PartyID, Parties: p.Parties}, identity.SessionReshare, p.SignersNeeded, rec.WalletID)
 	st.Reshare = &spec
@@ -303,6 +297,23 @@ func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
 	}
 	j.Abandoned = abandoned
 	return j, nil
+}
+
+// signAbandoned signs, with the seat's identity key k, an abandoned-run
+// statement (identity.SignAbandoned) for each of the earlier runs of the
+// epoch in abandon, which the caller has recorded abandoned for good.
+func signAbandoned(k *identity.Key, abandon []string, sessionID, walletID, partyID string, epoch int) ([][]byte, error) {
+	if len(abandon) > identity.MaxAbandoned {
+		return nil, argErr("abandon: %d runs; at most %d", len(abandon), identity.MaxAbandoned)
+	}
+	var out [][]byte
+	for _, s := range abandon {
+		if s == "" || len(s) > roster.MaxIDLen || s == sessionID {
+			return nil, argErr("abandon: %q is not an earlier run's session id", s)
+		}
+		out = append(out, identity.SignAbandoned(k, s, walletID, partyID, epoch))
+	}
+	return out, nil
 }
 
 func statementOf(p JoinParams, kind identity.SessionKind, threshold int, walletID string) identity.Statement {

@@ -808,7 +808,8 @@ func reshareSpecArg(v js.Value) (*identity.Reshare, error) {
 }
 
 // recoveryJoinArgs reads prepareRecovery's parameters: {sessionId,
-// parties, reshare, signersNeeded, authorization: Uint8Array, deviceId}.
+// parties, reshare, signersNeeded, authorization: Uint8Array, deviceId,
+// abandon?: string[]}.
 func recoveryJoinArgs(args []js.Value) (RecoveryJoinParams, error) {
 	if len(args) < 1 || args[0].Type() != js.TypeObject {
 		return RecoveryJoinParams{}, argErr("prepareRecovery(params): params must be an object")
@@ -816,6 +817,9 @@ func recoveryJoinArgs(args []js.Value) (RecoveryJoinParams, error) {
 	f := &fields{v: args[0]}
 	p := RecoveryJoinParams{SessionID: f.str("sessionId"), Parties: f.strings("parties"), SignersNeeded: f.int("signersNeeded", false),
 		Authorization: f.bytes("authorization"), DeviceID: f.str("deviceId")}
+	if a := args[0].Get("abandon"); !a.IsUndefined() {
+		p.Abandon = f.strings("abandon")
+	}
 	spec, err := reshareSpecArg(args[0].Get("reshare"))
 	if f.err == nil && err != nil {
 		f.err = err

@@ -288,6 +288,11 @@ type RecoveryJoinParams struct {
 	SignersNeeded int
 	Authorization []byte // wire form, as sent
 	DeviceID      string
+	// Abandon is the earlier runs of the epoch this device joined and
+	// never stored a share of, recorded abandoned for good by the caller:
+	// the seat signs an abandoned-run statement for each with the device
+	// key (the key those runs' records name for this party).
+	Abandon []string
 }
 
 // PrepareRecovery makes the new client's seat in a recovery: the offer is
@@ -314,6 +319,10 @@ func PrepareRecovery(p RecoveryJoinParams) (*Joined, error) {
 	if err != nil {
 		return nil, err
 	}
+	abandoned, err := signAbandoned(dev, p.Abandon, p.SessionID, a.WalletID, a.PartyID, spec.Epoch)
+	if err != nil {
+		return nil, err
+	}
 	if dev, err = devices.take(p.DeviceID); err != nil {
 		return nil, err
 	}
@@ -324,5 +333,10 @@ func PrepareRecovery(p RecoveryJoinParams) (*Joined, error) {
 		dev.Destroy()
 		return nil, err
 	}
-	return keys.joined(id)
+	j, err := keys.joined(id)
+	if err != nil {
+		return nil, err
+	}
+	j.Abandoned = abandoned
+	return j, nil
 }

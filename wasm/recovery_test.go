@@ -204,11 +204,27 @@ func bridgeRecover(t *testing.T, td *deployment, code string, shares map[string]
 	if _, err := PrepareRecovery(RecoveryJoinParams{SessionID: sid, Parties: append(slices.Clone(all), "server-3"), Spec: spec, SignersNeeded: 2, Authorization: a.Wire, DeviceID: dev.ID}); toError(err).Code != "session_mismatch" {
 		t.Fatalf("an offer with a party beyond the committees: %v", err)
 	}
-	j, err := PrepareRecovery(RecoveryJoinParams{SessionID: sid, Parties: all, Spec: spec, SignersNeeded: 2, Authorization: a.Wire, DeviceID: dev.ID})
+	// The session itself is not an earlier run to abandon.
+	if _, err := PrepareRecovery(RecoveryJoinParams{SessionID: sid, Parties: all, Spec: spec, SignersNeeded: 2, Authorization: a.Wire, DeviceID: dev.ID, Abandon: []string{sid}}); toError(err).Code != "invalid_argument" {
+		t.Fatalf("abandoning the session itself: %v", err)
+	}
+	// Earlier attempts of this device that never stored: one statement
+	// each, signed with the device key the authorization names.
+	earlier := []string{"bridge-recover-0", "bridge-recover-1"}
+	j, err := PrepareRecovery(RecoveryJoinParams{SessionID: sid, Parties: all, Spec: spec, SignersNeeded: 2, Authorization: a.Wire, DeviceID: dev.ID, Abandon: earlier})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.release(j.KeysID) })
+	if len(j.Abandoned) != len(earlier) {
+		t.Fatalf("%d abandoned-run statements, want %d", len(j.Abandoned), len(earlier))
+	}
+	for i, b := range j.Abandoned {
+		st, err := identity.ParseAbandoned(b)
+		if err != nil || st.SessionID != earlier[i] || st.WalletID != rec.WalletID || st.PartyID != newID || st.Epoch != spec.Epoch || !st.Verify(auth.Identity) {
+			t.Fatalf("statement %d: %+v, %v", i, st, err)
+		}
+	}
 	if _, err := devices.get(dev.ID); err == nil {
 		t.Fatal("the seat did not take the device key")
 	}

@@ -39,7 +39,7 @@ export interface SignedJoin {
 export interface Join extends SignedJoin {
   x25519: Uint8Array; // 32 bytes, HPKE recipient key
   ed25519: Uint8Array; // 32 bytes, envelope signing key
-  /** prepareReshare with abandon: the seat's abandoned-run statements, for PartyKeys.abandoned. */
+  /** prepareReshare or prepareRecovery with abandon: the seat's abandoned-run statements, for PartyKeys.abandoned. */
   abandoned?: Uint8Array[];
 }
 
@@ -186,6 +186,12 @@ export interface RecoveryJoinParams {
   authorization: Uint8Array;
   /** The device the authorization names; the seat takes it. */
   deviceId: string;
+  /**
+   * Earlier runs of the epoch this device joined and never stored a share of,
+   * recorded abandoned (ShareStorage.joinRun) before this call: the seat signs an
+   * abandoned-run statement for each with the device key.
+   */
+  abandon?: string[];
 }
 
 /** The deployment root(s) this party pins and revoked identity keys, hex. Never from the coordinator. */

@@ -791,17 +791,31 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 	// The recovery code: a new party, a new device key, the same wallet —
 	// the one whose address the owner knows: a session handing over
 	// another key is refused, and nothing is written.
-	kitShare := filepath.Join(c.dir, "recovered-kit.share")
+	// The first attempt's device (--device) is kept for the retries: the
+	// same party, whatever --party-id a retry would give.
+	kitShare, kitDevice := filepath.Join(c.dir, "recovered-kit.share"), filepath.Join(c.dir, "kit-device.json")
 	if _, err := c.tryCLI(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", "0x"+strings.Repeat("11", 20),
-		"--recovery-code-file", code, "--party-id", "cli-kit-x", "--out", kitShare)...); err == nil || !strings.Contains(err.Error(), "hands over the key of address") {
+		"--recovery-code-file", code, "--party-id", "cli-kit", "--device", kitDevice, "--out", kitShare)...); err == nil || !strings.Contains(err.Error(), "hands over the key of address") {
 		t.Fatalf("recovery with another address: %v; want it refused", err)
 	}
 	if _, err := os.Stat(kitShare); err == nil {
 		t.Fatal("a refused recovery wrote a share")
 	}
-	rec := c.cli(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", addr, "--recovery-code-file", code, "--party-id", "cli-kit", "--out", kitShare)...)
+	if st, err := os.Stat(kitDevice); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the attempt's device file: %v %v", st, err)
+	}
+	if _, err := c.tryCLI(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", addr, "--recovery-code-file", code,
+		"--party-id", "cli-other", "--device", kitDevice, "--out", kitShare)...); err == nil || !strings.Contains(err.Error(), "is party cli-kit's") {
+		t.Fatalf("a retry naming another party than its device's: %v; want it refused", err)
+	}
+	rec := c.cli(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", addr, "--recovery-code-file", code, "--device", kitDevice, "--out", kitShare)...)
 	if rec["public_key"] != pub || rec["address"] != kg["address"] || rec["epoch"] != float64(1) || rec["party_id"] != "cli-kit" {
 		t.Fatalf("recovery with the code answered %v; the wallet is %v", rec, kg)
+	}
+	for _, f := range []string{kitDevice, runsFile(kitDevice, 1)} {
+		if _, err := os.Stat(f); err == nil {
+			t.Fatalf("%s kept once the share is written", f)
+		}
 	}
 	for _, p := range rec["parties"].([]any) {
 		if p == "cli-lost" {
@@ -833,6 +847,12 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 		!strings.Contains(err.Error(), "recovery") {
 		t.Fatalf("recovery with an approval of an untrusted key: %v; want it refused", err)
 	}
+	// The refused run was recorded beside the device, joined (it never
+	// stored): the next attempt's join says so, signed with the device key.
+	refusedRuns, err := readRuns(runsFile(device, 2))
+	if err != nil || len(refusedRuns) != 1 || refusedRuns[0].State != "joined" {
+		t.Fatalf("runs of the refused attempt: %v, %v", refusedRuns, err)
+	}
 	approval, backendShare := filepath.Join(c.dir, "approval.json"), filepath.Join(c.dir, "recovered-backend.share")
 	approve(c.recoveryKey, approval)
 	rec = c.cli(env, at("party", "recover", "--approval", approval, "--device", device, "--address", addr, "--out", backendShare)...)
@@ -840,6 +860,9 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 		t.Fatalf("recovery with the backend's approval answered %v", rec)
 	}
 	signs(backendShare, "recovered with the approval")
+	if _, err := os.Stat(runsFile(device, 2)); err == nil {
+		t.Fatal("the device's runs kept once the share is written")
+	}
 	// The approval again (replayed): the wallet is at epoch 2 now.
 	if _, err := c.tryCLI(env, at("party", "recover", "--approval", approval, "--device", device, "--address", addr, "--out", filepath.Join(c.dir, "replayed.share"))...); err == nil {
 		t.Fatal("a replayed approval recovered the wallet again")

@@ -129,6 +129,27 @@ type deviceFile struct {
 	Identity string `json:"identity_seed"` // hex; secret
 }
 
+// readDevice reads a device file (--request writes it).
+func readDevice(path string) (*identity.Key, deviceFile, error) {
+	var df deviceFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, df, err
+	}
+	seed, derr := []byte(nil), json.Unmarshal(b, &df)
+	if derr == nil {
+		seed, derr = hex.DecodeString(df.Identity)
+	}
+	if derr != nil {
+		return nil, df, configErrorf("--device %s: not a device file", path)
+	}
+	dev, err := identity.KeyFromSeed(seed)
+	if err != nil {
+		return nil, df, configErrorf("--device %s: %v", path, err)
+	}
+	return dev, df, nil
+}
+
 // partyRecover recovers a co-managed wallet whose client was lost onto
 // this CLI party: a new device identity and party id, an authorization
 // (the recovery code's, or the backend's approval of a request made with
@@ -144,7 +165,7 @@ func partyRecover(ctx context.Context, args []string) error {
 	wallet := fs.String("wallet", "", "the wallet id")
 	codeFile := fs.String("recovery-code-file", "", "file holding the wallet's recovery code (12 words)")
 	request := fs.Bool("request", false, "make this device's identity (into --device) and print the request the app backend approves")
-	deviceOut := fs.String("device", "", "the new device's file (its identity key, unencrypted, mode 0600): written by --request, read with --approval, removed once the share is written")
+	deviceOut := fs.String("device", "", "the new device's file (its identity key, unencrypted, mode 0600): written by --request, read with --approval; with a recovery code, written by the first attempt and read by each retry, whose join then says which earlier attempts never stored (runs kept in DEVICE.epoch-N.runs); removed once the share is written")
 	approval := fs.String("approval", "", "the app backend's approval file (tsskit recovery approve)")
 	partyID := fs.String("party-id", "", `the new party id (default "cli-" and 8 random hex digits)`)
 	out := fs.String("out", "", "share file to write (must not exist)")
@@ -161,7 +182,8 @@ func partyRecover(ctx context.Context, args []string) error {
 		// the owner knows is what ties the recovery to their wallet.
 		return configErrorf("--address: the wallet's address (0x and 40 hex digits), which the recovered key must have")
 	}
-	if *partyID == "" {
+	partyGiven := *partyID != ""
+	if !partyGiven {
 		*partyID = cliPartyID()
 	}
 	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
@@ -223,20 +245,9 @@ func partyRecover(ctx context.Context, args []string) error {
 		if *deviceOut == "" {
 			return configErrorf("--approval needs --device, the file --request wrote")
 		}
-		b, err := os.ReadFile(*deviceOut)
-		if err != nil {
-			return err
-		}
 		var df deviceFile
-		seed, derr := []byte(nil), json.Unmarshal(b, &df)
-		if derr == nil {
-			seed, derr = hex.DecodeString(df.Identity)
-		}
-		if derr != nil {
-			return configErrorf("--device %s: not a device file", *deviceOut)
-		}
-		if dev, err = identity.KeyFromSeed(seed); err != nil {
-			return configErrorf("--device %s: %v", *deviceOut, err)
+		if dev, df, err = readDevice(*deviceOut); err != nil {
+			return err
 		}
 		if ab, err := os.ReadFile(*approval); err != nil {
 			return err
@@ -267,9 +278,33 @@ func partyRecover(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if dev, err = identity.GenerateKey(); err != nil {
-			return err
+		switch _, serr := os.Stat(*deviceOut); {
+		case *deviceOut != "" && serr == nil:
+			// A retry: the device and party id of the first attempt, so
+			// that this party can say which earlier runs never stored.
+			var df deviceFile
+			if dev, df, err = readDevice(*deviceOut); err != nil {
+				return err
+			}
+			if df.WalletID != *wallet {
+				return configErrorf("--device %s is for wallet %s, not %s", *deviceOut, df.WalletID, *wallet)
+			}
+			if partyGiven && *partyID != df.PartyID {
+				return configErrorf("--device %s is party %s's, not %s", *deviceOut, df.PartyID, *partyID)
+			}
+			*partyID = df.PartyID
+		default:
+			if dev, err = identity.GenerateKey(); err != nil {
+				return err
+			}
+			if *deviceOut != "" {
+				b, _ := json.Marshal(deviceFile{PartyID: *partyID, WalletID: *wallet, Identity: hex.EncodeToString(dev.Seed())})
+				if err := writeNew(*deviceOut, b, 0o600); err != nil {
+					return err
+				}
+			}
 		}
+		defer dev.Destroy()
 		auth = &recovery.Authorization{Kind: recovery.KindKit, WalletID: *wallet, Epoch: epoch, PartyID: *partyID, Identity: dev.Public(), Expires: time.Now().Add(time.Hour)}
 		if err := recovery.Sign(kit, auth); err != nil {
 			return err
@@ -305,11 +340,28 @@ func partyRecover(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(w, "session %s: %s hand wallet %s to %s\n", resp.SessionId, strings.Join(job.Reshare.Old, ", "), auth.WalletID, strings.Join(job.Reshare.New, ", "))
 	job.Event, job.Progress = progressPrinter(w, auth.PartyID)
+	// With a kept device, the runs of every attempt are recorded beside
+	// it (DEVICE.epoch-N.runs, as a refresh's are beside its share file):
+	// a retry's join says, signed with the device key, which earlier runs
+	// never stored.
+	keepRuns := *deviceOut != ""
+	epoch := job.Reshare.Epoch
+	if keepRuns {
+		if job.Abandoned, err = joinRun(*deviceOut, epoch, resp.SessionId, auth.WalletID, auth.PartyID, dev); err != nil {
+			refuseSession(ctx, pc, resp, auth.PartyID, err)
+			return fmt.Errorf("record the reshare run: %w", err)
+		}
+	}
 	pending := *out + ".pending"
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
 		if err != nil {
 			return err
+		}
+		if keepRuns {
+			if err := markStored(*deviceOut, epoch, resp.SessionId); err != nil {
+				return err
+			}
 		}
 		return writeSynced(pending, b)
 	}
@@ -330,6 +382,7 @@ func partyRecover(ctx context.Context, args []string) error {
 	if *deviceOut != "" {
 		// The share file now keeps the device key, under the password.
 		os.Remove(*deviceOut)
+		_ = os.Remove(runsFile(*deviceOut, epoch))
 	}
 	fmt.Fprintf(w, "wallet %s recovered at epoch %d; share written to %s\n", res.Share.WalletID, res.Share.Epoch, *out)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{

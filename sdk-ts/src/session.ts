@@ -194,7 +194,7 @@ export async function recoverySeat(
   const prepare = () =>
     worker.prepareRecovery({
       sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded,
-      authorization: device.authorization, deviceId: device.deviceId,
+      authorization: device.authorization, deviceId: device.deviceId, abandon: offer.abandon,
     });
   return runReshare(clients, worker, seat, prepare, offer, preParams, protect, save);
 }

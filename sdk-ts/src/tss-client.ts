@@ -900,7 +900,13 @@ export class TssClient {
    * password and becomes this browser's share only when every new
    * holder's stored acknowledgement verifies, as for refreshWallet; a
    * refusal or a failure stores nothing and keeps a pending request for
-   * another try. The lost browser's share no longer signs (stale_epoch).
+   * another try. With the code, the first attempt at the wallet's epoch
+   * makes the device key and party id and keeps them as a request does
+   * (sealed under password; recoveryRequests lists it), and every later
+   * attempt at that epoch uses them — with the same password, or after
+   * cancelRecoveryRequest with new ones — so that a retry can say, signed,
+   * which earlier attempts never stored their share. The lost browser's
+   * share no longer signs (stale_epoch).
    */
   async recoverWallet(opts: RecoverWalletOptions): Promise<Wallet> {
     this.live();
@@ -967,12 +973,37 @@ export class TssClient {
       } else {
         const w = await this.walletState(walletId, inner.signal);
         if (w.kit === "") throw new RecoveryError("recovery_refused", `wallet ${JSON.stringify(walletId)}'s recovery policy has no recovery kit (as the coordinator records it)`);
-        partyId = "browser-" + crypto.randomUUID();
-        deviceId = (await worker.newRecoveryDevice()).deviceId;
+        // One device and party id for every attempt at this epoch, kept
+        // like a request's (sealed under password): a retry can then say,
+        // signed, that an earlier attempt never stored its share
+        // (docs/lifecycle.md, one acknowledged run per epoch).
+        const existing = await this.storage.recoveryRequest(walletId);
+        let keep: (() => Promise<void>) | null = null;
+        if (existing && existing.epoch === w.epoch) {
+          try {
+            deviceId = (await worker.openRecoveryDevice(existing.device, opts.password)).deviceId;
+          } catch (e) {
+            if (!(e instanceof WrongPasswordError)) throw e;
+            throw new WrongPasswordError(
+              "this browser's earlier recovery of this wallet keeps its device key under another password: give that password, or cancelRecoveryRequest to start afresh",
+            );
+          }
+          partyId = existing.partyId;
+        } else {
+          partyId = "browser-" + crypto.randomUUID();
+          const d = await worker.newRecoveryDevice({ password: opts.password, iterations: this.storage.iterations, walletId, partyId, epoch: w.epoch });
+          deviceId = d.deviceId;
+          // Kept once the code has signed for it (a wrong code keeps nothing).
+          keep = () =>
+            this.storage.putRecoveryRequest({
+              walletId, epoch: w.epoch, partyId, identity: d.identityKey, recovery: { kit: true, backend: w.backend }, createdAt: Date.now(), device: d.sealed!,
+            });
+        }
         // Signed in the worker with the kit key of the code, for an hour: long
         // enough for the session, short for a copy of it.
         const a = await worker.kitAuthorization({ code: opts.code!, deviceId, walletId, epoch: w.epoch, partyId, expiresAtMs: Date.now() + 3_600_000, kit: w.kit });
         authorization = a.authorization;
+        await keep?.();
       }
       prog.phase("loading", 1);
       const created = await retryOverloaded(opts.retry, inner.signal, () =>
@@ -1002,6 +1033,9 @@ export class TssClient {
       if (this.pool.workers[0] !== worker || inner.signal.aborted) throw new TsskitError("canceled", "canceled");
       prog.phase("preparams", 1);
       prog.phase("joining", 0);
+      // Recorded before anything of this run is computed, as in a refresh;
+      // the join says which earlier runs of the epoch never stored here.
+      const abandon = await this.storage.joinRun(walletId, spec.epoch, created.sessionId);
       consumed = true; // prepareRecovery takes the device, whatever happens next
       const outcome = await recoverySeat(
         this.clients, worker,
@@ -1013,7 +1047,7 @@ export class TssClient {
             prog.event(ev);
           },
         },
-        { deviceId: deviceId!, authorization }, { reshare: spec, signersNeeded: created.signersNeeded }, preParams,
+        { deviceId: deviceId!, authorization }, { reshare: spec, signersNeeded: created.signersNeeded, abandon }, preParams,
         { password: opts.password, iterations: this.storage.iterations },
         async (res) => {
           result = res;

@@ -135,6 +135,8 @@ export interface RecoveryJoinParams {
   authorization: Uint8Array;
   /** The device the authorization names; the seat takes it. */
   deviceId: string;
+  /** Earlier runs of the epoch this device recorded abandoned (ShareStorage.joinRun): the seat signs a statement for each with the device key. */
+  abandon?: string[];
 }
 /** A device identity key held in the worker. */
 export interface RecoveryDevice {

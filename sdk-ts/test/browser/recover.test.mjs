@@ -3,7 +3,9 @@
 // key through TSSKIT_RECOVERY_KEYS), real gRPC-Web and real IndexedDB:
 // profile A makes a 2-of-3 wallet with a recovery kit and backend
 // approvals allowed, and signs; profile B recovers it with the recovery
-// code and signs, and A's share is refused (stale_epoch); profile C asks
+// code (a first attempt canceled during its rounds, whose run the retry
+// — the same device and party — says it abandoned) and signs, and A's
+// share is refused (stale_epoch); profile C asks
 // for a recovery, and approvals that are forged, expired or signed by a
 // key the server parties do not trust are refused with typed errors and
 // leave nothing behind, while the approval `tsskit recovery approve`
@@ -125,13 +127,36 @@ test("recoverWallet: with the recovery code, then with the backend's approval; r
     const wrong = await b.evaluate(([id, p, ad]) => window.sdk.recoverError({ walletId: id, address: ad, password: p, code: "abandon ".repeat(11) + "about" }), [wallet.walletId, pwB, wallet.address]);
     assert.equal(wrong?.code, "recovery_wrong_code", JSON.stringify(wrong));
     assert.equal(wrong.name, "RecoveryError");
+    assert.deepEqual((await b.evaluate((id) => window.sdk.stored(id), wallet.walletId)).requests, [], "a wrong code keeps no device");
     // The key handed over must have the address the user knows: a session
     // handing over another is refused before this browser joins.
     const otherKey = await b.evaluate(([id, p, c, ad]) => window.sdk.recoverError({ walletId: id, address: ad, password: p, code: c }), [wallet.walletId, pwB, code, "0x" + "11".repeat(20)]);
     assert.equal(otherKey?.code, "session_mismatch", JSON.stringify(otherKey));
     assert.match(otherKey.message, /hands over the key of address/);
+    // The code signed for a device, kept (sealed) for every attempt at this epoch.
+    const kept = (await b.evaluate((id) => window.sdk.stored(id), wallet.walletId)).requests;
+    assert.equal(kept.length, 1, JSON.stringify(kept));
+    // A recovery canceled during its rounds stores nothing and records its
+    // run joined, under the kept device's party id.
+    const canceled = await b.evaluate(([id, p, c, ad]) => window.sdk.recoverCanceled({ walletId: id, address: ad, password: p, code: c }), [wallet.walletId, pwB, code, wallet.address]);
+    assert.equal(canceled.error?.code, "canceled", JSON.stringify(canceled.error));
+    assert.deepEqual([canceled.share, canceled.pending, canceled.requests.map((r) => r.partyId)], [null, [], [kept[0].partyId]]);
+    assert.deepEqual(canceled.runs.map((r) => [r.epoch, r.state]), [[1, "joined"]]);
+    // The same device under another password: refused, nothing lost.
+    const otherPw = await b.evaluate(([id, c, ad]) => window.sdk.recoverError({ walletId: id, address: ad, password: "another password for the same device", code: c }), [wallet.walletId, code, wallet.address]);
+    assert.equal(otherPw?.name, "WrongPasswordError", JSON.stringify(otherPw));
+    // The retry is the same party: its join carries the device's signed
+    // statement that it never stored the canceled run's share (accepted by
+    // the coordinator: the party's own, about this wallet's new epoch),
+    // the canceled run is abandoned for good, and the runs are dropped
+    // with the request once epoch 1 is this browser's.
     const byCode = await b.evaluate(([id, p, c, ad]) => window.sdk.recover({ walletId: id, address: ad, password: p, code: c }), [wallet.walletId, pwB, code, wallet.address]);
     t.diagnostic(`recoverWallet with the code: ${(byCode.ms / 1000).toFixed(1)} s: ${at(byCode)}`);
+    const runState = Object.fromEntries(byCode.runsAtSaving.map((r) => [r.sessionId, r.state]));
+    assert.equal(runState[canceled.runs[0].sessionId], "abandoned", JSON.stringify(byCode.runsAtSaving));
+    assert.equal(byCode.runsAtSaving.length, 2, JSON.stringify(byCode.runsAtSaving));
+    assert.deepEqual([byCode.runs, byCode.requests], [[], []], "runs and request dropped at activation");
+    assert.equal((await b.evaluate((id) => window.sdk.info(id), wallet.walletId)).partyId, kept[0].partyId);
     assert.deepEqual([byCode.epoch, byCode.publicKey, byCode.address, byCode.threshold, byCode.parties], [1, wallet.publicKey, wallet.address, 2, 3]);
     for (const p of ["loading", "joining", "resharing", "saving", "activating", "done"]) assert.ok(byCode.phases.includes(p), `progress phase ${p}`);
     assert.deepEqual(byCode.pending, [], "no pending share is left once activated");

@@ -118,14 +118,40 @@ async function recover(opts: { walletId?: string; address: string; password: str
   const t0 = performance.now();
   const phases: string[] = [];
   const phaseMs: Record<string, number> = {};
+  let runsAtSaving: Promise<unknown> = Promise.resolve(null);
   const w = await client!.recoverWallet({
     ...opts,
     onProgress: (p) => {
       if (phases.at(-1) !== p.phase) phases.push(p.phase);
+      if (p.phase === "saving" && phaseMs.saving === undefined && opts.walletId) runsAtSaving = client!.storage.runs(opts.walletId);
       phaseMs[p.phase] ??= Math.round(performance.now() - t0);
     },
   });
-  return { ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(w.walletId), requests: await client!.recoveryRequests() };
+  return {
+    ...w, ms: performance.now() - t0, phases, phaseMs, pending: await client!.storage.pendingShares(w.walletId), requests: await client!.recoveryRequests(),
+    runsAtSaving: await runsAtSaving, runs: await client!.storage.runs(w.walletId),
+  };
+}
+
+/**
+ * A recovery canceled once its rounds are under way (before any holder
+ * stores): the error it ends with, the runs this profile records after
+ * it, and what it keeps.
+ */
+async function recoverCanceled(opts: { walletId: string; address: string; password: string; code: string }) {
+  const abort = new AbortController();
+  const error = await client!
+    .recoverWallet({
+      ...opts, signal: abort.signal,
+      onProgress: (p) => {
+        if (p.phase === "resharing") abort.abort();
+      },
+    })
+    .then(
+      () => null,
+      (e) => ({ name: e.name, code: e.code, message: e.message }),
+    );
+  return { error, runs: await client!.storage.runs(opts.walletId), ...(await stored(opts.walletId)) };
 }
 
 /** What this profile stores of a wallet: its share (public part or null), pending shares and recovery requests. */
@@ -260,6 +286,7 @@ Object.assign(window, {
     reshare,
     createRecoverable,
     recover,
+    recoverCanceled,
     recoverError: (opts: { walletId?: string; address: string; password: string; code?: string; approval?: string }) => tryError(() => recover(opts)),
     requestRecovery: (walletId: string, password: string) => client!.requestRecovery({ walletId, password }),
     requestRecoveryError: (walletId: string, password: string) => tryError(() => client!.requestRecovery({ walletId, password })),
