@@ -23,7 +23,8 @@ import (
 // createRefresh starts a refresh of an account wallet: its server holders
 // (the old committee, as many as the wallet needs to sign) hand the key to
 // every holder again, the user party included, which the server-party API
-// runs as a new member with a new device identity — nobody server-side
+// runs as a new member with a device identity of the run's own (derived
+// by its host, identity.RunKey) — nobody server-side
 // keeps the user's current share, and the account's server parties sign
 // on the API key's word anyway, so the user party's consent adds nothing
 // (docs/lifecycle.md). The wallet's pending slot in the store is claimed

@@ -870,6 +870,34 @@ func className(class int) string {
 // party records, and serve addresses no holder signs for.
 var errCoordinatorOutdated = errors.New("the coordinator does not record chain codes (it is older than this server party): upgrade coordinators before server parties")
 
+// userRun records a refresh's user party joining sessionID (a new holder
+// of walletID's epoch) in the vault, and returns its device key for the
+// run and its abandoned-run statements for the earlier runs of the epoch
+// it never stored (vault.JoinUserRun, identity.RunKey).
+func (p *Party) userRun(walletID, userParty string, epoch int, sessionID string) (*identity.Key, [][]byte, error) {
+	if p.cfg.Identity == nil {
+		return nil, nil, errors.New("this server party has no identity key to derive the user party's from")
+	}
+	ab, err := p.cfg.Vault.JoinUserRun(walletID, userParty, epoch, sessionID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("record the user party's reshare run: %w", err)
+	}
+	var statements [][]byte
+	for _, s := range ab {
+		k, err := identity.RunKey(p.cfg.Identity, s, walletID, userParty, epoch)
+		if err != nil {
+			return nil, nil, err
+		}
+		statements = append(statements, identity.SignAbandoned(k, s, walletID, userParty, epoch))
+		k.Destroy()
+	}
+	device, err := identity.RunKey(p.cfg.Identity, sessionID, walletID, userParty, epoch)
+	if err != nil {
+		return nil, nil, err
+	}
+	return device, statements, nil
+}
+
 // UserShare is a user party's result from the server-party API.
 type UserShare struct {
 	PartyID string
@@ -925,10 +953,29 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string, k
 	}
 	// The user party gets a device identity of its own, carried in the
 	// share handed back; it insists every other party is a certified server.
-	device, err := identity.GenerateKey()
-	if err != nil {
-		return nil, err
+	var device *identity.Key
+	var abandoned [][]byte
+	var save func(*share.Record) error
+	if spec == nil {
+		if device, err = identity.GenerateKey(); err != nil {
+			return nil, err
+		}
+	} else {
+		// A refresh: one acknowledged run per epoch (docs/lifecycle.md)
+		// holds for the user party too. Its run is recorded here before
+		// anything is computed, earlier runs of the epoch it never stored
+		// are abandoned for good, and its join says so, signed with each
+		// run's device key — derived from this party's identity key and
+		// the run, so this host can sign for the runs it ran.
+		if device, abandoned, err = p.userRun(claim.WalletId, claim.PartyId, spec.Epoch, sessionID); err != nil {
+			p.refuse(ctx, l, seat, "vault", err)
+			return nil, err
+		}
+		save = func(*share.Record) error {
+			return p.cfg.Vault.MarkUserRunStored(claim.WalletId, claim.PartyId, spec.Epoch, sessionID)
+		}
 	}
+	defer device.Destroy()
 	kinds := map[string]identity.Kind{}
 	for _, id := range claim.Parties {
 		kinds[id] = identity.KindServer
@@ -936,9 +983,9 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string, k
 	kinds[claim.PartyId] = identity.KindUser
 	job := participant.Job{SessionID: sessionID, PartyID: claim.PartyId, Token: claim.Token, Log: p.log.With("session", sessionID, "user_party", claim.PartyId),
 		Identity: device, Kind: identity.KindUser, Trust: p.cfg.Trust, WalletID: claim.WalletId, Parties: claim.Parties,
-		Threshold: int(claim.SignersNeeded), Kinds: kinds, Gate: gate, Reshare: spec}
+		Threshold: int(claim.SignersNeeded), Kinds: kinds, Gate: gate, Reshare: spec, Abandoned: abandoned}
 	if spec != nil {
-		out, err := participant.Reshare(ctx, l.conn, job, nil, pre, nil)
+		out, err := participant.Reshare(ctx, l.conn, job, nil, pre, save)
 		if err != nil {
 			return nil, err
 		}

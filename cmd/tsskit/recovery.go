@@ -165,7 +165,7 @@ func partyRecover(ctx context.Context, args []string) error {
 	wallet := fs.String("wallet", "", "the wallet id")
 	codeFile := fs.String("recovery-code-file", "", "file holding the wallet's recovery code (12 words)")
 	request := fs.Bool("request", false, "make this device's identity (into --device) and print the request the app backend approves")
-	deviceOut := fs.String("device", "", "the new device's file (its identity key, unencrypted, mode 0600): written by --request, read with --approval; with a recovery code, written by the first attempt and read by each retry, whose join then says which earlier attempts never stored (runs kept in DEVICE.epoch-N.runs); removed once the share is written")
+	deviceOut := fs.String("device", "", "the new device's file (its identity key, unencrypted, mode 0600): written by --request, read with --approval; with a recovery code (default OUT.device), written by the first attempt and read by each retry, whose join then says which earlier attempts never stored (runs kept in DEVICE.epoch-N.runs); removed once the share is written")
 	approval := fs.String("approval", "", "the app backend's approval file (tsskit recovery approve)")
 	partyID := fs.String("party-id", "", `the new party id (default "cli-" and 8 random hex digits)`)
 	out := fs.String("out", "", "share file to write (must not exist)")
@@ -278,8 +278,11 @@ func partyRecover(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *deviceOut == "" {
+			*deviceOut = *out + ".device"
+		}
 		switch _, serr := os.Stat(*deviceOut); {
-		case *deviceOut != "" && serr == nil:
+		case serr == nil:
 			// A retry: the device and party id of the first attempt, so
 			// that this party can say which earlier runs never stored.
 			var df deviceFile
@@ -297,11 +300,9 @@ func partyRecover(ctx context.Context, args []string) error {
 			if dev, err = identity.GenerateKey(); err != nil {
 				return err
 			}
-			if *deviceOut != "" {
-				b, _ := json.Marshal(deviceFile{PartyID: *partyID, WalletID: *wallet, Identity: hex.EncodeToString(dev.Seed())})
-				if err := writeNew(*deviceOut, b, 0o600); err != nil {
-					return err
-				}
+			b, _ := json.Marshal(deviceFile{PartyID: *partyID, WalletID: *wallet, Identity: hex.EncodeToString(dev.Seed())})
+			if err := writeNew(*deviceOut, b, 0o600); err != nil {
+				return err
 			}
 		}
 		defer dev.Destroy()

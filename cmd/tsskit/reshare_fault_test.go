@@ -20,7 +20,9 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/peercheck"
+	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
@@ -245,11 +247,30 @@ func (g *refreshRig) runsIn(t *testing.T, session string, state vault.RunState) 
 // the epoch just made (vault.JoinRun): the run that made it stored its
 // share, and no earlier run of the epoch is left merely joined — joining
 // the run that succeeded abandoned each run that never stored, and the
-// party's join carried its signed statement for it.
+// party's join carried its signed statement for it. The same holds of
+// the user party's runs, which the server-party API's host records
+// (vault.JoinUserRun), and the new user share's identity key is the one
+// that host derives for the run (identity.RunKey): the key it signs that
+// run's statement with, should a later run of the epoch abandon it.
 func (g *refreshRig) runsSettled(t *testing.T, label string) {
 	t.Helper()
 	sessions := g.reshareSessions()
 	last := sessions[len(sessions)-1]
+	settled := func(id, whose string, runs []vault.Run) {
+		t.Helper()
+		for _, r := range runs {
+			if r.Epoch != g.epoch {
+				continue
+			}
+			want := r.State == vault.RunAbandoned || r.State == vault.RunStored
+			if r.SessionID == last {
+				want = r.State == vault.RunStored
+			}
+			if !want {
+				t.Fatalf("%s: %s records %s run %s of epoch %d as %s (runs %v; the refresh was %s)", label, id, whose, r.SessionID, r.Epoch, r.State, runs, last)
+			}
+		}
+	}
 	for id, p := range g.servers {
 		v := openServerVault(t, flagValue(p.cmd.Args, "--data-dir"))
 		refs, err := v.ListShares()
@@ -263,22 +284,44 @@ func (g *refreshRig) runsSettled(t *testing.T, label string) {
 				v.Close()
 				t.Fatalf("%s: %s's runs: %v", label, id, err)
 			}
-			for _, r := range runs {
-				if r.Epoch != g.epoch {
-					continue
-				}
-				want := r.State == vault.RunAbandoned || r.State == vault.RunStored
-				if r.SessionID == last {
-					want = r.State == vault.RunStored
-				}
-				if !want {
-					v.Close()
-					t.Fatalf("%s: %s records run %s of epoch %d as %s (runs %v; the refresh was %s)", label, id, r.SessionID, r.Epoch, r.State, runs, last)
-				}
-			}
+			settled(id, "its", runs)
 		}
 		v.Close()
 	}
+	user := g.userShare(t)
+	p := g.servers[g.apiHost]
+	v := openServerVault(t, flagValue(p.cmd.Args, "--data-dir"))
+	runs, err := v.UserRuns(g.id, user.PartyID)
+	host, _, herr := v.Identity(g.apiHost)
+	v.Close()
+	if err = errors.Join(err, herr); err != nil {
+		t.Fatalf("%s: the user party's runs at %s: %v", label, g.apiHost, err)
+	}
+	if !slices.ContainsFunc(runs, func(r vault.Run) bool { return r.SessionID == last && r.State == vault.RunStored }) {
+		t.Fatalf("%s: %s does not record the user party's run %s stored: %v", label, g.apiHost, last, runs)
+	}
+	settled(g.apiHost, "the user party's", runs)
+	want, err := identity.RunKey(host, last, g.id, user.PartyID, g.epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !user.Own().Identity.Equal(want.Public()) {
+		t.Fatalf("%s: the user share's identity is not the key %s derives for run %s", label, g.apiHost, last)
+	}
+}
+
+// userShare opens the account's newest user share.
+func (g *refreshRig) userShare(t *testing.T) *share.Record {
+	t.Helper()
+	blob, err := os.ReadFile(g.shareFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := share.Unprotect(blob, []byte(g.sharePW))
+	if err != nil {
+		t.Fatalf("the user share %s: %v", g.shareFile, err)
+	}
+	return rec
 }
 
 // noPendingLeft waits until no server party keeps a pending share: once a

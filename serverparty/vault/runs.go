@@ -143,23 +143,30 @@ func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) (
 	if err != nil {
 		return nil, err
 	}
+	stored, err := v.sharesFromLocked(walletID, partyID)
+	if err != nil {
+		return nil, err
+	}
+	return v.joinRunLocked(walletID, partyID, partyID, epoch, sessionID, runs, floor, stored)
+}
+
+// joinRunLocked records sessionID joined among runs (pruned, under
+// floor) in the runs record of (walletID, key), and marks abandoned the
+// other runs of epoch that never stored and that no stored share names.
+func (v *Vault) joinRunLocked(walletID, partyID, key string, epoch int, sessionID string, runs []Run, floor int, stored map[string]bool) ([]string, error) {
 	changed := false
 	if i := slices.IndexFunc(runs, func(r Run) bool { return r.SessionID == sessionID }); i >= 0 {
 		switch {
 		case runs[i].Epoch != epoch:
 			return nil, newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q is recorded as a run of epoch %d, not %d", sessionID, runs[i].Epoch, epoch), nil)
 		case runs[i].State == RunAbandoned:
-			return nil, newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by this party; it never stores that session's share", sessionID), nil)
+			return nil, newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by party %q; it never stores that session's share", sessionID, partyID), nil)
 		}
 	} else {
 		if n := countRuns(runs, epoch); n >= MaxRuns || len(runs) >= maxRunsAll {
 			return nil, newErr(ErrInvalid, "", fmt.Sprintf("%d reshare runs of epoch %d of wallet %q recorded already (%d of all epochs); at most %d (%d)", n, epoch, walletID, len(runs), MaxRuns, maxRunsAll), nil)
 		}
 		runs, changed = append(runs, Run{SessionID: sessionID, Epoch: epoch, State: RunJoined}), true
-	}
-	stored, err := v.sharesFromLocked(walletID, partyID)
-	if err != nil {
-		return nil, err
 	}
 	var out []string
 	for i, r := range runs {
@@ -174,11 +181,111 @@ func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) (
 		}
 	}
 	if changed {
-		if err := v.putRunsRecordLocked(walletID, partyID, runsRecord{Version: 1, Runs: runs, Floor: floor}); err != nil {
+		if err := v.putRunsRecordLocked(walletID, key, runsRecord{Version: 1, Runs: runs, Floor: floor}); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// A user party (the account API's, docs/lifecycle.md) is a new member of
+// each refresh of its account's wallet, run by a server party that keeps
+// none of its shares: the share goes back to the caller. Its runs are
+// recorded all the same, in the runs record of (wallet, user party) kept
+// under this vault's owner (userRunsKey), so that a later run of the
+// epoch can say, signed with the earlier run's device key, that the user
+// party never stored that run's share — and so that it never does.
+
+// userRunsKey is the runs record key of user party userPartyID in this
+// vault: the owner's, apart from another server party's sharing the
+// database, and never a party id (which has no spaces), so never any
+// party's own runs.
+func (v *Vault) userRunsKey(userPartyID string) string {
+	return "user " + v.owner + " " + userPartyID
+}
+
+// checkUserRunArgs checks the arguments of a user party's run.
+func (v *Vault) checkUserRunArgs(walletID, userPartyID string, epoch int, sessionID string) error {
+	if err := checkIDs(walletID, userPartyID); err != nil {
+		return err
+	}
+	if walletID == IdentityWalletID {
+		return newErr(ErrInvalid, "", "wallet id "+IdentityWalletID+" is reserved", nil)
+	}
+	if v.owner != "" && userPartyID == v.owner {
+		return newErr(ErrInvalid, "", fmt.Sprintf("party id %q is this vault's owner, not a user party", userPartyID), nil)
+	}
+	if epoch < 1 || epoch > share.MaxEpoch {
+		return newErr(ErrInvalid, "", fmt.Sprintf("epoch %d; a reshare's is 1..%d", epoch, share.MaxEpoch), nil)
+	}
+	return checkSessionID(sessionID)
+}
+
+// JoinUserRun is JoinRun for a user party this server party runs: it
+// records, durably, that userPartyID joins reshare session sessionID of
+// walletID's epoch before anything is computed, marks abandoned every
+// other run of that epoch it joined and never stored, and returns every
+// abandoned run of the epoch. With no share to read the wallet's epoch
+// from, each run raises the record's floor to the epoch before its own:
+// a run of that epoch or below is refused from then on (ErrStaleEpoch),
+// and its records are dropped — epochs only grow, so an honest
+// coordinator never asks for one.
+func (v *Vault) JoinUserRun(walletID, userPartyID string, epoch int, sessionID string) ([]string, error) {
+	if err := v.checkUserRunArgs(walletID, userPartyID, epoch, sessionID); err != nil {
+		return nil, err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	key := v.userRunsKey(userPartyID)
+	rec, err := v.runsRecordLocked(walletID, key)
+	if err != nil {
+		return nil, err
+	}
+	if epoch <= rec.Floor {
+		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; user party %q has had runs of epoch %d", epoch, walletID, userPartyID, rec.Floor+1), nil)
+	}
+	floor := max(rec.Floor, epoch-1)
+	runs := slices.DeleteFunc(rec.Runs, func(r Run) bool { return r.Epoch <= floor })
+	return v.joinRunLocked(walletID, userPartyID, key, epoch, sessionID, runs, floor, nil)
+}
+
+// MarkUserRunStored records, before a user party reports its new share
+// of sessionID stored (the share is handed back, not kept here), that
+// the run stored it; it refuses a run recorded abandoned, and a run not
+// joined (JoinUserRun).
+func (v *Vault) MarkUserRunStored(walletID, userPartyID string, epoch int, sessionID string) error {
+	if err := v.checkUserRunArgs(walletID, userPartyID, epoch, sessionID); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	key := v.userRunsKey(userPartyID)
+	rec, err := v.runsRecordLocked(walletID, key)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(rec.Runs, func(r Run) bool { return r.SessionID == sessionID && r.Epoch == epoch })
+	switch {
+	case i < 0:
+		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q of epoch %d was not joined by user party %q here", sessionID, epoch, userPartyID), nil)
+	case rec.Runs[i].State == RunAbandoned:
+		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by user party %q; its share is not stored", sessionID, userPartyID), nil)
+	case rec.Runs[i].State == RunStored:
+		return nil
+	}
+	rec.Runs[i].State = RunStored
+	return v.putRunsRecordLocked(walletID, key, rec)
+}
+
+// UserRuns returns the recorded reshare runs of user party userPartyID
+// of walletID, oldest first.
+func (v *Vault) UserRuns(walletID, userPartyID string) ([]Run, error) {
+	if err := v.checkUserRunArgs(walletID, userPartyID, 1, "-"); err != nil {
+		return nil, err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	return v.runsLocked(walletID, v.userRunsKey(userPartyID))
 }
 
 func countRuns(runs []Run, epoch int) int {

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -138,6 +139,94 @@ func TestReshareRuns(t *testing.T) {
 			"bad session": joinErr(w, 2, "a b"),
 			"empty":       joinErr("", 2, "rs-x"),
 		} {
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s: %v, want ErrInvalid", name, err)
+			}
+		}
+	})
+}
+
+// TestUserRuns: the runs of a user party this server party runs (the
+// account API's refresh), kept apart from the owner's: the same rule —
+// an unstored run abandoned when a later one of its epoch is joined, and
+// never stored then — with the floor raised by each run's epoch.
+func TestUserRuns(t *testing.T) {
+	forBackends(t, func(t *testing.T, b testBackend) {
+		v, k, r0, _ := activeAndNext(t, b)
+		w := r0.WalletID
+		const u = "user-1"
+		join := func(v *Vault, epoch int, session string, want ...string) {
+			t.Helper()
+			got, err := v.JoinUserRun(w, u, epoch, session)
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("JoinUserRun(%d, %s): %v, %v; want abandoned %v", epoch, session, got, err, want)
+			}
+		}
+		userRuns := func(v *Vault) []Run {
+			t.Helper()
+			rs, err := v.UserRuns(w, u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return rs
+		}
+		join(v, 1, "us-a")
+		join(v, 1, "us-a")
+		join(v, 1, "us-b", "us-a")
+		for range 2 {
+			if err := v.MarkUserRunStored(w, u, 1, "us-b"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := v.MarkUserRunStored(w, u, 1, "us-a"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("marking an abandoned run stored: %v, want ErrInvalid", err)
+		}
+		if err := v.MarkUserRunStored(w, u, 1, "us-x"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("marking a run never joined stored: %v, want ErrInvalid", err)
+		}
+		join(v, 1, "us-c", "us-a")
+		reopened := b.open(t, k)
+		if want := []Run{{"us-a", 1, RunAbandoned}, {"us-b", 1, RunStored}, {"us-c", 1, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
+			t.Fatalf("user runs after reopening: %v, want %v", userRuns(reopened), want)
+		}
+		if _, err := reopened.JoinUserRun(w, u, 1, "us-a"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("joining an abandoned run: %v, want ErrInvalid", err)
+		}
+		// Apart from the owner's own runs.
+		if rs, err := reopened.Runs(w, r0.PartyID); err != nil || len(rs) != 0 {
+			t.Fatalf("the owner's runs: %v, %v; want none", rs, err)
+		}
+		// A run of epoch 2 drops epoch 1's runs, and epoch 1 is refused
+		// from then on.
+		join(reopened, 2, "us-d")
+		if want := []Run{{"us-d", 2, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
+			t.Fatalf("user runs at epoch 2: %v, want %v", userRuns(reopened), want)
+		}
+		if _, err := reopened.JoinUserRun(w, u, 1, "us-e"); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("a run of a past epoch: %v, want ErrStaleEpoch", err)
+		}
+		for i := 1; i < MaxRuns; i++ {
+			if _, err := reopened.JoinUserRun(w, u, 2, fmt.Sprintf("us-many-%d", i)); err != nil {
+				t.Fatalf("run %d: %v", i, err)
+			}
+		}
+		if _, err := reopened.JoinUserRun(w, u, 2, "us-one-too-many"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("run past MaxRuns: %v, want ErrInvalid", err)
+		}
+		joinErr := func(wallet, party string, epoch int, session string) error {
+			_, err := reopened.JoinUserRun(wallet, party, epoch, session)
+			return err
+		}
+		bad := map[string]error{
+			"epoch 0":         joinErr(w, u, 0, "us-x"),
+			"bad session":     joinErr(w, u, 3, "a b"),
+			"bad party":       joinErr(w, "a b", 3, "us-x"),
+			"reserved wallet": joinErr(IdentityWalletID, u, 3, "us-x"),
+		}
+		if reopened.owner != "" {
+			bad["the owner"] = joinErr(w, reopened.owner, 3, "us-x")
+		}
+		for name, err := range bad {
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("%s: %v, want ErrInvalid", name, err)
 			}
