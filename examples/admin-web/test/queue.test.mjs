@@ -1,0 +1,144 @@
+// The admin web app while its server parties are busy: in headless
+// Chromium against `tsskit dev --work-slots 1` (one work slot per server
+// party), wallets made through the account API (server-only keygens) keep
+// every server party's slot taken while a wallet is created through the
+// app's modal. Its progress panel says that server parties are busy with
+// other sessions and where this one is in line — the session waits, it is
+// not stuck — and the wallet is made all the same; it then signs, verified
+// here with @noble/curves.
+//
+//   TSSKIT_BIN=bin/tsskit TSSKIT_REPO=$PWD node --test examples/admin-web/test/
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { chromium } from "playwright-core";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
+
+import { waitReady } from "../../../sdk-ts/test/browser/devstack.mjs";
+
+const bin = process.env.TSSKIT_BIN && resolve(process.env.TSSKIT_BIN);
+const repo = process.env.TSSKIT_REPO && resolve(process.env.TSSKIT_REPO);
+
+const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
+
+test("admin web app: a wallet made while the server parties are busy shows its place in line, and completes", { timeout: 600_000 }, async (t) => {
+  assert.ok(bin && repo, "TSSKIT_BIN and TSSKIT_REPO must be set");
+  const dist = join(repo, "examples/admin-web/dist");
+  assert.ok(existsSync(join(dist, "index.html")), "build the app first: npm run -w examples/admin-web build");
+  const shots = join(repo, "test-artifacts/admin-web");
+  mkdirSync(shots, { recursive: true });
+  const dataDir = mkdtempSync(join(tmpdir(), "tsskit-admin-queue-"));
+  const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
+  const env = { ...process.env, MPC_API_KEY: "admin-queue-e2e-api-key-0123456789", CRYPTO_MASTER_KEY: "cd".repeat(32), ALLOWED_IPS: "" };
+  const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
+    "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`,
+    "--web-dir", `${dist},${join(repo, "public")}`, "--work-slots", "1"], { env });
+  let log = "";
+  dev.stderr.on("data", (d) => (log += d));
+  let browser;
+  let stop = false;
+  const stopping = new AbortController();
+  const background = [];
+  const pageErrors = [];
+  t.after(async () => {
+    stop = true;
+    stopping.abort();
+    await Promise.allSettled(background);
+    await browser?.close();
+    dev.kill("SIGTERM");
+    await new Promise((r) => dev.exitCode !== null ? r() : dev.once("exit", r));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const apiUrl = `http://127.0.0.1:${api}`;
+  try {
+    await waitReady(apiUrl, env.MPC_API_KEY);
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await ctx.newPage();
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    await page.goto(`http://127.0.0.1:${web}/`);
+    await page.getByTestId("engine-status").and(page.locator('[data-status="ready"]')).waitFor({ timeout: 60_000 });
+
+    // Create a 2-of-3 wallet through the modal.
+    const password = "busy harbour lantern 42 violet";
+    await page.getByTestId("create-wallet").click();
+    const dialog = page.getByRole("dialog");
+    await dialog.getByLabel("Wallet name").pressSequentially("Queued");
+    await dialog.getByTestId("password").pressSequentially(password);
+    await dialog.getByTestId("password-confirm").pressSequentially(password);
+    const t0 = Date.now();
+    await dialog.getByTestId("create-submit").click();
+    // Once it joins (its server parties took pooled pre-parameters at
+    // assignment), server-only keygens keep every server party's single
+    // work slot taken until it ends.
+    await dialog.locator('[data-testid="progress"][data-phase="joining"], [data-testid="progress"][data-phase="keygen"]').first().waitFor({ timeout: 300_000 });
+    const made = { wallets: 0, refused: 0 };
+    const account = async () => {
+      while (!stop) {
+        const r = await fetch(`${apiUrl}/api/v1/accounts`, {
+          method: "POST", headers: { "X-API-Key": env.MPC_API_KEY, "Content-Type": "application/json" },
+          body: JSON.stringify({ user_id: "load-" + randomBytes(6).toString("hex"), share_password: "background " + randomBytes(8).toString("hex") }),
+          signal: stopping.signal,
+        }).catch(() => null);
+        if (r?.status === 201) made.wallets++;
+        else if (!stop) {
+          made.refused++;
+          await new Promise((res) => setTimeout(res, 500));
+        }
+        await r?.body?.cancel().catch(() => {});
+      }
+    };
+    background.push(account(), account());
+
+    // The panel says that the session waits its turn, and where it is.
+    const queuedPanel = dialog.locator('[data-testid="progress"]:not([data-queued="0"])');
+    await queuedPanel.waitFor({ timeout: 240_000 });
+    const position = Number(await queuedPanel.getAttribute("data-queued"));
+    const text = await dialog.getByTestId("progress-text").textContent();
+    assert.ok(Number.isInteger(position) && position >= 1, `a place in line: ${position}`);
+    assert.match(text, /(A server party is|[23] server parties are) busy with other sessions; this one is (next in line|number \d+ in line)\./);
+    await page.screenshot({ path: join(shots, "queued.png") });
+    t.diagnostic(`queued after ${((Date.now() - t0) / 1000).toFixed(1)} s: "${text}"`);
+
+    // And the wallet is made.
+    const created = dialog.getByTestId("created");
+    await created.waitFor({ timeout: 300_000 });
+    stop = true;
+    stopping.abort();
+    await Promise.allSettled(background);
+    t.diagnostic(`wallet created beside server-only keygens in ${((Date.now() - t0) / 1000).toFixed(1)} s; background: ${made.wallets} wallet(s) made, ${made.refused} refused`);
+    const walletId = await created.getAttribute("data-wallet-id");
+    const publicKey = await created.getAttribute("data-public-key");
+    assert.match(publicKey, /^0[23][0-9a-f]{64}$/);
+    assert.equal(await dialog.locator('[data-testid="progress"]:not([data-queued="0"])').count(), 0, "nothing waits once the wallet is made");
+
+    // It signs, verified here.
+    await dialog.getByTestId("recovery-kept").check();
+    await dialog.getByTestId("created-close").click();
+    await dialog.waitFor({ state: "detached" });
+    await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`).waitFor({ timeout: 15_000 });
+    const sign = page.getByTestId("sign-section");
+    const digest = createHash("sha256").update("queued wallet signs").digest("hex");
+    await sign.getByTestId("sign-wallet").selectOption(walletId);
+    await sign.getByTestId("mode-raw").check();
+    await sign.getByTestId("sign-digest-input").fill(digest);
+    await sign.getByTestId("sign-password").fill(password);
+    await sign.getByTestId("sign-submit").click();
+    await sign.locator(`[data-testid="signature"][data-digest="${digest}"]`).waitFor({ timeout: 120_000 });
+    const sig = await sign.getByTestId("sig-signature").textContent();
+    assert.ok(
+      secp256k1.verify(Buffer.from(sig, "hex"), Buffer.from(digest, "hex"), Buffer.from(publicKey, "hex"), { prehash: false, lowS: true, format: "compact" }),
+      "the signature verifies under the wallet key",
+    );
+    assert.deepEqual(pageErrors, []);
+  } catch (e) {
+    console.error("---- tsskit dev log ----\n" + log.slice(-6000));
+    throw e;
+  }
+});
