@@ -3,7 +3,6 @@ package identity
 import (
 	"crypto/hkdf"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 )
 
@@ -36,15 +35,9 @@ func RunKey(host *Key, sessionID, walletID, partyID string, epoch int) (*Key, er
 			return nil, fmt.Errorf("identity: run key: an id of %d bytes", len(id))
 		}
 	}
-	var w writer
-	w.u8(1)
-	w.str16(sessionID)
-	w.str16(walletID)
-	w.str16(partyID)
-	w.b = binary.BigEndian.AppendUint32(w.b, uint32(epoch))
 	secret := host.Seed()
 	defer clear(secret)
-	seed, err := hkdf.Key(sha256.New, secret, []byte(runKeySalt), string(w.b), KeySize)
+	seed, err := hkdf.Key(sha256.New, secret, []byte(runKeySalt), string(runFields(sessionID, walletID, partyID, epoch)), KeySize)
 	if err != nil {
 		return nil, err
 	}

@@ -160,6 +160,13 @@ type Abandoned struct {
 }
 
 func abandonedBody(sessionID, walletID, partyID string, epoch int) []byte {
+	return runFields(sessionID, walletID, partyID, epoch)
+}
+
+// runFields encodes one party's part in one reshare run: 1 ||
+// str16(session id) || str16(wallet id) || str16(party id) || epoch (4
+// bytes). The abandoned-run statement signs it; RunKey derives from it.
+func runFields(sessionID, walletID, partyID string, epoch int) []byte {
 	var w writer
 	w.u8(1)
 	w.str16(sessionID)

@@ -15,11 +15,11 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { chromium } from "playwright-core";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 
-import { waitReady } from "../../../sdk-ts/test/browser/devstack.mjs";
+import { busyAccounts, waitReady } from "../../../sdk-ts/test/browser/devstack.mjs";
 
 const bin = process.env.TSSKIT_BIN && resolve(process.env.TSSKIT_BIN);
 const repo = process.env.TSSKIT_REPO && resolve(process.env.TSSKIT_REPO);
@@ -41,14 +41,10 @@ test("admin web app: a wallet made while the server parties are busy shows its p
   let log = "";
   dev.stderr.on("data", (d) => (log += d));
   let browser;
-  let stop = false;
-  const stopping = new AbortController();
-  const background = [];
+  let busy;
   const pageErrors = [];
   t.after(async () => {
-    stop = true;
-    stopping.abort();
-    await Promise.allSettled(background);
+    await busy?.stop();
     await browser?.close();
     dev.kill("SIGTERM");
     await new Promise((r) => dev.exitCode !== null ? r() : dev.once("exit", r));
@@ -78,23 +74,7 @@ test("admin web app: a wallet made while the server parties are busy shows its p
     // assignment), server-only keygens keep every server party's single
     // work slot taken until it ends.
     await dialog.locator('[data-testid="progress"][data-phase="joining"], [data-testid="progress"][data-phase="keygen"]').first().waitFor({ timeout: 300_000 });
-    const made = { wallets: 0, refused: 0 };
-    const account = async () => {
-      while (!stop) {
-        const r = await fetch(`${apiUrl}/api/v1/accounts`, {
-          method: "POST", headers: { "X-API-Key": env.MPC_API_KEY, "Content-Type": "application/json" },
-          body: JSON.stringify({ user_id: "load-" + randomBytes(6).toString("hex"), share_password: "background " + randomBytes(8).toString("hex") }),
-          signal: stopping.signal,
-        }).catch(() => null);
-        if (r?.status === 201) made.wallets++;
-        else if (!stop) {
-          made.refused++;
-          await new Promise((res) => setTimeout(res, 500));
-        }
-        await r?.body?.cancel().catch(() => {});
-      }
-    };
-    background.push(account(), account());
+    busy = busyAccounts(apiUrl, env.MPC_API_KEY);
 
     // The panel says that the session waits its turn, and where it is.
     const queuedPanel = dialog.locator('[data-testid="progress"]:not([data-queued="0"])');
@@ -109,9 +89,8 @@ test("admin web app: a wallet made while the server parties are busy shows its p
     // And the wallet is made.
     const created = dialog.getByTestId("created");
     await created.waitFor({ timeout: 300_000 });
-    stop = true;
-    stopping.abort();
-    await Promise.allSettled(background);
+    await busy.stop();
+    const made = busy.counts();
     t.diagnostic(`wallet created beside server-only keygens in ${((Date.now() - t0) / 1000).toFixed(1)} s; background: ${made.wallets} wallet(s) made, ${made.refused} refused`);
     const walletId = await created.getAttribute("data-wallet-id");
     const publicKey = await created.getAttribute("data-public-key");

@@ -7,14 +7,14 @@
 // (progress.queued), and the keygen still completes — its wallet then
 // signs, verified here with @noble/curves.
 import { test } from "node:test";
-import { userToken, waitReady } from "./devstack.mjs";
+import { busyAccounts, userToken, waitReady } from "./devstack.mjs";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { chromium } from "playwright-core";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 
@@ -34,13 +34,9 @@ test("a browser keygen waits for busy server parties' work slots, shows its plac
   let log = "";
   dev.stderr.on("data", (d) => (log += d));
   let browser;
-  let stop = false;
-  const stopping = new AbortController();
-  const background = [];
+  let busy;
   t.after(async () => {
-    stop = true;
-    stopping.abort();
-    await Promise.allSettled(background);
+    await busy?.stop();
     await browser?.close();
     dev.kill("SIGTERM");
     await new Promise((r) => dev.once("exit", r));
@@ -67,27 +63,10 @@ test("a browser keygen waits for busy server parties' work slots, shows its plac
     // pooled sets at assignment), server-only keygens keep every server
     // party's single work slot taken until it ends.
     await page.waitForFunction(() => window.sdk.progress().some((p) => p.phase === "joining"), null, { timeout: 300_000 });
-    const made = { wallets: 0, refused: 0 };
-    const account = async () => {
-      while (!stop) {
-        const r = await fetch(`${apiUrl}/api/v1/accounts`, {
-          method: "POST", headers: { "X-API-Key": env.MPC_API_KEY, "Content-Type": "application/json" },
-          body: JSON.stringify({ user_id: "load-" + randomBytes(6).toString("hex"), share_password: "background " + randomBytes(8).toString("hex") }),
-          signal: stopping.signal,
-        }).catch(() => null);
-        if (r?.status === 201) made.wallets++;
-        else if (!stop) {
-          made.refused++;
-          await new Promise((res) => setTimeout(res, 500));
-        }
-        await r?.body?.cancel().catch(() => {});
-      }
-    };
-    background.push(account(), account());
+    busy = busyAccounts(apiUrl, env.MPC_API_KEY);
     const wallet = await creating;
-    stop = true;
-    stopping.abort();
-    await Promise.allSettled(background);
+    await busy.stop();
+    const made = busy.counts();
     const progress = await page.evaluate(() => window.sdk.progress());
     const queued = progress.filter((p) => p.queued);
     t.diagnostic(`createWallet beside server-only keygens: ${(wallet.ms / 1000).toFixed(1)} s, refused for overload ${wallet.busy} time(s); ` +
