@@ -33,6 +33,7 @@ import (
 	"github.com/rwadurian/tsskit/internal/metrics"
 	"github.com/rwadurian/tsskit/internal/tracing"
 	"github.com/rwadurian/tsskit/participant"
+	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/hd"
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/recovery"
@@ -950,11 +951,14 @@ func (c *Coordinator) progress(id, partyID string, round, rounds, queued uint32)
 		queued = 0 // only server parties have work queues
 	}
 	// Round 0 is a server party's wait before its first step, or the end
-	// of that wait (queued 0 after a queued report at round 0).
+	// of that wait (queued 0 after a queued report at round 0) — also
+	// before the session runs: a party making pre-parameters on the spot
+	// waits for a work slot before it joins, and the session's watchers
+	// see that it waits, not that it is gone.
 	if (round == 0 && queued == 0 && s.queued[partyID] == 0) || round > max || rounds != max {
 		return status.Errorf(codes.InvalidArgument, "round %d of %d: this session has %d rounds", round, rounds, max)
 	}
-	if s.state != store.StateRunning || round < s.rounds[partyID] {
+	if s.state.Final() || (s.state != store.StateRunning && round != 0) || round < s.rounds[partyID] {
 		return nil
 	}
 	if round == s.rounds[partyID] {
@@ -1143,9 +1147,9 @@ func (c *Coordinator) wait(ctx context.Context, s *session) (*tsskitv1.SessionEv
 
 // Rounds of each protocol, as the engine counts them (party.Progress).
 const (
-	keygenRounds  = 4
-	signRounds    = 10
-	reshareRounds = 5
+	keygenRounds  = party.KeygenRounds
+	signRounds    = party.SignRounds
+	reshareRounds = party.ReshareRounds
 )
 
 func protoKind(k store.SessionKind) tsskitv1.SessionKind {

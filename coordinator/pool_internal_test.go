@@ -275,6 +275,36 @@ func TestProgressQueued(t *testing.T) {
 	}
 }
 
+// TestProgressQueuedBeforeJoin: a server party that makes pre-parameters
+// on the spot waits for a work slot before it joins; that wait (round 0)
+// and its end are relayed while the session still waits for its parties,
+// later rounds are not (nothing runs yet), and nothing after the end.
+func TestProgressQueuedBeforeJoin(t *testing.T) {
+	c := &Coordinator{sessions: map[string]*session{}}
+	s := c.newSession(store.SessionReshare, "wallet-w")
+	s.add("server-1", store.HolderServer)
+	s.add("browser-1", store.HolderClient)
+	s.state = store.StateWaiting
+	c.sessions[s.id] = s
+	for _, r := range []struct{ round, queued uint32 }{{0, 3}, {0, 1}, {1, 0}, {0, 0}} {
+		if err := c.progress(s.id, "server-1", r.round, reshareRounds, r.queued); err != nil {
+			t.Fatalf("round %d queued %d: %v", r.round, r.queued, err)
+		}
+	}
+	var got []string
+	for _, ev := range s.events {
+		p := ev.GetProgress()
+		got = append(got, fmt.Sprintf("%s@%d:%d", p.PartyId, p.Round, p.Queued))
+	}
+	if want := []string{"server-1@0:3", "server-1@0:1", "server-1@0:0"}; !slices.Equal(got, want) {
+		t.Fatalf("events %v; want %v", got, want)
+	}
+	s.state = store.StateFailed
+	if err := c.progress(s.id, "server-1", 0, reshareRounds, 2); err != nil || len(s.events) != 3 {
+		t.Fatalf("a wait reported after the end: %v, %d events", err, len(s.events))
+	}
+}
+
 // TestStallWaitsForQueuedServer: a session idle past the stall timeout is
 // not failed as stalled while a healthy server party of it still waits for
 // a work slot; the check comes again a stall timeout later.

@@ -578,6 +578,16 @@ func failure(err error) *tsskitv1.ReportResultRequest_Failure {
 	return f
 }
 
+// WaitReporter reports a seat's wait for a work slot before it joins
+// (a server party making pre-parameters on the spot) to the coordinator,
+// as round 0 of rounds with its place in line, and the wait's end as
+// place 0; like the engine's progress, without ever blocking the caller
+// (the latest report replaces one not sent). token is the seat's.
+func WaitReporter(ctx context.Context, coord tsskitv1.CoordinatorServiceClient, sessionID, partyID, token string, rounds int) func(queued int) {
+	report := progressReporter(ctx, coord, grpc.PerRPCCredentials(serve.Bearer(token)), Job{SessionID: sessionID, PartyID: partyID})
+	return func(queued int) { report(party.Progress{Rounds: rounds, Queued: queued}) }
+}
+
 // progressReporter reports each new round to the coordinator without ever
 // blocking the engine: reports go through a one-slot mailbox that keeps the
 // latest.

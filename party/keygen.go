@@ -80,7 +80,7 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 			first, recoveryPolicy = id, v.Recovery
 		}
 	}
-	rn, err := newRunner(&req.Session, r, PhaseKeygen, keygenRounds, keygenKinds, keys, ver)
+	rn, err := newRunner(&req.Session, r, PhaseKeygen, KeygenRounds, keygenKinds, keys, ver)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,7 @@ func Keygen(ctx context.Context, req KeygenRequest, tr Transport) (*KeygenResult
 	// The record's own consistency checks double as the final check of the
 	// keygen output: x_i·G must be this party's public share, and so on.
 	if err := rec.Validate(); err != nil {
-		return nil, &Error{Code: CodeVerify, Round: keygenRounds, Err: err}
+		return nil, &Error{Code: CodeVerify, Round: KeygenRounds, Err: err}
 	}
 	return &KeygenResult{Share: rec, PublicKey: pub, Address: rec.Address(), ChainCode: rec.ChainCode}, nil
 }

@@ -108,8 +108,10 @@ const (
 	PhaseKeygen = "keygen"
 	PhaseSign   = "sign"
 
-	keygenRounds = 4
-	signRounds   = 10
+	// KeygenRounds and SignRounds are the rounds Progress counts in a
+	// keygen and a signing (ReshareRounds in a reshare).
+	KeygenRounds = 4
+	SignRounds   = 10
 
 	// DefaultTimeout applies when the context has no deadline, so that a
 	// party that never answers ends the session instead of hanging it.

@@ -103,9 +103,9 @@ func (rg *receiveRig) pubOf(ids []string) map[string]seal.PublicKeys {
 // gets, and no round runs (no proofs, no waiting).
 func (rg *receiveRig) runner(tb testing.TB, sign bool) *runner {
 	tb.Helper()
-	ids, phase, rounds, kinds := rg.keygenIDs, PhaseKeygen, keygenRounds, keygenKinds
+	ids, phase, rounds, kinds := rg.keygenIDs, PhaseKeygen, KeygenRounds, keygenKinds
 	if sign {
-		ids, phase, rounds, kinds = rg.signIDs, PhaseSign, signRounds, signKinds
+		ids, phase, rounds, kinds = rg.signIDs, PhaseSign, SignRounds, signKinds
 	}
 	r, err := roster.New(ids)
 	if err != nil {

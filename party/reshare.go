@@ -51,7 +51,7 @@ func reshareRoute(content tss.MessageContent) (fromOld, toOld, toNew bool) {
 	return false, false, false
 }
 
-const reshareRounds = 5
+const ReshareRounds = 5
 
 // PhaseReshare is the Progress phase of a reshare.
 const PhaseReshare = "reshare"
@@ -198,7 +198,7 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 			return nil, err
 		}
 	}
-	rn, err := newRunner(&req.Session, all, PhaseReshare, reshareRounds, reshareKinds, keys, ver)
+	rn, err := newRunner(&req.Session, all, PhaseReshare, ReshareRounds, reshareKinds, keys, ver)
 	if err != nil {
 		return nil, err
 	}
@@ -284,13 +284,13 @@ func Reshare(ctx context.Context, req ReshareRequest, tr Transport) (*ReshareRes
 		out.IdentitySeed = req.Identity.Seed()
 	}
 	if !bytes.Equal(out.PublicKey, req.PublicKey) {
-		return nil, &Error{Code: CodeVerify, Round: reshareRounds, Err: errors.New("the new shares are of another key than the wallet's")}
+		return nil, &Error{Code: CodeVerify, Round: ReshareRounds, Err: errors.New("the new shares are of another key than the wallet's")}
 	}
 	// The record's checks double as the final check of the result: x_i·G
 	// is this party's public share, the public shares interpolate to the
 	// wallet key, and so on.
 	if err := out.Validate(); err != nil {
-		return nil, &Error{Code: CodeVerify, Round: reshareRounds, Err: err}
+		return nil, &Error{Code: CodeVerify, Round: ReshareRounds, Err: err}
 	}
 	return &ReshareResult{Share: out, PublicKey: out.PublicKey, Address: out.Address(), NewHolders: holders}, nil
 }

@@ -125,7 +125,7 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	if err != nil {
 		return nil, err
 	}
-	rn, err := newRunner(&req.Session, r, PhaseSign, signRounds, signKinds, keys, ver)
+	rn, err := newRunner(&req.Session, r, PhaseSign, SignRounds, signKinds, keys, ver)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +145,7 @@ func Sign(ctx context.Context, req SignRequest, tr Transport) (*Signature, error
 	}
 	sig, err := finishSignature(data, req.Digest, pub)
 	if err != nil {
-		return nil, &Error{Code: CodeVerify, Round: signRounds, Err: err}
+		return nil, &Error{Code: CodeVerify, Round: SignRounds, Err: err}
 	}
 	return sig, nil
 }

@@ -3,8 +3,14 @@ package serverparty
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
 // A pool refill under way pauses while a session runs on its host — one
@@ -132,5 +138,61 @@ func TestSignPause(t *testing.T) {
 	defer p.begin(classKeygen)()
 	if d := took(); d > 100*time.Millisecond {
 		t.Fatalf("paused %v for a keygen", d)
+	}
+}
+
+// A session whose party makes pre-parameters on the spot (the pool is
+// empty) waits for a work slot before it joins: takePreParams says where
+// the wait is, and that it ended, through its waiting callback (the
+// session's round 0 at the coordinator).
+func TestOnSpotPreParamsWaitReported(t *testing.T) {
+	mk, err := vault.ParseMasterKey(strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(t.TempDir(), mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	host := NewHost()
+	p := &Party{cfg: Config{Vault: v, GenConcurrency: 1}, host: host, gate: newHostGate(host, 1, 1), log: slog.New(slog.DiscardHandler)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Another session's step holds the one slot.
+	if err := p.gate.enter(ctx, classKeygen, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []int
+	reports := func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := p.takePreParams(ctx, p.gate.session(classKeygen), func(q int) {
+			mu.Lock()
+			got = append(got, q)
+			mu.Unlock()
+		})
+		done <- err
+	}()
+	waitFor := func(n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); len(reports()) < n; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("reports %v; want %d", reports(), n)
+			}
+		}
+	}
+	waitFor(1)
+	p.gate.leave(classKeygen)
+	waitFor(2)
+	cancel() // (the generation itself is not this test's)
+	<-done
+	if r := reports(); !slices.Equal(r, []int{1, 0}) {
+		t.Fatalf("reports %v; want [1 0]: first in line, then the wait's end", r)
 	}
 }

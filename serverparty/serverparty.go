@@ -431,7 +431,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		}
 		var pre *keygen.LocalPreParams
 		var err error
-		pre, preTime, err = p.takePreParams(ctx, gate)
+		pre, preTime, err = p.takePreParams(ctx, gate, participant.WaitReporter(ctx, l.coord, a.SessionId, a.PartyId, a.Token, party.KeygenRounds))
 		if err != nil {
 			p.refuse(ctx, l, a, "preparams", err)
 			return
@@ -524,7 +524,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			for _, s := range ab {
 				job.Abandoned = append(job.Abandoned, identity.SignAbandoned(job.Identity, s, a.WalletId, a.PartyId, spec.Epoch))
 			}
-			if pre, preTime, err = p.takePreParams(ctx, gate); err != nil {
+			if pre, preTime, err = p.takePreParams(ctx, gate, participant.WaitReporter(ctx, l.coord, a.SessionId, a.PartyId, a.Token, party.ReshareRounds)); err != nil {
 				p.refuse(ctx, l, a, "preparams", err)
 				return
 			}
@@ -765,14 +765,14 @@ func (p *Party) refuse(ctx context.Context, l *link, a *tsskitv1.Assignment, cod
 // TakePreParams takes ready pre-params from the pool, or makes a set now if
 // the pool is empty.
 func (p *Party) TakePreParams(ctx context.Context) (*keygen.LocalPreParams, error) {
-	pre, _, err := p.takePreParams(ctx, p.gate.session(classKeygen))
+	pre, _, err := p.takePreParams(ctx, p.gate.session(classKeygen), nil)
 	return pre, err
 }
 
 // takePreParams is TakePreParams for a session: a set made now is that
 // session's work, made when the session's turn at the gate comes, and
 // how long it took is returned as the session's pre-parameter cost.
-func (p *Party) takePreParams(ctx context.Context, gate *sessionGate) (*keygen.LocalPreParams, time.Duration, error) {
+func (p *Party) takePreParams(ctx context.Context, gate *sessionGate, waiting func(queued int)) (*keygen.LocalPreParams, time.Duration, error) {
 	defer p.kickRefill()
 	pre, err := p.cfg.Vault.TakePreParams()
 	if err == nil {
@@ -781,7 +781,21 @@ func (p *Party) takePreParams(ctx context.Context, gate *sessionGate) (*keygen.L
 	if !errors.Is(err, vault.ErrEmpty) {
 		return nil, 0, err
 	}
-	if err := p.gate.enter(ctx, gate.class, gate.ticket, nil); err != nil {
+	// The wait for a slot comes before the join: said as the session's
+	// wait (waiting, if set), so that its watchers see where it is.
+	queued := false
+	var report func(int)
+	if waiting != nil {
+		report = func(pos int) {
+			queued = true
+			waiting(pos)
+		}
+	}
+	err = p.gate.enter(ctx, gate.class, gate.ticket, report)
+	if queued {
+		waiting(0)
+	}
+	if err != nil {
 		return nil, 0, err
 	}
 	defer p.gate.leave(gate.class)
@@ -946,7 +960,9 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string, k
 	}
 	defer p.begin(classKeygen)()
 	gate := p.gate.session(classKeygen)
-	pre, _, err := p.takePreParams(ctx, gate)
+	// (A user party's place in this host's queue is not reported: the
+	// coordinator takes work queues from server parties only.)
+	pre, _, err := p.takePreParams(ctx, gate, nil)
 	if err != nil {
 		p.refuse(ctx, l, seat, "preparams", err)
 		return nil, err
