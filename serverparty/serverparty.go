@@ -1008,6 +1008,11 @@ func (p *Party) RunUserParty(ctx context.Context, sessionID, userParty string, k
 		if !out.Activate {
 			return nil, out.NotActivated
 		}
+		// Every holder's acknowledgement verified: the epoch is the
+		// wallet's, and runs of it no longer matter.
+		if err := p.cfg.Vault.SettleUserRuns(claim.WalletId, claim.PartyId, spec.Epoch); err != nil {
+			p.log.Warn("settle the user party's reshare runs", "wallet", claim.WalletId, "err", err)
+		}
 		return &UserShare{PartyID: claim.PartyId, Record: out.Share, Address: out.Address}, nil
 	}
 	out, err := participant.Keygen(ctx, l.conn, job, pre, nil)

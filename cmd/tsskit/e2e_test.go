@@ -794,6 +794,19 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 	// The first attempt's device (--device) is kept for the retries: the
 	// same party, whatever --party-id a retry would give.
 	kitShare, kitDevice := filepath.Join(c.dir, "recovered-kit.share"), filepath.Join(c.dir, "kit-device.json")
+	// A well-formed code that is not this wallet's: refused before any
+	// session, and no device kept.
+	wrongCode := filepath.Join(c.dir, "wrong-code.txt")
+	if err := os.WriteFile(wrongCode, []byte(strings.Repeat("abandon ", 11)+"about\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.tryCLI(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", addr,
+		"--recovery-code-file", wrongCode, "--device", kitDevice, "--out", kitShare)...); err == nil || !strings.Contains(err.Error(), "not wallet") {
+		t.Fatalf("recovery with another wallet's code: %v; want it refused", err)
+	}
+	if _, err := os.Stat(kitDevice); err == nil {
+		t.Fatal("a refused code kept a device")
+	}
 	if _, err := c.tryCLI(append(env, "TSSKIT_RECOVERY_CODE="), at("party", "recover", "--wallet", wallet, "--address", "0x"+strings.Repeat("11", 20),
 		"--recovery-code-file", code, "--party-id", "cli-kit", "--device", kitDevice, "--out", kitShare)...); err == nil || !strings.Contains(err.Error(), "hands over the key of address") {
 		t.Fatalf("recovery with another address: %v; want it refused", err)

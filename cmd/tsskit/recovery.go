@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -165,7 +166,7 @@ func partyRecover(ctx context.Context, args []string) error {
 	wallet := fs.String("wallet", "", "the wallet id")
 	codeFile := fs.String("recovery-code-file", "", "file holding the wallet's recovery code (12 words)")
 	request := fs.Bool("request", false, "make this device's identity (into --device) and print the request the app backend approves")
-	deviceOut := fs.String("device", "", "the new device's file (its identity key, unencrypted, mode 0600): written by --request, read with --approval; with a recovery code (default OUT.device), written by the first attempt and read by each retry, whose join then says which earlier attempts never stored (runs kept in DEVICE.epoch-N.runs); removed once the share is written")
+	deviceOut := fs.String("device", "", "the new device's file (its identity key, unencrypted, mode 0600): written by --request, read with --approval; with a recovery code, written by the first attempt and read by each retry, whose join then says which earlier attempts never stored (runs kept in DEVICE.epoch-N.runs); removed once the share is written")
 	approval := fs.String("approval", "", "the app backend's approval file (tsskit recovery approve)")
 	partyID := fs.String("party-id", "", `the new party id (default "cli-" and 8 random hex digits)`)
 	out := fs.String("out", "", "share file to write (must not exist)")
@@ -194,12 +195,14 @@ func partyRecover(ctx context.Context, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	var policy map[string]bool // the wallet's recovery policy, as the coordinator recorded it
+	var kitKey []byte          // the wallet's recovery kit key, as the coordinator recorded it
 	epochOf := func(walletID string) (int, error) {
 		w, err := pc.coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: walletID}, pc.admin)
 		if err != nil {
 			return 0, fmt.Errorf("wallet %s: %w", walletID, err)
 		}
 		policy = map[string]bool{"kit": len(w.Wallet.RecoveryKit) != 0, "backend": w.Wallet.RecoveryBackend}
+		kitKey = w.Wallet.RecoveryKit
 		return int(w.Wallet.Epoch), nil
 	}
 
@@ -278,11 +281,14 @@ func partyRecover(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *deviceOut == "" {
-			*deviceOut = *out + ".device"
+		// A code that is not this wallet's is refused here, before a
+		// device is kept (the server holders check it against their own
+		// records in any case).
+		if pub := kit.Public(); len(kitKey) != 0 && !bytes.Equal(kitKey, pub[:]) {
+			return configErrorf("recovery code: not wallet %s's (its recovery kit key differs)", *wallet)
 		}
 		switch _, serr := os.Stat(*deviceOut); {
-		case serr == nil:
+		case *deviceOut != "" && serr == nil:
 			// A retry: the device and party id of the first attempt, so
 			// that this party can say which earlier runs never stored.
 			var df deviceFile
@@ -300,9 +306,11 @@ func partyRecover(ctx context.Context, args []string) error {
 			if dev, err = identity.GenerateKey(); err != nil {
 				return err
 			}
-			b, _ := json.Marshal(deviceFile{PartyID: *partyID, WalletID: *wallet, Identity: hex.EncodeToString(dev.Seed())})
-			if err := writeNew(*deviceOut, b, 0o600); err != nil {
-				return err
+			if *deviceOut != "" {
+				b, _ := json.Marshal(deviceFile{PartyID: *partyID, WalletID: *wallet, Identity: hex.EncodeToString(dev.Seed())})
+				if err := writeNew(*deviceOut, b, 0o600); err != nil {
+					return err
+				}
 			}
 		}
 		defer dev.Destroy()

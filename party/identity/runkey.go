@@ -4,6 +4,7 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
+	"math"
 )
 
 // runKeySalt is the HKDF salt of RunKey: it keeps the derived keys apart
@@ -27,8 +28,8 @@ func RunKey(host *Key, sessionID, walletID, partyID string, epoch int) (*Key, er
 	if host == nil {
 		return nil, fmt.Errorf("identity: no host key to derive a run key from")
 	}
-	if epoch < 0 {
-		return nil, fmt.Errorf("identity: epoch %d", epoch)
+	if epoch < 0 || uint64(epoch) > math.MaxUint32 {
+		return nil, fmt.Errorf("identity: run key: epoch %d", epoch)
 	}
 	for _, id := range []string{sessionID, walletID, partyID} {
 		if id == "" || len(id) > 0xffff {

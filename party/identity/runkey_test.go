@@ -49,6 +49,7 @@ func TestRunKeyVector(t *testing.T) {
 		"no host":       func() (*Key, error) { return RunKey(nil, "s", "w", "p", 1) },
 		"empty session": func() (*Key, error) { return RunKey(host, "", "w", "p", 1) },
 		"negative":      func() (*Key, error) { return RunKey(host, "s", "w", "p", -1) },
+		"past 32 bits":  func() (*Key, error) { return RunKey(host, "s", "w", "p", 1<<32) },
 	} {
 		if _, err := f(); err == nil {
 			t.Errorf("%s: accepted", name)

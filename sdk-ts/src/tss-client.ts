@@ -950,6 +950,8 @@ export class TssClient {
     let pending: number | null = null;
     let failed = false;
     let verified = false;
+    // The wallet's epoch the authorization names.
+    let walletEpoch = -1;
     try {
       let authorization: Uint8Array;
       if (opts.approval !== undefined) {
@@ -965,6 +967,7 @@ export class TssClient {
           throw new RecoveryError("recovery_other_device", "the approval names another device or party than this browser's recovery request");
         }
         const w = await this.walletState(walletId, inner.signal);
+        walletEpoch = w.epoch;
         // A wrong password fails here, before any session exists.
         deviceId = (await worker.openRecoveryDevice(req.device, opts.password)).deviceId;
         partyId = req.partyId;
@@ -972,6 +975,7 @@ export class TssClient {
         authorization = a.authorization;
       } else {
         const w = await this.walletState(walletId, inner.signal);
+        walletEpoch = w.epoch;
         if (w.kit === "") throw new RecoveryError("recovery_refused", `wallet ${JSON.stringify(walletId)}'s recovery policy has no recovery kit (as the coordinator records it)`);
         // One device and party id for every attempt at this epoch, kept
         // like a request's (sealed under password): a retry can then say,
@@ -1026,6 +1030,8 @@ export class TssClient {
         epoch: r.epoch, oldThreshold: r.oldThreshold, oldParties: [...r.oldParties], newParties: [...r.newParties],
         publicKey: r.publicKey, chainCode: r.chainCode, clientRequired: r.clientRequired, recoveryKit: r.recoveryKit, recoveryBackend: r.recoveryBackend,
       };
+      // Refused in the wasm too (prepareRecovery); here before the run is recorded.
+      if (spec.epoch !== walletEpoch + 1) throw mismatch(`the coordinator's recovery makes epoch ${spec.epoch}; the authorization is for epoch ${walletEpoch}`);
       prog.phase("preparams", 0);
       preParams =
         (await this.preParams?.take()) ??

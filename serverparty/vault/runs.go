@@ -226,10 +226,10 @@ func (v *Vault) checkUserRunArgs(walletID, userPartyID string, epoch int, sessio
 // walletID's epoch before anything is computed, marks abandoned every
 // other run of that epoch it joined and never stored, and returns every
 // abandoned run of the epoch. With no share to read the wallet's epoch
-// from, each run raises the record's floor to the epoch before its own:
-// a run of that epoch or below is refused from then on (ErrStaleEpoch),
-// and its records are dropped — epochs only grow, so an honest
-// coordinator never asks for one.
+// from, the floor is the highest epoch this party saw activated
+// (SettleUserRuns, after every holder's acknowledgement verified): a run
+// of that epoch or below is refused (ErrStaleEpoch). The epoch a run
+// claims is the coordinator's word, so it never raises the floor itself.
 func (v *Vault) JoinUserRun(walletID, userPartyID string, epoch int, sessionID string) ([]string, error) {
 	if err := v.checkUserRunArgs(walletID, userPartyID, epoch, sessionID); err != nil {
 		return nil, err
@@ -242,11 +242,32 @@ func (v *Vault) JoinUserRun(walletID, userPartyID string, epoch int, sessionID s
 		return nil, err
 	}
 	if epoch <= rec.Floor {
-		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; user party %q has had runs of epoch %d", epoch, walletID, userPartyID, rec.Floor+1), nil)
+		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; user party %q has seen epoch %d activated", epoch, walletID, userPartyID, rec.Floor), nil)
 	}
-	floor := max(rec.Floor, epoch-1)
-	runs := slices.DeleteFunc(rec.Runs, func(r Run) bool { return r.Epoch <= floor })
-	return v.joinRunLocked(walletID, userPartyID, key, epoch, sessionID, runs, floor, nil)
+	return v.joinRunLocked(walletID, userPartyID, key, epoch, sessionID, rec.Runs, rec.Floor, nil)
+}
+
+// SettleUserRuns records that epoch of walletID was activated with user
+// party userPartyID's share of a run this vault recorded (its holders'
+// acknowledgements verified): the floor rises to epoch, and the runs of
+// that epoch and below, which can no longer store a share, are dropped.
+func (v *Vault) SettleUserRuns(walletID, userPartyID string, epoch int) error {
+	if err := v.checkUserRunArgs(walletID, userPartyID, epoch, "-"); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	key := v.userRunsKey(userPartyID)
+	rec, err := v.runsRecordLocked(walletID, key)
+	if err != nil {
+		return err
+	}
+	if epoch <= rec.Floor {
+		return nil
+	}
+	rec.Floor = epoch
+	rec.Runs = slices.DeleteFunc(rec.Runs, func(r Run) bool { return r.Epoch <= epoch })
+	return v.putRunsRecordLocked(walletID, key, rec)
 }
 
 // MarkUserRunStored records, before a user party reports its new share

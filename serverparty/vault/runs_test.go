@@ -35,6 +35,9 @@ func TestReshareRuns(t *testing.T) {
 		}
 		join(v, 1, "rs-a")
 		join(v, 1, "rs-a") // joining a recorded run again changes nothing
+		if want := []Run{{"rs-a", 1, RunJoined}}; !slices.Equal(runs(v), want) {
+			t.Fatalf("runs after joining twice: %v, want %v", runs(v), want)
+		}
 		// A run of a later epoch (a party that kept a stale share, added
 		// back as a new member) is recorded beside them, and abandons
 		// nothing of epoch 1.
@@ -149,7 +152,8 @@ func TestReshareRuns(t *testing.T) {
 // TestUserRuns: the runs of a user party this server party runs (the
 // account API's refresh), kept apart from the owner's: the same rule —
 // an unstored run abandoned when a later one of its epoch is joined, and
-// never stored then — with the floor raised by each run's epoch.
+// never stored then — with the floor raised only by an activation
+// (SettleUserRuns), never by the epoch a run claims.
 func TestUserRuns(t *testing.T) {
 	forBackends(t, func(t *testing.T, b testBackend) {
 		v, k, r0, _ := activeAndNext(t, b)
@@ -196,14 +200,24 @@ func TestUserRuns(t *testing.T) {
 		if rs, err := reopened.Runs(w, r0.PartyID); err != nil || len(rs) != 0 {
 			t.Fatalf("the owner's runs: %v, %v; want none", rs, err)
 		}
-		// A run of epoch 2 drops epoch 1's runs, and epoch 1 is refused
-		// from then on.
+		// A run claiming a far epoch is recorded beside them, and changes
+		// nothing else: only an activation raises the floor.
+		join(reopened, 1000, "us-far")
+		join(reopened, 1, "us-c", "us-a")
+		// Epoch 1 activated: its runs are dropped, and it is refused from
+		// then on; epoch 2 is joined.
+		if err := reopened.SettleUserRuns(w, u, 1); err != nil {
+			t.Fatal(err)
+		}
+		if err := reopened.SettleUserRuns(w, u, 1); err != nil {
+			t.Fatalf("settling again: %v", err)
+		}
 		join(reopened, 2, "us-d")
-		if want := []Run{{"us-d", 2, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
+		if want := []Run{{"us-far", 1000, RunJoined}, {"us-d", 2, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
 			t.Fatalf("user runs at epoch 2: %v, want %v", userRuns(reopened), want)
 		}
 		if _, err := reopened.JoinUserRun(w, u, 1, "us-e"); !errors.Is(err, ErrStaleEpoch) {
-			t.Fatalf("a run of a past epoch: %v, want ErrStaleEpoch", err)
+			t.Fatalf("a run of an activated epoch: %v, want ErrStaleEpoch", err)
 		}
 		for i := 1; i < MaxRuns; i++ {
 			if _, err := reopened.JoinUserRun(w, u, 2, fmt.Sprintf("us-many-%d", i)); err != nil {
