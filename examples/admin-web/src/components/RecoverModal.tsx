@@ -357,9 +357,13 @@ export function RecoverModal(props: {
             />
           )}
           {requestError && <ErrorBox message={requestError} testId="recover-request-error" />}
-          {method === "approval" && otherPending.length > 0 && (
+          {otherPending.length > 0 && (
             <div className="pending-requests" data-testid="pending-requests">
-              <p className="radio-group-title">Requests from this browser waiting for an approval</p>
+              <p className="radio-group-title">
+                {method === "approval"
+                  ? "Requests from this browser waiting for an approval"
+                  : "Unfinished recoveries from this browser (a retry with the code uses the same device and password)"}
+              </p>
               <ul>
                 {otherPending.map((r) => (
                   <li key={r.walletId}>

@@ -74,6 +74,11 @@ export function friendlyError(e: unknown, during?: During): string {
   const name = typeof err.name === "string" ? err.name : "";
   const code = typeof err.code === "string" ? err.code : "";
   const culprits = Array.isArray(err.culprits) ? err.culprits.filter((c): c is string => typeof c === "string") : [];
+  // A recovery opens this browser's earlier attempt's device key (kept under the password first given).
+  if (name === "WrongPasswordError" && during === "recover") {
+    return "This password does not open this browser's earlier recovery attempt of this wallet, which keeps its device key under the " +
+      "password first given. Enter that password, or discard the earlier attempt (listed below) and start afresh.";
+  }
   if (byName[name]) return byName[name]!;
   // Epochs (docs/lifecycle.md): a share, or a backup, from before a refresh.
   if (code === "stale_epoch") {

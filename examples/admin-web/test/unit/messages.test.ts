@@ -33,6 +33,12 @@ describe("friendlyError", () => {
     expect(friendlyError(err("unavailable"), "recover")).toMatch(/to hand it over right now\. Nothing changed/);
   });
 
+  it("says which password a recovery wants", () => {
+    const wrong = Object.assign(new Error("x"), { name: "WrongPasswordError" });
+    expect(friendlyError(wrong)).toBe("Wrong password.");
+    expect(friendlyError(wrong, "recover")).toMatch(/earlier recovery attempt of this wallet/);
+  });
+
   it("has a sentence for every recovery refusal the SDK names", () => {
     const codes = ["recovery_refused", "recovery_code", "recovery_wrong_code", "recovery_forged", "recovery_expired", "recovery_other_wallet",
       "recovery_stale", "recovery_other_device", "recovery_no_request", "recovery_malformed"];
