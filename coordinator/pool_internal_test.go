@@ -233,12 +233,7 @@ func TestAdmissionCountsUserParty(t *testing.T) {
 // a client party's queued figure is not (it has no work queue), and
 // repeats are not news.
 func TestProgressQueued(t *testing.T) {
-	c := &Coordinator{sessions: map[string]*session{}}
-	s := c.newSession(store.SessionKeygen, "wallet-q")
-	s.add("server-1", store.HolderServer)
-	s.add("browser-1", store.HolderClient)
-	s.state = store.StateRunning
-	c.sessions[s.id] = s
+	c, s := progressSession(store.SessionKeygen, store.StateRunning)
 	type report struct{ party, round, queued uint32 }
 	parties := []string{"server-1", "browser-1"}
 	var got []string
@@ -256,10 +251,7 @@ func TestProgressQueued(t *testing.T) {
 			t.Fatalf("%s round %d queued %d: %v", parties[r.party], r.round, r.queued, err)
 		}
 	}
-	for _, ev := range s.events {
-		p := ev.GetProgress()
-		got = append(got, fmt.Sprintf("%s@%d:%d", p.PartyId, p.Round, p.Queued))
-	}
+	got = progressEvents(s)
 	want := []string{"server-1@0:2", "server-1@0:1", "server-1@0:0", "server-1@1:0", "server-1@1:3", "server-1@2:0", "browser-1@1:0"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %v; want %v", got, want)
@@ -275,27 +267,40 @@ func TestProgressQueued(t *testing.T) {
 	}
 }
 
-// TestProgressQueuedBeforeJoin: a server party that makes pre-parameters
-// on the spot waits for a work slot before it joins; that wait (round 0)
-// and its end are relayed while the session still waits for its parties,
-// later rounds are not (nothing runs yet), and nothing after the end.
-func TestProgressQueuedBeforeJoin(t *testing.T) {
+// progressSession is a session of kind in state, with a server party and
+// a client, for progress reports.
+func progressSession(kind store.SessionKind, state store.SessionState) (*Coordinator, *session) {
 	c := &Coordinator{sessions: map[string]*session{}}
-	s := c.newSession(store.SessionReshare, "wallet-w")
+	s := c.newSession(kind, "wallet-p")
 	s.add("server-1", store.HolderServer)
 	s.add("browser-1", store.HolderClient)
-	s.state = store.StateWaiting
+	s.state = state
 	c.sessions[s.id] = s
-	for _, r := range []struct{ round, queued uint32 }{{0, 3}, {0, 1}, {1, 0}, {0, 0}} {
-		if err := c.progress(s.id, "server-1", r.round, reshareRounds, r.queued); err != nil {
-			t.Fatalf("round %d queued %d: %v", r.round, r.queued, err)
-		}
-	}
+	return c, s
+}
+
+// progressEvents is s's progress events, as party@round:queued.
+func progressEvents(s *session) []string {
 	var got []string
 	for _, ev := range s.events {
 		p := ev.GetProgress()
 		got = append(got, fmt.Sprintf("%s@%d:%d", p.PartyId, p.Round, p.Queued))
 	}
+	return got
+}
+
+// TestProgressQueuedBeforeJoin: a server party that makes pre-parameters
+// on the spot waits for a work slot before it joins; that wait (round 0)
+// and its end are relayed while the session still waits for its parties,
+// later rounds are not (nothing runs yet), and nothing after the end.
+func TestProgressQueuedBeforeJoin(t *testing.T) {
+	c, s := progressSession(store.SessionReshare, store.StateWaiting)
+	for _, r := range []struct{ round, queued uint32 }{{0, 3}, {0, 1}, {1, 0}, {0, 0}} {
+		if err := c.progress(s.id, "server-1", r.round, reshareRounds, r.queued); err != nil {
+			t.Fatalf("round %d queued %d: %v", r.round, r.queued, err)
+		}
+	}
+	got := progressEvents(s)
 	if want := []string{"server-1@0:3", "server-1@0:1", "server-1@0:0"}; !slices.Equal(got, want) {
 		t.Fatalf("events %v; want %v", got, want)
 	}

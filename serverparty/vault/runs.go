@@ -231,20 +231,31 @@ func (v *Vault) checkUserRunArgs(walletID, userPartyID string, epoch int, sessio
 // of that epoch or below is refused (ErrStaleEpoch). The epoch a run
 // claims is the coordinator's word, so it never raises the floor itself.
 func (v *Vault) JoinUserRun(walletID, userPartyID string, epoch int, sessionID string) ([]string, error) {
+	var out []string
+	err := v.withUserRuns(walletID, userPartyID, epoch, sessionID, func(key string, rec runsRecord) (err error) {
+		if epoch <= rec.Floor {
+			return newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; user party %q has seen epoch %d activated", epoch, walletID, userPartyID, rec.Floor), nil)
+		}
+		out, err = v.joinRunLocked(walletID, userPartyID, key, epoch, sessionID, rec.Runs, rec.Floor, nil)
+		return err
+	})
+	return out, err
+}
+
+// withUserRuns checks the arguments of a user party's run, then calls f
+// with the key and record of the user party's runs, under the lock.
+func (v *Vault) withUserRuns(walletID, userPartyID string, epoch int, sessionID string, f func(key string, rec runsRecord) error) error {
 	if err := v.checkUserRunArgs(walletID, userPartyID, epoch, sessionID); err != nil {
-		return nil, err
+		return err
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
 	key := v.userRunsKey(userPartyID)
 	rec, err := v.runsRecordLocked(walletID, key)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if epoch <= rec.Floor {
-		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; user party %q has seen epoch %d activated", epoch, walletID, userPartyID, rec.Floor), nil)
-	}
-	return v.joinRunLocked(walletID, userPartyID, key, epoch, sessionID, rec.Runs, rec.Floor, nil)
+	return f(key, rec)
 }
 
 // SettleUserRuns records that epoch of walletID was activated with user
@@ -252,22 +263,14 @@ func (v *Vault) JoinUserRun(walletID, userPartyID string, epoch int, sessionID s
 // acknowledgements verified): the floor rises to epoch, and the runs of
 // that epoch and below, which can no longer store a share, are dropped.
 func (v *Vault) SettleUserRuns(walletID, userPartyID string, epoch int) error {
-	if err := v.checkUserRunArgs(walletID, userPartyID, epoch, "-"); err != nil {
-		return err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	key := v.userRunsKey(userPartyID)
-	rec, err := v.runsRecordLocked(walletID, key)
-	if err != nil {
-		return err
-	}
-	if epoch <= rec.Floor {
-		return nil
-	}
-	rec.Floor = epoch
-	rec.Runs = slices.DeleteFunc(rec.Runs, func(r Run) bool { return r.Epoch <= epoch })
-	return v.putRunsRecordLocked(walletID, key, rec)
+	return v.withUserRuns(walletID, userPartyID, epoch, "-", func(key string, rec runsRecord) error {
+		if epoch <= rec.Floor {
+			return nil
+		}
+		rec.Floor = epoch
+		rec.Runs = slices.DeleteFunc(rec.Runs, func(r Run) bool { return r.Epoch <= epoch })
+		return v.putRunsRecordLocked(walletID, key, rec)
+	})
 }
 
 // MarkUserRunStored records, before a user party reports its new share
@@ -275,38 +278,30 @@ func (v *Vault) SettleUserRuns(walletID, userPartyID string, epoch int) error {
 // the run stored it; it refuses a run recorded abandoned, and a run not
 // joined (JoinUserRun).
 func (v *Vault) MarkUserRunStored(walletID, userPartyID string, epoch int, sessionID string) error {
-	if err := v.checkUserRunArgs(walletID, userPartyID, epoch, sessionID); err != nil {
-		return err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	key := v.userRunsKey(userPartyID)
-	rec, err := v.runsRecordLocked(walletID, key)
-	if err != nil {
-		return err
-	}
-	i := slices.IndexFunc(rec.Runs, func(r Run) bool { return r.SessionID == sessionID && r.Epoch == epoch })
-	switch {
-	case i < 0:
-		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q of epoch %d was not joined by user party %q here", sessionID, epoch, userPartyID), nil)
-	case rec.Runs[i].State == RunAbandoned:
-		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by user party %q; its share is not stored", sessionID, userPartyID), nil)
-	case rec.Runs[i].State == RunStored:
-		return nil
-	}
-	rec.Runs[i].State = RunStored
-	return v.putRunsRecordLocked(walletID, key, rec)
+	return v.withUserRuns(walletID, userPartyID, epoch, sessionID, func(key string, rec runsRecord) error {
+		i := slices.IndexFunc(rec.Runs, func(r Run) bool { return r.SessionID == sessionID && r.Epoch == epoch })
+		switch {
+		case i < 0:
+			return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q of epoch %d was not joined by user party %q here", sessionID, epoch, userPartyID), nil)
+		case rec.Runs[i].State == RunAbandoned:
+			return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by user party %q; its share is not stored", sessionID, userPartyID), nil)
+		case rec.Runs[i].State == RunStored:
+			return nil
+		}
+		rec.Runs[i].State = RunStored
+		return v.putRunsRecordLocked(walletID, key, rec)
+	})
 }
 
 // UserRuns returns the recorded reshare runs of user party userPartyID
 // of walletID, oldest first.
 func (v *Vault) UserRuns(walletID, userPartyID string) ([]Run, error) {
-	if err := v.checkUserRunArgs(walletID, userPartyID, 1, "-"); err != nil {
-		return nil, err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	return v.runsLocked(walletID, v.userRunsKey(userPartyID))
+	var runs []Run
+	err := v.withUserRuns(walletID, userPartyID, 1, "-", func(_ string, rec runsRecord) error {
+		runs = rec.Runs
+		return nil
+	})
+	return runs, err
 }
 
 func countRuns(runs []Run, epoch int) int {
