@@ -236,7 +236,6 @@ func TestProgressQueued(t *testing.T) {
 	c, s := progressSession(store.SessionKeygen, store.StateRunning)
 	type report struct{ party, round, queued uint32 }
 	parties := []string{"server-1", "browser-1"}
-	var got []string
 	for _, r := range []report{
 		{0, 0, 2}, // server-1 waits before its first step
 		{0, 0, 2}, // the same: no event
@@ -251,7 +250,7 @@ func TestProgressQueued(t *testing.T) {
 			t.Fatalf("%s round %d queued %d: %v", parties[r.party], r.round, r.queued, err)
 		}
 	}
-	got = progressEvents(s)
+	got := progressEvents(s)
 	want := []string{"server-1@0:2", "server-1@0:1", "server-1@0:0", "server-1@1:0", "server-1@1:3", "server-1@2:0", "browser-1@1:0"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("events %v; want %v", got, want)
