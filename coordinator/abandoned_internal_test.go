@@ -15,16 +15,17 @@ import (
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
-// A join's abandoned-run statements are relayed only when they are the
-// joining party's about this reshare's wallet and new epoch (their
-// signatures are the holders' to check); anything else is refused at the
+// A join's abandoned-run statements are relayed only when they are about
+// this reshare's wallet and new epoch, the joining party's or a party's
+// not in the session (a recovering client's earlier attempt); their
+// signatures are the holders' to check. Anything else is refused at the
 // join, before the session starts.
 func TestJoinAbandonedStatements(t *testing.T) {
 	k, err := identity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &session{id: "rs-2", kind: store.SessionReshare, walletID: "w1",
+	s := &session{id: "rs-2", kind: store.SessionReshare, walletID: "w1", kinds: map[string]store.HolderKind{"a": store.HolderClient, "b": store.HolderServer},
 		reshare: &identity.Reshare{Epoch: 3, OldThreshold: 2, Old: []string{"a", "b"}, New: []string{"a", "b"}}}
 	keys := func(p string, stmts ...[]byte) *tsskitv1.PartyKeys {
 		return &tsskitv1.PartyKeys{PartyId: p, Abandoned: stmts}
@@ -35,17 +36,20 @@ func TestJoinAbandonedStatements(t *testing.T) {
 	if err := s.checkAbandoned(keys("a")); err != nil {
 		t.Fatalf("none: %v", err)
 	}
+	if err := s.checkAbandoned(keys("a", identity.SignAbandoned(k, "rs-1", "w1", "earlier-attempt", 3))); err != nil {
+		t.Fatalf("an earlier attempt's statement: %v", err)
+	}
 	many := make([][]byte, identity.MaxAbandoned+1)
 	for i := range many {
 		many[i] = identity.SignAbandoned(k, "rs-1", "w1", "a", 3)
 	}
 	for name, pk := range map[string]*tsskitv1.PartyKeys{
-		"another party's":  keys("a", identity.SignAbandoned(k, "rs-1", "w1", "b", 3)),
-		"another wallet's": keys("a", identity.SignAbandoned(k, "rs-1", "w2", "a", 3)),
-		"another epoch's":  keys("a", identity.SignAbandoned(k, "rs-1", "w1", "a", 2)),
-		"this session's":   keys("a", identity.SignAbandoned(k, "rs-2", "w1", "a", 3)),
-		"malformed":        keys("a", bytes.Repeat([]byte{1}, 10)),
-		"too many":         keys("a", many...),
+		"another party's of the session": keys("a", identity.SignAbandoned(k, "rs-1", "w1", "b", 3)),
+		"another wallet's":               keys("a", identity.SignAbandoned(k, "rs-1", "w2", "a", 3)),
+		"another epoch's":                keys("a", identity.SignAbandoned(k, "rs-1", "w1", "a", 2)),
+		"this session's":                 keys("a", identity.SignAbandoned(k, "rs-2", "w1", "a", 3)),
+		"malformed":                      keys("a", bytes.Repeat([]byte{1}, 10)),
+		"too many":                       keys("a", many...),
 	} {
 		if err := s.checkAbandoned(pk); err == nil || !strings.Contains(err.Error(), "abandoned-run statements") {
 			t.Errorf("%s: %v, want a refusal", name, err)

@@ -335,6 +335,9 @@ type session struct {
 	recoverySet   bool
 	authorization *recovery.Authorization
 	acks          map[string][]byte // reshare sessions: each new member's stored acknowledgement
+	// earlier: reshare sessions: earlier runs of the epoch whose stored
+	// acknowledgements a join presented, by session (earlierRunLocked).
+	earlier map[string]*earlierRun
 
 	keys    map[string]*tsskitv1.PartyKeys
 	pubkeys map[string][]byte
@@ -886,6 +889,9 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	if err := s.checkAbandoned(k); err != nil {
 		return err
 	}
+	if err := s.checkStored(k); err != nil {
+		return err
+	}
 	if err := s.checkStatement(k); err != nil {
 		if st, _ := status.FromError(err); st.Code() == codes.FailedPrecondition && strings.HasPrefix(st.Message(), "stale_epoch") && !s.state.Final() {
 			// A holder whose share is of an older epoch cannot take part:
@@ -910,10 +916,16 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 		return status.Errorf(codes.FailedPrecondition, "session is %s", s.state)
 	}
 	s.keys[k.PartyId] = proto.Clone(k).(*tsskitv1.PartyKeys)
+	if len(k.Stored) > 0 {
+		c.earlierRunLocked(s, k)
+	}
 	joined, missing := s.missing()
 	if len(missing) > 0 {
 		c.emitLocked(s, &tsskitv1.SessionEvent{Event: &tsskitv1.SessionEvent_Waiting_{Waiting: &tsskitv1.SessionEvent_Waiting{Joined: joined, Missing: missing}}})
 		return nil
+	}
+	if len(s.earlier) > 0 && c.completeRunLocked(s) {
+		return nil // an earlier run was activated instead
 	}
 	ready := &tsskitv1.SessionEvent_Ready{Kind: protoKind(s.kind), WalletId: s.walletID, SignersNeeded: uint32(s.signers), Digest: s.digest, DerivationPath: s.path,
 		RecordsChainCodes: s.kind == store.SessionKeygen, Reshare: participant.ReshareProto(s.reshare, s.authorization)}
@@ -1101,7 +1113,8 @@ func storableCode(code string) string {
 // persist writes the session's state (and closes its router stream when it
 // is final) in the background; Stop waits for these writes.
 func (c *Coordinator) persist(s *session, extra *store.Session) {
-	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: s.state, Digest: s.digest, Path: s.path, CreatedAt: s.created}
+	rec := &store.Session{ID: s.id, Kind: s.kind, WalletID: s.walletID, Parties: s.parties, State: s.state, Digest: s.digest, Path: s.path, CreatedAt: s.created,
+		Run: s.runRecord()}
 	if extra != nil {
 		rec.Reason, rec.Culprits, rec.Code, rec.Signature, rec.StoredAcks = extra.Reason, extra.Culprits, extra.Code, extra.Signature, extra.StoredAcks
 	}

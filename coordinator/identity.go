@@ -66,10 +66,13 @@ func (s *session) checkStatement(k *tsskitv1.PartyKeys) error {
 }
 
 // checkAbandoned refuses a join whose abandoned-run statements are not
-// for a reshare, or not this party's statements about this wallet's new
-// epoch. Their signatures are the holders' to check, under the keys their
-// own share records name: the coordinator relays them and cannot make
-// one.
+// for a reshare, or not about this wallet's new epoch, or another party's
+// of this session (which speaks for itself). A party not in this session
+// may be named: a recovering client's earlier attempt, whose identity the
+// retry does not keep, signed its statement before it gave up, and the
+// retry carries it. Their signatures are the holders' to check, under
+// the keys their own share records name: the coordinator relays them and
+// cannot make one.
 func (s *session) checkAbandoned(k *tsskitv1.PartyKeys) error {
 	if len(k.Abandoned) == 0 {
 		return nil
@@ -88,7 +91,7 @@ func (s *session) checkAbandoned(k *tsskitv1.PartyKeys) error {
 		switch {
 		case err != nil:
 			return bad("%v", err)
-		case a.PartyID != k.PartyId || a.WalletID != s.walletID || a.Epoch != s.reshare.Epoch:
+		case a.PartyID != k.PartyId && s.kinds[a.PartyID] != "" || a.WalletID != s.walletID || a.Epoch != s.reshare.Epoch:
 			return bad("one is party %q's about epoch %d of wallet %q", a.PartyID, a.Epoch, a.WalletID)
 		case a.SessionID == s.id:
 			return bad("one abandons this session")

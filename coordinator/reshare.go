@@ -343,7 +343,7 @@ func (c *Coordinator) abortReshare(s *session, code string, culprits []string) {
 		return
 	}
 	blamed := s.retireeFailed || slices.ContainsFunc(culprits, func(p string) bool { return slices.Contains(s.retirees, p) }) ||
-		(len(culprits) == 0 && code != "" && code != string(party.CodeCanceled))
+		(len(culprits) == 0 && code != "" && code != string(party.CodeCanceled) && code != string(party.CodeRunComplete))
 	if len(s.retirees) > 0 && blamed {
 		c.noRetire.Store(s.walletID, time.Now().Add(time.Hour))
 	}
@@ -392,6 +392,11 @@ func (c *Coordinator) reportReshared(ctx context.Context, s *session, p string, 
 	s.moved = time.Now()
 	c.learnCost(s, p, req)
 	if len(s.pubkeys) < len(s.parties) {
+		if inNew {
+			// Kept, so that a later run of the epoch can find this one
+			// complete if it ends unactivated (earlierRunLocked).
+			c.persist(s, nil)
+		}
 		return nil
 	}
 	c.completeReshareLocked(ctx, s)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -80,6 +81,16 @@ type Job struct {
 	// for earlier runs of the same epoch (identity.SignAbandoned), which
 	// its join carries (PartyKeys.abandoned).
 	Abandoned [][]byte
+	// Pending, for a reshare, is the share this party holds pending from
+	// an earlier run of the same wallet (PendingSession, the run its
+	// record is from), if any: the run takes place only if that earlier
+	// run can never be activated (party.CheckEarlierRun). Stored is this party's
+	// stored acknowledgement of that run, by session id, which its join
+	// carries (PartyKeys.stored), so that a run every holder stored is
+	// found and activated late instead of run again.
+	Pending        *share.Record
+	PendingSession string
+	Stored         map[string][]byte
 	// Kinds, if set, is the kind every party must have: what a client
 	// asked for (itself a client, every other party a certified server).
 	Kinds map[string]identity.Kind
@@ -169,6 +180,9 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 		}
 	}
 	err := run(ctx, c, j, identity.SessionReshare, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
+		if err := party.CheckEarlierRun(j.SessionID, j.PartyID, spec.Epoch, j.Pending, j.PendingSession, RunWords(ready.Roster)); err != nil {
+			return nil, err
+		}
 		res, err := party.Reshare(ctx, party.ReshareRequest{Session: s, WalletID: j.WalletID, Epoch: spec.Epoch, Old: spec.Old, OldThreshold: spec.OldThreshold,
 			New: spec.New, NewThreshold: j.Threshold, PublicKey: spec.PublicKey, ChainCode: spec.ChainCode, ClientRequired: spec.ClientRequired,
 			RecoveryPolicy: spec.Recovery, Recovery: j.Authorization, BackendKeys: j.BackendKeys,
@@ -207,6 +221,17 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 		out.Retire = out.Activate
 	}
 	return out, nil
+}
+
+// RunWords are what each party's reshare join says of earlier runs of
+// the epoch (PartyKeys.abandoned and stored), by party id: what
+// party.CheckEarlierRun reads.
+func RunWords(roster []*tsskitv1.PartyKeys) map[string]party.RunWords {
+	w := map[string]party.RunWords{}
+	for _, k := range roster {
+		w[k.PartyId] = party.RunWords{Abandoned: k.Abandoned, Stored: k.Stored}
+	}
+	return w
 }
 
 // checkStoredAcks checks, for every new holder, its stored
@@ -368,7 +393,16 @@ func JoinKeys(j *Job, kind identity.SessionKind) (*seal.Keys, *tsskitv1.PartyKey
 		return nil, nil, &party.Error{Code: party.CodeInvalidParams, Err: err}
 	}
 	return keys, &tsskitv1.PartyKeys{PartyId: j.PartyID, X25519: pub.X25519, Ed25519: pub.Ed25519,
-		Statement: e.Statement, StatementSignature: e.Signature, Certificates: e.Chain, Abandoned: abandoned(j, kind)}, nil
+		Statement: e.Statement, StatementSignature: e.Signature, Certificates: e.Chain, Abandoned: abandoned(j, kind), Stored: stored(j, kind)}, nil
+}
+
+// stored is what a join of kind carries of j.Stored: nothing but at a
+// reshare.
+func stored(j *Job, kind identity.SessionKind) map[string][]byte {
+	if kind != identity.SessionReshare || len(j.Stored) == 0 {
+		return nil
+	}
+	return maps.Clone(j.Stored)
 }
 
 // abandoned is what a join of kind carries of j.Abandoned: nothing but at

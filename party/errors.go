@@ -24,6 +24,10 @@ const (
 	CodePolicy     Code = "policy"           // the wallet's policy refuses this signing (no sign request from one of its clients)
 	CodeStaleEpoch Code = "stale_epoch"      // a signer's share is of another epoch than this party's: the older one must recover or import a newer backup
 	CodeRecovery   Code = "recovery_refused" // a recovery's authorization is missing, forged, expired, for another wallet, epoch or device, or of a kind the wallet's policy does not accept
+	// One acknowledged run per epoch (docs/lifecycle.md): a holder of an
+	// earlier run's pending share of the same epoch refuses a reshare...
+	CodeRunComplete     Code = "run_complete"      // ...whose earlier run every new holder stored: that run is the one to activate, not to run again
+	CodeRunNotAbandoned Code = "run_not_abandoned" // ...without another new holder's statement that it abandoned that run
 )
 
 // Error is the typed error of every engine failure. Culprits are party ids.

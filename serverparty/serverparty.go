@@ -510,6 +510,17 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 				return
 			}
 		}
+		// One acknowledged run per epoch (docs/lifecycle.md): a share
+		// this party holds pending from an earlier run of the epoch is
+		// replaced (or, in the old committee only, outlived) only if
+		// another new holder of that run abandoned it
+		// (party.CheckEarlierRun, once every party joined); this
+		// party's stored acknowledgement of it goes in the join, so
+		// that a run every holder stored is activated late instead.
+		if err := p.earlierRun(&job, a.WalletId, a.PartyId, spec.Epoch, a.SessionId); err != nil {
+			p.refuse(ctx, l, a, "vault", err)
+			return
+		}
 		var pre *keygen.LocalPreParams
 		if inNew {
 			// One acknowledged run per epoch (docs/lifecycle.md): earlier
@@ -549,6 +560,15 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		save := func(r *share.Record) error { return p.cfg.Vault.PutPendingShareFrom(r, a.SessionId) }
 		out, err := participant.Reshare(ctx, l.conn, job, rec, pre, save)
 		done(err)
+		if se := (*participant.SessionError)(nil); errors.As(err, &se) && se.Code == string(party.CodeRunComplete) && job.Pending != nil {
+			// The coordinator activated the earlier run instead, from
+			// every holder's acknowledgement: this party's pending share
+			// of it is activated once they verify here.
+			p.resharing.Delete(a.WalletId)
+			if rerr := p.resumePending(ctx, l, a.WalletId); rerr != nil {
+				log.Warn("the earlier run's share stays pending", "wallet", a.WalletId, "err", rerr)
+			}
+		}
 		if err != nil {
 			log.Warn("reshare failed", "err", err)
 			return
@@ -585,6 +605,32 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	default:
 		p.refuse(ctx, l, a, "unsupported", fmt.Errorf("session kind %v", a.Kind))
 	}
+}
+
+// earlierRun sets j's pending share of an earlier run of walletID's
+// epoch, if this party holds one (Job.Pending), and its stored
+// acknowledgement of that run, signed again with the identity key that
+// run's record names for this party (Job.Stored): the key of a run
+// before this party's identity key changed is gone, and the run then
+// cannot be found complete.
+func (p *Party) earlierRun(j *participant.Job, walletID, partyID string, epoch int, sessionID string) error {
+	pending, from, err := p.cfg.Vault.GetPendingShareFrom(walletID, partyID)
+	if errors.Is(err, vault.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the pending share: %w", err)
+	}
+	if pending.Epoch != epoch || from == "" || from == sessionID {
+		return nil
+	}
+	j.Pending, j.PendingSession = pending, from
+	for _, h := range pending.Holders {
+		if h.PartyID == partyID && h.Identity == j.Identity.Public() {
+			j.Stored = map[string][]byte{from: identity.SignStored(j.Identity, from, walletID, partyID, epoch, pending.PublicKey)}
+		}
+	}
+	return nil
 }
 
 // resumePending finishes a reshare of wallet whose end this party missed

@@ -58,6 +58,11 @@ type seat struct {
 	// owned: the seat owns its identity key (a recovery's device key) and
 	// destroys it when released.
 	owned bool
+	// pending, in a reshare, is this party's pending share of an earlier
+	// run (pendingSession) of the same epoch: the run starts only if that
+	// run can never be activated (party.CheckEarlierRun).
+	pending        *share.Record
+	pendingSession string
 }
 
 // keyring holds the seats made in this instance.
@@ -131,6 +136,10 @@ type Joined struct {
 	// Abandoned, from a reshare, is the seat's abandoned-run statements
 	// (identity.SignAbandoned), which its join carries.
 	Abandoned [][]byte
+	// Stored, from a reshare, is the seat's stored acknowledgement of an
+	// earlier run of the epoch whose share it holds pending, by session
+	// id (PartyKeys.stored), which its join carries.
+	Stored map[string][]byte
 }
 
 func (k *keyring) joined(id string) (*Joined, error) {
@@ -240,6 +249,44 @@ type ReshareJoinParams struct {
 	// never stored a share of, which the caller has recorded abandoned
 	// for good: the seat signs an abandoned-run statement for each.
 	Abandon []string
+	// Earlier is this client's pending share of an earlier run of the
+	// epoch, if it holds one.
+	Earlier
+}
+
+// Earlier is a pending share of an earlier run of a reshare's epoch, as
+// a seat is given it (one acknowledged run per epoch, docs/lifecycle.md):
+// its stored acknowledgement, signed again with the identity key the
+// share records for this party, goes into the join, and the run starts
+// only if another new holder of that run abandoned it.
+type Earlier struct {
+	Pending        []byte // share.Encode form; empty: none
+	PendingSession string
+}
+
+// open decodes e for a seat of sessionID and epoch: nil when there is no
+// pending share, or it is of another epoch or from this very session.
+func (e Earlier) open(sessionID, walletID, partyID string, epoch int) (*share.Record, map[string][]byte, error) {
+	if len(e.Pending) == 0 {
+		return nil, nil, nil
+	}
+	rec, err := share.Decode(e.Pending)
+	if err != nil {
+		return nil, nil, argErr("pending: %v", err)
+	}
+	if rec.WalletID != walletID || rec.PartyID != partyID || rec.Epoch != epoch || e.PendingSession == "" || e.PendingSession == sessionID {
+		// Another party's (a recovery's earlier attempt with another
+		// device), or not of this run's epoch: nothing this seat holds
+		// of an earlier run.
+		return nil, nil, nil
+	}
+	k, err := rec.IdentityKey()
+	if err != nil || k == nil {
+		// No key of that run: it cannot be found complete.
+		return rec, nil, nil
+	}
+	defer k.Destroy()
+	return rec, map[string][]byte{e.PendingSession: identity.SignStored(k, e.PendingSession, walletID, partyID, epoch, rec.PublicKey)}, nil
 }
 
 // PrepareReshare makes a client's seat in a reshare of the wallet of
@@ -285,9 +332,13 @@ func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
 	if err != nil {
 		return nil, err
 	}
+	pending, stored, err := p.Earlier.open(p.SessionID, rec.WalletID, rec.PartyID, spec.Epoch)
+	if err != nil {
+		return nil, err
+	}
 	st := statementOf(JoinParams{SessionID: p.SessionID, Self: rec.PartyID, Parties: p.Parties}, identity.SessionReshare, p.SignersNeeded, rec.WalletID)
 	st.Reshare = &spec
-	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: st, kinds: kinds})
+	id, err := keys.add(&seat{identity: k, kind: kind, share: rec, spec: st, kinds: kinds, pending: pending, pendingSession: p.PendingSession})
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +346,7 @@ func PrepareReshare(p ReshareJoinParams) (*Joined, error) {
 	if err != nil {
 		return nil, err
 	}
-	j.Abandoned = abandoned
+	j.Abandoned, j.Stored = abandoned, stored
 	return j, nil
 }
 
@@ -529,6 +580,10 @@ func StartSign(p SignParams, out func([]byte), progress func(party.Progress), do
 type ReshareParams struct {
 	SessionParams
 	PreParams []byte // preparams.Marshal form
+	// Words are what every party's join says of earlier runs of the
+	// epoch (PartyKeys.abandoned and stored), by party id: what a seat
+	// holding an earlier run's pending share checks before it starts.
+	Words map[string]party.RunWords
 }
 
 // ReshareOutput is a finished reshare: the new share, of epoch Epoch, to
@@ -552,6 +607,9 @@ func StartReshare(p ReshareParams, out func([]byte), progress func(party.Progres
 		return nil, argErr("seat %s was prepared for a %s, not a reshare", p.KeysID, st.spec.SessionKind)
 	}
 	spec := st.spec.Reshare
+	if err := party.CheckEarlierRun(st.spec.SessionID, st.spec.PartyID, spec.Epoch, st.pending, st.pendingSession, p.Words); err != nil {
+		return nil, err
+	}
 	s.Progress = progress
 	req := party.ReshareRequest{Session: s, WalletID: st.spec.WalletID, Epoch: spec.Epoch, Old: spec.Old, OldThreshold: spec.OldThreshold,
 		New: spec.New, NewThreshold: st.spec.Threshold, PublicKey: spec.PublicKey, ChainCode: spec.ChainCode, ClientRequired: spec.ClientRequired,

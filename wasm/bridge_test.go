@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -289,6 +290,48 @@ func bridgeRefresh(t *testing.T, td *deployment, ids []string, shares map[string
 	}
 	if e := toError(VerifyStoredAcks(StoredAcksParams{SessionID: sid, Share: fresh["browser-1"], Epoch: 1, Acks: map[string][]byte{"browser-1": acks["browser-1"]}})); !slices.Equal(slices.Sorted(slices.Values(e.Culprits)), []string{"server-1", "server-2"}) {
 		t.Fatalf("culprits %v", e.Culprits)
+	}
+
+	// One acknowledged run per epoch: a later run of epoch 1 in which the
+	// browser holds this run's share pending. Its join carries its stored
+	// acknowledgement of this run, signed with the key the share records;
+	// the run does not start without another holder's abandoned-run
+	// statement for this run (party.CheckEarlierRun), is refused as
+	// complete when the others present their acknowledgements, and
+	// starts on a valid statement (up to its pre-parameters, here none).
+	later := func() *Joined {
+		j, err := PrepareReshare(ReshareJoinParams{SessionID: sid + "-2", Parties: ids, Share: shares["browser-1"], Spec: spec, SignersNeeded: 2,
+			Earlier: Earlier{Pending: fresh["browser-1"], PendingSession: sid}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { keys.release(j.KeysID) })
+		return j
+	}
+	lj := later()
+	if !identity.VerifyStored(rec.Own().Identity, lj.Stored[sid], sid, rec.WalletID, "browser-1", 1, rec.PublicKey) || len(lj.Stored) != 1 {
+		t.Fatalf("the later run's join: stored %x", lj.Stored)
+	}
+	laterStart := func(words map[string]party.RunWords) error {
+		j := later()
+		_, err := StartReshare(ReshareParams{SessionParams: SessionParams{KeysID: j.KeysID, Roster: roster, Trust: td.trust}, PreParams: []byte{1}, Words: words},
+			func([]byte) {}, nil, func(*ReshareOutput, error) {})
+		return err
+	}
+	if e := toError(laterStart(nil)); e.Code != "run_not_abandoned" {
+		t.Fatalf("no word of the earlier run: %v", e)
+	}
+	complete := map[string]party.RunWords{"server-1": {Stored: map[string][]byte{sid: acks["server-1"]}}, "server-2": {Stored: map[string][]byte{sid: acks["server-2"]}}}
+	if e := toError(laterStart(complete)); e.Code != "run_complete" {
+		t.Fatalf("every holder acknowledged the earlier run: %v", e)
+	}
+	forged := map[string]party.RunWords{"server-1": {Abandoned: [][]byte{identity.SignAbandoned(td.key(t, "server-2"), sid, rec.WalletID, "server-1", 1)}}}
+	if e := toError(laterStart(forged)); e.Code != "run_not_abandoned" {
+		t.Fatalf("a statement under another holder's key: %v", e)
+	}
+	valid := map[string]party.RunWords{"server-1": {Abandoned: [][]byte{identity.SignAbandoned(td.key(t, "server-1"), sid, rec.WalletID, "server-1", 1)}}}
+	if e := toError(laterStart(valid)); e.Code != "invalid_argument" || !strings.Contains(e.Message, "preParams") {
+		t.Fatalf("a valid statement: %v; want the run to reach its pre-parameters", e)
 	}
 
 	// The new shares sign (browser and server-1 this time).

@@ -365,6 +365,13 @@ func joinedToJS(j *Joined) js.Value {
 		}
 		join.Set("abandoned", ab)
 	}
+	if len(j.Stored) > 0 {
+		st := js.Global().Get("Object").New()
+		for s, b := range j.Stored {
+			st.Set(s, bytesToJS(b))
+		}
+		join.Set("stored", st)
+	}
 	o := js.Global().Get("Object").New()
 	o.Set("keysId", j.KeysID)
 	o.Set("join", join)
@@ -752,6 +759,7 @@ func reshareJoinArgs(args []js.Value) (ReshareJoinParams, error) {
 	if a := args[0].Get("abandon"); !a.IsUndefined() {
 		p.Abandon = f.strings("abandon")
 	}
+	p.Earlier = earlierArg(f)
 	spec, err := reshareSpecArg(args[0].Get("reshare"))
 	if f.err == nil && err != nil {
 		f.err = err
@@ -820,12 +828,66 @@ func recoveryJoinArgs(args []js.Value) (RecoveryJoinParams, error) {
 	if a := args[0].Get("abandon"); !a.IsUndefined() {
 		p.Abandon = f.strings("abandon")
 	}
+	p.Earlier = earlierArg(f)
 	spec, err := reshareSpecArg(args[0].Get("reshare"))
 	if f.err == nil && err != nil {
 		f.err = err
 	}
 	p.Spec = spec
 	return p, f.err
+}
+
+// earlierArg reads a prepared reshare seat's optional pending share of an
+// earlier run: pending (share.Encode form) and pendingSession.
+func earlierArg(f *fields) Earlier {
+	if v := f.v.Get("pending"); v.IsUndefined() || v.IsNull() {
+		return Earlier{}
+	}
+	return Earlier{Pending: f.bytes("pending"), PendingSession: f.str("pendingSession")}
+}
+
+// wordsArg reads a reshare's words: {partyId: {abandoned?: Uint8Array[],
+// stored?: {sessionId: Uint8Array}}}, every party's PartyKeys.abandoned
+// and stored.
+func wordsArg(v js.Value) (map[string]party.RunWords, error) {
+	if v.IsUndefined() || v.IsNull() {
+		return nil, nil
+	}
+	if v.Type() != js.TypeObject {
+		return nil, argErr("words must be {partyId: {abandoned?, stored?}}")
+	}
+	out := map[string]party.RunWords{}
+	ids := js.Global().Get("Object").Call("keys", v)
+	for i := range ids.Length() {
+		id := ids.Index(i).String()
+		w, pw := v.Get(id), party.RunWords{}
+		if w.Type() != js.TypeObject {
+			return nil, argErr("words[%q] must be {abandoned?, stored?}", id)
+		}
+		if a := w.Get("abandoned"); isArray(a) {
+			for j := range a.Length() {
+				b, err := bytesFromJS(a.Index(j), fmt.Sprintf("words[%q].abandoned[%d]", id, j))
+				if err != nil {
+					return nil, err
+				}
+				pw.Abandoned = append(pw.Abandoned, b)
+			}
+		}
+		if s := w.Get("stored"); s.Type() == js.TypeObject {
+			pw.Stored = map[string][]byte{}
+			ss := js.Global().Get("Object").Call("keys", s)
+			for j := range ss.Length() {
+				sid := ss.Index(j).String()
+				b, err := bytesFromJS(s.Get(sid), fmt.Sprintf("words[%q].stored[%q]", id, sid))
+				if err != nil {
+					return nil, err
+				}
+				pw.Stored[sid] = b
+			}
+		}
+		out[id] = pw
+	}
+	return out, nil
 }
 
 func reshareArgs(args []js.Value) (ReshareParams, callbacks, error) {
@@ -837,6 +899,11 @@ func reshareArgs(args []js.Value) (ReshareParams, callbacks, error) {
 	if f.err != nil {
 		return p, callbacks{}, f.err
 	}
+	words, err := wordsArg(args[0].Get("words"))
+	if err != nil {
+		return p, callbacks{}, err
+	}
+	p.Words = words
 	cb, err := readCallbacks(args)
 	return p, cb, err
 }

@@ -67,6 +67,13 @@ func wantErrCode(t *testing.T, v js.Value, code string) {
 	}
 }
 
+// offer1Spec is the coordinator's offer of a refresh of rec's wallet to
+// epoch 1, as prepareReshare takes it.
+func offer1Spec(rec *share.Record, ids []string) js.Value {
+	return obj("epoch", 1, "oldThreshold", 2, "oldParties", strArray(ids...), "newParties", strArray(ids...),
+		"publicKey", bytesToJS(rec.PublicKey), "chainCode", bytesToJS(rec.ChainCode), "clientRequired", rec.Policy.ClientRequired)
+}
+
 func strArray(s ...string) js.Value {
 	a := js.Global().Get("Array").New()
 	for _, x := range s {
@@ -364,6 +371,32 @@ func jsReshareChecks(t *testing.T, td *deployment, ids []string, shares map[stri
 		}
 	}
 	tk.Call("releaseSessionKeys", ka.Get("keysId"))
+
+	// A pending share and the session's words go through the bridge
+	// (bridge_test.go's bridgeRefresh checks what the seat makes of
+	// them): a pending share of another epoch than the offer's is none,
+	// and its join carries no acknowledgement; words of the wrong shape
+	// are refused; the run then goes on to its pre-parameters (here not
+	// pre-parameters at all).
+	kp := tk.Call("prepareReshare", obj("sessionId", "js-reshare", "parties", strArray(ids...), "share", shares["browser-1"], "reshare", offer1Spec(rec, ids),
+		"signersNeeded", 2, "asked", obj("signersNeeded", 2), "pending", shares["browser-1"], "pendingSession", "js-run-0"))
+	if !kp.Get("error").IsUndefined() {
+		t.Fatal(kp.Get("error"))
+	}
+	if st := kp.Get("join").Get("stored"); !st.IsUndefined() {
+		t.Fatalf("a pending share of another epoch: the join carries %v", st)
+	}
+	start := func(words js.Value) js.Value {
+		return tk.Call("reshare", obj("keysId", kp.Get("keysId"), "roster", obj(), "trust", trust, "preParams", bytesToJS([]byte{1}), "words", words), cb)
+	}
+	wantErrCode(t, start(js.ValueOf("words")), "invalid_argument")
+	wantErrCode(t, start(obj("server-1", obj("abandoned", js.ValueOf([]any{"not bytes"})))), "invalid_argument")
+	res := start(obj("server-1", obj("abandoned", js.ValueOf([]any{bytesToJS([]byte{1})}), "stored", obj("js-run-0", bytesToJS([]byte{2})))))
+	wantErrCode(t, res, "invalid_argument")
+	if !strings.Contains(res.Get("error").Get("message").String(), "preParams") {
+		t.Fatalf("well-formed words: %v; want the run to reach its pre-parameters", res.Get("error").Get("message"))
+	}
+	tk.Call("releaseSessionKeys", kp.Get("keysId"))
 
 	// Acknowledgements over the keygen's shares (epoch 0), as holders sign them.
 	acks := obj()

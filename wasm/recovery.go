@@ -293,6 +293,9 @@ type RecoveryJoinParams struct {
 	// the seat signs an abandoned-run statement for each with the device
 	// key (the key those runs' records name for this party).
 	Abandon []string
+	// Earlier is this device's pending share of an earlier attempt's run
+	// of the epoch, if it holds one.
+	Earlier
 }
 
 // PrepareRecovery makes the new client's seat in a recovery: the offer is
@@ -323,12 +326,16 @@ func PrepareRecovery(p RecoveryJoinParams) (*Joined, error) {
 	if err != nil {
 		return nil, err
 	}
+	pending, stored, err := p.Earlier.open(p.SessionID, a.WalletID, a.PartyID, spec.Epoch)
+	if err != nil {
+		return nil, err
+	}
 	if dev, err = devices.take(p.DeviceID); err != nil {
 		return nil, err
 	}
 	st := statementOf(JoinParams{SessionID: p.SessionID, Self: a.PartyID, Parties: p.Parties}, identity.SessionReshare, p.SignersNeeded, a.WalletID)
 	st.Reshare = &spec
-	id, err := keys.add(&seat{identity: dev, kind: identity.KindClient, spec: st, kinds: kinds, auth: a, owned: true})
+	id, err := keys.add(&seat{identity: dev, kind: identity.KindClient, spec: st, kinds: kinds, auth: a, owned: true, pending: pending, pendingSession: p.PendingSession})
 	if err != nil {
 		dev.Destroy()
 		return nil, err
@@ -337,6 +344,6 @@ func PrepareRecovery(p RecoveryJoinParams) (*Joined, error) {
 	if err != nil {
 		return nil, err
 	}
-	j.Abandoned = abandoned
+	j.Abandoned, j.Stored = abandoned, stored
 	return j, nil
 }

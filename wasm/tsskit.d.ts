@@ -41,6 +41,8 @@ export interface Join extends SignedJoin {
   ed25519: Uint8Array; // 32 bytes, envelope signing key
   /** prepareReshare or prepareRecovery with abandon: the seat's abandoned-run statements, for PartyKeys.abandoned. */
   abandoned?: Uint8Array[];
+  /** prepareReshare or prepareRecovery with a pending share of an earlier run: the seat's stored acknowledgement of that run, by session id, for PartyKeys.stored. */
+  stored?: Record<string, Uint8Array>;
 }
 
 export interface PreparedSeat {
@@ -123,6 +125,15 @@ export interface ReshareJoinParams {
    * abandoned-run statement for each with the share's identity key.
    */
   abandon?: string[];
+  /**
+   * This party's pending share of an earlier run of the same epoch (share record
+   * bytes, decrypted in the worker) and that run's session id: the join carries its
+   * stored acknowledgement of that run, and reshare() starts only if another new
+   * holder of that run abandoned it (one acknowledged run per epoch). A share of
+   * another epoch, party or wallet, or from this session, is none.
+   */
+  pending?: Uint8Array;
+  pendingSession?: string;
 }
 
 /** A new device's identity key, held in this instance under deviceId. */
@@ -192,6 +203,9 @@ export interface RecoveryJoinParams {
    * abandoned-run statement for each with the device key.
    */
   abandon?: string[];
+  /** As in prepareReshare: the device's pending share of an earlier attempt's run of the epoch. */
+  pending?: Uint8Array;
+  pendingSession?: string;
 }
 
 /** The deployment root(s) this party pins and revoked identity keys, hex. Never from the coordinator. */
@@ -218,6 +232,13 @@ export type SignParams = RunParams;
 export interface ReshareParams extends RunParams {
   /** This party's own pre-parameters (it is in the new committee). */
   preParams: Uint8Array;
+  /**
+   * What every party's join says of earlier runs of the epoch (PartyKeys.abandoned and
+   * stored), by party id: a seat holding an earlier run's pending share starts only on
+   * another holder's valid abandoned-run statement for it (TsskitError run_not_abandoned,
+   * or run_complete when every other holder acknowledged storing it).
+   */
+  words?: Record<string, { abandoned?: Uint8Array[]; stored?: Record<string, Uint8Array> }>;
 }
 
 export interface Progress {

@@ -860,10 +860,11 @@ func cliRecover(t *testing.T, c *cluster, env []string) {
 		!strings.Contains(err.Error(), "recovery") {
 		t.Fatalf("recovery with an approval of an untrusted key: %v; want it refused", err)
 	}
-	// The refused run was recorded beside the device, joined (it never
-	// stored): the next attempt's join says so, signed with the device key.
+	// The refused run was recorded beside the device, and abandoned when
+	// its session failed: the next attempt's join says so, signed with
+	// the device key.
 	refusedRuns, err := readRuns(runsFile(device, 2))
-	if err != nil || len(refusedRuns) != 1 || refusedRuns[0].State != "joined" {
+	if err != nil || len(refusedRuns) != 1 || refusedRuns[0].State != "abandoned" {
 		t.Fatalf("runs of the refused attempt: %v, %v", refusedRuns, err)
 	}
 	approval, backendShare := filepath.Join(c.dir, "approval.json"), filepath.Join(c.dir, "recovered-backend.share")

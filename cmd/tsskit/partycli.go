@@ -493,6 +493,9 @@ func partyRefresh(ctx context.Context, args []string) error {
 	if job.Abandoned, err = joinRun(*shareFile, spec.Epoch, resp.SessionId, rec.WalletID, rec.PartyID, job.Identity); err != nil {
 		return fmt.Errorf("record the reshare run: %w", err)
 	}
+	if err := earlierRun(&job, *shareFile, rec, pw); err != nil {
+		return fmt.Errorf("the pending share of an earlier run: %w", err)
+	}
 	pending := pendingFile(*shareFile, spec.Epoch)
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
@@ -510,6 +513,13 @@ func partyRefresh(ctx context.Context, args []string) error {
 		return writeSynced(pending, b)
 	}
 	res, err := participant.Reshare(ctx, pc.conn, job, rec, pre, save)
+	if se := (*participant.SessionError)(nil); errors.As(err, &se) && se.Code == string(party.CodeRunComplete) && job.Pending != nil {
+		// The coordinator activated the earlier run instead, from every
+		// holder's acknowledgement: its share, pending here, replaces
+		// the share file once they verify.
+		fmt.Fprintf(w, "run %s of epoch %d was stored by every holder and is now active; activating its share\n", job.PendingSession, spec.Epoch)
+		return resumeRefresh(ctx, pc, *shareFile, rec, pw)
+	}
 	if err != nil {
 		if _, serr := os.Stat(pending); serr == nil {
 			// Kept whatever the session's end says: this party has
@@ -551,6 +561,54 @@ func sessionFile(shareFile string, epoch int) string {
 	return fmt.Sprintf("%s.epoch-%d.session", shareFile, epoch)
 }
 
+// readPending reads the pending share of epoch beside shareFile and the
+// session that made it (written with it), checked to be cur's party's
+// share of cur's wallet and key.
+func readPending(shareFile string, cur *share.Record, pw []byte, epoch int) (*share.Record, string, error) {
+	pending := pendingFile(shareFile, epoch)
+	sid, err := os.ReadFile(sessionFile(shareFile, epoch))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: which session made it is not recorded (%w); nothing to resume", pending, err)
+	}
+	data, err := os.ReadFile(pending)
+	if err != nil {
+		return nil, "", err
+	}
+	next, err := share.Unprotect(data, pw)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", pending, err)
+	}
+	if next.WalletID != cur.WalletID || next.PartyID != cur.PartyID || next.Epoch != epoch || !bytes.Equal(next.PublicKey, cur.PublicKey) {
+		return nil, "", fmt.Errorf("%s is not %s's share of wallet %s of epoch %d with its key", pending, cur.PartyID, cur.WalletID, epoch)
+	}
+	return next, strings.TrimSpace(string(sid)), nil
+}
+
+// earlierRun sets j's pending share of an earlier run of its epoch, if
+// one is beside shareFile, and this party's stored acknowledgement of
+// that run, for its join (one acknowledged run per epoch,
+// docs/lifecycle.md; party.CheckEarlierRun).
+func earlierRun(j *participant.Job, shareFile string, cur *share.Record, pw []byte) error {
+	epoch := j.Reshare.Epoch
+	if _, err := os.Stat(pendingFile(shareFile, epoch)); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	pending, from, err := readPending(shareFile, cur, pw, epoch)
+	if err != nil {
+		return err
+	}
+	if from == "" || from == j.SessionID {
+		return nil
+	}
+	j.Pending, j.PendingSession = pending, from
+	for _, h := range pending.Holders {
+		if h.PartyID == j.PartyID && h.Identity == j.Identity.Public() {
+			j.Stored = map[string][]byte{from: identity.SignStored(j.Identity, from, cur.WalletID, j.PartyID, epoch, pending.PublicKey)}
+		}
+	}
+	return nil
+}
+
 // resumeRefresh finishes a refresh whose end this party missed (its
 // connection broke after it stored its new share and said so): the
 // newest pending share of the wallet of cur (a file beside shareFile)
@@ -579,21 +637,9 @@ func resumeRefresh(ctx context.Context, pc *partyConn, shareFile string, cur *sh
 		return fmt.Errorf("no pending share newer than %s (epoch %d) beside it: nothing to resume", shareFile, cur.Epoch)
 	}
 	pending := pendingFile(shareFile, epoch)
-	sid, err := os.ReadFile(sessionFile(shareFile, epoch))
-	if err != nil {
-		return fmt.Errorf("%s: which session made it is not recorded (%w); nothing to resume", pending, err)
-	}
-	sessionID := strings.TrimSpace(string(sid))
-	data, err := os.ReadFile(pending)
+	next, sessionID, err := readPending(shareFile, cur, pw, epoch)
 	if err != nil {
 		return err
-	}
-	next, err := share.Unprotect(data, pw)
-	if err != nil {
-		return fmt.Errorf("%s: %w", pending, err)
-	}
-	if next.WalletID != cur.WalletID || next.PartyID != cur.PartyID || next.Epoch != epoch || !bytes.Equal(next.PublicKey, cur.PublicKey) {
-		return fmt.Errorf("%s is not %s's share of wallet %s of epoch %d with its key", pending, cur.PartyID, cur.WalletID, epoch)
 	}
 	got, err := pc.coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sessionID}, pc.admin)
 	if err != nil {

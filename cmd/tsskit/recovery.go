@@ -361,6 +361,13 @@ func partyRecover(ctx context.Context, args []string) error {
 			return fmt.Errorf("record the reshare run: %w", err)
 		}
 	}
+	// Statements of earlier attempts that failed (abandonedFile).
+	earlier, err := readAbandoned(*out)
+	if err != nil {
+		refuseSession(ctx, pc, resp, auth.PartyID, err)
+		return err
+	}
+	job.Abandoned = append(job.Abandoned, earlier...)
 	pending := *out + ".pending"
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
@@ -378,7 +385,15 @@ func partyRecover(ctx context.Context, args []string) error {
 	if err != nil {
 		var se *participant.SessionError
 		if errors.As(err, &se) && se.Code != "store" {
+			// The session failed: this attempt's share, if it stored one,
+			// is deleted, and the attempt says so, signed with its
+			// device key, for the next attempt's join to carry (one
+			// acknowledged run per epoch, docs/lifecycle.md): the server
+			// holders that stored this run's share may then replace it.
 			os.Remove(pending)
+			if aerr := abandonAttempt(*out, *deviceOut, epoch, resp.SessionId, auth.WalletID, auth.PartyID, dev); aerr != nil {
+				fmt.Fprintf(w, "recording that this attempt is abandoned failed: %v\n", aerr)
+			}
 		}
 		return err
 	}
@@ -393,6 +408,7 @@ func partyRecover(ctx context.Context, args []string) error {
 		os.Remove(*deviceOut)
 		_ = os.Remove(runsFile(*deviceOut, epoch))
 	}
+	_ = os.Remove(abandonedFile(*out))
 	fmt.Fprintf(w, "wallet %s recovered at epoch %d; share written to %s\n", res.Share.WalletID, res.Share.Epoch, *out)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"wallet_id": res.Share.WalletID, "party_id": auth.PartyID, "public_key": hex.EncodeToString(res.PublicKey), "address": res.Address,

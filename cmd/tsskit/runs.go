@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,4 +127,83 @@ func markStored(shareFile string, epoch int, sessionID string) error {
 		runs = append(runs, cliRun{SessionID: sessionID, State: "stored"})
 	}
 	return writeRuns(file, runs)
+}
+
+// abandonedFile, beside a recovery's share file (OUT.abandoned), keeps
+// the abandoned-run statements of the earlier attempts of the recovery
+// that failed, one hex line each: an attempt without a kept device is a
+// new party with a new key, so each signs its own statement when its
+// session fails (its share, if it stored one, deleted), and every later
+// attempt's join carries them.
+func abandonedFile(out string) string { return out + ".abandoned" }
+
+// readAbandoned reads the statements in out's abandonedFile (none if it
+// does not exist).
+func readAbandoned(out string) ([][]byte, error) {
+	b, err := os.ReadFile(abandonedFile(out))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var stmts [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		st, err := hex.DecodeString(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", abandonedFile(out), err)
+		}
+		if _, err := identity.ParseAbandoned(st); err != nil {
+			return nil, fmt.Errorf("%s: %w", abandonedFile(out), err)
+		}
+		stmts = append(stmts, st)
+	}
+	if len(stmts) > identity.MaxAbandoned {
+		return nil, fmt.Errorf("%s: %d statements; at most %d", abandonedFile(out), len(stmts), identity.MaxAbandoned)
+	}
+	return stmts, sc.Err()
+}
+
+// abandonAttempt records that the recovery attempt of session sessionID
+// failed and never stores its share (its pending file deleted): its
+// statement, signed with the attempt's device key, goes into out's
+// abandonedFile; with a kept device its run is marked abandoned in
+// the device's runs record instead, which the next attempt's join, with
+// the same device key, signs (joinRun).
+func abandonAttempt(out, device string, epoch int, sessionID, walletID, partyID string, key *identity.Key) error {
+	if device != "" {
+		file := runsFile(device, epoch)
+		runs, err := readRuns(file)
+		if err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID }); i >= 0 && runs[i].State != "abandoned" {
+			runs[i].State = "abandoned"
+			if err := writeRuns(file, runs); err != nil {
+				return err
+			}
+		}
+		// The next attempt's join, with the same device key, says so
+		// itself (joinRun).
+		return nil
+	}
+	line := hex.EncodeToString(identity.SignAbandoned(key, sessionID, walletID, partyID, epoch)) + "\n"
+	f, err := os.OpenFile(abandonedFile(out), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(line); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -168,11 +168,15 @@ func insertSessionArgs(s *Session) (sessionWrite, error) {
 	if err != nil {
 		return sessionWrite{}, err
 	}
+	run, err := encodeRun(s.Run)
+	if err != nil {
+		return sessionWrite{}, err
+	}
 	fin, finished := finishedColumn(s)
 	return sessionWrite{
 		args: []any{s.ID, string(s.Kind), s.WalletID, parties, string(s.State), s.Reason, culprits,
 			encodeBytes(s.Digest), encodeBytes(s.Signature), millis(created), fin, s.Owner, s.OwnerAddr, s.OwnerUser, pathColumn(s.Path),
-			s.Code, acks},
+			s.Code, acks, run},
 		created:  created,
 		finished: finished,
 	}, nil
@@ -191,9 +195,13 @@ func updateSessionArgs(s *Session) (sessionWrite, error) {
 	if err != nil {
 		return sessionWrite{}, err
 	}
+	run, err := encodeRun(s.Run)
+	if err != nil {
+		return sessionWrite{}, err
+	}
 	fin, finished := finishedColumn(s)
 	return sessionWrite{
-		args:     []any{s.ID, string(s.State), s.Reason, culprits, encodeBytes(s.Signature), fin, s.Code, acks},
+		args:     []any{s.ID, string(s.State), s.Reason, culprits, encodeBytes(s.Signature), fin, s.Code, acks, run},
 		finished: finished,
 	}, nil
 }
@@ -202,13 +210,13 @@ func updateSessionArgs(s *Session) (sessionWrite, error) {
 // as it is, so that the caller can recognise its driver's "no rows".
 func scanSession(row scanner) (*Session, error) {
 	var (
-		sess                                                          Session
-		kind, state, parties, culprits, digest, signature, path, acks string
-		created                                                       int64
-		finished                                                      sql.NullInt64
+		sess                                                               Session
+		kind, state, parties, culprits, digest, signature, path, acks, run string
+		created                                                            int64
+		finished                                                           sql.NullInt64
 	)
 	err := row.Scan(&sess.ID, &kind, &sess.WalletID, &parties, &state, &sess.Reason, &culprits,
-		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr, &sess.OwnerUser, &path, &sess.Code, &acks)
+		&digest, &signature, &created, &finished, &sess.Owner, &sess.OwnerAddr, &sess.OwnerUser, &path, &sess.Code, &acks, &run)
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +238,9 @@ func scanSession(row scanner) (*Session, error) {
 		return nil, err
 	}
 	if sess.StoredAcks, err = decodeAcks("sessions.stored_acks", acks); err != nil {
+		return nil, err
+	}
+	if sess.Run, err = decodeRun("sessions.reshare_run", run); err != nil {
 		return nil, err
 	}
 	if path != "" {

@@ -51,6 +51,86 @@ func decodeList(column, s string) ([]string, error) {
 	return l, nil
 }
 
+// runColumn is a reshare_run column: empty for none, else JSON.
+type runColumn struct {
+	Epoch         int               `json:"epoch"`
+	SignersNeeded int               `json:"signers_needed,omitempty"`
+	Holders       []holderColumn    `json:"holders,omitempty"`
+	Identities    map[string]string `json:"identities"`
+	Acks          map[string]string `json:"acks,omitempty"`
+}
+
+type holderColumn struct {
+	PartyID string `json:"party_id"`
+	Kind    string `json:"kind"`
+}
+
+func encodeRun(r *ReshareRun) (string, error) {
+	if r == nil {
+		return "", nil
+	}
+	c := runColumn{Epoch: r.Epoch, Identities: hexMap(r.Identities), Acks: hexMap(r.Acks)}
+	if r.Committee != nil {
+		c.SignersNeeded = r.Committee.SignersNeeded
+		for _, h := range r.Committee.Holders {
+			c.Holders = append(c.Holders, holderColumn{PartyID: h.PartyID, Kind: string(h.Kind)})
+		}
+	}
+	b, err := json.Marshal(c)
+	return string(b), err
+}
+
+func decodeRun(column, s string) (*ReshareRun, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var c runColumn
+	if err := json.Unmarshal([]byte(s), &c); err != nil {
+		return nil, fmt.Errorf("store: column %s: %w", column, err)
+	}
+	r := &ReshareRun{Epoch: c.Epoch}
+	var err error
+	if r.Identities, err = unhexMap(column, c.Identities); err != nil {
+		return nil, err
+	}
+	if r.Acks, err = unhexMap(column, c.Acks); err != nil {
+		return nil, err
+	}
+	if len(c.Holders) > 0 {
+		r.Committee = &Committee{SignersNeeded: c.SignersNeeded}
+		for _, h := range c.Holders {
+			r.Committee.Holders = append(r.Committee.Holders, Holder{PartyID: h.PartyID, Kind: HolderKind(h.Kind)})
+		}
+	}
+	return r, nil
+}
+
+func hexMap(m map[string][]byte) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	h := make(map[string]string, len(m))
+	for p, b := range m {
+		h[p] = hex.EncodeToString(b)
+	}
+	return h
+}
+
+func unhexMap(column string, h map[string]string) (map[string][]byte, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	m := make(map[string][]byte, len(h))
+	for p, x := range h {
+		b, err := hex.DecodeString(x)
+		if err != nil {
+			return nil, fmt.Errorf("store: column %s: %s: %w", column, p, err)
+		}
+		m[p] = b
+	}
+	return m, nil
+}
+
 // encodeAcks is a stored_acks column: empty for none, else a JSON object of
 // party id to hex.
 func encodeAcks(m map[string][]byte) (string, error) {

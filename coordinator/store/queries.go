@@ -178,6 +178,11 @@ var migrations = []migration{
 		`ALTER TABLE sessions ADD COLUMN code TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE sessions ADD COLUMN stored_acks TEXT NOT NULL DEFAULT ''`,
 	}},
+	// A reshare's run (Session.Run, JSON; '' for none): what a later run
+	// of the epoch needs to activate this one late.
+	{version: 9, statements: []string{
+		`ALTER TABLE sessions ADD COLUMN reshare_run TEXT NOT NULL DEFAULT ''`,
+	}},
 }
 
 // Wallets.
@@ -271,12 +276,12 @@ const (
 // Sessions.
 const (
 	sessionColumns = `id, kind, wallet_id, parties, state, reason, culprits, digest, signature, created_at, finished_at, owner, owner_addr, owner_user, derivation_path,
-		code, stored_acks`
+		code, stored_acks, reshare_run`
 
 	qInsertSession = `INSERT INTO sessions (` + sessionColumns + `)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)`
 	qUpdateSession = `UPDATE sessions
-		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6, code = $7, stored_acks = $8
+		SET state = $2, reason = $3, culprits = $4, signature = $5, finished_at = $6, code = $7, stored_acks = $8, reshare_run = $9
 		WHERE id = $1`
 	qGetSession     = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = $1`
 	qFailUnfinished = `UPDATE sessions

@@ -200,6 +200,25 @@ type Session struct {
 	// them; a party that missed the event checks them before it activates
 	// its share (docs/lifecycle.md, two-phase activation).
 	StoredAcks map[string][]byte
+	// Run (reshare sessions, from the moment every party joined) is what
+	// a later run of the same epoch needs to find this one complete and
+	// activate it late instead of running it again (docs/lifecycle.md):
+	// the epoch it makes, its new committee, every new holder's identity
+	// key and the stored acknowledgements reported so far.
+	Run *ReshareRun
+}
+
+// ReshareRun is a reshare session's run as Session.Run records it.
+type ReshareRun struct {
+	Epoch int
+	// Committee is the new holders and signers needed when the reshare
+	// changes them; nil when the wallet's stay.
+	Committee *Committee
+	// Identities are the new holders' identity keys (32-byte Ed25519),
+	// as their join statements named them, by party id.
+	Identities map[string][]byte
+	// Acks are the stored acknowledgements reported so far, by party id.
+	Acks map[string][]byte
 }
 
 // WalletFilter selects and pages wallets, ordered by (CreatedAt, ID).
@@ -235,7 +254,7 @@ type Store interface {
 	// Owner and OwnerAddr are fixed at creation, like Kind and Parties.
 	CreateSession(ctx context.Context, s *Session) error
 	// UpdateSession writes State, Reason, Culprits, Code, Signature,
-	// StoredAcks and FinishedAt (set to now when the state is final and it is zero); the
+	// StoredAcks, Run and FinishedAt (set to now when the state is final and it is zero); the
 	// other fields are fixed at creation. ErrNotFound when no such session.
 	UpdateSession(ctx context.Context, s *Session) error
 	// GetSession returns the session or ErrNotFound.
@@ -502,6 +521,38 @@ func validateUpdate(s *Session) error {
 		}
 		if len(ack) == 0 || len(ack) > MaxAckLen {
 			return invalid("session %q: %s's stored acknowledgement is %d bytes, want 1..%d", s.ID, p, len(ack), MaxAckLen)
+		}
+	}
+	return checkRun(s.ID, s.Run)
+}
+
+// checkRun checks a session's reshare run record (nil: none).
+func checkRun(id string, r *ReshareRun) error {
+	if r == nil {
+		return nil
+	}
+	if r.Epoch < 1 || r.Epoch > MaxEpoch {
+		return invalid("session %q: run of epoch %d, want 1 to %d", id, r.Epoch, MaxEpoch)
+	}
+	if r.Committee != nil {
+		if err := checkHolders(id, r.Committee.Holders, r.Committee.SignersNeeded); err != nil {
+			return err
+		}
+	}
+	if len(r.Identities) == 0 || len(r.Identities) > MaxHolders || len(r.Acks) > len(r.Identities) {
+		return invalid("session %q: run with %d new holders and %d acknowledgements, want 1 to %d holders, acknowledgements of some", id, len(r.Identities), len(r.Acks), MaxHolders)
+	}
+	for p, k := range r.Identities {
+		if err := checkID("run holder", p); err != nil {
+			return err
+		}
+		if len(k) != 32 {
+			return invalid("session %q: %s's identity key is %d bytes, want 32", id, p, len(k))
+		}
+	}
+	for p, ack := range r.Acks {
+		if _, ok := r.Identities[p]; !ok || len(ack) == 0 || len(ack) > MaxAckLen {
+			return invalid("session %q: run acknowledgement of %s, not a new holder, or of %d bytes", id, p, len(ack))
 		}
 	}
 	return nil

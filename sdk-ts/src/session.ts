@@ -13,7 +13,7 @@ import { EnvelopeSchema, SessionKind, SignatureSchema, type Envelope } from "./g
 import { CoordinatorService, type SessionEvent, type SessionEvent_Completed, type SessionEvent_Ready } from "./gen/tsskit/v1/coordinator_pb.js";
 import { RouterService } from "./gen/tsskit/v1/router_pb.js";
 import type {
-  KeygenResult, PreparedSeat, PreParamsRef, Progress, ReshareResult, ReshareSpecInput, SignedJoin, SignResult, TrustConfig, TssWorker, WorkerRun,
+  EarlierRun, ReshareParams, KeygenResult, PreparedSeat, PreParamsRef, Progress, ReshareResult, ReshareSpecInput, SignedJoin, SignResult, TrustConfig, TssWorker, WorkerRun,
 } from "./worker-client.js";
 
 export interface Endpoints {
@@ -146,6 +146,8 @@ export interface ReshareOffer {
   asked?: { signersNeeded?: number; parties?: number };
   /** Earlier runs of the epoch this browser recorded abandoned (ShareStorage.joinRun); the join carries its statement for each. */
   abandon?: string[];
+  /** The pending share of an earlier run of the epoch this browser holds, opened in the worker (consumed). */
+  earlier?: EarlierRun;
 }
 
 export interface ReshareOutcome {
@@ -173,7 +175,7 @@ export async function reshareSeat(
   const prepare = () =>
     worker.prepareReshare({
       handle, sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded, asked: offer.asked,
-      abandon: offer.abandon,
+      abandon: offer.abandon, earlier: offer.earlier,
     });
   return runReshare(clients, worker, seat, prepare, offer, preParams, protect, save);
 }
@@ -194,7 +196,7 @@ export async function recoverySeat(
   const prepare = () =>
     worker.prepareRecovery({
       sessionId: seat.sessionId, parties: seat.parties, reshare: offer.reshare, signersNeeded: offer.signersNeeded,
-      authorization: device.authorization, deviceId: device.deviceId, abandon: offer.abandon,
+      authorization: device.authorization, deviceId: device.deviceId, abandon: offer.abandon, earlier: offer.earlier,
     });
   return runReshare(clients, worker, seat, prepare, offer, preParams, protect, save);
 }
@@ -205,6 +207,9 @@ async function runReshare(
 ): Promise<ReshareOutcome> {
   let out: ReshareResult | undefined;
   let completed: SessionEvent_Completed | undefined;
+  // What every party's join says of earlier runs of the epoch: the seat
+  // checks it in the wasm before it starts (party.CheckEarlierRun).
+  const words: NonNullable<ReshareParams["words"]> = Object.create(null);
   const onEvent = seat.onEvent;
   await runSeat(clients, worker, { ...seat, onEvent: (ev) => {
     if (ev.event.case === "completed") completed = ev.event.value;
@@ -218,9 +223,10 @@ async function runReshare(
       if (!ready.reshare || !sameReshare(ready.reshare, offer.reshare)) {
         throw mismatch("the coordinator's roster describes another reshare (committees, epoch, key or policy) than the one this party joined");
       }
+      for (const k of ready.roster) words[k.partyId] = { abandoned: [...k.abandoned], stored: { ...k.stored } };
     },
     start: (params, handlers) => {
-      const run = worker.reshare({ ...params, preParams, protect }, handlers);
+      const run = worker.reshare({ ...params, preParams, protect, words }, handlers);
       return {
         run,
         report: async (r: ReshareResult) => {
@@ -323,6 +329,7 @@ async function runSeat<T>(clients: Clients, worker: TssWorker, seat: Seat, kind:
         keys: {
           partyId: seat.partyId, x25519: j.x25519, ed25519: j.ed25519, statement: j.statement, statementSignature: j.signature, certificates: j.certificates ?? [],
           abandoned: j.abandoned ?? [],
+          stored: j.stored ?? {},
         },
       },
       call,

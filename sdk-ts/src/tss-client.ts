@@ -15,7 +15,7 @@ import type { Integrity } from "./integrity.js";
 import { PreParamsEntryDroppedError, PreParamsPool } from "./preparams-pool.js";
 import { loadTss, type TssPool } from "./tss-wasm-loader.js";
 import {
-  generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type PreParamsRef, type ReshareResult, type ReshareSpecInput, type TrustConfig,
+  generatePreParams, generatePreParamsIntoPool, WorkerShareCrypto, type EarlierRun, type PreParamsRef, type ReshareResult, type ReshareSpecInput, type TrustConfig,
 } from "./worker-client.js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { SessionKind } from "./gen/tsskit/v1/common_pb.js";
@@ -623,7 +623,44 @@ export class TssClient {
     if (opts.threshold !== undefined && opts.parties !== undefined && opts.threshold > opts.parties) {
       throw new TsskitError("invalid_argument", `threshold ${opts.threshold} of ${opts.parties} parties`);
     }
-    return this.exclusive(() => this.reshareNow(opts));
+    return this.activatedInstead(opts, this.exclusive(() => this.reshareNow(opts)));
+  }
+
+  /**
+   * The pending share this browser holds of an earlier run of the
+   * wallet's epoch (a run that stored its share here and was not
+   * activated), opened in workers[0] for the seat, which consumes it: its
+   * join then carries this browser's stored acknowledgement of that run,
+   * so that a run every holder stored is activated late instead of run
+   * again (one acknowledged run per epoch, docs/lifecycle.md). None when
+   * there is no such share, or it is under another password (the run's
+   * holders then refuse it unless another holder abandoned that run).
+   */
+  private async earlierRun(walletId: string, epoch: number, sessionId: string, password: string): Promise<EarlierRun | undefined> {
+    const p = (await this.storage.pendingShares(walletId)).find((x) => x.epoch === epoch);
+    if (!p?.sessionId || p.sessionId === sessionId) return undefined;
+    try {
+      const { handle } = await this.storage.unlockPending(walletId, epoch, password);
+      return { handle, sessionId: p.sessionId };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A refresh, reshare or recovery that ends with run_complete found an
+   * earlier run of the epoch stored by every holder, and the coordinator
+   * activated that run instead: this browser's pending share of it
+   * becomes its share once every acknowledgement verifies here
+   * (resumeReshare), and that is the call's answer.
+   */
+  private async activatedInstead(opts: { walletId?: string; password: string; signal?: AbortSignal }, run: Promise<Wallet>): Promise<Wallet> {
+    try {
+      return await run;
+    } catch (e) {
+      if (!(e instanceof TsskitError) || e.code !== "run_complete" || !opts.walletId) throw e;
+      return this.resumeReshare({ walletId: opts.walletId, password: opts.password, signal: opts.signal });
+    }
   }
 
   private async reshareNow(opts: ReshareWalletOptions): Promise<Wallet> {
@@ -695,6 +732,7 @@ export class TssClient {
       // the epoch that never stored a share here are abandoned for good,
       // and the join says so, signed (docs/lifecycle.md).
       const abandon = await this.storage.joinRun(opts.walletId, spec.epoch, created.sessionId);
+      const earlier = await this.earlierRun(opts.walletId, spec.epoch, created.sessionId, opts.password);
       consumed = true; // prepareReshare takes the handle, whatever happens next
       const outcome = await reshareSeat(
         this.clients, worker,
@@ -706,7 +744,7 @@ export class TssClient {
             prog.event(ev);
           },
         },
-        handle, { reshare: spec, signersNeeded: created.signersNeeded, asked, abandon }, preParams,
+        handle, { reshare: spec, signersNeeded: created.signersNeeded, asked, abandon, earlier }, preParams,
         { password: opts.password, iterations: this.storage.iterations },
         async (res) => {
           result = res;
@@ -921,7 +959,7 @@ export class TssClient {
       throw new TsskitError("invalid_argument", "address: want the wallet's address (0x and 40 hex digits), which the recovered key must have");
     }
     if (withCode) checkNewPassword(opts.password);
-    return this.exclusive(() => this.recoverNow(opts));
+    return this.activatedInstead(opts, this.exclusive(() => this.recoverNow(opts)));
   }
 
   private async recoverNow(opts: RecoverWalletOptions): Promise<Wallet> {
@@ -1042,6 +1080,7 @@ export class TssClient {
       // Recorded before anything of this run is computed, as in a refresh;
       // the join says which earlier runs of the epoch never stored here.
       const abandon = await this.storage.joinRun(walletId, spec.epoch, created.sessionId);
+      const earlier = await this.earlierRun(walletId, spec.epoch, created.sessionId, opts.password);
       consumed = true; // prepareRecovery takes the device, whatever happens next
       const outcome = await recoverySeat(
         this.clients, worker,
@@ -1053,7 +1092,7 @@ export class TssClient {
             prog.event(ev);
           },
         },
-        { deviceId: deviceId!, authorization }, { reshare: spec, signersNeeded: created.signersNeeded, abandon }, preParams,
+        { deviceId: deviceId!, authorization }, { reshare: spec, signersNeeded: created.signersNeeded, abandon, earlier }, preParams,
         { password: opts.password, iterations: this.storage.iterations },
         async (res) => {
           result = res;

@@ -49,6 +49,8 @@ export interface Join extends SignedJoin {
   ed25519: Uint8Array;
   /** prepareReshare with abandon: the seat's abandoned-run statements (PartyKeys.abandoned). */
   abandoned?: Uint8Array[];
+  /** prepareReshare with earlier: the seat's stored acknowledgement of that run, by session id (PartyKeys.stored). */
+  stored?: Record<string, Uint8Array>;
 }
 export interface PreparedSeat {
   /** Handle of the seat (session keys, identity, share) inside the worker. */
@@ -123,6 +125,19 @@ export interface ReshareJoinParams {
   asked?: { signersNeeded?: number; parties?: number };
   /** Earlier runs of the epoch this browser recorded abandoned (ShareStorage.joinRun): the seat signs a statement for each. */
   abandon?: string[];
+  /** This browser's pending share of an earlier run of the epoch, if any (EarlierRun). */
+  earlier?: EarlierRun;
+}
+/**
+ * A pending share of an earlier run of a reshare's epoch, opened in the
+ * worker (unlockPending's handle, consumed by the call): the seat's join
+ * carries its stored acknowledgement of that run, and the run starts only
+ * if another new holder of that run abandoned it (one acknowledged run per
+ * epoch, docs/lifecycle.md).
+ */
+export interface EarlierRun {
+  handle: string;
+  sessionId: string;
 }
 /** A recovery's offer as the coordinator made it, and the authorization and device it was asked for with. */
 export interface RecoveryJoinParams {
@@ -137,6 +152,8 @@ export interface RecoveryJoinParams {
   deviceId: string;
   /** Earlier runs of the epoch this device recorded abandoned (ShareStorage.joinRun): the seat signs a statement for each with the device key. */
   abandon?: string[];
+  /** This device's pending share of an earlier attempt's run of the epoch, if any (EarlierRun). */
+  earlier?: EarlierRun;
 }
 /** A device identity key held in the worker. */
 export interface RecoveryDevice {
@@ -181,6 +198,8 @@ export interface ReshareParams extends RunParams {
   preParams: PreParamsRef;
   /** The new share leaves the worker only as a backup under this password. */
   protect: { password: string; iterations?: number };
+  /** What every party's join says of earlier runs of the epoch (PartyKeys.abandoned and stored), by party id. */
+  words?: Record<string, { abandoned: Uint8Array[]; stored: Record<string, Uint8Array> }>;
 }
 export interface ReshareResult {
   /** The new share as a password backup: store it as pending before reporting. */

@@ -147,13 +147,15 @@ func (v *Vault) JoinRun(walletID, partyID string, epoch int, sessionID string) (
 	if err != nil {
 		return nil, err
 	}
-	return v.joinRunLocked(walletID, partyID, partyID, epoch, sessionID, runs, floor, stored)
+	return v.joinRunLocked(walletID, partyID, partyID, epoch, sessionID, runs, floor, stored, false)
 }
 
 // joinRunLocked records sessionID joined among runs (pruned, under
 // floor) in the runs record of (walletID, key), and marks abandoned the
-// other runs of epoch that never stored and that no stored share names.
-func (v *Vault) joinRunLocked(walletID, partyID, key string, epoch int, sessionID string, runs []Run, floor int, stored map[string]bool) ([]string, error) {
+// other runs of epoch that never stored (with anyStored, that stored too:
+// a user party's, whose share left with its run's answer) and that no
+// stored share names.
+func (v *Vault) joinRunLocked(walletID, partyID, key string, epoch int, sessionID string, runs []Run, floor int, stored map[string]bool, anyStored bool) ([]string, error) {
 	changed := false
 	if i := slices.IndexFunc(runs, func(r Run) bool { return r.SessionID == sessionID }); i >= 0 {
 		switch {
@@ -173,7 +175,7 @@ func (v *Vault) joinRunLocked(walletID, partyID, key string, epoch int, sessionI
 		if r.Epoch != epoch || r.SessionID == sessionID || stored[r.SessionID] {
 			continue
 		}
-		if r.State == RunJoined {
+		if r.State == RunJoined || anyStored && r.State == RunStored {
 			runs[i].State, changed = RunAbandoned, true
 		}
 		if runs[i].State == RunAbandoned {
@@ -224,7 +226,8 @@ func (v *Vault) checkUserRunArgs(walletID, userPartyID string, epoch int, sessio
 // JoinUserRun is JoinRun for a user party this server party runs: it
 // records, durably, that userPartyID joins reshare session sessionID of
 // walletID's epoch before anything is computed, marks abandoned every
-// other run of that epoch it joined and never stored, and returns every
+// other run of that epoch (stored ones too: the user party keeps no
+// share, see joinRunLocked's caller), and returns every
 // abandoned run of the epoch. With no share to read the wallet's epoch
 // from, the floor is the highest epoch this party saw activated
 // (SettleUserRuns, after every holder's acknowledgement verified): a run
@@ -236,7 +239,13 @@ func (v *Vault) JoinUserRun(walletID, userPartyID string, epoch int, sessionID s
 		if epoch <= rec.Floor {
 			return newErr(ErrStaleEpoch, "", fmt.Sprintf("a reshare run of epoch %d of wallet %q; user party %q has seen epoch %d activated", epoch, walletID, userPartyID, rec.Floor), nil)
 		}
-		out, err = v.joinRunLocked(walletID, userPartyID, key, epoch, sessionID, rec.Runs, rec.Floor, nil)
+		// A user party keeps no share between runs: a run of the epoch
+		// that stored and is not the one joined now was not activated
+		// (its epoch would be the floor), and its share went back to the
+		// caller only with the activation, so it never did: that run is
+		// abandoned too, and a later run's holders may replace its
+		// share, and the coordinator does not activate it late.
+		out, err = v.joinRunLocked(walletID, userPartyID, key, epoch, sessionID, rec.Runs, rec.Floor, nil, true)
 		return err
 	})
 	return out, err

@@ -188,9 +188,11 @@ func TestUserRuns(t *testing.T) {
 		if err := v.MarkUserRunStored(w, u, 1, "us-x"); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("marking a run never joined stored: %v, want ErrInvalid", err)
 		}
-		join(v, 1, "us-c", "us-a")
+		// A user party keeps no share: a run it stored and that was not
+		// activated is abandoned by the next, like one it never stored.
+		join(v, 1, "us-c", "us-a", "us-b")
 		reopened := b.open(t, k)
-		if want := []Run{{"us-a", 1, RunAbandoned}, {"us-b", 1, RunStored}, {"us-c", 1, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
+		if want := []Run{{"us-a", 1, RunAbandoned}, {"us-b", 1, RunAbandoned}, {"us-c", 1, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
 			t.Fatalf("user runs after reopening: %v, want %v", userRuns(reopened), want)
 		}
 		if _, err := reopened.JoinUserRun(w, u, 1, "us-a"); !errors.Is(err, ErrInvalid) {
@@ -203,7 +205,7 @@ func TestUserRuns(t *testing.T) {
 		// A run claiming a far epoch is recorded beside them, and changes
 		// nothing else: only an activation raises the floor.
 		join(reopened, 1000, "us-far")
-		join(reopened, 1, "us-c", "us-a")
+		join(reopened, 1, "us-c", "us-a", "us-b")
 		// Epoch 1 activated: its runs are dropped, and it is refused from
 		// then on; epoch 2 is joined.
 		if err := reopened.SettleUserRuns(w, u, 1); err != nil {

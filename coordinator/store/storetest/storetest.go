@@ -615,6 +615,14 @@ func cloneSession(s *store.Session) *store.Session {
 	c.Signature = bytes.Clone(s.Signature)
 	c.Path = slices.Clone(s.Path)
 	c.StoredAcks = maps.Clone(s.StoredAcks)
+	if s.Run != nil {
+		r := *s.Run
+		r.Identities, r.Acks = maps.Clone(s.Run.Identities), maps.Clone(s.Run.Acks)
+		if s.Run.Committee != nil {
+			r.Committee = &store.Committee{SignersNeeded: s.Run.Committee.SignersNeeded, Holders: slices.Clone(s.Run.Committee.Holders)}
+		}
+		c.Run = &r
+	}
 	return &c
 }
 
@@ -722,6 +730,12 @@ func sessionDiff(got, want *store.Session) string {
 	}
 	if !maps.EqualFunc(got.StoredAcks, want.StoredAcks, bytes.Equal) {
 		add("StoredAcks", got.StoredAcks, want.StoredAcks)
+	}
+	if (got.Run == nil) != (want.Run == nil) || got.Run != nil && (got.Run.Epoch != want.Run.Epoch ||
+		!maps.EqualFunc(got.Run.Identities, want.Run.Identities, bytes.Equal) || !maps.EqualFunc(got.Run.Acks, want.Run.Acks, bytes.Equal) ||
+		(got.Run.Committee == nil) != (want.Run.Committee == nil) ||
+		got.Run.Committee != nil && (got.Run.Committee.SignersNeeded != want.Run.Committee.SignersNeeded || !slices.Equal(got.Run.Committee.Holders, want.Run.Committee.Holders))) {
+		add("Run", got.Run, want.Run)
 	}
 	return strings.Join(d, "; ")
 }
@@ -1816,12 +1830,34 @@ func testReshareSession(t *testing.T, s store.Store) {
 	if d := sessionDiff(mustGetSession(t, s, "rs-ok"), ok); d != "" {
 		t.Errorf("GetSession(completed reshare): %s", d)
 	}
+	// A reshare's run — epoch, new committee, identities, the acks
+	// reported so far — round-trips, with and without a committee.
+	ok.Run = &store.ReshareRun{Epoch: 4, Identities: map[string][]byte{"server-1": bytes.Repeat([]byte{5}, 32), "client-w": bytes.Repeat([]byte{6}, 32)},
+		Acks: map[string][]byte{"server-1": bytes.Repeat([]byte{1}, 64)}}
+	if err := s.UpdateSession(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	if d := sessionDiff(mustGetSession(t, s, "rs-ok"), ok); d != "" {
+		t.Errorf("GetSession(reshare with its run): %s", d)
+	}
+	ok.Run.Committee = &store.Committee{SignersNeeded: 2, Holders: []store.Holder{{PartyID: "server-1", Kind: store.HolderServer}, {PartyID: "client-w", Kind: store.HolderClient}}}
+	if err := s.UpdateSession(ctx, ok); err != nil {
+		t.Fatal(err)
+	}
+	if d := sessionDiff(mustGetSession(t, s, "rs-ok"), ok); d != "" {
+		t.Errorf("GetSession(reshare with its run and committee): %s", d)
+	}
 	for name, change := range map[string]func(*store.Session){
 		"a code of other characters": func(s *store.Session) { s.Code = "Stale-Epoch" },
 		"a long code":                func(s *store.Session) { s.Code = strings.Repeat("a", store.MaxCodeLen+1) },
 		"an empty ack":               func(s *store.Session) { s.StoredAcks = map[string][]byte{"server-1": nil} },
 		"a long ack":                 func(s *store.Session) { s.StoredAcks = map[string][]byte{"server-1": make([]byte, store.MaxAckLen+1)} },
 		"an ack of no party":         func(s *store.Session) { s.StoredAcks = map[string][]byte{"": {1}} },
+		"a run of epoch 0":           func(s *store.Session) { s.Run.Epoch = 0 },
+		"a run without holders":      func(s *store.Session) { s.Run.Identities = nil },
+		"a run with a short key":     func(s *store.Session) { s.Run.Identities["server-1"] = []byte{1} },
+		"a run ack of no holder":     func(s *store.Session) { s.Run.Acks = map[string][]byte{"server-9": {1}} },
+		"a run with a bad committee": func(s *store.Session) { s.Run.Committee.SignersNeeded = 5 },
 	} {
 		bad := cloneSession(ok)
 		change(bad)

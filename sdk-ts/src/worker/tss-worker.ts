@@ -18,7 +18,7 @@
 //   rewrapShare {backup, oldPassword, newPassword, iterations}
 //   closeShare {handle}
 //   prepareSign {params: {handle, sessionId, parties, digest, path?}}
-//   prepareReshare {params: {handle, sessionId, parties, reshare, signersNeeded, asked?}}   (the handle is consumed)
+//   prepareReshare {params: {handle, sessionId, parties, reshare, signersNeeded, asked?, abandon?, earlier?: {handle, sessionId}}}   (the handles are consumed)
 //   releaseSessionKeys {keysId}
 //   keygen {params: {keysId, roster, trust, preParams: {handle}, protect: {password, iterations}}}   (a run)
 //   sign {params: {keysId, roster, trust}}                                                         (a run)
@@ -250,12 +250,14 @@ function handle(m: any) {
       }
     }
     case "prepareReshare": {
-      const { handle: h, ...rest } = m.params ?? {};
+      const { handle: h, earlier, ...rest } = m.params ?? {};
       const plain = takeOpened(h);
+      const pending = earlier ? takeOpened(earlier.handle) : undefined;
       try {
-        return reply(id, unwrap(self.tsskit.prepareReshare({ ...rest, share: plain })));
+        return reply(id, unwrap(self.tsskit.prepareReshare({ ...rest, share: plain, ...(pending ? { pending, pendingSession: earlier.sessionId } : {}) })));
       } finally {
         plain.fill(0);
+        pending?.fill(0);
       }
     }
     case "verifyStoredAcks": {
@@ -298,8 +300,15 @@ function handle(m: any) {
       return reply(id, unwrap(self.tsskit.parseAuthorization(m.file)));
     case "checkAuthorization":
       return reply(id, unwrap(self.tsskit.checkAuthorization(m.params)));
-    case "prepareRecovery":
-      return reply(id, unwrap(self.tsskit.prepareRecovery(m.params)));
+    case "prepareRecovery": {
+      const { earlier, ...rest } = m.params ?? {};
+      const pending = earlier ? takeOpened(earlier.handle) : undefined;
+      try {
+        return reply(id, unwrap(self.tsskit.prepareRecovery({ ...rest, ...(pending ? { pending, pendingSession: earlier.sessionId } : {}) })));
+      } finally {
+        pending?.fill(0);
+      }
+    }
     case "releaseSessionKeys":
       return reply(id, unwrap(self.tsskit.releaseSessionKeys(m.keysId)));
     case "keygen": {

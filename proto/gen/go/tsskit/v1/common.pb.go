@@ -335,7 +335,14 @@ type PartyKeys struct {
 	// identity.SignAbandoned's wire form, signed by its identity key of that
 	// run). A holder that stored an earlier run's share replaces it only on
 	// another new holder's statement for that run (docs/lifecycle.md).
-	Abandoned     [][]byte `protobuf:"bytes,7,rep,name=abandoned,proto3" json:"abandoned,omitempty"`
+	Abandoned [][]byte `protobuf:"bytes,7,rep,name=abandoned,proto3" json:"abandoned,omitempty"`
+	// Reshare sessions: this party's stored acknowledgements
+	// (identity.SignStored, by its identity key of that run) for an earlier
+	// run of the same epoch whose share it holds pending, by that run's
+	// session id. If every new holder of that run presents one, the run is
+	// complete: it is activated late instead of run again, and its holders
+	// refuse this one (run_complete; docs/lifecycle.md).
+	Stored        map[string][]byte `protobuf:"bytes,8,rep,name=stored,proto3" json:"stored,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -415,6 +422,13 @@ func (x *PartyKeys) GetCertificates() [][]byte {
 func (x *PartyKeys) GetAbandoned() [][]byte {
 	if x != nil {
 		return x.Abandoned
+	}
+	return nil
+}
+
+func (x *PartyKeys) GetStored() map[string][]byte {
+	if x != nil {
+		return x.Stored
 	}
 	return nil
 }
@@ -568,7 +582,7 @@ const file_tsskit_v1_common_proto_rawDesc = "" +
 	"sender_seq\x18\x05 \x01(\x04R\tsenderSeq\x12\x18\n" +
 	"\apayload\x18\x06 \x01(\fR\apayload\x12\x1c\n" +
 	"\tsignature\x18\a \x01(\fR\tsignature\x12\x10\n" +
-	"\x03seq\x18\b \x01(\x04R\x03seq\"\xe9\x01\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\"\xde\x02\n" +
 	"\tPartyKeys\x12\x19\n" +
 	"\bparty_id\x18\x01 \x01(\tR\apartyId\x12\x16\n" +
 	"\x06x25519\x18\x02 \x01(\fR\x06x25519\x12\x18\n" +
@@ -576,7 +590,11 @@ const file_tsskit_v1_common_proto_rawDesc = "" +
 	"\tstatement\x18\x04 \x01(\fR\tstatement\x12/\n" +
 	"\x13statement_signature\x18\x05 \x01(\fR\x12statementSignature\x12\"\n" +
 	"\fcertificates\x18\x06 \x03(\fR\fcertificates\x12\x1c\n" +
-	"\tabandoned\x18\a \x03(\fR\tabandoned\"G\n" +
+	"\tabandoned\x18\a \x03(\fR\tabandoned\x128\n" +
+	"\x06stored\x18\b \x03(\v2 .tsskit.v1.PartyKeys.StoredEntryR\x06stored\x1a9\n" +
+	"\vStoredEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"G\n" +
 	"\tSignature\x12\f\n" +
 	"\x01r\x18\x01 \x01(\fR\x01r\x12\f\n" +
 	"\x01s\x18\x02 \x01(\fR\x01s\x12\f\n" +
@@ -606,7 +624,7 @@ func file_tsskit_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_tsskit_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tsskit_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_tsskit_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_tsskit_v1_common_proto_goTypes = []any{
 	(SessionKind)(0),    // 0: tsskit.v1.SessionKind
 	(*ReshareSpec)(nil), // 1: tsskit.v1.ReshareSpec
@@ -614,13 +632,15 @@ var file_tsskit_v1_common_proto_goTypes = []any{
 	(*PartyKeys)(nil),   // 3: tsskit.v1.PartyKeys
 	(*Signature)(nil),   // 4: tsskit.v1.Signature
 	(*Overloaded)(nil),  // 5: tsskit.v1.Overloaded
+	nil,                 // 6: tsskit.v1.PartyKeys.StoredEntry
 }
 var file_tsskit_v1_common_proto_depIdxs = []int32{
-	0, // [0:0] is the sub-list for method output_type
-	0, // [0:0] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	6, // 0: tsskit.v1.PartyKeys.stored:type_name -> tsskit.v1.PartyKeys.StoredEntry
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_tsskit_v1_common_proto_init() }
@@ -634,7 +654,7 @@ func file_tsskit_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tsskit_v1_common_proto_rawDesc), len(file_tsskit_v1_common_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,100 @@
+package party
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/rwadurian/tsskit/party/identity"
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+// One acknowledged run per epoch, attacked from the coordinator's seat:
+// it relays every word of the new run's joins and can drop, replay or
+// make up any of them, but cannot sign a holder's statement. A holder of
+// an earlier run's pending share goes on only on another holder's valid
+// abandoned-run statement for exactly that run.
+func TestAttackEarlierRun(t *testing.T) {
+	ids := []string{"client-1", "server-1", "server-2"}
+	keys := map[string]*identity.Key{}
+	rec := &share.Record{WalletID: "w", Epoch: 3, PublicKey: append([]byte{2}, bytes.Repeat([]byte{9}, 32)...)}
+	for _, id := range ids {
+		k, err := identity.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = k
+		rec.Holders = append(rec.Holders, share.Holder{PartyID: id, Identity: k.Public()})
+	}
+	stranger, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const self, earlier, now = "server-1", "rs-earlier", "rs-now"
+	abandon := func(k *identity.Key, session, wallet, partyID string, epoch int) map[string]RunWords {
+		return map[string]RunWords{partyID: {Abandoned: [][]byte{identity.SignAbandoned(k, session, wallet, partyID, epoch)}}}
+	}
+	stored := func(forge string) map[string]RunWords {
+		w := map[string]RunWords{}
+		for _, id := range ids {
+			k := keys[id]
+			if id == forge {
+				k = stranger
+			}
+			w[id] = RunWords{Stored: map[string][]byte{earlier: identity.SignStored(k, earlier, "w", id, 3, rec.PublicKey)}}
+		}
+		return w
+	}
+	check := func(words map[string]RunWords) error {
+		return CheckEarlierRun(now, self, 3, rec, earlier, words)
+	}
+
+	// Nothing to check: no pending share, one of another epoch, one from
+	// this very session, one naming no session.
+	for name, err := range map[string]error{
+		"no pending share": CheckEarlierRun(now, self, 3, nil, earlier, nil),
+		"another epoch":    CheckEarlierRun(now, self, 4, rec, earlier, nil),
+		"this session":     CheckEarlierRun(earlier, self, 3, rec, earlier, nil),
+		"no session named": CheckEarlierRun(now, self, 3, rec, "", nil),
+	} {
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// Another holder of the earlier run abandoned it: go on.
+	if err := check(abandon(keys["client-1"], earlier, "w", "client-1", 3)); err != nil {
+		t.Fatalf("a valid statement: %v", err)
+	}
+	// Every forgery and replay the coordinator can make is refused as
+	// not abandoned.
+	for name, words := range map[string]map[string]RunWords{
+		"no statement":            nil,
+		"by a stranger's key":     abandon(stranger, earlier, "w", "client-1", 3),
+		"by another holder's key": abandon(keys["server-2"], earlier, "w", "client-1", 3),
+		"this party's own":        abandon(keys[self], earlier, "w", self, 3),
+		"of another run":          abandon(keys["client-1"], "rs-other", "w", "client-1", 3),
+		"of another wallet":       abandon(keys["client-1"], earlier, "w2", "client-1", 3),
+		"of another epoch":        abandon(keys["client-1"], earlier, "w", "client-1", 2),
+		"of a party not a holder": abandon(stranger, earlier, "w", "server-9", 3),
+		"one stored ack forged":   stored("server-2"),
+		"garbage":                 {"client-1": {Abandoned: [][]byte{{1, 2, 3}}}},
+	} {
+		var pe *Error
+		if err := check(words); !errors.As(err, &pe) || pe.Code != CodeRunNotAbandoned {
+			t.Errorf("%s: %v; want %s", name, err, CodeRunNotAbandoned)
+		}
+	}
+	// Every other holder stored it: the run is complete, to be activated
+	// rather than run again.
+	var pe *Error
+	if err := check(stored("")); !errors.As(err, &pe) || pe.Code != CodeRunComplete {
+		t.Fatalf("every holder stored: %v; want %s", err, CodeRunComplete)
+	}
+	// A statement beats acknowledgements: a holder that abandoned it never
+	// stores it, so the run cannot be activated whatever the others say.
+	words := stored("")
+	words["client-1"] = abandon(keys["client-1"], earlier, "w", "client-1", 3)["client-1"]
+	if err := check(words); err != nil {
+		t.Fatalf("stored acks beside a valid statement: %v", err)
+	}
+}
