@@ -392,11 +392,10 @@ func (c *Coordinator) reportReshared(ctx context.Context, s *session, p string, 
 	s.moved = time.Now()
 	c.learnCost(s, p, req)
 	if len(s.pubkeys) < len(s.parties) {
-		if inNew {
-			// Kept, so that a later run of the epoch can find this one
-			// complete if it ends unactivated (earlierRunLocked).
-			c.persist(s, nil)
-		}
+		// The acknowledgements so far are written with the session's
+		// failure, if it fails (persist: store.Session.Run), and every
+		// holder that stored presents its own again in a later run's
+		// join (earlierRunLocked).
 		return nil
 	}
 	c.completeReshareLocked(ctx, s)

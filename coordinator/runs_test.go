@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"google.golang.org/grpc"
@@ -74,61 +75,10 @@ func TestAttackEarlierRun(t *testing.T) {
 	// Run S: every holder stores; the client never reports, and its
 	// session fails.
 	s, job := refresh()
-	sctx, lose := context.WithCancel(ctx)
-	var pendingS *share.Record
-	_, err = participant.Reshare(sctx, conn, job, rec, cpre, func(n *share.Record) error { pendingS = n; lose(); return nil })
-	if pendingS == nil {
-		t.Fatalf("run S: the client stored nothing: %v", err)
-	}
-	mk, err := vault.ParseMasterKey(q.MasterKeyHex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var servers []string
-	for _, h := range pendingS.Holders {
-		if h.PartyID != me {
-			servers = append(servers, h.PartyID)
-		}
-	}
-	serverVault := func(id string) *vault.Vault {
-		v, err := vault.Open(filepath.Join(q.DataDir, id, "vault"), mk)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	for _, id := range servers {
-		v := serverVault(id)
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-			if p, from, err := v.GetPendingShareFrom(walletID, id); err == nil && p.Epoch == 1 && from == s.SessionId {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("run S: %s stored no pending share", id)
-			}
-		}
-	}
-	var tok string
-	for _, pt := range s.Tokens {
-		if pt.PartyId == me {
-			tok = pt.Token
-		}
-	}
-	if _, err := coord.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: s.SessionId, PartyId: me,
-		Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "transport", Reason: "the connection was lost"}}},
-		grpc.PerRPCCredentials(serve.Bearer(tok))); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: s.SessionId}, q.Admin(t))
-		if err == nil && got.Session.State == tsskitv1.SessionState_SESSION_STATE_FAILED {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("run S did not fail: %v, %v", got, err)
-		}
-	}
+	pendingS, servers := storedNotActivated(t, q, s, job, rec, cpre)
+	serverVault := func(id string) *vault.Vault { return openVault(t, q, id) }
 
+	_ = servers
 	wantFailed := func(label string, job participant.Job, code party.Code) {
 		t.Helper()
 		_, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatalf("%s: stored a share", label); return nil })
@@ -198,4 +148,72 @@ func TestAttackEarlierRun(t *testing.T) {
 	if parsed, err := ecdsa.ParseDERSignature(sig.DER); err != nil || !parsed.Verify(digest[:], pub) {
 		t.Fatalf("the signature with S's share does not verify (%v)", err)
 	}
+}
+
+// openVault opens server party id's vault in quorum q.
+func openVault(t *testing.T, q *quorumtest.Quorum, id string) *vault.Vault {
+	t.Helper()
+	mk, err := vault.ParseMasterKey(q.MasterKeyHex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Open(filepath.Join(q.DataDir, id, "vault"), mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// storedNotActivated runs the client's seat job of reshare session s
+// (rec its current share, nil for a recovering client) so that every
+// holder stores its share and the run is not activated: the client
+// stores its share and never reports it, every server holder's pending
+// share of s is waited for, and the client's failure is reported for
+// it (as its lost connection would end the session). The client's
+// pending share and the server holders of s.
+func storedNotActivated(t *testing.T, q *quorumtest.Quorum, s *tsskitv1.CreateSessionResponse, job participant.Job, rec *share.Record, pre *keygen.LocalPreParams) (*share.Record, []string) {
+	t.Helper()
+	ctx := context.Background()
+	conn := q.Conn(t)
+	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
+	sctx, lose := context.WithCancel(ctx)
+	defer lose()
+	var pending *share.Record
+	_, err := participant.Reshare(sctx, conn, job, rec, pre, func(n *share.Record) error { pending = n; lose(); return nil })
+	if pending == nil {
+		t.Fatalf("run %s: the client stored nothing: %v", s.SessionId, err)
+	}
+	var servers []string
+	for _, h := range pending.Holders {
+		if h.PartyID != job.PartyID {
+			servers = append(servers, h.PartyID)
+		}
+	}
+	for _, id := range servers {
+		v := openVault(t, q, id)
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+			if p, from, err := v.GetPendingShareFrom(s.WalletId, id); err == nil && p.Epoch == pending.Epoch && from == s.SessionId {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s: %s stored no pending share", s.SessionId, id)
+			}
+		}
+		v.Close()
+	}
+	if _, err := coord.ReportResult(ctx, &tsskitv1.ReportResultRequest{SessionId: s.SessionId, PartyId: job.PartyID,
+		Result: &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "transport", Reason: "the connection was lost"}}},
+		grpc.PerRPCCredentials(serve.Bearer(job.Token))); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: s.SessionId}, q.Admin(t))
+		if err == nil && got.Session.State == tsskitv1.SessionState_SESSION_STATE_FAILED {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %s did not fail: %v, %v", s.SessionId, got, err)
+		}
+	}
+	return pending, servers
 }

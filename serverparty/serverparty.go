@@ -564,8 +564,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 			// The coordinator activated the earlier run instead, from
 			// every holder's acknowledgement: this party's pending share
 			// of it is activated once they verify here.
-			p.resharing.Delete(a.WalletId)
-			if rerr := p.resumePending(ctx, l, a.WalletId); rerr != nil {
+			if rerr := p.resumePendingHeld(ctx, l, a.WalletId); rerr != nil {
 				log.Warn("the earlier run's share stays pending", "wallet", a.WalletId, "err", rerr)
 			}
 		}
@@ -619,7 +618,10 @@ func (p *Party) earlierRun(j *participant.Job, walletID, partyID string, epoch i
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("read the pending share: %w", err)
+		// A record that does not parse is never activated (as at
+		// registration): it keeps no reshare from taking place.
+		p.log.Warn("the pending share cannot be read; the reshare goes on without it", "wallet", walletID, "err", err)
+		return nil
 	}
 	if pending.Epoch != epoch || from == "" || from == sessionID {
 		return nil
@@ -652,6 +654,12 @@ func (p *Party) resumePending(ctx context.Context, l *link, wallet string) error
 		return nil
 	}
 	defer p.resharing.Delete(wallet)
+	return p.resumePendingHeld(ctx, l, wallet)
+}
+
+// resumePendingHeld is resumePending for a caller that holds the
+// wallet's resharing flag.
+func (p *Party) resumePendingHeld(ctx context.Context, l *link, wallet string) error {
 	pending, stored, err := p.cfg.Vault.GetPendingShareFrom(wallet, p.cfg.PartyID)
 	if errors.Is(err, vault.ErrNotFound) {
 		return nil

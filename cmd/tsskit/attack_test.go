@@ -140,6 +140,24 @@ func (c *cluster) session(t *testing.T, id string) *tsskitv1.Session {
 	}
 }
 
+// wallet is the coordinator's record of wallet id.
+func (c *cluster) wallet(t *testing.T, id string) *tsskitv1.Wallet {
+	t.Helper()
+	cc, err := serve.Dial(c.coord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := tsskitv1.NewCoordinatorServiceClient(cc).GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: id},
+		grpc.PerRPCCredentials(serve.Bearer(strings.TrimSpace(c.run("token")))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got.Wallet
+}
+
 // sessionOf is the id of the session the CLI party printed it took part in.
 func sessionOf(t *testing.T, stderr string) string {
 	t.Helper()
@@ -499,6 +517,140 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		if stderr, err := sign("cli-w", "2 of 2"); err != nil {
 			t.Fatalf("signing 2 of 2: %v\n%s", err, tail(stderr, 1500))
 		}
+	})
+
+	// One acknowledged run per epoch (docs/lifecycle.md). A refresh run S
+	// that every holder stored, but that the relay keeps from being
+	// activated (it turns the client's report into a failure once the
+	// servers have reported): the relay then runs the epoch again, with
+	// the client's stored acknowledgement of S taken out of its join, and
+	// with a forged abandoned-run statement in its place. The server
+	// holders keep S's share and refuse each run before round 1
+	// (run_not_abandoned): a second run of the epoch cannot complete
+	// beside S, to be named to some holders while S is named to others.
+	// Without the relay's hand, the next run's joins show S complete: the
+	// coordinator activates S late (run_complete), the CLI and the
+	// servers activate S's shares after checking every acknowledgement,
+	// and the wallet signs with them.
+	t.Run("refresh: a run every holder stored is not run again", func(t *testing.T) {
+		const self = "cli-runs"
+		file := filepath.Join(c.dir, self+".share")
+		kg, stderr, err := c.exec(env, "party", "keygen", "--coordinator", c.via, "--router", c.router, "--party-id", self, "--out", file)
+		if err != nil {
+			t.Fatalf("keygen: %v\n%s", err, tail(stderr, 1500))
+		}
+		walletID := kg["wallet_id"].(string)
+		original, _ := os.ReadFile(file)
+		refresh := func() (map[string]any, string, error) {
+			return c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
+		}
+		var mu sync.Mutex
+		serversReported := map[string]int{}
+		c.evil.SetReport(func(r *tsskitv1.ReportResultRequest) {
+			if r.GetReshared() == nil {
+				return
+			}
+			if r.PartyId != self {
+				mu.Lock()
+				serversReported[r.SessionId]++
+				mu.Unlock()
+				return
+			}
+			for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				mu.Lock()
+				n := serversReported[r.SessionId]
+				mu.Unlock()
+				if n == 2 {
+					break
+				}
+			}
+			r.Result = &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "transport", Reason: "the relay lost the report"}}
+		})
+		_, stderr, err = refresh()
+		c.evil.SetReport(nil)
+		if err == nil {
+			t.Fatal("run S: the refresh succeeded")
+		}
+		sid, err := os.ReadFile(sessionFile(file, 1))
+		if err != nil {
+			t.Fatalf("run S kept no pending share: %v\n%s", err, tail(stderr, 1500))
+		}
+		runS := strings.TrimSpace(string(sid))
+		if s := c.session(t, runS); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED {
+			t.Fatalf("run S: %v", s)
+		}
+		// The server holders of S, and what they keep pending.
+		serversPending := func() map[string]string {
+			out := map[string]string{}
+			for i := 1; i <= 3; i++ {
+				v := openServerVault(t, filepath.Join(c.dir, fmt.Sprintf("sp%d", i)))
+				refs, _ := v.ListPendingShares()
+				for _, r := range refs {
+					if r.WalletID == walletID {
+						if _, from, err := v.GetPendingShareFrom(walletID, r.PartyID); err == nil {
+							out[r.PartyID] = from
+						}
+					}
+				}
+				v.Close()
+			}
+			return out
+		}
+		held := serversPending()
+		if len(held) != 2 || slices.ContainsFunc(slices.Collect(maps.Values(held)), func(s string) bool { return s != runS }) {
+			t.Fatalf("server holders' pending shares after run S: %v; want both from %s", held, runS)
+		}
+
+		relay, _ := identity.GenerateKey()
+		for name, tamper := range map[string]func(*tsskitv1.PartyKeys){
+			"the acknowledgement taken out": func(k *tsskitv1.PartyKeys) { k.Stored = nil },
+			"a forged statement in its place": func(k *tsskitv1.PartyKeys) {
+				k.Stored = nil
+				k.Abandoned = [][]byte{identity.SignAbandoned(relay, runS, walletID, self, 1)}
+			},
+		} {
+			c.evil.SetJoin(func(r *tsskitv1.JoinRequest) {
+				if r.Keys != nil && r.Keys.PartyId == self {
+					tamper(r.Keys)
+				}
+			})
+			_, stderr, err := refresh()
+			c.evil.SetJoin(nil)
+			if err == nil || !strings.Contains(stderr, "run_not_abandoned") || strings.Contains(stderr, "round 1/") {
+				t.Fatalf("%s: %v\n%s", name, err, tail(stderr, 1500))
+			}
+			s := c.session(t, sessionOf(t, stderr))
+			if s.Code != "run_not_abandoned" {
+				t.Fatalf("%s: session %v %q %q", name, s.State, s.Code, s.Reason)
+			}
+			if got := serversPending(); !maps.Equal(got, held) {
+				t.Fatalf("%s: server holders' pending shares %v; want S's kept, %v", name, got, held)
+			}
+			if now, _ := os.ReadFile(file); !bytes.Equal(now, original) {
+				t.Fatalf("%s: the share file changed", name)
+			}
+		}
+		if w := c.wallet(t, walletID); w.Epoch != 0 {
+			t.Fatalf("after the refused runs the wallet is at epoch %d", w.Epoch)
+		}
+
+		out, stderr, err := refresh()
+		if err != nil || out["session_id"] != runS || out["epoch"] != float64(1) || !strings.Contains(stderr, "run_complete") && !strings.Contains(stderr, "now active") {
+			t.Fatalf("the honest run: %v %v\n%s", err, out, tail(stderr, 1500))
+		}
+		if w := c.wallet(t, walletID); w.Epoch != 1 {
+			t.Fatalf("after the late activation the wallet is at epoch %d", w.Epoch)
+		}
+		for deadline := time.Now().Add(30 * time.Second); len(serversPending()) > 0; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server holders did not activate S: pending %v", serversPending())
+			}
+		}
+		sig, stderr, err := c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router, "--share", file, "--message", "run S, activated late")
+		if err != nil || sig["public_key"] != kg["public_key"] {
+			t.Fatalf("signing with S's share: %v %v\n%s", err, sig, tail(stderr, 1500))
+		}
+		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
 	})
 }
 

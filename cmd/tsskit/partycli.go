@@ -494,7 +494,9 @@ func partyRefresh(ctx context.Context, args []string) error {
 		return fmt.Errorf("record the reshare run: %w", err)
 	}
 	if err := earlierRun(&job, *shareFile, rec, pw); err != nil {
-		return fmt.Errorf("the pending share of an earlier run: %w", err)
+		// Gone on without: the holders that keep that run's share refuse
+		// this one unless another holder abandoned that run.
+		fmt.Fprintf(w, "the pending share of an earlier run of epoch %d cannot be read, and this run goes on without it: %v\n", spec.Epoch, err)
 	}
 	pending := pendingFile(*shareFile, spec.Epoch)
 	save := func(r *share.Record) error {

@@ -236,6 +236,12 @@ func partyRecover(ctx context.Context, args []string) error {
 	if _, err := os.Stat(*out); err == nil {
 		return configErrorf("%s exists: a share file is never overwritten", *out)
 	}
+	if _, err := os.Stat(*out + ".pending"); err == nil {
+		// Kept by an earlier attempt whose end it could not learn (its
+		// connection broke after it stored): it may be the share of the
+		// wallet's active epoch, and a new attempt would overwrite it.
+		return configErrorf("%s.pending holds an earlier attempt's share, which may be the wallet's share now: if the wallet is at a higher epoch than the attempt's, rename it to %s (it signs then); if not, remove it, then try again", *out, *out)
+	}
 	pw, err := readPassword(*pwFile)
 	if err != nil {
 		return err
@@ -369,11 +375,13 @@ func partyRecover(ctx context.Context, args []string) error {
 	}
 	job.Abandoned = append(job.Abandoned, earlier...)
 	pending := *out + ".pending"
+	wrote := false
 	save := func(r *share.Record) error {
 		b, err := share.Protect(r, pw, nil)
 		if err != nil {
 			return err
 		}
+		wrote = true
 		if keepRuns {
 			if err := markStored(*deviceOut, epoch, resp.SessionId); err != nil {
 				return err
@@ -390,7 +398,9 @@ func partyRecover(ctx context.Context, args []string) error {
 			// device key, for the next attempt's join to carry (one
 			// acknowledged run per epoch, docs/lifecycle.md): the server
 			// holders that stored this run's share may then replace it.
-			os.Remove(pending)
+			if wrote {
+				os.Remove(pending)
+			}
 			if aerr := abandonAttempt(*out, *deviceOut, epoch, resp.SessionId, auth.WalletID, auth.PartyID, dev); aerr != nil {
 				fmt.Fprintf(w, "recording that this attempt is abandoned failed: %v\n", aerr)
 			}

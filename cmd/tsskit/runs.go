@@ -197,13 +197,5 @@ func abandonAttempt(out, device string, epoch int, sessionID, walletID, partyID 
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteString(line); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeAndClose(f, []byte(line))
 }

@@ -137,11 +137,7 @@ func encodeAcks(m map[string][]byte) (string, error) {
 	if len(m) == 0 {
 		return "", nil
 	}
-	h := make(map[string]string, len(m))
-	for p, b := range m {
-		h[p] = hex.EncodeToString(b)
-	}
-	b, err := json.Marshal(h) // keys sorted: the same map, the same text
+	b, err := json.Marshal(hexMap(m)) // keys sorted: the same map, the same text
 	return string(b), err
 }
 
@@ -153,15 +149,11 @@ func decodeAcks(column, s string) (map[string][]byte, error) {
 	if err := json.Unmarshal([]byte(s), &h); err != nil {
 		return nil, fmt.Errorf("store: column %s: %w", column, err)
 	}
-	m := make(map[string][]byte, len(h))
-	for p, x := range h {
-		b, err := hex.DecodeString(x)
-		if err != nil {
-			return nil, fmt.Errorf("store: column %s: %s: %w", column, p, err)
-		}
-		m[p] = b
+	m, err := unhexMap(column, h)
+	if m == nil && err == nil {
+		m = map[string][]byte{} // "{}": an empty map, as before
 	}
-	return m, nil
+	return m, err
 }
 
 // clampLimit applies DefaultLimit and MaxLimit.

@@ -40,6 +40,11 @@ type Proxy struct {
 	// EpochSession rewrites the answer to a server party's
 	// GetEpochSession (party: the caller).
 	EpochSession func(party string, r *tsskitv1.GetEpochSessionResponse)
+	// JoinReq rewrites a join on its way upstream; Report a result
+	// report (a party's word to the coordinator, as a relay may change
+	// what it carries: its own signed parts are the parties' to check).
+	JoinReq func(r *tsskitv1.JoinRequest)
+	Report  func(r *tsskitv1.ReportResultRequest)
 	// Joins records every join as sent upstream, by session and party.
 	joins map[string]*tsskitv1.PartyKeys
 }
@@ -84,6 +89,19 @@ func (p *Proxy) SetEpochSession(f func(string, *tsskitv1.GetEpochSessionResponse
 func (p *Proxy) SetEvent(f func(string, *tsskitv1.SessionEvent)) {
 	p.mu.Lock()
 	p.Event = f
+	p.mu.Unlock()
+}
+
+// SetJoin and SetReport change the join and report hooks.
+func (p *Proxy) SetJoin(f func(*tsskitv1.JoinRequest)) {
+	p.mu.Lock()
+	p.JoinReq = f
+	p.mu.Unlock()
+}
+
+func (p *Proxy) SetReport(f func(*tsskitv1.ReportResultRequest)) {
+	p.mu.Lock()
+	p.Report = f
 	p.mu.Unlock()
 }
 
@@ -171,6 +189,12 @@ func (f *coordFwd) GetSession(ctx context.Context, r *tsskitv1.GetSessionRequest
 }
 
 func (f *coordFwd) Join(ctx context.Context, r *tsskitv1.JoinRequest) (*tsskitv1.JoinResponse, error) {
+	f.p.mu.Lock()
+	hook := f.p.JoinReq
+	f.p.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
 	if r.Keys != nil {
 		f.p.mu.Lock()
 		f.p.joins[r.SessionId+"\x00"+r.Keys.PartyId] = proto.Clone(r.Keys).(*tsskitv1.PartyKeys)
@@ -184,6 +208,12 @@ func (f *coordFwd) ReportProgress(ctx context.Context, r *tsskitv1.ReportProgres
 }
 
 func (f *coordFwd) ReportResult(ctx context.Context, r *tsskitv1.ReportResultRequest) (*tsskitv1.ReportResultResponse, error) {
+	f.p.mu.Lock()
+	hook := f.p.Report
+	f.p.mu.Unlock()
+	if hook != nil {
+		hook(r)
+	}
 	return f.p.coord.ReportResult(out(ctx), r)
 }
 

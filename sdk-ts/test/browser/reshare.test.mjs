@@ -170,6 +170,22 @@ test("refreshWallet and reshareWallet: same key, new epochs, old backups refused
     // Nothing left to resume.
     const none = await a.evaluate(([id, p]) => window.sdk.resumeError(id, p), [wallet.walletId, password]);
     assert.equal(none?.code, "not_found", JSON.stringify(none));
+
+    // One acknowledged run per epoch: a refresh whose report the
+    // coordinator never hears (every holder stored epoch 4's share, and
+    // the run failed unactivated) is not run again. The next refresh's
+    // join carries this browser's stored acknowledgement of that run; the
+    // coordinator finds the run complete, activates it late and fails the
+    // new run (run_complete); refreshWallet answers with the earlier
+    // run's share, activated once every acknowledgement verified here.
+    const lost = await a.evaluate(([id, p]) => window.sdk.refreshLosingReport(id, p), [wallet.walletId, password]);
+    assert.ok(lost.error, "the refresh whose report was lost succeeded");
+    assert.deepEqual([lost.share.epoch, lost.pending.map((p) => p.epoch)], [3, [4]], JSON.stringify(lost));
+    const late = await a.evaluate(([id, p]) => window.sdk.reshare(id, p), [wallet.walletId, password]);
+    t.diagnostic(`refresh after a run every holder stored: ${(late.ms / 1000).toFixed(1)} s: ${at(late)}`);
+    assert.deepEqual([late.epoch, late.publicKey, late.address, late.pending], [4, wallet.publicKey, wallet.address, []]);
+    assert.match(log, /earlier run activated late/);
+    await sign(a, "epoch 4, activated late");
   } catch (e) {
     console.error("---- tsskit dev log ----\n" + log.slice(-8000));
     throw e;

@@ -87,6 +87,32 @@ async function refreshCanceled(walletId: string, password: string) {
 }
 
 /**
+ * A refresh whose report the coordinator never hears: this browser
+ * stores its new share and reports it, but what reaches the coordinator
+ * (after the server parties, a few seconds later) is a failure, as a
+ * lost connection would leave it: every holder stored the run, and it is
+ * not activated. The error the call ends with, and what the profile keeps.
+ */
+async function refreshLosingReport(walletId: string, password: string) {
+  const coord = (client as any).clients.coordinator;
+  const report = coord.reportResult;
+  coord.reportResult = async (req: any, opts: any) => {
+    if (req.result?.case !== "reshared") return report.call(coord, req, opts);
+    await new Promise((r) => setTimeout(r, 3000));
+    return report.call(coord, { ...req, result: { case: "failure", value: { code: "transport", reason: "the report was lost", culprits: [] } } }, opts);
+  };
+  try {
+    const error = await client!.refreshWallet({ walletId, password }).then(
+      () => null,
+      (e) => ({ name: e.name, code: e.code, message: e.message }),
+    );
+    return { error, ...(await stored(walletId)) };
+  } finally {
+    coord.reportResult = report;
+  }
+}
+
+/**
  * A refresh that breaks right after its Completed event, before this
  * browser activates its new share (as a page closed at that moment
  * would): the error it ends with, and what the profile keeps.
@@ -297,6 +323,7 @@ Object.assign(window, {
     list: () => client!.listWallets(),
     accountWallets: () => client!.accountWallets(),
     refreshCutAtActivation,
+    refreshLosingReport,
     refreshCanceled,
     resume: (walletId: string, password: string) => client!.resumeReshare({ walletId, password }),
     resumeError: (walletId: string, password: string) => tryError(() => client!.resumeReshare({ walletId, password })),
