@@ -339,35 +339,13 @@ func TestRecoveryEveryServerHolder(t *testing.T) {
 	}
 	job := q.KeygenJob(t, resp, lost, 2, 4)
 	job.Recovery = identity.Recovery{Backend: true}
-	var lostRec *share.Record
-	if _, err := participant.Keygen(ctx, conn, job, pre, func(r *share.Record) error { lostRec = r; return nil }); err != nil {
+	if _, err := participant.Keygen(ctx, conn, job, pre, nil); err != nil {
 		t.Fatal(err)
 	}
 	w, err := coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: resp.WalletId}, q.Admin(t))
 	if err != nil || !w.Wallet.RecoveryBackend || len(w.Wallet.RecoveryKit) != 0 {
 		t.Fatalf("the wallet's recorded recovery policy: %v, %v", w, err)
 	}
-
-	// The lost client's last refresh: every holder stored its share, and
-	// the client's report never arrived (it was lost with the device):
-	// the server holders keep that run's share pending, and no holder of
-	// it can say it abandoned it. The recovery replaces the lost client
-	// for good, which each server holder takes as that client's
-	// abandonment (participant.replacedBy): the recovery goes on.
-	q.Reseed(t)
-	last, err := coord.CreateReshareSession(ctx, &tsskitv1.CreateReshareSessionRequest{WalletId: resp.WalletId, ClientPartyIds: []string{lost}}, q.Admin(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lastJob, err := participant.ClientReshareJob(last, lostRec, 0, 0, q.Trust)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lastPre, err := testkit.PreParams(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storedNotActivated(t, q, last, lastJob, lostRec, lastPre)
 
 	q.Reseed(t) // every server holder is a new member: pre-parameters without the wait
 	dev, _ := identity.GenerateKey()

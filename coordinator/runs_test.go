@@ -78,7 +78,6 @@ func TestAttackEarlierRun(t *testing.T) {
 	pendingS, servers := storedNotActivated(t, q, s, job, rec, cpre)
 	serverVault := func(id string) *vault.Vault { return openVault(t, q, id) }
 
-	_ = servers
 	wantFailed := func(label string, job participant.Job, code party.Code) {
 		t.Helper()
 		_, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatalf("%s: stored a share", label); return nil })

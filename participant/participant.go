@@ -180,7 +180,7 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 		}
 	}
 	err := run(ctx, c, j, identity.SessionReshare, func(ctx context.Context, s party.Session, ready *tsskitv1.SessionEvent_Ready, tr party.Transport) (*tsskitv1.ReportResultRequest, error) {
-		if err := party.CheckEarlierRun(j.SessionID, j.PartyID, spec.Epoch, j.Pending, j.PendingSession, RunWords(ready.Roster), replacedBy(&j)...); err != nil {
+		if err := party.CheckEarlierRun(j.SessionID, j.PartyID, spec.Epoch, j.Pending, j.PendingSession, RunWords(ready.Roster)); err != nil {
 			return nil, err
 		}
 		res, err := party.Reshare(ctx, party.ReshareRequest{Session: s, WalletID: j.WalletID, Epoch: spec.Epoch, Old: spec.Old, OldThreshold: spec.OldThreshold,
@@ -221,28 +221,6 @@ func Reshare(ctx context.Context, c Conn, j Job, rec *share.Record, pre *keygen.
 		out.Retire = out.Activate
 	}
 	return out, nil
-}
-
-// replacedBy is what a recovery replaces of the earlier run whose share
-// j holds pending (party.CheckEarlierRun's replaced): the client holders
-// of that run outside the new committee, when j carries a recovery
-// authorization and every other holder of that run is in the new
-// committee.
-func replacedBy(j *Job) []string {
-	if j.Authorization == nil || j.Pending == nil || j.Reshare == nil {
-		return nil
-	}
-	var out []string
-	for _, h := range j.Pending.Holders {
-		in := slices.Contains(j.Reshare.New, h.PartyID)
-		switch {
-		case !in && h.Kind == identity.KindClient:
-			out = append(out, h.PartyID)
-		case !in:
-			return nil
-		}
-	}
-	return out
 }
 
 // RunWords are what each party's reshare join says of earlier runs of

@@ -2,11 +2,9 @@ package participant
 
 import (
 	"bytes"
-	"slices"
 	"testing"
 
 	"github.com/rwadurian/tsskit/party/identity"
-	"github.com/rwadurian/tsskit/party/recovery"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
@@ -102,23 +100,5 @@ func TestJoinKeysAbandoned(t *testing.T) {
 	}
 	if len(pub.Abandoned) != 0 {
 		t.Fatal("a signing's join carries abandoned-run statements")
-	}
-}
-
-// A recovery implies the lost client's abandonment of an earlier run only
-// when it replaces that client and keeps every other holder of the run.
-func TestReplacedBy(t *testing.T) {
-	pending := &share.Record{Holders: []share.Holder{{PartyID: "client-old", Kind: identity.KindClient}, {PartyID: "s1", Kind: identity.KindServer}, {PartyID: "s2", Kind: identity.KindServer}}}
-	j := &Job{Authorization: &recovery.Authorization{}, Pending: pending, Reshare: &identity.Reshare{New: []string{"client-new", "s1", "s2"}}}
-	if got := replacedBy(j); !slices.Equal(got, []string{"client-old"}) {
-		t.Fatalf("a recovery keeping every server: %v", got)
-	}
-	j.Reshare.New = []string{"client-new", "s1"}
-	if got := replacedBy(j); got != nil {
-		t.Fatalf("a recovery dropping a server holder of the earlier run: %v", got)
-	}
-	j.Reshare.New, j.Authorization = []string{"client-new", "s1", "s2"}, nil
-	if got := replacedBy(j); got != nil {
-		t.Fatalf("no authorization: %v", got)
 	}
 }

@@ -32,23 +32,9 @@ type RunWords struct {
 // statement. No pending share of the epoch, or one from this very
 // session, is nil. It holds for a party in the old committee only too:
 // a second run of the epoch must not complete beside the first.
-//
-// replaced are holders of the earlier run that this run replaces for
-// good — the lost client of a recovery, whose identity every holder
-// revokes (the caller names it only when the run carries a recovery
-// authorization, which the engine checks before round 1, and every
-// other holder of the earlier run is a new holder of this one): their
-// abandonment is implied, since a lost device cannot say it, and once
-// this run is active, or has replaced every other holder's pending
-// share, the earlier run can never be.
-func CheckEarlierRun(sessionID, self string, epoch int, pending *share.Record, pendingSession string, words map[string]RunWords, replaced ...string) error {
+func CheckEarlierRun(sessionID, self string, epoch int, pending *share.Record, pendingSession string, words map[string]RunWords) error {
 	if pending == nil || pending.Epoch != epoch || pendingSession == "" || pendingSession == sessionID {
 		return nil
-	}
-	for _, h := range pending.Holders {
-		if h.PartyID != self && slices.Contains(replaced, h.PartyID) {
-			return nil
-		}
 	}
 	holders := map[string]identity.PublicKey{}
 	for _, h := range pending.Holders {

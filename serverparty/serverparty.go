@@ -618,10 +618,8 @@ func (p *Party) earlierRun(j *participant.Job, walletID, partyID string, epoch i
 		return nil
 	}
 	if err != nil {
-		// A record that does not parse is never activated (as at
-		// registration): it keeps no reshare from taking place.
-		p.log.Warn("the pending share cannot be read; the reshare goes on without it", "wallet", walletID, "err", err)
-		return nil
+		// Neither checked nor replaced blindly: an operator looks.
+		return fmt.Errorf("the pending share of the wallet cannot be read (an operator removes it): %w", err)
 	}
 	if pending.Epoch != epoch || from == "" || from == sessionID {
 		return nil

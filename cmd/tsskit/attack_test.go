@@ -523,8 +523,8 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	// that every holder stored, but that the relay keeps from being
 	// activated (it turns the client's report into a failure once the
 	// servers have reported): the relay then runs the epoch again, with
-	// the client's stored acknowledgement of S taken out of its join, and
-	// with a forged abandoned-run statement in its place. The server
+	// no word of the client's about S in its join, and with a forged
+	// abandoned-run statement in its place. The server
 	// holders keep S's share and refuse each run before round 1
 	// (run_not_abandoned): a second run of the epoch cannot complete
 	// beside S, to be named to some holders while S is named to others.
@@ -601,9 +601,17 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatalf("server holders' pending shares after run S: %v; want both from %s", held, runS)
 		}
 
+		// The server holders' own check is what is attacked: the CLI's
+		// pending share of S is put aside meanwhile, so that the CLI
+		// makes no check of its own (holding S, it would refuse too,
+		// with run_complete) and its join says nothing of S.
+		pendingS := file + ".epoch-1.pending"
+		if err := os.Rename(pendingS, pendingS+".aside"); err != nil {
+			t.Fatal(err)
+		}
 		relay, _ := identity.GenerateKey()
 		for name, tamper := range map[string]func(*tsskitv1.PartyKeys){
-			"the acknowledgement taken out": func(k *tsskitv1.PartyKeys) { k.Stored = nil },
+			"no acknowledgement": func(k *tsskitv1.PartyKeys) { k.Stored = nil },
 			"a forged statement in its place": func(k *tsskitv1.PartyKeys) {
 				k.Stored = nil
 				k.Abandoned = [][]byte{identity.SignAbandoned(relay, runS, walletID, self, 1)}
@@ -632,6 +640,9 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		}
 		if w := c.wallet(t, walletID); w.Epoch != 0 {
 			t.Fatalf("after the refused runs the wallet is at epoch %d", w.Epoch)
+		}
+		if err := os.Rename(pendingS+".aside", pendingS); err != nil {
+			t.Fatal(err)
 		}
 
 		out, stderr, err := refresh()

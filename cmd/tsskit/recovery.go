@@ -240,7 +240,9 @@ func partyRecover(ctx context.Context, args []string) error {
 		// Kept by an earlier attempt whose end it could not learn (its
 		// connection broke after it stored): it may be the share of the
 		// wallet's active epoch, and a new attempt would overwrite it.
-		return configErrorf("%s.pending holds an earlier attempt's share, which may be the wallet's share now: if the wallet is at a higher epoch than the attempt's, rename it to %s (it signs then); if not, remove it, then try again", *out, *out)
+		return configErrorf("%s.pending holds the share an earlier attempt stored before its end was lost, which may be the wallet's share now: "+
+			"if the wallet's epoch (the admin app shows it) is the one that attempt made, rename it to %s, which then signs; "+
+			"if it is not, keep the file elsewhere and try again (the server holders may refuse further runs of that epoch, run_not_abandoned, until that attempt's run is settled: docs/lifecycle.md)", *out, *out)
 	}
 	pw, err := readPassword(*pwFile)
 	if err != nil {

@@ -98,7 +98,7 @@ async function refreshLosingReport(walletId: string, password: string) {
   const report = coord.reportResult;
   coord.reportResult = async (req: any, opts: any) => {
     if (req.result?.case !== "reshared") return report.call(coord, req, opts);
-    await new Promise((r) => setTimeout(r, 3000));
+    await new Promise((r) => setTimeout(r, 5000));
     return report.call(coord, { ...req, result: { case: "failure", value: { code: "transport", reason: "the report was lost", culprits: [] } } }, opts);
   };
   try {
