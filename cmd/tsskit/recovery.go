@@ -393,13 +393,16 @@ func partyRecover(ctx context.Context, args []string) error {
 	}
 	res, err := participant.Reshare(ctx, pc.conn, job, nil, pre, save)
 	if err != nil {
+		// An attempt that stored nothing never will (this process ends
+		// here); one whose session failed deletes the share it stored.
+		// Either says so, signed with its device key, for the next
+		// attempt's join to carry (one acknowledged run per epoch,
+		// docs/lifecycle.md): the server holders that stored this run's
+		// share may then replace it. A share stored in a session whose
+		// end is unknown (the stream broke, or the coordinator could not
+		// record the activation) is kept: it may be the wallet's.
 		var se *participant.SessionError
-		if errors.As(err, &se) && se.Code != "store" {
-			// The session failed: this attempt's share, if it stored one,
-			// is deleted, and the attempt says so, signed with its
-			// device key, for the next attempt's join to carry (one
-			// acknowledged run per epoch, docs/lifecycle.md): the server
-			// holders that stored this run's share may then replace it.
+		if failed := errors.As(err, &se) && se.Code != "store"; !wrote || failed {
 			if wrote {
 				os.Remove(pending)
 			}
