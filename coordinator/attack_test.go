@@ -278,26 +278,19 @@ func TestAttackStoreFlip(t *testing.T) {
 			conn := q.Conn(t)
 			coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 			const me = "browser-flip"
-			resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pre, _ := testkit.PreParams(4)
-			var rec *share.Record
-			if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pre, func(r *share.Record) error { rec = r; return nil }); err != nil {
-				t.Fatal(err)
-			}
+			rec := q.ClientWallet(ctx, t, conn, me)
+			wallet := rec.WalletID
 			digest := sha256.Sum256([]byte("flip"))
 			// Before the flip, servers alone are refused by the coordinator.
-			_, err = coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: digest[:]}, q.Admin(t))
+			_, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: wallet, Digest: digest[:]}, q.Admin(t))
 			wantCode(t, err, codes.PermissionDenied)
 
 			for _, kind := range []string{"server", "user"} {
-				flip(t, q, o.DatabaseURL, resp.WalletId, me, kind)
+				flip(t, q, o.DatabaseURL, wallet, me, kind)
 				var sessionID string
 				if kind == "server" {
 					// The coordinator now starts a signing of the two servers.
-					s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: digest[:]}, q.Admin(t))
+					s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: wallet, Digest: digest[:]}, q.Admin(t))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -305,7 +298,7 @@ func TestAttackStoreFlip(t *testing.T) {
 				} else {
 					// The account API now takes it for an account and signs it with its servers.
 					api := &apiClient{t: t, base: q.APIURL, key: q.APIKey}
-					code, body := api.do("POST", "/api/v1/accounts/"+resp.WalletId+"/sign", q.APIKey, `{"message":"`+digestOf("flip")+`"}`)
+					code, body := api.do("POST", "/api/v1/accounts/"+wallet+"/sign", q.APIKey, `{"message":"`+digestOf("flip")+`"}`)
 					if code != 502 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "policy") {
 						t.Fatalf("account API after the flip: %d %v", code, body)
 					}
@@ -317,8 +310,8 @@ func TestAttackStoreFlip(t *testing.T) {
 				}
 			}
 			// The client still signs: the wallet works as its holders recorded it.
-			flip(t, q, o.DatabaseURL, resp.WalletId, me, "client")
-			s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
+			flip(t, q, o.DatabaseURL, wallet, me, "client")
+			s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: wallet, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -39,18 +39,7 @@ func TestCoManagedReshare(t *testing.T) {
 	conn := q.Conn(t)
 	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 	const me = "browser-rs01"
-	resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pre, err := testkit.PreParams(3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rec *share.Record
-	if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pre, func(r *share.Record) error { rec = r; return nil }); err != nil {
-		t.Fatal(err)
-	}
+	rec := q.ClientWallet(ctx, t, conn, me)
 	walletID := rec.WalletID
 	pub, err := secp256k1.ParsePubKey(rec.PublicKey)
 	if err != nil {

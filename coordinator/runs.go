@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/rwadurian/tsskit/coordinator/store"
+	"github.com/rwadurian/tsskit/participant"
 	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
@@ -76,7 +77,7 @@ func (s *session) runRecord() *store.ReshareRun {
 		if k == nil {
 			return nil
 		}
-		st, err := (&identity.Entry{Statement: k.Statement, Signature: k.StatementSignature, Chain: k.Certificates}).Open()
+		st, err := participant.EntryOf(k).Open()
 		if err != nil {
 			return nil
 		}
@@ -102,12 +103,10 @@ func (c *Coordinator) earlierRunLocked(s *session, k *tsskitv1.PartyKeys) {
 			c.log.Info("a stored acknowledgement of a run this coordinator cannot complete", "session", s.id, "party", k.PartyId, "run", sid, "err", err)
 			continue
 		}
-		key, ok := rec.Run.Identities[k.PartyId]
-		var pub identity.PublicKey
-		if !ok || len(key) != len(pub) {
+		pub, ok := runKey(rec.Run, k.PartyId)
+		if !ok {
 			continue
 		}
-		copy(pub[:], key)
 		if !identity.VerifyStored(pub, ack, sid, s.walletID, k.PartyId, rec.Run.Epoch, s.wallet.PublicKey) {
 			c.log.Warn("a stored acknowledgement does not verify under the run's record", "session", s.id, "party", k.PartyId, "run", sid)
 			continue
@@ -125,6 +124,12 @@ func (c *Coordinator) earlierRunLocked(s *session, k *tsskitv1.PartyKeys) {
 		}
 		e.acks[k.PartyId] = bytes.Clone(ack)
 	}
+}
+
+// runKey is the identity key run's record names for new holder holder.
+func runKey(run *store.ReshareRun, holder string) (identity.PublicKey, bool) {
+	pub, err := identity.PublicKeyFromBytes(run.Identities[holder])
+	return pub, err == nil
 }
 
 // earlierRun is an earlier run of a reshare's epoch, as its record and
@@ -162,13 +167,8 @@ func (s *session) abandonedLocked(rec *store.Session) bool {
 			if err != nil || a.SessionID != rec.ID {
 				continue
 			}
-			key, ok := rec.Run.Identities[a.PartyID]
-			var pub identity.PublicKey
-			if ok && len(key) == len(pub) {
-				copy(pub[:], key)
-				if a.Verify(pub) {
-					return true
-				}
+			if pub, ok := runKey(rec.Run, a.PartyID); ok && a.Verify(pub) {
+				return true
 			}
 		}
 	}

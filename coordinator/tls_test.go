@@ -14,9 +14,7 @@ import (
 
 	"github.com/rwadurian/tsskit/internal/quorumtest"
 	"github.com/rwadurian/tsskit/internal/serve"
-	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/participant"
-	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
 )
 
@@ -52,18 +50,9 @@ func TestQuorumOverTLS(t *testing.T) {
 		conn := q.Conn(t)
 		coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 		const me = "browser-tls"
-		resp, err := coord.CreateKeygenSession(ctx, &tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pre, _ := testkit.PreParams(4)
-		var rec *share.Record
-		out, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pre, func(r *share.Record) error { rec = r; return nil })
-		if err != nil {
-			t.Fatal(err)
-		}
+		rec := q.ClientWallet(ctx, t, conn, me)
 		d := sha256.Sum256([]byte("co-managed over tls"))
-		s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: resp.WalletId, Digest: d[:], ClientPartyIds: []string{me}}, q.Admin(t))
+		s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: rec.WalletID, Digest: d[:], ClientPartyIds: []string{me}}, q.Admin(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +60,7 @@ func TestQuorumOverTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pub, _ := secp256k1.ParsePubKey(out.PublicKey)
+		pub, _ := secp256k1.ParsePubKey(rec.PublicKey)
 		parsed, err := ecdsa.ParseDERSignature(sig.DER)
 		if err != nil || !parsed.Verify(d[:], pub) {
 			t.Fatalf("signature does not verify (decred): %v", err)

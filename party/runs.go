@@ -17,6 +17,30 @@ type RunWords struct {
 	Stored    map[string][]byte
 }
 
+// IsEarlierRun says whether pending, the share a party holds pending
+// from session from, is its share of an earlier run of the reshare
+// sessionID of walletID's epoch: the same wallet, party and epoch, and
+// another session. Anything else is not what CheckEarlierRun checks.
+func IsEarlierRun(pending *share.Record, from, sessionID, walletID, partyID string, epoch int) bool {
+	return pending != nil && pending.WalletID == walletID && pending.PartyID == partyID && pending.Epoch == epoch &&
+		from != "" && from != sessionID
+}
+
+// StoredAgain is a holder's stored acknowledgement of the earlier run
+// from whose share it holds pending, signed again with its identity key k
+// for a later run's join (PartyKeys.stored), by session id. It is nil
+// unless k is the key pending's record names for its holder: the key of a
+// run made before the holder's identity key changed is gone, and that run
+// then cannot be found complete.
+func StoredAgain(k *identity.Key, pending *share.Record, from string) map[string][]byte {
+	for _, h := range pending.Holders {
+		if h.PartyID == pending.PartyID && h.Identity == k.Public() {
+			return map[string][]byte{from: identity.SignStored(k, from, pending.WalletID, pending.PartyID, pending.Epoch, pending.PublicKey)}
+		}
+	}
+	return nil
+}
+
 // CheckEarlierRun is one acknowledged run per epoch, as a holder of an
 // earlier run's share checks it before a reshare computes anything
 // (docs/lifecycle.md). A party holding pending the share of run

@@ -621,15 +621,10 @@ func (p *Party) earlierRun(j *participant.Job, walletID, partyID string, epoch i
 		// Neither checked nor replaced blindly: an operator looks.
 		return fmt.Errorf("the pending share of the wallet cannot be read (an operator removes it): %w", err)
 	}
-	if pending.Epoch != epoch || from == "" || from == sessionID {
+	if !party.IsEarlierRun(pending, from, sessionID, walletID, partyID, epoch) {
 		return nil
 	}
-	j.Pending, j.PendingSession = pending, from
-	for _, h := range pending.Holders {
-		if h.PartyID == partyID && h.Identity == j.Identity.Public() {
-			j.Stored = map[string][]byte{from: identity.SignStored(j.Identity, from, walletID, partyID, epoch, pending.PublicKey)}
-		}
-	}
+	j.Pending, j.PendingSession, j.Stored = pending, from, party.StoredAgain(j.Identity, pending, from)
 	return nil
 }
 

@@ -274,7 +274,7 @@ func (e Earlier) open(sessionID, walletID, partyID string, epoch int) (*share.Re
 	if err != nil {
 		return nil, nil, argErr("pending: %v", err)
 	}
-	if rec.WalletID != walletID || rec.PartyID != partyID || rec.Epoch != epoch || e.PendingSession == "" || e.PendingSession == sessionID {
+	if !party.IsEarlierRun(rec, e.PendingSession, sessionID, walletID, partyID, epoch) {
 		// Another party's (a recovery's earlier attempt with another
 		// device), or not of this run's epoch: nothing this seat holds
 		// of an earlier run.
@@ -286,7 +286,7 @@ func (e Earlier) open(sessionID, walletID, partyID string, epoch int) (*share.Re
 		return rec, nil, nil
 	}
 	defer k.Destroy()
-	return rec, map[string][]byte{e.PendingSession: identity.SignStored(k, e.PendingSession, walletID, partyID, epoch, rec.PublicKey)}, nil
+	return rec, party.StoredAgain(k, rec, e.PendingSession), nil
 }
 
 // PrepareReshare makes a client's seat in a reshare of the wallet of

@@ -116,19 +116,26 @@ func (p *onePick) get() string {
 	return p.name
 }
 
-// session is the session's record at the real coordinator.
-func (c *cluster) session(t *testing.T, id string) *tsskitv1.Session {
+// coordClient is a client of the coordinator at addr, closed when t ends.
+func coordClient(t *testing.T, addr string) tsskitv1.CoordinatorServiceClient {
 	t.Helper()
-	cc, err := serve.Dial(c.coord)
+	cc, err := serve.Dial(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close()
+	t.Cleanup(func() { cc.Close() })
+	return tsskitv1.NewCoordinatorServiceClient(cc)
+}
+
+// session is the session's record at the real coordinator.
+func (c *cluster) session(t *testing.T, id string) *tsskitv1.Session {
+	t.Helper()
+	coord := coordClient(t, c.coord)
 	tok := c.run("token")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		got, err := tsskitv1.NewCoordinatorServiceClient(cc).GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: id},
+		got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: id},
 			grpc.PerRPCCredentials(serve.Bearer(strings.TrimSpace(tok))))
 		if err != nil {
 			t.Fatal(err)
@@ -143,14 +150,9 @@ func (c *cluster) session(t *testing.T, id string) *tsskitv1.Session {
 // wallet is the coordinator's record of wallet id.
 func (c *cluster) wallet(t *testing.T, id string) *tsskitv1.Wallet {
 	t.Helper()
-	cc, err := serve.Dial(c.coord)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	got, err := tsskitv1.NewCoordinatorServiceClient(cc).GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: id},
+	got, err := coordClient(t, c.coord).GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: id},
 		grpc.PerRPCCredentials(serve.Bearer(strings.TrimSpace(c.run("token")))))
 	if err != nil {
 		t.Fatal(err)

@@ -36,14 +36,9 @@ func (c *cluster) checkMetrics(t *testing.T, never []string) {
 	} else {
 		resp.Body.Close()
 	}
-	cc, err := serve.Dial(c.coord)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = tsskitv1.NewCoordinatorServiceClient(cc).GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: "x"}, grpc.PerRPCCredentials(serve.Bearer("forged.token.here")))
+	_, err := coordClient(t, c.coord).GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: "x"}, grpc.PerRPCCredentials(serve.Bearer("forged.token.here")))
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("forged token: %v", err)
 	}

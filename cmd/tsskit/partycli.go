@@ -599,15 +599,10 @@ func earlierRun(j *participant.Job, shareFile string, cur *share.Record, pw []by
 	if err != nil {
 		return err
 	}
-	if from == "" || from == j.SessionID {
+	if !party.IsEarlierRun(pending, from, j.SessionID, cur.WalletID, j.PartyID, epoch) {
 		return nil
 	}
-	j.Pending, j.PendingSession = pending, from
-	for _, h := range pending.Holders {
-		if h.PartyID == j.PartyID && h.Identity == j.Identity.Public() {
-			j.Stored = map[string][]byte{from: identity.SignStored(j.Identity, from, cur.WalletID, j.PartyID, epoch, pending.PublicKey)}
-		}
-	}
+	j.Pending, j.PendingSession, j.Stored = pending, from, party.StoredAgain(j.Identity, pending, from)
 	return nil
 }
 

@@ -384,14 +384,9 @@ func (g *refreshRig) userShareSigns(t *testing.T, srv string) {
 // it).
 func (g *refreshRig) serverHolders(t *testing.T) []string {
 	t.Helper()
-	cc, err := serve.Dial(g.coord)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	w, err := tsskitv1.NewCoordinatorServiceClient(cc).GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: g.id}, grpc.PerRPCCredentials(serve.Bearer(g.admin)))
+	w, err := coordClient(t, g.coord).GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: g.id}, grpc.PerRPCCredentials(serve.Bearer(g.admin)))
 	if err != nil {
 		t.Fatal(err)
 	}

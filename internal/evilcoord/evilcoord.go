@@ -60,48 +60,40 @@ func (p *Proxy) Register(gs *grpc.Server) {
 	tsskitv1.RegisterPoolServiceServer(gs, &poolFwd{p: p})
 }
 
-// SetCreateKeygen, SetCreateSign, SetAssignment, SetEpochSession and
-// SetEvent change the hooks while the proxy serves.
+// SetCreateKeygen, SetCreateSign, SetAssignment, SetEpochSession,
+// SetEvent, SetJoin and SetReport change the hooks while the proxy serves.
 func (p *Proxy) SetCreateKeygen(f func(*tsskitv1.CreateKeygenSessionRequest)) {
-	p.mu.Lock()
-	p.CreateKeygen = f
-	p.mu.Unlock()
+	setHook(p, &p.CreateKeygen, f)
 }
 
 func (p *Proxy) SetCreateSign(f func(*tsskitv1.CreateSignSessionRequest)) {
-	p.mu.Lock()
-	p.CreateSign = f
-	p.mu.Unlock()
+	setHook(p, &p.CreateSign, f)
 }
 
 func (p *Proxy) SetAssignment(f func(*tsskitv1.Assignment)) {
-	p.mu.Lock()
-	p.Assignment = f
-	p.mu.Unlock()
+	setHook(p, &p.Assignment, f)
 }
 
 func (p *Proxy) SetEpochSession(f func(string, *tsskitv1.GetEpochSessionResponse)) {
-	p.mu.Lock()
-	p.EpochSession = f
-	p.mu.Unlock()
+	setHook(p, &p.EpochSession, f)
 }
 
 func (p *Proxy) SetEvent(f func(string, *tsskitv1.SessionEvent)) {
-	p.mu.Lock()
-	p.Event = f
-	p.mu.Unlock()
+	setHook(p, &p.Event, f)
 }
 
-// SetJoin and SetReport change the join and report hooks.
 func (p *Proxy) SetJoin(f func(*tsskitv1.JoinRequest)) {
-	p.mu.Lock()
-	p.JoinReq = f
-	p.mu.Unlock()
+	setHook(p, &p.JoinReq, f)
 }
 
 func (p *Proxy) SetReport(f func(*tsskitv1.ReportResultRequest)) {
+	setHook(p, &p.Report, f)
+}
+
+// setHook sets one hook under the proxy's lock.
+func setHook[F any](p *Proxy, hook *F, f F) {
 	p.mu.Lock()
-	p.Report = f
+	*hook = f
 	p.mu.Unlock()
 }
 

@@ -477,6 +477,26 @@ func (q *Quorum) KeygenJob(t testing.TB, resp *tsskitv1.CreateSessionResponse, m
 	return j
 }
 
+// ClientWallet makes a 2-of-3 co-managed wallet, as the admin, in which
+// client party me holds a share (run over conn), and returns that share.
+func (q *Quorum) ClientWallet(ctx context.Context, t testing.TB, conn participant.Conn, me string) *share.Record {
+	t.Helper()
+	resp, err := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator).CreateKeygenSession(ctx,
+		&tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, err := testkit.PreParams(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec *share.Record
+	if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pre, func(r *share.Record) error { rec = r; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
 // SignJob is the seat of rec's holder in signing session resp of digest.
 func (q *Quorum) SignJob(t testing.TB, resp *tsskitv1.CreateSessionResponse, rec *share.Record, digest []byte) participant.Job {
 	t.Helper()
