@@ -21,6 +21,7 @@ import (
 	"github.com/rwadurian/tsskit/party/identity"
 	"github.com/rwadurian/tsskit/party/share"
 	tsskitv1 "github.com/rwadurian/tsskit/proto/gen/go/tsskit/v1"
+	"github.com/rwadurian/tsskit/serverparty"
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
@@ -36,47 +37,17 @@ import (
 // after checking every acknowledgement, and the client's share of it
 // signs (decred).
 func TestAttackEarlierRun(t *testing.T) {
-	q := quorumtest.Start(t, quorumtest.Options{})
-	ctx := context.Background()
-	conn := q.Conn(t)
-	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 	const me = "browser-er01"
-	rec := q.ClientWallet(ctx, t, conn, me)
-	walletID := rec.WalletID
-	refresh := func() (*tsskitv1.CreateSessionResponse, participant.Job) {
-		t.Helper()
-		q.Reseed(t)
-		r, err := coord.CreateReshareSession(ctx, &tsskitv1.CreateReshareSessionRequest{WalletId: walletID, ClientPartyIds: []string{me}}, q.Admin(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		job, err := participant.ClientReshareJob(r, rec, 0, 0, q.Trust)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r, job
-	}
-	cpre, err := testkit.PreParams(4)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	// Run S: every holder stores; the client never reports, and its
 	// session fails.
-	s, job := refresh()
-	pendingS, servers := storedNotActivated(t, q, s, job, rec, cpre)
+	l := runInLimbo(t, me)
+	ctx, q, conn, coord, rec, refresh, cpre := context.Background(), l.q, l.conn, l.coord, l.rec, l.refresh, l.pre
+	walletID, s, job, pendingS, servers := rec.WalletID, l.s, l.job, l.pendingS, l.servers
 	serverVault := func(id string) *vault.Vault { return openVault(t, q, id) }
 
 	wantFailed := func(label string, job participant.Job, code party.Code) {
 		t.Helper()
-		_, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatalf("%s: stored a share", label); return nil })
-		var se *participant.SessionError
-		var pe *party.Error
-		switch {
-		case errors.As(err, &se) && se.Code == string(code), errors.As(err, &pe) && pe.Code == code:
-		default:
-			t.Fatalf("%s: %v; want %s", label, err, code)
-		}
+		reshareFails(t, conn, job, rec, cpre, label, code)
 	}
 	signer := job.Identity
 
@@ -135,6 +106,211 @@ func TestAttackEarlierRun(t *testing.T) {
 	}
 	if parsed, err := ecdsa.ParseDERSignature(sig.DER); err != nil || !parsed.Verify(digest[:], pub) {
 		t.Fatalf("the signature with S's share does not verify (%v)", err)
+	}
+}
+
+// Settling a run in limbo (docs/lifecycle.md): run S was stored by every
+// holder, the client's report was lost, and the client's device is then
+// lost too — whoever finds it holds its pending share of S and its stored
+// acknowledgement. The server holders refuse every later run of the
+// epoch until the operator settles S: it freezes S at both servers (from
+// then on they take part in no run of the epoch: a run in which the
+// device's finder presents its acknowledgement, which would make S
+// complete, is refused before it is counted), a drop is refused without
+// the other server's frozen-run statement, with a forged one, or with
+// both other holders named silent, and then S is dropped at both
+// servers, naming the client silent. A later run goes on with the
+// servers' abandoned-run statements, even one in which the device's
+// acknowledgement of S is presented again: S is never activated, and the
+// new run's shares sign (decred).
+func TestSettleRunInLimbo(t *testing.T) {
+	const me = "browser-st01"
+	l := runInLimbo(t, me)
+	ctx, q, conn, coord, rec, refresh, cpre := context.Background(), l.q, l.conn, l.coord, l.rec, l.refresh, l.pre
+	walletID, s, pendingS, servers := rec.WalletID, l.s, l.pendingS, l.servers
+	device := l.job.Identity
+	ackS := map[string][]byte{s.SessionId: identity.SignStored(device, s.SessionId, walletID, me, 1, pendingS.PublicKey)}
+	sessionState := func(id string) tsskitv1.SessionState {
+		t.Helper()
+		got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: id}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Session.State
+	}
+
+	// The operator freezes S at both servers.
+	frozen := map[string][]byte{}
+	for _, id := range servers {
+		v := openVault(t, q, id)
+		st, epoch, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)
+		v.Close()
+		if err != nil || epoch != 1 {
+			t.Fatalf("freeze at %s: epoch %d, %v", id, epoch, err)
+		}
+		frozen[id] = st
+	}
+	// The device's finder presents its acknowledgement of S: with the
+	// servers' reported ones, S would be complete. The frozen servers
+	// take part in no run of the epoch, so nothing is counted.
+	t1, job := refresh()
+	job.Pending, job.PendingSession, job.Stored = pendingS, s.SessionId, ackS
+	if _, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatal("stored a share while S is frozen"); return nil }); err == nil {
+		t.Fatal("a run presenting S's last acknowledgement while S is frozen went on")
+	}
+	if got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: t1.SessionId}, q.Admin(t)); err != nil || got.Session.Code != "run_frozen" {
+		t.Fatalf("a run presenting S's last acknowledgement while S is frozen: %v, %v; want failed with run_frozen", got, err)
+	}
+	if st := sessionState(s.SessionId); st != tsskitv1.SessionState_SESSION_STATE_FAILED {
+		t.Fatalf("run S after a run presenting every acknowledgement while frozen: %v; want failed", st)
+	}
+
+	// Drops the check refuses: nothing is lost.
+	a, b := servers[0], servers[1]
+	stranger, _ := identity.GenerateKey()
+	va := openVault(t, q, a)
+	for label, c := range map[string]struct {
+		silent []string
+		frozen [][]byte
+	}{
+		"no word from the other server":        {[]string{me}, nil},
+		"a forged frozen-run statement":        {[]string{me}, [][]byte{identity.SignFrozen(stranger, s.SessionId, walletID, b, 1)}},
+		"its abandoned-run statement":          {[]string{me}, [][]byte{identity.SignAbandoned(stranger, s.SessionId, walletID, b, 1)}},
+		"both other holders named silent":      {[]string{me, b}, nil},
+		"the client's word, the server silent": {[]string{b}, [][]byte{identity.SignFrozen(stranger, s.SessionId, walletID, me, 1)}},
+	} {
+		var pe *party.Error
+		if err := serverparty.DropRun(va, walletID, a, s.SessionId, c.silent, c.frozen); !errors.As(err, &pe) || pe.Code != party.CodeSettle {
+			t.Fatalf("%s: %v; want %s", label, err, party.CodeSettle)
+		}
+		if _, from, err := va.GetPendingShareFrom(walletID, a); err != nil || from != s.SessionId {
+			t.Fatalf("%s: %s's share of S is gone (%v)", label, a, err)
+		}
+	}
+	va.Close()
+	// The drop: each server with the other's statement, the client silent.
+	for _, id := range servers {
+		other := a
+		if id == a {
+			other = b
+		}
+		v := openVault(t, q, id)
+		err := serverparty.DropRun(v, walletID, id, s.SessionId, []string{me}, [][]byte{frozen[other]})
+		v.Close()
+		if err != nil {
+			t.Fatalf("drop at %s: %v", id, err)
+		}
+	}
+
+	// A later run goes on: the client's seat holds S's share and is shown
+	// the servers' abandoned-run statements; the device's acknowledgement
+	// of S, presented again, activates nothing.
+	t2, job := refresh()
+	job.Pending, job.PendingSession, job.Stored = pendingS, s.SessionId, ackS
+	var next *share.Record
+	if _, err := participant.Reshare(ctx, conn, job, rec, cpre, func(n *share.Record) error { next = n; return nil }); err != nil {
+		t.Fatalf("the run after the settle: %v", err)
+	}
+	if st := sessionState(t2.SessionId); st != tsskitv1.SessionState_SESSION_STATE_COMPLETED {
+		t.Fatalf("the run after the settle: %v", st)
+	}
+	if st := sessionState(s.SessionId); st != tsskitv1.SessionState_SESSION_STATE_FAILED {
+		t.Fatalf("run S after the settle: %v; want failed", st)
+	}
+	for _, id := range servers {
+		v := openVault(t, q, id)
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			if r, err := v.GetShare(walletID, id); err == nil && r.Epoch == 1 { // S's share was dropped: this is t2's
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not activate its share of the run after the settle", id)
+			}
+		}
+		v.Close()
+	}
+	pub, err := secp256k1.ParsePubKey(rec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("after the settle"))
+	sresp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := participant.Sign(ctx, conn, q.SignJob(t, sresp, next, digest[:]), next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed, err := ecdsa.ParseDERSignature(sig.DER); err != nil || !parsed.Verify(digest[:], pub) {
+		t.Fatalf("the signature after the settle does not verify (%v)", err)
+	}
+}
+
+// limbo is a co-managed wallet of a client in a quorum of its own, and a
+// refresh run S of it that every holder stored and that was never
+// activated (storedNotActivated).
+type limbo struct {
+	q        *quorumtest.Quorum
+	conn     participant.Conn
+	coord    tsskitv1.CoordinatorServiceClient
+	rec      *share.Record // the client's share of epoch 0
+	refresh  func() (*tsskitv1.CreateSessionResponse, participant.Job)
+	pre      *keygen.LocalPreParams // the client's
+	s        *tsskitv1.CreateSessionResponse
+	job      participant.Job // the client's seat in S
+	pendingS *share.Record   // the client's share of S
+	servers  []string        // S's server holders
+}
+
+// runInLimbo starts a quorum, makes client me's wallet and leaves a run
+// of it in limbo.
+func runInLimbo(t *testing.T, me string) *limbo {
+	t.Helper()
+	l := &limbo{q: quorumtest.Start(t, quorumtest.Options{})}
+	l.conn = l.q.Conn(t)
+	l.coord = tsskitv1.NewCoordinatorServiceClient(l.conn.Coordinator)
+	l.rec = l.q.ClientWallet(context.Background(), t, l.conn, me)
+	l.refresh = refresher(t, l.q, l.rec)
+	var err error
+	if l.pre, err = testkit.PreParams(4); err != nil {
+		t.Fatal(err)
+	}
+	l.s, l.job = l.refresh()
+	l.pendingS, l.servers = storedNotActivated(t, l.q, l.s, l.job, l.rec, l.pre)
+	return l
+}
+
+// reshareFails runs the client's seat job (rec its share) and wants it to
+// fail with code, storing nothing.
+func reshareFails(t *testing.T, conn participant.Conn, job participant.Job, rec *share.Record, pre *keygen.LocalPreParams, label string, code party.Code) {
+	t.Helper()
+	_, err := participant.Reshare(context.Background(), conn, job, rec, pre, func(*share.Record) error { t.Fatalf("%s: stored a share", label); return nil })
+	var se *participant.SessionError
+	var pe *party.Error
+	switch {
+	case errors.As(err, &se) && se.Code == string(code), errors.As(err, &pe) && pe.Code == code:
+	default:
+		t.Fatalf("%s: %v; want %s", label, err, code)
+	}
+}
+
+// refresher asks q's coordinator, as the admin, for refreshes of the
+// wallet of client share rec, and gives each one's seat for rec.
+func refresher(t *testing.T, q *quorumtest.Quorum, rec *share.Record) func() (*tsskitv1.CreateSessionResponse, participant.Job) {
+	coord := tsskitv1.NewCoordinatorServiceClient(q.Conn(t).Coordinator)
+	return func() (*tsskitv1.CreateSessionResponse, participant.Job) {
+		t.Helper()
+		q.Reseed(t)
+		r, err := coord.CreateReshareSession(context.Background(), &tsskitv1.CreateReshareSessionRequest{WalletId: rec.WalletID, ClientPartyIds: []string{rec.PartyID}}, q.Admin(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		job, err := participant.ClientReshareJob(r, rec, 0, 0, q.Trust)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, job
 	}
 }
 

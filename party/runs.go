@@ -89,3 +89,76 @@ func CheckEarlierRun(sessionID, self string, epoch int, pending *share.Record, p
 	return &Error{Code: CodeRunNotAbandoned, Err: fmt.Errorf(
 		"this party holds pending its share of run %s of epoch %d, and no other new holder of that run says it abandoned it (no word from %v)", pendingSession, epoch, missing)}
 }
+
+// CheckSettle is what a holder of a run in limbo checks before it drops
+// its share of that run, pending (stored from session sessionID, never
+// activated, frozen here), given its active share (docs/lifecycle.md,
+// settling a run in limbo). Every other new holder of the run that is
+// not named silent must have frozen it too — a frozen-run statement
+// among frozen, signed by the identity key pending's record names for
+// it — so that none of them can be made to activate it. The silent
+// holders, who may still activate it, must be too few to sign with it,
+// and the holders of the active epoch that keep its share whatever
+// becomes of the run — holders of the run too, not silent — enough to
+// sign with it (a holder the run drops retires its share when told the
+// run completed). Anything else is a typed settle_refused.
+func CheckSettle(pending, active *share.Record, sessionID string, silent []string, frozen [][]byte) error {
+	refuse := func(format string, a ...any) error {
+		return &Error{Code: CodeSettle, Err: fmt.Errorf(format, a...)}
+	}
+	if pending == nil || active == nil {
+		return refuse("a run is settled by holders of both the run's share and the active epoch's")
+	}
+	if pending.WalletID != active.WalletID || pending.PartyID != active.PartyID || pending.Epoch <= active.Epoch {
+		return refuse("the pending share (wallet %s, party %s, epoch %d) is not a later epoch of the active one (wallet %s, party %s, epoch %d)",
+			pending.WalletID, pending.PartyID, pending.Epoch, active.WalletID, active.PartyID, active.Epoch)
+	}
+	newHolders := map[string]identity.PublicKey{}
+	for _, h := range pending.Holders {
+		newHolders[h.PartyID] = h.Identity
+	}
+	quiet := map[string]bool{}
+	for _, id := range silent {
+		if _, ok := newHolders[id]; !ok || id == pending.PartyID || quiet[id] {
+			return refuse("silent holder %q is not another new holder of the run, or is named twice", id)
+		}
+		quiet[id] = true
+	}
+	if len(quiet) >= pending.Threshold {
+		return refuse("%d silent holders could sign with the run's shares (it needs %d signers): at most %d", len(quiet), pending.Threshold, pending.Threshold-1)
+	}
+	// The holders of the active epoch that keep its share whatever becomes
+	// of the run: those that also hold the run's share and are not
+	// silent. (A holder the run drops retires its share when told the run
+	// completed; a silent one may activate it.)
+	keep := 0
+	for _, h := range active.Holders {
+		if _, ok := newHolders[h.PartyID]; ok && !quiet[h.PartyID] {
+			keep++
+		}
+	}
+	if keep < active.Threshold {
+		return refuse("%d holders of epoch %d keep its share whatever becomes of the run (not silent, not dropped by it); it needs %d signers", keep, active.Epoch, active.Threshold)
+	}
+	said := map[string]bool{}
+	for _, b := range frozen {
+		f, err := identity.ParseFrozen(b)
+		if err != nil || f.SessionID != sessionID || f.WalletID != pending.WalletID || f.Epoch != pending.Epoch {
+			continue
+		}
+		if key, ok := newHolders[f.PartyID]; ok && f.Verify(key) {
+			said[f.PartyID] = true
+		}
+	}
+	var missing []string
+	for _, h := range pending.Holders {
+		if h.PartyID != pending.PartyID && !quiet[h.PartyID] && !said[h.PartyID] {
+			missing = append(missing, h.PartyID)
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		return refuse("no valid frozen-run statement for run %s from %v: every holder that is not silent freezes it first", sessionID, missing)
+	}
+	return nil
+}

@@ -98,3 +98,81 @@ func TestAttackEarlierRun(t *testing.T) {
 		t.Fatalf("stored acks beside a valid statement: %v", err)
 	}
 }
+
+// Settling a run in limbo, attacked: a holder drops its share of the run
+// only on a valid frozen-run statement of every other holder that is not
+// named silent, for exactly that run; the silent holders must be too few
+// to sign with the run's shares, and the holders of the active epoch that
+// keep its share (holders of the run too, not silent) enough to sign
+// with it.
+func TestAttackCheckSettle(t *testing.T) {
+	ids := []string{"client-1", "server-1", "server-2"}
+	keys := map[string]*identity.Key{}
+	active := &share.Record{WalletID: "w", PartyID: "server-1", Epoch: 3, Threshold: 2}
+	for _, id := range ids {
+		k, err := identity.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[id] = k
+		active.Holders = append(active.Holders, share.Holder{PartyID: id, Identity: k.Public()})
+	}
+	pending := *active
+	pending.Epoch = 4
+	const run = "session-s"
+	stranger, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frozenBy := func(k *identity.Key, party, session string, epoch int) []byte {
+		return identity.SignFrozen(k, session, "w", party, epoch)
+	}
+	good := frozenBy(keys["server-2"], "server-2", run, 4)
+	abandoned := identity.SignAbandoned(keys["server-2"], run, "w", "server-2", 4)
+	other := pending
+	other.Holders = active.Holders[1:]
+	four := pending
+	four.Holders = append(append([]share.Holder{}, pending.Holders...), share.Holder{PartyID: "server-3", Identity: stranger.Public()})
+	recovery := pending
+	recovery.Holders = append([]share.Holder{{PartyID: "client-2", Identity: stranger.Public()}}, pending.Holders[1:]...)
+	active3, all3 := *active, pending
+	active3.Threshold, all3.Threshold = 3, 3
+	for name, c := range map[string]struct {
+		pending, active *share.Record
+		silent          []string
+		frozen          [][]byte
+		ok              bool
+	}{
+		"every other holder froze it":               {&pending, active, nil, [][]byte{good, frozenBy(keys["client-1"], "client-1", run, 4)}, true},
+		"the silent client, the other server froze": {&pending, active, []string{"client-1"}, [][]byte{good}, true},
+		"no statement":                       {&pending, active, []string{"client-1"}, nil, false},
+		"a stranger's key":                   {&pending, active, []string{"client-1"}, [][]byte{frozenBy(stranger, "server-2", run, 4)}, false},
+		"another holder's key":               {&pending, active, []string{"client-1"}, [][]byte{frozenBy(keys["client-1"], "server-2", run, 4)}, false},
+		"another run":                        {&pending, active, []string{"client-1"}, [][]byte{frozenBy(keys["server-2"], "server-2", "session-t", 4)}, false},
+		"another epoch":                      {&pending, active, []string{"client-1"}, [][]byte{frozenBy(keys["server-2"], "server-2", run, 5)}, false},
+		"an abandoned-run statement":         {&pending, active, []string{"client-1"}, [][]byte{abandoned}, false},
+		"garbage":                            {&pending, active, []string{"client-1"}, [][]byte{{1, 2, 3}}, false},
+		"as many silent as signers":          {&pending, active, []string{"client-1", "server-2"}, nil, false},
+		"itself silent":                      {&pending, active, []string{"server-1"}, [][]byte{good}, false},
+		"a silent stranger":                  {&pending, active, []string{"server-9"}, [][]byte{good}, false},
+		"a silent holder twice":              {&pending, active, []string{"client-1", "client-1"}, [][]byte{good}, false},
+		"no active share":                    {&pending, nil, []string{"client-1"}, [][]byte{good}, false},
+		"an active share of the run's epoch": {&pending, &pending, []string{"client-1"}, [][]byte{good}, false},
+		"a run that drops an active holder, two keep it": {&other, active, nil, [][]byte{good}, true},
+		"a run that drops one, another silent":           {&other, active, []string{"server-2"}, nil, false},
+		"a recovery: new client silent":                  {&recovery, active, []string{"client-2"}, [][]byte{good}, true},
+		"a run that adds a holder":                       {&four, active, []string{"client-1"}, [][]byte{good, frozenBy(stranger, "server-3", run, 4)}, true},
+		"too few others to sign with the active epoch":   {&all3, &active3, []string{"client-1"}, [][]byte{good}, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := CheckSettle(c.pending, c.active, run, c.silent, c.frozen)
+			var pe *Error
+			switch {
+			case c.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !c.ok && (!errors.As(err, &pe) || pe.Code != CodeSettle):
+				t.Fatalf("%v; want %s", err, CodeSettle)
+			}
+		})
+	}
+}

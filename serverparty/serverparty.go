@@ -518,7 +518,11 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		// party's stored acknowledgement of it goes in the join, so
 		// that a run every holder stored is activated late instead.
 		if err := p.earlierRun(&job, a.WalletId, a.PartyId, spec.Epoch, a.SessionId); err != nil {
-			p.refuse(ctx, l, a, "vault", err)
+			code := "vault"
+			if errors.Is(err, vault.ErrFrozen) {
+				code = "run_frozen"
+			}
+			p.refuse(ctx, l, a, code, err)
 			return
 		}
 		var pre *keygen.LocalPreParams
@@ -623,6 +627,17 @@ func (p *Party) earlierRun(j *participant.Job, walletID, partyID string, epoch i
 	}
 	if !party.IsEarlierRun(pending, from, sessionID, walletID, partyID, epoch) {
 		return nil
+	}
+	// A run an operator froze (tsskit settle) is on its way to being
+	// dropped: this party takes part in no other run of the epoch until
+	// it is dropped or thawed, so that no coordinator can find it
+	// complete meanwhile.
+	runs, err := p.cfg.Vault.Runs(walletID, partyID)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(runs, func(r vault.Run) bool { return r.SessionID == from && r.State == vault.RunFrozen }) {
+		return fmt.Errorf("%w: run %s of the epoch is frozen here (tsskit settle); drop or thaw it first", vault.ErrFrozen, from)
 	}
 	j.Pending, j.PendingSession, j.Stored = pending, from, party.StoredAgain(j.Identity, pending, from)
 	return nil

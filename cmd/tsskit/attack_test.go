@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -536,72 +537,13 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	// and the wallet signs with them.
 	t.Run("refresh: a run every holder stored is not run again", func(t *testing.T) {
 		const self = "cli-runs"
-		file := filepath.Join(c.dir, self+".share")
-		kg, stderr, err := c.exec(env, "party", "keygen", "--coordinator", c.via, "--router", c.router, "--party-id", self, "--out", file)
-		if err != nil {
-			t.Fatalf("keygen: %v\n%s", err, tail(stderr, 1500))
-		}
-		walletID := kg["wallet_id"].(string)
+		file, walletID, runS, kg := c.runInLimbo(t, env, self)
 		original, _ := os.ReadFile(file)
 		refresh := func() (map[string]any, string, error) {
 			return c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
 		}
-		var mu sync.Mutex
-		serversReported := map[string]int{}
-		c.evil.SetReport(func(r *tsskitv1.ReportResultRequest) {
-			if r.GetReshared() == nil {
-				return
-			}
-			if r.PartyId != self {
-				mu.Lock()
-				serversReported[r.SessionId]++
-				mu.Unlock()
-				return
-			}
-			for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				mu.Lock()
-				n := serversReported[r.SessionId]
-				mu.Unlock()
-				if n == 2 {
-					break
-				}
-			}
-			r.Result = &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "transport", Reason: "the relay lost the report"}}
-		})
-		_, stderr, err = refresh()
-		c.evil.SetReport(nil)
-		if err == nil {
-			t.Fatal("run S: the refresh succeeded")
-		}
-		sid, err := os.ReadFile(sessionFile(file, 1))
-		if err != nil {
-			t.Fatalf("run S kept no pending share: %v\n%s", err, tail(stderr, 1500))
-		}
-		runS := strings.TrimSpace(string(sid))
-		if s := c.session(t, runS); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED {
-			t.Fatalf("run S: %v", s)
-		}
-		// The server holders of S, and what they keep pending.
-		serversPending := func() map[string]string {
-			out := map[string]string{}
-			for i := 1; i <= 3; i++ {
-				v := openServerVault(t, filepath.Join(c.dir, fmt.Sprintf("sp%d", i)))
-				refs, _ := v.ListPendingShares()
-				for _, r := range refs {
-					if r.WalletID == walletID {
-						if _, from, err := v.GetPendingShareFrom(walletID, r.PartyID); err == nil {
-							out[r.PartyID] = from
-						}
-					}
-				}
-				v.Close()
-			}
-			return out
-		}
+		serversPending := func() map[string]string { return c.serversPending(t, walletID) }
 		held := serversPending()
-		if len(held) != 2 || slices.ContainsFunc(slices.Collect(maps.Values(held)), func(s string) bool { return s != runS }) {
-			t.Fatalf("server holders' pending shares after run S: %v; want both from %s", held, runS)
-		}
 
 		// The server holders' own check is what is attacked: the CLI's
 		// pending share of S is put aside meanwhile, so that the CLI
@@ -665,6 +607,180 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		}
 		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
 	})
+
+	// A run in limbo settled with tsskit settle: the CLI party's report of
+	// S is lost and it is taken for silent (a lost device). The operator
+	// stops both server holders and freezes S at each; while S is frozen,
+	// a refresh in which the CLI presents its acknowledgement of S (which
+	// would complete S) is refused by the servers before anything is
+	// counted. Drops without the other server's statement, or naming the
+	// other server silent too, are refused and drop nothing; with each
+	// other's statement, both drop S. The next refresh goes on with the
+	// servers' abandoned-run statements although the CLI presents its
+	// acknowledgement again: a new run makes epoch 1, S stays failed,
+	// and the new share signs (verified).
+	t.Run("refresh: an operator settles a run in limbo", func(t *testing.T) {
+		const self = "cli-settle"
+		file, walletID, runS, kg := c.runInLimbo(t, env, self)
+		refresh := func() (map[string]any, string, error) {
+			return c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
+		}
+		holder := func(v *vault.Vault) bool {
+			refs, err := v.ListShares()
+			return err == nil && slices.ContainsFunc(refs, func(r vault.ShareRef) bool { return r.WalletID == walletID })
+		}
+		settle := func(dataDir string, args ...string) (string, error) {
+			cmd := exec.Command(c.bin, append(append([]string{"settle"}, args...), "--data-dir", dataDir, "--wallet", walletID, "--run", runS)...)
+			cmd.Env = append(os.Environ(), c.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			return stderr.String(), err
+		}
+		statements := map[string]string{}
+		if n := c.whileStopped(t, holder, func(dirs []string) {
+			for _, d := range dirs {
+				f := d + ".frozen"
+				if stderr, err := settle(d, "freeze", "--out", f); err != nil {
+					t.Fatalf("freeze at %s: %v\n%s", d, err, stderr)
+				}
+				statements[d] = f
+			}
+		}); n != 2 {
+			t.Fatalf("%d server holders; want 2", n)
+		}
+
+		_, stderr, err := refresh()
+		if err == nil || strings.Contains(stderr, "round 1/") {
+			t.Fatalf("a refresh while S is frozen: %v\n%s", err, tail(stderr, 1500))
+		}
+		if s := c.session(t, sessionOf(t, stderr)); s.Code != "run_frozen" {
+			t.Fatalf("a refresh while S is frozen: session %v %q %q", s.State, s.Code, s.Reason)
+		}
+		if s := c.session(t, runS); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED {
+			t.Fatalf("run S while frozen: %v", s)
+		}
+		if w := c.wallet(t, walletID); w.Epoch != 0 {
+			t.Fatalf("while S is frozen the wallet is at epoch %d", w.Epoch)
+		}
+
+		c.whileStopped(t, holder, func(dirs []string) {
+			a, b := dirs[0], dirs[1]
+			bID, err := os.ReadFile(filepath.Join(b, "party-id"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, args := range map[string][]string{
+				"no word from the other server":     {"drop", "--silent", self},
+				"the other server named silent too": {"drop", "--silent", self + "," + strings.TrimSpace(string(bID))},
+				"its own statement for the other's": {"drop", "--silent", self, "--frozen", statements[a]},
+			} {
+				if stderr, err := settle(a, args...); err == nil || !strings.Contains(stderr, "settle_refused") {
+					t.Fatalf("%s: %v\n%s", name, err, stderr)
+				}
+			}
+			for _, d := range [][2]string{{a, b}, {b, a}} {
+				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", statements[d[1]]); err != nil {
+					t.Fatalf("drop at %s: %v\n%s", d[0], err, stderr)
+				}
+			}
+		})
+		if held := c.serversPending(t, walletID); len(held) != 0 {
+			t.Fatalf("after the drops the server holders hold pending %v", held)
+		}
+
+		out, stderr, err := refresh()
+		if err != nil || out["session_id"] == runS || out["epoch"] != float64(1) {
+			t.Fatalf("the refresh after the settle: %v %v\n%s", err, out, tail(stderr, 1500))
+		}
+		if s := c.session(t, runS); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED {
+			t.Fatalf("run S after the settle: %v", s)
+		}
+		if w := c.wallet(t, walletID); w.Epoch != 1 {
+			t.Fatalf("after the settle and a refresh the wallet is at epoch %d", w.Epoch)
+		}
+		sig, stderr, err := c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router, "--share", file, "--message", "after the settle")
+		if err != nil || sig["public_key"] != kg["public_key"] {
+			t.Fatalf("signing after the settle: %v %v\n%s", err, sig, tail(stderr, 1500))
+		}
+		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
+	})
+}
+
+// runInLimbo makes a wallet of CLI party self (through the evil
+// coordinator, which relays honestly) and a refresh run S of it that
+// every holder stores and that is never activated: the relay turns the
+// CLI's report into a failure once both server holders have reported
+// theirs. It returns the CLI's share file, the wallet id, S's session id
+// and the keygen's output, and checks that both server holders hold
+// S's share pending.
+func (c *cluster) runInLimbo(t *testing.T, env []string, self string) (file, walletID, runS string, kg map[string]any) {
+	t.Helper()
+	file = filepath.Join(c.dir, self+".share")
+	kg, stderr, err := c.exec(env, "party", "keygen", "--coordinator", c.via, "--router", c.router, "--party-id", self, "--out", file)
+	if err != nil {
+		t.Fatalf("keygen: %v\n%s", err, tail(stderr, 1500))
+	}
+	walletID = kg["wallet_id"].(string)
+	var mu sync.Mutex
+	serversReported := map[string]int{}
+	c.evil.SetReport(func(r *tsskitv1.ReportResultRequest) {
+		if r.GetReshared() == nil {
+			return
+		}
+		if r.PartyId != self {
+			mu.Lock()
+			serversReported[r.SessionId]++
+			mu.Unlock()
+			return
+		}
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			mu.Lock()
+			n := serversReported[r.SessionId]
+			mu.Unlock()
+			if n == 2 {
+				break
+			}
+		}
+		r.Result = &tsskitv1.ReportResultRequest_Failure_{Failure: &tsskitv1.ReportResultRequest_Failure{Code: "transport", Reason: "the relay lost the report"}}
+	})
+	_, stderr, err = c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
+	c.evil.SetReport(nil)
+	if err == nil {
+		t.Fatal("run S: the refresh succeeded")
+	}
+	sid, err := os.ReadFile(sessionFile(file, 1))
+	if err != nil {
+		t.Fatalf("run S kept no pending share: %v\n%s", err, tail(stderr, 1500))
+	}
+	runS = strings.TrimSpace(string(sid))
+	if s := c.session(t, runS); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED {
+		t.Fatalf("run S: %v", s)
+	}
+	if held := c.serversPending(t, walletID); len(held) != 2 || slices.ContainsFunc(slices.Collect(maps.Values(held)), func(s string) bool { return s != runS }) {
+		t.Fatalf("server holders' pending shares after run S: %v; want both from %s", held, runS)
+	}
+	return file, walletID, runS, kg
+}
+
+// serversPending is the session each server party's pending share of
+// walletID is from, by party id.
+func (c *cluster) serversPending(t *testing.T, walletID string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for i := 1; i <= 3; i++ {
+		v := openServerVault(t, filepath.Join(c.dir, fmt.Sprintf("sp%d", i)))
+		refs, _ := v.ListPendingShares()
+		for _, r := range refs {
+			if r.WalletID == walletID {
+				if _, from, err := v.GetPendingShareFrom(walletID, r.PartyID); err == nil {
+					out[r.PartyID] = from
+				}
+			}
+		}
+		v.Close()
+	}
+	return out
 }
 
 // openServerVault opens the vault of the server party whose data
@@ -689,34 +805,56 @@ func openServerVault(t *testing.T, dataDir string) *vault.Vault {
 // healthy parties again.
 func (c *cluster) restartServerHolding(t *testing.T, holds func(*vault.Vault) bool) {
 	t.Helper()
-	var p *proc
-	for i := 1; i <= 3 && p == nil; i++ {
-		v := openServerVault(t, filepath.Join(c.dir, fmt.Sprintf("sp%d", i)))
+	if n := c.whileStopped(t, holds, nil); n != 1 {
+		t.Fatalf("%d running server parties' vaults hold what was looked for; want 1", n)
+	}
+}
+
+// whileStopped kills (SIGKILL) every running server party whose vault
+// satisfies holds, runs meanwhile (if not nil) with their data dirs,
+// starts them again with the same flags and environment, waits until the
+// pool has three healthy parties again, and says how many it stopped.
+func (c *cluster) whileStopped(t *testing.T, holds func(*vault.Vault) bool, meanwhile func(dataDirs []string)) int {
+	t.Helper()
+	var stopped []*proc
+	var dirs []string
+	for i := 1; i <= 3; i++ {
+		dir := filepath.Join(c.dir, fmt.Sprintf("sp%d", i))
+		v := openServerVault(t, dir)
 		held := holds(v)
 		v.Close()
-		if held {
-			name := fmt.Sprintf("serverparty-%d", i)
-			for _, q := range c.procs {
-				if q.name == name && q.cmd.ProcessState == nil {
-					p = q
-				}
+		if !held {
+			continue
+		}
+		name := fmt.Sprintf("serverparty-%d", i)
+		for _, q := range c.procs {
+			if q.name == name && q.cmd.ProcessState == nil {
+				stopped, dirs = append(stopped, q), append(dirs, dir)
 			}
 		}
 	}
-	if p == nil {
+	if len(stopped) == 0 {
 		t.Fatal("no running server party's vault holds what was looked for")
 	}
-	p.cmd.Process.Kill()
-	<-p.done
-	q := c.start(p.name, p.cmd.Args[1:]...)
+	for _, p := range stopped {
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+	if meanwhile != nil {
+		meanwhile(dirs)
+	}
+	var started []*proc
+	for _, p := range stopped {
+		started = append(started, c.start(p.name, p.cmd.Args[1:]...))
+	}
 	for deadline := time.Now().Add(60 * time.Second); ; {
 		code, body := c.rest("GET", "/api/v1/health", "")
-		if strings.Contains(q.log.String(), "registered with the coordinator") &&
-			code == 200 && body["components"].(map[string]any)["pool"].(map[string]any)["healthy"].(float64) == 3 {
-			return
+		registered := !slices.ContainsFunc(started, func(q *proc) bool { return !strings.Contains(q.log.String(), "registered with the coordinator") })
+		if registered && code == 200 && body["components"].(map[string]any)["pool"].(map[string]any)["healthy"].(float64) == 3 {
+			return len(stopped)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not back in the pool: %d %v", p.name, code, body)
+			t.Fatalf("%d server parties not back in the pool: %d %v", len(stopped), code, body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -8,6 +8,7 @@
 //	tsskit identity     the deployment root and certificates (init, issue, show)
 //	tsskit token        mint an admin token
 //	tsskit rotate-key   re-encrypt a server party's vault under a new key
+//	tsskit settle       settle a reshare run in limbo at a server party
 //	tsskit backup       snapshot a data directory (SQLite store, vaults)
 //	tsskit restore      restore such a snapshot into a new data directory
 //	tsskit demo         2-of-3 keygen and signing among in-process parties
@@ -41,6 +42,7 @@ commands:
   token        mint an admin token for gRPC / gRPC-Web clients
   recovery     the app backend's recovery key, and its approvals of a recovery
   rotate-key   re-encrypt a server party's vault under a new master key
+  settle       settle a reshare run in limbo at a server party (freeze, drop, thaw)
   backup       snapshot a data directory of the embedded default (SQLite store, vaults)
   restore      restore a backup into a new data directory
   demo         2-of-3 keygen and signing among three in-process parties
@@ -80,6 +82,8 @@ func main() {
 		err = runRecovery(ctx, os.Args[2:])
 	case "rotate-key":
 		err = runRotateKey(ctx, os.Args[2:])
+	case "settle":
+		err = runSettle(ctx, os.Args[2:])
 	case "backup":
 		err = runBackup(ctx, os.Args[2:])
 	case "restore":

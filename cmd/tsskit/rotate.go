@@ -36,29 +36,11 @@ func runRotateKey(ctx context.Context, args []string) error {
 	if oldKey.ID() == newKey.ID() {
 		return configErrorf("%s is the current key", envNewMasterKey)
 	}
-	var v *vault.Vault
-	if db := os.Getenv(envDatabase); db != "" {
-		id := *partyID
-		if id == "" {
-			b, err := os.ReadFile(filepath.Join(*dataDir, "party-id"))
-			if err != nil {
-				return configErrorf("--party-id is required with %s (no party id kept in %s)", envDatabase, *dataDir)
-			}
-			id = strings.TrimSpace(string(b))
-		}
-		if v, err = vault.OpenPostgres(ctx, db, id, oldKey); err != nil {
-			return err
-		}
-		defer v.Close()
-	} else {
-		dir := filepath.Join(*dataDir, "vault")
-		if _, err := os.Stat(dir); err != nil {
-			return configErrorf("no vault in %s", dir)
-		}
-		if v, err = vault.Open(dir, oldKey); err != nil {
-			return err
-		}
+	v, _, err := openPartyVault(ctx, *dataDir, *partyID, oldKey)
+	if err != nil {
+		return err
 	}
+	defer v.Close()
 	fmt.Fprintf(os.Stderr, "rotating %s from key %s to key %s\n", v.Location(), oldKey.ID(), newKey.ID())
 	n, err := v.Rotate(newKey)
 	if err != nil {
@@ -66,4 +48,34 @@ func runRotateKey(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("rewrote %d records under key %s\n", n, newKey.ID())
 	return nil
+}
+
+// openPartyVault opens a server party's vault as tsskit serverparty
+// does, and says whose it is: with DATABASE_URL, the rows of partyID (by
+// default the id kept in dataDir); otherwise the files in dataDir/vault,
+// of the id kept in dataDir, if any ("" if none).
+func openPartyVault(ctx context.Context, dataDir, partyID string, key *vault.MasterKey) (*vault.Vault, string, error) {
+	db := os.Getenv(envDatabase)
+	if partyID == "" && (db != "" || fileExists(filepath.Join(dataDir, "party-id"))) {
+		b, err := os.ReadFile(filepath.Join(dataDir, "party-id"))
+		if err != nil {
+			return nil, "", configErrorf("--party-id is required (no party id kept in %s)", dataDir)
+		}
+		partyID = strings.TrimSpace(string(b))
+	}
+	if db != "" {
+		v, err := vault.OpenPostgres(ctx, db, partyID, key)
+		return v, partyID, err
+	}
+	dir := filepath.Join(dataDir, "vault")
+	if _, err := os.Stat(dir); err != nil {
+		return nil, "", configErrorf("no vault in %s", dir)
+	}
+	v, err := vault.Open(dir, key)
+	return v, partyID, err
+}
+
+func fileExists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
 }

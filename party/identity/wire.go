@@ -190,26 +190,32 @@ func SignAbandoned(k *Key, sessionID, walletID, partyID string, epoch int) []byt
 // does not check the signature (Verify does, under the key the caller's
 // own record names for PartyID).
 func ParseAbandoned(b []byte) (*Abandoned, error) {
+	return parseRunStatement(b, "abandoned-run statement")
+}
+
+// parseRunStatement decodes the wire form of a statement on one party's
+// part in one run (runFields, then a signature), named what in errors.
+func parseRunStatement(b []byte, what string) (*Abandoned, error) {
 	if len(b) > MaxAbandonedLen {
-		return nil, errorf(CodeMalformed, "", "abandoned-run statement of %d bytes; at most %d", len(b), MaxAbandonedLen)
+		return nil, errorf(CodeMalformed, "", "%s of %d bytes; at most %d", what, len(b), MaxAbandonedLen)
 	}
 	r := reader{b: b}
 	if v := r.u8(); r.err == nil && v != 1 {
-		return nil, errorf(CodeMalformed, "", "abandoned-run statement version %d", v)
+		return nil, errorf(CodeMalformed, "", "%s version %d", what, v)
 	}
 	a := &Abandoned{SessionID: r.str16(), WalletID: r.str16(), PartyID: r.str16()}
 	ep := r.take(4)
 	a.Signature = r.take(64)
 	if err := r.done(); err != nil {
-		return nil, errorf(CodeMalformed, "", "abandoned-run statement: %v", err)
+		return nil, errorf(CodeMalformed, "", "%s: %v", what, err)
 	}
 	a.Epoch = int(binary.BigEndian.Uint32(ep))
 	switch {
 	case a.SessionID == "" || a.WalletID == "" || a.PartyID == "" ||
 		len(a.SessionID) > roster.MaxIDLen || len(a.WalletID) > roster.MaxIDLen || len(a.PartyID) > roster.MaxIDLen:
-		return nil, errorf(CodeMalformed, "", "abandoned-run statement with an empty id or one longer than %d bytes", roster.MaxIDLen)
+		return nil, errorf(CodeMalformed, "", "%s with an empty id or one longer than %d bytes", what, roster.MaxIDLen)
 	case a.Epoch < 1 || a.Epoch > MaxEpoch:
-		return nil, errorf(CodeMalformed, a.PartyID, "abandoned-run statement for epoch %d", a.Epoch)
+		return nil, errorf(CodeMalformed, a.PartyID, "%s for epoch %d", what, a.Epoch)
 	}
 	a.Signature = bytes.Clone(a.Signature)
 	return a, nil
@@ -218,4 +224,44 @@ func ParseAbandoned(b []byte) (*Abandoned, error) {
 // Verify reports whether key signed a.
 func (a *Abandoned) Verify(key PublicKey) bool {
 	return key.verify(append([]byte(abandonedDomain), abandonedBody(a.SessionID, a.WalletID, a.PartyID, a.Epoch)...), a.Signature)
+}
+
+// A frozen-run statement: a new holder's word that it holds its share of
+// a reshare session pending, has not activated it, and never will unless
+// an operator thaws it (docs/lifecycle.md, settling a run in limbo). Once
+// every holder of a run that is not silent has said so, none of them can
+// be made to activate it, and each may drop its share of it.
+//
+// Signed message:
+//
+//	"tsskit/v1 frozen\x00" || 1 || str16(session id) || str16(wallet id)
+//	|| str16(party id) || epoch (4 bytes)
+//
+// Wire form: the message without its domain, followed by the 64-byte
+// Ed25519 signature (as an abandoned-run statement's).
+const frozenDomain = "tsskit/v1 frozen\x00"
+
+// Frozen is a parsed frozen-run statement.
+type Frozen Abandoned
+
+// SignFrozen is party partyID's frozen-run statement for reshare session
+// sessionID, which makes epoch of walletID, in its wire form. The caller
+// must have recorded, durably, that it will not activate that session's
+// share.
+func SignFrozen(k *Key, sessionID, walletID, partyID string, epoch int) []byte {
+	body := runFields(sessionID, walletID, partyID, epoch)
+	sig := k.sign(append([]byte(frozenDomain), body...))
+	return append(body, sig...)
+}
+
+// ParseFrozen decodes the wire form of a frozen-run statement; it does
+// not check the signature (Verify does).
+func ParseFrozen(b []byte) (*Frozen, error) {
+	a, err := parseRunStatement(b, "frozen-run statement")
+	return (*Frozen)(a), err
+}
+
+// Verify reports whether key signed f.
+func (f *Frozen) Verify(key PublicKey) bool {
+	return key.verify(append([]byte(frozenDomain), runFields(f.SessionID, f.WalletID, f.PartyID, f.Epoch)...), f.Signature)
 }

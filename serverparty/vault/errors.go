@@ -21,6 +21,10 @@ var (
 	// ErrStaleEpoch: a pending share whose epoch is not above the active
 	// share's, or an activation of an epoch below the active share's.
 	ErrStaleEpoch = errors.New("vault: epoch not above the active share's")
+
+	// ErrFrozen: the pending share is of a run an operator froze or
+	// dropped (tsskit settle); it is not activated.
+	ErrFrozen = errors.New("vault: run frozen by an operator")
 	// ErrWrongKey: the record is encrypted under another master key; see
 	// Error.FileKeyID and Error.VaultKeyID.
 	ErrWrongKey = errors.New("vault: encrypted under another master key")

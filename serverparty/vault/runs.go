@@ -34,7 +34,8 @@ type RunState string
 const (
 	RunJoined    RunState = "joined"    // joined; no share stored yet
 	RunStored    RunState = "stored"    // its share was stored (pending, then perhaps active)
-	RunAbandoned RunState = "abandoned" // never stored, and never will be
+	RunAbandoned RunState = "abandoned" // never stored, and never will be; or stored and dropped (DropRun)
+	RunFrozen    RunState = "frozen"    // stored, and not activated unless thawed (FreezeRun)
 )
 
 // Run is one recorded reshare run.
@@ -383,6 +384,8 @@ func (v *Vault) markStoredLocked(walletID, partyID string, epoch int, sessionID 
 	switch {
 	case i >= 0 && runs[i].State == RunAbandoned:
 		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by this party; its share is not stored", sessionID), nil)
+	case i >= 0 && runs[i].State == RunFrozen:
+		return newErr(ErrFrozen, "", fmt.Sprintf("reshare session %q is frozen by an operator; its share is not stored again", sessionID), nil)
 	case i >= 0 && runs[i].Epoch != epoch:
 		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q is recorded as a run of epoch %d, not %d", sessionID, runs[i].Epoch, epoch), nil)
 	case i >= 0 && runs[i].State == RunStored:

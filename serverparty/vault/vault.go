@@ -600,7 +600,7 @@ func (v *Vault) ActivateShareFrom(walletID, partyID string, epoch int, sessionID
 }
 
 func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, checkSession bool) error {
-	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord) (activation, error) {
+	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord, runs []Run) (activation, error) {
 		activeEpoch := -1 // none
 		var a *share.Record
 		activeFrom := ""
@@ -628,6 +628,9 @@ func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, 
 				if checkSession && from != sessionID {
 					return keepPending, newErr(ErrInvalid, pending.where, fmt.Sprintf("the pending share of epoch %d is from session %q, not %q; not activated", epoch, from, sessionID), nil)
 				}
+				if st := runState(runs, from); st == RunFrozen || st == RunAbandoned {
+					return keepPending, newErr(ErrFrozen, pending.where, fmt.Sprintf("the pending share of epoch %d is of run %q, which is %s (tsskit settle); not activated", epoch, from, st), nil)
+				}
 				return movePending, nil
 			default:
 				note = fmt.Sprintf(" (the pending share is of epoch %d)", p.Epoch)
@@ -651,16 +654,23 @@ func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, 
 // atEpoch checks the arguments of a change of (walletID, partyID)'s
 // share for a reshare to epoch, then runs decide on the pending and the
 // active share (activateShare), serialised with PutPendingShare and
-// every other such change.
-func (v *Vault) atEpoch(walletID, partyID string, epoch int, decide func(pending, active *rawRecord) (activation, error)) error {
+// every other such change. runs is the party's runs record of the wallet,
+// read under the same lock.
+func (v *Vault) atEpoch(walletID, partyID string, epoch int, decide func(pending, active *rawRecord, runs []Run) (activation, error)) error {
 	if err := v.checkReshareArgs(walletID, partyID, epoch); err != nil {
 		return err
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
+	runs, err := v.runsLocked(walletID, partyID)
+	if err != nil {
+		return err
+	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.store.activateShare(walletID, partyID, decide)
+	return v.store.activateShare(walletID, partyID, func(pending, active *rawRecord) (activation, error) {
+		return decide(pending, active, runs)
+	})
 }
 
 // RetireShare deletes the active share of walletID for partyID, which
@@ -676,7 +686,7 @@ func (v *Vault) atEpoch(walletID, partyID string, epoch int, decide func(pending
 // share of epoch or later, ErrStaleEpoch, and nothing is deleted. Both
 // shares are decrypted first: ErrWrongKey or ErrCorrupt delete nothing.
 func (v *Vault) RetireShare(walletID, partyID string, epoch int) error {
-	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord) (activation, error) {
+	return v.atEpoch(walletID, partyID, epoch, func(pending, active *rawRecord, _ []Run) (activation, error) {
 		if active == nil {
 			return keepPending, newErr(ErrNotFound, "", fmt.Sprintf("no share of wallet %q for party %q", walletID, partyID), nil)
 		}

@@ -1,0 +1,181 @@
+package vault
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+// Settling a run in limbo (docs/lifecycle.md). A reshare run that every
+// new holder stored but that was never activated, and of which one
+// holder stays silent (a lost device, a crashed host), blocks every later
+// run of its epoch: no holder may abandon a run it stored, since the
+// coordinator may already hold its stored acknowledgement and could
+// activate the run at the other holders. An operator settles it in two
+// steps, on every holder that is not silent: FreezeRun, after which the
+// party never activates that run's share (its signed frozen-run
+// statement says so), then, given every other such holder's statement,
+// DropRun, which deletes the share and records the run abandoned, so
+// that the party's later joins say so. No holder that is not silent can
+// then activate the run, and the silent ones are too few to sign with it
+// (party.CheckSettle).
+
+func runState(runs []Run, sessionID string) RunState {
+	if sessionID == "" {
+		return ""
+	}
+	for _, r := range runs {
+		if r.SessionID == sessionID {
+			return r.State
+		}
+	}
+	return ""
+}
+
+// FreezeRun records, durably, that partyID never activates its pending
+// share of walletID from reshare session sessionID unless ThawRun undoes
+// it, and returns that share. Freezing a frozen run again changes
+// nothing. It refuses (ErrNotFound) when the party holds no pending share
+// from that session, and (ErrStaleEpoch) when that session's share is its
+// active share already: the run was activated here, and is completed at
+// every holder instead.
+func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, error) {
+	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
+		return nil, err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return nil, err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case i >= 0 && rec.Runs[i].State == RunFrozen:
+		return p, nil
+	case i >= 0 && rec.Runs[i].State == RunAbandoned:
+		return nil, newErr(ErrInvalid, "", fmt.Sprintf("run %q was dropped here; its pending share is left from an interrupted drop: drop it again", sessionID), nil)
+	case i >= 0:
+		rec.Runs[i].State = RunFrozen
+	default:
+		rec.Runs = append(rec.Runs, Run{SessionID: sessionID, Epoch: p.Epoch, State: RunFrozen})
+	}
+	if err := v.putRunsRecordLocked(walletID, partyID, rec); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// recordedRunLocked is the runs record of (walletID, partyID) and the
+// index of sessionID's run in it, -1 if none. v.pendingMu is held.
+func (v *Vault) recordedRunLocked(walletID, partyID, sessionID string) (runsRecord, int, error) {
+	rec, err := v.runsRecordLocked(walletID, partyID)
+	return rec, slices.IndexFunc(rec.Runs, func(r Run) bool { return r.SessionID == sessionID }), err
+}
+
+// pendingFromLocked is partyID's pending share of walletID from session
+// sessionID. v.pendingMu is held.
+func (v *Vault) pendingFromLocked(walletID, partyID, sessionID string) (*share.Record, error) {
+	p, from, err := v.getShare(walletID, partyID, true)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if err == nil && from == sessionID {
+		return p, nil
+	}
+	if _, activeFrom, err := v.getShare(walletID, partyID, false); err == nil && activeFrom == sessionID {
+		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("the share of run %q is party %q's active share of wallet %q: the run was activated here; complete it at every holder instead", sessionID, partyID, walletID), nil)
+	}
+	return nil, newErr(ErrNotFound, "", fmt.Sprintf("party %q holds no pending share of wallet %q from run %q", partyID, walletID, sessionID), nil)
+}
+
+// ThawRun undoes FreezeRun: the run is stored again, and its share may be
+// activated. An operator thaws a frozen run when another holder refused
+// to freeze it because it had activated it already: every holder then
+// activates it.
+func (v *Vault) ThawRun(walletID, partyID, sessionID string) error {
+	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return err
+	}
+	if i < 0 || rec.Runs[i].State != RunFrozen {
+		return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q", sessionID, walletID, partyID), nil)
+	}
+	rec.Runs[i].State = RunStored
+	return v.putRunsRecordLocked(walletID, partyID, rec)
+}
+
+// DropRun deletes partyID's pending share of walletID from the frozen run
+// sessionID, once check accepts it (given that share and the active one,
+// nil if none: party.CheckSettle, with the other holders' frozen-run
+// statements), and records the run abandoned first, so that a crash
+// between leaves a share that is never activated, and a drop run again
+// finishes. The party's later joins of the epoch carry its abandoned-run
+// statement for that run (JoinRun). A run dropped already is dropped
+// again without a check; a run not frozen is refused (ErrInvalid).
+func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending, active *share.Record) error) error {
+	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
+		return err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return err
+	}
+	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned {
+		return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
+	}
+	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		p = nil // replaced or deleted already: nothing of it is left here
+	case err != nil:
+		return err
+	}
+	if rec.Runs[i].State == RunFrozen {
+		if p != nil {
+			a, err := v.GetShare(walletID, partyID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			if err := check(p, a); err != nil {
+				return err
+			}
+		}
+		rec.Runs[i].State = RunAbandoned
+		if err := v.putRunsRecordLocked(walletID, partyID, rec); err != nil {
+			return err
+		}
+	}
+	if p == nil {
+		return nil
+	}
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return v.store.activateShare(walletID, partyID, func(pending, _ *rawRecord) (activation, error) {
+		if pending == nil {
+			return keepPending, nil
+		}
+		if _, from, err := v.openShareFrom(pending, walletID, partyID, true); err != nil || from != sessionID {
+			return keepPending, err
+		}
+		return dropPending, nil
+	})
+}

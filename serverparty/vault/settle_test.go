@@ -1,0 +1,143 @@
+package vault
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/rwadurian/tsskit/party/share"
+)
+
+// TestSettleRuns: settling a run in limbo at one party. A frozen run's
+// share is never activated nor stored again, a drop deletes it only once
+// its check accepts it and records the run abandoned first (so a later
+// join says so, and a drop cut short finishes when run again), a thaw
+// gives it back, and a run already activated here cannot be frozen.
+func TestSettleRuns(t *testing.T) {
+	forBackends(t, func(t *testing.T, b testBackend) {
+		v, k, r0, r1 := activeAndNext(t, b)
+		w, p := r0.WalletID, r0.PartyID
+		state := func(v *Vault, session string) RunState {
+			t.Helper()
+			rs, err := v.Runs(w, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return runState(rs, session)
+		}
+		pendingFrom := func(v *Vault, want string) {
+			t.Helper()
+			_, from, err := v.GetPendingShareFrom(w, p)
+			if want == "" && !errors.Is(err, ErrNotFound) || want != "" && (err != nil || from != want) {
+				t.Fatalf("pending share from %q (%v); want from %q", from, err, want)
+			}
+		}
+		if _, err := v.JoinRun(w, p, 1, "rs-s"); err != nil {
+			t.Fatal(err)
+		}
+		if err := v.PutPendingShareFrom(r1, "rs-s"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.FreezeRun(w, p, "rs-other"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("freezing a run with no share here: %v, want ErrNotFound", err)
+		}
+		if err := v.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return nil }); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("dropping a run not frozen: %v, want ErrInvalid", err)
+		}
+		for range 2 { // freezing again changes nothing
+			got, err := v.FreezeRun(w, p, "rs-s")
+			sameShare(t, "the frozen run's share", got, err, r1)
+		}
+		reopened := b.open(t, k)
+		if st := state(reopened, "rs-s"); st != RunFrozen {
+			t.Fatalf("after a freeze and a reopen: %s, want %s", st, RunFrozen)
+		}
+		// Never activated, whoever asks, nor stored again.
+		if err := reopened.ActivateShareFrom(w, p, 1, "rs-s"); !errors.Is(err, ErrFrozen) {
+			t.Fatalf("activating a frozen run: %v, want ErrFrozen", err)
+		}
+		if err := reopened.ActivateShare(w, p, 1); !errors.Is(err, ErrFrozen) {
+			t.Fatalf("activating a frozen run's epoch: %v, want ErrFrozen", err)
+		}
+		if err := reopened.PutPendingShareFrom(r1, "rs-s"); !errors.Is(err, ErrFrozen) {
+			t.Fatalf("storing a frozen run's share again: %v, want ErrFrozen", err)
+		}
+		a, err := reopened.GetShare(w, p)
+		sameShare(t, "the active share while frozen", a, err, r0)
+		pendingFrom(reopened, "rs-s")
+
+		// A refused check drops nothing; a thaw gives the run back.
+		refused := errors.New("a holder's statement is missing")
+		if err := reopened.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return refused }); !errors.Is(err, refused) {
+			t.Fatalf("a drop its check refuses: %v", err)
+		}
+		pendingFrom(reopened, "rs-s")
+		if err := reopened.ThawRun(w, p, "rs-s"); err != nil || state(reopened, "rs-s") != RunStored {
+			t.Fatalf("thaw: %v, %s", err, state(reopened, "rs-s"))
+		}
+		if _, err := reopened.FreezeRun(w, p, "rs-s"); err != nil {
+			t.Fatal(err)
+		}
+
+		// The drop: checked with the run's share and the active one.
+		err = reopened.DropRun(w, p, "rs-s", func(pending, active *share.Record) error {
+			sameShare(t, "the share the check sees", pending, nil, r1)
+			sameShare(t, "the active share the check sees", active, nil, r0)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pendingFrom(reopened, "")
+		if st := state(reopened, "rs-s"); st != RunAbandoned {
+			t.Fatalf("after the drop: %s, want %s", st, RunAbandoned)
+		}
+		if got, err := reopened.JoinRun(w, p, 1, "rs-t"); err != nil || !slices.Equal(got, []string{"rs-s"}) {
+			t.Fatalf("a later join after the drop: %v, %v; want rs-s abandoned", got, err)
+		}
+		noCheck := func(_, _ *share.Record) error { t.Fatal("a dropped run checked again"); return nil }
+		if err := reopened.DropRun(w, p, "rs-s", noCheck); err != nil {
+			t.Fatalf("dropping again: %v", err)
+		}
+		if err := reopened.ThawRun(w, p, "rs-s"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("thawing a dropped run: %v, want ErrInvalid", err)
+		}
+
+		// A drop cut short after its record: the share left is never
+		// activated, and dropping again deletes it.
+		if err := reopened.PutPendingShareFrom(r1, "rs-t"); err != nil {
+			t.Fatal(err)
+		}
+		reopened.pendingMu.Lock()
+		rec, err := reopened.runsRecordLocked(w, p)
+		if err == nil {
+			rec.Runs[slices.IndexFunc(rec.Runs, func(r Run) bool { return r.SessionID == "rs-t" })].State = RunAbandoned
+			err = reopened.putRunsRecordLocked(w, p, rec)
+		}
+		reopened.pendingMu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := reopened.ActivateShareFrom(w, p, 1, "rs-t"); !errors.Is(err, ErrFrozen) {
+			t.Fatalf("activating a dropped run's leftover share: %v, want ErrFrozen", err)
+		}
+		if err := reopened.DropRun(w, p, "rs-t", noCheck); err != nil {
+			t.Fatal(err)
+		}
+		pendingFrom(reopened, "")
+
+		// A run activated here is completed, not frozen.
+		if _, err := reopened.JoinRun(w, p, 1, "rs-u"); err != nil {
+			t.Fatal(err)
+		}
+		if err := reopened.PutPendingShareFrom(r1, "rs-u"); err != nil {
+			t.Fatal(err)
+		}
+		if err := reopened.ActivateShareFrom(w, p, 1, "rs-u"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := reopened.FreezeRun(w, p, "rs-u"); !errors.Is(err, ErrStaleEpoch) {
+			t.Fatalf("freezing the active share's run: %v, want ErrStaleEpoch", err)
+		}
+	})
+}
