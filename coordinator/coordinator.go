@@ -881,6 +881,7 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	if err != nil {
 		return err
 	}
+	earlier := c.earlierRecords(k)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s.kinds[k.PartyId] == "" {
@@ -917,7 +918,7 @@ func (c *Coordinator) join(id string, k *tsskitv1.PartyKeys) error {
 	}
 	s.keys[k.PartyId] = proto.Clone(k).(*tsskitv1.PartyKeys)
 	if len(k.Stored) > 0 {
-		c.earlierRunLocked(s, k)
+		c.earlierRunLocked(s, k, earlier)
 	}
 	joined, missing := s.missing()
 	if len(missing) > 0 {

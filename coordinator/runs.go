@@ -92,15 +92,14 @@ func (s *session) runRecord() *store.ReshareRun {
 // reported (completeRunLocked decides, once every party joined). An
 // acknowledgement this coordinator cannot check (no record of the run:
 // a store that lost it) is not counted, only relayed: the holders decide
-// with what they are shown. c.mu is held.
-func (c *Coordinator) earlierRunLocked(s *session, k *tsskitv1.PartyKeys) {
+// with what they are shown. recs are the earlier runs' records, read
+// before c.mu was taken (earlierRecords). c.mu is held.
+func (c *Coordinator) earlierRunLocked(s *session, k *tsskitv1.PartyKeys, recs map[string]*store.Session) {
 	for sid, ack := range k.Stored {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		rec, err := c.store.GetSession(ctx, sid)
-		cancel()
-		if err != nil || rec.Kind != store.SessionReshare || rec.WalletID != s.walletID || rec.Run == nil || rec.Run.Epoch != s.reshare.Epoch ||
+		rec := recs[sid]
+		if rec == nil || rec.Kind != store.SessionReshare || rec.WalletID != s.walletID || rec.Run == nil || rec.Run.Epoch != s.reshare.Epoch ||
 			rec.State != store.StateFailed {
-			c.log.Info("a stored acknowledgement of a run this coordinator cannot complete", "session", s.id, "party", k.PartyId, "run", sid, "err", err)
+			c.log.Info("a stored acknowledgement of a run this coordinator cannot complete", "session", s.id, "party", k.PartyId, "run", sid)
 			continue
 		}
 		pub, ok := runKey(rec.Run, k.PartyId)
@@ -124,6 +123,29 @@ func (c *Coordinator) earlierRunLocked(s *session, k *tsskitv1.PartyKeys) {
 		}
 		e.acks[k.PartyId] = bytes.Clone(ack)
 	}
+}
+
+// earlierRecords reads the store's records of the earlier runs whose
+// stored acknowledgements join keys k present, before the join takes
+// c.mu: no join waits on another's store I/O. At most maxStoredRuns are
+// read (checkStored refuses more); a run the store cannot give is left
+// out, and its acknowledgement is not counted.
+func (c *Coordinator) earlierRecords(k *tsskitv1.PartyKeys) map[string]*store.Session {
+	if len(k.Stored) == 0 || len(k.Stored) > maxStoredRuns {
+		return nil
+	}
+	recs := map[string]*store.Session{}
+	for sid := range k.Stored {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		rec, err := c.store.GetSession(ctx, sid)
+		cancel()
+		if err != nil {
+			c.log.Info("the record of a run a join acknowledges cannot be read", "party", k.PartyId, "run", sid, "err", err)
+			continue
+		}
+		recs[sid] = rec
+	}
+	return recs
 }
 
 // runKey is the identity key run's record names for new holder holder.
