@@ -143,12 +143,15 @@ func TestSettleRunInLimbo(t *testing.T) {
 	frozen := map[string][]byte{}
 	for _, id := range servers {
 		v := openVault(t, q, id)
-		st, epoch, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)
+		st, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)
 		v.Close()
-		if err != nil || epoch != 1 {
-			t.Fatalf("freeze at %s: epoch %d, %v", id, epoch, err)
+		if err != nil || st.Epoch != 1 || st.Activated {
+			t.Fatalf("freeze at %s: %+v, %v", id, st, err)
 		}
-		frozen[id] = st
+		if f, err := identity.ParseFrozen(st.Statement); err != nil || !f.Held {
+			t.Fatalf("%s's frozen-run statement: %+v, %v; want it to say it holds epoch 0", id, f, err)
+		}
+		frozen[id] = st.Statement
 	}
 	// The device's finder presents its acknowledgement of S: with the
 	// servers' reported ones, S would be complete. The frozen servers
@@ -174,13 +177,13 @@ func TestSettleRunInLimbo(t *testing.T) {
 		frozen [][]byte
 	}{
 		"no word from the other server":        {[]string{me}, nil},
-		"a forged frozen-run statement":        {[]string{me}, [][]byte{identity.SignFrozen(stranger, s.SessionId, walletID, b, 1)}},
+		"a forged frozen-run statement":        {[]string{me}, [][]byte{identity.SignFrozen(stranger, s.SessionId, walletID, b, 1, true)}},
 		"its abandoned-run statement":          {[]string{me}, [][]byte{identity.SignAbandoned(stranger, s.SessionId, walletID, b, 1)}},
 		"both other holders named silent":      {[]string{me, b}, nil},
-		"the client's word, the server silent": {[]string{b}, [][]byte{identity.SignFrozen(stranger, s.SessionId, walletID, me, 1)}},
+		"the client's word, the server silent": {[]string{b}, [][]byte{identity.SignFrozen(stranger, s.SessionId, walletID, me, 1, true)}},
 	} {
 		var pe *party.Error
-		if err := serverparty.DropRun(va, walletID, a, s.SessionId, c.silent, c.frozen); !errors.As(err, &pe) || pe.Code != party.CodeSettle {
+		if _, err := serverparty.DropRun(va, walletID, a, s.SessionId, c.silent, c.frozen, nil); !errors.As(err, &pe) || pe.Code != party.CodeSettle {
 			t.Fatalf("%s: %v; want %s", label, err, party.CodeSettle)
 		}
 		if _, from, err := va.GetPendingShareFrom(walletID, a); err != nil || from != s.SessionId {
@@ -195,10 +198,13 @@ func TestSettleRunInLimbo(t *testing.T) {
 			other = b
 		}
 		v := openVault(t, q, id)
-		err := serverparty.DropRun(v, walletID, id, s.SessionId, []string{me}, [][]byte{frozen[other]})
+		st, err := serverparty.DropRun(v, walletID, id, s.SessionId, []string{me}, [][]byte{frozen[other]}, nil)
 		v.Close()
 		if err != nil {
 			t.Fatalf("drop at %s: %v", id, err)
+		}
+		if a, err := identity.ParseAbandoned(st.Statement); err != nil || a.SessionID != s.SessionId || a.PartyID != id {
+			t.Fatalf("%s's abandoned-run statement after the drop: %+v, %v", id, a, err)
 		}
 	}
 

@@ -28,7 +28,8 @@ const (
 	// earlier run's pending share of the same epoch refuses a reshare...
 	CodeRunComplete     Code = "run_complete"      // ...whose earlier run every new holder stored: that run is the one to activate, not to run again
 	CodeRunNotAbandoned Code = "run_not_abandoned" // ...without another new holder's statement that it abandoned that run
-	CodeSettle          Code = "settle_refused"    // dropping a run in limbo is refused: a holder's frozen-run statement is missing or forged, or the silent holders are too many
+	CodeRunFrozen       Code = "run_frozen"        // ...while an operator settles that run: this party froze it (tsskit settle), or a drop of it was cut short
+	CodeSettle          Code = "settle_refused"    // settling a run in limbo is refused: a holder's frozen-run (or, for a thaw, activated-run) statement is missing or forged, the silent holders could sign with the run, or too few holders keep the active epoch's shares
 )
 
 // Error is the typed error of every engine failure. Culprits are party ids.

@@ -1,6 +1,7 @@
 package party
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -92,26 +93,33 @@ func CheckEarlierRun(sessionID, self string, epoch int, pending *share.Record, p
 
 // CheckSettle is what a holder of a run in limbo checks before it drops
 // its share of that run, pending (stored from session sessionID, never
-// activated, frozen here), given its active share (docs/lifecycle.md,
-// settling a run in limbo). Every other new holder of the run that is
-// not named silent must have frozen it too — a frozen-run statement
-// among frozen, signed by the identity key pending's record names for
-// it — so that none of them can be made to activate it. The silent
-// holders, who may still activate it, must be too few to sign with it,
-// and the holders of the active epoch that keep its share whatever
-// becomes of the run — holders of the run too, not silent — enough to
-// sign with it (a holder the run drops retires its share when told the
-// run completed). Anything else is a typed settle_refused.
-func CheckSettle(pending, active *share.Record, sessionID string, silent []string, frozen [][]byte) error {
+// activated, frozen here), given its active share of the epoch before (nil
+// if it holds none) (docs/lifecycle.md, settling a run in limbo). Every
+// other new holder of the run that is not named silent must have frozen
+// it too — a frozen-run statement among frozen, signed by the identity key
+// pending's record names for it — so that none of them can be made to
+// activate it. The silent holders, who may still activate it, must be too
+// few to sign with it. And the wallet must still sign at the active
+// epoch: the holders that keep its share whatever becomes of the run —
+// this party, if it holds one, and the others whose frozen statements say
+// they hold one (a silent holder may activate the run and lose its share;
+// a holder the run drops retires its share when told it completed) —
+// must be as many as that epoch needs. A party with no active share
+// cannot count them: it drops only on an abandoned-run statement for the
+// run, among dropped, of a holder whose frozen statement says it holds
+// one — that holder dropped after making the count. Anything else is a
+// typed settle_refused.
+func CheckSettle(pending, active *share.Record, sessionID string, silent []string, frozen, dropped [][]byte) error {
 	refuse := func(format string, a ...any) error {
 		return &Error{Code: CodeSettle, Err: fmt.Errorf(format, a...)}
 	}
-	if pending == nil || active == nil {
-		return refuse("a run is settled by holders of both the run's share and the active epoch's")
+	if pending == nil {
+		return refuse("no share of the run to drop")
 	}
-	if pending.WalletID != active.WalletID || pending.PartyID != active.PartyID || pending.Epoch <= active.Epoch {
-		return refuse("the pending share (wallet %s, party %s, epoch %d) is not a later epoch of the active one (wallet %s, party %s, epoch %d)",
-			pending.WalletID, pending.PartyID, pending.Epoch, active.WalletID, active.PartyID, active.Epoch)
+	if active != nil && (active.WalletID != pending.WalletID || active.PartyID != pending.PartyID || active.Epoch != pending.Epoch-1 ||
+		!bytes.Equal(active.PublicKey, pending.PublicKey)) {
+		return refuse("the active share (wallet %s, party %s, epoch %d) is not the epoch before the run's (wallet %s, party %s, epoch %d) of the same key",
+			active.WalletID, active.PartyID, active.Epoch, pending.WalletID, pending.PartyID, pending.Epoch)
 	}
 	newHolders := map[string]identity.PublicKey{}
 	for _, h := range pending.Holders {
@@ -127,32 +135,19 @@ func CheckSettle(pending, active *share.Record, sessionID string, silent []strin
 	if len(quiet) >= pending.Threshold {
 		return refuse("%d silent holders could sign with the run's shares (it needs %d signers): at most %d", len(quiet), pending.Threshold, pending.Threshold-1)
 	}
-	// The holders of the active epoch that keep its share whatever becomes
-	// of the run: those that also hold the run's share and are not
-	// silent. (A holder the run drops retires its share when told the run
-	// completed; a silent one may activate it.)
-	keep := 0
-	for _, h := range active.Holders {
-		if _, ok := newHolders[h.PartyID]; ok && !quiet[h.PartyID] {
-			keep++
-		}
-	}
-	if keep < active.Threshold {
-		return refuse("%d holders of epoch %d keep its share whatever becomes of the run (not silent, not dropped by it); it needs %d signers", keep, active.Epoch, active.Threshold)
-	}
-	said := map[string]bool{}
+	said := map[string]*identity.Frozen{}
 	for _, b := range frozen {
 		f, err := identity.ParseFrozen(b)
-		if err != nil || f.SessionID != sessionID || f.WalletID != pending.WalletID || f.Epoch != pending.Epoch {
+		if err != nil || f.SessionID != sessionID || f.WalletID != pending.WalletID || f.Epoch != pending.Epoch || f.PartyID == pending.PartyID || quiet[f.PartyID] {
 			continue
 		}
 		if key, ok := newHolders[f.PartyID]; ok && f.Verify(key) {
-			said[f.PartyID] = true
+			said[f.PartyID] = f
 		}
 	}
 	var missing []string
 	for _, h := range pending.Holders {
-		if h.PartyID != pending.PartyID && !quiet[h.PartyID] && !said[h.PartyID] {
+		if h.PartyID != pending.PartyID && !quiet[h.PartyID] && said[h.PartyID] == nil {
 			missing = append(missing, h.PartyID)
 		}
 	}
@@ -160,5 +155,51 @@ func CheckSettle(pending, active *share.Record, sessionID string, silent []strin
 	if len(missing) > 0 {
 		return refuse("no valid frozen-run statement for run %s from %v: every holder that is not silent freezes it first", sessionID, missing)
 	}
+	if active == nil {
+		for _, b := range dropped {
+			a, err := identity.ParseAbandoned(b)
+			if err != nil || a.SessionID != sessionID || a.WalletID != pending.WalletID || a.Epoch != pending.Epoch {
+				continue
+			}
+			if f := said[a.PartyID]; f != nil && f.Held && a.Verify(newHolders[a.PartyID]) {
+				return nil
+			}
+		}
+		return refuse("this party holds no share of epoch %d: it drops run %s only after a holder of that epoch did (its abandoned-run statement)", pending.Epoch-1, sessionID)
+	}
+	holdsActive := map[string]bool{}
+	for _, h := range active.Holders {
+		holdsActive[h.PartyID] = true
+	}
+	keep := 1 // this party
+	for id, f := range said {
+		if f.Held && holdsActive[id] {
+			keep++
+		}
+	}
+	if keep < active.Threshold {
+		return refuse("%d holders of epoch %d keep its share whatever becomes of the run (not silent, and say they hold it); it needs %d signers", keep, active.Epoch, active.Threshold)
+	}
 	return nil
+}
+
+// CheckThaw is what a holder that froze run sessionID (its share of it
+// pending) checks before it thaws it: another server holder of the run
+// says, signed with the key pending's record names for it, that the run
+// is its active share — the run was activated there, so every holder
+// activates it too. A client's word is not taken: a lost device's key
+// may be anyone's. Anything else is a typed settle_refused.
+func CheckThaw(pending *share.Record, sessionID string, activated [][]byte) error {
+	for _, b := range activated {
+		a, err := identity.ParseActivated(b)
+		if err != nil || a.SessionID != sessionID || a.WalletID != pending.WalletID || a.Epoch != pending.Epoch || a.PartyID == pending.PartyID {
+			continue
+		}
+		for _, h := range pending.Holders {
+			if h.PartyID == a.PartyID && h.Kind == identity.KindServer && a.Verify(h.Identity) {
+				return nil
+			}
+		}
+	}
+	return &Error{Code: CodeSettle, Err: fmt.Errorf("no other server holder's valid activated-run statement for run %s: a frozen run is thawed only once it was activated elsewhere", sessionID)}
 }

@@ -102,20 +102,26 @@ func TestAttackEarlierRun(t *testing.T) {
 // Settling a run in limbo, attacked: a holder drops its share of the run
 // only on a valid frozen-run statement of every other holder that is not
 // named silent, for exactly that run; the silent holders must be too few
-// to sign with the run's shares, and the holders of the active epoch that
-// keep its share (holders of the run too, not silent) enough to sign
-// with it.
+// to sign with the run's shares, and the holders that keep the active
+// epoch's share (this one, and those whose statements say they hold it)
+// enough to sign with it. A holder with no active share drops only after
+// one that has (its abandoned-run statement); a frozen run is thawed only
+// on another server holder's activated-run statement.
 func TestAttackCheckSettle(t *testing.T) {
 	ids := []string{"client-1", "server-1", "server-2"}
 	keys := map[string]*identity.Key{}
-	active := &share.Record{WalletID: "w", PartyID: "server-1", Epoch: 3, Threshold: 2}
+	active := &share.Record{WalletID: "w", PartyID: "server-1", Epoch: 3, Threshold: 2, PublicKey: []byte{2, 7}}
 	for _, id := range ids {
 		k, err := identity.GenerateKey()
 		if err != nil {
 			t.Fatal(err)
 		}
 		keys[id] = k
-		active.Holders = append(active.Holders, share.Holder{PartyID: id, Identity: k.Public()})
+		kind := identity.KindServer
+		if id == "client-1" {
+			kind = identity.KindClient
+		}
+		active.Holders = append(active.Holders, share.Holder{PartyID: id, Kind: kind, Identity: k.Public()})
 	}
 	pending := *active
 	pending.Epoch = 4
@@ -124,55 +130,89 @@ func TestAttackCheckSettle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frozenBy := func(k *identity.Key, party, session string, epoch int) []byte {
-		return identity.SignFrozen(k, session, "w", party, epoch)
+	frozenBy := func(k *identity.Key, party, session string, epoch int, held bool) []byte {
+		return identity.SignFrozen(k, session, "w", party, epoch, held)
 	}
-	good := frozenBy(keys["server-2"], "server-2", run, 4)
-	abandoned := identity.SignAbandoned(keys["server-2"], run, "w", "server-2", 4)
+	good := frozenBy(keys["server-2"], "server-2", run, 4, true)
+	holdsNone := frozenBy(keys["server-2"], "server-2", run, 4, false)
+	droppedBy2 := identity.SignAbandoned(keys["server-2"], run, "w", "server-2", 4)
 	other := pending
 	other.Holders = active.Holders[1:]
 	four := pending
-	four.Holders = append(append([]share.Holder{}, pending.Holders...), share.Holder{PartyID: "server-3", Identity: stranger.Public()})
+	four.Holders = append(append([]share.Holder{}, pending.Holders...), share.Holder{PartyID: "server-3", Kind: identity.KindServer, Identity: stranger.Public()})
+	newOnly := four
+	newOnly.PartyID = "server-3"
 	recovery := pending
-	recovery.Holders = append([]share.Holder{{PartyID: "client-2", Identity: stranger.Public()}}, pending.Holders[1:]...)
+	recovery.Holders = append([]share.Holder{{PartyID: "client-2", Kind: identity.KindClient, Identity: stranger.Public()}}, pending.Holders[1:]...)
 	active3, all3 := *active, pending
 	active3.Threshold, all3.Threshold = 3, 3
+	older, otherKey := *active, *active
+	older.Epoch, otherKey.PublicKey = 2, []byte{3, 7}
+	silentClient := []string{"client-1"}
 	for name, c := range map[string]struct {
 		pending, active *share.Record
 		silent          []string
-		frozen          [][]byte
+		frozen, dropped [][]byte
 		ok              bool
 	}{
-		"every other holder froze it":               {&pending, active, nil, [][]byte{good, frozenBy(keys["client-1"], "client-1", run, 4)}, true},
-		"the silent client, the other server froze": {&pending, active, []string{"client-1"}, [][]byte{good}, true},
-		"no statement":                       {&pending, active, []string{"client-1"}, nil, false},
-		"a stranger's key":                   {&pending, active, []string{"client-1"}, [][]byte{frozenBy(stranger, "server-2", run, 4)}, false},
-		"another holder's key":               {&pending, active, []string{"client-1"}, [][]byte{frozenBy(keys["client-1"], "server-2", run, 4)}, false},
-		"another run":                        {&pending, active, []string{"client-1"}, [][]byte{frozenBy(keys["server-2"], "server-2", "session-t", 4)}, false},
-		"another epoch":                      {&pending, active, []string{"client-1"}, [][]byte{frozenBy(keys["server-2"], "server-2", run, 5)}, false},
-		"an abandoned-run statement":         {&pending, active, []string{"client-1"}, [][]byte{abandoned}, false},
-		"garbage":                            {&pending, active, []string{"client-1"}, [][]byte{{1, 2, 3}}, false},
-		"as many silent as signers":          {&pending, active, []string{"client-1", "server-2"}, nil, false},
-		"itself silent":                      {&pending, active, []string{"server-1"}, [][]byte{good}, false},
-		"a silent stranger":                  {&pending, active, []string{"server-9"}, [][]byte{good}, false},
-		"a silent holder twice":              {&pending, active, []string{"client-1", "client-1"}, [][]byte{good}, false},
-		"no active share":                    {&pending, nil, []string{"client-1"}, [][]byte{good}, false},
-		"an active share of the run's epoch": {&pending, &pending, []string{"client-1"}, [][]byte{good}, false},
-		"a run that drops an active holder, two keep it": {&other, active, nil, [][]byte{good}, true},
-		"a run that drops one, another silent":           {&other, active, []string{"server-2"}, nil, false},
-		"a recovery: new client silent":                  {&recovery, active, []string{"client-2"}, [][]byte{good}, true},
-		"a run that adds a holder":                       {&four, active, []string{"client-1"}, [][]byte{good, frozenBy(stranger, "server-3", run, 4)}, true},
-		"too few others to sign with the active epoch":   {&all3, &active3, []string{"client-1"}, [][]byte{good}, false},
+		"every other holder froze it":                         {&pending, active, nil, [][]byte{good, frozenBy(keys["client-1"], "client-1", run, 4, true)}, nil, true},
+		"the silent client, the other server froze":           {&pending, active, silentClient, [][]byte{good}, nil, true},
+		"the other server holds no active share":              {&pending, active, silentClient, [][]byte{holdsNone}, nil, false},
+		"no statement":                                        {&pending, active, silentClient, nil, nil, false},
+		"a stranger's key":                                    {&pending, active, silentClient, [][]byte{frozenBy(stranger, "server-2", run, 4, true)}, nil, false},
+		"another holder's key":                                {&pending, active, silentClient, [][]byte{frozenBy(keys["client-1"], "server-2", run, 4, true)}, nil, false},
+		"another run":                                         {&pending, active, silentClient, [][]byte{frozenBy(keys["server-2"], "server-2", "session-t", 4, true)}, nil, false},
+		"another epoch":                                       {&pending, active, silentClient, [][]byte{frozenBy(keys["server-2"], "server-2", run, 5, true)}, nil, false},
+		"an abandoned-run statement":                          {&pending, active, silentClient, [][]byte{droppedBy2}, nil, false},
+		"garbage":                                             {&pending, active, silentClient, [][]byte{{1, 2, 3}}, nil, false},
+		"as many silent as signers":                           {&pending, active, []string{"client-1", "server-2"}, nil, nil, false},
+		"itself silent":                                       {&pending, active, []string{"server-1"}, [][]byte{good}, nil, false},
+		"a silent stranger":                                   {&pending, active, []string{"server-9"}, [][]byte{good}, nil, false},
+		"a silent holder twice":                               {&pending, active, []string{"client-1", "client-1"}, [][]byte{good}, nil, false},
+		"an active share of the run's epoch":                  {&pending, &pending, silentClient, [][]byte{good}, nil, false},
+		"an active share two epochs back":                     {&pending, &older, silentClient, [][]byte{good}, nil, false},
+		"an active share of another key":                      {&pending, &otherKey, silentClient, [][]byte{good}, nil, false},
+		"a run that drops an active holder, two keep it":      {&other, active, nil, [][]byte{good}, nil, true},
+		"a run that drops one, another silent":                {&other, active, []string{"server-2"}, nil, nil, false},
+		"a recovery: new client silent":                       {&recovery, active, []string{"client-2"}, [][]byte{good}, nil, true},
+		"a run that adds a holder":                            {&four, active, silentClient, [][]byte{good, frozenBy(stranger, "server-3", run, 4, false)}, nil, true},
+		"too few others to sign with the active epoch":        {&all3, &active3, silentClient, [][]byte{good}, nil, false},
+		"the new holder, after a holder of the epoch dropped": {&newOnly, nil, silentClient, [][]byte{good, frozenBy(keys["server-1"], "server-1", run, 4, false)}, [][]byte{droppedBy2}, true},
+		"the new holder, before anyone dropped":               {&newOnly, nil, silentClient, [][]byte{good, frozenBy(keys["server-1"], "server-1", run, 4, false)}, nil, false},
+		"the new holder, after one holding no share dropped":  {&newOnly, nil, silentClient, [][]byte{holdsNone, frozenBy(keys["server-1"], "server-1", run, 4, true)}, [][]byte{droppedBy2}, false},
+		"the new holder, a forged drop":                       {&newOnly, nil, silentClient, [][]byte{good, frozenBy(keys["server-1"], "server-1", run, 4, false)}, [][]byte{identity.SignAbandoned(stranger, run, "w", "server-2", 4)}, false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := CheckSettle(c.pending, c.active, run, c.silent, c.frozen)
-			var pe *Error
-			switch {
-			case c.ok && err != nil:
-				t.Fatalf("refused: %v", err)
-			case !c.ok && (!errors.As(err, &pe) || pe.Code != CodeSettle):
-				t.Fatalf("%v; want %s", err, CodeSettle)
-			}
+			wantSettle(t, CheckSettle(c.pending, c.active, run, c.silent, c.frozen, c.dropped), c.ok)
 		})
+	}
+
+	for name, c := range map[string]struct {
+		activated []byte
+		ok        bool
+	}{
+		"the other server activated it": {identity.SignActivated(keys["server-2"], run, "w", "server-2", 4), true},
+		"the client says so":            {identity.SignActivated(keys["client-1"], run, "w", "client-1", 4), false},
+		"its own word":                  {identity.SignActivated(keys["server-1"], run, "w", "server-1", 4), false},
+		"a stranger's key":              {identity.SignActivated(stranger, run, "w", "server-2", 4), false},
+		"another run":                   {identity.SignActivated(keys["server-2"], "session-t", "w", "server-2", 4), false},
+		"a frozen-run statement":        {good, false},
+		"an abandoned-run statement":    {droppedBy2, false},
+	} {
+		t.Run("thaw: "+name, func(t *testing.T) {
+			wantSettle(t, CheckThaw(&pending, run, [][]byte{c.activated}), c.ok)
+		})
+	}
+}
+
+// wantSettle wants err nil if ok, else a settle_refused.
+func wantSettle(t *testing.T, err error, ok bool) {
+	t.Helper()
+	var pe *Error
+	switch {
+	case ok && err != nil:
+		t.Fatalf("refused: %v", err)
+	case !ok && (!errors.As(err, &pe) || pe.Code != CodeSettle):
+		t.Fatalf("%v; want %s", err, CodeSettle)
 	}
 }

@@ -520,7 +520,7 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 		if err := p.earlierRun(&job, a.WalletId, a.PartyId, spec.Epoch, a.SessionId); err != nil {
 			code := "vault"
 			if errors.Is(err, vault.ErrFrozen) {
-				code = "run_frozen"
+				code = string(party.CodeRunFrozen)
 			}
 			p.refuse(ctx, l, a, code, err)
 			return
@@ -629,15 +629,18 @@ func (p *Party) earlierRun(j *participant.Job, walletID, partyID string, epoch i
 		return nil
 	}
 	// A run an operator froze (tsskit settle) is on its way to being
-	// dropped: this party takes part in no other run of the epoch until
-	// it is dropped or thawed, so that no coordinator can find it
-	// complete meanwhile.
+	// dropped, and one whose drop was cut short (recorded abandoned, its
+	// share still here) is to be dropped again: this party takes part in
+	// no other run of the epoch until then (or a thaw), so that no
+	// coordinator can find the run complete meanwhile.
 	runs, err := p.cfg.Vault.Runs(walletID, partyID)
 	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(runs, func(r vault.Run) bool { return r.SessionID == from && r.State == vault.RunFrozen }) {
-		return fmt.Errorf("%w: run %s of the epoch is frozen here (tsskit settle); drop or thaw it first", vault.ErrFrozen, from)
+	if slices.ContainsFunc(runs, func(r vault.Run) bool {
+		return r.SessionID == from && (r.State == vault.RunFrozen || r.State == vault.RunAbandoned)
+	}) {
+		return fmt.Errorf("%w: run %s of the epoch is frozen here, or its drop was cut short (tsskit settle); drop or thaw it first", vault.ErrFrozen, from)
 	}
 	j.Pending, j.PendingSession, j.Stored = pending, from, party.StoredAgain(j.Identity, pending, from)
 	return nil

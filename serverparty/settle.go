@@ -1,6 +1,7 @@
 package serverparty
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/rwadurian/tsskit/party"
@@ -10,37 +11,105 @@ import (
 )
 
 // Settling a run in limbo at a server party (docs/lifecycle.md; tsskit
-// settle), with the party stopped: FreezeRun on every holder of the run
-// that is not silent, then DropRun on each with the others' statements.
+// settle), with the party stopped (Vault.Exclusive): FreezeRun on every
+// holder of the run that is not silent, then DropRun on each with the
+// others' statements; ThawRun when the run turns out to be active at a
+// server holder.
+
+// Settled is what a settle step gives out: a statement for the other
+// holders, and the run's epoch.
+type Settled struct {
+	// Statement: a frozen-run statement (FreezeRun), an activated-run
+	// statement (FreezeRun of a run active here: Activated), or an
+	// abandoned-run statement (DropRun), in its wire form.
+	Statement []byte
+	Epoch     int
+	Activated bool
+}
 
 // FreezeRun freezes run sessionID of walletID at partyID (vault.FreezeRun)
 // and returns the party's frozen-run statement, signed with its identity
-// key, which must be the key the run's record names for it, and the
-// run's epoch.
-func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) ([]byte, int, error) {
+// key, which must be the key the run's record names for it, saying
+// whether it holds the active share of the epoch before. A run already
+// activated here is not frozen: it returns the party's activated-run
+// statement instead (Activated), with which the holders that froze it
+// thaw it.
+func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, error) {
 	pending, err := v.FreezeRun(walletID, partyID, sessionID)
-	if err != nil {
-		return nil, 0, err
+	if errors.Is(err, vault.ErrActivated) {
+		active, gerr := v.GetShare(walletID, partyID)
+		if gerr != nil {
+			return nil, gerr
+		}
+		k, kerr := holderKey(v, active)
+		if kerr != nil {
+			return nil, kerr
+		}
+		defer k.Destroy()
+		return &Settled{Statement: identity.SignActivated(k, sessionID, walletID, partyID, active.Epoch), Epoch: active.Epoch, Activated: true}, nil
 	}
-	k, _, err := v.Identity(partyID)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
+	}
+	active, err := v.GetShare(walletID, partyID)
+	switch {
+	case errors.Is(err, vault.ErrNotFound):
+		active = nil
+	case err != nil:
+		return nil, err
+	}
+	held := active != nil && active.Epoch == pending.Epoch-1 && bytes.Equal(active.PublicKey, pending.PublicKey)
+	k, err := holderKey(v, pending)
+	if err != nil {
+		return nil, err
 	}
 	defer k.Destroy()
-	for _, h := range pending.Holders {
-		if h.PartyID == partyID && h.Identity == k.Public() {
-			return identity.SignFrozen(k, sessionID, walletID, partyID, pending.Epoch), pending.Epoch, nil
-		}
-	}
-	return nil, 0, errors.New("the run's record names another identity key for this party than its vault's: its statement would not verify (the run is frozen here all the same)")
+	return &Settled{Statement: identity.SignFrozen(k, sessionID, walletID, partyID, pending.Epoch, held), Epoch: pending.Epoch}, nil
 }
 
 // DropRun drops partyID's share of the frozen run sessionID of walletID
-// (vault.DropRun) once party.CheckSettle accepts it: silent names the
+// (vault.DropRun) once party.CheckSettle accepts it — silent names the
 // run's holders that stay silent, frozen the others' frozen-run
-// statements.
-func DropRun(v *vault.Vault, walletID, partyID, sessionID string, silent []string, frozen [][]byte) error {
-	return v.DropRun(walletID, partyID, sessionID, func(pending, active *share.Record) error {
-		return party.CheckSettle(pending, active, sessionID, silent, frozen)
+// statements, dropped other holders' abandoned-run statements (which a
+// party holding no share of the epoch before needs) — and returns the
+// party's abandoned-run statement for the run.
+func DropRun(v *vault.Vault, walletID, partyID, sessionID string, silent []string, frozen, dropped [][]byte) (*Settled, error) {
+	epoch, err := v.DropRun(walletID, partyID, sessionID, func(pending, active *share.Record) error {
+		return party.CheckSettle(pending, active, sessionID, silent, frozen, dropped)
 	})
+	if err != nil {
+		return nil, err
+	}
+	k, _, err := v.Identity(partyID)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Destroy()
+	return &Settled{Statement: identity.SignAbandoned(k, sessionID, walletID, partyID, epoch), Epoch: epoch}, nil
+}
+
+// ThawRun thaws the frozen run sessionID of walletID at partyID
+// (vault.ThawRun) on another server holder's activated-run statement for
+// it (party.CheckThaw); the party activates the run's share at its next
+// start, once the coordinator's record names the run.
+func ThawRun(v *vault.Vault, walletID, partyID, sessionID string, activated [][]byte) error {
+	return v.ThawRun(walletID, partyID, sessionID, func(pending *share.Record) error {
+		return party.CheckThaw(pending, sessionID, activated)
+	})
+}
+
+// holderKey is the party's identity key, which must be the key rec names
+// for it: another key's statement proves nothing to the other holders.
+func holderKey(v *vault.Vault, rec *share.Record) (*identity.Key, error) {
+	k, _, err := v.Identity(rec.PartyID)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range rec.Holders {
+		if h.PartyID == rec.PartyID && h.Identity == k.Public() {
+			return k, nil
+		}
+	}
+	k.Destroy()
+	return nil, errors.New("the run's record names another identity key for this party than its vault's: its statements would not verify")
 }

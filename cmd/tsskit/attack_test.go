@@ -637,6 +637,18 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			err := cmd.Run()
 			return stderr.String(), err
 		}
+		// While a server party runs, it holds its vault: settle refuses.
+		for i := 1; i <= 3; i++ {
+			dir := filepath.Join(c.dir, fmt.Sprintf("sp%d", i))
+			v := openServerVault(t, dir)
+			held := holder(v)
+			v.Close()
+			if held {
+				if stderr, err := settle(dir, "freeze"); err == nil || !strings.Contains(stderr, "stop it first") {
+					t.Fatalf("settle beside a running server party: %v\n%s", err, stderr)
+				}
+			}
+		}
 		statements := map[string]string{}
 		if n := c.whileStopped(t, holder, func(dirs []string) {
 			for _, d := range dirs {
@@ -680,7 +692,7 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 				}
 			}
 			for _, d := range [][2]string{{a, b}, {b, a}} {
-				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", statements[d[1]]); err != nil {
+				if stderr, err := settle(d[0], "drop", "--silent", " "+self+" ", "--frozen", statements[d[1]], "--out", d[0]+".abandoned"); err != nil {
 					t.Fatalf("drop at %s: %v\n%s", d[0], err, stderr)
 				}
 			}

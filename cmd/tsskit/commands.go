@@ -213,7 +213,7 @@ func runServerParty(ctx context.Context, args []string) error {
 	}
 	o := stack.PartyOpts{PartyID: *partyID, CoordAddr: *coordAddr, RouterAddr: *routerAddr, APIAddr: *apiAddr, DataDir: *dataDir,
 		MasterKey: mk, Pool: *pool, Version: version, DatabaseURL: os.Getenv(envDatabase), Trust: trust, Chain: chain, TLS: sec,
-		HealthAddr: *healthAddr, DrainTimeout: *drain, WorkSlots: *workSlots, SignSlots: *signSlots, RecoveryKeys: recoveryKeys}
+		HealthAddr: *healthAddr, DrainTimeout: *drain, WorkSlots: *workSlots, SignSlots: *signSlots, RecoveryKeys: recoveryKeys, Exclusive: true}
 	if *apiAddr != "" {
 		if o.Allow, err = allowlistFromEnv(false); err != nil {
 			return err

@@ -41,6 +41,9 @@ func runRotateKey(ctx context.Context, args []string) error {
 		return err
 	}
 	defer v.Close()
+	if err := v.Exclusive(); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "rotating %s from key %s to key %s\n", v.Location(), oldKey.ID(), newKey.ID())
 	n, err := v.Rotate(newKey)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,14 +14,17 @@ import (
 )
 
 // runSettle settles a reshare run in limbo at a server party
-// (docs/lifecycle.md): every new holder of the run stored its share, one
-// stays silent, and the others refuse every later run of the epoch. On
-// every server holder that is not silent, with the server party stopped:
-// freeze (the party never activates the run; it prints its signed
-// frozen-run statement), then drop with every other such holder's
-// statement (the party deletes its share of the run and says, in its
-// later joins, that it abandoned it). thaw undoes a freeze, when a holder
-// could not freeze the run because it had activated it already.
+// (docs/lifecycle.md, docs/operations.md): every new holder of the run
+// stored its share, one stays silent, and the others refuse every later
+// run of the epoch. On every server holder that is not silent, with the
+// server party stopped (the command claims its vault, and refuses while
+// the party runs): freeze (the party never activates the run; it prints
+// its signed frozen-run statement), then drop with every other such
+// holder's statement (the party deletes its share of the run, prints its
+// abandoned-run statement and says so in its later joins). A run already
+// active at a server holder is not frozen there: freeze prints that
+// holder's activated-run statement instead, and thaw, given it, undoes
+// the freeze at the others, which then activate the run.
 func runSettle(ctx context.Context, args []string) error {
 	const usage = "usage: tsskit settle freeze|drop|thaw --wallet ID --run SESSION [flags]"
 	if len(args) == 0 {
@@ -28,9 +32,9 @@ func runSettle(ctx context.Context, args []string) error {
 	}
 	step := args[0]
 	summary := map[string]string{
-		"freeze": "Freeze a reshare run in limbo at this server party: it never activates the run's share. Prints the party's signed frozen-run statement. Stop the server party first.",
-		"drop":   "Drop this server party's share of a frozen run, given the frozen-run statement of every other holder that is not --silent. Stop the server party first.",
-		"thaw":   "Undo a freeze: the run's share may be activated again. Stop the server party first.",
+		"freeze": "Freeze a reshare run in limbo at this server party: it never activates the run's share. Prints the party's signed frozen-run statement (an activated-run statement, and fails, if the run is active here). Stop the server party first.",
+		"drop":   "Drop this server party's share of a frozen run, given the frozen-run statement of every other holder that is not --silent. Prints its abandoned-run statement. Stop the server party first.",
+		"thaw":   "Undo a freeze, given another server holder's activated-run statement: the run's share is activated at the party's next start. Stop the server party first.",
 	}[step]
 	if summary == "" {
 		return configErrorf("settle: unknown step %q; %s", step, usage)
@@ -42,21 +46,11 @@ func runSettle(ctx context.Context, args []string) error {
 	partyID := fs.String("party-id", "", "the party (default: the id kept in --data-dir)")
 	walletID := fs.String("wallet", "", "the wallet id")
 	run := fs.String("run", "", "the reshare session id of the run in limbo")
-	out := fs.String("out", "", "freeze: write the statement to this file too")
+	out := fs.String("out", "", "freeze, drop: write the statement printed to this file too")
 	silent := fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers)")
-	var frozen [][]byte
-	fs.Func("frozen", "drop: a file with another holder's frozen-run statement (repeat for each)", func(name string) error {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			return err
-		}
-		st, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil {
-			return fmt.Errorf("%s: not a hex statement: %v", name, err)
-		}
-		frozen = append(frozen, st)
-		return nil
-	})
+	frozen := statementFiles(fs, "frozen", "drop: a file with another holder's frozen-run statement (repeat for each)")
+	dropped := statementFiles(fs, "abandoned", "drop, at a party holding no share of the epoch before: a file with the abandoned-run statement another holder's drop printed")
+	activated := statementFiles(fs, "activated", "thaw: a file with the activated-run statement another server holder's freeze printed")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -75,34 +69,61 @@ func runSettle(ctx context.Context, args []string) error {
 	if id == "" {
 		return configErrorf("--party-id is required (no party id kept in %s)", *dataDir)
 	}
+	if err := v.Exclusive(); err != nil {
+		return err
+	}
+	var done *serverparty.Settled
 	switch step {
 	case "freeze":
-		st, epoch, err := serverparty.FreezeRun(v, *walletID, id, *run)
+		if done, err = serverparty.FreezeRun(v, *walletID, id, *run); err == nil && !done.Activated {
+			fmt.Fprintf(os.Stderr, "run %s of wallet %s (epoch %d) is frozen at %s: it is never activated here\n", *run, *walletID, done.Epoch, id)
+		}
+	case "drop":
+		var quiet []string
+		for p := range strings.SplitSeq(*silent, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				quiet = append(quiet, p)
+			}
+		}
+		if done, err = serverparty.DropRun(v, *walletID, id, *run, quiet, *frozen, *dropped); err == nil {
+			fmt.Fprintf(os.Stderr, "run %s of wallet %s is dropped at %s: its later joins say it abandoned the run\n", *run, *walletID, id)
+		}
+	case "thaw":
+		if err = serverparty.ThawRun(v, *walletID, id, *run, *activated); err == nil {
+			fmt.Fprintf(os.Stderr, "run %s of wallet %s is thawed at %s: it activates the run's share at its next start\n", *run, *walletID, id)
+		}
+	}
+	if err != nil || done == nil {
+		return err
+	}
+	line := hex.EncodeToString(done.Statement) + "\n"
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(line), 0o644); err != nil {
+			return err
+		}
+	}
+	fmt.Print(line)
+	if done.Activated {
+		return fmt.Errorf("run %s is %s's active share already: it is complete, not frozen; thaw the holders that froze it with the activated-run statement printed (tsskit settle thaw --activated)", *run, id)
+	}
+	return nil
+}
+
+// statementFiles is a repeatable flag naming files that each hold one
+// hex statement.
+func statementFiles(fs *flag.FlagSet, name, usage string) *[][]byte {
+	var out [][]byte
+	fs.Func(name, usage, func(file string) error {
+		b, err := os.ReadFile(file)
 		if err != nil {
 			return err
 		}
-		line := hex.EncodeToString(st) + "\n"
-		if *out != "" {
-			if err := os.WriteFile(*out, []byte(line), 0o644); err != nil {
-				return err
-			}
+		st, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil {
+			return fmt.Errorf("%s: not a hex statement: %v", file, err)
 		}
-		fmt.Fprintf(os.Stderr, "run %s of wallet %s (epoch %d) is frozen at %s: it is never activated here unless thawed\n", *run, *walletID, epoch, id)
-		fmt.Print(line)
-	case "drop":
-		var quiet []string
-		if *silent != "" {
-			quiet = strings.Split(*silent, ",")
-		}
-		if err := serverparty.DropRun(v, *walletID, id, *run, quiet, frozen); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "run %s of wallet %s is dropped at %s: its later joins say it abandoned the run\n", *run, *walletID, id)
-	case "thaw":
-		if err := v.ThawRun(*walletID, id, *run); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "run %s of wallet %s is thawed at %s: its share may be activated\n", *run, *walletID, id)
-	}
-	return nil
+		out = append(out, st)
+		return nil
+	})
+	return &out
 }

@@ -371,6 +371,10 @@ type PartyOpts struct {
 	WorkSlots int
 	// SignSlots: serverparty.Config.SignSlots (0: its default).
 	SignSlots int
+	// Exclusive: the party claims its vault for this process while it
+	// runs (vault.Exclusive), so that tsskit settle and rotate-key refuse
+	// meanwhile, and so does a second process on the same vault.
+	Exclusive bool
 	MasterKey *vault.MasterKey
 	// RecoveryKeys: the app backends' recovery keys
 	// (serverparty.Config.RecoveryKeys).
@@ -434,6 +438,12 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		}
 	} else if v, err = vault.Open(filepath.Join(o.DataDir, "vault"), o.MasterKey); err != nil {
 		return nil, nil, fmt.Errorf("serverparty: %w", err)
+	}
+	if o.Exclusive {
+		if err := v.Exclusive(); err != nil {
+			v.Close()
+			return nil, nil, fmt.Errorf("serverparty: %w", err)
+		}
 	}
 	key, created, err := v.Identity(o.PartyID)
 	if err != nil {

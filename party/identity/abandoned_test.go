@@ -74,36 +74,58 @@ func TestAbandonedRefusals(t *testing.T) {
 	}
 }
 
-// TestFrozenVector checks a frozen-run statement's wire form and
-// signature against a vector made outside the project (Node's
-// crypto.sign with Ed25519 over "tsskit/v1 frozen\x00" || body, seed 32
-// bytes of 3), and that it is no abandoned-run statement, nor the other
-// way round: the domains differ.
+// TestFrozenVector checks frozen-run and activated-run statements' wire
+// forms and signatures against vectors made outside the project (Node's
+// crypto.sign with Ed25519 over the domain || body, seed 32 bytes of 3),
+// and that no statement of one kind verifies as another: the domains
+// differ, and a frozen statement's held byte is signed.
 func TestFrozenVector(t *testing.T) {
-	const want = "01000472732d37000877616c6c65742d3100087365727665722d3200000003" +
-		"fdb2d62f4a268f78466ddc693c0f23361fa5c332f56671b9fa809617fd1866341e4ed3a015f61f2491aa152b57f2528f4a18716510201064f7b1531cdef71f0a"
+	const (
+		wantFrozen = "01" + "01000472732d37000877616c6c65742d3100087365727665722d3200000003" +
+			"28e1a86162a23b73806799ed2b8ce8a2603be60562d9921f2eefd1d3bfe4833a4eec3990c1bb96d14a613b33e0a432527722b84b8a4345d702746a0d2099a603"
+		wantActivated = "01000472732d37000877616c6c65742d3100087365727665722d3200000003" +
+			"ad9a053b01c8948669d55b8a04f5d9896b3fe2bf84e73091fdce9e29155ff50c185bc0428b248f1a361bb43a0d1fe7946bced1fc23d0505bac6086e4e594d10b"
+	)
 	k, err := KeyFromSeed(bytes.Repeat([]byte{3}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := SignFrozen(k, "rs-7", "wallet-1", "server-2", 3)
-	if got := hex.EncodeToString(b); got != want {
-		t.Fatalf("wire form %s\nwant %s", got, want)
+	b := SignFrozen(k, "rs-7", "wallet-1", "server-2", 3, true)
+	if got := hex.EncodeToString(b); got != wantFrozen {
+		t.Fatalf("frozen wire form %s\nwant %s", got, wantFrozen)
 	}
 	f, err := ParseFrozen(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.SessionID != "rs-7" || f.WalletID != "wallet-1" || f.PartyID != "server-2" || f.Epoch != 3 || !f.Verify(k.Public()) {
+	if f.SessionID != "rs-7" || f.WalletID != "wallet-1" || f.PartyID != "server-2" || f.Epoch != 3 || !f.Held || !f.Verify(k.Public()) {
 		t.Fatalf("parsed %+v (or it does not verify under its key)", f)
 	}
-	if a, err := ParseAbandoned(b); err != nil || a.Verify(k.Public()) {
-		t.Fatalf("a frozen-run statement verifies as an abandoned-run statement (%v)", err)
+	flipped := bytes.Clone(b)
+	flipped[0] = 0
+	if g, err := ParseFrozen(flipped); err != nil || g.Held || g.Verify(k.Public()) {
+		t.Fatalf("a frozen statement with its held byte changed verifies (%v)", err)
 	}
-	if g, err := ParseFrozen(SignAbandoned(k, "rs-7", "wallet-1", "server-2", 3)); err != nil || g.Verify(k.Public()) {
+	act := SignActivated(k, "rs-7", "wallet-1", "server-2", 3)
+	if got := hex.EncodeToString(act); got != wantActivated {
+		t.Fatalf("activated wire form %s\nwant %s", got, wantActivated)
+	}
+	if a, err := ParseActivated(act); err != nil || !a.Verify(k.Public()) {
+		t.Fatalf("the activated statement: %v", err)
+	}
+	ab := SignAbandoned(k, "rs-7", "wallet-1", "server-2", 3)
+	if a, err := ParseAbandoned(act); err != nil || a.Verify(k.Public()) {
+		t.Fatalf("an activated-run statement verifies as an abandoned-run statement (%v)", err)
+	}
+	if a, err := ParseActivated(ab); err != nil || a.Verify(k.Public()) {
+		t.Fatalf("an abandoned-run statement verifies as an activated-run statement (%v)", err)
+	}
+	if g, err := ParseFrozen(append([]byte{0}, ab...)); err != nil || g.Verify(k.Public()) {
 		t.Fatalf("an abandoned-run statement verifies as a frozen-run statement (%v)", err)
 	}
-	if _, err := ParseFrozen(b[:len(b)-1]); err == nil {
-		t.Fatal("a truncated statement parses")
+	for _, bad := range [][]byte{nil, {2}, b[:len(b)-1]} {
+		if _, err := ParseFrozen(bad); err == nil {
+			t.Fatalf("ParseFrozen(%x) parses", bad)
+		}
 	}
 }

@@ -227,41 +227,93 @@ func (a *Abandoned) Verify(key PublicKey) bool {
 }
 
 // A frozen-run statement: a new holder's word that it holds its share of
-// a reshare session pending, has not activated it, and never will unless
-// an operator thaws it (docs/lifecycle.md, settling a run in limbo). Once
-// every holder of a run that is not silent has said so, none of them can
-// be made to activate it, and each may drop its share of it.
+// a reshare session pending, has not activated it, and never will
+// (docs/lifecycle.md, settling a run in limbo), and whether it holds the
+// wallet's active share of the epoch before. Once every holder of a run
+// that is not silent has said so, none of them can be made to activate
+// it, and each may drop its share of it.
 //
 // Signed message:
 //
-//	"tsskit/v1 frozen\x00" || 1 || str16(session id) || str16(wallet id)
-//	|| str16(party id) || epoch (4 bytes)
+//	"tsskit/v1 frozen\x00" || held (1 byte: 1 if the party holds the
+//	active share of epoch−1, else 0) || 1 || str16(session id) ||
+//	str16(wallet id) || str16(party id) || epoch (4 bytes)
 //
 // Wire form: the message without its domain, followed by the 64-byte
-// Ed25519 signature (as an abandoned-run statement's).
+// Ed25519 signature.
 const frozenDomain = "tsskit/v1 frozen\x00"
 
 // Frozen is a parsed frozen-run statement.
-type Frozen Abandoned
+type Frozen struct {
+	Abandoned
+	// Held: the party holds the wallet's active share of Epoch−1.
+	Held bool
+}
 
 // SignFrozen is party partyID's frozen-run statement for reshare session
-// sessionID, which makes epoch of walletID, in its wire form. The caller
-// must have recorded, durably, that it will not activate that session's
-// share.
-func SignFrozen(k *Key, sessionID, walletID, partyID string, epoch int) []byte {
-	body := runFields(sessionID, walletID, partyID, epoch)
+// sessionID, which makes epoch of walletID, in its wire form; held says
+// whether it holds the active share of epoch−1. The caller must have
+// recorded, durably, that it will not activate that session's share.
+func SignFrozen(k *Key, sessionID, walletID, partyID string, epoch int, held bool) []byte {
+	body := append([]byte{heldByte(held)}, runFields(sessionID, walletID, partyID, epoch)...)
 	sig := k.sign(append([]byte(frozenDomain), body...))
 	return append(body, sig...)
+}
+
+func heldByte(held bool) byte {
+	if held {
+		return 1
+	}
+	return 0
 }
 
 // ParseFrozen decodes the wire form of a frozen-run statement; it does
 // not check the signature (Verify does).
 func ParseFrozen(b []byte) (*Frozen, error) {
-	a, err := parseRunStatement(b, "frozen-run statement")
-	return (*Frozen)(a), err
+	if len(b) == 0 || b[0] > 1 {
+		return nil, errorf(CodeMalformed, "", "frozen-run statement without its held byte")
+	}
+	a, err := parseRunStatement(b[1:], "frozen-run statement")
+	if err != nil {
+		return nil, err
+	}
+	return &Frozen{Abandoned: *a, Held: b[0] == 1}, nil
 }
 
 // Verify reports whether key signed f.
 func (f *Frozen) Verify(key PublicKey) bool {
-	return key.verify(append([]byte(frozenDomain), runFields(f.SessionID, f.WalletID, f.PartyID, f.Epoch)...), f.Signature)
+	msg := append([]byte(frozenDomain), heldByte(f.Held))
+	return key.verify(append(msg, runFields(f.SessionID, f.WalletID, f.PartyID, f.Epoch)...), f.Signature)
+}
+
+// An activated-run statement: a server holder's word that the share it
+// holds of a reshare session is its active share — the run was activated
+// there, so every holder activates it too, and an operator may thaw a
+// holder that froze it (docs/lifecycle.md, settling a run in limbo).
+//
+// Signed message: "tsskit/v1 activated\x00" || 1 || str16(session id) ||
+// str16(wallet id) || str16(party id) || epoch (4 bytes); wire form as an
+// abandoned-run statement's.
+const activatedDomain = "tsskit/v1 activated\x00"
+
+// Activated is a parsed activated-run statement.
+type Activated Abandoned
+
+// SignActivated is party partyID's activated-run statement for reshare
+// session sessionID, which made epoch of walletID, in its wire form.
+func SignActivated(k *Key, sessionID, walletID, partyID string, epoch int) []byte {
+	body := runFields(sessionID, walletID, partyID, epoch)
+	return append(body, k.sign(append([]byte(activatedDomain), body...))...)
+}
+
+// ParseActivated decodes the wire form of an activated-run statement; it
+// does not check the signature (Verify does).
+func ParseActivated(b []byte) (*Activated, error) {
+	a, err := parseRunStatement(b, "activated-run statement")
+	return (*Activated)(a), err
+}
+
+// Verify reports whether key signed a.
+func (a *Activated) Verify(key PublicKey) bool {
+	return key.verify(append([]byte(activatedDomain), runFields(a.SessionID, a.WalletID, a.PartyID, a.Epoch)...), a.Signature)
 }

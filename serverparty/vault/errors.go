@@ -25,6 +25,9 @@ var (
 	// ErrFrozen: the pending share is of a run an operator froze or
 	// dropped (tsskit settle); it is not activated.
 	ErrFrozen = errors.New("vault: run frozen by an operator")
+
+	// ErrActivated: the run's share is this party's active share already.
+	ErrActivated = errors.New("vault: run activated here")
 	// ErrWrongKey: the record is encrypted under another master key; see
 	// Error.FileKeyID and Error.VaultKeyID.
 	ErrWrongKey = errors.New("vault: encrypted under another master key")

@@ -38,7 +38,7 @@ func runState(runs []Run, sessionID string) RunState {
 // share of walletID from reshare session sessionID unless ThawRun undoes
 // it, and returns that share. Freezing a frozen run again changes
 // nothing. It refuses (ErrNotFound) when the party holds no pending share
-// from that session, and (ErrStaleEpoch) when that session's share is its
+// from that session, and (ErrActivated) when that session's share is its
 // active share already: the run was activated here, and is completed at
 // every holder instead.
 func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, error) {
@@ -92,41 +92,18 @@ func (v *Vault) pendingFromLocked(walletID, partyID, sessionID string) (*share.R
 		return p, nil
 	}
 	if _, activeFrom, err := v.getShare(walletID, partyID, false); err == nil && activeFrom == sessionID {
-		return nil, newErr(ErrStaleEpoch, "", fmt.Sprintf("the share of run %q is party %q's active share of wallet %q: the run was activated here; complete it at every holder instead", sessionID, partyID, walletID), nil)
+		return nil, newErr(ErrActivated, "", fmt.Sprintf("the share of run %q is party %q's active share of wallet %q: the run was activated here; complete it at every holder instead", sessionID, partyID, walletID), nil)
 	}
 	return nil, newErr(ErrNotFound, "", fmt.Sprintf("party %q holds no pending share of wallet %q from run %q", partyID, walletID, sessionID), nil)
 }
 
-// ThawRun undoes FreezeRun: the run is stored again, and its share may be
-// activated. An operator thaws a frozen run when another holder refused
-// to freeze it because it had activated it already: every holder then
-// activates it.
-func (v *Vault) ThawRun(walletID, partyID, sessionID string) error {
-	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
-		return err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
-	if err != nil {
-		return err
-	}
-	if i < 0 || rec.Runs[i].State != RunFrozen {
-		return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q", sessionID, walletID, partyID), nil)
-	}
-	rec.Runs[i].State = RunStored
-	return v.putRunsRecordLocked(walletID, partyID, rec)
-}
-
-// DropRun deletes partyID's pending share of walletID from the frozen run
-// sessionID, once check accepts it (given that share and the active one,
-// nil if none: party.CheckSettle, with the other holders' frozen-run
-// statements), and records the run abandoned first, so that a crash
-// between leaves a share that is never activated, and a drop run again
-// finishes. The party's later joins of the epoch carry its abandoned-run
-// statement for that run (JoinRun). A run dropped already is dropped
-// again without a check; a run not frozen is refused (ErrInvalid).
-func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending, active *share.Record) error) error {
+// ThawRun undoes FreezeRun once check accepts it (given the run's share:
+// party.CheckThaw, with another holder's word that the run is active
+// there): the run is stored again, and its share may be activated. A
+// frozen-run statement, once given out, may have let another holder drop
+// its share; only a run activated elsewhere (so never dropped by a holder
+// that counted on that holder's statement) is thawed.
+func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending *share.Record) error) error {
 	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
 		return err
 	}
@@ -139,37 +116,77 @@ func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending,
 	if err != nil {
 		return err
 	}
-	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned {
-		return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
+	if i < 0 || rec.Runs[i].State != RunFrozen {
+		return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q", sessionID, walletID, partyID), nil)
 	}
+	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return err
+	}
+	if err := check(p); err != nil {
+		return err
+	}
+	rec.Runs[i].State = RunStored
+	return v.putRunsRecordLocked(walletID, partyID, rec)
+}
+
+// DropRun deletes partyID's pending share of walletID from the frozen run
+// sessionID, once check accepts it (given that share and the active one,
+// nil if none: party.CheckSettle, with the other holders' frozen-run
+// statements), and records the run abandoned first, so that a crash
+// between leaves a share that is never activated, and a drop run again
+// finishes. The party's later joins of the epoch carry its abandoned-run
+// statement for that run (JoinRun). A run dropped already is dropped
+// again without a check; a run not frozen is refused (ErrInvalid). It
+// returns the run's epoch.
+func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending, active *share.Record) error) (int, error) {
+	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
+		return 0, err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return 0, err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return 0, err
+	}
+	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned {
+		return 0, newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
+	}
+	epoch := rec.Runs[i].Epoch
 	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		p = nil // replaced or deleted already: nothing of it is left here
 	case err != nil:
-		return err
+		return 0, err
 	}
 	if rec.Runs[i].State == RunFrozen {
 		if p != nil {
 			a, err := v.GetShare(walletID, partyID)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
+			if errors.Is(err, ErrNotFound) {
+				a, err = nil, nil
+			}
+			if err != nil {
+				return 0, err
 			}
 			if err := check(p, a); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		rec.Runs[i].State = RunAbandoned
 		if err := v.putRunsRecordLocked(walletID, partyID, rec); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if p == nil {
-		return nil
+		return epoch, nil
 	}
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	return v.store.activateShare(walletID, partyID, func(pending, _ *rawRecord) (activation, error) {
+	return epoch, v.store.activateShare(walletID, partyID, func(pending, _ *rawRecord) (activation, error) {
 		if pending == nil {
 			return keepPending, nil
 		}

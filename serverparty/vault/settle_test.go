@@ -41,7 +41,7 @@ func TestSettleRuns(t *testing.T) {
 		if _, err := v.FreezeRun(w, p, "rs-other"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("freezing a run with no share here: %v, want ErrNotFound", err)
 		}
-		if err := v.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return nil }); !errors.Is(err, ErrInvalid) {
+		if _, err := v.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return nil }); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("dropping a run not frozen: %v, want ErrInvalid", err)
 		}
 		for range 2 { // freezing again changes nothing
@@ -66,13 +66,20 @@ func TestSettleRuns(t *testing.T) {
 		sameShare(t, "the active share while frozen", a, err, r0)
 		pendingFrom(reopened, "rs-s")
 
-		// A refused check drops nothing; a thaw gives the run back.
+		// A refused check drops nothing; nor does a refused thaw; a thaw
+		// gives the run back.
 		refused := errors.New("a holder's statement is missing")
-		if err := reopened.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return refused }); !errors.Is(err, refused) {
+		if _, err := reopened.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return refused }); !errors.Is(err, refused) {
 			t.Fatalf("a drop its check refuses: %v", err)
 		}
 		pendingFrom(reopened, "rs-s")
-		if err := reopened.ThawRun(w, p, "rs-s"); err != nil || state(reopened, "rs-s") != RunStored {
+		if err := reopened.ThawRun(w, p, "rs-s", func(*share.Record) error { return refused }); !errors.Is(err, refused) || state(reopened, "rs-s") != RunFrozen {
+			t.Fatalf("a thaw its check refuses: %v, %s", err, state(reopened, "rs-s"))
+		}
+		if err := reopened.ThawRun(w, p, "rs-s", func(pending *share.Record) error {
+			sameShare(t, "the share the thaw's check sees", pending, nil, r1)
+			return nil
+		}); err != nil || state(reopened, "rs-s") != RunStored {
 			t.Fatalf("thaw: %v, %s", err, state(reopened, "rs-s"))
 		}
 		if _, err := reopened.FreezeRun(w, p, "rs-s"); err != nil {
@@ -80,13 +87,13 @@ func TestSettleRuns(t *testing.T) {
 		}
 
 		// The drop: checked with the run's share and the active one.
-		err = reopened.DropRun(w, p, "rs-s", func(pending, active *share.Record) error {
+		epoch, err := reopened.DropRun(w, p, "rs-s", func(pending, active *share.Record) error {
 			sameShare(t, "the share the check sees", pending, nil, r1)
 			sameShare(t, "the active share the check sees", active, nil, r0)
 			return nil
 		})
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || epoch != 1 {
+			t.Fatalf("drop: epoch %d, %v", epoch, err)
 		}
 		pendingFrom(reopened, "")
 		if st := state(reopened, "rs-s"); st != RunAbandoned {
@@ -96,10 +103,10 @@ func TestSettleRuns(t *testing.T) {
 			t.Fatalf("a later join after the drop: %v, %v; want rs-s abandoned", got, err)
 		}
 		noCheck := func(_, _ *share.Record) error { t.Fatal("a dropped run checked again"); return nil }
-		if err := reopened.DropRun(w, p, "rs-s", noCheck); err != nil {
+		if _, err := reopened.DropRun(w, p, "rs-s", noCheck); err != nil {
 			t.Fatalf("dropping again: %v", err)
 		}
-		if err := reopened.ThawRun(w, p, "rs-s"); !errors.Is(err, ErrInvalid) {
+		if err := reopened.ThawRun(w, p, "rs-s", func(*share.Record) error { return nil }); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("thawing a dropped run: %v, want ErrInvalid", err)
 		}
 
@@ -121,7 +128,7 @@ func TestSettleRuns(t *testing.T) {
 		if err := reopened.ActivateShareFrom(w, p, 1, "rs-t"); !errors.Is(err, ErrFrozen) {
 			t.Fatalf("activating a dropped run's leftover share: %v, want ErrFrozen", err)
 		}
-		if err := reopened.DropRun(w, p, "rs-t", noCheck); err != nil {
+		if _, err := reopened.DropRun(w, p, "rs-t", noCheck); err != nil {
 			t.Fatal(err)
 		}
 		pendingFrom(reopened, "")
@@ -136,8 +143,27 @@ func TestSettleRuns(t *testing.T) {
 		if err := reopened.ActivateShareFrom(w, p, 1, "rs-u"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := reopened.FreezeRun(w, p, "rs-u"); !errors.Is(err, ErrStaleEpoch) {
-			t.Fatalf("freezing the active share's run: %v, want ErrStaleEpoch", err)
+		if _, err := reopened.FreezeRun(w, p, "rs-u"); !errors.Is(err, ErrActivated) {
+			t.Fatalf("freezing the active share's run: %v, want ErrActivated", err)
+		}
+	})
+}
+
+// TestExclusive: one process (here, one Vault) claims a vault; another
+// is refused (ErrInUse) until the first closes it.
+func TestExclusive(t *testing.T) {
+	forBackends(t, func(t *testing.T, b testBackend) {
+		k := newKey(t)
+		first, second := b.open(t, k), b.open(t, k)
+		if err := first.Exclusive(); err != nil {
+			t.Fatal(err)
+		}
+		if err := second.Exclusive(); !errors.Is(err, ErrInUse) {
+			t.Fatalf("a second claim: %v, want ErrInUse", err)
+		}
+		first.Close()
+		if err := second.Exclusive(); err != nil {
+			t.Fatalf("a claim after the first closed: %v", err)
 		}
 	})
 }

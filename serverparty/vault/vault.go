@@ -139,6 +139,8 @@ import (
 // directory or in PostgreSQL.
 type Vault struct {
 	store backend
+	// release ends the claims Exclusive made (at Close).
+	release []func()
 	// owner is the party whose shares a PostgreSQL vault holds, "" for a
 	// directory, which holds any party's.
 	owner string
@@ -159,6 +161,8 @@ type Vault struct {
 type backend interface {
 	// dir is the vault's directory, "" if it is not in one.
 	dir() string
+	// exclusive claims the store for this process (Vault.Exclusive).
+	exclusive() (release func(), err error)
 	// location names the store for logs: the directory, or the database
 	// without its password.
 	location() string
@@ -301,9 +305,18 @@ func OpenPostgres(ctx context.Context, url, owner string, key *MasterKey) (*Vaul
 	return &Vault{store: s, owner: owner, key: key}, nil
 }
 
-// Close releases the database connections of a PostgreSQL vault; a
-// directory's has nothing to release. The Vault is not used afterwards.
-func (v *Vault) Close() error { return v.store.close() }
+// Close ends the vault's Exclusive claim and releases the database
+// connections of a PostgreSQL vault. The Vault is not used afterwards.
+func (v *Vault) Close() error {
+	v.mu.Lock()
+	release := v.release
+	v.release = nil
+	v.mu.Unlock()
+	for _, f := range release {
+		f()
+	}
+	return v.store.close()
+}
 
 // Dir returns the vault's directory, "" for a vault in PostgreSQL.
 func (v *Vault) Dir() string { return v.store.dir() }
