@@ -75,6 +75,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 	peers := fs.String("peers", "", "the other coordinator replicas' --advertise addresses, comma-separated: calls for their sessions are forwarded only there")
 	joinTimeout := fs.Duration("join-timeout", 2*time.Minute, "every party must join a session within this")
 	stallTimeout := fs.Duration("stall-timeout", 3*time.Minute, "a running session with no party reaching a new round for this long fails")
+	admitWithin := admitWithinFlag(fs)
 	partyAPI := fs.String("party-api", "http://127.0.0.1:8083", "server-party API URL (runs account users' parties)")
 	dataDir := fs.String("data-dir", filepath.Join(".data", "coordinator"), "where the SQLite store lives")
 	hbTimeout := fs.Duration("heartbeat-timeout", 15*time.Second, "a server party silent this long is not picked")
@@ -131,7 +132,7 @@ func runCoordinator(ctx context.Context, args []string) error {
 		Addr: *addr, APIAddr: *apiAddr, RouterAddr: *routerAddr, PartyAPI: *partyAPI, DataDir: *dataDir,
 		Minter: minter, APIKey: key, Allow: allow, Origins: serve.ParseOrigins(os.Getenv(envOrigins)), HeartbeatTimeout: *hbTimeout,
 		DatabaseURL: os.Getenv(envDatabase), Instance: *instance, AdvertiseAddr: *advertise, Peers: peerList,
-		JoinTimeout: *joinTimeout, StallTimeout: *stallTimeout,
+		JoinTimeout: *joinTimeout, StallTimeout: *stallTimeout, AdmitWithin: *admitWithin,
 	}); err != nil {
 		return err
 	}

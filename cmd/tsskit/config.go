@@ -264,3 +264,25 @@ func sessionQuotaFromEnv() (*auth.RateLimit, error) {
 	}
 	return &l, nil
 }
+
+// admitWithinFlag is the coordinator's --admit-within: the deadline
+// admission control plans new sessions for (docs/scaling.md,
+// "Admission"), as coordinator.Config.AdmitWithin takes it (0 off).
+func admitWithinFlag(fs *flag.FlagSet) *time.Duration {
+	d := new(time.Duration)
+	*d = 2 * time.Minute
+	fs.Func("admit-within", "a new keygen or signing is refused at once (overloaded, with a time to retry after) unless the work queued at its server parties lets it finish within this (0: admission off; default 2m)", func(v string) error {
+		got, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			return err
+		case got < 0:
+			return fmt.Errorf("%s: a duration of 0 (off) or more", v)
+		case got == 0:
+			got = -1 // coordinator.Config: negative is off
+		}
+		*d = got
+		return nil
+	})
+	return d
+}

@@ -40,6 +40,7 @@ func runDev(ctx context.Context, args []string) error {
 	parties := fs.Int("server-parties", 3, "server parties to run")
 	poolSize := fs.Int("preparams-pool", 2, "pre-parameter sets each server party keeps ready (-1: none)")
 	workSlots := fs.Int("work-slots", 0, "each server party's protocol steps computed at once (0: the CPU count shared among the server parties)")
+	admitWithin := admitWithinFlag(fs)
 	signSlots := fs.Int("sign-slots", 0, "each server party's signing steps computed at once (0: the CPU count; see docs/scaling.md)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
@@ -115,7 +116,7 @@ func runDev(ctx context.Context, args []string) error {
 	if _, err := st.AddCoordinator(ctx, stack.CoordOpts{
 		Addr: *coordAddr, APIAddr: *apiAddr, RouterAddr: loopback(*routerAddr), PartyAPI: "http://" + loopback(*partyAPIAddr),
 		DataDir: *dataDir, Minter: minter, APIKey: secrets.APIKey, Allow: allow, Origins: origins, DatabaseURL: dbURL,
-		TrustedProxies: proxies, RateLimit: limit, Trust: trust,
+		TrustedProxies: proxies, RateLimit: limit, Trust: trust, AdmitWithin: *admitWithin,
 	}); err != nil {
 		return err
 	}

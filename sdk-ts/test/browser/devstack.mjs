@@ -4,13 +4,18 @@
 // load that keeps its server parties busy.
 import { randomBytes } from "node:crypto";
 
-/** Waits until the account API's /api/v1/health (behind the API key) reports at least `parties` healthy server parties. */
-export async function waitReady(apiUrl, apiKey, { parties = 3, timeoutMs = 60_000 } = {}) {
+/**
+ * Waits until the account API's /api/v1/health (behind the API key) reports at least `parties` healthy server
+ * parties, each with at least `preparams` pre-parameter sets ready.
+ */
+export async function waitReady(apiUrl, apiKey, { parties = 3, preparams = 0, timeoutMs = 60_000 } = {}) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const r = await fetch(`${apiUrl}/api/v1/health`, { headers: { "X-API-Key": apiKey } });
-      if (r.ok && (await r.json()).components?.pool?.healthy >= parties) return;
+      const pool = r.ok ? (await r.json()).components?.pool : undefined;
+      const ready = Object.values(pool?.preparams_ready ?? {});
+      if (pool?.healthy >= parties && ready.length >= parties && ready.every((n) => n >= preparams)) return;
     } catch {}
     if (Date.now() > deadline) throw new Error(`dev stack not ready: ${apiUrl}`);
     await new Promise((res) => setTimeout(res, 200));
