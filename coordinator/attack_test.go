@@ -278,7 +278,7 @@ func TestAttackStoreFlip(t *testing.T) {
 			conn := q.Conn(t)
 			coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 			const me = "browser-flip"
-			rec := q.ClientWallet(ctx, t, conn, me)
+			rec := q.ClientWallet(ctx, t, conn, me, 4)
 			wallet := rec.WalletID
 			digest := sha256.Sum256([]byte("flip"))
 			// Before the flip, servers alone are refused by the coordinator.

@@ -39,7 +39,7 @@ func TestCoManagedReshare(t *testing.T) {
 	conn := q.Conn(t)
 	coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 	const me = "browser-rs01"
-	rec := q.ClientWallet(ctx, t, conn, me)
+	rec := q.ClientWallet(ctx, t, conn, me, 3)
 	walletID := rec.WalletID
 	pub, err := secp256k1.ParsePubKey(rec.PublicKey)
 	if err != nil {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -168,6 +170,45 @@ func TestSettleRunInLimbo(t *testing.T) {
 		t.Fatalf("run S after a run presenting every acknowledgement while frozen: %v; want failed", st)
 	}
 
+	// Going back: a thaw needs every other server holder's pinned-run (or
+	// activated-run) statement, and a pinned run is never dropped. Both
+	// pin, both thaw, and both freeze again, with new statements.
+	withVault := func(id string, f func(v *vault.Vault)) {
+		t.Helper()
+		v := openVault(t, q, id)
+		defer v.Close()
+		f(v)
+	}
+	pinned := map[string][]byte{}
+	for _, id := range servers {
+		withVault(id, func(v *vault.Vault) {
+			var pe *party.Error
+			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, nil); !errors.As(err, &pe) || pe.Code != party.CodeSettle {
+				t.Fatalf("a thaw at %s without the other server's word: %v; want %s", id, err, party.CodeSettle)
+			}
+			st, err := serverparty.PinRun(v, walletID, id, s.SessionId)
+			if err != nil {
+				t.Fatalf("pin at %s: %v", id, err)
+			}
+			pinned[id] = st.Statement
+			if _, err := serverparty.DropRun(v, walletID, id, s.SessionId, []string{me}, slices.Collect(maps.Values(frozen)), nil); err == nil {
+				t.Fatalf("a pinned run dropped at %s", id)
+			}
+		})
+	}
+	for i, id := range servers {
+		withVault(id, func(v *vault.Vault) {
+			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, [][]byte{pinned[servers[1-i]]}); err != nil {
+				t.Fatalf("thaw at %s: %v", id, err)
+			}
+			st, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)
+			if err != nil {
+				t.Fatalf("freeze again at %s: %v", id, err)
+			}
+			frozen[id] = st.Statement
+		})
+	}
+
 	// Drops the check refuses: nothing is lost.
 	a, b := servers[0], servers[1]
 	stranger, _ := identity.GenerateKey()
@@ -276,7 +317,7 @@ func runInLimbo(t *testing.T, me string) *limbo {
 	l := &limbo{q: quorumtest.Start(t, quorumtest.Options{})}
 	l.conn = l.q.Conn(t)
 	l.coord = tsskitv1.NewCoordinatorServiceClient(l.conn.Coordinator)
-	l.rec = l.q.ClientWallet(context.Background(), t, l.conn, me)
+	l.rec = l.q.ClientWallet(context.Background(), t, l.conn, me, 3)
 	l.refresh = refresher(t, l.q, l.rec)
 	var err error
 	if l.pre, err = testkit.PreParams(4); err != nil {

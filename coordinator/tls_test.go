@@ -50,7 +50,7 @@ func TestQuorumOverTLS(t *testing.T) {
 		conn := q.Conn(t)
 		coord := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator)
 		const me = "browser-tls"
-		rec := q.ClientWallet(ctx, t, conn, me)
+		rec := q.ClientWallet(ctx, t, conn, me, 4)
 		d := sha256.Sum256([]byte("co-managed over tls"))
 		s, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: rec.WalletID, Digest: d[:], ClientPartyIds: []string{me}}, q.Admin(t))
 		if err != nil {

@@ -184,22 +184,38 @@ func CheckSettle(pending, active *share.Record, sessionID string, silent []strin
 }
 
 // CheckThaw is what a holder that froze run sessionID (its share of it
-// pending) checks before it thaws it: another server holder of the run
-// says, signed with the key pending's record names for it, that the run
-// is its active share — the run was activated there, so every holder
-// activates it too. A client's word is not taken: a lost device's key
-// may be anyone's. Anything else is a typed settle_refused.
-func CheckThaw(pending *share.Record, sessionID string, activated [][]byte) error {
-	for _, b := range activated {
+// pending) checks before it thaws it: every other server holder of the
+// run says, signed with the key pending's record names for it, either
+// that the run is its active share (an activated-run statement) or that
+// it froze the run and never drops it (a pinned-run statement). Only a
+// server party drops a run on other holders' frozen-run statements, so
+// then none dropped on this holder's, and none will: thawing it cannot
+// leave the run active here and dropped there. Anything else is a typed
+// settle_refused.
+func CheckThaw(pending *share.Record, sessionID string, words [][]byte) error {
+	said := map[string]bool{}
+	for _, b := range words {
+		// Both statements have one wire form; the signature tells which.
 		a, err := identity.ParseActivated(b)
-		if err != nil || a.SessionID != sessionID || a.WalletID != pending.WalletID || a.Epoch != pending.Epoch || a.PartyID == pending.PartyID {
+		if err != nil || a.SessionID != sessionID || a.WalletID != pending.WalletID || a.Epoch != pending.Epoch {
 			continue
 		}
 		for _, h := range pending.Holders {
-			if h.PartyID == a.PartyID && h.Kind == identity.KindServer && a.Verify(h.Identity) {
-				return nil
+			if h.PartyID == a.PartyID && (a.Verify(h.Identity) || (*identity.Pinned)(a).Verify(h.Identity)) {
+				said[a.PartyID] = true
 			}
 		}
 	}
-	return &Error{Code: CodeSettle, Err: fmt.Errorf("no other server holder's valid activated-run statement for run %s: a frozen run is thawed only once it was activated elsewhere", sessionID)}
+	var missing []string
+	for _, h := range pending.Holders {
+		if h.PartyID != pending.PartyID && h.Kind == identity.KindServer && !said[h.PartyID] {
+			missing = append(missing, h.PartyID)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return &Error{Code: CodeSettle, Err: fmt.Errorf(
+			"no valid activated-run or pinned-run statement for run %s from server holders %v: a frozen run is thawed only when no server holder dropped it, nor will", sessionID, missing)}
+	}
+	return nil
 }

@@ -106,7 +106,7 @@ func TestAttackEarlierRun(t *testing.T) {
 // epoch's share (this one, and those whose statements say they hold it)
 // enough to sign with it. A holder with no active share drops only after
 // one that has (its abandoned-run statement); a frozen run is thawed only
-// on another server holder's activated-run statement.
+// on every other server holder's activated-run or pinned-run statement.
 func TestAttackCheckSettle(t *testing.T) {
 	ids := []string{"client-1", "server-1", "server-2"}
 	keys := map[string]*identity.Key{}
@@ -187,20 +187,28 @@ func TestAttackCheckSettle(t *testing.T) {
 		})
 	}
 
+	// Thawing server-1's frozen run: server-2 (the other server holder)
+	// pinned it or holds it active; the client's word is not needed.
+	pinnedBy2 := identity.SignPinned(keys["server-2"], run, "w", "server-2", 4)
 	for name, c := range map[string]struct {
-		activated []byte
-		ok        bool
+		pending *share.Record
+		words   [][]byte
+		ok      bool
 	}{
-		"the other server activated it": {identity.SignActivated(keys["server-2"], run, "w", "server-2", 4), true},
-		"the client says so":            {identity.SignActivated(keys["client-1"], run, "w", "client-1", 4), false},
-		"its own word":                  {identity.SignActivated(keys["server-1"], run, "w", "server-1", 4), false},
-		"a stranger's key":              {identity.SignActivated(stranger, run, "w", "server-2", 4), false},
-		"another run":                   {identity.SignActivated(keys["server-2"], "session-t", "w", "server-2", 4), false},
-		"a frozen-run statement":        {good, false},
-		"an abandoned-run statement":    {droppedBy2, false},
+		"the other server activated it":            {&pending, [][]byte{identity.SignActivated(keys["server-2"], run, "w", "server-2", 4)}, true},
+		"the other server pinned it":               {&pending, [][]byte{pinnedBy2}, true},
+		"no word":                                  {&pending, nil, false},
+		"the client says so":                       {&pending, [][]byte{identity.SignActivated(keys["client-1"], run, "w", "client-1", 4)}, false},
+		"its own word":                             {&pending, [][]byte{identity.SignPinned(keys["server-1"], run, "w", "server-1", 4)}, false},
+		"a stranger's key":                         {&pending, [][]byte{identity.SignPinned(stranger, run, "w", "server-2", 4)}, false},
+		"another run":                              {&pending, [][]byte{identity.SignActivated(keys["server-2"], "session-t", "w", "server-2", 4)}, false},
+		"a frozen-run statement":                   {&pending, [][]byte{good}, false},
+		"an abandoned-run statement":               {&pending, [][]byte{droppedBy2}, false},
+		"one of two other servers":                 {&four, [][]byte{pinnedBy2}, false},
+		"both other servers, pinned and activated": {&four, [][]byte{pinnedBy2, identity.SignActivated(stranger, run, "w", "server-3", 4)}, true},
 	} {
 		t.Run("thaw: "+name, func(t *testing.T) {
-			wantSettle(t, CheckThaw(&pending, run, [][]byte{c.activated}), c.ok)
+			wantSettle(t, CheckThaw(c.pending, run, c.words), c.ok)
 		})
 	}
 }

@@ -637,9 +637,7 @@ func (p *Party) earlierRun(j *participant.Job, walletID, partyID string, epoch i
 	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(runs, func(r vault.Run) bool {
-		return r.SessionID == from && (r.State == vault.RunFrozen || r.State == vault.RunAbandoned)
-	}) {
+	if slices.ContainsFunc(runs, func(r vault.Run) bool { return r.SessionID == from && vault.Settling(r.State) }) {
 		return fmt.Errorf("%w: run %s of the epoch is frozen here, or its drop was cut short (tsskit settle); drop or thaw it first", vault.ErrFrozen, from)
 	}
 	j.Pending, j.PendingSession, j.Stored = pending, from, party.StoredAgain(j.Identity, pending, from)

@@ -13,15 +13,17 @@ import (
 // Settling a run in limbo at a server party (docs/lifecycle.md; tsskit
 // settle), with the party stopped (Vault.Exclusive): FreezeRun on every
 // holder of the run that is not silent, then DropRun on each with the
-// others' statements; ThawRun when the run turns out to be active at a
-// server holder.
+// others' statements; when the run turns out to be active at a server
+// holder, PinRun at every other server holder that froze it, then ThawRun
+// at each.
 
 // Settled is what a settle step gives out: a statement for the other
 // holders, and the run's epoch.
 type Settled struct {
 	// Statement: a frozen-run statement (FreezeRun), an activated-run
-	// statement (FreezeRun of a run active here: Activated), or an
-	// abandoned-run statement (DropRun), in its wire form.
+	// statement (FreezeRun of a run active here: Activated), a pinned-run
+	// statement (PinRun) or an abandoned-run statement (DropRun), in its
+	// wire form.
 	Statement []byte
 	Epoch     int
 	Activated bool
@@ -35,6 +37,15 @@ type Settled struct {
 // statement instead (Activated), with which the holders that froze it
 // thaw it.
 func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, error) {
+	// The key first: a party frozen without a statement to give would
+	// refuse every run of the epoch for nothing.
+	if pending, from, err := v.GetPendingShareFrom(walletID, partyID); err == nil && from == sessionID {
+		k, err := holderKey(v, pending)
+		if err != nil {
+			return nil, err
+		}
+		k.Destroy()
+	}
 	pending, err := v.FreezeRun(walletID, partyID, sessionID)
 	if errors.Is(err, vault.ErrActivated) {
 		active, gerr := v.GetShare(walletID, partyID)
@@ -88,13 +99,31 @@ func DropRun(v *vault.Vault, walletID, partyID, sessionID string, silent []strin
 	return &Settled{Statement: identity.SignAbandoned(k, sessionID, walletID, partyID, epoch), Epoch: epoch}, nil
 }
 
-// ThawRun thaws the frozen run sessionID of walletID at partyID
-// (vault.ThawRun) on another server holder's activated-run statement for
-// it (party.CheckThaw); the party activates the run's share at its next
-// start, once the coordinator's record names the run.
-func ThawRun(v *vault.Vault, walletID, partyID, sessionID string, activated [][]byte) error {
+// PinRun pins the frozen run sessionID of walletID at partyID
+// (vault.PinRun: it is never dropped there) and returns the party's
+// pinned-run statement, with which the other holders that froze it thaw
+// it.
+func PinRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, error) {
+	pending, err := v.PinRun(walletID, partyID, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	k, err := holderKey(v, pending)
+	if err != nil {
+		return nil, err
+	}
+	defer k.Destroy()
+	return &Settled{Statement: identity.SignPinned(k, sessionID, walletID, partyID, pending.Epoch), Epoch: pending.Epoch}, nil
+}
+
+// ThawRun thaws the frozen (or pinned) run sessionID of walletID at
+// partyID (vault.ThawRun) on every other server holder's activated-run or
+// pinned-run statement for it (party.CheckThaw); the party activates the
+// run's share at its next start, once the coordinator's record names the
+// run.
+func ThawRun(v *vault.Vault, walletID, partyID, sessionID string, words [][]byte) error {
 	return v.ThawRun(walletID, partyID, sessionID, func(pending *share.Record) error {
-		return party.CheckThaw(pending, sessionID, activated)
+		return party.CheckThaw(pending, sessionID, words)
 	})
 }
 

@@ -478,20 +478,23 @@ func (q *Quorum) KeygenJob(t testing.TB, resp *tsskitv1.CreateSessionResponse, m
 }
 
 // ClientWallet makes a 2-of-3 co-managed wallet, as the admin, in which
-// client party me holds a share (run over conn), and returns that share.
-func (q *Quorum) ClientWallet(ctx context.Context, t testing.TB, conn participant.Conn, me string) *share.Record {
+// client party me holds a share (run over conn, with the pre-parameters
+// testkit.PreParams(pre)), and returns that share. Server parties are
+// seeded with sets 0 to n−1 and set n (the user party's, at the first):
+// a quorum that made other wallets before may be using set n.
+func (q *Quorum) ClientWallet(ctx context.Context, t testing.TB, conn participant.Conn, me string, pre int) *share.Record {
 	t.Helper()
 	resp, err := tsskitv1.NewCoordinatorServiceClient(conn.Coordinator).CreateKeygenSession(ctx,
 		&tsskitv1.CreateKeygenSessionRequest{SignersNeeded: 2, Parties: 3, ClientPartyIds: []string{me}}, q.Admin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pre, err := testkit.PreParams(3)
+	pp, err := testkit.PreParams(pre)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rec *share.Record
-	if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pre, func(r *share.Record) error { rec = r; return nil }); err != nil {
+	if _, err := participant.Keygen(ctx, conn, q.KeygenJob(t, resp, me, 2, 3), pp, func(r *share.Record) error { rec = r; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	return rec

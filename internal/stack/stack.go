@@ -480,25 +480,30 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 			c.Close()
 		}
 	}
+	// fail undoes what a failed start opened, the vault (and its
+	// Exclusive claim) included.
+	fail := func(err error) (*serverparty.Party, func(context.Context), error) {
+		closeAll()
+		v.Close()
+		return nil, nil, err
+	}
 	for _, a := range strings.Split(o.CoordAddr, ",") {
 		cc, err := serve.DialTLS(strings.TrimSpace(a), o.TLS.Client)
 		if err != nil {
-			closeAll()
-			return nil, nil, err
+			return fail(err)
 		}
 		conns = append(conns, cc)
 		coords = append(coords, cc)
 	}
 	rc, err := serve.DialTLS(o.RouterAddr, o.TLS.Client)
 	if err != nil {
-		closeAll()
-		return nil, nil, err
+		return fail(err)
 	}
 	log := s.log.With("service", "serverparty")
 	minter, err := auth.NewMinter(key, chain)
 	if err != nil {
-		closeAll()
-		return nil, nil, err
+		rc.Close()
+		return fail(err)
 	}
 	p, err := serverparty.New(serverparty.Config{
 		PartyID: o.PartyID, Coordinators: coords, Router: rc, Minter: minter, Vault: v,
@@ -508,19 +513,22 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 		Host: s.host,
 	})
 	if err != nil {
-		return nil, nil, err
+		rc.Close()
+		return fail(err)
 	}
 	if o.DrainTimeout > 0 {
 		s.BackgroundGrace = max(s.BackgroundGrace, o.DrainTimeout+GraceTime)
 	}
 	if o.HealthAddr != "" {
 		if _, err := s.ListenTLS("serverparty-health", o.HealthAddr, p.ProbeHandler(), o.TLS.Server); err != nil {
-			return nil, nil, err
+			rc.Close()
+			return fail(err)
 		}
 	}
 	if o.APIAddr != "" {
 		if _, err := s.ListenTLS("serverparty-api", o.APIAddr, p.API(serverparty.APIConfig{Allow: o.Allow, RateLimit: o.RateLimit, TrustedProxies: o.TrustedProxies}), o.TLS.Server); err != nil {
-			return nil, nil, err
+			rc.Close()
+			return fail(err)
 		}
 	}
 	s.OnStop(func() { closeAll(); rc.Close() })

@@ -74,7 +74,7 @@ func TestAbandonedRefusals(t *testing.T) {
 	}
 }
 
-// TestFrozenVector checks frozen-run and activated-run statements' wire
+// TestFrozenVector checks frozen-run, activated-run and pinned-run statements' wire
 // forms and signatures against vectors made outside the project (Node's
 // crypto.sign with Ed25519 over the domain || body, seed 32 bytes of 3),
 // and that no statement of one kind verifies as another: the domains
@@ -83,6 +83,7 @@ func TestFrozenVector(t *testing.T) {
 	const (
 		wantFrozen = "01" + "01000472732d37000877616c6c65742d3100087365727665722d3200000003" +
 			"28e1a86162a23b73806799ed2b8ce8a2603be60562d9921f2eefd1d3bfe4833a4eec3990c1bb96d14a613b33e0a432527722b84b8a4345d702746a0d2099a603"
+		wantPinnedSig = "a2d655f06d867bb2b9848d64d78bbf7da1b25793efbad0b279e960f294114cad44554a4392c088cf6d1e919b2469c31c61fc5186fa1a42bbaf0b0271a1dd360f"
 		wantActivated = "01000472732d37000877616c6c65742d3100087365727665722d3200000003" +
 			"ad9a053b01c8948669d55b8a04f5d9896b3fe2bf84e73091fdce9e29155ff50c185bc0428b248f1a361bb43a0d1fe7946bced1fc23d0505bac6086e4e594d10b"
 	)
@@ -112,6 +113,19 @@ func TestFrozenVector(t *testing.T) {
 	}
 	if a, err := ParseActivated(act); err != nil || !a.Verify(k.Public()) {
 		t.Fatalf("the activated statement: %v", err)
+	}
+	pin := SignPinned(k, "rs-7", "wallet-1", "server-2", 3)
+	if got := hex.EncodeToString(pin[len(pin)-64:]); got != wantPinnedSig {
+		t.Fatalf("pinned signature %s\nwant %s", got, wantPinnedSig)
+	}
+	if p, err := ParsePinned(pin); err != nil || !p.Verify(k.Public()) {
+		t.Fatalf("the pinned statement: %v", err)
+	}
+	if p, err := ParsePinned(act); err != nil || p.Verify(k.Public()) {
+		t.Fatalf("an activated-run statement verifies as a pinned-run statement (%v)", err)
+	}
+	if a, err := ParseActivated(pin); err != nil || a.Verify(k.Public()) {
+		t.Fatalf("a pinned-run statement verifies as an activated-run statement (%v)", err)
 	}
 	ab := SignAbandoned(k, "rs-7", "wallet-1", "server-2", 3)
 	if a, err := ParseAbandoned(act); err != nil || a.Verify(k.Public()) {

@@ -288,22 +288,42 @@ func (f *Frozen) Verify(key PublicKey) bool {
 
 // An activated-run statement: a server holder's word that the share it
 // holds of a reshare session is its active share — the run was activated
-// there, so every holder activates it too, and an operator may thaw a
-// holder that froze it (docs/lifecycle.md, settling a run in limbo).
+// there, and it never dropped it. A pinned-run statement: a server
+// holder's word that it froze the run and never drops it (it may only be
+// thawed). With one of the two from every other server holder of a
+// frozen run, a holder may thaw it: none of them dropped on its frozen-run
+// statement, and none will (docs/lifecycle.md, settling a run in limbo).
 //
-// Signed message: "tsskit/v1 activated\x00" || 1 || str16(session id) ||
-// str16(wallet id) || str16(party id) || epoch (4 bytes); wire form as an
-// abandoned-run statement's.
-const activatedDomain = "tsskit/v1 activated\x00"
+// Signed message: "tsskit/v1 activated\x00" (or "tsskit/v1 pinned\x00")
+// || 1 || str16(session id) || str16(wallet id) || str16(party id) ||
+// epoch (4 bytes); wire form as an abandoned-run statement's.
+const (
+	activatedDomain = "tsskit/v1 activated\x00"
+	pinnedDomain    = "tsskit/v1 pinned\x00"
+)
 
 // Activated is a parsed activated-run statement.
 type Activated Abandoned
 
+// Pinned is a parsed pinned-run statement.
+type Pinned Abandoned
+
 // SignActivated is party partyID's activated-run statement for reshare
 // session sessionID, which made epoch of walletID, in its wire form.
 func SignActivated(k *Key, sessionID, walletID, partyID string, epoch int) []byte {
+	return signRunStatement(k, activatedDomain, sessionID, walletID, partyID, epoch)
+}
+
+// SignPinned is party partyID's pinned-run statement for reshare session
+// sessionID, which makes epoch of walletID, in its wire form. The caller
+// must have recorded, durably, that it never drops that session's share.
+func SignPinned(k *Key, sessionID, walletID, partyID string, epoch int) []byte {
+	return signRunStatement(k, pinnedDomain, sessionID, walletID, partyID, epoch)
+}
+
+func signRunStatement(k *Key, domain, sessionID, walletID, partyID string, epoch int) []byte {
 	body := runFields(sessionID, walletID, partyID, epoch)
-	return append(body, k.sign(append([]byte(activatedDomain), body...))...)
+	return append(body, k.sign(append([]byte(domain), body...))...)
 }
 
 // ParseActivated decodes the wire form of an activated-run statement; it
@@ -313,7 +333,21 @@ func ParseActivated(b []byte) (*Activated, error) {
 	return (*Activated)(a), err
 }
 
+// ParsePinned decodes the wire form of a pinned-run statement; it does
+// not check the signature (Verify does).
+func ParsePinned(b []byte) (*Pinned, error) {
+	a, err := parseRunStatement(b, "pinned-run statement")
+	return (*Pinned)(a), err
+}
+
 // Verify reports whether key signed a.
 func (a *Activated) Verify(key PublicKey) bool {
-	return key.verify(append([]byte(activatedDomain), runFields(a.SessionID, a.WalletID, a.PartyID, a.Epoch)...), a.Signature)
+	return (*Abandoned)(a).verifyAs(activatedDomain, key)
+}
+
+// Verify reports whether key signed p.
+func (p *Pinned) Verify(key PublicKey) bool { return (*Abandoned)(p).verifyAs(pinnedDomain, key) }
+
+func (a *Abandoned) verifyAs(domain string, key PublicKey) bool {
+	return key.verify(append([]byte(domain), runFields(a.SessionID, a.WalletID, a.PartyID, a.Epoch)...), a.Signature)
 }

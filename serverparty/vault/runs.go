@@ -36,7 +36,15 @@ const (
 	RunStored    RunState = "stored"    // its share was stored (pending, then perhaps active)
 	RunAbandoned RunState = "abandoned" // never stored, and never will be; or stored and dropped (DropRun)
 	RunFrozen    RunState = "frozen"    // stored, and not activated unless thawed (FreezeRun)
+	RunPinned    RunState = "pinned"    // frozen, and never dropped: only thawed (PinRun)
 )
+
+// Settling says whether a run in state st is being settled (or was
+// dropped): its share is neither activated nor stored again, and a party
+// still holding it takes part in no other run of its epoch.
+func Settling(st RunState) bool {
+	return st == RunFrozen || st == RunPinned || st == RunAbandoned
+}
 
 // Run is one recorded reshare run.
 type Run struct {
@@ -384,7 +392,7 @@ func (v *Vault) markStoredLocked(walletID, partyID string, epoch int, sessionID 
 	switch {
 	case i >= 0 && runs[i].State == RunAbandoned:
 		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q was abandoned by this party; its share is not stored", sessionID), nil)
-	case i >= 0 && runs[i].State == RunFrozen:
+	case i >= 0 && (runs[i].State == RunFrozen || runs[i].State == RunPinned):
 		return newErr(ErrFrozen, "", fmt.Sprintf("reshare session %q is frozen by an operator; its share is not stored again", sessionID), nil)
 	case i >= 0 && runs[i].Epoch != epoch:
 		return newErr(ErrInvalid, "", fmt.Sprintf("reshare session %q is recorded as a run of epoch %d, not %d", sessionID, runs[i].Epoch, epoch), nil)

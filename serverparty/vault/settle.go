@@ -17,8 +17,10 @@ import (
 // steps, on every holder that is not silent: FreezeRun, after which the
 // party never activates that run's share (its signed frozen-run
 // statement says so), then, given every other such holder's statement,
-// DropRun, which deletes the share and records the run abandoned, so
-// that the party's later joins say so. No holder that is not silent can
+// DropRun, which records the run abandoned and deletes the share, so
+// that the party's later joins say so. A frozen run is thawed (ThawRun)
+// only after PinRun at every other server holder that froze it (a pinned
+// run is never dropped) or with their word that it is active there. No holder that is not silent can
 // then activate the run, and the silent ones are too few to sign with it
 // (party.CheckSettle).
 
@@ -59,7 +61,7 @@ func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, e
 		return nil, err
 	}
 	switch {
-	case i >= 0 && rec.Runs[i].State == RunFrozen:
+	case i >= 0 && (rec.Runs[i].State == RunFrozen || rec.Runs[i].State == RunPinned):
 		return p, nil
 	case i >= 0 && rec.Runs[i].State == RunAbandoned:
 		return nil, newErr(ErrInvalid, "", fmt.Sprintf("run %q was dropped here; its pending share is left from an interrupted drop: drop it again", sessionID), nil)
@@ -97,12 +99,45 @@ func (v *Vault) pendingFromLocked(walletID, partyID, sessionID string) (*share.R
 	return nil, newErr(ErrNotFound, "", fmt.Sprintf("party %q holds no pending share of wallet %q from run %q", partyID, walletID, sessionID), nil)
 }
 
-// ThawRun undoes FreezeRun once check accepts it (given the run's share:
-// party.CheckThaw, with another holder's word that the run is active
-// there): the run is stored again, and its share may be activated. A
-// frozen-run statement, once given out, may have let another holder drop
-// its share; only a run activated elsewhere (so never dropped by a holder
-// that counted on that holder's statement) is thawed.
+// PinRun records, durably, that partyID never drops its share of the
+// frozen run sessionID of walletID (DropRun refuses it from then on): the
+// step before thawing a run, which every other server holder takes
+// (party.CheckThaw), so that no holder drops the run on a frozen-run
+// statement whose holder then activates it. Pinning a pinned run again
+// changes nothing. It returns the run's share.
+func (v *Vault) PinRun(walletID, partyID, sessionID string) (*share.Record, error) {
+	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
+		return nil, err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return nil, err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
+	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
+		return nil, newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: only a frozen run is pinned", sessionID, walletID, partyID), nil)
+	}
+	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Runs[i].State == RunPinned {
+		return p, nil
+	}
+	rec.Runs[i].State = RunPinned
+	return p, v.putRunsRecordLocked(walletID, partyID, rec)
+}
+
+// ThawRun undoes FreezeRun (or PinRun) once check accepts it (given the
+// run's share: party.CheckThaw, with every other server holder's word
+// that it pinned the run or holds it active): the run is stored again,
+// and its share may be activated. A frozen-run statement, once given
+// out, may let another holder drop its share; only when none did and
+// none will is the run thawed.
 func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending *share.Record) error) error {
 	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
 		return err
@@ -116,7 +151,7 @@ func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending 
 	if err != nil {
 		return err
 	}
-	if i < 0 || rec.Runs[i].State != RunFrozen {
+	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
 		return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q", sessionID, walletID, partyID), nil)
 	}
 	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
@@ -152,7 +187,10 @@ func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending,
 	if err != nil {
 		return 0, err
 	}
-	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned {
+	switch {
+	case i >= 0 && rec.Runs[i].State == RunPinned:
+		return 0, newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is pinned for party %q: it is thawed, never dropped", sessionID, walletID, partyID), nil)
+	case i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned:
 		return 0, newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
 	}
 	epoch := rec.Runs[i].Epoch

@@ -76,6 +76,25 @@ func TestSettleRuns(t *testing.T) {
 		if err := reopened.ThawRun(w, p, "rs-s", func(*share.Record) error { return refused }); !errors.Is(err, refused) || state(reopened, "rs-s") != RunFrozen {
 			t.Fatalf("a thaw its check refuses: %v, %s", err, state(reopened, "rs-s"))
 		}
+		// Pinned: never dropped, never activated, frozen again it stays
+		// pinned; only a thaw ends it.
+		if _, err := reopened.PinRun(w, p, "rs-other"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("pinning a run not recorded: %v, want ErrInvalid", err)
+		}
+		for range 2 {
+			got, err := reopened.PinRun(w, p, "rs-s")
+			sameShare(t, "the pinned run's share", got, err, r1)
+		}
+		if _, err := reopened.FreezeRun(w, p, "rs-s"); err != nil || state(reopened, "rs-s") != RunPinned {
+			t.Fatalf("freezing a pinned run: %v, %s; want it pinned still", err, state(reopened, "rs-s"))
+		}
+		if _, err := reopened.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return nil }); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("dropping a pinned run: %v, want ErrInvalid", err)
+		}
+		if err := reopened.ActivateShareFrom(w, p, 1, "rs-s"); !errors.Is(err, ErrFrozen) {
+			t.Fatalf("activating a pinned run: %v, want ErrFrozen", err)
+		}
+		pendingFrom(reopened, "rs-s")
 		if err := reopened.ThawRun(w, p, "rs-s", func(pending *share.Record) error {
 			sameShare(t, "the share the thaw's check sees", pending, nil, r1)
 			return nil

@@ -102,8 +102,10 @@
 // # Concurrency
 //
 // A Vault is safe for concurrent use, and several processes may share a
-// directory or a database: no pre-parameters entry is ever handed out
-// twice. TakePreParams claims an entry before reading it: in a directory
+// directory or a database (a server party claims its vault while it runs,
+// Exclusive, so that commands which change it behind its back refuse;
+// tools that only read it, and tests, need no claim): no pre-parameters
+// entry is ever handed out twice. TakePreParams claims an entry before reading it: in a directory
 // by renaming it, so that an entry claimed by a process that then crashed
 // is left as a ".take-" file and never handed out; in PostgreSQL by
 // deleting its row in a transaction (SELECT … FOR UPDATE SKIP LOCKED) that
@@ -641,7 +643,7 @@ func (v *Vault) activate(walletID, partyID string, epoch int, sessionID string, 
 				if checkSession && from != sessionID {
 					return keepPending, newErr(ErrInvalid, pending.where, fmt.Sprintf("the pending share of epoch %d is from session %q, not %q; not activated", epoch, from, sessionID), nil)
 				}
-				if st := runState(runs, from); st == RunFrozen || st == RunAbandoned {
+				if st := runState(runs, from); Settling(st) {
 					return keepPending, newErr(ErrFrozen, pending.where, fmt.Sprintf("the pending share of epoch %d is of run %q, which is %s (tsskit settle); not activated", epoch, from, st), nil)
 				}
 				return movePending, nil
