@@ -37,14 +37,30 @@ type Settled struct {
 // statement instead (Activated), with which the holders that froze it
 // thaw it.
 func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, error) {
+	// The party's key, loaded once, checked against each record it signs
+	// for.
+	var key *identity.Key
+	defer func() {
+		if key != nil {
+			key.Destroy()
+		}
+	}()
+	keyFor := func(rec *share.Record) (*identity.Key, error) {
+		if key == nil {
+			k, _, err := v.Identity(rec.PartyID)
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		return key, namesKey(rec, key)
+	}
 	// The key first: a party frozen without a statement to give would
 	// refuse every run of the epoch for nothing.
 	if pending, from, err := v.GetPendingShareFrom(walletID, partyID); err == nil && from == sessionID {
-		k, err := holderKey(v, pending)
-		if err != nil {
+		if _, err := keyFor(pending); err != nil {
 			return nil, err
 		}
-		k.Destroy()
 	}
 	pending, err := v.FreezeRun(walletID, partyID, sessionID)
 	if errors.Is(err, vault.ErrActivated) {
@@ -52,11 +68,10 @@ func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, e
 		if gerr != nil {
 			return nil, gerr
 		}
-		k, kerr := holderKey(v, active)
+		k, kerr := keyFor(active)
 		if kerr != nil {
 			return nil, kerr
 		}
-		defer k.Destroy()
 		return &Settled{Statement: identity.SignActivated(k, sessionID, walletID, partyID, active.Epoch), Epoch: active.Epoch, Activated: true}, nil
 	}
 	if err != nil {
@@ -70,11 +85,10 @@ func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, e
 		return nil, err
 	}
 	held := active != nil && active.Epoch == pending.Epoch-1 && bytes.Equal(active.PublicKey, pending.PublicKey)
-	k, err := holderKey(v, pending)
+	k, err := keyFor(pending)
 	if err != nil {
 		return nil, err
 	}
-	defer k.Destroy()
 	return &Settled{Statement: identity.SignFrozen(k, sessionID, walletID, partyID, pending.Epoch, held), Epoch: pending.Epoch}, nil
 }
 
@@ -134,11 +148,19 @@ func holderKey(v *vault.Vault, rec *share.Record) (*identity.Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := namesKey(rec, k); err != nil {
+		k.Destroy()
+		return nil, err
+	}
+	return k, nil
+}
+
+// namesKey checks that rec names k as its party's identity key.
+func namesKey(rec *share.Record, k *identity.Key) error {
 	for _, h := range rec.Holders {
 		if h.PartyID == rec.PartyID && h.Identity == k.Public() {
-			return k, nil
+			return nil
 		}
 	}
-	k.Destroy()
-	return nil, errors.New("the run's record names another identity key for this party than its vault's: its statements would not verify")
+	return errors.New("the run's record names another identity key for this party than its vault's: its statements would not verify")
 }

@@ -44,43 +44,46 @@ func runState(runs []Run, sessionID string) RunState {
 // active share already: the run was activated here, and is completed at
 // every holder instead.
 func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, error) {
-	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
-		return nil, err
-	}
-	if err := checkSessionID(sessionID); err != nil {
-		return nil, err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
+	var p *share.Record
+	err := v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) (err error) {
+		if p, err = v.pendingFromLocked(walletID, partyID, sessionID); err != nil {
+			return err
+		}
+		switch {
+		case i >= 0 && (rec.Runs[i].State == RunFrozen || rec.Runs[i].State == RunPinned):
+			return nil
+		case i >= 0 && rec.Runs[i].State == RunAbandoned:
+			return newErr(ErrInvalid, "", fmt.Sprintf("run %q was dropped here; its pending share is left from an interrupted drop: drop it again", sessionID), nil)
+		case i >= 0:
+			rec.Runs[i].State = RunFrozen
+		default:
+			rec.Runs = append(rec.Runs, Run{SessionID: sessionID, Epoch: p.Epoch, State: RunFrozen})
+		}
+		return v.putRunsRecordLocked(walletID, partyID, rec)
+	})
 	if err != nil {
-		return nil, err
-	}
-	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case i >= 0 && (rec.Runs[i].State == RunFrozen || rec.Runs[i].State == RunPinned):
-		return p, nil
-	case i >= 0 && rec.Runs[i].State == RunAbandoned:
-		return nil, newErr(ErrInvalid, "", fmt.Sprintf("run %q was dropped here; its pending share is left from an interrupted drop: drop it again", sessionID), nil)
-	case i >= 0:
-		rec.Runs[i].State = RunFrozen
-	default:
-		rec.Runs = append(rec.Runs, Run{SessionID: sessionID, Epoch: p.Epoch, State: RunFrozen})
-	}
-	if err := v.putRunsRecordLocked(walletID, partyID, rec); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// recordedRunLocked is the runs record of (walletID, partyID) and the
-// index of sessionID's run in it, -1 if none. v.pendingMu is held.
-func (v *Vault) recordedRunLocked(walletID, partyID, sessionID string) (runsRecord, int, error) {
+// withRun checks the arguments of a settle step, takes v.pendingMu, and
+// calls f with the runs record of (walletID, partyID) and the index of
+// sessionID's run in it, -1 if none.
+func (v *Vault) withRun(walletID, partyID, sessionID string, f func(rec runsRecord, i int) error) error {
+	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
+		return err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return err
+	}
+	v.pendingMu.Lock()
+	defer v.pendingMu.Unlock()
 	rec, err := v.runsRecordLocked(walletID, partyID)
-	return rec, slices.IndexFunc(rec.Runs, func(r Run) bool { return r.SessionID == sessionID }), err
+	if err != nil {
+		return err
+	}
+	return f(rec, slices.IndexFunc(rec.Runs, func(r Run) bool { return r.SessionID == sessionID }))
 }
 
 // pendingFromLocked is partyID's pending share of walletID from session
@@ -106,30 +109,21 @@ func (v *Vault) pendingFromLocked(walletID, partyID, sessionID string) (*share.R
 // statement whose holder then activates it. Pinning a pinned run again
 // changes nothing. It returns the run's share.
 func (v *Vault) PinRun(walletID, partyID, sessionID string) (*share.Record, error) {
-	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
-		return nil, err
-	}
-	if err := checkSessionID(sessionID); err != nil {
-		return nil, err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
+	var p *share.Record
+	err := v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) (err error) {
+		if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
+			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: only a frozen run is pinned", sessionID, walletID, partyID), nil)
+		}
+		if p, err = v.pendingFromLocked(walletID, partyID, sessionID); err != nil || rec.Runs[i].State == RunPinned {
+			return err
+		}
+		rec.Runs[i].State = RunPinned
+		return v.putRunsRecordLocked(walletID, partyID, rec)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
-		return nil, newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: only a frozen run is pinned", sessionID, walletID, partyID), nil)
-	}
-	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
-	if err != nil {
-		return nil, err
-	}
-	if rec.Runs[i].State == RunPinned {
-		return p, nil
-	}
-	rec.Runs[i].State = RunPinned
-	return p, v.putRunsRecordLocked(walletID, partyID, rec)
+	return p, nil
 }
 
 // ThawRun undoes FreezeRun (or PinRun) once check accepts it (given the
@@ -139,30 +133,20 @@ func (v *Vault) PinRun(walletID, partyID, sessionID string) (*share.Record, erro
 // out, may let another holder drop its share; only when none did and
 // none will is the run thawed.
 func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending *share.Record) error) error {
-	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
-		return err
-	}
-	if err := checkSessionID(sessionID); err != nil {
-		return err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
-	if err != nil {
-		return err
-	}
-	if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
-		return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q", sessionID, walletID, partyID), nil)
-	}
-	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
-	if err != nil {
-		return err
-	}
-	if err := check(p); err != nil {
-		return err
-	}
-	rec.Runs[i].State = RunStored
-	return v.putRunsRecordLocked(walletID, partyID, rec)
+	return v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) error {
+		if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
+			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q", sessionID, walletID, partyID), nil)
+		}
+		p, err := v.pendingFromLocked(walletID, partyID, sessionID)
+		if err != nil {
+			return err
+		}
+		if err := check(p); err != nil {
+			return err
+		}
+		rec.Runs[i].State = RunStored
+		return v.putRunsRecordLocked(walletID, partyID, rec)
+	})
 }
 
 // DropRun deletes partyID's pending share of walletID from the frozen run
@@ -175,62 +159,57 @@ func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending 
 // again without a check; a run not frozen is refused (ErrInvalid). It
 // returns the run's epoch.
 func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending, active *share.Record) error) (int, error) {
-	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
-		return 0, err
-	}
-	if err := checkSessionID(sessionID); err != nil {
-		return 0, err
-	}
-	v.pendingMu.Lock()
-	defer v.pendingMu.Unlock()
-	rec, i, err := v.recordedRunLocked(walletID, partyID, sessionID)
+	var epoch int
+	err := v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) error {
+		switch {
+		case i >= 0 && rec.Runs[i].State == RunPinned:
+			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is pinned for party %q: it is thawed, never dropped", sessionID, walletID, partyID), nil)
+		case i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned:
+			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
+		}
+		epoch = rec.Runs[i].Epoch
+		p, err := v.pendingFromLocked(walletID, partyID, sessionID)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			p = nil // replaced or deleted already: nothing of it is left here
+		case err != nil:
+			return err
+		}
+		if rec.Runs[i].State == RunFrozen {
+			if p != nil {
+				a, err := v.GetShare(walletID, partyID)
+				if errors.Is(err, ErrNotFound) {
+					a, err = nil, nil
+				}
+				if err != nil {
+					return err
+				}
+				if err := check(p, a); err != nil {
+					return err
+				}
+			}
+			rec.Runs[i].State = RunAbandoned
+			if err := v.putRunsRecordLocked(walletID, partyID, rec); err != nil {
+				return err
+			}
+		}
+		if p == nil {
+			return nil
+		}
+		v.mu.RLock()
+		defer v.mu.RUnlock()
+		return v.store.activateShare(walletID, partyID, func(pending, _ *rawRecord) (activation, error) {
+			if pending == nil {
+				return keepPending, nil
+			}
+			if _, from, err := v.openShareFrom(pending, walletID, partyID, true); err != nil || from != sessionID {
+				return keepPending, err
+			}
+			return dropPending, nil
+		})
+	})
 	if err != nil {
 		return 0, err
 	}
-	switch {
-	case i >= 0 && rec.Runs[i].State == RunPinned:
-		return 0, newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is pinned for party %q: it is thawed, never dropped", sessionID, walletID, partyID), nil)
-	case i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned:
-		return 0, newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
-	}
-	epoch := rec.Runs[i].Epoch
-	p, err := v.pendingFromLocked(walletID, partyID, sessionID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		p = nil // replaced or deleted already: nothing of it is left here
-	case err != nil:
-		return 0, err
-	}
-	if rec.Runs[i].State == RunFrozen {
-		if p != nil {
-			a, err := v.GetShare(walletID, partyID)
-			if errors.Is(err, ErrNotFound) {
-				a, err = nil, nil
-			}
-			if err != nil {
-				return 0, err
-			}
-			if err := check(p, a); err != nil {
-				return 0, err
-			}
-		}
-		rec.Runs[i].State = RunAbandoned
-		if err := v.putRunsRecordLocked(walletID, partyID, rec); err != nil {
-			return 0, err
-		}
-	}
-	if p == nil {
-		return epoch, nil
-	}
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return epoch, v.store.activateShare(walletID, partyID, func(pending, _ *rawRecord) (activation, error) {
-		if pending == nil {
-			return keepPending, nil
-		}
-		if _, from, err := v.openShareFrom(pending, walletID, partyID, true); err != nil || from != sessionID {
-			return keepPending, err
-		}
-		return dropPending, nil
-	})
+	return epoch, nil
 }
