@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -121,7 +122,9 @@ func TestAttackEarlierRun(t *testing.T) {
 // complete, is refused before it is counted), a drop is refused without
 // the other server's frozen-run statement, with a forged one, or with
 // both other holders named silent, and then S is dropped at both
-// servers, naming the client silent. A later run goes on with the
+// servers, naming the client silent; a drop cut short (S recorded
+// abandoned, its share still there) keeps its party refusing runs of the
+// epoch with run_frozen until it is run again. A later run goes on with the
 // servers' abandoned-run statements, even one in which the device's
 // acknowledgement of S is presented again: S is never activated, and the
 // new run's shares sign (decred).
@@ -233,6 +236,17 @@ func TestSettleRunInLimbo(t *testing.T) {
 	}
 	va.Close()
 	// The drop: each server with the other's statement, the client silent.
+	// At a, the drop is cut short after it recorded S abandoned and before
+	// it deleted S's share (the share's file is put back, as a crash
+	// between would leave it).
+	pendingFiles, err := filepath.Glob(filepath.Join(q.DataDir, a, "vault", "pending", "*"))
+	if err != nil || len(pendingFiles) != 1 {
+		t.Fatalf("%s's pending share files: %v, %v", a, pendingFiles, err)
+	}
+	pendingFile, err := os.ReadFile(pendingFiles[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, id := range servers {
 		other := a
 		if id == a {
@@ -248,6 +262,29 @@ func TestSettleRunInLimbo(t *testing.T) {
 			t.Fatalf("%s's abandoned-run statement after the drop: %+v, %v", id, a, err)
 		}
 	}
+	if err := os.WriteFile(pendingFiles[0], pendingFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// While S's share is still there, a takes part in no run of the
+	// epoch: a run presenting the device's acknowledgement would find S
+	// complete at a.
+	tc, job := refresh()
+	job.Pending, job.PendingSession, job.Stored = pendingS, s.SessionId, ackS
+	if _, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatal("stored a share while a drop was cut short"); return nil }); err == nil {
+		t.Fatal("a run went on while a drop of S was cut short")
+	}
+	if got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: tc.SessionId}, q.Admin(t)); err != nil || got.Session.Code != "run_frozen" {
+		t.Fatalf("a run while a drop of S is cut short: %v, %v; want failed with run_frozen", got, err)
+	}
+	// The drop run again finishes, with no statement needed.
+	withVault(a, func(v *vault.Vault) {
+		if _, err := serverparty.DropRun(v, walletID, a, s.SessionId, nil, nil, nil); err != nil {
+			t.Fatalf("the cut-short drop at %s run again: %v", a, err)
+		}
+		if _, from, err := v.GetPendingShareFrom(walletID, a); !errors.Is(err, vault.ErrNotFound) {
+			t.Fatalf("S's share at %s after the drop finished: from %q, %v", a, from, err)
+		}
+	})
 
 	// A later run goes on: the client's seat holds S's share and is shown
 	// the servers' abandoned-run statements; the device's acknowledgement
