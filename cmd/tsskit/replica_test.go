@@ -329,7 +329,7 @@ func TestReplicas(t *testing.T) {
 		sign(r.coords[0], strings.Join(r.routers, ","), f2, "after restart")
 	})
 
-	t.Run("master key rotated", func(t *testing.T) {
+	t.Run("master key rotated, then the vault claim lost", func(t *testing.T) {
 		// Stop a server holder of the last wallet, re-encrypt its rows under
 		// a new key, start it with the new key: it signs with that wallet.
 		f := filepath.Join(r.dir, "after-restart.share")
@@ -357,6 +357,37 @@ func TestReplicas(t *testing.T) {
 		res, err := p2.result(t)
 		if err != nil {
 			t.Fatalf("sign after rotation: %v", err)
+		}
+		verifyHex(t, res["public_key"].(string), res["digest"].(string), res["der"].(string))
+
+		// The database connection holding the party's claim of its vault
+		// ends (a killed backend, a database restart): the party stops,
+		// writing nothing more, and claims the vault anew when started.
+		conn, err := pgx.Connect(context.Background(), r.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(context.Background())
+		var n int
+		if err := conn.QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1`,
+			"tsskit-vault-claim "+holder).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("terminating the claim's connection of %s: %d, %v", holder, n, err)
+		}
+		q := r.partyProcs[holder]
+		select {
+		case err := <-q.done:
+			if err == nil || !strings.Contains(q.log.String(), "the database connection holding the claim of its vault ended") {
+				t.Fatalf("%s ended with %v, log:\n%s", holder, err, tail(q.log.String(), 2000))
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s still runs 30 s after its vault's claim ended:\n%s", holder, tail(q.log.String(), 2000))
+		}
+		r.partyProcs[holder] = r.startEnv(holder+"-reclaimed", []string{"CRYPTO_MASTER_KEY=" + newKey}, p.cmd.Args[1:]...)
+		r.waitHealthy(0, 2)
+		p3 := r.party(env, "party", "sign", "--coordinator", r.coords[0], "--router", strings.Join(r.routers, ","),
+			"--share", f, "--message", "after the claim ended", "--server-parties", holder)
+		if res, err = p3.result(t); err != nil {
+			t.Fatalf("sign after the party claimed its vault anew: %v", err)
 		}
 		verifyHex(t, res["public_key"].(string), res["digest"].(string), res["der"].(string))
 	})

@@ -126,7 +126,7 @@ func (s *Stack) Run(ctx context.Context, background ...func(context.Context)) er
 	case <-ctx.Done():
 		s.log.Info("shutting down")
 	case err = <-s.errc:
-		s.log.Error("a port failed; shutting down", "err", err)
+		s.log.Error("a port or a claim failed; shutting down", "err", err)
 	}
 	cancel()
 	done := make(chan struct{})
@@ -531,7 +531,23 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 			return fail(err)
 		}
 	}
-	s.OnStop(func() { closeAll(); rc.Close() })
+	stopped := make(chan struct{})
+	s.OnStop(func() { close(stopped); closeAll(); rc.Close() })
+	if lost := v.ClaimLost(); lost != nil {
+		// A party that lost its claim of the vault writes nothing more to
+		// it (vault.Exclusive): it stops, and claims it anew when it is
+		// started again, unless another process holds it then.
+		go func() {
+			select {
+			case <-lost:
+				select {
+				case s.errc <- fmt.Errorf("serverparty %s: the database connection holding the claim of its vault ended; stopping (start it again to claim the vault anew)", o.PartyID):
+				default:
+				}
+			case <-stopped:
+			}
+		}()
+	}
 	log.Info("server party ready", "party", o.PartyID, "vault", v.Location(), "key_id", v.KeyID(), "preparams_ready", v.CountPreParams(),
 		"identity", key.Public().String(), "certified_until", chain[0].NotAfter.UTC().Format(time.RFC3339))
 	return p, func(ctx context.Context) { _ = p.Run(ctx) }, nil

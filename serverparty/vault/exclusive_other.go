@@ -4,4 +4,4 @@ package vault
 
 // exclusive claims nothing where the platform has no advisory file
 // locks: stop the server party before a command that changes its vault.
-func (s *fileStore) exclusive() (func(), error) { return func() {}, nil }
+func (s *fileStore) exclusive() (func(), <-chan struct{}, error) { return func() {}, nil, nil }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,6 +101,16 @@ var pgMigrations = [][]string{
 			PRIMARY KEY (wallet_id, party_id)
 		)`,
 	},
+	{
+		// The claims of each party's vault (Vault.Exclusive): the last
+		// claim's generation, which every write of a claimed vault checks
+		// (pgStore.fence).
+		`CREATE TABLE vault_claims (
+			owner      TEXT        NOT NULL PRIMARY KEY CHECK (owner <> ''),
+			generation BIGINT      NOT NULL,
+			claimed_at TIMESTAMPTZ NOT NULL DEFAULT now()
+		)`,
+	},
 }
 
 const (
@@ -138,6 +149,13 @@ const (
 	qPGPutRuns = `INSERT INTO vault_reshare_runs (wallet_id, party_id, record) VALUES ($1, $2, $3)
 		ON CONFLICT (wallet_id, party_id) DO UPDATE SET record = EXCLUDED.record, updated_at = now()`
 
+	// qPGClaim counts a claim of the owner's vault; its row lock waits
+	// for the writes that hold the row (qPGFence) to end.
+	qPGClaim = `INSERT INTO vault_claims (owner, generation) VALUES ($1, 1)
+		ON CONFLICT (owner) DO UPDATE SET generation = vault_claims.generation + 1, claimed_at = now()
+		RETURNING generation`
+	qPGFence = `SELECT generation FROM vault_claims WHERE owner = $1 FOR SHARE`
+
 	qPGPutPreParams = `INSERT INTO vault_preparams (id, owner, record) VALUES ($1, $2, $3)`
 	// qPGTakePreParams claims the owner's oldest entry that no other
 	// transaction holds.
@@ -165,6 +183,13 @@ type pgStore struct {
 	loc   string
 	// password is blanked out of the driver's messages; see dbErr.
 	password string
+	// gen is this process's claim of the vault (exclusive): its
+	// generation in vault_claims, 0 if it made none. lost is set once the
+	// claim's connection ended. See fence.
+	gen  atomic.Int64
+	lost atomic.Bool
+	// claimPID is the server process of the claim's connection (tests).
+	claimPID uint32
 }
 
 // openPGStore connects to the database at dsn and brings the vault tables
@@ -322,7 +347,7 @@ func preParamsRow(id string) string { return "vault_preparams " + id }
 func (s *pgStore) putShare(walletID, partyID string, rec []byte) error {
 	ctx, cancel := s.op()
 	defer cancel()
-	_, err := s.pool.Exec(ctx, qPGPutShare, walletID, partyID, string(rec))
+	_, err := s.exec(ctx, qPGPutShare, walletID, partyID, string(rec))
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == pgUniqueViolation {
 		return newErr(ErrExists, shareRow(walletID, partyID), "", nil)
 	}
@@ -407,6 +432,9 @@ func (s *pgStore) putPendingShare(walletID, partyID string, rec []byte, check fu
 	ctx, cancel := s.op()
 	defer cancel()
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, qPGPutPending, walletID, partyID, string(rec)); err != nil {
 			return err
 		}
@@ -453,7 +481,7 @@ func (s *pgStore) getRuns(walletID, partyID string) ([]byte, error) {
 func (s *pgStore) putRuns(walletID, partyID string, rec []byte) error {
 	ctx, cancel := s.op()
 	defer cancel()
-	if _, err := s.pool.Exec(ctx, qPGPutRuns, walletID, partyID, string(rec)); err != nil {
+	if _, err := s.exec(ctx, qPGPutRuns, walletID, partyID, string(rec)); err != nil {
 		return s.dbErr("storing reshare runs", err)
 	}
 	return nil
@@ -483,6 +511,9 @@ func (s *pgStore) activateShare(walletID, partyID string, decide func(pending, a
 	defer cancel()
 	var decided error
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		pending, err := scanRecord(tx.QueryRow(ctx, qPGLockPending, walletID, partyID), pendingRow(walletID, partyID))
 		if err != nil {
 			return err
@@ -535,7 +566,7 @@ func (s *pgStore) activateShare(walletID, partyID string, decide func(pending, a
 func (s *pgStore) putPreParams(id string, rec []byte) error {
 	ctx, cancel := s.op()
 	defer cancel()
-	_, err := s.pool.Exec(ctx, qPGPutPreParams, id, s.owner, string(rec))
+	_, err := s.exec(ctx, qPGPutPreParams, id, s.owner, string(rec))
 	if err != nil {
 		return s.dbErr("storing pre-parameters", err)
 	}
@@ -557,6 +588,9 @@ func (s *pgStore) takePreParams(use func(rec []byte, where, id string) error) er
 		}
 		// After Commit, a no-op; either gives the connection back.
 		defer tx.Rollback(ctx)
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
 		var (
 			id, rec string
 			seq     int64
@@ -633,11 +667,11 @@ func (s *pgStore) replace(r *stored, rec []byte) error {
 	)
 	switch {
 	case r.pending:
-		tag, err = s.pool.Exec(ctx, qPGReplacePending, r.f.WalletID, r.f.PartyID, string(rec), string(r.raw))
+		tag, err = s.exec(ctx, qPGReplacePending, r.f.WalletID, r.f.PartyID, string(rec), string(r.raw))
 	case r.f.Kind == kindShare:
-		tag, err = s.pool.Exec(ctx, qPGReplaceShare, r.f.WalletID, r.f.PartyID, string(rec), string(r.raw))
+		tag, err = s.exec(ctx, qPGReplaceShare, r.f.WalletID, r.f.PartyID, string(rec), string(r.raw))
 	default:
-		tag, err = s.pool.Exec(ctx, qPGReplacePreParams, s.owner, r.id, string(rec), string(r.raw))
+		tag, err = s.exec(ctx, qPGReplacePreParams, s.owner, r.id, string(rec), string(r.raw))
 	}
 	if err != nil {
 		return s.dbErr("rewriting "+r.where, err)

@@ -1,9 +1,11 @@
 package vault
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/rwadurian/tsskit/party/share"
 )
@@ -185,4 +187,71 @@ func TestExclusive(t *testing.T) {
 			t.Fatalf("a claim after the first closed: %v", err)
 		}
 	})
+}
+
+// TestClaimLost: a PostgreSQL claim ends with its connection. The process
+// that held it sees that (ClaimLost) and writes nothing more; and one that
+// did not see it yet writes nothing once another process claimed the
+// vault: every write of a claimed vault checks the claim's generation.
+func TestClaimLost(t *testing.T) {
+	b := newPGBackend(t)
+	first, k, r0, r1 := activeAndNext(t, b)
+	w, p := r0.WalletID, r0.PartyID
+	if first.ClaimLost() != nil {
+		t.Fatal("ClaimLost of a vault not claimed is not nil")
+	}
+	if err := first.Exclusive(); err != nil {
+		t.Fatal(err)
+	}
+	other := atEpoch(t, r0, 0)
+	other.WalletID = "wallet-other"
+	writes := []struct {
+		name string
+		do   func(v *Vault) error
+	}{
+		{"PutShare", func(v *Vault) error { return v.PutShare(other) }},
+		{"PutPendingShare", func(v *Vault) error { return v.PutPendingShare(r1) }},
+		{"ActivateShare", func(v *Vault) error { return v.ActivateShare(w, p, 1) }},
+		{"PutPreParams", func(v *Vault) error { _, err := v.PutPreParams(fixturePreParams(t)[0]); return err }},
+		{"TakePreParams", func(v *Vault) error { _, err := v.TakePreParams(); return err }},
+	}
+	refused := func(v *Vault, why string) {
+		t.Helper()
+		for _, wr := range writes {
+			if err := wr.do(v); !errors.Is(err, ErrClaimLost) {
+				t.Fatalf("%s %s: %v, want ErrClaimLost", wr.name, why, err)
+			}
+		}
+	}
+	if err := first.PutPendingShare(r1); err != nil {
+		t.Fatalf("a write of the claimed vault: %v", err)
+	}
+
+	// The claim's connection ends (a database restart, a killed backend).
+	pgs := first.store.(*pgStore)
+	var ok bool
+	if err := b.db.QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, int(pgs.claimPID)).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminating the claim's backend: %t, %v", ok, err)
+	}
+	select {
+	case <-first.ClaimLost():
+	case <-time.After(10 * time.Second):
+		t.Fatal("ClaimLost not closed 10 s after the claim's connection ended")
+	}
+	refused(first, "after the claim's connection ended")
+
+	// Another process claims the vault; the first, had it not seen its
+	// claim end, still writes nothing.
+	second := b.open(t, k)
+	if err := second.Exclusive(); err != nil {
+		t.Fatalf("a claim after the first one's connection ended: %v", err)
+	}
+	pgs.lost.Store(false)
+	refused(first, "after another process claimed the vault")
+	if got, err := second.GetPendingShare(w, p); err != nil || got.Epoch != 1 {
+		t.Fatalf("the pending share the first claim stored: %v, %v", got, err)
+	}
+	if err := second.ActivateShare(w, p, 1); err != nil {
+		t.Fatalf("a write of the second claim: %v", err)
+	}
 }

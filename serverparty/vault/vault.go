@@ -141,8 +141,10 @@ import (
 // directory or in PostgreSQL.
 type Vault struct {
 	store backend
-	// release ends the claims Exclusive made (at Close).
+	// release ends the claims Exclusive made (at Close); lost is closed
+	// when a claim is lost (ClaimLost).
 	release []func()
+	lost    <-chan struct{}
 	// owner is the party whose shares a PostgreSQL vault holds, "" for a
 	// directory, which holds any party's.
 	owner string
@@ -164,7 +166,9 @@ type backend interface {
 	// dir is the vault's directory, "" if it is not in one.
 	dir() string
 	// exclusive claims the store for this process (Vault.Exclusive).
-	exclusive() (release func(), err error)
+	// lost, nil for a claim that lasts as long as the process, is closed
+	// when the claim ends before release.
+	exclusive() (release func(), lost <-chan struct{}, err error)
 	// location names the store for logs: the directory, or the database
 	// without its password.
 	location() string
