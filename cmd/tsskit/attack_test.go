@@ -613,7 +613,9 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	// stops both server holders and freezes S at each; while S is frozen,
 	// a refresh in which the CLI presents its acknowledgement of S (which
 	// would complete S) is refused by the servers before anything is
-	// counted. Drops without the other server's statement, or naming the
+	// counted. Pinned at both (a thaw without the other's word refused, a
+	// drop of the pinned run refused), S is thawed and frozen again.
+	// Drops without the other server's statement, or naming the
 	// other server silent too, are refused and drop nothing; with each
 	// other's statement, both drop S. The next refresh goes on with the
 	// servers' abandoned-run statements although the CLI presents its
@@ -681,6 +683,33 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			bID, err := os.ReadFile(filepath.Join(b, "party-id"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			// Going back, and forth again: a thaw without the other
+			// server's word is refused; each pins S (a pinned run is
+			// never dropped), thaws it on the other's pinned-run
+			// statement, and freezes it again.
+			pinned := map[string]string{}
+			for _, d := range dirs {
+				if stderr, err := settle(d, "thaw"); err == nil || !strings.Contains(stderr, "settle_refused") {
+					t.Fatalf("a thaw at %s without the other server's word: %v\n%s", d, err, stderr)
+				}
+				pinned[d] = d + ".pinned"
+				if stderr, err := settle(d, "pin", "--out", pinned[d]); err != nil {
+					t.Fatalf("pin at %s: %v\n%s", d, err, stderr)
+				}
+			}
+			if stderr, err := settle(a, "drop", "--silent", self, "--frozen", statements[b]); err == nil || !strings.Contains(stderr, "pinned") {
+				t.Fatalf("a drop of a pinned run: %v\n%s", err, stderr)
+			}
+			for _, d := range [][2]string{{a, b}, {b, a}} {
+				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err != nil {
+					t.Fatalf("thaw at %s: %v\n%s", d[0], err, stderr)
+				}
+			}
+			for _, d := range dirs {
+				if stderr, err := settle(d, "freeze", "--out", statements[d]); err != nil {
+					t.Fatalf("freeze again at %s: %v\n%s", d, err, stderr)
+				}
 			}
 			for name, args := range map[string][]string{
 				"no word from the other server":     {"drop", "--silent", self},
