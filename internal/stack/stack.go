@@ -542,7 +542,7 @@ func (s *Stack) AddServerParty(o PartyOpts) (*serverparty.Party, func(context.Co
 			case <-lost:
 				select {
 				case s.errc <- fmt.Errorf("serverparty %s: the database connection holding the claim of its vault ended; stopping (start it again to claim the vault anew)", o.PartyID):
-				default:
+				case <-stopped:
 				}
 			case <-stopped:
 			}

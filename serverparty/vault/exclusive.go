@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,6 +40,12 @@ var (
 // writes nothing more either, and ClaimLost is closed: a server party
 // then stops, and claims the vault anew when it is started again.
 func (v *Vault) Exclusive() error {
+	v.mu.RLock()
+	claimed := len(v.release) > 0
+	v.mu.RUnlock()
+	if claimed {
+		return newErr(ErrInvalid, "", "the vault is claimed by this process already", nil)
+	}
 	release, lost, err := v.store.exclusive()
 	if err != nil {
 		return err
@@ -93,9 +100,21 @@ func (s *pgStore) exclusive() (func(), <-chan struct{}, error) {
 		conn.Close(context.Background())
 		return nil, nil, newErr(ErrInUse, s.loc, "the vault of party "+s.owner+" is held by another process (a server party runs on it: stop it first)", nil)
 	}
+	// Idle, the connection must outlive the server's idle timeout
+	// (PostgreSQL 14 and later; best effort before).
+	_, _ = conn.Exec(ctx, `SELECT set_config('idle_session_timeout', '0', false)`)
+	// The claim waits for the writes under way of a process whose claim
+	// ended (pgStore.fence), but not for ever.
+	if _, err := conn.Exec(ctx, `SET lock_timeout = '10s'`); err != nil {
+		conn.Close(context.Background())
+		return nil, nil, s.dbErr("claim the vault", err)
+	}
 	var gen int64
 	if err := conn.QueryRow(ctx, qPGClaim, s.owner).Scan(&gen); err != nil {
 		conn.Close(context.Background())
+		if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == pgLockNotAvailable {
+			return nil, nil, newErr(ErrInUse, s.loc, "writes to the vault of party "+s.owner+" by another process are under way (a server party whose claim ended still runs: stop it first)", nil)
+		}
 		return nil, nil, s.dbErr("claim the vault", err)
 	}
 	s.gen.Store(gen)
@@ -127,7 +146,7 @@ func (s *pgStore) exclusive() (func(), <-chan struct{}, error) {
 func claimAppName(owner string) string {
 	name := pgAppName + "-claim " + owner
 	if len(name) > 63 {
-		name = name[:63]
+		name = strings.ToValidUTF8(name[:63], "")
 	}
 	return name
 }
@@ -147,7 +166,11 @@ func (s *pgStore) fence(ctx context.Context, tx pgx.Tx) error {
 		return newErr(ErrClaimLost, s.loc, "the connection holding this process's claim of the vault of party "+s.owner+" ended: it writes nothing more; restart it", nil)
 	}
 	var now int64
-	if err := tx.QueryRow(ctx, qPGFence, s.owner).Scan(&now); err != nil {
+	err := tx.QueryRow(ctx, qPGFence, s.owner).Scan(&now)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return newErr(ErrClaimLost, s.loc, "the claims row of the vault of party "+s.owner+" is gone (vault_claims): this process writes nothing more; restart it", nil)
+	}
+	if err != nil {
 		return err
 	}
 	if now != gen {

@@ -41,6 +41,8 @@ const (
 
 	// pgUniqueViolation is the SQLSTATE of a duplicate key.
 	pgUniqueViolation = "23505"
+	// pgLockNotAvailable is the SQLSTATE of a lock_timeout.
+	pgLockNotAvailable = "55P03"
 )
 
 // pgMigrations[i] takes the vault tables from schema version i to i+1. A
@@ -104,7 +106,10 @@ var pgMigrations = [][]string{
 	{
 		// The claims of each party's vault (Vault.Exclusive): the last
 		// claim's generation, which every write of a claimed vault checks
-		// (pgStore.fence).
+		// (pgStore.fence). Generations come from a sequence, so that none
+		// is ever given twice, even if a row is deleted (never delete
+		// one: a process whose claim ended unnoticed could then write).
+		`CREATE SEQUENCE vault_claim_generations`,
 		`CREATE TABLE vault_claims (
 			owner      TEXT        NOT NULL PRIMARY KEY CHECK (owner <> ''),
 			generation BIGINT      NOT NULL,
@@ -151,8 +156,8 @@ const (
 
 	// qPGClaim counts a claim of the owner's vault; its row lock waits
 	// for the writes that hold the row (qPGFence) to end.
-	qPGClaim = `INSERT INTO vault_claims (owner, generation) VALUES ($1, 1)
-		ON CONFLICT (owner) DO UPDATE SET generation = vault_claims.generation + 1, claimed_at = now()
+	qPGClaim = `INSERT INTO vault_claims (owner, generation) VALUES ($1, nextval('vault_claim_generations'))
+		ON CONFLICT (owner) DO UPDATE SET generation = EXCLUDED.generation, claimed_at = now()
 		RETURNING generation`
 	qPGFence = `SELECT generation FROM vault_claims WHERE owner = $1 FOR SHARE`
 

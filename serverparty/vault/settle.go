@@ -45,10 +45,13 @@ func runState(runs []Run, sessionID string) RunState {
 // every holder instead.
 func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, error) {
 	var p *share.Record
-	err := v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) (err error) {
-		if p, err = v.pendingFromLocked(walletID, partyID, sessionID); err != nil {
-			return err
-		}
+	// The share first: a run active here is ErrActivated whatever the
+	// runs record holds.
+	first := func() (err error) {
+		p, err = v.pendingFromLocked(walletID, partyID, sessionID)
+		return err
+	}
+	err := v.withRun(walletID, partyID, sessionID, first, func(rec runsRecord, i int) error {
 		switch {
 		case i >= 0 && (rec.Runs[i].State == RunFrozen || rec.Runs[i].State == RunPinned):
 			return nil
@@ -67,10 +70,10 @@ func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, e
 	return p, nil
 }
 
-// withRun checks the arguments of a settle step, takes v.pendingMu, and
-// calls f with the runs record of (walletID, partyID) and the index of
-// sessionID's run in it, -1 if none.
-func (v *Vault) withRun(walletID, partyID, sessionID string, f func(rec runsRecord, i int) error) error {
+// withRun checks the arguments of a settle step, takes v.pendingMu,
+// calls first (unless nil), and then f with the runs record of (walletID,
+// partyID) and the index of sessionID's run in it, -1 if none.
+func (v *Vault) withRun(walletID, partyID, sessionID string, first func() error, f func(rec runsRecord, i int) error) error {
 	if err := v.checkReshareArgs(walletID, partyID, 1); err != nil {
 		return err
 	}
@@ -79,6 +82,11 @@ func (v *Vault) withRun(walletID, partyID, sessionID string, f func(rec runsReco
 	}
 	v.pendingMu.Lock()
 	defer v.pendingMu.Unlock()
+	if first != nil {
+		if err := first(); err != nil {
+			return err
+		}
+	}
 	rec, err := v.runsRecordLocked(walletID, partyID)
 	if err != nil {
 		return err
@@ -110,7 +118,7 @@ func (v *Vault) pendingFromLocked(walletID, partyID, sessionID string) (*share.R
 // changes nothing. It returns the run's share.
 func (v *Vault) PinRun(walletID, partyID, sessionID string) (*share.Record, error) {
 	var p *share.Record
-	err := v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) (err error) {
+	err := v.withRun(walletID, partyID, sessionID, nil, func(rec runsRecord, i int) (err error) {
 		if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: only a frozen run is pinned", sessionID, walletID, partyID), nil)
 		}
@@ -133,7 +141,7 @@ func (v *Vault) PinRun(walletID, partyID, sessionID string) (*share.Record, erro
 // out, may let another holder drop its share; only when none did and
 // none will is the run thawed.
 func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending *share.Record) error) error {
-	return v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) error {
+	return v.withRun(walletID, partyID, sessionID, nil, func(rec runsRecord, i int) error {
 		if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q", sessionID, walletID, partyID), nil)
 		}
@@ -160,7 +168,7 @@ func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending 
 // returns the run's epoch.
 func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending, active *share.Record) error) (int, error) {
 	var epoch int
-	err := v.withRun(walletID, partyID, sessionID, func(rec runsRecord, i int) error {
+	err := v.withRun(walletID, partyID, sessionID, nil, func(rec runsRecord, i int) error {
 		switch {
 		case i >= 0 && rec.Runs[i].State == RunPinned:
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is pinned for party %q: it is thawed, never dropped", sessionID, walletID, partyID), nil)

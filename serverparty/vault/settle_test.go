@@ -214,6 +214,15 @@ func TestClaimLost(t *testing.T) {
 		{"ActivateShare", func(v *Vault) error { return v.ActivateShare(w, p, 1) }},
 		{"PutPreParams", func(v *Vault) error { _, err := v.PutPreParams(fixturePreParams(t)[0]); return err }},
 		{"TakePreParams", func(v *Vault) error { _, err := v.TakePreParams(); return err }},
+		{"JoinRun", func(v *Vault) error {
+			epoch := 1
+			if a, err := v.GetShare(w, p); err == nil {
+				epoch = a.Epoch + 1
+			}
+			_, err := v.JoinRun(w, p, epoch, "session-claim")
+			return err
+		}},
+		{"Rotate", func(v *Vault) error { _, err := v.Rotate(newKey(t)); return err }},
 	}
 	refused := func(v *Vault, why string) {
 		t.Helper()
@@ -225,6 +234,9 @@ func TestClaimLost(t *testing.T) {
 	}
 	if err := first.PutPendingShare(r1); err != nil {
 		t.Fatalf("a write of the claimed vault: %v", err)
+	}
+	if err := first.Exclusive(); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a second claim by the same Vault: %v, want ErrInvalid", err)
 	}
 
 	// The claim's connection ends (a database restart, a killed backend).
@@ -253,5 +265,22 @@ func TestClaimLost(t *testing.T) {
 	}
 	if err := second.ActivateShare(w, p, 1); err != nil {
 		t.Fatalf("a write of the second claim: %v", err)
+	}
+
+	// The claims row deleted: no write passes the fence, and no claim
+	// after it gets a generation given before.
+	b.exec(t, `DELETE FROM vault_claims`)
+	refused(second, "after its claims row was deleted")
+	second.Close()
+	third := b.open(t, k)
+	if err := third.Exclusive(); err != nil {
+		t.Fatal(err)
+	}
+	if g := third.store.(*pgStore).gen.Load(); g == pgs.gen.Load() || g == second.store.(*pgStore).gen.Load() {
+		t.Fatalf("a claim after the row was deleted got generation %d again", g)
+	}
+	refused(first, "after the claims row was deleted and the vault claimed again")
+	if err := third.PutShare(other); err != nil {
+		t.Fatalf("a write of the third claim: %v", err)
 	}
 }
