@@ -15,7 +15,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
+	mathrand "math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -697,15 +699,16 @@ func SafePrime(ctx context.Context, yield func()) ([]byte, error) {
 	return p.Bytes(), nil
 }
 
-// SafePrimeNaive is the baseline the benchmarks compare SafePrime with: a
-// safe prime found the plain way, as tss-lib does it — random candidates,
-// trial division by the primes up to 53, then math/big's ProbablyPrime on
-// q and 2q+1. It is never used to make pre-parameters.
-func SafePrimeNaive(ctx context.Context, yield func()) ([]byte, error) {
-	const bits = preparams.SafePrimeBits
+// safePrimeNaive is the baseline the benchmarks compare SafePrime with
+// (SafePrimeSeeded): a safe prime found the plain way, as tss-lib does it
+// — random candidates, trial division by the primes up to 53, then
+// math/big's ProbablyPrime on q and 2q+1. It is never used to make
+// pre-parameters.
+func safePrimeNaive(ctx context.Context, bits int, rnd io.Reader, yield func(), count *SearchCount) (*big.Int, error) {
 	small := []uint64{3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53}
 	q, p := new(big.Int), new(big.Int)
 	buf := make([]byte, (bits-1+7)/8)
+	top := byte(0xff) >> (8*len(buf) - (bits - 1)) // bits-1 bits at most
 	for n := 0; ; n++ {
 		if n%8 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -715,12 +718,13 @@ func SafePrimeNaive(ctx context.Context, yield func()) ([]byte, error) {
 				yield()
 			}
 		}
-		if _, err := rand.Read(buf); err != nil {
+		if _, err := io.ReadFull(rnd, buf); err != nil {
 			return nil, err
 		}
-		buf[0] &= 0x7f // 1023 bits at most
+		count.Candidates++
+		buf[0] &= top
 		q.SetBytes(buf)
-		q.SetBit(q, bits-2, 1).SetBit(q, bits-3, 1).SetBit(q, 0, 1) // 1023 bits, top two set, odd
+		q.SetBit(q, bits-2, 1).SetBit(q, bits-3, 1).SetBit(q, 0, 1) // bits-1 bits, top two set, odd
 		ok := true
 		for _, s := range small {
 			r := new(big.Int).Mod(q, new(big.Int).SetUint64(s)).Uint64()
@@ -729,14 +733,53 @@ func SafePrimeNaive(ctx context.Context, yield func()) ([]byte, error) {
 				break
 			}
 		}
-		if !ok || !q.ProbablyPrime(20) {
+		if !ok {
+			continue
+		}
+		count.Tested++
+		if !q.ProbablyPrime(20) {
 			continue
 		}
 		p.Lsh(q, 1).Add(p, big.NewInt(1))
 		if p.ProbablyPrime(20) {
-			return p.Bytes(), nil
+			return p, nil
 		}
 	}
+}
+
+// SearchCount is what a safe-prime search did: the candidates it drew (the
+// sieved search: the odd q its sieve went past) and those it tested (a
+// Fermat test of 2q+1 for the sieved search, ProbablyPrime of q for the
+// naive one).
+type SearchCount struct{ Candidates, Tested int }
+
+// benchStream is the candidate stream of the seeded benchmark searches:
+// ChaCha8 seeded with seed, the streams of party/preparams' seeded
+// benchmarks (BenchmarkSafePrime1024Seeded), so that a browser search and
+// a native one of the same seed do the same work. Not for keys: the seed
+// is public.
+func benchStream(seed int) *mathrand.ChaCha8 {
+	return mathrand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 0xb5, 0x5e})
+}
+
+// SafePrimeSeeded is SafePrime, or with naive safePrimeNaive, on the
+// candidate stream of seed (benchStream), for benchmarks: every search of
+// one seed draws the same candidates and runs the same tests, in every
+// run and on every machine, so that timings differ only by the machine.
+// It returns what the search did; the prime is dropped, its seed being
+// public.
+func SafePrimeSeeded(ctx context.Context, seed int, naive bool, yield func()) (SearchCount, error) {
+	var count SearchCount
+	if seed < 0 || seed > 0xffff {
+		return count, argErr("seed: want 0..65535, got %d", seed)
+	}
+	if naive {
+		_, err := safePrimeNaive(ctx, preparams.SafePrimeBits, benchStream(seed), yield, &count)
+		return count, err
+	}
+	_, err := preparams.SafePrime(ctx, preparams.SafePrimeBits, &preparams.Options{Concurrency: 1, Yield: yield, Rand: benchStream(seed),
+		Progress: func(p preparams.Progress) { count.Candidates, count.Tested = p.Candidates, p.Tested }})
+	return count, err
 }
 
 // AssemblePreParams builds pre-parameters from safe primes found by

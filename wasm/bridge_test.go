@@ -430,17 +430,40 @@ func TestBridgeRejects(t *testing.T) {
 	}
 }
 
-func TestSafePrimeNaive(t *testing.T) {
+// TestSafePrimeSeeded: a seeded benchmark search does the same work for
+// the same seed, every time: the same candidates and tests, and for the
+// naive search the same prime (at 256 bits here, to be quick).
+func TestSafePrimeSeeded(t *testing.T) {
 	if testing.Short() && runtime.GOOS == "js" {
-		t.Skip("tens of seconds in wasm; the benchmarks run it")
+		t.Skip("seconds in wasm; the benchmarks run it")
 	}
-	b, err := SafePrimeNaive(t.Context(), nil)
+	first, err := SafePrimeSeeded(t.Context(), 3, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := new(big.Int).SetBytes(b)
-	q := new(big.Int).Rsh(p, 1)
-	if p.BitLen() != preparams.SafePrimeBits || !p.ProbablyPrime(20) || !q.ProbablyPrime(20) {
-		t.Fatalf("not a %d-bit safe prime", preparams.SafePrimeBits)
+	again, err := SafePrimeSeeded(t.Context(), 3, false, nil)
+	if err != nil || again != first || first.Tested == 0 || first.Candidates < first.Tested {
+		t.Fatalf("seed 3 twice: %+v then %+v (%v)", first, again, err)
+	}
+	if other, err := SafePrimeSeeded(t.Context(), 4, false, nil); err != nil || other == first {
+		t.Fatalf("seed 4: %+v, the same work as seed 3's (%v)", other, err)
+	}
+	var c1, c2 SearchCount
+	p1, err := safePrimeNaive(t.Context(), 256, benchStream(1), nil, &c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := safePrimeNaive(t.Context(), 256, benchStream(1), nil, &c2)
+	if err != nil || p1.Cmp(p2) != 0 || c1 != c2 || c1.Tested == 0 {
+		t.Fatalf("naive, seed 1 twice: %v %+v, %v %+v (%v)", p1, c1, p2, c2, err)
+	}
+	q := new(big.Int).Rsh(p1, 1)
+	if p1.BitLen() != 256 || !p1.ProbablyPrime(20) || !q.ProbablyPrime(20) {
+		t.Fatal("the naive search's result is not a 256-bit safe prime")
+	}
+	for _, bad := range []int{-1, 1 << 16} {
+		if _, err := SafePrimeSeeded(t.Context(), bad, false, nil); toError(err).Code != "invalid_argument" {
+			t.Fatalf("seed %d: %v", bad, err)
+		}
 	}
 }

@@ -268,16 +268,23 @@ func api() js.Value {
 			return bytesToJS(p), nil
 		})
 	})
-	// safePrimeNaive: the benchmarks' baseline (math/big, tss-lib style).
-	set("safePrimeNaive", func(args []js.Value) any {
-		ctx, cancel := context.WithCancel(context.Background())
+	// safePrimeSeeded({seed, naive}): the benchmarks' search on a public
+	// candidate stream, with naive the baseline (math/big, tss-lib
+	// style): {candidates, tested}; the prime is dropped.
+	set("safePrimeSeeded", func(args []js.Value) any {
+		if len(args) < 1 || args[0].Type() != js.TypeObject || args[0].Get("seed").Type() != js.TypeNumber {
+			return throw(argErr("safePrimeSeeded({seed: number, naive?: boolean})"))
+		}
+		seed, naive := args[0].Get("seed").Int(), args[0].Get("naive").Truthy()
 		return promise(func() (any, error) {
-			defer cancel()
-			p, err := SafePrimeNaive(ctx, func() { time.Sleep(time.Millisecond) })
+			c, err := SafePrimeSeeded(context.Background(), seed, naive, func() { time.Sleep(time.Millisecond) })
 			if err != nil {
 				return nil, err
 			}
-			return bytesToJS(p), nil
+			r := js.Global().Get("Object").New()
+			r.Set("candidates", c.Candidates)
+			r.Set("tested", c.Tested)
+			return r, nil
 		})
 	})
 	set("assemblePreParams", func(args []js.Value) any {

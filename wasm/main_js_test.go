@@ -134,6 +134,10 @@ func TestJSRejectsBadInput(t *testing.T) {
 	wantErrCode(t, err, "invalid_preparams")
 	_, err = await(t, tk.Call("validatePreParams", js.Global().Get("Uint8Array").New(2)))
 	wantErrCode(t, err, "invalid_argument")
+	wantErrCode(t, tk.Call("safePrimeSeeded"), "invalid_argument")
+	wantErrCode(t, tk.Call("safePrimeSeeded", obj("seed", "0")), "invalid_argument")
+	_, err = await(t, tk.Call("safePrimeSeeded", obj("seed", -1)))
+	wantErrCode(t, err, "invalid_argument")
 	// An aborted signal cancels a safe-prime search.
 	ac := js.Global().Get("AbortController").New()
 	ac.Call("abort")
@@ -154,6 +158,24 @@ func TestJSSafePrime(t *testing.T) {
 		t.Fatalf("safe prime of %d bytes, top byte %x", len(b), b[0])
 	}
 	t.Logf("one safe prime in %v", time.Since(start))
+}
+
+// TestJSSafePrimeSeeded: the benchmarks' seeded search through the JS
+// API does the work the Go search of the same seed does, every time.
+func TestJSSafePrimeSeeded(t *testing.T) {
+	want, err := SafePrimeSeeded(t.Context(), 2, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		v, jerr := await(t, tk.Call("safePrimeSeeded", obj("seed", 2)))
+		if !jerr.IsUndefined() {
+			t.Fatal(jerr)
+		}
+		if got := (SearchCount{Candidates: v.Get("candidates").Int(), Tested: v.Get("tested").Int()}); got != want {
+			t.Fatalf("seed 2 through JS: %+v; the Go search: %+v", got, want)
+		}
+	}
 }
 
 // TestJSKeygenSign runs a 2-of-3 keygen and a signing through the JS API

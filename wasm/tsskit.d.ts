@@ -369,8 +369,10 @@ export interface Tsskit {
   safePrime(options?: { signal?: AbortSignal }): Promise<Uint8Array>;
   /** Pre-parameters from ≥ 4 safe primes; rejects with need_more_primes when one more is needed. */
   assemblePreParams(primes: Uint8Array[]): Promise<Uint8Array>;
-  /** Benchmarks only: one safe prime the plain way (math/big, tss-lib style), to compare with safePrime. */
-  safePrimeNaive(): Promise<Uint8Array>;
+  /**
+   * Benchmarks only: one safe prime searched on the public candidate stream of seed (the same work for the same seed, every run and machine), with naive the plain way (math/big, tss-lib style) to compare with. The prime is dropped.
+   */
+  safePrimeSeeded(o: { seed: number; naive?: boolean }): Promise<{ candidates: number; tested: number }>;
   validatePreParams(preParams: Uint8Array): Promise<void>;
   inspectShare(share: Uint8Array): ShareInfo | Failure;
 }

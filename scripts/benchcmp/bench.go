@@ -143,6 +143,28 @@ type browserJSON struct {
 		Refresh float64 `json:"refresh"`
 	} `json:"sdkRuns"`
 	WarmMs *float64 `json:"warmMs"`
+	// The seeded searches, one per seed: time, candidates, tests.
+	PrimeRuns []seededRun `json:"primeRuns"`
+	NaiveRuns []seededRun `json:"naiveRuns"`
+}
+
+type seededRun struct {
+	Ms         float64 `json:"ms"`
+	Candidates float64 `json:"candidates"`
+	Tested     float64 `json:"tested"`
+}
+
+// perTest is each seeded search's time over its tests (sieving
+// included): the same work every run, so its spread across runs is the
+// machine's alone; across seeds it varies with the share of sieving.
+func perTest(runs []seededRun) []float64 {
+	var out []float64
+	for _, r := range runs {
+		if r.Tested > 0 {
+			out = append(out, r.Ms/r.Tested)
+		}
+	}
+	return out
 }
 
 // ParseBrowser turns browser.json into figures, in milliseconds.
@@ -170,6 +192,9 @@ func ParseBrowser(b []byte) ([]Figure, error) {
 		summarize("sdk/sign", "ms", col(len(j.SDKRuns), func(i int) float64 { return j.SDKRuns[i].Sign })),
 		summarize("sdk/refreshWallet", "ms", col(len(j.SDKRuns), func(i int) float64 { return j.SDKRuns[i].Refresh })),
 	}
+	figs = append(figs,
+		summarize("browser/safe-prime-ms-per-test", "ms", perTest(j.PrimeRuns)),
+		summarize("browser/safe-prime-naive-ms-per-test", "ms", perTest(j.NaiveRuns)))
 	if j.WarmMs != nil {
 		figs = append(figs, summarize("sdk/createWallet-warm", "ms", []float64{*j.WarmMs}))
 	}

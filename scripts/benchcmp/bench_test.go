@@ -66,7 +66,7 @@ func TestCollectRatiosCompare(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "safeprime.txt"), []byte(goOut), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	browser := `{"primeMs":[500,600,700],"naiveMs":[90000],"seqMs":[6000,5800],"results":[{"preParamsMs":4000,"keygenMs":25000,"signMs":2000},{"preParamsMs":4200,"keygenMs":26000,"signMs":2100}],"sdkRuns":[{"load":300,"create":27000,"sign":2000,"refresh":30000}],"warmMs":24000,"rows":[]}`
+	browser := `{"primeMs":[500,600,700],"naiveMs":[90000],"seqMs":[6000,5800],"results":[{"preParamsMs":4000,"keygenMs":25000,"signMs":2000},{"preParamsMs":4200,"keygenMs":26000,"signMs":2100}],"sdkRuns":[{"load":300,"create":27000,"sign":2000,"refresh":30000}],"warmMs":24000,"rows":[],"primeRuns":[{"ms":500,"candidates":9000,"tested":250},{"ms":600,"candidates":9900,"tested":200}],"naiveRuns":[{"ms":90000,"candidates":400000,"tested":60000}]}`
 	if err := os.WriteFile(filepath.Join(dir, "browser.json"), []byte(browser), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +92,12 @@ func TestCollectRatiosCompare(t *testing.T) {
 	}
 	if g := by["browser/preparams-workers=2 ms"]; g.Runs != 3 || g.Median != 4500 {
 		t.Fatalf("workers figure %+v", g)
+	}
+	if g := by["browser/safe-prime-ms-per-test ms"]; g.Runs != 2 || g.Min != 2 || g.Max != 3 {
+		t.Fatalf("per-test figure %+v", g)
+	}
+	if g := by["browser/safe-prime-naive-ms-per-test ms"]; g.Runs != 1 || g.Median != 1.5 {
+		t.Fatalf("naive per-test figure %+v", g)
 	}
 	if g := by["sdk/createWallet-warm ms"]; g.Runs != 1 {
 		t.Fatalf("warm figure %+v", g)

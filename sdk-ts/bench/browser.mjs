@@ -1,5 +1,6 @@
 // Browser benchmarks in headless Chromium: one 1024-bit safe prime (mean of
-// several, one worker), the browser party's pre-params (two workers), keygen
+// several, one worker, on seeded candidate streams: the same work in every
+// run, and as the native seeded benchmark's), the browser party's pre-params (two workers), keygen
 // (one browser party + two server parties of tsskit dev, over gRPC-Web)
 // and sign, a refresh of the wallet made, and tss.wasm's sizes. Prints a Markdown table.
 // Needs what `make test-browser` builds: TSSKIT_BIN, TSSKIT_WEB_DIR.
@@ -50,7 +51,9 @@ try {
   const page = await browser.newPage();
   await page.goto(`http://127.0.0.1:${web}/e2e/index.html`);
   await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
-  const primeMs = await page.evaluate((n) => window.benchPrimes(n), primes);
+  // Seeded: seeds 0..n-1, the same candidates and tests in every run.
+  const primeRuns = await page.evaluate((n) => window.benchPrimes(n), primes);
+  const primeMs = primeRuns.map((r) => r.ms);
   const results = [];
   for (let i = 0; i < runs; i++) {
     const digest = createHash("sha256").update(`bench ${i}`).digest("hex");
@@ -82,11 +85,16 @@ try {
 
   // Baselines: the plain math/big safe-prime search (tss-lib's way), and
   // our search on one worker, one prime after another.
-  const naiveMs = await page.evaluate((n) => window.benchNaivePrimes(n), naivePrimes);
+  const naiveRuns = await page.evaluate((n) => window.benchPrimes(n, true), naivePrimes);
+  const naiveMs = naiveRuns.map((r) => r.ms);
   const seqMs = await page.evaluate(() => window.benchPreParams(1, 2));
   const size = (f) => statSync(join(webDir, f)).size / 1e6;
   console.log(`\n| browser figure (headless Chromium) | value |\n|---|---|`);
-  console.log(`| one 1024-bit safe prime, one worker (mean of ${primes}) | ${sec(mean(primeMs))} (min ${sec(Math.min(...primeMs))}, max ${sec(Math.max(...primeMs))}) |`);
+  const tests = (rs) => rs.reduce((a, r) => a + r.tested, 0);
+  console.log(`| one 1024-bit safe prime, one worker, seeds 0–${primes - 1} (mean of ${primes}) | ${sec(mean(primeMs))} (min ${sec(Math.min(...primeMs))}, max ${sec(Math.max(...primeMs))}); ` +
+    `${(tests(primeRuns) / primes).toFixed(0)} Fermat tests/prime, ${(primeMs.reduce((a, b) => a + b, 0) / tests(primeRuns)).toFixed(2)} ms/test, sieve included |`);
+  console.log(`| one 1024-bit safe prime the plain way (math/big), seeds 0–${naivePrimes - 1} (mean of ${naivePrimes}) | ${sec(mean(naiveMs))} (min ${sec(Math.min(...naiveMs))}, max ${sec(Math.max(...naiveMs))}); ` +
+    `${(tests(naiveRuns) / naivePrimes).toFixed(0)} ProbablyPrime(q)/prime, ${(naiveMs.reduce((a, b) => a + b, 0) / tests(naiveRuns)).toFixed(2)} ms/test, trial division included |`);
   console.log(`| browser pre-params, 2 workers (mean of ${runs}) | ${sec(mean(results.map((r) => r.preParamsMs)))} |`);
   console.log(`| 2-of-3 keygen, browser + 2 server parties (mean of ${runs}) | ${sec(mean(results.map((r) => r.keygenMs)))} |`);
   console.log(`| 2-party sign, browser + 1 server party (mean of ${runs}) | ${sec(mean(results.map((r) => r.signMs)))} |`);
@@ -101,7 +109,7 @@ try {
   const keygenMs = mean(results.map((r) => r.keygenMs));
   const naiveCold = 4.2 * mean(naiveMs) + keygenMs; // ~4.2 primes a set (5% need a fifth), one after another, then keygen
   const rows = [
-    { figure: "one safe prime in wasm (mean)", baseline: mean(naiveMs), baselineLabel: `math/big, tss-lib style (${naivePrimes} runs, ${sec(Math.min(...naiveMs))}–${sec(Math.max(...naiveMs))})`, tsskit: mean(primeMs), tsskitLabel: `sieved search (${primes} runs, ${sec(Math.min(...primeMs))}–${sec(Math.max(...primeMs))})` },
+    { figure: "one safe prime in wasm (mean)", baseline: mean(naiveMs), baselineLabel: `math/big, tss-lib style, seeds 0–${naivePrimes - 1} (${naivePrimes} runs, ${sec(Math.min(...naiveMs))}–${sec(Math.max(...naiveMs))})`, tsskit: mean(primeMs), tsskitLabel: `sieved search, seeds 0–${primes - 1} (${primes} runs, ${sec(Math.min(...primeMs))}–${sec(Math.max(...primeMs))})` },
     { figure: "browser pre-params", baseline: mean(seqMs), baselineLabel: "our search, one worker, sequential (2 runs)", tsskit: mean(results.map((r) => r.preParamsMs)), tsskitLabel: `2 workers in parallel (${runs} runs)` },
     { figure: "browser party keygen, cold", baseline: naiveCold, baselineLabel: "naive: 4.2 × math/big prime + keygen, sequential", tsskit: mean(sdkRuns.map((r) => r.create)), tsskitLabel: `createWallet cold (${runs} runs)` },
     { figure: "browser party keygen, warm", baseline: naiveCold, baselineLabel: "naive, as above", tsskit: warm.ms, tsskitLabel: "createWallet with a pooled set (1 run)" },
@@ -115,7 +123,7 @@ try {
   console.log("\n" + table);
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, "browser-side-by-side.md"), table + "\n");
-  writeFileSync(join(outDir, "browser.json"), JSON.stringify({ primeMs, naiveMs, seqMs, results, sdkRuns, warmMs: warm.ms, rows }, null, 2) + "\n");
+  writeFileSync(join(outDir, "browser.json"), JSON.stringify({ primeMs, naiveMs, primeRuns, naiveRuns, seqMs, results, sdkRuns, warmMs: warm.ms, rows }, null, 2) + "\n");
 } finally {
   await browser?.close();
   dev.kill("SIGTERM");

@@ -445,9 +445,14 @@ export class TssWorker {
   async safePrime(signal?: AbortSignal): Promise<void> {
     await this.abortable<null>("safePrime", {}, [], signal);
   }
-  /** Benchmarks: one safe prime the plain way (math/big, tss-lib style), forgotten too. */
-  async safePrimeNaive(): Promise<void> {
-    await this.request<null>("safePrimeNaive").promise;
+  /**
+   * Benchmarks: one safe prime searched on the public candidate stream of
+   * seed (0..65535; the same work for the same seed on every run), with
+   * naive the plain way (math/big, tss-lib style). Returns what the search
+   * did; the prime is dropped.
+   */
+  async safePrimeSeeded(seed: number, naive = false): Promise<{ candidates: number; tested: number }> {
+    return this.request<{ candidates: number; tested: number }>("safePrimeSeeded", { seed, naive }).promise;
   }
   /**
    * Assembles pre-parameters from a collection; they stay in this worker.

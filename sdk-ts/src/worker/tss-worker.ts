@@ -41,7 +41,8 @@
 //   abort {target}              stops a safePrime or receivePrime
 //   assemblePreParams {collection, pool?: {db}}   -> {handle} | {stored: n}   (need_more_primes: find one more)
 //   takePreParams {pool: {db}}  -> {handle | null, dropped}   countPreParams {pool: {db}} -> n
-//   validatePreParams {handle} | releasePreParams {handle} | safePrimeNaive (benchmarks: null)
+//   validatePreParams {handle} | releasePreParams {handle}
+//   safePrimeSeeded {seed, naive?} (benchmarks) -> {candidates, tested}
 // Worker -> page:
 //   {event: "ready", version} once the wasm runs; {event: "fatal", error} if it cannot start
 //   {id, ok: true, result} | {id, ok: false, error: {name, code, message, culprits}}
@@ -365,9 +366,9 @@ function handle(m: any) {
       aborts.get(m.target)?.abort();
       return;
     }
-    case "safePrimeNaive":
-      // Benchmarks time it; the prime stays here.
-      return reply(id, (self.tsskit.safePrimeNaive() as Promise<Uint8Array>).then((p) => void p.fill(0)).then(() => null));
+    case "safePrimeSeeded":
+      // Benchmarks time it: what the search did, no prime.
+      return reply(id, self.tsskit.safePrimeSeeded({ seed: m.seed, naive: m.naive === true }) as Promise<{ candidates: number; tested: number }>);
     case "assemblePreParams":
       return reply(id, preParams.assemble(m.collection, m.pool));
     case "takePreParams":

@@ -109,35 +109,24 @@ async function run(cfg: Config) {
 }
 
 // Benchmarks. They time the workers' searches; the primes and sets stay in
-// the workers here too (safePrime and safePrimeNaive find one and forget
-// it), so nothing secret comes to this page even in a benchmark.
+// the workers here too (a seeded search drops its prime), so nothing
+// secret comes to this page even in a benchmark.
 
-// benchPrimes: n safe primes, one after another, in one worker.
-async function benchPrimes(n: number) {
+// benchPrimes: the safe primes of seeds 0..n-1 (public candidate
+// streams: the same work in every run, and as the native seeded
+// benchmark's), one after another in one worker; with naive the plain
+// way (math/big, tss-lib style). Each: its time, candidates and tests.
+async function benchPrimes(n: number, naive = false) {
   const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers: 1 });
   const w = tss.workers[0]!;
-  const ms: number[] = [];
+  const out: { ms: number; candidates: number; tested: number }[] = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
-    await w.safePrime();
-    ms.push(performance.now() - t);
+    const c = await w.safePrimeSeeded(i, naive);
+    out.push({ ms: performance.now() - t, ...c });
   }
   tss.dispose();
-  return ms;
-}
-
-// benchNaivePrimes: n safe primes the plain way (math/big), one worker.
-async function benchNaivePrimes(n: number) {
-  const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers: 1 });
-  const w = tss.workers[0]!;
-  const ms: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await w.safePrimeNaive();
-    ms.push(performance.now() - t);
-  }
-  tss.dispose();
-  return ms;
+  return out;
 }
 
 // benchPreParams: full pre-params with our search on `workers` workers.
@@ -155,7 +144,6 @@ async function benchPreParams(workers: number, runs: number) {
 }
 
 (window as any).runE2E = run;
-(window as any).benchNaivePrimes = benchNaivePrimes;
 (window as any).benchPreParams = benchPreParams;
 (window as any).benchPrimes = benchPrimes;
 status("ready");
