@@ -161,14 +161,20 @@ func TestSettleRunInLimbo(t *testing.T) {
 	// The device's finder presents its acknowledgement of S: with the
 	// servers' reported ones, S would be complete. The frozen servers
 	// take part in no run of the epoch, so nothing is counted.
-	t1, job := refresh()
-	job.Pending, job.PendingSession, job.Stored = pendingS, s.SessionId, ackS
-	if _, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatal("stored a share while S is frozen"); return nil }); err == nil {
-		t.Fatal("a run presenting S's last acknowledgement while S is frozen went on")
+	// refusedFrozen: a run in which the device's finder presents its
+	// acknowledgement of S fails with run_frozen, storing nothing.
+	refusedFrozen := func(while string) {
+		t.Helper()
+		tr, job := refresh()
+		job.Pending, job.PendingSession, job.Stored = pendingS, s.SessionId, ackS
+		if _, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatalf("stored a share %s", while); return nil }); err == nil {
+			t.Fatalf("a run presenting S's last acknowledgement %s went on", while)
+		}
+		if got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: tr.SessionId}, q.Admin(t)); err != nil || got.Session.Code != "run_frozen" {
+			t.Fatalf("a run presenting S's last acknowledgement %s: %v, %v; want failed with run_frozen", while, got, err)
+		}
 	}
-	if got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: t1.SessionId}, q.Admin(t)); err != nil || got.Session.Code != "run_frozen" {
-		t.Fatalf("a run presenting S's last acknowledgement while S is frozen: %v, %v; want failed with run_frozen", got, err)
-	}
+	refusedFrozen("while S is frozen")
 	if st := sessionState(s.SessionId); st != tsskitv1.SessionState_SESSION_STATE_FAILED {
 		t.Fatalf("run S after a run presenting every acknowledgement while frozen: %v; want failed", st)
 	}
@@ -268,14 +274,7 @@ func TestSettleRunInLimbo(t *testing.T) {
 	// While S's share is still there, a takes part in no run of the
 	// epoch: a run presenting the device's acknowledgement would find S
 	// complete at a.
-	tc, job := refresh()
-	job.Pending, job.PendingSession, job.Stored = pendingS, s.SessionId, ackS
-	if _, err := participant.Reshare(ctx, conn, job, rec, cpre, func(*share.Record) error { t.Fatal("stored a share while a drop was cut short"); return nil }); err == nil {
-		t.Fatal("a run went on while a drop of S was cut short")
-	}
-	if got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: tc.SessionId}, q.Admin(t)); err != nil || got.Session.Code != "run_frozen" {
-		t.Fatalf("a run while a drop of S is cut short: %v, %v; want failed with run_frozen", got, err)
-	}
+	refusedFrozen("while a drop of S is cut short")
 	// The drop run again finishes, with no statement needed.
 	withVault(a, func(v *vault.Vault) {
 		if _, err := serverparty.DropRun(v, walletID, a, s.SessionId, nil, nil, nil); err != nil {
