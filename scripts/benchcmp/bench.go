@@ -64,7 +64,9 @@ type RatioSpec struct{ Name, Of, To, Better string }
 // Headline is the ratios `make bench` reports.
 var Headline = []RatioSpec{
 	{"one 1024-bit safe prime, tsskit / tss-lib (same seeds)", "go/preparams/SafePrime1024Seeded ns/op", "go/preparams/SafePrime1024TSSLibSeeded ns/op", "lower"},
-	{"browser safe prime, tsskit / naive math/big", "browser/safe-prime-1-worker ms", "browser/safe-prime-naive ms", "lower"},
+	{"browser safe prime, tsskit / naive math/big (same seeds)", "browser/safe-prime-naive-seeds ms", "browser/safe-prime-naive ms", "lower"},
+	{"browser seeded safe primes, 2 workers / 1", "browser/seeded-primes-workers=2 ms", "browser/seeded-primes-workers=1 ms", "lower"},
+	{"browser seeded safe primes, 4 workers / 1", "browser/seeded-primes-workers=4 ms", "browser/seeded-primes-workers=1 ms", "lower"},
 	{"browser pre-params, 2 workers / 1 worker", "browser/preparams-2-workers ms", "browser/preparams-1-worker ms", "lower"},
 	{"browser wallet refresh / createWallet", "sdk/refreshWallet ms", "sdk/createWallet-cold ms", "lower"},
 	{"browser pre-params, 2 workers / 1 (interleaved runs)", "browser/preparams-workers=2 ms", "browser/preparams-workers=1 ms", "lower"},
@@ -192,7 +194,15 @@ func ParseBrowser(b []byte) ([]Figure, error) {
 		summarize("sdk/sign", "ms", col(len(j.SDKRuns), func(i int) float64 { return j.SDKRuns[i].Sign })),
 		summarize("sdk/refreshWallet", "ms", col(len(j.SDKRuns), func(i int) float64 { return j.SDKRuns[i].Refresh })),
 	}
+	// tsskit's search on the naive one's seeds: the like-for-like pair.
+	var sameSeeds []float64
+	for i, r := range j.PrimeRuns {
+		if i < len(j.NaiveRuns) {
+			sameSeeds = append(sameSeeds, r.Ms)
+		}
+	}
 	figs = append(figs,
+		summarize("browser/safe-prime-naive-seeds", "ms", sameSeeds),
 		summarize("browser/safe-prime-ms-per-test", "ms", perTest(j.PrimeRuns)),
 		summarize("browser/safe-prime-naive-ms-per-test", "ms", perTest(j.NaiveRuns)))
 	if j.WarmMs != nil {
@@ -202,26 +212,35 @@ func ParseBrowser(b []byte) ([]Figure, error) {
 }
 
 // ParseWorkers turns workers.json (sdk-ts/bench/workers.mjs: one
-// pre-params set on N workers, per run) into a figure per worker count.
+// pre-params set on N workers, per run; and the seeded safe primes on N
+// workers, with the time per test in each worker) into figures per
+// worker count.
 func ParseWorkers(b []byte) ([]Figure, error) {
 	var j struct {
-		MS map[string][]float64 `json:"ms"`
+		MS      map[string][]float64 `json:"ms"`
+		Seeded  map[string][]float64 `json:"seeded"`
+		PerTest map[string][]float64 `json:"perTest"`
 	}
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("workers.json: %w", err)
 	}
-	counts := make([]int, 0, len(j.MS))
-	for k := range j.MS {
-		n, err := strconv.Atoi(k)
-		if err != nil {
-			return nil, fmt.Errorf("workers.json: worker count %q", k)
-		}
-		counts = append(counts, n)
-	}
-	sort.Ints(counts)
 	var figs []Figure
-	for _, n := range counts {
-		figs = append(figs, summarize(fmt.Sprintf("browser/preparams-workers=%d", n), "ms", j.MS[strconv.Itoa(n)]))
+	for _, m := range []struct {
+		by   map[string][]float64
+		name string
+	}{{j.MS, "browser/preparams-workers=%d"}, {j.Seeded, "browser/seeded-primes-workers=%d"}, {j.PerTest, "browser/ms-per-test-workers=%d"}} {
+		counts := make([]int, 0, len(m.by))
+		for k := range m.by {
+			n, err := strconv.Atoi(k)
+			if err != nil {
+				return nil, fmt.Errorf("workers.json: worker count %q", k)
+			}
+			counts = append(counts, n)
+		}
+		sort.Ints(counts)
+		for _, n := range counts {
+			figs = append(figs, summarize(fmt.Sprintf(m.name, n), "ms", m.by[strconv.Itoa(n)]))
+		}
 	}
 	return figs, nil
 }

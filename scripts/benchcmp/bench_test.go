@@ -70,7 +70,7 @@ func TestCollectRatiosCompare(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "browser.json"), []byte(browser), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "workers.json"), []byte(`{"runs":3,"ms":{"1":[6000,7000,5000],"2":[4000,4500,5000],"4":[4100,3900,4000]}}`), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "workers.json"), []byte(`{"runs":3,"ms":{"1":[6000,7000,5000],"2":[4000,4500,5000],"4":[4100,3900,4000]},"seeded":{"1":[9000,9100],"2":[5000,5200]},"perTest":{"1":[3.1,3.2],"2":[3.5,3.3]}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := writeCollected(dir, "abc1234"); err != nil {
@@ -98,6 +98,15 @@ func TestCollectRatiosCompare(t *testing.T) {
 	}
 	if g := by["browser/safe-prime-naive-ms-per-test ms"]; g.Runs != 1 || g.Median != 1.5 {
 		t.Fatalf("naive per-test figure %+v", g)
+	}
+	if g := by["browser/safe-prime-naive-seeds ms"]; g.Runs != 1 || g.Median != 500 {
+		t.Fatalf("same-seeds figure %+v", g)
+	}
+	if g := by["browser/seeded-primes-workers=2 ms"]; g.Runs != 2 || g.Median != 5100 {
+		t.Fatalf("seeded workers figure %+v", g)
+	}
+	if g := by["browser/ms-per-test-workers=1 ms"]; g.Runs != 2 || g.Min != 3.1 {
+		t.Fatalf("per-test workers figure %+v", g)
 	}
 	if g := by["sdk/createWallet-warm ms"]; g.Runs != 1 {
 		t.Fatalf("warm figure %+v", g)

@@ -8,14 +8,10 @@
 // hashes), and the benchmarks only time the workers: primes and
 // pre-parameters stay in the workers here too, never passing through the
 // page.
-import { userToken } from "../test/browser/devstack.mjs";
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { launchChromium, startDevStack, userToken } from "../test/browser/devstack.mjs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { chromium } from "playwright-core";
 
 const bin = process.env.TSSKIT_BIN;
 const webDir = process.env.TSSKIT_WEB_DIR;
@@ -24,32 +20,22 @@ const runs = Number(process.env.RUNS || 3);
 const naivePrimes = Number(process.env.NAIVE_PRIMES || 3);
 const outDir = process.env.BENCH_OUT || "bench-out";
 
-const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
 
-const dataDir = mkdtempSync(join(tmpdir(), "tsskit-bench-"));
-const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
-const env = { ...process.env, MPC_API_KEY: "bench-api-key-0123456789", CRYPTO_MASTER_KEY: "ef".repeat(32), ALLOWED_IPS: "" };
-const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
-  "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env, stdio: "ignore" });
+const stack = await startDevStack({ bin, webDir, prefix: "tsskit-bench-" });
+const { coordinatorUrl, routerUrl, webUrl } = stack;
 let browser;
 try {
-  for (const deadline = Date.now() + 60_000; ;) {
-    try { const r = await fetch(`http://127.0.0.1:${api}/api/v1/health`, { headers: { "X-API-Key": env.MPC_API_KEY } }); if (r.ok && (await r.json()).components?.pool?.healthy >= 3) break; } catch {}
-    if (Date.now() > deadline) throw new Error("dev stack not ready");
-    await new Promise((r) => setTimeout(r, 200));
-  }
   // Let the server parties fill their pre-params pools first, so the keygen
   // figures are the browser's and the protocol's, not the servers' primes.
   await new Promise((r) => setTimeout(r, 15_000));
-  const token = await userToken(`http://127.0.0.1:${api}`, env.MPC_API_KEY, "bench-user");
+  const token = await userToken(stack.apiUrl, stack.apiKey, "bench-user");
   // The deployment root the pages pin (dev mode's, from its own config).
-  const { trustRoot } = await (await fetch(`http://127.0.0.1:${web}/config.json`)).json();
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  const { trustRoot } = await (await fetch(`${webUrl}/config.json`)).json();
+  browser = await launchChromium();
   const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${web}/e2e/index.html`);
+  await page.goto(`${webUrl}/e2e/index.html`);
   await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
   // Seeded: seeds 0..n-1, the same candidates and tests in every run.
   const primeRuns = await page.evaluate((n) => window.benchPrimes(n), primes);
@@ -57,14 +43,14 @@ try {
   const results = [];
   for (let i = 0; i < runs; i++) {
     const digest = createHash("sha256").update(`bench ${i}`).digest("hex");
-    results.push(await page.evaluate((cfg) => window.runE2E(cfg), { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, userToken: token, trustRoot, digestHex: digest }));
+    results.push(await page.evaluate((cfg) => window.runE2E(cfg), { coordinatorUrl, routerUrl, userToken: token, trustRoot, digestHex: digest }));
   }
   // The SDK as an app uses it: load, createWallet (cold pre-params), sign.
   const sdk = await browser.newPage();
-  const cfg = { coordinatorUrl: `http://127.0.0.1:${coord}`, routerUrl: `http://127.0.0.1:${router}`, wasmUrl: `http://127.0.0.1:${web}/tss.wasm`, token, workers: 2, trustRoot };
+  const cfg = { coordinatorUrl, routerUrl, wasmUrl: `${webUrl}/tss.wasm`, token, workers: 2, trustRoot };
   const sdkRuns = [];
   for (let i = 0; i < runs; i++) {
-    await sdk.goto(`http://127.0.0.1:${web}/e2e/sdk.html`);
+    await sdk.goto(`${webUrl}/e2e/sdk.html`);
     await sdk.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
     const opened = await sdk.evaluate((c) => window.sdk.open(c), cfg);
     const w = await sdk.evaluate((n) => window.sdk.createWallet(n, "bench password 0123456789"), `bench ${i}`);
@@ -87,6 +73,7 @@ try {
   // our search on one worker, one prime after another.
   const naiveRuns = await page.evaluate((n) => window.benchPrimes(n, true), naivePrimes);
   const naiveMs = naiveRuns.map((r) => r.ms);
+  const sameSeeds = primeMs.slice(0, naivePrimes); // tsskit's search on the naive one's seeds
   const seqMs = await page.evaluate(() => window.benchPreParams(1, 2));
   const size = (f) => statSync(join(webDir, f)).size / 1e6;
   console.log(`\n| browser figure (headless Chromium) | value |\n|---|---|`);
@@ -109,7 +96,7 @@ try {
   const keygenMs = mean(results.map((r) => r.keygenMs));
   const naiveCold = 4.2 * mean(naiveMs) + keygenMs; // ~4.2 primes a set (5% need a fifth), one after another, then keygen
   const rows = [
-    { figure: "one safe prime in wasm (mean)", baseline: mean(naiveMs), baselineLabel: `math/big, tss-lib style, seeds 0–${naivePrimes - 1} (${naivePrimes} runs, ${sec(Math.min(...naiveMs))}–${sec(Math.max(...naiveMs))})`, tsskit: mean(primeMs), tsskitLabel: `sieved search, seeds 0–${primes - 1} (${primes} runs, ${sec(Math.min(...primeMs))}–${sec(Math.max(...primeMs))})` },
+    { figure: "one safe prime in wasm, same seeds (mean)", baseline: mean(naiveMs), baselineLabel: `math/big, tss-lib style, seeds 0–${naivePrimes - 1} (${sec(Math.min(...naiveMs))}–${sec(Math.max(...naiveMs))})`, tsskit: mean(sameSeeds), tsskitLabel: `sieved search, seeds 0–${sameSeeds.length - 1} (${sec(Math.min(...sameSeeds))}–${sec(Math.max(...sameSeeds))})` },
     { figure: "browser pre-params", baseline: mean(seqMs), baselineLabel: "our search, one worker, sequential (2 runs)", tsskit: mean(results.map((r) => r.preParamsMs)), tsskitLabel: `2 workers in parallel (${runs} runs)` },
     { figure: "browser party keygen, cold", baseline: naiveCold, baselineLabel: "naive: 4.2 × math/big prime + keygen, sequential", tsskit: mean(sdkRuns.map((r) => r.create)), tsskitLabel: `createWallet cold (${runs} runs)` },
     { figure: "browser party keygen, warm", baseline: naiveCold, baselineLabel: "naive, as above", tsskit: warm.ms, tsskitLabel: "createWallet with a pooled set (1 run)" },
@@ -126,7 +113,5 @@ try {
   writeFileSync(join(outDir, "browser.json"), JSON.stringify({ primeMs, naiveMs, primeRuns, naiveRuns, seqMs, results, sdkRuns, warmMs: warm.ms, rows }, null, 2) + "\n");
 } finally {
   await browser?.close();
-  dev.kill("SIGTERM");
-  await new Promise((r) => dev.once("exit", r));
-  rmSync(dataDir, { recursive: true, force: true });
+  await stack.stop();
 }

@@ -6,44 +6,36 @@
 // over one worker with the range the spreads allow, and writes
 // BENCH_OUT/workers.json (benchcmp reads it). The search takes its
 // randomness from crypto.getRandomValues, so each run searches other
-// candidates: the spread includes the search's luck.
+// candidates: the spread includes the search's luck. Then the same work
+// for every count: SEEDS seeded safe primes (default 8) on 1, 2 and 4
+// workers, SEEDED_RUNS runs each (default 5): the time to the last one,
+// and the time per test in each worker.
 // Needs what `make test-browser` builds: TSSKIT_BIN, TSSKIT_WEB_DIR.
-import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { launchChromium, startDevStack } from "../test/browser/devstack.mjs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
 
 const bin = process.env.TSSKIT_BIN;
 const webDir = process.env.TSSKIT_WEB_DIR;
 const runs = Number(process.env.RUNS || 10);
+const seededRuns = Number(process.env.SEEDED_RUNS || 5);
+const seeds = Number(process.env.SEEDS || 8);
 const counts = (process.env.WORKER_COUNTS || "1,2,4").split(",").map(Number);
 const outDir = process.env.BENCH_OUT || "bench-out";
 
-const freePort = () => new Promise((res) => { const s = createServer(); s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); }); });
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
 const sec = (ms) => `${(ms / 1000).toFixed(2)} s`;
+const range = (xs, f = sec) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
 
-const dataDir = mkdtempSync(join(tmpdir(), "tsskit-workers-"));
-const [coord, router, api, partyAPI, web] = await Promise.all([1, 2, 3, 4, 5].map(freePort));
-const env = { ...process.env, MPC_API_KEY: "bench-api-key-0123456789", CRYPTO_MASTER_KEY: "ef".repeat(32), ALLOWED_IPS: "" };
-const dev = spawn(bin, ["dev", "--data-dir", dataDir, "--coordinator-addr", `127.0.0.1:${coord}`, "--router-addr", `127.0.0.1:${router}`,
-  "--api-addr", `127.0.0.1:${api}`, "--party-api-addr", `127.0.0.1:${partyAPI}`, "--web-addr", `127.0.0.1:${web}`, "--web-dir", webDir], { env, stdio: "ignore" });
+const stack = await startDevStack({ bin, webDir, prefix: "tsskit-workers-" });
 let browser;
 try {
-  for (const deadline = Date.now() + 60_000; ;) {
-    try { if ((await fetch(`http://127.0.0.1:${web}/e2e/index.html`)).ok) break; } catch {}
-    if (Date.now() > deadline) throw new Error("dev stack not ready");
-    await new Promise((r) => setTimeout(r, 200));
-  }
   // The server parties fill their pre-params pools at start: let them, so
   // they do not take the CPU from the browser's search.
   await new Promise((r) => setTimeout(r, 20_000));
-  browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+  browser = await launchChromium();
   const page = await browser.newPage();
-  await page.goto(`http://127.0.0.1:${web}/e2e/index.html`);
+  await page.goto(`${stack.webUrl}/e2e/index.html`);
   await page.waitForFunction(() => document.getElementById("status")?.textContent === "ready");
   const ms = Object.fromEntries(counts.map((w) => [w, []]));
   for (let i = 0; i < runs; i++) {
@@ -59,11 +51,31 @@ try {
     const m = ms[w];
     console.log(`| ${w} | ${sec(median(m))} (${sec(Math.min(...m))}–${sec(Math.max(...m))}) | ${(median(base) / median(m)).toFixed(2)}× (${(Math.min(...base) / Math.max(...m)).toFixed(2)}–${(Math.max(...base) / Math.min(...m)).toFixed(2)}×) |`);
   }
+
+  // The same work for every count: the safe primes of seeds 0..SEEDS-1
+  // (public candidate streams), each worker taking the next seed when
+  // free. The time to the last prime, and each search's time per test
+  // while the others run: the per-worker rate, which is what parallel
+  // workers share.
+  const seeded = Object.fromEntries(counts.map((w) => [w, []]));
+  const perTest = Object.fromEntries(counts.map((w) => [w, []]));
+  for (let i = 0; i < seededRuns; i++) {
+    for (const w of counts) {
+      const r = await page.evaluate(([w, n]) => window.benchSeededPrimes(w, n), [w, seeds]);
+      seeded[w].push(r.ms);
+      perTest[w].push(r.runs.reduce((a, x) => a + x.ms, 0) / r.runs.reduce((a, x) => a + x.tested, 0));
+      process.stderr.write(`seeded run ${i + 1}/${seededRuns}, ${w} worker(s): ${sec(r.ms)}\n`);
+    }
+  }
+  const sbase = seeded[counts[0]];
+  console.log(`\n| workers | ${seeds} seeded safe primes (seeds 0–${seeds - 1}), median (min–max), ${seededRuns} runs | speed-up over ${counts[0]} | ms per test in each worker, median (min–max) |\n|---|---|---|---|`);
+  for (const w of counts) {
+    const m = seeded[w];
+    console.log(`| ${w} | ${range(m)} | ${(median(sbase) / median(m)).toFixed(2)}× (${(Math.min(...sbase) / Math.max(...m)).toFixed(2)}–${(Math.max(...sbase) / Math.min(...m)).toFixed(2)}×) | ${range(perTest[w], (x) => x.toFixed(2))} |`);
+  }
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, "workers.json"), JSON.stringify({ runs, ms }, null, 2) + "\n");
+  writeFileSync(join(outDir, "workers.json"), JSON.stringify({ runs, ms, seededRuns, seeds, seeded, perTest }, null, 2) + "\n");
 } finally {
   await browser?.close();
-  dev.kill("SIGTERM");
-  await new Promise((r) => dev.once("exit", r));
-  rmSync(dataDir, { recursive: true, force: true });
+  await stack.stop();
 }

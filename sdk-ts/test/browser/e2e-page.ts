@@ -129,6 +129,26 @@ async function benchPrimes(n: number, naive = false) {
   return out;
 }
 
+// benchSeededPrimes: the safe primes of seeds 0..n-1 on `workers`
+// workers, each taking the next seed when free: the same work for every
+// worker count. The time to the last one, and each search's.
+async function benchSeededPrimes(workers: number, n: number) {
+  const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers });
+  const runs: { seed: number; worker: number; ms: number; candidates: number; tested: number }[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(tss.workers.map(async (w, worker) => {
+    for (let seed = next++; seed < n; seed = next++) {
+      const t = performance.now();
+      const c = await w.safePrimeSeeded(seed);
+      runs.push({ seed, worker, ms: performance.now() - t, ...c });
+    }
+  }));
+  const ms = performance.now() - t0;
+  tss.dispose();
+  return { ms, runs };
+}
+
 // benchPreParams: full pre-params with our search on `workers` workers.
 async function benchPreParams(workers: number, runs: number) {
   const tss = await startTssWorkers({ wasmUrl: "/tss.wasm", workers });
@@ -146,5 +166,6 @@ async function benchPreParams(workers: number, runs: number) {
 (window as any).runE2E = run;
 (window as any).benchPreParams = benchPreParams;
 (window as any).benchPrimes = benchPrimes;
+(window as any).benchSeededPrimes = benchSeededPrimes;
 status("ready");
 void create;
