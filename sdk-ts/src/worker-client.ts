@@ -425,18 +425,33 @@ export class TssWorker {
   async findPrimeFor(collector: TssWorker, collection: string, signal?: AbortSignal): Promise<number> {
     if (collector === this) return this.findPrime(collection, signal);
     const { port1, port2 } = new MessageChannel();
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    if (signal?.aborted) stop.abort();
+    // signal stops the search only. A prime posted before the search saw
+    // it still reaches the collector, which counts it (or zeroes it, the
+    // collection closed); the receive is stopped only once the search
+    // ended without a prime. So this settles after the search has ended,
+    // and no prime is dropped in flight.
+    const stopSearch = new AbortController();
+    const stopReceive = new AbortController();
+    const onAbort = () => stopSearch.abort();
+    if (signal?.aborted) stopSearch.abort();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
-      const received = collector.abortable<{ primes: number }>("receivePrime", { collection, from: port2 }, [port2], stop.signal);
-      const sent = this.abortable<null>("safePrime", { to: port1 }, [port1], stop.signal);
-      // Either failing ends the other: no prime will come, or none is wanted.
-      received.catch(onAbort);
-      sent.catch(onAbort);
-      const [got] = await Promise.all([received, sent]);
-      return got.primes;
+      const received = collector.abortable<{ primes: number }>("receivePrime", { collection, from: port2 }, [port2], stopReceive.signal);
+      const sent = this.abortable<null>("safePrime", { to: port1 }, [port1], stopSearch.signal);
+      // The first failure is the cause; the other end's is its echo.
+      const first: { failure?: { cause: unknown } } = {};
+      received.catch((e) => {
+        first.failure ??= { cause: e };
+        stopSearch.abort(); // the collector takes no prime: stop searching
+      });
+      sent.catch((e) => {
+        first.failure ??= { cause: e };
+        stopReceive.abort(); // no prime will come
+      });
+      const [got] = await Promise.allSettled([received, sent]);
+      if (first.failure) throw first.failure.cause;
+      if (got.status === "rejected") throw got.reason;
+      return got.value.primes;
     } finally {
       signal?.removeEventListener("abort", onAbort);
     }
@@ -500,9 +515,13 @@ export interface GenerateOptions {
 }
 
 /**
- * Pre-parameters made in parallel: each worker searches safe primes until
- * four (sometimes five) are found, and workers[0] collects and assembles
- * them. The set stays in workers[0]; run the keygen there.
+ * Pre-parameters made in parallel: every worker searches safe primes, one
+ * after another, until four (sometimes five) are found, and workers[0]
+ * collects and assembles them. A worker that finds a prime starts on the
+ * next one at once, and the searches still under way are stopped when the
+ * set has enough: no worker waits for a slower one while a prime is still
+ * wanted (a search's length varies ten-fold). The set stays in
+ * workers[0]; run the keygen there.
  */
 export function generatePreParams(workers: TssWorker[], opts: GenerateOptions = {}): Promise<PreParamsRef> {
   return makeSet(workers, opts, (w, c) => w.assemblePreParams(c));
@@ -520,23 +539,53 @@ async function makeSet<T>(workers: TssWorker[], opts: GenerateOptions, assemble:
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   opts.signal?.addEventListener("abort", onAbort, { once: true });
-  const collection = await collector.openPrimes();
+  let collection: string;
+  try {
+    collection = await collector.openPrimes();
+  } catch (e) {
+    opts.signal?.removeEventListener("abort", onAbort);
+    throw e;
+  }
   let found = 0;
   let need = 4;
   try {
     for (;;) {
-      while (found < need) {
-        const searchers = workers.slice(0, Math.max(1, Math.min(workers.length, need - found)));
-        await Promise.all(
-          searchers.map(async (w) => {
-            const n = await w.findPrimeFor(collector, collection, stop.signal);
-            if (n > found) {
-              found = n;
-              opts.onPrime?.(found);
-            }
-          }),
-        );
+      if (stop.signal.aborted) throw new TsskitError("canceled", "canceled");
+      if (found < need) {
+        // This round's searches end once need primes are in, or with the
+        // caller's cancel; the collection may get a prime more than need
+        // when two searches end at once (assembly takes any number).
+        const round = new AbortController();
+        const endRound = () => round.abort();
+        stop.signal.addEventListener("abort", endRound, { once: true });
+        try {
+          await Promise.all(
+            workers.map(async (w) => {
+              while (found < need && !round.signal.aborted) {
+                let n: number;
+                try {
+                  n = await w.findPrimeFor(collector, collection, round.signal);
+                } catch (e) {
+                  if (round.signal.aborted && !stop.signal.aborted) return; // enough primes: this search was stopped
+                  throw e;
+                }
+                if (n > found) {
+                  found = n;
+                  opts.onPrime?.(found);
+                }
+                if (found >= need) round.abort();
+              }
+            }),
+          );
+        } catch (e) {
+          round.abort();
+          throw e;
+        } finally {
+          stop.signal.removeEventListener("abort", endRound);
+        }
       }
+      // Canceled between two searches, which then ended without an error.
+      if (stop.signal.aborted) throw new TsskitError("canceled", "canceled");
       try {
         return await assemble(collector, collection);
       } catch (e) {

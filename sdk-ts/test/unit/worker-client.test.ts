@@ -78,3 +78,62 @@ test("terminate() before the worker is ready rejects ready, so nothing awaiting 
   w.terminate();
   await expect(w.ready).rejects.toSatisfy((e) => codeOf(e) === "closed");
 });
+
+// findPrimeFor: a prime found in one worker for another's collection, over
+// a MessageChannel. The caller's cancel stops the search; the receive is
+// stopped only once the search ended without a prime, so a prime posted
+// just before the cancel still reaches the collector, and findPrimeFor
+// settles only after the search has ended.
+async function pair() {
+  const s = started();
+  const c = started();
+  await s.w.ready;
+  await c.w.ready;
+  return { searcher: s.w, fs: s.fake, collector: c.w, fc: c.fake };
+}
+
+test("findPrimeFor: a cancel stops the search but not the receive; a prime already posted still counts", async () => {
+  const { searcher, fs, collector, fc } = await pair();
+  const ac = new AbortController();
+  const p = searcher.findPrimeFor(collector, "c1", ac.signal);
+  const search = fs.posted.find((m) => m.op === "safePrime")!;
+  const recv = fc.posted.find((m) => m.op === "receivePrime")!;
+  expect(search.to).toBeInstanceOf(MessagePort);
+  expect(recv.from).toBeInstanceOf(MessagePort);
+  ac.abort();
+  expect(fs.posted.some((m) => m.op === "abort" && m.target === search.id)).toBe(true);
+  expect(fc.posted.some((m) => m.op === "abort")).toBe(false);
+  fs.reply({ id: search.id, ok: true, result: null }); // it had posted its prime
+  let settled = false;
+  void p.finally(() => (settled = true)).catch(() => {});
+  await new Promise((r) => setTimeout(r, 5));
+  expect(settled).toBe(false); // waits for the collector to take it
+  fc.reply({ id: recv.id, ok: true, result: { primes: 5 } });
+  await expect(p).resolves.toBe(5);
+});
+
+test("findPrimeFor: a search that ends without a prime stops the receive, and the cancel rejects", async () => {
+  const { searcher, fs, collector, fc } = await pair();
+  const ac = new AbortController();
+  const p = searcher.findPrimeFor(collector, "c1", ac.signal);
+  const search = fs.posted.find((m) => m.op === "safePrime")!;
+  const recv = fc.posted.find((m) => m.op === "receivePrime")!;
+  ac.abort();
+  fs.reply({ id: search.id, ok: false, error: { code: "canceled", message: "canceled" } });
+  await new Promise((r) => setTimeout(r, 0));
+  expect(fc.posted.some((m) => m.op === "abort" && m.target === recv.id)).toBe(true);
+  fc.reply({ id: recv.id, ok: false, error: { code: "canceled", message: "canceled" } });
+  await expect(p).rejects.toSatisfy((e) => codeOf(e) === "canceled");
+});
+
+test("findPrimeFor: a collector that refuses the prime stops the search, and its error is the result", async () => {
+  const { searcher, fs, collector, fc } = await pair();
+  const p = searcher.findPrimeFor(collector, "c1");
+  const search = fs.posted.find((m) => m.op === "safePrime")!;
+  const recv = fc.posted.find((m) => m.op === "receivePrime")!;
+  fc.reply({ id: recv.id, ok: false, error: { code: "invalid_argument", message: "receivePrime: the other worker sent no prime" } });
+  await new Promise((r) => setTimeout(r, 0));
+  expect(fs.posted.some((m) => m.op === "abort" && m.target === search.id)).toBe(true);
+  fs.reply({ id: search.id, ok: false, error: { code: "canceled", message: "canceled" } });
+  await expect(p).rejects.toSatisfy((e) => codeOf(e) === "invalid_argument");
+});
