@@ -40,6 +40,8 @@ var (
 // writes nothing more either, and ClaimLost is closed: a server party
 // then stops, and claims the vault anew when it is started again.
 func (v *Vault) Exclusive() error {
+	v.claimMu.Lock()
+	defer v.claimMu.Unlock()
 	v.mu.RLock()
 	claimed := len(v.release) > 0
 	v.mu.RUnlock()
@@ -90,14 +92,18 @@ func (s *pgStore) exclusive() (func(), <-chan struct{}, error) {
 	if err != nil {
 		return nil, nil, s.dbErr("claim the vault", err)
 	}
+	claimed := false
+	defer func() {
+		if !claimed {
+			conn.Close(context.Background())
+		}
+	}()
 	var ok bool
 	key := pgVaultLockKey(s.owner)
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1 # hashtextextended(current_schema(), 0))`, key).Scan(&ok); err != nil {
-		conn.Close(context.Background())
 		return nil, nil, s.dbErr("claim the vault", err)
 	}
 	if !ok {
-		conn.Close(context.Background())
 		return nil, nil, newErr(ErrInUse, s.loc, "the vault of party "+s.owner+" is held by another process (a server party runs on it: stop it first)", nil)
 	}
 	// Idle, the connection must outlive the server's idle timeout
@@ -106,17 +112,16 @@ func (s *pgStore) exclusive() (func(), <-chan struct{}, error) {
 	// The claim waits for the writes under way of a process whose claim
 	// ended (pgStore.fence), but not for ever.
 	if _, err := conn.Exec(ctx, `SET lock_timeout = '10s'`); err != nil {
-		conn.Close(context.Background())
 		return nil, nil, s.dbErr("claim the vault", err)
 	}
 	var gen int64
 	if err := conn.QueryRow(ctx, qPGClaim, s.owner).Scan(&gen); err != nil {
-		conn.Close(context.Background())
 		if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == pgLockNotAvailable {
 			return nil, nil, newErr(ErrInUse, s.loc, "writes to the vault of party "+s.owner+" by another process are under way (a server party whose claim ended still runs: stop it first)", nil)
 		}
 		return nil, nil, s.dbErr("claim the vault", err)
 	}
+	claimed = true
 	s.gen.Store(gen)
 	s.lost.Store(false)
 	s.claimPID = conn.PgConn().PID()

@@ -145,6 +145,9 @@ type Vault struct {
 	// when a claim is lost (ClaimLost).
 	release []func()
 	lost    <-chan struct{}
+	// claimMu serialises Exclusive, so that two calls cannot both find
+	// the vault unclaimed.
+	claimMu sync.Mutex
 	// owner is the party whose shares a PostgreSQL vault holds, "" for a
 	// directory, which holds any party's.
 	owner string
