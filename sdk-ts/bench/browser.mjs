@@ -16,7 +16,7 @@ import { createHash } from "node:crypto";
 const bin = process.env.TSSKIT_BIN;
 const webDir = process.env.TSSKIT_WEB_DIR;
 const primes = Number(process.env.PRIMES || 8);
-const runs = Number(process.env.RUNS || 3);
+const runs = Number(process.env.RUNS || 10);
 const naivePrimes = Number(process.env.NAIVE_PRIMES || 3);
 const outDir = process.env.BENCH_OUT || "bench-out";
 

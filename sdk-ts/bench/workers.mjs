@@ -18,7 +18,7 @@ import { join } from "node:path";
 const bin = process.env.TSSKIT_BIN;
 const webDir = process.env.TSSKIT_WEB_DIR;
 const runs = Number(process.env.RUNS || 10);
-const seededRuns = Number(process.env.SEEDED_RUNS || 5);
+const seededRuns = Number(process.env.SEEDED_RUNS || 10);
 const seeds = Number(process.env.SEEDS || 8);
 const counts = (process.env.WORKER_COUNTS || "1,2,4").split(",").map(Number);
 const outDir = process.env.BENCH_OUT || "bench-out";
