@@ -146,7 +146,9 @@ type browserJSON struct {
 		Sign    float64 `json:"sign"`
 		Refresh float64 `json:"refresh"`
 	} `json:"sdkRuns"`
-	WarmMs *float64 `json:"warmMs"`
+	// WarmMs: one createWallet with a pooled set per run (a single
+	// number from an earlier browser.mjs).
+	WarmMs json.RawMessage `json:"warmMs"`
 	// The seeded searches, one per seed: time, candidates, tests.
 	PrimeRuns []seededRun `json:"primeRuns"`
 	NaiveRuns []seededRun `json:"naiveRuns"`
@@ -207,8 +209,16 @@ func ParseBrowser(b []byte) ([]Figure, error) {
 		summarize("browser/safe-prime-naive-seeds", "ms", sameSeeds),
 		summarize("browser/safe-prime-ms-per-test", "ms", perTest(j.PrimeRuns)),
 		summarize("browser/safe-prime-naive-ms-per-test", "ms", perTest(j.NaiveRuns)))
-	if j.WarmMs != nil {
-		figs = append(figs, summarize("sdk/createWallet-warm", "ms", []float64{*j.WarmMs}))
+	if len(j.WarmMs) > 0 && string(j.WarmMs) != "null" {
+		var warm []float64
+		if err := json.Unmarshal(j.WarmMs, &warm); err != nil {
+			var one float64
+			if err := json.Unmarshal(j.WarmMs, &one); err != nil {
+				return nil, fmt.Errorf("browser.json: warmMs: %w", err)
+			}
+			warm = []float64{one}
+		}
+		figs = append(figs, summarize("sdk/createWallet-warm", "ms", warm))
 	}
 	return slices.DeleteFunc(figs, func(f Figure) bool { return f.Runs == 0 }), nil
 }

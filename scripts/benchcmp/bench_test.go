@@ -173,3 +173,26 @@ func TestCollectRatiosCompare(t *testing.T) {
 		t.Fatalf("a lower throughput: %+v", c)
 	}
 }
+
+// warmMs is one figure per run now (an array); an earlier browser.json's
+// single number still reads as one run.
+func TestParseBrowserWarm(t *testing.T) {
+	for in, want := range map[string]int{`{"warmMs":[30000,31000,29000]}`: 3, `{"warmMs":24000}`: 1, `{}`: 0} {
+		figs, err := ParseBrowser([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs := 0
+		for _, f := range figs {
+			if f.Name == "sdk/createWallet-warm" {
+				runs = f.Runs
+			}
+		}
+		if runs != want {
+			t.Fatalf("%s: warm figure of %d runs; want %d", in, runs, want)
+		}
+	}
+	if _, err := ParseBrowser([]byte(`{"warmMs":"soon"}`)); err == nil {
+		t.Fatal("a warmMs that is neither a number nor an array parsed")
+	}
+}
