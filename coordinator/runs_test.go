@@ -179,8 +179,9 @@ func TestSettleRunInLimbo(t *testing.T) {
 		t.Fatalf("run S after a run presenting every acknowledgement while frozen: %v; want failed", st)
 	}
 
-	// Going back: a thaw needs every other server holder's pinned-run (or
-	// activated-run) statement, and a pinned run is never dropped. Both
+	// Going back: a thaw needs the pinned-run (or activated-run)
+	// statement of every other holder not named silent (the browser is),
+	// and a pinned run is never dropped. Both
 	// pin, both thaw, and both freeze again, with new statements.
 	withVault := func(id string, f func(v *vault.Vault)) {
 		t.Helper()
@@ -192,7 +193,7 @@ func TestSettleRunInLimbo(t *testing.T) {
 	for _, id := range servers {
 		withVault(id, func(v *vault.Vault) {
 			var pe *party.Error
-			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, nil); !errors.As(err, &pe) || pe.Code != party.CodeSettle {
+			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, []string{me}, nil); !errors.As(err, &pe) || pe.Code != party.CodeSettle {
 				t.Fatalf("a thaw at %s without the other server's word: %v; want %s", id, err, party.CodeSettle)
 			}
 			st, err := serverparty.PinRun(v, walletID, id, s.SessionId)
@@ -207,7 +208,7 @@ func TestSettleRunInLimbo(t *testing.T) {
 	}
 	for i, id := range servers {
 		withVault(id, func(v *vault.Vault) {
-			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, [][]byte{pinned[servers[1-i]]}); err != nil {
+			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, []string{me}, [][]byte{pinned[servers[1-i]]}); err != nil {
 				t.Fatalf("thaw at %s: %v", id, err)
 			}
 			st, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)

@@ -184,15 +184,30 @@ func CheckSettle(pending, active *share.Record, sessionID string, silent []strin
 }
 
 // CheckThaw is what a holder that froze run sessionID (its share of it
-// pending) checks before it thaws it: every other server holder of the
-// run says, signed with the key pending's record names for it, either
-// that the run is its active share (an activated-run statement) or that
-// it froze the run and never drops it (a pinned-run statement). Only a
-// server party drops a run on other holders' frozen-run statements, so
-// then none dropped on this holder's, and none will: thawing it cannot
-// leave the run active here and dropped there. Anything else is a typed
-// settle_refused.
-func CheckThaw(pending *share.Record, sessionID string, words [][]byte) error {
+// pending) checks before it thaws it: every other holder of the run not
+// named in silent says, signed with the key pending's record names for
+// it, either that the run is its active share (an activated-run
+// statement) or that it froze the run and never drops it (a pinned-run
+// statement). A holder that drops a run does so on the others'
+// frozen-run statements (a server party with tsskit settle, a CLI party
+// with tsskit party settle), so then none dropped on this holder's, and
+// none will: thawing it cannot leave the run active here and dropped
+// there. silent names the holders the operator says never drop it — a
+// browser, which has no such command, or a device that is gone — and
+// the tool trusts that word as it trusts a drop's. Anything else is a
+// typed settle_refused.
+func CheckThaw(pending *share.Record, sessionID string, silent []string, words [][]byte) error {
+	holders := map[string]bool{}
+	for _, h := range pending.Holders {
+		holders[h.PartyID] = true
+	}
+	quiet := map[string]bool{}
+	for _, id := range silent {
+		if !holders[id] || id == pending.PartyID || quiet[id] {
+			return &Error{Code: CodeSettle, Err: fmt.Errorf("silent holder %q is not another holder of the run, or is named twice", id)}
+		}
+		quiet[id] = true
+	}
 	said := map[string]bool{}
 	for _, b := range words {
 		// Both statements have one wire form; the signature tells which.
@@ -208,14 +223,14 @@ func CheckThaw(pending *share.Record, sessionID string, words [][]byte) error {
 	}
 	var missing []string
 	for _, h := range pending.Holders {
-		if h.PartyID != pending.PartyID && h.Kind == identity.KindServer && !said[h.PartyID] {
+		if h.PartyID != pending.PartyID && !quiet[h.PartyID] && !said[h.PartyID] {
 			missing = append(missing, h.PartyID)
 		}
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
 		return &Error{Code: CodeSettle, Err: fmt.Errorf(
-			"no valid activated-run or pinned-run statement for run %s from server holders %v: a frozen run is thawed only when no server holder dropped it, nor will", sessionID, missing)}
+			"no valid activated-run or pinned-run statement for run %s from holders %v (name a holder that never drops the run, such as a browser, silent): a frozen run is thawed only when no holder dropped it, nor will", sessionID, missing)}
 	}
 	return nil
 }

@@ -187,28 +187,39 @@ func TestAttackCheckSettle(t *testing.T) {
 		})
 	}
 
-	// Thawing server-1's frozen run: server-2 (the other server holder)
-	// pinned it or holds it active; the client's word is not needed.
+	// Thawing server-1's frozen run: every other holder not named silent
+	// (the client here, unless it gives its word too) pinned it or holds
+	// it active.
 	pinnedBy2 := identity.SignPinned(keys["server-2"], run, "w", "server-2", 4)
+	pinnedByClient := identity.SignPinned(keys["client-1"], run, "w", "client-1", 4)
+	client := []string{"client-1"}
 	for name, c := range map[string]struct {
 		pending *share.Record
+		silent  []string
 		words   [][]byte
 		ok      bool
 	}{
-		"the other server activated it":            {&pending, [][]byte{identity.SignActivated(keys["server-2"], run, "w", "server-2", 4)}, true},
-		"the other server pinned it":               {&pending, [][]byte{pinnedBy2}, true},
-		"no word":                                  {&pending, nil, false},
-		"the client says so":                       {&pending, [][]byte{identity.SignActivated(keys["client-1"], run, "w", "client-1", 4)}, false},
-		"its own word":                             {&pending, [][]byte{identity.SignPinned(keys["server-1"], run, "w", "server-1", 4)}, false},
-		"a stranger's key":                         {&pending, [][]byte{identity.SignPinned(stranger, run, "w", "server-2", 4)}, false},
-		"another run":                              {&pending, [][]byte{identity.SignActivated(keys["server-2"], "session-t", "w", "server-2", 4)}, false},
-		"a frozen-run statement":                   {&pending, [][]byte{good}, false},
-		"an abandoned-run statement":               {&pending, [][]byte{droppedBy2}, false},
-		"one of two other servers":                 {&four, [][]byte{pinnedBy2}, false},
-		"both other servers, pinned and activated": {&four, [][]byte{pinnedBy2, identity.SignActivated(stranger, run, "w", "server-3", 4)}, true},
+		"the other server activated it":            {&pending, client, [][]byte{identity.SignActivated(keys["server-2"], run, "w", "server-2", 4)}, true},
+		"the other server pinned it":               {&pending, client, [][]byte{pinnedBy2}, true},
+		"the client not silent, and no word of it": {&pending, nil, [][]byte{pinnedBy2}, false},
+		"the client pinned it too":                 {&pending, nil, [][]byte{pinnedBy2, pinnedByClient}, true},
+		"the client's word, the server's missing":  {&pending, nil, [][]byte{pinnedByClient}, false},
+		"the server named silent instead":          {&pending, []string{"server-2"}, [][]byte{pinnedByClient}, true},
+		"itself named silent":                      {&pending, []string{"server-1", "client-1"}, [][]byte{pinnedBy2}, false},
+		"a stranger named silent":                  {&pending, []string{"client-1", "server-9"}, [][]byte{pinnedBy2}, false},
+		"the client named twice":                   {&pending, []string{"client-1", "client-1"}, [][]byte{pinnedBy2}, false},
+		"no word":                                  {&pending, client, nil, false},
+		"the client says so for the server":        {&pending, client, [][]byte{identity.SignActivated(keys["client-1"], run, "w", "server-2", 4)}, false},
+		"its own word":                             {&pending, client, [][]byte{identity.SignPinned(keys["server-1"], run, "w", "server-1", 4)}, false},
+		"a stranger's key":                         {&pending, client, [][]byte{identity.SignPinned(stranger, run, "w", "server-2", 4)}, false},
+		"another run":                              {&pending, client, [][]byte{identity.SignActivated(keys["server-2"], "session-t", "w", "server-2", 4)}, false},
+		"a frozen-run statement":                   {&pending, client, [][]byte{good}, false},
+		"an abandoned-run statement":               {&pending, client, [][]byte{droppedBy2}, false},
+		"one of two other servers":                 {&four, client, [][]byte{pinnedBy2}, false},
+		"both other servers, pinned and activated": {&four, client, [][]byte{pinnedBy2, identity.SignActivated(stranger, run, "w", "server-3", 4)}, true},
 	} {
 		t.Run("thaw: "+name, func(t *testing.T) {
-			wantSettle(t, CheckThaw(c.pending, run, c.words), c.ok)
+			wantSettle(t, CheckThaw(c.pending, run, c.silent, c.words), c.ok)
 		})
 	}
 }

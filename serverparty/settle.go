@@ -13,9 +13,9 @@ import (
 // Settling a run in limbo at a server party (docs/lifecycle.md; tsskit
 // settle), with the party stopped (Vault.Exclusive): FreezeRun on every
 // holder of the run that is not silent, then DropRun on each with the
-// others' statements; when the run turns out to be active at a server
-// holder, PinRun at every other server holder that froze it, then ThawRun
-// at each.
+// others' statements; when the run turns out to be active at a
+// holder, PinRun at every other holder that froze it, then ThawRun at
+// each.
 
 // Settled is what a settle step gives out: a statement for the other
 // holders, and the run's epoch.
@@ -131,13 +131,13 @@ func PinRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, erro
 }
 
 // ThawRun thaws the frozen (or pinned) run sessionID of walletID at
-// partyID (vault.ThawRun) on every other server holder's activated-run or
-// pinned-run statement for it (party.CheckThaw); the party activates the
-// run's share at its next start, once the coordinator's record names the
-// run.
-func ThawRun(v *vault.Vault, walletID, partyID, sessionID string, words [][]byte) error {
+// partyID (vault.ThawRun) on the activated-run or pinned-run statement of
+// every other holder of it not named in silent (party.CheckThaw); the
+// party activates the run's share at its next start, once the
+// coordinator's record names the run.
+func ThawRun(v *vault.Vault, walletID, partyID, sessionID string, silent []string, words [][]byte) error {
 	return v.ThawRun(walletID, partyID, sessionID, func(pending *share.Record) error {
-		return party.CheckThaw(pending, sessionID, words)
+		return party.CheckThaw(pending, sessionID, silent, words)
 	})
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"net"
@@ -702,7 +703,10 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 				t.Fatalf("a drop of a pinned run: %v\n%s", err, stderr)
 			}
 			for _, d := range [][2]string{{a, b}, {b, a}} {
-				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err != nil {
+				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err == nil || !strings.Contains(stderr, "settle_refused") {
+					t.Fatalf("a thaw at %s without the CLI's word, the CLI not named silent: %v\n%s", d[0], err, stderr)
+				}
+				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]], "--silent", self); err != nil {
 					t.Fatalf("thaw at %s: %v\n%s", d[0], err, stderr)
 				}
 			}
@@ -745,6 +749,117 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatalf("signing after the settle: %v %v\n%s", err, sig, tail(stderr, 1500))
 		}
 		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
+	})
+
+	// The same run in limbo settled with the CLI party taking part
+	// instead of being named silent (tsskit party settle): the CLI
+	// freezes S; while S is frozen its refresh is refused before a
+	// session is asked for (run_frozen), and its share of S cannot be
+	// activated; a CLI drop without the servers' statements is refused
+	// and drops nothing. The servers freeze S and drop it on each
+	// other's and the CLI's frozen-run statements (no one silent); the
+	// CLI drops it on theirs. The next refresh goes on (its join says S
+	// is abandoned), the CLI keeps its seat and signs (verified), and a
+	// freeze of the run that made its share answers with its
+	// activated-run statement.
+	t.Run("refresh: the CLI party settles a run in limbo with the server holders", func(t *testing.T) {
+		const self = "cli-settles"
+		file, walletID, runS, kg := c.runInLimbo(t, env, self)
+		refresh := func() (map[string]any, string, error) {
+			return c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
+		}
+		cliSettle := func(run string, args ...string) (string, string, error) {
+			cmd := exec.Command(c.bin, append(append([]string{"party", "settle"}, args...), "--share", file, "--run", run)...)
+			cmd.Env = append(append(os.Environ(), c.env...), env...)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			return stdout.String(), stderr.String(), err
+		}
+		serverSettle := func(dataDir string, args ...string) (string, error) {
+			cmd := exec.Command(c.bin, append(append([]string{"settle"}, args...), "--data-dir", dataDir, "--wallet", walletID, "--run", runS)...)
+			cmd.Env = append(os.Environ(), c.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			return stderr.String(), err
+		}
+		holder := func(v *vault.Vault) bool {
+			refs, err := v.ListShares()
+			return err == nil && slices.ContainsFunc(refs, func(r vault.ShareRef) bool { return r.WalletID == walletID })
+		}
+		original, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cliFrozen := filepath.Join(c.dir, self+".frozen")
+		if _, stderr, err := cliSettle(runS, "freeze", "--out", cliFrozen); err != nil {
+			t.Fatalf("the CLI's freeze: %v\n%s", err, stderr)
+		}
+		_, stderr, err := refresh()
+		if err == nil || !strings.Contains(stderr, "run_frozen") || strings.Contains(stderr, "session ") {
+			t.Fatalf("a refresh while the CLI froze S: %v\n%s", err, tail(stderr, 1500))
+		}
+		if now, _ := os.ReadFile(file); !bytes.Equal(now, original) {
+			t.Fatal("the share file changed while S is frozen")
+		}
+		if _, stderr, err := cliSettle(runS, "drop"); err == nil || !strings.Contains(stderr, "settle_refused") {
+			t.Fatalf("the CLI's drop without the servers' word: %v\n%s", err, stderr)
+		}
+		if _, err := os.Stat(heldFile(file, 1)); err != nil || runShareFrom(file, 1) != runS {
+			t.Fatalf("a refused drop deleted S's share, kept aside by the freeze: %v", err)
+		}
+
+		statements := map[string]string{}
+		c.whileStopped(t, holder, func(dirs []string) {
+			if len(dirs) != 2 {
+				t.Fatalf("%d server holders; want 2", len(dirs))
+			}
+			for _, d := range dirs {
+				statements[d] = d + ".frozen-by-cli-run"
+				if stderr, err := serverSettle(d, "freeze", "--out", statements[d]); err != nil {
+					t.Fatalf("freeze at %s: %v\n%s", d, err, stderr)
+				}
+			}
+			for _, d := range [][2]string{{dirs[0], dirs[1]}, {dirs[1], dirs[0]}} {
+				if stderr, err := serverSettle(d[0], "drop", "--frozen", statements[d[1]], "--frozen", cliFrozen); err != nil {
+					t.Fatalf("drop at %s: %v\n%s", d[0], err, stderr)
+				}
+			}
+			if _, stderr, err := cliSettle(runS, "drop", "--frozen", statements[dirs[0]], "--frozen", statements[dirs[1]]); err != nil {
+				t.Fatalf("the CLI's drop: %v\n%s", err, stderr)
+			}
+		})
+		if held := c.serversPending(t, walletID); len(held) != 0 {
+			t.Fatalf("after the drops the server holders hold pending %v", held)
+		}
+		if runShareFrom(file, 1) != "" {
+			t.Fatal("after the CLI's drop S's share is still kept")
+		}
+
+		out, stderr, err := refresh()
+		if err != nil || out["session_id"] == runS || out["epoch"] != float64(1) {
+			t.Fatalf("the refresh after the settle: %v %v\n%s", err, out, tail(stderr, 1500))
+		}
+		if w := c.wallet(t, walletID); w.Epoch != 1 || !slices.ContainsFunc(w.Holders, func(h *tsskitv1.Holder) bool { return h.PartyId == self }) {
+			t.Fatalf("after the settle and a refresh the wallet is at epoch %d with %v", w.Epoch, w.Holders)
+		}
+		sig, stderr, err := c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router, "--share", file, "--message", "settled by all")
+		if err != nil || sig["public_key"] != kg["public_key"] {
+			t.Fatalf("signing after the settle: %v %v\n%s", err, sig, tail(stderr, 1500))
+		}
+		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
+
+		newRun := out["session_id"].(string)
+		stdout, stderr, err := cliSettle(newRun, "freeze")
+		if err == nil || !strings.Contains(stderr, "active share already") {
+			t.Fatalf("a freeze of the run that made the CLI's share: %v\n%s", err, stderr)
+		}
+		st, herr := hex.DecodeString(strings.TrimSpace(stdout))
+		a, perr := identity.ParseActivated(st)
+		if herr != nil || perr != nil || a.SessionID != newRun || a.Epoch != 1 || a.PartyID != self {
+			t.Fatalf("the activated-run statement %q: %v %v", stdout, herr, perr)
+		}
 	})
 }
 
@@ -794,7 +909,7 @@ func (c *cluster) runInLimbo(t *testing.T, env []string, self string) (file, wal
 	if err != nil {
 		t.Fatalf("run S kept no pending share: %v\n%s", err, tail(stderr, 1500))
 	}
-	runS = strings.TrimSpace(string(sid))
+	runS, _, _ = strings.Cut(strings.TrimSpace(string(sid)), " ")
 	if s := c.session(t, runS); s.State != tsskitv1.SessionState_SESSION_STATE_FAILED {
 		t.Fatalf("run S: %v", s)
 	}

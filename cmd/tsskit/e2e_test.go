@@ -700,7 +700,9 @@ func cliRefresh(t *testing.T, c *cluster, env []string, walletFile string, kg ma
 	if now, _ := os.ReadFile(walletFile); bytes.Equal(now, old) {
 		t.Fatal("the refresh left the share file as it was")
 	}
-	if m, _ := filepath.Glob(walletFile + ".epoch-*.*"); len(m) != 0 {
+	// Left: the runs record of the active epoch (it answers a freeze of
+	// the run that made it, tsskit party settle), nothing else.
+	if m, _ := filepath.Glob(walletFile + ".epoch-*.*"); len(m) != 1 || m[0] != runsFile(walletFile, 1) {
 		t.Fatalf("pending or session files left: %v", m)
 	}
 	signs("co-managed, refreshed", walletFile, 2)
@@ -718,6 +720,9 @@ func cliRefresh(t *testing.T, c *cluster, env []string, walletFile string, kg ma
 	if os.WriteFile(pendingFile, refreshed, 0o600) != nil || os.WriteFile(walletFile, old, 0o600) != nil {
 		t.Fatal("write the files of a missed end")
 	}
+	// A missed end: the run was never marked activated here (a run
+	// marked so is put in place without asking the coordinator).
+	os.Remove(runsFile(walletFile, 1))
 	for _, sid := range []string{"", "no-such-session"} {
 		if sid != "" {
 			os.WriteFile(sessionFile, []byte(sid+"\n"), 0o600)
@@ -739,7 +744,7 @@ func cliRefresh(t *testing.T, c *cluster, env []string, walletFile string, kg ma
 	if now, _ := os.ReadFile(walletFile); !bytes.Equal(now, refreshed) {
 		t.Fatal("--resume did not put the pending share in place")
 	}
-	if m, _ := filepath.Glob(walletFile + ".epoch-*.*"); len(m) != 0 {
+	if m, _ := filepath.Glob(walletFile + ".epoch-*.*"); len(m) != 1 || m[0] != runsFile(walletFile, 1) {
 		t.Fatalf("files left after --resume: %v", m)
 	}
 	signs("co-managed, resumed", walletFile, 2)

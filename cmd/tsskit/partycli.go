@@ -48,7 +48,7 @@ const partyEnvHelp = `  TSSKIT_TOKEN           admin token (see "tsskit token"),
 // browser and the account API use).
 func runParty(ctx context.Context, args []string) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(os.Stderr, `usage: tsskit party <keygen|sign|address> [flags]
+		fmt.Fprint(os.Stderr, `usage: tsskit party <keygen|sign|address|refresh|recover|settle> [flags]
 
   keygen   create a wallet with server parties; this party's share goes to --out
   sign     sign a digest, an Ethereum message or transaction with the wallet of
@@ -59,11 +59,13 @@ func runParty(ctx context.Context, args []string) error {
            with --signers/--parties, change the wallet's policy too
   recover  recover a wallet whose client was lost onto this party, with its
            recovery code or the app backend's approval
+  settle   settle a refresh run in limbo at this party: freeze, drop, pin
+           or thaw it, with the other holders' signed statements
 
 "tsskit party <command> -h" lists the flags.
 `)
 		if len(args) == 0 {
-			return configErrorf("party: keygen, sign, address, refresh or recover?")
+			return configErrorf("party: keygen, sign, address, refresh, recover or settle?")
 		}
 		return nil
 	}
@@ -78,8 +80,10 @@ func runParty(ctx context.Context, args []string) error {
 		return partyRefresh(ctx, args[1:])
 	case "recover":
 		return partyRecover(ctx, args[1:])
+	case "settle":
+		return partySettle(args[1:])
 	}
-	return configErrorf("party: unknown command %q (keygen, sign, address, refresh or recover)", args[0])
+	return configErrorf("party: unknown command %q (keygen, sign, address, refresh, recover or settle)", args[0])
 }
 
 type partyConn struct {
@@ -439,6 +443,13 @@ func partyRefresh(ctx context.Context, args []string) error {
 	if *resume && (*signers != 0 || *parties != 0) {
 		return configErrorf("--resume finishes the refresh that was started: no --signers or --parties")
 	}
+	// The share's lock, from start to end: a settle step of this share
+	// (tsskit party settle) runs before or after, never beside.
+	unlock, err := lockShare(*shareFile)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	data, err := os.ReadFile(*shareFile)
 	if err != nil {
 		return err
@@ -466,6 +477,11 @@ func partyRefresh(ctx context.Context, args []string) error {
 		return resumeRefresh(ctx, pc, *shareFile, rec, pw)
 	}
 
+	// A run of the next epoch frozen or pinned here (tsskit party
+	// settle): no run of that epoch until it is thawed or dropped.
+	if err := heldRuns(*shareFile, rec.Epoch+1); err != nil {
+		return err
+	}
 	pre, err := cliPreParams(ctx)
 	if err != nil {
 		return err
@@ -504,15 +520,7 @@ func partyRefresh(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := markStored(*shareFile, spec.Epoch, resp.SessionId); err != nil {
-			return err
-		}
-		// Which session made it, first: --resume asks the coordinator
-		// about that session and no other.
-		if err := writeSynced(sessionFile(*shareFile, spec.Epoch), []byte(resp.SessionId+"\n")); err != nil {
-			return err
-		}
-		return writeSynced(pending, b)
+		return storePending(*shareFile, spec.Epoch, resp.SessionId, b)
 	}
 	res, err := participant.Reshare(ctx, pc.conn, job, rec, pre, save)
 	if se := (*participant.SessionError)(nil); errors.As(err, &se) && se.Code == string(party.CodeRunComplete) && job.Pending != nil {
@@ -536,11 +544,10 @@ func partyRefresh(ctx context.Context, args []string) error {
 	if !res.Activate {
 		return fmt.Errorf("the new share is not activated, and stays in %s: %w", pending, res.NotActivated)
 	}
-	if err := os.Rename(pending, *shareFile); err != nil {
+	if err := activatePending(*shareFile, pending, spec.Epoch, resp.SessionId); err != nil {
 		return fmt.Errorf("the new epoch is active, but replacing %s failed (the new share is in %s): %w", *shareFile, pending, err)
 	}
 	_ = os.Remove(sessionFile(*shareFile, spec.Epoch))
-	_ = os.Remove(runsFile(*shareFile, spec.Epoch))
 	fmt.Fprintf(w, "wallet %s is at epoch %d; the new share replaced %s\n", res.Share.WalletID, res.Share.Epoch, *shareFile)
 	return printRefreshed(res.Share, resp.SessionId, *shareFile)
 }
@@ -564,26 +571,36 @@ func sessionFile(shareFile string, epoch int) string {
 }
 
 // readPending reads the pending share of epoch beside shareFile and the
-// session that made it (written with it), checked to be cur's party's
-// share of cur's wallet and key.
+// session that made it (its label, written with it), checked to be cur's
+// party's share of cur's wallet and key.
 func readPending(shareFile string, cur *share.Record, pw []byte, epoch int) (*share.Record, string, error) {
-	pending := pendingFile(shareFile, epoch)
-	sid, err := os.ReadFile(sessionFile(shareFile, epoch))
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: which session made it is not recorded (%w); nothing to resume", pending, err)
-	}
-	data, err := os.ReadFile(pending)
+	return readRunShare(pendingFile(shareFile, epoch), shareFile, cur, pw, epoch)
+}
+
+// readRunShare reads file, the share of a run of epoch kept beside
+// shareFile (pending or held), and the session that made it, by the
+// session file's label, which must be that share's; the share is checked
+// to be cur's party's share of cur's wallet and key at epoch.
+func readRunShare(file, shareFile string, cur *share.Record, pw []byte, epoch int) (*share.Record, string, error) {
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, "", err
 	}
+	sid, ok, err := labelOf(shareFile, epoch, data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: which session made it is not recorded (%w); nothing to resume", file, err)
+	}
+	if !ok {
+		return nil, "", fmt.Errorf("%s is not the share its session file %s labels (a refresh cut short between the two?)", file, sessionFile(shareFile, epoch))
+	}
 	next, err := share.Unprotect(data, pw)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", pending, err)
+		return nil, "", fmt.Errorf("%s: %w", file, err)
 	}
 	if next.WalletID != cur.WalletID || next.PartyID != cur.PartyID || next.Epoch != epoch || !bytes.Equal(next.PublicKey, cur.PublicKey) {
-		return nil, "", fmt.Errorf("%s is not %s's share of wallet %s of epoch %d with its key", pending, cur.PartyID, cur.WalletID, epoch)
+		return nil, "", fmt.Errorf("%s is not %s's share of wallet %s of epoch %d with its key", file, cur.PartyID, cur.WalletID, epoch)
 	}
-	return next, strings.TrimSpace(string(sid)), nil
+	return next, sid, nil
 }
 
 // earlierRun sets j's pending share of an earlier run of its epoch, if
@@ -638,28 +655,19 @@ func resumeRefresh(ctx context.Context, pc *partyConn, shareFile string, cur *sh
 	if err != nil {
 		return err
 	}
-	got, err := pc.coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sessionID}, pc.admin)
-	if err != nil {
-		return fmt.Errorf("session %q: %w", sessionID, err)
+	// A run this party marked activated was complete then (the
+	// coordinator said so, and every acknowledgement verified): a crash
+	// came between the mark and the rename, and the coordinator is not
+	// asked again.
+	if !isActivated(shareFile, epoch, sessionID) {
+		if err := completedRun(ctx, pc, cur, sessionID, next, shareFile, pending, epoch); err != nil {
+			return err
+		}
 	}
-	s := got.Session
-	switch {
-	case s.SessionId != sessionID || s.WalletId != cur.WalletID:
-		return fmt.Errorf("the coordinator's record of session %q is not of wallet %s", sessionID, cur.WalletID)
-	case s.State == tsskitv1.SessionState_SESSION_STATE_FAILED:
-		return fmt.Errorf("the coordinator records session %s as failed (%q %q): %s stays the share that signs unless the wallet shows epoch %d, and %s stays as it is",
-			sessionID, s.Code, s.Reason, shareFile, epoch, pending)
-	case s.State != tsskitv1.SessionState_SESSION_STATE_COMPLETED:
-		return fmt.Errorf("session %s is still under way; resume once it has ended", sessionID)
-	}
-	if err := participant.VerifyStoredAcks(sessionID, next, s.StoredAcks); err != nil {
-		return fmt.Errorf("session %s: %w; %s stays as it is", sessionID, err, pending)
-	}
-	if err := os.Rename(pending, shareFile); err != nil {
+	if err := activatePending(shareFile, pending, epoch, sessionID); err != nil {
 		return fmt.Errorf("the new epoch is active, but replacing %s failed (the new share is in %s): %w", shareFile, pending, err)
 	}
 	_ = os.Remove(sessionFile(shareFile, epoch))
-	_ = os.Remove(runsFile(shareFile, epoch))
 	fmt.Fprintf(os.Stderr, "wallet %s is at epoch %d; the pending share of session %s replaced %s\n", next.WalletID, next.Epoch, sessionID, shareFile)
 	return printRefreshed(next, sessionID, shareFile)
 }
@@ -780,4 +788,29 @@ func retryBusy(ctx context.Context, attempts int, create func() error) error {
 		fmt.Fprintf(os.Stderr, "busy: the server parties refused a new session for now; retrying in %s (attempt %d of %d)\n",
 			wait.Round(100*time.Millisecond), attempt+1, attempts)
 	}, create)
+}
+
+// completedRun checks that the coordinator records session sessionID of
+// cur's wallet completed, and that every new holder's stored
+// acknowledgement it keeps verifies under the identity next, the
+// session's share, records for that holder.
+func completedRun(ctx context.Context, pc *partyConn, cur *share.Record, sessionID string, next *share.Record, shareFile, pending string, epoch int) error {
+	got, err := pc.coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: sessionID}, pc.admin)
+	if err != nil {
+		return fmt.Errorf("session %q: %w", sessionID, err)
+	}
+	s := got.Session
+	switch {
+	case s.SessionId != sessionID || s.WalletId != cur.WalletID:
+		return fmt.Errorf("the coordinator's record of session %q is not of wallet %s", sessionID, cur.WalletID)
+	case s.State == tsskitv1.SessionState_SESSION_STATE_FAILED:
+		return fmt.Errorf("the coordinator records session %s as failed (%q %q): %s stays the share that signs unless the wallet shows epoch %d, and %s stays as it is",
+			sessionID, s.Code, s.Reason, shareFile, epoch, pending)
+	case s.State != tsskitv1.SessionState_SESSION_STATE_COMPLETED:
+		return fmt.Errorf("session %s is still under way; resume once it has ended", sessionID)
+	}
+	if err := participant.VerifyStoredAcks(sessionID, next, s.StoredAcks); err != nil {
+		return fmt.Errorf("session %s: %w; %s stays as it is", sessionID, err, pending)
+	}
+	return nil
 }

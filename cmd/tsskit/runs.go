@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,8 +12,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/rwadurian/tsskit/party"
 	"github.com/rwadurian/tsskit/party/identity"
 )
 
@@ -25,9 +31,42 @@ import (
 // signed statement that it never stored that run's share and never will
 // — which the file makes true: a run marked abandoned is never stored.
 
+// The states of a run in the runs file. A run is joined before anything
+// is computed, stored before its share is written, and activated before
+// its share replaces the share file (once every new holder's stored
+// acknowledgement verified: the run is complete); a joined run a later
+// run of the epoch finds is abandoned. Settling a run in limbo (tsskit
+// party settle, docs/lifecycle.md) freezes a stored run (never activated
+// here unless thawed), pins a frozen one (never dropped here, only
+// thawed), thaws it back to stored, or drops it: abandoned, its share
+// deleted.
+const (
+	runJoined    = "joined"
+	runStored    = "stored"
+	runAbandoned = "abandoned"
+	runFrozen    = "frozen"
+	runPinned    = "pinned"
+	runActivated = "activated"
+)
+
 type cliRun struct {
 	SessionID string `json:"session_id"`
-	State     string `json:"state"` // joined, stored or abandoned
+	State     string `json:"state"`
+}
+
+// held: the run is frozen or pinned, and the party takes part in no run
+// of its epoch until it is thawed or dropped.
+func (r cliRun) held() bool { return r.State == runFrozen || r.State == runPinned }
+
+// runsVersion is the runs file's object form, written once a run is
+// frozen or pinned: a CLI that predates settling reads only the array
+// form, and so refuses such a file instead of breaking the promise a
+// frozen-run or pinned-run statement made.
+const runsVersion = 2
+
+type runsObject struct {
+	Version int      `json:"version"`
+	Runs    []cliRun `json:"runs"`
 }
 
 func runsFile(shareFile string, epoch int) string {
@@ -43,6 +82,16 @@ func readRuns(file string) ([]cliRun, error) {
 		return nil, err
 	}
 	var runs []cliRun
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
+		var o runsObject
+		if err := json.Unmarshal(b, &o); err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if o.Version != runsVersion {
+			return nil, fmt.Errorf("%s: runs file version %d; this tsskit reads version %d", file, o.Version, runsVersion)
+		}
+		return o.Runs, nil
+	}
 	if err := json.Unmarshal(b, &runs); err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -52,10 +101,20 @@ func readRuns(file string) ([]cliRun, error) {
 // writeRuns replaces file atomically and durably: a crash leaves the old
 // record or the new one, never a torn one.
 func writeRuns(file string, runs []cliRun) error {
-	b, err := json.Marshal(runs)
+	var v any = runs
+	if slices.ContainsFunc(runs, cliRun.held) {
+		v = runsObject{Version: runsVersion, Runs: runs}
+	}
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	return writeAtomic(file, b)
+}
+
+// writeAtomic replaces file with b (mode 0600) through a temporary file
+// and a rename, synced: a crash leaves the old file or the new one.
+func writeAtomic(file string, b []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
 	if err != nil {
 		return err
@@ -68,34 +127,47 @@ func writeRuns(file string, runs []cliRun) error {
 		os.Remove(f.Name())
 		return err
 	}
+	syncDir(file)
+	return nil
+}
+
+// syncDir syncs the directory of file, so that a rename in it is durable.
+func syncDir(file string) {
 	if d, err := os.Open(filepath.Dir(file)); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
-	return nil
 }
 
 // joinRun abandons every earlier run of the epoch this party never
 // stored a share of, records sessionID joined, and returns the party's
-// abandoned-run statements, signed with key, for its join.
+// abandoned-run statements, signed with key, for its join. A refresh
+// calls it, and every function below that changes the runs file or a
+// run's share files, holding the share's lock (lockShare). It refuses
+// (run_frozen) while a run of the epoch is frozen or pinned, or its drop
+// was cut short (its share still pending): the party takes part in no
+// run of the epoch until that run is settled (tsskit party settle).
 func joinRun(shareFile string, epoch int, sessionID, walletID, partyID string, key *identity.Key) ([][]byte, error) {
 	file := runsFile(shareFile, epoch)
 	runs, err := readRuns(file)
 	if err != nil {
 		return nil, err
 	}
+	if err := refuseHeld(shareFile, epoch, runs); err != nil {
+		return nil, err
+	}
 	var out [][]byte
 	for i, r := range runs {
 		if r.SessionID == sessionID {
-			if r.State == "abandoned" {
+			if r.State == runAbandoned {
 				return nil, fmt.Errorf("session %s was abandoned by this party: it never stores that session's share", sessionID)
 			}
 			continue
 		}
-		if r.State == "joined" {
-			runs[i].State = "abandoned"
+		if r.State == runJoined {
+			runs[i].State = runAbandoned
 		}
-		if runs[i].State == "abandoned" {
+		if runs[i].State == runAbandoned {
 			out = append(out, identity.SignAbandoned(key, r.SessionID, walletID, partyID, epoch))
 		}
 	}
@@ -103,15 +175,156 @@ func joinRun(shareFile string, epoch int, sessionID, walletID, partyID string, k
 		if len(runs) >= identity.MaxAbandoned {
 			return nil, fmt.Errorf("%d runs of epoch %d recorded in %s already; at most %d", len(runs), epoch, file, identity.MaxAbandoned)
 		}
-		runs = append(runs, cliRun{SessionID: sessionID, State: "joined"})
+		runs = append(runs, cliRun{SessionID: sessionID, State: runJoined})
 	}
 	return out, writeRuns(file, runs)
 }
 
+// refuseHeld is run_frozen if a run of the epoch among runs (of the runs
+// file beside shareFile) is frozen or pinned, or was dropped with its
+// share still beside shareFile (a drop cut short).
+func refuseHeld(shareFile string, epoch int, runs []cliRun) error {
+	for _, r := range runs {
+		switch {
+		case r.held():
+			return &party.Error{Code: party.CodeRunFrozen, Err: fmt.Errorf(
+				"run %s of epoch %d is %s at this party (tsskit party settle): it takes part in no run of the epoch until that run is thawed or dropped", r.SessionID, epoch, r.State)}
+		case r.State == runAbandoned && runShareFrom(shareFile, epoch) == r.SessionID:
+			return &party.Error{Code: party.CodeRunFrozen, Err: fmt.Errorf(
+				"the drop of run %s of epoch %d was cut short (its share is still beside the share file): run 'tsskit party settle drop' again", r.SessionID, epoch)}
+		}
+	}
+	return nil
+}
+
+// heldFile is where the share of a run of epoch that this party froze is
+// kept (moved from pendingFile): a refresh of a tsskit from before
+// settling, whose --resume activates any pending share it finds, does not
+// look for it there.
+func heldFile(shareFile string, epoch int) string {
+	return fmt.Sprintf("%s.epoch-%d.held", shareFile, epoch)
+}
+
+// sessionLabel is the session file's content for the share b of run
+// sessionID: the session id and b's SHA-256, so that a share file and a
+// label written apart (a crash between the two writes) are never taken
+// for each other.
+func sessionLabel(sessionID string, b []byte) []byte {
+	h := sha256.Sum256(b)
+	return []byte(sessionID + " " + hex.EncodeToString(h[:]) + "\n")
+}
+
+// labelOf reads the session file of epoch beside shareFile and says
+// whether b is the share it labels: the session id, and false if the
+// label names another share's hash. A label without a hash (written by a
+// tsskit before labels had one) labels any share.
+func labelOf(shareFile string, epoch int, b []byte) (string, bool, error) {
+	raw, err := os.ReadFile(sessionFile(shareFile, epoch))
+	if err != nil {
+		return "", false, err
+	}
+	sid, sum, _ := strings.Cut(strings.TrimSpace(string(raw)), " ")
+	if sum == "" {
+		return sid, true, nil
+	}
+	h := sha256.Sum256(b)
+	return sid, subtle.ConstantTimeCompare([]byte(hex.EncodeToString(h[:])), []byte(sum)) == 1, nil
+}
+
+// runShareFile is the file of the share of a run of epoch kept beside
+// shareFile — held (frozen) if there is one, else pending — and the
+// session that made it, by its label; "" and "" if none, or if the label
+// is not that share's.
+func runShareFile(shareFile string, epoch int) (string, string) {
+	for _, f := range []string{heldFile(shareFile, epoch), pendingFile(shareFile, epoch)} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if sid, ok, err := labelOf(shareFile, epoch, b); err == nil && ok {
+			return f, sid
+		}
+		return "", ""
+	}
+	return "", ""
+}
+
+// runShareFrom is the session whose share of epoch is kept beside
+// shareFile, "" if none.
+func runShareFrom(shareFile string, epoch int) string {
+	_, sid := runShareFile(shareFile, epoch)
+	return sid
+}
+
+// heldRuns is run_frozen if a run of epoch is held beside shareFile (as
+// joinRun refuses): a refresh says so before it asks for a session.
+func heldRuns(shareFile string, epoch int) error {
+	runs, err := readRuns(runsFile(shareFile, epoch))
+	if err != nil {
+		return err
+	}
+	return refuseHeld(shareFile, epoch, runs)
+}
+
 // markStored records, before the pending share file of sessionID is
 // written, that the run stored its share; it refuses a run marked
-// abandoned.
+// abandoned, and any run while a run of the epoch is frozen or pinned.
 func markStored(shareFile string, epoch int, sessionID string) error {
+	file := runsFile(shareFile, epoch)
+	runs, err := readRuns(file)
+	if err != nil {
+		return err
+	}
+	if err := refuseHeld(shareFile, epoch, runs); err != nil {
+		return err
+	}
+	i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID })
+	switch {
+	case i >= 0 && runs[i].State == runAbandoned:
+		return fmt.Errorf("session %s was abandoned by this party: its share is not stored", sessionID)
+	case i >= 0:
+		runs[i].State = runStored
+	default:
+		runs = append(runs, cliRun{SessionID: sessionID, State: runStored})
+	}
+	return writeRuns(file, runs)
+}
+
+// storePending stores b, this party's new share from run sessionID of
+// epoch, pending beside shareFile: the run marked stored, then the
+// session file labelling b, then b through a rename.
+func storePending(shareFile string, epoch int, sessionID string, b []byte) error {
+	if err := markStored(shareFile, epoch, sessionID); err != nil {
+		return err
+	}
+	// Which session made it, first: --resume asks the coordinator about
+	// that session and no other; the label's hash tells this share from
+	// another run's that a crash left behind.
+	if err := writeSynced(sessionFile(shareFile, epoch), sessionLabel(sessionID, b)); err != nil {
+		return err
+	}
+	return writeAtomic(pendingFile(shareFile, epoch), b)
+}
+
+// isActivated says whether the runs file beside shareFile records run
+// sessionID of epoch activated: this party marks it so only once the
+// coordinator said it completed and every new holder's stored
+// acknowledgement verified.
+func isActivated(shareFile string, epoch int, sessionID string) bool {
+	runs, err := readRuns(runsFile(shareFile, epoch))
+	return err == nil && slices.ContainsFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID && r.State == runActivated })
+}
+
+// activatePending puts the pending share of run sessionID of epoch in
+// place of shareFile, once the run is complete (every new holder's stored
+// acknowledgement verified), unless this party froze, pinned or dropped
+// the run (tsskit party settle): the runs file marks the run activated
+// first, so that a freeze, which takes the share's lock as the refresh
+// does, comes either before and stops the activation, or after and
+// answers that the run is active here. A crash between the two leaves
+// the run activated and its share pending: 'tsskit party refresh
+// --resume' finishes it without asking the coordinator again.
+func activatePending(shareFile, pending string, epoch int, sessionID string) error {
 	file := runsFile(shareFile, epoch)
 	runs, err := readRuns(file)
 	if err != nil {
@@ -119,14 +332,50 @@ func markStored(shareFile string, epoch int, sessionID string) error {
 	}
 	i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID })
 	switch {
-	case i >= 0 && runs[i].State == "abandoned":
-		return fmt.Errorf("session %s was abandoned by this party: its share is not stored", sessionID)
+	case i >= 0 && runs[i].held():
+		return &party.Error{Code: party.CodeRunFrozen, Err: fmt.Errorf(
+			"run %s is %s at this party (tsskit party settle): its share is not activated; if the run completed, thaw it with every other holder's activated-run or pinned-run statement (tsskit party settle thaw), then run 'tsskit party refresh --resume'", sessionID, runs[i].State)}
+	case i >= 0 && runs[i].State == runAbandoned:
+		return fmt.Errorf("run %s was dropped by this party: its share is never activated", sessionID)
 	case i >= 0:
-		runs[i].State = "stored"
+		runs[i].State = runActivated
 	default:
-		runs = append(runs, cliRun{SessionID: sessionID, State: "stored"})
+		runs = append(runs, cliRun{SessionID: sessionID, State: runActivated})
 	}
-	return writeRuns(file, runs)
+	if err := writeRuns(file, runs); err != nil {
+		return err
+	}
+	if err := os.Rename(pending, shareFile); err != nil {
+		return err
+	}
+	syncDir(shareFile)
+	// The runs of earlier epochs are settled for good: only this
+	// epoch's record is kept (it answers a later freeze of this run).
+	for e, f := range runsFiles(shareFile) {
+		if e < epoch {
+			_ = os.Remove(f)
+		}
+	}
+	return nil
+}
+
+// runsFiles are the runs files beside shareFile, by epoch.
+func runsFiles(shareFile string) map[int]string {
+	dir, base := filepath.Split(shareFile)
+	entries, err := os.ReadDir(filepath.Clean(dir + "."))
+	if err != nil {
+		return nil
+	}
+	name := regexp.MustCompile(`^` + regexp.QuoteMeta(base) + `\.epoch-([1-9][0-9]{0,8})\.runs$`)
+	out := map[int]string{}
+	for _, e := range entries {
+		if m := name.FindStringSubmatch(e.Name()); m != nil {
+			if n, err := strconv.Atoi(m[1]); err == nil {
+				out[n] = runsFile(shareFile, n)
+			}
+		}
+	}
+	return out
 }
 
 // abandonedFile, beside a recovery's share file (OUT.abandoned), keeps
@@ -182,8 +431,8 @@ func abandonAttempt(out, device string, epoch int, sessionID, walletID, partyID 
 		if err != nil {
 			return err
 		}
-		if i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID }); i >= 0 && runs[i].State != "abandoned" {
-			runs[i].State = "abandoned"
+		if i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID }); i >= 0 && runs[i].State != runAbandoned {
+			runs[i].State = runAbandoned
 			if err := writeRuns(file, runs); err != nil {
 				return err
 			}

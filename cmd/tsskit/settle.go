@@ -22,10 +22,11 @@ import (
 // its signed frozen-run statement), then drop with every other such
 // holder's statement (the party deletes its share of the run, prints its
 // abandoned-run statement and says so in its later joins). A run already
-// active at a server holder is not frozen there: freeze prints that
-// holder's activated-run statement instead; the others that froze it pin
-// it (never to drop it) and then thaw it, each given every other server
-// holder's activated-run or pinned-run statement, and activate it.
+// active at a holder is not frozen there: freeze prints that holder's
+// activated-run statement instead; the others that froze it pin it
+// (never to drop it) and then thaw it, each given every other holder's
+// activated-run or pinned-run statement (a holder that never drops it,
+// such as a browser, named --silent), and activate it.
 func runSettle(ctx context.Context, args []string) error {
 	const usage = "usage: tsskit settle freeze|drop|pin|thaw --wallet ID --run SESSION [flags]"
 	if len(args) == 0 {
@@ -36,7 +37,7 @@ func runSettle(ctx context.Context, args []string) error {
 		"freeze": "Freeze a reshare run in limbo at this server party: it never activates the run's share. Prints the party's signed frozen-run statement (an activated-run statement, and fails, if the run is active here). Stop the server party first.",
 		"drop":   "Drop this server party's share of a frozen run, given the frozen-run statement of every other holder that is not --silent. Prints its abandoned-run statement. Stop the server party first.",
 		"pin":    "Pin a frozen run at this server party: it is never dropped here, only thawed. Prints the party's pinned-run statement, for the other holders' thaw. Stop the server party first.",
-		"thaw":   "Undo a freeze, given every other server holder's activated-run or pinned-run statement: the run's share is activated at the party's next start. Stop the server party first.",
+		"thaw":   "Undo a freeze, given every other holder's activated-run or pinned-run statement (those that never drop it, such as a browser, named --silent): the run's share is activated at the party's next start. Stop the server party first.",
 	}[step]
 	if summary == "" {
 		return configErrorf("settle: unknown step %q; %s", step, usage)
@@ -49,11 +50,11 @@ func runSettle(ctx context.Context, args []string) error {
 	walletID := fs.String("wallet", "", "the wallet id")
 	run := fs.String("run", "", "the reshare session id of the run in limbo")
 	out := fs.String("out", "", "freeze, drop, pin: write the statement printed to this file too")
-	silent := fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers)")
+	silent := fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers); thaw: the holders that never drop it (a browser, a lost device)")
 	frozen := statementFiles(fs, "frozen", "drop: a file with another holder's frozen-run statement (repeat for each)")
 	dropped := statementFiles(fs, "abandoned", "drop, at a party holding no share of the epoch before: a file with the abandoned-run statement another holder's drop printed")
-	words := statementFiles(fs, "activated", "thaw: a file with the activated-run statement another server holder's freeze printed (repeat for each)")
-	fs.Func("pinned", "thaw: a file with the pinned-run statement another server holder's pin printed (repeat for each)", fs.Lookup("activated").Value.Set)
+	words := statementFiles(fs, "activated", "thaw: a file with the activated-run statement another holder's freeze printed (repeat for each)")
+	fs.Func("pinned", "thaw: a file with the pinned-run statement another holder's pin printed (repeat for each)", fs.Lookup("activated").Value.Set)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -82,13 +83,7 @@ func runSettle(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, "run %s of wallet %s (epoch %d) is frozen at %s: it is never activated here\n", *run, *walletID, done.Epoch, id)
 		}
 	case "drop":
-		var quiet []string
-		for p := range strings.SplitSeq(*silent, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				quiet = append(quiet, p)
-			}
-		}
-		if done, err = serverparty.DropRun(v, *walletID, id, *run, quiet, *frozen, *dropped); err == nil {
+		if done, err = serverparty.DropRun(v, *walletID, id, *run, splitIDs(*silent), *frozen, *dropped); err == nil {
 			fmt.Fprintf(os.Stderr, "run %s of wallet %s is dropped at %s: its later joins say it abandoned the run\n", *run, *walletID, id)
 		}
 	case "pin":
@@ -96,7 +91,7 @@ func runSettle(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, "run %s of wallet %s is pinned at %s: it is never dropped here, only thawed\n", *run, *walletID, id)
 		}
 	case "thaw":
-		if err = serverparty.ThawRun(v, *walletID, id, *run, *words); err == nil {
+		if err = serverparty.ThawRun(v, *walletID, id, *run, splitIDs(*silent), *words); err == nil {
 			fmt.Fprintf(os.Stderr, "run %s of wallet %s is thawed at %s: it activates the run's share at its next start\n", *run, *walletID, id)
 		}
 	}
@@ -111,7 +106,7 @@ func runSettle(ctx context.Context, args []string) error {
 	}
 	fmt.Print(line)
 	if done.Activated {
-		return fmt.Errorf("run %s is %s's active share already: it is complete, not frozen; pin it at the other server holders that froze it, then thaw each with this activated-run statement and the others' pinned-run statements (tsskit settle pin; tsskit settle thaw --activated --pinned)", *run, id)
+		return fmt.Errorf("run %s is %s's active share already: it is complete, not frozen; pin it at the other holders that froze it, then thaw each with this activated-run statement and the others' pinned-run statements (tsskit settle pin; tsskit settle thaw --activated --pinned)", *run, id)
 	}
 	return nil
 }
