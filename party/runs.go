@@ -194,7 +194,8 @@ func CheckSettle(pending, active *share.Record, sessionID string, silent []strin
 // none will: thawing it cannot leave the run active here and dropped
 // there. silent names the holders the operator says never drop it — a
 // browser, which has no such command, or a device that is gone — and
-// the tool trusts that word as it trusts a drop's. Anything else is a
+// the tool trusts that word as it trusts a drop's, as far as the holders
+// not named silent are enough to sign with the run. Anything else is a
 // typed settle_refused.
 func CheckThaw(pending *share.Record, sessionID string, silent []string, words [][]byte) error {
 	holders := map[string]bool{}
@@ -207,6 +208,12 @@ func CheckThaw(pending *share.Record, sessionID string, silent []string, words [
 			return &Error{Code: CodeSettle, Err: fmt.Errorf("silent holder %q is not another holder of the run, or is named twice", id)}
 		}
 		quiet[id] = true
+	}
+	// The holders not named silent, which never drop the run once this
+	// check passes, must be enough to sign with it: a holder named
+	// silent wrongly (it dropped the run) then loses only its own seat.
+	if n := len(holders) - len(quiet); n < pending.Threshold {
+		return &Error{Code: CodeSettle, Err: fmt.Errorf("%d holders of run %s are not named silent; the run needs %d signers: name fewer silent", n, sessionID, pending.Threshold)}
 	}
 	said := map[string]bool{}
 	for _, b := range words {

@@ -205,6 +205,7 @@ func TestAttackCheckSettle(t *testing.T) {
 		"the client pinned it too":                 {&pending, nil, [][]byte{pinnedBy2, pinnedByClient}, true},
 		"the client's word, the server's missing":  {&pending, nil, [][]byte{pinnedByClient}, false},
 		"the server named silent instead":          {&pending, []string{"server-2"}, [][]byte{pinnedByClient}, true},
+		"both others silent, too few left to sign": {&pending, []string{"server-2", "client-1"}, nil, false},
 		"itself named silent":                      {&pending, []string{"server-1", "client-1"}, [][]byte{pinnedBy2}, false},
 		"a stranger named silent":                  {&pending, []string{"client-1", "server-9"}, [][]byte{pinnedBy2}, false},
 		"the client named twice":                   {&pending, []string{"client-1", "client-1"}, [][]byte{pinnedBy2}, false},

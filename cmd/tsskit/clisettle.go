@@ -219,6 +219,17 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 		case state != runAbandoned:
 			return refuse("run %s is %s here, not frozen: freeze it first", sid, state)
 		}
+		// The key the run's record names, taken before its share goes:
+		// the active record's, if the run's share is gone already.
+		named := cur
+		if pending != nil {
+			named = pending
+		}
+		k, err := namedKey(named)
+		if err != nil {
+			return nil, err
+		}
+		defer k.Destroy()
 		if pending != nil {
 			if err := os.Remove(at); err != nil {
 				return nil, err
@@ -226,11 +237,6 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 			_ = os.Remove(sessionFile(shareFile, epoch))
 			syncDir(shareFile)
 		}
-		k, err := namedKey(cur)
-		if err != nil {
-			return nil, err
-		}
-		defer k.Destroy()
 		return &clientSettled{statement: identity.SignAbandoned(k, sid, cur.WalletID, cur.PartyID, epoch),
 			note: fmt.Sprintf("run %s of wallet %s is dropped at %s: its later joins say it abandoned the run", sid, cur.WalletID, cur.PartyID)}, nil
 

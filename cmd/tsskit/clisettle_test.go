@@ -279,6 +279,25 @@ func TestCLISettle(t *testing.T) {
 	if isActivated(u, 1, "rs-u") || !isActivated(file2, 1, "rs-a") {
 		t.Fatal("isActivated")
 	}
+
+	// A held share is named only by a label with its hash, and neither
+	// share is taken when a pending one lies beside it (an older tsskit
+	// stored another run's).
+	h := filepath.Join(dir, "h.share")
+	heldShare := []byte("a held share")
+	os.WriteFile(heldFile(h, 1), heldShare, 0o600)
+	os.WriteFile(sessionFile(h, 1), []byte("rs-h\n"), 0o600)
+	if got := runShareFrom(h, 1); got != "" {
+		t.Fatalf("a held share under a label without its hash taken for %q's", got)
+	}
+	os.WriteFile(sessionFile(h, 1), sessionLabel("rs-h", heldShare), 0o600)
+	if got := runShareFrom(h, 1); got != "rs-h" {
+		t.Fatalf("the held share under its label: %q", got)
+	}
+	os.WriteFile(pendingFile(h, 1), []byte("another run's share"), 0o600)
+	if got := runShareFrom(h, 1); got != "" {
+		t.Fatalf("held and pending shares side by side: %q", got)
+	}
 }
 
 // The share's lock: a second holder is refused at once, and the lock is

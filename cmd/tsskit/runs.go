@@ -236,15 +236,26 @@ func labelOf(shareFile string, epoch int, b []byte) (string, bool, error) {
 // session that made it, by its label; "" and "" if none, or if the label
 // is not that share's.
 func runShareFile(shareFile string, epoch int) (string, string) {
-	for _, f := range []string{heldFile(shareFile, epoch), pendingFile(shareFile, epoch)} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		if sid, ok, err := labelOf(shareFile, epoch, b); err == nil && ok {
-			return f, sid
-		}
+	held, herr := os.ReadFile(heldFile(shareFile, epoch))
+	pending, perr := os.ReadFile(pendingFile(shareFile, epoch))
+	switch {
+	case herr == nil && perr == nil:
+		// Both: an older tsskit stored another run's share beside a held
+		// one. Neither is taken for the labelled run's.
 		return "", ""
+	case herr == nil:
+		// Only a label with the held share's hash names it: labels
+		// without one come from a tsskit that never held a share.
+		if raw, err := os.ReadFile(sessionFile(shareFile, epoch)); err != nil || !strings.Contains(strings.TrimSpace(string(raw)), " ") {
+			return "", ""
+		}
+		if sid, ok, err := labelOf(shareFile, epoch, held); err == nil && ok {
+			return heldFile(shareFile, epoch), sid
+		}
+	case perr == nil:
+		if sid, ok, err := labelOf(shareFile, epoch, pending); err == nil && ok {
+			return pendingFile(shareFile, epoch), sid
+		}
 	}
 	return "", ""
 }
