@@ -64,6 +64,9 @@ type config struct {
 	keygenConc, signConc  int
 	sequential, burst     int
 	burstSigns            int
+	burstX                float64
+	apiDeadline           time.Duration
+	criteria              bool
 	timeout, reqTimeout   time.Duration
 	readyTimeout          time.Duration
 	jsonOut, mdOut, label string
@@ -90,6 +93,9 @@ func run() int {
 	fs.IntVar(&c.sequential, "sequential", 0, "first, this many keygens one at a time: the unloaded throughput the burst's goodput is compared with")
 	fs.IntVar(&c.burst, "burst", 0, "last, this many keygens all at once, with -burst-signs signs beside them (0: no burst)")
 	fs.IntVar(&c.burstSigns, "burst-signs", 0, "signs issued during the burst, -sign-concurrency at a time")
+	fs.Float64Var(&c.burstX, "burst-x", 0, "instead of -burst: a burst of this many times the capacity the sequential phase measured (its throughput × -api-deadline keygens)")
+	fs.DurationVar(&c.apiDeadline, "api-deadline", 3*time.Minute, "the account API's deadline for one request (for -burst-x)")
+	fs.BoolVar(&c.criteria, "criteria", false, "exit 1 unless the overload criteria hold (docs/load.md): none timed out or failed, every refusal under 1 s, the goodput of the concurrent keygens and of the burst (its signs counted at unloaded cost) at least 0.9 of the unloaded capacity, the burst signs' p99 under 5 s")
 	fs.DurationVar(&c.timeout, "timeout", 20*time.Minute, "the whole run, waits included")
 	fs.DurationVar(&c.reqTimeout, "request-timeout", 5*time.Minute, "one HTTP request (the API's own deadline is 3m)")
 	fs.DurationVar(&c.readyTimeout, "ready-timeout", 2*time.Minute, "wait this long for /health to report the server parties")
@@ -160,6 +166,10 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "load:", err)
 		return 1
 	}
+	if c.criteria && !rep.CriteriaMet {
+		fmt.Fprintln(os.Stderr, "load: the overload criteria do not hold (see the report)")
+		return 1
+	}
 	return 0
 }
 
@@ -175,8 +185,16 @@ func (c *config) check() error {
 		return errors.New("-keygen-concurrency must be >= 0 and -sign-concurrency >= 1")
 	case c.parties < 2:
 		return errors.New("-server-parties must be at least 2")
-	case c.sequential < 0 || c.burst < 0 || c.burstSigns < 0:
-		return errors.New("-sequential, -burst and -burst-signs must not be negative")
+	case c.sequential < 0 || c.burst < 0 || c.burstSigns < 0 || c.burstX < 0:
+		return errors.New("-sequential, -burst, -burst-x and -burst-signs must not be negative")
+	case c.burstX > 0 && c.burst > 0:
+		return errors.New("give -burst or -burst-x, not both")
+	case c.burstX > 0 && c.sequential == 0:
+		return errors.New("-burst-x needs -sequential: the capacity comes from the sequential keygens")
+	case c.criteria && c.burst == 0 && c.burstX == 0:
+		return errors.New("-criteria needs a burst (-burst or -burst-x)")
+	case c.burstX > 0 && c.apiDeadline <= 0:
+		return errors.New("-api-deadline must be positive")
 	case c.pool < 0:
 		return errors.New("-pool must not be negative")
 	case c.pool > 0 && c.stackLog == "":
@@ -206,11 +224,21 @@ type report struct {
 	Phases  []*phase  `json:"phases"`
 	// Goodput of the burst's keygens (completed within their deadline per
 	// second) over the sequential phase's throughput.
-	GoodputRatio float64        `json:"goodput_ratio,omitempty"`
-	PreParams    *poolReport    `json:"preparams,omitempty"`
-	StackLogs    map[string]int `json:"stack_warnings,omitempty"` // WARN/ERROR lines of the stack during the phases, by message
-	Errors       int            `json:"errors"`
-	OK           bool           `json:"ok"`
+	GoodputRatio float64 `json:"goodput_ratio,omitempty"`
+	// The burst's goodput with its signs counted too, each request at its
+	// kind's unloaded cost (burstWork), over 1.
+	BurstWorkRatio float64 `json:"burst_work_ratio,omitempty"`
+	// With -burst-x: the keygens the stack can finish within one API
+	// deadline at the sequential throughput, and the burst's multiple of it.
+	Capacity int     `json:"capacity,omitempty"`
+	BurstX   float64 `json:"burst_x,omitempty"`
+	// The overload criteria (docs/load.md), when a burst ran.
+	Criteria    []criterion    `json:"criteria,omitempty"`
+	CriteriaMet bool           `json:"criteria_met,omitempty"`
+	PreParams   *poolReport    `json:"preparams,omitempty"`
+	StackLogs   map[string]int `json:"stack_warnings,omitempty"` // WARN/ERROR lines of the stack during the phases, by message
+	Errors      int            `json:"errors"`
+	OK          bool           `json:"ok"`
 }
 
 type host struct {
@@ -366,11 +394,23 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 		}
 	}
 	var sgStart time.Time
+	var signAlone *phase
 	if c.signs > 0 {
 		sgStart = time.Now()
-		rep.Phases = append(rep.Phases, r.signPhase(ctx, accounts))
+		signAlone = r.signPhase(ctx, accounts)
+		rep.Phases = append(rep.Phases, signAlone)
 	}
-	if c.burst > 0 {
+	burst := c.burst
+	if c.burstX > 0 {
+		if seq == nil || seq.Throughput == 0 {
+			return rep, errors.New("-burst-x: the sequential phase completed no keygen, so there is no capacity to multiply")
+		}
+		rep.Capacity, rep.BurstX = capacity(seq.Throughput, c.apiDeadline), c.burstX
+		burst = burstSize(c.burstX, rep.Capacity)
+		r.printf("capacity: %.3f keygens/s sequential × %s deadline = %d keygens; burst %g× = %d keygens\n",
+			seq.Throughput, c.apiDeadline, rep.Capacity, c.burstX, burst)
+	}
+	if burst > 0 {
 		// Keygens and signs at once: the keygens all together, the signs
 		// at -sign-concurrency on the accounts made above.
 		var wg sync.WaitGroup
@@ -379,7 +419,7 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 			wg.Add(1)
 			go func() { defer wg.Done(); bs = r.signs(ctx, "burst sign", c.burstSigns, accounts) }()
 		}
-		_, bk := r.keygens(ctx, "burst keygen", c.burst, c.burst)
+		_, bk := r.keygens(ctx, "burst keygen", burst, burst)
 		wg.Wait()
 		rep.Phases = append(rep.Phases, bk)
 		if bs != nil {
@@ -388,6 +428,9 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 		if seq != nil && seq.Throughput > 0 {
 			rep.GoodputRatio = bk.Throughput / seq.Throughput
 		}
+		rep.BurstWorkRatio = burstWork(bk, seq, signAlone, bs)
+		rep.Criteria = overloadCriteria(rep.Phases, seq, signAlone, bs)
+		rep.CriteriaMet = allMet(rep.Criteria)
 	}
 	if r.log != nil {
 		r.log.poll()
@@ -1150,6 +1193,9 @@ func markdown(reps []*report) string {
 		if rep.GoodputRatio > 0 {
 			fmt.Fprintf(&b, "| %s | burst goodput / sequential throughput | | | | | %.2f | | | | | | |\n", rep.Label, rep.GoodputRatio)
 		}
+		if rep.BurstWorkRatio > 0 {
+			fmt.Fprintf(&b, "| %s | burst goodput, keygens and signs at unloaded cost / capacity | | | | | %.2f | | | | | | |\n", rep.Label, rep.BurstWorkRatio)
+		}
 	}
 	b.WriteString("\n")
 	for _, rep := range reps {
@@ -1172,6 +1218,20 @@ func markdown(reps []*report) string {
 			}
 			if pp.SignPhaseGenerated > 0 {
 				s += fmt.Sprintf("; %d pre-params sets were generated during the signs", pp.SignPhaseGenerated)
+			}
+			notes = append(notes, s)
+		}
+		if rep.Capacity > 0 {
+			notes = append(notes, fmt.Sprintf("capacity: %d keygens within one API deadline at the sequential throughput; the burst was %g× that", rep.Capacity, rep.BurstX))
+		}
+		if len(rep.Criteria) > 0 {
+			verdict := "all met"
+			if !rep.CriteriaMet {
+				verdict = "NOT all met"
+			}
+			s := "overload criteria " + verdict + ":"
+			for _, c := range rep.Criteria {
+				s += "\n    - " + c.String()
 			}
 			notes = append(notes, s)
 		}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"time"
+)
+
+func TestCapacityAndBurstSize(t *testing.T) {
+	for _, tc := range []struct {
+		tput     float64
+		deadline time.Duration
+		x        float64
+		cap, n   int
+	}{
+		{0.137, 3 * time.Minute, 3, 24, 72}, // 24.66 keygens fit in 180 s
+		{0.142, 3 * time.Minute, 3, 25, 75},
+		{0.001, 3 * time.Minute, 3, 1, 3}, // at least one
+		{0.137, 3 * time.Minute, 1.5, 24, 36},
+		{0.2, time.Minute, 2.5, 12, 30},
+	} {
+		c := capacity(tc.tput, tc.deadline)
+		if c != tc.cap {
+			t.Errorf("capacity(%g, %s) = %d, want %d", tc.tput, tc.deadline, c, tc.cap)
+		}
+		if n := burstSize(tc.x, c); n != tc.n {
+			t.Errorf("burstSize(%g, %d) = %d, want %d", tc.x, c, n, tc.n)
+		}
+	}
+}
+
+func TestOverloadCriteria(t *testing.T) {
+	good := func() ([]*phase, *phase, *phase) {
+		seq := &phase{Op: "sequential keygen", Count: 3, OK: 3, Throughput: 0.138}
+		bs := &phase{Op: "burst sign", Count: 20, OK: 20, P99S: 4.4, WallS: 12}
+		return []*phase{
+			seq,
+			{Op: "keygen", Count: 40, OK: 19, Throughput: 0.125, Refused: 21, RefusalMax: 0.06},
+			{Op: "sign", Count: 20, OK: 20, Throughput: 2.7},
+			{Op: "burst keygen", Count: 72, OK: 18, WallS: 138, Refused: 54, RefusalMax: 0.2},
+			bs,
+		}, seq, bs
+	}
+	ps, seq, bs := good()
+	cs := overloadCriteria(ps, seq, ps[2], bs)
+	if !allMet(cs) {
+		t.Fatalf("a run within every limit is judged failing: %v", cs)
+	}
+	if len(cs) != 6 {
+		t.Fatalf("%d criteria, want 6 (timeouts, other failures, refusal, two goodputs, burst signs): %v", len(cs), cs)
+	}
+	if _, err := json.Marshal(cs); err != nil {
+		t.Fatalf("criteria do not marshal: %v", err)
+	}
+
+	for name, spoil := range map[string]func(ps []*phase, bs *phase) *phase{
+		"a timed-out keygen": func(ps []*phase, _ *phase) *phase {
+			ps[1].TimedOut, ps[1].Errors = 1, 1
+			return ps[0]
+		},
+		"a failed check":             func(ps []*phase, _ *phase) *phase { ps[3].Errors = 1; return ps[0] },
+		"a refusal of 1 s":           func(ps []*phase, _ *phase) *phase { ps[3].RefusalMax = 1.0; return ps[0] },
+		"burst goodput 0.84":         func(ps []*phase, _ *phase) *phase { ps[3].OK = 15; return ps[0] },
+		"the N keygens' goodput 0.8": func(ps []*phase, _ *phase) *phase { ps[1].Throughput = 0.8 * 0.138; return ps[0] },
+		"no sequential phase":        func([]*phase, *phase) *phase { return nil },
+		"burst sign p99 5 s":         func(ps []*phase, bs *phase) *phase { bs.P99S = 5.0; return ps[0] },
+		"a burst sign refused": func(ps []*phase, bs *phase) *phase {
+			bs.OK, bs.Refused = 19, 1
+			return ps[0]
+		},
+		"no burst sign done": func(ps []*phase, bs *phase) *phase { bs.OK, bs.P99S = 0, 0; return ps[0] },
+	} {
+		ps, _, bs := good()
+		seq := spoil(ps, bs)
+		if cs := overloadCriteria(ps, seq, ps[2], bs); allMet(cs) {
+			t.Errorf("%s: judged met: %v", name, cs)
+		}
+	}
+
+	// Without signs in the burst there is no sign criterion to fail.
+	ps, seq, _ = good()
+	if cs := overloadCriteria(ps[:4], seq, ps[2], nil); !allMet(cs) || len(cs) != 5 {
+		t.Errorf("a burst without signs: %v", cs)
+	}
+	if allMet(nil) {
+		t.Error("no criteria judged met")
+	}
+}
+
+// The burst's goodput at unloaded cost, on a PostgreSQL + Redis run's
+// figures: 17 keygens and 20 signs in 138.01 s, against 0.143 keygens/s
+// sequential and 2.703 signs/s alone: (17/0.143 + 20/2.703) / 138.01.
+func TestBurstWork(t *testing.T) {
+	seq := &phase{Throughput: 0.143}
+	alone := &phase{Throughput: 2.703}
+	keygens := &phase{OK: 17, WallS: 138.01}
+	signs := &phase{OK: 20, WallS: 12.11}
+	if got, want := burstWork(keygens, seq, alone, signs), (17/0.143+20/2.703)/138.01; math.Abs(got-want) > 1e-12 || math.Abs(got-0.9148) > 5e-4 {
+		t.Fatalf("burstWork = %.4f, want %.4f", got, want)
+	}
+	// Signs that outlast the keygens stretch the wall.
+	if got, want := burstWork(keygens, seq, alone, &phase{OK: 20, WallS: 150}), (17/0.143+20/2.703)/150; math.Abs(got-want) > 1e-12 {
+		t.Fatalf("burstWork, signs last = %.4f, want %.4f", got, want)
+	}
+	// Without a sign phase to price them, keygens alone; without a
+	// sequential phase, nothing.
+	if got, want := burstWork(keygens, seq, nil, signs), 17/0.143/138.01; math.Abs(got-want) > 1e-12 {
+		t.Fatalf("burstWork without a sign phase = %.4f, want %.4f", got, want)
+	}
+	if got := burstWork(keygens, nil, alone, signs); got != 0 {
+		t.Fatalf("burstWork without a sequential phase = %v", got)
+	}
+}
