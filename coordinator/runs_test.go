@@ -45,14 +45,12 @@ func TestAttackEarlierRun(t *testing.T) {
 	// session fails.
 	l := runInLimbo(t, me)
 	ctx, q, conn, coord, rec, refresh, cpre := context.Background(), l.q, l.conn, l.coord, l.rec, l.refresh, l.pre
-	walletID, s, job, pendingS, servers := rec.WalletID, l.s, l.job, l.pendingS, l.servers
-	serverVault := func(id string) *vault.Vault { return openVault(t, q, id) }
+	walletID, s, job := rec.WalletID, l.s, l.job
 
 	wantFailed := func(label string, job participant.Job, code party.Code) {
 		t.Helper()
 		reshareFails(t, conn, job, rec, cpre, label, code)
 	}
-	signer := job.Identity
 
 	// A later run in which the client says nothing of S: the servers
 	// (and the client itself) refuse, before anything is computed.
@@ -69,10 +67,22 @@ func TestAttackEarlierRun(t *testing.T) {
 
 	// Every holder presents its acknowledgement of S: S is activated
 	// late, this run fails with run_complete.
-	_, job = refresh()
+	l.activatedLate(t, "after the late activation")
+}
+
+// activatedLate: a run in which every holder presents its
+// acknowledgement of S fails with run_complete; S is recorded completed
+// with every acknowledgement, the wallet is at epoch 1, the server
+// holders activate their shares of S, and the client's share of S signs
+// (decred).
+func (l *limbo) activatedLate(t *testing.T, message string) {
+	t.Helper()
+	ctx, q, coord, rec, s, pendingS := context.Background(), l.q, l.coord, l.rec, l.s, l.pendingS
+	walletID, me := rec.WalletID, l.job.PartyID
+	_, job := l.refresh()
 	job.Pending, job.PendingSession = pendingS, s.SessionId
-	job.Stored = map[string][]byte{s.SessionId: identity.SignStored(signer, s.SessionId, walletID, me, 1, pendingS.PublicKey)}
-	wantFailed("a run presenting every acknowledgement of S", job, party.CodeRunComplete)
+	job.Stored = map[string][]byte{s.SessionId: identity.SignStored(l.job.Identity, s.SessionId, walletID, me, 1, pendingS.PublicKey)}
+	reshareFails(t, l.conn, job, rec, l.pre, "a run presenting every acknowledgement of S", party.CodeRunComplete)
 	got, err := coord.GetSession(ctx, &tsskitv1.GetSessionRequest{SessionId: s.SessionId}, q.Admin(t))
 	if err != nil || got.Session.State != tsskitv1.SessionState_SESSION_STATE_COMPLETED {
 		t.Fatalf("run S after the late activation: %v, %v", got, err)
@@ -83,8 +93,8 @@ func TestAttackEarlierRun(t *testing.T) {
 	if w, err := coord.GetWallet(ctx, &tsskitv1.GetWalletRequest{WalletId: walletID}, q.Admin(t)); err != nil || w.Wallet.Epoch != 1 {
 		t.Fatalf("after the late activation: %v, %v; want epoch 1", w, err)
 	}
-	for _, id := range servers {
-		v := serverVault(id)
+	for _, id := range l.servers {
+		v := openVault(t, q, id)
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			if r, err := v.GetShare(walletID, id); err == nil && r.Epoch == 1 {
 				break
@@ -93,17 +103,18 @@ func TestAttackEarlierRun(t *testing.T) {
 				t.Fatalf("%s did not activate its share of S", id)
 			}
 		}
+		v.Close()
 	}
 	pub, err := secp256k1.ParsePubKey(rec.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	digest := sha256.Sum256([]byte("after the late activation"))
+	digest := sha256.Sum256([]byte(message))
 	sresp, err := coord.CreateSignSession(ctx, &tsskitv1.CreateSignSessionRequest{WalletId: walletID, Digest: digest[:], ClientPartyIds: []string{me}}, q.Admin(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sig, err := participant.Sign(ctx, conn, q.SignJob(t, sresp, pendingS, digest[:]), pendingS)
+	sig, err := participant.Sign(ctx, l.conn, q.SignJob(t, sresp, pendingS, digest[:]), pendingS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,44 +190,11 @@ func TestSettleRunInLimbo(t *testing.T) {
 		t.Fatalf("run S after a run presenting every acknowledgement while frozen: %v; want failed", st)
 	}
 
-	// Going back: a thaw needs the pinned-run (or activated-run)
-	// statement of every other holder not named silent (the browser is),
-	// and a pinned run is never dropped. Both
-	// pin, both thaw, and both freeze again, with new statements.
 	withVault := func(id string, f func(v *vault.Vault)) {
 		t.Helper()
 		v := openVault(t, q, id)
 		defer v.Close()
 		f(v)
-	}
-	pinned := map[string][]byte{}
-	for _, id := range servers {
-		withVault(id, func(v *vault.Vault) {
-			var pe *party.Error
-			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, []string{me}, nil); !errors.As(err, &pe) || pe.Code != party.CodeSettle {
-				t.Fatalf("a thaw at %s without the other server's word: %v; want %s", id, err, party.CodeSettle)
-			}
-			st, err := serverparty.PinRun(v, walletID, id, s.SessionId)
-			if err != nil {
-				t.Fatalf("pin at %s: %v", id, err)
-			}
-			pinned[id] = st.Statement
-			if _, err := serverparty.DropRun(v, walletID, id, s.SessionId, []string{me}, slices.Collect(maps.Values(frozen)), nil); err == nil {
-				t.Fatalf("a pinned run dropped at %s", id)
-			}
-		})
-	}
-	for i, id := range servers {
-		withVault(id, func(v *vault.Vault) {
-			if err := serverparty.ThawRun(v, walletID, id, s.SessionId, []string{me}, [][]byte{pinned[servers[1-i]]}); err != nil {
-				t.Fatalf("thaw at %s: %v", id, err)
-			}
-			st, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)
-			if err != nil {
-				t.Fatalf("freeze again at %s: %v", id, err)
-			}
-			frozen[id] = st.Statement
-		})
 	}
 
 	// Drops the check refuses: nothing is lost.
@@ -334,6 +312,93 @@ func TestSettleRunInLimbo(t *testing.T) {
 // limbo is a co-managed wallet of a client in a quorum of its own, and a
 // refresh run S of it that every holder stored and that was never
 // activated (storedNotActivated).
+// Going back from a freeze (docs/lifecycle.md): run S in limbo, frozen
+// at both server holders, turns out to be wanted after all (the device
+// was found). A thaw needs the pinned-run (or activated-run) statement
+// of every other holder not named silent; each server pins S, after
+// which it never drops S; both thaw, naming the client silent. A thawed
+// run is pinned for good: frozen again, each answers with its pinned-run
+// statement, not a frozen-run one, and a drop on the frozen-run
+// statements given before the thaw is refused — the other server may
+// activate S meanwhile. Thawed again, S is activated late by a run in
+// which every holder presents its acknowledgement, and the client's
+// share of S signs (decred).
+func TestThawRunInLimbo(t *testing.T) {
+	const me = "browser-th01"
+	l := runInLimbo(t, me)
+	q, walletID, s, servers := l.q, l.rec.WalletID, l.s, l.servers
+	withVault := func(id string, f func(v *vault.Vault)) {
+		t.Helper()
+		v := openVault(t, q, id)
+		defer v.Close()
+		f(v)
+	}
+	settleRefused := func(label string, err error) {
+		t.Helper()
+		var pe *party.Error
+		if !errors.As(err, &pe) || pe.Code != party.CodeSettle {
+			t.Fatalf("%s: %v; want %s", label, err, party.CodeSettle)
+		}
+	}
+	frozen := map[string][]byte{}
+	for _, id := range servers {
+		withVault(id, func(v *vault.Vault) {
+			st, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)
+			if err != nil || st.Pinned || st.Activated {
+				t.Fatalf("freeze at %s: %+v, %v", id, st, err)
+			}
+			frozen[id] = st.Statement
+		})
+	}
+	pinned := map[string][]byte{}
+	for _, id := range servers {
+		withVault(id, func(v *vault.Vault) {
+			settleRefused("a thaw at "+id+" without the other server's word", serverparty.ThawRun(v, walletID, id, s.SessionId, []string{me}, nil))
+			st, err := serverparty.PinRun(v, walletID, id, s.SessionId)
+			if err != nil {
+				t.Fatalf("pin at %s: %v", id, err)
+			}
+			pinned[id] = st.Statement
+			if _, err := serverparty.DropRun(v, walletID, id, s.SessionId, []string{me}, slices.Collect(maps.Values(frozen)), nil); err == nil {
+				t.Fatalf("a pinned run dropped at %s", id)
+			}
+		})
+	}
+	thawAll := func() {
+		t.Helper()
+		for i, id := range servers {
+			withVault(id, func(v *vault.Vault) {
+				if err := serverparty.ThawRun(v, walletID, id, s.SessionId, []string{me}, [][]byte{pinned[servers[1-i]]}); err != nil {
+					t.Fatalf("thaw at %s: %v", id, err)
+				}
+			})
+		}
+	}
+	thawAll()
+	for i, id := range servers {
+		withVault(id, func(v *vault.Vault) {
+			st, err := serverparty.FreezeRun(v, walletID, id, s.SessionId)
+			if err != nil || !st.Pinned || st.Activated {
+				t.Fatalf("freezing the thawed run again at %s: %+v, %v; want it pinned", id, st, err)
+			}
+			if p, err := identity.ParsePinned(st.Statement); err != nil || p.SessionID != s.SessionId || p.PartyID != id {
+				t.Fatalf("%s's statement for the thawed run frozen again: %+v, %v; want its pinned-run statement", id, p, err)
+			}
+			if _, err := identity.ParseFrozen(st.Statement); err == nil {
+				t.Fatalf("%s gave a frozen-run statement for a thawed run", id)
+			}
+			if _, err := serverparty.DropRun(v, walletID, id, s.SessionId, []string{me}, [][]byte{frozen[servers[1-i]]}, nil); err == nil {
+				t.Fatalf("a thawed run dropped at %s on the other's frozen-run statement from before the thaw", id)
+			}
+			if _, from, err := v.GetPendingShareFrom(walletID, id); err != nil || from != s.SessionId {
+				t.Fatalf("%s's share of S after the refused drop: from %q, %v", id, from, err)
+			}
+		})
+	}
+	thawAll()
+	l.activatedLate(t, "after the thaw")
+}
+
 type limbo struct {
 	q        *quorumtest.Quorum
 	conn     participant.Conn

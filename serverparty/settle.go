@@ -27,6 +27,10 @@ type Settled struct {
 	Statement []byte
 	Epoch     int
 	Activated bool
+	// Pinned: FreezeRun of a run pinned or thawed here before, which is
+	// pinned again (never dropped here): Statement is its pinned-run
+	// statement.
+	Pinned bool
 }
 
 // FreezeRun freezes run sessionID of walletID at partyID (vault.FreezeRun)
@@ -35,7 +39,10 @@ type Settled struct {
 // whether it holds the active share of the epoch before. A run already
 // activated here is not frozen: it returns the party's activated-run
 // statement instead (Activated), with which the holders that froze it
-// thaw it.
+// thaw it. A run pinned or thawed here before is pinned again, never
+// frozen: it returns the party's pinned-run statement (Pinned), for a
+// frozen-run statement would let the others drop a run this party may
+// activate.
 func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, error) {
 	// The party's key, loaded once, checked against each record it signs
 	// for.
@@ -62,7 +69,7 @@ func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, e
 			return nil, err
 		}
 	}
-	pending, err := v.FreezeRun(walletID, partyID, sessionID)
+	pending, pinned, err := v.FreezeRun(walletID, partyID, sessionID)
 	if errors.Is(err, vault.ErrActivated) {
 		active, gerr := v.GetShare(walletID, partyID)
 		if gerr != nil {
@@ -76,6 +83,13 @@ func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, e
 	}
 	if err != nil {
 		return nil, err
+	}
+	if pinned {
+		k, err := keyFor(pending)
+		if err != nil {
+			return nil, err
+		}
+		return &Settled{Statement: identity.SignPinned(k, sessionID, walletID, partyID, pending.Epoch), Epoch: pending.Epoch, Pinned: true}, nil
 	}
 	active, err := v.GetShare(walletID, partyID)
 	switch {

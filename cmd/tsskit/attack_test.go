@@ -614,9 +614,7 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	// stops both server holders and freezes S at each; while S is frozen,
 	// a refresh in which the CLI presents its acknowledgement of S (which
 	// would complete S) is refused by the servers before anything is
-	// counted. Pinned at both (a thaw without the other's word refused, a
-	// drop of the pinned run refused), S is thawed and frozen again.
-	// Drops without the other server's statement, or naming the
+	// counted. Drops without the other server's statement, or naming the
 	// other server silent too, are refused and drop nothing; with each
 	// other's statement, both drop S. The next refresh goes on with the
 	// servers' abandoned-run statements although the CLI presents its
@@ -628,17 +626,9 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		refresh := func() (map[string]any, string, error) {
 			return c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
 		}
-		holder := func(v *vault.Vault) bool {
-			refs, err := v.ListShares()
-			return err == nil && slices.ContainsFunc(refs, func(r vault.ShareRef) bool { return r.WalletID == walletID })
-		}
+		holder := holdsWallet(walletID)
 		settle := func(dataDir string, args ...string) (string, error) {
-			cmd := exec.Command(c.bin, append(append([]string{"settle"}, args...), "--data-dir", dataDir, "--wallet", walletID, "--run", runS)...)
-			cmd.Env = append(os.Environ(), c.env...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			return stderr.String(), err
+			return c.settle(walletID, runS, dataDir, args...)
 		}
 		// While a server party runs, it holds its vault: settle refuses.
 		for i := 1; i <= 3; i++ {
@@ -685,36 +675,6 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Going back, and forth again: a thaw without the other
-			// server's word is refused; each pins S (a pinned run is
-			// never dropped), thaws it on the other's pinned-run
-			// statement, and freezes it again.
-			pinned := map[string]string{}
-			for _, d := range dirs {
-				if stderr, err := settle(d, "thaw"); err == nil || !strings.Contains(stderr, "settle_refused") {
-					t.Fatalf("a thaw at %s without the other server's word: %v\n%s", d, err, stderr)
-				}
-				pinned[d] = d + ".pinned"
-				if stderr, err := settle(d, "pin", "--out", pinned[d]); err != nil {
-					t.Fatalf("pin at %s: %v\n%s", d, err, stderr)
-				}
-			}
-			if stderr, err := settle(a, "drop", "--silent", self, "--frozen", statements[b]); err == nil || !strings.Contains(stderr, "pinned") {
-				t.Fatalf("a drop of a pinned run: %v\n%s", err, stderr)
-			}
-			for _, d := range [][2]string{{a, b}, {b, a}} {
-				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err == nil || !strings.Contains(stderr, "settle_refused") {
-					t.Fatalf("a thaw at %s without the CLI's word, the CLI not named silent: %v\n%s", d[0], err, stderr)
-				}
-				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]], "--silent", self); err != nil {
-					t.Fatalf("thaw at %s: %v\n%s", d[0], err, stderr)
-				}
-			}
-			for _, d := range dirs {
-				if stderr, err := settle(d, "freeze", "--out", statements[d]); err != nil {
-					t.Fatalf("freeze again at %s: %v\n%s", d, err, stderr)
-				}
-			}
 			for name, args := range map[string][]string{
 				"no word from the other server":     {"drop", "--silent", self},
 				"the other server named silent too": {"drop", "--silent", self + "," + strings.TrimSpace(string(bID))},
@@ -751,6 +711,98 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
 	})
 
+	// A run in limbo frozen, then wanted after all: the operator stops
+	// both server holders and freezes S at each. A thaw without the
+	// other server's word is refused; each pins S (a drop of a pinned
+	// run is refused), and each thaws it on the other's pinned-run
+	// statement, the CLI named silent (without that, refused). A thawed
+	// run is pinned for good: frozen again, each server answers with its
+	// pinned-run statement and fails, and a drop on the other's
+	// frozen-run statement given before the thaw is refused — the other
+	// server may have activated S since. Thawed again, the CLI's next
+	// refresh completes S late (epoch 1, S's own session), and S's share
+	// signs (verified).
+	t.Run("refresh: an operator thaws a run in limbo; thawed, it is never dropped", func(t *testing.T) {
+		const self = "cli-thaw"
+		file, walletID, runS, kg := c.runInLimbo(t, env, self)
+		settle := func(dataDir string, args ...string) (string, error) {
+			return c.settle(walletID, runS, dataDir, args...)
+		}
+		c.whileStopped(t, holdsWallet(walletID), func(dirs []string) {
+			if len(dirs) != 2 {
+				t.Fatalf("%d server holders; want 2", len(dirs))
+			}
+			frozen, pinned := map[string]string{}, map[string]string{}
+			for _, d := range dirs {
+				frozen[d], pinned[d] = d+".frozen-th", d+".pinned-th"
+				if stderr, err := settle(d, "freeze", "--out", frozen[d]); err != nil {
+					t.Fatalf("freeze at %s: %v\n%s", d, err, stderr)
+				}
+				if stderr, err := settle(d, "thaw", "--silent", self); err == nil || !strings.Contains(stderr, "settle_refused") {
+					t.Fatalf("a thaw at %s without the other server's word: %v\n%s", d, err, stderr)
+				}
+				if stderr, err := settle(d, "pin", "--out", pinned[d]); err != nil {
+					t.Fatalf("pin at %s: %v\n%s", d, err, stderr)
+				}
+			}
+			pairs := [][2]string{{dirs[0], dirs[1]}, {dirs[1], dirs[0]}}
+			for _, d := range pairs {
+				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", frozen[d[1]]); err == nil || !strings.Contains(stderr, "pinned") {
+					t.Fatalf("a drop of a pinned run at %s: %v\n%s", d[0], err, stderr)
+				}
+				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err == nil || !strings.Contains(stderr, "settle_refused") {
+					t.Fatalf("a thaw at %s without the CLI's word, the CLI not named silent: %v\n%s", d[0], err, stderr)
+				}
+				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]], "--silent", self); err != nil {
+					t.Fatalf("thaw at %s: %v\n%s", d[0], err, stderr)
+				}
+			}
+			for _, d := range pairs {
+				out := d[0] + ".again"
+				if stderr, err := settle(d[0], "freeze", "--out", out); err == nil || !strings.Contains(stderr, "pinned") {
+					t.Fatalf("a freeze of the thawed run at %s: %v\n%s; want it refused as pinned", d[0], err, stderr)
+				}
+				b, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, err := hex.DecodeString(strings.TrimSpace(string(b)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := identity.ParsePinned(st); err != nil {
+					t.Fatalf("the statement of the thawed run frozen again at %s is not a pinned-run statement: %v", d[0], err)
+				}
+				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", frozen[d[1]]); err == nil || !strings.Contains(stderr, "pinned") {
+					t.Fatalf("a drop of the thawed run at %s on the other's frozen-run statement from before the thaw: %v\n%s", d[0], err, stderr)
+				}
+			}
+			for _, d := range pairs {
+				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]], "--silent", self); err != nil {
+					t.Fatalf("thaw again at %s: %v\n%s", d[0], err, stderr)
+				}
+			}
+		})
+		if held := c.serversPending(t, walletID); len(held) != 2 {
+			t.Fatalf("after the thaws the server holders hold pending %v; want S's at both", held)
+		}
+
+		out, stderr, err := c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
+		if err != nil || out["session_id"] != runS || out["epoch"] != float64(1) {
+			t.Fatalf("the refresh after the thaw: %v %v\n%s", err, out, tail(stderr, 1500))
+		}
+		for deadline := time.Now().Add(30 * time.Second); len(c.serversPending(t, walletID)) > 0; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("server holders did not activate S: pending %v", c.serversPending(t, walletID))
+			}
+		}
+		sig, stderr, err := c.exec(env, "party", "sign", "--coordinator", c.via, "--router", c.router, "--share", file, "--message", "run S, thawed")
+		if err != nil || sig["public_key"] != kg["public_key"] {
+			t.Fatalf("signing with S's share: %v %v\n%s", err, sig, tail(stderr, 1500))
+		}
+		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
+	})
+
 	// The same run in limbo settled with the CLI party taking part
 	// instead of being named silent (tsskit party settle): the CLI
 	// freezes S; while S is frozen its refresh is refused before a
@@ -777,17 +829,9 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			return stdout.String(), stderr.String(), err
 		}
 		serverSettle := func(dataDir string, args ...string) (string, error) {
-			cmd := exec.Command(c.bin, append(append([]string{"settle"}, args...), "--data-dir", dataDir, "--wallet", walletID, "--run", runS)...)
-			cmd.Env = append(os.Environ(), c.env...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			return stderr.String(), err
+			return c.settle(walletID, runS, dataDir, args...)
 		}
-		holder := func(v *vault.Vault) bool {
-			refs, err := v.ListShares()
-			return err == nil && slices.ContainsFunc(refs, func(r vault.ShareRef) bool { return r.WalletID == walletID })
-		}
+		holder := holdsWallet(walletID)
 		original, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -917,6 +961,26 @@ func (c *cluster) runInLimbo(t *testing.T, env []string, self string) (file, wal
 		t.Fatalf("server holders' pending shares after run S: %v; want both from %s", held, runS)
 	}
 	return file, walletID, runS, kg
+}
+
+// settle runs tsskit settle at the (stopped) server party whose data
+// directory is dataDir, on run runS of walletID, and returns its stderr.
+func (c *cluster) settle(walletID, runS, dataDir string, args ...string) (string, error) {
+	cmd := exec.Command(c.bin, append(append([]string{"settle"}, args...), "--data-dir", dataDir, "--wallet", walletID, "--run", runS)...)
+	cmd.Env = append(os.Environ(), c.env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	return stderr.String(), err
+}
+
+// holdsWallet says whether a server party's vault holds a share of
+// walletID.
+func holdsWallet(walletID string) func(*vault.Vault) bool {
+	return func(v *vault.Vault) bool {
+		refs, err := v.ListShares()
+		return err == nil && slices.ContainsFunc(refs, func(r vault.ShareRef) bool { return r.WalletID == walletID })
+	}
 }
 
 // serversPending is the session each server party's pending share of

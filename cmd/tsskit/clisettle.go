@@ -31,25 +31,15 @@ func partySettle(args []string) error {
 		return configErrorf("%s", usage)
 	}
 	step := args[0]
-	summary := map[string]string{
-		"freeze": "Freeze a refresh run in limbo at this party: it never activates the run's share. Prints the party's signed frozen-run statement (an activated-run statement, and fails, if the run is active here).",
-		"drop":   "Drop this party's share of a frozen run, given the frozen-run statement of every other holder that is not --silent. Prints its abandoned-run statement.",
-		"pin":    "Pin a frozen run at this party: it is never dropped here, only thawed. Prints the party's pinned-run statement.",
-		"thaw":   "Undo a freeze, given every other holder's activated-run or pinned-run statement (those that never drop it, such as a browser, named --silent); 'tsskit party refresh --resume' then activates the run's share if the coordinator records the run completed.",
-	}[step]
+	summary := settleSummary(step, "this party", "'tsskit party refresh --resume' then activates the run's share if the coordinator records the run completed.", "")
 	if summary == "" {
 		return configErrorf("party settle: unknown step %q; %s", step, usage)
 	}
 	fs := newFlags("party settle "+step, summary, "  TSSKIT_SHARE_PASSWORD  the share file's password, instead of --password-file")
 	shareFile := fs.String("share", "", "the party's share file; the run's pending share is beside it")
 	pwFile := fs.String("password-file", "", "file holding the share password")
-	run := fs.String("run", "", "the reshare session id of the run in limbo")
-	out := fs.String("out", "", "freeze, drop, pin: write the statement printed to this file too")
-	silent := fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers); thaw: the holders that never drop it (a browser, a lost device)")
-	frozen := statementFiles(fs, "frozen", "drop: a file with another holder's frozen-run statement (repeat for each)")
-	dropped := statementFiles(fs, "abandoned", "drop: a file with the abandoned-run statement another holder's drop printed (repeat for each)")
-	words := statementFiles(fs, "activated", "thaw: a file with the activated-run statement another holder's freeze printed (repeat for each)")
-	fs.Func("pinned", "thaw: a file with the pinned-run statement another holder's pin printed (repeat for each)", fs.Lookup("activated").Value.Set)
+	a := addSettleFlags(fs)
+	run, out, silent, frozen, dropped, words := a.run, a.out, a.silent, a.frozen, a.dropped, a.words
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -73,12 +63,9 @@ func partySettle(args []string) error {
 	if err != nil {
 		return err
 	}
-	cur, err := share.Unprotect(data, pw)
+	cur, err := unprotectShare(*shareFile, data, pw)
 	if err != nil {
-		if errors.Is(err, share.ErrWrongPassword) {
-			return fmt.Errorf("%s: wrong password or corrupted file", *shareFile)
-		}
-		return fmt.Errorf("%s: %w", *shareFile, err)
+		return err
 	}
 	loadShare := func(file string, epoch int) (*share.Record, error) {
 		rec, _, err := readRunShare(file, *shareFile, cur, pw, epoch)
@@ -99,6 +86,9 @@ func partySettle(args []string) error {
 		}
 	}
 	fmt.Print(line)
+	if done.pinned {
+		return fmt.Errorf("run %s was pinned or thawed here before: it is never dropped here; this is its pinned-run statement: thaw it again (tsskit party settle thaw --pinned)", *run)
+	}
 	if done.activated {
 		return fmt.Errorf("run %s is this party's active share already: it is complete, not frozen; the holders that froze it pin and thaw it (tsskit settle pin, tsskit settle thaw --activated --pinned; tsskit party settle at a CLI party)", *run)
 	}
@@ -120,6 +110,7 @@ func splitIDs(s string) []string {
 type clientSettled struct {
 	statement []byte
 	activated bool
+	pinned    bool // a freeze of a run pinned or thawed before: a pinned-run statement
 	note      string
 }
 
@@ -186,6 +177,21 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 			return nil, err
 		}
 		defer k.Destroy()
+		if runs[i].Pinned || state == runPinned {
+			// Pinned or thawed here before: its frozen-run statement
+			// still verifies, so it is pinned again, never frozen, and
+			// gives its pinned-run statement.
+			if state != runPinned {
+				if err := setState(runPinned); err != nil {
+					return nil, err
+				}
+				if err := moveShare(at, heldFile(shareFile, epoch)); err != nil {
+					return nil, err
+				}
+			}
+			return &clientSettled{statement: identity.SignPinned(k, sid, cur.WalletID, cur.PartyID, epoch), pinned: true,
+				note: fmt.Sprintf("run %s of wallet %s (epoch %d) was pinned or thawed at %s before: it is held again, never activated here until thawed, and never dropped here", sid, cur.WalletID, epoch, cur.PartyID)}, nil
+		}
 		if !runs[i].held() {
 			// Frozen, then the share moved where an older tsskit's
 			// --resume does not look for it.
@@ -202,8 +208,8 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 
 	case "drop":
 		switch {
-		case state == runPinned:
-			return refuse("run %s is pinned here: it is thawed, never dropped", sid)
+		case state == runPinned || runs[i].Pinned:
+			return refuse("run %s was pinned here (a pin or a thaw): it is thawed, never dropped", sid)
 		case state == runFrozen && pending == nil:
 			return refuse("run %s is frozen here but its share is gone: nothing is left to check a drop against; put the held share file back, or recover the wallet", sid)
 		case state == runFrozen:
@@ -249,7 +255,8 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 			return nil, err
 		}
 		defer k.Destroy()
-		if state != runPinned {
+		if state != runPinned || !runs[i].Pinned {
+			runs[i].Pinned = true
 			if err := setState(runPinned); err != nil {
 				return nil, err
 			}
@@ -270,6 +277,8 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 		if err := moveShare(at, pendingFile(shareFile, epoch)); err != nil {
 			return nil, err
 		}
+		// Pinned for good: its frozen-run statement still verifies.
+		runs[i].Pinned = true
 		if err := setState(runStored); err != nil {
 			return nil, err
 		}

@@ -42,7 +42,7 @@ func TestCLISettle(t *testing.T) {
 	cur.IdentitySeed = keys["cli-1"].Seed()
 	pend := *cur
 	pend.Epoch = 1
-	const runS = "rs-s"
+	runS := "rs-s" // the settle helpers' run, in file
 
 	dir := t.TempDir()
 	file := filepath.Join(dir, "w.share")
@@ -154,39 +154,7 @@ func TestCLISettle(t *testing.T) {
 		}
 	}
 
-	// Going back: pinned (never dropped), thawed only on every server
-	// holder's word.
-	pinned, err := settle("pin", nil, nil, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p, err := identity.ParsePinned(pinned.statement); err != nil || !p.Verify(keys["cli-1"].Public()) || p.SessionID != runS {
-		t.Fatalf("pinned-run statement %+v, %v", p, err)
-	}
-	if _, err := settle("drop", []string{"server-2"}, [][]byte{frozenBy("server-1", true)}, nil, nil); code(err) != party.CodeSettle || state() != runPinned {
-		t.Fatalf("drop of a pinned run: %v, state %s", err, state())
-	}
-	pinnedBy := func(id string) []byte { return identity.SignPinned(keys[id], runS, "w", id, 1) }
-	if _, err := settle("thaw", nil, nil, nil, [][]byte{pinnedBy("server-1")}); code(err) != party.CodeSettle || state() != runPinned {
-		t.Fatalf("thaw without server-2's word: %v, state %s", err, state())
-	}
-	if _, err := settle("thaw", []string{"server-2", "server-2"}, nil, nil, [][]byte{pinnedBy("server-1")}); code(err) != party.CodeSettle || state() != runPinned {
-		t.Fatalf("thaw naming server-2 silent twice: %v, state %s", err, state())
-	}
-	if _, err := settle("thaw", nil, nil, nil, [][]byte{pinnedBy("server-1"), identity.SignActivated(keys["server-2"], runS, "w", "server-2", 1)}); err != nil || state() != runStored {
-		t.Fatalf("thaw: %v, state %s", err, state())
-	}
-	if !pendingThere() || heldThere() || runShareFrom(file, 1) != runS {
-		t.Fatalf("after the thaw the share is not back in place: pending %v, held %v", pendingThere(), heldThere())
-	}
-	if err := heldRuns(file, 1); err != nil {
-		t.Fatalf("a thawed run still holds the epoch: %v", err)
-	}
-
-	// Frozen again and dropped, server-2 silent, on server-1's word.
-	if _, err := settle("freeze", nil, nil, nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	// Dropped, server-2 silent, on server-1's word.
 	dropped, err := settle("drop", []string{"server-2"}, [][]byte{frozenBy("server-1", true)}, nil, nil)
 	if err != nil {
 		t.Fatalf("drop: %v", err)
@@ -298,6 +266,69 @@ func TestCLISettle(t *testing.T) {
 	if got := runShareFrom(h, 1); got != "" {
 		t.Fatalf("held and pending shares side by side: %q", got)
 	}
+
+	// Going back, on another wallet file: pinned (never dropped), thawed
+	// only on every server holder's word. Thawed, the run is pinned for
+	// good: its frozen-run statement from before the thaw still
+	// verifies, so frozen again it gives its pinned-run statement, and
+	// it is never dropped, even on such a statement of another holder.
+	file, runS = filepath.Join(dir, "p.share"), "rs-p"
+	if err := os.WriteFile(file, original, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	storeRun(file, runS)
+	if _, err := settle("freeze", nil, nil, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	pinned, err := settle("pin", nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := identity.ParsePinned(pinned.statement); err != nil || !p.Verify(keys["cli-1"].Public()) || p.SessionID != runS {
+		t.Fatalf("pinned-run statement %+v, %v", p, err)
+	}
+	if _, err := settle("drop", []string{"server-2"}, [][]byte{frozenBy("server-1", true)}, nil, nil); code(err) != party.CodeSettle || state() != runPinned {
+		t.Fatalf("drop of a pinned run: %v, state %s", err, state())
+	}
+	pinnedBy := func(id string) []byte { return identity.SignPinned(keys[id], runS, "w", id, 1) }
+	if _, err := settle("thaw", nil, nil, nil, [][]byte{pinnedBy("server-1")}); code(err) != party.CodeSettle || state() != runPinned {
+		t.Fatalf("thaw without server-2's word: %v, state %s", err, state())
+	}
+	if _, err := settle("thaw", []string{"server-2", "server-2"}, nil, nil, [][]byte{pinnedBy("server-1")}); code(err) != party.CodeSettle || state() != runPinned {
+		t.Fatalf("thaw naming server-2 silent twice: %v, state %s", err, state())
+	}
+	if _, err := settle("thaw", nil, nil, nil, [][]byte{pinnedBy("server-1"), identity.SignActivated(keys["server-2"], runS, "w", "server-2", 1)}); err != nil || state() != runStored {
+		t.Fatalf("thaw: %v, state %s", err, state())
+	}
+	if !pendingThere() || heldThere() || runShareFrom(file, 1) != runS {
+		t.Fatalf("after the thaw the share is not back in place: pending %v, held %v", pendingThere(), heldThere())
+	}
+	if err := heldRuns(file, 1); err != nil {
+		t.Fatalf("a thawed run still holds the epoch: %v", err)
+	}
+
+	if _, err := settle("drop", []string{"server-2"}, [][]byte{frozenBy("server-1", true)}, nil, nil); code(err) != party.CodeSettle || state() != runStored {
+		t.Fatalf("drop of a thawed run: %v, state %s", err, state())
+	}
+	again, err := settle("freeze", nil, nil, nil, nil)
+	if err != nil || !again.pinned || state() != runPinned || !heldThere() || pendingThere() {
+		t.Fatalf("freeze of a thawed run: %+v, %v, state %s; want it pinned, its share held", again, err, state())
+	}
+	if p, err := identity.ParsePinned(again.statement); err != nil || !p.Verify(keys["cli-1"].Public()) || p.SessionID != runS {
+		t.Fatalf("the statement of a thawed run frozen again: %+v, %v; want its pinned-run statement", p, err)
+	}
+	if _, err := identity.ParseFrozen(again.statement); err == nil {
+		t.Fatal("a frozen-run statement for a thawed run")
+	}
+	if _, err := settle("drop", []string{"server-2"}, [][]byte{frozenBy("server-1", true)}, nil, nil); code(err) != party.CodeSettle || state() != runPinned || !heldThere() {
+		t.Fatalf("drop of a thawed run frozen again: %v, state %s", err, state())
+	}
+	if _, err := settle("thaw", nil, nil, nil, [][]byte{pinnedBy("server-1"), pinnedBy("server-2")}); err != nil || state() != runStored || !pendingThere() {
+		t.Fatalf("thaw again: %v, state %s", err, state())
+	}
+	if b, _ := os.ReadFile(runsFile(file, 1)); !bytes.HasPrefix(b, []byte(`{"version":3,`)) {
+		t.Fatalf("the runs file of a run pinned for good is not in the form older CLIs refuse: %s", b)
+	}
 }
 
 // The share's lock: a second holder is refused at once, and the lock is
@@ -323,7 +354,8 @@ func TestLockShare(t *testing.T) {
 }
 
 // The runs file's forms: the array older CLIs read while no run is held,
-// an object with a version once one is, which an older CLI refuses.
+// an object with a version once one is, which an older CLI refuses, and
+// version 3 once a run is pinned for good.
 func TestCLIRunsFileVersion(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "w.share.epoch-1.runs")
 	plain := []cliRun{{SessionID: "a", State: runStored}}
@@ -345,7 +377,25 @@ func TestCLIRunsFileVersion(t *testing.T) {
 	if b, _ := os.ReadFile(file); json.Unmarshal(b, &old) == nil {
 		t.Fatal("an older CLI would read a runs file with a frozen run")
 	}
-	if err := os.WriteFile(file, []byte(`{"version":3,"runs":[]}`), 0o600); err != nil {
+	// A run pinned for good, even once stored again: version 3, which a
+	// CLI reading only version 2 refuses rather than drop the run.
+	pinned := []cliRun{{SessionID: "a", State: runStored, Pinned: true}}
+	if err := writeRuns(file, pinned); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(file); !bytes.HasPrefix(b, []byte(`{"version":3,`)) {
+		t.Fatalf("a run pinned for good: %s", b)
+	}
+	if got, err := readRuns(file); err != nil || len(got) != 1 || got[0] != pinned[0] {
+		t.Fatalf("read back %+v, %v", got, err)
+	}
+	if err := os.WriteFile(file, []byte(`{"version":2,"runs":[{"session_id":"a","state":"frozen"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := readRuns(file); err != nil || len(got) != 1 || got[0].State != runFrozen {
+		t.Fatalf("a version 2 file: %+v, %v", got, err)
+	}
+	if err := os.WriteFile(file, []byte(`{"version":4,"runs":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := readRuns(file); err == nil {

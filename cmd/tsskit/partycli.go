@@ -459,12 +459,9 @@ func partyRefresh(ctx context.Context, args []string) error {
 		return err
 	}
 	defer clear(pw)
-	rec, err := share.Unprotect(data, pw)
+	rec, err := unprotectShare(*shareFile, data, pw)
 	if err != nil {
-		if errors.Is(err, share.ErrWrongPassword) {
-			return fmt.Errorf("%s: wrong password or corrupted file", *shareFile)
-		}
-		return fmt.Errorf("%s: %w", *shareFile, err)
+		return err
 	}
 	pc, err := connect(*coordAddr, *routerAddr, *token, tf)
 	if err != nil {
@@ -593,9 +590,9 @@ func readRunShare(file, shareFile string, cur *share.Record, pw []byte, epoch in
 	if !ok {
 		return nil, "", fmt.Errorf("%s is not the share its session file %s labels (a refresh cut short between the two?)", file, sessionFile(shareFile, epoch))
 	}
-	next, err := share.Unprotect(data, pw)
+	next, err := unprotectShare(file, data, pw)
 	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", file, err)
+		return nil, "", err
 	}
 	if next.WalletID != cur.WalletID || next.PartyID != cur.PartyID || next.Epoch != epoch || !bytes.Equal(next.PublicKey, cur.PublicKey) {
 		return nil, "", fmt.Errorf("%s is not %s's share of wallet %s of epoch %d with its key", file, cur.PartyID, cur.WalletID, epoch)
@@ -721,12 +718,18 @@ func openShareFile(file, pwFile string) (*share.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer clear(pw)
+	return unprotectShare(file, data, pw)
+}
+
+// unprotectShare opens the share file file's contents data with the
+// password pw, naming file in its errors.
+func unprotectShare(file string, data, pw []byte) (*share.Record, error) {
 	rec, err := share.Unprotect(data, pw)
-	clear(pw)
+	if errors.Is(err, share.ErrWrongPassword) {
+		return nil, fmt.Errorf("%s: wrong password or corrupted file", file)
+	}
 	if err != nil {
-		if errors.Is(err, share.ErrWrongPassword) {
-			return nil, fmt.Errorf("%s: wrong password or corrupted file", file)
-		}
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	return rec, nil

@@ -52,17 +52,33 @@ const (
 type cliRun struct {
 	SessionID string `json:"session_id"`
 	State     string `json:"state"`
+	// Pinned: the run was pinned or thawed here, and is never dropped
+	// here again (its earlier frozen-run statement still verifies); a
+	// freeze pins it (vault.Run.Pinned at a server party).
+	Pinned bool `json:"pinned,omitempty"`
 }
 
 // held: the run is frozen or pinned, and the party takes part in no run
 // of its epoch until it is thawed or dropped.
 func (r cliRun) held() bool { return r.State == runFrozen || r.State == runPinned }
 
-// runsVersion is the runs file's object form, written once a run is
-// frozen or pinned: a CLI that predates settling reads only the array
-// form, and so refuses such a file instead of breaking the promise a
-// frozen-run or pinned-run statement made.
-const runsVersion = 2
+// The runs file's object form is written once a run is frozen or
+// pinned: a CLI that predates settling reads only the array form, and so
+// refuses such a file instead of breaking the promise a frozen-run or
+// pinned-run statement made. Version 3 marks a run pinned for good
+// (cliRun.Pinned), which a CLI reading only version 2 refuses rather
+// than drop that run.
+const (
+	runsVersionHeld   = 2
+	runsVersionPinned = 3
+)
+
+func runsVersion(runs []cliRun) int {
+	if slices.ContainsFunc(runs, func(r cliRun) bool { return r.Pinned }) {
+		return runsVersionPinned
+	}
+	return runsVersionHeld
+}
 
 type runsObject struct {
 	Version int      `json:"version"`
@@ -87,8 +103,8 @@ func readRuns(file string) ([]cliRun, error) {
 		if err := json.Unmarshal(b, &o); err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
-		if o.Version != runsVersion {
-			return nil, fmt.Errorf("%s: runs file version %d; this tsskit reads version %d", file, o.Version, runsVersion)
+		if o.Version != runsVersionHeld && o.Version != runsVersionPinned {
+			return nil, fmt.Errorf("%s: runs file version %d; this tsskit reads versions %d and %d", file, o.Version, runsVersionHeld, runsVersionPinned)
 		}
 		return o.Runs, nil
 	}
@@ -102,8 +118,8 @@ func readRuns(file string) ([]cliRun, error) {
 // record or the new one, never a torn one.
 func writeRuns(file string, runs []cliRun) error {
 	var v any = runs
-	if slices.ContainsFunc(runs, cliRun.held) {
-		v = runsObject{Version: runsVersion, Runs: runs}
+	if slices.ContainsFunc(runs, func(r cliRun) bool { return r.held() || r.Pinned }) {
+		v = runsObject{Version: runsVersion(runs), Runs: runs}
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -289,14 +305,21 @@ func markStored(shareFile string, epoch int, sessionID string) error {
 	if err := refuseHeld(shareFile, epoch, runs); err != nil {
 		return err
 	}
+	return setRun(file, runs, sessionID, runStored, fmt.Sprintf("session %s was abandoned by this party: its share is not stored", sessionID))
+}
+
+// setRun records run sessionID in runs as st (appending it if it is not
+// recorded) and writes runs to file; a run recorded abandoned is refused
+// with the error dropped, changing nothing.
+func setRun(file string, runs []cliRun, sessionID, st, dropped string) error {
 	i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID })
 	switch {
 	case i >= 0 && runs[i].State == runAbandoned:
-		return fmt.Errorf("session %s was abandoned by this party: its share is not stored", sessionID)
+		return errors.New(dropped)
 	case i >= 0:
-		runs[i].State = runStored
+		runs[i].State = st
 	default:
-		runs = append(runs, cliRun{SessionID: sessionID, State: runStored})
+		runs = append(runs, cliRun{SessionID: sessionID, State: st})
 	}
 	return writeRuns(file, runs)
 }
@@ -341,19 +364,11 @@ func activatePending(shareFile, pending string, epoch int, sessionID string) err
 	if err != nil {
 		return err
 	}
-	i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID })
-	switch {
-	case i >= 0 && runs[i].held():
+	if i := slices.IndexFunc(runs, func(r cliRun) bool { return r.SessionID == sessionID }); i >= 0 && runs[i].held() {
 		return &party.Error{Code: party.CodeRunFrozen, Err: fmt.Errorf(
 			"run %s is %s at this party (tsskit party settle): its share is not activated; if the run completed, thaw it with every other holder's activated-run or pinned-run statement (tsskit party settle thaw), then run 'tsskit party refresh --resume'", sessionID, runs[i].State)}
-	case i >= 0 && runs[i].State == runAbandoned:
-		return fmt.Errorf("run %s was dropped by this party: its share is never activated", sessionID)
-	case i >= 0:
-		runs[i].State = runActivated
-	default:
-		runs = append(runs, cliRun{SessionID: sessionID, State: runActivated})
 	}
-	if err := writeRuns(file, runs); err != nil {
+	if err := setRun(file, runs, sessionID, runActivated, fmt.Sprintf("run %s was dropped by this party: its share is never activated", sessionID)); err != nil {
 		return err
 	}
 	if err := os.Rename(pending, shareFile); err != nil {

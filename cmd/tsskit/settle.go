@@ -33,12 +33,7 @@ func runSettle(ctx context.Context, args []string) error {
 		return configErrorf("%s", usage)
 	}
 	step := args[0]
-	summary := map[string]string{
-		"freeze": "Freeze a reshare run in limbo at this server party: it never activates the run's share. Prints the party's signed frozen-run statement (an activated-run statement, and fails, if the run is active here). Stop the server party first.",
-		"drop":   "Drop this server party's share of a frozen run, given the frozen-run statement of every other holder that is not --silent. Prints its abandoned-run statement. Stop the server party first.",
-		"pin":    "Pin a frozen run at this server party: it is never dropped here, only thawed. Prints the party's pinned-run statement, for the other holders' thaw. Stop the server party first.",
-		"thaw":   "Undo a freeze, given every other holder's activated-run or pinned-run statement (those that never drop it, such as a browser, named --silent): the run's share is activated at the party's next start. Stop the server party first.",
-	}[step]
+	summary := settleSummary(step, "this server party", "the run's share is activated at the party's next start.", " Stop the server party first.")
 	if summary == "" {
 		return configErrorf("settle: unknown step %q; %s", step, usage)
 	}
@@ -48,13 +43,8 @@ func runSettle(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", filepath.Join(".data", "serverparty"), "the server party's data dir")
 	partyID := fs.String("party-id", "", "the party (default: the id kept in --data-dir)")
 	walletID := fs.String("wallet", "", "the wallet id")
-	run := fs.String("run", "", "the reshare session id of the run in limbo")
-	out := fs.String("out", "", "freeze, drop, pin: write the statement printed to this file too")
-	silent := fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers); thaw: the holders that never drop it (a browser, a lost device)")
-	frozen := statementFiles(fs, "frozen", "drop: a file with another holder's frozen-run statement (repeat for each)")
-	dropped := statementFiles(fs, "abandoned", "drop, at a party holding no share of the epoch before: a file with the abandoned-run statement another holder's drop printed")
-	words := statementFiles(fs, "activated", "thaw: a file with the activated-run statement another holder's freeze printed (repeat for each)")
-	fs.Func("pinned", "thaw: a file with the pinned-run statement another holder's pin printed (repeat for each)", fs.Lookup("activated").Value.Set)
+	a := addSettleFlags(fs)
+	run, out, silent, frozen, dropped, words := a.run, a.out, a.silent, a.frozen, a.dropped, a.words
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -79,7 +69,7 @@ func runSettle(ctx context.Context, args []string) error {
 	var done *serverparty.Settled
 	switch step {
 	case "freeze":
-		if done, err = serverparty.FreezeRun(v, *walletID, id, *run); err == nil && !done.Activated {
+		if done, err = serverparty.FreezeRun(v, *walletID, id, *run); err == nil && !done.Activated && !done.Pinned {
 			fmt.Fprintf(os.Stderr, "run %s of wallet %s (epoch %d) is frozen at %s: it is never activated here\n", *run, *walletID, done.Epoch, id)
 		}
 	case "drop":
@@ -105,10 +95,48 @@ func runSettle(ctx context.Context, args []string) error {
 		}
 	}
 	fmt.Print(line)
+	if done.Pinned {
+		return fmt.Errorf("run %s was pinned or thawed at %s before: it is held again (never activated here until thawed) but never dropped here, for its earlier frozen-run statement still verifies; this is its pinned-run statement: thaw it again (tsskit settle thaw --pinned)", *run, id)
+	}
 	if done.Activated {
 		return fmt.Errorf("run %s is %s's active share already: it is complete, not frozen; pin it at the other holders that froze it, then thaw each with this activated-run statement and the others' pinned-run statements (tsskit settle pin; tsskit settle thaw --activated --pinned)", *run, id)
 	}
 	return nil
+}
+
+// settleSummary is the help summary of settle step at party (a server
+// party or the CLI party), thawEnd saying what follows a thaw, tail
+// appended to each; "" for an unknown step.
+func settleSummary(step, party, thawEnd, tail string) string {
+	s := map[string]string{
+		"freeze": "Freeze a reshare run in limbo at " + party + ": it never activates the run's share. Prints the party's signed frozen-run statement (an activated-run statement, and fails, if the run is active here; a pinned-run statement, and fails, if it was pinned or thawed here before: such a run is never dropped here).",
+		"drop":   "Drop " + party + "'s share of a frozen run, given the frozen-run statement of every other holder that is not --silent. Prints its abandoned-run statement.",
+		"pin":    "Pin a frozen run at " + party + ": it is never dropped here, only thawed. Prints the party's pinned-run statement, for the other holders' thaw.",
+		"thaw":   "Undo a freeze, given every other holder's activated-run or pinned-run statement (those that never drop it, such as a browser, named --silent); " + thawEnd,
+	}[step]
+	if s == "" {
+		return ""
+	}
+	return s + tail
+}
+
+// settleFlags are the flags of a settle step, at a server party (tsskit
+// settle) and at the CLI party (tsskit party settle).
+type settleFlags struct {
+	run, out, silent       *string
+	frozen, dropped, words *[][]byte // --frozen; --abandoned; --activated and --pinned
+}
+
+func addSettleFlags(fs *flag.FlagSet) settleFlags {
+	var f settleFlags
+	f.run = fs.String("run", "", "the reshare session id of the run in limbo")
+	f.out = fs.String("out", "", "freeze, drop, pin: write the statement printed to this file too")
+	f.silent = fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers); thaw: the holders that never drop it (a browser, a lost device)")
+	f.frozen = statementFiles(fs, "frozen", "drop: a file with another holder's frozen-run statement (repeat for each)")
+	f.dropped = statementFiles(fs, "abandoned", "drop, at a party holding no share of the epoch before: a file with the abandoned-run statement another holder's drop printed (repeat for each)")
+	f.words = statementFiles(fs, "activated", "thaw: a file with the activated-run statement another holder's freeze printed (repeat for each)")
+	fs.Func("pinned", "thaw: a file with the pinned-run statement another holder's pin printed (repeat for each)", fs.Lookup("activated").Value.Set)
+	return f
 }
 
 // statementFiles is a repeatable flag naming files that each hold one

@@ -39,6 +39,11 @@ const (
 	RunPinned    RunState = "pinned"    // frozen, and never dropped: only thawed (PinRun)
 )
 
+// A run pinned once (PinRun) or thawed (ThawRun) is never dropped at
+// the party again, whatever its state (Run.Pinned): the frozen-run
+// statement it gave out before still verifies, and the other holders
+// may have activated the run since. Freezing it again pins it.
+
 // Settling says whether a run in state st is being settled (or was
 // dropped): its share is neither activated nor stored again, and a party
 // still holding it takes part in no other run of its epoch.
@@ -51,6 +56,19 @@ type Run struct {
 	SessionID string   `json:"session_id"`
 	Epoch     int      `json:"epoch"`
 	State     RunState `json:"state"`
+	// Pinned: the run was pinned or thawed here; it is never dropped
+	// here, and a freeze pins it.
+	Pinned bool `json:"pinned,omitempty"`
+}
+
+// runsRecordVersion is the runs record's version: 2 once a run is
+// pinned for good (Run.Pinned), which a party that predates the flag
+// refuses to read (ErrCorrupt) rather than drop such a run; 1 otherwise.
+func runsRecordVersion(runs []Run) int {
+	if slices.ContainsFunc(runs, func(r Run) bool { return r.Pinned }) {
+		return 2
+	}
+	return 1
 }
 
 type runsRecord struct {
@@ -108,13 +126,14 @@ func (v *Vault) runsRecordLocked(walletID, partyID string) (runsRecord, error) {
 		return runsRecord{Version: 1}, err
 	}
 	var rec runsRecord
-	if err := json.Unmarshal(b, &rec); err != nil || rec.Version != 1 {
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Version != runsRecordVersion(rec.Runs) {
 		return runsRecord{}, newErr(ErrCorrupt, "", fmt.Sprintf("the reshare runs of wallet %q for party %q do not parse", walletID, partyID), err)
 	}
 	return rec, nil
 }
 
 func (v *Vault) putRunsRecordLocked(walletID, partyID string, rec runsRecord) error {
+	rec.Version = runsRecordVersion(rec.Runs)
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return newErr(ErrInvalid, "", "reshare runs", err)

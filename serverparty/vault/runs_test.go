@@ -35,7 +35,7 @@ func TestReshareRuns(t *testing.T) {
 		}
 		join(v, 1, "rs-a")
 		join(v, 1, "rs-a") // joining a recorded run again changes nothing
-		if want := []Run{{"rs-a", 1, RunJoined}}; !slices.Equal(runs(v), want) {
+		if want := []Run{{"rs-a", 1, RunJoined, false}}; !slices.Equal(runs(v), want) {
 			t.Fatalf("runs after joining twice: %v, want %v", runs(v), want)
 		}
 		// A run of a later epoch (a party that kept a stale share, added
@@ -52,7 +52,7 @@ func TestReshareRuns(t *testing.T) {
 		// Durable, and reported again (the statement is signed at every
 		// later run, and at a run joined again).
 		reopened := b.open(t, k)
-		if want := []Run{{"rs-a", 1, RunAbandoned}, {"rs-later", 3, RunJoined}, {"rs-b", 1, RunStored}, {"rs-c", 1, RunJoined}}; !slices.Equal(runs(reopened), want) {
+		if want := []Run{{"rs-a", 1, RunAbandoned, false}, {"rs-later", 3, RunJoined, false}, {"rs-b", 1, RunStored, false}, {"rs-c", 1, RunJoined, false}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs after reopening: %v, want %v", runs(reopened), want)
 		}
 		join(reopened, 1, "rs-c", "rs-a")
@@ -112,7 +112,7 @@ func TestReshareRuns(t *testing.T) {
 			t.Fatalf("joining a new run of the active epoch: %v, want ErrStaleEpoch", err)
 		}
 		join(reopened, 2, "rs-e")
-		if want := []Run{{"rs-later", 3, RunJoined}, {"rs-e", 2, RunJoined}}; !slices.Equal(runs(reopened), want) {
+		if want := []Run{{"rs-later", 3, RunJoined, false}, {"rs-e", 2, RunJoined, false}}; !slices.Equal(runs(reopened), want) {
 			t.Fatalf("runs at the next epoch: %v, want %v", runs(reopened), want)
 		}
 		// Once the party holds no share of the wallet (it was dropped),
@@ -192,7 +192,7 @@ func TestUserRuns(t *testing.T) {
 		// activated is abandoned by the next, like one it never stored.
 		join(v, 1, "us-c", "us-a", "us-b")
 		reopened := b.open(t, k)
-		if want := []Run{{"us-a", 1, RunAbandoned}, {"us-b", 1, RunAbandoned}, {"us-c", 1, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
+		if want := []Run{{"us-a", 1, RunAbandoned, false}, {"us-b", 1, RunAbandoned, false}, {"us-c", 1, RunJoined, false}}; !slices.Equal(userRuns(reopened), want) {
 			t.Fatalf("user runs after reopening: %v, want %v", userRuns(reopened), want)
 		}
 		if _, err := reopened.JoinUserRun(w, u, 1, "us-a"); !errors.Is(err, ErrInvalid) {
@@ -215,7 +215,7 @@ func TestUserRuns(t *testing.T) {
 			t.Fatalf("settling again: %v", err)
 		}
 		join(reopened, 2, "us-d")
-		if want := []Run{{"us-far", 1000, RunJoined}, {"us-d", 2, RunJoined}}; !slices.Equal(userRuns(reopened), want) {
+		if want := []Run{{"us-far", 1000, RunJoined, false}, {"us-d", 2, RunJoined, false}}; !slices.Equal(userRuns(reopened), want) {
 			t.Fatalf("user runs at epoch 2: %v, want %v", userRuns(reopened), want)
 		}
 		if _, err := reopened.JoinUserRun(w, u, 1, "us-e"); !errors.Is(err, ErrStaleEpoch) {

@@ -38,25 +38,32 @@ func runState(runs []Run, sessionID string) RunState {
 
 // FreezeRun records, durably, that partyID never activates its pending
 // share of walletID from reshare session sessionID unless ThawRun undoes
-// it, and returns that share. Freezing a frozen run again changes
-// nothing. It refuses (ErrNotFound) when the party holds no pending share
-// from that session, and (ErrActivated) when that session's share is its
-// active share already: the run was activated here, and is completed at
-// every holder instead.
-func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, error) {
-	var p *share.Record
+// it, and returns that share, and whether the run is pinned instead of
+// frozen: a run pinned or thawed here before (Run.Pinned) is pinned
+// again, for it is never dropped here. Freezing a frozen run again
+// changes nothing. It refuses (ErrNotFound) when the party holds no
+// pending share from that session, and (ErrActivated) when that
+// session's share is its active share already: the run was activated
+// here, and is completed at every holder instead.
+func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (p *share.Record, pinned bool, err error) {
 	// The share first: a run active here is ErrActivated whatever the
 	// runs record holds.
 	first := func() (err error) {
 		p, err = v.pendingFromLocked(walletID, partyID, sessionID)
 		return err
 	}
-	err := v.withRun(walletID, partyID, sessionID, first, func(rec runsRecord, i int) error {
+	err = v.withRun(walletID, partyID, sessionID, first, func(rec runsRecord, i int) error {
 		switch {
-		case i >= 0 && (rec.Runs[i].State == RunFrozen || rec.Runs[i].State == RunPinned):
-			return nil
 		case i >= 0 && rec.Runs[i].State == RunAbandoned:
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q was dropped here; its pending share is left from an interrupted drop: drop it again", sessionID), nil)
+		case i >= 0 && (rec.Runs[i].Pinned || rec.Runs[i].State == RunPinned):
+			pinned = true
+			if rec.Runs[i].State == RunPinned {
+				return nil
+			}
+			rec.Runs[i].State = RunPinned
+		case i >= 0 && rec.Runs[i].State == RunFrozen:
+			return nil
 		case i >= 0:
 			rec.Runs[i].State = RunFrozen
 		default:
@@ -65,9 +72,9 @@ func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (*share.Record, e
 		return v.putRunsRecordLocked(walletID, partyID, rec)
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return p, nil
+	return p, pinned, nil
 }
 
 // withRun checks the arguments of a settle step, takes v.pendingMu,
@@ -122,10 +129,10 @@ func (v *Vault) PinRun(walletID, partyID, sessionID string) (*share.Record, erro
 		if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: only a frozen run is pinned", sessionID, walletID, partyID), nil)
 		}
-		if p, err = v.pendingFromLocked(walletID, partyID, sessionID); err != nil || rec.Runs[i].State == RunPinned {
+		if p, err = v.pendingFromLocked(walletID, partyID, sessionID); err != nil || rec.Runs[i].State == RunPinned && rec.Runs[i].Pinned {
 			return err
 		}
-		rec.Runs[i].State = RunPinned
+		rec.Runs[i].State, rec.Runs[i].Pinned = RunPinned, true
 		return v.putRunsRecordLocked(walletID, partyID, rec)
 	})
 	if err != nil {
@@ -139,7 +146,9 @@ func (v *Vault) PinRun(walletID, partyID, sessionID string) (*share.Record, erro
 // that it pinned the run or holds it active): the run is stored again,
 // and its share may be activated. A frozen-run statement, once given
 // out, may let another holder drop its share; only when none did and
-// none will is the run thawed.
+// none will is the run thawed. The party's own frozen-run statement
+// still verifies after the thaw, so the run stays pinned for good here
+// (Run.Pinned): a later freeze pins it, and it is never dropped.
 func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending *share.Record) error) error {
 	return v.withRun(walletID, partyID, sessionID, nil, func(rec runsRecord, i int) error {
 		if i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunPinned {
@@ -152,7 +161,7 @@ func (v *Vault) ThawRun(walletID, partyID, sessionID string, check func(pending 
 		if err := check(p); err != nil {
 			return err
 		}
-		rec.Runs[i].State = RunStored
+		rec.Runs[i].State, rec.Runs[i].Pinned = RunStored, true
 		return v.putRunsRecordLocked(walletID, partyID, rec)
 	})
 }
@@ -170,8 +179,8 @@ func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending,
 	var epoch int
 	err := v.withRun(walletID, partyID, sessionID, nil, func(rec runsRecord, i int) error {
 		switch {
-		case i >= 0 && rec.Runs[i].State == RunPinned:
-			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is pinned for party %q: it is thawed, never dropped", sessionID, walletID, partyID), nil)
+		case i >= 0 && (rec.Runs[i].State == RunPinned || rec.Runs[i].Pinned):
+			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q was pinned for party %q (a pin or a thaw): it is thawed, never dropped", sessionID, walletID, partyID), nil)
 		case i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned:
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
 		}

@@ -13,8 +13,10 @@ import (
 // TestSettleRuns: settling a run in limbo at one party. A frozen run's
 // share is never activated nor stored again, a drop deletes it only once
 // its check accepts it and records the run abandoned first (so a later
-// join says so, and a drop cut short finishes when run again), a thaw
-// gives it back, and a run already activated here cannot be frozen.
+// join says so, and a drop cut short finishes when run again), a pinned
+// run is never dropped and a thaw gives it back, pinned for good (frozen
+// again it is pinned, never dropped), and a run already activated here
+// cannot be frozen.
 func TestSettleRuns(t *testing.T) {
 	forBackends(t, func(t *testing.T, b testBackend) {
 		v, k, r0, r1 := activeAndNext(t, b)
@@ -40,15 +42,18 @@ func TestSettleRuns(t *testing.T) {
 		if err := v.PutPendingShareFrom(r1, "rs-s"); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := v.FreezeRun(w, p, "rs-other"); !errors.Is(err, ErrNotFound) {
+		if _, _, err := v.FreezeRun(w, p, "rs-other"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("freezing a run with no share here: %v, want ErrNotFound", err)
 		}
 		if _, err := v.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return nil }); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("dropping a run not frozen: %v, want ErrInvalid", err)
 		}
 		for range 2 { // freezing again changes nothing
-			got, err := v.FreezeRun(w, p, "rs-s")
+			got, pinned, err := v.FreezeRun(w, p, "rs-s")
 			sameShare(t, "the frozen run's share", got, err, r1)
+			if pinned {
+				t.Fatal("a run never pinned is frozen as pinned")
+			}
 		}
 		reopened := b.open(t, k)
 		if st := state(reopened, "rs-s"); st != RunFrozen {
@@ -68,8 +73,7 @@ func TestSettleRuns(t *testing.T) {
 		sameShare(t, "the active share while frozen", a, err, r0)
 		pendingFrom(reopened, "rs-s")
 
-		// A refused check drops nothing; nor does a refused thaw; a thaw
-		// gives the run back.
+		// A refused check drops nothing; nor does a refused thaw.
 		refused := errors.New("a holder's statement is missing")
 		if _, err := reopened.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return refused }); !errors.Is(err, refused) {
 			t.Fatalf("a drop its check refuses: %v", err)
@@ -78,35 +82,6 @@ func TestSettleRuns(t *testing.T) {
 		if err := reopened.ThawRun(w, p, "rs-s", func(*share.Record) error { return refused }); !errors.Is(err, refused) || state(reopened, "rs-s") != RunFrozen {
 			t.Fatalf("a thaw its check refuses: %v, %s", err, state(reopened, "rs-s"))
 		}
-		// Pinned: never dropped, never activated, frozen again it stays
-		// pinned; only a thaw ends it.
-		if _, err := reopened.PinRun(w, p, "rs-other"); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("pinning a run not recorded: %v, want ErrInvalid", err)
-		}
-		for range 2 {
-			got, err := reopened.PinRun(w, p, "rs-s")
-			sameShare(t, "the pinned run's share", got, err, r1)
-		}
-		if _, err := reopened.FreezeRun(w, p, "rs-s"); err != nil || state(reopened, "rs-s") != RunPinned {
-			t.Fatalf("freezing a pinned run: %v, %s; want it pinned still", err, state(reopened, "rs-s"))
-		}
-		if _, err := reopened.DropRun(w, p, "rs-s", func(_, _ *share.Record) error { return nil }); !errors.Is(err, ErrInvalid) {
-			t.Fatalf("dropping a pinned run: %v, want ErrInvalid", err)
-		}
-		if err := reopened.ActivateShareFrom(w, p, 1, "rs-s"); !errors.Is(err, ErrFrozen) {
-			t.Fatalf("activating a pinned run: %v, want ErrFrozen", err)
-		}
-		pendingFrom(reopened, "rs-s")
-		if err := reopened.ThawRun(w, p, "rs-s", func(pending *share.Record) error {
-			sameShare(t, "the share the thaw's check sees", pending, nil, r1)
-			return nil
-		}); err != nil || state(reopened, "rs-s") != RunStored {
-			t.Fatalf("thaw: %v, %s", err, state(reopened, "rs-s"))
-		}
-		if _, err := reopened.FreezeRun(w, p, "rs-s"); err != nil {
-			t.Fatal(err)
-		}
-
 		// The drop: checked with the run's share and the active one.
 		epoch, err := reopened.DropRun(w, p, "rs-s", func(pending, active *share.Record) error {
 			sameShare(t, "the share the check sees", pending, nil, r1)
@@ -154,17 +129,76 @@ func TestSettleRuns(t *testing.T) {
 		}
 		pendingFrom(reopened, "")
 
-		// A run activated here is completed, not frozen.
+		// Thawed, a run is pinned for good: frozen again it is pinned
+		// (its frozen-run statement from before the thaw still
+		// verifies, and the others may activate it), and never dropped.
+		// Pinned: never dropped, never activated, frozen again it stays
+		// pinned; only a thaw ends it.
 		if _, err := reopened.JoinRun(w, p, 1, "rs-u"); err != nil {
 			t.Fatal(err)
 		}
 		if err := reopened.PutPendingShareFrom(r1, "rs-u"); err != nil {
 			t.Fatal(err)
 		}
-		if err := reopened.ActivateShareFrom(w, p, 1, "rs-u"); err != nil {
-			t.Fatal(err)
+		if _, err := reopened.PinRun(w, p, "rs-u"); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("pinning a run not frozen: %v, want ErrInvalid", err)
 		}
-		if _, err := reopened.FreezeRun(w, p, "rs-u"); !errors.Is(err, ErrActivated) {
+		if _, pinned, err := reopened.FreezeRun(w, p, "rs-u"); err != nil || pinned {
+			t.Fatalf("freeze: pinned %t, %v", pinned, err)
+		}
+		dropRefused := func(why string) {
+			t.Helper()
+			if _, err := reopened.DropRun(w, p, "rs-u", func(_, _ *share.Record) error { t.Fatalf("%s: a drop checked", why); return nil }); !errors.Is(err, ErrInvalid) {
+				t.Fatalf("dropping a run %s: %v, want ErrInvalid", why, err)
+			}
+			pendingFrom(reopened, "rs-u")
+		}
+		frozenAgain := func(why string) {
+			t.Helper()
+			got, pinned, err := reopened.FreezeRun(w, p, "rs-u")
+			sameShare(t, "the run's share frozen "+why, got, err, r1)
+			if !pinned || state(reopened, "rs-u") != RunPinned {
+				t.Fatalf("freezing a run %s: pinned %t, %s; want it pinned", why, pinned, state(reopened, "rs-u"))
+			}
+		}
+		thaw := func() {
+			t.Helper()
+			if err := reopened.ThawRun(w, p, "rs-u", func(pending *share.Record) error {
+				sameShare(t, "the share the thaw's check sees", pending, nil, r1)
+				return nil
+			}); err != nil || state(reopened, "rs-u") != RunStored {
+				t.Fatalf("thaw: %v, %s", err, state(reopened, "rs-u"))
+			}
+		}
+		thaw()
+		dropRefused("thawed")
+		reopened = b.open(t, k)
+		frozenAgain("thawed, after a reopen")
+		dropRefused("thawed and frozen again")
+		for range 2 {
+			got, err := reopened.PinRun(w, p, "rs-u")
+			sameShare(t, "the pinned run's share", got, err, r1)
+		}
+		frozenAgain("pinned")
+		dropRefused("pinned")
+		if err := reopened.ActivateShareFrom(w, p, 1, "rs-u"); !errors.Is(err, ErrFrozen) {
+			t.Fatalf("activating a pinned run: %v, want ErrFrozen", err)
+		}
+		thaw()
+		// The record of a run pinned for good is one an older party
+		// refuses to read rather than drop such a run.
+		reopened.pendingMu.Lock()
+		rec, err = reopened.runsRecordLocked(w, p)
+		reopened.pendingMu.Unlock()
+		if err != nil || rec.Version != 2 {
+			t.Fatalf("the runs record with a run pinned for good: version %d, %v; want 2", rec.Version, err)
+		}
+
+		// A run activated here is completed, not frozen.
+		if err := reopened.ActivateShareFrom(w, p, 1, "rs-u"); err != nil {
+			t.Fatalf("activating the thawed run: %v", err)
+		}
+		if _, _, err := reopened.FreezeRun(w, p, "rs-u"); !errors.Is(err, ErrActivated) {
 			t.Fatalf("freezing the active share's run: %v, want ErrActivated", err)
 		}
 	})
