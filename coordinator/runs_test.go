@@ -309,9 +309,6 @@ func TestSettleRunInLimbo(t *testing.T) {
 	}
 }
 
-// limbo is a co-managed wallet of a client in a quorum of its own, and a
-// refresh run S of it that every holder stored and that was never
-// activated (storedNotActivated).
 // Going back from a freeze (docs/lifecycle.md): run S in limbo, frozen
 // at both server holders, turns out to be wanted after all (the device
 // was found). A thaw needs the pinned-run (or activated-run) statement
@@ -399,6 +396,9 @@ func TestThawRunInLimbo(t *testing.T) {
 	l.activatedLate(t, "after the thaw")
 }
 
+// limbo is a co-managed wallet of a client in a quorum of its own, and a
+// refresh run S of it that every holder stored and that was never
+// activated (storedNotActivated).
 type limbo struct {
 	q        *quorumtest.Quorum
 	conn     participant.Conn

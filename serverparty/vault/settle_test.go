@@ -185,6 +185,31 @@ func TestSettleRuns(t *testing.T) {
 			t.Fatalf("activating a pinned run: %v, want ErrFrozen", err)
 		}
 		thaw()
+		// Records of the version before the flag: a run pinned there (its
+		// state, no flag) is pinned as well — frozen again it stays
+		// pinned, never dropped — and a thaw gives it the flag. A record
+		// whose version does not match its flags does not parse.
+		putRaw := func(b string) {
+			t.Helper()
+			reopened.pendingMu.Lock()
+			defer reopened.pendingMu.Unlock()
+			if err := reopened.store.putRuns(w, p, []byte(b)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, b := range []string{
+			`{"version":1,"runs":[{"session_id":"rs-u","epoch":1,"state":"stored","pinned":true}]}`,
+			`{"version":2,"runs":[{"session_id":"rs-u","epoch":1,"state":"stored"}]}`,
+		} {
+			putRaw(b)
+			if _, err := reopened.Runs(w, p); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("a runs record whose version does not match its flags, %s: %v, want ErrCorrupt", b, err)
+			}
+		}
+		putRaw(`{"version":1,"runs":[{"session_id":"rs-u","epoch":1,"state":"pinned"}]}`)
+		frozenAgain("pinned by the version before the flag")
+		dropRefused("pinned by the version before the flag")
+		thaw()
 		// The record of a run pinned for good is one an older party
 		// refuses to read rather than drop such a run.
 		reopened.pendingMu.Lock()
