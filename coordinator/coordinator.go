@@ -139,9 +139,17 @@ func (c *Config) defaults() {
 	}
 }
 
-// maxLife is the longest a session can live: joining, running, and a
-// minute for the last reports.
-func (c *Config) maxLife() time.Duration { return c.JoinTimeout + c.RunTimeout + time.Minute }
+// maxLife is the longest a session can live: joining (with its grace),
+// running, and a minute for the last reports.
+func (c *Config) maxLife() time.Duration {
+	return c.JoinTimeout + joinGrace + c.RunTimeout + time.Minute
+}
+
+// joinGrace is how much longer than JoinTimeout a session waits for its
+// last parties when every one of them is a healthy server party that said
+// it waits for a work slot before it joins (it makes pre-parameters on
+// the spot, behind other sessions' steps): busy, not gone.
+const joinGrace = time.Minute
 
 // Coordinator is the service state. Create it with New, register its gRPC
 // services, serve its account API, and Stop it on shutdown.
@@ -344,6 +352,11 @@ type session struct {
 	sigs    map[string]*tsskitv1.Signature
 	rounds  map[string]uint32
 	queued  map[string]uint32 // a server party's place in its work queue, as it last said
+	// joinWait: server parties that said, before the session ran, that
+	// they wait for a work slot before they join (progress at round 0);
+	// joinGraced: the join timeout was extended once for them.
+	joinWait   map[string]bool
+	joinGraced bool
 
 	state   store.SessionState
 	events  []*tsskitv1.SessionEvent
@@ -647,7 +660,7 @@ func (c *Coordinator) newSession(kind store.SessionKind, walletID string) *sessi
 	return &session{
 		id: uuid.NewString(), kind: kind, walletID: walletID, kinds: map[string]store.HolderKind{},
 		keys: map[string]*tsskitv1.PartyKeys{}, pubkeys: map[string][]byte{}, sigs: map[string]*tsskitv1.Signature{},
-		rounds: map[string]uint32{}, queued: map[string]uint32{}, state: store.StateWaiting, wake: make(chan struct{}), done: make(chan struct{}),
+		rounds: map[string]uint32{}, queued: map[string]uint32{}, joinWait: map[string]bool{}, state: store.StateWaiting, wake: make(chan struct{}), done: make(chan struct{}),
 		created: now, expires: now.Add(c.cfg.maxLife()), watch: map[string]int{},
 	}
 }
@@ -740,8 +753,30 @@ func (c *Coordinator) joinTimeout(s *session) {
 		return
 	}
 	_, missing := s.missing()
+	if c.joinGraceLocked(s, missing) {
+		s.joinGraced = true
+		s.timer = time.AfterFunc(joinGrace, func() { c.joinTimeout(s) })
+		c.mu.Unlock()
+		return
+	}
 	c.mu.Unlock()
 	c.failIn(s, store.StateWaiting, "timeout", fmt.Sprintf("timed out waiting for %v to join", missing), missing)
+}
+
+// joinGraceLocked says whether a session whose join timeout came waits
+// joinGrace more for the missing parties: once, and only when each of
+// them is a healthy server party that reported a wait for a work slot
+// before joining.
+func (c *Coordinator) joinGraceLocked(s *session, missing []string) bool {
+	if s.joinGraced || len(missing) == 0 {
+		return false
+	}
+	for _, p := range missing {
+		if !s.joinWait[p] || !c.pool.isHealthy(p) {
+			return false
+		}
+	}
+	return true
 }
 
 // runTimeout is the hard cap on a running session.
@@ -973,6 +1008,9 @@ func (c *Coordinator) progress(id, partyID string, round, rounds, queued uint32)
 	}
 	if s.state.Final() || (s.state != store.StateRunning && round != 0) || round < s.rounds[partyID] {
 		return nil
+	}
+	if s.state == store.StateWaiting && s.kinds[partyID] == store.HolderServer {
+		s.joinWait[partyID] = true // busy before it joins (joinGraceLocked)
 	}
 	if round == s.rounds[partyID] {
 		// The same round: only a change of place in a server party's work

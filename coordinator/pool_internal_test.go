@@ -309,6 +309,44 @@ func TestProgressQueuedBeforeJoin(t *testing.T) {
 	}
 }
 
+// TestJoinGraceForQueuedServer: when the join timeout comes, a session
+// waits joinGrace more, once, if every party still missing is a healthy
+// server party that reported a wait for a work slot before joining
+// (pre-parameters made on the spot behind other sessions); not for a
+// missing client, a server party that said nothing, or one that is not
+// healthy.
+func TestJoinGraceForQueuedServer(t *testing.T) {
+	c, s := progressSession(store.SessionKeygen, store.StateWaiting)
+	c.pool = newPool(time.Minute)
+	c.pool.members["server-1"] = &member{id: "server-1", lastBeat: time.Now()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.joinGraceLocked(s, []string{"server-1"}) {
+		t.Fatal("grace for a server party that reported no wait")
+	}
+	c.mu.Unlock()
+	err := c.progress(s.id, "server-1", 0, keygenRounds, 2)
+	c.mu.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.joinGraceLocked(s, []string{"server-1", "browser-1"}) {
+		t.Fatal("grace while a client is missing")
+	}
+	if !c.joinGraceLocked(s, []string{"server-1"}) {
+		t.Fatal("no grace for a healthy server party waiting for a slot before it joins")
+	}
+	c.pool.members["server-1"].lastBeat = time.Now().Add(-time.Hour)
+	if c.joinGraceLocked(s, []string{"server-1"}) {
+		t.Fatal("grace for a server party that is not healthy")
+	}
+	c.pool.members["server-1"].lastBeat = time.Now()
+	s.joinGraced = true
+	if c.joinGraceLocked(s, []string{"server-1"}) {
+		t.Fatal("grace twice")
+	}
+}
+
 // TestStallWaitsForQueuedServer: a session idle past the stall timeout is
 // not failed as stalled while a healthy server party of it still waits for
 // a work slot; the check comes again a stall timeout later.

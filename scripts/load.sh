@@ -13,6 +13,7 @@
 #   LOAD_BURST_SIGNS (20)  LOAD_CRITERIA (0; 1: fail unless the overload criteria hold)
 #   LOAD_SIGN_SLOTS (0: default; each server party's --sign-slots)
 #   LOAD_DATABASE_URL  LOAD_REDIS_URL  LOAD_OUT (bench-out)
+#   LOAD_PPROF (off; a loopback address: the stack serves Go's profiler there)
 #
 # Exits non-zero if any backend's run failed or had an error.
 set -euo pipefail
@@ -34,6 +35,8 @@ burst=${LOAD_BURST:-0}
 burst_signs=${LOAD_BURST_SIGNS:-20}
 sign_slots=${LOAD_SIGN_SLOTS:-0}
 criteria=${LOAD_CRITERIA:-0}
+pprof_args=()
+if [ -n "${LOAD_PPROF:-}" ]; then pprof_args=(--pprof-addr "$LOAD_PPROF"); fi
 # LOAD_BURST is a count of keygens or, as "<x>x", a multiple of the capacity
 # the sequential keygens measure (scripts/load -burst-x).
 burst_args=(-burst "$burst")
@@ -132,7 +135,7 @@ run_backend() {
   local data="$tmp/data-$backend" log="$tmp/stack-$backend.log"
   echo "== $label: tsskit dev, pre-params pool $pool per server party, --sign-slots $sign_slots, $keygens keygens, $signs signs"
   env -u ALLOWED_IPS -u TSSKIT_ORIGINS "${env_args[@]}" TSSKIT_LOG_FORMAT=json RATE_LIMIT="$rate_limit" \
-    "$tmp/tsskit" dev --data-dir "$data" --server-parties "$parties" --preparams-pool "$pool" --web-addr "" --sign-slots "$sign_slots" \
+    "$tmp/tsskit" dev --data-dir "$data" --server-parties "$parties" --preparams-pool "$pool" --web-addr "" --sign-slots "$sign_slots" "${pprof_args[@]}" \
     --coordinator-addr "127.0.0.1:$coord" --router-addr "127.0.0.1:$router" \
     --api-addr "127.0.0.1:$api" --party-api-addr "127.0.0.1:$partyapi" >"$log" 2>&1 &
   stack_pid=$!

@@ -290,6 +290,17 @@ type sessionGate struct {
 	started, closed bool
 }
 
+// Hold has a signing hold keygen steps back from now, before its first
+// step (Host.signStarted): called when its assignment arrives, so that
+// keygen steps that would start while it joins and waits for its peers
+// do not run beside its first rounds. A no-op for other classes, and
+// after the first call or Close.
+func (s *sessionGate) Hold() {
+	if s.class == classSign {
+		s.g.host.signStarted(s)
+	}
+}
+
 // Close tells the gate the session is over: a signing no longer holds
 // keygen steps back. Safe to call more than once.
 func (s *sessionGate) Close() {
@@ -305,9 +316,7 @@ func (s *sessionGate) Enter(ctx context.Context) (func(), error) {
 
 // EnterQueued implements party.QueueGate.
 func (s *sessionGate) EnterQueued(ctx context.Context, queued func(position int)) (func(), error) {
-	if s.class == classSign {
-		s.g.host.signStarted(s)
-	}
+	s.Hold()
 	if err := s.g.enter(ctx, s.class, s.ticket, queued); err != nil {
 		return nil, err
 	}

@@ -227,7 +227,8 @@ func waitQueued(t *testing.T, g *workGate, sign, keygen int) {
 	}
 }
 
-// A signing has the CPU first: from its first step no keygen step starts
+// A signing has the CPU first: from its first step (or its assignment,
+// when the party calls Hold) no keygen step starts
 // on the host, though a slot is free, until the signing is over, its hold
 // ends (signFirst) or the hold has lasted maxHold — then keygen steps
 // start freely for as long before a new hold begins. Steps already
@@ -290,6 +291,20 @@ func TestWorkGateSignFirst(t *testing.T) {
 		} else {
 			step() // a closed signing's step holds nothing back
 		}
+		l, _ := g.session(classKeygen).Enter(context.Background())
+		l()
+	})
+	t.Run("from its assignment, when told to hold", func(t *testing.T) {
+		g := newWorkGate(2, 2)
+		g.host.signFirst, g.host.maxHold, g.host.budget = time.Hour, time.Hour, time.Hour
+		sign := g.session(classSign)
+		sign.Hold() // its assignment came; no step yet
+		got := enterAsync(g.session(classKeygen))
+		waitQueued(t, g, 0, 1)
+		notGranted(t, got, "a signing not yet at its first step")
+		sign.Close()
+		waitGranted(t, got, 5*time.Second, "signing over")
+		g.session(classKeygen).Hold() // a keygen's holds nothing back
 		l, _ := g.session(classKeygen).Enter(context.Background())
 		l()
 	})

@@ -412,6 +412,10 @@ func (p *Party) handle(ctx context.Context, l *link, a *tsskitv1.Assignment) {
 	defer p.begin(class)()
 	gate := p.gate.session(class)
 	defer gate.Close()
+	// A signing holds keygen steps back from its assignment, not only
+	// from its first step: keygen steps that start while it joins would
+	// run beside its first rounds (docs/scaling.md).
+	gate.Hold()
 	var preTime time.Duration
 	job.Gate = gate
 	job.Cost = func() (time.Duration, time.Duration) { return gate.Held(), preTime }

@@ -7,6 +7,7 @@ import (
 	iofs "io/fs"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -44,6 +45,7 @@ func runDev(ctx context.Context, args []string) error {
 	signSlots := fs.Int("sign-slots", 0, "each server party's signing steps computed at once (0: the CPU count; see docs/scaling.md)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof, GET /debug/pprof/...) on this loopback address, for load investigations (docs/load.md; empty: off)")
 	webDir := fs.String("web-dir", "examples/admin-web/dist,public", "comma-separated directories served in order: the admin app, then tss.wasm & co (make wasm)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,7 +59,7 @@ func runDev(ctx context.Context, args []string) error {
 	// Dev mode is cleartext, with development tokens handed out: loopback
 	// only, never another machine's reach.
 	for _, f := range []struct{ name, addr string }{{"--coordinator-addr", *coordAddr}, {"--router-addr", *routerAddr},
-		{"--api-addr", *apiAddr}, {"--party-api-addr", *partyAPIAddr}, {"--web-addr", *webAddr}, {"--metrics-addr", *metricsAddr}} {
+		{"--api-addr", *apiAddr}, {"--party-api-addr", *partyAPIAddr}, {"--web-addr", *webAddr}, {"--metrics-addr", *metricsAddr}, {"--pprof-addr", *pprofAddr}} {
 		if f.addr != "" && !serve.IsLoopback(f.addr) {
 			return configErrorf("%s %s: dev mode listens on loopback addresses only (127.0.0.1, ::1, localhost); "+
 				"run the services apart, with TLS, to serve other machines", f.name, f.addr)
@@ -174,6 +176,13 @@ func runDev(ctx context.Context, args []string) error {
 	user, err := minter.MintUser(devUser, auth.Ops, nil, 12*time.Hour)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		run, err := servePprof(*pprofAddr)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, run)
 	}
 	printDevBanner(secrets, made, *dataDir, admin, user, root.Public(), *coordAddr, *routerAddr, *apiAddr, *partyAPIAddr, *webAddr, *metricsAddr)
 	return st.Run(ctx, runs...)
@@ -317,4 +326,27 @@ func loopback(addr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// servePprof listens on addr (loopback) and returns the run that serves
+// Go's profiler there until its context ends.
+func servePprof(addr string) (func(context.Context), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return func(ctx context.Context) {
+		go func() {
+			<-ctx.Done()
+			srv.Close()
+		}()
+		_ = srv.Serve(ln)
+	}, nil
 }

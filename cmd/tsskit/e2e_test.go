@@ -460,6 +460,7 @@ func TestConfigRefusals(t *testing.T) {
 		{"coordinator API on all interfaces in cleartext", good, []string{"coordinator", "--data-dir", dir, "--addr", "127.0.0.1:0", "--api-addr", ":0"}, "--api-addr :0 is not a loopback address"},
 		{"router metrics on all interfaces in cleartext", good, []string{"router", "--addr", "127.0.0.1:0", "--metrics-addr", ":0"}, "--metrics-addr :0 is not a loopback address"},
 		{"dev metrics off loopback", good, []string{"dev", "--data-dir", dir, "--metrics-addr", "0.0.0.0:0"}, "dev mode listens on loopback addresses only"},
+		{"dev profiler off loopback", good, []string{"dev", "--data-dir", dir, "--pprof-addr", "0.0.0.0:0"}, "dev mode listens on loopback addresses only"},
 		{"serverparty API on all interfaces in cleartext", without("MPC_API_KEY"), []string{"serverparty", "--data-dir", dir, "--api-addr", "0.0.0.0:0"}, "--api-addr 0.0.0.0:0 is not a loopback address"},
 		{"router with a TLS certificate but no key", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", "x.pem"}, "--tls-cert and --tls-key go together"},
 		{"router with a missing TLS certificate", good, []string{"router", "--addr", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "TLS:"},
