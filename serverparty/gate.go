@@ -31,8 +31,8 @@ const (
 // keygen step can take seconds, and a signing has nine rounds). A session
 // that waits for its peers holds no slot.
 //
-// A signing also has the CPU first: from its first step, for at most
-// signFirst, no keygen or refill step starts on the host (every party
+// A signing also has the CPU first: from its assignment (sessionGate.Hold)
+// and again from its first step, for at most signFirst, no keygen or refill step starts on the host (every party
 // sharing its CPUs: Host; the ones running finish), so its nine rounds do
 // not each share the CPU with keygens (a signing takes well under a
 // second alone, and someone waits on it) — as long as the host's hold
@@ -285,9 +285,10 @@ type sessionGate struct {
 	class  int
 	ticket uint64
 	held   atomic.Int64 // nanoseconds the session held a slot
-	// Under the host's mu: the signing's first step came (it held keygen
-	// steps back from then), Close was called.
-	started, closed bool
+	// Under the host's mu: the signing's hold began (its assignment or
+	// its first step), its first step came (its hold began again then),
+	// Close was called.
+	started, stepped, closed bool
 }
 
 // Hold has a signing hold keygen steps back from now, before its first
@@ -297,7 +298,7 @@ type sessionGate struct {
 // after the first call or Close.
 func (s *sessionGate) Hold() {
 	if s.class == classSign {
-		s.g.host.signStarted(s)
+		s.g.host.signStarted(s, false)
 	}
 }
 
@@ -316,7 +317,9 @@ func (s *sessionGate) Enter(ctx context.Context) (func(), error) {
 
 // EnterQueued implements party.QueueGate.
 func (s *sessionGate) EnterQueued(ctx context.Context, queued func(position int)) (func(), error) {
-	s.Hold()
+	if s.class == classSign {
+		s.g.host.signStarted(s, true) // its hold begins again at its first step
+	}
 	if err := s.g.enter(ctx, s.class, s.ticket, queued); err != nil {
 		return nil, err
 	}

@@ -308,6 +308,26 @@ func TestWorkGateSignFirst(t *testing.T) {
 		l, _ := g.session(classKeygen).Enter(context.Background())
 		l()
 	})
+	t.Run("again from its first step, after a slow join", func(t *testing.T) {
+		g := newWorkGate(2, 2)
+		g.host.signFirst, g.host.maxHold, g.host.budget = 300*time.Millisecond, time.Hour, time.Hour
+		sign := g.session(classSign)
+		defer sign.Close()
+		sign.Hold()
+		time.Sleep(400 * time.Millisecond) // its peers are slow: the hold from its assignment lapses
+		waitGranted(t, enterAsync(g.session(classKeygen)), 5*time.Second, "the hold from the assignment over")
+		step, err := sign.Enter(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		step()
+		got := enterAsync(g.session(classKeygen))
+		notGranted(t, got, "the signing's first step came")
+		waitGranted(t, got, 5*time.Second, "the hold from the first step over")
+		step, _ = sign.Enter(context.Background()) // later steps do not restart it
+		step()
+		waitGranted(t, enterAsync(g.session(classKeygen)), 100*time.Millisecond, "a later step")
+	})
 	t.Run("for at most signFirst", func(t *testing.T) {
 		g := newWorkGate(1, 1)
 		g.host.signFirst, g.host.maxHold, g.host.budget = 500*time.Millisecond, time.Hour, time.Hour

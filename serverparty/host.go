@@ -19,8 +19,9 @@ type Host struct {
 	signs    atomic.Int32 // signings running
 
 	mu sync.Mutex
-	// holds are the signings holding work steps back, with the time of
-	// their first step (workGate).
+	// holds are the signings holding work steps back, with the time
+	// their hold began: their assignment, then their first step
+	// (signStarted).
 	holds map[*sessionGate]time.Time
 	// The hold budget: budget is the time signings may still hold work
 	// steps back, as of budgetAt; holding says a hold runs, until at
@@ -31,8 +32,9 @@ type Host struct {
 	gates             []*workGate // woken when a signing ends
 
 	// signFirst: how long one signing holds work steps back from its
-	// first step; maxHold: the most the budget holds (defaults
-	// defaultSignFirst, defaultMaxHold). now is the clock.
+	// assignment, and again from its first step; maxHold: the most the
+	// budget holds (defaults defaultSignFirst, defaultMaxHold). now is
+	// the clock.
 	signFirst, maxHold time.Duration
 	now                func() time.Time
 }
@@ -95,22 +97,26 @@ func (p *Party) begin(class int) (end func()) {
 	}
 }
 
-// signStarted has signing s hold work steps back from now (its first
-// step); signDone ends that early, when it finishes.
-func (h *Host) signStarted(s *sessionGate) {
+// signStarted has signing s hold work steps back for signFirst from now:
+// from its assignment (Hold), then again from its first step (step), so
+// that a signing whose peers were slow to join still has its hold when it
+// computes; signDone ends that early, when it finishes.
+func (h *Host) signStarted(s *sessionGate, step bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !s.started && !s.closed {
-		s.started = true
-		now := h.now()
-		h.holds[s] = now
+	if s.closed || s.stepped || !step && s.started {
+		return
+	}
+	s.started = true
+	s.stepped = step
+	now := h.now()
+	h.holds[s] = now
+	if h.holding {
+		// A hold under way lasts for this signing too, as far as the
+		// budget goes.
+		h.spendLocked(now)
 		if h.holding {
-			// A hold under way lasts for this signing too, as far as the
-			// budget goes.
-			h.spendLocked(now)
-			if h.holding {
-				h.holdEnd = h.holdEndLocked(now, now.Add(h.signFirst))
-			}
+			h.holdEnd = h.holdEndLocked(now, now.Add(h.signFirst))
 		}
 	}
 }
@@ -181,7 +187,8 @@ func (h *Host) spendLocked(now time.Time) {
 
 // heldUntil is when the host's hold on work steps ends: the zero time, or
 // a past one, when work steps may start now. Work steps are held while a
-// signing's hold (signFirst from its first step, or until it ends) runs
+// signing's hold (signFirst from its assignment or its first step, or
+// until it ends) runs
 // and the budget lasts; once the budget is spent, a new hold begins only
 // when half of maxHold is earned back, so holds do not flicker.
 func (h *Host) heldUntil(now time.Time) time.Time {
@@ -206,7 +213,7 @@ func (h *Host) heldUntil(now time.Time) time.Time {
 }
 
 // lastHoldLocked is when the last signing's hold ends (signFirst from
-// its first step), forgetting the holds that ended by now; the zero time
+// when it began), forgetting the holds that ended by now; the zero time
 // if none runs.
 func (h *Host) lastHoldLocked(now time.Time) time.Time {
 	var until time.Time

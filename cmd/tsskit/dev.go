@@ -7,10 +7,11 @@ import (
 	iofs "io/fs"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,7 @@ func runDev(ctx context.Context, args []string) error {
 	signSlots := fs.Int("sign-slots", 0, "each server party's signing steps computed at once (0: the CPU count; see docs/scaling.md)")
 	webAddr := fs.String("web-addr", "127.0.0.1:8080", `serves the admin app and --web-dir to browsers (empty: off)`)
 	metricsAddr := fs.String("metrics-addr", "", "serve every dev service's Prometheus metrics on this address (e.g. 127.0.0.1:9090; empty: off)")
-	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiler (net/http/pprof, GET /debug/pprof/...) on this loopback address, for load investigations (docs/load.md; empty: off)")
+	pprofAddr := fs.String("pprof-addr", "", "serve Go's profiles (GET /debug/pprof/profile?seconds=N, /debug/pprof/heap, ...) on this loopback address, for load investigations (docs/load.md; empty: off)")
 	webDir := fs.String("web-dir", "examples/admin-web/dist,public", "comma-separated directories served in order: the admin app, then tss.wasm & co (make wasm)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -178,7 +179,7 @@ func runDev(ctx context.Context, args []string) error {
 		return err
 	}
 	if *pprofAddr != "" {
-		run, err := servePprof(*pprofAddr)
+		run, _, err := servePprof(*pprofAddr)
 		if err != nil {
 			return err
 		}
@@ -329,18 +330,46 @@ func loopback(addr string) string {
 }
 
 // servePprof listens on addr (loopback) and returns the run that serves
-// Go's profiler there until its context ends.
-func servePprof(addr string) (func(context.Context), error) {
+// Go's profiles there until its context ends: /debug/pprof/profile (CPU,
+// ?seconds=N, default 30, at most 600) and /debug/pprof/NAME (heap,
+// goroutine, ... ; ?debug=N), as go tool pprof reads them. Written on
+// runtime/pprof rather than net/http/pprof, whose import would register
+// the profiler on http.DefaultServeMux in every tsskit command.
+// It also returns the address it listens on.
+func servePprof(addr string) (func(context.Context), string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--pprof-addr: %w", err)
+		return nil, "", fmt.Errorf("--pprof-addr: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
+		secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+		if err != nil || secs <= 0 || secs > 600 {
+			secs = 30
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		if err := pprof.StartCPUProfile(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		select {
+		case <-time.After(time.Duration(secs) * time.Second):
+		case <-r.Context().Done():
+		}
+		pprof.StopCPUProfile()
+	})
+	mux.HandleFunc("/debug/pprof/", func(w http.ResponseWriter, r *http.Request) {
+		p := pprof.Lookup(strings.TrimPrefix(r.URL.Path, "/debug/pprof/"))
+		if p == nil {
+			http.NotFound(w, r)
+			return
+		}
+		debug, _ := strconv.Atoi(r.URL.Query().Get("debug"))
+		if debug == 0 {
+			w.Header().Set("Content-Type", "application/octet-stream")
+		}
+		_ = p.WriteTo(w, debug)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return func(ctx context.Context) {
 		go func() {
@@ -348,5 +377,5 @@ func servePprof(addr string) (func(context.Context), error) {
 			srv.Close()
 		}()
 		_ = srv.Serve(ln)
-	}, nil
+	}, ln.Addr().String(), nil
 }

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -153,5 +156,46 @@ func checkDevMetrics(t *testing.T, addr string, log *quorumtest.LogBuffer) {
 			t.Fatalf("dev metrics on %s: %v\n%s", addr, err, tail(log.String(), 3000))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// The dev stack's profiler (--pprof-addr): a CPU profile for the seconds
+// asked (gzipped, as go tool pprof reads it), the named profiles, 404 for
+// others; nothing on http.DefaultServeMux.
+func TestServePprof(t *testing.T) {
+	run, addr, err := servePprof("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	get := func(path string) (int, []byte) {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, b
+	}
+	if code, b := get("/debug/pprof/profile?seconds=1"); code != 200 || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("CPU profile: %d, %d bytes", code, len(b))
+	}
+	if code, b := get("/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(string(b), "goroutine profile") {
+		t.Fatalf("goroutine profile: %d %.80q", code, b)
+	}
+	if code, _ := get("/debug/pprof/nothing"); code != 404 {
+		t.Fatalf("an unknown profile: %d", code)
+	}
+	rec := httptest.NewRecorder()
+	http.DefaultServeMux.ServeHTTP(rec, httptest.NewRequest("GET", "/debug/pprof/", nil))
+	if rec.Code != 404 {
+		t.Fatalf("http.DefaultServeMux serves the profiler: %d", rec.Code)
 	}
 }
