@@ -268,8 +268,9 @@ func TestWorkGateSignFirst(t *testing.T) {
 		running, _ := g.session(classKeygen).Enter(context.Background())
 		sign := g.session(classSign)
 		if g.Queued(); true {
-			// Before its first step a signing holds nothing back (it may
-			// still be waiting for its peers to join).
+			// Before its first step a signing its party did not tell to
+			// Hold holds nothing back (it may still be waiting for its
+			// peers to join).
 			l, _ := g.session(classKeygen).Enter(context.Background())
 			l()
 		}
@@ -310,11 +311,13 @@ func TestWorkGateSignFirst(t *testing.T) {
 	})
 	t.Run("again from its first step, after a slow join", func(t *testing.T) {
 		g := newWorkGate(2, 2)
-		g.host.signFirst, g.host.maxHold, g.host.budget = 300*time.Millisecond, time.Hour, time.Hour
+		// Seconds, not milliseconds: a loaded machine may stall a
+		// goroutine for a few hundred of them.
+		g.host.signFirst, g.host.maxHold, g.host.budget = 2*time.Second, time.Hour, time.Hour
 		sign := g.session(classSign)
 		defer sign.Close()
 		sign.Hold()
-		time.Sleep(400 * time.Millisecond) // its peers are slow: the hold from its assignment lapses
+		time.Sleep(2200 * time.Millisecond) // its peers are slow: the hold from its assignment lapses
 		waitGranted(t, enterAsync(g.session(classKeygen)), 5*time.Second, "the hold from the assignment over")
 		step, err := sign.Enter(context.Background())
 		if err != nil {
@@ -324,9 +327,9 @@ func TestWorkGateSignFirst(t *testing.T) {
 		got := enterAsync(g.session(classKeygen))
 		notGranted(t, got, "the signing's first step came")
 		waitGranted(t, got, 5*time.Second, "the hold from the first step over")
-		step, _ = sign.Enter(context.Background()) // later steps do not restart it
+		step, _ = sign.Enter(context.Background()) // later steps do not restart it (that would hold 2 s)
 		step()
-		waitGranted(t, enterAsync(g.session(classKeygen)), 100*time.Millisecond, "a later step")
+		waitGranted(t, enterAsync(g.session(classKeygen)), time.Second, "a later step")
 	})
 	t.Run("for at most signFirst", func(t *testing.T) {
 		g := newWorkGate(1, 1)

@@ -344,9 +344,10 @@ func servePprof(addr string) (func(context.Context), string, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
 		secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
-		if err != nil || secs <= 0 || secs > 600 {
+		if err != nil || secs <= 0 {
 			secs = 30
 		}
+		secs = min(secs, 600)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		if err := pprof.StartCPUProfile(w); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
