@@ -62,6 +62,16 @@ func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, e
 		}
 		return key, namesKey(rec, key)
 	}
+	// settled signs a run statement with the key rec names, for rec's
+	// epoch.
+	settled := func(rec *share.Record, sign func(k *identity.Key, sessionID, walletID, partyID string, epoch int) []byte, s Settled) (*Settled, error) {
+		k, err := keyFor(rec)
+		if err != nil {
+			return nil, err
+		}
+		s.Statement, s.Epoch = sign(k, sessionID, walletID, partyID, rec.Epoch), rec.Epoch
+		return &s, nil
+	}
 	// The key first: a party frozen without a statement to give would
 	// refuse every run of the epoch for nothing.
 	if pending, from, err := v.GetPendingShareFrom(walletID, partyID); err == nil && from == sessionID {
@@ -75,21 +85,13 @@ func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, e
 		if gerr != nil {
 			return nil, gerr
 		}
-		k, kerr := keyFor(active)
-		if kerr != nil {
-			return nil, kerr
-		}
-		return &Settled{Statement: identity.SignActivated(k, sessionID, walletID, partyID, active.Epoch), Epoch: active.Epoch, Activated: true}, nil
+		return settled(active, identity.SignActivated, Settled{Activated: true})
 	}
 	if err != nil {
 		return nil, err
 	}
 	if pinned {
-		k, err := keyFor(pending)
-		if err != nil {
-			return nil, err
-		}
-		return &Settled{Statement: identity.SignPinned(k, sessionID, walletID, partyID, pending.Epoch), Epoch: pending.Epoch, Pinned: true}, nil
+		return settled(pending, identity.SignPinned, Settled{Pinned: true})
 	}
 	active, err := v.GetShare(walletID, partyID)
 	switch {

@@ -177,7 +177,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 			return nil, err
 		}
 		defer k.Destroy()
-		if runs[i].Pinned || state == runPinned {
+		if runs[i].pinnedForGood() {
 			// Pinned or thawed here before: its frozen-run statement
 			// still verifies, so it is pinned again, never frozen, and
 			// gives its pinned-run statement.
@@ -208,7 +208,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 
 	case "drop":
 		switch {
-		case state == runPinned || runs[i].Pinned:
+		case runs[i].pinnedForGood():
 			return refuse("run %s was pinned here (a pin or a thaw): it is thawed, never dropped", sid)
 		case state == runFrozen && pending == nil:
 			return refuse("run %s is frozen here but its share is gone: nothing is left to check a drop against; put the held share file back, or recover the wallet", sid)

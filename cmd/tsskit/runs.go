@@ -62,6 +62,11 @@ type cliRun struct {
 // of its epoch until it is thawed or dropped.
 func (r cliRun) held() bool { return r.State == runFrozen || r.State == runPinned }
 
+// pinnedForGood: the run is never dropped here, pinned now or pinned or
+// thawed once (Pinned); a file written before the flag has a pinned run
+// in state "pinned" only.
+func (r cliRun) pinnedForGood() bool { return r.Pinned || r.State == runPinned }
+
 // The runs file's object form is written once a run is frozen or
 // pinned: a CLI that predates settling reads only the array form, and so
 // refuses such a file instead of breaking the promise a frozen-run or

@@ -61,6 +61,11 @@ type Run struct {
 	Pinned bool `json:"pinned,omitempty"`
 }
 
+// pinnedForGood says whether the run is never dropped here: pinned now,
+// or pinned or thawed once (Pinned). A record written before the flag
+// has a pinned run in state "pinned" only.
+func (r Run) pinnedForGood() bool { return r.Pinned || r.State == RunPinned }
+
 // runsRecordVersion is the runs record's version: 2 once a run is
 // pinned for good (Run.Pinned), which a party that predates the flag
 // refuses to read (ErrCorrupt) rather than drop such a run; 1 otherwise.
@@ -211,7 +216,7 @@ func (v *Vault) joinRunLocked(walletID, partyID, key string, epoch int, sessionI
 		}
 	}
 	if changed {
-		if err := v.putRunsRecordLocked(walletID, key, runsRecord{Version: 1, Runs: runs, Floor: floor}); err != nil {
+		if err := v.putRunsRecordLocked(walletID, key, runsRecord{Runs: runs, Floor: floor}); err != nil {
 			return nil, err
 		}
 	}

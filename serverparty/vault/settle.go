@@ -56,7 +56,7 @@ func (v *Vault) FreezeRun(walletID, partyID, sessionID string) (p *share.Record,
 		switch {
 		case i >= 0 && rec.Runs[i].State == RunAbandoned:
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q was dropped here; its pending share is left from an interrupted drop: drop it again", sessionID), nil)
-		case i >= 0 && (rec.Runs[i].Pinned || rec.Runs[i].State == RunPinned):
+		case i >= 0 && rec.Runs[i].pinnedForGood():
 			pinned = true
 			if rec.Runs[i].State == RunPinned {
 				return nil
@@ -179,7 +179,7 @@ func (v *Vault) DropRun(walletID, partyID, sessionID string, check func(pending,
 	var epoch int
 	err := v.withRun(walletID, partyID, sessionID, nil, func(rec runsRecord, i int) error {
 		switch {
-		case i >= 0 && (rec.Runs[i].State == RunPinned || rec.Runs[i].Pinned):
+		case i >= 0 && rec.Runs[i].pinnedForGood():
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q was pinned for party %q (a pin or a thaw): it is thawed, never dropped", sessionID, walletID, partyID), nil)
 		case i < 0 || rec.Runs[i].State != RunFrozen && rec.Runs[i].State != RunAbandoned:
 			return newErr(ErrInvalid, "", fmt.Sprintf("run %q of wallet %q is not frozen for party %q: freeze it first", sessionID, walletID, partyID), nil)
