@@ -9,7 +9,8 @@
 #   LOAD_KEYGENS (20)  LOAD_SIGNS (50)  LOAD_BACKENDS ("embedded postgres")
 #   LOAD_KEYGEN_CONCURRENCY (all)  LOAD_SIGN_CONCURRENCY (10)
 #   LOAD_POOL (keygens+1)  LOAD_TIMEOUT (20m)  LOAD_RATE_LIMIT (off)
-#   LOAD_SEQUENTIAL (3)  LOAD_BURST (0: none; "3x": 3× the measured capacity)
+#   LOAD_SEQUENTIAL (3)  LOAD_SEQUENTIAL_AFTER (0; at the end, after the pools refill)
+#   LOAD_BURST (0: none; "3x": 3× the measured capacity)
 #   LOAD_BURST_SIGNS (20)  LOAD_CRITERIA (0; 1: fail unless the overload criteria hold)
 #   LOAD_SIGN_SLOTS (0: default; each server party's --sign-slots)
 #   LOAD_DATABASE_URL  LOAD_REDIS_URL  LOAD_OUT (bench-out)
@@ -31,6 +32,7 @@ database_url=${LOAD_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test?sslmod
 redis_url=${LOAD_REDIS_URL:-redis://127.0.0.1:6379/0}
 out=${LOAD_OUT:-bench-out}
 sequential=${LOAD_SEQUENTIAL:-3}
+sequential_after=${LOAD_SEQUENTIAL_AFTER:-0}
 burst=${LOAD_BURST:-0}
 burst_signs=${LOAD_BURST_SIGNS:-20}
 sign_slots=${LOAD_SIGN_SLOTS:-0}
@@ -143,7 +145,7 @@ run_backend() {
   "$tmp/load" -api "http://127.0.0.1:$api" -party-api "http://127.0.0.1:$partyapi" \
     -stack-log "$log" -stack-pid "$stack_pid" -pool "$pool" -server-parties "$parties" \
     -keygens "$keygens" -signs "$signs" -keygen-concurrency "$keygen_conc" -sign-concurrency "$sign_conc" \
-    -sequential "$sequential" "${burst_args[@]}" -burst-signs "$burst_signs" \
+    -sequential "$sequential" -sequential-after "$sequential_after" "${burst_args[@]}" -burst-signs "$burst_signs" \
     -timeout "$timeout" -label "$label" -json "$out/load-$backend.json" -md "$out/load-$backend.md" &
   # In the background, so that a signal to this script is handled at once.
   load_pid=$!

@@ -120,6 +120,24 @@ func burstWork(keygens, seq, signAlone, signs *phase) float64 {
 	return work / wall
 }
 
+// bracket is the sequential reference of a run with sequential keygens
+// before and after its concurrent phases: every completed keygen of both
+// over their wall time together (a missing side counts as nothing).
+func bracket(before, after *phase) *phase {
+	ref := &phase{Op: "sequential keygen (both)"}
+	for _, p := range []*phase{before, after} {
+		if p != nil {
+			ref.Count += p.Count
+			ref.OK += p.OK
+			ref.WallS += p.WallS
+		}
+	}
+	if ref.WallS > 0 {
+		ref.Throughput = float64(ref.OK) / ref.WallS
+	}
+	return ref
+}
+
 func allMet(cs []criterion) bool {
 	for _, c := range cs {
 		if !c.Met {

@@ -112,3 +112,29 @@ func TestBurstWork(t *testing.T) {
 		t.Fatalf("burstWork without a sequential phase = %v", got)
 	}
 }
+
+func TestBracket(t *testing.T) {
+	before := &phase{Op: "sequential keygen", Count: 4, OK: 4, WallS: 40, Throughput: 0.1}
+	after := &phase{Op: "sequential keygen (after)", Count: 4, OK: 3, WallS: 20, Throughput: 0.15}
+	ref := bracket(before, after)
+	if ref.Count != 8 || ref.OK != 7 || ref.WallS != 60 || math.Abs(ref.Throughput-7.0/60) > 1e-12 {
+		t.Errorf("bracket = %+v, want 7 of 8 in 60 s", *ref)
+	}
+	if ref := bracket(nil, after); ref.OK != 3 || math.Abs(ref.Throughput-0.15) > 1e-12 {
+		t.Errorf("bracket(nil, after) = %+v, want the after phase alone", *ref)
+	}
+	if ref := bracket(nil, &phase{}); ref.Throughput != 0 {
+		t.Errorf("bracket of nothing = %+v, want throughput 0", *ref)
+	}
+	// The criteria judge against the bracketed reference: the burst's 19
+	// keygens in 180 s are 0.905 of both phases' 7/60 per second, and
+	// short of the faster after phase alone.
+	burst := &phase{Op: "burst keygen", Count: 60, OK: 19, WallS: 180, Throughput: 0.105}
+	cs := overloadCriteria([]*phase{before, burst, after}, ref, nil, nil)
+	if got := cs[len(cs)-1]; !got.Met || math.Abs(got.Value-19/(7.0/60)/180) > 1e-9 {
+		t.Errorf("burst goodput criterion = %v, want met at 0.9", got)
+	}
+	if got := overloadCriteria([]*phase{before, burst, after}, after, nil, nil); got[len(got)-1].Met {
+		t.Errorf("against the after phase alone the burst should miss: %v", got[len(got)-1])
+	}
+}

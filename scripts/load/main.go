@@ -63,6 +63,7 @@ type config struct {
 	keygens, signs        int
 	keygenConc, signConc  int
 	sequential, burst     int
+	sequentialAfter       int
 	burstSigns            int
 	burstX                float64
 	apiDeadline           time.Duration
@@ -91,6 +92,7 @@ func run() int {
 	fs.IntVar(&c.keygenConc, "keygen-concurrency", 0, "keygens in flight at once (0: all of them)")
 	fs.IntVar(&c.signConc, "sign-concurrency", 10, "signs in flight at once")
 	fs.IntVar(&c.sequential, "sequential", 0, "first, this many keygens one at a time: the unloaded throughput the burst's goodput is compared with")
+	fs.IntVar(&c.sequentialAfter, "sequential-after", 0, "last, this many keygens one at a time again (after the pools refill, with -pool): the unloaded throughput is both sequential phases', and their drift is reported")
 	fs.IntVar(&c.burst, "burst", 0, "last, this many keygens all at once, with -burst-signs signs beside them (0: no burst)")
 	fs.IntVar(&c.burstSigns, "burst-signs", 0, "signs issued during the burst, -sign-concurrency at a time")
 	fs.Float64Var(&c.burstX, "burst-x", 0, "instead of -burst: a burst of this many times the capacity the sequential phase measured (its throughput × -api-deadline keygens)")
@@ -185,8 +187,8 @@ func (c *config) check() error {
 		return errors.New("-keygen-concurrency must be >= 0 and -sign-concurrency >= 1")
 	case c.parties < 2:
 		return errors.New("-server-parties must be at least 2")
-	case c.sequential < 0 || c.burst < 0 || c.burstSigns < 0 || c.burstX < 0:
-		return errors.New("-sequential, -burst, -burst-x and -burst-signs must not be negative")
+	case c.sequential < 0 || c.sequentialAfter < 0 || c.burst < 0 || c.burstSigns < 0 || c.burstX < 0:
+		return errors.New("-sequential, -sequential-after, -burst, -burst-x and -burst-signs must not be negative")
 	case c.burstX > 0 && c.burst > 0:
 		return errors.New("give -burst or -burst-x, not both")
 	case c.burstX > 0 && c.sequential == 0:
@@ -223,11 +225,20 @@ type report struct {
 	Signs   int       `json:"signs"`
 	Phases  []*phase  `json:"phases"`
 	// Goodput of the burst's keygens (completed within their deadline per
-	// second) over the sequential phase's throughput.
+	// second) over the sequential throughput (both sequential phases',
+	// with -sequential-after).
 	GoodputRatio float64 `json:"goodput_ratio,omitempty"`
 	// The burst's goodput with its signs counted too, each request at its
 	// kind's unloaded cost (burstWork), over 1.
 	BurstWorkRatio float64 `json:"burst_work_ratio,omitempty"`
+	// With -sequential-after: the sequential throughput before the
+	// concurrent phases, after them, and both together (the reference the
+	// ratios use), and the drift after/before - 1: how much the machine's
+	// speed moved during the run.
+	SequentialBefore float64 `json:"sequential_before_per_s,omitempty"`
+	SequentialAfter  float64 `json:"sequential_after_per_s,omitempty"`
+	SequentialBoth   float64 `json:"sequential_both_per_s,omitempty"`
+	SequentialDrift  float64 `json:"sequential_drift,omitempty"`
 	// With -burst-x: the keygens the stack can finish within one API
 	// deadline at the sequential throughput, and the burst's multiple of it.
 	Capacity int     `json:"capacity,omitempty"`
@@ -410,6 +421,7 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 		r.printf("capacity: %.3f keygens/s sequential × %s deadline = %d keygens; burst %g× = %d keygens\n",
 			seq.Throughput, c.apiDeadline, rep.Capacity, c.burstX, burst)
 	}
+	var burstK, burstS *phase
 	if burst > 0 {
 		// Keygens and signs at once: the keygens all together, the signs
 		// at -sign-concurrency on the accounts made above.
@@ -425,11 +437,42 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 		if bs != nil {
 			rep.Phases = append(rep.Phases, bs)
 		}
-		if seq != nil && seq.Throughput > 0 {
-			rep.GoodputRatio = bk.Throughput / seq.Throughput
+		burstK, burstS = bk, bs
+	}
+	// The sequential keygens again, once the pools are full again (a
+	// refill beside them would slow them): the machine's speed drifts, so
+	// the reference throughput is taken on both sides of the concurrent
+	// phases.
+	ref := seq
+	if c.sequentialAfter > 0 {
+		if rep.PreParams != nil && c.settle {
+			start := time.Now()
+			sctx, scancel := context.WithTimeout(ctx, c.settleTimeout)
+			_, err := r.waitPools(sctx, "before the last sequential keygens", true, quiet)
+			scancel()
+			if err != nil {
+				r.printf("pre-params: %v; the last sequential keygens run anyway\n", err)
+			} else {
+				r.printf("pre-params: pools refilled in %.1f s (not timed)\n", secs(time.Since(start)))
+			}
 		}
-		rep.BurstWorkRatio = burstWork(bk, seq, signAlone, bs)
-		rep.Criteria = overloadCriteria(rep.Phases, seq, signAlone, bs)
+		_, after := r.keygens(ctx, "sequential keygen (after)", c.sequentialAfter, 1)
+		rep.Phases = append(rep.Phases, after)
+		ref = bracket(seq, after)
+		if seq != nil {
+			rep.SequentialBefore = seq.Throughput
+		}
+		rep.SequentialAfter, rep.SequentialBoth = after.Throughput, ref.Throughput
+		if seq != nil && seq.Throughput > 0 && after.Throughput > 0 {
+			rep.SequentialDrift = after.Throughput/seq.Throughput - 1
+		}
+	}
+	if burstK != nil {
+		if ref != nil && ref.Throughput > 0 {
+			rep.GoodputRatio = burstK.Throughput / ref.Throughput
+		}
+		rep.BurstWorkRatio = burstWork(burstK, ref, signAlone, burstS)
+		rep.Criteria = overloadCriteria(rep.Phases, ref, signAlone, burstS)
 		rep.CriteriaMet = allMet(rep.Criteria)
 	}
 	if r.log != nil {
@@ -1220,6 +1263,10 @@ func markdown(reps []*report) string {
 				s += fmt.Sprintf("; %d pre-params sets were generated during the signs", pp.SignPhaseGenerated)
 			}
 			notes = append(notes, s)
+		}
+		if rep.SequentialBoth > 0 {
+			notes = append(notes, fmt.Sprintf("sequential throughput %.3f keygens/s before the concurrent phases, %.3f after (drift %+.1f%%); the ratios use both together, %.3f/s",
+				rep.SequentialBefore, rep.SequentialAfter, 100*rep.SequentialDrift, rep.SequentialBoth))
 		}
 		if rep.Capacity > 0 {
 			notes = append(notes, fmt.Sprintf("capacity: %d keygens within one API deadline at the sequential throughput; the burst was %g× that", rep.Capacity, rep.BurstX))
