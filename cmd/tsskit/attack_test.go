@@ -711,28 +711,48 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		verifyHex(t, sig["public_key"].(string), sig["digest"].(string), sig["der"].(string))
 	})
 
-	// A run in limbo frozen, then wanted after all: the operator stops
-	// both server holders and freezes S at each. A thaw without the
-	// other server's word is refused; each pins S (a drop of a pinned
-	// run is refused), and each thaws it on the other's pinned-run
-	// statement, the CLI named silent (without that, refused). A thawed
-	// run is pinned for good: frozen again, each server answers with its
-	// pinned-run statement and fails, and a drop on the other's
-	// frozen-run statement given before the thaw is refused — the other
-	// server may have activated S since. Thawed again, the CLI's next
-	// refresh completes S late (epoch 1, S's own session), and S's share
-	// signs (verified).
+	// A run in limbo frozen, then wanted after all. The CLI party freezes
+	// S (tsskit party settle), and the operator stops both server holders
+	// and freezes S at each. A thaw without the other server's word is
+	// refused; each server and the CLI pin S (a drop of a pinned run is
+	// refused). One server thaws on the other's pinned-run statement with
+	// the CLI named silent, the other on the other's and the CLI's (with
+	// neither, refused). A thawed run is pinned for good: frozen again,
+	// each server answers with its pinned-run statement and fails, and a
+	// drop on the other's frozen-run statement given before the thaw is
+	// refused — the other server may have activated S since; each thaws
+	// again. The CLI thaws on both servers' pinned-run statements, which
+	// puts S's share back where a resume finds it: frozen again, it too
+	// answers pinned, its drop is refused, and it thaws again. 'party
+	// refresh --resume' finds S's share and refuses while the coordinator
+	// records S failed (nothing changes); the CLI's next refresh completes
+	// S late (epoch 1, S's own session), and S's share signs (verified).
 	t.Run("refresh: an operator thaws a run in limbo; thawed, it is never dropped", func(t *testing.T) {
 		const self = "cli-thaw"
 		file, walletID, runS, kg := c.runInLimbo(t, env, self)
 		settle := func(dataDir string, args ...string) (string, error) {
 			return c.settle(walletID, runS, dataDir, args...)
 		}
+		cliSettle := func(args ...string) (string, error) {
+			_, stderr, err := c.cliSettle(env, file, runS, args...)
+			return stderr, err
+		}
+		cliFrozen, cliPinned := filepath.Join(c.dir, self+".frozen"), filepath.Join(c.dir, self+".pinned")
+		if stderr, err := cliSettle("freeze", "--out", cliFrozen); err != nil {
+			t.Fatalf("the CLI's freeze: %v\n%s", err, stderr)
+		}
+		if stderr, err := cliSettle("pin", "--out", cliPinned); err != nil {
+			t.Fatalf("the CLI's pin: %v\n%s", err, stderr)
+		}
+		if _, err := os.Stat(pendingFile(file, 1)); err == nil {
+			t.Fatal("S's share is where a resume finds it while S is pinned at the CLI")
+		}
+		pinned := map[string]string{}
 		c.whileStopped(t, holdsWallet(walletID), func(dirs []string) {
 			if len(dirs) != 2 {
 				t.Fatalf("%d server holders; want 2", len(dirs))
 			}
-			frozen, pinned := map[string]string{}, map[string]string{}
+			frozen := map[string]string{}
 			for _, d := range dirs {
 				frozen[d], pinned[d] = d+".frozen-th", d+".pinned-th"
 				if stderr, err := settle(d, "freeze", "--out", frozen[d]); err != nil {
@@ -746,39 +766,30 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 				}
 			}
 			pairs := [][2]string{{dirs[0], dirs[1]}, {dirs[1], dirs[0]}}
-			for _, d := range pairs {
+			// The first server names the CLI silent, the second counts the
+			// CLI's pinned-run statement.
+			cliWord := [][]string{{"--silent", self}, {"--pinned", cliPinned}}
+			for i, d := range pairs {
 				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", frozen[d[1]]); err == nil || !strings.Contains(stderr, "pinned") {
 					t.Fatalf("a drop of a pinned run at %s: %v\n%s", d[0], err, stderr)
 				}
 				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err == nil || !strings.Contains(stderr, "settle_refused") {
 					t.Fatalf("a thaw at %s without the CLI's word, the CLI not named silent: %v\n%s", d[0], err, stderr)
 				}
-				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]], "--silent", self); err != nil {
+				if stderr, err := settle(d[0], append([]string{"thaw", "--pinned", pinned[d[1]]}, cliWord[i]...)...); err != nil {
 					t.Fatalf("thaw at %s: %v\n%s", d[0], err, stderr)
 				}
 			}
-			for _, d := range pairs {
+			for i, d := range pairs {
 				out := d[0] + ".again"
 				if stderr, err := settle(d[0], "freeze", "--out", out); err == nil || !strings.Contains(stderr, "pinned") {
 					t.Fatalf("a freeze of the thawed run at %s: %v\n%s; want it refused as pinned", d[0], err, stderr)
 				}
-				b, err := os.ReadFile(out)
-				if err != nil {
-					t.Fatal(err)
-				}
-				st, err := hex.DecodeString(strings.TrimSpace(string(b)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := identity.ParsePinned(st); err != nil {
-					t.Fatalf("the statement of the thawed run frozen again at %s is not a pinned-run statement: %v", d[0], err)
-				}
+				requirePinned(t, out, d[0])
 				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", frozen[d[1]]); err == nil || !strings.Contains(stderr, "pinned") {
 					t.Fatalf("a drop of the thawed run at %s on the other's frozen-run statement from before the thaw: %v\n%s", d[0], err, stderr)
 				}
-			}
-			for _, d := range pairs {
-				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]], "--silent", self); err != nil {
+				if stderr, err := settle(d[0], append([]string{"thaw", "--pinned", pinned[d[1]]}, cliWord[i]...)...); err != nil {
 					t.Fatalf("thaw again at %s: %v\n%s", d[0], err, stderr)
 				}
 			}
@@ -787,6 +798,42 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatalf("after the thaws the server holders hold pending %v; want S's at both", held)
 		}
 
+		var servers []string
+		for _, f := range pinned {
+			servers = append(servers, "--pinned", f)
+		}
+		if stderr, err := cliSettle(append([]string{"thaw"}, servers[:2]...)...); err == nil || !strings.Contains(stderr, "settle_refused") {
+			t.Fatalf("the CLI's thaw on one server's word: %v\n%s", err, stderr)
+		}
+		if stderr, err := cliSettle(append([]string{"thaw"}, servers...)...); err != nil {
+			t.Fatalf("the CLI's thaw: %v\n%s", err, stderr)
+		}
+		again := filepath.Join(c.dir, self+".again")
+		if stderr, err := cliSettle("freeze", "--out", again); err == nil || !strings.Contains(stderr, "pinned") {
+			t.Fatalf("the CLI's freeze of its thawed run: %v\n%s; want it refused as pinned", err, stderr)
+		}
+		requirePinned(t, again, "the CLI")
+		if stderr, err := cliSettle("drop"); err == nil || !strings.Contains(stderr, "pinned") {
+			t.Fatalf("the CLI's drop of its thawed run: %v\n%s", err, stderr)
+		}
+		if stderr, err := cliSettle(append([]string{"thaw"}, servers...)...); err != nil {
+			t.Fatalf("the CLI's thaw again: %v\n%s", err, stderr)
+		}
+		if runShareFrom(file, 1) != runS {
+			t.Fatal("after the CLI's thaw S's share is not where a resume finds it")
+		}
+
+		original, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stderr, err := c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file, "--resume")
+		if err == nil || !strings.Contains(stderr, "records session "+runS+" as failed") {
+			t.Fatalf("a resume while the coordinator records S failed: %v\n%s", err, tail(stderr, 1500))
+		}
+		if now, _ := os.ReadFile(file); !bytes.Equal(now, original) || runShareFrom(file, 1) != runS {
+			t.Fatal("a refused resume changed the share file or S's pending share")
+		}
 		out, stderr, err := c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
 		if err != nil || out["session_id"] != runS || out["epoch"] != float64(1) {
 			t.Fatalf("the refresh after the thaw: %v %v\n%s", err, out, tail(stderr, 1500))
@@ -821,12 +868,7 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			return c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
 		}
 		cliSettle := func(run string, args ...string) (string, string, error) {
-			cmd := exec.Command(c.bin, append(append([]string{"party", "settle"}, args...), "--share", file, "--run", run)...)
-			cmd.Env = append(append(os.Environ(), c.env...), env...)
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			return stdout.String(), stderr.String(), err
+			return c.cliSettle(env, file, run, args...)
 		}
 		serverSettle := func(dataDir string, args ...string) (string, error) {
 			return c.settle(walletID, runS, dataDir, args...)
@@ -972,6 +1014,34 @@ func (c *cluster) settle(walletID, runS, dataDir string, args ...string) (string
 	cmd.Stderr = &stderr
 	err := cmd.Run()
 	return stderr.String(), err
+}
+
+// cliSettle runs tsskit party settle on run of the CLI party's share
+// file, and returns its stdout and stderr.
+func (c *cluster) cliSettle(env []string, file, run string, args ...string) (string, string, error) {
+	cmd := exec.Command(c.bin, append(append([]string{"party", "settle"}, args...), "--share", file, "--run", run)...)
+	cmd.Env = append(append(os.Environ(), c.env...), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	return stdout.String(), stderr.String(), err
+}
+
+// requirePinned fails unless file holds a pinned-run statement (hex),
+// as a freeze of a run pinned or thawed at who writes.
+func requirePinned(t *testing.T, file, who string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := identity.ParsePinned(st); err != nil {
+		t.Fatalf("the statement of the thawed run frozen again at %s is not a pinned-run statement: %v", who, err)
+	}
 }
 
 // holdsWallet says whether a server party's vault holds a share of
