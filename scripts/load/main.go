@@ -393,15 +393,10 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 		}
 	}
 	if rep.PreParams != nil && c.settle && c.signs > 0 && len(accounts) > 0 {
-		start := time.Now()
-		sctx, scancel := context.WithTimeout(ctx, c.settleTimeout)
-		_, err := r.waitPools(sctx, "after the keygens", true, quiet)
-		scancel()
-		if err != nil {
+		if took, err := r.refilled(ctx, "after the keygens", quiet); err != nil {
 			r.printf("pre-params: %v; signing anyway\n", err)
 		} else {
-			rep.PreParams.SettleS = secs(time.Since(start))
-			r.printf("pre-params: pools refilled in %.1f s (not timed)\n", rep.PreParams.SettleS)
+			rep.PreParams.SettleS = secs(took)
 		}
 	}
 	var sgStart time.Time
@@ -446,14 +441,8 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	ref := seq
 	if c.sequentialAfter > 0 {
 		if rep.PreParams != nil && c.settle {
-			start := time.Now()
-			sctx, scancel := context.WithTimeout(ctx, c.settleTimeout)
-			_, err := r.waitPools(sctx, "before the last sequential keygens", true, quiet)
-			scancel()
-			if err != nil {
+			if _, err := r.refilled(ctx, "before the last sequential keygens", quiet); err != nil {
 				r.printf("pre-params: %v; the last sequential keygens run anyway\n", err)
-			} else {
-				r.printf("pre-params: pools refilled in %.1f s (not timed)\n", secs(time.Since(start)))
 			}
 		}
 		_, after := r.keygens(ctx, "sequential keygen (after)", c.sequentialAfter, 1)
@@ -687,6 +676,20 @@ func (r *runner) waitPools(ctx context.Context, when string, refill bool, quiet 
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// refilled waits (at most -settle-timeout) for every pool to be full
+// again after keygens took from it, and says how long that took.
+func (r *runner) refilled(ctx context.Context, when string, quiet time.Duration) (time.Duration, error) {
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(ctx, r.c.settleTimeout)
+	defer cancel()
+	if _, err := r.waitPools(sctx, when, true, quiet); err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	r.printf("pre-params: pools refilled in %.1f s (not timed)\n", secs(took))
+	return took, nil
 }
 
 func laterOf(a, b time.Time) time.Time {
