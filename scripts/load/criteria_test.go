@@ -115,7 +115,7 @@ func TestBurstWork(t *testing.T) {
 
 func TestBracket(t *testing.T) {
 	before := &phase{Op: "sequential keygen", Count: 4, OK: 4, WallS: 40, Throughput: 0.1}
-	after := &phase{Op: "sequential keygen (after)", Count: 4, OK: 3, WallS: 20, Throughput: 0.15}
+	after := &phase{Op: "last sequential keygen", Count: 4, OK: 3, WallS: 20, Throughput: 0.15}
 	ref := bracket(before, after)
 	if ref.Count != 8 || ref.OK != 7 || ref.WallS != 60 || math.Abs(ref.Throughput-7.0/60) > 1e-12 {
 		t.Errorf("bracket = %+v, want 7 of 8 in 60 s", *ref)

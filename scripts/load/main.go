@@ -445,7 +445,7 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 				r.printf("pre-params: %v; the last sequential keygens run anyway\n", err)
 			}
 		}
-		_, after := r.keygens(ctx, "sequential keygen (after)", c.sequentialAfter, 1)
+		_, after := r.keygens(ctx, "last sequential keygen", c.sequentialAfter, 1)
 		rep.Phases = append(rep.Phases, after)
 		ref = bracket(seq, after)
 		if seq != nil {
