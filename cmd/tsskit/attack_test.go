@@ -714,12 +714,13 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 	// A run in limbo frozen, then wanted after all. The CLI party freezes
 	// S (tsskit party settle), and the operator stops both server holders
 	// and freezes S at each. A thaw without the other server's word is
-	// refused; each server and the CLI pin S (a drop of a pinned run is
-	// refused). One server thaws on the other's pinned-run statement with
+	// refused; each server and the CLI pin S (a server's drop of a pinned
+	// run, on every other holder's frozen-run statement, is refused). One
+	// server thaws on the other's pinned-run statement with
 	// the CLI named silent, the other on the other's and the CLI's (with
 	// neither, refused). A thawed run is pinned for good: frozen again,
 	// each server answers with its pinned-run statement and fails, and a
-	// drop on the other's frozen-run statement given before the thaw is
+	// drop on the others' frozen-run statements given before the thaw is
 	// refused — the other server may have activated S since; each thaws
 	// again. The CLI thaws on both servers' pinned-run statements, which
 	// puts S's share back where a resume finds it: frozen again, it too
@@ -747,18 +748,17 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		if _, err := os.Stat(pendingFile(file, 1)); err == nil {
 			t.Fatal("S's share is where a resume finds it while S is pinned at the CLI")
 		}
-		pinned := map[string]string{}
+		pinned, frozen := map[string]string{}, map[string]string{}
 		c.whileStopped(t, holdsWallet(walletID), func(dirs []string) {
 			if len(dirs) != 2 {
 				t.Fatalf("%d server holders; want 2", len(dirs))
 			}
-			frozen := map[string]string{}
 			for _, d := range dirs {
 				frozen[d], pinned[d] = d+".frozen-th", d+".pinned-th"
 				if stderr, err := settle(d, "freeze", "--out", frozen[d]); err != nil {
 					t.Fatalf("freeze at %s: %v\n%s", d, err, stderr)
 				}
-				if stderr, err := settle(d, "thaw", "--silent", self); err == nil || !strings.Contains(stderr, "settle_refused") {
+				if stderr, err := settle(d, "thaw", "--silent", self); err == nil || !strings.Contains(stderr, noThawWord) {
 					t.Fatalf("a thaw at %s without the other server's word: %v\n%s", d, err, stderr)
 				}
 				if stderr, err := settle(d, "pin", "--out", pinned[d]); err != nil {
@@ -770,10 +770,10 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			// CLI's pinned-run statement.
 			cliWord := [][]string{{"--silent", self}, {"--pinned", cliPinned}}
 			for i, d := range pairs {
-				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", frozen[d[1]]); err == nil || !strings.Contains(stderr, "pinned") {
-					t.Fatalf("a drop of a pinned run at %s: %v\n%s", d[0], err, stderr)
+				if stderr, err := settle(d[0], "drop", "--frozen", frozen[d[1]], "--frozen", cliFrozen); err == nil || !strings.Contains(stderr, "never dropped") {
+					t.Fatalf("a drop of a pinned run at %s, on every other holder's frozen-run statement: %v\n%s", d[0], err, stderr)
 				}
-				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err == nil || !strings.Contains(stderr, "settle_refused") {
+				if stderr, err := settle(d[0], "thaw", "--pinned", pinned[d[1]]); err == nil || !strings.Contains(stderr, noThawWord) || !strings.Contains(stderr, self) {
 					t.Fatalf("a thaw at %s without the CLI's word, the CLI not named silent: %v\n%s", d[0], err, stderr)
 				}
 				if stderr, err := settle(d[0], append([]string{"thaw", "--pinned", pinned[d[1]]}, cliWord[i]...)...); err != nil {
@@ -786,8 +786,8 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 					t.Fatalf("a freeze of the thawed run at %s: %v\n%s; want it refused as pinned", d[0], err, stderr)
 				}
 				requirePinned(t, out, d[0])
-				if stderr, err := settle(d[0], "drop", "--silent", self, "--frozen", frozen[d[1]]); err == nil || !strings.Contains(stderr, "pinned") {
-					t.Fatalf("a drop of the thawed run at %s on the other's frozen-run statement from before the thaw: %v\n%s", d[0], err, stderr)
+				if stderr, err := settle(d[0], "drop", "--frozen", frozen[d[1]], "--frozen", cliFrozen); err == nil || !strings.Contains(stderr, "never dropped") {
+					t.Fatalf("a drop of the thawed run at %s on the others' frozen-run statements from before the thaw: %v\n%s", d[0], err, stderr)
 				}
 				if stderr, err := settle(d[0], append([]string{"thaw", "--pinned", pinned[d[1]]}, cliWord[i]...)...); err != nil {
 					t.Fatalf("thaw again at %s: %v\n%s", d[0], err, stderr)
@@ -802,7 +802,7 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 		for _, f := range pinned {
 			servers = append(servers, "--pinned", f)
 		}
-		if stderr, err := cliSettle(append([]string{"thaw"}, servers[:2]...)...); err == nil || !strings.Contains(stderr, "settle_refused") {
+		if stderr, err := cliSettle(append([]string{"thaw"}, servers[:2]...)...); err == nil || !strings.Contains(stderr, noThawWord) {
 			t.Fatalf("the CLI's thaw on one server's word: %v\n%s", err, stderr)
 		}
 		if stderr, err := cliSettle(append([]string{"thaw"}, servers...)...); err != nil {
@@ -813,25 +813,34 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatalf("the CLI's freeze of its thawed run: %v\n%s; want it refused as pinned", err, stderr)
 		}
 		requirePinned(t, again, "the CLI")
-		if stderr, err := cliSettle("drop"); err == nil || !strings.Contains(stderr, "pinned") {
-			t.Fatalf("the CLI's drop of its thawed run: %v\n%s", err, stderr)
+		var serversFrozen []string
+		for _, f := range frozen {
+			serversFrozen = append(serversFrozen, "--frozen", f)
+		}
+		if stderr, err := cliSettle(append([]string{"drop"}, serversFrozen...)...); err == nil || !strings.Contains(stderr, "never dropped") {
+			t.Fatalf("the CLI's drop of its thawed run on both servers' frozen-run statements: %v\n%s", err, stderr)
 		}
 		if stderr, err := cliSettle(append([]string{"thaw"}, servers...)...); err != nil {
 			t.Fatalf("the CLI's thaw again: %v\n%s", err, stderr)
 		}
-		if runShareFrom(file, 1) != runS {
-			t.Fatal("after the CLI's thaw S's share is not where a resume finds it")
+		if _, err := os.Stat(heldFile(file, 1)); err == nil || runShareFrom(file, 1) != runS {
+			t.Fatalf("after the CLI's thaw S's share is not where a resume finds it: held file %v", err)
 		}
-
 		original, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
+		}
+		pendingBefore, err := os.ReadFile(pendingFile(file, 1))
+		if err != nil {
+			t.Fatalf("after the CLI's thaw S's share is not where a resume finds it: %v", err)
 		}
 		_, stderr, err := c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file, "--resume")
 		if err == nil || !strings.Contains(stderr, "records session "+runS+" as failed") {
 			t.Fatalf("a resume while the coordinator records S failed: %v\n%s", err, tail(stderr, 1500))
 		}
-		if now, _ := os.ReadFile(file); !bytes.Equal(now, original) || runShareFrom(file, 1) != runS {
+		now, _ := os.ReadFile(file)
+		pendingNow, _ := os.ReadFile(pendingFile(file, 1))
+		if !bytes.Equal(now, original) || !bytes.Equal(pendingNow, pendingBefore) {
 			t.Fatal("a refused resume changed the share file or S's pending share")
 		}
 		out, stderr, err := c.exec(env, "party", "refresh", "--coordinator", c.via, "--router", c.router, "--share", file)
@@ -1015,6 +1024,10 @@ func (c *cluster) settle(walletID, runS, dataDir string, args ...string) (string
 	err := cmd.Run()
 	return stderr.String(), err
 }
+
+// noThawWord is how a thaw refuses when a holder that is not named
+// silent gave no activated-run or pinned-run statement.
+const noThawWord = "no valid activated-run or pinned-run statement"
 
 // cliSettle runs tsskit party settle on run of the CLI party's share
 // file, and returns its stdout and stderr.

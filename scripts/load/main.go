@@ -109,7 +109,7 @@ func run() int {
 	fs.IntVar(&c.stackPID, "stack-pid", 0, "the stack's process id: give up at once if it exits")
 	fs.IntVar(&c.pool, "pool", 0, "wait until every server party holds this many pre-params (needs -stack-log; 0: do not wait)")
 	fs.IntVar(&c.parties, "server-parties", 3, "server parties the stack runs")
-	fs.BoolVar(&c.settle, "settle", true, "with -pool: wait for the pools to refill between the keygen and sign phases")
+	fs.BoolVar(&c.settle, "settle", true, "with -pool: wait for the pools to refill between the keygen and sign phases, and before -sequential-after")
 	fs.DurationVar(&c.settleTimeout, "settle-timeout", 10*time.Minute, "give up waiting for the refill after this long (the signs then run beside it)")
 	freePorts := fs.Int("free-ports", 0, "helper: print this many free loopback ports and exit")
 	createSchema := fs.String("create-schema", "", "helper: create a load_* schema in this PostgreSQL database, print the URL that uses it")
@@ -438,7 +438,7 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	// refill beside them would slow them): the machine's speed drifts, so
 	// the reference throughput is taken on both sides of the concurrent
 	// phases.
-	ref := seq
+	ref, concurrentEnd := seq, time.Now()
 	if c.sequentialAfter > 0 {
 		if rep.PreParams != nil && c.settle {
 			if _, err := r.refilled(ctx, "before the last sequential keygens", quiet); err != nil {
@@ -468,7 +468,7 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 		r.log.poll()
 		rep.StackLogs = r.log.warningsSince(kgStart)
 		if rep.PreParams != nil && !sgStart.IsZero() {
-			rep.PreParams.SignPhaseGenerated = r.log.putsBetween(sgStart, time.Now())
+			rep.PreParams.SignPhaseGenerated = r.log.putsBetween(sgStart, concurrentEnd)
 		}
 	}
 	for _, p := range rep.Phases {
@@ -1267,9 +1267,12 @@ func markdown(reps []*report) string {
 			}
 			notes = append(notes, s)
 		}
-		if rep.SequentialBoth > 0 {
+		switch {
+		case rep.SequentialBoth > 0 && rep.SequentialBefore > 0:
 			notes = append(notes, fmt.Sprintf("sequential throughput %.3f keygens/s before the concurrent phases, %.3f after (drift %+.1f%%); the ratios use both together, %.3f/s",
 				rep.SequentialBefore, rep.SequentialAfter, 100*rep.SequentialDrift, rep.SequentialBoth))
+		case rep.SequentialBoth > 0:
+			notes = append(notes, fmt.Sprintf("sequential throughput %.3f keygens/s after the concurrent phases (none before); the ratios use it", rep.SequentialAfter))
 		}
 		if rep.Capacity > 0 {
 			notes = append(notes, fmt.Sprintf("capacity: %d keygens within one API deadline at the sequential throughput; the burst was %g× that", rep.Capacity, rep.BurstX))
