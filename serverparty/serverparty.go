@@ -843,6 +843,9 @@ func (p *Party) takePreParams(ctx context.Context, gate *sessionGate, waiting fu
 	defer p.kickRefill()
 	pre, err := p.cfg.Vault.TakePreParams()
 	if err == nil {
+		// The pool's level after a take, as "pre-params ready" gives it
+		// after a put: with both, the log shows the level at every change.
+		p.log.Info("pre-params taken", "pool", p.cfg.Vault.CountPreParams())
 		return pre, 0, nil
 	}
 	if !errors.Is(err, vault.ErrEmpty) {

@@ -3,6 +3,9 @@ package main
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -136,5 +139,37 @@ func TestBracket(t *testing.T) {
 	}
 	if got := overloadCriteria([]*phase{before, burst, after}, after, nil, nil); got[len(got)-1].Met {
 		t.Errorf("against the after phase alone the burst should miss: %v", got[len(got)-1])
+	}
+}
+
+// The pool levels come from the stack's log: a put ("pre-params ready")
+// and a take ("pre-params taken") each give the level after it, so after
+// a take the level is the pool's, not the last put's.
+func TestStackLogPoolLevels(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "stack.log")
+	lines := []string{
+		`{"time":"2026-12-06T07:00:00Z","level":"INFO","msg":"server party ready","service":"serverparty","party":"server-1","preparams_ready":2}`,
+		`{"time":"2026-12-06T07:00:01Z","level":"INFO","msg":"pre-params ready","service":"serverparty","party":"server-1","pool":3,"took":1000000000}`,
+		`{"time":"2026-12-06T07:00:02Z","level":"INFO","msg":"pre-params taken","service":"serverparty","party":"server-1","pool":2}`,
+		`{"time":"2026-12-06T07:00:03Z","level":"INFO","msg":"joined","service":"serverparty","party":"server-1","kind":1}`,
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := newStackLog(file)
+	l.setTarget(3, 1)
+	st := l.poll()
+	p := st.parties["server-1"]
+	if p.level != 2 || !p.taken || st.fullAt.IsZero() {
+		t.Fatalf("after a put to 3 and a take: %+v (full at %v); want level 2, taken, and the first fill recorded", p, st.fullAt)
+	}
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"time":"2026-12-06T07:00:09Z","level":"INFO","msg":"pre-params ready","service":"serverparty","party":"server-1","pool":3,"took":1000000000}` + "\n")
+	f.Close()
+	if p := l.poll().parties["server-1"]; p.level != 3 {
+		t.Fatalf("after the refill: %+v; want level 3", p)
 	}
 }

@@ -614,8 +614,10 @@ func (r *runner) livePreParams(ctx context.Context) (string, int, error) {
 // join (a keygen takes its pre-params just before joining); failing that,
 // once the level is at target and the party has been quiet for twice the
 // longest generation of the first fill (a party below target is always
-// generating). The server-party API's live count, if known, must agree.
-// It returns the fill time the log shows.
+// generating). A party that logs its level at each take too ("pre-params
+// taken") needs neither: its last level is current. The server-party
+// API's live count, if known, must agree. It returns the fill time the
+// log shows.
 func (r *runner) waitPools(ctx context.Context, when string, refill bool, quiet time.Duration) (time.Duration, error) {
 	lastPrint := time.Now()
 	for {
@@ -631,7 +633,7 @@ func (r *runner) waitPools(ctx context.Context, when string, refill bool, quiet 
 		for _, id := range sortedKeys(st.parties) {
 			p := st.parties[id]
 			ok := p.level >= r.c.pool
-			if ok && refill && !p.putAt.After(p.takeAt) && time.Since(laterOf(p.putAt, p.takeAt)) < quiet {
+			if ok && refill && !p.taken && !p.putAt.After(p.takeAt) && time.Since(laterOf(p.putAt, p.takeAt)) < quiet {
 				ok = false
 			}
 			s := fmt.Sprintf("%s %d/%d", id, p.level, r.c.pool)
@@ -1011,9 +1013,12 @@ type logState struct {
 
 // partyPool is one server party's pre-params pool as its log shows it.
 type partyPool struct {
-	level  int       // after the last set added (or at start)
-	putAt  time.Time // when that was logged
-	takeAt time.Time // the party's last keygen join
+	level  int       // after the last set added or taken (or at start)
+	putAt  time.Time // when the last set added was logged
+	takeAt time.Time // the party's last keygen join or take
+	// taken: the party logs its level at a take ("pre-params taken"), so
+	// level is current and no quiet time is needed to trust it.
+	taken bool
 }
 
 type logWarn struct {
@@ -1120,6 +1125,12 @@ func (l *stackLog) line(b []byte) {
 		l.st.puts = append(l.st.puts, t)
 		if took, ok := e["took"].(float64); ok {
 			l.st.maxTook = max(l.st.maxTook, time.Duration(took))
+		}
+	case "pre-params taken":
+		if n, ok := e["pool"].(float64); ok && party != "" {
+			p := l.st.parties[party]
+			p.level, p.taken, p.takeAt = int(n), true, laterOf(p.takeAt, t)
+			l.st.parties[party] = p
 		}
 	case "pre-params pool empty: generating for this session":
 		l.st.onDemand = append(l.st.onDemand, t)
