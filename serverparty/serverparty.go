@@ -109,6 +109,11 @@ type Party struct {
 	gate     *workGate
 	wg       sync.WaitGroup
 	genMu    sync.Mutex // one generation at a time
+	// poolMu holds a change to the pre-params pool and the line logging
+	// the level after it together, so that the log's last level is the
+	// pool's (a take and a put logged out of order would leave it wrong;
+	// the load program trusts it).
+	poolMu sync.Mutex
 
 	// signed remembers the signing sessions this party has taken a seat
 	// in, until their sign requests have expired: a coordinator that
@@ -841,11 +846,8 @@ func (p *Party) TakePreParams(ctx context.Context) (*keygen.LocalPreParams, erro
 // how long it took is returned as the session's pre-parameter cost.
 func (p *Party) takePreParams(ctx context.Context, gate *sessionGate, waiting func(queued int)) (*keygen.LocalPreParams, time.Duration, error) {
 	defer p.kickRefill()
-	pre, err := p.cfg.Vault.TakePreParams()
+	pre, err := p.takeFromPool()
 	if err == nil {
-		// The pool's level after a take, as "pre-params ready" gives it
-		// after a put: with both, the log shows the level at every change.
-		p.log.Info("pre-params taken", "pool", p.cfg.Vault.CountPreParams())
 		return pre, 0, nil
 	}
 	if !errors.Is(err, vault.ErrEmpty) {
@@ -877,6 +879,41 @@ func (p *Party) takePreParams(ctx context.Context, gate *sessionGate, waiting fu
 	return pre, time.Since(start) - pause.paused, err
 }
 
+// takeFromPool takes the pool's oldest sound set. An entry that fails
+// authentication or validation is set aside by the vault (kept for
+// inspection), logged, and the next one taken: a corrupt entry costs the
+// session nothing. Each take logs the pool's level after it, as
+// "pre-params ready" does after a put, so the log shows the level at
+// every change.
+func (p *Party) takeFromPool() (*keygen.LocalPreParams, error) {
+	p.poolMu.Lock()
+	defer p.poolMu.Unlock()
+	for {
+		pre, err := p.cfg.Vault.TakePreParams()
+		switch {
+		case err == nil:
+			p.log.Info("pre-params taken", "pool", p.cfg.Vault.CountPreParams())
+			return pre, nil
+		case errors.Is(err, vault.ErrCorrupt):
+			// Set aside already: each turn of the loop removes an entry.
+			p.log.Error("pre-params entry corrupt, set aside", "pool", p.cfg.Vault.CountPreParams(), "err", err)
+		default:
+			return nil, err
+		}
+	}
+}
+
+// putInPool adds a set made by a refill and logs the pool's level after it.
+func (p *Party) putInPool(pre *keygen.LocalPreParams, took time.Duration, paused int) error {
+	p.poolMu.Lock()
+	defer p.poolMu.Unlock()
+	if _, err := p.cfg.Vault.PutPreParams(pre); err != nil {
+		return err
+	}
+	p.log.Info("pre-params ready", "pool", p.cfg.Vault.CountPreParams(), "took", took.Round(time.Millisecond), "paused", paused)
+	return nil
+}
+
 func (p *Party) kickRefill() {
 	select {
 	case p.refill <- struct{}{}:
@@ -904,11 +941,10 @@ func (p *Party) fillPool(ctx context.Context) {
 				}
 				break
 			}
-			if _, err := p.cfg.Vault.PutPreParams(pre); err != nil {
+			if err := p.putInPool(pre, time.Since(start), paused); err != nil {
 				p.log.Error("store pre-params", "err", err)
 				break
 			}
-			p.log.Info("pre-params ready", "pool", p.cfg.Vault.CountPreParams(), "took", time.Since(start).Round(time.Millisecond), "paused", paused)
 		}
 		select {
 		case <-ctx.Done():

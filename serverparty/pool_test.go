@@ -1,0 +1,164 @@
+package serverparty
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rwadurian/tsskit/internal/testkit"
+	"github.com/rwadurian/tsskit/serverparty/vault"
+)
+
+// syncBuffer is a log destination for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// slowPuts is a log handler that takes its time over "pre-params ready":
+// the widest gap between a put's count and its line.
+type slowPuts struct{ slog.Handler }
+
+func (h slowPuts) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "pre-params ready" {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func poolParty(t *testing.T) (*Party, *syncBuffer, string) {
+	t.Helper()
+	mk, err := vault.ParseMasterKey(strings.Repeat("cd", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	v, err := vault.Open(dir, mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { v.Close() })
+	logs := &syncBuffer{}
+	host := NewHost()
+	p := &Party{
+		cfg:  Config{Vault: v, GenConcurrency: 1, PoolTarget: -1},
+		host: host, gate: newHostGate(host, 1, 1), refill: make(chan struct{}, 1),
+		log: slog.New(slowPuts{slog.NewJSONHandler(logs, nil)}),
+	}
+	return p, logs, filepath.Join(dir, "preparams")
+}
+
+// A corrupt pool entry costs a keygen nothing: the vault sets it aside,
+// the party logs it with the pool's level, and takes the next sound set.
+func TestTakeSkipsCorruptPoolEntry(t *testing.T) {
+	p, logs, dir := poolParty(t)
+	pps, err := testkit.PreParamsSet(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pp := range pps {
+		if _, err := p.cfg.Vault.PutPreParams(pp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := os.ReadDir(dir)
+	if err != nil || len(names) != 2 {
+		t.Fatalf("pool dir: %v, %d entries", err, len(names))
+	}
+	// The oldest entry (the first name) no longer opens.
+	oldest := filepath.Join(dir, names[0].Name())
+	if err := os.WriteFile(oldest, []byte(`{"not":"a record"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	pre, took, err := p.takePreParams(context.Background(), p.gate.session(classKeygen), nil)
+	if err != nil || pre == nil || took != 0 {
+		t.Fatalf("take past a corrupt entry: %v (set %t, made on the spot for %v)", err, pre != nil, took)
+	}
+	if pre.PaillierSK.N.Cmp(pps[1].PaillierSK.N) != 0 {
+		t.Fatal("the take returned another set than the sound one")
+	}
+	if n := p.cfg.Vault.CountPreParams(); n != 0 {
+		t.Fatalf("pool level %d after the take, want 0", n)
+	}
+	var got []string
+	for _, l := range logs.lines(t) {
+		if pool, ok := l["pool"].(float64); ok {
+			got = append(got, l["level"].(string)+" "+l["msg"].(string)+" "+strings.Repeat("|", int(pool)))
+		}
+	}
+	want := []string{"ERROR pre-params entry corrupt, set aside |", "INFO pre-params taken "}
+	if !slices.Equal(got, want) {
+		t.Fatalf("pool lines %q, want %q (each with the level after it)", got, want)
+	}
+}
+
+// Takes and puts racing each other log their levels in the order the
+// pool changed, however long a line takes to write: the last line logged
+// gives the pool's level.
+func TestPoolLevelLoggedInOrder(t *testing.T) {
+	p, logs, _ := poolParty(t)
+	pps, err := testkit.PreParamsSet(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		var wg sync.WaitGroup
+		for _, pp := range pps {
+			wg.Go(func() {
+				if err := p.putInPool(pp, 0, 0); err != nil {
+					t.Error(err)
+				}
+			})
+			wg.Go(func() { _, _ = p.takeFromPool() })
+		}
+		wg.Wait()
+		lines := logs.lines(t)
+		last := -1.0
+		for _, l := range lines {
+			if v, ok := l["pool"].(float64); ok {
+				last = v
+			}
+		}
+		if n := p.cfg.Vault.CountPreParams(); float64(n) != last {
+			t.Fatalf("the log's last level is %v, the pool holds %d", last, n)
+		}
+		for p.cfg.Vault.CountPreParams() > 0 {
+			if _, err := p.takeFromPool(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
