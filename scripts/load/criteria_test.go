@@ -172,4 +172,41 @@ func TestStackLogPoolLevels(t *testing.T) {
 	if p := l.poll().parties["server-1"]; p.level != 3 {
 		t.Fatalf("after the refill: %+v; want level 3", p)
 	}
+	// A corrupt entry the party set aside is a take too.
+	f, err = os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"time":"2026-12-06T07:00:10Z","level":"ERROR","msg":"pre-params entry corrupt, set aside","service":"serverparty","party":"server-1","pool":2,"err":"x"}` + "\n")
+	f.Close()
+	if p := l.poll().parties["server-1"]; p.level != 2 {
+		t.Fatalf("after a corrupt entry set aside: %+v; want level 2", p)
+	}
+}
+
+// waitPools' decision for one party: when its logged level is trusted.
+func TestPartyPoolFull(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 7, 0, 0, 0, time.UTC)
+	quiet := 10 * time.Second
+	cases := []struct {
+		name   string
+		p      partyPool
+		refill bool
+		now    time.Time
+		want   bool
+	}{
+		{"below target", partyPool{level: 2}, false, t0, false},
+		{"first fill at target", partyPool{level: 3, putAt: t0}, false, t0, true},
+		{"first fill: a join does not matter", partyPool{level: 3, putAt: t0, takeAt: t0.Add(time.Second)}, false, t0, true},
+		{"refill: put after the last join", partyPool{level: 3, putAt: t0.Add(time.Second), takeAt: t0}, true, t0.Add(time.Second), true},
+		{"refill: join after the put, not yet quiet", partyPool{level: 3, putAt: t0, takeAt: t0.Add(time.Second)}, true, t0.Add(10 * time.Second), false},
+		{"refill: join after the put, quiet since", partyPool{level: 3, putAt: t0, takeAt: t0.Add(time.Second)}, true, t0.Add(11 * time.Second), true},
+		{"refill: level logged at the take", partyPool{level: 3, putAt: t0, takeAt: t0.Add(time.Second), taken: true}, true, t0.Add(time.Second), true},
+		{"refill: taken, below target", partyPool{level: 2, takeAt: t0, taken: true}, true, t0.Add(time.Hour), false},
+	}
+	for _, c := range cases {
+		if got := c.p.full(3, c.refill, quiet, c.now); got != c.want {
+			t.Errorf("%s: full %t, want %t", c.name, got, c.want)
+		}
+	}
 }

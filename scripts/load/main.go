@@ -275,7 +275,10 @@ type phase struct {
 	RefusalMax float64 `json:"refusal_max_s,omitempty"`
 	TimedOut   int     `json:"timed_out"`
 	// CPUPerOK: the stack's CPU-s per completed request (with -stack-pid).
-	CPUPerOK   float64   `json:"cpu_s_per_ok,omitempty"`
+	CPUPerOK float64 `json:"cpu_s_per_ok,omitempty"`
+	// OnDemand: server-party seats in the phase's keygens that made
+	// pre-params on the spot, their pool empty (from the stack's log).
+	OnDemand   int       `json:"generated_on_demand,omitempty"`
 	P50S       float64   `json:"p50_s"`
 	P99S       float64   `json:"p99_s"`
 	MinS       float64   `json:"min_s"`
@@ -632,10 +635,7 @@ func (r *runner) waitPools(ctx context.Context, when string, refill bool, quiet 
 		var levels []string
 		for _, id := range sortedKeys(st.parties) {
 			p := st.parties[id]
-			ok := p.level >= r.c.pool
-			if ok && refill && !p.taken && !p.putAt.After(p.takeAt) && time.Since(laterOf(p.putAt, p.takeAt)) < quiet {
-				ok = false
-			}
+			ok := p.full(r.c.pool, refill, quiet, time.Now())
 			s := fmt.Sprintf("%s %d/%d", id, p.level, r.c.pool)
 			if p.level >= r.c.pool && !ok {
 				s += " (settling)"
@@ -766,6 +766,10 @@ func (r *runner) phaseRun(ctx context.Context, op string, count, conc int, job f
 		ph.MeanS = sum / float64(len(lats))
 	}
 	ph.LoadAvg = loadAvg()
+	if r.log != nil {
+		r.log.poll()
+		ph.OnDemand = r.log.onDemandBetween(start, start.Add(wall))
+	}
 	if cpu1, ok := r.stackCPU(); ok && cpuOK {
 		ph.StackCPUS = cpu1 - cpu0
 		if ph.OK > 0 {
@@ -1021,6 +1025,22 @@ type partyPool struct {
 	taken bool
 }
 
+// full says whether the party's pool is at target as of now (waitPools).
+// Before any keygen (refill false) its last level is current. After
+// keygens a level logged at a take is current too; a level only logged at
+// puts is trusted once logged after the party's last keygen join, or once
+// the party has been quiet for quiet (a party below target is always
+// generating, so a quiet one logged its last put).
+func (p partyPool) full(target int, refill bool, quiet time.Duration, now time.Time) bool {
+	if p.level < target {
+		return false
+	}
+	if !refill || p.taken || p.putAt.After(p.takeAt) {
+		return true
+	}
+	return now.Sub(laterOf(p.putAt, p.takeAt)) >= quiet
+}
+
 type logWarn struct {
 	t   time.Time
 	msg string
@@ -1126,7 +1146,8 @@ func (l *stackLog) line(b []byte) {
 		if took, ok := e["took"].(float64); ok {
 			l.st.maxTook = max(l.st.maxTook, time.Duration(took))
 		}
-	case "pre-params taken":
+	case "pre-params taken", "pre-params entry corrupt, set aside":
+		// Both are takes, with the level after them.
 		if n, ok := e["pool"].(float64); ok && party != "" {
 			p := l.st.parties[party]
 			p.level, p.taken, p.takeAt = int(n), true, laterOf(p.takeAt, t)
@@ -1266,7 +1287,16 @@ func markdown(reps []*report) string {
 			}
 		}
 		if pp := rep.PreParams; pp != nil {
-			s := fmt.Sprintf("pre-params pool of %d per server party (%d parties), filled in %.1f s before the clock started; %d keygens generated pre-params on demand", pp.Target, pp.Parties, pp.FillS, pp.OnDemand)
+			var od []string
+			for _, p := range rep.Phases {
+				if p.OnDemand > 0 {
+					od = append(od, fmt.Sprintf("%d in the %ss", p.OnDemand, p.Op))
+				}
+			}
+			if len(od) == 0 {
+				od = []string{"none"}
+			}
+			s := fmt.Sprintf("pre-params pool of %d per server party (%d parties), filled in %.1f s before the clock started; server-party keygen seats that made pre-params on the spot (pool empty): %s", pp.Target, pp.Parties, pp.FillS, strings.Join(od, ", "))
 			if pp.KeygenPhaseGenerated > 0 {
 				s += fmt.Sprintf("; the parties refilled %d sets while the keygens ran (a take starts a refill)", pp.KeygenPhaseGenerated)
 			}
