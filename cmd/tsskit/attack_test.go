@@ -798,10 +798,7 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatalf("after the thaws the server holders hold pending %v; want S's at both", held)
 		}
 
-		var servers []string
-		for _, f := range pinned {
-			servers = append(servers, "--pinned", f)
-		}
+		servers := flagEach("--pinned", pinned)
 		if stderr, err := cliSettle(append([]string{"thaw"}, servers[:2]...)...); err == nil || !strings.Contains(stderr, noThawWord) {
 			t.Fatalf("the CLI's thaw on one server's word: %v\n%s", err, stderr)
 		}
@@ -813,10 +810,7 @@ func TestAttackCoordinatorProcesses(t *testing.T) {
 			t.Fatalf("the CLI's freeze of its thawed run: %v\n%s; want it refused as pinned", err, stderr)
 		}
 		requirePinned(t, again, "the CLI")
-		var serversFrozen []string
-		for _, f := range frozen {
-			serversFrozen = append(serversFrozen, "--frozen", f)
-		}
+		serversFrozen := flagEach("--frozen", frozen)
 		if stderr, err := cliSettle(append([]string{"drop"}, serversFrozen...)...); err == nil || !strings.Contains(stderr, "never dropped") {
 			t.Fatalf("the CLI's drop of its thawed run on both servers' frozen-run statements: %v\n%s", err, stderr)
 		}
@@ -1161,4 +1155,14 @@ func (c *cluster) whileStopped(t *testing.T, holds func(*vault.Vault) bool, mean
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// flagEach gives flag once for each file of files, in the order of their
+// keys.
+func flagEach(flag string, files map[string]string) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(files)) {
+		out = append(out, flag, files[k])
+	}
+	return out
 }
