@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,13 +48,13 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 	return out
 }
 
-// slowPuts is a log handler that takes its time over "pre-params ready":
-// the widest gap between a put's count and its line.
-type slowPuts struct{ slog.Handler }
+// slowLines is a log handler that takes its time over a pool line: the
+// widest gap between a count of the pool and its line.
+type slowLines struct{ slog.Handler }
 
-func (h slowPuts) Handle(ctx context.Context, r slog.Record) error {
-	if r.Message == "pre-params ready" {
-		time.Sleep(20 * time.Millisecond)
+func (h slowLines) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "pre-params ready" || r.Message == "pre-params taken" {
+		time.Sleep(time.Duration(5+mrand.IntN(20)) * time.Millisecond)
 	}
 	return h.Handler.Handle(ctx, r)
 }
@@ -75,7 +76,7 @@ func poolParty(t *testing.T) (*Party, *syncBuffer, string) {
 	p := &Party{
 		cfg:  Config{Vault: v, GenConcurrency: 1, PoolTarget: -1},
 		host: host, gate: newHostGate(host, 1, 1), refill: make(chan struct{}, 1),
-		log: slog.New(slowPuts{slog.NewJSONHandler(logs, nil)}),
+		log: slog.New(slowLines{slog.NewJSONHandler(logs, nil)}),
 	}
 	return p, logs, filepath.Join(dir, "preparams")
 }
@@ -113,6 +114,10 @@ func TestTakeSkipsCorruptPoolEntry(t *testing.T) {
 	if n := p.cfg.Vault.CountPreParams(); n != 0 {
 		t.Fatalf("pool level %d after the take, want 0", n)
 	}
+	left, err := os.ReadDir(dir)
+	if err != nil || len(left) != 1 || left[0].Name() != names[0].Name()+".corrupt" {
+		t.Fatalf("pool dir after the take: %v %v; want only the corrupt entry, set aside", left, err)
+	}
 	var got []string
 	for _, l := range logs.lines(t) {
 		if pool, ok := l["pool"].(float64); ok {
@@ -125,35 +130,42 @@ func TestTakeSkipsCorruptPoolEntry(t *testing.T) {
 	}
 }
 
-// Takes and puts racing each other log their levels in the order the
-// pool changed, however long a line takes to write: the last line logged
-// gives the pool's level.
+// Takes and puts racing each other log their levels so that the last
+// line logged gives the pool's level, however long a line takes to write.
 func TestPoolLevelLoggedInOrder(t *testing.T) {
 	p, logs, _ := poolParty(t)
 	pps, err := testkit.PreParamsSet(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 5 {
+	for round := range 6 {
+		// Half the sets in the pool first, so that takes find some.
+		for _, pp := range pps[:2] {
+			if _, err := p.cfg.Vault.PutPreParams(pp); err != nil {
+				t.Fatal(err)
+			}
+		}
 		var wg sync.WaitGroup
-		for _, pp := range pps {
-			wg.Go(func() {
-				if err := p.putInPool(pp, 0, 0); err != nil {
-					t.Error(err)
-				}
-			})
-			wg.Go(func() { _, _ = p.takeFromPool() })
+		for i, pp := range pps {
+			if i%2 == round%2 {
+				wg.Go(func() {
+					if err := p.putInPool(pp, 0, 0); err != nil {
+						t.Error(err)
+					}
+				})
+			} else {
+				wg.Go(func() { _, _ = p.takeFromPool() })
+			}
 		}
 		wg.Wait()
-		lines := logs.lines(t)
 		last := -1.0
-		for _, l := range lines {
+		for _, l := range logs.lines(t) {
 			if v, ok := l["pool"].(float64); ok {
 				last = v
 			}
 		}
 		if n := p.cfg.Vault.CountPreParams(); float64(n) != last {
-			t.Fatalf("the log's last level is %v, the pool holds %d", last, n)
+			t.Fatalf("round %d: the log's last level is %v, the pool holds %d", round, last, n)
 		}
 		for p.cfg.Vault.CountPreParams() > 0 {
 			if _, err := p.takeFromPool(); err != nil {

@@ -108,11 +108,10 @@ type Party struct {
 	refill   chan struct{}
 	gate     *workGate
 	wg       sync.WaitGroup
-	genMu    sync.Mutex // one generation at a time
-	// poolMu holds a change to the pre-params pool and the line logging
-	// the level after it together, so that the log's last level is the
-	// pool's (a take and a put logged out of order would leave it wrong;
-	// the load program trusts it).
+	// poolMu holds a count of the pre-params pool and the line logging
+	// it together. Every change is followed by a count, so the last line
+	// logged gives the level after the last change (the load program
+	// trusts it); counts and lines apart could log out of order.
 	poolMu sync.Mutex
 
 	// signed remembers the signing sessions this party has taken a seat
@@ -886,18 +885,21 @@ func (p *Party) takePreParams(ctx context.Context, gate *sessionGate, waiting fu
 // "pre-params ready" does after a put, so the log shows the level at
 // every change.
 func (p *Party) takeFromPool() (*keygen.LocalPreParams, error) {
-	p.poolMu.Lock()
-	defer p.poolMu.Unlock()
 	for {
 		pre, err := p.cfg.Vault.TakePreParams()
 		switch {
 		case err == nil:
-			p.log.Info("pre-params taken", "pool", p.cfg.Vault.CountPreParams())
+			p.logPoolLevel(slog.LevelInfo, "pre-params taken")
 			return pre, nil
 		case errors.Is(err, vault.ErrCorrupt):
 			// Set aside already: each turn of the loop removes an entry.
-			p.log.Error("pre-params entry corrupt, set aside", "pool", p.cfg.Vault.CountPreParams(), "err", err)
+			p.logPoolLevel(slog.LevelError, "pre-params entry corrupt, set aside", "err", err)
+		case errors.Is(err, vault.ErrEmpty):
+			return nil, err
 		default:
+			// An entry under another key is put back; an i/o error may
+			// leave one claimed: the level is logged either way.
+			p.logPoolLevel(slog.LevelError, "pre-params take failed", "err", err)
 			return nil, err
 		}
 	}
@@ -905,13 +907,18 @@ func (p *Party) takeFromPool() (*keygen.LocalPreParams, error) {
 
 // putInPool adds a set made by a refill and logs the pool's level after it.
 func (p *Party) putInPool(pre *keygen.LocalPreParams, took time.Duration, paused int) error {
-	p.poolMu.Lock()
-	defer p.poolMu.Unlock()
 	if _, err := p.cfg.Vault.PutPreParams(pre); err != nil {
 		return err
 	}
-	p.log.Info("pre-params ready", "pool", p.cfg.Vault.CountPreParams(), "took", took.Round(time.Millisecond), "paused", paused)
+	p.logPoolLevel(slog.LevelInfo, "pre-params ready", "took", took.Round(time.Millisecond), "paused", paused)
 	return nil
+}
+
+// logPoolLevel logs msg with the pool's level ("pool") as of now.
+func (p *Party) logPoolLevel(level slog.Level, msg string, args ...any) {
+	p.poolMu.Lock()
+	defer p.poolMu.Unlock()
+	p.log.Log(context.Background(), level, msg, append([]any{"pool", p.cfg.Vault.CountPreParams()}, args...)...)
 }
 
 func (p *Party) kickRefill() {
