@@ -146,3 +146,42 @@ func allMet(cs []criterion) bool {
 	}
 	return len(cs) > 0
 }
+
+// probeInterval is how often the speed probe times its exponentiation.
+const probeInterval = 250 * time.Millisecond
+
+// adjusted is a run's phases each taken at one machine speed (atSpeed).
+type adjusted struct {
+	all []*phase
+	by  map[*phase]*phase
+}
+
+// of is p so taken (nil for nil).
+func (a *adjusted) of(p *phase) *phase { return a.by[p] }
+
+// atSpeed takes each phase at the machine speed at which the probe's
+// exponentiation takes refMs (speedProbe): a phase during which it took
+// ProbeMs would have taken WallS × refMs / ProbeMs at that speed, and its
+// throughput is OK over that. Latencies are left as measured. nil unless
+// refMs and every phase's ProbeMs are known: phases compared at different
+// speeds would tell the machine's drift, not the stack's.
+func atSpeed(phases []*phase, refMs float64) *adjusted {
+	if refMs <= 0 || len(phases) == 0 {
+		return nil
+	}
+	a := &adjusted{by: map[*phase]*phase{}}
+	for _, p := range phases {
+		if p.ProbeMs <= 0 {
+			return nil
+		}
+		q := *p
+		q.WallS = p.WallS * refMs / p.ProbeMs
+		q.Throughput = 0
+		if q.WallS > 0 {
+			q.Throughput = float64(q.OK) / q.WallS
+		}
+		a.all = append(a.all, &q)
+		a.by[p] = &q
+	}
+	return a
+}

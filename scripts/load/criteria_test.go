@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -208,5 +209,102 @@ func TestPartyPoolFull(t *testing.T) {
 		if got := c.p.full(3, c.refill, quiet, c.now); got != c.want {
 			t.Errorf("%s: full %t, want %t", c.name, got, c.want)
 		}
+	}
+}
+
+// Phases taken at one machine speed: a phase the probe found slower would
+// have taken less wall time at the reference speed, and the goodput
+// criterion compares the phases so taken.
+func TestAtSpeed(t *testing.T) {
+	before := &phase{Op: "sequential keygen", OK: 4, WallS: 40, Throughput: 0.1, ProbeMs: 6}
+	conc := &phase{Op: "keygen", OK: 12, WallS: 125, Throughput: 12.0 / 125, ProbeMs: 6}
+	after := &phase{Op: "last sequential keygen", OK: 4, WallS: 28, Throughput: 4.0 / 28, ProbeMs: 4}
+	phases := []*phase{before, conc, after}
+
+	// As measured, the machine sped up by half, and the concurrent phase
+	// ran while it was slow: against both sequential phases it misses.
+	if r := conc.Throughput / bracket(before, after).Throughput; r >= 0.9 {
+		t.Fatalf("as measured the ratio is %.3f; the test wants a miss", r)
+	}
+	a := atSpeed(phases, 4)
+	if a == nil {
+		t.Fatal("atSpeed: nil with every phase probed")
+	}
+	if got := a.of(before).WallS; math.Abs(got-40*4.0/6) > 1e-9 {
+		t.Fatalf("the slow phase at the fast speed: wall %v, want %v", got, 40*4.0/6)
+	}
+	if got := a.of(after).WallS; got != 28 {
+		t.Fatalf("a phase at the reference speed: wall %v, want 28", got)
+	}
+	if before.WallS != 40 || before.Throughput != 0.1 {
+		t.Fatal("atSpeed changed the measured phase")
+	}
+	ref := bracket(a.of(before), a.of(after))
+	ratio := a.of(conc).Throughput / ref.Throughput
+	// 12 in 83.3 s against 8 in 54.7 s.
+	if want := (12 / (125 * 4.0 / 6)) / (8 / (40*4.0/6 + 28)); math.Abs(ratio-want) > 1e-9 || ratio < 0.9 {
+		t.Fatalf("at one speed the ratio is %.3f, want %.3f (>= 0.9)", ratio, want)
+	}
+	cs := overloadCriteria(a.all, ref, nil, nil)
+	for _, c := range cs {
+		if !c.Met {
+			t.Fatalf("at one speed: %v not met", c)
+		}
+	}
+
+	// A phase the probe missed, or no reference: nothing is adjusted.
+	if atSpeed(phases, 0) != nil {
+		t.Fatal("atSpeed with no reference speed")
+	}
+	unprobed := *conc
+	unprobed.ProbeMs = 0
+	if atSpeed([]*phase{before, &unprobed, after}, 4) != nil {
+		t.Fatal("atSpeed with a phase the probe missed")
+	}
+}
+
+// The probe's figure for a span is the harmonic mean of its samples
+// there: the time one exponentiation took at the span's mean speed.
+func TestSpeedProbeBetween(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	p := &speedProbe{samples: []probeSample{
+		{t0, 1e6}, {t0.Add(time.Second), 4e6}, {t0.Add(2 * time.Second), 4e6}, {t0.Add(3 * time.Second), 9e6},
+	}}
+	if ns, n := p.between(t0, t0.Add(2*time.Second)); n != 3 || math.Abs(ns-3/(1/1e6+2/4e6)) > 1e-6 {
+		t.Fatalf("between: %v over %d samples, want %v over 3", ns, n, 3/(1/1e6+2/4e6))
+	}
+	if _, n := p.between(t0.Add(4*time.Second), t0.Add(5*time.Second)); n != 0 {
+		t.Fatal("samples outside the span")
+	}
+	var none *speedProbe
+	if _, n := none.between(t0, t0.Add(time.Hour)); n != 0 {
+		t.Fatal("a nil probe has samples")
+	}
+}
+
+// The running probe takes samples in its thread's CPU time.
+func TestSpeedProbeRuns(t *testing.T) {
+	if _, ok := threadCPU(); !ok {
+		t.Skip("no thread CPU clock on this platform")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	p := startSpeedProbe(ctx, 10*time.Millisecond)
+	if p == nil {
+		t.Fatal("startSpeedProbe: nil where the thread CPU clock reads")
+	}
+	for {
+		ns, n := p.between(start, time.Now())
+		if n >= 3 {
+			if ns < 1e4 || ns > 5e9 {
+				t.Fatalf("one exponentiation took %v ns of CPU", ns)
+			}
+			return
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%d samples after 30 s", n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

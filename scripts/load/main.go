@@ -75,6 +75,7 @@ type config struct {
 	stackPID              int
 	pool, parties         int
 	settle                bool
+	speedProbe            bool
 	settleTimeout         time.Duration
 }
 
@@ -109,6 +110,7 @@ func run() int {
 	fs.IntVar(&c.stackPID, "stack-pid", 0, "the stack's process id: give up at once if it exits")
 	fs.IntVar(&c.pool, "pool", 0, "wait until every server party holds this many pre-params (needs -stack-log; 0: do not wait)")
 	fs.IntVar(&c.parties, "server-parties", 3, "server parties the stack runs")
+	fs.BoolVar(&c.speedProbe, "speed-probe", true, "gauge the machine's speed through the run (a timed 2048-bit exponentiation every 250 ms, in thread CPU time) and take each phase at the run's mean speed in the overload criteria (Linux)")
 	fs.BoolVar(&c.settle, "settle", true, "with -pool: wait for the pools to refill between the keygen and sign phases, and before -sequential-after")
 	fs.DurationVar(&c.settleTimeout, "settle-timeout", 10*time.Minute, "give up waiting for the refill after this long (the signs then run beside it)")
 	freePorts := fs.Int("free-ports", 0, "helper: print this many free loopback ports and exit")
@@ -231,6 +233,11 @@ type report struct {
 	// The burst's goodput with its signs counted too, each request at its
 	// kind's unloaded cost (burstWork), over 1.
 	BurstWorkRatio float64 `json:"burst_work_ratio,omitempty"`
+	// With the speed probe: its mean over the run (CPU ms for one
+	// exponentiation), at which the criteria take every phase, and the
+	// burst's keygen goodput ratio so taken.
+	SpeedRefMs          float64 `json:"speed_ref_ms,omitempty"`
+	GoodputRatioAtSpeed float64 `json:"goodput_ratio_at_speed,omitempty"`
 	// With -sequential-after: the sequential throughput before the
 	// concurrent phases, after them, and both together (the reference the
 	// ratios use), and the drift after/before - 1: how much the machine's
@@ -276,6 +283,10 @@ type phase struct {
 	TimedOut   int     `json:"timed_out"`
 	// CPUPerOK: the stack's CPU-s per completed request (with -stack-pid).
 	CPUPerOK float64 `json:"cpu_s_per_ok,omitempty"`
+	// ProbeMs: the speed probe's CPU ms for one exponentiation during the
+	// phase (harmonic mean of ProbeSamples), larger on a slower machine.
+	ProbeMs      float64 `json:"probe_ms,omitempty"`
+	ProbeSamples int     `json:"probe_samples,omitempty"`
 	// OnDemand: server-party seats in the phase's keygens that made
 	// pre-params on the spot, their pool empty (from the stack's log).
 	OnDemand   int       `json:"generated_on_demand,omitempty"`
@@ -288,6 +299,8 @@ type phase struct {
 	StackCPUS  float64   `json:"stack_cpu_s,omitempty"` // CPU time the stack process used during the phase (Linux, with -stack-pid)
 	LatenciesS []float64 `json:"latencies_s"`           // successful requests, in completion order
 	Failures   []failure `json:"failures,omitempty"`
+
+	start, end time.Time
 }
 
 type failure struct {
@@ -319,9 +332,9 @@ func (f failure) String() string {
 type poolReport struct {
 	Target               int     `json:"target"`
 	Parties              int     `json:"parties"`
-	FillS                float64 `json:"fill_s"`      // first server party up → every pool at target (from the stack's log)
-	FillWaitS            float64 `json:"fill_wait_s"` // how long this program waited for it
-	OnDemand             int     `json:"generated_on_demand"`
+	FillS                float64 `json:"fill_s"`                   // first server party up → every pool at target (from the stack's log)
+	FillWaitS            float64 `json:"fill_wait_s"`              // how long this program waited for it
+	OnDemand             int     `json:"generated_on_demand"`      // in the first concurrent keygen phase (each phase's: phase.OnDemand)
 	KeygenPhaseGenerated int     `json:"generated_during_keygens"` // sets the parties generated while the keygens ran (the stack refills on every take)
 	SettleS              float64 `json:"settle_s,omitempty"`       // pools refilled between the phases, not timed
 	SignPhaseGenerated   int     `json:"generated_during_signs"`
@@ -338,6 +351,7 @@ type runner struct {
 	c      config
 	client *http.Client
 	log    *stackLog
+	probe  *speedProbe // nil: no speed probe
 	runID  string
 	outMu  sync.Mutex
 	noLive bool // the server-party API refused its details: the log alone counts
@@ -355,6 +369,13 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	rep := &report{
 		Label: c.label, Started: time.Now().UTC(), Keygens: c.keygens, Signs: c.signs,
 		Host: host{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()},
+	}
+	if c.speedProbe {
+		pctx, stop := context.WithCancel(ctx)
+		defer stop()
+		if r.probe = startSpeedProbe(pctx, probeInterval); r.probe == nil {
+			r.printf("speed probe: a thread's CPU time cannot be read here; the criteria use wall times as they are\n")
+		}
 	}
 
 	if err := r.waitReady(ctx); err != nil {
@@ -442,13 +463,14 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	// the reference throughput is taken on both sides of the concurrent
 	// phases.
 	ref, concurrentEnd := seq, time.Now()
+	var after *phase
 	if c.sequentialAfter > 0 {
 		if rep.PreParams != nil && c.settle {
 			if _, err := r.refilled(ctx, "before the last sequential keygens", quiet); err != nil {
 				r.printf("pre-params: %v; the last sequential keygens run anyway\n", err)
 			}
 		}
-		_, after := r.keygens(ctx, "last sequential keygen", c.sequentialAfter, 1)
+		_, after = r.keygens(ctx, "last sequential keygen", c.sequentialAfter, 1)
 		rep.Phases = append(rep.Phases, after)
 		ref = bracket(seq, after)
 		if seq != nil {
@@ -464,7 +486,28 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 			rep.GoodputRatio = burstK.Throughput / ref.Throughput
 		}
 		rep.BurstWorkRatio = burstWork(burstK, ref, signAlone, burstS)
-		rep.Criteria = overloadCriteria(rep.Phases, ref, signAlone, burstS)
+		phases, cref, csign, cburst := rep.Phases, ref, signAlone, burstS
+		refMs, _ := r.probe.between(rep.Started, time.Now())
+		if adj := atSpeed(rep.Phases, refMs); adj != nil {
+			// Each phase at the run's mean speed (speedProbe).
+			rep.SpeedRefMs = refMs
+			phases, csign, cburst = adj.all, adj.of(signAlone), adj.of(burstS)
+			cref = adj.of(seq)
+			if after != nil {
+				cref = bracket(adj.of(seq), adj.of(after))
+			}
+			if cref != nil && cref.Throughput > 0 {
+				rep.GoodputRatioAtSpeed = adj.of(burstK).Throughput / cref.Throughput
+			}
+		}
+		rep.Criteria = overloadCriteria(phases, cref, csign, cburst)
+		if rep.SpeedRefMs > 0 {
+			for i := range rep.Criteria {
+				if strings.Contains(rep.Criteria[i].Name, "goodput") {
+					rep.Criteria[i].Name += ", each phase at the run's mean speed"
+				}
+			}
+		}
 		rep.CriteriaMet = allMet(rep.Criteria)
 	}
 	if r.log != nil {
@@ -766,9 +809,9 @@ func (r *runner) phaseRun(ctx context.Context, op string, count, conc int, job f
 		ph.MeanS = sum / float64(len(lats))
 	}
 	ph.LoadAvg = loadAvg()
-	if r.log != nil {
-		r.log.poll()
-		ph.OnDemand = r.log.onDemandBetween(start, start.Add(wall))
+	ph.start, ph.end = start, start.Add(wall)
+	if ns, n := r.probe.between(ph.start, ph.end); n > 0 {
+		ph.ProbeMs, ph.ProbeSamples = ns/1e6, n
 	}
 	if cpu1, ok := r.stackCPU(); ok && cpuOK {
 		ph.StackCPUS = cpu1 - cpu0
@@ -798,6 +841,12 @@ func (r *runner) keygens(ctx context.Context, op string, count, conc int) ([]acc
 		}
 	}
 	ph.Verified = len(out)
+	if r.log != nil {
+		// Keygen phases only: a sign phase running beside one would count
+		// its keygens' lines too.
+		r.log.poll()
+		ph.OnDemand = r.log.onDemandBetween(ph.start, ph.end)
+	}
 	return out, ph
 }
 
@@ -1146,8 +1195,8 @@ func (l *stackLog) line(b []byte) {
 		if took, ok := e["took"].(float64); ok {
 			l.st.maxTook = max(l.st.maxTook, time.Duration(took))
 		}
-	case "pre-params taken", "pre-params entry corrupt, set aside":
-		// Both are takes, with the level after them.
+	case "pre-params taken", "pre-params entry corrupt, set aside", "pre-params take failed":
+		// Takes, with the level after them.
 		if n, ok := e["pool"].(float64); ok && party != "" {
 			p := l.st.parties[party]
 			p.level, p.taken, p.takeAt = int(n), true, laterOf(p.takeAt, t)
@@ -1317,6 +1366,22 @@ func markdown(reps []*report) string {
 		}
 		if rep.Capacity > 0 {
 			notes = append(notes, fmt.Sprintf("capacity: %d keygens within one API deadline at the sequential throughput; the burst was %g× that", rep.Capacity, rep.BurstX))
+		}
+		var probe []string
+		for _, p := range rep.Phases {
+			if p.ProbeMs > 0 {
+				probe = append(probe, fmt.Sprintf("%.2f in the %ss", p.ProbeMs, p.Op))
+			}
+		}
+		if len(probe) > 0 {
+			s := "machine speed, the probe's CPU ms for one 2048-bit exponentiation (more is slower): " + strings.Join(probe, ", ")
+			if rep.SpeedRefMs > 0 {
+				s += fmt.Sprintf("; the criteria take each phase at the run's mean, %.2f ms", rep.SpeedRefMs)
+				if rep.GoodputRatio > 0 && rep.GoodputRatioAtSpeed > 0 {
+					s += fmt.Sprintf(" (burst goodput / sequential throughput %.2f so taken, %.2f as measured)", rep.GoodputRatioAtSpeed, rep.GoodputRatio)
+				}
+			}
+			notes = append(notes, s)
 		}
 		if len(rep.Criteria) > 0 {
 			verdict := "all met"
