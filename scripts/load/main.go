@@ -487,7 +487,8 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 		}
 		rep.BurstWorkRatio = burstWork(burstK, ref, signAlone, burstS)
 		phases, cref, csign, cburst := rep.Phases, ref, signAlone, burstS
-		refMs, _ := r.probe.between(rep.Started, time.Now())
+		refNs, _ := r.probe.between(rep.Started, time.Now())
+		refMs := refNs / 1e6
 		if adj := atSpeed(rep.Phases, refMs); adj != nil {
 			// Each phase at the run's mean speed (speedProbe).
 			rep.SpeedRefMs = refMs
