@@ -1,7 +1,6 @@
 package serverparty
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -18,24 +17,11 @@ import (
 	"github.com/rwadurian/tsskit/serverparty/vault"
 )
 
-// syncBuffer is a log destination for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines(t *testing.T) []map[string]any {
+// logLines is every JSON line logged so far.
+func logLines(t *testing.T, logs *testkit.LogBuffer) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -59,7 +45,7 @@ func (h slowLines) Handle(ctx context.Context, r slog.Record) error {
 	return h.Handler.Handle(ctx, r)
 }
 
-func poolParty(t *testing.T) (*Party, *syncBuffer, string) {
+func poolParty(t *testing.T) (*Party, *testkit.LogBuffer, string) {
 	t.Helper()
 	mk, err := vault.ParseMasterKey(strings.Repeat("cd", 32))
 	if err != nil {
@@ -71,7 +57,7 @@ func poolParty(t *testing.T) (*Party, *syncBuffer, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { v.Close() })
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	host := NewHost()
 	p := &Party{
 		cfg:  Config{Vault: v, GenConcurrency: 1, PoolTarget: -1},
@@ -119,7 +105,7 @@ func TestTakeSkipsCorruptPoolEntry(t *testing.T) {
 		t.Fatalf("pool dir after the take: %v %v; want only the corrupt entry, set aside", left, err)
 	}
 	var got []string
-	for _, l := range logs.lines(t) {
+	for _, l := range logLines(t, logs) {
 		if pool, ok := l["pool"].(float64); ok {
 			got = append(got, l["level"].(string)+" "+l["msg"].(string)+" "+strings.Repeat("|", int(pool)))
 		}
@@ -159,7 +145,7 @@ func TestPoolLevelLoggedInOrder(t *testing.T) {
 		}
 		wg.Wait()
 		last := -1.0
-		for _, l := range logs.lines(t) {
+		for _, l := range logLines(t, logs) {
 			if v, ok := l["pool"].(float64); ok {
 				last = v
 			}

@@ -7,7 +7,6 @@
 package quorumtest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -448,23 +447,7 @@ func tailLines(s string, n int) string {
 }
 
 // LogBuffer collects log output written from many goroutines.
-type LogBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *LogBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String is everything written so far.
-func (b *LogBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type LogBuffer = testkit.LogBuffer
 
 // KeygenJob is the seat of client party me in keygen session resp, as
 // participant.ClientKeygenJob checks it (signers of parties asked for).
