@@ -252,6 +252,30 @@ func TestAtSpeed(t *testing.T) {
 		}
 	}
 
+	// The criteria so taken carry the ratio as measured, which must stay
+	// above minMeasuredRatio: the correction excuses a drift, not a
+	// collapse.
+	got := withMeasured(cs, overloadCriteria(phases, bracket(before, after), nil, nil))
+	var g criterion
+	for _, c := range got {
+		if strings.Contains(c.Name, "keygen goodput") {
+			g = c
+		}
+	}
+	if g.Measured == nil || math.Abs(*g.Measured-conc.Throughput/bracket(before, after).Throughput) > 1e-9 || !g.Met ||
+		!strings.Contains(g.String(), "as measured") || !strings.Contains(g.Name, "mean speed") {
+		t.Fatalf("goodput at speed with its measured ratio: %v", g)
+	}
+	slow := *conc
+	slow.OK, slow.Throughput, slow.ProbeMs = 9, 9.0/125, 9 // the probe slowed as much as the stack
+	b := atSpeed([]*phase{before, &slow, after}, 4)
+	for _, c := range withMeasured(overloadCriteria(b.all, bracket(b.of(before), b.of(after)), nil, nil),
+		overloadCriteria([]*phase{before, &slow, after}, bracket(before, after), nil, nil)) {
+		if strings.Contains(c.Name, "keygen goodput") && (c.Value < 0.9 || c.Met) {
+			t.Fatalf("a collapse excused by the probe: %v (want >= 0.9 at speed, and not met as measured)", c)
+		}
+	}
+
 	// A phase the probe missed, or no reference: nothing is adjusted.
 	if atSpeed(phases, 0) != nil {
 		t.Fatal("atSpeed with no reference speed")
@@ -290,9 +314,9 @@ func TestSpeedProbeRuns(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
-	p := startSpeedProbe(ctx, 10*time.Millisecond)
-	if p == nil {
-		t.Fatal("startSpeedProbe: nil where the thread CPU clock reads")
+	p, err := startSpeedProbe(ctx, 10*time.Millisecond)
+	if err != nil {
+		t.Fatalf("startSpeedProbe where the thread CPU clock reads: %v", err)
 	}
 	for {
 		ns, n := p.between(start, time.Now())

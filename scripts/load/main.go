@@ -373,8 +373,9 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	if c.speedProbe {
 		pctx, stop := context.WithCancel(ctx)
 		defer stop()
-		if r.probe = startSpeedProbe(pctx, probeInterval); r.probe == nil {
-			r.printf("speed probe: a thread's CPU time cannot be read here; the criteria use wall times as they are\n")
+		var err error
+		if r.probe, err = startSpeedProbe(pctx, probeInterval); err != nil {
+			r.printf("speed probe: %v; the criteria use wall times as measured\n", err)
 		}
 	}
 
@@ -486,28 +487,23 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 			rep.GoodputRatio = burstK.Throughput / ref.Throughput
 		}
 		rep.BurstWorkRatio = burstWork(burstK, ref, signAlone, burstS)
-		phases, cref, csign, cburst := rep.Phases, ref, signAlone, burstS
+		rep.Criteria = overloadCriteria(rep.Phases, ref, signAlone, burstS)
 		refNs, _ := r.probe.between(rep.Started, time.Now())
 		refMs := refNs / 1e6
 		if adj := atSpeed(rep.Phases, refMs); adj != nil {
-			// Each phase at the run's mean speed (speedProbe).
+			// Each phase at the run's mean speed (speedProbe), and as
+			// measured too.
 			rep.SpeedRefMs = refMs
-			phases, csign, cburst = adj.all, adj.of(signAlone), adj.of(burstS)
-			cref = adj.of(seq)
+			cref := adj.of(seq)
 			if after != nil {
 				cref = bracket(adj.of(seq), adj.of(after))
 			}
 			if cref != nil && cref.Throughput > 0 {
 				rep.GoodputRatioAtSpeed = adj.of(burstK).Throughput / cref.Throughput
 			}
-		}
-		rep.Criteria = overloadCriteria(phases, cref, csign, cburst)
-		if rep.SpeedRefMs > 0 {
-			for i := range rep.Criteria {
-				if strings.Contains(rep.Criteria[i].Name, "goodput") {
-					rep.Criteria[i].Name += ", each phase at the run's mean speed"
-				}
-			}
+			rep.Criteria = withMeasured(overloadCriteria(adj.all, cref, adj.of(signAlone), adj.of(burstS)), rep.Criteria)
+		} else if r.probe != nil {
+			r.printf("speed probe: a phase has no sample; the criteria use wall times as measured\n")
 		}
 		rep.CriteriaMet = allMet(rep.Criteria)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"errors"
+	"fmt"
 	"math/big"
 	"runtime"
 	"sync"
@@ -11,17 +13,21 @@ import (
 
 // speedProbe gauges the machine's speed while the load runs: every
 // interval it times one fixed modular exponentiation (2048-bit, the kind
-// of work a keygen is made of) in CPU time of its own thread. The stack's
-// load does not change that time — a thread's CPU time counts only while
-// it runs — but a slower machine does: a virtual machine whose host takes
-// its CPUs away for a while (the guest charges that time to whatever
-// thread was running, as this one does) or lowers their clock. The
-// overload criteria compare phases run minutes apart, on a machine whose
-// speed moved by up to a third within ten minutes (docs/load.md); with the
-// probe, each phase's wall time is taken at the run's mean speed.
+// of work a keygen is made of) in CPU time of its own thread. A thread's
+// CPU clock runs only while the thread runs, so the stack's load, which
+// takes turns with it on the cores, leaves the figure alone as far as
+// the turns themselves go (caches and a host's shared cores it may not);
+// a slower machine raises it: a lower clock, or a host that takes the
+// CPUs away for a while from a guest that reports no steal time (the
+// guest then charges that time to whatever thread was running). A guest
+// that reports steal time leaves it out of thread CPU time, and the probe
+// sees only the clock. The overload criteria compare phases run minutes
+// apart, on a machine whose speed moved by up to a third within ten
+// minutes (docs/load.md); with the probe, each phase's wall time is taken
+// at the run's mean speed, and the ratio as measured is checked too.
 //
-// It costs one exponentiation (a few ms) per interval, about 2% of one
-// core at 250 ms.
+// It costs one exponentiation (about 3 ms) per interval, about 1.3% of
+// one core at 250 ms.
 type speedProbe struct {
 	mu      sync.Mutex
 	samples []probeSample
@@ -32,15 +38,15 @@ type probeSample struct {
 	ns float64 // thread CPU ns of one exponentiation
 }
 
-// startSpeedProbe starts the probe until ctx ends; nil where a thread's
-// CPU time cannot be read.
-func startSpeedProbe(ctx context.Context, interval time.Duration) *speedProbe {
+// startSpeedProbe starts the probe until ctx ends; an error (and no
+// probe) where a thread's CPU time cannot be read.
+func startSpeedProbe(ctx context.Context, interval time.Duration) (*speedProbe, error) {
 	if _, ok := threadCPU(); !ok {
-		return nil
+		return nil, errors.New("a thread's CPU time cannot be read on this platform")
 	}
 	mod, err := rand.Prime(rand.Reader, 2048)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("making the probe's modulus: %w", err)
 	}
 	base, _ := rand.Int(rand.Reader, mod)
 	exp, _ := rand.Int(rand.Reader, mod)
@@ -68,7 +74,7 @@ func startSpeedProbe(ctx context.Context, interval time.Duration) *speedProbe {
 			}
 		}
 	}()
-	return p
+	return p, nil
 }
 
 // between is the harmonic mean of the samples taken from a to b (the
