@@ -413,7 +413,7 @@ func runLoad(ctx context.Context, c config) (*report, error) {
 	if r.log != nil {
 		r.log.poll()
 		if rep.PreParams != nil {
-			rep.PreParams.OnDemand = r.log.onDemandBetween(kgStart, kgEnd)
+			rep.PreParams.OnDemand = kg.OnDemand
 			rep.PreParams.KeygenPhaseGenerated = r.log.putsBetween(kgStart, kgEnd)
 		}
 	}
