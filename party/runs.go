@@ -2,6 +2,7 @@ package party
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -190,10 +191,10 @@ func CheckSettle(pending, active *share.Record, sessionID string, silent []strin
 // statement) or that it froze the run and never drops it (a pinned-run
 // statement). A holder that drops a run does so on the others'
 // frozen-run statements (a server party with tsskit settle, a CLI party
-// with tsskit party settle), so then none dropped on this holder's, and
-// none will: thawing it cannot leave the run active here and dropped
-// there. silent names the holders the operator says never drop it — a
-// browser, which has no such command, or a device that is gone — and
+// with tsskit party settle, a browser with the SDK's settleRun), so then
+// none dropped on this holder's, and none will: thawing it cannot leave
+// the run active here and dropped there. silent names the holders the
+// operator says never drop it — a device that is gone — and
 // the tool trusts that word as it trusts a drop's, as far as the holders
 // not named silent are enough to sign with the run. Anything else is a
 // typed settle_refused.
@@ -237,7 +238,36 @@ func CheckThaw(pending *share.Record, sessionID string, silent []string, words [
 	if len(missing) > 0 {
 		slices.Sort(missing)
 		return &Error{Code: CodeSettle, Err: fmt.Errorf(
-			"no valid activated-run or pinned-run statement for run %s from holders %v (name a holder that never drops the run, such as a browser, silent): a frozen run is thawed only when no holder dropped it, nor will", sessionID, missing)}
+			"no valid activated-run or pinned-run statement for run %s from holders %v (name a holder that never drops the run, such as one that is gone, silent): a frozen run is thawed only when no holder dropped it, nor will", sessionID, missing)}
 	}
 	return nil
+}
+
+// NamedKey is the identity key rec keeps, which must be the key rec's
+// holders name for its party: a statement signed with another key proves
+// nothing to the other holders. A record made before identities keeps
+// none, and signs no statement.
+func NamedKey(rec *share.Record) (*identity.Key, error) {
+	k, err := rec.IdentityKey()
+	if err != nil {
+		return nil, err
+	}
+	if k == nil {
+		return nil, errors.New("the share record keeps no identity key (made before identities): it can sign no statement")
+	}
+	for _, h := range rec.Holders {
+		if h.PartyID == rec.PartyID && h.Identity == k.Public() {
+			return k, nil
+		}
+	}
+	k.Destroy()
+	return nil, errors.New("the share record names another identity key for this party than the one it keeps: its statements would not verify")
+}
+
+// HeldBefore says whether active, a party's active share (nil: none), is
+// its share of the epoch before pending's, of the same wallet, party and
+// key: what a frozen-run statement's held flag says.
+func HeldBefore(active, pending *share.Record) bool {
+	return active != nil && pending != nil && active.WalletID == pending.WalletID && active.PartyID == pending.PartyID &&
+		active.Epoch == pending.Epoch-1 && bytes.Equal(active.PublicKey, pending.PublicKey)
 }

@@ -175,6 +175,7 @@ func TestBridgeKeygenSign(t *testing.T) {
 	var fresh map[string][]byte
 	t.Run("refresh", func(t *testing.T) { fresh = bridgeRefresh(t, td, ids, shares, pk) })
 	if fresh != nil {
+		t.Run("settle", func(t *testing.T) { bridgeSettle(t, td, shares, fresh, "bridge-refresh") })
 		t.Run("recover", func(t *testing.T) { bridgeRecover(t, td, code, fresh, pk) })
 	}
 }

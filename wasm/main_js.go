@@ -243,6 +243,24 @@ func api() js.Value {
 		}
 		return js.Undefined()
 	})
+	set("settle", func(args []js.Value) any {
+		p, err := settleArgs(args)
+		defer clear(p.Active)
+		defer clear(p.Pending)
+		if err != nil {
+			return throw(err)
+		}
+		o, err := Settle(p)
+		if err != nil {
+			return throw(toError(err))
+		}
+		r := js.Global().Get("Object").New()
+		if o.Statement != nil {
+			r.Set("statement", bytesToJS(o.Statement))
+		}
+		r.Set("held", o.Held)
+		return r
+	})
 	set("safePrime", func(args []js.Value) any {
 		// An optional AbortSignal cancels the search.
 		ctx, cancel := context.WithCancel(context.Background())
@@ -938,6 +956,32 @@ func storedAcksArgs(args []js.Value) (StoredAcksParams, error) {
 			f.err = err
 		}
 		p.Acks[id] = b
+	}
+	return p, f.err
+}
+
+// settleArgs reads settle's parameters: {step, sessionId, epoch,
+// active?, pending?, silent?, frozen?, dropped?, words?}.
+func settleArgs(args []js.Value) (SettleParams, error) {
+	if len(args) < 1 || args[0].Type() != js.TypeObject {
+		return SettleParams{}, argErr("settle(params): params must be an object")
+	}
+	f := &fields{v: args[0]}
+	p := SettleParams{Step: f.str("step"), SessionID: f.str("sessionId"), Epoch: f.int("epoch", false)}
+	given := func(name string) bool { v := f.v.Get(name); return !v.IsUndefined() && !v.IsNull() }
+	if given("active") {
+		p.Active = f.bytes("active")
+	}
+	if given("pending") {
+		p.Pending = f.bytes("pending")
+	}
+	if given("silent") {
+		p.Silent = f.strings("silent")
+	}
+	for name, into := range map[string]*[][]byte{"frozen": &p.Frozen, "dropped": &p.Dropped, "words": &p.Words} {
+		if given(name) {
+			*into = f.byteList(name)
+		}
 	}
 	return p, f.err
 }

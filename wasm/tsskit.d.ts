@@ -305,6 +305,28 @@ export interface StoredAcksParams {
   acks: Record<string, Uint8Array>;
 }
 
+/** One settle step of a run in limbo at this client (docs/lifecycle.md, settling a run in limbo). */
+export interface SettleParams {
+  /** The statement to sign ("frozen", "pinned", "activated", "abandoned"), or the step that checks first ("drop": then the abandoned-run statement; "thaw": no statement). */
+  step: "frozen" | "pinned" | "activated" | "abandoned" | "drop" | "thaw";
+  /** The run's session id. */
+  sessionId: string;
+  /** The run's epoch. */
+  epoch: number;
+  /** The client's active share record, if it has one. */
+  active?: Uint8Array;
+  /** The client's share of the run, if it keeps one. */
+  pending?: Uint8Array;
+  /** drop, thaw: the run's holders named silent. */
+  silent?: string[];
+  /** drop: other holders' frozen-run statements. */
+  frozen?: Uint8Array[];
+  /** drop, with no active share: another holder's abandoned-run statements. */
+  dropped?: Uint8Array[];
+  /** thaw: other holders' activated-run or pinned-run statements. */
+  words?: Uint8Array[];
+}
+
 export interface ShareInfo {
   walletId: string;
   partyId: string;
@@ -365,6 +387,12 @@ export interface Tsskit {
    * naming the holders without a valid one; only then may the new share replace the old.
    */
   verifyStoredAcks(params: StoredAcksParams): undefined | Failure;
+  /**
+   * Signs or checks one settle step of a run in limbo, with the identity key the run's record names
+   * for this party; a refused step fails with code settle_refused. held: a frozen-run statement says
+   * the client holds the epoch before's share.
+   */
+  settle(params: SettleParams): { statement?: Uint8Array; held: boolean } | Failure;
   /** One 1024-bit safe prime, big-endian. Run one per worker to search in parallel. */
   safePrime(options?: { signal?: AbortSignal }): Promise<Uint8Array>;
   /** Pre-parameters from ≥ 4 safe primes; rejects with need_more_primes when one more is needed. */

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -154,7 +152,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 	case "freeze":
 		switch {
 		case state == runActivated:
-			k, err := namedKey(cur)
+			k, err := party.NamedKey(cur)
 			if err != nil {
 				return nil, err
 			}
@@ -172,7 +170,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 		}
 		// The key first: a party frozen without a statement to give
 		// would refuse every run of the epoch for nothing.
-		k, err := namedKey(pending)
+		k, err := party.NamedKey(pending)
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +200,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 				return nil, err
 			}
 		}
-		held := cur.WalletID == pending.WalletID && cur.PartyID == pending.PartyID && cur.Epoch == epoch-1 && bytes.Equal(cur.PublicKey, pending.PublicKey)
+		held := party.HeldBefore(cur, pending) && cur.Epoch == epoch-1
 		return &clientSettled{statement: identity.SignFrozen(k, sid, cur.WalletID, cur.PartyID, epoch, held),
 			note: fmt.Sprintf("run %s of wallet %s (epoch %d) is frozen at %s: it is never activated here", sid, cur.WalletID, epoch, cur.PartyID)}, nil
 
@@ -231,7 +229,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 		if pending != nil {
 			named = pending
 		}
-		k, err := namedKey(named)
+		k, err := party.NamedKey(named)
 		if err != nil {
 			return nil, err
 		}
@@ -250,7 +248,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 		if !runs[i].held() || pending == nil {
 			return refuse("run %s is %s here, with no share of it kept: only a frozen run is pinned", sid, state)
 		}
-		k, err := namedKey(pending)
+		k, err := party.NamedKey(pending)
 		if err != nil {
 			return nil, err
 		}
@@ -313,24 +311,4 @@ func findRun(shareFile, sid string) (int, []cliRun, error) {
 		}
 	}
 	return 0, nil, &party.Error{Code: party.CodeSettle, Err: fmt.Errorf("no run %s is recorded beside %s: this party never joined it", sid, shareFile)}
-}
-
-// namedKey is the identity key rec keeps, which must be the key rec's
-// holders name for its party: another key's statement proves nothing to
-// the other holders.
-func namedKey(rec *share.Record) (*identity.Key, error) {
-	k, err := rec.IdentityKey()
-	if err != nil {
-		return nil, err
-	}
-	if k == nil {
-		return nil, errors.New("the share record keeps no identity key (made before identities): it can sign no statement")
-	}
-	for _, h := range rec.Holders {
-		if h.PartyID == rec.PartyID && h.Identity == k.Public() {
-			return k, nil
-		}
-	}
-	k.Destroy()
-	return nil, errors.New("the share record names another identity key for this party than the one it keeps: its statements would not verify")
 }

@@ -26,7 +26,7 @@ import (
 // activated-run statement instead; the others that froze it pin it
 // (never to drop it) and then thaw it, each given every other holder's
 // activated-run or pinned-run statement (a holder that never drops it,
-// such as a browser, named --silent), and activate it.
+// such as one that is gone, named --silent), and activate it.
 func runSettle(ctx context.Context, args []string) error {
 	const usage = "usage: tsskit settle freeze|drop|pin|thaw --wallet ID --run SESSION [flags]"
 	if len(args) == 0 {
@@ -112,7 +112,7 @@ func settleSummary(step, party, thawEnd, tail string) string {
 		"freeze": "Freeze a reshare run in limbo at " + party + ": it never activates the run's share. Prints the party's signed frozen-run statement (an activated-run statement, and fails, if the run is active here; a pinned-run statement, and fails, if it was pinned or thawed here before: such a run is never dropped here).",
 		"drop":   "Drop " + party + "'s share of a frozen run, given the frozen-run statement of every other holder that is not --silent. Prints its abandoned-run statement.",
 		"pin":    "Pin a frozen run at " + party + ": it is never dropped here, only thawed. Prints the party's pinned-run statement, for the other holders' thaw.",
-		"thaw":   "Undo a freeze, given every other holder's activated-run or pinned-run statement (those that never drop it, such as a browser, named --silent); " + thawEnd,
+		"thaw":   "Undo a freeze, given every other holder's activated-run or pinned-run statement (those that never drop it, such as a holder that is gone, named --silent); " + thawEnd,
 	}[step]
 	if s == "" {
 		return ""
@@ -131,7 +131,7 @@ func addSettleFlags(fs *flag.FlagSet) settleFlags {
 	var f settleFlags
 	f.run = fs.String("run", "", "the reshare session id of the run in limbo")
 	f.out = fs.String("out", "", "freeze, drop, pin: write the statement printed to this file too")
-	f.silent = fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers); thaw: the holders that never drop it (a browser, a lost device)")
+	f.silent = fs.String("silent", "", "drop: the new holders of the run that stay silent, comma-separated (fewer than the run's signers); thaw: the holders that never drop it (a lost device, a holder that is gone)")
 	f.frozen = statementFiles(fs, "frozen", "drop: a file with another holder's frozen-run statement (repeat for each)")
 	f.dropped = statementFiles(fs, "abandoned", "drop, at a party holding no share of the epoch before: a file with the abandoned-run statement another holder's drop printed (repeat for each)")
 	f.words = statementFiles(fs, "activated", "thaw: a file with the activated-run statement another holder's freeze printed (repeat for each)")

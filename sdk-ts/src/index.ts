@@ -7,7 +7,7 @@ export { checkNewPassword, passwordStrength, WeakPasswordError, MIN_PASSWORD_LEN
 export type { PasswordStrength, WeakPasswordCode } from "./password.js";
 export type {
   TssClientConfig, CreateWalletOptions, SignOptions, Wallet, SignatureHex, WalletListing, ServerStatus, RefreshWalletOptions, ReshareWalletOptions,
-  CreatedWallet, AccountWallet, RequestRecoveryOptions, RecoverWalletOptions,
+  CreatedWallet, AccountWallet, RequestRecoveryOptions, RecoverWalletOptions, SettleStep, SettleRunOptions, SettledRun,
 } from "./tss-client.js";
 export type { ClientProgress, Phase, Queued, ReshareProgress, ResharePhase } from "./progress.js";
 export { progressMapper, reshareProgressMapper } from "./progress.js";
@@ -19,7 +19,7 @@ export type * from "./worker-client.js";
 export { connectClients, keygenSeat, signSeat, reshareSeat, recoverySeat, sameReshare } from "./session.js";
 export type { Clients, Endpoints, Seat, KeygenOutcome, ReshareOffer, ReshareOutcome } from "./session.js";
 export { ShareStorage, ShareExistsError, ShareNotFoundError, ShareChangedError, OlderBackupError } from "./share-storage.js";
-export type { StoredWallet, ShareStorageOptions, PendingShare, StoredRecoveryRequest } from "./share-storage.js";
+export type { StoredWallet, ShareStorageOptions, PendingShare, StoredRecoveryRequest, StoredRun } from "./share-storage.js";
 export {
   WrongPasswordError, CorruptRecordError, BackupFormatError, EmptyPasswordError,
   protect, unprotect, parseBackup, inspectRecord, BACKUP_FORMAT, MIN_ITERATIONS, MAX_ITERATIONS,

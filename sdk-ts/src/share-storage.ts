@@ -233,9 +233,11 @@ export interface ShareStorageOptions<H = unknown> {
 export const STORED_RECORD_VERSION = 1;
 /**
  * 2: the "pending" store (new shares of a refresh, until activated); 3: the "recovery" store (a new device's requests);
- * 4: the "runs" store (the reshare runs this browser joined, joinRun).
+ * 4: the "runs" store (the reshare runs this browser joined, joinRun); 5: runs may be frozen, pinned or activated
+ * (settling a run in limbo, settleRun): an SDK from before refuses to open the database rather than read a frozen
+ * run as abandoned (and say so in a join) or activate its share.
  */
-const DB_VERSION = 4;
+const DB_VERSION = 5;
 const STORE = "shares";
 const PENDING = "pending";
 const RECOVERY = "recovery";
@@ -256,13 +258,30 @@ interface Schema extends DBSchema {
  * A reshare run this browser joined as a new holder (ShareStorage.joinRun):
  * "joined" until its share is stored ("stored", putPending); "abandoned"
  * once a later run of the epoch was joined without this one having stored
- * — for good: its share is never stored from then on.
+ * — for good: its share is never stored from then on — or once it was
+ * dropped while settled; "activated" once its share is the wallet's (the
+ * run of the active epoch stays recorded, to answer a freeze). While a run
+ * in limbo is settled (docs/lifecycle.md, TssClient.settleRun) it is
+ * "frozen" (its share is never activated here, and no run of the epoch is
+ * joined) or "pinned" (frozen, and never dropped here: only thawed).
  */
 export interface StoredRun {
   walletId: string;
   epoch: number;
   sessionId: string;
-  state: "joined" | "stored" | "abandoned";
+  state: "joined" | "stored" | "abandoned" | "frozen" | "pinned" | "activated";
+  /** Pinned or thawed here once: never dropped here from then on (its frozen-run statement still verifies). */
+  pinned?: boolean;
+}
+
+/** A run that is frozen or pinned here: settled, not to be activated, joined beside or stored again. */
+export function runHeld(r: StoredRun | undefined): boolean {
+  return r?.state === "frozen" || r?.state === "pinned";
+}
+
+/** A run pinned or thawed here once: never dropped here (its frozen-run statement still verifies). */
+export function pinnedForGood(r: StoredRun | undefined): boolean {
+  return !!r?.pinned || r?.state === "pinned";
 }
 
 /** A recovery request kept while its approval is awaited: the request and the sealed device key. */
@@ -499,7 +518,14 @@ export class ShareStorage<H = Uint8Array> {
       if (run?.state === "abandoned") {
         throw new TsskitError("run_abandoned", `session ${meta.sessionId} was abandoned by this browser (a later run of epoch ${info.epoch} was joined): its share is not stored`);
       }
-      await runs.put({ walletId: info.walletId, epoch: info.epoch, sessionId: meta.sessionId, state: "stored" });
+      if (run?.state === "activated") throw new TsskitError("invalid_argument", `session ${meta.sessionId} made this browser's share already: its share is not stored again`);
+      // While a run of the epoch is settled here, no share of the epoch is
+      // stored: the pending slot keeps the held run's share.
+      const held = ((await runs.getAll()) as StoredRun[]).find((r) => r.walletId === info.walletId && r.epoch === info.epoch && runHeld(r));
+      if (held) {
+        throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${info.epoch} is ${held.state} here while it is settled: no share of that epoch is stored`);
+      }
+      await runs.put({ walletId: info.walletId, epoch: info.epoch, sessionId: meta.sessionId, state: "stored", ...(run?.pinned ? { pinned: true } : {}) });
       await tx.objectStore(PENDING).put(record);
     } catch (e) {
       abort(tx);
@@ -543,6 +569,13 @@ export class ShareStorage<H = Uint8Array> {
       if (self?.state === "abandoned") {
         throw new TsskitError("run_abandoned", `session ${sessionId} was abandoned by this browser: it never stores that session's share`);
       }
+      const held = runs.find(runHeld);
+      if (held) {
+        throw new TsskitError(
+          "run_frozen",
+          `run ${held.sessionId} of epoch ${epoch} of wallet ${JSON.stringify(walletId)} is ${held.state} here while it is settled: no run of that epoch is joined until it is thawed or dropped`,
+        );
+      }
       if (!self && runs.length >= MAX_RUNS) {
         throw new TsskitError("too_many_runs", `${runs.length} runs of epoch ${epoch} of wallet ${JSON.stringify(walletId)} recorded already; at most ${MAX_RUNS}`);
       }
@@ -565,6 +598,38 @@ export class ShareStorage<H = Uint8Array> {
   async runs(walletId: string): Promise<StoredRun[]> {
     checkWalletIdArg(walletId);
     return ((await this.#db.getAll(RUNS)) as StoredRun[]).filter((r) => r.walletId === walletId);
+  }
+
+  /**
+   * One settle step's record (TssClient.settleRun): run sessionId of the
+   * wallet's epoch moves from the state it was read in (from, with its
+   * pinned flag) to next, in one transaction, and with dropShare its
+   * pending share (if it is that run's) is deleted in the same one. A run
+   * changed meanwhile (another tab) is refused (settle_refused) and
+   * nothing is written.
+   */
+  async settleRunState(from: StoredRun, next: Pick<StoredRun, "state" | "pinned">, opts: { dropShare?: boolean } = {}): Promise<void> {
+    checkWalletIdArg(from.walletId);
+    checkEpoch(from.epoch);
+    const tx = this.#db.transaction([PENDING, RUNS], "readwrite");
+    const done = settled(tx.done);
+    try {
+      const key: [string, number, string] = [from.walletId, from.epoch, from.sessionId];
+      const run = await tx.objectStore(RUNS).get(key);
+      if (!run || run.state !== from.state || !!run.pinned !== !!from.pinned) {
+        throw new TsskitError("settle_refused", `run ${from.sessionId} changed here while it was settled (${from.state} -> ${run?.state ?? "gone"}): try again`);
+      }
+      await tx.objectStore(RUNS).put({ walletId: from.walletId, epoch: from.epoch, sessionId: from.sessionId, state: next.state, ...(next.pinned ? { pinned: true } : {}) });
+      if (opts.dropShare) {
+        const raw = await tx.objectStore(PENDING).get([from.walletId, from.epoch]);
+        if (raw !== undefined && (raw as { sessionId?: unknown }).sessionId === from.sessionId) await tx.objectStore(PENDING).delete([from.walletId, from.epoch]);
+      }
+    } catch (e) {
+      abort(tx);
+      await done.catch(() => {});
+      throw e;
+    }
+    await done;
   }
 
   /** The pending shares of a wallet (of unfinished refreshes), oldest epoch first; unreadable ones are left out. */
@@ -632,6 +697,10 @@ export class ShareStorage<H = Uint8Array> {
       // A recovery's share may be the browser's first of the wallet.
       if (rawCurrent === undefined && !opts.recovery) throw new ShareNotFoundError(walletId);
       const p = readPending(rawPending, walletId, epoch);
+      // A run frozen, pinned or dropped here is never activated here.
+      const run = p.sessionId ? await tx.objectStore(RUNS).get([walletId, epoch, p.sessionId]) : undefined;
+      if (run?.state === "abandoned") throw new TsskitError("run_abandoned", `run ${p.sessionId} of epoch ${epoch} was dropped or abandoned here: its share is not activated`);
+      if (runHeld(run)) throw new TsskitError("run_frozen", `run ${p.sessionId} of epoch ${epoch} is ${run!.state} here (settled): its share is not activated`);
       const cur = rawCurrent === undefined ? null : readRecord(rawCurrent, walletId).record;
       if (cur && (cur.publicKey !== p.publicKey || (cur.epoch !== undefined && cur.epoch >= epoch))) throw new ShareChangedError(walletId);
       record = makeRecord(backupHeader(p.backup), {
@@ -646,8 +715,10 @@ export class ShareStorage<H = Uint8Array> {
       });
       await tx.objectStore(STORE).put(record);
       await deletePending(tx.objectStore(PENDING), walletId, epoch);
-      // Runs of this epoch and before can no longer store a share.
+      // Runs of this epoch and before can no longer store a share; the
+      // activated one stays recorded, to answer a freeze.
       await deleteRuns(tx.objectStore(RUNS), walletId, epoch);
+      if (p.sessionId) await tx.objectStore(RUNS).put({ walletId, epoch, sessionId: p.sessionId, state: "activated" });
       // A recovery's request is answered.
       if (opts.recovery) await tx.objectStore(RECOVERY).delete(walletId);
     } catch (e) {
@@ -661,14 +732,31 @@ export class ShareStorage<H = Uint8Array> {
     return publicPart(record);
   }
 
-  /** Deletes a wallet's pending share of epoch, or all of them; the current share is not touched. */
+  /**
+   * Deletes a wallet's pending share of epoch, or all of them; the current
+   * share is not touched. The share of a run frozen, pinned or thawed
+   * here is refused (run_frozen), and nothing is deleted: settling the run
+   * needs it, and a pinned run's share is one this browser said it keeps.
+   */
   async discardPending(walletId: string, epoch?: number): Promise<void> {
     checkWalletIdArg(walletId);
     if (epoch !== undefined) checkEpoch(epoch);
-    const tx = this.#db.transaction(PENDING, "readwrite");
+    const tx = this.#db.transaction([PENDING, RUNS], "readwrite");
     const done = settled(tx.done);
-    if (epoch === undefined) await deletePending(tx.store, walletId, MAX_EPOCH);
-    else await tx.store.delete([walletId, epoch]);
+    try {
+      const kept = ((await tx.objectStore(RUNS).getAll()) as StoredRun[]).find(
+        (r) => r.walletId === walletId && (epoch === undefined || r.epoch === epoch) && (runHeld(r) || (r.state === "stored" && pinnedForGood(r))),
+      );
+      if (kept) {
+        throw new TsskitError("run_frozen", `run ${kept.sessionId} of epoch ${kept.epoch} is settled here (${kept.state}${kept.pinned ? ", pinned" : ""}): its share is kept`);
+      }
+      if (epoch === undefined) await deletePending(tx.objectStore(PENDING), walletId, MAX_EPOCH);
+      else await tx.objectStore(PENDING).delete([walletId, epoch]);
+    } catch (e) {
+      abort(tx);
+      await done.catch(() => {});
+      throw e;
+    }
     await done;
   }
 
@@ -810,7 +898,7 @@ export class ShareStorage<H = Uint8Array> {
       chainCode: info.chainCode || undefined,
       epoch: info.epoch,
     });
-    const tx = this.#db.transaction([STORE, PENDING], "readwrite");
+    const tx = this.#db.transaction([STORE, PENDING, RUNS], "readwrite");
     const done = settled(tx.done);
     let same: boolean;
     try {
@@ -818,8 +906,10 @@ export class ShareStorage<H = Uint8Array> {
       same = current !== undefined && sameValue(current, raw);
       if (same) {
         await tx.objectStore(STORE).put(record);
-        // Pending shares of this epoch or older are of no use any more.
+        // Pending shares of this epoch or older are of no use any more, nor
+        // are the records of their runs (none of that epoch is joined again).
         await deletePending(tx.objectStore(PENDING), header.walletId, info.epoch);
+        await deleteRuns(tx.objectStore(RUNS), header.walletId, info.epoch);
       }
     } catch (e) {
       abort(tx);

@@ -1,7 +1,7 @@
 // TssClient: the high-level API. The browser is one party of each wallet;
 // its share is encrypted under the user's password before it is stored,
 // and decrypted only in memory to sign.
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 
 import { RecoveryError, retryOverloaded, StaleEpochError, TsskitError, type RetryPolicy } from "./errors.js";
 import type { RecoveryRequest } from "./recovery.js";
@@ -10,7 +10,7 @@ import { addressOf, WrongPasswordError } from "./backup.js";
 import { TokenSource, type TokenConfig } from "./token.js";
 import { progressMapper, reshareProgressMapper, type ClientProgress, type ReshareProgress } from "./progress.js";
 import { connectClients, keygenSeat, mismatch, recoverySeat, reshareSeat, signSeat, type Clients } from "./session.js";
-import { ShareNotFoundError, ShareStorage, type ShareStorageOptions, type StoredWallet } from "./share-storage.js";
+import { pinnedForGood, runHeld, ShareNotFoundError, ShareStorage, type ShareStorageOptions, type StoredRun, type StoredWallet } from "./share-storage.js";
 import type { Integrity } from "./integrity.js";
 import { PreParamsEntryDroppedError, PreParamsPool } from "./preparams-pool.js";
 import { loadTss, type TssPool } from "./tss-wasm-loader.js";
@@ -166,6 +166,52 @@ export interface RefreshWalletOptions {
   retry?: RetryPolicy;
 }
 
+/** A step of settling a reshare run in limbo at this browser (TssClient.settleRun; docs/lifecycle.md). */
+export type SettleStep = "freeze" | "drop" | "pin" | "thaw";
+
+export interface SettleRunOptions {
+  walletId: string;
+  /** The run in limbo: its reshare session id. */
+  sessionId: string;
+  step: SettleStep;
+  /** The current share's password; the run's share is opened with it too, unless pendingPassword is given. */
+  password: string;
+  /** The run's share's password, where it differs (the current share's password was changed since the run stored it). */
+  pendingPassword?: string;
+  /**
+   * drop, thaw: the run's holders that stay silent (party ids). A drop needs
+   * them fewer than the run's signers; a thaw takes the operator's word that
+   * they never drop the run.
+   */
+  silent?: string[];
+  /**
+   * The other holders' statements, hex, as `tsskit settle` and this method
+   * give them out: for a drop, their frozen-run statements (and, with no
+   * share of the epoch before here, a holder's abandoned-run statement);
+   * for a thaw, their activated-run or pinned-run statements.
+   */
+  statements?: string[];
+}
+
+export interface SettledRun {
+  walletId: string;
+  sessionId: string;
+  epoch: number;
+  /**
+   * What this browser says of the run now: "frozen" (never activated here),
+   * "pinned" (never dropped here, only thawed: a freeze of a run pinned or
+   * thawed here before answers so too), "activated" (the run is this
+   * browser's active share already: a freeze answers so, and freezes
+   * nothing), "abandoned" (dropped here) or "thawed" (resumeReshare
+   * activates its share once the coordinator records the run completed).
+   */
+  kind: "frozen" | "pinned" | "activated" | "abandoned" | "thawed";
+  /** The signed statement for the other holders, hex (none for a thaw). */
+  statement?: string;
+  /** A frozen-run statement: this browser holds the share of the epoch before. */
+  held?: boolean;
+}
+
 export interface ReshareWalletOptions extends RefreshWalletOptions {
   /** Signers needed after the reshare (default: unchanged). */
   threshold?: number;
@@ -296,6 +342,32 @@ export class TssClient {
       const fresh = await this.tokens.refresh();
       return call({ headers: { authorization: `Bearer ${fresh}` }, signal });
     }
+  }
+
+  /**
+   * Runs op holding wallet walletId's lock across this origin's tabs (Web
+   * Locks), as the CLI party holds its share file's lock: a refresh, a
+   * resume and a settle step of one wallet never run side by side, so a
+   * freeze never slips between a refresh's join (which may present an
+   * earlier run's acknowledgement) and its end, nor between a resume's
+   * last check and its activation. Another tab's holding it is refused at
+   * once (busy). Where Web Locks are missing (an insecure context: http
+   * on another host than localhost; an old browser) op runs unlocked,
+   * except a settle step (required): settleRun refuses there, so no tab can
+   * freeze a run under a refresh it cannot see.
+   */
+  private async walletLock<R>(walletId: string, op: () => Promise<R>, required = false): Promise<R> {
+    const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
+    if (!locks || typeof locks.request !== "function") {
+      if (required) {
+        throw new TsskitError("unavailable", "settling a run needs Web Locks (a secure context: https, or localhost), to keep a settle step and a refresh in another tab apart");
+      }
+      return op();
+    }
+    return locks.request(`tsskit-wallet:${walletId}`, { ifAvailable: true }, async (lock) => {
+      if (!lock) throw new TsskitError("busy", `a refresh, resume or settle step of wallet ${JSON.stringify(walletId)} is running in another tab: wait for it to end`);
+      return op();
+    }) as Promise<R>;
   }
 
   /** Runs op when no other keygen or signing of this client uses workers[0]. */
@@ -623,7 +695,7 @@ export class TssClient {
     if (opts.threshold !== undefined && opts.parties !== undefined && opts.threshold > opts.parties) {
       throw new TsskitError("invalid_argument", `threshold ${opts.threshold} of ${opts.parties} parties`);
     }
-    return this.activatedInstead(opts, this.exclusive(() => this.reshareNow(opts)));
+    return this.activatedInstead(opts, this.exclusive(() => this.walletLock(opts.walletId, () => this.reshareNow(opts))));
   }
 
   /**
@@ -639,6 +711,9 @@ export class TssClient {
   private async earlierRun(walletId: string, epoch: number, sessionId: string, password: string): Promise<EarlierRun | undefined> {
     const p = (await this.storage.pendingShares(walletId)).find((x) => x.epoch === epoch);
     if (!p?.sessionId || p.sessionId === sessionId) return undefined;
+    // A run frozen, pinned or dropped here is not presented (joinRun refuses a frozen one's epoch first).
+    const run = (await this.storage.runs(walletId)).find((r) => r.epoch === epoch && r.sessionId === p.sessionId);
+    if (runHeld(run) || run?.state === "abandoned") return undefined;
     try {
       const { handle } = await this.storage.unlockPending(walletId, epoch, password);
       return { handle, sessionId: p.sessionId };
@@ -669,6 +744,13 @@ export class TssClient {
     const worker = this.pool.workers[0]!;
     // A wrong password fails here, before any session exists.
     const { handle, wallet: info } = await this.storage.unlock(opts.walletId, opts.password);
+    // A run of the next epoch settled here (frozen or pinned) keeps every
+    // run of that epoch out: refused before the coordinator opens one.
+    const held = (await this.storage.runs(opts.walletId)).find((r) => runHeld(r) && r.epoch === (info.epoch ?? 0) + 1);
+    if (held) {
+      void worker.closeShare(handle).catch(() => {});
+      throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${held.epoch} is ${held.state} here while it is settled: thaw it or drop it first (settleRun)`);
+    }
     let consumed = false;
     const resume = this.preParams?.pause();
     let preParams: PreParamsRef | null = null;
@@ -805,7 +887,7 @@ export class TssClient {
     this.live();
     if (typeof opts.walletId !== "string" || opts.walletId === "") throw new TsskitError("invalid_argument", "walletId is required");
     if (!opts.password) throw new TsskitError("invalid_argument", "the pending share's password is required");
-    return this.exclusive(async () => {
+    return this.exclusive(() => this.walletLock(opts.walletId, async () => {
       const all = await this.storage.pendingShares(opts.walletId);
       if (all.length === 0) throw new TsskitError("not_found", `no pending share of wallet ${JSON.stringify(opts.walletId)} is kept in this browser`);
       // Newest first: a later try may have failed where an earlier one completed.
@@ -854,7 +936,139 @@ export class TssClient {
           `${f.code ? ` (${f.code})` : ""}: ${f.reason || "no reason given"}. The pending share is kept, unused`,
         f.culprits,
       );
-    });
+    }));
+  }
+
+  /**
+   * The reshare runs of a wallet this browser recorded (joined, stored,
+   * abandoned, frozen, pinned, activated): what settleRun works on.
+   */
+  async reshareRuns(walletId: string): Promise<StoredRun[]> {
+    this.live();
+    return (await this.storage.runs(walletId)).sort((a, b) => a.epoch - b.epoch || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+  }
+
+  /**
+   * One step of settling a reshare run in limbo at this browser, as
+   * `tsskit settle` does at a server party (docs/lifecycle.md, settling a
+   * run in limbo): a run every holder may have stored, one of which stays
+   * silent, so the others refuse every later run of the epoch.
+   *
+   * - freeze: the run's share is never activated here, and no run of its
+   *   epoch is joined, until it is thawed or dropped; answers the frozen-run
+   *   statement for the other holders' drop (the activated-run statement,
+   *   and nothing frozen, if the run is this browser's share already; the
+   *   pinned-run statement if it was pinned or thawed here before).
+   * - drop: given the frozen-run statement of every other holder not named
+   *   silent, checked as a server party checks them (the silent ones fewer
+   *   than the run's signers, and enough holders keep the active epoch's
+   *   share), the run's share is deleted and the run recorded abandoned, in
+   *   one transaction; answers the abandoned-run statement, which later
+   *   joins carry too.
+   * - pin: a frozen run is never dropped here, only thawed; answers the
+   *   pinned-run statement.
+   * - thaw: given every other holder's activated-run or pinned-run statement
+   *   (those named silent aside), the freeze is undone; resumeReshare then
+   *   activates the run's share once the coordinator records it completed.
+   *
+   * Statements are signed in the worker with the identity key the run's
+   * record names for this browser; a refused step is a TsskitError
+   * settle_refused and writes nothing.
+   */
+  async settleRun(opts: SettleRunOptions): Promise<SettledRun> {
+    this.live();
+    if (typeof opts.walletId !== "string" || opts.walletId === "") throw new TsskitError("invalid_argument", "walletId is required");
+    if (typeof opts.sessionId !== "string" || opts.sessionId === "") throw new TsskitError("invalid_argument", "sessionId: the run's session id is required");
+    if (!["freeze", "drop", "pin", "thaw"].includes(opts.step)) throw new TsskitError("invalid_argument", `step: ${JSON.stringify(opts.step)}; want freeze, drop, pin or thaw`);
+    if (!opts.password) throw new TsskitError("invalid_argument", "the share's password is required");
+    const silent = [...(opts.silent ?? [])].map((x) => String(x).trim()).filter((x) => x !== "");
+    let statements: Uint8Array[];
+    try {
+      statements = (opts.statements ?? []).map((x) => String(x).trim()).filter((x) => x !== "").map((x) => hexToBytes(x.replace(/^0x/i, "")));
+    } catch {
+      throw new TsskitError("invalid_argument", "statements: each is the hex a holder's settle step printed");
+    }
+    return this.exclusive(() => this.walletLock(opts.walletId, async () => {
+      const run = (await this.storage.runs(opts.walletId)).find((r) => r.sessionId === opts.sessionId);
+      if (!run) throw new TsskitError("not_found", `no run ${opts.sessionId} of wallet ${JSON.stringify(opts.walletId)} is recorded in this browser: it never joined it`);
+      const refuse = (msg: string) => new TsskitError("settle_refused", msg);
+      const base = { walletId: opts.walletId, sessionId: opts.sessionId, epoch: run.epoch };
+      const worker = this.pool.workers[0]!;
+      const handles: string[] = [];
+      const openActive = async () => {
+        try {
+          const { handle } = await this.storage.unlock(opts.walletId, opts.password);
+          handles.push(handle as string);
+          return handle as string;
+        } catch (e) {
+          // A recovery's new device may hold no share of the wallet yet.
+          if (e instanceof ShareNotFoundError) return undefined;
+          throw e;
+        }
+      };
+      const kept = (await this.storage.pendingShares(opts.walletId)).find((p) => p.epoch === run.epoch && p.sessionId === run.sessionId);
+      const openPending = async () => {
+        if (!kept) return undefined;
+        const { handle } = await this.storage.unlockPending(opts.walletId, run.epoch, opts.pendingPassword ?? opts.password);
+        handles.push(handle as string);
+        return handle as string;
+      };
+      const sign = async (step: "frozen" | "pinned" | "activated" | "abandoned" | "drop" | "thaw", extra: { active?: string; pending?: string }) =>
+        worker.settle({ step, sessionId: run.sessionId, epoch: run.epoch, ...extra, silent, frozen: statements, dropped: statements, words: statements });
+      try {
+        switch (opts.step) {
+          case "freeze": {
+            if (run.state === "activated") {
+              const r = await sign("activated", { active: await openActive() });
+              return { ...base, kind: "activated", statement: bytesToHex(r.statement!) };
+            }
+            if (run.state === "abandoned") throw refuse(`run ${run.sessionId} was dropped here (or abandoned for a later run): there is nothing to freeze`);
+            if (run.state === "joined") throw refuse(`this browser never stored a share of run ${run.sessionId}: there is nothing to freeze, and its next join says it abandoned the run`);
+            if (!kept) throw refuse(`run ${run.sessionId} is ${run.state} here, but its share is no longer kept: there is nothing to freeze`);
+            const pending = await openPending();
+            if (pinnedForGood(run)) {
+              // Pinned or thawed here before: its frozen-run statement still verifies.
+              const r = await sign("pinned", { pending });
+              if (run.state !== "pinned") await this.storage.settleRunState(run, { state: "pinned", pinned: true });
+              return { ...base, kind: "pinned", statement: bytesToHex(r.statement!) };
+            }
+            // The statement first: a run frozen without one to give would
+            // keep every run of the epoch out for nothing.
+            const r = await sign("frozen", { active: await openActive(), pending });
+            if (run.state !== "frozen") await this.storage.settleRunState(run, { state: "frozen" });
+            return { ...base, kind: "frozen", statement: bytesToHex(r.statement!), held: r.held };
+          }
+          case "drop": {
+            if (pinnedForGood(run)) throw refuse(`run ${run.sessionId} was pinned here (a pin or a thaw): it is thawed, never dropped`);
+            if (run.state === "abandoned") {
+              const r = await sign("abandoned", { active: await openActive(), pending: await openPending() });
+              return { ...base, kind: "abandoned", statement: bytesToHex(r.statement!) };
+            }
+            if (run.state !== "frozen") throw refuse(`run ${run.sessionId} is ${run.state} here, not frozen: freeze it first`);
+            if (!kept) throw refuse(`run ${run.sessionId} is frozen here but its share is gone: nothing is left to check a drop against`);
+            const r = await sign("drop", { active: await openActive(), pending: await openPending() });
+            // Recorded abandoned and its share deleted, in one transaction.
+            await this.storage.settleRunState(run, { state: "abandoned" }, { dropShare: true });
+            return { ...base, kind: "abandoned", statement: bytesToHex(r.statement!) };
+          }
+          case "pin": {
+            if (!runHeld(run) || !kept) throw refuse(`run ${run.sessionId} is ${run.state} here${kept ? "" : ", with no share of it kept"}: only a frozen run is pinned`);
+            const r = await sign("pinned", { pending: await openPending() });
+            if (run.state !== "pinned" || !run.pinned) await this.storage.settleRunState(run, { state: "pinned", pinned: true });
+            return { ...base, kind: "pinned", statement: bytesToHex(r.statement!) };
+          }
+          default: {
+            if (!runHeld(run) || !kept) throw refuse(`run ${run.sessionId} is ${run.state} here${kept ? "" : ", with no share of it kept"}: only a frozen run is thawed`);
+            await sign("thaw", { pending: await openPending() });
+            // Pinned for good: its frozen-run statement still verifies.
+            await this.storage.settleRunState(run, { state: "stored", pinned: true });
+            return { ...base, kind: "thawed" };
+          }
+        }
+      } finally {
+        for (const h of handles) void worker.closeShare(h).catch(() => {});
+      }
+    }, true));
   }
 
   // --- Lost-device recovery -------------------------------------------------
@@ -959,7 +1173,24 @@ export class TssClient {
       throw new TsskitError("invalid_argument", "address: want the wallet's address (0x and 40 hex digits), which the recovered key must have");
     }
     if (withCode) checkNewPassword(opts.password);
-    return this.activatedInstead(opts, this.exclusive(() => this.recoverNow(opts)));
+    // The wallet's lock, as a refresh holds it: with an approval, the
+    // wallet it names (a malformed one fails here as it would below).
+    const walletId = withApproval
+      ? (await this.pool.workers[0]!.parseAuthorization(opts.approval!).catch((e) => Promise.reject(TsskitError.from(e)))).walletId
+      : opts.walletId!;
+    return this.activatedInstead(
+      opts,
+      this.exclusive(() =>
+        this.walletLock(walletId, async () => {
+          // A run of the wallet settled here (frozen or pinned) keeps the runs of its epoch out.
+          const held = (await this.storage.runs(walletId)).find(runHeld);
+          if (held) {
+            throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${held.epoch} is ${held.state} here while it is settled: thaw it or drop it first (settleRun)`);
+          }
+          return this.recoverNow(opts);
+        }),
+      ),
+    );
   }
 
   private async recoverNow(opts: RecoverWalletOptions): Promise<Wallet> {

@@ -155,6 +155,21 @@ export interface RecoveryJoinParams {
   /** This device's pending share of an earlier attempt's run of the epoch, if any (EarlierRun). */
   earlier?: EarlierRun;
 }
+/** One settle step of a run in limbo, in the worker (TssWorker.settle). */
+export interface SettleStepParams {
+  step: "frozen" | "pinned" | "activated" | "abandoned" | "drop" | "thaw";
+  sessionId: string;
+  epoch: number;
+  /** Handle of the client's open active share, if it has one. */
+  active?: string;
+  /** Handle of the client's open share of the run, if it keeps one. */
+  pending?: string;
+  silent?: string[];
+  frozen?: Uint8Array[];
+  dropped?: Uint8Array[];
+  words?: Uint8Array[];
+}
+
 /** A device identity key held in the worker. */
 export interface RecoveryDevice {
   deviceId: string;
@@ -374,6 +389,15 @@ export class TssWorker {
   /** A seat for a reshare of an open share's wallet (the handle is consumed); the coordinator's offer is checked in the wasm first. */
   prepareReshare(params: ReshareJoinParams): Promise<PreparedSeat> {
     return this.request<PreparedSeat>("prepareReshare", { params }).promise;
+  }
+  /**
+   * One settle step of a run in limbo (docs/lifecycle.md): the statement
+   * step names, signed with the key the run's record names for this
+   * party, or a drop's or thaw's check first. active and pending are open
+   * share handles in this worker, left open.
+   */
+  settle(params: SettleStepParams): Promise<{ statement?: Uint8Array; held: boolean }> {
+    return this.request<{ statement?: Uint8Array; held: boolean }>("settle", { params }).promise;
   }
   /**
    * Checks a reshare's Completed event (its epoch and every holder's

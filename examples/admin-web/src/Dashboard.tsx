@@ -8,6 +8,7 @@ import { LifecycleModal, type LifecycleMode } from "./components/LifecycleModal"
 import { Modal } from "./components/Modal";
 import { RecoverModal } from "./components/RecoverModal";
 import { RecoveryCodeSheet } from "./components/RecoveryCodeSheet";
+import { SettleModal } from "./components/SettleModal";
 import { SignSection } from "./components/SignSection";
 import type { AppConfig } from "./config";
 import { explain } from "./lib/errors";
@@ -27,6 +28,8 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
   const [lateKept, setLateKept] = useState(false);
   // A refresh or change of policy: of which wallet.
   const [lifecycle, setLifecycle] = useState<{ walletId: string; mode: LifecycleMode } | null>(null);
+  // Settling a run in limbo: of which wallet.
+  const [settling, setSettling] = useState("");
   const [notice, setNotice] = useState<Notice | null>(null);
   const [signWallet, setSignWallet] = useState("");
   const [exportWallet, setExportWallet] = useState("");
@@ -36,6 +39,7 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
   const { engine } = service;
   const busy = engine.status === "busy";
   const lifecycleWallet = lifecycle ? service.wallets.find((w) => w.walletId === lifecycle.walletId) : undefined;
+  const settleWallet = settling ? service.wallets.find((w) => w.walletId === settling) : undefined;
 
   const remove = useCallback(
     async (walletId: string, label: string) => {
@@ -147,6 +151,10 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
             setNotice(null);
             setLifecycle({ walletId: id, mode: "policy" });
           }}
+          onSettle={(id) => {
+            setNotice(null);
+            setSettling(id);
+          }}
           onRemove={remove}
         />
         <SignSection ref={signRef} service={service} walletId={signWallet} onWalletChange={setSignWallet} />
@@ -194,6 +202,7 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
           }
         />
       )}
+      {settleWallet && <SettleModal key={settleWallet.walletId} service={service} wallet={settleWallet} onClose={() => setSettling("")} />}
       {creating && (
         <CreateWalletModal
           service={service}

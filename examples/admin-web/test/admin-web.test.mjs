@@ -572,6 +572,41 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     assert.equal((await cardA.getByTestId("wallet-epoch").textContent()).trim(), "epoch 2");
     step(`signed 3-of-4 in ${await signAndVerify("after the change of policy")} s`);
 
+    // Settle a stuck run: the modal lists this browser's recorded runs. The
+    // change of policy's run is this browser's active share, so a freeze
+    // of it answers with its activated-run statement and freezes nothing;
+    // a drop of it is refused (it is not frozen), in words, and nothing
+    // changes: the wallet still signs.
+    {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await cardA.getByTestId("settle-wallet").click();
+      const sd = page.getByRole("dialog");
+      await sd.getByTestId("settle-form").waitFor();
+      const runRadio = sd.locator('input[name="run"][data-state="activated"]');
+      assert.equal(await runRadio.count(), 1, "the change of policy's run is listed, active here");
+      assert.ok(await runRadio.isChecked());
+      await sd.getByTestId("settle-step-drop").check();
+      await sd.getByTestId("settle-statements").fill("00ff");
+      await sd.getByTestId("settle-password").fill(password);
+      await sd.getByTestId("settle-submit").click();
+      await sd.getByTestId("settle-error").filter({ hasText: /Refused, nothing changed: Run .* is activated here, not frozen: freeze it first/ }).waitFor({ timeout: 30_000 });
+      await sd.getByTestId("settle-step-freeze").check();
+      await shot(page, "16b-settle.png");
+      await sd.getByTestId("settle-password").fill(password);
+      await sd.getByTestId("settle-submit").click();
+      const settled = sd.getByTestId("settle-done");
+      await settled.waitFor({ timeout: 30_000 });
+      assert.equal(await settled.getAttribute("data-kind"), "activated");
+      assert.match(await sd.getByTestId("settle-statement").inputValue(), /^[0-9a-f]{100,}$/);
+      const [stDownload] = await Promise.all([page.waitForEvent("download"), sd.getByTestId("settle-download").click()]);
+      assert.match(stDownload.suggestedFilename(), /^tsskit-activated-run-.{8}-.+\.hex$/);
+      await shot(page, "16c-settled.png");
+      await sd.getByTestId("settle-close").click();
+      await sd.waitFor({ state: "detached" });
+      assert.equal(await cardA.getAttribute("data-epoch"), "2");
+      step(`settle modal: an activated run answered, a drop refused; signed in ${await signAndVerify("after the settle modal")} s`);
+    }
+
     // Cancel a refresh during its rounds: the modal waits for the SDK to
     // stop, then the page says nothing changed; the wallet stays at epoch 2.
     {

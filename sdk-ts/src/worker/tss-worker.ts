@@ -25,6 +25,8 @@
 //   reshare {params: {keysId, roster, trust, preParams: {handle}, protect: {password, iterations}}}  (a run: the new
 //           share comes back as a backup, and stays open here under a handle for verifyStoredAcks)
 //   verifyStoredAcks {handle, sessionId, epoch, acks}   a reshare's Completed event against the new share
+//   settle {params: {step, sessionId, epoch, active?: handle, pending?: handle, silent?, frozen?, dropped?, words?}}
+//           a settle step of a run in limbo: -> {statement?, held} (the handles stay open)
 // Recovery (the device identity key stays here, or leaves sealed under the password):
 //   newRecoveryDevice {seal?: {password, iterations, walletId, partyId, epoch}} -> {deviceId, identityKey, sealed?}
 //   openRecoveryDevice {sealed, password} -> {deviceId, identityKey}   | releaseRecoveryDevice {deviceId}
@@ -265,6 +267,17 @@ function handle(m: any) {
       const plain = opened.get(m.handle);
       if (!plain) throw Object.assign(new Error(`no open share ${JSON.stringify(m.handle)} in this worker`), { code: "invalid_argument" });
       return reply(id, unwrap(self.tsskit.verifyStoredAcks({ sessionId: m.sessionId, share: plain, epoch: m.epoch, acks: m.acks ?? {} })));
+    }
+    case "settle": {
+      const { active, pending, ...rest } = m.params ?? {};
+      const open = (h: unknown) => {
+        if (h === undefined || h === null) return undefined;
+        const plain = opened.get(h as string);
+        if (!plain) throw Object.assign(new Error(`no open share ${JSON.stringify(h)} in this worker`), { code: "invalid_argument" });
+        return plain;
+      };
+      const r = unwrap(self.tsskit.settle({ ...rest, active: open(active), pending: open(pending) }));
+      return reply(id, { statement: r.statement, held: r.held });
     }
     case "newRecoveryDevice": {
       const d = unwrap(self.tsskit.newRecoveryDevice({ withSeed: !!m.seal }));

@@ -13,8 +13,8 @@
 // public key.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -102,7 +102,8 @@ test("refreshWallet and reshareWallet: same key, new epochs, old backups refused
     const runState = Object.fromEntries(refreshed.runsAtSaving.map((r) => [r.sessionId, r.state]));
     assert.equal(runState[canceledRun], "abandoned", JSON.stringify(refreshed.runsAtSaving));
     assert.equal(refreshed.runsAtSaving.length, 2, JSON.stringify(refreshed.runsAtSaving));
-    assert.deepEqual(await a.evaluate((id) => window.sdk.runs(id), wallet.walletId), [], "runs dropped at activation");
+    // The run that made the active share stays recorded (it answers a freeze).
+    assert.deepEqual((await a.evaluate((id) => window.sdk.runs(id), wallet.walletId)).map((r) => [r.epoch, r.state]), [[1, "activated"]], "runs dropped at activation");
     const at = (r) => r.phases.map((p) => `${p}@${(r.phaseMs[p] / 1000).toFixed(1)}s`).join(" > ");
     t.diagnostic(`refreshWallet (2-of-3): ${(refreshed.ms / 1000).toFixed(1)} s: ${at(refreshed)}`);
     assert.deepEqual([refreshed.epoch, refreshed.publicKey, refreshed.address, refreshed.threshold, refreshed.parties],
@@ -186,6 +187,65 @@ test("refreshWallet and reshareWallet: same key, new epochs, old backups refused
     assert.deepEqual([late.epoch, late.publicKey, late.address, late.pending], [4, wallet.publicKey, wallet.address, []]);
     assert.match(log, /earlier run activated late/);
     await sign(a, "epoch 4, activated late");
+
+    // Settling a run in limbo with this browser a holder (settleRun): a
+    // refresh every holder stored whose report the coordinator never
+    // heard, with one server holder the operator names silent. The browser
+    // and the other server holders freeze it (tsskit settle on the
+    // servers' vaults), then drop it on each other's frozen-run
+    // statements; the next refresh runs, the silent holder taking part on
+    // their abandoned-run statements, and the wallet signs at the new
+    // epoch.
+    const limbo = await a.evaluate(([id, p]) => window.sdk.refreshLosingReport(id, p), [wallet.walletId, password]);
+    assert.ok(limbo.error, "the refresh whose report was lost succeeded");
+    const run = (await a.evaluate((id) => window.sdk.runs(id), wallet.walletId)).find((r) => r.epoch === 5);
+    assert.equal(run?.state, "stored", JSON.stringify(limbo));
+    const servers = (await a.evaluate((id) => window.sdk.info(id), wallet.walletId)).parties.filter((id) => id.startsWith("server-")).sort();
+    assert.equal(servers.length, 3, JSON.stringify(servers));
+    const [silent, ...speaking] = servers;
+    const settleAt = (party, step, ...flags) => {
+      const r = spawnSync(bin, ["settle", step, "--data-dir", join(dataDir, party), "--party-id", party, "--wallet", wallet.walletId, "--run", run.sessionId, ...flags], { env, encoding: "utf8" });
+      assert.equal(r.status, 0, `tsskit settle ${step} at ${party}: ${r.stderr}`);
+      return r.stdout.trim();
+    };
+    const settle = (step, more = {}) => a.evaluate((o) => window.sdk.settle(o), { walletId: wallet.walletId, sessionId: run.sessionId, step, password, ...more });
+    const settleErr = (step, more = {}) => a.evaluate((o) => window.sdk.settleError(o), { walletId: wallet.walletId, sessionId: run.sessionId, step, password, ...more });
+    const frozen = await settle("freeze");
+    assert.deepEqual([frozen.kind, frozen.held, frozen.epoch], ["frozen", true, 5], JSON.stringify(frozen));
+    assert.match(frozen.statement, /^[0-9a-f]+$/);
+    // Frozen: no refresh starts, and a drop without the others' statements is refused.
+    assert.equal((await a.evaluate(([id, p]) => window.sdk.reshareError(id, p), [wallet.walletId, password]))?.code, "run_frozen");
+    assert.equal((await settleErr("drop", { silent: [silent] }))?.code, "settle_refused");
+    assert.equal((await settleErr("thaw", { silent: [silent] }))?.code, "settle_refused");
+    const serverFrozen = Object.fromEntries(speaking.map((id) => [id, settleAt(id, "freeze")]));
+    // Three of the run's holders named silent could sign with it (3-of-4): refused.
+    assert.equal((await settleErr("drop", { silent: [silent, speaking[0]], statements: Object.values(serverFrozen) }))?.code, "settle_refused");
+    const dropped = await settle("drop", { silent: [silent], statements: Object.values(serverFrozen) });
+    assert.equal(dropped.kind, "abandoned", JSON.stringify(dropped));
+    const files = Object.fromEntries([["browser", frozen.statement], ...Object.entries(serverFrozen)].map(([id, st]) => {
+      const f = join(dataDir, `frozen-${id}.hex`);
+      writeFileSync(f, st + "\n");
+      return [id, f];
+    }));
+    for (const id of speaking) {
+      settleAt(id, "drop", "--silent", silent, ...Object.entries(files).filter(([k]) => k !== id).flatMap(([, f]) => ["--frozen", f]));
+    }
+    const afterDrop = await a.evaluate((id) => window.sdk.stored(id), wallet.walletId);
+    assert.deepEqual([afterDrop.share.epoch, afterDrop.pending], [4, []]);
+    // Dropped for good here: freezing it again is refused; the drop answers its statement again.
+    assert.equal((await settleErr("freeze"))?.code, "settle_refused");
+    assert.equal((await settle("drop", { silent: [silent] })).statement, dropped.statement);
+    const next = await a.evaluate(([id, p]) => window.sdk.reshare(id, p), [wallet.walletId, password]);
+    t.diagnostic(`refresh after a run settled: ${(next.ms / 1000).toFixed(1)} s: ${at(next)}`);
+    assert.deepEqual([next.epoch, next.publicKey, next.address], [5, wallet.publicKey, wallet.address]);
+    assert.equal(log.match(/earlier run activated late/g)?.length, 1, "the settled run was not activated late: only the earlier late activation is logged");
+    await sign(a, "epoch 5, after a run in limbo was settled");
+    // The run that made epoch 5 is this browser's share: a freeze of it
+    // answers the activated-run statement and freezes nothing.
+    const made = (await a.evaluate((id) => window.sdk.runs(id), wallet.walletId)).find((r) => r.state === "activated");
+    const activated = await a.evaluate((o) => window.sdk.settle(o), { walletId: wallet.walletId, sessionId: made.sessionId, step: "freeze", password });
+    assert.equal(activated.kind, "activated", JSON.stringify(activated));
+    assert.equal((await settleErr("freeze", { sessionId: "no-such-run" }))?.code, "not_found");
   } catch (e) {
     console.error("---- tsskit dev log ----\n" + log.slice(-8000));
     throw e;

@@ -5,7 +5,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 
 import { createWalletClient, custom } from "viem";
 
-import { TssClient, type ClientProgress, type ReshareProgress, type TssClientConfig } from "../../src/index.js";
+import { TssClient, type ClientProgress, type ReshareProgress, type SettleRunOptions, type TssClientConfig } from "../../src/index.js";
 import { toViemAccount } from "../../src/viem.js";
 
 const unhex = (s: string) => Uint8Array.from(s.match(/../g)!.map((h) => parseInt(h, 16)));
@@ -320,6 +320,8 @@ Object.assign(window, {
     reshareError: (walletId: string, password: string, threshold?: number, parties?: number) => tryError(() => reshare(walletId, password, threshold, parties)),
     info: (walletId: string) => client!.storage.info(walletId),
     runs: (walletId: string) => client!.storage.runs(walletId),
+    settle: (opts: SettleRunOptions) => client!.settleRun(opts),
+    settleError: (opts: SettleRunOptions) => tryError(() => client!.settleRun(opts)),
     list: () => client!.listWallets(),
     accountWallets: () => client!.accountWallets(),
     refreshCutAtActivation,

@@ -321,14 +321,59 @@ describe("reshare runs (one acknowledged run per epoch)", () => {
     // Another wallet's runs are its own.
     const other = await wallet("other");
     expect(await storage.joinRun(other.walletId, 1, "rs-x")).toEqual([]);
-    // Activating epoch 1 drops its runs; removing the wallet drops the rest.
+    // Activating epoch 1 drops its other runs (the activated one stays, to
+    // answer a freeze); removing the wallet drops the rest.
     await pend(w.shares[1]!, "rs-c");
     await storage.activatePending(w.walletId, 1);
-    expect(await storage.runs(w.walletId)).toEqual([]);
+    expect(await storage.runs(w.walletId)).toEqual([{ walletId: w.walletId, epoch: 1, sessionId: "rs-c", state: "activated" }]);
     await storage.joinRun(w.walletId, 2, "rs-d");
     await storage.remove(w.walletId);
     expect(await storage.runs(w.walletId)).toEqual([]);
     expect((await storage.runs(other.walletId)).map((r) => r.sessionId)).toEqual(["rs-x"]);
+  });
+
+  test("settling: a frozen or pinned run keeps its epoch's runs out and its share inactive; a drop deletes it with the record", async () => {
+    const w = await wallet();
+    await storage.joinRun(w.walletId, 1, "rs-s");
+    await pend(w.shares[1]!, "rs-s");
+    const run = (await storage.runs(w.walletId))[0]!;
+    expect(run.state).toBe("stored");
+    await storage.settleRunState(run, { state: "frozen" });
+    const frozen = { ...run, state: "frozen" as const };
+    // No run of the epoch is joined, and the share is not activated or stored again.
+    await expect(storage.joinRun(w.walletId, 1, "rs-t")).rejects.toMatchObject({ code: "run_frozen" });
+    await expect(storage.activatePending(w.walletId, 1)).rejects.toMatchObject({ code: "run_frozen" });
+    await expect(pend(w.shares[1]!, "rs-s")).rejects.toMatchObject({ code: "run_frozen" });
+    expect((await storage.info(w.walletId)).epoch).toBe(0);
+    // Its share is kept: not discarded, nor replaced by another run's of the epoch.
+    await expect(storage.discardPending(w.walletId)).rejects.toMatchObject({ code: "run_frozen" });
+    await expect(storage.discardPending(w.walletId, 1)).rejects.toMatchObject({ code: "run_frozen" });
+    await expect(pend(w.shares[1]!, "rs-other")).rejects.toMatchObject({ code: "run_frozen" });
+    expect((await storage.pendingShares(w.walletId)).map((p) => p.sessionId)).toEqual(["rs-s"]);
+    // A step taken on a stale read (another tab moved the run) writes nothing.
+    await expect(storage.settleRunState(run, { state: "pinned", pinned: true })).rejects.toMatchObject({ code: "settle_refused" });
+    // Pinned: still held; then thawed (stored, pinned for good): joined beside and activated again.
+    await storage.settleRunState(frozen, { state: "pinned", pinned: true });
+    await expect(storage.joinRun(w.walletId, 1, "rs-t")).rejects.toMatchObject({ code: "run_frozen" });
+    await storage.settleRunState({ ...run, state: "pinned", pinned: true }, { state: "stored", pinned: true });
+    expect(await storage.runs(w.walletId)).toEqual([{ walletId: w.walletId, epoch: 1, sessionId: "rs-s", state: "stored", pinned: true }]);
+    await storage.activatePending(w.walletId, 1);
+    expect((await storage.info(w.walletId)).epoch).toBe(1);
+    expect((await storage.runs(w.walletId)).map((r) => [r.sessionId, r.state])).toEqual([["rs-s", "activated"]]);
+
+    // A drop: recorded abandoned and its share deleted in one transaction;
+    // a later run of the epoch is joined, and its join says so.
+    await storage.joinRun(w.walletId, 2, "rs-u");
+    await pend(w.shares[2]!, "rs-u");
+    const u = (await storage.runs(w.walletId)).find((r) => r.sessionId === "rs-u")!;
+    await storage.settleRunState(u, { state: "frozen" });
+    await storage.settleRunState({ ...u, state: "frozen" }, { state: "abandoned" }, { dropShare: true });
+    expect(await storage.pendingShares(w.walletId)).toEqual([]);
+    await expect(pend(w.shares[2]!, "rs-u")).rejects.toMatchObject({ code: "run_abandoned" });
+    expect(await storage.joinRun(w.walletId, 2, "rs-v")).toEqual(["rs-u"]);
+    // A database of this version is not opened by an SDK that knows nothing of frozen runs.
+    const db = await rawDb();
+    expect(db.version).toBe(5);
   });
 
   test("at most MAX_RUNS runs of one epoch", async () => {

@@ -22,6 +22,8 @@ export function CoManagedWalletSection(props: {
   onExport(walletId: string): void;
   onRefresh(walletId: string): void;
   onChangePolicy(walletId: string): void;
+  /** Settle a refresh in limbo at this browser (freeze, drop, pin, thaw). */
+  onSettle(walletId: string): void;
   onRemove(walletId: string, label: string): void;
 }) {
   const { wallets, corrupt } = props;
@@ -162,6 +164,9 @@ export function CoManagedWalletSection(props: {
                     </button>
                     <button type="button" className="secondary" onClick={() => props.onChangePolicy(w.walletId)} disabled={props.busy} data-testid="change-policy">
                       Change policy<span className="visually-hidden"> of {label}</span>
+                    </button>
+                    <button type="button" className="secondary" onClick={() => props.onSettle(w.walletId)} disabled={props.busy} data-testid="settle-wallet">
+                      Settle a stuck run<span className="visually-hidden"> of {label}</span>
                     </button>
                     <button type="button" className="danger-link" onClick={() => props.onRemove(w.walletId, label)} disabled={props.busy}>
                       Remove<span className="visually-hidden"> {label} from this browser</span>

@@ -43,7 +43,7 @@ const byCode: Record<string, string> = {
   shutdown: "The coordinator is shutting down. Try again when it is back.",
   closed: "The signing engine was closed. Reload the page.",
   worker: "The signing engine (tss.wasm) stopped working. Reload the page.",
-  busy: "A refresh or change of policy is already running in this page. Wait for it to finish.",
+  busy: "A refresh, change of policy or settle step of this wallet is already running, in this page or another tab. Wait for it to finish.",
   reshare_unconfirmed:
     "The refresh could not be confirmed: the connection to the coordinator broke after this browser stored its new share. Your current share is " +
     "unchanged and the new one is kept aside, unused. If signing now says this browser's share is out of date, the refresh did complete " +
@@ -63,6 +63,10 @@ const byCode: Record<string, string> = {
   recovery_other_device: "The approval is for another browser's request, not this one's. Make sure you chose the right file.",
   recovery_no_request: "This browser has no recovery request for this wallet: make the request first, and have it approved.",
   recovery_malformed: "That file is not a recovery approval from the app's backend.",
+  run_frozen:
+    "A run of this wallet's next epoch is being settled in this browser (it is frozen or pinned here): no refresh or change of " +
+    "policy starts until it is thawed or dropped. Use Settle a stuck run on the wallet.",
+  run_abandoned: "This browser gave up that run of the wallet (it joined a later one, or the run was dropped): it never takes part in it again.",
   reshare_failed:
     "The coordinator records that the refresh or recovery failed, so its new share was not made this browser's. It is kept aside, " +
     "unused; the share this browser had (if any) is unchanged.",
@@ -133,6 +137,8 @@ export function friendlyError(e: unknown, during?: During): string {
       "set the new one aside, unused." + (culprits.length ? ` Holders whose report failed: ${culprits.join(", ")}.` : "")
     );
   }
+  // Settling a run in limbo: the check's own words say which statement is missing or wrong.
+  if (code === "settle_refused" && typeof err.message === "string" && err.message) return "Refused, nothing changed: " + sentence(err.message.replace(/^settle_refused: /, ""));
   // The password rule's own words say what to change.
   if (name === "WeakPasswordError" && typeof err.message === "string") return err.message.charAt(0).toUpperCase() + err.message.slice(1) + ".";
   // A request the SDK refused as malformed: its message names the field and the problem.

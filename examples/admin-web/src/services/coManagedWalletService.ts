@@ -7,7 +7,8 @@
 import {
   parseBackup, signMessageWith, signTransactionWith, signTypedDataWith,
   type AccountWallet, type ClientProgress, type PendingShare, type CreatedWallet, type DerivedAddress, type Hex, type RecoveryRequest, type ReshareProgress,
-  type ServerStatus, type SignatureHex, type StoredWallet, type TssClient, type TssClientConfig, type Wallet, type WalletListing,
+  type ServerStatus, type SettledRun, type SettleRunOptions, type SignatureHex, type StoredRun, type StoredWallet, type TssClient, type TssClientConfig,
+  type Wallet, type WalletListing,
 } from "@tsskit/sdk";
 import {
   useRecoverWallet, useRefreshWallet, useReshareWallet, useShareStorage, useTSSClient, type ClientStatus, type OperationStatus,
@@ -165,6 +166,10 @@ export interface CoManagedWalletService {
   pendingShares(walletId: string): Promise<PendingShare[]>;
   /** Finishes a refresh or recovery whose end this browser missed, from the coordinator's record (the SDK's resumeReshare). */
   resumeReshare(input: { walletId: string; password: string }): Promise<Wallet>;
+  /** The refresh and change-of-policy runs this browser recorded of a wallet, oldest epoch first (what settleRun works on). */
+  reshareRuns(walletId: string): Promise<StoredRun[]>;
+  /** One step of settling a run in limbo at this browser (the SDK's settleRun): a statement for the other holders, or a thaw. */
+  settleRun(input: SettleRunOptions): Promise<SettledRun>;
   /** This browser's recovery requests waiting for an approval. */
   recoveryRequests(): Promise<RecoveryRequest[]>;
   cancelRecoveryRequest(walletId: string): Promise<void>;
@@ -328,6 +333,20 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
     [client, refresh],
   );
 
+  const reshareRuns = useCallback(async (walletId: string) => (client ? client.reshareRuns(walletId) : []), [client]);
+  const settleRun = useCallback(
+    async (input: SettleRunOptions) => {
+      if (!client) throw new AppError("The signing engine is still loading. Try again in a moment.");
+      if (!input.password) throw new AppError("Enter the password.");
+      try {
+        return await client.settleRun(input);
+      } finally {
+        await refresh();
+      }
+    },
+    [client, refresh],
+  );
+
   const op = lastOp === "refresh" ? refresher : lastOp === "reshare" ? resharer : recoverer;
   const lifecycle = useMemo(() => ({ status: op.status, progress: op.progress }), [op.status, op.progress]);
 
@@ -434,6 +453,8 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
     cancelRecoveryRequest,
     pendingShares,
     resumeReshare,
+    reshareRuns,
+    settleRun,
     deriveAddress,
     sign,
     exportBackup,

@@ -62,6 +62,14 @@ describe("friendlyError", () => {
     expect(friendlyError(err("stale_epoch", "", { culprits: ["server-2"] }))).toMatch(/A server party's share is out of date \(server-2\)/);
   });
 
+  it("says what a settle step needs, in the check's own words, and what a frozen run holds back", () => {
+    expect(friendlyError(err("settle_refused", "no valid frozen-run statement for run s-1 from [server-2]: every holder that is not silent freezes it first"))).toBe(
+      "Refused, nothing changed: No valid frozen-run statement for run s-1 from [server-2]: every holder that is not silent freezes it first.",
+    );
+    expect(friendlyError(err("run_frozen", "run s-1 of epoch 3 is frozen here"))).toMatch(/no refresh or change of policy starts until it is thawed or dropped/);
+    expect(friendlyError(err("busy"))).toMatch(/in this page or another tab/);
+  });
+
   it("keeps an AppError's own words", () => {
     expect(explain(new AppError("Pick a wallet to sign with."))).toBe("Pick a wallet to sign with.");
   });
