@@ -90,7 +90,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     };
     // The screenshots the README shows.
     const readme = ["04-created.png", "05-wallet-list.png", "06-signed.png", "06b-eth-signed.png", "09-phone.png",
-      "12-refresh.png", "14-refreshed.png", "15-stale-backup.png", "16-change-policy.png", "17-policy-changed.png",
+      "12-refresh.png", "14-refreshed.png", "15-stale-backup.png", "16-change-policy.png", "16b-settle.png", "16c-settled.png", "17-policy-changed.png",
       "18-recover.png", "19-recovered.png", "20-recovery-request.png"];
     // page may be a Page or a Locator (a screenshot of one element).
     const shot = async (page, name, opts = {}) => {

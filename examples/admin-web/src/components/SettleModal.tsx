@@ -160,7 +160,16 @@ export function SettleModal(props: { service: CoManagedWalletService; wallet: Co
             <legend>Step</legend>
             {steps.map((s) => (
               <label key={s.step} className="radio">
-                <input type="radio" name="settle-step" checked={step === s.step} onChange={() => setStep(s.step)} data-testid={`settle-step-${s.step}`} />
+                <input
+                  type="radio"
+                  name="settle-step"
+                  checked={step === s.step}
+                  onChange={() => {
+                    setStep(s.step);
+                    setError("");
+                  }}
+                  data-testid={`settle-step-${s.step}`}
+                />
                 <span>
                   <strong>{s.label}</strong>: {s.hint}
                 </span>

@@ -320,32 +320,25 @@ export function useCoManagedWalletService(config: AppConfig): CoManagedWalletSer
   const recoveryRequests = useCallback(async () => (client ? client.recoveryRequests() : []), [client]);
   const cancelRecoveryRequest = useCallback(async (walletId: string) => client?.cancelRecoveryRequest(walletId), [client]);
   const pendingShares = useCallback(async (walletId: string) => (client ? client.storage.pendingShares(walletId) : []), [client]);
+  // A call on a wallet's stored shares that needs the password; the list is read again afterwards, whatever happened.
+  const withPassword = useCallback(
+    async <I extends { password: string }, R>(input: I, call: (c: TssClient, input: I) => Promise<R>): Promise<R> => {
+      if (!client) throw new AppError("The signing engine is still loading. Try again in a moment.");
+      if (!input.password) throw new AppError("Enter the password.");
+      try {
+        return await call(client, input);
+      } finally {
+        await refresh();
+      }
+    },
+    [client, refresh],
+  );
   const resumeReshare = useCallback(
-    async (input: { walletId: string; password: string }) => {
-      if (!client) throw new AppError("The signing engine is still loading. Try again in a moment.");
-      if (!input.password) throw new AppError("Enter the password.");
-      try {
-        return await client.resumeReshare(input);
-      } finally {
-        await refresh();
-      }
-    },
-    [client, refresh],
+    (input: { walletId: string; password: string }) => withPassword(input, (c, i) => c.resumeReshare(i)),
+    [withPassword],
   );
-
   const reshareRuns = useCallback(async (walletId: string) => (client ? client.reshareRuns(walletId) : []), [client]);
-  const settleRun = useCallback(
-    async (input: SettleRunOptions) => {
-      if (!client) throw new AppError("The signing engine is still loading. Try again in a moment.");
-      if (!input.password) throw new AppError("Enter the password.");
-      try {
-        return await client.settleRun(input);
-      } finally {
-        await refresh();
-      }
-    },
-    [client, refresh],
-  );
+  const settleRun = useCallback((input: SettleRunOptions) => withPassword(input, (c, i) => c.settleRun(i)), [withPassword]);
 
   const op = lastOp === "refresh" ? refresher : lastOp === "reshare" ? resharer : recoverer;
   const lifecycle = useMemo(() => ({ status: op.status, progress: op.progress }), [op.status, op.progress]);
