@@ -360,7 +360,7 @@ export class TssClient {
     const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
     if (!locks || typeof locks.request !== "function") {
       if (required) {
-        throw new TsskitError("unavailable", "settling a run needs Web Locks (a secure context: https, or localhost), to keep a settle step and a refresh in another tab apart");
+        throw new TsskitError("unsupported", "settling a run needs Web Locks (a secure context: https, or localhost), to keep a settle step and a refresh in another tab apart");
       }
       return op();
     }
@@ -1009,7 +1009,7 @@ export class TssClient {
       const kept = (await this.storage.pendingShares(opts.walletId)).find((p) => p.epoch === run.epoch && p.sessionId === run.sessionId);
       const openPending = async () => {
         if (!kept) return undefined;
-        const { handle } = await this.storage.unlockPending(opts.walletId, run.epoch, opts.pendingPassword ?? opts.password);
+        const { handle } = await this.storage.unlockPending(opts.walletId, run.epoch, opts.pendingPassword || opts.password);
         handles.push(handle as string);
         return handle as string;
       };
@@ -1173,23 +1173,16 @@ export class TssClient {
       throw new TsskitError("invalid_argument", "address: want the wallet's address (0x and 40 hex digits), which the recovered key must have");
     }
     if (withCode) checkNewPassword(opts.password);
-    // The wallet's lock, as a refresh holds it: with an approval, the
-    // wallet it names (a malformed one fails here as it would below).
-    const walletId = withApproval
-      ? (await this.pool.workers[0]!.parseAuthorization(opts.approval!).catch((e) => Promise.reject(TsskitError.from(e)))).walletId
-      : opts.walletId!;
     return this.activatedInstead(
       opts,
-      this.exclusive(() =>
-        this.walletLock(walletId, async () => {
-          // A run of the wallet settled here (frozen or pinned) keeps the runs of its epoch out.
-          const held = (await this.storage.runs(walletId)).find(runHeld);
-          if (held) {
-            throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${held.epoch} is ${held.state} here while it is settled: thaw it or drop it first (settleRun)`);
-          }
-          return this.recoverNow(opts);
-        }),
-      ),
+      this.exclusive(async () => {
+        // The wallet's lock, as a refresh holds it: with an approval, the
+        // wallet it names (a malformed one fails here as it would below).
+        const walletId = withApproval
+          ? (await this.pool.workers[0]!.parseAuthorization(opts.approval!).catch((e) => Promise.reject(TsskitError.from(e)))).walletId
+          : opts.walletId!;
+        return this.walletLock(walletId, () => this.recoverNow(opts));
+      }),
     );
   }
 
@@ -1277,6 +1270,13 @@ export class TssClient {
         const a = await worker.kitAuthorization({ code: opts.code!, deviceId, walletId, epoch: w.epoch, partyId, expiresAtMs: Date.now() + 3_600_000, kit: w.kit });
         authorization = a.authorization;
         await keep?.();
+      }
+      // A run of the epoch the recovery makes, settled here (frozen or
+      // pinned), keeps every run of that epoch out: refused before the
+      // coordinator opens one (joinRun would refuse it after).
+      const held = (await this.storage.runs(walletId)).find((r) => runHeld(r) && r.epoch === walletEpoch + 1);
+      if (held) {
+        throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${held.epoch} is ${held.state} here while it is settled: thaw it or drop it first (settleRun)`);
       }
       prog.phase("loading", 1);
       const created = await retryOverloaded(opts.retry, inner.signal, () =>

@@ -357,6 +357,8 @@ describe("reshare runs (one acknowledged run per epoch)", () => {
     await expect(storage.joinRun(w.walletId, 1, "rs-t")).rejects.toMatchObject({ code: "run_frozen" });
     await storage.settleRunState({ ...run, state: "pinned", pinned: true }, { state: "stored", pinned: true });
     expect(await storage.runs(w.walletId)).toEqual([{ walletId: w.walletId, epoch: 1, sessionId: "rs-s", state: "stored", pinned: true }]);
+    // Thawed, it is pinned for good: its share is not discarded either.
+    await expect(storage.discardPending(w.walletId, 1)).rejects.toMatchObject({ code: "run_frozen" });
     await storage.activatePending(w.walletId, 1);
     expect((await storage.info(w.walletId)).epoch).toBe(1);
     expect((await storage.runs(w.walletId)).map((r) => [r.sessionId, r.state])).toEqual([["rs-s", "activated"]]);
@@ -371,6 +373,10 @@ describe("reshare runs (one acknowledged run per epoch)", () => {
     expect(await storage.pendingShares(w.walletId)).toEqual([]);
     await expect(pend(w.shares[2]!, "rs-u")).rejects.toMatchObject({ code: "run_abandoned" });
     expect(await storage.joinRun(w.walletId, 2, "rs-v")).toEqual(["rs-u"]);
+    // Importing a backup of epoch 2 drops the runs of that epoch with the pending shares.
+    const imported = await storage.importBackup(await backupOf(w.shares[2]!), PASSWORD);
+    expect(imported.epoch).toBe(2);
+    expect(await storage.runs(w.walletId)).toEqual([]);
     // A database of this version is not opened by an SDK that knows nothing of frozen runs.
     const db = await rawDb();
     expect(db.version).toBe(5);

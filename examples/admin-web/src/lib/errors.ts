@@ -66,6 +66,9 @@ const byCode: Record<string, string> = {
   run_frozen:
     "A run of this wallet's next epoch is being settled in this browser (it is frozen or pinned here): no refresh or change of " +
     "policy starts until it is thawed or dropped. Use Settle a stuck run on the wallet.",
+  unsupported:
+    "This browser cannot do that here: settling a run needs Web Locks, which browsers give only to pages served over https (or " +
+    "from localhost). Open the app over https and try again.",
   run_abandoned: "This browser gave up that run of the wallet (it joined a later one, or the run was dropped): it never takes part in it again.",
   reshare_failed:
     "The coordinator records that the refresh or recovery failed, so its new share was not made this browser's. It is kept aside, " +

@@ -68,6 +68,7 @@ describe("friendlyError", () => {
     );
     expect(friendlyError(err("run_frozen", "run s-1 of epoch 3 is frozen here"))).toMatch(/no refresh or change of policy starts until it is thawed or dropped/);
     expect(friendlyError(err("busy"))).toMatch(/in this page or another tab/);
+    expect(friendlyError(err("unsupported", "settling a run needs Web Locks"))).toMatch(/served over https/);
   });
 
   it("keeps an AppError's own words", () => {
