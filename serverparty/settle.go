@@ -1,7 +1,6 @@
 package serverparty
 
 import (
-	"bytes"
 	"errors"
 
 	"github.com/rwadurian/tsskit/party"
@@ -100,7 +99,7 @@ func FreezeRun(v *vault.Vault, walletID, partyID, sessionID string) (*Settled, e
 	case err != nil:
 		return nil, err
 	}
-	held := active != nil && active.Epoch == pending.Epoch-1 && bytes.Equal(active.PublicKey, pending.PublicKey)
+	held := party.HeldBefore(active, pending)
 	k, err := keyFor(pending)
 	if err != nil {
 		return nil, err

@@ -200,7 +200,7 @@ func settleClientRun(shareFile string, cur *share.Record, loadShare func(file st
 				return nil, err
 			}
 		}
-		held := party.HeldBefore(cur, pending) && cur.Epoch == epoch-1
+		held := party.HeldBefore(cur, pending)
 		return &clientSettled{statement: identity.SignFrozen(k, sid, cur.WalletID, cur.PartyID, epoch, held),
 			note: fmt.Sprintf("run %s of wallet %s (epoch %d) is frozen at %s: it is never activated here", sid, cur.WalletID, epoch, cur.PartyID)}, nil
 

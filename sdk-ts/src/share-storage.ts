@@ -594,6 +594,19 @@ export class ShareStorage<H = Uint8Array> {
     return out.sort();
   }
 
+  /**
+   * Refuses (run_frozen) while a run of walletId's epoch is frozen or
+   * pinned here (TssClient.settleRun): what a refresh, change of policy or
+   * recovery of that epoch asks before the coordinator opens a run
+   * (joinRun would refuse it after).
+   */
+  async refuseHeld(walletId: string, epoch: number): Promise<void> {
+    const held = (await this.runs(walletId)).find((r) => r.epoch === epoch && runHeld(r));
+    if (held) {
+      throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${held.epoch} is ${held.state} here while it is settled: thaw it or drop it first (settleRun)`);
+    }
+  }
+
   /** The reshare runs of a wallet this browser recorded (joinRun), by epoch then session. */
   async runs(walletId: string): Promise<StoredRun[]> {
     checkWalletIdArg(walletId);

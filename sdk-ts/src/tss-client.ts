@@ -746,10 +746,11 @@ export class TssClient {
     const { handle, wallet: info } = await this.storage.unlock(opts.walletId, opts.password);
     // A run of the next epoch settled here (frozen or pinned) keeps every
     // run of that epoch out: refused before the coordinator opens one.
-    const held = (await this.storage.runs(opts.walletId)).find((r) => runHeld(r) && r.epoch === (info.epoch ?? 0) + 1);
-    if (held) {
+    try {
+      await this.storage.refuseHeld(opts.walletId, (info.epoch ?? 0) + 1);
+    } catch (e) {
       void worker.closeShare(handle).catch(() => {});
-      throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${held.epoch} is ${held.state} here while it is settled: thaw it or drop it first (settleRun)`);
+      throw e;
     }
     let consumed = false;
     const resume = this.preParams?.pause();
@@ -945,7 +946,8 @@ export class TssClient {
    */
   async reshareRuns(walletId: string): Promise<StoredRun[]> {
     this.live();
-    return (await this.storage.runs(walletId)).sort((a, b) => a.epoch - b.epoch || (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0));
+    // In the store's key order: by epoch, then session.
+    return this.storage.runs(walletId);
   }
 
   /**
@@ -1272,12 +1274,8 @@ export class TssClient {
         await keep?.();
       }
       // A run of the epoch the recovery makes, settled here (frozen or
-      // pinned), keeps every run of that epoch out: refused before the
-      // coordinator opens one (joinRun would refuse it after).
-      const held = (await this.storage.runs(walletId)).find((r) => runHeld(r) && r.epoch === walletEpoch + 1);
-      if (held) {
-        throw new TsskitError("run_frozen", `run ${held.sessionId} of epoch ${held.epoch} is ${held.state} here while it is settled: thaw it or drop it first (settleRun)`);
-      }
+      // pinned), keeps every run of that epoch out.
+      await this.storage.refuseHeld(walletId, walletEpoch + 1);
       prog.phase("loading", 1);
       const created = await retryOverloaded(opts.retry, inner.signal, () =>
         this.authed((call) => this.clients.coordinator.createRecoverySession({ walletId, authorization }, call), inner.signal),
