@@ -567,6 +567,18 @@ func run(ctx context.Context, c Conn, j Job, kind identity.SessionKind, engine e
 		tr.Close()
 	}
 	if runErr != nil {
+		if pe, ok := party.AsError(runErr); ok && pe.Code == party.CodeTransport && ctx.Err() == nil {
+			// The router closes a session's streams when the coordinator
+			// fails it, and that close can arrive before the coordinator's
+			// event saying why: wait a moment for the event, so the seat
+			// reports the session's reason rather than a lost stream.
+			t := time.NewTimer(transportGrace)
+			select {
+			case <-endc: // a failure has set the engine's cause before this
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		if cause := context.Cause(engineCtx); cause != nil && !errors.Is(cause, context.Canceled) {
 			return cause // the session failed elsewhere first; that is the story
 		}
@@ -596,6 +608,10 @@ func run(ctx context.Context, c Conn, j Job, kind identity.SessionKind, engine e
 		return ctx.Err()
 	}
 }
+
+// transportGrace is how long a seat whose stream was closed waits for the
+// session's failed event before reporting the closed stream as its reason.
+const transportGrace = 2 * time.Second
 
 // millis is d in whole milliseconds, within uint32.
 func millis(d time.Duration) uint32 {
