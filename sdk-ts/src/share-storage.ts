@@ -71,6 +71,7 @@ import type { RecoveryRequest } from "./recovery.js";
 import {
   BackupFormatError,
   CorruptRecordError,
+  WrongPasswordError,
   MAX_ITERATIONS,
   MIN_ITERATIONS,
   addressOf,
@@ -812,8 +813,17 @@ export class ShareStorage<H = Uint8Array> {
 
   /**
    * Re-encrypts a stored share under a new password, with a fresh salt and
-   * nonce. The record is replaced in one transaction, and only if it did
-   * not change since it was decrypted (else ShareChangedError).
+   * nonce, and the wallet's pending shares (of refreshes not yet
+   * activated) that open with the old password too, so that a resume, an
+   * activation or a settle step after the change takes the new one; a
+   * pending share that does not open with it (kept under another) keeps
+   * its own, and so do those of a wallet with a recovery request stored
+   * (the recovery ends under the password its device key is sealed with).
+   * Every record is replaced in one transaction, and only if none
+   * changed and none was added since they were decrypted (else
+   * ShareChangedError: nothing is written). This takes no lock: a refresh
+   * running meanwhile stores its new share under the password it was
+   * given; TssClient.changePassword holds the wallet's lock.
    */
   async changePassword(walletId: string, oldPassword: string, newPassword: string): Promise<void> {
     checkPassword(newPassword); // before the old password costs a key derivation
@@ -838,15 +848,78 @@ export class ShareStorage<H = Uint8Array> {
       chainCode: chainCodeOf(rewrapped.info) || undefined,
       epoch: rewrapped.info.epoch,
     });
+    const pending = await this.#rewrapPending(walletId, oldPassword, newPassword);
     // One transaction: read, compare, write.
-    const tx = this.#db.transaction(STORE, "readwrite");
+    const tx = this.#db.transaction([STORE, PENDING], "readwrite");
     const done = settled(tx.done);
-    const current = await tx.store.get(walletId);
-    const same = current !== undefined && sameValue(current, loaded.raw);
-    if (same) await tx.store.put(record);
+    let current: unknown;
+    let same = false;
+    try {
+      current = await tx.objectStore(STORE).get(walletId);
+      same = current !== undefined && sameValue(current, loaded.raw);
+      const now = same ? await walletPending(tx.objectStore(PENDING), walletId) : [];
+      same &&= sameValue(now.map((p) => p.raw), pending.map((p) => p.raw));
+      if (same) {
+        await tx.objectStore(STORE).put(record);
+        for (const p of pending) if (p.record) await tx.objectStore(PENDING).put(p.record);
+      }
+    } catch (e) {
+      abort(tx);
+      await done.catch(() => {});
+      throw e;
+    }
     await done;
     if (current === undefined) throw new ShareNotFoundError(walletId);
     if (!same) throw new ShareChangedError(walletId);
+  }
+
+  /**
+   * The wallet's stored pending values, oldest epoch first, each with its
+   * record re-encrypted under newPassword where it opens with oldPassword.
+   */
+  async #rewrapPending(walletId: string, oldPassword: string, newPassword: string): Promise<{ raw: unknown; record?: StoredRecordV1 }[]> {
+    const tx = this.#db.transaction([PENDING, RECOVERY], "readonly");
+    const done = settled(tx.done);
+    const [raws, request] = await Promise.all([walletPending(tx.objectStore(PENDING), walletId), tx.objectStore(RECOVERY).getKey(walletId)]);
+    await done;
+    // A recovery in progress keeps its pending share under the password
+    // its sealed device key is under: the recovery ends with that one.
+    if (request !== undefined) return raws.map(({ raw }) => ({ raw }));
+    const out: { raw: unknown; record?: StoredRecordV1 }[] = [];
+    for (const { epoch, raw } of raws) {
+      let r: StoredRecordV1;
+      let rewrapped: { backup: string; info: ShareRecordInfo };
+      try {
+        r = readPending(raw, walletId, epoch);
+        rewrapped = await this.#crypto.rewrap(serializeBackup(backupHeader(r.backup)), oldPassword, newPassword, this.#iterations);
+        this.#same(r, rewrapped.info);
+      } catch (e) {
+        // Kept under another password, or damaged (never activated): left
+        // as it is. Anything else (a worker gone) fails the change rather
+        // than leave a share that would bring the old password back.
+        const code = (e as { code?: string })?.code;
+        if (e instanceof WrongPasswordError || e instanceof CorruptRecordError || e instanceof BackupFormatError || code === "invalid_backup" || code === "share_invalid") {
+          out.push({ raw });
+          continue;
+        }
+        throw e;
+      }
+      out.push({
+        raw,
+        record: makeRecord(parseBackup(rewrapped.backup), {
+          name: r.name,
+          createdAt: r.createdAt,
+          threshold: r.threshold,
+          parties: r.parties,
+          publicKey: r.publicKey,
+          address: r.address,
+          chainCode: chainCodeOf(rewrapped.info) || undefined,
+          epoch: r.epoch,
+          sessionId: r.sessionId,
+        }),
+      });
+    }
+    return out;
   }
 
   /**
@@ -1099,6 +1172,16 @@ async function deletePending(store: { getAllKeys(): Promise<[string, number][]>;
   for (const key of await store.getAllKeys()) {
     if (Array.isArray(key) && key[0] === walletId && key[1] <= upTo) await store.delete(key);
   }
+}
+
+/** The stored pending values of walletId, oldest epoch first. */
+async function walletPending(store: { getAllKeys(): Promise<IDBValidKey[]>; getAll(): Promise<unknown[]> }, walletId: string): Promise<{ epoch: number; raw: unknown }[]> {
+  const [keys, values] = await Promise.all([store.getAllKeys(), store.getAll()]);
+  const out: { epoch: number; raw: unknown }[] = [];
+  keys.forEach((key, i) => {
+    if (Array.isArray(key) && key[0] === walletId && typeof key[1] === "number") out.push({ epoch: key[1], raw: values[i] });
+  });
+  return out.sort((a, b) => a.epoch - b.epoch);
 }
 
 /** Deletes the recorded runs of walletId up to epoch upTo. */

@@ -176,7 +176,7 @@ export interface SettleRunOptions {
   step: SettleStep;
   /** The current share's password; the run's share is opened with it too, unless pendingPassword is given. */
   password: string;
-  /** The run's share's password, where it differs (the current share's password was changed since the run stored it). */
+  /** The run's share's password, where it differs (a share kept under another password; changePassword re-encrypts the ones kept under the old one). */
   pendingPassword?: string;
   /**
    * drop, thaw: the run's holders that stay silent (party ids). A drop needs
@@ -1471,6 +1471,19 @@ export class TssClient {
     this.live();
     const text = await this.storage.exportBackup(walletId, password);
     return new Blob([text], { type: "application/json" });
+  }
+
+  /**
+   * Re-encrypts the wallet's stored share, and its pending shares of
+   * refreshes not yet activated, under a new password
+   * (storage.changePassword), holding the wallet's lock: while a refresh,
+   * change of policy, recovery, resume or settle step of the wallet runs
+   * in any tab it is refused (busy), since that run would store its new
+   * share under the old password after the change.
+   */
+  async changePassword(walletId: string, oldPassword: string, newPassword: string): Promise<void> {
+    this.live();
+    return this.walletLock(walletId, () => this.storage.changePassword(walletId, oldPassword, newPassword));
   }
 
   /** Imports a backup file (from exportBackup, the CLI party or the account API). */

@@ -210,6 +210,28 @@ test("refreshWallet and reshareWallet: same key, new epochs, old backups refused
     };
     const settle = (step, more = {}) => a.evaluate((o) => window.sdk.settle(o), { walletId: wallet.walletId, sessionId: run.sessionId, step, password, ...more });
     const settleErr = (step, more = {}) => a.evaluate((o) => window.sdk.settleError(o), { walletId: wallet.walletId, sessionId: run.sessionId, step, password, ...more });
+    // The wallet's Web Lock: while another tab of this profile holds it,
+    // a settle step, a refresh and a change of password are refused at
+    // once (busy) and change nothing; where the browser has no Web Locks a settle step is refused
+    // (unsupported), as no tab could keep it apart from a refresh.
+    const tab = await a.context().newPage();
+    await tab.goto(a.url());
+    await tab.evaluate((id) => new Promise((held) => {
+      navigator.locks.request(`tsskit-wallet:${id}`, () => { held(); return new Promise((done) => { window.releaseWallet = done; }); });
+    }), wallet.walletId);
+    assert.equal((await settleErr("freeze"))?.code, "busy");
+    assert.equal((await a.evaluate(([id, p]) => window.sdk.reshareError(id, p), [wallet.walletId, password]))?.code, "busy");
+    const pwBusy = await a.evaluate(([id, p]) => window.sdk.changePassword(id, p, "a password never set, quiet harbour").then(() => null, (e) => e.code ?? e.name), [wallet.walletId, password]);
+    assert.equal(pwBusy, "busy");
+    await tab.evaluate(() => window.releaseWallet());
+    await tab.close();
+    const noLocks = await a.evaluate(async (o) => {
+      const had = Object.getOwnPropertyDescriptor(Navigator.prototype, "locks");
+      Object.defineProperty(Navigator.prototype, "locks", { get: () => undefined, configurable: true });
+      try { return await window.sdk.settleError(o); } finally { Object.defineProperty(Navigator.prototype, "locks", had); }
+    }, { walletId: wallet.walletId, sessionId: run.sessionId, step: "freeze", password });
+    assert.equal(noLocks?.code, "unsupported", JSON.stringify(noLocks));
+    assert.equal((await a.evaluate((id) => window.sdk.runs(id), wallet.walletId)).find((r) => r.epoch === 5)?.state, "stored");
     const frozen = await settle("freeze");
     assert.deepEqual([frozen.kind, frozen.held, frozen.epoch], ["frozen", true, 5], JSON.stringify(frozen));
     assert.match(frozen.statement, /^[0-9a-f]+$/);

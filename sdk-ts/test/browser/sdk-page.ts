@@ -302,7 +302,7 @@ Object.assign(window, {
       client?.close();
       client = null;
     },
-    changePassword: (walletId: string, oldPassword: string, newPassword: string) => client!.storage.changePassword(walletId, oldPassword, newPassword),
+    changePassword: (walletId: string, oldPassword: string, newPassword: string) => client!.changePassword(walletId, oldPassword, newPassword),
     wrongPassword: (walletId: string, digestHex: string) => tryError(() => client!.sign({ walletId, password: "not the password", message: unhex(digestHex) })),
     createWalletError: (name: string, password: string, threshold?: number) => tryError(() => client!.createWallet({ name, password, threshold })),
     exportBackup: async (walletId: string, password: string) => (await client!.exportBackup(walletId, password)).text(),

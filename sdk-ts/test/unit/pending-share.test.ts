@@ -220,6 +220,68 @@ describe("pending shares", () => {
     await expect(storage.info(w.walletId)).rejects.toThrow(ShareNotFoundError);
   });
 
+  test("changePassword re-encrypts the pending shares kept under the old password, in the same transaction", async () => {
+    const NEW = "a new password, violet orbit";
+    const OTHER = "a pending share's other password, amber";
+    const w = await wallet();
+    const p1 = await pend(w.shares[1]!, "session-1");
+    const p2 = await storage.putPending(await backupOf(w.shares[2]!, OTHER), inspectRecord(w.shares[2]!), { sessionId: "session-2" });
+    await storage.changePassword(w.walletId, PASSWORD, NEW);
+    // The current share and epoch 1's pending share open with the new password only.
+    await expect(storage.unlockPending(w.walletId, 1, PASSWORD)).rejects.toBeInstanceOf(WrongPasswordError);
+    const opened = await storage.unlockPending(w.walletId, 1, NEW);
+    expect(same(opened.handle, w.shares[1]!)).toBe(true);
+    expect(opened.pending).toEqual({ ...p1 });
+    // Epoch 2's, kept under another password, keeps it.
+    expect(same((await storage.unlockPending(w.walletId, 2, OTHER)).handle, w.shares[2]!)).toBe(true);
+    expect(await storage.pendingShares(w.walletId)).toEqual([p1, p2]);
+
+    // A pending share stored while the old ones are re-encrypted: nothing is written.
+    const deriveKey = crypto.subtle.deriveKey.bind(crypto.subtle);
+    let calls = 0;
+    vi.spyOn(crypto.subtle, "deriveKey").mockImplementation(async (...args: Parameters<SubtleCrypto["deriveKey"]>) => {
+      // 1 and 2: the current share's open and seal; 3: epoch 1's open.
+      if (++calls === 3) await pend(w.shares[3]!, "session-3");
+      return deriveKey(...args);
+    });
+    await expect(storage.changePassword(w.walletId, NEW, "yet another password, quiet harbour")).rejects.toThrow(ShareChangedError);
+    vi.restoreAllMocks();
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(same((await storage.unlockPending(w.walletId, 1, NEW)).handle, w.shares[1]!)).toBe(true);
+    expect((await storage.pendingShares(w.walletId)).map((p) => p.epoch)).toEqual([1, 2, 3]);
+    await storage.unlock(w.walletId, NEW);
+  });
+
+  test("changePassword fails, writing nothing, when a pending share cannot be re-encrypted for another reason than its password", async () => {
+    const NEW = "a new password, violet orbit";
+    const w = await wallet();
+    await pend(w.shares[1]!, "session-1");
+    const deriveKey = crypto.subtle.deriveKey.bind(crypto.subtle);
+    let calls = 0;
+    vi.spyOn(crypto.subtle, "deriveKey").mockImplementation(async (...args: Parameters<SubtleCrypto["deriveKey"]>) => {
+      if (++calls === 3) throw new Error("the worker went away"); // epoch 1's open
+      return deriveKey(...args);
+    });
+    await expect(storage.changePassword(w.walletId, PASSWORD, NEW)).rejects.toThrow("the worker went away");
+    vi.restoreAllMocks();
+    // Both still open with the old password only: no share would bring it back later.
+    await storage.unlock(w.walletId, PASSWORD);
+    await storage.unlockPending(w.walletId, 1, PASSWORD);
+    await expect(storage.unlock(w.walletId, NEW)).rejects.toBeInstanceOf(WrongPasswordError);
+  });
+
+  test("changePassword leaves the pending share of a recovery in progress under the password of its request", async () => {
+    const NEW = "a new password, violet orbit";
+    const w = await wallet();
+    await pend(w.shares[1]!, "session-r");
+    await storage.putRecoveryRequest({
+      walletId: w.walletId, epoch: 1, partyId: "browser-new", identity: "ab".repeat(32), recovery: { kit: true, backend: false }, createdAt: 1000, device: '{"sealed":1}',
+    });
+    await storage.changePassword(w.walletId, PASSWORD, NEW);
+    await storage.unlock(w.walletId, NEW);
+    await storage.unlockPending(w.walletId, 1, PASSWORD);
+  });
+
   test("a database of version 1 (before pending shares) is upgraded and keeps its shares", async () => {
     for (const c of opened.splice(0)) c.close();
     factory = new IDBFactory();
