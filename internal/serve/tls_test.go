@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rwadurian/tsskit/internal/serve"
+	"github.com/rwadurian/tsskit/internal/testkit"
 	"github.com/rwadurian/tsskit/internal/testpki"
 )
 
@@ -358,29 +358,10 @@ func TestMutualTLS(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink the server's handshakes may write to while
-// the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func TestCertificateRotation(t *testing.T) {
 	pki := testpki.New(t)
 	cert, key := pki.Server()
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	files := serve.TLSFiles{Cert: cert, Key: key, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	addr := startServer(t, serverConfig(t, files))
 	ccfg := clientConfig(t, serve.TLSFiles{CA: pki.CAFile()}, "")

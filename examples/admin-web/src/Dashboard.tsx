@@ -43,8 +43,14 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
 
   const remove = useCallback(
     async (walletId: string, label: string) => {
+      // A run being settled here (frozen or pinned) goes with the wallet:
+      // the other holders then settle it naming this browser silent.
+      const held = (await service.reshareRuns(walletId).catch(() => [])).filter((r) => r.state === "frozen" || r.state === "pinned");
+      const settling = held.length
+        ? `\n\nA stuck refresh of it is being settled here (${held.map((r) => `epoch ${r.epoch}, ${r.state}`).join("; ")}): its share is deleted too, and the other holders must then settle it naming this browser silent.`
+        : "";
       const ok = window.confirm(
-        `Remove ${label} from this browser?\n\nOnly this browser's share is deleted. Without a backup file of it, this wallet may no longer be able to sign.`,
+        `Remove ${label} from this browser?\n\nOnly this browser's share is deleted. Without a backup file of it, this wallet may no longer be able to sign.${settling}`,
       );
       if (!ok) return;
       try {

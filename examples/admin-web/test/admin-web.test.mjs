@@ -813,6 +813,42 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
     await page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`).waitFor();
     assert.equal(await cards(page).count(), 1, "after reload, only the first wallet is listed");
     assert.equal(await storedCount(page), 1, "IndexedDB holds only the first wallet's share");
+
+    // Remove asks first, and says when a stuck refresh is being settled
+    // here (a frozen run, written into the runs store as the SDK's freeze
+    // writes it): declined, nothing goes; accepted, the share and the run go.
+    {
+      const runs = (op) => page.evaluate(([id, op]) => new Promise((res, rej) => {
+        const req = indexedDB.open("tsskit");
+        req.onerror = () => rej(req.error);
+        req.onsuccess = () => {
+          const db = req.result;
+          const tx = db.transaction("runs", "readwrite");
+          const store = tx.objectStore("runs");
+          if (op === "freeze") store.put({ walletId: id, epoch: 99, sessionId: "a-stuck-run", state: "frozen" });
+          const all = store.getAll();
+          tx.oncomplete = () => { db.close(); res(all.result.filter((r) => r.walletId === id).map((r) => r.state)); };
+          tx.onerror = () => rej(tx.error);
+        };
+      }), [walletId, op]);
+      assert.deepEqual(await runs("freeze"), ["frozen"]);
+      const card = page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`);
+      const answer = (accept) => new Promise((res) => page.once("dialog", async (dlg) => {
+        res(dlg.message());
+        await (accept ? dlg.accept() : dlg.dismiss());
+      }));
+      let said = answer(false);
+      await card.getByRole("button", { name: /^Remove/ }).click();
+      assert.match(await said, /being settled here \(epoch 99, frozen\).*naming this browser silent/s);
+      assert.equal(await storedCount(page), 1, "a declined Remove deleted the share");
+      said = answer(true);
+      await card.getByRole("button", { name: /^Remove/ }).click();
+      assert.match(await said, /^Remove .* from this browser\?/);
+      await card.waitFor({ state: "detached" });
+      assert.equal(await storedCount(page), 0, "Remove left the share in IndexedDB");
+      assert.deepEqual(await runs("read"), [], "Remove left the wallet's runs");
+      step("remove: asked, the settling run named, share and runs deleted");
+    }
     await ctxA.close();
 
     assert.deepEqual(pageErrors, [], "no page errors");
