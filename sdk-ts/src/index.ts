@@ -18,7 +18,7 @@ export { TssWorker, generatePreParams, generatePreParamsIntoPool } from "./worke
 export type * from "./worker-client.js";
 export { connectClients, keygenSeat, signSeat, reshareSeat, recoverySeat, sameReshare } from "./session.js";
 export type { Clients, Endpoints, Seat, KeygenOutcome, ReshareOffer, ReshareOutcome } from "./session.js";
-export { ShareStorage, ShareExistsError, ShareNotFoundError, ShareChangedError, OlderBackupError } from "./share-storage.js";
+export { ShareStorage, ShareExistsError, ShareNotFoundError, ShareChangedError, OlderBackupError, runHeld } from "./share-storage.js";
 export type { StoredWallet, ShareStorageOptions, PendingShare, StoredRecoveryRequest, StoredRun } from "./share-storage.js";
 export {
   WrongPasswordError, CorruptRecordError, BackupFormatError, EmptyPasswordError,

@@ -650,17 +650,16 @@ export class ShareStorage<H = Uint8Array> {
   async pendingShares(walletId: string): Promise<PendingShare[]> {
     checkWalletIdArg(walletId);
     const tx = this.#db.transaction(PENDING, "readonly");
-    const [keys, values] = await Promise.all([tx.store.getAllKeys(), tx.store.getAll(), tx.done]);
+    const [raws] = await Promise.all([walletPending(tx.store, walletId), tx.done]);
     const out: PendingShare[] = [];
-    keys.forEach((key, i) => {
-      if (!Array.isArray(key) || key[0] !== walletId) return;
+    for (const { epoch, raw } of raws) {
       try {
-        out.push(pendingPart(readPending(values[i], walletId, key[1] as number)));
+        out.push(pendingPart(readPending(raw, walletId, epoch)));
       } catch {
         // a damaged pending share is never activated
       }
-    });
-    return out.sort((a, b) => a.epoch - b.epoch);
+    }
+    return out;
   }
 
   /**
@@ -835,19 +834,7 @@ export class ShareStorage<H = Uint8Array> {
         throw this.#damaged(loaded.record, e);
       });
     this.#same(loaded.record, rewrapped.info);
-    const text = rewrapped.backup;
-    const old = loaded.record;
-    const record = makeRecord(parseBackup(text), {
-      name: old.name,
-      createdAt: old.createdAt,
-      threshold: old.threshold,
-      parties: old.parties,
-      publicKey: old.publicKey,
-      address: old.address,
-      // The encrypted record's, as #add stores it ("" for a record of version 1 or 2: none).
-      chainCode: chainCodeOf(rewrapped.info) || undefined,
-      epoch: rewrapped.info.epoch,
-    });
+    const record = rewrappedRecord(loaded.record, rewrapped);
     const pending = await this.#rewrapPending(walletId, oldPassword, newPassword);
     // One transaction: read, compare, write.
     const tx = this.#db.transaction([STORE, PENDING], "readwrite");
@@ -888,36 +875,24 @@ export class ShareStorage<H = Uint8Array> {
     const out: { raw: unknown; record?: StoredRecordV1 }[] = [];
     for (const { epoch, raw } of raws) {
       let r: StoredRecordV1;
-      let rewrapped: { backup: string; info: ShareRecordInfo };
       try {
         r = readPending(raw, walletId, epoch);
-        rewrapped = await this.#crypto.rewrap(serializeBackup(backupHeader(r.backup)), oldPassword, newPassword, this.#iterations);
-        this.#same(r, rewrapped.info);
-      } catch (e) {
-        // Kept under another password, or damaged (never activated): left
-        // as it is. Anything else (a worker gone) fails the change rather
-        // than leave a share that would bring the old password back.
-        const code = (e as { code?: string })?.code;
-        if (e instanceof WrongPasswordError || e instanceof CorruptRecordError || e instanceof BackupFormatError || code === "invalid_backup" || code === "share_invalid") {
-          out.push({ raw });
-          continue;
-        }
-        throw e;
+      } catch {
+        out.push({ raw }); // damaged (never activated): left as it is
+        continue;
       }
-      out.push({
-        raw,
-        record: makeRecord(parseBackup(rewrapped.backup), {
-          name: r.name,
-          createdAt: r.createdAt,
-          threshold: r.threshold,
-          parties: r.parties,
-          publicKey: r.publicKey,
-          address: r.address,
-          chainCode: chainCodeOf(rewrapped.info) || undefined,
-          epoch: r.epoch,
-          sessionId: r.sessionId,
-        }),
-      });
+      try {
+        const rewrapped = await this.#crypto.rewrap(serializeBackup(backupHeader(r.backup)), oldPassword, newPassword, this.#iterations);
+        this.#same(r, rewrapped.info);
+        out.push({ raw, record: rewrappedRecord(r, rewrapped, r.sessionId) });
+      } catch (e) {
+        // Kept under another password, or damaged: left as it is.
+        // Anything else (a worker gone) fails the change rather than
+        // leave a share that would bring the old password back.
+        const told = this.#damaged(r, e);
+        if (!(told instanceof WrongPasswordError || told instanceof CorruptRecordError)) throw e;
+        out.push({ raw });
+      }
     }
     return out;
   }
@@ -1172,6 +1147,26 @@ async function deletePending(store: { getAllKeys(): Promise<[string, number][]>;
   for (const key of await store.getAllKeys()) {
     if (Array.isArray(key) && key[0] === walletId && key[1] <= upTo) await store.delete(key);
   }
+}
+
+/**
+ * old's record with its backup replaced by a re-encryption of it (checked
+ * against it with #same), as changePassword writes it; sessionId for a
+ * pending share's.
+ */
+function rewrappedRecord(old: StoredRecordV1, rewrapped: { backup: string; info: ShareRecordInfo }, sessionId?: string): StoredRecordV1 {
+  return makeRecord(parseBackup(rewrapped.backup), {
+    name: old.name,
+    createdAt: old.createdAt,
+    threshold: old.threshold,
+    parties: old.parties,
+    publicKey: old.publicKey,
+    address: old.address,
+    // The encrypted record's, as #add stores it ("" for a record of version 1 or 2: none).
+    chainCode: chainCodeOf(rewrapped.info) || undefined,
+    epoch: rewrapped.info.epoch,
+    sessionId,
+  });
 }
 
 /** The stored pending values of walletId, oldest epoch first. */

@@ -1,4 +1,4 @@
-import type { CreatedWallet } from "@tsskit/sdk";
+import { type CreatedWallet, runHeld } from "@tsskit/sdk";
 import { useCallback, useRef, useState } from "react";
 
 import { BackupSection, type BackupSectionHandle } from "./components/BackupSection";
@@ -45,7 +45,7 @@ export function Dashboard({ config, onSignOut }: { config: AppConfig; onSignOut(
     async (walletId: string, label: string) => {
       // A run being settled here (frozen or pinned) goes with the wallet:
       // the other holders then settle it naming this browser silent.
-      const held = (await service.reshareRuns(walletId).catch(() => [])).filter((r) => r.state === "frozen" || r.state === "pinned");
+      const held = (await service.reshareRuns(walletId).catch(() => [])).filter(runHeld);
       const settling = held.length
         ? `\n\nA stuck refresh of it is being settled here (${held.map((r) => `epoch ${r.epoch}, ${r.state}`).join("; ")}): its share is deleted too, and the other holders must then settle it naming this browser silent.`
         : "";
